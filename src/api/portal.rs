@@ -1,0 +1,217 @@
+//! Portal server functions.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::PortalError;
+use crate::domain::intent::Intent;
+
+/// One step of the portal's overview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub intent: Intent,
+    pub title: String,
+    /// `done`, `in_progress`, `not_started` or `coming_soon`.
+    pub status: String,
+    pub detail: String,
+    pub href: Option<String>,
+}
+
+/// What the overview page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overview {
+    pub organization_id: String,
+    pub organization_name: String,
+    pub vendor_name: String,
+    pub logo_url: Option<String>,
+    pub return_url: Option<String>,
+    pub steps: Vec<Step>,
+}
+
+/// One line of the Activity page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityItem {
+    pub id: String,
+    pub sequence: i64,
+    pub action: String,
+    pub summary: String,
+    pub actor: String,
+    pub occurred_at: String,
+    pub targets: String,
+}
+
+/// A page of activity, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityPage {
+    pub organization_name: String,
+    pub items: Vec<ActivityItem>,
+    /// Pass as `before` for older events.
+    pub older: Option<i64>,
+}
+
+#[cfg(feature = "ssr")]
+mod ctx {
+    use super::PortalError;
+    use crate::server::audit::{Actor, RequestContext};
+    use crate::server::http::portal_link::PORTAL_KEY;
+    use crate::server::service::setup_links::PortalGrant;
+    use crate::server::state::AppState;
+
+    /// Who is calling: the portal grant from the session, never from arguments.
+    pub struct Caller {
+        pub state: AppState,
+        pub grant: PortalGrant,
+        #[expect(dead_code, reason = "used by the write actions of later capabilities")]
+        pub ctx: RequestContext,
+    }
+
+    impl Caller {
+        #[expect(dead_code, reason = "used by the write actions of later capabilities")]
+        pub fn actor(&self) -> Actor {
+            Actor {
+                kind: "portal_admin",
+                id: self.grant.link_id.clone(),
+                name: "Admin (setup link)".into(),
+            }
+        }
+    }
+
+    /// Resolves the caller or fails closed.
+    pub async fn caller() -> Result<Caller, PortalError> {
+        let internal = || PortalError::Internal {
+            request_id: crate::server::http::current_request_id(),
+        };
+        let state = leptos::prelude::use_context::<AppState>().ok_or_else(internal)?;
+        let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|e| {
+            tracing::error!(error = %e, "no session layer");
+            internal()
+        })?;
+        let grant: Option<PortalGrant> = session.get(PORTAL_KEY).await.map_err(|e| {
+            tracing::error!(error = %e, "session read failed");
+            internal()
+        })?;
+        let grant = grant.ok_or(PortalError::SignedOut)?;
+        let ctx = leptos_axum::extract::<axum::Extension<RequestContext>>()
+            .await
+            .map(|e| e.0)
+            .unwrap_or_default();
+        Ok(Caller { state, grant, ctx })
+    }
+}
+
+/// The organization's overview: its name and the steps the session's intents allow.
+#[server(prefix = "/portal/api", endpoint = "overview")]
+pub async fn portal_overview() -> Result<Overview, PortalError> {
+    use crate::server::service::organizations;
+    let c = ctx::caller().await?;
+    let org = match organizations::get(&c.state, &c.grant.organization_id).await {
+        Ok(o) => o,
+        Err(crate::server::error::AppError::NotFound(_)) => return Err(PortalError::SignedOut),
+        Err(e) => return Err(e.into()),
+    };
+    let steps = Intent::ALL
+        .into_iter()
+        .filter(|i| c.grant.intents.contains(i))
+        .map(|i| match i {
+            Intent::AuditLogs => Step {
+                intent: i,
+                title: i.title().into(),
+                status: "available".into(),
+                detail:
+                    "See every change made to your organization's setup, with who made it and when."
+                        .into(),
+                href: Some("/portal/activity".into()),
+            },
+            _ => Step {
+                intent: i,
+                title: i.title().into(),
+                status: "coming_soon".into(),
+                detail: "This step is not available in this version of Lanyard yet.".into(),
+                href: None,
+            },
+        })
+        .collect();
+    let b = &c.state.config.branding;
+    Ok(Overview {
+        organization_id: org.id,
+        organization_name: org.name,
+        vendor_name: b.vendor_name.clone(),
+        logo_url: b.logo_url.clone(),
+        return_url: c.grant.return_url.clone(),
+        steps,
+    })
+}
+
+/// The organization's audit events, newest first; `before` pages to older ones, `q` filters by
+/// action or actor.
+#[server(prefix = "/portal/api", endpoint = "activity")]
+pub async fn portal_activity(
+    before: Option<i64>,
+    q: Option<String>,
+) -> Result<ActivityPage, PortalError> {
+    use crate::server::service::{audit_log, organizations};
+    let c = ctx::caller().await?;
+    if !c.grant.intents.contains(&Intent::AuditLogs) {
+        return Err(PortalError::NotInScope("Activity".into()));
+    }
+    let org = organizations::get(&c.state, &c.grant.organization_id)
+        .await
+        .map_err(|_| PortalError::SignedOut)?;
+    const PAGE: i64 = 50;
+    let events = audit_log::recent(&c.state, &org.id, before.unwrap_or(0), PAGE + 1).await?;
+    let needle = q.unwrap_or_default().trim().to_lowercase();
+    let more = events.len() as i64 > PAGE;
+    let shown: Vec<_> = events.into_iter().take(PAGE as usize).collect();
+    let older = if more {
+        shown.last().map(|e| e.sequence)
+    } else {
+        None
+    };
+    let items = shown
+        .into_iter()
+        .map(|e| {
+            let actor = format!(
+                "{} ({})",
+                e.actor.get("name").and_then(|v| v.as_str()).unwrap_or("?"),
+                e.actor.get("type").and_then(|v| v.as_str()).unwrap_or("?")
+            );
+            let targets = e
+                .targets
+                .as_array()
+                .map(|ts| {
+                    ts.iter()
+                        .map(|t| {
+                            let kind = t.get("type").and_then(|v| v.as_str()).unwrap_or("");
+                            let id = t.get("id").and_then(|v| v.as_str()).unwrap_or("");
+                            match t.get("name").and_then(|v| v.as_str()) {
+                                Some(n) => format!("{kind} {n} ({id})"),
+                                None => format!("{kind} {id}"),
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            ActivityItem {
+                id: e.id,
+                sequence: e.sequence,
+                summary: crate::app::describe_action(&e.action),
+                action: e.action,
+                actor,
+                occurred_at: e.occurred_at,
+                targets,
+            }
+        })
+        .filter(|i| {
+            needle.is_empty()
+                || i.action.to_lowercase().contains(&needle)
+                || i.actor.to_lowercase().contains(&needle)
+                || i.summary.to_lowercase().contains(&needle)
+        })
+        .collect();
+    Ok(ActivityPage {
+        organization_name: org.name,
+        items,
+        older,
+    })
+}

@@ -1,0 +1,81 @@
+//! The user interface, for both the server render and the browser.
+
+mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+/// The HTML document around the app (server only).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    let brand_css = {
+        // The security-headers middleware chose this response's CSP nonce; scripts and the
+        // brand style element carry it.
+        if let Some(parts) = use_context::<http::request::Parts>() {
+            if let Some(n) = parts.extensions.get::<crate::server::http::CspNonce>() {
+                provide_context(leptos::nonce::Nonce::from_value(n.0.clone()));
+            }
+        }
+        use_context::<crate::server::state::AppState>()
+            .map(|s| format!(":root{{--brand:{};}}", s.config.branding.color))
+            .unwrap_or_default()
+    };
+    #[cfg(not(feature = "ssr"))]
+    let brand_css = String::new();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <style nonce=leptos::nonce::use_nonce()>{brand_css}</style>
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body class="min-h-screen bg-slate-50 text-slate-900 antialiased">
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// Routes of the portal and the public pages.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/lanyard.css" />
+        <Title text="Lanyard" />
+        <Router>
+            <Routes fallback=|| view! { <pages::NotFound /> }>
+                <Route path=path!("/") view=pages::Home />
+                <Route path=path!("/portal") view=pages::portal::Overview ssr=SsrMode::Async />
+                <Route
+                    path=path!("/portal/activity")
+                    view=pages::portal::Activity
+                    ssr=SsrMode::Async
+                />
+            </Routes>
+        </Router>
+    }
+}
+
+/// Plain words for an audit action.
+pub fn describe_action(action: &str) -> String {
+    match action {
+        "organization.created" => "Organization created".into(),
+        "organization.updated" => "Organization details changed".into(),
+        "organization.deleted" => "Organization deleted".into(),
+        "portal.link_created" => "Setup link created".into(),
+        "portal.link_redeemed" => "Setup link opened".into(),
+        other => {
+            let mut s = other.replace(['.', '_'], " ");
+            if let Some(first) = s.get_mut(0..1) {
+                first.make_ascii_uppercase();
+            }
+            s
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The admin portal: overview and activity.
+
+use leptos::prelude::*;
+use leptos_router::components::{Form, A};
+use leptos_router::hooks::use_query_map;
+
+use crate::api::portal::{portal_activity, portal_overview, ActivityPage, Overview};
+use crate::api::PortalError;
+
+/// Frame shared by portal pages: vendor header, navigation, sign-out.
+#[component]
+fn PortalFrame(
+    vendor: String,
+    logo: Option<String>,
+    org: String,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <header class="border-b border-slate-200 bg-white">
+            <div class="mx-auto flex max-w-4xl items-center justify-between px-6 py-4">
+                <div class="flex items-center gap-3">
+                    {logo.map(|l| view! { <img src=l alt="" class="h-8 w-auto" /> })}
+                    <span class="font-semibold">{vendor}</span>
+                    <span class="text-slate-400">"/"</span>
+                    <span class="text-slate-700" data-testid="org-name">{org}</span>
+                </div>
+                <nav class="flex items-center gap-4 text-sm">
+                    <A href="/portal">"Overview"</A>
+                    <form method="post" action="/portal/signout">
+                        <button type="submit" class="text-slate-600 underline">"Sign out"</button>
+                    </form>
+                </nav>
+            </div>
+            <div class="h-1 bg-[var(--brand)]"></div>
+        </header>
+        <main class="mx-auto max-w-4xl px-6 py-10">{children()}</main>
+    }
+}
+
+/// Shown when a portal call fails.
+#[component]
+fn PortalProblem(err: PortalError) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+            let status = match &err {
+                PortalError::SignedOut => http::StatusCode::UNAUTHORIZED,
+                PortalError::NotInScope(_) => http::StatusCode::FORBIDDEN,
+                _ => http::StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            resp.set_status(status);
+        }
+    }
+    view! {
+        <main class="mx-auto max-w-xl px-6 py-16">
+            <h1 class="mb-4 text-2xl font-semibold">"Setup portal"</h1>
+            <p class="rounded-lg bg-amber-50 p-4 text-amber-900" data-testid="portal-error">
+                {err.to_string()}
+            </p>
+        </main>
+    }
+}
+
+fn status_badge(status: &str) -> (&'static str, &'static str) {
+    match status {
+        "done" => ("Done", "bg-emerald-100 text-emerald-800"),
+        "available" => ("Open", "bg-indigo-100 text-indigo-800"),
+        "in_progress" => ("In progress", "bg-amber-100 text-amber-800"),
+        "coming_soon" => ("Coming soon", "bg-slate-100 text-slate-600"),
+        _ => ("Not started", "bg-slate-100 text-slate-700"),
+    }
+}
+
+fn overview_view(o: Overview) -> impl IntoView {
+    let steps = o
+        .steps
+        .into_iter()
+        .enumerate()
+        .map(|(n, s)| {
+            let (label, class) = status_badge(&s.status);
+            let title = s.title.clone();
+            view! {
+                <li class="flex items-start justify-between gap-4 rounded-xl border border-slate-200 bg-white p-5" data-testid="step">
+                    <div>
+                        <p class="text-sm text-slate-500">{format!("Step {}", n + 1)}</p>
+                        <h2 class="text-lg font-medium">
+                            {match s.href {
+                                Some(h) => view! { <A href=h>{title}</A> }.into_any(),
+                                None => view! { <span>{title}</span> }.into_any(),
+                            }}
+                        </h2>
+                        <p class="mt-1 text-slate-600">{s.detail}</p>
+                    </div>
+                    <span class=format!("shrink-0 rounded-full px-3 py-1 text-xs font-medium {class}")>{label}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    let back = o.return_url.map(|u| {
+        view! {
+            <a href=u class="mt-8 inline-block text-indigo-700 underline">
+                "Back to the product"
+            </a>
+        }
+    });
+    view! {
+        <PortalFrame vendor=o.vendor_name logo=o.logo_url org=o.organization_name.clone()>
+            <h1 class="mb-2 text-2xl font-semibold">{format!("Set up {}", o.organization_name)}</h1>
+            <p class="mb-6 text-slate-600">
+                "Work through the steps below. You can leave and come back with a new setup link at any time; nothing you finished is lost."
+            </p>
+            <ol class="space-y-3">{steps}</ol>
+            {back}
+        </PortalFrame>
+    }
+}
+
+/// `/portal`.
+#[component]
+pub fn Overview() -> impl IntoView {
+    let data = Resource::new(|| (), |_| portal_overview());
+    view! {
+        <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
+            {move || {
+                data.get()
+                    .map(|r| match r {
+                        Ok(o) => overview_view(o).into_any(),
+                        Err(e) => view! { <PortalProblem err=e /> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+fn activity_view(page: ActivityPage, q: String) -> impl IntoView {
+    let empty = page.items.is_empty();
+    let rows = page
+        .items
+        .into_iter()
+        .map(|i| {
+            view! {
+                <li class="rounded-lg border border-slate-200 bg-white p-4" data-testid="activity-item">
+                    <div class="flex flex-wrap items-baseline justify-between gap-2">
+                        <span class="font-medium">{i.summary}</span>
+                        <time class="text-sm text-slate-500">{i.occurred_at}</time>
+                    </div>
+                    <p class="mt-1 text-sm text-slate-600">
+                        <code class="text-xs">{i.action}</code>
+                        " by "
+                        {i.actor}
+                    </p>
+                    <p class="mt-1 text-sm text-slate-500">{i.targets}</p>
+                </li>
+            }
+        })
+        .collect_view();
+    let older = page.older.map(|b| {
+        let href = if q.is_empty() {
+            format!("/portal/activity?before={b}")
+        } else {
+            format!("/portal/activity?before={b}&q={}", urlencode(&q))
+        };
+        view! {
+            <A href=href attr:class="mt-6 inline-block text-indigo-700 underline">
+                "Older events"
+            </A>
+        }
+    });
+    view! {
+        <h1 class="mb-2 text-2xl font-semibold">"Activity"</h1>
+        <p class="mb-6 text-slate-600">
+            "Every change to your organization's setup, newest first. Each entry is sealed into a tamper-evident chain."
+        </p>
+        <Form method="GET" action="/portal/activity">
+            <label class="mb-4 flex gap-2">
+                <span class="sr-only">"Filter"</span>
+                <input
+                    type="search"
+                    name="q"
+                    value=q
+                    placeholder="Filter by action or person"
+                    class="w-full rounded-lg border border-slate-300 px-3 py-2"
+                />
+                <button type="submit" class="rounded-lg bg-slate-800 px-4 py-2 text-white">"Filter"</button>
+            </label>
+        </Form>
+        {if empty {
+            view! {
+                <p class="rounded-lg border border-dashed border-slate-300 p-6 text-slate-600" data-testid="activity-empty">
+                    "No activity matches. Changes you and your vendor make will appear here."
+                </p>
+            }
+                .into_any()
+        } else {
+            view! { <ol class="space-y-2">{rows}</ol> }.into_any()
+        }}
+        {older}
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `/portal/activity`.
+#[component]
+pub fn Activity() -> impl IntoView {
+    let query = use_query_map();
+    let params = move || {
+        let q = query.read();
+        (
+            q.get("before").and_then(|b| b.parse::<i64>().ok()),
+            q.get("q").unwrap_or_default(),
+        )
+    };
+    let data = Resource::new(params, |(before, q)| async move {
+        let page = portal_activity(before, Some(q.clone())).await;
+        (page, q)
+    });
+    let overview = Resource::new(|| (), |_| portal_overview());
+    view! {
+        <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
+            {move || {
+                let (Some((page, q)), Some(o)) = (data.get(), overview.get()) else {
+                    return None;
+                };
+                Some(match (page, o) {
+                    (Ok(p), Ok(o)) => view! {
+                        <PortalFrame vendor=o.vendor_name logo=o.logo_url org=o.organization_name>
+                            {activity_view(p, q)}
+                        </PortalFrame>
+                    }
+                        .into_any(),
+                    (Err(e), _) | (_, Err(e)) => view! { <PortalProblem err=e /> }.into_any(),
+                })
+            }}
+        </Suspense>
+    }
+}

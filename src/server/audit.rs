@@ -1,0 +1,379 @@
+//! The audit trail: every state change writes an event in the same transaction, events of one
+//! organization form a hash chain, and an outbox row per event waits for delivery.
+
+use serde::Serialize;
+use sqlx::{Any, Transaction};
+
+use super::db::{new_id, Conn, Db};
+use crate::domain::ids::IdKind;
+
+/// Chain key of events that belong to no organization (API keys, operator actions).
+pub const GLOBAL_CHAIN: &str = "global";
+
+/// Who did something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    /// `api_key`, `portal_admin`, `operator`, `system`, `staff`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: String,
+    pub name: String,
+}
+
+impl Actor {
+    /// The command line operator.
+    pub fn operator() -> Actor {
+        let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+        Actor {
+            kind: "operator",
+            id: format!("cli:{user}"),
+            name: user,
+        }
+    }
+
+    /// Lanyard itself (background jobs).
+    pub fn system() -> Actor {
+        Actor {
+            kind: "system",
+            id: "system".into(),
+            name: "Lanyard".into(),
+        }
+    }
+}
+
+/// Where a request came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RequestContext {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// An object an event is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Target {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl Target {
+    /// A target with a display name.
+    pub fn new(kind: &str, id: &str, name: Option<&str>) -> Target {
+        Target {
+            kind: kind.into(),
+            id: id.into(),
+            name: name.map(Into::into),
+        }
+    }
+}
+
+/// A stored audit event.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: String,
+    pub chain_key: String,
+    pub chain_seq: i64,
+    pub organization_id: Option<String>,
+    pub action: String,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub actor_name: String,
+    pub targets: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub occurred_at: i64,
+    pub metadata: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+const COLUMNS: &str = "id, chain_key, chain_seq, organization_id, action, actor_type, actor_id, actor_name, targets, ip, user_agent, request_id, occurred_at, metadata, prev_hash, hash";
+
+impl AuditRow {
+    /// The hash this row must carry: SHA-256 over the previous hash and every field, each
+    /// length-prefixed so that no two different rows share a preimage.
+    pub fn compute_hash(&self) -> String {
+        let mut buf = String::new();
+        let mut field = |v: &str| {
+            buf.push_str(&v.len().to_string());
+            buf.push(':');
+            buf.push_str(v);
+            buf.push('\n');
+        };
+        field(&self.prev_hash);
+        field(&self.id);
+        field(&self.chain_key);
+        field(&self.chain_seq.to_string());
+        field(self.organization_id.as_deref().unwrap_or("\u{0}"));
+        field(&self.action);
+        field(&self.actor_type);
+        field(&self.actor_id);
+        field(&self.actor_name);
+        field(&self.targets);
+        field(self.ip.as_deref().unwrap_or("\u{0}"));
+        field(self.user_agent.as_deref().unwrap_or("\u{0}"));
+        field(self.request_id.as_deref().unwrap_or("\u{0}"));
+        field(&self.occurred_at.to_string());
+        field(&self.metadata);
+        super::crypto::sha256_hex(buf.as_bytes())
+    }
+}
+
+/// A transaction that refuses to commit unless it recorded at least one audit event: a state
+/// change without its audit event cannot be written through it.
+pub struct AuditedTx {
+    tx: Transaction<'static, Any>,
+    actor: Actor,
+    ctx: RequestContext,
+    now: i64,
+    recorded: Vec<String>,
+}
+
+/// Why an audited transaction failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("refusing to commit a state change without an audit event")]
+    NoEvent,
+}
+
+impl AuditedTx {
+    /// Begins a write on behalf of `actor`.
+    pub async fn begin(
+        db: &Db,
+        actor: &Actor,
+        ctx: &RequestContext,
+        now: i64,
+    ) -> Result<AuditedTx, sqlx::Error> {
+        Ok(AuditedTx {
+            tx: db.begin().await?,
+            actor: actor.clone(),
+            ctx: ctx.clone(),
+            now,
+            recorded: Vec::new(),
+        })
+    }
+
+    /// The connection for state changes inside this transaction.
+    pub fn conn(&mut self) -> &mut Conn {
+        &mut self.tx
+    }
+
+    /// The time this transaction acts at.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// The acting party.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// Appends an event to the organization's chain (or the global one) plus its outbox row.
+    pub async fn record(
+        &mut self,
+        organization_id: Option<&str>,
+        action: &str,
+        targets: Vec<Target>,
+        metadata: serde_json::Value,
+    ) -> Result<String, sqlx::Error> {
+        let chain_key = organization_id.unwrap_or(GLOBAL_CHAIN).to_owned();
+        let conn: &mut Conn = &mut self.tx;
+        sqlx::query(
+            "INSERT INTO audit_chain_heads (chain_key, seq, hash) VALUES ($1, 0, '') ON CONFLICT DO NOTHING",
+        )
+        .bind(&chain_key)
+        .execute(&mut *conn)
+        .await?;
+        // The UPDATE takes the row lock, so concurrent writers to one chain queue here; RETURNING
+        // gives the new sequence number and the previous hash (not yet overwritten).
+        let (seq, prev_hash): (i64, String) = sqlx::query_as(
+            "UPDATE audit_chain_heads SET seq = seq + 1 WHERE chain_key = $1 RETURNING seq, hash",
+        )
+        .bind(&chain_key)
+        .fetch_one(&mut *conn)
+        .await?;
+        let mut row = AuditRow {
+            id: new_id(IdKind::AuditEvent),
+            chain_key: chain_key.clone(),
+            chain_seq: seq,
+            organization_id: organization_id.map(str::to_owned),
+            action: action.to_owned(),
+            actor_type: self.actor.kind.to_owned(),
+            actor_id: self.actor.id.clone(),
+            actor_name: self.actor.name.clone(),
+            targets: serde_json::to_string(&targets).unwrap_or_else(|_| "[]".into()),
+            ip: self.ctx.ip.clone(),
+            user_agent: self.ctx.user_agent.clone(),
+            request_id: self.ctx.request_id.clone(),
+            occurred_at: self.now,
+            metadata: metadata.to_string(),
+            prev_hash,
+            hash: String::new(),
+        };
+        row.hash = row.compute_hash();
+        sqlx::query(&format!(
+            "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        ))
+        .bind(&row.id)
+        .bind(&row.chain_key)
+        .bind(row.chain_seq)
+        .bind(&row.organization_id)
+        .bind(&row.action)
+        .bind(&row.actor_type)
+        .bind(&row.actor_id)
+        .bind(&row.actor_name)
+        .bind(&row.targets)
+        .bind(&row.ip)
+        .bind(&row.user_agent)
+        .bind(&row.request_id)
+        .bind(row.occurred_at)
+        .bind(&row.metadata)
+        .bind(&row.prev_hash)
+        .bind(&row.hash)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("UPDATE audit_chain_heads SET hash = $2 WHERE chain_key = $1")
+            .bind(&chain_key)
+            .bind(&row.hash)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO outbox (id, audit_event_id, organization_id, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(new_id(IdKind::AuditEvent).replacen("audit_", "outbox_", 1))
+        .bind(&row.id)
+        .bind(&row.organization_id)
+        .bind(self.now)
+        .execute(&mut *conn)
+        .await?;
+        self.recorded.push(row.id.clone());
+        Ok(row.id)
+    }
+
+    /// Commits, unless no audit event was recorded.
+    pub async fn commit(self) -> Result<Vec<String>, AuditError> {
+        if self.recorded.is_empty() {
+            self.tx.rollback().await?;
+            return Err(AuditError::NoEvent);
+        }
+        self.tx.commit().await?;
+        Ok(self.recorded)
+    }
+}
+
+/// Lists an organization's events after a chain position, oldest first.
+pub async fn list_for_organization(
+    conn: &mut Conn,
+    organization_id: &str,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<AuditRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE chain_key = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3"
+    ))
+    .bind(organization_id)
+    .bind(after_seq)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Lists an organization's newest events first, before a chain position (0 = from the newest).
+pub async fn list_recent_for_organization(
+    conn: &mut Conn,
+    organization_id: &str,
+    before_seq: i64,
+    limit: i64,
+) -> Result<Vec<AuditRow>, sqlx::Error> {
+    let before = if before_seq <= 0 {
+        i64::MAX
+    } else {
+        before_seq
+    };
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE chain_key = $1 AND chain_seq < $2 ORDER BY chain_seq DESC LIMIT $3"
+    ))
+    .bind(organization_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The result of checking one chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub chain_key: String,
+    pub events_checked: u64,
+    /// The first broken link: sequence number, event id and what is wrong.
+    pub first_broken: Option<(i64, String, String)>,
+}
+
+/// Recomputes a chain from its first event and reports the first link that does not hold.
+pub async fn verify_chain(conn: &mut Conn, chain_key: &str) -> Result<ChainReport, sqlx::Error> {
+    let rows: Vec<AuditRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE chain_key = $1 ORDER BY chain_seq"
+    ))
+    .bind(chain_key)
+    .fetch_all(&mut *conn)
+    .await?;
+    let head: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_chain_heads WHERE chain_key = $1")
+            .bind(chain_key)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let mut report = ChainReport {
+        chain_key: chain_key.to_owned(),
+        events_checked: 0,
+        first_broken: None,
+    };
+    let mut prev_hash = String::new();
+    let mut expected_seq = 1;
+    for row in &rows {
+        report.events_checked += 1;
+        let problem = if row.chain_seq != expected_seq {
+            Some(format!(
+                "expected sequence {expected_seq}, found {} (events missing)",
+                row.chain_seq
+            ))
+        } else if row.prev_hash != prev_hash {
+            Some("previous-hash link does not match the event before it".to_owned())
+        } else if row.compute_hash() != row.hash {
+            Some("content does not match its hash (the event was edited)".to_owned())
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            report.first_broken = Some((row.chain_seq, row.id.clone(), p));
+            return Ok(report);
+        }
+        prev_hash = row.hash.clone();
+        expected_seq += 1;
+    }
+    if let Some((seq, hash)) = head {
+        if seq != expected_seq - 1 || hash != prev_hash {
+            report.first_broken = Some((
+                expected_seq,
+                String::new(),
+                format!(
+                    "chain head says {seq} events but {} are present (events at the end were removed)",
+                    expected_seq - 1
+                ),
+            ));
+        }
+    }
+    Ok(report)
+}
+
+/// Every chain key present (organizations and the global chain).
+pub async fn chain_keys(conn: &mut Conn) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT chain_key FROM audit_chain_heads ORDER BY chain_key")
+        .fetch_all(conn)
+        .await
+}

@@ -1,0 +1,252 @@
+//! Command line: `serve` (default), `migrate`, `api-key …`, `audit verify`.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+use super::audit::{self, Actor, RequestContext};
+use super::clock::Clock;
+use super::config::Config;
+use super::db::Db;
+use super::http::build_router;
+use super::service::api_keys;
+use super::state::AppState;
+
+#[derive(Parser)]
+#[command(
+    name = "lanyard",
+    version,
+    about = "Self-hostable B2B SaaS onboarding and identity lifecycle"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database and serve HTTP (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage vendor API keys.
+    #[command(name = "api-key")]
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key; the key is printed alone on the last line, once.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys (never the secrets).
+    List,
+    /// Revoke a key by id (key_…).
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify hash chains: every organization's, or one.
+    Verify {
+        #[arg(long)]
+        organization: Option<String>,
+    },
+}
+
+/// Entry point of the binary.
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = std::env::var("LANYARD_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let db = match connect(&config).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let clock = Clock::default();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(db, config, clock).await,
+        Command::Migrate => {
+            println!("migrations applied");
+            ExitCode::SUCCESS
+        }
+        Command::ApiKey { command } => api_key(&db, command, &clock).await,
+        Command::Audit {
+            command: AuditCommand::Verify { organization },
+        } => verify(&db, organization).await,
+    }
+}
+
+async fn connect(config: &Config) -> Result<Db, String> {
+    let db = Db::connect(&config.database_url)
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    db.migrate()
+        .await
+        .map_err(|e| format!("cannot migrate the database: {e}"))?;
+    Ok(db)
+}
+
+async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
+    let listen = config.listen;
+    let public = config.base_url();
+    let state = AppState::new(db, config, clock);
+    spawn_housekeeping(state.clone());
+    let app = build_router(state);
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(%listen, %public, "Lanyard is listening");
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("server error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Periodic clean-up of expired sessions.
+fn spawn_housekeeping(state: AppState) {
+    tokio::spawn(async move {
+        let store = super::session::DbSessionStore::new(state.db.clone());
+        loop {
+            if let Err(e) = store.delete_expired(state.clock.now()).await {
+                tracing::warn!(error = %e, "session clean-up failed");
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        }
+    });
+}
+
+async fn api_key(db: &Db, command: ApiKeyCommand, clock: &Clock) -> ExitCode {
+    let actor = Actor::operator();
+    let ctx = RequestContext::default();
+    match command {
+        ApiKeyCommand::Create { name } => {
+            match api_keys::create(db, &actor, &ctx, &name, clock.now()).await {
+                Ok((info, secret)) => {
+                    println!(
+                        "Created API key {} ({}). Store it now; it is not shown again:",
+                        info.id, info.name
+                    );
+                    println!("{secret}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{}", e.public_message("cli"));
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        ApiKeyCommand::List => match api_keys::list(db).await {
+            Ok(keys) => {
+                for k in keys {
+                    println!(
+                        "{}\t{}\t…{}\t{}",
+                        k.id,
+                        k.name,
+                        k.hint,
+                        if k.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        }
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}", e.public_message("cli"));
+                ExitCode::FAILURE
+            }
+        },
+        ApiKeyCommand::Revoke { id } => {
+            match api_keys::revoke(db, &actor, &ctx, &id, clock.now()).await {
+                Ok(()) => {
+                    println!("revoked {id}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{}", e.public_message("cli"));
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn verify(db: &Db, organization: Option<String>) -> ExitCode {
+    let mut conn = match db.pool.acquire().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cannot open the database: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let keys = match organization {
+        Some(o) => vec![o],
+        None => match audit::chain_keys(&mut conn).await {
+            Ok(k) => k,
+            Err(e) => {
+                eprintln!("cannot read the audit trail: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let mut broken = 0;
+    for key in keys {
+        match audit::verify_chain(&mut conn, &key).await {
+            Ok(r) => match r.first_broken {
+                None => println!("ok\t{}\t{} events", r.chain_key, r.events_checked),
+                Some((seq, id, why)) => {
+                    broken += 1;
+                    println!("BROKEN\t{}\tat sequence {seq} {id}: {why}", r.chain_key);
+                }
+            },
+            Err(e) => {
+                eprintln!("cannot read the audit trail: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if broken > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,296 @@
+//! Runtime configuration, read once from the environment.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Every `LANYARD_*` variable Lanyard understands; any other is refused at start.
+pub const KNOWN_VARS: &[&str] = &[
+    "LANYARD_ENV",
+    "LANYARD_LISTEN",
+    "LANYARD_PUBLIC_URL",
+    "LANYARD_SECRET_KEY",
+    "LANYARD_DATA_DIR",
+    "LANYARD_SMTP_URL",
+    "LANYARD_DNS_SERVERS",
+    "LANYARD_ALLOW_PRIVATE_NETWORK",
+    "LANYARD_REDIRECT_URIS",
+    "LANYARD_RATE_LIMITS",
+    "LANYARD_VENDOR_NAME",
+    "LANYARD_VENDOR_LOGO_URL",
+    "LANYARD_VENDOR_COLOR",
+    "LANYARD_LOG",
+];
+
+/// Deployment environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// Branding shown in the admin portal.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Branding {
+    pub vendor_name: String,
+    pub logo_url: Option<String>,
+    pub color: String,
+}
+
+/// Parsed configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub env: Environment,
+    pub listen: SocketAddr,
+    pub public_url: url::Url,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub site_root: String,
+    /// 32-byte key for secrets at rest.
+    pub secret_key: [u8; 32],
+    pub allow_private_network: bool,
+    pub rate_limits: bool,
+    pub redirect_uris: Vec<String>,
+    pub branding: Branding,
+}
+
+/// A configuration problem, worded for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let vars: BTreeMap<String, String> = std::env::vars().collect();
+        Config::from_vars(&vars)
+    }
+
+    /// Reads configuration from a map of variables (the process environment, or a test's).
+    pub fn from_vars(vars: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let unknown: Vec<&str> = vars
+            .keys()
+            .filter(|k| k.starts_with("LANYARD_") && !KNOWN_VARS.contains(&k.as_str()))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ConfigError(format!(
+                "unknown variable(s) {}; known ones are {}",
+                unknown.join(", "),
+                KNOWN_VARS.join(", ")
+            )));
+        }
+        let get = |k: &str| vars.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
+
+        let env = match get("LANYARD_ENV").unwrap_or("development") {
+            "development" => Environment::Development,
+            "production" => Environment::Production,
+            other => {
+                return Err(ConfigError(format!(
+                    "LANYARD_ENV is '{other}'; use 'development' or 'production'"
+                )))
+            }
+        };
+        let listen: SocketAddr = get("LANYARD_LISTEN")
+            .unwrap_or("127.0.0.1:3000")
+            .parse()
+            .map_err(|_| ConfigError("LANYARD_LISTEN must look like 127.0.0.1:3000".into()))?;
+        let public_url_raw = get("LANYARD_PUBLIC_URL").unwrap_or("http://127.0.0.1:3000");
+        let public_url = url::Url::parse(public_url_raw.trim_end_matches('/')).map_err(|_| {
+            ConfigError(format!(
+                "LANYARD_PUBLIC_URL '{public_url_raw}' is not an absolute URL such as https://lanyard.example.com"
+            ))
+        })?;
+        if !matches!(public_url.scheme(), "http" | "https") || public_url.host().is_none() {
+            return Err(ConfigError(
+                "LANYARD_PUBLIC_URL must be an http(s) URL with a host".into(),
+            ));
+        }
+        if env == Environment::Production && public_url.scheme() != "https" {
+            return Err(ConfigError(
+                "LANYARD_PUBLIC_URL must use https when LANYARD_ENV=production".into(),
+            ));
+        }
+        let data_dir = PathBuf::from(get("LANYARD_DATA_DIR").unwrap_or("data"));
+        let database_url = match vars
+            .get("DATABASE_URL")
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+        {
+            Some(u) => u.to_owned(),
+            None => {
+                let abs = std::path::absolute(data_dir.join("lanyard.db"))
+                    .map_err(|e| ConfigError(format!("cannot resolve the data directory: {e}")))?;
+                format!("sqlite://{}", abs.display())
+            }
+        };
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError(
+                "DATABASE_URL must start with sqlite: or postgres://".into(),
+            ));
+        }
+        let site_root = vars
+            .get("LEPTOS_SITE_ROOT")
+            .cloned()
+            .unwrap_or_else(|| "target/site".into());
+
+        let secret_key = match get("LANYARD_SECRET_KEY") {
+            Some(k) => parse_key(k)?,
+            None if env == Environment::Production => {
+                return Err(ConfigError(
+                    "LANYARD_SECRET_KEY is required when LANYARD_ENV=production (64 hex characters; generate with `openssl rand -hex 32`)".into(),
+                ))
+            }
+            None => dev_key(&data_dir)?,
+        };
+        let flag = |k: &str, default: bool| -> Result<bool, ConfigError> {
+            match get(k) {
+                None => Ok(default),
+                Some("1" | "true" | "on" | "yes") => Ok(true),
+                Some("0" | "false" | "off" | "no") => Ok(false),
+                Some(other) => Err(ConfigError(format!("{k} is '{other}'; use true or false"))),
+            }
+        };
+        let allow_private_network = flag("LANYARD_ALLOW_PRIVATE_NETWORK", false)?;
+        let rate_limits = flag("LANYARD_RATE_LIMITS", true)?;
+        let redirect_uris = get("LANYARD_REDIRECT_URIS")
+            .map(|s| {
+                s.split(',')
+                    .map(|x| x.trim().to_owned())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let color = get("LANYARD_VENDOR_COLOR").unwrap_or("#4f46e5").to_owned();
+        if !(color.len() == 7
+            && color.starts_with('#')
+            && color[1..].bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(ConfigError(format!(
+                "LANYARD_VENDOR_COLOR is '{color}'; use a colour like #4f46e5"
+            )));
+        }
+        let branding = Branding {
+            vendor_name: get("LANYARD_VENDOR_NAME").unwrap_or("Lanyard").to_owned(),
+            logo_url: get("LANYARD_VENDOR_LOGO_URL").map(str::to_owned),
+            color,
+        };
+        Ok(Config {
+            env,
+            listen,
+            public_url,
+            database_url,
+            data_dir,
+            site_root,
+            secret_key,
+            allow_private_network,
+            rate_limits,
+            redirect_uris,
+            branding,
+        })
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// The public origin (`scheme://host[:port]`), used by the CSRF check.
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+
+    /// Cookies are `Secure` unless Lanyard is reached over plain http on a loopback address.
+    pub fn secure_cookies(&self) -> bool {
+        !(self.public_url.scheme() == "http"
+            && matches!(
+                self.public_url.host_str(),
+                Some("127.0.0.1" | "localhost" | "[::1]")
+            ))
+    }
+}
+
+fn parse_key(raw: &str) -> Result<[u8; 32], ConfigError> {
+    let bytes = hex::decode(raw).map_err(|_| {
+        ConfigError("LANYARD_SECRET_KEY must be 64 hex characters (openssl rand -hex 32)".into())
+    })?;
+    bytes.try_into().map_err(|_| {
+        ConfigError("LANYARD_SECRET_KEY must be 64 hex characters (openssl rand -hex 32)".into())
+    })
+}
+
+/// In development, a key is generated once into the data directory.
+fn dev_key(data_dir: &std::path::Path) -> Result<[u8; 32], ConfigError> {
+    let path = data_dir.join("secret.key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return parse_key(existing.trim());
+    }
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| ConfigError(format!("cannot create {}: {e}", data_dir.display())))?;
+    let key: [u8; 32] = rand::random();
+    std::fs::write(&path, hex::encode(key))
+        .map_err(|e| ConfigError(format!("cannot write {}: {e}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn unknown_lanyard_variables_are_named() {
+        let err = Config::from_vars(&vars(&[
+            ("LANYARD_LISTN", "x"),
+            ("LANYARD_SECRET_KEY", &"a".repeat(64)),
+        ]))
+        .unwrap_err();
+        assert!(err.0.contains("LANYARD_LISTN"), "{}", err.0);
+    }
+
+    #[test]
+    fn production_requires_key_and_https() {
+        let err = Config::from_vars(&vars(&[
+            ("LANYARD_ENV", "production"),
+            ("LANYARD_PUBLIC_URL", "https://x.example"),
+        ]))
+        .unwrap_err();
+        assert!(err.0.contains("LANYARD_SECRET_KEY"));
+        let err = Config::from_vars(&vars(&[
+            ("LANYARD_ENV", "production"),
+            ("LANYARD_SECRET_KEY", &"a".repeat(64)),
+            ("LANYARD_PUBLIC_URL", "http://x.example"),
+        ]))
+        .unwrap_err();
+        assert!(err.0.contains("https"));
+    }
+
+    #[test]
+    fn defaults_and_cookie_security() {
+        let c = Config::from_vars(&vars(&[("LANYARD_SECRET_KEY", &"ab".repeat(32))])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
+        assert!(!c.secure_cookies());
+        assert!(c.database_url.starts_with("sqlite://"));
+        let c = Config::from_vars(&vars(&[
+            ("LANYARD_SECRET_KEY", &"ab".repeat(32)),
+            ("LANYARD_PUBLIC_URL", "https://id.example.com/"),
+        ]))
+        .unwrap();
+        assert!(c.secure_cookies());
+        assert_eq!(c.public_origin(), "https://id.example.com");
+    }
+}

@@ -1,0 +1,86 @@
+//! `organizations` table.
+
+use super::Conn;
+
+/// One stored organization.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrganizationRow {
+    pub id: String,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub metadata: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, name, external_id, metadata, created_at, updated_at";
+
+/// Inserts an organization.
+pub async fn insert(conn: &mut Conn, row: &OrganizationRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO organizations (id, name, external_id, metadata, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&row.id)
+    .bind(&row.name)
+    .bind(&row.external_id)
+    .bind(&row.metadata)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Reads a live (not deleted) organization.
+pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<OrganizationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM organizations WHERE id = $1 AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Lists live organizations after the cursor id, oldest first.
+pub async fn list(
+    conn: &mut Conn,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<OrganizationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM organizations WHERE deleted_at IS NULL AND id > $1 ORDER BY id LIMIT $2"
+    ))
+    .bind(after.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Writes name, external id and metadata of a live organization.
+pub async fn update(conn: &mut Conn, row: &OrganizationRow) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE organizations SET name = $2, external_id = $3, metadata = $4, updated_at = $5 \
+         WHERE id = $1 AND deleted_at IS NULL",
+    )
+    .bind(&row.id)
+    .bind(&row.name)
+    .bind(&row.external_id)
+    .bind(&row.metadata)
+    .bind(row.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Marks an organization deleted (rows stay for the audit trail) and frees its external id.
+pub async fn soft_delete(conn: &mut Conn, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE organizations SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

@@ -1,0 +1,199 @@
+//! The HTTP surface: non-Leptos routes by audience, the Leptos app, and the middleware every
+//! request passes (request id, security headers, CSRF check, sessions).
+
+pub mod pages;
+pub mod portal_link;
+pub mod ratelimit;
+pub mod rest;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::net::SocketAddr;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use super::audit::RequestContext;
+use super::session::DbSessionStore;
+use super::state::AppState;
+use crate::app::{shell, App};
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "lanyard_session";
+/// Portal sessions end after this long without a request.
+pub const SESSION_IDLE_MINUTES: i64 = 30;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being served (for error messages), or `-` outside a request.
+pub fn current_request_id() -> String {
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "-".into())
+}
+
+/// A per-request nonce for the Content-Security-Policy.
+#[derive(Clone, Debug)]
+pub struct CspNonce(pub String);
+
+/// Builds the complete router, used by `main` and by the tests.
+pub fn build_router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.config.secure_cookies())
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
+            SESSION_IDLE_MINUTES,
+        )));
+
+    let browser = Router::new()
+        .route(
+            "/portal/link/{token}",
+            get(portal_link::show).post(portal_link::redeem),
+        )
+        .route(
+            "/portal/signout",
+            axum::routing::post(portal_link::sign_out),
+        )
+        .leptos_routes_with_context(&state, routes, || (), {
+            let opts = state.leptos_options.clone();
+            move || shell(opts.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(sessions);
+
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/api/v1", rest::router(state.clone()))
+        .merge(browser)
+        .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
+        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+/// Assigns a request id and records where the request came from.
+async fn request_context(mut req: Request, next: Next) -> Response {
+    let id = {
+        let bytes: [u8; 12] = rand::random();
+        format!("req_{}", hex::encode(bytes))
+    };
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(300).collect());
+    req.extensions_mut().insert(RequestContext {
+        ip,
+        user_agent,
+        request_id: Some(id.clone()),
+    });
+    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// Sets the security headers, with a fresh script nonce per response.
+async fn security_headers(mut req: Request, next: Next) -> Response {
+    let nonce = {
+        use base64::Engine as _;
+        let bytes: [u8; 16] = rand::random();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    req.extensions_mut().insert(CspNonce(nonce.clone()));
+    let is_browser_page = !req.uri().path().starts_with("/api/v1/");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    let csp = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self' 'nonce-{nonce}'; img-src 'self' https: data:; connect-src 'self'; \
+         font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Setup-link tokens travel in URLs: never leak them through Referer.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    if is_browser_page && !h.contains_key(header::CACHE_CONTROL) {
+        let is_asset = h
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| !ct.starts_with("text/html") && !ct.starts_with("application/json"));
+        if !is_asset {
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    }
+    resp
+}
+
+/// Refuses state-changing browser requests that come from another site. Leptos server functions
+/// have no CSRF protection of their own; SameSite=Lax cookies are not enough on their own
+/// (same-site subdomains, older browsers). The vendor API is exempt: it authenticates with a
+/// bearer key, never a cookie.
+async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let path = req.uri().path();
+    if safe || path.starts_with("/api/v1/") || path == "/api/v1" {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let allowed = match (fetch_site, origin) {
+        (Some("same-origin" | "none"), Some(o)) => o == state.config.public_origin(),
+        (Some("same-origin" | "none"), None) => true,
+        (Some(_), _) => false,
+        (None, Some(o)) => o == state.config.public_origin(),
+        (None, None) => false,
+    };
+    if allowed {
+        next.run(req).await
+    } else {
+        tracing::warn!(path, ?fetch_site, ?origin, "cross-site request refused");
+        (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            Body::from(
+                "Cross-site request refused. Open Lanyard at its own address and submit the form from there.",
+            ),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,55 @@
+//! Plain server-rendered pages for the link flows. They need exact status codes (404, 410, 429)
+//! and must act only on a form POST, with or without JavaScript, so they are ordinary axum
+//! handlers rather than Leptos routes.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::server::config::Branding;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A full page around `body_html` (already escaped).
+pub fn page(status: StatusCode, branding: &Branding, title: &str, body_html: &str) -> Response {
+    let logo = branding
+        .logo_url
+        .as_deref()
+        .map(|u| format!(r#"<img src="{}" alt="" class="h-8 w-auto">"#, esc(u)))
+        .unwrap_or_default();
+    let html = format!(
+        r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · {vendor}</title><link rel="stylesheet" href="/pkg/lanyard.css"></head>
+<body class="min-h-screen bg-slate-50 text-slate-900 antialiased">
+<main class="mx-auto max-w-xl px-6 py-16">
+<div class="mb-8 flex items-center gap-3">{logo}<span class="text-lg font-semibold">{vendor}</span></div>
+<div class="rounded-xl border border-slate-200 bg-white p-8 shadow-sm">
+<h1 class="mb-4 text-2xl font-semibold">{title}</h1>
+{body_html}
+</div>
+<p class="mt-6 text-xs text-slate-500">Secured by Lanyard</p>
+</main></body></html>"#,
+        title = esc(title),
+        vendor = esc(&branding.vendor_name),
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response()
+}

@@ -1,0 +1,172 @@
+//! Setup links in the browser: GET shows what the link opens and consumes nothing; the form's
+//! POST redeems it into a portal session.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use tower_sessions::Session;
+
+use super::pages::{esc, page};
+use super::ratelimit::limits;
+use crate::server::audit::RequestContext;
+use crate::server::clock::rfc3339;
+use crate::server::error::AppError;
+use crate::server::service::setup_links::{self, LinkStatus};
+use crate::server::state::AppState;
+
+/// Session key holding the portal grant.
+pub const PORTAL_KEY: &str = "portal";
+
+fn client_key(ctx: &RequestContext) -> String {
+    ctx.ip.clone().unwrap_or_else(|| "unknown".into())
+}
+
+fn too_many(state: &AppState) -> Response {
+    page(
+        StatusCode::TOO_MANY_REQUESTS,
+        &state.config.branding,
+        "Too many attempts",
+        r#"<p class="text-slate-700">Too many setup-link attempts came from your network. Wait a minute and try again.</p>"#,
+    )
+}
+
+fn ask_for_new(state: &AppState, status: StatusCode, title: &str, why: &str) -> Response {
+    let vendor = esc(&state.config.branding.vendor_name);
+    page(
+        status,
+        &state.config.branding,
+        title,
+        &format!(
+            r#"<p class="text-slate-700">{why}</p>
+<p class="mt-4 text-slate-700">Setup links work once and expire. Ask your contact at {vendor} for a new setup link, then open it in this browser.</p>"#
+        ),
+    )
+}
+
+fn gone(state: &AppState, status: &LinkStatus) -> Response {
+    let why = match status {
+        LinkStatus::Used => "This setup link has already been used.",
+        LinkStatus::Expired => "This setup link has expired.",
+        _ => "This setup link was revoked.",
+    };
+    ask_for_new(
+        state,
+        StatusCode::GONE,
+        "This setup link no longer works",
+        why,
+    )
+}
+
+fn unknown(state: &AppState) -> Response {
+    ask_for_new(
+        state,
+        StatusCode::NOT_FOUND,
+        "Setup link not found",
+        "We don't recognise this setup link. Check that you copied the whole address.",
+    )
+}
+
+/// GET: describe the link, never consume it.
+pub async fn show(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(token): Path<String>,
+) -> Response {
+    if !state.limiter.check(
+        "link_view",
+        &client_key(&ctx),
+        limits::LINK_VIEW,
+        state.clock.now(),
+    ) {
+        return too_many(&state);
+    }
+    match setup_links::inspect(&state, &token).await {
+        Ok(LinkStatus::Valid {
+            organization_name,
+            intents,
+            expires_at,
+        }) => {
+            let steps: String = intents
+                .as_slice()
+                .iter()
+                .map(|i| format!(r#"<li>{}</li>"#, esc(i.title())))
+                .collect();
+            let vendor = esc(&state.config.branding.vendor_name);
+            page(
+                StatusCode::OK,
+                &state.config.branding,
+                &format!("Set up {organization_name}"),
+                &format!(
+                    r#"<p class="text-slate-700">{vendor} asked you to connect <strong>{org}</strong> to its product. This link lets you:</p>
+<ul class="my-4 list-disc pl-6 text-slate-700">{steps}</ul>
+<form method="post" action="/portal/link/{token}">
+<button type="submit" class="rounded-lg bg-indigo-600 px-4 py-2 font-medium text-white hover:bg-indigo-700" data-testid="redeem">Continue to setup</button>
+</form>
+<p class="mt-4 text-sm text-slate-500">The link works once and expires at {expires} (UTC). Continuing signs you in to the setup portal in this browser.</p>"#,
+                    org = esc(&organization_name),
+                    token = esc(&token),
+                    expires = esc(&rfc3339(expires_at)),
+                ),
+            )
+        }
+        Ok(LinkStatus::Unknown) => unknown(&state),
+        Ok(other) => gone(&state, &other),
+        Err(e) => internal(&state, e),
+    }
+}
+
+/// POST: redeem the link into a portal session scoped to its organization and intents.
+pub async fn redeem(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    session: Session,
+    Path(token): Path<String>,
+) -> Response {
+    if !state.limiter.check(
+        "link_redeem",
+        &client_key(&ctx),
+        limits::LINK_REDEEM,
+        state.clock.now(),
+    ) {
+        return too_many(&state);
+    }
+    match setup_links::redeem(&state, &ctx, &token).await {
+        Ok(grant) => {
+            // A fresh session id on every sign-in: no fixation.
+            if let Err(e) = session.cycle_id().await {
+                return internal(&state, AppError::Internal(format!("session: {e}")));
+            }
+            if let Err(e) = session.insert(PORTAL_KEY, &grant).await {
+                return internal(&state, AppError::Internal(format!("session: {e}")));
+            }
+            Redirect::to("/portal").into_response()
+        }
+        Err(AppError::NotFound(_)) => unknown(&state),
+        Err(AppError::Gone(_)) => match setup_links::inspect(&state, &token).await {
+            Ok(status @ (LinkStatus::Used | LinkStatus::Expired | LinkStatus::Revoked)) => {
+                gone(&state, &status)
+            }
+            _ => gone(&state, &LinkStatus::Revoked),
+        },
+        Err(e) => internal(&state, e),
+    }
+}
+
+/// POST: end the portal session.
+pub async fn sign_out(session: Session) -> Response {
+    let _ = session.flush().await;
+    Redirect::to("/?signed_out=1").into_response()
+}
+
+fn internal(state: &AppState, e: AppError) -> Response {
+    let rid = super::current_request_id();
+    let msg = e.public_message(&rid);
+    page(
+        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &state.config.branding,
+        "Something went wrong",
+        &format!(r#"<p class="text-slate-700">{}</p>"#, esc(&msg)),
+    )
+    .into_response()
+}

@@ -1,0 +1,171 @@
+//! REST handlers: thin adapters from HTTP to one service call each.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+
+use super::error::{ErrorEnvelope, RestError};
+use super::extract::{ApiJson, ApiQuery};
+use crate::domain::ids::{is_valid_id, IdKind};
+use crate::server::audit::RequestContext;
+use crate::server::service::api_keys::ApiPrincipal;
+use crate::server::service::audit_log::{self, AuditEvent};
+use crate::server::service::organizations::{
+    self, CreateOrganization, Organization, UpdateOrganization,
+};
+use crate::server::service::setup_links::{self, CreateSetupLink, CreatedSetupLink};
+use crate::server::state::AppState;
+
+/// A page of organizations.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrganizationList {
+    pub data: Vec<Organization>,
+    /// Pass as `after` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of audit events.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditEventList {
+    pub data: Vec<AuditEvent>,
+    /// Pass as `after` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `limit` and `after`.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct PageParams {
+    /// 1 to 100, default 20.
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub after: Option<String>,
+}
+
+/// Audit listing parameters.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct AuditParams {
+    /// Required: whose events.
+    pub organization_id: Option<String>,
+    pub limit: Option<i64>,
+    pub after: Option<String>,
+}
+
+type ApiResult<T> = Result<T, RestError>;
+
+#[utoipa::path(post, path = "/api/v1/organizations", tag = "organizations",
+    request_body = CreateOrganization,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 201, body = Organization), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Creates an organization.
+pub async fn create_organization(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(input): ApiJson<CreateOrganization>,
+) -> ApiResult<Response> {
+    let org = organizations::create(&state, &p.actor(), &ctx, input).await?;
+    Ok((StatusCode::CREATED, Json(org)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/organizations", tag = "organizations",
+    params(PageParams),
+    responses((status = 200, body = OrganizationList)),
+    security(("api_key" = [])))]
+/// Lists organizations, oldest first.
+pub async fn list_organizations(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<PageParams>,
+) -> ApiResult<Json<OrganizationList>> {
+    let (data, next_cursor) = organizations::list(&state, q.after.as_deref(), q.limit).await?;
+    Ok(Json(OrganizationList { data, next_cursor }))
+}
+
+#[utoipa::path(get, path = "/api/v1/organizations/{id}", tag = "organizations",
+    params(("id" = String, Path, description = "org_…")),
+    responses((status = 200, body = Organization), (status = 404, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Reads an organization.
+pub async fn get_organization(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Organization>> {
+    Ok(Json(organizations::get(&state, &id).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/organizations/{id}", tag = "organizations",
+    params(("id" = String, Path, description = "org_…")),
+    request_body = UpdateOrganization,
+    responses((status = 200, body = Organization), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Changes an organization.
+pub async fn update_organization(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<UpdateOrganization>,
+) -> ApiResult<Json<Organization>> {
+    Ok(Json(
+        organizations::update(&state, &p.actor(), &ctx, &id, input).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/organizations/{id}", tag = "organizations",
+    params(("id" = String, Path, description = "org_…")),
+    responses((status = 204), (status = 404, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Deletes an organization.
+pub async fn delete_organization(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    organizations::delete(&state, &p.actor(), &ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/portal/links", tag = "portal",
+    request_body = CreateSetupLink,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 201, body = CreatedSetupLink), (status = 422, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Creates a one-time setup link into the admin portal.
+pub async fn create_setup_link(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(input): ApiJson<CreateSetupLink>,
+) -> ApiResult<Response> {
+    let link = setup_links::create(&state, &p.actor(), &ctx, input).await?;
+    Ok((StatusCode::CREATED, Json(link)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/audit_events", tag = "audit",
+    params(AuditParams),
+    responses((status = 200, body = AuditEventList), (status = 422, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Lists an organization's audit events, oldest first.
+pub async fn list_audit_events(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<AuditParams>,
+) -> ApiResult<Json<AuditEventList>> {
+    let Some(org) = q.organization_id else {
+        return Err(RestError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            "organization_id is required",
+        )
+        .with_field("organization_id"));
+    };
+    if !is_valid_id(IdKind::Organization, &org) {
+        return Err(crate::server::error::AppError::NotFound("organization").into());
+    }
+    // Existence check, so an unknown organization is a 404 rather than an empty page.
+    organizations::get(&state, &org).await?;
+    let (data, next_cursor) = audit_log::list(&state, &org, q.after.as_deref(), q.limit).await?;
+    Ok(Json(AuditEventList { data, next_cursor }))
+}

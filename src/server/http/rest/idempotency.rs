@@ -1,0 +1,139 @@
+//! `Idempotency-Key` on POST: the first request's response is stored and replayed for retries
+//! with the same key and body; the same key with a different body is refused.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::RestError;
+use super::extract::MAX_BODY_BYTES;
+use crate::server::crypto::sha256_hex;
+use crate::server::db;
+use crate::server::service::api_keys::ApiPrincipal;
+use crate::server::state::AppState;
+
+/// Keys are remembered for 24 hours.
+pub const RETENTION_MS: i64 = 24 * 3600 * 1000;
+
+/// The middleware.
+pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let Some(key) = req
+        .headers()
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::to_owned))
+    else {
+        return next.run(req).await;
+    };
+    let key = match key {
+        Ok(k) if !k.is_empty() && k.len() <= 255 => k,
+        _ => return RestError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters (a UUID is a good choice)",
+        )
+        .into_response(),
+    };
+    let Some(principal) = req.extensions().get::<ApiPrincipal>().cloned() else {
+        return next.run(req).await;
+    };
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return RestError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+        .into_response();
+    };
+    let mut fingerprint = format!("{} {}\n", parts.method, parts.uri).into_bytes();
+    fingerprint.extend_from_slice(&bytes);
+    let request_hash = sha256_hex(&fingerprint);
+    let now = state.clock.now();
+
+    let claimed = async {
+        let mut conn = state.db.pool.acquire().await?;
+        db::idempotency::purge(&mut conn, now - RETENTION_MS).await?;
+        let claimed =
+            db::idempotency::claim(&mut conn, &principal.key_id, &key, &request_hash, now).await?;
+        let existing = if claimed {
+            None
+        } else {
+            db::idempotency::get(&mut conn, &principal.key_id, &key).await?
+        };
+        Ok::<_, sqlx::Error>((claimed, existing))
+    }
+    .await;
+    let (claimed, existing) = match claimed {
+        Ok(v) => v,
+        Err(e) => return RestError::from(crate::server::error::AppError::from(e)).into_response(),
+    };
+    if !claimed {
+        return match existing {
+            Some(row) if row.request_hash != request_hash => RestError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used with a different request; use a new key for a new request",
+            )
+            .into_response(),
+            Some(row) => match (row.status_code, row.response_body) {
+                (Some(status), Some(body)) => {
+                    let mut resp = (
+                        StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK),
+                        [(header::CONTENT_TYPE, "application/json")],
+                        body,
+                    )
+                        .into_response();
+                    resp.headers_mut()
+                        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+                    resp
+                }
+                _ => RestError::new(
+                    StatusCode::CONFLICT,
+                    "idempotency_request_in_progress",
+                    "a request with this Idempotency-Key is still being processed; retry shortly",
+                )
+                .into_response(),
+            },
+            // Purged between claim and read: let the client retry.
+            None => RestError::new(
+                StatusCode::CONFLICT,
+                "idempotency_request_in_progress",
+                "retry the request",
+            )
+            .into_response(),
+        };
+    }
+
+    let resp = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let (rparts, rbody) = resp.into_parts();
+    let rbytes = axum::body::to_bytes(rbody, 16 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let store = async {
+        let mut conn = state.db.pool.acquire().await?;
+        if rparts.status.is_server_error() {
+            db::idempotency::release(&mut conn, &principal.key_id, &key).await
+        } else {
+            db::idempotency::complete(
+                &mut conn,
+                &principal.key_id,
+                &key,
+                rparts.status.as_u16() as i64,
+                &String::from_utf8_lossy(&rbytes),
+            )
+            .await
+        }
+    }
+    .await;
+    if let Err(e) = store {
+        tracing::error!(error = %e, "could not store idempotent response");
+    }
+    Response::from_parts(rparts, Body::from(rbytes))
+}

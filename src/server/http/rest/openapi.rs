@@ -1,0 +1,60 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations. A test compares it with
+//! `docs/openapi.json` so that a change to the API is a visible change to the document.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::error::{ErrorBody, ErrorEnvelope};
+use super::handlers;
+use crate::server::service::audit_log::AuditEvent;
+use crate::server::service::organizations::{CreateOrganization, Organization, UpdateOrganization};
+use crate::server::service::setup_links::{CreateSetupLink, CreatedSetupLink};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Lanyard vendor API", version = "1", description = "See docs/api.md for conventions."),
+    paths(
+        handlers::create_organization,
+        handlers::list_organizations,
+        handlers::get_organization,
+        handlers::update_organization,
+        handlers::delete_organization,
+        handlers::create_setup_link,
+        handlers::list_audit_events,
+    ),
+    components(schemas(
+        Organization, CreateOrganization, UpdateOrganization, CreateSetupLink, CreatedSetupLink,
+        AuditEvent, ErrorEnvelope, ErrorBody, handlers::OrganizationList, handlers::AuditEventList,
+    )),
+    modifiers(&BearerKey)
+)]
+pub struct ApiDoc;
+
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(c) = openapi.components.as_mut() {
+            c.add_security_scheme(
+                "api_key",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("lanyard_sk_…")
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+/// The document as pretty JSON.
+pub fn document() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+}
+
+/// `GET /api/v1/openapi.json`.
+pub async fn serve() -> Json<serde_json::Value> {
+    Json(serde_json::to_value(ApiDoc::openapi()).unwrap_or_default())
+}

@@ -1,0 +1,13 @@
+//! Everything that runs only on the server.
+
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod service;
+pub mod session;
+pub mod state;

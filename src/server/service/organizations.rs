@@ -1,0 +1,242 @@
+//! Organizations: the tenants of the vendor's product.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::organization::{validate_metadata, ExternalId, OrganizationName};
+use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
+use crate::server::clock::rfc3339;
+use crate::server::db::{self, organizations::OrganizationRow};
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+
+/// An organization as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Organization {
+    /// `org_…`
+    pub id: String,
+    /// Always `organization`.
+    pub object: String,
+    pub name: String,
+    /// The vendor's own id for this customer; unique among live organizations.
+    pub external_id: Option<String>,
+    /// String keys to string values.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<OrganizationRow> for Organization {
+    fn from(r: OrganizationRow) -> Self {
+        Organization {
+            id: r.id,
+            object: "organization".into(),
+            name: r.name,
+            external_id: r.external_id,
+            metadata: serde_json::from_str(&r.metadata).unwrap_or_default(),
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(r.updated_at),
+        }
+    }
+}
+
+/// Input of `create`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrganization {
+    pub name: String,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Input of `update`: absent fields stay; `external_id: null` clears it.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrganization {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub external_id: Option<Option<String>>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+fn external_id_taken() -> AppError {
+    AppError::Conflict {
+        code: "external_id_taken",
+        message: "another organization already uses this external_id; choose a different one or update that organization".into(),
+        field: Some("external_id"),
+    }
+}
+
+/// Creates an organization.
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    input: CreateOrganization,
+) -> Result<Organization, AppError> {
+    let name = OrganizationName::parse(&input.name)?;
+    let external_id = input
+        .external_id
+        .as_deref()
+        .map(ExternalId::parse)
+        .transpose()?;
+    let metadata = input.metadata.unwrap_or_default();
+    validate_metadata(&metadata)?;
+    let now = state.clock.now();
+    let row = OrganizationRow {
+        id: db::new_id(IdKind::Organization),
+        name: name.as_str().to_owned(),
+        external_id: external_id.map(|e| e.as_str().to_owned()),
+        metadata: serde_json::Value::Object(metadata).to_string(),
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    match db::organizations::insert(tx.conn(), &row).await {
+        Err(e) if db::is_unique_violation(&e) => return Err(external_id_taken()),
+        r => r?,
+    }
+    tx.record(
+        Some(&row.id),
+        "organization.created",
+        vec![Target::new("organization", &row.id, Some(&row.name))],
+        serde_json::json!({ "name": row.name, "external_id": row.external_id }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row.into())
+}
+
+/// Reads one organization.
+pub async fn get(state: &AppState, id: &str) -> Result<Organization, AppError> {
+    if !is_valid_id(IdKind::Organization, id) {
+        return Err(AppError::NotFound("organization"));
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    db::organizations::get(&mut conn, id)
+        .await?
+        .map(Into::into)
+        .ok_or(AppError::NotFound("organization"))
+}
+
+/// Lists organizations after a cursor; returns the page and the next cursor.
+pub async fn list(
+    state: &AppState,
+    after: Option<&str>,
+    limit: Option<i64>,
+) -> Result<(Vec<Organization>, Option<String>), AppError> {
+    let limit = super::clamp_limit(limit);
+    let mut conn = state.db.pool.acquire().await?;
+    let mut rows = db::organizations::list(&mut conn, after, limit + 1).await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    Ok((rows.into_iter().map(Into::into).collect(), next))
+}
+
+/// Changes name, external id or metadata.
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    id: &str,
+    input: UpdateOrganization,
+) -> Result<Organization, AppError> {
+    if !is_valid_id(IdKind::Organization, id) {
+        return Err(AppError::NotFound("organization"));
+    }
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let mut row = db::organizations::get(tx.conn(), id)
+        .await?
+        .ok_or(AppError::NotFound("organization"))?;
+    let mut changed = Vec::new();
+    if let Some(name) = &input.name {
+        let name = OrganizationName::parse(name)?;
+        if name.as_str() != row.name {
+            row.name = name.as_str().to_owned();
+            changed.push("name");
+        }
+    }
+    if let Some(ext) = &input.external_id {
+        let ext = ext
+            .as_deref()
+            .map(ExternalId::parse)
+            .transpose()?
+            .map(|e| e.as_str().to_owned());
+        if ext != row.external_id {
+            row.external_id = ext;
+            changed.push("external_id");
+        }
+    }
+    if let Some(meta) = input.metadata {
+        validate_metadata(&meta)?;
+        let meta = serde_json::Value::Object(meta).to_string();
+        if meta != row.metadata {
+            row.metadata = meta;
+            changed.push("metadata");
+        }
+    }
+    if changed.is_empty() {
+        // Nothing to write, so nothing to audit.
+        return Ok(row.into());
+    }
+    row.updated_at = now;
+    match db::organizations::update(tx.conn(), &row).await {
+        Err(e) if db::is_unique_violation(&e) => return Err(external_id_taken()),
+        r => r?,
+    };
+    tx.record(
+        Some(&row.id),
+        "organization.updated",
+        vec![Target::new("organization", &row.id, Some(&row.name))],
+        serde_json::json!({ "changed": changed }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row.into())
+}
+
+/// Deletes an organization (soft: its audit trail stays).
+pub async fn delete(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    id: &str,
+) -> Result<(), AppError> {
+    if !is_valid_id(IdKind::Organization, id) {
+        return Err(AppError::NotFound("organization"));
+    }
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let row = db::organizations::get(tx.conn(), id)
+        .await?
+        .ok_or(AppError::NotFound("organization"))?;
+    db::organizations::soft_delete(tx.conn(), id, now).await?;
+    tx.record(
+        Some(id),
+        "organization.deleted",
+        vec![Target::new("organization", id, Some(&row.name))],
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! The one application state shared by `main`, the tests and every handler.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+
+use super::clock::Clock;
+use super::config::Config;
+use super::db::Db;
+use super::http::ratelimit::RateLimiter;
+
+/// Shared, cheaply cloneable state.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub clock: Clock,
+    pub leptos_options: LeptosOptions,
+    pub limiter: Arc<RateLimiter>,
+}
+
+impl AppState {
+    /// Builds the state from a connected (and migrated) database.
+    pub fn new(db: Db, config: Config, clock: Clock) -> AppState {
+        let leptos_options = LeptosOptions::builder()
+            .output_name("lanyard")
+            .site_root(config.site_root.clone())
+            .site_pkg_dir("pkg")
+            .build();
+        let limiter = Arc::new(RateLimiter::new(config.rate_limits));
+        AppState {
+            db,
+            config: Arc::new(config),
+            clock,
+            leptos_options,
+            limiter,
+        }
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(s: &AppState) -> Self {
+        s.leptos_options.clone()
+    }
+}
