@@ -1,0 +1,177 @@
+use axum::http::{Method, StatusCode};
+use lanyard::server::audit::{self, Actor, AuditError, AuditedTx, RequestContext};
+use lanyard::server::db::organizations::{self, OrganizationRow};
+use serde_json::json;
+
+use crate::helpers::{Dialect, TestApp};
+
+async fn every_state_change_writes_its_event(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    app.api(Method::PATCH, &format!("/api/v1/organizations/{org}"), Some(json!({"name": "Acme 2"}))).await;
+    // A PATCH that changes nothing writes nothing and audits nothing.
+    app.api(Method::PATCH, &format!("/api/v1/organizations/{org}"), Some(json!({"name": "Acme 2"}))).await;
+    let link = app.create_link(&org, &["sso"]).await;
+    app.redeem(&link).await;
+    app.api(Method::DELETE, &format!("/api/v1/organizations/{org}"), None).await;
+    let mut conn = app.state.db.pool.acquire().await.unwrap();
+    let events = audit::list_for_organization(&mut conn, &org, 0, 100).await.unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["organization.created", "organization.updated", "portal.link_created", "portal.link_redeemed", "organization.deleted"]
+    );
+    let created = &events[0];
+    assert_eq!(created.actor_type, "api_key");
+    assert!(created.request_id.as_deref().unwrap().starts_with("req_"));
+    assert!(created.targets.contains(&org));
+    assert_eq!(events[3].actor_type, "portal_admin");
+}
+
+async fn a_transaction_without_an_audit_event_cannot_commit(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let now = app.state.clock.now();
+    let mut tx = AuditedTx::begin(&app.state.db, &Actor::operator(), &RequestContext::default(), now)
+        .await
+        .unwrap();
+    let row = OrganizationRow {
+        id: lanyard::server::db::new_id(lanyard::domain::ids::IdKind::Organization),
+        name: "Sneaky".into(),
+        external_id: None,
+        metadata: "{}".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    organizations::insert(tx.conn(), &row).await.unwrap();
+    assert!(matches!(tx.commit().await, Err(AuditError::NoEvent)));
+    let mut conn = app.state.db.pool.acquire().await.unwrap();
+    assert!(organizations::get(&mut conn, &row.id).await.unwrap().is_none(), "rolled back");
+}
+
+async fn audit_events_are_listed_with_cursor(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    for i in 0..4 {
+        app.api(Method::PATCH, &format!("/api/v1/organizations/{org}"), Some(json!({"name": format!("Acme {i}")}))).await;
+    }
+    let r = app.api(Method::GET, &format!("/api/v1/audit_events?organization_id={org}&limit=3"), None).await;
+    let j = r.json();
+    assert_eq!(j["data"].as_array().unwrap().len(), 3);
+    let cursor = j["next_cursor"].as_str().unwrap().to_owned();
+    let r = app.api(Method::GET, &format!("/api/v1/audit_events?organization_id={org}&limit=3&after={cursor}"), None).await;
+    let j = r.json();
+    assert_eq!(j["data"].as_array().unwrap().len(), 2);
+    assert!(j["next_cursor"].is_null());
+    let seqs: Vec<i64> = j["data"].as_array().unwrap().iter().map(|e| e["sequence"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, [4, 5]);
+
+    let r = app.api(Method::GET, "/api/v1/audit_events", None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["field"], "organization_id");
+    let r = app.api(Method::GET, "/api/v1/audit_events?organization_id=org_01JDZQ8V6M3W9X4N5P7R2S0T1A", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+async fn the_chain_detects_an_edited_row(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    for i in 0..3 {
+        app.api(Method::PATCH, &format!("/api/v1/organizations/{org}"), Some(json!({"name": format!("Acme {i}")}))).await;
+    }
+    let mut conn = app.state.db.pool.acquire().await.unwrap();
+    let ok = audit::verify_chain(&mut conn, &org).await.unwrap();
+    assert_eq!(ok.events_checked, 4);
+    assert_eq!(ok.first_broken, None);
+
+    sqlx::query("UPDATE audit_events SET actor_name = 'someone else' WHERE chain_key = $1 AND chain_seq = 3")
+        .bind(&org)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let bad = audit::verify_chain(&mut conn, &org).await.unwrap();
+    let (seq, _, why) = bad.first_broken.expect("edit detected");
+    assert_eq!(seq, 3);
+    assert!(why.contains("edited"), "{why}");
+}
+
+async fn the_chain_detects_removed_events(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    for i in 0..3 {
+        app.api(Method::PATCH, &format!("/api/v1/organizations/{org}"), Some(json!({"name": format!("Acme {i}")}))).await;
+    }
+    let mut conn = app.state.db.pool.acquire().await.unwrap();
+    sqlx::query("DELETE FROM outbox WHERE audit_event_id IN (SELECT id FROM audit_events WHERE chain_key = $1 AND chain_seq IN (2, 4))")
+        .bind(&org)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM audit_events WHERE chain_key = $1 AND chain_seq = 4")
+        .bind(&org)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let r = audit::verify_chain(&mut conn, &org).await.unwrap();
+    assert!(r.first_broken.unwrap().2.contains("removed"));
+    sqlx::query("DELETE FROM audit_events WHERE chain_key = $1 AND chain_seq = 2")
+        .bind(&org)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let r = audit::verify_chain(&mut conn, &org).await.unwrap();
+    assert_eq!(r.first_broken.unwrap().0, 3);
+}
+
+async fn concurrent_writers_keep_one_unbroken_chain(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let mut handles = Vec::new();
+    for i in 0..12 {
+        let router = app.router.clone();
+        let key = app.key.clone();
+        let org = org.clone();
+        handles.push(tokio::spawn(async move {
+            use tower::ServiceExt as _;
+            let req = axum::http::Request::builder()
+                .method(Method::PATCH)
+                .uri(format!("/api/v1/organizations/{org}"))
+                .header("authorization", format!("Bearer {key}"))
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(json!({"name": format!("Name {i}")}).to_string()))
+                .unwrap();
+            router.oneshot(req).await.unwrap().status()
+        }));
+    }
+    for h in handles {
+        assert_eq!(h.await.unwrap(), StatusCode::OK);
+    }
+    let mut conn = app.state.db.pool.acquire().await.unwrap();
+    let r = audit::verify_chain(&mut conn, &org).await.unwrap();
+    assert_eq!(r.first_broken, None);
+    assert_eq!(r.events_checked, 13);
+}
+
+async fn outbox_row_per_event(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    app.create_link(&org, &["sso"]).await;
+    let mut conn = app.state.db.pool.acquire().await.unwrap();
+    let (events, outbox): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM audit_events WHERE organization_id = $1), (SELECT COUNT(*) FROM outbox WHERE organization_id = $1)",
+    )
+    .bind(&org)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!((events, outbox), (2, 2));
+}
+
+crate::both_databases!(
+    every_state_change_writes_its_event,
+    a_transaction_without_an_audit_event_cannot_commit,
+    audit_events_are_listed_with_cursor,
+    the_chain_detects_an_edited_row,
+    the_chain_detects_removed_events,
+    concurrent_writers_keep_one_unbroken_chain,
+    outbox_row_per_event,
+);
