@@ -36,6 +36,7 @@ pub struct AuditEventList {
 
 /// `limit` and `after`.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// 1 to 100, default 20.
     pub limit: Option<i64>,
@@ -45,6 +46,7 @@ pub struct PageParams {
 
 /// Audit listing parameters.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Required: whose events.
     pub organization_id: Option<String>,
