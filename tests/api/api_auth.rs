@@ -40,17 +40,39 @@ async fn wrong_key_is_401(d: Dialect) {
 async fn revoked_key_is_401(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let now = app.state.clock.now();
-    let (info, key) = api_keys::create(&app.state.db, &Actor::operator(), &RequestContext::default(), "second", now)
-        .await
-        .unwrap();
-    assert_eq!(get_orgs_with(&app, Some(&format!("Bearer {key}"))).await.status, StatusCode::OK);
-    api_keys::revoke(&app.state.db, &Actor::operator(), &RequestContext::default(), &info.id, now)
-        .await
-        .unwrap();
+    let (info, key) = api_keys::create(
+        &app.state.db,
+        &Actor::operator(),
+        &RequestContext::default(),
+        "second",
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        get_orgs_with(&app, Some(&format!("Bearer {key}")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    api_keys::revoke(
+        &app.state.db,
+        &Actor::operator(),
+        &RequestContext::default(),
+        &info.id,
+        now,
+    )
+    .await
+    .unwrap();
     let r = get_orgs_with(&app, Some(&format!("Bearer {key}"))).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     // The other key still works.
-    assert_eq!(app.api(Method::GET, "/api/v1/organizations", None).await.status, StatusCode::OK);
+    assert_eq!(
+        app.api(Method::GET, "/api/v1/organizations", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
 }
 
 async fn key_use_is_recorded(d: Dialect) {

@@ -8,18 +8,41 @@ use crate::helpers::{Dialect, TestApp};
 async fn every_state_change_writes_its_event(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
-    app.api(Method::PATCH, &format!("/api/v1/organizations/{org}"), Some(json!({"name": "Acme 2"}))).await;
+    app.api(
+        Method::PATCH,
+        &format!("/api/v1/organizations/{org}"),
+        Some(json!({"name": "Acme 2"})),
+    )
+    .await;
     // A PATCH that changes nothing writes nothing and audits nothing.
-    app.api(Method::PATCH, &format!("/api/v1/organizations/{org}"), Some(json!({"name": "Acme 2"}))).await;
+    app.api(
+        Method::PATCH,
+        &format!("/api/v1/organizations/{org}"),
+        Some(json!({"name": "Acme 2"})),
+    )
+    .await;
     let link = app.create_link(&org, &["sso"]).await;
     app.redeem(&link).await;
-    app.api(Method::DELETE, &format!("/api/v1/organizations/{org}"), None).await;
+    app.api(
+        Method::DELETE,
+        &format!("/api/v1/organizations/{org}"),
+        None,
+    )
+    .await;
     let mut conn = app.state.db.pool.acquire().await.unwrap();
-    let events = audit::list_for_organization(&mut conn, &org, 0, 100).await.unwrap();
+    let events = audit::list_for_organization(&mut conn, &org, 0, 100)
+        .await
+        .unwrap();
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
-        ["organization.created", "organization.updated", "portal.link_created", "portal.link_redeemed", "organization.deleted"]
+        [
+            "organization.created",
+            "organization.updated",
+            "portal.link_created",
+            "portal.link_redeemed",
+            "organization.deleted"
+        ]
     );
     let created = &events[0];
     assert_eq!(created.actor_type, "api_key");
@@ -31,9 +54,14 @@ async fn every_state_change_writes_its_event(d: Dialect) {
 async fn a_transaction_without_an_audit_event_cannot_commit(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let now = app.state.clock.now();
-    let mut tx = AuditedTx::begin(&app.state.db, &Actor::operator(), &RequestContext::default(), now)
-        .await
-        .unwrap();
+    let mut tx = AuditedTx::begin(
+        &app.state.db,
+        &Actor::operator(),
+        &RequestContext::default(),
+        now,
+    )
+    .await
+    .unwrap();
     let row = OrganizationRow {
         id: lanyard::server::db::new_id(lanyard::domain::ids::IdKind::Organization),
         name: "Sneaky".into(),
@@ -45,30 +73,64 @@ async fn a_transaction_without_an_audit_event_cannot_commit(d: Dialect) {
     organizations::insert(tx.conn(), &row).await.unwrap();
     assert!(matches!(tx.commit().await, Err(AuditError::NoEvent)));
     let mut conn = app.state.db.pool.acquire().await.unwrap();
-    assert!(organizations::get(&mut conn, &row.id).await.unwrap().is_none(), "rolled back");
+    assert!(
+        organizations::get(&mut conn, &row.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "rolled back"
+    );
 }
 
 async fn audit_events_are_listed_with_cursor(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
     for i in 0..4 {
-        app.api(Method::PATCH, &format!("/api/v1/organizations/{org}"), Some(json!({"name": format!("Acme {i}")}))).await;
+        app.api(
+            Method::PATCH,
+            &format!("/api/v1/organizations/{org}"),
+            Some(json!({"name": format!("Acme {i}")})),
+        )
+        .await;
     }
-    let r = app.api(Method::GET, &format!("/api/v1/audit_events?organization_id={org}&limit=3"), None).await;
+    let r = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/audit_events?organization_id={org}&limit=3"),
+            None,
+        )
+        .await;
     let j = r.json();
     assert_eq!(j["data"].as_array().unwrap().len(), 3);
     let cursor = j["next_cursor"].as_str().unwrap().to_owned();
-    let r = app.api(Method::GET, &format!("/api/v1/audit_events?organization_id={org}&limit=3&after={cursor}"), None).await;
+    let r = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/audit_events?organization_id={org}&limit=3&after={cursor}"),
+            None,
+        )
+        .await;
     let j = r.json();
     assert_eq!(j["data"].as_array().unwrap().len(), 2);
     assert!(j["next_cursor"].is_null());
-    let seqs: Vec<i64> = j["data"].as_array().unwrap().iter().map(|e| e["sequence"].as_i64().unwrap()).collect();
+    let seqs: Vec<i64> = j["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["sequence"].as_i64().unwrap())
+        .collect();
     assert_eq!(seqs, [4, 5]);
 
     let r = app.api(Method::GET, "/api/v1/audit_events", None).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "organization_id");
-    let r = app.api(Method::GET, "/api/v1/audit_events?organization_id=org_01JDZQ8V6M3W9X4N5P7R2S0T1A", None).await;
+    let r = app
+        .api(
+            Method::GET,
+            "/api/v1/audit_events?organization_id=org_01JDZQ8V6M3W9X4N5P7R2S0T1A",
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -76,7 +138,12 @@ async fn the_chain_detects_an_edited_row(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
     for i in 0..3 {
-        app.api(Method::PATCH, &format!("/api/v1/organizations/{org}"), Some(json!({"name": format!("Acme {i}")}))).await;
+        app.api(
+            Method::PATCH,
+            &format!("/api/v1/organizations/{org}"),
+            Some(json!({"name": format!("Acme {i}")})),
+        )
+        .await;
     }
     let mut conn = app.state.db.pool.acquire().await.unwrap();
     let ok = audit::verify_chain(&mut conn, &org).await.unwrap();
@@ -98,7 +165,12 @@ async fn the_chain_detects_removed_events(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
     for i in 0..3 {
-        app.api(Method::PATCH, &format!("/api/v1/organizations/{org}"), Some(json!({"name": format!("Acme {i}")}))).await;
+        app.api(
+            Method::PATCH,
+            &format!("/api/v1/organizations/{org}"),
+            Some(json!({"name": format!("Acme {i}")})),
+        )
+        .await;
     }
     let mut conn = app.state.db.pool.acquire().await.unwrap();
     sqlx::query("DELETE FROM outbox WHERE audit_event_id IN (SELECT id FROM audit_events WHERE chain_key = $1 AND chain_seq IN (2, 4))")
@@ -137,7 +209,9 @@ async fn concurrent_writers_keep_one_unbroken_chain(d: Dialect) {
                 .uri(format!("/api/v1/organizations/{org}"))
                 .header("authorization", format!("Bearer {key}"))
                 .header("content-type", "application/json")
-                .body(axum::body::Body::from(json!({"name": format!("Name {i}")}).to_string()))
+                .body(axum::body::Body::from(
+                    json!({"name": format!("Name {i}")}).to_string(),
+                ))
                 .unwrap();
             router.oneshot(req).await.unwrap().status()
         }));

@@ -100,10 +100,7 @@ impl TestApp {
         vars.insert("DATABASE_URL".into(), url.clone());
         vars.insert("LANYARD_SECRET_KEY".into(), "ab".repeat(32));
         vars.insert("LANYARD_PUBLIC_URL".into(), ORIGIN.into());
-        vars.insert(
-            "LANYARD_DATA_DIR".into(),
-            dir.path().display().to_string(),
-        );
+        vars.insert("LANYARD_DATA_DIR".into(), dir.path().display().to_string());
         for (k, v) in extra {
             vars.insert((*k).into(), (*v).into());
         }
@@ -206,7 +203,9 @@ impl TestApp {
 
     /// A browser GET (optionally with a session cookie).
     pub async fn browser_get(&self, path: &str, cookie: Option<&str>) -> TestResponse {
-        let mut b = Request::builder().uri(path).header("sec-fetch-site", "none");
+        let mut b = Request::builder()
+            .uri(path)
+            .header("sec-fetch-site", "none");
         if let Some(c) = cookie {
             b = b.header(header::COOKIE, c);
         }
@@ -224,7 +223,8 @@ impl TestApp {
         if let Some(c) = cookie {
             b = b.header(header::COOKIE, c);
         }
-        self.send(b.body(Body::from(form.to_owned())).unwrap()).await
+        self.send(b.body(Body::from(form.to_owned())).unwrap())
+            .await
     }
 
     /// Redeems a link and returns the session cookie.
@@ -266,9 +266,10 @@ impl Drop for TestApp {
                 rt.block_on(async move {
                     pool.close().await;
                     if let Ok(admin) = sqlx::AnyPool::connect(&pg_admin_url()).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&admin)
-                            .await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&admin)
+                                .await;
                         admin.close().await;
                     }
                 });

@@ -40,7 +40,15 @@ async fn openapi_is_served_and_lists_every_route() {
         // And the route exists: without a key it is 401, not 404/405.
         let method = Method::from_bytes(m.to_uppercase().as_bytes()).unwrap();
         let path = p.replace("{id}", "org_01JDZQ8V6M3W9X4N5P7R2S0T1A");
-        let req = axum::http::Request::builder().method(method).uri(path).body(axum::body::Body::empty()).unwrap();
-        assert_eq!(app.send(req).await.status, StatusCode::UNAUTHORIZED, "{m} {p}");
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(
+            app.send(req).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{m} {p}"
+        );
     }
 }

@@ -16,35 +16,59 @@ async fn create_get_update_delete(d: Dialect) {
     assert_eq!(org["name"], "Acme Corp");
     assert_eq!(org["metadata"]["plan"], "pro");
 
-    let r = app.api(Method::GET, &format!("/api/v1/organizations/{id}"), None).await;
+    let r = app
+        .api(Method::GET, &format!("/api/v1/organizations/{id}"), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["external_id"], "cus_1");
 
     let r = app
-        .api(Method::PATCH, &format!("/api/v1/organizations/{id}"), Some(json!({"name": "Acme Inc", "external_id": null})))
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/organizations/{id}"),
+            Some(json!({"name": "Acme Inc", "external_id": null})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["name"], "Acme Inc");
     assert!(r.json()["external_id"].is_null());
 
-    let r = app.api(Method::DELETE, &format!("/api/v1/organizations/{id}"), None).await;
+    let r = app
+        .api(Method::DELETE, &format!("/api/v1/organizations/{id}"), None)
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = app.api(Method::GET, &format!("/api/v1/organizations/{id}"), None).await;
+    let r = app
+        .api(Method::GET, &format!("/api/v1/organizations/{id}"), None)
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["error"]["code"], "not_found");
-    let r = app.api(Method::DELETE, &format!("/api/v1/organizations/{id}"), None).await;
+    let r = app
+        .api(Method::DELETE, &format!("/api/v1/organizations/{id}"), None)
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
 async fn unknown_and_malformed_ids_are_404(d: Dialect) {
     let app = TestApp::spawn(d).await;
-    for id in ["org_01JDZQ8V6M3W9X4N5P7R2S0T1A", "nope", "org_%27%20OR%201=1"] {
+    for id in [
+        "org_01JDZQ8V6M3W9X4N5P7R2S0T1A",
+        "nope",
+        "org_%27%20OR%201=1",
+    ] {
         for m in [Method::GET, Method::DELETE] {
-            let r = app.api(m.clone(), &format!("/api/v1/organizations/{id}"), None).await;
+            let r = app
+                .api(m.clone(), &format!("/api/v1/organizations/{id}"), None)
+                .await;
             assert_eq!(r.status, StatusCode::NOT_FOUND, "{m} {id}");
             assert_eq!(r.json()["error"]["code"], "not_found");
         }
-        let r = app.api(Method::PATCH, &format!("/api/v1/organizations/{id}"), Some(json!({"name": "x"}))).await;
+        let r = app
+            .api(
+                Method::PATCH,
+                &format!("/api/v1/organizations/{id}"),
+                Some(json!({"name": "x"})),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
     }
 }
@@ -65,24 +89,57 @@ async fn bad_json_is_400(d: Dialect) {
 
 async fn unknown_fields_are_refused_by_name(d: Dialect) {
     let app = TestApp::spawn(d).await;
-    let r = app.api(Method::POST, "/api/v1/organizations", Some(json!({"name": "Acme", "nmae": "x"}))).await;
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/organizations",
+            Some(json!({"name": "Acme", "nmae": "x"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "nmae");
-    assert!(r.json()["error"]["message"].as_str().unwrap().contains("nmae"));
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("nmae"));
 }
 
 async fn wrong_types_name_the_field(d: Dialect) {
     let app = TestApp::spawn(d).await;
-    let r = app.api(Method::POST, "/api/v1/organizations", Some(json!({"name": 42}))).await;
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/organizations",
+            Some(json!({"name": 42})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "name");
-    let r = app.api(Method::POST, "/api/v1/organizations", Some(json!({"name": "A", "metadata": {"n": 1}}))).await;
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/organizations",
+            Some(json!({"name": "A", "metadata": {"n": 1}})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "metadata");
-    let r = app.api(Method::POST, "/api/v1/organizations", Some(json!({"external_id": "x"}))).await;
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/organizations",
+            Some(json!({"external_id": "x"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "name");
-    let r = app.api(Method::POST, "/api/v1/organizations", Some(json!({"name": "   "}))).await;
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/organizations",
+            Some(json!({"name": "   "})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "name");
 }
@@ -90,7 +147,13 @@ async fn wrong_types_name_the_field(d: Dialect) {
 async fn oversized_body_is_413(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let big = "x".repeat(2 * 1024 * 1024);
-    let r = app.api(Method::POST, "/api/v1/organizations", Some(json!({"name": big}))).await;
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/organizations",
+            Some(json!({"name": big})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.json()["error"]["code"], "payload_too_large");
     let r = app.api(Method::GET, "/api/v1/organizations", None).await;
@@ -114,8 +177,15 @@ async fn non_json_content_type_is_415(d: Dialect) {
 async fn duplicate_external_id_is_409(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let body = json!({"name": "A", "external_id": "same"});
-    assert_eq!(app.api(Method::POST, "/api/v1/organizations", Some(body.clone())).await.status, StatusCode::CREATED);
-    let r = app.api(Method::POST, "/api/v1/organizations", Some(body)).await;
+    assert_eq!(
+        app.api(Method::POST, "/api/v1/organizations", Some(body.clone()))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let r = app
+        .api(Method::POST, "/api/v1/organizations", Some(body))
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.json()["error"]["field"], "external_id");
 }
@@ -158,7 +228,9 @@ async fn pagination_walks_every_org_once(d: Dialect) {
     }
     assert_eq!(pages, 3);
     assert_eq!(seen, created, "oldest first, each once");
-    let r = app.api(Method::GET, "/api/v1/organizations?limit=abc", None).await;
+    let r = app
+        .api(Method::GET, "/api/v1/organizations?limit=abc", None)
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.json()["error"]["code"], "invalid_query");
 }
@@ -167,22 +239,49 @@ async fn idempotent_retry_returns_the_first_response(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let body = json!({"name": "Once"});
     let h = [("idempotency-key", "8d9f4a4e-retry")];
-    let a = app.api_with(Method::POST, "/api/v1/organizations", Some(body.clone()), &h).await;
-    let b = app.api_with(Method::POST, "/api/v1/organizations", Some(body), &h).await;
+    let a = app
+        .api_with(
+            Method::POST,
+            "/api/v1/organizations",
+            Some(body.clone()),
+            &h,
+        )
+        .await;
+    let b = app
+        .api_with(Method::POST, "/api/v1/organizations", Some(body), &h)
+        .await;
     assert_eq!(a.status, StatusCode::CREATED);
     assert_eq!(b.status, StatusCode::CREATED);
     assert_eq!(a.json()["id"], b.json()["id"]);
     assert_eq!(b.header("idempotent-replayed").as_deref(), Some("true"));
-    let list = app.api(Method::GET, "/api/v1/organizations", None).await.json();
+    let list = app
+        .api(Method::GET, "/api/v1/organizations", None)
+        .await
+        .json();
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
 
-    let c = app.api_with(Method::POST, "/api/v1/organizations", Some(json!({"name": "Other"})), &h).await;
+    let c = app
+        .api_with(
+            Method::POST,
+            "/api/v1/organizations",
+            Some(json!({"name": "Other"})),
+            &h,
+        )
+        .await;
     assert_eq!(c.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(c.json()["error"]["code"], "idempotency_key_reused");
 
     // Without the header, each POST creates.
-    app.api(Method::POST, "/api/v1/organizations", Some(json!({"name": "Once"}))).await;
-    let list = app.api(Method::GET, "/api/v1/organizations", None).await.json();
+    app.api(
+        Method::POST,
+        "/api/v1/organizations",
+        Some(json!({"name": "Once"})),
+    )
+    .await;
+    let list = app
+        .api(Method::GET, "/api/v1/organizations", None)
+        .await
+        .json();
     assert_eq!(list["data"].as_array().unwrap().len(), 2);
 }
 

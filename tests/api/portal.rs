@@ -6,7 +6,9 @@ use crate::helpers::{Dialect, TestApp};
 async fn redeemed_session_sees_overview_and_activity(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
-    let cookie = app.redeem(&app.create_link(&org, &["sso", "audit_logs"]).await).await;
+    let cookie = app
+        .redeem(&app.create_link(&org, &["sso", "audit_logs"]).await)
+        .await;
     let r = app.browser_get("/portal", Some(&cookie)).await;
     assert_eq!(r.status, StatusCode::OK);
     let html = r.text();
@@ -25,7 +27,9 @@ async fn portal_without_session_is_refused(d: Dialect) {
     assert!(r.text().contains("Open a new setup link"));
     let r = app.browser_post("/portal/api/overview", "", None).await;
     assert!(r.text().contains("SignedOut"), "{}", r.text());
-    let r = app.browser_post("/portal/api/overview", "", Some("lanyard_session=forged")).await;
+    let r = app
+        .browser_post("/portal/api/overview", "", Some("lanyard_session=forged"))
+        .await;
     assert!(r.text().contains("SignedOut"));
 }
 
@@ -33,14 +37,27 @@ async fn session_of_a_cannot_read_b_through_any_server_function(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let a = app.create_org("Alpha Tenant").await;
     let b = app.create_org("Bravo Tenant").await;
-    app.api(Method::PATCH, &format!("/api/v1/organizations/{b}"), Some(json!({"name": "Bravo Secret"}))).await;
-    let cookie = app.redeem(&app.create_link(&a, &["sso", "audit_logs"]).await).await;
+    app.api(
+        Method::PATCH,
+        &format!("/api/v1/organizations/{b}"),
+        Some(json!({"name": "Bravo Secret"})),
+    )
+    .await;
+    let cookie = app
+        .redeem(&app.create_link(&a, &["sso", "audit_logs"]).await)
+        .await;
     let attempts = [
         ("/portal/api/overview", format!("organization_id={b}")),
         ("/portal/api/overview", format!("org={b}&id={b}")),
         ("/portal/api/activity", format!("organization_id={b}")),
-        ("/portal/api/activity", format!("before=&q=&organization_id={b}")),
-        ("/portal/api/activity", format!("q=Bravo&organization_id={b}")),
+        (
+            "/portal/api/activity",
+            format!("before=&q=&organization_id={b}"),
+        ),
+        (
+            "/portal/api/activity",
+            format!("q=Bravo&organization_id={b}"),
+        ),
     ];
     for (path, form) in attempts {
         let r = app.browser_post(path, &form, Some(&cookie)).await;
@@ -48,10 +65,18 @@ async fn session_of_a_cannot_read_b_through_any_server_function(d: Dialect) {
         assert!(!body.contains(&b), "{path} leaked B's id: {body}");
         assert!(!body.contains("Bravo"), "{path} leaked B's data: {body}");
         if r.status == StatusCode::OK {
-            assert!(body.contains("Alpha Tenant") || body.contains(&a) || body.contains("\"items\":[]"), "{path}: {body}");
+            assert!(
+                body.contains("Alpha Tenant") || body.contains(&a) || body.contains("\"items\":[]"),
+                "{path}: {body}"
+            );
         }
     }
-    let r = app.browser_get(&format!("/portal/activity?organization_id={b}"), Some(&cookie)).await;
+    let r = app
+        .browser_get(
+            &format!("/portal/activity?organization_id={b}"),
+            Some(&cookie),
+        )
+        .await;
     assert!(!r.text().contains("Bravo"));
     assert!(r.text().contains("Alpha Tenant"));
 }
@@ -60,7 +85,9 @@ async fn activity_needs_the_audit_logs_intent(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
     let cookie = app.redeem(&app.create_link(&org, &["sso"]).await).await;
-    let r = app.browser_post("/portal/api/activity", "", Some(&cookie)).await;
+    let r = app
+        .browser_post("/portal/api/activity", "", Some(&cookie))
+        .await;
     assert!(r.text().contains("NotInScope"), "{}", r.text());
     let r = app.browser_get("/portal/activity", Some(&cookie)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -70,20 +97,43 @@ async fn activity_needs_the_audit_logs_intent(d: Dialect) {
 async fn sign_out_ends_the_session(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
-    let cookie = app.redeem(&app.create_link(&org, &["audit_logs"]).await).await;
-    assert_eq!(app.browser_get("/portal", Some(&cookie)).await.status, StatusCode::OK);
+    let cookie = app
+        .redeem(&app.create_link(&org, &["audit_logs"]).await)
+        .await;
+    assert_eq!(
+        app.browser_get("/portal", Some(&cookie)).await.status,
+        StatusCode::OK
+    );
     let r = app.browser_post("/portal/signout", "", Some(&cookie)).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(app.browser_get("/portal", Some(&cookie)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.browser_get("/portal", Some(&cookie)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 async fn session_of_a_deleted_org_is_over(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
-    let cookie = app.redeem(&app.create_link(&org, &["audit_logs"]).await).await;
-    app.api(Method::DELETE, &format!("/api/v1/organizations/{org}"), None).await;
-    assert_eq!(app.browser_get("/portal", Some(&cookie)).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.browser_get("/portal/activity", Some(&cookie)).await.status, StatusCode::UNAUTHORIZED);
+    let cookie = app
+        .redeem(&app.create_link(&org, &["audit_logs"]).await)
+        .await;
+    app.api(
+        Method::DELETE,
+        &format!("/api/v1/organizations/{org}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        app.browser_get("/portal", Some(&cookie)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.browser_get("/portal/activity", Some(&cookie))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 crate::both_databases!(

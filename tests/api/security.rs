@@ -8,9 +8,15 @@ async fn cross_site_posts_are_refused_and_consume_nothing(d: Dialect) {
     let org = app.create_org("Acme").await;
     let link = app.create_link(&org, &["sso"]).await;
     let cases: [&[(&str, &str)]; 4] = [
-        &[("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")],
+        &[
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ],
         &[("origin", "https://evil.example")],
-        &[("sec-fetch-site", "same-site"), ("origin", "http://sub.127.0.0.1:3000")],
+        &[
+            ("sec-fetch-site", "same-site"),
+            ("origin", "http://sub.127.0.0.1:3000"),
+        ],
         &[],
     ];
     for headers in cases {
@@ -30,13 +36,18 @@ async fn cross_site_posts_are_refused_and_consume_nothing(d: Dialect) {
         .header("origin", "https://evil.example")
         .header("sec-fetch-site", "cross-site");
     b = b.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-    assert_eq!(app.send(b.body(Body::empty()).unwrap()).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.send(b.body(Body::empty()).unwrap()).await.status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 async fn session_cookie_flags(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
-    let r = app.browser_post(&app.create_link(&org, &["sso"]).await, "", None).await;
+    let r = app
+        .browser_post(&app.create_link(&org, &["sso"]).await, "", None)
+        .await;
     let set = r.header("set-cookie").unwrap();
     assert!(set.contains("HttpOnly"));
     assert!(set.contains("SameSite=Lax"));
@@ -64,29 +75,58 @@ async fn security_headers_on_pages(d: Dialect) {
     let csp = r.header("content-security-policy").unwrap();
     assert!(csp.contains("frame-ancestors 'none'"));
     assert!(!csp.contains("unsafe-inline"));
-    let nonce = csp.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
     let html = r.text();
-    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "scripts carry the CSP nonce");
-    assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "scripts carry the CSP nonce"
+    );
+    assert_eq!(
+        r.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
     assert_eq!(r.header("referrer-policy").as_deref(), Some("no-referrer"));
     assert!(r.header("x-request-id").unwrap().starts_with("req_"));
     let r2 = app.browser_get("/", None).await;
-    assert_ne!(r2.header("content-security-policy"), Some(csp), "fresh nonce per response");
+    assert_ne!(
+        r2.header("content-security-policy"),
+        Some(csp),
+        "fresh nonce per response"
+    );
 }
 
 async fn internal_errors_are_opaque_with_a_request_id(d: Dialect) {
     let app = TestApp::spawn(d).await;
-    sqlx::query("DROP TABLE outbox").execute(&app.state.db.pool).await.unwrap();
+    sqlx::query("DROP TABLE outbox")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
     let r = app
-        .api(Method::POST, "/api/v1/organizations", Some(serde_json::json!({"name": "Acme"})))
+        .api(
+            Method::POST,
+            "/api/v1/organizations",
+            Some(serde_json::json!({"name": "Acme"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
     let rid = r.header("x-request-id").unwrap();
     assert!(msg.contains(&rid), "{msg}");
-    assert!(!msg.to_lowercase().contains("outbox") && !msg.contains("sql"), "{msg}");
+    assert!(
+        !msg.to_lowercase().contains("outbox") && !msg.contains("sql"),
+        "{msg}"
+    );
     // Nothing was half-written.
-    let list = app.api(Method::GET, "/api/v1/organizations", None).await.json();
+    let list = app
+        .api(Method::GET, "/api/v1/organizations", None)
+        .await
+        .json();
     assert_eq!(list["data"].as_array().unwrap().len(), 0);
 }
 

@@ -7,18 +7,36 @@ async fn link_defaults_to_24_hours_and_bounds_are_enforced(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
     let r = app
-        .api(Method::POST, "/api/v1/portal/links", Some(json!({"organization_id": org, "intents": ["sso"]})))
+        .api(
+            Method::POST,
+            "/api/v1/portal/links",
+            Some(json!({"organization_id": org, "intents": ["sso"]})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let j = r.json();
-    assert!(j["link"].as_str().unwrap().starts_with("http://127.0.0.1:3000/portal/link/lanyard_setup_"));
+    assert!(j["link"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:3000/portal/link/lanyard_setup_"));
     let expires = j["expires_at"].as_str().unwrap().to_owned();
     let in_a_day = lanyard::server::clock::rfc3339(app.state.clock.now() + 24 * 3600 * 1000);
     assert_eq!(&expires[..16], &in_a_day[..16], "default lifetime is 24 h");
 
-    for (secs, ok) in [(299, false), (300, true), (2_592_000, true), (2_592_001, false)] {
+    for (secs, ok) in [
+        (299, false),
+        (300, true),
+        (2_592_000, true),
+        (2_592_001, false),
+    ] {
         let r = app
-            .api(Method::POST, "/api/v1/portal/links", Some(json!({"organization_id": org, "intents": ["sso"], "expires_in_seconds": secs})))
+            .api(
+                Method::POST,
+                "/api/v1/portal/links",
+                Some(
+                    json!({"organization_id": org, "intents": ["sso"], "expires_in_seconds": secs}),
+                ),
+            )
             .await;
         if ok {
             assert_eq!(r.status, StatusCode::CREATED, "{secs}");
@@ -28,11 +46,19 @@ async fn link_defaults_to_24_hours_and_bounds_are_enforced(d: Dialect) {
         }
     }
     let r = app
-        .api(Method::POST, "/api/v1/portal/links", Some(json!({"organization_id": org, "intents": ["billing"]})))
+        .api(
+            Method::POST,
+            "/api/v1/portal/links",
+            Some(json!({"organization_id": org, "intents": ["billing"]})),
+        )
         .await;
     assert_eq!(r.json()["error"]["field"], "intents");
     let r = app
-        .api(Method::POST, "/api/v1/portal/links", Some(json!({"organization_id": "org_01JDZQ8V6M3W9X4N5P7R2S0T1A", "intents": ["sso"]})))
+        .api(
+            Method::POST,
+            "/api/v1/portal/links",
+            Some(json!({"organization_id": "org_01JDZQ8V6M3W9X4N5P7R2S0T1A", "intents": ["sso"]})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "organization_id");
@@ -72,9 +98,18 @@ async fn used_expired_and_unknown_links_say_what_to_do(d: Dialect) {
     assert!(r.session_cookie().is_none());
 
     let r = app
-        .api(Method::POST, "/api/v1/portal/links", Some(json!({"organization_id": org, "intents": ["sso"], "expires_in_seconds": 300})))
+        .api(
+            Method::POST,
+            "/api/v1/portal/links",
+            Some(json!({"organization_id": org, "intents": ["sso"], "expires_in_seconds": 300})),
+        )
         .await;
-    let short = r.json()["link"].as_str().unwrap().strip_prefix(crate::helpers::ORIGIN).unwrap().to_owned();
+    let short = r.json()["link"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(crate::helpers::ORIGIN)
+        .unwrap()
+        .to_owned();
     assert_eq!(app.browser_get(&short, None).await.status, StatusCode::OK);
     app.state.clock.advance(301_000);
     let r = app.browser_get(&short, None).await;
@@ -87,7 +122,10 @@ async fn used_expired_and_unknown_links_say_what_to_do(d: Dialect) {
         let r = app.browser_get(unknown, None).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         assert!(r.text().contains("new setup link"));
-        assert_eq!(app.browser_post(unknown, "", None).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            app.browser_post(unknown, "", None).await.status,
+            StatusCode::NOT_FOUND
+        );
     }
 }
 
@@ -95,9 +133,17 @@ async fn links_of_a_deleted_org_stop_working(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
     let link = app.create_link(&org, &["sso"]).await;
-    app.api(Method::DELETE, &format!("/api/v1/organizations/{org}"), None).await;
+    app.api(
+        Method::DELETE,
+        &format!("/api/v1/organizations/{org}"),
+        None,
+    )
+    .await;
     assert_eq!(app.browser_get(&link, None).await.status, StatusCode::GONE);
-    assert_eq!(app.browser_post(&link, "", None).await.status, StatusCode::GONE);
+    assert_eq!(
+        app.browser_post(&link, "", None).await.status,
+        StatusCode::GONE
+    );
 }
 
 async fn two_concurrent_redemptions_exactly_one_wins(d: Dialect) {
@@ -105,13 +151,24 @@ async fn two_concurrent_redemptions_exactly_one_wins(d: Dialect) {
     let org = app.create_org("Acme").await;
     for _ in 0..5 {
         let link = app.create_link(&org, &["sso"]).await;
-        let (a, b) = tokio::join!(app.browser_post(&link, "", None), app.browser_post(&link, "", None));
+        let (a, b) = tokio::join!(
+            app.browser_post(&link, "", None),
+            app.browser_post(&link, "", None)
+        );
         let statuses = [a.status, b.status];
-        let wins = statuses.iter().filter(|s| **s == StatusCode::SEE_OTHER).count();
+        let wins = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::SEE_OTHER)
+            .count();
         let gone = statuses.iter().filter(|s| **s == StatusCode::GONE).count();
         assert_eq!((wins, gone), (1, 1), "{statuses:?}");
     }
-    let redeemed = app.audit_actions(&org).await.iter().filter(|a| *a == "portal.link_redeemed").count();
+    let redeemed = app
+        .audit_actions(&org)
+        .await
+        .iter()
+        .filter(|a| *a == "portal.link_redeemed")
+        .count();
     assert_eq!(redeemed, 5);
 }
 
@@ -119,10 +176,16 @@ async fn redemption_is_rate_limited(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let mut statuses = Vec::new();
     for i in 0..25 {
-        statuses.push(app.browser_post(&format!("/portal/link/lanyard_setup_guess{i}"), "", None).await.status);
+        statuses.push(
+            app.browser_post(&format!("/portal/link/lanyard_setup_guess{i}"), "", None)
+                .await
+                .status,
+        );
     }
     assert!(statuses[..20].iter().all(|s| *s == StatusCode::NOT_FOUND));
-    assert!(statuses[20..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS));
+    assert!(statuses[20..]
+        .iter()
+        .all(|s| *s == StatusCode::TOO_MANY_REQUESTS));
 }
 
 crate::both_databases!(

@@ -16,11 +16,14 @@ pub mod limits {
     pub const LINK_VIEW: (u32, i64) = (120, 60_000);
 }
 
+/// (class, client key) → (window start, requests in the window).
+type Windows = HashMap<(&'static str, String), (i64, u32)>;
+
 /// Counts requests per (class, key) in fixed windows.
 #[derive(Debug)]
 pub struct RateLimiter {
     enabled: bool,
-    windows: Mutex<HashMap<(&'static str, String), (i64, u32)>>,
+    windows: Mutex<Windows>,
 }
 
 impl RateLimiter {

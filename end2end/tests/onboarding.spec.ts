@@ -1,0 +1,85 @@
+import { test, expect, APIRequestContext, Page } from '@playwright/test';
+
+const apiKey = process.env.LANYARD_E2E_API_KEY ?? '';
+
+async function vendorCreatesOrgAndLink(request: APIRequestContext, name: string) {
+  expect(apiKey, 'LANYARD_E2E_API_KEY is set by .ci/e2e').toMatch(/^lanyard_sk_/);
+  const headers = { Authorization: `Bearer ${apiKey}` };
+  const org = await request.post('/api/v1/organizations', { headers, data: { name } });
+  expect(org.status()).toBe(201);
+  const orgId = (await org.json()).id as string;
+  expect(orgId).toMatch(/^org_/);
+  const link = await request.post('/api/v1/portal/links', {
+    headers,
+    data: { organization_id: orgId, intents: ['domain_verification', 'sso', 'audit_logs'] },
+  });
+  expect(link.status()).toBe(201);
+  const url = (await link.json()).link as string;
+  expect(url).toContain('/portal/link/lanyard_setup_');
+  return { orgId, url };
+}
+
+function watchForErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  return errors;
+}
+
+async function adminJourney(page: Page, request: APIRequestContext, name: string, js: boolean) {
+  const { url } = await vendorCreatesOrgAndLink(request, name);
+
+  // Opening the link shows a page and consumes nothing: opening it twice still works.
+  await page.goto(url);
+  await page.goto(url);
+  await expect(page.getByRole('heading', { name: `Set up ${name}` })).toBeVisible();
+  await page.getByTestId('redeem').click();
+
+  await expect(page).toHaveURL(/\/portal$/);
+  if (js) await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.getByTestId('org-name')).toHaveText(name);
+  await expect(page.getByTestId('step')).toHaveCount(3);
+  await expect(page.getByRole('heading', { name: 'Verify your domains' })).toBeVisible();
+
+  await page.getByRole('link', { name: 'Activity' }).click();
+  await expect(page).toHaveURL(/\/portal\/activity$/);
+  await expect(page.getByRole('heading', { name: 'Activity' })).toBeVisible();
+  await expect(page.getByTestId('activity-item').filter({ hasText: 'Setup link opened' })).toHaveCount(1);
+  await expect(page.getByTestId('activity-item').filter({ hasText: 'Organization created' })).toHaveCount(1);
+
+  await page.getByPlaceholder('Filter by action or person').fill('redeemed');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/q=redeemed/);
+  await expect(page.getByTestId('activity-item')).toHaveCount(1);
+
+  // The link was used: it now answers 410 with what to do.
+  const again = await page.goto(url);
+  expect(again?.status()).toBe(410);
+  await expect(page.getByText('already been used')).toBeVisible();
+  await expect(page.getByText('Ask your contact')).toBeVisible();
+
+  // Signing out ends the session.
+  await page.goto('/portal');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page.getByTestId('signed-out')).toBeVisible();
+  const after = await page.goto('/portal');
+  expect(after?.status()).toBe(401);
+}
+
+test.describe('with JavaScript', () => {
+  test('vendor creates an org and link; admin redeems it and sees overview and activity', async ({ page, request }) => {
+    const errors = watchForErrors(page);
+    await adminJourney(page, request, 'Acme Hydrated', true);
+    expect(errors.filter((e) => !e.includes('401') && !e.includes('410'))).toEqual([]);
+  });
+});
+
+test.describe('without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+  test('the same journey works with plain forms and links', async ({ page, request }) => {
+    await adminJourney(page, request, 'Acme Static', false);
+    await expect(page.locator('body')).not.toHaveAttribute('data-hydrated', 'true');
+  });
+});
