@@ -57,6 +57,9 @@ mod ctx {
     use crate::server::service::setup_links::PortalGrant;
     use crate::server::state::AppState;
 
+    /// Absolute lifetime of a portal session: 12 hours.
+    pub const MAX_SESSION_MS: i64 = 12 * 3600 * 1000;
+
     /// Who is calling: the portal grant from the session, never from arguments.
     pub struct Caller {
         pub state: AppState,
@@ -91,6 +94,11 @@ mod ctx {
             internal()
         })?;
         let grant = grant.ok_or(PortalError::SignedOut)?;
+        // Idle sessions end after 30 minutes (cookie expiry); none lives longer than this.
+        if state.clock.now() - grant.started_at > MAX_SESSION_MS {
+            let _ = session.flush().await;
+            return Err(PortalError::SignedOut);
+        }
         let ctx = leptos_axum::extract::<axum::Extension<RequestContext>>()
             .await
             .map(|e| e.0)

@@ -136,7 +136,33 @@ async fn session_of_a_deleted_org_is_over(d: Dialect) {
     );
 }
 
+async fn sessions_end_after_idle_time_and_absolute_lifetime(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let cookie = app
+        .redeem(&app.create_link(&org, &["audit_logs"]).await)
+        .await;
+    // Kept alive by activity, the session still ends 12 hours after it began.
+    for _ in 0..14 {
+        assert_eq!(
+            app.browser_get("/portal", Some(&cookie)).await.status,
+            StatusCode::OK
+        );
+        app.state.clock.advance(55 * 60 * 1000);
+    }
+    assert_eq!(
+        app.browser_get("/portal", Some(&cookie)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The cookie itself carries the 30-minute idle expiry.
+    let r = app
+        .browser_post(&app.create_link(&org, &["audit_logs"]).await, "", None)
+        .await;
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=1800"));
+}
+
 crate::both_databases!(
+    sessions_end_after_idle_time_and_absolute_lifetime,
     redeemed_session_sees_overview_and_activity,
     portal_without_session_is_refused,
     session_of_a_cannot_read_b_through_any_server_function,
