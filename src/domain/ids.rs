@@ -7,6 +7,7 @@ pub enum IdKind {
     ApiKey,
     SetupLink,
     AuditEvent,
+    Domain,
 }
 
 impl IdKind {
@@ -17,6 +18,7 @@ impl IdKind {
             IdKind::ApiKey => "key_",
             IdKind::SetupLink => "link_",
             IdKind::AuditEvent => "audit_",
+            IdKind::Domain => "dom_",
         }
     }
 }

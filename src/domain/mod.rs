@@ -1,5 +1,8 @@
 //! Pure rules and validated types. No IO; compiled for both the server and the browser.
 
+#[cfg(feature = "ssr")]
+pub mod domain_name;
+pub mod domain_state;
 pub mod ids;
 pub mod intent;
 pub mod organization;

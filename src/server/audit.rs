@@ -256,6 +256,13 @@ impl AuditedTx {
         Ok(row.id)
     }
 
+    /// Commits a write that only records an observation (when a check last ran and what it saw),
+    /// never a change of state, and so carries no audit event.
+    pub async fn commit_observation(self) -> Result<(), AuditError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
     /// Commits, unless no audit event was recorded.
     pub async fn commit(self) -> Result<Vec<String>, AuditError> {
         if self.recorded.is_empty() {

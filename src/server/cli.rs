@@ -112,7 +112,13 @@ async fn connect(config: &Config) -> Result<Db, String> {
 async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
     let listen = config.listen;
     let public = config.base_url();
-    let state = AppState::new(db, config, clock);
+    let state = match AppState::new(db, config, clock) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     spawn_housekeeping(state.clone());
     let app = build_router(state);
     let listener = match tokio::net::TcpListener::bind(listen).await {
@@ -140,8 +146,19 @@ async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
     }
 }
 
-/// Periodic clean-up of expired sessions.
+/// Background work: domain checks every minute, expired-session clean-up every ten.
 fn spawn_housekeeping(state: AppState) {
+    let jobs = state.clone();
+    tokio::spawn(async move {
+        loop {
+            match super::service::domains::run_due_checks(&jobs).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(checked = n, "domain checks"),
+                Err(e) => tracing::warn!(error = %e, "domain checks failed"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        }
+    });
     tokio::spawn(async move {
         let store = super::session::DbSessionStore::new(state.db.clone());
         loop {

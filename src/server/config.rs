@@ -20,6 +20,8 @@ pub const KNOWN_VARS: &[&str] = &[
     "LANYARD_VENDOR_LOGO_URL",
     "LANYARD_VENDOR_COLOR",
     "LANYARD_LOG",
+    "LANYARD_DOMAIN_REPROOF_INTERVAL",
+    "LANYARD_DOMAIN_LAPSE_GRACE",
 ];
 
 /// Deployment environment.
@@ -52,6 +54,10 @@ pub struct Config {
     pub rate_limits: bool,
     pub redirect_uris: Vec<String>,
     pub branding: Branding,
+    /// DNS servers for domain checks; empty means the system resolver.
+    pub dns_servers: Vec<SocketAddr>,
+    /// Domain re-proof and lapse timing.
+    pub domain_policy: crate::domain::domain_state::Policy,
 }
 
 /// A configuration problem, worded for the operator.
@@ -178,6 +184,31 @@ impl Config {
             logo_url: get("LANYARD_VENDOR_LOGO_URL").map(str::to_owned),
             color,
         };
+        let dns_servers = match get("LANYARD_DNS_SERVERS") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<SocketAddr>()
+                        .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                        .map_err(|_| {
+                            ConfigError(format!(
+                                "LANYARD_DNS_SERVERS entry '{s}' must be an IP address with optional port, e.g. 10.0.0.2:53"
+                            ))
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let mut domain_policy = crate::domain::domain_state::Policy::default();
+        if let Some(v) = get("LANYARD_DOMAIN_REPROOF_INTERVAL") {
+            domain_policy.reproof_interval_ms =
+                parse_duration_ms("LANYARD_DOMAIN_REPROOF_INTERVAL", v)?;
+        }
+        if let Some(v) = get("LANYARD_DOMAIN_LAPSE_GRACE") {
+            domain_policy.lapse_grace_ms = parse_duration_ms("LANYARD_DOMAIN_LAPSE_GRACE", v)?;
+        }
         Ok(Config {
             env,
             listen,
@@ -190,6 +221,8 @@ impl Config {
             rate_limits,
             redirect_uris,
             branding,
+            dns_servers,
+            domain_policy,
         })
     }
 
@@ -211,6 +244,28 @@ impl Config {
                 Some("127.0.0.1" | "localhost" | "[::1]")
             ))
     }
+}
+
+/// Parses `90s`, `30m`, `24h` or `3d` into milliseconds (at least one minute).
+pub fn parse_duration_ms(var: &str, raw: &str) -> Result<i64, ConfigError> {
+    let bad = || {
+        ConfigError(format!(
+            "{var} is '{raw}'; use a duration like 30m, 24h or 3d"
+        ))
+    };
+    let (num, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    let ms = match unit {
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        "d" => n * 86_400_000,
+        _ => return Err(bad()),
+    };
+    if ms < 60_000 {
+        return Err(ConfigError(format!("{var} must be at least 1m")));
+    }
+    Ok(ms)
 }
 
 fn parse_key(raw: &str) -> Result<[u8; 32], ConfigError> {
@@ -277,6 +332,29 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.0.contains("https"));
+    }
+
+    #[test]
+    fn dns_servers_and_durations() {
+        let c = Config::from_vars(&vars(&[
+            ("LANYARD_SECRET_KEY", &"ab".repeat(32)),
+            ("LANYARD_DNS_SERVERS", "127.0.0.1:5353, 10.0.0.2"),
+            ("LANYARD_DOMAIN_REPROOF_INTERVAL", "6h"),
+            ("LANYARD_DOMAIN_LAPSE_GRACE", "2d"),
+        ]))
+        .unwrap();
+        assert_eq!(c.dns_servers[0].to_string(), "127.0.0.1:5353");
+        assert_eq!(c.dns_servers[1].to_string(), "10.0.0.2:53");
+        assert_eq!(c.domain_policy.reproof_interval_ms, 6 * 3_600_000);
+        assert_eq!(c.domain_policy.lapse_grace_ms, 2 * 86_400_000);
+        let e = Config::from_vars(&vars(&[
+            ("LANYARD_SECRET_KEY", &"ab".repeat(32)),
+            ("LANYARD_DNS_SERVERS", "dns.example"),
+        ]))
+        .unwrap_err();
+        assert!(e.0.contains("LANYARD_DNS_SERVERS"));
+        assert!(parse_duration_ms("X", "10s").is_err());
+        assert!(parse_duration_ms("X", "3 days").is_err());
     }
 
     #[test]

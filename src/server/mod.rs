@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod dns;
 pub mod error;
 pub mod http;
 pub mod service;

@@ -8,6 +8,7 @@ use leptos::config::LeptosOptions;
 use super::clock::Clock;
 use super::config::Config;
 use super::db::Db;
+use super::dns::DnsChecker;
 use super::http::ratelimit::RateLimiter;
 
 /// Shared, cheaply cloneable state.
@@ -18,24 +19,29 @@ pub struct AppState {
     pub clock: Clock,
     pub leptos_options: LeptosOptions,
     pub limiter: Arc<RateLimiter>,
+    pub dns: DnsChecker,
 }
 
 impl AppState {
     /// Builds the state from a connected (and migrated) database.
-    pub fn new(db: Db, config: Config, clock: Clock) -> AppState {
+    ///
+    /// Fails when the DNS resolver cannot be configured.
+    pub fn new(db: Db, config: Config, clock: Clock) -> Result<AppState, String> {
         let leptos_options = LeptosOptions::builder()
             .output_name("lanyard")
             .site_root(config.site_root.clone())
             .site_pkg_dir("pkg")
             .build();
         let limiter = Arc::new(RateLimiter::new(config.rate_limits));
-        AppState {
+        let dns = DnsChecker::new(&config.dns_servers)?;
+        Ok(AppState {
             db,
             config: Arc::new(config),
             clock,
             leptos_options,
             limiter,
-        }
+            dns,
+        })
     }
 }
 

@@ -117,7 +117,7 @@ impl TestApp {
         )
         .await
         .expect("api key");
-        let state = AppState::new(db, config, clock);
+        let state = AppState::new(db, config, clock).expect("state");
         let router = build_router(state.clone());
         TestApp {
             router,

@@ -1,10 +1,12 @@
 //! Integration tests: one binary, the real router, real SQLite and PostgreSQL.
 
+mod dns_server;
 mod helpers;
 
 mod api_auth;
 mod audit_trail;
 mod cli;
+mod domains;
 mod openapi;
 mod organizations;
 mod portal;

@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod audit_log;
+pub mod domains;
 pub mod organizations;
 pub mod setup_links;
 

@@ -12,6 +12,7 @@ use crate::domain::ids::{is_valid_id, IdKind};
 use crate::server::audit::RequestContext;
 use crate::server::service::api_keys::ApiPrincipal;
 use crate::server::service::audit_log::{self, AuditEvent};
+use crate::server::service::domains::{self, CreateDomain, Domain};
 use crate::server::service::organizations::{
     self, CreateOrganization, Organization, UpdateOrganization,
 };
@@ -170,4 +171,92 @@ pub async fn list_audit_events(
     organizations::get(&state, &org).await?;
     let (data, next_cursor) = audit_log::list(&state, &org, q.after.as_deref(), q.limit).await?;
     Ok(Json(AuditEventList { data, next_cursor }))
+}
+
+/// A list of domains (not paginated: an organization has few).
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DomainList {
+    pub data: Vec<Domain>,
+    /// Always null.
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/organizations/{id}/domains", tag = "domains",
+    params(("id" = String, Path, description = "org_…"), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    request_body = CreateDomain,
+    responses((status = 201, body = Domain), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Adds a domain claim; `verified: true` records it as verified by the vendor.
+pub async fn create_domain(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(org): Path<String>,
+    ApiJson(input): ApiJson<CreateDomain>,
+) -> ApiResult<Response> {
+    organizations::get(&state, &org).await?;
+    let d = domains::add(&state, &p.actor(), &ctx, &org, input, true).await?;
+    Ok((StatusCode::CREATED, Json(d)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/organizations/{id}/domains", tag = "domains",
+    params(("id" = String, Path, description = "org_…")),
+    responses((status = 200, body = DomainList), (status = 404, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Lists an organization's domains.
+pub async fn list_domains(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+) -> ApiResult<Json<DomainList>> {
+    organizations::get(&state, &org).await?;
+    Ok(Json(DomainList {
+        data: domains::list(&state, &org).await?,
+        next_cursor: None,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/domains/{id}", tag = "domains",
+    params(("id" = String, Path, description = "dom_…")),
+    responses((status = 200, body = Domain), (status = 404, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Reads a domain.
+pub async fn get_domain(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Domain>> {
+    let org = domains::organization_of(&state, &id).await?;
+    Ok(Json(domains::get(&state, &org, &id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/domains/{id}/verify", tag = "domains",
+    params(("id" = String, Path, description = "dom_…")),
+    responses((status = 200, body = Domain), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Checks the domain's TXT record now.
+pub async fn verify_domain(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Domain>> {
+    let org = domains::organization_of(&state, &id).await?;
+    Ok(Json(
+        domains::check(&state, &p.actor(), &ctx, &org, &id).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/domains/{id}", tag = "domains",
+    params(("id" = String, Path, description = "dom_…")),
+    responses((status = 204), (status = 404, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Removes a domain claim.
+pub async fn delete_domain(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let org = domains::organization_of(&state, &id).await?;
+    domains::remove(&state, &p.actor(), &ctx, &org, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -33,6 +33,15 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .patch(handlers::update_organization)
                 .delete(handlers::delete_organization),
         )
+        .route(
+            "/organizations/{id}/domains",
+            post(handlers::create_domain).get(handlers::list_domains),
+        )
+        .route(
+            "/domains/{id}",
+            get(handlers::get_domain).delete(handlers::delete_domain),
+        )
+        .route("/domains/{id}/verify", post(handlers::verify_domain))
         .route("/portal/links", post(handlers::create_setup_link))
         .route("/audit_events", get(handlers::list_audit_events))
         .route_layer(middleware::from_fn_with_state(

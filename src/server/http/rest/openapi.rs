@@ -8,8 +8,10 @@ use utoipa::{Modify, OpenApi};
 use super::error::{ErrorBody, ErrorEnvelope};
 use super::handlers;
 use crate::server::service::audit_log::AuditEvent;
+use crate::server::service::domains::{CheckResult, CreateDomain, Domain, Verification};
 use crate::server::service::organizations::{CreateOrganization, Organization, UpdateOrganization};
 use crate::server::service::setup_links::{CreateSetupLink, CreatedSetupLink};
+use handlers::DomainList;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,10 +24,16 @@ use crate::server::service::setup_links::{CreateSetupLink, CreatedSetupLink};
         handlers::delete_organization,
         handlers::create_setup_link,
         handlers::list_audit_events,
+        handlers::create_domain,
+        handlers::list_domains,
+        handlers::get_domain,
+        handlers::verify_domain,
+        handlers::delete_domain,
     ),
     components(schemas(
         Organization, CreateOrganization, UpdateOrganization, CreateSetupLink, CreatedSetupLink,
         AuditEvent, ErrorEnvelope, ErrorBody, handlers::OrganizationList, handlers::AuditEventList,
+        Domain, CreateDomain, DomainList, Verification, CheckResult,
     )),
     modifiers(&BearerKey)
 )]

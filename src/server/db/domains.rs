@@ -1,0 +1,236 @@
+//! `domains` table. Every query that reads or changes one organization's claims takes its id.
+
+use super::Conn;
+
+/// One stored claim.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DomainRow {
+    pub id: String,
+    pub organization_id: String,
+    pub domain: String,
+    pub state: String,
+    pub include_subdomains: i64,
+    pub record_name: String,
+    pub record_value: String,
+    pub verified_by: Option<String>,
+    pub verified_at: Option<i64>,
+    pub last_proved_at: Option<i64>,
+    pub last_checked_at: Option<i64>,
+    pub last_result: Option<String>,
+    pub missing_since: Option<i64>,
+    pub check_failures: i64,
+    pub next_check_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, organization_id, domain, state, include_subdomains, record_name, record_value, verified_by, verified_at, last_proved_at, last_checked_at, last_result, missing_since, check_failures, next_check_at, created_at, updated_at";
+
+/// Inserts a claim.
+pub async fn insert(conn: &mut Conn, r: &DomainRow) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO domains ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    ))
+    .bind(&r.id)
+    .bind(&r.organization_id)
+    .bind(&r.domain)
+    .bind(&r.state)
+    .bind(r.include_subdomains)
+    .bind(&r.record_name)
+    .bind(&r.record_value)
+    .bind(&r.verified_by)
+    .bind(r.verified_at)
+    .bind(r.last_proved_at)
+    .bind(r.last_checked_at)
+    .bind(&r.last_result)
+    .bind(r.missing_since)
+    .bind(r.check_failures)
+    .bind(r.next_check_at)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Writes the mutable columns of a claim of `organization_id`.
+pub async fn update(
+    conn: &mut Conn,
+    organization_id: &str,
+    r: &DomainRow,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE domains SET state = $3, verified_by = $4, verified_at = $5, last_proved_at = $6, last_checked_at = $7, \
+         last_result = $8, missing_since = $9, check_failures = $10, next_check_at = $11, updated_at = $12 \
+         WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
+    )
+    .bind(&r.id)
+    .bind(organization_id)
+    .bind(&r.state)
+    .bind(&r.verified_by)
+    .bind(r.verified_at)
+    .bind(r.last_proved_at)
+    .bind(r.last_checked_at)
+    .bind(&r.last_result)
+    .bind(r.missing_since)
+    .bind(r.check_failures)
+    .bind(r.next_check_at)
+    .bind(r.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// A live claim of `organization_id`.
+pub async fn get(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+) -> Result<Option<DomainRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM domains WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .bind(organization_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The organization that owns a live claim id (for vendor-wide API keys, which address claims by
+/// id alone).
+pub async fn owner_of(conn: &mut Conn, id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT d.organization_id FROM domains d JOIN organizations o ON o.id = d.organization_id \
+         WHERE d.id = $1 AND d.deleted_at IS NULL AND o.deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Live claims of an organization, oldest first.
+pub async fn list(conn: &mut Conn, organization_id: &str) -> Result<Vec<DomainRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM domains WHERE organization_id = $1 AND deleted_at IS NULL ORDER BY id"
+    ))
+    .bind(organization_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Verified claims of other organizations on exactly `domain` or, with subdomains included, on
+/// one of `parents`.
+pub async fn verified_elsewhere(
+    conn: &mut Conn,
+    organization_id: &str,
+    domain: &str,
+    parents: &[String],
+) -> Result<bool, sqlx::Error> {
+    let exact: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM domains WHERE domain = $1 AND organization_id <> $2 AND state = 'verified' AND deleted_at IS NULL",
+    )
+    .bind(domain)
+    .bind(organization_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if exact > 0 {
+        return Ok(true);
+    }
+    for p in parents {
+        let covered: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM domains WHERE domain = $1 AND organization_id <> $2 AND state = 'verified' \
+             AND include_subdomains = 1 AND deleted_at IS NULL",
+        )
+        .bind(p)
+        .bind(organization_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        if covered > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The organization holding `domain` verified, directly or through a parent with subdomains.
+pub async fn verified_owner(
+    conn: &mut Conn,
+    domain: &str,
+    parents: &[String],
+) -> Result<Option<String>, sqlx::Error> {
+    let exact: Option<String> = sqlx::query_scalar(
+        "SELECT organization_id FROM domains WHERE domain = $1 AND state = 'verified' AND deleted_at IS NULL",
+    )
+    .bind(domain)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if exact.is_some() {
+        return Ok(exact);
+    }
+    for p in parents {
+        let o: Option<String> = sqlx::query_scalar(
+            "SELECT organization_id FROM domains WHERE domain = $1 AND state = 'verified' AND include_subdomains = 1 AND deleted_at IS NULL",
+        )
+        .bind(p)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if o.is_some() {
+            return Ok(o);
+        }
+    }
+    Ok(None)
+}
+
+/// Claims due for a check, across organizations (for the background job).
+pub async fn due(
+    conn: &mut Conn,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, organization_id, next_check_at FROM domains WHERE deleted_at IS NULL AND next_check_at IS NOT NULL \
+         AND next_check_at <= $1 ORDER BY next_check_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Takes a due claim for `lease_ms` so that only one node checks it.
+pub async fn lease(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+    seen_next: i64,
+    until: i64,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE domains SET next_check_at = $4 WHERE id = $1 AND organization_id = $2 AND next_check_at = $3 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .bind(organization_id)
+    .bind(seen_next)
+    .bind(until)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Soft-deletes a claim of `organization_id`.
+pub async fn soft_delete(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE domains SET deleted_at = $3, updated_at = $3, next_check_at = NULL WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .bind(organization_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
