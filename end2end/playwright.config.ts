@@ -1,7 +1,7 @@
 import { defineConfig } from '@playwright/test';
 
 // The server is started by .ci/e2e (fresh SQLite database, built site) before Playwright runs.
-const baseURL = process.env.LANYARD_E2E_URL ?? 'http://127.0.0.1:3100';
+const baseURL = process.env.E2E_URL ?? 'http://127.0.0.1:3100';
 
 export default defineConfig({
   testDir: './tests',

@@ -3,6 +3,8 @@
 //! Layering: `app → api → server::service → server::db | server::protocol`; `server::http →
 //! server::service`; `domain` depends on nothing internal and compiles to wasm.
 
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod app;
 pub mod domain;

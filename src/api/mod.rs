@@ -2,6 +2,7 @@
 //! function and map its error. They never take an organization id: tenant scope comes from the
 //! session alone.
 
+pub mod domains;
 pub mod portal;
 
 use serde::{Deserialize, Serialize};
@@ -35,7 +36,7 @@ impl fmt::Display for PortalError {
                 f,
                 "Your setup link does not include {what}. Ask your vendor for a link that does."
             ),
-            PortalError::Invalid { field, message } => write!(f, "{field}: {message}"),
+            PortalError::Invalid { message, .. } => f.write_str(message),
             PortalError::Internal { request_id } => write!(
                 f,
                 "Something went wrong on our side. Quote request id {request_id} when you contact support."
@@ -66,11 +67,90 @@ impl From<crate::server::error::AppError> for PortalError {
             },
             AppError::Unauthorized(_) => PortalError::SignedOut,
             AppError::Forbidden(m) => PortalError::NotInScope(m),
+            AppError::NotFound(what) => PortalError::Invalid {
+                field: "id".into(),
+                message: format!("{what} not found"),
+            },
+            AppError::Conflict { message, field, .. } => PortalError::Invalid {
+                field: field.unwrap_or("request").to_owned(),
+                message,
+            },
             other => {
                 let request_id = crate::server::http::current_request_id();
                 let _ = other.public_message(&request_id);
                 PortalError::Internal { request_id }
             }
         }
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) mod ctx {
+    use super::PortalError;
+    use crate::server::audit::{Actor, RequestContext};
+    use crate::server::http::portal_link::PORTAL_KEY;
+    use crate::server::service::setup_links::PortalGrant;
+    use crate::server::state::AppState;
+
+    /// Absolute lifetime of a portal session: 12 hours.
+    pub const MAX_SESSION_MS: i64 = 12 * 3600 * 1000;
+
+    /// Who is calling: the portal grant from the session, never from arguments.
+    pub struct Caller {
+        pub state: AppState,
+        pub grant: PortalGrant,
+        pub ctx: RequestContext,
+    }
+
+    impl Caller {
+        pub fn actor(&self) -> Actor {
+            Actor {
+                kind: "portal_admin",
+                id: self.grant.link_id.clone(),
+                name: "Admin (setup link)".into(),
+            }
+        }
+    }
+
+    impl Caller {
+        /// Fails unless the session's setup link granted `intent`.
+        pub fn require(
+            &self,
+            intent: crate::domain::intent::Intent,
+            what: &str,
+        ) -> Result<(), PortalError> {
+            if self.grant.intents.contains(&intent) {
+                Ok(())
+            } else {
+                Err(PortalError::NotInScope(what.to_owned()))
+            }
+        }
+    }
+
+    /// Resolves the caller or fails closed.
+    pub async fn caller() -> Result<Caller, PortalError> {
+        let internal = || PortalError::Internal {
+            request_id: crate::server::http::current_request_id(),
+        };
+        let state = leptos::prelude::use_context::<AppState>().ok_or_else(internal)?;
+        let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|e| {
+            tracing::error!(error = %e, "no session layer");
+            internal()
+        })?;
+        let grant: Option<PortalGrant> = session.get(PORTAL_KEY).await.map_err(|e| {
+            tracing::error!(error = %e, "session read failed");
+            internal()
+        })?;
+        let grant = grant.ok_or(PortalError::SignedOut)?;
+        // Idle sessions end after 30 minutes (cookie expiry); none lives longer than this.
+        if state.clock.now() - grant.started_at > MAX_SESSION_MS {
+            let _ = session.flush().await;
+            return Err(PortalError::SignedOut);
+        }
+        let ctx = leptos_axum::extract::<axum::Extension<RequestContext>>()
+            .await
+            .map(|e| e.0)
+            .unwrap_or_default();
+        Ok(Caller { state, grant, ctx })
     }
 }

@@ -49,78 +49,50 @@ pub struct ActivityPage {
     pub older: Option<i64>,
 }
 
-#[cfg(feature = "ssr")]
-mod ctx {
-    use super::PortalError;
-    use crate::server::audit::{Actor, RequestContext};
-    use crate::server::http::portal_link::PORTAL_KEY;
-    use crate::server::service::setup_links::PortalGrant;
-    use crate::server::state::AppState;
-
-    /// Absolute lifetime of a portal session: 12 hours.
-    pub const MAX_SESSION_MS: i64 = 12 * 3600 * 1000;
-
-    /// Who is calling: the portal grant from the session, never from arguments.
-    pub struct Caller {
-        pub state: AppState,
-        pub grant: PortalGrant,
-        #[expect(dead_code, reason = "used by the write actions of later capabilities")]
-        pub ctx: RequestContext,
-    }
-
-    impl Caller {
-        #[expect(dead_code, reason = "used by the write actions of later capabilities")]
-        pub fn actor(&self) -> Actor {
-            Actor {
-                kind: "portal_admin",
-                id: self.grant.link_id.clone(),
-                name: "Admin (setup link)".into(),
-            }
-        }
-    }
-
-    /// Resolves the caller or fails closed.
-    pub async fn caller() -> Result<Caller, PortalError> {
-        let internal = || PortalError::Internal {
-            request_id: crate::server::http::current_request_id(),
-        };
-        let state = leptos::prelude::use_context::<AppState>().ok_or_else(internal)?;
-        let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|e| {
-            tracing::error!(error = %e, "no session layer");
-            internal()
-        })?;
-        let grant: Option<PortalGrant> = session.get(PORTAL_KEY).await.map_err(|e| {
-            tracing::error!(error = %e, "session read failed");
-            internal()
-        })?;
-        let grant = grant.ok_or(PortalError::SignedOut)?;
-        // Idle sessions end after 30 minutes (cookie expiry); none lives longer than this.
-        if state.clock.now() - grant.started_at > MAX_SESSION_MS {
-            let _ = session.flush().await;
-            return Err(PortalError::SignedOut);
-        }
-        let ctx = leptos_axum::extract::<axum::Extension<RequestContext>>()
-            .await
-            .map(|e| e.0)
-            .unwrap_or_default();
-        Ok(Caller { state, grant, ctx })
-    }
-}
-
 /// The organization's overview: its name and the steps the session's intents allow.
 #[server(prefix = "/portal/api", endpoint = "overview")]
 pub async fn portal_overview() -> Result<Overview, PortalError> {
     use crate::server::service::organizations;
-    let c = ctx::caller().await?;
+    let c = super::ctx::caller().await?;
     let org = match organizations::get(&c.state, &c.grant.organization_id).await {
         Ok(o) => o,
         Err(crate::server::error::AppError::NotFound(_)) => return Err(PortalError::SignedOut),
         Err(e) => return Err(e.into()),
     };
+    let domains = if c.grant.intents.contains(&Intent::DomainVerification) {
+        crate::server::service::domains::list(&c.state, &org.id).await?
+    } else {
+        Vec::new()
+    };
+    let verified = domains.iter().filter(|d| d.state == "verified").count();
+    let waiting = domains.iter().filter(|d| d.state == "pending").count();
+    let attention = domains
+        .iter()
+        .filter(|d| d.state == "lapsed" || d.state == "failed")
+        .count();
     let steps = Intent::ALL
         .into_iter()
         .filter(|i| c.grant.intents.contains(i))
         .map(|i| match i {
+            Intent::DomainVerification => Step {
+                intent: i,
+                title: i.title().into(),
+                status: if attention > 0 {
+                    "attention"
+                } else if verified > 0 {
+                    "done"
+                } else if waiting > 0 {
+                    "in_progress"
+                } else {
+                    "not_started"
+                }
+                .into(),
+                detail: match (verified, waiting, attention) {
+                    (0, 0, 0) => "Prove that your organization controls its email domains by publishing a DNS record.".into(),
+                    (v, w, a) => format!("{v} verified, {w} waiting for their DNS record, {a} needing attention."),
+                },
+                href: Some("/portal/domains".into()),
+            },
             Intent::AuditLogs => Step {
                 intent: i,
                 title: i.title().into(),
@@ -158,7 +130,7 @@ pub async fn portal_activity(
     q: Option<String>,
 ) -> Result<ActivityPage, PortalError> {
     use crate::server::service::{audit_log, organizations};
-    let c = ctx::caller().await?;
+    let c = super::ctx::caller().await?;
     if !c.grant.intents.contains(&Intent::AuditLogs) {
         return Err(PortalError::NotInScope("Activity".into()));
     }

@@ -1,5 +1,6 @@
 //! The user interface, for both the server render and the browser.
 
+pub mod components;
 mod pages;
 
 use leptos::prelude::*;
@@ -30,6 +31,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <style nonce=leptos::nonce::use_nonce()>{brand_css}</style>
                 <HydrationScripts options />
                 <MetaTags />
@@ -52,6 +54,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <pages::NotFound /> }>
                 <Route path=path!("/") view=pages::Home />
                 <Route path=path!("/portal") view=pages::portal::Overview ssr=SsrMode::Async />
+                <Route path=path!("/portal/domains") view=pages::domains::Domains ssr=SsrMode::Async />
                 <Route
                     path=path!("/portal/activity")
                     view=pages::portal::Activity
@@ -70,6 +73,11 @@ pub fn describe_action(action: &str) -> String {
         "organization.deleted" => "Organization deleted".into(),
         "portal.link_created" => "Setup link created".into(),
         "portal.link_redeemed" => "Setup link opened".into(),
+        "domain.created" => "Domain added".into(),
+        "domain.verified" => "Domain verified".into(),
+        "domain.verification_failed" => "Domain verification failed".into(),
+        "domain.lapsed" => "Domain lapsed (verification record missing)".into(),
+        "domain.deleted" => "Domain removed".into(),
         other => {
             let mut s = other.replace(['.', '_'], " ");
             if let Some(first) = s.get_mut(0..1) {

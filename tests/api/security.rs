@@ -91,7 +91,7 @@ async fn security_headers_on_pages(d: Dialect) {
         r.header("x-content-type-options").as_deref(),
         Some("nosniff")
     );
-    assert_eq!(r.header("referrer-policy").as_deref(), Some("no-referrer"));
+    assert_eq!(r.header("referrer-policy").as_deref(), Some("same-origin"));
     assert!(r.header("x-request-id").unwrap().starts_with("req_"));
     let r2 = app.browser_get("/", None).await;
     assert_ne!(

@@ -1,5 +1,6 @@
 //! Pages.
 
+pub mod domains;
 pub mod portal;
 
 use leptos::prelude::*;

@@ -9,7 +9,7 @@ use crate::api::PortalError;
 
 /// Frame shared by portal pages: vendor header, navigation, sign-out.
 #[component]
-fn PortalFrame(
+pub fn PortalFrame(
     vendor: String,
     logo: Option<String>,
     org: String,
@@ -39,7 +39,7 @@ fn PortalFrame(
 
 /// Shown when a portal call fails.
 #[component]
-fn PortalProblem(err: PortalError) -> impl IntoView {
+pub fn PortalProblem(err: PortalError) -> impl IntoView {
     #[cfg(feature = "ssr")]
     {
         if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
@@ -66,6 +66,7 @@ fn status_badge(status: &str) -> (&'static str, &'static str) {
         "done" => ("Done", "bg-emerald-100 text-emerald-800"),
         "available" => ("Open", "bg-indigo-100 text-indigo-800"),
         "in_progress" => ("In progress", "bg-amber-100 text-amber-800"),
+        "attention" => ("Needs attention", "bg-rose-100 text-rose-800"),
         "coming_soon" => ("Coming soon", "bg-slate-100 text-slate-600"),
         _ => ("Not started", "bg-slate-100 text-slate-700"),
     }

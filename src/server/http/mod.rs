@@ -142,10 +142,11 @@ async fn security_headers(mut req: Request, next: Next) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // Setup-link tokens travel in URLs: never leak them through Referer.
+    // Setup-link tokens travel in URLs: never leak them to other sites through Referer. The
+    // same-origin Referer stays: forms posted without JavaScript are redirected back through it.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         "cross-origin-opener-policy",

@@ -33,7 +33,7 @@ pub fn page(status: StatusCode, branding: &Branding, title: &str, body_html: &st
     let html = format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · {vendor}</title><link rel="stylesheet" href="/pkg/lanyard.css"></head>
+<title>{title} · {vendor}</title><link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/pkg/lanyard.css"></head>
 <body class="min-h-screen bg-slate-50 text-slate-900 antialiased">
 <main class="mx-auto max-w-xl px-6 py-16">
 <div class="mb-8 flex items-center gap-3">{logo}<span class="text-lg font-semibold">{vendor}</span></div>
