@@ -170,3 +170,113 @@ crate::both_databases!(
     sign_out_ends_the_session,
     session_of_a_deleted_org_is_over,
 );
+
+mod domain_server_functions {
+    use super::*;
+
+    async fn session_of_a_cannot_touch_b_domains(d: Dialect) {
+        let app = TestApp::spawn(d).await;
+        let a = app.create_org("Alpha").await;
+        let b = app.create_org("Bravo").await;
+        let r = app
+            .api(
+                Method::POST,
+                &format!("/api/v1/organizations/{b}/domains"),
+                Some(json!({"domain": "bravo-secret.test"})),
+            )
+            .await;
+        let b_domain = r.json()["id"].as_str().unwrap().to_owned();
+        let cookie = app
+            .redeem(&app.create_link(&a, &["domain_verification"]).await)
+            .await;
+        for (path, form) in [
+            ("/portal/api/check_domain", format!("id={b_domain}")),
+            ("/portal/api/remove_domain", format!("id={b_domain}")),
+            ("/portal/api/domains", format!("organization_id={b}")),
+            (
+                "/portal/api/add_domain",
+                format!("domain=alpha.test&organization_id={b}"),
+            ),
+        ] {
+            let r = app.browser_post(path, &form, Some(&cookie)).await;
+            assert!(!r.text().contains("bravo-secret"), "{path}: {}", r.text());
+        }
+        // B's domain is untouched and A's new domain landed in A.
+        let bl = app
+            .api(
+                Method::GET,
+                &format!("/api/v1/organizations/{b}/domains"),
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(bl["data"].as_array().unwrap().len(), 1);
+        let al = app
+            .api(
+                Method::GET,
+                &format!("/api/v1/organizations/{a}/domains"),
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(al["data"][0]["domain"], "alpha.test");
+        assert_eq!(al["data"][0]["state"], "pending");
+    }
+
+    async fn domain_functions_need_the_domain_verification_intent(d: Dialect) {
+        let app = TestApp::spawn(d).await;
+        let org = app.create_org("Acme").await;
+        let cookie = app.redeem(&app.create_link(&org, &["sso"]).await).await;
+        let r = app
+            .browser_post("/portal/api/add_domain", "domain=acme.test", Some(&cookie))
+            .await;
+        assert!(r.text().contains("NotInScope"), "{}", r.text());
+        let list = app
+            .api(
+                Method::GET,
+                &format!("/api/v1/organizations/{org}/domains"),
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(list["data"].as_array().unwrap().len(), 0);
+        assert_eq!(
+            app.browser_get("/portal/domains", Some(&cookie))
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+    }
+
+    async fn portal_admins_cannot_mark_a_domain_verified(d: Dialect) {
+        let app = TestApp::spawn(d).await;
+        let org = app.create_org("Acme").await;
+        let cookie = app
+            .redeem(&app.create_link(&org, &["domain_verification"]).await)
+            .await;
+        let r = app
+            .browser_post(
+                "/portal/api/add_domain",
+                "domain=acme.test&verified=true",
+                Some(&cookie),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let list = app
+            .api(
+                Method::GET,
+                &format!("/api/v1/organizations/{org}/domains"),
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(list["data"][0]["state"], "pending");
+        assert!(list["data"][0]["verified_by"].is_null());
+    }
+
+    crate::both_databases!(
+        session_of_a_cannot_touch_b_domains,
+        domain_functions_need_the_domain_verification_intent,
+        portal_admins_cannot_mark_a_domain_verified,
+    );
+}
