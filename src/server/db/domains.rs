@@ -118,67 +118,32 @@ pub async fn list(conn: &mut Conn, organization_id: &str) -> Result<Vec<DomainRo
     .await
 }
 
-/// Verified claims of other organizations on exactly `domain` or, with subdomains included, on
-/// one of `parents`.
-pub async fn verified_elsewhere(
-    conn: &mut Conn,
-    organization_id: &str,
-    domain: &str,
-    parents: &[String],
-) -> Result<bool, sqlx::Error> {
-    let exact: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM domains WHERE domain = $1 AND organization_id <> $2 AND state = 'verified' AND deleted_at IS NULL",
-    )
-    .bind(domain)
-    .bind(organization_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    if exact > 0 {
-        return Ok(true);
-    }
-    for p in parents {
-        let covered: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM domains WHERE domain = $1 AND organization_id <> $2 AND state = 'verified' \
-             AND include_subdomains = 1 AND deleted_at IS NULL",
-        )
-        .bind(p)
-        .bind(organization_id)
-        .fetch_one(&mut *conn)
-        .await?;
-        if covered > 0 {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// The organization holding `domain` verified, directly or through a parent with subdomains.
-pub async fn verified_owner(
+/// Organizations holding `domain` verified: exactly, or through one of `parents` (nearest first)
+/// verified with subdomains included. Nearest first.
+pub async fn verified_holders(
     conn: &mut Conn,
     domain: &str,
     parents: &[String],
-) -> Result<Option<String>, sqlx::Error> {
-    let exact: Option<String> = sqlx::query_scalar(
-        "SELECT organization_id FROM domains WHERE domain = $1 AND state = 'verified' AND deleted_at IS NULL",
-    )
-    .bind(domain)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if exact.is_some() {
-        return Ok(exact);
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut holders = Vec::new();
+    for (i, name) in std::iter::once(domain)
+        .chain(parents.iter().map(String::as_str))
+        .enumerate()
+    {
+        // A parent counts only when its owner opted in to cover subdomains.
+        let sql = if i == 0 {
+            "SELECT organization_id FROM domains WHERE domain = $1 AND state = 'verified' AND deleted_at IS NULL"
+        } else {
+            "SELECT organization_id FROM domains WHERE domain = $1 AND state = 'verified' AND deleted_at IS NULL \
+             AND include_subdomains = 1"
+        };
+        let found: Vec<String> = sqlx::query_scalar(sql)
+            .bind(name)
+            .fetch_all(&mut *conn)
+            .await?;
+        holders.extend(found);
     }
-    for p in parents {
-        let o: Option<String> = sqlx::query_scalar(
-            "SELECT organization_id FROM domains WHERE domain = $1 AND state = 'verified' AND include_subdomains = 1 AND deleted_at IS NULL",
-        )
-        .bind(p)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if o.is_some() {
-            return Ok(o);
-        }
-    }
-    Ok(None)
+    Ok(holders)
 }
 
 /// Claims due for a check, across organizations (for the background job).

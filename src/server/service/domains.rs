@@ -150,16 +150,11 @@ pub async fn add(
         );
     }
     let now = state.clock.now();
-    let parents: Vec<String> = name
-        .parents()
-        .into_iter()
-        .map(|p| p.as_str().to_owned())
-        .collect();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     db::organizations::get(tx.conn(), organization_id)
         .await?
         .ok_or(AppError::NotFound("organization"))?;
-    if db::domains::verified_elsewhere(tx.conn(), organization_id, name.as_str(), &parents).await? {
+    if verified_elsewhere(tx.conn(), organization_id, &name).await? {
         return Err(AppError::Conflict {
             code: "domain_claimed",
             message: CLAIMED_ELSEWHERE.into(),
@@ -322,17 +317,11 @@ async fn apply(
     };
     let mut step = transition(claim, obs, now, &state.config.domain_policy);
     let name = DomainName::parse(&row.domain)?;
-    let parents: Vec<String> = name
-        .parents()
-        .into_iter()
-        .map(|p| p.as_str().to_owned())
-        .collect();
 
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     if step.claim.state == DomainState::Verified
         && current != DomainState::Verified
-        && db::domains::verified_elsewhere(tx.conn(), &row.organization_id, &row.domain, &parents)
-            .await?
+        && verified_elsewhere(tx.conn(), &row.organization_id, &name).await?
     {
         step.claim.state = DomainState::Failed;
         step.next_check_at = None;
@@ -450,13 +439,35 @@ pub async fn verified_owner_of_email(
     let Some(d) = crate::domain::domain_name::email_domain(email) else {
         return Ok(None);
     };
-    let parents: Vec<String> = d
-        .parents()
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(
+        db::domains::verified_holders(&mut conn, d.as_str(), &parent_names(&d))
+            .await?
+            .into_iter()
+            .next(),
+    )
+}
+
+fn parent_names(d: &DomainName) -> Vec<String> {
+    d.parents()
         .into_iter()
         .map(|p| p.as_str().to_owned())
-        .collect();
-    let mut conn = state.db.pool.acquire().await?;
-    Ok(db::domains::verified_owner(&mut conn, d.as_str(), &parents).await?)
+        .collect()
+}
+
+/// True when another organization holds `name` verified, directly or through a parent that
+/// includes subdomains.
+async fn verified_elsewhere(
+    conn: &mut db::Conn,
+    organization_id: &str,
+    name: &DomainName,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        db::domains::verified_holders(conn, name.as_str(), &parent_names(name))
+            .await?
+            .iter()
+            .any(|o| o != organization_id),
+    )
 }
 
 /// Checks every claim that is due (pending polls and verified re-proofs). Returns how many were
