@@ -8,6 +8,11 @@ pub enum IdKind {
     SetupLink,
     AuditEvent,
     Domain,
+    Connection,
+    User,
+    Membership,
+    Grant,
+    LoginAttempt,
 }
 
 impl IdKind {
@@ -19,6 +24,11 @@ impl IdKind {
             IdKind::SetupLink => "link_",
             IdKind::AuditEvent => "audit_",
             IdKind::Domain => "dom_",
+            IdKind::Connection => "conn_",
+            IdKind::User => "user_",
+            IdKind::Membership => "om_",
+            IdKind::Grant => "grant_",
+            IdKind::LoginAttempt => "attempt_",
         }
     }
 }

@@ -52,3 +52,99 @@ mod tests {
         assert!(!ct_eq(&hash_secret(&a), &hash_secret(&b)));
     }
 }
+
+/// Encrypts secrets at rest (IdP client secrets) with XChaCha20-Poly1305 under
+/// `LANYARD_SECRET_KEY`. The associated data binds a ciphertext to its row and column, so a
+/// ciphertext copied onto another row does not decrypt.
+#[derive(Clone)]
+pub struct SecretBox {
+    cipher: chacha20poly1305::XChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for SecretBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretBox(…)")
+    }
+}
+
+impl SecretBox {
+    /// A box for the 32-byte key.
+    pub fn new(key: &[u8; 32]) -> SecretBox {
+        use chacha20poly1305::KeyInit;
+        SecretBox {
+            cipher: chacha20poly1305::XChaCha20Poly1305::new(key.into()),
+        }
+    }
+
+    /// `v1.<base64(nonce ‖ ciphertext)>`.
+    pub fn seal(&self, plaintext: &str, context: &str) -> String {
+        use chacha20poly1305::aead::{Aead, Payload};
+        let nonce: [u8; 24] = rand::random();
+        let ct = self
+            .cipher
+            .encrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: context.as_bytes(),
+                },
+            )
+            .unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        format!(
+            "v1.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out)
+        )
+    }
+
+    /// Decrypts what `seal` produced for the same context; `None` on any mismatch.
+    pub fn open(&self, sealed: &str, context: &str) -> Option<String> {
+        use chacha20poly1305::aead::{Aead, Payload};
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sealed.strip_prefix("v1.")?)
+            .ok()?;
+        if raw.len() < 24 {
+            return None;
+        }
+        let (nonce, ct) = raw.split_at(24);
+        let pt = self
+            .cipher
+            .decrypt(
+                nonce.into(),
+                Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                },
+            )
+            .ok()?;
+        String::from_utf8(pt).ok()
+    }
+}
+
+#[cfg(test)]
+mod secret_box_tests {
+    use super::SecretBox;
+
+    #[test]
+    fn round_trips_and_binds_context_and_key() {
+        let b = SecretBox::new(&[7; 32]);
+        let sealed = b.seal("s3cret", "connections:conn_1:client_secret");
+        assert!(!sealed.contains("s3cret"));
+        assert_eq!(
+            b.open(&sealed, "connections:conn_1:client_secret")
+                .as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(b.open(&sealed, "connections:conn_2:client_secret"), None);
+        assert_eq!(
+            SecretBox::new(&[8; 32]).open(&sealed, "connections:conn_1:client_secret"),
+            None
+        );
+        assert_ne!(
+            sealed,
+            b.seal("s3cret", "connections:conn_1:client_secret"),
+            "fresh nonce"
+        );
+    }
+}

@@ -9,6 +9,8 @@ pub mod db;
 pub mod dns;
 pub mod error;
 pub mod http;
+pub mod oidc;
+pub mod outbound;
 pub mod service;
 pub mod session;
 pub mod state;

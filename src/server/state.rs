@@ -7,9 +7,11 @@ use leptos::config::LeptosOptions;
 
 use super::clock::Clock;
 use super::config::Config;
+use super::crypto::SecretBox;
 use super::db::Db;
 use super::dns::DnsChecker;
 use super::http::ratelimit::RateLimiter;
+use super::outbound::Outbound;
 
 /// Shared, cheaply cloneable state.
 #[derive(Clone, Debug)]
@@ -20,6 +22,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub limiter: Arc<RateLimiter>,
     pub dns: DnsChecker,
+    pub outbound: Outbound,
+    pub secrets: SecretBox,
 }
 
 impl AppState {
@@ -34,6 +38,8 @@ impl AppState {
             .build();
         let limiter = Arc::new(RateLimiter::new(config.rate_limits));
         let dns = DnsChecker::new(&config.dns_servers)?;
+        let outbound = Outbound::new(config.allow_private_network)?;
+        let secrets = SecretBox::new(&config.secret_key);
         Ok(AppState {
             db,
             config: Arc::new(config),
@@ -41,6 +47,8 @@ impl AppState {
             leptos_options,
             limiter,
             dns,
+            outbound,
+            secrets,
         })
     }
 }

@@ -2,6 +2,7 @@
 
 mod dns_server;
 mod helpers;
+mod op;
 
 mod api_auth;
 mod audit_trail;
@@ -12,3 +13,4 @@ mod organizations;
 mod portal;
 mod security;
 mod setup_links;
+mod sso;

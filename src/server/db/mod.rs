@@ -6,6 +6,7 @@ pub mod domains;
 pub mod idempotency;
 pub mod organizations;
 pub mod setup_links;
+pub mod sso;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor as _, Transaction};

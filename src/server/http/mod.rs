@@ -5,6 +5,7 @@ pub mod pages;
 pub mod portal_link;
 pub mod ratelimit;
 pub mod rest;
+pub mod sso;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -73,6 +74,8 @@ pub fn build_router(state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/sso/authorize", get(sso::authorize))
+        .route("/sso/oidc/callback", get(sso::oidc_callback))
         .nest("/api/v1", rest::router(state.clone()))
         .merge(browser)
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))

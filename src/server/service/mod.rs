@@ -3,9 +3,11 @@
 
 pub mod api_keys;
 pub mod audit_log;
+pub mod connections;
 pub mod domains;
 pub mod organizations;
 pub mod setup_links;
+pub mod sso;
 
 /// Page size bounds for list endpoints.
 pub fn clamp_limit(limit: Option<i64>) -> i64 {

@@ -12,11 +12,13 @@ use crate::domain::ids::{is_valid_id, IdKind};
 use crate::server::audit::RequestContext;
 use crate::server::service::api_keys::ApiPrincipal;
 use crate::server::service::audit_log::{self, AuditEvent};
+use crate::server::service::connections::{self, Connection, CreateConnection, UpdateConnection};
 use crate::server::service::domains::{self, CreateDomain, Domain};
 use crate::server::service::organizations::{
     self, CreateOrganization, Organization, UpdateOrganization,
 };
 use crate::server::service::setup_links::{self, CreateSetupLink, CreatedSetupLink};
+use crate::server::service::sso::{self, SignInResult};
 use crate::server::state::AppState;
 
 /// A page of organizations.
@@ -259,4 +261,113 @@ pub async fn delete_domain(
     let org = domains::organization_of(&state, &id).await?;
     domains::remove(&state, &p.actor(), &ctx, &org, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A list of connections.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ConnectionList {
+    pub data: Vec<Connection>,
+    /// Always null.
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/organizations/{id}/connections", tag = "connections",
+    params(("id" = String, Path, description = "org_…"), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    request_body = CreateConnection,
+    responses((status = 201, body = Connection), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Creates a draft SSO connection (OIDC). The issuer is checked by discovery.
+pub async fn create_connection(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(org): Path<String>,
+    ApiJson(input): ApiJson<CreateConnection>,
+) -> ApiResult<Response> {
+    organizations::get(&state, &org).await?;
+    let c = connections::create(&state, &p.actor(), &ctx, &org, input).await?;
+    Ok((StatusCode::CREATED, Json(c)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/organizations/{id}/connections", tag = "connections",
+    params(("id" = String, Path, description = "org_…")),
+    responses((status = 200, body = ConnectionList), (status = 404, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Lists an organization's connections.
+pub async fn list_connections(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+) -> ApiResult<Json<ConnectionList>> {
+    organizations::get(&state, &org).await?;
+    Ok(Json(ConnectionList {
+        data: connections::list(&state, &org).await?,
+        next_cursor: None,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections",
+    params(("id" = String, Path, description = "conn_…")),
+    responses((status = 200, body = Connection), (status = 404, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Reads a connection.
+pub async fn get_connection(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Connection>> {
+    let org = connections::organization_of(&state, &id).await?;
+    Ok(Json(connections::get(&state, &org, &id).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/connections/{id}", tag = "connections",
+    params(("id" = String, Path, description = "conn_…")),
+    request_body = UpdateConnection,
+    responses((status = 200, body = Connection), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Changes a connection; `{"state":"active"}` activates it (the vendor may do so without a test).
+pub async fn update_connection(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<UpdateConnection>,
+) -> ApiResult<Json<Connection>> {
+    let org = connections::organization_of(&state, &id).await?;
+    Ok(Json(
+        connections::update(&state, &p.actor(), &ctx, &org, &id, input, false).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections",
+    params(("id" = String, Path, description = "conn_…")),
+    responses((status = 204), (status = 404, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Deletes a connection.
+pub async fn delete_connection(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let org = connections::organization_of(&state, &id).await?;
+    connections::delete(&state, &p.actor(), &ctx, &org, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /sso/token` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    pub code: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/sso/token", tag = "sso",
+    request_body = TokenRequest,
+    responses((status = 200, body = SignInResult), (status = 422, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Exchanges a one-time sign-in code (60 s, single use) for the profile and membership.
+pub async fn sso_token(
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<TokenRequest>,
+) -> ApiResult<Json<SignInResult>> {
+    Ok(Json(sso::exchange_code(&state, &input.code).await?))
 }

@@ -42,6 +42,17 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(handlers::get_domain).delete(handlers::delete_domain),
         )
         .route("/domains/{id}/verify", post(handlers::verify_domain))
+        .route(
+            "/organizations/{id}/connections",
+            post(handlers::create_connection).get(handlers::list_connections),
+        )
+        .route(
+            "/connections/{id}",
+            get(handlers::get_connection)
+                .patch(handlers::update_connection)
+                .delete(handlers::delete_connection),
+        )
+        .route("/sso/token", post(handlers::sso_token))
         .route("/portal/links", post(handlers::create_setup_link))
         .route("/audit_events", get(handlers::list_audit_events))
         .route_layer(middleware::from_fn_with_state(

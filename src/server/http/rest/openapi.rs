@@ -8,9 +8,13 @@ use utoipa::{Modify, OpenApi};
 use super::error::{ErrorBody, ErrorEnvelope};
 use super::handlers;
 use crate::server::service::audit_log::AuditEvent;
+use crate::server::service::connections::{
+    Connection, CreateConnection, OidcInput, OidcPatch, OidcSettings, UpdateConnection,
+};
 use crate::server::service::domains::{CheckResult, CreateDomain, Domain, Verification};
 use crate::server::service::organizations::{CreateOrganization, Organization, UpdateOrganization};
 use crate::server::service::setup_links::{CreateSetupLink, CreatedSetupLink};
+use crate::server::service::sso::SignInResult;
 use handlers::DomainList;
 
 #[derive(OpenApi)]
@@ -29,11 +33,19 @@ use handlers::DomainList;
         handlers::get_domain,
         handlers::verify_domain,
         handlers::delete_domain,
+        handlers::create_connection,
+        handlers::list_connections,
+        handlers::get_connection,
+        handlers::update_connection,
+        handlers::delete_connection,
+        handlers::sso_token,
     ),
     components(schemas(
         Organization, CreateOrganization, UpdateOrganization, CreateSetupLink, CreatedSetupLink,
         AuditEvent, ErrorEnvelope, ErrorBody, handlers::OrganizationList, handlers::AuditEventList,
         Domain, CreateDomain, DomainList, Verification, CheckResult,
+        Connection, CreateConnection, UpdateConnection, OidcInput, OidcPatch, OidcSettings,
+        handlers::ConnectionList, handlers::TokenRequest, SignInResult,
     )),
     modifiers(&BearerKey)
 )]

@@ -1,0 +1,54 @@
+//! `/sso/...`: the browser legs of sign-in.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+
+use super::pages::{esc, page};
+use crate::server::audit::RequestContext;
+use crate::server::service::sso::{self, AuthorizeParams, CallbackParams, Next};
+use crate::server::state::AppState;
+
+fn render(state: &AppState, next: Result<Next, crate::server::error::AppError>) -> Response {
+    match next {
+        Ok(Next::Redirect(to)) => Redirect::to(&to).into_response(),
+        Ok(Next::Page(status, title, message)) => page(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            &state.config.branding,
+            &title,
+            &format!(r#"<p class="text-slate-700">{}</p>"#, esc(&message)),
+        ),
+        Err(e) => {
+            let rid = super::current_request_id();
+            page(
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                &state.config.branding,
+                "Sign-in could not be completed",
+                &format!(
+                    r#"<p class="text-slate-700">{}</p>"#,
+                    esc(&e.public_message(&rid))
+                ),
+            )
+        }
+    }
+}
+
+/// `GET /sso/authorize`.
+pub async fn authorize(
+    State(state): State<AppState>,
+    Query(p): Query<AuthorizeParams>,
+) -> Response {
+    let next = sso::authorize(&state, p).await;
+    render(&state, next)
+}
+
+/// `GET /sso/oidc/callback`.
+pub async fn oidc_callback(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Query(p): Query<CallbackParams>,
+) -> Response {
+    let next = sso::callback(&state, &ctx, p).await;
+    render(&state, next)
+}

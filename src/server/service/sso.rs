@@ -1,0 +1,613 @@
+//! The sign-in flow for the vendor's product and the admin's test sign-in: authorize → IdP →
+//! callback → JIT policy → one-time code → `POST /api/v1/sso/token`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::domain_name::email_domain;
+use crate::domain::ids::IdKind;
+use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
+use crate::server::crypto::{hash_secret, new_secret};
+use crate::server::db::{self, sso::SsoRequestRow};
+use crate::server::error::AppError;
+use crate::server::oidc::{self, Identity, OidcFailure, RpConfig};
+use crate::server::service::connections;
+use crate::server::state::AppState;
+
+/// How long the browser has to come back from the IdP.
+pub const REQUEST_TTL_MS: i64 = 10 * 60 * 1000;
+/// How long the vendor has to redeem a code.
+pub const CODE_TTL_MS: i64 = 60 * 1000;
+/// Role given to members created by JIT.
+pub const DEFAULT_JIT_ROLE: &str = "member";
+
+/// `GET /sso/authorize` parameters.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuthorizeParams {
+    pub organization: Option<String>,
+    pub connection: Option<String>,
+    pub login_hint: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub state: Option<String>,
+}
+
+/// The callback's query.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// Where the browser goes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    Redirect(String),
+    /// An error page: status, title, message.
+    Page(u16, String, String),
+}
+
+/// What `POST /api/v1/sso/token` returns.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SignInResult {
+    #[schema(value_type = Object)]
+    pub profile: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub membership: serde_json::Value,
+}
+
+fn page(status: u16, title: &str, message: impl Into<String>) -> Next {
+    Next::Page(status, title.into(), message.into())
+}
+
+fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
+    let mut u = match url::Url::parse(base) {
+        Ok(u) => u,
+        Err(_) => return base.to_owned(),
+    };
+    {
+        let mut q = u.query_pairs_mut();
+        for (k, v) in pairs {
+            q.append_pair(k, v);
+        }
+    }
+    u.to_string()
+}
+
+async fn redirect_allowed(state: &AppState, uri: &str) -> Result<bool, AppError> {
+    if state.config.redirect_uris.iter().any(|u| u == uri) {
+        return Ok(true);
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(db::sso::redirect_uri_allowed(&mut conn, uri).await?)
+}
+
+/// Starts a sign-in for the vendor's product.
+pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, AppError> {
+    let Some(redirect_uri) = p.redirect_uri.clone() else {
+        return Ok(page(
+            400,
+            "Sign-in link is incomplete",
+            "The sign-in link has no redirect_uri. Go back to the application and start again.",
+        ));
+    };
+    if !redirect_allowed(state, &redirect_uri).await? {
+        // Never redirect to a URI that is not on the allow-list.
+        return Ok(page(400, "Sign-in link is not valid", "The application asked to return to an address Lanyard does not know. Tell the application's support."));
+    }
+    let client_state = p.state.clone().unwrap_or_default();
+    let fail = |code: &str, desc: &str| {
+        Next::Redirect(with_query(
+            &redirect_uri,
+            &[
+                ("error", code),
+                ("error_description", desc),
+                ("state", &client_state),
+            ],
+        ))
+    };
+    let conn_row = match resolve_connection(state, &p).await? {
+        Some(r) => r,
+        None => return Ok(fail("invalid_request", "no active SSO connection matches this sign-in; check the organization, connection or email")),
+    };
+    if conn_row.state != "active" {
+        return Ok(fail("access_denied", "this SSO connection is not active"));
+    }
+    begin(
+        state,
+        conn_row,
+        "signin",
+        Some(redirect_uri),
+        Some(client_state),
+    )
+    .await
+}
+
+async fn resolve_connection(
+    state: &AppState,
+    p: &AuthorizeParams,
+) -> Result<Option<db::sso::ConnectionRow>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    if let Some(id) = &p.connection {
+        let Some(org) = db::sso::connection_owner(&mut conn, id).await? else {
+            return Ok(None);
+        };
+        return Ok(db::sso::get_connection(&mut conn, &org, id).await?);
+    }
+    let org = match (&p.organization, &p.login_hint) {
+        (Some(o), _) => Some(o.clone()),
+        (None, Some(email)) => {
+            drop(conn);
+            let owner = super::domains::verified_owner_of_email(state, email).await?;
+            conn = state.db.pool.acquire().await?;
+            owner
+        }
+        _ => None,
+    };
+    let Some(org) = org else { return Ok(None) };
+    Ok(db::sso::list_connections(&mut conn, &org)
+        .await?
+        .into_iter()
+        .find(|c| c.state == "active"))
+}
+
+/// Starts the admin's test sign-in of a connection (any state).
+pub async fn begin_test(
+    state: &AppState,
+    organization_id: &str,
+    connection_id: &str,
+) -> Result<Next, AppError> {
+    let row = connections::get_row(state, organization_id, connection_id).await?;
+    begin(state, row, "test", None, None).await
+}
+
+fn rp(state: &AppState, row: &db::sso::ConnectionRow) -> Result<RpConfig, AppError> {
+    Ok(RpConfig {
+        issuer: row.oidc_issuer.clone().unwrap_or_default(),
+        client_id: row.oidc_client_id.clone().unwrap_or_default(),
+        client_secret: connections::client_secret(&state.secrets, row)?,
+        redirect_uri: connections::callback_url(state),
+    })
+}
+
+async fn begin(
+    state: &AppState,
+    row: db::sso::ConnectionRow,
+    purpose: &str,
+    redirect_uri: Option<String>,
+    client_state: Option<String>,
+) -> Result<Next, AppError> {
+    let cfg = rp(state, &row)?;
+    let started = match oidc::discover(&state.outbound, &cfg.issuer)
+        .await
+        .and_then(|m| oidc::start(m, &cfg))
+    {
+        Ok(s) => s,
+        Err(f) => {
+            record_failure(state, &row, purpose, &f).await?;
+            return Ok(match (purpose, redirect_uri) {
+                ("signin", Some(r)) => Next::Redirect(with_query(
+                    &r,
+                    &[
+                        ("error", "server_error"),
+                        (
+                            "error_description",
+                            "the identity provider could not be reached",
+                        ),
+                        ("state", client_state.as_deref().unwrap_or("")),
+                    ],
+                )),
+                _ => page(502, "Could not reach the identity provider", f.message),
+            });
+        }
+    };
+    let now = state.clock.now();
+    let req = SsoRequestRow {
+        state_hash: hash_secret(&started.state),
+        organization_id: row.organization_id.clone(),
+        connection_id: row.id.clone(),
+        purpose: purpose.into(),
+        redirect_uri,
+        client_state,
+        nonce: started.nonce,
+        pkce_verifier_enc: state.secrets.seal(
+            &started.pkce_verifier,
+            &format!("sso_requests:{}", hash_secret(&started.state)),
+        ),
+        created_at: now,
+        expires_at: now + REQUEST_TTL_MS,
+    };
+    let mut conn = state.db.pool.acquire().await?;
+    db::sso::insert_request(&mut conn, &req).await?;
+    Ok(Next::Redirect(started.url))
+}
+
+async fn record_failure(
+    state: &AppState,
+    row: &db::sso::ConnectionRow,
+    purpose: &str,
+    f: &OidcFailure,
+) -> Result<(), AppError> {
+    let now = state.clock.now();
+    let mut tx =
+        AuditedTx::begin(&state.db, &Actor::system(), &RequestContext::default(), now).await?;
+    db::sso::insert_attempt(
+        tx.conn(),
+        &db::new_id(IdKind::LoginAttempt),
+        &row.organization_id,
+        &row.id,
+        purpose,
+        "failed",
+        Some(&f.reason),
+        &serde_json::to_string(f).unwrap_or_default(),
+        now,
+    )
+    .await?;
+    if purpose == "test" {
+        let mut r = row.clone();
+        r.last_test_at = Some(now);
+        r.last_test_ok = Some(0);
+        db::sso::update_connection(tx.conn(), &row.organization_id, &r).await?;
+    }
+    tx.record(
+        Some(&row.organization_id),
+        "authentication.failed",
+        vec![Target::new("connection", &row.id, Some(&row.name))],
+        serde_json::json!({ "purpose": purpose, "reason": f.reason, "detail": f.message }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Handles the IdP's redirect back.
+pub async fn callback(
+    state: &AppState,
+    ctx: &RequestContext,
+    p: CallbackParams,
+) -> Result<Next, AppError> {
+    let now = state.clock.now();
+    let Some(st) = p.state.clone().filter(|s| !s.is_empty() && s.len() < 512) else {
+        return Ok(page(
+            400,
+            "Sign-in could not be completed",
+            "The identity provider sent no state. Start the sign-in again from the application.",
+        ));
+    };
+    let req = {
+        let mut conn = state.db.pool.acquire().await?;
+        db::sso::take_request(&mut conn, &hash_secret(&st), now).await?
+    };
+    let Some(req) = req else {
+        return Ok(page(400, "Sign-in could not be completed", "This sign-in is unknown, expired or was already completed (state mismatch). Start the sign-in again from the application."));
+    };
+    let row = connections::get_row(state, &req.organization_id, &req.connection_id).await?;
+    let fail_to = |f: &OidcFailure| -> Next {
+        match (&req.redirect_uri, req.purpose.as_str()) {
+            (Some(r), "signin") => Next::Redirect(with_query(
+                r,
+                &[
+                    ("error", "access_denied"),
+                    ("error_description", &f.message),
+                    ("state", req.client_state.as_deref().unwrap_or("")),
+                ],
+            )),
+            _ => Next::Redirect(format!("/portal/sso?connection={}", row.id)),
+        }
+    };
+    let identity = match finish(state, &row, &req, &p).await {
+        Ok(i) => i,
+        Err(f) => {
+            record_failure(state, &row, &req.purpose, &f).await?;
+            return Ok(fail_to(&f));
+        }
+    };
+    if req.purpose == "test" {
+        let mut tx = AuditedTx::begin(&state.db, &Actor::system(), ctx, now).await?;
+        db::sso::insert_attempt(
+            tx.conn(),
+            &db::new_id(IdKind::LoginAttempt),
+            &row.organization_id,
+            &row.id,
+            "test",
+            "succeeded",
+            None,
+            &serde_json::to_string(&identity).unwrap_or_default(),
+            now,
+        )
+        .await?;
+        let mut r = row.clone();
+        r.last_test_at = Some(now);
+        r.last_test_ok = Some(1);
+        db::sso::update_connection(tx.conn(), &row.organization_id, &r).await?;
+        tx.record(
+            Some(&row.organization_id),
+            "connection.tested",
+            vec![Target::new("connection", &row.id, Some(&row.name))],
+            serde_json::json!({ "subject": identity.subject, "email": identity.email }),
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Next::Redirect(format!("/portal/sso?connection={}", row.id)));
+    }
+    match admit(state, ctx, &row, &identity).await? {
+        Err(f) => {
+            record_failure(state, &row, "signin", &f).await?;
+            Ok(fail_to(&f))
+        }
+        Ok(result) => {
+            let code = new_secret("lanyard_code_");
+            let redirect_uri = req.redirect_uri.clone().unwrap_or_default();
+            let mut conn = state.db.pool.acquire().await?;
+            db::sso::insert_code(
+                &mut conn,
+                &hash_secret(&code),
+                &row.organization_id,
+                &row.id,
+                &redirect_uri,
+                &serde_json::to_string(&result).unwrap_or_default(),
+                now,
+                now + CODE_TTL_MS,
+            )
+            .await?;
+            Ok(Next::Redirect(with_query(
+                &redirect_uri,
+                &[
+                    ("code", &code),
+                    ("state", req.client_state.as_deref().unwrap_or("")),
+                ],
+            )))
+        }
+    }
+}
+
+async fn finish(
+    state: &AppState,
+    row: &db::sso::ConnectionRow,
+    req: &SsoRequestRow,
+    p: &CallbackParams,
+) -> Result<Identity, OidcFailure> {
+    if let Some(e) = &p.error {
+        return Err(OidcFailure {
+            reason: "idp_error".into(),
+            message: format!(
+                "the identity provider answered {e}{}",
+                p.error_description
+                    .as_ref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    let cfg = rp(state, row).map_err(|_| OidcFailure {
+        reason: "configuration".into(),
+        message: "the connection's client secret cannot be read; enter it again".into(),
+    })?;
+    // RFC 9207: when the IdP names itself in the response, it must be the configured issuer.
+    if let Some(iss) = &p.iss {
+        if iss.trim_end_matches('/') != cfg.issuer.trim_end_matches('/') {
+            return Err(OidcFailure {
+                reason: "issuer_mismatch".into(),
+                message: format!(
+                    "expected issuer {}, the response came from {iss}",
+                    cfg.issuer
+                ),
+            });
+        }
+    }
+    let Some(code) = &p.code else {
+        return Err(OidcFailure {
+            reason: "missing_code".into(),
+            message: "the identity provider returned no authorization code".into(),
+        });
+    };
+    let verifier = state
+        .secrets
+        .open(
+            &req.pkce_verifier_enc,
+            &format!("sso_requests:{}", req.state_hash),
+        )
+        .ok_or_else(|| OidcFailure {
+            reason: "configuration".into(),
+            message: "the pending sign-in cannot be read".into(),
+        })?;
+    let meta = oidc::discover(&state.outbound, &cfg.issuer).await?;
+    oidc::finish(&state.outbound, meta, &cfg, code, &req.nonce, &verifier).await
+}
+
+/// The JIT policy. A returning identity signs in if its membership is active. A new one becomes a
+/// member only through an active connection of this organization and with an email on one of its
+/// verified (not lapsed) domains.
+async fn admit(
+    state: &AppState,
+    ctx: &RequestContext,
+    row: &db::sso::ConnectionRow,
+    id: &Identity,
+) -> Result<Result<SignInResult, OidcFailure>, AppError> {
+    let org = &row.organization_id;
+    let now = state.clock.now();
+    let refuse = |reason: &str, message: &str| {
+        Ok(Err(OidcFailure {
+            reason: reason.into(),
+            message: message.into(),
+        }))
+    };
+    if row.state != "active" {
+        return refuse("connection_inactive", "this SSO connection is not active");
+    }
+    let Some(email) = id.email.clone().map(|e| e.trim().to_lowercase()) else {
+        return refuse("no_email", "your identity provider did not send an email address; ask your IT admin to release the email claim");
+    };
+    let raw = id.raw.to_string();
+    let actor = Actor {
+        kind: "user",
+        id: format!("{}:{}", row.id, id.subject),
+        name: email.clone(),
+    };
+    let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
+    let existing = db::sso::identity_membership(tx.conn(), org, &row.id, &id.subject).await?;
+    let (user_id, membership_id, role) = match existing {
+        Some((_, _, _, st)) if st != "active" => {
+            drop(tx);
+            return refuse(
+                "membership_suspended",
+                "your access to this organization is suspended; contact your IT admin",
+            );
+        }
+        Some((u, m, r, _)) => {
+            db::sso::touch_identity(tx.conn(), &row.id, &id.subject, &email, &raw, now).await?;
+            (u, m, r)
+        }
+        None => {
+            let Some(domain) = email_domain(&email) else {
+                drop(tx);
+                return refuse(
+                    "invalid_email",
+                    "the email address your identity provider sent is not valid",
+                );
+            };
+            drop(tx);
+            let owner = super::domains::verified_owner_of_email(state, &email).await?;
+            if owner.as_deref() != Some(org.as_str()) {
+                return refuse(
+                    "domain_not_verified",
+                    &format!("{} is not a verified domain of this organization, so you cannot join it by signing in; ask your IT admin for an invitation", domain.as_str()),
+                );
+            }
+            let mut tx2 = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
+            let (u, m, r) = match db::sso::member_by_email(tx2.conn(), org, &email).await? {
+                Some((_, _, _, st)) if st != "active" => {
+                    drop(tx2);
+                    return refuse(
+                        "membership_suspended",
+                        "your access to this organization is suspended; contact your IT admin",
+                    );
+                }
+                Some((u, m, r, _)) => {
+                    // Same person through a second connection: link by verified email on a verified domain.
+                    db::sso::insert_identity(
+                        tx2.conn(),
+                        &row.id,
+                        &id.subject,
+                        org,
+                        &u,
+                        &email,
+                        &raw,
+                        now,
+                    )
+                    .await?;
+                    db::sso::insert_grant(
+                        tx2.conn(),
+                        &db::new_id(IdKind::Grant),
+                        &m,
+                        org,
+                        "jit_link",
+                        &r,
+                        &serde_json::json!({ "connection_id": row.id, "domain": domain.as_str() })
+                            .to_string(),
+                        now,
+                    )
+                    .await?;
+                    (u, m, r)
+                }
+                None => {
+                    let u = db::new_id(IdKind::User);
+                    let m = db::new_id(IdKind::Membership);
+                    db::sso::insert_user(
+                        tx2.conn(),
+                        &u,
+                        org,
+                        &email,
+                        id.first_name.as_deref(),
+                        id.last_name.as_deref(),
+                        now,
+                    )
+                    .await?;
+                    db::sso::insert_identity(
+                        tx2.conn(),
+                        &row.id,
+                        &id.subject,
+                        org,
+                        &u,
+                        &email,
+                        &raw,
+                        now,
+                    )
+                    .await?;
+                    db::sso::insert_membership(tx2.conn(), &m, org, &u, DEFAULT_JIT_ROLE, now)
+                        .await?;
+                    db::sso::insert_grant(tx2.conn(), &db::new_id(IdKind::Grant), &m, org, "jit", DEFAULT_JIT_ROLE, &serde_json::json!({ "connection_id": row.id, "connection_name": row.name, "domain": domain.as_str() }).to_string(), now).await?;
+                    tx2.record(Some(org), "membership.created", vec![Target::new("membership", &m, Some(&email))], serde_json::json!({ "role": DEFAULT_JIT_ROLE, "source": "jit", "connection_id": row.id, "domain": domain.as_str() })).await?;
+                    (u, m, DEFAULT_JIT_ROLE.to_owned())
+                }
+            };
+            tx = tx2;
+            (u, m, r)
+        }
+    };
+    tx.record(
+        Some(org),
+        "authentication.succeeded",
+        vec![
+            Target::new("connection", &row.id, Some(&row.name)),
+            Target::new("user", &user_id, Some(&email)),
+        ],
+        serde_json::json!({ "subject": id.subject }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(SignInResult {
+        profile: serde_json::json!({
+            "id": user_id,
+            "email": email,
+            "first_name": id.first_name,
+            "last_name": id.last_name,
+            "idp_subject": id.subject,
+            "connection_id": row.id,
+            "organization_id": org,
+            "groups": id.groups,
+            "raw_attributes": id.raw,
+        }),
+        membership: serde_json::json!({ "id": membership_id, "role": role }),
+    }))
+}
+
+/// Redeems a one-time code for the profile (vendor API).
+pub async fn exchange_code(state: &AppState, code: &str) -> Result<SignInResult, AppError> {
+    let bad = || {
+        AppError::Invalid(crate::domain::FieldError::new(
+            "code",
+            "the code is unknown, expired (codes last 60 seconds) or was already used",
+        ))
+    };
+    if code.is_empty() || code.len() > 200 {
+        return Err(bad());
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    let (_, result) = db::sso::take_code(&mut conn, &hash_secret(code), state.clock.now())
+        .await?
+        .ok_or_else(bad)?;
+    serde_json::from_str(&result)
+        .map_err(|e| AppError::Internal(format!("stored sign-in result: {e}")))
+}
+
+/// The newest test sign-in of a connection: (succeeded, evidence JSON, when).
+pub async fn last_test(
+    state: &AppState,
+    organization_id: &str,
+    connection_id: &str,
+) -> Result<Option<(bool, serde_json::Value, i64)>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(
+        db::sso::last_attempt(&mut conn, organization_id, connection_id, "test")
+            .await?
+            .map(|(outcome, _, evidence, at)| {
+                (
+                    outcome == "succeeded",
+                    serde_json::from_str(&evidence).unwrap_or_default(),
+                    at,
+                )
+            }),
+    )
+}

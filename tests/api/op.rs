@@ -1,0 +1,117 @@
+//! Starts the real OpenID Provider (`tests/support/oidc_provider.mjs`, npm oidc-provider) and
+//! walks a browser's redirects through it with a cookie-keeping client.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+pub const CLIENT_ID: &str = "lanyard-test";
+pub const CLIENT_SECRET: &str = "lanyard-test-secret-0123456789abcdef0123456789";
+
+pub struct TestOp {
+    pub issuer: String,
+    child: Child,
+}
+
+impl TestOp {
+    pub fn start() -> TestOp {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/oidc_provider.mjs"
+        );
+        let mut child = Command::new("node")
+            .arg(script)
+            .env(
+                "OP_REDIRECT_URI",
+                format!("{}/sso/oidc/callback", crate::helpers::ORIGIN),
+            )
+            .env("OP_PORT", "0")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node must be installed (see README)");
+        let mut line = String::new();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut line).expect("OP output");
+        // Keep draining: the OP logs warnings later, and a closed pipe would kill it.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while out.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+                sink.clear();
+            }
+        });
+        let port = line
+            .trim()
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("OP did not start: {line}"));
+        TestOp {
+            issuer: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+
+    /// Sets who signs in next.
+    pub async fn next_account(&self, claims: serde_json::Value) {
+        reqwest::Client::new()
+            .post(format!("{}/_test/account", self.issuer))
+            .body(claims.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Follows redirects from the IdP's authorization URL until the browser would return to
+    /// Lanyard; returns that path and query.
+    pub async fn browse_to_callback(&self, auth_url: &str) -> String {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut cookies: HashMap<String, String> = HashMap::new();
+        let mut url = url::Url::parse(auth_url).unwrap();
+        for _ in 0..10 {
+            let cookie = cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let resp = client
+                .get(url.clone())
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            for c in resp.headers().get_all("set-cookie") {
+                let pair = c.to_str().unwrap().split(';').next().unwrap();
+                if let Some((k, v)) = pair.split_once('=') {
+                    cookies.insert(k.to_owned(), v.to_owned());
+                }
+            }
+            let status = resp.status();
+            let Some(loc) = resp
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned())
+            else {
+                panic!(
+                    "OP stopped at {url} with {status}: {}",
+                    resp.text().await.unwrap_or_default()
+                );
+            };
+            let next = url.join(&loc).unwrap();
+            if next.as_str().starts_with(crate::helpers::ORIGIN) {
+                return next.as_str()[crate::helpers::ORIGIN.len()..].to_owned();
+            }
+            url = next;
+        }
+        panic!("too many redirects at the OP");
+    }
+}
+
+impl Drop for TestOp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,387 @@
+//! OIDC sign-in against a real OpenID Provider (npm oidc-provider) and the JIT policy.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{Dialect, TestApp};
+use crate::op::{TestOp, CLIENT_ID, CLIENT_SECRET};
+
+const VENDOR_CB: &str = "https://vendor.example/callback";
+
+async fn setup(d: Dialect) -> (TestApp, TestOp) {
+    let op = TestOp::start();
+    let app = TestApp::spawn_with(
+        d,
+        &[
+            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
+            ("LANYARD_REDIRECT_URIS", VENDOR_CB),
+        ],
+    )
+    .await;
+    (app, op)
+}
+
+/// An organization with a vendor-verified domain and an active OIDC connection.
+async fn org_with_connection(
+    app: &TestApp,
+    op: &TestOp,
+    name: &str,
+    domain: Option<&str>,
+) -> (String, String) {
+    let org = app.create_org(name).await;
+    if let Some(domain) = domain {
+        let r = app
+            .api(
+                Method::POST,
+                &format!("/api/v1/organizations/{org}/domains"),
+                Some(json!({"domain": domain, "verified": true})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/connections"),
+            Some(json!({"type": "oidc", "name": "Test IdP", "oidc": {"issuer": op.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let c = r.json();
+    assert_eq!(c["state"], "draft");
+    assert_eq!(c["redirect_uri"], "http://127.0.0.1:3000/sso/oidc/callback");
+    assert!(
+        !r.text().contains(CLIENT_SECRET),
+        "the secret is never shown"
+    );
+    let id = c["id"].as_str().unwrap().to_owned();
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"state": "active"})),
+        )
+        .await;
+    assert_eq!(r.json()["state"], "active", "{}", r.text());
+    (org, id)
+}
+
+/// Runs a sign-in; returns Lanyard's final redirect (to the vendor) as a URL.
+async fn sign_in(app: &TestApp, op: &TestOp, query: &str) -> url::Url {
+    let r = app
+        .browser_get(
+            &format!("/sso/authorize?{query}&redirect_uri={VENDOR_CB}&state=vendor-state"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let to_op = r.header("location").unwrap();
+    assert!(to_op.starts_with(&op.issuer), "{to_op}");
+    assert!(to_op.contains("code_challenge_method=S256") && to_op.contains("nonce="));
+    let callback = op.browse_to_callback(&to_op).await;
+    let r = app.browser_get(&callback, None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    url::Url::parse(&r.header("location").unwrap()).unwrap()
+}
+
+fn param(u: &url::Url, k: &str) -> Option<String> {
+    u.query_pairs()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn exchange(app: &TestApp, code: &str) -> crate::helpers::TestResponse {
+    app.api(
+        Method::POST,
+        "/api/v1/sso/token",
+        Some(json!({"code": code})),
+    )
+    .await
+}
+
+async fn happy_path_creates_one_member_and_returns_the_profile(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (org, conn) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    op.next_account(json!({"sub": "okta-123", "email": "Dana@Acme.test", "given_name": "Dana", "family_name": "Lee", "groups": ["Engineering"]})).await;
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    assert!(back.as_str().starts_with(VENDOR_CB));
+    assert_eq!(param(&back, "state").as_deref(), Some("vendor-state"));
+    let code = param(&back, "code").expect("code");
+    let r = exchange(&app, &code).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let j: Value = r.json();
+    assert_eq!(j["profile"]["email"], "dana@acme.test");
+    assert_eq!(j["profile"]["first_name"], "Dana");
+    assert_eq!(j["profile"]["idp_subject"], "okta-123");
+    assert_eq!(j["profile"]["organization_id"], org);
+    assert_eq!(j["profile"]["connection_id"], conn);
+    assert_eq!(j["profile"]["groups"], json!(["Engineering"]));
+    assert_eq!(j["membership"]["role"], "member");
+    // The code is single use.
+    let again = exchange(&app, &code).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(again.json()["error"]["field"], "code");
+
+    // Signing in again (email claim changed) is the same user: keyed by (connection, subject).
+    op.next_account(json!({"sub": "okta-123", "email": "dana.lee@acme.test"}))
+        .await;
+    let back = sign_in(&app, &op, &format!("connection={conn}")).await;
+    let j2 = exchange(&app, &param(&back, "code").unwrap()).await.json();
+    assert_eq!(j2["profile"]["id"], j["profile"]["id"]);
+    assert_eq!(j2["membership"]["id"], j["membership"]["id"]);
+    let actions = app.audit_actions(&org).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "membership.created")
+            .count(),
+        1
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "authentication.succeeded")
+            .count(),
+        2
+    );
+
+    // login_hint routes by verified domain.
+    op.next_account(json!({"sub": "okta-456", "email": "sam@acme.test"}))
+        .await;
+    let back = sign_in(&app, &op, "login_hint=sam@acme.test").await;
+    assert!(param(&back, "code").is_some(), "{back}");
+}
+
+async fn codes_expire_after_a_minute(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    app.state.clock.advance(61_000);
+    assert_eq!(
+        exchange(&app, &param(&back, "code").unwrap()).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
+
+async fn a_redirect_uri_off_the_allow_list_is_never_used(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    let r = app
+        .browser_get(
+            &format!(
+                "/sso/authorize?organization={org}&redirect_uri=https://evil.example/cb&state=x"
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.header("location").is_none());
+    assert!(!r.text().contains("evil.example"));
+}
+
+async fn state_mismatch_and_replayed_callbacks_are_refused(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    let r = app
+        .browser_get(
+            &format!("/sso/authorize?organization={org}&redirect_uri={VENDOR_CB}&state=s"),
+            None,
+        )
+        .await;
+    let callback = op.browse_to_callback(&r.header("location").unwrap()).await;
+    // A forged state.
+    let forged = url::Url::parse(&format!("http://x{callback}")).unwrap();
+    let code = param(&forged, "code").unwrap();
+    let r = app
+        .browser_get(
+            &format!("/sso/oidc/callback?code={code}&state=forged-state"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("state mismatch"));
+    // The real callback works once; its replay does not.
+    assert_eq!(
+        app.browser_get(&callback, None).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let r = app.browser_get(&callback, None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+async fn a_forged_iss_parameter_is_refused(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    let r = app
+        .browser_get(
+            &format!("/sso/authorize?organization={org}&redirect_uri={VENDOR_CB}&state=s"),
+            None,
+        )
+        .await;
+    let callback = op.browse_to_callback(&r.header("location").unwrap()).await;
+    let mut u = url::Url::parse(&format!("http://x{callback}")).unwrap();
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .map(|(k, v)| {
+            let forged = if k == "iss" {
+                "https://evil.example".to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), forged)
+        })
+        .collect();
+    u.query_pairs_mut().clear().extend_pairs(pairs);
+    let r = app
+        .browser_get(&format!("{}?{}", u.path(), u.query().unwrap()), None)
+        .await;
+    let back = url::Url::parse(&r.header("location").unwrap()).unwrap();
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    assert!(param(&back, "error_description")
+        .unwrap()
+        .contains("expected issuer"));
+    assert!(param(&back, "code").is_none());
+}
+
+async fn jit_is_refused_outside_verified_domains(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    for email in ["mallory@other.test", "mallory@eu.acme.test"] {
+        op.next_account(json!({"sub": format!("s-{email}"), "email": email}))
+            .await;
+        let back = sign_in(&app, &op, &format!("organization={org}")).await;
+        assert_eq!(
+            param(&back, "error").as_deref(),
+            Some("access_denied"),
+            "{email}"
+        );
+        assert!(param(&back, "error_description")
+            .unwrap()
+            .contains("not a verified domain"));
+        assert!(param(&back, "code").is_none());
+    }
+    let actions = app.audit_actions(&org).await;
+    assert!(!actions.contains(&"membership.created".to_owned()));
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "authentication.failed")
+            .count(),
+        2
+    );
+}
+
+async fn jit_is_refused_for_a_lapsed_domain(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    sqlx::query("UPDATE domains SET state = 'lapsed' WHERE organization_id = $1")
+        .bind(&org)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+}
+
+async fn another_organizations_connection_cannot_sign_in_its_users(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (_a, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    let (b, _) = org_with_connection(&app, &op, "Bravo", Some("bravo.test")).await;
+    op.next_account(json!({"sub": "acme-user", "email": "dana@acme.test"}))
+        .await;
+    let back = sign_in(&app, &op, &format!("organization={b}")).await;
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+}
+
+async fn a_suspended_member_cannot_sign_in_again(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    let j = exchange(&app, &param(&back, "code").unwrap()).await.json();
+    sqlx::query("UPDATE memberships SET state = 'suspended' WHERE id = $1")
+        .bind(j["membership"]["id"].as_str().unwrap())
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    assert!(param(&back, "error_description")
+        .unwrap()
+        .contains("suspended"));
+}
+
+async fn inactive_connections_do_not_sign_in(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (org, conn) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    app.api(
+        Method::PATCH,
+        &format!("/api/v1/connections/{conn}"),
+        Some(json!({"state": "inactive"})),
+    )
+    .await;
+    let r = app
+        .browser_get(
+            &format!("/sso/authorize?connection={conn}&redirect_uri={VENDOR_CB}&state=s"),
+            None,
+        )
+        .await;
+    let back = url::Url::parse(&r.header("location").unwrap()).unwrap();
+    assert!(back.as_str().starts_with(VENDOR_CB));
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    let actions = app.audit_actions(&org).await;
+    assert!(
+        actions.contains(&"connection.activated".to_owned())
+            && actions.contains(&"connection.deactivated".to_owned())
+    );
+}
+
+async fn connections_validate_their_issuer_and_refuse_private_networks(d: Dialect) {
+    let op = TestOp::start();
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let r = app
+        .api(Method::POST, &format!("/api/v1/organizations/{org}/connections"), Some(json!({"type": "oidc", "name": "x", "oidc": {"issuer": op.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}})))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["field"], "oidc.issuer");
+    assert!(r.text().contains("private or loopback"), "{}", r.text());
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/connections"),
+            Some(json!({"type": "saml", "name": "x"})),
+        )
+        .await;
+    assert_eq!(r.json()["error"]["field"], "type");
+    let r = app
+        .api(Method::POST, &format!("/api/v1/organizations/{org}/connections"), Some(json!({"type": "oidc", "name": "x", "oidc": {"issuer": "https://idp.example", "client_id": "", "client_secret": "s"}})))
+        .await;
+    assert_eq!(r.json()["error"]["field"], "oidc.client_id");
+}
+
+async fn client_secrets_are_encrypted_at_rest(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (_, conn) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    let stored: String =
+        sqlx::query_scalar("SELECT oidc_client_secret_enc FROM connections WHERE id = $1")
+            .bind(&conn)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert!(stored.starts_with("v1.") && !stored.contains(CLIENT_SECRET));
+}
+
+crate::both_databases!(
+    happy_path_creates_one_member_and_returns_the_profile,
+    codes_expire_after_a_minute,
+    a_redirect_uri_off_the_allow_list_is_never_used,
+    state_mismatch_and_replayed_callbacks_are_refused,
+    a_forged_iss_parameter_is_refused,
+    jit_is_refused_outside_verified_domains,
+    jit_is_refused_for_a_lapsed_domain,
+    another_organizations_connection_cannot_sign_in_its_users,
+    a_suspended_member_cannot_sign_in_again,
+    inactive_connections_do_not_sign_in,
+    connections_validate_their_issuer_and_refuse_private_networks,
+    client_secrets_are_encrypted_at_rest,
+);
