@@ -14,11 +14,28 @@ pub struct TestOp {
 }
 
 impl TestOp {
+    /// The certified OP (npm oidc-provider).
     pub fn start() -> TestOp {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/support/oidc_provider.mjs"
-        );
+        TestOp::start_script("oidc_provider.mjs")
+    }
+
+    /// The misbehaving OP (`tests/support/forged_op.mjs`).
+    pub fn forged() -> TestOp {
+        TestOp::start_script("forged_op.mjs")
+    }
+
+    /// Tells the forged OP how to (mis)sign the next ID tokens.
+    pub async fn set_mode(&self, mode: &str) {
+        reqwest::Client::new()
+            .post(format!("{}/_test/mode", self.issuer))
+            .body(serde_json::json!({ "mode": mode }).to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    fn start_script(name: &str) -> TestOp {
+        let script = format!("{}/tests/support/{name}", env!("CARGO_MANIFEST_DIR"));
         let mut child = Command::new("node")
             .arg(script)
             .env(

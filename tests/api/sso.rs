@@ -371,7 +371,88 @@ async fn client_secrets_are_encrypted_at_rest(d: Dialect) {
     assert!(stored.starts_with("v1.") && !stored.contains(CLIENT_SECRET));
 }
 
+async fn last_failure_reason(app: &TestApp, org: &str) -> String {
+    sqlx::query_scalar::<_, String>(
+        "SELECT reason FROM login_attempts WHERE organization_id = $1 AND outcome = 'failed' ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(org)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap()
+}
+
+async fn forged_id_tokens_are_refused(d: Dialect) {
+    let op = TestOp::forged();
+    let app = TestApp::spawn_with(
+        d,
+        &[
+            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
+            ("LANYARD_REDIRECT_URIS", VENDOR_CB),
+        ],
+    )
+    .await;
+    let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    op.set_mode("valid").await;
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    assert!(
+        param(&back, "code").is_some(),
+        "the forged OP works when it behaves: {back}"
+    );
+    for (mode, reason) in [
+        ("nonce", "nonce_mismatch"),
+        ("audience", "audience_mismatch"),
+        ("expired", "expired"),
+        ("issuer", "issuer_mismatch"),
+        ("none", "signature_invalid"),
+        ("hs256", "signature_invalid"),
+    ] {
+        op.set_mode(mode).await;
+        let back = sign_in(&app, &op, &format!("organization={org}")).await;
+        assert_eq!(
+            param(&back, "error").as_deref(),
+            Some("access_denied"),
+            "{mode}: {back}"
+        );
+        assert!(param(&back, "code").is_none(), "{mode}");
+        assert_eq!(last_failure_reason(&app, &org).await, reason, "{mode}");
+    }
+    let succeeded = app
+        .audit_actions(&org)
+        .await
+        .iter()
+        .filter(|a| *a == "authentication.succeeded")
+        .count();
+    assert_eq!(succeeded, 1);
+}
+
+async fn a_rotated_signing_key_is_picked_up(d: Dialect) {
+    let op = TestOp::forged();
+    let app = TestApp::spawn_with(
+        d,
+        &[
+            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
+            ("LANYARD_REDIRECT_URIS", VENDOR_CB),
+        ],
+    )
+    .await;
+    let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    op.set_mode("valid").await;
+    assert!(param(
+        &sign_in(&app, &op, &format!("organization={org}")).await,
+        "code"
+    )
+    .is_some());
+    op.set_mode("rotate").await;
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    assert!(
+        param(&back, "code").is_some(),
+        "new kid → JWKS fetched again → accepted: {back}"
+    );
+}
+
 crate::both_databases!(
+    forged_id_tokens_are_refused,
+    a_rotated_signing_key_is_picked_up,
     happy_path_creates_one_member_and_returns_the_profile,
     codes_expire_after_a_minute,
     a_redirect_uri_off_the_allow_list_is_never_used,
