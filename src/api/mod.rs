@@ -4,6 +4,7 @@
 
 pub mod domains;
 pub mod portal;
+pub mod sso;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

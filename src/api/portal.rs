@@ -70,6 +70,11 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
         .iter()
         .filter(|d| d.state == "lapsed" || d.state == "failed")
         .count();
+    let connections = if c.grant.intents.contains(&Intent::Sso) {
+        crate::server::service::connections::list(&c.state, &org.id).await?
+    } else {
+        Vec::new()
+    };
     let steps = Intent::ALL
         .into_iter()
         .filter(|i| c.grant.intents.contains(i))
@@ -92,6 +97,28 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
                     (v, w, a) => format!("{v} verified, {w} waiting for their DNS record, {a} needing attention."),
                 },
                 href: Some("/portal/domains".into()),
+            },
+            Intent::Sso => Step {
+                intent: i,
+                title: i.title().into(),
+                status: if connections.iter().any(|c| c.state == "active") {
+                    "done"
+                } else if connections.is_empty() {
+                    "not_started"
+                } else {
+                    "in_progress"
+                }
+                .into(),
+                detail: if connections.is_empty() {
+                    "Connect your identity provider (Okta, Entra ID, Google or any OpenID Connect provider).".into()
+                } else {
+                    format!(
+                        "{} connection(s), {} active.",
+                        connections.len(),
+                        connections.iter().filter(|c| c.state == "active").count()
+                    )
+                },
+                href: Some("/portal/sso".into()),
             },
             Intent::AuditLogs => Step {
                 intent: i,

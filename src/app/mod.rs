@@ -54,6 +54,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <pages::NotFound /> }>
                 <Route path=path!("/") view=pages::Home />
                 <Route path=path!("/portal") view=pages::portal::Overview ssr=SsrMode::Async />
+                <Route path=path!("/portal/sso") view=pages::sso::Sso ssr=SsrMode::Async />
                 <Route path=path!("/portal/domains") view=pages::domains::Domains ssr=SsrMode::Async />
                 <Route
                     path=path!("/portal/activity")
@@ -74,6 +75,15 @@ pub fn describe_action(action: &str) -> String {
         "portal.link_created" => "Setup link created".into(),
         "portal.link_redeemed" => "Setup link opened".into(),
         "domain.created" => "Domain added".into(),
+        "connection.created" => "SSO connection added".into(),
+        "connection.updated" => "SSO connection changed".into(),
+        "connection.activated" => "SSO connection activated".into(),
+        "connection.deactivated" => "SSO connection deactivated".into(),
+        "connection.tested" => "Test sign-in succeeded".into(),
+        "connection.deleted" => "SSO connection removed".into(),
+        "authentication.succeeded" => "Sign-in".into(),
+        "authentication.failed" => "Sign-in refused".into(),
+        "membership.created" => "Member joined".into(),
         "domain.verified" => "Domain verified".into(),
         "domain.verification_failed" => "Domain verification failed".into(),
         "domain.lapsed" => "Domain lapsed (verification record missing)".into(),

@@ -450,7 +450,91 @@ async fn a_rotated_signing_key_is_picked_up(d: Dialect) {
     );
 }
 
+async fn the_portal_test_sign_in_gates_activation(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let org = app.create_org("Acme").await;
+    let cookie = app.redeem(&app.create_link(&org, &["sso"]).await).await;
+    let form = format!(
+        "idp=okta&name=Okta&issuer={}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}",
+        op.issuer
+    );
+    let r = app
+        .browser_post("/portal/api/create_connection", &form, Some(&cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id: String = serde_json::from_slice(&r.body).unwrap();
+    // Activation before a successful test is refused.
+    let r = app
+        .browser_post(
+            "/portal/api/set_connection_state",
+            &format!("id={id}&state=active"),
+            Some(&cookie),
+        )
+        .await;
+    assert!(r.text().contains("Test sign-in"), "{}", r.text());
+    // Test sign-in: portal → IdP → callback → back to the portal with the result.
+    op.next_account(
+        json!({"sub": "admin-1", "email": "it@acme.test", "given_name": "Ida", "groups": ["IT"]}),
+    )
+    .await;
+    let r = app
+        .browser_get(&format!("/portal/sso/test/{id}"), Some(&cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let callback = op.browse_to_callback(&r.header("location").unwrap()).await;
+    let r = app.browser_get(&callback, None).await;
+    assert_eq!(
+        r.header("location").unwrap(),
+        format!("/portal/sso?connection={id}")
+    );
+    let page = app
+        .browser_post("/portal/api/sso", "", Some(&cookie))
+        .await
+        .json();
+    let t = &page["connections"][0]["last_test"];
+    assert_eq!(t["ok"], true, "{page}");
+    assert_eq!(t["email"], "it@acme.test");
+    assert!(t["raw_claims"].as_str().unwrap().contains("\"groups\""));
+    // The test created no member (it is not a sign-in).
+    assert!(!app
+        .audit_actions(&org)
+        .await
+        .contains(&"membership.created".to_owned()));
+    let r = app
+        .browser_post(
+            "/portal/api/set_connection_state",
+            &format!("id={id}&state=active"),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let c = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await
+        .json();
+    assert_eq!(c["state"], "active");
+    // Another organization's session cannot test or toggle it.
+    let other = app.create_org("Other").await;
+    let other_cookie = app.redeem(&app.create_link(&other, &["sso"]).await).await;
+    let r = app
+        .browser_get(&format!("/portal/sso/test/{id}"), Some(&other_cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    app.browser_post(
+        "/portal/api/set_connection_state",
+        &format!("id={id}&state=inactive"),
+        Some(&other_cookie),
+    )
+    .await;
+    let c = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await
+        .json();
+    assert_eq!(c["state"], "active");
+}
+
 crate::both_databases!(
+    the_portal_test_sign_in_gates_activation,
     forged_id_tokens_are_refused,
     a_rotated_signing_key_is_picked_up,
     happy_path_creates_one_member_and_returns_the_profile,

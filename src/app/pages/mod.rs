@@ -2,6 +2,7 @@
 
 pub mod domains;
 pub mod portal;
+pub mod sso;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;

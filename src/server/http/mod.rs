@@ -65,6 +65,7 @@ pub fn build_router(state: AppState) -> Router {
             "/portal/signout",
             axum::routing::post(portal_link::sign_out),
         )
+        .route("/portal/sso/test/{connection}", get(sso::portal_test))
         .leptos_routes_with_context(&state, routes, || (), {
             let opts = state.leptos_options.clone();
             move || shell(opts.clone())

@@ -52,3 +52,32 @@ pub async fn oidc_callback(
     let next = sso::callback(&state, &ctx, p).await;
     render(&state, next)
 }
+
+/// `GET /portal/sso/test/{connection}`: starts the admin's test sign-in. Scoped by the portal
+/// session (organization and the `sso` intent); a plain link, because a form post that redirects
+/// to the IdP would be stopped by the CSP `form-action 'self'`.
+pub async fn portal_test(
+    State(state): State<AppState>,
+    session: tower_sessions::Session,
+    axum::extract::Path(connection): axum::extract::Path<String>,
+) -> Response {
+    use crate::domain::intent::Intent;
+    use crate::server::service::setup_links::PortalGrant;
+    let grant: Option<PortalGrant> = session
+        .get(super::portal_link::PORTAL_KEY)
+        .await
+        .ok()
+        .flatten();
+    let Some(grant) = grant.filter(|g| g.intents.contains(&Intent::Sso)) else {
+        return render(
+            &state,
+            Ok(Next::Page(
+                401,
+                "Setup session ended".into(),
+                "Open a new setup link from your vendor, then try the test again.".into(),
+            )),
+        );
+    };
+    let next = sso::begin_test(&state, &grant.organization_id, &connection).await;
+    render(&state, next)
+}

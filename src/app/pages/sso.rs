@@ -1,0 +1,186 @@
+//! `/portal/sso`: OIDC connection setup with per-IdP steps, Test sign-in and activation.
+
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+
+use super::portal::{PortalFrame, PortalProblem};
+use crate::api::portal::portal_overview;
+use crate::api::sso::{portal_sso, ConnectionInfo, CreateConnection, SetConnectionState};
+use crate::app::components::CopyField;
+
+fn idp_steps(idp: &str) -> &'static [&'static str] {
+    match idp {
+        "okta" => &[
+            "In the Okta Admin Console open Applications → Applications → Create App Integration.",
+            "Choose OIDC - OpenID Connect and Web Application.",
+            "Paste the redirect URI above into Sign-in redirect URIs and assign the people or groups who may sign in.",
+            "Copy the Client ID and Client secret; the issuer is your Okta URL, e.g. https://acme.okta.com.",
+        ],
+        "entra" => &[
+            "In the Microsoft Entra admin center open App registrations → New registration.",
+            "Add a Web redirect URI and paste the one above.",
+            "Under Certificates & secrets create a client secret and copy its Value.",
+            "The issuer is https://login.microsoftonline.com/<tenant id>/v2.0; the client id is the Application (client) ID.",
+        ],
+        "google" => &[
+            "In Google Cloud Console open APIs & Services → Credentials → Create credentials → OAuth client ID.",
+            "Choose Web application and add the redirect URI above under Authorized redirect URIs.",
+            "Copy the client ID and secret; the issuer is https://accounts.google.com.",
+        ],
+        _ => &[
+            "Create a confidential OpenID Connect client (authorization code flow) in your identity provider.",
+            "Register the redirect URI above and allow the openid, email and profile scopes.",
+            "Copy the issuer URL (it serves /.well-known/openid-configuration), client ID and client secret.",
+        ],
+    }
+}
+
+fn state_badge(state: &str) -> (&'static str, &'static str) {
+    match state {
+        "active" => ("Active", "bg-emerald-100 text-emerald-800"),
+        "inactive" => ("Inactive", "bg-slate-100 text-slate-700"),
+        _ => ("Draft", "bg-amber-100 text-amber-800"),
+    }
+}
+
+#[component]
+fn ConnectionCard(c: ConnectionInfo, set_state: ServerAction<SetConnectionState>) -> impl IntoView {
+    let (label, class) = state_badge(&c.state);
+    let test_href = format!("/portal/sso/test/{}", c.id);
+    let id = c.id.clone();
+    let (next_state, next_label) = if c.state == "active" {
+        ("inactive", "Deactivate")
+    } else {
+        ("active", "Activate")
+    };
+    let result = c.last_test.clone().map(|t| {
+        if t.ok {
+            view! {
+                <div class="mt-4 rounded-lg bg-emerald-50 p-4 text-sm text-emerald-900" data-testid="test-result">
+                    <p class="font-medium">{format!("Test sign-in succeeded at {}", t.at)}</p>
+                    <dl class="mt-2 grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1">
+                        <dt>"Email"</dt><dd data-testid="test-email">{t.email.clone().unwrap_or_default()}</dd>
+                        <dt>"Name"</dt><dd>{t.name.clone().unwrap_or_default()}</dd>
+                        <dt>"IdP subject"</dt><dd>{t.subject.clone().unwrap_or_default()}</dd>
+                        <dt>"Groups"</dt><dd>{t.groups.join(", ")}</dd>
+                    </dl>
+                    <details class="mt-2">
+                        <summary class="cursor-pointer underline">"Raw claims"</summary>
+                        <pre class="mt-2 overflow-x-auto rounded bg-white p-2 text-xs">{t.raw_claims.clone().unwrap_or_default()}</pre>
+                    </details>
+                </div>
+            }
+            .into_any()
+        } else {
+            view! {
+                <div class="mt-4 rounded-lg bg-rose-50 p-4 text-sm text-rose-900" data-testid="test-result">
+                    <p class="font-medium">{format!("Test sign-in failed at {} ({})", t.at, t.reason.clone().unwrap_or_default())}</p>
+                    <p class="mt-1">{t.message.clone().unwrap_or_default()}</p>
+                </div>
+            }
+            .into_any()
+        }
+    });
+    view! {
+        <li class="rounded-xl border border-slate-200 bg-white p-5" data-testid="connection">
+            <div class="flex flex-wrap items-center justify-between gap-2">
+                <h2 class="text-lg font-medium">{c.name.clone()}</h2>
+                <span class=format!("rounded-full px-3 py-1 text-xs font-medium {class}") data-testid="connection-state">{label}</span>
+            </div>
+            <p class="text-sm text-slate-600">{format!("OpenID Connect · {} · client {}", c.issuer, c.client_id)}</p>
+            {result}
+            <div class="mt-4 flex flex-wrap items-center gap-3">
+                <a href=test_href rel="external" class="rounded-lg bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700">"Test sign-in"</a>
+                <ActionForm action=set_state>
+                    <input type="hidden" name="id" value=id />
+                    <input type="hidden" name="state" value=next_state />
+                    <button type="submit" class="rounded-lg border border-slate-300 px-4 py-2 text-sm">{next_label}</button>
+                </ActionForm>
+            </div>
+        </li>
+    }
+}
+
+/// The page.
+#[component]
+pub fn Sso() -> impl IntoView {
+    let create = ServerAction::<CreateConnection>::new();
+    let set_state = ServerAction::<SetConnectionState>::new();
+    let data = Resource::new(
+        move || (create.version().get(), set_state.version().get()),
+        |_| portal_sso(),
+    );
+    let overview = Resource::new(|| (), |_| portal_overview());
+    let (idp, set_idp) = signal("okta".to_owned());
+    let error = move || {
+        let e1 = match create.value().get() {
+            Some(Err(e)) => Some(e.to_string()),
+            _ => None,
+        };
+        e1.or_else(|| match set_state.value().get() {
+            Some(Err(e)) => Some(e.to_string()),
+            _ => None,
+        })
+    };
+    view! {
+        <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
+            {move || {
+                let (Some(d), Some(o)) = (data.get(), overview.get()) else { return None };
+                Some(match (d, o) {
+                    (Ok(page), Ok(o)) => {
+                        let empty = page.connections.is_empty();
+                        let cards = page.connections.into_iter().map(|c| view! { <ConnectionCard c set_state /> }).collect_view();
+                        let redirect = page.redirect_uri.clone();
+                        view! {
+                            <PortalFrame vendor=o.vendor_name logo=o.logo_url org=o.organization_name>
+                                <h1 class="mb-2 text-2xl font-semibold">"Single sign-on"</h1>
+                                <p class="mb-6 text-slate-600">
+                                    "Connect your identity provider so your people sign in with their work account. Run a test sign-in, then activate the connection."
+                                </p>
+                                {move || error().map(|e| view! { <p class="mb-4 rounded-lg bg-rose-50 p-4 text-rose-900" role="alert" data-testid="form-error">{e}</p> })}
+                                {if empty {
+                                    view! { <p class="mb-6 rounded-lg border border-dashed border-slate-300 p-6 text-slate-600" data-testid="connections-empty">"No connection yet. Add one below."</p> }.into_any()
+                                } else {
+                                    view! { <ul class="mb-8 space-y-4">{cards}</ul> }.into_any()
+                                }}
+                                <section class="rounded-xl border border-slate-200 bg-white p-5">
+                                    <h2 class="mb-3 text-lg font-medium">"Add an OpenID Connect connection"</h2>
+                                    <CopyField label="Redirect URI (paste into your identity provider)" value=redirect testid="redirect-uri" />
+                                    <ActionForm action=create attr:class="mt-4 space-y-3">
+                                        <label class="block text-sm font-medium">"Identity provider"
+                                            <select name="idp" class="mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2"
+                                                on:change=move |ev| set_idp.set(event_target_value(&ev))>
+                                                <option value="okta">"Okta"</option>
+                                                <option value="entra">"Microsoft Entra ID"</option>
+                                                <option value="google">"Google Workspace"</option>
+                                                <option value="generic">"Other OpenID Connect provider"</option>
+                                            </select>
+                                        </label>
+                                        <ol class="list-decimal space-y-1 pl-6 text-sm text-slate-600" data-testid="idp-steps">
+                                            {move || idp_steps(&idp.get()).iter().map(|s| view! { <li>{*s}</li> }).collect_view()}
+                                        </ol>
+                                        <label class="block text-sm font-medium">"Name"
+                                            <input name="name" required placeholder="Okta" class="mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2" />
+                                        </label>
+                                        <label class="block text-sm font-medium">"Issuer URL"
+                                            <input name="issuer" required placeholder="https://acme.okta.com" class="mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2" />
+                                        </label>
+                                        <label class="block text-sm font-medium">"Client ID"
+                                            <input name="client_id" required class="mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2" />
+                                        </label>
+                                        <label class="block text-sm font-medium">"Client secret"
+                                            <input name="client_secret" type="password" required autocomplete="off" class="mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2" />
+                                        </label>
+                                        <p class="text-xs text-slate-500">"The secret is encrypted and never shown again."</p>
+                                        <button type="submit" class="rounded-lg bg-slate-800 px-4 py-2 text-white">"Save connection"</button>
+                                    </ActionForm>
+                                </section>
+                            </PortalFrame>
+                        }.into_any()
+                    }
+                    (Err(e), _) | (_, Err(e)) => view! { <PortalProblem err=e /> }.into_any(),
+                })
+            }}
+        </Suspense>
+    }
+}
