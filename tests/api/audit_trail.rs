@@ -67,6 +67,7 @@ async fn a_transaction_without_an_audit_event_cannot_commit(d: Dialect) {
         name: "Sneaky".into(),
         external_id: None,
         metadata: "{}".into(),
+        default_role: "member".into(),
         created_at: now,
         updated_at: now,
     };

@@ -152,6 +152,98 @@ async fn happy_path_creates_one_member_and_returns_the_profile(d: Dialect) {
     assert!(param(&back, "code").is_some(), "{back}");
 }
 
+async fn a_code_for_another_vendor_redirect_is_refused(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    let code = param(&back, "code").unwrap();
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/sso/token",
+            Some(json!({"code": code, "redirect_uri": "https://other-vendor.example/cb"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["field"], "redirect_uri");
+    // Spent: even the right redirect cannot use it now.
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/sso/token",
+            Some(json!({"code": code, "redirect_uri": VENDOR_CB})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/sso/token",
+            Some(json!({"code": param(&back, "code").unwrap(), "redirect_uri": VENDOR_CB})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+async fn jit_uses_the_default_role_and_a_second_connection_links_the_same_person(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (org, _c1) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/organizations/{org}"),
+            Some(json!({"default_role": "admin"})),
+        )
+        .await;
+    assert_eq!(r.json()["default_role"], "admin", "{}", r.text());
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/organizations/{org}"),
+            Some(json!({"default_role": "owner"})),
+        )
+        .await;
+    assert_eq!(r.json()["error"]["field"], "default_role");
+    op.next_account(json!({"sub": "first-idp-sub", "email": "dana@acme.test"}))
+        .await;
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    let first = exchange(&app, &param(&back, "code").unwrap()).await.json();
+    assert_eq!(first["membership"]["role"], "admin");
+    // A second connection of the same organization (same OP, another client registration).
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/connections"),
+            Some(json!({"type": "oidc", "name": "Second", "oidc": {"issuer": op.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}})),
+        )
+        .await;
+    let c2 = r.json()["id"].as_str().unwrap().to_owned();
+    app.api(
+        Method::PATCH,
+        &format!("/api/v1/connections/{c2}"),
+        Some(json!({"state": "active"})),
+    )
+    .await;
+    op.next_account(json!({"sub": "second-idp-sub", "email": "dana@acme.test"}))
+        .await;
+    let back = sign_in(&app, &op, &format!("connection={c2}")).await;
+    let second = exchange(&app, &param(&back, "code").unwrap()).await.json();
+    assert_eq!(
+        second["profile"]["id"], first["profile"]["id"],
+        "linked by verified email, no duplicate"
+    );
+    assert_eq!(second["membership"]["id"], first["membership"]["id"]);
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT kind FROM membership_grants WHERE organization_id = $1 ORDER BY created_at, id",
+    )
+    .bind(&org)
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(kinds, ["jit", "jit_link"]);
+}
+
 async fn codes_expire_after_a_minute(d: Dialect) {
     let (app, op) = setup(d).await;
     let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
@@ -539,6 +631,8 @@ crate::both_databases!(
     a_rotated_signing_key_is_picked_up,
     happy_path_creates_one_member_and_returns_the_profile,
     codes_expire_after_a_minute,
+    a_code_for_another_vendor_redirect_is_refused,
+    jit_uses_the_default_role_and_a_second_connection_links_the_same_person,
     a_redirect_uri_off_the_allow_list_is_never_used,
     state_mismatch_and_replayed_callbacks_are_refused,
     a_forged_iss_parameter_is_refused,

@@ -9,17 +9,18 @@ pub struct OrganizationRow {
     pub name: String,
     pub external_id: Option<String>,
     pub metadata: String,
+    pub default_role: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, name, external_id, metadata, created_at, updated_at";
+const COLUMNS: &str = "id, name, external_id, metadata, default_role, created_at, updated_at";
 
 /// Inserts an organization.
 pub async fn insert(conn: &mut Conn, row: &OrganizationRow) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO organizations (id, name, external_id, metadata, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO organizations (id, name, external_id, metadata, created_at, updated_at, default_role) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&row.id)
     .bind(&row.name)
@@ -27,6 +28,7 @@ pub async fn insert(conn: &mut Conn, row: &OrganizationRow) -> Result<(), sqlx::
     .bind(&row.metadata)
     .bind(row.created_at)
     .bind(row.updated_at)
+    .bind(&row.default_role)
     .execute(conn)
     .await
     .map(|_| ())
@@ -60,7 +62,7 @@ pub async fn list(
 /// Writes name, external id and metadata of a live organization.
 pub async fn update(conn: &mut Conn, row: &OrganizationRow) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
-        "UPDATE organizations SET name = $2, external_id = $3, metadata = $4, updated_at = $5 \
+        "UPDATE organizations SET name = $2, external_id = $3, metadata = $4, updated_at = $5, default_role = $6 \
          WHERE id = $1 AND deleted_at IS NULL",
     )
     .bind(&row.id)
@@ -68,6 +70,7 @@ pub async fn update(conn: &mut Conn, row: &OrganizationRow) -> Result<bool, sqlx
     .bind(&row.external_id)
     .bind(&row.metadata)
     .bind(row.updated_at)
+    .bind(&row.default_role)
     .execute(conn)
     .await?;
     Ok(r.rows_affected() == 1)

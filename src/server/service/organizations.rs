@@ -23,6 +23,8 @@ pub struct Organization {
     /// String keys to string values.
     #[schema(value_type = Object)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Role of members who join by JIT provisioning: `member` (default) or `admin`.
+    pub default_role: String,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -35,6 +37,7 @@ impl From<OrganizationRow> for Organization {
             name: r.name,
             external_id: r.external_id,
             metadata: serde_json::from_str(&r.metadata).unwrap_or_default(),
+            default_role: r.default_role,
             created_at: rfc3339(r.created_at),
             updated_at: rfc3339(r.updated_at),
         }
@@ -51,6 +54,9 @@ pub struct CreateOrganization {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `member` (default) or `admin`.
+    #[serde(default)]
+    pub default_role: Option<String>,
 }
 
 /// Input of `update`: absent fields stay; `external_id: null` clears it.
@@ -65,6 +71,20 @@ pub struct UpdateOrganization {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `member` or `admin`.
+    #[serde(default)]
+    pub default_role: Option<String>,
+}
+
+/// Built-in roles (custom roles arrive with the members and roles release).
+pub fn check_role(role: &str) -> Result<String, crate::domain::FieldError> {
+    match role {
+        "member" | "admin" => Ok(role.to_owned()),
+        other => Err(crate::domain::FieldError::new(
+            "default_role",
+            format!("unknown role '{other}'; use member or admin"),
+        )),
+    }
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -102,6 +122,7 @@ pub async fn create(
         name: name.as_str().to_owned(),
         external_id: external_id.map(|e| e.as_str().to_owned()),
         metadata: serde_json::Value::Object(metadata).to_string(),
+        default_role: check_role(input.default_role.as_deref().unwrap_or("member"))?,
         created_at: now,
         updated_at: now,
     };
@@ -192,6 +213,13 @@ pub async fn update(
         if meta != row.metadata {
             row.metadata = meta;
             changed.push("metadata");
+        }
+    }
+    if let Some(role) = &input.default_role {
+        let role = check_role(role)?;
+        if role != row.default_role {
+            row.default_role = role;
+            changed.push("default_role");
         }
     }
     if changed.is_empty() {

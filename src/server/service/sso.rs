@@ -17,8 +17,6 @@ use crate::server::state::AppState;
 pub const REQUEST_TTL_MS: i64 = 10 * 60 * 1000;
 /// How long the vendor has to redeem a code.
 pub const CODE_TTL_MS: i64 = 60 * 1000;
-/// Role given to members created by JIT.
-pub const DEFAULT_JIT_ROLE: &str = "member";
 
 /// `GET /sso/authorize` parameters.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -512,6 +510,10 @@ async fn admit(
                     (u, m, r)
                 }
                 None => {
+                    let role = db::organizations::get(tx2.conn(), org)
+                        .await?
+                        .map(|o| o.default_role)
+                        .unwrap_or_else(|| "member".into());
                     let u = db::new_id(IdKind::User);
                     let m = db::new_id(IdKind::Membership);
                     db::sso::insert_user(
@@ -535,11 +537,10 @@ async fn admit(
                         now,
                     )
                     .await?;
-                    db::sso::insert_membership(tx2.conn(), &m, org, &u, DEFAULT_JIT_ROLE, now)
-                        .await?;
-                    db::sso::insert_grant(tx2.conn(), &db::new_id(IdKind::Grant), &m, org, "jit", DEFAULT_JIT_ROLE, &serde_json::json!({ "connection_id": row.id, "connection_name": row.name, "domain": domain.as_str() }).to_string(), now).await?;
-                    tx2.record(Some(org), "membership.created", vec![Target::new("membership", &m, Some(&email))], serde_json::json!({ "role": DEFAULT_JIT_ROLE, "source": "jit", "connection_id": row.id, "domain": domain.as_str() })).await?;
-                    (u, m, DEFAULT_JIT_ROLE.to_owned())
+                    db::sso::insert_membership(tx2.conn(), &m, org, &u, &role, now).await?;
+                    db::sso::insert_grant(tx2.conn(), &db::new_id(IdKind::Grant), &m, org, "jit", &role, &serde_json::json!({ "connection_id": row.id, "connection_name": row.name, "domain": domain.as_str() }).to_string(), now).await?;
+                    tx2.record(Some(org), "membership.created", vec![Target::new("membership", &m, Some(&email))], serde_json::json!({ "role": role, "source": "jit", "connection_id": row.id, "domain": domain.as_str() })).await?;
+                    (u, m, role)
                 }
             };
             tx = tx2;
@@ -574,7 +575,11 @@ async fn admit(
 }
 
 /// Redeems a one-time code for the profile (vendor API).
-pub async fn exchange_code(state: &AppState, code: &str) -> Result<SignInResult, AppError> {
+pub async fn exchange_code(
+    state: &AppState,
+    code: &str,
+    redirect_uri: Option<&str>,
+) -> Result<SignInResult, AppError> {
     let bad = || {
         AppError::Invalid(crate::domain::FieldError::new(
             "code",
@@ -585,9 +590,16 @@ pub async fn exchange_code(state: &AppState, code: &str) -> Result<SignInResult,
         return Err(bad());
     }
     let mut conn = state.db.pool.acquire().await?;
-    let (_, result) = db::sso::take_code(&mut conn, &hash_secret(code), state.clock.now())
+    let (issued_for, result) = db::sso::take_code(&mut conn, &hash_secret(code), state.clock.now())
         .await?
         .ok_or_else(bad)?;
+    // A code issued for one vendor redirect is not valid for another (the code is spent either way).
+    if redirect_uri.is_some_and(|r| r != issued_for) {
+        return Err(AppError::Invalid(crate::domain::FieldError::new(
+            "redirect_uri",
+            "the code was issued for a different redirect_uri",
+        )));
+    }
     serde_json::from_str(&result)
         .map_err(|e| AppError::Internal(format!("stored sign-in result: {e}")))
 }

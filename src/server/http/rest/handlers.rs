@@ -358,6 +358,9 @@ pub async fn delete_connection(
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub code: String,
+    /// When sent, must equal the redirect_uri the sign-in returned to.
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/sso/token", tag = "sso",
@@ -369,5 +372,7 @@ pub async fn sso_token(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<TokenRequest>,
 ) -> ApiResult<Json<SignInResult>> {
-    Ok(Json(sso::exchange_code(&state, &input.code).await?))
+    Ok(Json(
+        sso::exchange_code(&state, &input.code, input.redirect_uri.as_deref()).await?,
+    ))
 }
