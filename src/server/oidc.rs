@@ -139,15 +139,104 @@ pub fn start(meta: CoreProviderMetadata, cfg: &RpConfig) -> Result<Started, Oidc
     })
 }
 
-/// Exchanges the code and validates the ID token.
+/// How long discovery documents and JWKS are reused.
+pub const METADATA_TTL_MS: i64 = 10 * 60 * 1000;
+/// At most one forced JWKS refetch per issuer in this window (an unknown `kid` must not let a
+/// client make Lanyard hammer the IdP).
+pub const FORCED_REFETCH_INTERVAL_MS: i64 = 60 * 1000;
+
+#[derive(Clone)]
+struct Cached {
+    meta: CoreProviderMetadata,
+    fetched_at: i64,
+    last_forced: Option<i64>,
+}
+
+/// Discovery documents and their JWKS per issuer, reused for [`METADATA_TTL_MS`] and refetched
+/// early when an ID token names a key the cached JWKS does not have.
+#[derive(Default)]
+pub struct MetadataCache {
+    inner: std::sync::Mutex<std::collections::HashMap<String, Cached>>,
+}
+
+impl std::fmt::Debug for MetadataCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetadataCache")
+    }
+}
+
+impl MetadataCache {
+    /// The issuer's metadata, from the cache when fresh.
+    pub async fn get(
+        &self,
+        outbound: &Outbound,
+        issuer: &str,
+        now: i64,
+    ) -> Result<CoreProviderMetadata, OidcFailure> {
+        if let Some(c) = self
+            .lock()
+            .get(issuer)
+            .filter(|c| now - c.fetched_at < METADATA_TTL_MS)
+        {
+            return Ok(c.meta.clone());
+        }
+        let meta = discover(outbound, issuer).await?;
+        let last_forced = self.lock().get(issuer).and_then(|c| c.last_forced);
+        self.lock().insert(
+            issuer.to_owned(),
+            Cached {
+                meta: meta.clone(),
+                fetched_at: now,
+                last_forced,
+            },
+        );
+        Ok(meta)
+    }
+
+    /// Refetches after an unknown key, unless that happened less than a minute ago.
+    pub async fn refresh_for_unknown_key(
+        &self,
+        outbound: &Outbound,
+        issuer: &str,
+        now: i64,
+    ) -> Result<Option<CoreProviderMetadata>, OidcFailure> {
+        let recent = self
+            .lock()
+            .get(issuer)
+            .and_then(|c| c.last_forced)
+            .is_some_and(|t| now - t < FORCED_REFETCH_INTERVAL_MS);
+        if recent {
+            return Ok(None);
+        }
+        let meta = discover(outbound, issuer).await?;
+        self.lock().insert(
+            issuer.to_owned(),
+            Cached {
+                meta: meta.clone(),
+                fetched_at: now,
+                last_forced: Some(now),
+            },
+        );
+        Ok(Some(meta))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Cached>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Exchanges the code and validates the ID token; an unknown signing key triggers one
+/// rate-limited JWKS refetch and a second verification (never a second code exchange).
 pub async fn finish(
     outbound: &Outbound,
-    meta: CoreProviderMetadata,
+    cache: &MetadataCache,
+    now: i64,
     cfg: &RpConfig,
     code: &str,
     nonce: &str,
     pkce_verifier: &str,
 ) -> Result<Identity, OidcFailure> {
+    let meta = cache.get(outbound, &cfg.issuer, now).await?;
     let client = rp_client!(meta, cfg);
     let request = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -183,9 +272,32 @@ pub async fn finish(
     })?;
     // openidconnect checks exp and iat against the system clock (with its own small skew).
     let verifier = client.id_token_verifier().set_allowed_algs(ALLOWED_ALGS);
-    let claims = id_token
-        .claims(&verifier, &Nonce::new(nonce.to_owned()))
-        .map_err(|e| classify(&e, &cfg.issuer, &cfg.client_id))?;
+    let nonce = Nonce::new(nonce.to_owned());
+    let claims = match id_token.claims(&verifier, &nonce) {
+        Ok(c) => c.clone(),
+        Err(openidconnect::ClaimsVerificationError::SignatureVerification(
+            openidconnect::SignatureVerificationError::NoMatchingKey,
+        )) => {
+            let Some(fresh) = cache
+                .refresh_for_unknown_key(outbound, &cfg.issuer, now)
+                .await?
+            else {
+                return Err(OidcFailure::new(
+                    "signature_invalid",
+                    "the ID token is signed with a key the IdP does not publish (its JWKS was refetched less than a minute ago)",
+                ));
+            };
+            let fresh_client = rp_client!(fresh, cfg);
+            let fresh_verifier = fresh_client
+                .id_token_verifier()
+                .set_allowed_algs(ALLOWED_ALGS);
+            id_token
+                .claims(&fresh_verifier, &nonce)
+                .map_err(|e| classify(&e, &cfg.issuer, &cfg.client_id))?
+                .clone()
+        }
+        Err(e) => return Err(classify(&e, &cfg.issuer, &cfg.client_id)),
+    };
     let raw = decode_payload(&id_token.to_string()).unwrap_or_default();
     let groups = raw
         .get("groups")

@@ -24,6 +24,7 @@ pub struct AppState {
     pub dns: DnsChecker,
     pub outbound: Outbound,
     pub secrets: SecretBox,
+    pub oidc_cache: Arc<super::oidc::MetadataCache>,
 }
 
 impl AppState {
@@ -49,6 +50,7 @@ impl AppState {
             dns,
             outbound,
             secrets,
+            oidc_cache: Arc::default(),
         })
     }
 }

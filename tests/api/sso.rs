@@ -540,6 +540,15 @@ async fn a_rotated_signing_key_is_picked_up(d: Dialect) {
         param(&back, "code").is_some(),
         "new kid → JWKS fetched again → accepted: {back}"
     );
+    // Another unknown key within the minute: no second refetch, the token is refused.
+    op.set_mode("rotate").await;
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    assert_eq!(last_failure_reason(&app, &org).await, "signature_invalid");
+    // A minute later the refetch is allowed again.
+    app.state.clock.advance(61_000);
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    assert!(param(&back, "code").is_some(), "{back}");
 }
 
 async fn the_portal_test_sign_in_gates_activation(d: Dialect) {

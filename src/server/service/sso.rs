@@ -177,10 +177,11 @@ async fn begin(
     client_state: Option<String>,
 ) -> Result<Next, AppError> {
     let cfg = rp(state, &row)?;
-    let started = match oidc::discover(&state.outbound, &cfg.issuer)
-        .await
-        .and_then(|m| oidc::start(m, &cfg))
-    {
+    let meta = state
+        .oidc_cache
+        .get(&state.outbound, &cfg.issuer, state.clock.now())
+        .await;
+    let started = match meta.and_then(|m| oidc::start(m, &cfg)) {
         Ok(s) => s,
         Err(f) => {
             record_failure(state, &row, purpose, &f).await?;
@@ -410,8 +411,16 @@ async fn finish(
             reason: "configuration".into(),
             message: "the pending sign-in cannot be read".into(),
         })?;
-    let meta = oidc::discover(&state.outbound, &cfg.issuer).await?;
-    oidc::finish(&state.outbound, meta, &cfg, code, &req.nonce, &verifier).await
+    oidc::finish(
+        &state.outbound,
+        &state.oidc_cache,
+        state.clock.now(),
+        &cfg,
+        code,
+        &req.nonce,
+        &verifier,
+    )
+    .await
 }
 
 /// The JIT policy. A returning identity signs in if its membership is active. A new one becomes a
