@@ -9,7 +9,11 @@ use crate::op::{TestOp, CLIENT_ID, CLIENT_SECRET};
 const VENDOR_CB: &str = "https://vendor.example/callback";
 
 async fn setup(d: Dialect) -> (TestApp, TestOp) {
-    let op = TestOp::start();
+    setup_with(d, TestOp::start()).await
+}
+
+/// An app that may call the OP on loopback and return to the vendor callback.
+async fn setup_with(d: Dialect, op: TestOp) -> (TestApp, TestOp) {
     let app = TestApp::spawn_with(
         d,
         &[
@@ -474,15 +478,7 @@ async fn last_failure_reason(app: &TestApp, org: &str) -> String {
 }
 
 async fn forged_id_tokens_are_refused(d: Dialect) {
-    let op = TestOp::forged();
-    let app = TestApp::spawn_with(
-        d,
-        &[
-            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
-            ("LANYARD_REDIRECT_URIS", VENDOR_CB),
-        ],
-    )
-    .await;
+    let (app, op) = setup_with(d, TestOp::forged()).await;
     let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
     op.set_mode("valid").await;
     let back = sign_in(&app, &op, &format!("organization={org}")).await;
@@ -518,15 +514,7 @@ async fn forged_id_tokens_are_refused(d: Dialect) {
 }
 
 async fn a_rotated_signing_key_is_picked_up(d: Dialect) {
-    let op = TestOp::forged();
-    let app = TestApp::spawn_with(
-        d,
-        &[
-            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
-            ("LANYARD_REDIRECT_URIS", VENDOR_CB),
-        ],
-    )
-    .await;
+    let (app, op) = setup_with(d, TestOp::forged()).await;
     let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
     op.set_mode("valid").await;
     assert!(param(
