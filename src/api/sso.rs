@@ -176,3 +176,46 @@ pub async fn set_connection_state(id: String, state: String) -> Result<(), Porta
     .await?;
     Ok(())
 }
+
+/// Changes a connection's settings; an empty secret keeps the stored one. New settings need a
+/// new successful test before activation.
+#[server(prefix = "/portal/api", endpoint = "update_connection")]
+pub async fn update_connection(
+    id: String,
+    name: String,
+    issuer: String,
+    client_id: String,
+    client_secret: Option<String>,
+) -> Result<(), PortalError> {
+    use crate::server::service::connections::{self, OidcPatch, UpdateConnection};
+    let c = caller().await?;
+    let input = UpdateConnection {
+        name: Some(name),
+        state: None,
+        oidc: Some(OidcPatch {
+            issuer: Some(issuer),
+            client_id: Some(client_id),
+            client_secret: client_secret.filter(|s| !s.is_empty()),
+        }),
+    };
+    connections::update(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.organization_id,
+        &id,
+        input,
+        true,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Removes a connection.
+#[server(prefix = "/portal/api", endpoint = "delete_connection")]
+pub async fn delete_connection(id: String) -> Result<(), PortalError> {
+    use crate::server::service::connections;
+    let c = caller().await?;
+    connections::delete(&c.state, &c.actor(), &c.ctx, &c.grant.organization_id, &id).await?;
+    Ok(())
+}

@@ -602,7 +602,23 @@ async fn the_portal_test_sign_in_gates_activation(d: Dialect) {
         .await
         .json();
     assert_eq!(c["state"], "active");
-    // Another organization's session cannot test or toggle it.
+    // Editing the settings (secret kept) resets the test result.
+    let form = format!(
+        "id={id}&name=Okta%20prod&issuer={}&client_id={CLIENT_ID}&client_secret=",
+        op.issuer
+    );
+    let r = app
+        .browser_post("/portal/api/update_connection", &form, Some(&cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let c = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await
+        .json();
+    assert_eq!(c["name"], "Okta prod");
+    assert!(c["last_test_ok"].is_null());
+    assert!(c["oidc"]["client_secret_set"].as_bool().unwrap());
+    // Another organization's session cannot test, toggle or remove it.
     let other = app.create_org("Other").await;
     let other_cookie = app.redeem(&app.create_link(&other, &["sso"]).await).await;
     let r = app
@@ -615,11 +631,32 @@ async fn the_portal_test_sign_in_gates_activation(d: Dialect) {
         Some(&other_cookie),
     )
     .await;
+    app.browser_post(
+        "/portal/api/delete_connection",
+        &format!("id={id}"),
+        Some(&other_cookie),
+    )
+    .await;
     let c = app
         .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
         .await
         .json();
     assert_eq!(c["state"], "active");
+    // Its own admin can remove it.
+    app.browser_post(
+        "/portal/api/delete_connection",
+        &format!("id={id}"),
+        Some(&cookie),
+    )
+    .await;
+    let r = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(app
+        .audit_actions(&org)
+        .await
+        .contains(&"connection.deleted".to_owned()));
 }
 
 crate::both_databases!(

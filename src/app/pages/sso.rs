@@ -5,7 +5,10 @@ use leptos::prelude::*;
 
 use super::portal::{PortalFrame, PortalProblem};
 use crate::api::portal::portal_overview;
-use crate::api::sso::{portal_sso, ConnectionInfo, CreateConnection, SetConnectionState};
+use crate::api::sso::{
+    portal_sso, ConnectionInfo, CreateConnection, DeleteConnection, SetConnectionState,
+    UpdateConnection,
+};
 use crate::app::components::CopyField;
 
 fn idp_steps(idp: &str) -> &'static [&'static str] {
@@ -44,10 +47,17 @@ fn state_badge(state: &str) -> (&'static str, &'static str) {
 }
 
 #[component]
-fn ConnectionCard(c: ConnectionInfo, set_state: ServerAction<SetConnectionState>) -> impl IntoView {
+fn ConnectionCard(
+    c: ConnectionInfo,
+    set_state: ServerAction<SetConnectionState>,
+    update: ServerAction<UpdateConnection>,
+    delete: ServerAction<DeleteConnection>,
+) -> impl IntoView {
     let (label, class) = state_badge(&c.state);
     let test_href = format!("/portal/sso/test/{}", c.id);
     let id = c.id.clone();
+    let (id_edit, id_delete) = (c.id.clone(), c.id.clone());
+    let (name, issuer, client_id) = (c.name.clone(), c.issuer.clone(), c.client_id.clone());
     let (next_state, next_label) = if c.state == "active" {
         ("inactive", "Deactivate")
     } else {
@@ -97,6 +107,24 @@ fn ConnectionCard(c: ConnectionInfo, set_state: ServerAction<SetConnectionState>
                     <button type="submit" class="rounded-lg border border-slate-300 px-4 py-2 text-sm">{next_label}</button>
                 </ActionForm>
             </div>
+            <details class="mt-4 text-sm">
+                <summary class="cursor-pointer text-slate-600 underline">"Edit settings"</summary>
+                <ActionForm action=update attr:class="mt-2 space-y-2">
+                    <input type="hidden" name="id" value=id_edit />
+                    <label class="block">"Name"<input name="name" value=name required class="mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2" /></label>
+                    <label class="block">"Issuer URL"<input name="issuer" value=issuer required class="mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2" /></label>
+                    <label class="block">"Client ID"<input name="client_id" value=client_id required class="mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2" /></label>
+                    <label class="block">"New client secret (leave empty to keep the current one)"
+                        <input name="client_secret" type="password" autocomplete="off" class="mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2" />
+                    </label>
+                    <p class="text-xs text-slate-500">"Saving new settings requires a new successful test before the connection can be activated again."</p>
+                    <button type="submit" class="rounded-lg bg-slate-800 px-3 py-1.5 text-white">"Save settings"</button>
+                </ActionForm>
+                <ActionForm action=delete attr:class="mt-3">
+                    <input type="hidden" name="id" value=id_delete />
+                    <button type="submit" class="rounded-lg bg-rose-600 px-3 py-1.5 text-white">"Remove connection"</button>
+                </ActionForm>
+            </details>
         </li>
     }
 }
@@ -106,8 +134,17 @@ fn ConnectionCard(c: ConnectionInfo, set_state: ServerAction<SetConnectionState>
 pub fn Sso() -> impl IntoView {
     let create = ServerAction::<CreateConnection>::new();
     let set_state = ServerAction::<SetConnectionState>::new();
+    let update = ServerAction::<UpdateConnection>::new();
+    let delete = ServerAction::<DeleteConnection>::new();
     let data = Resource::new(
-        move || (create.version().get(), set_state.version().get()),
+        move || {
+            (
+                create.version().get(),
+                set_state.version().get(),
+                update.version().get(),
+                delete.version().get(),
+            )
+        },
         |_| portal_sso(),
     );
     let overview = Resource::new(|| (), |_| portal_overview());
@@ -121,6 +158,14 @@ pub fn Sso() -> impl IntoView {
             Some(Err(e)) => Some(e.to_string()),
             _ => None,
         })
+        .or_else(|| match update.value().get() {
+            Some(Err(e)) => Some(e.to_string()),
+            _ => None,
+        })
+        .or_else(|| match delete.value().get() {
+            Some(Err(e)) => Some(e.to_string()),
+            _ => None,
+        })
     };
     view! {
         <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
@@ -129,7 +174,7 @@ pub fn Sso() -> impl IntoView {
                 Some(match (d, o) {
                     (Ok(page), Ok(o)) => {
                         let empty = page.connections.is_empty();
-                        let cards = page.connections.into_iter().map(|c| view! { <ConnectionCard c set_state /> }).collect_view();
+                        let cards = page.connections.into_iter().map(|c| view! { <ConnectionCard c set_state update delete /> }).collect_view();
                         let redirect = page.redirect_uri.clone();
                         view! {
                             <PortalFrame vendor=o.vendor_name logo=o.logo_url org=o.organization_name>
