@@ -149,6 +149,16 @@ async fn happy_path_creates_one_member_and_returns_the_profile(d: Dialect) {
         2
     );
 
+    // Removing the domain would show the member who joined through it.
+    let dom: String = sqlx::query_scalar("SELECT id FROM domains WHERE organization_id = $1")
+        .bind(&org)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let impact = lanyard::server::service::domains::removal_impact(&app.state, &org, &dom)
+        .await
+        .unwrap();
+    assert_eq!(impact.members_provisioned, 1);
     // login_hint routes by verified domain.
     op.next_account(json!({"sub": "okta-456", "email": "sam@acme.test"}))
         .await;

@@ -199,3 +199,20 @@ pub async fn soft_delete(
     .await?;
     Ok(r.rows_affected() == 1)
 }
+
+/// Members of `organization_id` who joined (or were linked) by JIT sign-in on `domain`.
+pub async fn members_provisioned(
+    conn: &mut Conn,
+    organization_id: &str,
+    domain: &str,
+) -> Result<i64, sqlx::Error> {
+    // `detail` is JSON written by serde_json (no spaces), so the domain field has one spelling.
+    sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT g.membership_id) FROM membership_grants g JOIN memberships m ON m.id = g.membership_id \
+         WHERE g.organization_id = $1 AND g.kind IN ('jit', 'jit_link') AND g.detail LIKE $2 AND m.state <> 'removed'",
+    )
+    .bind(organization_id)
+    .bind(format!("%\"domain\":\"{domain}\"%"))
+    .fetch_one(conn)
+    .await
+}

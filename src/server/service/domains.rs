@@ -392,13 +392,12 @@ pub async fn removal_impact(
     id: &str,
 ) -> Result<RemovalImpact, AppError> {
     let d = get(state, organization_id, id).await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let members = db::domains::members_provisioned(&mut conn, organization_id, &d.domain).await?;
     Ok(RemovalImpact {
         domain: d.domain,
         state: d.state,
-        // JIT provisioning (the only way a member is provisioned through a domain) is not built
-        // yet, so no member can have joined through one; this becomes a count of memberships
-        // with JIT provenance on this domain when memberships land.
-        members_provisioned: 0,
+        members_provisioned: members,
     })
 }
 
