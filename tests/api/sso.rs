@@ -258,6 +258,70 @@ async fn jit_uses_the_default_role_and_a_second_connection_links_the_same_person
     assert_eq!(kinds, ["jit", "jit_link"]);
 }
 
+async fn the_vendor_manages_redirect_uris_through_the_api(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    let other = "https://app2.vendor.example/sso/callback";
+    let start = |uri: &str| format!("/sso/authorize?organization={org}&redirect_uri={uri}&state=s");
+    assert_eq!(
+        app.browser_get(&start(other), None).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    for bad in [
+        "http://app2.vendor.example/cb",
+        "https://x.example/cb#frag",
+        "not a url",
+    ] {
+        let r = app
+            .api(
+                Method::POST,
+                "/api/v1/redirect_uris",
+                Some(json!({"uri": bad})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(r.json()["error"]["field"], "uri");
+    }
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/redirect_uris",
+            Some(json!({"uri": other})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let list = app
+        .api(Method::GET, "/api/v1/redirect_uris", None)
+        .await
+        .json();
+    let sources: Vec<(&str, &str)> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["uri"].as_str().unwrap(), e["source"].as_str().unwrap()))
+        .collect();
+    assert_eq!(sources, [(VENDOR_CB, "environment"), (other, "api")]);
+    let r = app.browser_get(&start(other), None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(r.header("location").unwrap().starts_with(&op.issuer));
+    let del = format!(
+        "/api/v1/redirect_uris?uri={}",
+        url::form_urlencoded::byte_serialize(other.as_bytes()).collect::<String>()
+    );
+    assert_eq!(
+        app.api(Method::DELETE, &del, None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.api(Method::DELETE, &del, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.browser_get(&start(other), None).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
 async fn codes_expire_after_a_minute(d: Dialect) {
     let (app, op) = setup(d).await;
     let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
@@ -675,6 +739,7 @@ crate::both_databases!(
     a_rotated_signing_key_is_picked_up,
     happy_path_creates_one_member_and_returns_the_profile,
     codes_expire_after_a_minute,
+    the_vendor_manages_redirect_uris_through_the_api,
     a_code_for_another_vendor_redirect_is_refused,
     jit_uses_the_default_role_and_a_second_connection_links_the_same_person,
     a_redirect_uri_off_the_allow_list_is_never_used,

@@ -18,7 +18,7 @@ use crate::server::service::organizations::{
     self, CreateOrganization, Organization, UpdateOrganization,
 };
 use crate::server::service::setup_links::{self, CreateSetupLink, CreatedSetupLink};
-use crate::server::service::sso::{self, SignInResult};
+use crate::server::service::sso::{self, RedirectUri, SignInResult};
 use crate::server::state::AppState;
 
 /// A page of organizations.
@@ -375,4 +375,68 @@ pub async fn sso_token(
     Ok(Json(
         sso::exchange_code(&state, &input.code, input.redirect_uri.as_deref()).await?,
     ))
+}
+
+/// Body of `POST /redirect_uris`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectUriInput {
+    pub uri: String,
+}
+
+/// The allow-list.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RedirectUriList {
+    pub data: Vec<RedirectUri>,
+    /// Always null.
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/redirect_uris", tag = "sso",
+    request_body = RedirectUriInput,
+    responses((status = 201, body = RedirectUri), (status = 422, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Adds a vendor redirect URI to the sign-in allow-list (exact match).
+pub async fn add_redirect_uri(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(input): ApiJson<RedirectUriInput>,
+) -> ApiResult<Response> {
+    let r = sso::add_redirect_uri(&state, &p.actor(), &ctx, &input.uri).await?;
+    Ok((StatusCode::CREATED, Json(r)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/redirect_uris", tag = "sso",
+    responses((status = 200, body = RedirectUriList)),
+    security(("api_key" = [])))]
+/// Lists the allow-list (environment and API entries).
+pub async fn list_redirect_uris(State(state): State<AppState>) -> ApiResult<Json<RedirectUriList>> {
+    Ok(Json(RedirectUriList {
+        data: sso::list_redirect_uris(&state).await?,
+        next_cursor: None,
+    }))
+}
+
+/// `uri` query parameter.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RedirectUriQuery {
+    /// The exact URI to remove.
+    pub uri: String,
+}
+
+#[utoipa::path(delete, path = "/api/v1/redirect_uris", tag = "sso",
+    params(RedirectUriQuery),
+    responses((status = 204), (status = 404, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Removes an API-managed redirect URI.
+pub async fn remove_redirect_uri(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiQuery(q): ApiQuery<RedirectUriQuery>,
+) -> ApiResult<StatusCode> {
+    sso::remove_redirect_uri(&state, &p.actor(), &ctx, &q.uri).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -53,6 +53,12 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .delete(handlers::delete_connection),
         )
         .route("/sso/token", post(handlers::sso_token))
+        .route(
+            "/redirect_uris",
+            post(handlers::add_redirect_uri)
+                .get(handlers::list_redirect_uris)
+                .delete(handlers::remove_redirect_uri),
+        )
         .route("/portal/links", post(handlers::create_setup_link))
         .route("/audit_events", get(handlers::list_audit_events))
         .route_layer(middleware::from_fn_with_state(

@@ -14,7 +14,7 @@ use crate::server::service::connections::{
 use crate::server::service::domains::{CheckResult, CreateDomain, Domain, Verification};
 use crate::server::service::organizations::{CreateOrganization, Organization, UpdateOrganization};
 use crate::server::service::setup_links::{CreateSetupLink, CreatedSetupLink};
-use crate::server::service::sso::SignInResult;
+use crate::server::service::sso::{RedirectUri, SignInResult};
 use handlers::DomainList;
 
 #[derive(OpenApi)]
@@ -39,6 +39,9 @@ use handlers::DomainList;
         handlers::update_connection,
         handlers::delete_connection,
         handlers::sso_token,
+        handlers::add_redirect_uri,
+        handlers::list_redirect_uris,
+        handlers::remove_redirect_uri,
     ),
     components(schemas(
         Organization, CreateOrganization, UpdateOrganization, CreateSetupLink, CreatedSetupLink,
@@ -46,6 +49,7 @@ use handlers::DomainList;
         Domain, CreateDomain, DomainList, Verification, CheckResult,
         Connection, CreateConnection, UpdateConnection, OidcInput, OidcPatch, OidcSettings,
         handlers::ConnectionList, handlers::TokenRequest, SignInResult,
+        RedirectUri, handlers::RedirectUriInput, handlers::RedirectUriList,
     )),
     modifiers(&BearerKey)
 )]
