@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod oidc;
 pub mod outbound;
+pub mod protocol;
 pub mod service;
 pub mod session;
 pub mod state;

@@ -11,6 +11,7 @@ mod domains;
 mod openapi;
 mod organizations;
 mod portal;
+mod saml_vectors;
 mod security;
 mod setup_links;
 mod sso;

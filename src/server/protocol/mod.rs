@@ -1,0 +1,3 @@
+//! Pure protocol code: parsers and validators with an injected clock and no IO.
+
+pub mod saml;

@@ -1,0 +1,540 @@
+//! Validation of a SAML Response posted to the ACS.
+//!
+//! Order of checks (each failure has a stable code, see [`Failure`]):
+//! DTD → well-formed Response → exactly one Assertion anywhere → Status → a signature on the
+//! Response or the Assertion → signature algorithms → signatures verified by libxmlsec1 against
+//! the pinned certificates only, and the document reduced to the signed bytes → Issuer →
+//! Destination → Audience → time window → bearer SubjectConfirmation and Recipient →
+//! InResponseTo / IdP-initiated. The identity is read from the reduced (signed) document only.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use samael::crypto::{
+    AllowedSignatureAlgorithm as Alg, CertificateDer, CryptoProvider, ReduceMode, XmlSec,
+};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{child, children, full_text, is, parse_instant, refuse_dtd};
+use super::{NS_ASSERTION as A, NS_DSIG as DS, NS_PROTOCOL as P};
+
+/// Largest decoded Response accepted.
+pub const MAX_RESPONSE_BYTES: usize = 512 * 1024;
+
+const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
+
+const SIGNATURE_ALGORITHMS: [Alg; 6] = [
+    Alg::RsaSha256,
+    Alg::RsaSha384,
+    Alg::RsaSha512,
+    Alg::EcdsaSha256,
+    Alg::EcdsaSha384,
+    Alg::EcdsaSha512,
+];
+
+/// What the SP trusts about one connection, pinned at configuration time.
+#[derive(Debug, Clone)]
+pub struct Trust {
+    pub sp_entity_id: String,
+    pub acs_url: String,
+    pub idp_entity_id: String,
+    /// DER certificates; a signature must verify with one of them. Never empty at validation.
+    pub certificates: Vec<Vec<u8>>,
+    /// Allowed clock difference with the IdP.
+    pub skew_ms: i64,
+    pub allow_idp_initiated: bool,
+}
+
+/// One validation: the trusted configuration, the clock and the pending request, if any.
+#[derive(Debug, Clone)]
+pub struct Validation<'a> {
+    pub trust: &'a Trust,
+    pub now_ms: i64,
+    /// The AuthnRequest ID the SP is waiting for (SP-initiated), `None` for IdP-initiated.
+    pub expected_request_id: Option<&'a str>,
+}
+
+/// A validated assertion: only values from signed bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assertion {
+    pub id: String,
+    pub issuer: String,
+    pub name_id: String,
+    pub name_id_format: Option<String>,
+    pub session_index: Option<String>,
+    pub in_response_to: Option<String>,
+    /// Attribute name → values, in document order of values.
+    pub attributes: BTreeMap<String, Vec<String>>,
+    /// Until when the assertion id must be remembered against replay.
+    pub replay_until_ms: i64,
+    /// `response`, `assertion` or `both`.
+    pub signed: String,
+}
+
+/// Why a Response was refused, with evidence an admin can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// Stable code: `dtd_forbidden`, `malformed`, `assertion_count`, `status_not_success`,
+    /// `encrypted_assertion`, `unsigned`, `signature_algorithm`, `xml_comment`, `no_certificate`,
+    /// `signature_invalid`, `issuer_mismatch`, `destination_mismatch`, `audience_mismatch`,
+    /// `not_yet_valid`, `expired`, `subject_confirmation`, `recipient_mismatch`,
+    /// `in_response_to_mismatch`, `unsolicited`, `no_name_id`.
+    pub code: &'static str,
+    pub message: String,
+    /// Expected and received values where there are some.
+    pub evidence: serde_json::Value,
+}
+
+fn fail(code: &'static str, message: impl Into<String>) -> Failure {
+    Failure {
+        code,
+        message: message.into(),
+        evidence: json!({}),
+    }
+}
+
+fn mismatch(code: &'static str, what: &str, expected: &str, received: &str) -> Failure {
+    Failure {
+        code,
+        message: format!("{what}: expected {expected}, the IdP sent {received}"),
+        evidence: json!({ "expected": expected, "received": received }),
+    }
+}
+
+/// Decodes the `SAMLResponse` form field (base64; line breaks tolerated).
+pub fn decode_post(value: &str) -> Result<String, Failure> {
+    let compact: String = value.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if compact.len() > MAX_RESPONSE_BYTES * 4 / 3 + 4 {
+        return Err(fail("malformed", "the SAMLResponse is larger than 512 KiB"));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| fail("malformed", "the SAMLResponse is not valid base64"))?;
+    String::from_utf8(bytes).map_err(|_| fail("malformed", "the SAMLResponse is not UTF-8 XML"))
+}
+
+/// Validates a decoded Response against the pinned trust. Never authenticates on any doubt.
+pub fn validate(xml: &str, v: &Validation) -> Result<Assertion, Failure> {
+    refuse_dtd(xml).map_err(|m| fail("dtd_forbidden", m))?;
+    let doc = roxmltree::Document::parse(xml).map_err(|e| {
+        fail(
+            "malformed",
+            format!("the SAMLResponse is not well-formed XML: {e}"),
+        )
+    })?;
+    let root = doc.root_element();
+    if !is(&root, P, "Response") {
+        return Err(fail(
+            "malformed",
+            format!(
+                "expected a samlp:Response, received <{}>",
+                root.tag_name().name()
+            ),
+        ));
+    }
+    // Signature wrapping hides a second Assertion somewhere (Extensions, ds:Object, inside
+    // another Assertion). Counting every one at any depth closes all of those doors at once.
+    let assertions: Vec<_> = doc
+        .descendants()
+        .filter(|n| is(n, A, "Assertion") || is(n, A, "EncryptedAssertion"))
+        .collect();
+    let status = status_of(root);
+    if assertions.is_empty() && status.0 != STATUS_SUCCESS {
+        return Err(status_failure(&status));
+    }
+    if assertions.len() != 1 {
+        return Err(Failure {
+            code: "assertion_count",
+            message: format!(
+                "a Response must carry exactly one Assertion; this one has {}",
+                assertions.len()
+            ),
+            evidence: json!({ "expected": 1, "received": assertions.len() }),
+        });
+    }
+    if status.0 != STATUS_SUCCESS {
+        return Err(status_failure(&status));
+    }
+    let assertion = assertions[0];
+    if is(&assertion, A, "EncryptedAssertion") {
+        return Err(fail("encrypted_assertion", "the IdP encrypted the assertion; Lanyard does not decrypt assertions yet, so turn assertion encryption off in the IdP's app settings"));
+    }
+    let response_signed = child(root, DS, "Signature").is_some();
+    let assertion_signed = child(assertion, DS, "Signature").is_some();
+    if !response_signed && !assertion_signed {
+        return Err(fail(
+            "unsigned",
+            "neither the Response nor the Assertion is signed; turn on assertion signing in the IdP",
+        ));
+    }
+    for sig in doc.descendants().filter(|n| is(n, DS, "Signature")) {
+        check_algorithms(sig)?;
+    }
+    // Canonicalization drops comments, so a comment inside signed text ("dana@acme.test<!---->
+    // .evil.test") leaves the signature valid while naive readers see a shorter value. IdPs
+    // never emit comments in assertions: refuse, and read text whole anyway (full_text).
+    if assertion.descendants().any(|n| n.is_comment()) {
+        return Err(fail("xml_comment", "the assertion contains an XML comment; identity providers never send one, so this response was changed after signing"));
+    }
+    if v.trust.certificates.is_empty() {
+        return Err(fail(
+            "no_certificate",
+            "the connection has no IdP signing certificate; add one before signing in",
+        ));
+    }
+    let certs: Vec<CertificateDer> = v
+        .trust
+        .certificates
+        .iter()
+        .map(|c| CertificateDer::from(c.clone()))
+        .collect();
+    // libxmlsec1 verifies every signature with the pinned keys (never a key from KeyInfo) and
+    // returns only the content the signatures cover.
+    let reduced = XmlSec::reduce_xml_to_signed_with_allowed_algorithms(
+        xml,
+        &certs,
+        ReduceMode::ValidateAndMarkNoAncestors,
+        Some(&SIGNATURE_ALGORITHMS),
+    )
+    .map_err(|e| Failure {
+        code: "signature_invalid",
+        message: "the signature does not verify with the connection's IdP certificate(s); the response was changed after signing or signed by another key".into(),
+        evidence: json!({ "detail": e.to_string(), "pinned_certificates": v.trust.certificates.len() }),
+    })?;
+    let signed_doc = roxmltree::Document::parse(&reduced).map_err(|_| {
+        fail(
+            "signature_invalid",
+            "the signed content is not well-formed XML",
+        )
+    })?;
+    let signed: Vec<_> = signed_doc
+        .descendants()
+        .filter(|n| is(n, A, "Assertion"))
+        .collect();
+    if signed.len() != 1 {
+        return Err(fail(
+            "unsigned",
+            "the signature covers neither the Response nor its Assertion",
+        ));
+    }
+    let a = signed[0];
+    let signed_by = match (response_signed, assertion_signed) {
+        (true, true) => "both",
+        (true, false) => "response",
+        _ => "assertion",
+    };
+    read_assertion(root, a, v, signed_by)
+}
+
+fn status_of(root: roxmltree::Node) -> (String, Option<String>, Option<String>) {
+    let status = child(root, P, "Status");
+    let code = status
+        .and_then(|s| child(s, P, "StatusCode"))
+        .and_then(|c| c.attribute("Value"))
+        .unwrap_or("")
+        .to_owned();
+    let sub = status
+        .and_then(|s| child(s, P, "StatusCode"))
+        .and_then(|c| child(c, P, "StatusCode"))
+        .and_then(|c| c.attribute("Value"))
+        .map(str::to_owned);
+    let msg = status
+        .and_then(|s| child(s, P, "StatusMessage"))
+        .map(full_text);
+    (code, sub, msg)
+}
+
+fn status_failure(status: &(String, Option<String>, Option<String>)) -> Failure {
+    let short = |s: &str| s.rsplit(':').next().unwrap_or(s).to_owned();
+    Failure {
+        code: "status_not_success",
+        message: format!(
+            "the IdP refused the sign-in with status {}{}{}",
+            short(&status.0),
+            status
+                .1
+                .as_deref()
+                .map(|s| format!(" / {}", short(s)))
+                .unwrap_or_default(),
+            status
+                .2
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ),
+        evidence: json!({ "status": status.0, "sub_status": status.1, "message": status.2 }),
+    }
+}
+
+fn check_algorithms(sig: roxmltree::Node) -> Result<(), Failure> {
+    let info = child(sig, DS, "SignedInfo");
+    let method = info
+        .and_then(|i| child(i, DS, "SignatureMethod"))
+        .and_then(|m| m.attribute("Algorithm"))
+        .unwrap_or("");
+    if !SIGNATURE_ALGORITHMS
+        .iter()
+        .any(|a| a.signature_uri() == method)
+    {
+        return Err(Failure {
+            code: "signature_algorithm",
+            message: format!("the IdP signed with {method}; Lanyard accepts RSA or ECDSA with SHA-256 or stronger. Choose SHA-256 in the IdP's signing settings"),
+            evidence: json!({ "received": method, "expected": "rsa-sha256 or stronger" }),
+        });
+    }
+    let digests: Vec<&str> = info
+        .into_iter()
+        .flat_map(|i| children(i, DS, "Reference"))
+        .map(|r| {
+            child(r, DS, "DigestMethod")
+                .and_then(|d| d.attribute("Algorithm"))
+                .unwrap_or("")
+        })
+        .collect();
+    let strong = [
+        "http://www.w3.org/2001/04/xmlenc#sha256",
+        "http://www.w3.org/2001/04/xmldsig-more#sha384",
+        "http://www.w3.org/2001/04/xmlenc#sha512",
+    ];
+    if digests.is_empty() {
+        return Err(fail(
+            "signature_invalid",
+            "the signature references nothing",
+        ));
+    }
+    if let Some(weak) = digests.iter().find(|d| !strong.contains(d)) {
+        return Err(Failure {
+            code: "signature_algorithm",
+            message: format!("the IdP digested the signed content with {weak}; Lanyard accepts SHA-256 or stronger"),
+            evidence: json!({ "received": weak, "expected": "sha256 or stronger" }),
+        });
+    }
+    Ok(())
+}
+
+fn read_assertion(
+    root: roxmltree::Node,
+    a: roxmltree::Node,
+    v: &Validation,
+    signed_by: &str,
+) -> Result<Assertion, Failure> {
+    let t = v.trust;
+    let skew = t.skew_ms;
+    let now = v.now_ms;
+    let issuer = child(a, A, "Issuer").map(full_text).unwrap_or_default();
+    if issuer != t.idp_entity_id {
+        return Err(mismatch(
+            "issuer_mismatch",
+            "Issuer",
+            &t.idp_entity_id,
+            &issuer,
+        ));
+    }
+    if let Some(ri) = child(root, A, "Issuer").map(full_text) {
+        if ri != t.idp_entity_id {
+            return Err(mismatch(
+                "issuer_mismatch",
+                "Response Issuer",
+                &t.idp_entity_id,
+                &ri,
+            ));
+        }
+    }
+    if let Some(dest) = root.attribute("Destination") {
+        if dest != t.acs_url {
+            return Err(mismatch(
+                "destination_mismatch",
+                "Destination",
+                &t.acs_url,
+                dest,
+            ));
+        }
+    }
+    let conditions = child(a, A, "Conditions");
+    let restrictions: Vec<_> = conditions
+        .into_iter()
+        .flat_map(|c| children(c, A, "AudienceRestriction"))
+        .collect();
+    if restrictions.is_empty() {
+        return Err(mismatch(
+            "audience_mismatch",
+            "Audience",
+            &t.sp_entity_id,
+            "no AudienceRestriction",
+        ));
+    }
+    for r in &restrictions {
+        let audiences: Vec<String> = children(*r, A, "Audience").map(full_text).collect();
+        if !audiences.iter().any(|x| x == &t.sp_entity_id) {
+            return Err(mismatch(
+                "audience_mismatch",
+                "Audience",
+                &t.sp_entity_id,
+                &audiences.join(", "),
+            ));
+        }
+    }
+    let time_attr = |n: Option<roxmltree::Node>, name: &str| -> Result<Option<i64>, Failure> {
+        match n.and_then(|n| n.attribute(name)) {
+            None => Ok(None),
+            Some(s) => parse_instant(s)
+                .map(Some)
+                .ok_or_else(|| fail("malformed", format!("{name} is not a valid time: {s}"))),
+        }
+    };
+    let not_before = time_attr(conditions, "NotBefore")?;
+    let not_after = time_attr(conditions, "NotOnOrAfter")?;
+    let now_s = super::format_instant(now);
+    {
+        if let Some(nb) = not_before {
+            if now + skew < nb {
+                return Err(Failure {
+                    code: "not_yet_valid",
+                    message: format!("the assertion is not valid before {} (NotBefore) and Lanyard's clock says {now_s}; check the IdP's clock", super::format_instant(nb)),
+                    evidence: json!({ "not_before": super::format_instant(nb), "now": now_s, "skew_seconds": skew / 1000 }),
+                });
+            }
+        }
+    }
+    let expired = |limit: i64, what: &str| Failure {
+        code: "expired",
+        message: format!(
+            "the assertion expired at {} ({what}); Lanyard's clock says {now_s}",
+            super::format_instant(limit)
+        ),
+        evidence: json!({ "not_on_or_after": super::format_instant(limit), "now": now_s, "skew_seconds": skew / 1000 }),
+    };
+    if let Some(na) = not_after {
+        if now - skew >= na {
+            return Err(expired(na, "Conditions NotOnOrAfter"));
+        }
+    }
+    let subject = child(a, A, "Subject")
+        .ok_or_else(|| fail("subject_confirmation", "the assertion has no Subject"))?;
+    let bearers: Vec<_> = children(subject, A, "SubjectConfirmation")
+        .filter(|c| c.attribute("Method") == Some(BEARER))
+        .collect();
+    if bearers.is_empty() {
+        return Err(fail(
+            "subject_confirmation",
+            "the assertion has no bearer SubjectConfirmation",
+        ));
+    }
+    let mut scd_irt: Option<String> = None;
+    let mut scd_until: Option<i64> = None;
+    let mut recipient_error: Option<Failure> = None;
+    let mut confirmed = false;
+    for b in &bearers {
+        let Some(data) = child(*b, A, "SubjectConfirmationData") else {
+            continue;
+        };
+        let until = time_attr(Some(data), "NotOnOrAfter")?;
+        match until {
+            Some(u) if now - skew >= u => {
+                return Err(expired(u, "SubjectConfirmationData NotOnOrAfter"))
+            }
+            None => continue,
+            _ => {}
+        }
+        let recipient = data.attribute("Recipient").unwrap_or("");
+        if recipient != t.acs_url {
+            recipient_error = Some(mismatch(
+                "recipient_mismatch",
+                "Recipient",
+                &t.acs_url,
+                if recipient.is_empty() {
+                    "none"
+                } else {
+                    recipient
+                },
+            ));
+            continue;
+        }
+        scd_irt = data.attribute("InResponseTo").map(str::to_owned);
+        scd_until = until;
+        confirmed = true;
+        break;
+    }
+    if !confirmed {
+        return Err(recipient_error.unwrap_or_else(|| {
+            fail(
+                "subject_confirmation",
+                "the bearer SubjectConfirmation has no NotOnOrAfter or Recipient",
+            )
+        }));
+    }
+    let resp_irt = root.attribute("InResponseTo").map(str::to_owned);
+    match v.expected_request_id {
+        Some(expected) => {
+            let received = scd_irt.as_deref().unwrap_or("none");
+            if received != expected {
+                return Err(mismatch(
+                    "in_response_to_mismatch",
+                    "InResponseTo",
+                    expected,
+                    received,
+                ));
+            }
+            if let Some(g) = resp_irt.as_deref().filter(|g| *g != expected) {
+                return Err(mismatch(
+                    "in_response_to_mismatch",
+                    "Response InResponseTo",
+                    expected,
+                    g,
+                ));
+            }
+        }
+        None => {
+            if let Some(g) = scd_irt.as_ref().or(resp_irt.as_ref()) {
+                return Err(mismatch(
+                    "in_response_to_mismatch",
+                    "InResponseTo",
+                    "no pending request (unknown or used RelayState)",
+                    g,
+                ));
+            }
+            if !t.allow_idp_initiated {
+                return Err(fail("unsolicited", "this is an IdP-initiated sign-in and the connection accepts only sign-ins started from the application; enable IdP-initiated sign-in on the connection or start from the application"));
+            }
+        }
+    }
+    let name_id_node = child(subject, A, "NameID")
+        .ok_or_else(|| fail("no_name_id", "the Subject has no NameID"))?;
+    let name_id = full_text(name_id_node);
+    if name_id.is_empty() {
+        return Err(fail("no_name_id", "the NameID is empty"));
+    }
+    let id = a.attribute("ID").unwrap_or("").to_owned();
+    if id.is_empty() {
+        return Err(fail("malformed", "the assertion has no ID"));
+    }
+    let mut attributes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for st in children(a, A, "AttributeStatement") {
+        for at in children(st, A, "Attribute") {
+            let name = at.attribute("Name").unwrap_or("").to_owned();
+            let values = attributes.entry(name).or_default();
+            values.extend(children(at, A, "AttributeValue").map(full_text));
+        }
+    }
+    let session_index = child(a, A, "AuthnStatement")
+        .and_then(|s| s.attribute("SessionIndex"))
+        .map(str::to_owned);
+    let until = [not_after, scd_until]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(now + 10 * 60 * 1000);
+    Ok(Assertion {
+        id,
+        issuer,
+        name_id,
+        name_id_format: name_id_node.attribute("Format").map(str::to_owned),
+        session_index,
+        in_response_to: scd_irt,
+        attributes,
+        replay_until_ms: until + skew,
+        signed: signed_by.to_owned(),
+    })
+}

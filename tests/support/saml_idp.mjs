@@ -1,0 +1,355 @@
+// A small, real SAML 2.0 Identity Provider (npm samlify, signatures by xml-crypto) for Lanyard's tests.
+// Usage: node tests/support/saml_idp.mjs  → prints "READY <port>" once listening.
+// Env: SAML_IDP_PORT (default 0 = any free port). Base URL B = http://127.0.0.1:<port>.
+//
+// Endpoints:
+//   GET  /metadata                         IdP metadata (entityID = B/metadata, SSO at B/sso, signing cert)
+//   GET  /sso?SAMLRequest=…&RelayState=…   HTTP-Redirect binding (base64 of raw DEFLATE)
+//   POST /sso  (form: SAMLRequest, RelayState)  HTTP-POST binding (plain base64)
+//   GET  /idp-initiated?acs=…&audience=…[&relay_state=…]  unsolicited response (no InResponseTo)
+//   Both answer with an HTML form that posts SAMLResponse (+ RelayState) to the ACS URL: it
+//   auto-submits when JavaScript is on, and has a visible button for when it is off.
+// Test hooks (JSON bodies; fields left out take their defaults, not their previous value):
+//   POST /_test/user {name_id, email, first_name, last_name, groups, style?, attributes?, name_id_format?} → 204
+//   POST /_test/mode {sign: assertion|response|both|none, key: idp|other, algorithm: sha256|sha1} → 204
+//   GET  /_test/last → {acs, relay_state, saml_response} of the last response issued (404 before any)
+import crypto from 'node:crypto';
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import samlify from 'samlify';
+
+const { IdentityProvider, ServiceProvider, SamlLib, Constants } = samlify;
+
+// samlify refuses to parse anything until a schema validator is set. This IdP only ever parses
+// AuthnRequests sent by the SP under test (Lanyard), and never consumes SAML responses, so
+// skipping XSD validation here cannot make a test pass that should fail.
+samlify.setSchemaValidator({ validate: async () => 'skipped' });
+
+// Never die because the test harness stopped reading our output.
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
+const logError = (...args) => { try { console.error('saml_idp:', ...args); } catch { /* ignore */ } };
+process.on('uncaughtException', (e) => logError('uncaught', e));
+process.on('unhandledRejection', (e) => logError('unhandled rejection', e));
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const keyDir = path.join(here, 'saml_idp');
+const KEYS = {
+  idp: { key: fs.readFileSync(path.join(keyDir, 'idp.key'), 'utf8'), cert: fs.readFileSync(path.join(keyDir, 'idp.crt'), 'utf8') },
+  other: { key: fs.readFileSync(path.join(keyDir, 'other.key'), 'utf8'), cert: fs.readFileSync(path.join(keyDir, 'other.crt'), 'utf8') },
+};
+const ALGORITHMS = {
+  sha256: Constants.algorithms.signature.RSA_SHA256,
+  sha1: Constants.algorithms.signature.RSA_SHA1,
+};
+const NAMEID_EMAIL = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
+const BINDING_POST = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST';
+const BINDING_REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect';
+
+// Attribute names (and how they are written) as the three IdPs Lanyard imitates send them.
+const STYLES = {
+  okta: {
+    names: { email: 'email', first_name: 'firstName', last_name: 'lastName', groups: 'groups' },
+    nameFormat: 'urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified',
+    xsiString: true,
+  },
+  entra: {
+    names: {
+      email: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress',
+      first_name: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname',
+      last_name: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname',
+      groups: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groups',
+    },
+    nameFormat: null,
+    xsiString: false,
+  },
+  google: {
+    names: { email: 'email', first_name: 'first_name', last_name: 'last_name', groups: 'groups' },
+    nameFormat: 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic',
+    xsiString: false,
+  },
+};
+
+const DEFAULT_USER = {
+  name_id: 'dana@acme.test',
+  name_id_format: NAMEID_EMAIL,
+  email: 'dana@acme.test',
+  first_name: 'Dana',
+  last_name: 'Lee',
+  groups: ['Engineering'],
+  style: 'okta',
+  attributes: {},
+};
+const DEFAULT_MODE = { sign: 'assertion', key: 'idp', algorithm: 'sha256' };
+
+let user = { ...DEFAULT_USER };
+let mode = { ...DEFAULT_MODE };
+let last = null;
+let baseUrl = '';
+
+class HttpError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+const xmlEscape = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]);
+const htmlEscape = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+
+// One IdP per (key, algorithm), built once the port is known. (samlify warns on stderr, once
+// each, that there is no SingleLogoutService: this IdP has none.)
+const idps = new Map();
+function makeIdp(keyName = 'idp', algorithm = 'sha256') {
+  const cacheKey = `${keyName}/${algorithm}`;
+  if (!idps.has(cacheKey)) idps.set(cacheKey, buildIdp(keyName, algorithm));
+  return idps.get(cacheKey);
+}
+function buildIdp(keyName, algorithm) {
+  const k = KEYS[keyName];
+  return IdentityProvider({
+    entityID: `${baseUrl}/metadata`,
+    signingCert: k.cert,
+    privateKey: k.key,
+    wantAuthnRequestsSigned: false,
+    nameIDFormat: [NAMEID_EMAIL],
+    requestSignatureAlgorithm: ALGORITHMS[algorithm],
+    singleSignOnService: [
+      { Binding: BINDING_REDIRECT, Location: `${baseUrl}/sso` },
+      { Binding: BINDING_POST, Location: `${baseUrl}/sso` },
+    ],
+  });
+}
+
+// The SP is whoever sent the request: built on the fly from its Issuer and ACS URL. Its
+// wantAssertionsSigned / wantMessageSigned flags are how samlify is told what to sign.
+function makeSp(entityID, acs, sign = 'assertion') {
+  return ServiceProvider({
+    entityID,
+    assertionConsumerService: [{ Binding: BINDING_POST, Location: acs }],
+    wantAssertionsSigned: sign === 'assertion' || sign === 'both',
+    wantMessageSigned: sign === 'response' || sign === 'both',
+  });
+}
+
+function attributeStatementXml(u) {
+  const style = STYLES[u.style];
+  const attrs = [
+    [style.names.email, [u.email]],
+    [style.names.first_name, [u.first_name]],
+    [style.names.last_name, [u.last_name]],
+    [style.names.groups, u.groups ?? []],
+    ...Object.entries(u.attributes ?? {}).map(([name, values]) => [name, Array.isArray(values) ? values : [values]]),
+  ];
+  const out = [];
+  for (const [name, rawValues] of attrs) {
+    const values = rawValues.filter((v) => v !== undefined && v !== null);
+    if (values.length === 0) continue;
+    const nf = style.nameFormat ? ` NameFormat="${xmlEscape(style.nameFormat)}"` : '';
+    const type = style.xsiString ? ' xsi:type="xs:string"' : '';
+    const vals = values.map((v) => `<saml:AttributeValue${type}>${xmlEscape(v)}</saml:AttributeValue>`).join('');
+    out.push(`<saml:Attribute Name="${xmlEscape(name)}"${nf}>${vals}</saml:Attribute>`);
+  }
+  return out.length ? `<saml:AttributeStatement>${out.join('')}</saml:AttributeStatement>` : '';
+}
+
+// Fills samlify's login-response template. Used as createLoginResponse's customTagReplacement
+// (and directly for sign=none, which samlify itself never produces).
+function fillTemplate(template, { acs, audience, inResponseTo, u }) {
+  const now = Date.now();
+  const iso = (ms) => new Date(ms).toISOString();
+  const id = `_${crypto.randomUUID()}`;
+  const assertionId = `_${crypto.randomUUID()}`;
+  let xml = SamlLib.replaceTagsByValue(template, {
+    ID: id,
+    AssertionID: assertionId,
+    Destination: acs,
+    Audience: audience,
+    SubjectRecipient: acs,
+    Issuer: `${baseUrl}/metadata`,
+    IssueInstant: iso(now),
+    StatusCode: Constants.StatusCode.Success,
+    ConditionsNotBefore: iso(now - 60_000),
+    ConditionsNotOnOrAfter: iso(now + 5 * 60_000),
+    SubjectConfirmationDataNotOnOrAfter: iso(now + 5 * 60_000),
+    NameIDFormat: u.name_id_format || NAMEID_EMAIL,
+    NameID: u.name_id,
+    // undefined → samlify drops the InResponseTo attributes altogether (unsolicited response).
+    InResponseTo: inResponseTo ?? undefined,
+  });
+  // These two are XML fragments, so they go in after the escaping tag replacement.
+  const authn = `<saml:AuthnStatement AuthnInstant="${iso(now)}" SessionIndex="${assertionId}"><saml:AuthnContext>`
+    + '<saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef>'
+    + '</saml:AuthnContext></saml:AuthnStatement>';
+  xml = xml.replace('{AuthnStatement}', () => authn).replace('{AttributeStatement}', () => attributeStatementXml(u));
+  return { id, context: xml };
+}
+
+async function buildResponse({ acs, audience, inResponseTo }) {
+  const u = user;
+  const m = mode;
+  const info = { acs, audience, inResponseTo, u };
+  if (m.sign === 'none') {
+    const { context } = fillTemplate(SamlLib.defaultLoginResponseTemplate.context, info);
+    return Buffer.from(context, 'utf8').toString('base64');
+  }
+  const idp = makeIdp(m.key, m.algorithm);
+  const sp = makeSp(audience, acs, m.sign);
+  const requestInfo = inResponseTo ? { extract: { request: { id: inResponseTo } } } : {};
+  const { context } = await idp.createLoginResponse(sp, requestInfo, 'post', { email: u.email }, {
+    customTagReplacement: (template) => fillTemplate(template, info),
+  });
+  return context;
+}
+
+function postPage(res, { acs, relayState, samlResponse }) {
+  last = { acs, relay_state: relayState ?? null, saml_response: samlResponse };
+  const relay = relayState === undefined || relayState === null
+    ? ''
+    : `\n  <input type="hidden" name="RelayState" value="${htmlEscape(relayState)}">`;
+  const html = `<!doctype html>
+<html><head><meta charset="utf-8"><title>Signing in…</title></head>
+<body>
+<form method="post" action="${htmlEscape(acs)}">
+  <input type="hidden" name="SAMLResponse" value="${htmlEscape(samlResponse)}">${relay}
+  <p>Signed in at the test identity provider.</p>
+  <button type="submit">Continue to the application</button>
+</form>
+<script>document.forms[0].submit()</script>
+</body></html>
+`;
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(html);
+}
+
+async function handleSso(res, binding, params) {
+  const samlRequest = params.get('SAMLRequest');
+  if (!samlRequest) throw new HttpError(400, 'missing SAMLRequest parameter');
+  const relayState = params.has('RelayState') ? params.get('RelayState') : undefined;
+  // The request's signature is not checked (WantAuthnRequestsSigned=false), and samlify does not
+  // compare an AuthnRequest's Issuer with the SP's, so a placeholder SP serves for parsing.
+  const placeholder = makeSp('urn:lanyard-test:sp-not-yet-known', 'http://127.0.0.1/acs');
+  const idp = makeIdp();
+  let parsed;
+  try {
+    parsed = binding === 'redirect'
+      ? await idp.parseLoginRequest(placeholder, 'redirect', { query: { SAMLRequest: samlRequest }, octetString: '' })
+      : await idp.parseLoginRequest(placeholder, 'post', { body: { SAMLRequest: samlRequest } });
+  } catch (e) {
+    const hint = binding === 'redirect'
+      ? " (HTTP-Redirect wants base64 of raw DEFLATE, URL-encoded: '+' must be sent as %2B)"
+      : ' (HTTP-POST wants plain base64, form-encoded)';
+    throw new HttpError(400, `could not decode the AuthnRequest: ${e?.message ?? e}${hint}`);
+  }
+  // samlify's extractor gives [] when the document element is not an AuthnRequest.
+  const request = parsed.extract?.request;
+  if (!request || Array.isArray(request)) throw new HttpError(400, 'SAMLRequest is not a samlp:AuthnRequest');
+  const id = request.id;
+  const issuer = typeof parsed.extract?.issuer === 'string' ? parsed.extract.issuer.trim() : '';
+  const acs = request.assertionConsumerServiceUrl; // samlify camel-cases the attribute name
+  if (!acs) throw new HttpError(400, 'AuthnRequest has no AssertionConsumerServiceURL; this test IdP needs it (it has no SP registry to look the ACS up in)');
+  if (!issuer) throw new HttpError(400, 'AuthnRequest has no Issuer; this test IdP needs it (it becomes the Audience)');
+  if (!id) throw new HttpError(400, 'AuthnRequest has no ID');
+  const samlResponse = await buildResponse({ acs, audience: issuer, inResponseTo: id });
+  postPage(res, { acs, relayState, samlResponse });
+}
+
+async function readBody(req) {
+  let body = '';
+  for await (const chunk of req) {
+    body += chunk;
+    if (body.length > 1_000_000) throw new HttpError(413, 'request body too large');
+  }
+  return body;
+}
+
+async function readJson(req) {
+  const body = await readBody(req);
+  if (!body.trim()) return {};
+  try {
+    const v = JSON.parse(body);
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
+    return v;
+  } catch (e) {
+    throw new HttpError(400, `body must be a JSON object: ${e.message}`);
+  }
+}
+
+function oneOf(name, value, allowed) {
+  if (!allowed.includes(value)) throw new HttpError(400, `${name} must be one of ${allowed.join(', ')} (got ${JSON.stringify(value)})`);
+  return value;
+}
+
+async function route(req, res) {
+  const url = new URL(req.url, baseUrl);
+  const p = url.pathname;
+
+  if (req.method === 'GET' && p === '/metadata') {
+    res.writeHead(200, { 'content-type': 'application/samlmetadata+xml; charset=utf-8' }).end(makeIdp().getMetadata());
+    return;
+  }
+  if (p === '/sso' && req.method === 'GET') {
+    await handleSso(res, 'redirect', url.searchParams);
+    return;
+  }
+  if (p === '/sso' && req.method === 'POST') {
+    await handleSso(res, 'post', new URLSearchParams(await readBody(req)));
+    return;
+  }
+  if (p === '/idp-initiated' && req.method === 'GET') {
+    const acs = url.searchParams.get('acs');
+    const audience = url.searchParams.get('audience');
+    if (!acs || !audience) throw new HttpError(400, 'idp-initiated needs ?acs=<ACS URL>&audience=<SP entity id>[&relay_state=…]');
+    const relayState = url.searchParams.has('relay_state') ? url.searchParams.get('relay_state') : undefined;
+    const samlResponse = await buildResponse({ acs, audience, inResponseTo: undefined });
+    postPage(res, { acs, relayState, samlResponse });
+    return;
+  }
+  if (p === '/_test/user' && req.method === 'POST') {
+    const body = await readJson(req);
+    const next = { ...DEFAULT_USER, ...body };
+    oneOf('style', next.style, Object.keys(STYLES));
+    if (!Array.isArray(next.groups)) throw new HttpError(400, 'groups must be an array');
+    if (next.attributes === null || typeof next.attributes !== 'object' || Array.isArray(next.attributes)) {
+      throw new HttpError(400, 'attributes must be an object of name → [values]');
+    }
+    if (!next.name_id) throw new HttpError(400, 'name_id must not be empty');
+    user = next;
+    res.writeHead(204).end();
+    return;
+  }
+  if (p === '/_test/mode' && req.method === 'POST') {
+    const next = { ...DEFAULT_MODE, ...(await readJson(req)) };
+    oneOf('sign', next.sign, ['assertion', 'response', 'both', 'none']);
+    oneOf('key', next.key, Object.keys(KEYS));
+    oneOf('algorithm', next.algorithm, Object.keys(ALGORITHMS));
+    mode = { sign: next.sign, key: next.key, algorithm: next.algorithm };
+    res.writeHead(204).end();
+    return;
+  }
+  if (p === '/_test/last' && req.method === 'GET') {
+    if (!last) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'no response issued yet' }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(last));
+    return;
+  }
+  throw new HttpError(404, `no route for ${req.method} ${p}`);
+}
+
+const server = http.createServer(async (req, res) => {
+  try {
+    await route(req, res);
+  } catch (e) {
+    const status = e instanceof HttpError ? e.status : 500;
+    if (status === 500) logError(e);
+    if (!res.headersSent) res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(`${e?.message ?? e}\n`);
+  }
+});
+server.on('clientError', (err, socket) => { try { socket.destroy(); } catch { /* ignore */ } });
+
+server.listen(Number(process.env.SAML_IDP_PORT ?? 0), '127.0.0.1', () => {
+  const port = server.address().port;
+  baseUrl = `http://127.0.0.1:${port}`;
+  console.log(`READY ${port}`);
+});
