@@ -143,6 +143,7 @@ pub async fn create_connection(
             client_secret,
         }),
         saml: None,
+        attribute_mapping: None,
     };
     Ok(connections::create(
         &c.state,
@@ -197,6 +198,7 @@ pub async fn update_connection(
             client_id: Some(client_id),
             client_secret: client_secret.filter(|s| !s.is_empty()),
         }),
+        ..Default::default()
     };
     connections::update(
         &c.state,

@@ -13,6 +13,7 @@ pub enum IdKind {
     Membership,
     Grant,
     LoginAttempt,
+    Certificate,
 }
 
 impl IdKind {
@@ -29,6 +30,7 @@ impl IdKind {
             IdKind::Membership => "om_",
             IdKind::Grant => "grant_",
             IdKind::LoginAttempt => "attempt_",
+            IdKind::Certificate => "cert_",
         }
     }
 }

@@ -22,6 +22,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "LANYARD_LOG",
     "LANYARD_DOMAIN_REPROOF_INTERVAL",
     "LANYARD_DOMAIN_LAPSE_GRACE",
+    "LANYARD_SAML_CLOCK_SKEW",
 ];
 
 /// Deployment environment.
@@ -58,6 +59,8 @@ pub struct Config {
     pub dns_servers: Vec<SocketAddr>,
     /// Domain re-proof and lapse timing.
     pub domain_policy: crate::domain::domain_state::Policy,
+    /// Clock difference allowed with SAML IdPs (default 2 minutes, at most 10).
+    pub saml_clock_skew_ms: i64,
 }
 
 /// A configuration problem, worded for the operator.
@@ -209,7 +212,12 @@ impl Config {
         if let Some(v) = get("LANYARD_DOMAIN_LAPSE_GRACE") {
             domain_policy.lapse_grace_ms = parse_duration_ms("LANYARD_DOMAIN_LAPSE_GRACE", v)?;
         }
+        let saml_clock_skew_ms = match get("LANYARD_SAML_CLOCK_SKEW") {
+            None => 120_000,
+            Some(v) => parse_skew(v)?,
+        };
         Ok(Config {
+            saml_clock_skew_ms,
             env,
             listen,
             public_url,
@@ -264,6 +272,26 @@ pub fn parse_duration_ms(var: &str, raw: &str) -> Result<i64, ConfigError> {
     };
     if ms < 60_000 {
         return Err(ConfigError(format!("{var} must be at least 1m")));
+    }
+    Ok(ms)
+}
+
+/// `LANYARD_SAML_CLOCK_SKEW`: `0s` to `10m`.
+fn parse_skew(raw: &str) -> Result<i64, ConfigError> {
+    let bad = || {
+        ConfigError(format!(
+            "LANYARD_SAML_CLOCK_SKEW is '{raw}'; use seconds or minutes from 0s to 10m, like 90s or 2m"
+        ))
+    };
+    let (num, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    let ms = match unit {
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        _ => return Err(bad()),
+    };
+    if ms > 600_000 {
+        return Err(bad());
     }
     Ok(ms)
 }

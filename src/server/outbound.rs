@@ -134,6 +134,22 @@ impl Outbound {
         }
     }
 
+    /// GETs a document (IdP metadata) and returns its text; non-2xx is a failure.
+    pub async fn get_text(&self, url: &str) -> Result<String, OutboundError> {
+        let req = http::Request::get(url)
+            .body(Vec::new())
+            .map_err(|_| OutboundError::Refused(format!("{url} is not a valid URL")))?;
+        let resp = self.execute(req).await?;
+        if !resp.status().is_success() {
+            return Err(OutboundError::Failed(format!(
+                "{url} answered HTTP {}",
+                resp.status().as_u16()
+            )));
+        }
+        String::from_utf8(resp.into_body())
+            .map_err(|_| OutboundError::Failed(format!("{url} did not answer UTF-8 text")))
+    }
+
     /// Sends a request built elsewhere (openidconnect's requests).
     pub async fn execute(
         &self,

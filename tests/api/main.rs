@@ -3,6 +3,7 @@
 mod dns_server;
 mod helpers;
 mod op;
+mod saml_idp;
 
 mod api_auth;
 mod audit_trail;
@@ -11,6 +12,7 @@ mod domains;
 mod openapi;
 mod organizations;
 mod portal;
+mod saml;
 mod saml_vectors;
 mod security;
 mod setup_links;

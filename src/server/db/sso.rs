@@ -18,13 +18,19 @@ pub struct ConnectionRow {
     pub last_test_ok: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub saml_idp_entity_id: Option<String>,
+    pub saml_idp_sso_url: Option<String>,
+    pub saml_idp_metadata_url: Option<String>,
+    pub saml_allow_idp_initiated: i64,
+    /// JSON of the attribute-mapping overrides.
+    pub attribute_mapping: Option<String>,
 }
 
-const CONN_COLUMNS: &str = "id, organization_id, kind, name, state, idp, oidc_issuer, oidc_client_id, oidc_client_secret_enc, last_test_at, last_test_ok, created_at, updated_at";
+const CONN_COLUMNS: &str = "id, organization_id, kind, name, state, idp, oidc_issuer, oidc_client_id, oidc_client_secret_enc, last_test_at, last_test_ok, created_at, updated_at, saml_idp_entity_id, saml_idp_sso_url, saml_idp_metadata_url, saml_allow_idp_initiated, attribute_mapping";
 
 pub async fn insert_connection(conn: &mut Conn, r: &ConnectionRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO connections ({CONN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        "INSERT INTO connections ({CONN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
     ))
     .bind(&r.id)
     .bind(&r.organization_id)
@@ -39,6 +45,11 @@ pub async fn insert_connection(conn: &mut Conn, r: &ConnectionRow) -> Result<(),
     .bind(r.last_test_ok)
     .bind(r.created_at)
     .bind(r.updated_at)
+    .bind(&r.saml_idp_entity_id)
+    .bind(&r.saml_idp_sso_url)
+    .bind(&r.saml_idp_metadata_url)
+    .bind(r.saml_allow_idp_initiated)
+    .bind(&r.attribute_mapping)
     .execute(conn)
     .await
     .map(|_| ())
@@ -51,8 +62,9 @@ pub async fn update_connection(
 ) -> Result<bool, sqlx::Error> {
     let res = sqlx::query(
         "UPDATE connections SET name = $3, state = $4, idp = $5, oidc_issuer = $6, oidc_client_id = $7, \
-         oidc_client_secret_enc = $8, last_test_at = $9, last_test_ok = $10, updated_at = $11 \
-         WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
+         oidc_client_secret_enc = $8, last_test_at = $9, last_test_ok = $10, updated_at = $11, \
+         saml_idp_entity_id = $12, saml_idp_sso_url = $13, saml_idp_metadata_url = $14, saml_allow_idp_initiated = $15, \
+         attribute_mapping = $16 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
     )
     .bind(&r.id)
     .bind(organization_id)
@@ -65,6 +77,11 @@ pub async fn update_connection(
     .bind(r.last_test_at)
     .bind(r.last_test_ok)
     .bind(r.updated_at)
+    .bind(&r.saml_idp_entity_id)
+    .bind(&r.saml_idp_sso_url)
+    .bind(&r.saml_idp_metadata_url)
+    .bind(r.saml_allow_idp_initiated)
+    .bind(&r.attribute_mapping)
     .execute(conn)
     .await?;
     Ok(res.rows_affected() == 1)

@@ -77,6 +77,11 @@ pub fn build_router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/sso/authorize", get(sso::authorize))
         .route("/sso/oidc/callback", get(sso::oidc_callback))
+        .route(
+            "/sso/saml/{connection}/acs",
+            axum::routing::post(sso::saml_acs),
+        )
+        .route("/sso/saml/{connection}/metadata", get(sso::saml_metadata))
         .nest("/api/v1", rest::router(state.clone()))
         .merge(browser)
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
@@ -175,7 +180,10 @@ async fn security_headers(mut req: Request, next: Next) -> Response {
 async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let path = req.uri().path();
-    if safe || path.starts_with("/api/v1/") || path == "/api/v1" {
+    // The SAML ACS receives the IdP's cross-site form POST by design; the signed assertion and
+    // the server-side pending request protect it, and it reads no session.
+    let saml_acs = path.starts_with("/sso/saml/") && path.ends_with("/acs");
+    if safe || saml_acs || path.starts_with("/api/v1/") || path == "/api/v1" {
         return next.run(req).await;
     }
     let headers = req.headers();

@@ -53,6 +53,49 @@ pub async fn oidc_callback(
     render(&state, next)
 }
 
+/// `POST /sso/saml/{connection}/acs`: the IdP's HTTP-POST binding.
+pub async fn saml_acs(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    axum::extract::Path(connection): axum::extract::Path<String>,
+    axum::extract::Form(form): axum::extract::Form<sso::AcsForm>,
+) -> Response {
+    let next = sso::saml_acs(&state, &ctx, &connection, form).await;
+    render(&state, next)
+}
+
+/// `GET /sso/saml/{connection}/metadata`: the SP metadata XML (also the SP entity id).
+pub async fn saml_metadata(
+    State(state): State<AppState>,
+    axum::extract::Path(connection): axum::extract::Path<String>,
+) -> Response {
+    match sso::sp_metadata(&state, &connection).await {
+        Ok(Some(xml)) => (
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "application/samlmetadata+xml; charset=utf-8".to_owned(),
+                ),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    format!("inline; filename=\"lanyard-{connection}-metadata.xml\""),
+                ),
+            ],
+            xml,
+        )
+            .into_response(),
+        Ok(None) => render(
+            &state,
+            Ok(Next::Page(
+                404,
+                "Unknown SAML connection".into(),
+                "There is no SAML connection at this address.".into(),
+            )),
+        ),
+        Err(e) => render(&state, Err(e)),
+    }
+}
+
 /// `GET /portal/sso/test/{connection}`: starts the admin's test sign-in. Scoped by the portal
 /// session (organization and the `sso` intent); a plain link, because a form post that redirects
 /// to the IdP would be stopped by the CSP `form-action 'self'`.

@@ -1,4 +1,4 @@
-//! SSO connections of an organization (OIDC now; SAML arrives with its own release).
+//! SSO connections of an organization: OIDC and SAML.
 
 use serde::{Deserialize, Serialize};
 
@@ -7,9 +7,11 @@ use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::clock::rfc3339;
 use crate::server::crypto::SecretBox;
-use crate::server::db::{self, sso::ConnectionRow};
+use crate::server::db::{self, saml::CertificateRow, sso::ConnectionRow};
 use crate::server::error::AppError;
 use crate::server::oidc;
+use crate::server::protocol::saml::attributes::AttributeMapping;
+use crate::server::protocol::saml::metadata as saml_md;
 use crate::server::state::AppState;
 
 /// OIDC settings as shown (never the secret).
@@ -21,6 +23,41 @@ pub struct OidcSettings {
     pub client_secret_set: bool,
 }
 
+/// What the admin copies into the IdP for a SAML connection.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SpInfo {
+    pub entity_id: String,
+    pub acs_url: String,
+    /// SP metadata XML to download or give to the IdP.
+    pub metadata_url: String,
+}
+
+/// A pinned IdP signing certificate (never its private half; Lanyard has none).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SamlCertificate {
+    /// `cert_…`
+    pub id: String,
+    /// SHA-256 fingerprint.
+    pub fingerprint: String,
+    pub subject: String,
+    pub not_before: String,
+    pub not_after: String,
+    /// Whole days until expiry (negative once expired).
+    pub expires_in_days: i64,
+}
+
+/// SAML settings as shown.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SamlSettings {
+    pub idp_entity_id: String,
+    pub idp_sso_url: String,
+    /// Where the metadata was fetched from, when it was given by URL.
+    pub idp_metadata_url: Option<String>,
+    pub allow_idp_initiated: bool,
+    /// Several may be active at once so that a rotation has no downtime.
+    pub certificates: Vec<SamlCertificate>,
+}
+
 /// A connection as the API and the portal show it.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Connection {
@@ -28,17 +65,22 @@ pub struct Connection {
     pub id: String,
     pub object: String,
     pub organization_id: String,
-    /// `oidc`.
+    /// `oidc` or `saml`.
     #[serde(rename = "type")]
     pub kind: String,
     pub name: String,
     /// `draft`, `active` or `inactive`.
     pub state: String,
-    /// `okta`, `entra`, `google` or `generic`.
+    /// `okta`, `entra`, `google`, `adfs` or `generic`.
     pub idp: String,
-    /// The redirect URI to register with the IdP.
-    pub redirect_uri: String,
+    /// OIDC: the redirect URI to register with the IdP.
+    pub redirect_uri: Option<String>,
     pub oidc: Option<OidcSettings>,
+    /// SAML: the values to copy into the IdP.
+    pub sp: Option<SpInfo>,
+    pub saml: Option<SamlSettings>,
+    /// Overrides of the attributes (SAML) or claims read for email, names and groups.
+    pub attribute_mapping: AttributeMapping,
     pub last_test_at: Option<String>,
     pub last_test_ok: Option<bool>,
     pub created_at: String,
@@ -53,11 +95,56 @@ pub struct OidcInput {
     pub client_secret: String,
 }
 
+/// SAML input: the IdP metadata as XML or by URL, or its values by hand.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SamlInput {
+    #[serde(default)]
+    pub idp_metadata_xml: Option<String>,
+    /// Fetched once, through the same network guard as OIDC discovery.
+    #[serde(default)]
+    pub idp_metadata_url: Option<String>,
+    #[serde(default)]
+    pub idp_entity_id: Option<String>,
+    #[serde(default)]
+    pub idp_sso_url: Option<String>,
+    /// PEM (or bare base64 DER) signing certificates.
+    #[serde(default)]
+    pub idp_certificates: Option<Vec<String>>,
+    #[serde(default)]
+    pub allow_idp_initiated: Option<bool>,
+}
+
+/// SAML changes: a new source replaces the IdP values and the certificate set; single
+/// certificates can be added and removed for a rotation without downtime.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SamlPatch {
+    #[serde(default)]
+    pub idp_metadata_xml: Option<String>,
+    #[serde(default)]
+    pub idp_metadata_url: Option<String>,
+    #[serde(default)]
+    pub idp_entity_id: Option<String>,
+    #[serde(default)]
+    pub idp_sso_url: Option<String>,
+    #[serde(default)]
+    pub idp_certificates: Option<Vec<String>>,
+    #[serde(default)]
+    pub allow_idp_initiated: Option<bool>,
+    /// A PEM certificate to pin beside the current ones.
+    #[serde(default)]
+    pub add_certificate: Option<String>,
+    /// A `cert_…` id to unpin (the last one cannot be removed).
+    #[serde(default)]
+    pub remove_certificate: Option<String>,
+}
+
 /// Input of `create`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnection {
-    /// `oidc` (SAML is not available yet).
+    /// `oidc` or `saml`.
     #[serde(rename = "type")]
     pub kind: String,
     pub name: String,
@@ -66,8 +153,9 @@ pub struct CreateConnection {
     #[serde(default)]
     pub oidc: Option<OidcInput>,
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub saml: Option<serde_json::Value>,
+    pub saml: Option<SamlInput>,
+    #[serde(default)]
+    pub attribute_mapping: Option<AttributeMapping>,
 }
 
 /// OIDC changes.
@@ -93,6 +181,10 @@ pub struct UpdateConnection {
     pub state: Option<String>,
     #[serde(default)]
     pub oidc: Option<OidcPatch>,
+    #[serde(default)]
+    pub saml: Option<SamlPatch>,
+    #[serde(default)]
+    pub attribute_mapping: Option<AttributeMapping>,
 }
 
 fn secret_context(id: &str) -> String {
@@ -104,14 +196,57 @@ pub fn callback_url(state: &AppState) -> String {
     format!("{}/sso/oidc/callback", state.config.base_url())
 }
 
-fn view(state: &AppState, r: ConnectionRow) -> Connection {
+/// The SP entity id of a SAML connection (also the URL of its SP metadata).
+pub fn sp_entity_id(state: &AppState, id: &str) -> String {
+    format!("{}/sso/saml/{id}/metadata", state.config.base_url())
+}
+
+/// The ACS URL of a SAML connection.
+pub fn acs_url(state: &AppState, id: &str) -> String {
+    format!("{}/sso/saml/{id}/acs", state.config.base_url())
+}
+
+fn cert_view(c: &CertificateRow, now: i64) -> SamlCertificate {
+    SamlCertificate {
+        id: c.id.clone(),
+        fingerprint: c.fingerprint.clone(),
+        subject: c.subject.clone(),
+        not_before: rfc3339(c.not_before),
+        not_after: rfc3339(c.not_after),
+        expires_in_days: (c.not_after - now).div_euclid(86_400_000),
+    }
+}
+
+pub(crate) fn mapping_of(r: &ConnectionRow) -> AttributeMapping {
+    r.attribute_mapping
+        .as_deref()
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or_default()
+}
+
+fn view(state: &AppState, r: ConnectionRow, certs: &[CertificateRow]) -> Connection {
+    let saml = r.kind == "saml";
+    let now = state.clock.now();
     Connection {
-        redirect_uri: callback_url(state),
+        redirect_uri: (!saml).then(|| callback_url(state)),
         oidc: r.oidc_issuer.clone().map(|issuer| OidcSettings {
             issuer,
             client_id: r.oidc_client_id.clone().unwrap_or_default(),
             client_secret_set: r.oidc_client_secret_enc.is_some(),
         }),
+        sp: saml.then(|| SpInfo {
+            entity_id: sp_entity_id(state, &r.id),
+            acs_url: acs_url(state, &r.id),
+            metadata_url: sp_entity_id(state, &r.id),
+        }),
+        saml: saml.then(|| SamlSettings {
+            idp_entity_id: r.saml_idp_entity_id.clone().unwrap_or_default(),
+            idp_sso_url: r.saml_idp_sso_url.clone().unwrap_or_default(),
+            idp_metadata_url: r.saml_idp_metadata_url.clone(),
+            allow_idp_initiated: r.saml_allow_idp_initiated != 0,
+            certificates: certs.iter().map(|c| cert_view(c, now)).collect(),
+        }),
+        attribute_mapping: mapping_of(&r),
         id: r.id,
         object: "connection".into(),
         organization_id: r.organization_id,
@@ -123,6 +258,187 @@ fn view(state: &AppState, r: ConnectionRow) -> Connection {
         last_test_ok: r.last_test_ok.map(|v| v != 0),
         created_at: rfc3339(r.created_at),
     }
+}
+
+/// The IdP values a SAML source resolves to.
+struct SamlSource {
+    entity_id: String,
+    sso_url: String,
+    metadata_url: Option<String>,
+    certificates: Vec<Vec<u8>>,
+}
+
+/// Resolves exactly one source (metadata XML, metadata URL, or values by hand) into IdP values.
+async fn resolve_saml(
+    state: &AppState,
+    xml: Option<&str>,
+    url: Option<&str>,
+    entity_id: Option<&str>,
+    sso_url: Option<&str>,
+    certs: Option<&[String]>,
+) -> Result<SamlSource, AppError> {
+    let blank = |v: Option<&str>| {
+        v.map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let (xml, url) = (blank(xml), blank(url));
+    let manual = blank(entity_id).is_some()
+        || blank(sso_url).is_some()
+        || certs.is_some_and(|c| !c.is_empty());
+    let sources = [xml.is_some(), url.is_some(), manual]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if sources != 1 {
+        return Err(FieldError::new(
+            "saml",
+            "give the IdP's metadata as idp_metadata_xml, or as idp_metadata_url, or give idp_entity_id, idp_sso_url and idp_certificates by hand (exactly one of the three)",
+        )
+        .into());
+    }
+    let src = if let Some(x) = xml {
+        let m = saml_md::parse_idp_metadata(&x)
+            .map_err(|e| FieldError::new("saml.idp_metadata_xml", e))?;
+        SamlSource {
+            entity_id: m.entity_id,
+            sso_url: m.sso_url,
+            metadata_url: None,
+            certificates: m.certificates,
+        }
+    } else if let Some(u) = url {
+        let text = state.outbound.get_text(&u).await.map_err(|e| {
+            FieldError::new(
+                "saml.idp_metadata_url",
+                format!("could not fetch the metadata: {e}"),
+            )
+        })?;
+        let m = saml_md::parse_idp_metadata(&text)
+            .map_err(|e| FieldError::new("saml.idp_metadata_url", e))?;
+        SamlSource {
+            entity_id: m.entity_id,
+            sso_url: m.sso_url,
+            metadata_url: Some(u),
+            certificates: m.certificates,
+        }
+    } else {
+        let entity_id = blank(entity_id).ok_or_else(|| {
+            FieldError::new(
+                "saml.idp_entity_id",
+                "idp_entity_id is required; your IdP calls it Issuer, Entity ID or Identifier",
+            )
+        })?;
+        let sso_url = blank(sso_url).ok_or_else(|| {
+            FieldError::new(
+                "saml.idp_sso_url",
+                "idp_sso_url is required; your IdP calls it SSO URL, Sign-on URL or Login URL",
+            )
+        })?;
+        let mut certificates = Vec::new();
+        for c in certs.unwrap_or_default() {
+            let der = saml_md::decode_certificate(c)
+                .map_err(|e| FieldError::new("saml.idp_certificates", e))?;
+            certificates.push(der);
+        }
+        if certificates.is_empty() {
+            return Err(FieldError::new("saml.idp_certificates", "at least one IdP signing certificate is required; download it from the IdP's app (PEM or .cer)").into());
+        }
+        SamlSource {
+            entity_id,
+            sso_url,
+            metadata_url: None,
+            certificates,
+        }
+    };
+    state.outbound.check_url(&src.sso_url).map_err(|e| {
+        FieldError::new(
+            "saml.idp_sso_url",
+            format!("the IdP's SSO URL is not usable: {e}"),
+        )
+    })?;
+    if src.entity_id.chars().count() > 1024 {
+        return Err(FieldError::new(
+            "saml.idp_entity_id",
+            "the entity id is longer than 1024 characters",
+        )
+        .into());
+    }
+    Ok(src)
+}
+
+fn cert_row(
+    organization_id: &str,
+    connection_id: &str,
+    der: &[u8],
+    now: i64,
+) -> Result<CertificateRow, AppError> {
+    use base64::Engine as _;
+    let info =
+        saml_md::certificate_info(der).map_err(|e| FieldError::new("saml.idp_certificates", e))?;
+    Ok(CertificateRow {
+        id: db::new_id(IdKind::Certificate),
+        organization_id: organization_id.to_owned(),
+        connection_id: connection_id.to_owned(),
+        der_b64: base64::engine::general_purpose::STANDARD.encode(der),
+        fingerprint: info.fingerprint,
+        subject: info.subject,
+        not_before: info.not_before_ms,
+        not_after: info.not_after_ms,
+        warned_days: None,
+        created_at: now,
+    })
+}
+
+/// The DER certificates pinned on a connection.
+pub(crate) async fn pinned_certificates(
+    state: &AppState,
+    organization_id: &str,
+    connection_id: &str,
+) -> Result<Vec<Vec<u8>>, AppError> {
+    use base64::Engine as _;
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(
+        db::saml::list_certificates(&mut conn, organization_id, connection_id)
+            .await?
+            .into_iter()
+            .filter_map(|c| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(c.der_b64)
+                    .ok()
+            })
+            .collect(),
+    )
+}
+
+async fn certs_of(state: &AppState, r: &ConnectionRow) -> Result<Vec<CertificateRow>, AppError> {
+    if r.kind != "saml" {
+        return Ok(Vec::new());
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(db::saml::list_certificates(&mut conn, &r.organization_id, &r.id).await?)
+}
+
+fn check_mapping(m: Option<AttributeMapping>) -> Result<Option<String>, FieldError> {
+    let Some(m) = m else { return Ok(None) };
+    let clean = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let m = AttributeMapping {
+        email: clean(m.email),
+        first_name: clean(m.first_name),
+        last_name: clean(m.last_name),
+        groups: clean(m.groups),
+    };
+    for v in [&m.email, &m.first_name, &m.last_name, &m.groups]
+        .into_iter()
+        .flatten()
+    {
+        if v.chars().count() > 512 {
+            return Err(FieldError::new(
+                "attribute_mapping",
+                "attribute names are at most 512 characters",
+            ));
+        }
+    }
+    Ok((m != AttributeMapping::default()).then(|| serde_json::to_string(&m).unwrap_or_default()))
 }
 
 fn not_found() -> AppError {
@@ -139,10 +455,10 @@ fn check_name(name: &str) -> Result<String, FieldError> {
 
 fn check_idp(idp: Option<&str>) -> Result<String, FieldError> {
     match idp.unwrap_or("generic") {
-        v @ ("okta" | "entra" | "google" | "generic") => Ok(v.to_owned()),
+        v @ ("okta" | "entra" | "google" | "adfs" | "generic") => Ok(v.to_owned()),
         other => Err(FieldError::new(
             "idp",
-            format!("unknown idp '{other}'; use okta, entra, google or generic"),
+            format!("unknown idp '{other}'; use okta, entra, google, adfs or generic"),
         )),
     }
 }
@@ -185,64 +501,94 @@ pub async fn create(
 ) -> Result<Connection, AppError> {
     let name = check_name(&input.name)?;
     let idp = check_idp(input.idp.as_deref())?;
-    let oidc_in =
-        match (input.kind.as_str(), input.oidc) {
-            ("oidc", Some(o)) => o,
-            ("oidc", None) => {
-                return Err(FieldError::new(
-                    "oidc",
-                    "type oidc needs oidc: {issuer, client_id, client_secret}",
-                )
-                .into())
-            }
-            ("saml", _) => return Err(FieldError::new(
-                "type",
-                "SAML connections are not available in this version of Lanyard yet; use type oidc",
-            )
-            .into()),
-            _ => return Err(FieldError::new("type", "type must be oidc").into()),
-        };
-    let issuer = check_oidc(
-        state,
-        &oidc_in.issuer,
-        &oidc_in.client_id,
-        &oidc_in.client_secret,
-    )
-    .await?;
+    let attribute_mapping = check_mapping(input.attribute_mapping)?;
     let now = state.clock.now();
     let id = db::new_id(IdKind::Connection);
-    let sealed = state
-        .secrets
-        .seal(&oidc_in.client_secret, &secret_context(&id));
-    let row = ConnectionRow {
-        id,
+    let mut row = ConnectionRow {
+        id: id.clone(),
         organization_id: organization_id.to_owned(),
-        kind: "oidc".into(),
+        kind: input.kind.clone(),
         name,
         state: "draft".into(),
         idp,
-        oidc_issuer: Some(issuer),
-        oidc_client_id: Some(oidc_in.client_id.trim().to_owned()),
-        oidc_client_secret_enc: Some(sealed),
+        oidc_issuer: None,
+        oidc_client_id: None,
+        oidc_client_secret_enc: None,
         last_test_at: None,
         last_test_ok: None,
         created_at: now,
         updated_at: now,
+        saml_idp_entity_id: None,
+        saml_idp_sso_url: None,
+        saml_idp_metadata_url: None,
+        saml_allow_idp_initiated: 0,
+        attribute_mapping,
     };
+    let mut certs = Vec::new();
+    match (input.kind.as_str(), input.oidc, input.saml) {
+        ("oidc", Some(o), None) => {
+            let issuer = check_oidc(state, &o.issuer, &o.client_id, &o.client_secret).await?;
+            row.oidc_issuer = Some(issuer);
+            row.oidc_client_id = Some(o.client_id.trim().to_owned());
+            row.oidc_client_secret_enc = Some(state.secrets.seal(&o.client_secret, &secret_context(&id)));
+        }
+        ("saml", None, Some(m)) => {
+            let src = resolve_saml(
+                state,
+                m.idp_metadata_xml.as_deref(),
+                m.idp_metadata_url.as_deref(),
+                m.idp_entity_id.as_deref(),
+                m.idp_sso_url.as_deref(),
+                m.idp_certificates.as_deref(),
+            )
+            .await?;
+            row.saml_idp_entity_id = Some(src.entity_id);
+            row.saml_idp_sso_url = Some(src.sso_url);
+            row.saml_idp_metadata_url = src.metadata_url;
+            row.saml_allow_idp_initiated = i64::from(m.allow_idp_initiated.unwrap_or(false));
+            for der in &src.certificates {
+                certs.push(cert_row(organization_id, &id, der, now)?);
+            }
+        }
+        ("oidc", _, _) => {
+            return Err(FieldError::new(
+                "oidc",
+                "type oidc needs oidc: {issuer, client_id, client_secret} (and no saml)",
+            )
+            .into())
+        }
+        ("saml", _, _) => {
+            return Err(FieldError::new(
+                "saml",
+                "type saml needs saml: {idp_metadata_xml | idp_metadata_url | idp_entity_id, idp_sso_url, idp_certificates} (and no oidc)",
+            )
+            .into())
+        }
+        _ => return Err(FieldError::new("type", "type must be oidc or saml").into()),
+    }
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     db::organizations::get(tx.conn(), organization_id)
         .await?
         .ok_or(AppError::NotFound("organization"))?;
     db::sso::insert_connection(tx.conn(), &row).await?;
+    for c in &certs {
+        db::saml::insert_certificate(tx.conn(), c).await?;
+    }
     tx.record(
         Some(organization_id),
         "connection.created",
         vec![Target::new("connection", &row.id, Some(&row.name))],
-        serde_json::json!({ "type": row.kind, "idp": row.idp, "issuer": row.oidc_issuer }),
+        serde_json::json!({
+            "type": row.kind,
+            "idp": row.idp,
+            "issuer": row.oidc_issuer,
+            "idp_entity_id": row.saml_idp_entity_id,
+            "certificates": certs.iter().map(|c| &c.fingerprint).collect::<Vec<_>>(),
+        }),
     )
     .await?;
     tx.commit().await?;
-    Ok(view(state, row))
+    Ok(view(state, row, &certs))
 }
 
 /// The organization a connection id belongs to.
@@ -262,7 +608,9 @@ pub async fn get(
     organization_id: &str,
     id: &str,
 ) -> Result<Connection, AppError> {
-    Ok(view(state, get_row(state, organization_id, id).await?))
+    let row = get_row(state, organization_id, id).await?;
+    let certs = certs_of(state, &row).await?;
+    Ok(view(state, row, &certs))
 }
 
 pub(crate) async fn get_row(
@@ -278,12 +626,16 @@ pub(crate) async fn get_row(
 
 /// Lists an organization's connections.
 pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Connection>, AppError> {
-    let mut conn = state.db.pool.acquire().await?;
-    Ok(db::sso::list_connections(&mut conn, organization_id)
-        .await?
-        .into_iter()
-        .map(|r| view(state, r))
-        .collect())
+    let rows = {
+        let mut conn = state.db.pool.acquire().await?;
+        db::sso::list_connections(&mut conn, organization_id).await?
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let certs = certs_of(state, &r).await?;
+        out.push(view(state, r, &certs));
+    }
+    Ok(out)
 }
 
 /// The stored client secret, decrypted.
@@ -312,6 +664,13 @@ pub async fn update(
         row.name = check_name(n)?;
         changed.push("name");
     }
+    if input.oidc.is_some() && row.kind != "oidc" {
+        return Err(FieldError::new(
+            "oidc",
+            "this is a SAML connection; change its saml settings",
+        )
+        .into());
+    }
     if let Some(o) = &input.oidc {
         let issuer = o
             .issuer
@@ -333,6 +692,68 @@ pub async fn update(
         // New settings need a new successful test before the portal can activate them.
         row.last_test_ok = None;
         changed.push("oidc");
+    }
+    let mut replace_certs: Option<Vec<CertificateRow>> = None;
+    let mut add_cert: Option<CertificateRow> = None;
+    let mut remove_cert: Option<String> = None;
+    if let Some(m) = &input.saml {
+        if row.kind != "saml" {
+            return Err(FieldError::new(
+                "saml",
+                "this is an OIDC connection; change its oidc settings",
+            )
+            .into());
+        }
+        let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+        let has_source = given(&m.idp_metadata_xml)
+            || given(&m.idp_metadata_url)
+            || given(&m.idp_entity_id)
+            || given(&m.idp_sso_url)
+            || m.idp_certificates.as_ref().is_some_and(|c| !c.is_empty());
+        let now = state.clock.now();
+        if has_source {
+            let src = resolve_saml(
+                state,
+                m.idp_metadata_xml.as_deref(),
+                m.idp_metadata_url.as_deref(),
+                m.idp_entity_id.as_deref(),
+                m.idp_sso_url.as_deref(),
+                m.idp_certificates.as_deref(),
+            )
+            .await?;
+            row.saml_idp_entity_id = Some(src.entity_id);
+            row.saml_idp_sso_url = Some(src.sso_url);
+            row.saml_idp_metadata_url = src.metadata_url;
+            let mut rows = Vec::new();
+            for der in &src.certificates {
+                rows.push(cert_row(organization_id, &row.id, der, now)?);
+            }
+            replace_certs = Some(rows);
+            row.last_test_ok = None;
+            changed.push("saml");
+        }
+        if let Some(b) = m.allow_idp_initiated {
+            row.saml_allow_idp_initiated = i64::from(b);
+            changed.push("allow_idp_initiated");
+        }
+        if let Some(pem) = m
+            .add_certificate
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+        {
+            let der = saml_md::decode_certificate(pem)
+                .map_err(|e| FieldError::new("saml.add_certificate", e))?;
+            add_cert = Some(cert_row(organization_id, &row.id, &der, now)?);
+            changed.push("certificates");
+        }
+        if let Some(c) = m.remove_certificate.as_deref().filter(|c| !c.is_empty()) {
+            remove_cert = Some(c.to_owned());
+            changed.push("certificates");
+        }
+    }
+    if let Some(mp) = input.attribute_mapping.clone() {
+        row.attribute_mapping = check_mapping(Some(mp))?;
+        changed.push("attribute_mapping");
     }
     if let Some(s) = &input.state {
         match s.as_str() {
@@ -356,7 +777,8 @@ pub async fn update(
         }
     }
     if changed.is_empty() && events.is_empty() {
-        return Ok(view(state, row));
+        let certs = certs_of(state, &row).await?;
+        return Ok(view(state, row, &certs));
     }
     let now = state.clock.now();
     row.updated_at = now;
@@ -364,13 +786,46 @@ pub async fn update(
     if !db::sso::update_connection(tx.conn(), organization_id, &row).await? {
         return Err(not_found());
     }
+    let mut certs_added: Vec<String> = Vec::new();
+    let mut certs_removed: Vec<String> = Vec::new();
+    if let Some(rows) = &replace_certs {
+        for old in db::saml::list_certificates(tx.conn(), organization_id, &row.id).await? {
+            db::saml::delete_certificate(tx.conn(), organization_id, &row.id, &old.id).await?;
+            certs_removed.push(old.fingerprint);
+        }
+        for c in rows {
+            if db::saml::insert_certificate(tx.conn(), c).await? {
+                certs_added.push(c.fingerprint.clone());
+            }
+        }
+    }
+    if let Some(c) = &add_cert {
+        if db::saml::insert_certificate(tx.conn(), c).await? {
+            certs_added.push(c.fingerprint.clone());
+        }
+    }
+    if let Some(cid) = &remove_cert {
+        let current = db::saml::list_certificates(tx.conn(), organization_id, &row.id).await?;
+        let Some(victim) = current.iter().find(|c| &c.id == cid) else {
+            return Err(AppError::NotFound("certificate"));
+        };
+        if current.len() == 1 {
+            return Err(AppError::Conflict {
+                code: "last_certificate",
+                message: "a SAML connection needs at least one IdP certificate; add the new one before removing the old one".into(),
+                field: Some("saml.remove_certificate"),
+            });
+        }
+        db::saml::delete_certificate(tx.conn(), organization_id, &row.id, cid).await?;
+        certs_removed.push(victim.fingerprint.clone());
+    }
     let target = vec![Target::new("connection", &row.id, Some(&row.name))];
     if !changed.is_empty() {
         tx.record(
             Some(organization_id),
             "connection.updated",
             target.clone(),
-            serde_json::json!({ "changed": changed }),
+            serde_json::json!({ "changed": changed, "certificates_added": certs_added, "certificates_removed": certs_removed }),
         )
         .await?;
     }
@@ -384,7 +839,8 @@ pub async fn update(
         .await?;
     }
     tx.commit().await?;
-    Ok(view(state, row))
+    let certs = certs_of(state, &row).await?;
+    Ok(view(state, row, &certs))
 }
 
 /// Deletes a connection.

@@ -1,0 +1,132 @@
+//! Pinned IdP certificates of SAML connections and the assertion replay cache.
+
+use super::Conn;
+
+/// A pinned IdP signing certificate.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CertificateRow {
+    pub id: String,
+    pub organization_id: String,
+    pub connection_id: String,
+    pub der_b64: String,
+    pub fingerprint: String,
+    pub subject: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub warned_days: Option<i64>,
+    pub created_at: i64,
+}
+
+const CERT_COLUMNS: &str = "id, organization_id, connection_id, der_b64, fingerprint, subject, not_before, not_after, warned_days, created_at";
+
+/// Pins a certificate; `false` when the connection already has it.
+pub async fn insert_certificate(conn: &mut Conn, r: &CertificateRow) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(&format!(
+        "INSERT INTO saml_certificates ({CERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (connection_id, fingerprint) DO NOTHING"
+    ))
+    .bind(&r.id)
+    .bind(&r.organization_id)
+    .bind(&r.connection_id)
+    .bind(&r.der_b64)
+    .bind(&r.fingerprint)
+    .bind(&r.subject)
+    .bind(r.not_before)
+    .bind(r.not_after)
+    .bind(r.warned_days)
+    .bind(r.created_at)
+    .execute(conn)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// The certificates of one connection of one organization, oldest first.
+pub async fn list_certificates(
+    conn: &mut Conn,
+    organization_id: &str,
+    connection_id: &str,
+) -> Result<Vec<CertificateRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {CERT_COLUMNS} FROM saml_certificates WHERE organization_id = $1 AND connection_id = $2 ORDER BY id"
+    ))
+    .bind(organization_id)
+    .bind(connection_id)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn delete_certificate(
+    conn: &mut Conn,
+    organization_id: &str,
+    connection_id: &str,
+    id: &str,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "DELETE FROM saml_certificates WHERE organization_id = $1 AND connection_id = $2 AND id = $3",
+    )
+    .bind(organization_id)
+    .bind(connection_id)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Certificates of live connections that expire before `until` and have not been warned at
+/// `days` yet.
+pub async fn certificates_to_warn(
+    conn: &mut Conn,
+    until: i64,
+    days: i64,
+) -> Result<Vec<CertificateRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {} FROM saml_certificates s JOIN connections c ON c.id = s.connection_id \
+         WHERE c.deleted_at IS NULL AND s.not_after <= $1 AND (s.warned_days IS NULL OR s.warned_days > $2)",
+        CERT_COLUMNS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .bind(until)
+    .bind(days)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records that the warning at `days` was sent (conditional: one node wins).
+pub async fn mark_warned(conn: &mut Conn, id: &str, days: i64) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE saml_certificates SET warned_days = $2 WHERE id = $1 AND (warned_days IS NULL OR warned_days > $2)",
+    )
+    .bind(id)
+    .bind(days)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Remembers an assertion id; `false` when it was seen before on this connection (a replay).
+pub async fn remember_assertion(
+    conn: &mut Conn,
+    connection_id: &str,
+    assertion_id: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query("DELETE FROM saml_assertions WHERE expires_at < $1")
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    let r = sqlx::query(
+        "INSERT INTO saml_assertions (connection_id, assertion_id, expires_at, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (connection_id, assertion_id) DO NOTHING",
+    )
+    .bind(connection_id)
+    .bind(assertion_id)
+    .bind(expires_at)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

@@ -1,0 +1,570 @@
+//! SAML sign-in against a real SAML IdP (npm samlify, xml-crypto signatures): setup through the
+//! vendor API, SP- and IdP-initiated flows, the JIT policy, replay, attacks through the ACS,
+//! certificate rotation and SP metadata.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{Dialect, TestApp, ORIGIN};
+use crate::saml_idp::TestIdp;
+
+const VENDOR_CB: &str = "https://vendor.example/callback";
+
+async fn setup(d: Dialect) -> (TestApp, TestIdp) {
+    let app = TestApp::spawn_with(
+        d,
+        &[
+            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
+            ("LANYARD_REDIRECT_URIS", VENDOR_CB),
+        ],
+    )
+    .await;
+    (app, TestIdp::start())
+}
+
+/// An organization with the vendor-verified domain acme.test and an active SAML connection
+/// created from the IdP's metadata URL; returns (org, connection JSON).
+async fn org_with_saml(app: &TestApp, idp: &TestIdp, extra: Value) -> (String, Value) {
+    let org = app.create_org("Acme").await;
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/domains"),
+            Some(json!({"domain": "acme.test", "verified": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let mut saml = json!({"idp_metadata_url": idp.entity_id()});
+    if let Some(o) = extra.as_object() {
+        for (k, v) in o {
+            saml[k] = v.clone();
+        }
+    }
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/connections"),
+            Some(json!({"type": "saml", "name": "Okta SAML", "idp": "okta", "saml": saml})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let c = r.json();
+    let id = c["id"].as_str().unwrap().to_owned();
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"state": "active"})),
+        )
+        .await;
+    assert_eq!(r.json()["state"], "active", "{}", r.text());
+    (org, r.json())
+}
+
+fn param(u: &url::Url, k: &str) -> Option<String> {
+    u.query_pairs()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Starts an SP-initiated sign-in and returns the IdP's form for it.
+async fn start(app: &TestApp, idp: &TestIdp, org: &str) -> crate::saml_idp::Post {
+    let r = app
+        .browser_get(
+            &format!(
+                "/sso/authorize?organization={org}&redirect_uri={VENDOR_CB}&state=vendor-state"
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let to_idp = r.header("location").unwrap();
+    assert!(
+        to_idp.contains("SAMLRequest=") && to_idp.contains("RelayState="),
+        "{to_idp}"
+    );
+    idp.login(&to_idp).await
+}
+
+fn location(r: &crate::helpers::TestResponse) -> url::Url {
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    url::Url::parse(&r.header("location").unwrap()).unwrap()
+}
+
+async fn exchange(app: &TestApp, code: &str) -> Value {
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/sso/token",
+            Some(json!({"code": code})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+/// The newest sign-in failure reason recorded for the organization's audit trail.
+async fn last_failure(app: &TestApp, org: &str) -> Value {
+    let r = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/audit_events?organization_id={org}&limit=100"),
+            None,
+        )
+        .await;
+    r.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "authentication.failed")
+        .next_back()
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+async fn sp_initiated_sign_in_returns_the_profile_and_creates_one_member(d: Dialect) {
+    let (app, idp) = setup(d).await;
+    let (org, conn) = org_with_saml(&app, &idp, json!({})).await;
+    let id = conn["id"].as_str().unwrap();
+    assert_eq!(conn["type"], "saml");
+    assert_eq!(
+        conn["sp"]["entity_id"],
+        format!("{ORIGIN}/sso/saml/{id}/metadata")
+    );
+    assert_eq!(conn["sp"]["acs_url"], format!("{ORIGIN}/sso/saml/{id}/acs"));
+    assert_eq!(conn["saml"]["idp_entity_id"], idp.entity_id());
+    assert_eq!(conn["saml"]["certificates"].as_array().unwrap().len(), 1);
+    assert!(conn["redirect_uri"].is_null());
+    idp.set_user(json!({"name_id": "Dana@Acme.test", "email": "Dana@Acme.test", "first_name": "Dana", "last_name": "Lee", "groups": ["Engineering", "Admins"]})).await;
+    let post = start(&app, &idp, &org).await;
+    assert_eq!(post.action, format!("{ORIGIN}/sso/saml/{id}/acs"));
+    let back = location(&idp.post_to(&app, &post).await);
+    assert!(back.as_str().starts_with(VENDOR_CB), "{back}");
+    assert_eq!(param(&back, "state").as_deref(), Some("vendor-state"));
+    let j = exchange(&app, &param(&back, "code").expect("code")).await;
+    assert_eq!(j["profile"]["email"], "dana@acme.test");
+    assert_eq!(j["profile"]["first_name"], "Dana");
+    assert_eq!(j["profile"]["last_name"], "Lee");
+    assert_eq!(j["profile"]["groups"], json!(["Engineering", "Admins"]));
+    assert_eq!(j["profile"]["idp_subject"], "Dana@Acme.test");
+    assert_eq!(j["profile"]["connection_id"], id);
+    assert_eq!(
+        j["profile"]["raw_attributes"]["attributes"]["firstName"],
+        json!(["Dana"])
+    );
+    assert_eq!(j["membership"]["role"], "member");
+    // The same person again: same user, no second membership.
+    let post = start(&app, &idp, &org).await;
+    let back = location(&idp.post_to(&app, &post).await);
+    let again = exchange(&app, &param(&back, "code").unwrap()).await;
+    assert_eq!(again["profile"]["id"], j["profile"]["id"]);
+    let actions = app.audit_actions(&org).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "membership.created")
+            .count(),
+        1
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "authentication.succeeded")
+            .count(),
+        2
+    );
+}
+
+async fn a_response_is_accepted_once(d: Dialect) {
+    let (app, idp) = setup(d).await;
+    let (org, _) = org_with_saml(&app, &idp, json!({"allow_idp_initiated": true})).await;
+    let post = start(&app, &idp, &org).await;
+    location(&idp.post_to(&app, &post).await);
+    // Replaying the same POST: the RelayState is spent, so the response answers no pending
+    // request, and the assertion id is in the replay cache besides.
+    let r = idp.post_to(&app, &post).await;
+    let back = location(&r);
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    assert!(param(&back, "code").is_none());
+    assert_eq!(
+        last_failure(&app, &org).await["metadata"]["reason"],
+        "in_response_to_mismatch"
+    );
+    // An IdP-initiated response replayed: only the persistent replay cache stops it.
+    let acs = format!("{ORIGIN}/sso/saml/{}/acs", connection_of(&app, &org).await);
+    let sp = acs.replace("/acs", "/metadata");
+    let post = idp.unsolicited(&acs, &sp, None).await;
+    let first = location(&idp.post_to(&app, &post).await);
+    assert!(param(&first, "code").is_some(), "{first}");
+    let second = location(&idp.post_to(&app, &post).await);
+    assert!(param(&second, "code").is_none(), "{second}");
+    assert_eq!(
+        last_failure(&app, &org).await["metadata"]["reason"],
+        "replay"
+    );
+}
+
+async fn connection_of(app: &TestApp, org: &str) -> String {
+    let r = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/organizations/{org}/connections"),
+            None,
+        )
+        .await;
+    r.json()["data"][0]["id"].as_str().unwrap().to_owned()
+}
+
+async fn idp_initiated_sign_in_only_when_the_connection_allows_it(d: Dialect) {
+    let (app, idp) = setup(d).await;
+    let (org, conn) = org_with_saml(&app, &idp, json!({})).await;
+    let acs = conn["sp"]["acs_url"].as_str().unwrap().to_owned();
+    let sp = conn["sp"]["entity_id"].as_str().unwrap().to_owned();
+    let post = idp.unsolicited(&acs, &sp, None).await;
+    let r = idp.post_to(&app, &post).await;
+    let back = location(&r);
+    assert!(param(&back, "code").is_none());
+    assert_eq!(
+        last_failure(&app, &org).await["metadata"]["reason"],
+        "unsolicited"
+    );
+    let id = conn["id"].as_str().unwrap();
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"saml": {"allow_idp_initiated": true}})),
+        )
+        .await;
+    assert_eq!(
+        r.json()["saml"]["allow_idp_initiated"],
+        true,
+        "{}",
+        r.text()
+    );
+    let post = idp.unsolicited(&acs, &sp, Some(VENDOR_CB)).await;
+    let back = location(&idp.post_to(&app, &post).await);
+    assert!(back.as_str().starts_with(VENDOR_CB));
+    let j = exchange(&app, &param(&back, "code").expect("code")).await;
+    assert_eq!(j["profile"]["email"], "dana@acme.test");
+    // RelayState naming a URL off the allow-list never becomes a redirect target.
+    let post = idp
+        .unsolicited(&acs, &sp, Some("https://evil.example/steal"))
+        .await;
+    let back = location(&idp.post_to(&app, &post).await);
+    assert!(back.as_str().starts_with(VENDOR_CB), "{back}");
+}
+
+async fn forged_and_misconfigured_responses_are_refused_with_their_reason(d: Dialect) {
+    let (app, idp) = setup(d).await;
+    let (org, _) = org_with_saml(&app, &idp, json!({})).await;
+    for (mode, reason) in [
+        (json!({"sign": "none"}), "unsigned"),
+        (json!({"key": "other"}), "signature_invalid"),
+        (json!({"algorithm": "sha1"}), "signature_algorithm"),
+        (
+            json!({"sign": "response", "key": "other"}),
+            "signature_invalid",
+        ),
+    ] {
+        idp.set_mode(mode.clone()).await;
+        let post = start(&app, &idp, &org).await;
+        let back = location(&idp.post_to(&app, &post).await);
+        assert!(param(&back, "code").is_none(), "{mode}: {back}");
+        assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+        assert_eq!(
+            last_failure(&app, &org).await["metadata"]["reason"],
+            reason,
+            "{mode}"
+        );
+    }
+    // Signed Response only, and both: accepted.
+    for sign in ["response", "both"] {
+        idp.set_mode(json!({"sign": sign})).await;
+        let post = start(&app, &idp, &org).await;
+        let back = location(&idp.post_to(&app, &post).await);
+        assert!(param(&back, "code").is_some(), "{sign}: {back}");
+    }
+    // A tampered NameID after signing.
+    idp.set_mode(json!({})).await;
+    let mut post = start(&app, &idp, &org).await;
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let xml = String::from_utf8(b64.decode(&post.saml_response).unwrap()).unwrap();
+    assert!(xml.contains(">dana@acme.test<"));
+    post.saml_response = b64.encode(xml.replace(">dana@acme.test<", ">boss@acme.test<"));
+    let back = location(&idp.post_to(&app, &post).await);
+    assert!(param(&back, "code").is_none());
+    assert_eq!(
+        last_failure(&app, &org).await["metadata"]["reason"],
+        "signature_invalid"
+    );
+}
+
+async fn jit_needs_a_verified_domain_of_the_organization(d: Dialect) {
+    let (app, idp) = setup(d).await;
+    let (org, _) = org_with_saml(&app, &idp, json!({})).await;
+    idp.set_user(json!({"name_id": "mallory@elsewhere.test", "email": "mallory@elsewhere.test"}))
+        .await;
+    let post = start(&app, &idp, &org).await;
+    let back = location(&idp.post_to(&app, &post).await);
+    assert!(param(&back, "code").is_none());
+    assert_eq!(
+        last_failure(&app, &org).await["metadata"]["reason"],
+        "domain_not_verified"
+    );
+    assert!(!app
+        .audit_actions(&org)
+        .await
+        .contains(&"membership.created".to_owned()));
+}
+
+async fn entra_claims_and_a_mapping_override_are_read(d: Dialect) {
+    let (app, idp) = setup(d).await;
+    let (org, conn) = org_with_saml(&app, &idp, json!({})).await;
+    idp.set_user(json!({"name_id": "0f3c-opaque", "email": "ana@acme.test", "first_name": "Ana", "last_name": "Ruiz", "groups": ["g-1"], "style": "entra", "name_id_format": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"})).await;
+    let post = start(&app, &idp, &org).await;
+    let j = exchange(
+        &app,
+        &param(&location(&idp.post_to(&app, &post).await), "code").unwrap(),
+    )
+    .await;
+    assert_eq!(j["profile"]["email"], "ana@acme.test");
+    assert_eq!(j["profile"]["first_name"], "Ana");
+    assert_eq!(j["profile"]["groups"], json!(["g-1"]));
+    assert_eq!(j["profile"]["idp_subject"], "0f3c-opaque");
+    let id = conn["id"].as_str().unwrap();
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"attribute_mapping": {"email": "work_mail"}})),
+        )
+        .await;
+    assert_eq!(
+        r.json()["attribute_mapping"]["email"],
+        "work_mail",
+        "{}",
+        r.text()
+    );
+    idp.set_user(json!({"name_id": "1a2b", "email": "wrong@acme.test", "attributes": {"work_mail": ["ben@acme.test"]}})).await;
+    let post = start(&app, &idp, &org).await;
+    let j = exchange(
+        &app,
+        &param(&location(&idp.post_to(&app, &post).await), "code").unwrap(),
+    )
+    .await;
+    assert_eq!(j["profile"]["email"], "ben@acme.test");
+}
+
+async fn certificates_rotate_without_downtime(d: Dialect) {
+    let (app, idp) = setup(d).await;
+    let (org, conn) = org_with_saml(&app, &idp, json!({})).await;
+    let id = conn["id"].as_str().unwrap();
+    let old_cert = conn["saml"]["certificates"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        conn["saml"]["certificates"][0]["expires_in_days"]
+            .as_i64()
+            .unwrap()
+            > 30
+    );
+    // The IdP starts signing with its new key before Lanyard knows it: refused.
+    idp.set_mode(json!({"key": "other"})).await;
+    let post = start(&app, &idp, &org).await;
+    assert!(param(&location(&idp.post_to(&app, &post).await), "code").is_none());
+    // Pin the new certificate beside the old one: both keys work.
+    let new_pem = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/saml_idp/other.crt"
+    ))
+    .unwrap();
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"saml": {"add_certificate": new_pem}})),
+        )
+        .await;
+    assert_eq!(
+        r.json()["saml"]["certificates"].as_array().unwrap().len(),
+        2,
+        "{}",
+        r.text()
+    );
+    for key in ["other", "idp"] {
+        idp.set_mode(json!({"key": key})).await;
+        let post = start(&app, &idp, &org).await;
+        assert!(
+            param(&location(&idp.post_to(&app, &post).await), "code").is_some(),
+            "{key}"
+        );
+    }
+    // Unpin the old one: the old key stops working.
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"saml": {"remove_certificate": old_cert}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let remaining = r.json()["saml"]["certificates"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let post = start(&app, &idp, &org).await;
+    assert!(param(&location(&idp.post_to(&app, &post).await), "code").is_none());
+    // The last certificate cannot be removed.
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"saml": {"remove_certificate": remaining}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "last_certificate");
+}
+
+async fn setup_input_is_validated_field_by_field(d: Dialect) {
+    let (app, idp) = setup(d).await;
+    let org = app.create_org("Acme").await;
+    let path = format!("/api/v1/organizations/{org}/connections");
+    let metadata = idp.metadata().await;
+    let cert = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/saml_idp/idp.crt"
+    ))
+    .unwrap();
+    for (saml, field) in [
+        (json!({}), "saml"),
+        (
+            json!({"idp_metadata_xml": metadata, "idp_metadata_url": idp.entity_id()}),
+            "saml",
+        ),
+        (
+            json!({"idp_metadata_xml": "<not xml"}),
+            "saml.idp_metadata_xml",
+        ),
+        (
+            json!({"idp_metadata_xml": "<!DOCTYPE x [<!ENTITY a \"b\">]><x>&a;</x>"}),
+            "saml.idp_metadata_xml",
+        ),
+        (
+            json!({"idp_metadata_url": format!("{}/nothing-here", idp.base)}),
+            "saml.idp_metadata_url",
+        ),
+        (
+            json!({"idp_entity_id": "https://idp.test", "idp_sso_url": "https://idp.test/sso"}),
+            "saml.idp_certificates",
+        ),
+        (
+            json!({"idp_entity_id": "https://idp.test", "idp_sso_url": "https://idp.test/sso", "idp_certificates": ["not a cert"]}),
+            "saml.idp_certificates",
+        ),
+        (
+            json!({"idp_entity_id": "https://idp.test", "idp_sso_url": "ftp://idp.test/sso", "idp_certificates": [cert]}),
+            "saml.idp_sso_url",
+        ),
+    ] {
+        let r = app
+            .api(
+                Method::POST,
+                &path,
+                Some(json!({"type": "saml", "name": "X", "saml": saml})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{saml}: {}",
+            r.text()
+        );
+        assert_eq!(r.json()["error"]["field"], field, "{}", r.text());
+    }
+    // Uploaded XML and values by hand both work.
+    for saml in [
+        json!({"idp_metadata_xml": metadata}),
+        json!({"idp_entity_id": idp.entity_id(), "idp_sso_url": format!("{}/sso", idp.base), "idp_certificates": [cert]}),
+    ] {
+        let r = app
+            .api(
+                Method::POST,
+                &path,
+                Some(json!({"type": "saml", "name": "X", "saml": saml})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        assert_eq!(r.json()["saml"]["idp_entity_id"], idp.entity_id());
+        assert_eq!(r.json()["state"], "draft");
+    }
+}
+
+async fn metadata_urls_on_private_networks_are_refused_by_default(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let idp = TestIdp::start();
+    let org = app.create_org("Acme").await;
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/connections"),
+            Some(
+                json!({"type": "saml", "name": "X", "saml": {"idp_metadata_url": idp.entity_id()}}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(r.json()["error"]["field"], "saml.idp_metadata_url");
+    assert!(r.text().contains("private"), "{}", r.text());
+}
+
+async fn sp_metadata_is_served_for_saml_connections_only(d: Dialect) {
+    let (app, idp) = setup(d).await;
+    let (_, conn) = org_with_saml(&app, &idp, json!({})).await;
+    let r = app
+        .browser_get(
+            &format!("/sso/saml/{}/metadata", conn["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .contains("samlmetadata+xml"));
+    let xml = r.text();
+    assert!(xml.contains(&format!(
+        "entityID=\"{}\"",
+        conn["sp"]["entity_id"].as_str().unwrap()
+    )));
+    assert!(xml.contains(conn["sp"]["acs_url"].as_str().unwrap()));
+    let r = app
+        .browser_get("/sso/saml/conn_01JXXXXXXXXXXXXXXXXXXXXXXX/metadata", None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // A response posted to an unknown connection authenticates nobody.
+    let r = app
+        .browser_post(
+            "/sso/saml/conn_01JXXXXXXXXXXXXXXXXXXXXXXX/acs",
+            "SAMLResponse=PHg%2BPC94Pg%3D%3D",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+crate::both_databases!(
+    sp_initiated_sign_in_returns_the_profile_and_creates_one_member,
+    a_response_is_accepted_once,
+    idp_initiated_sign_in_only_when_the_connection_allows_it,
+    forged_and_misconfigured_responses_are_refused_with_their_reason,
+    jit_needs_a_verified_domain_of_the_organization,
+    entra_claims_and_a_mapping_override_are_read,
+    certificates_rotate_without_downtime,
+    setup_input_is_validated_field_by_field,
+    metadata_urls_on_private_networks_are_refused_by_default,
+    sp_metadata_is_served_for_saml_connections_only,
+);

@@ -1,0 +1,170 @@
+//! Starts the real SAML IdP (`tests/support/saml_idp.mjs`, npm samlify / xml-crypto) and plays
+//! the browser between it and Lanyard: follow the redirect to the IdP, read its auto-posting
+//! form, post it cross-site to the ACS.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use axum::body::Body;
+use axum::http::{header, Method, Request};
+
+use crate::helpers::{TestApp, TestResponse};
+
+pub struct TestIdp {
+    pub base: String,
+    child: Child,
+}
+
+/// What the IdP's page would post to the ACS.
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub action: String,
+    pub saml_response: String,
+    pub relay_state: Option<String>,
+}
+
+fn attr(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let tag_start = html[..at].rfind('<')?;
+    let tag_end = at + html[at..].find('>')?;
+    let tag = &html[tag_start..tag_end];
+    let v = tag.split("value=\"").nth(1)?.split('"').next()?;
+    Some(unescape(v))
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn parse_form(html: &str) -> Post {
+    let action = html
+        .split("action=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .map(unescape)
+        .unwrap_or_else(|| panic!("no form in the IdP page: {html}"));
+    Post {
+        action,
+        saml_response: attr(html, "SAMLResponse").expect("SAMLResponse"),
+        relay_state: attr(html, "RelayState"),
+    }
+}
+
+impl TestIdp {
+    pub fn start() -> TestIdp {
+        let script = format!("{}/tests/support/saml_idp.mjs", env!("CARGO_MANIFEST_DIR"));
+        let mut child = Command::new("node")
+            .arg(script)
+            .env("SAML_IDP_PORT", "0")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node must be installed (see README)");
+        let mut line = String::new();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut line).expect("IdP output");
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while out.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+                sink.clear();
+            }
+        });
+        let port = line
+            .trim()
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("SAML IdP did not start: {line}"));
+        TestIdp {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+
+    pub fn entity_id(&self) -> String {
+        format!("{}/metadata", self.base)
+    }
+
+    pub async fn metadata(&self) -> String {
+        reqwest::get(self.entity_id())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn post_json(&self, path: &str, body: serde_json::Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "IdP {path}: {}", r.status());
+    }
+
+    /// Sets who signs in next (see the script for the fields).
+    pub async fn set_user(&self, user: serde_json::Value) {
+        self.post_json("/_test/user", user).await
+    }
+
+    /// `{sign, key, algorithm}`.
+    pub async fn set_mode(&self, mode: serde_json::Value) {
+        self.post_json("/_test/mode", mode).await
+    }
+
+    /// Opens the IdP URL Lanyard redirected to and returns the form the IdP answers with.
+    pub async fn login(&self, redirect: &str) -> Post {
+        assert!(redirect.starts_with(&self.base), "{redirect}");
+        let html = reqwest::get(redirect).await.unwrap().text().await.unwrap();
+        parse_form(&html)
+    }
+
+    /// An IdP-initiated response for Lanyard's ACS.
+    pub async fn unsolicited(&self, acs: &str, audience: &str, relay_state: Option<&str>) -> Post {
+        let mut u = url::Url::parse(&format!("{}/idp-initiated", self.base)).unwrap();
+        u.query_pairs_mut()
+            .append_pair("acs", acs)
+            .append_pair("audience", audience);
+        if let Some(r) = relay_state {
+            u.query_pairs_mut().append_pair("relay_state", r);
+        }
+        let html = reqwest::get(u).await.unwrap().text().await.unwrap();
+        parse_form(&html)
+    }
+
+    /// Posts the form to Lanyard as the browser would: cross-site, no Lanyard cookie.
+    pub async fn post_to(&self, app: &TestApp, post: &Post) -> TestResponse {
+        let path = post
+            .action
+            .strip_prefix(crate::helpers::ORIGIN)
+            .unwrap_or_else(|| panic!("ACS is not Lanyard's: {}", post.action))
+            .to_owned();
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("SAMLResponse", &post.saml_response);
+        if let Some(r) = &post.relay_state {
+            form.append_pair("RelayState", r);
+        }
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::ORIGIN, &self.base)
+            .header("sec-fetch-site", "same-site")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form.finish()))
+            .unwrap();
+        app.send(req).await
+    }
+}
+
+impl Drop for TestIdp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
