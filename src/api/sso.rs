@@ -13,6 +13,8 @@ pub struct TestResult {
     /// On failure: the reason code and the evidence.
     pub reason: Option<String>,
     pub message: Option<String>,
+    /// On failure: expected and received values, pretty-printed.
+    pub evidence: Option<String>,
     /// On success: the normalized profile.
     pub subject: Option<String>,
     pub email: Option<String>,
@@ -22,15 +24,43 @@ pub struct TestResult {
     pub raw_claims: Option<String>,
 }
 
+/// A pinned IdP certificate as the portal shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertInfo {
+    pub id: String,
+    pub fingerprint: String,
+    pub subject: String,
+    pub not_after: String,
+    pub expires_in_days: i64,
+}
+
+/// SAML values of a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SamlInfo {
+    pub sp_entity_id: String,
+    pub acs_url: String,
+    pub metadata_url: String,
+    pub idp_entity_id: String,
+    pub idp_sso_url: String,
+    pub idp_metadata_url: Option<String>,
+    pub allow_idp_initiated: bool,
+    pub certificates: Vec<CertInfo>,
+    /// Overrides: email, first name, last name, groups (empty = the IdP's defaults).
+    pub mapping: [String; 4],
+}
+
 /// A connection as the portal shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionInfo {
     pub id: String,
+    /// `oidc` or `saml`.
+    pub kind: String,
     pub name: String,
     pub idp: String,
     pub state: String,
     pub issuer: String,
     pub client_id: String,
+    pub saml: Option<SamlInfo>,
     pub last_test: Option<TestResult>,
 }
 
@@ -66,6 +96,12 @@ pub async fn portal_sso() -> Result<SsoPage, PortalError> {
                     at: rfc3339(at),
                     reason: if ok { None } else { s("reason") },
                     message: if ok { None } else { s("message") },
+                    evidence: if ok {
+                        None
+                    } else {
+                        ev.get("evidence")
+                            .and_then(|e| serde_json::to_string_pretty(e).ok())
+                    },
                     subject: if ok { s("subject") } else { None },
                     email: if ok { s("email") } else { None },
                     name: if ok {
@@ -109,6 +145,40 @@ pub async fn portal_sso() -> Result<SsoPage, PortalError> {
                 .as_ref()
                 .map(|o| o.client_id.clone())
                 .unwrap_or_default(),
+            saml: conn
+                .saml
+                .as_ref()
+                .zip(conn.sp.as_ref())
+                .map(|(m, sp)| SamlInfo {
+                    sp_entity_id: sp.entity_id.clone(),
+                    acs_url: sp.acs_url.clone(),
+                    metadata_url: sp.metadata_url.clone(),
+                    idp_entity_id: m.idp_entity_id.clone(),
+                    idp_sso_url: m.idp_sso_url.clone(),
+                    idp_metadata_url: m.idp_metadata_url.clone(),
+                    allow_idp_initiated: m.allow_idp_initiated,
+                    certificates: m
+                        .certificates
+                        .iter()
+                        .map(|c| CertInfo {
+                            id: c.id.clone(),
+                            fingerprint: c.fingerprint.clone(),
+                            subject: c.subject.clone(),
+                            not_after: c.not_after.clone(),
+                            expires_in_days: c.expires_in_days,
+                        })
+                        .collect(),
+                    mapping: [
+                        conn.attribute_mapping.email.clone().unwrap_or_default(),
+                        conn.attribute_mapping
+                            .first_name
+                            .clone()
+                            .unwrap_or_default(),
+                        conn.attribute_mapping.last_name.clone().unwrap_or_default(),
+                        conn.attribute_mapping.groups.clone().unwrap_or_default(),
+                    ],
+                }),
+            kind: conn.kind,
             id: conn.id,
             name: conn.name,
             idp: conn.idp,
@@ -219,5 +289,148 @@ pub async fn delete_connection(id: String) -> Result<(), PortalError> {
     use crate::server::service::connections;
     let c = caller().await?;
     connections::delete(&c.state, &c.actor(), &c.ctx, &c.grant.organization_id, &id).await?;
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+fn opt(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// Creates a draft SAML connection from the IdP's metadata (URL or XML) or values by hand.
+#[server(prefix = "/portal/api", endpoint = "create_saml_connection")]
+pub async fn create_saml_connection(
+    idp: String,
+    name: String,
+    metadata_url: Option<String>,
+    metadata_xml: Option<String>,
+    entity_id: Option<String>,
+    sso_url: Option<String>,
+    certificate: Option<String>,
+) -> Result<String, PortalError> {
+    use crate::server::service::connections::{self, CreateConnection, SamlInput};
+    let c = caller().await?;
+    let input = CreateConnection {
+        kind: "saml".into(),
+        name,
+        idp: Some(idp),
+        oidc: None,
+        saml: Some(SamlInput {
+            idp_metadata_xml: opt(metadata_xml),
+            idp_metadata_url: opt(metadata_url),
+            idp_entity_id: opt(entity_id),
+            idp_sso_url: opt(sso_url),
+            idp_certificates: opt(certificate).map(|c| vec![c]),
+            allow_idp_initiated: None,
+        }),
+        attribute_mapping: None,
+    };
+    Ok(connections::create(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.organization_id,
+        input,
+    )
+    .await?
+    .id)
+}
+
+/// Changes a SAML connection: name, a new IdP source (replaces the certificates and needs a new
+/// test) and IdP-initiated sign-in.
+#[server(prefix = "/portal/api", endpoint = "update_saml_connection")]
+pub async fn update_saml_connection(
+    id: String,
+    name: String,
+    metadata_url: Option<String>,
+    metadata_xml: Option<String>,
+    allow_idp_initiated: Option<String>,
+) -> Result<(), PortalError> {
+    use crate::server::service::connections::{self, SamlPatch, UpdateConnection};
+    let c = caller().await?;
+    let input = UpdateConnection {
+        name: Some(name),
+        saml: Some(SamlPatch {
+            idp_metadata_xml: opt(metadata_xml),
+            idp_metadata_url: opt(metadata_url),
+            allow_idp_initiated: Some(allow_idp_initiated.is_some()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    connections::update(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.organization_id,
+        &id,
+        input,
+        true,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sets the attribute names read for email, names and groups (empty = the IdP's defaults).
+#[server(prefix = "/portal/api", endpoint = "save_attribute_mapping")]
+pub async fn save_attribute_mapping(
+    id: String,
+    map_email: Option<String>,
+    map_first_name: Option<String>,
+    map_last_name: Option<String>,
+    map_groups: Option<String>,
+) -> Result<(), PortalError> {
+    use crate::server::protocol::saml::attributes::AttributeMapping;
+    use crate::server::service::connections::{self, UpdateConnection};
+    let c = caller().await?;
+    let input = UpdateConnection {
+        attribute_mapping: Some(AttributeMapping {
+            email: opt(map_email),
+            first_name: opt(map_first_name),
+            last_name: opt(map_last_name),
+            groups: opt(map_groups),
+        }),
+        ..Default::default()
+    };
+    connections::update(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.organization_id,
+        &id,
+        input,
+        true,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Pins another IdP certificate (for a rotation) or unpins one.
+#[server(prefix = "/portal/api", endpoint = "saml_certificate")]
+pub async fn saml_certificate(
+    id: String,
+    add: Option<String>,
+    remove: Option<String>,
+) -> Result<(), PortalError> {
+    use crate::server::service::connections::{self, SamlPatch, UpdateConnection};
+    let c = caller().await?;
+    let input = UpdateConnection {
+        saml: Some(SamlPatch {
+            add_certificate: opt(add),
+            remove_certificate: opt(remove),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    connections::update(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.organization_id,
+        &id,
+        input,
+        true,
+    )
+    .await?;
     Ok(())
 }

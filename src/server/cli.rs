@@ -146,7 +146,8 @@ async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
     }
 }
 
-/// Background work: domain checks every minute, expired-session clean-up every ten.
+/// Background work: domain checks and IdP certificate expiry warnings every minute, expired-session
+/// clean-up every ten.
 fn spawn_housekeeping(state: AppState) {
     let jobs = state.clone();
     tokio::spawn(async move {
@@ -155,6 +156,11 @@ fn spawn_housekeeping(state: AppState) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(checked = n, "domain checks"),
                 Err(e) => tracing::warn!(error = %e, "domain checks failed"),
+            }
+            match super::service::connections::warn_expiring_certificates(&jobs).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(warned = n, "IdP certificate expiry warnings"),
+                Err(e) => tracing::warn!(error = %e, "certificate expiry warnings failed"),
             }
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
         }

@@ -116,8 +116,7 @@ async fn last_failure(app: &TestApp, org: &str) -> Value {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["action"] == "authentication.failed")
-        .next_back()
+        .rfind(|e| e["action"] == "authentication.failed")
         .cloned()
         .unwrap_or(Value::Null)
 }
@@ -556,7 +555,62 @@ async fn sp_metadata_is_served_for_saml_connections_only(d: Dialect) {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
+async fn certificate_expiry_warnings_fire_at_30_14_and_7_days(d: Dialect) {
+    use lanyard::server::service::connections::warn_expiring_certificates;
+    let (app, idp) = setup(d).await;
+    let (org, conn) = org_with_saml(&app, &idp, json!({})).await;
+    let days_left = conn["saml"]["certificates"][0]["expires_in_days"]
+        .as_i64()
+        .unwrap();
+    let day = 86_400_000i64;
+    assert_eq!(warn_expiring_certificates(&app.state).await.unwrap(), 0);
+    let mut left = days_left;
+    for (target, threshold) in [(29, 30), (13, 14), (6, 7)] {
+        app.state.clock.advance((left - target) * day);
+        left = target;
+        assert_eq!(
+            warn_expiring_certificates(&app.state).await.unwrap(),
+            1,
+            "at {target} days"
+        );
+        assert_eq!(
+            warn_expiring_certificates(&app.state).await.unwrap(),
+            0,
+            "once at {target} days"
+        );
+        let r = app
+            .api(
+                Method::GET,
+                &format!("/api/v1/audit_events?organization_id={org}&limit=100"),
+                None,
+            )
+            .await;
+        let last = r.json()["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rfind(|e| e["action"] == "connection.certificate_expiring")
+            .cloned()
+            .unwrap();
+        assert_eq!(last["metadata"]["threshold_days"], threshold);
+    }
+    let r = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/connections/{}", conn["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert!(
+        r.json()["saml"]["certificates"][0]["expires_in_days"]
+            .as_i64()
+            .unwrap()
+            <= 6
+    );
+}
+
 crate::both_databases!(
+    certificate_expiry_warnings_fire_at_30_14_and_7_days,
     sp_initiated_sign_in_returns_the_profile_and_creates_one_member,
     a_response_is_accepted_once,
     idp_initiated_sign_in_only_when_the_connection_allows_it,

@@ -2,6 +2,7 @@
 
 pub mod domains;
 pub mod portal;
+pub mod saml;
 pub mod sso;
 
 use leptos::prelude::*;

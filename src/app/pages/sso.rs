@@ -1,13 +1,15 @@
-//! `/portal/sso`: OIDC connection setup with per-IdP steps, Test sign-in and activation.
+//! `/portal/sso`: OIDC and SAML connection setup with per-IdP steps, Test sign-in and activation.
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 
 use super::portal::{PortalFrame, PortalProblem};
+use super::saml::{AddSaml, SamlDetails};
 use crate::api::portal::portal_overview;
 use crate::api::sso::{
-    portal_sso, ConnectionInfo, CreateConnection, DeleteConnection, SetConnectionState,
-    UpdateConnection,
+    portal_sso, ConnectionInfo, CreateConnection, CreateSamlConnection, DeleteConnection,
+    SamlCertificate, SaveAttributeMapping, SetConnectionState, UpdateConnection,
+    UpdateSamlConnection,
 };
 use crate::app::components::CopyField;
 
@@ -52,6 +54,9 @@ fn ConnectionCard(
     set_state: ServerAction<SetConnectionState>,
     update: ServerAction<UpdateConnection>,
     delete: ServerAction<DeleteConnection>,
+    update_saml: ServerAction<UpdateSamlConnection>,
+    certs: ServerAction<SamlCertificate>,
+    mapping: ServerAction<SaveAttributeMapping>,
 ) -> impl IntoView {
     let (label, class) = state_badge(&c.state);
     let test_href = format!("/portal/sso/test/{}", c.id);
@@ -63,6 +68,14 @@ fn ConnectionCard(
     } else {
         ("active", "Activate")
     };
+    let saml = c.kind == "saml";
+    let subtitle = match &c.saml {
+        Some(s) => format!("SAML 2.0 · {}", s.idp_entity_id),
+        None => format!("OpenID Connect · {} · client {}", c.issuer, c.client_id),
+    };
+    let saml_details = c.saml.clone().map(|s| {
+        view! { <SamlDetails id=c.id.clone() name=c.name.clone() idp=c.idp.clone() s update=update_saml certs mapping /> }
+    });
     let result = c.last_test.clone().map(|t| {
         if t.ok {
             view! {
@@ -75,7 +88,7 @@ fn ConnectionCard(
                         <dt>"Groups"</dt><dd>{t.groups.join(", ")}</dd>
                     </dl>
                     <details class="mt-2">
-                        <summary class="cursor-pointer underline">"Raw claims"</summary>
+                        <summary class="cursor-pointer underline">{if saml { "Attributes the IdP sent" } else { "Raw claims" }}</summary>
                         <pre class="mt-2 overflow-x-auto rounded bg-white p-2 text-xs">{t.raw_claims.clone().unwrap_or_default()}</pre>
                     </details>
                 </div>
@@ -85,7 +98,10 @@ fn ConnectionCard(
             view! {
                 <div class="mt-4 rounded-lg bg-rose-50 p-4 text-sm text-rose-900" data-testid="test-result">
                     <p class="font-medium">{format!("Test sign-in failed at {} ({})", t.at, t.reason.clone().unwrap_or_default())}</p>
-                    <p class="mt-1">{t.message.clone().unwrap_or_default()}</p>
+                    <p class="mt-1" data-testid="test-message">{t.message.clone().unwrap_or_default()}</p>
+                    {t.evidence.clone().map(|e| view! {
+                        <pre class="mt-2 overflow-x-auto rounded bg-white p-2 text-xs" data-testid="test-evidence">{e}</pre>
+                    })}
                 </div>
             }
             .into_any()
@@ -97,7 +113,7 @@ fn ConnectionCard(
                 <h2 class="text-lg font-medium">{c.name.clone()}</h2>
                 <span class=format!("rounded-full px-3 py-1 text-xs font-medium {class}") data-testid="connection-state">{label}</span>
             </div>
-            <p class="text-sm text-slate-600">{format!("OpenID Connect · {} · client {}", c.issuer, c.client_id)}</p>
+            <p class="text-sm text-slate-600" data-testid="connection-kind">{subtitle}</p>
             {result}
             <div class="mt-4 flex flex-wrap items-center gap-3">
                 <a href=test_href rel="external" class="rounded-lg bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700">"Test sign-in"</a>
@@ -107,9 +123,10 @@ fn ConnectionCard(
                     <button type="submit" class="rounded-lg border border-slate-300 px-4 py-2 text-sm">{next_label}</button>
                 </ActionForm>
             </div>
+            {saml_details}
             <details class="mt-4 text-sm">
-                <summary class="cursor-pointer text-slate-600 underline">"Edit settings"</summary>
-                <ActionForm action=update attr:class="mt-2 space-y-2">
+                <summary class="cursor-pointer text-slate-600 underline">{if saml { "Remove" } else { "Edit settings" }}</summary>
+                <ActionForm action=update attr:class="mt-2 space-y-2" class:hidden=saml>
                     <input type="hidden" name="id" value=id_edit />
                     <label class="block">"Name"<input name="name" value=name required class="mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2" /></label>
                     <label class="block">"Issuer URL"<input name="issuer" value=issuer required class="mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2" /></label>
@@ -136,6 +153,10 @@ pub fn Sso() -> impl IntoView {
     let set_state = ServerAction::<SetConnectionState>::new();
     let update = ServerAction::<UpdateConnection>::new();
     let delete = ServerAction::<DeleteConnection>::new();
+    let create_saml = ServerAction::<CreateSamlConnection>::new();
+    let update_saml = ServerAction::<UpdateSamlConnection>::new();
+    let certs = ServerAction::<SamlCertificate>::new();
+    let mapping = ServerAction::<SaveAttributeMapping>::new();
     let data = Resource::new(
         move || {
             (
@@ -143,6 +164,10 @@ pub fn Sso() -> impl IntoView {
                 set_state.version().get(),
                 update.version().get(),
                 delete.version().get(),
+                create_saml.version().get(),
+                update_saml.version().get(),
+                certs.version().get(),
+                mapping.version().get(),
             )
         },
         |_| portal_sso(),
@@ -166,6 +191,22 @@ pub fn Sso() -> impl IntoView {
             Some(Err(e)) => Some(e.to_string()),
             _ => None,
         })
+        .or_else(|| match create_saml.value().get() {
+            Some(Err(e)) => Some(e.to_string()),
+            _ => None,
+        })
+        .or_else(|| match update_saml.value().get() {
+            Some(Err(e)) => Some(e.to_string()),
+            _ => None,
+        })
+        .or_else(|| match certs.value().get() {
+            Some(Err(e)) => Some(e.to_string()),
+            _ => None,
+        })
+        .or_else(|| match mapping.value().get() {
+            Some(Err(e)) => Some(e.to_string()),
+            _ => None,
+        })
     };
     view! {
         <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
@@ -174,7 +215,7 @@ pub fn Sso() -> impl IntoView {
                 Some(match (d, o) {
                     (Ok(page), Ok(o)) => {
                         let empty = page.connections.is_empty();
-                        let cards = page.connections.into_iter().map(|c| view! { <ConnectionCard c set_state update delete /> }).collect_view();
+                        let cards = page.connections.into_iter().map(|c| view! { <ConnectionCard c set_state update delete update_saml certs mapping /> }).collect_view();
                         let redirect = page.redirect_uri.clone();
                         view! {
                             <PortalFrame vendor=o.vendor_name logo=o.logo_url org=o.organization_name>
@@ -220,6 +261,7 @@ pub fn Sso() -> impl IntoView {
                                         <button type="submit" class="rounded-lg bg-slate-800 px-4 py-2 text-white">"Save connection"</button>
                                     </ActionForm>
                                 </section>
+                                <AddSaml create=create_saml />
                             </PortalFrame>
                         }.into_any()
                     }

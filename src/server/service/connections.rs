@@ -867,3 +867,54 @@ pub async fn delete(
     tx.commit().await?;
     Ok(())
 }
+
+/// Days before expiry at which an IdP certificate warning fires.
+pub const CERTIFICATE_WARNINGS: [i64; 3] = [30, 14, 7];
+
+/// Emits `connection.certificate_expiring` once per threshold (30, 14, 7 days) for each pinned
+/// IdP certificate; a certificate first seen inside a threshold gets only the nearest one.
+/// Safe on several nodes: the warning is claimed by a conditional update. Returns the count.
+pub async fn warn_expiring_certificates(state: &AppState) -> Result<usize, AppError> {
+    let now = state.clock.now();
+    let day = 86_400_000;
+    let due = {
+        let mut conn = state.db.pool.acquire().await?;
+        db::saml::certificates_to_warn(&mut conn, now + CERTIFICATE_WARNINGS[0] * day, 7).await?
+    };
+    let mut sent = 0;
+    for c in due {
+        let left = c.not_after - now;
+        let Some(threshold) = CERTIFICATE_WARNINGS
+            .iter()
+            .rev()
+            .copied()
+            .find(|t| left <= t * day)
+        else {
+            continue;
+        };
+        if c.warned_days.is_some_and(|w| w <= threshold) {
+            continue;
+        }
+        let mut tx =
+            AuditedTx::begin(&state.db, &Actor::system(), &RequestContext::default(), now).await?;
+        if !db::saml::mark_warned(tx.conn(), &c.id, threshold).await? {
+            continue;
+        }
+        tx.record(
+            Some(&c.organization_id),
+            "connection.certificate_expiring",
+            vec![Target::new("connection", &c.connection_id, None)],
+            serde_json::json!({
+                "certificate_id": c.id,
+                "fingerprint": c.fingerprint,
+                "not_after": rfc3339(c.not_after),
+                "threshold_days": threshold,
+                "expires_in_days": left.div_euclid(day),
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        sent += 1;
+    }
+    Ok(sent)
+}

@@ -1,0 +1,223 @@
+//! The SAML parts of `/portal/sso`: the values to copy into the IdP, per-IdP steps, the IdP's
+//! certificates with their expiry, attribute mapping, and the form to add a SAML connection.
+
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+
+use crate::api::sso::{
+    CreateSamlConnection, SamlCertificate, SamlInfo, SaveAttributeMapping, UpdateSamlConnection,
+};
+use crate::app::components::CopyField;
+
+const INPUT: &str = "mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2";
+
+/// Step-by-step instructions per IdP for a SAML app.
+pub fn saml_steps(idp: &str) -> &'static [&'static str] {
+    match idp {
+        "okta" => &[
+            "In the Okta Admin Console open Applications → Applications → Create App Integration and choose SAML 2.0.",
+            "Paste the ACS URL into Single sign-on URL and the SP entity ID into Audience URI (SP Entity ID). Name ID format: EmailAddress.",
+            "Under Attribute Statements add email, firstName and lastName (user.email, user.firstName, user.lastName); add a Group Attribute Statement named groups.",
+            "Finish, assign people or groups, then copy the Metadata URL from the Sign On tab (or download the metadata XML).",
+        ],
+        "entra" => &[
+            "In the Microsoft Entra admin center open Enterprise applications → New application → Create your own application (non-gallery).",
+            "Open Single sign-on → SAML. Under Basic SAML Configuration paste the SP entity ID into Identifier and the ACS URL into Reply URL.",
+            "Entra sends email, given name, surname and (when you add a group claim) groups as claim URIs; Lanyard reads them by default.",
+            "Copy the App Federation Metadata Url from SAML Certificates (or download Federation Metadata XML), and assign users or groups.",
+        ],
+        "google" => &[
+            "In the Google Admin console open Apps → Web and mobile apps → Add app → Add custom SAML app.",
+            "On the Google IdP details step download the metadata (IdP metadata XML); you upload it below.",
+            "On Service provider details paste the ACS URL and the SP entity ID (Entity ID); Name ID format EMAIL, Name ID Basic Information > Primary email.",
+            "Map attributes: Primary email → email, First name → first_name, Last name → last_name; turn the app on for the right organizational units.",
+        ],
+        "adfs" => &[
+            "In AD FS Management add a Relying Party Trust (claims aware) and enter the data manually, or import Lanyard's SP metadata URL.",
+            "Use the SP entity ID as Relying party trust identifier and the ACS URL as the SAML 2.0 WebSSO endpoint.",
+            "Add claim rules: E-Mail-Addresses → E-Mail Address, Given-Name → Given Name, Surname → Surname, Token-Groups → Group; and E-Mail → Name ID (Email).",
+            "Give Lanyard https://<your ADFS host>/FederationMetadata/2007-06/FederationMetadata.xml as the metadata URL.",
+        ],
+        _ => &[
+            "Create a SAML 2.0 application (service provider) in your identity provider.",
+            "Set the ACS / Reply / Single sign-on URL to the ACS URL and the Audience / SP entity ID to the SP entity ID. Sign the assertion with SHA-256.",
+            "Send the email as NameID (emailAddress) or as an attribute named email; add firstName, lastName and groups if you can.",
+            "Give Lanyard the IdP's metadata URL or XML, or its entity ID, SSO URL and signing certificate.",
+        ],
+    }
+}
+
+/// The SP values and the IdP's side of a SAML connection, with certificate management.
+#[component]
+pub fn SamlDetails(
+    id: String,
+    name: String,
+    idp: String,
+    s: SamlInfo,
+    update: ServerAction<UpdateSamlConnection>,
+    certs: ServerAction<SamlCertificate>,
+    mapping: ServerAction<SaveAttributeMapping>,
+) -> impl IntoView {
+    let steps = saml_steps(&idp)
+        .iter()
+        .map(|t| view! { <li>{*t}</li> })
+        .collect_view();
+    let cert_rows = s
+        .certificates
+        .iter()
+        .map(|c| {
+            let warn = c.expires_in_days <= 30;
+            let cls = if warn { "text-rose-700 font-medium" } else { "text-slate-600" };
+            let expiry = if c.expires_in_days < 0 {
+                format!("expired {}", c.not_after)
+            } else {
+                format!("expires {} (in {} days)", c.not_after, c.expires_in_days)
+            };
+            let (cid, cert_id) = (id.clone(), c.id.clone());
+            view! {
+                <li class="rounded-lg border border-slate-200 p-3" data-testid="saml-certificate">
+                    <p class="break-all font-mono text-xs">{c.fingerprint.clone()}</p>
+                    <p class="text-xs text-slate-600">{c.subject.clone()}</p>
+                    <p class=format!("text-xs {cls}") data-testid="certificate-expiry">{expiry}</p>
+                    <ActionForm action=certs attr:class="mt-1">
+                        <input type="hidden" name="id" value=cid />
+                        <input type="hidden" name="remove" value=cert_id />
+                        <button type="submit" class="text-xs text-rose-700 underline">"Remove this certificate"</button>
+                    </ActionForm>
+                </li>
+            }
+        })
+        .collect_view();
+    let [m_email, m_first, m_last, m_groups] = s.mapping.clone();
+    let (id_u, id_c, id_m) = (id.clone(), id.clone(), id.clone());
+    let metadata_href = s.metadata_url.clone();
+    view! {
+        <div class="mt-4 space-y-3 text-sm" data-testid="saml-details">
+            <h3 class="font-medium">"Copy these values into your identity provider"</h3>
+            <CopyField label="ACS URL (Single sign-on URL, Reply URL)" value=s.acs_url.clone() testid="saml-acs-url" />
+            <CopyField label="SP entity ID (Audience URI, Identifier)" value=s.sp_entity_id.clone() testid="saml-entity-id" />
+            <CopyField label="Name ID format" value="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress".to_owned() testid="saml-nameid" />
+            <p class="text-slate-600">"Attributes to send: email, firstName, lastName, groups (Entra and ADFS claim URIs are read too)."</p>
+            <p><a href=metadata_href rel="external" download="lanyard-sp-metadata.xml" class="text-indigo-700 underline" data-testid="sp-metadata">"Download SP metadata XML"</a></p>
+            <ol class="list-decimal space-y-1 pl-6 text-slate-600">{steps}</ol>
+            <h3 class="pt-2 font-medium">"Your identity provider"</h3>
+            <dl class="grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1 text-slate-700">
+                <dt>"Entity ID"</dt><dd class="break-all" data-testid="idp-entity-id">{s.idp_entity_id.clone()}</dd>
+                <dt>"SSO URL"</dt><dd class="break-all">{s.idp_sso_url.clone()}</dd>
+                <dt>"Metadata URL"</dt><dd class="break-all">{s.idp_metadata_url.clone().unwrap_or_else(|| "— (uploaded or entered by hand)".into())}</dd>
+                <dt>"IdP-initiated sign-in"</dt><dd>{if s.allow_idp_initiated { "allowed" } else { "off (sign-ins start from the application)" }}</dd>
+            </dl>
+            <h3 class="pt-2 font-medium">"Signing certificates"</h3>
+            <p class="text-slate-600">"Lanyard accepts a response signed by any certificate below. To rotate without downtime, add the new certificate first, switch the IdP, then remove the old one."</p>
+            <ul class="space-y-2">{cert_rows}</ul>
+            <ActionForm action=certs attr:class="space-y-2">
+                <input type="hidden" name="id" value=id_c />
+                <label class="block">"Add a certificate (PEM)"
+                    <textarea name="add" rows="3" placeholder="-----BEGIN CERTIFICATE-----" class=INPUT></textarea>
+                </label>
+                <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1.5">"Add certificate"</button>
+            </ActionForm>
+            <details>
+                <summary class="cursor-pointer text-slate-600 underline">"Edit SAML settings and attribute mapping"</summary>
+                <ActionForm action=update attr:class="mt-2 space-y-2">
+                    <input type="hidden" name="id" value=id_u />
+                    <label class="block">"Name"<input name="name" value=name required class=INPUT /></label>
+                    <label class="block">"New IdP metadata URL (replaces the IdP values and certificates)"<input name="metadata_url" class=INPUT /></label>
+                    <label class="block">"…or new IdP metadata XML"<textarea name="metadata_xml" rows="3" class=INPUT></textarea></label>
+                    <label class="flex items-center gap-2">
+                        <input type="checkbox" name="allow_idp_initiated" value="on" checked=s.allow_idp_initiated />
+                        "Allow IdP-initiated sign-in (from the IdP's app dashboard)"
+                    </label>
+                    <button type="submit" class="rounded-lg bg-slate-800 px-3 py-1.5 text-white">"Save SAML settings"</button>
+                </ActionForm>
+                <ActionForm action=mapping attr:class="mt-4 space-y-2">
+                    <input type="hidden" name="id" value=id_m />
+                    <p class="text-slate-600">"Attribute names, when your IdP uses other names than the defaults (leave empty for the defaults):"</p>
+                    <label class="block">"Email attribute"<input name="map_email" value=m_email placeholder="email" class=INPUT /></label>
+                    <label class="block">"First name attribute"<input name="map_first_name" value=m_first placeholder="firstName" class=INPUT /></label>
+                    <label class="block">"Last name attribute"<input name="map_last_name" value=m_last placeholder="lastName" class=INPUT /></label>
+                    <label class="block">"Groups attribute"<input name="map_groups" value=m_groups placeholder="groups" class=INPUT /></label>
+                    <button type="submit" class="rounded-lg bg-slate-800 px-3 py-1.5 text-white">"Save attribute mapping"</button>
+                </ActionForm>
+            </details>
+        </div>
+    }
+}
+
+/// Reads a chosen metadata file into the XML field (JavaScript only; without it, paste).
+#[cfg(feature = "hydrate")]
+fn load_file_into(ev: leptos::ev::Event, target_id: &'static str) {
+    use wasm_bindgen::JsCast;
+    let input: web_sys::HtmlInputElement = event_target(&ev);
+    let Some(file) = input.files().and_then(|f| f.get(0)) else {
+        return;
+    };
+    let Ok(reader) = web_sys::FileReader::new() else {
+        return;
+    };
+    let r2 = reader.clone();
+    let onload = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+        let text = r2.result().ok().and_then(|v| v.as_string());
+        let area = document()
+            .get_element_by_id(target_id)
+            .and_then(|e| e.dyn_into::<web_sys::HtmlTextAreaElement>().ok());
+        if let (Some(text), Some(area)) = (text, area) {
+            area.set_value(&text);
+        }
+    });
+    reader.set_onload(Some(onload.as_ref().unchecked_ref()));
+    onload.forget();
+    let _ = reader.read_as_text(&file);
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn load_file_into(_ev: leptos::ev::Event, _target_id: &'static str) {}
+
+/// The form that adds a SAML connection.
+#[component]
+pub fn AddSaml(create: ServerAction<CreateSamlConnection>) -> impl IntoView {
+    let (idp, set_idp) = signal("okta".to_owned());
+    view! {
+        <section class="mt-6 rounded-xl border border-slate-200 bg-white p-5" data-testid="add-saml">
+            <h2 class="mb-3 text-lg font-medium">"Add a SAML connection"</h2>
+            <p class="mb-3 text-sm text-slate-600">"After saving, Lanyard shows the ACS URL and SP entity ID to paste into your identity provider."</p>
+            <ActionForm action=create attr:class="space-y-3 text-sm">
+                <label class="block font-medium">"Identity provider"
+                    <select name="idp" class=INPUT on:change=move |ev| set_idp.set(event_target_value(&ev))>
+                        <option value="okta">"Okta"</option>
+                        <option value="entra">"Microsoft Entra ID"</option>
+                        <option value="google">"Google Workspace"</option>
+                        <option value="adfs">"ADFS"</option>
+                        <option value="generic">"Other SAML 2.0 provider"</option>
+                    </select>
+                </label>
+                <ol class="list-decimal space-y-1 pl-6 text-slate-600" data-testid="saml-steps">
+                    {move || saml_steps(&idp.get()).iter().map(|s| view! { <li>{*s}</li> }).collect_view()}
+                </ol>
+                <label class="block font-medium">"Name"
+                    <input name="name" required placeholder="Okta SAML" class=INPUT />
+                </label>
+                <fieldset class="space-y-2 rounded-lg border border-slate-200 p-3">
+                    <legend class="px-1 font-medium">"The IdP's metadata — one of:"</legend>
+                    <label class="block">"Metadata URL"
+                        <input name="metadata_url" placeholder="https://acme.okta.com/app/…/sso/saml/metadata" class=INPUT />
+                    </label>
+                    <label class="block">"Metadata file"
+                        <input type="file" accept=".xml,application/xml,text/xml" data-testid="metadata-file"
+                            class="mt-1 block" on:change=move |ev| load_file_into(ev, "saml-metadata-xml") />
+                    </label>
+                    <label class="block">"Metadata XML (filled from the file, or paste it)"
+                        <textarea id="saml-metadata-xml" name="metadata_xml" rows="4" class=INPUT></textarea>
+                    </label>
+                    <details>
+                        <summary class="cursor-pointer text-slate-600 underline">"No metadata? Enter the values by hand"</summary>
+                        <label class="mt-2 block">"IdP entity ID (Issuer)"<input name="entity_id" class=INPUT /></label>
+                        <label class="block">"IdP SSO URL"<input name="sso_url" class=INPUT /></label>
+                        <label class="block">"Signing certificate (PEM)"<textarea name="certificate" rows="3" class=INPUT></textarea></label>
+                    </details>
+                </fieldset>
+                <button type="submit" class="rounded-lg bg-slate-800 px-4 py-2 text-white">"Save SAML connection"</button>
+            </ActionForm>
+        </section>
+    }
+}
