@@ -20,11 +20,12 @@ async function journey(page: Page, request: APIRequestContext, baseURL: string, 
   await expect(page.getByTestId('redirect-uri')).toHaveValue(`${baseURL}/sso/oidc/callback`);
   await expect(page.getByTestId('idp-steps')).toContainText('Okta Admin Console');
 
-  await page.getByLabel('Name').fill('Okta');
-  await page.getByLabel('Issuer URL').fill(opUrl);
-  await page.getByLabel('Client ID').fill(clientId);
-  await page.getByLabel('Client secret').fill(clientSecret);
-  await page.getByRole('button', { name: 'Save connection' }).click();
+  const form = page.getByTestId('add-oidc');
+  await form.getByLabel('Name').fill('Okta');
+  await form.getByLabel('Issuer URL').fill(opUrl);
+  await form.getByLabel('Client ID').fill(clientId);
+  await form.getByLabel('Client secret').fill(clientSecret);
+  await form.getByRole('button', { name: 'Save connection' }).click();
   const card = page.getByTestId('connection');
   await expect(card).toHaveCount(1);
   await expect(card.getByTestId('connection-state')).toHaveText('Draft');

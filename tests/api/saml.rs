@@ -609,7 +609,104 @@ async fn certificate_expiry_warnings_fire_at_30_14_and_7_days(d: Dialect) {
     );
 }
 
+async fn the_portal_sets_up_tests_and_scopes_saml_connections(d: Dialect) {
+    let (app, idp) = setup(d).await;
+    let org = app.create_org("Acme").await;
+    app.api(
+        Method::POST,
+        &format!("/api/v1/organizations/{org}/domains"),
+        Some(json!({"domain": "acme.test", "verified": true})),
+    )
+    .await;
+    let cookie = app.redeem(&app.create_link(&org, &["sso"]).await).await;
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let form = format!(
+        "idp=okta&name=Okta+SAML&metadata_xml={}",
+        enc(&idp.metadata().await)
+    );
+    let r = app
+        .browser_post("/portal/api/create_saml_connection", &form, Some(&cookie))
+        .await;
+    assert!(
+        r.status.is_success() || r.status.is_redirection(),
+        "{}",
+        r.text()
+    );
+    let id = connection_of(&app, &org).await;
+    // Test sign-in from the portal: any state, no member created, the result is kept.
+    let r = app
+        .browser_get(&format!("/portal/sso/test/{id}"), Some(&cookie))
+        .await;
+    let post = idp.login(&r.header("location").unwrap()).await;
+    let r = idp.post_to(&app, &post).await;
+    assert_eq!(
+        r.header("location").unwrap(),
+        format!("/portal/sso?connection={id}")
+    );
+    let c = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await
+        .json();
+    assert_eq!(c["last_test_ok"], true, "{c}");
+    assert!(!app
+        .audit_actions(&org)
+        .await
+        .contains(&"membership.created".to_owned()));
+    // Another organization's session can change nothing of it.
+    let other = app.create_org("Other").await;
+    let other_cookie = app.redeem(&app.create_link(&other, &["sso"]).await).await;
+    let cert = c["saml"]["certificates"][0]["id"].as_str().unwrap();
+    for (path, form) in [
+        (
+            "/portal/api/update_saml_connection",
+            format!("id={id}&name=Hijacked&allow_idp_initiated=on"),
+        ),
+        (
+            "/portal/api/save_attribute_mapping",
+            format!("id={id}&map_email=evil"),
+        ),
+        (
+            "/portal/api/saml_certificate",
+            format!("id={id}&remove={cert}"),
+        ),
+        (
+            "/portal/api/saml_certificate",
+            format!(
+                "id={id}&add={}",
+                enc(&std::fs::read_to_string(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/support/saml_idp/other.crt"
+                ))
+                .unwrap())
+            ),
+        ),
+    ] {
+        app.browser_post(path, &form, Some(&other_cookie)).await;
+    }
+    let after = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await
+        .json();
+    assert_eq!(after["name"], "Okta SAML");
+    assert_eq!(after["saml"]["allow_idp_initiated"], false);
+    assert!(after["attribute_mapping"]["email"].is_null());
+    assert_eq!(after["saml"]["certificates"].as_array().unwrap().len(), 1);
+    // Its own admin can: the mapping is saved.
+    app.browser_post(
+        "/portal/api/save_attribute_mapping",
+        &format!("id={id}&map_email=mail"),
+        Some(&cookie),
+    )
+    .await;
+    let after = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await
+        .json();
+    assert_eq!(after["attribute_mapping"]["email"], "mail");
+}
+
 crate::both_databases!(
+    the_portal_sets_up_tests_and_scopes_saml_connections,
     certificate_expiry_warnings_fire_at_30_14_and_7_days,
     sp_initiated_sign_in_returns_the_profile_and_creates_one_member,
     a_response_is_accepted_once,

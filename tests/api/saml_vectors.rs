@@ -4,57 +4,26 @@
 
 use std::path::{Path, PathBuf};
 
-use lanyard::server::protocol::saml::metadata::decode_certificate;
-use lanyard::server::protocol::saml::parse_instant;
-use lanyard::server::protocol::saml::response::{validate, Trust, Validation};
+use lanyard::server::protocol::saml::response::{validate, Validation};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/saml")
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn trust_for(case: &serde_json::Value) -> Trust {
-    let sp = json(&root().join("sp.json"));
-    let certs = case
-        .get("certificates")
-        .unwrap_or(&sp["certificates"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            decode_certificate(&std::fs::read_to_string(root().join(p.as_str().unwrap())).unwrap())
-                .unwrap()
-        })
-        .collect();
-    Trust {
-        sp_entity_id: sp["sp_entity_id"].as_str().unwrap().into(),
-        acs_url: sp["acs_url"].as_str().unwrap().into(),
-        idp_entity_id: sp["idp_entity_id"].as_str().unwrap().into(),
-        certificates: certs,
-        skew_ms: sp["skew_seconds"].as_i64().unwrap() * 1000,
-        allow_idp_initiated: case["allow_idp_initiated"].as_bool().unwrap_or(false),
-    }
-}
+#[path = "../support/saml_vectors.rs"]
+mod vectors;
+use vectors::{json, load, root};
 
 /// Runs one case folder; returns the code the validator produced (`ok` on success).
-pub fn run_case(dir: &Path) -> (String, serde_json::Value) {
-    let case = json(&dir.join("case.json"));
-    let xml = std::fs::read_to_string(dir.join("response.xml")).unwrap();
-    let trust = trust_for(&case);
+fn run_case(dir: &Path) -> (String, serde_json::Value) {
+    let c = load(dir);
     let v = Validation {
-        trust: &trust,
-        now_ms: parse_instant(case["now"].as_str().unwrap()).unwrap(),
-        expected_request_id: case["in_response_to"].as_str(),
+        trust: &c.trust,
+        now_ms: c.now_ms,
+        expected_request_id: c.in_response_to.as_deref(),
     };
-    match validate(&xml, &v) {
+    match validate(&c.xml, &v) {
         Ok(a) => {
-            if let Some(n) = case["name_id"].as_str() {
+            if let Some(n) = c.spec["name_id"].as_str() {
                 assert_eq!(a.name_id, n, "{}: NameID read", dir.display());
             }
-            if let Some(attrs) = case["attributes"].as_object() {
+            if let Some(attrs) = c.spec["attributes"].as_object() {
                 for (k, vals) in attrs {
                     let want: Vec<String> = vals
                         .as_array()
@@ -70,11 +39,11 @@ pub fn run_case(dir: &Path) -> (String, serde_json::Value) {
                     );
                 }
             }
-            ("ok".into(), case)
+            ("ok".into(), c.spec)
         }
         Err(f) => {
             assert!(!f.message.is_empty());
-            (f.code.to_owned(), case)
+            (f.code.to_owned(), c.spec)
         }
     }
 }
@@ -134,15 +103,12 @@ fn both_signing_implementations_are_represented() {
 #[test]
 fn an_empty_pinned_certificate_set_never_authenticates() {
     // samael skips verification when it has no certificate; Lanyard refuses before asking it.
-    let dir = root().join("cases/xmlsec1_sp_initiated");
-    let case = json(&dir.join("case.json"));
-    let mut trust = trust_for(&case);
-    trust.certificates.clear();
-    let xml = std::fs::read_to_string(dir.join("response.xml")).unwrap();
+    let mut c = load(&root().join("cases/xmlsec1_sp_initiated"));
+    c.trust.certificates.clear();
     let v = Validation {
-        trust: &trust,
-        now_ms: parse_instant(case["now"].as_str().unwrap()).unwrap(),
-        expected_request_id: case["in_response_to"].as_str(),
+        trust: &c.trust,
+        now_ms: c.now_ms,
+        expected_request_id: c.in_response_to.as_deref(),
     };
-    assert_eq!(validate(&xml, &v).unwrap_err().code, "no_certificate");
+    assert_eq!(validate(&c.xml, &v).unwrap_err().code, "no_certificate");
 }

@@ -229,7 +229,7 @@ pub fn Sso() -> impl IntoView {
                                 } else {
                                     view! { <ul class="mb-8 space-y-4">{cards}</ul> }.into_any()
                                 }}
-                                <section class="rounded-xl border border-slate-200 bg-white p-5">
+                                <section class="rounded-xl border border-slate-200 bg-white p-5" data-testid="add-oidc">
                                     <h2 class="mb-3 text-lg font-medium">"Add an OpenID Connect connection"</h2>
                                     <CopyField label="Redirect URI (paste into your identity provider)" value=redirect testid="redirect-uri" />
                                     <ActionForm action=create attr:class="mt-4 space-y-3">

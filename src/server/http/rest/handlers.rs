@@ -276,7 +276,9 @@ pub struct ConnectionList {
     request_body = CreateConnection,
     responses((status = 201, body = Connection), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
     security(("api_key" = [])))]
-/// Creates a draft SSO connection (OIDC). The issuer is checked by discovery.
+/// Creates a draft SSO connection. OIDC: the issuer is checked by discovery. SAML: the IdP's
+/// metadata as XML or by URL (fetched through the network guard), or entity ID, SSO URL and
+/// signing certificates by hand; the answer carries the SP values (`sp`) for the IdP.
 pub async fn create_connection(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
@@ -324,6 +326,8 @@ pub async fn get_connection(
     responses((status = 200, body = Connection), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
     security(("api_key" = [])))]
 /// Changes a connection; `{"state":"active"}` activates it (the vendor may do so without a test).
+/// SAML: a new metadata source replaces the IdP values and certificates; `add_certificate` and
+/// `remove_certificate` rotate one certificate at a time (the last one cannot be removed).
 pub async fn update_connection(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,

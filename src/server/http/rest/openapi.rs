@@ -7,9 +7,11 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorEnvelope};
 use super::handlers;
+use crate::server::protocol::saml::attributes::AttributeMapping;
 use crate::server::service::audit_log::AuditEvent;
 use crate::server::service::connections::{
-    Connection, CreateConnection, OidcInput, OidcPatch, OidcSettings, UpdateConnection,
+    Connection, CreateConnection, OidcInput, OidcPatch, OidcSettings, SamlCertificate, SamlInput,
+    SamlPatch, SamlSettings, SpInfo, UpdateConnection,
 };
 use crate::server::service::domains::{CheckResult, CreateDomain, Domain, Verification};
 use crate::server::service::organizations::{CreateOrganization, Organization, UpdateOrganization};
@@ -48,6 +50,7 @@ use handlers::DomainList;
         AuditEvent, ErrorEnvelope, ErrorBody, handlers::OrganizationList, handlers::AuditEventList,
         Domain, CreateDomain, DomainList, Verification, CheckResult,
         Connection, CreateConnection, UpdateConnection, OidcInput, OidcPatch, OidcSettings,
+        SamlInput, SamlPatch, SamlSettings, SamlCertificate, SpInfo, AttributeMapping,
         handlers::ConnectionList, handlers::TokenRequest, SignInResult,
         RedirectUri, handlers::RedirectUriInput, handlers::RedirectUriList,
     )),
