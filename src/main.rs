@@ -1,9 +1,23 @@
 //! The `lanyard` binary.
 
+/// Worker stack size. Debug builds of deeply nested Leptos views (the SSO page with a SAML
+/// connection and a test result) overflowed tokio's 2 MiB default and aborted the process.
 #[cfg(feature = "ssr")]
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    lanyard::server::cli::run().await
+const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
+
+#[cfg(feature = "ssr")]
+fn main() -> std::process::ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(WORKER_STACK_BYTES)
+        .build()
+    {
+        Ok(rt) => rt.block_on(lanyard::server::cli::run()),
+        Err(e) => {
+            eprintln!("could not start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(not(feature = "ssr"))]

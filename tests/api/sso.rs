@@ -522,6 +522,14 @@ async fn connections_validate_their_issuer_and_refuse_private_networks(d: Dialec
             Some(json!({"type": "saml", "name": "x"})),
         )
         .await;
+    assert_eq!(r.json()["error"]["field"], "saml");
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/connections"),
+            Some(json!({"type": "ldap", "name": "x"})),
+        )
+        .await;
     assert_eq!(r.json()["error"]["field"], "type");
     let r = app
         .api(Method::POST, &format!("/api/v1/organizations/{org}/connections"), Some(json!({"type": "oidc", "name": "x", "oidc": {"issuer": "https://idp.example", "client_id": "", "client_secret": "s"}})))
