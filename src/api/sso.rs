@@ -229,23 +229,13 @@ pub async fn create_connection(
 /// Activates (after a successful test) or deactivates a connection.
 #[server(prefix = "/portal/api", endpoint = "set_connection_state")]
 pub async fn set_connection_state(id: String, state: String) -> Result<(), PortalError> {
-    use crate::server::service::connections::{self, UpdateConnection};
+    use crate::server::service::connections::UpdateConnection;
     let c = caller().await?;
     let input = UpdateConnection {
         state: Some(state),
         ..Default::default()
     };
-    connections::update(
-        &c.state,
-        &c.actor(),
-        &c.ctx,
-        &c.grant.organization_id,
-        &id,
-        input,
-        true,
-    )
-    .await?;
-    Ok(())
+    change(&c, &id, input).await
 }
 
 /// Changes a connection's settings; an empty secret keeps the stored one. New settings need a
@@ -258,7 +248,7 @@ pub async fn update_connection(
     client_id: String,
     client_secret: Option<String>,
 ) -> Result<(), PortalError> {
-    use crate::server::service::connections::{self, OidcPatch, UpdateConnection};
+    use crate::server::service::connections::{OidcPatch, UpdateConnection};
     let c = caller().await?;
     let input = UpdateConnection {
         name: Some(name),
@@ -270,17 +260,7 @@ pub async fn update_connection(
         }),
         ..Default::default()
     };
-    connections::update(
-        &c.state,
-        &c.actor(),
-        &c.ctx,
-        &c.grant.organization_id,
-        &id,
-        input,
-        true,
-    )
-    .await?;
-    Ok(())
+    change(&c, &id, input).await
 }
 
 /// Removes a connection.
@@ -295,6 +275,26 @@ pub async fn delete_connection(id: String) -> Result<(), PortalError> {
 #[cfg(feature = "ssr")]
 fn opt(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// Applies a change to one of the caller's connections (the portal path: activation needs a test).
+#[cfg(feature = "ssr")]
+async fn change(
+    c: &super::ctx::Caller,
+    id: &str,
+    input: crate::server::service::connections::UpdateConnection,
+) -> Result<(), PortalError> {
+    crate::server::service::connections::update(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.organization_id,
+        id,
+        input,
+        true,
+    )
+    .await?;
+    Ok(())
 }
 
 /// Creates a draft SAML connection from the IdP's metadata (URL or XML) or values by hand.
@@ -346,7 +346,7 @@ pub async fn update_saml_connection(
     metadata_xml: Option<String>,
     allow_idp_initiated: Option<String>,
 ) -> Result<(), PortalError> {
-    use crate::server::service::connections::{self, SamlPatch, UpdateConnection};
+    use crate::server::service::connections::{SamlPatch, UpdateConnection};
     let c = caller().await?;
     let input = UpdateConnection {
         name: Some(name),
@@ -358,17 +358,7 @@ pub async fn update_saml_connection(
         }),
         ..Default::default()
     };
-    connections::update(
-        &c.state,
-        &c.actor(),
-        &c.ctx,
-        &c.grant.organization_id,
-        &id,
-        input,
-        true,
-    )
-    .await?;
-    Ok(())
+    change(&c, &id, input).await
 }
 
 /// Sets the attribute names read for email, names and groups (empty = the IdP's defaults).
@@ -381,7 +371,7 @@ pub async fn save_attribute_mapping(
     map_groups: Option<String>,
 ) -> Result<(), PortalError> {
     use crate::server::protocol::saml::attributes::AttributeMapping;
-    use crate::server::service::connections::{self, UpdateConnection};
+    use crate::server::service::connections::UpdateConnection;
     let c = caller().await?;
     let input = UpdateConnection {
         attribute_mapping: Some(AttributeMapping {
@@ -392,17 +382,7 @@ pub async fn save_attribute_mapping(
         }),
         ..Default::default()
     };
-    connections::update(
-        &c.state,
-        &c.actor(),
-        &c.ctx,
-        &c.grant.organization_id,
-        &id,
-        input,
-        true,
-    )
-    .await?;
-    Ok(())
+    change(&c, &id, input).await
 }
 
 /// Pins another IdP certificate (for a rotation) or unpins one.
@@ -412,7 +392,7 @@ pub async fn saml_certificate(
     add: Option<String>,
     remove: Option<String>,
 ) -> Result<(), PortalError> {
-    use crate::server::service::connections::{self, SamlPatch, UpdateConnection};
+    use crate::server::service::connections::{SamlPatch, UpdateConnection};
     let c = caller().await?;
     let input = UpdateConnection {
         saml: Some(SamlPatch {
@@ -422,15 +402,5 @@ pub async fn saml_certificate(
         }),
         ..Default::default()
     };
-    connections::update(
-        &c.state,
-        &c.actor(),
-        &c.ctx,
-        &c.grant.organization_id,
-        &id,
-        input,
-        true,
-    )
-    .await?;
-    Ok(())
+    change(&c, &id, input).await
 }

@@ -317,3 +317,34 @@ macro_rules! both_databases {
         }
     };
 }
+
+/// Starts `tests/support/{script}` with node and waits for its `READY <port>` line; keeps
+/// draining its output afterwards (a closed pipe would kill it). Returns the child and port.
+pub fn spawn_node(script: &str, envs: &[(&str, String)]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let path = format!("{}/tests/support/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new("node")
+        .arg(path)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node must be installed (see README)");
+    let mut line = String::new();
+    let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+    out.read_line(&mut line).expect("node output");
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while out.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+            sink.clear();
+        }
+    });
+    let port = line
+        .trim()
+        .strip_prefix("READY ")
+        .unwrap_or_else(|| panic!("{script} did not start: {line}"))
+        .to_owned();
+    (child, port)
+}

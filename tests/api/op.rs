@@ -2,8 +2,7 @@
 //! walks a browser's redirects through it with a cookie-keeping client.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 pub const CLIENT_ID: &str = "lanyard-test";
 pub const CLIENT_SECRET: &str = "lanyard-test-secret-0123456789abcdef0123456789";
@@ -35,33 +34,16 @@ impl TestOp {
     }
 
     fn start_script(name: &str) -> TestOp {
-        let script = format!("{}/tests/support/{name}", env!("CARGO_MANIFEST_DIR"));
-        let mut child = Command::new("node")
-            .arg(script)
-            .env(
-                "OP_REDIRECT_URI",
-                format!("{}/sso/oidc/callback", crate::helpers::ORIGIN),
-            )
-            .env("OP_PORT", "0")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node must be installed (see README)");
-        let mut line = String::new();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        out.read_line(&mut line).expect("OP output");
-        // Keep draining: the OP logs warnings later, and a closed pipe would kill it.
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while out.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-                sink.clear();
-            }
-        });
-        let port = line
-            .trim()
-            .strip_prefix("READY ")
-            .unwrap_or_else(|| panic!("OP did not start: {line}"));
+        let (child, port) = crate::helpers::spawn_node(
+            name,
+            &[
+                (
+                    "OP_REDIRECT_URI",
+                    format!("{}/sso/oidc/callback", crate::helpers::ORIGIN),
+                ),
+                ("OP_PORT", "0".into()),
+            ],
+        );
         TestOp {
             issuer: format!("http://127.0.0.1:{port}"),
             child,

@@ -2,8 +2,7 @@
 //! the browser between it and Lanyard: follow the redirect to the IdP, read its auto-posting
 //! form, post it cross-site to the ACS.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request};
@@ -56,28 +55,8 @@ fn parse_form(html: &str) -> Post {
 
 impl TestIdp {
     pub fn start() -> TestIdp {
-        let script = format!("{}/tests/support/saml_idp.mjs", env!("CARGO_MANIFEST_DIR"));
-        let mut child = Command::new("node")
-            .arg(script)
-            .env("SAML_IDP_PORT", "0")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node must be installed (see README)");
-        let mut line = String::new();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        out.read_line(&mut line).expect("IdP output");
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while out.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-                sink.clear();
-            }
-        });
-        let port = line
-            .trim()
-            .strip_prefix("READY ")
-            .unwrap_or_else(|| panic!("SAML IdP did not start: {line}"));
+        let (child, port) =
+            crate::helpers::spawn_node("saml_idp.mjs", &[("SAML_IDP_PORT", "0".into())]);
         TestIdp {
             base: format!("http://127.0.0.1:{port}"),
             child,

@@ -857,18 +857,8 @@ pub async fn saml_acs(
             "This sign-in was sent to a SAML connection that does not exist (or was removed). Check the ACS URL in your IdP.",
         ))
     };
-    let row = {
-        if !crate::domain::ids::is_valid_id(IdKind::Connection, connection_id) {
-            return unknown();
-        }
-        let mut conn = state.db.pool.acquire().await?;
-        let Some(org) = db::sso::connection_owner(&mut conn, connection_id).await? else {
-            return unknown();
-        };
-        match db::sso::get_connection(&mut conn, &org, connection_id).await? {
-            Some(r) if r.kind == "saml" => r,
-            _ => return unknown(),
-        }
+    let Some(row) = saml_connection(state, connection_id).await? else {
+        return unknown();
     };
     let relay = form
         .relay_state
@@ -993,11 +983,11 @@ async fn default_redirect(state: &AppState) -> Result<Option<String>, AppError> 
         .map(|(u, _)| u))
 }
 
-/// Lanyard's SP metadata for a SAML connection (public: IdPs fetch it).
-pub async fn sp_metadata(
+/// A live SAML connection by its id alone (the ACS and SP metadata URLs carry only that).
+async fn saml_connection(
     state: &AppState,
     connection_id: &str,
-) -> Result<Option<String>, AppError> {
+) -> Result<Option<db::sso::ConnectionRow>, AppError> {
     if !crate::domain::ids::is_valid_id(IdKind::Connection, connection_id) {
         return Ok(None);
     }
@@ -1007,11 +997,18 @@ pub async fn sp_metadata(
     };
     Ok(db::sso::get_connection(&mut conn, &org, connection_id)
         .await?
-        .filter(|r| r.kind == "saml")
-        .map(|r| {
-            crate::server::protocol::saml::metadata::sp_metadata(
-                &connections::sp_entity_id(state, &r.id),
-                &connections::acs_url(state, &r.id),
-            )
-        }))
+        .filter(|r| r.kind == "saml"))
+}
+
+/// Lanyard's SP metadata for a SAML connection (public: IdPs fetch it).
+pub async fn sp_metadata(
+    state: &AppState,
+    connection_id: &str,
+) -> Result<Option<String>, AppError> {
+    Ok(saml_connection(state, connection_id).await?.map(|r| {
+        crate::server::protocol::saml::metadata::sp_metadata(
+            &connections::sp_entity_id(state, &r.id),
+            &connections::acs_url(state, &r.id),
+        )
+    }))
 }
