@@ -14,6 +14,11 @@ pub enum IdKind {
     Grant,
     LoginAttempt,
     Certificate,
+    Directory,
+    DirectoryToken,
+    DirectoryUser,
+    DirectoryGroup,
+    ScimRequest,
 }
 
 impl IdKind {
@@ -31,6 +36,11 @@ impl IdKind {
             IdKind::Grant => "grant_",
             IdKind::LoginAttempt => "attempt_",
             IdKind::Certificate => "cert_",
+            IdKind::Directory => "dir_",
+            IdKind::DirectoryToken => "dtok_",
+            IdKind::DirectoryUser => "diru_",
+            IdKind::DirectoryGroup => "dirg_",
+            IdKind::ScimRequest => "scimreq_",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Pure rules and validated types. No IO; compiled for both the server and the browser.
 
+pub mod directory;
 #[cfg(feature = "ssr")]
 pub mod domain_name;
 pub mod domain_state;

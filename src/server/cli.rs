@@ -171,6 +171,9 @@ fn spawn_housekeeping(state: AppState) {
             if let Err(e) = store.delete_expired(state.clock.now()).await {
                 tracing::warn!(error = %e, "session clean-up failed");
             }
+            if let Err(e) = super::service::directories::purge_request_log(&state).await {
+                tracing::warn!(error = %e, "SCIM request log clean-up failed");
+            }
             tokio::time::sleep(std::time::Duration::from_secs(600)).await;
         }
     });

@@ -23,6 +23,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "LANYARD_DOMAIN_REPROOF_INTERVAL",
     "LANYARD_DOMAIN_LAPSE_GRACE",
     "LANYARD_SAML_CLOCK_SKEW",
+    "LANYARD_SCIM_TOKEN_OVERLAP",
 ];
 
 /// Deployment environment.
@@ -61,6 +62,8 @@ pub struct Config {
     pub domain_policy: crate::domain::domain_state::Policy,
     /// Clock difference allowed with SAML IdPs (default 2 minutes, at most 10).
     pub saml_clock_skew_ms: i64,
+    /// How long a rotated-out SCIM token keeps working (default 1 hour).
+    pub scim_token_overlap_ms: i64,
 }
 
 /// A configuration problem, worded for the operator.
@@ -216,8 +219,13 @@ impl Config {
             None => 120_000,
             Some(v) => parse_skew(v)?,
         };
+        let scim_token_overlap_ms = match get("LANYARD_SCIM_TOKEN_OVERLAP") {
+            None => 3_600_000,
+            Some(v) => parse_duration_ms("LANYARD_SCIM_TOKEN_OVERLAP", v)?,
+        };
         Ok(Config {
             saml_clock_skew_ms,
+            scim_token_overlap_ms,
             env,
             listen,
             public_url,

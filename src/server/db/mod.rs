@@ -2,6 +2,7 @@
 //! (TEXT, BIGINT), `$n` placeholders, timestamps as epoch milliseconds.
 
 pub mod api_keys;
+pub mod directories;
 pub mod domains;
 pub mod idempotency;
 pub mod organizations;

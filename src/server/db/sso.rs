@@ -210,11 +210,12 @@ pub async fn insert_code(
     connection_id: &str,
     redirect_uri: &str,
     result: &str,
+    membership_id: Option<&str>,
     now: i64,
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sso_codes (code_hash, organization_id, connection_id, redirect_uri, result, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO sso_codes (code_hash, organization_id, connection_id, redirect_uri, result, created_at, expires_at, membership_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(code_hash)
     .bind(organization_id)
@@ -223,6 +224,7 @@ pub async fn insert_code(
     .bind(result)
     .bind(now)
     .bind(expires_at)
+    .bind(membership_id)
     .execute(conn)
     .await
     .map(|_| ())
@@ -323,6 +325,19 @@ pub async fn identity_membership(
     .bind(subject)
     .fetch_optional(conn)
     .await
+}
+
+/// The state of a membership (`active`, `suspended`, …).
+pub async fn membership_state(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT state FROM memberships WHERE id = $1 AND organization_id = $2")
+        .bind(id)
+        .bind(organization_id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// A member of the organization with this email: (user id, membership id, role, state).

@@ -5,6 +5,7 @@ pub mod pages;
 pub mod portal_link;
 pub mod ratelimit;
 pub mod rest;
+pub mod scim;
 pub mod sso;
 
 use axum::body::Body;
@@ -82,6 +83,13 @@ pub fn build_router(state: AppState) -> Router {
             axum::routing::post(sso::saml_acs),
         )
         .route("/sso/saml/{connection}/metadata", get(sso::saml_metadata))
+        .route("/scim/v2", axum::routing::any(scim::no_directory))
+        .route("/scim/v2/", axum::routing::any(scim::no_directory))
+        .route("/scim/v2/{directory}", axum::routing::any(scim::entry))
+        .route(
+            "/scim/v2/{directory}/{*rest}",
+            axum::routing::any(scim::entry),
+        )
         .nest("/api/v1", rest::router(state.clone()))
         .merge(browser)
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
@@ -135,7 +143,8 @@ async fn security_headers(mut req: Request, next: Next) -> Response {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     };
     req.extensions_mut().insert(CspNonce(nonce.clone()));
-    let is_browser_page = !req.uri().path().starts_with("/api/v1/");
+    let is_browser_page =
+        !req.uri().path().starts_with("/api/v1/") && !req.uri().path().starts_with("/scim/");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     let csp = format!(
@@ -183,7 +192,10 @@ async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next) -> 
     // The SAML ACS receives the IdP's cross-site form POST by design; the signed assertion and
     // the server-side pending request protect it, and it reads no session.
     let saml_acs = path.starts_with("/sso/saml/") && path.ends_with("/acs");
-    if safe || saml_acs || path.starts_with("/api/v1/") || path == "/api/v1" {
+    // The SCIM server authenticates with the directory's bearer token, never a cookie.
+    let bearer_only =
+        path.starts_with("/api/v1/") || path == "/api/v1" || path.starts_with("/scim/");
+    if safe || saml_acs || bearer_only {
         return next.run(req).await;
     }
     let headers = req.headers();

@@ -4,8 +4,10 @@
 pub mod api_keys;
 pub mod audit_log;
 pub mod connections;
+pub mod directories;
 pub mod domains;
 pub mod organizations;
+pub mod scim;
 pub mod setup_links;
 pub mod sso;
 

@@ -395,6 +395,7 @@ async fn conclude(
                 &row.id,
                 &redirect_uri,
                 &serde_json::to_string(&result).unwrap_or_default(),
+                result.membership.get("id").and_then(|v| v.as_str()),
                 now,
                 now + CODE_TTL_MS,
             )
@@ -503,6 +504,20 @@ async fn admit(
     };
     let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
     let existing = db::sso::identity_membership(tx.conn(), org, &row.id, &id.subject).await?;
+    // When a directory is authoritative, only people it provisioned and keeps active get in,
+    // whether they are returning or would be created by JIT.
+    let known_user = match &existing {
+        Some((u, _, _, _)) => Some(u.clone()),
+        None => db::sso::member_by_email(tx.conn(), org, &email)
+            .await?
+            .map(|m| m.0),
+    };
+    if let Some((reason, message)) =
+        super::directories::gate(tx.conn(), org, known_user.as_deref(), &email).await?
+    {
+        drop(tx);
+        return refuse(reason, message);
+    }
     let (user_id, membership_id, role) = match existing {
         Some((_, _, _, st)) if st != "active" => {
             drop(tx);
@@ -658,8 +673,31 @@ pub async fn exchange_code(
             "the code was issued for a different redirect_uri",
         )));
     }
-    serde_json::from_str(&result)
-        .map_err(|e| AppError::Internal(format!("stored sign-in result: {e}")))
+    let result: SignInResult = serde_json::from_str(&result)
+        .map_err(|e| AppError::Internal(format!("stored sign-in result: {e}")))?;
+    // Fail closed: a member suspended after the code was issued (a directory deactivation racing
+    // the sign-in) gets nothing, even if the code escaped being voided.
+    let org = result
+        .profile
+        .get("organization_id")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let membership = result
+        .membership
+        .get("id")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    if db::sso::membership_state(&mut conn, org, membership)
+        .await?
+        .as_deref()
+        != Some("active")
+    {
+        return Err(AppError::Invalid(crate::domain::FieldError::new(
+            "code",
+            "the member's access was suspended after this sign-in began; they cannot sign in",
+        )));
+    }
+    Ok(result)
 }
 
 /// The newest test sign-in of a connection: (succeeded, evidence JSON, when).

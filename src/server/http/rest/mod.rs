@@ -52,6 +52,32 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .patch(handlers::update_connection)
                 .delete(handlers::delete_connection),
         )
+        .route(
+            "/organizations/{id}/directories",
+            post(handlers::create_directory).get(handlers::list_directories),
+        )
+        .route(
+            "/directories/{id}",
+            get(handlers::get_directory)
+                .patch(handlers::update_directory)
+                .delete(handlers::delete_directory),
+        )
+        .route(
+            "/directories/{id}/token",
+            post(handlers::rotate_directory_token),
+        )
+        .route(
+            "/directories/{id}/users",
+            get(handlers::list_directory_users),
+        )
+        .route(
+            "/directories/{id}/groups",
+            get(handlers::list_directory_groups),
+        )
+        .route(
+            "/directories/{id}/role_mappings",
+            axum::routing::put(handlers::put_role_mappings),
+        )
         .route("/sso/token", post(handlers::sso_token))
         .route(
             "/redirect_uris",

@@ -13,6 +13,10 @@ use crate::server::service::connections::{
     Connection, CreateConnection, OidcInput, OidcPatch, OidcSettings, SamlCertificate, SamlInput,
     SamlPatch, SamlSettings, SpInfo, UpdateConnection,
 };
+use crate::server::service::directories::{
+    CreateDirectory, Directory, DirectoryHealth, DirectoryUser, DirectoryWithToken, GroupInfo,
+    GroupMapping, RoleChange, TokenInfo, UpdateDirectory,
+};
 use crate::server::service::domains::{CheckResult, CreateDomain, Domain, Verification};
 use crate::server::service::organizations::{CreateOrganization, Organization, UpdateOrganization};
 use crate::server::service::setup_links::{CreateSetupLink, CreatedSetupLink};
@@ -44,6 +48,15 @@ use handlers::DomainList;
         handlers::add_redirect_uri,
         handlers::list_redirect_uris,
         handlers::remove_redirect_uri,
+        handlers::create_directory,
+        handlers::list_directories,
+        handlers::get_directory,
+        handlers::update_directory,
+        handlers::delete_directory,
+        handlers::rotate_directory_token,
+        handlers::list_directory_users,
+        handlers::list_directory_groups,
+        handlers::put_role_mappings,
     ),
     components(schemas(
         Organization, CreateOrganization, UpdateOrganization, CreateSetupLink, CreatedSetupLink,
@@ -53,6 +66,10 @@ use handlers::DomainList;
         SamlInput, SamlPatch, SamlSettings, SamlCertificate, SpInfo, AttributeMapping,
         handlers::ConnectionList, handlers::TokenRequest, SignInResult,
         RedirectUri, handlers::RedirectUriInput, handlers::RedirectUriList,
+        Directory, DirectoryWithToken, CreateDirectory, UpdateDirectory, TokenInfo, DirectoryHealth,
+        DirectoryUser, GroupInfo, GroupMapping, RoleChange, handlers::DirectoryList,
+        handlers::DirectoryUserList, handlers::DirectoryGroupList, handlers::RoleMappingsInput,
+        handlers::RoleChangeList,
     )),
     modifiers(&BearerKey)
 )]

@@ -1,0 +1,990 @@
+//! Directories (SCIM directory sync): creation with a bearer token shown once, token rotation
+//! with overlap, the membership lifecycle a directory drives (joiner, mover, leaver), group →
+//! role mappings with a dry-run preview, the SCIM request log and the directory's health.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::domain::directory::{winning_group, DirectoryKind, ROLES};
+use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::FieldError;
+use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
+use crate::server::crypto::{hash_secret, new_secret};
+use crate::server::db::directories::{self as q, DirUserRow, DirectoryRow, LogFilter};
+use crate::server::db::{self, Conn};
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+
+/// Prefix of SCIM bearer tokens, so a leaked one is recognisable.
+pub const SCIM_TOKEN_PREFIX: &str = "lanyard_scim_";
+
+/// A still-valid bearer token, described without its secret.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenInfo {
+    /// The last four characters.
+    pub hint: String,
+    pub created_at: i64,
+    /// Set once the token was rotated out: it stops working at this time.
+    pub expires_at: Option<i64>,
+}
+
+/// How the directory has been talking to Lanyard.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DirectoryHealth {
+    pub last_request_at: Option<i64>,
+    pub requests_24h: i64,
+    pub errors_24h: i64,
+    /// The last failed request: `"<status> <METHOD> <path>: <detail>"`.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    pub users: i64,
+    pub groups: i64,
+}
+
+/// A directory as the API and the portal show it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Directory {
+    /// `dir_…`
+    pub id: String,
+    pub organization_id: String,
+    /// okta | entra | onelogin | jumpcloud | generic_scim
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    /// When true, only people this directory provisioned and keeps active can get in.
+    pub authoritative: bool,
+    /// The SCIM base URL to paste into the IdP.
+    pub scim_base_url: String,
+    pub tokens: Vec<TokenInfo>,
+    pub health: DirectoryHealth,
+    pub created_at: i64,
+}
+
+/// A new directory (or a rotated token): the only time the token is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DirectoryWithToken {
+    #[serde(flatten)]
+    pub directory: Directory,
+    /// `lanyard_scim_…`; stored only as a hash, shown this once.
+    pub bearer_token: String,
+}
+
+/// `POST /organizations/{id}/directories`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDirectory {
+    /// okta | entra | onelogin | jumpcloud | generic_scim
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    /// Default true: the directory is the source of truth for membership.
+    pub authoritative: Option<bool>,
+}
+
+/// `PATCH /directories/{id}`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDirectory {
+    pub name: Option<String>,
+    pub authoritative: Option<bool>,
+}
+
+fn not_found() -> AppError {
+    AppError::NotFound("directory")
+}
+
+/// The SCIM base URL of a directory.
+pub fn scim_base_url(state: &AppState, id: &str) -> String {
+    format!("{}/scim/v2/{id}", state.config.base_url())
+}
+
+fn check_name(raw: &str) -> Result<String, FieldError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(FieldError::new(
+            "name",
+            "give the directory a name of 1 to 100 characters, like \"Okta production\"",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// The audit actor for changes a directory pushes.
+pub fn directory_actor(id: &str, name: &str) -> Actor {
+    Actor {
+        kind: "directory",
+        id: id.to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+async fn view(state: &AppState, conn: &mut Conn, r: DirectoryRow) -> Result<Directory, AppError> {
+    let now = state.clock.now();
+    let tokens = q::live_tokens(conn, &r.id, now)
+        .await?
+        .into_iter()
+        .map(|(hint, created_at, expires_at)| TokenInfo {
+            hint,
+            created_at,
+            expires_at,
+        })
+        .collect();
+    let (requests_24h, errors_24h, last_request_at) =
+        q::request_stats(conn, &r.id, now - 86_400_000).await?;
+    let last = q::last_error(conn, &r.id).await?;
+    let (users, _) = q::page_users(conn, &r.id, None, 0, 0).await?;
+    let (groups, _) = q::page_groups(conn, &r.id, None, 0, 0).await?;
+    Ok(Directory {
+        scim_base_url: scim_base_url(state, &r.id),
+        id: r.id,
+        organization_id: r.organization_id,
+        kind: r.kind,
+        name: r.name,
+        authoritative: r.authoritative != 0,
+        tokens,
+        health: DirectoryHealth {
+            last_request_at,
+            requests_24h,
+            errors_24h,
+            last_error_at: last.as_ref().map(|l| l.created_at),
+            last_error: last.map(|l| {
+                let detail = l
+                    .response_body
+                    .as_deref()
+                    .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+                    .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
+                    .unwrap_or_default();
+                format!("{} {} {}: {detail}", l.status, l.method, l.path)
+            }),
+            users,
+            groups,
+        },
+        created_at: r.created_at,
+    })
+}
+
+/// Creates a directory and its first token.
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &str,
+    input: CreateDirectory,
+) -> Result<DirectoryWithToken, AppError> {
+    let kind = DirectoryKind::parse(&input.kind).ok_or_else(|| {
+        FieldError::new(
+            "type",
+            "choose one of okta, entra, onelogin, jumpcloud, generic_scim",
+        )
+    })?;
+    let name = check_name(&input.name)?;
+    let now = state.clock.now();
+    let row = DirectoryRow {
+        id: db::new_id(IdKind::Directory),
+        organization_id: organization_id.to_owned(),
+        kind: kind.as_str().into(),
+        name,
+        authoritative: i64::from(input.authoritative.unwrap_or(true)),
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+    };
+    let token = new_secret(SCIM_TOKEN_PREFIX);
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    q::insert_directory(tx.conn(), &row).await?;
+    q::insert_token(
+        tx.conn(),
+        &db::new_id(IdKind::DirectoryToken),
+        &row.id,
+        organization_id,
+        &hash_secret(&token),
+        &token[token.len() - 4..],
+        now,
+    )
+    .await?;
+    tx.record(
+        Some(organization_id),
+        "directory.created",
+        vec![Target::new("directory", &row.id, Some(&row.name))],
+        json!({ "type": row.kind, "authoritative": row.authoritative != 0 }),
+    )
+    .await?;
+    tx.commit().await?;
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(DirectoryWithToken {
+        directory: view(state, &mut conn, row).await?,
+        bearer_token: token,
+    })
+}
+
+/// The organization a directory belongs to (vendor API lookups by directory id).
+pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppError> {
+    if !is_valid_id(IdKind::Directory, id) {
+        return Err(not_found());
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    q::directory_owner(&mut conn, id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// Reads a directory of the organization.
+pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Directory, AppError> {
+    if !is_valid_id(IdKind::Directory, id) {
+        return Err(not_found());
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    let row = q::get_directory(&mut conn, organization_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    view(state, &mut conn, row).await
+}
+
+/// The organization's directories.
+pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Directory>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    let rows = q::list_directories(&mut conn, organization_id).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(view(state, &mut conn, r).await?);
+    }
+    Ok(out)
+}
+
+/// Renames a directory or changes whether it is authoritative.
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &str,
+    id: &str,
+    input: UpdateDirectory,
+) -> Result<Directory, AppError> {
+    if !is_valid_id(IdKind::Directory, id) {
+        return Err(not_found());
+    }
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let mut row = q::get_directory(tx.conn(), organization_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let mut changes = serde_json::Map::new();
+    if let Some(n) = &input.name {
+        let n = check_name(n)?;
+        if n != row.name {
+            changes.insert("name".into(), json!({ "from": row.name, "to": n }));
+            row.name = n;
+        }
+    }
+    if let Some(a) = input.authoritative {
+        if i64::from(a) != row.authoritative {
+            changes.insert("authoritative".into(), json!({ "from": !a, "to": a }));
+            row.authoritative = i64::from(a);
+        }
+    }
+    if !changes.is_empty() {
+        q::update_directory(
+            tx.conn(),
+            organization_id,
+            id,
+            &row.name,
+            row.authoritative != 0,
+            now,
+        )
+        .await?;
+        tx.record(
+            Some(organization_id),
+            "directory.updated",
+            vec![Target::new("directory", id, Some(&row.name))],
+            serde_json::Value::Object(changes),
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    get(state, organization_id, id).await
+}
+
+/// Issues a new token; the old ones keep working for `LANYARD_SCIM_TOKEN_OVERLAP` (default 1 h)
+/// so the admin can paste the new one into the IdP without a gap.
+pub async fn rotate_token(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &str,
+    id: &str,
+) -> Result<DirectoryWithToken, AppError> {
+    if !is_valid_id(IdKind::Directory, id) {
+        return Err(not_found());
+    }
+    let now = state.clock.now();
+    let overlap = state.config.scim_token_overlap_ms;
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let row = q::get_directory(tx.conn(), organization_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    q::expire_tokens(tx.conn(), id, now + overlap).await?;
+    let token = new_secret(SCIM_TOKEN_PREFIX);
+    q::insert_token(
+        tx.conn(),
+        &db::new_id(IdKind::DirectoryToken),
+        id,
+        organization_id,
+        &hash_secret(&token),
+        &token[token.len() - 4..],
+        now,
+    )
+    .await?;
+    tx.record(
+        Some(organization_id),
+        "directory.token_rotated",
+        vec![Target::new("directory", id, Some(&row.name))],
+        json!({ "previous_tokens_expire_at": now + overlap }),
+    )
+    .await?;
+    tx.commit().await?;
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(DirectoryWithToken {
+        directory: view(state, &mut conn, row).await?,
+        bearer_token: token,
+    })
+}
+
+/// Deletes a directory: its tokens stop at once and the members it managed are suspended (the
+/// directory can no longer vouch for them).
+pub async fn delete(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &str,
+    id: &str,
+) -> Result<(), AppError> {
+    if !is_valid_id(IdKind::Directory, id) {
+        return Err(not_found());
+    }
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let row = q::get_directory(tx.conn(), organization_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let users = q::all_users(tx.conn(), id).await?;
+    let dir = DirCtx {
+        directory_id: id.to_owned(),
+        organization_id: organization_id.to_owned(),
+        name: row.name.clone(),
+    };
+    for u in &users {
+        if let Some(uid) = &u.user_id {
+            suspend(&mut tx, &dir, uid, &u.user_name, "directory_deleted").await?;
+        }
+    }
+    q::delete_directory(tx.conn(), organization_id, id, now).await?;
+    tx.record(
+        Some(organization_id),
+        "directory.deleted",
+        vec![Target::new("directory", id, Some(&row.name))],
+        json!({ "users": users.len() }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+// --- lifecycle ----------------------------------------------------------------------------
+
+/// The directory a SCIM request acts in.
+#[derive(Debug, Clone)]
+pub struct DirCtx {
+    pub directory_id: String,
+    pub organization_id: String,
+    pub name: String,
+}
+
+/// The role a directory user should hold: (role, group that gave it).
+async fn desired_role(
+    conn: &mut Conn,
+    dir: &DirCtx,
+    dir_user_id: &str,
+    mappings: Option<&[(String, String, i64)]>,
+) -> Result<(String, Option<(String, String)>), sqlx::Error> {
+    let owned;
+    let mappings = match mappings {
+        Some(m) => m,
+        None => {
+            owned = q::mappings(conn, &dir.directory_id).await?;
+            &owned
+        }
+    };
+    if !mappings.is_empty() {
+        let groups = q::groups_of_user(conn, &dir.directory_id, dir_user_id).await?;
+        let mapped = mappings
+            .iter()
+            .filter(|(g, _, _)| groups.iter().any(|(id, _)| id == g))
+            .map(|(g, r, p)| (g.as_str(), r.as_str(), *p));
+        if let Some((g, r)) = winning_group(mapped) {
+            let name = groups
+                .iter()
+                .find(|(id, _)| id == g)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_default();
+            return Ok((r.to_owned(), Some((g.to_owned(), name))));
+        }
+    }
+    let role = db::organizations::get(conn, &dir.organization_id)
+        .await?
+        .map(|o| o.default_role)
+        .unwrap_or_else(|| "member".into());
+    Ok((role, None))
+}
+
+fn grant_detail(dir: &DirCtx, group: &Option<(String, String)>) -> serde_json::Value {
+    json!({
+        "directory_id": dir.directory_id,
+        "directory_name": dir.name,
+        "group_id": group.as_ref().map(|g| &g.0),
+        "group_name": group.as_ref().map(|g| &g.1),
+    })
+}
+
+/// Suspends a member in the caller's transaction: state, voided sign-in codes and the event
+/// commit together.
+async fn suspend(
+    tx: &mut AuditedTx,
+    dir: &DirCtx,
+    user_id: &str,
+    label: &str,
+    reason: &str,
+) -> Result<(), AppError> {
+    let now = tx.now();
+    let org = dir.organization_id.clone();
+    let Some((m, role, st, group, _)) = q::membership_of_user(tx.conn(), &org, user_id).await?
+    else {
+        return Ok(());
+    };
+    if st != "active" {
+        return Ok(());
+    }
+    q::set_managed_membership(
+        tx.conn(),
+        &org,
+        &m,
+        &role,
+        "suspended",
+        group.as_deref(),
+        &dir.directory_id,
+        now,
+    )
+    .await?;
+    let voided = q::void_codes(tx.conn(), &m, now).await?;
+    db::sso::insert_grant(
+        tx.conn(),
+        &db::new_id(IdKind::Grant),
+        &m,
+        &org,
+        "directory_suspended",
+        &role,
+        &json!({ "directory_id": dir.directory_id, "directory_name": dir.name, "reason": reason })
+            .to_string(),
+        now,
+    )
+    .await?;
+    tx.record(
+        Some(&org),
+        "membership.suspended",
+        vec![Target::new("membership", &m, Some(label))],
+        json!({ "reason": reason, "directory_id": dir.directory_id, "sign_in_codes_voided": voided }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Brings a directory user's membership in line with the directory: links or creates the
+/// organization user, creates, suspends or reactivates the membership and sets the role its
+/// groups give. Runs inside the transaction that changed the directory user, so access never
+/// lags the directory. `gone` is true when the user was deleted from the directory.
+pub async fn reconcile(
+    tx: &mut AuditedTx,
+    dir: &DirCtx,
+    u: &mut DirUserRow,
+    gone: bool,
+    mappings: Option<&[(String, String, i64)]>,
+) -> Result<(), AppError> {
+    let now = tx.now();
+    let org = dir.organization_id.clone();
+    let label = u.email.clone().unwrap_or_else(|| u.user_name.clone());
+    let wants_access = u.active != 0 && !gone;
+    if u.user_id.is_none() {
+        let email = u
+            .email
+            .clone()
+            .unwrap_or_else(|| u.user_name.trim().to_lowercase());
+        // The same person may already be a member (JIT, an invitation, another directory).
+        if let Some((uid, _, _, _)) = db::sso::member_by_email(tx.conn(), &org, &email).await? {
+            u.user_id = Some(uid);
+        } else if wants_access {
+            let uid = db::new_id(IdKind::User);
+            let resource: serde_json::Value = serde_json::from_str(&u.resource).unwrap_or_default();
+            let name = |k: &str| {
+                resource
+                    .get("name")
+                    .and_then(|n| n.get(k))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            };
+            db::sso::insert_user(
+                tx.conn(),
+                &uid,
+                &org,
+                &email,
+                name("givenName").as_deref(),
+                name("familyName").as_deref(),
+                now,
+            )
+            .await?;
+            u.user_id = Some(uid);
+        } else {
+            return Ok(());
+        }
+        q::update_user(tx.conn(), u).await?;
+    }
+    let Some(uid) = u.user_id.clone() else {
+        return Ok(());
+    };
+    if !wants_access {
+        let reason = if gone {
+            "directory_deleted_user"
+        } else {
+            "directory_deactivated"
+        };
+        return suspend(tx, dir, &uid, &label, reason).await;
+    }
+    let (role, group) = desired_role(tx.conn(), dir, &u.id, mappings).await?;
+    let detail = grant_detail(dir, &group);
+    match q::membership_of_user(tx.conn(), &org, &uid).await? {
+        None => {
+            let m = db::new_id(IdKind::Membership);
+            db::sso::insert_membership(tx.conn(), &m, &org, &uid, &role, now).await?;
+            q::set_managed_membership(
+                tx.conn(),
+                &org,
+                &m,
+                &role,
+                "active",
+                group.as_ref().map(|g| g.0.as_str()),
+                &dir.directory_id,
+                now,
+            )
+            .await?;
+            let kind = if group.is_some() {
+                "directory_group"
+            } else {
+                "directory"
+            };
+            db::sso::insert_grant(
+                tx.conn(),
+                &db::new_id(IdKind::Grant),
+                &m,
+                &org,
+                kind,
+                &role,
+                &detail.to_string(),
+                now,
+            )
+            .await?;
+            tx.record(
+                Some(&org),
+                "membership.created",
+                vec![Target::new("membership", &m, Some(&label))],
+                json!({ "role": role, "source": "directory", "directory_id": dir.directory_id, "group_id": group.as_ref().map(|g| &g.0) }),
+            )
+            .await?;
+        }
+        Some((m, old_role, st, old_group, old_dir)) => {
+            let reactivated = st != "active";
+            let role_changed = old_role != role;
+            let group_id = group.as_ref().map(|g| g.0.clone());
+            if !reactivated
+                && !role_changed
+                && old_group == group_id
+                && old_dir.as_deref() == Some(dir.directory_id.as_str())
+            {
+                return Ok(());
+            }
+            q::set_managed_membership(
+                tx.conn(),
+                &org,
+                &m,
+                &role,
+                "active",
+                group_id.as_deref(),
+                &dir.directory_id,
+                now,
+            )
+            .await?;
+            if reactivated {
+                db::sso::insert_grant(
+                    tx.conn(),
+                    &db::new_id(IdKind::Grant),
+                    &m,
+                    &org,
+                    "directory_reactivated",
+                    &role,
+                    &detail.to_string(),
+                    now,
+                )
+                .await?;
+                tx.record(
+                    Some(&org),
+                    "membership.reactivated",
+                    vec![Target::new("membership", &m, Some(&label))],
+                    json!({ "role": role, "directory_id": dir.directory_id }),
+                )
+                .await?;
+            }
+            if role_changed || (old_group != group_id && !reactivated) {
+                let kind = if group.is_some() {
+                    "directory_group"
+                } else {
+                    "directory"
+                };
+                db::sso::insert_grant(
+                    tx.conn(),
+                    &db::new_id(IdKind::Grant),
+                    &m,
+                    &org,
+                    kind,
+                    &role,
+                    &detail.to_string(),
+                    now,
+                )
+                .await?;
+            }
+            if role_changed {
+                tx.record(
+                    Some(&org),
+                    "membership.role_changed",
+                    vec![Target::new("membership", &m, Some(&label))],
+                    json!({ "from": old_role, "to": role, "source": "directory", "directory_id": dir.directory_id, "group_id": group_id, "group_name": group.as_ref().map(|g| &g.1) }),
+                )
+                .await?;
+            } else if !reactivated {
+                // Management moved to this directory or the granting group changed with the
+                // same role: recorded as a grant and an event so the history stays complete.
+                tx.record(
+                    Some(&org),
+                    "membership.updated",
+                    vec![Target::new("membership", &m, Some(&label))],
+                    json!({ "role": role, "directory_id": dir.directory_id, "group_id": group_id }),
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+// --- group → role mappings ----------------------------------------------------------------
+
+/// One mapping as the portal edits it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct GroupMapping {
+    pub group_id: String,
+    pub role: String,
+    pub priority: i64,
+}
+
+/// A directory group with its member count and mapping.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GroupInfo {
+    pub id: String,
+    pub display_name: String,
+    pub members: i64,
+    pub role: Option<String>,
+    pub priority: Option<i64>,
+}
+
+/// Someone whose role a mapping change would change.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct RoleChange {
+    pub user_name: String,
+    pub from: Option<String>,
+    pub to: String,
+    /// The group that would give the new role; null for the organization's default role.
+    pub group: Option<String>,
+}
+
+fn check_mappings(
+    input: &[GroupMapping],
+    groups: &[q::DirGroupRow],
+) -> Result<Vec<(String, String, i64)>, FieldError> {
+    let mut out: Vec<(String, String, i64)> = Vec::new();
+    for m in input {
+        if !groups.iter().any(|g| g.id == m.group_id) {
+            return Err(FieldError::new(
+                "group_id",
+                format!(
+                    "{} is not a group of this directory; reload the page",
+                    m.group_id
+                ),
+            ));
+        }
+        if !ROLES.contains(&m.role.as_str()) {
+            return Err(FieldError::new(
+                "role",
+                format!("role must be one of {}", ROLES.join(", ")),
+            ));
+        }
+        if !(0..=1000).contains(&m.priority) {
+            return Err(FieldError::new(
+                "priority",
+                "priority must be from 0 to 1000",
+            ));
+        }
+        if out.iter().any(|(g, _, _)| *g == m.group_id) {
+            return Err(FieldError::new("group_id", "each group can be mapped once"));
+        }
+        out.push((m.group_id.clone(), m.role.clone(), m.priority));
+    }
+    Ok(out)
+}
+
+/// The directory's groups with their mapping.
+pub async fn groups(
+    state: &AppState,
+    organization_id: &str,
+    id: &str,
+) -> Result<Vec<GroupInfo>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    q::get_directory(&mut conn, organization_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let rows = q::all_groups(&mut conn, id).await?;
+    let counts = q::member_counts(&mut conn, id).await?;
+    let maps = q::mappings(&mut conn, id).await?;
+    Ok(rows
+        .into_iter()
+        .map(|g| {
+            let m = maps.iter().find(|(gid, _, _)| *gid == g.id);
+            GroupInfo {
+                members: counts
+                    .iter()
+                    .find(|(gid, _)| *gid == g.id)
+                    .map(|c| c.1)
+                    .unwrap_or(0),
+                role: m.map(|m| m.1.clone()),
+                priority: m.map(|m| m.2),
+                id: g.id,
+                display_name: g.display_name,
+            }
+        })
+        .collect())
+}
+
+async fn role_changes(
+    conn: &mut Conn,
+    dir: &DirCtx,
+    proposed: &[(String, String, i64)],
+) -> Result<Vec<RoleChange>, AppError> {
+    let mut out = Vec::new();
+    for u in q::all_users(conn, &dir.directory_id).await? {
+        if u.active == 0 {
+            continue;
+        }
+        let current = match &u.user_id {
+            Some(uid) => q::membership_of_user(conn, &dir.organization_id, uid)
+                .await?
+                .filter(|m| m.2 == "active")
+                .map(|m| m.1),
+            None => None,
+        };
+        let (to, group) = desired_role(conn, dir, &u.id, Some(proposed)).await?;
+        if current.as_deref() != Some(to.as_str()) {
+            out.push(RoleChange {
+                user_name: u.user_name,
+                from: current,
+                to,
+                group: group.map(|g| g.1),
+            });
+        }
+    }
+    Ok(out)
+}
+
+async fn dir_ctx(conn: &mut Conn, organization_id: &str, id: &str) -> Result<DirCtx, AppError> {
+    if !is_valid_id(IdKind::Directory, id) {
+        return Err(not_found());
+    }
+    let row = q::get_directory(conn, organization_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(DirCtx {
+        directory_id: row.id,
+        organization_id: row.organization_id,
+        name: row.name,
+    })
+}
+
+/// Dry run: who would gain or lose which role if these mappings were saved. Changes nothing.
+pub async fn preview_mappings(
+    state: &AppState,
+    organization_id: &str,
+    id: &str,
+    input: &[GroupMapping],
+) -> Result<Vec<RoleChange>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    let dir = dir_ctx(&mut conn, organization_id, id).await?;
+    let groups = q::all_groups(&mut conn, id).await?;
+    let proposed = check_mappings(input, &groups)?;
+    role_changes(&mut conn, &dir, &proposed).await
+}
+
+/// Saves the mappings and recomputes every member's role in the same transaction.
+pub async fn save_mappings(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &str,
+    id: &str,
+    input: &[GroupMapping],
+) -> Result<Vec<RoleChange>, AppError> {
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let dir = dir_ctx(tx.conn(), organization_id, id).await?;
+    let groups = q::all_groups(tx.conn(), id).await?;
+    let proposed = check_mappings(input, &groups)?;
+    let changes = role_changes(tx.conn(), &dir, &proposed).await?;
+    q::replace_mappings(tx.conn(), id, organization_id, &proposed, now).await?;
+    tx.record(
+        Some(organization_id),
+        "directory.role_mappings_updated",
+        vec![Target::new("directory", id, Some(&dir.name))],
+        json!({ "mappings": input, "role_changes": changes.len() }),
+    )
+    .await?;
+    for mut u in q::all_users(tx.conn(), id).await? {
+        reconcile(&mut tx, &dir, &mut u, false, Some(&proposed)).await?;
+    }
+    tx.commit().await?;
+    Ok(changes)
+}
+
+// --- users, request log -------------------------------------------------------------------
+
+/// A directory user as the portal lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DirectoryUser {
+    pub id: String,
+    pub user_name: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub active: bool,
+    pub groups: Vec<String>,
+    /// The membership's role and state in the organization, when there is one.
+    pub role: Option<String>,
+    pub membership_state: Option<String>,
+}
+
+/// The directory's users with their groups and membership.
+pub async fn users(
+    state: &AppState,
+    organization_id: &str,
+    id: &str,
+) -> Result<Vec<DirectoryUser>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    let dir = dir_ctx(&mut conn, organization_id, id).await?;
+    let mut out = Vec::new();
+    for u in q::all_users(&mut conn, id).await?.into_iter().take(1000) {
+        let groups = q::groups_of_user(&mut conn, id, &u.id).await?;
+        let m = match &u.user_id {
+            Some(uid) => q::membership_of_user(&mut conn, &dir.organization_id, uid).await?,
+            None => None,
+        };
+        out.push(DirectoryUser {
+            id: u.id,
+            user_name: u.user_name,
+            email: u.email,
+            display_name: u.display_name,
+            active: u.active != 0,
+            groups: groups.into_iter().map(|g| g.1).collect(),
+            role: m.as_ref().map(|m| m.1.clone()),
+            membership_state: m.map(|m| m.2),
+        });
+    }
+    Ok(out)
+}
+
+/// One logged SCIM exchange.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ScimLogEntry {
+    pub id: String,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+    pub scim_type: Option<String>,
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+    pub duration_ms: i64,
+    pub created_at: i64,
+}
+
+/// The directory's SCIM request log, newest first.
+pub async fn request_log(
+    state: &AppState,
+    organization_id: &str,
+    id: &str,
+    filter: &LogFilter,
+    limit: i64,
+) -> Result<Vec<ScimLogEntry>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    dir_ctx(&mut conn, organization_id, id).await?;
+    Ok(
+        q::list_requests(&mut conn, organization_id, id, filter, limit.clamp(1, 200))
+            .await?
+            .into_iter()
+            .map(|r| ScimLogEntry {
+                id: r.id,
+                method: r.method,
+                path: r.path,
+                status: r.status,
+                scim_type: r.scim_type,
+                request_body: r.request_body,
+                response_body: r.response_body,
+                duration_ms: r.duration_ms,
+                created_at: r.created_at,
+            })
+            .collect(),
+    )
+}
+
+/// How long SCIM request log entries are kept.
+pub const LOG_RETENTION_MS: i64 = 30 * 86_400_000;
+
+/// Deletes request log entries past retention (minute job).
+pub async fn purge_request_log(state: &AppState) -> Result<u64, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(q::purge_requests(&mut conn, state.clock.now() - LOG_RETENTION_MS).await?)
+}
+
+/// The directory gate of the sign-in policy: when a directory is authoritative for the
+/// organization, only people it provisioned and keeps active get in. `Ok(None)` allows;
+/// `Ok(Some((reason, message)))` refuses.
+pub async fn gate(
+    conn: &mut Conn,
+    organization_id: &str,
+    user_id: Option<&str>,
+    email: &str,
+) -> Result<Option<(&'static str, &'static str)>, sqlx::Error> {
+    if !q::has_authoritative(conn, organization_id).await? {
+        return Ok(None);
+    }
+    Ok(match q::authoritative_user(conn, organization_id, user_id, email).await? {
+        Some((_, active)) if active != 0 => None,
+        Some(_) => Some((
+            "deprovisioned",
+            "your account was deactivated in your organization's directory; contact your IT admin",
+        )),
+        None => Some((
+            "not_provisioned",
+            "your organization's directory has not given you access to this application; ask your IT admin to assign it to you",
+        )),
+    })
+}

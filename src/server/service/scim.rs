@@ -1,0 +1,1036 @@
+//! The SCIM 2.0 operations a directory's IdP drives: Users and Groups, each change committed with
+//! its audit event and the membership change it causes (see [`super::directories::reconcile`]).
+
+use serde_json::{json, Value};
+
+use crate::domain::ids::IdKind;
+use crate::server::audit::{AuditedTx, RequestContext, Target};
+use crate::server::clock::rfc3339;
+use crate::server::crypto::hash_secret;
+use crate::server::db::directories::{
+    self as q, DirGroupRow, DirUserRow, GroupColumn, ScimRequestRow, UserColumn,
+};
+use crate::server::db::{self, Conn};
+use crate::server::error::AppError;
+use crate::server::protocol::scim::filter::{self, CompareOp, Filter};
+use crate::server::protocol::scim::patch::{self, ScimType};
+use crate::server::protocol::scim::resource::{
+    self, list_response, normalize_group, normalize_user, project, user_name_key, Meta, ScimError,
+};
+use crate::server::state::AppState;
+
+use super::directories::{directory_actor, reconcile, DirCtx};
+
+/// A SCIM answer: status, body and the headers RFC 7644 asks for.
+#[derive(Debug, Clone)]
+pub struct ScimOut {
+    pub status: u16,
+    pub body: Option<Value>,
+    /// `Location` of a created resource (equal to its `meta.location`).
+    pub location: Option<String>,
+    /// `ETag` (equal to `meta.version`).
+    pub etag: Option<String>,
+}
+
+impl ScimOut {
+    fn ok(body: Value) -> ScimOut {
+        ScimOut {
+            status: 200,
+            body: Some(body),
+            location: None,
+            etag: None,
+        }
+    }
+
+    fn resource(status: u16, body: Value) -> ScimOut {
+        let etag = body
+            .pointer("/meta/version")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let location = (status == 201)
+            .then(|| body.pointer("/meta/location").and_then(Value::as_str))
+            .flatten()
+            .map(str::to_owned);
+        ScimOut {
+            status,
+            body: Some(body),
+            location,
+            etag,
+        }
+    }
+
+    fn no_content() -> ScimOut {
+        ScimOut {
+            status: 204,
+            body: None,
+            location: None,
+            etag: None,
+        }
+    }
+}
+
+impl From<AppError> for ScimError {
+    fn from(e: AppError) -> Self {
+        let status = e.status();
+        ScimError::new(
+            status,
+            None,
+            e.public_message(&crate::server::http::current_request_id()),
+        )
+    }
+}
+
+impl From<sqlx::Error> for ScimError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::from(e).into()
+    }
+}
+
+impl From<crate::server::audit::AuditError> for ScimError {
+    fn from(e: crate::server::audit::AuditError) -> Self {
+        AppError::from(e).into()
+    }
+}
+
+impl From<patch::PatchError> for ScimError {
+    fn from(e: patch::PatchError) -> Self {
+        ScimError::bad(e.scim_type, e.message)
+    }
+}
+
+/// The directory a request's bearer token opens, when it is the directory in the path.
+/// Anything else — unknown directory, wrong token, another directory's token, a token
+/// rotated out past its overlap — is the same 401, so a token never reveals other directories.
+pub async fn authenticate(
+    state: &AppState,
+    directory_id: &str,
+    presented: Option<&str>,
+) -> Result<DirCtx, ScimError> {
+    let unauthorized = || {
+        ScimError::new(
+            401,
+            None,
+            "send this directory's SCIM token as `Authorization: Bearer lanyard_scim_…`; copy it from the directory's setup page (rotate it there if it is lost)",
+        )
+    };
+    let Some(token) = presented.filter(|t| !t.is_empty()) else {
+        return Err(unauthorized());
+    };
+    let mut conn = state.db.pool.acquire().await?;
+    let Some((dir, org, stored)) =
+        q::token_directory(&mut conn, &hash_secret(token), state.clock.now()).await?
+    else {
+        return Err(unauthorized());
+    };
+    if dir != directory_id || !crate::server::crypto::ct_eq(&stored, &hash_secret(token)) {
+        return Err(unauthorized());
+    }
+    let row = q::get_directory(&mut conn, &org, &dir)
+        .await?
+        .ok_or_else(unauthorized)?;
+    Ok(DirCtx {
+        directory_id: row.id,
+        organization_id: row.organization_id,
+        name: row.name,
+    })
+}
+
+/// List parameters of `GET /Users` and `GET /Groups`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ListQuery {
+    pub filter: Option<String>,
+    #[serde(rename = "startIndex")]
+    pub start_index: Option<String>,
+    pub count: Option<String>,
+    pub attributes: Option<String>,
+    #[serde(rename = "excludedAttributes")]
+    pub excluded_attributes: Option<String>,
+}
+
+/// `attributes` / `excludedAttributes` of a single-resource GET.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Projection {
+    pub attributes: Option<String>,
+    #[serde(rename = "excludedAttributes")]
+    pub excluded_attributes: Option<String>,
+}
+
+fn base(state: &AppState, dir: &DirCtx) -> String {
+    super::directories::scim_base_url(state, &dir.directory_id)
+}
+
+fn not_found(kind: &str, id: &str) -> ScimError {
+    ScimError::new(
+        404,
+        None,
+        format!("{kind} {id} not found in this directory"),
+    )
+}
+
+fn parse_filter(raw: Option<&str>) -> Result<Option<Filter>, ScimError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(f) => filter::parse(f)
+            .map(Some)
+            .map_err(|e| ScimError::bad(ScimType::InvalidFilter, format!("filter: {}", e.message))),
+    }
+}
+
+/// An equality on an indexed column anywhere in the filter's top-level `and` chain: the
+/// candidates it selects are a superset of the filter's matches.
+fn narrow<'a>(f: &'a Filter, pick: &dyn Fn(&str) -> bool) -> Option<(&'a str, &'a str)> {
+    match f {
+        Filter::And(a, b) => narrow(a, pick).or_else(|| narrow(b, pick)),
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: Value::String(v),
+        } if path.sub.is_none() && path.is_core() && pick(&path.attr) => {
+            Some((path.attr.as_str(), v.as_str()))
+        }
+        _ => None,
+    }
+}
+
+fn user_column(attr: &str) -> Option<UserColumn> {
+    match attr.to_ascii_lowercase().as_str() {
+        "id" => Some(UserColumn::Id),
+        "username" => Some(UserColumn::UserNameKey),
+        "externalid" => Some(UserColumn::ExternalId),
+        _ => None,
+    }
+}
+
+fn group_column(attr: &str) -> Option<GroupColumn> {
+    match attr.to_ascii_lowercase().as_str() {
+        "id" => Some(GroupColumn::Id),
+        "displayname" => Some(GroupColumn::DisplayName),
+        "externalid" => Some(GroupColumn::ExternalId),
+        _ => None,
+    }
+}
+
+fn user_meta<'a>(base: &str, r: &DirUserRow) -> Meta<'a> {
+    Meta {
+        resource_type: "User",
+        created: rfc3339(r.created_at),
+        last_modified: rfc3339(r.updated_at),
+        version: r.version,
+        location: format!("{base}/Users/{}", r.id),
+    }
+}
+
+fn group_meta<'a>(base: &str, r: &DirGroupRow) -> Meta<'a> {
+    Meta {
+        resource_type: "Group",
+        created: rfc3339(r.created_at),
+        last_modified: rfc3339(r.updated_at),
+        version: r.version,
+        location: format!("{base}/Groups/{}", r.id),
+    }
+}
+
+fn stored(raw: &str) -> Value {
+    serde_json::from_str(raw).unwrap_or_else(|_| json!({}))
+}
+
+async fn render_user(
+    conn: &mut Conn,
+    base: &str,
+    r: &DirUserRow,
+    with_groups: bool,
+) -> Result<Value, sqlx::Error> {
+    let mut v = resource::render(&stored(&r.resource), &r.id, &user_meta(base, r));
+    if with_groups {
+        let groups = q::groups_of_user(conn, &r.directory_id, &r.id).await?;
+        if !groups.is_empty() {
+            v["groups"] = Value::Array(
+                groups
+                    .into_iter()
+                    .map(|(id, name)| json!({ "value": id, "display": name, "$ref": format!("{base}/Groups/{id}") }))
+                    .collect(),
+            );
+        }
+    }
+    Ok(v)
+}
+
+async fn render_group(
+    conn: &mut Conn,
+    base: &str,
+    r: &DirGroupRow,
+    with_members: bool,
+) -> Result<Value, sqlx::Error> {
+    let mut v = resource::render(&stored(&r.resource), &r.id, &group_meta(base, r));
+    if with_members {
+        let members = q::group_members(conn, &r.directory_id, &r.id).await?;
+        v["members"] = Value::Array(
+            members
+                .into_iter()
+                .map(|(id, name)| json!({ "value": id, "display": name, "type": "User", "$ref": format!("{base}/Users/{id}") }))
+                .collect(),
+        );
+    }
+    Ok(v)
+}
+
+fn mentions(list: Option<&str>, name: &str) -> bool {
+    list.is_some_and(|l| {
+        l.split(',').any(|a| {
+            a.trim().eq_ignore_ascii_case(name)
+                || a.trim()
+                    .to_ascii_lowercase()
+                    .starts_with(&format!("{}.", name.to_ascii_lowercase()))
+        })
+    })
+}
+
+/// `GET /Users`.
+pub async fn list_users(
+    state: &AppState,
+    dir: &DirCtx,
+    lq: &ListQuery,
+) -> Result<ScimOut, ScimError> {
+    let f = parse_filter(lq.filter.as_deref())?;
+    let (start, count) = resource::page_params(lq.start_index.as_deref(), lq.count.as_deref())?;
+    let base = base(state, dir);
+    let mut conn = state.db.pool.acquire().await?;
+    let with_groups = lq
+        .attributes
+        .as_deref()
+        .is_none_or(|a| mentions(Some(a), "groups"))
+        && !mentions(lq.excluded_attributes.as_deref(), "groups");
+    let narrowed = f
+        .as_ref()
+        .and_then(|f| narrow(f, &|a| user_column(a).is_some()))
+        .and_then(|(a, v)| {
+            let c = user_column(a)?;
+            Some((
+                c,
+                if c == UserColumn::UserNameKey {
+                    user_name_key(v)
+                } else {
+                    v.to_owned()
+                },
+            ))
+        });
+    let exact = matches!(
+        (&f, &narrowed),
+        (Some(Filter::Compare { .. }), Some(_)) | (None, None)
+    );
+    let (total, page) = if exact {
+        let (total, rows) = q::page_users(
+            &mut conn,
+            &dir.directory_id,
+            narrowed.as_ref().map(|(c, v)| (*c, v.as_str())),
+            (start - 1) as i64,
+            count as i64,
+        )
+        .await?;
+        let mut page = Vec::with_capacity(rows.len());
+        for r in &rows {
+            page.push(render_user(&mut conn, &base, r, with_groups).await?);
+        }
+        (total as usize, page)
+    } else {
+        let candidates = match &narrowed {
+            Some((c, v)) => {
+                q::page_users(&mut conn, &dir.directory_id, Some((*c, v)), 0, i64::MAX)
+                    .await?
+                    .1
+            }
+            None => q::all_users(&mut conn, &dir.directory_id).await?,
+        };
+        let needs_groups = lq
+            .filter
+            .as_deref()
+            .is_some_and(|s| s.to_ascii_lowercase().contains("groups"));
+        let mut hits = Vec::new();
+        for r in &candidates {
+            let v = render_user(&mut conn, &base, r, needs_groups).await?;
+            if f.as_ref().is_none_or(|f| filter::matches(f, &v)) {
+                hits.push(r);
+            }
+        }
+        let total = hits.len();
+        let mut page = Vec::new();
+        for r in hits.into_iter().skip(start - 1).take(count) {
+            page.push(render_user(&mut conn, &base, r, with_groups).await?);
+        }
+        (total, page)
+    };
+    let page = page
+        .into_iter()
+        .map(|v| {
+            project(
+                v,
+                lq.attributes.as_deref(),
+                lq.excluded_attributes.as_deref(),
+            )
+        })
+        .collect();
+    Ok(ScimOut::ok(list_response(total, start, page)))
+}
+
+/// `GET /Users/{id}`.
+pub async fn get_user(
+    state: &AppState,
+    dir: &DirCtx,
+    id: &str,
+    p: &Projection,
+) -> Result<ScimOut, ScimError> {
+    let mut conn = state.db.pool.acquire().await?;
+    let r = q::get_user(&mut conn, &dir.directory_id, id, None)
+        .await?
+        .ok_or_else(|| not_found("User", id))?;
+    let v = render_user(&mut conn, &base(state, dir), &r, true).await?;
+    Ok(ScimOut::resource(
+        200,
+        project(v, p.attributes.as_deref(), p.excluded_attributes.as_deref()),
+    ))
+}
+
+fn uniqueness(user_name: &str) -> ScimError {
+    ScimError::new(
+        409,
+        Some("uniqueness"),
+        format!("a user with userName \"{user_name}\" already exists in this directory (userName is compared without regard to case)"),
+    )
+}
+
+/// `POST /Users`. A retried create answers 409 `uniqueness`: never a second user.
+pub async fn create_user(
+    state: &AppState,
+    dir: &DirCtx,
+    ctx: &RequestContext,
+    body: &Value,
+) -> Result<ScimOut, ScimError> {
+    let (res, f) = normalize_user(body)?;
+    let now = state.clock.now();
+    let key = user_name_key(&f.user_name);
+    let mut tx = AuditedTx::begin(
+        &state.db,
+        &directory_actor(&dir.directory_id, &dir.name),
+        ctx,
+        now,
+    )
+    .await?;
+    if q::user_by_name_key(tx.conn(), &dir.directory_id, &key)
+        .await?
+        .is_some()
+    {
+        return Err(uniqueness(&f.user_name));
+    }
+    let mut row = DirUserRow {
+        id: db::new_id(IdKind::DirectoryUser),
+        directory_id: dir.directory_id.clone(),
+        organization_id: dir.organization_id.clone(),
+        user_name: f.user_name.clone(),
+        user_name_key: key,
+        external_id: f.external_id.clone(),
+        email: f.email.clone(),
+        display_name: f.display_name.clone(),
+        active: i64::from(f.active),
+        resource: res.to_string(),
+        user_id: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    match q::insert_user(tx.conn(), &row).await {
+        Err(e) if db::is_unique_violation(&e) => return Err(uniqueness(&f.user_name)),
+        r => r?,
+    }
+    tx.record(
+        Some(&dir.organization_id),
+        "dsync.user.created",
+        vec![
+            Target::new("directory_user", &row.id, Some(&row.user_name)),
+            Target::new("directory", &dir.directory_id, Some(&dir.name)),
+        ],
+        json!({ "user_name": row.user_name, "email": row.email, "active": f.active, "external_id": row.external_id }),
+    )
+    .await?;
+    reconcile(&mut tx, dir, &mut row, false, None).await?;
+    tx.commit().await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let v = render_user(&mut conn, &base(state, dir), &row, true).await?;
+    Ok(ScimOut::resource(201, v))
+}
+
+/// PUT (`replace` = the new resource) or PATCH (`ops` applied to the current one) of a User.
+pub async fn update_user(
+    state: &AppState,
+    dir: &DirCtx,
+    ctx: &RequestContext,
+    id: &str,
+    change: UserChange<'_>,
+) -> Result<ScimOut, ScimError> {
+    let ops = match &change {
+        UserChange::Patch(body) => Some(patch::parse_request(body)?),
+        UserChange::Put(_) => None,
+    };
+    let now = state.clock.now();
+    let base = base(state, dir);
+    let mut tx = AuditedTx::begin(
+        &state.db,
+        &directory_actor(&dir.directory_id, &dir.name),
+        ctx,
+        now,
+    )
+    .await?;
+    let mut row = q::get_user(tx.conn(), &dir.directory_id, id, Some(state.db.dialect))
+        .await?
+        .ok_or_else(|| not_found("User", id))?;
+    let current = resource::render(&stored(&row.resource), &row.id, &user_meta(&base, &row));
+    let next = match (&change, ops) {
+        (UserChange::Put(body), _) => (*body).clone(),
+        (UserChange::Patch(_), Some(ops)) => {
+            let mut v = current.clone();
+            patch::apply(&mut v, &ops, &patch::Schema::USER)?;
+            v
+        }
+        (UserChange::Patch(_), None) => unreachable!("ops parsed above"),
+    };
+    let (res, f) = normalize_user(&next)?;
+    let key = user_name_key(&f.user_name);
+    if key != row.user_name_key
+        && q::user_by_name_key(tx.conn(), &dir.directory_id, &key)
+            .await?
+            .is_some()
+    {
+        return Err(uniqueness(&f.user_name));
+    }
+    let new_resource = res.to_string();
+    let was_active = row.active != 0;
+    if new_resource == row.resource && f.user_name == row.user_name {
+        drop(tx);
+        let mut conn = state.db.pool.acquire().await?;
+        let v = render_user(&mut conn, &base, &row, true).await?;
+        return Ok(ScimOut::resource(200, v));
+    }
+    row.user_name = f.user_name.clone();
+    row.user_name_key = key;
+    row.external_id = f.external_id.clone();
+    row.email = f.email.clone();
+    row.display_name = f.display_name.clone();
+    row.active = i64::from(f.active);
+    row.resource = new_resource;
+    row.version += 1;
+    row.updated_at = now;
+    match q::update_user(tx.conn(), &row).await {
+        Err(e) if db::is_unique_violation(&e) => return Err(uniqueness(&f.user_name)),
+        r => r?,
+    }
+    let action = match (was_active, f.active) {
+        (true, false) => "dsync.user.deactivated",
+        (false, true) => "dsync.user.reactivated",
+        _ => "dsync.user.updated",
+    };
+    tx.record(
+        Some(&dir.organization_id),
+        action,
+        vec![
+            Target::new("directory_user", &row.id, Some(&row.user_name)),
+            Target::new("directory", &dir.directory_id, Some(&dir.name)),
+        ],
+        json!({ "user_name": row.user_name, "email": row.email, "active": f.active }),
+    )
+    .await?;
+    reconcile(&mut tx, dir, &mut row, false, None).await?;
+    tx.commit().await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let v = render_user(&mut conn, &base, &row, true).await?;
+    Ok(ScimOut::resource(200, v))
+}
+
+/// How a User is changed.
+pub enum UserChange<'a> {
+    Put(&'a Value),
+    Patch(&'a Value),
+}
+
+/// `DELETE /Users/{id}`: the user leaves the directory and their membership is suspended in the
+/// same transaction.
+pub async fn delete_user(
+    state: &AppState,
+    dir: &DirCtx,
+    ctx: &RequestContext,
+    id: &str,
+) -> Result<ScimOut, ScimError> {
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(
+        &state.db,
+        &directory_actor(&dir.directory_id, &dir.name),
+        ctx,
+        now,
+    )
+    .await?;
+    let mut row = q::get_user(tx.conn(), &dir.directory_id, id, Some(state.db.dialect))
+        .await?
+        .ok_or_else(|| not_found("User", id))?;
+    tx.record(
+        Some(&dir.organization_id),
+        "dsync.user.deleted",
+        vec![
+            Target::new("directory_user", &row.id, Some(&row.user_name)),
+            Target::new("directory", &dir.directory_id, Some(&dir.name)),
+        ],
+        json!({ "user_name": row.user_name, "email": row.email }),
+    )
+    .await?;
+    reconcile(&mut tx, dir, &mut row, true, None).await?;
+    q::delete_user(tx.conn(), &dir.directory_id, id).await?;
+    tx.commit().await?;
+    Ok(ScimOut::no_content())
+}
+
+// --- groups -------------------------------------------------------------------------------
+
+/// `GET /Groups`.
+pub async fn list_groups(
+    state: &AppState,
+    dir: &DirCtx,
+    lq: &ListQuery,
+) -> Result<ScimOut, ScimError> {
+    let f = parse_filter(lq.filter.as_deref())?;
+    let (start, count) = resource::page_params(lq.start_index.as_deref(), lq.count.as_deref())?;
+    let base = base(state, dir);
+    let mut conn = state.db.pool.acquire().await?;
+    let with_members = lq
+        .attributes
+        .as_deref()
+        .is_none_or(|a| mentions(Some(a), "members"))
+        && !mentions(lq.excluded_attributes.as_deref(), "members");
+    let narrowed = f
+        .as_ref()
+        .and_then(|f| narrow(f, &|a| group_column(a).is_some()))
+        .and_then(|(a, v)| Some((group_column(a)?, v.to_owned())));
+    let exact = matches!(
+        (&f, &narrowed),
+        (Some(Filter::Compare { .. }), Some(_)) | (None, None)
+    );
+    let (total, page) = if exact {
+        let (total, rows) = q::page_groups(
+            &mut conn,
+            &dir.directory_id,
+            narrowed.as_ref().map(|(c, v)| (*c, v.as_str())),
+            (start - 1) as i64,
+            count as i64,
+        )
+        .await?;
+        let mut page = Vec::with_capacity(rows.len());
+        for r in &rows {
+            page.push(render_group(&mut conn, &base, r, with_members).await?);
+        }
+        (total as usize, page)
+    } else {
+        let candidates = match &narrowed {
+            Some((c, v)) => {
+                q::page_groups(&mut conn, &dir.directory_id, Some((*c, v)), 0, i64::MAX)
+                    .await?
+                    .1
+            }
+            None => q::all_groups(&mut conn, &dir.directory_id).await?,
+        };
+        let needs_members = lq
+            .filter
+            .as_deref()
+            .is_some_and(|s| s.to_ascii_lowercase().contains("members"));
+        let mut hits = Vec::new();
+        for r in &candidates {
+            let v = render_group(&mut conn, &base, r, needs_members).await?;
+            if f.as_ref().is_none_or(|f| filter::matches(f, &v)) {
+                hits.push(r);
+            }
+        }
+        let total = hits.len();
+        let mut page = Vec::new();
+        for r in hits.into_iter().skip(start - 1).take(count) {
+            page.push(render_group(&mut conn, &base, r, with_members).await?);
+        }
+        (total, page)
+    };
+    let page = page
+        .into_iter()
+        .map(|v| {
+            project(
+                v,
+                lq.attributes.as_deref(),
+                lq.excluded_attributes.as_deref(),
+            )
+        })
+        .collect();
+    Ok(ScimOut::ok(list_response(total, start, page)))
+}
+
+/// `GET /Groups/{id}`.
+pub async fn get_group(
+    state: &AppState,
+    dir: &DirCtx,
+    id: &str,
+    p: &Projection,
+) -> Result<ScimOut, ScimError> {
+    let mut conn = state.db.pool.acquire().await?;
+    let r = q::get_group(&mut conn, &dir.directory_id, id, None)
+        .await?
+        .ok_or_else(|| not_found("Group", id))?;
+    let with_members = !mentions(p.excluded_attributes.as_deref(), "members");
+    let v = render_group(&mut conn, &base(state, dir), &r, with_members).await?;
+    Ok(ScimOut::resource(
+        200,
+        project(v, p.attributes.as_deref(), p.excluded_attributes.as_deref()),
+    ))
+}
+
+async fn check_members(conn: &mut Conn, dir: &DirCtx, members: &[String]) -> Result<(), ScimError> {
+    let found = q::existing_user_ids(conn, &dir.directory_id, members).await?;
+    if let Some(missing) = members.iter().find(|m| !found.contains(m)) {
+        return Err(ScimError::bad(
+            ScimType::InvalidValue,
+            format!("member \"{missing}\" is not a User of this directory; create the user first, then add it to the group"),
+        ));
+    }
+    Ok(())
+}
+
+/// Applies a member diff with one event per user added or removed, then recomputes the roles of
+/// the users whose groups changed.
+async fn apply_members(
+    tx: &mut AuditedTx,
+    dir: &DirCtx,
+    group: &DirGroupRow,
+    before: &[String],
+    after: &[String],
+) -> Result<bool, AppError> {
+    let now = tx.now();
+    let added: Vec<&String> = after.iter().filter(|m| !before.contains(m)).collect();
+    let removed: Vec<&String> = before.iter().filter(|m| !after.contains(m)).collect();
+    for (list, action) in [
+        (&added, "dsync.group.user_added"),
+        (&removed, "dsync.group.user_removed"),
+    ] {
+        for m in list.iter() {
+            if action.ends_with("added") {
+                q::add_member(tx.conn(), &dir.directory_id, &group.id, m, now).await?;
+            } else {
+                q::remove_member(tx.conn(), &dir.directory_id, &group.id, m).await?;
+            }
+            tx.record(
+                Some(&dir.organization_id),
+                action,
+                vec![
+                    Target::new("directory_group", &group.id, Some(&group.display_name)),
+                    Target::new("directory_user", m, None),
+                ],
+                json!({ "directory_id": dir.directory_id }),
+            )
+            .await?;
+        }
+    }
+    let changed = !added.is_empty() || !removed.is_empty();
+    if changed {
+        let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
+        // Without mappings every member holds the organization's default role already.
+        if !mappings.is_empty() {
+            for m in added.into_iter().chain(removed) {
+                if let Some(mut u) = q::get_user(tx.conn(), &dir.directory_id, m, None).await? {
+                    reconcile(tx, dir, &mut u, false, Some(&mappings)).await?;
+                }
+            }
+        }
+    }
+    Ok(changed)
+}
+
+/// `POST /Groups`, members inside the body included (Okta pushes them that way).
+pub async fn create_group(
+    state: &AppState,
+    dir: &DirCtx,
+    ctx: &RequestContext,
+    body: &Value,
+) -> Result<ScimOut, ScimError> {
+    let (res, f) = normalize_group(body)?;
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(
+        &state.db,
+        &directory_actor(&dir.directory_id, &dir.name),
+        ctx,
+        now,
+    )
+    .await?;
+    check_members(tx.conn(), dir, &f.members).await?;
+    let row = DirGroupRow {
+        id: db::new_id(IdKind::DirectoryGroup),
+        directory_id: dir.directory_id.clone(),
+        organization_id: dir.organization_id.clone(),
+        display_name: f.display_name.clone(),
+        external_id: f.external_id.clone(),
+        resource: res.to_string(),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    q::insert_group(tx.conn(), &row).await?;
+    tx.record(
+        Some(&dir.organization_id),
+        "dsync.group.created",
+        vec![
+            Target::new("directory_group", &row.id, Some(&row.display_name)),
+            Target::new("directory", &dir.directory_id, Some(&dir.name)),
+        ],
+        json!({ "display_name": row.display_name, "members": f.members.len() }),
+    )
+    .await?;
+    apply_members(&mut tx, dir, &row, &[], &f.members).await?;
+    tx.commit().await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let v = render_group(&mut conn, &base(state, dir), &row, true).await?;
+    Ok(ScimOut::resource(201, v))
+}
+
+/// PUT or PATCH of a Group. The group row is locked for the transaction, so concurrent PATCHes
+/// of one group apply one after the other and no member change is lost.
+pub async fn update_group(
+    state: &AppState,
+    dir: &DirCtx,
+    ctx: &RequestContext,
+    id: &str,
+    change: UserChange<'_>,
+) -> Result<ScimOut, ScimError> {
+    let ops = match &change {
+        UserChange::Patch(body) => Some(patch::parse_request(body)?),
+        UserChange::Put(_) => None,
+    };
+    let now = state.clock.now();
+    let base = base(state, dir);
+    let mut tx = AuditedTx::begin(
+        &state.db,
+        &directory_actor(&dir.directory_id, &dir.name),
+        ctx,
+        now,
+    )
+    .await?;
+    let mut row = q::get_group(tx.conn(), &dir.directory_id, id, Some(state.db.dialect))
+        .await?
+        .ok_or_else(|| not_found("Group", id))?;
+    let before: Vec<String> = q::group_members(tx.conn(), &dir.directory_id, id)
+        .await?
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    let next = match (&change, ops) {
+        (UserChange::Put(body), _) => (*body).clone(),
+        (UserChange::Patch(_), Some(ops)) => {
+            let mut v = resource::render(&stored(&row.resource), &row.id, &group_meta(&base, &row));
+            v["members"] = Value::Array(before.iter().map(|m| json!({ "value": m })).collect());
+            patch::apply(&mut v, &ops, &patch::Schema::GROUP)?;
+            v
+        }
+        (UserChange::Patch(_), None) => unreachable!("ops parsed above"),
+    };
+    let (res, f) = normalize_group(&next)?;
+    let added: Vec<String> = f
+        .members
+        .iter()
+        .filter(|m| !before.contains(m))
+        .cloned()
+        .collect();
+    check_members(tx.conn(), dir, &added).await?;
+    let new_resource = res.to_string();
+    let mut changed = false;
+    if new_resource != row.resource {
+        let old_name = row.display_name.clone();
+        row.display_name = f.display_name.clone();
+        row.external_id = f.external_id.clone();
+        row.resource = new_resource;
+        row.version += 1;
+        row.updated_at = now;
+        q::update_group(tx.conn(), &row).await?;
+        tx.record(
+            Some(&dir.organization_id),
+            "dsync.group.updated",
+            vec![
+                Target::new("directory_group", &row.id, Some(&row.display_name)),
+                Target::new("directory", &dir.directory_id, Some(&dir.name)),
+            ],
+            json!({ "display_name": { "from": old_name, "to": row.display_name } }),
+        )
+        .await?;
+        changed = true;
+    }
+    if apply_members(&mut tx, dir, &row, &before, &f.members).await? {
+        changed = true;
+    }
+    if changed {
+        tx.commit().await?;
+    } else {
+        drop(tx);
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    let v = render_group(&mut conn, &base, &row, true).await?;
+    Ok(ScimOut::resource(200, v))
+}
+
+/// `DELETE /Groups/{id}`: former members' roles are recomputed in the same transaction.
+pub async fn delete_group(
+    state: &AppState,
+    dir: &DirCtx,
+    ctx: &RequestContext,
+    id: &str,
+) -> Result<ScimOut, ScimError> {
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(
+        &state.db,
+        &directory_actor(&dir.directory_id, &dir.name),
+        ctx,
+        now,
+    )
+    .await?;
+    let row = q::get_group(tx.conn(), &dir.directory_id, id, Some(state.db.dialect))
+        .await?
+        .ok_or_else(|| not_found("Group", id))?;
+    let members = q::group_members(tx.conn(), &dir.directory_id, id).await?;
+    q::delete_group(tx.conn(), &dir.directory_id, id).await?;
+    tx.record(
+        Some(&dir.organization_id),
+        "dsync.group.deleted",
+        vec![
+            Target::new("directory_group", &row.id, Some(&row.display_name)),
+            Target::new("directory", &dir.directory_id, Some(&dir.name)),
+        ],
+        json!({ "display_name": row.display_name, "members": members.len() }),
+    )
+    .await?;
+    let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
+    for (m, _) in &members {
+        if let Some(mut u) = q::get_user(tx.conn(), &dir.directory_id, m, None).await? {
+            reconcile(&mut tx, dir, &mut u, false, Some(&mappings)).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(ScimOut::no_content())
+}
+
+// --- request log --------------------------------------------------------------------------
+
+/// Longest body kept in the request log.
+const LOG_BODY_MAX: usize = 16 * 1024;
+
+/// Removes secrets from a logged body: `password` anywhere (case-insensitive), cut to a bound.
+pub fn redact(body: &[u8]) -> Option<String> {
+    if body.is_empty() {
+        return None;
+    }
+    fn scrub(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                for (k, x) in o.iter_mut() {
+                    if k.eq_ignore_ascii_case("password") {
+                        *x = Value::String("[redacted]".into());
+                    } else {
+                        scrub(x);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(scrub),
+            _ => {}
+        }
+    }
+    let text = match serde_json::from_slice::<Value>(body) {
+        Ok(mut v) => {
+            scrub(&mut v);
+            v.to_string()
+        }
+        // Not JSON: keep a bounded, lossy excerpt (it cannot carry a parsed secret field, but
+        // might carry one as text, so only its size is kept when it mentions a password).
+        Err(_) => {
+            let s = String::from_utf8_lossy(body);
+            if s.to_ascii_lowercase().contains("password") {
+                format!(
+                    "[{} bytes, not JSON; withheld because it mentions a password]",
+                    body.len()
+                )
+            } else {
+                s.into_owned()
+            }
+        }
+    };
+    Some(if text.len() > LOG_BODY_MAX {
+        let mut cut = LOG_BODY_MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}… [{} bytes in all]", &text[..cut], text.len())
+    } else {
+        text
+    })
+}
+
+/// One exchange to log.
+pub struct Exchange<'a> {
+    pub directory_id: &'a str,
+    pub organization_id: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub status: u16,
+    pub scim_type: Option<&'a str>,
+    pub request_body: &'a [u8],
+    pub response_body: &'a [u8],
+    pub duration_ms: i64,
+}
+
+/// Records one SCIM exchange in the directory's log. A failure to log is reported, never
+/// turned into a failed SCIM request.
+pub async fn log_exchange(state: &AppState, e: Exchange<'_>) {
+    let row = ScimRequestRow {
+        id: db::new_id(IdKind::ScimRequest),
+        directory_id: e.directory_id.into(),
+        organization_id: e.organization_id.into(),
+        method: e.method.into(),
+        path: e.path.chars().take(2000).collect(),
+        status: i64::from(e.status),
+        scim_type: e.scim_type.map(str::to_owned),
+        request_body: redact(e.request_body),
+        response_body: redact(e.response_body),
+        duration_ms: e.duration_ms,
+        created_at: state.clock.now(),
+    };
+    let result = async {
+        let mut conn = state.db.pool.acquire().await?;
+        q::insert_request(&mut conn, &row).await
+    }
+    .await;
+    if let Err(err) = result {
+        tracing::error!(error = %err, directory = e.directory_id, "could not log a SCIM request");
+    }
+}
+
+/// The organization of a live directory, to attribute failed authentications in its log.
+pub async fn directory_owner(state: &AppState, directory_id: &str) -> Option<String> {
+    if !crate::domain::ids::is_valid_id(IdKind::Directory, directory_id) {
+        return None;
+    }
+    let mut conn = state.db.pool.acquire().await.ok()?;
+    q::directory_owner(&mut conn, directory_id)
+        .await
+        .ok()
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_removes_passwords_at_any_depth_and_bounds_size() {
+        let r = redact(br#"{"userName":"a","password":"hunter2","x":[{"Password":"p"}]}"#).unwrap();
+        assert!(!r.contains("hunter2") && !r.contains("\"p\""), "{r}");
+        assert!(r.contains("[redacted]"));
+        let r = redact(b"password=hunter2").unwrap();
+        assert!(!r.contains("hunter2"));
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(40_000));
+        assert!(redact(big.as_bytes()).unwrap().len() < LOG_BODY_MAX + 100);
+        assert_eq!(redact(b""), None);
+    }
+}
