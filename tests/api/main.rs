@@ -14,6 +14,7 @@ mod organizations;
 mod portal;
 mod saml;
 mod saml_vectors;
+mod scim;
 mod security;
 mod setup_links;
 mod sso;

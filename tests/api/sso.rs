@@ -6,9 +6,9 @@ use serde_json::{json, Value};
 use crate::helpers::{Dialect, TestApp};
 use crate::op::{TestOp, CLIENT_ID, CLIENT_SECRET};
 
-const VENDOR_CB: &str = "https://vendor.example/callback";
+pub(crate) const VENDOR_CB: &str = "https://vendor.example/callback";
 
-async fn setup(d: Dialect) -> (TestApp, TestOp) {
+pub(crate) async fn setup(d: Dialect) -> (TestApp, TestOp) {
     setup_with(d, TestOp::start()).await
 }
 
@@ -26,7 +26,7 @@ async fn setup_with(d: Dialect, op: TestOp) -> (TestApp, TestOp) {
 }
 
 /// An organization with a vendor-verified domain and an active OIDC connection.
-async fn org_with_connection(
+pub(crate) async fn org_with_connection(
     app: &TestApp,
     op: &TestOp,
     name: &str,
@@ -71,7 +71,7 @@ async fn org_with_connection(
 }
 
 /// Runs a sign-in; returns Lanyard's final redirect (to the vendor) as a URL.
-async fn sign_in(app: &TestApp, op: &TestOp, query: &str) -> url::Url {
+pub(crate) async fn sign_in(app: &TestApp, op: &TestOp, query: &str) -> url::Url {
     let r = app
         .browser_get(
             &format!("/sso/authorize?{query}&redirect_uri={VENDOR_CB}&state=vendor-state"),
@@ -88,13 +88,13 @@ async fn sign_in(app: &TestApp, op: &TestOp, query: &str) -> url::Url {
     url::Url::parse(&r.header("location").unwrap()).unwrap()
 }
 
-fn param(u: &url::Url, k: &str) -> Option<String> {
+pub(crate) fn param(u: &url::Url, k: &str) -> Option<String> {
     u.query_pairs()
         .find(|(n, _)| n == k)
         .map(|(_, v)| v.into_owned())
 }
 
-async fn exchange(app: &TestApp, code: &str) -> crate::helpers::TestResponse {
+pub(crate) async fn exchange(app: &TestApp, code: &str) -> crate::helpers::TestResponse {
     app.api(
         Method::POST,
         "/api/v1/sso/token",

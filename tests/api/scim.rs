@@ -1,0 +1,1090 @@
+//! Directory sync: the SCIM server driven by the request sequences Okta and Entra document
+//! (`tests/vectors/scim/`), the lifecycle it causes, isolation, errors and concurrency.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{Dialect, TestApp, TestResponse};
+use crate::sso::{exchange, org_with_connection, param, setup, sign_in};
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+struct Dir {
+    id: String,
+    token: String,
+}
+
+async fn create_dir(app: &TestApp, org: &str, kind: &str) -> Dir {
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/directories"),
+            Some(json!({"type": kind, "name": format!("{kind} directory")})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let j = r.json();
+    let id = j["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("dir_"));
+    assert_eq!(
+        j["scim_base_url"],
+        format!("http://127.0.0.1:3000/scim/v2/{id}")
+    );
+    let token = j["bearer_token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("lanyard_scim_"));
+    Dir { id, token }
+}
+
+async fn scim_raw(
+    app: &TestApp,
+    dir: &str,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<&[u8]>,
+) -> TestResponse {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(format!("/scim/v2/{dir}{path}"))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"));
+    if body.is_some() {
+        b = b.header(header::CONTENT_TYPE, "application/scim+json");
+    }
+    let req = b
+        .body(
+            body.map(|b| Body::from(b.to_vec()))
+                .unwrap_or_else(Body::empty),
+        )
+        .unwrap();
+    app.send(req).await
+}
+
+async fn scim(
+    app: &TestApp,
+    d: &Dir,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> TestResponse {
+    let text = body.map(|b| b.to_string());
+    scim_raw(
+        app,
+        &d.id,
+        &d.token,
+        method,
+        path,
+        text.as_deref().map(str::as_bytes),
+    )
+    .await
+}
+
+async fn create_user(app: &TestApp, d: &Dir, user_name: &str) -> String {
+    let r = scim(app, d, Method::POST, "/Users", Some(json!({"schemas": [USER], "userName": user_name, "emails": [{"value": user_name, "primary": true}], "active": true}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+async fn create_group(app: &TestApp, d: &Dir, name: &str, members: &[&str]) -> String {
+    let m: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+    let r = scim(app, d, Method::POST, "/Groups", Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name, "members": m}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// (role, state) of the organization membership of the directory user with this userName.
+async fn membership(app: &TestApp, org: &str, email: &str) -> Option<(String, String)> {
+    sqlx::query_as("SELECT m.role, m.state FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.organization_id = $1 AND u.email = $2")
+        .bind(org)
+        .bind(email)
+        .fetch_optional(&app.state.db.pool)
+        .await
+        .unwrap()
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+}
+
+fn load(name: &str) -> Vec<Value> {
+    let path = format!("{}/tests/vectors/scim/{name}", env!("CARGO_MANIFEST_DIR"));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["steps"].as_array().unwrap().clone()
+}
+
+fn substitute(text: &str, vars: &HashMap<String, String>) -> String {
+    let mut out = text.to_owned();
+    for (k, v) in vars {
+        out = out.replace(&format!("{{{{{k}}}}}"), v);
+    }
+    out
+}
+
+/// Replays the steps from `from` up to (not including) `until`, as the IdP would send them,
+/// checking each documented status and response field.
+async fn replay(
+    app: &TestApp,
+    d: &Dir,
+    steps: &[Value],
+    from: &str,
+    until: Option<&str>,
+    vars: &mut HashMap<String, String>,
+) {
+    let start = steps.iter().position(|s| s["name"] == from).expect(from);
+    for step in &steps[start..] {
+        let name = step["name"].as_str().unwrap();
+        if Some(name) == until {
+            break;
+        }
+        let method = Method::from_bytes(step["method"].as_str().unwrap().as_bytes()).unwrap();
+        let path = substitute(step["path"].as_str().unwrap(), vars);
+        let body = (!step["body"].is_null()).then(|| substitute(&step["body"].to_string(), vars));
+        let r = scim_raw(
+            app,
+            &d.id,
+            &d.token,
+            method.clone(),
+            &path,
+            body.as_deref().map(str::as_bytes),
+        )
+        .await;
+        let expected = step["expect_status"].as_u64().unwrap() as u16;
+        // Both IdPs accept 200 with the resource or 204 for PATCH; Lanyard answers 200.
+        let ok = r.status.as_u16() == expected
+            || (method == Method::PATCH && expected == 204 && r.status == StatusCode::OK);
+        assert!(
+            ok,
+            "step {name}: expected {expected}, got {}: {}",
+            r.status,
+            r.text()
+        );
+        if r.status.as_u16() >= 400 {
+            assert_eq!(
+                r.json()["schemas"][0],
+                "urn:ietf:params:scim:api:messages:2.0:Error",
+                "{name}"
+            );
+        } else if !r.body.is_empty() {
+            assert_eq!(
+                r.header("content-type").as_deref(),
+                Some("application/scim+json"),
+                "{name}"
+            );
+        }
+        if let Some(save) = step["save"].as_object() {
+            let j = r.json();
+            for (var, pointer) in save {
+                let v = j
+                    .pointer(pointer.as_str().unwrap())
+                    .and_then(Value::as_str)
+                    .unwrap_or_else(|| panic!("{name}: no {pointer} in {j}"));
+                vars.insert(var.clone(), v.to_owned());
+            }
+        }
+        if let Some(expect) = step["expect_json"].as_object() {
+            let j = r.json();
+            for (pointer, want) in expect {
+                let want: Value =
+                    serde_json::from_str(&substitute(&want.to_string(), vars)).unwrap();
+                assert_eq!(
+                    j.pointer(pointer),
+                    Some(&want),
+                    "step {name}: {pointer} in {j}"
+                );
+            }
+        }
+    }
+}
+
+async fn role_of(app: &TestApp, org: &str, email: &str) -> String {
+    membership(app, org, email).await.unwrap().0
+}
+
+async fn map_groups(app: &TestApp, d: &Dir, mappings: Value, dry_run: bool) -> TestResponse {
+    app.api(
+        Method::PUT,
+        &format!("/api/v1/directories/{}/role_mappings", d.id),
+        Some(json!({"mappings": mappings, "dry_run": dry_run})),
+    )
+    .await
+}
+
+async fn okta_sequence_from_the_docs_drives_memberships_and_roles(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    let steps = load("okta_sequence.json");
+    let mut vars = HashMap::new();
+    replay(
+        &app,
+        &dir,
+        &steps,
+        "test_connection_list_users",
+        Some("get_group"),
+        &mut vars,
+    )
+    .await;
+    // Joiners: both users are members with the default role, their grants name the directory.
+    assert_eq!(
+        membership(&app, &org, "dana@acme.test").await,
+        Some(("member".into(), "active".into()))
+    );
+    assert_eq!(
+        membership(&app, &org, "lee@acme.test").await,
+        Some(("member".into(), "active".into()))
+    );
+    // The vendor maps Engineering (pushed with Dana and Lee inside the POST) to admin.
+    let r = map_groups(
+        &app,
+        &dir,
+        json!([{"group_id": vars["group_id"], "role": "admin", "priority": 10}]),
+        false,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(role_of(&app, &org, "dana@acme.test").await, "admin");
+    replay(
+        &app,
+        &dir,
+        &steps,
+        "get_group",
+        Some("push_group2_empty"),
+        &mut vars,
+    )
+    .await;
+    // Mover: Lee was added again then removed by `members[value eq "…"]`: back to member.
+    assert_eq!(role_of(&app, &org, "lee@acme.test").await, "member");
+    assert_eq!(role_of(&app, &org, "dana@acme.test").await, "admin");
+    replay(
+        &app,
+        &dir,
+        &steps,
+        "push_group2_empty",
+        Some("deactivate_user"),
+        &mut vars,
+    )
+    .await;
+    // Leaver: Okta's path-less {"active": false} suspends at once.
+    replay(
+        &app,
+        &dir,
+        &steps,
+        "deactivate_user",
+        Some("reactivate_user"),
+        &mut vars,
+    )
+    .await;
+    assert_eq!(
+        membership(&app, &org, "dana@acme.test").await.unwrap().1,
+        "suspended"
+    );
+    replay(
+        &app,
+        &dir,
+        &steps,
+        "reactivate_user",
+        Some("delete_group"),
+        &mut vars,
+    )
+    .await;
+    assert_eq!(
+        membership(&app, &org, "dana@acme.test").await,
+        Some(("admin".into(), "active".into()))
+    );
+    replay(&app, &dir, &steps, "delete_group", None, &mut vars).await;
+    // Deleting Engineering took Dana's admin role before her own deletion suspended her.
+    assert_eq!(
+        membership(&app, &org, "dana@acme.test").await,
+        Some(("member".into(), "suspended".into()))
+    );
+    assert_eq!(
+        membership(&app, &org, "lee@acme.test").await.unwrap().1,
+        "suspended"
+    );
+    let actions = app.audit_actions(&org).await;
+    for a in [
+        "dsync.user.created",
+        "dsync.user.updated",
+        "dsync.user.deactivated",
+        "dsync.user.reactivated",
+        "dsync.user.deleted",
+        "dsync.group.created",
+        "dsync.group.updated",
+        "dsync.group.deleted",
+        "dsync.group.user_added",
+        "dsync.group.user_removed",
+        "membership.created",
+        "membership.role_changed",
+        "membership.suspended",
+        "membership.reactivated",
+    ] {
+        assert!(
+            actions.iter().any(|x| x == a),
+            "{a} missing from {actions:?}"
+        );
+    }
+    // Every grant of Dana's names where it came from.
+    let kinds: Vec<(String, String)> = sqlx::query_as("SELECT g.kind, g.detail FROM membership_grants g JOIN memberships m ON m.id = g.membership_id JOIN users u ON u.id = m.user_id WHERE u.email = 'dana@acme.test' ORDER BY g.created_at, g.id")
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+    let k: Vec<&str> = kinds.iter().map(|k| k.0.as_str()).collect();
+    assert_eq!(k.first(), Some(&"directory"), "{kinds:?}");
+    assert!(
+        k.contains(&"directory_group")
+            && k.contains(&"directory_suspended")
+            && k.contains(&"directory_reactivated"),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds
+            .iter()
+            .any(|(k, d)| k == "directory_group" && d.contains("Engineering")),
+        "{kinds:?}"
+    );
+}
+
+async fn entra_sequence_from_the_docs_drives_memberships_and_roles(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "entra").await;
+    let steps = load("entra_sequence.json");
+    let mut vars = HashMap::new();
+    replay(
+        &app,
+        &dir,
+        &steps,
+        "test_connection_random_guid",
+        Some("lookup_group_before_create"),
+        &mut vars,
+    )
+    .await;
+    // Entra's PATCHes changed Dana's work email; the member follows the directory's primary email.
+    let email: String = sqlx::query_scalar("SELECT email FROM directory_users WHERE id = $1")
+        .bind(&vars["user_id"])
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(email, "dana.whitfield@acme.test");
+    replay(
+        &app,
+        &dir,
+        &steps,
+        "lookup_group_before_create",
+        Some("add_members"),
+        &mut vars,
+    )
+    .await;
+    let r = map_groups(
+        &app,
+        &dir,
+        json!([{"group_id": vars["group_id"], "role": "admin", "priority": 1}]),
+        false,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    replay(
+        &app,
+        &dir,
+        &steps,
+        "add_members",
+        Some("remove_member_legacy"),
+        &mut vars,
+    )
+    .await;
+    let dana_user: String = sqlx::query_scalar("SELECT user_id FROM directory_users WHERE id = $1")
+        .bind(&vars["user_id"])
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let role: String = sqlx::query_scalar("SELECT role FROM memberships WHERE user_id = $1")
+        .bind(&dana_user)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(role, "admin");
+    replay(
+        &app,
+        &dir,
+        &steps,
+        "remove_member_legacy",
+        Some("deactivate_user_string_false"),
+        &mut vars,
+    )
+    .await;
+    replay(
+        &app,
+        &dir,
+        &steps,
+        "deactivate_user_string_false",
+        Some("reactivate_user_string_true"),
+        &mut vars,
+    )
+    .await;
+    let state: String = sqlx::query_scalar("SELECT state FROM memberships WHERE user_id = $1")
+        .bind(&dana_user)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "suspended", "Entra's \"False\" string deactivates");
+    replay(
+        &app,
+        &dir,
+        &steps,
+        "reactivate_user_string_true",
+        Some("delete_user"),
+        &mut vars,
+    )
+    .await;
+    let state: String = sqlx::query_scalar("SELECT state FROM memberships WHERE user_id = $1")
+        .bind(&dana_user)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "active");
+    replay(&app, &dir, &steps, "delete_user", None, &mut vars).await;
+    let state: String = sqlx::query_scalar("SELECT state FROM memberships WHERE user_id = $1")
+        .bind(&dana_user)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "suspended", "DELETE suspends");
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM directory_users").await, 0);
+}
+
+async fn a_token_opens_only_its_own_directory(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let a = app.create_org("A").await;
+    let b = app.create_org("B").await;
+    let da = create_dir(&app, &a, "okta").await;
+    let da2 = create_dir(&app, &a, "generic_scim").await;
+    let db = create_dir(&app, &b, "entra").await;
+    let ua = create_user(&app, &da, "dana@a.test").await;
+    create_user(&app, &db, "lee@b.test").await;
+    for (dir, token, path) in [
+        (&da.id, &db.token, "/Users".to_owned()),
+        (&da.id, &da2.token, format!("/Users/{ua}")),
+        (&db.id, &da.token, "/Users".to_owned()),
+        (
+            &da.id,
+            &"lanyard_scim_wrong".to_owned(),
+            "/Users".to_owned(),
+        ),
+        (&da.id, &String::new(), "/Users".to_owned()),
+        (
+            &"dir_01JXXXXXXXXXXXXXXXXXXXXXXX".to_owned(),
+            &da.token,
+            "/Users".to_owned(),
+        ),
+    ] {
+        let r = scim_raw(&app, dir, token, Method::GET, &path, None).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "{dir} {path}: {}",
+            r.text()
+        );
+        assert_eq!(
+            r.json()["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
+        assert!(!r.text().contains("dana@a.test") && !r.text().contains("lee@b.test"));
+    }
+    // A's second directory sees none of the first one's users, even by id.
+    let r = scim(&app, &da2, Method::GET, &format!("/Users/{ua}"), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = scim(&app, &da2, Method::GET, "/Users", None).await;
+    assert_eq!(r.json()["totalResults"], 0);
+    let r = scim(&app, &da2, Method::DELETE, &format!("/Users/{ua}"), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = scim(
+        &app,
+        &da2,
+        Method::POST,
+        "/Groups",
+        Some(json!({"displayName": "X", "members": [{"value": ua}]})),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "another directory's user is not a member candidate"
+    );
+    assert_eq!(r.json()["scimType"], "invalidValue");
+
+    // Rotation: the old token works during the overlap, then stops.
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/directories/{}/token", da.id),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let fresh = Dir {
+        id: da.id.clone(),
+        token: r.json()["bearer_token"].as_str().unwrap().to_owned(),
+    };
+    assert_ne!(fresh.token, da.token);
+    assert_eq!(
+        scim(&app, &da, Method::GET, "/Users", None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        scim(&app, &fresh, Method::GET, "/Users", None).await.status,
+        StatusCode::OK
+    );
+    app.state.clock.advance(3_600_000 + 1);
+    assert_eq!(
+        scim(&app, &da, Method::GET, "/Users", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        scim(&app, &fresh, Method::GET, "/Users", None).await.status,
+        StatusCode::OK
+    );
+    // Tokens are stored only as hashes.
+    let n = count(
+        &app,
+        &format!(
+            "SELECT COUNT(*) FROM directory_tokens WHERE token_hash = '{}'",
+            fresh.token
+        ),
+    )
+    .await;
+    assert_eq!(n, 0);
+    // A deleted directory's token stops at once.
+    let r = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/directories/{}", db.id),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        scim(&app, &db, Method::GET, "/Users", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        membership(&app, &b, "lee@b.test").await.unwrap().1,
+        "suspended"
+    );
+}
+
+async fn bad_requests_get_scim_errors_and_change_nothing(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "generic_scim").await;
+    let u = create_user(&app, &dir, "dana@acme.test").await;
+    let g = create_group(&app, &dir, "Engineering", &[&u]).await;
+    let events_before = count(&app, "SELECT COUNT(*) FROM audit_events").await;
+    let cases: Vec<(Method, String, Vec<u8>, u16, Option<&str>)> = vec![
+        (Method::POST, "/Users".into(), b"{\"userName\": ".to_vec(), 400, Some("invalidSyntax")),
+        (Method::POST, "/Users".into(), json!({"userName": "x@acme.test", "shoeSize": 9}).to_string().into_bytes(), 400, Some("invalidValue")),
+        (Method::POST, "/Users".into(), json!({"name": {"givenName": "No"}}).to_string().into_bytes(), 400, Some("invalidValue")),
+        (Method::POST, "/Users".into(), json!({"userName": "DANA@ACME.TEST"}).to_string().into_bytes(), 409, Some("uniqueness")),
+        (Method::GET, "/Users?filter=userName%20eq".into(), vec![], 400, Some("invalidFilter")),
+        (Method::GET, "/Users?filter=userName%20zz%20%22a%22".into(), vec![], 400, Some("invalidFilter")),
+        (Method::PATCH, format!("/Users/{u}"), json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "id", "value": "other"}]}).to_string().into_bytes(), 400, Some("mutability")),
+        (Method::PATCH, format!("/Users/{u}"), json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "emails[type eq", "value": "x"}]}).to_string().into_bytes(), 400, Some("invalidPath")),
+        (Method::PATCH, format!("/Users/{u}"), json!({"schemas": [PATCH], "Operations": [{"op": "remove"}]}).to_string().into_bytes(), 400, Some("noTarget")),
+        (Method::PATCH, format!("/Users/{u}"), json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": "perhaps"}]}).to_string().into_bytes(), 400, Some("invalidValue")),
+        (Method::PATCH, format!("/Users/{u}"), json!({"Operations": []}).to_string().into_bytes(), 400, Some("invalidSyntax")),
+        (Method::PATCH, format!("/Groups/{g}"), json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": "diru_01JXXXXXXXXXXXXXXXXXXXXXXX"}]}]}).to_string().into_bytes(), 400, Some("invalidValue")),
+        (Method::PUT, format!("/Users/{u}"), json!({"userName": "dana@acme.test", "active": "sometimes"}).to_string().into_bytes(), 400, Some("invalidValue")),
+        (Method::POST, "/Users".into(), format!("{{\"userName\": \"big@acme.test\", \"displayName\": \"{}\"}}", "x".repeat(5 * 1024 * 1024)).into_bytes(), 413, None),
+        (Method::GET, "/Users/diru_01JXXXXXXXXXXXXXXXXXXXXXXX".into(), vec![], 404, None),
+        (Method::GET, "/Widgets".into(), vec![], 404, None),
+        (Method::POST, "/ServiceProviderConfig".into(), b"{}".to_vec(), 405, None),
+        (Method::DELETE, "/Users".into(), vec![], 405, None),
+        (Method::POST, "/.search".into(), b"{}".to_vec(), 501, None),
+    ];
+    for (method, path, body, status, scim_type) in cases {
+        let r = scim_raw(
+            &app,
+            &dir.id,
+            &dir.token,
+            method.clone(),
+            &path,
+            (!body.is_empty()).then_some(body.as_slice()),
+        )
+        .await;
+        assert_eq!(r.status.as_u16(), status, "{method} {path}: {}", r.text());
+        let j = r.json();
+        assert_eq!(
+            j["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+            "{path}"
+        );
+        assert_eq!(j["status"], status.to_string());
+        assert_eq!(j["scimType"].as_str(), scim_type, "{method} {path}: {j}");
+        assert!(!j["detail"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM audit_events").await,
+        events_before,
+        "nothing changed"
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM directory_users").await, 1);
+    let r = scim(&app, &dir, Method::GET, &format!("/Users/{u}"), None).await;
+    assert_eq!(r.json()["active"], true);
+    assert_eq!(r.json()["groups"][0]["value"], g);
+}
+
+async fn deprovisioning_takes_effect_at_once_and_blocks_sign_in(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    let dir = create_dir(&app, &org, "okta").await;
+    let dana = create_user(&app, &dir, "dana@acme.test").await;
+    op.next_account(json!({"sub": "okta-dana", "email": "dana@acme.test"}))
+        .await;
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    let code = param(&back, "code").expect("Dana, provisioned and active, signs in");
+    // Deactivated while her code is in flight: the code is void and she cannot sign in again.
+    let r = scim(&app, &dir, Method::PATCH, &format!("/Users/{dana}"), Some(json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": false}}]}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM sso_codes WHERE used_at IS NULL").await,
+        0,
+        "the suspension voided the unredeemed code in the same transaction"
+    );
+    assert_eq!(
+        exchange(&app, &code).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    assert!(
+        param(&back, "error_description")
+            .unwrap()
+            .contains("deactivated in your organization's directory"),
+        "{back}"
+    );
+    // Someone the directory never provisioned cannot JIT in while it is authoritative.
+    op.next_account(json!({"sub": "okta-lee", "email": "lee@acme.test"}))
+        .await;
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    assert!(
+        param(&back, "error_description")
+            .unwrap()
+            .contains("directory has not given you access"),
+        "{back}"
+    );
+    assert_eq!(membership(&app, &org, "lee@acme.test").await, None);
+    // Reactivation restores access.
+    let r = scim(&app, &dir, Method::PATCH, &format!("/Users/{dana}"), Some(json!({"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "active", "value": "True"}]}))).await;
+    assert_eq!(r.json()["active"], true);
+    op.next_account(json!({"sub": "okta-dana", "email": "dana@acme.test"}))
+        .await;
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    let r = exchange(&app, &param(&back, "code").unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // Fail closed at the exchange too: a suspension that missed the code (a race) still wins.
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    sqlx::query("UPDATE memberships SET state = 'suspended'")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let r = exchange(&app, &param(&back, "code").unwrap()).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    sqlx::query("UPDATE memberships SET state = 'active'")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    // DELETE from the directory: suspended again, and the gate still holds.
+    let r = scim(&app, &dir, Method::DELETE, &format!("/Users/{dana}"), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        membership(&app, &org, "dana@acme.test").await.unwrap().1,
+        "suspended"
+    );
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    // A directory that is not authoritative does not gate JIT.
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/directories/{}", dir.id),
+            Some(json!({"authoritative": false})),
+        )
+        .await;
+    assert_eq!(r.json()["authoritative"], false);
+    op.next_account(json!({"sub": "okta-lee", "email": "lee@acme.test"}))
+        .await;
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    assert!(param(&back, "code").is_some(), "{back}");
+}
+
+async fn group_mappings_preview_then_apply_highest_priority(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    let dana = create_user(&app, &dir, "dana@acme.test").await;
+    let lee = create_user(&app, &dir, "lee@acme.test").await;
+    let eng = create_group(&app, &dir, "Engineering", &[&dana, &lee]).await;
+    let admins = create_group(&app, &dir, "Admins", &[&dana]).await;
+    let mappings = json!([
+        {"group_id": eng, "role": "member", "priority": 5},
+        {"group_id": admins, "role": "admin", "priority": 10},
+    ]);
+    let r = map_groups(&app, &dir, mappings.clone(), true).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        r.json()["data"],
+        json!([{"user_name": "dana@acme.test", "from": "member", "to": "admin", "group": "Admins"}])
+    );
+    assert_eq!(
+        role_of(&app, &org, "dana@acme.test").await,
+        "member",
+        "a dry run changes nothing"
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM group_role_mappings").await,
+        0
+    );
+    let r = map_groups(&app, &dir, mappings, false).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(role_of(&app, &org, "dana@acme.test").await, "admin");
+    let rg: Option<String> = sqlx::query_scalar("SELECT m.role_group_id FROM memberships m JOIN users u ON u.id = m.user_id WHERE u.email = 'dana@acme.test'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        rg.as_deref(),
+        Some(admins.as_str()),
+        "the role records the group that gave it"
+    );
+    // Mover: Dana leaves Admins (Entra's value-array remove) and falls back to Engineering's role.
+    let r = scim(&app, &dir, Method::PATCH, &format!("/Groups/{admins}"), Some(json!({"schemas": [PATCH], "Operations": [{"op": "Remove", "path": "members", "value": [{"value": dana}]}]}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(role_of(&app, &org, "dana@acme.test").await, "member");
+    // Joins Admins again by PATCH add: admin again.
+    let r = scim(&app, &dir, Method::PATCH, &format!("/Groups/{admins}"), Some(json!({"schemas": [PATCH], "Operations": [{"op": "Add", "path": "members", "value": [{"value": dana}]}]}))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(role_of(&app, &org, "dana@acme.test").await, "admin");
+    // Bad mappings name the field.
+    for (m, field) in [
+        (
+            json!([{"group_id": "dirg_01JXXXXXXXXXXXXXXXXXXXXXXX", "role": "admin", "priority": 1}]),
+            "group_id",
+        ),
+        (
+            json!([{"group_id": eng, "role": "owner", "priority": 1}]),
+            "role",
+        ),
+        (
+            json!([{"group_id": eng, "role": "admin", "priority": -1}]),
+            "priority",
+        ),
+    ] {
+        let r = map_groups(&app, &dir, m, false).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json()["error"]["field"], field);
+    }
+    let events: Vec<String> = app.audit_actions(&org).await;
+    assert!(
+        events
+            .iter()
+            .filter(|e| *e == "membership.role_changed")
+            .count()
+            >= 3,
+        "{events:?}"
+    );
+}
+
+async fn concurrent_patches_to_one_group_lose_no_member(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "entra").await;
+    let mut users = Vec::new();
+    for i in 0..16 {
+        users.push(create_user(&app, &dir, &format!("u{i}@acme.test")).await);
+    }
+    let g = create_group(&app, &dir, "Everyone", &[]).await;
+    let tasks: Vec<_> = users
+        .iter()
+        .map(|u| {
+            let body = json!({"schemas": [PATCH], "Operations": [{"op": "Add", "path": "members", "value": [{"value": u}]}]});
+            let (app_router, id, token, path) = (app.router.clone(), dir.id.clone(), dir.token.clone(), format!("/Groups/{g}"));
+            tokio::spawn(async move {
+                use tower::ServiceExt as _;
+                let req = Request::builder()
+                    .method(Method::PATCH)
+                    .uri(format!("/scim/v2/{id}{path}"))
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .header(header::CONTENT_TYPE, "application/scim+json")
+                    .body(Body::from(body.to_string()))
+                    .unwrap();
+                app_router.oneshot(req).await.unwrap().status()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    let r = scim(&app, &dir, Method::GET, &format!("/Groups/{g}"), None).await;
+    assert_eq!(
+        r.json()["members"].as_array().unwrap().len(),
+        16,
+        "{}",
+        r.text()
+    );
+}
+
+async fn a_retried_create_is_409_never_a_duplicate(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (router, id, token) = (app.router.clone(), dir.id.clone(), dir.token.clone());
+            // Retries differ only in the case of the userName.
+            let name = if i % 2 == 0 {
+                "Dana@Acme.test"
+            } else {
+                "dana@acme.test"
+            };
+            tokio::spawn(async move {
+                use tower::ServiceExt as _;
+                let req = Request::builder()
+                    .method(Method::POST)
+                    .uri(format!("/scim/v2/{id}/Users"))
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .body(Body::from(
+                        json!({"schemas": [USER], "userName": name}).to_string(),
+                    ))
+                    .unwrap();
+                router.oneshot(req).await.unwrap().status()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap().as_u16());
+    }
+    statuses.sort();
+    assert_eq!(statuses, vec![201, 409, 409, 409, 409, 409, 409, 409]);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM directory_users").await, 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM memberships").await, 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, 1);
+}
+
+async fn filters_paging_and_projection(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "generic_scim").await;
+    let mut ids = Vec::new();
+    for (n, ext, active) in [
+        ("ann", "e1", true),
+        ("bob", "e2", false),
+        ("cid", "e3", true),
+        ("dee", "e4", true),
+        ("bea", "e5", true),
+    ] {
+        let r = scim(&app, &dir, Method::POST, "/Users", Some(json!({"userName": format!("{n}@acme.test"), "externalId": ext, "displayName": n.to_uppercase(), "active": active, "emails": [{"value": format!("{n}@mail.acme.test"), "type": "work"}]}))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        ids.push(r.json()["id"].as_str().unwrap().to_owned());
+    }
+    let g = create_group(&app, &dir, "Team", &[&ids[0], &ids[2]]).await;
+    let total = |q: String| {
+        let app = &app;
+        let dir = &dir;
+        async move {
+            let r = scim(app, dir, Method::GET, &q, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.text());
+            r.json()
+        }
+    };
+    let enc = |f: &str| {
+        f.replace(' ', "%20")
+            .replace('"', "%22")
+            .replace('[', "%5B")
+            .replace(']', "%5D")
+    };
+    for (f, n) in [
+        ("userName eq \"ANN@acme.test\"", 1),
+        ("userName ne \"ann@acme.test\"", 4),
+        ("userName co \"e@\"", 1),
+        ("userName sw \"b\"", 2),
+        ("externalId pr", 5),
+        ("externalId eq \"e3\"", 1),
+        ("emails.value eq \"dee@mail.acme.test\"", 1),
+        ("emails[type eq \"work\" and value co \"bob\"]", 1),
+        ("active eq false", 1),
+        ("displayName eq \"CID\" or displayName eq \"DEE\"", 2),
+        ("userName sw \"b\" and active eq true", 1),
+        ("not (active eq true)", 1),
+    ] {
+        let j = total(format!("/Users?filter={}", enc(f))).await;
+        assert_eq!(j["totalResults"], n, "{f}: {j}");
+        assert_eq!(j["Resources"].as_array().unwrap().len(), n, "{f}");
+    }
+    let j = total("/Users?startIndex=2&count=2".into()).await;
+    assert_eq!(
+        (
+            j["totalResults"].as_i64(),
+            j["startIndex"].as_i64(),
+            j["itemsPerPage"].as_i64()
+        ),
+        (Some(5), Some(2), Some(2))
+    );
+    assert_eq!(j["Resources"][0]["id"], ids[1]);
+    let j = total("/Users?count=0".into()).await;
+    assert_eq!(j["totalResults"], 5);
+    assert_eq!(j["Resources"].as_array().unwrap().len(), 0);
+    let j = total(format!(
+        "/Users?filter={}&attributes=userName",
+        enc("userName eq \"ann@acme.test\"")
+    ))
+    .await;
+    let keys: Vec<&String> = j["Resources"][0].as_object().unwrap().keys().collect();
+    assert_eq!(keys, vec!["id", "schemas", "userName"]);
+    let j = total(format!(
+        "/Users/{}?excludedAttributes=emails,groups",
+        ids[0]
+    ))
+    .await;
+    assert!(
+        j.get("emails").is_none() && j.get("groups").is_none() && j["userName"] == "ann@acme.test"
+    );
+    // Entra's membership probe, and members.value.
+    let j = total(format!(
+        "/Groups?filter={}&excludedAttributes=members",
+        enc(&format!(
+            "id eq \"{g}\" and members[value eq \"{}\"]",
+            ids[2]
+        ))
+    ))
+    .await;
+    assert_eq!(j["totalResults"], 1);
+    assert!(j["Resources"][0].get("members").is_none());
+    let j = total(format!(
+        "/Groups?filter={}",
+        enc(&format!("members.value eq \"{}\"", ids[1]))
+    ))
+    .await;
+    assert_eq!(j["totalResults"], 0);
+    let j = total(format!("/Groups?filter={}", enc("displayName eq \"team\""))).await;
+    assert_eq!(j["totalResults"], 1);
+    assert_eq!(j["Resources"][0]["members"].as_array().unwrap().len(), 2);
+    // Discovery documents.
+    for p in [
+        "/ServiceProviderConfig",
+        "/ResourceTypes",
+        "/Schemas",
+        "/ResourceTypes/User",
+        "/Schemas/urn:ietf:params:scim:schemas:core:2.0:Group",
+    ] {
+        let r = scim(&app, &dir, Method::GET, p, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{p}");
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/scim+json")
+        );
+    }
+    let r = scim(
+        &app,
+        &dir,
+        Method::POST,
+        "/Users",
+        Some(json!({"userName": "new@acme.test"})),
+    )
+    .await;
+    let j = r.json();
+    assert_eq!(
+        r.header("location").as_deref(),
+        j["meta"]["location"].as_str()
+    );
+    assert_eq!(r.header("etag").as_deref(), j["meta"]["version"].as_str());
+}
+
+async fn the_request_log_keeps_redacted_exchanges_and_health(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    let r = scim(
+        &app,
+        &dir,
+        Method::POST,
+        "/Users",
+        Some(json!({"userName": "dana@acme.test", "password": "hunter2-secret"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert!(!r.text().contains("hunter2"));
+    let r = scim_raw(
+        &app,
+        &dir.id,
+        "lanyard_scim_stale",
+        Method::GET,
+        "/Users",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = scim(&app, &dir, Method::GET, "/Users?filter=bogus", None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let log: Vec<(String, String, i64, Option<String>)> =
+        sqlx::query_as("SELECT method, path, status, request_body FROM scim_requests ORDER BY id")
+            .fetch_all(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert!(
+        log[0].3.as_deref().unwrap().contains("[redacted]")
+            && !log[0].3.as_deref().unwrap().contains("hunter2")
+    );
+    assert_eq!(log[1].2, 401);
+    assert_eq!(log[2].1, format!("/scim/v2/{}/Users?filter=bogus", dir.id));
+    let all: Vec<String> = sqlx::query_scalar(
+        "SELECT COALESCE(request_body, '') || COALESCE(response_body, '') FROM scim_requests",
+    )
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert!(
+        all.iter().all(|b| !b.contains(&dir.token)),
+        "the token is never logged"
+    );
+    let j = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/directories/{}", dir.id),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(j["health"]["requests_24h"], 3);
+    assert_eq!(j["health"]["errors_24h"], 2);
+    assert_eq!(j["health"]["users"], 1);
+    assert!(
+        j["health"]["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("400 GET"),
+        "{j}"
+    );
+    assert!(
+        j.get("bearer_token").is_none(),
+        "the token is shown only at creation"
+    );
+}
+
+crate::both_databases!(
+    okta_sequence_from_the_docs_drives_memberships_and_roles,
+    entra_sequence_from_the_docs_drives_memberships_and_roles,
+    a_token_opens_only_its_own_directory,
+    bad_requests_get_scim_errors_and_change_nothing,
+    deprovisioning_takes_effect_at_once_and_blocks_sign_in,
+    group_mappings_preview_then_apply_highest_priority,
+    concurrent_patches_to_one_group_lose_no_member,
+    a_retried_create_is_409_never_a_duplicate,
+    filters_paging_and_projection,
+    the_request_log_keeps_redacted_exchanges_and_health,
+);
