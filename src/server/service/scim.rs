@@ -267,7 +267,8 @@ async fn render_group(
         v["members"] = Value::Array(
             members
                 .into_iter()
-                .map(|(id, name)| json!({ "value": id, "display": name, "type": "User", "$ref": format!("{base}/Users/{id}") }))
+                // `display` is left out: clients compare members as they sent them.
+                .map(|(id, _)| json!({ "value": id, "type": "User", "$ref": format!("{base}/Users/{id}") }))
                 .collect(),
         );
     }

@@ -296,14 +296,9 @@ pub fn normalize_user(input: &Value) -> Result<(Value, UserFields), ScimError> {
             )
         })?
         .to_owned();
-    let active = match out.get("active") {
-        Some(Value::Bool(b)) => *b,
-        _ => {
-            // RFC 7643 leaves the default to the provider; a pushed user is active unless told.
-            out.insert("active".into(), Value::Bool(true));
-            true
-        }
-    };
+    // RFC 7643 leaves the default to the provider: a pushed user without `active` (never sent,
+    // or removed by PATCH) is active. The attribute itself stays as the IdP left it.
+    let active = !matches!(out.get("active"), Some(Value::Bool(false)));
     let email = primary_email(out.get("emails"));
     let name = out.get("name");
     let sub = |k: &str| {
@@ -339,6 +334,10 @@ fn normalize_enterprise(value: &Value) -> Result<Value, ScimError> {
         .ok_or_else(|| invalid(format!("'{ENTERPRISE_SCHEMA}' must be an object")))?;
     let mut out = Map::new();
     for (k, v) in obj {
+        // A PATCH of the whole extension may carry its own "schemas" member.
+        if k.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
         let Some(name) = canonical(ENTERPRISE_ATTRS, k) else {
             return Err(invalid(format!(
                 "unknown attribute '{ENTERPRISE_SCHEMA}:{k}'"
