@@ -75,6 +75,11 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
     } else {
         Vec::new()
     };
+    let directories = if c.grant.intents.contains(&Intent::Dsync) {
+        crate::server::service::directories::list(&c.state, &org.id).await?
+    } else {
+        Vec::new()
+    };
     let steps = Intent::ALL
         .into_iter()
         .filter(|i| c.grant.intents.contains(i))
@@ -120,6 +125,34 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
                 },
                 href: Some("/portal/sso".into()),
             },
+            Intent::Dsync => {
+                let synced: i64 = directories.iter().map(|d| d.health.users).sum();
+                let failing = directories.iter().any(|d| d.health.errors_24h > 0);
+                Step {
+                    intent: i,
+                    title: i.title().into(),
+                    status: if directories.is_empty() {
+                        "not_started"
+                    } else if failing {
+                        "attention"
+                    } else if synced > 0 {
+                        "done"
+                    } else {
+                        "in_progress"
+                    }
+                    .into(),
+                    detail: if directories.is_empty() {
+                        "Connect your directory (Okta, Entra ID, OneLogin, JumpCloud or any SCIM 2.0 client) so joiners, movers and leavers update access automatically.".into()
+                    } else {
+                        format!(
+                            "{} directory(ies), {synced} people synced{}.",
+                            directories.len(),
+                            if failing { ", requests failed in the last 24 hours" } else { "" }
+                        )
+                    },
+                    href: Some("/portal/directories".into()),
+                }
+            }
             Intent::AuditLogs => Step {
                 intent: i,
                 title: i.title().into(),

@@ -57,6 +57,11 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/portal/sso") view=pages::sso::Sso ssr=SsrMode::Async />
                 <Route path=path!("/portal/domains") view=pages::domains::Domains ssr=SsrMode::Async />
                 <Route
+                    path=path!("/portal/directories")
+                    view=pages::dsync::Directories
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=path!("/portal/activity")
                     view=pages::portal::Activity
                     ssr=SsrMode::Async
@@ -88,6 +93,24 @@ pub fn describe_action(action: &str) -> String {
         "domain.verification_failed" => "Domain verification failed".into(),
         "domain.lapsed" => "Domain lapsed (verification record missing)".into(),
         "domain.deleted" => "Domain removed".into(),
+        "directory.created" => "Directory added".into(),
+        "directory.updated" => "Directory settings changed".into(),
+        "directory.deleted" => "Directory removed".into(),
+        "directory.token_rotated" => "Directory token replaced".into(),
+        "directory.role_mappings_updated" => "Group-to-role mapping changed".into(),
+        "dsync.user.created" => "Directory added a person".into(),
+        "dsync.user.updated" => "Directory updated a person".into(),
+        "dsync.user.deactivated" => "Directory deactivated a person".into(),
+        "dsync.user.reactivated" => "Directory reactivated a person".into(),
+        "dsync.user.deleted" => "Directory removed a person".into(),
+        "dsync.group.created" => "Directory added a group".into(),
+        "dsync.group.updated" => "Directory renamed a group".into(),
+        "dsync.group.deleted" => "Directory removed a group".into(),
+        "dsync.group.user_added" => "Directory added someone to a group".into(),
+        "dsync.group.user_removed" => "Directory removed someone from a group".into(),
+        "membership.role_changed" => "Member's role changed".into(),
+        "membership.suspended" => "Member suspended".into(),
+        "membership.reactivated" => "Member reactivated".into(),
         other => {
             let mut s = other.replace(['.', '_'], " ");
             if let Some(first) = s.get_mut(0..1) {

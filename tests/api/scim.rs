@@ -1076,6 +1076,158 @@ async fn the_request_log_keeps_redacted_exchanges_and_health(d: Dialect) {
     );
 }
 
+fn token_in(page: &str) -> Option<String> {
+    let at = page.find("lanyard_scim_")?;
+    Some(
+        page[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect(),
+    )
+}
+
+async fn the_portal_sets_up_a_directory_and_previews_mappings(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let a = app.create_org("Alpha").await;
+    let b = app.create_org("Bravo").await;
+    let bdir = create_dir(&app, &b, "entra").await;
+    let cookie = app.redeem(&app.create_link(&a, &["dsync"]).await).await;
+    let page = app.browser_get("/portal/directories", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("directories-empty"));
+    app.browser_post(
+        "/portal/api/create_directory",
+        "kind=okta&name=Okta+production",
+        Some(&cookie),
+    )
+    .await;
+    let page = app
+        .browser_get("/portal/directories", Some(&cookie))
+        .await
+        .text();
+    assert!(
+        page.contains("Okta production") && page.contains("Set up Okta"),
+        "{page}"
+    );
+    let token = token_in(&page).expect("the new token is shown after a plain form post");
+    let id: String = sqlx::query_scalar("SELECT id FROM directories WHERE organization_id = $1")
+        .bind(&a)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let dir = Dir {
+        id: id.clone(),
+        token,
+    };
+    assert!(page.contains(&format!("/scim/v2/{id}")));
+    let again = app
+        .browser_get("/portal/directories", Some(&cookie))
+        .await
+        .text();
+    assert_eq!(token_in(&again), None, "the token shows once");
+    // The IdP pushes with it; the page shows people, groups and the log.
+    let dana = create_user(&app, &dir, "dana@alpha.test").await;
+    let eng = create_group(&app, &dir, "Engineering", &[&dana]).await;
+    scim(&app, &dir, Method::GET, "/Users?filter=bad", None).await;
+    let page = app
+        .browser_get("/portal/directories", Some(&cookie))
+        .await
+        .text();
+    assert!(
+        page.contains("dana@alpha.test") && page.contains("Engineering"),
+        "{page}"
+    );
+    assert!(
+        page.contains("invalidFilter") && page.contains("1 failed"),
+        "{page}"
+    );
+    let page = app
+        .browser_get("/portal/directories?log=errors", Some(&cookie))
+        .await
+        .text();
+    assert_eq!(
+        page.matches("data-testid=\"log-line\"").count(),
+        1,
+        "{page}"
+    );
+    // Preview changes nothing and shows who would change; save applies.
+    let form = format!("id={id}&group_id={eng}&role=admin&priority=10&mode=preview");
+    app.browser_post("/portal/api/map_group", &form, Some(&cookie))
+        .await;
+    let page = app
+        .browser_get("/portal/directories", Some(&cookie))
+        .await
+        .text();
+    assert!(
+        page.contains("dana@alpha.test: member → admin (from group Engineering)"),
+        "{page}"
+    );
+    assert_eq!(role_of(&app, &a, "dana@alpha.test").await, "member");
+    app.browser_post(
+        "/portal/api/map_group",
+        &form.replace("preview", "save"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(role_of(&app, &a, "dana@alpha.test").await, "admin");
+    // A's session cannot touch B's directory through any server function.
+    for (path, form) in [
+        (
+            "/portal/api/rotate_directory_token",
+            format!("id={}", bdir.id),
+        ),
+        (
+            "/portal/api/set_directory_authoritative",
+            format!("id={}", bdir.id),
+        ),
+        ("/portal/api/delete_directory", format!("id={}", bdir.id)),
+        (
+            "/portal/api/map_group",
+            format!("id={}&group_id=x&role=admin&priority=1&mode=save", bdir.id),
+        ),
+        (
+            "/portal/api/directories",
+            format!("errors_only=false&organization_id={b}"),
+        ),
+    ] {
+        let r = app.browser_post(path, &form, Some(&cookie)).await;
+        assert!(
+            !r.text().contains(&bdir.id[4..]) || path.ends_with("directories"),
+            "{path}: {}",
+            r.text()
+        );
+    }
+    assert_eq!(
+        scim(&app, &bdir, Method::GET, "/Users", None).await.status,
+        StatusCode::OK,
+        "B's token still works"
+    );
+    let bj = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/directories/{}", bdir.id),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(bj["authoritative"], true);
+    assert_eq!(bj["tokens"].as_array().unwrap().len(), 1);
+    let page = app
+        .browser_get("/portal/directories", Some(&cookie))
+        .await
+        .text();
+    assert!(
+        !page.contains(&bdir.id),
+        "B's directory never shows in A's portal"
+    );
+    // A setup link without the dsync intent does not open the page's data.
+    let other = app.redeem(&app.create_link(&a, &["sso"]).await).await;
+    let r = app
+        .browser_post("/portal/api/directories", "errors_only=false", Some(&other))
+        .await;
+    assert!(!r.text().contains("dana@alpha.test"), "{}", r.text());
+}
+
 crate::both_databases!(
     okta_sequence_from_the_docs_drives_memberships_and_roles,
     entra_sequence_from_the_docs_drives_memberships_and_roles,
@@ -1087,4 +1239,5 @@ crate::both_databases!(
     a_retried_create_is_409_never_a_duplicate,
     filters_paging_and_projection,
     the_request_log_keeps_redacted_exchanges_and_health,
+    the_portal_sets_up_a_directory_and_previews_mappings,
 );

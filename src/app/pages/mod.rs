@@ -1,6 +1,7 @@
 //! Pages.
 
 pub mod domains;
+pub mod dsync;
 pub mod portal;
 pub mod saml;
 pub mod sso;

@@ -1,0 +1,355 @@
+//! Directory sync in the portal (intent `dsync`): create a SCIM directory, copy its URL and
+//! token, watch what the IdP sends, map groups to roles with a preview.
+//!
+//! A new token and a mapping preview must show after a plain form post too (no JavaScript), so
+//! they travel to the next page render through the session ("flash"), never through a URL.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::PortalError;
+
+/// A directory as the portal shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DirInfo {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub authoritative: bool,
+    pub scim_base_url: String,
+    /// `…abcd (rotated out, works until …)`
+    pub tokens: Vec<String>,
+    /// The token, only right after it was made.
+    pub fresh_token: Option<String>,
+    pub last_request_at: Option<String>,
+    pub requests_24h: i64,
+    pub errors_24h: i64,
+    pub last_error: Option<String>,
+    pub users: Vec<DirUser>,
+    pub user_count: i64,
+    pub groups: Vec<DirGroup>,
+    pub log: Vec<LogLine>,
+    /// The mapping preview asked for on this directory, if any.
+    pub preview: Option<Preview>,
+}
+
+/// One synced person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DirUser {
+    pub user_name: String,
+    pub active: bool,
+    pub groups: Vec<String>,
+    pub role: Option<String>,
+    pub membership_state: Option<String>,
+}
+
+/// One synced group with its mapping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DirGroup {
+    pub id: String,
+    pub name: String,
+    pub members: i64,
+    pub role: Option<String>,
+    pub priority: Option<i64>,
+}
+
+/// One logged SCIM exchange.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub at: String,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+    pub scim_type: Option<String>,
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// A dry run of a mapping change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preview {
+    pub group_name: String,
+    pub role: String,
+    pub priority: i64,
+    /// (who, from, to, granting group)
+    pub changes: Vec<(String, Option<String>, String, Option<String>)>,
+}
+
+/// The page: directories plus the log filter in use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DsyncPage {
+    pub directories: Vec<DirInfo>,
+    pub errors_only: bool,
+}
+
+#[cfg(feature = "ssr")]
+mod flash {
+    use super::PortalError;
+
+    pub const TOKEN: &str = "dsync.fresh_token";
+    pub const PREVIEW: &str = "dsync.preview";
+
+    async fn session() -> Result<tower_sessions::Session, PortalError> {
+        leptos_axum::extract().await.map_err(|e| {
+            tracing::error!(error = %e, "no session layer");
+            PortalError::Internal {
+                request_id: crate::server::http::current_request_id(),
+            }
+        })
+    }
+
+    /// Keeps `value` for the next page render of this session.
+    pub async fn put<T: serde::Serialize>(key: &str, value: &T) -> Result<(), PortalError> {
+        session().await?.insert(key, value).await.map_err(|e| {
+            tracing::error!(error = %e, "session write failed");
+            PortalError::Internal {
+                request_id: crate::server::http::current_request_id(),
+            }
+        })
+    }
+
+    /// Takes (and forgets) what `put` kept.
+    pub async fn take<T: serde::de::DeserializeOwned>(key: &str) -> Option<T> {
+        session().await.ok()?.remove(key).await.ok().flatten()
+    }
+}
+
+#[cfg(feature = "ssr")]
+async fn caller() -> Result<super::ctx::Caller, PortalError> {
+    let c = super::ctx::caller().await?;
+    c.require(crate::domain::intent::Intent::Dsync, "directory sync")?;
+    Ok(c)
+}
+
+#[cfg(feature = "ssr")]
+fn when(ms: i64) -> String {
+    crate::server::clock::rfc3339(ms)
+        .replace('T', " ")
+        .chars()
+        .take(19)
+        .collect::<String>()
+        + " UTC"
+}
+
+/// The organization's directories with health, people, groups and the request log.
+#[server(prefix = "/portal/api", endpoint = "directories")]
+pub async fn portal_directories(errors_only: bool) -> Result<DsyncPage, PortalError> {
+    use crate::server::db::directories::LogFilter;
+    use crate::server::service::directories as dirs;
+    let c = caller().await?;
+    let org = &c.grant.organization_id;
+    let fresh: Option<(String, String)> = flash::take(flash::TOKEN).await;
+    let preview: Option<(String, Preview)> = flash::take(flash::PREVIEW).await;
+    let mut out = Vec::new();
+    for d in dirs::list(&c.state, org).await? {
+        let users = dirs::users(&c.state, org, &d.id).await?;
+        let groups = dirs::groups(&c.state, org, &d.id).await?;
+        let filter = LogFilter {
+            errors_only,
+            ..Default::default()
+        };
+        let log = dirs::request_log(&c.state, org, &d.id, &filter, 25).await?;
+        out.push(DirInfo {
+            fresh_token: fresh
+                .as_ref()
+                .filter(|(id, _)| *id == d.id)
+                .map(|(_, t)| t.clone()),
+            preview: preview
+                .as_ref()
+                .filter(|(id, _)| *id == d.id)
+                .map(|(_, p)| p.clone()),
+            tokens: d
+                .tokens
+                .iter()
+                .map(|t| match t.expires_at {
+                    None => format!("…{} (current, made {})", t.hint, when(t.created_at)),
+                    Some(e) => format!("…{} (rotated out, works until {})", t.hint, when(e)),
+                })
+                .collect(),
+            last_request_at: d.health.last_request_at.map(when),
+            requests_24h: d.health.requests_24h,
+            errors_24h: d.health.errors_24h,
+            last_error: d.health.last_error.clone(),
+            user_count: d.health.users,
+            users: users
+                .into_iter()
+                .take(200)
+                .map(|u| DirUser {
+                    user_name: u.user_name,
+                    active: u.active,
+                    groups: u.groups,
+                    role: u.role,
+                    membership_state: u.membership_state,
+                })
+                .collect(),
+            groups: groups
+                .into_iter()
+                .map(|g| DirGroup {
+                    id: g.id,
+                    name: g.display_name,
+                    members: g.members,
+                    role: g.role,
+                    priority: g.priority,
+                })
+                .collect(),
+            log: log
+                .into_iter()
+                .map(|l| LogLine {
+                    at: when(l.created_at),
+                    method: l.method,
+                    path: l.path,
+                    status: l.status,
+                    scim_type: l.scim_type,
+                    request_body: l.request_body,
+                    response_body: l.response_body,
+                    duration_ms: l.duration_ms,
+                })
+                .collect(),
+            id: d.id,
+            kind: d.kind,
+            name: d.name,
+            authoritative: d.authoritative,
+            scim_base_url: d.scim_base_url,
+        });
+    }
+    Ok(DsyncPage {
+        directories: out,
+        errors_only,
+    })
+}
+
+/// Creates a directory; its token shows once on the next render.
+#[server(prefix = "/portal/api", endpoint = "create_directory")]
+pub async fn create_directory(kind: String, name: String) -> Result<(), PortalError> {
+    use crate::server::service::directories::{self as dirs, CreateDirectory};
+    let c = caller().await?;
+    let input = CreateDirectory {
+        kind,
+        name,
+        authoritative: Some(true),
+    };
+    let d = dirs::create(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.organization_id,
+        input,
+    )
+    .await?;
+    flash::put(flash::TOKEN, &(d.directory.id, d.bearer_token)).await
+}
+
+/// Issues a new token (the old one keeps working for the overlap); it shows once.
+#[server(prefix = "/portal/api", endpoint = "rotate_directory_token")]
+pub async fn rotate_directory_token(id: String) -> Result<(), PortalError> {
+    use crate::server::service::directories as dirs;
+    let c = caller().await?;
+    let d = dirs::rotate_token(&c.state, &c.actor(), &c.ctx, &c.grant.organization_id, &id).await?;
+    flash::put(flash::TOKEN, &(d.directory.id, d.bearer_token)).await
+}
+
+/// Makes a directory authoritative for membership or not (a checkbox: absent means off).
+#[server(prefix = "/portal/api", endpoint = "set_directory_authoritative")]
+pub async fn set_directory_authoritative(
+    id: String,
+    authoritative: Option<String>,
+) -> Result<(), PortalError> {
+    use crate::server::service::directories::{self as dirs, UpdateDirectory};
+    let c = caller().await?;
+    let input = UpdateDirectory {
+        name: None,
+        authoritative: Some(authoritative.is_some()),
+    };
+    dirs::update(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.organization_id,
+        &id,
+        input,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes a directory (its members are suspended).
+#[server(prefix = "/portal/api", endpoint = "delete_directory")]
+pub async fn delete_directory(id: String) -> Result<(), PortalError> {
+    use crate::server::service::directories as dirs;
+    let c = caller().await?;
+    dirs::delete(&c.state, &c.actor(), &c.ctx, &c.grant.organization_id, &id).await?;
+    Ok(())
+}
+
+/// Maps one group to a role (`role` empty: unmapped). `mode` is `preview` (a dry run shown on the
+/// page, nothing saved) or `save` (roles recomputed at once).
+#[server(prefix = "/portal/api", endpoint = "map_group")]
+pub async fn map_group(
+    id: String,
+    group_id: String,
+    role: String,
+    priority: String,
+    mode: String,
+) -> Result<(), PortalError> {
+    use crate::domain::FieldError;
+    use crate::server::service::directories::{self as dirs, GroupMapping};
+    let c = caller().await?;
+    let org = &c.grant.organization_id;
+    let priority: i64 = if role.is_empty() {
+        0
+    } else {
+        priority.trim().parse().map_err(|_| {
+            crate::server::error::AppError::from(FieldError::new(
+                "priority",
+                "priority must be a whole number from 0 to 1000; the highest mapped group wins",
+            ))
+        })?
+    };
+    let groups = dirs::groups(&c.state, org, &id).await?;
+    let group_name = groups
+        .iter()
+        .find(|g| g.id == group_id)
+        .map(|g| g.display_name.clone())
+        .unwrap_or_default();
+    let mut mappings: Vec<GroupMapping> = groups
+        .iter()
+        .filter(|g| g.id != group_id)
+        .filter_map(|g| {
+            Some(GroupMapping {
+                group_id: g.id.clone(),
+                role: g.role.clone()?,
+                priority: g.priority?,
+            })
+        })
+        .collect();
+    if !role.is_empty() {
+        mappings.push(GroupMapping {
+            group_id: group_id.clone(),
+            role: role.clone(),
+            priority,
+        });
+    }
+    let changes = if mode == "save" {
+        dirs::save_mappings(&c.state, &c.actor(), &c.ctx, org, &id, &mappings).await?
+    } else {
+        dirs::preview_mappings(&c.state, org, &id, &mappings).await?
+    };
+    let preview = Preview {
+        group_name,
+        role: if role.is_empty() {
+            "no role".into()
+        } else {
+            role
+        },
+        priority,
+        changes: changes
+            .into_iter()
+            .map(|c| (c.user_name, c.from, c.to, c.group))
+            .collect(),
+    };
+    if mode == "save" {
+        return Ok(());
+    }
+    flash::put(flash::PREVIEW, &(id, preview)).await
+}

@@ -1,0 +1,381 @@
+//! `/portal/directories`: directory sync. Create a SCIM directory, copy its base URL and token
+//! into the IdP (per-IdP steps), see who and what arrived, map groups to roles with a preview,
+//! and read the request log with its health line.
+
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::use_query_map;
+
+use super::portal::{PortalFrame, PortalProblem};
+use crate::api::directories::{
+    portal_directories, CreateDirectory, DeleteDirectory, DirGroup, DirInfo, MapGroup,
+    RotateDirectoryToken, SetDirectoryAuthoritative,
+};
+use crate::api::portal::portal_overview;
+use crate::app::components::CopyField;
+use crate::domain::directory::{DirectoryKind, ROLES};
+
+/// Setup steps for each IdP, with the two values to paste.
+fn steps(kind: &str) -> Vec<&'static str> {
+    match DirectoryKind::parse(kind) {
+        Some(DirectoryKind::Okta) => vec![
+            "In the Okta Admin Console open Applications → your app → General, and under App Settings turn on SCIM provisioning.",
+            "Open the Provisioning tab → Integration → Edit. SCIM connector base URL: the base URL below. Unique identifier field for users: userName.",
+            "Supported provisioning actions: Push New Users, Push Profile Updates, Push Groups. Authentication Mode: HTTP Header; Authorization: the token below.",
+            "Click Test Connector Configuration, then Save. Under Provisioning → To App, enable Create Users, Update User Attributes and Deactivate Users.",
+            "Assign people (Assignments tab) and push groups (Push Groups tab). They appear below within seconds.",
+        ],
+        Some(DirectoryKind::Entra) => vec![
+            "In the Microsoft Entra admin center open Enterprise applications → your app → Provisioning → Get started.",
+            "Provisioning Mode: Automatic. Tenant URL: the base URL below. Secret Token: the token below. Click Test Connection, then Save.",
+            "Under Mappings keep userName mapped to userPrincipalName (or mail); Lanyard reads emails and the enterprise extension too.",
+            "Assign users and groups under Users and groups, then Start provisioning. Entra syncs every 40 minutes; Provision on demand pushes one user at once.",
+        ],
+        Some(DirectoryKind::OneLogin) => vec![
+            "In OneLogin open Applications → Add App and choose SCIM Provisioner with SAML (SCIM v2 Enterprise).",
+            "On Configuration paste SCIM Base URL: the base URL below, and SCIM Bearer Token: the token below. Enable the API connection.",
+            "On Provisioning enable provisioning, then assign users and roles; groups come from rules on the Parameters tab.",
+        ],
+        Some(DirectoryKind::JumpCloud) => vec![
+            "In the JumpCloud Admin Portal open SSO Applications → your app → Identity Management.",
+            "Choose SCIM 2.0. Base URL: the base URL below. Token Key: the token below (sent as a Bearer token). Click Test Connection, then Activate.",
+            "Bind user groups to the application; members and groups are pushed right away.",
+        ],
+        _ => vec![
+            "Point your SCIM 2.0 client at the base URL below with the header Authorization: Bearer <token>.",
+            "Lanyard supports /Users and /Groups with GET (filters eq, ne, co, sw, ew, pr, and, or, not; startIndex/count; attributes), POST, PUT, PATCH and DELETE. Bulk is not supported.",
+        ],
+    }
+}
+
+fn status_class(status: i64) -> &'static str {
+    if status >= 400 {
+        "bg-rose-100 text-rose-800"
+    } else {
+        "bg-emerald-100 text-emerald-800"
+    }
+}
+
+#[component]
+fn GroupRow(dir_id: String, g: DirGroup, map: ServerAction<MapGroup>) -> impl IntoView {
+    let current = g.role.clone().unwrap_or_default();
+    let priority = g.priority.unwrap_or(10).to_string();
+    let name = g.name.clone();
+    view! {
+        <li class="rounded-lg border border-slate-200 p-3" data-testid="group" data-group=name>
+            <ActionForm action=map attr:class="flex flex-wrap items-end gap-3">
+                <input type="hidden" name="id" value=dir_id />
+                <input type="hidden" name="group_id" value=g.id.clone() />
+                <div class="min-w-40 grow">
+                    <span class="font-medium">{g.name.clone()}</span>
+                    <span class="ml-2 text-sm text-slate-500">{format!("{} members", g.members)}</span>
+                </div>
+                <label class="text-sm">
+                    <span class="block text-xs text-slate-500">"Role"</span>
+                    <select name="role" class="rounded-lg border border-slate-300 px-2 py-1" data-testid="group-role">
+                        <option value="" selected=current.is_empty()>"No role"</option>
+                        {ROLES
+                            .iter()
+                            .map(|r| view! { <option value=*r selected=current == *r>{*r}</option> })
+                            .collect_view()}
+                    </select>
+                </label>
+                <label class="text-sm">
+                    <span class="block text-xs text-slate-500">"Priority"</span>
+                    <input name="priority" value=priority inputmode="numeric" class="w-20 rounded-lg border border-slate-300 px-2 py-1" data-testid="group-priority" />
+                </label>
+                <button type="submit" name="mode" value="preview" class="rounded-lg border border-slate-300 px-3 py-1.5 text-sm" data-testid="preview">"Preview"</button>
+                <button type="submit" name="mode" value="save" class="rounded-lg bg-slate-800 px-3 py-1.5 text-sm text-white" data-testid="save-mapping">"Save"</button>
+            </ActionForm>
+        </li>
+    }
+}
+
+#[component]
+fn DirectoryCard(
+    d: DirInfo,
+    errors_only: bool,
+    rotate: ServerAction<RotateDirectoryToken>,
+    set_auth: ServerAction<SetDirectoryAuthoritative>,
+    delete: ServerAction<DeleteDirectory>,
+    map: ServerAction<MapGroup>,
+) -> impl IntoView {
+    let label = DirectoryKind::parse(&d.kind)
+        .map(|k| k.label())
+        .unwrap_or("SCIM directory");
+    let health = match (&d.last_request_at, d.errors_24h) {
+        (None, _) => "No request from your identity provider yet. Paste the base URL and token into it, then run its connection test.".to_owned(),
+        (Some(at), 0) => format!("Last request {at} · {} requests in the last 24 hours, no errors.", d.requests_24h),
+        (Some(at), e) => format!("Last request {at} · {} requests in the last 24 hours, {e} failed.", d.requests_24h),
+    };
+    let (id1, id2, id3, id4) = (d.id.clone(), d.id.clone(), d.id.clone(), d.id.clone());
+    let preview = d.preview.clone().map(|p| {
+        let rows = if p.changes.is_empty() {
+            view! { <p class="text-sm" data-testid="preview-empty">"Nobody's role would change."</p> }.into_any()
+        } else {
+            view! {
+                <ul class="list-disc pl-5 text-sm">
+                    {p.changes
+                        .into_iter()
+                        .map(|(who, from, to, group)| view! {
+                            <li data-testid="preview-change">
+                                {format!(
+                                    "{who}: {} → {to}{}",
+                                    from.unwrap_or_else(|| "no membership".into()),
+                                    group.map(|g| format!(" (from group {g})")).unwrap_or_else(|| " (organization default)".into())
+                                )}
+                            </li>
+                        })
+                        .collect_view()}
+                </ul>
+            }
+            .into_any()
+        };
+        view! {
+            <div class="mt-3 rounded-lg bg-amber-50 p-3" data-testid="preview-result">
+                <p class="mb-1 text-sm font-medium">
+                    {format!("Preview: {} → {} (priority {}). Nothing is saved until you click Save.", p.group_name, p.role, p.priority)}
+                </p>
+                {rows}
+            </div>
+        }
+    });
+    let log_filter = if errors_only {
+        view! { <A href="/portal/directories" attr:class="text-sm text-indigo-700 underline">"Show all requests"</A> }.into_any()
+    } else {
+        view! { <A href="/portal/directories?log=errors" attr:class="text-sm text-indigo-700 underline" attr:data-testid="errors-only">"Show only failed requests"</A> }.into_any()
+    };
+    let groups_empty = d.groups.is_empty();
+    let users_empty = d.users.is_empty();
+    let log_empty = d.log.is_empty();
+    view! {
+        <li class="rounded-xl border border-slate-200 bg-white p-5" data-testid="directory" data-directory=d.id.clone()>
+            <div class="flex flex-wrap items-center justify-between gap-2">
+                <h2 class="text-lg font-medium">{d.name.clone()}</h2>
+                <span class="rounded-full bg-slate-100 px-3 py-1 text-xs font-medium">{label}</span>
+            </div>
+            <p class="mt-2 text-sm text-slate-700" data-testid="health">{health}</p>
+            {d.last_error.clone().map(|e| view! { <p class="mt-1 rounded-lg bg-rose-50 p-2 text-sm text-rose-900" data-testid="last-error">{format!("Last error: {e}")}</p> })}
+
+            <div class="mt-4 space-y-3">
+                <CopyField label="SCIM base URL" value=d.scim_base_url.clone() testid="scim-base-url" />
+                {match d.fresh_token.clone() {
+                    Some(t) => view! {
+                        <div class="rounded-lg border border-amber-300 bg-amber-50 p-3">
+                            <CopyField label="Bearer token (shown once: copy it now)" value=t testid="scim-token" />
+                            <p class="mt-1 text-xs text-amber-900">"We keep only a fingerprint of it. If it is lost, issue a new one."</p>
+                        </div>
+                    }.into_any(),
+                    None => view! {
+                        <p class="text-sm text-slate-600" data-testid="token-hints">
+                            {format!("Tokens: {}", d.tokens.join("; "))}
+                        </p>
+                    }.into_any(),
+                }}
+                <ActionForm action=rotate>
+                    <input type="hidden" name="id" value=id1 />
+                    <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1.5 text-sm" data-testid="rotate">
+                        "Issue a new token"
+                    </button>
+                    <span class="ml-2 text-xs text-slate-500">"The current token keeps working for an hour so you can update your identity provider."</span>
+                </ActionForm>
+            </div>
+
+            <details class="mt-4" open=d.last_request_at.is_none()>
+                <summary class="cursor-pointer font-medium">{format!("Set up {label}")}</summary>
+                <ol class="mt-2 list-decimal space-y-1 pl-5 text-sm text-slate-700">
+                    {steps(&d.kind).into_iter().map(|s| view! { <li>{s}</li> }).collect_view()}
+                </ol>
+            </details>
+
+            <ActionForm action=set_auth attr:class="mt-4 flex flex-wrap items-center gap-2 text-sm">
+                <input type="hidden" name="id" value=id2 />
+                <label class="flex items-center gap-2">
+                    <input type="checkbox" name="authoritative" value="on" checked=d.authoritative data-testid="authoritative" />
+                    "This directory decides who has access: people it has not provisioned, or has deactivated, cannot sign in or join by other means."
+                </label>
+                <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1">"Save"</button>
+            </ActionForm>
+
+            <h3 class="mt-6 font-medium">"Groups and roles"</h3>
+            <p class="text-sm text-slate-600">"Map directory groups to roles. A person in several mapped groups gets the role of the group with the highest priority; people in no mapped group get the organization's default role. Preview shows who would change before you save."</p>
+            {preview}
+            {if groups_empty {
+                view! { <p class="mt-2 rounded-lg border border-dashed border-slate-300 p-4 text-sm text-slate-600" data-testid="groups-empty">"No groups yet. Push groups from your identity provider (in Okta: Push Groups; in Entra: assign groups to the app)."</p> }.into_any()
+            } else {
+                let dir_id = d.id.clone();
+                view! {
+                    <ul class="mt-2 space-y-2">
+                        {d.groups.into_iter().map(|g| view! { <GroupRow dir_id=dir_id.clone() g map /> }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+
+            <h3 class="mt-6 font-medium">{format!("People ({})", d.user_count)}</h3>
+            {if users_empty {
+                view! { <p class="mt-2 rounded-lg border border-dashed border-slate-300 p-4 text-sm text-slate-600" data-testid="users-empty">"Nobody synced yet. Assign people to the application in your identity provider."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="mt-2 w-full text-left text-sm">
+                        <thead class="text-xs uppercase text-slate-500">
+                            <tr><th class="py-1">"User"</th><th>"Directory"</th><th>"Groups"</th><th>"Access"</th></tr>
+                        </thead>
+                        <tbody>
+                            {d.users.into_iter().map(|u| {
+                                let access = match (u.membership_state.as_deref(), u.role) {
+                                    (Some("active"), Some(r)) => r,
+                                    (Some(s), _) => s.to_owned(),
+                                    (None, _) => "no access".to_owned(),
+                                };
+                                let who = u.user_name.clone();
+                                view! {
+                                    <tr class="border-t border-slate-100" data-testid="user-row" data-user=who>
+                                        <td class="py-1">{u.user_name}</td>
+                                        <td>{if u.active { "active" } else { "deactivated" }}</td>
+                                        <td>{u.groups.join(", ")}</td>
+                                        <td data-testid="user-access">{access}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+
+            <div class="mt-6 flex flex-wrap items-baseline justify-between gap-2">
+                <h3 class="font-medium">"Requests from your identity provider"</h3>
+                {log_filter}
+            </div>
+            {if log_empty {
+                view! { <p class="mt-2 text-sm text-slate-600" data-testid="log-empty">{if errors_only { "No failed requests." } else { "No requests yet." }}</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="mt-2 space-y-1">
+                        {d.log.into_iter().map(|l| view! {
+                            <li data-testid="log-line">
+                                <details class="rounded-lg border border-slate-100 px-2 py-1 text-sm">
+                                    <summary class="cursor-pointer">
+                                        <span class=format!("mr-2 rounded px-1.5 text-xs font-medium {}", status_class(l.status))>{l.status}</span>
+                                        <code class="text-xs">{format!("{} {}", l.method, l.path)}</code>
+                                        <span class="ml-2 text-xs text-slate-500">{format!("{} · {} ms", l.at, l.duration_ms)}</span>
+                                        {l.scim_type.map(|t| view! { <span class="ml-2 text-xs text-rose-700">{t}</span> })}
+                                    </summary>
+                                    <p class="mt-1 text-xs font-medium">"Request"</p>
+                                    <pre class="overflow-x-auto whitespace-pre-wrap break-all bg-slate-50 p-2 text-xs">{l.request_body.unwrap_or_else(|| "(no body)".into())}</pre>
+                                    <p class="mt-1 text-xs font-medium">"Response"</p>
+                                    <pre class="overflow-x-auto whitespace-pre-wrap break-all bg-slate-50 p-2 text-xs">{l.response_body.unwrap_or_else(|| "(no body)".into())}</pre>
+                                </details>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+
+            <details class="mt-6 text-sm">
+                <summary class="cursor-pointer text-slate-600 underline">"Delete this directory"</summary>
+                <div class="mt-2 rounded-lg border border-slate-200 p-3">
+                    <p>"Its token stops working at once and everyone it manages loses access (their membership is suspended)."</p>
+                    <ActionForm action=delete>
+                        <input type="hidden" name="id" value=id3 />
+                        <button type="submit" class="mt-2 rounded-lg bg-rose-600 px-3 py-1.5 text-white" data-testid="delete-directory" data-id=id4>"Delete directory"</button>
+                    </ActionForm>
+                </div>
+            </details>
+        </li>
+    }
+}
+
+fn action_error<T: Clone + Send + Sync + 'static>(
+    v: Option<Result<T, crate::api::PortalError>>,
+) -> Option<String> {
+    match v {
+        Some(Err(e)) => Some(e.to_string()),
+        _ => None,
+    }
+}
+
+/// The page.
+#[component]
+pub fn Directories() -> impl IntoView {
+    let create = ServerAction::<CreateDirectory>::new();
+    let rotate = ServerAction::<RotateDirectoryToken>::new();
+    let set_auth = ServerAction::<SetDirectoryAuthoritative>::new();
+    let delete = ServerAction::<DeleteDirectory>::new();
+    let map = ServerAction::<MapGroup>::new();
+    let query = use_query_map();
+    let errors_only = move || query.read().get("log").as_deref() == Some("errors");
+    let list = Resource::new(
+        move || {
+            (
+                create.version().get(),
+                rotate.version().get(),
+                set_auth.version().get(),
+                delete.version().get(),
+                map.version().get(),
+                errors_only(),
+            )
+        },
+        |(_, _, _, _, _, e)| portal_directories(e),
+    );
+    let overview = Resource::new(|| (), |_| portal_overview());
+    let errors = move || {
+        action_error(create.value().get())
+            .or_else(|| action_error(rotate.value().get()))
+            .or_else(|| action_error(set_auth.value().get()))
+            .or_else(|| action_error(delete.value().get()))
+            .or_else(|| action_error(map.value().get()))
+    };
+    view! {
+        <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
+            {move || {
+                let (Some(l), Some(o)) = (list.get(), overview.get()) else { return None };
+                Some(match (l, o) {
+                    (Ok(page), Ok(o)) => {
+                        let empty = page.directories.is_empty();
+                        let e = page.errors_only;
+                        let cards = page
+                            .directories
+                            .into_iter()
+                            .map(|d| view! { <DirectoryCard d errors_only=e rotate set_auth delete map /> })
+                            .collect_view();
+                        view! {
+                            <PortalFrame vendor=o.vendor_name logo=o.logo_url org=o.organization_name>
+                                <h1 class="mb-2 text-2xl font-semibold">"Directory sync"</h1>
+                                <p class="mb-6 text-slate-600">
+                                    "Connect your directory so that people who join, move or leave your organization get the right access here automatically. Your identity provider pushes changes to Lanyard over SCIM 2.0; a person it deactivates loses access at once."
+                                </p>
+                                {move || errors().map(|e| view! {
+                                    <p class="mb-4 rounded-lg bg-rose-50 p-4 text-rose-900" role="alert" data-testid="form-error">{e}</p>
+                                })}
+                                {if empty {
+                                    view! {
+                                        <p class="mb-6 rounded-lg border border-dashed border-slate-300 p-6 text-slate-600" data-testid="directories-empty">
+                                            "No directory yet. Choose your identity provider below; you will get a URL and a token to paste into it."
+                                        </p>
+                                    }.into_any()
+                                } else {
+                                    view! { <ul class="mb-6 space-y-4">{cards}</ul> }.into_any()
+                                }}
+                                <ActionForm action=create attr:class="rounded-xl border border-slate-200 bg-white p-5" attr:data-testid="add-directory">
+                                    <h2 class="mb-3 font-medium">"Add a directory"</h2>
+                                    <label class="block text-sm font-medium" for="dir-kind">"Identity provider"</label>
+                                    <select id="dir-kind" name="kind" class="mt-1 w-full rounded-lg border border-slate-300 px-3 py-2">
+                                        {DirectoryKind::ALL
+                                            .into_iter()
+                                            .map(|k| view! { <option value=k.as_str()>{k.label()}</option> })
+                                            .collect_view()}
+                                    </select>
+                                    <label class="mt-3 block text-sm font-medium" for="dir-name">"Name"</label>
+                                    <input id="dir-name" name="name" required placeholder="Okta production" class="mt-1 w-full rounded-lg border border-slate-300 px-3 py-2" />
+                                    <button type="submit" class="mt-4 rounded-lg bg-indigo-600 px-4 py-2 text-white">"Create directory"</button>
+                                </ActionForm>
+                            </PortalFrame>
+                        }.into_any()
+                    }
+                    (Err(e), _) | (_, Err(e)) => view! { <PortalProblem err=e /> }.into_any(),
+                })
+            }}
+        </Suspense>
+    }
+}
