@@ -1,0 +1,100 @@
+import { test, expect, APIRequestContext, Page } from '@playwright/test';
+
+// Directory sync: the admin creates a SCIM directory in the portal and copies its URL and token;
+// the test then plays the IdP (Okta-shaped requests) and the page shows what arrived.
+const apiKey = process.env.E2E_API_KEY ?? '';
+const scimJson = 'application/scim+json';
+
+async function openPortal(page: Page, request: APIRequestContext, name: string) {
+  const headers = { Authorization: `Bearer ${apiKey}` };
+  const org = await request.post('/api/v1/organizations', { headers, data: { name } });
+  const orgId = (await org.json()).id;
+  const link = await request.post('/api/v1/portal/links', {
+    headers,
+    data: { organization_id: orgId, intents: ['dsync', 'audit_logs'] },
+  });
+  await page.goto((await link.json()).link);
+  await page.getByTestId('redeem').click();
+  await expect(page).toHaveURL(/\/portal$/);
+}
+
+async function journey(page: Page, request: APIRequestContext, js: boolean, who: string) {
+  await openPortal(page, request, `Dsync ${who}`);
+  if (js) await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByRole('link', { name: 'Directory sync' }).click();
+  await expect(page.getByRole('heading', { name: 'Directory sync' })).toBeVisible();
+  await expect(page.getByTestId('directories-empty')).toBeVisible();
+
+  // An empty name is refused by the form; a named Okta directory is created.
+  await page.getByLabel('Identity provider').selectOption('okta');
+  await page.getByLabel('Name', { exact: true }).fill('Okta production');
+  await page.getByRole('button', { name: 'Create directory' }).click();
+  const card = page.getByTestId('directory');
+  await expect(card).toHaveCount(1);
+  await expect(card.getByText('Set up Okta')).toBeVisible();
+  const base = await card.getByTestId('scim-base-url').inputValue();
+  const token = await card.getByTestId('scim-token').inputValue();
+  expect(base).toMatch(/\/scim\/v2\/dir_[0-9A-Z]{26}$/);
+  expect(token).toMatch(/^lanyard_scim_/);
+  await expect(card.getByTestId('health')).toContainText('No request from your identity provider yet');
+
+  // The IdP pushes a user and a group with the user inside, and sends one bad filter.
+  const auth = { Authorization: `Bearer ${token}`, 'Content-Type': scimJson };
+  const email = `${who}@acme.test`;
+  const user = await request.post(`${base}/Users`, {
+    headers: auth,
+    data: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: email, name: { givenName: 'Dana', familyName: 'Lee' }, emails: [{ primary: true, value: email, type: 'work' }], active: true },
+  });
+  expect(user.status()).toBe(201);
+  const userId = (await user.json()).id;
+  const group = await request.post(`${base}/Groups`, {
+    headers: auth,
+    data: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'Engineering', members: [{ value: userId }] },
+  });
+  expect(group.status()).toBe(201);
+  expect((await request.get(`${base}/Users?filter=nonsense`, { headers: auth })).status()).toBe(400);
+
+  await page.reload();
+  const row = page.getByTestId('user-row').filter({ hasText: email });
+  await expect(row.getByTestId('user-access')).toHaveText('member');
+  await expect(page.getByTestId('scim-token')).toHaveCount(0);
+  await expect(page.getByTestId('token-hints')).toContainText(token.slice(-4));
+  await expect(page.getByTestId('health')).toContainText('3 requests in the last 24 hours, 1 failed');
+
+  // Map Engineering to admin: the preview lists the change and saves nothing; Save applies it.
+  const eng = page.getByTestId('group').filter({ hasText: 'Engineering' });
+  await eng.getByTestId('group-role').selectOption('admin');
+  await eng.getByTestId('group-priority').fill('10');
+  await eng.getByTestId('preview').click();
+  await expect(page.getByTestId('preview-change')).toHaveText(`${email}: member → admin (from group Engineering)`);
+  await expect(page.getByTestId('user-row').filter({ hasText: email }).getByTestId('user-access')).toHaveText('member');
+  const eng2 = page.getByTestId('group').filter({ hasText: 'Engineering' });
+  await eng2.getByTestId('group-role').selectOption('admin');
+  await eng2.getByTestId('save-mapping').click();
+  await expect(page.getByTestId('user-row').filter({ hasText: email }).getByTestId('user-access')).toHaveText('admin');
+
+  // The IdP deactivates the user (Okta's path-less replace): access is suspended at once.
+  const off = await request.patch(`${base}/Users/${userId}`, {
+    headers: auth,
+    data: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', value: { active: false } }] },
+  });
+  expect(off.status()).toBe(200);
+  await page.reload();
+  await expect(page.getByTestId('user-row').filter({ hasText: email }).getByTestId('user-access')).toHaveText('suspended');
+
+  // The log shows only failures when asked, with the SCIM error type.
+  await page.getByTestId('errors-only').click();
+  await expect(page.getByTestId('log-line')).toHaveCount(1);
+  await expect(page.getByTestId('log-line')).toContainText('invalidFilter');
+}
+
+test('with JavaScript: create a directory, the IdP pushes, map a group, deactivate', async ({ page, request }) => {
+  await journey(page, request, true, 'dana-js');
+});
+
+test.describe('without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+  test('the same with plain form posts', async ({ page, request }) => {
+    await journey(page, request, false, 'dana-nojs');
+  });
+});
