@@ -1,0 +1,151 @@
+// Initial directory sync load: 10,000 users and 100 groups with up to 1,000 members each, sent
+// the way IdPs send them (Okta: look the user up by userName, then POST; groups POSTed with their
+// members inside. Entra: POST the group empty, then PATCH members in batches of 100), with N
+// concurrent clients. Prints throughput, latency percentiles and the server's resident memory.
+//
+//   node benches/scim_sync.mjs --base URL --token TOKEN [--users 10000] [--groups 100]
+//        [--max-members 1000] [--concurrency 8] [--pid SERVER_PID]
+// Run through benches/scim_sync.sh, which starts Lanyard on SQLite or PostgreSQL.
+import { readFileSync } from 'node:fs';
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
+);
+const base = args.base;
+const token = args.token;
+const users = Number(args.users ?? 10000);
+const groups = Number(args.groups ?? 100);
+const maxMembers = Number(args['max-members'] ?? 1000);
+const concurrency = Number(args.concurrency ?? 8);
+const pid = args.pid;
+if (!base || !token) {
+  console.error('usage: node benches/scim_sync.mjs --base URL --token TOKEN [...]');
+  process.exit(2);
+}
+const headers = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/scim+json' };
+
+function rss() {
+  if (!pid) return null;
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+  } catch {
+    return null;
+  }
+}
+const memory = [];
+const sampler = setInterval(() => {
+  const m = rss();
+  if (m !== null) memory.push(m);
+}, 250);
+
+async function call(method, path, body) {
+  const t0 = performance.now();
+  const r = await fetch(base + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  const text = await r.text();
+  const ms = performance.now() - t0;
+  return { status: r.status, ms, json: text ? JSON.parse(text) : null };
+}
+
+function pct(list, p) {
+  if (!list.length) return NaN;
+  const s = [...list].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+async function pool(n, work) {
+  let next = 0;
+  const errors = [];
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++;
+        try {
+          await work(i);
+        } catch (e) {
+          errors.push(String(e));
+        }
+      }
+    }),
+  );
+  if (errors.length) throw new Error(`${errors.length} failures, first: ${errors[0]}`);
+}
+
+function line(name, lat, n, seconds) {
+  const rate = n / seconds;
+  console.log(
+    `${name.padEnd(34)} n=${String(n).padStart(6)}  ${rate.toFixed(0).padStart(6)}/s  p50 ${pct(lat, 50).toFixed(1).padStart(6)} ms  p99 ${pct(lat, 99).toFixed(1).padStart(6)} ms  max ${Math.max(...lat).toFixed(1)} ms`,
+  );
+}
+
+const ids = new Array(users);
+const lookupLat = [];
+const createLat = [];
+const memStart = rss();
+let t = performance.now();
+await pool(users, async (i) => {
+  const userName = `user${i}@acme.test`;
+  const q = await call('GET', `/Users?filter=${encodeURIComponent(`userName eq "${userName}"`)}&startIndex=1&count=100`);
+  if (q.status !== 200 || q.json.totalResults !== 0) throw new Error(`lookup ${q.status}`);
+  lookupLat.push(q.ms);
+  const c = await call('POST', '/Users', {
+    schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+    userName,
+    name: { givenName: `First${i}`, familyName: `Last${i}` },
+    emails: [{ primary: true, value: userName, type: 'work' }],
+    displayName: `First${i} Last${i}`,
+    locale: 'en-US',
+    externalId: `00u${i}`,
+    groups: [],
+    active: true,
+  });
+  if (c.status !== 201) throw new Error(`create ${c.status} ${JSON.stringify(c.json)}`);
+  createLat.push(c.ms);
+  ids[i] = c.json.id;
+});
+const userSeconds = (performance.now() - t) / 1000;
+const memAfterUsers = rss();
+
+const groupLat = [];
+const patchLat = [];
+let memberships = 0;
+t = performance.now();
+await pool(groups, async (g) => {
+  // Sizes spread from 1 to maxMembers; members drawn deterministically from all users.
+  const size = 1 + Math.floor(((g * 7919) % 1000) / 1000 * maxMembers);
+  const members = Array.from({ length: size }, (_, k) => ({ value: ids[(g * 131 + k * 17) % users] }));
+  const unique = [...new Map(members.map((m) => [m.value, m])).values()];
+  memberships += unique.length;
+  if (g % 2 === 0) {
+    const c = await call('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: `Okta group ${g}`, members: unique });
+    if (c.status !== 201) throw new Error(`group ${c.status} ${JSON.stringify(c.json)}`);
+    groupLat.push(c.ms);
+  } else {
+    const c = await call('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: `Entra group ${g}`, externalId: `g${g}` });
+    if (c.status !== 201) throw new Error(`group ${c.status}`);
+    groupLat.push(c.ms);
+    for (let k = 0; k < unique.length; k += 100) {
+      const p = await call('PATCH', `/Groups/${c.json.id}`, {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        Operations: [{ op: 'Add', path: 'members', value: unique.slice(k, k + 100) }],
+      });
+      if (p.status !== 200) throw new Error(`patch ${p.status} ${JSON.stringify(p.json)}`);
+      patchLat.push(p.ms);
+    }
+  }
+});
+const groupSeconds = (performance.now() - t) / 1000;
+clearInterval(sampler);
+const memEnd = rss();
+
+console.log(`SCIM initial sync: ${users} users, ${groups} groups (${memberships} memberships), ${concurrency} concurrent clients`);
+line('POST /Users (create)', createLat, users, userSeconds);
+line('GET /Users?filter=userName eq', lookupLat, users, userSeconds);
+console.log(`users created per second (lookup + create per user): ${(users / userSeconds).toFixed(0)}`);
+line('POST /Groups (Okta: members inside)', groupLat, groups, groupSeconds);
+line('PATCH /Groups add 100 members', patchLat, patchLat.length, groupSeconds);
+console.log(`group phase: ${groupSeconds.toFixed(1)} s, ${(memberships / groupSeconds).toFixed(0)} memberships/s`);
+if (memory.length) {
+  console.log(
+    `server RSS MiB: start ${memStart?.toFixed(0)}, after users ${memAfterUsers?.toFixed(0)}, end ${memEnd?.toFixed(0)}, peak ${Math.max(...memory).toFixed(0)}`,
+  );
+}
