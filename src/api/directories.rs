@@ -76,11 +76,13 @@ pub struct Preview {
     pub changes: Vec<(String, Option<String>, String, Option<String>)>,
 }
 
-/// The page: directories plus the log filter in use.
+/// The page: directories plus the log filters in use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DsyncPage {
     pub directories: Vec<DirInfo>,
     pub errors_only: bool,
+    /// `GET`, `POST`, `PUT`, `PATCH`, `DELETE` or empty for all.
+    pub method: String,
 }
 
 #[cfg(feature = "ssr")]
@@ -134,20 +136,30 @@ fn when(ms: i64) -> String {
 
 /// The organization's directories with health, people, groups and the request log.
 #[server(prefix = "/portal/api", endpoint = "directories")]
-pub async fn portal_directories(errors_only: bool) -> Result<DsyncPage, PortalError> {
+pub async fn portal_directories(
+    errors_only: bool,
+    method: String,
+) -> Result<DsyncPage, PortalError> {
     use crate::server::db::directories::LogFilter;
     use crate::server::service::directories as dirs;
     let c = caller().await?;
     let org = &c.grant.organization_id;
+    let method = method.to_ascii_uppercase();
+    let method = if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+        method
+    } else {
+        String::new()
+    };
     let fresh: Option<(String, String)> = flash::take(flash::TOKEN).await;
     let preview: Option<(String, Preview)> = flash::take(flash::PREVIEW).await;
     let mut out = Vec::new();
     for d in dirs::list(&c.state, org).await? {
-        let users = dirs::users(&c.state, org, &d.id).await?;
+        let users = dirs::users(&c.state, org, &d.id, 200).await?;
         let groups = dirs::groups(&c.state, org, &d.id).await?;
         let filter = LogFilter {
             errors_only,
-            ..Default::default()
+            method: (!method.is_empty()).then(|| method.clone()),
+            before: None,
         };
         let log = dirs::request_log(&c.state, org, &d.id, &filter, 25).await?;
         out.push(DirInfo {
@@ -174,7 +186,6 @@ pub async fn portal_directories(errors_only: bool) -> Result<DsyncPage, PortalEr
             user_count: d.health.users,
             users: users
                 .into_iter()
-                .take(200)
                 .map(|u| DirUser {
                     user_name: u.user_name,
                     active: u.active,
@@ -216,6 +227,7 @@ pub async fn portal_directories(errors_only: bool) -> Result<DsyncPage, PortalEr
     Ok(DsyncPage {
         directories: out,
         errors_only,
+        method,
     })
 }
 

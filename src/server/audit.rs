@@ -127,6 +127,8 @@ impl AuditRow {
 /// change without its audit event cannot be written through it.
 pub struct AuditedTx {
     tx: Transaction<'static, Any>,
+    /// Released after `tx` (fields drop in order), i.e. once the transaction has ended.
+    _turn: super::db::WriteGuard,
     actor: Actor,
     ctx: RequestContext,
     now: i64,
@@ -150,8 +152,10 @@ impl AuditedTx {
         ctx: &RequestContext,
         now: i64,
     ) -> Result<AuditedTx, sqlx::Error> {
+        let (tx, turn) = db.begin().await?;
         Ok(AuditedTx {
-            tx: db.begin().await?,
+            tx,
+            _turn: turn,
             actor: actor.clone(),
             ctx: ctx.clone(),
             now,

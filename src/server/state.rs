@@ -25,6 +25,8 @@ pub struct AppState {
     pub outbound: Outbound,
     pub secrets: SecretBox,
     pub oidc_cache: Arc<super::oidc::MetadataCache>,
+    /// Writes the SCIM request log in batches (one commit for many requests).
+    pub scim_log: super::service::scim::LogSink,
 }
 
 impl AppState {
@@ -41,7 +43,9 @@ impl AppState {
         let dns = DnsChecker::new(&config.dns_servers)?;
         let outbound = Outbound::new(config.allow_private_network)?;
         let secrets = SecretBox::new(&config.secret_key);
+        let scim_log = super::service::scim::LogSink::start(db.clone());
         Ok(AppState {
+            scim_log,
             db,
             config: Arc::new(config),
             clock,

@@ -559,6 +559,21 @@ async fn a_token_opens_only_its_own_directory(d: Dialect) {
     )
     .await;
     assert_eq!(n, 0);
+    // Deleting the organization stops its directories' tokens too.
+    let c = app.create_org("Charlie").await;
+    let dc = create_dir(&app, &c, "okta").await;
+    assert_eq!(
+        scim(&app, &dc, Method::GET, "/Users", None).await.status,
+        StatusCode::OK
+    );
+    let r = app
+        .api(Method::DELETE, &format!("/api/v1/organizations/{c}"), None)
+        .await;
+    assert!(r.status.is_success(), "{}", r.text());
+    assert_eq!(
+        scim(&app, &dc, Method::GET, "/Users", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // A deleted directory's token stops at once.
     let r = app
         .api(
@@ -1150,6 +1165,15 @@ async fn the_portal_sets_up_a_directory_and_previews_mappings(d: Dialect) {
         1,
         "{page}"
     );
+    let page = app
+        .browser_get("/portal/directories?method=POST", Some(&cookie))
+        .await
+        .text();
+    assert_eq!(
+        page.matches("data-testid=\"log-line\"").count(),
+        2,
+        "the two POSTs: {page}"
+    );
     // Preview changes nothing and shows who would change; save applies.
     let form = format!("id={id}&group_id={eng}&role=admin&priority=10&mode=preview");
     app.browser_post("/portal/api/map_group", &form, Some(&cookie))
@@ -1187,7 +1211,7 @@ async fn the_portal_sets_up_a_directory_and_previews_mappings(d: Dialect) {
         ),
         (
             "/portal/api/directories",
-            format!("errors_only=false&organization_id={b}"),
+            format!("errors_only=false&method=&organization_id={b}"),
         ),
     ] {
         let r = app.browser_post(path, &form, Some(&cookie)).await;
@@ -1223,7 +1247,11 @@ async fn the_portal_sets_up_a_directory_and_previews_mappings(d: Dialect) {
     // A setup link without the dsync intent does not open the page's data.
     let other = app.redeem(&app.create_link(&a, &["sso"]).await).await;
     let r = app
-        .browser_post("/portal/api/directories", "errors_only=false", Some(&other))
+        .browser_post(
+            "/portal/api/directories",
+            "errors_only=false&method=",
+            Some(&other),
+        )
         .await;
     assert!(!r.text().contains("dana@alpha.test"), "{}", r.text());
 }

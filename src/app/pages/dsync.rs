@@ -96,6 +96,7 @@ fn GroupRow(dir_id: String, g: DirGroup, map: ServerAction<MapGroup>) -> impl In
 fn DirectoryCard(
     d: DirInfo,
     errors_only: bool,
+    method: String,
     rotate: ServerAction<RotateDirectoryToken>,
     set_auth: ServerAction<SetDirectoryAuthoritative>,
     delete: ServerAction<DeleteDirectory>,
@@ -141,10 +142,41 @@ fn DirectoryCard(
             </div>
         }
     });
-    let log_filter = if errors_only {
-        view! { <A href="/portal/directories" attr:class="text-sm text-indigo-700 underline">"Show all requests"</A> }.into_any()
-    } else {
-        view! { <A href="/portal/directories?log=errors" attr:class="text-sm text-indigo-700 underline" attr:data-testid="errors-only">"Show only failed requests"</A> }.into_any()
+    let href = |errors: bool, m: &str| {
+        let mut q = Vec::new();
+        if errors {
+            q.push("log=errors".to_owned());
+        }
+        if !m.is_empty() {
+            q.push(format!("method={m}"));
+        }
+        if q.is_empty() {
+            "/portal/directories".to_owned()
+        } else {
+            format!("/portal/directories?{}", q.join("&"))
+        }
+    };
+    let log_filter = view! {
+        <nav class="flex flex-wrap items-center gap-3 text-sm" aria-label="Filter requests">
+            {if errors_only {
+                view! { <A href=href(false, &method) attr:class="text-indigo-700 underline">"Show all requests"</A> }.into_any()
+            } else {
+                view! { <A href=href(true, &method) attr:class="text-indigo-700 underline" attr:data-testid="errors-only">"Show only failed requests"</A> }.into_any()
+            }}
+            <span class="text-slate-400">"|"</span>
+            {["", "GET", "POST", "PUT", "PATCH", "DELETE"]
+                .into_iter()
+                .map(|m| {
+                    let label = if m.is_empty() { "any method" } else { m };
+                    let current = m == method;
+                    view! {
+                        <A href=href(errors_only, m) attr:class=if current { "font-semibold text-slate-900" } else { "text-indigo-700 underline" } attr:data-testid=format!("method-{}", if m.is_empty() { "any" } else { m })>
+                            {label}
+                        </A>
+                    }
+                })
+                .collect_view()}
+        </nav>
     };
     let groups_empty = d.groups.is_empty();
     let users_empty = d.users.is_empty();
@@ -305,6 +337,7 @@ pub fn Directories() -> impl IntoView {
     let map = ServerAction::<MapGroup>::new();
     let query = use_query_map();
     let errors_only = move || query.read().get("log").as_deref() == Some("errors");
+    let method = move || query.read().get("method").unwrap_or_default();
     let list = Resource::new(
         move || {
             (
@@ -314,9 +347,10 @@ pub fn Directories() -> impl IntoView {
                 delete.version().get(),
                 map.version().get(),
                 errors_only(),
+                method(),
             )
         },
-        |(_, _, _, _, _, e)| portal_directories(e),
+        |(_, _, _, _, _, e, m)| portal_directories(e, m),
     );
     let overview = Resource::new(|| (), |_| portal_overview());
     let errors = move || {
@@ -334,10 +368,11 @@ pub fn Directories() -> impl IntoView {
                     (Ok(page), Ok(o)) => {
                         let empty = page.directories.is_empty();
                         let e = page.errors_only;
+                        let m = page.method.clone();
                         let cards = page
                             .directories
                             .into_iter()
-                            .map(|d| view! { <DirectoryCard d errors_only=e rotate set_auth delete map /> })
+                            .map(|d| view! { <DirectoryCard d errors_only=e method=m.clone() rotate set_auth delete map /> })
                             .collect_view();
                         view! {
                             <PortalFrame vendor=o.vendor_name logo=o.logo_url org=o.organization_name>

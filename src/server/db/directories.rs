@@ -159,7 +159,7 @@ pub async fn expire_tokens(
 }
 
 /// The (directory id, organization id, token hash) a presented token's hash belongs to, when the
-/// token is still valid and its directory live.
+/// token is still valid and its directory and organization live.
 pub async fn token_directory(
     conn: &mut Conn,
     token_hash: &str,
@@ -167,7 +167,8 @@ pub async fn token_directory(
 ) -> Result<Option<(String, String, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT t.directory_id, t.organization_id, t.token_hash FROM directory_tokens t JOIN directories d ON d.id = t.directory_id \
-         WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2) AND d.deleted_at IS NULL",
+         JOIN organizations o ON o.id = d.organization_id \
+         WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2) AND d.deleted_at IS NULL AND o.deleted_at IS NULL",
     )
     .bind(token_hash)
     .bind(now)

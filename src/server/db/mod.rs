@@ -32,7 +32,13 @@ pub enum Dialect {
 pub struct Db {
     pub pool: AnyPool,
     pub dialect: Dialect,
+    /// SQLite admits one writer at a time; writers of this process queue here (fair, no sleeping)
+    /// instead of in SQLite's busy handler, whose back-off sleeps up to 100 ms per retry.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
+
+/// Held by a write on SQLite until it commits or rolls back.
+pub type WriteGuard = Option<tokio::sync::OwnedMutexGuard<()>>;
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -78,6 +84,7 @@ impl Db {
             Ok(Db {
                 pool,
                 dialect: Dialect::Sqlite,
+                writer: Default::default(),
             })
         } else {
             let pool = AnyPoolOptions::new()
@@ -87,6 +94,7 @@ impl Db {
             Ok(Db {
                 pool,
                 dialect: Dialect::Postgres,
+                writer: Default::default(),
             })
         }
     }
@@ -99,12 +107,35 @@ impl Db {
         }
     }
 
-    /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`) so
-    /// that two writers queue instead of failing with a stale snapshot.
-    pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+    /// Starts a transaction. On SQLite it first waits its turn among this process's writers,
+    /// then takes the database's write lock at once (`BEGIN IMMEDIATE`) so that two writers
+    /// queue instead of failing with a stale snapshot. Keep the guard until the transaction ends.
+    pub async fn begin(&self) -> Result<(Transaction<'static, Any>, WriteGuard), sqlx::Error> {
         match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Dialect::Postgres => self.pool.begin().await,
+            Dialect::Sqlite => {
+                let guard = self.write_turn().await?;
+                Ok((self.pool.begin_with("BEGIN IMMEDIATE").await?, guard))
+            }
+            Dialect::Postgres => Ok((self.pool.begin().await?, None)),
+        }
+    }
+
+    /// This process's turn to write on SQLite (`None` on PostgreSQL, where rows lock, not files).
+    /// Gives up after the same 10 s SQLite's busy timeout allows, so a write that waits on itself
+    /// fails instead of hanging.
+    pub async fn write_turn(&self) -> Result<WriteGuard, sqlx::Error> {
+        match self.dialect {
+            Dialect::Sqlite => {
+                let turn = self.writer.clone().lock_owned();
+                match tokio::time::timeout(std::time::Duration::from_secs(10), turn).await {
+                    Ok(guard) => Ok(Some(guard)),
+                    Err(_) => {
+                        tracing::error!("waited 10 s for the SQLite write turn");
+                        Err(sqlx::Error::PoolTimedOut)
+                    }
+                }
+            }
+            Dialect::Postgres => Ok(None),
         }
     }
 

@@ -883,16 +883,17 @@ pub struct DirectoryUser {
     pub membership_state: Option<String>,
 }
 
-/// The directory's users with their groups and membership.
+/// The directory's first `limit` users (oldest first) with their groups and membership.
 pub async fn users(
     state: &AppState,
     organization_id: &str,
     id: &str,
+    limit: i64,
 ) -> Result<Vec<DirectoryUser>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     let dir = dir_ctx(&mut conn, organization_id, id).await?;
     let mut out = Vec::new();
-    for u in q::all_users(&mut conn, id).await?.into_iter().take(1000) {
+    for u in q::page_users(&mut conn, id, None, 0, limit).await?.1 {
         let groups = q::groups_of_user(&mut conn, id, &u.id).await?;
         let m = match &u.user_id {
             Some(uid) => q::membership_of_user(&mut conn, &dir.organization_id, uid).await?,

@@ -981,6 +981,61 @@ pub struct Exchange<'a> {
     pub duration_ms: i64,
 }
 
+/// The SCIM request log writer. Each request hands its row over and waits until it is stored;
+/// rows that arrive while a write is under way go into the next one, so under load many requests
+/// share one commit (and one turn of SQLite's single writer) instead of taking one each.
+#[derive(Clone, Debug)]
+pub struct LogSink {
+    tx: tokio::sync::mpsc::Sender<(ScimRequestRow, tokio::sync::oneshot::Sender<()>)>,
+}
+
+/// Most rows written in one transaction.
+const LOG_BATCH: usize = 256;
+
+impl LogSink {
+    /// Starts the writer task (inside the Tokio runtime).
+    pub fn start(db: db::Db) -> LogSink {
+        let (tx, mut rx) =
+            tokio::sync::mpsc::channel::<(ScimRequestRow, tokio::sync::oneshot::Sender<()>)>(4096);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < LOG_BATCH {
+                    match rx.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                if let Err(err) = write_batch(&db, &batch).await {
+                    tracing::error!(error = %err, rows = batch.len(), "could not write the SCIM request log");
+                }
+                for (_, done) in batch {
+                    let _ = done.send(());
+                }
+            }
+        });
+        LogSink { tx }
+    }
+
+    async fn write(&self, row: ScimRequestRow) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.tx.send((row, done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn write_batch(
+    db: &db::Db,
+    batch: &[(ScimRequestRow, tokio::sync::oneshot::Sender<()>)],
+) -> Result<(), sqlx::Error> {
+    let (mut tx, _turn) = db.begin().await?;
+    for (row, _) in batch {
+        q::insert_request(&mut tx, row).await?;
+    }
+    tx.commit().await
+}
+
 /// Records one SCIM exchange in the directory's log. A failure to log is reported, never
 /// turned into a failed SCIM request.
 pub async fn log_exchange(state: &AppState, e: Exchange<'_>) {
@@ -997,14 +1052,7 @@ pub async fn log_exchange(state: &AppState, e: Exchange<'_>) {
         duration_ms: e.duration_ms,
         created_at: state.clock.now(),
     };
-    let result = async {
-        let mut conn = state.db.pool.acquire().await?;
-        q::insert_request(&mut conn, &row).await
-    }
-    .await;
-    if let Err(err) = result {
-        tracing::error!(error = %err, directory = e.directory_id, "could not log a SCIM request");
-    }
+    state.scim_log.write(row).await;
 }
 
 /// The organization of a live directory, to attribute failed authentications in its log.

@@ -599,7 +599,7 @@ pub async fn list_directory_users(
 ) -> ApiResult<Json<DirectoryUserList>> {
     let org = directories::organization_of(&state, &id).await?;
     Ok(Json(DirectoryUserList {
-        data: directories::users(&state, &org, &id).await?,
+        data: directories::users(&state, &org, &id, 1000).await?,
         next_cursor: None,
     }))
 }
