@@ -32,6 +32,16 @@ function rss() {
     return null;
   }
 }
+// utime + stime of the server in seconds (clock ticks of 1/100 s).
+function cpu() {
+  if (!pid) return null;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
 const memory = [];
 const sampler = setInterval(() => {
   const m = rss();
@@ -81,6 +91,7 @@ const ids = new Array(users);
 const lookupLat = [];
 const createLat = [];
 const memStart = rss();
+const cpuStart = cpu();
 let t = performance.now();
 await pool(users, async (i) => {
   const userName = `user${i}@acme.test`;
@@ -104,6 +115,7 @@ await pool(users, async (i) => {
 });
 const userSeconds = (performance.now() - t) / 1000;
 const memAfterUsers = rss();
+const cpuAfterUsers = cpu();
 
 const groupLat = [];
 const patchLat = [];
@@ -144,6 +156,11 @@ console.log(`users created per second (lookup + create per user): ${(users / use
 line('POST /Groups (Okta: members inside)', groupLat, groups, groupSeconds);
 line('PATCH /Groups add 100 members', patchLat, patchLat.length, groupSeconds);
 console.log(`group phase: ${groupSeconds.toFixed(1)} s, ${(memberships / groupSeconds).toFixed(0)} memberships/s`);
+if (cpuStart !== null) {
+  console.log(
+    `server CPU: user phase ${(cpuAfterUsers - cpuStart).toFixed(1)} s over ${userSeconds.toFixed(1)} s wall (${((cpuAfterUsers - cpuStart) / userSeconds * 100).toFixed(0)}% of one core), group phase ${(cpu() - cpuAfterUsers).toFixed(1)} s over ${groupSeconds.toFixed(1)} s`,
+  );
+}
 if (memory.length) {
   console.log(
     `server RSS MiB: start ${memStart?.toFixed(0)}, after users ${memAfterUsers?.toFixed(0)}, end ${memEnd?.toFixed(0)}, peak ${Math.max(...memory).toFixed(0)}`,

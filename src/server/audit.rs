@@ -133,6 +133,9 @@ pub struct AuditedTx {
     ctx: RequestContext,
     now: i64,
     recorded: Vec<String>,
+    /// Chain heads this transaction has locked: (chain key, last seq, last hash). Written back
+    /// once, at commit, instead of after every event.
+    heads: Vec<(String, i64, String)>,
 }
 
 /// Why an audited transaction failed.
@@ -160,6 +163,7 @@ impl AuditedTx {
             ctx: ctx.clone(),
             now,
             recorded: Vec::new(),
+            heads: Vec::new(),
         })
     }
 
@@ -188,20 +192,28 @@ impl AuditedTx {
     ) -> Result<String, sqlx::Error> {
         let chain_key = organization_id.unwrap_or(GLOBAL_CHAIN).to_owned();
         let conn: &mut Conn = &mut self.tx;
-        sqlx::query(
-            "INSERT INTO audit_chain_heads (chain_key, seq, hash) VALUES ($1, 0, '') ON CONFLICT DO NOTHING",
-        )
-        .bind(&chain_key)
-        .execute(&mut *conn)
-        .await?;
-        // The UPDATE takes the row lock, so concurrent writers to one chain queue here; RETURNING
-        // gives the new sequence number and the previous hash (not yet overwritten).
-        let (seq, prev_hash): (i64, String) = sqlx::query_as(
-            "UPDATE audit_chain_heads SET seq = seq + 1 WHERE chain_key = $1 RETURNING seq, hash",
-        )
-        .bind(&chain_key)
-        .fetch_one(&mut *conn)
-        .await?;
+        let (seq, prev_hash) = match self.heads.iter_mut().find(|h| h.0 == chain_key) {
+            // This transaction holds the head's lock already: continue from what it wrote.
+            Some(head) => (head.1 + 1, head.2.clone()),
+            None => {
+                sqlx::query(
+                    "INSERT INTO audit_chain_heads (chain_key, seq, hash) VALUES ($1, 0, '') ON CONFLICT DO NOTHING",
+                )
+                .bind(&chain_key)
+                .execute(&mut *conn)
+                .await?;
+                // The UPDATE takes the row lock, so concurrent writers to one chain queue here;
+                // RETURNING gives the new sequence number and the previous hash.
+                let (seq, hash): (i64, String) = sqlx::query_as(
+                    "UPDATE audit_chain_heads SET seq = seq + 1 WHERE chain_key = $1 RETURNING seq, hash",
+                )
+                .bind(&chain_key)
+                .fetch_one(&mut *conn)
+                .await?;
+                self.heads.push((chain_key.clone(), seq - 1, hash.clone()));
+                (seq, hash)
+            }
+        };
         let mut row = AuditRow {
             id: new_id(IdKind::AuditEvent),
             chain_key: chain_key.clone(),
@@ -242,11 +254,10 @@ impl AuditedTx {
         .bind(&row.hash)
         .execute(&mut *conn)
         .await?;
-        sqlx::query("UPDATE audit_chain_heads SET hash = $2 WHERE chain_key = $1")
-            .bind(&chain_key)
-            .bind(&row.hash)
-            .execute(&mut *conn)
-            .await?;
+        if let Some(head) = self.heads.iter_mut().find(|h| h.0 == chain_key) {
+            head.1 = seq;
+            head.2 = row.hash.clone();
+        }
         sqlx::query(
             "INSERT INTO outbox (id, audit_event_id, organization_id, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -263,7 +274,7 @@ impl AuditedTx {
     /// Commits a write that only records an observation (when a check last ran and what it saw),
     /// never a change of state, and so carries no audit event.
     pub async fn commit_observation(self) -> Result<(), AuditError> {
-        self.tx.commit().await?;
+        self.finish().await?;
         Ok(())
     }
 
@@ -273,7 +284,21 @@ impl AuditedTx {
             self.tx.rollback().await?;
             return Err(AuditError::NoEvent);
         }
-        self.tx.commit().await?;
+        self.finish().await
+    }
+
+    /// Writes the chain heads this transaction advanced, then commits.
+    async fn finish(self) -> Result<Vec<String>, AuditError> {
+        let mut tx = self.tx;
+        for (chain_key, seq, hash) in &self.heads {
+            sqlx::query("UPDATE audit_chain_heads SET seq = $2, hash = $3 WHERE chain_key = $1")
+                .bind(chain_key)
+                .bind(seq)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(self.recorded)
     }
 }
