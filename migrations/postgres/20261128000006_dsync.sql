@@ -95,6 +95,10 @@ CREATE TABLE scim_requests (
 );
 CREATE INDEX scim_requests_dir ON scim_requests (directory_id, created_at);
 
+-- One user per email per organization: a directory push and a JIT sign-in of the same person
+-- racing each other cannot create two.
+CREATE UNIQUE INDEX users_org_email_unique ON users (organization_id, email);
+
 -- A membership a directory manages (its role comes from the directory's groups).
 ALTER TABLE memberships ADD COLUMN directory_id TEXT;
 ALTER TABLE memberships ADD COLUMN role_group_id TEXT;

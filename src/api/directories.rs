@@ -150,7 +150,10 @@ pub async fn portal_directories(
     } else {
         String::new()
     };
-    let fresh: Option<(String, String)> = flash::take(flash::TOKEN).await;
+    // The token waits in the session sealed under the server key, never in clear.
+    let fresh: Option<(String, String)> = flash::take::<(String, String)>(flash::TOKEN)
+        .await
+        .and_then(|(id, sealed)| Some((id, c.state.secrets.open(&sealed, flash::TOKEN)?)));
     let preview: Option<(String, Preview)> = flash::take(flash::PREVIEW).await;
     let mut out = Vec::new();
     for d in dirs::list(&c.state, org).await? {
@@ -249,7 +252,8 @@ pub async fn create_directory(kind: String, name: String) -> Result<(), PortalEr
         input,
     )
     .await?;
-    flash::put(flash::TOKEN, &(d.directory.id, d.bearer_token)).await
+    let sealed = c.state.secrets.seal(&d.bearer_token, flash::TOKEN);
+    flash::put(flash::TOKEN, &(d.directory.id, sealed)).await
 }
 
 /// Issues a new token (the old one keeps working for the overlap); it shows once.
@@ -258,7 +262,8 @@ pub async fn rotate_directory_token(id: String) -> Result<(), PortalError> {
     use crate::server::service::directories as dirs;
     let c = caller().await?;
     let d = dirs::rotate_token(&c.state, &c.actor(), &c.ctx, &c.grant.organization_id, &id).await?;
-    flash::put(flash::TOKEN, &(d.directory.id, d.bearer_token)).await
+    let sealed = c.state.secrets.seal(&d.bearer_token, flash::TOKEN);
+    flash::put(flash::TOKEN, &(d.directory.id, sealed)).await
 }
 
 /// Makes a directory authoritative for membership or not (a checkbox: absent means off).

@@ -136,6 +136,7 @@ pub struct AuditedTx {
     /// Chain heads this transaction has locked: (chain key, last seq, last hash). Written back
     /// once, at commit, instead of after every event.
     heads: Vec<(String, i64, String)>,
+    dialect: super::db::Dialect,
 }
 
 /// Why an audited transaction failed.
@@ -164,6 +165,7 @@ impl AuditedTx {
             now,
             recorded: Vec::new(),
             heads: Vec::new(),
+            dialect: db.dialect,
         })
     }
 
@@ -175,6 +177,11 @@ impl AuditedTx {
     /// The time this transaction acts at.
     pub fn now(&self) -> i64 {
         self.now
+    }
+
+    /// The database dialect (for row locks that only PostgreSQL needs).
+    pub fn dialect(&self) -> super::db::Dialect {
+        self.dialect
     }
 
     /// The acting party.

@@ -593,6 +593,9 @@ async fn a_token_opens_only_its_own_directory(d: Dialect) {
     );
 }
 
+/// (method, path, body, expected status, expected scimType)
+type BadCase = (Method, String, Vec<u8>, u16, Option<&'static str>);
+
 async fn bad_requests_get_scim_errors_and_change_nothing(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
@@ -600,7 +603,7 @@ async fn bad_requests_get_scim_errors_and_change_nothing(d: Dialect) {
     let u = create_user(&app, &dir, "dana@acme.test").await;
     let g = create_group(&app, &dir, "Engineering", &[&u]).await;
     let events_before = count(&app, "SELECT COUNT(*) FROM audit_events").await;
-    let cases: Vec<(Method, String, Vec<u8>, u16, Option<&str>)> = vec![
+    let cases: Vec<BadCase> = vec![
         (Method::POST, "/Users".into(), b"{\"userName\": ".to_vec(), 400, Some("invalidSyntax")),
         (Method::POST, "/Users".into(), json!({"userName": "x@acme.test", "shoeSize": 9}).to_string().into_bytes(), 400, Some("invalidValue")),
         (Method::POST, "/Users".into(), json!({"name": {"givenName": "No"}}).to_string().into_bytes(), 400, Some("invalidValue")),
@@ -1091,6 +1094,98 @@ async fn the_request_log_keeps_redacted_exchanges_and_health(d: Dialect) {
     );
 }
 
+async fn a_directory_never_undoes_what_it_did_not_do(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    // Two people who joined before the directory: an admin, and someone an admin suspended.
+    for (uid, mid, email, role, state) in [
+        ("user_boss", "om_boss", "boss@acme.test", "admin", "active"),
+        (
+            "user_gone",
+            "om_gone",
+            "gone@acme.test",
+            "member",
+            "suspended",
+        ),
+    ] {
+        sqlx::query("INSERT INTO users (id, organization_id, email, created_at, updated_at) VALUES ($1, $2, $3, 0, 0)")
+            .bind(uid)
+            .bind(&org)
+            .bind(email)
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO memberships (id, organization_id, user_id, role, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, 0)")
+            .bind(mid)
+            .bind(&org)
+            .bind(uid)
+            .bind(role)
+            .bind(state)
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+    }
+    let dir = create_dir(&app, &org, "okta").await;
+    let boss = create_user(&app, &dir, "boss@acme.test").await;
+    create_user(&app, &dir, "gone@acme.test").await;
+    assert_eq!(
+        membership(&app, &org, "boss@acme.test").await,
+        Some(("admin".into(), "active".into())),
+        "linking never demotes"
+    );
+    assert_eq!(
+        membership(&app, &org, "gone@acme.test").await.unwrap().1,
+        "suspended",
+        "an admin's suspension stands"
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM users").await,
+        2,
+        "linked by email, not duplicated"
+    );
+    // Deactivated, then a PUT that leaves `active` out: still deactivated.
+    scim(&app, &dir, Method::PATCH, &format!("/Users/{boss}"), Some(json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": false}]}))).await;
+    let r = scim(
+        &app,
+        &dir,
+        Method::PUT,
+        &format!("/Users/{boss}"),
+        Some(json!({"schemas": [USER], "userName": "boss@acme.test", "displayName": "The Boss"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["active"], false);
+    assert_eq!(
+        membership(&app, &org, "boss@acme.test").await.unwrap().1,
+        "suspended"
+    );
+    // Reactivated by the directory that suspended it.
+    scim(&app, &dir, Method::PATCH, &format!("/Users/{boss}"), Some(json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": true}]}))).await;
+    assert_eq!(
+        membership(&app, &org, "boss@acme.test").await,
+        Some(("admin".into(), "active".into()))
+    );
+    // Deleting the directory suspends what it manages only; a second directory's users stay.
+    let other = create_dir(&app, &org, "entra").await;
+    create_user(&app, &other, "lee@acme.test").await;
+    let r = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/directories/{}", dir.id),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        membership(&app, &org, "boss@acme.test").await.unwrap().1,
+        "suspended"
+    );
+    assert_eq!(
+        membership(&app, &org, "lee@acme.test").await.unwrap().1,
+        "active"
+    );
+}
+
 fn token_in(page: &str) -> Option<String> {
     let at = page.find("lanyard_scim_")?;
     Some(
@@ -1268,4 +1363,5 @@ crate::both_databases!(
     filters_paging_and_projection,
     the_request_log_keeps_redacted_exchanges_and_health,
     the_portal_sets_up_a_directory_and_previews_mappings,
+    a_directory_never_undoes_what_it_did_not_do,
 );

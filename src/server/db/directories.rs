@@ -391,24 +391,32 @@ pub async fn existing_user_ids(
     Ok(found)
 }
 
-/// The active directory user of an organization's authoritative directories that is linked to
-/// `user_id` or carries `email`.
-pub async fn authoritative_user(
+/// The `active` flags of the organization's authoritative directory users linked to `user_id`
+/// or, when none is linked, carrying `email`.
+pub async fn authoritative_users(
     conn: &mut Conn,
     organization_id: &str,
     user_id: Option<&str>,
     email: &str,
-) -> Result<Option<(String, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT u.id, u.active FROM directory_users u JOIN directories d ON d.id = u.directory_id \
-         WHERE d.organization_id = $1 AND d.deleted_at IS NULL AND d.authoritative = 1 \
-         AND (u.user_id = $2 OR u.email = $3) ORDER BY u.active DESC, u.id LIMIT 1",
-    )
-    .bind(organization_id)
-    .bind(user_id.unwrap_or(""))
-    .bind(email)
-    .fetch_optional(conn)
-    .await
+) -> Result<Vec<i64>, sqlx::Error> {
+    let base =
+        "SELECT u.active FROM directory_users u JOIN directories d ON d.id = u.directory_id \
+         WHERE d.organization_id = $1 AND d.deleted_at IS NULL AND d.authoritative = 1";
+    if let Some(uid) = user_id {
+        let linked: Vec<i64> = sqlx::query_scalar(&format!("{base} AND u.user_id = $2"))
+            .bind(organization_id)
+            .bind(uid)
+            .fetch_all(&mut *conn)
+            .await?;
+        if !linked.is_empty() {
+            return Ok(linked);
+        }
+    }
+    sqlx::query_scalar(&format!("{base} AND u.email = $2"))
+        .bind(organization_id)
+        .bind(email)
+        .fetch_all(conn)
+        .await
 }
 
 // --- groups -------------------------------------------------------------------------------
@@ -670,16 +678,21 @@ pub async fn replace_mappings(
 /// (membership id, role, state, role_group_id, directory_id) of a user's membership.
 pub type MembershipState = (String, String, String, Option<String>, Option<String>);
 
+/// A user's membership; with `lock`, the row stays locked until the transaction ends.
 pub async fn membership_of_user(
     conn: &mut Conn,
     organization_id: &str,
     user_id: &str,
+    lock: Option<Dialect>,
 ) -> Result<Option<MembershipState>, sqlx::Error> {
-    sqlx::query_as("SELECT id, role, state, role_group_id, directory_id FROM memberships WHERE organization_id = $1 AND user_id = $2")
-        .bind(organization_id)
-        .bind(user_id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT id, role, state, role_group_id, directory_id FROM memberships WHERE organization_id = $1 AND user_id = $2{}",
+        lock.map(lock_suffix).unwrap_or("")
+    ))
+    .bind(organization_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await
 }
 
 #[expect(

@@ -374,7 +374,7 @@ pub async fn delete(
     };
     for u in &users {
         if let Some(uid) = &u.user_id {
-            suspend(&mut tx, &dir, uid, &u.user_name, "directory_deleted").await?;
+            suspend(&mut tx, &dir, uid, &u.user_name, "directory_deleted", true).await?;
         }
     }
     q::delete_directory(tx.conn(), organization_id, id, now).await?;
@@ -445,22 +445,50 @@ fn grant_detail(dir: &DirCtx, group: &Option<(String, String)>) -> serde_json::V
     })
 }
 
+/// Records how a membership's current state or role came to be (history, never overwritten).
+async fn grant(
+    tx: &mut AuditedTx,
+    organization_id: &str,
+    membership_id: &str,
+    kind: &str,
+    role: &str,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    let now = tx.now();
+    let id = db::new_id(IdKind::Grant);
+    db::sso::insert_grant(
+        tx.conn(),
+        &id,
+        membership_id,
+        organization_id,
+        kind,
+        role,
+        detail,
+        now,
+    )
+    .await
+}
+
 /// Suspends a member in the caller's transaction: state, voided sign-in codes and the event
-/// commit together.
+/// commit together. With `only_managed`, a membership this directory does not manage (joined by
+/// JIT, managed by another directory) is left alone.
 async fn suspend(
     tx: &mut AuditedTx,
     dir: &DirCtx,
     user_id: &str,
     label: &str,
     reason: &str,
+    only_managed: bool,
 ) -> Result<(), AppError> {
     let now = tx.now();
     let org = dir.organization_id.clone();
-    let Some((m, role, st, group, _)) = q::membership_of_user(tx.conn(), &org, user_id).await?
+    let lock = Some(tx.dialect());
+    let Some((m, role, st, group, managed_by)) =
+        q::membership_of_user(tx.conn(), &org, user_id, lock).await?
     else {
         return Ok(());
     };
-    if st != "active" {
+    if st != "active" || (only_managed && managed_by.as_deref() != Some(&dir.directory_id)) {
         return Ok(());
     }
     q::set_managed_membership(
@@ -475,16 +503,14 @@ async fn suspend(
     )
     .await?;
     let voided = q::void_codes(tx.conn(), &m, now).await?;
-    db::sso::insert_grant(
-        tx.conn(),
-        &db::new_id(IdKind::Grant),
-        &m,
+    grant(
+        tx,
         &org,
+        &m,
         "directory_suspended",
         &role,
         &json!({ "directory_id": dir.directory_id, "directory_name": dir.name, "reason": reason })
             .to_string(),
-        now,
     )
     .await?;
     tx.record(
@@ -510,6 +536,12 @@ pub async fn reconcile(
 ) -> Result<(), AppError> {
     let now = tx.now();
     let org = dir.organization_id.clone();
+    // Work from the row as this transaction sees it, locked: a deactivation committed by a
+    // concurrent request must not be undone by a group change that read the user before it.
+    let lock = Some(tx.dialect());
+    if let Some(fresh) = q::get_user(tx.conn(), &dir.directory_id, &u.id, lock).await? {
+        *u = fresh;
+    }
     let label = u.email.clone().unwrap_or_else(|| u.user_name.clone());
     let wants_access = u.active != 0 && !gone;
     if u.user_id.is_none() {
@@ -555,11 +587,11 @@ pub async fn reconcile(
         } else {
             "directory_deactivated"
         };
-        return suspend(tx, dir, &uid, &label, reason).await;
+        return suspend(tx, dir, &uid, &label, reason, false).await;
     }
     let (role, group) = desired_role(tx.conn(), dir, &u.id, mappings).await?;
     let detail = grant_detail(dir, &group);
-    match q::membership_of_user(tx.conn(), &org, &uid).await? {
+    match q::membership_of_user(tx.conn(), &org, &uid, lock).await? {
         None => {
             let m = db::new_id(IdKind::Membership);
             db::sso::insert_membership(tx.conn(), &m, &org, &uid, &role, now).await?;
@@ -579,17 +611,7 @@ pub async fn reconcile(
             } else {
                 "directory"
             };
-            db::sso::insert_grant(
-                tx.conn(),
-                &db::new_id(IdKind::Grant),
-                &m,
-                &org,
-                kind,
-                &role,
-                &detail.to_string(),
-                now,
-            )
-            .await?;
+            grant(tx, &org, &m, kind, &role, &detail.to_string()).await?;
             tx.record(
                 Some(&org),
                 "membership.created",
@@ -599,6 +621,19 @@ pub async fn reconcile(
             .await?;
         }
         Some((m, old_role, st, old_group, old_dir)) => {
+            // A directory restores only what it suspended itself: a membership suspended by an
+            // admin, removed, or suspended by another directory stays as it is.
+            if st != "active" && old_dir.as_deref() != Some(dir.directory_id.as_str()) {
+                return Ok(());
+            }
+            // A role that no directory group gave (set by an admin, or the default at JIT) is
+            // kept until a mapped group gives one: linking a directory never demotes an admin.
+            let (role, group) = if group.is_none() && old_group.is_none() {
+                (old_role.clone(), None)
+            } else {
+                (role, group)
+            };
+            let detail = grant_detail(dir, &group);
             let reactivated = st != "active";
             let role_changed = old_role != role;
             let group_id = group.as_ref().map(|g| g.0.clone());
@@ -621,15 +656,13 @@ pub async fn reconcile(
             )
             .await?;
             if reactivated {
-                db::sso::insert_grant(
-                    tx.conn(),
-                    &db::new_id(IdKind::Grant),
-                    &m,
+                grant(
+                    tx,
                     &org,
+                    &m,
                     "directory_reactivated",
                     &role,
                     &detail.to_string(),
-                    now,
                 )
                 .await?;
                 tx.record(
@@ -646,17 +679,7 @@ pub async fn reconcile(
                 } else {
                     "directory"
                 };
-                db::sso::insert_grant(
-                    tx.conn(),
-                    &db::new_id(IdKind::Grant),
-                    &m,
-                    &org,
-                    kind,
-                    &role,
-                    &detail.to_string(),
-                    now,
-                )
-                .await?;
+                grant(tx, &org, &m, kind, &role, &detail.to_string()).await?;
             }
             if role_changed {
                 tx.record(
@@ -789,14 +812,21 @@ async fn role_changes(
         if u.active == 0 {
             continue;
         }
-        let current = match &u.user_id {
-            Some(uid) => q::membership_of_user(conn, &dir.organization_id, uid)
+        let membership = match &u.user_id {
+            Some(uid) => q::membership_of_user(conn, &dir.organization_id, uid, None)
                 .await?
-                .filter(|m| m.2 == "active")
-                .map(|m| m.1),
+                .filter(|m| m.2 == "active"),
             None => None,
         };
-        let (to, group) = desired_role(conn, dir, &u.id, Some(proposed)).await?;
+        let (mut to, group) = desired_role(conn, dir, &u.id, Some(proposed)).await?;
+        // Same rule as `reconcile`: a role no group gave is kept until a mapped group gives one.
+        if let Some(m) = membership
+            .as_ref()
+            .filter(|m| group.is_none() && m.3.is_none())
+        {
+            to = m.1.clone();
+        }
+        let current = membership.map(|m| m.1);
         if current.as_deref() != Some(to.as_str()) {
             out.push(RoleChange {
                 user_name: u.user_name,
@@ -896,7 +926,7 @@ pub async fn users(
     for u in q::page_users(&mut conn, id, None, 0, limit).await?.1 {
         let groups = q::groups_of_user(&mut conn, id, &u.id).await?;
         let m = match &u.user_id {
-            Some(uid) => q::membership_of_user(&mut conn, &dir.organization_id, uid).await?,
+            Some(uid) => q::membership_of_user(&mut conn, &dir.organization_id, uid, None).await?,
             None => None,
         };
         out.push(DirectoryUser {
@@ -977,15 +1007,19 @@ pub async fn gate(
     if !q::has_authoritative(conn, organization_id).await? {
         return Ok(None);
     }
-    Ok(match q::authoritative_user(conn, organization_id, user_id, email).await? {
-        Some((_, active)) if active != 0 => None,
-        Some(_) => Some((
-            "deprovisioned",
-            "your account was deactivated in your organization's directory; contact your IT admin",
-        )),
-        None => Some((
+    // Fail closed: any deactivated account among those that stand for this person keeps them out.
+    let flags = q::authoritative_users(conn, organization_id, user_id, email).await?;
+    Ok(if flags.is_empty() {
+        Some((
             "not_provisioned",
             "your organization's directory has not given you access to this application; ask your IT admin to assign it to you",
-        )),
+        ))
+    } else if flags.contains(&0) {
+        Some((
+            "deprovisioned",
+            "your account was deactivated in your organization's directory; contact your IT admin",
+        ))
+    } else {
+        None
     })
 }

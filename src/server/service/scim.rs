@@ -286,8 +286,101 @@ fn mentions(list: Option<&str>, name: &str) -> bool {
     })
 }
 
-/// `GET /Users`.
-pub async fn list_users(
+/// What differs between listing Users and listing Groups.
+trait Listed {
+    type Row;
+    type Col: Copy;
+    /// The attribute rendered from another table (a User's `groups`, a Group's `members`).
+    const EXTRA: &'static str;
+    /// The indexed column for an `eq` on `attr`, with the value as the column stores it.
+    fn column(attr: &str, value: &str) -> Option<(Self::Col, String)>;
+    async fn page(
+        conn: &mut Conn,
+        dir: &str,
+        eq: Option<(Self::Col, &str)>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(i64, Vec<Self::Row>), sqlx::Error>;
+    async fn all(conn: &mut Conn, dir: &str) -> Result<Vec<Self::Row>, sqlx::Error>;
+    async fn render(
+        conn: &mut Conn,
+        base: &str,
+        row: &Self::Row,
+        extra: bool,
+    ) -> Result<Value, sqlx::Error>;
+}
+
+struct Users;
+struct Groups;
+
+impl Listed for Users {
+    type Row = DirUserRow;
+    type Col = UserColumn;
+    const EXTRA: &'static str = "groups";
+    fn column(attr: &str, value: &str) -> Option<(UserColumn, String)> {
+        let c = user_column(attr)?;
+        let v = if c == UserColumn::UserNameKey {
+            user_name_key(value)
+        } else {
+            value.to_owned()
+        };
+        Some((c, v))
+    }
+    async fn page(
+        conn: &mut Conn,
+        dir: &str,
+        eq: Option<(UserColumn, &str)>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(i64, Vec<DirUserRow>), sqlx::Error> {
+        q::page_users(conn, dir, eq, offset, limit).await
+    }
+    async fn all(conn: &mut Conn, dir: &str) -> Result<Vec<DirUserRow>, sqlx::Error> {
+        q::all_users(conn, dir).await
+    }
+    async fn render(
+        conn: &mut Conn,
+        base: &str,
+        row: &DirUserRow,
+        extra: bool,
+    ) -> Result<Value, sqlx::Error> {
+        render_user(conn, base, row, extra).await
+    }
+}
+
+impl Listed for Groups {
+    type Row = DirGroupRow;
+    type Col = GroupColumn;
+    const EXTRA: &'static str = "members";
+    fn column(attr: &str, value: &str) -> Option<(GroupColumn, String)> {
+        Some((group_column(attr)?, value.to_owned()))
+    }
+    async fn page(
+        conn: &mut Conn,
+        dir: &str,
+        eq: Option<(GroupColumn, &str)>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(i64, Vec<DirGroupRow>), sqlx::Error> {
+        q::page_groups(conn, dir, eq, offset, limit).await
+    }
+    async fn all(conn: &mut Conn, dir: &str) -> Result<Vec<DirGroupRow>, sqlx::Error> {
+        q::all_groups(conn, dir).await
+    }
+    async fn render(
+        conn: &mut Conn,
+        base: &str,
+        row: &DirGroupRow,
+        extra: bool,
+    ) -> Result<Value, sqlx::Error> {
+        render_group(conn, base, row, extra).await
+    }
+}
+
+/// `GET /Users` and `GET /Groups`: a filter that is one indexed `eq` (or none) is answered by
+/// SQL with paging; anything else narrows by an indexed `eq` in its `and` chain when it has one
+/// and evaluates the parsed filter on those candidates.
+async fn list<K: Listed>(
     state: &AppState,
     dir: &DirCtx,
     lq: &ListQuery,
@@ -296,59 +389,50 @@ pub async fn list_users(
     let (start, count) = resource::page_params(lq.start_index.as_deref(), lq.count.as_deref())?;
     let base = base(state, dir);
     let mut conn = state.db.pool.acquire().await?;
-    let with_groups = lq
+    let with_extra = lq
         .attributes
         .as_deref()
-        .is_none_or(|a| mentions(Some(a), "groups"))
-        && !mentions(lq.excluded_attributes.as_deref(), "groups");
+        .is_none_or(|a| mentions(Some(a), K::EXTRA))
+        && !mentions(lq.excluded_attributes.as_deref(), K::EXTRA);
     let narrowed = f
         .as_ref()
-        .and_then(|f| narrow(f, &|a| user_column(a).is_some()))
-        .and_then(|(a, v)| {
-            let c = user_column(a)?;
-            Some((
-                c,
-                if c == UserColumn::UserNameKey {
-                    user_name_key(v)
-                } else {
-                    v.to_owned()
-                },
-            ))
-        });
+        .and_then(|f| narrow(f, &|a| K::column(a, "").is_some()))
+        .and_then(|(a, v)| K::column(a, v));
+    let eq = narrowed.as_ref().map(|(c, v)| (*c, v.as_str()));
     let exact = matches!(
         (&f, &narrowed),
         (Some(Filter::Compare { .. }), Some(_)) | (None, None)
     );
     let (total, page) = if exact {
-        let (total, rows) = q::page_users(
+        let (total, rows) = K::page(
             &mut conn,
             &dir.directory_id,
-            narrowed.as_ref().map(|(c, v)| (*c, v.as_str())),
+            eq,
             (start - 1) as i64,
             count as i64,
         )
         .await?;
         let mut page = Vec::with_capacity(rows.len());
         for r in &rows {
-            page.push(render_user(&mut conn, &base, r, with_groups).await?);
+            page.push(K::render(&mut conn, &base, r, with_extra).await?);
         }
         (total as usize, page)
     } else {
-        let candidates = match &narrowed {
-            Some((c, v)) => {
-                q::page_users(&mut conn, &dir.directory_id, Some((*c, v)), 0, i64::MAX)
+        let candidates = match eq {
+            Some(eq) => {
+                K::page(&mut conn, &dir.directory_id, Some(eq), 0, i64::MAX)
                     .await?
                     .1
             }
-            None => q::all_users(&mut conn, &dir.directory_id).await?,
+            None => K::all(&mut conn, &dir.directory_id).await?,
         };
-        let needs_groups = lq
+        let needs_extra = lq
             .filter
             .as_deref()
-            .is_some_and(|s| s.to_ascii_lowercase().contains("groups"));
+            .is_some_and(|s| s.to_ascii_lowercase().contains(K::EXTRA));
         let mut hits = Vec::new();
         for r in &candidates {
-            let v = render_user(&mut conn, &base, r, needs_groups).await?;
+            let v = K::render(&mut conn, &base, r, needs_extra).await?;
             if f.as_ref().is_none_or(|f| filter::matches(f, &v)) {
                 hits.push(r);
             }
@@ -356,7 +440,7 @@ pub async fn list_users(
         let total = hits.len();
         let mut page = Vec::new();
         for r in hits.into_iter().skip(start - 1).take(count) {
-            page.push(render_user(&mut conn, &base, r, with_groups).await?);
+            page.push(K::render(&mut conn, &base, r, with_extra).await?);
         }
         (total, page)
     };
@@ -371,6 +455,15 @@ pub async fn list_users(
         })
         .collect();
     Ok(ScimOut::ok(list_response(total, start, page)))
+}
+
+/// `GET /Users`.
+pub async fn list_users(
+    state: &AppState,
+    dir: &DirCtx,
+    lq: &ListQuery,
+) -> Result<ScimOut, ScimError> {
+    list::<Users>(state, dir, lq).await
 }
 
 /// `GET /Users/{id}`.
@@ -485,7 +578,17 @@ pub async fn update_user(
         .ok_or_else(|| not_found("User", id))?;
     let current = resource::render(&stored(&row.resource), &row.id, &user_meta(&base, &row));
     let next = match (&change, ops) {
-        (UserChange::Put(body), _) => (*body).clone(),
+        (UserChange::Put(body), _) => {
+            let mut next = (*body).clone();
+            // Fail closed: a PUT that leaves `active` out keeps the user's current state rather
+            // than reactivating a deactivated user by default.
+            if let Some(o) = next.as_object_mut() {
+                if !o.keys().any(|k| k.eq_ignore_ascii_case("active")) {
+                    o.insert("active".into(), Value::Bool(row.active != 0));
+                }
+            }
+            next
+        }
         (UserChange::Patch(_), Some(ops)) => {
             let mut v = current.clone();
             patch::apply(&mut v, &ops, &patch::Schema::USER)?;
@@ -594,75 +697,7 @@ pub async fn list_groups(
     dir: &DirCtx,
     lq: &ListQuery,
 ) -> Result<ScimOut, ScimError> {
-    let f = parse_filter(lq.filter.as_deref())?;
-    let (start, count) = resource::page_params(lq.start_index.as_deref(), lq.count.as_deref())?;
-    let base = base(state, dir);
-    let mut conn = state.db.pool.acquire().await?;
-    let with_members = lq
-        .attributes
-        .as_deref()
-        .is_none_or(|a| mentions(Some(a), "members"))
-        && !mentions(lq.excluded_attributes.as_deref(), "members");
-    let narrowed = f
-        .as_ref()
-        .and_then(|f| narrow(f, &|a| group_column(a).is_some()))
-        .and_then(|(a, v)| Some((group_column(a)?, v.to_owned())));
-    let exact = matches!(
-        (&f, &narrowed),
-        (Some(Filter::Compare { .. }), Some(_)) | (None, None)
-    );
-    let (total, page) = if exact {
-        let (total, rows) = q::page_groups(
-            &mut conn,
-            &dir.directory_id,
-            narrowed.as_ref().map(|(c, v)| (*c, v.as_str())),
-            (start - 1) as i64,
-            count as i64,
-        )
-        .await?;
-        let mut page = Vec::with_capacity(rows.len());
-        for r in &rows {
-            page.push(render_group(&mut conn, &base, r, with_members).await?);
-        }
-        (total as usize, page)
-    } else {
-        let candidates = match &narrowed {
-            Some((c, v)) => {
-                q::page_groups(&mut conn, &dir.directory_id, Some((*c, v)), 0, i64::MAX)
-                    .await?
-                    .1
-            }
-            None => q::all_groups(&mut conn, &dir.directory_id).await?,
-        };
-        let needs_members = lq
-            .filter
-            .as_deref()
-            .is_some_and(|s| s.to_ascii_lowercase().contains("members"));
-        let mut hits = Vec::new();
-        for r in &candidates {
-            let v = render_group(&mut conn, &base, r, needs_members).await?;
-            if f.as_ref().is_none_or(|f| filter::matches(f, &v)) {
-                hits.push(r);
-            }
-        }
-        let total = hits.len();
-        let mut page = Vec::new();
-        for r in hits.into_iter().skip(start - 1).take(count) {
-            page.push(render_group(&mut conn, &base, r, with_members).await?);
-        }
-        (total, page)
-    };
-    let page = page
-        .into_iter()
-        .map(|v| {
-            project(
-                v,
-                lq.attributes.as_deref(),
-                lq.excluded_attributes.as_deref(),
-            )
-        })
-        .collect();
-    Ok(ScimOut::ok(list_response(total, start, page)))
+    list::<Groups>(state, dir, lq).await
 }
 
 /// `GET /Groups/{id}`.
@@ -925,6 +960,20 @@ pub fn redact(body: &[u8]) -> Option<String> {
     }
     fn scrub(v: &mut Value) {
         match v {
+            // A PATCH operation on the password: {"op": "replace", "path": "password", "value": …}
+            Value::Object(o)
+                if o.iter().any(|(k, p)| {
+                    k.eq_ignore_ascii_case("path")
+                        && p.as_str()
+                            .is_some_and(|p| p.to_ascii_lowercase().contains("password"))
+                }) =>
+            {
+                for (k, x) in o.iter_mut() {
+                    if k.eq_ignore_ascii_case("value") {
+                        *x = Value::String("[redacted]".into());
+                    }
+                }
+            }
             Value::Object(o) => {
                 for (k, x) in o.iter_mut() {
                     if k.eq_ignore_ascii_case("password") {
@@ -1074,6 +1123,10 @@ mod tests {
     #[test]
     fn redaction_removes_passwords_at_any_depth_and_bounds_size() {
         let r = redact(br#"{"userName":"a","password":"hunter2","x":[{"Password":"p"}]}"#).unwrap();
+        let patch =
+            redact(br#"{"Operations":[{"op":"replace","path":"password","value":"s3cret"}]}"#)
+                .unwrap();
+        assert!(!patch.contains("s3cret"), "{patch}");
         assert!(!r.contains("hunter2") && !r.contains("\"p\""), "{r}");
         assert!(r.contains("[redacted]"));
         let r = redact(b"password=hunter2").unwrap();
