@@ -133,9 +133,8 @@ pub struct AuditedTx {
     ctx: RequestContext,
     now: i64,
     recorded: Vec<String>,
-    /// Chain heads this transaction has locked: (chain key, last seq, last hash). Written back
-    /// once, at commit, instead of after every event.
-    heads: Vec<(String, i64, String)>,
+    /// Events recorded, written to their chains at commit.
+    pending: Vec<AuditRow>,
     dialect: super::db::Dialect,
 }
 
@@ -164,7 +163,7 @@ impl AuditedTx {
             ctx: ctx.clone(),
             now,
             recorded: Vec::new(),
-            heads: Vec::new(),
+            pending: Vec::new(),
             dialect: db.dialect,
         })
     }
@@ -189,7 +188,9 @@ impl AuditedTx {
         &self.actor
     }
 
-    /// Appends an event to the organization's chain (or the global one) plus its outbox row.
+    /// Adds an event to the organization's chain (or the global one), with its outbox row. Events
+    /// are written, in the order recorded, when the transaction commits: the chain head is then
+    /// locked only for the end of the transaction, not for all of it.
     pub async fn record(
         &mut self,
         organization_id: Option<&str>,
@@ -197,34 +198,10 @@ impl AuditedTx {
         targets: Vec<Target>,
         metadata: serde_json::Value,
     ) -> Result<String, sqlx::Error> {
-        let chain_key = organization_id.unwrap_or(GLOBAL_CHAIN).to_owned();
-        let conn: &mut Conn = &mut self.tx;
-        let (seq, prev_hash) = match self.heads.iter_mut().find(|h| h.0 == chain_key) {
-            // This transaction holds the head's lock already: continue from what it wrote.
-            Some(head) => (head.1 + 1, head.2.clone()),
-            None => {
-                sqlx::query(
-                    "INSERT INTO audit_chain_heads (chain_key, seq, hash) VALUES ($1, 0, '') ON CONFLICT DO NOTHING",
-                )
-                .bind(&chain_key)
-                .execute(&mut *conn)
-                .await?;
-                // The UPDATE takes the row lock, so concurrent writers to one chain queue here;
-                // RETURNING gives the new sequence number and the previous hash.
-                let (seq, hash): (i64, String) = sqlx::query_as(
-                    "UPDATE audit_chain_heads SET seq = seq + 1 WHERE chain_key = $1 RETURNING seq, hash",
-                )
-                .bind(&chain_key)
-                .fetch_one(&mut *conn)
-                .await?;
-                self.heads.push((chain_key.clone(), seq - 1, hash.clone()));
-                (seq, hash)
-            }
-        };
-        let mut row = AuditRow {
+        let row = AuditRow {
             id: new_id(IdKind::AuditEvent),
-            chain_key: chain_key.clone(),
-            chain_seq: seq,
+            chain_key: organization_id.unwrap_or(GLOBAL_CHAIN).to_owned(),
+            chain_seq: 0,
             organization_id: organization_id.map(str::to_owned),
             action: action.to_owned(),
             actor_type: self.actor.kind.to_owned(),
@@ -236,46 +213,90 @@ impl AuditedTx {
             request_id: self.ctx.request_id.clone(),
             occurred_at: self.now,
             metadata: metadata.to_string(),
-            prev_hash,
+            prev_hash: String::new(),
             hash: String::new(),
         };
-        row.hash = row.compute_hash();
-        sqlx::query(&format!(
-            "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-        ))
-        .bind(&row.id)
-        .bind(&row.chain_key)
-        .bind(row.chain_seq)
-        .bind(&row.organization_id)
-        .bind(&row.action)
-        .bind(&row.actor_type)
-        .bind(&row.actor_id)
-        .bind(&row.actor_name)
-        .bind(&row.targets)
-        .bind(&row.ip)
-        .bind(&row.user_agent)
-        .bind(&row.request_id)
-        .bind(row.occurred_at)
-        .bind(&row.metadata)
-        .bind(&row.prev_hash)
-        .bind(&row.hash)
-        .execute(&mut *conn)
-        .await?;
-        if let Some(head) = self.heads.iter_mut().find(|h| h.0 == chain_key) {
-            head.1 = seq;
-            head.2 = row.hash.clone();
-        }
-        sqlx::query(
-            "INSERT INTO outbox (id, audit_event_id, organization_id, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(new_id(IdKind::AuditEvent).replacen("audit_", "outbox_", 1))
-        .bind(&row.id)
-        .bind(&row.organization_id)
-        .bind(self.now)
-        .execute(&mut *conn)
-        .await?;
         self.recorded.push(row.id.clone());
-        Ok(row.id)
+        self.pending.push(row);
+        Ok(self.recorded.last().cloned().unwrap_or_default())
+    }
+
+    /// Appends the recorded events to their chains. Chains are locked in key order, so two
+    /// transactions touching the same chains cannot deadlock.
+    async fn write_events(
+        conn: &mut Conn,
+        pending: Vec<AuditRow>,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        let mut chains: Vec<String> = pending.iter().map(|r| r.chain_key.clone()).collect();
+        chains.sort();
+        chains.dedup();
+        for chain_key in chains {
+            let rows: Vec<&AuditRow> = pending
+                .iter()
+                .filter(|r| r.chain_key == chain_key)
+                .collect();
+            sqlx::query(
+                "INSERT INTO audit_chain_heads (chain_key, seq, hash) VALUES ($1, 0, '') ON CONFLICT DO NOTHING",
+            )
+            .bind(&chain_key)
+            .execute(&mut *conn)
+            .await?;
+            // The UPDATE takes the row lock, so concurrent writers to one chain queue here;
+            // RETURNING gives the new last sequence number and the previous hash.
+            let (last, mut prev_hash): (i64, String) = sqlx::query_as(
+                "UPDATE audit_chain_heads SET seq = seq + $2 WHERE chain_key = $1 RETURNING seq, hash",
+            )
+            .bind(&chain_key)
+            .bind(rows.len() as i64)
+            .fetch_one(&mut *conn)
+            .await?;
+            let mut seq = last - rows.len() as i64;
+            for r in rows {
+                seq += 1;
+                let mut row = r.clone();
+                row.chain_seq = seq;
+                row.prev_hash = prev_hash;
+                row.hash = row.compute_hash();
+                sqlx::query(&format!(
+                    "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                ))
+                .bind(&row.id)
+                .bind(&row.chain_key)
+                .bind(row.chain_seq)
+                .bind(&row.organization_id)
+                .bind(&row.action)
+                .bind(&row.actor_type)
+                .bind(&row.actor_id)
+                .bind(&row.actor_name)
+                .bind(&row.targets)
+                .bind(&row.ip)
+                .bind(&row.user_agent)
+                .bind(&row.request_id)
+                .bind(row.occurred_at)
+                .bind(&row.metadata)
+                .bind(&row.prev_hash)
+                .bind(&row.hash)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO outbox (id, audit_event_id, organization_id, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(new_id(IdKind::AuditEvent).replacen("audit_", "outbox_", 1))
+                .bind(&row.id)
+                .bind(&row.organization_id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                prev_hash = row.hash;
+            }
+            sqlx::query("UPDATE audit_chain_heads SET hash = $2 WHERE chain_key = $1")
+                .bind(&chain_key)
+                .bind(&prev_hash)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Commits a write that only records an observation (when a check last ran and what it saw),
@@ -294,17 +315,10 @@ impl AuditedTx {
         self.finish().await
     }
 
-    /// Writes the chain heads this transaction advanced, then commits.
+    /// Writes the recorded events, then commits.
     async fn finish(self) -> Result<Vec<String>, AuditError> {
         let mut tx = self.tx;
-        for (chain_key, seq, hash) in &self.heads {
-            sqlx::query("UPDATE audit_chain_heads SET seq = $2, hash = $3 WHERE chain_key = $1")
-                .bind(chain_key)
-                .bind(seq)
-                .bind(hash)
-                .execute(&mut *tx)
-                .await?;
-        }
+        AuditedTx::write_events(&mut tx, self.pending, self.now).await?;
         tx.commit().await?;
         Ok(self.recorded)
     }
