@@ -3,6 +3,7 @@
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 
+use super::action_error;
 use super::portal::{PortalFrame, PortalProblem};
 use crate::api::domains::{portal_domains, AddDomain, CheckDomain, DomainInfo, RemoveDomain};
 use crate::api::portal::portal_overview;
@@ -93,15 +94,6 @@ fn DomainCard(
                 </details>
             </div>
         </li>
-    }
-}
-
-fn action_error<T: Clone + Send + Sync + 'static>(
-    v: Option<Result<T, crate::api::PortalError>>,
-) -> Option<String> {
-    match v {
-        Some(Err(e)) => Some(e.to_string()),
-        _ => None,
     }
 }
 

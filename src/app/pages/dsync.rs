@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
+use super::action_error;
 use super::portal::{PortalFrame, PortalProblem};
 use crate::api::directories::{
     portal_directories, CreateDirectory, DeleteDirectory, DirGroup, DirInfo, MapGroup,
@@ -315,15 +316,6 @@ fn DirectoryCard(
                 </div>
             </details>
         </li>
-    }
-}
-
-fn action_error<T: Clone + Send + Sync + 'static>(
-    v: Option<Result<T, crate::api::PortalError>>,
-) -> Option<String> {
-    match v {
-        Some(Err(e)) => Some(e.to_string()),
-        _ => None,
     }
 }
 

@@ -9,6 +9,16 @@ pub mod sso;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
+/// The message of a failed portal action, to show above the form.
+pub(crate) fn action_error<T: Clone + Send + Sync + 'static>(
+    v: Option<Result<T, crate::api::PortalError>>,
+) -> Option<String> {
+    match v {
+        Some(Err(e)) => Some(e.to_string()),
+        _ => None,
+    }
+}
+
 /// The public landing page.
 #[component]
 pub fn Home() -> impl IntoView {
