@@ -4,6 +4,7 @@
 
 pub mod directories;
 pub mod domains;
+pub mod members;
 pub mod portal;
 pub mod sso;
 
@@ -109,7 +110,11 @@ pub(crate) mod ctx {
             Actor {
                 kind: "portal_admin",
                 id: self.grant.link_id.clone(),
-                name: "Admin (setup link)".into(),
+                name: self
+                    .grant
+                    .admin_email
+                    .clone()
+                    .unwrap_or_else(|| "Admin (setup link)".into()),
             }
         }
     }

@@ -153,6 +153,13 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
                     href: Some("/portal/directories".into()),
                 }
             }
+            Intent::Invitations => Step {
+                intent: i,
+                title: "Members and invitations".into(),
+                status: "available".into(),
+                detail: "See who has access and why, change roles, suspend or remove people, and invite colleagues by email.".into(),
+                href: Some("/portal/members".into()),
+            },
             Intent::AuditLogs => Step {
                 intent: i,
                 title: i.title().into(),

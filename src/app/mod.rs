@@ -62,6 +62,16 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route
+                    path=path!("/portal/members")
+                    view=pages::members::Members
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=path!("/portal/members/:id")
+                    view=pages::members::Member
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=path!("/portal/activity")
                     view=pages::portal::Activity
                     ssr=SsrMode::Async
@@ -111,6 +121,14 @@ pub fn describe_action(action: &str) -> String {
         "membership.role_changed" => "Member's role changed".into(),
         "membership.suspended" => "Member suspended".into(),
         "membership.reactivated" => "Member reactivated".into(),
+        "membership.removed" => "Member removed".into(),
+        "invitation.created" => "Invitation sent".into(),
+        "invitation.resent" => "Invitation sent again".into(),
+        "invitation.revoked" => "Invitation revoked".into(),
+        "invitation.accepted" => "Invitation accepted".into(),
+        "invitation.expired" => "Invitation expired".into(),
+        "role.created" => "Role defined".into(),
+        "role.deleted" => "Role deleted".into(),
         other => {
             let mut s = other.replace(['.', '_'], " ");
             if let Some(first) = s.get_mut(0..1) {

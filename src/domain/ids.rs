@@ -19,6 +19,8 @@ pub enum IdKind {
     DirectoryUser,
     DirectoryGroup,
     ScimRequest,
+    Invitation,
+    Mail,
 }
 
 impl IdKind {
@@ -41,6 +43,8 @@ impl IdKind {
             IdKind::DirectoryUser => "diru_",
             IdKind::DirectoryGroup => "dirg_",
             IdKind::ScimRequest => "scimreq_",
+            IdKind::Invitation => "inv_",
+            IdKind::Mail => "mail_",
         }
     }
 }

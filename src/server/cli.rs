@@ -120,6 +120,7 @@ async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
         }
     };
     spawn_housekeeping(state.clone());
+    super::service::invitations::spawn_mail_worker(state.clone());
     let app = build_router(state);
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
@@ -146,7 +147,8 @@ async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
     }
 }
 
-/// Background work: domain checks and IdP certificate expiry warnings every minute, expired-session
+/// Background work: domain checks, IdP certificate expiry warnings and invitation expiry every
+/// minute, expired-session
 /// clean-up every ten.
 fn spawn_housekeeping(state: AppState) {
     let jobs = state.clone();
@@ -161,6 +163,11 @@ fn spawn_housekeeping(state: AppState) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(warned = n, "IdP certificate expiry warnings"),
                 Err(e) => tracing::warn!(error = %e, "certificate expiry warnings failed"),
+            }
+            match super::service::invitations::expire_due(&jobs).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "invitations expired"),
+                Err(e) => tracing::warn!(error = %e, "invitation expiry failed"),
             }
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
         }

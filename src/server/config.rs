@@ -64,6 +64,8 @@ pub struct Config {
     pub saml_clock_skew_ms: i64,
     /// How long a rotated-out SCIM token keeps working (default 1 hour).
     pub scim_token_overlap_ms: i64,
+    /// `LANYARD_SMTP_URL`: where mail goes; unset → `.eml` files under `<data dir>/mail`.
+    pub smtp_url: Option<String>,
 }
 
 /// A configuration problem, worded for the operator.
@@ -223,8 +225,13 @@ impl Config {
             None => 3_600_000,
             Some(v) => parse_duration_ms("LANYARD_SCIM_TOKEN_OVERLAP", v)?,
         };
+        let smtp_url = get("LANYARD_SMTP_URL")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
         Ok(Config {
             saml_clock_skew_ms,
+            smtp_url,
             scim_token_overlap_ms,
             env,
             listen,

@@ -8,6 +8,8 @@ use sha2::{Digest, Sha256};
 pub const API_KEY_PREFIX: &str = "lanyard_sk_";
 /// Prefix of setup-link tokens.
 pub const SETUP_TOKEN_PREFIX: &str = "lanyard_setup_";
+/// Prefix of invitation tokens.
+pub const INVITE_TOKEN_PREFIX: &str = "lanyard_invite_";
 
 /// A new random 256-bit secret, URL-safe base64 without padding, behind `prefix`.
 pub fn new_secret(prefix: &str) -> String {

@@ -9,6 +9,7 @@ pub mod db;
 pub mod dns;
 pub mod error;
 pub mod http;
+pub mod mail;
 pub mod oidc;
 pub mod outbound;
 pub mod protocol;

@@ -27,6 +27,10 @@ pub struct AppState {
     pub oidc_cache: Arc<super::oidc::MetadataCache>,
     /// Writes the SCIM request log in batches (one commit for many requests).
     pub scim_log: super::service::scim::LogSink,
+    /// Sends mail (SMTP, or `.eml` files when `LANYARD_SMTP_URL` is unset).
+    pub mailer: super::mail::Mailer,
+    /// Wakes the mail worker when mail is queued.
+    pub mail_kick: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -44,8 +48,11 @@ impl AppState {
         let outbound = Outbound::new(config.allow_private_network)?;
         let secrets = SecretBox::new(&config.secret_key);
         let scim_log = super::service::scim::LogSink::start(db.clone());
+        let mailer = super::mail::Mailer::new(config.smtp_url.as_deref(), &config.data_dir)?;
         Ok(AppState {
             scim_log,
+            mailer,
+            mail_kick: Arc::default(),
             db,
             config: Arc::new(config),
             clock,

@@ -2,6 +2,7 @@
 
 pub mod domains;
 pub mod dsync;
+pub mod members;
 pub mod portal;
 pub mod saml;
 pub mod sso;

@@ -252,7 +252,7 @@ pub async fn update_user(conn: &mut Conn, r: &DirUserRow) -> Result<(), sqlx::Er
         .map(|_| ())
 }
 
-fn lock_suffix(dialect: Dialect) -> &'static str {
+pub(crate) fn lock_suffix(dialect: Dialect) -> &'static str {
     match dialect {
         // SQLite transactions begin IMMEDIATE: the whole database is already locked for writing.
         Dialect::Sqlite => "",

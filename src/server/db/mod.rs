@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod directories;
 pub mod domains;
 pub mod idempotency;
+pub mod members;
 pub mod organizations;
 pub mod saml;
 pub mod setup_links;

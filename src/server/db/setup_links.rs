@@ -15,14 +15,16 @@ pub struct SetupLinkRow {
     pub expires_at: i64,
     pub redeemed_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// Who the vendor sent the link to (shown as the inviter of the admin's invitations).
+    pub admin_email: Option<String>,
 }
 
-const COLUMNS: &str = "id, organization_id, token_hash, intents, return_url, created_by, created_at, expires_at, redeemed_at, revoked_at";
+const COLUMNS: &str = "id, organization_id, token_hash, intents, return_url, created_by, created_at, expires_at, redeemed_at, revoked_at, admin_email";
 
 /// Inserts a link.
 pub async fn insert(conn: &mut Conn, row: &SetupLinkRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO setup_links ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)"
+        "INSERT INTO setup_links ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9)"
     ))
     .bind(&row.id)
     .bind(&row.organization_id)
@@ -32,6 +34,7 @@ pub async fn insert(conn: &mut Conn, row: &SetupLinkRow) -> Result<(), sqlx::Err
     .bind(&row.created_by)
     .bind(row.created_at)
     .bind(row.expires_at)
+    .bind(&row.admin_email)
     .execute(conn)
     .await
     .map(|_| ())

@@ -154,12 +154,14 @@ pub struct SsoRequestRow {
     pub pkce_verifier_enc: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Set when the sign-in accepts an invitation that requires SSO.
+    pub invitation_id: Option<String>,
 }
 
 pub async fn insert_request(conn: &mut Conn, r: &SsoRequestRow) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sso_requests (state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO sso_requests (state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at, invitation_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&r.state_hash)
     .bind(&r.organization_id)
@@ -171,6 +173,7 @@ pub async fn insert_request(conn: &mut Conn, r: &SsoRequestRow) -> Result<(), sq
     .bind(&r.pkce_verifier_enc)
     .bind(r.created_at)
     .bind(r.expires_at)
+    .bind(&r.invitation_id)
     .execute(conn)
     .await
     .map(|_| ())
@@ -191,7 +194,7 @@ pub async fn take_request(
         return Ok(None);
     }
     sqlx::query_as(
-        "SELECT state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at \
+        "SELECT state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at, invitation_id \
          FROM sso_requests WHERE state_hash = $1",
     )
     .bind(state_hash)

@@ -1,6 +1,7 @@
 //! The HTTP surface: non-Leptos routes by audience, the Leptos app, and the middleware every
 //! request passes (request id, security headers, CSRF check, sessions).
 
+pub mod invite;
 pub mod pages;
 pub mod portal_link;
 pub mod ratelimit;
@@ -76,6 +77,7 @@ pub fn build_router(state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/invite/{token}", get(invite::show).post(invite::accept))
         .route("/sso/authorize", get(sso::authorize))
         .route("/sso/oidc/callback", get(sso::oidc_callback))
         .route(

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::domain::directory::{winning_group, DirectoryKind, ROLES};
+use crate::domain::directory::{winning_group, DirectoryKind};
 use crate::domain::ids::{is_valid_id, IdKind};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
@@ -750,12 +750,6 @@ fn check_mappings(
                 ),
             ));
         }
-        if !ROLES.contains(&m.role.as_str()) {
-            return Err(FieldError::new(
-                "role",
-                format!("role must be one of {}", ROLES.join(", ")),
-            ));
-        }
         if !(0..=1000).contains(&m.priority) {
             return Err(FieldError::new(
                 "priority",
@@ -864,6 +858,9 @@ pub async fn preview_mappings(
     let dir = dir_ctx(&mut conn, organization_id, id).await?;
     let groups = q::all_groups(&mut conn, id).await?;
     let proposed = check_mappings(input, &groups)?;
+    for (_, role, _) in &proposed {
+        super::roles::check(&mut conn, "role", role).await?;
+    }
     role_changes(&mut conn, &dir, &proposed).await
 }
 
@@ -881,6 +878,9 @@ pub async fn save_mappings(
     let dir = dir_ctx(tx.conn(), organization_id, id).await?;
     let groups = q::all_groups(tx.conn(), id).await?;
     let proposed = check_mappings(input, &groups)?;
+    for (_, role, _) in &proposed {
+        super::roles::check(tx.conn(), "role", role).await?;
+    }
     let changes = role_changes(tx.conn(), &dir, &proposed).await?;
     q::replace_mappings(tx.conn(), id, organization_id, &proposed, now).await?;
     tx.record(

@@ -447,6 +447,15 @@ pub async fn verified_owner_of_email(
     )
 }
 
+/// Every organization that holds the email's domain verified (directly or through a parent
+/// that includes subdomains), in the caller's connection.
+pub async fn holders_of_email(conn: &mut db::Conn, email: &str) -> Result<Vec<String>, sqlx::Error> {
+    let Some(d) = crate::domain::domain_name::email_domain(email) else {
+        return Ok(Vec::new());
+    };
+    db::domains::verified_holders(conn, d.as_str(), &parent_names(&d)).await
+}
+
 fn parent_names(d: &DomainName) -> Vec<String> {
     d.parents()
         .into_iter()

@@ -76,17 +76,6 @@ pub struct UpdateOrganization {
     pub default_role: Option<String>,
 }
 
-/// Built-in roles (custom roles arrive with the members and roles release).
-pub fn check_role(role: &str) -> Result<String, crate::domain::FieldError> {
-    match role {
-        "member" | "admin" => Ok(role.to_owned()),
-        other => Err(crate::domain::FieldError::new(
-            "default_role",
-            format!("unknown role '{other}'; use member or admin"),
-        )),
-    }
-}
-
 fn double_option<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Option<String>>, D::Error> {
@@ -122,11 +111,19 @@ pub async fn create(
         name: name.as_str().to_owned(),
         external_id: external_id.map(|e| e.as_str().to_owned()),
         metadata: serde_json::Value::Object(metadata).to_string(),
-        default_role: check_role(input.default_role.as_deref().unwrap_or("member"))?,
+        default_role: String::new(),
         created_at: now,
         updated_at: now,
     };
+    let mut row = row;
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    row.default_role = super::roles::check(
+        tx.conn(),
+        "default_role",
+        input.default_role.as_deref().unwrap_or("member"),
+    )
+    .await?
+    .slug;
     match db::organizations::insert(tx.conn(), &row).await {
         Err(e) if db::is_unique_violation(&e) => return Err(external_id_taken()),
         r => r?,
@@ -216,7 +213,7 @@ pub async fn update(
         }
     }
     if let Some(role) = &input.default_role {
-        let role = check_role(role)?;
+        let role = super::roles::check(tx.conn(), "default_role", role).await?.slug;
         if role != row.default_role {
             row.default_role = role;
             changed.push("default_role");

@@ -32,6 +32,9 @@ pub struct CreateSetupLink {
     /// Where the portal's "Back" button leads.
     #[serde(default)]
     pub return_url: Option<String>,
+    /// The admin the link is for: invitations they send say they come from this address.
+    #[serde(default)]
+    pub admin_email: Option<String>,
 }
 
 /// A new link, shown once.
@@ -64,6 +67,9 @@ pub struct PortalGrant {
     pub link_id: String,
     pub return_url: Option<String>,
     pub started_at: i64,
+    /// The admin the vendor sent the link to, when it said.
+    #[serde(default)]
+    pub admin_email: Option<String>,
 }
 
 fn validate_return_url(raw: &str) -> Result<String, FieldError> {
@@ -110,6 +116,16 @@ pub async fn create(
         )
         .into());
     }
+    let admin_email = match input.admin_email.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(e) => {
+            let e = e.to_lowercase();
+            if !e.contains('@') || crate::domain::domain_name::email_domain(&e).is_none() || e.len() > 254 {
+                return Err(FieldError::new("admin_email", "admin_email must be an address like dana@acme.com").into());
+            }
+            Some(e)
+        }
+    };
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     let org = db::organizations::get(tx.conn(), &input.organization_id)
@@ -127,6 +143,7 @@ pub async fn create(
         expires_at: now + lifetime * 1000,
         redeemed_at: None,
         revoked_at: None,
+        admin_email,
     };
     db::setup_links::insert(tx.conn(), &row).await?;
     tx.record(
@@ -192,7 +209,10 @@ pub async fn redeem(
     let actor = Actor {
         kind: "portal_admin",
         id: link.id.clone(),
-        name: "Admin (setup link)".into(),
+        name: link
+            .admin_email
+            .clone()
+            .unwrap_or_else(|| "Admin (setup link)".into()),
     };
     let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
     let org = db::organizations::get(tx.conn(), &link.organization_id).await?;
@@ -215,6 +235,7 @@ pub async fn redeem(
         link_id: link.id,
         return_url: link.return_url,
         started_at: now,
+        admin_email: link.admin_email,
     })
 }
 

@@ -55,7 +55,7 @@ pub struct SignInResult {
     pub membership: serde_json::Value,
 }
 
-fn page(status: u16, title: &str, message: impl Into<String>) -> Next {
+pub(crate) fn page(status: u16, title: &str, message: impl Into<String>) -> Next {
     Next::Page(status, title.into(), message.into())
 }
 
@@ -73,7 +73,7 @@ fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
     u.to_string()
 }
 
-async fn redirect_allowed(state: &AppState, uri: &str) -> Result<bool, AppError> {
+pub(crate) async fn redirect_allowed(state: &AppState, uri: &str) -> Result<bool, AppError> {
     if state.config.redirect_uris.iter().any(|u| u == uri) {
         return Ok(true);
     }
@@ -176,8 +176,37 @@ async fn begin(
     redirect_uri: Option<String>,
     client_state: Option<String>,
 ) -> Result<Next, AppError> {
+    begin_for(state, row, purpose, redirect_uri, client_state, None).await
+}
+
+/// Starts an invitation acceptance that must go through the organization's SSO connection.
+pub async fn begin_invite(
+    state: &AppState,
+    row: db::sso::ConnectionRow,
+    redirect_uri: Option<String>,
+    invitation_id: &str,
+) -> Result<Next, AppError> {
+    begin_for(
+        state,
+        row,
+        "invite",
+        redirect_uri,
+        None,
+        Some(invitation_id.to_owned()),
+    )
+    .await
+}
+
+async fn begin_for(
+    state: &AppState,
+    row: db::sso::ConnectionRow,
+    purpose: &str,
+    redirect_uri: Option<String>,
+    client_state: Option<String>,
+    invitation_id: Option<String>,
+) -> Result<Next, AppError> {
     if row.kind == "saml" {
-        return begin_saml(state, row, purpose, redirect_uri, client_state).await;
+        return begin_saml(state, row, purpose, redirect_uri, client_state, invitation_id).await;
     }
     let cfg = rp(state, &row)?;
     let meta = state
@@ -219,13 +248,14 @@ async fn begin(
         ),
         created_at: now,
         expires_at: now + REQUEST_TTL_MS,
+        invitation_id,
     };
     let mut conn = state.db.pool.acquire().await?;
     db::sso::insert_request(&mut conn, &req).await?;
     Ok(Next::Redirect(started.url))
 }
 
-async fn record_failure(
+pub(crate) async fn record_failure(
     state: &AppState,
     row: &db::sso::ConnectionRow,
     purpose: &str,
@@ -332,6 +362,14 @@ async fn conclude(
                     f.message
                 ),
             ),
+            (_, "invite") => page(
+                403,
+                "The invitation was not accepted",
+                format!(
+                    "{} Open the invitation link from your email again.",
+                    f.message
+                ),
+            ),
             _ => Next::Redirect(format!("/portal/sso?connection={}", row.id)),
         }
     };
@@ -370,6 +408,10 @@ async fn conclude(
         tx.commit().await?;
         return Ok(Next::Redirect(format!("/portal/sso?connection={}", row.id)));
     }
+    if req.purpose == "invite" {
+        let inv = req.invitation_id.clone().unwrap_or_default();
+        return super::invitations::accept_after_sso(state, ctx, row, req, &inv, &identity).await;
+    }
     if req.redirect_uri.is_none() {
         // IdP-initiated with nowhere to go: refuse before admitting anyone.
         let f = OidcFailure {
@@ -385,30 +427,49 @@ async fn conclude(
             Ok(fail_to(&f))
         }
         Ok(result) => {
-            let code = new_secret("lanyard_code_");
             let redirect_uri = req.redirect_uri.clone().unwrap_or_default();
-            let mut conn = state.db.pool.acquire().await?;
-            db::sso::insert_code(
-                &mut conn,
-                &hash_secret(&code),
+            hand_off(
+                state,
                 &row.organization_id,
                 &row.id,
                 &redirect_uri,
-                &serde_json::to_string(&result).unwrap_or_default(),
-                result.membership.get("id").and_then(|v| v.as_str()),
-                now,
-                now + CODE_TTL_MS,
+                req.client_state.as_deref(),
+                &result,
             )
-            .await?;
-            Ok(Next::Redirect(with_query(
-                &redirect_uri,
-                &[
-                    ("code", &code),
-                    ("state", req.client_state.as_deref().unwrap_or("")),
-                ],
-            )))
+            .await
         }
     }
+}
+
+/// Gives the vendor's product a one-time code for `result` at `redirect_uri` (SSO sign-ins and
+/// invitation acceptances end here alike).
+pub async fn hand_off(
+    state: &AppState,
+    organization_id: &str,
+    connection_id: &str,
+    redirect_uri: &str,
+    client_state: Option<&str>,
+    result: &SignInResult,
+) -> Result<Next, AppError> {
+    let now = state.clock.now();
+    let code = new_secret("lanyard_code_");
+    let mut conn = state.db.pool.acquire().await?;
+    db::sso::insert_code(
+        &mut conn,
+        &hash_secret(&code),
+        organization_id,
+        connection_id,
+        redirect_uri,
+        &serde_json::to_string(result).unwrap_or_default(),
+        result.membership.get("id").and_then(|v| v.as_str()),
+        now,
+        now + CODE_TTL_MS,
+    )
+    .await?;
+    Ok(Next::Redirect(with_query(
+        redirect_uri,
+        &[("code", &code), ("state", client_state.unwrap_or(""))],
+    )))
 }
 
 async fn finish(
@@ -575,7 +636,7 @@ async fn admit(
                         org,
                         "jit_link",
                         &r,
-                        &serde_json::json!({ "connection_id": row.id, "domain": domain.as_str() })
+                        &serde_json::json!({ "connection_id": row.id, "connection_name": row.name, "connection_kind": row.kind, "domain": domain.as_str() })
                             .to_string(),
                         now,
                     )
@@ -611,7 +672,7 @@ async fn admit(
                     )
                     .await?;
                     db::sso::insert_membership(tx2.conn(), &m, org, &u, &role, now).await?;
-                    db::sso::insert_grant(tx2.conn(), &db::new_id(IdKind::Grant), &m, org, "jit", &role, &serde_json::json!({ "connection_id": row.id, "connection_name": row.name, "domain": domain.as_str() }).to_string(), now).await?;
+                    db::sso::insert_grant(tx2.conn(), &db::new_id(IdKind::Grant), &m, org, "jit", &role, &serde_json::json!({ "connection_id": row.id, "connection_name": row.name, "connection_kind": row.kind, "domain": domain.as_str() }).to_string(), now).await?;
                     tx2.record(Some(org), "membership.created", vec![Target::new("membership", &m, Some(&email))], serde_json::json!({ "role": role, "source": "jit", "connection_id": row.id, "domain": domain.as_str() })).await?;
                     (u, m, role)
                 }
@@ -620,6 +681,7 @@ async fn admit(
             (u, m, r)
         }
     };
+    db::members::touch_sign_in(tx.conn(), &membership_id, now).await?;
     tx.record(
         Some(org),
         "authentication.succeeded",
@@ -830,6 +892,7 @@ async fn begin_saml(
     purpose: &str,
     redirect_uri: Option<String>,
     client_state: Option<String>,
+    invitation_id: Option<String>,
 ) -> Result<Next, AppError> {
     use crate::server::protocol::saml::request;
     let now = state.clock.now();
@@ -862,6 +925,7 @@ async fn begin_saml(
         pkce_verifier_enc: String::new(),
         created_at: now,
         expires_at: now + REQUEST_TTL_MS,
+        invitation_id,
     };
     let mut conn = state.db.pool.acquire().await?;
     db::sso::insert_request(&mut conn, &req).await?;
@@ -929,6 +993,7 @@ pub async fn saml_acs(
                 pkce_verifier_enc: String::new(),
                 created_at: now,
                 expires_at: now,
+                invitation_id: None,
             }
         }
     };
@@ -1009,7 +1074,7 @@ pub async fn saml_acs(
 }
 
 /// Where an IdP-initiated sign-in returns when RelayState names no allow-listed URI.
-async fn default_redirect(state: &AppState) -> Result<Option<String>, AppError> {
+pub(crate) async fn default_redirect(state: &AppState) -> Result<Option<String>, AppError> {
     if let Some(first) = state.config.redirect_uris.first() {
         return Ok(Some(first.clone()));
     }

@@ -18,6 +18,9 @@ use crate::server::service::directories::{
     RoleChange, UpdateDirectory,
 };
 use crate::server::service::domains::{self, CreateDomain, Domain};
+use crate::server::service::invitations::{self, CreateInvitation, Invitation};
+use crate::server::service::members::{self, ListMembers, Membership, UpdateMembership};
+use crate::server::service::roles::{self, CreateRole, Role};
 use crate::server::service::organizations::{
     self, CreateOrganization, Organization, UpdateOrganization,
 };
@@ -642,4 +645,216 @@ pub async fn put_role_mappings(
         directories::save_mappings(&state, &p.actor(), &ctx, &org, &id, &input.mappings).await?
     };
     Ok(Json(RoleChangeList { dry_run, data }))
+}
+
+// --- roles, memberships, invitations -----------------------------------------------------------
+
+/// Every role.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RoleList {
+    pub data: Vec<Role>,
+}
+
+/// A page of memberships.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MembershipList {
+    pub data: Vec<Membership>,
+    /// Pass as `after` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// An organization's invitations.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InvitationList {
+    pub data: Vec<Invitation>,
+    /// Always null (newest 500).
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /invitations` parameters.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InvitationParams {
+    /// Required: whose invitations.
+    pub organization_id: Option<String>,
+    /// pending | accepted | expired | revoked
+    pub state: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/roles", tag = "members",
+    responses((status = 200, body = RoleList)),
+    security(("api_key" = [])))]
+/// Lists the built-in and custom roles.
+pub async fn list_roles(State(state): State<AppState>) -> ApiResult<Json<RoleList>> {
+    Ok(Json(RoleList {
+        data: roles::list(&state).await?,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/roles", tag = "members",
+    request_body = CreateRole,
+    responses((status = 201, body = Role), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Defines a custom role (slug, name, permissions).
+pub async fn create_role(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(input): ApiJson<CreateRole>,
+) -> ApiResult<Response> {
+    let r = roles::create(&state, &p.actor(), &ctx, input).await?;
+    Ok((StatusCode::CREATED, Json(r)).into_response())
+}
+
+#[utoipa::path(delete, path = "/api/v1/roles/{slug}", tag = "members",
+    params(("slug" = String, Path, description = "the role's slug")),
+    responses((status = 204), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Deletes a custom role that nobody uses.
+pub async fn delete_role(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(slug): Path<String>,
+) -> ApiResult<StatusCode> {
+    roles::delete(&state, &p.actor(), &ctx, &slug).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/organizations/{id}/memberships", tag = "members",
+    params(("id" = String, Path, description = "org_…"), ListMembers),
+    responses((status = 200, body = MembershipList), (status = 404, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Lists an organization's memberships with their role, state and where they come from.
+pub async fn list_memberships(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    ApiQuery(q): ApiQuery<ListMembers>,
+) -> ApiResult<Json<MembershipList>> {
+    organizations::get(&state, &org).await?;
+    let (data, next_cursor) = members::list(&state, &org, &q).await?;
+    Ok(Json(MembershipList { data, next_cursor }))
+}
+
+#[utoipa::path(get, path = "/api/v1/memberships/{id}", tag = "members",
+    params(("id" = String, Path, description = "om_…")),
+    responses((status = 200, body = Membership), (status = 404, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Reads a membership with its chain of grants: why this person has access.
+pub async fn get_membership(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Membership>> {
+    let org = members::organization_of(&state, &id).await?;
+    Ok(Json(members::get(&state, &org, &id).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/memberships/{id}", tag = "members",
+    params(("id" = String, Path, description = "om_…")),
+    request_body = UpdateMembership,
+    responses((status = 200, body = Membership), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Changes a member's role (not for members a directory manages) or state (active, suspended,
+/// removed). Suspending or removing voids the member's unredeemed sign-in codes at once.
+pub async fn update_membership(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<UpdateMembership>,
+) -> ApiResult<Json<Membership>> {
+    let org = members::organization_of(&state, &id).await?;
+    Ok(Json(
+        members::update(&state, &p.actor(), &ctx, &org, &id, input).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/invitations", tag = "members",
+    request_body = CreateInvitation,
+    responses((status = 201, body = Invitation), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Invites an email address; Lanyard mails the link. The answer's `accept_url` is the link
+/// (shown only here and on resend).
+pub async fn create_invitation(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(input): ApiJson<CreateInvitation>,
+) -> ApiResult<Response> {
+    let inv = invitations::create(&state, &p.actor(), &ctx, input).await?;
+    Ok((StatusCode::CREATED, Json(inv)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/invitations", tag = "members",
+    params(InvitationParams),
+    responses((status = 200, body = InvitationList), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Lists an organization's invitations, newest first.
+pub async fn list_invitations(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<InvitationParams>,
+) -> ApiResult<Json<InvitationList>> {
+    let Some(org) = q.organization_id else {
+        return Err(RestError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            "organization_id is required",
+        )
+        .with_field("organization_id"));
+    };
+    if !is_valid_id(IdKind::Organization, &org) {
+        return Err(crate::server::error::AppError::NotFound("organization").into());
+    }
+    organizations::get(&state, &org).await?;
+    Ok(Json(InvitationList {
+        data: invitations::list(&state, &org, q.state.as_deref()).await?,
+        next_cursor: None,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/invitations/{id}", tag = "members",
+    params(("id" = String, Path, description = "inv_…")),
+    responses((status = 200, body = Invitation), (status = 404, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Reads an invitation with its mail delivery.
+pub async fn get_invitation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Invitation>> {
+    let org = invitations::organization_of(&state, &id).await?;
+    Ok(Json(invitations::get(&state, &org, &id).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/invitations/{id}", tag = "members",
+    params(("id" = String, Path, description = "inv_…")),
+    responses((status = 200, body = Invitation), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Revokes a pending invitation: its link stops working at once.
+pub async fn revoke_invitation(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Invitation>> {
+    let org = invitations::organization_of(&state, &id).await?;
+    Ok(Json(
+        invitations::revoke(&state, &p.actor(), &ctx, &org, &id).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/invitations/{id}/resend", tag = "members",
+    params(("id" = String, Path, description = "inv_…")),
+    responses((status = 200, body = Invitation), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Mails the invitation again with a new link; the previous link stops working.
+pub async fn resend_invitation(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Invitation>> {
+    let org = invitations::organization_of(&state, &id).await?;
+    Ok(Json(
+        invitations::resend(&state, &p.actor(), &ctx, &org, &id).await?,
+    ))
 }

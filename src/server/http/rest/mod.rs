@@ -78,6 +78,28 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/directories/{id}/role_mappings",
             axum::routing::put(handlers::put_role_mappings),
         )
+        .route("/roles", get(handlers::list_roles).post(handlers::create_role))
+        .route("/roles/{slug}", axum::routing::delete(handlers::delete_role))
+        .route(
+            "/organizations/{id}/memberships",
+            get(handlers::list_memberships),
+        )
+        .route(
+            "/memberships/{id}",
+            get(handlers::get_membership).patch(handlers::update_membership),
+        )
+        .route(
+            "/invitations",
+            post(handlers::create_invitation).get(handlers::list_invitations),
+        )
+        .route(
+            "/invitations/{id}",
+            get(handlers::get_invitation).delete(handlers::revoke_invitation),
+        )
+        .route(
+            "/invitations/{id}/resend",
+            post(handlers::resend_invitation),
+        )
         .route("/sso/token", post(handlers::sso_token))
         .route(
             "/redirect_uris",

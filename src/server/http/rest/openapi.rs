@@ -13,6 +13,9 @@ use crate::server::service::connections::{
     Connection, CreateConnection, OidcInput, OidcPatch, OidcSettings, SamlCertificate, SamlInput,
     SamlPatch, SamlSettings, SpInfo, UpdateConnection,
 };
+use crate::server::service::invitations::{CreateInvitation, Delivery, Invitation, Inviter};
+use crate::server::service::members::{Grant, ManagedBy, Membership, UpdateMembership};
+use crate::server::service::roles::{CreateRole, Role};
 use crate::server::service::directories::{
     CreateDirectory, Directory, DirectoryHealth, DirectoryUser, DirectoryWithToken, GroupInfo,
     GroupMapping, RoleChange, TokenInfo, UpdateDirectory,
@@ -57,6 +60,17 @@ use handlers::DomainList;
         handlers::list_directory_users,
         handlers::list_directory_groups,
         handlers::put_role_mappings,
+        handlers::list_roles,
+        handlers::create_role,
+        handlers::delete_role,
+        handlers::list_memberships,
+        handlers::get_membership,
+        handlers::update_membership,
+        handlers::create_invitation,
+        handlers::list_invitations,
+        handlers::get_invitation,
+        handlers::revoke_invitation,
+        handlers::resend_invitation,
     ),
     components(schemas(
         Organization, CreateOrganization, UpdateOrganization, CreateSetupLink, CreatedSetupLink,
@@ -70,6 +84,9 @@ use handlers::DomainList;
         DirectoryUser, GroupInfo, GroupMapping, RoleChange, handlers::DirectoryList,
         handlers::DirectoryUserList, handlers::DirectoryGroupList, handlers::RoleMappingsInput,
         handlers::RoleChangeList,
+        Role, CreateRole, Membership, UpdateMembership, ManagedBy, Grant, handlers::RoleList,
+        handlers::MembershipList, Invitation, CreateInvitation, Inviter, Delivery,
+        handlers::InvitationList,
     )),
     modifiers(&BearerKey)
 )]

@@ -1,0 +1,974 @@
+//! Invitations: an admin (or the vendor) invites an email address into an organization with a
+//! role; Lanyard mails a single-use link (256-bit token, stored hashed; a resend replaces it);
+//! the invitee's GET shows the invitation, the POST accepts it — through the organization's SSO
+//! connection when SSO is required for the address's domain — and the vendor's product receives
+//! the member through the same one-time code exchange as SSO.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::domain::domain_name::email_domain;
+use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::FieldError;
+use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
+use crate::server::clock::rfc3339;
+use crate::server::crypto::{hash_secret, new_secret, INVITE_TOKEN_PREFIX};
+use crate::server::db::members::{self as q, InvitationRow, MailRow};
+use crate::server::db::{self, Conn};
+use crate::server::error::AppError;
+use crate::server::mail::Mail;
+use crate::server::oidc::{Identity, OidcFailure};
+use crate::server::state::AppState;
+
+use super::members::{acting_role, check_grant, record_grant};
+use super::sso::{Next, SignInResult};
+
+/// Default lifetime in days.
+pub const DEFAULT_DAYS: i64 = 7;
+const DAY_MS: i64 = 24 * 3600 * 1000;
+/// A message is retried this many times before it is given up.
+pub const MAX_MAIL_ATTEMPTS: i64 = 8;
+
+/// Input of `create`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvitation {
+    pub organization_id: String,
+    pub email: String,
+    /// Default: the organization's default role.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// 1 to 30; default 7.
+    #[serde(default)]
+    pub expires_in_days: Option<i64>,
+    /// The member who invites (`om_…`): they cannot grant a role above their own, and the
+    /// invitation says it comes from them.
+    #[serde(default)]
+    pub inviter_membership_id: Option<String>,
+    /// Where the invitee lands after accepting (an allow-listed redirect URI); default: the first
+    /// allow-listed one.
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+}
+
+/// Who invited.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Inviter {
+    /// api_key | portal_admin | membership
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+}
+
+/// The invitation mail's delivery.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Delivery {
+    /// queued | sent | retrying | failed | cancelled
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub sent_at: Option<i64>,
+    pub next_attempt_at: Option<i64>,
+}
+
+/// An invitation as the API and the portal show it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Invitation {
+    /// `inv_…`
+    pub id: String,
+    pub organization_id: String,
+    pub email: String,
+    pub role: String,
+    /// pending | accepted | expired | revoked
+    pub state: String,
+    pub inviter: Inviter,
+    pub expires_at: i64,
+    pub created_at: i64,
+    pub accepted_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    /// The membership the acceptance created or joined.
+    pub membership_id: Option<String>,
+    pub delivery: Option<Delivery>,
+    /// The acceptance link; only in the answer to create and resend (it is stored hashed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accept_url: Option<String>,
+}
+
+fn state_of(r: &InvitationRow, now: i64) -> String {
+    if r.state == "pending" && r.expires_at <= now {
+        "expired".into()
+    } else {
+        r.state.clone()
+    }
+}
+
+fn delivery_of(m: Option<MailRow>) -> Option<Delivery> {
+    m.map(|m| {
+        let state = if m.sent_at.is_some() {
+            "sent"
+        } else if m.failed_at.is_some() {
+            if m.last_error.as_deref().unwrap_or("").starts_with("cancelled") {
+                "cancelled"
+            } else {
+                "failed"
+            }
+        } else if m.attempts > 0 {
+            "retrying"
+        } else {
+            "queued"
+        };
+        Delivery {
+            state: state.into(),
+            attempts: m.attempts,
+            last_error: m.last_error,
+            sent_at: m.sent_at,
+            next_attempt_at: (m.sent_at.is_none() && m.failed_at.is_none())
+                .then_some(m.next_attempt_at),
+        }
+    })
+}
+
+async fn view(conn: &mut Conn, r: InvitationRow, now: i64) -> Result<Invitation, sqlx::Error> {
+    let delivery = delivery_of(q::latest_mail(conn, &r.id).await?);
+    Ok(Invitation {
+        state: state_of(&r, now),
+        inviter: Inviter {
+            kind: r.inviter_kind,
+            id: r.inviter_id,
+            name: r.inviter_name,
+        },
+        id: r.id,
+        organization_id: r.organization_id,
+        email: r.email,
+        role: r.role,
+        expires_at: r.expires_at,
+        created_at: r.created_at,
+        accepted_at: r.accepted_at,
+        revoked_at: r.revoked_at,
+        membership_id: r.membership_id,
+        delivery,
+        accept_url: None,
+    })
+}
+
+/// The organization an invitation belongs to (404 when there is none).
+pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppError> {
+    if !is_valid_id(IdKind::Invitation, id) {
+        return Err(AppError::NotFound("invitation"));
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    q::invitation_owner(&mut conn, id)
+        .await?
+        .ok_or(AppError::NotFound("invitation"))
+}
+
+/// One invitation.
+pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Invitation, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    let r = q::get_invitation(&mut conn, organization_id, id)
+        .await?
+        .ok_or(AppError::NotFound("invitation"))?;
+    Ok(view(&mut conn, r, state.clock.now()).await?)
+}
+
+/// An organization's invitations, newest first.
+pub async fn list(
+    state: &AppState,
+    organization_id: &str,
+    filter_state: Option<&str>,
+) -> Result<Vec<Invitation>, AppError> {
+    if let Some(s) = filter_state {
+        if !matches!(s, "pending" | "accepted" | "expired" | "revoked") {
+            return Err(FieldError::new("state", "state must be pending, accepted, expired or revoked").into());
+        }
+    }
+    let now = state.clock.now();
+    let mut conn = state.db.pool.acquire().await?;
+    let rows = q::list_invitations(&mut conn, organization_id, None, 500).await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let v = view(&mut conn, r, now).await?;
+        if filter_state.is_none_or(|s| s == v.state) {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+fn normalize_email(raw: &str) -> Result<String, FieldError> {
+    let e = raw.trim().to_lowercase();
+    let bad = || FieldError::new("email", "email must be an address like dana@acme.com");
+    let (local, _) = e.split_once('@').ok_or_else(bad)?;
+    if local.is_empty() || e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    email_domain(&e).ok_or_else(bad)?;
+    Ok(e)
+}
+
+/// What the admin is told when the directory gate refuses an address.
+fn gate_refusal(reason: &str, email: &str) -> AppError {
+    let message = if reason == "deprovisioned" {
+        format!("{email} was deactivated in this organization's authoritative directory; reactivate them in the directory instead of inviting them")
+    } else {
+        format!("this organization's directory is authoritative and has not provisioned {email}; assign them to the application in the identity provider instead")
+    };
+    AppError::Conflict {
+        code: "directory_refuses",
+        message,
+        field: Some("email"),
+    }
+}
+
+/// Marks due pending invitations expired (all of them, or one address's in one organization),
+/// with an `invitation.expired` event each.
+async fn expire_in(tx: &mut AuditedTx, only: Option<(&str, &str)>) -> Result<usize, AppError> {
+    let now = tx.now();
+    let due = q::due_expiries(tx.conn(), now, only).await?;
+    let mut n = 0;
+    for r in due {
+        if q::finish_invitation(tx.conn(), &r.id, "expired", None, now).await? {
+            q::replace_tokens(tx.conn(), &r.id, now).await?;
+            tx.record(
+                Some(&r.organization_id),
+                "invitation.expired",
+                vec![Target::new("invitation", &r.id, Some(&r.email))],
+                json!({ "email": r.email, "role": r.role, "expired_at": r.expires_at }),
+            )
+            .await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The housekeeping sweep: pending invitations past their expiry become `expired`.
+pub async fn expire_due(state: &AppState) -> Result<usize, AppError> {
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(&state.db, &Actor::system(), &RequestContext::default(), now).await?;
+    let n = expire_in(&mut tx, None).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+fn accept_url(state: &AppState, token: &str) -> String {
+    format!("{}/invite/{token}", state.config.base_url())
+}
+
+/// Queues the invitation mail in the caller's transaction (the body is sealed: it carries the link).
+async fn queue_mail(
+    state: &AppState,
+    tx: &mut AuditedTx,
+    r: &InvitationRow,
+    org_name: &str,
+    token: &str,
+) -> Result<(), AppError> {
+    let now = tx.now();
+    let link = accept_url(state, token);
+    let conn = tx.conn();
+    let role_name = super::roles::resolve(conn, &r.role)
+        .await?
+        .map(|x| x.name)
+        .unwrap_or_else(|| r.role.clone());
+    let mail = invitation_mail(state, org_name, &r.inviter_name, &role_name, &r.email, &link, r.expires_at);
+    let id = db::new_id(IdKind::Mail);
+    let body = json!({ "text": mail.text, "html": mail.html }).to_string();
+    q::insert_mail(
+        tx.conn(),
+        &MailRow {
+            id: id.clone(),
+            organization_id: Some(r.organization_id.clone()),
+            invitation_id: Some(r.id.clone()),
+            recipient: r.email.clone(),
+            subject: mail.subject,
+            body_enc: state.secrets.seal(&body, &format!("mail_outbox:{id}")),
+            attempts: 0,
+            next_attempt_at: now,
+            sent_at: None,
+            failed_at: None,
+            last_error: None,
+            created_at: now,
+        },
+    )
+    .await?;
+    if state.config.smtp_url.is_none() {
+        tracing::info!(to = %r.email, link = %link, "invitation link (no LANYARD_SMTP_URL: the mail is written under the data directory's mail/ folder)");
+    }
+    Ok(())
+}
+
+fn esc(s: &str) -> String {
+    crate::server::http::pages::esc(s)
+}
+
+/// The invitation mail: plain text and HTML with the vendor's branding.
+pub fn invitation_mail(
+    state: &AppState,
+    org_name: &str,
+    inviter: &str,
+    role_name: &str,
+    to: &str,
+    link: &str,
+    expires_at: i64,
+) -> Mail {
+    let b = &state.config.branding;
+    let vendor = &b.vendor_name;
+    let expires = rfc3339(expires_at);
+    let subject = format!("{inviter} invited you to {org_name} on {vendor}");
+    let text = format!(
+        "{inviter} invited you to join {org_name} on {vendor} as {role_name}.\n\n\
+         Accept the invitation:\n{link}\n\n\
+         The link works once and expires at {expires} (UTC). If you did not expect this invitation, ignore this email.\n"
+    );
+    let logo = b
+        .logo_url
+        .as_deref()
+        .map(|u| format!(r#"<img src="{}" alt="{}" height="32"><br>"#, esc(u), esc(vendor)))
+        .unwrap_or_default();
+    let html = format!(
+        r#"<!doctype html><html><body style="font-family:system-ui,sans-serif;color:#0f172a;max-width:560px;margin:24px auto">
+{logo}<h1 style="font-size:20px">Join {org} on {vendor}</h1>
+<p><strong>{inviter}</strong> invited you to join <strong>{org}</strong> as <strong>{role}</strong>.</p>
+<p><a href="{link}" style="display:inline-block;background:{color};color:#fff;padding:10px 16px;border-radius:8px;text-decoration:none">Accept the invitation</a></p>
+<p style="font-size:13px;color:#475569">Or paste this address into your browser: {link}<br>The link works once and expires at {expires} (UTC). If you did not expect this invitation, ignore this email.</p>
+</body></html>"#,
+        org = esc(org_name),
+        vendor = esc(vendor),
+        inviter = esc(inviter),
+        role = esc(role_name),
+        link = esc(link),
+        color = esc(&b.color),
+        expires = esc(&expires),
+    );
+    Mail {
+        to: to.to_owned(),
+        subject,
+        text,
+        html,
+    }
+}
+
+/// Invites an address. `actor` is who acts (API key, portal admin); with
+/// `inviter_membership_id` the invitation comes from that member and is bounded by their role.
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    input: CreateInvitation,
+) -> Result<Invitation, AppError> {
+    if !is_valid_id(IdKind::Organization, &input.organization_id) {
+        return Err(FieldError::new("organization_id", "organization_id is not an organization id (org_…)").into());
+    }
+    let org = input.organization_id.clone();
+    let email = normalize_email(&input.email)?;
+    let days = input.expires_in_days.unwrap_or(DEFAULT_DAYS);
+    if !(1..=30).contains(&days) {
+        return Err(FieldError::new("expires_in_days", "expires_in_days must be from 1 to 30").into());
+    }
+    if let Some(r) = &input.redirect_uri {
+        if !super::sso::redirect_allowed(state, r).await? {
+            return Err(FieldError::new("redirect_uri", "redirect_uri is not on the allow-list; add it with POST /api/v1/redirect_uris").into());
+        }
+    }
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let org_row = db::organizations::get(tx.conn(), &org)
+        .await?
+        .ok_or_else(|| FieldError::new("organization_id", "no organization with this id"))?;
+    let role = super::roles::check(
+        tx.conn(),
+        "role",
+        input.role.as_deref().filter(|r| !r.is_empty()).unwrap_or(&org_row.default_role),
+    )
+    .await?;
+    let acting = acting_role(tx.conn(), &org, "inviter_membership_id", input.inviter_membership_id.as_deref()).await?;
+    check_grant(&acting, &role)?;
+    let holders = super::domains::holders_of_email(tx.conn(), &email).await?;
+    if holders.iter().any(|h| *h != org) {
+        let d = email_domain(&email).map(|d| d.as_str().to_owned()).unwrap_or_default();
+        return Err(AppError::Conflict {
+            code: "domain_owned_elsewhere",
+            message: format!("{d} is verified by another organization, so its addresses cannot be invited here"),
+            field: Some("email"),
+        });
+    }
+    if let Some((_, _, _, st)) = db::sso::member_by_email(tx.conn(), &org, &email).await? {
+        if st == "active" {
+            return Err(AppError::Conflict {
+                code: "already_member",
+                message: format!("{email} is already an active member of this organization"),
+                field: Some("email"),
+            });
+        }
+    }
+    let user = q::user_by_email(tx.conn(), &org, &email).await?;
+    if let Some((reason, _)) = super::directories::gate(tx.conn(), &org, user.as_deref(), &email).await? {
+        return Err(gate_refusal(reason, &email));
+    }
+    expire_in(&mut tx, Some((&org, &email))).await?;
+    let (inviter_kind, inviter_id, inviter_name) = match &acting {
+        Some((_, m)) => ("membership".to_owned(), m.id.clone(), m.email.clone()),
+        None => (actor.kind.to_owned(), actor.id.clone(), actor.name.clone()),
+    };
+    let row = InvitationRow {
+        id: db::new_id(IdKind::Invitation),
+        organization_id: org.clone(),
+        email: email.clone(),
+        role: role.slug.clone(),
+        state: "pending".into(),
+        inviter_kind,
+        inviter_id,
+        inviter_name,
+        redirect_uri: input.redirect_uri.clone(),
+        expires_at: now + days * DAY_MS,
+        created_at: now,
+        updated_at: now,
+        accepted_at: None,
+        revoked_at: None,
+        membership_id: None,
+    };
+    match q::insert_invitation(tx.conn(), &row).await {
+        Err(e) if db::is_unique_violation(&e) => {
+            return Err(AppError::Conflict {
+                code: "invitation_pending",
+                message: format!("{email} already has a pending invitation; resend or revoke it"),
+                field: Some("email"),
+            })
+        }
+        r => r?,
+    }
+    let token = new_secret(INVITE_TOKEN_PREFIX);
+    q::insert_token(tx.conn(), &hash_secret(&token), &row.id, now).await?;
+    queue_mail(state, &mut tx, &row, &org_row.name, &token).await?;
+    tx.record(
+        Some(&org),
+        "invitation.created",
+        vec![Target::new("invitation", &row.id, Some(&email))],
+        json!({ "email": email, "role": row.role, "expires_at": row.expires_at, "inviter": row.inviter_name }),
+    )
+    .await?;
+    let mut out = view(tx.conn(), row, now).await?;
+    tx.commit().await?;
+    state.mail_kick.notify_one();
+    out.accept_url = Some(accept_url(state, &token));
+    Ok(out)
+}
+
+/// Sends the invitation again with a new link; the old link stops working. The expiry restarts.
+pub async fn resend(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &str,
+    id: &str,
+) -> Result<Invitation, AppError> {
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let mut row = q::get_invitation(tx.conn(), organization_id, id)
+        .await?
+        .ok_or(AppError::NotFound("invitation"))?;
+    if row.state != "pending" {
+        return Err(AppError::Conflict {
+            code: "invitation_not_pending",
+            message: format!("this invitation is {}; create a new invitation instead", row.state),
+            field: None,
+        });
+    }
+    let lifetime = (row.expires_at - row.created_at).clamp(DAY_MS, 30 * DAY_MS);
+    row.expires_at = now + lifetime;
+    q::extend_invitation(tx.conn(), id, row.expires_at, now).await?;
+    q::replace_tokens(tx.conn(), id, now).await?;
+    q::cancel_invitation_mail(tx.conn(), id, now).await?;
+    let token = new_secret(INVITE_TOKEN_PREFIX);
+    q::insert_token(tx.conn(), &hash_secret(&token), id, now).await?;
+    let org_name = db::organizations::get(tx.conn(), organization_id)
+        .await?
+        .map(|o| o.name)
+        .unwrap_or_default();
+    queue_mail(state, &mut tx, &row, &org_name, &token).await?;
+    tx.record(
+        Some(organization_id),
+        "invitation.resent",
+        vec![Target::new("invitation", id, Some(&row.email))],
+        json!({ "email": row.email, "expires_at": row.expires_at }),
+    )
+    .await?;
+    let mut out = view(tx.conn(), row, now).await?;
+    tx.commit().await?;
+    state.mail_kick.notify_one();
+    out.accept_url = Some(accept_url(state, &token));
+    Ok(out)
+}
+
+/// Revokes a pending invitation: its link stops working and unsent mail is cancelled.
+pub async fn revoke(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &str,
+    id: &str,
+) -> Result<Invitation, AppError> {
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let row = q::get_invitation(tx.conn(), organization_id, id)
+        .await?
+        .ok_or(AppError::NotFound("invitation"))?;
+    if !q::finish_invitation(tx.conn(), id, "revoked", None, now).await? {
+        return Err(AppError::Conflict {
+            code: "invitation_not_pending",
+            message: format!("this invitation is {} and can no longer be revoked", row.state),
+            field: None,
+        });
+    }
+    q::replace_tokens(tx.conn(), id, now).await?;
+    q::cancel_invitation_mail(tx.conn(), id, now).await?;
+    tx.record(
+        Some(organization_id),
+        "invitation.revoked",
+        vec![Target::new("invitation", id, Some(&row.email))],
+        json!({ "email": row.email }),
+    )
+    .await?;
+    let row = q::get_invitation(tx.conn(), organization_id, id)
+        .await?
+        .ok_or(AppError::NotFound("invitation"))?;
+    let out = view(tx.conn(), row, now).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+// --- the invitee's side -----------------------------------------------------------------------
+
+/// What an invitation link currently opens.
+#[derive(Debug, Clone)]
+pub enum LinkState {
+    Valid {
+        invitation: Box<InvitationRow>,
+        organization_name: String,
+        role_name: String,
+        /// The connection the invitee must sign in through, when SSO is required for the domain.
+        sso: Option<Box<db::sso::ConnectionRow>>,
+    },
+    Accepted,
+    Expired,
+    Revoked,
+    /// A resend replaced this link.
+    Replaced,
+    Unknown,
+}
+
+/// The connection an invitee must accept through: SSO is required when the address's domain is
+/// verified by this organization and the organization has an active connection.
+async fn required_connection(
+    conn: &mut Conn,
+    organization_id: &str,
+    email: &str,
+) -> Result<Option<db::sso::ConnectionRow>, sqlx::Error> {
+    let holders = super::domains::holders_of_email(conn, email).await?;
+    if !holders.iter().any(|h| h == organization_id) {
+        return Ok(None);
+    }
+    Ok(db::sso::list_connections(conn, organization_id)
+        .await?
+        .into_iter()
+        .find(|c| c.state == "active"))
+}
+
+/// Looks a link up without consuming anything.
+pub async fn inspect(state: &AppState, token: &str) -> Result<LinkState, AppError> {
+    if !token.starts_with(INVITE_TOKEN_PREFIX) || token.len() > 200 {
+        return Ok(LinkState::Unknown);
+    }
+    let now = state.clock.now();
+    let mut conn = state.db.pool.acquire().await?;
+    let Some((r, replaced_at)) = q::invitation_by_token(&mut conn, &hash_secret(token)).await? else {
+        return Ok(LinkState::Unknown);
+    };
+    Ok(match (state_of(&r, now).as_str(), replaced_at) {
+        ("accepted", _) => LinkState::Accepted,
+        ("revoked", _) => LinkState::Revoked,
+        ("expired", _) => LinkState::Expired,
+        (_, Some(_)) => LinkState::Replaced,
+        _ => {
+            let org = db::organizations::get(&mut conn, &r.organization_id).await?;
+            let Some(org) = org else {
+                return Ok(LinkState::Revoked);
+            };
+            let role_name = super::roles::resolve(&mut conn, &r.role)
+                .await?
+                .map(|x| x.name)
+                .unwrap_or_else(|| r.role.clone());
+            let sso = required_connection(&mut conn, &r.organization_id, &r.email).await?;
+            LinkState::Valid {
+                invitation: Box::new(r),
+                organization_name: org.name,
+                role_name,
+                sso: sso.map(Box::new),
+            }
+        }
+    })
+}
+
+/// Why an acceptance was refused: (HTTP status, title, message).
+pub type Refusal = (u16, String, String);
+
+fn refusal(status: u16, title: &str, message: impl Into<String>) -> Refusal {
+    (status, title.to_owned(), message.into())
+}
+
+/// The page for a link that no longer works.
+pub fn gone_page(vendor: &str, st: &LinkState) -> Next {
+    let why = match st {
+        LinkState::Accepted => "This invitation has already been accepted. Sign in to the application instead.",
+        LinkState::Expired => "This invitation has expired.",
+        LinkState::Replaced => "A newer invitation email replaced this link. Use the link in the most recent email.",
+        _ => "This invitation was withdrawn.",
+    };
+    Next::Page(
+        410,
+        "This invitation link no longer works".into(),
+        format!("{why} If you still need access, ask the person who invited you (or {vendor}'s support) for a new invitation."),
+    )
+}
+
+/// The invitee's POST on an emailed link: SSO first when required, otherwise the link is the
+/// proof and the acceptance happens now.
+pub async fn accept_link(state: &AppState, ctx: &RequestContext, token: &str) -> Result<Next, AppError> {
+    let vendor = state.config.branding.vendor_name.clone();
+    let st = inspect(state, token).await?;
+    let LinkState::Valid { invitation, sso, .. } = st else {
+        return Ok(match st {
+            LinkState::Unknown => Next::Page(404, "Invitation not found".into(), "We don't recognise this invitation link. Check that you copied the whole address from the email.".into()),
+            other => gone_page(&vendor, &other),
+        });
+    };
+    let redirect = match &invitation.redirect_uri {
+        Some(r) => Some(r.clone()),
+        None => super::sso::default_redirect(state).await?,
+    };
+    if let Some(conn_row) = sso {
+        return super::sso::begin_invite(state, *conn_row, redirect, &invitation.id).await;
+    }
+    match accept(state, ctx, &invitation, Some(&hash_secret(token)), None).await? {
+        Err((status, title, message)) => Ok(Next::Page(status, title, message)),
+        Ok(result) => finish_redirect(state, &invitation, redirect, "", &result).await,
+    }
+}
+
+async fn finish_redirect(
+    state: &AppState,
+    inv: &InvitationRow,
+    redirect: Option<String>,
+    connection_id: &str,
+    result: &SignInResult,
+) -> Result<Next, AppError> {
+    match redirect {
+        Some(r) => super::sso::hand_off(state, &inv.organization_id, connection_id, &r, None, result).await,
+        None => {
+            let org = {
+                let mut conn = state.db.pool.acquire().await?;
+                db::organizations::get(&mut conn, &inv.organization_id)
+                    .await?
+                    .map(|o| o.name)
+                    .unwrap_or_default()
+            };
+            Ok(Next::Page(
+                200,
+                format!("You joined {org}"),
+                format!("You are now a member of {org}. Open {} and sign in.", state.config.branding.vendor_name),
+            ))
+        }
+    }
+}
+
+/// The end of an SSO sign-in that accepts an invitation: the signed-in email must be the
+/// invited one.
+pub async fn accept_after_sso(
+    state: &AppState,
+    ctx: &RequestContext,
+    row: &db::sso::ConnectionRow,
+    req: &db::sso::SsoRequestRow,
+    invitation_id: &str,
+    identity: &Identity,
+) -> Result<Next, AppError> {
+    let inv = {
+        let mut conn = state.db.pool.acquire().await?;
+        q::get_invitation(&mut conn, &row.organization_id, invitation_id).await?
+    };
+    let Some(inv) = inv else {
+        return Ok(Next::Page(404, "Invitation not found".into(), "The invitation this sign-in was for no longer exists.".into()));
+    };
+    let signed_in = identity.email.as_deref().map(|e| e.trim().to_lowercase()).unwrap_or_default();
+    if signed_in != inv.email {
+        let f = OidcFailure {
+            reason: "email_mismatch".into(),
+            message: format!(
+                "the invitation is for {}, but you signed in as {}",
+                inv.email,
+                if signed_in.is_empty() { "an account without an email address" } else { &signed_in }
+            ),
+        };
+        super::sso::record_failure(state, row, "signin", &f).await?;
+        return Ok(Next::Page(
+            403,
+            "Signed in with a different account".into(),
+            format!("{}. Sign out of your identity provider, then open the invitation link again and sign in as {}.", capitalize(&f.message), inv.email),
+        ));
+    }
+    match accept(state, ctx, &inv, None, Some((row, identity))).await? {
+        Err((status, title, message)) => Ok(Next::Page(status, title, message)),
+        Ok(result) => finish_redirect(state, &inv, req.redirect_uri.clone(), &row.id, &result).await,
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Accepts: claims the invitation (exactly once), creates or restores the membership with the
+/// invited role and records the grant, all in one transaction.
+async fn accept(
+    state: &AppState,
+    ctx: &RequestContext,
+    inv: &InvitationRow,
+    token_hash: Option<&str>,
+    sso: Option<(&db::sso::ConnectionRow, &Identity)>,
+) -> Result<Result<SignInResult, Refusal>, AppError> {
+    let org = inv.organization_id.clone();
+    let email = inv.email.clone();
+    let now = state.clock.now();
+    let actor = Actor {
+        kind: "user",
+        id: sso.map(|(c, i)| format!("{}:{}", c.id, i.subject)).unwrap_or_else(|| format!("invitation:{}", inv.id)),
+        name: email.clone(),
+    };
+    let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
+    if !q::claim_acceptance(tx.conn(), &inv.id, token_hash, now).await? {
+        drop(tx);
+        let mut conn = state.db.pool.acquire().await?;
+        let cur = q::get_invitation(&mut conn, &org, &inv.id).await?;
+        let st = match cur.as_ref().map(|r| state_of(r, now)).as_deref() {
+            Some("accepted") => LinkState::Accepted,
+            Some("expired") => LinkState::Expired,
+            Some("pending") => LinkState::Replaced,
+            _ => LinkState::Revoked,
+        };
+        return Ok(Err(match gone_page(&state.config.branding.vendor_name, &st) {
+            Next::Page(s, t, m) => (s, t, m),
+            Next::Redirect(_) => refusal(410, "This invitation link no longer works", ""),
+        }));
+    }
+    let holders = super::domains::holders_of_email(tx.conn(), &email).await?;
+    if holders.iter().any(|h| *h != org) {
+        drop(tx);
+        return Ok(Err(refusal(403, "This invitation can no longer be accepted", "Your email domain is now verified by another organization. Ask the person who invited you for help.")));
+    }
+    let user = q::user_by_email(tx.conn(), &org, &email).await?;
+    if let Some((_, message)) = super::directories::gate(tx.conn(), &org, user.as_deref(), &email).await? {
+        drop(tx);
+        return Ok(Err(refusal(403, "This invitation can no longer be accepted", capitalize(message) + ".")));
+    }
+    let grant_detail = json!({
+        "invitation_id": inv.id,
+        "inviter_type": inv.inviter_kind,
+        "inviter_id": inv.inviter_id,
+        "inviter_name": inv.inviter_name,
+        "connection_id": sso.map(|(c, _)| c.id.clone()),
+    });
+    let (user_id, membership_id, role) = match db::sso::member_by_email(tx.conn(), &org, &email).await? {
+        Some((u, m, r, st)) if st == "active" => {
+            // Already in (a directory or a sign-in got there first): keep the membership as it is.
+            record_grant(&mut tx, &org, &m, "invitation", &r, {
+                let mut d = grant_detail.clone();
+                d["note"] = json!("already a member; role unchanged");
+                d
+            })
+            .await?;
+            (u, m, r)
+        }
+        Some((u, m, _, _)) => {
+            db::sso::set_membership_state(tx.conn(), &org, &m, "active", now).await?;
+            q::set_role(tx.conn(), &org, &m, &inv.role, now).await?;
+            record_grant(&mut tx, &org, &m, "invitation", &inv.role, grant_detail.clone()).await?;
+            tx.record(
+                Some(&org),
+                "membership.reactivated",
+                vec![Target::new("membership", &m, Some(&email))],
+                json!({ "source": "invitation", "invitation_id": inv.id, "role": inv.role }),
+            )
+            .await?;
+            (u, m, inv.role.clone())
+        }
+        None => {
+            let u = match user {
+                Some(u) => u,
+                None => {
+                    let u = db::new_id(IdKind::User);
+                    let (first, last) = sso.map(|(_, i)| (i.first_name.clone(), i.last_name.clone())).unwrap_or_default();
+                    db::sso::insert_user(tx.conn(), &u, &org, &email, first.as_deref(), last.as_deref(), now).await?;
+                    u
+                }
+            };
+            let m = db::new_id(IdKind::Membership);
+            db::sso::insert_membership(tx.conn(), &m, &org, &u, &inv.role, now).await?;
+            record_grant(&mut tx, &org, &m, "invitation", &inv.role, grant_detail.clone()).await?;
+            tx.record(
+                Some(&org),
+                "membership.created",
+                vec![Target::new("membership", &m, Some(&email))],
+                json!({ "role": inv.role, "source": "invitation", "invitation_id": inv.id, "inviter": inv.inviter_name }),
+            )
+            .await?;
+            (u, m, inv.role.clone())
+        }
+    };
+    if let Some((c, i)) = sso {
+        let raw = i.raw.to_string();
+        if db::sso::identity_membership(tx.conn(), &org, &c.id, &i.subject).await?.is_none() {
+            db::sso::insert_identity(tx.conn(), &c.id, &i.subject, &org, &user_id, &email, &raw, now).await?;
+        } else {
+            db::sso::touch_identity(tx.conn(), &c.id, &i.subject, &email, &raw, now).await?;
+        }
+    }
+    q::set_invitation_membership(tx.conn(), &inv.id, &membership_id).await?;
+    q::replace_tokens(tx.conn(), &inv.id, now).await?;
+    db::members::touch_sign_in(tx.conn(), &membership_id, now).await?;
+    tx.record(
+        Some(&org),
+        "invitation.accepted",
+        vec![
+            Target::new("invitation", &inv.id, Some(&email)),
+            Target::new("membership", &membership_id, Some(&email)),
+        ],
+        json!({ "email": email, "role": role, "via": if sso.is_some() { "sso" } else { "email_link" } }),
+    )
+    .await?;
+    tx.commit().await?;
+    let (first, last, subject, conn_id, groups, raw) = match sso {
+        Some((c, i)) => (i.first_name.clone(), i.last_name.clone(), Some(i.subject.clone()), Some(c.id.clone()), i.groups.clone(), i.raw.clone()),
+        None => (None, None, None, None, Vec::new(), json!({})),
+    };
+    Ok(Ok(SignInResult {
+        profile: json!({
+            "id": user_id,
+            "email": email,
+            "first_name": first,
+            "last_name": last,
+            "idp_subject": subject,
+            "connection_id": conn_id,
+            "organization_id": org,
+            "groups": groups,
+            "raw_attributes": raw,
+            "invitation_id": inv.id,
+        }),
+        membership: json!({ "id": membership_id, "role": role }),
+    }))
+}
+
+// --- mail delivery ----------------------------------------------------------------------------
+
+fn backoff_ms(attempts: i64) -> i64 {
+    let base = 30_000i64.saturating_mul(1 << attempts.clamp(0, 7));
+    let base = base.min(3600 * 1000);
+    let jitter: i64 = rand::random::<u32>() as i64 % (base / 5 + 1);
+    base + jitter
+}
+
+/// Sends the mail that is due; returns how many messages were attempted. Several nodes may run
+/// it at once: each attempt is leased first.
+pub async fn deliver_mail(state: &AppState) -> Result<usize, AppError> {
+    let now = state.clock.now();
+    let due = {
+        let mut conn = state.db.pool.acquire().await?;
+        q::due_mail(&mut conn, now, 20).await?
+    };
+    let from = format!(
+        "no-reply@{}",
+        state.config.public_url.host_str().unwrap_or("localhost")
+    );
+    let mut n = 0;
+    for m in due {
+        {
+            let _turn = state.db.write_turn().await?;
+            let mut conn = state.db.pool.acquire().await?;
+            if !q::claim_mail(&mut conn, &m.id, m.next_attempt_at, now + 5 * 60 * 1000).await? {
+                continue;
+            }
+        }
+        n += 1;
+        let body = state
+            .secrets
+            .open(&m.body_enc, &format!("mail_outbox:{}", m.id))
+            .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok());
+        let outcome = match body {
+            None => Err("the stored message cannot be read (was LANYARD_SECRET_KEY changed?)".to_owned()),
+            Some(b) => {
+                let mail = Mail {
+                    to: m.recipient.clone(),
+                    subject: m.subject.clone(),
+                    text: b["text"].as_str().unwrap_or_default().to_owned(),
+                    html: b["html"].as_str().unwrap_or_default().to_owned(),
+                };
+                state.mailer.send(&state.config.branding.vendor_name, &from, &mail).await
+            }
+        };
+        let done = state.clock.now();
+        let _turn = state.db.write_turn().await?;
+        let mut conn = state.db.pool.acquire().await?;
+        match outcome {
+            Ok(info) => {
+                tracing::info!(mail = %m.id, to = %m.recipient, %info, "mail sent");
+                q::mail_sent(&mut conn, &m.id, done).await?;
+            }
+            Err(e) => {
+                let e: String = e.chars().take(500).collect();
+                let next = (m.attempts + 1 < MAX_MAIL_ATTEMPTS).then(|| done + backoff_ms(m.attempts));
+                tracing::warn!(mail = %m.id, to = %m.recipient, error = %e, retry_at = ?next, "mail delivery failed");
+                q::mail_failed(&mut conn, &m.id, &e, next, done).await?;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Runs `deliver_mail` whenever mail is queued and every few seconds.
+pub fn spawn_mail_worker(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = deliver_mail(&state).await {
+                tracing::error!(error = %e, "mail delivery run failed");
+            }
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                state.mail_kick.notified(),
+            )
+            .await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalized_and_checked() {
+        assert_eq!(normalize_email(" Dana@Acme.COM ").unwrap(), "dana@acme.com");
+        assert!(normalize_email("dana").is_err());
+        assert!(normalize_email("@acme.com").is_err());
+        assert!(normalize_email("da na@acme.com").is_err());
+        assert!(normalize_email("dana@").is_err());
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff_ms(0) >= 30_000 && backoff_ms(0) <= 36_000);
+        assert!(backoff_ms(3) >= 240_000);
+        assert!(backoff_ms(20) <= 3600 * 1000 + 720_000);
+    }
+}
