@@ -71,7 +71,10 @@ pub struct MemberPage {
 #[cfg(feature = "ssr")]
 async fn caller() -> Result<super::ctx::Caller, PortalError> {
     let c = super::ctx::caller().await?;
-    c.require(crate::domain::intent::Intent::Invitations, "members and invitations")?;
+    c.require(
+        crate::domain::intent::Intent::Invitations,
+        "members and invitations",
+    )?;
     Ok(c)
 }
 
@@ -84,7 +87,11 @@ fn when(ms: i64) -> String {
 fn line(m: crate::server::service::members::Membership) -> MemberLine {
     let name = match (m.first_name, m.last_name) {
         (None, None) => None,
-        (f, l) => Some(format!("{} {}", f.unwrap_or_default(), l.unwrap_or_default()).trim().to_owned()),
+        (f, l) => Some(
+            format!("{} {}", f.unwrap_or_default(), l.unwrap_or_default())
+                .trim()
+                .to_owned(),
+        ),
     };
     MemberLine {
         id: m.id,
@@ -143,7 +150,10 @@ pub async fn portal_members(
             let (delivery, failed) = match &i.delivery {
                 None => ("not mailed".to_owned(), false),
                 Some(d) => match d.state.as_str() {
-                    "sent" => (format!("mail sent {}", d.sent_at.map(when).unwrap_or_default()), false),
+                    "sent" => (
+                        format!("mail sent {}", d.sent_at.map(when).unwrap_or_default()),
+                        false,
+                    ),
                     "queued" => ("mail queued".to_owned(), false),
                     "retrying" => (
                         format!(
@@ -216,7 +226,11 @@ pub async fn portal_member(id: String) -> Result<MemberPage, PortalError> {
 
 /// Changes a member: `action` is `role` (with `role`), `suspend`, `remove` or `reactivate`.
 #[server(prefix = "/portal/api", endpoint = "change_member")]
-pub async fn change_member(id: String, action: String, role: Option<String>) -> Result<(), PortalError> {
+pub async fn change_member(
+    id: String,
+    action: String,
+    role: Option<String>,
+) -> Result<(), PortalError> {
     use crate::server::service::members::{self, UpdateMembership};
     let c = caller().await?;
     let input = match action.as_str() {
@@ -243,13 +257,25 @@ pub async fn change_member(id: String, action: String, role: Option<String>) -> 
             })
         }
     };
-    members::update(&c.state, &c.actor(), &c.ctx, &c.grant.organization_id, &id, input).await?;
+    members::update(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.organization_id,
+        &id,
+        input,
+    )
+    .await?;
     Ok(())
 }
 
 /// Invites someone.
 #[server(prefix = "/portal/api", endpoint = "invite")]
-pub async fn invite(email: String, role: String, expires_in_days: String) -> Result<(), PortalError> {
+pub async fn invite(
+    email: String,
+    role: String,
+    expires_in_days: String,
+) -> Result<(), PortalError> {
     use crate::server::service::invitations::{self, CreateInvitation};
     let c = caller().await?;
     let days = match expires_in_days.trim() {
@@ -280,7 +306,14 @@ pub async fn invite(email: String, role: String, expires_in_days: String) -> Res
 #[server(prefix = "/portal/api", endpoint = "resend_invitation")]
 pub async fn resend_invitation(id: String) -> Result<(), PortalError> {
     let c = caller().await?;
-    crate::server::service::invitations::resend(&c.state, &c.actor(), &c.ctx, &c.grant.organization_id, &id).await?;
+    crate::server::service::invitations::resend(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.organization_id,
+        &id,
+    )
+    .await?;
     Ok(())
 }
 
@@ -288,6 +321,13 @@ pub async fn resend_invitation(id: String) -> Result<(), PortalError> {
 #[server(prefix = "/portal/api", endpoint = "revoke_invitation")]
 pub async fn revoke_invitation(id: String) -> Result<(), PortalError> {
     let c = caller().await?;
-    crate::server::service::invitations::revoke(&c.state, &c.actor(), &c.ctx, &c.grant.organization_id, &id).await?;
+    crate::server::service::invitations::revoke(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.organization_id,
+        &id,
+    )
+    .await?;
     Ok(())
 }

@@ -32,12 +32,12 @@ pub struct Mail {
 /// Where mail goes: an SMTP server (`LANYARD_SMTP_URL`) or, when unset, a folder of `.eml` files.
 #[derive(Clone)]
 pub enum Mailer {
-    Smtp(SmtpMailer),
+    /// Shared: `AppState` clones are cheap.
+    Smtp(std::sync::Arc<SmtpMailer>),
     Folder(PathBuf),
 }
 
 /// An SMTP relay, as configured by `LANYARD_SMTP_URL`.
-#[derive(Clone)]
 pub struct SmtpMailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     host: String,
@@ -73,21 +73,21 @@ impl fmt::Display for TlsMode {
 impl fmt::Debug for Mailer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Mailer::Smtp(s) => f
-                .debug_struct("Smtp")
-                .field("host", &s.host)
-                .field("port", &s.port)
-                .field("tls", &s.tls)
-                .field("user", &s.user)
-                .finish_non_exhaustive(),
+            Mailer::Smtp(s) => f.debug_tuple("Smtp").field(s).finish(),
             Mailer::Folder(dir) => f.debug_tuple("Folder").field(dir).finish(),
         }
     }
 }
 
+/// Never shows the password.
 impl fmt::Debug for SmtpMailer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&Mailer::Smtp(self.clone()), f)
+        f.debug_struct("SmtpMailer")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
     }
 }
 
@@ -124,7 +124,7 @@ impl Mailer {
     pub fn new(smtp_url: Option<&str>, data_dir: &Path) -> Result<Mailer, String> {
         match smtp_url.map(str::trim).filter(|u| !u.is_empty()) {
             None => Ok(Mailer::Folder(data_dir.join("mail"))),
-            Some(url) => SmtpMailer::from_url(url).map(Mailer::Smtp),
+            Some(url) => SmtpMailer::from_url(url).map(|s| Mailer::Smtp(std::sync::Arc::new(s))),
         }
     }
 
@@ -379,7 +379,7 @@ async fn write_eml(dir: &Path, bytes: &[u8]) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    fn smtp(url: &str) -> Result<SmtpMailer, String> {
+    fn smtp(url: &str) -> Result<std::sync::Arc<SmtpMailer>, String> {
         match Mailer::new(Some(url), Path::new("/tmp"))? {
             Mailer::Smtp(s) => Ok(s),
             Mailer::Folder(_) => unreachable!(),

@@ -8,14 +8,14 @@ use std::process::Child;
 const FROM_NAME: &str = "Lanyard";
 const FROM_ADDR: &str = "no-reply@lanyard.test";
 
-struct Sink {
+pub(crate) struct Sink {
     smtp_port: u16,
     http: String,
     child: Child,
 }
 
 impl Sink {
-    fn start(envs: &[(&str, &str)]) -> Sink {
+    pub(crate) fn start(envs: &[(&str, &str)]) -> Sink {
         let mut all = vec![("SMTP_PORT", "0".to_owned())];
         all.extend(envs.iter().map(|(k, v)| (*k, (*v).to_owned())));
         let (child, ports) = crate::helpers::spawn_node("smtp_sink.mjs", &all);
@@ -27,11 +27,11 @@ impl Sink {
         }
     }
 
-    fn url(&self, query: &str) -> String {
+    pub(crate) fn url(&self, query: &str) -> String {
         format!("smtp://127.0.0.1:{}{query}", self.smtp_port)
     }
 
-    async fn messages(&self) -> Vec<Value> {
+    pub(crate) async fn messages(&self) -> Vec<Value> {
         let body = reqwest::get(format!("{}/messages", self.http))
             .await
             .unwrap()

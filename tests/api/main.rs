@@ -10,6 +10,7 @@ mod audit_trail;
 mod cli;
 mod domains;
 mod mail;
+mod members;
 mod openapi;
 mod organizations;
 mod portal;

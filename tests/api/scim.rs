@@ -10,15 +10,15 @@ use serde_json::{json, Value};
 use crate::helpers::{Dialect, TestApp, TestResponse};
 use crate::sso::{exchange, org_with_connection, param, setup, sign_in};
 
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub(crate) const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub(crate) const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
-struct Dir {
-    id: String,
-    token: String,
+pub(crate) struct Dir {
+    pub(crate) id: String,
+    pub(crate) token: String,
 }
 
-async fn create_dir(app: &TestApp, org: &str, kind: &str) -> Dir {
+pub(crate) async fn create_dir(app: &TestApp, org: &str, kind: &str) -> Dir {
     let r = app
         .api(
             Method::POST,
@@ -63,7 +63,7 @@ async fn scim_raw(
     app.send(req).await
 }
 
-async fn scim(
+pub(crate) async fn scim(
     app: &TestApp,
     d: &Dir,
     method: Method,
@@ -82,7 +82,7 @@ async fn scim(
     .await
 }
 
-async fn create_user(app: &TestApp, d: &Dir, user_name: &str) -> String {
+pub(crate) async fn create_user(app: &TestApp, d: &Dir, user_name: &str) -> String {
     let r = scim(app, d, Method::POST, "/Users", Some(json!({"schemas": [USER], "userName": user_name, "emails": [{"value": user_name, "primary": true}], "active": true}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     r.json()["id"].as_str().unwrap().to_owned()

@@ -10,7 +10,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use super::action_error;
 use super::portal::{PortalFrame, PortalProblem};
 use crate::api::members::{
-    portal_member, portal_members, ChangeMember, Invite, InvitationLine, MemberLine,
+    portal_member, portal_members, ChangeMember, InvitationLine, Invite, MemberLine,
     ResendInvitation, RevokeInvitation,
 };
 use crate::api::portal::portal_overview;

@@ -34,10 +34,12 @@ pub async fn show(
     Extension(ctx): Extension<RequestContext>,
     Path(token): Path<String>,
 ) -> Response {
-    if !state
-        .limiter
-        .check("invite_view", &client(&ctx), limits::LINK_VIEW, state.clock.now())
-    {
+    if !state.limiter.check(
+        "invite_view",
+        &client(&ctx),
+        limits::LINK_VIEW,
+        state.clock.now(),
+    ) {
         return too_many(&state);
     }
     let st = invitations::inspect(&state, &token).await;
@@ -98,10 +100,12 @@ pub async fn accept(
     Extension(ctx): Extension<RequestContext>,
     Path(token): Path<String>,
 ) -> Response {
-    if !state
-        .limiter
-        .check("invite_accept", &client(&ctx), limits::LINK_REDEEM, state.clock.now())
-    {
+    if !state.limiter.check(
+        "invite_accept",
+        &client(&ctx),
+        limits::LINK_REDEEM,
+        state.clock.now(),
+    ) {
         return too_many(&state);
     }
     let next = invitations::accept_link(&state, &ctx, &token).await;

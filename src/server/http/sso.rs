@@ -10,7 +10,10 @@ use crate::server::audit::RequestContext;
 use crate::server::service::sso::{self, AuthorizeParams, CallbackParams, Next};
 use crate::server::state::AppState;
 
-pub(crate) fn render(state: &AppState, next: Result<Next, crate::server::error::AppError>) -> Response {
+pub(crate) fn render(
+    state: &AppState,
+    next: Result<Next, crate::server::error::AppError>,
+) -> Response {
     match next {
         Ok(Next::Redirect(to)) => Redirect::to(&to).into_response(),
         Ok(Next::Page(status, title, message)) => page(

@@ -449,7 +449,10 @@ pub async fn verified_owner_of_email(
 
 /// Every organization that holds the email's domain verified (directly or through a parent
 /// that includes subdomains), in the caller's connection.
-pub async fn holders_of_email(conn: &mut db::Conn, email: &str) -> Result<Vec<String>, sqlx::Error> {
+pub async fn holders_of_email(
+    conn: &mut db::Conn,
+    email: &str,
+) -> Result<Vec<String>, sqlx::Error> {
     let Some(d) = crate::domain::domain_name::email_domain(email) else {
         return Ok(Vec::new());
     };

@@ -108,7 +108,11 @@ fn delivery_of(m: Option<MailRow>) -> Option<Delivery> {
         let state = if m.sent_at.is_some() {
             "sent"
         } else if m.failed_at.is_some() {
-            if m.last_error.as_deref().unwrap_or("").starts_with("cancelled") {
+            if m.last_error
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("cancelled")
+            {
                 "cancelled"
             } else {
                 "failed"
@@ -164,7 +168,11 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
 }
 
 /// One invitation.
-pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Invitation, AppError> {
+pub async fn get(
+    state: &AppState,
+    organization_id: &str,
+    id: &str,
+) -> Result<Invitation, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     let r = q::get_invitation(&mut conn, organization_id, id)
         .await?
@@ -180,7 +188,11 @@ pub async fn list(
 ) -> Result<Vec<Invitation>, AppError> {
     if let Some(s) = filter_state {
         if !matches!(s, "pending" | "accepted" | "expired" | "revoked") {
-            return Err(FieldError::new("state", "state must be pending, accepted, expired or revoked").into());
+            return Err(FieldError::new(
+                "state",
+                "state must be pending, accepted, expired or revoked",
+            )
+            .into());
         }
     }
     let now = state.clock.now();
@@ -246,9 +258,12 @@ async fn expire_in(tx: &mut AuditedTx, only: Option<(&str, &str)>) -> Result<usi
 /// The housekeeping sweep: pending invitations past their expiry become `expired`.
 pub async fn expire_due(state: &AppState) -> Result<usize, AppError> {
     let now = state.clock.now();
-    let mut tx = AuditedTx::begin(&state.db, &Actor::system(), &RequestContext::default(), now).await?;
+    let mut tx =
+        AuditedTx::begin(&state.db, &Actor::system(), &RequestContext::default(), now).await?;
     let n = expire_in(&mut tx, None).await?;
-    tx.commit().await?;
+    if n > 0 {
+        tx.commit().await?;
+    }
     Ok(n)
 }
 
@@ -271,7 +286,15 @@ async fn queue_mail(
         .await?
         .map(|x| x.name)
         .unwrap_or_else(|| r.role.clone());
-    let mail = invitation_mail(state, org_name, &r.inviter_name, &role_name, &r.email, &link, r.expires_at);
+    let mail = invitation_mail(
+        state,
+        org_name,
+        &r.inviter_name,
+        &role_name,
+        &r.email,
+        &link,
+        r.expires_at,
+    );
     let id = db::new_id(IdKind::Mail);
     let body = json!({ "text": mail.text, "html": mail.html }).to_string();
     q::insert_mail(
@@ -324,7 +347,13 @@ pub fn invitation_mail(
     let logo = b
         .logo_url
         .as_deref()
-        .map(|u| format!(r#"<img src="{}" alt="{}" height="32"><br>"#, esc(u), esc(vendor)))
+        .map(|u| {
+            format!(
+                r#"<img src="{}" alt="{}" height="32"><br>"#,
+                esc(u),
+                esc(vendor)
+            )
+        })
         .unwrap_or_default();
     let html = format!(
         r#"<!doctype html><html><body style="font-family:system-ui,sans-serif;color:#0f172a;max-width:560px;margin:24px auto">
@@ -358,17 +387,27 @@ pub async fn create(
     input: CreateInvitation,
 ) -> Result<Invitation, AppError> {
     if !is_valid_id(IdKind::Organization, &input.organization_id) {
-        return Err(FieldError::new("organization_id", "organization_id is not an organization id (org_…)").into());
+        return Err(FieldError::new(
+            "organization_id",
+            "organization_id is not an organization id (org_…)",
+        )
+        .into());
     }
     let org = input.organization_id.clone();
     let email = normalize_email(&input.email)?;
     let days = input.expires_in_days.unwrap_or(DEFAULT_DAYS);
     if !(1..=30).contains(&days) {
-        return Err(FieldError::new("expires_in_days", "expires_in_days must be from 1 to 30").into());
+        return Err(
+            FieldError::new("expires_in_days", "expires_in_days must be from 1 to 30").into(),
+        );
     }
     if let Some(r) = &input.redirect_uri {
         if !super::sso::redirect_allowed(state, r).await? {
-            return Err(FieldError::new("redirect_uri", "redirect_uri is not on the allow-list; add it with POST /api/v1/redirect_uris").into());
+            return Err(FieldError::new(
+                "redirect_uri",
+                "redirect_uri is not on the allow-list; add it with POST /api/v1/redirect_uris",
+            )
+            .into());
         }
     }
     let now = state.clock.now();
@@ -379,17 +418,31 @@ pub async fn create(
     let role = super::roles::check(
         tx.conn(),
         "role",
-        input.role.as_deref().filter(|r| !r.is_empty()).unwrap_or(&org_row.default_role),
+        input
+            .role
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .unwrap_or(&org_row.default_role),
     )
     .await?;
-    let acting = acting_role(tx.conn(), &org, "inviter_membership_id", input.inviter_membership_id.as_deref()).await?;
+    let acting = acting_role(
+        tx.conn(),
+        &org,
+        "inviter_membership_id",
+        input.inviter_membership_id.as_deref(),
+    )
+    .await?;
     check_grant(&acting, &role)?;
     let holders = super::domains::holders_of_email(tx.conn(), &email).await?;
     if holders.iter().any(|h| *h != org) {
-        let d = email_domain(&email).map(|d| d.as_str().to_owned()).unwrap_or_default();
+        let d = email_domain(&email)
+            .map(|d| d.as_str().to_owned())
+            .unwrap_or_default();
         return Err(AppError::Conflict {
             code: "domain_owned_elsewhere",
-            message: format!("{d} is verified by another organization, so its addresses cannot be invited here"),
+            message: format!(
+                "{d} is verified by another organization, so its addresses cannot be invited here"
+            ),
             field: Some("email"),
         });
     }
@@ -403,7 +456,9 @@ pub async fn create(
         }
     }
     let user = q::user_by_email(tx.conn(), &org, &email).await?;
-    if let Some((reason, _)) = super::directories::gate(tx.conn(), &org, user.as_deref(), &email).await? {
+    if let Some((reason, _)) =
+        super::directories::gate(tx.conn(), &org, user.as_deref(), &email).await?
+    {
         return Err(gate_refusal(reason, &email));
     }
     expire_in(&mut tx, Some((&org, &email))).await?;
@@ -471,7 +526,10 @@ pub async fn resend(
     if row.state != "pending" {
         return Err(AppError::Conflict {
             code: "invitation_not_pending",
-            message: format!("this invitation is {}; create a new invitation instead", row.state),
+            message: format!(
+                "this invitation is {}; create a new invitation instead",
+                row.state
+            ),
             field: None,
         });
     }
@@ -517,7 +575,10 @@ pub async fn revoke(
     if !q::finish_invitation(tx.conn(), id, "revoked", None, now).await? {
         return Err(AppError::Conflict {
             code: "invitation_not_pending",
-            message: format!("this invitation is {} and can no longer be revoked", row.state),
+            message: format!(
+                "this invitation is {} and can no longer be revoked",
+                row.state
+            ),
             field: None,
         });
     }
@@ -582,7 +643,8 @@ pub async fn inspect(state: &AppState, token: &str) -> Result<LinkState, AppErro
     }
     let now = state.clock.now();
     let mut conn = state.db.pool.acquire().await?;
-    let Some((r, replaced_at)) = q::invitation_by_token(&mut conn, &hash_secret(token)).await? else {
+    let Some((r, replaced_at)) = q::invitation_by_token(&mut conn, &hash_secret(token)).await?
+    else {
         return Ok(LinkState::Unknown);
     };
     Ok(match (state_of(&r, now).as_str(), replaced_at) {
@@ -620,9 +682,13 @@ fn refusal(status: u16, title: &str, message: impl Into<String>) -> Refusal {
 /// The page for a link that no longer works.
 pub fn gone_page(vendor: &str, st: &LinkState) -> Next {
     let why = match st {
-        LinkState::Accepted => "This invitation has already been accepted. Sign in to the application instead.",
+        LinkState::Accepted => {
+            "This invitation has already been accepted. Sign in to the application instead."
+        }
         LinkState::Expired => "This invitation has expired.",
-        LinkState::Replaced => "A newer invitation email replaced this link. Use the link in the most recent email.",
+        LinkState::Replaced => {
+            "A newer invitation email replaced this link. Use the link in the most recent email."
+        }
         _ => "This invitation was withdrawn.",
     };
     Next::Page(
@@ -634,10 +700,17 @@ pub fn gone_page(vendor: &str, st: &LinkState) -> Next {
 
 /// The invitee's POST on an emailed link: SSO first when required, otherwise the link is the
 /// proof and the acceptance happens now.
-pub async fn accept_link(state: &AppState, ctx: &RequestContext, token: &str) -> Result<Next, AppError> {
+pub async fn accept_link(
+    state: &AppState,
+    ctx: &RequestContext,
+    token: &str,
+) -> Result<Next, AppError> {
     let vendor = state.config.branding.vendor_name.clone();
     let st = inspect(state, token).await?;
-    let LinkState::Valid { invitation, sso, .. } = st else {
+    let LinkState::Valid {
+        invitation, sso, ..
+    } = st
+    else {
         return Ok(match st {
             LinkState::Unknown => Next::Page(404, "Invitation not found".into(), "We don't recognise this invitation link. Check that you copied the whole address from the email.".into()),
             other => gone_page(&vendor, &other),
@@ -664,7 +737,9 @@ async fn finish_redirect(
     result: &SignInResult,
 ) -> Result<Next, AppError> {
     match redirect {
-        Some(r) => super::sso::hand_off(state, &inv.organization_id, connection_id, &r, None, result).await,
+        Some(r) => {
+            super::sso::hand_off(state, &inv.organization_id, connection_id, &r, None, result).await
+        }
         None => {
             let org = {
                 let mut conn = state.db.pool.acquire().await?;
@@ -676,7 +751,10 @@ async fn finish_redirect(
             Ok(Next::Page(
                 200,
                 format!("You joined {org}"),
-                format!("You are now a member of {org}. Open {} and sign in.", state.config.branding.vendor_name),
+                format!(
+                    "You are now a member of {org}. Open {} and sign in.",
+                    state.config.branding.vendor_name
+                ),
             ))
         }
     }
@@ -697,16 +775,28 @@ pub async fn accept_after_sso(
         q::get_invitation(&mut conn, &row.organization_id, invitation_id).await?
     };
     let Some(inv) = inv else {
-        return Ok(Next::Page(404, "Invitation not found".into(), "The invitation this sign-in was for no longer exists.".into()));
+        return Ok(Next::Page(
+            404,
+            "Invitation not found".into(),
+            "The invitation this sign-in was for no longer exists.".into(),
+        ));
     };
-    let signed_in = identity.email.as_deref().map(|e| e.trim().to_lowercase()).unwrap_or_default();
+    let signed_in = identity
+        .email
+        .as_deref()
+        .map(|e| e.trim().to_lowercase())
+        .unwrap_or_default();
     if signed_in != inv.email {
         let f = OidcFailure {
             reason: "email_mismatch".into(),
             message: format!(
                 "the invitation is for {}, but you signed in as {}",
                 inv.email,
-                if signed_in.is_empty() { "an account without an email address" } else { &signed_in }
+                if signed_in.is_empty() {
+                    "an account without an email address"
+                } else {
+                    &signed_in
+                }
             ),
         };
         super::sso::record_failure(state, row, "signin", &f).await?;
@@ -718,7 +808,9 @@ pub async fn accept_after_sso(
     }
     match accept(state, ctx, &inv, None, Some((row, identity))).await? {
         Err((status, title, message)) => Ok(Next::Page(status, title, message)),
-        Ok(result) => finish_redirect(state, &inv, req.redirect_uri.clone(), &row.id, &result).await,
+        Ok(result) => {
+            finish_redirect(state, &inv, req.redirect_uri.clone(), &row.id, &result).await
+        }
     }
 }
 
@@ -744,7 +836,9 @@ async fn accept(
     let now = state.clock.now();
     let actor = Actor {
         kind: "user",
-        id: sso.map(|(c, i)| format!("{}:{}", c.id, i.subject)).unwrap_or_else(|| format!("invitation:{}", inv.id)),
+        id: sso
+            .map(|(c, i)| format!("{}:{}", c.id, i.subject))
+            .unwrap_or_else(|| format!("invitation:{}", inv.id)),
         name: email.clone(),
     };
     let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
@@ -758,10 +852,12 @@ async fn accept(
             Some("pending") => LinkState::Replaced,
             _ => LinkState::Revoked,
         };
-        return Ok(Err(match gone_page(&state.config.branding.vendor_name, &st) {
-            Next::Page(s, t, m) => (s, t, m),
-            Next::Redirect(_) => refusal(410, "This invitation link no longer works", ""),
-        }));
+        return Ok(Err(
+            match gone_page(&state.config.branding.vendor_name, &st) {
+                Next::Page(s, t, m) => (s, t, m),
+                Next::Redirect(_) => refusal(410, "This invitation link no longer works", ""),
+            },
+        ));
     }
     let holders = super::domains::holders_of_email(tx.conn(), &email).await?;
     if holders.iter().any(|h| *h != org) {
@@ -769,9 +865,15 @@ async fn accept(
         return Ok(Err(refusal(403, "This invitation can no longer be accepted", "Your email domain is now verified by another organization. Ask the person who invited you for help.")));
     }
     let user = q::user_by_email(tx.conn(), &org, &email).await?;
-    if let Some((_, message)) = super::directories::gate(tx.conn(), &org, user.as_deref(), &email).await? {
+    if let Some((_, message)) =
+        super::directories::gate(tx.conn(), &org, user.as_deref(), &email).await?
+    {
         drop(tx);
-        return Ok(Err(refusal(403, "This invitation can no longer be accepted", capitalize(message) + ".")));
+        return Ok(Err(refusal(
+            403,
+            "This invitation can no longer be accepted",
+            capitalize(message) + ".",
+        )));
     }
     let grant_detail = json!({
         "invitation_id": inv.id,
@@ -780,7 +882,9 @@ async fn accept(
         "inviter_name": inv.inviter_name,
         "connection_id": sso.map(|(c, _)| c.id.clone()),
     });
-    let (user_id, membership_id, role) = match db::sso::member_by_email(tx.conn(), &org, &email).await? {
+    let (user_id, membership_id, role) = match db::sso::member_by_email(tx.conn(), &org, &email)
+        .await?
+    {
         Some((u, m, r, st)) if st == "active" => {
             // Already in (a directory or a sign-in got there first): keep the membership as it is.
             record_grant(&mut tx, &org, &m, "invitation", &r, {
@@ -794,7 +898,15 @@ async fn accept(
         Some((u, m, _, _)) => {
             db::sso::set_membership_state(tx.conn(), &org, &m, "active", now).await?;
             q::set_role(tx.conn(), &org, &m, &inv.role, now).await?;
-            record_grant(&mut tx, &org, &m, "invitation", &inv.role, grant_detail.clone()).await?;
+            record_grant(
+                &mut tx,
+                &org,
+                &m,
+                "invitation",
+                &inv.role,
+                grant_detail.clone(),
+            )
+            .await?;
             tx.record(
                 Some(&org),
                 "membership.reactivated",
@@ -809,14 +921,33 @@ async fn accept(
                 Some(u) => u,
                 None => {
                     let u = db::new_id(IdKind::User);
-                    let (first, last) = sso.map(|(_, i)| (i.first_name.clone(), i.last_name.clone())).unwrap_or_default();
-                    db::sso::insert_user(tx.conn(), &u, &org, &email, first.as_deref(), last.as_deref(), now).await?;
+                    let (first, last) = sso
+                        .map(|(_, i)| (i.first_name.clone(), i.last_name.clone()))
+                        .unwrap_or_default();
+                    db::sso::insert_user(
+                        tx.conn(),
+                        &u,
+                        &org,
+                        &email,
+                        first.as_deref(),
+                        last.as_deref(),
+                        now,
+                    )
+                    .await?;
                     u
                 }
             };
             let m = db::new_id(IdKind::Membership);
             db::sso::insert_membership(tx.conn(), &m, &org, &u, &inv.role, now).await?;
-            record_grant(&mut tx, &org, &m, "invitation", &inv.role, grant_detail.clone()).await?;
+            record_grant(
+                &mut tx,
+                &org,
+                &m,
+                "invitation",
+                &inv.role,
+                grant_detail.clone(),
+            )
+            .await?;
             tx.record(
                 Some(&org),
                 "membership.created",
@@ -829,8 +960,21 @@ async fn accept(
     };
     if let Some((c, i)) = sso {
         let raw = i.raw.to_string();
-        if db::sso::identity_membership(tx.conn(), &org, &c.id, &i.subject).await?.is_none() {
-            db::sso::insert_identity(tx.conn(), &c.id, &i.subject, &org, &user_id, &email, &raw, now).await?;
+        if db::sso::identity_membership(tx.conn(), &org, &c.id, &i.subject)
+            .await?
+            .is_none()
+        {
+            db::sso::insert_identity(
+                tx.conn(),
+                &c.id,
+                &i.subject,
+                &org,
+                &user_id,
+                &email,
+                &raw,
+                now,
+            )
+            .await?;
         } else {
             db::sso::touch_identity(tx.conn(), &c.id, &i.subject, &email, &raw, now).await?;
         }
@@ -850,7 +994,14 @@ async fn accept(
     .await?;
     tx.commit().await?;
     let (first, last, subject, conn_id, groups, raw) = match sso {
-        Some((c, i)) => (i.first_name.clone(), i.last_name.clone(), Some(i.subject.clone()), Some(c.id.clone()), i.groups.clone(), i.raw.clone()),
+        Some((c, i)) => (
+            i.first_name.clone(),
+            i.last_name.clone(),
+            Some(i.subject.clone()),
+            Some(c.id.clone()),
+            i.groups.clone(),
+            i.raw.clone(),
+        ),
         None => (None, None, None, None, Vec::new(), json!({})),
     };
     Ok(Ok(SignInResult {
@@ -906,7 +1057,9 @@ pub async fn deliver_mail(state: &AppState) -> Result<usize, AppError> {
             .open(&m.body_enc, &format!("mail_outbox:{}", m.id))
             .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok());
         let outcome = match body {
-            None => Err("the stored message cannot be read (was LANYARD_SECRET_KEY changed?)".to_owned()),
+            None => Err(
+                "the stored message cannot be read (was LANYARD_SECRET_KEY changed?)".to_owned(),
+            ),
             Some(b) => {
                 let mail = Mail {
                     to: m.recipient.clone(),
@@ -914,7 +1067,10 @@ pub async fn deliver_mail(state: &AppState) -> Result<usize, AppError> {
                     text: b["text"].as_str().unwrap_or_default().to_owned(),
                     html: b["html"].as_str().unwrap_or_default().to_owned(),
                 };
-                state.mailer.send(&state.config.branding.vendor_name, &from, &mail).await
+                state
+                    .mailer
+                    .send(&state.config.branding.vendor_name, &from, &mail)
+                    .await
             }
         };
         let done = state.clock.now();
@@ -927,7 +1083,8 @@ pub async fn deliver_mail(state: &AppState) -> Result<usize, AppError> {
             }
             Err(e) => {
                 let e: String = e.chars().take(500).collect();
-                let next = (m.attempts + 1 < MAX_MAIL_ATTEMPTS).then(|| done + backoff_ms(m.attempts));
+                let next =
+                    (m.attempts + 1 < MAX_MAIL_ATTEMPTS).then(|| done + backoff_ms(m.attempts));
                 tracing::warn!(mail = %m.id, to = %m.recipient, error = %e, retry_at = ?next, "mail delivery failed");
                 q::mail_failed(&mut conn, &m.id, &e, next, done).await?;
             }

@@ -222,9 +222,11 @@ pub async fn list(
     organization_id: &str,
     p: &ListMembers,
 ) -> Result<(Vec<Membership>, Option<String>), AppError> {
-    if let Some(st) = p.state.as_deref() {
+    if let Some(st) = p.state.as_deref().filter(|s| !s.is_empty()) {
         if !matches!(st, "active" | "suspended" | "removed") {
-            return Err(FieldError::new("state", "state must be active, suspended or removed").into());
+            return Err(
+                FieldError::new("state", "state must be active, suspended or removed").into(),
+            );
         }
     }
     let limit = p.limit.unwrap_or(50).clamp(1, 200);
@@ -233,7 +235,11 @@ pub async fn list(
         &mut conn,
         organization_id,
         &MemberFilter {
-            search: p.search.clone().filter(|s| !s.trim().is_empty()).map(|s| s.trim().to_owned()),
+            search: p
+                .search
+                .clone()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().to_owned()),
             state: p.state.clone().filter(|s| !s.is_empty()),
             role: p.role.clone().filter(|s| !s.is_empty()),
             after: p.after.clone(),
@@ -285,7 +291,11 @@ async fn read(conn: &mut Conn, organization_id: &str, id: &str) -> Result<Member
 }
 
 /// One membership with its chain of grants ("why does this person have access").
-pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Membership, AppError> {
+pub async fn get(
+    state: &AppState,
+    organization_id: &str,
+    id: &str,
+) -> Result<Membership, AppError> {
     if !is_valid_id(IdKind::Membership, id) {
         return Err(AppError::NotFound("membership"));
     }
@@ -368,7 +378,9 @@ pub async fn update(
     }
     if let Some(st) = input.state.as_deref() {
         if !matches!(st, "active" | "suspended" | "removed") {
-            return Err(FieldError::new("state", "state must be active, suspended or removed").into());
+            return Err(
+                FieldError::new("state", "state must be active, suspended or removed").into(),
+            );
         }
     }
     let now = state.clock.now();
@@ -391,7 +403,9 @@ pub async fn update(
             check_grant(&acting, &cur)?;
         }
         if am.id == m.id && input.role.is_some() {
-            return Err(AppError::Forbidden("members cannot change their own role".into()));
+            return Err(AppError::Forbidden(
+                "members cannot change their own role".into(),
+            ));
         }
     }
     let by = json!({ "actor_type": actor.kind, "actor_id": actor.id, "actor_name": actor.name });
@@ -418,7 +432,15 @@ pub async fn update(
         q::set_role(tx.conn(), organization_id, &m.id, &target_role.slug, now).await?;
         let mut d = by.clone();
         d["from"] = json!(m.role);
-        record_grant(&mut tx, organization_id, &m.id, "manual_role", &target_role.slug, d).await?;
+        record_grant(
+            &mut tx,
+            organization_id,
+            &m.id,
+            "manual_role",
+            &target_role.slug,
+            d,
+        )
+        .await?;
         tx.record(
             Some(organization_id),
             "membership.role_changed",
@@ -439,15 +461,32 @@ pub async fn update(
                     return Err(AppError::Conflict {
                         code: "directory_refuses",
                         message: format!("{} cannot be reactivated here: {msg}", m.email)
-                            .replace("your organization's directory", "the authoritative directory")
+                            .replace(
+                                "your organization's directory",
+                                "the authoritative directory",
+                            )
                             .replace("your account", "the account"),
                         field: Some("state"),
                     });
                 }
-                db::sso::set_membership_state(tx.conn(), organization_id, &m.id, "active", now).await?;
-                record_grant(&mut tx, organization_id, &m.id, "manual_reactivated", &role, by.clone()).await?;
-                tx.record(Some(organization_id), "membership.reactivated", target(), json!({ "source": "manual" }))
+                db::sso::set_membership_state(tx.conn(), organization_id, &m.id, "active", now)
                     .await?;
+                record_grant(
+                    &mut tx,
+                    organization_id,
+                    &m.id,
+                    "manual_reactivated",
+                    &role,
+                    by.clone(),
+                )
+                .await?;
+                tx.record(
+                    Some(organization_id),
+                    "membership.reactivated",
+                    target(),
+                    json!({ "source": "manual" }),
+                )
+                .await?;
             }
             _ => {
                 db::sso::set_membership_state(tx.conn(), organization_id, &m.id, st, now).await?;

@@ -213,7 +213,9 @@ pub async fn update(
         }
     }
     if let Some(role) = &input.default_role {
-        let role = super::roles::check(tx.conn(), "default_role", role).await?.slug;
+        let role = super::roles::check(tx.conn(), "default_role", role)
+            .await?
+            .slug;
         if role != row.default_role {
             row.default_role = role;
             changed.push("default_role");

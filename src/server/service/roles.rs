@@ -68,7 +68,10 @@ pub fn can_grant(granter: &Role, target: &Role) -> bool {
         return true;
     }
     !target.permissions.iter().any(|p| p == ALL)
-        && target.permissions.iter().all(|p| granter.permissions.contains(p))
+        && target
+            .permissions
+            .iter()
+            .all(|p| granter.permissions.contains(p))
 }
 
 /// The role with this slug, built-in or custom.
@@ -81,7 +84,10 @@ pub async fn resolve(conn: &mut Conn, slug: &str) -> Result<Option<Role>, sqlx::
 
 /// Every role, built-in first.
 pub async fn all(conn: &mut Conn) -> Result<Vec<Role>, sqlx::Error> {
-    let mut out: Vec<Role> = ["admin", "member"].into_iter().filter_map(built_in).collect();
+    let mut out: Vec<Role> = ["admin", "member"]
+        .into_iter()
+        .filter_map(built_in)
+        .collect();
     out.extend(q::list_roles(conn).await?.into_iter().map(from_row));
     Ok(out)
 }

@@ -120,8 +120,15 @@ pub async fn create(
         None | Some("") => None,
         Some(e) => {
             let e = e.to_lowercase();
-            if !e.contains('@') || crate::domain::domain_name::email_domain(&e).is_none() || e.len() > 254 {
-                return Err(FieldError::new("admin_email", "admin_email must be an address like dana@acme.com").into());
+            if !e.contains('@')
+                || crate::domain::domain_name::email_domain(&e).is_none()
+                || e.len() > 254
+            {
+                return Err(FieldError::new(
+                    "admin_email",
+                    "admin_email must be an address like dana@acme.com",
+                )
+                .into());
             }
             Some(e)
         }

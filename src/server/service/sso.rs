@@ -206,7 +206,15 @@ async fn begin_for(
     invitation_id: Option<String>,
 ) -> Result<Next, AppError> {
     if row.kind == "saml" {
-        return begin_saml(state, row, purpose, redirect_uri, client_state, invitation_id).await;
+        return begin_saml(
+            state,
+            row,
+            purpose,
+            redirect_uri,
+            client_state,
+            invitation_id,
+        )
+        .await;
     }
     let cfg = rp(state, &row)?;
     let meta = state

@@ -20,10 +20,10 @@ use crate::server::service::directories::{
 use crate::server::service::domains::{self, CreateDomain, Domain};
 use crate::server::service::invitations::{self, CreateInvitation, Invitation};
 use crate::server::service::members::{self, ListMembers, Membership, UpdateMembership};
-use crate::server::service::roles::{self, CreateRole, Role};
 use crate::server::service::organizations::{
     self, CreateOrganization, Organization, UpdateOrganization,
 };
+use crate::server::service::roles::{self, CreateRole, Role};
 use crate::server::service::setup_links::{self, CreateSetupLink, CreatedSetupLink};
 use crate::server::service::sso::{self, RedirectUri, SignInResult};
 use crate::server::state::AppState;

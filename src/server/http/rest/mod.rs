@@ -78,8 +78,14 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/directories/{id}/role_mappings",
             axum::routing::put(handlers::put_role_mappings),
         )
-        .route("/roles", get(handlers::list_roles).post(handlers::create_role))
-        .route("/roles/{slug}", axum::routing::delete(handlers::delete_role))
+        .route(
+            "/roles",
+            get(handlers::list_roles).post(handlers::create_role),
+        )
+        .route(
+            "/roles/{slug}",
+            axum::routing::delete(handlers::delete_role),
+        )
         .route(
             "/organizations/{id}/memberships",
             get(handlers::list_memberships),

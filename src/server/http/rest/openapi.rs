@@ -13,15 +13,15 @@ use crate::server::service::connections::{
     Connection, CreateConnection, OidcInput, OidcPatch, OidcSettings, SamlCertificate, SamlInput,
     SamlPatch, SamlSettings, SpInfo, UpdateConnection,
 };
-use crate::server::service::invitations::{CreateInvitation, Delivery, Invitation, Inviter};
-use crate::server::service::members::{Grant, ManagedBy, Membership, UpdateMembership};
-use crate::server::service::roles::{CreateRole, Role};
 use crate::server::service::directories::{
     CreateDirectory, Directory, DirectoryHealth, DirectoryUser, DirectoryWithToken, GroupInfo,
     GroupMapping, RoleChange, TokenInfo, UpdateDirectory,
 };
 use crate::server::service::domains::{CheckResult, CreateDomain, Domain, Verification};
+use crate::server::service::invitations::{CreateInvitation, Delivery, Invitation, Inviter};
+use crate::server::service::members::{Grant, ManagedBy, Membership, UpdateMembership};
 use crate::server::service::organizations::{CreateOrganization, Organization, UpdateOrganization};
+use crate::server::service::roles::{CreateRole, Role};
 use crate::server::service::setup_links::{CreateSetupLink, CreatedSetupLink};
 use crate::server::service::sso::{RedirectUri, SignInResult};
 use handlers::DomainList;
