@@ -266,7 +266,7 @@ impl SmtpMailer {
             }
             Err(e) => {
                 let hint = if e.is_transient() {
-                    " (temporary; try again later)"
+                    " (temporary)"
                 } else if e.is_timeout() {
                     " (no answer within 20 s)"
                 } else {

@@ -77,7 +77,8 @@ async fn smtp_delivers_both_parts() {
     let m = &got[0];
     assert_eq!(m["to"], serde_json::json!(["dana@acme.test"]));
     assert_eq!(m["envelopeFrom"], FROM_ADDR);
-    assert_eq!(m["from"], format!("{FROM_NAME} <{FROM_ADDR}>"));
+    // mailparser quotes the display name.
+    assert_eq!(m["from"], format!("\"{FROM_NAME}\" <{FROM_ADDR}>"));
     assert_eq!(m["subject"], mail.subject.as_str());
     assert_eq!(m["text"].as_str().unwrap().trim_end(), mail.text);
     assert_eq!(m["html"].as_str().unwrap().trim_end(), mail.html);

@@ -895,26 +895,25 @@ async fn accept(
             .await?;
             (u, m, r)
         }
-        Some((u, m, _, _)) => {
+        Some((u, m, old_role, _)) => {
             db::sso::set_membership_state(tx.conn(), &org, &m, "active", now).await?;
-            q::set_role(tx.conn(), &org, &m, &inv.role, now).await?;
-            record_grant(
-                &mut tx,
-                &org,
-                &m,
-                "invitation",
-                &inv.role,
-                grant_detail.clone(),
-            )
-            .await?;
+            // A directory that manages the member keeps deciding the role.
+            let managed = q::get_member(tx.conn(), &org, &m, None)
+                .await?
+                .is_some_and(|r| r.directory_name.is_some());
+            let role = if managed { old_role } else { inv.role.clone() };
+            if !managed {
+                q::set_role(tx.conn(), &org, &m, &role, now).await?;
+            }
+            record_grant(&mut tx, &org, &m, "invitation", &role, grant_detail.clone()).await?;
             tx.record(
                 Some(&org),
                 "membership.reactivated",
                 vec![Target::new("membership", &m, Some(&email))],
-                json!({ "source": "invitation", "invitation_id": inv.id, "role": inv.role }),
+                json!({ "source": "invitation", "invitation_id": inv.id, "role": role }),
             )
             .await?;
-            (u, m, inv.role.clone())
+            (u, m, role)
         }
         None => {
             let u = match user {
