@@ -20,6 +20,7 @@ CREATE TABLE invitations (
     inviter_name TEXT NOT NULL,
     redirect_uri TEXT,
     expires_at BIGINT NOT NULL,
+    lifetime_ms BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     accepted_at BIGINT,
@@ -60,3 +61,5 @@ CREATE INDEX mail_outbox_invitation ON mail_outbox (invitation_id, created_at);
 ALTER TABLE memberships ADD COLUMN last_sign_in_at BIGINT;
 ALTER TABLE setup_links ADD COLUMN admin_email TEXT;
 ALTER TABLE sso_requests ADD COLUMN invitation_id TEXT;
+-- The invitation link that started an SSO acceptance (it must still be live at the end).
+ALTER TABLE sso_requests ADD COLUMN invitation_token_hash TEXT;

@@ -235,7 +235,13 @@ pub async fn change_member(
     let c = caller().await?;
     let input = match action.as_str() {
         "role" => UpdateMembership {
-            role: Some(role.unwrap_or_default()),
+            role: Some(
+                role.filter(|r| !r.is_empty())
+                    .ok_or_else(|| PortalError::Invalid {
+                        field: "role".into(),
+                        message: "choose a role".into(),
+                    })?,
+            ),
             ..Default::default()
         },
         "suspend" => UpdateMembership {

@@ -373,6 +373,33 @@ async fn roles_bound_what_an_inviter_can_grant(d: Dialect) {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     assert_eq!(membership(&app, &mia).await["role"], "member");
+    // A suspended admin can be invited back only by someone who could grant admin.
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/memberships/{xm}"),
+            Some(json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/memberships/{xm}"),
+            Some(json!({"state": "suspended"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = invite(&app, json!({"organization_id": org, "email": "x@example.com", "role": "member", "inviter_membership_id": mia})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/memberships/{xm}"),
+            Some(json!({"state": "active", "role": "member"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     // An inviter from another organization, or unknown, is refused.
     let other = app.create_org("Other").await;
     let r = invite(
@@ -443,7 +470,27 @@ async fn sso_required_acceptance_needs_the_invited_email(d: Dialect) {
         list.json()["data"].as_array().unwrap().is_empty(),
         "eve got nothing"
     );
-    // The right person: accepted through the connection, then on to the vendor with a code.
+    // A resend while the invitee is at the IdP replaces the link that started the sign-in: the
+    // acceptance fails closed and the invitation stays pending.
+    let r = app.browser_post(&path, "", None).await;
+    let to_op = r.header("location").unwrap();
+    let resent = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/invitations/{id}/resend"),
+            None,
+        )
+        .await;
+    assert_eq!(resent.status, StatusCode::OK);
+    let path = link_path(&resent.json());
+    op.next_account(json!({"sub": "dana-1", "email": "dana@acme.test"}))
+        .await;
+    let cb = op.browse_to_callback(&to_op).await;
+    let r = app.browser_get(&cb, None).await;
+    assert_eq!(r.status, StatusCode::GONE, "{}", r.text());
+    assert_eq!(invitation_state(&app, &id).await, "pending");
+    // The right person with the current link: accepted through the connection, then on to the
+    // vendor with a code.
     let r = app.browser_post(&path, "", None).await;
     let to_op = r.header("location").unwrap();
     op.next_account(json!({"sub": "dana-1", "email": "Dana@acme.test", "given_name": "Dana"}))
@@ -591,6 +638,48 @@ async fn a_deactivated_directory_user_cannot_be_invited_or_accept(d: Dialect) {
     assert!(r.text().contains("deactivated"), "{}", r.text());
     assert_ne!(invitation_state(&app, &id).await, "accepted");
     assert_eq!(membership(&app, &bm).await["state"], "suspended");
+}
+
+async fn suspending_a_member_revokes_their_pending_invitations(d: Dialect) {
+    let app = app(d).await;
+    let org = app.create_org("Acme").await;
+    // Bob is invited, then joins through a (non-authoritative) directory before accepting.
+    let (id, path) = invited(&app, &org, "bob@example.com", json!({"role": "admin"})).await;
+    let dir = create_dir(&app, &org, "okta").await;
+    create_user(&app, &dir, "bob@example.com").await;
+    let list = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/organizations/{org}/memberships?search=bob"),
+            None,
+        )
+        .await;
+    let bm = list.json()["data"][0]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/memberships/{bm}"),
+            Some(json!({"state": "suspended"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // The old link cannot undo the suspension.
+    assert_eq!(invitation_state(&app, &id).await, "revoked");
+    assert_eq!(
+        app.browser_post(&path, "", None).await.status,
+        StatusCode::GONE
+    );
+    assert_eq!(membership(&app, &bm).await["state"], "suspended");
+    // A new invitation (a deliberate decision) brings him back; the directory keeps his role.
+    let (_, path) = invited(&app, &org, "bob@example.com", json!({"role": "admin"})).await;
+    let code = accept(&app, &path).await;
+    let j = exchange(&app, &code).await.json();
+    assert_eq!(j["membership"]["id"], bm);
+    assert_eq!(
+        j["membership"]["role"], "member",
+        "the directory manages the role"
+    );
+    assert_eq!(membership(&app, &bm).await["state"], "active");
 }
 
 async fn admins_change_roles_and_states_with_provenance(d: Dialect) {
@@ -954,6 +1043,7 @@ crate::both_databases!(
     another_organizations_verified_domain_is_refused,
     a_deactivated_directory_user_cannot_be_invited_or_accept,
     admins_change_roles_and_states_with_provenance,
+    suspending_a_member_revokes_their_pending_invitations,
     portal_members_are_scoped_to_the_session_organization,
     invitation_mail_goes_through_smtp_with_retries,
     without_smtp_mail_is_written_to_the_data_directory,

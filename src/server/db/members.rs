@@ -50,7 +50,7 @@ pub async fn delete_role(conn: &mut Conn, slug: &str) -> Result<bool, sqlx::Erro
 /// How many memberships, pending invitations, organization defaults and group mappings use a role.
 pub async fn role_uses(conn: &mut Conn, slug: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM memberships WHERE role = $1 AND state <> 'removed') \
+        "SELECT (SELECT COUNT(*) FROM memberships WHERE role = $1) \
          + (SELECT COUNT(*) FROM invitations WHERE role = $1 AND state = 'pending') \
          + (SELECT COUNT(*) FROM organizations WHERE default_role = $1 AND deleted_at IS NULL) \
          + (SELECT COUNT(*) FROM group_role_mappings WHERE role = $1)",
@@ -103,13 +103,17 @@ pub async fn list_members(
     f: &MemberFilter,
     limit: i64,
 ) -> Result<Vec<MemberRow>, sqlx::Error> {
-    let like = f
-        .search
-        .as_deref()
-        .map(|s| format!("%{}%", s.to_lowercase().replace(['%', '_'], "")));
+    let like = f.search.as_deref().map(|s| {
+        let escaped = s
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    });
     sqlx::query_as(&format!(
         "{MEMBER_SELECT} WHERE m.organization_id = $1 \
-         AND ($2 IS NULL OR LOWER(u.email) LIKE $2 OR LOWER(COALESCE(u.first_name, '') || ' ' || COALESCE(u.last_name, '')) LIKE $2) \
+         AND ($2 IS NULL OR LOWER(u.email) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(u.first_name, '') || ' ' || COALESCE(u.last_name, '')) LIKE $2 ESCAPE '\\') \
          AND ($3 IS NULL OR m.state = $3) AND ($4 IS NULL OR m.role = $4) AND ($5 IS NULL OR m.id > $5) \
          ORDER BY m.id LIMIT $6"
     ))
@@ -238,6 +242,8 @@ pub struct InvitationRow {
     pub inviter_name: String,
     pub redirect_uri: Option<String>,
     pub expires_at: i64,
+    /// The lifetime asked for at creation (a resend restarts it).
+    pub lifetime_ms: i64,
     pub created_at: i64,
     pub updated_at: i64,
     pub accepted_at: Option<i64>,
@@ -245,11 +251,11 @@ pub struct InvitationRow {
     pub membership_id: Option<String>,
 }
 
-const INV_COLUMNS: &str = "id, organization_id, email, role, state, inviter_kind, inviter_id, inviter_name, redirect_uri, expires_at, created_at, updated_at, accepted_at, revoked_at, membership_id";
+const INV_COLUMNS: &str = "id, organization_id, email, role, state, inviter_kind, inviter_id, inviter_name, redirect_uri, expires_at, lifetime_ms, created_at, updated_at, accepted_at, revoked_at, membership_id";
 
 pub async fn insert_invitation(conn: &mut Conn, r: &InvitationRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO invitations ({INV_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, NULL)"
+        "INSERT INTO invitations ({INV_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL, NULL)"
     ))
     .bind(&r.id)
     .bind(&r.organization_id)
@@ -261,6 +267,7 @@ pub async fn insert_invitation(conn: &mut Conn, r: &InvitationRow) -> Result<(),
     .bind(&r.inviter_name)
     .bind(&r.redirect_uri)
     .bind(r.expires_at)
+    .bind(r.lifetime_ms)
     .bind(r.created_at)
     .bind(r.updated_at)
     .execute(conn)
@@ -388,14 +395,16 @@ pub async fn extend_invitation(
     id: &str,
     expires_at: i64,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE invitations SET expires_at = $2, updated_at = $3 WHERE id = $1")
-        .bind(id)
-        .bind(expires_at)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map(|_| ())
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE invitations SET expires_at = $2, updated_at = $3 WHERE id = $1 AND state = 'pending'",
+    )
+    .bind(id)
+    .bind(expires_at)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// Pending invitations past their expiry (optionally of one address of one organization).
@@ -584,4 +593,52 @@ pub async fn user_by_email(
         .bind(email)
         .fetch_optional(conn)
         .await
+}
+
+/// Spends one live token of an invitation (true once; a resend racing it makes it false).
+pub async fn spend_token(
+    conn: &mut Conn,
+    invitation_id: &str,
+    token_hash: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE invitation_tokens SET replaced_at = $3 WHERE token_hash = $2 AND invitation_id = $1 AND replaced_at IS NULL",
+    )
+    .bind(invitation_id)
+    .bind(token_hash)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Pending invitations of one address in one organization.
+pub async fn pending_for(
+    conn: &mut Conn,
+    organization_id: &str,
+    email: &str,
+) -> Result<Vec<InvitationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {INV_COLUMNS} FROM invitations WHERE organization_id = $1 AND email = $2 AND state = 'pending'"
+    ))
+    .bind(organization_id)
+    .bind(email)
+    .fetch_all(conn)
+    .await
+}
+
+/// The organization user an IdP identity is linked to.
+pub async fn identity_user(
+    conn: &mut Conn,
+    connection_id: &str,
+    subject: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT user_id FROM user_identities WHERE connection_id = $1 AND idp_subject = $2",
+    )
+    .bind(connection_id)
+    .bind(subject)
+    .fetch_optional(conn)
+    .await
 }

@@ -156,12 +156,14 @@ pub struct SsoRequestRow {
     pub expires_at: i64,
     /// Set when the sign-in accepts an invitation that requires SSO.
     pub invitation_id: Option<String>,
+    /// The hash of the invitation link that started it.
+    pub invitation_token_hash: Option<String>,
 }
 
 pub async fn insert_request(conn: &mut Conn, r: &SsoRequestRow) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sso_requests (state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at, invitation_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO sso_requests (state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at, invitation_id, invitation_token_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&r.state_hash)
     .bind(&r.organization_id)
@@ -174,6 +176,7 @@ pub async fn insert_request(conn: &mut Conn, r: &SsoRequestRow) -> Result<(), sq
     .bind(r.created_at)
     .bind(r.expires_at)
     .bind(&r.invitation_id)
+    .bind(&r.invitation_token_hash)
     .execute(conn)
     .await
     .map(|_| ())
@@ -194,7 +197,7 @@ pub async fn take_request(
         return Ok(None);
     }
     sqlx::query_as(
-        "SELECT state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at, invitation_id \
+        "SELECT state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at, invitation_id, invitation_token_hash \
          FROM sso_requests WHERE state_hash = $1",
     )
     .bind(state_hash)

@@ -213,7 +213,13 @@ async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next) -> 
     if allowed {
         next.run(req).await
     } else {
-        tracing::warn!(path, ?fetch_site, ?origin, "cross-site request refused");
+        // Link paths carry one-time tokens: log only their prefix.
+        let logged = ["/invite/", "/portal/link/"]
+            .into_iter()
+            .find(|p| path.starts_with(p))
+            .map(|p| format!("{p}…"))
+            .unwrap_or_else(|| path.to_owned());
+        tracing::warn!(path = %logged, ?fetch_site, ?origin, "cross-site request refused");
         (
             StatusCode::FORBIDDEN,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

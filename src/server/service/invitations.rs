@@ -208,11 +208,26 @@ pub async fn list(
     Ok(out)
 }
 
-fn normalize_email(raw: &str) -> Result<String, FieldError> {
+/// Lower-cases and checks an address: one `@`, a local part of the characters RFC 5322 allows
+/// unquoted, a valid domain. `field` names the input in the error.
+pub(crate) fn normalize_email(raw: &str, field: &'static str) -> Result<String, FieldError> {
     let e = raw.trim().to_lowercase();
-    let bad = || FieldError::new("email", "email must be an address like dana@acme.com");
-    let (local, _) = e.split_once('@').ok_or_else(bad)?;
-    if local.is_empty() || e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    let bad = || {
+        FieldError::new(
+            field,
+            format!("{field} must be an address like dana@acme.com"),
+        )
+    };
+    let (local, domain) = e.split_once('@').ok_or_else(bad)?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+    if !local_ok || e.len() > 254 || domain.contains('@') {
         return Err(bad());
     }
     email_domain(&e).ok_or_else(bad)?;
@@ -316,7 +331,12 @@ async fn queue_mail(
     )
     .await?;
     if state.config.smtp_url.is_none() {
-        tracing::info!(to = %r.email, link = %link, "invitation link (no LANYARD_SMTP_URL: the mail is written under the data directory's mail/ folder)");
+        if state.config.env == crate::server::config::Environment::Production {
+            tracing::warn!(invitation = %r.id, "no LANYARD_SMTP_URL: the invitation mail is written under the data directory's mail/ folder");
+        } else {
+            // Development quickstart: the link in the log is the way in without a mail server.
+            tracing::info!(to = %r.email, link = %link, "invitation link (no LANYARD_SMTP_URL: the mail is written under the data directory's mail/ folder)");
+        }
     }
     Ok(())
 }
@@ -394,7 +414,7 @@ pub async fn create(
         .into());
     }
     let org = input.organization_id.clone();
-    let email = normalize_email(&input.email)?;
+    let email = normalize_email(&input.email, "email")?;
     let days = input.expires_in_days.unwrap_or(DEFAULT_DAYS);
     if !(1..=30).contains(&days) {
         return Err(
@@ -434,7 +454,7 @@ pub async fn create(
     .await?;
     check_grant(&acting, &role)?;
     let holders = super::domains::holders_of_email(tx.conn(), &email).await?;
-    if holders.iter().any(|h| *h != org) {
+    if holders.first().is_some_and(|h| *h != org) {
         let d = email_domain(&email)
             .map(|d| d.as_str().to_owned())
             .unwrap_or_default();
@@ -446,7 +466,19 @@ pub async fn create(
             field: Some("email"),
         });
     }
-    if let Some((_, _, _, st)) = db::sso::member_by_email(tx.conn(), &org, &email).await? {
+    if let Some((_, _, current, st)) = db::sso::member_by_email(tx.conn(), &org, &email).await? {
+        // Re-inviting a suspended or removed member gives their access back: only someone who
+        // could grant the role they held may do it.
+        if acting.is_some() {
+            match super::roles::resolve(tx.conn(), &current).await? {
+                Some(r) => check_grant(&acting, &r)?,
+                None => {
+                    return Err(AppError::Forbidden(format!(
+                        "{email} held the role {current}, which no longer exists; only an admin can invite them back"
+                    )))
+                }
+            }
+        }
         if st == "active" {
             return Err(AppError::Conflict {
                 code: "already_member",
@@ -477,6 +509,7 @@ pub async fn create(
         inviter_name,
         redirect_uri: input.redirect_uri.clone(),
         expires_at: now + days * DAY_MS,
+        lifetime_ms: days * DAY_MS,
         created_at: now,
         updated_at: now,
         accepted_at: None,
@@ -533,9 +566,16 @@ pub async fn resend(
             field: None,
         });
     }
-    let lifetime = (row.expires_at - row.created_at).clamp(DAY_MS, 30 * DAY_MS);
-    row.expires_at = now + lifetime;
-    q::extend_invitation(tx.conn(), id, row.expires_at, now).await?;
+    row.expires_at = now + row.lifetime_ms.clamp(DAY_MS, 30 * DAY_MS);
+    // Conditional (and it takes the row lock first): an acceptance or revocation that committed
+    // since the read above wins.
+    if !q::extend_invitation(tx.conn(), id, row.expires_at, now).await? {
+        return Err(AppError::Conflict {
+            code: "invitation_not_pending",
+            message: "this invitation was just accepted or revoked; reload the page".into(),
+            field: None,
+        });
+    }
     q::replace_tokens(tx.conn(), id, now).await?;
     q::cancel_invitation_mail(tx.conn(), id, now).await?;
     let token = new_secret(INVITE_TOKEN_PREFIX);
@@ -573,12 +613,11 @@ pub async fn revoke(
         .await?
         .ok_or(AppError::NotFound("invitation"))?;
     if !q::finish_invitation(tx.conn(), id, "revoked", None, now).await? {
+        drop(tx);
+        let current = get(state, organization_id, id).await?.state;
         return Err(AppError::Conflict {
             code: "invitation_not_pending",
-            message: format!(
-                "this invitation is {} and can no longer be revoked",
-                row.state
-            ),
+            message: format!("this invitation is {current} and can no longer be revoked"),
             field: None,
         });
     }
@@ -597,6 +636,31 @@ pub async fn revoke(
     let out = view(tx.conn(), row, now).await?;
     tx.commit().await?;
     Ok(out)
+}
+
+/// Revokes an address's pending invitations in the caller's transaction (a member was just
+/// suspended or removed).
+pub(crate) async fn revoke_pending_for(
+    tx: &mut AuditedTx,
+    organization_id: &str,
+    email: &str,
+    because: &str,
+) -> Result<(), AppError> {
+    let now = tx.now();
+    for r in q::pending_for(tx.conn(), organization_id, email).await? {
+        if q::finish_invitation(tx.conn(), &r.id, "revoked", None, now).await? {
+            q::replace_tokens(tx.conn(), &r.id, now).await?;
+            q::cancel_invitation_mail(tx.conn(), &r.id, now).await?;
+            tx.record(
+                Some(organization_id),
+                "invitation.revoked",
+                vec![Target::new("invitation", &r.id, Some(&r.email))],
+                json!({ "email": r.email, "reason": format!("member {because}") }),
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 // --- the invitee's side -----------------------------------------------------------------------
@@ -627,7 +691,7 @@ async fn required_connection(
     email: &str,
 ) -> Result<Option<db::sso::ConnectionRow>, sqlx::Error> {
     let holders = super::domains::holders_of_email(conn, email).await?;
-    if !holders.iter().any(|h| h == organization_id) {
+    if holders.first().map(String::as_str) != Some(organization_id) {
         return Ok(None);
     }
     Ok(db::sso::list_connections(conn, organization_id)
@@ -716,17 +780,27 @@ pub async fn accept_link(
             other => gone_page(&vendor, &other),
         });
     };
-    let redirect = match &invitation.redirect_uri {
-        Some(r) => Some(r.clone()),
-        None => super::sso::default_redirect(state).await?,
-    };
+    let redirect = redirect_for(state, &invitation).await?;
+    let token_hash = hash_secret(token);
     if let Some(conn_row) = sso {
-        return super::sso::begin_invite(state, *conn_row, redirect, &invitation.id).await;
+        return super::sso::begin_invite(state, *conn_row, redirect, &invitation.id, &token_hash)
+            .await;
     }
-    match accept(state, ctx, &invitation, Some(&hash_secret(token)), None).await? {
+    match accept(state, ctx, &invitation, &token_hash, None).await? {
         Err((status, title, message)) => Ok(Next::Page(status, title, message)),
         Ok(result) => finish_redirect(state, &invitation, redirect, "", &result).await,
     }
+}
+
+/// Where the invitee goes after accepting: the invitation's redirect URI while it is still
+/// allow-listed, else the first allow-listed one.
+async fn redirect_for(state: &AppState, inv: &InvitationRow) -> Result<Option<String>, AppError> {
+    if let Some(r) = &inv.redirect_uri {
+        if super::sso::redirect_allowed(state, r).await? {
+            return Ok(Some(r.clone()));
+        }
+    }
+    super::sso::default_redirect(state).await
 }
 
 async fn finish_redirect(
@@ -767,13 +841,21 @@ pub async fn accept_after_sso(
     ctx: &RequestContext,
     row: &db::sso::ConnectionRow,
     req: &db::sso::SsoRequestRow,
-    invitation_id: &str,
     identity: &Identity,
 ) -> Result<Next, AppError> {
+    let invitation_id = req.invitation_id.clone().unwrap_or_default();
+    let token_hash = req.invitation_token_hash.clone().unwrap_or_default();
     let inv = {
         let mut conn = state.db.pool.acquire().await?;
-        q::get_invitation(&mut conn, &row.organization_id, invitation_id).await?
+        q::get_invitation(&mut conn, &row.organization_id, &invitation_id).await?
     };
+    if row.state != "active" {
+        return Ok(Next::Page(
+            403,
+            "The invitation was not accepted".into(),
+            "The organization's SSO connection was switched off while you were signing in. Ask the person who invited you for help.".into(),
+        ));
+    }
     let Some(inv) = inv else {
         return Ok(Next::Page(
             404,
@@ -806,10 +888,11 @@ pub async fn accept_after_sso(
             format!("{}. Sign out of your identity provider, then open the invitation link again and sign in as {}.", capitalize(&f.message), inv.email),
         ));
     }
-    match accept(state, ctx, &inv, None, Some((row, identity))).await? {
+    match accept(state, ctx, &inv, &token_hash, Some((row, identity))).await? {
         Err((status, title, message)) => Ok(Next::Page(status, title, message)),
         Ok(result) => {
-            finish_redirect(state, &inv, req.redirect_uri.clone(), &row.id, &result).await
+            let redirect = redirect_for(state, &inv).await?;
+            finish_redirect(state, &inv, redirect, &row.id, &result).await
         }
     }
 }
@@ -828,7 +911,7 @@ async fn accept(
     state: &AppState,
     ctx: &RequestContext,
     inv: &InvitationRow,
-    token_hash: Option<&str>,
+    token_hash: &str,
     sso: Option<(&db::sso::ConnectionRow, &Identity)>,
 ) -> Result<Result<SignInResult, Refusal>, AppError> {
     let org = inv.organization_id.clone();
@@ -842,7 +925,11 @@ async fn accept(
         name: email.clone(),
     };
     let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
-    if !q::claim_acceptance(tx.conn(), &inv.id, token_hash, now).await? {
+    // The link is spent first (a resend racing this replaces the same row, so on PostgreSQL one
+    // of the two waits and then finds nothing to update), then the invitation is claimed.
+    let claimed = q::spend_token(tx.conn(), &inv.id, token_hash, now).await?
+        && q::claim_acceptance(tx.conn(), &inv.id, None, now).await?;
+    if !claimed {
         drop(tx);
         let mut conn = state.db.pool.acquire().await?;
         let cur = q::get_invitation(&mut conn, &org, &inv.id).await?;
@@ -860,7 +947,7 @@ async fn accept(
         ));
     }
     let holders = super::domains::holders_of_email(tx.conn(), &email).await?;
-    if holders.iter().any(|h| *h != org) {
+    if holders.first().is_some_and(|h| *h != org) {
         drop(tx);
         return Ok(Err(refusal(403, "This invitation can no longer be accepted", "Your email domain is now verified by another organization. Ask the person who invited you for help.")));
     }
@@ -901,9 +988,20 @@ async fn accept(
             let managed = q::get_member(tx.conn(), &org, &m, None)
                 .await?
                 .is_some_and(|r| r.directory_name.is_some());
-            let role = if managed { old_role } else { inv.role.clone() };
-            if !managed {
+            let role = if managed {
+                old_role.clone()
+            } else {
+                inv.role.clone()
+            };
+            if !managed && role != old_role {
                 q::set_role(tx.conn(), &org, &m, &role, now).await?;
+                tx.record(
+                    Some(&org),
+                    "membership.role_changed",
+                    vec![Target::new("membership", &m, Some(&email))],
+                    json!({ "from": old_role, "to": role, "source": "invitation", "invitation_id": inv.id }),
+                )
+                .await?;
             }
             record_grant(&mut tx, &org, &m, "invitation", &role, grant_detail.clone()).await?;
             tx.record(
@@ -959,23 +1057,32 @@ async fn accept(
     };
     if let Some((c, i)) = sso {
         let raw = i.raw.to_string();
-        if db::sso::identity_membership(tx.conn(), &org, &c.id, &i.subject)
-            .await?
-            .is_none()
-        {
-            db::sso::insert_identity(
-                tx.conn(),
-                &c.id,
-                &i.subject,
-                &org,
-                &user_id,
-                &email,
-                &raw,
-                now,
-            )
-            .await?;
-        } else {
-            db::sso::touch_identity(tx.conn(), &c.id, &i.subject, &email, &raw, now).await?;
+        match q::identity_user(tx.conn(), &c.id, &i.subject).await? {
+            None => {
+                db::sso::insert_identity(
+                    tx.conn(),
+                    &c.id,
+                    &i.subject,
+                    &org,
+                    &user_id,
+                    &email,
+                    &raw,
+                    now,
+                )
+                .await?;
+            }
+            Some(u) if u == user_id => {
+                db::sso::touch_identity(tx.conn(), &c.id, &i.subject, &email, &raw, now).await?;
+            }
+            Some(_) => {
+                // This IdP account already stands for someone else here: never merge two people.
+                drop(tx);
+                return Ok(Err(refusal(
+                    403,
+                    "This invitation can no longer be accepted",
+                    "The account you signed in with already belongs to another member of this organization. Ask the person who invited you for help.",
+                )));
+            }
         }
     }
     q::set_invitation_membership(tx.conn(), &inv.id, &membership_id).await?;
@@ -1046,7 +1153,8 @@ pub async fn deliver_mail(state: &AppState) -> Result<usize, AppError> {
         {
             let _turn = state.db.write_turn().await?;
             let mut conn = state.db.pool.acquire().await?;
-            if !q::claim_mail(&mut conn, &m.id, m.next_attempt_at, now + 5 * 60 * 1000).await? {
+            let lease_until = state.clock.now() + 5 * 60 * 1000;
+            if !q::claim_mail(&mut conn, &m.id, m.next_attempt_at, lease_until).await? {
                 continue;
             }
         }
@@ -1114,11 +1222,22 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_and_checked() {
-        assert_eq!(normalize_email(" Dana@Acme.COM ").unwrap(), "dana@acme.com");
-        assert!(normalize_email("dana").is_err());
-        assert!(normalize_email("@acme.com").is_err());
-        assert!(normalize_email("da na@acme.com").is_err());
-        assert!(normalize_email("dana@").is_err());
+        let n = |e: &str| normalize_email(e, "email");
+        assert_eq!(n(" Dana@Acme.COM ").unwrap(), "dana@acme.com");
+        assert_eq!(n("d.lee+tag@acme.com").unwrap(), "d.lee+tag@acme.com");
+        for bad in [
+            "dana",
+            "@acme.com",
+            "da na@acme.com",
+            "dana@",
+            "a@b@acme.com",
+            "<dana>@acme.com",
+            "dana,eve@acme.com",
+            "dana\r\n@acme.com",
+            ".dana@acme.com",
+        ] {
+            assert!(n(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -398,9 +398,16 @@ pub async fn update(
     .await?;
     if let Some((_, am)) = &acting {
         // Nobody changes the access of someone who holds more than they do.
-        let current = roles::resolve(tx.conn(), &m.role).await?;
-        if let Some(cur) = current {
-            check_grant(&acting, &cur)?;
+        match roles::resolve(tx.conn(), &m.role).await? {
+            Some(cur) => check_grant(&acting, &cur)?,
+            // Fail closed: a role that no longer exists is treated as above everyone but admin.
+            None if !acting.as_ref().is_some_and(|(r, _)| r.permissions.iter().any(|p| p == roles::ALL)) => {
+                return Err(AppError::Forbidden(format!(
+                    "{} holds the role {}, which no longer exists; only an admin can change this member",
+                    m.email, m.role
+                )))
+            }
+            None => {}
         }
         if am.id == m.id && input.role.is_some() {
             return Err(AppError::Forbidden(
@@ -490,8 +497,11 @@ pub async fn update(
             }
             _ => {
                 db::sso::set_membership_state(tx.conn(), organization_id, &m.id, st, now).await?;
-                // Sign-ins in flight end with the membership.
+                // Sign-ins in flight end with the membership, and so do invitations sent to the
+                // address before (an old link must not undo this).
                 let voided = db::directories::void_codes(tx.conn(), &m.id, now).await?;
+                super::invitations::revoke_pending_for(&mut tx, organization_id, &m.email, st)
+                    .await?;
                 let (kind, action) = if st == "suspended" {
                     ("manual_suspended", "membership.suspended")
                 } else {

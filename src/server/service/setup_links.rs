@@ -118,20 +118,7 @@ pub async fn create(
     }
     let admin_email = match input.admin_email.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(e) => {
-            let e = e.to_lowercase();
-            if !e.contains('@')
-                || crate::domain::domain_name::email_domain(&e).is_none()
-                || e.len() > 254
-            {
-                return Err(FieldError::new(
-                    "admin_email",
-                    "admin_email must be an address like dana@acme.com",
-                )
-                .into());
-            }
-            Some(e)
-        }
+        Some(e) => Some(super::invitations::normalize_email(e, "admin_email")?),
     };
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;

@@ -185,6 +185,7 @@ pub async fn begin_invite(
     row: db::sso::ConnectionRow,
     redirect_uri: Option<String>,
     invitation_id: &str,
+    token_hash: &str,
 ) -> Result<Next, AppError> {
     begin_for(
         state,
@@ -192,7 +193,7 @@ pub async fn begin_invite(
         "invite",
         redirect_uri,
         None,
-        Some(invitation_id.to_owned()),
+        Some((invitation_id.to_owned(), token_hash.to_owned())),
     )
     .await
 }
@@ -203,18 +204,10 @@ async fn begin_for(
     purpose: &str,
     redirect_uri: Option<String>,
     client_state: Option<String>,
-    invitation_id: Option<String>,
+    invitation: Option<(String, String)>,
 ) -> Result<Next, AppError> {
     if row.kind == "saml" {
-        return begin_saml(
-            state,
-            row,
-            purpose,
-            redirect_uri,
-            client_state,
-            invitation_id,
-        )
-        .await;
+        return begin_saml(state, row, purpose, redirect_uri, client_state, invitation).await;
     }
     let cfg = rp(state, &row)?;
     let meta = state
@@ -256,7 +249,8 @@ async fn begin_for(
         ),
         created_at: now,
         expires_at: now + REQUEST_TTL_MS,
-        invitation_id,
+        invitation_id: invitation.as_ref().map(|i| i.0.clone()),
+        invitation_token_hash: invitation.map(|i| i.1),
     };
     let mut conn = state.db.pool.acquire().await?;
     db::sso::insert_request(&mut conn, &req).await?;
@@ -417,8 +411,7 @@ async fn conclude(
         return Ok(Next::Redirect(format!("/portal/sso?connection={}", row.id)));
     }
     if req.purpose == "invite" {
-        let inv = req.invitation_id.clone().unwrap_or_default();
-        return super::invitations::accept_after_sso(state, ctx, row, req, &inv, &identity).await;
+        return super::invitations::accept_after_sso(state, ctx, row, req, &identity).await;
     }
     if req.redirect_uri.is_none() {
         // IdP-initiated with nowhere to go: refuse before admitting anyone.
@@ -900,7 +893,7 @@ async fn begin_saml(
     purpose: &str,
     redirect_uri: Option<String>,
     client_state: Option<String>,
-    invitation_id: Option<String>,
+    invitation: Option<(String, String)>,
 ) -> Result<Next, AppError> {
     use crate::server::protocol::saml::request;
     let now = state.clock.now();
@@ -933,7 +926,8 @@ async fn begin_saml(
         pkce_verifier_enc: String::new(),
         created_at: now,
         expires_at: now + REQUEST_TTL_MS,
-        invitation_id,
+        invitation_id: invitation.as_ref().map(|i| i.0.clone()),
+        invitation_token_hash: invitation.map(|i| i.1),
     };
     let mut conn = state.db.pool.acquire().await?;
     db::sso::insert_request(&mut conn, &req).await?;
@@ -1002,6 +996,7 @@ pub async fn saml_acs(
                 created_at: now,
                 expires_at: now,
                 invitation_id: None,
+                invitation_token_hash: None,
             }
         }
     };
