@@ -60,6 +60,27 @@ async fn membership(app: &TestApp, id: &str) -> Value {
     r.json()
 }
 
+async fn patch_member(app: &TestApp, id: &str, body: Value) -> crate::helpers::TestResponse {
+    app.api(
+        Method::PATCH,
+        &format!("/api/v1/memberships/{id}"),
+        Some(body),
+    )
+    .await
+}
+
+/// The id of the first member whose email or name contains `search`.
+async fn member_id(app: &TestApp, org: &str, search: &str) -> String {
+    let list = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/organizations/{org}/memberships?search={search}"),
+            None,
+        )
+        .await;
+    list.json()["data"][0]["id"].as_str().unwrap().to_owned()
+}
+
 async fn app(d: Dialect) -> TestApp {
     TestApp::spawn_with(d, &[("LANYARD_REDIRECT_URIS", VENDOR_CB)]).await
 }
@@ -356,49 +377,29 @@ async fn roles_bound_what_an_inviter_can_grant(d: Dialect) {
         "invited by mia@example.com"
     );
     // Nor can she raise anyone (or herself) through the membership API.
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{xm}"),
-            Some(json!({"role": "admin", "acting_membership_id": mia})),
-        )
-        .await;
+    let r = patch_member(
+        &app,
+        &xm,
+        json!({"role": "admin", "acting_membership_id": mia}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{mia}"),
-            Some(json!({"role": "admin", "acting_membership_id": mia})),
-        )
-        .await;
+    let r = patch_member(
+        &app,
+        &mia,
+        json!({"role": "admin", "acting_membership_id": mia}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     assert_eq!(membership(&app, &mia).await["role"], "member");
     // A suspended admin can be invited back only by someone who could grant admin.
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{xm}"),
-            Some(json!({"role": "admin"})),
-        )
-        .await;
+    let r = patch_member(&app, &xm, json!({"role": "admin"})).await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{xm}"),
-            Some(json!({"state": "suspended"})),
-        )
-        .await;
+    let r = patch_member(&app, &xm, json!({"state": "suspended"})).await;
     assert_eq!(r.status, StatusCode::OK);
     let r = invite(&app, json!({"organization_id": org, "email": "x@example.com", "role": "member", "inviter_membership_id": mia})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{xm}"),
-            Some(json!({"state": "active", "role": "member"})),
-        )
-        .await;
+    let r = patch_member(&app, &xm, json!({"state": "active", "role": "member"})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     // An inviter from another organization, or unknown, is refused.
     let other = app.create_org("Other").await;
@@ -417,13 +418,7 @@ async fn roles_bound_what_an_inviter_can_grant(d: Dialect) {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "role");
     // The vendor itself may grant the custom role; a role in use cannot be deleted.
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{xm}"),
-            Some(json!({"role": "billing"})),
-        )
-        .await;
+    let r = patch_member(&app, &xm, json!({"role": "billing"})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["role_source"], "role set to billing by test");
     let r = app.api(Method::DELETE, "/api/v1/roles/billing", None).await;
@@ -607,21 +602,8 @@ async fn a_deactivated_directory_user_cannot_be_invited_or_accept(d: Dialect) {
     .await;
     assert_eq!(r.json()["error"]["code"], "already_member");
     // Bob is suspended by an admin, invited back, then deactivated before accepting: refused.
-    let list = app
-        .api(
-            Method::GET,
-            &format!("/api/v1/organizations/{org}/memberships?search=bob"),
-            None,
-        )
-        .await;
-    let bm = list.json()["data"][0]["id"].as_str().unwrap().to_owned();
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{bm}"),
-            Some(json!({"state": "suspended"})),
-        )
-        .await;
+    let bm = member_id(&app, &org, "bob").await;
+    let r = patch_member(&app, &bm, json!({"state": "suspended"})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let (id, path) = invited(&app, &org, "bob@example.com", json!({})).await;
     let r = scim(
@@ -647,21 +629,8 @@ async fn suspending_a_member_revokes_their_pending_invitations(d: Dialect) {
     let (id, path) = invited(&app, &org, "bob@example.com", json!({"role": "admin"})).await;
     let dir = create_dir(&app, &org, "okta").await;
     create_user(&app, &dir, "bob@example.com").await;
-    let list = app
-        .api(
-            Method::GET,
-            &format!("/api/v1/organizations/{org}/memberships?search=bob"),
-            None,
-        )
-        .await;
-    let bm = list.json()["data"][0]["id"].as_str().unwrap().to_owned();
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{bm}"),
-            Some(json!({"state": "suspended"})),
-        )
-        .await;
+    let bm = member_id(&app, &org, "bob").await;
+    let r = patch_member(&app, &bm, json!({"state": "suspended"})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     // The old link cannot undo the suspension.
     assert_eq!(invitation_state(&app, &id).await, "revoked");
@@ -698,13 +667,7 @@ async fn admins_change_roles_and_states_with_provenance(d: Dialect) {
     );
     assert!(m["last_sign_in_at"].is_i64());
     // Manual role change.
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{jo}"),
-            Some(json!({"role": "admin"})),
-        )
-        .await;
+    let r = patch_member(&app, &jo, json!({"role": "admin"})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["role"], "admin");
     assert_eq!(r.json()["role_source"], "role set to admin by test");
@@ -713,13 +676,7 @@ async fn admins_change_roles_and_states_with_provenance(d: Dialect) {
         .await;
     let back = sign_in(&app, &op, &format!("organization={org}")).await;
     let code = param(&back, "code").unwrap();
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{jo}"),
-            Some(json!({"state": "suspended"})),
-        )
-        .await;
+    let r = patch_member(&app, &jo, json!({"state": "suspended"})).await;
     assert_eq!(r.json()["state"], "suspended");
     assert_eq!(
         exchange(&app, &code).await.status,
@@ -730,33 +687,15 @@ async fn admins_change_roles_and_states_with_provenance(d: Dialect) {
     let back = sign_in(&app, &op, &format!("organization={org}")).await;
     assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
     // Removal, then reactivation.
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{jo}"),
-            Some(json!({"state": "removed"})),
-        )
-        .await;
+    let r = patch_member(&app, &jo, json!({"state": "removed"})).await;
     assert_eq!(r.json()["state"], "removed");
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{jo}"),
-            Some(json!({"role": "member"})),
-        )
-        .await;
+    let r = patch_member(&app, &jo, json!({"role": "member"})).await;
     assert_eq!(
         r.status,
         StatusCode::CONFLICT,
         "no role change while removed"
     );
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{jo}"),
-            Some(json!({"state": "active"})),
-        )
-        .await;
+    let r = patch_member(&app, &jo, json!({"state": "active"})).await;
     assert_eq!(r.json()["state"], "active");
     let kinds: Vec<String> = membership(&app, &jo).await["grants"]
         .as_array()
@@ -783,13 +722,7 @@ async fn admins_change_roles_and_states_with_provenance(d: Dialect) {
     ] {
         assert!(actions.iter().any(|x| x == a), "{a}");
     }
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{jo}"),
-            Some(json!({"state": "gone"})),
-        )
-        .await;
+    let r = patch_member(&app, &jo, json!({"state": "gone"})).await;
     assert_eq!(r.json()["error"]["field"], "state");
     // A directory-managed member's role is changed in the directory, not here.
     let dir = create_dir(&app, &org, "okta").await;
@@ -805,13 +738,7 @@ async fn admins_change_roles_and_states_with_provenance(d: Dialect) {
     assert_eq!(kim["source"], "via directory okta directory");
     assert_eq!(kim["managed_by"]["directory_id"], dir.id);
     let kid = kim["id"].as_str().unwrap();
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{kid}"),
-            Some(json!({"role": "admin"})),
-        )
-        .await;
+    let r = patch_member(&app, &kid, json!({"role": "admin"})).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.json()["error"]["code"], "managed_by_directory");
     // Filters.

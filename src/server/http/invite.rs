@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
 
-use super::pages::{esc, page};
+use super::pages::{client_key, esc, page, too_many};
 use super::ratelimit::limits;
 use super::sso::render;
 use crate::server::audit::RequestContext;
@@ -14,19 +14,6 @@ use crate::server::clock::rfc3339;
 use crate::server::service::invitations::{self, LinkState};
 use crate::server::service::sso::Next;
 use crate::server::state::AppState;
-
-fn too_many(state: &AppState) -> Response {
-    page(
-        StatusCode::TOO_MANY_REQUESTS,
-        &state.config.branding,
-        "Too many attempts",
-        r#"<p class="text-slate-700">Too many invitation attempts came from your network. Wait a minute and try again.</p>"#,
-    )
-}
-
-fn client(ctx: &RequestContext) -> String {
-    ctx.ip.clone().unwrap_or_else(|| "unknown".into())
-}
 
 /// GET: describe the invitation.
 pub async fn show(
@@ -36,11 +23,11 @@ pub async fn show(
 ) -> Response {
     if !state.limiter.check(
         "invite_view",
-        &client(&ctx),
+        &client_key(&ctx),
         limits::LINK_VIEW,
         state.clock.now(),
     ) {
-        return too_many(&state);
+        return too_many(&state.config.branding, "invitation");
     }
     let st = invitations::inspect(&state, &token).await;
     let vendor = state.config.branding.vendor_name.clone();
@@ -102,11 +89,11 @@ pub async fn accept(
 ) -> Response {
     if !state.limiter.check(
         "invite_accept",
-        &client(&ctx),
+        &client_key(&ctx),
         limits::LINK_REDEEM,
         state.clock.now(),
     ) {
-        return too_many(&state);
+        return too_many(&state.config.branding, "invitation");
     }
     let next = invitations::accept_link(&state, &ctx, &token).await;
     render(&state, next)

@@ -53,3 +53,20 @@ pub fn page(status: StatusCode, branding: &Branding, title: &str, body_html: &st
     )
         .into_response()
 }
+
+/// The key rate limits count a browser by.
+pub fn client_key(ctx: &crate::server::audit::RequestContext) -> String {
+    ctx.ip.clone().unwrap_or_else(|| "unknown".into())
+}
+
+/// The 429 page of the link flows; `what` names them ("setup-link", "invitation").
+pub fn too_many(branding: &Branding, what: &str) -> Response {
+    page(
+        StatusCode::TOO_MANY_REQUESTS,
+        branding,
+        "Too many attempts",
+        &format!(
+            r#"<p class="text-slate-700">Too many {what} attempts came from your network. Wait a minute and try again.</p>"#
+        ),
+    )
+}

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use tower_sessions::Session;
 
-use super::pages::{esc, page};
+use super::pages::{client_key, esc, page, too_many};
 use super::ratelimit::limits;
 use crate::server::audit::RequestContext;
 use crate::server::clock::rfc3339;
@@ -17,19 +17,6 @@ use crate::server::state::AppState;
 
 /// Session key holding the portal grant.
 pub const PORTAL_KEY: &str = "portal";
-
-fn client_key(ctx: &RequestContext) -> String {
-    ctx.ip.clone().unwrap_or_else(|| "unknown".into())
-}
-
-fn too_many(state: &AppState) -> Response {
-    page(
-        StatusCode::TOO_MANY_REQUESTS,
-        &state.config.branding,
-        "Too many attempts",
-        r#"<p class="text-slate-700">Too many setup-link attempts came from your network. Wait a minute and try again.</p>"#,
-    )
-}
 
 fn ask_for_new(state: &AppState, status: StatusCode, title: &str, why: &str) -> Response {
     let vendor = esc(&state.config.branding.vendor_name);
@@ -79,7 +66,7 @@ pub async fn show(
         limits::LINK_VIEW,
         state.clock.now(),
     ) {
-        return too_many(&state);
+        return too_many(&state.config.branding, "setup-link");
     }
     match setup_links::inspect(&state, &token).await {
         Ok(LinkStatus::Valid {
@@ -129,7 +116,7 @@ pub async fn redeem(
         limits::LINK_REDEEM,
         state.clock.now(),
     ) {
-        return too_many(&state);
+        return too_many(&state.config.branding, "setup-link");
     }
     match setup_links::redeem(&state, &ctx, &token).await {
         Ok(grant) => {

@@ -398,6 +398,35 @@ pub fn invitation_mail(
     }
 }
 
+/// Makes a new link for the invitation and queues its mail; returns the link's token.
+async fn mail_new_link(
+    state: &AppState,
+    tx: &mut AuditedTx,
+    row: &InvitationRow,
+    org_name: &str,
+) -> Result<String, AppError> {
+    let token = new_secret(INVITE_TOKEN_PREFIX);
+    let now = tx.now();
+    q::insert_token(tx.conn(), &hash_secret(&token), &row.id, now).await?;
+    queue_mail(state, tx, row, org_name, &token).await?;
+    Ok(token)
+}
+
+/// Commits, wakes the mail worker and answers with the link (shown this once).
+async fn commit_with_link(
+    state: &AppState,
+    mut tx: AuditedTx,
+    row: InvitationRow,
+    token: &str,
+) -> Result<Invitation, AppError> {
+    let now = tx.now();
+    let mut out = view(tx.conn(), row, now).await?;
+    tx.commit().await?;
+    state.mail_kick.notify_one();
+    out.accept_url = Some(accept_url(state, token));
+    Ok(out)
+}
+
 /// Invites an address. `actor` is who acts (API key, portal admin); with
 /// `inviter_membership_id` the invitation comes from that member and is bounded by their role.
 pub async fn create(
@@ -526,9 +555,7 @@ pub async fn create(
         }
         r => r?,
     }
-    let token = new_secret(INVITE_TOKEN_PREFIX);
-    q::insert_token(tx.conn(), &hash_secret(&token), &row.id, now).await?;
-    queue_mail(state, &mut tx, &row, &org_row.name, &token).await?;
+    let token = mail_new_link(state, &mut tx, &row, &org_row.name).await?;
     tx.record(
         Some(&org),
         "invitation.created",
@@ -536,11 +563,7 @@ pub async fn create(
         json!({ "email": email, "role": row.role, "expires_at": row.expires_at, "inviter": row.inviter_name }),
     )
     .await?;
-    let mut out = view(tx.conn(), row, now).await?;
-    tx.commit().await?;
-    state.mail_kick.notify_one();
-    out.accept_url = Some(accept_url(state, &token));
-    Ok(out)
+    commit_with_link(state, tx, row, &token).await
 }
 
 /// Sends the invitation again with a new link; the old link stops working. The expiry restarts.
@@ -578,13 +601,11 @@ pub async fn resend(
     }
     q::replace_tokens(tx.conn(), id, now).await?;
     q::cancel_invitation_mail(tx.conn(), id, now).await?;
-    let token = new_secret(INVITE_TOKEN_PREFIX);
-    q::insert_token(tx.conn(), &hash_secret(&token), id, now).await?;
     let org_name = db::organizations::get(tx.conn(), organization_id)
         .await?
         .map(|o| o.name)
         .unwrap_or_default();
-    queue_mail(state, &mut tx, &row, &org_name, &token).await?;
+    let token = mail_new_link(state, &mut tx, &row, &org_name).await?;
     tx.record(
         Some(organization_id),
         "invitation.resent",
@@ -592,11 +613,7 @@ pub async fn resend(
         json!({ "email": row.email, "expires_at": row.expires_at }),
     )
     .await?;
-    let mut out = view(tx.conn(), row, now).await?;
-    tx.commit().await?;
-    state.mail_kick.notify_one();
-    out.accept_url = Some(accept_url(state, &token));
-    Ok(out)
+    commit_with_link(state, tx, row, &token).await
 }
 
 /// Revokes a pending invitation: its link stops working and unsent mail is cancelled.
