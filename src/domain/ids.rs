@@ -21,6 +21,7 @@ pub enum IdKind {
     ScimRequest,
     Invitation,
     Mail,
+    Event,
 }
 
 impl IdKind {
@@ -45,6 +46,7 @@ impl IdKind {
             IdKind::ScimRequest => "scimreq_",
             IdKind::Invitation => "inv_",
             IdKind::Mail => "mail_",
+            IdKind::Event => "event_",
         }
     }
 }

@@ -231,6 +231,7 @@ impl AuditedTx {
         let mut chains: Vec<String> = pending.iter().map(|r| r.chain_key.clone()).collect();
         chains.sort();
         chains.dedup();
+        let mut written: Vec<AuditRow> = Vec::with_capacity(pending.len());
         for chain_key in chains {
             let rows: Vec<&AuditRow> = pending
                 .iter()
@@ -288,7 +289,8 @@ impl AuditedTx {
                 .bind(now)
                 .execute(&mut *conn)
                 .await?;
-                prev_hash = row.hash;
+                prev_hash = row.hash.clone();
+                written.push(row);
             }
             sqlx::query("UPDATE audit_chain_heads SET hash = $2 WHERE chain_key = $1")
                 .bind(&chain_key)
@@ -296,6 +298,10 @@ impl AuditedTx {
                 .execute(&mut *conn)
                 .await?;
         }
+        // The vendor's feed, in the order the events were recorded; last, so the feed's head is
+        // locked only while the transaction commits.
+        written.sort_by_key(|w| pending.iter().position(|p| p.id == w.id));
+        super::events::append(conn, &written).await?;
         Ok(())
     }
 

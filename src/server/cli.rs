@@ -181,6 +181,9 @@ fn spawn_housekeeping(state: AppState) {
             if let Err(e) = super::service::directories::purge_request_log(&state).await {
                 tracing::warn!(error = %e, "SCIM request log clean-up failed");
             }
+            if let Err(e) = super::service::events::purge(&state).await {
+                tracing::warn!(error = %e, "events feed clean-up failed");
+            }
             tokio::time::sleep(std::time::Duration::from_secs(600)).await;
         }
     });

@@ -24,6 +24,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "LANYARD_DOMAIN_LAPSE_GRACE",
     "LANYARD_SAML_CLOCK_SKEW",
     "LANYARD_SCIM_TOKEN_OVERLAP",
+    "LANYARD_EVENT_RETENTION",
 ];
 
 /// Deployment environment.
@@ -66,6 +67,8 @@ pub struct Config {
     pub scim_token_overlap_ms: i64,
     /// `LANYARD_SMTP_URL`: where mail goes; unset → `.eml` files under `<data dir>/mail`.
     pub smtp_url: Option<String>,
+    /// `LANYARD_EVENT_RETENTION`: how long the events feed keeps events (default 90 days).
+    pub event_retention_ms: i64,
 }
 
 /// A configuration problem, worded for the operator.
@@ -225,6 +228,18 @@ impl Config {
             None => 3_600_000,
             Some(v) => parse_duration_ms("LANYARD_SCIM_TOKEN_OVERLAP", v)?,
         };
+        let event_retention_ms = match get("LANYARD_EVENT_RETENTION") {
+            None => crate::server::events::DEFAULT_RETENTION_MS,
+            Some(v) => {
+                let ms = parse_duration_ms("LANYARD_EVENT_RETENTION", v)?;
+                if ms < 3600 * 1000 {
+                    return Err(ConfigError(format!(
+                        "LANYARD_EVENT_RETENTION is '{v}'; keep events at least 1h (e.g. 90d)"
+                    )));
+                }
+                ms
+            }
+        };
         let smtp_url = get("LANYARD_SMTP_URL")
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -232,6 +247,7 @@ impl Config {
         Ok(Config {
             saml_clock_skew_ms,
             smtp_url,
+            event_retention_ms,
             scim_token_overlap_ms,
             env,
             listen,

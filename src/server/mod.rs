@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod db;
 pub mod dns;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod mail;
 pub mod oidc;

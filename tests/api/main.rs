@@ -9,6 +9,7 @@ mod api_auth;
 mod audit_trail;
 mod cli;
 mod domains;
+mod events;
 mod mail;
 mod members;
 mod openapi;

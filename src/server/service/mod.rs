@@ -6,6 +6,7 @@ pub mod audit_log;
 pub mod connections;
 pub mod directories;
 pub mod domains;
+pub mod events;
 pub mod invitations;
 pub mod members;
 pub mod organizations;

@@ -115,6 +115,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/portal/links", post(handlers::create_setup_link))
         .route("/audit_events", get(handlers::list_audit_events))
+        .route("/events", get(handlers::list_events))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotency,

@@ -71,6 +71,7 @@ use handlers::DomainList;
         handlers::get_invitation,
         handlers::revoke_invitation,
         handlers::resend_invitation,
+        handlers::list_events,
     ),
     components(schemas(
         Organization, CreateOrganization, UpdateOrganization, CreateSetupLink, CreatedSetupLink,
@@ -87,6 +88,7 @@ use handlers::DomainList;
         Role, CreateRole, Membership, UpdateMembership, ManagedBy, Grant, handlers::RoleList,
         handlers::MembershipList, Invitation, CreateInvitation, Inviter, Delivery,
         handlers::InvitationList,
+        crate::server::events::Event, crate::server::events::Entity, handlers::EventList,
     )),
     modifiers(&BearerKey)
 )]
