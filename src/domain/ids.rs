@@ -22,6 +22,9 @@ pub enum IdKind {
     Invitation,
     Mail,
     Event,
+    WebhookEndpoint,
+    WebhookDelivery,
+    WebhookAttempt,
 }
 
 impl IdKind {
@@ -47,6 +50,9 @@ impl IdKind {
             IdKind::Invitation => "inv_",
             IdKind::Mail => "mail_",
             IdKind::Event => "event_",
+            IdKind::WebhookEndpoint => "we_",
+            IdKind::WebhookDelivery => "whd_",
+            IdKind::WebhookAttempt => "wha_",
         }
     }
 }

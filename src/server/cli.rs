@@ -121,6 +121,7 @@ async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
     };
     spawn_housekeeping(state.clone());
     super::service::invitations::spawn_mail_worker(state.clone());
+    super::service::webhooks::spawn_worker(state.clone());
     let app = build_router(state);
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,

@@ -17,9 +17,11 @@ use crate::domain::ids::IdKind;
 pub const DEFAULT_RETENTION_MS: i64 = 90 * 24 * 3600 * 1000;
 
 /// True for audit actions the vendor's product gets as events (not the operator's key
-/// management nor the admin opening the portal).
+/// management, the admin opening the portal, nor the vendor's own webhook settings).
 pub fn concerns_vendor(action: &str) -> bool {
-    !(action.starts_with("api_key.") || action.starts_with("portal."))
+    !(action.starts_with("api_key.")
+        || action.starts_with("portal.")
+        || action.starts_with("webhook_endpoint."))
 }
 
 /// The entity an event is about.
@@ -134,7 +136,7 @@ type EventRow = (
     String,
 );
 
-fn to_event(r: EventRow) -> Event {
+pub(crate) fn to_event(r: EventRow) -> Event {
     let (cursor, id, kind, organization_id, etype, eid, seq, at, data) = r;
     Event {
         id,

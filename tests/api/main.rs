@@ -21,3 +21,4 @@ mod scim;
 mod security;
 mod setup_links;
 mod sso;
+mod webhooks;

@@ -10,6 +10,7 @@ pub mod organizations;
 pub mod saml;
 pub mod setup_links;
 pub mod sso;
+pub mod webhooks;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor as _, Transaction};

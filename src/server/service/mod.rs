@@ -14,6 +14,7 @@ pub mod roles;
 pub mod scim;
 pub mod setup_links;
 pub mod sso;
+pub mod webhooks;
 
 /// Page size bounds for list endpoints.
 pub fn clamp_limit(limit: Option<i64>) -> i64 {

@@ -116,6 +116,28 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/portal/links", post(handlers::create_setup_link))
         .route("/audit_events", get(handlers::list_audit_events))
         .route("/events", get(handlers::list_events))
+        .route(
+            "/webhook_endpoints",
+            post(handlers::create_webhook_endpoint).get(handlers::list_webhook_endpoints),
+        )
+        .route(
+            "/webhook_endpoints/{id}",
+            get(handlers::get_webhook_endpoint)
+                .patch(handlers::update_webhook_endpoint)
+                .delete(handlers::delete_webhook_endpoint),
+        )
+        .route(
+            "/webhook_endpoints/{id}/secret",
+            post(handlers::rotate_webhook_secret),
+        )
+        .route(
+            "/webhook_endpoints/{id}/deliveries",
+            get(handlers::list_webhook_deliveries),
+        )
+        .route(
+            "/webhook_deliveries/{id}/redeliver",
+            post(handlers::redeliver_webhook),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotency,

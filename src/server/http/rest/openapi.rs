@@ -72,6 +72,14 @@ use handlers::DomainList;
         handlers::revoke_invitation,
         handlers::resend_invitation,
         handlers::list_events,
+        handlers::create_webhook_endpoint,
+        handlers::list_webhook_endpoints,
+        handlers::get_webhook_endpoint,
+        handlers::update_webhook_endpoint,
+        handlers::delete_webhook_endpoint,
+        handlers::rotate_webhook_secret,
+        handlers::list_webhook_deliveries,
+        handlers::redeliver_webhook,
     ),
     components(schemas(
         Organization, CreateOrganization, UpdateOrganization, CreateSetupLink, CreatedSetupLink,
@@ -89,6 +97,10 @@ use handlers::DomainList;
         handlers::MembershipList, Invitation, CreateInvitation, Inviter, Delivery,
         handlers::InvitationList,
         crate::server::events::Event, crate::server::events::Entity, handlers::EventList,
+        crate::server::service::webhooks::WebhookEndpoint, crate::server::service::webhooks::EndpointWithSecret,
+        crate::server::service::webhooks::CreateEndpoint, crate::server::service::webhooks::UpdateEndpoint,
+        crate::server::service::webhooks::Delivery, crate::server::service::webhooks::Attempt,
+        handlers::WebhookEndpointList, handlers::DeliveryList,
     )),
     modifiers(&BearerKey)
 )]

@@ -1,0 +1,385 @@
+//! Webhooks against a real receiver on loopback that verifies every delivery with the
+//! independent Standard Webhooks implementation from npm (`tests/support/webhook_receiver.mjs`):
+//! signatures, retries after 500, 410 disabling the endpoint, a receiver that is down and comes
+//! back (per-entity order kept), secret rotation, and two nodes on PostgreSQL never delivering
+//! one event twice at the same time.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{Dialect, TestApp};
+use lanyard::server::service::webhooks::{deliver, fan_out};
+
+struct Receiver {
+    base: String,
+    child: std::process::Child,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let (child, port) =
+            crate::helpers::spawn_node("webhook_receiver.mjs", &[("RECEIVER_PORT", "0".into())]);
+        Receiver {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+
+    fn hook(&self) -> String {
+        format!("{}/hook", self.base)
+    }
+
+    async fn control(&self, body: Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/_control", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let text = reqwest::get(format!("{}{path}", self.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    async fn received(&self) -> Vec<Value> {
+        self.get("/_received").await.as_array().unwrap().clone()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn app(d: Dialect) -> TestApp {
+    TestApp::spawn_with(d, &[("LANYARD_ALLOW_PRIVATE_NETWORK", "true")]).await
+}
+
+/// Registers an endpoint at the receiver and tells the receiver its secret.
+async fn endpoint(app: &TestApp, rx: &Receiver, events: Value) -> String {
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/webhook_endpoints",
+            Some(json!({"url": rx.hook(), "events": events})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let j = r.json();
+    let secret = j["secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_"));
+    rx.control(json!({"secret": secret})).await;
+    j["id"].as_str().unwrap().to_owned()
+}
+
+/// Runs the worker once (fan-out, then one round of attempts).
+async fn run(app: &TestApp) -> usize {
+    fan_out(&app.state).await.unwrap();
+    deliver(&app.state).await.unwrap()
+}
+
+async fn deliveries(app: &TestApp, ep: &str) -> Vec<Value> {
+    let r = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/webhook_endpoints/{ep}/deliveries"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()["data"].as_array().unwrap().clone()
+}
+
+async fn deliveries_are_signed_and_verified_independently(d: Dialect) {
+    let app = app(d).await;
+    let rx = Receiver::start();
+    let ep = endpoint(&app, &rx, Value::Null).await;
+    let org = app.create_org("Acme").await;
+    app.api(
+        Method::POST,
+        "/api/v1/invitations",
+        Some(json!({"organization_id": org, "email": "a@example.com"})),
+    )
+    .await;
+    assert_eq!(run(&app).await, 2);
+    let mut got = rx.received().await;
+    // Different entities travel side by side: order by cursor.
+    got.sort_by_key(|g| {
+        g["body"]["cursor"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    });
+    assert_eq!(got.len(), 2, "{got:?}");
+    for g in &got {
+        assert_eq!(g["verified"], true, "standardwebhooks verified it: {g}");
+        assert_eq!(g["id"], g["body"]["id"], "webhook-id is the event id");
+    }
+    assert_eq!(got[0]["body"]["type"], "organization.created");
+    assert_eq!(got[1]["body"]["type"], "invitation.created");
+    assert_eq!(got[1]["body"]["organization_id"], org);
+    let ds = deliveries(&app, &ep).await;
+    assert!(ds.iter().all(|d| d["state"] == "succeeded"));
+    assert_eq!(ds[0]["attempt_log"][0]["status"], 204);
+    // Nothing new: nothing sent.
+    assert_eq!(run(&app).await, 0);
+    // A tampered secret is caught by the receiver (the check is real).
+    rx.control(json!({"secret": "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}))
+        .await;
+    app.create_org("Globex").await;
+    run(&app).await;
+    let got = rx.received().await;
+    assert_eq!(got.last().unwrap()["verified"], false);
+    // Private addresses are refused unless LANYARD_ALLOW_PRIVATE_NETWORK.
+    let strict = TestApp::spawn(d).await;
+    let r = strict
+        .api(
+            Method::POST,
+            "/api/v1/webhook_endpoints",
+            Some(json!({"url": rx.hook()})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["field"], "url");
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/webhook_endpoints",
+            Some(json!({"url": rx.hook(), "events": ["Not A Type"]})),
+        )
+        .await;
+    assert_eq!(r.json()["error"]["field"], "events");
+}
+
+async fn a_500_is_retried_with_back_off_and_a_302_is_a_failure(d: Dialect) {
+    let app = app(d).await;
+    let rx = Receiver::start();
+    let ep = endpoint(&app, &rx, json!(["organization.*"])).await;
+    rx.control(json!({"failFirst": 1})).await;
+    app.create_org("Acme").await;
+    assert_eq!(run(&app).await, 1);
+    let ds = deliveries(&app, &ep).await;
+    assert_eq!(ds[0]["state"], "pending");
+    assert_eq!(ds[0]["last_status"], 500);
+    assert_eq!(
+        ds[0]["attempt_log"][0]["response_excerpt"],
+        "receiver says no"
+    );
+    assert_eq!(run(&app).await, 0, "not due before the back-off");
+    app.state.clock.advance(7_000);
+    assert_eq!(run(&app).await, 1);
+    let ds = deliveries(&app, &ep).await;
+    assert_eq!(ds[0]["state"], "succeeded");
+    assert_eq!(ds[0]["attempts"], 2);
+    // Redirects are not followed and count as failures.
+    rx.control(json!({"mode": "redirect"})).await;
+    app.create_org("Globex").await;
+    run(&app).await;
+    let ds = deliveries(&app, &ep).await;
+    assert_eq!(ds[0]["state"], "pending");
+    assert!(ds[0]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("redirects are not followed"));
+    // Manual redelivery of a succeeded delivery sends it again.
+    rx.control(json!({"mode": "ok"})).await;
+    let first = ds[1]["id"].as_str().unwrap();
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/webhook_deliveries/{first}/redeliver"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    app.state.clock.advance(30_000);
+    run(&app).await;
+    let ids: Vec<String> = rx
+        .received()
+        .await
+        .iter()
+        .map(|g| g["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        ids.iter().filter(|i| **i == ids[0]).count(),
+        3,
+        "failed once, delivered, redelivered: {ids:?}"
+    );
+}
+
+async fn a_410_disables_the_endpoint_until_it_is_enabled_again(d: Dialect) {
+    let app = app(d).await;
+    let rx = Receiver::start();
+    let ep = endpoint(&app, &rx, Value::Null).await;
+    rx.control(json!({"mode": "gone"})).await;
+    app.create_org("Acme").await;
+    run(&app).await;
+    let e = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/webhook_endpoints/{ep}"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(e["enabled"], false);
+    assert!(e["disabled_reason"].as_str().unwrap().contains("410"));
+    // While disabled nothing is sent.
+    app.create_org("Globex").await;
+    app.state.clock.advance(60_000);
+    assert_eq!(run(&app).await, 0);
+    assert_eq!(rx.received().await.len(), 1);
+    // Enabled again: what happened meanwhile arrives.
+    rx.control(json!({"mode": "ok"})).await;
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/webhook_endpoints/{ep}"),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    run(&app).await;
+    let got = rx.received().await;
+    assert_eq!(got.last().unwrap()["body"]["type"], "organization.created");
+    assert_eq!(got.len(), 2);
+}
+
+async fn a_receiver_down_then_up_gets_everything_in_entity_order(d: Dialect) {
+    let app = app(d).await;
+    let rx = Receiver::start();
+    endpoint(&app, &rx, json!(["invitation.*"])).await;
+    rx.control(json!({"mode": "down"})).await;
+    let org = app.create_org("Acme").await;
+    let mut invs = Vec::new();
+    for who in ["a", "b", "c"] {
+        let r = app
+            .api(
+                Method::POST,
+                "/api/v1/invitations",
+                Some(json!({"organization_id": org, "email": format!("{who}@example.com")})),
+            )
+            .await;
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        app.api(
+            Method::POST,
+            &format!("/api/v1/invitations/{id}/resend"),
+            None,
+        )
+        .await;
+        app.api(Method::DELETE, &format!("/api/v1/invitations/{id}"), None)
+            .await;
+        invs.push(id);
+    }
+    // Down: only the first event of each entity is tried (the others wait behind it).
+    assert_eq!(run(&app).await, 3);
+    for _ in 0..3 {
+        app.state.clock.advance(3600 * 1000);
+        assert_eq!(run(&app).await, 3);
+    }
+    rx.control(json!({"mode": "ok"})).await;
+    for _ in 0..10 {
+        app.state.clock.advance(11 * 3600 * 1000);
+        run(&app).await;
+    }
+    let got = rx.received().await;
+    assert_eq!(got.len(), 9, "{got:?}");
+    for inv in &invs {
+        let seqs: Vec<i64> = got
+            .iter()
+            .filter(|g| g["body"]["entity"]["id"] == inv.as_str())
+            .map(|g| g["body"]["entity"]["sequence"].as_i64().unwrap())
+            .collect();
+        assert_eq!(seqs, [1, 2, 3], "{inv}: created, resent, revoked in order");
+    }
+}
+
+async fn a_rotated_secret_signs_alongside_the_new_one(d: Dialect) {
+    let app = app(d).await;
+    let rx = Receiver::start();
+    let ep = endpoint(&app, &rx, Value::Null).await;
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/webhook_endpoints/{ep}/secret"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let new_secret = r.json()["secret"].as_str().unwrap().to_owned();
+    // The receiver still has the old secret: the second signature verifies.
+    app.create_org("Acme").await;
+    run(&app).await;
+    let got = rx.received().await;
+    assert_eq!(got[0]["verified"], true);
+    assert_eq!(got[0]["signature"].as_str().unwrap().split(' ').count(), 2);
+    // After the overlap only the new secret signs.
+    rx.control(json!({"secret": new_secret})).await;
+    app.state.clock.advance(25 * 3600 * 1000);
+    app.create_org("Globex").await;
+    run(&app).await;
+    let got = rx.received().await;
+    assert_eq!(got[1]["verified"], true);
+    assert_eq!(got[1]["signature"].as_str().unwrap().split(' ').count(), 1);
+}
+
+async fn two_nodes_on_postgres_never_deliver_an_event_twice_at_once(d: Dialect) {
+    if d != Dialect::Postgres {
+        return; // One node per SQLite database.
+    }
+    let app = app(d).await;
+    let rx = Receiver::start();
+    endpoint(&app, &rx, Value::Null).await;
+    rx.control(json!({"delayMs": 30})).await;
+    for i in 0..40 {
+        app.create_org(&format!("Org {i}")).await;
+    }
+    // A second node: its own pool on the same database.
+    let db2 = lanyard::server::db::Db::connect(&app.state.config.database_url)
+        .await
+        .unwrap();
+    let node2 = lanyard::server::state::AppState::new(
+        db2,
+        (*app.state.config).clone(),
+        app.state.clock.clone(),
+    )
+    .unwrap();
+    let worker = |s: lanyard::server::state::AppState| async move {
+        for _ in 0..30 {
+            fan_out(&s).await.unwrap();
+            deliver(&s).await.unwrap();
+        }
+    };
+    tokio::join!(worker(app.state.clone()), worker(node2));
+    let got = rx.received().await;
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|g| g["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 40, "each event once");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 40);
+    assert_eq!(rx.get("/_stats").await["maxInFlightPerId"], 1);
+}
+
+crate::both_databases!(
+    deliveries_are_signed_and_verified_independently,
+    a_500_is_retried_with_back_off_and_a_302_is_a_failure,
+    a_410_disables_the_endpoint_until_it_is_enabled_again,
+    a_receiver_down_then_up_gets_everything_in_entity_order,
+    a_rotated_secret_signs_alongside_the_new_one,
+    two_nodes_on_postgres_never_deliver_an_event_twice_at_once,
+);
