@@ -738,7 +738,7 @@ async fn admins_change_roles_and_states_with_provenance(d: Dialect) {
     assert_eq!(kim["source"], "via directory okta directory");
     assert_eq!(kim["managed_by"]["directory_id"], dir.id);
     let kid = kim["id"].as_str().unwrap();
-    let r = patch_member(&app, &kid, json!({"role": "admin"})).await;
+    let r = patch_member(&app, kid, json!({"role": "admin"})).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.json()["error"]["code"], "managed_by_directory");
     // Filters.

@@ -383,3 +383,125 @@ crate::both_databases!(
     a_rotated_secret_signs_alongside_the_new_one,
     two_nodes_on_postgres_never_deliver_an_event_twice_at_once,
 );
+
+/// The real binary, killed with SIGKILL while deliveries are in flight and started again on the
+/// same database: every event still reaches the receiver (duplicates allowed, none lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_delivery_loses_no_event() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let lanyard = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lanyard"));
+        c.current_dir(dir.path()).args(args);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LANYARD_") || k == "DATABASE_URL" {
+                c.env_remove(k);
+            }
+        }
+        c.env("LANYARD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("LANYARD_PUBLIC_URL", &base)
+            .env("LANYARD_ALLOW_PRIVATE_NETWORK", "true")
+            .env("LANYARD_RATE_LIMITS", "off")
+            .env("LEPTOS_SITE_ROOT", dir.path());
+        c
+    };
+    let key = {
+        let out = lanyard(&["api-key", "create", "--name", "k9"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned()
+    };
+    let start = || {
+        lanyard(&["serve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let http = reqwest::Client::new();
+    let wait_up = || async {
+        for _ in 0..100 {
+            if http
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("lanyard did not start");
+    };
+    let post = |path: &str, body: Value| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let mut server = start();
+    wait_up().await;
+    let rx = Receiver::start();
+    let r = post("/api/v1/webhook_endpoints", json!({"url": rx.hook()}))
+        .await
+        .unwrap();
+    let j: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    rx.control(json!({"secret": j["secret"], "delayMs": 150}))
+        .await;
+    const N: usize = 30;
+    for i in 0..N {
+        let r = post("/api/v1/organizations", json!({"name": format!("Org {i}")}))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    // Kill as soon as some deliveries have arrived (others are in flight).
+    for _ in 0..200 {
+        if !rx.received().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    let before = rx.received().await.len();
+    assert!(before < N, "killed mid-delivery ({before} of {N} arrived)");
+    rx.control(json!({"delayMs": 0})).await;
+    let mut server = start();
+    wait_up().await;
+    let mut ids: Vec<String> = Vec::new();
+    for _ in 0..400 {
+        ids = rx
+            .received()
+            .await
+            .iter()
+            .map(|g| g["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() == N {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(ids.len(), N, "every event delivered after the restart");
+    assert!(rx.received().await.iter().all(|g| g["verified"] == true));
+}

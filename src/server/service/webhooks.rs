@@ -21,8 +21,9 @@ use crate::server::state::AppState;
 pub const RETRY_WINDOW_MS: i64 = 3 * 24 * 3600 * 1000;
 /// A rotated-out secret keeps signing (as a second signature) this long.
 pub const SECRET_OVERLAP_MS: i64 = 24 * 3600 * 1000;
-/// How long one attempt holds its lease (longer than the HTTP timeout).
-const LEASE_MS: i64 = 60 * 1000;
+/// How long one attempt holds its lease: three times the 10 s HTTP timeout. A node killed
+/// mid-attempt leaves its lease behind; another node (or the restarted one) retries after it.
+const LEASE_MS: i64 = 30 * 1000;
 
 /// An endpoint as the API shows it (never its secret).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
