@@ -440,3 +440,64 @@ pub async fn chain_keys(conn: &mut Conn) -> Result<Vec<String>, sqlx::Error> {
         .fetch_all(conn)
         .await
 }
+
+/// Filters of the audit log viewer and export.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Exact action, or a prefix ending in `.*` (`membership.*`).
+    pub action: Option<String>,
+    /// Actor id, or actor name (case-insensitive).
+    pub actor: Option<String>,
+    /// A target's id.
+    pub target: Option<String>,
+    /// Inclusive lower bound, epoch ms.
+    pub from: Option<i64>,
+    /// Exclusive upper bound, epoch ms.
+    pub to: Option<i64>,
+}
+
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// An organization's events after a chain position matching `f`, oldest first.
+pub async fn list_filtered(
+    conn: &mut Conn,
+    organization_id: &str,
+    after_seq: i64,
+    f: &AuditFilter,
+    limit: i64,
+) -> Result<Vec<AuditRow>, sqlx::Error> {
+    let (action_eq, action_prefix) = match f.action.as_deref() {
+        Some(a) => match a.strip_suffix(".*") {
+            Some(p) => (None, Some(format!("{}.%", like_escape(p)))),
+            None => (Some(a.to_owned()), None),
+        },
+        None => (None, None),
+    };
+    let target = f
+        .target
+        .as_deref()
+        .map(|t| format!("%\"id\":\"{}\"%", like_escape(t)));
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE chain_key = $1 AND chain_seq > $2 \
+         AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR action LIKE $4 ESCAPE '\\') \
+         AND ($5 IS NULL OR actor_id = $5 OR LOWER(actor_name) = LOWER($5)) \
+         AND ($6 IS NULL OR targets LIKE $6 ESCAPE '\\') \
+         AND ($7 IS NULL OR occurred_at >= $7) AND ($8 IS NULL OR occurred_at < $8) \
+         ORDER BY chain_seq LIMIT $9"
+    ))
+    .bind(organization_id)
+    .bind(after_seq)
+    .bind(action_eq)
+    .bind(action_prefix)
+    .bind(f.actor.as_deref())
+    .bind(target)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}

@@ -6,6 +6,7 @@ mod op;
 mod saml_idp;
 
 mod api_auth;
+mod audit_export;
 mod audit_trail;
 mod cli;
 mod domains;

@@ -196,6 +196,29 @@ fn activity_view(page: ActivityPage, q: String) -> impl IntoView {
             view! { <ol class="space-y-2">{rows}</ol> }.into_any()
         }}
         {older}
+        // A plain form (not the router's): the browser downloads what the server streams.
+        <form method="GET" action="/portal/activity/export" class="mt-8 rounded-xl border border-slate-200 bg-white p-5" data-testid="export-form">
+            <h2 class="mb-1 font-medium">"Export"</h2>
+            <p class="mb-3 text-sm text-slate-600">"Download the activity log for a date range (UTC), for your records or your SIEM. Leave the dates empty for everything."</p>
+            <div class="flex flex-wrap items-end gap-3 text-sm">
+                <label>
+                    <span class="block text-xs text-slate-500">"From"</span>
+                    <input type="date" name="from" class="rounded-lg border border-slate-300 px-2 py-1" data-testid="export-from" />
+                </label>
+                <label>
+                    <span class="block text-xs text-slate-500">"To (not included)"</span>
+                    <input type="date" name="to" class="rounded-lg border border-slate-300 px-2 py-1" data-testid="export-to" />
+                </label>
+                <label>
+                    <span class="block text-xs text-slate-500">"Format"</span>
+                    <select name="format" class="rounded-lg border border-slate-300 px-2 py-1" data-testid="export-format">
+                        <option value="csv">"CSV"</option>
+                        <option value="ndjson">"NDJSON"</option>
+                    </select>
+                </label>
+                <button type="submit" class="rounded-lg bg-slate-800 px-4 py-1.5 text-white" data-testid="export">"Download"</button>
+            </div>
+        </form>
     }
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP surface: non-Leptos routes by audience, the Leptos app, and the middleware every
 //! request passes (request id, security headers, CSRF check, sessions).
 
+pub mod exports;
 pub mod invite;
 pub mod pages;
 pub mod portal_link;
@@ -68,6 +69,7 @@ pub fn build_router(state: AppState) -> Router {
             axum::routing::post(portal_link::sign_out),
         )
         .route("/portal/sso/test/{connection}", get(sso::portal_test))
+        .route("/portal/activity/export", get(exports::portal_export))
         .leptos_routes_with_context(&state, routes, || (), {
             let opts = state.leptos_options.clone();
             move || shell(opts.clone())

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::server::audit::{self, AuditRow};
+use crate::server::audit::{self, AuditFilter, AuditRow};
 use crate::server::clock::rfc3339;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
@@ -46,12 +46,97 @@ impl From<AuditRow> for AuditEvent {
     }
 }
 
+/// The filters of the audit log, as the API and the portal take them.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FilterParams {
+    /// An action (`membership.suspended`) or a prefix (`membership.*`).
+    pub action: Option<String>,
+    /// An actor's id or name.
+    pub actor: Option<String>,
+    /// A target's id (`om_…`, `dir_…`, …).
+    pub target: Option<String>,
+    /// From this time (RFC 3339 or a date `2026-11-01`), inclusive.
+    pub from: Option<String>,
+    /// Up to this time (RFC 3339 or a date), exclusive.
+    pub to: Option<String>,
+}
+
+fn parse_time(field: &'static str, raw: &str) -> Result<i64, crate::domain::FieldError> {
+    use time::format_description::well_known::Rfc3339;
+    let raw = raw.trim();
+    let t = time::OffsetDateTime::parse(raw, &Rfc3339).or_else(|_| {
+        time::Date::parse(
+            raw,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map(|d| d.midnight().assume_utc())
+    });
+    t.map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            crate::domain::FieldError::new(
+                field,
+                format!(
+                    "{field} must be a date like 2026-11-01 or a time like 2026-11-01T12:00:00Z"
+                ),
+            )
+        })
+}
+
+impl FilterParams {
+    /// Checks and converts.
+    pub fn to_filter(&self) -> Result<AuditFilter, crate::domain::FieldError> {
+        let clean = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let f = AuditFilter {
+            action: clean(&self.action),
+            actor: clean(&self.actor),
+            target: clean(&self.target),
+            from: clean(&self.from)
+                .map(|v| parse_time("from", &v))
+                .transpose()?,
+            to: clean(&self.to).map(|v| parse_time("to", &v)).transpose()?,
+        };
+        if let (Some(a), Some(b)) = (f.from, f.to) {
+            if a >= b {
+                return Err(crate::domain::FieldError::new(
+                    "to",
+                    "to must be after from",
+                ));
+            }
+        }
+        Ok(f)
+    }
+}
+
 /// Lists an organization's events oldest first after a cursor (the chain sequence).
 pub async fn list(
     state: &AppState,
     organization_id: &str,
     after: Option<&str>,
     limit: Option<i64>,
+) -> Result<(Vec<AuditEvent>, Option<String>), AppError> {
+    list_filtered(
+        state,
+        organization_id,
+        after,
+        limit,
+        &AuditFilter::default(),
+    )
+    .await
+}
+
+/// Like `list`, with filters.
+pub async fn list_filtered(
+    state: &AppState,
+    organization_id: &str,
+    after: Option<&str>,
+    limit: Option<i64>,
+    filter: &AuditFilter,
 ) -> Result<(Vec<AuditEvent>, Option<String>), AppError> {
     let after_seq = match after {
         None => 0,
@@ -65,7 +150,7 @@ pub async fn list(
     let limit = super::clamp_limit(limit);
     let mut conn = state.db.pool.acquire().await?;
     let mut rows =
-        audit::list_for_organization(&mut conn, organization_id, after_seq, limit + 1).await?;
+        audit::list_filtered(&mut conn, organization_id, after_seq, filter, limit + 1).await?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|r| r.chain_seq.to_string())
@@ -90,4 +175,132 @@ pub async fn recent(
             .map(Into::into)
             .collect(),
     )
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Ndjson,
+}
+
+fn csv_cell(s: &str) -> String {
+    // Cells that a spreadsheet would run as a formula are prefixed with a quote.
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn export_lines(rows: &[AuditRow], format: ExportFormat) -> String {
+    let mut out = String::new();
+    for r in rows {
+        match format {
+            ExportFormat::Ndjson => {
+                out.push_str(
+                    &serde_json::to_string(&AuditEvent::from(r.clone())).unwrap_or_default(),
+                );
+                out.push('\n');
+            }
+            ExportFormat::Csv => {
+                let cells = [
+                    r.chain_seq.to_string(),
+                    rfc3339(r.occurred_at),
+                    r.action.clone(),
+                    r.actor_type.clone(),
+                    r.actor_id.clone(),
+                    r.actor_name.clone(),
+                    r.targets.clone(),
+                    r.ip.clone().unwrap_or_default(),
+                    r.metadata.clone(),
+                    r.id.clone(),
+                    r.hash.clone(),
+                ];
+                let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+                out.push_str(&line.join(","));
+                out.push_str("\r\n");
+            }
+        }
+    }
+    out
+}
+
+/// The export as a stream of chunks: read 1,000 events at a time by chain position, so memory
+/// stays flat whatever the size.
+pub fn export_stream(
+    state: AppState,
+    organization_id: String,
+    filter: AuditFilter,
+    format: ExportFormat,
+) -> impl futures::Stream<Item = Result<String, std::io::Error>> + Send + 'static {
+    const PAGE: i64 = 1000;
+    let header = match format {
+        ExportFormat::Csv => "sequence,occurred_at,action,actor_type,actor_id,actor_name,targets,ip,metadata,id,hash\r\n".to_owned(),
+        ExportFormat::Ndjson => String::new(),
+    };
+    futures::stream::unfold((Some(header), 0i64, false), move |(header, after, done)| {
+        let state = state.clone();
+        let org = organization_id.clone();
+        let filter = filter.clone();
+        async move {
+            if let Some(h) = header.filter(|h| !h.is_empty()) {
+                return Some((Ok(h), (None, after, done)));
+            }
+            if done {
+                return None;
+            }
+            let rows = match state.db.pool.acquire().await {
+                Ok(mut conn) => audit::list_filtered(&mut conn, &org, after, &filter, PAGE).await,
+                Err(e) => Err(e),
+            };
+            match rows {
+                Err(e) => {
+                    tracing::error!(error = %e, "audit export failed");
+                    Some((
+                        Err(std::io::Error::other("audit export failed")),
+                        (None, after, true),
+                    ))
+                }
+                Ok(rows) if rows.is_empty() => None,
+                Ok(rows) => {
+                    let last = rows.last().map(|r| r.chain_seq).unwrap_or(after);
+                    let more = rows.len() as i64 == PAGE;
+                    Some((Ok(export_lines(&rows, format)), (None, last, !more)))
+                }
+            }
+        }
+    })
+}
+
+/// The export as an HTTP response (streamed, downloaded as a file).
+pub fn export_response(
+    state: AppState,
+    organization_id: String,
+    filter: AuditFilter,
+    format: ExportFormat,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let (ct, ext) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
+    };
+    let name = format!("audit-{organization_id}.{ext}");
+    let body = axum::body::Body::from_stream(export_stream(state, organization_id, filter, format));
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, ct.to_owned()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }

@@ -115,6 +115,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/portal/links", post(handlers::create_setup_link))
         .route("/audit_events", get(handlers::list_audit_events))
+        .route("/audit_events/export", get(handlers::export_audit_events))
         .route("/events", get(handlers::list_events))
         .route(
             "/webhook_endpoints",

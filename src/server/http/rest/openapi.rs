@@ -37,6 +37,7 @@ use handlers::DomainList;
         handlers::delete_organization,
         handlers::create_setup_link,
         handlers::list_audit_events,
+        handlers::export_audit_events,
         handlers::create_domain,
         handlers::list_domains,
         handlers::get_domain,

@@ -1,0 +1,67 @@
+//! `GET /portal/activity/export`: the admin downloads their organization's audit log (intent
+//! `audit_logs`) as CSV or NDJSON for a date range, streamed.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::portal_link::PORTAL_KEY;
+use crate::domain::intent::Intent;
+use crate::server::service::audit_log::{self, ExportFormat, FilterParams};
+use crate::server::service::setup_links::PortalGrant;
+use crate::server::state::AppState;
+
+/// The query: format plus the viewer's filters.
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    pub format: Option<String>,
+    #[serde(flatten)]
+    pub filter: FilterParams,
+}
+
+fn plain(status: StatusCode, msg: &str) -> Response {
+    (
+        status,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        msg.to_owned(),
+    )
+        .into_response()
+}
+
+/// Streams the export for the session's organization.
+pub async fn portal_export(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<ExportQuery>,
+) -> Response {
+    let grant: Option<PortalGrant> = session.get(PORTAL_KEY).await.ok().flatten();
+    let Some(grant) =
+        grant.filter(|g| state.clock.now() - g.started_at <= crate::api::ctx::MAX_SESSION_MS)
+    else {
+        return plain(
+            StatusCode::UNAUTHORIZED,
+            "Your setup session has ended. Open a new setup link from your vendor.",
+        );
+    };
+    if !grant.intents.contains(&Intent::AuditLogs) {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "This setup link does not include the activity log.",
+        );
+    }
+    let format = match q.format.as_deref().unwrap_or("csv") {
+        "ndjson" => ExportFormat::Ndjson,
+        "csv" => ExportFormat::Csv,
+        _ => return plain(StatusCode::BAD_REQUEST, "format must be csv or ndjson"),
+    };
+    let filter = match q.filter.to_filter() {
+        Ok(f) => f,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, &e.message),
+    };
+    audit_log::export_response(state, grant.organization_id, filter, format)
+}
