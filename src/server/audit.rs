@@ -396,8 +396,16 @@ pub async fn verify_chain(conn: &mut Conn, chain_key: &str) -> Result<ChainRepor
         events_checked: 0,
         first_broken: None,
     };
-    let mut prev_hash = String::new();
-    let mut expected_seq = 1;
+    // A purge leaves the last purged event's position and hash: the chain continues from there.
+    let checkpoint: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_checkpoints WHERE chain_key = $1")
+            .bind(chain_key)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (mut expected_seq, mut prev_hash) = match checkpoint {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, String::new()),
+    };
     for row in &rows {
         report.events_checked += 1;
         let problem = if row.chain_seq != expected_seq {
@@ -499,5 +507,54 @@ pub async fn list_filtered(
     .bind(f.to)
     .bind(limit)
     .fetch_all(conn)
+    .await
+}
+
+/// Deletes a chain's events up to `through_seq` (and their outbox rows), keeping a checkpoint of
+/// the last one so the rest of the chain stays verifiable. Returns how many were deleted.
+pub async fn purge_through(
+    conn: &mut Conn,
+    chain_key: &str,
+    through_seq: i64,
+    through_hash: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM outbox WHERE audit_event_id IN (SELECT id FROM audit_events WHERE chain_key = $1 AND chain_seq <= $2)",
+    )
+    .bind(chain_key)
+    .bind(through_seq)
+    .execute(&mut *conn)
+    .await?;
+    let r = sqlx::query("DELETE FROM audit_events WHERE chain_key = $1 AND chain_seq <= $2")
+        .bind(chain_key)
+        .bind(through_seq)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (chain_key, seq, hash, purged_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (chain_key) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, purged_at = excluded.purged_at",
+    )
+    .bind(chain_key)
+    .bind(through_seq)
+    .bind(through_hash)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// The newest event of a chain older than `before`: (sequence, hash).
+pub async fn last_before(
+    conn: &mut Conn,
+    chain_key: &str,
+    before: i64,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT chain_seq, hash FROM audit_events WHERE chain_key = $1 AND occurred_at < $2 ORDER BY chain_seq DESC LIMIT 1",
+    )
+    .bind(chain_key)
+    .bind(before)
+    .fetch_optional(conn)
     .await
 }

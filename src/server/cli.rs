@@ -185,6 +185,11 @@ fn spawn_housekeeping(state: AppState) {
             if let Err(e) = super::service::events::purge(&state).await {
                 tracing::warn!(error = %e, "events feed clean-up failed");
             }
+            match super::service::audit_log::purge_expired(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "audit events past retention purged"),
+                Err(e) => tracing::warn!(error = %e, "audit retention purge failed"),
+            }
             tokio::time::sleep(std::time::Duration::from_secs(600)).await;
         }
     });

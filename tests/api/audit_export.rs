@@ -192,8 +192,97 @@ async fn the_portal_exports_only_its_organization(d: Dialect) {
     assert_eq!(app.send(req).await.status, StatusCode::UNAUTHORIZED);
 }
 
+async fn retention_purges_old_events_and_the_chain_still_verifies(d: Dialect) {
+    use lanyard::server::audit::verify_chain;
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    for days in [0, 3651] {
+        let r = app
+            .api(
+                Method::PATCH,
+                &format!("/api/v1/organizations/{org}"),
+                Some(json!({"audit_retention_days": days})),
+            )
+            .await;
+        assert_eq!(r.json()["error"]["field"], "audit_retention_days", "{days}");
+    }
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/organizations/{org}"),
+            Some(json!({"audit_retention_days": 1})),
+        )
+        .await;
+    assert_eq!(r.json()["audit_retention_days"], 1);
+    for who in ["a", "b"] {
+        app.api(
+            Method::POST,
+            "/api/v1/invitations",
+            Some(json!({"organization_id": org, "email": format!("{who}@example.com")})),
+        )
+        .await;
+    }
+    app.state.clock.advance(2 * 24 * 3600 * 1000);
+    app.api(
+        Method::PATCH,
+        &format!("/api/v1/organizations/{org}"),
+        Some(json!({"name": "Acme Inc"})),
+    )
+    .await;
+    let other = app.create_org("Globex").await;
+    let purged = lanyard::server::service::audit_log::purge_expired(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(purged, 4, "created, retention changed, two invitations");
+    assert_eq!(
+        lanyard::server::service::audit_log::purge_expired(&app.state)
+            .await
+            .unwrap(),
+        0
+    );
+    let list = get(&app, &format!("/api/v1/audit_events?organization_id={org}"))
+        .await
+        .json();
+    let actions: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["organization.updated", "audit.purged"]);
+    assert_eq!(list["data"][1]["metadata"]["through_sequence"], 4);
+    let mut conn = app.state.db.pool.acquire().await.unwrap();
+    let report = verify_chain(&mut conn, &org).await.unwrap();
+    assert_eq!(
+        report.first_broken, None,
+        "the checkpoint carries the chain"
+    );
+    assert_eq!(report.events_checked, 2);
+    assert_eq!(
+        verify_chain(&mut conn, &other)
+            .await
+            .unwrap()
+            .events_checked,
+        1,
+        "Globex untouched"
+    );
+    // Removing a kept event is still detected.
+    for sql in [
+        "DELETE FROM outbox WHERE audit_event_id IN (SELECT id FROM audit_events WHERE chain_key = $1 AND chain_seq = 5)",
+        "DELETE FROM audit_events WHERE chain_key = $1 AND chain_seq = 5",
+    ] {
+        sqlx::query(sql).bind(&org).execute(&mut *conn).await.unwrap();
+    }
+    assert!(verify_chain(&mut conn, &org)
+        .await
+        .unwrap()
+        .first_broken
+        .is_some());
+}
+
 crate::both_databases!(
     filters_narrow_the_audit_log,
     export_streams_csv_and_ndjson,
     the_portal_exports_only_its_organization,
+    retention_purges_old_events_and_the_chain_still_verifies,
 );

@@ -68,6 +68,7 @@ async fn a_transaction_without_an_audit_event_cannot_commit(d: Dialect) {
         external_id: None,
         metadata: "{}".into(),
         default_role: "member".into(),
+        audit_retention_days: 365,
         created_at: now,
         updated_at: now,
     };

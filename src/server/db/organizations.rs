@@ -10,17 +10,19 @@ pub struct OrganizationRow {
     pub external_id: Option<String>,
     pub metadata: String,
     pub default_role: String,
+    pub audit_retention_days: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, name, external_id, metadata, default_role, created_at, updated_at";
+const COLUMNS: &str =
+    "id, name, external_id, metadata, default_role, audit_retention_days, created_at, updated_at";
 
 /// Inserts an organization.
 pub async fn insert(conn: &mut Conn, row: &OrganizationRow) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO organizations (id, name, external_id, metadata, created_at, updated_at, default_role) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO organizations (id, name, external_id, metadata, created_at, updated_at, default_role, audit_retention_days) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&row.id)
     .bind(&row.name)
@@ -29,6 +31,7 @@ pub async fn insert(conn: &mut Conn, row: &OrganizationRow) -> Result<(), sqlx::
     .bind(row.created_at)
     .bind(row.updated_at)
     .bind(&row.default_role)
+    .bind(row.audit_retention_days)
     .execute(conn)
     .await
     .map(|_| ())
@@ -62,7 +65,7 @@ pub async fn list(
 /// Writes name, external id and metadata of a live organization.
 pub async fn update(conn: &mut Conn, row: &OrganizationRow) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
-        "UPDATE organizations SET name = $2, external_id = $3, metadata = $4, updated_at = $5, default_role = $6 \
+        "UPDATE organizations SET name = $2, external_id = $3, metadata = $4, updated_at = $5, default_role = $6, audit_retention_days = $7 \
          WHERE id = $1 AND deleted_at IS NULL",
     )
     .bind(&row.id)
@@ -71,6 +74,7 @@ pub async fn update(conn: &mut Conn, row: &OrganizationRow) -> Result<bool, sqlx
     .bind(&row.metadata)
     .bind(row.updated_at)
     .bind(&row.default_role)
+    .bind(row.audit_retention_days)
     .execute(conn)
     .await?;
     Ok(r.rows_affected() == 1)
@@ -86,4 +90,13 @@ pub async fn soft_delete(conn: &mut Conn, id: &str, now: i64) -> Result<bool, sq
     .execute(conn)
     .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// (id, audit retention in days) of every live organization.
+pub async fn retentions(conn: &mut Conn) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, audit_retention_days FROM organizations WHERE deleted_at IS NULL ORDER BY id",
+    )
+    .fetch_all(conn)
+    .await
 }

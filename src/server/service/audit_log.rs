@@ -304,3 +304,35 @@ pub fn export_response(
     )
         .into_response()
 }
+
+/// Purges audit events past each organization's retention (`audit_retention_days`), recording
+/// `audit.purged` with the checkpoint in the same transaction. Returns how many were deleted.
+pub async fn purge_expired(state: &AppState) -> Result<u64, AppError> {
+    use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
+    const DAY_MS: i64 = 24 * 3600 * 1000;
+    let orgs = {
+        let mut conn = state.db.pool.acquire().await?;
+        crate::server::db::organizations::retentions(&mut conn).await?
+    };
+    let mut total = 0;
+    for (org, days) in orgs {
+        let now = state.clock.now();
+        let mut tx =
+            AuditedTx::begin(&state.db, &Actor::system(), &RequestContext::default(), now).await?;
+        let Some((seq, hash)) = audit::last_before(tx.conn(), &org, now - days * DAY_MS).await?
+        else {
+            continue;
+        };
+        let n = audit::purge_through(tx.conn(), &org, seq, &hash, now).await?;
+        tx.record(
+            Some(&org),
+            "audit.purged",
+            vec![Target::new("organization", &org, None)],
+            serde_json::json!({ "through_sequence": seq, "checkpoint_hash": hash, "events": n, "retention_days": days }),
+        )
+        .await?;
+        tx.commit().await?;
+        total += n;
+    }
+    Ok(total)
+}

@@ -25,6 +25,9 @@ pub struct Organization {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// Role of members who join by JIT provisioning: `member` (default) or `admin`.
     pub default_role: String,
+    /// Audit events older than this many days are purged (a checkpoint keeps the chain
+    /// verifiable). Default 365.
+    pub audit_retention_days: i64,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -38,6 +41,7 @@ impl From<OrganizationRow> for Organization {
             external_id: r.external_id,
             metadata: serde_json::from_str(&r.metadata).unwrap_or_default(),
             default_role: r.default_role,
+            audit_retention_days: r.audit_retention_days,
             created_at: rfc3339(r.created_at),
             updated_at: rfc3339(r.updated_at),
         }
@@ -74,6 +78,9 @@ pub struct UpdateOrganization {
     /// `member` or `admin`.
     #[serde(default)]
     pub default_role: Option<String>,
+    /// 1 to 3650 days.
+    #[serde(default)]
+    pub audit_retention_days: Option<i64>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -112,6 +119,7 @@ pub async fn create(
         external_id: external_id.map(|e| e.as_str().to_owned()),
         metadata: serde_json::Value::Object(metadata).to_string(),
         default_role: String::new(),
+        audit_retention_days: 365,
         created_at: now,
         updated_at: now,
     };
@@ -210,6 +218,19 @@ pub async fn update(
         if meta != row.metadata {
             row.metadata = meta;
             changed.push("metadata");
+        }
+    }
+    if let Some(days) = input.audit_retention_days {
+        if !(1..=3650).contains(&days) {
+            return Err(crate::domain::FieldError::new(
+                "audit_retention_days",
+                "audit_retention_days must be from 1 to 3650",
+            )
+            .into());
+        }
+        if days != row.audit_retention_days {
+            row.audit_retention_days = days;
+            changed.push("audit_retention_days");
         }
     }
     if let Some(role) = &input.default_role {
