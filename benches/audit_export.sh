@@ -5,37 +5,10 @@
 # Uses target/release/lanyard when present, else target/debug/lanyard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 db=${1:-sqlite}
 n=${2:-100000}
-bin=$root/target/release/lanyard
-[ -x "$bin" ] || bin=$root/target/debug/lanyard
-work=$(mktemp -d)
-port=37$(( RANDOM % 90 + 10 ))
-case "$db" in
-  sqlite) export DATABASE_URL="sqlite://$work/bench.db" ;;
-  postgres)
-    name="lanyard_bench_$$"
-    psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE $name"
-    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$name" ;;
-  *) echo "usage: $0 sqlite|postgres [events]"; exit 2 ;;
-esac
-export LANYARD_LISTEN=127.0.0.1:$port LANYARD_PUBLIC_URL=http://127.0.0.1:$port \
-  LANYARD_DATA_DIR=$work LANYARD_RATE_LIMITS=off LEPTOS_SITE_ROOT=$root/target/site LANYARD_LOG=warn
-"$bin" migrate >/dev/null
-key=$("$bin" api-key create --name bench | tail -1)
-"$bin" serve >"$work/server.log" 2>&1 &
-server=$!
-cleanup() {
-  kill $server 2>/dev/null || true
-  wait $server 2>/dev/null || true
-  [ "$db" = postgres ] && psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
-org=$(curl -sf -H "Authorization: Bearer $key" -H 'content-type: application/json' -d '{"name":"Bench"}' \
-  "http://127.0.0.1:$port/api/v1/organizations" | python3 -c 'import sys,json;print(json.load(sys.stdin)["id"])')
+. benches/common.sh
+org=$(api -d '{"name":"Bench"}' "$base/api/v1/organizations" | python3 -c 'import sys,json;print(json.load(sys.stdin)["id"])')
 ins="INSERT INTO audit_events (id, chain_key, chain_seq, organization_id, action, actor_type, actor_id, actor_name, targets, occurred_at, metadata, prev_hash, hash)"
 row="'$org', s + 1, '$org', 'dsync.user.updated', 'directory', 'dir_bench', 'Okta', '[{\"type\":\"user\",\"id\":\"user_' || s || '\",\"name\":\"person' || s || '@acme.test\"}]', 1700000000000 + s, '{\"changed\":[\"name\",\"title\"]}', 'x', 'y'"
 case "$db" in
@@ -52,11 +25,11 @@ PY
   postgres) psql -q "$DATABASE_URL" -c "$ins SELECT 'audit_bench' || lpad(s::text, 20, '0'), $row FROM generate_series(1, $n) s" ;;
 esac
 peak() { awk '/VmRSS/ {print int($2/1024)}' /proc/$server/status; }
-echo "lanyard: $bin ($( [ "$bin" = "$root/target/release/lanyard" ] && echo release || echo debug )), database: $db, $(nproc) cores, $n events; RSS before: $(peak) MiB"
+echo "lanyard: $bin ($bin_kind), database: $db, $(nproc) cores, $n events; RSS before: $(peak) MiB"
 for fmt in csv ndjson; do
   max=0
   start=$(date +%s.%N)
-  curl -sf -H "Authorization: Bearer $key" "http://127.0.0.1:$port/api/v1/audit_events/export?organization_id=$org&format=$fmt" -o "$work/out.$fmt" &
+  curl -sf -H "Authorization: Bearer $key" "$base/api/v1/audit_events/export?organization_id=$org&format=$fmt" -o "$work/out.$fmt" &
   dl=$!
   while kill -0 $dl 2>/dev/null; do r=$(peak); [ "$r" -gt "$max" ] && max=$r; sleep 0.05; done
   wait $dl

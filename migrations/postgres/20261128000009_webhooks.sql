@@ -1,7 +1,15 @@
--- Webhooks: the vendor's endpoints (secret sealed; the previous one kept during a rotation),
+-- Webhooks and log streams: the vendor's endpoints and customers' SIEM streams (secret sealed; the previous one kept during a rotation),
 -- one delivery per (endpoint, event), and every attempt.
 CREATE TABLE webhook_endpoints (
     id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    -- Set for a customer's log stream (only that organization's events); null for the vendor's
+    -- webhooks.
+    organization_id TEXT,
+    -- webhook | json | splunk_hec | datadog
+    kind TEXT NOT NULL,
+    name TEXT,
+    -- The receiver's credential (Splunk HEC token, Datadog API key), sealed.
+    credential_enc TEXT,
     url TEXT NOT NULL,
     events TEXT,
     secret_enc TEXT NOT NULL,

@@ -86,7 +86,7 @@ pub struct DsyncPage {
 }
 
 #[cfg(feature = "ssr")]
-mod flash {
+pub(crate) mod flash {
     use super::PortalError;
 
     pub const TOKEN: &str = "dsync.fresh_token";

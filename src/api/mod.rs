@@ -4,6 +4,7 @@
 
 pub mod directories;
 pub mod domains;
+pub mod log_streams;
 pub mod members;
 pub mod portal;
 pub mod sso;

@@ -160,6 +160,13 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
                 detail: "See who has access and why, change roles, suspend or remove people, and invite colleagues by email.".into(),
                 href: Some("/portal/members".into()),
             },
+            Intent::LogStreams => Step {
+                intent: i,
+                title: i.title().into(),
+                status: "available".into(),
+                detail: "Stream your organization's activity to your SIEM (Splunk, Datadog or any HTTPS endpoint).".into(),
+                href: Some("/portal/log-streams".into()),
+            },
             Intent::AuditLogs => Step {
                 intent: i,
                 title: i.title().into(),
@@ -168,13 +175,6 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
                     "See every change made to your organization's setup, with who made it and when."
                         .into(),
                 href: Some("/portal/activity".into()),
-            },
-            _ => Step {
-                intent: i,
-                title: i.title().into(),
-                status: "coming_soon".into(),
-                detail: "This step is not available in this version of Lanyard yet.".into(),
-                href: None,
             },
         })
         .collect();

@@ -62,6 +62,11 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route
+                    path=path!("/portal/log-streams")
+                    view=pages::log_streams::LogStreams
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=path!("/portal/members")
                     view=pages::members::Members
                     ssr=SsrMode::Async
@@ -127,6 +132,10 @@ pub fn describe_action(action: &str) -> String {
         "invitation.revoked" => "Invitation revoked".into(),
         "invitation.accepted" => "Invitation accepted".into(),
         "invitation.expired" => "Invitation expired".into(),
+        "log_stream.created" => "Log stream added".into(),
+        "log_stream.deleted" => "Log stream removed".into(),
+        "log_stream.tested" => "Log stream tested".into(),
+        "audit.purged" => "Old activity purged (retention)".into(),
         "role.created" => "Role defined".into(),
         "role.deleted" => "Role deleted".into(),
         other => {

@@ -375,6 +375,114 @@ async fn two_nodes_on_postgres_never_deliver_an_event_twice_at_once(d: Dialect) 
     assert_eq!(rx.get("/_stats").await["maxInFlightPerId"], 1);
 }
 
+async fn a_customer_log_stream_gets_only_its_organization_in_its_format(d: Dialect) {
+    let app = app(d).await;
+    let rx = Receiver::start();
+    let acme = app.create_org("Acme").await;
+    let globex = app.create_org("Globex").await;
+    let link = app.create_link(&acme, &["log_streams"]).await;
+    let cookie = app.redeem(&link).await;
+    let form = format!(
+        "kind=splunk_hec&name=Splunk&url={}&credential=hec-secret",
+        url::form_urlencoded::byte_serialize(rx.hook().as_bytes()).collect::<String>()
+    );
+    // A Splunk stream needs its token.
+    let r = app
+        .browser_post(
+            "/portal/api/create_log_stream",
+            &form.replace("hec-secret", ""),
+            Some(&cookie),
+        )
+        .await;
+    assert!(r.text().contains("HEC token"), "{}", r.text());
+    let r = app
+        .browser_post("/portal/api/create_log_stream", &form, Some(&cookie))
+        .await;
+    assert!(
+        r.status.is_success() || r.status == StatusCode::SEE_OTHER,
+        "{}",
+        r.text()
+    );
+    let page = app
+        .browser_post("/portal/api/log_streams", "", Some(&cookie))
+        .await
+        .json();
+    let id = page["streams"][0]["id"].as_str().unwrap().to_owned();
+    // The test button sends now and the page says what happened.
+    app.browser_post(
+        "/portal/api/test_log_stream",
+        &format!("id={id}"),
+        Some(&cookie),
+    )
+    .await;
+    let page = app
+        .browser_post("/portal/api/log_streams", "", Some(&cookie))
+        .await
+        .json();
+    assert_eq!(page["streams"][0]["test_result"][0], true, "{page}");
+    // Only Acme's activity is streamed, in Splunk HEC's envelope with the token.
+    app.api(
+        Method::PATCH,
+        &format!("/api/v1/organizations/{acme}"),
+        Some(json!({"name": "Acme Inc"})),
+    )
+    .await;
+    app.api(
+        Method::PATCH,
+        &format!("/api/v1/organizations/{globex}"),
+        Some(json!({"name": "Globex Inc"})),
+    )
+    .await;
+    run(&app).await;
+    let got = rx.received().await;
+    let streamed: Vec<&Value> = got
+        .iter()
+        .filter(|g| g["body"]["event"]["type"] != "log_stream.test")
+        .collect();
+    assert!(!streamed.is_empty());
+    for g in &streamed {
+        assert_eq!(g["authorization"], "Splunk hec-secret");
+        assert_eq!(g["body"]["sourcetype"], "lanyard:audit");
+        assert_eq!(g["body"]["event"]["organization_id"], acme.as_str(), "{g}");
+    }
+    assert!(streamed
+        .iter()
+        .any(|g| g["body"]["event"]["type"] == "organization.updated"));
+    // The vendor's webhook API neither lists nor reaches it; another organization cannot touch it.
+    let list = app
+        .api(Method::GET, "/api/v1/webhook_endpoints", None)
+        .await
+        .json();
+    assert_eq!(list["data"], json!([]));
+    assert_eq!(
+        app.api(
+            Method::GET,
+            &format!("/api/v1/webhook_endpoints/{id}"),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    let other = app.create_link(&globex, &["log_streams"]).await;
+    let c2 = app.redeem(&other).await;
+    app.browser_post(
+        "/portal/api/delete_log_stream",
+        &format!("id={id}"),
+        Some(&c2),
+    )
+    .await;
+    let page = app
+        .browser_post("/portal/api/log_streams", "", Some(&cookie))
+        .await
+        .json();
+    assert_eq!(page["streams"].as_array().unwrap().len(), 1, "still there");
+    let r = app
+        .browser_post("/portal/api/log_streams", "", Some(&c2))
+        .await;
+    assert!(!r.text().contains(&id));
+}
+
 crate::both_databases!(
     deliveries_are_signed_and_verified_independently,
     a_500_is_retried_with_back_off_and_a_302_is_a_failure,
@@ -382,6 +490,7 @@ crate::both_databases!(
     a_receiver_down_then_up_gets_everything_in_entity_order,
     a_rotated_secret_signs_alongside_the_new_one,
     two_nodes_on_postgres_never_deliver_an_event_twice_at_once,
+    a_customer_log_stream_gets_only_its_organization_in_its_format,
 );
 
 /// The real binary, killed with SIGKILL while deliveries are in flight and started again on the

@@ -83,7 +83,7 @@ const server = http.createServer(async (req, res) => {
   } else if (mode === 'fail') status = 500;
   else if (mode === 'gone') status = 410;
   else if (mode === 'redirect') status = 302;
-  received.push({ id, timestamp: req.headers['webhook-timestamp'], signature: req.headers['webhook-signature'], verified, error, status, body: JSON.parse(body) });
+  received.push({ id, timestamp: req.headers['webhook-timestamp'], signature: req.headers['webhook-signature'], authorization: req.headers['authorization'], ddApiKey: req.headers['dd-api-key'], verified, error, status, body: JSON.parse(body) });
   inFlight -= 1;
   inFlightById.set(id, inFlightById.get(id) - 1);
   const headers = status === 302 ? { location: 'http://127.0.0.1:1/' } : {};

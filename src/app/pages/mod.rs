@@ -2,6 +2,7 @@
 
 pub mod domains;
 pub mod dsync;
+pub mod log_streams;
 pub mod members;
 pub mod portal;
 pub mod saml;

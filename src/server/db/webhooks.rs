@@ -5,6 +5,10 @@ use super::Conn;
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EndpointRow {
     pub id: String,
+    pub organization_id: Option<String>,
+    pub kind: String,
+    pub name: Option<String>,
+    pub credential_enc: Option<String>,
     pub url: String,
     pub events: Option<String>,
     pub secret_enc: String,
@@ -17,11 +21,11 @@ pub struct EndpointRow {
     pub updated_at: i64,
 }
 
-const EP_COLUMNS: &str = "id, url, events, secret_enc, prev_secret_enc, prev_secret_expires_at, enabled, disabled_reason, fanout_cursor, created_at, updated_at";
+const EP_COLUMNS: &str = "id, organization_id, kind, name, credential_enc, url, events, secret_enc, prev_secret_enc, prev_secret_expires_at, enabled, disabled_reason, fanout_cursor, created_at, updated_at";
 
 pub async fn insert_endpoint(conn: &mut Conn, r: &EndpointRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO webhook_endpoints ({EP_COLUMNS}) VALUES ($1, $2, $3, $4, NULL, NULL, 1, NULL, $5, $6, $6)"
+        "INSERT INTO webhook_endpoints ({EP_COLUMNS}) VALUES ($1, $7, $8, $9, $10, $2, $3, $4, NULL, NULL, 1, NULL, $5, $6, $6)"
     ))
     .bind(&r.id)
     .bind(&r.url)
@@ -29,6 +33,10 @@ pub async fn insert_endpoint(conn: &mut Conn, r: &EndpointRow) -> Result<(), sql
     .bind(&r.secret_enc)
     .bind(r.fanout_cursor)
     .bind(r.created_at)
+    .bind(&r.organization_id)
+    .bind(&r.kind)
+    .bind(&r.name)
+    .bind(&r.credential_enc)
     .execute(conn)
     .await
     .map(|_| ())
@@ -43,14 +51,24 @@ pub async fn get_endpoint(conn: &mut Conn, id: &str) -> Result<Option<EndpointRo
     .await
 }
 
+/// Endpoints: `scope` None = all (the worker), Some(None) = the vendor's webhooks, Some(Some(org))
+/// = that organization's log streams.
 pub async fn list_endpoints(
     conn: &mut Conn,
     only_enabled: bool,
+    scope: Option<Option<&str>>,
 ) -> Result<Vec<EndpointRow>, sqlx::Error> {
+    let (any, org) = match scope {
+        None => (1i64, None),
+        Some(o) => (0i64, o),
+    };
     sqlx::query_as(&format!(
-        "SELECT {EP_COLUMNS} FROM webhook_endpoints WHERE deleted_at IS NULL AND ($1 = 0 OR enabled = 1) ORDER BY id"
+        "SELECT {EP_COLUMNS} FROM webhook_endpoints WHERE deleted_at IS NULL AND ($1 = 0 OR enabled = 1) \
+         AND ($2 = 1 OR ($3 IS NULL AND organization_id IS NULL) OR organization_id = $3) ORDER BY id"
     ))
     .bind(i64::from(only_enabled))
+    .bind(any)
+    .bind(org)
     .fetch_all(conn)
     .await
 }
@@ -125,14 +143,14 @@ pub async fn advance_fanout(
     Ok(r.rows_affected() == 1)
 }
 
-/// (cursor, event id, type, entity key) of events after `after`.
+/// (cursor, event id, type, entity key, organization id) of events after `after`.
 pub async fn events_after(
     conn: &mut Conn,
     after: i64,
     limit: i64,
-) -> Result<Vec<(i64, String, String, String)>, sqlx::Error> {
+) -> Result<Vec<(i64, String, String, String, Option<String>)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT cursor, id, type, entity_type || ':' || entity_id FROM events WHERE cursor > $1 ORDER BY cursor LIMIT $2",
+        "SELECT cursor, id, type, entity_type || ':' || entity_id, organization_id FROM events WHERE cursor > $1 ORDER BY cursor LIMIT $2",
     )
     .bind(after)
     .bind(limit)

@@ -192,12 +192,22 @@ fn check_url(state: &AppState, raw: &str) -> Result<String, FieldError> {
         .map_err(|e| FieldError::new("url", e.to_string()))
 }
 
+/// A vendor webhook endpoint (log streams are reached through their organization).
 async fn endpoint(conn: &mut Conn, id: &str) -> Result<EndpointRow, AppError> {
+    scoped_endpoint(conn, id, None).await
+}
+
+async fn scoped_endpoint(
+    conn: &mut Conn,
+    id: &str,
+    organization_id: Option<&str>,
+) -> Result<EndpointRow, AppError> {
     if !is_valid_id(IdKind::WebhookEndpoint, id) {
         return Err(AppError::NotFound("webhook endpoint"));
     }
     q::get_endpoint(conn, id)
         .await?
+        .filter(|e| e.organization_id.as_deref() == organization_id)
         .ok_or(AppError::NotFound("webhook endpoint"))
 }
 
@@ -217,6 +227,10 @@ pub async fn create(
     let head = crate::server::events::head(tx.conn()).await?;
     let row = EndpointRow {
         id: id.clone(),
+        organization_id: None,
+        kind: "webhook".into(),
+        name: None,
+        credential_enc: None,
         url,
         events,
         secret_enc: seal(state, &id, &secret),
@@ -247,7 +261,7 @@ pub async fn create(
 pub async fn list(state: &AppState) -> Result<Vec<WebhookEndpoint>, AppError> {
     let now = state.clock.now();
     let mut conn = state.db.pool.acquire().await?;
-    Ok(q::list_endpoints(&mut conn, false)
+    Ok(q::list_endpoints(&mut conn, false, Some(None))
         .await?
         .iter()
         .map(|r| view(r, now))
@@ -424,7 +438,7 @@ pub async fn fan_out(state: &AppState) -> Result<usize, AppError> {
     let now = state.clock.now();
     let endpoints = {
         let mut conn = state.db.pool.acquire().await?;
-        q::list_endpoints(&mut conn, true).await?
+        q::list_endpoints(&mut conn, true, None).await?
     };
     let mut queued = 0;
     for ep in endpoints {
@@ -436,8 +450,10 @@ pub async fn fan_out(state: &AppState) -> Result<usize, AppError> {
         if !q::advance_fanout(&mut tx, &ep.id, ep.fanout_cursor, last).await? {
             continue;
         }
-        for (cursor, event_id, kind, entity) in &events {
-            if wants(ep.events.as_deref(), kind) {
+        for (cursor, event_id, kind, entity, org) in &events {
+            // A log stream gets its own organization's events only.
+            let in_scope = ep.organization_id.is_none() || ep.organization_id == *org;
+            if in_scope && wants(ep.events.as_deref(), kind) {
                 q::insert_delivery(
                     &mut tx,
                     &db::new_id(IdKind::WebhookDelivery),
@@ -490,7 +506,18 @@ async fn attempt(state: &AppState, ep: &EndpointRow, d: &DeliveryRow) -> Outcome
     let Some(row) = row else {
         return fail("the event is no longer kept (retention)".into());
     };
-    let ev = crate::server::events::to_event(row);
+    send(state, ep, &crate::server::events::to_event(row)).await
+}
+
+/// Sends one event to one endpoint in the endpoint's format.
+async fn send(state: &AppState, ep: &EndpointRow, ev: &crate::server::events::Event) -> Outcome {
+    let started = std::time::Instant::now();
+    let fail = |error: String| Outcome {
+        status: None,
+        latency_ms: started.elapsed().as_millis() as i64,
+        excerpt: None,
+        error: Some(error),
+    };
     let body = json!({
         "id": ev.id,
         "type": ev.kind,
@@ -508,6 +535,26 @@ async fn attempt(state: &AppState, ep: &EndpointRow, d: &DeliveryRow) -> Outcome
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
     let now = state.clock.now();
+    let credential = ep
+        .credential_enc
+        .as_deref()
+        .and_then(|c| open(state, &ep.id, c));
+    let (body, auth) = match ep.kind.as_str() {
+        "splunk_hec" => (
+            json!({ "time": ts, "source": "lanyard", "sourcetype": "lanyard:audit", "event": serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default() }).to_string(),
+            credential.map(|c| ("authorization", format!("Splunk {c}"))),
+        ),
+        "datadog" => (
+            json!([{ "ddsource": "lanyard", "service": "lanyard", "ddtags": format!("event_type:{}", ev.kind), "message": body }]).to_string(),
+            credential.map(|c| ("dd-api-key", c)),
+        ),
+        _ => (body, None),
+    };
+    let mut req = http::Request::post(&ep.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &ev.id)
+        .header("webhook-timestamp", ts.to_string());
+    // Every format is signed over the exact body sent (Standard Webhooks headers).
     let mut sigs = Vec::new();
     for sealed in std::iter::once(Some(&ep.secret_enc)).chain(std::iter::once(
         ep.prev_secret_enc
@@ -526,12 +573,11 @@ async fn attempt(state: &AppState, ep: &EndpointRow, d: &DeliveryRow) -> Outcome
                 .into(),
         );
     }
-    let req = http::Request::post(&ep.url)
-        .header("content-type", "application/json")
-        .header("webhook-id", &ev.id)
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", sigs.join(" "))
-        .body(body.into_bytes());
+    req = req.header("webhook-signature", sigs.join(" "));
+    if let Some((k, v)) = auth {
+        req = req.header(k, v);
+    }
+    let req = req.body(body.into_bytes());
     let req = match req {
         Ok(r) => r,
         Err(_) => return fail(format!("{} is not a valid URL", ep.url)),
@@ -722,4 +768,218 @@ mod tests {
         assert!((16_000..=24_000).contains(&backoff_ms(1)));
         assert!(backoff_ms(30) <= 12 * 3600 * 1000);
     }
+}
+
+// --- log streams (the customer's SIEM) --------------------------------------------------------
+
+/// Formats a log stream can send.
+pub const STREAM_KINDS: [(&str, &str); 3] = [
+    ("json", "Generic JSON (HTTPS POST, signed)"),
+    ("splunk_hec", "Splunk HTTP Event Collector"),
+    ("datadog", "Datadog Logs"),
+];
+
+/// A log stream as the portal shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogStream {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub url: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    /// The newest deliveries: (event cursor, state, attempts, last status, last error).
+    pub recent: Vec<(i64, String, i64, Option<i64>, Option<String>)>,
+}
+
+/// What a test send came to: (ok, message).
+pub type TestResult = (bool, String);
+
+/// An organization's log streams with their newest deliveries.
+pub async fn log_streams(
+    state: &AppState,
+    organization_id: &str,
+) -> Result<Vec<LogStream>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    let mut out = Vec::new();
+    for r in q::list_endpoints(&mut conn, false, Some(Some(organization_id))).await? {
+        let recent = q::list_deliveries(&mut conn, &r.id, 10)
+            .await?
+            .into_iter()
+            .map(|d| {
+                (
+                    d.event_cursor,
+                    d.state,
+                    d.attempts,
+                    d.last_status,
+                    d.last_error,
+                )
+            })
+            .collect();
+        out.push(LogStream {
+            id: r.id,
+            name: r.name.unwrap_or_default(),
+            kind: r.kind,
+            url: r.url,
+            enabled: r.enabled == 1,
+            disabled_reason: r.disabled_reason,
+            recent,
+        });
+    }
+    Ok(out)
+}
+
+/// Adds a log stream: the organization's audit events from now on.
+pub async fn create_log_stream(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &str,
+    kind: &str,
+    name: &str,
+    url: &str,
+    credential: &str,
+) -> Result<LogStream, AppError> {
+    if !STREAM_KINDS.iter().any(|(k, _)| *k == kind) {
+        return Err(FieldError::new(
+            "kind",
+            "choose Generic JSON, Splunk HTTP Event Collector or Datadog Logs",
+        )
+        .into());
+    }
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(FieldError::new(
+            "name",
+            "name the stream (1–100 characters), e.g. Splunk production",
+        )
+        .into());
+    }
+    let url = check_url(state, url)?;
+    let credential = credential.trim();
+    if kind != "json" && credential.is_empty() {
+        return Err(FieldError::new(
+            "credential",
+            if kind == "splunk_hec" {
+                "paste the HEC token"
+            } else {
+                "paste a Datadog API key"
+            },
+        )
+        .into());
+    }
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let id = db::new_id(IdKind::WebhookEndpoint);
+    let head = crate::server::events::head(tx.conn()).await?;
+    let row = EndpointRow {
+        id: id.clone(),
+        organization_id: Some(organization_id.to_owned()),
+        kind: kind.to_owned(),
+        name: Some(name.to_owned()),
+        credential_enc: (!credential.is_empty()).then(|| seal(state, &id, credential)),
+        url,
+        events: None,
+        secret_enc: seal(state, &id, &new_webhook_secret()),
+        prev_secret_enc: None,
+        prev_secret_expires_at: None,
+        enabled: 1,
+        disabled_reason: None,
+        fanout_cursor: head,
+        created_at: now,
+        updated_at: now,
+    };
+    q::insert_endpoint(tx.conn(), &row).await?;
+    tx.record(
+        Some(organization_id),
+        "log_stream.created",
+        vec![Target::new("log_stream", &id, Some(name))],
+        json!({ "kind": kind, "url": row.url }),
+    )
+    .await?;
+    tx.commit().await?;
+    log_streams(state, organization_id)
+        .await?
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or(AppError::NotFound("log stream"))
+}
+
+/// Removes a log stream.
+pub async fn delete_log_stream(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &str,
+    id: &str,
+) -> Result<(), AppError> {
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let row = scoped_endpoint(tx.conn(), id, Some(organization_id)).await?;
+    q::delete_endpoint(tx.conn(), id, now).await?;
+    tx.record(
+        Some(organization_id),
+        "log_stream.deleted",
+        vec![Target::new("log_stream", id, row.name.as_deref())],
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sends a test event now and says what the receiver answered.
+pub async fn test_log_stream(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &str,
+    id: &str,
+) -> Result<TestResult, AppError> {
+    let row = {
+        let mut conn = state.db.pool.acquire().await?;
+        scoped_endpoint(&mut conn, id, Some(organization_id)).await?
+    };
+    let now = state.clock.now();
+    let ev = crate::server::events::Event {
+        id: db::new_id(IdKind::Event),
+        kind: "log_stream.test".into(),
+        created_at: crate::server::clock::rfc3339(now),
+        organization_id: Some(organization_id.to_owned()),
+        cursor: "0".into(),
+        entity: crate::server::events::Entity {
+            kind: "log_stream".into(),
+            id: id.to_owned(),
+            sequence: 0,
+        },
+        data: json!({ "message": "Test event from Lanyard: if you can read this, the stream works." }),
+    };
+    let out = send(state, &row, &ev).await;
+    let ok = out.status.is_some_and(|s| (200..300).contains(&s));
+    let message = match (out.status, &out.error) {
+        (Some(s), _) if ok => format!(
+            "The receiver accepted the test event (HTTP {s}, {} ms).",
+            out.latency_ms
+        ),
+        (Some(s), _) => format!(
+            "The receiver answered HTTP {s}: {}",
+            out.excerpt
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect::<String>()
+        ),
+        (None, Some(e)) => format!("The test event was not delivered: {e}"),
+        (None, None) => "The test event was not delivered.".into(),
+    };
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    tx.record(
+        Some(organization_id),
+        "log_stream.tested",
+        vec![Target::new("log_stream", id, row.name.as_deref())],
+        json!({ "ok": ok, "status": out.status }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((ok, message))
 }

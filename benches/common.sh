@@ -1,0 +1,39 @@
+# Sourced by the benchmark scripts: starts a real Lanyard on a fresh SQLite file or PostgreSQL
+# database and cleans up on exit. Before sourcing set `db` (sqlite|postgres); optionally `extra_env`
+# (more VAR=value words to export) and `before_exit` (a command run first on exit).
+# Sets: root, bin (target/release/lanyard when built, else target/debug/lanyard), work, port,
+# base (http://127.0.0.1:port), key (an API key), server (the pid), bin_kind (release|debug).
+root=$(pwd)
+bin=$root/target/release/lanyard
+[ -x "$bin" ] || bin=$root/target/debug/lanyard
+bin_kind=$( [ "$bin" = "$root/target/release/lanyard" ] && echo release || echo debug )
+work=$(mktemp -d)
+port=$(( 37000 + RANDOM % 2000 ))
+case "$db" in
+  sqlite) export DATABASE_URL="sqlite://$work/bench.db" ;;
+  postgres)
+    name="lanyard_bench_$$"
+    psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE $name"
+    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$name" ;;
+  *) echo "usage: $0 sqlite|postgres …"; exit 2 ;;
+esac
+export LANYARD_LISTEN=127.0.0.1:$port LANYARD_PUBLIC_URL=http://127.0.0.1:$port \
+  LANYARD_DATA_DIR=$work LANYARD_RATE_LIMITS=off LEPTOS_SITE_ROOT=$root/target/site LANYARD_LOG=warn
+for kv in ${extra_env:-}; do export "${kv?}"; done
+base="http://127.0.0.1:$port"
+"$bin" migrate >/dev/null
+key=$("$bin" api-key create --name bench | tail -1)
+"$bin" serve >"$work/server.log" 2>&1 &
+server=$!
+cleanup() {
+  ${before_exit:-true}
+  kill $server 2>/dev/null || true
+  wait $server 2>/dev/null || true
+  if [ "$db" = postgres ]; then
+    psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)"
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.2; done
+api() { curl -sf -H "Authorization: Bearer $key" -H 'content-type: application/json' "$@"; }
