@@ -65,9 +65,10 @@ pub async fn portal_log_streams() -> Result<StreamsPage, PortalError> {
             recent: s
                 .recent
                 .iter()
-                .map(|(cursor, st, attempts, _, err)| match st.as_str() {
+                .map(|d| (d.event_cursor, &d.state, d.attempts, &d.last_error))
+                .map(|(cursor, st, attempts, err)| match st.as_str() {
                     "succeeded" => format!("event {cursor}: delivered"),
-                    "pending" if *attempts == 0 => format!("event {cursor}: queued"),
+                    "pending" if attempts == 0 => format!("event {cursor}: queued"),
                     "pending" => format!(
                         "event {cursor}: retrying ({attempts} attempts){}",
                         err.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
@@ -108,10 +109,12 @@ pub async fn create_log_stream(
         &c.actor(),
         &c.ctx,
         &c.grant.organization_id,
-        &kind,
-        &name,
-        &url,
-        &credential,
+        crate::server::service::webhooks::NewLogStream {
+            kind: &kind,
+            name: &name,
+            url: &url,
+            credential: &credential,
+        },
     )
     .await?;
     Ok(())

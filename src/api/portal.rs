@@ -195,6 +195,11 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
 pub async fn portal_activity(
     before: Option<i64>,
     q: Option<String>,
+    action: Option<String>,
+    actor: Option<String>,
+    target: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
 ) -> Result<ActivityPage, PortalError> {
     use crate::server::service::{audit_log, organizations};
     let c = super::ctx::caller().await?;
@@ -205,7 +210,21 @@ pub async fn portal_activity(
         .await
         .map_err(|_| PortalError::SignedOut)?;
     const PAGE: i64 = 50;
-    let events = audit_log::recent(&c.state, &org.id, before.unwrap_or(0), PAGE + 1).await?;
+    let filter = audit_log::FilterParams {
+        action,
+        actor,
+        target,
+        from,
+        to,
+    }
+    .to_filter()
+    .map_err(|f| PortalError::Invalid {
+        field: f.field.to_owned(),
+        message: f.message,
+    })?;
+    let events =
+        audit_log::recent_filtered(&c.state, &org.id, before.unwrap_or(0), &filter, PAGE + 1)
+            .await?;
     let needle = q.unwrap_or_default().trim().to_lowercase();
     let more = events.len() as i64 > PAGE;
     let shown: Vec<_> = events.into_iter().take(PAGE as usize).collect();

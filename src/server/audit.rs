@@ -347,28 +347,6 @@ pub async fn list_for_organization(
     .await
 }
 
-/// Lists an organization's newest events first, before a chain position (0 = from the newest).
-pub async fn list_recent_for_organization(
-    conn: &mut Conn,
-    organization_id: &str,
-    before_seq: i64,
-    limit: i64,
-) -> Result<Vec<AuditRow>, sqlx::Error> {
-    let before = if before_seq <= 0 {
-        i64::MAX
-    } else {
-        before_seq
-    };
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM audit_events WHERE chain_key = $1 AND chain_seq < $2 ORDER BY chain_seq DESC LIMIT $3"
-    ))
-    .bind(organization_id)
-    .bind(before)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
-}
-
 /// The result of checking one chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainReport {
@@ -478,6 +456,34 @@ pub async fn list_filtered(
     f: &AuditFilter,
     limit: i64,
 ) -> Result<Vec<AuditRow>, sqlx::Error> {
+    filtered(conn, organization_id, after_seq, f, limit, false).await
+}
+
+/// An organization's events before a chain position (0 = from the newest) matching `f`, newest
+/// first.
+pub async fn list_filtered_recent(
+    conn: &mut Conn,
+    organization_id: &str,
+    before_seq: i64,
+    f: &AuditFilter,
+    limit: i64,
+) -> Result<Vec<AuditRow>, sqlx::Error> {
+    let before = if before_seq <= 0 {
+        i64::MAX
+    } else {
+        before_seq
+    };
+    filtered(conn, organization_id, before, f, limit, true).await
+}
+
+async fn filtered(
+    conn: &mut Conn,
+    organization_id: &str,
+    seq: i64,
+    f: &AuditFilter,
+    limit: i64,
+    newest_first: bool,
+) -> Result<Vec<AuditRow>, sqlx::Error> {
     let (action_eq, action_prefix) = match f.action.as_deref() {
         Some(a) => match a.strip_suffix(".*") {
             Some(p) => (None, Some(format!("{}.%", like_escape(p)))),
@@ -490,15 +496,17 @@ pub async fn list_filtered(
         .as_deref()
         .map(|t| format!("%\"id\":\"{}\"%", like_escape(t)));
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM audit_events WHERE chain_key = $1 AND chain_seq > $2 \
+        "SELECT {COLUMNS} FROM audit_events WHERE chain_key = $1 AND chain_seq {} $2 \
          AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR action LIKE $4 ESCAPE '\\') \
          AND ($5 IS NULL OR actor_id = $5 OR LOWER(actor_name) = LOWER($5)) \
          AND ($6 IS NULL OR targets LIKE $6 ESCAPE '\\') \
          AND ($7 IS NULL OR occurred_at >= $7) AND ($8 IS NULL OR occurred_at < $8) \
-         ORDER BY chain_seq LIMIT $9"
+         ORDER BY chain_seq {} LIMIT $9",
+        if newest_first { "<" } else { ">" },
+        if newest_first { "DESC" } else { "ASC" },
     ))
     .bind(organization_id)
-    .bind(after_seq)
+    .bind(seq)
     .bind(action_eq)
     .bind(action_prefix)
     .bind(f.actor.as_deref())

@@ -168,6 +168,45 @@ async fn the_portal_exports_only_its_organization(d: Dialect) {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(r.text().contains(&acme) && !r.text().contains(&globex));
+    // The viewer filters on the server: action prefix, actor, date range.
+    app.api(
+        Method::PATCH,
+        &format!("/api/v1/organizations/{acme}"),
+        Some(json!({"name": "Acme Inc"})),
+    )
+    .await;
+    let r = app
+        .browser_post(
+            "/portal/api/activity",
+            "action=organization.*&actor=test",
+            Some(&cookie),
+        )
+        .await;
+    let items = r.json()["items"].as_array().unwrap().clone();
+    let actions: Vec<&str> = items
+        .iter()
+        .map(|i| i["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["organization.updated", "organization.created"],
+        "newest first"
+    );
+    let r = app
+        .browser_post("/portal/api/activity", "from=2999-01-01", Some(&cookie))
+        .await;
+    assert_eq!(r.json()["items"], json!([]));
+    let r = app
+        .browser_get(
+            "/portal/activity?action=organization.updated",
+            Some(&cookie),
+        )
+        .await;
+    assert!(
+        r.text().contains("Organization details changed")
+            && !r.text().contains("Setup link opened"),
+        "server-rendered with the filter"
+    );
     let r = app
         .browser_get(
             "/portal/activity/export?format=csv&from=nope",

@@ -94,6 +94,16 @@ async fn the_feed_is_ordered_filtered_and_sequenced_per_entity(d: Dialect) {
             "invitation.revoked"
         ]
     );
+    // A snapshot says where the feed was when it was read.
+    let snap = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/organizations/{acme}/memberships"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(snap["events_cursor"], "5");
     let empty = feed(&app, "after=5").await;
     assert_eq!(empty["data"], json!([]));
     assert_eq!(empty["next_cursor"], "5", "nothing new: keep the cursor");

@@ -133,7 +133,45 @@ pub fn Overview() -> impl IntoView {
     }
 }
 
-fn activity_view(page: ActivityPage, q: String) -> impl IntoView {
+/// The viewer's filters, as they travel in the page's query string.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Filters {
+    q: String,
+    action: String,
+    actor: String,
+    target: String,
+    from: String,
+    to: String,
+}
+
+impl Filters {
+    fn pairs(&self) -> [(&'static str, &String); 6] {
+        [
+            ("q", &self.q),
+            ("action", &self.action),
+            ("actor", &self.actor),
+            ("target", &self.target),
+            ("from", &self.from),
+            ("to", &self.to),
+        ]
+    }
+
+    /// `&k=v…` for the non-empty filters.
+    fn query(&self) -> String {
+        self.pairs()
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("&{k}={}", urlencode(v)))
+            .collect()
+    }
+}
+
+fn opt(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+fn activity_view(page: ActivityPage, f: Filters) -> impl IntoView {
+    let q = f.q.clone();
     let empty = page.items.is_empty();
     let rows = page
         .items
@@ -156,11 +194,7 @@ fn activity_view(page: ActivityPage, q: String) -> impl IntoView {
         })
         .collect_view();
     let older = page.older.map(|b| {
-        let href = if q.is_empty() {
-            format!("/portal/activity?before={b}")
-        } else {
-            format!("/portal/activity?before={b}&q={}", urlencode(&q))
-        };
+        let href = format!("/portal/activity?before={b}{}", f.query());
         view! {
             <A href=href attr:class="mt-6 inline-block text-indigo-700 underline">
                 "Older events"
@@ -184,6 +218,31 @@ fn activity_view(page: ActivityPage, q: String) -> impl IntoView {
                 />
                 <button type="submit" class="rounded-lg bg-slate-800 px-4 py-2 text-white">"Filter"</button>
             </label>
+            <details class="mb-4 text-sm" open=!(f.action.is_empty() && f.actor.is_empty() && f.target.is_empty() && f.from.is_empty() && f.to.is_empty())>
+                <summary class="cursor-pointer text-slate-600 underline">"More filters"</summary>
+                <div class="mt-2 flex flex-wrap items-end gap-3">
+                    <label>
+                        <span class="block text-xs text-slate-500">"Action (or prefix like membership.*)"</span>
+                        <input name="action" value=f.action.clone() class="rounded-lg border border-slate-300 px-2 py-1" data-testid="filter-action" />
+                    </label>
+                    <label>
+                        <span class="block text-xs text-slate-500">"Actor (name or id)"</span>
+                        <input name="actor" value=f.actor.clone() class="rounded-lg border border-slate-300 px-2 py-1" data-testid="filter-actor" />
+                    </label>
+                    <label>
+                        <span class="block text-xs text-slate-500">"Target id"</span>
+                        <input name="target" value=f.target.clone() class="rounded-lg border border-slate-300 px-2 py-1" data-testid="filter-target" />
+                    </label>
+                    <label>
+                        <span class="block text-xs text-slate-500">"From"</span>
+                        <input type="date" name="from" value=f.from.clone() class="rounded-lg border border-slate-300 px-2 py-1" data-testid="filter-from" />
+                    </label>
+                    <label>
+                        <span class="block text-xs text-slate-500">"To (not included)"</span>
+                        <input type="date" name="to" value=f.to.clone() class="rounded-lg border border-slate-300 px-2 py-1" data-testid="filter-to" />
+                    </label>
+                </div>
+            </details>
         </Form>
         {if empty {
             view! {
@@ -239,14 +298,31 @@ pub fn Activity() -> impl IntoView {
     let query = use_query_map();
     let params = move || {
         let q = query.read();
+        let get = |k: &str| q.get(k).unwrap_or_default();
         (
             q.get("before").and_then(|b| b.parse::<i64>().ok()),
-            q.get("q").unwrap_or_default(),
+            Filters {
+                q: get("q"),
+                action: get("action"),
+                actor: get("actor"),
+                target: get("target"),
+                from: get("from"),
+                to: get("to"),
+            },
         )
     };
-    let data = Resource::new(params, |(before, q)| async move {
-        let page = portal_activity(before, Some(q.clone())).await;
-        (page, q)
+    let data = Resource::new(params, |(before, f)| async move {
+        let page = portal_activity(
+            before,
+            Some(f.q.clone()),
+            opt(&f.action),
+            opt(&f.actor),
+            opt(&f.target),
+            opt(&f.from),
+            opt(&f.to),
+        )
+        .await;
+        (page, f)
     });
     let overview = Resource::new(|| (), |_| portal_overview());
     view! {

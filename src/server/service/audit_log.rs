@@ -160,23 +160,6 @@ pub async fn list_filtered(
     Ok((rows.into_iter().map(Into::into).collect(), next))
 }
 
-/// The newest events of an organization, for the portal's Activity page.
-pub async fn recent(
-    state: &AppState,
-    organization_id: &str,
-    before_seq: i64,
-    limit: i64,
-) -> Result<Vec<AuditEvent>, AppError> {
-    let mut conn = state.db.pool.acquire().await?;
-    Ok(
-        audit::list_recent_for_organization(&mut conn, organization_id, before_seq, limit)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    )
-}
-
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -335,4 +318,22 @@ pub async fn purge_expired(state: &AppState) -> Result<u64, AppError> {
         total += n;
     }
     Ok(total)
+}
+
+/// The newest events matching `filter`, before a chain position, for the portal's viewer.
+pub async fn recent_filtered(
+    state: &AppState,
+    organization_id: &str,
+    before_seq: i64,
+    filter: &AuditFilter,
+    limit: i64,
+) -> Result<Vec<AuditEvent>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(
+        audit::list_filtered_recent(&mut conn, organization_id, before_seq, filter, limit)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    )
 }

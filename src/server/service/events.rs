@@ -106,3 +106,10 @@ pub async fn purge(state: &AppState) -> Result<u64, AppError> {
     )
     .await?)
 }
+
+/// The feed's newest cursor: read before a snapshot, so a consumer that reconciles from the
+/// snapshot and then reads the feed from here misses nothing (it may see a change twice).
+pub async fn current_cursor(state: &AppState) -> Result<String, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(events::head(&mut conn).await?.to_string())
+}

@@ -788,8 +788,29 @@ pub struct LogStream {
     pub url: String,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
-    /// The newest deliveries: (event cursor, state, attempts, last status, last error).
-    pub recent: Vec<(i64, String, i64, Option<i64>, Option<String>)>,
+    /// The newest deliveries.
+    pub recent: Vec<RecentDelivery>,
+}
+
+/// One of a stream's newest deliveries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecentDelivery {
+    pub event_cursor: i64,
+    /// pending | succeeded | failed | discarded
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// What the admin enters for a new stream.
+#[derive(Debug, Clone)]
+pub struct NewLogStream<'a> {
+    /// json | splunk_hec | datadog
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub url: &'a str,
+    /// Splunk HEC token or Datadog API key.
+    pub credential: &'a str,
 }
 
 /// What a test send came to: (ok, message).
@@ -806,14 +827,11 @@ pub async fn log_streams(
         let recent = q::list_deliveries(&mut conn, &r.id, 10)
             .await?
             .into_iter()
-            .map(|d| {
-                (
-                    d.event_cursor,
-                    d.state,
-                    d.attempts,
-                    d.last_status,
-                    d.last_error,
-                )
+            .map(|d| RecentDelivery {
+                event_cursor: d.event_cursor,
+                state: d.state,
+                attempts: d.attempts,
+                last_error: d.last_error,
             })
             .collect();
         out.push(LogStream {
@@ -835,11 +853,14 @@ pub async fn create_log_stream(
     actor: &Actor,
     ctx: &RequestContext,
     organization_id: &str,
-    kind: &str,
-    name: &str,
-    url: &str,
-    credential: &str,
+    input: NewLogStream<'_>,
 ) -> Result<LogStream, AppError> {
+    let NewLogStream {
+        kind,
+        name,
+        url,
+        credential,
+    } = input;
     if !STREAM_KINDS.iter().any(|(k, _)| *k == kind) {
         return Err(FieldError::new(
             "kind",

@@ -724,6 +724,9 @@ pub struct MembershipList {
     pub data: Vec<Membership>,
     /// Pass as `after` to get the next page; null on the last page.
     pub next_cursor: Option<String>,
+    /// The events feed's cursor when this page was read: after reconciling from this snapshot,
+    /// read `GET /events?after=` this value to miss nothing.
+    pub events_cursor: String,
 }
 
 /// An organization's invitations.
@@ -795,8 +798,13 @@ pub async fn list_memberships(
     ApiQuery(q): ApiQuery<ListMembers>,
 ) -> ApiResult<Json<MembershipList>> {
     organizations::get(&state, &org).await?;
+    let events_cursor = crate::server::service::events::current_cursor(&state).await?;
     let (data, next_cursor) = members::list(&state, &org, &q).await?;
-    Ok(Json(MembershipList { data, next_cursor }))
+    Ok(Json(MembershipList {
+        data,
+        next_cursor,
+        events_cursor,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/memberships/{id}", tag = "members",
