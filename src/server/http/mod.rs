@@ -49,7 +49,12 @@ pub struct CspNonce(pub String);
 
 /// Builds the complete router, used by `main` and by the tests.
 pub fn build_router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    // Generated once per process: `generate_route_list` suppresses resource loading process-wide
+    // while it runs (leptos#4773), so generating it again for another router (the tests build
+    // one per app, in parallel) could leave a concurrent page render waiting forever.
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    let routes = ROUTES.get_or_init(|| generate_route_list(App)).clone();
     let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
