@@ -2,6 +2,7 @@
 //! function and map its error. They never take an organization id: tenant scope comes from the
 //! session alone.
 
+pub mod console;
 pub mod directories;
 pub mod domains;
 pub mod log_streams;

@@ -76,6 +76,22 @@ pub fn App() -> impl IntoView {
                     view=pages::members::Member
                     ssr=SsrMode::Async
                 />
+                <Route path=path!("/console") view=pages::console::Tenants ssr=SsrMode::Async />
+                <Route
+                    path=path!("/console/credentials")
+                    view=pages::console::VendorCredentials
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=path!("/console/organizations/:id")
+                    view=pages::console::Tenant
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=path!("/console/organizations/:id/members/:member")
+                    view=pages::console::ConsoleMember
+                    ssr=SsrMode::Async
+                />
                 <Route
                     path=path!("/portal/activity")
                     view=pages::portal::Activity
@@ -138,6 +154,9 @@ pub fn describe_action(action: &str) -> String {
         "audit.purged" => "Old activity purged (retention)".into(),
         "role.created" => "Role defined".into(),
         "role.deleted" => "Role deleted".into(),
+        "staff.created" => "Staff account created".into(),
+        "staff.signed_in" => "Staff signed in".into(),
+        "staff.sign_in_failed" => "Staff sign-in refused".into(),
         other => {
             let mut s = other.replace(['.', '_'], " ");
             if let Some(first) = s.get_mut(0..1) {

@@ -25,6 +25,7 @@ pub enum IdKind {
     WebhookEndpoint,
     WebhookDelivery,
     WebhookAttempt,
+    Staff,
 }
 
 impl IdKind {
@@ -53,6 +54,7 @@ impl IdKind {
             IdKind::WebhookEndpoint => "we_",
             IdKind::WebhookDelivery => "whd_",
             IdKind::WebhookAttempt => "wha_",
+            IdKind::Staff => "stf_",
         }
     }
 }

@@ -1,14 +1,15 @@
-//! Command line: `serve` (default), `migrate`, `api-key …`, `audit verify`.
+//! Command line: `serve` (default), `migrate`, `api-key …`, `staff …`, `audit verify`.
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 use super::audit::{self, Actor, RequestContext};
-use super::clock::Clock;
+use super::clock::{rfc3339, Clock};
 use super::config::Config;
 use super::db::Db;
+use super::error::AppError;
 use super::http::build_router;
-use super::service::api_keys;
+use super::service::{api_keys, staff};
 use super::state::AppState;
 
 #[derive(Parser)]
@@ -34,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Manage support console staff accounts.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
     /// Check the audit trail.
     Audit {
         #[command(subcommand)]
@@ -52,6 +58,30 @@ enum ApiKeyCommand {
     List,
     /// Revoke a key by id (key_…).
     Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create an account; its one-time setup link is printed alone on the last line.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// viewer (reads only) or admin (may also act).
+        #[arg(long, default_value = "viewer")]
+        role: String,
+    },
+    /// List accounts.
+    List,
+    /// Start an account over (new password and authenticator); prints a new setup link last.
+    Reset {
+        #[arg(long)]
+        email: String,
+    },
+    /// Disable an account; its sessions end on their next request.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -93,6 +123,7 @@ pub async fn run() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::ApiKey { command } => api_key(&db, command, &clock).await,
+        Command::Staff { command } => staff(db, config, clock, command).await,
         Command::Audit {
             command: AuditCommand::Verify { organization },
         } => verify(&db, organization).await,
@@ -247,6 +278,75 @@ async fn api_key(db: &Db, command: ApiKeyCommand, clock: &Clock) -> ExitCode {
                     eprintln!("{}", e.public_message("cli"));
                     ExitCode::FAILURE
                 }
+            }
+        }
+    }
+}
+
+async fn staff(db: Db, config: Config, clock: Clock, command: StaffCommand) -> ExitCode {
+    let state = match AppState::new(db, config, clock) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let actor = Actor::operator();
+    let ctx = RequestContext::default();
+    let fail = |e: AppError| {
+        eprintln!("{}", e.public_message("cli"));
+        ExitCode::FAILURE
+    };
+    match command {
+        StaffCommand::Create { email, role } => {
+            match staff::create(&state, &actor, &ctx, &email, &role).await {
+                Ok((member, link)) => {
+                    println!(
+                        "Created staff account {} ({}, {}). Send this one-time setup link to its owner; it expires in 7 days:",
+                        member.id, member.email, member.role
+                    );
+                    println!("{link}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        StaffCommand::List => match staff::list(&state).await {
+            Ok(all) => {
+                for m in all {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        m.id,
+                        m.email,
+                        m.role,
+                        m.state,
+                        m.last_sign_in_at
+                            .map(rfc3339)
+                            .unwrap_or_else(|| "never signed in".into())
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        StaffCommand::Reset { email } => match staff::reset(&state, &actor, &ctx, &email).await {
+            Ok((member, link)) => {
+                println!(
+                    "Reset staff account {} ({}): password and authenticator cleared, earlier links revoked. New one-time setup link, valid for 7 days:",
+                    member.id, member.email
+                );
+                println!("{link}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        StaffCommand::Disable { email } => {
+            match staff::disable(&state, &actor, &ctx, &email).await {
+                Ok(member) => {
+                    println!("disabled {} ({})", member.id, member.email);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
             }
         }
     }

@@ -10,6 +10,8 @@ pub const API_KEY_PREFIX: &str = "lanyard_sk_";
 pub const SETUP_TOKEN_PREFIX: &str = "lanyard_setup_";
 /// Prefix of invitation tokens.
 pub const INVITE_TOKEN_PREFIX: &str = "lanyard_invite_";
+/// Prefix of staff account setup tokens.
+pub const STAFF_TOKEN_PREFIX: &str = "lanyard_staff_";
 
 /// A new random 256-bit secret, URL-safe base64 without padding, behind `prefix`.
 pub fn new_secret(prefix: &str) -> String {

@@ -17,3 +17,4 @@ pub mod protocol;
 pub mod service;
 pub mod session;
 pub mod state;
+pub mod totp;

@@ -1,5 +1,6 @@
 //! Pages.
 
+pub mod console;
 pub mod domains;
 pub mod dsync;
 pub mod log_streams;

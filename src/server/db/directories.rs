@@ -21,7 +21,7 @@ const DIR_COLS: &str =
 
 pub async fn insert_directory(conn: &mut Conn, r: &DirectoryRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO directories ({DIR_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        "INSERT INTO directories ({DIR_COLS}, authoritative_since) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $5 = 1 THEN $6 ELSE NULL END)"
     ))
     .bind(&r.id)
     .bind(&r.organization_id)
@@ -81,7 +81,9 @@ pub async fn update_directory(
     authoritative: bool,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE directories SET name = $3, authoritative = $4, updated_at = $5 WHERE id = $1 AND organization_id = $2")
+    sqlx::query("UPDATE directories SET name = $3, authoritative = $4, updated_at = $5, \
+         authoritative_since = CASE WHEN $4 = 1 THEN COALESCE(authoritative_since, $5) ELSE NULL END \
+         WHERE id = $1 AND organization_id = $2")
         .bind(id)
         .bind(organization_id)
         .bind(name)
@@ -174,6 +176,27 @@ pub async fn token_directory(
     .bind(now)
     .fetch_optional(conn)
     .await
+}
+
+/// When a token was last used (None: never).
+pub async fn token_last_used(conn: &mut Conn, token_hash: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT last_used_at FROM directory_tokens WHERE token_hash = $1")
+        .bind(token_hash)
+        .fetch_one(conn)
+        .await
+}
+
+/// Records a token's use, at most once a minute per token to keep writes low.
+pub async fn touch_token(conn: &mut Conn, token_hash: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE directory_tokens SET last_used_at = $2 WHERE token_hash = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .bind(now - 60_000)
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// The directory's tokens still valid at `now`: (hint, created_at, expires_at).

@@ -4,12 +4,14 @@
 pub mod api_keys;
 pub mod directories;
 pub mod domains;
+pub mod health;
 pub mod idempotency;
 pub mod members;
 pub mod organizations;
 pub mod saml;
 pub mod setup_links;
 pub mod sso;
+pub mod staff;
 pub mod webhooks;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -65,3 +65,45 @@ pub async fn portal_export(
     };
     audit_log::export_response(state, grant.organization_id, filter, format)
 }
+
+/// `GET /console/organizations/{id}/drift.csv`: a signed-in staff member downloads an
+/// organization's drift report, computed now.
+pub async fn console_drift_export(
+    State(state): State<AppState>,
+    session: Session,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    use crate::server::service::staff::{self, StaffGrant, STAFF_KEY};
+    let grant: Option<StaffGrant> = session.get(STAFF_KEY).await.ok().flatten();
+    let signed_in = match &grant {
+        Some(g) => staff::active_grant(&state, g).await.unwrap_or(false),
+        None => false,
+    };
+    if !signed_in {
+        return plain(
+            StatusCode::UNAUTHORIZED,
+            "Sign in to the support console at /console/signin first.",
+        );
+    }
+    match crate::server::service::health::refresh(&state, &id, None).await {
+        Ok((_, report)) => (
+            StatusCode::OK,
+            [
+                (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"drift-{id}.csv\""),
+                ),
+            ],
+            crate::server::service::health::drift_csv(&report),
+        )
+            .into_response(),
+        Err(crate::server::error::AppError::NotFound(_)) => {
+            plain(StatusCode::NOT_FOUND, "No organization with this id.")
+        }
+        Err(e) => {
+            let rid = super::current_request_id();
+            plain(StatusCode::INTERNAL_SERVER_ERROR, &e.public_message(&rid))
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The HTTP surface: non-Leptos routes by audience, the Leptos app, and the middleware every
 //! request passes (request id, security headers, CSRF check, sessions).
 
+pub mod console_auth;
 pub mod exports;
 pub mod invite;
 pub mod pages;
@@ -74,7 +75,23 @@ pub fn build_router(state: AppState) -> Router {
             axum::routing::post(portal_link::sign_out),
         )
         .route("/portal/sso/test/{connection}", get(sso::portal_test))
+        .route(
+            "/console/setup/{token}",
+            get(console_auth::setup_show).post(console_auth::setup_complete),
+        )
+        .route(
+            "/console/signin",
+            get(console_auth::signin_show).post(console_auth::signin),
+        )
+        .route(
+            "/console/signout",
+            axum::routing::post(console_auth::signout),
+        )
         .route("/portal/activity/export", get(exports::portal_export))
+        .route(
+            "/console/organizations/{id}/drift.csv",
+            get(exports::console_drift_export),
+        )
         .leptos_routes_with_context(&state, routes, || (), {
             let opts = state.leptos_options.clone();
             move || shell(opts.clone())
@@ -221,7 +238,7 @@ async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next) -> 
         next.run(req).await
     } else {
         // Link paths carry one-time tokens: log only their prefix.
-        let logged = ["/invite/", "/portal/link/"]
+        let logged = ["/invite/", "/portal/link/", "/console/setup/"]
             .into_iter()
             .find(|p| path.starts_with(p))
             .map(|p| format!("{p}…"))

@@ -14,6 +14,10 @@ pub mod limits {
     pub const LINK_REDEEM: (u32, i64) = (20, 60_000);
     /// Setup-link page views per client address.
     pub const LINK_VIEW: (u32, i64) = (120, 60_000);
+    /// Staff console sign-in attempts per client address.
+    pub const STAFF_SIGN_IN: (u32, i64) = (10, 60_000);
+    /// Staff console sign-in attempts per email address, from anywhere.
+    pub const STAFF_SIGN_IN_PER_EMAIL: (u32, i64) = (10, 15 * 60_000);
 }
 
 /// (class, client key) → (window start, requests in the window).

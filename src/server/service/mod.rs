@@ -7,6 +7,7 @@ pub mod connections;
 pub mod directories;
 pub mod domains;
 pub mod events;
+pub mod health;
 pub mod invitations;
 pub mod members;
 pub mod organizations;
@@ -14,6 +15,7 @@ pub mod roles;
 pub mod scim;
 pub mod setup_links;
 pub mod sso;
+pub mod staff;
 pub mod webhooks;
 
 /// Page size bounds for list endpoints.

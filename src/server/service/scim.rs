@@ -125,6 +125,16 @@ pub async fn authenticate(
     if dir != directory_id || !crate::server::crypto::ct_eq(&stored, &hash_secret(token)) {
         return Err(unauthorized());
     }
+    // Last use, for the credentials inventory: written at most once a minute, in this node's
+    // write turn (SQLite has one writer).
+    let now = state.clock.now();
+    if q::token_last_used(&mut conn, &stored)
+        .await?
+        .is_none_or(|t| t < now - 60_000)
+    {
+        let _turn = state.db.write_turn().await?;
+        q::touch_token(&mut conn, &stored, now).await?;
+    }
     let row = q::get_directory(&mut conn, &org, &dir)
         .await?
         .ok_or_else(unauthorized)?;

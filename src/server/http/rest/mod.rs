@@ -91,6 +91,14 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(handlers::list_memberships),
         )
         .route(
+            "/organizations/{id}/health",
+            get(handlers::organization_health),
+        )
+        .route(
+            "/organizations/{id}/drift",
+            get(handlers::organization_drift),
+        )
+        .route(
             "/memberships/{id}",
             get(handlers::get_membership).patch(handlers::update_membership),
         )

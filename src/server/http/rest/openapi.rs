@@ -81,6 +81,8 @@ use handlers::DomainList;
         handlers::rotate_webhook_secret,
         handlers::list_webhook_deliveries,
         handlers::redeliver_webhook,
+        handlers::organization_health,
+        handlers::organization_drift,
     ),
     components(schemas(
         Organization, CreateOrganization, UpdateOrganization, CreateSetupLink, CreatedSetupLink,
@@ -102,6 +104,11 @@ use handlers::DomainList;
         crate::server::service::webhooks::CreateEndpoint, crate::server::service::webhooks::UpdateEndpoint,
         crate::server::service::webhooks::Delivery, crate::server::service::webhooks::Attempt,
         handlers::WebhookEndpointList, handlers::DeliveryList,
+        crate::server::service::health::OrganizationHealth, crate::server::service::health::Signal,
+        crate::server::service::health::ConnectionHealth, crate::server::service::health::ExpiringCertificate,
+        crate::server::service::health::DirectoryHealthLine, crate::server::service::health::DomainCounts,
+        crate::server::service::health::InvitationCounts, crate::server::service::health::DriftReport,
+        crate::server::service::health::DriftFinding,
     )),
     modifiers(&BearerKey)
 )]

@@ -1,0 +1,726 @@
+//! Server functions of the vendor's support console (`/console`). The caller is a signed-in staff
+//! member (session key `staff`, never the portal's); `viewer` reads, `admin` may also act. The
+//! console reads across tenants, so these take an organization id — scope comes from the staff
+//! role, and every action is audited with the staff member as actor. Secrets are never read:
+//! credentials are described by kind, age, use and hint only.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::PortalError;
+
+/// The signed-in staff member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StaffInfo {
+    pub email: String,
+    /// viewer | admin
+    pub role: String,
+}
+
+/// A health signal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalLine {
+    /// error | warning
+    pub severity: String,
+    pub area: String,
+    pub message: String,
+}
+
+/// One row of the tenants list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantRow {
+    pub id: String,
+    pub name: String,
+    pub external_id: Option<String>,
+    /// ok | attention | failing
+    pub status: String,
+    pub sso: String,
+    pub directory: String,
+    pub domains: String,
+    pub invitations: String,
+    pub setup_links: i64,
+    pub drift: i64,
+    pub top_signal: Option<String>,
+    pub checked_at: String,
+}
+
+/// The tenants list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantsPage {
+    pub me: StaffInfo,
+    pub tenants: Vec<TenantRow>,
+    pub total: usize,
+}
+
+/// A drift finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftLine {
+    pub kind: String,
+    pub kind_label: String,
+    pub membership_id: Option<String>,
+    pub email: Option<String>,
+    pub detail: String,
+}
+
+/// A credential, never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CredentialLine {
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+    pub hint: Option<String>,
+    pub age: String,
+    pub created_by: String,
+    pub last_used: String,
+    pub expires: String,
+    pub flags: Vec<String>,
+}
+
+/// A dated line (timeline, failed sign-ins, SCIM log, deliveries, invitations).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Line {
+    pub at: String,
+    pub title: String,
+    pub detail: String,
+    /// A problem line (failed request, failed delivery).
+    pub bad: bool,
+}
+
+/// A pending invitation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvitationLine {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub expires: String,
+    pub delivery: String,
+}
+
+/// Everything about one organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantPage {
+    pub me: StaffInfo,
+    pub id: String,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub status: String,
+    pub computed_at: String,
+    pub signals: Vec<SignalLine>,
+    pub sso: Vec<String>,
+    pub directories: Vec<String>,
+    /// (label, value)
+    pub summary: Vec<(String, String)>,
+    pub drift: Vec<DriftLine>,
+    pub credentials: Vec<CredentialLine>,
+    pub timeline: Vec<Line>,
+    pub failed_sign_ins: Vec<Line>,
+    pub scim_log: Vec<Line>,
+    pub deliveries: Vec<Line>,
+    pub invitations: Vec<InvitationLine>,
+    /// A setup link just created by this staff member: shown once.
+    pub new_link: Option<String>,
+}
+
+/// One member's access, explained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberPage {
+    pub me: StaffInfo,
+    pub organization_id: String,
+    pub organization_name: String,
+    pub email: String,
+    pub role: String,
+    pub state: String,
+    pub source: String,
+    pub role_source: String,
+    pub last_sign_in: String,
+    /// Oldest first.
+    pub grants: Vec<Line>,
+    pub drift: Vec<DriftLine>,
+}
+
+/// Vendor-wide credentials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CredentialsPage {
+    pub me: StaffInfo,
+    pub credentials: Vec<CredentialLine>,
+}
+
+/// Plain words for a drift kind.
+pub fn drift_label(kind: &str) -> &'static str {
+    match kind {
+        "deactivated_in_directory" => "Deactivated in the directory, active here",
+        "absent_from_directory" => "Not in the authoritative directory",
+        "joined_outside_directory" => "Joined outside the authoritative directory",
+        "role_from_departed_group" => "Role from a group they left",
+        "domain_lapsed" => "Provisioned through a lapsed domain",
+        "inactive" => "No recent sign-in",
+        "invitation_past_expiry" => "Invitation pending past expiry",
+        _ => "Drift",
+    }
+}
+
+/// Plain words for a credential kind.
+pub fn credential_label(kind: &str) -> &'static str {
+    match kind {
+        "scim_token" => "SCIM token",
+        "api_key" => "Vendor API key",
+        "webhook_secret" => "Webhook signing secret",
+        "log_stream_credential" => "Log stream credential",
+        "idp_client_secret" => "IdP client secret",
+        "saml_certificate" => "SAML certificate",
+        _ => "Credential",
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) mod staff_ctx {
+    use super::{PortalError, StaffInfo};
+    use crate::server::audit::{Actor, RequestContext};
+    use crate::server::service::staff::{self, StaffGrant, STAFF_KEY};
+    use crate::server::state::AppState;
+
+    /// A signed-in staff member: the grant from the session, re-checked against the account on
+    /// every call.
+    pub struct Staff {
+        pub state: AppState,
+        pub grant: StaffGrant,
+        pub ctx: RequestContext,
+    }
+
+    impl Staff {
+        pub fn actor(&self) -> Actor {
+            Actor::staff(&self.grant)
+        }
+
+        pub fn info(&self) -> StaffInfo {
+            StaffInfo {
+                email: self.grant.email.clone(),
+                role: self.grant.role.clone(),
+            }
+        }
+
+        /// Fails unless the staff member may act (role admin).
+        pub fn require_admin(&self) -> Result<(), PortalError> {
+            if self.grant.is_admin() {
+                Ok(())
+            } else {
+                Err(PortalError::NotInScope(
+                    "changes: your staff role is viewer (read only)".into(),
+                ))
+            }
+        }
+    }
+
+    fn internal() -> PortalError {
+        PortalError::Internal {
+            request_id: crate::server::http::current_request_id(),
+        }
+    }
+
+    /// Resolves the staff member or fails closed (signed out).
+    pub async fn staff() -> Result<Staff, PortalError> {
+        let state = leptos::prelude::use_context::<AppState>().ok_or_else(internal)?;
+        let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|e| {
+            tracing::error!(error = %e, "no session layer");
+            internal()
+        })?;
+        let grant: Option<StaffGrant> = session.get(STAFF_KEY).await.map_err(|e| {
+            tracing::error!(error = %e, "session read failed");
+            internal()
+        })?;
+        let grant = grant.ok_or(PortalError::SignedOut)?;
+        if !staff::active_grant(&state, &grant).await? {
+            let _ = session.remove::<StaffGrant>(STAFF_KEY).await;
+            return Err(PortalError::SignedOut);
+        }
+        let ctx = leptos_axum::extract::<axum::Extension<RequestContext>>()
+            .await
+            .map(|e| e.0)
+            .unwrap_or_default();
+        Ok(Staff { state, grant, ctx })
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod view {
+    use super::*;
+    use crate::server::service::health::{Credential, DriftFinding};
+
+    pub fn when(ms: i64) -> String {
+        crate::server::clock::rfc3339(ms)
+    }
+
+    pub fn maybe(ms: Option<i64>) -> String {
+        ms.map(when).unwrap_or_else(|| "never".into())
+    }
+
+    pub fn drift(f: DriftFinding) -> DriftLine {
+        DriftLine {
+            kind_label: drift_label(&f.kind).into(),
+            kind: f.kind,
+            membership_id: f.membership_id,
+            email: f.email,
+            detail: f.detail,
+        }
+    }
+
+    pub fn credential(c: Credential, now: i64) -> CredentialLine {
+        CredentialLine {
+            kind: credential_label(&c.kind).into(),
+            id: c.id,
+            name: c.name,
+            hint: c.hint,
+            age: format!("{} days", (now - c.created_at).max(0) / 86_400_000),
+            created_by: c.created_by.unwrap_or_else(|| "unknown".into()),
+            last_used: maybe(c.last_used_at),
+            expires: c.expires_at.map(when).unwrap_or_else(|| "no expiry".into()),
+            flags: c.flags,
+        }
+    }
+}
+
+/// The tenants list, filtered and sorted by "needs attention".
+#[server(prefix = "/console/api", endpoint = "tenants")]
+pub async fn console_tenants(search: String, status: String) -> Result<TenantsPage, PortalError> {
+    use crate::server::service::health;
+    let s = staff_ctx::staff().await?;
+    let all = health::tenants(&s.state, "", "").await?;
+    let total = all.len();
+    let lines = health::tenants(&s.state, &search, &status).await?;
+    let tenants = lines
+        .into_iter()
+        .map(|t| {
+            let h = t.health;
+            let active = h.connections.iter().filter(|c| c.state == "active").count();
+            let sso = if h.connections.is_empty() {
+                "not set up".to_owned()
+            } else {
+                let failing = h
+                    .connections
+                    .iter()
+                    .filter(|c| c.failures_24h > 0)
+                    .count();
+                format!(
+                    "{active} active of {}{}",
+                    h.connections.len(),
+                    if failing > 0 {
+                        format!(", {failing} failing")
+                    } else {
+                        String::new()
+                    }
+                )
+            };
+            let directory = if h.directories.is_empty() {
+                "not set up".to_owned()
+            } else {
+                h.directories
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{}: {} users, {} errors/24h, last call {}",
+                            d.name,
+                            d.users,
+                            d.errors_24h,
+                            view::maybe(d.last_request_at)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            TenantRow {
+                id: h.organization_id,
+                name: h.organization_name,
+                external_id: t.external_id,
+                status: h.status,
+                sso,
+                directory,
+                domains: format!(
+                    "{} verified, {} pending, {} failed, {} lapsed",
+                    h.domains.verified, h.domains.pending, h.domains.failed, h.domains.lapsed
+                ),
+                invitations: format!(
+                    "{} pending, {} bouncing",
+                    h.invitations.pending, h.invitations.bouncing
+                ),
+                setup_links: h.setup_links_outstanding,
+                drift: h.drift_findings,
+                top_signal: h.signals.first().map(|s| s.message.clone()),
+                checked_at: view::when(h.computed_at),
+            }
+        })
+        .collect();
+    Ok(TenantsPage {
+        me: s.info(),
+        tenants,
+        total,
+    })
+}
+
+#[cfg(feature = "ssr")]
+const LINK_FLASH: &str = "console.new_link";
+
+/// Everything about one organization (health and drift computed now).
+#[server(prefix = "/console/api", endpoint = "tenant")]
+pub async fn console_tenant(id: String) -> Result<TenantPage, PortalError> {
+    use crate::server::db::health as q;
+    use crate::server::service::{health, invitations, organizations};
+    let s = staff_ctx::staff().await?;
+    let org = organizations::get(&s.state, &id).await?;
+    let (h, d) = health::refresh(&s.state, &id, None).await?;
+    let now = s.state.clock.now();
+    let credentials = health::credentials(&s.state, &id)
+        .await?
+        .into_iter()
+        .map(|c| view::credential(c, now))
+        .collect();
+    let new_link: Option<(String, String)> = super::directories::flash::take(LINK_FLASH).await;
+    let mut conn = s
+        .state
+        .db
+        .pool
+        .acquire()
+        .await
+        .map_err(crate::server::error::AppError::from)?;
+    let timeline = crate::server::audit::list_filtered_recent(
+        &mut conn,
+        &id,
+        0,
+        &crate::server::audit::AuditFilter::default(),
+        30,
+    )
+    .await
+    .map_err(crate::server::error::AppError::from)?
+    .into_iter()
+    .map(|r| {
+        let targets: Vec<crate::server::audit::Target> =
+            serde_json::from_str(&r.targets).unwrap_or_default();
+        Line {
+            at: view::when(r.occurred_at),
+            title: crate::app::describe_action(&r.action),
+            detail: format!(
+                "by {} ({}){}",
+                r.actor_name,
+                r.actor_type,
+                targets
+                    .iter()
+                    .map(|t| format!(
+                        " · {} {}",
+                        t.kind,
+                        t.name.clone().unwrap_or_else(|| t.id.clone())
+                    ))
+                    .collect::<String>()
+            ),
+            bad: r.action.ends_with("failed"),
+        }
+    })
+    .collect();
+    let failed_sign_ins = q::failed_sign_ins(&mut conn, &id, 10)
+        .await
+        .map_err(crate::server::error::AppError::from)?
+        .into_iter()
+        .map(|(at, conn_name, purpose, reason, evidence)| {
+            let pretty = serde_json::from_str::<serde_json::Value>(&evidence)
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                .unwrap_or(evidence);
+            Line {
+                at: view::when(at),
+                title: format!(
+                    "{conn_name} ({purpose}): {}",
+                    reason.unwrap_or_else(|| "failed".into())
+                ),
+                detail: pretty,
+                bad: true,
+            }
+        })
+        .collect();
+    let scim_log = q::scim_requests(&mut conn, &id, 20)
+        .await
+        .map_err(crate::server::error::AppError::from)?
+        .into_iter()
+        .map(|(at, dir, method, path, status, scim_type, ms)| Line {
+            at: view::when(at),
+            title: format!("{status} {method} {path}"),
+            detail: format!(
+                "{dir}{} · {ms} ms",
+                scim_type.map(|t| format!(" · {t}")).unwrap_or_default()
+            ),
+            bad: status >= 400,
+        })
+        .collect();
+    let deliveries = q::deliveries(&mut conn, &id, 20)
+        .await
+        .map_err(crate::server::error::AppError::from)?
+        .into_iter()
+        .map(
+            |(endpoint, event, at, st, attempts, status, err)| Line {
+                at: view::when(at),
+                title: format!("{event} → {endpoint}"),
+                detail: format!(
+                    "{st}, {attempts} attempt(s){}{}",
+                    status.map(|c| format!(", last HTTP {c}")).unwrap_or_default(),
+                    err.map(|e| format!(": {e}")).unwrap_or_default()
+                ),
+                bad: st == "failed" || (st == "pending" && attempts > 0),
+            },
+        )
+        .collect();
+    drop(conn);
+    let invitations = invitations::list(&s.state, &id, Some("pending"))
+        .await?
+        .into_iter()
+        .map(|i| InvitationLine {
+            delivery: i
+                .delivery
+                .map(|d| {
+                    format!(
+                        "{} ({} attempt(s)){}",
+                        d.state,
+                        d.attempts,
+                        d.last_error.map(|e| format!(": {e}")).unwrap_or_default()
+                    )
+                })
+                .unwrap_or_else(|| "no email".into()),
+            id: i.id,
+            email: i.email,
+            role: i.role,
+            expires: view::when(i.expires_at),
+        })
+        .collect();
+    let sso = h
+        .connections
+        .iter()
+        .map(|c| {
+            format!(
+                "{} ({}, {}): last success {}, last failure {}{}; {} failure(s) in 24h{}",
+                c.name,
+                c.kind,
+                c.state,
+                view::maybe(c.last_success_at),
+                view::maybe(c.last_failure_at),
+                c.last_failure_reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default(),
+                c.failures_24h,
+                c.certificates_expiring
+                    .iter()
+                    .map(|x| format!("; certificate {} expires {}", x.subject, view::when(x.not_after)))
+                    .collect::<String>()
+            )
+        })
+        .collect();
+    let directories = h
+        .directories
+        .iter()
+        .map(|d| {
+            format!(
+                "{} ({}{}): {} users; last call {}; {} requests, {} errors in 24h ({:.0}%){}; token {}",
+                d.name,
+                d.kind,
+                if d.authoritative { ", authoritative" } else { "" },
+                d.users,
+                view::maybe(d.last_request_at),
+                d.requests_24h,
+                d.errors_24h,
+                d.error_rate * 100.0,
+                d.last_error.as_deref().map(|e| format!(", last error {e}")).unwrap_or_default(),
+                d.token_age_days.map(|a| format!("{a} days old")).unwrap_or_else(|| "none live".into())
+            )
+        })
+        .collect();
+    let summary = vec![
+        (
+            "Domains".to_owned(),
+            format!(
+                "{} verified, {} pending, {} failed, {} lapsed",
+                h.domains.verified, h.domains.pending, h.domains.failed, h.domains.lapsed
+            ),
+        ),
+        (
+            "Invitations".to_owned(),
+            format!(
+                "{} pending, {} bouncing, {} past expiry",
+                h.invitations.pending, h.invitations.bouncing, h.invitations.past_expiry
+            ),
+        ),
+        (
+            "Setup links outstanding".to_owned(),
+            h.setup_links_outstanding.to_string(),
+        ),
+        ("Drift findings".to_owned(), h.drift_findings.to_string()),
+    ];
+    Ok(TenantPage {
+        me: s.info(),
+        id: org.id,
+        name: org.name,
+        external_id: org.external_id,
+        status: h.status,
+        computed_at: view::when(h.computed_at),
+        signals: h
+            .signals
+            .into_iter()
+            .map(|x| SignalLine {
+                severity: x.severity,
+                area: x.area,
+                message: x.message,
+            })
+            .collect(),
+        sso,
+        directories,
+        summary,
+        drift: d.data.into_iter().map(view::drift).collect(),
+        credentials,
+        timeline,
+        failed_sign_ins,
+        scim_log,
+        deliveries,
+        invitations,
+        new_link: new_link.filter(|(o, _)| *o == id).map(|(_, l)| l),
+    })
+}
+
+/// One member's access: the grant chain and their drift findings.
+#[server(prefix = "/console/api", endpoint = "member")]
+pub async fn console_member(
+    organization_id: String,
+    id: String,
+) -> Result<MemberPage, PortalError> {
+    use crate::server::service::{health, members, organizations};
+    let s = staff_ctx::staff().await?;
+    let org = organizations::get(&s.state, &organization_id).await?;
+    let m = members::get(&s.state, &organization_id, &id).await?;
+    let (_, d) = health::refresh(&s.state, &organization_id, None).await?;
+    Ok(MemberPage {
+        me: s.info(),
+        organization_id: org.id,
+        organization_name: org.name,
+        email: m.email,
+        role: m.role,
+        state: m.state,
+        source: m.source,
+        role_source: m.role_source,
+        last_sign_in: view::maybe(m.last_sign_in_at),
+        grants: m
+            .grants
+            .unwrap_or_default()
+            .into_iter()
+            .map(|g| Line {
+                at: view::when(g.created_at),
+                title: g.description,
+                detail: format!("role {}", g.role),
+                bad: g.kind.ends_with("suspended") || g.kind.ends_with("removed"),
+            })
+            .collect(),
+        drift: d
+            .data
+            .into_iter()
+            .filter(|f| f.membership_id.as_deref() == Some(id.as_str()))
+            .map(view::drift)
+            .collect(),
+    })
+}
+
+/// Vendor-wide credentials: API keys and webhook secrets.
+#[server(prefix = "/console/api", endpoint = "credentials")]
+pub async fn console_credentials() -> Result<CredentialsPage, PortalError> {
+    let s = staff_ctx::staff().await?;
+    let now = s.state.clock.now();
+    Ok(CredentialsPage {
+        me: s.info(),
+        credentials: crate::server::service::health::vendor_credentials(&s.state)
+            .await?
+            .into_iter()
+            .map(|c| view::credential(c, now))
+            .collect(),
+    })
+}
+
+/// Recomputes an organization's health and drift now (reading only; any staff member).
+#[server(prefix = "/console/api", endpoint = "refresh")]
+pub async fn console_refresh(organization_id: String) -> Result<(), PortalError> {
+    let s = staff_ctx::staff().await?;
+    crate::server::service::health::refresh(&s.state, &organization_id, None).await?;
+    Ok(())
+}
+
+/// Creates a setup link for the organization's IT admin (admin staff only). The link is shown
+/// once, on the next render of the tenant page.
+#[server(prefix = "/console/api", endpoint = "create_link")]
+#[allow(clippy::too_many_arguments)]
+pub async fn console_create_link(
+    organization_id: String,
+    sso: Option<String>,
+    domain_verification: Option<String>,
+    dsync: Option<String>,
+    invitations: Option<String>,
+    audit_logs: Option<String>,
+    log_streams: Option<String>,
+    admin_email: Option<String>,
+) -> Result<String, PortalError> {
+    use crate::server::service::setup_links::{self, CreateSetupLink};
+    let s = staff_ctx::staff().await?;
+    s.require_admin()?;
+    let intents: Vec<String> = [
+        ("sso", sso),
+        ("domain_verification", domain_verification),
+        ("dsync", dsync),
+        ("invitations", invitations),
+        ("audit_logs", audit_logs),
+        ("log_streams", log_streams),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.is_some())
+    .map(|(k, _)| k.to_owned())
+    .collect();
+    let created = setup_links::create(
+        &s.state,
+        &s.actor(),
+        &s.ctx,
+        CreateSetupLink {
+            organization_id: organization_id.clone(),
+            intents,
+            expires_in_seconds: None,
+            return_url: None,
+            admin_email: admin_email.filter(|e| !e.trim().is_empty()),
+        },
+    )
+    .await?;
+    super::directories::flash::put(LINK_FLASH, &(organization_id, created.link.clone())).await?;
+    Ok(created.link)
+}
+
+/// Sends a pending invitation's email again (admin staff only).
+#[server(prefix = "/console/api", endpoint = "resend_invitation")]
+pub async fn console_resend_invitation(
+    organization_id: String,
+    invitation_id: String,
+) -> Result<(), PortalError> {
+    let s = staff_ctx::staff().await?;
+    s.require_admin()?;
+    crate::server::service::invitations::resend(
+        &s.state,
+        &s.actor(),
+        &s.ctx,
+        &organization_id,
+        &invitation_id,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Revokes a vendor API key (admin staff only).
+#[server(prefix = "/console/api", endpoint = "revoke_api_key")]
+pub async fn console_revoke_api_key(id: String) -> Result<(), PortalError> {
+    let s = staff_ctx::staff().await?;
+    s.require_admin()?;
+    crate::server::service::api_keys::revoke(
+        &s.state.db,
+        &s.actor(),
+        &s.ctx,
+        &id,
+        s.state.clock.now(),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,465 @@
+//! The vendor's support console (`/console`): every tenant's health at a glance, one tenant's
+//! everything, a member's access explained, and the vendor-wide credentials. Staff sign in at
+//! `/console/signin` (password + TOTP); viewers read, admins may also act.
+
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use super::action_error;
+use crate::api::console::{
+    console_credentials, console_member, console_tenant, console_tenants, ConsoleCreateLink,
+    ConsoleRefresh, ConsoleResendInvitation, ConsoleRevokeApiKey, CredentialLine, DriftLine, Line,
+    StaffInfo,
+};
+use crate::api::PortalError;
+
+/// Page chrome: who is signed in, navigation, sign out.
+#[component]
+fn ConsoleFrame(me: StaffInfo, children: Children) -> impl IntoView {
+    view! {
+        <header class="border-b border-slate-200 bg-slate-900 text-white">
+            <div class="mx-auto flex max-w-6xl items-center justify-between px-6 py-4">
+                <div class="flex items-center gap-4">
+                    <span class="font-semibold">"Lanyard support console"</span>
+                    <A href="/console" attr:class="text-sm underline">"Tenants"</A>
+                    <A href="/console/credentials" attr:class="text-sm underline">"Vendor credentials"</A>
+                </div>
+                <div class="flex items-center gap-3 text-sm">
+                    <span data-testid="staff-email">{me.email}</span>
+                    <span class="rounded-full bg-slate-700 px-2 py-0.5 text-xs" data-testid="staff-role">{me.role}</span>
+                    <form method="post" action="/console/signout">
+                        <button type="submit" class="underline" data-testid="sign-out">"Sign out"</button>
+                    </form>
+                </div>
+            </div>
+        </header>
+        <main class="mx-auto max-w-6xl px-6 py-8">{children()}</main>
+    }
+}
+
+/// Shown when a console call fails.
+#[component]
+fn ConsoleProblem(err: PortalError) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+            let status = match &err {
+                PortalError::SignedOut => http::StatusCode::UNAUTHORIZED,
+                PortalError::NotInScope(_) => http::StatusCode::FORBIDDEN,
+                PortalError::Invalid { field, .. } if field == "id" => http::StatusCode::NOT_FOUND,
+                _ => http::StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            resp.set_status(status);
+        }
+    }
+    let signed_out = matches!(err, PortalError::SignedOut);
+    let message = console_message(&err);
+    view! {
+        <main class="mx-auto max-w-xl px-6 py-16">
+            <h1 class="mb-4 text-2xl font-semibold">"Support console"</h1>
+            <p class="rounded-lg bg-amber-50 p-4 text-amber-900" data-testid="console-error">{message}</p>
+            <Show when=move || signed_out>
+                <p class="mt-4"><a href="/console/signin" class="text-indigo-700 underline" data-testid="go-sign-in">"Sign in to the support console"</a></p>
+            </Show>
+        </main>
+    }
+}
+
+/// Console wording for an error (the portal's talks about setup links).
+fn console_message(err: &PortalError) -> String {
+    match err {
+        PortalError::SignedOut => {
+            "You are not signed in to the support console, or your session ended.".into()
+        }
+        PortalError::NotInScope(what) => format!("Not allowed: {what}."),
+        other => other.to_string(),
+    }
+}
+
+fn console_error<T: Clone + Send + Sync + 'static>(
+    v: Option<Result<T, PortalError>>,
+) -> Option<String> {
+    match v {
+        Some(Err(e)) => Some(console_message(&e)),
+        other => action_error(other),
+    }
+}
+
+fn status_badge(status: &str) -> (&'static str, &'static str) {
+    match status {
+        "failing" => ("Failing", "bg-rose-100 text-rose-800"),
+        "attention" => ("Needs attention", "bg-amber-100 text-amber-800"),
+        _ => ("OK", "bg-emerald-100 text-emerald-800"),
+    }
+}
+
+/// `/console`: the tenants list.
+#[component]
+pub fn Tenants() -> impl IntoView {
+    let query = use_query_map();
+    let q = move |k: &str| query.read().get(k).unwrap_or_default();
+    let data = Resource::new(
+        move || (q("q"), q("status")),
+        |(s, st)| console_tenants(s, st),
+    );
+    view! {
+        <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
+            {move || data.get().map(|d| match d {
+                Ok(page) => {
+                    let search = q("q");
+                    let status = q("status");
+                    let filtered = !search.is_empty() || !status.is_empty();
+                    let empty = page.tenants.is_empty();
+                    let total = page.total;
+                    view! {
+                        <ConsoleFrame me=page.me>
+                            <h1 class="mb-1 text-2xl font-semibold">"Tenants"</h1>
+                            <p class="mb-4 text-slate-600">"Every organization, the ones that need attention first. Health is checked every 10 minutes and whenever a tenant page is opened."</p>
+                            <form method="get" action="/console" class="mb-4 flex flex-wrap items-end gap-3" data-testid="tenant-filters">
+                                <label class="text-sm">"Search"
+                                    <input name="q" value=search placeholder="name, org_… or external id" class="ml-2 rounded-lg border border-slate-300 px-3 py-1" data-testid="tenant-search" />
+                                </label>
+                                <label class="text-sm">"Status"
+                                    <select name="status" class="ml-2 rounded-lg border border-slate-300 px-2 py-1" data-testid="tenant-status">
+                                        {[("", "all"), ("failing", "failing"), ("attention", "needs attention"), ("ok", "ok")].into_iter().map(|(v, l)| {
+                                            let selected = v == status;
+                                            view! { <option value=v selected=selected>{l}</option> }
+                                        }).collect_view()}
+                                    </select>
+                                </label>
+                                <button type="submit" class="rounded-lg bg-slate-900 px-3 py-1 text-sm text-white" data-testid="tenant-filter-submit">"Apply"</button>
+                            </form>
+                            {if empty {
+                                let msg = if filtered {
+                                    format!("No tenant matches these filters ({total} tenants in all). Clear the search to see them all.")
+                                } else {
+                                    "No organizations yet. They appear here once the vendor's backend creates them through the API (POST /api/v1/organizations).".to_owned()
+                                };
+                                view! { <p class="rounded-lg border border-dashed border-slate-300 p-6 text-slate-600" data-testid="tenants-empty">{msg}</p> }.into_any()
+                            } else {
+                                view! {
+                                    <table class="w-full text-left text-sm" data-testid="tenants">
+                                        <thead class="text-xs uppercase text-slate-500">
+                                            <tr><th class="py-2">"Organization"</th><th>"Health"</th><th>"SSO"</th><th>"Directory"</th><th>"Domains"</th><th>"Invitations"</th><th>"Links"</th><th>"Drift"</th></tr>
+                                        </thead>
+                                        <tbody>
+                                            {page.tenants.into_iter().map(|t| {
+                                                let (label, class) = status_badge(&t.status);
+                                                view! {
+                                                    <tr class="border-t border-slate-200 align-top" data-testid="tenant-row" data-org=t.id.clone() data-status=t.status.clone()>
+                                                        <td class="py-2 pr-3">
+                                                            <a href=format!("/console/organizations/{}", t.id) class="font-medium text-indigo-700 underline" data-testid="tenant-link">{t.name.clone()}</a>
+                                                            <div class="font-mono text-xs text-slate-500">{t.id.clone()}{t.external_id.clone().map(|e| format!(" · {e}"))}</div>
+                                                            {t.top_signal.clone().map(|s| view! { <div class="mt-1 text-xs text-slate-600" data-testid="top-signal">{s}</div> })}
+                                                        </td>
+                                                        <td class="pr-3"><span class=format!("rounded-full px-2 py-0.5 text-xs font-medium {class}")>{label}</span></td>
+                                                        <td class="pr-3">{t.sso}</td>
+                                                        <td class="pr-3">{t.directory}</td>
+                                                        <td class="pr-3">{t.domains}</td>
+                                                        <td class="pr-3">{t.invitations}</td>
+                                                        <td class="pr-3">{t.setup_links}</td>
+                                                        <td data-testid="tenant-drift">{t.drift}</td>
+                                                    </tr>
+                                                }
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                }.into_any()
+                            }}
+                        </ConsoleFrame>
+                    }.into_any()
+                }
+                Err(e) => view! { <ConsoleProblem err=e /> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Lines(lines: Vec<Line>, empty: &'static str, testid: &'static str) -> impl IntoView {
+    if lines.is_empty() {
+        return view! { <p class="text-sm text-slate-500" data-testid=format!("{testid}-empty")>{empty}</p> }.into_any();
+    }
+    view! {
+        <ul class="divide-y divide-slate-100 text-sm" data-testid=testid>
+            {lines.into_iter().map(|l| view! {
+                <li class="py-2" data-testid="line">
+                    <div class=if l.bad { "font-medium text-rose-800" } else { "font-medium" }>{l.title}</div>
+                    <div class="text-xs text-slate-500">{l.at}</div>
+                    <pre class="mt-1 whitespace-pre-wrap break-all text-xs text-slate-600">{l.detail}</pre>
+                </li>
+            }).collect_view()}
+        </ul>
+    }
+    .into_any()
+}
+
+#[component]
+fn DriftList(org: String, drift: Vec<DriftLine>) -> impl IntoView {
+    if drift.is_empty() {
+        return view! { <p class="text-sm text-slate-500" data-testid="drift-empty">"No drift: access matches the directory, domains and invitations."</p> }.into_any();
+    }
+    view! {
+        <ul class="space-y-2" data-testid="drift">
+            {drift.into_iter().map(|f| {
+                let link = f.membership_id.clone().map(|m| format!("/console/organizations/{org}/members/{m}"));
+                view! {
+                    <li class="rounded-lg border border-amber-200 bg-amber-50 p-3 text-sm" data-testid="drift-finding" data-kind=f.kind.clone()>
+                        <div class="font-medium">{f.kind_label}</div>
+                        <div class="text-slate-700">{f.detail}</div>
+                        {link.map(|href| view! { <a href=href class="text-indigo-700 underline" data-testid="why-link">"Why does this person have access?"</a> })}
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+    }
+    .into_any()
+}
+
+#[component]
+fn Credentials(creds: Vec<CredentialLine>, revoke: Option<ServerAction<ConsoleRevokeApiKey>>) -> impl IntoView {
+    if creds.is_empty() {
+        return view! { <p class="text-sm text-slate-500" data-testid="credentials-empty">"No credentials yet."</p> }.into_any();
+    }
+    view! {
+        <table class="w-full text-left text-sm" data-testid="credentials">
+            <thead class="text-xs uppercase text-slate-500"><tr><th class="py-1">"Credential"</th><th>"Age"</th><th>"Created by"</th><th>"Last used"</th><th>"Expires"</th><th>"Flags"</th><th></th></tr></thead>
+            <tbody>
+                {creds.into_iter().map(|c| {
+                    let api_key = c.kind == "Vendor API key";
+                    let id = c.id.clone();
+                    view! {
+                        <tr class="border-t border-slate-200 align-top" data-testid="credential" data-id=c.id.clone()>
+                            <td class="py-1 pr-2"><div class="font-medium">{c.kind}</div><div class="text-xs text-slate-600">{c.name}{c.hint.map(|h| format!(" · {h}"))}</div></td>
+                            <td class="pr-2">{c.age}</td>
+                            <td class="pr-2">{c.created_by}</td>
+                            <td class="pr-2">{c.last_used}</td>
+                            <td class="pr-2">{c.expires}</td>
+                            <td class="pr-2" data-testid="credential-flags">{c.flags.join(", ")}</td>
+                            <td>{revoke.filter(|_| api_key).map(|a| view! {
+                                <ActionForm action=a>
+                                    <input type="hidden" name="id" value=id.clone() />
+                                    <button type="submit" class="rounded border border-rose-300 px-2 text-xs text-rose-800" data-testid="revoke-key">"Revoke"</button>
+                                </ActionForm>
+                            })}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+fn section(title: &'static str) -> impl IntoView {
+    view! { <h2 class="mt-8 mb-2 text-lg font-semibold">{title}</h2> }
+}
+
+/// `/console/organizations/:id`: everything about one organization.
+#[component]
+pub fn Tenant() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let refresh = ServerAction::<ConsoleRefresh>::new();
+    let link = ServerAction::<ConsoleCreateLink>::new();
+    let resend = ServerAction::<ConsoleResendInvitation>::new();
+    let data = Resource::new(
+        move || (id(), refresh.version().get(), link.version().get(), resend.version().get()),
+        |(id, _, _, _)| console_tenant(id),
+    );
+    let errors = move || {
+        console_error(refresh.value().get())
+            .or_else(|| console_error(link.value().get()))
+            .or_else(|| console_error(resend.value().get()))
+    };
+    view! {
+        <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
+            {move || data.get().map(|d| match d {
+                Ok(p) => {
+                    let (label, class) = status_badge(&p.status);
+                    let admin = p.me.role == "admin";
+                    let org = p.id.clone();
+                    let org2 = p.id.clone();
+                    let org3 = p.id.clone();
+                    let org4 = p.id.clone();
+                    view! {
+                        <ConsoleFrame me=p.me.clone()>
+                            <A href="/console" attr:class="text-sm text-indigo-700 underline">"← All tenants"</A>
+                            <div class="mt-2 flex flex-wrap items-center gap-3">
+                                <h1 class="text-2xl font-semibold" data-testid="tenant-name">{p.name.clone()}</h1>
+                                <span class=format!("rounded-full px-2 py-0.5 text-xs font-medium {class}") data-testid="tenant-status">{label}</span>
+                            </div>
+                            <p class="font-mono text-xs text-slate-500">{p.id.clone()}{p.external_id.clone().map(|e| format!(" · external id {e}"))}" · checked "{p.computed_at.clone()}</p>
+                            {move || errors().map(|e| view! { <p class="mt-3 rounded-lg bg-rose-50 p-3 text-rose-900" role="alert" data-testid="form-error">{e}</p> })}
+                            <ActionForm action=refresh attr:class="mt-3">
+                                <input type="hidden" name="organization_id" value=org.clone() />
+                                <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1 text-sm" data-testid="refresh">"Check again now"</button>
+                            </ActionForm>
+
+                            {section("What needs attention")}
+                            {if p.signals.is_empty() {
+                                view! { <p class="text-sm text-emerald-800" data-testid="signals-empty">"Nothing: SSO, directory, domains and invitations look healthy."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <ul class="space-y-1 text-sm" data-testid="signals">
+                                        {p.signals.clone().into_iter().map(|s| view! {
+                                            <li class=if s.severity == "error" { "rounded bg-rose-50 p-2 text-rose-900" } else { "rounded bg-amber-50 p-2 text-amber-900" } data-testid="signal" data-area=s.area.clone()>
+                                                {format!("{} · {}", s.area, s.message)}
+                                            </li>
+                                        }).collect_view()}
+                                    </ul>
+                                }.into_any()
+                            }}
+
+                            <dl class="mt-6 grid grid-cols-2 gap-2 text-sm md:grid-cols-4" data-testid="summary">
+                                {p.summary.clone().into_iter().map(|(k, v)| view! {
+                                    <div class="rounded-lg border border-slate-200 bg-white p-3"><dt class="text-xs text-slate-500">{k}</dt><dd>{v}</dd></div>
+                                }).collect_view()}
+                            </dl>
+
+                            {section("SSO connections")}
+                            {if p.sso.is_empty() {
+                                view! { <p class="text-sm text-slate-500" data-testid="sso-empty">"No SSO connection. Send the customer a setup link with SSO."</p> }.into_any()
+                            } else {
+                                view! { <ul class="list-disc pl-5 text-sm" data-testid="sso">{p.sso.clone().into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul> }.into_any()
+                            }}
+                            {section("Directories")}
+                            {if p.directories.is_empty() {
+                                view! { <p class="text-sm text-slate-500" data-testid="directories-empty">"No directory. Send the customer a setup link with directory sync."</p> }.into_any()
+                            } else {
+                                view! { <ul class="list-disc pl-5 text-sm" data-testid="directories">{p.directories.clone().into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul> }.into_any()
+                            }}
+
+                            {section("Drift")}
+                            <p class="mb-2 text-sm"><a href=format!("/console/organizations/{}/drift.csv", p.id) class="text-indigo-700 underline" data-testid="drift-export">"Export the drift report (CSV)"</a></p>
+                            <DriftList org=org2 drift=p.drift.clone() />
+
+                            {section("Credentials")}
+                            <Credentials creds=p.credentials.clone() revoke=None />
+
+                            {section("Last failed sign-ins")}
+                            <Lines lines=p.failed_sign_ins.clone() empty="No failed sign-ins recorded." testid="failed-sign-ins" />
+
+                            {section("Pending invitations")}
+                            {if p.invitations.is_empty() {
+                                view! { <p class="text-sm text-slate-500" data-testid="invitations-empty">"No pending invitation."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <ul class="divide-y divide-slate-100 text-sm" data-testid="invitations">
+                                        {p.invitations.clone().into_iter().map(|i| {
+                                            let org = org3.clone();
+                                            view! {
+                                                <li class="flex flex-wrap items-center justify-between gap-2 py-2" data-testid="invitation">
+                                                    <span>{format!("{} · {} · expires {} · {}", i.email, i.role, i.expires, i.delivery)}</span>
+                                                    {admin.then(|| view! {
+                                                        <ActionForm action=resend>
+                                                            <input type="hidden" name="organization_id" value=org.clone() />
+                                                            <input type="hidden" name="invitation_id" value=i.id.clone() />
+                                                            <button type="submit" class="rounded border border-slate-300 px-2 text-xs" data-testid="resend">"Send again"</button>
+                                                        </ActionForm>
+                                                    })}
+                                                </li>
+                                            }
+                                        }).collect_view()}
+                                    </ul>
+                                }.into_any()
+                            }}
+
+                            {section("Setup link for the customer's admin")}
+                            {p.new_link.clone().map(|l| view! {
+                                <div class="mb-3 rounded-lg bg-emerald-50 p-3 text-sm" data-testid="new-link">
+                                    <p class="mb-1">"Send this link to the customer's admin. It is shown once, works once and expires in 24 hours."</p>
+                                    <crate::app::components::CopyField label="Setup link" value=l testid="new-link-value" />
+                                </div>
+                            })}
+                            {if admin {
+                                view! {
+                                    <ActionForm action=link attr:class="rounded-xl border border-slate-200 bg-white p-4 text-sm" attr:data-testid="create-link">
+                                        <input type="hidden" name="organization_id" value=org4.clone() />
+                                        <fieldset class="flex flex-wrap gap-3">
+                                            <legend class="mb-1 font-medium">"The link opens"</legend>
+                                            {[("sso", "SSO"), ("domain_verification", "Domains"), ("dsync", "Directory sync"), ("invitations", "Members"), ("audit_logs", "Activity"), ("log_streams", "Log streams")].into_iter().map(|(n, l)| view! {
+                                                <label><input type="checkbox" name=n value="on" /> " " {l}</label>
+                                            }).collect_view()}
+                                        </fieldset>
+                                        <label class="mt-2 block">"Admin's email (optional) "
+                                            <input name="admin_email" type="email" class="rounded border border-slate-300 px-2 py-1" />
+                                        </label>
+                                        <button type="submit" class="mt-2 rounded-lg bg-slate-900 px-3 py-1 text-white" data-testid="create-link-submit">"Create setup link"</button>
+                                    </ActionForm>
+                                }.into_any()
+                            } else {
+                                view! { <p class="text-sm text-slate-500" data-testid="viewer-note">"Your staff role is viewer: ask a console admin to create setup links or resend invitations."</p> }.into_any()
+                            }}
+
+                            {section("Timeline")}
+                            <Lines lines=p.timeline.clone() empty="No activity yet." testid="timeline" />
+                            {section("SCIM requests")}
+                            <Lines lines=p.scim_log.clone() empty="No SCIM request yet." testid="scim-log" />
+                            {section("Webhook and log stream deliveries")}
+                            <Lines lines=p.deliveries.clone() empty="No delivery of this organization's events yet." testid="deliveries" />
+                        </ConsoleFrame>
+                    }.into_any()
+                }
+                Err(e) => view! { <ConsoleProblem err=e /> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+/// `/console/organizations/:id/members/:member`: why this person has access.
+#[component]
+pub fn ConsoleMember() -> impl IntoView {
+    let params = use_params_map();
+    let ids = move || {
+        let p = params.read();
+        (p.get("id").unwrap_or_default(), p.get("member").unwrap_or_default())
+    };
+    let data = Resource::new(ids, |(o, m)| console_member(o, m));
+    view! {
+        <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
+            {move || data.get().map(|d| match d {
+                Ok(p) => view! {
+                    <ConsoleFrame me=p.me.clone()>
+                        <a href=format!("/console/organizations/{}", p.organization_id) class="text-sm text-indigo-700 underline">{format!("← {}", p.organization_name)}</a>
+                        <h1 class="mt-2 text-2xl font-semibold" data-testid="member-email">{p.email.clone()}</h1>
+                        <p class="text-slate-700" data-testid="member-summary">{format!("Role {} · {} · last sign-in {}", p.role, p.state, p.last_sign_in)}</p>
+                        <p class="mt-2 text-sm text-slate-700">{format!("Joined: {}. Role: {}.", p.source, p.role_source)}</p>
+                        {section("Why this person has access")}
+                        <Lines lines=p.grants.clone() empty="No grants recorded." testid="grants" />
+                        {section("Drift")}
+                        <DriftList org=p.organization_id.clone() drift=p.drift.clone() />
+                    </ConsoleFrame>
+                }.into_any(),
+                Err(e) => view! { <ConsoleProblem err=e /> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+/// `/console/credentials`: vendor API keys and webhook secrets.
+#[component]
+pub fn VendorCredentials() -> impl IntoView {
+    let revoke = ServerAction::<ConsoleRevokeApiKey>::new();
+    let data = Resource::new(move || revoke.version().get(), |_| console_credentials());
+    view! {
+        <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
+            {move || data.get().map(|d| match d {
+                Ok(p) => {
+                    let admin = p.me.role == "admin";
+                    view! {
+                        <ConsoleFrame me=p.me.clone()>
+                            <h1 class="mb-1 text-2xl font-semibold">"Vendor credentials"</h1>
+                            <p class="mb-4 text-slate-600">"The vendor's API keys and webhook signing secrets: age, last use and who created them. Secrets are never shown."</p>
+                            {move || console_error(revoke.value().get()).map(|e| view! { <p class="mb-3 rounded-lg bg-rose-50 p-3 text-rose-900" role="alert" data-testid="form-error">{e}</p> })}
+                            <Credentials creds=p.credentials.clone() revoke=admin.then_some(revoke) />
+                        </ConsoleFrame>
+                    }.into_any()
+                }
+                Err(e) => view! { <ConsoleProblem err=e /> }.into_any(),
+            })}
+        </Suspense>
+    }
+}

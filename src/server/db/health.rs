@@ -1,0 +1,417 @@
+//! Read-only queries behind the support console: tenant health, drift and the credentials
+//! inventory; and the `health_snapshots` the scheduled job keeps.
+
+use super::Conn;
+
+/// An organization's connection with its sign-in record:
+/// (id, name, kind, state, last success, last failure, last failure reason, failures in window).
+pub type ConnectionStats = (
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    i64,
+);
+
+/// Live connections of an organization with their sign-in record since `since`.
+pub async fn connections(
+    conn: &mut Conn,
+    organization_id: &str,
+    since: i64,
+) -> Result<Vec<ConnectionStats>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.id, c.name, c.kind, c.state, \
+           (SELECT MAX(i.last_login_at) FROM user_identities i WHERE i.connection_id = c.id), \
+           (SELECT MAX(a.created_at) FROM login_attempts a WHERE a.connection_id = c.id AND a.outcome = 'failed' AND a.purpose <> 'test'), \
+           (SELECT a.reason FROM login_attempts a WHERE a.connection_id = c.id AND a.outcome = 'failed' AND a.purpose <> 'test' ORDER BY a.created_at DESC, a.id DESC LIMIT 1), \
+           (SELECT COUNT(*) FROM login_attempts a WHERE a.connection_id = c.id AND a.outcome = 'failed' AND a.purpose <> 'test' AND a.created_at >= $2) \
+         FROM connections c WHERE c.organization_id = $1 AND c.deleted_at IS NULL ORDER BY c.created_at, c.id",
+    )
+    .bind(organization_id)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
+/// SAML signing certificates of live connections: (id, connection id, connection name,
+/// fingerprint, subject, not_after, created_at).
+pub type CertRow = (String, String, String, String, String, i64, i64);
+
+pub async fn certificates(
+    conn: &mut Conn,
+    organization_id: &str,
+) -> Result<Vec<CertRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.id, c.id, c.name, s.fingerprint, s.subject, s.not_after, s.created_at FROM saml_certificates s \
+         JOIN connections c ON c.id = s.connection_id \
+         WHERE s.organization_id = $1 AND c.deleted_at IS NULL ORDER BY s.not_after",
+    )
+    .bind(organization_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Domain counts by state: (state, count).
+pub async fn domain_states(
+    conn: &mut Conn,
+    organization_id: &str,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT state, COUNT(*) FROM domains WHERE organization_id = $1 AND deleted_at IS NULL GROUP BY state",
+    )
+    .bind(organization_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// (pending and unexpired, pending past expiry, pending whose newest mail failed or is retrying
+/// after an error).
+pub async fn invitation_counts(
+    conn: &mut Conn,
+    organization_id: &str,
+    now: i64,
+) -> Result<(i64, i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT \
+           COALESCE(SUM(CASE WHEN i.expires_at > $2 THEN 1 ELSE 0 END), 0), \
+           COALESCE(SUM(CASE WHEN i.expires_at <= $2 THEN 1 ELSE 0 END), 0), \
+           COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM mail_outbox m WHERE m.invitation_id = i.id \
+               AND m.created_at = (SELECT MAX(m2.created_at) FROM mail_outbox m2 WHERE m2.invitation_id = i.id) \
+               AND (m.failed_at IS NOT NULL OR (m.sent_at IS NULL AND m.last_error IS NOT NULL))) THEN 1 ELSE 0 END), 0) \
+         FROM invitations i WHERE i.organization_id = $1 AND i.state = 'pending'",
+    )
+    .bind(organization_id)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+/// Setup links that can still be opened.
+pub async fn outstanding_links(
+    conn: &mut Conn,
+    organization_id: &str,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM setup_links WHERE organization_id = $1 AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(organization_id)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+/// An active membership as drift needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ActiveMember {
+    pub id: String,
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    pub directory_id: Option<String>,
+    pub role_group_id: Option<String>,
+    pub last_sign_in_at: Option<i64>,
+    pub created_at: i64,
+}
+
+pub async fn active_members(
+    conn: &mut Conn,
+    organization_id: &str,
+) -> Result<Vec<ActiveMember>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.id, m.user_id, u.email, m.role, m.directory_id, m.role_group_id, m.last_sign_in_at, m.created_at \
+         FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.organization_id = $1 AND m.state = 'active' ORDER BY m.created_at, m.id",
+    )
+    .bind(organization_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The first grant of every membership of the organization: (membership id, kind, detail).
+pub async fn origin_grants(
+    conn: &mut Conn,
+    organization_id: &str,
+) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT g.membership_id, g.kind, g.detail FROM membership_grants g \
+         WHERE g.organization_id = $1 AND g.id = (SELECT g2.id FROM membership_grants g2 \
+           WHERE g2.membership_id = g.membership_id ORDER BY g2.created_at, g2.id LIMIT 1)",
+    )
+    .bind(organization_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Live authoritative directories: (id, name, authoritative since).
+pub async fn authoritative_directories(
+    conn: &mut Conn,
+    organization_id: &str,
+) -> Result<Vec<(String, String, Option<i64>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, authoritative_since FROM directories WHERE organization_id = $1 AND deleted_at IS NULL AND authoritative = 1 ORDER BY created_at, id",
+    )
+    .bind(organization_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Active memberships whose role comes from a directory group the member is no longer in (or
+/// that no longer exists): (membership id, group id, group name if it still exists).
+pub async fn departed_group_roles(
+    conn: &mut Conn,
+    organization_id: &str,
+) -> Result<Vec<(String, String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.id, m.role_group_id, (SELECT g.display_name FROM directory_groups g WHERE g.id = m.role_group_id) \
+         FROM memberships m WHERE m.organization_id = $1 AND m.state = 'active' AND m.role_group_id IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM directory_group_members gm JOIN directory_users du ON du.id = gm.user_id \
+           WHERE gm.group_id = m.role_group_id AND du.user_id = m.user_id)",
+    )
+    .bind(organization_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The state of a domain name in the organization now: the best of its live rows (verified
+/// first), or None when the organization no longer has it.
+pub async fn domain_state(
+    conn: &mut Conn,
+    organization_id: &str,
+    domain: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let states: Vec<String> = sqlx::query_scalar(
+        "SELECT state FROM domains WHERE organization_id = $1 AND domain = $2 AND deleted_at IS NULL",
+    )
+    .bind(organization_id)
+    .bind(domain)
+    .fetch_all(conn)
+    .await?;
+    Ok(if states.iter().any(|s| s == "verified") {
+        Some("verified".into())
+    } else {
+        states.into_iter().next()
+    })
+}
+
+/// Pending invitations past their expiry: (id, email, expires_at).
+pub async fn overdue_invitations(
+    conn: &mut Conn,
+    organization_id: &str,
+    now: i64,
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, email, expires_at FROM invitations WHERE organization_id = $1 AND state = 'pending' AND expires_at <= $2 ORDER BY expires_at",
+    )
+    .bind(organization_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await
+}
+
+// --- credentials --------------------------------------------------------------------------
+
+/// Live SCIM tokens: (token id, directory id, directory name, hint, created_at, last_used_at,
+/// expires_at).
+pub type ScimTokenRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+pub async fn scim_tokens(
+    conn: &mut Conn,
+    organization_id: &str,
+    now: i64,
+) -> Result<Vec<ScimTokenRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT t.id, d.id, d.name, t.hint, t.created_at, t.last_used_at, t.expires_at FROM directory_tokens t \
+         JOIN directories d ON d.id = t.directory_id \
+         WHERE t.organization_id = $1 AND d.deleted_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) \
+         ORDER BY t.created_at, t.id",
+    )
+    .bind(organization_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await
+}
+
+/// OIDC connections holding a client secret: (id, name, created_at, updated_at, last sign-in).
+pub async fn oidc_secrets(
+    conn: &mut Conn,
+    organization_id: &str,
+) -> Result<Vec<(String, String, i64, i64, Option<i64>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.id, c.name, c.created_at, c.updated_at, (SELECT MAX(i.last_login_at) FROM user_identities i WHERE i.connection_id = c.id) \
+         FROM connections c WHERE c.organization_id = $1 AND c.deleted_at IS NULL AND c.oidc_client_secret_enc IS NOT NULL \
+         ORDER BY c.created_at, c.id",
+    )
+    .bind(organization_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The last sign-in through a connection.
+pub async fn connection_last_sign_in(
+    conn: &mut Conn,
+    connection_id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT MAX(last_login_at) FROM user_identities WHERE connection_id = $1")
+        .bind(connection_id)
+        .fetch_one(conn)
+        .await
+}
+
+/// Webhook endpoints and log streams: (id, organization id, kind, name, url, created_at,
+/// prev_secret_expires_at, has a credential, last attempt).
+pub type EndpointCredRow = (
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    i64,
+    Option<i64>,
+    i64,
+    Option<i64>,
+);
+
+/// The vendor's endpoints (`organization_id` None) or one organization's log streams.
+pub async fn endpoint_credentials(
+    conn: &mut Conn,
+    organization_id: Option<&str>,
+) -> Result<Vec<EndpointCredRow>, sqlx::Error> {
+    let scope = if organization_id.is_some() {
+        "e.organization_id = $1"
+    } else {
+        "e.organization_id IS NULL AND $1 = ''"
+    };
+    sqlx::query_as(&format!(
+        "SELECT e.id, e.organization_id, e.kind, e.name, e.url, e.created_at, e.prev_secret_expires_at, \
+           CASE WHEN e.credential_enc IS NULL THEN 0 ELSE 1 END, \
+           (SELECT MAX(a.attempted_at) FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.endpoint_id = e.id) \
+         FROM webhook_endpoints e WHERE {scope} AND e.deleted_at IS NULL ORDER BY e.created_at, e.id"
+    ))
+    .bind(organization_id.unwrap_or(""))
+    .fetch_all(conn)
+    .await
+}
+
+/// Who did the first event of `action` about `target_id` (the creator of a credential).
+pub async fn creator(
+    conn: &mut Conn,
+    actions: &[&str],
+    target_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let placeholders: Vec<String> = (0..actions.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT actor_name FROM audit_events WHERE targets LIKE $1 AND action IN ({}) ORDER BY occurred_at, chain_seq LIMIT 1",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query_scalar(&sql).bind(format!("%\"{target_id}\"%"));
+    for a in actions {
+        q = q.bind(*a);
+    }
+    q.fetch_optional(conn).await
+}
+
+// --- snapshots ----------------------------------------------------------------------------
+
+/// A stored snapshot: (organization id, computed_at, status, score, health JSON, drift JSON).
+pub type SnapshotRow = (String, i64, String, i64, String, String);
+
+pub async fn save_snapshot(conn: &mut Conn, r: &SnapshotRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO health_snapshots (organization_id, computed_at, status, score, health, drift) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (organization_id) DO UPDATE SET computed_at = excluded.computed_at, status = excluded.status, \
+         score = excluded.score, health = excluded.health, drift = excluded.drift",
+    )
+    .bind(&r.0)
+    .bind(r.1)
+    .bind(&r.2)
+    .bind(r.3)
+    .bind(&r.4)
+    .bind(&r.5)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+pub async fn snapshots(conn: &mut Conn) -> Result<Vec<SnapshotRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.organization_id, s.computed_at, s.status, s.score, s.health, s.drift FROM health_snapshots s \
+         JOIN organizations o ON o.id = s.organization_id WHERE o.deleted_at IS NULL",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+// --- tenant page --------------------------------------------------------------------------
+
+/// The newest failed sign-ins of an organization: (at, connection name, purpose, reason, evidence).
+pub async fn failed_sign_ins(
+    conn: &mut Conn,
+    organization_id: &str,
+    limit: i64,
+) -> Result<Vec<(i64, String, String, Option<String>, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.created_at, c.name, a.purpose, a.reason, a.evidence FROM login_attempts a JOIN connections c ON c.id = a.connection_id \
+         WHERE a.organization_id = $1 AND a.outcome = 'failed' ORDER BY a.created_at DESC, a.id DESC LIMIT $2",
+    )
+    .bind(organization_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The newest webhook and log-stream deliveries of the organization's events: (endpoint label,
+/// event type, event created_at, state, attempts, last status, last error).
+pub type OrgDeliveryRow = (
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
+
+pub async fn deliveries(
+    conn: &mut Conn,
+    organization_id: &str,
+    limit: i64,
+) -> Result<Vec<OrgDeliveryRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT COALESCE(w.name, w.url), e.type, e.created_at, d.state, d.attempts, d.last_status, d.last_error \
+         FROM webhook_deliveries d JOIN events e ON e.cursor = d.event_cursor JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+         WHERE e.organization_id = $1 ORDER BY d.event_cursor DESC, d.id DESC LIMIT $2",
+    )
+    .bind(organization_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The newest SCIM requests of all the organization's directories: (at, directory name, method,
+/// path, status, scim type, duration).
+pub async fn scim_requests(
+    conn: &mut Conn,
+    organization_id: &str,
+    limit: i64,
+) -> Result<Vec<(i64, String, String, String, i64, Option<String>, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.created_at, d.name, r.method, r.path, r.status, r.scim_type, r.duration_ms FROM scim_requests r \
+         JOIN directories d ON d.id = r.directory_id WHERE r.organization_id = $1 ORDER BY r.id DESC LIMIT $2",
+    )
+    .bind(organization_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}

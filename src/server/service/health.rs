@@ -1,0 +1,919 @@
+//! Tenant health, drift and the credentials inventory: what support staff and the vendor's
+//! backend read to answer "is Acme's SSO working, why can't this person sign in, what is about to
+//! break". Everything here reads; the only write is the snapshot the scheduled job (or an
+//! on-demand check) keeps so the tenants list can sort by "needs attention" without recomputing
+//! every organization.
+
+use serde::{Deserialize, Serialize};
+
+use crate::server::db::{self, health as q, Conn};
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+
+const DAY_MS: i64 = 86_400_000;
+/// A credential unused for this long is flagged.
+pub const UNUSED_DAYS: i64 = 90;
+/// A credential older than this is due for rotation.
+pub const ROTATION_DAYS: i64 = 365;
+/// Certificates and tokens expiring within this many days are flagged.
+pub const EXPIRING_DAYS: i64 = 30;
+/// Default for "members with no sign-in for N days".
+pub const DEFAULT_INACTIVE_DAYS: i64 = 90;
+/// A directory that has not called for this long while it has users is flagged.
+const DIRECTORY_SILENT_DAYS: i64 = 7;
+
+/// Something support should look at, in words.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Signal {
+    /// `error` (something is failing now) or `warning` (something will break or drifted).
+    pub severity: String,
+    /// sso | directory | domains | invitations | drift | credentials
+    pub area: String,
+    pub message: String,
+}
+
+/// A SAML signing certificate close to (or past) its expiry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExpiringCertificate {
+    pub fingerprint: String,
+    pub subject: String,
+    pub not_after: i64,
+}
+
+/// One SSO connection's sign-in record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ConnectionHealth {
+    pub id: String,
+    pub name: String,
+    /// oidc | saml
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// draft | active | inactive
+    pub state: String,
+    pub last_success_at: Option<i64>,
+    pub last_failure_at: Option<i64>,
+    pub last_failure_reason: Option<String>,
+    pub failures_24h: i64,
+    /// Certificates expiring within 30 days (or expired).
+    pub certificates_expiring: Vec<ExpiringCertificate>,
+}
+
+/// One directory's traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DirectoryHealthLine {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub authoritative: bool,
+    pub last_request_at: Option<i64>,
+    pub requests_24h: i64,
+    pub errors_24h: i64,
+    /// errors / requests over the last 24 hours (0 when there were none).
+    pub error_rate: f64,
+    pub last_error: Option<String>,
+    /// Age of the newest live bearer token.
+    pub token_age_days: Option<i64>,
+    pub users: i64,
+}
+
+/// Domains by state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DomainCounts {
+    pub verified: i64,
+    pub pending: i64,
+    pub failed: i64,
+    pub lapsed: i64,
+}
+
+/// Pending invitations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InvitationCounts {
+    pub pending: i64,
+    /// Pending, whose last email failed or is being retried after an error.
+    pub bouncing: i64,
+    /// Still pending although their expiry passed (the sweep has not run yet).
+    pub past_expiry: i64,
+}
+
+/// `GET /organizations/{id}/health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrganizationHealth {
+    pub organization_id: String,
+    pub organization_name: String,
+    /// ok | attention | failing
+    pub status: String,
+    /// Higher needs attention sooner (errors weigh ten warnings).
+    pub score: i64,
+    pub computed_at: i64,
+    pub connections: Vec<ConnectionHealth>,
+    pub directories: Vec<DirectoryHealthLine>,
+    pub domains: DomainCounts,
+    pub invitations: InvitationCounts,
+    pub setup_links_outstanding: i64,
+    pub drift_findings: i64,
+    pub credentials_flagged: i64,
+    /// What needs attention, worst first.
+    pub signals: Vec<Signal>,
+}
+
+/// One drift finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DriftFinding {
+    /// deactivated_in_directory | absent_from_directory | joined_outside_directory |
+    /// role_from_departed_group | domain_lapsed | inactive | invitation_past_expiry
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub membership_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invitation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// What is wrong and what to do, in words.
+    pub detail: String,
+}
+
+/// `GET /organizations/{id}/drift`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DriftReport {
+    pub data: Vec<DriftFinding>,
+    pub computed_at: i64,
+}
+
+/// A non-human credential, described without its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Credential {
+    /// scim_token | api_key | webhook_secret | log_stream_credential | idp_client_secret |
+    /// saml_certificate
+    pub kind: String,
+    /// The credential's own id (token, key, endpoint, connection or certificate).
+    pub id: String,
+    /// What it belongs to, in words ("Okta production (dir_…)").
+    pub name: String,
+    /// The last characters of a token, or a certificate's fingerprint prefix; never the secret.
+    pub hint: Option<String>,
+    pub created_at: i64,
+    pub created_by: Option<String>,
+    pub last_used_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    /// unused_90_days | rotation_overdue | expiring_soon | expired
+    pub flags: Vec<String>,
+}
+
+fn days_ago(now: i64, t: i64) -> i64 {
+    (now - t).max(0) / DAY_MS
+}
+
+fn when(t: i64) -> String {
+    crate::server::clock::rfc3339(t)
+}
+
+/// Flags for a credential.
+pub fn credential_flags(
+    now: i64,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    expires_at: Option<i64>,
+    rotates: bool,
+) -> Vec<String> {
+    let mut flags = Vec::new();
+    if let Some(e) = expires_at {
+        if e <= now {
+            flags.push("expired".to_owned());
+        } else if e - now <= EXPIRING_DAYS * DAY_MS {
+            flags.push("expiring_soon".to_owned());
+        }
+    }
+    let idle_since = last_used_at.unwrap_or(created_at);
+    if now - idle_since >= UNUSED_DAYS * DAY_MS {
+        flags.push("unused_90_days".to_owned());
+    }
+    if rotates && now - created_at >= ROTATION_DAYS * DAY_MS {
+        flags.push("rotation_overdue".to_owned());
+    }
+    flags
+}
+
+async fn organization_name(conn: &mut Conn, id: &str) -> Result<String, AppError> {
+    db::organizations::get(conn, id)
+        .await?
+        .map(|o| o.name)
+        .ok_or(AppError::NotFound("organization"))
+}
+
+/// The organization's credentials: SCIM tokens, log-stream credentials, IdP client secrets and
+/// SAML certificates. (Vendor API keys and webhook secrets are vendor-wide: [`vendor_credentials`].)
+pub async fn credentials(
+    state: &AppState,
+    organization_id: &str,
+) -> Result<Vec<Credential>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    organization_name(&mut conn, organization_id).await?;
+    organization_credentials(&mut conn, organization_id, state.clock.now()).await
+}
+
+async fn organization_credentials(
+    conn: &mut Conn,
+    organization_id: &str,
+    now: i64,
+) -> Result<Vec<Credential>, AppError> {
+    let mut out = Vec::new();
+    for (id, dir_id, dir_name, hint, created_at, last_used_at, expires_at) in
+        q::scim_tokens(conn, organization_id, now).await?
+    {
+        let created_by = q::creator(
+            conn,
+            &["directory.created", "directory.token_rotated"],
+            &dir_id,
+        )
+        .await?;
+        out.push(Credential {
+            kind: "scim_token".into(),
+            id,
+            name: format!("SCIM token of {dir_name} ({dir_id})"),
+            hint: Some(format!("…{hint}")),
+            created_at,
+            created_by,
+            last_used_at,
+            expires_at,
+            flags: credential_flags(now, created_at, last_used_at, expires_at, true),
+        });
+    }
+    for (id, name, created_at, updated_at, last) in q::oidc_secrets(conn, organization_id).await? {
+        let created_by = q::creator(conn, &["connection.created"], &id).await?;
+        out.push(Credential {
+            kind: "idp_client_secret".into(),
+            name: format!("OIDC client secret of {name} ({id})"),
+            id,
+            hint: None,
+            // The secret may have been replaced by an edit since.
+            created_at: updated_at.max(created_at),
+            created_by,
+            last_used_at: last,
+            expires_at: None,
+            flags: credential_flags(now, updated_at.max(created_at), last, None, true),
+        });
+    }
+    for (id, conn_id, conn_name, fingerprint, subject, not_after, created_at) in
+        q::certificates(conn, organization_id).await?
+    {
+        let last = q::connection_last_sign_in(conn, &conn_id).await?;
+        out.push(Credential {
+            kind: "saml_certificate".into(),
+            id,
+            name: format!("SAML signing certificate of {conn_name} ({conn_id}): {subject}"),
+            hint: Some(fingerprint.chars().take(23).collect()),
+            created_at,
+            created_by: q::creator(conn, &["connection.created"], &conn_id).await?,
+            last_used_at: last,
+            expires_at: Some(not_after),
+            // The IdP rotates its certificate; its expiry is what matters.
+            flags: credential_flags(now, created_at, last, Some(not_after), false),
+        });
+    }
+    out.extend(endpoint_credentials(conn, Some(organization_id), now).await?);
+    Ok(out)
+}
+
+async fn endpoint_credentials(
+    conn: &mut Conn,
+    organization_id: Option<&str>,
+    now: i64,
+) -> Result<Vec<Credential>, AppError> {
+    let mut out = Vec::new();
+    for (id, org, kind, name, url, created_at, prev_expires, has_cred, last) in
+        q::endpoint_credentials(conn, organization_id).await?
+    {
+        // A rotation keeps the old secret for 24 hours: the current one is that much younger.
+        let secret_at = prev_expires.map_or(created_at, |e| e - DAY_MS);
+        let label = name.clone().unwrap_or_else(|| url.clone());
+        let created_by = q::creator(
+            conn,
+            &["webhook_endpoint.created", "log_stream.created"],
+            &id,
+        )
+        .await?;
+        if org.is_none() || kind == "json" {
+            out.push(Credential {
+                kind: "webhook_secret".into(),
+                id: id.clone(),
+                name: format!("Signing secret of {label} ({id})"),
+                hint: None,
+                created_at: secret_at,
+                created_by: created_by.clone(),
+                last_used_at: last,
+                expires_at: None,
+                flags: credential_flags(now, secret_at, last, None, true),
+            });
+        }
+        if has_cred == 1 {
+            out.push(Credential {
+                kind: "log_stream_credential".into(),
+                id: id.clone(),
+                name: format!("{kind} credential of log stream {label} ({id})"),
+                hint: None,
+                created_at,
+                created_by,
+                last_used_at: last,
+                expires_at: None,
+                flags: credential_flags(now, created_at, last, None, true),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Vendor-wide credentials: API keys and webhook signing secrets.
+pub async fn vendor_credentials(state: &AppState) -> Result<Vec<Credential>, AppError> {
+    let now = state.clock.now();
+    let mut conn = state.db.pool.acquire().await?;
+    let mut out = Vec::new();
+    for k in db::api_keys::list(&mut conn).await? {
+        if k.revoked_at.is_some() {
+            continue;
+        }
+        let created_by = q::creator(&mut conn, &["api_key.created"], &k.id).await?;
+        out.push(Credential {
+            kind: "api_key".into(),
+            flags: credential_flags(now, k.created_at, k.last_used_at, None, true),
+            name: format!("API key {} ({})", k.name, k.id),
+            id: k.id,
+            hint: Some(format!("…{}", k.hint)),
+            created_at: k.created_at,
+            created_by,
+            last_used_at: k.last_used_at,
+            expires_at: None,
+        });
+    }
+    out.extend(endpoint_credentials(&mut conn, None, now).await?);
+    Ok(out)
+}
+
+async fn compute_health(
+    conn: &mut Conn,
+    organization_id: &str,
+    now: i64,
+    drift_findings: i64,
+) -> Result<OrganizationHealth, AppError> {
+    let organization_name = organization_name(conn, organization_id).await?;
+    let mut signals: Vec<Signal> = Vec::new();
+    let mut say = |severity: &str, area: &str, message: String| {
+        signals.push(Signal {
+            severity: severity.into(),
+            area: area.into(),
+            message,
+        })
+    };
+
+    let certs = q::certificates(conn, organization_id).await?;
+    let mut connections = Vec::new();
+    for (id, name, kind, st, ok_at, fail_at, reason, failures) in
+        q::connections(conn, organization_id, now - DAY_MS).await?
+    {
+        let certificates_expiring: Vec<ExpiringCertificate> = certs
+            .iter()
+            .filter(|c| c.1 == id && c.5 - now <= EXPIRING_DAYS * DAY_MS)
+            .map(|c| ExpiringCertificate {
+                fingerprint: c.3.clone(),
+                subject: c.4.clone(),
+                not_after: c.5,
+            })
+            .collect();
+        if st == "active" {
+            let failing = failures > 0 && fail_at > ok_at;
+            if failing {
+                say(
+                    "error",
+                    "sso",
+                    format!(
+                        "Sign-ins through {name} are failing: {} ({failures} in the last 24 hours, none succeeded since)",
+                        reason.clone().unwrap_or_else(|| "unknown reason".into())
+                    ),
+                );
+            } else if failures > 0 {
+                say(
+                    "warning",
+                    "sso",
+                    format!("{failures} sign-ins through {name} failed in the last 24 hours"),
+                );
+            }
+            for c in &certificates_expiring {
+                if c.not_after <= now {
+                    say("error", "sso", format!("The SAML certificate of {name} ({}) expired on {}: sign-ins fail until the IdP's new certificate is added", c.subject, when(c.not_after)));
+                } else {
+                    say("warning", "sso", format!("The SAML certificate of {name} ({}) expires on {} (in {} days)", c.subject, when(c.not_after), (c.not_after - now) / DAY_MS));
+                }
+            }
+        } else if st == "draft" {
+            say(
+                "warning",
+                "sso",
+                format!("SSO connection {name} is still a draft: nobody can sign in through it until it is tested and activated"),
+            );
+        }
+        connections.push(ConnectionHealth {
+            id,
+            name,
+            kind,
+            state: st,
+            last_success_at: ok_at,
+            last_failure_at: fail_at,
+            last_failure_reason: reason,
+            failures_24h: failures,
+            certificates_expiring,
+        });
+    }
+
+    let mut directories = Vec::new();
+    for d in db::directories::list_directories(conn, organization_id).await? {
+        let (requests_24h, errors_24h, last_request_at) =
+            db::directories::request_stats(conn, &d.id, now - DAY_MS).await?;
+        let last_error = db::directories::last_error(conn, &d.id)
+            .await?
+            .map(|l| format!("{} {} {}", l.status, l.method, l.path));
+        let token_age_days = db::directories::live_tokens(conn, &d.id, now)
+            .await?
+            .iter()
+            .map(|t| t.1)
+            .max()
+            .map(|c| days_ago(now, c));
+        let (users, _) = db::directories::page_users(conn, &d.id, None, 0, 0).await?;
+        let error_rate = if requests_24h > 0 {
+            errors_24h as f64 / requests_24h as f64
+        } else {
+            0.0
+        };
+        let name = d.name.clone();
+        if errors_24h > 0 && error_rate >= 0.5 {
+            say("error", "directory", format!("Directory {name}: {errors_24h} of {requests_24h} requests failed in the last 24 hours (last: {})", last_error.clone().unwrap_or_default()));
+        } else if errors_24h > 0 {
+            say(
+                "warning",
+                "directory",
+                format!("Directory {name}: {errors_24h} of {requests_24h} requests failed in the last 24 hours"),
+            );
+        }
+        match last_request_at {
+            None => say(
+                "warning",
+                "directory",
+                format!("Directory {name} has never called Lanyard: check the SCIM base URL and token in the IdP"),
+            ),
+            Some(t) if users > 0 && now - t > DIRECTORY_SILENT_DAYS * DAY_MS => say(
+                "warning",
+                "directory",
+                format!("Directory {name} has not called Lanyard since {}: changes in the IdP may not be arriving", when(t)),
+            ),
+            _ => {}
+        }
+        if token_age_days.is_some_and(|a| a >= ROTATION_DAYS) {
+            say(
+                "warning",
+                "credentials",
+                format!("The SCIM token of directory {name} is over {ROTATION_DAYS} days old: rotate it"),
+            );
+        }
+        directories.push(DirectoryHealthLine {
+            id: d.id,
+            name: d.name,
+            kind: d.kind,
+            authoritative: d.authoritative != 0,
+            last_request_at,
+            requests_24h,
+            errors_24h,
+            error_rate,
+            last_error,
+            token_age_days,
+            users,
+        });
+    }
+
+    let mut domains = DomainCounts::default();
+    for (st, n) in q::domain_states(conn, organization_id).await? {
+        match st.as_str() {
+            "verified" => domains.verified = n,
+            "pending" => domains.pending = n,
+            "failed" => domains.failed = n,
+            "lapsed" => domains.lapsed = n,
+            _ => {}
+        }
+    }
+    if domains.lapsed > 0 {
+        say("error", "domains", format!("{} domain(s) lapsed: the DNS record that proved ownership is gone, so sign-ins and JIT for those addresses stop", domains.lapsed));
+    }
+    if domains.failed > 0 {
+        say(
+            "warning",
+            "domains",
+            format!(
+                "{} domain(s) failed verification: the TXT record was not found",
+                domains.failed
+            ),
+        );
+    }
+    if domains.pending > 0 {
+        say(
+            "warning",
+            "domains",
+            format!("{} domain(s) waiting for their TXT record", domains.pending),
+        );
+    }
+
+    let (pending, past_expiry, bouncing) =
+        q::invitation_counts(conn, organization_id, now).await?;
+    let invitations = InvitationCounts {
+        pending: pending + past_expiry,
+        bouncing,
+        past_expiry,
+    };
+    if bouncing > 0 {
+        say(
+            "warning",
+            "invitations",
+            format!("{bouncing} invitation email(s) could not be delivered"),
+        );
+    }
+    let setup_links_outstanding = q::outstanding_links(conn, organization_id, now).await?;
+    if drift_findings > 0 {
+        say(
+            "warning",
+            "drift",
+            format!("{drift_findings} drift finding(s): access and the organization's sources of truth disagree"),
+        );
+    }
+    let credentials_flagged = organization_credentials(conn, organization_id, now)
+        .await?
+        .iter()
+        .filter(|c| c.flags.iter().any(|f| f != "unused_90_days"))
+        .count() as i64;
+    if credentials_flagged > 0 {
+        say(
+            "warning",
+            "credentials",
+            format!("{credentials_flagged} credential(s) expiring, expired or overdue for rotation"),
+        );
+    }
+
+    signals.sort_by_key(|s| if s.severity == "error" { 0 } else { 1 });
+    let errors = signals.iter().filter(|s| s.severity == "error").count() as i64;
+    let warnings = signals.len() as i64 - errors;
+    let status = if errors > 0 {
+        "failing"
+    } else if warnings > 0 {
+        "attention"
+    } else {
+        "ok"
+    };
+    Ok(OrganizationHealth {
+        organization_id: organization_id.to_owned(),
+        organization_name,
+        status: status.into(),
+        score: errors * 10 + warnings,
+        computed_at: now,
+        connections,
+        directories,
+        domains,
+        invitations,
+        setup_links_outstanding,
+        drift_findings,
+        credentials_flagged,
+        signals,
+    })
+}
+
+fn s<'a>(v: &'a serde_json::Value, k: &str) -> &'a str {
+    v.get(k).and_then(|x| x.as_str()).unwrap_or("")
+}
+
+/// Computes the drift report of one organization. Directory findings ask the very gate that
+/// admits sign-ins and invitations (`directories::gate`), so the report and enforcement cannot
+/// disagree about who an authoritative directory lets in.
+async fn compute_drift(
+    conn: &mut Conn,
+    organization_id: &str,
+    now: i64,
+    inactive_days: i64,
+) -> Result<Vec<DriftFinding>, AppError> {
+    let mut out = Vec::new();
+    let members = q::active_members(conn, organization_id).await?;
+    let origins: std::collections::HashMap<String, (String, serde_json::Value)> =
+        q::origin_grants(conn, organization_id)
+            .await?
+            .into_iter()
+            .map(|(m, kind, detail)| {
+                (
+                    m,
+                    (kind, serde_json::from_str(&detail).unwrap_or_default()),
+                )
+            })
+            .collect();
+    let authoritative = q::authoritative_directories(conn, organization_id).await?;
+    let dir_names = authoritative
+        .iter()
+        .map(|d| d.1.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let departed: std::collections::HashMap<String, (String, Option<String>)> =
+        q::departed_group_roles(conn, organization_id)
+            .await?
+            .into_iter()
+            .map(|(m, g, n)| (m, (g, n)))
+            .collect();
+
+    for m in &members {
+        let finding = |kind: &str, detail: String| DriftFinding {
+            kind: kind.into(),
+            membership_id: Some(m.id.clone()),
+            invitation_id: None,
+            email: Some(m.email.clone()),
+            detail,
+        };
+        if !authoritative.is_empty() {
+            match super::directories::gate(conn, organization_id, Some(&m.user_id), &m.email)
+                .await?
+            {
+                Some(("deprovisioned", _)) => out.push(finding(
+                    "deactivated_in_directory",
+                    format!("{} is active here with role {} but deactivated in the authoritative directory ({dir_names}): suspend or remove them, or reactivate them in the IdP", m.email, m.role),
+                )),
+                Some(_) => out.push(finding(
+                    "absent_from_directory",
+                    format!("{} is active here with role {} but the authoritative directory ({dir_names}) does not provision them: assign them in the IdP or remove them", m.email, m.role),
+                )),
+                None => {}
+            }
+            if let Some((kind, detail)) = origins.get(&m.id) {
+                let outside = matches!(kind.as_str(), "jit" | "jit_link" | "invitation");
+                let since = authoritative.iter().filter_map(|d| d.2).min();
+                if outside && m.directory_id.is_none() && since.is_some_and(|t| m.created_at >= t)
+                {
+                    let how = if kind == "invitation" {
+                        format!("an invitation from {}", s(detail, "inviter_name"))
+                    } else {
+                        format!("JIT sign-in through {}", s(detail, "connection_name"))
+                    };
+                    out.push(finding(
+                        "joined_outside_directory",
+                        format!("{} joined on {} through {how} while the directory ({dir_names}) was authoritative, not through the directory", m.email, when(m.created_at)),
+                    ));
+                }
+            }
+        }
+        if let Some((group, name)) = departed.get(&m.id) {
+            let what = match name {
+                Some(n) => format!("directory group {n}, which they have left"),
+                None => format!("directory group {group}, which no longer exists"),
+            };
+            out.push(finding(
+                "role_from_departed_group",
+                format!("{} holds role {} through {what}: the next directory push should change it; if it doesn't, check the group mapping", m.email, m.role),
+            ));
+        }
+        if let Some((kind, detail)) = origins.get(&m.id) {
+            if matches!(kind.as_str(), "jit" | "jit_link") {
+                let domain = s(detail, "domain");
+                if !domain.is_empty() {
+                    let st = q::domain_state(conn, organization_id, domain).await?;
+                    if st.as_deref() != Some("verified") {
+                        let now_is = st.map_or("removed".to_owned(), |x| x);
+                        out.push(finding(
+                            "domain_lapsed",
+                            format!("{} was provisioned by JIT through the domain {domain}, which is now {now_is}: re-verify the domain or review their access", m.email),
+                        ));
+                    }
+                }
+            }
+        }
+        let seen = m.last_sign_in_at.unwrap_or(m.created_at);
+        if now - seen >= inactive_days * DAY_MS {
+            let what = match m.last_sign_in_at {
+                Some(t) => format!("last signed in on {}", when(t)),
+                None => format!("has never signed in (member since {})", when(m.created_at)),
+            };
+            out.push(finding(
+                "inactive",
+                format!(
+                    "{} {what}: no sign-in for {} days",
+                    m.email,
+                    days_ago(now, seen)
+                ),
+            ));
+        }
+    }
+    for (id, email, expires_at) in q::overdue_invitations(conn, organization_id, now).await? {
+        out.push(DriftFinding {
+            kind: "invitation_past_expiry".into(),
+            membership_id: None,
+            invitation_id: Some(id),
+            email: Some(email.clone()),
+            detail: format!("The invitation to {email} expired on {} but is still pending: it will be marked expired by the next sweep; its link already refuses", when(expires_at)),
+        });
+    }
+    Ok(out)
+}
+
+fn check_inactive_days(inactive_days: Option<i64>) -> Result<i64, AppError> {
+    match inactive_days {
+        None => Ok(DEFAULT_INACTIVE_DAYS),
+        Some(d) if (1..=3650).contains(&d) => Ok(d),
+        Some(_) => Err(crate::domain::FieldError::new(
+            "inactive_days",
+            "inactive_days must be between 1 and 3650",
+        )
+        .into()),
+    }
+}
+
+/// Computes health and drift now, stores the snapshot and answers both.
+pub async fn refresh(
+    state: &AppState,
+    organization_id: &str,
+    inactive_days: Option<i64>,
+) -> Result<(OrganizationHealth, DriftReport), AppError> {
+    let inactive_days = check_inactive_days(inactive_days)?;
+    let now = state.clock.now();
+    let mut conn = state.db.pool.acquire().await?;
+    organization_name(&mut conn, organization_id).await?;
+    let drift = compute_drift(&mut conn, organization_id, now, inactive_days).await?;
+    let health = compute_health(&mut conn, organization_id, now, drift.len() as i64).await?;
+    let report = DriftReport {
+        data: drift,
+        computed_at: now,
+    };
+    let row = (
+        organization_id.to_owned(),
+        now,
+        health.status.clone(),
+        health.score,
+        serde_json::to_string(&health).unwrap_or_default(),
+        serde_json::to_string(&report).unwrap_or_default(),
+    );
+    drop(conn);
+    // The snapshot is a cache: this node's write turn, no audit event (nothing changed).
+    let _turn = state.db.write_turn().await?;
+    let mut conn = state.db.pool.acquire().await?;
+    q::save_snapshot(&mut conn, &row).await?;
+    Ok((health, report))
+}
+
+/// Recomputes every live organization's snapshot (the scheduled job); returns how many.
+pub async fn refresh_all(state: &AppState) -> Result<usize, AppError> {
+    let mut after: Option<String> = None;
+    let mut n = 0;
+    loop {
+        let page = {
+            let mut conn = state.db.pool.acquire().await?;
+            db::organizations::list(&mut conn, after.as_deref(), 100).await?
+        };
+        let Some(last) = page.last() else {
+            return Ok(n);
+        };
+        after = Some(last.id.clone());
+        for o in &page {
+            refresh(state, &o.id, None).await?;
+            n += 1;
+        }
+    }
+}
+
+/// One row of the tenants list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantLine {
+    pub health: OrganizationHealth,
+    pub external_id: Option<String>,
+}
+
+/// Every live organization with its latest snapshot (computed now for those without one),
+/// filtered by `search` (name, id or external id, case-insensitive) and `status`, sorted by
+/// "needs attention" (score, then name).
+pub async fn tenants(
+    state: &AppState,
+    search: &str,
+    status: &str,
+) -> Result<Vec<TenantLine>, AppError> {
+    let needle = search.trim().to_lowercase();
+    let mut orgs = Vec::new();
+    let mut after: Option<String> = None;
+    let mut conn = state.db.pool.acquire().await?;
+    loop {
+        let page = db::organizations::list(&mut conn, after.as_deref(), 500).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        orgs.extend(page);
+    }
+    let snaps: std::collections::HashMap<String, OrganizationHealth> = q::snapshots(&mut conn)
+        .await?
+        .into_iter()
+        .filter_map(|r| serde_json::from_str(&r.4).ok().map(|h| (r.0, h)))
+        .collect();
+    drop(conn);
+    let matched: Vec<_> = orgs
+        .into_iter()
+        .filter(|o| {
+            needle.is_empty()
+                || o.name.to_lowercase().contains(&needle)
+                || o.id.to_lowercase() == needle
+                || o.external_id
+                    .as_deref()
+                    .is_some_and(|e| e.to_lowercase().contains(&needle))
+        })
+        .collect();
+    // A search that narrows to a few tenants checks them now, so what support just looked up is
+    // current; the whole list uses the scheduled job's snapshots.
+    let fresh = !needle.is_empty() && matched.len() <= 50;
+    let mut out = Vec::new();
+    for o in matched {
+        let health = match snaps.get(&o.id) {
+            Some(h) if !fresh => h.clone(),
+            _ => refresh(state, &o.id, None).await?.0,
+        };
+        if !status.is_empty() && status != "all" && health.status != status {
+            continue;
+        }
+        out.push(TenantLine {
+            health,
+            external_id: o.external_id,
+        });
+    }
+    out.sort_by(|a, b| {
+        b.health.score.cmp(&a.health.score).then_with(|| {
+            a.health
+                .organization_name
+                .to_lowercase()
+                .cmp(&b.health.organization_name.to_lowercase())
+        })
+    });
+    Ok(out)
+}
+
+/// The drift report as CSV (for the console's export), formula-looking cells neutralised.
+pub fn drift_csv(report: &DriftReport) -> String {
+    let cell = |v: &str| {
+        let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{v}")
+        } else {
+            v.to_owned()
+        };
+        format!("\"{}\"", v.replace('"', "\"\""))
+    };
+    let mut out = String::from("kind,membership_id,invitation_id,email,detail\n");
+    for f in &report.data {
+        out.push_str(
+            &[
+                cell(&f.kind),
+                cell(f.membership_id.as_deref().unwrap_or("")),
+                cell(f.invitation_id.as_deref().unwrap_or("")),
+                cell(f.email.as_deref().unwrap_or("")),
+                cell(&f.detail),
+            ]
+            .join(","),
+        );
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_follow_age_use_and_expiry() {
+        let now = 1000 * DAY_MS;
+        assert!(credential_flags(now, now - DAY_MS, Some(now), None, true).is_empty());
+        assert_eq!(
+            credential_flags(now, now - 100 * DAY_MS, None, None, true),
+            vec!["unused_90_days"]
+        );
+        assert_eq!(
+            credential_flags(now, now - 400 * DAY_MS, Some(now), None, true),
+            vec!["rotation_overdue"]
+        );
+        assert!(credential_flags(now, now - 400 * DAY_MS, Some(now), None, false).is_empty());
+        assert_eq!(
+            credential_flags(now, now, Some(now), Some(now + 10 * DAY_MS), false),
+            vec!["expiring_soon"]
+        );
+        assert_eq!(
+            credential_flags(now, now, Some(now), Some(now - 1), false),
+            vec!["expired"]
+        );
+    }
+
+    #[test]
+    fn csv_quotes_and_neutralises_formulas() {
+        let r = DriftReport {
+            computed_at: 0,
+            data: vec![DriftFinding {
+                kind: "inactive".into(),
+                membership_id: Some("om_1".into()),
+                invitation_id: None,
+                email: Some("=cmd@x.test".into()),
+                detail: "say \"hi\"".into(),
+            }],
+        };
+        let csv = drift_csv(&r);
+        assert!(csv.contains("\"'=cmd@x.test\""), "{csv}");
+        assert!(csv.contains("\"say \"\"hi\"\"\""), "{csv}");
+    }
+}
