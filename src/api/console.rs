@@ -295,16 +295,24 @@ pub async fn console_tenants(search: String, status: String) -> Result<TenantsPa
             let sso = if h.connections.is_empty() {
                 "not set up".to_owned()
             } else {
-                let failing = h
+                let failing = h.connections.iter().filter(|c| c.failures_24h > 0).count();
+                let last_ok = h.connections.iter().filter_map(|c| c.last_success_at).max();
+                let expiring: usize = h
                     .connections
                     .iter()
-                    .filter(|c| c.failures_24h > 0)
-                    .count();
+                    .map(|c| c.certificates_expiring.len())
+                    .sum();
                 format!(
-                    "{active} active of {}{}",
+                    "{active} active of {}{}; last sign-in {}{}",
                     h.connections.len(),
                     if failing > 0 {
-                        format!(", {failing} failing")
+                        format!(", {failing} with failed sign-ins in 24h")
+                    } else {
+                        String::new()
+                    },
+                    view::maybe(last_ok),
+                    if expiring > 0 {
+                        format!("; {expiring} certificate(s) expiring within 30 days")
                     } else {
                         String::new()
                     }
@@ -317,11 +325,15 @@ pub async fn console_tenants(search: String, status: String) -> Result<TenantsPa
                     .iter()
                     .map(|d| {
                         format!(
-                            "{}: {} users, {} errors/24h, last call {}",
+                            "{}: {} users, {} of {} requests failed in 24h, last call {}, token {}",
                             d.name,
                             d.users,
                             d.errors_24h,
-                            view::maybe(d.last_request_at)
+                            d.requests_24h,
+                            view::maybe(d.last_request_at),
+                            d.token_age_days
+                                .map(|a| format!("{a} days old"))
+                                .unwrap_or_else(|| "none live".into())
                         )
                     })
                     .collect::<Vec<_>>()
@@ -452,18 +464,18 @@ pub async fn console_tenant(id: String) -> Result<TenantPage, PortalError> {
         .await
         .map_err(crate::server::error::AppError::from)?
         .into_iter()
-        .map(
-            |(endpoint, event, at, st, attempts, status, err)| Line {
-                at: view::when(at),
-                title: format!("{event} → {endpoint}"),
-                detail: format!(
-                    "{st}, {attempts} attempt(s){}{}",
-                    status.map(|c| format!(", last HTTP {c}")).unwrap_or_default(),
-                    err.map(|e| format!(": {e}")).unwrap_or_default()
-                ),
-                bad: st == "failed" || (st == "pending" && attempts > 0),
-            },
-        )
+        .map(|(endpoint, event, at, st, attempts, status, err)| Line {
+            at: view::when(at),
+            title: format!("{event} → {endpoint}"),
+            detail: format!(
+                "{st}, {attempts} attempt(s){}{}",
+                status
+                    .map(|c| format!(", last HTTP {c}"))
+                    .unwrap_or_default(),
+                err.map(|e| format!(": {e}")).unwrap_or_default()
+            ),
+            bad: st == "failed" || (st == "pending" && attempts > 0),
+        })
         .collect();
     drop(conn);
     let invitations = invitations::list(&s.state, &id, Some("pending"))
@@ -505,7 +517,11 @@ pub async fn console_tenant(id: String) -> Result<TenantPage, PortalError> {
                 c.failures_24h,
                 c.certificates_expiring
                     .iter()
-                    .map(|x| format!("; certificate {} expires {}", x.subject, view::when(x.not_after)))
+                    .map(|x| format!(
+                        "; certificate {} expires {}",
+                        x.subject,
+                        view::when(x.not_after)
+                    ))
                     .collect::<String>()
             )
         })
@@ -644,23 +660,36 @@ pub async fn console_refresh(organization_id: String) -> Result<(), PortalError>
     Ok(())
 }
 
+/// The console's setup-link form: one checkbox per intent (posted as `link[sso]=on`, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewLink {
+    pub organization_id: String,
+    pub sso: Option<String>,
+    pub domain_verification: Option<String>,
+    pub dsync: Option<String>,
+    pub invitations: Option<String>,
+    pub audit_logs: Option<String>,
+    pub log_streams: Option<String>,
+    pub admin_email: Option<String>,
+}
+
 /// Creates a setup link for the organization's IT admin (admin staff only). The link is shown
 /// once, on the next render of the tenant page.
 #[server(prefix = "/console/api", endpoint = "create_link")]
-#[allow(clippy::too_many_arguments)]
-pub async fn console_create_link(
-    organization_id: String,
-    sso: Option<String>,
-    domain_verification: Option<String>,
-    dsync: Option<String>,
-    invitations: Option<String>,
-    audit_logs: Option<String>,
-    log_streams: Option<String>,
-    admin_email: Option<String>,
-) -> Result<String, PortalError> {
+pub async fn console_create_link(link: NewLink) -> Result<String, PortalError> {
     use crate::server::service::setup_links::{self, CreateSetupLink};
     let s = staff_ctx::staff().await?;
     s.require_admin()?;
+    let NewLink {
+        organization_id,
+        sso,
+        domain_verification,
+        dsync,
+        invitations,
+        audit_logs,
+        log_streams,
+        admin_email,
+    } = link;
     let intents: Vec<String> = [
         ("sso", sso),
         ("domain_verification", domain_verification),

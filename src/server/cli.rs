@@ -180,8 +180,8 @@ async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
 }
 
 /// Background work: domain checks, IdP certificate expiry warnings and invitation expiry every
-/// minute, expired-session
-/// clean-up every ten.
+/// minute; expired-session and log clean-up, retention purges and the tenants' health and drift
+/// snapshots every ten.
 fn spawn_housekeeping(state: AppState) {
     let jobs = state.clone();
     tokio::spawn(async move {
@@ -220,6 +220,11 @@ fn spawn_housekeeping(state: AppState) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(purged = n, "audit events past retention purged"),
                 Err(e) => tracing::warn!(error = %e, "audit retention purge failed"),
+            }
+            // Tenant health and drift for the support console's list ("needs attention").
+            match super::service::health::refresh_all(&state).await {
+                Ok(n) => tracing::debug!(organizations = n, "health and drift checked"),
+                Err(e) => tracing::warn!(error = %e, "health and drift check failed"),
             }
             tokio::time::sleep(std::time::Duration::from_secs(600)).await;
         }

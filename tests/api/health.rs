@@ -139,8 +139,16 @@ async fn directory_drift_follows_the_gate(d: Dialect) {
     )
     .await;
     let uid = r.json()["Resources"][0]["id"].as_str().unwrap().to_owned();
-    let on = json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": true}}]});
-    let r = scim(&app, &dir, Method::PATCH, &format!("/Users/{uid}"), Some(on)).await;
+    let on =
+        json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": true}}]});
+    let r = scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &format!("/Users/{uid}"),
+        Some(on),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let f = drift(&app, &org, "").await;
     assert!(kinds_for(&f, "dave@drifty.test").is_empty(), "{f:?}");
@@ -226,17 +234,23 @@ async fn group_domain_inactivity_and_invitation_drift(d: Dialect) {
         kinds_for(&f, "grace@acme.test"),
         vec!["role_from_departed_group"]
     );
-    assert!(f
-        .iter()
-        .find(|x| x["email"] == "grace@acme.test")
-        .unwrap()["detail"]
-        .as_str()
-        .unwrap()
-        .contains("Admins"));
+    assert!(
+        f.iter().find(|x| x["email"] == "grace@acme.test").unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Admins")
+    );
     // The real removal through SCIM changes the role, and the finding goes away.
     let rm = json!({"schemas": [PATCH], "Operations": [{"op": "remove", "path": format!("members[value eq \"{grace}\"]")}]});
     exec(&app, "INSERT INTO directory_group_members (group_id, user_id, directory_id, created_at) VALUES ($1, $2, $3, 0)", &[&group, &grace, &dir.id]).await;
-    let r = scim(&app, &dir, Method::PATCH, &format!("/Groups/{group}"), Some(rm)).await;
+    let r = scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &format!("/Groups/{group}"),
+        Some(rm),
+    )
+    .await;
     assert!(r.status.is_success(), "{}", r.text());
     assert!(kinds_for(&drift(&app, &org, "").await, "grace@acme.test").is_empty());
 
@@ -250,7 +264,10 @@ async fn group_domain_inactivity_and_invitation_drift(d: Dialect) {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let inv = r.json()["id"].as_str().unwrap().to_owned();
-    assert!(drift(&app, &org, "").await.iter().all(|x| x["kind"] != "invitation_past_expiry"));
+    assert!(drift(&app, &org, "")
+        .await
+        .iter()
+        .all(|x| x["kind"] != "invitation_past_expiry"));
     app.state.clock.advance(DAY + 1000);
     let f = drift(&app, &org, "").await;
     let overdue: Vec<&Value> = f
@@ -268,7 +285,8 @@ async fn group_domain_inactivity_and_invitation_drift(d: Dialect) {
     assert!(kinds_for(&f, "grace@acme.test").contains(&"inactive".to_owned()));
     assert!(f
         .iter()
-        .any(|x| x["kind"] == "inactive" && x["detail"].as_str().unwrap().contains("never signed in")));
+        .any(|x| x["kind"] == "inactive"
+            && x["detail"].as_str().unwrap().contains("never signed in")));
     // N is a parameter, bounded.
     let f = drift(&app, &org, "?inactive_days=365").await;
     assert!(f.iter().all(|x| x["kind"] != "inactive"));
@@ -311,7 +329,14 @@ async fn health_reports_what_needs_attention(d: Dialect) {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     for _ in 0..3 {
-        let r = scim(&app, &dir, Method::POST, "/Users", Some(json!({"schemas": [USER]}))).await;
+        let r = scim(
+            &app,
+            &dir,
+            Method::POST,
+            "/Users",
+            Some(json!({"schemas": [USER]})),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
     }
     let h = health(&app, &org).await;
@@ -320,7 +345,10 @@ async fn health_reports_what_needs_attention(d: Dialect) {
     assert_eq!(h["setup_links_outstanding"], 1);
     assert_eq!(h["invitations"]["pending"], 1);
     let d0 = &h["directories"][0];
-    assert_eq!((d0["requests_24h"].as_i64(), d0["errors_24h"].as_i64()), (Some(3), Some(3)));
+    assert_eq!(
+        (d0["requests_24h"].as_i64(), d0["errors_24h"].as_i64()),
+        (Some(3), Some(3))
+    );
     assert_eq!(d0["error_rate"], 1.0);
     assert_eq!(d0["token_age_days"], 0);
     let signals = h["signals"].as_array().unwrap();
@@ -353,10 +381,19 @@ async fn health_reports_what_needs_attention(d: Dialect) {
         .await
         .unwrap();
     let token = creds.iter().find(|c| c.kind == "scim_token").unwrap();
-    assert!(token.flags.contains(&"rotation_overdue".to_owned()), "{token:?}");
-    assert!(token.flags.contains(&"unused_90_days".to_owned()), "{token:?}");
+    assert!(
+        token.flags.contains(&"rotation_overdue".to_owned()),
+        "{token:?}"
+    );
+    assert!(
+        token.flags.contains(&"unused_90_days".to_owned()),
+        "{token:?}"
+    );
     assert_eq!(token.created_by.as_deref(), Some("test"), "{token:?}");
-    assert_eq!(token.hint.as_deref(), Some(format!("…{}", &dir.token[dir.token.len() - 4..]).as_str()));
+    assert_eq!(
+        token.hint.as_deref(),
+        Some(format!("…{}", &dir.token[dir.token.len() - 4..]).as_str())
+    );
     // Unknown organizations are 404.
     let r = app
         .api(
@@ -367,7 +404,6 @@ async fn health_reports_what_needs_attention(d: Dialect) {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
-
 
 // --- the support console ------------------------------------------------------------------
 
@@ -386,7 +422,11 @@ pub(crate) fn otp(secret: &str, at_ms: i64) -> String {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("node");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -447,7 +487,10 @@ async fn console_viewers_read_admins_act_and_secrets_never_show(d: Dialect) {
     let r = app.browser_get("/console", Some(&portal)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = app
-        .browser_get(&format!("/console/organizations/{org}/drift.csv"), Some(&portal))
+        .browser_get(
+            &format!("/console/organizations/{org}/drift.csv"),
+            Some(&portal),
+        )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
@@ -487,16 +530,21 @@ async fn console_viewers_read_admins_act_and_secrets_never_show(d: Dialect) {
         }
     }
     let r = app
-        .browser_get(&format!("/console/organizations/{org}/drift.csv"), Some(&viewer))
+        .browser_get(
+            &format!("/console/organizations/{org}/drift.csv"),
+            Some(&viewer),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.text().starts_with("kind,membership_id,invitation_id,email,detail"));
+    assert!(r
+        .text()
+        .starts_with("kind,membership_id,invitation_id,email,detail"));
 
     // A viewer cannot act: no setup link, no revoked key, no resent invitation.
     let before = links_of(&app, &org).await;
     app.browser_post(
         "/console/api/create_link",
-        &format!("organization_id={org}&sso=on"),
+        &format!("link[organization_id]={org}&link[sso]=on"),
         Some(&viewer),
     )
     .await;
@@ -512,7 +560,9 @@ async fn console_viewers_read_admins_act_and_secrets_never_show(d: Dialect) {
     )
     .await;
     assert_eq!(
-        app.api(Method::GET, "/api/v1/organizations", None).await.status,
+        app.api(Method::GET, "/api/v1/organizations", None)
+            .await
+            .status,
         StatusCode::OK,
         "the key still works"
     );
@@ -522,11 +572,15 @@ async fn console_viewers_read_admins_act_and_secrets_never_show(d: Dialect) {
     let r = app
         .browser_post(
             "/console/api/create_link",
-            &format!("organization_id={org}&sso=on&dsync=on&admin_email=it%40globex.test"),
+            &format!("link[organization_id]={org}&link[sso]=on&link[dsync]=on&link[admin_email]=it%40globex.test"),
             Some(&admin),
         )
         .await;
-    assert!(r.status.is_success() || r.status.is_redirection(), "{}", r.text());
+    assert!(
+        r.status.is_success() || r.status.is_redirection(),
+        "{}",
+        r.text()
+    );
     assert_eq!(links_of(&app, &org).await, before + 1);
     let ev = app
         .api(
@@ -555,9 +609,15 @@ async fn console_viewers_read_admins_act_and_secrets_never_show(d: Dialect) {
             Some(&admin),
         )
         .await;
-    assert!(r.status.is_success() || r.status.is_redirection(), "{}", r.text());
+    assert!(
+        r.status.is_success() || r.status.is_redirection(),
+        "{}",
+        r.text()
+    );
     assert_eq!(
-        app.api(Method::GET, "/api/v1/organizations", None).await.status,
+        app.api(Method::GET, "/api/v1/organizations", None)
+            .await
+            .status,
         StatusCode::UNAUTHORIZED,
         "revoked"
     );

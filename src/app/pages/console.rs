@@ -219,7 +219,10 @@ fn DriftList(org: String, drift: Vec<DriftLine>) -> impl IntoView {
 }
 
 #[component]
-fn Credentials(creds: Vec<CredentialLine>, revoke: Option<ServerAction<ConsoleRevokeApiKey>>) -> impl IntoView {
+fn Credentials(
+    creds: Vec<CredentialLine>,
+    revoke: Option<ServerAction<ConsoleRevokeApiKey>>,
+) -> impl IntoView {
     if creds.is_empty() {
         return view! { <p class="text-sm text-slate-500" data-testid="credentials-empty">"No credentials yet."</p> }.into_any();
     }
@@ -266,7 +269,14 @@ pub fn Tenant() -> impl IntoView {
     let link = ServerAction::<ConsoleCreateLink>::new();
     let resend = ServerAction::<ConsoleResendInvitation>::new();
     let data = Resource::new(
-        move || (id(), refresh.version().get(), link.version().get(), resend.version().get()),
+        move || {
+            (
+                id(),
+                refresh.version().get(),
+                link.version().get(),
+                resend.version().get(),
+            )
+        },
         |(id, _, _, _)| console_tenant(id),
     );
     let errors = move || {
@@ -377,15 +387,15 @@ pub fn Tenant() -> impl IntoView {
                             {if admin {
                                 view! {
                                     <ActionForm action=link attr:class="rounded-xl border border-slate-200 bg-white p-4 text-sm" attr:data-testid="create-link">
-                                        <input type="hidden" name="organization_id" value=org4.clone() />
+                                        <input type="hidden" name="link[organization_id]" value=org4.clone() />
                                         <fieldset class="flex flex-wrap gap-3">
                                             <legend class="mb-1 font-medium">"The link opens"</legend>
                                             {[("sso", "SSO"), ("domain_verification", "Domains"), ("dsync", "Directory sync"), ("invitations", "Members"), ("audit_logs", "Activity"), ("log_streams", "Log streams")].into_iter().map(|(n, l)| view! {
-                                                <label><input type="checkbox" name=n value="on" /> " " {l}</label>
+                                                <label><input type="checkbox" name=format!("link[{n}]") value="on" /> " " {l}</label>
                                             }).collect_view()}
                                         </fieldset>
                                         <label class="mt-2 block">"Admin's email (optional) "
-                                            <input name="admin_email" type="email" class="rounded border border-slate-300 px-2 py-1" />
+                                            <input name="link[admin_email]" type="email" class="rounded border border-slate-300 px-2 py-1" />
                                         </label>
                                         <button type="submit" class="mt-2 rounded-lg bg-slate-900 px-3 py-1 text-white" data-testid="create-link-submit">"Create setup link"</button>
                                     </ActionForm>
@@ -415,7 +425,10 @@ pub fn ConsoleMember() -> impl IntoView {
     let params = use_params_map();
     let ids = move || {
         let p = params.read();
-        (p.get("id").unwrap_or_default(), p.get("member").unwrap_or_default())
+        (
+            p.get("id").unwrap_or_default(),
+            p.get("member").unwrap_or_default(),
+        )
     };
     let data = Resource::new(ids, |(o, m)| console_member(o, m));
     view! {

@@ -179,7 +179,10 @@ pub async fn token_directory(
 }
 
 /// When a token was last used (None: never).
-pub async fn token_last_used(conn: &mut Conn, token_hash: &str) -> Result<Option<i64>, sqlx::Error> {
+pub async fn token_last_used(
+    conn: &mut Conn,
+    token_hash: &str,
+) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar("SELECT last_used_at FROM directory_tokens WHERE token_hash = $1")
         .bind(token_hash)
         .fetch_one(conn)

@@ -89,7 +89,10 @@ pub async fn console_drift_export(
         Ok((_, report)) => (
             StatusCode::OK,
             [
-                (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "text/csv; charset=utf-8".to_owned(),
+                ),
                 (
                     axum::http::header::CONTENT_DISPOSITION,
                     format!("attachment; filename=\"drift-{id}.csv\""),

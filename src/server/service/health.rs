@@ -401,7 +401,16 @@ async fn compute_health(
                 if c.not_after <= now {
                     say("error", "sso", format!("The SAML certificate of {name} ({}) expired on {}: sign-ins fail until the IdP's new certificate is added", c.subject, when(c.not_after)));
                 } else {
-                    say("warning", "sso", format!("The SAML certificate of {name} ({}) expires on {} (in {} days)", c.subject, when(c.not_after), (c.not_after - now) / DAY_MS));
+                    say(
+                        "warning",
+                        "sso",
+                        format!(
+                            "The SAML certificate of {name} ({}) expires on {} (in {} days)",
+                            c.subject,
+                            when(c.not_after),
+                            (c.not_after - now) / DAY_MS
+                        ),
+                    );
                 }
             }
         } else if st == "draft" {
@@ -519,8 +528,7 @@ async fn compute_health(
         );
     }
 
-    let (pending, past_expiry, bouncing) =
-        q::invitation_counts(conn, organization_id, now).await?;
+    let (pending, past_expiry, bouncing) = q::invitation_counts(conn, organization_id, now).await?;
     let invitations = InvitationCounts {
         pending: pending + past_expiry,
         bouncing,
@@ -550,7 +558,9 @@ async fn compute_health(
         say(
             "warning",
             "credentials",
-            format!("{credentials_flagged} credential(s) expiring, expired or overdue for rotation"),
+            format!(
+                "{credentials_flagged} credential(s) expiring, expired or overdue for rotation"
+            ),
         );
     }
 
@@ -600,12 +610,7 @@ async fn compute_drift(
         q::origin_grants(conn, organization_id)
             .await?
             .into_iter()
-            .map(|(m, kind, detail)| {
-                (
-                    m,
-                    (kind, serde_json::from_str(&detail).unwrap_or_default()),
-                )
-            })
+            .map(|(m, kind, detail)| (m, (kind, serde_json::from_str(&detail).unwrap_or_default())))
             .collect();
     let authoritative = q::authoritative_directories(conn, organization_id).await?;
     let dir_names = authoritative
@@ -645,8 +650,7 @@ async fn compute_drift(
             if let Some((kind, detail)) = origins.get(&m.id) {
                 let outside = matches!(kind.as_str(), "jit" | "jit_link" | "invitation");
                 let since = authoritative.iter().filter_map(|d| d.2).min();
-                if outside && m.directory_id.is_none() && since.is_some_and(|t| m.created_at >= t)
-                {
+                if outside && m.directory_id.is_none() && since.is_some_and(|t| m.created_at >= t) {
                     let how = if kind == "invitation" {
                         format!("an invitation from {}", s(detail, "inviter_name"))
                     } else {
