@@ -186,6 +186,36 @@ async fn group_domain_inactivity_and_invitation_drift(d: Dialect) {
         .unwrap()
         .to_owned();
     assert!(drift(&app, &org, "").await.is_empty());
+    // Someone from a domain the organization never verified is refused: a failed sign-in with
+    // its reason, visible in health and on the console's tenant page.
+    op.next_account(json!({"sub": "okta-2", "email": "mallory@other.test"}))
+        .await;
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    assert!(param(&back, "error").is_some(), "{back}");
+    let h = health(&app, &org).await;
+    let c = &h["connections"][0];
+    assert_eq!(c["failures_24h"], 1, "{h}");
+    let reason = c["last_failure_reason"].as_str().unwrap().to_owned();
+    assert!(c["last_success_at"].as_i64().is_some());
+    assert_eq!(
+        h["status"], "attention",
+        "one refusal is not an outage: {h}"
+    );
+    let staff = staff_cookie(&app, "sam@vendor.test", "viewer").await;
+    let page = app
+        .browser_get(&format!("/console/organizations/{org}"), Some(&staff))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert!(
+        page.text()
+            .contains(&format!("Test IdP (signin): {reason}")),
+        "{}",
+        page.text()
+    );
+    assert!(
+        page.text().contains("other.test is not a verified domain"),
+        "the evidence says why"
+    );
     // The domain lapses (its TXT record disappeared; the lapse itself is tested with DNS in
     // domains.rs): Dana's access came through it.
     exec(

@@ -380,7 +380,9 @@ async fn compute_health(
             })
             .collect();
         if st == "active" {
-            let failing = failures > 0 && fail_at > ok_at;
+            // One refused person (wrong domain, suspended) is not an outage: failing means
+            // several failures and no success since.
+            let failing = failures >= 3 && fail_at > ok_at;
             if failing {
                 say(
                     "error",
