@@ -284,9 +284,7 @@ mod view {
 pub async fn console_tenants(search: String, status: String) -> Result<TenantsPage, PortalError> {
     use crate::server::service::health;
     let s = staff_ctx::staff().await?;
-    let all = health::tenants(&s.state, "", "").await?;
-    let total = all.len();
-    let lines = health::tenants(&s.state, &search, &status).await?;
+    let (lines, total) = health::tenants(&s.state, &search, &status).await?;
     let tenants = lines
         .into_iter()
         .map(|t| {
@@ -466,7 +464,10 @@ pub async fn console_tenant(id: String) -> Result<TenantPage, PortalError> {
         .into_iter()
         .map(|(endpoint, event, at, st, attempts, status, err)| Line {
             at: view::when(at),
-            title: format!("{event} → {endpoint}"),
+            title: format!(
+                "{event} → {}",
+                crate::server::outbound::redact_url(&endpoint)
+            ),
             detail: format!(
                 "{st}, {attempts} attempt(s){}{}",
                 status

@@ -188,13 +188,37 @@ impl Outbound {
     }
 }
 
+/// A URL fit to show in logs, errors and pages: scheme, host, port and path only — credentials
+/// in the user-info or the query string (some receivers take their token there) are dropped.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => {
+            let cut = raw.split(['?', '#']).next().unwrap_or_default();
+            match cut.split_once('@') {
+                Some((_, rest)) => rest.to_owned(),
+                None => cut.to_owned(),
+            }
+        }
+    }
+}
+
 fn describe(url: &url::Url, e: &reqwest::Error) -> String {
+    let raw = url.as_str();
+    let url = redact_url(raw);
     let mut src: Option<&dyn std::error::Error> = Some(e);
     let mut deepest = e.to_string();
     while let Some(s) = src {
         deepest = s.to_string();
         src = s.source();
     }
+    let deepest = deepest.replace(raw, &url);
     if e.is_timeout() {
         format!("{url} did not answer in time")
     } else {
@@ -215,6 +239,15 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for Outbound {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn redacted_urls_keep_no_credentials() {
+        assert_eq!(
+            super::redact_url("https://user:pw@logs.acme.test:8443/in?token=abc#x"),
+            "https://logs.acme.test:8443/in"
+        );
+        assert_eq!(super::redact_url("not a url?token=abc"), "not a url");
+    }
+
     use super::*;
 
     #[test]

@@ -391,17 +391,18 @@ async fn health_reports_what_needs_attention(d: Dialect) {
         .await
         .unwrap();
     assert_eq!(n, 2);
-    let list = lanyard::server::service::health::tenants(&app.state, "", "")
+    let (list, total) = lanyard::server::service::health::tenants(&app.state, "", "")
         .await
         .unwrap();
+    assert_eq!(total, 2);
     assert_eq!(list[0].health.organization_id, org);
     assert_eq!(list[1].health.organization_id, quiet);
-    let only_ok = lanyard::server::service::health::tenants(&app.state, "", "ok")
+    let (only_ok, _) = lanyard::server::service::health::tenants(&app.state, "", "ok")
         .await
         .unwrap();
     assert_eq!(only_ok.len(), 1);
     assert_eq!(only_ok[0].health.organization_id, quiet);
-    let searched = lanyard::server::service::health::tenants(&app.state, "HEALTH", "")
+    let (searched, _) = lanyard::server::service::health::tenants(&app.state, "HEALTH", "")
         .await
         .unwrap();
     assert_eq!(searched.len(), 1);
@@ -498,6 +499,7 @@ async fn console_viewers_read_admins_act_and_secrets_never_show(d: Dialect) {
     let app = app(d).await;
     let org = app.create_org("Globex").await;
     let dir = create_dir(&app, &org, "okta").await;
+    set_authoritative(&app, &dir, false).await;
     let r = app
         .api(
             Method::POST,
@@ -572,23 +574,52 @@ async fn console_viewers_read_admins_act_and_secrets_never_show(d: Dialect) {
 
     // A viewer cannot act: no setup link, no revoked key, no resent invitation.
     let before = links_of(&app, &org).await;
-    app.browser_post(
-        "/console/api/create_link",
-        &format!("link[organization_id]={org}&link[sso]=on"),
-        Some(&viewer),
-    )
-    .await;
+    let r = app
+        .browser_post(
+            "/console/api/create_link",
+            &format!("link[organization_id]={org}&link[sso]=on"),
+            Some(&viewer),
+        )
+        .await;
+    assert!(r.text().contains("viewer"), "{} {}", r.status, r.text());
     assert_eq!(links_of(&app, &org).await, before);
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/invitations",
+            Some(json!({"organization_id": org, "email": "ann@globex.test"})),
+        )
+        .await;
+    let inv = r.json()["id"].as_str().unwrap().to_owned();
+    let mails = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM mail_outbox WHERE invitation_id = $1")
+            .bind(&inv)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap()
+    };
+    let sent = mails().await;
+    let r = app
+        .browser_post(
+            "/console/api/resend_invitation",
+            &format!("organization_id={org}&invitation_id={inv}"),
+            Some(&viewer),
+        )
+        .await;
+    assert!(r.text().contains("viewer"), "{} {}", r.status, r.text());
+    assert_eq!(mails().await, sent, "no mail resent by a viewer");
     let key_id = sqlx::query_scalar::<_, String>("SELECT id FROM api_keys LIMIT 1")
         .fetch_one(&app.state.db.pool)
         .await
         .unwrap();
-    app.browser_post(
-        "/console/api/revoke_api_key",
-        &format!("id={key_id}"),
-        Some(&viewer),
-    )
-    .await;
+    let r = app
+        .browser_post(
+            "/console/api/revoke_api_key",
+            &format!("id={key_id}"),
+            Some(&viewer),
+        )
+        .await;
+    assert!(r.text().contains("viewer"), "{} {}", r.status, r.text());
     assert_eq!(
         app.api(Method::GET, "/api/v1/organizations", None)
             .await
@@ -632,6 +663,19 @@ async fn console_viewers_read_admins_act_and_secrets_never_show(d: Dialect) {
         .browser_get(&format!("/console/organizations/{org}"), Some(&admin))
         .await;
     assert!(!page.text().contains("/portal/link/lanyard_"), "only once");
+    let r = app
+        .browser_post(
+            "/console/api/resend_invitation",
+            &format!("organization_id={org}&invitation_id={inv}"),
+            Some(&admin),
+        )
+        .await;
+    assert!(
+        r.status.is_success() || r.status.is_redirection(),
+        "{}",
+        r.text()
+    );
+    assert_eq!(mails().await, sent + 1, "an admin resends");
     let r = app
         .browser_post(
             "/console/api/revoke_api_key",

@@ -169,32 +169,50 @@ pub async fn departed_group_roles(
         "SELECT m.id, m.role_group_id, (SELECT g.display_name FROM directory_groups g WHERE g.id = m.role_group_id) \
          FROM memberships m WHERE m.organization_id = $1 AND m.state = 'active' AND m.role_group_id IS NOT NULL \
          AND NOT EXISTS (SELECT 1 FROM directory_group_members gm JOIN directory_users du ON du.id = gm.user_id \
-           WHERE gm.group_id = m.role_group_id AND du.user_id = m.user_id)",
+           JOIN directories d ON d.id = du.directory_id \
+           WHERE gm.group_id = m.role_group_id AND du.user_id = m.user_id AND d.deleted_at IS NULL)",
     )
     .bind(organization_id)
     .fetch_all(conn)
     .await
 }
 
-/// The state of a domain name in the organization now: the best of its live rows (verified
-/// first), or None when the organization no longer has it.
-pub async fn domain_state(
+/// The organization's rows for these domain names (a JIT domain and its parents), best state
+/// first: (domain, state).
+pub async fn domain_rows(
     conn: &mut Conn,
     organization_id: &str,
-    domain: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    let states: Vec<String> = sqlx::query_scalar(
-        "SELECT state FROM domains WHERE organization_id = $1 AND domain = $2 AND deleted_at IS NULL",
+    names: &[String],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let mut out = Vec::new();
+    for n in names {
+        let states: Vec<String> = sqlx::query_scalar(
+            "SELECT state FROM domains WHERE organization_id = $1 AND domain = $2 AND deleted_at IS NULL ORDER BY updated_at DESC",
+        )
+        .bind(organization_id)
+        .bind(n)
+        .fetch_all(&mut *conn)
+        .await?;
+        if let Some(s) = states.first() {
+            out.push((n.clone(), s.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// Every user of the organization's live authoritative directories: (linked user id, email,
+/// active) — the rows `directories::gate` looks at, loaded once for the whole drift report.
+pub async fn authoritative_flags(
+    conn: &mut Conn,
+    organization_id: &str,
+) -> Result<Vec<(Option<String>, Option<String>, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.user_id, u.email, u.active FROM directory_users u JOIN directories d ON d.id = u.directory_id \
+         WHERE d.organization_id = $1 AND d.deleted_at IS NULL AND d.authoritative = 1",
     )
     .bind(organization_id)
-    .bind(domain)
     .fetch_all(conn)
-    .await?;
-    Ok(if states.iter().any(|s| s == "verified") {
-        Some("verified".into())
-    } else {
-        states.into_iter().next()
-    })
+    .await
 }
 
 /// Pending invitations past their expiry: (id, email, expires_at).
@@ -304,18 +322,31 @@ pub async fn endpoint_credentials(
     .await
 }
 
-/// Who did the first event of `action` about `target_id` (the creator of a credential).
+/// Who created a credential: the actor of the newest event of `actions` about `target_id` at or
+/// before `at` (a rotation names whoever rotated), within the organization's chain (or the
+/// vendor-wide events when `organization_id` is None).
 pub async fn creator(
     conn: &mut Conn,
+    organization_id: Option<&str>,
     actions: &[&str],
     target_id: &str,
+    at: i64,
 ) -> Result<Option<String>, sqlx::Error> {
-    let placeholders: Vec<String> = (0..actions.len()).map(|i| format!("${}", i + 2)).collect();
+    let placeholders: Vec<String> = (0..actions.len()).map(|i| format!("${}", i + 4)).collect();
+    let scope = if organization_id.is_some() {
+        "organization_id = $1"
+    } else {
+        "organization_id IS NULL AND $1 = ''"
+    };
     let sql = format!(
-        "SELECT actor_name FROM audit_events WHERE targets LIKE $1 AND action IN ({}) ORDER BY occurred_at, chain_seq LIMIT 1",
+        "SELECT actor_name FROM audit_events WHERE {scope} AND occurred_at <= $2 AND targets LIKE $3 AND action IN ({}) \
+         ORDER BY occurred_at DESC, chain_seq DESC LIMIT 1",
         placeholders.join(", ")
     );
-    let mut q = sqlx::query_scalar(&sql).bind(format!("%\"{target_id}\"%"));
+    let mut q = sqlx::query_scalar(&sql)
+        .bind(organization_id.unwrap_or(""))
+        .bind(at)
+        .bind(format!("%\"{target_id}\"%"));
     for a in actions {
         q = q.bind(*a);
     }
@@ -344,9 +375,10 @@ pub async fn save_snapshot(conn: &mut Conn, r: &SnapshotRow) -> Result<(), sqlx:
     .map(|_| ())
 }
 
-pub async fn snapshots(conn: &mut Conn) -> Result<Vec<SnapshotRow>, sqlx::Error> {
+/// Every live organization's snapshot: (organization id, health JSON).
+pub async fn snapshots(conn: &mut Conn) -> Result<Vec<(String, String)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT s.organization_id, s.computed_at, s.status, s.score, s.health, s.drift FROM health_snapshots s \
+        "SELECT s.organization_id, s.health FROM health_snapshots s \
          JOIN organizations o ON o.id = s.organization_id WHERE o.deleted_at IS NULL",
     )
     .fetch_all(conn)

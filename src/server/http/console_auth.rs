@@ -11,7 +11,6 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::pages::{client_key, esc, page, too_many};
-use super::portal_link::PORTAL_KEY;
 use super::ratelimit::limits;
 use crate::domain::FieldError;
 use crate::server::audit::RequestContext;
@@ -171,7 +170,9 @@ fn internal(state: &AppState, e: AppError) -> Response {
 /// Puts `grant` in a fresh session: a new id (no fixation) and nothing else in it, so that a
 /// portal grant this browser held does not live on beside the staff one.
 async fn start_session(state: &AppState, session: &Session, grant: &StaffGrant) -> Response {
-    let _ = session.remove_value(PORTAL_KEY).await;
+    // Nothing an earlier session kept — a portal grant, a one-time value the portal was about
+    // to show (a fresh SCIM token) — carries over into the staff session.
+    session.clear().await;
     if let Err(e) = session.cycle_id().await {
         return internal(state, AppError::Internal(format!("session: {e}")));
     }

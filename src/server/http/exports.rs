@@ -93,6 +93,8 @@ pub async fn console_drift_export(
                     axum::http::header::CONTENT_TYPE,
                     "text/csv; charset=utf-8".to_owned(),
                 ),
+                // Names and addresses: never kept by a browser or proxy cache.
+                (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
                 (
                     axum::http::header::CONTENT_DISPOSITION,
                     format!("attachment; filename=\"drift-{id}.csv\""),

@@ -120,10 +120,9 @@ pub async fn redeem(
     }
     match setup_links::redeem(&state, &ctx, &token).await {
         Ok(grant) => {
-            // One browser session is either a portal or a staff session, never both.
-            let _ = session
-                .remove_value(crate::server::service::staff::STAFF_KEY)
-                .await;
+            // One browser session is either a portal or a staff session, never both: nothing an
+            // earlier session kept (a grant, a one-time value shown once) carries over.
+            session.clear().await;
             // A fresh session id on every sign-in: no fixation.
             if let Err(e) = session.cycle_id().await {
                 return internal(&state, AppError::Internal(format!("session: {e}")));

@@ -1007,9 +1007,50 @@ pub async fn gate(
     if !q::has_authoritative(conn, organization_id).await? {
         return Ok(None);
     }
-    // Fail closed: any deactivated account among those that stand for this person keeps them out.
     let flags = q::authoritative_users(conn, organization_id, user_id, email).await?;
-    Ok(if flags.is_empty() {
+    Ok(gate_verdict(&flags))
+}
+
+/// An organization's authoritative directory users indexed the way [`q::authoritative_users`]
+/// selects them, to ask [`gate_verdict`] about many people with one query.
+#[derive(Debug, Default)]
+pub struct AuthoritativeIndex {
+    by_user: std::collections::HashMap<String, Vec<i64>>,
+    by_email: std::collections::HashMap<String, Vec<i64>>,
+}
+
+impl AuthoritativeIndex {
+    /// Indexes `(linked user id, email, active)` rows.
+    pub fn new(rows: Vec<(Option<String>, Option<String>, i64)>) -> Self {
+        let mut ix = AuthoritativeIndex::default();
+        for (user, email, active) in rows {
+            if let Some(u) = user {
+                ix.by_user.entry(u).or_default().push(active);
+            }
+            if let Some(e) = email {
+                ix.by_email.entry(e).or_default().push(active);
+            }
+        }
+        ix
+    }
+
+    /// The flags standing for this person: those linked to `user_id`, or when none is linked,
+    /// those carrying `email`.
+    pub fn flags(&self, user_id: Option<&str>, email: &str) -> Vec<i64> {
+        user_id
+            .and_then(|u| self.by_user.get(u))
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.by_email.get(email))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// The gate's decision from the person's authoritative `active` flags (the organization has an
+/// authoritative directory): none → not provisioned, any deactivated → deprovisioned.
+pub fn gate_verdict(flags: &[i64]) -> Option<(&'static str, &'static str)> {
+    // Fail closed: any deactivated account among those that stand for this person keeps them out.
+    if flags.is_empty() {
         Some((
             "not_provisioned",
             "your organization's directory has not given you access to this application; ask your IT admin to assign it to you",
@@ -1021,5 +1062,5 @@ pub async fn gate(
         ))
     } else {
         None
-    })
+    }
 }

@@ -19,6 +19,8 @@ pub const ROTATION_DAYS: i64 = 365;
 pub const EXPIRING_DAYS: i64 = 30;
 /// Default for "members with no sign-in for N days".
 pub const DEFAULT_INACTIVE_DAYS: i64 = 90;
+/// A search matching at most this many tenants checks them now rather than showing snapshots.
+const FRESH_ON_SEARCH: usize = 5;
 /// A directory that has not called for this long while it has users is flagged.
 const DIRECTORY_SILENT_DAYS: i64 = 7;
 
@@ -209,22 +211,43 @@ pub async fn credentials(
 ) -> Result<Vec<Credential>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     organization_name(&mut conn, organization_id).await?;
-    organization_credentials(&mut conn, organization_id, state.clock.now()).await
+    organization_credentials(&mut conn, organization_id, state.clock.now(), true).await
+}
+
+/// Who created a credential (from the audit trail), when asked for: the health check only
+/// counts flags and skips these lookups.
+async fn creator(
+    conn: &mut Conn,
+    wanted: bool,
+    organization_id: Option<&str>,
+    actions: &[&str],
+    target_id: &str,
+    at: i64,
+) -> Result<Option<String>, AppError> {
+    if !wanted {
+        return Ok(None);
+    }
+    Ok(q::creator(conn, organization_id, actions, target_id, at).await?)
 }
 
 async fn organization_credentials(
     conn: &mut Conn,
     organization_id: &str,
     now: i64,
+    with_creators: bool,
 ) -> Result<Vec<Credential>, AppError> {
+    let org = Some(organization_id);
     let mut out = Vec::new();
     for (id, dir_id, dir_name, hint, created_at, last_used_at, expires_at) in
         q::scim_tokens(conn, organization_id, now).await?
     {
-        let created_by = q::creator(
+        let created_by = creator(
             conn,
+            with_creators,
+            org,
             &["directory.created", "directory.token_rotated"],
             &dir_id,
+            created_at,
         )
         .await?;
         out.push(Credential {
@@ -240,7 +263,15 @@ async fn organization_credentials(
         });
     }
     for (id, name, created_at, updated_at, last) in q::oidc_secrets(conn, organization_id).await? {
-        let created_by = q::creator(conn, &["connection.created"], &id).await?;
+        let created_by = creator(
+            conn,
+            with_creators,
+            org,
+            &["connection.created", "connection.updated"],
+            &id,
+            updated_at.max(created_at),
+        )
+        .await?;
         out.push(Credential {
             kind: "idp_client_secret".into(),
             name: format!("OIDC client secret of {name} ({id})"),
@@ -264,14 +295,22 @@ async fn organization_credentials(
             name: format!("SAML signing certificate of {conn_name} ({conn_id}): {subject}"),
             hint: Some(fingerprint.chars().take(23).collect()),
             created_at,
-            created_by: q::creator(conn, &["connection.created"], &conn_id).await?,
+            created_by: creator(
+                conn,
+                with_creators,
+                org,
+                &["connection.created", "connection.updated"],
+                &conn_id,
+                created_at,
+            )
+            .await?,
             last_used_at: last,
             expires_at: Some(not_after),
             // The IdP rotates its certificate; its expiry is what matters.
             flags: credential_flags(now, created_at, last, Some(not_after), false),
         });
     }
-    out.extend(endpoint_credentials(conn, Some(organization_id), now).await?);
+    out.extend(endpoint_credentials(conn, org, now, with_creators).await?);
     Ok(out)
 }
 
@@ -279,6 +318,7 @@ async fn endpoint_credentials(
     conn: &mut Conn,
     organization_id: Option<&str>,
     now: i64,
+    with_creators: bool,
 ) -> Result<Vec<Credential>, AppError> {
     let mut out = Vec::new();
     for (id, org, kind, name, url, created_at, prev_expires, has_cred, last) in
@@ -286,11 +326,21 @@ async fn endpoint_credentials(
     {
         // A rotation keeps the old secret for 24 hours: the current one is that much younger.
         let secret_at = prev_expires.map_or(created_at, |e| e - DAY_MS);
-        let label = name.clone().unwrap_or_else(|| url.clone());
-        let created_by = q::creator(
+        // Receivers sometimes take their token in the URL: never show more than host and path.
+        let label = name
+            .clone()
+            .unwrap_or_else(|| crate::server::outbound::redact_url(&url));
+        let created_by = creator(
             conn,
-            &["webhook_endpoint.created", "log_stream.created"],
+            with_creators,
+            organization_id,
+            &[
+                "webhook_endpoint.created",
+                "webhook_endpoint.secret_rotated",
+                "log_stream.created",
+            ],
             &id,
+            secret_at,
         )
         .await?;
         if org.is_none() || kind == "json" {
@@ -332,7 +382,15 @@ pub async fn vendor_credentials(state: &AppState) -> Result<Vec<Credential>, App
         if k.revoked_at.is_some() {
             continue;
         }
-        let created_by = q::creator(&mut conn, &["api_key.created"], &k.id).await?;
+        let created_by = creator(
+            &mut conn,
+            true,
+            None,
+            &["api_key.created"],
+            &k.id,
+            k.created_at,
+        )
+        .await?;
         out.push(Credential {
             kind: "api_key".into(),
             flags: credential_flags(now, k.created_at, k.last_used_at, None, true),
@@ -345,7 +403,7 @@ pub async fn vendor_credentials(state: &AppState) -> Result<Vec<Credential>, App
             expires_at: None,
         });
     }
-    out.extend(endpoint_credentials(&mut conn, None, now).await?);
+    out.extend(endpoint_credentials(&mut conn, None, now, true).await?);
     Ok(out)
 }
 
@@ -551,7 +609,7 @@ async fn compute_health(
             format!("{drift_findings} drift finding(s): access and the organization's sources of truth disagree"),
         );
     }
-    let credentials_flagged = organization_credentials(conn, organization_id, now)
+    let credentials_flagged = organization_credentials(conn, organization_id, now, false)
         .await?
         .iter()
         .filter(|c| c.flags.iter().any(|f| f != "unused_90_days"))
@@ -620,6 +678,14 @@ async fn compute_drift(
         .map(|d| d.1.as_str())
         .collect::<Vec<_>>()
         .join(", ");
+    // The rows the sign-in gate reads, loaded once; the verdict is the gate's own function.
+    let index = super::directories::AuthoritativeIndex::new(if authoritative.is_empty() {
+        Vec::new()
+    } else {
+        q::authoritative_flags(conn, organization_id).await?
+    });
+    let mut domain_cache: std::collections::HashMap<String, Option<String>> =
+        std::collections::HashMap::new();
     let departed: std::collections::HashMap<String, (String, Option<String>)> =
         q::departed_group_roles(conn, organization_id)
             .await?
@@ -636,9 +702,7 @@ async fn compute_drift(
             detail,
         };
         if !authoritative.is_empty() {
-            match super::directories::gate(conn, organization_id, Some(&m.user_id), &m.email)
-                .await?
-            {
+            match super::directories::gate_verdict(&index.flags(Some(&m.user_id), &m.email)) {
                 Some(("deprovisioned", _)) => out.push(finding(
                     "deactivated_in_directory",
                     format!("{} is active here with role {} but deactivated in the authoritative directory ({dir_names}): suspend or remove them, or reactivate them in the IdP", m.email, m.role),
@@ -679,12 +743,14 @@ async fn compute_drift(
             if matches!(kind.as_str(), "jit" | "jit_link") {
                 let domain = s(detail, "domain");
                 if !domain.is_empty() {
-                    let st = q::domain_state(conn, organization_id, domain).await?;
-                    if st.as_deref() != Some("verified") {
-                        let now_is = st.map_or("removed".to_owned(), |x| x);
+                    if !domain_cache.contains_key(domain) {
+                        let v = lapsed_state(conn, organization_id, domain).await?;
+                        domain_cache.insert(domain.to_owned(), v);
+                    }
+                    if let Some(now_is) = domain_cache.get(domain).cloned().flatten() {
                         out.push(finding(
                             "domain_lapsed",
-                            format!("{} was provisioned by JIT through the domain {domain}, which is now {now_is}: re-verify the domain or review their access", m.email),
+                            format!("{} was provisioned by JIT through the domain {domain}, which is {now_is}: re-verify the domain or review their access", m.email),
                         ));
                     }
                 }
@@ -716,6 +782,31 @@ async fn compute_drift(
         });
     }
     Ok(out)
+}
+
+/// None when the organization still verifies `domain` (itself, or a parent covering
+/// subdomains — the rule JIT applies); otherwise what became of it, in words.
+async fn lapsed_state(
+    conn: &mut Conn,
+    organization_id: &str,
+    domain: &str,
+) -> Result<Option<String>, AppError> {
+    let Some(name) = crate::domain::domain_name::DomainName::parse(domain).ok() else {
+        return Ok(Some("no longer a valid domain".into()));
+    };
+    let holders = super::domains::holders_of_email(conn, &format!("x@{}", name.as_str())).await?;
+    if holders.first().map(String::as_str) == Some(organization_id) {
+        return Ok(None);
+    }
+    let mut names = vec![name.as_str().to_owned()];
+    names.extend(name.parents().into_iter().map(|p| p.as_str().to_owned()));
+    let rows = q::domain_rows(conn, organization_id, &names).await?;
+    Ok(Some(match rows.first() {
+        Some((d, st)) if *d == names[0] => format!("now {st}"),
+        Some((d, st)) => format!("no longer covered ({d} is {st})"),
+        None if !holders.is_empty() => "now verified by another organization".into(),
+        None => "no longer one of this organization's domains".into(),
+    }))
 }
 
 fn check_inactive_days(inactive_days: Option<i64>) -> Result<i64, AppError> {
@@ -755,11 +846,18 @@ pub async fn refresh(
         serde_json::to_string(&report).unwrap_or_default(),
     );
     drop(conn);
-    // The snapshot is a cache: this node's write turn, no audit event (nothing changed).
+    // The snapshot is a cache (no audit event: nothing changed): a failure to write it must not
+    // fail the read that computed it.
+    if let Err(e) = save_snapshot(state, &row).await {
+        tracing::warn!(error = %e, organization_id, "health snapshot not saved");
+    }
+    Ok((health, report))
+}
+
+async fn save_snapshot(state: &AppState, row: &q::SnapshotRow) -> Result<(), AppError> {
     let _turn = state.db.write_turn().await?;
     let mut conn = state.db.pool.acquire().await?;
-    q::save_snapshot(&mut conn, &row).await?;
-    Ok((health, report))
+    Ok(q::save_snapshot(&mut conn, row).await?)
 }
 
 /// Recomputes every live organization's snapshot (the scheduled job); returns how many.
@@ -776,8 +874,14 @@ pub async fn refresh_all(state: &AppState) -> Result<usize, AppError> {
         };
         after = Some(last.id.clone());
         for o in &page {
-            refresh(state, &o.id, None).await?;
-            n += 1;
+            // One organization failing (deleted meanwhile, a busy database) must not leave the
+            // others' snapshots stale.
+            match refresh(state, &o.id, None).await {
+                Ok(_) => n += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, organization_id = %o.id, "health check failed")
+                }
+            }
         }
     }
 }
@@ -789,14 +893,15 @@ pub struct TenantLine {
     pub external_id: Option<String>,
 }
 
-/// Every live organization with its latest snapshot (computed now for those without one),
-/// filtered by `search` (name, id or external id, case-insensitive) and `status`, sorted by
-/// "needs attention" (score, then name).
+/// Every live organization with its latest snapshot (computed now for those without one, and
+/// for a search that narrows to a few), filtered by `search` (name, id or external id,
+/// case-insensitive) and `status`, sorted by "needs attention" (score, then name); and how many
+/// organizations there are in all.
 pub async fn tenants(
     state: &AppState,
     search: &str,
     status: &str,
-) -> Result<Vec<TenantLine>, AppError> {
+) -> Result<(Vec<TenantLine>, usize), AppError> {
     let needle = search.trim().to_lowercase();
     let mut orgs = Vec::new();
     let mut after: Option<String> = None;
@@ -810,9 +915,10 @@ pub async fn tenants(
     let snaps: std::collections::HashMap<String, OrganizationHealth> = q::snapshots(&mut conn)
         .await?
         .into_iter()
-        .filter_map(|r| serde_json::from_str(&r.4).ok().map(|h| (r.0, h)))
+        .filter_map(|(id, h)| serde_json::from_str(&h).ok().map(|h| (id, h)))
         .collect();
     drop(conn);
+    let orgs_total = orgs.len();
     let matched: Vec<_> = orgs
         .into_iter()
         .filter(|o| {
@@ -826,7 +932,8 @@ pub async fn tenants(
         .collect();
     // A search that narrows to a few tenants checks them now, so what support just looked up is
     // current; the whole list uses the scheduled job's snapshots.
-    let fresh = !needle.is_empty() && matched.len() <= 50;
+    let total = orgs_total;
+    let fresh = !needle.is_empty() && matched.len() <= FRESH_ON_SEARCH;
     let mut out = Vec::new();
     for o in matched {
         let health = match snaps.get(&o.id) {
@@ -849,7 +956,7 @@ pub async fn tenants(
                 .cmp(&b.health.organization_name.to_lowercase())
         })
     });
-    Ok(out)
+    Ok((out, total))
 }
 
 /// The drift report as CSV (for the console's export), formula-looking cells neutralised.

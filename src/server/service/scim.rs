@@ -125,15 +125,26 @@ pub async fn authenticate(
     if dir != directory_id || !crate::server::crypto::ct_eq(&stored, &hash_secret(token)) {
         return Err(unauthorized());
     }
-    // Last use, for the credentials inventory: written at most once a minute, in this node's
-    // write turn (SQLite has one writer).
+    // Last use, for the credentials inventory: at most once a minute, best effort and off the
+    // request's path (it waits for this node's write turn on SQLite, and must never fail or
+    // slow the IdP's push).
     let now = state.clock.now();
     if q::token_last_used(&mut conn, &stored)
         .await?
         .is_none_or(|t| t < now - 60_000)
     {
-        let _turn = state.db.write_turn().await?;
-        q::touch_token(&mut conn, &stored, now).await?;
+        let db = state.db.clone();
+        let hash = stored.clone();
+        tokio::spawn(async move {
+            let touched = async {
+                let _turn = db.write_turn().await?;
+                let mut c = db.pool.acquire().await?;
+                q::touch_token(&mut c, &hash, now).await
+            };
+            if let Err(e) = touched.await {
+                tracing::warn!(error = %e, "SCIM token last use not recorded");
+            }
+        });
     }
     let row = q::get_directory(&mut conn, &org, &dir)
         .await?

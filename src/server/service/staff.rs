@@ -497,9 +497,15 @@ async fn record_failure(
     reason: &str,
 ) -> Result<(), AppError> {
     let now = state.clock.now();
+    // Whoever failed is not known to be the staff member: the account is the target, the actor
+    // is anonymous.
     let (actor, targets) = match staff {
         Some(s) => (
-            staff_actor(&s.id, &s.email),
+            Actor {
+                kind: "anonymous",
+                id: "anonymous".into(),
+                name: s.email.clone(),
+            },
             vec![Target::new("staff", &s.id, Some(&s.email))],
         ),
         None => (
