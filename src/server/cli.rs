@@ -196,6 +196,13 @@ fn spawn_housekeeping(state: AppState) {
                 Ok(n) => tracing::info!(warned = n, "IdP certificate expiry warnings"),
                 Err(e) => tracing::warn!(error = %e, "certificate expiry warnings failed"),
             }
+            match super::service::directories::remove_due(&jobs).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(removed = n, "directory-suspended members removed (policy)")
+                }
+                Err(e) => tracing::warn!(error = %e, "scheduled removals failed"),
+            }
             match super::service::invitations::expire_due(&jobs).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(expired = n, "invitations expired"),

@@ -735,7 +735,9 @@ pub async fn set_managed_membership(
     directory_id: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE memberships SET role = $3, state = $4, role_group_id = $5, directory_id = $6, updated_at = $7 WHERE id = $1 AND organization_id = $2")
+    // Any state change through the directory clears a pending removal (re-set after a suspension
+    // by `schedule_removal`).
+    sqlx::query("UPDATE memberships SET role = $3, state = $4, role_group_id = $5, directory_id = $6, updated_at = $7, remove_after = NULL WHERE id = $1 AND organization_id = $2")
         .bind(id)
         .bind(organization_id)
         .bind(role)
@@ -877,4 +879,79 @@ pub async fn purge_requests(conn: &mut Conn, before: i64) -> Result<u64, sqlx::E
         .execute(conn)
         .await?;
     Ok(r.rows_affected())
+}
+
+/// Schedules a directory-suspended membership's removal.
+pub async fn schedule_removal(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE memberships SET remove_after = $3 WHERE id = $1 AND organization_id = $2")
+        .bind(id)
+        .bind(organization_id)
+        .bind(at)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Suspended memberships whose scheduled removal is due: (organization, membership, email).
+pub async fn due_removals(
+    conn: &mut Conn,
+    now: i64,
+) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.organization_id, m.id, u.email FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.state = 'suspended' AND m.remove_after IS NOT NULL AND m.remove_after <= $1 ORDER BY m.remove_after LIMIT 500",
+    )
+    .bind(now)
+    .fetch_all(conn)
+    .await
+}
+
+/// Active members holding a role with every permission (`*`), other than `except`.
+pub async fn other_active_admins(
+    conn: &mut Conn,
+    organization_id: &str,
+    except: &str,
+) -> Result<i64, sqlx::Error> {
+    let roles: Vec<String> =
+        sqlx::query_scalar("SELECT slug FROM roles WHERE permissions LIKE '%\"*\"%'")
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND state = 'active' AND role = 'admin' AND id <> $2",
+    )
+    .bind(organization_id)
+    .bind(except)
+    .fetch_one(&mut *conn)
+    .await?;
+    for r in roles {
+        n += sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND state = 'active' AND role = $2 AND id <> $3",
+        )
+        .bind(organization_id)
+        .bind(&r)
+        .bind(except)
+        .fetch_one(&mut *conn)
+        .await?;
+    }
+    Ok(n)
+}
+
+/// A membership by id: (id, role, state, role group, managing directory).
+pub async fn membership_of_id(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+) -> Result<Option<MembershipState>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, role, state, role_group_id, directory_id FROM memberships WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(organization_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }

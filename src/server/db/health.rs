@@ -447,3 +447,46 @@ pub async fn scim_requests(
     .fetch_all(conn)
     .await
 }
+
+/// Every user of the organization's live directories, authoritative or not: (linked user id,
+/// email, active) — for the impact of making them authoritative.
+pub async fn directory_flags(
+    conn: &mut Conn,
+    organization_id: &str,
+) -> Result<Vec<(Option<String>, Option<String>, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.user_id, u.email, u.active FROM directory_users u JOIN directories d ON d.id = u.directory_id \
+         WHERE d.organization_id = $1 AND d.deleted_at IS NULL",
+    )
+    .bind(organization_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Emails of members a directory suspended (their newest grant says so).
+pub async fn directory_suspended(
+    conn: &mut Conn,
+    organization_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.organization_id = $1 AND m.state = 'suspended' AND m.directory_id IS NOT NULL \
+         AND (SELECT g.kind FROM membership_grants g WHERE g.membership_id = m.id ORDER BY g.created_at DESC, g.id DESC LIMIT 1) = 'directory_suspended' \
+         ORDER BY u.email",
+    )
+    .bind(organization_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// True when the organization has had an admin but has no active one now.
+pub async fn admin_gap(conn: &mut Conn, organization_id: &str) -> Result<bool, sqlx::Error> {
+    let (active, any): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(SUM(CASE WHEN state = 'active' THEN 1 ELSE 0 END), 0), COUNT(*) FROM memberships \
+         WHERE organization_id = $1 AND role = 'admin'",
+    )
+    .bind(organization_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(any > 0 && active == 0)
+}

@@ -37,15 +37,20 @@ pub async fn show(
             organization_name,
             role_name,
             sso,
+            refused,
         }) => {
-            let how = match &sso {
-                Some(c) => format!(
+            let how = match (&refused, &sso) {
+                (Some(why), _) => format!(
+                    r#"<p class="mt-4 rounded-lg bg-amber-50 p-3 text-amber-900" data-testid="refused">{}</p>"#,
+                    esc(why)
+                ),
+                (None, Some(c)) => format!(
                     r#"<p class="mt-4 text-slate-700" data-testid="sso-required">{org} signs in with single sign-on: accepting takes you to <strong>{conn}</strong>, where you sign in as <strong>{email}</strong>.</p>"#,
                     org = esc(&organization_name),
                     conn = esc(&c.name),
                     email = esc(&invitation.email),
                 ),
-                None => String::new(),
+                (None, None) => String::new(),
             };
             page(
                 StatusCode::OK,

@@ -2,6 +2,7 @@
 //! with overlap, the membership lifecycle a directory drives (joiner, mover, leaver), group →
 //! role mappings with a dry-run preview, the SCIM request log and the directory's health.
 
+use super::policy::Trace;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -520,7 +521,239 @@ async fn suspend(
         json!({ "reason": reason, "directory_id": dir.directory_id, "sign_in_codes_voided": voided }),
     )
     .await?;
+    // What the policy does next (remove, at once or after a grace period), and the last-admin
+    // protection — decided by the same function the policy simulator runs.
+    let policy = super::policy::load(tx.conn(), &org).await?;
+    let plan =
+        deactivation_plan_for(tx.conn(), &policy, &org, &m, &role, &mut Trace::default()).await?;
+    if plan.last_admin {
+        tx.record(
+            Some(&org),
+            "membership.last_admin_deprovisioned",
+            vec![Target::new("membership", &m, Some(label))],
+            json!({ "directory_id": dir.directory_id, "protected": plan.protected, "warning": "the organization has no active admin left" }),
+        )
+        .await?;
+    }
+    match plan.remove_after_days {
+        Some(0) => remove(tx, &org, &m, label, &role, &dir.directory_id, &dir.name).await?,
+        Some(days) => q::schedule_removal(tx.conn(), &org, &m, now + days * 86_400_000).await?,
+        None => {}
+    }
     Ok(())
+}
+
+/// Removes a directory-suspended member (policy `remove`), in the caller's transaction.
+async fn remove(
+    tx: &mut AuditedTx,
+    org: &str,
+    m: &str,
+    label: &str,
+    role: &str,
+    directory_id: &str,
+    directory_name: &str,
+) -> Result<(), AppError> {
+    let now = tx.now();
+    db::sso::set_membership_state(tx.conn(), org, m, "removed", now).await?;
+    grant(
+        tx,
+        org,
+        m,
+        "directory_removed",
+        role,
+        &json!({ "directory_id": directory_id, "directory_name": directory_name }).to_string(),
+    )
+    .await?;
+    tx.record(
+        Some(org),
+        "membership.removed",
+        vec![Target::new("membership", m, Some(label))],
+        json!({ "reason": "directory_deactivated", "directory_id": directory_id, "policy": "remove" }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// What a directory deactivation does to a member under the policy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeactivationPlan {
+    /// Days until removal (0: at once); None: stays suspended.
+    pub remove_after_days: Option<i64>,
+    /// The member is the organization's last active admin.
+    pub last_admin: bool,
+    /// The last-admin protection keeps them suspended instead of removed.
+    pub protected: bool,
+}
+
+/// The policy's deactivation rules for one active membership (role `role`).
+async fn deactivation_plan_for(
+    conn: &mut Conn,
+    policy: &super::policy::Policy,
+    org: &str,
+    membership_id: &str,
+    role: &str,
+    t: &mut Trace,
+) -> Result<DeactivationPlan, AppError> {
+    t.deny(
+        "deactivation",
+        "suspended at once: sessions end and unredeemed sign-in codes are void; the vendor is told (membership.suspended)",
+    );
+    let is_admin = super::roles::resolve(conn, role)
+        .await?
+        .is_some_and(|r| r.permissions.iter().any(|p| p == "*"));
+    let last_admin = is_admin && q::other_active_admins(conn, org, membership_id).await? == 0;
+    let mut plan = DeactivationPlan {
+        last_admin,
+        ..Default::default()
+    };
+    if policy.directory_deactivation == "remove" {
+        if last_admin && policy.protect_last_admin {
+            plan.protected = true;
+            t.info("last_admin", "the last active admin: kept suspended, not removed (protection on); a warning event is recorded and support sees a flag");
+        } else {
+            plan.remove_after_days = Some(policy.removal_grace_days);
+            t.deny(
+                "deactivation",
+                if policy.removal_grace_days == 0 {
+                    "then removed at once (policy: remove)".to_owned()
+                } else {
+                    format!(
+                        "then removed after {} days unless the directory reactivates them (policy: remove)",
+                        policy.removal_grace_days
+                    )
+                },
+            );
+            if last_admin {
+                t.info("last_admin", "the last active admin: removed anyway (protection off); a warning event is recorded and support sees a flag");
+            }
+        }
+    } else {
+        t.info(
+            "deactivation",
+            "stays suspended until the directory reactivates them (policy: suspend)",
+        );
+        if last_admin {
+            t.info(
+                "last_admin",
+                "the last active admin: a warning event is recorded and support sees a flag",
+            );
+        }
+    }
+    Ok(plan)
+}
+
+/// The simulator's directory deactivation: what happens to the member with this address.
+pub(crate) async fn deactivation_plan(
+    conn: &mut Conn,
+    policy: &super::policy::Policy,
+    org: &str,
+    dir: &DirectoryRow,
+    email: &str,
+    t: &mut Trace,
+) -> Result<Option<DeactivationPlan>, AppError> {
+    match db::sso::member_by_email(conn, org, email).await? {
+        Some((_, m, role, st)) if st == "active" => {
+            t.info(
+                "directory",
+                format!("{} deactivates {email} (role {role})", dir.name),
+            );
+            Ok(Some(
+                deactivation_plan_for(conn, policy, org, &m, &role, t).await?,
+            ))
+        }
+        Some((_, _, _, st)) => {
+            t.info(
+                "directory",
+                format!("{email} is already {st}: nothing more to end"),
+            );
+            Ok(None)
+        }
+        None => {
+            t.info(
+                "directory",
+                format!("{email} is not a member: the directory keeps them out while it is authoritative"),
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// The simulator's directory creation: the membership a directory would create (or link) for
+/// this address, and its role before any group mapping applies.
+pub(crate) async fn creation_plan(
+    conn: &mut Conn,
+    org: &db::organizations::OrganizationRow,
+    dir: &DirectoryRow,
+    email: &str,
+    t: &mut Trace,
+) -> Result<String, AppError> {
+    match db::sso::member_by_email(conn, &org.id, email).await? {
+        Some((_, _, role, st)) if st == "active" => {
+            t.allow(
+                "directory",
+                format!("{email} is already a member: {} links to the membership and manages it; the role stays {role} until a mapped group gives one", dir.name),
+            );
+            Ok(role)
+        }
+        Some((_, _, role, st)) => {
+            t.info(
+                "directory",
+                format!(
+                    "{email} is {st}: a directory restores only a membership it suspended itself"
+                ),
+            );
+            Ok(role)
+        }
+        None => {
+            t.allow(
+                "directory",
+                format!("{} provisions {email}: a membership is created at once with the default role {} (a mapped group's role wins)", dir.name, org.default_role),
+            );
+            Ok(org.default_role.clone())
+        }
+    }
+}
+
+/// Removes directory-suspended members whose grace period ended (the housekeeping job), unless
+/// the last-admin protection holds them. Returns how many were removed.
+pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
+    let now = state.clock.now();
+    let due = {
+        let mut conn = state.db.pool.acquire().await?;
+        q::due_removals(&mut conn, now).await?
+    };
+    let mut n = 0;
+    for (org, m, email) in due {
+        let mut tx =
+            AuditedTx::begin(&state.db, &Actor::system(), &RequestContext::default(), now).await?;
+        let Some((_, role, st, _, dir)) = q::membership_of_id(tx.conn(), &org, &m).await? else {
+            continue;
+        };
+        if st != "suspended" {
+            continue;
+        }
+        let policy = super::policy::load(tx.conn(), &org).await?;
+        let plan =
+            deactivation_plan_for(tx.conn(), &policy, &org, &m, &role, &mut Trace::default())
+                .await?;
+        q::schedule_removal(tx.conn(), &org, &m, i64::MAX).await?;
+        if plan.remove_after_days.is_none() {
+            // Protected (or the policy changed back to suspend): nothing to remove.
+            tx.record(
+                Some(&org),
+                "membership.removal_skipped",
+                vec![Target::new("membership", &m, Some(&email))],
+                json!({ "reason": if plan.protected { "last_admin_protected" } else { "policy_suspend" } }),
+            )
+            .await?;
+        } else {
+            let dir_id = dir.unwrap_or_default();
+            remove(&mut tx, &org, &m, &email, &role, &dir_id, &dir_id).await?;
+            n += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(n)
 }
 
 /// Brings a directory user's membership in line with the directory: links or creates the

@@ -601,6 +601,9 @@ async fn compute_health(
             format!("{bouncing} invitation email(s) could not be delivered"),
         );
     }
+    if q::admin_gap(conn, organization_id).await? {
+        say("error", "members", "No active admin: the last one was suspended or removed (see membership.last_admin_deprovisioned in the timeline); someone must be made admin".into());
+    }
     let setup_links_outstanding = q::outstanding_links(conn, organization_id, now).await?;
     if drift_findings > 0 {
         say(

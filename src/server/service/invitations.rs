@@ -21,6 +21,7 @@ use crate::server::oidc::{Identity, OidcFailure};
 use crate::server::state::AppState;
 
 use super::members::{acting_role, check_grant, record_grant};
+use super::policy::Trace;
 use super::sso::{Next, SignInResult};
 
 /// Default lifetime in days.
@@ -427,6 +428,219 @@ async fn commit_with_link(
     Ok(out)
 }
 
+/// The rules an invitation must pass (the policy's `inviters`, `invitable_roles` and
+/// `guest_invitations`, the inviter's own role, the domain and directory rules), shared by
+/// `create` and the policy simulator; every step is written to `t`. Answers the role's slug.
+pub(crate) async fn invite_checks(
+    conn: &mut Conn,
+    org: &str,
+    policy: &super::policy::Policy,
+    email: &str,
+    role: &str,
+    acting: Option<&(super::roles::Role, q::MemberRow)>,
+    t: &mut Trace,
+) -> Result<String, AppError> {
+    let role = super::roles::check(conn, "role", role).await?;
+    if let Some((r, m)) = acting {
+        if policy.inviters == "admins" && !r.permissions.iter().any(|p| p == "*") {
+            let e = AppError::Forbidden(format!(
+                "{} holds the role {}: in this organization only admins may invite",
+                m.email, r.slug
+            ));
+            t.deny("inviter", e.to_string());
+            return Err(e);
+        }
+        t.allow(
+            "inviter",
+            format!("{} may invite ({} may invite)", m.email, policy.inviters),
+        );
+    } else {
+        t.info(
+            "inviter",
+            "invited by the vendor or the organization's admin (always allowed)",
+        );
+    }
+    if !policy.invitable_roles.is_empty() && !policy.invitable_roles.contains(&role.slug) {
+        let e = AppError::Invalid(FieldError::new(
+            "role",
+            format!(
+                "invitations in this organization may grant only: {}",
+                policy.invitable_roles.join(", ")
+            ),
+        ));
+        t.deny("role", e.to_string());
+        return Err(e);
+    }
+    let acting_owned = acting.cloned();
+    if let Err(e) = check_grant(&acting_owned, &role) {
+        t.deny("role", e.to_string());
+        return Err(e);
+    }
+    t.allow("role", format!("the invitation grants {}", role.slug));
+    let holders = super::domains::holders_of_email(conn, email).await?;
+    if holders.first().is_some_and(|h| h != org) {
+        let d = email_domain(email)
+            .map(|d| d.as_str().to_owned())
+            .unwrap_or_default();
+        let e = AppError::Conflict {
+            code: "domain_owned_elsewhere",
+            message: format!(
+                "{d} is verified by another organization, so its addresses cannot be invited here"
+            ),
+            field: Some("email"),
+        };
+        t.deny("domain", e.to_string());
+        return Err(e);
+    }
+    guest_check(conn, org, policy, email, t).await?;
+    if let Some((_, _, current, st)) = db::sso::member_by_email(conn, org, email).await? {
+        // Re-inviting a suspended or removed member gives their access back: only someone who
+        // could grant the role they held may do it.
+        if acting.is_some() {
+            match super::roles::resolve(conn, &current).await? {
+                Some(r) => check_grant(&acting_owned, &r)?,
+                None => {
+                    return Err(AppError::Forbidden(format!(
+                        "{email} held the role {current}, which no longer exists; only an admin can invite them back"
+                    )))
+                }
+            }
+        }
+        if st == "active" {
+            let e = AppError::Conflict {
+                code: "already_member",
+                message: format!("{email} is already an active member of this organization"),
+                field: Some("email"),
+            };
+            t.deny("membership", e.to_string());
+            return Err(e);
+        }
+        t.info(
+            "membership",
+            format!("{email} was a member ({st}): accepting restores their access"),
+        );
+    }
+    let user = q::user_by_email(conn, org, email).await?;
+    match super::directories::gate(conn, org, user.as_deref(), email).await? {
+        Some((reason, _)) => {
+            let e = gate_refusal(reason, email);
+            t.deny("directory", e.to_string());
+            return Err(e);
+        }
+        None if db::directories::has_authoritative(conn, org).await? => t.allow(
+            "directory",
+            format!("the authoritative directory provisions {email}"),
+        ),
+        None => t.info("directory", "no directory is authoritative"),
+    }
+    Ok(role.slug)
+}
+
+/// The policy's `guest_invitations`: an address outside the organization's verified domains may
+/// be invited only while guests are allowed.
+pub(crate) async fn guest_check(
+    conn: &mut Conn,
+    org: &str,
+    policy: &super::policy::Policy,
+    email: &str,
+    t: &mut Trace,
+) -> Result<(), AppError> {
+    let holders = super::domains::holders_of_email(conn, email).await?;
+    if holders.first().map(String::as_str) == Some(org) {
+        t.info(
+            "guest_invitations",
+            "the address is on one of the organization's verified domains",
+        );
+        return Ok(());
+    }
+    if policy.guest_invitations {
+        t.allow(
+            "guest_invitations",
+            "the address is outside the organization's verified domains; guest invitations are allowed",
+        );
+        Ok(())
+    } else {
+        let e = AppError::Conflict {
+            code: "guest_invitations_off",
+            message: format!("{email} is outside this organization's verified domains, and it invites only people on its own domains"),
+            field: Some("email"),
+        };
+        t.deny("guest_invitations", e.to_string());
+        Err(e)
+    }
+}
+
+/// How an invitee accepts.
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// The emailed link is the proof.
+    Link,
+    /// Through this connection, as the invited address.
+    Sso(db::sso::ConnectionRow),
+    /// SSO is required for this domain but no connection is active: acceptance is refused.
+    Unavailable(String),
+}
+
+/// The policy's `sso_required_domains`: an invitee whose address is on a verified domain the
+/// policy lists accepts through the organization's active connection. Shared by the acceptance
+/// and the simulator.
+pub(crate) async fn acceptance_route(
+    conn: &mut Conn,
+    org: &str,
+    policy: &super::policy::Policy,
+    email: &str,
+    t: &mut Trace,
+) -> Result<Route, AppError> {
+    let holders = super::domains::holders_of_email(conn, email).await?;
+    let domain = email_domain(email)
+        .map(|d| d.as_str().to_owned())
+        .unwrap_or_default();
+    let listed = if holders.first().map(String::as_str) == Some(org) {
+        policy.sso_required_for(&domain)
+    } else {
+        None
+    };
+    let Some(rule) = listed else {
+        t.info(
+            "sso_required",
+            format!("SSO is not required for {domain}: the emailed link is enough"),
+        );
+        return Ok(Route::Link);
+    };
+    let why = if rule == super::policy::ALL_VERIFIED {
+        "every verified domain".to_owned()
+    } else {
+        rule
+    };
+    match db::sso::list_connections(conn, org)
+        .await?
+        .into_iter()
+        .find(|c| c.state == "active")
+    {
+        Some(c) => {
+            t.allow(
+                "sso_required",
+                format!("SSO is required for {domain} ({why}): accepting goes through {} and the signed-in address must be {email}", c.name),
+            );
+            Ok(Route::Sso(c))
+        }
+        None if why == "every verified domain" => {
+            t.info(
+                "sso_required",
+                format!("SSO will be required for {domain} (every verified domain) once a connection is active; until then the emailed link is enough"),
+            );
+            Ok(Route::Link)
+        }
+        None => {
+            t.deny(
+                "sso_required",
+                format!("SSO is required for {domain} ({why}) but the organization has no active SSO connection"),
+            );
+            Ok(Route::Unavailable(domain))
+        }
+    }
+}
+
 /// Invites an address. `actor` is who acts (API key, portal admin); with
 /// `inviter_membership_id` the invitation comes from that member and is bounded by their role.
 pub async fn create(
@@ -464,16 +678,6 @@ pub async fn create(
     let org_row = db::organizations::get(tx.conn(), &org)
         .await?
         .ok_or_else(|| FieldError::new("organization_id", "no organization with this id"))?;
-    let role = super::roles::check(
-        tx.conn(),
-        "role",
-        input
-            .role
-            .as_deref()
-            .filter(|r| !r.is_empty())
-            .unwrap_or(&org_row.default_role),
-    )
-    .await?;
     let acting = acting_role(
         tx.conn(),
         &org,
@@ -481,47 +685,22 @@ pub async fn create(
         input.inviter_membership_id.as_deref(),
     )
     .await?;
-    check_grant(&acting, &role)?;
-    let holders = super::domains::holders_of_email(tx.conn(), &email).await?;
-    if holders.first().is_some_and(|h| *h != org) {
-        let d = email_domain(&email)
-            .map(|d| d.as_str().to_owned())
-            .unwrap_or_default();
-        return Err(AppError::Conflict {
-            code: "domain_owned_elsewhere",
-            message: format!(
-                "{d} is verified by another organization, so its addresses cannot be invited here"
-            ),
-            field: Some("email"),
-        });
-    }
-    if let Some((_, _, current, st)) = db::sso::member_by_email(tx.conn(), &org, &email).await? {
-        // Re-inviting a suspended or removed member gives their access back: only someone who
-        // could grant the role they held may do it.
-        if acting.is_some() {
-            match super::roles::resolve(tx.conn(), &current).await? {
-                Some(r) => check_grant(&acting, &r)?,
-                None => {
-                    return Err(AppError::Forbidden(format!(
-                        "{email} held the role {current}, which no longer exists; only an admin can invite them back"
-                    )))
-                }
-            }
-        }
-        if st == "active" {
-            return Err(AppError::Conflict {
-                code: "already_member",
-                message: format!("{email} is already an active member of this organization"),
-                field: Some("email"),
-            });
-        }
-    }
-    let user = q::user_by_email(tx.conn(), &org, &email).await?;
-    if let Some((reason, _)) =
-        super::directories::gate(tx.conn(), &org, user.as_deref(), &email).await?
-    {
-        return Err(gate_refusal(reason, &email));
-    }
+    let policy = super::policy::load(tx.conn(), &org).await?;
+    let wanted = input
+        .role
+        .clone()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| org_row.default_role.clone());
+    let role = invite_checks(
+        tx.conn(),
+        &org,
+        &policy,
+        &email,
+        &wanted,
+        acting.as_ref(),
+        &mut Trace::default(),
+    )
+    .await?;
     expire_in(&mut tx, Some((&org, &email))).await?;
     let (inviter_kind, inviter_id, inviter_name) = match &acting {
         Some((_, m)) => ("membership".to_owned(), m.id.clone(), m.email.clone()),
@@ -531,7 +710,7 @@ pub async fn create(
         id: db::new_id(IdKind::Invitation),
         organization_id: org.clone(),
         email: email.clone(),
-        role: role.slug.clone(),
+        role: role.clone(),
         state: "pending".into(),
         inviter_kind,
         inviter_id,
@@ -691,6 +870,9 @@ pub enum LinkState {
         role_name: String,
         /// The connection the invitee must sign in through, when SSO is required for the domain.
         sso: Option<Box<db::sso::ConnectionRow>>,
+        /// Why the policy refuses this acceptance now (guests no longer invited, SSO required
+        /// without an active connection).
+        refused: Option<String>,
     },
     Accepted,
     Expired,
@@ -698,23 +880,6 @@ pub enum LinkState {
     /// A resend replaced this link.
     Replaced,
     Unknown,
-}
-
-/// The connection an invitee must accept through: SSO is required when the address's domain is
-/// verified by this organization and the organization has an active connection.
-async fn required_connection(
-    conn: &mut Conn,
-    organization_id: &str,
-    email: &str,
-) -> Result<Option<db::sso::ConnectionRow>, sqlx::Error> {
-    let holders = super::domains::holders_of_email(conn, email).await?;
-    if holders.first().map(String::as_str) != Some(organization_id) {
-        return Ok(None);
-    }
-    Ok(db::sso::list_connections(conn, organization_id)
-        .await?
-        .into_iter()
-        .find(|c| c.state == "active"))
 }
 
 /// Looks a link up without consuming anything.
@@ -742,12 +907,28 @@ pub async fn inspect(state: &AppState, token: &str) -> Result<LinkState, AppErro
                 .await?
                 .map(|x| x.name)
                 .unwrap_or_else(|| r.role.clone());
-            let sso = required_connection(&mut conn, &r.organization_id, &r.email).await?;
+            let policy = super::policy::load(&mut conn, &r.organization_id).await?;
+            let mut t = Trace::default();
+            let refused = guest_check(&mut conn, &r.organization_id, &policy, &r.email, &mut t)
+                .await
+                .err()
+                .map(|e| e.to_string());
+            let route =
+                acceptance_route(&mut conn, &r.organization_id, &policy, &r.email, &mut t).await?;
+            let (sso, refused) = match route {
+                Route::Sso(c) => (Some(Box::new(c)), refused),
+                Route::Link => (None, refused),
+                Route::Unavailable(d) => (
+                    None,
+                    refused.or(Some(format!("{} requires single sign-on for {d}, but no SSO connection is active yet. Ask your IT admin to finish setting up SSO, then open this link again.", org.name))),
+                ),
+            };
             LinkState::Valid {
                 invitation: Box::new(r),
                 organization_name: org.name,
                 role_name,
-                sso: sso.map(Box::new),
+                sso,
+                refused,
             }
         }
     })
@@ -789,7 +970,10 @@ pub async fn accept_link(
     let vendor = state.config.branding.vendor_name.clone();
     let st = inspect(state, token).await?;
     let LinkState::Valid {
-        invitation, sso, ..
+        invitation,
+        sso,
+        refused,
+        ..
     } = st
     else {
         return Ok(match st {
@@ -797,6 +981,13 @@ pub async fn accept_link(
             other => gone_page(&vendor, &other),
         });
     };
+    if let Some(why) = refused {
+        return Ok(Next::Page(
+            403,
+            "This invitation cannot be accepted right now".into(),
+            why,
+        ));
+    }
     let redirect = redirect_for(state, &invitation).await?;
     let token_hash = hash_secret(token);
     if let Some(conn_row) = sso {

@@ -11,6 +11,7 @@ pub mod health;
 pub mod invitations;
 pub mod members;
 pub mod organizations;
+pub mod policy;
 pub mod roles;
 pub mod scim;
 pub mod setup_links;

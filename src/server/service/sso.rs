@@ -3,11 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::policy::Trace;
 use crate::domain::domain_name::email_domain;
 use crate::domain::ids::IdKind;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::{self, sso::SsoRequestRow};
+use crate::server::db::{self, sso::SsoRequestRow, Conn};
 use crate::server::error::AppError;
 use crate::server::oidc::{self, Identity, OidcFailure, RpConfig};
 use crate::server::service::connections;
@@ -535,9 +536,162 @@ async fn finish(
     .await
 }
 
-/// The JIT policy. A returning identity signs in if its membership is active. A new one becomes a
-/// member only through an active connection of this organization and with an email on one of its
-/// verified (not lapsed) domains.
+/// Who a sign-in admits: an identity seen before, a member found by email (linked to this
+/// connection), or a new member by JIT.
+#[derive(Debug, Clone)]
+pub enum Admit {
+    Returning {
+        user_id: String,
+        membership_id: String,
+        role: String,
+    },
+    Link {
+        user_id: String,
+        membership_id: String,
+        role: String,
+        domain: String,
+    },
+    Jit {
+        role: String,
+        domain: String,
+    },
+}
+
+impl Admit {
+    /// The role the person signs in with.
+    pub fn role(&self) -> &str {
+        match self {
+            Admit::Returning { role, .. } | Admit::Link { role, .. } | Admit::Jit { role, .. } => {
+                role
+            }
+        }
+    }
+}
+
+/// The sign-in decision (the JIT policy), shared by the sign-in itself and the policy
+/// simulator; every step is written to `trace`. A returning identity signs in if its membership
+/// is active. A new one becomes a member only through an active connection of this organization,
+/// with JIT provisioning on and an email on one of its verified (not lapsed) domains. When a
+/// directory is authoritative, only people it provisioned and keeps active get in.
+pub(crate) async fn admission(
+    conn: &mut Conn,
+    row: &db::sso::ConnectionRow,
+    email: Option<&str>,
+    subject: Option<&str>,
+    t: &mut Trace,
+) -> Result<Result<Admit, OidcFailure>, AppError> {
+    let org = &row.organization_id;
+    let refuse = |t: &mut Trace, rule: &str, reason: &str, message: String| {
+        t.deny(rule, message.clone());
+        Ok(Err(OidcFailure {
+            reason: reason.into(),
+            message,
+        }))
+    };
+    if row.state != "active" {
+        return refuse(
+            t,
+            "connection",
+            "connection_inactive",
+            format!("the SSO connection {} is not active", row.name),
+        );
+    }
+    t.allow(
+        "connection",
+        format!(
+            "{} connection {} is active",
+            row.kind.to_uppercase(),
+            row.name
+        ),
+    );
+    let Some(email) = email.map(|e| e.trim().to_lowercase()) else {
+        return refuse(t, "email", "no_email", "your identity provider did not send an email address; ask your IT admin to release the email claim".into());
+    };
+    let existing = match subject {
+        Some(sub) => db::sso::identity_membership(conn, org, &row.id, sub).await?,
+        None => None,
+    };
+    let by_email = db::sso::member_by_email(conn, org, &email).await?;
+    let known_user = existing.as_ref().or(by_email.as_ref()).map(|m| m.0.clone());
+    match super::directories::gate(conn, org, known_user.as_deref(), &email).await? {
+        Some((reason, message)) => return refuse(t, "directory", reason, message.into()),
+        None if db::directories::has_authoritative(conn, org).await? => t.allow(
+            "directory",
+            format!("the authoritative directory provisions {email} and keeps them active"),
+        ),
+        None => t.info("directory", "no directory is authoritative"),
+    }
+    if let Some((u, m, r, st)) = existing {
+        if st != "active" {
+            return refuse(
+                t,
+                "membership",
+                "membership_suspended",
+                "your access to this organization is suspended; contact your IT admin".into(),
+            );
+        }
+        t.allow("membership", format!("returning member with role {r}"));
+        return Ok(Ok(Admit::Returning {
+            user_id: u,
+            membership_id: m,
+            role: r,
+        }));
+    }
+    let Some(domain) = email_domain(&email) else {
+        return refuse(
+            t,
+            "email",
+            "invalid_email",
+            "the email address your identity provider sent is not valid".into(),
+        );
+    };
+    let domain = domain.as_str().to_owned();
+    let holders = super::domains::holders_of_email(conn, &email).await?;
+    if holders.first().map(String::as_str) != Some(org.as_str()) {
+        return refuse(t, "domain", "domain_not_verified", format!("{domain} is not a verified domain of this organization, so you cannot join it by signing in; ask your IT admin for an invitation"));
+    }
+    t.allow(
+        "domain",
+        format!("{domain} is verified by this organization"),
+    );
+    match by_email {
+        Some((_, _, _, st)) if st != "active" => refuse(
+            t,
+            "membership",
+            "membership_suspended",
+            "your access to this organization is suspended; contact your IT admin".into(),
+        ),
+        Some((u, m, r, _)) => {
+            t.allow(
+                "membership",
+                format!("{email} is already a member (role {r}): this sign-in is linked to them by verified email"),
+            );
+            Ok(Ok(Admit::Link {
+                user_id: u,
+                membership_id: m,
+                role: r,
+                domain,
+            }))
+        }
+        None => {
+            let policy = super::policy::load(conn, org).await?;
+            if !policy.jit_enabled {
+                return refuse(t, "jit", "jit_disabled", format!("{email} is not a member yet and this organization does not add people when they first sign in; ask your IT admin for an invitation"));
+            }
+            let role = db::organizations::get(conn, org)
+                .await?
+                .map(|o| o.default_role)
+                .unwrap_or_else(|| "member".into());
+            t.allow(
+                "jit",
+                format!("JIT provisioning is on: {email} joins with the default role {role}"),
+            );
+            Ok(Ok(Admit::Jit { role, domain }))
+        }
+    }
+}
+
+/// Runs the sign-in decision and writes what it admits.
 async fn admit(
     state: &AppState,
     ctx: &RequestContext,
@@ -546,18 +700,11 @@ async fn admit(
 ) -> Result<Result<SignInResult, OidcFailure>, AppError> {
     let org = &row.organization_id;
     let now = state.clock.now();
-    let refuse = |reason: &str, message: &str| {
-        Ok(Err(OidcFailure {
-            reason: reason.into(),
-            message: message.into(),
-        }))
-    };
-    if row.state != "active" {
-        return refuse("connection_inactive", "this SSO connection is not active");
-    }
-    let Some(email) = id.email.clone().map(|e| e.trim().to_lowercase()) else {
-        return refuse("no_email", "your identity provider did not send an email address; ask your IT admin to release the email claim");
-    };
+    let email = id
+        .email
+        .clone()
+        .map(|e| e.trim().to_lowercase())
+        .unwrap_or_default();
     let raw = id.raw.to_string();
     let actor = Actor {
         kind: "user",
@@ -565,121 +712,100 @@ async fn admit(
         name: email.clone(),
     };
     let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
-    let existing = db::sso::identity_membership(tx.conn(), org, &row.id, &id.subject).await?;
-    // When a directory is authoritative, only people it provisioned and keeps active get in,
-    // whether they are returning or would be created by JIT.
-    let known_user = match &existing {
-        Some((u, _, _, _)) => Some(u.clone()),
-        None => db::sso::member_by_email(tx.conn(), org, &email)
-            .await?
-            .map(|m| m.0),
+    let decided = admission(
+        tx.conn(),
+        row,
+        id.email.as_deref(),
+        Some(&id.subject),
+        &mut Trace::default(),
+    )
+    .await?;
+    let admitted = match decided {
+        Err(f) => {
+            drop(tx);
+            return Ok(Err(f));
+        }
+        Ok(a) => a,
     };
-    if let Some((reason, message)) =
-        super::directories::gate(tx.conn(), org, known_user.as_deref(), &email).await?
-    {
-        drop(tx);
-        return refuse(reason, message);
-    }
-    let (user_id, membership_id, role) = match existing {
-        Some((_, _, _, st)) if st != "active" => {
-            drop(tx);
-            return refuse(
-                "membership_suspended",
-                "your access to this organization is suspended; contact your IT admin",
-            );
-        }
-        Some((u, m, r, _)) => {
+    let grant = |domain: &str| {
+        serde_json::json!({ "connection_id": row.id, "connection_name": row.name, "connection_kind": row.kind, "domain": domain })
+            .to_string()
+    };
+    let (user_id, membership_id, role) = match admitted {
+        Admit::Returning {
+            user_id,
+            membership_id,
+            role,
+        } => {
             db::sso::touch_identity(tx.conn(), &row.id, &id.subject, &email, &raw, now).await?;
-            (u, m, r)
+            (user_id, membership_id, role)
         }
-        None => {
-            let Some(domain) = email_domain(&email) else {
-                drop(tx);
-                return refuse(
-                    "invalid_email",
-                    "the email address your identity provider sent is not valid",
-                );
-            };
-            drop(tx);
-            let owner = super::domains::verified_owner_of_email(state, &email).await?;
-            if owner.as_deref() != Some(org.as_str()) {
-                return refuse(
-                    "domain_not_verified",
-                    &format!("{} is not a verified domain of this organization, so you cannot join it by signing in; ask your IT admin for an invitation", domain.as_str()),
-                );
-            }
-            let mut tx2 = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
-            let (u, m, r) = match db::sso::member_by_email(tx2.conn(), org, &email).await? {
-                Some((_, _, _, st)) if st != "active" => {
-                    drop(tx2);
-                    return refuse(
-                        "membership_suspended",
-                        "your access to this organization is suspended; contact your IT admin",
-                    );
-                }
-                Some((u, m, r, _)) => {
-                    // Same person through a second connection: link by verified email on a verified domain.
-                    db::sso::insert_identity(
-                        tx2.conn(),
-                        &row.id,
-                        &id.subject,
-                        org,
-                        &u,
-                        &email,
-                        &raw,
-                        now,
-                    )
-                    .await?;
-                    db::sso::insert_grant(
-                        tx2.conn(),
-                        &db::new_id(IdKind::Grant),
-                        &m,
-                        org,
-                        "jit_link",
-                        &r,
-                        &serde_json::json!({ "connection_id": row.id, "connection_name": row.name, "connection_kind": row.kind, "domain": domain.as_str() })
-                            .to_string(),
-                        now,
-                    )
-                    .await?;
-                    (u, m, r)
-                }
-                None => {
-                    let role = db::organizations::get(tx2.conn(), org)
-                        .await?
-                        .map(|o| o.default_role)
-                        .unwrap_or_else(|| "member".into());
-                    let u = db::new_id(IdKind::User);
-                    let m = db::new_id(IdKind::Membership);
-                    db::sso::insert_user(
-                        tx2.conn(),
-                        &u,
-                        org,
-                        &email,
-                        id.first_name.as_deref(),
-                        id.last_name.as_deref(),
-                        now,
-                    )
-                    .await?;
-                    db::sso::insert_identity(
-                        tx2.conn(),
-                        &row.id,
-                        &id.subject,
-                        org,
-                        &u,
-                        &email,
-                        &raw,
-                        now,
-                    )
-                    .await?;
-                    db::sso::insert_membership(tx2.conn(), &m, org, &u, &role, now).await?;
-                    db::sso::insert_grant(tx2.conn(), &db::new_id(IdKind::Grant), &m, org, "jit", &role, &serde_json::json!({ "connection_id": row.id, "connection_name": row.name, "connection_kind": row.kind, "domain": domain.as_str() }).to_string(), now).await?;
-                    tx2.record(Some(org), "membership.created", vec![Target::new("membership", &m, Some(&email))], serde_json::json!({ "role": role, "source": "jit", "connection_id": row.id, "domain": domain.as_str() })).await?;
-                    (u, m, role)
-                }
-            };
-            tx = tx2;
-            (u, m, r)
+        Admit::Link {
+            user_id,
+            membership_id,
+            role,
+            domain,
+        } => {
+            // Same person through a second connection: link by verified email on a verified domain.
+            db::sso::insert_identity(
+                tx.conn(),
+                &row.id,
+                &id.subject,
+                org,
+                &user_id,
+                &email,
+                &raw,
+                now,
+            )
+            .await?;
+            db::sso::insert_grant(
+                tx.conn(),
+                &db::new_id(IdKind::Grant),
+                &membership_id,
+                org,
+                "jit_link",
+                &role,
+                &grant(&domain),
+                now,
+            )
+            .await?;
+            (user_id, membership_id, role)
+        }
+        Admit::Jit { role, domain } => {
+            let u = db::new_id(IdKind::User);
+            let m = db::new_id(IdKind::Membership);
+            db::sso::insert_user(
+                tx.conn(),
+                &u,
+                org,
+                &email,
+                id.first_name.as_deref(),
+                id.last_name.as_deref(),
+                now,
+            )
+            .await?;
+            db::sso::insert_identity(tx.conn(), &row.id, &id.subject, org, &u, &email, &raw, now)
+                .await?;
+            db::sso::insert_membership(tx.conn(), &m, org, &u, &role, now).await?;
+            db::sso::insert_grant(
+                tx.conn(),
+                &db::new_id(IdKind::Grant),
+                &m,
+                org,
+                "jit",
+                &role,
+                &grant(&domain),
+                now,
+            )
+            .await?;
+            tx.record(
+                Some(org),
+                "membership.created",
+                vec![Target::new("membership", &m, Some(&email))],
+                serde_json::json!({ "role": role, "source": "jit", "connection_id": row.id, "domain": domain }),
+            )
+            .await?;
+            (u, m, role)
         }
     };
     db::members::touch_sign_in(tx.conn(), &membership_id, now).await?;

@@ -99,6 +99,14 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(handlers::organization_drift),
         )
         .route(
+            "/organizations/{id}/policy",
+            get(handlers::get_policy).patch(handlers::update_policy),
+        )
+        .route(
+            "/organizations/{id}/policy/simulate",
+            post(handlers::simulate_policy),
+        )
+        .route(
             "/memberships/{id}",
             get(handlers::get_membership).patch(handlers::update_membership),
         )

@@ -83,6 +83,9 @@ use handlers::DomainList;
         handlers::redeliver_webhook,
         handlers::organization_health,
         handlers::organization_drift,
+        handlers::get_policy,
+        handlers::update_policy,
+        handlers::simulate_policy,
     ),
     components(schemas(
         Organization, CreateOrganization, UpdateOrganization, CreateSetupLink, CreatedSetupLink,
@@ -109,6 +112,11 @@ use handlers::DomainList;
         crate::server::service::health::DirectoryHealthLine, crate::server::service::health::DomainCounts,
         crate::server::service::health::InvitationCounts, crate::server::service::health::DriftReport,
         crate::server::service::health::DriftFinding,
+        crate::server::service::policy::Policy, crate::server::service::policy::PolicyView,
+        crate::server::service::policy::PolicyPatch, crate::server::service::policy::PolicyUpdate,
+        crate::server::service::policy::Impact, crate::server::service::policy::Reason,
+        crate::server::service::policy::SimPath, crate::server::service::policy::SimulateInput,
+        crate::server::service::policy::Simulation, crate::server::service::policy::SimMembership,
     )),
     modifiers(&BearerKey)
 )]

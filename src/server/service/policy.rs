@@ -1,0 +1,729 @@
+//! The organization's access policy: where each access decision is made and by which rule. The
+//! rules themselves live where they are enforced (JIT in `sso::admission`, invitations in
+//! `invitations::invite_checks` and `invitations::acceptance_route`, directories in
+//! `directories::gate` and `directories::deactivation_plan`); each writes what it decided into a
+//! [`Trace`]. Enforcement ignores the trace; the simulator returns it — so the simulator's answer
+//! is, by construction, the enforcement's.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::domain::intent::Intent;
+use crate::domain::FieldError;
+use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
+use crate::server::db::{self, Conn};
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+
+/// `sso_required_domains` entry meaning every domain the organization verifies.
+pub const ALL_VERIFIED: &str = "*";
+/// Longest grace period before a directory-deactivated member is removed.
+pub const MAX_GRACE_DAYS: i64 = 90;
+
+fn yes() -> bool {
+    true
+}
+fn all_verified() -> Vec<String> {
+    vec![ALL_VERIFIED.to_owned()]
+}
+fn members() -> String {
+    "members".into()
+}
+fn suspend() -> String {
+    "suspend".into()
+}
+
+/// The stored policy (`organizations.policy`, JSON; absent fields take their defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Policy {
+    /// Verified domains whose people must accept invitations through the organization's SSO
+    /// connection. `"*"` means every verified domain once a connection is active (the default,
+    /// `["*"]`); a domain listed by name requires SSO even before then — acceptance is refused
+    /// until a connection is active.
+    #[serde(default = "all_verified")]
+    pub sso_required_domains: Vec<String>,
+    /// Whether addresses outside the organization's verified domains may be invited. Default true.
+    #[serde(default = "yes")]
+    pub guest_invitations: bool,
+    /// Whether people on a verified domain who sign in through an active connection become
+    /// members (JIT provisioning). Default true.
+    #[serde(default = "yes")]
+    pub jit_enabled: bool,
+    /// Which members may invite (besides the vendor and the customer's admin): `members` (any
+    /// active member, up to their own role) or `admins`. Default `members`.
+    #[serde(default = "members")]
+    pub inviters: String,
+    /// Roles an invitation may grant; empty means any (within the inviter's own role).
+    #[serde(default)]
+    pub invitable_roles: Vec<String>,
+    /// What a directory deactivation does after suspending the member and ending their sessions
+    /// (always, at once): `suspend` (stay suspended) or `remove`. Default `suspend`.
+    #[serde(default = "suspend")]
+    pub directory_deactivation: String,
+    /// With `remove`: days between the suspension and the removal (0–90). Default 0.
+    #[serde(default)]
+    pub removal_grace_days: i64,
+    /// A directory cannot remove the organization's last active admin: they stay suspended, a
+    /// warning event is recorded and support sees a flag. Default true.
+    #[serde(default = "yes")]
+    pub protect_last_admin: bool,
+    /// Fields the customer's admin may not change in the portal (set by the vendor).
+    #[serde(default)]
+    pub locked: Vec<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        serde_json::from_str("{}").unwrap_or_else(|_| unreachable!("every field has a default"))
+    }
+}
+
+impl Policy {
+    /// Whether the policy requires SSO for an address on `domain` (which the organization
+    /// verifies): listed itself, through a listed parent, or `"*"`.
+    pub fn sso_required_for(&self, domain: &str) -> Option<String> {
+        self.sso_required_domains
+            .iter()
+            .find(|d| {
+                d.as_str() == ALL_VERIFIED
+                    || domain == d.as_str()
+                    || domain.ends_with(&format!(".{d}"))
+            })
+            .cloned()
+    }
+}
+
+/// One step of a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Reason {
+    /// The rule or control point: `connection`, `email`, `directory`, `membership`, `jit`,
+    /// `domain`, `inviter`, `role`, `guest_invitations`, `sso_required`, `deactivation`,
+    /// `last_admin`, …
+    pub rule: String,
+    /// `allow`, `deny` or `info`.
+    pub outcome: String,
+    pub detail: String,
+}
+
+/// The reasons a decision collects as it is made.
+#[derive(Debug, Default, Clone)]
+pub struct Trace(pub Vec<Reason>);
+
+impl Trace {
+    pub fn allow(&mut self, rule: &str, detail: impl Into<String>) {
+        self.push(rule, "allow", detail)
+    }
+    pub fn deny(&mut self, rule: &str, detail: impl Into<String>) {
+        self.push(rule, "deny", detail)
+    }
+    pub fn info(&mut self, rule: &str, detail: impl Into<String>) {
+        self.push(rule, "info", detail)
+    }
+    fn push(&mut self, rule: &str, outcome: &str, detail: impl Into<String>) {
+        self.0.push(Reason {
+            rule: rule.into(),
+            outcome: outcome.into(),
+            detail: detail.into(),
+        })
+    }
+}
+
+/// Reads an organization's policy (defaults for a missing or unreadable one).
+pub async fn load(conn: &mut Conn, organization_id: &str) -> Result<Policy, sqlx::Error> {
+    let raw: Option<String> =
+        sqlx::query_scalar("SELECT policy FROM organizations WHERE id = $1 AND deleted_at IS NULL")
+            .bind(organization_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(raw
+        .and_then(|r| serde_json::from_str(&r).ok())
+        .unwrap_or_default())
+}
+
+/// `GET /organizations/{id}/policy`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PolicyView {
+    pub organization_id: String,
+    #[serde(flatten)]
+    pub policy: Policy,
+    /// The role JIT and directories give when nothing else decides.
+    pub default_role: String,
+    /// Whether the organization's directories are authoritative (any of them).
+    pub directory_authoritative: bool,
+}
+
+async fn view(conn: &mut Conn, organization_id: &str) -> Result<PolicyView, AppError> {
+    let org = db::organizations::get(conn, organization_id)
+        .await?
+        .ok_or(AppError::NotFound("organization"))?;
+    Ok(PolicyView {
+        organization_id: org.id,
+        policy: load(conn, organization_id).await?,
+        default_role: org.default_role,
+        directory_authoritative: db::directories::has_authoritative(conn, organization_id).await?,
+    })
+}
+
+/// Reads the policy.
+pub async fn get(state: &AppState, organization_id: &str) -> Result<PolicyView, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    view(&mut conn, organization_id).await
+}
+
+/// `PATCH /organizations/{id}/policy`: any subset of the fields; `dry_run` answers the impact
+/// without saving.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyPatch {
+    pub sso_required_domains: Option<Vec<String>>,
+    pub guest_invitations: Option<bool>,
+    pub jit_enabled: Option<bool>,
+    pub default_role: Option<String>,
+    pub inviters: Option<String>,
+    pub invitable_roles: Option<Vec<String>>,
+    pub directory_authoritative: Option<bool>,
+    pub directory_deactivation: Option<String>,
+    pub removal_grace_days: Option<i64>,
+    pub protect_last_admin: Option<bool>,
+    /// Vendor only: fields the customer's admin may not change.
+    pub locked: Option<Vec<String>>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Field names of the policy, with the portal intent that may change each.
+pub const FIELDS: [(&str, Intent); 10] = [
+    ("sso_required_domains", Intent::Sso),
+    ("jit_enabled", Intent::Sso),
+    ("default_role", Intent::Sso),
+    ("guest_invitations", Intent::Invitations),
+    ("inviters", Intent::Invitations),
+    ("invitable_roles", Intent::Invitations),
+    ("directory_authoritative", Intent::Dsync),
+    ("directory_deactivation", Intent::Dsync),
+    ("removal_grace_days", Intent::Dsync),
+    ("protect_last_admin", Intent::Dsync),
+];
+
+impl PolicyPatch {
+    /// The fields this patch sets.
+    pub fn fields(&self) -> Vec<&'static str> {
+        let mut f = Vec::new();
+        let set = [
+            self.sso_required_domains.is_some(),
+            self.jit_enabled.is_some(),
+            self.default_role.is_some(),
+            self.guest_invitations.is_some(),
+            self.inviters.is_some(),
+            self.invitable_roles.is_some(),
+            self.directory_authoritative.is_some(),
+            self.directory_deactivation.is_some(),
+            self.removal_grace_days.is_some(),
+            self.protect_last_admin.is_some(),
+        ];
+        for (i, on) in set.into_iter().enumerate() {
+            if on {
+                f.push(FIELDS[i].0);
+            }
+        }
+        if self.locked.is_some() {
+            f.push("locked");
+        }
+        f
+    }
+}
+
+/// Who edits: the vendor (API) may change everything and lock fields; the customer's admin
+/// only the fields their setup link's intents cover and the vendor did not lock.
+pub enum Editor<'a> {
+    Vendor,
+    Portal(&'a [Intent]),
+}
+
+/// Who would gain or lose what if a change were saved.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Impact {
+    /// Active members who could no longer sign in.
+    pub lose_access: Vec<String>,
+    /// Active members whom the directory keeps out today and who could sign in again.
+    pub gain_access: Vec<String>,
+    /// Pending invitations whose acceptance would change: "dana@acme.com: by emailed link → through SSO (Okta)".
+    pub invitations: Vec<String>,
+    /// Directory-suspended members who would be removed.
+    pub would_be_removed: Vec<String>,
+    /// The same in words.
+    pub summary: Vec<String>,
+}
+
+/// The answer of a PATCH.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PolicyUpdate {
+    pub policy: PolicyView,
+    pub impact: Impact,
+    /// False for a dry run.
+    pub saved: bool,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> AppError {
+    FieldError::new(field, message).into()
+}
+
+/// Applies a patch to a copy, validating every field.
+async fn patched(
+    conn: &mut Conn,
+    organization_id: &str,
+    current: &PolicyView,
+    p: &PolicyPatch,
+) -> Result<PolicyView, AppError> {
+    let mut next = current.clone();
+    if let Some(list) = &p.sso_required_domains {
+        let owned: Vec<String> = db::domains::list(conn, organization_id)
+            .await?
+            .into_iter()
+            .map(|d| d.domain)
+            .collect();
+        let mut clean = Vec::new();
+        for d in list {
+            let d = d.trim().trim_end_matches('.').to_lowercase();
+            if d != ALL_VERIFIED && !owned.contains(&d) {
+                return Err(invalid(
+                    "sso_required_domains",
+                    format!("{d} is not one of this organization's domains; add and verify it first, or use \"*\" for every verified domain"),
+                ));
+            }
+            if !clean.contains(&d) {
+                clean.push(d);
+            }
+        }
+        next.policy.sso_required_domains = clean;
+    }
+    if let Some(v) = p.guest_invitations {
+        next.policy.guest_invitations = v;
+    }
+    if let Some(v) = p.jit_enabled {
+        next.policy.jit_enabled = v;
+    }
+    if let Some(r) = &p.default_role {
+        next.default_role = super::roles::check(conn, "default_role", r).await?.slug;
+    }
+    if let Some(v) = &p.inviters {
+        if !matches!(v.as_str(), "members" | "admins") {
+            return Err(invalid(
+                "inviters",
+                "inviters must be \"members\" (any active member, up to their own role) or \"admins\"",
+            ));
+        }
+        next.policy.inviters = v.clone();
+    }
+    if let Some(list) = &p.invitable_roles {
+        let mut clean = Vec::new();
+        for r in list {
+            let role = super::roles::check(conn, "invitable_roles", r).await?;
+            if !clean.contains(&role.slug) {
+                clean.push(role.slug);
+            }
+        }
+        next.policy.invitable_roles = clean;
+    }
+    if let Some(v) = p.directory_authoritative {
+        next.directory_authoritative = v;
+    }
+    if let Some(v) = &p.directory_deactivation {
+        if !matches!(v.as_str(), "suspend" | "remove") {
+            return Err(invalid(
+                "directory_deactivation",
+                "directory_deactivation must be \"suspend\" or \"remove\"",
+            ));
+        }
+        next.policy.directory_deactivation = v.clone();
+    }
+    if let Some(v) = p.removal_grace_days {
+        if !(0..=MAX_GRACE_DAYS).contains(&v) {
+            return Err(invalid(
+                "removal_grace_days",
+                format!("removal_grace_days must be from 0 to {MAX_GRACE_DAYS}"),
+            ));
+        }
+        next.policy.removal_grace_days = v;
+    }
+    if let Some(v) = p.protect_last_admin {
+        next.policy.protect_last_admin = v;
+    }
+    if let Some(list) = &p.locked {
+        for f in list {
+            if !FIELDS.iter().any(|(n, _)| n == f) {
+                return Err(invalid(
+                    "locked",
+                    format!("{f} is not a policy field; lockable: {}", lockable()),
+                ));
+            }
+        }
+        next.policy.locked = list.clone();
+    }
+    Ok(next)
+}
+
+fn lockable() -> String {
+    FIELDS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a pending invitation's acceptance would be under `policy` (in words).
+async fn route_words(
+    conn: &mut Conn,
+    organization_id: &str,
+    policy: &Policy,
+    email: &str,
+) -> Result<String, AppError> {
+    let mut t = Trace::default();
+    if let Err(e) =
+        super::invitations::guest_check(conn, organization_id, policy, email, &mut t).await
+    {
+        return Ok(format!("refused ({e})"));
+    }
+    Ok(
+        match super::invitations::acceptance_route(conn, organization_id, policy, email, &mut t)
+            .await?
+        {
+            super::invitations::Route::Link => "by emailed link".into(),
+            super::invitations::Route::Sso(c) => format!("through SSO ({})", c.name),
+            super::invitations::Route::Unavailable(d) => {
+                format!("refused (SSO required for {d}, no active connection)")
+            }
+        },
+    )
+}
+
+/// Who gains or loses what between two policies.
+async fn impact(
+    conn: &mut Conn,
+    organization_id: &str,
+    before: &PolicyView,
+    after: &PolicyView,
+    now: i64,
+) -> Result<Impact, AppError> {
+    let mut out = Impact::default();
+    if before.directory_authoritative != after.directory_authoritative {
+        // The gate's own verdict over the directories' users, as if they were (or were not)
+        // authoritative.
+        let rows = crate::server::db::health::directory_flags(conn, organization_id).await?;
+        let index = super::directories::AuthoritativeIndex::new(rows);
+        for m in crate::server::db::health::active_members(conn, organization_id).await? {
+            let refused =
+                super::directories::gate_verdict(&index.flags(Some(&m.user_id), &m.email))
+                    .is_some();
+            if refused && after.directory_authoritative {
+                out.lose_access.push(m.email);
+            } else if refused && before.directory_authoritative {
+                out.gain_access.push(m.email);
+            }
+        }
+    }
+    if before.policy.sso_required_domains != after.policy.sso_required_domains
+        || before.policy.guest_invitations != after.policy.guest_invitations
+    {
+        for inv in db::members::list_invitations(conn, organization_id, Some("pending"), 1000)
+            .await?
+            .into_iter()
+            .filter(|i| i.expires_at > now)
+        {
+            let a = route_words(conn, organization_id, &before.policy, &inv.email).await?;
+            let b = route_words(conn, organization_id, &after.policy, &inv.email).await?;
+            if a != b {
+                out.invitations.push(format!("{}: {a} → {b}", inv.email));
+            }
+        }
+    }
+    if after.policy.directory_deactivation == "remove"
+        && (before.policy.directory_deactivation != "remove"
+            || before.policy.removal_grace_days != after.policy.removal_grace_days)
+    {
+        out.would_be_removed =
+            crate::server::db::health::directory_suspended(conn, organization_id).await?;
+    }
+    if !out.lose_access.is_empty() {
+        out.summary.push(format!(
+            "{} active member(s) could no longer sign in: the directory does not provision them or deactivated them",
+            out.lose_access.len()
+        ));
+    }
+    if !out.gain_access.is_empty() {
+        out.summary.push(format!(
+            "{} member(s) the directory keeps out could sign in again",
+            out.gain_access.len()
+        ));
+    }
+    if !out.invitations.is_empty() {
+        out.summary.push(format!(
+            "{} pending invitation(s) would be accepted differently",
+            out.invitations.len()
+        ));
+    }
+    if !out.would_be_removed.is_empty() {
+        let when = if after.policy.removal_grace_days == 0 {
+            "at their next directory change".to_owned()
+        } else {
+            format!(
+                "{} days after their suspension",
+                after.policy.removal_grace_days
+            )
+        };
+        out.summary.push(format!(
+            "{} member(s) suspended by the directory would be removed {when}",
+            out.would_be_removed.len()
+        ));
+    }
+    if out.summary.is_empty() {
+        out.summary
+            .push("Nobody gains or loses access or a role right now: the change applies to future sign-ins, invitations and directory changes.".into());
+    }
+    Ok(out)
+}
+
+/// Changes the policy (or, with `dry_run`, only answers its impact). Audited with the values
+/// before and after.
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &str,
+    editor: Editor<'_>,
+    patch: PolicyPatch,
+) -> Result<PolicyUpdate, AppError> {
+    let fields = patch.fields();
+    if let Editor::Portal(_) = &editor {
+        if fields.contains(&"locked") {
+            return Err(AppError::Forbidden(
+                "locking policy fields is for the vendor".into(),
+            ));
+        }
+    }
+    let now = state.clock.now();
+    // Read, check and compute the impact outside the write, then write with the same checks.
+    let mut conn = state.db.pool.acquire().await?;
+    let before = view(&mut conn, organization_id).await?;
+    if let Editor::Portal(intents) = &editor {
+        for f in &fields {
+            if let Some((_, intent)) = FIELDS.iter().find(|(n, _)| n == f) {
+                if !intents.contains(intent) {
+                    return Err(AppError::Forbidden(format!(
+                        "changing {f} (your setup link does not include {})",
+                        intent.title()
+                    )));
+                }
+            }
+            if before.policy.locked.iter().any(|l| l == f) {
+                return Err(AppError::Forbidden(format!(
+                    "changing {f}: your vendor set it for your organization"
+                )));
+            }
+        }
+    }
+    let after = patched(&mut conn, organization_id, &before, &patch).await?;
+    let impact = impact(&mut conn, organization_id, &before, &after, now).await?;
+    drop(conn);
+    if patch.dry_run || after == before {
+        return Ok(PolicyUpdate {
+            policy: if patch.dry_run { after } else { before },
+            impact,
+            saved: false,
+        });
+    }
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let stored = serde_json::to_string(&after.policy).unwrap_or_else(|_| "{}".into());
+    sqlx::query("UPDATE organizations SET policy = $2, default_role = $3, updated_at = $4 WHERE id = $1 AND deleted_at IS NULL")
+        .bind(organization_id)
+        .bind(&stored)
+        .bind(&after.default_role)
+        .bind(now)
+        .execute(&mut *tx.conn())
+        .await?;
+    if before.directory_authoritative != after.directory_authoritative {
+        sqlx::query(
+            "UPDATE directories SET authoritative = $2, updated_at = $3, \
+             authoritative_since = CASE WHEN $2 = 1 THEN COALESCE(authoritative_since, $3) ELSE NULL END \
+             WHERE organization_id = $1 AND deleted_at IS NULL",
+        )
+        .bind(organization_id)
+        .bind(i64::from(after.directory_authoritative))
+        .bind(now)
+        .execute(&mut *tx.conn())
+        .await?;
+    }
+    let (b, a) = (
+        serde_json::to_value(&before).unwrap_or_default(),
+        serde_json::to_value(&after).unwrap_or_default(),
+    );
+    let mut changed_before = serde_json::Map::new();
+    let mut changed_after = serde_json::Map::new();
+    if let (Some(bo), Some(ao)) = (b.as_object(), a.as_object()) {
+        for (k, v) in ao {
+            if bo.get(k) != Some(v) {
+                changed_before.insert(k.clone(), bo.get(k).cloned().unwrap_or_default());
+                changed_after.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    tx.record(
+        Some(organization_id),
+        "policy.updated",
+        vec![Target::new("organization", organization_id, None)],
+        json!({ "before": changed_before, "after": changed_after, "impact": impact.summary }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(PolicyUpdate {
+        policy: after,
+        impact,
+        saved: true,
+    })
+}
+
+// --- the simulator ------------------------------------------------------------------------
+
+/// The path of a simulated decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SimPath {
+    /// A sign-in through this connection.
+    Sso { connection_id: String },
+    /// An invitation to the address, and its acceptance.
+    Invitation {
+        #[serde(default)]
+        role: Option<String>,
+    },
+    /// A directory pushing this person: `create` or `deactivate`.
+    Directory { directory_id: String, event: String },
+}
+
+/// `POST /organizations/{id}/policy/simulate`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimulateInput {
+    pub email: String,
+    pub path: SimPath,
+}
+
+/// The role a simulated decision would give.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SimMembership {
+    pub role: String,
+}
+
+/// The simulated decision and the rules that made it, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Simulation {
+    /// allow | deny
+    pub decision: String,
+    pub reasons: Vec<Reason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub membership: Option<SimMembership>,
+}
+
+/// Runs the enforcement functions for a hypothetical request, writing nothing.
+pub async fn simulate(
+    state: &AppState,
+    organization_id: &str,
+    input: SimulateInput,
+) -> Result<Simulation, AppError> {
+    let email = super::invitations::normalize_email(&input.email, "email")?;
+    let mut conn = state.db.pool.acquire().await?;
+    let org = db::organizations::get(&mut conn, organization_id)
+        .await?
+        .ok_or(AppError::NotFound("organization"))?;
+    let policy = load(&mut conn, organization_id).await?;
+    let mut t = Trace::default();
+    let (allowed, role) = match input.path {
+        SimPath::Sso { connection_id } => {
+            let row = db::sso::get_connection(&mut conn, organization_id, &connection_id)
+                .await?
+                .ok_or_else(|| {
+                    invalid(
+                        "path.connection_id",
+                        "no SSO connection with this id in this organization",
+                    )
+                })?;
+            match super::sso::admission(&mut conn, &row, Some(&email), None, &mut t).await? {
+                Ok(a) => (true, Some(a.role().to_owned())),
+                Err(_) => (false, None),
+            }
+        }
+        SimPath::Invitation { role } => {
+            let wanted = role
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| org.default_role.clone());
+            match super::invitations::invite_checks(
+                &mut conn,
+                organization_id,
+                &policy,
+                &email,
+                &wanted,
+                None,
+                &mut t,
+            )
+            .await
+            {
+                Err(e) => {
+                    t.deny("invitation", e.to_string());
+                    (false, None)
+                }
+                Ok(role) => {
+                    match super::invitations::acceptance_route(
+                        &mut conn,
+                        organization_id,
+                        &policy,
+                        &email,
+                        &mut t,
+                    )
+                    .await?
+                    {
+                        super::invitations::Route::Unavailable(_) => (false, None),
+                        _ => (true, Some(role)),
+                    }
+                }
+            }
+        }
+        SimPath::Directory {
+            directory_id,
+            event,
+        } => {
+            let dir = db::directories::get_directory(&mut conn, organization_id, &directory_id)
+                .await?
+                .ok_or_else(|| {
+                    invalid(
+                        "path.directory_id",
+                        "no directory with this id in this organization",
+                    )
+                })?;
+            match event.as_str() {
+                "create" => {
+                    let role =
+                        super::directories::creation_plan(&mut conn, &org, &dir, &email, &mut t)
+                            .await?;
+                    (true, Some(role))
+                }
+                "deactivate" => {
+                    super::directories::deactivation_plan(
+                        &mut conn, &policy, &org.id, &dir, &email, &mut t,
+                    )
+                    .await?;
+                    (false, None)
+                }
+                _ => {
+                    return Err(invalid(
+                        "path.event",
+                        "event must be \"create\" or \"deactivate\"",
+                    ))
+                }
+            }
+        }
+    };
+    Ok(Simulation {
+        decision: if allowed { "allow" } else { "deny" }.into(),
+        reasons: t.0,
+        membership: role.map(|role| SimMembership { role }),
+    })
+}
