@@ -7,6 +7,7 @@ pub mod directories;
 pub mod domains;
 pub mod log_streams;
 pub mod members;
+pub mod policy;
 pub mod portal;
 pub mod sso;
 

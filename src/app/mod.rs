@@ -76,6 +76,11 @@ pub fn App() -> impl IntoView {
                     view=pages::members::Member
                     ssr=SsrMode::Async
                 />
+                <Route
+                    path=path!("/portal/policy")
+                    view=pages::policy::Policy
+                    ssr=SsrMode::Async
+                />
                 <Route path=path!("/console") view=pages::console::Tenants ssr=SsrMode::Async />
                 <Route
                     path=path!("/console/credentials")
@@ -154,6 +159,9 @@ pub fn describe_action(action: &str) -> String {
         "audit.purged" => "Old activity purged (retention)".into(),
         "role.created" => "Role defined".into(),
         "role.deleted" => "Role deleted".into(),
+        "policy.updated" => "Access policy changed".into(),
+        "membership.last_admin_deprovisioned" => "Directory deactivated the last admin".into(),
+        "membership.removal_skipped" => "Scheduled removal skipped".into(),
         "staff.created" => "Staff account created".into(),
         "staff.signed_in" => "Staff signed in".into(),
         "staff.sign_in_failed" => "Staff sign-in refused".into(),

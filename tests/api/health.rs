@@ -52,7 +52,7 @@ async fn health(app: &TestApp, org: &str) -> Value {
 }
 
 /// Invites and accepts by link; returns the membership id.
-async fn join_by_invitation(app: &TestApp, org: &str, email: &str) -> String {
+pub(crate) async fn join_by_invitation(app: &TestApp, org: &str, email: &str) -> String {
     let r = app
         .api(
             Method::POST,
@@ -73,7 +73,7 @@ async fn join_by_invitation(app: &TestApp, org: &str, email: &str) -> String {
         .to_owned()
 }
 
-async fn set_authoritative(app: &TestApp, dir: &Dir, on: bool) {
+pub(crate) async fn set_authoritative(app: &TestApp, dir: &Dir, on: bool) {
     let r = app
         .api(
             Method::PATCH,
@@ -85,7 +85,7 @@ async fn set_authoritative(app: &TestApp, dir: &Dir, on: bool) {
 }
 
 /// A directory user pushed inactive from the start (so no membership is made for them).
-async fn push_inactive(app: &TestApp, dir: &Dir, email: &str) {
+pub(crate) async fn push_inactive(app: &TestApp, dir: &Dir, email: &str) {
     let r = scim(app, dir, Method::POST, "/Users", Some(json!({"schemas": [USER], "userName": email, "emails": [{"value": email, "primary": true}], "active": false}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
 }
@@ -462,7 +462,7 @@ pub(crate) fn otp(secret: &str, at_ms: i64) -> String {
 }
 
 /// Creates a staff account, completes its setup in the browser and returns the session cookie.
-async fn staff_cookie(app: &TestApp, email: &str, role: &str) -> String {
+pub(crate) async fn staff_cookie(app: &TestApp, email: &str, role: &str) -> String {
     use lanyard::server::audit::{Actor, RequestContext};
     use lanyard::server::service::staff::{self, SetupStatus};
     let (_, link) = staff::create(

@@ -16,6 +16,7 @@ mod mail;
 mod members;
 mod openapi;
 mod organizations;
+mod policy;
 mod portal;
 mod saml;
 mod saml_vectors;

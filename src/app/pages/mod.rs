@@ -5,6 +5,7 @@ pub mod domains;
 pub mod dsync;
 pub mod log_streams;
 pub mod members;
+pub mod policy;
 pub mod portal;
 pub mod saml;
 pub mod sso;

@@ -111,6 +111,10 @@ fn overview_view(o: Overview) -> impl IntoView {
                 "Work through the steps below. You can leave and come back with a new setup link at any time; nothing you finished is lost."
             </p>
             <ol class="space-y-3">{steps}</ol>
+            <p class="mt-6 text-slate-700">
+                <A href="/portal/policy" attr:data-testid="policy-link">"Access policy"</A>
+                " — where each access decision is made for your organization, with a simulator."
+            </p>
             {back}
         </PortalFrame>
     }
