@@ -576,7 +576,7 @@ pub enum Route {
     /// The emailed link is the proof.
     Link,
     /// Through this connection, as the invited address.
-    Sso(db::sso::ConnectionRow),
+    Sso(Box<db::sso::ConnectionRow>),
     /// SSO is required for this domain but no connection is active: acceptance is refused.
     Unavailable(String),
 }
@@ -622,7 +622,7 @@ pub(crate) async fn acceptance_route(
                 "sso_required",
                 format!("SSO is required for {domain} ({why}): accepting goes through {} and the signed-in address must be {email}", c.name),
             );
-            Ok(Route::Sso(c))
+            Ok(Route::Sso(Box::new(c)))
         }
         None if why == "every verified domain" => {
             t.info(
@@ -916,7 +916,7 @@ pub async fn inspect(state: &AppState, token: &str) -> Result<LinkState, AppErro
             let route =
                 acceptance_route(&mut conn, &r.organization_id, &policy, &r.email, &mut t).await?;
             let (sso, refused) = match route {
-                Route::Sso(c) => (Some(Box::new(c)), refused),
+                Route::Sso(c) => (Some(c), refused),
                 Route::Link => (None, refused),
                 Route::Unavailable(d) => (
                     None,
