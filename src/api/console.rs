@@ -119,6 +119,12 @@ pub struct TenantPage {
     pub invitations: Vec<InvitationLine>,
     /// A setup link just created by this staff member: shown once.
     pub new_link: Option<String>,
+    /// The organization's control points in words.
+    pub points: Vec<super::policy::PointLine>,
+    /// What the simulator can run: (value, label).
+    pub paths: Vec<(String, String)>,
+    /// The last simulation this staff member ran for this organization.
+    pub simulation: Option<super::policy::SimLine>,
 }
 
 /// One member's access, explained.
@@ -368,6 +374,8 @@ pub async fn console_tenants(search: String, status: String) -> Result<TenantsPa
 
 #[cfg(feature = "ssr")]
 const LINK_FLASH: &str = "console.new_link";
+#[cfg(feature = "ssr")]
+const SIM_FLASH: &str = "console.simulation";
 
 /// Everything about one organization (health and drift computed now).
 #[server(prefix = "/console/api", endpoint = "tenant")]
@@ -478,7 +486,19 @@ pub async fn console_tenant(id: String) -> Result<TenantPage, PortalError> {
             bad: st == "failed" || (st == "pending" && attempts > 0),
         })
         .collect();
+    let paths = super::policy::sim_paths(&mut conn, &id).await?;
     drop(conn);
+    let points = crate::server::service::policy::control_points(&s.state, &id)
+        .await?
+        .into_iter()
+        .map(|p| super::policy::PointLine {
+            key: p.key,
+            title: p.title,
+            decisions: p.decisions,
+        })
+        .collect();
+    let simulation: Option<(String, super::policy::SimLine)> =
+        super::directories::flash::take(SIM_FLASH).await;
     let invitations = invitations::list(&s.state, &id, Some("pending"))
         .await?
         .into_iter()
@@ -594,6 +614,9 @@ pub async fn console_tenant(id: String) -> Result<TenantPage, PortalError> {
         deliveries,
         invitations,
         new_link: new_link.filter(|(o, _)| *o == id).map(|(_, l)| l),
+        points,
+        paths,
+        simulation: simulation.filter(|(o, _)| *o == id).map(|(_, l)| l),
     })
 }
 
@@ -753,4 +776,17 @@ pub async fn console_revoke_api_key(id: String) -> Result<(), PortalError> {
     )
     .await?;
     Ok(())
+}
+
+/// Runs the access-policy simulator for an organization (any staff member: it writes nothing).
+#[server(prefix = "/console/api", endpoint = "simulate")]
+pub async fn console_simulate(
+    organization_id: String,
+    email: String,
+    path: String,
+) -> Result<(), PortalError> {
+    let s = staff_ctx::staff().await?;
+    crate::server::service::organizations::get(&s.state, &organization_id).await?;
+    let line = super::policy::run_simulation(&s.state, &organization_id, email, path).await?;
+    super::directories::flash::put(SIM_FLASH, &(organization_id, line)).await
 }

@@ -113,32 +113,7 @@ pub async fn portal_policy() -> Result<PolicyPage, PortalError> {
         .acquire()
         .await
         .map_err(crate::server::error::AppError::from)?;
-    let mut paths = vec![(
-        "invitation".to_owned(),
-        "Invitation and its acceptance".to_owned(),
-    )];
-    for k in crate::server::db::sso::list_connections(&mut conn, &org)
-        .await
-        .map_err(crate::server::error::AppError::from)?
-    {
-        paths.push((
-            format!("sso:{}", k.id),
-            format!("Sign-in through {} ({})", k.name, k.state),
-        ));
-    }
-    for d in crate::server::db::directories::list_directories(&mut conn, &org)
-        .await
-        .map_err(crate::server::error::AppError::from)?
-    {
-        paths.push((
-            format!("directory:{}:create", d.id),
-            format!("{} provisions them", d.name),
-        ));
-        paths.push((
-            format!("directory:{}:deactivate", d.id),
-            format!("{} deactivates them", d.name),
-        ));
-    }
+    let paths = sim_paths(&mut conn, &org).await?;
     let roles = crate::server::service::roles::all(&mut conn)
         .await
         .map_err(crate::server::error::AppError::from)?
@@ -167,6 +142,94 @@ pub async fn portal_policy() -> Result<PolicyPage, PortalError> {
         roles,
         simulation,
         change,
+    })
+}
+
+/// What the simulator can run for an organization: (value, label).
+#[cfg(feature = "ssr")]
+pub(crate) async fn sim_paths(
+    conn: &mut crate::server::db::Conn,
+    org: &str,
+) -> Result<Vec<(String, String)>, PortalError> {
+    use crate::server::error::AppError;
+    let mut paths = vec![(
+        "invitation".to_owned(),
+        "Invitation and its acceptance".to_owned(),
+    )];
+    for k in crate::server::db::sso::list_connections(conn, org)
+        .await
+        .map_err(AppError::from)?
+    {
+        paths.push((
+            format!("sso:{}", k.id),
+            format!("Sign-in through {} ({})", k.name, k.state),
+        ));
+    }
+    for d in crate::server::db::directories::list_directories(conn, org)
+        .await
+        .map_err(AppError::from)?
+    {
+        paths.push((
+            format!("directory:{}:create", d.id),
+            format!("{} provisions them", d.name),
+        ));
+        paths.push((
+            format!("directory:{}:deactivate", d.id),
+            format!("{} deactivates them", d.name),
+        ));
+    }
+    Ok(paths)
+}
+
+/// Runs the simulator for `path` (as [`sim_paths`] names it) and describes the answer.
+#[cfg(feature = "ssr")]
+pub(crate) async fn run_simulation(
+    state: &crate::server::state::AppState,
+    org: &str,
+    email: String,
+    path: String,
+) -> Result<SimLine, PortalError> {
+    use crate::server::service::policy::{self, SimPath, SimulateInput};
+    let parts: Vec<&str> = path.split(':').collect();
+    let sim_path = match parts.as_slice() {
+        ["invitation"] => SimPath::Invitation {
+            role: None,
+            inviter_membership_id: None,
+        },
+        ["sso", id] => SimPath::Sso {
+            connection_id: (*id).to_owned(),
+        },
+        ["directory", id, event] => SimPath::Directory {
+            directory_id: (*id).to_owned(),
+            event: (*event).to_owned(),
+        },
+        _ => {
+            return Err(PortalError::Invalid {
+                field: "path".into(),
+                message: "choose what to simulate: an invitation, a sign-in or a directory change"
+                    .into(),
+            })
+        }
+    };
+    let r = policy::simulate(
+        state,
+        org,
+        SimulateInput {
+            email: email.clone(),
+            path: sim_path,
+        },
+    )
+    .await?;
+    Ok(SimLine {
+        email,
+        path,
+        decision: r.decision,
+        role: r.membership.map(|m| m.role),
+        reasons: r
+            .reasons
+            .into_iter()
+            .map(|x| (x.rule, x.outcome, x.detail))
+            .collect(),
     })
 }
 
@@ -270,51 +333,7 @@ pub async fn update_policy(policy: PolicyForm) -> Result<(), PortalError> {
 /// Runs the simulator (any portal session) and keeps the answer for the page.
 #[server(prefix = "/portal/api", endpoint = "simulate")]
 pub async fn simulate_access(email: String, path: String) -> Result<(), PortalError> {
-    use crate::server::service::policy::{self, SimPath, SimulateInput};
     let c = super::ctx::caller().await?;
-    let parts: Vec<&str> = path.split(':').collect();
-    let sim_path = match parts.as_slice() {
-        ["invitation"] => SimPath::Invitation {
-            role: None,
-            inviter_membership_id: None,
-        },
-        ["sso", id] => SimPath::Sso {
-            connection_id: (*id).to_owned(),
-        },
-        ["directory", id, event] => SimPath::Directory {
-            directory_id: (*id).to_owned(),
-            event: (*event).to_owned(),
-        },
-        _ => {
-            return Err(PortalError::Invalid {
-                field: "path".into(),
-                message: "choose what to simulate: an invitation, a sign-in or a directory change"
-                    .into(),
-            })
-        }
-    };
-    let r = policy::simulate(
-        &c.state,
-        &c.grant.organization_id,
-        SimulateInput {
-            email: email.clone(),
-            path: sim_path,
-        },
-    )
-    .await?;
-    super::directories::flash::put(
-        SIM_FLASH,
-        &SimLine {
-            email,
-            path,
-            decision: r.decision,
-            role: r.membership.map(|m| m.role),
-            reasons: r
-                .reasons
-                .into_iter()
-                .map(|x| (x.rule, x.outcome, x.detail))
-                .collect(),
-        },
-    )
-    .await
+    let line = run_simulation(&c.state, &c.grant.organization_id, email, path).await?;
+    super::directories::flash::put(SIM_FLASH, &line).await
 }

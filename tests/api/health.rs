@@ -572,6 +572,35 @@ async fn console_viewers_read_admins_act_and_secrets_never_show(d: Dialect) {
         .text()
         .starts_with("kind,membership_id,invitation_id,email,detail"));
 
+    // Any staff member may run the access simulator (it writes nothing); the answer shows on
+    // the tenant page with the rules that made it.
+    let r = app
+        .browser_post(
+            "/console/api/simulate",
+            &format!("organization_id={org}&email=zed%40elsewhere.test&path=invitation"),
+            Some(&viewer),
+        )
+        .await;
+    assert!(
+        r.status.is_success() || r.status.is_redirection(),
+        "{}",
+        r.text()
+    );
+    let page = app
+        .browser_get(&format!("/console/organizations/{org}"), Some(&viewer))
+        .await;
+    assert!(
+        page.text()
+            .contains("data-testid=\"sim-result\" data-decision=\"allow\""),
+        "{}",
+        page.text()
+    );
+    assert!(
+        page.text().contains("guest_invitations · allow"),
+        "{}",
+        page.text()
+    );
+    assert!(page.text().contains("data-key=\"directory_sync\""));
     // A viewer cannot act: no setup link, no revoked key, no resent invitation.
     let before = links_of(&app, &org).await;
     let r = app

@@ -10,8 +10,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use super::action_error;
 use crate::api::console::{
     console_credentials, console_member, console_tenant, console_tenants, ConsoleCreateLink,
-    ConsoleRefresh, ConsoleResendInvitation, ConsoleRevokeApiKey, CredentialLine, DriftLine, Line,
-    StaffInfo,
+    ConsoleRefresh, ConsoleResendInvitation, ConsoleRevokeApiKey, ConsoleSimulate, CredentialLine,
+    DriftLine, Line, StaffInfo,
 };
 use crate::api::PortalError;
 
@@ -268,6 +268,7 @@ pub fn Tenant() -> impl IntoView {
     let refresh = ServerAction::<ConsoleRefresh>::new();
     let link = ServerAction::<ConsoleCreateLink>::new();
     let resend = ServerAction::<ConsoleResendInvitation>::new();
+    let simulate = ServerAction::<ConsoleSimulate>::new();
     let data = Resource::new(
         move || {
             (
@@ -275,14 +276,16 @@ pub fn Tenant() -> impl IntoView {
                 refresh.version().get(),
                 link.version().get(),
                 resend.version().get(),
+                simulate.version().get(),
             )
         },
-        |(id, _, _, _)| console_tenant(id),
+        |(id, _, _, _, _)| console_tenant(id),
     );
     let errors = move || {
         console_error(refresh.value().get())
             .or_else(|| console_error(link.value().get()))
             .or_else(|| console_error(resend.value().get()))
+            .or_else(|| console_error(simulate.value().get()))
     };
     view! {
         <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
@@ -403,6 +406,32 @@ pub fn Tenant() -> impl IntoView {
                             } else {
                                 view! { <p class="text-sm text-slate-500" data-testid="viewer-note">"Your staff role is viewer: ask a console admin to create setup links or resend invitations."</p> }.into_any()
                             }}
+
+                            {section("Access policy")}
+                            <ol class="space-y-2 text-sm" data-testid="control-points">
+                                {p.points.clone().into_iter().map(|cp| view! {
+                                    <li data-testid="control-point" data-key=cp.key.clone()>
+                                        <span class="font-medium">{cp.title}</span>
+                                        <ul class="list-disc pl-5 text-slate-700">{cp.decisions.into_iter().map(|d| view! { <li>{d}</li> }).collect_view()}</ul>
+                                    </li>
+                                }).collect_view()}
+                            </ol>
+                            <ActionForm action=simulate attr:class="mt-3 flex flex-wrap items-end gap-2 text-sm" attr:data-testid="simulator">
+                                <input type="hidden" name="organization_id" value=p.id.clone() />
+                                <label>"Email "<input name="email" type="email" required class="rounded border border-slate-300 px-2 py-1" data-testid="sim-email" /></label>
+                                <select name="path" class="rounded border border-slate-300 px-2 py-1" data-testid="sim-path">
+                                    {p.paths.clone().into_iter().map(|(v, l)| view! { <option value=v>{l}</option> }).collect_view()}
+                                </select>
+                                <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1" data-testid="sim-submit">"Simulate"</button>
+                            </ActionForm>
+                            {p.simulation.clone().map(|sim| view! {
+                                <div class="mt-2 rounded-lg bg-slate-100 p-3 text-sm" data-testid="sim-result" data-decision=sim.decision.clone()>
+                                    <p class="font-medium">{format!("{}: {}{}", sim.email, sim.decision, sim.role.map(|r| format!(" as {r}")).unwrap_or_default())}</p>
+                                    <ol class="list-decimal pl-5">{sim.reasons.into_iter().map(|(rule, outcome, detail)| view! {
+                                        <li data-testid="sim-reason" data-rule=rule.clone() data-outcome=outcome.clone()>{format!("{rule} · {outcome}: {detail}")}</li>
+                                    }).collect_view()}</ol>
+                                </div>
+                            })}
 
                             {section("Timeline")}
                             <Lines lines=p.timeline.clone() empty="No activity yet." testid="timeline" />
