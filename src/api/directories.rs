@@ -239,10 +239,19 @@ pub async fn portal_directories(
 pub async fn create_directory(kind: String, name: String) -> Result<(), PortalError> {
     use crate::server::service::directories::{self as dirs, CreateDirectory};
     let c = caller().await?;
+    // When the vendor locked directory authority, a new directory follows the organization's
+    // current setting instead of the portal's default.
+    let authoritative = if dir_authority_locked(&c).await? {
+        crate::server::service::policy::get(&c.state, &c.grant.organization_id)
+            .await?
+            .directory_authoritative
+    } else {
+        true
+    };
     let input = CreateDirectory {
         kind,
         name,
-        authoritative: Some(true),
+        authoritative: Some(authoritative),
     };
     let d = dirs::create(
         &c.state,
@@ -274,6 +283,11 @@ pub async fn set_directory_authoritative(
 ) -> Result<(), PortalError> {
     use crate::server::service::directories::{self as dirs, UpdateDirectory};
     let c = caller().await?;
+    if dir_authority_locked(&c).await? {
+        return Err(PortalError::NotInScope(
+            "changing whether the directory is authoritative: your vendor set it for your organization".into(),
+        ));
+    }
     let input = UpdateDirectory {
         name: None,
         authoritative: Some(authoritative.is_some()),
@@ -295,8 +309,30 @@ pub async fn set_directory_authoritative(
 pub async fn delete_directory(id: String) -> Result<(), PortalError> {
     use crate::server::service::directories as dirs;
     let c = caller().await?;
+    if dir_authority_locked(&c).await?
+        && dirs::get(&c.state, &c.grant.organization_id, &id)
+            .await?
+            .authoritative
+    {
+        return Err(PortalError::NotInScope(
+            "removing an authoritative directory: your vendor set directory authority for your organization".into(),
+        ));
+    }
     dirs::delete(&c.state, &c.actor(), &c.ctx, &c.grant.organization_id, &id).await?;
     Ok(())
+}
+
+/// Whether the vendor locked `directory_authoritative` against the customer's admin.
+#[cfg(feature = "ssr")]
+async fn dir_authority_locked(c: &super::ctx::Caller) -> Result<bool, PortalError> {
+    Ok(
+        crate::server::service::policy::get(&c.state, &c.grant.organization_id)
+            .await?
+            .policy
+            .locked
+            .iter()
+            .any(|f| f == "directory_authoritative"),
+    )
 }
 
 /// Maps one group to a role (`role` empty: unmapped). `mode` is `preview` (a dry run shown on the

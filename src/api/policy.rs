@@ -313,12 +313,7 @@ pub async fn update_policy(policy: PolicyForm) -> Result<(), PortalError> {
             .iter()
             .map(|e| format!("invitation: {e}")),
     );
-    people.extend(
-        r.impact
-            .would_be_removed
-            .iter()
-            .map(|e| format!("would be removed: {e}")),
-    );
+
     super::directories::flash::put(
         CHANGE_FLASH,
         &ChangeLine {

@@ -262,6 +262,14 @@ async fn invitation_fields_agree(d: Dialect) {
     assert_eq!(sim["membership"]["role"], "member");
     let r = invite(&app, &org, "cy@corp.test", json!({"role": "member"})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/domains"),
+            Some(json!({"domain": "pending.test"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     // Bad values name the field; nothing changes.
     for (body, field) in [
         (json!({"inviters": "everyone"}), "inviters"),
@@ -272,6 +280,14 @@ async fn invitation_fields_agree(d: Dialect) {
             "directory_deactivation",
         ),
         (json!({"locked": ["colour"]}), "locked"),
+        (
+            json!({"sso_required_domains": ["*", "corp.test"]}),
+            "sso_required_domains",
+        ),
+        (
+            json!({"sso_required_domains": ["pending.test"]}),
+            "sso_required_domains",
+        ),
     ] {
         let r = app
             .api(
@@ -427,6 +443,46 @@ async fn directory_fields_and_last_admin_agree(d: Dialect) {
         .json();
     assert!(h["signals"].to_string().contains("No active admin"), "{h}");
 
+    // An admin's own change cancels a removal the directory scheduled: Erin is deactivated
+    // (7 days' grace), reactivated by an admin, then suspended by hand — the job leaves her.
+    patch_policy(&app, &org, json!({"removal_grace_days": 7})).await;
+    let erin = create_user(&app, &dir, "erin@dirco.test").await;
+    deactivate(erin).await;
+    let em = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/organizations/{org}/memberships?search=erin"),
+            None,
+        )
+        .await
+        .json()["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for st in ["active", "suspended"] {
+        let r = app
+            .api(
+                Method::PATCH,
+                &format!("/api/v1/memberships/{em}"),
+                Some(json!({"state": st})),
+            )
+            .await;
+        assert!(
+            r.status == StatusCode::OK || r.status == StatusCode::CONFLICT,
+            "{}",
+            r.text()
+        );
+    }
+    app.state.clock.advance(8 * DAY);
+    lanyard::server::service::directories::remove_due(&app.state)
+        .await
+        .unwrap();
+    assert_ne!(
+        member_state(&app, &org, "erin@dirco.test").await.unwrap().0,
+        "removed",
+        "a stale schedule removes nobody"
+    );
+
     // protect_last_admin off: reactivated, then deactivated again, she is removed — in both.
     let on =
         json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": true}}]});
@@ -456,6 +512,31 @@ async fn directory_fields_and_last_admin_agree(d: Dialect) {
         member_state(&app, &org, "ann@dirco.test").await.unwrap().0,
         "removed"
     );
+
+    // Deleting the directory only suspends the members it managed, whatever the policy.
+    create_user(&app, &dir, "fay@dirco.test").await;
+    let r = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/directories/{}", dir.id),
+            None,
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text());
+    assert_eq!(
+        member_state(&app, &org, "fay@dirco.test").await.unwrap().0,
+        "suspended"
+    );
+    // With no directory, the policy cannot make "them" authoritative.
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/organizations/{org}/policy"),
+            Some(json!({"directory_authoritative": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(r.json()["error"]["field"], "directory_authoritative");
 }
 
 async fn impact_preview_counts_and_audit(d: Dialect) {
@@ -657,6 +738,30 @@ async fn portal_edits_need_the_intent_and_respect_locks(d: Dialect) {
     .unwrap_err();
     assert_eq!(e.status(), 403, "only the vendor locks");
     patch_policy(&app, &org, json!({"jit_enabled": true})).await;
+    // A lock on directory authority also holds on the portal's directory page.
+    let dir = create_dir(&app, &org, "okta").await;
+    patch_policy(&app, &org, json!({"locked": ["directory_authoritative"]})).await;
+    let cookie = app.redeem(&app.create_link(&org, &["dsync"]).await).await;
+    let r = app
+        .browser_post(
+            "/portal/api/set_directory_authoritative",
+            &format!("id={}", dir.id),
+            Some(&cookie),
+        )
+        .await;
+    assert!(
+        r.text().contains("your vendor set it"),
+        "{} {}",
+        r.status,
+        r.text()
+    );
+    assert!(
+        policy::get(&app.state, &org)
+            .await
+            .unwrap()
+            .directory_authoritative,
+        "still authoritative"
+    );
     // The policy page answers every intent (read only).
     let cookie = app
         .redeem(&app.create_link(&org, &["audit_logs"]).await)

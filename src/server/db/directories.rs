@@ -902,9 +902,13 @@ pub async fn due_removals(
     conn: &mut Conn,
     now: i64,
 ) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+    // Only members whose newest grant is still the directory's suspension: an admin's later
+    // change (reactivation, a manual suspension) leaves them alone.
     sqlx::query_as(
         "SELECT m.organization_id, m.id, u.email FROM memberships m JOIN users u ON u.id = m.user_id \
-         WHERE m.state = 'suspended' AND m.remove_after IS NOT NULL AND m.remove_after <= $1 ORDER BY m.remove_after LIMIT 500",
+         WHERE m.state = 'suspended' AND m.remove_after IS NOT NULL AND m.remove_after <= $1 \
+         AND (SELECT g.kind FROM membership_grants g WHERE g.membership_id = m.id ORDER BY g.created_at DESC, g.id DESC LIMIT 1) = 'directory_suspended' \
+         ORDER BY m.remove_after LIMIT 500",
     )
     .bind(now)
     .fetch_all(conn)
@@ -954,4 +958,23 @@ pub async fn membership_of_id(
     .bind(id)
     .fetch_optional(conn)
     .await
+}
+
+/// Takes a due removal for this node: true for exactly one caller.
+pub async fn claim_removal(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE memberships SET remove_after = NULL WHERE id = $1 AND organization_id = $2 AND state = 'suspended' \
+         AND remove_after IS NOT NULL AND remove_after <= $3",
+    )
+    .bind(id)
+    .bind(organization_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }

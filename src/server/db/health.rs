@@ -483,7 +483,7 @@ pub async fn directory_suspended(
 pub async fn admin_gap(conn: &mut Conn, organization_id: &str) -> Result<bool, sqlx::Error> {
     let (active, any): (i64, i64) = sqlx::query_as(
         "SELECT COALESCE(SUM(CASE WHEN state = 'active' THEN 1 ELSE 0 END), 0), COUNT(*) FROM memberships \
-         WHERE organization_id = $1 AND role = 'admin'",
+         WHERE organization_id = $1 AND (role = 'admin' OR role IN (SELECT slug FROM roles WHERE permissions LIKE '%\"*\"%'))",
     )
     .bind(organization_id)
     .fetch_one(conn)

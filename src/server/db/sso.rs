@@ -458,7 +458,8 @@ pub async fn set_membership_state(
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
-        "UPDATE memberships SET state = $3, updated_at = $4 WHERE id = $1 AND organization_id = $2",
+        // Any change of state by hand or by invitation cancels a removal the directory scheduled.
+        "UPDATE memberships SET state = $3, updated_at = $4, remove_after = NULL WHERE id = $1 AND organization_id = $2",
     )
     .bind(id)
     .bind(organization_id)

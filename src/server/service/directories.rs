@@ -523,6 +523,15 @@ async fn suspend(
     .await?;
     // What the policy does next (remove, at once or after a grace period), and the last-admin
     // protection — decided by the same function the policy simulator runs.
+    // Only a person's deactivation (or deletion) in the directory follows the deactivation
+    // policy; removing the directory itself only suspends.
+    if !matches!(reason, "directory_deactivated" | "directory_deleted_user") {
+        return Ok(());
+    }
+    if tx.dialect() == db::Dialect::Postgres {
+        // Two concurrent deactivations must not both count the other as the remaining admin.
+        db::organizations::lock(tx.conn(), &org).await?;
+    }
     let policy = super::policy::load(tx.conn(), &org).await?;
     let plan =
         deactivation_plan_for(tx.conn(), &policy, &org, &m, &role, &mut Trace::default()).await?;
@@ -678,40 +687,70 @@ pub(crate) async fn deactivation_plan(
     }
 }
 
-/// The simulator's directory creation: the membership a directory would create (or link) for
-/// this address, and its role before any group mapping applies.
+/// The simulator's directory creation: what `reconcile` does when this directory provisions the
+/// address (before any group mapping applies): create a membership with the default role, link
+/// and manage an existing one (a role no group gave is kept), restore one this directory
+/// suspended — or leave alone one an admin or another directory suspended, or that was removed.
+/// Answers (allowed, role).
 pub(crate) async fn creation_plan(
     conn: &mut Conn,
     org: &db::organizations::OrganizationRow,
     dir: &DirectoryRow,
     email: &str,
     t: &mut Trace,
-) -> Result<String, AppError> {
-    match db::sso::member_by_email(conn, &org.id, email).await? {
-        Some((_, _, role, st)) if st == "active" => {
-            t.allow(
-                "directory",
-                format!("{email} is already a member: {} links to the membership and manages it; the role stays {role} until a mapped group gives one", dir.name),
-            );
-            Ok(role)
-        }
-        Some((_, _, role, st)) => {
-            t.info(
-                "directory",
-                format!(
-                    "{email} is {st}: a directory restores only a membership it suspended itself"
-                ),
-            );
-            Ok(role)
-        }
-        None => {
-            t.allow(
-                "directory",
-                format!("{} provisions {email}: a membership is created at once with the default role {} (a mapped group's role wins)", dir.name, org.default_role),
-            );
-            Ok(org.default_role.clone())
-        }
+) -> Result<(bool, String), AppError> {
+    let Some((user_id, _, _, _)) = db::sso::member_by_email(conn, &org.id, email).await? else {
+        t.allow(
+            "directory",
+            format!("{} provisions {email}: a membership is created at once with the default role {} (a mapped group's role wins)", dir.name, org.default_role),
+        );
+        return Ok((true, org.default_role.clone()));
+    };
+    let Some((_, role, st, group, managed_by)) =
+        q::membership_of_user(conn, &org.id, &user_id, None).await?
+    else {
+        t.allow(
+            "directory",
+            format!(
+                "{} provisions {email}: a membership is created with the default role {}",
+                dir.name, org.default_role
+            ),
+        );
+        return Ok((true, org.default_role.clone()));
+    };
+    if st != "active" && managed_by.as_deref() != Some(dir.id.as_str()) {
+        t.deny(
+            "directory",
+            format!("{email} is {st}, not by {}: a directory restores only a membership it suspended itself", dir.name),
+        );
+        return Ok((false, role));
     }
+    let (role, how) = if group.is_none() {
+        (
+            role.clone(),
+            format!("the role stays {role} until a mapped group gives one"),
+        )
+    } else {
+        (
+            org.default_role.clone(),
+            format!("the role came from a directory group; without a mapped group in {} it becomes the default role {}", dir.name, org.default_role),
+        )
+    };
+    t.allow(
+        "directory",
+        if st == "active" {
+            format!(
+                "{email} is already a member: {} links to the membership and manages it; {how}",
+                dir.name
+            )
+        } else {
+            format!(
+                "{} suspended {email} earlier and restores them; {how}",
+                dir.name
+            )
+        },
+    );
+    Ok((true, role))
 }
 
 /// Removes directory-suspended members whose grace period ended (the housekeeping job), unless
@@ -726,17 +765,20 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
     for (org, m, email) in due {
         let mut tx =
             AuditedTx::begin(&state.db, &Actor::system(), &RequestContext::default(), now).await?;
-        let Some((_, role, st, _, dir)) = q::membership_of_id(tx.conn(), &org, &m).await? else {
+        // Claimed with a conditional update: on several nodes, exactly one removes.
+        if !q::claim_removal(tx.conn(), &org, &m, now).await? {
+            continue;
+        }
+        let Some((_, role, _, _, dir)) = q::membership_of_id(tx.conn(), &org, &m).await? else {
             continue;
         };
-        if st != "suspended" {
-            continue;
+        if tx.dialect() == db::Dialect::Postgres {
+            db::organizations::lock(tx.conn(), &org).await?;
         }
         let policy = super::policy::load(tx.conn(), &org).await?;
         let plan =
             deactivation_plan_for(tx.conn(), &policy, &org, &m, &role, &mut Trace::default())
                 .await?;
-        q::schedule_removal(tx.conn(), &org, &m, i64::MAX).await?;
         if plan.remove_after_days.is_none() {
             // Protected (or the policy changed back to suspend): nothing to remove.
             tx.record(
@@ -748,7 +790,11 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
             .await?;
         } else {
             let dir_id = dir.unwrap_or_default();
-            remove(&mut tx, &org, &m, &email, &role, &dir_id, &dir_id).await?;
+            let dir_name = q::get_directory(tx.conn(), &org, &dir_id)
+                .await?
+                .map(|d| d.name)
+                .unwrap_or_else(|| dir_id.clone());
+            remove(&mut tx, &org, &m, &email, &role, &dir_id, &dir_name).await?;
             n += 1;
         }
         tx.commit().await?;

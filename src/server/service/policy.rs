@@ -135,9 +135,14 @@ pub async fn load(conn: &mut Conn, organization_id: &str) -> Result<Policy, sqlx
             .bind(organization_id)
             .fetch_optional(conn)
             .await?;
-    Ok(raw
-        .and_then(|r| serde_json::from_str(&r).ok())
-        .unwrap_or_default())
+    Ok(match raw {
+        None => Policy::default(),
+        Some(r) => serde_json::from_str(&r).unwrap_or_else(|e| {
+            // Only Lanyard writes this column; an unreadable value is a bug worth seeing.
+            tracing::error!(error = %e, organization_id, "stored policy unreadable; using defaults");
+            Policy::default()
+        }),
+    })
 }
 
 /// `GET /organizations/{id}/policy`.
@@ -249,8 +254,6 @@ pub struct Impact {
     pub gain_access: Vec<String>,
     /// Pending invitations whose acceptance would change: "dana@acme.com: by emailed link → through SSO (Okta)".
     pub invitations: Vec<String>,
-    /// Directory-suspended members who would be removed.
-    pub would_be_removed: Vec<String>,
     /// The same in words.
     pub summary: Vec<String>,
 }
@@ -277,23 +280,32 @@ async fn patched(
 ) -> Result<PolicyView, AppError> {
     let mut next = current.clone();
     if let Some(list) = &p.sso_required_domains {
-        let owned: Vec<String> = db::domains::list(conn, organization_id)
-            .await?
-            .into_iter()
-            .map(|d| d.domain)
-            .collect();
+        let domains = db::domains::list(conn, organization_id).await?;
         let mut clean = Vec::new();
         for d in list {
             let d = d.trim().trim_end_matches('.').to_lowercase();
-            if d != ALL_VERIFIED && !owned.contains(&d) {
-                return Err(invalid(
-                    "sso_required_domains",
-                    format!("{d} is not one of this organization's domains; add and verify it first, or use \"*\" for every verified domain"),
-                ));
+            if d != ALL_VERIFIED {
+                match domains.iter().find(|x| x.domain == d) {
+                    None => return Err(invalid(
+                        "sso_required_domains",
+                        format!("{d} is not one of this organization's domains; add and verify it first, or use \"*\" for every verified domain"),
+                    )),
+                    Some(x) if x.state != "verified" => return Err(invalid(
+                        "sso_required_domains",
+                        format!("{d} is {}: SSO can be required only for a verified domain", x.state),
+                    )),
+                    Some(_) => {}
+                }
             }
             if !clean.contains(&d) {
                 clean.push(d);
             }
+        }
+        if clean.len() > 1 && clean.iter().any(|d| d == ALL_VERIFIED) {
+            return Err(invalid(
+                "sso_required_domains",
+                "use either \"*\" (every verified domain) or a list of domains, not both",
+            ));
         }
         next.policy.sso_required_domains = clean;
     }
@@ -437,12 +449,22 @@ async fn impact(
             }
         }
     }
-    if after.policy.directory_deactivation == "remove"
-        && (before.policy.directory_deactivation != "remove"
-            || before.policy.removal_grace_days != after.policy.removal_grace_days)
+    if after.policy.directory_deactivation != before.policy.directory_deactivation
+        || after.policy.removal_grace_days != before.policy.removal_grace_days
     {
-        out.would_be_removed =
-            crate::server::db::health::directory_suspended(conn, organization_id).await?;
+        let already = crate::server::db::health::directory_suspended(conn, organization_id)
+            .await?
+            .len();
+        out.summary.push(format!(
+            "The deactivation rule applies to future deactivations{}.",
+            if already > 0 {
+                format!(
+                    ": the {already} member(s) the directory already suspended stay as they are"
+                )
+            } else {
+                String::new()
+            }
+        ));
     }
     if !out.lose_access.is_empty() {
         out.summary.push(format!(
@@ -460,20 +482,6 @@ async fn impact(
         out.summary.push(format!(
             "{} pending invitation(s) would be accepted differently",
             out.invitations.len()
-        ));
-    }
-    if !out.would_be_removed.is_empty() {
-        let when = if after.policy.removal_grace_days == 0 {
-            "at their next directory change".to_owned()
-        } else {
-            format!(
-                "{} days after their suspension",
-                after.policy.removal_grace_days
-            )
-        };
-        out.summary.push(format!(
-            "{} member(s) suspended by the directory would be removed {when}",
-            out.would_be_removed.len()
         ));
     }
     if out.summary.is_empty() {
@@ -502,9 +510,14 @@ pub async fn update(
         }
     }
     let now = state.clock.now();
-    // Read, check and compute the impact outside the write, then write with the same checks.
-    let mut conn = state.db.pool.acquire().await?;
-    let before = view(&mut conn, organization_id).await?;
+    // Read, check, compute and write in one transaction, the organization's row locked on
+    // PostgreSQL (SQLite has one writer): a concurrent change — a vendor adding a lock — is
+    // either seen by these checks or waits for this write.
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    if tx.dialect() == db::Dialect::Postgres {
+        db::organizations::lock(tx.conn(), organization_id).await?;
+    }
+    let before = view(tx.conn(), organization_id).await?;
     if let Editor::Portal(intents) = &editor {
         for f in &fields {
             if let Some((_, intent)) = FIELDS.iter().find(|(n, _)| n == f) {
@@ -522,17 +535,40 @@ pub async fn update(
             }
         }
     }
-    let after = patched(&mut conn, organization_id, &before, &patch).await?;
-    let impact = impact(&mut conn, organization_id, &before, &after, now).await?;
-    drop(conn);
-    if patch.dry_run || after == before {
+    let after = patched(tx.conn(), organization_id, &before, &patch).await?;
+    // The policy's authority setting applies to every live directory: "already so" only when
+    // each of them already has it.
+    let directories = db::directories::list_directories(tx.conn(), organization_id).await?;
+    let directories_to_change: Vec<_> = match patch.directory_authoritative {
+        Some(v) if directories.is_empty() => {
+            return Err(invalid(
+                "directory_authoritative",
+                format!(
+                "this organization has no directory yet; it can be made {} once one is connected",
+                if v {
+                    "authoritative"
+                } else {
+                    "non-authoritative"
+                }
+            ),
+            ))
+        }
+        Some(v) => directories
+            .iter()
+            .filter(|d| (d.authoritative != 0) != v)
+            .map(|d| (d.id.clone(), d.name.clone()))
+            .collect(),
+        None => Vec::new(),
+    };
+    let impact = impact(tx.conn(), organization_id, &before, &after, now).await?;
+    if patch.dry_run || (after == before && directories_to_change.is_empty()) {
+        drop(tx);
         return Ok(PolicyUpdate {
             policy: if patch.dry_run { after } else { before },
             impact,
             saved: false,
         });
     }
-    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     let stored = serde_json::to_string(&after.policy).unwrap_or_else(|_| "{}".into());
     sqlx::query("UPDATE organizations SET policy = $2, default_role = $3, updated_at = $4 WHERE id = $1 AND deleted_at IS NULL")
         .bind(organization_id)
@@ -541,16 +577,22 @@ pub async fn update(
         .bind(now)
         .execute(&mut *tx.conn())
         .await?;
-    if before.directory_authoritative != after.directory_authoritative {
-        sqlx::query(
-            "UPDATE directories SET authoritative = $2, updated_at = $3, \
-             authoritative_since = CASE WHEN $2 = 1 THEN COALESCE(authoritative_since, $3) ELSE NULL END \
-             WHERE organization_id = $1 AND deleted_at IS NULL",
+    for (id, name) in &directories_to_change {
+        db::directories::update_directory(
+            tx.conn(),
+            organization_id,
+            id,
+            name,
+            after.directory_authoritative,
+            now,
         )
-        .bind(organization_id)
-        .bind(i64::from(after.directory_authoritative))
-        .bind(now)
-        .execute(&mut *tx.conn())
+        .await?;
+        tx.record(
+            Some(organization_id),
+            "directory.updated",
+            vec![Target::new("directory", id, Some(name))],
+            json!({ "authoritative": after.directory_authoritative, "via": "policy" }),
+        )
         .await?;
     }
     let (b, a) = (
@@ -649,7 +691,17 @@ pub async fn simulate(
                         "no SSO connection with this id in this organization",
                     )
                 })?;
-            match super::sso::admission(&mut conn, &row, Some(&email), None, &mut t).await? {
+            // Someone who signed in through this connection before is a returning identity.
+            let subject: Option<String> = sqlx::query_scalar(
+                "SELECT idp_subject FROM user_identities WHERE connection_id = $1 AND email = $2 ORDER BY last_login_at DESC LIMIT 1",
+            )
+            .bind(&row.id)
+            .bind(&email)
+            .fetch_optional(&mut *conn)
+            .await?;
+            match super::sso::admission(&mut conn, &row, Some(&email), subject.as_deref(), &mut t)
+                .await?
+            {
                 Ok(a) => (true, Some(a.role().to_owned())),
                 Err(_) => (false, None),
             }
@@ -679,10 +731,17 @@ pub async fn simulate(
             )
             .await
             {
-                Err(e) => {
-                    t.deny("invitation", e.to_string());
+                // A refusal is the answer (the failing rule is already in the trace); anything
+                // else is an error.
+                Err(
+                    e @ (AppError::Invalid(_) | AppError::Conflict { .. } | AppError::Forbidden(_)),
+                ) => {
+                    if !t.0.iter().any(|r| r.outcome == "deny") {
+                        t.deny("invitation", e.to_string());
+                    }
                     (false, None)
                 }
+                Err(e) => return Err(e),
                 Ok(role) => {
                     match super::invitations::acceptance_route(
                         &mut conn,
@@ -713,10 +772,10 @@ pub async fn simulate(
                 })?;
             match event.as_str() {
                 "create" => {
-                    let role =
+                    let (allowed, role) =
                         super::directories::creation_plan(&mut conn, &org, &dir, &email, &mut t)
                             .await?;
-                    (true, Some(role))
+                    (allowed, allowed.then_some(role))
                 }
                 "deactivate" => {
                     super::directories::deactivation_plan(
