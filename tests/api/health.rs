@@ -442,23 +442,7 @@ const STAFF_PASSWORD: &str = "correct-horse-battery-staple";
 
 /// A TOTP code from an independent implementation (npm `otpauth`).
 pub(crate) fn otp(secret: &str, at_ms: i64) -> String {
-    let out = std::process::Command::new("node")
-        .arg(format!(
-            "{}/tests/support/totp.mjs",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .arg("code")
-        .arg(secret)
-        .arg(at_ms.to_string())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("node");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    crate::staff::node_totp(&["code", secret, &at_ms.to_string()])
 }
 
 /// Creates a staff account, completes its setup in the browser and returns the session cookie.

@@ -17,7 +17,7 @@ fn code_at(secret: &str, unix_ms: i64) -> String {
     node_totp(&["code", secret, &unix_ms.to_string()])
 }
 
-fn node_totp(args: &[&str]) -> String {
+pub(crate) fn node_totp(args: &[&str]) -> String {
     let out = std::process::Command::new("node")
         .arg(format!(
             "{}/tests/support/totp.mjs",

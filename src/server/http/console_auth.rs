@@ -157,14 +157,7 @@ fn unknown(state: &AppState) -> Response {
 }
 
 fn internal(state: &AppState, e: AppError) -> Response {
-    let rid = super::current_request_id();
-    let msg = e.public_message(&rid);
-    page(
-        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        &state.config.branding,
-        "Something went wrong",
-        &format!(r#"<p class="text-slate-700">{}</p>"#, esc(&msg)),
-    )
+    super::pages::error_page(&state.config.branding, e)
 }
 
 /// Puts `grant` in a fresh session: a new id (no fixation) and nothing else in it, so that a

@@ -70,3 +70,16 @@ pub fn too_many(branding: &Branding, what: &str) -> Response {
         ),
     )
 }
+
+/// The page for an unexpected failure on a link or sign-in page: the public message with the
+/// request id to quote, never the cause.
+pub fn error_page(branding: &Branding, e: crate::server::error::AppError) -> Response {
+    let rid = super::current_request_id();
+    let msg = e.public_message(&rid);
+    page(
+        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        branding,
+        "Something went wrong",
+        &format!(r#"<p class="text-slate-700">{}</p>"#, esc(&msg)),
+    )
+}

@@ -150,13 +150,5 @@ pub async fn sign_out(session: Session) -> Response {
 }
 
 fn internal(state: &AppState, e: AppError) -> Response {
-    let rid = super::current_request_id();
-    let msg = e.public_message(&rid);
-    page(
-        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        &state.config.branding,
-        "Something went wrong",
-        &format!(r#"<p class="text-slate-700">{}</p>"#, esc(&msg)),
-    )
-    .into_response()
+    super::pages::error_page(&state.config.branding, e)
 }
