@@ -458,7 +458,10 @@ pub async fn console_tenant(id: String) -> Result<TenantPage, PortalError> {
         .into_iter()
         .map(|(at, dir, method, path, status, scim_type, ms)| Line {
             at: view::when(at),
-            title: format!("{status} {method} {path}"),
+            title: format!(
+                "{status} {method} {}",
+                crate::server::service::scim::redact_path(&path)
+            ),
             detail: format!(
                 "{dir}{} · {ms} ms",
                 scim_type.map(|t| format!(" · {t}")).unwrap_or_default()

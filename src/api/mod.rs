@@ -16,6 +16,7 @@ use std::fmt;
 
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use leptos::server_fn::{Bytes, Encodes};
 
 /// Errors the portal shows. Internal causes never cross this boundary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,11 +55,59 @@ impl fmt::Display for PortalError {
 
 impl std::error::Error for PortalError {}
 
+impl PortalError {
+    /// The HTTP status this error answers with: client errors are 4xx, so that monitoring counts
+    /// only real failures as 5xx.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            PortalError::SignedOut => 401,
+            PortalError::NotInScope(_) => 403,
+            PortalError::Invalid { .. } => 422,
+            PortalError::Internal { .. } => 500,
+            // On the server: the request could not be decoded (bad arguments, wrong encoding).
+            PortalError::Transport(_) => 400,
+        }
+    }
+}
+
 impl FromServerFnError for PortalError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         PortalError::Transport(value.to_string())
+    }
+
+    /// Encodes the error for the response and, on the server, sets the response's status to
+    /// [`PortalError::status_code`]: server_fn 0.8 answers every error with 500 (0.9 adds
+    /// `FromServerFnError::status_code` for this).
+    fn ser(&self) -> Bytes {
+        #[cfg(feature = "ssr")]
+        set_response_status(self.status_code());
+        <JsonEncoding as Encodes<Self>>::encode(self)
+            .unwrap_or_else(|_| Bytes::from_static(br#"{"Transport":"unencodable error"}"#))
+    }
+}
+
+/// Sets the status of the server function's response, unless the call is a plain form post
+/// (no JavaScript): that one is redirected back to its page with the error in the URL
+/// (`?__err=…`), and its redirect status must stay.
+#[cfg(feature = "ssr")]
+fn set_response_status(status: u16) {
+    use leptos::prelude::use_context;
+    let form_post = use_context::<http::request::Parts>().is_some_and(|p| {
+        p.headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"))
+    });
+    if form_post {
+        return;
+    }
+    if let (Some(res), Ok(status)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::StatusCode::from_u16(status),
+    ) {
+        res.set_status(status);
     }
 }
 
@@ -81,6 +130,11 @@ impl From<crate::server::error::AppError> for PortalError {
                 field: field.unwrap_or("request").to_owned(),
                 message,
             },
+            // The same words as the API's 429 (which adds Retry-After).
+            AppError::TooSoon { message, .. } => PortalError::Invalid {
+                field: "request".into(),
+                message,
+            },
             other => {
                 let request_id = crate::server::http::current_request_id();
                 let _ = other.public_message(&request_id);
@@ -94,12 +148,8 @@ impl From<crate::server::error::AppError> for PortalError {
 pub(crate) mod ctx {
     use super::PortalError;
     use crate::server::audit::{Actor, RequestContext};
-    use crate::server::http::portal_link::PORTAL_KEY;
-    use crate::server::service::setup_links::PortalGrant;
+    use crate::server::service::setup_links::{self, PortalGrant};
     use crate::server::state::AppState;
-
-    /// Absolute lifetime of a portal session: 12 hours.
-    pub const MAX_SESSION_MS: i64 = 12 * 3600 * 1000;
 
     /// Who is calling: the portal grant from the session, never from arguments.
     pub struct Caller {
@@ -147,16 +197,12 @@ pub(crate) mod ctx {
             tracing::error!(error = %e, "no session layer");
             internal()
         })?;
-        let grant: Option<PortalGrant> = session.get(PORTAL_KEY).await.map_err(|e| {
-            tracing::error!(error = %e, "session read failed");
-            internal()
-        })?;
-        let grant = grant.ok_or(PortalError::SignedOut)?;
-        // Idle sessions end after 30 minutes (cookie expiry); none lives longer than this.
-        if state.clock.now() - grant.started_at > MAX_SESSION_MS {
-            let _ = session.flush().await;
-            return Err(PortalError::SignedOut);
-        }
+        // Session age and the organization's existence are checked on every call; a grant that
+        // no longer holds ends the session.
+        let grant = setup_links::session_grant(&state, &session)
+            .await
+            .map_err(PortalError::from)?
+            .ok_or(PortalError::SignedOut)?;
         let ctx = leptos_axum::extract::<axum::Extension<RequestContext>>()
             .await
             .map(|e| e.0)

@@ -165,6 +165,7 @@ pub fn describe_action(action: &str) -> String {
         "staff.created" => "Staff account created".into(),
         "staff.signed_in" => "Staff signed in".into(),
         "staff.sign_in_failed" => "Staff sign-in refused".into(),
+        "staff.sign_in_failures_alert" => "Many failed staff sign-ins: owner warned".into(),
         other => {
             let mut s = other.replace(['.', '_'], " ");
             if let Some(first) = s.get_mut(0..1) {

@@ -7,6 +7,7 @@ pub mod domain_state;
 pub mod ids;
 pub mod intent;
 pub mod organization;
+pub mod text;
 
 /// A validation failure that names the offending field and says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

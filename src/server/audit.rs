@@ -183,6 +183,11 @@ impl AuditedTx {
         self.dialect
     }
 
+    /// Whether an audit event was recorded (a commit would be accepted).
+    pub fn has_events(&self) -> bool {
+        !self.recorded.is_empty()
+    }
+
     /// The acting party.
     pub fn actor(&self) -> &Actor {
         &self.actor

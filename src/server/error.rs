@@ -30,6 +30,14 @@ pub enum AppError {
     /// Too many requests.
     #[error("too many requests; retry in a minute")]
     RateLimited,
+    /// A limit on an action (not on requests as such) was reached: the message says which and
+    /// when to retry; REST adds `Retry-After`.
+    #[error("{message}")]
+    TooSoon {
+        code: &'static str,
+        message: String,
+        retry_after_secs: i64,
+    },
     /// Anything else. The cause is logged, never shown.
     #[error("internal error")]
     Internal(String),
@@ -54,6 +62,16 @@ impl From<super::audit::AuditError> for AppError {
 }
 
 impl AppError {
+    /// Seconds after which a refused action may be retried, when the refusal says.
+    pub fn retry_after_secs(&self) -> Option<i64> {
+        match self {
+            AppError::TooSoon {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+
     /// HTTP status.
     pub fn status(&self) -> u16 {
         match self {
@@ -64,6 +82,7 @@ impl AppError {
             AppError::Unauthorized(_) => 401,
             AppError::Forbidden(_) => 403,
             AppError::RateLimited => 429,
+            AppError::TooSoon { .. } => 429,
             AppError::Internal(_) => 500,
         }
     }
@@ -78,6 +97,7 @@ impl AppError {
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::RateLimited => "rate_limited",
+            AppError::TooSoon { code, .. } => code,
             AppError::Internal(_) => "internal_error",
         }
     }

@@ -31,6 +31,16 @@ impl DbSessionStore {
     }
 }
 
+/// The organization of the portal grant a session holds (`data["portal"]["organization_id"]`),
+/// kept in its own column so that deleting the organization deletes its sessions.
+fn organization_of(r: &Record) -> Option<String> {
+    r.data
+        .get(crate::server::service::setup_links::PORTAL_KEY)?
+        .get("organization_id")?
+        .as_str()
+        .map(str::to_owned)
+}
+
 fn backend(e: sqlx::Error) -> Error {
     Error::Backend(e.to_string())
 }
@@ -49,11 +59,12 @@ impl SessionStore for DbSessionStore {
         let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
         loop {
             let r = sqlx::query(
-                "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                "INSERT INTO sessions (id, data, expires_at, organization_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             )
             .bind(record.id.to_string())
             .bind(&data)
             .bind(expiry_ms(record))
+            .bind(organization_of(record))
             .execute(&self.db.pool)
             .await
             .map_err(backend)?;
@@ -67,12 +78,14 @@ impl SessionStore for DbSessionStore {
     async fn save(&self, record: &Record) -> Result<()> {
         let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+            "INSERT INTO sessions (id, data, expires_at, organization_id) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at, \
+             organization_id = excluded.organization_id",
         )
         .bind(record.id.to_string())
         .bind(&data)
         .bind(expiry_ms(record))
+        .bind(organization_of(record))
         .execute(&self.db.pool)
         .await
         .map_err(backend)?;

@@ -676,6 +676,10 @@ async fn console_viewers_read_admins_act_and_secrets_never_show(d: Dialect) {
         .browser_get(&format!("/console/organizations/{org}"), Some(&admin))
         .await;
     assert!(!page.text().contains("/portal/link/lanyard_"), "only once");
+    // Past the resend cool-down.
+    app.state
+        .clock
+        .advance(lanyard::server::service::invitations::RESEND_COOLDOWN_MS);
     let r = app
         .browser_post(
             "/console/api/resend_invitation",

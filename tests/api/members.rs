@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::helpers::{Dialect, TestApp};
 use crate::scim::{create_dir, create_user, scim, PATCH};
 use crate::sso::{exchange, org_with_connection, param, setup, sign_in, VENDOR_CB};
+use lanyard::server::service::invitations::RESEND_COOLDOWN_MS;
 
 const DAY: i64 = 24 * 3600 * 1000;
 
@@ -278,6 +279,8 @@ async fn expired_revoked_and_replaced_links_answer_410(d: Dialect) {
 
     // Resent: the old link stops working, the new one works.
     let (res_id, old_path) = invited(&app, &org, "again@example.com", json!({})).await;
+    // Past the resend cool-down.
+    app.state.clock.advance(RESEND_COOLDOWN_MS);
     let r = app
         .api(
             Method::POST,
@@ -431,6 +434,8 @@ async fn sso_required_acceptance_needs_the_invited_email(d: Dialect) {
     let (app, op) = setup(d).await;
     let (org, conn) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
     let (id, path) = invited(&app, &org, "dana@acme.test", json!({})).await;
+    // Past the resend cool-down, for the resend below.
+    app.state.clock.advance(RESEND_COOLDOWN_MS);
     let page = app.browser_get(&path, None).await;
     assert!(
         page.text().contains("data-testid=\"sso-required\""),

@@ -280,3 +280,457 @@ mod domain_server_functions {
         portal_admins_cannot_mark_a_domain_verified,
     );
 }
+
+/// Deleting an organization ends its portal sessions: every entry point of the portal refuses
+/// a session of a deleted organization and changes nothing, whether its row was deleted with the
+/// organization or written back afterwards by a request that was in flight.
+mod deleted_organization {
+    use super::*;
+    use crate::health::join_by_invitation;
+    use crate::scim::{create_dir, scim};
+    use std::collections::BTreeMap;
+
+    const ALL_INTENTS: [&str; 6] = [
+        "sso",
+        "domain_verification",
+        "dsync",
+        "invitations",
+        "audit_logs",
+        "log_streams",
+    ];
+
+    fn enc(s: &str) -> String {
+        url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    }
+
+    fn cert(name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/tests/support/saml_idp/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    /// Every `#[server]` function under `/portal/api`, read from the source, so that a new one
+    /// cannot be left out of the table below.
+    fn portal_endpoints() -> Vec<String> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/api");
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let src = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for line in src.lines() {
+                let line = line.trim();
+                if let Some(rest) =
+                    line.strip_prefix(r#"#[server(prefix = "/portal/api", endpoint = ""#)
+                {
+                    out.push(rest.split('"').next().unwrap().to_owned());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Every row of every table but `sessions`, as text: what a refused call must leave alone.
+    async fn snapshot(app: &TestApp) -> BTreeMap<String, Vec<String>> {
+        use lanyard::server::db::Dialect as Db;
+        use sqlx::Row as _;
+        let list = match app.state.db.dialect {
+            Db::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            }
+            Db::Postgres => {
+                "SELECT CAST(tablename AS TEXT) FROM pg_tables WHERE schemaname = 'public'"
+            }
+        };
+        let tables: Vec<String> = sqlx::query_scalar(list)
+            .fetch_all(&app.state.db.pool)
+            .await
+            .unwrap();
+        let mut out = BTreeMap::new();
+        for t in tables {
+            if t == "sessions" || t.starts_with("_sqlx") {
+                continue;
+            }
+            let rows = sqlx::query(&format!("SELECT * FROM {t}"))
+                .fetch_all(&app.state.db.pool)
+                .await
+                .unwrap();
+            let mut lines: Vec<String> = rows
+                .iter()
+                .map(|row| {
+                    (0..row.len())
+                        .map(|i| {
+                            if let Ok(v) = row.try_get::<Option<String>, _>(i) {
+                                format!("{v:?}")
+                            } else if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
+                                format!("{v:?}")
+                            } else if let Ok(v) = row.try_get::<Option<f64>, _>(i) {
+                                format!("{v:?}")
+                            } else if let Ok(v) = row.try_get::<Option<bool>, _>(i) {
+                                format!("{v:?}")
+                            } else {
+                                "<undecodable>".to_owned()
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join("|")
+                })
+                .collect();
+            lines.sort();
+            out.insert(t, lines);
+        }
+        out
+    }
+
+    /// Writes a session row back, as the store does at the end of a request.
+    async fn write_back(app: &TestApp, (id, data, expires_at, org): (&str, &str, i64, &str)) {
+        sqlx::query(
+            "INSERT INTO sessions (id, data, expires_at, organization_id) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(data)
+        .bind(expires_at)
+        .bind(org)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    }
+
+    async fn sessions_of(app: &TestApp, org: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions WHERE organization_id = $1 OR data LIKE $2",
+        )
+        .bind(org)
+        .bind(format!("%{org}%"))
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+    }
+
+    async fn every_portal_entry_point_refuses_a_deleted_organization(d: Dialect) {
+        let app = TestApp::spawn_with(d, &[("LANYARD_REDIRECT_URIS", crate::sso::VENDOR_CB)]).await;
+        let org = app.create_org("Acme").await;
+        // What the session could reach: a domain, a member, a pending invitation, a directory with
+        // a group (after the member: a new directory is authoritative), a SAML connection with a
+        // certificate, a log stream.
+        let r = app
+            .api(
+                Method::POST,
+                &format!("/api/v1/organizations/{org}/domains"),
+                Some(json!({"domain": "acme.test", "verified": true})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let domain = r.json()["id"].as_str().unwrap().to_owned();
+        let member = join_by_invitation(&app, &org, "ann@acme.test").await;
+        let r = app
+            .api(
+                Method::POST,
+                "/api/v1/invitations",
+                Some(json!({"organization_id": org, "email": "pat@acme.test"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let invitation = r.json()["id"].as_str().unwrap().to_owned();
+        let dir = create_dir(&app, &org, "okta").await;
+        let r = scim(
+            &app,
+            &dir,
+            Method::POST,
+            "/Groups",
+            Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Engineering", "members": []})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let group = r.json()["id"].as_str().unwrap().to_owned();
+        let r = app
+            .api(
+                Method::POST,
+                &format!("/api/v1/organizations/{org}/connections"),
+                Some(
+                    json!({"type": "saml", "name": "Okta SAML", "idp": "okta", "saml": {
+                        "idp_entity_id": "https://idp.acme.test",
+                        "idp_sso_url": "https://idp.acme.test/sso",
+                        "idp_certificates": [cert("idp.crt")],
+                    }}),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let conn = r.json()["id"].as_str().unwrap().to_owned();
+        let cookie = app.redeem(&app.create_link(&org, &ALL_INTENTS).await).await;
+        let r = app
+            .browser_post(
+                "/portal/api/create_log_stream",
+                "kind=json&name=SIEM&url=https%3A%2F%2Fsiem.acme.test%2Fhook&credential=",
+                Some(&cookie),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let r = app
+            .browser_post("/portal/api/log_streams", "", Some(&cookie))
+            .await;
+        let stream = r.json()["streams"][0]["id"].as_str().unwrap().to_owned();
+        // The session works, for every part of the portal.
+        for path in [
+            "/portal/api/overview",
+            "/portal/api/directories",
+            "/portal/api/sso",
+        ] {
+            let form = if path.ends_with("directories") {
+                "errors_only=false&method="
+            } else {
+                ""
+            };
+            let r = app.browser_post(path, form, Some(&cookie)).await;
+            assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text());
+        }
+        let r = app
+            .browser_get("/portal/activity/export?format=csv", Some(&cookie))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(sessions_of(&app, &org).await, 1);
+        let session_id = cookie.strip_prefix("lanyard_session=").unwrap().to_owned();
+        let (data, expires_at): (String, i64) =
+            sqlx::query_as("SELECT data, expires_at FROM sessions WHERE id = $1")
+                .bind(&session_id)
+                .fetch_one(&app.state.db.pool)
+                .await
+                .unwrap();
+
+        let r = app
+            .api(
+                Method::DELETE,
+                &format!("/api/v1/organizations/{org}"),
+                None,
+            )
+            .await;
+        assert!(r.status.is_success(), "{} {}", r.status, r.text());
+        assert_eq!(
+            sessions_of(&app, &org).await,
+            0,
+            "deleting ends the sessions"
+        );
+        let before = snapshot(&app).await;
+
+        let attacks: Vec<(&str, String)> = vec![
+            ("overview", String::new()),
+            ("activity", String::new()),
+            ("policy", String::new()),
+            ("update_policy", "policy[jit_enabled]=off".into()),
+            ("simulate", "email=ann%40acme.test&path=sso".into()),
+            ("domains", String::new()),
+            ("add_domain", "domain=evil.acme.test".into()),
+            ("check_domain", format!("id={domain}")),
+            ("remove_domain", format!("id={domain}")),
+            ("directories", "errors_only=false&method=".into()),
+            ("create_directory", "kind=okta&name=Evil".into()),
+            ("rotate_directory_token", format!("id={}", dir.id)),
+            ("set_directory_authoritative", format!("id={}&authoritative=on", dir.id)),
+            ("delete_directory", format!("id={}", dir.id)),
+            (
+                "map_group",
+                format!("id={}&group_id={group}&role=admin&priority=1&mode=save", dir.id),
+            ),
+            ("members", "search=&state=&role=".into()),
+            ("member", format!("id={member}")),
+            ("change_member", format!("id={member}&action=role&role=admin")),
+            ("invite", "email=eve%40acme.test&role=admin&expires_in_days=3".into()),
+            ("resend_invitation", format!("id={invitation}")),
+            ("revoke_invitation", format!("id={invitation}")),
+            ("log_streams", String::new()),
+            (
+                "create_log_stream",
+                "kind=json&name=Exfil&url=https%3A%2F%2Fevil.example%2Fhook&credential=".into(),
+            ),
+            ("test_log_stream", format!("id={stream}")),
+            ("delete_log_stream", format!("id={stream}")),
+            ("sso", String::new()),
+            (
+                "create_connection",
+                "idp=okta&name=Evil&issuer=https%3A%2F%2Fevil.example&client_id=x&client_secret=y"
+                    .into(),
+            ),
+            ("set_connection_state", format!("id={conn}&state=active")),
+            (
+                "update_connection",
+                format!("id={conn}&name=Evil&issuer=https%3A%2F%2Fevil.example&client_id=x"),
+            ),
+            ("delete_connection", format!("id={conn}")),
+            (
+                "create_saml_connection",
+                format!(
+                    "idp=okta&name=Evil&entity_id=https%3A%2F%2Fevil.example&sso_url=https%3A%2F%2Fevil.example%2Fsso&certificate={}",
+                    enc(&cert("other.crt"))
+                ),
+            ),
+            (
+                "update_saml_connection",
+                format!("id={conn}&name=Hijacked&allow_idp_initiated=on"),
+            ),
+            ("save_attribute_mapping", format!("id={conn}&map_email=evil")),
+            (
+                "saml_certificate",
+                format!("id={conn}&add={}", enc(&cert("other.crt"))),
+            ),
+        ];
+        let mut covered: Vec<String> = attacks.iter().map(|(e, _)| (*e).to_owned()).collect();
+        covered.sort();
+        assert_eq!(
+            covered,
+            portal_endpoints(),
+            "every portal server function is tried"
+        );
+
+        // First with the session row gone (deleted with the organization), then with it written
+        // back as a request in flight during the deletion would: refused either way, and the
+        // written-back session is ended.
+        for written_back in [false, true] {
+            let row = (session_id.as_str(), data.as_str(), expires_at, org.as_str());
+            for (endpoint, form) in &attacks {
+                if written_back {
+                    write_back(&app, row).await;
+                }
+                let path = format!("/portal/api/{endpoint}");
+                let r = app.browser_post(&path, form, Some(&cookie)).await;
+                assert_eq!(
+                    r.status,
+                    StatusCode::UNAUTHORIZED,
+                    "{path} (written back: {written_back}): {}",
+                    r.text()
+                );
+                assert!(r.text().contains("SignedOut"), "{path}: {}", r.text());
+                assert_eq!(sessions_of(&app, &org).await, 0, "{path} ended the session");
+            }
+            for path in [
+                "/portal/activity/export?format=csv".to_owned(),
+                "/portal/activity/export?format=ndjson".to_owned(),
+                format!("/portal/sso/test/{conn}"),
+                "/portal".to_owned(),
+                "/portal/members".to_owned(),
+            ] {
+                if written_back {
+                    write_back(&app, row).await;
+                }
+                let r = app.browser_get(&path, Some(&cookie)).await;
+                assert_eq!(
+                    r.status,
+                    StatusCode::UNAUTHORIZED,
+                    "{path} (written back: {written_back}): {}",
+                    r.text()
+                );
+                assert!(r.header("location").is_none(), "{path} went on to the IdP");
+                assert!(
+                    !r.text().contains("ann@acme.test"),
+                    "{path} leaked a member"
+                );
+                assert_eq!(sessions_of(&app, &org).await, 0, "{path} ended the session");
+            }
+        }
+
+        // Nothing changed: not a row of any table (no token rotated, no role changed, no log
+        // stream created, no invitation mail queued, no certificate pinned, no audit event).
+        let after = snapshot(&app).await;
+        for (table, rows) in &before {
+            assert_eq!(Some(rows), after.get(table), "table {table} changed");
+        }
+        assert_eq!(before.len(), after.len());
+        let role: (String, String) =
+            sqlx::query_as("SELECT role, state FROM memberships WHERE id = $1")
+                .bind(&member)
+                .fetch_one(&app.state.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(role, ("member".to_owned(), "active".to_owned()));
+    }
+
+    crate::both_databases!(every_portal_entry_point_refuses_a_deleted_organization);
+}
+
+/// Server functions answer client errors with 4xx (monitoring counts only real failures as 5xx);
+/// a form posted without JavaScript is still sent back to its page with the error.
+mod error_statuses {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{header, Request};
+
+    async fn portal_server_functions_answer_client_errors_with_4xx(d: Dialect) {
+        let app = TestApp::spawn(d).await;
+        let org = app.create_org("Acme").await;
+        // Signed out.
+        let r = app.browser_post("/portal/api/overview", "", None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+        assert!(r.text().contains("SignedOut"), "{}", r.text());
+        // Not in scope: the link did not include the activity log.
+        let cookie = app
+            .redeem(&app.create_link(&org, &["domain_verification"]).await)
+            .await;
+        let r = app
+            .browser_post("/portal/api/activity", "", Some(&cookie))
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+        assert!(r.text().contains("NotInScope"), "{}", r.text());
+        // Invalid input.
+        let r = app
+            .browser_post(
+                "/portal/api/add_domain",
+                "domain=not+a+domain",
+                Some(&cookie),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+        assert!(r.text().contains("Invalid"), "{}", r.text());
+        // Arguments that cannot be decoded.
+        let r = app
+            .browser_post("/portal/api/check_domain", "", Some(&cookie))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+        // Success is 200 still.
+        let r = app
+            .browser_post("/portal/api/add_domain", "domain=acme.test", Some(&cookie))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+
+        // Without JavaScript the browser posts the form and is sent back with the error.
+        let r = app
+            .send(
+                Request::builder()
+                    .method(Method::POST)
+                    .uri("/portal/api/add_domain")
+                    .header(header::ORIGIN, crate::helpers::ORIGIN)
+                    .header("sec-fetch-site", "same-origin")
+                    .header(header::ACCEPT, "text/html,application/xhtml+xml")
+                    .header(
+                        header::REFERER,
+                        format!("{}/portal/domains", crate::helpers::ORIGIN),
+                    )
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header(header::COOKIE, &cookie)
+                    .body(Body::from("domain=not+a+domain"))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FOUND, "{}", r.text());
+        let to = r.header("location").unwrap();
+        assert!(
+            to.starts_with(&format!("{}/portal/domains?", crate::helpers::ORIGIN)),
+            "{to}"
+        );
+        assert!(to.contains("__err="), "{to}");
+
+        // A failure on the server side is still a 500, with a request id and no cause.
+        sqlx::query("DROP TABLE outbox")
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        let r = app
+            .browser_post("/portal/api/add_domain", "domain=beta.test", Some(&cookie))
+            .await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
+        assert!(r.text().contains("Internal"), "{}", r.text());
+        assert!(!r.text().to_lowercase().contains("outbox"), "{}", r.text());
+    }
+
+    crate::both_databases!(portal_server_functions_answer_client_errors_with_4xx);
+}

@@ -476,7 +476,7 @@ async fn sign_in_needs_password_and_a_fresh_code_and_every_failure_looks_the_sam
     assert!(!staff::active_grant(&app.state, &other).await.unwrap());
 }
 
-async fn sign_in_is_rate_limited_per_address_and_per_email(d: Dialect) {
+async fn sign_in_is_rate_limited_per_address_and_per_address_and_account(d: Dialect) {
     let app = TestApp::spawn(d).await;
     for i in 0..10 {
         let r = sign_in(
@@ -492,7 +492,8 @@ async fn sign_in_is_rate_limited_per_address_and_per_email(d: Dialect) {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(r.text().contains("Too many"));
 
-    // A new minute for the address; one email is still capped over 15 minutes.
+    // A new minute for the address; its failures for one account are still capped over 15
+    // minutes.
     app.state.clock.advance(61_000);
     for i in 0..9 {
         let r = sign_in(&app, "target@vendor.test", "wrong password!", "123456").await;
@@ -510,6 +511,172 @@ async fn sign_in_is_rate_limited_per_address_and_per_email(d: Dialect) {
         StatusCode::UNAUTHORIZED,
         "other accounts are unaffected"
     );
+}
+
+/// A sign-in from the client address `ip` (as the server's peer address).
+async fn sign_in_from(
+    app: &TestApp,
+    ip: &str,
+    email: &str,
+    password: &str,
+    code: &str,
+) -> crate::helpers::TestResponse {
+    use axum::body::Body;
+    use axum::http::{header, Method, Request};
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri("/console/signin")
+        .header(header::ORIGIN, ORIGIN)
+        .header("sec-fetch-site", "same-origin")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form(&[
+            ("email", email),
+            ("password", password),
+            ("code", code),
+        ])))
+        .unwrap();
+    let peer = std::net::SocketAddr::new(ip.parse().unwrap(), 50_000);
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    app.send(req).await
+}
+
+async fn count_where(app: &TestApp, sql: &str, bind: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(bind)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+}
+
+async fn a_strangers_failed_sign_ins_never_lock_the_owner_out(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let owner = "owner@vendor.test";
+    let link = create(&app, owner, "admin").await;
+    let (_, secret) = complete(&app, &link).await;
+    let stranger = "203.0.113.7";
+
+    // From one address: ten failures, then that address is refused for this account only.
+    for i in 0..10 {
+        let r = sign_in_from(&app, stranger, owner, "wrong password!", "123456").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{i}");
+    }
+    // A new minute for the address (at most 10 attempts a minute from anywhere): its failures
+    // for this account are still capped over 15 minutes.
+    app.state.clock.advance(61_000);
+    let r = sign_in_from(&app, stranger, owner, "wrong password!", "123456").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    assert!(r.text().contains("15 minutes"), "{}", r.text());
+    let r = sign_in_from(
+        &app,
+        stranger,
+        "other@vendor.test",
+        "wrong password!",
+        "123456",
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "other accounts are unaffected"
+    );
+
+    // The owner, from their own address, signs in.
+    next_step(&app);
+    let code = code_at(&secret, app.state.clock.now());
+    let r = sign_in_from(&app, "198.51.100.1", owner, PASSWORD, &code).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(r.header("location").as_deref(), Some("/console"));
+
+    // From many addresses: nothing is refused, the owner is warned once.
+    for i in 0..40 {
+        let r = sign_in_from(
+            &app,
+            &format!("192.0.2.{}", i + 1),
+            owner,
+            "wrong password!",
+            "123456",
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "address {i}");
+    }
+    next_step(&app);
+    let code = code_at(&secret, app.state.clock.now());
+    let r = sign_in_from(&app, "198.51.100.1", owner, PASSWORD, &code).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(
+        count_where(
+            &app,
+            "SELECT COUNT(*) FROM audit_events WHERE action = $1",
+            "staff.sign_in_failures_alert",
+        )
+        .await,
+        1,
+        "one warning per window"
+    );
+    let subject: String =
+        sqlx::query_scalar("SELECT subject FROM mail_outbox WHERE recipient = $1")
+            .bind(owner)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert!(subject.contains("Failed sign-ins"), "{subject}");
+    // Addresses that are no account get no mail and no warning.
+    for i in 0..35 {
+        sign_in_from(
+            &app,
+            &format!("192.0.2.{}", i + 100),
+            "nobody@vendor.test",
+            "wrong password!",
+            "123456",
+        )
+        .await;
+    }
+    assert_eq!(
+        count_where(
+            &app,
+            "SELECT COUNT(*) FROM audit_events WHERE action = $1",
+            "staff.sign_in_failures_alert",
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count_where(
+            &app,
+            "SELECT COUNT(*) FROM mail_outbox WHERE recipient <> $1",
+            owner
+        )
+        .await,
+        0
+    );
+}
+
+async fn successful_sign_ins_do_not_count_toward_the_failure_limit(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let owner = "owner@vendor.test";
+    let link = create(&app, owner, "admin").await;
+    let (_, secret) = complete(&app, &link).await;
+    let ip = "198.51.100.1";
+    for i in 0..9 {
+        let r = sign_in_from(&app, ip, owner, "typo in my password", "123456").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{i}");
+    }
+    app.state.clock.advance(61_000);
+    for i in 0..5 {
+        next_step(&app);
+        let code = code_at(&secret, app.state.clock.now());
+        let r = sign_in_from(&app, ip, owner, PASSWORD, &code).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "success {i}: {}", r.text());
+    }
+    app.state.clock.advance(61_000);
+    // The tenth failure is answered; the eleventh attempt after ten failures is refused.
+    let r = sign_in_from(&app, ip, owner, "typo in my password", "123456").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    next_step(&app);
+    let code = code_at(&secret, app.state.clock.now());
+    let r = sign_in_from(&app, ip, owner, PASSWORD, &code).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 async fn portal_and_staff_sessions_are_separate(d: Dialect) {
@@ -751,7 +918,9 @@ crate::both_databases!(
     unknown_expired_and_revoked_setup_links,
     two_concurrent_completions_exactly_one_succeeds,
     sign_in_needs_password_and_a_fresh_code_and_every_failure_looks_the_same,
-    sign_in_is_rate_limited_per_address_and_per_email,
+    sign_in_is_rate_limited_per_address_and_per_address_and_account,
+    a_strangers_failed_sign_ins_never_lock_the_owner_out,
+    successful_sign_ins_do_not_count_toward_the_failure_limit,
     portal_and_staff_sessions_are_separate,
     staff_actions_are_audited_without_secrets,
     accounts_are_unique_per_email_and_roles_are_checked,

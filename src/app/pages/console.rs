@@ -14,6 +14,7 @@ use crate::api::console::{
     DriftLine, Line, StaffInfo,
 };
 use crate::api::PortalError;
+use crate::domain::text::neutralize as shown;
 
 /// Page chrome: who is signed in, navigation, sign out.
 #[component]
@@ -150,13 +151,13 @@ pub fn Tenants() -> impl IntoView {
                                                 view! {
                                                     <tr class="border-t border-slate-200 align-top" data-testid="tenant-row" data-org=t.id.clone() data-status=t.status.clone()>
                                                         <td class="py-2 pr-3">
-                                                            <a href=format!("/console/organizations/{}", t.id) class="font-medium text-indigo-700 underline" data-testid="tenant-link">{t.name.clone()}</a>
+                                                            <a href=format!("/console/organizations/{}", t.id) class="font-medium text-indigo-700 underline" data-testid="tenant-link">{shown(&t.name)}</a>
                                                             <div class="font-mono text-xs text-slate-500">{t.id.clone()}{t.external_id.clone().map(|e| format!(" · {e}"))}</div>
-                                                            {t.top_signal.clone().map(|s| view! { <div class="mt-1 text-xs text-slate-600" data-testid="top-signal">{s}</div> })}
+                                                            {t.top_signal.clone().map(|s| view! { <div class="mt-1 text-xs text-slate-600" data-testid="top-signal">{shown(&s)}</div> })}
                                                         </td>
                                                         <td class="pr-3"><span class=format!("rounded-full px-2 py-0.5 text-xs font-medium {class}")>{label}</span></td>
-                                                        <td class="pr-3">{t.sso}</td>
-                                                        <td class="pr-3">{t.directory}</td>
+                                                        <td class="pr-3">{shown(&t.sso)}</td>
+                                                        <td class="pr-3">{shown(&t.directory)}</td>
                                                         <td class="pr-3">{t.domains}</td>
                                                         <td class="pr-3">{t.invitations}</td>
                                                         <td class="pr-3">{t.setup_links}</td>
@@ -186,9 +187,9 @@ fn Lines(lines: Vec<Line>, empty: &'static str, testid: &'static str) -> impl In
         <ul class="divide-y divide-slate-100 text-sm" data-testid=testid>
             {lines.into_iter().map(|l| view! {
                 <li class="py-2" data-testid="line">
-                    <div class=if l.bad { "font-medium text-rose-800" } else { "font-medium" }>{l.title}</div>
+                    <div class=if l.bad { "font-medium text-rose-800" } else { "font-medium" }>{shown(&l.title)}</div>
                     <div class="text-xs text-slate-500">{l.at}</div>
-                    <pre class="mt-1 whitespace-pre-wrap break-all text-xs text-slate-600">{l.detail}</pre>
+                    <pre class="mt-1 whitespace-pre-wrap break-all text-xs text-slate-600">{shown(&l.detail)}</pre>
                 </li>
             }).collect_view()}
         </ul>
@@ -208,7 +209,7 @@ fn DriftList(org: String, drift: Vec<DriftLine>) -> impl IntoView {
                 view! {
                     <li class="rounded-lg border border-amber-200 bg-amber-50 p-3 text-sm" data-testid="drift-finding" data-kind=f.kind.clone()>
                         <div class="font-medium">{f.kind_label}</div>
-                        <div class="text-slate-700">{f.detail}</div>
+                        <div class="text-slate-700">{shown(&f.detail)}</div>
                         {link.map(|href| view! { <a href=href class="text-indigo-700 underline" data-testid="why-link">"Why does this person have access?"</a> })}
                     </li>
                 }
@@ -235,9 +236,9 @@ fn Credentials(
                     let id = c.id.clone();
                     view! {
                         <tr class="border-t border-slate-200 align-top" data-testid="credential" data-id=c.id.clone()>
-                            <td class="py-1 pr-2"><div class="font-medium">{c.kind}</div><div class="text-xs text-slate-600">{c.name}{c.hint.map(|h| format!(" · {h}"))}</div></td>
+                            <td class="py-1 pr-2"><div class="font-medium">{c.kind}</div><div class="text-xs text-slate-600">{shown(&c.name)}{c.hint.map(|h| format!(" · {}", shown(&h)))}</div></td>
                             <td class="pr-2">{c.age}</td>
-                            <td class="pr-2">{c.created_by}</td>
+                            <td class="pr-2">{shown(&c.created_by)}</td>
                             <td class="pr-2">{c.last_used}</td>
                             <td class="pr-2">{c.expires}</td>
                             <td class="pr-2" data-testid="credential-flags">{c.flags.join(", ")}</td>
@@ -301,7 +302,7 @@ pub fn Tenant() -> impl IntoView {
                         <ConsoleFrame me=p.me.clone()>
                             <A href="/console" attr:class="text-sm text-indigo-700 underline">"← All tenants"</A>
                             <div class="mt-2 flex flex-wrap items-center gap-3">
-                                <h1 class="text-2xl font-semibold" data-testid="tenant-name">{p.name.clone()}</h1>
+                                <h1 class="text-2xl font-semibold" data-testid="tenant-name">{shown(&p.name)}</h1>
                                 <span class=format!("rounded-full px-2 py-0.5 text-xs font-medium {class}") data-testid="tenant-status">{label}</span>
                             </div>
                             <p class="font-mono text-xs text-slate-500">{p.id.clone()}{p.external_id.clone().map(|e| format!(" · external id {e}"))}" · checked "{p.computed_at.clone()}</p>
@@ -319,7 +320,7 @@ pub fn Tenant() -> impl IntoView {
                                     <ul class="space-y-1 text-sm" data-testid="signals">
                                         {p.signals.clone().into_iter().map(|s| view! {
                                             <li class=if s.severity == "error" { "rounded bg-rose-50 p-2 text-rose-900" } else { "rounded bg-amber-50 p-2 text-amber-900" } data-testid="signal" data-area=s.area.clone()>
-                                                {format!("{} · {}", s.area, s.message)}
+                                                {shown(&format!("{} · {}", s.area, s.message))}
                                             </li>
                                         }).collect_view()}
                                     </ul>
@@ -328,7 +329,7 @@ pub fn Tenant() -> impl IntoView {
 
                             <dl class="mt-6 grid grid-cols-2 gap-2 text-sm md:grid-cols-4" data-testid="summary">
                                 {p.summary.clone().into_iter().map(|(k, v)| view! {
-                                    <div class="rounded-lg border border-slate-200 bg-white p-3"><dt class="text-xs text-slate-500">{k}</dt><dd>{v}</dd></div>
+                                    <div class="rounded-lg border border-slate-200 bg-white p-3"><dt class="text-xs text-slate-500">{k}</dt><dd>{shown(&v)}</dd></div>
                                 }).collect_view()}
                             </dl>
 
@@ -336,13 +337,13 @@ pub fn Tenant() -> impl IntoView {
                             {if p.sso.is_empty() {
                                 view! { <p class="text-sm text-slate-500" data-testid="sso-empty">"No SSO connection. Send the customer a setup link with SSO."</p> }.into_any()
                             } else {
-                                view! { <ul class="list-disc pl-5 text-sm" data-testid="sso">{p.sso.clone().into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul> }.into_any()
+                                view! { <ul class="list-disc pl-5 text-sm" data-testid="sso">{p.sso.clone().into_iter().map(|l| view! { <li>{shown(&l)}</li> }).collect_view()}</ul> }.into_any()
                             }}
                             {section("Directories")}
                             {if p.directories.is_empty() {
                                 view! { <p class="text-sm text-slate-500" data-testid="directories-empty">"No directory. Send the customer a setup link with directory sync."</p> }.into_any()
                             } else {
-                                view! { <ul class="list-disc pl-5 text-sm" data-testid="directories">{p.directories.clone().into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul> }.into_any()
+                                view! { <ul class="list-disc pl-5 text-sm" data-testid="directories">{p.directories.clone().into_iter().map(|l| view! { <li>{shown(&l)}</li> }).collect_view()}</ul> }.into_any()
                             }}
 
                             {section("Drift")}
@@ -365,7 +366,7 @@ pub fn Tenant() -> impl IntoView {
                                             let org = org3.clone();
                                             view! {
                                                 <li class="flex flex-wrap items-center justify-between gap-2 py-2" data-testid="invitation">
-                                                    <span>{format!("{} · {} · expires {} · {}", i.email, i.role, i.expires, i.delivery)}</span>
+                                                    <span>{shown(&format!("{} · {} · expires {} · {}", i.email, i.role, i.expires, i.delivery))}</span>
                                                     {admin.then(|| view! {
                                                         <ActionForm action=resend>
                                                             <input type="hidden" name="organization_id" value=org.clone() />
@@ -426,9 +427,9 @@ pub fn Tenant() -> impl IntoView {
                             </ActionForm>
                             {p.simulation.clone().map(|sim| view! {
                                 <div class="mt-2 rounded-lg bg-slate-100 p-3 text-sm" data-testid="sim-result" data-decision=sim.decision.clone()>
-                                    <p class="font-medium">{format!("{}: {}{}", sim.email, sim.decision, sim.role.map(|r| format!(" as {r}")).unwrap_or_default())}</p>
+                                    <p class="font-medium">{shown(&format!("{}: {}{}", sim.email, sim.decision, sim.role.map(|r| format!(" as {r}")).unwrap_or_default()))}</p>
                                     <ol class="list-decimal pl-5">{sim.reasons.into_iter().map(|(rule, outcome, detail)| view! {
-                                        <li data-testid="sim-reason" data-rule=rule.clone() data-outcome=outcome.clone()>{format!("{rule} · {outcome}: {detail}")}</li>
+                                        <li data-testid="sim-reason" data-rule=rule.clone() data-outcome=outcome.clone()>{shown(&format!("{rule} · {outcome}: {detail}"))}</li>
                                     }).collect_view()}</ol>
                                 </div>
                             })}
@@ -465,10 +466,10 @@ pub fn ConsoleMember() -> impl IntoView {
             {move || data.get().map(|d| match d {
                 Ok(p) => view! {
                     <ConsoleFrame me=p.me.clone()>
-                        <a href=format!("/console/organizations/{}", p.organization_id) class="text-sm text-indigo-700 underline">{format!("← {}", p.organization_name)}</a>
-                        <h1 class="mt-2 text-2xl font-semibold" data-testid="member-email">{p.email.clone()}</h1>
+                        <a href=format!("/console/organizations/{}", p.organization_id) class="text-sm text-indigo-700 underline">{format!("← {}", shown(&p.organization_name))}</a>
+                        <h1 class="mt-2 text-2xl font-semibold" data-testid="member-email">{shown(&p.email)}</h1>
                         <p class="text-slate-700" data-testid="member-summary">{format!("Role {} · {} · last sign-in {}", p.role, p.state, p.last_sign_in)}</p>
-                        <p class="mt-2 text-sm text-slate-700">{format!("Joined: {}. Role: {}.", p.source, p.role_source)}</p>
+                        <p class="mt-2 text-sm text-slate-700">{shown(&format!("Joined: {}. Role: {}.", p.source, p.role_source))}</p>
                         {section("Why this person has access")}
                         <Lines lines=p.grants.clone() empty="No grants recorded." testid="grants" />
                         {section("Drift")}

@@ -601,13 +601,14 @@ pub async fn group_members(
     .await
 }
 
+/// Adds a group member; true when they were not one already.
 pub async fn add_member(
     conn: &mut Conn,
     directory_id: &str,
     group_id: &str,
     user_id: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     sqlx::query("INSERT INTO directory_group_members (group_id, user_id, directory_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
         .bind(group_id)
         .bind(user_id)
@@ -615,22 +616,23 @@ pub async fn add_member(
         .bind(now)
         .execute(conn)
         .await
-        .map(|_| ())
+        .map(|r| r.rows_affected() == 1)
 }
 
+/// Removes a group member; true when they were one.
 pub async fn remove_member(
     conn: &mut Conn,
     directory_id: &str,
     group_id: &str,
     user_id: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     sqlx::query("DELETE FROM directory_group_members WHERE group_id = $1 AND user_id = $2 AND directory_id = $3")
         .bind(group_id)
         .bind(user_id)
         .bind(directory_id)
         .execute(conn)
         .await
-        .map(|_| ())
+        .map(|r| r.rows_affected() == 1)
 }
 
 /// Groups a directory user belongs to: (group id, displayName).
@@ -717,6 +719,91 @@ pub async fn membership_of_user(
     ))
     .bind(organization_id)
     .bind(user_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Locks a membership's row until the transaction ends (PostgreSQL; SQLite's write transaction
+/// already holds the whole database).
+pub async fn lock_membership(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+    dialect: Dialect,
+) -> Result<(), sqlx::Error> {
+    if dialect == Dialect::Sqlite {
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "SELECT id FROM memberships WHERE id = $1 AND organization_id = $2{}",
+        lock_suffix(dialect)
+    ))
+    .bind(id)
+    .bind(organization_id)
+    .fetch_optional(conn)
+    .await
+    .map(|_| ())
+}
+
+/// When a membership's newest grant was made.
+pub async fn newest_grant_at(
+    conn: &mut Conn,
+    organization_id: &str,
+    membership_id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT MAX(created_at) FROM membership_grants WHERE membership_id = $1 AND organization_id = $2",
+    )
+    .bind(membership_id)
+    .bind(organization_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Whether a `membership.removal_skipped` event names the membership since `since`.
+pub async fn removal_skipped_since(
+    conn: &mut Conn,
+    organization_id: &str,
+    membership_id: &str,
+    since: i64,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE organization_id = $1 AND action = 'membership.removal_skipped' \
+         AND occurred_at >= $2 AND targets LIKE $3",
+    )
+    .bind(organization_id)
+    .bind(since)
+    .bind(format!("%\"{membership_id}\"%"))
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// An organization user's email address.
+pub async fn user_email(
+    conn: &mut Conn,
+    organization_id: &str,
+    user_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT email FROM users WHERE id = $1 AND organization_id = $2")
+        .bind(user_id)
+        .bind(organization_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// A membership's newest grant: (kind, detail JSON).
+pub async fn newest_grant(
+    conn: &mut Conn,
+    organization_id: &str,
+    membership_id: &str,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT kind, detail FROM membership_grants WHERE membership_id = $1 AND organization_id = $2 \
+         ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(membership_id)
+    .bind(organization_id)
     .fetch_optional(conn)
     .await
 }

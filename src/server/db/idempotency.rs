@@ -7,6 +7,7 @@ use super::Conn;
 pub struct IdempotencyRow {
     pub request_hash: String,
     pub status_code: Option<i64>,
+    /// The response body, sealed (`SecretBox`) by the middleware: it may carry secrets shown once.
     pub response_body: Option<String>,
     pub created_at: i64,
 }
@@ -47,7 +48,7 @@ pub async fn get(
     .await
 }
 
-/// Stores the response of a finished request.
+/// Stores the (sealed) response of a finished request.
 pub async fn complete(
     conn: &mut Conn,
     api_key_id: &str,

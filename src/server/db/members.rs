@@ -535,6 +535,46 @@ pub async fn cancel_invitation_mail(
         .map(|_| ())
 }
 
+/// Takes the transaction-scoped advisory lock for an organization's invitation mail decisions
+/// (PostgreSQL only).
+pub async fn lock_invitation_mail(
+    conn: &mut Conn,
+    organization_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('lanyard.invitation_mail:' || $1)::bigint)")
+        .bind(organization_id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// How many invitation mails an organization queued after `since`, and the oldest one's time.
+pub async fn invitation_mails_since(
+    conn: &mut Conn,
+    organization_id: &str,
+    since: i64,
+) -> Result<(i64, Option<i64>), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT COUNT(*), MIN(created_at) FROM mail_outbox \
+         WHERE organization_id = $1 AND invitation_id IS NOT NULL AND created_at > $2",
+    )
+    .bind(organization_id)
+    .bind(since)
+    .fetch_one(conn)
+    .await
+}
+
+/// When the invitation's newest mail was queued.
+pub async fn last_invitation_mail_at(
+    conn: &mut Conn,
+    invitation_id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT MAX(created_at) FROM mail_outbox WHERE invitation_id = $1")
+        .bind(invitation_id)
+        .fetch_one(conn)
+        .await
+}
+
 /// The newest mail of each of these invitations.
 pub async fn latest_mail(
     conn: &mut Conn,

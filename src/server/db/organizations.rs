@@ -92,6 +92,16 @@ pub async fn soft_delete(conn: &mut Conn, id: &str, now: i64) -> Result<bool, sq
     Ok(r.rows_affected() == 1)
 }
 
+/// Deletes the browser sessions holding a portal grant of the organization (the session store
+/// fills `sessions.organization_id`); returns how many.
+pub async fn delete_sessions(conn: &mut Conn, id: &str) -> Result<u64, sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE organization_id = $1")
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+}
+
 /// (id, audit retention in days) of every live organization.
 pub async fn retentions(conn: &mut Conn) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as(

@@ -236,17 +236,23 @@ pub async fn insert_code(
     .map(|_| ())
 }
 
-/// Redeems a code exactly once: returns (redirect_uri, result JSON).
+/// Redeems a code exactly once: returns (redirect_uri, result JSON). With `redirect_uri`, only
+/// a code issued for that redirect is redeemed; a code issued for another stays unspent.
 pub async fn take_code(
     conn: &mut Conn,
     code_hash: &str,
+    redirect_uri: Option<&str>,
     now: i64,
 ) -> Result<Option<(String, String)>, sqlx::Error> {
-    let r = sqlx::query("UPDATE sso_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2")
-        .bind(code_hash)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+    let r = sqlx::query(
+        "UPDATE sso_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+         AND ($3 IS NULL OR redirect_uri = $3)",
+    )
+    .bind(code_hash)
+    .bind(now)
+    .bind(redirect_uri)
+    .execute(&mut *conn)
+    .await?;
     if r.rows_affected() != 1 {
         return Ok(None);
     }
@@ -254,6 +260,18 @@ pub async fn take_code(
         .bind(code_hash)
         .fetch_optional(conn)
         .await
+}
+
+/// Whether a code is still redeemable (unused, unexpired); reads only.
+pub async fn code_is_live(conn: &mut Conn, code_hash: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sso_codes WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
+    )
+    .bind(code_hash)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
 }
 
 /// Vendor redirect URIs registered through the API.

@@ -305,8 +305,11 @@ pub async fn signin_show(State(state): State<AppState>, Query(q): Query<SignInQu
     signin_page(&state, StatusCode::OK, "", notice)
 }
 
-/// POST `/console/signin`: rate-limited per client address and per email, then email, password
-/// and a fresh TOTP code.
+/// POST `/console/signin`: email, password and a fresh TOTP code. Limits: every attempt counts
+/// per client address (10 a minute); failures count per (address, account), 10 in 15 minutes
+/// refuse that address for that account only; failures per account from all addresses never
+/// refuse anything — past 30 in 15 minutes the owner is warned, once per window. Nobody can
+/// lock the owner out from elsewhere, and successful sign-ins count toward no failure limit.
 pub async fn signin(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -314,39 +317,61 @@ pub async fn signin(
     Form(form): Form<SignInForm>,
 ) -> Response {
     let now = state.clock.now();
-    if !state.limiter.check(
-        "staff_sign_in",
-        &client_key(&ctx),
-        limits::STAFF_SIGN_IN,
-        now,
-    ) {
+    let address = client_key(&ctx);
+    if !state
+        .limiter
+        .check("staff_sign_in", &address, limits::STAFF_SIGN_IN, now)
+    {
         return too_many(&state.config.branding, "sign-in");
     }
     let email_key: String = form.email.trim().to_lowercase().chars().take(254).collect();
-    if !state.limiter.check(
-        "staff_sign_in_email",
-        &email_key,
-        limits::STAFF_SIGN_IN_PER_EMAIL,
+    let pair_key = format!("{address} {email_key}");
+    if state.limiter.over(
+        "staff_sign_in_failures",
+        &pair_key,
+        limits::STAFF_SIGN_IN_FAILURES,
         now,
     ) {
         return page(
             StatusCode::TOO_MANY_REQUESTS,
             &state.config.branding,
             "Too many attempts",
-            r#"<p class="text-slate-700">Too many sign-in attempts were made for this account. Wait 15 minutes and try again.</p>"#,
+            r#"<p class="text-slate-700">Too many failed sign-ins for this account came from your network. Wait 15 minutes and try again.</p>"#,
         );
     }
     match staff::sign_in(&state, &ctx, &form.email, &form.password, &form.code).await {
         Ok(grant) => start_session(&state, &session, &grant).await,
-        Err(AppError::Unauthorized(msg)) => signin_page(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            form.email.trim(),
-            &format!(
-                r#"<p class="mb-4 rounded-lg bg-red-50 px-4 py-3 text-red-800" data-testid="error" role="alert">{}</p>"#,
-                esc(&msg)
-            ),
-        ),
+        Err(AppError::Unauthorized(msg)) => {
+            let (_, window) = limits::STAFF_SIGN_IN_FAILURES;
+            state
+                .limiter
+                .hit("staff_sign_in_failures", &pair_key, window, now);
+            let (alert_at, alert_window) = limits::STAFF_SIGN_IN_FAILURES_ALERT;
+            let failures = state.limiter.hit(
+                "staff_sign_in_account_failures",
+                &email_key,
+                alert_window,
+                now,
+            );
+            // Exactly once per window: the failure that crosses the threshold.
+            if failures == alert_at + 1 {
+                if let Err(e) =
+                    staff::alert_failed_sign_ins(&state, &ctx, &form.email, failures, alert_window)
+                        .await
+                {
+                    tracing::error!(error = %e, "could not warn a staff member of failed sign-ins");
+                }
+            }
+            signin_page(
+                &state,
+                StatusCode::UNAUTHORIZED,
+                form.email.trim(),
+                &format!(
+                    r#"<p class="mb-4 rounded-lg bg-red-50 px-4 py-3 text-red-800" data-testid="error" role="alert">{}</p>"#,
+                    esc(&msg)
+                ),
+            )
+        }
         Err(e) => internal(&state, e),
     }
 }

@@ -7,10 +7,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::portal_link::PORTAL_KEY;
 use crate::domain::intent::Intent;
 use crate::server::service::audit_log::{self, ExportFormat, FilterParams};
-use crate::server::service::setup_links::PortalGrant;
+use crate::server::service::setup_links;
 use crate::server::state::AppState;
 
 /// The query: format plus the viewer's filters.
@@ -39,10 +38,14 @@ pub async fn portal_export(
     session: Session,
     Query(q): Query<ExportQuery>,
 ) -> Response {
-    let grant: Option<PortalGrant> = session.get(PORTAL_KEY).await.ok().flatten();
-    let Some(grant) =
-        grant.filter(|g| state.clock.now() - g.started_at <= crate::api::ctx::MAX_SESSION_MS)
-    else {
+    let grant = match setup_links::session_grant(&state, &session).await {
+        Ok(g) => g,
+        Err(e) => {
+            let rid = super::current_request_id();
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, &e.public_message(&rid));
+        }
+    };
+    let Some(grant) = grant else {
         return plain(
             StatusCode::UNAUTHORIZED,
             "Your setup session has ended. Open a new setup link from your vendor.",

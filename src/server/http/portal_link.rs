@@ -16,7 +16,7 @@ use crate::server::service::setup_links::{self, LinkStatus};
 use crate::server::state::AppState;
 
 /// Session key holding the portal grant.
-pub const PORTAL_KEY: &str = "portal";
+pub use crate::server::service::setup_links::PORTAL_KEY;
 
 fn ask_for_new(state: &AppState, status: StatusCode, title: &str, why: &str) -> Response {
     let vendor = esc(&state.config.branding.vendor_name);

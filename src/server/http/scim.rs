@@ -17,8 +17,20 @@ use crate::server::service::directories::DirCtx;
 use crate::server::service::scim::{self, Exchange, ListQuery, Projection, ScimOut, UserChange};
 use crate::server::state::AppState;
 
-/// Largest SCIM request body: a Group push with thousands of members fits.
+/// Largest SCIM Group request body: a push of [`resource::MAX_MEMBERS`] members fits.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Largest body of every other SCIM request (a User, even with Entra's extensions, is a few KB).
+pub const MAX_OTHER_BODY: usize = 256 * 1024;
+
+/// The body limit for a request to `rest` (the path under the directory's base URL).
+fn body_limit(rest: &str) -> usize {
+    let first = rest.trim_start_matches('/').split('/').next().unwrap_or("");
+    if first.eq_ignore_ascii_case("Groups") {
+        MAX_BODY
+    } else {
+        MAX_OTHER_BODY
+    }
+}
 
 const SCIM_JSON: &str = "application/scim+json";
 
@@ -143,13 +155,18 @@ pub async fn entry(
         }
     };
 
-    let body = axum::body::to_bytes(req.into_body(), MAX_BODY).await;
+    let limit = body_limit(&rest);
+    let body = axum::body::to_bytes(req.into_body(), limit).await;
     let (out, body) = match body {
         Err(_) => (
             error_out(&ScimError::new(
                 413,
                 None,
-                format!("the request body is larger than {} MiB; send large groups in several PATCH requests", MAX_BODY / 1024 / 1024),
+                if limit == MAX_BODY {
+                    format!("the request body is larger than {} MiB; send large groups in several PATCH requests", MAX_BODY / 1024 / 1024)
+                } else {
+                    format!("the request body is larger than {} KiB, the most a SCIM request other than a Group push may carry", limit / 1024)
+                },
             )),
             Bytes::new(),
         ),

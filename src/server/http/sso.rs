@@ -108,12 +108,11 @@ pub async fn portal_test(
     axum::extract::Path(connection): axum::extract::Path<String>,
 ) -> Response {
     use crate::domain::intent::Intent;
-    use crate::server::service::setup_links::PortalGrant;
-    let grant: Option<PortalGrant> = session
-        .get(super::portal_link::PORTAL_KEY)
-        .await
-        .ok()
-        .flatten();
+    use crate::server::service::setup_links;
+    let grant = match setup_links::session_grant(&state, &session).await {
+        Ok(g) => g,
+        Err(e) => return render(&state, Err(e)),
+    };
     let Some(grant) = grant.filter(|g| g.intents.contains(&Intent::Sso)) else {
         return render(
             &state,

@@ -139,7 +139,14 @@ pub async fn authenticate(db: &Db, presented: &str, now: i64) -> Result<ApiPrinc
     if !ct_eq(&row.token_hash, &hash) || row.revoked_at.is_some() {
         return Err(bad());
     }
-    db::api_keys::touch(&mut conn, &row.id, now).await?;
+    // Last use, at most once a minute. Skipped without a statement when the row is recent: on
+    // SQLite even an UPDATE that matches nothing takes the database's write lock, and a write
+    // outside this process's writer queue would poll SQLite's busy handler behind a stream of
+    // queued writes (another tenant's long group push) instead of taking its turn.
+    if row.last_used_at.is_none_or(|t| t < now - 60_000) {
+        let _turn = db.write_turn().await?;
+        db::api_keys::touch(&mut conn, &row.id, now).await?;
+    }
     Ok(ApiPrincipal {
         key_id: row.id,
         name: row.name,

@@ -147,7 +147,7 @@ pub async fn list_filtered(
             )
         })?,
     };
-    let limit = super::clamp_limit(limit);
+    let limit = super::check_limit(limit)?;
     let mut conn = state.db.pool.acquire().await?;
     let mut rows =
         audit::list_filtered(&mut conn, organization_id, after_seq, filter, limit + 1).await?;

@@ -504,6 +504,10 @@ async fn suspend(
     )
     .await?;
     let voided = q::void_codes(tx.conn(), &m, now).await?;
+    // An invitation sent to the address before must not undo the deprovisioning.
+    if let Some(email) = q::user_email(tx.conn(), &org, user_id).await? {
+        super::invitations::revoke_pending_for(tx, &org, &email, "suspended").await?;
+    }
     grant(
         tx,
         &org,
@@ -547,10 +551,17 @@ async fn suspend(
     match plan.remove_after_days {
         Some(0) => remove(tx, &org, &m, label, &role, &dir.directory_id, &dir.name).await?,
         Some(days) => q::schedule_removal(tx.conn(), &org, &m, now + days * 86_400_000).await?,
+        // Held by the last-admin protection: looked at again until another admin exists.
+        None if plan.protected => {
+            q::schedule_removal(tx.conn(), &org, &m, now + PROTECTED_RECHECK_MS).await?
+        }
         None => {}
     }
     Ok(())
 }
+
+/// How often a removal held by the last-admin protection is reconsidered.
+pub const PROTECTED_RECHECK_MS: i64 = 3600 * 1000;
 
 /// Removes a directory-suspended member (policy `remove`), in the caller's transaction.
 async fn remove(
@@ -687,6 +698,28 @@ pub(crate) async fn deactivation_plan(
     }
 }
 
+/// The simulator's side of [`domain_owned_elsewhere`]: true (and the trace says why) when the
+/// directory would keep the address without access.
+async fn held_elsewhere(
+    conn: &mut Conn,
+    org: &str,
+    dir: &DirectoryRow,
+    email: &str,
+    t: &mut Trace,
+) -> Result<bool, AppError> {
+    if !domain_owned_elsewhere(conn, org, email).await? {
+        return Ok(false);
+    }
+    let d = crate::domain::domain_name::email_domain(email)
+        .map(|d| d.as_str().to_owned())
+        .unwrap_or_default();
+    t.deny(
+        "domain",
+        format!("{d} is verified by another organization: {} keeps {email} as a directory user but gives them no access here", dir.name),
+    );
+    Ok(true)
+}
+
 /// The simulator's directory creation: what `reconcile` does when this directory provisions the
 /// address (before any group mapping applies): create a membership with the default role, link
 /// and manage an existing one (a role no group gave is kept), restore one this directory
@@ -700,15 +733,24 @@ pub(crate) async fn creation_plan(
     t: &mut Trace,
 ) -> Result<(bool, String), AppError> {
     let Some((user_id, _, _, _)) = db::sso::member_by_email(conn, &org.id, email).await? else {
+        if held_elsewhere(conn, &org.id, dir, email, t).await? {
+            return Ok((false, org.default_role.clone()));
+        }
         t.allow(
             "directory",
             format!("{} provisions {email}: a membership is created at once with the default role {} (a mapped group's role wins)", dir.name, org.default_role),
         );
         return Ok((true, org.default_role.clone()));
     };
-    let Some((_, role, st, group, managed_by)) =
-        q::membership_of_user(conn, &org.id, &user_id, None).await?
-    else {
+    let membership = q::membership_of_user(conn, &org.id, &user_id, None).await?;
+    if membership
+        .as_ref()
+        .is_none_or(|(_, _, st, _, _)| st != "active")
+        && held_elsewhere(conn, &org.id, dir, email, t).await?
+    {
+        return Ok((false, org.default_role.clone()));
+    }
+    let Some((m, role, st, group, _)) = membership else {
         t.allow(
             "directory",
             format!(
@@ -718,7 +760,13 @@ pub(crate) async fn creation_plan(
         );
         return Ok((true, org.default_role.clone()));
     };
-    if st != "active" && managed_by.as_deref() != Some(dir.id.as_str()) {
+    if st != "active"
+        && !may_restore(
+            &st,
+            q::newest_grant(conn, &org.id, &m).await?.as_ref(),
+            &dir.id,
+        )
+    {
         t.deny(
             "directory",
             format!("{email} is {st}, not by {}: a directory restores only a membership it suspended itself", dir.name),
@@ -780,6 +828,16 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
             deactivation_plan_for(tx.conn(), &policy, &org, &m, &role, &mut Trace::default())
                 .await?;
         if plan.remove_after_days.is_none() {
+            // Protected: looked at again later, so that the removal happens once another admin
+            // exists; the skip is recorded once, not at every look.
+            if plan.protected {
+                q::schedule_removal(tx.conn(), &org, &m, now + PROTECTED_RECHECK_MS).await?;
+                let since = q::newest_grant_at(tx.conn(), &org, &m).await?.unwrap_or(0);
+                if q::removal_skipped_since(tx.conn(), &org, &m, since).await? {
+                    tx.commit_observation().await?;
+                    continue;
+                }
+            }
             // Protected (or the policy changed back to suspend): nothing to remove.
             tx.record(
                 Some(&org),
@@ -800,6 +858,42 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
         tx.commit().await?;
     }
     Ok(n)
+}
+
+/// Whether the address's domain is verified by an organization other than `org` (the most
+/// specific verified holder decides, as for invitations and JIT).
+pub(crate) async fn domain_owned_elsewhere(
+    conn: &mut Conn,
+    org: &str,
+    email: &str,
+) -> Result<bool, AppError> {
+    let holders = super::domains::holders_of_email(conn, email).await?;
+    Ok(holders.first().is_some_and(|h| h != org))
+}
+
+/// Whether directory `directory_id` may bring a membership in state `state` back to active:
+/// only one it suspended itself, i.e. whose newest grant is this directory's suspension. A
+/// removed membership, one an admin suspended (or reactivated and suspended again), and one
+/// another directory suspended stay as they are.
+pub(crate) fn may_restore(
+    state: &str,
+    newest_grant: Option<&(String, String)>,
+    directory_id: &str,
+) -> bool {
+    if state != "suspended" {
+        return false;
+    }
+    let Some((kind, detail)) = newest_grant else {
+        return false;
+    };
+    let by = serde_json::from_str::<serde_json::Value>(detail)
+        .ok()
+        .and_then(|d| {
+            d.get("directory_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        });
+    kind == "directory_suspended" && by.as_deref() == Some(directory_id)
 }
 
 /// Brings a directory user's membership in line with the directory: links or creates the
@@ -823,15 +917,18 @@ pub async fn reconcile(
     }
     let label = u.email.clone().unwrap_or_else(|| u.user_name.clone());
     let wants_access = u.active != 0 && !gone;
+    let email = u
+        .email
+        .clone()
+        .unwrap_or_else(|| u.user_name.trim().to_lowercase());
+    // A directory grants no access on another organization's verified domain (the rule
+    // invitations follow): the directory user is kept, without an active membership here.
+    let held = wants_access && domain_owned_elsewhere(tx.conn(), &org, &email).await?;
     if u.user_id.is_none() {
-        let email = u
-            .email
-            .clone()
-            .unwrap_or_else(|| u.user_name.trim().to_lowercase());
         // The same person may already be a member (JIT, an invitation, another directory).
         if let Some((uid, _, _, _)) = db::sso::member_by_email(tx.conn(), &org, &email).await? {
             u.user_id = Some(uid);
-        } else if wants_access {
+        } else if wants_access && !held {
             let uid = db::new_id(IdKind::User);
             let resource: serde_json::Value = serde_json::from_str(&u.resource).unwrap_or_default();
             let name = |k: &str| {
@@ -871,6 +968,7 @@ pub async fn reconcile(
     let (role, group) = desired_role(tx.conn(), dir, &u.id, mappings).await?;
     let detail = grant_detail(dir, &group);
     match q::membership_of_user(tx.conn(), &org, &uid, lock).await? {
+        None if held => {}
         None => {
             let m = db::new_id(IdKind::Membership);
             db::sso::insert_membership(tx.conn(), &m, &org, &uid, &role, now).await?;
@@ -901,9 +999,13 @@ pub async fn reconcile(
         }
         Some((m, old_role, st, old_group, old_dir)) => {
             // A directory restores only what it suspended itself: a membership suspended by an
-            // admin, removed, or suspended by another directory stays as it is.
-            if st != "active" && old_dir.as_deref() != Some(dir.directory_id.as_str()) {
-                return Ok(());
+            // admin, removed, or suspended by another directory stays as it is; nor does it
+            // bring back anyone on another organization's verified domain.
+            if st != "active" {
+                let newest = q::newest_grant(tx.conn(), &org, &m).await?;
+                if held || !may_restore(&st, newest.as_ref(), &dir.directory_id) {
+                    return Ok(());
+                }
             }
             // A role that no directory group gave (set by an admin, or the default at JIT) is
             // kept until a mapped group gives one: linking a directory never demotes an admin.
@@ -1253,7 +1355,8 @@ pub async fn request_log(
             .map(|r| ScimLogEntry {
                 id: r.id,
                 method: r.method,
-                path: r.path,
+                // Rows logged before redaction existed are redacted as they are shown.
+                path: super::scim::redact_path(&r.path),
                 status: r.status,
                 scim_type: r.scim_type,
                 request_body: r.request_body,
@@ -1341,5 +1444,62 @@ pub fn gate_verdict(flags: &[i64]) -> Option<(&'static str, &'static str)> {
         ))
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_restore;
+
+    #[test]
+    fn a_directory_restores_only_what_it_suspended_itself() {
+        let grant = |kind: &str, dir: &str| {
+            (
+                kind.to_owned(),
+                serde_json::json!({ "directory_id": dir }).to_string(),
+            )
+        };
+        let cases = [
+            (
+                "its own suspension",
+                "suspended",
+                Some(grant("directory_suspended", "dir_a")),
+                true,
+            ),
+            (
+                "another directory's suspension",
+                "suspended",
+                Some(grant("directory_suspended", "dir_b")),
+                false,
+            ),
+            (
+                "an admin's suspension",
+                "suspended",
+                Some(grant("manual_suspended", "dir_a")),
+                false,
+            ),
+            (
+                "removed by the directory's policy",
+                "removed",
+                Some(grant("directory_removed", "dir_a")),
+                false,
+            ),
+            (
+                "removed although the newest grant is its suspension",
+                "removed",
+                Some(grant("directory_suspended", "dir_a")),
+                false,
+            ),
+            ("no history", "suspended", None, false),
+            (
+                "already active",
+                "active",
+                Some(grant("directory_suspended", "dir_a")),
+                false,
+            ),
+        ];
+        for (name, state, newest, want) in cases {
+            assert_eq!(may_restore(state, newest.as_ref(), "dir_a"), want, "{name}");
+        }
     }
 }

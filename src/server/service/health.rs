@@ -123,7 +123,8 @@ pub struct OrganizationHealth {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DriftFinding {
     /// deactivated_in_directory | absent_from_directory | joined_outside_directory |
-    /// role_from_departed_group | domain_lapsed | inactive | invitation_past_expiry
+    /// role_from_departed_group | domain_lapsed | domain_owned_elsewhere | inactive |
+    /// invitation_past_expiry
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub membership_id: Option<String>,
@@ -689,6 +690,7 @@ async fn compute_drift(
     });
     let mut domain_cache: std::collections::HashMap<String, Option<String>> =
         std::collections::HashMap::new();
+    let mut owner_cache: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
     let departed: std::collections::HashMap<String, (String, Option<String>)> =
         q::departed_group_roles(conn, organization_id)
             .await?
@@ -730,6 +732,23 @@ async fn compute_drift(
                         format!("{} joined on {} through {how} while the directory ({dir_names}) was authoritative, not through the directory", m.email, when(m.created_at)),
                     ));
                 }
+            }
+        }
+        // Another organization verified this member's domain: the address belongs to its
+        // people (a directory no longer grants access here; invitations and JIT never did).
+        if let Some(d) = crate::domain::domain_name::email_domain(&m.email) {
+            let d = d.as_str().to_owned();
+            if !owner_cache.contains_key(&d) {
+                let elsewhere =
+                    super::directories::domain_owned_elsewhere(conn, organization_id, &m.email)
+                        .await?;
+                owner_cache.insert(d.clone(), elsewhere);
+            }
+            if owner_cache.get(&d).copied().unwrap_or(false) {
+                out.push(finding(
+                    "domain_owned_elsewhere",
+                    format!("{} is active here with role {} but {d} is verified by another organization: check that this person belongs to this organization, then suspend or remove them", m.email, m.role),
+                ));
             }
         }
         if let Some((group, name)) = departed.get(&m.id) {

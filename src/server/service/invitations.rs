@@ -29,6 +29,11 @@ pub const DEFAULT_DAYS: i64 = 7;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 /// A message is retried this many times before it is given up.
 pub const MAX_MAIL_ATTEMPTS: i64 = 8;
+/// An invitation's mail is sent again at most once in this long (since its last mail).
+pub const RESEND_COOLDOWN_MS: i64 = 60 * 1000;
+/// Invitation mails (new invitations and resends) one organization may send per hour.
+pub const ORG_MAILS_PER_HOUR: i64 = 200;
+const HOUR_MS: i64 = 3600 * 1000;
 
 /// Input of `create`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -428,19 +433,16 @@ async fn commit_with_link(
     Ok(out)
 }
 
-/// The rules an invitation must pass (the policy's `inviters`, `invitable_roles` and
-/// `guest_invitations`, the inviter's own role, the domain and directory rules), shared by
-/// `create` and the policy simulator; every step is written to `t`. Answers the role's slug.
-pub(crate) async fn invite_checks(
-    conn: &mut Conn,
-    org: &str,
+/// The policy's `inviters` and `invitable_roles`, and the inviter's own role as the bound of what
+/// they may grant, for an invitation of `role` from `acting` (`None`: the vendor or the
+/// organization's admin). Shared by `invite_checks` (creation and the simulator) and by the
+/// acceptance, which re-runs them under the policy of the moment (`recheck_at_acceptance`).
+fn inviter_and_role_rules(
     policy: &super::policy::Policy,
-    email: &str,
-    role: &str,
+    role: &super::roles::Role,
     acting: Option<&(super::roles::Role, q::MemberRow)>,
     t: &mut Trace,
-) -> Result<String, AppError> {
-    let role = super::roles::check(conn, "role", role).await?;
+) -> Result<(), AppError> {
     if let Some((r, m)) = acting {
         if policy.inviters == "admins" && !r.permissions.iter().any(|p| p == "*") {
             let e = AppError::Forbidden(format!(
@@ -471,12 +473,80 @@ pub(crate) async fn invite_checks(
         t.deny("role", e.to_string());
         return Err(e);
     }
-    let acting_owned = acting.cloned();
-    if let Err(e) = check_grant(&acting_owned, &role) {
+    if let Err(e) = check_grant(&acting.cloned(), role) {
         t.deny("role", e.to_string());
         return Err(e);
     }
     t.allow("role", format!("the invitation grants {}", role.slug));
+    Ok(())
+}
+
+/// An invitation made earlier, under the policy as it is now: its role must still exist and be
+/// invitable, and an invitation from a member must still come from an active member whom the
+/// policy lets invite and whose role may grant it. A policy that tightened after the mail went
+/// out therefore holds at acceptance. Answers the refusal in the invitee's words.
+pub(crate) async fn recheck_at_acceptance(
+    conn: &mut Conn,
+    policy: &super::policy::Policy,
+    inv: &InvitationRow,
+    t: &mut Trace,
+) -> Result<Result<(), String>, AppError> {
+    let ask = "Ask the person who invited you for a new invitation.";
+    let Some(role) = super::roles::resolve(conn, &inv.role).await? else {
+        let why = format!(
+            "The role this invitation grants ({}) no longer exists.",
+            inv.role
+        );
+        t.deny("role", why.clone());
+        return Ok(Err(format!("{why} {ask}")));
+    };
+    let acting = if inv.inviter_kind == "membership" {
+        let inviter = q::get_member(conn, &inv.organization_id, &inv.inviter_id, None)
+            .await?
+            .filter(|m| m.state == "active");
+        let inviter_role = match &inviter {
+            Some(m) => super::roles::resolve(conn, &m.role).await?,
+            None => None,
+        };
+        match (inviter, inviter_role) {
+            (Some(m), Some(r)) => Some((r, m)),
+            _ => {
+                let why = format!(
+                    "{} is no longer an active member of the organization, so their invitations no longer grant access.",
+                    inv.inviter_name
+                );
+                t.deny("inviter", why.clone());
+                return Ok(Err(format!("{why} {ask}")));
+            }
+        }
+    } else {
+        None
+    };
+    Ok(
+        match inviter_and_role_rules(policy, &role, acting.as_ref(), t) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(format!(
+                "The organization's rules changed after you were invited: {e}. {ask}"
+            )),
+        },
+    )
+}
+
+/// The rules an invitation must pass (the policy's `inviters`, `invitable_roles` and
+/// `guest_invitations`, the inviter's own role, the domain and directory rules), shared by
+/// `create` and the policy simulator; every step is written to `t`. Answers the role's slug.
+pub(crate) async fn invite_checks(
+    conn: &mut Conn,
+    org: &str,
+    policy: &super::policy::Policy,
+    email: &str,
+    role: &str,
+    acting: Option<&(super::roles::Role, q::MemberRow)>,
+    t: &mut Trace,
+) -> Result<String, AppError> {
+    let role = super::roles::check(conn, "role", role).await?;
+    inviter_and_role_rules(policy, &role, acting, t)?;
+    let acting_owned = acting.cloned();
     let holders = super::domains::holders_of_email(conn, email).await?;
     if holders.first().is_some_and(|h| h != org) {
         let d = email_domain(email)
@@ -641,6 +711,65 @@ pub(crate) async fn acceptance_route(
     }
 }
 
+/// Serialises the invitation mail decisions of one organization on PostgreSQL (an advisory lock
+/// taken before any row lock, so it cannot join a lock cycle; SQLite has one writer), so that
+/// the counts below hold across nodes and concurrent requests.
+async fn lock_mail_decisions(tx: &mut AuditedTx, org: &str) -> Result<(), AppError> {
+    if tx.dialect() == db::Dialect::Postgres {
+        q::lock_invitation_mail(tx.conn(), org).await?;
+    }
+    Ok(())
+}
+
+fn seconds_until(ms: i64) -> i64 {
+    (ms.max(1) + 999) / 1000
+}
+
+/// The organization's cap on invitation mails: [`ORG_MAILS_PER_HOUR`] in any hour, counted from
+/// the mail outbox (shared by every node). Refuses with when to retry.
+async fn check_org_mail_cap(tx: &mut AuditedTx, org: &str) -> Result<(), AppError> {
+    let now = tx.now();
+    let (sent, oldest) = q::invitation_mails_since(tx.conn(), org, now - HOUR_MS).await?;
+    if sent < ORG_MAILS_PER_HOUR {
+        return Ok(());
+    }
+    // A slot frees when the oldest mail of the window leaves it.
+    let wait = oldest.unwrap_or(now) + HOUR_MS - now;
+    let secs = seconds_until(wait);
+    Err(AppError::TooSoon {
+        code: "invitation_mail_limit",
+        message: format!(
+            "This organization has sent {ORG_MAILS_PER_HOUR} invitation emails in the last hour, the most allowed; try again in {} minute(s) (after {} UTC).",
+            (secs + 59) / 60,
+            rfc3339(now + secs * 1000)
+        ),
+        retry_after_secs: secs,
+    })
+}
+
+/// The resend cool-down: an invitation's mail goes out again only [`RESEND_COOLDOWN_MS`] after
+/// its previous mail (the first one included). Refuses with when to retry.
+async fn check_resend_cooldown(tx: &mut AuditedTx, row: &InvitationRow) -> Result<(), AppError> {
+    let now = tx.now();
+    let Some(last) = q::last_invitation_mail_at(tx.conn(), &row.id).await? else {
+        return Ok(());
+    };
+    let wait = last + RESEND_COOLDOWN_MS - now;
+    if wait <= 0 {
+        return Ok(());
+    }
+    let secs = seconds_until(wait);
+    Err(AppError::TooSoon {
+        code: "invitation_resend_too_soon",
+        message: format!(
+            "An invitation email went to {} less than a minute ago; it can be sent again in {secs} second(s) (after {} UTC).",
+            row.email,
+            rfc3339(now + secs * 1000)
+        ),
+        retry_after_secs: secs,
+    })
+}
+
 /// Invites an address. `actor` is who acts (API key, portal admin); with
 /// `inviter_membership_id` the invitation comes from that member and is bounded by their role.
 pub async fn create(
@@ -675,6 +804,7 @@ pub async fn create(
     }
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    lock_mail_decisions(&mut tx, &org).await?;
     let org_row = db::organizations::get(tx.conn(), &org)
         .await?
         .ok_or_else(|| FieldError::new("organization_id", "no organization with this id"))?;
@@ -701,6 +831,7 @@ pub async fn create(
         &mut Trace::default(),
     )
     .await?;
+    check_org_mail_cap(&mut tx, &org).await?;
     expire_in(&mut tx, Some((&org, &email))).await?;
     let (inviter_kind, inviter_id, inviter_name) = match &acting {
         Some((_, m)) => ("membership".to_owned(), m.id.clone(), m.email.clone()),
@@ -755,6 +886,7 @@ pub async fn resend(
 ) -> Result<Invitation, AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    lock_mail_decisions(&mut tx, organization_id).await?;
     let mut row = q::get_invitation(tx.conn(), organization_id, id)
         .await?
         .ok_or(AppError::NotFound("invitation"))?;
@@ -768,6 +900,8 @@ pub async fn resend(
             field: None,
         });
     }
+    check_resend_cooldown(&mut tx, &row).await?;
+    check_org_mail_cap(&mut tx, organization_id).await?;
     row.expires_at = now + row.lifetime_ms.clamp(DAY_MS, 30 * DAY_MS);
     // Conditional (and it takes the row lock first): an acceptance or revocation that committed
     // since the read above wins.
@@ -913,6 +1047,12 @@ pub async fn inspect(state: &AppState, token: &str) -> Result<LinkState, AppErro
                 .await
                 .err()
                 .map(|e| e.to_string());
+            let refused = match refused {
+                Some(why) => Some(why),
+                None => recheck_at_acceptance(&mut conn, &policy, &r, &mut t)
+                    .await?
+                    .err(),
+            };
             let route =
                 acceptance_route(&mut conn, &r.organization_id, &policy, &r.email, &mut t).await?;
             let (sso, refused) = match route {
@@ -1168,6 +1308,16 @@ async fn accept(
             403,
             "This invitation can no longer be accepted",
             capitalize(message) + ".",
+        )));
+    }
+    // The policy as it is now, not as it was when the invitation was sent.
+    let policy = super::policy::load(tx.conn(), &org).await?;
+    if let Err(why) = recheck_at_acceptance(tx.conn(), &policy, inv, &mut Trace::default()).await? {
+        drop(tx);
+        return Ok(Err(refusal(
+            403,
+            "This invitation can no longer be accepted",
+            why,
         )));
     }
     let grant_detail = json!({

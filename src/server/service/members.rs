@@ -212,6 +212,7 @@ pub struct ListMembers {
     /// active | suspended | removed
     pub state: Option<String>,
     pub role: Option<String>,
+    /// 1 to 200, default 50.
     pub limit: Option<i64>,
     pub after: Option<String>,
 }
@@ -229,7 +230,7 @@ pub async fn list(
             );
         }
     }
-    let limit = p.limit.unwrap_or(50).clamp(1, 200);
+    let limit = super::page_limit(p.limit, 50, 200)?;
     let mut conn = state.db.pool.acquire().await?;
     let rows = q::list_members(
         &mut conn,

@@ -19,7 +19,39 @@ pub mod sso;
 pub mod staff;
 pub mod webhooks;
 
-/// Page size bounds for list endpoints.
-pub fn clamp_limit(limit: Option<i64>) -> i64 {
-    limit.unwrap_or(20).clamp(1, 100)
+/// A list endpoint's `limit`: `default` when absent, refused (422 naming `limit`) outside
+/// `1..=max`, as docs/api.md promises, rather than silently clamped.
+pub fn page_limit(
+    limit: Option<i64>,
+    default: i64,
+    max: i64,
+) -> Result<i64, crate::domain::FieldError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(crate::domain::FieldError::new(
+            "limit",
+            format!("limit must be from 1 to {max}"),
+        )),
+    }
+}
+
+/// The usual page: 20 by default, at most 100.
+pub fn check_limit(limit: Option<i64>) -> Result<i64, crate::domain::FieldError> {
+    page_limit(limit, 20, 100)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn limits_outside_the_range_are_refused_not_clamped() {
+        assert_eq!(super::check_limit(None), Ok(20));
+        assert_eq!(super::check_limit(Some(1)), Ok(1));
+        assert_eq!(super::check_limit(Some(100)), Ok(100));
+        for bad in [0, -1, 101, i64::MAX, i64::MIN] {
+            assert_eq!(super::check_limit(Some(bad)).unwrap_err().field, "limit");
+        }
+        assert_eq!(super::page_limit(Some(200), 50, 200), Ok(200));
+        assert!(super::page_limit(Some(201), 50, 200).is_err());
+    }
 }

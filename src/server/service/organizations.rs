@@ -165,7 +165,7 @@ pub async fn list(
     after: Option<&str>,
     limit: Option<i64>,
 ) -> Result<(Vec<Organization>, Option<String>), AppError> {
-    let limit = super::clamp_limit(limit);
+    let limit = super::check_limit(limit)?;
     let mut conn = state.db.pool.acquire().await?;
     let mut rows = db::organizations::list(&mut conn, after, limit + 1).await?;
     let next = if rows.len() as i64 > limit {
@@ -262,7 +262,7 @@ pub async fn update(
     Ok(row.into())
 }
 
-/// Deletes an organization (soft: its audit trail stays).
+/// Deletes an organization (soft: its audit trail stays) and ends its portal sessions.
 pub async fn delete(
     state: &AppState,
     actor: &Actor,
@@ -278,11 +278,13 @@ pub async fn delete(
         .await?
         .ok_or(AppError::NotFound("organization"))?;
     db::organizations::soft_delete(tx.conn(), id, now).await?;
+    // Its portal sessions end with it, in the same transaction.
+    let sessions = db::organizations::delete_sessions(tx.conn(), id).await?;
     tx.record(
         Some(id),
         "organization.deleted",
         vec![Target::new("organization", id, Some(&row.name))],
-        serde_json::json!({}),
+        serde_json::json!({ "portal_sessions_ended": sessions }),
     )
     .await?;
     tx.commit().await?;

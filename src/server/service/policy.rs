@@ -383,18 +383,23 @@ fn lockable() -> String {
         .join(", ")
 }
 
-/// What a pending invitation's acceptance would be under `policy` (in words).
+/// What a pending invitation's acceptance would be under `policy` (in words): the acceptance's
+/// own checks (guests, the inviter and role re-check, the SSO route).
 async fn route_words(
     conn: &mut Conn,
     organization_id: &str,
     policy: &Policy,
-    email: &str,
+    inv: &db::members::InvitationRow,
 ) -> Result<String, AppError> {
+    let email = inv.email.as_str();
     let mut t = Trace::default();
     if let Err(e) =
         super::invitations::guest_check(conn, organization_id, policy, email, &mut t).await
     {
         return Ok(format!("refused ({e})"));
+    }
+    if let Err(why) = super::invitations::recheck_at_acceptance(conn, policy, inv, &mut t).await? {
+        return Ok(format!("refused ({why})"));
     }
     Ok(
         match super::invitations::acceptance_route(conn, organization_id, policy, email, &mut t)
@@ -436,14 +441,16 @@ async fn impact(
     }
     if before.policy.sso_required_domains != after.policy.sso_required_domains
         || before.policy.guest_invitations != after.policy.guest_invitations
+        || before.policy.inviters != after.policy.inviters
+        || before.policy.invitable_roles != after.policy.invitable_roles
     {
         for inv in db::members::list_invitations(conn, organization_id, Some("pending"), 1000)
             .await?
             .into_iter()
             .filter(|i| i.expires_at > now)
         {
-            let a = route_words(conn, organization_id, &before.policy, &inv.email).await?;
-            let b = route_words(conn, organization_id, &after.policy, &inv.email).await?;
+            let a = route_words(conn, organization_id, &before.policy, &inv).await?;
+            let b = route_words(conn, organization_id, &after.policy, &inv).await?;
             if a != b {
                 out.invitations.push(format!("{}: {a} → {b}", inv.email));
             }

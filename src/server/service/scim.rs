@@ -1,6 +1,8 @@
 //! The SCIM 2.0 operations a directory's IdP drives: Users and Groups, each change committed with
 //! its audit event and the membership change it causes (see [`super::directories::reconcile`]).
 
+use std::collections::HashSet;
+
 use serde_json::{json, Value};
 
 use crate::domain::ids::IdKind;
@@ -582,8 +584,14 @@ pub async fn update_user(
     change: UserChange<'_>,
 ) -> Result<ScimOut, ScimError> {
     let ops = match &change {
-        UserChange::Patch(body) => Some(patch::parse_request(body)?),
-        UserChange::Put(_) => None,
+        UserChange::Patch(body) => {
+            check_request_members(body)?;
+            Some(patch::parse_request(body)?)
+        }
+        UserChange::Put(body) => {
+            check_request_members(body)?;
+            None
+        }
     };
     let now = state.clock.now();
     let base = base(state, dir);
@@ -741,8 +749,11 @@ pub async fn get_group(
 }
 
 async fn check_members(conn: &mut Conn, dir: &DirCtx, members: &[String]) -> Result<(), ScimError> {
-    let found = q::existing_user_ids(conn, &dir.directory_id, members).await?;
-    if let Some(missing) = members.iter().find(|m| !found.contains(m)) {
+    let found: HashSet<String> = q::existing_user_ids(conn, &dir.directory_id, members)
+        .await?
+        .into_iter()
+        .collect();
+    if let Some(missing) = members.iter().find(|m| !found.contains(*m)) {
         return Err(ScimError::bad(
             ScimType::InvalidValue,
             format!("member \"{missing}\" is not a User of this directory; create the user first, then add it to the group"),
@@ -751,28 +762,92 @@ async fn check_members(conn: &mut Conn, dir: &DirCtx, members: &[String]) -> Res
     Ok(())
 }
 
-/// Applies a member diff with one event per user added or removed, then recomputes the roles of
-/// the users whose groups changed.
+/// Most member changes applied under one write transaction. A larger group push is applied in
+/// several transactions, one after the other, so that no directory holds the database's writer
+/// for long and other tenants' writes go through in between (each step is idempotent: an IdP
+/// that retries after a failure part-way converges on the same members).
+pub const MEMBER_CHANGES_PER_TX: usize = 250;
+
+/// The members a Group request adds and removes, computed in linear time.
+#[derive(Debug, Default)]
+struct MemberDiff {
+    added: Vec<String>,
+    removed: Vec<String>,
+}
+
+impl MemberDiff {
+    fn between(before: &[String], after: &[String]) -> Self {
+        let b: HashSet<&str> = before.iter().map(String::as_str).collect();
+        let a: HashSet<&str> = after.iter().map(String::as_str).collect();
+        MemberDiff {
+            added: after
+                .iter()
+                .filter(|m| !b.contains(m.as_str()))
+                .cloned()
+                .collect(),
+            removed: before
+                .iter()
+                .filter(|m| !a.contains(m.as_str()))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+
+    /// Splits off the first `n` changes (additions first); `self` keeps the rest.
+    fn take(&mut self, n: usize) -> MemberDiff {
+        let a = n.min(self.added.len());
+        let added: Vec<String> = self.added.drain(..a).collect();
+        let r = (n - a).min(self.removed.len());
+        let removed: Vec<String> = self.removed.drain(..r).collect();
+        MemberDiff { added, removed }
+    }
+}
+
+/// Refuses a Group request that carries more members than one request may, before any work or
+/// lock (the body is parsed, nothing else).
+fn check_request_members(body: &Value) -> Result<(), ScimError> {
+    let n = resource::members_in_request(body);
+    if n > resource::MAX_MEMBERS {
+        return Err(ScimError::new(
+            413,
+            None,
+            format!(
+                "the request carries {n} members; at most {} are accepted per request — send the rest in further PATCH requests",
+                resource::MAX_MEMBERS
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Applies one step of a member diff with one event per user actually added or removed, then
+/// recomputes the roles of those users. Answers whether anything changed.
 async fn apply_members(
     tx: &mut AuditedTx,
     dir: &DirCtx,
     group: &DirGroupRow,
-    before: &[String],
-    after: &[String],
+    diff: &MemberDiff,
 ) -> Result<bool, AppError> {
     let now = tx.now();
-    let added: Vec<&String> = after.iter().filter(|m| !before.contains(m)).collect();
-    let removed: Vec<&String> = before.iter().filter(|m| !after.contains(m)).collect();
+    let mut touched: Vec<&String> = Vec::new();
     for (list, action) in [
-        (&added, "dsync.group.user_added"),
-        (&removed, "dsync.group.user_removed"),
+        (&diff.added, "dsync.group.user_added"),
+        (&diff.removed, "dsync.group.user_removed"),
     ] {
         for m in list.iter() {
-            if action.ends_with("added") {
-                q::add_member(tx.conn(), &dir.directory_id, &group.id, m, now).await?;
+            let changed = if action.ends_with("added") {
+                q::add_member(tx.conn(), &dir.directory_id, &group.id, m, now).await?
             } else {
-                q::remove_member(tx.conn(), &dir.directory_id, &group.id, m).await?;
+                q::remove_member(tx.conn(), &dir.directory_id, &group.id, m).await?
+            };
+            if !changed {
+                continue;
             }
+            touched.push(m);
             tx.record(
                 Some(&dir.organization_id),
                 action,
@@ -785,19 +860,54 @@ async fn apply_members(
             .await?;
         }
     }
-    let changed = !added.is_empty() || !removed.is_empty();
-    if changed {
+    if !touched.is_empty() {
         let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
         // Without mappings every member holds the organization's default role already.
         if !mappings.is_empty() {
-            for m in added.into_iter().chain(removed) {
+            for m in touched.iter() {
                 if let Some(mut u) = q::get_user(tx.conn(), &dir.directory_id, m, None).await? {
                     reconcile(tx, dir, &mut u, false, Some(&mappings)).await?;
                 }
             }
         }
     }
-    Ok(changed)
+    Ok(!touched.is_empty())
+}
+
+/// Applies what is left of a member diff after the first transaction, in bounded steps.
+async fn apply_remaining_members(
+    state: &AppState,
+    dir: &DirCtx,
+    ctx: &RequestContext,
+    group: &DirGroupRow,
+    mut rest: MemberDiff,
+) -> Result<(), AppError> {
+    while !rest.is_empty() {
+        let step = rest.take(MEMBER_CHANGES_PER_TX);
+        let mut tx = AuditedTx::begin(
+            &state.db,
+            &directory_actor(&dir.directory_id, &dir.name),
+            ctx,
+            state.clock.now(),
+        )
+        .await?;
+        // The group may have been deleted by a concurrent request between two steps.
+        if q::get_group(
+            tx.conn(),
+            &dir.directory_id,
+            &group.id,
+            Some(state.db.dialect),
+        )
+        .await?
+        .is_none()
+        {
+            return Ok(());
+        }
+        if apply_members(&mut tx, dir, group, &step).await? {
+            tx.commit().await?;
+        }
+    }
+    Ok(())
 }
 
 /// `POST /Groups`, members inside the body included (Okta pushes them that way).
@@ -807,6 +917,7 @@ pub async fn create_group(
     ctx: &RequestContext,
     body: &Value,
 ) -> Result<ScimOut, ScimError> {
+    check_request_members(body)?;
     let (res, f) = normalize_group(body)?;
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(
@@ -839,8 +950,10 @@ pub async fn create_group(
         json!({ "display_name": row.display_name, "members": f.members.len() }),
     )
     .await?;
-    apply_members(&mut tx, dir, &row, &[], &f.members).await?;
+    let mut diff = MemberDiff::between(&[], &f.members);
+    apply_members(&mut tx, dir, &row, &diff.take(MEMBER_CHANGES_PER_TX)).await?;
     tx.commit().await?;
+    apply_remaining_members(state, dir, ctx, &row, diff).await?;
     let mut conn = state.db.pool.acquire().await?;
     let v = render_group(&mut conn, &base(state, dir), &row, true).await?;
     Ok(ScimOut::resource(201, v))
@@ -856,8 +969,14 @@ pub async fn update_group(
     change: UserChange<'_>,
 ) -> Result<ScimOut, ScimError> {
     let ops = match &change {
-        UserChange::Patch(body) => Some(patch::parse_request(body)?),
-        UserChange::Put(_) => None,
+        UserChange::Patch(body) => {
+            check_request_members(body)?;
+            Some(patch::parse_request(body)?)
+        }
+        UserChange::Put(body) => {
+            check_request_members(body)?;
+            None
+        }
     };
     let now = state.clock.now();
     let base = base(state, dir);
@@ -887,13 +1006,8 @@ pub async fn update_group(
         (UserChange::Patch(_), None) => unreachable!("ops parsed above"),
     };
     let (res, f) = normalize_group(&next)?;
-    let added: Vec<String> = f
-        .members
-        .iter()
-        .filter(|m| !before.contains(m))
-        .cloned()
-        .collect();
-    check_members(tx.conn(), dir, &added).await?;
+    let mut diff = MemberDiff::between(&before, &f.members);
+    check_members(tx.conn(), dir, &diff.added).await?;
     let new_resource = res.to_string();
     let mut changed = false;
     if new_resource != row.resource {
@@ -916,7 +1030,7 @@ pub async fn update_group(
         .await?;
         changed = true;
     }
-    if apply_members(&mut tx, dir, &row, &before, &f.members).await? {
+    if apply_members(&mut tx, dir, &row, &diff.take(MEMBER_CHANGES_PER_TX)).await? {
         changed = true;
     }
     if changed {
@@ -924,6 +1038,7 @@ pub async fn update_group(
     } else {
         drop(tx);
     }
+    apply_remaining_members(state, dir, ctx, &row, diff).await?;
     let mut conn = state.db.pool.acquire().await?;
     let v = render_group(&mut conn, &base, &row, true).await?;
     Ok(ScimOut::resource(200, v))
@@ -959,13 +1074,34 @@ pub async fn delete_group(
         json!({ "display_name": row.display_name, "members": members.len() }),
     )
     .await?;
+    // Former members' roles are recomputed in bounded steps (see [`MEMBER_CHANGES_PER_TX`]);
+    // the first step commits with the deletion.
     let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
-    for (m, _) in &members {
+    let mut steps = members.chunks(MEMBER_CHANGES_PER_TX);
+    for (m, _) in steps.next().unwrap_or_default() {
         if let Some(mut u) = q::get_user(tx.conn(), &dir.directory_id, m, None).await? {
             reconcile(&mut tx, dir, &mut u, false, Some(&mappings)).await?;
         }
     }
     tx.commit().await?;
+    for step in steps {
+        let mut tx = AuditedTx::begin(
+            &state.db,
+            &directory_actor(&dir.directory_id, &dir.name),
+            ctx,
+            state.clock.now(),
+        )
+        .await?;
+        let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
+        for (m, _) in step {
+            if let Some(mut u) = q::get_user(tx.conn(), &dir.directory_id, m, None).await? {
+                reconcile(&mut tx, dir, &mut u, false, Some(&mappings)).await?;
+            }
+        }
+        if tx.has_events() {
+            tx.commit().await?;
+        }
+    }
     Ok(ScimOut::no_content())
 }
 
@@ -1005,6 +1141,7 @@ pub fn redact(body: &[u8]) -> Option<String> {
                 }
             }
             Value::Array(a) => a.iter_mut().for_each(scrub),
+            Value::String(t) if looks_secret(t) => *t = "[redacted]".into(),
             _ => {}
         }
     }
@@ -1036,6 +1173,81 @@ pub fn redact(body: &[u8]) -> Option<String> {
     } else {
         text
     })
+}
+
+/// Whether a logged string is, or carries, a secret by its shape: one of Lanyard's prefixed
+/// secrets (`lanyard_scim_…`, `lanyard_sk_…`, …) or a webhook signing secret.
+fn looks_secret(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    l.contains("lanyard_") || l.contains("whsec_")
+}
+
+/// Query parameters whose value is a credential by name (some clients send their bearer token
+/// as `?access_token=…`).
+fn secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase().replace(['-', '.'], "_");
+    [
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "apikey",
+        "api_key",
+        "key",
+        "auth",
+        "authorization",
+        "bearer",
+        "code",
+        "sig",
+        "signature",
+        "credential",
+    ]
+    .iter()
+    .any(|w| {
+        n == *w || n.ends_with(&format!("_{w}")) || n.contains("token") || n.contains("secret")
+    })
+}
+
+/// A request path fit to store and show: query parameters named like credentials, and any
+/// path segment or parameter carrying a secret-shaped value, become `[redacted]`.
+pub fn redact_path(path_and_query: &str) -> String {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let path = path
+        .split('/')
+        .map(|seg| {
+            if looks_secret(&decode(seg)) {
+                "[redacted]"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/");
+    let Some(query) = query else {
+        return path;
+    };
+    let query = query
+        .split('&')
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if secret_param(&decode(k)) || looks_secret(&decode(v)) || looks_secret(&decode(k)) {
+                format!("{k}=[redacted]")
+            } else {
+                pair.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    format!("{path}?{query}")
 }
 
 /// One exchange to log.
@@ -1114,7 +1326,7 @@ pub async fn log_exchange(state: &AppState, e: Exchange<'_>) {
         directory_id: e.directory_id.into(),
         organization_id: e.organization_id.into(),
         method: e.method.into(),
-        path: e.path.chars().take(2000).collect(),
+        path: redact_path(e.path).chars().take(2000).collect(),
         status: i64::from(e.status),
         scim_type: e.scim_type.map(str::to_owned),
         request_body: redact(e.request_body),
@@ -1140,6 +1352,55 @@ pub async fn directory_owner(state: &AppState, directory_id: &str) -> Option<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_paths_lose_tokens_in_queries_and_segments() {
+        let cases = [
+            (
+                "/scim/v2/dir_1/Users?access_token=abc123",
+                "/scim/v2/dir_1/Users?access_token=[redacted]",
+            ),
+            (
+                "/scim/v2/dir_1/Users?startIndex=1&token=x&count=5",
+                "/scim/v2/dir_1/Users?startIndex=1&token=[redacted]&count=5",
+            ),
+            (
+                "/scim/v2/dir_1/Users?x=lanyard_scim_abcdef",
+                "/scim/v2/dir_1/Users?x=[redacted]",
+            ),
+            (
+                "/scim/v2/dir_1/Users?filter=userName%20eq%20%22lanyard_scim_zz%22",
+                "/scim/v2/dir_1/Users?filter=[redacted]",
+            ),
+            (
+                "/scim/v2/dir_1/Users/lanyard_scim_abc",
+                "/scim/v2/dir_1/Users/[redacted]",
+            ),
+            (
+                "/scim/v2/dir_1/Users?API-Key=1&Client_Secret=2",
+                "/scim/v2/dir_1/Users?API-Key=[redacted]&Client_Secret=[redacted]",
+            ),
+            (
+                "/scim/v2/dir_1/Users?filter=userName%20eq%20%22a%40b.c%22&count=2",
+                "/scim/v2/dir_1/Users?filter=userName%20eq%20%22a%40b.c%22&count=2",
+            ),
+            ("/scim/v2/dir_1/Groups", "/scim/v2/dir_1/Groups"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(redact_path(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn bodies_lose_secret_shaped_strings() {
+        let r =
+            redact(br#"{"userName":"a","x":{"note":"lanyard_scim_abc"},"w":["whsec_q"]}"#).unwrap();
+        assert!(
+            !r.contains("lanyard_scim_abc") && !r.contains("whsec_q"),
+            "{r}"
+        );
+        assert!(r.contains("\"userName\":\"a\""), "{r}");
+    }
 
     #[test]
     fn redaction_removes_passwords_at_any_depth_and_bounds_size() {

@@ -12,6 +12,12 @@ use crate::server::db::{self, setup_links::SetupLinkRow};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
+/// Session key holding the [`PortalGrant`] of a redeemed link.
+pub const PORTAL_KEY: &str = "portal";
+/// Absolute lifetime of a portal session: 12 hours (idle sessions end after 30 minutes, by the
+/// cookie's expiry).
+pub const MAX_SESSION_MS: i64 = 12 * 3600 * 1000;
+
 /// Default link lifetime: 24 hours.
 pub const DEFAULT_LIFETIME_SECS: i64 = 24 * 3600;
 /// Shortest lifetime: 5 minutes.
@@ -237,4 +243,40 @@ pub async fn redeem(
 pub async fn outstanding(state: &AppState, organization_id: &str) -> Result<i64, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     Ok(db::setup_links::count_outstanding(&mut conn, organization_id, state.clock.now()).await?)
+}
+
+/// Whether a portal session's grant still holds: it began less than [`MAX_SESSION_MS`] ago and
+/// its organization has not been deleted. The one decision every portal entry point applies.
+pub async fn active_grant(state: &AppState, grant: &PortalGrant) -> Result<bool, AppError> {
+    if state.clock.now() - grant.started_at > MAX_SESSION_MS {
+        return Ok(false);
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(db::organizations::get(&mut conn, &grant.organization_id)
+        .await?
+        .is_some())
+}
+
+/// The portal grant of a browser session, if it still holds ([`active_grant`]). A session whose
+/// grant no longer holds is ended here (its row deleted, the cookie cleared), so the browser is
+/// signed out for every later request too. `Ok(None)`: signed out.
+pub async fn session_grant(
+    state: &AppState,
+    session: &tower_sessions::Session,
+) -> Result<Option<PortalGrant>, AppError> {
+    let grant: Option<PortalGrant> = session
+        .get(PORTAL_KEY)
+        .await
+        .map_err(|e| AppError::Internal(format!("session read failed: {e}")))?;
+    let Some(grant) = grant else {
+        return Ok(None);
+    };
+    if active_grant(state, &grant).await? {
+        return Ok(Some(grant));
+    }
+    session
+        .flush()
+        .await
+        .map_err(|e| AppError::Internal(format!("session flush failed: {e}")))?;
+    Ok(None)
 }

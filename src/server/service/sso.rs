@@ -712,7 +712,7 @@ async fn admit(
         name: email.clone(),
     };
     let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
-    let decided = admission(
+    let mut decided = admission(
         tx.conn(),
         row,
         id.email.as_deref(),
@@ -720,6 +720,26 @@ async fn admit(
         &mut Trace::default(),
     )
     .await?;
+    // On PostgreSQL the decision read the membership without a lock, so a directory suspension
+    // could commit between it and the writes below. Lock the row, then decide again: the second
+    // decision sees any suspension that committed first, and one that comes later waits for
+    // this sign-in and then voids its code.
+    if let Ok(Admit::Returning { membership_id, .. } | Admit::Link { membership_id, .. }) = &decided
+    {
+        let dialect = tx.dialect();
+        if dialect == db::Dialect::Postgres {
+            let m = membership_id.clone();
+            db::directories::lock_membership(tx.conn(), org, &m, dialect).await?;
+            decided = admission(
+                tx.conn(),
+                row,
+                id.email.as_deref(),
+                Some(&id.subject),
+                &mut Trace::default(),
+            )
+            .await?;
+        }
+    }
     let admitted = match decided {
         Err(f) => {
             drop(tx);
@@ -852,16 +872,21 @@ pub async fn exchange_code(
         return Err(bad());
     }
     let mut conn = state.db.pool.acquire().await?;
-    let (issued_for, result) = db::sso::take_code(&mut conn, &hash_secret(code), state.clock.now())
-        .await?
-        .ok_or_else(bad)?;
-    // A code issued for one vendor redirect is not valid for another (the code is spent either way).
-    if redirect_uri.is_some_and(|r| r != issued_for) {
-        return Err(AppError::Invalid(crate::domain::FieldError::new(
-            "redirect_uri",
-            "the code was issued for a different redirect_uri",
-        )));
-    }
+    let now = state.clock.now();
+    let code_hash = hash_secret(code);
+    // A code issued for one vendor redirect is not valid for another. The mismatch leaves the
+    // code unspent (the redirect is part of the redemption's condition), so a misconfigured or
+    // hostile caller cannot burn a code the right redirect is about to redeem.
+    let Some((_, result)) = db::sso::take_code(&mut conn, &code_hash, redirect_uri, now).await?
+    else {
+        if redirect_uri.is_some() && db::sso::code_is_live(&mut conn, &code_hash, now).await? {
+            return Err(AppError::Invalid(crate::domain::FieldError::new(
+                "redirect_uri",
+                "the code was issued for a different redirect_uri (the code was not used up)",
+            )));
+        }
+        return Err(bad());
+    };
     let result: SignInResult = serde_json::from_str(&result)
         .map_err(|e| AppError::Internal(format!("stored sign-in result: {e}")))?;
     // Fail closed: a member suspended after the code was issued (a directory deactivation racing

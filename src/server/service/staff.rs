@@ -602,6 +602,85 @@ pub async fn sign_in(
     Err(AppError::Unauthorized(SIGN_IN_FAILED.into()))
 }
 
+/// Warns a staff member that their account is under attack: `failures` sign-ins for `email`
+/// failed, from any address, within the last `window_ms`. Nothing is refused because of it — the
+/// owner's correct password and code still sign in — but the account's owner and the audit trail
+/// hear of it: an audit event `staff.sign_in_failures_alert` and a notice mail to the account.
+/// The caller decides when (once per window); nothing happens for an address that is no account.
+pub async fn alert_failed_sign_ins(
+    state: &AppState,
+    ctx: &RequestContext,
+    email: &str,
+    failures: u32,
+    window_ms: i64,
+) -> Result<bool, AppError> {
+    let Ok(email) = super::invitations::normalize_email(email, "email") else {
+        return Ok(false);
+    };
+    let now = state.clock.now();
+    let mut conn = state.db.pool.acquire().await?;
+    let Some(staff) = db::staff::find_by_email(&mut conn, &email).await? else {
+        return Ok(false);
+    };
+    drop(conn);
+    let minutes = window_ms / 60_000;
+    let actor = Actor {
+        kind: "anonymous",
+        id: "anonymous".into(),
+        name: staff.email.clone(),
+    };
+    let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
+    tx.record(
+        None,
+        "staff.sign_in_failures_alert",
+        vec![Target::new("staff", &staff.id, Some(&staff.email))],
+        serde_json::json!({ "failures": failures, "window_minutes": minutes }),
+    )
+    .await?;
+    let vendor = &state.config.branding.vendor_name;
+    let console = format!("{}/console/signin", state.config.base_url());
+    let subject = format!("Failed sign-ins to your {vendor} support console account");
+    let text = format!(
+        "{failures} sign-ins to the support console account {email} failed in the last {minutes} minutes.\n\n         Your account is not locked: your password and a fresh code from your authenticator still sign you in at {console}.\n         If these attempts were not yours, someone may be guessing your password. Tell whoever runs Lanyard; \
+         they can give you a new password and authenticator with `lanyard staff reset --email {email}`.\n",
+        email = staff.email,
+    );
+    let esc = crate::server::http::pages::esc;
+    let html = format!(
+        r#"<!doctype html><html><body style="font-family:system-ui,sans-serif;color:#0f172a;max-width:560px;margin:24px auto">
+<h1 style="font-size:20px">Failed sign-ins to your support console account</h1>
+<p>{failures} sign-ins to the support console account <strong>{email}</strong> failed in the last {minutes} minutes.</p>
+<p>Your account is not locked: your password and a fresh code from your authenticator still sign you in at <a href="{console}">{console}</a>.</p>
+<p style="font-size:13px;color:#475569">If these attempts were not yours, someone may be guessing your password. Tell whoever runs Lanyard; they can give you a new password and authenticator with <code>lanyard staff reset --email {email}</code>.</p>
+</body></html>"#,
+        email = esc(&staff.email),
+        console = esc(&console),
+    );
+    let id = db::new_id(IdKind::Mail);
+    let body = serde_json::json!({ "text": text, "html": html }).to_string();
+    db::members::insert_mail(
+        tx.conn(),
+        &db::members::MailRow {
+            id: id.clone(),
+            organization_id: None,
+            invitation_id: None,
+            recipient: staff.email.clone(),
+            subject,
+            body_enc: state.secrets.seal(&body, &format!("mail_outbox:{id}")),
+            attempts: 0,
+            next_attempt_at: now,
+            sent_at: None,
+            failed_at: None,
+            last_error: None,
+            created_at: now,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.mail_kick.notify_one();
+    Ok(true)
+}
+
 /// Whether a session's grant still holds: the account exists, is active, has the grant's role,
 /// and the session began less than [`SESSION_MAX_MS`] ago. Check it on every console request, so
 /// that disabling someone or changing their role ends their sessions at once.

@@ -13,6 +13,8 @@ pub struct RestError {
     pub code: String,
     pub message: String,
     pub field: Option<String>,
+    /// `Retry-After` in seconds (429 answers that know when).
+    pub retry_after: Option<i64>,
 }
 
 /// The envelope's schema (for OpenAPI).
@@ -41,6 +43,7 @@ impl RestError {
             code: code.into(),
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -71,6 +74,7 @@ impl From<AppError> for RestError {
             code: e.code().to_owned(),
             message: e.public_message(&rid),
             field: e.field().map(str::to_owned),
+            retry_after: e.retry_after_secs(),
         }
     }
 }
@@ -83,6 +87,10 @@ impl IntoResponse for RestError {
             self.body(),
         )
             .into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs.max(1)));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

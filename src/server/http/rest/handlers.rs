@@ -63,6 +63,7 @@ pub struct PageParams {
 pub struct AuditParams {
     /// Required: whose events.
     pub organization_id: Option<String>,
+    /// 1 to 100, default 20.
     pub limit: Option<i64>,
     pub after: Option<String>,
     /// An action (`membership.suspended`) or a prefix (`membership.*`).
@@ -130,7 +131,7 @@ pub async fn create_organization(
 
 #[utoipa::path(get, path = "/api/v1/organizations", tag = "organizations",
     params(PageParams),
-    responses((status = 200, body = OrganizationList)),
+    responses((status = 200, body = OrganizationList), (status = 422, body = ErrorEnvelope)),
     security(("api_key" = [])))]
 /// Lists organizations, oldest first.
 pub async fn list_organizations(
@@ -230,6 +231,9 @@ pub async fn export_audit_events(
 ) -> ApiResult<Response> {
     let org = q.organization(&state).await?;
     let filter = q.filter()?;
+    // The export streams everything; `limit` is accepted (same parameters as the list) but must
+    // still be in range.
+    crate::server::service::check_limit(q.limit).map_err(crate::server::error::AppError::from)?;
     let format = match q.format.as_deref().unwrap_or("csv") {
         "csv" => audit_log::ExportFormat::Csv,
         "ndjson" => audit_log::ExportFormat::Ndjson,
@@ -432,7 +436,8 @@ pub async fn delete_connection(
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub code: String,
-    /// When sent, must equal the redirect_uri the sign-in returned to.
+    /// When sent, must equal the redirect_uri the sign-in returned to; a mismatch is refused
+    /// without using the code up.
     #[serde(default)]
     pub redirect_uri: Option<String>,
 }
@@ -789,7 +794,7 @@ pub async fn delete_role(
 
 #[utoipa::path(get, path = "/api/v1/organizations/{id}/memberships", tag = "members",
     params(("id" = String, Path, description = "org_…"), ListMembers),
-    responses((status = 200, body = MembershipList), (status = 404, body = ErrorEnvelope)),
+    responses((status = 200, body = MembershipList), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
     security(("api_key" = [])))]
 /// Lists an organization's memberships with their role, state and where they come from.
 pub async fn list_memberships(
@@ -842,7 +847,8 @@ pub async fn update_membership(
 
 #[utoipa::path(post, path = "/api/v1/invitations", tag = "members",
     request_body = CreateInvitation,
-    responses((status = 201, body = Invitation), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    responses((status = 201, body = Invitation), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope),
+        (status = 429, body = ErrorEnvelope, description = "`invitation_mail_limit`: the organization's hourly invitation mails are used up; see `Retry-After`")),
     security(("api_key" = [])))]
 /// Invites an email address; Lanyard mails the link. The answer's `accept_url` is the link
 /// (shown only here and on resend).
@@ -915,9 +921,11 @@ pub async fn revoke_invitation(
 
 #[utoipa::path(post, path = "/api/v1/invitations/{id}/resend", tag = "members",
     params(("id" = String, Path, description = "inv_…")),
-    responses((status = 200, body = Invitation), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    responses((status = 200, body = Invitation), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
+        (status = 429, body = ErrorEnvelope, description = "`invitation_resend_too_soon` (at most one mail a minute per invitation) or `invitation_mail_limit`; see `Retry-After`")),
     security(("api_key" = [])))]
-/// Mails the invitation again with a new link; the previous link stops working.
+/// Mails the invitation again with a new link; the previous link stops working. At most once a
+/// minute per invitation, within the organization's hourly invitation mails.
 pub async fn resend_invitation(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,

@@ -1,5 +1,9 @@
 //! `Idempotency-Key` on POST: the first request's response is stored and replayed for retries
 //! with the same key and body; the same key with a different body is refused.
+//!
+//! The stored body is sealed with the server key: answers to create calls carry secrets shown
+//! once (SCIM bearer tokens, setup links, webhook signing secrets), and the replay cache must not
+//! be the one place in the database where they sit in clear text.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -16,6 +20,15 @@ use crate::server::state::AppState;
 
 /// Keys are remembered for 24 hours.
 pub const RETENTION_MS: i64 = 24 * 3600 * 1000;
+
+/// What a stored body is sealed to: the API key, the Idempotency-Key and the request, so a
+/// ciphertext copied onto another row does not open.
+fn seal_context(api_key_id: &str, key: &str, request_hash: &str) -> String {
+    format!(
+        "idempotency_keys:{api_key_id}:{}:{request_hash}",
+        sha256_hex(key.as_bytes())
+    )
+}
 
 /// The middleware.
 pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -81,7 +94,21 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
             )
             .into_response(),
             Some(row) => match (row.status_code, row.response_body) {
-                (Some(status), Some(body)) => {
+                (Some(status), Some(sealed)) => {
+                    let Some(body) = state.secrets.open(
+                        &sealed,
+                        &seal_context(&principal.key_id, &key, &row.request_hash),
+                    ) else {
+                        // Sealed under another server key (LANYARD_SECRET_KEY changed): running
+                        // the request again could create a duplicate, so refuse instead.
+                        tracing::error!("a stored idempotent response does not open with the current secret key");
+                        return RestError::new(
+                            StatusCode::CONFLICT,
+                            "idempotency_replay_unavailable",
+                            "the stored response to this Idempotency-Key cannot be read (the server key changed); check whether the first request took effect before retrying with a new key",
+                        )
+                        .into_response();
+                    };
                     let mut resp = (
                         StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK),
                         [(header::CONTENT_TYPE, "application/json")],
@@ -126,7 +153,10 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
                 &principal.key_id,
                 &key,
                 rparts.status.as_u16() as i64,
-                &String::from_utf8_lossy(&rbytes),
+                &state.secrets.seal(
+                    &String::from_utf8_lossy(&rbytes),
+                    &seal_context(&principal.key_id, &key, &request_hash),
+                ),
             )
             .await
         }

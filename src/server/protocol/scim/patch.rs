@@ -427,19 +427,21 @@ fn strip_nulls(v: &mut Value) {
     }
 }
 
-/// Two elements of a multi-valued attribute are "the same" when their `value`
-/// sub-attributes agree (member ids, email addresses), else when they are identical.
-fn same_element(a: &Value, b: &Value) -> bool {
-    match (filter::get_ci(a, "value"), filter::get_ci(b, "value")) {
-        (Some(x), Some(y)) if a.is_object() && b.is_object() => x == y,
-        _ => a == b,
+/// Two elements of a multi-valued attribute are "the same" when their `value` sub-attributes
+/// agree (member ids, email addresses), else when they are identical; this is the key under
+/// which they coincide, so that lists of thousands merge and filter in linear time.
+fn element_key(v: &Value) -> String {
+    match filter::get_ci(v, "value") {
+        Some(x) if v.is_object() => format!("v:{x}"),
+        _ => format!("j:{v}"),
     }
 }
 
 fn append_unique(list: &mut Vec<Value>, items: Vec<Value>) {
+    let mut seen: std::collections::HashSet<String> = list.iter().map(element_key).collect();
     for mut item in items {
         strip_nulls(&mut item);
-        if !list.iter().any(|e| same_element(e, &item)) {
+        if seen.insert(element_key(&item)) {
             list.push(item);
         }
     }
@@ -916,7 +918,9 @@ fn remove_attr(
                         }
                     };
                     if let Some(Value::Array(list)) = map.get_mut(&key) {
-                        list.retain(|e| !wanted.iter().any(|w| same_element(e, w)));
+                        let wanted: std::collections::HashSet<String> =
+                            wanted.into_iter().map(element_key).collect();
+                        list.retain(|e| !wanted.contains(&element_key(e)));
                         if list.is_empty() {
                             map.remove(&key);
                         }

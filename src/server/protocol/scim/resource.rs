@@ -20,8 +20,45 @@ pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
 /// Longest userName, displayName or externalId accepted.
 pub const MAX_NAME_LEN: usize = 512;
-/// Most members one Group request may carry.
+/// Most members one Group request may carry (counted before any work is done).
 pub const MAX_MEMBERS: usize = 20_000;
+/// Most members a Group may have.
+pub const MAX_GROUP_MEMBERS: usize = 100_000;
+
+/// How many member values a Group request carries: the `members` of a POST or PUT body, or
+/// every value a PATCH operation adds, removes or replaces under `members`. Cheap (the body
+/// is already parsed) so that an oversized request is refused before any database work.
+pub fn members_in_request(body: &Value) -> usize {
+    fn count(v: Option<&Value>) -> usize {
+        match v {
+            Some(Value::Array(list)) => list.len(),
+            Some(Value::Null) | None => 0,
+            Some(_) => 1,
+        }
+    }
+    let Some(obj) = body.as_object() else {
+        return 0;
+    };
+    let mut n = 0;
+    for (key, value) in obj {
+        if key.eq_ignore_ascii_case("members") {
+            n += count(Some(value));
+        } else if key.eq_ignore_ascii_case("Operations") {
+            for op in value.as_array().into_iter().flatten() {
+                let path = super::filter::get_ci(op, "path").and_then(Value::as_str);
+                let value = super::filter::get_ci(op, "value");
+                n += match path {
+                    Some(p) if p.trim_start().to_ascii_lowercase().starts_with("members") => {
+                        count(value).max(1)
+                    }
+                    Some(_) => 0,
+                    None => count(value.and_then(|v| super::filter::get_ci(v, "members"))),
+                };
+            }
+        }
+    }
+    n
+}
 
 /// A SCIM failure: HTTP status, `scimType` (when RFC 7644 §3.12 has one) and a detail that
 /// names the attribute and says what to send instead.
@@ -423,17 +460,18 @@ pub fn normalize_group(input: &Value) -> Result<(Value, GroupFields), ScimError>
             match value {
                 Value::Null => {}
                 Value::Array(list) => {
-                    if list.len() > MAX_MEMBERS {
+                    if list.len() > MAX_GROUP_MEMBERS {
                         return Err(invalid(format!(
-                            "a request may carry at most {MAX_MEMBERS} members; send the rest with PATCH"
+                            "a group may have at most {MAX_GROUP_MEMBERS} members"
                         )));
                     }
+                    let mut seen = std::collections::HashSet::with_capacity(list.len());
                     for m in list {
                         let id = m
                             .get("value")
                             .and_then(Value::as_str)
                             .ok_or_else(|| invalid("each member must be an object with a string 'value' (the User's id)"))?;
-                        if !members.iter().any(|x| x == id) {
+                        if seen.insert(id) {
                             members.push(id.to_owned());
                         }
                     }
@@ -880,6 +918,52 @@ pub fn schemas(base: &str) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members_in_request_counts_every_member_value() {
+        let m = |n: usize| Value::Array((0..n).map(|i| json!({"value": i.to_string()})).collect());
+        let cases = [
+            (
+                "post or put body",
+                json!({"displayName": "G", "members": m(3)}),
+                3,
+            ),
+            ("no members", json!({"displayName": "G"}), 0),
+            (
+                "patch add by path",
+                json!({"Operations": [{"op": "add", "path": "members", "value": m(5)}]}),
+                5,
+            ),
+            (
+                "entra remove by path, capitalised",
+                json!({"operations": [{"op": "Remove", "Path": "members", "Value": m(2)}]}),
+                2,
+            ),
+            (
+                "remove by filter counts one",
+                json!({"Operations": [{"op": "remove", "path": "members[value eq \"x\"]"}]}),
+                1,
+            ),
+            (
+                "path-less replace",
+                json!({"Operations": [{"op": "replace", "value": {"members": m(4), "displayName": "x"}}]}),
+                4,
+            ),
+            (
+                "several operations add up",
+                json!({"Operations": [{"op": "add", "path": "members", "value": m(2)}, {"op": "add", "path": "members", "value": m(3)}]}),
+                5,
+            ),
+            (
+                "other attributes count nothing",
+                json!({"Operations": [{"op": "replace", "path": "displayName", "value": "x"}]}),
+                0,
+            ),
+        ];
+        for (name, body, want) in cases {
+            assert_eq!(members_in_request(&body), want, "{name}");
+        }
+    }
 
     #[test]
     fn okta_create_user_drops_password_and_empty_groups() {

@@ -1,0 +1,689 @@
+//! Regression tests for the outside probe's findings (issue 24) on directory sync: one tenant's
+//! group push cannot stall another tenant's writes, tokens never reach the SCIM request log, a
+//! directory gives no access on another organization's verified domain, and the lifecycle gaps
+//! an earlier review left open (a removed member restored, invitations surviving a directory's
+//! suspension, a sign-in racing a suspension, a held removal never reconsidered).
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{Dialect, TestApp};
+use crate::scim::{create_dir, create_user, scim, Dir, PATCH};
+use crate::sso::VENDOR_CB;
+
+const HOUR: i64 = 3600 * 1000;
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+async fn create_group(app: &TestApp, d: &Dir, name: &str) -> String {
+    let r = scim(
+        app,
+        d,
+        Method::POST,
+        "/Groups",
+        Some(json!({"schemas": [GROUP], "displayName": name, "members": []})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// Sends a SCIM request on the router from a task of its own.
+fn spawn_scim(
+    app: &TestApp,
+    d: &Dir,
+    method: Method,
+    path: &str,
+    body: String,
+) -> tokio::task::JoinHandle<(StatusCode, String, Duration)> {
+    let (router, id, token, path) = (
+        app.router.clone(),
+        d.id.clone(),
+        d.token.clone(),
+        path.to_owned(),
+    );
+    tokio::spawn(async move {
+        use tower::ServiceExt as _;
+        let started = Instant::now();
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("/scim/v2/{id}{path}"))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/scim+json")
+            .body(Body::from(body))
+            .unwrap();
+        let resp = router.oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            String::from_utf8_lossy(&bytes).into_owned(),
+            started.elapsed(),
+        )
+    })
+}
+
+/// Another tenant's vendor API writes, one after the other until `stop`; answers each status and
+/// the slowest write's time.
+async fn other_tenant_writes(
+    app: &TestApp,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> (Vec<StatusCode>, Duration) {
+    let mut statuses = Vec::new();
+    let mut slowest = Duration::ZERO;
+    let mut i = 0;
+    loop {
+        let started = Instant::now();
+        let r = app
+            .api(
+                Method::POST,
+                "/api/v1/organizations",
+                Some(json!({"name": format!("Other {i}")})),
+            )
+            .await;
+        slowest = slowest.max(started.elapsed());
+        statuses.push(r.status);
+        i += 1;
+        if *stop.borrow() && i >= 3 {
+            return (statuses, slowest);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_huge_group_patch_is_refused_before_any_work(d: Dialect) {
+    let app = std::sync::Arc::new(TestApp::spawn(d).await);
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    let g = create_group(&app, &dir, "Everyone").await;
+    let members: Vec<Value> = (0..40_000)
+        .map(|i| json!({"value": format!("01JUNKNOWN{i:016}")}))
+        .collect();
+    let body = json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": members}]})
+        .to_string();
+    assert!(body.len() > 1_500_000, "{} bytes", body.len());
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let writes = {
+        let app = app.clone();
+        tokio::spawn(async move { other_tenant_writes(&app, rx).await })
+    };
+    let (status, text, took) = spawn_scim(&app, &dir, Method::PATCH, &format!("/Groups/{g}"), body)
+        .await
+        .unwrap();
+    tx.send(true).unwrap();
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
+    assert!(
+        text.contains("40000 members") && text.contains("20000"),
+        "{text}"
+    );
+    // Refused on the count, before reading a row: the probe saw 27 s of quadratic work. The
+    // 100 ms target is measured on the release build by benches/scim_limits.sh; a debug build on
+    // a busy machine gets a generous bound here.
+    println!("40,000-member PATCH refused in {took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let (statuses, slowest) = writes.await.unwrap();
+    println!(
+        "other tenant: {} writes, slowest {slowest:?}",
+        statuses.len()
+    );
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::CREATED),
+        "{statuses:?}"
+    );
+    // Nothing changed, and a PUT or POST with too many members is refused the same way.
+    let r = scim(&app, &dir, Method::GET, &format!("/Groups/{g}"), None).await;
+    assert!(
+        r.json()["members"].as_array().is_none_or(Vec::is_empty),
+        "{}",
+        r.text()
+    );
+    let members: Vec<Value> = (0..20_001)
+        .map(|i| json!({"value": format!("u{i}")}))
+        .collect();
+    for (method, path) in [
+        (Method::PUT, format!("/Groups/{g}")),
+        (Method::POST, "/Groups".into()),
+    ] {
+        let r = scim(
+            &app,
+            &dir,
+            method,
+            &path,
+            Some(json!({"schemas": [GROUP], "displayName": "Big", "members": members})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    }
+    // More operations than a PATCH may carry, and a User body over its own limit.
+    let ops: Vec<Value> = (0..1001)
+        .map(|i| json!({"op": "add", "path": "members", "value": [{"value": format!("u{i}")}]}))
+        .collect();
+    let r = scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &format!("/Groups/{g}"),
+        Some(json!({"schemas": [PATCH], "Operations": ops})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let r = scim(
+        &app,
+        &dir,
+        Method::POST,
+        "/Users",
+        Some(json!({"userName": "big@acme.test", "nickName": "x".repeat(300 * 1024)})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    assert!(r.text().contains("256 KiB"), "{}", r.text());
+}
+
+/// Directory users inserted straight into the table (the SCIM create path is tested elsewhere;
+/// here only the group push matters).
+async fn seed_users(app: &TestApp, org: &str, d: &Dir, n: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    let mut tx = app.state.db.pool.begin().await.unwrap();
+    for i in 0..n {
+        let id = format!("du_{i:06}");
+        let name = format!("p{i}@acme.test");
+        sqlx::query("INSERT INTO directory_users (id, directory_id, organization_id, user_name, user_name_key, email, active, resource, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $4, $4, 1, '{}', 1, 0, 0)")
+            .bind(&id)
+            .bind(&d.id)
+            .bind(org)
+            .bind(&name)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    tx.commit().await.unwrap();
+    ids
+}
+
+async fn a_large_group_push_is_applied_in_steps_while_other_tenants_write(d: Dialect) {
+    let app = std::sync::Arc::new(TestApp::spawn(d).await);
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "entra").await;
+    let g = create_group(&app, &dir, "Everyone").await;
+    let users = seed_users(&app, &org, &dir, 3000).await;
+    let members: Vec<Value> = users.iter().map(|u| json!({"value": u})).collect();
+    let body = json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": members}]})
+        .to_string();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let writes = {
+        let app = app.clone();
+        tokio::spawn(async move { other_tenant_writes(&app, rx).await })
+    };
+    let (status, text, took) = spawn_scim(&app, &dir, Method::PATCH, &format!("/Groups/{g}"), body)
+        .await
+        .unwrap();
+    tx.send(true).unwrap();
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let (statuses, slowest) = writes.await.unwrap();
+    println!(
+        "3,000-member PATCH took {took:?}; other tenant: {} writes meanwhile, slowest {slowest:?}",
+        statuses.len()
+    );
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::CREATED),
+        "{statuses:?}"
+    );
+    // The push did not hold the writer from start to end: other tenants' writes committed
+    // between its steps (the events feed's cursor is the commit order).
+    let (first, last): (i64, i64) = sqlx::query_as(
+        "SELECT MIN(cursor), MAX(cursor) FROM events WHERE organization_id = $1 AND type = 'dsync.group.user_added'",
+    )
+    .bind(&org)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    let between: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM events WHERE cursor > $1 AND cursor < $2 AND (organization_id IS NULL OR organization_id <> $3)",
+    )
+    .bind(first)
+    .bind(last)
+    .bind(&org)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert!(
+        between > 0,
+        "another tenant's write committed between the push's steps"
+    );
+    let r = scim(&app, &dir, Method::GET, &format!("/Groups/{g}"), None).await;
+    assert_eq!(r.json()["members"].as_array().unwrap().len(), 3000);
+    let events: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'dsync.group.user_added' AND organization_id = $1",
+    )
+    .bind(&org)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(events, 3000, "one event per member actually added");
+    // Retrying the same push changes nothing and records nothing.
+    let members: Vec<Value> = users.iter().map(|u| json!({"value": u})).collect();
+    let r = scim(&app, &dir, Method::PATCH, &format!("/Groups/{g}"), Some(json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": members}]}))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let again: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'dsync.group.user_added' AND organization_id = $1",
+    )
+    .bind(&org)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(again, 3000);
+    // Removing them all is stepped the same way; deleting the group too.
+    let r = scim(&app, &dir, Method::PATCH, &format!("/Groups/{g}"), Some(json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "members", "value": []}]}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let left: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM directory_group_members WHERE group_id = $1")
+            .bind(&g)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(left, 0);
+}
+
+async fn a_token_in_a_scim_query_string_never_reaches_the_log_or_a_page(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    // Some clients send the token in the query string too; a wrong one as well.
+    for token in [dir.token.clone(), "lanyard_scim_wrongwrongwrong".to_owned()] {
+        for q in [
+            format!("?access_token={token}"),
+            format!("?count=5&token={token}"),
+            format!("?filter=userName%20eq%20%22{token}%22"),
+        ] {
+            let r = scim(&app, &dir, Method::GET, &format!("/Users{q}"), None).await;
+            assert!(
+                r.status.is_success() || r.status.is_client_error(),
+                "{}",
+                r.text()
+            );
+        }
+    }
+    let paths: Vec<String> = sqlx::query_scalar("SELECT path FROM scim_requests")
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(paths.len(), 6, "{paths:?}");
+    for p in &paths {
+        assert!(!p.contains("lanyard_scim_"), "{p}");
+        assert!(p.contains("[redacted]"), "{p}");
+    }
+    // A row written before redaction existed is redacted when shown.
+    sqlx::query(
+        "UPDATE scim_requests SET path = $1 WHERE id = (SELECT MIN(id) FROM scim_requests)",
+    )
+    .bind(format!(
+        "/scim/v2/{}/Users?access_token={}",
+        dir.id, dir.token
+    ))
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
+    let cookie = app.redeem(&app.create_link(&org, &["dsync"]).await).await;
+    let page = app
+        .browser_get("/portal/directories", Some(&cookie))
+        .await
+        .text();
+    assert!(page.contains("[redacted]"), "the log is on the page");
+    assert!(
+        !page.contains(&dir.token) && !page.contains("lanyard_scim_wrong"),
+        "{page}"
+    );
+}
+
+async fn a_directory_gives_no_access_on_another_organizations_verified_domain(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let beta = app.create_org("Beta").await;
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{beta}/domains"),
+            Some(json!({"domain": "beta.test", "verified": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let m = app.create_org("Mallory").await;
+    let dir = create_dir(&app, &m, "generic_scim").await;
+    // The simulator says so first.
+    let sim = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{m}/policy/simulate"),
+            Some(json!({"email": "ceo@beta.test", "path": {"kind": "directory", "directory_id": dir.id, "event": "create"}})),
+        )
+        .await
+        .json();
+    assert_eq!(sim["decision"], "deny", "{sim}");
+    assert!(
+        sim.to_string().contains("verified by another organization"),
+        "{sim}"
+    );
+    let ceo = create_user(&app, &dir, "ceo@beta.test").await;
+    let members = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/organizations/{m}/memberships"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(members["data"].as_array().unwrap().len(), 0, "{members}");
+    let created: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE organization_id = $1 AND action = 'membership.created'",
+    )
+    .bind(&m)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(created, 0, "the vendor hears of no membership");
+    // Pushing the user again, or deactivating and reactivating them, changes nothing.
+    for active in [false, true] {
+        let r = scim(&app, &dir, Method::PATCH, &format!("/Users/{ceo}"), Some(json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": active}]}))).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let members = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/organizations/{m}/memberships"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(members["data"].as_array().unwrap().len(), 0, "{members}");
+    // Someone the directory provisioned before Beta verified the domain shows up as drift, and
+    // cannot be brought back once suspended.
+    let early = app.create_org("Early").await;
+    let edir = create_dir(&app, &early, "okta").await;
+    let cfo = create_user(&app, &edir, "cfo@gamma.test").await;
+    let gamma = app.create_org("Gamma").await;
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{gamma}/domains"),
+            Some(json!({"domain": "gamma.test", "verified": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let drift = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/organizations/{early}/drift"),
+            None,
+        )
+        .await
+        .json();
+    assert!(
+        drift["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "domain_owned_elsewhere" && f["email"] == "cfo@gamma.test"),
+        "{drift}"
+    );
+    for active in [false, true] {
+        scim(&app, &edir, Method::PATCH, &format!("/Users/{cfo}"), Some(json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": active}]}))).await;
+    }
+    let state: String = sqlx::query_scalar(
+        "SELECT m.state FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.organization_id = $1 AND u.email = 'cfo@gamma.test'",
+    )
+    .bind(&early)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(state, "suspended");
+}
+
+async fn patch_policy(app: &TestApp, org: &str, body: Value) {
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/organizations/{org}/policy"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+async fn member(app: &TestApp, org: &str, email: &str) -> Option<(String, String, String)> {
+    sqlx::query_as(
+        "SELECT m.id, m.role, m.state FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.organization_id = $1 AND u.email = $2",
+    )
+    .bind(org)
+    .bind(email)
+    .fetch_optional(&app.state.db.pool)
+    .await
+    .unwrap()
+}
+
+async fn set_active(app: &TestApp, dir: &Dir, user: &str, active: bool) {
+    let r = scim(app, dir, Method::PATCH, &format!("/Users/{user}"), Some(json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": active}]}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+async fn a_directory_restores_only_what_it_suspended(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    // Removed by the policy after the directory deactivated her: a later push brings nothing back.
+    patch_policy(
+        &app,
+        &org,
+        json!({"directory_deactivation": "remove", "removal_grace_days": 0}),
+    )
+    .await;
+    let dana = create_user(&app, &dir, "dana@acme.test").await;
+    set_active(&app, &dir, &dana, false).await;
+    assert_eq!(
+        member(&app, &org, "dana@acme.test").await.unwrap().2,
+        "removed"
+    );
+    set_active(&app, &dir, &dana, true).await;
+    assert_eq!(
+        member(&app, &org, "dana@acme.test").await.unwrap().2,
+        "removed",
+        "a removed membership is not restored by the directory"
+    );
+    let sim = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/policy/simulate"),
+            Some(json!({"email": "dana@acme.test", "path": {"kind": "directory", "directory_id": dir.id, "event": "create"}})),
+        )
+        .await
+        .json();
+    assert_eq!(sim["decision"], "deny", "the simulator agrees: {sim}");
+    // Suspended by an admin while the directory manages her: the directory's next push (she is
+    // still active there) does not undo the admin's decision.
+    patch_policy(&app, &org, json!({"directory_deactivation": "suspend"})).await;
+    let erin = create_user(&app, &dir, "erin@acme.test").await;
+    let (em, _, _) = member(&app, &org, "erin@acme.test").await.unwrap();
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/memberships/{em}"),
+            Some(json!({"state": "suspended"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    set_active(&app, &dir, &erin, true).await;
+    let r = scim(&app, &dir, Method::PUT, &format!("/Users/{erin}"), Some(json!({"schemas": [crate::scim::USER], "userName": "erin@acme.test", "active": true, "displayName": "Erin"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        member(&app, &org, "erin@acme.test").await.unwrap().2,
+        "suspended"
+    );
+    // What the directory itself suspended, it restores.
+    let finn = create_user(&app, &dir, "finn@acme.test").await;
+    set_active(&app, &dir, &finn, false).await;
+    set_active(&app, &dir, &finn, true).await;
+    assert_eq!(
+        member(&app, &org, "finn@acme.test").await.unwrap().2,
+        "active"
+    );
+}
+
+async fn a_directory_suspension_revokes_pending_invitations(d: Dialect) {
+    let app = TestApp::spawn_with(d, &[("LANYARD_REDIRECT_URIS", VENDOR_CB)]).await;
+    let org = app.create_org("Acme").await;
+    // Bob is invited, then joins through a (non-authoritative) directory before accepting; the
+    // directory then deactivates him.
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/invitations",
+            Some(json!({"organization_id": org, "email": "bob@example.com", "role": "admin"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let inv = r.json();
+    let id = inv["id"].as_str().unwrap().to_owned();
+    let path = inv["accept_url"].as_str().unwrap()["http://127.0.0.1:3000".len()..].to_owned();
+    let dir = create_dir(&app, &org, "okta").await;
+    let bob = create_user(&app, &dir, "bob@example.com").await;
+    set_active(&app, &dir, &bob, false).await;
+    let state = app
+        .api(Method::GET, &format!("/api/v1/invitations/{id}"), None)
+        .await
+        .json()["state"]
+        .clone();
+    assert_eq!(state, "revoked");
+    // The old link cannot undo the deprovisioning.
+    assert_eq!(
+        app.browser_post(&path, "", None).await.status,
+        StatusCode::GONE
+    );
+    assert_eq!(
+        member(&app, &org, "bob@example.com").await.unwrap().2,
+        "suspended"
+    );
+}
+
+async fn a_removal_held_for_the_last_admin_happens_once_another_admin_exists(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    patch_policy(
+        &app,
+        &org,
+        json!({"directory_deactivation": "remove", "removal_grace_days": 0, "protect_last_admin": true, "default_role": "admin"}),
+    )
+    .await;
+    let ann = create_user(&app, &dir, "ann@acme.test").await;
+    patch_policy(&app, &org, json!({"default_role": "member"})).await;
+    set_active(&app, &dir, &ann, false).await;
+    assert_eq!(
+        member(&app, &org, "ann@acme.test").await.unwrap().2,
+        "suspended",
+        "held: the last admin"
+    );
+    let skipped = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM audit_events WHERE organization_id = $1 AND action = 'membership.removal_skipped'",
+        )
+        .bind(&org)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+    };
+    // Looked at again while she is still the last admin: held, and the skip is recorded once.
+    for _ in 0..3 {
+        app.state.clock.advance(2 * HOUR);
+        lanyard::server::service::directories::remove_due(&app.state)
+            .await
+            .unwrap();
+        assert_eq!(
+            member(&app, &org, "ann@acme.test").await.unwrap().2,
+            "suspended"
+        );
+    }
+    assert_eq!(skipped().await, 1);
+    // Another admin joins: the held removal now happens.
+    patch_policy(&app, &org, json!({"default_role": "admin"})).await;
+    create_user(&app, &dir, "ben@acme.test").await;
+    assert_eq!(
+        member(&app, &org, "ben@acme.test").await.unwrap().1,
+        "admin"
+    );
+    app.state.clock.advance(2 * HOUR);
+    let removed = lanyard::server::service::directories::remove_due(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    assert_eq!(
+        member(&app, &org, "ann@acme.test").await.unwrap().2,
+        "removed"
+    );
+}
+
+async fn a_sign_in_racing_a_suspension_is_refused(d: Dialect) {
+    use crate::sso::{org_with_connection, setup, sign_in};
+    let (app, op) = setup(d).await;
+    let app = std::sync::Arc::new(app);
+    let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    op.next_account(json!({"sub": "kim-1", "email": "kim@acme.test", "email_verified": true}))
+        .await;
+    let first = sign_in(&app, &op, &format!("organization={org}")).await;
+    assert!(crate::sso::param(&first, "code").is_some(), "{first}");
+    let (m, _, _) = member(&app, &org, "kim@acme.test").await.unwrap();
+    // Kim signs in again; her callback reaches Lanyard while a suspension of her membership is
+    // being written (and commits half a second later).
+    op.next_account(json!({"sub": "kim-1", "email": "kim@acme.test", "email_verified": true}))
+        .await;
+    let r = app
+        .browser_get(
+            &format!("/sso/authorize?organization={org}&redirect_uri={VENDOR_CB}&state=s"),
+            None,
+        )
+        .await;
+    let callback = op.browse_to_callback(&r.header("location").unwrap()).await;
+    let mut suspension = app.state.db.pool.begin().await.unwrap();
+    sqlx::query("UPDATE memberships SET state = 'suspended' WHERE id = $1")
+        .bind(&m)
+        .execute(&mut *suspension)
+        .await
+        .unwrap();
+    let signing_in = {
+        let app = app.clone();
+        tokio::spawn(async move { app.browser_get(&callback, None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    suspension.commit().await.unwrap();
+    let r = signing_in.await.unwrap();
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let to = url::Url::parse(&r.header("location").unwrap()).unwrap();
+    assert!(
+        crate::sso::param(&to, "code").is_none(),
+        "no code for a suspended member: {to}"
+    );
+    assert_eq!(
+        crate::sso::param(&to, "error").as_deref(),
+        Some("access_denied"),
+        "{to}"
+    );
+}
+
+crate::both_databases!(
+    a_huge_group_patch_is_refused_before_any_work,
+    a_large_group_push_is_applied_in_steps_while_other_tenants_write,
+    a_token_in_a_scim_query_string_never_reaches_the_log_or_a_page,
+    a_directory_gives_no_access_on_another_organizations_verified_domain,
+    a_directory_restores_only_what_it_suspended,
+    a_directory_suspension_revokes_pending_invitations,
+    a_removal_held_for_the_last_admin_happens_once_another_admin_exists,
+);
+
+// On SQLite every write transaction holds the whole database from its first statement, so the
+// race exists only on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_sign_in_racing_a_suspension_is_refused() {
+    a_sign_in_racing_a_suspension_is_refused(Dialect::Postgres).await
+}
