@@ -479,3 +479,45 @@ mod tests {
             .contains("recipient"));
     }
 }
+
+/// Who a queued mail is about, for the outbox row.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MailFor<'a> {
+    pub organization_id: Option<&'a str>,
+    pub invitation_id: Option<&'a str>,
+}
+
+/// Queues a mail in the outbox inside the caller's transaction (it is sent once that commits);
+/// the body is sealed with the server key, bound to the row. Answers the mail's id.
+pub async fn queue(
+    tx: &mut super::audit::AuditedTx,
+    secrets: &super::crypto::SecretBox,
+    about: MailFor<'_>,
+    recipient: &str,
+    subject: String,
+    text: &str,
+    html: &str,
+) -> Result<String, sqlx::Error> {
+    let now = tx.now();
+    let id = super::db::new_id(crate::domain::ids::IdKind::Mail);
+    let body = serde_json::json!({ "text": text, "html": html }).to_string();
+    super::db::members::insert_mail(
+        tx.conn(),
+        &super::db::members::MailRow {
+            id: id.clone(),
+            organization_id: about.organization_id.map(str::to_owned),
+            invitation_id: about.invitation_id.map(str::to_owned),
+            recipient: recipient.to_owned(),
+            subject,
+            body_enc: secrets.seal(&body, &format!("mail_outbox:{id}")),
+            attempts: 0,
+            next_attempt_at: now,
+            sent_at: None,
+            failed_at: None,
+            last_error: None,
+            created_at: now,
+        },
+    )
+    .await?;
+    Ok(id)
+}

@@ -35,17 +35,7 @@ async fn the_feed_is_ordered_filtered_and_sequenced_per_entity(d: Dialect) {
         )
         .await;
     let inv = r.json()["id"].as_str().unwrap().to_owned();
-    // Past the resend cool-down.
-    app.state
-        .clock
-        .advance(lanyard::server::service::invitations::RESEND_COOLDOWN_MS);
-    let r = app
-        .api(
-            Method::POST,
-            &format!("/api/v1/invitations/{inv}/resend"),
-            None,
-        )
-        .await;
+    let r = crate::helpers::resend_after_cooldown(&app, &inv).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     app.api(Method::DELETE, &format!("/api/v1/invitations/{inv}"), None)
         .await;

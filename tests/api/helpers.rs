@@ -348,3 +348,57 @@ pub fn spawn_node(script: &str, envs: &[(&str, String)]) -> (std::process::Child
         .to_owned();
     (child, port)
 }
+
+/// Changes an organization's access policy through the vendor API; answers the new policy.
+pub async fn patch_policy(app: &TestApp, org: &str, body: serde_json::Value) -> serde_json::Value {
+    let r = app
+        .api(
+            axum::http::Method::PATCH,
+            &format!("/api/v1/organizations/{org}/policy"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+/// Invites `email` to the organization through the vendor API, with `extra` fields
+/// (`role`, `expires_in_days`, …).
+pub async fn invite(
+    app: &TestApp,
+    org: &str,
+    email: &str,
+    extra: serde_json::Value,
+) -> TestResponse {
+    let mut body = serde_json::json!({"organization_id": org, "email": email});
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        body[k] = v.clone();
+    }
+    app.api(axum::http::Method::POST, "/api/v1/invitations", Some(body))
+        .await
+}
+
+/// Adds `domain` to the organization as verified (the vendor vouches for it).
+pub async fn verified_domain(app: &TestApp, org: &str, domain: &str) {
+    let r = app
+        .api(
+            axum::http::Method::POST,
+            &format!("/api/v1/organizations/{org}/domains"),
+            Some(serde_json::json!({"domain": domain, "verified": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+}
+
+/// Resends an invitation once its resend cool-down has passed (the clock moves forward).
+pub async fn resend_after_cooldown(app: &TestApp, invitation: &str) -> TestResponse {
+    app.state
+        .clock
+        .advance(lanyard::server::service::invitations::RESEND_COOLDOWN_MS);
+    app.api(
+        axum::http::Method::POST,
+        &format!("/api/v1/invitations/{invitation}/resend"),
+        None,
+    )
+    .await
+}

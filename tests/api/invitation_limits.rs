@@ -4,30 +4,16 @@
 //! was when the mail went out.
 
 use axum::http::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::health::join_by_invitation;
-use crate::helpers::{Dialect, TestApp};
+use crate::helpers::{invite, patch_policy, Dialect, TestApp};
 use crate::sso::VENDOR_CB;
 
 use lanyard::server::service::invitations::{ORG_MAILS_PER_HOUR, RESEND_COOLDOWN_MS};
 
 async fn app(d: Dialect) -> TestApp {
     TestApp::spawn_with(d, &[("LANYARD_REDIRECT_URIS", VENDOR_CB)]).await
-}
-
-async fn invite(
-    app: &TestApp,
-    org: &str,
-    email: &str,
-    extra: Value,
-) -> crate::helpers::TestResponse {
-    let mut body = json!({"organization_id": org, "email": email});
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    app.api(Method::POST, "/api/v1/invitations", Some(body))
-        .await
 }
 
 async fn resend(app: &TestApp, id: &str) -> crate::helpers::TestResponse {
@@ -236,18 +222,6 @@ async fn invitation_state(app: &TestApp, id: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-async fn patch_policy(app: &TestApp, org: &str, body: Value) -> Value {
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/organizations/{org}/policy"),
-            Some(body),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    r.json()
 }
 
 fn path_of(r: &crate::helpers::TestResponse) -> (String, String) {

@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::health::{join_by_invitation, set_authoritative};
-use crate::helpers::{Dialect, TestApp};
+use crate::helpers::{invite, patch_policy, Dialect, TestApp};
 use crate::scim::{create_dir, create_user, scim, Dir, PATCH};
 use crate::sso::{exchange, org_with_connection, param, setup, sign_in, VENDOR_CB};
 
@@ -14,18 +14,6 @@ const DAY: i64 = 24 * 3600 * 1000;
 
 async fn app(d: Dialect) -> TestApp {
     TestApp::spawn_with(d, &[("LANYARD_REDIRECT_URIS", VENDOR_CB)]).await
-}
-
-async fn patch_policy(app: &TestApp, org: &str, body: Value) -> Value {
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/organizations/{org}/policy"),
-            Some(body),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    r.json()
 }
 
 async fn simulate(app: &TestApp, org: &str, email: &str, path: Value) -> Value {
@@ -50,20 +38,6 @@ fn outcome(sim: &Value, rule: &str) -> String {
         .find(|r| r["rule"] == rule)
         .map(|r| r["outcome"].as_str().unwrap().to_owned())
         .unwrap_or_else(|| panic!("no reason for {rule}: {sim}"))
-}
-
-async fn invite(
-    app: &TestApp,
-    org: &str,
-    email: &str,
-    extra: Value,
-) -> crate::helpers::TestResponse {
-    let mut body = json!({"organization_id": org, "email": email});
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    app.api(Method::POST, "/api/v1/invitations", Some(body))
-        .await
 }
 
 async fn member_state(app: &TestApp, org: &str, email: &str) -> Option<(String, String)> {

@@ -381,8 +381,14 @@ async fn sign_in_needs_password_and_a_fresh_code_and_every_failure_looks_the_sam
     let link = create(&app, "dana@vendor.test", "admin").await;
     let (_, secret) = complete(&app, &link).await;
 
-    // The setup code's step is spent: a sign-in in the same step is a replay.
-    let same = code_at(&secret, app.state.clock.now());
+    // The setup code's step is spent: a sign-in with that step's code is a replay (its step is
+    // read back, so a step boundary passing meanwhile cannot make this a fresh code).
+    let spent: i64 =
+        sqlx::query_scalar("SELECT totp_last_step FROM staff WHERE email = 'dana@vendor.test'")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    let same = code_at(&secret, spent * 30_000);
     let r = sign_in(&app, "dana@vendor.test", PASSWORD, &same).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 

@@ -273,17 +273,7 @@ async fn a_receiver_down_then_up_gets_everything_in_entity_order(d: Dialect) {
             )
             .await;
         let id = r.json()["id"].as_str().unwrap().to_owned();
-        // Past the resend cool-down.
-        app.state
-            .clock
-            .advance(lanyard::server::service::invitations::RESEND_COOLDOWN_MS);
-        let r = app
-            .api(
-                Method::POST,
-                &format!("/api/v1/invitations/{id}/resend"),
-                None,
-            )
-            .await;
+        let r = crate::helpers::resend_after_cooldown(&app, &id).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         app.api(Method::DELETE, &format!("/api/v1/invitations/{id}"), None)
             .await;

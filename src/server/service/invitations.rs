@@ -300,7 +300,6 @@ async fn queue_mail(
     org_name: &str,
     token: &str,
 ) -> Result<(), AppError> {
-    let now = tx.now();
     let link = accept_url(state, token);
     let conn = tx.conn();
     let role_name = super::roles::resolve(conn, &r.role)
@@ -316,24 +315,17 @@ async fn queue_mail(
         &link,
         r.expires_at,
     );
-    let id = db::new_id(IdKind::Mail);
-    let body = json!({ "text": mail.text, "html": mail.html }).to_string();
-    q::insert_mail(
-        tx.conn(),
-        &MailRow {
-            id: id.clone(),
-            organization_id: Some(r.organization_id.clone()),
-            invitation_id: Some(r.id.clone()),
-            recipient: r.email.clone(),
-            subject: mail.subject,
-            body_enc: state.secrets.seal(&body, &format!("mail_outbox:{id}")),
-            attempts: 0,
-            next_attempt_at: now,
-            sent_at: None,
-            failed_at: None,
-            last_error: None,
-            created_at: now,
+    crate::server::mail::queue(
+        tx,
+        &state.secrets,
+        crate::server::mail::MailFor {
+            organization_id: Some(&r.organization_id),
+            invitation_id: Some(&r.id),
         },
+        &r.email,
+        mail.subject,
+        &mail.text,
+        &mail.html,
     )
     .await?;
     if state.config.smtp_url.is_none() {

@@ -584,14 +584,8 @@ pub async fn update_user(
     change: UserChange<'_>,
 ) -> Result<ScimOut, ScimError> {
     let ops = match &change {
-        UserChange::Patch(body) => {
-            check_request_members(body)?;
-            Some(patch::parse_request(body)?)
-        }
-        UserChange::Put(body) => {
-            check_request_members(body)?;
-            None
-        }
+        UserChange::Patch(body) => Some(patch::parse_request(body)?),
+        UserChange::Put(_) => None,
     };
     let now = state.clock.now();
     let base = base(state, dir);
@@ -968,15 +962,11 @@ pub async fn update_group(
     id: &str,
     change: UserChange<'_>,
 ) -> Result<ScimOut, ScimError> {
+    let (UserChange::Patch(body) | UserChange::Put(body)) = &change;
+    check_request_members(body)?;
     let ops = match &change {
-        UserChange::Patch(body) => {
-            check_request_members(body)?;
-            Some(patch::parse_request(body)?)
-        }
-        UserChange::Put(body) => {
-            check_request_members(body)?;
-            None
-        }
+        UserChange::Patch(body) => Some(patch::parse_request(body)?),
+        UserChange::Put(_) => None,
     };
     let now = state.clock.now();
     let base = base(state, dir);
@@ -1109,6 +1099,8 @@ pub async fn delete_group(
 
 /// Longest body kept in the request log.
 const LOG_BODY_MAX: usize = 16 * 1024;
+/// Largest body the log parses to redact field by field.
+const LOG_PARSE_MAX: usize = 256 * 1024;
 
 /// Removes secrets from a logged body: `password` anywhere (case-insensitive), cut to a bound.
 pub fn redact(body: &[u8]) -> Option<String> {
@@ -1144,6 +1136,22 @@ pub fn redact(body: &[u8]) -> Option<String> {
             Value::String(t) if looks_secret(t) => *t = "[redacted]".into(),
             _ => {}
         }
+    }
+    // A large body (a group push) is not parsed a second time just for the log: its start is
+    // kept when nothing in it mentions a password or looks like a secret, else only its size.
+    if body.len() > LOG_PARSE_MAX {
+        let all = String::from_utf8_lossy(body);
+        if all.to_ascii_lowercase().contains("password") || looks_secret(&all) {
+            return Some(format!(
+                "[{} bytes; withheld because it mentions a password or a secret]",
+                body.len()
+            ));
+        }
+        let mut cut = LOG_BODY_MAX;
+        while !all.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        return Some(format!("{}… [{} bytes in all]", &all[..cut], body.len()));
     }
     let text = match serde_json::from_slice::<Value>(body) {
         Ok(mut v) => {
@@ -1415,6 +1423,22 @@ mod tests {
         assert!(!r.contains("hunter2"));
         let big = format!("{{\"a\":\"{}\"}}", "x".repeat(40_000));
         assert!(redact(big.as_bytes()).unwrap().len() < LOG_BODY_MAX + 100);
+        // Past the parse bound: kept as an excerpt, or withheld when anything looks secret.
+        let huge = format!("{{\"members\":[{}]}}", "{\"value\":\"u1\"},".repeat(30_000));
+        let r = redact(huge.as_bytes()).unwrap();
+        assert!(
+            r.starts_with("{\"members\"") && r.len() < LOG_BODY_MAX + 100,
+            "{}",
+            &r[..80]
+        );
+        for bad in ["Password", "lanyard_scim_x", "whsec_y"] {
+            let huge = format!(
+                "{{\"members\":[{}],\"x\":\"{bad}\"}}",
+                "{\"value\":\"u1\"},".repeat(30_000)
+            );
+            let r = redact(huge.as_bytes()).unwrap();
+            assert!(r.contains("withheld") && !r.contains(bad), "{r}");
+        }
         assert_eq!(redact(b""), None);
     }
 }

@@ -712,34 +712,32 @@ async fn admit(
         name: email.clone(),
     };
     let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
-    let mut decided = admission(
-        tx.conn(),
-        row,
-        id.email.as_deref(),
-        Some(&id.subject),
-        &mut Trace::default(),
-    )
-    .await?;
-    // On PostgreSQL the decision read the membership without a lock, so a directory suspension
-    // could commit between it and the writes below. Lock the row, then decide again: the second
-    // decision sees any suspension that committed first, and one that comes later waits for
-    // this sign-in and then voids its code.
-    if let Ok(Admit::Returning { membership_id, .. } | Admit::Link { membership_id, .. }) = &decided
-    {
+    // On PostgreSQL the decision reads the membership without a lock, so a directory suspension
+    // could commit between it and the writes below. A returning or linked member's row is locked,
+    // then the decision is made again: it sees any suspension that committed first, and one that
+    // comes later waits for this sign-in and then voids its code.
+    let mut locked = false;
+    let decided = loop {
+        let decided = admission(
+            tx.conn(),
+            row,
+            id.email.as_deref(),
+            Some(&id.subject),
+            &mut Trace::default(),
+        )
+        .await?;
         let dialect = tx.dialect();
-        if dialect == db::Dialect::Postgres {
-            let m = membership_id.clone();
-            db::directories::lock_membership(tx.conn(), org, &m, dialect).await?;
-            decided = admission(
-                tx.conn(),
-                row,
-                id.email.as_deref(),
-                Some(&id.subject),
-                &mut Trace::default(),
-            )
-            .await?;
+        match &decided {
+            Ok(Admit::Returning { membership_id, .. } | Admit::Link { membership_id, .. })
+                if dialect == db::Dialect::Postgres && !locked =>
+            {
+                let m = membership_id.clone();
+                db::directories::lock_membership(tx.conn(), org, &m, dialect).await?;
+                locked = true;
+            }
+            _ => break decided,
         }
-    }
+    };
     let admitted = match decided {
         Err(f) => {
             drop(tx);

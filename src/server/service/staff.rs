@@ -641,7 +641,9 @@ pub async fn alert_failed_sign_ins(
     let console = format!("{}/console/signin", state.config.base_url());
     let subject = format!("Failed sign-ins to your {vendor} support console account");
     let text = format!(
-        "{failures} sign-ins to the support console account {email} failed in the last {minutes} minutes.\n\n         Your account is not locked: your password and a fresh code from your authenticator still sign you in at {console}.\n         If these attempts were not yours, someone may be guessing your password. Tell whoever runs Lanyard; \
+        "{failures} sign-ins to the support console account {email} failed in the last {minutes} minutes.\n\n\
+         Your account is not locked: your password and a fresh code from your authenticator still sign you in at {console}.\n\
+         If these attempts were not yours, someone may be guessing your password. Tell whoever runs Lanyard; \
          they can give you a new password and authenticator with `lanyard staff reset --email {email}`.\n",
         email = staff.email,
     );
@@ -656,24 +658,14 @@ pub async fn alert_failed_sign_ins(
         email = esc(&staff.email),
         console = esc(&console),
     );
-    let id = db::new_id(IdKind::Mail);
-    let body = serde_json::json!({ "text": text, "html": html }).to_string();
-    db::members::insert_mail(
-        tx.conn(),
-        &db::members::MailRow {
-            id: id.clone(),
-            organization_id: None,
-            invitation_id: None,
-            recipient: staff.email.clone(),
-            subject,
-            body_enc: state.secrets.seal(&body, &format!("mail_outbox:{id}")),
-            attempts: 0,
-            next_attempt_at: now,
-            sent_at: None,
-            failed_at: None,
-            last_error: None,
-            created_at: now,
-        },
+    crate::server::mail::queue(
+        &mut tx,
+        &state.secrets,
+        crate::server::mail::MailFor::default(),
+        &staff.email,
+        subject,
+        &text,
+        &html,
     )
     .await?;
     tx.commit().await?;
