@@ -18,6 +18,7 @@ mod invitation_limits;
 mod list_limits;
 mod mail;
 mod members;
+mod migrations;
 mod openapi;
 mod organizations;
 mod policy;

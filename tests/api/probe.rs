@@ -640,6 +640,202 @@ async fn a_sign_in_racing_a_suspension_is_refused(d: Dialect) {
     );
 }
 
+// On SQLite every write transaction holds the whole database from its first statement, so the
+// race exists only on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_sign_in_racing_a_suspension_is_refused() {
+    a_sign_in_racing_a_suspension_is_refused(Dialect::Postgres).await
+}
+
+/// The second probe's bypasses: work hidden in path-less keys, long filters over a large group,
+/// a User growing push after push, the Group schema's URN in front of `members`, and read-only
+/// filters with hundreds of terms. Each is refused before it can hold the writer.
+async fn crafted_patches_and_filters_are_bounded(d: Dialect) {
+    let app = Arc::new(TestApp::spawn(d).await);
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    let g = create_group(&app, &dir, "Everyone").await;
+    let users = seed_users(&app, &org, &dir, 3000).await;
+    let mut tx = app.state.db.pool.begin().await.unwrap();
+    for u in &users {
+        sqlx::query("INSERT INTO directory_group_members (group_id, user_id, directory_id, created_at) VALUES ($1, $2, $3, 0)")
+            .bind(&g)
+            .bind(u)
+            .bind(&dir.id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let path = format!("/Groups/{g}");
+    // 5,000 `members[value eq "…"]` keys in one path-less replace: each key is an operation.
+    let keys: serde_json::Map<String, Value> = (0..5000)
+        .map(|i| {
+            (
+                format!("members[value eq \"dusr_{i:020}\"]"),
+                json!({"display": "x"}),
+            )
+        })
+        .collect();
+    let body = json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": keys}]});
+    let c = while_another_tenant_writes(&app, &dir, Method::PATCH, &path, body.to_string()).await;
+    assert_eq!(c.status, StatusCode::BAD_REQUEST, "{}", c.text);
+    assert!(
+        c.text.contains("5000") && c.text.contains("1000"),
+        "{}",
+        c.text
+    );
+    assert!(
+        c.others.iter().all(|s| *s == StatusCode::CREATED),
+        "{:?}",
+        c.others
+    );
+    // Operations whose filters, over 3,000 members, would compare far too many values.
+    let long = (0..31)
+        .map(|i| format!("value eq \"zz{i}\""))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let ops: Vec<Value> = (0..200)
+        .map(|_| json!({"op": "replace", "path": format!("members[not ({long})].display"), "value": "x"}))
+        .collect();
+    let body = json!({"schemas": [PATCH], "Operations": ops});
+    let c = while_another_tenant_writes(&app, &dir, Method::PATCH, &path, body.to_string()).await;
+    assert_eq!(c.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", c.text);
+    assert!(c.text.contains("tooMany"), "{}", c.text);
+    println!("over-budget PATCH refused in {:?}", c.took);
+    assert!(
+        c.others.iter().all(|s| *s == StatusCode::CREATED),
+        "{:?}",
+        c.others
+    );
+    // A filter with hundreds of terms is refused outright, in a PATCH path and in a list.
+    let huge = (0..180)
+        .map(|i| format!("title co \"zz{i}\""))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let r = scim(&app, &dir, Method::PATCH, &path, Some(json!({"schemas": [PATCH], "Operations": [{"op": "remove", "path": format!("members[{huge}]")}]}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let q: String = url::form_urlencoded::byte_serialize(huge.as_bytes()).collect();
+    let r = scim(&app, &dir, Method::GET, &format!("/Users?filter={q}"), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("invalidFilter"), "{}", r.text());
+    let r = scim(
+        &app,
+        &dir,
+        Method::GET,
+        "/Users?filter=userName%20eq%20%22a%00b%22",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    // The Group schema's URN in front of `members` is counted like `members`.
+    let many: Vec<Value> = (0..20_001)
+        .map(|i| json!({"value": format!("u{i}")}))
+        .collect();
+    let r = scim(&app, &dir, Method::PATCH, &path, Some(json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "urn:ietf:params:scim:schemas:core:2.0:Group:members", "value": many}]}))).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    let left: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM directory_group_members WHERE group_id = $1")
+            .bind(&g)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(left, 3000, "nothing changed");
+    // A User cannot grow push after push: at most 100 values per multi-valued attribute.
+    let u = create_user(&app, &dir, "grow@acme.test").await;
+    let emails: serde_json::Map<String, Value> = (0..101)
+        .map(|i| {
+            (
+                format!("emails[value eq \"r{i}@acme.test\"].type"),
+                json!("work"),
+            )
+        })
+        .collect();
+    let r = scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &format!("/Users/{u}"),
+        Some(json!({"schemas": [PATCH], "Operations": [{"op": "add", "value": emails}]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("at most 100"), "{}", r.text());
+}
+
+async fn a_directory_gives_no_access_to_an_address_without_a_readable_domain(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    verified_domain(&app, &app.create_org("Beta").await, "beta.test").await;
+    let m = app.create_org("Mallory").await;
+    let dir = create_dir(&app, &m, "generic_scim").await;
+    for name in [
+        "a1@beta.test>",
+        "a2@beta.test:443",
+        "a3@beta.test/",
+        "a4@[beta.test]",
+        "a5@beta..test",
+        "a6@beta .test",
+        "a7@beta.test\u{0}",
+        "plainname",
+    ] {
+        let r = scim(
+            &app,
+            &dir,
+            Method::POST,
+            "/Users",
+            Some(json!({"userName": name, "active": true})),
+        )
+        .await;
+        assert!(
+            r.status == StatusCode::CREATED || r.status == StatusCode::BAD_REQUEST,
+            "{name}: {}",
+            r.text()
+        );
+    }
+    let members = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/organizations/{m}/memberships"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(members["data"].as_array().unwrap().len(), 0, "{members}");
+}
+
+async fn secrets_outside_json_values_never_reach_the_scim_log(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    for body in [
+        format!("token={}&x=1", app.key),
+        format!("{{\"userName\":\"a@acme.test\"}} {}", dir.token),
+        format!("{{\"{}\":1,\"userName\":\"b@acme.test\"}}", app.key),
+    ] {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/scim/v2/{}/Users", dir.id))
+            .header(header::AUTHORIZATION, format!("Bearer {}", dir.token))
+            .header(header::CONTENT_TYPE, "application/scim+json")
+            .body(Body::from(body))
+            .unwrap();
+        app.send(req).await;
+    }
+    let all: Vec<String> = sqlx::query_scalar(
+        "SELECT path || COALESCE(request_body, '') || COALESCE(response_body, '') FROM scim_requests",
+    )
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(all.len(), 3);
+    for row in &all {
+        assert!(
+            !row.contains(&app.key) && !row.contains(&dir.token),
+            "{row}"
+        );
+    }
+}
+
 crate::both_databases!(
     a_huge_group_patch_is_refused_before_any_work,
     a_large_group_push_is_applied_in_steps_while_other_tenants_write,
@@ -648,11 +844,7 @@ crate::both_databases!(
     a_directory_restores_only_what_it_suspended,
     a_directory_suspension_revokes_pending_invitations,
     a_removal_held_for_the_last_admin_happens_once_another_admin_exists,
+    crafted_patches_and_filters_are_bounded,
+    a_directory_gives_no_access_to_an_address_without_a_readable_domain,
+    secrets_outside_json_values_never_reach_the_scim_log,
 );
-
-// On SQLite every write transaction holds the whole database from its first statement, so the
-// race exists only on PostgreSQL.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_a_sign_in_racing_a_suspension_is_refused() {
-    a_sign_in_racing_a_suspension_is_refused(Dialect::Postgres).await
-}

@@ -210,7 +210,7 @@ fn json_body(body: &[u8]) -> Result<Value, ScimError> {
             "the request needs a JSON body",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
         ScimError::bad(
             ScimType::InvalidSyntax,
             format!(
@@ -219,7 +219,29 @@ fn json_body(body: &[u8]) -> Result<Value, ScimError> {
                 e.column()
             ),
         )
-    })
+    })?;
+    if carries_nul(&v) {
+        return Err(nul_refused());
+    }
+    Ok(v)
+}
+
+/// Whether a string anywhere in the value (or a key) holds U+0000, which no attribute needs and
+/// PostgreSQL text cannot store.
+fn carries_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(carries_nul),
+        Value::Object(o) => o.iter().any(|(k, x)| k.contains('\0') || carries_nul(x)),
+        _ => false,
+    }
+}
+
+fn nul_refused() -> ScimError {
+    ScimError::bad(
+        ScimType::InvalidValue,
+        "a string holds the character U+0000 (NUL); remove it",
+    )
 }
 
 fn method_not_allowed(allowed: &str) -> ScimError {
@@ -227,6 +249,11 @@ fn method_not_allowed(allowed: &str) -> ScimError {
 }
 
 fn query<T: serde::de::DeserializeOwned + Default>(raw: &str) -> Result<T, ScimError> {
+    if url::form_urlencoded::parse(raw.as_bytes())
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(nul_refused());
+    }
     serde_urlencoded::from_str(raw)
         .map_err(|e| ScimError::bad(ScimType::InvalidValue, format!("query string: {e}")))
 }

@@ -707,6 +707,13 @@ async fn held_elsewhere(
     email: &str,
     t: &mut Trace,
 ) -> Result<bool, AppError> {
+    if crate::domain::domain_name::email_domain(email).is_none() {
+        t.deny(
+            "email",
+            format!("{email} is not an email address whose domain can be checked: {} keeps them as a directory user but gives them no access here", dir.name),
+        );
+        return Ok(true);
+    }
     if !domain_owned_elsewhere(conn, org, email).await? {
         return Ok(false);
     }
@@ -923,7 +930,11 @@ pub async fn reconcile(
         .unwrap_or_else(|| u.user_name.trim().to_lowercase());
     // A directory grants no access on another organization's verified domain (the rule
     // invitations follow): the directory user is kept, without an active membership here.
-    let held = wants_access && domain_owned_elsewhere(tx.conn(), &org, &email).await?;
+    // An address whose domain cannot be read cannot be checked against that rule: it gets no
+    // access either (fail closed).
+    let held = wants_access
+        && (crate::domain::domain_name::email_domain(&email).is_none()
+            || domain_owned_elsewhere(tx.conn(), &org, &email).await?);
     if u.user_id.is_none() {
         // The same person may already be a member (JIT, an invitation, another directory).
         if let Some((uid, _, _, _)) = db::sso::member_by_email(tx.conn(), &org, &email).await? {

@@ -96,7 +96,10 @@ impl From<crate::server::audit::AuditError> for ScimError {
 
 impl From<patch::PatchError> for ScimError {
     fn from(e: patch::PatchError) -> Self {
-        ScimError::bad(e.scim_type, e.message)
+        match e.scim_type {
+            ScimType::TooMany => ScimError::new(413, Some(ScimType::TooMany.as_str()), e.message),
+            t => ScimError::bad(t, e.message),
+        }
     }
 }
 
@@ -1156,15 +1159,23 @@ pub fn redact(body: &[u8]) -> Option<String> {
     let text = match serde_json::from_slice::<Value>(body) {
         Ok(mut v) => {
             scrub(&mut v);
-            v.to_string()
+            let text = v.to_string();
+            // Whatever the field-by-field pass missed (a secret used as a key, say).
+            if looks_secret(&text) {
+                return Some(format!(
+                    "[{} bytes; withheld because it carries something shaped like a secret]",
+                    body.len()
+                ));
+            }
+            text
         }
         // Not JSON: keep a bounded, lossy excerpt (it cannot carry a parsed secret field, but
         // might carry one as text, so only its size is kept when it mentions a password).
         Err(_) => {
             let s = String::from_utf8_lossy(body);
-            if s.to_ascii_lowercase().contains("password") {
+            if s.to_ascii_lowercase().contains("password") || looks_secret(&s) {
                 format!(
-                    "[{} bytes, not JSON; withheld because it mentions a password]",
+                    "[{} bytes, not JSON; withheld because it mentions a password or a secret]",
                     body.len()
                 )
             } else {
@@ -1396,6 +1407,22 @@ mod tests {
         ];
         for (raw, want) in cases {
             assert_eq!(redact_path(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn secrets_outside_parsed_values_withhold_the_body() {
+        for body in [
+            "token=lanyard_sk_abc&x=1".to_owned(),
+            r#"{"userName":"a"} lanyard_scim_abc"#.to_owned(),
+            r#"{"lanyard_sk_abc":1}"#.to_owned(),
+            format!("{}\"whsec_abc\"{}", "[".repeat(200), "]".repeat(200)),
+        ] {
+            let r = redact(body.as_bytes()).unwrap();
+            assert!(
+                r.contains("withheld") && !r.contains("_abc"),
+                "{body} → {r}"
+            );
         }
     }
 

@@ -17,6 +17,8 @@ use serde_json::{Number, Value};
 /// Longest filter accepted, in characters; IdPs send short equality filters, so
 /// anything larger is either a bug or an attempt to burn CPU.
 pub const MAX_FILTER_LEN: usize = 4096;
+/// Most nodes (comparisons, `and`, `or`, `not`, value paths) a filter may have.
+pub const MAX_FILTER_NODES: u64 = 64;
 
 /// Deepest nesting of `( )`, `not( )` and `[ ]` accepted; bounds parser and evaluator
 /// recursion so hostile input cannot overflow the stack.
@@ -540,6 +542,16 @@ pub fn parse(input: &str) -> Result<Filter, FilterError> {
     if p.peek().is_some() {
         return Err(p.unexpected("expected 'and', 'or' or end of filter"));
     }
+    // Every node is evaluated against every candidate resource (or member): a bound on nodes
+    // keeps one request's CPU time bounded. IdPs send one or two comparisons.
+    let nodes = size(&filter);
+    if nodes > MAX_FILTER_NODES {
+        return Err(FilterError {
+            message: format!(
+                "filter has {nodes} comparisons and operators; at most {MAX_FILTER_NODES} are accepted"
+            ),
+        });
+    }
     Ok(filter)
 }
 
@@ -692,6 +704,16 @@ fn compare_path(resource: &Value, path: &AttrPath, op: CompareOp, literal: &Valu
 /// Evaluates a filter against one SCIM resource (or, for value paths, one element);
 /// used for filters that cannot be pushed down to SQL and for value-path selection in
 /// PATCH.
+/// How many nodes a filter has: the work one evaluation against one resource costs.
+pub fn size(filter: &Filter) -> u64 {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => 1 + size(a) + size(b),
+        Filter::Not(inner) => 1 + size(inner),
+        Filter::ValuePath { filter, .. } => 1 + size(filter),
+        _ => 1,
+    }
+}
+
 pub fn matches(filter: &Filter, resource: &Value) -> bool {
     match filter {
         Filter::And(a, b) => matches(a, resource) && matches(b, resource),

@@ -29,6 +29,35 @@ pub const PATCH_OP_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 /// unbounded list would let one request hold the resource lock arbitrarily long.
 pub const MAX_OPERATIONS: usize = 1000;
 
+/// Most filter evaluations (filter nodes × elements compared) one PATCH may cost: operations
+/// with filters over a large multi-valued attribute (a group's members) are bounded, so that
+/// one request cannot hold a resource, and the database's writer, for long.
+pub const MAX_WORK: u64 = 5_000_000;
+
+thread_local! {
+    /// What is left of [`MAX_WORK`] for the `apply` running on this thread (it never awaits).
+    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(MAX_WORK) };
+}
+
+/// Takes `units` from the running `apply`'s budget; refuses the request once it is spent.
+fn charge(units: u64) -> Result<(), PatchError> {
+    WORK.with(|w| {
+        let left = w.get();
+        if units > left {
+            w.set(0);
+            Err(PatchError {
+                scim_type: ScimType::TooMany,
+                message: format!(
+                    "the operations' filters would compare more than {MAX_WORK} values; send fewer operations (or simpler filters) per request"
+                ),
+            })
+        } else {
+            w.set(left - units);
+            Ok(())
+        }
+    })
+}
+
 /// How deep a path-less value may re-enter the engine (object key → extension object →
 /// key); real requests need 2, the bound keeps hostile nesting from recursing freely.
 const MAX_VALUE_NESTING: usize = 4;
@@ -127,6 +156,9 @@ pub enum ScimType {
     Mutability,
     /// Malformed request body.
     InvalidSyntax,
+    /// The request would take more work than one request may (RFC 7644 §3.12 `tooMany`,
+    /// answered with 413).
+    TooMany,
 }
 
 impl ScimType {
@@ -139,6 +171,7 @@ impl ScimType {
             ScimType::NoTarget => "noTarget",
             ScimType::Mutability => "mutability",
             ScimType::InvalidSyntax => "invalidSyntax",
+            ScimType::TooMany => "tooMany",
         }
     }
 }
@@ -211,6 +244,32 @@ pub fn parse_request(body: &Value) -> Result<Vec<PatchOp>, PatchError> {
             format!(
                 "'Operations' has {} entries; at most {MAX_OPERATIONS} are accepted",
                 ops.len()
+            ),
+        ));
+    }
+    // A path-less add/replace applies each key of its value as a path of its own (Entra sends
+    // them that way), so every key counts as an operation.
+    let effective: usize = ops
+        .iter()
+        .map(|raw| match raw.as_object() {
+            Some(o) if matches!(get_ci_map(o, "path"), None | Some(Value::Null)) => {
+                get_ci_map(o, "value")
+                    .and_then(Value::as_object)
+                    .map_or(1, |v| {
+                        v.values()
+                            .map(|x| x.as_object().map_or(1, |o| o.len().max(1)))
+                            .sum::<usize>()
+                            .max(1)
+                    })
+            }
+            _ => 1,
+        })
+        .sum();
+    if effective > MAX_OPERATIONS {
+        return Err(err(
+            InvalidSyntax,
+            format!(
+                "the operations (each key of a path-less value counted as one) add up to {effective}; at most {MAX_OPERATIONS} are accepted per request"
             ),
         ));
     }
@@ -589,6 +648,7 @@ pub fn apply(resource: &mut Value, ops: &[PatchOp], schema: &Schema) -> Result<(
     if !resource.is_object() {
         return Err(err(ScimType::InvalidValue, "resource is not a JSON object"));
     }
+    WORK.with(|w| w.set(MAX_WORK));
     let mut work = resource.clone();
     for (i, op) in ops.iter().enumerate() {
         apply_op(
@@ -834,6 +894,7 @@ fn apply_attr(
                     ),
                 ));
             };
+            charge(items.len() as u64 * filter::size(f))?;
             let mut matched = false;
             for item in items.iter_mut() {
                 if !filter::matches(f, item) {
@@ -963,6 +1024,7 @@ fn remove_attr(
                 return Err(no_target());
             };
             // Okta removes a member as path `members[value eq "id"]` [okta].
+            charge(2 * items.len() as u64 * filter::size(f))?;
             if !items.iter().any(|e| filter::matches(f, e)) {
                 return Err(no_target());
             }

@@ -47,10 +47,14 @@ pub fn members_in_request(body: &Value) -> usize {
             for op in value.as_array().into_iter().flatten() {
                 let path = super::filter::get_ci(op, "path").and_then(Value::as_str);
                 let value = super::filter::get_ci(op, "value");
+                // `members…`, or the same with the Group schema's URN in front.
+                let on_members = |p: &str| {
+                    let p = p.trim_start().to_ascii_lowercase();
+                    let urn = format!("{}:", GROUP_SCHEMA.to_ascii_lowercase());
+                    p.strip_prefix(&urn).unwrap_or(&p).starts_with("members")
+                };
                 n += match path {
-                    Some(p) if p.trim_start().to_ascii_lowercase().starts_with("members") => {
-                        count(value).max(1)
-                    }
+                    Some(p) if on_members(p) => count(value).max(1),
                     Some(_) => 0,
                     None => count(value.and_then(|v| super::filter::get_ci(v, "members"))),
                 };
@@ -190,11 +194,21 @@ fn short_string(v: &Value, attr: &str) -> Result<String, ScimError> {
     Ok(s.to_owned())
 }
 
+/// Most values a User's multi-valued attribute (emails, phoneNumbers, …) may hold: a real person
+/// has a handful; the bound keeps a User from growing push after push.
+pub const MAX_USER_VALUES: usize = 100;
+
 /// Coerces `"True"`/`"False"` of a multi-valued attribute's `primary` sub-attribute.
 fn normalize_multi(attr: &str, v: &Value) -> Result<Value, ScimError> {
     let Value::Array(items) = v else {
         return Err(invalid(format!("'{attr}' must be an array")));
     };
+    if items.len() > MAX_USER_VALUES {
+        return Err(invalid(format!(
+            "'{attr}' has {} values; a User may have at most {MAX_USER_VALUES}",
+            items.len()
+        )));
+    }
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         match item {
@@ -958,6 +972,11 @@ mod tests {
                 "other attributes count nothing",
                 json!({"Operations": [{"op": "replace", "path": "displayName", "value": "x"}]}),
                 0,
+            ),
+            (
+                "the Group schema's URN in front",
+                json!({"Operations": [{"op": "add", "path": "urn:ietf:params:scim:schemas:core:2.0:Group:members", "value": m(7)}]}),
+                7,
             ),
         ];
         for (name, body, want) in cases {
