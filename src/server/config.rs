@@ -25,6 +25,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "LANYARD_SAML_CLOCK_SKEW",
     "LANYARD_SCIM_TOKEN_OVERLAP",
     "LANYARD_EVENT_RETENTION",
+    "LANYARD_TRUSTED_PROXIES",
 ];
 
 /// Deployment environment.
@@ -69,6 +70,9 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// `LANYARD_EVENT_RETENTION`: how long the events feed keeps events (default 90 days).
     pub event_retention_ms: i64,
+    /// `LANYARD_TRUSTED_PROXIES`: the reverse proxies whose `X-Forwarded-For` names the client
+    /// (default: none, the connection's peer is the client).
+    pub trusted_proxies: crate::server::forwarded::TrustedProxies,
 }
 
 /// A configuration problem, worded for the operator.
@@ -244,7 +248,16 @@ impl Config {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_owned);
+        let trusted_proxies = match get("LANYARD_TRUSTED_PROXIES") {
+            None => Default::default(),
+            Some(v) => crate::server::forwarded::TrustedProxies::parse(v).map_err(|e| {
+                ConfigError(format!(
+                    "LANYARD_TRUSTED_PROXIES: {e}; list the reverse proxies in front of Lanyard, comma-separated, e.g. 10.0.0.5,10.1.0.0/16"
+                ))
+            })?,
+        };
         Ok(Config {
+            trusted_proxies,
             saml_clock_skew_ms,
             smtp_url,
             event_retention_ms,
@@ -414,6 +427,37 @@ mod tests {
         assert!(e.0.contains("LANYARD_DNS_SERVERS"));
         assert!(parse_duration_ms("X", "10s").is_err());
         assert!(parse_duration_ms("X", "3 days").is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_validated_at_start() {
+        let key = "ab".repeat(32);
+        let c = Config::from_vars(&vars(&[("LANYARD_SECRET_KEY", &key)])).unwrap();
+        assert!(c.trusted_proxies.is_empty(), "trusts none by default");
+        let c = Config::from_vars(&vars(&[
+            ("LANYARD_SECRET_KEY", &key),
+            (
+                "LANYARD_TRUSTED_PROXIES",
+                "10.0.0.5, 172.16.0.0/12, loopback",
+            ),
+        ]))
+        .unwrap();
+        for a in ["10.0.0.5", "172.20.1.1", "127.0.0.1"] {
+            assert!(c.trusted_proxies.trusts(a.parse().unwrap()), "{a}");
+        }
+        assert!(!c.trusted_proxies.trusts("10.0.0.6".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "proxy.internal", "10.0.0.5 10.0.0.6"] {
+            let e = Config::from_vars(&vars(&[
+                ("LANYARD_SECRET_KEY", &key),
+                ("LANYARD_TRUSTED_PROXIES", bad),
+            ]))
+            .unwrap_err();
+            assert!(
+                e.0.contains("LANYARD_TRUSTED_PROXIES") && e.0.contains(bad),
+                "{}",
+                e.0
+            );
+        }
     }
 
     #[test]

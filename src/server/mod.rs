@@ -9,6 +9,7 @@ pub mod db;
 pub mod dns;
 pub mod error;
 pub mod events;
+pub mod forwarded;
 pub mod http;
 pub mod mail;
 pub mod oidc;

@@ -71,6 +71,22 @@ fn unknown_lanyard_variables_are_refused_by_name() {
 }
 
 #[test]
+fn a_bad_trusted_proxy_range_refuses_to_start_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = lanyard(dir.path())
+        .env("LANYARD_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.0/33")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("LANYARD_TRUSTED_PROXIES") && err.contains("10.0.0.0/33"),
+        "{err}"
+    );
+}
+
+#[test]
 fn production_refuses_to_start_without_a_key() {
     let dir = tempfile::tempdir().unwrap();
     let out = lanyard(dir.path())

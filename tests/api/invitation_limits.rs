@@ -1,5 +1,6 @@
 //! Invitation mail cannot be used to flood an inbox or a domain (a per-invitation resend
-//! cool-down and a per-organization hourly cap, counted in the database), and an acceptance
+//! cool-down, a per-address and a per-organization hourly cap, counted in the database), and an
+//! acceptance
 //! re-checks the access policy as it is at acceptance (`inviters`, `invitable_roles`), not as it
 //! was when the mail went out.
 
@@ -10,7 +11,9 @@ use crate::health::join_by_invitation;
 use crate::helpers::{invite, patch_policy, Dialect, TestApp};
 use crate::sso::VENDOR_CB;
 
-use lanyard::server::service::invitations::{ORG_MAILS_PER_HOUR, RESEND_COOLDOWN_MS};
+use lanyard::server::service::invitations::{
+    ORG_MAILS_PER_HOUR, RECIPIENT_MAILS_PER_HOUR, RESEND_COOLDOWN_MS,
+};
 
 async fn app(d: Dialect) -> TestApp {
     TestApp::spawn_with(d, &[("LANYARD_REDIRECT_URIS", VENDOR_CB)]).await
@@ -198,6 +201,132 @@ async fn an_organization_sends_a_bounded_number_of_invitation_mails_an_hour(d: D
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 }
 
+async fn mails_to(app: &TestApp, org: &str, recipient: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM mail_outbox WHERE organization_id = $1 AND recipient = $2",
+    )
+    .bind(org)
+    .bind(recipient)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap()
+}
+
+async fn invitations_of(app: &TestApp, org: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM invitations WHERE organization_id = $1")
+        .bind(org)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+}
+
+async fn revoke(app: &TestApp, id: &str) {
+    let r = app
+        .api(Method::DELETE, &format!("/api/v1/invitations/{id}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+fn assert_address_limit(r: &crate::helpers::TestResponse, address: &str) {
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    let e = &r.json()["error"];
+    assert_eq!(e["code"], "invitation_address_limit", "{e}");
+    let msg = e["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!(
+            "{address} has been sent {RECIPIENT_MAILS_PER_HOUR} invitation emails"
+        )) && msg.contains("try again in")
+            && msg.contains("UTC"),
+        "the message names the address and when to retry: {msg}"
+    );
+    let wait = retry_after(r);
+    assert!((3000..=3600).contains(&wait), "{wait}");
+}
+
+async fn one_address_gets_a_bounded_number_of_invitation_mails_an_hour(d: Dialect) {
+    let app = app(d).await;
+    let org = app.create_org("Acme").await;
+    let pat = "pat@example.com";
+
+    // Revoking and re-creating starts no cool-down of its own: five invitations, five mails.
+    let mut last: Option<String> = None;
+    for i in 0..RECIPIENT_MAILS_PER_HOUR {
+        if let Some(id) = &last {
+            revoke(&app, id).await;
+        }
+        let r = invite(&app, &org, pat, json!({})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{i}: {}", r.text());
+        last = Some(r.json()["id"].as_str().unwrap().to_owned());
+    }
+    let last = last.unwrap();
+    assert_eq!(mails_to(&app, &org, pat).await, RECIPIENT_MAILS_PER_HOUR);
+    assert_eq!(invitations_of(&app, &org).await, RECIPIENT_MAILS_PER_HOUR);
+
+    // The sixth mail is refused, as a resend past its own cool-down…
+    app.state.clock.advance(RESEND_COOLDOWN_MS + 1000);
+    let r = resend(&app, &last).await;
+    assert_address_limit(&r, pat);
+    assert_eq!(mails_of(&app, &last).await, 1);
+
+    // …and as a new invitation after a revocation, however often it is tried (also spelled
+    // differently): no invitation is created, nothing is mailed.
+    revoke(&app, &last).await;
+    for _ in 0..5 {
+        let r = invite(&app, &org, pat, json!({})).await;
+        assert_address_limit(&r, pat);
+        let r = invite(&app, &org, " Pat@Example.COM", json!({})).await;
+        assert_address_limit(&r, pat);
+    }
+    assert_eq!(invitations_of(&app, &org).await, RECIPIENT_MAILS_PER_HOUR);
+    assert_eq!(mails_to(&app, &org, pat).await, RECIPIENT_MAILS_PER_HOUR);
+
+    // The portal says the same.
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/portal/links",
+            Some(json!({"organization_id": org, "intents": ["invitations"]})),
+        )
+        .await;
+    let link = r.json()["link"].as_str().unwrap().to_owned();
+    let cookie = app
+        .redeem(&link[link.find("/portal/link/").unwrap()..])
+        .await;
+    let r = app
+        .browser_post(
+            "/portal/api/invite",
+            "email=pat%40example.com&role=&expires_in_days=",
+            Some(&cookie),
+        )
+        .await;
+    assert!(!r.status.is_success(), "{} {}", r.status, r.text());
+    assert!(
+        r.text().contains(&format!(
+            "pat@example.com has been sent {RECIPIENT_MAILS_PER_HOUR} invitation emails"
+        )),
+        "{} {}",
+        r.status,
+        r.text()
+    );
+    assert_eq!(invitations_of(&app, &org).await, RECIPIENT_MAILS_PER_HOUR);
+
+    // Another address, and the same address from another organization, are not affected.
+    let r = invite(&app, &org, "quinn@example.com", json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let other = app.create_org("Globex").await;
+    let r = invite(&app, &other, pat, json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+
+    // An hour after the first mails, there is room again.
+    app.state.clock.advance(3600 * 1000);
+    let r = invite(&app, &org, pat, json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(
+        mails_to(&app, &org, pat).await,
+        RECIPIENT_MAILS_PER_HOUR + 1
+    );
+}
+
 async fn memberships_of(app: &TestApp, org: &str) -> Vec<String> {
     let r = app
         .api(
@@ -335,5 +464,6 @@ async fn acceptance_applies_the_policy_that_tightened_after_the_invitation(d: Di
 crate::both_databases!(
     resends_wait_for_the_cool_down_and_send_nothing_meanwhile,
     an_organization_sends_a_bounded_number_of_invitation_mails_an_hour,
+    one_address_gets_a_bounded_number_of_invitation_mails_an_hour,
     acceptance_applies_the_policy_that_tightened_after_the_invitation,
 );

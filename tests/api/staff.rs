@@ -527,24 +527,178 @@ async fn sign_in_from(
     password: &str,
     code: &str,
 ) -> crate::helpers::TestResponse {
+    sign_in_via(app, ip, None, email, password, code).await
+}
+
+/// A sign-in over a connection from `peer` carrying `X-Forwarded-For: forwarded_for`.
+async fn sign_in_via(
+    app: &TestApp,
+    peer: &str,
+    forwarded_for: Option<&str>,
+    email: &str,
+    password: &str,
+    code: &str,
+) -> crate::helpers::TestResponse {
     use axum::body::Body;
     use axum::http::{header, Method, Request};
-    let mut req = Request::builder()
+    let mut b = Request::builder()
         .method(Method::POST)
         .uri("/console/signin")
         .header(header::ORIGIN, ORIGIN)
         .header("sec-fetch-site", "same-origin")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(xff) = forwarded_for {
+        b = b.header("x-forwarded-for", xff);
+    }
+    let mut req = b
         .body(Body::from(form(&[
             ("email", email),
             ("password", password),
             ("code", code),
         ])))
         .unwrap();
-    let peer = std::net::SocketAddr::new(ip.parse().unwrap(), 50_000);
+    let peer = std::net::SocketAddr::new(peer.parse().unwrap(), 50_000);
     req.extensions_mut()
         .insert(axum::extract::ConnectInfo(peer));
     app.send(req).await
+}
+
+/// The client address audit events of `action` recorded, newest last.
+async fn audited_ips(app: &TestApp, action: &str) -> Vec<Option<String>> {
+    sqlx::query_scalar("SELECT ip FROM audit_events WHERE action = $1 ORDER BY occurred_at, id")
+        .bind(action)
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap()
+}
+
+/// Ten failed sign-ins for `owner` through `peer` with `X-Forwarded-For: xff`, then a new
+/// minute: the eleventh is refused for that (peer, header) pair.
+async fn stranger_fails_ten_times(app: &TestApp, peer: &str, xff: Option<&str>, owner: &str) {
+    for i in 0..10 {
+        let r = sign_in_via(app, peer, xff, owner, "wrong password!", "123456").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{i}: {}", r.text());
+    }
+    app.state.clock.advance(61_000);
+    let r = sign_in_via(app, peer, xff, owner, "wrong password!", "123456").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+}
+
+const PROXY: &str = "127.0.0.1";
+
+async fn behind_a_trusted_proxy_every_client_keeps_its_own_address(d: Dialect) {
+    let app = TestApp::spawn_with(d, &[("LANYARD_TRUSTED_PROXIES", PROXY)]).await;
+    let owner = "owner@vendor.test";
+    let link = create(&app, owner, "admin").await;
+    let (_, secret) = complete(&app, &link).await;
+
+    // A stranger behind the proxy fails ten times; they are refused, by their own address (what
+    // they put in the header themselves, left of what the proxy appended, is not believed).
+    stranger_fails_ten_times(&app, PROXY, Some("203.0.113.7"), owner).await;
+    let r = sign_in_via(
+        &app,
+        PROXY,
+        Some("198.51.100.9, 203.0.113.7"),
+        owner,
+        "wrong password!",
+        "123456",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    let ips = audited_ips(&app, "staff.sign_in_failed").await;
+    assert_eq!(ips.len(), 10, "{ips:?}");
+    assert!(
+        ips.iter().all(|ip| ip.as_deref() == Some("203.0.113.7")),
+        "{ips:?}"
+    );
+
+    // The owner, behind the same proxy, signs in; the audit records their address.
+    next_step(&app);
+    let code = code_at(&secret, app.state.clock.now());
+    let r = sign_in_via(&app, PROXY, Some("198.51.100.9"), owner, PASSWORD, &code).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(r.header("location").as_deref(), Some("/console"));
+    assert_eq!(
+        audited_ips(&app, "staff.signed_in").await,
+        [Some("198.51.100.9".to_owned())]
+    );
+}
+
+async fn without_trusted_proxies_the_proxy_is_every_clients_address(d: Dialect) {
+    // Today's behaviour, and the reason for LANYARD_TRUSTED_PROXIES: the header is not read, so
+    // the stranger's failures count against the proxy's address, the owner's too.
+    let app = TestApp::spawn(d).await;
+    let owner = "owner@vendor.test";
+    let link = create(&app, owner, "admin").await;
+    let (_, secret) = complete(&app, &link).await;
+    stranger_fails_ten_times(&app, PROXY, Some("203.0.113.7"), owner).await;
+    next_step(&app);
+    let code = code_at(&secret, app.state.clock.now());
+    let r = sign_in_via(&app, PROXY, Some("198.51.100.9"), owner, PASSWORD, &code).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    let ips = audited_ips(&app, "staff.sign_in_failed").await;
+    assert!(ips.iter().all(|ip| ip.as_deref() == Some(PROXY)), "{ips:?}");
+}
+
+async fn a_forwarded_for_header_from_an_untrusted_peer_changes_nothing(d: Dialect) {
+    let app = TestApp::spawn_with(d, &[("LANYARD_TRUSTED_PROXIES", PROXY)]).await;
+    let owner = "owner@vendor.test";
+    let link = create(&app, owner, "admin").await;
+    let (_, secret) = complete(&app, &link).await;
+    let stranger = "203.0.113.7";
+
+    // A stranger connecting directly claims a new address on every attempt: every attempt
+    // counts against the address they connect from.
+    for i in 0..10 {
+        let claimed = format!("192.0.2.{}", i + 1);
+        let r = sign_in_via(
+            &app,
+            stranger,
+            Some(&claimed),
+            owner,
+            "wrong password!",
+            "123456",
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{i}: {}", r.text());
+    }
+    app.state.clock.advance(61_000);
+    let r = sign_in_via(
+        &app,
+        stranger,
+        Some("192.0.2.99"),
+        owner,
+        "wrong password!",
+        "123456",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    let ips = audited_ips(&app, "staff.sign_in_failed").await;
+    assert_eq!(ips.len(), 10, "{ips:?}");
+    assert!(
+        ips.iter().all(|ip| ip.as_deref() == Some(stranger)),
+        "{ips:?}"
+    );
+
+    // Claiming to be the trusted proxy, or the owner's address, does not help either.
+    for claimed in [PROXY, "198.51.100.9", "198.51.100.9, 127.0.0.1"] {
+        let r = sign_in_via(
+            &app,
+            stranger,
+            Some(claimed),
+            owner,
+            "wrong password!",
+            "123456",
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{claimed}");
+    }
+
+    // The owner, connecting directly from elsewhere, is unaffected.
+    next_step(&app);
+    let code = code_at(&secret, app.state.clock.now());
+    let r = sign_in_via(&app, "198.51.100.9", None, owner, PASSWORD, &code).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
 }
 
 async fn count_where(app: &TestApp, sql: &str, bind: &str) -> i64 {
@@ -927,6 +1081,9 @@ crate::both_databases!(
     sign_in_is_rate_limited_per_address_and_per_address_and_account,
     a_strangers_failed_sign_ins_never_lock_the_owner_out,
     successful_sign_ins_do_not_count_toward_the_failure_limit,
+    behind_a_trusted_proxy_every_client_keeps_its_own_address,
+    without_trusted_proxies_the_proxy_is_every_clients_address,
+    a_forwarded_for_header_from_an_untrusted_peer_changes_nothing,
     portal_and_staff_sessions_are_separate,
     staff_actions_are_audited_without_secrets,
     accounts_are_unique_per_email_and_roles_are_checked,

@@ -564,6 +564,25 @@ pub async fn invitation_mails_since(
     .await
 }
 
+/// How many invitation mails an organization queued to `recipient` after `since`, and the
+/// oldest one's time.
+pub async fn invitation_mails_to_since(
+    conn: &mut Conn,
+    organization_id: &str,
+    recipient: &str,
+    since: i64,
+) -> Result<(i64, Option<i64>), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT COUNT(*), MIN(created_at) FROM mail_outbox \
+         WHERE organization_id = $1 AND recipient = $2 AND invitation_id IS NOT NULL AND created_at > $3",
+    )
+    .bind(organization_id)
+    .bind(recipient)
+    .bind(since)
+    .fetch_one(conn)
+    .await
+}
+
 /// When the invitation's newest mail was queued.
 pub async fn last_invitation_mail_at(
     conn: &mut Conn,

@@ -120,7 +120,10 @@ pub fn build_router(state: AppState) -> Router {
         .merge(browser)
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
         .layer(middleware::from_fn(security_headers))
-        .layer(middleware::from_fn(request_context))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_context,
+        ))
         .with_state(state)
 }
 
@@ -134,8 +137,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Assigns a request id and records where the request came from.
-async fn request_context(mut req: Request, next: Next) -> Response {
+/// Assigns a request id and records where the request came from: the connection's peer, or,
+/// when the peer is one of `LANYARD_TRUSTED_PROXIES`, the client it forwards for (see
+/// [`crate::server::forwarded`]). Every per-address limit and audit record uses this address.
+async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let id = {
         let bytes: [u8; 12] = rand::random();
         format!("req_{}", hex::encode(bytes))
@@ -143,7 +148,7 @@ async fn request_context(mut req: Request, next: Next) -> Response {
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+        .map(|c| client_ip(&state, c.0, req.headers()));
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
@@ -159,6 +164,24 @@ async fn request_context(mut req: Request, next: Next) -> Response {
         resp.headers_mut().insert("x-request-id", v);
     }
     resp
+}
+
+/// The client address of a request from `peer` (as text, as audit records keep it).
+fn client_ip(state: &AppState, peer: SocketAddr, headers: &axum::http::HeaderMap) -> String {
+    let proxies = &state.config.trusted_proxies;
+    if proxies.is_empty() {
+        return peer.ip().to_string();
+    }
+    // Bytes that are not UTF-8 make only their own entry malformed (the client's junk left of
+    // the address its proxy appended is never reached).
+    let forwarded: Vec<std::borrow::Cow<'_, str>> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+        .collect();
+    proxies
+        .client_ip(peer.ip(), forwarded.iter().map(|v| v.as_ref()))
+        .to_string()
 }
 
 /// Sets the security headers, with a fresh script nonce per response.

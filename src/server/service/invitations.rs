@@ -33,6 +33,9 @@ pub const MAX_MAIL_ATTEMPTS: i64 = 8;
 pub const RESEND_COOLDOWN_MS: i64 = 60 * 1000;
 /// Invitation mails (new invitations and resends) one organization may send per hour.
 pub const ORG_MAILS_PER_HOUR: i64 = 200;
+/// Invitation mails (new invitations and resends) one organization may send to one address per
+/// hour: revoking and re-creating an invitation does not restart anything.
+pub const RECIPIENT_MAILS_PER_HOUR: i64 = 5;
 const HOUR_MS: i64 = 3600 * 1000;
 
 /// Input of `create`.
@@ -739,6 +742,32 @@ async fn check_org_mail_cap(tx: &mut AuditedTx, org: &str) -> Result<(), AppErro
     })
 }
 
+/// The per-address cap on invitation mails: [`RECIPIENT_MAILS_PER_HOUR`] to one address from one
+/// organization in any hour, whichever invitations they belonged to (revoked and re-created ones
+/// included), counted from the mail outbox. Refuses with when to retry.
+async fn check_recipient_mail_cap(
+    tx: &mut AuditedTx,
+    org: &str,
+    email: &str,
+) -> Result<(), AppError> {
+    let now = tx.now();
+    let (sent, oldest) = q::invitation_mails_to_since(tx.conn(), org, email, now - HOUR_MS).await?;
+    if sent < RECIPIENT_MAILS_PER_HOUR {
+        return Ok(());
+    }
+    let wait = oldest.unwrap_or(now) + HOUR_MS - now;
+    let secs = seconds_until(wait);
+    Err(AppError::TooSoon {
+        code: "invitation_address_limit",
+        message: format!(
+            "{email} has been sent {RECIPIENT_MAILS_PER_HOUR} invitation emails from this organization in the last hour, the most allowed for one address; try again in {} minute(s) (after {} UTC).",
+            (secs + 59) / 60,
+            rfc3339(now + secs * 1000)
+        ),
+        retry_after_secs: secs,
+    })
+}
+
 /// The resend cool-down: an invitation's mail goes out again only [`RESEND_COOLDOWN_MS`] after
 /// its previous mail (the first one included). Refuses with when to retry.
 async fn check_resend_cooldown(tx: &mut AuditedTx, row: &InvitationRow) -> Result<(), AppError> {
@@ -824,6 +853,7 @@ pub async fn create(
     )
     .await?;
     check_org_mail_cap(&mut tx, &org).await?;
+    check_recipient_mail_cap(&mut tx, &org, &email).await?;
     expire_in(&mut tx, Some((&org, &email))).await?;
     let (inviter_kind, inviter_id, inviter_name) = match &acting {
         Some((_, m)) => ("membership".to_owned(), m.id.clone(), m.email.clone()),
@@ -894,6 +924,7 @@ pub async fn resend(
     }
     check_resend_cooldown(&mut tx, &row).await?;
     check_org_mail_cap(&mut tx, organization_id).await?;
+    check_recipient_mail_cap(&mut tx, organization_id, &row.email).await?;
     row.expires_at = now + row.lifetime_ms.clamp(DAY_MS, 30 * DAY_MS);
     // Conditional (and it takes the row lock first): an acceptance or revocation that committed
     // since the read above wins.

@@ -848,7 +848,7 @@ pub async fn update_membership(
 #[utoipa::path(post, path = "/api/v1/invitations", tag = "members",
     request_body = CreateInvitation,
     responses((status = 201, body = Invitation), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope),
-        (status = 429, body = ErrorEnvelope, description = "`invitation_mail_limit`: the organization's hourly invitation mails are used up; see `Retry-After`")),
+        (status = 429, body = ErrorEnvelope, description = "`invitation_mail_limit`: the organization's hourly invitation mails are used up; `invitation_address_limit`: this address had its 5 invitation mails of the hour from this organization; see `Retry-After`")),
     security(("api_key" = [])))]
 /// Invites an email address; Lanyard mails the link. The answer's `accept_url` is the link
 /// (shown only here and on resend).
@@ -922,10 +922,10 @@ pub async fn revoke_invitation(
 #[utoipa::path(post, path = "/api/v1/invitations/{id}/resend", tag = "members",
     params(("id" = String, Path, description = "inv_…")),
     responses((status = 200, body = Invitation), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
-        (status = 429, body = ErrorEnvelope, description = "`invitation_resend_too_soon` (at most one mail a minute per invitation) or `invitation_mail_limit`; see `Retry-After`")),
+        (status = 429, body = ErrorEnvelope, description = "`invitation_resend_too_soon` (at most one mail a minute per invitation), `invitation_address_limit` (at most 5 invitation mails an hour to one address) or `invitation_mail_limit`; see `Retry-After`")),
     security(("api_key" = [])))]
 /// Mails the invitation again with a new link; the previous link stops working. At most once a
-/// minute per invitation, within the organization's hourly invitation mails.
+/// minute per invitation, within the address's and the organization's hourly invitation mails.
 pub async fn resend_invitation(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
