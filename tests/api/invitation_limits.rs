@@ -461,7 +461,30 @@ async fn acceptance_applies_the_policy_that_tightened_after_the_invitation(d: Di
     );
 }
 
+async fn addresses_with_invisible_characters_are_refused(d: Dialect) {
+    let app = app(d).await;
+    let org = app.create_org("Acme").await;
+    for email in [
+        "w@vic\u{ad}tim.test",
+        "w@victim.test\u{2060}",
+        "w\u{200b}@victim.test",
+    ] {
+        let r = invite(&app, &org, email, json!({})).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{email}: {}",
+            r.text()
+        );
+    }
+    // A trailing root dot names the same address: it counts as that address.
+    let r = invite(&app, &org, "w@victim.test.", json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["email"], "w@victim.test");
+}
+
 crate::both_databases!(
+    addresses_with_invisible_characters_are_refused,
     resends_wait_for_the_cool_down_and_send_nothing_meanwhile,
     an_organization_sends_a_bounded_number_of_invitation_mails_an_hour,
     one_address_gets_a_bounded_number_of_invitation_mails_an_hour,

@@ -741,6 +741,53 @@ async fn crafted_patches_and_filters_are_bounded(d: Dialect) {
             .await
             .unwrap();
     assert_eq!(left, 3000, "nothing changed");
+    // Every limit met (20,000 counted members, 1,000 operations), but each one-value add would
+    // rebuild the whole list: the work budget stops it.
+    let mut ops = vec![
+        json!({"op": "add", "path": "members", "value": (0..19_001).map(|i| json!({"value": format!("x{i}")})).collect::<Vec<_>>()}),
+    ];
+    ops.extend(
+        (0..999).map(
+            |i| json!({"op": "add", "path": "members", "value": [{"value": format!("y{i}")}]}),
+        ),
+    );
+    let r = scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &path,
+        Some(json!({"schemas": [PATCH], "Operations": ops})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    // Members hidden in other shapes are counted once the PATCH is applied.
+    let many: Vec<Value> = (0..20_001)
+        .map(|i| json!({"value": format!("z{i}")}))
+        .collect();
+    for op in [
+        json!({"op": "add", "value": {"urn:ietf:params:scim:schemas:core:2.0:Group": {"members": many}}}),
+        json!({"op": "add", "value": {"Members ": many}}),
+        json!({"op": "add", "path": "urn:ietf:params:scim:schemas:core:2.0:Group", "value": {"members": many}}),
+    ] {
+        let r = scim(
+            &app,
+            &dir,
+            Method::PATCH,
+            &path,
+            Some(json!({"schemas": [PATCH], "Operations": [op]})),
+        )
+        .await;
+        assert!(
+            r.status == StatusCode::PAYLOAD_TOO_LARGE || r.status == StatusCode::BAD_REQUEST,
+            "{}",
+            r.text()
+        );
+        assert!(
+            !r.text().contains("not a User of this directory"),
+            "refused before the members are looked up: {}",
+            r.text()
+        );
+    }
     // A User cannot grow push after push: at most 100 values per multi-valued attribute.
     let u = create_user(&app, &dir, "grow@acme.test").await;
     let emails: serde_json::Map<String, Value> = (0..101)
@@ -761,6 +808,9 @@ async fn crafted_patches_and_filters_are_bounded(d: Dialect) {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
     assert!(r.text().contains("at most 100"), "{}", r.text());
+    // …nor through attributes it does not know inside `name` or an email: the size bounds it.
+    let r = scim(&app, &dir, Method::PATCH, &format!("/Users/{u}"), Some(json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "name.extra", "value": "x".repeat(70 * 1024)}]}))).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
 }
 
 async fn a_directory_gives_no_access_to_an_address_without_a_readable_domain(d: Dialect) {
@@ -777,6 +827,8 @@ async fn a_directory_gives_no_access_to_an_address_without_a_readable_domain(d: 
         "a6@beta .test",
         "a7@beta.test\u{0}",
         "plainname",
+        "a8@beta.test@free.test",
+        "\"a9@beta.test\"@free.test",
     ] {
         let r = scim(
             &app,

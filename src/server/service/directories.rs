@@ -707,7 +707,7 @@ async fn held_elsewhere(
     email: &str,
     t: &mut Trace,
 ) -> Result<bool, AppError> {
-    if crate::domain::domain_name::email_domain(email).is_none() {
+    if super::invitations::normalize_email(email, "email").is_err() {
         t.deny(
             "email",
             format!("{email} is not an email address whose domain can be checked: {} keeps them as a directory user but gives them no access here", dir.name),
@@ -933,7 +933,7 @@ pub async fn reconcile(
     // An address whose domain cannot be read cannot be checked against that rule: it gets no
     // access either (fail closed).
     let held = wants_access
-        && (crate::domain::domain_name::email_domain(&email).is_none()
+        && (super::invitations::normalize_email(&email, "email").is_err()
             || domain_owned_elsewhere(tx.conn(), &org, &email).await?);
     if u.user_id.is_none() {
         // The same person may already be a member (JIT, an invitation, another directory).

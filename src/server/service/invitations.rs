@@ -220,7 +220,17 @@ pub async fn list(
 /// Lower-cases and checks an address: one `@`, a local part of the characters RFC 5322 allows
 /// unquoted, a valid domain. `field` names the input in the error.
 pub(crate) fn normalize_email(raw: &str, field: &'static str) -> Result<String, FieldError> {
+    // Invisible and format characters (soft hyphen, zero-width space, word joiner, …) vanish
+    // when a domain is mapped, so `vic\u{ad}tim.test` would reach victim.test's mailboxes while
+    // counting as another address: refused. A trailing root dot is dropped.
+    if raw.chars().any(crate::domain::text::is_invisible) {
+        return Err(FieldError::new(
+            field,
+            format!("{field} contains an invisible character; type the address again"),
+        ));
+    }
     let e = raw.trim().to_lowercase();
+    let e = e.strip_suffix('.').unwrap_or(&e).to_owned();
     let bad = || {
         FieldError::new(
             field,

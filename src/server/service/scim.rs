@@ -1000,6 +1000,18 @@ pub async fn update_group(
     };
     let (res, f) = normalize_group(&next)?;
     let mut diff = MemberDiff::between(&before, &f.members);
+    // Whatever shape the request took, it may change at most as many members as it may carry.
+    let changes = diff.added.len() + diff.removed.len();
+    if changes > resource::MAX_MEMBERS {
+        return Err(ScimError::new(
+            413,
+            None,
+            format!(
+                "the request changes {changes} members; at most {} are accepted per request — send the rest in further PATCH requests",
+                resource::MAX_MEMBERS
+            ),
+        ));
+    }
     check_members(tx.conn(), dir, &diff.added).await?;
     let new_resource = res.to_string();
     let mut changed = false;

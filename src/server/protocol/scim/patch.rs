@@ -34,25 +34,38 @@ pub const MAX_OPERATIONS: usize = 1000;
 /// one request cannot hold a resource, and the database's writer, for long.
 pub const MAX_WORK: u64 = 5_000_000;
 
+/// Longest one PATCH may compute, whatever its shape: counting units cannot see everything a
+/// comparison costs (long strings are lower-cased whole), so the clock bounds it too. Real IdP
+/// requests take microseconds.
+pub const MAX_PATCH_TIME: std::time::Duration = std::time::Duration::from_millis(250);
+
 thread_local! {
-    /// What is left of [`MAX_WORK`] for the `apply` running on this thread (it never awaits).
-    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(MAX_WORK) };
+    /// What is left of [`MAX_WORK`] for the `apply` running on this thread (it never awaits),
+    /// and when it started.
+    static WORK: std::cell::Cell<(u64, Option<std::time::Instant>)> =
+        const { std::cell::Cell::new((MAX_WORK, None)) };
 }
 
-/// Takes `units` from the running `apply`'s budget; refuses the request once it is spent.
+fn too_much() -> PatchError {
+    PatchError {
+        scim_type: ScimType::TooMany,
+        message: format!(
+            "the operations would take more work than one request may (compare more than {MAX_WORK} values or run longer than {} ms); send fewer operations, fewer values or simpler filters per request",
+            MAX_PATCH_TIME.as_millis()
+        ),
+    }
+}
+
+/// Takes `units` from the running `apply`'s budget; refuses the request once it is spent or
+/// once the apply has run for [`MAX_PATCH_TIME`].
 fn charge(units: u64) -> Result<(), PatchError> {
     WORK.with(|w| {
-        let left = w.get();
-        if units > left {
-            w.set(0);
-            Err(PatchError {
-                scim_type: ScimType::TooMany,
-                message: format!(
-                    "the operations' filters would compare more than {MAX_WORK} values; send fewer operations (or simpler filters) per request"
-                ),
-            })
+        let (left, started) = w.get();
+        if units > left || started.is_some_and(|t| t.elapsed() > MAX_PATCH_TIME) {
+            w.set((0, started));
+            Err(too_much())
         } else {
-            w.set(left - units);
+            w.set((left - units, started));
             Ok(())
         }
     })
@@ -496,7 +509,8 @@ fn element_key(v: &Value) -> String {
     }
 }
 
-fn append_unique(list: &mut Vec<Value>, items: Vec<Value>) {
+fn append_unique(list: &mut Vec<Value>, items: Vec<Value>) -> Result<(), PatchError> {
+    charge((list.len() + items.len()) as u64)?;
     let mut seen: std::collections::HashSet<String> = list.iter().map(element_key).collect();
     for mut item in items {
         strip_nulls(&mut item);
@@ -504,6 +518,7 @@ fn append_unique(list: &mut Vec<Value>, items: Vec<Value>) {
             list.push(item);
         }
     }
+    Ok(())
 }
 
 fn to_bool(v: &Value) -> Option<bool> {
@@ -648,7 +663,7 @@ pub fn apply(resource: &mut Value, ops: &[PatchOp], schema: &Schema) -> Result<(
     if !resource.is_object() {
         return Err(err(ScimType::InvalidValue, "resource is not a JSON object"));
     }
-    WORK.with(|w| w.set(MAX_WORK));
+    WORK.with(|w| w.set((MAX_WORK, Some(std::time::Instant::now()))));
     let mut work = resource.clone();
     for (i, op) in ops.iter().enumerate() {
         apply_op(
@@ -679,6 +694,7 @@ fn apply_op(
             "value nests attribute paths too deeply",
         ));
     }
+    charge(1)?;
     // An empty path is treated like an absent one; some clients send "path": "".
     let path = path.map(str::trim).filter(|p| !p.is_empty());
     let Some(path) = path else {
@@ -818,12 +834,12 @@ fn apply_attr(
                 };
                 match (kind, existing) {
                     // RFC 7644 §3.5.2.1: add to a multi-valued attribute appends.
-                    (OpKind::Add, Some(Value::Array(list))) => append_unique(list, items),
+                    (OpKind::Add, Some(Value::Array(list))) => append_unique(list, items)?,
                     // Replace swaps the whole list (§3.5.2.3), as Okta's member sync
                     // expects [okta].
                     _ => {
                         let mut list = Vec::new();
-                        append_unique(&mut list, items);
+                        append_unique(&mut list, items)?;
                         map.insert(key, Value::Array(list));
                     }
                 }
@@ -897,6 +913,7 @@ fn apply_attr(
             charge(items.len() as u64 * filter::size(f))?;
             let mut matched = false;
             for item in items.iter_mut() {
+                charge(0)?;
                 if !filter::matches(f, item) {
                     continue;
                 }
@@ -979,6 +996,7 @@ fn remove_attr(
                         }
                     };
                     if let Some(Value::Array(list)) = map.get_mut(&key) {
+                        charge((list.len() + wanted.len()) as u64)?;
                         let wanted: std::collections::HashSet<String> =
                             wanted.into_iter().map(element_key).collect();
                         list.retain(|e| !wanted.contains(&element_key(e)));
@@ -1025,7 +1043,15 @@ fn remove_attr(
             };
             // Okta removes a member as path `members[value eq "id"]` [okta].
             charge(2 * items.len() as u64 * filter::size(f))?;
-            if !items.iter().any(|e| filter::matches(f, e)) {
+            let mut late = false;
+            let found = items.iter().any(|e| {
+                late |= charge(0).is_err();
+                !late && filter::matches(f, e)
+            });
+            if late {
+                return Err(too_much());
+            }
+            if !found {
                 return Err(no_target());
             }
             match sub {

@@ -376,8 +376,22 @@ pub fn normalize_user(input: &Value) -> Result<(Value, UserFields), ScimError> {
         family_name: sub("familyName"),
     };
     out.insert("schemas".into(), Value::Array(schemas));
-    Ok((Value::Object(out), fields))
+    let out = Value::Object(out);
+    // A User is a few KB; the bound keeps one from growing push after push (unknown
+    // sub-attributes of `name` or of an email are kept, so the size is what bounds them).
+    let size = out.to_string().len();
+    if size > MAX_USER_BYTES {
+        return Err(ScimError::new(
+            413,
+            None,
+            format!("the User would take {size} bytes; at most {MAX_USER_BYTES} are kept — send fewer or shorter attributes"),
+        ));
+    }
+    Ok((out, fields))
 }
+
+/// Largest stored User resource.
+pub const MAX_USER_BYTES: usize = 64 * 1024;
 
 fn normalize_enterprise(value: &Value) -> Result<Value, ScimError> {
     let obj = value
