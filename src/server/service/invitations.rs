@@ -738,18 +738,26 @@ async fn check_org_mail_cap(tx: &mut AuditedTx, org: &str) -> Result<(), AppErro
     if sent < ORG_MAILS_PER_HOUR {
         return Ok(());
     }
-    // A slot frees when the oldest mail of the window leaves it.
-    let wait = oldest.unwrap_or(now) + HOUR_MS - now;
-    let secs = seconds_until(wait);
-    Err(AppError::TooSoon {
-        code: "invitation_mail_limit",
+    Err(cap_refusal(
+        now,
+        oldest,
+        "invitation_mail_limit",
+        &format!("This organization has sent {ORG_MAILS_PER_HOUR} invitation emails in the last hour, the most allowed"),
+    ))
+}
+
+/// A mail cap's refusal: a slot frees when the oldest mail of the hour leaves the window.
+fn cap_refusal(now: i64, oldest: Option<i64>, code: &'static str, what: &str) -> AppError {
+    let secs = seconds_until(oldest.unwrap_or(now) + HOUR_MS - now);
+    AppError::TooSoon {
+        code,
         message: format!(
-            "This organization has sent {ORG_MAILS_PER_HOUR} invitation emails in the last hour, the most allowed; try again in {} minute(s) (after {} UTC).",
+            "{what}; try again in {} minute(s) (after {} UTC).",
             (secs + 59) / 60,
             rfc3339(now + secs * 1000)
         ),
         retry_after_secs: secs,
-    })
+    }
 }
 
 /// The per-address cap on invitation mails: [`RECIPIENT_MAILS_PER_HOUR`] to one address from one
@@ -765,17 +773,12 @@ async fn check_recipient_mail_cap(
     if sent < RECIPIENT_MAILS_PER_HOUR {
         return Ok(());
     }
-    let wait = oldest.unwrap_or(now) + HOUR_MS - now;
-    let secs = seconds_until(wait);
-    Err(AppError::TooSoon {
-        code: "invitation_address_limit",
-        message: format!(
-            "{email} has been sent {RECIPIENT_MAILS_PER_HOUR} invitation emails from this organization in the last hour, the most allowed for one address; try again in {} minute(s) (after {} UTC).",
-            (secs + 59) / 60,
-            rfc3339(now + secs * 1000)
-        ),
-        retry_after_secs: secs,
-    })
+    Err(cap_refusal(
+        now,
+        oldest,
+        "invitation_address_limit",
+        &format!("{email} has been sent {RECIPIENT_MAILS_PER_HOUR} invitation emails from this organization in the last hour, the most allowed for one address"),
+    ))
 }
 
 /// The resend cool-down: an invitation's mail goes out again only [`RESEND_COOLDOWN_MS`] after
