@@ -360,7 +360,7 @@ pub async fn signin(
                     staff::alert_failed_sign_ins(&state, &ctx, &form.email, failures, alert_window)
                         .await
                 {
-                    tracing::error!(error = %e, "could not warn a staff member of failed sign-ins");
+                    tracing::error!(error = %e.cause_chain(), "could not warn a staff member of failed sign-ins");
                 }
             }
             signin_page(
