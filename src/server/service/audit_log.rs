@@ -114,6 +114,7 @@ impl FilterParams {
 }
 
 /// Lists an organization's events oldest first after a cursor (the chain sequence).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(
     state: &AppState,
     organization_id: &str,
@@ -131,6 +132,7 @@ pub async fn list(
 }
 
 /// Like `list`, with filters.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list_filtered(
     state: &AppState,
     organization_id: &str,
@@ -216,6 +218,7 @@ fn export_lines(rows: &[AuditRow], format: ExportFormat) -> String {
 
 /// The export as a stream of chunks: read 1,000 events at a time by chain position, so memory
 /// stays flat whatever the size.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub fn export_stream(
     state: AppState,
     organization_id: String,
@@ -262,6 +265,7 @@ pub fn export_stream(
 }
 
 /// The export as an HTTP response (streamed, downloaded as a file).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub fn export_response(
     state: AppState,
     organization_id: String,
@@ -321,6 +325,7 @@ pub async fn purge_expired(state: &AppState) -> Result<u64, AppError> {
 }
 
 /// The newest events matching `filter`, before a chain position, for the portal's viewer.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn recent_filtered(
     state: &AppState,
     organization_id: &str,

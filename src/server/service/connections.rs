@@ -492,6 +492,7 @@ async fn check_oidc(
 }
 
 /// Creates a draft connection.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn create(
     state: &AppState,
     actor: &Actor,
@@ -603,6 +604,7 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
 }
 
 /// Reads a connection of an organization.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn get(
     state: &AppState,
     organization_id: &str,
@@ -625,6 +627,7 @@ pub(crate) async fn get_row(
 }
 
 /// Lists an organization's connections.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Connection>, AppError> {
     let rows = {
         let mut conn = state.db.pool.acquire().await?;
@@ -648,6 +651,7 @@ pub(crate) fn client_secret(secrets: &SecretBox, row: &ConnectionRow) -> Result<
 
 /// Changes a connection. Activation from the portal needs a successful test sign-in first;
 /// the vendor (`require_test = false`) may activate directly.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn update(
     state: &AppState,
     actor: &Actor,
@@ -844,6 +848,7 @@ pub async fn update(
 }
 
 /// Deletes a connection.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn delete(
     state: &AppState,
     actor: &Actor,

@@ -165,6 +165,7 @@ async fn view(state: &AppState, conn: &mut Conn, r: DirectoryRow) -> Result<Dire
 }
 
 /// Creates a directory and its first token.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn create(
     state: &AppState,
     actor: &Actor,
@@ -230,6 +231,7 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
 }
 
 /// Reads a directory of the organization.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Directory, AppError> {
     if !is_valid_id(IdKind::Directory, id) {
         return Err(not_found());
@@ -242,6 +244,7 @@ pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Di
 }
 
 /// The organization's directories.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Directory>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     let rows = q::list_directories(&mut conn, organization_id).await?;
@@ -253,6 +256,7 @@ pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Directo
 }
 
 /// Renames a directory or changes whether it is authoritative.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn update(
     state: &AppState,
     actor: &Actor,
@@ -307,6 +311,7 @@ pub async fn update(
 
 /// Issues a new token; the old ones keep working for `LANYARD_SCIM_TOKEN_OVERLAP` (default 1 h)
 /// so the admin can paste the new one into the IdP without a gap.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn rotate_token(
     state: &AppState,
     actor: &Actor,
@@ -352,6 +357,7 @@ pub async fn rotate_token(
 
 /// Deletes a directory: its tokens stop at once and the members it managed are suspended (the
 /// directory can no longer vouch for them).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn delete(
     state: &AppState,
     actor: &Actor,
@@ -1157,6 +1163,7 @@ fn check_mappings(
 }
 
 /// The directory's groups with their mapping.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn groups(
     state: &AppState,
     organization_id: &str,
@@ -1240,6 +1247,7 @@ async fn dir_ctx(conn: &mut Conn, organization_id: &str, id: &str) -> Result<Dir
 }
 
 /// Dry run: who would gain or lose which role if these mappings were saved. Changes nothing.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn preview_mappings(
     state: &AppState,
     organization_id: &str,
@@ -1257,6 +1265,7 @@ pub async fn preview_mappings(
 }
 
 /// Saves the mappings and recomputes every member's role in the same transaction.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn save_mappings(
     state: &AppState,
     actor: &Actor,
@@ -1306,6 +1315,7 @@ pub struct DirectoryUser {
 }
 
 /// The directory's first `limit` users (oldest first) with their groups and membership.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn users(
     state: &AppState,
     organization_id: &str,
@@ -1350,6 +1360,7 @@ pub struct ScimLogEntry {
 }
 
 /// The directory's SCIM request log, newest first.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn request_log(
     state: &AppState,
     organization_id: &str,
@@ -1391,6 +1402,7 @@ pub async fn purge_request_log(state: &AppState) -> Result<u64, AppError> {
 /// The directory gate of the sign-in policy: when a directory is authoritative for the
 /// organization, only people it provisioned and keeps active get in. `Ok(None)` allows;
 /// `Ok(Some((reason, message)))` refuses.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn gate(
     conn: &mut Conn,
     organization_id: &str,

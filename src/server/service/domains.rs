@@ -134,6 +134,7 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
 }
 
 /// Adds a claim. `vendor_verified` is only offered to the vendor API.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn add(
     state: &AppState,
     actor: &Actor,
@@ -218,6 +219,7 @@ pub async fn add(
 }
 
 /// Lists an organization's claims.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Domain>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     Ok(db::domains::list(&mut conn, organization_id)
@@ -228,6 +230,7 @@ pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Domain>
 }
 
 /// Reads one claim of an organization.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Domain, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     db::domains::get(&mut conn, organization_id, id)
@@ -274,6 +277,7 @@ pub fn judge(
 }
 
 /// Checks a claim's record now and applies the result.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn check(
     state: &AppState,
     actor: &Actor,
@@ -386,6 +390,7 @@ async fn apply(
 }
 
 /// What removing a claim would affect.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn removal_impact(
     state: &AppState,
     organization_id: &str,
@@ -402,6 +407,7 @@ pub async fn removal_impact(
 }
 
 /// Removes a claim.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn remove(
     state: &AppState,
     actor: &Actor,

@@ -164,11 +164,11 @@ pub struct Credential {
 }
 
 fn days_ago(now: i64, t: i64) -> i64 {
-    (now - t).max(0) / DAY_MS
+    crate::server::timefmt::days_between(t, now)
 }
 
 fn when(t: i64) -> String {
-    crate::server::clock::rfc3339(t)
+    crate::server::timefmt::rfc3339(t)
 }
 
 /// Flags for a credential.
@@ -206,6 +206,7 @@ async fn organization_name(conn: &mut Conn, id: &str) -> Result<String, AppError
 
 /// The organization's credentials: SCIM tokens, log-stream credentials, IdP client secrets and
 /// SAML certificates. (Vendor API keys and webhook secrets are vendor-wide: [`vendor_credentials`].)
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn credentials(
     state: &AppState,
     organization_id: &str,
@@ -844,6 +845,7 @@ fn check_inactive_days(inactive_days: Option<i64>) -> Result<i64, AppError> {
 }
 
 /// Computes health and drift now, stores the snapshot and answers both.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn refresh(
     state: &AppState,
     organization_id: &str,

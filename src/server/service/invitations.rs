@@ -177,6 +177,7 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
 }
 
 /// One invitation.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn get(
     state: &AppState,
     organization_id: &str,
@@ -190,6 +191,7 @@ pub async fn get(
 }
 
 /// An organization's invitations, newest first.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(
     state: &AppState,
     organization_id: &str,
@@ -353,7 +355,7 @@ async fn queue_mail(
 }
 
 fn esc(s: &str) -> String {
-    crate::server::http::pages::esc(s)
+    crate::domain::text::escape_html(s)
 }
 
 /// The invitation mail: plain text and HTML with the vendor's branding.
@@ -806,6 +808,7 @@ async fn check_resend_cooldown(tx: &mut AuditedTx, row: &InvitationRow) -> Resul
 
 /// Invites an address. `actor` is who acts (API key, portal admin); with
 /// `inviter_membership_id` the invitation comes from that member and is bounded by their role.
+#[tracing::instrument(skip_all, fields(organization_id = %input.organization_id))]
 pub async fn create(
     state: &AppState,
     actor: &Actor,
@@ -912,6 +915,7 @@ pub async fn create(
 }
 
 /// Sends the invitation again with a new link; the old link stops working. The expiry restarts.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn resend(
     state: &AppState,
     actor: &Actor,
@@ -966,6 +970,7 @@ pub async fn resend(
 }
 
 /// Revokes a pending invitation: its link stops working and unsent mail is cancelled.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn revoke(
     state: &AppState,
     actor: &Actor,
@@ -1592,22 +1597,6 @@ pub async fn deliver_mail(state: &AppState) -> Result<usize, AppError> {
         }
     }
     Ok(n)
-}
-
-/// Runs `deliver_mail` whenever mail is queued and every few seconds.
-pub fn spawn_mail_worker(state: AppState) {
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = deliver_mail(&state).await {
-                tracing::error!(error = %e, "mail delivery run failed");
-            }
-            let _ = tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                state.mail_kick.notified(),
-            )
-            .await;
-        }
-    });
 }
 
 #[cfg(test)]

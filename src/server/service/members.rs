@@ -218,6 +218,7 @@ pub struct ListMembers {
 }
 
 /// Members of an organization, in id order.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(
     state: &AppState,
     organization_id: &str,
@@ -292,6 +293,7 @@ async fn read(conn: &mut Conn, organization_id: &str, id: &str) -> Result<Member
 }
 
 /// One membership with its chain of grants ("why does this person have access").
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn get(
     state: &AppState,
     organization_id: &str,
@@ -305,6 +307,7 @@ pub async fn get(
 }
 
 /// The role a caller acts with: `None` is full authority (the vendor, the portal's admin).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn acting_role(
     conn: &mut Conn,
     organization_id: &str,
@@ -343,6 +346,7 @@ pub fn check_grant(acting: &Option<(Role, MemberRow)>, target: &Role) -> Result<
 }
 
 /// Records a grant in the caller's transaction.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn record_grant(
     tx: &mut AuditedTx,
     organization_id: &str,
@@ -366,6 +370,7 @@ pub async fn record_grant(
 }
 
 /// Changes a member's role or state.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn update(
     state: &AppState,
     actor: &Actor,

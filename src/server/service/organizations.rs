@@ -148,6 +148,7 @@ pub async fn create(
 }
 
 /// Reads one organization.
+#[tracing::instrument(skip_all, fields(organization_id = %id))]
 pub async fn get(state: &AppState, id: &str) -> Result<Organization, AppError> {
     if !is_valid_id(IdKind::Organization, id) {
         return Err(AppError::NotFound("organization"));
@@ -178,6 +179,7 @@ pub async fn list(
 }
 
 /// Changes name, external id or metadata.
+#[tracing::instrument(skip_all, fields(organization_id = %id))]
 pub async fn update(
     state: &AppState,
     actor: &Actor,
@@ -263,6 +265,7 @@ pub async fn update(
 }
 
 /// Deletes an organization (soft: its audit trail stays) and ends its portal sessions.
+#[tracing::instrument(skip_all, fields(organization_id = %id))]
 pub async fn delete(
     state: &AppState,
     actor: &Actor,

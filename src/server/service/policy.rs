@@ -129,6 +129,7 @@ impl Trace {
 }
 
 /// Reads an organization's policy (defaults for a missing or unreadable one).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn load(conn: &mut Conn, organization_id: &str) -> Result<Policy, sqlx::Error> {
     let raw: Option<String> =
         sqlx::query_scalar("SELECT policy FROM organizations WHERE id = $1 AND deleted_at IS NULL")
@@ -170,6 +171,7 @@ async fn view(conn: &mut Conn, organization_id: &str) -> Result<PolicyView, AppE
 }
 
 /// Reads the policy.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn get(state: &AppState, organization_id: &str) -> Result<PolicyView, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     view(&mut conn, organization_id).await
@@ -500,6 +502,7 @@ async fn impact(
 
 /// Changes the policy (or, with `dry_run`, only answers its impact). Audited with the values
 /// before and after.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn update(
     state: &AppState,
     actor: &Actor,
@@ -676,6 +679,7 @@ pub struct Simulation {
 }
 
 /// Runs the enforcement functions for a hypothetical request, writing nothing.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn simulate(
     state: &AppState,
     organization_id: &str,
@@ -829,6 +833,7 @@ fn or_list(items: &[String]) -> String {
 
 /// The organization's control points, written from the same policy and configuration the
 /// enforcement reads.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn control_points(
     state: &AppState,
     organization_id: &str,

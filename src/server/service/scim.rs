@@ -74,11 +74,9 @@ impl ScimOut {
 impl From<AppError> for ScimError {
     fn from(e: AppError) -> Self {
         let status = e.status();
-        ScimError::new(
-            status,
-            None,
-            e.public_message(&crate::server::http::current_request_id()),
-        )
+        let request_id = crate::server::request_id::current_request_id();
+        e.log(&request_id);
+        ScimError::new(status, None, e.public_message(&request_id))
     }
 }
 
@@ -484,6 +482,7 @@ async fn list<K: Listed>(
 }
 
 /// `GET /Users`.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn list_users(
     state: &AppState,
     dir: &DirCtx,
@@ -493,6 +492,7 @@ pub async fn list_users(
 }
 
 /// `GET /Users/{id}`.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn get_user(
     state: &AppState,
     dir: &DirCtx,
@@ -519,6 +519,7 @@ fn uniqueness(user_name: &str) -> ScimError {
 }
 
 /// `POST /Users`. A retried create answers 409 `uniqueness`: never a second user.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn create_user(
     state: &AppState,
     dir: &DirCtx,
@@ -579,6 +580,7 @@ pub async fn create_user(
 }
 
 /// PUT (`replace` = the new resource) or PATCH (`ops` applied to the current one) of a User.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn update_user(
     state: &AppState,
     dir: &DirCtx,
@@ -682,6 +684,7 @@ pub enum UserChange<'a> {
 
 /// `DELETE /Users/{id}`: the user leaves the directory and their membership is suspended in the
 /// same transaction.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn delete_user(
     state: &AppState,
     dir: &DirCtx,
@@ -718,6 +721,7 @@ pub async fn delete_user(
 // --- groups -------------------------------------------------------------------------------
 
 /// `GET /Groups`.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn list_groups(
     state: &AppState,
     dir: &DirCtx,
@@ -727,6 +731,7 @@ pub async fn list_groups(
 }
 
 /// `GET /Groups/{id}`.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn get_group(
     state: &AppState,
     dir: &DirCtx,
@@ -908,6 +913,7 @@ async fn apply_remaining_members(
 }
 
 /// `POST /Groups`, members inside the body included (Okta pushes them that way).
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn create_group(
     state: &AppState,
     dir: &DirCtx,
@@ -958,6 +964,7 @@ pub async fn create_group(
 
 /// PUT or PATCH of a Group. The group row is locked for the transaction, so concurrent PATCHes
 /// of one group apply one after the other and no member change is lost.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn update_group(
     state: &AppState,
     dir: &DirCtx,
@@ -1050,6 +1057,7 @@ pub async fn update_group(
 }
 
 /// `DELETE /Groups/{id}`: former members' roles are recomputed in the same transaction.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn delete_group(
     state: &AppState,
     dir: &DirCtx,

@@ -95,6 +95,7 @@ fn validate_return_url(raw: &str) -> Result<String, FieldError> {
 }
 
 /// Creates a link for an existing organization.
+#[tracing::instrument(skip_all, fields(organization_id = %input.organization_id))]
 pub async fn create(
     state: &AppState,
     actor: &Actor,
@@ -240,6 +241,7 @@ pub async fn redeem(
 }
 
 /// Counts links of an organization that can still be redeemed.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn outstanding(state: &AppState, organization_id: &str) -> Result<i64, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     Ok(db::setup_links::count_outstanding(&mut conn, organization_id, state.clock.now()).await?)

@@ -152,6 +152,7 @@ async fn resolve_connection(
 }
 
 /// Starts the admin's test sign-in of a connection (any state).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn begin_test(
     state: &AppState,
     organization_id: &str,
@@ -445,6 +446,7 @@ async fn conclude(
 
 /// Gives the vendor's product a one-time code for `result` at `redirect_uri` (SSO sign-ins and
 /// invitation acceptances end here alike).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn hand_off(
     state: &AppState,
     organization_id: &str,
@@ -913,6 +915,7 @@ pub async fn exchange_code(
 }
 
 /// The newest test sign-in of a connection: (succeeded, evidence JSON, when).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn last_test(
     state: &AppState,
     organization_id: &str,

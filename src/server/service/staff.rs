@@ -647,7 +647,7 @@ pub async fn alert_failed_sign_ins(
          they can give you a new password and authenticator with `lanyard staff reset --email {email}`.\n",
         email = staff.email,
     );
-    let esc = crate::server::http::pages::esc;
+    let esc = crate::domain::text::escape_html;
     let html = format!(
         r#"<!doctype html><html><body style="font-family:system-ui,sans-serif;color:#0f172a;max-width:560px;margin:24px auto">
 <h1 style="font-size:20px">Failed sign-ins to your support console account</h1>

@@ -712,25 +712,6 @@ async fn finish(state: &AppState, d: DeliveryRow) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Fans out and delivers every second.
-pub fn spawn_worker(state: AppState) {
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = fan_out(&state).await {
-                tracing::warn!(error = %e, "webhook fan-out failed");
-            }
-            match deliver(&state).await {
-                Ok(0) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook delivery failed");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
-            }
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
