@@ -61,6 +61,7 @@ pub fn operations() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router<AppState> {
     let (authed, _) = operations().split_for_parts();
     let authed = authed
+        .route_layer(middleware::from_fn(refuse_nul_in_path))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotency,
@@ -134,6 +135,20 @@ async fn authenticate(
             RestError::from(e).into_response()
         }
     }
+}
+
+/// Refuses a path parameter holding a NUL character (`%00`, the only way to one), which
+/// PostgreSQL cannot compare or store, before any handler looks it up.
+async fn refuse_nul_in_path(req: Request, next: Next) -> Response {
+    if req.uri().path().contains("%00") {
+        return RestError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "a path parameter must not contain NUL characters (%00)",
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Gives every error response without a JSON body (405 from the router, and the like) the envelope.

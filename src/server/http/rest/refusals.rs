@@ -35,17 +35,17 @@ impl Layer {
             ],
             Layer::PathParam => vec![(
                 400,
-                "`bad_request`: a path parameter is not UTF-8 once percent-decoded".into(),
+                "`bad_request`: a path parameter is not UTF-8 once percent-decoded, or holds a NUL character".into(),
             )],
             Layer::Query => vec![(
                 400,
-                "`invalid_query`: a query parameter has the wrong type or a required one is missing".into(),
+                "`invalid_query`: a query parameter has the wrong type or holds a NUL character, or a required one is missing".into(),
             )],
             Layer::JsonBody => vec![
                 (400, "`invalid_json`: the body is not JSON".into()),
                 (413, format!("`payload_too_large`: the body is over {MAX_BODY_BYTES} bytes")),
                 (415, "`unsupported_media_type`: the body is not `Content-Type: application/json`".into()),
-                (422, "`invalid_field`: a field is missing, unknown, of the wrong type or refused; `field` names it".into()),
+                (422, "`invalid_field`: a field is missing, unknown, of the wrong type, holds a NUL character or is refused; `field` names it".into()),
             ],
             Layer::Idempotency => vec![
                 (400, "`invalid_idempotency_key`: the `Idempotency-Key` is empty, longer than 255 characters or not printable ASCII".into()),
