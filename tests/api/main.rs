@@ -24,6 +24,7 @@ mod organizations;
 mod policy;
 mod portal;
 mod probe;
+mod rest_bad_input;
 mod saml;
 mod saml_vectors;
 mod scim;

@@ -17,6 +17,9 @@ pub struct RestError {
     pub retry_after: Option<i64>,
 }
 
+/// What a handler answers.
+pub type ApiResult<T> = Result<T, RestError>;
+
 /// The envelope's schema (for OpenAPI).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorEnvelope {
