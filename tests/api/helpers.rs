@@ -736,6 +736,7 @@ pub mod scim {
 pub mod staff {
     use super::TestApp;
     use axum::http::StatusCode;
+    use lanyard::server::service::staff;
 
     pub const STAFF_PASSWORD: &str = "correct-horse-battery-staple";
 
@@ -763,11 +764,9 @@ pub mod staff {
         node_totp(&["code", secret, &at_ms.to_string()])
     }
 
-    /// Creates a staff account, completes its setup in the browser and returns the session
-    /// cookie.
-    pub async fn staff_cookie(app: &TestApp, email: &str, role: &str) -> String {
+    /// Creates an account through the service, as the CLI does; returns its setup link's path.
+    pub async fn create_account(app: &TestApp, email: &str, role: &str) -> String {
         use lanyard::server::audit::{Actor, RequestContext};
-        use lanyard::server::service::staff::{self, SetupStatus};
         let (_, link) = staff::create(
             &app.state,
             &Actor::operator(),
@@ -776,8 +775,17 @@ pub mod staff {
             role,
         )
         .await
-        .unwrap();
-        let path = link[link.find("/console/setup/").unwrap()..].to_owned();
+        .expect("create staff");
+        link.strip_prefix(super::ORIGIN)
+            .expect("link on the public URL")
+            .to_owned()
+    }
+
+    /// Creates a staff account, completes its setup in the browser and returns the session
+    /// cookie.
+    pub async fn staff_cookie(app: &TestApp, email: &str, role: &str) -> String {
+        use lanyard::server::service::staff::SetupStatus;
+        let path = create_account(app, email, role).await;
         let token = &path["/console/setup/".len()..];
         let SetupStatus::Valid { totp_secret, .. } =
             staff::inspect(&app.state, token).await.unwrap()

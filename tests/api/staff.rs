@@ -8,7 +8,7 @@ use lanyard::server::audit::{Actor, RequestContext};
 use lanyard::server::service::staff::{self, SetupStatus, StaffGrant, SIGN_IN_FAILED, STAFF_KEY};
 use serde_json::Value;
 
-use crate::helpers::staff::node_totp;
+use crate::helpers::staff::{create_account as create, node_totp};
 use crate::helpers::{Dialect, TestApp, ORIGIN};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -20,22 +20,6 @@ fn code_at(secret: &str, unix_ms: i64) -> String {
 
 fn form(pairs: &[(&str, &str)]) -> String {
     serde_urlencoded::to_string(pairs).unwrap()
-}
-
-/// Creates an account through the service, as the CLI does; returns the link's path.
-async fn create(app: &TestApp, email: &str, role: &str) -> String {
-    let (_, link) = staff::create(
-        &app.state,
-        &Actor::operator(),
-        &RequestContext::default(),
-        email,
-        role,
-    )
-    .await
-    .expect("create staff");
-    link.strip_prefix(ORIGIN)
-        .expect("link on the public URL")
-        .to_owned()
 }
 
 fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
