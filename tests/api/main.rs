@@ -10,6 +10,7 @@ mod audit_export;
 mod audit_trail;
 mod cli;
 mod console;
+mod cross_tenant;
 mod domains;
 mod events;
 mod health;
