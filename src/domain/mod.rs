@@ -127,7 +127,9 @@ pub mod membership;
 pub mod organization;
 pub mod policy;
 pub mod sign_in;
+pub mod staff;
 pub mod text;
+pub mod webhook;
 
 /// A validation failure that names the offending field and says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

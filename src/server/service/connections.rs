@@ -1,5 +1,6 @@
 //! SSO connections of an organization: OIDC and SAML.
 
+use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{is_valid_id, IdKind};
@@ -576,7 +577,7 @@ pub async fn create(
     }
     tx.record(
         Some(organization_id),
-        "connection.created",
+        EventType::ConnectionCreated,
         vec![Target::new("connection", &row.id, Some(&row.name))],
         serde_json::json!({
             "type": row.kind,
@@ -659,7 +660,7 @@ pub async fn update(
 ) -> Result<Connection, AppError> {
     let mut row = get_row(state, organization_id, id).await?;
     let mut changed: Vec<&str> = Vec::new();
-    let mut events: Vec<&str> = Vec::new();
+    let mut events: Vec<EventType> = Vec::new();
     if let Some(n) = &input.name {
         row.name = check_name(n)?;
         changed.push("name");
@@ -766,11 +767,11 @@ pub async fn update(
                     });
                 }
                 row.state = "active".into();
-                events.push("connection.activated");
+                events.push(EventType::ConnectionActivated);
             }
             "inactive" if row.state != "inactive" => {
                 row.state = "inactive".into();
-                events.push("connection.deactivated");
+                events.push(EventType::ConnectionDeactivated);
             }
             "active" | "inactive" => {}
             _ => return Err(FieldError::new("state", "state must be active or inactive").into()),
@@ -823,7 +824,7 @@ pub async fn update(
     if !changed.is_empty() {
         tx.record(
             Some(organization_id),
-            "connection.updated",
+            EventType::ConnectionUpdated,
             target.clone(),
             serde_json::json!({ "changed": changed, "certificates_added": certs_added, "certificates_removed": certs_removed }),
         )
@@ -859,7 +860,7 @@ pub async fn delete(
     db::sso::delete_connection(tx.conn(), organization_id, id, now).await?;
     tx.record(
         Some(organization_id),
-        "connection.deleted",
+        EventType::ConnectionDeleted,
         vec![Target::new("connection", id, Some(&row.name))],
         serde_json::json!({}),
     )
@@ -902,7 +903,7 @@ pub async fn warn_expiring_certificates(state: &AppState) -> Result<usize, AppEr
         }
         tx.record(
             Some(&c.organization_id),
-            "connection.certificate_expiring",
+            EventType::ConnectionCertificateExpiring,
             vec![Target::new("connection", &c.connection_id, None)],
             serde_json::json!({
                 "certificate_id": c.id,

@@ -3,6 +3,7 @@
 //! role mappings with a dry-run preview, the SCIM request log and the directory's health.
 
 use super::policy::Trace;
+use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -113,7 +114,7 @@ fn check_name(raw: &str) -> Result<String, FieldError> {
 /// The audit actor for changes a directory pushes.
 pub fn directory_actor(id: &str, name: &str) -> Actor {
     Actor {
-        kind: "directory",
+        kind: crate::domain::actor::ActorKind::Directory,
         id: id.to_owned(),
         name: name.to_owned(),
     }
@@ -205,7 +206,7 @@ pub async fn create(
     .await?;
     tx.record(
         Some(organization_id),
-        "directory.created",
+        EventType::DirectoryCreated,
         vec![Target::new("directory", &row.id, Some(&row.name))],
         json!({ "type": row.kind, "authoritative": row.authoritative != 0 }),
     )
@@ -295,7 +296,7 @@ pub async fn update(
         .await?;
         tx.record(
             Some(organization_id),
-            "directory.updated",
+            EventType::DirectoryUpdated,
             vec![Target::new("directory", id, Some(&row.name))],
             serde_json::Value::Object(changes),
         )
@@ -337,7 +338,7 @@ pub async fn rotate_token(
     .await?;
     tx.record(
         Some(organization_id),
-        "directory.token_rotated",
+        EventType::DirectoryTokenRotated,
         vec![Target::new("directory", id, Some(&row.name))],
         json!({ "previous_tokens_expire_at": now + overlap }),
     )
@@ -381,7 +382,7 @@ pub async fn delete(
     q::delete_directory(tx.conn(), organization_id, id, now).await?;
     tx.record(
         Some(organization_id),
-        "directory.deleted",
+        EventType::DirectoryDeleted,
         vec![Target::new("directory", id, Some(&row.name))],
         json!({ "users": users.len() }),
     )
@@ -520,7 +521,7 @@ async fn suspend(
     .await?;
     tx.record(
         Some(&org),
-        "membership.suspended",
+        EventType::MembershipSuspended,
         vec![Target::new("membership", &m, Some(label))],
         json!({ "reason": reason, "directory_id": dir.directory_id, "sign_in_codes_voided": voided }),
     )
@@ -542,7 +543,7 @@ async fn suspend(
     if plan.last_admin {
         tx.record(
             Some(&org),
-            "membership.last_admin_deprovisioned",
+            EventType::MembershipLastAdminDeprovisioned,
             vec![Target::new("membership", &m, Some(label))],
             json!({ "directory_id": dir.directory_id, "protected": plan.protected, "warning": "the organization has no active admin left" }),
         )
@@ -586,7 +587,7 @@ async fn remove(
     .await?;
     tx.record(
         Some(org),
-        "membership.removed",
+        EventType::MembershipRemoved,
         vec![Target::new("membership", m, Some(label))],
         json!({ "reason": "directory_deactivated", "directory_id": directory_id, "policy": "remove" }),
     )
@@ -707,7 +708,7 @@ async fn held_elsewhere(
     email: &str,
     t: &mut Trace,
 ) -> Result<bool, AppError> {
-    if super::invitations::normalize_email(email, "email").is_err() {
+    if crate::domain::email::EmailAddress::parse(email, "email").is_err() {
         t.deny(
             "email",
             format!("{email} is not an email address whose domain can be checked: {} keeps them as a directory user but gives them no access here", dir.name),
@@ -848,7 +849,7 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
             // Protected (or the policy changed back to suspend): nothing to remove.
             tx.record(
                 Some(&org),
-                "membership.removal_skipped",
+                EventType::MembershipRemovalSkipped,
                 vec![Target::new("membership", &m, Some(&email))],
                 json!({ "reason": if plan.protected { "last_admin_protected" } else { "policy_suspend" } }),
             )
@@ -933,7 +934,7 @@ pub async fn reconcile(
     // An address whose domain cannot be read cannot be checked against that rule: it gets no
     // access either (fail closed).
     let held = wants_access
-        && (super::invitations::normalize_email(&email, "email").is_err()
+        && (crate::domain::email::EmailAddress::parse(&email, "email").is_err()
             || domain_owned_elsewhere(tx.conn(), &org, &email).await?);
     if u.user_id.is_none() {
         // The same person may already be a member (JIT, an invitation, another directory).
@@ -1002,7 +1003,7 @@ pub async fn reconcile(
             grant(tx, &org, &m, kind, &role, &detail.to_string()).await?;
             tx.record(
                 Some(&org),
-                "membership.created",
+                EventType::MembershipCreated,
                 vec![Target::new("membership", &m, Some(&label))],
                 json!({ "role": role, "source": "directory", "directory_id": dir.directory_id, "group_id": group.as_ref().map(|g| &g.0) }),
             )
@@ -1059,7 +1060,7 @@ pub async fn reconcile(
                 .await?;
                 tx.record(
                     Some(&org),
-                    "membership.reactivated",
+                    EventType::MembershipReactivated,
                     vec![Target::new("membership", &m, Some(&label))],
                     json!({ "role": role, "directory_id": dir.directory_id }),
                 )
@@ -1076,7 +1077,7 @@ pub async fn reconcile(
             if role_changed {
                 tx.record(
                     Some(&org),
-                    "membership.role_changed",
+                    EventType::MembershipRoleChanged,
                     vec![Target::new("membership", &m, Some(&label))],
                     json!({ "from": old_role, "to": role, "source": "directory", "directory_id": dir.directory_id, "group_id": group_id, "group_name": group.as_ref().map(|g| &g.1) }),
                 )
@@ -1086,7 +1087,7 @@ pub async fn reconcile(
                 // same role: recorded as a grant and an event so the history stays complete.
                 tx.record(
                     Some(&org),
-                    "membership.updated",
+                    EventType::MembershipUpdated,
                     vec![Target::new("membership", &m, Some(&label))],
                     json!({ "role": role, "directory_id": dir.directory_id, "group_id": group_id }),
                 )
@@ -1277,7 +1278,7 @@ pub async fn save_mappings(
     q::replace_mappings(tx.conn(), id, organization_id, &proposed, now).await?;
     tx.record(
         Some(organization_id),
-        "directory.role_mappings_updated",
+        EventType::DirectoryRoleMappingsUpdated,
         vec![Target::new("directory", id, Some(&dir.name))],
         json!({ "mappings": input, "role_changes": changes.len() }),
     )

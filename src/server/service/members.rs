@@ -3,6 +3,7 @@
 //! suspend, remove or reactivate members; a suspension or removal voids the member's
 //! unredeemed sign-in codes in the same transaction.
 
+use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -451,7 +452,7 @@ pub async fn update(
         .await?;
         tx.record(
             Some(organization_id),
-            "membership.role_changed",
+            EventType::MembershipRoleChanged,
             target(),
             json!({ "from": m.role, "to": target_role.slug, "source": "manual" }),
         )
@@ -490,7 +491,7 @@ pub async fn update(
                 .await?;
                 tx.record(
                     Some(organization_id),
-                    "membership.reactivated",
+                    EventType::MembershipReactivated,
                     target(),
                     json!({ "source": "manual" }),
                 )
@@ -504,9 +505,9 @@ pub async fn update(
                 super::invitations::revoke_pending_for(&mut tx, organization_id, &m.email, st)
                     .await?;
                 let (kind, action) = if st == "suspended" {
-                    ("manual_suspended", "membership.suspended")
+                    ("manual_suspended", EventType::MembershipSuspended)
                 } else {
-                    ("manual_removed", "membership.removed")
+                    ("manual_removed", EventType::MembershipRemoved)
                 };
                 record_grant(&mut tx, organization_id, &m.id, kind, &role, by.clone()).await?;
                 tx.record(

@@ -5,6 +5,7 @@
 //! [`Trace`]. Enforcement ignores the trace; the simulator returns it — so the simulator's answer
 //! is, by construction, the enforcement's.
 
+use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -596,7 +597,7 @@ pub async fn update(
         .await?;
         tx.record(
             Some(organization_id),
-            "directory.updated",
+            EventType::DirectoryUpdated,
             vec![Target::new("directory", id, Some(name))],
             json!({ "authoritative": after.directory_authoritative, "via": "policy" }),
         )
@@ -618,7 +619,7 @@ pub async fn update(
     }
     tx.record(
         Some(organization_id),
-        "policy.updated",
+        EventType::PolicyUpdated,
         vec![Target::new("organization", organization_id, None)],
         json!({ "before": changed_before, "after": changed_after, "impact": impact.summary }),
     )
@@ -681,7 +682,7 @@ pub async fn simulate(
     organization_id: &str,
     input: SimulateInput,
 ) -> Result<Simulation, AppError> {
-    let email = super::invitations::normalize_email(&input.email, "email")?;
+    let email = crate::domain::email::EmailAddress::parse(&input.email, "email")?.into_string();
     let mut conn = state.db.pool.acquire().await?;
     let org = db::organizations::get(&mut conn, organization_id)
         .await?

@@ -1,6 +1,7 @@
 //! The sign-in flow for the vendor's product and the admin's test sign-in: authorize → IdP →
 //! callback → JIT policy → one-time code → `POST /api/v1/sso/token`.
 
+use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 
 use super::policy::Trace;
@@ -302,7 +303,7 @@ async fn record_failure_with(
     }
     tx.record(
         Some(&row.organization_id),
-        "authentication.failed",
+        EventType::AuthenticationFailed,
         vec![Target::new("connection", &row.id, Some(&row.name))],
         serde_json::json!({ "purpose": purpose, "reason": f.reason, "detail": f.message }),
     )
@@ -403,7 +404,7 @@ async fn conclude(
         db::sso::update_connection(tx.conn(), &row.organization_id, &r).await?;
         tx.record(
             Some(&row.organization_id),
-            "connection.tested",
+            EventType::ConnectionTested,
             vec![Target::new("connection", &row.id, Some(&row.name))],
             serde_json::json!({ "subject": identity.subject, "email": identity.email }),
         )
@@ -707,7 +708,7 @@ async fn admit(
         .unwrap_or_default();
     let raw = id.raw.to_string();
     let actor = Actor {
-        kind: "user",
+        kind: crate::domain::actor::ActorKind::User,
         id: format!("{}:{}", row.id, id.subject),
         name: email.clone(),
     };
@@ -818,7 +819,7 @@ async fn admit(
             .await?;
             tx.record(
                 Some(org),
-                "membership.created",
+                EventType::MembershipCreated,
                 vec![Target::new("membership", &m, Some(&email))],
                 serde_json::json!({ "role": role, "source": "jit", "connection_id": row.id, "domain": domain }),
             )
@@ -829,7 +830,7 @@ async fn admit(
     db::members::touch_sign_in(tx.conn(), &membership_id, now).await?;
     tx.record(
         Some(org),
-        "authentication.succeeded",
+        EventType::AuthenticationSucceeded,
         vec![
             Target::new("connection", &row.id, Some(&row.name)),
             Target::new("user", &user_id, Some(&email)),
@@ -969,7 +970,7 @@ pub async fn add_redirect_uri(
     if db::sso::add_redirect_uri(tx.conn(), &uri, now).await? {
         tx.record(
             None,
-            "redirect_uri.added",
+            EventType::RedirectUriAdded,
             vec![Target::new("redirect_uri", &uri, None)],
             serde_json::json!({}),
         )
@@ -1025,7 +1026,7 @@ pub async fn remove_redirect_uri(
     }
     tx.record(
         None,
-        "redirect_uri.removed",
+        EventType::RedirectUriRemoved,
         vec![Target::new("redirect_uri", uri, None)],
         serde_json::json!({}),
     )
