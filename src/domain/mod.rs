@@ -83,6 +83,12 @@ macro_rules! vocabulary {
                 self == other.as_str()
             }
         }
+
+        impl PartialEq<$name> for &String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.as_str()
+            }
+        }
     };
 }
 

@@ -4,6 +4,7 @@
 
 use super::policy::Trace;
 use crate::domain::event_type::EventType;
+use crate::domain::membership::{GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -452,7 +453,7 @@ async fn grant(
     tx: &mut AuditedTx,
     organization_id: &str,
     membership_id: &str,
-    kind: &str,
+    kind: GrantKind,
     role: &str,
     detail: &str,
 ) -> Result<(), sqlx::Error> {
@@ -463,7 +464,7 @@ async fn grant(
         &id,
         membership_id,
         organization_id,
-        kind,
+        kind.as_str(),
         role,
         detail,
         now,
@@ -490,7 +491,9 @@ async fn suspend(
     else {
         return Ok(());
     };
-    if st != "active" || (only_managed && managed_by.as_deref() != Some(&dir.directory_id)) {
+    if st != MembershipState::Active
+        || (only_managed && managed_by.as_deref() != Some(&dir.directory_id))
+    {
         return Ok(());
     }
     q::set_managed_membership(
@@ -498,7 +501,7 @@ async fn suspend(
         &org,
         &m,
         &role,
-        "suspended",
+        MembershipState::Suspended.as_str(),
         group.as_deref(),
         &dir.directory_id,
         now,
@@ -507,13 +510,19 @@ async fn suspend(
     let voided = q::void_codes(tx.conn(), &m, now).await?;
     // An invitation sent to the address before must not undo the deprovisioning.
     if let Some(email) = q::user_email(tx.conn(), &org, user_id).await? {
-        super::invitations::revoke_pending_for(tx, &org, &email, "suspended").await?;
+        super::invitations::revoke_pending_for(
+            tx,
+            &org,
+            &email,
+            MembershipState::Suspended.as_str(),
+        )
+        .await?;
     }
     grant(
         tx,
         &org,
         &m,
-        "directory_suspended",
+        GrantKind::DirectorySuspended,
         &role,
         &json!({ "directory_id": dir.directory_id, "directory_name": dir.name, "reason": reason })
             .to_string(),
@@ -575,12 +584,13 @@ async fn remove(
     directory_name: &str,
 ) -> Result<(), AppError> {
     let now = tx.now();
-    db::sso::set_membership_state(tx.conn(), org, m, "removed", now).await?;
+    db::sso::set_membership_state(tx.conn(), org, m, MembershipState::Removed.as_str(), now)
+        .await?;
     grant(
         tx,
         org,
         m,
-        "directory_removed",
+        GrantKind::DirectoryRemoved,
         role,
         &json!({ "directory_id": directory_id, "directory_name": directory_name }).to_string(),
     )
@@ -673,7 +683,7 @@ pub(crate) async fn deactivation_plan(
     t: &mut Trace,
 ) -> Result<Option<DeactivationPlan>, AppError> {
     match db::sso::member_by_email(conn, org, email).await? {
-        Some((_, m, role, st)) if st == "active" => {
+        Some((_, m, role, st)) if st == MembershipState::Active => {
             t.info(
                 "directory",
                 format!("{} deactivates {email} (role {role})", dir.name),
@@ -753,7 +763,7 @@ pub(crate) async fn creation_plan(
     let membership = q::membership_of_user(conn, &org.id, &user_id, None).await?;
     if membership
         .as_ref()
-        .is_none_or(|(_, _, st, _, _)| st != "active")
+        .is_none_or(|(_, _, st, _, _)| st != MembershipState::Active)
         && held_elsewhere(conn, &org.id, dir, email, t).await?
     {
         return Ok((false, org.default_role.clone()));
@@ -768,7 +778,7 @@ pub(crate) async fn creation_plan(
         );
         return Ok((true, org.default_role.clone()));
     };
-    if st != "active"
+    if st != MembershipState::Active
         && !may_restore(
             &st,
             q::newest_grant(conn, &org.id, &m).await?.as_ref(),
@@ -794,7 +804,7 @@ pub(crate) async fn creation_plan(
     };
     t.allow(
         "directory",
-        if st == "active" {
+        if st == MembershipState::Active {
             format!(
                 "{email} is already a member: {} links to the membership and manages it; {how}",
                 dir.name
@@ -888,7 +898,7 @@ pub(crate) fn may_restore(
     newest_grant: Option<&(String, String)>,
     directory_id: &str,
 ) -> bool {
-    if state != "suspended" {
+    if state != MembershipState::Suspended {
         return false;
     }
     let Some((kind, detail)) = newest_grant else {
@@ -901,7 +911,7 @@ pub(crate) fn may_restore(
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
         });
-    kind == "directory_suspended" && by.as_deref() == Some(directory_id)
+    kind == GrantKind::DirectorySuspended && by.as_deref() == Some(directory_id)
 }
 
 /// Brings a directory user's membership in line with the directory: links or creates the
@@ -989,16 +999,16 @@ pub async fn reconcile(
                 &org,
                 &m,
                 &role,
-                "active",
+                MembershipState::Active.as_str(),
                 group.as_ref().map(|g| g.0.as_str()),
                 &dir.directory_id,
                 now,
             )
             .await?;
             let kind = if group.is_some() {
-                "directory_group"
+                GrantKind::DirectoryGroup
             } else {
-                "directory"
+                GrantKind::Directory
             };
             grant(tx, &org, &m, kind, &role, &detail.to_string()).await?;
             tx.record(
@@ -1013,7 +1023,7 @@ pub async fn reconcile(
             // A directory restores only what it suspended itself: a membership suspended by an
             // admin, removed, or suspended by another directory stays as it is; nor does it
             // bring back anyone on another organization's verified domain.
-            if st != "active" {
+            if st != MembershipState::Active {
                 let newest = q::newest_grant(tx.conn(), &org, &m).await?;
                 if held || !may_restore(&st, newest.as_ref(), &dir.directory_id) {
                     return Ok(());
@@ -1027,7 +1037,7 @@ pub async fn reconcile(
                 (role, group)
             };
             let detail = grant_detail(dir, &group);
-            let reactivated = st != "active";
+            let reactivated = st != MembershipState::Active;
             let role_changed = old_role != role;
             let group_id = group.as_ref().map(|g| g.0.clone());
             if !reactivated
@@ -1042,7 +1052,7 @@ pub async fn reconcile(
                 &org,
                 &m,
                 &role,
-                "active",
+                MembershipState::Active.as_str(),
                 group_id.as_deref(),
                 &dir.directory_id,
                 now,
@@ -1053,7 +1063,7 @@ pub async fn reconcile(
                     tx,
                     &org,
                     &m,
-                    "directory_reactivated",
+                    GrantKind::DirectoryReactivated,
                     &role,
                     &detail.to_string(),
                 )
@@ -1068,9 +1078,9 @@ pub async fn reconcile(
             }
             if role_changed || (old_group != group_id && !reactivated) {
                 let kind = if group.is_some() {
-                    "directory_group"
+                    GrantKind::DirectoryGroup
                 } else {
-                    "directory"
+                    GrantKind::Directory
                 };
                 grant(tx, &org, &m, kind, &role, &detail.to_string()).await?;
             }
@@ -1202,7 +1212,7 @@ async fn role_changes(
         let membership = match &u.user_id {
             Some(uid) => q::membership_of_user(conn, &dir.organization_id, uid, None)
                 .await?
-                .filter(|m| m.2 == "active"),
+                .filter(|m| m.2 == MembershipState::Active),
             None => None,
         };
         let (mut to, group) = desired_role(conn, dir, &u.id, Some(proposed)).await?;
@@ -1462,6 +1472,7 @@ pub fn gate_verdict(flags: &[i64]) -> Option<(&'static str, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::may_restore;
+    use crate::domain::membership::{GrantKind, MembershipState};
 
     #[test]
     fn a_directory_restores_only_what_it_suspended_itself() {
@@ -1474,39 +1485,44 @@ mod tests {
         let cases = [
             (
                 "its own suspension",
-                "suspended",
-                Some(grant("directory_suspended", "dir_a")),
+                MembershipState::Suspended.as_str(),
+                Some(grant(GrantKind::DirectorySuspended.as_str(), "dir_a")),
                 true,
             ),
             (
                 "another directory's suspension",
-                "suspended",
-                Some(grant("directory_suspended", "dir_b")),
+                MembershipState::Suspended.as_str(),
+                Some(grant(GrantKind::DirectorySuspended.as_str(), "dir_b")),
                 false,
             ),
             (
                 "an admin's suspension",
-                "suspended",
-                Some(grant("manual_suspended", "dir_a")),
+                MembershipState::Suspended.as_str(),
+                Some(grant(GrantKind::ManualSuspended.as_str(), "dir_a")),
                 false,
             ),
             (
                 "removed by the directory's policy",
-                "removed",
-                Some(grant("directory_removed", "dir_a")),
+                MembershipState::Removed.as_str(),
+                Some(grant(GrantKind::DirectoryRemoved.as_str(), "dir_a")),
                 false,
             ),
             (
                 "removed although the newest grant is its suspension",
-                "removed",
-                Some(grant("directory_suspended", "dir_a")),
+                MembershipState::Removed.as_str(),
+                Some(grant(GrantKind::DirectorySuspended.as_str(), "dir_a")),
                 false,
             ),
-            ("no history", "suspended", None, false),
+            (
+                "no history",
+                MembershipState::Suspended.as_str(),
+                None,
+                false,
+            ),
             (
                 "already active",
-                "active",
-                Some(grant("directory_suspended", "dir_a")),
+                MembershipState::Active.as_str(),
+                Some(grant(GrantKind::DirectorySuspended.as_str(), "dir_a")),
                 false,
             ),
         ];

@@ -4,14 +4,17 @@
 //! connection when SSO is required for the address's domain — and the vendor's product receives
 //! the member through the same one-time code exchange as SSO.
 
+use crate::domain::connection::ConnectionState;
 use crate::domain::event_type::EventType;
+use crate::domain::membership::{GrantKind, MembershipState};
+use crate::domain::policy::Inviters;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::domain::domain_name::email_domain;
 use crate::domain::email::EmailAddress;
 use crate::domain::ids::{is_valid_id, IdKind};
-use crate::domain::invitation::InviterKind;
+use crate::domain::invitation::{InvitationState, InviterKind};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::clock::rfc3339;
@@ -108,8 +111,8 @@ pub struct Invitation {
 }
 
 fn state_of(r: &InvitationRow, now: i64) -> String {
-    if r.state == "pending" && r.expires_at <= now {
-        "expired".into()
+    if r.state == InvitationState::Pending && r.expires_at <= now {
+        InvitationState::Expired.as_str().into()
     } else {
         r.state.clone()
     }
@@ -199,7 +202,7 @@ pub async fn list(
     filter_state: Option<&str>,
 ) -> Result<Vec<Invitation>, AppError> {
     if let Some(s) = filter_state {
-        if !matches!(s, "pending" | "accepted" | "expired" | "revoked") {
+        if InvitationState::parse(s).is_none() {
             return Err(FieldError::new(
                 "state",
                 "state must be pending, accepted, expired or revoked",
@@ -241,7 +244,15 @@ async fn expire_in(tx: &mut AuditedTx, only: Option<(&str, &str)>) -> Result<usi
     let due = q::due_expiries(tx.conn(), now, only).await?;
     let mut n = 0;
     for r in due {
-        if q::finish_invitation(tx.conn(), &r.id, "expired", None, now).await? {
+        if q::finish_invitation(
+            tx.conn(),
+            &r.id,
+            InvitationState::Expired.as_str(),
+            None,
+            now,
+        )
+        .await?
+        {
             q::replace_tokens(tx.conn(), &r.id, now).await?;
             tx.record(
                 Some(&r.organization_id),
@@ -416,7 +427,7 @@ fn inviter_and_role_rules(
     t: &mut Trace,
 ) -> Result<(), AppError> {
     if let Some((r, m)) = acting {
-        if policy.inviters == "admins" && !r.permissions.iter().any(|p| p == "*") {
+        if policy.inviters == Inviters::Admins && !r.permissions.iter().any(|p| p == "*") {
             let e = AppError::Forbidden(format!(
                 "{} holds the role {}: in this organization only admins may invite",
                 m.email, r.slug
@@ -475,7 +486,7 @@ pub(crate) async fn recheck_at_acceptance(
     let acting = if InviterKind::parse(&inv.inviter_kind) == Some(InviterKind::Membership) {
         let inviter = q::get_member(conn, &inv.organization_id, &inv.inviter_id, None)
             .await?
-            .filter(|m| m.state == "active");
+            .filter(|m| m.state == MembershipState::Active);
         let inviter_role = match &inviter {
             Some(m) => super::roles::resolve(conn, &m.role).await?,
             None => None,
@@ -548,7 +559,7 @@ pub(crate) async fn invite_checks(
                 }
             }
         }
-        if st == "active" {
+        if st == MembershipState::Active {
             let e = AppError::Conflict {
                 code: "already_member",
                 message: format!("{email} is already an active member of this organization"),
@@ -657,7 +668,7 @@ pub(crate) async fn acceptance_route(
     match db::sso::list_connections(conn, org)
         .await?
         .into_iter()
-        .find(|c| c.state == "active")
+        .find(|c| c.state == ConnectionState::Active)
     {
         Some(c) => {
             t.allow(
@@ -852,7 +863,7 @@ pub async fn create(
         organization_id: org.clone(),
         email: email.clone(),
         role: role.clone(),
-        state: "pending".into(),
+        state: InvitationState::Pending.as_str().into(),
         inviter_kind,
         inviter_id,
         inviter_name,
@@ -900,7 +911,7 @@ pub async fn resend(
     let mut row = q::get_invitation(tx.conn(), organization_id, id)
         .await?
         .ok_or(AppError::NotFound("invitation"))?;
-    if row.state != "pending" {
+    if row.state != InvitationState::Pending {
         return Err(AppError::Conflict {
             code: "invitation_not_pending",
             message: format!(
@@ -953,7 +964,7 @@ pub async fn revoke(
     let row = q::get_invitation(tx.conn(), organization_id, id)
         .await?
         .ok_or(AppError::NotFound("invitation"))?;
-    if !q::finish_invitation(tx.conn(), id, "revoked", None, now).await? {
+    if !q::finish_invitation(tx.conn(), id, InvitationState::Revoked.as_str(), None, now).await? {
         drop(tx);
         let current = get(state, organization_id, id).await?.state;
         return Err(AppError::Conflict {
@@ -989,7 +1000,15 @@ pub(crate) async fn revoke_pending_for(
 ) -> Result<(), AppError> {
     let now = tx.now();
     for r in q::pending_for(tx.conn(), organization_id, email).await? {
-        if q::finish_invitation(tx.conn(), &r.id, "revoked", None, now).await? {
+        if q::finish_invitation(
+            tx.conn(),
+            &r.id,
+            InvitationState::Revoked.as_str(),
+            None,
+            now,
+        )
+        .await?
+        {
             q::replace_tokens(tx.conn(), &r.id, now).await?;
             q::cancel_invitation_mail(tx.conn(), &r.id, now).await?;
             tx.record(
@@ -1038,35 +1057,37 @@ pub async fn inspect(state: &AppState, token: &str) -> Result<LinkState, AppErro
     else {
         return Ok(LinkState::Unknown);
     };
-    Ok(match (state_of(&r, now).as_str(), replaced_at) {
-        ("accepted", _) => LinkState::Accepted,
-        ("revoked", _) => LinkState::Revoked,
-        ("expired", _) => LinkState::Expired,
-        (_, Some(_)) => LinkState::Replaced,
-        _ => {
-            let org = db::organizations::get(&mut conn, &r.organization_id).await?;
-            let Some(org) = org else {
-                return Ok(LinkState::Revoked);
-            };
-            let role_name = super::roles::resolve(&mut conn, &r.role)
-                .await?
-                .map(|x| x.name)
-                .unwrap_or_else(|| r.role.clone());
-            let policy = super::policy::load(&mut conn, &r.organization_id).await?;
-            let mut t = Trace::default();
-            let refused = guest_check(&mut conn, &r.organization_id, &policy, &r.email, &mut t)
-                .await
-                .err()
-                .map(|e| e.to_string());
-            let refused = match refused {
-                Some(why) => Some(why),
-                None => recheck_at_acceptance(&mut conn, &policy, &r, &mut t)
+    Ok(
+        match (InvitationState::parse(&state_of(&r, now)), replaced_at) {
+            (Some(InvitationState::Accepted), _) => LinkState::Accepted,
+            (Some(InvitationState::Revoked), _) => LinkState::Revoked,
+            (Some(InvitationState::Expired), _) => LinkState::Expired,
+            (_, Some(_)) => LinkState::Replaced,
+            _ => {
+                let org = db::organizations::get(&mut conn, &r.organization_id).await?;
+                let Some(org) = org else {
+                    return Ok(LinkState::Revoked);
+                };
+                let role_name = super::roles::resolve(&mut conn, &r.role)
                     .await?
-                    .err(),
-            };
-            let route =
-                acceptance_route(&mut conn, &r.organization_id, &policy, &r.email, &mut t).await?;
-            let (sso, refused) = match route {
+                    .map(|x| x.name)
+                    .unwrap_or_else(|| r.role.clone());
+                let policy = super::policy::load(&mut conn, &r.organization_id).await?;
+                let mut t = Trace::default();
+                let refused = guest_check(&mut conn, &r.organization_id, &policy, &r.email, &mut t)
+                    .await
+                    .err()
+                    .map(|e| e.to_string());
+                let refused = match refused {
+                    Some(why) => Some(why),
+                    None => recheck_at_acceptance(&mut conn, &policy, &r, &mut t)
+                        .await?
+                        .err(),
+                };
+                let route =
+                    acceptance_route(&mut conn, &r.organization_id, &policy, &r.email, &mut t)
+                        .await?;
+                let (sso, refused) = match route {
                 Route::Sso(c) => (Some(c), refused),
                 Route::Link => (None, refused),
                 Route::Unavailable(d) => (
@@ -1074,15 +1095,16 @@ pub async fn inspect(state: &AppState, token: &str) -> Result<LinkState, AppErro
                     refused.or(Some(format!("{} requires single sign-on for {d}, but no SSO connection is active yet. Ask your IT admin to finish setting up SSO, then open this link again.", org.name))),
                 ),
             };
-            LinkState::Valid {
-                invitation: Box::new(r),
-                organization_name: org.name,
-                role_name,
-                sso,
-                refused,
+                LinkState::Valid {
+                    invitation: Box::new(r),
+                    organization_name: org.name,
+                    role_name,
+                    sso,
+                    refused,
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// Why an acceptance was refused: (HTTP status, title, message).
@@ -1208,7 +1230,7 @@ pub async fn accept_after_sso(
         let mut conn = state.db.pool.acquire().await?;
         q::get_invitation(&mut conn, &row.organization_id, &invitation_id).await?
     };
-    if row.state != "active" {
+    if row.state != ConnectionState::Active {
         return Ok(Next::Page(
             403,
             "The invitation was not accepted".into(),
@@ -1292,10 +1314,13 @@ async fn accept(
         drop(tx);
         let mut conn = state.db.pool.acquire().await?;
         let cur = q::get_invitation(&mut conn, &org, &inv.id).await?;
-        let st = match cur.as_ref().map(|r| state_of(r, now)).as_deref() {
-            Some("accepted") => LinkState::Accepted,
-            Some("expired") => LinkState::Expired,
-            Some("pending") => LinkState::Replaced,
+        let st = match cur
+            .as_ref()
+            .and_then(|r| InvitationState::parse(&state_of(r, now)))
+        {
+            Some(InvitationState::Accepted) => LinkState::Accepted,
+            Some(InvitationState::Expired) => LinkState::Expired,
+            Some(InvitationState::Pending) => LinkState::Replaced,
             _ => LinkState::Revoked,
         };
         return Ok(Err(
@@ -1341,9 +1366,9 @@ async fn accept(
     let (user_id, membership_id, role) = match db::sso::member_by_email(tx.conn(), &org, &email)
         .await?
     {
-        Some((u, m, r, st)) if st == "active" => {
+        Some((u, m, r, st)) if st == MembershipState::Active => {
             // Already in (a directory or a sign-in got there first): keep the membership as it is.
-            record_grant(&mut tx, &org, &m, "invitation", &r, {
+            record_grant(&mut tx, &org, &m, GrantKind::Invitation, &r, {
                 let mut d = grant_detail.clone();
                 d["note"] = json!("already a member; role unchanged");
                 d
@@ -1352,7 +1377,14 @@ async fn accept(
             (u, m, r)
         }
         Some((u, m, old_role, _)) => {
-            db::sso::set_membership_state(tx.conn(), &org, &m, "active", now).await?;
+            db::sso::set_membership_state(
+                tx.conn(),
+                &org,
+                &m,
+                MembershipState::Active.as_str(),
+                now,
+            )
+            .await?;
             // A directory that manages the member keeps deciding the role.
             let managed = q::get_member(tx.conn(), &org, &m, None)
                 .await?
@@ -1372,7 +1404,15 @@ async fn accept(
                 )
                 .await?;
             }
-            record_grant(&mut tx, &org, &m, "invitation", &role, grant_detail.clone()).await?;
+            record_grant(
+                &mut tx,
+                &org,
+                &m,
+                GrantKind::Invitation,
+                &role,
+                grant_detail.clone(),
+            )
+            .await?;
             tx.record(
                 Some(&org),
                 EventType::MembershipReactivated,
@@ -1409,7 +1449,7 @@ async fn accept(
                 &mut tx,
                 &org,
                 &m,
-                "invitation",
+                GrantKind::Invitation,
                 &inv.role,
                 grant_detail.clone(),
             )

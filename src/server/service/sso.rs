@@ -1,7 +1,9 @@
 //! The sign-in flow for the vendor's product and the admin's test sign-in: authorize → IdP →
 //! callback → JIT policy → one-time code → `POST /api/v1/sso/token`.
 
+use crate::domain::connection::{ConnectionKind, ConnectionState};
 use crate::domain::event_type::EventType;
+use crate::domain::membership::{GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 
 use super::policy::Trace;
@@ -111,7 +113,7 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, App
         Some(r) => r,
         None => return Ok(fail("invalid_request", "no active SSO connection matches this sign-in; check the organization, connection or email")),
     };
-    if conn_row.state != "active" {
+    if conn_row.state != ConnectionState::Active {
         return Ok(fail("access_denied", "this SSO connection is not active"));
     }
     begin(
@@ -149,7 +151,7 @@ async fn resolve_connection(
     Ok(db::sso::list_connections(&mut conn, &org)
         .await?
         .into_iter()
-        .find(|c| c.state == "active"))
+        .find(|c| c.state == ConnectionState::Active))
 }
 
 /// Starts the admin's test sign-in of a connection (any state).
@@ -208,7 +210,7 @@ async fn begin_for(
     client_state: Option<String>,
     invitation: Option<(String, String)>,
 ) -> Result<Next, AppError> {
-    if row.kind == "saml" {
+    if row.kind == ConnectionKind::Saml {
         return begin_saml(state, row, purpose, redirect_uri, client_state, invitation).await;
     }
     let cfg = rp(state, &row)?;
@@ -589,7 +591,7 @@ pub(crate) async fn admission(
             message,
         }))
     };
-    if row.state != "active" {
+    if row.state != ConnectionState::Active {
         return refuse(
             t,
             "connection",
@@ -623,7 +625,7 @@ pub(crate) async fn admission(
         None => t.info("directory", "no directory is authoritative"),
     }
     if let Some((u, m, r, st)) = existing {
-        if st != "active" {
+        if st != MembershipState::Active {
             return refuse(
                 t,
                 "membership",
@@ -656,7 +658,7 @@ pub(crate) async fn admission(
         format!("{domain} is verified by this organization"),
     );
     match by_email {
-        Some((_, _, _, st)) if st != "active" => refuse(
+        Some((_, _, _, st)) if st != MembershipState::Active => refuse(
             t,
             "membership",
             "membership_suspended",
@@ -782,7 +784,7 @@ async fn admit(
                 &db::new_id(IdKind::Grant),
                 &membership_id,
                 org,
-                "jit_link",
+                GrantKind::JitLink.as_str(),
                 &role,
                 &grant(&domain),
                 now,
@@ -811,7 +813,7 @@ async fn admit(
                 &db::new_id(IdKind::Grant),
                 &m,
                 org,
-                "jit",
+                GrantKind::Jit.as_str(),
                 &role,
                 &grant(&domain),
                 now,
@@ -903,7 +905,7 @@ pub async fn exchange_code(
     if db::sso::membership_state(&mut conn, org, membership)
         .await?
         .as_deref()
-        != Some("active")
+        != Some(MembershipState::Active.as_str())
     {
         return Err(AppError::Invalid(crate::domain::FieldError::new(
             "code",
@@ -1253,7 +1255,7 @@ async fn saml_connection(
     };
     Ok(db::sso::get_connection(&mut conn, &org, connection_id)
         .await?
-        .filter(|r| r.kind == "saml"))
+        .filter(|r| r.kind == ConnectionKind::Saml))
 }
 
 /// Lanyard's SP metadata for a SAML connection (public: IdPs fetch it).
