@@ -43,6 +43,7 @@ const TEST_FLASH: &str = "log_streams.test";
 /// The page data.
 #[server(prefix = "/portal/api", endpoint = "log_streams")]
 pub async fn portal_log_streams() -> Result<StreamsPage, PortalError> {
+    use crate::domain::webhook::DeliveryState;
     use crate::server::service::webhooks::{self, STREAM_KINDS};
     let c = caller().await?;
     let test: Option<(String, bool, String)> = super::directories::flash::take(TEST_FLASH).await;
@@ -66,18 +67,22 @@ pub async fn portal_log_streams() -> Result<StreamsPage, PortalError> {
                 .recent
                 .iter()
                 .map(|d| (d.event_cursor, &d.state, d.attempts, &d.last_error))
-                .map(|(cursor, st, attempts, err)| match st.as_str() {
-                    "succeeded" => format!("event {cursor}: delivered"),
-                    "pending" if attempts == 0 => format!("event {cursor}: queued"),
-                    "pending" => format!(
-                        "event {cursor}: retrying ({attempts} attempts){}",
-                        err.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
-                    ),
-                    other => format!(
-                        "event {cursor}: {other}{}",
-                        err.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
-                    ),
-                })
+                .map(
+                    |(cursor, st, attempts, err)| match DeliveryState::parse(st) {
+                        Some(DeliveryState::Succeeded) => format!("event {cursor}: delivered"),
+                        Some(DeliveryState::Pending) if attempts == 0 => {
+                            format!("event {cursor}: queued")
+                        }
+                        Some(DeliveryState::Pending) => format!(
+                            "event {cursor}: retrying ({attempts} attempts){}",
+                            err.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                        ),
+                        _ => format!(
+                            "event {cursor}: {st}{}",
+                            err.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                        ),
+                    },
+                )
                 .collect(),
             id: s.id,
             name: s.name,

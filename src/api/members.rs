@@ -122,10 +122,11 @@ pub async fn portal_members(
     state: String,
     role: String,
 ) -> Result<MembersPage, PortalError> {
+    use crate::domain::membership::MembershipState;
     use crate::server::service::{invitations, members, organizations};
     let c = caller().await?;
     let org = &c.grant.organization_id;
-    let state_f = if ["active", "suspended", "removed"].contains(&state.as_str()) {
+    let state_f = if MembershipState::parse(&state).is_some() {
         state
     } else {
         String::new()
@@ -231,6 +232,7 @@ pub async fn change_member(
     action: String,
     role: Option<String>,
 ) -> Result<(), PortalError> {
+    use crate::domain::membership::MembershipState;
     use crate::server::service::members::{self, UpdateMembership};
     let c = caller().await?;
     let input = match action.as_str() {
@@ -245,15 +247,15 @@ pub async fn change_member(
             ..Default::default()
         },
         "suspend" => UpdateMembership {
-            state: Some("suspended".into()),
+            state: Some(MembershipState::Suspended.as_str().into()),
             ..Default::default()
         },
         "remove" => UpdateMembership {
-            state: Some("removed".into()),
+            state: Some(MembershipState::Removed.as_str().into()),
             ..Default::default()
         },
         "reactivate" => UpdateMembership {
-            state: Some("active".into()),
+            state: Some(MembershipState::Active.as_str().into()),
             ..Default::default()
         },
         _ => {

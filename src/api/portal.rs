@@ -52,6 +52,8 @@ pub struct ActivityPage {
 /// The organization's overview: its name and the steps the session's intents allow.
 #[server(prefix = "/portal/api", endpoint = "overview")]
 pub async fn portal_overview() -> Result<Overview, PortalError> {
+    use crate::domain::connection::ConnectionState;
+    use crate::domain::domain_state::DomainState;
     use crate::server::service::organizations;
     let c = super::ctx::caller().await?;
     let org = match organizations::get(&c.state, &c.grant.organization_id).await {
@@ -64,12 +66,15 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
     } else {
         Vec::new()
     };
-    let verified = domains.iter().filter(|d| d.state == "verified").count();
-    let waiting = domains.iter().filter(|d| d.state == "pending").count();
-    let attention = domains
-        .iter()
-        .filter(|d| d.state == "lapsed" || d.state == "failed")
-        .count();
+    let domain_count = |wanted: &[DomainState]| {
+        domains
+            .iter()
+            .filter(|d| DomainState::parse(&d.state).is_some_and(|s| wanted.contains(&s)))
+            .count()
+    };
+    let verified = domain_count(&[DomainState::Verified]);
+    let waiting = domain_count(&[DomainState::Pending]);
+    let attention = domain_count(&[DomainState::Lapsed, DomainState::Failed]);
     let connections = if c.grant.intents.contains(&Intent::Sso) {
         crate::server::service::connections::list(&c.state, &org.id).await?
     } else {
@@ -106,7 +111,7 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
             Intent::Sso => Step {
                 intent: i,
                 title: i.title().into(),
-                status: if connections.iter().any(|c| c.state == "active") {
+                status: if connections.iter().any(|c| c.state == ConnectionState::Active) {
                     "done"
                 } else if connections.is_empty() {
                     "not_started"
@@ -120,7 +125,7 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
                     format!(
                         "{} connection(s), {} active.",
                         connections.len(),
-                        connections.iter().filter(|c| c.state == "active").count()
+                        connections.iter().filter(|c| c.state == ConnectionState::Active).count()
                     )
                 },
                 href: Some("/portal/sso".into()),

@@ -201,10 +201,11 @@ pub async fn create_connection(
     client_id: String,
     client_secret: String,
 ) -> Result<String, PortalError> {
+    use crate::domain::connection::ConnectionKind;
     use crate::server::service::connections::{self, CreateConnection, OidcInput};
     let c = caller().await?;
     let input = CreateConnection {
-        kind: "oidc".into(),
+        kind: ConnectionKind::Oidc.as_str().into(),
         name,
         idp: Some(idp),
         oidc: Some(OidcInput {
@@ -308,10 +309,11 @@ pub async fn create_saml_connection(
     sso_url: Option<String>,
     certificate: Option<String>,
 ) -> Result<String, PortalError> {
+    use crate::domain::connection::ConnectionKind;
     use crate::server::service::connections::{self, CreateConnection, SamlInput};
     let c = caller().await?;
     let input = CreateConnection {
-        kind: "saml".into(),
+        kind: ConnectionKind::Saml.as_str().into(),
         name,
         idp: Some(idp),
         oidc: None,

@@ -8,18 +8,19 @@ use super::portal::{PortalFrame, PortalProblem};
 use crate::api::domains::{portal_domains, AddDomain, CheckDomain, DomainInfo, RemoveDomain};
 use crate::api::portal::portal_overview;
 use crate::app::components::CopyField;
+use crate::domain::domain_state::DomainState;
 
 fn state_badge(state: &str, by_vendor: bool) -> (String, &'static str) {
-    match state {
-        "verified" if by_vendor => (
+    match DomainState::parse(state) {
+        Some(DomainState::Verified) if by_vendor => (
             "Verified by your vendor".into(),
             "bg-emerald-100 text-emerald-800",
         ),
-        "verified" => ("Verified".into(), "bg-emerald-100 text-emerald-800"),
-        "pending" => ("Pending".into(), "bg-amber-100 text-amber-800"),
-        "lapsed" => ("Lapsed".into(), "bg-rose-100 text-rose-800"),
-        "failed" => ("Failed".into(), "bg-rose-100 text-rose-800"),
-        other => (other.to_owned(), "bg-slate-100 text-slate-700"),
+        Some(DomainState::Verified) => ("Verified".into(), "bg-emerald-100 text-emerald-800"),
+        Some(DomainState::Pending) => ("Pending".into(), "bg-amber-100 text-amber-800"),
+        Some(DomainState::Lapsed) => ("Lapsed".into(), "bg-rose-100 text-rose-800"),
+        Some(DomainState::Failed) => ("Failed".into(), "bg-rose-100 text-rose-800"),
+        None => (state.to_owned(), "bg-slate-100 text-slate-700"),
     }
 }
 
@@ -31,19 +32,20 @@ fn DomainCard(
 ) -> impl IntoView {
     let by_vendor = d.verified_by.as_deref() == Some("vendor");
     let (label, class) = state_badge(&d.state, by_vendor);
-    let needs_record = d.state != "verified" || d.missing_since.is_some();
+    let state = DomainState::parse(&d.state);
+    let needs_record = state != Some(DomainState::Verified) || d.missing_since.is_some();
     let id = d.id.clone();
     let id2 = d.id.clone();
-    let explanation = match d.state.as_str() {
-        "lapsed" => Some(format!(
+    let explanation = match state {
+        Some(DomainState::Lapsed) => Some(format!(
             "The verification record has been missing since {}. Sign-in and automatic joining for this domain are paused until it is published again.",
             d.missing_since.clone().unwrap_or_default()
         )),
-        "verified" if d.missing_since.is_some() => Some(format!(
+        Some(DomainState::Verified) if d.missing_since.is_some() => Some(format!(
             "The verification record is missing since {}. Publish it again before the grace period ends, or the domain lapses.",
             d.missing_since.clone().unwrap_or_default()
         )),
-        "failed" => Some("We stopped checking this domain. Publish the record below and click Check now to try again.".into()),
+        Some(DomainState::Failed) => Some("We stopped checking this domain. Publish the record below and click Check now to try again.".into()),
         _ => None,
     };
     view! {

@@ -14,13 +14,23 @@ use crate::api::members::{
     ResendInvitation, RevokeInvitation,
 };
 use crate::api::portal::portal_overview;
+use crate::domain::invitation::InvitationState;
+use crate::domain::membership::MembershipState;
 
-fn state_class(state: &str) -> &'static str {
-    match state {
-        "active" | "accepted" => "bg-emerald-100 text-emerald-800",
-        "pending" => "bg-sky-100 text-sky-800",
-        "suspended" | "expired" => "bg-amber-100 text-amber-900",
-        _ => "bg-slate-200 text-slate-700",
+fn member_state_class(state: &str) -> &'static str {
+    match MembershipState::parse(state) {
+        Some(MembershipState::Active) => "bg-emerald-100 text-emerald-800",
+        Some(MembershipState::Suspended) => "bg-amber-100 text-amber-900",
+        Some(MembershipState::Removed) | None => "bg-slate-200 text-slate-700",
+    }
+}
+
+fn invitation_state_class(state: &str) -> &'static str {
+    match InvitationState::parse(state) {
+        Some(InvitationState::Accepted) => "bg-emerald-100 text-emerald-800",
+        Some(InvitationState::Pending) => "bg-sky-100 text-sky-800",
+        Some(InvitationState::Expired) => "bg-amber-100 text-amber-900",
+        Some(InvitationState::Revoked) | None => "bg-slate-200 text-slate-700",
     }
 }
 
@@ -36,7 +46,7 @@ fn MemberRow(m: MemberLine) -> impl IntoView {
             </td>
             <td data-testid="member-role">{m.role.clone()}</td>
             <td>
-                <span class=format!("rounded-full px-2 py-0.5 text-xs font-medium {}", state_class(&m.state)) data-testid="member-state">
+                <span class=format!("rounded-full px-2 py-0.5 text-xs font-medium {}", member_state_class(&m.state)) data-testid="member-state">
                     {m.state.clone()}
                 </span>
             </td>
@@ -52,7 +62,7 @@ fn InvitationRow(
     resend: ServerAction<ResendInvitation>,
     revoke: ServerAction<RevokeInvitation>,
 ) -> impl IntoView {
-    let pending = i.state == "pending";
+    let pending = i.state == InvitationState::Pending;
     let (id1, id2) = (i.id.clone(), i.id.clone());
     let email = i.email.clone();
     view! {
@@ -62,7 +72,7 @@ fn InvitationRow(
                     <span class="font-medium">{i.email.clone()}</span>
                     {format!(" as {} · invited by {} · expires {}", i.role, i.inviter, i.expires_at)}
                 </span>
-                <span class=format!("rounded-full px-2 py-0.5 text-xs font-medium {}", state_class(&i.state)) data-testid="invitation-state">
+                <span class=format!("rounded-full px-2 py-0.5 text-xs font-medium {}", invitation_state_class(&i.state)) data-testid="invitation-state">
                     {i.state.clone()}
                 </span>
             </div>
@@ -147,7 +157,7 @@ pub fn Members() -> impl IntoView {
                                     <label>
                                         <span class="block text-xs text-slate-500">"State"</span>
                                         <select name="state" class="rounded-lg border border-slate-300 px-2 py-1" data-testid="filter-state">
-                                            {["", "active", "suspended", "removed"].into_iter().map(|s| view! {
+                                            {std::iter::once("").chain(MembershipState::ALL.iter().map(|s| s.as_str())).map(|s| view! {
                                                 <option value=s selected=state_f == s>{if s.is_empty() { "any" } else { s }}</option>
                                             }).collect_view()}
                                         </select>
@@ -248,8 +258,8 @@ pub fn Member() -> impl IntoView {
                 Some(match (d, o) {
                     (Ok(page), Ok(o)) => {
                         let m = page.member.clone();
-                        let active = m.state == "active";
-                        let removed = m.state == "removed";
+                        let active = m.state == MembershipState::Active;
+                        let removed = m.state == MembershipState::Removed;
                         let managed = m.managed_by.clone();
                         let current_role = m.role.clone();
                         let (id0, id1, id2, id3) = (m.id.clone(), m.id.clone(), m.id.clone(), m.id.clone());

@@ -8,6 +8,7 @@ use super::action_error;
 use super::portal::{PortalFrame, PortalProblem};
 use crate::api::policy::{portal_policy, PolicyPage, SimulateAccess, UpdatePolicy};
 use crate::api::portal::portal_overview;
+use crate::domain::policy::{DeactivationAction, Inviters};
 
 fn outcome_class(outcome: &str) -> &'static str {
     match outcome {
@@ -79,12 +80,12 @@ fn PolicyForm(page: PolicyPage, update: ServerAction<UpdatePolicy>) -> impl Into
                 <label class=label>"Invitations to addresses outside your verified domains " {select_on_off("policy[guest_invitations]", guest_invitations, "guest-invitations")}</label>
             })}
             {can("inviters").then(|| {
-                let admins = inviters == "admins";
+                let admins = inviters == Inviters::Admins;
                 view! {
                     <label class=label>"Who may invite "
                         <select name="policy[inviters]" class="mt-1 rounded-lg border border-slate-300 px-2 py-1" data-testid="inviters">
-                            <option value="members" selected=!admins>"any member, up to their own role"</option>
-                            <option value="admins" selected=admins>"admins only"</option>
+                            <option value=Inviters::Members.as_str() selected=!admins>"any member, up to their own role"</option>
+                            <option value=Inviters::Admins.as_str() selected=admins>"admins only"</option>
                         </select>
                     </label>
                 }
@@ -97,12 +98,12 @@ fn PolicyForm(page: PolicyPage, update: ServerAction<UpdatePolicy>) -> impl Into
                 <label class=label>"The directory is authoritative " {select_on_off("policy[directory_authoritative]", directory_authoritative, "directory-authoritative")}</label>
             })}
             {can("directory_deactivation").then(|| {
-                let remove = directory_deactivation == "remove";
+                let remove = directory_deactivation == DeactivationAction::Remove;
                 view! {
                     <label class=label>"When the directory deactivates someone "
                         <select name="policy[directory_deactivation]" class="mt-1 rounded-lg border border-slate-300 px-2 py-1" data-testid="directory-deactivation">
-                            <option value="suspend" selected=!remove>"suspend them"</option>
-                            <option value="remove" selected=remove>"suspend, then remove them"</option>
+                            <option value=DeactivationAction::Suspend.as_str() selected=!remove>"suspend them"</option>
+                            <option value=DeactivationAction::Remove.as_str() selected=remove>"suspend, then remove them"</option>
                         </select>
                     </label>
                 }

@@ -12,6 +12,7 @@ use crate::api::sso::{
     UpdateSamlConnection,
 };
 use crate::app::components::CopyField;
+use crate::domain::connection::{ConnectionKind, ConnectionState};
 
 fn idp_steps(idp: &str) -> &'static [&'static str] {
     match idp {
@@ -41,10 +42,10 @@ fn idp_steps(idp: &str) -> &'static [&'static str] {
 }
 
 fn state_badge(state: &str) -> (&'static str, &'static str) {
-    match state {
-        "active" => ("Active", "bg-emerald-100 text-emerald-800"),
-        "inactive" => ("Inactive", "bg-slate-100 text-slate-700"),
-        _ => ("Draft", "bg-amber-100 text-amber-800"),
+    match ConnectionState::parse(state) {
+        Some(ConnectionState::Active) => ("Active", "bg-emerald-100 text-emerald-800"),
+        Some(ConnectionState::Inactive) => ("Inactive", "bg-slate-100 text-slate-700"),
+        Some(ConnectionState::Draft) | None => ("Draft", "bg-amber-100 text-amber-800"),
     }
 }
 
@@ -63,12 +64,12 @@ fn ConnectionCard(
     let id = c.id.clone();
     let (id_edit, id_delete) = (c.id.clone(), c.id.clone());
     let (name, issuer, client_id) = (c.name.clone(), c.issuer.clone(), c.client_id.clone());
-    let (next_state, next_label) = if c.state == "active" {
-        ("inactive", "Deactivate")
+    let (next_state, next_label) = if c.state == ConnectionState::Active {
+        (ConnectionState::Inactive.as_str(), "Deactivate")
     } else {
-        ("active", "Activate")
+        (ConnectionState::Active.as_str(), "Activate")
     };
-    let saml = c.kind == "saml";
+    let saml = c.kind == ConnectionKind::Saml;
     let subtitle = match &c.saml {
         Some(s) => format!("SAML 2.0 · {}", s.idp_entity_id),
         None => format!("OpenID Connect · {} · client {}", c.issuer, c.client_id),

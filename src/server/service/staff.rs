@@ -4,6 +4,7 @@
 //! Staff sessions live under their own session key, apart from portal sessions.
 
 use crate::domain::event_type::EventType;
+use crate::domain::staff::StaffState;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::Argon2;
 use serde::{Deserialize, Serialize};
@@ -195,7 +196,7 @@ pub async fn create(
         id: id.clone(),
         email: email.clone(),
         role: role.clone(),
-        state: "pending".into(),
+        state: StaffState::Pending.as_str().into(),
         password_hash: None,
         totp_secret_enc: state.secrets.seal(&secret, &secret_context(&id)),
         totp_last_step: None,
@@ -261,7 +262,7 @@ pub async fn reset(
     )
     .await?;
     tx.commit().await?;
-    row.state = "pending".into();
+    row.state = StaffState::Pending.as_str().into();
     Ok((StaffMember::from(&row), link))
 }
 
@@ -275,10 +276,10 @@ pub async fn disable(
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     let mut row = find(tx.conn(), who).await?;
-    if row.state == "disabled" {
+    if row.state == StaffState::Disabled {
         return Ok(StaffMember::from(&row));
     }
-    db::staff::set_state(tx.conn(), &row.id, "disabled", now).await?;
+    db::staff::set_state(tx.conn(), &row.id, StaffState::Disabled.as_str(), now).await?;
     let revoked = db::staff::revoke_tokens(tx.conn(), &row.id, now).await?;
     tx.record(
         None,
@@ -288,7 +289,7 @@ pub async fn disable(
     )
     .await?;
     tx.commit().await?;
-    row.state = "disabled".into();
+    row.state = StaffState::Disabled.as_str().into();
     Ok(StaffMember::from(&row))
 }
 
@@ -328,7 +329,7 @@ async fn token_status(
         SetupStatus::Used
     } else if tok.expires_at <= now {
         SetupStatus::Expired
-    } else if staff.state != "pending" {
+    } else if staff.state != StaffState::Pending {
         // Disabled (or completed through another link) since this link was made.
         SetupStatus::Revoked
     } else {
@@ -560,8 +561,8 @@ pub async fn sign_in(
     // Why it failed: for the audit trail, never for the client.
     let reason = match &staff {
         None => "unknown_email",
-        Some(s) if s.state == "disabled" => "account_disabled",
-        Some(s) if s.state != "active" => "setup_not_completed",
+        Some(s) if s.state == StaffState::Disabled => "account_disabled",
+        Some(s) if s.state != StaffState::Active => "setup_not_completed",
         Some(_) if !password_ok => "wrong_password",
         Some(s) => {
             let secret = state
@@ -688,7 +689,9 @@ pub async fn active_grant(state: &AppState, grant: &StaffGrant) -> Result<bool, 
     let mut conn = state.db.pool.acquire().await?;
     Ok(db::staff::get(&mut conn, &grant.staff_id)
         .await?
-        .is_some_and(|s| s.state == "active" && s.role == grant.role && s.email == grant.email))
+        .is_some_and(|s| {
+            s.state == StaffState::Active && s.role == grant.role && s.email == grant.email
+        }))
 }
 
 #[cfg(test)]

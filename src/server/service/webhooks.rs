@@ -5,6 +5,7 @@
 //! three days. A 410 disables the endpoint; 3xx counts as a failure.
 
 use crate::domain::event_type::EventType;
+use crate::domain::webhook::DeliveryState;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -363,7 +364,7 @@ pub async fn rotate_secret(
 
 fn delivery_view(d: DeliveryRow, attempts: Vec<q::AttemptRow>) -> Delivery {
     Delivery {
-        next_attempt_at: (d.state == "pending").then_some(d.next_attempt_at),
+        next_attempt_at: (d.state == DeliveryState::Pending).then_some(d.next_attempt_at),
         id: d.id,
         endpoint_id: d.endpoint_id,
         event_id: d.event_id,
@@ -463,7 +464,7 @@ pub async fn fan_out(state: &AppState) -> Result<usize, AppError> {
                     event_id,
                     entity,
                     now,
-                    "pending",
+                    DeliveryState::Pending.as_str(),
                 )
                 .await?;
                 queued += 1;
@@ -654,11 +655,11 @@ async fn finish(state: &AppState, d: DeliveryRow) -> Result<(), AppError> {
         _ => None,
     });
     let (st, next) = if ok {
-        ("succeeded", d.next_attempt_at)
+        (DeliveryState::Succeeded, d.next_attempt_at)
     } else if gone || done - d.created_at > RETRY_WINDOW_MS {
-        ("failed", d.next_attempt_at)
+        (DeliveryState::Failed, d.next_attempt_at)
     } else {
-        ("pending", done + backoff_ms(d.attempts))
+        (DeliveryState::Pending, done + backoff_ms(d.attempts))
     };
     if gone {
         let mut tx = AuditedTx::begin(
@@ -672,7 +673,7 @@ async fn finish(state: &AppState, d: DeliveryRow) -> Result<(), AppError> {
             tx.conn(),
             &db::new_id(IdKind::WebhookAttempt),
             &d.id,
-            st,
+            st.as_str(),
             next,
             out.status,
             out.latency_ms,
@@ -700,7 +701,7 @@ async fn finish(state: &AppState, d: DeliveryRow) -> Result<(), AppError> {
         &mut tx,
         &db::new_id(IdKind::WebhookAttempt),
         &d.id,
-        st,
+        st.as_str(),
         next,
         out.status,
         out.latency_ms,
