@@ -2,7 +2,7 @@
 //! and the SCIM request log. Every query on tenant data takes the directory id (which belongs to
 //! exactly one organization) or the organization id.
 
-use super::{Conn, Dialect};
+use super::{for_update, locks_rows, Conn, Lock};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DirectoryRow {
@@ -278,24 +278,16 @@ pub async fn update_user(conn: &mut Conn, r: &DirUserRow) -> Result<(), sqlx::Er
         .map(|_| ())
 }
 
-pub(crate) fn lock_suffix(dialect: Dialect) -> &'static str {
-    match dialect {
-        // SQLite transactions begin IMMEDIATE: the whole database is already locked for writing.
-        Dialect::Sqlite => "",
-        Dialect::Postgres => " FOR UPDATE",
-    }
-}
-
 /// A directory user; with `lock`, the row stays locked until the transaction ends.
 pub async fn get_user(
     conn: &mut Conn,
     directory_id: &str,
     id: &str,
-    lock: Option<Dialect>,
+    lock: Lock,
 ) -> Result<Option<DirUserRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {USER_COLS} FROM directory_users WHERE id = $1 AND directory_id = $2{}",
-        lock.map(lock_suffix).unwrap_or("")
+        for_update(conn, lock)
     ))
     .bind(id)
     .bind(directory_id)
@@ -500,11 +492,11 @@ pub async fn get_group(
     conn: &mut Conn,
     directory_id: &str,
     id: &str,
-    lock: Option<Dialect>,
+    lock: Lock,
 ) -> Result<Option<DirGroupRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {GROUP_COLS} FROM directory_groups WHERE id = $1 AND directory_id = $2{}",
-        lock.map(lock_suffix).unwrap_or("")
+        for_update(conn, lock)
     ))
     .bind(id)
     .bind(directory_id)
@@ -711,11 +703,11 @@ pub async fn membership_of_user(
     conn: &mut Conn,
     organization_id: &str,
     user_id: &str,
-    lock: Option<Dialect>,
+    lock: Lock,
 ) -> Result<Option<MembershipState>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT id, role, state, role_group_id, directory_id FROM memberships WHERE organization_id = $1 AND user_id = $2{}",
-        lock.map(lock_suffix).unwrap_or("")
+        for_update(conn, lock)
     ))
     .bind(organization_id)
     .bind(user_id)
@@ -723,26 +715,23 @@ pub async fn membership_of_user(
     .await
 }
 
-/// Locks a membership's row until the transaction ends (PostgreSQL; SQLite's write transaction
-/// already holds the whole database).
+/// Locks a membership's row until the transaction ends. True when a lock was taken: on
+/// PostgreSQL; SQLite's write transaction already holds the whole database, so nothing is done
+/// there and the answer is false.
 pub async fn lock_membership(
     conn: &mut Conn,
     organization_id: &str,
     id: &str,
-    dialect: Dialect,
-) -> Result<(), sqlx::Error> {
-    if dialect == Dialect::Sqlite {
-        return Ok(());
+) -> Result<bool, sqlx::Error> {
+    if !locks_rows(conn) {
+        return Ok(false);
     }
-    sqlx::query(&format!(
-        "SELECT id FROM memberships WHERE id = $1 AND organization_id = $2{}",
-        lock_suffix(dialect)
-    ))
-    .bind(id)
-    .bind(organization_id)
-    .fetch_optional(conn)
-    .await
-    .map(|_| ())
+    sqlx::query("SELECT id FROM memberships WHERE id = $1 AND organization_id = $2 FOR UPDATE")
+        .bind(id)
+        .bind(organization_id)
+        .fetch_optional(conn)
+        .await
+        .map(|_| true)
 }
 
 /// When a membership's newest grant was made.

@@ -1,8 +1,7 @@
 //! Roles, memberships with their grant history, invitations with their tokens, and the mail
 //! outbox.
 
-use super::directories::lock_suffix;
-use super::{Conn, Dialect};
+use super::{for_update, locks_rows, Conn, Lock};
 
 // --- roles ----------------------------------------------------------------------------------
 
@@ -132,13 +131,13 @@ pub async fn get_member(
     conn: &mut Conn,
     organization_id: &str,
     id: &str,
-    lock: Option<Dialect>,
+    lock: Lock,
 ) -> Result<Option<MemberRow>, sqlx::Error> {
-    if let Some(d) = lock {
+    if lock == Lock::ForUpdate {
         // Lock the membership row alone (FOR UPDATE cannot apply to the nullable side of a join).
         sqlx::query(&format!(
             "SELECT id FROM memberships WHERE id = $1 AND organization_id = $2{}",
-            lock_suffix(d)
+            for_update(conn, lock)
         ))
         .bind(id)
         .bind(organization_id)
@@ -536,11 +535,14 @@ pub async fn cancel_invitation_mail(
 }
 
 /// Takes the transaction-scoped advisory lock for an organization's invitation mail decisions
-/// (PostgreSQL only).
+/// (PostgreSQL only: SQLite has one writer, so nothing is done there).
 pub async fn lock_invitation_mail(
     conn: &mut Conn,
     organization_id: &str,
 ) -> Result<(), sqlx::Error> {
+    if !locks_rows(conn) {
+        return Ok(());
+    }
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('lanyard.invitation_mail:' || $1)::bigint)")
         .bind(organization_id)
         .execute(conn)

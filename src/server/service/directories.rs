@@ -483,7 +483,7 @@ async fn suspend(
 ) -> Result<(), AppError> {
     let now = tx.now();
     let org = dir.organization_id.clone();
-    let lock = Some(tx.dialect());
+    let lock = db::Lock::ForUpdate;
     let Some((m, role, st, group, managed_by)) =
         q::membership_of_user(tx.conn(), &org, user_id, lock).await?
     else {
@@ -532,10 +532,8 @@ async fn suspend(
     if !matches!(reason, "directory_deactivated" | "directory_deleted_user") {
         return Ok(());
     }
-    if tx.dialect() == db::Dialect::Postgres {
-        // Two concurrent deactivations must not both count the other as the remaining admin.
-        db::organizations::lock(tx.conn(), &org).await?;
-    }
+    // Two concurrent deactivations must not both count the other as the remaining admin.
+    db::organizations::lock(tx.conn(), &org).await?;
     let policy = super::policy::load(tx.conn(), &org).await?;
     let plan =
         deactivation_plan_for(tx.conn(), &policy, &org, &m, &role, &mut Trace::default()).await?;
@@ -749,7 +747,7 @@ pub(crate) async fn creation_plan(
         );
         return Ok((true, org.default_role.clone()));
     };
-    let membership = q::membership_of_user(conn, &org.id, &user_id, None).await?;
+    let membership = q::membership_of_user(conn, &org.id, &user_id, db::Lock::Plain).await?;
     if membership
         .as_ref()
         .is_none_or(|(_, _, st, _, _)| st != "active")
@@ -827,9 +825,7 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
         let Some((_, role, _, _, dir)) = q::membership_of_id(tx.conn(), &org, &m).await? else {
             continue;
         };
-        if tx.dialect() == db::Dialect::Postgres {
-            db::organizations::lock(tx.conn(), &org).await?;
-        }
+        db::organizations::lock(tx.conn(), &org).await?;
         let policy = super::policy::load(tx.conn(), &org).await?;
         let plan =
             deactivation_plan_for(tx.conn(), &policy, &org, &m, &role, &mut Trace::default())
@@ -918,7 +914,7 @@ pub async fn reconcile(
     let org = dir.organization_id.clone();
     // Work from the row as this transaction sees it, locked: a deactivation committed by a
     // concurrent request must not be undone by a group change that read the user before it.
-    let lock = Some(tx.dialect());
+    let lock = db::Lock::ForUpdate;
     if let Some(fresh) = q::get_user(tx.conn(), &dir.directory_id, &u.id, lock).await? {
         *u = fresh;
     }
@@ -1199,7 +1195,7 @@ async fn role_changes(
             continue;
         }
         let membership = match &u.user_id {
-            Some(uid) => q::membership_of_user(conn, &dir.organization_id, uid, None)
+            Some(uid) => q::membership_of_user(conn, &dir.organization_id, uid, db::Lock::Plain)
                 .await?
                 .filter(|m| m.2 == "active"),
             None => None,
@@ -1318,7 +1314,9 @@ pub async fn users(
     for u in q::page_users(&mut conn, id, None, 0, limit).await?.1 {
         let groups = q::groups_of_user(&mut conn, id, &u.id).await?;
         let m = match &u.user_id {
-            Some(uid) => q::membership_of_user(&mut conn, &dir.organization_id, uid, None).await?,
+            Some(uid) => {
+                q::membership_of_user(&mut conn, &dir.organization_id, uid, db::Lock::Plain).await?
+            }
             None => None,
         };
         out.push(DirectoryUser {

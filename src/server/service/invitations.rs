@@ -506,7 +506,7 @@ pub(crate) async fn recheck_at_acceptance(
         return Ok(Err(format!("{why} {ask}")));
     };
     let acting = if inv.inviter_kind == "membership" {
-        let inviter = q::get_member(conn, &inv.organization_id, &inv.inviter_id, None)
+        let inviter = q::get_member(conn, &inv.organization_id, &inv.inviter_id, db::Lock::Plain)
             .await?
             .filter(|m| m.state == "active");
         let inviter_role = match &inviter {
@@ -720,9 +720,7 @@ pub(crate) async fn acceptance_route(
 /// taken before any row lock, so it cannot join a lock cycle; SQLite has one writer), so that
 /// the counts below hold across nodes and concurrent requests.
 async fn lock_mail_decisions(tx: &mut AuditedTx, org: &str) -> Result<(), AppError> {
-    if tx.dialect() == db::Dialect::Postgres {
-        q::lock_invitation_mail(tx.conn(), org).await?;
-    }
+    q::lock_invitation_mail(tx.conn(), org).await?;
     Ok(())
 }
 
@@ -1379,7 +1377,7 @@ async fn accept(
         Some((u, m, old_role, _)) => {
             db::sso::set_membership_state(tx.conn(), &org, &m, "active", now).await?;
             // A directory that manages the member keeps deciding the role.
-            let managed = q::get_member(tx.conn(), &org, &m, None)
+            let managed = q::get_member(tx.conn(), &org, &m, db::Lock::Plain)
                 .await?
                 .is_some_and(|r| r.directory_name.is_some());
             let role = if managed {

@@ -280,7 +280,7 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
 }
 
 async fn read(conn: &mut Conn, organization_id: &str, id: &str) -> Result<Membership, AppError> {
-    let row = q::get_member(conn, organization_id, id, None)
+    let row = q::get_member(conn, organization_id, id, db::Lock::Plain)
         .await?
         .ok_or(AppError::NotFound("membership"))?;
     let grants = q::grants(conn, organization_id, id)
@@ -323,7 +323,7 @@ pub async fn acting_role(
     if !is_valid_id(IdKind::Membership, id) {
         return Err(bad());
     }
-    let m = q::get_member(conn, organization_id, id, None)
+    let m = q::get_member(conn, organization_id, id, db::Lock::Plain)
         .await?
         .filter(|m| m.state == "active")
         .ok_or_else(bad)?;
@@ -386,7 +386,7 @@ pub async fn update(
     }
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    let lock = Some(tx.dialect());
+    let lock = db::Lock::ForUpdate;
     let m = q::get_member(tx.conn(), organization_id, id, lock)
         .await?
         .ok_or(AppError::NotFound("membership"))?;

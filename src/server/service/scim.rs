@@ -500,7 +500,7 @@ pub async fn get_user(
     p: &Projection,
 ) -> Result<ScimOut, ScimError> {
     let mut conn = state.db.pool.acquire().await?;
-    let r = q::get_user(&mut conn, &dir.directory_id, id, None)
+    let r = q::get_user(&mut conn, &dir.directory_id, id, db::Lock::Plain)
         .await?
         .ok_or_else(|| not_found("User", id))?;
     let v = render_user(&mut conn, &base(state, dir), &r, true).await?;
@@ -599,7 +599,7 @@ pub async fn update_user(
         now,
     )
     .await?;
-    let mut row = q::get_user(tx.conn(), &dir.directory_id, id, Some(state.db.dialect))
+    let mut row = q::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
         .await?
         .ok_or_else(|| not_found("User", id))?;
     let current = resource::render(&stored(&row.resource), &row.id, &user_meta(&base, &row));
@@ -696,7 +696,7 @@ pub async fn delete_user(
         now,
     )
     .await?;
-    let mut row = q::get_user(tx.conn(), &dir.directory_id, id, Some(state.db.dialect))
+    let mut row = q::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
         .await?
         .ok_or_else(|| not_found("User", id))?;
     tx.record(
@@ -734,7 +734,7 @@ pub async fn get_group(
     p: &Projection,
 ) -> Result<ScimOut, ScimError> {
     let mut conn = state.db.pool.acquire().await?;
-    let r = q::get_group(&mut conn, &dir.directory_id, id, None)
+    let r = q::get_group(&mut conn, &dir.directory_id, id, db::Lock::Plain)
         .await?
         .ok_or_else(|| not_found("Group", id))?;
     let with_members = !mentions(p.excluded_attributes.as_deref(), "members");
@@ -862,7 +862,9 @@ async fn apply_members(
         // Without mappings every member holds the organization's default role already.
         if !mappings.is_empty() {
             for m in touched.iter() {
-                if let Some(mut u) = q::get_user(tx.conn(), &dir.directory_id, m, None).await? {
+                if let Some(mut u) =
+                    q::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await?
+                {
                     reconcile(tx, dir, &mut u, false, Some(&mappings)).await?;
                 }
             }
@@ -889,14 +891,9 @@ async fn apply_remaining_members(
         )
         .await?;
         // The group may have been deleted by a concurrent request between two steps.
-        if q::get_group(
-            tx.conn(),
-            &dir.directory_id,
-            &group.id,
-            Some(state.db.dialect),
-        )
-        .await?
-        .is_none()
+        if q::get_group(tx.conn(), &dir.directory_id, &group.id, db::Lock::ForUpdate)
+            .await?
+            .is_none()
         {
             return Ok(());
         }
@@ -980,7 +977,7 @@ pub async fn update_group(
         now,
     )
     .await?;
-    let mut row = q::get_group(tx.conn(), &dir.directory_id, id, Some(state.db.dialect))
+    let mut row = q::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
         .await?
         .ok_or_else(|| not_found("Group", id))?;
     let before: Vec<String> = q::group_members(tx.conn(), &dir.directory_id, id)
@@ -1064,7 +1061,7 @@ pub async fn delete_group(
         now,
     )
     .await?;
-    let row = q::get_group(tx.conn(), &dir.directory_id, id, Some(state.db.dialect))
+    let row = q::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
         .await?
         .ok_or_else(|| not_found("Group", id))?;
     let members = q::group_members(tx.conn(), &dir.directory_id, id).await?;
@@ -1084,7 +1081,7 @@ pub async fn delete_group(
     let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
     let mut steps = members.chunks(MEMBER_CHANGES_PER_TX);
     for (m, _) in steps.next().unwrap_or_default() {
-        if let Some(mut u) = q::get_user(tx.conn(), &dir.directory_id, m, None).await? {
+        if let Some(mut u) = q::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await? {
             reconcile(&mut tx, dir, &mut u, false, Some(&mappings)).await?;
         }
     }
@@ -1099,7 +1096,9 @@ pub async fn delete_group(
         .await?;
         let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
         for (m, _) in step {
-            if let Some(mut u) = q::get_user(tx.conn(), &dir.directory_id, m, None).await? {
+            if let Some(mut u) =
+                q::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await?
+            {
                 reconcile(&mut tx, dir, &mut u, false, Some(&mappings)).await?;
             }
         }

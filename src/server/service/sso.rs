@@ -726,17 +726,19 @@ async fn admit(
             &mut Trace::default(),
         )
         .await?;
-        let dialect = tx.dialect();
-        match &decided {
-            Ok(Admit::Returning { membership_id, .. } | Admit::Link { membership_id, .. })
-                if dialect == db::Dialect::Postgres && !locked =>
-            {
+        if let Ok(Admit::Returning { membership_id, .. } | Admit::Link { membership_id, .. }) =
+            &decided
+        {
+            if !locked {
                 let m = membership_id.clone();
-                db::directories::lock_membership(tx.conn(), org, &m, dialect).await?;
-                locked = true;
+                // Decide again only when a lock was taken (PostgreSQL).
+                if db::directories::lock_membership(tx.conn(), org, &m).await? {
+                    locked = true;
+                    continue;
+                }
             }
-            _ => break decided,
         }
+        break decided;
     };
     let admitted = match decided {
         Err(f) => {
