@@ -2,7 +2,7 @@
 //! and the SCIM request log. Every query on tenant data takes the directory id (which belongs to
 //! exactly one organization) or the organization id.
 
-use super::{for_update, locks_rows, Conn, Lock};
+use super::{for_update, locks_rows, Conn, Flag, Lock};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DirectoryRow {
@@ -416,25 +416,26 @@ pub async fn authoritative_users(
     organization_id: &str,
     user_id: Option<&str>,
     email: &str,
-) -> Result<Vec<i64>, sqlx::Error> {
+) -> Result<Vec<bool>, sqlx::Error> {
     let base =
         "SELECT u.active FROM directory_users u JOIN directories d ON d.id = u.directory_id \
          WHERE d.organization_id = $1 AND d.deleted_at IS NULL AND d.authoritative = 1";
     if let Some(uid) = user_id {
-        let linked: Vec<i64> = sqlx::query_scalar(&format!("{base} AND u.user_id = $2"))
+        let linked: Vec<Flag> = sqlx::query_scalar(&format!("{base} AND u.user_id = $2"))
             .bind(organization_id)
             .bind(uid)
             .fetch_all(&mut *conn)
             .await?;
         if !linked.is_empty() {
-            return Ok(linked);
+            return Ok(linked.into_iter().map(bool::from).collect());
         }
     }
-    sqlx::query_scalar(&format!("{base} AND u.email = $2"))
+    let flags: Vec<Flag> = sqlx::query_scalar(&format!("{base} AND u.email = $2"))
         .bind(organization_id)
         .bind(email)
         .fetch_all(conn)
-        .await
+        .await?;
+    Ok(flags.into_iter().map(bool::from).collect())
 }
 
 // --- groups -------------------------------------------------------------------------------

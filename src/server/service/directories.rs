@@ -1406,15 +1406,20 @@ pub async fn gate(
 /// selects them, to ask [`gate_verdict`] about many people with one query.
 #[derive(Debug, Default)]
 pub struct AuthoritativeIndex {
-    by_user: std::collections::HashMap<String, Vec<i64>>,
-    by_email: std::collections::HashMap<String, Vec<i64>>,
+    by_user: std::collections::HashMap<String, Vec<bool>>,
+    by_email: std::collections::HashMap<String, Vec<bool>>,
 }
 
 impl AuthoritativeIndex {
-    /// Indexes `(linked user id, email, active)` rows.
-    pub fn new(rows: Vec<(Option<String>, Option<String>, i64)>) -> Self {
+    /// Indexes directory users by linked user and by email.
+    pub fn new(rows: Vec<db::health::DirectoryFlag>) -> Self {
         let mut ix = AuthoritativeIndex::default();
-        for (user, email, active) in rows {
+        for db::health::DirectoryFlag {
+            user_id: user,
+            email,
+            active,
+        } in rows
+        {
             if let Some(u) = user {
                 ix.by_user.entry(u).or_default().push(active);
             }
@@ -1427,7 +1432,7 @@ impl AuthoritativeIndex {
 
     /// The flags standing for this person: those linked to `user_id`, or when none is linked,
     /// those carrying `email`.
-    pub fn flags(&self, user_id: Option<&str>, email: &str) -> Vec<i64> {
+    pub fn flags(&self, user_id: Option<&str>, email: &str) -> Vec<bool> {
         user_id
             .and_then(|u| self.by_user.get(u))
             .filter(|v| !v.is_empty())
@@ -1439,14 +1444,14 @@ impl AuthoritativeIndex {
 
 /// The gate's decision from the person's authoritative `active` flags (the organization has an
 /// authoritative directory): none → not provisioned, any deactivated → deprovisioned.
-pub fn gate_verdict(flags: &[i64]) -> Option<(&'static str, &'static str)> {
+pub fn gate_verdict(flags: &[bool]) -> Option<(&'static str, &'static str)> {
     // Fail closed: any deactivated account among those that stand for this person keeps them out.
     if flags.is_empty() {
         Some((
             "not_provisioned",
             "your organization's directory has not given you access to this application; ask your IT admin to assign it to you",
         ))
-    } else if flags.contains(&0) {
+    } else if flags.contains(&false) {
         Some((
             "deprovisioned",
             "your account was deactivated in your organization's directory; contact your IT admin",
