@@ -732,7 +732,10 @@ fn seconds_until(ms: i64) -> i64 {
 /// the mail outbox (shared by every node). Refuses with when to retry.
 async fn check_org_mail_cap(tx: &mut AuditedTx, org: &str) -> Result<(), AppError> {
     let now = tx.now();
-    let (sent, oldest) = q::invitation_mails_since(tx.conn(), org, now - HOUR_MS).await?;
+    let q::MailCount {
+        sent,
+        oldest_at: oldest,
+    } = q::invitation_mails_since(tx.conn(), org, now - HOUR_MS).await?;
     if sent < ORG_MAILS_PER_HOUR {
         return Ok(());
     }
@@ -767,7 +770,10 @@ async fn check_recipient_mail_cap(
     email: &str,
 ) -> Result<(), AppError> {
     let now = tx.now();
-    let (sent, oldest) = q::invitation_mails_to_since(tx.conn(), org, email, now - HOUR_MS).await?;
+    let q::MailCount {
+        sent,
+        oldest_at: oldest,
+    } = q::invitation_mails_to_since(tx.conn(), org, email, now - HOUR_MS).await?;
     if sent < RECIPIENT_MAILS_PER_HOUR {
         return Ok(());
     }
@@ -1057,7 +1063,10 @@ pub async fn inspect(state: &AppState, token: &str) -> Result<LinkState, AppErro
     }
     let now = state.clock.now();
     let mut conn = state.db.pool.acquire().await?;
-    let Some((r, replaced_at)) = q::invitation_by_token(&mut conn, &hash_secret(token)).await?
+    let Some(q::TokenInvitation {
+        invitation: r,
+        replaced_at,
+    }) = q::invitation_by_token(&mut conn, &hash_secret(token)).await?
     else {
         return Ok(LinkState::Unknown);
     };

@@ -258,8 +258,8 @@ pub async fn list(
         .map(|r| {
             let mine: Vec<Grant> = grants
                 .iter()
-                .filter(|g| g.0 == r.id)
-                .map(|g| grant_of(g.1.clone(), g.2.clone(), g.3.clone(), g.4))
+                .filter(|g| g.membership_id == r.id)
+                .map(|g| grant_of(g.kind.clone(), g.role.clone(), g.detail.clone(), g.created_at))
                 .collect();
             to_view(r, mine, false)
         })
@@ -286,7 +286,7 @@ async fn read(conn: &mut Conn, organization_id: &str, id: &str) -> Result<Member
     let grants = q::grants(conn, organization_id, id)
         .await?
         .into_iter()
-        .map(|(k, r, d, at)| grant_of(k, r, d, at))
+        .map(|g| grant_of(g.kind, g.role, g.detail, g.created_at))
         .collect();
     Ok(to_view(row, grants, true))
 }
