@@ -534,18 +534,23 @@ async fn compute_health(
 
     let mut directories = Vec::new();
     for d in db::directories::list_directories(conn, organization_id).await? {
-        let (requests_24h, errors_24h, last_request_at) =
-            db::directories::request_stats(conn, &d.id, now - DAY_MS).await?;
+        let db::directories::RequestStats {
+            requests: requests_24h,
+            errors: errors_24h,
+            last_request_at,
+        } = db::directories::request_stats(conn, &d.id, now - DAY_MS).await?;
         let last_error = db::directories::last_error(conn, &d.id)
             .await?
             .map(|l| format!("{} {} {}", l.status, l.method, l.path));
         let token_age_days = db::directories::live_tokens(conn, &d.id, now)
             .await?
             .iter()
-            .map(|t| t.1)
+            .map(|t| t.created_at)
             .max()
             .map(|c| days_ago(now, c));
-        let (users, _) = db::directories::page_users(conn, &d.id, None, 0, 0).await?;
+        let users = db::directories::page_users(conn, &d.id, None, 0, 0)
+            .await?
+            .total;
         let error_rate = if requests_24h > 0 {
             errors_24h as f64 / requests_24h as f64
         } else {

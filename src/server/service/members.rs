@@ -259,7 +259,14 @@ pub async fn list(
             let mine: Vec<Grant> = grants
                 .iter()
                 .filter(|g| g.membership_id == r.id)
-                .map(|g| grant_of(g.kind.clone(), g.role.clone(), g.detail.clone(), g.created_at))
+                .map(|g| {
+                    grant_of(
+                        g.kind.clone(),
+                        g.role.clone(),
+                        g.detail.clone(),
+                        g.created_at,
+                    )
+                })
                 .collect();
             to_view(r, mine, false)
         })

@@ -122,8 +122,11 @@ pub async fn authenticate(
         return Err(unauthorized());
     };
     let mut conn = state.db.pool.acquire().await?;
-    let Some((dir, org, stored)) =
-        q::token_directory(&mut conn, &hash_secret(token), state.clock.now()).await?
+    let Some(q::TokenDirectory {
+        directory_id: dir,
+        organization_id: org,
+        token_hash: stored,
+    }) = q::token_directory(&mut conn, &hash_secret(token), state.clock.now()).await?
     else {
         return Err(unauthorized());
     };
@@ -273,7 +276,7 @@ async fn render_user(
             v["groups"] = Value::Array(
                 groups
                     .into_iter()
-                    .map(|(id, name)| json!({ "value": id, "display": name, "$ref": format!("{base}/Groups/{id}") }))
+                    .map(|q::DirGroupName { id, display_name: name }| json!({ "value": id, "display": name, "$ref": format!("{base}/Groups/{id}") }))
                     .collect(),
             );
         }
@@ -294,7 +297,7 @@ async fn render_group(
             members
                 .into_iter()
                 // `display` is left out: clients compare members as they sent them.
-                .map(|(id, _)| json!({ "value": id, "type": "User", "$ref": format!("{base}/Users/{id}") }))
+                .map(|q::DirUserName { id, .. }| json!({ "value": id, "type": "User", "$ref": format!("{base}/Users/{id}") }))
                 .collect(),
         );
     }
@@ -326,7 +329,7 @@ trait Listed {
         eq: Option<(Self::Col, &str)>,
         offset: i64,
         limit: i64,
-    ) -> Result<(i64, Vec<Self::Row>), sqlx::Error>;
+    ) -> Result<q::Page<Self::Row>, sqlx::Error>;
     async fn all(conn: &mut Conn, dir: &str) -> Result<Vec<Self::Row>, sqlx::Error>;
     async fn render(
         conn: &mut Conn,
@@ -358,7 +361,7 @@ impl Listed for Users {
         eq: Option<(UserColumn, &str)>,
         offset: i64,
         limit: i64,
-    ) -> Result<(i64, Vec<DirUserRow>), sqlx::Error> {
+    ) -> Result<q::Page<DirUserRow>, sqlx::Error> {
         q::page_users(conn, dir, eq, offset, limit).await
     }
     async fn all(conn: &mut Conn, dir: &str) -> Result<Vec<DirUserRow>, sqlx::Error> {
@@ -387,7 +390,7 @@ impl Listed for Groups {
         eq: Option<(GroupColumn, &str)>,
         offset: i64,
         limit: i64,
-    ) -> Result<(i64, Vec<DirGroupRow>), sqlx::Error> {
+    ) -> Result<q::Page<DirGroupRow>, sqlx::Error> {
         q::page_groups(conn, dir, eq, offset, limit).await
     }
     async fn all(conn: &mut Conn, dir: &str) -> Result<Vec<DirGroupRow>, sqlx::Error> {
@@ -430,7 +433,7 @@ async fn list<K: Listed>(
         (Some(Filter::Compare { .. }), Some(_)) | (None, None)
     );
     let (total, page) = if exact {
-        let (total, rows) = K::page(
+        let q::Page { total, rows } = K::page(
             &mut conn,
             &dir.directory_id,
             eq,
@@ -448,7 +451,7 @@ async fn list<K: Listed>(
             Some(eq) => {
                 K::page(&mut conn, &dir.directory_id, Some(eq), 0, i64::MAX)
                     .await?
-                    .1
+                    .rows
             }
             None => K::all(&mut conn, &dir.directory_id).await?,
         };
@@ -983,7 +986,7 @@ pub async fn update_group(
     let before: Vec<String> = q::group_members(tx.conn(), &dir.directory_id, id)
         .await?
         .into_iter()
-        .map(|m| m.0)
+        .map(|m| m.id)
         .collect();
     let next = match (&change, ops) {
         (UserChange::Put(body), _) => (*body).clone(),
@@ -1080,7 +1083,7 @@ pub async fn delete_group(
     // the first step commits with the deletion.
     let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
     let mut steps = members.chunks(MEMBER_CHANGES_PER_TX);
-    for (m, _) in steps.next().unwrap_or_default() {
+    for q::DirUserName { id: m, .. } in steps.next().unwrap_or_default() {
         if let Some(mut u) = q::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await? {
             reconcile(&mut tx, dir, &mut u, false, Some(&mappings)).await?;
         }
@@ -1095,7 +1098,7 @@ pub async fn delete_group(
         )
         .await?;
         let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
-        for (m, _) in step {
+        for q::DirUserName { id: m, .. } in step {
             if let Some(mut u) =
                 q::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await?
             {
