@@ -684,7 +684,12 @@ pub(crate) async fn deactivation_plan(
     t: &mut Trace,
 ) -> Result<Option<DeactivationPlan>, AppError> {
     match db::sso::member_by_email(conn, org, email).await? {
-        Some((_, m, role, st)) if st == "active" => {
+        Some(db::sso::UserMembership {
+            membership_id: m,
+            role,
+            state: st,
+            ..
+        }) if st == "active" => {
             t.info(
                 "directory",
                 format!("{} deactivates {email} (role {role})", dir.name),
@@ -693,7 +698,7 @@ pub(crate) async fn deactivation_plan(
                 deactivation_plan_for(conn, policy, org, &m, &role, t).await?,
             ))
         }
-        Some((_, _, _, st)) => {
+        Some(db::sso::UserMembership { state: st, .. }) => {
             t.info(
                 "directory",
                 format!("{email} is already {st}: nothing more to end"),
@@ -751,7 +756,9 @@ pub(crate) async fn creation_plan(
     email: &str,
     t: &mut Trace,
 ) -> Result<(bool, String), AppError> {
-    let Some((user_id, _, _, _)) = db::sso::member_by_email(conn, &org.id, email).await? else {
+    let Some(db::sso::UserMembership { user_id, .. }) =
+        db::sso::member_by_email(conn, &org.id, email).await?
+    else {
         if held_elsewhere(conn, &org.id, dir, email, t).await? {
             return Ok((false, org.default_role.clone()));
         }
@@ -962,7 +969,9 @@ pub async fn reconcile(
             || domain_owned_elsewhere(tx.conn(), &org, &email).await?);
     if u.user_id.is_none() {
         // The same person may already be a member (JIT, an invitation, another directory).
-        if let Some((uid, _, _, _)) = db::sso::member_by_email(tx.conn(), &org, &email).await? {
+        if let Some(db::sso::UserMembership { user_id: uid, .. }) =
+            db::sso::member_by_email(tx.conn(), &org, &email).await?
+        {
             u.user_id = Some(uid);
         } else if wants_access && !held {
             let uid = db::new_id(IdKind::User);

@@ -568,7 +568,12 @@ pub(crate) async fn invite_checks(
         return Err(e);
     }
     guest_check(conn, org, policy, email, t).await?;
-    if let Some((_, _, current, st)) = db::sso::member_by_email(conn, org, email).await? {
+    if let Some(db::sso::UserMembership {
+        role: current,
+        state: st,
+        ..
+    }) = db::sso::member_by_email(conn, org, email).await?
+    {
         // Re-inviting a suspended or removed member gives their access back: only someone who
         // could grant the role they held may do it.
         if acting.is_some() {
@@ -1373,7 +1378,12 @@ async fn accept(
     let (user_id, membership_id, role) = match db::sso::member_by_email(tx.conn(), &org, &email)
         .await?
     {
-        Some((u, m, r, st)) if st == "active" => {
+        Some(db::sso::UserMembership {
+            user_id: u,
+            membership_id: m,
+            role: r,
+            state: st,
+        }) if st == "active" => {
             // Already in (a directory or a sign-in got there first): keep the membership as it is.
             record_grant(&mut tx, &org, &m, "invitation", &r, {
                 let mut d = grant_detail.clone();
@@ -1383,7 +1393,12 @@ async fn accept(
             .await?;
             (u, m, r)
         }
-        Some((u, m, old_role, _)) => {
+        Some(db::sso::UserMembership {
+            user_id: u,
+            membership_id: m,
+            role: old_role,
+            ..
+        }) => {
             db::sso::set_membership_state(tx.conn(), &org, &m, "active", now).await?;
             // A directory that manages the member keeps deciding the role.
             let managed = q::get_member(tx.conn(), &org, &m, db::Lock::Plain)
