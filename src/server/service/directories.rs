@@ -3,6 +3,8 @@
 //! role mappings with a dry-run preview, the SCIM request log and the directory's health.
 
 use super::policy::Trace;
+use crate::domain::event_type::EventType;
+use crate::domain::membership::{GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -113,7 +115,7 @@ fn check_name(raw: &str) -> Result<String, FieldError> {
 /// The audit actor for changes a directory pushes.
 pub fn directory_actor(id: &str, name: &str) -> Actor {
     Actor {
-        kind: "directory",
+        kind: crate::domain::actor::ActorKind::Directory,
         id: id.to_owned(),
         name: name.to_owned(),
     }
@@ -174,6 +176,7 @@ async fn view(state: &AppState, conn: &mut Conn, r: DirectoryRow) -> Result<Dire
 }
 
 /// Creates a directory and its first token.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn create(
     state: &AppState,
     actor: &Actor,
@@ -214,7 +217,7 @@ pub async fn create(
     .await?;
     tx.record(
         Some(organization_id),
-        "directory.created",
+        EventType::DirectoryCreated,
         vec![Target::new("directory", &row.id, Some(&row.name))],
         json!({ "type": row.kind, "authoritative": row.authoritative != 0 }),
     )
@@ -239,6 +242,7 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
 }
 
 /// Reads a directory of the organization.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Directory, AppError> {
     if !is_valid_id(IdKind::Directory, id) {
         return Err(not_found());
@@ -251,6 +255,7 @@ pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Di
 }
 
 /// The organization's directories.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Directory>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     let rows = q::list_directories(&mut conn, organization_id).await?;
@@ -262,6 +267,7 @@ pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Directo
 }
 
 /// Renames a directory or changes whether it is authoritative.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn update(
     state: &AppState,
     actor: &Actor,
@@ -304,7 +310,7 @@ pub async fn update(
         .await?;
         tx.record(
             Some(organization_id),
-            "directory.updated",
+            EventType::DirectoryUpdated,
             vec![Target::new("directory", id, Some(&row.name))],
             serde_json::Value::Object(changes),
         )
@@ -316,6 +322,7 @@ pub async fn update(
 
 /// Issues a new token; the old ones keep working for `LANYARD_SCIM_TOKEN_OVERLAP` (default 1 h)
 /// so the admin can paste the new one into the IdP without a gap.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn rotate_token(
     state: &AppState,
     actor: &Actor,
@@ -346,7 +353,7 @@ pub async fn rotate_token(
     .await?;
     tx.record(
         Some(organization_id),
-        "directory.token_rotated",
+        EventType::DirectoryTokenRotated,
         vec![Target::new("directory", id, Some(&row.name))],
         json!({ "previous_tokens_expire_at": now + overlap }),
     )
@@ -361,6 +368,7 @@ pub async fn rotate_token(
 
 /// Deletes a directory: its tokens stop at once and the members it managed are suspended (the
 /// directory can no longer vouch for them).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn delete(
     state: &AppState,
     actor: &Actor,
@@ -390,7 +398,7 @@ pub async fn delete(
     q::delete_directory(tx.conn(), organization_id, id, now).await?;
     tx.record(
         Some(organization_id),
-        "directory.deleted",
+        EventType::DirectoryDeleted,
         vec![Target::new("directory", id, Some(&row.name))],
         json!({ "users": users.len() }),
     )
@@ -460,7 +468,7 @@ async fn grant(
     tx: &mut AuditedTx,
     organization_id: &str,
     membership_id: &str,
-    kind: &str,
+    kind: GrantKind,
     role: &str,
     detail: &str,
 ) -> Result<(), sqlx::Error> {
@@ -471,7 +479,7 @@ async fn grant(
         &id,
         membership_id,
         organization_id,
-        kind,
+        kind.as_str(),
         role,
         detail,
         now,
@@ -503,7 +511,9 @@ async fn suspend(
     else {
         return Ok(());
     };
-    if st != "active" || (only_managed && managed_by.as_deref() != Some(&dir.directory_id)) {
+    if st != MembershipState::Active
+        || (only_managed && managed_by.as_deref() != Some(&dir.directory_id))
+    {
         return Ok(());
     }
     q::set_managed_membership(
@@ -511,7 +521,7 @@ async fn suspend(
         &org,
         &m,
         &role,
-        "suspended",
+        MembershipState::Suspended.as_str(),
         group.as_deref(),
         &dir.directory_id,
         now,
@@ -520,13 +530,19 @@ async fn suspend(
     let voided = q::void_codes(tx.conn(), &m, now).await?;
     // An invitation sent to the address before must not undo the deprovisioning.
     if let Some(email) = q::user_email(tx.conn(), &org, user_id).await? {
-        super::invitations::revoke_pending_for(tx, &org, &email, "suspended").await?;
+        super::invitations::revoke_pending_for(
+            tx,
+            &org,
+            &email,
+            MembershipState::Suspended.as_str(),
+        )
+        .await?;
     }
     grant(
         tx,
         &org,
         &m,
-        "directory_suspended",
+        GrantKind::DirectorySuspended,
         &role,
         &json!({ "directory_id": dir.directory_id, "directory_name": dir.name, "reason": reason })
             .to_string(),
@@ -534,7 +550,7 @@ async fn suspend(
     .await?;
     tx.record(
         Some(&org),
-        "membership.suspended",
+        EventType::MembershipSuspended,
         vec![Target::new("membership", &m, Some(label))],
         json!({ "reason": reason, "directory_id": dir.directory_id, "sign_in_codes_voided": voided }),
     )
@@ -554,7 +570,7 @@ async fn suspend(
     if plan.last_admin {
         tx.record(
             Some(&org),
-            "membership.last_admin_deprovisioned",
+            EventType::MembershipLastAdminDeprovisioned,
             vec![Target::new("membership", &m, Some(label))],
             json!({ "directory_id": dir.directory_id, "protected": plan.protected, "warning": "the organization has no active admin left" }),
         )
@@ -586,19 +602,20 @@ async fn remove(
     directory_name: &str,
 ) -> Result<(), AppError> {
     let now = tx.now();
-    db::sso::set_membership_state(tx.conn(), org, m, "removed", now).await?;
+    db::sso::set_membership_state(tx.conn(), org, m, MembershipState::Removed.as_str(), now)
+        .await?;
     grant(
         tx,
         org,
         m,
-        "directory_removed",
+        GrantKind::DirectoryRemoved,
         role,
         &json!({ "directory_id": directory_id, "directory_name": directory_name }).to_string(),
     )
     .await?;
     tx.record(
         Some(org),
-        "membership.removed",
+        EventType::MembershipRemoved,
         vec![Target::new("membership", m, Some(label))],
         json!({ "reason": "directory_deactivated", "directory_id": directory_id, "policy": "remove" }),
     )
@@ -689,7 +706,7 @@ pub(crate) async fn deactivation_plan(
             role,
             state: st,
             ..
-        }) if st == "active" => {
+        }) if st == MembershipState::Active => {
             t.info(
                 "directory",
                 format!("{} deactivates {email} (role {role})", dir.name),
@@ -724,7 +741,7 @@ async fn held_elsewhere(
     email: &str,
     t: &mut Trace,
 ) -> Result<bool, AppError> {
-    if super::invitations::normalize_email(email, "email").is_err() {
+    if crate::domain::email::EmailAddress::parse(email, "email").is_err() {
         t.deny(
             "email",
             format!("{email} is not an email address whose domain can be checked: {} keeps them as a directory user but gives them no access here", dir.name),
@@ -769,7 +786,9 @@ pub(crate) async fn creation_plan(
         return Ok((true, org.default_role.clone()));
     };
     let membership = q::membership_of_user(conn, &org.id, &user_id, db::Lock::Plain).await?;
-    if membership.as_ref().is_none_or(|m| m.state != "active")
+    if membership
+        .as_ref()
+        .is_none_or(|m| m.state != MembershipState::Active)
         && held_elsewhere(conn, &org.id, dir, email, t).await?
     {
         return Ok((false, org.default_role.clone()));
@@ -791,7 +810,7 @@ pub(crate) async fn creation_plan(
         );
         return Ok((true, org.default_role.clone()));
     };
-    if st != "active"
+    if st != MembershipState::Active
         && !may_restore(
             &st,
             q::newest_grant(conn, &org.id, &m).await?.as_ref(),
@@ -817,7 +836,7 @@ pub(crate) async fn creation_plan(
     };
     t.allow(
         "directory",
-        if st == "active" {
+        if st == MembershipState::Active {
             format!(
                 "{email} is already a member: {} links to the membership and manages it; {how}",
                 dir.name
@@ -880,7 +899,7 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
             // Protected (or the policy changed back to suspend): nothing to remove.
             tx.record(
                 Some(&org),
-                "membership.removal_skipped",
+                EventType::MembershipRemovalSkipped,
                 vec![Target::new("membership", &m, Some(&email))],
                 json!({ "reason": if plan.protected { "last_admin_protected" } else { "policy_suspend" } }),
             )
@@ -919,7 +938,7 @@ pub(crate) fn may_restore(
     newest_grant: Option<&q::GrantKindDetail>,
     directory_id: &str,
 ) -> bool {
-    if state != "suspended" {
+    if state != MembershipState::Suspended {
         return false;
     }
     let Some(q::GrantKindDetail { kind, detail }) = newest_grant else {
@@ -932,7 +951,7 @@ pub(crate) fn may_restore(
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
         });
-    kind == "directory_suspended" && by.as_deref() == Some(directory_id)
+    kind == GrantKind::DirectorySuspended && by.as_deref() == Some(directory_id)
 }
 
 /// Brings a directory user's membership in line with the directory: links or creates the
@@ -965,7 +984,7 @@ pub async fn reconcile(
     // An address whose domain cannot be read cannot be checked against that rule: it gets no
     // access either (fail closed).
     let held = wants_access
-        && (super::invitations::normalize_email(&email, "email").is_err()
+        && (crate::domain::email::EmailAddress::parse(&email, "email").is_err()
             || domain_owned_elsewhere(tx.conn(), &org, &email).await?);
     if u.user_id.is_none() {
         // The same person may already be a member (JIT, an invitation, another directory).
@@ -1022,21 +1041,21 @@ pub async fn reconcile(
                 &org,
                 &m,
                 &role,
-                "active",
+                MembershipState::Active.as_str(),
                 group.as_ref().map(|g| g.0.as_str()),
                 &dir.directory_id,
                 now,
             )
             .await?;
             let kind = if group.is_some() {
-                "directory_group"
+                GrantKind::DirectoryGroup
             } else {
-                "directory"
+                GrantKind::Directory
             };
             grant(tx, &org, &m, kind, &role, &detail.to_string()).await?;
             tx.record(
                 Some(&org),
-                "membership.created",
+                EventType::MembershipCreated,
                 vec![Target::new("membership", &m, Some(&label))],
                 json!({ "role": role, "source": "directory", "directory_id": dir.directory_id, "group_id": group.as_ref().map(|g| &g.0) }),
             )
@@ -1052,7 +1071,7 @@ pub async fn reconcile(
             // A directory restores only what it suspended itself: a membership suspended by an
             // admin, removed, or suspended by another directory stays as it is; nor does it
             // bring back anyone on another organization's verified domain.
-            if st != "active" {
+            if st != MembershipState::Active {
                 let newest = q::newest_grant(tx.conn(), &org, &m).await?;
                 if held || !may_restore(&st, newest.as_ref(), &dir.directory_id) {
                     return Ok(());
@@ -1066,7 +1085,7 @@ pub async fn reconcile(
                 (role, group)
             };
             let detail = grant_detail(dir, &group);
-            let reactivated = st != "active";
+            let reactivated = st != MembershipState::Active;
             let role_changed = old_role != role;
             let group_id = group.as_ref().map(|g| g.0.clone());
             if !reactivated
@@ -1081,7 +1100,7 @@ pub async fn reconcile(
                 &org,
                 &m,
                 &role,
-                "active",
+                MembershipState::Active.as_str(),
                 group_id.as_deref(),
                 &dir.directory_id,
                 now,
@@ -1092,14 +1111,14 @@ pub async fn reconcile(
                     tx,
                     &org,
                     &m,
-                    "directory_reactivated",
+                    GrantKind::DirectoryReactivated,
                     &role,
                     &detail.to_string(),
                 )
                 .await?;
                 tx.record(
                     Some(&org),
-                    "membership.reactivated",
+                    EventType::MembershipReactivated,
                     vec![Target::new("membership", &m, Some(&label))],
                     json!({ "role": role, "directory_id": dir.directory_id }),
                 )
@@ -1107,16 +1126,16 @@ pub async fn reconcile(
             }
             if role_changed || (old_group != group_id && !reactivated) {
                 let kind = if group.is_some() {
-                    "directory_group"
+                    GrantKind::DirectoryGroup
                 } else {
-                    "directory"
+                    GrantKind::Directory
                 };
                 grant(tx, &org, &m, kind, &role, &detail.to_string()).await?;
             }
             if role_changed {
                 tx.record(
                     Some(&org),
-                    "membership.role_changed",
+                    EventType::MembershipRoleChanged,
                     vec![Target::new("membership", &m, Some(&label))],
                     json!({ "from": old_role, "to": role, "source": "directory", "directory_id": dir.directory_id, "group_id": group_id, "group_name": group.as_ref().map(|g| &g.1) }),
                 )
@@ -1126,7 +1145,7 @@ pub async fn reconcile(
                 // same role: recorded as a grant and an event so the history stays complete.
                 tx.record(
                     Some(&org),
-                    "membership.updated",
+                    EventType::MembershipUpdated,
                     vec![Target::new("membership", &m, Some(&label))],
                     json!({ "role": role, "directory_id": dir.directory_id, "group_id": group_id }),
                 )
@@ -1201,6 +1220,7 @@ fn check_mappings(
 }
 
 /// The directory's groups with their mapping.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn groups(
     state: &AppState,
     organization_id: &str,
@@ -1245,7 +1265,7 @@ async fn role_changes(
         let membership = match &u.user_id {
             Some(uid) => q::membership_of_user(conn, &dir.organization_id, uid, db::Lock::Plain)
                 .await?
-                .filter(|m| m.state == "active"),
+                .filter(|m| m.state == MembershipState::Active),
             None => None,
         };
         let (mut to, group) = desired_role(conn, dir, &u.id, Some(proposed)).await?;
@@ -1284,6 +1304,7 @@ async fn dir_ctx(conn: &mut Conn, organization_id: &str, id: &str) -> Result<Dir
 }
 
 /// Dry run: who would gain or lose which role if these mappings were saved. Changes nothing.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn preview_mappings(
     state: &AppState,
     organization_id: &str,
@@ -1301,6 +1322,7 @@ pub async fn preview_mappings(
 }
 
 /// Saves the mappings and recomputes every member's role in the same transaction.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn save_mappings(
     state: &AppState,
     actor: &Actor,
@@ -1321,7 +1343,7 @@ pub async fn save_mappings(
     q::replace_mappings(tx.conn(), id, organization_id, &proposed, now).await?;
     tx.record(
         Some(organization_id),
-        "directory.role_mappings_updated",
+        EventType::DirectoryRoleMappingsUpdated,
         vec![Target::new("directory", id, Some(&dir.name))],
         json!({ "mappings": input, "role_changes": changes.len() }),
     )
@@ -1350,6 +1372,7 @@ pub struct DirectoryUser {
 }
 
 /// The directory's first `limit` users (oldest first) with their groups and membership.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn users(
     state: &AppState,
     organization_id: &str,
@@ -1396,6 +1419,7 @@ pub struct ScimLogEntry {
 }
 
 /// The directory's SCIM request log, newest first.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn request_log(
     state: &AppState,
     organization_id: &str,
@@ -1437,6 +1461,7 @@ pub async fn purge_request_log(state: &AppState) -> Result<u64, AppError> {
 /// The directory gate of the sign-in policy: when a directory is authoritative for the
 /// organization, only people it provisioned and keeps active get in. `Ok(None)` allows;
 /// `Ok(Some((reason, message)))` refuses.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn gate(
     conn: &mut Conn,
     organization_id: &str,
@@ -1512,6 +1537,7 @@ pub fn gate_verdict(flags: &[bool]) -> Option<(&'static str, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::may_restore;
+    use crate::domain::membership::{GrantKind, MembershipState};
 
     #[test]
     fn a_directory_restores_only_what_it_suspended_itself() {
@@ -1522,39 +1548,44 @@ mod tests {
         let cases = [
             (
                 "its own suspension",
-                "suspended",
-                Some(grant("directory_suspended", "dir_a")),
+                MembershipState::Suspended.as_str(),
+                Some(grant(GrantKind::DirectorySuspended.as_str(), "dir_a")),
                 true,
             ),
             (
                 "another directory's suspension",
-                "suspended",
-                Some(grant("directory_suspended", "dir_b")),
+                MembershipState::Suspended.as_str(),
+                Some(grant(GrantKind::DirectorySuspended.as_str(), "dir_b")),
                 false,
             ),
             (
                 "an admin's suspension",
-                "suspended",
-                Some(grant("manual_suspended", "dir_a")),
+                MembershipState::Suspended.as_str(),
+                Some(grant(GrantKind::ManualSuspended.as_str(), "dir_a")),
                 false,
             ),
             (
                 "removed by the directory's policy",
-                "removed",
-                Some(grant("directory_removed", "dir_a")),
+                MembershipState::Removed.as_str(),
+                Some(grant(GrantKind::DirectoryRemoved.as_str(), "dir_a")),
                 false,
             ),
             (
                 "removed although the newest grant is its suspension",
-                "removed",
-                Some(grant("directory_suspended", "dir_a")),
+                MembershipState::Removed.as_str(),
+                Some(grant(GrantKind::DirectorySuspended.as_str(), "dir_a")),
                 false,
             ),
-            ("no history", "suspended", None, false),
+            (
+                "no history",
+                MembershipState::Suspended.as_str(),
+                None,
+                false,
+            ),
             (
                 "already active",
-                "active",
-                Some(grant("directory_suspended", "dir_a")),
+                MembershipState::Active.as_str(),
+                Some(grant(GrantKind::DirectorySuspended.as_str(), "dir_a")),
                 false,
             ),
         ];

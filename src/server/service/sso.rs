@@ -1,6 +1,9 @@
 //! The sign-in flow for the vendor's product and the admin's test sign-in: authorize → IdP →
 //! callback → JIT policy → one-time code → `POST /api/v1/sso/token`.
 
+use crate::domain::connection::{ConnectionKind, ConnectionState};
+use crate::domain::event_type::EventType;
+use crate::domain::membership::{GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 
 use super::policy::Trace;
@@ -110,7 +113,7 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, App
         Some(r) => r,
         None => return Ok(fail("invalid_request", "no active SSO connection matches this sign-in; check the organization, connection or email")),
     };
-    if conn_row.state != "active" {
+    if conn_row.state != ConnectionState::Active {
         return Ok(fail("access_denied", "this SSO connection is not active"));
     }
     begin(
@@ -148,10 +151,11 @@ async fn resolve_connection(
     Ok(db::sso::list_connections(&mut conn, &org)
         .await?
         .into_iter()
-        .find(|c| c.state == "active"))
+        .find(|c| c.state == ConnectionState::Active))
 }
 
 /// Starts the admin's test sign-in of a connection (any state).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn begin_test(
     state: &AppState,
     organization_id: &str,
@@ -207,7 +211,7 @@ async fn begin_for(
     client_state: Option<String>,
     invitation: Option<(String, String)>,
 ) -> Result<Next, AppError> {
-    if row.kind == "saml" {
+    if row.kind == ConnectionKind::Saml {
         return begin_saml(state, row, purpose, redirect_uri, client_state, invitation).await;
     }
     let cfg = rp(state, &row)?;
@@ -302,7 +306,7 @@ async fn record_failure_with(
     }
     tx.record(
         Some(&row.organization_id),
-        "authentication.failed",
+        EventType::AuthenticationFailed,
         vec![Target::new("connection", &row.id, Some(&row.name))],
         serde_json::json!({ "purpose": purpose, "reason": f.reason, "detail": f.message }),
     )
@@ -403,7 +407,7 @@ async fn conclude(
         db::sso::update_connection(tx.conn(), &row.organization_id, &r).await?;
         tx.record(
             Some(&row.organization_id),
-            "connection.tested",
+            EventType::ConnectionTested,
             vec![Target::new("connection", &row.id, Some(&row.name))],
             serde_json::json!({ "subject": identity.subject, "email": identity.email }),
         )
@@ -445,6 +449,7 @@ async fn conclude(
 
 /// Gives the vendor's product a one-time code for `result` at `redirect_uri` (SSO sign-ins and
 /// invitation acceptances end here alike).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn hand_off(
     state: &AppState,
     organization_id: &str,
@@ -588,7 +593,7 @@ pub(crate) async fn admission(
             message,
         }))
     };
-    if row.state != "active" {
+    if row.state != ConnectionState::Active {
         return refuse(
             t,
             "connection",
@@ -631,7 +636,7 @@ pub(crate) async fn admission(
         state: st,
     }) = existing
     {
-        if st != "active" {
+        if st != MembershipState::Active {
             return refuse(
                 t,
                 "membership",
@@ -664,7 +669,7 @@ pub(crate) async fn admission(
         format!("{domain} is verified by this organization"),
     );
     match by_email {
-        Some(db::sso::UserMembership { state: st, .. }) if st != "active" => refuse(
+        Some(db::sso::UserMembership { state: st, .. }) if st != MembershipState::Active => refuse(
             t,
             "membership",
             "membership_suspended",
@@ -721,7 +726,7 @@ async fn admit(
         .unwrap_or_default();
     let raw = id.raw.to_string();
     let actor = Actor {
-        kind: "user",
+        kind: crate::domain::actor::ActorKind::User,
         id: format!("{}:{}", row.id, id.subject),
         name: email.clone(),
     };
@@ -797,7 +802,7 @@ async fn admit(
                 &db::new_id(IdKind::Grant),
                 &membership_id,
                 org,
-                "jit_link",
+                GrantKind::JitLink.as_str(),
                 &role,
                 &grant(&domain),
                 now,
@@ -826,7 +831,7 @@ async fn admit(
                 &db::new_id(IdKind::Grant),
                 &m,
                 org,
-                "jit",
+                GrantKind::Jit.as_str(),
                 &role,
                 &grant(&domain),
                 now,
@@ -834,7 +839,7 @@ async fn admit(
             .await?;
             tx.record(
                 Some(org),
-                "membership.created",
+                EventType::MembershipCreated,
                 vec![Target::new("membership", &m, Some(&email))],
                 serde_json::json!({ "role": role, "source": "jit", "connection_id": row.id, "domain": domain }),
             )
@@ -845,7 +850,7 @@ async fn admit(
     db::members::touch_sign_in(tx.conn(), &membership_id, now).await?;
     tx.record(
         Some(org),
-        "authentication.succeeded",
+        EventType::AuthenticationSucceeded,
         vec![
             Target::new("connection", &row.id, Some(&row.name)),
             Target::new("user", &user_id, Some(&email)),
@@ -919,7 +924,7 @@ pub async fn exchange_code(
     if db::sso::membership_state(&mut conn, org, membership)
         .await?
         .as_deref()
-        != Some("active")
+        != Some(MembershipState::Active.as_str())
     {
         return Err(AppError::Invalid(crate::domain::FieldError::new(
             "code",
@@ -930,6 +935,7 @@ pub async fn exchange_code(
 }
 
 /// The newest test sign-in of a connection: (succeeded, evidence JSON, when).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn last_test(
     state: &AppState,
     organization_id: &str,
@@ -993,7 +999,7 @@ pub async fn add_redirect_uri(
     if db::sso::add_redirect_uri(tx.conn(), &uri, now).await? {
         tx.record(
             None,
-            "redirect_uri.added",
+            EventType::RedirectUriAdded,
             vec![Target::new("redirect_uri", &uri, None)],
             serde_json::json!({}),
         )
@@ -1054,7 +1060,7 @@ pub async fn remove_redirect_uri(
     }
     tx.record(
         None,
-        "redirect_uri.removed",
+        EventType::RedirectUriRemoved,
         vec![Target::new("redirect_uri", uri, None)],
         serde_json::json!({}),
     )
@@ -1281,7 +1287,7 @@ async fn saml_connection(
     };
     Ok(db::sso::get_connection(&mut conn, &org, connection_id)
         .await?
-        .filter(|r| r.kind == "saml"))
+        .filter(|r| r.kind == ConnectionKind::Saml))
 }
 
 /// Lanyard's SP metadata for a SAML connection (public: IdPs fetch it).
