@@ -439,58 +439,86 @@ pub async fn console_tenant(id: String) -> Result<TenantPage, PortalError> {
         .await
         .map_err(crate::server::error::AppError::from)?
         .into_iter()
-        .map(|(at, conn_name, purpose, reason, evidence)| {
-            let pretty = serde_json::from_str::<serde_json::Value>(&evidence)
-                .ok()
-                .and_then(|v| serde_json::to_string_pretty(&v).ok())
-                .unwrap_or(evidence);
-            Line {
-                at: view::when(at),
-                title: format!(
-                    "{conn_name} ({purpose}): {}",
-                    reason.unwrap_or_else(|| "failed".into())
-                ),
-                detail: pretty,
-                bad: true,
-            }
-        })
+        .map(
+            |q::FailedSignIn {
+                 created_at: at,
+                 connection_name: conn_name,
+                 purpose,
+                 reason,
+                 evidence,
+             }| {
+                let pretty = serde_json::from_str::<serde_json::Value>(&evidence)
+                    .ok()
+                    .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                    .unwrap_or(evidence);
+                Line {
+                    at: view::when(at),
+                    title: format!(
+                        "{conn_name} ({purpose}): {}",
+                        reason.unwrap_or_else(|| "failed".into())
+                    ),
+                    detail: pretty,
+                    bad: true,
+                }
+            },
+        )
         .collect();
     let scim_log = q::scim_requests(&mut conn, &id, 20)
         .await
         .map_err(crate::server::error::AppError::from)?
         .into_iter()
-        .map(|(at, dir, method, path, status, scim_type, ms)| Line {
-            at: view::when(at),
-            title: format!(
-                "{status} {method} {}",
-                crate::server::service::scim::redact_path(&path)
-            ),
-            detail: format!(
-                "{dir}{} · {ms} ms",
-                scim_type.map(|t| format!(" · {t}")).unwrap_or_default()
-            ),
-            bad: status >= 400,
-        })
+        .map(
+            |q::ScimRequestLine {
+                 created_at: at,
+                 directory_name: dir,
+                 method,
+                 path,
+                 status,
+                 scim_type,
+                 duration_ms: ms,
+             }| Line {
+                at: view::when(at),
+                title: format!(
+                    "{status} {method} {}",
+                    crate::server::service::scim::redact_path(&path)
+                ),
+                detail: format!(
+                    "{dir}{} · {ms} ms",
+                    scim_type.map(|t| format!(" · {t}")).unwrap_or_default()
+                ),
+                bad: status >= 400,
+            },
+        )
         .collect();
     let deliveries = q::deliveries(&mut conn, &id, 20)
         .await
         .map_err(crate::server::error::AppError::from)?
         .into_iter()
-        .map(|(endpoint, event, at, st, attempts, status, err)| Line {
-            at: view::when(at),
-            title: format!(
-                "{event} → {}",
-                crate::server::outbound::redact_url(&endpoint)
-            ),
-            detail: format!(
-                "{st}, {attempts} attempt(s){}{}",
-                status
-                    .map(|c| format!(", last HTTP {c}"))
-                    .unwrap_or_default(),
-                err.map(|e| format!(": {e}")).unwrap_or_default()
-            ),
-            bad: st == "failed" || (st == "pending" && attempts > 0),
-        })
+        .map(
+            |q::OrgDeliveryRow {
+                 endpoint,
+                 event_type: event,
+                 event_created_at: at,
+                 state: st,
+                 attempts,
+                 last_status: status,
+                 last_error: err,
+             }| Line {
+                at: view::when(at),
+                title: format!(
+                    "{event} → {}",
+                    crate::server::outbound::redact_url(&endpoint)
+                ),
+                detail: format!(
+                    "{st}, {attempts} attempt(s){}{}",
+                    status
+                        .map(|c| format!(", last HTTP {c}"))
+                        .unwrap_or_default(),
+                    err.map(|e| format!(": {e}")).unwrap_or_default()
+                ),
+                bad: st == "failed" || (st == "pending" && attempts > 0),
+            },
+        )
         .collect();
     let paths = super::policy::sim_paths(&mut conn, &id).await?;
     drop(conn);

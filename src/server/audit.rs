@@ -136,7 +136,6 @@ pub struct AuditedTx {
     recorded: Vec<String>,
     /// Events recorded, written to their chains at commit.
     pending: Vec<AuditRow>,
-    dialect: super::db::Dialect,
 }
 
 /// Why an audited transaction failed.
@@ -165,7 +164,6 @@ impl AuditedTx {
             now,
             recorded: Vec::new(),
             pending: Vec::new(),
-            dialect: db.dialect,
         })
     }
 
@@ -177,11 +175,6 @@ impl AuditedTx {
     /// The time this transaction acts at.
     pub fn now(&self) -> i64 {
         self.now
-    }
-
-    /// The database dialect (for row locks that only PostgreSQL needs).
-    pub fn dialect(&self) -> super::db::Dialect {
-        self.dialect
     }
 
     /// Whether an audit event was recorded (a commit would be accepted).

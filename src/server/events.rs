@@ -124,20 +124,20 @@ pub(crate) async fn append(conn: &mut Conn, rows: &[AuditRow]) -> Result<(), sql
     Ok(())
 }
 
-type EventRow = (
-    i64,
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    i64,
-    i64,
-    String,
-);
+use super::db::webhooks::EventRow;
 
 pub(crate) fn to_event(r: EventRow) -> Event {
-    let (cursor, id, kind, organization_id, etype, eid, seq, at, data) = r;
+    let EventRow {
+        cursor,
+        id,
+        kind,
+        organization_id,
+        entity_type: etype,
+        entity_id: eid,
+        entity_seq: seq,
+        created_at: at,
+        data,
+    } = r;
     Event {
         id,
         kind,

@@ -2,7 +2,7 @@
 //! and the SCIM request log. Every query on tenant data takes the directory id (which belongs to
 //! exactly one organization) or the organization id.
 
-use super::{Conn, Dialect};
+use super::{for_update, locks_rows, Conn, Flag, Lock};
 use crate::domain::membership::GrantKind;
 
 // State names in SQL text: interpolated from the vocabulary as constants, so each query's
@@ -167,13 +167,21 @@ pub async fn expire_tokens(
         .map(|_| ())
 }
 
-/// The (directory id, organization id, token hash) a presented token's hash belongs to, when the
-/// token is still valid and its directory and organization live.
+/// The directory a SCIM token opens.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenDirectory {
+    pub directory_id: String,
+    pub organization_id: String,
+    pub token_hash: String,
+}
+
+/// The directory a presented token's hash belongs to, when the token is still valid and its
+/// directory and organization live.
 pub async fn token_directory(
     conn: &mut Conn,
     token_hash: &str,
     now: i64,
-) -> Result<Option<(String, String, String)>, sqlx::Error> {
+) -> Result<Option<TokenDirectory>, sqlx::Error> {
     sqlx::query_as(
         "SELECT t.directory_id, t.organization_id, t.token_hash FROM directory_tokens t JOIN directories d ON d.id = t.directory_id \
          JOIN organizations o ON o.id = d.organization_id \
@@ -209,12 +217,20 @@ pub async fn touch_token(conn: &mut Conn, token_hash: &str, now: i64) -> Result<
     .map(|_| ())
 }
 
-/// The directory's tokens still valid at `now`: (hint, created_at, expires_at).
+/// A directory token still valid.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LiveToken {
+    pub hint: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+/// The directory's tokens still valid at `now`, newest first.
 pub async fn live_tokens(
     conn: &mut Conn,
     directory_id: &str,
     now: i64,
-) -> Result<Vec<(String, i64, Option<i64>)>, sqlx::Error> {
+) -> Result<Vec<LiveToken>, sqlx::Error> {
     sqlx::query_as("SELECT hint, created_at, expires_at FROM directory_tokens WHERE directory_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC, id DESC")
         .bind(directory_id)
         .bind(now)
@@ -285,24 +301,16 @@ pub async fn update_user(conn: &mut Conn, r: &DirUserRow) -> Result<(), sqlx::Er
         .map(|_| ())
 }
 
-pub(crate) fn lock_suffix(dialect: Dialect) -> &'static str {
-    match dialect {
-        // SQLite transactions begin IMMEDIATE: the whole database is already locked for writing.
-        Dialect::Sqlite => "",
-        Dialect::Postgres => " FOR UPDATE",
-    }
-}
-
 /// A directory user; with `lock`, the row stays locked until the transaction ends.
 pub async fn get_user(
     conn: &mut Conn,
     directory_id: &str,
     id: &str,
-    lock: Option<Dialect>,
+    lock: Lock,
 ) -> Result<Option<DirUserRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {USER_COLS} FROM directory_users WHERE id = $1 AND directory_id = $2{}",
-        lock.map(lock_suffix).unwrap_or("")
+        for_update(conn, lock)
     ))
     .bind(id)
     .bind(directory_id)
@@ -358,14 +366,21 @@ impl UserColumn {
     }
 }
 
-/// One page of users, optionally narrowed by an indexed equality; returns (total, page).
+/// One page of rows and how many rows match in all.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub total: i64,
+    pub rows: Vec<T>,
+}
+
+/// One page of users, optionally narrowed by an indexed equality.
 pub async fn page_users(
     conn: &mut Conn,
     directory_id: &str,
     eq: Option<(UserColumn, &str)>,
     offset: i64,
     limit: i64,
-) -> Result<(i64, Vec<DirUserRow>), sqlx::Error> {
+) -> Result<Page<DirUserRow>, sqlx::Error> {
     let (cond, value) = match eq {
         Some((c, v)) => (format!(" AND {} = $2", c.sql()), v),
         None => (" AND $2 = $2".to_owned(), ""),
@@ -386,7 +401,7 @@ pub async fn page_users(
     .bind(offset)
     .fetch_all(conn)
     .await?;
-    Ok((total, rows))
+    Ok(Page { total, rows })
 }
 
 /// Every user of the directory, for filters that cannot be answered from an index.
@@ -431,25 +446,26 @@ pub async fn authoritative_users(
     organization_id: &str,
     user_id: Option<&str>,
     email: &str,
-) -> Result<Vec<i64>, sqlx::Error> {
+) -> Result<Vec<bool>, sqlx::Error> {
     let base =
         "SELECT u.active FROM directory_users u JOIN directories d ON d.id = u.directory_id \
          WHERE d.organization_id = $1 AND d.deleted_at IS NULL AND d.authoritative = 1";
     if let Some(uid) = user_id {
-        let linked: Vec<i64> = sqlx::query_scalar(&format!("{base} AND u.user_id = $2"))
+        let linked: Vec<Flag> = sqlx::query_scalar(&format!("{base} AND u.user_id = $2"))
             .bind(organization_id)
             .bind(uid)
             .fetch_all(&mut *conn)
             .await?;
         if !linked.is_empty() {
-            return Ok(linked);
+            return Ok(linked.into_iter().map(bool::from).collect());
         }
     }
-    sqlx::query_scalar(&format!("{base} AND u.email = $2"))
+    let flags: Vec<Flag> = sqlx::query_scalar(&format!("{base} AND u.email = $2"))
         .bind(organization_id)
         .bind(email)
         .fetch_all(conn)
-        .await
+        .await?;
+    Ok(flags.into_iter().map(bool::from).collect())
 }
 
 // --- groups -------------------------------------------------------------------------------
@@ -507,11 +523,11 @@ pub async fn get_group(
     conn: &mut Conn,
     directory_id: &str,
     id: &str,
-    lock: Option<Dialect>,
+    lock: Lock,
 ) -> Result<Option<DirGroupRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {GROUP_COLS} FROM directory_groups WHERE id = $1 AND directory_id = $2{}",
-        lock.map(lock_suffix).unwrap_or("")
+        for_update(conn, lock)
     ))
     .bind(id)
     .bind(directory_id)
@@ -546,14 +562,14 @@ pub enum GroupColumn {
     ExternalId,
 }
 
-/// One page of groups, optionally narrowed by an indexed equality; returns (total, page).
+/// One page of groups, optionally narrowed by an indexed equality.
 pub async fn page_groups(
     conn: &mut Conn,
     directory_id: &str,
     eq: Option<(GroupColumn, &str)>,
     offset: i64,
     limit: i64,
-) -> Result<(i64, Vec<DirGroupRow>), sqlx::Error> {
+) -> Result<Page<DirGroupRow>, sqlx::Error> {
     let (cond, value) = match eq {
         Some((GroupColumn::Id, v)) => (" AND id = $2", v),
         // displayName is caseExact=false (RFC 7643 §4.2)
@@ -577,7 +593,7 @@ pub async fn page_groups(
     .bind(offset)
     .fetch_all(conn)
     .await?;
-    Ok((total, rows))
+    Ok(Page { total, rows })
 }
 
 pub async fn all_groups(
@@ -592,12 +608,19 @@ pub async fn all_groups(
     .await
 }
 
-/// Members of a group: (directory user id, userName).
+/// A directory user by id and userName.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DirUserName {
+    pub id: String,
+    pub user_name: String,
+}
+
+/// Members of a group.
 pub async fn group_members(
     conn: &mut Conn,
     directory_id: &str,
     group_id: &str,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
+) -> Result<Vec<DirUserName>, sqlx::Error> {
     sqlx::query_as(
         "SELECT u.id, u.user_name FROM directory_group_members m JOIN directory_users u ON u.id = m.user_id \
          WHERE m.group_id = $1 AND m.directory_id = $2 ORDER BY u.id",
@@ -642,12 +665,19 @@ pub async fn remove_member(
         .map(|r| r.rows_affected() == 1)
 }
 
-/// Groups a directory user belongs to: (group id, displayName).
+/// A directory group by id and displayName.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DirGroupName {
+    pub id: String,
+    pub display_name: String,
+}
+
+/// Groups a directory user belongs to.
 pub async fn groups_of_user(
     conn: &mut Conn,
     directory_id: &str,
     user_id: &str,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
+) -> Result<Vec<DirGroupName>, sqlx::Error> {
     sqlx::query_as(
         "SELECT g.id, g.display_name FROM directory_group_members m JOIN directory_groups g ON g.id = m.group_id \
          WHERE m.user_id = $1 AND m.directory_id = $2 ORDER BY g.display_name, g.id",
@@ -658,12 +688,19 @@ pub async fn groups_of_user(
     .await
 }
 
-/// Number of members of each group of the directory: (group id, count).
+/// How many members a group has.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GroupMemberCount {
+    pub group_id: String,
+    pub members: i64,
+}
+
+/// Number of members of each group of the directory (groups without members are absent).
 pub async fn member_counts(
     conn: &mut Conn,
     directory_id: &str,
-) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT group_id, COUNT(*) FROM directory_group_members WHERE directory_id = $1 GROUP BY group_id")
+) -> Result<Vec<GroupMemberCount>, sqlx::Error> {
+    sqlx::query_as("SELECT group_id, COUNT(*) AS members FROM directory_group_members WHERE directory_id = $1 GROUP BY group_id")
         .bind(directory_id)
         .fetch_all(conn)
         .await
@@ -671,11 +708,19 @@ pub async fn member_counts(
 
 // --- mappings -----------------------------------------------------------------------------
 
-/// (group id, role, priority) of every mapped group of the directory.
+/// The role a directory group gives; of several, the highest priority wins.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct GroupRoleMapping {
+    pub group_id: String,
+    pub role: String,
+    pub priority: i64,
+}
+
+/// Every mapped group of the directory, highest priority first.
 pub async fn mappings(
     conn: &mut Conn,
     directory_id: &str,
-) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+) -> Result<Vec<GroupRoleMapping>, sqlx::Error> {
     sqlx::query_as("SELECT group_id, role, priority FROM group_role_mappings WHERE directory_id = $1 ORDER BY priority DESC, group_id")
         .bind(directory_id)
         .fetch_all(conn)
@@ -687,14 +732,19 @@ pub async fn replace_mappings(
     conn: &mut Conn,
     directory_id: &str,
     organization_id: &str,
-    rows: &[(String, String, i64)],
+    rows: &[GroupRoleMapping],
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM group_role_mappings WHERE directory_id = $1")
         .bind(directory_id)
         .execute(&mut *conn)
         .await?;
-    for (group, role, priority) in rows {
+    for GroupRoleMapping {
+        group_id: group,
+        role,
+        priority,
+    } in rows
+    {
         sqlx::query("INSERT INTO group_role_mappings (group_id, directory_id, organization_id, role, priority, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)")
             .bind(group)
             .bind(directory_id)
@@ -710,19 +760,28 @@ pub async fn replace_mappings(
 
 // --- memberships managed by a directory ---------------------------------------------------
 
-/// (membership id, role, state, role_group_id, directory_id) of a user's membership.
-pub type MembershipState = (String, String, String, Option<String>, Option<String>);
+/// A membership as a directory manages it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ManagedMembership {
+    pub id: String,
+    pub role: String,
+    pub state: String,
+    /// The directory group the role came from.
+    pub role_group_id: Option<String>,
+    /// The directory managing the membership.
+    pub directory_id: Option<String>,
+}
 
 /// A user's membership; with `lock`, the row stays locked until the transaction ends.
 pub async fn membership_of_user(
     conn: &mut Conn,
     organization_id: &str,
     user_id: &str,
-    lock: Option<Dialect>,
-) -> Result<Option<MembershipState>, sqlx::Error> {
+    lock: Lock,
+) -> Result<Option<ManagedMembership>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT id, role, state, role_group_id, directory_id FROM memberships WHERE organization_id = $1 AND user_id = $2{}",
-        lock.map(lock_suffix).unwrap_or("")
+        for_update(conn, lock)
     ))
     .bind(organization_id)
     .bind(user_id)
@@ -730,26 +789,23 @@ pub async fn membership_of_user(
     .await
 }
 
-/// Locks a membership's row until the transaction ends (PostgreSQL; SQLite's write transaction
-/// already holds the whole database).
+/// Locks a membership's row until the transaction ends. True when a lock was taken: on
+/// PostgreSQL; SQLite's write transaction already holds the whole database, so nothing is done
+/// there and the answer is false.
 pub async fn lock_membership(
     conn: &mut Conn,
     organization_id: &str,
     id: &str,
-    dialect: Dialect,
-) -> Result<(), sqlx::Error> {
-    if dialect == Dialect::Sqlite {
-        return Ok(());
+) -> Result<bool, sqlx::Error> {
+    if !locks_rows(conn) {
+        return Ok(false);
     }
-    sqlx::query(&format!(
-        "SELECT id FROM memberships WHERE id = $1 AND organization_id = $2{}",
-        lock_suffix(dialect)
-    ))
-    .bind(id)
-    .bind(organization_id)
-    .fetch_optional(conn)
-    .await
-    .map(|_| ())
+    sqlx::query("SELECT id FROM memberships WHERE id = $1 AND organization_id = $2 FOR UPDATE")
+        .bind(id)
+        .bind(organization_id)
+        .fetch_optional(conn)
+        .await
+        .map(|_| true)
 }
 
 /// When a membership's newest grant was made.
@@ -799,12 +855,20 @@ pub async fn user_email(
         .await
 }
 
-/// A membership's newest grant: (kind, detail JSON).
+/// A grant's kind and detail.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GrantKindDetail {
+    pub kind: String,
+    /// JSON.
+    pub detail: String,
+}
+
+/// A membership's newest grant.
 pub async fn newest_grant(
     conn: &mut Conn,
     organization_id: &str,
     membership_id: &str,
-) -> Result<Option<(String, String)>, sqlx::Error> {
+) -> Result<Option<GrantKindDetail>, sqlx::Error> {
     sqlx::query_as(
         "SELECT kind, detail FROM membership_grants WHERE membership_id = $1 AND organization_id = $2 \
          ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -932,12 +996,22 @@ pub async fn list_requests(
     .await
 }
 
-/// (requests since, errors since, last request at).
+/// A directory's SCIM traffic.
+#[derive(Debug, Clone)]
+pub struct RequestStats {
+    /// Requests since the window start.
+    pub requests: i64,
+    /// Of those, answered with status ≥ 400.
+    pub errors: i64,
+    pub last_request_at: Option<i64>,
+}
+
+/// Requests and errors since `since`, and the last request's time.
 pub async fn request_stats(
     conn: &mut Conn,
     directory_id: &str,
     since: i64,
-) -> Result<(i64, i64, Option<i64>), sqlx::Error> {
+) -> Result<RequestStats, sqlx::Error> {
     let (n, e): (i64, i64) = sqlx::query_as(
         "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), 0) FROM scim_requests WHERE directory_id = $1 AND created_at >= $2",
     )
@@ -950,7 +1024,11 @@ pub async fn request_stats(
             .bind(directory_id)
             .fetch_one(conn)
             .await?;
-    Ok((n, e, last))
+    Ok(RequestStats {
+        requests: n,
+        errors: e,
+        last_request_at: last,
+    })
 }
 
 /// The last failed request: (created_at, status, method, path, detail).
@@ -991,15 +1069,20 @@ pub async fn schedule_removal(
         .map(|_| ())
 }
 
-/// Suspended memberships whose scheduled removal is due: (organization, membership, email).
-pub async fn due_removals(
-    conn: &mut Conn,
-    now: i64,
-) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+/// A suspended membership whose scheduled removal is due.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueRemoval {
+    pub organization_id: String,
+    pub membership_id: String,
+    pub email: String,
+}
+
+/// Suspended memberships whose scheduled removal is due.
+pub async fn due_removals(conn: &mut Conn, now: i64) -> Result<Vec<DueRemoval>, sqlx::Error> {
     // Only members whose newest grant is still the directory's suspension: an admin's later
     // change (reactivation, a manual suspension) leaves them alone.
     sqlx::query_as(
-        &format!("SELECT m.organization_id, m.id, u.email FROM memberships m JOIN users u ON u.id = m.user_id \
+        &format!("SELECT m.organization_id, m.id AS membership_id, u.email FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.state = '{MEMBER_SUSPENDED}' AND m.remove_after IS NOT NULL AND m.remove_after <= $1 \
          AND (SELECT g.kind FROM membership_grants g WHERE g.membership_id = m.id ORDER BY g.created_at DESC, g.id DESC LIMIT 1) = '{GRANT_DIRECTORY_SUSPENDED}' \
          ORDER BY m.remove_after LIMIT 500"),
@@ -1039,12 +1122,12 @@ pub async fn other_active_admins(
     Ok(n)
 }
 
-/// A membership by id: (id, role, state, role group, managing directory).
+/// A membership by id.
 pub async fn membership_of_id(
     conn: &mut Conn,
     organization_id: &str,
     id: &str,
-) -> Result<Option<MembershipState>, sqlx::Error> {
+) -> Result<Option<ManagedMembership>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, role, state, role_group_id, directory_id FROM memberships WHERE organization_id = $1 AND id = $2",
     )

@@ -156,12 +156,16 @@ pub async fn verified_holders(
     Ok(holders)
 }
 
+/// A domain claim due for a check.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueCheck {
+    pub id: String,
+    pub organization_id: String,
+    pub next_check_at: i64,
+}
+
 /// Claims due for a check, across organizations (for the background job).
-pub async fn due(
-    conn: &mut Conn,
-    now: i64,
-    limit: i64,
-) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+pub async fn due(conn: &mut Conn, now: i64, limit: i64) -> Result<Vec<DueCheck>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, organization_id, next_check_at FROM domains WHERE deleted_at IS NULL AND next_check_at IS NOT NULL \
          AND next_check_at <= $1 ORDER BY next_check_at LIMIT $2",

@@ -18,18 +18,19 @@ const MEMBER_ACTIVE: &str = MembershipState::Active.as_str();
 const MEMBER_SUSPENDED: &str = MembershipState::Suspended.as_str();
 const PURPOSE_TEST: &str = SignInPurpose::Test.as_str();
 
-/// An organization's connection with its sign-in record:
-/// (id, name, kind, state, last success, last failure, last failure reason, failures in window).
-pub type ConnectionStats = (
-    String,
-    String,
-    String,
-    String,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    i64,
-);
+/// An organization's connection with its sign-in record.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConnectionStats {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub state: String,
+    pub last_success_at: Option<i64>,
+    pub last_failure_at: Option<i64>,
+    pub last_failure_reason: Option<String>,
+    /// Failed sign-ins (tests aside) in the window.
+    pub failures: i64,
+}
 
 /// Live connections of an organization with their sign-in record since `since`.
 pub async fn connections(
@@ -39,10 +40,10 @@ pub async fn connections(
 ) -> Result<Vec<ConnectionStats>, sqlx::Error> {
     sqlx::query_as(
         &format!("SELECT c.id, c.name, c.kind, c.state, \
-           (SELECT MAX(i.last_login_at) FROM user_identities i WHERE i.connection_id = c.id), \
-           (SELECT MAX(a.created_at) FROM login_attempts a WHERE a.connection_id = c.id AND a.outcome = '{ATTEMPT_FAILED}' AND a.purpose <> '{PURPOSE_TEST}'), \
-           (SELECT a.reason FROM login_attempts a WHERE a.connection_id = c.id AND a.outcome = '{ATTEMPT_FAILED}' AND a.purpose <> '{PURPOSE_TEST}' ORDER BY a.created_at DESC, a.id DESC LIMIT 1), \
-           (SELECT COUNT(*) FROM login_attempts a WHERE a.connection_id = c.id AND a.outcome = '{ATTEMPT_FAILED}' AND a.purpose <> '{PURPOSE_TEST}' AND a.created_at >= $2) \
+           (SELECT MAX(i.last_login_at) FROM user_identities i WHERE i.connection_id = c.id) AS last_success_at, \
+           (SELECT MAX(a.created_at) FROM login_attempts a WHERE a.connection_id = c.id AND a.outcome = '{ATTEMPT_FAILED}' AND a.purpose <> '{PURPOSE_TEST}') AS last_failure_at, \
+           (SELECT a.reason FROM login_attempts a WHERE a.connection_id = c.id AND a.outcome = '{ATTEMPT_FAILED}' AND a.purpose <> '{PURPOSE_TEST}' ORDER BY a.created_at DESC, a.id DESC LIMIT 1) AS last_failure_reason, \
+           (SELECT COUNT(*) FROM login_attempts a WHERE a.connection_id = c.id AND a.outcome = '{ATTEMPT_FAILED}' AND a.purpose <> '{PURPOSE_TEST}' AND a.created_at >= $2) AS failures \
          FROM connections c WHERE c.organization_id = $1 AND c.deleted_at IS NULL ORDER BY c.created_at, c.id"),
     )
     .bind(organization_id)
@@ -51,16 +52,24 @@ pub async fn connections(
     .await
 }
 
-/// SAML signing certificates of live connections: (id, connection id, connection name,
-/// fingerprint, subject, not_after, created_at).
-pub type CertRow = (String, String, String, String, String, i64, i64);
+/// A SAML signing certificate of a live connection.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CertRow {
+    pub id: String,
+    pub connection_id: String,
+    pub connection_name: String,
+    pub fingerprint: String,
+    pub subject: String,
+    pub not_after: i64,
+    pub created_at: i64,
+}
 
 pub async fn certificates(
     conn: &mut Conn,
     organization_id: &str,
 ) -> Result<Vec<CertRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT s.id, c.id, c.name, s.fingerprint, s.subject, s.not_after, s.created_at FROM saml_certificates s \
+        "SELECT s.id, c.id AS connection_id, c.name AS connection_name, s.fingerprint, s.subject, s.not_after, s.created_at FROM saml_certificates s \
          JOIN connections c ON c.id = s.connection_id \
          WHERE s.organization_id = $1 AND c.deleted_at IS NULL ORDER BY s.not_after",
     )
@@ -69,33 +78,49 @@ pub async fn certificates(
     .await
 }
 
-/// Domain counts by state: (state, count).
+/// How many of an organization's domains are in one state.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DomainStateCount {
+    pub state: String,
+    pub domains: i64,
+}
+
+/// Domain counts by state.
 pub async fn domain_states(
     conn: &mut Conn,
     organization_id: &str,
-) -> Result<Vec<(String, i64)>, sqlx::Error> {
+) -> Result<Vec<DomainStateCount>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT state, COUNT(*) FROM domains WHERE organization_id = $1 AND deleted_at IS NULL GROUP BY state",
+        "SELECT state, COUNT(*) AS domains FROM domains WHERE organization_id = $1 AND deleted_at IS NULL GROUP BY state",
     )
     .bind(organization_id)
     .fetch_all(conn)
     .await
 }
 
-/// (pending and unexpired, pending past expiry, pending whose newest mail failed or is retrying
-/// after an error).
+/// Counts of an organization's pending invitations.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PendingInvitationCounts {
+    /// Pending and unexpired.
+    pub unexpired: i64,
+    /// Pending past expiry.
+    pub past_expiry: i64,
+    /// Pending whose newest mail failed or is retrying after an error.
+    pub bouncing: i64,
+}
+
 pub async fn invitation_counts(
     conn: &mut Conn,
     organization_id: &str,
     now: i64,
-) -> Result<(i64, i64, i64), sqlx::Error> {
+) -> Result<PendingInvitationCounts, sqlx::Error> {
     sqlx::query_as(
         &format!("SELECT \
-           COALESCE(SUM(CASE WHEN i.expires_at > $2 THEN 1 ELSE 0 END), 0), \
-           COALESCE(SUM(CASE WHEN i.expires_at <= $2 THEN 1 ELSE 0 END), 0), \
+           COALESCE(SUM(CASE WHEN i.expires_at > $2 THEN 1 ELSE 0 END), 0) AS unexpired, \
+           COALESCE(SUM(CASE WHEN i.expires_at <= $2 THEN 1 ELSE 0 END), 0) AS past_expiry, \
            COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM mail_outbox m WHERE m.invitation_id = i.id \
                AND m.created_at = (SELECT MAX(m2.created_at) FROM mail_outbox m2 WHERE m2.invitation_id = i.id) \
-               AND (m.failed_at IS NOT NULL OR (m.sent_at IS NULL AND m.last_error IS NOT NULL))) THEN 1 ELSE 0 END), 0) \
+               AND (m.failed_at IS NOT NULL OR (m.sent_at IS NULL AND m.last_error IS NOT NULL))) THEN 1 ELSE 0 END), 0) AS bouncing \
          FROM invitations i WHERE i.organization_id = $1 AND i.state = '{INVITATION_PENDING}'"),
     )
     .bind(organization_id)
@@ -146,11 +171,20 @@ pub async fn active_members(
     .await
 }
 
-/// The first grant of every membership of the organization: (membership id, kind, detail).
+/// The first grant of a membership.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OriginGrant {
+    pub membership_id: String,
+    pub kind: String,
+    /// JSON.
+    pub detail: String,
+}
+
+/// The first grant of every membership of the organization.
 pub async fn origin_grants(
     conn: &mut Conn,
     organization_id: &str,
-) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+) -> Result<Vec<OriginGrant>, sqlx::Error> {
     sqlx::query_as(
         "SELECT g.membership_id, g.kind, g.detail FROM membership_grants g \
          WHERE g.organization_id = $1 AND g.id = (SELECT g2.id FROM membership_grants g2 \
@@ -161,11 +195,19 @@ pub async fn origin_grants(
     .await
 }
 
-/// Live authoritative directories: (id, name, authoritative since).
+/// A live authoritative directory.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuthoritativeDirectory {
+    pub id: String,
+    pub name: String,
+    pub authoritative_since: Option<i64>,
+}
+
+/// Live authoritative directories.
 pub async fn authoritative_directories(
     conn: &mut Conn,
     organization_id: &str,
-) -> Result<Vec<(String, String, Option<i64>)>, sqlx::Error> {
+) -> Result<Vec<AuthoritativeDirectory>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, name, authoritative_since FROM directories WHERE organization_id = $1 AND deleted_at IS NULL AND authoritative = 1 ORDER BY created_at, id",
     )
@@ -174,14 +216,23 @@ pub async fn authoritative_directories(
     .await
 }
 
+/// An active membership whose role comes from a directory group the member is no longer in.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DepartedGroupRole {
+    pub membership_id: String,
+    pub group_id: String,
+    /// None when the group no longer exists.
+    pub group_name: Option<String>,
+}
+
 /// Active memberships whose role comes from a directory group the member is no longer in (or
-/// that no longer exists): (membership id, group id, group name if it still exists).
+/// that no longer exists).
 pub async fn departed_group_roles(
     conn: &mut Conn,
     organization_id: &str,
-) -> Result<Vec<(String, String, Option<String>)>, sqlx::Error> {
+) -> Result<Vec<DepartedGroupRole>, sqlx::Error> {
     sqlx::query_as(
-        &format!("SELECT m.id, m.role_group_id, (SELECT g.display_name FROM directory_groups g WHERE g.id = m.role_group_id) \
+        &format!("SELECT m.id AS membership_id, m.role_group_id AS group_id, (SELECT g.display_name FROM directory_groups g WHERE g.id = m.role_group_id) AS group_name \
          FROM memberships m WHERE m.organization_id = $1 AND m.state = '{MEMBER_ACTIVE}' AND m.role_group_id IS NOT NULL \
          AND NOT EXISTS (SELECT 1 FROM directory_group_members gm JOIN directory_users du ON du.id = gm.user_id \
            JOIN directories d ON d.id = du.directory_id \
@@ -192,13 +243,20 @@ pub async fn departed_group_roles(
     .await
 }
 
-/// The organization's rows for these domain names (a JIT domain and its parents), best state
-/// first: (domain, state).
+/// A domain name of the organization and the state of its newest row.
+#[derive(Debug, Clone)]
+pub struct DomainNameState {
+    pub domain: String,
+    pub state: String,
+}
+
+/// The organization's rows for these domain names (a JIT domain and its parents), in the order
+/// of `names`.
 pub async fn domain_rows(
     conn: &mut Conn,
     organization_id: &str,
     names: &[String],
-) -> Result<Vec<(String, String)>, sqlx::Error> {
+) -> Result<Vec<DomainNameState>, sqlx::Error> {
     let mut out = Vec::new();
     for n in names {
         let states: Vec<String> = sqlx::query_scalar(
@@ -209,18 +267,31 @@ pub async fn domain_rows(
         .fetch_all(&mut *conn)
         .await?;
         if let Some(s) = states.first() {
-            out.push((n.clone(), s.clone()));
+            out.push(DomainNameState {
+                domain: n.clone(),
+                state: s.clone(),
+            });
         }
     }
     Ok(out)
 }
 
-/// Every user of the organization's live authoritative directories: (linked user id, email,
-/// active) — the rows `directories::gate` looks at, loaded once for the whole drift report.
+/// A directory user as the sign-in gate sees them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DirectoryFlag {
+    /// The organization user the directory user is linked to.
+    pub user_id: Option<String>,
+    pub email: Option<String>,
+    #[sqlx(try_from = "super::Flag")]
+    pub active: bool,
+}
+
+/// Every user of the organization's live authoritative directories — the rows
+/// `directories::gate` looks at, loaded once for the whole drift report.
 pub async fn authoritative_flags(
     conn: &mut Conn,
     organization_id: &str,
-) -> Result<Vec<(Option<String>, Option<String>, i64)>, sqlx::Error> {
+) -> Result<Vec<DirectoryFlag>, sqlx::Error> {
     sqlx::query_as(
         "SELECT u.user_id, u.email, u.active FROM directory_users u JOIN directories d ON d.id = u.directory_id \
          WHERE d.organization_id = $1 AND d.deleted_at IS NULL AND d.authoritative = 1",
@@ -230,12 +301,20 @@ pub async fn authoritative_flags(
     .await
 }
 
-/// Pending invitations past their expiry: (id, email, expires_at).
+/// A pending invitation past its expiry.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OverdueInvitation {
+    pub id: String,
+    pub email: String,
+    pub expires_at: i64,
+}
+
+/// Pending invitations past their expiry.
 pub async fn overdue_invitations(
     conn: &mut Conn,
     organization_id: &str,
     now: i64,
-) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+) -> Result<Vec<OverdueInvitation>, sqlx::Error> {
     sqlx::query_as(
         &format!("SELECT id, email, expires_at FROM invitations WHERE organization_id = $1 AND state = '{INVITATION_PENDING}' AND expires_at <= $2 ORDER BY expires_at"),
     )
@@ -247,17 +326,17 @@ pub async fn overdue_invitations(
 
 // --- credentials --------------------------------------------------------------------------
 
-/// Live SCIM tokens: (token id, directory id, directory name, hint, created_at, last_used_at,
-/// expires_at).
-pub type ScimTokenRow = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-);
+/// A live SCIM token with its directory.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ScimTokenRow {
+    pub id: String,
+    pub directory_id: String,
+    pub directory_name: String,
+    pub hint: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: Option<i64>,
+}
 
 pub async fn scim_tokens(
     conn: &mut Conn,
@@ -265,7 +344,7 @@ pub async fn scim_tokens(
     now: i64,
 ) -> Result<Vec<ScimTokenRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT t.id, d.id, d.name, t.hint, t.created_at, t.last_used_at, t.expires_at FROM directory_tokens t \
+        "SELECT t.id, d.id AS directory_id, d.name AS directory_name, t.hint, t.created_at, t.last_used_at, t.expires_at FROM directory_tokens t \
          JOIN directories d ON d.id = t.directory_id \
          WHERE t.organization_id = $1 AND d.deleted_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) \
          ORDER BY t.created_at, t.id",
@@ -276,13 +355,23 @@ pub async fn scim_tokens(
     .await
 }
 
-/// OIDC connections holding a client secret: (id, name, created_at, updated_at, last sign-in).
+/// An OIDC connection holding a client secret.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OidcSecret {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_sign_in_at: Option<i64>,
+}
+
+/// OIDC connections holding a client secret.
 pub async fn oidc_secrets(
     conn: &mut Conn,
     organization_id: &str,
-) -> Result<Vec<(String, String, i64, i64, Option<i64>)>, sqlx::Error> {
+) -> Result<Vec<OidcSecret>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT c.id, c.name, c.created_at, c.updated_at, (SELECT MAX(i.last_login_at) FROM user_identities i WHERE i.connection_id = c.id) \
+        "SELECT c.id, c.name, c.created_at, c.updated_at, (SELECT MAX(i.last_login_at) FROM user_identities i WHERE i.connection_id = c.id) AS last_sign_in_at \
          FROM connections c WHERE c.organization_id = $1 AND c.deleted_at IS NULL AND c.oidc_client_secret_enc IS NOT NULL \
          ORDER BY c.created_at, c.id",
     )
@@ -302,19 +391,20 @@ pub async fn connection_last_sign_in(
         .await
 }
 
-/// Webhook endpoints and log streams: (id, organization id, kind, name, url, created_at,
-/// prev_secret_expires_at, has a credential, last attempt).
-pub type EndpointCredRow = (
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    String,
-    i64,
-    Option<i64>,
-    i64,
-    Option<i64>,
-);
+/// A webhook endpoint or log stream with what its credentials need.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EndpointCredRow {
+    pub id: String,
+    pub organization_id: Option<String>,
+    pub kind: String,
+    pub name: Option<String>,
+    pub url: String,
+    pub created_at: i64,
+    pub prev_secret_expires_at: Option<i64>,
+    #[sqlx(try_from = "super::Flag")]
+    pub has_credential: bool,
+    pub last_attempt_at: Option<i64>,
+}
 
 /// The vendor's endpoints (`organization_id` None) or one organization's log streams.
 pub async fn endpoint_credentials(
@@ -328,8 +418,8 @@ pub async fn endpoint_credentials(
     };
     sqlx::query_as(&format!(
         "SELECT e.id, e.organization_id, e.kind, e.name, e.url, e.created_at, e.prev_secret_expires_at, \
-           CASE WHEN e.credential_enc IS NULL THEN 0 ELSE 1 END, \
-           (SELECT MAX(a.attempted_at) FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.endpoint_id = e.id) \
+           CASE WHEN e.credential_enc IS NULL THEN 0 ELSE 1 END AS has_credential, \
+           (SELECT MAX(a.attempted_at) FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.endpoint_id = e.id) AS last_attempt_at \
          FROM webhook_endpoints e WHERE {scope} AND e.deleted_at IS NULL ORDER BY e.created_at, e.id"
     ))
     .bind(organization_id.unwrap_or(""))
@@ -370,8 +460,18 @@ pub async fn creator(
 
 // --- snapshots ----------------------------------------------------------------------------
 
-/// A stored snapshot: (organization id, computed_at, status, score, health JSON, drift JSON).
-pub type SnapshotRow = (String, i64, String, i64, String, String);
+/// A stored snapshot.
+#[derive(Debug, Clone)]
+pub struct SnapshotRow {
+    pub organization_id: String,
+    pub computed_at: i64,
+    pub status: String,
+    pub score: i64,
+    /// JSON.
+    pub health: String,
+    /// JSON.
+    pub drift: String,
+}
 
 pub async fn save_snapshot(conn: &mut Conn, r: &SnapshotRow) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -379,19 +479,27 @@ pub async fn save_snapshot(conn: &mut Conn, r: &SnapshotRow) -> Result<(), sqlx:
          ON CONFLICT (organization_id) DO UPDATE SET computed_at = excluded.computed_at, status = excluded.status, \
          score = excluded.score, health = excluded.health, drift = excluded.drift",
     )
-    .bind(&r.0)
-    .bind(r.1)
-    .bind(&r.2)
-    .bind(r.3)
-    .bind(&r.4)
-    .bind(&r.5)
+    .bind(&r.organization_id)
+    .bind(r.computed_at)
+    .bind(&r.status)
+    .bind(r.score)
+    .bind(&r.health)
+    .bind(&r.drift)
     .execute(conn)
     .await
     .map(|_| ())
 }
 
-/// Every live organization's snapshot: (organization id, health JSON).
-pub async fn snapshots(conn: &mut Conn) -> Result<Vec<(String, String)>, sqlx::Error> {
+/// The health part of a live organization's snapshot.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredHealth {
+    pub organization_id: String,
+    /// JSON.
+    pub health: String,
+}
+
+/// Every live organization's snapshot.
+pub async fn snapshots(conn: &mut Conn) -> Result<Vec<StoredHealth>, sqlx::Error> {
     sqlx::query_as(
         "SELECT s.organization_id, s.health FROM health_snapshots s \
          JOIN organizations o ON o.id = s.organization_id WHERE o.deleted_at IS NULL",
@@ -402,14 +510,25 @@ pub async fn snapshots(conn: &mut Conn) -> Result<Vec<(String, String)>, sqlx::E
 
 // --- tenant page --------------------------------------------------------------------------
 
-/// The newest failed sign-ins of an organization: (at, connection name, purpose, reason, evidence).
+/// A failed sign-in.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FailedSignIn {
+    pub created_at: i64,
+    pub connection_name: String,
+    pub purpose: String,
+    pub reason: Option<String>,
+    /// JSON.
+    pub evidence: String,
+}
+
+/// The newest failed sign-ins of an organization.
 pub async fn failed_sign_ins(
     conn: &mut Conn,
     organization_id: &str,
     limit: i64,
-) -> Result<Vec<(i64, String, String, Option<String>, String)>, sqlx::Error> {
+) -> Result<Vec<FailedSignIn>, sqlx::Error> {
     sqlx::query_as(
-        &format!("SELECT a.created_at, c.name, a.purpose, a.reason, a.evidence FROM login_attempts a JOIN connections c ON c.id = a.connection_id \
+        &format!("SELECT a.created_at, c.name AS connection_name, a.purpose, a.reason, a.evidence FROM login_attempts a JOIN connections c ON c.id = a.connection_id \
          WHERE a.organization_id = $1 AND a.outcome = '{ATTEMPT_FAILED}' ORDER BY a.created_at DESC, a.id DESC LIMIT $2"),
     )
     .bind(organization_id)
@@ -418,25 +537,27 @@ pub async fn failed_sign_ins(
     .await
 }
 
-/// The newest webhook and log-stream deliveries of the organization's events: (endpoint label,
-/// event type, event created_at, state, attempts, last status, last error).
-pub type OrgDeliveryRow = (
-    String,
-    String,
-    i64,
-    String,
-    i64,
-    Option<i64>,
-    Option<String>,
-);
+/// A webhook or log-stream delivery of one of the organization's events.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrgDeliveryRow {
+    /// The endpoint's name, or its URL.
+    pub endpoint: String,
+    pub event_type: String,
+    pub event_created_at: i64,
+    pub state: String,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+}
 
+/// The newest webhook and log-stream deliveries of the organization's events.
 pub async fn deliveries(
     conn: &mut Conn,
     organization_id: &str,
     limit: i64,
 ) -> Result<Vec<OrgDeliveryRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT COALESCE(w.name, w.url), e.type, e.created_at, d.state, d.attempts, d.last_status, d.last_error \
+        "SELECT COALESCE(w.name, w.url) AS endpoint, e.type AS event_type, e.created_at AS event_created_at, d.state, d.attempts, d.last_status, d.last_error \
          FROM webhook_deliveries d JOIN events e ON e.cursor = d.event_cursor JOIN webhook_endpoints w ON w.id = d.endpoint_id \
          WHERE e.organization_id = $1 ORDER BY d.event_cursor DESC, d.id DESC LIMIT $2",
     )
@@ -446,15 +567,26 @@ pub async fn deliveries(
     .await
 }
 
-/// The newest SCIM requests of all the organization's directories: (at, directory name, method,
-/// path, status, scim type, duration).
+/// A SCIM request of one of the organization's directories.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ScimRequestLine {
+    pub created_at: i64,
+    pub directory_name: String,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+    pub scim_type: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// The newest SCIM requests of all the organization's directories.
 pub async fn scim_requests(
     conn: &mut Conn,
     organization_id: &str,
     limit: i64,
-) -> Result<Vec<(i64, String, String, String, i64, Option<String>, i64)>, sqlx::Error> {
+) -> Result<Vec<ScimRequestLine>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT r.created_at, d.name, r.method, r.path, r.status, r.scim_type, r.duration_ms FROM scim_requests r \
+        "SELECT r.created_at, d.name AS directory_name, r.method, r.path, r.status, r.scim_type, r.duration_ms FROM scim_requests r \
          JOIN directories d ON d.id = r.directory_id WHERE r.organization_id = $1 ORDER BY r.id DESC LIMIT $2",
     )
     .bind(organization_id)
@@ -463,12 +595,12 @@ pub async fn scim_requests(
     .await
 }
 
-/// Every user of the organization's live directories, authoritative or not: (linked user id,
-/// email, active) — for the impact of making them authoritative.
+/// Every user of the organization's live directories, authoritative or not — for the impact of
+/// making them authoritative.
 pub async fn directory_flags(
     conn: &mut Conn,
     organization_id: &str,
-) -> Result<Vec<(Option<String>, Option<String>, i64)>, sqlx::Error> {
+) -> Result<Vec<DirectoryFlag>, sqlx::Error> {
     sqlx::query_as(
         "SELECT u.user_id, u.email, u.active FROM directory_users u JOIN directories d ON d.id = u.directory_id \
          WHERE d.organization_id = $1 AND d.deleted_at IS NULL",

@@ -1,8 +1,7 @@
 //! Roles, memberships with their grant history, invitations with their tokens, and the mail
 //! outbox.
 
-use super::directories::lock_suffix;
-use super::{Conn, Dialect};
+use super::{for_update, locks_rows, Conn, Lock};
 use crate::domain::invitation::InvitationState;
 
 // State names in SQL text: interpolated from the vocabulary as constants, so each query's
@@ -12,8 +11,15 @@ const INVITATION_PENDING: &str = InvitationState::Pending.as_str();
 
 // --- roles ----------------------------------------------------------------------------------
 
-/// A custom role: (slug, name, permissions JSON, created_at).
-pub type RoleRow = (String, String, String, i64);
+/// A custom role.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RoleRow {
+    pub slug: String,
+    pub name: String,
+    /// JSON.
+    pub permissions: String,
+    pub created_at: i64,
+}
 
 pub async fn list_roles(conn: &mut Conn) -> Result<Vec<RoleRow>, sqlx::Error> {
     sqlx::query_as("SELECT slug, name, permissions, created_at FROM roles ORDER BY slug")
@@ -138,13 +144,13 @@ pub async fn get_member(
     conn: &mut Conn,
     organization_id: &str,
     id: &str,
-    lock: Option<Dialect>,
+    lock: Lock,
 ) -> Result<Option<MemberRow>, sqlx::Error> {
-    if let Some(d) = lock {
+    if lock == Lock::ForUpdate {
         // Lock the membership row alone (FOR UPDATE cannot apply to the nullable side of a join).
         sqlx::query(&format!(
             "SELECT id FROM memberships WHERE id = $1 AND organization_id = $2{}",
-            lock_suffix(d)
+            for_update(conn, lock)
         ))
         .bind(id)
         .bind(organization_id)
@@ -194,8 +200,16 @@ pub async fn touch_sign_in(conn: &mut Conn, id: &str, now: i64) -> Result<(), sq
         .map(|_| ())
 }
 
-/// One entry of a membership's history: (kind, role, detail JSON, created_at).
-pub type GrantRow = (String, String, String, i64);
+/// One entry of a membership's history.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GrantRow {
+    pub membership_id: String,
+    pub kind: String,
+    pub role: String,
+    /// JSON.
+    pub detail: String,
+    pub created_at: i64,
+}
 
 pub async fn grants(
     conn: &mut Conn,
@@ -203,7 +217,7 @@ pub async fn grants(
     membership_id: &str,
 ) -> Result<Vec<GrantRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT kind, role, detail, created_at FROM membership_grants WHERE membership_id = $1 AND organization_id = $2 ORDER BY created_at, id",
+        "SELECT membership_id, kind, role, detail, created_at FROM membership_grants WHERE membership_id = $1 AND organization_id = $2 ORDER BY created_at, id",
     )
     .bind(membership_id)
     .bind(organization_id)
@@ -211,12 +225,12 @@ pub async fn grants(
     .await
 }
 
-/// The grants of several memberships: (membership id, kind, role, detail, created_at), oldest first.
+/// The grants of several memberships, oldest first.
 pub async fn grants_of(
     conn: &mut Conn,
     organization_id: &str,
     membership_ids: &[String],
-) -> Result<Vec<(String, String, String, String, i64)>, sqlx::Error> {
+) -> Result<Vec<GrantRow>, sqlx::Error> {
     if membership_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -318,11 +332,19 @@ pub async fn list_invitations(
     .await
 }
 
+/// The invitation a token opens.
+#[derive(Debug, Clone)]
+pub struct TokenInvitation {
+    pub invitation: InvitationRow,
+    /// When the token was replaced by a resend (None: it is the live one).
+    pub replaced_at: Option<i64>,
+}
+
 /// The invitation a token opens and when the token was replaced by a resend.
 pub async fn invitation_by_token(
     conn: &mut Conn,
     token_hash: &str,
-) -> Result<Option<(InvitationRow, Option<i64>)>, sqlx::Error> {
+) -> Result<Option<TokenInvitation>, sqlx::Error> {
     let Some((id, replaced_at)): Option<(String, Option<i64>)> = sqlx::query_as(
         "SELECT invitation_id, replaced_at FROM invitation_tokens WHERE token_hash = $1",
     )
@@ -338,7 +360,10 @@ pub async fn invitation_by_token(
     .bind(&id)
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|r| (r, replaced_at)))
+    Ok(row.map(|invitation| TokenInvitation {
+        invitation,
+        replaced_at,
+    }))
 }
 
 pub async fn insert_token(
@@ -542,11 +567,14 @@ pub async fn cancel_invitation_mail(
 }
 
 /// Takes the transaction-scoped advisory lock for an organization's invitation mail decisions
-/// (PostgreSQL only).
+/// (PostgreSQL only: SQLite has one writer, so nothing is done there).
 pub async fn lock_invitation_mail(
     conn: &mut Conn,
     organization_id: &str,
 ) -> Result<(), sqlx::Error> {
+    if !locks_rows(conn) {
+        return Ok(());
+    }
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('lanyard.invitation_mail:' || $1)::bigint)")
         .bind(organization_id)
         .execute(conn)
@@ -554,14 +582,21 @@ pub async fn lock_invitation_mail(
         .map(|_| ())
 }
 
+/// How many mails were queued in a window, and when the oldest of them was.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MailCount {
+    pub sent: i64,
+    pub oldest_at: Option<i64>,
+}
+
 /// How many invitation mails an organization queued after `since`, and the oldest one's time.
 pub async fn invitation_mails_since(
     conn: &mut Conn,
     organization_id: &str,
     since: i64,
-) -> Result<(i64, Option<i64>), sqlx::Error> {
+) -> Result<MailCount, sqlx::Error> {
     sqlx::query_as(
-        "SELECT COUNT(*), MIN(created_at) FROM mail_outbox \
+        "SELECT COUNT(*) AS sent, MIN(created_at) AS oldest_at FROM mail_outbox \
          WHERE organization_id = $1 AND invitation_id IS NOT NULL AND created_at > $2",
     )
     .bind(organization_id)
@@ -577,9 +612,9 @@ pub async fn invitation_mails_to_since(
     organization_id: &str,
     recipient: &str,
     since: i64,
-) -> Result<(i64, Option<i64>), sqlx::Error> {
+) -> Result<MailCount, sqlx::Error> {
     sqlx::query_as(
-        "SELECT COUNT(*), MIN(created_at) FROM mail_outbox \
+        "SELECT COUNT(*) AS sent, MIN(created_at) AS oldest_at FROM mail_outbox \
          WHERE organization_id = $1 AND recipient = $2 AND invitation_id IS NOT NULL AND created_at > $3",
     )
     .bind(organization_id)

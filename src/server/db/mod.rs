@@ -152,6 +152,58 @@ impl Db {
     }
 }
 
+/// Whether a read locks the rows it returns until the transaction ends. The db function decides
+/// what that takes from the connection's backend ([`for_update`]): callers only say "lock this".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// A plain read.
+    Plain,
+    /// `FOR UPDATE` on PostgreSQL; nothing on SQLite, whose write transactions begin IMMEDIATE
+    /// and so already hold the whole database.
+    ForUpdate,
+}
+
+/// True when `conn` talks to PostgreSQL, the backend that locks rows (SQLite has one writer).
+pub(crate) fn locks_rows(conn: &Conn) -> bool {
+    conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME
+}
+
+/// The clause that ends a `SELECT` reading with `lock` on this connection.
+pub(crate) fn for_update(conn: &Conn, lock: Lock) -> &'static str {
+    match lock {
+        Lock::ForUpdate if locks_rows(conn) => " FOR UPDATE",
+        _ => "",
+    }
+}
+
+/// A 0/1 flag column read as `bool`: `#[sqlx(try_from = "crate::server::db::Flag")]` on a
+/// `bool` field of a row struct (sqlx's `Any` driver decodes `bool` only from a boolean column,
+/// and both schemas store flags as integers).
+#[derive(Debug, Clone, Copy)]
+pub struct Flag(i64);
+
+impl sqlx::Type<Any> for Flag {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <i64 as sqlx::Type<Any>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <i64 as sqlx::Type<Any>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Any> for Flag {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        <i64 as sqlx::Decode<'r, Any>>::decode(value).map(Flag)
+    }
+}
+
+impl From<Flag> for bool {
+    fn from(f: Flag) -> bool {
+        f.0 != 0
+    }
+}
+
 /// A new public id of `kind`; ids made by one process are strictly increasing.
 pub fn new_id(kind: IdKind) -> String {
     static GEN: OnceLock<Mutex<ulid::Generator>> = OnceLock::new();

@@ -102,8 +102,15 @@ pub async fn delete_sessions(conn: &mut Conn, id: &str) -> Result<u64, sqlx::Err
         .map(|r| r.rows_affected())
 }
 
-/// (id, audit retention in days) of every live organization.
-pub async fn retentions(conn: &mut Conn) -> Result<Vec<(String, i64)>, sqlx::Error> {
+/// How long an organization keeps its audit events.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Retention {
+    pub id: String,
+    pub audit_retention_days: i64,
+}
+
+/// The audit retention of every live organization.
+pub async fn retentions(conn: &mut Conn) -> Result<Vec<Retention>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, audit_retention_days FROM organizations WHERE deleted_at IS NULL ORDER BY id",
     )
@@ -112,8 +119,12 @@ pub async fn retentions(conn: &mut Conn) -> Result<Vec<(String, i64)>, sqlx::Err
 }
 
 /// Locks the organization's row until the transaction ends (PostgreSQL only: SQLite has one
-/// writer), to serialise decisions that count across its memberships or rewrite its policy.
+/// writer, so nothing is done there), to serialise decisions that count across its memberships
+/// or rewrite its policy.
 pub async fn lock(conn: &mut Conn, id: &str) -> Result<(), sqlx::Error> {
+    if !super::locks_rows(conn) {
+        return Ok(());
+    }
     sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
         .bind(id)
         .fetch_optional(conn)

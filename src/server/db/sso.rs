@@ -241,14 +241,22 @@ pub async fn insert_code(
     .map(|_| ())
 }
 
-/// Redeems a code exactly once: returns (redirect_uri, result JSON). With `redirect_uri`, only
-/// a code issued for that redirect is redeemed; a code issued for another stays unspent.
+/// A redeemed sign-in code.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RedeemedCode {
+    pub redirect_uri: String,
+    /// JSON.
+    pub result: String,
+}
+
+/// Redeems a code exactly once. With `redirect_uri`, only a code issued for that redirect is
+/// redeemed; a code issued for another stays unspent.
 pub async fn take_code(
     conn: &mut Conn,
     code_hash: &str,
     redirect_uri: Option<&str>,
     now: i64,
-) -> Result<Option<(String, String)>, sqlx::Error> {
+) -> Result<Option<RedeemedCode>, sqlx::Error> {
     let r = sqlx::query(
         "UPDATE sso_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 \
          AND ($3 IS NULL OR redirect_uri = $3)",
@@ -319,13 +327,23 @@ pub async fn insert_attempt(
     .map(|_| ())
 }
 
-/// The newest attempt of a connection for a purpose: (outcome, reason, evidence, created_at).
+/// A sign-in attempt's result.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttemptResult {
+    pub outcome: String,
+    pub reason: Option<String>,
+    /// JSON.
+    pub evidence: String,
+    pub created_at: i64,
+}
+
+/// The newest attempt of a connection for a purpose.
 pub async fn last_attempt(
     conn: &mut Conn,
     organization_id: &str,
     connection_id: &str,
     purpose: &str,
-) -> Result<Option<(String, Option<String>, String, i64)>, sqlx::Error> {
+) -> Result<Option<AttemptResult>, sqlx::Error> {
     sqlx::query_as(
         "SELECT outcome, reason, evidence, created_at FROM login_attempts WHERE organization_id = $1 AND connection_id = $2 AND purpose = $3 \
          ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -337,15 +355,24 @@ pub async fn last_attempt(
     .await
 }
 
-/// A user's membership: (user id, membership id, role, state).
+/// An organization user with their membership.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserMembership {
+    pub user_id: String,
+    pub membership_id: String,
+    pub role: String,
+    pub state: String,
+}
+
+/// The user an IdP identity is linked to, with their membership.
 pub async fn identity_membership(
     conn: &mut Conn,
     organization_id: &str,
     connection_id: &str,
     subject: &str,
-) -> Result<Option<(String, String, String, String)>, sqlx::Error> {
+) -> Result<Option<UserMembership>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT u.id, m.id, m.role, m.state FROM user_identities i JOIN users u ON u.id = i.user_id \
+        "SELECT u.id AS user_id, m.id AS membership_id, m.role, m.state FROM user_identities i JOIN users u ON u.id = i.user_id \
          JOIN memberships m ON m.user_id = u.id AND m.organization_id = i.organization_id \
          WHERE i.organization_id = $1 AND i.connection_id = $2 AND i.idp_subject = $3",
     )
@@ -369,14 +396,14 @@ pub async fn membership_state(
         .await
 }
 
-/// A member of the organization with this email: (user id, membership id, role, state).
+/// A member of the organization with this email.
 pub async fn member_by_email(
     conn: &mut Conn,
     organization_id: &str,
     email: &str,
-) -> Result<Option<(String, String, String, String)>, sqlx::Error> {
+) -> Result<Option<UserMembership>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT u.id, m.id, m.role, m.state FROM users u JOIN memberships m ON m.user_id = u.id AND m.organization_id = u.organization_id \
+        "SELECT u.id AS user_id, m.id AS membership_id, m.role, m.state FROM users u JOIN memberships m ON m.user_id = u.id AND m.organization_id = u.organization_id \
          WHERE u.organization_id = $1 AND u.email = $2 ORDER BY u.id LIMIT 1",
     )
     .bind(organization_id)
@@ -532,8 +559,15 @@ pub async fn add_redirect_uri(conn: &mut Conn, uri: &str, now: i64) -> Result<bo
     Ok(r.rows_affected() == 1)
 }
 
+/// A vendor redirect URI registered through the API.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RedirectUriRow {
+    pub uri: String,
+    pub created_at: i64,
+}
+
 /// Vendor redirect URIs with their creation time.
-pub async fn list_redirect_uris(conn: &mut Conn) -> Result<Vec<(String, i64)>, sqlx::Error> {
+pub async fn list_redirect_uris(conn: &mut Conn) -> Result<Vec<RedirectUriRow>, sqlx::Error> {
     sqlx::query_as("SELECT uri, created_at FROM redirect_uris ORDER BY uri")
         .fetch_all(conn)
         .await

@@ -149,14 +149,27 @@ pub async fn advance_fanout(
     Ok(r.rows_affected() == 1)
 }
 
-/// (cursor, event id, type, entity key, organization id) of events after `after`.
+/// What fan-out needs of an event.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRef {
+    pub cursor: i64,
+    pub id: String,
+    /// The event type.
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    /// `entity_type:entity_id`.
+    pub entity_key: String,
+    pub organization_id: Option<String>,
+}
+
+/// Events after `after`, oldest first.
 pub async fn events_after(
     conn: &mut Conn,
     after: i64,
     limit: i64,
-) -> Result<Vec<(i64, String, String, String, Option<String>)>, sqlx::Error> {
+) -> Result<Vec<EventRef>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT cursor, id, type, entity_type || ':' || entity_id, organization_id FROM events WHERE cursor > $1 ORDER BY cursor LIMIT $2",
+        "SELECT cursor, id, type, entity_type || ':' || entity_id AS entity_key, organization_id FROM events WHERE cursor > $1 ORDER BY cursor LIMIT $2",
     )
     .bind(after)
     .bind(limit)
@@ -309,8 +322,15 @@ pub async fn get_delivery(conn: &mut Conn, id: &str) -> Result<Option<DeliveryRo
     .await
 }
 
-/// (attempted_at, status, latency_ms, response_excerpt, error), newest first.
-pub type AttemptRow = (i64, Option<i64>, i64, Option<String>, Option<String>);
+/// One delivery attempt.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub attempted_at: i64,
+    pub status: Option<i64>,
+    pub latency_ms: i64,
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+}
 
 pub async fn attempts(conn: &mut Conn, delivery_id: &str) -> Result<Vec<AttemptRow>, sqlx::Error> {
     sqlx::query_as(
@@ -330,18 +350,23 @@ pub async fn requeue(conn: &mut Conn, id: &str, now: i64) -> Result<bool, sqlx::
     Ok(r.rows_affected() == 1)
 }
 
-/// The event body columns: (cursor, id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data).
-pub type EventRow = (
-    i64,
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    i64,
-    i64,
-    String,
-);
+/// A stored event (`SELECT cursor, id, type, organization_id, entity_type, entity_id,
+/// entity_seq, created_at, data`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    pub cursor: i64,
+    pub id: String,
+    /// The event type.
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub organization_id: Option<String>,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub entity_seq: i64,
+    pub created_at: i64,
+    /// JSON.
+    pub data: String,
+}
 
 pub async fn event(conn: &mut Conn, cursor: i64) -> Result<Option<EventRow>, sqlx::Error> {
     sqlx::query_as(

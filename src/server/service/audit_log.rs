@@ -303,7 +303,11 @@ pub async fn purge_expired(state: &AppState) -> Result<u64, AppError> {
         crate::server::db::organizations::retentions(&mut conn).await?
     };
     let mut total = 0;
-    for (org, days) in orgs {
+    for crate::server::db::organizations::Retention {
+        id: org,
+        audit_retention_days: days,
+    } in orgs
+    {
         let now = state.clock.now();
         let mut tx =
             AuditedTx::begin(&state.db, &Actor::system(), &RequestContext::default(), now).await?;

@@ -126,17 +126,26 @@ async fn view(state: &AppState, conn: &mut Conn, r: DirectoryRow) -> Result<Dire
     let tokens = q::live_tokens(conn, &r.id, now)
         .await?
         .into_iter()
-        .map(|(hint, created_at, expires_at)| TokenInfo {
-            hint,
-            created_at,
-            expires_at,
-        })
+        .map(
+            |q::LiveToken {
+                 hint,
+                 created_at,
+                 expires_at,
+             }| TokenInfo {
+                hint,
+                created_at,
+                expires_at,
+            },
+        )
         .collect();
-    let (requests_24h, errors_24h, last_request_at) =
-        q::request_stats(conn, &r.id, now - 86_400_000).await?;
+    let q::RequestStats {
+        requests: requests_24h,
+        errors: errors_24h,
+        last_request_at,
+    } = q::request_stats(conn, &r.id, now - 86_400_000).await?;
     let last = q::last_error(conn, &r.id).await?;
-    let (users, _) = q::page_users(conn, &r.id, None, 0, 0).await?;
-    let (groups, _) = q::page_groups(conn, &r.id, None, 0, 0).await?;
+    let users = q::page_users(conn, &r.id, None, 0, 0).await?.total;
+    let groups = q::page_groups(conn, &r.id, None, 0, 0).await?.total;
     Ok(Directory {
         scim_base_url: scim_base_url(state, &r.id),
         id: r.id,
@@ -413,7 +422,7 @@ async fn desired_role(
     conn: &mut Conn,
     dir: &DirCtx,
     dir_user_id: &str,
-    mappings: Option<&[(String, String, i64)]>,
+    mappings: Option<&[q::GroupRoleMapping]>,
 ) -> Result<(String, Option<(String, String)>), sqlx::Error> {
     let owned;
     let mappings = match mappings {
@@ -427,13 +436,13 @@ async fn desired_role(
         let groups = q::groups_of_user(conn, &dir.directory_id, dir_user_id).await?;
         let mapped = mappings
             .iter()
-            .filter(|(g, _, _)| groups.iter().any(|(id, _)| id == g))
-            .map(|(g, r, p)| (g.as_str(), r.as_str(), *p));
+            .filter(|m| groups.iter().any(|g| g.id == m.group_id))
+            .map(|m| (m.group_id.as_str(), m.role.as_str(), m.priority));
         if let Some((g, r)) = winning_group(mapped) {
             let name = groups
                 .iter()
-                .find(|(id, _)| id == g)
-                .map(|(_, n)| n.clone())
+                .find(|x| x.id == g)
+                .map(|x| x.display_name.clone())
                 .unwrap_or_default();
             return Ok((r.to_owned(), Some((g.to_owned(), name))));
         }
@@ -491,9 +500,14 @@ async fn suspend(
 ) -> Result<(), AppError> {
     let now = tx.now();
     let org = dir.organization_id.clone();
-    let lock = Some(tx.dialect());
-    let Some((m, role, st, group, managed_by)) =
-        q::membership_of_user(tx.conn(), &org, user_id, lock).await?
+    let lock = db::Lock::ForUpdate;
+    let Some(q::ManagedMembership {
+        id: m,
+        role,
+        state: st,
+        role_group_id: group,
+        directory_id: managed_by,
+    }) = q::membership_of_user(tx.conn(), &org, user_id, lock).await?
     else {
         return Ok(());
     };
@@ -548,10 +562,8 @@ async fn suspend(
     if !matches!(reason, "directory_deactivated" | "directory_deleted_user") {
         return Ok(());
     }
-    if tx.dialect() == db::Dialect::Postgres {
-        // Two concurrent deactivations must not both count the other as the remaining admin.
-        db::organizations::lock(tx.conn(), &org).await?;
-    }
+    // Two concurrent deactivations must not both count the other as the remaining admin.
+    db::organizations::lock(tx.conn(), &org).await?;
     let policy = super::policy::load(tx.conn(), &org).await?;
     let plan =
         deactivation_plan_for(tx.conn(), &policy, &org, &m, &role, &mut Trace::default()).await?;
@@ -689,7 +701,12 @@ pub(crate) async fn deactivation_plan(
     t: &mut Trace,
 ) -> Result<Option<DeactivationPlan>, AppError> {
     match db::sso::member_by_email(conn, org, email).await? {
-        Some((_, m, role, st)) if st == MembershipState::Active => {
+        Some(db::sso::UserMembership {
+            membership_id: m,
+            role,
+            state: st,
+            ..
+        }) if st == MembershipState::Active => {
             t.info(
                 "directory",
                 format!("{} deactivates {email} (role {role})", dir.name),
@@ -698,7 +715,7 @@ pub(crate) async fn deactivation_plan(
                 deactivation_plan_for(conn, policy, org, &m, &role, t).await?,
             ))
         }
-        Some((_, _, _, st)) => {
+        Some(db::sso::UserMembership { state: st, .. }) => {
             t.info(
                 "directory",
                 format!("{email} is already {st}: nothing more to end"),
@@ -756,7 +773,9 @@ pub(crate) async fn creation_plan(
     email: &str,
     t: &mut Trace,
 ) -> Result<(bool, String), AppError> {
-    let Some((user_id, _, _, _)) = db::sso::member_by_email(conn, &org.id, email).await? else {
+    let Some(db::sso::UserMembership { user_id, .. }) =
+        db::sso::member_by_email(conn, &org.id, email).await?
+    else {
         if held_elsewhere(conn, &org.id, dir, email, t).await? {
             return Ok((false, org.default_role.clone()));
         }
@@ -766,15 +785,22 @@ pub(crate) async fn creation_plan(
         );
         return Ok((true, org.default_role.clone()));
     };
-    let membership = q::membership_of_user(conn, &org.id, &user_id, None).await?;
+    let membership = q::membership_of_user(conn, &org.id, &user_id, db::Lock::Plain).await?;
     if membership
         .as_ref()
-        .is_none_or(|(_, _, st, _, _)| st != MembershipState::Active)
+        .is_none_or(|m| m.state != MembershipState::Active)
         && held_elsewhere(conn, &org.id, dir, email, t).await?
     {
         return Ok((false, org.default_role.clone()));
     }
-    let Some((m, role, st, group, _)) = membership else {
+    let Some(q::ManagedMembership {
+        id: m,
+        role,
+        state: st,
+        role_group_id: group,
+        ..
+    }) = membership
+    else {
         t.allow(
             "directory",
             format!(
@@ -834,19 +860,27 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
         q::due_removals(&mut conn, now).await?
     };
     let mut n = 0;
-    for (org, m, email) in due {
+    for q::DueRemoval {
+        organization_id: org,
+        membership_id: m,
+        email,
+    } in due
+    {
         let mut tx =
             AuditedTx::begin(&state.db, &Actor::system(), &RequestContext::default(), now).await?;
         // Claimed with a conditional update: on several nodes, exactly one removes.
         if !q::claim_removal(tx.conn(), &org, &m, now).await? {
             continue;
         }
-        let Some((_, role, _, _, dir)) = q::membership_of_id(tx.conn(), &org, &m).await? else {
+        let Some(q::ManagedMembership {
+            role,
+            directory_id: dir,
+            ..
+        }) = q::membership_of_id(tx.conn(), &org, &m).await?
+        else {
             continue;
         };
-        if tx.dialect() == db::Dialect::Postgres {
-            db::organizations::lock(tx.conn(), &org).await?;
-        }
+        db::organizations::lock(tx.conn(), &org).await?;
         let policy = super::policy::load(tx.conn(), &org).await?;
         let plan =
             deactivation_plan_for(tx.conn(), &policy, &org, &m, &role, &mut Trace::default())
@@ -901,13 +935,13 @@ pub(crate) async fn domain_owned_elsewhere(
 /// another directory suspended stay as they are.
 pub(crate) fn may_restore(
     state: &str,
-    newest_grant: Option<&(String, String)>,
+    newest_grant: Option<&q::GrantKindDetail>,
     directory_id: &str,
 ) -> bool {
     if state != MembershipState::Suspended {
         return false;
     }
-    let Some((kind, detail)) = newest_grant else {
+    let Some(q::GrantKindDetail { kind, detail }) = newest_grant else {
         return false;
     };
     let by = serde_json::from_str::<serde_json::Value>(detail)
@@ -929,13 +963,13 @@ pub async fn reconcile(
     dir: &DirCtx,
     u: &mut DirUserRow,
     gone: bool,
-    mappings: Option<&[(String, String, i64)]>,
+    mappings: Option<&[q::GroupRoleMapping]>,
 ) -> Result<(), AppError> {
     let now = tx.now();
     let org = dir.organization_id.clone();
     // Work from the row as this transaction sees it, locked: a deactivation committed by a
     // concurrent request must not be undone by a group change that read the user before it.
-    let lock = Some(tx.dialect());
+    let lock = db::Lock::ForUpdate;
     if let Some(fresh) = q::get_user(tx.conn(), &dir.directory_id, &u.id, lock).await? {
         *u = fresh;
     }
@@ -954,7 +988,9 @@ pub async fn reconcile(
             || domain_owned_elsewhere(tx.conn(), &org, &email).await?);
     if u.user_id.is_none() {
         // The same person may already be a member (JIT, an invitation, another directory).
-        if let Some((uid, _, _, _)) = db::sso::member_by_email(tx.conn(), &org, &email).await? {
+        if let Some(db::sso::UserMembership { user_id: uid, .. }) =
+            db::sso::member_by_email(tx.conn(), &org, &email).await?
+        {
             u.user_id = Some(uid);
         } else if wants_access && !held {
             let uid = db::new_id(IdKind::User);
@@ -1025,7 +1061,13 @@ pub async fn reconcile(
             )
             .await?;
         }
-        Some((m, old_role, st, old_group, old_dir)) => {
+        Some(q::ManagedMembership {
+            id: m,
+            role: old_role,
+            state: st,
+            role_group_id: old_group,
+            directory_id: old_dir,
+        }) => {
             // A directory restores only what it suspended itself: a membership suspended by an
             // admin, removed, or suspended by another directory stays as it is; nor does it
             // bring back anyone on another organization's verified domain.
@@ -1147,8 +1189,8 @@ pub struct RoleChange {
 fn check_mappings(
     input: &[GroupMapping],
     groups: &[q::DirGroupRow],
-) -> Result<Vec<(String, String, i64)>, FieldError> {
-    let mut out: Vec<(String, String, i64)> = Vec::new();
+) -> Result<Vec<q::GroupRoleMapping>, FieldError> {
+    let mut out: Vec<q::GroupRoleMapping> = Vec::new();
     for m in input {
         if !groups.iter().any(|g| g.id == m.group_id) {
             return Err(FieldError::new(
@@ -1165,10 +1207,14 @@ fn check_mappings(
                 "priority must be from 0 to 1000",
             ));
         }
-        if out.iter().any(|(g, _, _)| *g == m.group_id) {
+        if out.iter().any(|o| o.group_id == m.group_id) {
             return Err(FieldError::new("group_id", "each group can be mapped once"));
         }
-        out.push((m.group_id.clone(), m.role.clone(), m.priority));
+        out.push(q::GroupRoleMapping {
+            group_id: m.group_id.clone(),
+            role: m.role.clone(),
+            priority: m.priority,
+        });
     }
     Ok(out)
 }
@@ -1190,15 +1236,15 @@ pub async fn groups(
     Ok(rows
         .into_iter()
         .map(|g| {
-            let m = maps.iter().find(|(gid, _, _)| *gid == g.id);
+            let m = maps.iter().find(|m| m.group_id == g.id);
             GroupInfo {
                 members: counts
                     .iter()
-                    .find(|(gid, _)| *gid == g.id)
-                    .map(|c| c.1)
+                    .find(|c| c.group_id == g.id)
+                    .map(|c| c.members)
                     .unwrap_or(0),
-                role: m.map(|m| m.1.clone()),
-                priority: m.map(|m| m.2),
+                role: m.map(|m| m.role.clone()),
+                priority: m.map(|m| m.priority),
                 id: g.id,
                 display_name: g.display_name,
             }
@@ -1209,7 +1255,7 @@ pub async fn groups(
 async fn role_changes(
     conn: &mut Conn,
     dir: &DirCtx,
-    proposed: &[(String, String, i64)],
+    proposed: &[q::GroupRoleMapping],
 ) -> Result<Vec<RoleChange>, AppError> {
     let mut out = Vec::new();
     for u in q::all_users(conn, &dir.directory_id).await? {
@@ -1217,20 +1263,20 @@ async fn role_changes(
             continue;
         }
         let membership = match &u.user_id {
-            Some(uid) => q::membership_of_user(conn, &dir.organization_id, uid, None)
+            Some(uid) => q::membership_of_user(conn, &dir.organization_id, uid, db::Lock::Plain)
                 .await?
-                .filter(|m| m.2 == MembershipState::Active),
+                .filter(|m| m.state == MembershipState::Active),
             None => None,
         };
         let (mut to, group) = desired_role(conn, dir, &u.id, Some(proposed)).await?;
         // Same rule as `reconcile`: a role no group gave is kept until a mapped group gives one.
         if let Some(m) = membership
             .as_ref()
-            .filter(|m| group.is_none() && m.3.is_none())
+            .filter(|m| group.is_none() && m.role_group_id.is_none())
         {
-            to = m.1.clone();
+            to = m.role.clone();
         }
-        let current = membership.map(|m| m.1);
+        let current = membership.map(|m| m.role);
         if current.as_deref() != Some(to.as_str()) {
             out.push(RoleChange {
                 user_name: u.user_name,
@@ -1269,7 +1315,7 @@ pub async fn preview_mappings(
     let dir = dir_ctx(&mut conn, organization_id, id).await?;
     let groups = q::all_groups(&mut conn, id).await?;
     let proposed = check_mappings(input, &groups)?;
-    for (_, role, _) in &proposed {
+    for q::GroupRoleMapping { role, .. } in &proposed {
         super::roles::check(&mut conn, "role", role).await?;
     }
     role_changes(&mut conn, &dir, &proposed).await
@@ -1290,7 +1336,7 @@ pub async fn save_mappings(
     let dir = dir_ctx(tx.conn(), organization_id, id).await?;
     let groups = q::all_groups(tx.conn(), id).await?;
     let proposed = check_mappings(input, &groups)?;
-    for (_, role, _) in &proposed {
+    for q::GroupRoleMapping { role, .. } in &proposed {
         super::roles::check(tx.conn(), "role", role).await?;
     }
     let changes = role_changes(tx.conn(), &dir, &proposed).await?;
@@ -1336,10 +1382,12 @@ pub async fn users(
     let mut conn = state.db.pool.acquire().await?;
     let dir = dir_ctx(&mut conn, organization_id, id).await?;
     let mut out = Vec::new();
-    for u in q::page_users(&mut conn, id, None, 0, limit).await?.1 {
+    for u in q::page_users(&mut conn, id, None, 0, limit).await?.rows {
         let groups = q::groups_of_user(&mut conn, id, &u.id).await?;
         let m = match &u.user_id {
-            Some(uid) => q::membership_of_user(&mut conn, &dir.organization_id, uid, None).await?,
+            Some(uid) => {
+                q::membership_of_user(&mut conn, &dir.organization_id, uid, db::Lock::Plain).await?
+            }
             None => None,
         };
         out.push(DirectoryUser {
@@ -1348,9 +1396,9 @@ pub async fn users(
             email: u.email,
             display_name: u.display_name,
             active: u.active != 0,
-            groups: groups.into_iter().map(|g| g.1).collect(),
-            role: m.as_ref().map(|m| m.1.clone()),
-            membership_state: m.map(|m| m.2),
+            groups: groups.into_iter().map(|g| g.display_name).collect(),
+            role: m.as_ref().map(|m| m.role.clone()),
+            membership_state: m.map(|m| m.state),
         });
     }
     Ok(out)
@@ -1431,15 +1479,20 @@ pub async fn gate(
 /// selects them, to ask [`gate_verdict`] about many people with one query.
 #[derive(Debug, Default)]
 pub struct AuthoritativeIndex {
-    by_user: std::collections::HashMap<String, Vec<i64>>,
-    by_email: std::collections::HashMap<String, Vec<i64>>,
+    by_user: std::collections::HashMap<String, Vec<bool>>,
+    by_email: std::collections::HashMap<String, Vec<bool>>,
 }
 
 impl AuthoritativeIndex {
-    /// Indexes `(linked user id, email, active)` rows.
-    pub fn new(rows: Vec<(Option<String>, Option<String>, i64)>) -> Self {
+    /// Indexes directory users by linked user and by email.
+    pub fn new(rows: Vec<db::health::DirectoryFlag>) -> Self {
         let mut ix = AuthoritativeIndex::default();
-        for (user, email, active) in rows {
+        for db::health::DirectoryFlag {
+            user_id: user,
+            email,
+            active,
+        } in rows
+        {
             if let Some(u) = user {
                 ix.by_user.entry(u).or_default().push(active);
             }
@@ -1452,7 +1505,7 @@ impl AuthoritativeIndex {
 
     /// The flags standing for this person: those linked to `user_id`, or when none is linked,
     /// those carrying `email`.
-    pub fn flags(&self, user_id: Option<&str>, email: &str) -> Vec<i64> {
+    pub fn flags(&self, user_id: Option<&str>, email: &str) -> Vec<bool> {
         user_id
             .and_then(|u| self.by_user.get(u))
             .filter(|v| !v.is_empty())
@@ -1464,14 +1517,14 @@ impl AuthoritativeIndex {
 
 /// The gate's decision from the person's authoritative `active` flags (the organization has an
 /// authoritative directory): none → not provisioned, any deactivated → deprovisioned.
-pub fn gate_verdict(flags: &[i64]) -> Option<(&'static str, &'static str)> {
+pub fn gate_verdict(flags: &[bool]) -> Option<(&'static str, &'static str)> {
     // Fail closed: any deactivated account among those that stand for this person keeps them out.
     if flags.is_empty() {
         Some((
             "not_provisioned",
             "your organization's directory has not given you access to this application; ask your IT admin to assign it to you",
         ))
-    } else if flags.contains(&0) {
+    } else if flags.contains(&false) {
         Some((
             "deprovisioned",
             "your account was deactivated in your organization's directory; contact your IT admin",
@@ -1488,11 +1541,9 @@ mod tests {
 
     #[test]
     fn a_directory_restores_only_what_it_suspended_itself() {
-        let grant = |kind: &str, dir: &str| {
-            (
-                kind.to_owned(),
-                serde_json::json!({ "directory_id": dir }).to_string(),
-            )
+        let grant = |kind: &str, dir: &str| crate::server::db::directories::GrantKindDetail {
+            kind: kind.to_owned(),
+            detail: serde_json::json!({ "directory_id": dir }).to_string(),
         };
         let cases = [
             (

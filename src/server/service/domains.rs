@@ -497,7 +497,12 @@ pub async fn run_due_checks(state: &AppState) -> Result<usize, AppError> {
         db::domains::due(&mut conn, now, 100).await?
     };
     let mut checked = 0;
-    for (id, org, next) in due {
+    for db::domains::DueCheck {
+        id,
+        organization_id: org,
+        next_check_at: next,
+    } in due
+    {
         let leased = {
             let mut conn = state.db.pool.acquire().await?;
             db::domains::lease(&mut conn, &org, &id, next, now + 5 * 60_000).await?

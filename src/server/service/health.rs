@@ -241,8 +241,15 @@ async fn organization_credentials(
 ) -> Result<Vec<Credential>, AppError> {
     let org = Some(organization_id);
     let mut out = Vec::new();
-    for (id, dir_id, dir_name, hint, created_at, last_used_at, expires_at) in
-        q::scim_tokens(conn, organization_id, now).await?
+    for q::ScimTokenRow {
+        id,
+        directory_id: dir_id,
+        directory_name: dir_name,
+        hint,
+        created_at,
+        last_used_at,
+        expires_at,
+    } in q::scim_tokens(conn, organization_id, now).await?
     {
         let created_by = creator(
             conn,
@@ -268,7 +275,14 @@ async fn organization_credentials(
             flags: credential_flags(now, created_at, last_used_at, expires_at, true),
         });
     }
-    for (id, name, created_at, updated_at, last) in q::oidc_secrets(conn, organization_id).await? {
+    for q::OidcSecret {
+        id,
+        name,
+        created_at,
+        updated_at,
+        last_sign_in_at: last,
+    } in q::oidc_secrets(conn, organization_id).await?
+    {
         let created_by = creator(
             conn,
             with_creators,
@@ -291,8 +305,15 @@ async fn organization_credentials(
             flags: credential_flags(now, updated_at.max(created_at), last, None, true),
         });
     }
-    for (id, conn_id, conn_name, fingerprint, subject, not_after, created_at) in
-        q::certificates(conn, organization_id).await?
+    for q::CertRow {
+        id,
+        connection_id: conn_id,
+        connection_name: conn_name,
+        fingerprint,
+        subject,
+        not_after,
+        created_at,
+    } in q::certificates(conn, organization_id).await?
     {
         let last = q::connection_last_sign_in(conn, &conn_id).await?;
         out.push(Credential {
@@ -327,8 +348,17 @@ async fn endpoint_credentials(
     with_creators: bool,
 ) -> Result<Vec<Credential>, AppError> {
     let mut out = Vec::new();
-    for (id, org, kind, name, url, created_at, prev_expires, has_cred, last) in
-        q::endpoint_credentials(conn, organization_id).await?
+    for q::EndpointCredRow {
+        id,
+        organization_id: org,
+        kind,
+        name,
+        url,
+        created_at,
+        prev_secret_expires_at: prev_expires,
+        has_credential,
+        last_attempt_at: last,
+    } in q::endpoint_credentials(conn, organization_id).await?
     {
         // A rotation keeps the old secret for 24 hours: the current one is that much younger.
         let secret_at = prev_expires.map_or(created_at, |e| e - DAY_MS);
@@ -362,7 +392,7 @@ async fn endpoint_credentials(
                 flags: credential_flags(now, secret_at, last, None, true),
             });
         }
-        if has_cred == 1 {
+        if has_credential {
             out.push(Credential {
                 kind: "log_stream_credential".into(),
                 id: id.clone(),
@@ -431,16 +461,24 @@ async fn compute_health(
 
     let certs = q::certificates(conn, organization_id).await?;
     let mut connections = Vec::new();
-    for (id, name, kind, st, ok_at, fail_at, reason, failures) in
-        q::connections(conn, organization_id, now - DAY_MS).await?
+    for q::ConnectionStats {
+        id,
+        name,
+        kind,
+        state: st,
+        last_success_at: ok_at,
+        last_failure_at: fail_at,
+        last_failure_reason: reason,
+        failures,
+    } in q::connections(conn, organization_id, now - DAY_MS).await?
     {
         let certificates_expiring: Vec<ExpiringCertificate> = certs
             .iter()
-            .filter(|c| c.1 == id && c.5 - now <= EXPIRING_DAYS * DAY_MS)
+            .filter(|c| c.connection_id == id && c.not_after - now <= EXPIRING_DAYS * DAY_MS)
             .map(|c| ExpiringCertificate {
-                fingerprint: c.3.clone(),
-                subject: c.4.clone(),
-                not_after: c.5,
+                fingerprint: c.fingerprint.clone(),
+                subject: c.subject.clone(),
+                not_after: c.not_after,
             })
             .collect();
         if st == "active" {
@@ -501,18 +539,23 @@ async fn compute_health(
 
     let mut directories = Vec::new();
     for d in db::directories::list_directories(conn, organization_id).await? {
-        let (requests_24h, errors_24h, last_request_at) =
-            db::directories::request_stats(conn, &d.id, now - DAY_MS).await?;
+        let db::directories::RequestStats {
+            requests: requests_24h,
+            errors: errors_24h,
+            last_request_at,
+        } = db::directories::request_stats(conn, &d.id, now - DAY_MS).await?;
         let last_error = db::directories::last_error(conn, &d.id)
             .await?
             .map(|l| format!("{} {} {}", l.status, l.method, l.path));
         let token_age_days = db::directories::live_tokens(conn, &d.id, now)
             .await?
             .iter()
-            .map(|t| t.1)
+            .map(|t| t.created_at)
             .max()
             .map(|c| days_ago(now, c));
-        let (users, _) = db::directories::page_users(conn, &d.id, None, 0, 0).await?;
+        let users = db::directories::page_users(conn, &d.id, None, 0, 0)
+            .await?
+            .total;
         let error_rate = if requests_24h > 0 {
             errors_24h as f64 / requests_24h as f64
         } else {
@@ -564,7 +607,11 @@ async fn compute_health(
     }
 
     let mut domains = DomainCounts::default();
-    for (st, n) in q::domain_states(conn, organization_id).await? {
+    for q::DomainStateCount {
+        state: st,
+        domains: n,
+    } in q::domain_states(conn, organization_id).await?
+    {
         match st.as_str() {
             "verified" => domains.verified = n,
             "pending" => domains.pending = n,
@@ -594,7 +641,11 @@ async fn compute_health(
         );
     }
 
-    let (pending, past_expiry, bouncing) = q::invitation_counts(conn, organization_id, now).await?;
+    let q::PendingInvitationCounts {
+        unexpired: pending,
+        past_expiry,
+        bouncing,
+    } = q::invitation_counts(conn, organization_id, now).await?;
     let invitations = InvitationCounts {
         pending: pending + past_expiry,
         bouncing,
@@ -679,12 +730,15 @@ async fn compute_drift(
         q::origin_grants(conn, organization_id)
             .await?
             .into_iter()
-            .map(|(m, kind, detail)| (m, (kind, serde_json::from_str(&detail).unwrap_or_default())))
+            .map(|g| {
+                let detail = serde_json::from_str(&g.detail).unwrap_or_default();
+                (g.membership_id, (g.kind, detail))
+            })
             .collect();
     let authoritative = q::authoritative_directories(conn, organization_id).await?;
     let dir_names = authoritative
         .iter()
-        .map(|d| d.1.as_str())
+        .map(|d| d.name.as_str())
         .collect::<Vec<_>>()
         .join(", ");
     // The rows the sign-in gate reads, loaded once; the verdict is the gate's own function.
@@ -700,7 +754,7 @@ async fn compute_drift(
         q::departed_group_roles(conn, organization_id)
             .await?
             .into_iter()
-            .map(|(m, g, n)| (m, (g, n)))
+            .map(|d| (d.membership_id, (d.group_id, d.group_name)))
             .collect();
 
     for m in &members {
@@ -725,7 +779,10 @@ async fn compute_drift(
             }
             if let Some((kind, detail)) = origins.get(&m.id) {
                 let outside = matches!(kind.as_str(), "jit" | "jit_link" | "invitation");
-                let since = authoritative.iter().filter_map(|d| d.2).min();
+                let since = authoritative
+                    .iter()
+                    .filter_map(|d| d.authoritative_since)
+                    .min();
                 if outside && m.directory_id.is_none() && since.is_some_and(|t| m.created_at >= t) {
                     let how = if kind == "invitation" {
                         format!("an invitation from {}", s(detail, "inviter_name"))
@@ -799,7 +856,12 @@ async fn compute_drift(
             ));
         }
     }
-    for (id, email, expires_at) in q::overdue_invitations(conn, organization_id, now).await? {
+    for q::OverdueInvitation {
+        id,
+        email,
+        expires_at,
+    } in q::overdue_invitations(conn, organization_id, now).await?
+    {
         out.push(DriftFinding {
             kind: "invitation_past_expiry".into(),
             membership_id: None,
@@ -829,8 +891,16 @@ async fn lapsed_state(
     names.extend(name.parents().into_iter().map(|p| p.as_str().to_owned()));
     let rows = q::domain_rows(conn, organization_id, &names).await?;
     Ok(Some(match rows.first() {
-        Some((d, st)) if *d == names[0] => format!("now {st}"),
-        Some((d, st)) => format!("no longer covered ({d} is {st})"),
+        Some(q::DomainNameState {
+            domain: d,
+            state: st,
+        }) if *d == names[0] => format!("now {st}"),
+        Some(q::DomainNameState {
+            domain: d,
+            state: st,
+        }) => {
+            format!("no longer covered ({d} is {st})")
+        }
         None if !holders.is_empty() => "now verified by another organization".into(),
         None => "no longer one of this organization's domains".into(),
     }))
@@ -865,14 +935,14 @@ pub async fn refresh(
         data: drift,
         computed_at: now,
     };
-    let row = (
-        organization_id.to_owned(),
-        now,
-        health.status.clone(),
-        health.score,
-        serde_json::to_string(&health).unwrap_or_default(),
-        serde_json::to_string(&report).unwrap_or_default(),
-    );
+    let row = q::SnapshotRow {
+        organization_id: organization_id.to_owned(),
+        computed_at: now,
+        status: health.status.clone(),
+        score: health.score,
+        health: serde_json::to_string(&health).unwrap_or_default(),
+        drift: serde_json::to_string(&report).unwrap_or_default(),
+    };
     drop(conn);
     // The snapshot is a cache (no audit event: nothing changed): a failure to write it must not
     // fail the read that computed it.
@@ -943,7 +1013,11 @@ pub async fn tenants(
     let snaps: std::collections::HashMap<String, OrganizationHealth> = q::snapshots(&mut conn)
         .await?
         .into_iter()
-        .filter_map(|(id, h)| serde_json::from_str(&h).ok().map(|h| (id, h)))
+        .filter_map(|s| {
+            serde_json::from_str(&s.health)
+                .ok()
+                .map(|h| (s.organization_id, h))
+        })
         .collect();
     drop(conn);
     let orgs_total = orgs.len();

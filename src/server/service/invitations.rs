@@ -486,7 +486,7 @@ pub(crate) async fn recheck_at_acceptance(
         return Ok(Err(format!("{why} {ask}")));
     };
     let acting = if InviterKind::parse(&inv.inviter_kind) == Some(InviterKind::Membership) {
-        let inviter = q::get_member(conn, &inv.organization_id, &inv.inviter_id, None)
+        let inviter = q::get_member(conn, &inv.organization_id, &inv.inviter_id, db::Lock::Plain)
             .await?
             .filter(|m| m.state == MembershipState::Active);
         let inviter_role = match &inviter {
@@ -548,7 +548,12 @@ pub(crate) async fn invite_checks(
         return Err(e);
     }
     guest_check(conn, org, policy, email, t).await?;
-    if let Some((_, _, current, st)) = db::sso::member_by_email(conn, org, email).await? {
+    if let Some(db::sso::UserMembership {
+        role: current,
+        state: st,
+        ..
+    }) = db::sso::member_by_email(conn, org, email).await?
+    {
         // Re-inviting a suspended or removed member gives their access back: only someone who
         // could grant the role they held may do it.
         if acting.is_some() {
@@ -700,9 +705,7 @@ pub(crate) async fn acceptance_route(
 /// taken before any row lock, so it cannot join a lock cycle; SQLite has one writer), so that
 /// the counts below hold across nodes and concurrent requests.
 async fn lock_mail_decisions(tx: &mut AuditedTx, org: &str) -> Result<(), AppError> {
-    if tx.dialect() == db::Dialect::Postgres {
-        q::lock_invitation_mail(tx.conn(), org).await?;
-    }
+    q::lock_invitation_mail(tx.conn(), org).await?;
     Ok(())
 }
 
@@ -714,7 +717,10 @@ fn seconds_until(ms: i64) -> i64 {
 /// the mail outbox (shared by every node). Refuses with when to retry.
 async fn check_org_mail_cap(tx: &mut AuditedTx, org: &str) -> Result<(), AppError> {
     let now = tx.now();
-    let (sent, oldest) = q::invitation_mails_since(tx.conn(), org, now - HOUR_MS).await?;
+    let q::MailCount {
+        sent,
+        oldest_at: oldest,
+    } = q::invitation_mails_since(tx.conn(), org, now - HOUR_MS).await?;
     if sent < ORG_MAILS_PER_HOUR {
         return Ok(());
     }
@@ -749,7 +755,10 @@ async fn check_recipient_mail_cap(
     email: &str,
 ) -> Result<(), AppError> {
     let now = tx.now();
-    let (sent, oldest) = q::invitation_mails_to_since(tx.conn(), org, email, now - HOUR_MS).await?;
+    let q::MailCount {
+        sent,
+        oldest_at: oldest,
+    } = q::invitation_mails_to_since(tx.conn(), org, email, now - HOUR_MS).await?;
     if sent < RECIPIENT_MAILS_PER_HOUR {
         return Ok(());
     }
@@ -1058,7 +1067,10 @@ pub async fn inspect(state: &AppState, token: &str) -> Result<LinkState, AppErro
     }
     let now = state.clock.now();
     let mut conn = state.db.pool.acquire().await?;
-    let Some((r, replaced_at)) = q::invitation_by_token(&mut conn, &hash_secret(token)).await?
+    let Some(q::TokenInvitation {
+        invitation: r,
+        replaced_at,
+    }) = q::invitation_by_token(&mut conn, &hash_secret(token)).await?
     else {
         return Ok(LinkState::Unknown);
     };
@@ -1371,7 +1383,12 @@ async fn accept(
     let (user_id, membership_id, role) = match db::sso::member_by_email(tx.conn(), &org, &email)
         .await?
     {
-        Some((u, m, r, st)) if st == MembershipState::Active => {
+        Some(db::sso::UserMembership {
+            user_id: u,
+            membership_id: m,
+            role: r,
+            state: st,
+        }) if st == MembershipState::Active => {
             // Already in (a directory or a sign-in got there first): keep the membership as it is.
             record_grant(&mut tx, &org, &m, GrantKind::Invitation, &r, {
                 let mut d = grant_detail.clone();
@@ -1381,7 +1398,12 @@ async fn accept(
             .await?;
             (u, m, r)
         }
-        Some((u, m, old_role, _)) => {
+        Some(db::sso::UserMembership {
+            user_id: u,
+            membership_id: m,
+            role: old_role,
+            ..
+        }) => {
             db::sso::set_membership_state(
                 tx.conn(),
                 &org,
@@ -1391,7 +1413,7 @@ async fn accept(
             )
             .await?;
             // A directory that manages the member keeps deciding the role.
-            let managed = q::get_member(tx.conn(), &org, &m, None)
+            let managed = q::get_member(tx.conn(), &org, &m, db::Lock::Plain)
                 .await?
                 .is_some_and(|r| r.directory_name.is_some());
             let role = if managed {

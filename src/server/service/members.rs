@@ -255,8 +255,15 @@ pub async fn list(
         .map(|r| {
             let mine: Vec<Grant> = grants
                 .iter()
-                .filter(|g| g.0 == r.id)
-                .map(|g| grant_of(g.1.clone(), g.2.clone(), g.3.clone(), g.4))
+                .filter(|g| g.membership_id == r.id)
+                .map(|g| {
+                    grant_of(
+                        g.kind.clone(),
+                        g.role.clone(),
+                        g.detail.clone(),
+                        g.created_at,
+                    )
+                })
                 .collect();
             to_view(r, mine, false)
         })
@@ -277,13 +284,13 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
 }
 
 async fn read(conn: &mut Conn, organization_id: &str, id: &str) -> Result<Membership, AppError> {
-    let row = q::get_member(conn, organization_id, id, None)
+    let row = q::get_member(conn, organization_id, id, db::Lock::Plain)
         .await?
         .ok_or(AppError::NotFound("membership"))?;
     let grants = q::grants(conn, organization_id, id)
         .await?
         .into_iter()
-        .map(|(k, r, d, at)| grant_of(k, r, d, at))
+        .map(|g| grant_of(g.kind, g.role, g.detail, g.created_at))
         .collect();
     Ok(to_view(row, grants, true))
 }
@@ -322,7 +329,7 @@ pub async fn acting_role(
     if !is_valid_id(IdKind::Membership, id) {
         return Err(bad());
     }
-    let m = q::get_member(conn, organization_id, id, None)
+    let m = q::get_member(conn, organization_id, id, db::Lock::Plain)
         .await?
         .filter(|m| m.state == MembershipState::Active)
         .ok_or_else(bad)?;
@@ -387,7 +394,7 @@ pub async fn update(
     }
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    let lock = Some(tx.dialect());
+    let lock = db::Lock::ForUpdate;
     let m = q::get_member(tx.conn(), organization_id, id, lock)
         .await?
         .ok_or(AppError::NotFound("membership"))?;

@@ -533,9 +533,7 @@ pub async fn update(
     // PostgreSQL (SQLite has one writer): a concurrent change — a vendor adding a lock — is
     // either seen by these checks or waits for this write.
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    if tx.dialect() == db::Dialect::Postgres {
-        db::organizations::lock(tx.conn(), organization_id).await?;
-    }
+    db::organizations::lock(tx.conn(), organization_id).await?;
     let before = view(tx.conn(), organization_id).await?;
     if let Editor::Portal(intents) = &editor {
         for f in &fields {

@@ -53,7 +53,14 @@ fn built_in(slug: &str) -> Option<Role> {
     }
 }
 
-fn from_row((slug, name, permissions, _): q::RoleRow) -> Role {
+fn from_row(
+    q::RoleRow {
+        slug,
+        name,
+        permissions,
+        ..
+    }: q::RoleRow,
+) -> Role {
     Role {
         slug,
         name,

@@ -121,8 +121,11 @@ pub async fn authenticate(
         return Err(unauthorized());
     };
     let mut conn = state.db.pool.acquire().await?;
-    let Some((dir, org, stored)) =
-        q::token_directory(&mut conn, &hash_secret(token), state.clock.now()).await?
+    let Some(q::TokenDirectory {
+        directory_id: dir,
+        organization_id: org,
+        token_hash: stored,
+    }) = q::token_directory(&mut conn, &hash_secret(token), state.clock.now()).await?
     else {
         return Err(unauthorized());
     };
@@ -272,7 +275,7 @@ async fn render_user(
             v["groups"] = Value::Array(
                 groups
                     .into_iter()
-                    .map(|(id, name)| json!({ "value": id, "display": name, "$ref": format!("{base}/Groups/{id}") }))
+                    .map(|q::DirGroupName { id, display_name: name }| json!({ "value": id, "display": name, "$ref": format!("{base}/Groups/{id}") }))
                     .collect(),
             );
         }
@@ -293,7 +296,7 @@ async fn render_group(
             members
                 .into_iter()
                 // `display` is left out: clients compare members as they sent them.
-                .map(|(id, _)| json!({ "value": id, "type": "User", "$ref": format!("{base}/Users/{id}") }))
+                .map(|q::DirUserName { id, .. }| json!({ "value": id, "type": "User", "$ref": format!("{base}/Users/{id}") }))
                 .collect(),
         );
     }
@@ -325,7 +328,7 @@ trait Listed {
         eq: Option<(Self::Col, &str)>,
         offset: i64,
         limit: i64,
-    ) -> Result<(i64, Vec<Self::Row>), sqlx::Error>;
+    ) -> Result<q::Page<Self::Row>, sqlx::Error>;
     async fn all(conn: &mut Conn, dir: &str) -> Result<Vec<Self::Row>, sqlx::Error>;
     async fn render(
         conn: &mut Conn,
@@ -357,7 +360,7 @@ impl Listed for Users {
         eq: Option<(UserColumn, &str)>,
         offset: i64,
         limit: i64,
-    ) -> Result<(i64, Vec<DirUserRow>), sqlx::Error> {
+    ) -> Result<q::Page<DirUserRow>, sqlx::Error> {
         q::page_users(conn, dir, eq, offset, limit).await
     }
     async fn all(conn: &mut Conn, dir: &str) -> Result<Vec<DirUserRow>, sqlx::Error> {
@@ -386,7 +389,7 @@ impl Listed for Groups {
         eq: Option<(GroupColumn, &str)>,
         offset: i64,
         limit: i64,
-    ) -> Result<(i64, Vec<DirGroupRow>), sqlx::Error> {
+    ) -> Result<q::Page<DirGroupRow>, sqlx::Error> {
         q::page_groups(conn, dir, eq, offset, limit).await
     }
     async fn all(conn: &mut Conn, dir: &str) -> Result<Vec<DirGroupRow>, sqlx::Error> {
@@ -429,7 +432,7 @@ async fn list<K: Listed>(
         (Some(Filter::Compare { .. }), Some(_)) | (None, None)
     );
     let (total, page) = if exact {
-        let (total, rows) = K::page(
+        let q::Page { total, rows } = K::page(
             &mut conn,
             &dir.directory_id,
             eq,
@@ -447,7 +450,7 @@ async fn list<K: Listed>(
             Some(eq) => {
                 K::page(&mut conn, &dir.directory_id, Some(eq), 0, i64::MAX)
                     .await?
-                    .1
+                    .rows
             }
             None => K::all(&mut conn, &dir.directory_id).await?,
         };
@@ -501,7 +504,7 @@ pub async fn get_user(
     p: &Projection,
 ) -> Result<ScimOut, ScimError> {
     let mut conn = state.db.pool.acquire().await?;
-    let r = q::get_user(&mut conn, &dir.directory_id, id, None)
+    let r = q::get_user(&mut conn, &dir.directory_id, id, db::Lock::Plain)
         .await?
         .ok_or_else(|| not_found("User", id))?;
     let v = render_user(&mut conn, &base(state, dir), &r, true).await?;
@@ -602,7 +605,7 @@ pub async fn update_user(
         now,
     )
     .await?;
-    let mut row = q::get_user(tx.conn(), &dir.directory_id, id, Some(state.db.dialect))
+    let mut row = q::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
         .await?
         .ok_or_else(|| not_found("User", id))?;
     let current = resource::render(&stored(&row.resource), &row.id, &user_meta(&base, &row));
@@ -700,7 +703,7 @@ pub async fn delete_user(
         now,
     )
     .await?;
-    let mut row = q::get_user(tx.conn(), &dir.directory_id, id, Some(state.db.dialect))
+    let mut row = q::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
         .await?
         .ok_or_else(|| not_found("User", id))?;
     tx.record(
@@ -740,7 +743,7 @@ pub async fn get_group(
     p: &Projection,
 ) -> Result<ScimOut, ScimError> {
     let mut conn = state.db.pool.acquire().await?;
-    let r = q::get_group(&mut conn, &dir.directory_id, id, None)
+    let r = q::get_group(&mut conn, &dir.directory_id, id, db::Lock::Plain)
         .await?
         .ok_or_else(|| not_found("Group", id))?;
     let with_members = !mentions(p.excluded_attributes.as_deref(), "members");
@@ -868,7 +871,9 @@ async fn apply_members(
         // Without mappings every member holds the organization's default role already.
         if !mappings.is_empty() {
             for m in touched.iter() {
-                if let Some(mut u) = q::get_user(tx.conn(), &dir.directory_id, m, None).await? {
+                if let Some(mut u) =
+                    q::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await?
+                {
                     reconcile(tx, dir, &mut u, false, Some(&mappings)).await?;
                 }
             }
@@ -895,14 +900,9 @@ async fn apply_remaining_members(
         )
         .await?;
         // The group may have been deleted by a concurrent request between two steps.
-        if q::get_group(
-            tx.conn(),
-            &dir.directory_id,
-            &group.id,
-            Some(state.db.dialect),
-        )
-        .await?
-        .is_none()
+        if q::get_group(tx.conn(), &dir.directory_id, &group.id, db::Lock::ForUpdate)
+            .await?
+            .is_none()
         {
             return Ok(());
         }
@@ -988,13 +988,13 @@ pub async fn update_group(
         now,
     )
     .await?;
-    let mut row = q::get_group(tx.conn(), &dir.directory_id, id, Some(state.db.dialect))
+    let mut row = q::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
         .await?
         .ok_or_else(|| not_found("Group", id))?;
     let before: Vec<String> = q::group_members(tx.conn(), &dir.directory_id, id)
         .await?
         .into_iter()
-        .map(|m| m.0)
+        .map(|m| m.id)
         .collect();
     let next = match (&change, ops) {
         (UserChange::Put(body), _) => (*body).clone(),
@@ -1073,7 +1073,7 @@ pub async fn delete_group(
         now,
     )
     .await?;
-    let row = q::get_group(tx.conn(), &dir.directory_id, id, Some(state.db.dialect))
+    let row = q::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
         .await?
         .ok_or_else(|| not_found("Group", id))?;
     let members = q::group_members(tx.conn(), &dir.directory_id, id).await?;
@@ -1092,8 +1092,8 @@ pub async fn delete_group(
     // the first step commits with the deletion.
     let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
     let mut steps = members.chunks(MEMBER_CHANGES_PER_TX);
-    for (m, _) in steps.next().unwrap_or_default() {
-        if let Some(mut u) = q::get_user(tx.conn(), &dir.directory_id, m, None).await? {
+    for q::DirUserName { id: m, .. } in steps.next().unwrap_or_default() {
+        if let Some(mut u) = q::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await? {
             reconcile(&mut tx, dir, &mut u, false, Some(&mappings)).await?;
         }
     }
@@ -1107,8 +1107,10 @@ pub async fn delete_group(
         )
         .await?;
         let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
-        for (m, _) in step {
-            if let Some(mut u) = q::get_user(tx.conn(), &dir.directory_id, m, None).await? {
+        for q::DirUserName { id: m, .. } in step {
+            if let Some(mut u) =
+                q::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await?
+            {
                 reconcile(&mut tx, dir, &mut u, false, Some(&mappings)).await?;
             }
         }

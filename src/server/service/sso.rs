@@ -617,7 +617,10 @@ pub(crate) async fn admission(
         None => None,
     };
     let by_email = db::sso::member_by_email(conn, org, &email).await?;
-    let known_user = existing.as_ref().or(by_email.as_ref()).map(|m| m.0.clone());
+    let known_user = existing
+        .as_ref()
+        .or(by_email.as_ref())
+        .map(|m| m.user_id.clone());
     match super::directories::gate(conn, org, known_user.as_deref(), &email).await? {
         Some((reason, message)) => return refuse(t, "directory", reason, message.into()),
         None if db::directories::has_authoritative(conn, org).await? => t.allow(
@@ -626,7 +629,13 @@ pub(crate) async fn admission(
         ),
         None => t.info("directory", "no directory is authoritative"),
     }
-    if let Some((u, m, r, st)) = existing {
+    if let Some(db::sso::UserMembership {
+        user_id: u,
+        membership_id: m,
+        role: r,
+        state: st,
+    }) = existing
+    {
         if st != MembershipState::Active {
             return refuse(
                 t,
@@ -660,13 +669,18 @@ pub(crate) async fn admission(
         format!("{domain} is verified by this organization"),
     );
     match by_email {
-        Some((_, _, _, st)) if st != MembershipState::Active => refuse(
+        Some(db::sso::UserMembership { state: st, .. }) if st != MembershipState::Active => refuse(
             t,
             "membership",
             "membership_suspended",
             "your access to this organization is suspended; contact your IT admin".into(),
         ),
-        Some((u, m, r, _)) => {
+        Some(db::sso::UserMembership {
+            user_id: u,
+            membership_id: m,
+            role: r,
+            ..
+        }) => {
             t.allow(
                 "membership",
                 format!("{email} is already a member (role {r}): this sign-in is linked to them by verified email"),
@@ -731,17 +745,19 @@ async fn admit(
             &mut Trace::default(),
         )
         .await?;
-        let dialect = tx.dialect();
-        match &decided {
-            Ok(Admit::Returning { membership_id, .. } | Admit::Link { membership_id, .. })
-                if dialect == db::Dialect::Postgres && !locked =>
-            {
+        if let Ok(Admit::Returning { membership_id, .. } | Admit::Link { membership_id, .. }) =
+            &decided
+        {
+            if !locked {
                 let m = membership_id.clone();
-                db::directories::lock_membership(tx.conn(), org, &m, dialect).await?;
-                locked = true;
+                // Decide again only when a lock was taken (PostgreSQL).
+                if db::directories::lock_membership(tx.conn(), org, &m).await? {
+                    locked = true;
+                    continue;
+                }
             }
-            _ => break decided,
         }
+        break decided;
     };
     let admitted = match decided {
         Err(f) => {
@@ -880,7 +896,8 @@ pub async fn exchange_code(
     // A code issued for one vendor redirect is not valid for another. The mismatch leaves the
     // code unspent (the redirect is part of the redemption's condition), so a misconfigured or
     // hostile caller cannot burn a code the right redirect is about to redeem.
-    let Some((_, result)) = db::sso::take_code(&mut conn, &code_hash, redirect_uri, now).await?
+    let Some(db::sso::RedeemedCode { result, .. }) =
+        db::sso::take_code(&mut conn, &code_hash, redirect_uri, now).await?
     else {
         if redirect_uri.is_some() && db::sso::code_is_live(&mut conn, &code_hash, now).await? {
             return Err(AppError::Invalid(crate::domain::FieldError::new(
@@ -928,13 +945,20 @@ pub async fn last_test(
     Ok(
         db::sso::last_attempt(&mut conn, organization_id, connection_id, "test")
             .await?
-            .map(|(outcome, _, evidence, at)| {
-                (
-                    outcome == "succeeded",
-                    serde_json::from_str(&evidence).unwrap_or_default(),
-                    at,
-                )
-            }),
+            .map(
+                |db::sso::AttemptResult {
+                     outcome,
+                     evidence,
+                     created_at: at,
+                     ..
+                 }| {
+                    (
+                        outcome == "succeeded",
+                        serde_json::from_str(&evidence).unwrap_or_default(),
+                        at,
+                    )
+                },
+            ),
     )
 }
 
@@ -1006,11 +1030,16 @@ pub async fn list_redirect_uris(state: &AppState) -> Result<Vec<RedirectUri>, Ap
         db::sso::list_redirect_uris(&mut conn)
             .await?
             .into_iter()
-            .map(|(uri, at)| RedirectUri {
-                uri,
-                source: "api".into(),
-                created_at: Some(crate::server::clock::rfc3339(at)),
-            }),
+            .map(
+                |db::sso::RedirectUriRow {
+                     uri,
+                     created_at: at,
+                 }| RedirectUri {
+                    uri,
+                    source: "api".into(),
+                    created_at: Some(crate::server::clock::rfc3339(at)),
+                },
+            ),
     );
     Ok(out)
 }
@@ -1241,7 +1270,7 @@ pub(crate) async fn default_redirect(state: &AppState) -> Result<Option<String>,
         .await?
         .into_iter()
         .next()
-        .map(|(u, _)| u))
+        .map(|r| r.uri))
 }
 
 /// A live SAML connection by its id alone (the ACS and SP metadata URLs carry only that).

@@ -378,7 +378,13 @@ fn delivery_view(d: DeliveryRow, attempts: Vec<q::AttemptRow>) -> Delivery {
         attempt_log: attempts
             .into_iter()
             .map(
-                |(at, status, latency_ms, response_excerpt, error)| Attempt {
+                |q::AttemptRow {
+                     attempted_at: at,
+                     status,
+                     latency_ms,
+                     response_excerpt,
+                     error,
+                 }| Attempt {
                     attempted_at: at,
                     status,
                     latency_ms,
@@ -446,13 +452,20 @@ pub async fn fan_out(state: &AppState) -> Result<usize, AppError> {
     for ep in endpoints {
         let (mut tx, _turn) = state.db.begin().await?;
         let events = q::events_after(&mut tx, ep.fanout_cursor, 1000).await?;
-        let Some(last) = events.last().map(|e| e.0) else {
+        let Some(last) = events.last().map(|e| e.cursor) else {
             continue;
         };
         if !q::advance_fanout(&mut tx, &ep.id, ep.fanout_cursor, last).await? {
             continue;
         }
-        for (cursor, event_id, kind, entity, org) in &events {
+        for q::EventRef {
+            cursor,
+            id: event_id,
+            kind,
+            entity_key: entity,
+            organization_id: org,
+        } in &events
+        {
             // A log stream gets its own organization's events only.
             let in_scope = ep.organization_id.is_none() || ep.organization_id == *org;
             if in_scope && wants(ep.events.as_deref(), kind) {
