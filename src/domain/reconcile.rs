@@ -81,7 +81,7 @@ pub struct Current<'a> {
 
 /// What the directory says about the person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DirectoryUser<'a> {
+pub enum InDirectory<'a> {
     /// Active there: should have access, with the role (and the group that gives it) its
     /// group mappings decide — the organization's default role when no mapped group applies.
     Active {
@@ -97,7 +97,7 @@ pub enum DirectoryUser<'a> {
 pub struct Inputs<'a> {
     /// The directory syncing.
     pub directory_id: &'a str,
-    pub user: DirectoryUser<'a>,
+    pub user: InDirectory<'a>,
     /// The address is held: its domain is verified by another organization, or it cannot be
     /// read as an address at all (fail closed).
     pub held: bool,
@@ -166,13 +166,13 @@ pub fn suspends(current: &Current<'_>, directory_id: &str, only_managed: bool) -
 /// The directory's decision for one person (see [`Effect`]).
 pub fn decide<'a>(i: &Inputs<'a>) -> Effect<'a> {
     let (desired_role, desired_group) = match i.user {
-        DirectoryUser::Inactive(reason) => {
+        InDirectory::Inactive(reason) => {
             return match &i.membership {
                 Some(m) if suspends(m, i.directory_id, false) => Effect::Suspend { reason },
                 _ => Effect::Nothing,
             };
         }
-        DirectoryUser::Active { role, group } => (role, group),
+        InDirectory::Active { role, group } => (role, group),
     };
     let Some(m) = &i.membership else {
         // No access on another organization's verified domain (the rule invitations follow).
@@ -237,8 +237,8 @@ mod tests {
         name: "Admins",
     };
 
-    fn active(role: &'static str, group: Option<Group<'static>>) -> DirectoryUser<'static> {
-        DirectoryUser::Active { role, group }
+    fn active(role: &'static str, group: Option<Group<'static>>) -> InDirectory<'static> {
+        InDirectory::Active { role, group }
     }
 
     fn member(state: MembershipState, role: &'static str) -> Current<'static> {
@@ -278,7 +278,7 @@ mod tests {
     }
 
     fn run(
-        user: DirectoryUser<'static>,
+        user: InDirectory<'static>,
         held: bool,
         membership: Option<Current<'static>>,
     ) -> Effect<'static> {
@@ -536,7 +536,7 @@ mod tests {
         ];
         for (active_there, deleted, reason) in cases {
             let user =
-                DirectoryUser::Inactive(SuspendReason::of_user(active_there, deleted).unwrap());
+                InDirectory::Inactive(SuspendReason::of_user(active_there, deleted).unwrap());
             // Any active membership, managed by this directory or not (a leaver is a leaver).
             for m in [
                 managed(Active, "admin", Some(ADMINS.id)),
