@@ -219,7 +219,7 @@ pub(crate) mod staff_ctx {
 
     fn internal() -> PortalError {
         PortalError::Internal {
-            request_id: crate::server::http::current_request_id(),
+            request_id: crate::server::request_id::current_request_id(),
         }
     }
 
@@ -253,7 +253,7 @@ mod view {
     use crate::server::service::health::{Credential, DriftFinding};
 
     pub fn when(ms: i64) -> String {
-        crate::server::clock::rfc3339(ms)
+        crate::server::timefmt::rfc3339(ms)
     }
 
     pub fn maybe(ms: Option<i64>) -> String {
@@ -276,7 +276,10 @@ mod view {
             id: c.id,
             name: c.name,
             hint: c.hint,
-            age: format!("{} days", (now - c.created_at).max(0) / 86_400_000),
+            age: format!(
+                "{} days",
+                crate::server::timefmt::days_between(c.created_at, now)
+            ),
             created_by: c.created_by.unwrap_or_else(|| "unknown".into()),
             last_used: maybe(c.last_used_at),
             expires: c.expires_at.map(when).unwrap_or_else(|| "no expiry".into()),
@@ -414,7 +417,7 @@ pub async fn console_tenant(id: String) -> Result<TenantPage, PortalError> {
             serde_json::from_str(&r.targets).unwrap_or_default();
         Line {
             at: view::when(r.occurred_at),
-            title: crate::app::describe_action(&r.action),
+            title: crate::domain::event_type::describe_action(&r.action),
             detail: format!(
                 "by {} ({}){}",
                 r.actor_name,

@@ -96,7 +96,7 @@ pub(crate) mod flash {
         leptos_axum::extract().await.map_err(|e| {
             tracing::error!(error = %e, "no session layer");
             PortalError::Internal {
-                request_id: crate::server::http::current_request_id(),
+                request_id: crate::server::request_id::current_request_id(),
             }
         })
     }
@@ -106,7 +106,7 @@ pub(crate) mod flash {
         session().await?.insert(key, value).await.map_err(|e| {
             tracing::error!(error = %e, "session write failed");
             PortalError::Internal {
-                request_id: crate::server::http::current_request_id(),
+                request_id: crate::server::request_id::current_request_id(),
             }
         })
     }
@@ -126,12 +126,7 @@ async fn caller() -> Result<super::ctx::Caller, PortalError> {
 
 #[cfg(feature = "ssr")]
 fn when(ms: i64) -> String {
-    crate::server::clock::rfc3339(ms)
-        .replace('T', " ")
-        .chars()
-        .take(19)
-        .collect::<String>()
-        + " UTC"
+    crate::server::timefmt::human_utc(ms)
 }
 
 /// The organization's directories with health, people, groups and the request log.

@@ -80,7 +80,7 @@ async fn caller() -> Result<super::ctx::Caller, PortalError> {
 
 #[cfg(feature = "ssr")]
 fn when(ms: i64) -> String {
-    crate::server::clock::rfc3339(ms)
+    crate::server::timefmt::rfc3339(ms)
 }
 
 #[cfg(feature = "ssr")]

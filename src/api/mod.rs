@@ -136,8 +136,8 @@ impl From<crate::server::error::AppError> for PortalError {
                 message,
             },
             other => {
-                let request_id = crate::server::http::current_request_id();
-                let _ = other.public_message(&request_id);
+                let request_id = crate::server::request_id::current_request_id();
+                other.log(&request_id);
                 PortalError::Internal { request_id }
             }
         }
@@ -161,7 +161,7 @@ pub(crate) mod ctx {
     impl Caller {
         pub fn actor(&self) -> Actor {
             Actor {
-                kind: "portal_admin",
+                kind: crate::domain::actor::ActorKind::PortalAdmin,
                 id: self.grant.link_id.clone(),
                 name: self
                     .grant
@@ -190,7 +190,7 @@ pub(crate) mod ctx {
     /// Resolves the caller or fails closed.
     pub async fn caller() -> Result<Caller, PortalError> {
         let internal = || PortalError::Internal {
-            request_id: crate::server::http::current_request_id(),
+            request_id: crate::server::request_id::current_request_id(),
         };
         let state = leptos::prelude::use_context::<AppState>().ok_or_else(internal)?;
         let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|e| {

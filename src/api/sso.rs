@@ -81,8 +81,8 @@ async fn caller() -> Result<super::ctx::Caller, PortalError> {
 /// The organization's connections with their last test.
 #[server(prefix = "/portal/api", endpoint = "sso")]
 pub async fn portal_sso() -> Result<SsoPage, PortalError> {
-    use crate::server::clock::rfc3339;
     use crate::server::service::{connections, sso};
+    use crate::server::timefmt::rfc3339;
     let c = caller().await?;
     let org = &c.grant.organization_id;
     let mut out = Vec::new();

@@ -56,6 +56,35 @@ pub fn neutralize(raw: &str) -> String {
     out
 }
 
+/// Escapes text for HTML element content and attribute values, for the HTML Lanyard writes by
+/// hand (link pages, mail bodies; Leptos views escape on their own).
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod escape_html_tests {
+    #[test]
+    fn escapes_the_five_characters() {
+        assert_eq!(
+            super::escape_html(r#"<a href="x">Tom & Jerry's</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;"
+        );
+        assert_eq!(super::escape_html("plain ü"), "plain ü");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

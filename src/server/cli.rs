@@ -4,13 +4,14 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 use super::audit::{self, Actor, RequestContext};
-use super::clock::{rfc3339, Clock};
+use super::clock::Clock;
 use super::config::Config;
 use super::db::Db;
 use super::error::AppError;
 use super::http::build_router;
 use super::service::{api_keys, staff};
 use super::state::AppState;
+use super::timefmt::rfc3339;
 
 #[derive(Parser)]
 #[command(
@@ -150,9 +151,7 @@ async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    spawn_housekeeping(state.clone());
-    super::service::invitations::spawn_mail_worker(state.clone());
-    super::service::webhooks::spawn_worker(state.clone());
+    super::jobs::spawn_all(&state);
     let app = build_router(state);
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
@@ -179,65 +178,6 @@ async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
     }
 }
 
-/// Background work: domain checks, IdP certificate expiry warnings and invitation expiry every
-/// minute; expired-session and log clean-up, retention purges and the tenants' health and drift
-/// snapshots every ten.
-fn spawn_housekeeping(state: AppState) {
-    let jobs = state.clone();
-    tokio::spawn(async move {
-        loop {
-            match super::service::domains::run_due_checks(&jobs).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(checked = n, "domain checks"),
-                Err(e) => tracing::warn!(error = %e, "domain checks failed"),
-            }
-            match super::service::connections::warn_expiring_certificates(&jobs).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(warned = n, "IdP certificate expiry warnings"),
-                Err(e) => tracing::warn!(error = %e, "certificate expiry warnings failed"),
-            }
-            match super::service::directories::remove_due(&jobs).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!(removed = n, "directory-suspended members removed (policy)")
-                }
-                Err(e) => tracing::warn!(error = %e, "scheduled removals failed"),
-            }
-            match super::service::invitations::expire_due(&jobs).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(expired = n, "invitations expired"),
-                Err(e) => tracing::warn!(error = %e, "invitation expiry failed"),
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-        }
-    });
-    tokio::spawn(async move {
-        let store = super::session::DbSessionStore::new(state.db.clone());
-        loop {
-            if let Err(e) = store.delete_expired(state.clock.now()).await {
-                tracing::warn!(error = %e, "session clean-up failed");
-            }
-            if let Err(e) = super::service::directories::purge_request_log(&state).await {
-                tracing::warn!(error = %e, "SCIM request log clean-up failed");
-            }
-            if let Err(e) = super::service::events::purge(&state).await {
-                tracing::warn!(error = %e, "events feed clean-up failed");
-            }
-            match super::service::audit_log::purge_expired(&state).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(purged = n, "audit events past retention purged"),
-                Err(e) => tracing::warn!(error = %e, "audit retention purge failed"),
-            }
-            // Tenant health and drift for the support console's list ("needs attention").
-            match super::service::health::refresh_all(&state).await {
-                Ok(n) => tracing::debug!(organizations = n, "health and drift checked"),
-                Err(e) => tracing::warn!(error = %e, "health and drift check failed"),
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
-        }
-    });
-}
-
 async fn api_key(db: &Db, command: ApiKeyCommand, clock: &Clock) -> ExitCode {
     let actor = Actor::operator();
     let ctx = RequestContext::default();
@@ -253,6 +193,7 @@ async fn api_key(db: &Db, command: ApiKeyCommand, clock: &Clock) -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
+                    e.log("cli");
                     eprintln!("{}", e.public_message("cli"));
                     ExitCode::FAILURE
                 }
@@ -276,6 +217,7 @@ async fn api_key(db: &Db, command: ApiKeyCommand, clock: &Clock) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
+                e.log("cli");
                 eprintln!("{}", e.public_message("cli"));
                 ExitCode::FAILURE
             }
@@ -287,6 +229,7 @@ async fn api_key(db: &Db, command: ApiKeyCommand, clock: &Clock) -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
+                    e.log("cli");
                     eprintln!("{}", e.public_message("cli"));
                     ExitCode::FAILURE
                 }
@@ -306,6 +249,7 @@ async fn staff(db: Db, config: Config, clock: Clock, command: StaffCommand) -> E
     let actor = Actor::operator();
     let ctx = RequestContext::default();
     let fail = |e: AppError| {
+        e.log("cli");
         eprintln!("{}", e.public_message("cli"));
         ExitCode::FAILURE
     };

@@ -26,24 +26,5 @@ impl Clock {
     }
 }
 
-/// Formats epoch milliseconds as RFC 3339 UTC (`2026-11-28T14:36:54.123Z`).
-pub fn rfc3339(ms: Millis) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(&fmt).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn formats_utc_millis() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            super::rfc3339(1_795_000_000_123),
-            "2026-11-18T11:06:40.123Z"
-        );
-    }
-}
+/// Re-exported from [`crate::server::timefmt`], where every time format lives.
+pub use super::timefmt::rfc3339;

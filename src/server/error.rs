@@ -1,4 +1,7 @@
-//! One domain error, translated at each boundary (REST envelope, portal message).
+//! One domain error, translated at each boundary (REST envelope, SCIM error, portal message,
+//! link page). Internal failures keep their cause: [`AppError::Dependency`] holds the failing
+//! library's error as its `source`, and the edge that answers the request logs the whole chain
+//! once, with the request id ([`AppError::log`]); the client sees only an opaque message.
 
 use crate::domain::FieldError;
 
@@ -38,10 +41,23 @@ pub enum AppError {
         message: String,
         retry_after_secs: i64,
     },
-    /// Anything else. The cause is logged, never shown.
+    /// Anything else, described in words (an inconsistency with no error value to keep). The
+    /// cause is logged at the edge, never shown.
     #[error("internal error")]
     Internal(String),
+    /// Something Lanyard relies on failed (the database, the audit store, the session store, a
+    /// blocking task): `context` says what, `source` is the failure itself. Logged at the edge
+    /// with its whole source chain, never shown.
+    #[error("internal error")]
+    Dependency {
+        context: &'static str,
+        #[source]
+        source: BoxError,
+    },
 }
+
+/// A failure kept whole as the source of an [`AppError::Dependency`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl From<FieldError> for AppError {
     fn from(e: FieldError) -> Self {
@@ -51,17 +67,33 @@ impl From<FieldError> for AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
-        AppError::Internal(format!("database: {e}"))
+        AppError::dependency("database", e)
     }
 }
 
 impl From<super::audit::AuditError> for AppError {
     fn from(e: super::audit::AuditError) -> Self {
-        AppError::Internal(format!("audit: {e}"))
+        AppError::dependency("audit", e)
     }
 }
 
 impl AppError {
+    /// An internal failure of `context` ("database", "session", …) caused by `source`.
+    pub fn dependency(
+        context: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> AppError {
+        AppError::Dependency {
+            context,
+            source: Box::new(source),
+        }
+    }
+
+    /// Whether this is a failure on Lanyard's side (500), as opposed to a refusal of the request.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, AppError::Internal(_) | AppError::Dependency { .. })
+    }
+
     /// Seconds after which a refused action may be retried, when the refusal says.
     pub fn retry_after_secs(&self) -> Option<i64> {
         match self {
@@ -83,7 +115,7 @@ impl AppError {
             AppError::Forbidden(_) => 403,
             AppError::RateLimited => 429,
             AppError::TooSoon { .. } => 429,
-            AppError::Internal(_) => 500,
+            AppError::Internal(_) | AppError::Dependency { .. } => 500,
         }
     }
 
@@ -98,7 +130,7 @@ impl AppError {
             AppError::Forbidden(_) => "forbidden",
             AppError::RateLimited => "rate_limited",
             AppError::TooSoon { code, .. } => code,
-            AppError::Internal(_) => "internal_error",
+            AppError::Internal(_) | AppError::Dependency { .. } => "internal_error",
         }
     }
 
@@ -111,14 +143,43 @@ impl AppError {
         }
     }
 
-    /// A message safe for any client; internal causes are logged here and replaced.
+    /// A message safe for any client: internal causes are replaced by the request id to quote.
+    /// Pure; the edge that answers calls [`AppError::log`] once as well.
     pub fn public_message(&self, request_id: &str) -> String {
-        match self {
-            AppError::Internal(cause) => {
-                tracing::error!(request_id, cause = %cause, "internal error");
-                format!("Something went wrong on our side. Quote request id {request_id} when you contact support.")
-            }
+        if self.is_internal() {
+            format!("Something went wrong on our side. Quote request id {request_id} when you contact support.")
+        } else {
+            self.to_string()
+        }
+    }
+
+    /// What went wrong with every cause, for logs only (never for a client): `database: error
+    /// returned from database: …`.
+    pub fn cause_chain(&self) -> String {
+        let mut out = match self {
+            AppError::Internal(cause) => cause.clone(),
+            AppError::Dependency { context, .. } => (*context).to_owned(),
             other => other.to_string(),
+        };
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            let text = e.to_string();
+            // Wrappers often repeat their source's words ("database error: {0}"): say them once.
+            if !out.ends_with(&text) {
+                out.push_str(": ");
+                out.push_str(&text);
+            }
+            next = e.source();
+        }
+        out
+    }
+
+    /// Logs an internal failure with its cause chain and the request it failed; refusals (4xx)
+    /// are the client's business and are not logged. Called once, by the edge that builds the
+    /// response (REST envelope, SCIM error, portal error, link page, CLI).
+    pub fn log(&self, request_id: &str) {
+        if self.is_internal() {
+            tracing::error!(request_id, cause = %self.cause_chain(), "internal error");
         }
     }
 }

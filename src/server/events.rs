@@ -141,7 +141,7 @@ pub(crate) fn to_event(r: EventRow) -> Event {
     Event {
         id,
         kind,
-        created_at: super::clock::rfc3339(at),
+        created_at: super::timefmt::rfc3339(at),
         organization_id,
         cursor: cursor.to_string(),
         entity: Entity {

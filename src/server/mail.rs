@@ -353,10 +353,7 @@ async fn write_eml(dir: &Path, bytes: &[u8]) -> Result<String, String> {
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| fail("create", dir, e))?;
-    let stamp = time::OffsetDateTime::now_utc()
-        .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second].[subsecond digits:6]Z"
-        ))
+    let stamp = crate::server::timefmt::file_stamp(time::OffsetDateTime::now_utc())
         .map_err(|e| format!("cannot format the time: {e}"))?;
     let path = dir.join(format!("{stamp}-{}.eml", random_hex(4)));
     let mut options = tokio::fs::OpenOptions::new();

@@ -10,14 +10,15 @@ use axum::{Extension, Form};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::pages::{client_key, esc, page, too_many};
+use super::pages::{client_key, page, too_many};
 use super::ratelimit::limits;
+use crate::domain::text::escape_html as esc;
 use crate::domain::FieldError;
 use crate::server::audit::RequestContext;
-use crate::server::clock::rfc3339;
 use crate::server::error::AppError;
 use crate::server::service::staff::{self, SetupStatus, StaffGrant, STAFF_KEY};
 use crate::server::state::AppState;
+use crate::server::timefmt::rfc3339;
 use crate::server::totp;
 
 const INPUT: &str = "mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2 text-slate-900 focus:border-indigo-500 focus:outline-none";
@@ -167,10 +168,10 @@ async fn start_session(state: &AppState, session: &Session, grant: &StaffGrant) 
     // to show (a fresh SCIM token) — carries over into the staff session.
     session.clear().await;
     if let Err(e) = session.cycle_id().await {
-        return internal(state, AppError::Internal(format!("session: {e}")));
+        return internal(state, AppError::dependency("session", e));
     }
     if let Err(e) = session.insert(STAFF_KEY, grant).await {
-        return internal(state, AppError::Internal(format!("session: {e}")));
+        return internal(state, AppError::dependency("session", e));
     }
     Redirect::to("/console").into_response()
 }
@@ -359,7 +360,7 @@ pub async fn signin(
                     staff::alert_failed_sign_ins(&state, &ctx, &form.email, failures, alert_window)
                         .await
                 {
-                    tracing::error!(error = %e, "could not warn a staff member of failed sign-ins");
+                    tracing::error!(error = %e.cause_chain(), "could not warn a staff member of failed sign-ins");
                 }
             }
             signin_page(

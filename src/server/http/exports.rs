@@ -41,7 +41,8 @@ pub async fn portal_export(
     let grant = match setup_links::session_grant(&state, &session).await {
         Ok(g) => g,
         Err(e) => {
-            let rid = super::current_request_id();
+            let rid = crate::server::request_id::current_request_id();
+            e.log(&rid);
             return plain(StatusCode::INTERNAL_SERVER_ERROR, &e.public_message(&rid));
         }
     };
@@ -110,7 +111,8 @@ pub async fn console_drift_export(
             plain(StatusCode::NOT_FOUND, "No organization with this id.")
         }
         Err(e) => {
-            let rid = super::current_request_id();
+            let rid = crate::server::request_id::current_request_id();
+            e.log(&rid);
             plain(StatusCode::INTERNAL_SERVER_ERROR, &e.public_message(&rid))
         }
     }

@@ -6,14 +6,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
 
-use super::pages::{client_key, esc, page, too_many};
+use super::pages::{client_key, page, too_many};
 use super::ratelimit::limits;
 use super::sso::render;
+use crate::domain::text::escape_html as esc;
 use crate::server::audit::RequestContext;
-use crate::server::clock::rfc3339;
 use crate::server::service::invitations::{self, LinkState};
 use crate::server::service::sso::Next;
 use crate::server::state::AppState;
+use crate::server::timefmt::rfc3339;
 
 /// GET: describe the invitation.
 pub async fn show(

@@ -12,7 +12,7 @@ pub mod scim;
 pub mod sso;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -20,10 +20,12 @@ use axum::routing::get;
 use axum::Router;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::net::SocketAddr;
+use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use super::audit::RequestContext;
+use super::request_id;
 use super::session::DbSessionStore;
 use super::state::AppState;
 use crate::app::{shell, App};
@@ -33,16 +35,8 @@ pub const SESSION_COOKIE: &str = "lanyard_session";
 /// Portal sessions end after this long without a request.
 pub const SESSION_IDLE_MINUTES: i64 = 30;
 
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The id of the request being served (for error messages), or `-` outside a request.
-pub fn current_request_id() -> String {
-    REQUEST_ID
-        .try_with(Clone::clone)
-        .unwrap_or_else(|_| "-".into())
-}
+/// Kept here for `rest/error.rs`; the home is [`crate::server::request_id`].
+pub use crate::server::request_id::current_request_id;
 
 /// A per-request nonce for the Content-Security-Policy.
 #[derive(Clone, Debug)]
@@ -120,11 +114,52 @@ pub fn build_router(state: AppState) -> Router {
         .merge(browser)
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
         .layer(middleware::from_fn(security_headers))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span as fn(&Request) -> tracing::Span)
+                .on_response(record_response as fn(&Response, std::time::Duration, &tracing::Span)),
+        )
         .layer(middleware::from_fn_with_state(
             state.clone(),
             request_context,
         ))
         .with_state(state)
+}
+
+/// What the request spans show for a request no route matched: never its raw path, which can
+/// carry a token.
+const UNMATCHED_ROUTE: &str = "<unmatched>";
+
+/// The `request` span of a request, made inside [`request_context`] (so it knows the request
+/// id) and outside everything else: every event logged while serving the request carries the
+/// request id, the method and the matched route template (`/invite/{token}`, never the raw
+/// path: link, setup and SCIM paths carry secrets, and the query string is never recorded).
+fn request_span(req: &Request) -> tracing::Span {
+    let request_id = req
+        .extensions()
+        .get::<RequestContext>()
+        .and_then(|c| c.request_id.as_deref())
+        .unwrap_or("-");
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+    tracing::info_span!(
+        "request",
+        request_id,
+        method = %req.method(),
+        route,
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+    )
+}
+
+/// Records the status and the latency on the request's span (5xx answers are also logged as
+/// errors by the trace layer's failure hook).
+fn record_response(resp: &Response, latency: std::time::Duration, span: &tracing::Span) {
+    span.record("status", resp.status().as_u16());
+    span.record("latency_ms", latency.as_millis() as u64);
+    tracing::debug!("response");
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -141,10 +176,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 /// when the peer is one of `LANYARD_TRUSTED_PROXIES`, the client it forwards for (see
 /// [`crate::server::forwarded`]). Every per-address limit and audit record uses this address.
 async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let id = {
-        let bytes: [u8; 12] = rand::random();
-        format!("req_{}", hex::encode(bytes))
-    };
+    let id = request_id::new_request_id();
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -159,7 +191,7 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
         user_agent,
         request_id: Some(id.clone()),
     });
-    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    let mut resp = request_id::scope(id.clone(), next.run(req)).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -275,5 +307,47 @@ async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next) -> 
             ),
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt as _;
+
+    /// The request span names the route template, which the outer layers see only because
+    /// `Router::layer` runs after routing: pinned here, nested routers included.
+    #[tokio::test]
+    async fn outer_layers_see_the_route_template_not_the_path() {
+        async fn route_of(req: Request, next: Next) -> Response {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
+                .to_owned();
+            let mut resp = next.run(req).await;
+            resp.headers_mut()
+                .insert("x-route", HeaderValue::from_str(&route).unwrap());
+            resp
+        }
+        let app = Router::new()
+            .route("/invite/{token}", get(|| async { "ok" }))
+            .nest(
+                "/api/v1",
+                Router::new().route("/organizations/{id}", get(|| async { "ok" })),
+            )
+            .layer(middleware::from_fn(route_of));
+        for (path, route) in [
+            ("/invite/inv_secret", "/invite/{token}"),
+            (
+                "/api/v1/organizations/org_1?x=secret",
+                "/api/v1/organizations/{id}",
+            ),
+            ("/nowhere/secret", UNMATCHED_ROUTE),
+        ] {
+            let req = Request::builder().uri(path).body(Body::empty()).unwrap();
+            let resp = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(resp.headers()["x-route"], route, "{path}");
+        }
     }
 }

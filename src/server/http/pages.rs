@@ -5,23 +5,8 @@
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::domain::text::escape_html as esc;
 use crate::server::config::Branding;
-
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A full page around `body_html` (already escaped).
 pub fn page(status: StatusCode, branding: &Branding, title: &str, body_html: &str) -> Response {
@@ -74,7 +59,8 @@ pub fn too_many(branding: &Branding, what: &str) -> Response {
 /// The page for an unexpected failure on a link or sign-in page: the public message with the
 /// request id to quote, never the cause.
 pub fn error_page(branding: &Branding, e: crate::server::error::AppError) -> Response {
-    let rid = super::current_request_id();
+    let rid = crate::server::request_id::current_request_id();
+    e.log(&rid);
     let msg = e.public_message(&rid);
     page(
         StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

@@ -7,13 +7,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use tower_sessions::Session;
 
-use super::pages::{client_key, esc, page, too_many};
+use super::pages::{client_key, page, too_many};
 use super::ratelimit::limits;
+use crate::domain::text::escape_html as esc;
 use crate::server::audit::RequestContext;
-use crate::server::clock::rfc3339;
 use crate::server::error::AppError;
 use crate::server::service::setup_links::{self, LinkStatus};
 use crate::server::state::AppState;
+use crate::server::timefmt::rfc3339;
 
 /// Session key holding the portal grant.
 pub use crate::server::service::setup_links::PORTAL_KEY;
@@ -125,10 +126,10 @@ pub async fn redeem(
             session.clear().await;
             // A fresh session id on every sign-in: no fixation.
             if let Err(e) = session.cycle_id().await {
-                return internal(&state, AppError::Internal(format!("session: {e}")));
+                return internal(&state, AppError::dependency("session", e));
             }
             if let Err(e) = session.insert(PORTAL_KEY, &grant).await {
-                return internal(&state, AppError::Internal(format!("session: {e}")));
+                return internal(&state, AppError::dependency("session", e));
             }
             Redirect::to("/portal").into_response()
         }

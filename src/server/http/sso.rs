@@ -5,7 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 
-use super::pages::{esc, page};
+use super::pages::page;
+use crate::domain::text::escape_html as esc;
 use crate::server::audit::RequestContext;
 use crate::server::service::sso::{self, AuthorizeParams, CallbackParams, Next};
 use crate::server::state::AppState;
@@ -23,7 +24,8 @@ pub(crate) fn render(
             &format!(r#"<p class="text-slate-700">{}</p>"#, esc(&message)),
         ),
         Err(e) => {
-            let rid = super::current_request_id();
+            let rid = crate::server::request_id::current_request_id();
+            e.log(&rid);
             page(
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 &state.config.branding,

@@ -1,5 +1,6 @@
 //! Reading the audit trail.
 
+use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 
 use crate::server::audit::{self, AuditFilter, AuditRow};
@@ -114,6 +115,7 @@ impl FilterParams {
 }
 
 /// Lists an organization's events oldest first after a cursor (the chain sequence).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(
     state: &AppState,
     organization_id: &str,
@@ -131,6 +133,7 @@ pub async fn list(
 }
 
 /// Like `list`, with filters.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list_filtered(
     state: &AppState,
     organization_id: &str,
@@ -216,6 +219,7 @@ fn export_lines(rows: &[AuditRow], format: ExportFormat) -> String {
 
 /// The export as a stream of chunks: read 1,000 events at a time by chain position, so memory
 /// stays flat whatever the size.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub fn export_stream(
     state: AppState,
     organization_id: String,
@@ -262,6 +266,7 @@ pub fn export_stream(
 }
 
 /// The export as an HTTP response (streamed, downloaded as a file).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub fn export_response(
     state: AppState,
     organization_id: String,
@@ -309,7 +314,7 @@ pub async fn purge_expired(state: &AppState) -> Result<u64, AppError> {
         let n = audit::purge_through(tx.conn(), &org, seq, &hash, now).await?;
         tx.record(
             Some(&org),
-            "audit.purged",
+            EventType::AuditPurged,
             vec![Target::new("organization", &org, None)],
             serde_json::json!({ "through_sequence": seq, "checkpoint_hash": hash, "events": n, "retention_days": days }),
         )
@@ -321,6 +326,7 @@ pub async fn purge_expired(state: &AppState) -> Result<u64, AppError> {
 }
 
 /// The newest events matching `filter`, before a chain position, for the portal's viewer.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn recent_filtered(
     state: &AppState,
     organization_id: &str,

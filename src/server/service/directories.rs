@@ -3,14 +3,14 @@
 //! role mappings with a dry-run preview, the SCIM request log and the directory's health.
 
 use super::policy::Trace;
+use crate::domain::event_type::EventType;
+use crate::domain::membership::{GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
 use crate::domain::directory::{winning_group, DirectoryKind};
-use crate::domain::event_type::EventType;
 use crate::domain::ids::{is_valid_id, IdKind};
-use crate::domain::membership::{GrantKind, MembershipState};
 use crate::domain::reconcile::{
     self, Effect, Group, InDirectory, Inputs, NewestGrant, SuspendReason,
 };
@@ -119,7 +119,7 @@ fn check_name(raw: &str) -> Result<String, FieldError> {
 /// The audit actor for changes a directory pushes.
 pub fn directory_actor(id: &str, name: &str) -> Actor {
     Actor {
-        kind: "directory",
+        kind: crate::domain::actor::ActorKind::Directory,
         id: id.to_owned(),
         name: name.to_owned(),
     }
@@ -171,6 +171,7 @@ async fn view(state: &AppState, conn: &mut Conn, r: DirectoryRow) -> Result<Dire
 }
 
 /// Creates a directory and its first token.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn create(
     state: &AppState,
     actor: &Actor,
@@ -211,7 +212,7 @@ pub async fn create(
     .await?;
     tx.record(
         Some(organization_id),
-        "directory.created",
+        EventType::DirectoryCreated,
         vec![Target::new("directory", &row.id, Some(&row.name))],
         json!({ "type": row.kind, "authoritative": row.authoritative != 0 }),
     )
@@ -236,6 +237,7 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
 }
 
 /// Reads a directory of the organization.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Directory, AppError> {
     if !is_valid_id(IdKind::Directory, id) {
         return Err(not_found());
@@ -248,6 +250,7 @@ pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Di
 }
 
 /// The organization's directories.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Directory>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     let rows = q::list_directories(&mut conn, organization_id).await?;
@@ -259,6 +262,7 @@ pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Directo
 }
 
 /// Renames a directory or changes whether it is authoritative.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn update(
     state: &AppState,
     actor: &Actor,
@@ -301,7 +305,7 @@ pub async fn update(
         .await?;
         tx.record(
             Some(organization_id),
-            "directory.updated",
+            EventType::DirectoryUpdated,
             vec![Target::new("directory", id, Some(&row.name))],
             serde_json::Value::Object(changes),
         )
@@ -313,6 +317,7 @@ pub async fn update(
 
 /// Issues a new token; the old ones keep working for `LANYARD_SCIM_TOKEN_OVERLAP` (default 1 h)
 /// so the admin can paste the new one into the IdP without a gap.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn rotate_token(
     state: &AppState,
     actor: &Actor,
@@ -343,7 +348,7 @@ pub async fn rotate_token(
     .await?;
     tx.record(
         Some(organization_id),
-        "directory.token_rotated",
+        EventType::DirectoryTokenRotated,
         vec![Target::new("directory", id, Some(&row.name))],
         json!({ "previous_tokens_expire_at": now + overlap }),
     )
@@ -358,6 +363,7 @@ pub async fn rotate_token(
 
 /// Deletes a directory: its tokens stop at once and the members it managed are suspended (the
 /// directory can no longer vouch for them).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn delete(
     state: &AppState,
     actor: &Actor,
@@ -395,7 +401,7 @@ pub async fn delete(
     q::delete_directory(tx.conn(), organization_id, id, now).await?;
     tx.record(
         Some(organization_id),
-        "directory.deleted",
+        EventType::DirectoryDeleted,
         vec![Target::new("directory", id, Some(&row.name))],
         json!({ "users": users.len() }),
     )
@@ -556,7 +562,7 @@ async fn write_suspension(
     if plan.last_admin {
         tx.record(
             Some(&org),
-            "membership.last_admin_deprovisioned",
+            EventType::MembershipLastAdminDeprovisioned,
             vec![Target::new("membership", &m, Some(label))],
             json!({ "directory_id": dir.directory_id, "protected": plan.protected, "warning": "the organization has no active admin left" }),
         )
@@ -604,7 +610,7 @@ async fn remove(
                 },
                 Record::Event {
                     kind: EventType::MembershipRemoved,
-                    metadata: json!({ "reason": "directory_deactivated", "directory_id": directory_id, "policy": "remove" }),
+                    metadata: json!({ "reason": SuspendReason::DirectoryDeactivated.as_str(), "directory_id": directory_id, "policy": "remove" }),
                 },
             ],
         },
@@ -691,7 +697,7 @@ pub(crate) async fn deactivation_plan(
     t: &mut Trace,
 ) -> Result<Option<DeactivationPlan>, AppError> {
     match db::sso::member_by_email(conn, org, email).await? {
-        Some((_, m, role, st)) if st == "active" => {
+        Some((_, m, role, st)) if st == MembershipState::Active => {
             t.info(
                 "directory",
                 format!("{} deactivates {email} (role {role})", dir.name),
@@ -726,7 +732,7 @@ async fn held_elsewhere(
     email: &str,
     t: &mut Trace,
 ) -> Result<bool, AppError> {
-    if super::invitations::normalize_email(email, "email").is_err() {
+    if crate::domain::email::EmailAddress::parse(email, "email").is_err() {
         t.deny(
             "email",
             format!("{email} is not an email address whose domain can be checked: {} keeps them as a directory user but gives them no access here", dir.name),
@@ -771,7 +777,7 @@ pub(crate) async fn creation_plan(
     let membership = q::membership_of_user(conn, &org.id, &user_id, None).await?;
     if membership
         .as_ref()
-        .is_none_or(|(_, _, st, _, _)| st != "active")
+        .is_none_or(|(_, _, st, _, _)| st != MembershipState::Active)
         && held_elsewhere(conn, &org.id, dir, email, t).await?
     {
         return Ok((false, org.default_role.clone()));
@@ -786,7 +792,7 @@ pub(crate) async fn creation_plan(
         );
         return Ok((true, org.default_role.clone()));
     };
-    if st != "active"
+    if st != MembershipState::Active
         && !may_restore(
             &st,
             q::newest_grant(conn, &org.id, &m).await?.as_ref(),
@@ -812,7 +818,7 @@ pub(crate) async fn creation_plan(
     };
     t.allow(
         "directory",
-        if st == "active" {
+        if st == MembershipState::Active {
             format!(
                 "{email} is already a member: {} links to the membership and manages it; {how}",
                 dir.name
@@ -867,7 +873,7 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
             // Protected (or the policy changed back to suspend): nothing to remove.
             tx.record(
                 Some(&org),
-                "membership.removal_skipped",
+                EventType::MembershipRemovalSkipped,
                 vec![Target::new("membership", &m, Some(&email))],
                 json!({ "reason": if plan.protected { "last_admin_protected" } else { "policy_suspend" } }),
             )
@@ -956,7 +962,7 @@ pub async fn reconcile(
     // An address whose domain cannot be read cannot be checked against that rule: it gets no
     // access either (fail closed).
     let held = wants_access
-        && (super::invitations::normalize_email(&email, "email").is_err()
+        && (crate::domain::email::EmailAddress::parse(&email, "email").is_err()
             || domain_owned_elsewhere(tx.conn(), &org, &email).await?);
     if u.user_id.is_none() {
         // The same person may already be a member (JIT, an invitation, another directory).
@@ -1006,7 +1012,7 @@ pub async fn reconcile(
     let current = q::membership_of_user(tx.conn(), &org, &uid, lock).await?;
     // Whether this directory may restore a membership that is not active.
     let newest = match &current {
-        Some((m, _, st, _, _)) if wants_access && st != "active" => {
+        Some((m, _, st, _, _)) if wants_access && *st != MembershipState::Active => {
             q::newest_grant(tx.conn(), &org, m).await?
         }
         _ => None,
@@ -1194,6 +1200,7 @@ fn check_mappings(
 }
 
 /// The directory's groups with their mapping.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn groups(
     state: &AppState,
     organization_id: &str,
@@ -1238,7 +1245,7 @@ async fn role_changes(
         let membership = match &u.user_id {
             Some(uid) => q::membership_of_user(conn, &dir.organization_id, uid, None)
                 .await?
-                .filter(|m| m.2 == "active"),
+                .filter(|m| m.2 == MembershipState::Active),
             None => None,
         };
         let (mut to, group) = desired_role(conn, dir, &u.id, Some(proposed)).await?;
@@ -1277,6 +1284,7 @@ async fn dir_ctx(conn: &mut Conn, organization_id: &str, id: &str) -> Result<Dir
 }
 
 /// Dry run: who would gain or lose which role if these mappings were saved. Changes nothing.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn preview_mappings(
     state: &AppState,
     organization_id: &str,
@@ -1294,6 +1302,7 @@ pub async fn preview_mappings(
 }
 
 /// Saves the mappings and recomputes every member's role in the same transaction.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn save_mappings(
     state: &AppState,
     actor: &Actor,
@@ -1314,7 +1323,7 @@ pub async fn save_mappings(
     q::replace_mappings(tx.conn(), id, organization_id, &proposed, now).await?;
     tx.record(
         Some(organization_id),
-        "directory.role_mappings_updated",
+        EventType::DirectoryRoleMappingsUpdated,
         vec![Target::new("directory", id, Some(&dir.name))],
         json!({ "mappings": input, "role_changes": changes.len() }),
     )
@@ -1343,6 +1352,7 @@ pub struct DirectoryUser {
 }
 
 /// The directory's first `limit` users (oldest first) with their groups and membership.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn users(
     state: &AppState,
     organization_id: &str,
@@ -1387,6 +1397,7 @@ pub struct ScimLogEntry {
 }
 
 /// The directory's SCIM request log, newest first.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn request_log(
     state: &AppState,
     organization_id: &str,
@@ -1428,6 +1439,7 @@ pub async fn purge_request_log(state: &AppState) -> Result<u64, AppError> {
 /// The directory gate of the sign-in policy: when a directory is authoritative for the
 /// organization, only people it provisioned and keeps active get in. `Ok(None)` allows;
 /// `Ok(Some((reason, message)))` refuses.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn gate(
     conn: &mut Conn,
     organization_id: &str,
@@ -1498,6 +1510,7 @@ pub fn gate_verdict(flags: &[i64]) -> Option<(&'static str, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::may_restore;
+    use crate::domain::membership::{GrantKind, MembershipState};
 
     #[test]
     fn a_directory_restores_only_what_it_suspended_itself() {
@@ -1510,39 +1523,44 @@ mod tests {
         let cases = [
             (
                 "its own suspension",
-                "suspended",
-                Some(grant("directory_suspended", "dir_a")),
+                MembershipState::Suspended.as_str(),
+                Some(grant(GrantKind::DirectorySuspended.as_str(), "dir_a")),
                 true,
             ),
             (
                 "another directory's suspension",
-                "suspended",
-                Some(grant("directory_suspended", "dir_b")),
+                MembershipState::Suspended.as_str(),
+                Some(grant(GrantKind::DirectorySuspended.as_str(), "dir_b")),
                 false,
             ),
             (
                 "an admin's suspension",
-                "suspended",
-                Some(grant("manual_suspended", "dir_a")),
+                MembershipState::Suspended.as_str(),
+                Some(grant(GrantKind::ManualSuspended.as_str(), "dir_a")),
                 false,
             ),
             (
                 "removed by the directory's policy",
-                "removed",
-                Some(grant("directory_removed", "dir_a")),
+                MembershipState::Removed.as_str(),
+                Some(grant(GrantKind::DirectoryRemoved.as_str(), "dir_a")),
                 false,
             ),
             (
                 "removed although the newest grant is its suspension",
-                "removed",
-                Some(grant("directory_suspended", "dir_a")),
+                MembershipState::Removed.as_str(),
+                Some(grant(GrantKind::DirectorySuspended.as_str(), "dir_a")),
                 false,
             ),
-            ("no history", "suspended", None, false),
+            (
+                "no history",
+                MembershipState::Suspended.as_str(),
+                None,
+                false,
+            ),
             (
                 "already active",
-                "active",
-                Some(grant("directory_suspended", "dir_a")),
+                MembershipState::Active.as_str(),
+                Some(grant(GrantKind::DirectorySuspended.as_str(), "dir_a")),
                 false,
             ),
         ];

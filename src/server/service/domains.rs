@@ -1,6 +1,7 @@
 //! Domain verification: claims proved by a DNS TXT record, at most one verified owner per domain,
 //! periodic re-proof with a grace period before a domain lapses.
 
+use crate::domain::event_type::EventType;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +135,7 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
 }
 
 /// Adds a claim. `vendor_verified` is only offered to the vendor API.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn add(
     state: &AppState,
     actor: &Actor,
@@ -199,7 +201,7 @@ pub async fn add(
     let target = vec![Target::new("domain", &row.id, Some(&row.domain))];
     tx.record(
         Some(organization_id),
-        "domain.created",
+        EventType::DomainCreated,
         target.clone(),
         serde_json::json!({ "domain": row.domain, "include_subdomains": row.include_subdomains != 0 }),
     )
@@ -207,7 +209,7 @@ pub async fn add(
     if vendor_verified {
         tx.record(
             Some(organization_id),
-            "domain.verified",
+            EventType::DomainVerified,
             target,
             serde_json::json!({ "domain": row.domain, "verified_by": "vendor" }),
         )
@@ -218,6 +220,7 @@ pub async fn add(
 }
 
 /// Lists an organization's claims.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Domain>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     Ok(db::domains::list(&mut conn, organization_id)
@@ -228,6 +231,7 @@ pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Domain>
 }
 
 /// Reads one claim of an organization.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Domain, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     db::domains::get(&mut conn, organization_id, id)
@@ -274,6 +278,7 @@ pub fn judge(
 }
 
 /// Checks a claim's record now and applies the result.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn check(
     state: &AppState,
     actor: &Actor,
@@ -325,7 +330,7 @@ async fn apply(
     {
         step.claim.state = DomainState::Failed;
         step.next_check_at = None;
-        step.event = Some("domain.verification_failed");
+        step.event = Some(EventType::DomainVerificationFailed);
         step.proved = false;
         outcome = "claimed_elsewhere";
         message = CLAIMED_ELSEWHERE.to_owned();
@@ -338,7 +343,7 @@ async fn apply(
     row.updated_at = now;
     if step.proved {
         row.last_proved_at = Some(now);
-        if step.event == Some("domain.verified") {
+        if step.event == Some(EventType::DomainVerified) {
             row.verified_by = Some("dns".into());
             row.verified_at = Some(now);
         }
@@ -386,6 +391,7 @@ async fn apply(
 }
 
 /// What removing a claim would affect.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn removal_impact(
     state: &AppState,
     organization_id: &str,
@@ -402,6 +408,7 @@ pub async fn removal_impact(
 }
 
 /// Removes a claim.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn remove(
     state: &AppState,
     actor: &Actor,
@@ -420,7 +427,7 @@ pub async fn remove(
     db::domains::soft_delete(tx.conn(), organization_id, id, now).await?;
     tx.record(
         Some(organization_id),
-        "domain.deleted",
+        EventType::DomainDeleted,
         vec![Target::new("domain", id, Some(&row.domain))],
         serde_json::json!({ "domain": row.domain, "state": row.state }),
     )

@@ -4,6 +4,7 @@
 //! on-demand check) keeps so the tenants list can sort by "needs attention" without recomputing
 //! every organization.
 
+use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 
 use crate::server::db::{self, health as q, Conn};
@@ -164,11 +165,11 @@ pub struct Credential {
 }
 
 fn days_ago(now: i64, t: i64) -> i64 {
-    (now - t).max(0) / DAY_MS
+    crate::server::timefmt::days_between(t, now)
 }
 
 fn when(t: i64) -> String {
-    crate::server::clock::rfc3339(t)
+    crate::server::timefmt::rfc3339(t)
 }
 
 /// Flags for a credential.
@@ -206,6 +207,7 @@ async fn organization_name(conn: &mut Conn, id: &str) -> Result<String, AppError
 
 /// The organization's credentials: SCIM tokens, log-stream credentials, IdP client secrets and
 /// SAML certificates. (Vendor API keys and webhook secrets are vendor-wide: [`vendor_credentials`].)
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn credentials(
     state: &AppState,
     organization_id: &str,
@@ -221,7 +223,7 @@ async fn creator(
     conn: &mut Conn,
     wanted: bool,
     organization_id: Option<&str>,
-    actions: &[&str],
+    actions: &[EventType],
     target_id: &str,
     at: i64,
 ) -> Result<Option<String>, AppError> {
@@ -246,7 +248,10 @@ async fn organization_credentials(
             conn,
             with_creators,
             org,
-            &["directory.created", "directory.token_rotated"],
+            &[
+                EventType::DirectoryCreated,
+                EventType::DirectoryTokenRotated,
+            ],
             &dir_id,
             created_at,
         )
@@ -268,7 +273,7 @@ async fn organization_credentials(
             conn,
             with_creators,
             org,
-            &["connection.created", "connection.updated"],
+            &[EventType::ConnectionCreated, EventType::ConnectionUpdated],
             &id,
             updated_at.max(created_at),
         )
@@ -300,7 +305,7 @@ async fn organization_credentials(
                 conn,
                 with_creators,
                 org,
-                &["connection.created", "connection.updated"],
+                &[EventType::ConnectionCreated, EventType::ConnectionUpdated],
                 &conn_id,
                 created_at,
             )
@@ -336,9 +341,9 @@ async fn endpoint_credentials(
             with_creators,
             organization_id,
             &[
-                "webhook_endpoint.created",
-                "webhook_endpoint.secret_rotated",
-                "log_stream.created",
+                EventType::WebhookEndpointCreated,
+                EventType::WebhookEndpointSecretRotated,
+                EventType::LogStreamCreated,
             ],
             &id,
             secret_at,
@@ -387,7 +392,7 @@ pub async fn vendor_credentials(state: &AppState) -> Result<Vec<Credential>, App
             &mut conn,
             true,
             None,
-            &["api_key.created"],
+            &[EventType::ApiKeyCreated],
             &k.id,
             k.created_at,
         )
@@ -844,6 +849,7 @@ fn check_inactive_days(inactive_days: Option<i64>) -> Result<i64, AppError> {
 }
 
 /// Computes health and drift now, stores the snapshot and answers both.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn refresh(
     state: &AppState,
     organization_id: &str,

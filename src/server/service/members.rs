@@ -3,6 +3,9 @@
 //! suspend, remove or reactivate members; a suspension or removal voids the member's
 //! unredeemed sign-in codes in the same transaction.
 
+use crate::domain::connection::ConnectionKind;
+use crate::domain::event_type::EventType;
+use crate::domain::membership::{GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -16,8 +19,6 @@ use crate::server::state::AppState;
 
 use super::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
 use super::roles::{self, Role};
-use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
 
 /// One step of a membership's history.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -84,11 +85,7 @@ fn s<'a>(d: &'a Value, k: &str) -> &'a str {
 }
 
 fn kind_label(k: &str) -> &str {
-    match k {
-        "saml" => "SAML",
-        "oidc" => "OIDC",
-        _ => "SSO",
-    }
+    ConnectionKind::parse(k).map_or("SSO", ConnectionKind::label)
 }
 
 /// A grant in words.
@@ -101,43 +98,49 @@ pub fn describe(kind: &str, role: &str, detail: &Value) -> String {
             n.to_owned()
         }
     };
+    // A kind this version does not know (written by another version) is spelt out.
+    let Some(kind) = GrantKind::parse(kind) else {
+        return kind.replace('_', " ");
+    };
     match kind {
-        "jit" => format!(
+        GrantKind::Jit => format!(
             "JIT through {} connection {} on {}",
             kind_label(s(detail, "connection_kind")),
             or(s(detail, "connection_name"), s(detail, "connection_id")),
             s(detail, "domain")
         ),
-        "jit_link" => format!(
+        GrantKind::JitLink => format!(
             "signed in through {} connection {} on {} (linked by verified email)",
             kind_label(s(detail, "connection_kind")),
             or(s(detail, "connection_name"), s(detail, "connection_id")),
             s(detail, "domain")
         ),
-        "invitation" => format!("invited by {}", or(s(detail, "inviter_name"), "an admin")),
-        "directory_group" => format!(
+        GrantKind::Invitation => {
+            format!("invited by {}", or(s(detail, "inviter_name"), "an admin"))
+        }
+        GrantKind::DirectoryGroup => format!(
             "via directory group {} in {}",
             or(s(detail, "group_name"), s(detail, "group_id")),
             or(s(detail, "directory_name"), s(detail, "directory_id"))
         ),
-        "directory" => format!(
+        GrantKind::Directory => format!(
             "via directory {}",
             or(s(detail, "directory_name"), s(detail, "directory_id"))
         ),
-        "directory_suspended" => format!(
+        GrantKind::DirectorySuspended => format!(
             "suspended by directory {} ({})",
             or(s(detail, "directory_name"), s(detail, "directory_id")),
             or(s(detail, "reason"), "deactivated")
         ),
-        "directory_reactivated" => format!(
+        GrantKind::DirectoryReactivated => format!(
             "reactivated by directory {}",
             or(s(detail, "directory_name"), s(detail, "directory_id"))
         ),
-        "manual_role" => format!("role set to {role} by {}", by()),
-        "manual_suspended" => format!("suspended by {}", by()),
-        "manual_removed" => format!("removed by {}", by()),
-        "manual_reactivated" => format!("reactivated by {}", by()),
-        other => other.replace('_', " "),
+        GrantKind::DirectoryRemoved => kind.as_str().replace('_', " "),
+        GrantKind::ManualRole => format!("role set to {role} by {}", by()),
+        GrantKind::ManualSuspended => format!("suspended by {}", by()),
+        GrantKind::ManualRemoved => format!("removed by {}", by()),
+        GrantKind::ManualReactivated => format!("reactivated by {}", by()),
     }
 }
 
@@ -149,15 +152,6 @@ fn or<'a>(a: &'a str, b: &'a str) -> &'a str {
     }
 }
 
-/// Kinds of grant that give a role.
-const ROLE_GIVING: [&str; 5] = [
-    "jit",
-    "invitation",
-    "directory",
-    "directory_group",
-    "manual_role",
-];
-
 fn to_view(r: MemberRow, grants: Vec<Grant>, with_grants: bool) -> Membership {
     let source = grants
         .first()
@@ -166,7 +160,7 @@ fn to_view(r: MemberRow, grants: Vec<Grant>, with_grants: bool) -> Membership {
     let role_source = grants
         .iter()
         .rev()
-        .find(|g| ROLE_GIVING.contains(&g.kind.as_str()))
+        .find(|g| GrantKind::parse(&g.kind).is_some_and(GrantKind::gives_role))
         .map(|g| g.description.clone())
         .unwrap_or_else(|| source.clone());
     let managed_by = match (&r.directory_id, &r.directory_name) {
@@ -221,13 +215,14 @@ pub struct ListMembers {
 }
 
 /// Members of an organization, in id order.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(
     state: &AppState,
     organization_id: &str,
     p: &ListMembers,
 ) -> Result<(Vec<Membership>, Option<String>), AppError> {
     if let Some(st) = p.state.as_deref().filter(|s| !s.is_empty()) {
-        if !matches!(st, "active" | "suspended" | "removed") {
+        if MembershipState::parse(st).is_none() {
             return Err(
                 FieldError::new("state", "state must be active, suspended or removed").into(),
             );
@@ -295,6 +290,7 @@ async fn read(conn: &mut Conn, organization_id: &str, id: &str) -> Result<Member
 }
 
 /// One membership with its chain of grants ("why does this person have access").
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn get(
     state: &AppState,
     organization_id: &str,
@@ -308,6 +304,7 @@ pub async fn get(
 }
 
 /// The role a caller acts with: `None` is full authority (the vendor, the portal's admin).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn acting_role(
     conn: &mut Conn,
     organization_id: &str,
@@ -328,7 +325,7 @@ pub async fn acting_role(
     }
     let m = q::get_member(conn, organization_id, id, None)
         .await?
-        .filter(|m| m.state == "active")
+        .filter(|m| m.state == MembershipState::Active)
         .ok_or_else(bad)?;
     let role = roles::resolve(conn, &m.role).await?.ok_or_else(bad)?;
     Ok(Some((role, m)))
@@ -346,6 +343,7 @@ pub fn check_grant(acting: &Option<(Role, MemberRow)>, target: &Role) -> Result<
 }
 
 /// Changes a member's role or state.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn update(
     state: &AppState,
     actor: &Actor,
@@ -358,7 +356,7 @@ pub async fn update(
         return Err(AppError::NotFound("membership"));
     }
     if let Some(st) = input.state.as_deref() {
-        if !matches!(st, "active" | "suspended" | "removed") {
+        if MembershipState::parse(st).is_none() {
             return Err(
                 FieldError::new("state", "state must be active, suspended or removed").into(),
             );
@@ -399,7 +397,7 @@ pub async fn update(
     let by = json!({ "actor_type": actor.kind, "actor_id": actor.id, "actor_name": actor.name });
     let mut changed = false;
     if let Some(role) = input.role.as_deref().filter(|r| *r != m.role) {
-        if m.state == "removed" {
+        if m.state == MembershipState::Removed {
             return Err(AppError::Conflict {
                 code: "membership_removed",
                 message: "this member was removed; reactivate them (state active) before changing the role".into(),
@@ -444,7 +442,7 @@ pub async fn update(
     if let Some(st) = input.state.as_deref().filter(|s| *s != m.state) {
         let role = input.role.clone().unwrap_or_else(|| m.role.clone());
         match st {
-            "active" => {
+            _ if st == MembershipState::Active => {
                 if let Some((_, msg)) =
                     super::directories::gate(tx.conn(), organization_id, Some(&m.user_id), &m.email)
                         .await?
@@ -484,7 +482,7 @@ pub async fn update(
                 .await?;
             }
             _ => {
-                let (state, action) = if st == "suspended" {
+                let (state, action) = if st == MembershipState::Suspended {
                     (MembershipState::Suspended, EventType::MembershipSuspended)
                 } else {
                     (MembershipState::Removed, EventType::MembershipRemoved)

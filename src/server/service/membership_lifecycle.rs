@@ -166,7 +166,7 @@ async fn event(
 ) -> Result<(), AppError> {
     tx.record(
         Some(org),
-        kind.as_str(),
+        kind,
         vec![Target::new("membership", m, Some(label))],
         metadata,
     )

@@ -1,5 +1,6 @@
 //! Organizations: the tenants of the vendor's product.
 
+use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{is_valid_id, IdKind};
@@ -138,7 +139,7 @@ pub async fn create(
     }
     tx.record(
         Some(&row.id),
-        "organization.created",
+        EventType::OrganizationCreated,
         vec![Target::new("organization", &row.id, Some(&row.name))],
         serde_json::json!({ "name": row.name, "external_id": row.external_id }),
     )
@@ -148,6 +149,7 @@ pub async fn create(
 }
 
 /// Reads one organization.
+#[tracing::instrument(skip_all, fields(organization_id = %id))]
 pub async fn get(state: &AppState, id: &str) -> Result<Organization, AppError> {
     if !is_valid_id(IdKind::Organization, id) {
         return Err(AppError::NotFound("organization"));
@@ -178,6 +180,7 @@ pub async fn list(
 }
 
 /// Changes name, external id or metadata.
+#[tracing::instrument(skip_all, fields(organization_id = %id))]
 pub async fn update(
     state: &AppState,
     actor: &Actor,
@@ -253,7 +256,7 @@ pub async fn update(
     };
     tx.record(
         Some(&row.id),
-        "organization.updated",
+        EventType::OrganizationUpdated,
         vec![Target::new("organization", &row.id, Some(&row.name))],
         serde_json::json!({ "changed": changed }),
     )
@@ -263,6 +266,7 @@ pub async fn update(
 }
 
 /// Deletes an organization (soft: its audit trail stays) and ends its portal sessions.
+#[tracing::instrument(skip_all, fields(organization_id = %id))]
 pub async fn delete(
     state: &AppState,
     actor: &Actor,
@@ -282,7 +286,7 @@ pub async fn delete(
     let sessions = db::organizations::delete_sessions(tx.conn(), id).await?;
     tx.record(
         Some(id),
-        "organization.deleted",
+        EventType::OrganizationDeleted,
         vec![Target::new("organization", id, Some(&row.name))],
         serde_json::json!({ "portal_sessions_ended": sessions }),
     )

@@ -1,6 +1,7 @@
 //! The SCIM 2.0 operations a directory's IdP drives: Users and Groups, each change committed with
 //! its audit event and the membership change it causes (see [`super::directories::reconcile`]).
 
+use crate::domain::event_type::EventType;
 use std::collections::HashSet;
 
 use serde_json::{json, Value};
@@ -74,11 +75,9 @@ impl ScimOut {
 impl From<AppError> for ScimError {
     fn from(e: AppError) -> Self {
         let status = e.status();
-        ScimError::new(
-            status,
-            None,
-            e.public_message(&crate::server::http::current_request_id()),
-        )
+        let request_id = crate::server::request_id::current_request_id();
+        e.log(&request_id);
+        ScimError::new(status, None, e.public_message(&request_id))
     }
 }
 
@@ -484,6 +483,7 @@ async fn list<K: Listed>(
 }
 
 /// `GET /Users`.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn list_users(
     state: &AppState,
     dir: &DirCtx,
@@ -493,6 +493,7 @@ pub async fn list_users(
 }
 
 /// `GET /Users/{id}`.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn get_user(
     state: &AppState,
     dir: &DirCtx,
@@ -519,6 +520,7 @@ fn uniqueness(user_name: &str) -> ScimError {
 }
 
 /// `POST /Users`. A retried create answers 409 `uniqueness`: never a second user.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn create_user(
     state: &AppState,
     dir: &DirCtx,
@@ -563,7 +565,7 @@ pub async fn create_user(
     }
     tx.record(
         Some(&dir.organization_id),
-        "dsync.user.created",
+        EventType::DsyncUserCreated,
         vec![
             Target::new("directory_user", &row.id, Some(&row.user_name)),
             Target::new("directory", &dir.directory_id, Some(&dir.name)),
@@ -579,6 +581,7 @@ pub async fn create_user(
 }
 
 /// PUT (`replace` = the new resource) or PATCH (`ops` applied to the current one) of a User.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn update_user(
     state: &AppState,
     dir: &DirCtx,
@@ -653,9 +656,9 @@ pub async fn update_user(
         r => r?,
     }
     let action = match (was_active, f.active) {
-        (true, false) => "dsync.user.deactivated",
-        (false, true) => "dsync.user.reactivated",
-        _ => "dsync.user.updated",
+        (true, false) => EventType::DsyncUserDeactivated,
+        (false, true) => EventType::DsyncUserReactivated,
+        _ => EventType::DsyncUserUpdated,
     };
     tx.record(
         Some(&dir.organization_id),
@@ -682,6 +685,7 @@ pub enum UserChange<'a> {
 
 /// `DELETE /Users/{id}`: the user leaves the directory and their membership is suspended in the
 /// same transaction.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn delete_user(
     state: &AppState,
     dir: &DirCtx,
@@ -701,7 +705,7 @@ pub async fn delete_user(
         .ok_or_else(|| not_found("User", id))?;
     tx.record(
         Some(&dir.organization_id),
-        "dsync.user.deleted",
+        EventType::DsyncUserDeleted,
         vec![
             Target::new("directory_user", &row.id, Some(&row.user_name)),
             Target::new("directory", &dir.directory_id, Some(&dir.name)),
@@ -718,6 +722,7 @@ pub async fn delete_user(
 // --- groups -------------------------------------------------------------------------------
 
 /// `GET /Groups`.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn list_groups(
     state: &AppState,
     dir: &DirCtx,
@@ -727,6 +732,7 @@ pub async fn list_groups(
 }
 
 /// `GET /Groups/{id}`.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn get_group(
     state: &AppState,
     dir: &DirCtx,
@@ -832,11 +838,11 @@ async fn apply_members(
     let now = tx.now();
     let mut touched: Vec<&String> = Vec::new();
     for (list, action) in [
-        (&diff.added, "dsync.group.user_added"),
-        (&diff.removed, "dsync.group.user_removed"),
+        (&diff.added, EventType::DsyncGroupUserAdded),
+        (&diff.removed, EventType::DsyncGroupUserRemoved),
     ] {
         for m in list.iter() {
-            let changed = if action.ends_with("added") {
+            let changed = if action == EventType::DsyncGroupUserAdded {
                 q::add_member(tx.conn(), &dir.directory_id, &group.id, m, now).await?
             } else {
                 q::remove_member(tx.conn(), &dir.directory_id, &group.id, m).await?
@@ -908,6 +914,7 @@ async fn apply_remaining_members(
 }
 
 /// `POST /Groups`, members inside the body included (Okta pushes them that way).
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn create_group(
     state: &AppState,
     dir: &DirCtx,
@@ -939,7 +946,7 @@ pub async fn create_group(
     q::insert_group(tx.conn(), &row).await?;
     tx.record(
         Some(&dir.organization_id),
-        "dsync.group.created",
+        EventType::DsyncGroupCreated,
         vec![
             Target::new("directory_group", &row.id, Some(&row.display_name)),
             Target::new("directory", &dir.directory_id, Some(&dir.name)),
@@ -958,6 +965,7 @@ pub async fn create_group(
 
 /// PUT or PATCH of a Group. The group row is locked for the transaction, so concurrent PATCHes
 /// of one group apply one after the other and no member change is lost.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn update_group(
     state: &AppState,
     dir: &DirCtx,
@@ -1025,7 +1033,7 @@ pub async fn update_group(
         q::update_group(tx.conn(), &row).await?;
         tx.record(
             Some(&dir.organization_id),
-            "dsync.group.updated",
+            EventType::DsyncGroupUpdated,
             vec![
                 Target::new("directory_group", &row.id, Some(&row.display_name)),
                 Target::new("directory", &dir.directory_id, Some(&dir.name)),
@@ -1050,6 +1058,7 @@ pub async fn update_group(
 }
 
 /// `DELETE /Groups/{id}`: former members' roles are recomputed in the same transaction.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn delete_group(
     state: &AppState,
     dir: &DirCtx,
@@ -1071,7 +1080,7 @@ pub async fn delete_group(
     q::delete_group(tx.conn(), &dir.directory_id, id).await?;
     tx.record(
         Some(&dir.organization_id),
-        "dsync.group.deleted",
+        EventType::DsyncGroupDeleted,
         vec![
             Target::new("directory_group", &row.id, Some(&row.display_name)),
             Target::new("directory", &dir.directory_id, Some(&dir.name)),

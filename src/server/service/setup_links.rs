@@ -1,5 +1,6 @@
 //! Setup links: the vendor's way in to the admin portal for a customer's IT admin.
 
+use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{is_valid_id, IdKind};
@@ -95,6 +96,7 @@ fn validate_return_url(raw: &str) -> Result<String, FieldError> {
 }
 
 /// Creates a link for an existing organization.
+#[tracing::instrument(skip_all, fields(organization_id = %input.organization_id))]
 pub async fn create(
     state: &AppState,
     actor: &Actor,
@@ -124,7 +126,7 @@ pub async fn create(
     }
     let admin_email = match input.admin_email.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(e) => Some(super::invitations::normalize_email(e, "admin_email")?),
+        Some(e) => Some(crate::domain::email::EmailAddress::parse(e, "admin_email")?.into_string()),
     };
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
@@ -148,7 +150,7 @@ pub async fn create(
     db::setup_links::insert(tx.conn(), &row).await?;
     tx.record(
         Some(&org.id),
-        "portal.link_created",
+        EventType::PortalLinkCreated,
         vec![Target::new("setup_link", &row.id, None)],
         serde_json::json!({ "intents": intents.to_csv(), "expires_at": rfc3339(row.expires_at) }),
     )
@@ -207,7 +209,7 @@ pub async fn redeem(
         .ok_or_else(unknown)?;
     drop(conn);
     let actor = Actor {
-        kind: "portal_admin",
+        kind: crate::domain::actor::ActorKind::PortalAdmin,
         id: link.id.clone(),
         name: link
             .admin_email
@@ -223,7 +225,7 @@ pub async fn redeem(
     }
     tx.record(
         Some(&link.organization_id),
-        "portal.link_redeemed",
+        EventType::PortalLinkRedeemed,
         vec![Target::new("setup_link", &link.id, None)],
         serde_json::json!({ "intents": link.intents }),
     )
@@ -240,6 +242,7 @@ pub async fn redeem(
 }
 
 /// Counts links of an organization that can still be redeemed.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn outstanding(state: &AppState, organization_id: &str) -> Result<i64, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     Ok(db::setup_links::count_outstanding(&mut conn, organization_id, state.clock.now()).await?)

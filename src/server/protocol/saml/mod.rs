@@ -68,10 +68,7 @@ pub fn parse_instant(s: &str) -> Option<i64> {
 
 /// Formats epoch ms as a SAML instant (`2026-11-28T12:00:00Z`).
 pub fn format_instant(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.format(&fmt).unwrap_or_default()
+    crate::server::timefmt::rfc3339_seconds(ms)
 }
 
 /// Escapes text for XML element content and attribute values.

@@ -1,0 +1,149 @@
+//! Every background task of a serving node, in one place: what runs, how often, and what makes
+//! it safe when several nodes run it against one database. The tasks' bodies live in their
+//! services (and the tests call them directly); this module only schedules them.
+//!
+//! | task | period | on several nodes |
+//! |---|---|---|
+//! | domain re-checks (`domains::run_due_checks`) | 1 min | row lease: `next_check_at` compare-and-set per domain (`db::domains::lease`), 5 min lease |
+//! | IdP certificate expiry warnings (`connections::warn_expiring_certificates`) | 1 min | conditional update of `warned_days` (`db::saml::mark_warned`) in the audit transaction: one warning per threshold |
+//! | scheduled removals of directory-suspended members, incl. the re-check of protected ones (`directories::remove_due`) | 1 min | row claim: `remove_after` cleared by a conditional update (`claim_removal`) in the audit transaction; the organization row is locked on PostgreSQL |
+//! | invitation expiry (`invitations::expire_due`) | 1 min | conditional update `state = 'pending'` → `expired` per invitation (`finish_invitation`): a row another node expired is skipped |
+//! | expired sessions (`DbSessionStore::delete_expired`) | 10 min | idempotent `DELETE … WHERE expires_at < now` |
+//! | SCIM request log retention (`directories::purge_request_log`) | 10 min | idempotent `DELETE` by age |
+//! | events feed retention (`events::purge`) | 10 min | idempotent `DELETE` by age |
+//! | audit retention purge (`audit_log::purge_expired`) | 10 min | **not fully safe**: see [`spawn_every_ten_minutes`] |
+//! | tenant health and drift snapshots (`health::refresh_all`) | 10 min | a cache: each node recomputes and upserts; duplicate work, last write wins, no audit event |
+//! | invitation mail outbox (`invitations::deliver_mail`) | 5 s, and at once when mail is queued (`AppState::mail_kick`, this node only) | row lease: `next_attempt_at` compare-and-set per message (`claim_mail`), 5 min lease |
+//! | webhook fan-out (`webhooks::fan_out`) | continuous: 0.5 s when idle, 1 s after an error | per endpoint, the `fanout_cursor` compare-and-set commits in the same transaction as the deliveries it queues |
+//! | webhook delivery (`webhooks::deliver`) | same loop as the fan-out | row lease: `next_attempt_at` compare-and-set per delivery (`claim_delivery`) |
+//!
+//! Started elsewhere, per node and not periodic:
+//! - the SCIM request log writer (`scim::LogSink::start`, from `AppState::new`): a channel
+//!   consumer batching this node's log rows into one commit;
+//! - the SCIM token last-use touch (`scim::authenticate`): fire-and-forget, at most once a minute
+//!   per token, last write wins;
+//! - `spawn_blocking` for SAML signature validation and Argon2 hashing, awaited by the request.
+
+use std::time::Duration;
+
+use super::error::AppError;
+use super::service;
+use super::session::DbSessionStore;
+use super::state::AppState;
+
+/// Starts every periodic task of a serving node (`lanyard serve`; the tests run the bodies by
+/// hand).
+pub fn spawn_all(state: &AppState) {
+    spawn_every_minute(state.clone());
+    spawn_every_ten_minutes(state.clone());
+    spawn_mail_worker(state.clone());
+    spawn_webhook_worker(state.clone());
+}
+
+/// Logs a failed run of a task with the whole cause (an `AppError`'s Display alone says only
+/// "internal error").
+fn failed(task: &str, e: &AppError) {
+    tracing::warn!(task, error = %e.cause_chain(), "background task failed");
+}
+
+/// Domain checks, IdP certificate expiry warnings, scheduled removals and invitation expiry.
+fn spawn_every_minute(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            match service::domains::run_due_checks(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(checked = n, "domain checks"),
+                Err(e) => failed("domain checks", &e),
+            }
+            match service::connections::warn_expiring_certificates(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(warned = n, "IdP certificate expiry warnings"),
+                Err(e) => failed("certificate expiry warnings", &e),
+            }
+            match service::directories::remove_due(&state).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(removed = n, "directory-suspended members removed (policy)")
+                }
+                Err(e) => failed("scheduled removals", &e),
+            }
+            match service::invitations::expire_due(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "invitations expired"),
+                Err(e) => failed("invitation expiry", &e),
+            }
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+    });
+}
+
+/// Expired-session and log clean-up, retention purges and the tenants' health and drift
+/// snapshots.
+///
+/// NOT SAFE ON SEVERAL NODES as it stands: the audit retention purge
+/// (`audit_log::purge_expired`) takes no claim. Two nodes that run it at the same time for the
+/// same organization both find the same cut-off event; the second one's `DELETE` finds nothing
+/// left (it waits for the first's row locks on PostgreSQL) but it still records an
+/// `audit.purged` event (with `events: 0`) and rewrites the checkpoint with the same values.
+/// The chain stays verifiable; the audit trail gets a duplicate, misleading purge event. An
+/// advisory lock per organization, or recording only when rows were deleted, would close it.
+fn spawn_every_ten_minutes(state: AppState) {
+    tokio::spawn(async move {
+        let store = DbSessionStore::new(state.db.clone());
+        loop {
+            if let Err(e) = store.delete_expired(state.clock.now()).await {
+                failed("session clean-up", &e.into());
+            }
+            if let Err(e) = service::directories::purge_request_log(&state).await {
+                failed("SCIM request log clean-up", &e);
+            }
+            if let Err(e) = service::events::purge(&state).await {
+                failed("events feed clean-up", &e);
+            }
+            match service::audit_log::purge_expired(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "audit events past retention purged"),
+                Err(e) => failed("audit retention purge", &e),
+            }
+            // Tenant health and drift for the support console's list ("needs attention").
+            match service::health::refresh_all(&state).await {
+                Ok(n) => tracing::debug!(organizations = n, "health and drift checked"),
+                Err(e) => failed("health and drift check", &e),
+            }
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        }
+    });
+}
+
+/// Runs the mail outbox whenever this node queues mail, and every 5 s (mail another node
+/// queued, retries that came due).
+fn spawn_mail_worker(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = service::invitations::deliver_mail(&state).await {
+                tracing::error!(error = %e.cause_chain(), "mail delivery run failed");
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(5), state.mail_kick.notified()).await;
+        }
+    });
+}
+
+/// Fans events out to webhook endpoints and delivers them: at once while there is work,
+/// every 0.5 s when idle, 1 s after an error.
+fn spawn_webhook_worker(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = service::webhooks::fan_out(&state).await {
+                tracing::warn!(error = %e.cause_chain(), "webhook fan-out failed");
+            }
+            match service::webhooks::deliver(&state).await {
+                Ok(0) => tokio::time::sleep(Duration::from_millis(500)).await,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e.cause_chain(), "webhook delivery failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+}
