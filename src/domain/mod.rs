@@ -132,6 +132,7 @@ pub mod invitation;
 pub mod membership;
 pub mod organization;
 pub mod policy;
+pub mod reconcile;
 pub mod sign_in;
 pub mod staff;
 pub mod text;

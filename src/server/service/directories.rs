@@ -8,8 +8,12 @@ use crate::domain::membership::{GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
 use crate::domain::directory::{winning_group, DirectoryKind};
 use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::reconcile::{
+    self, Effect, Group, InDirectory, Inputs, NewestGrant, SuspendReason,
+};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::crypto::{hash_secret, new_secret};
@@ -392,7 +396,15 @@ pub async fn delete(
     };
     for u in &users {
         if let Some(uid) = &u.user_id {
-            suspend(&mut tx, &dir, uid, &u.user_name, "directory_deleted", true).await?;
+            suspend(
+                &mut tx,
+                &dir,
+                uid,
+                &u.user_name,
+                SuspendReason::DirectoryDeleted,
+                true,
+            )
+            .await?;
         }
     }
     q::delete_directory(tx.conn(), organization_id, id, now).await?;
@@ -454,51 +466,26 @@ async fn desired_role(
     Ok((role, None))
 }
 
-fn grant_detail(dir: &DirCtx, group: &Option<(String, String)>) -> serde_json::Value {
+fn grant_detail(dir: &DirCtx, group: Option<Group<'_>>) -> serde_json::Value {
     json!({
         "directory_id": dir.directory_id,
         "directory_name": dir.name,
-        "group_id": group.as_ref().map(|g| &g.0),
-        "group_name": group.as_ref().map(|g| &g.1),
+        "group_id": group.map(|g| g.id),
+        "group_name": group.map(|g| g.name),
     })
 }
 
-/// Records how a membership's current state or role came to be (history, never overwritten).
-async fn grant(
-    tx: &mut AuditedTx,
-    organization_id: &str,
-    membership_id: &str,
-    kind: GrantKind,
-    role: &str,
-    detail: &str,
-) -> Result<(), sqlx::Error> {
-    let now = tx.now();
-    let id = db::new_id(IdKind::Grant);
-    db::sso::insert_grant(
-        tx.conn(),
-        &id,
-        membership_id,
-        organization_id,
-        kind.as_str(),
-        role,
-        detail,
-        now,
-    )
-    .await
-}
-
-/// Suspends a member in the caller's transaction: state, voided sign-in codes and the event
-/// commit together. With `only_managed`, a membership this directory does not manage (joined by
-/// JIT, managed by another directory) is left alone.
+/// Suspends a member in the caller's transaction when the directory's suspension applies to
+/// the membership ([`reconcile::suspends`]: with `only_managed`, a membership this directory
+/// does not manage — joined by JIT, managed by another directory — is left alone).
 async fn suspend(
     tx: &mut AuditedTx,
     dir: &DirCtx,
     user_id: &str,
     label: &str,
-    reason: &str,
+    reason: SuspendReason,
     only_managed: bool,
 ) -> Result<(), AppError> {
-    let now = tx.now();
     let org = dir.organization_id.clone();
     let lock = db::Lock::ForUpdate;
     let Some(q::ManagedMembership {
@@ -511,55 +498,72 @@ async fn suspend(
     else {
         return Ok(());
     };
-    if st != MembershipState::Active
-        || (only_managed && managed_by.as_deref() != Some(&dir.directory_id))
-    {
+    let Some(state) = MembershipState::parse(&st) else {
+        return Ok(());
+    };
+    let current = reconcile::Current {
+        state,
+        role: &role,
+        group_id: group.as_deref(),
+        managed_by: managed_by.as_deref(),
+        newest_grant: None,
+    };
+    if !reconcile::suspends(&current, &dir.directory_id, only_managed) {
         return Ok(());
     }
-    q::set_managed_membership(
-        tx.conn(),
-        &org,
-        &m,
-        &role,
-        MembershipState::Suspended.as_str(),
-        group.as_deref(),
-        &dir.directory_id,
-        now,
-    )
-    .await?;
-    let voided = q::void_codes(tx.conn(), &m, now).await?;
+    write_suspension(tx, dir, user_id, &m, &role, group.as_deref(), label, reason).await
+}
+
+/// The writes of a directory suspension of an active membership: state, voided sign-in codes,
+/// revoked invitations, grant and event commit together; then the deactivation policy.
+#[allow(clippy::too_many_arguments)]
+async fn write_suspension(
+    tx: &mut AuditedTx,
+    dir: &DirCtx,
+    user_id: &str,
+    m: &str,
+    role: &str,
+    group_id: Option<&str>,
+    label: &str,
+    reason: SuspendReason,
+) -> Result<(), AppError> {
+    let now = tx.now();
+    let org = dir.organization_id.clone();
+    let (m, role) = (m.to_owned(), role.to_owned());
     // An invitation sent to the address before must not undo the deprovisioning.
-    if let Some(email) = q::user_email(tx.conn(), &org, user_id).await? {
-        super::invitations::revoke_pending_for(
-            tx,
-            &org,
-            &email,
-            MembershipState::Suspended.as_str(),
-        )
-        .await?;
-    }
-    grant(
+    let email = q::user_email(tx.conn(), &org, user_id).await?;
+    lifecycle::apply(
         tx,
-        &org,
-        &m,
-        GrantKind::DirectorySuspended,
-        &role,
-        &json!({ "directory_id": dir.directory_id, "directory_name": dir.name, "reason": reason })
-            .to_string(),
-    )
-    .await?;
-    tx.record(
-        Some(&org),
-        EventType::MembershipSuspended,
-        vec![Target::new("membership", &m, Some(label))],
-        json!({ "reason": reason, "directory_id": dir.directory_id, "sign_in_codes_voided": voided }),
+        Change {
+            organization_id: &org,
+            membership_id: &m,
+            label,
+            rows: vec![RowWrite::Managed {
+                state: MembershipState::Suspended,
+                role: &role,
+                group_id,
+                directory_id: &dir.directory_id,
+            }],
+            revoke_invitations_to: email.as_deref(),
+            records: vec![
+                Record::Grant {
+                    kind: GrantKind::DirectorySuspended,
+                    role: &role,
+                    detail: json!({ "directory_id": dir.directory_id, "directory_name": dir.name, "reason": reason.as_str() }),
+                },
+                Record::EventCountingVoided {
+                    kind: EventType::MembershipSuspended,
+                    metadata: json!({ "reason": reason.as_str(), "directory_id": dir.directory_id }),
+                },
+            ],
+        },
     )
     .await?;
     // What the policy does next (remove, at once or after a grace period), and the last-admin
     // protection — decided by the same function the policy simulator runs.
     // Only a person's deactivation (or deletion) in the directory follows the deactivation
     // policy; removing the directory itself only suspends.
-    if !matches!(reason, "directory_deactivated" | "directory_deleted_user") {
+    if !reason.follows_deactivation_policy() {
         return Ok(());
     }
     // Two concurrent deactivations must not both count the other as the remaining admin.
@@ -601,23 +605,27 @@ async fn remove(
     directory_id: &str,
     directory_name: &str,
 ) -> Result<(), AppError> {
-    let now = tx.now();
-    db::sso::set_membership_state(tx.conn(), org, m, MembershipState::Removed.as_str(), now)
-        .await?;
-    grant(
+    // The suspension before voided the sign-in codes and revoked the invitations.
+    lifecycle::apply(
         tx,
-        org,
-        m,
-        GrantKind::DirectoryRemoved,
-        role,
-        &json!({ "directory_id": directory_id, "directory_name": directory_name }).to_string(),
-    )
-    .await?;
-    tx.record(
-        Some(org),
-        EventType::MembershipRemoved,
-        vec![Target::new("membership", m, Some(label))],
-        json!({ "reason": "directory_deactivated", "directory_id": directory_id, "policy": "remove" }),
+        Change {
+            organization_id: org,
+            membership_id: m,
+            label,
+            rows: vec![RowWrite::State(MembershipState::Removed)],
+            revoke_invitations_to: None,
+            records: vec![
+                Record::Grant {
+                    kind: GrantKind::DirectoryRemoved,
+                    role,
+                    detail: json!({ "directory_id": directory_id, "directory_name": directory_name }),
+                },
+                Record::Event {
+                    kind: EventType::MembershipRemoved,
+                    metadata: json!({ "reason": SuspendReason::DirectoryDeactivated.as_str(), "directory_id": directory_id, "policy": "remove" }),
+                },
+            ],
+        },
     )
     .await?;
     Ok(())
@@ -929,29 +937,32 @@ pub(crate) async fn domain_owned_elsewhere(
     Ok(holders.first().is_some_and(|h| h != org))
 }
 
-/// Whether directory `directory_id` may bring a membership in state `state` back to active:
-/// only one it suspended itself, i.e. whose newest grant is this directory's suspension. A
-/// removed membership, one an admin suspended (or reactivated and suspended again), and one
-/// another directory suspended stay as they are.
+/// [`reconcile::may_restore`] for a stored state and newest grant `(kind, detail JSON)`.
 pub(crate) fn may_restore(
     state: &str,
     newest_grant: Option<&q::GrantKindDetail>,
     directory_id: &str,
 ) -> bool {
-    if state != MembershipState::Suspended {
-        return false;
-    }
-    let Some(q::GrantKindDetail { kind, detail }) = newest_grant else {
-        return false;
-    };
-    let by = serde_json::from_str::<serde_json::Value>(detail)
+    let by = newest_grant.and_then(|g| directory_named(&g.detail));
+    let newest = newest_grant.and_then(|g| {
+        Some(NewestGrant {
+            kind: GrantKind::parse(&g.kind)?,
+            directory_id: by.as_deref(),
+        })
+    });
+    MembershipState::parse(state)
+        .is_some_and(|state| reconcile::may_restore(state, newest, directory_id))
+}
+
+/// The directory a grant's detail names.
+fn directory_named(detail: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(detail)
         .ok()
         .and_then(|d| {
             d.get("directory_id")
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
-        });
-    kind == GrantKind::DirectorySuspended && by.as_deref() == Some(directory_id)
+        })
 }
 
 /// Brings a directory user's membership in line with the directory: links or creates the
@@ -974,7 +985,8 @@ pub async fn reconcile(
         *u = fresh;
     }
     let label = u.email.clone().unwrap_or_else(|| u.user_name.clone());
-    let wants_access = u.active != 0 && !gone;
+    let no_access = SuspendReason::of_user(u.active != 0, gone);
+    let wants_access = no_access.is_none();
     let email = u
         .email
         .clone()
@@ -1021,136 +1033,163 @@ pub async fn reconcile(
     let Some(uid) = u.user_id.clone() else {
         return Ok(());
     };
-    if !wants_access {
-        let reason = if gone {
-            "directory_deleted_user"
-        } else {
-            "directory_deactivated"
-        };
-        return suspend(tx, dir, &uid, &label, reason, false).await;
-    }
-    let (role, group) = desired_role(tx.conn(), dir, &u.id, mappings).await?;
-    let detail = grant_detail(dir, &group);
-    match q::membership_of_user(tx.conn(), &org, &uid, lock).await? {
-        None if held => {}
+    // Reads, then the decision (`domain::reconcile`), then its writes.
+    let desired;
+    let user = match no_access {
+        Some(reason) => InDirectory::Inactive(reason),
         None => {
-            let m = db::new_id(IdKind::Membership);
-            db::sso::insert_membership(tx.conn(), &m, &org, &uid, &role, now).await?;
-            q::set_managed_membership(
-                tx.conn(),
-                &org,
-                &m,
-                &role,
-                MembershipState::Active.as_str(),
-                group.as_ref().map(|g| g.0.as_str()),
-                &dir.directory_id,
-                now,
-            )
-            .await?;
-            let kind = if group.is_some() {
-                GrantKind::DirectoryGroup
-            } else {
-                GrantKind::Directory
+            desired = desired_role(tx.conn(), dir, &u.id, mappings).await?;
+            InDirectory::Active {
+                role: &desired.0,
+                group: desired.1.as_ref().map(|(id, name)| Group { id, name }),
+            }
+        }
+    };
+    let current = q::membership_of_user(tx.conn(), &org, &uid, lock).await?;
+    // Whether this directory may restore a membership that is not active.
+    let newest = match &current {
+        Some(q::ManagedMembership {
+            id: m, state: st, ..
+        }) if wants_access && *st != MembershipState::Active => {
+            q::newest_grant(tx.conn(), &org, m).await?
+        }
+        _ => None,
+    };
+    let newest_by = newest.as_ref().and_then(|g| directory_named(&g.detail));
+    let membership = match &current {
+        None => None,
+        Some(q::ManagedMembership {
+            role,
+            state: st,
+            role_group_id: group,
+            directory_id: managed_by,
+            ..
+        }) => {
+            // A state this version does not know is left as it is.
+            let Some(state) = MembershipState::parse(st) else {
+                return Ok(());
             };
-            grant(tx, &org, &m, kind, &role, &detail.to_string()).await?;
-            tx.record(
-                Some(&org),
-                EventType::MembershipCreated,
-                vec![Target::new("membership", &m, Some(&label))],
-                json!({ "role": role, "source": "directory", "directory_id": dir.directory_id, "group_id": group.as_ref().map(|g| &g.0) }),
+            Some(reconcile::Current {
+                state,
+                role,
+                group_id: group.as_deref(),
+                managed_by: managed_by.as_deref(),
+                newest_grant: newest.as_ref().and_then(|g| {
+                    Some(NewestGrant {
+                        kind: GrantKind::parse(&g.kind)?,
+                        directory_id: newest_by.as_deref(),
+                    })
+                }),
+            })
+        }
+    };
+    let effect = reconcile::decide(&Inputs {
+        directory_id: &dir.directory_id,
+        user,
+        held,
+        membership,
+    });
+    match effect {
+        Effect::Nothing => {}
+        Effect::Suspend { reason } => {
+            if let Some(q::ManagedMembership {
+                id: m,
+                role,
+                role_group_id: group,
+                ..
+            }) = &current
+            {
+                write_suspension(tx, dir, &uid, m, role, group.as_deref(), &label, reason).await?;
+            }
+        }
+        Effect::Create { role, group, grant } => {
+            let m = db::new_id(IdKind::Membership);
+            lifecycle::apply(
+                tx,
+                Change {
+                    organization_id: &org,
+                    membership_id: &m,
+                    label: &label,
+                    rows: vec![
+                        RowWrite::Insert { user_id: &uid, role },
+                        RowWrite::Managed {
+                            state: MembershipState::Active,
+                            role,
+                            group_id: group.map(|g| g.id),
+                            directory_id: &dir.directory_id,
+                        },
+                    ],
+                    revoke_invitations_to: None,
+                    records: vec![
+                        Record::Grant {
+                            kind: grant,
+                            role,
+                            detail: grant_detail(dir, group),
+                        },
+                        Record::Event {
+                            kind: EventType::MembershipCreated,
+                            metadata: json!({ "role": role, "source": "directory", "directory_id": dir.directory_id, "group_id": group.map(|g| g.id) }),
+                        },
+                    ],
+                },
             )
             .await?;
         }
-        Some(q::ManagedMembership {
-            id: m,
-            role: old_role,
-            state: st,
-            role_group_id: old_group,
-            directory_id: old_dir,
-        }) => {
-            // A directory restores only what it suspended itself: a membership suspended by an
-            // admin, removed, or suspended by another directory stays as it is; nor does it
-            // bring back anyone on another organization's verified domain.
-            if st != MembershipState::Active {
-                let newest = q::newest_grant(tx.conn(), &org, &m).await?;
-                if held || !may_restore(&st, newest.as_ref(), &dir.directory_id) {
-                    return Ok(());
-                }
-            }
-            // A role that no directory group gave (set by an admin, or the default at JIT) is
-            // kept until a mapped group gives one: linking a directory never demotes an admin.
-            let (role, group) = if group.is_none() && old_group.is_none() {
-                (old_role.clone(), None)
-            } else {
-                (role, group)
-            };
-            let detail = grant_detail(dir, &group);
-            let reactivated = st != MembershipState::Active;
-            let role_changed = old_role != role;
-            let group_id = group.as_ref().map(|g| g.0.clone());
-            if !reactivated
-                && !role_changed
-                && old_group == group_id
-                && old_dir.as_deref() == Some(dir.directory_id.as_str())
-            {
+        Effect::Update(up) => {
+            let Some(q::ManagedMembership {
+                id: m,
+                role: old_role,
+                ..
+            }) = &current
+            else {
                 return Ok(());
+            };
+            let (role, group) = (up.role, up.group);
+            let detail = grant_detail(dir, group);
+            let group_id = group.map(|g| g.id);
+            let mut records = Vec::new();
+            if up.reactivated {
+                records.push(Record::Grant {
+                    kind: GrantKind::DirectoryReactivated,
+                    role,
+                    detail: detail.clone(),
+                });
+                records.push(Record::Event {
+                    kind: EventType::MembershipReactivated,
+                    metadata: json!({ "role": role, "directory_id": dir.directory_id }),
+                });
             }
-            q::set_managed_membership(
-                tx.conn(),
-                &org,
-                &m,
-                &role,
-                MembershipState::Active.as_str(),
-                group_id.as_deref(),
-                &dir.directory_id,
-                now,
+            if let Some(kind) = up.grant {
+                records.push(Record::Grant { kind, role, detail });
+            }
+            match up.event {
+                Some(kind @ EventType::MembershipRoleChanged) => records.push(Record::Event {
+                    kind,
+                    metadata: json!({ "from": old_role, "to": role, "source": "directory", "directory_id": dir.directory_id, "group_id": group_id, "group_name": group.map(|g| g.name) }),
+                }),
+                Some(kind) => records.push(Record::Event {
+                    kind,
+                    metadata: json!({ "role": role, "directory_id": dir.directory_id, "group_id": group_id }),
+                }),
+                None => {}
+            }
+            lifecycle::apply(
+                tx,
+                Change {
+                    organization_id: &org,
+                    membership_id: m,
+                    label: &label,
+                    rows: vec![RowWrite::Managed {
+                        state: MembershipState::Active,
+                        role,
+                        group_id,
+                        directory_id: &dir.directory_id,
+                    }],
+                    revoke_invitations_to: None,
+                    records,
+                },
             )
             .await?;
-            if reactivated {
-                grant(
-                    tx,
-                    &org,
-                    &m,
-                    GrantKind::DirectoryReactivated,
-                    &role,
-                    &detail.to_string(),
-                )
-                .await?;
-                tx.record(
-                    Some(&org),
-                    EventType::MembershipReactivated,
-                    vec![Target::new("membership", &m, Some(&label))],
-                    json!({ "role": role, "directory_id": dir.directory_id }),
-                )
-                .await?;
-            }
-            if role_changed || (old_group != group_id && !reactivated) {
-                let kind = if group.is_some() {
-                    GrantKind::DirectoryGroup
-                } else {
-                    GrantKind::Directory
-                };
-                grant(tx, &org, &m, kind, &role, &detail.to_string()).await?;
-            }
-            if role_changed {
-                tx.record(
-                    Some(&org),
-                    EventType::MembershipRoleChanged,
-                    vec![Target::new("membership", &m, Some(&label))],
-                    json!({ "from": old_role, "to": role, "source": "directory", "directory_id": dir.directory_id, "group_id": group_id, "group_name": group.as_ref().map(|g| &g.1) }),
-                )
-                .await?;
-            } else if !reactivated {
-                // Management moved to this directory or the granting group changed with the
-                // same role: recorded as a grant and an event so the history stays complete.
-                tx.record(
-                    Some(&org),
-                    EventType::MembershipUpdated,
-                    vec![Target::new("membership", &m, Some(&label))],
-                    json!({ "role": role, "directory_id": dir.directory_id, "group_id": group_id }),
-                )
-                .await?;
-            }
         }
     }
     Ok(())

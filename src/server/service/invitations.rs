@@ -26,7 +26,8 @@ use crate::server::mail::Mail;
 use crate::server::oidc::{Identity, OidcFailure};
 use crate::server::state::AppState;
 
-use super::members::{acting_role, check_grant, record_grant};
+use super::members::{acting_role, check_grant};
+use super::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
 use super::policy::Trace;
 use super::sso::{Next, SignInResult};
 
@@ -1390,11 +1391,23 @@ async fn accept(
             state: st,
         }) if st == MembershipState::Active => {
             // Already in (a directory or a sign-in got there first): keep the membership as it is.
-            record_grant(&mut tx, &org, &m, GrantKind::Invitation, &r, {
-                let mut d = grant_detail.clone();
-                d["note"] = json!("already a member; role unchanged");
-                d
-            })
+            let mut detail = grant_detail.clone();
+            detail["note"] = json!("already a member; role unchanged");
+            lifecycle::apply(
+                &mut tx,
+                Change {
+                    organization_id: &org,
+                    membership_id: &m,
+                    label: &email,
+                    rows: vec![],
+                    revoke_invitations_to: None,
+                    records: vec![Record::Grant {
+                        kind: GrantKind::Invitation,
+                        role: &r,
+                        detail,
+                    }],
+                },
+            )
             .await?;
             (u, m, r)
         }
@@ -1404,14 +1417,6 @@ async fn accept(
             role: old_role,
             ..
         }) => {
-            db::sso::set_membership_state(
-                tx.conn(),
-                &org,
-                &m,
-                MembershipState::Active.as_str(),
-                now,
-            )
-            .await?;
             // A directory that manages the member keeps deciding the role.
             let managed = q::get_member(tx.conn(), &org, &m, db::Lock::Plain)
                 .await?
@@ -1421,30 +1426,34 @@ async fn accept(
             } else {
                 inv.role.clone()
             };
+            let mut rows = vec![RowWrite::State(MembershipState::Active)];
+            let mut records = vec![];
             if !managed && role != old_role {
-                q::set_role(tx.conn(), &org, &m, &role, now).await?;
-                tx.record(
-                    Some(&org),
-                    EventType::MembershipRoleChanged,
-                    vec![Target::new("membership", &m, Some(&email))],
-                    json!({ "from": old_role, "to": role, "source": "invitation", "invitation_id": inv.id }),
-                )
-                .await?;
+                rows.push(RowWrite::Role(&role));
+                records.push(Record::Event {
+                    kind: EventType::MembershipRoleChanged,
+                    metadata: json!({ "from": old_role, "to": role, "source": "invitation", "invitation_id": inv.id }),
+                });
             }
-            record_grant(
+            records.push(Record::Grant {
+                kind: GrantKind::Invitation,
+                role: &role,
+                detail: grant_detail.clone(),
+            });
+            records.push(Record::Event {
+                kind: EventType::MembershipReactivated,
+                metadata: json!({ "source": "invitation", "invitation_id": inv.id, "role": role }),
+            });
+            lifecycle::apply(
                 &mut tx,
-                &org,
-                &m,
-                GrantKind::Invitation,
-                &role,
-                grant_detail.clone(),
-            )
-            .await?;
-            tx.record(
-                Some(&org),
-                EventType::MembershipReactivated,
-                vec![Target::new("membership", &m, Some(&email))],
-                json!({ "source": "invitation", "invitation_id": inv.id, "role": role }),
+                Change {
+                    organization_id: &org,
+                    membership_id: &m,
+                    label: &email,
+                    rows,
+                    revoke_invitations_to: None,
+                    records,
+                },
             )
             .await?;
             (u, m, role)
@@ -1471,21 +1480,29 @@ async fn accept(
                 }
             };
             let m = db::new_id(IdKind::Membership);
-            db::sso::insert_membership(tx.conn(), &m, &org, &u, &inv.role, now).await?;
-            record_grant(
+            lifecycle::apply(
                 &mut tx,
-                &org,
-                &m,
-                GrantKind::Invitation,
-                &inv.role,
-                grant_detail.clone(),
-            )
-            .await?;
-            tx.record(
-                Some(&org),
-                EventType::MembershipCreated,
-                vec![Target::new("membership", &m, Some(&email))],
-                json!({ "role": inv.role, "source": "invitation", "invitation_id": inv.id, "inviter": inv.inviter_name }),
+                Change {
+                    organization_id: &org,
+                    membership_id: &m,
+                    label: &email,
+                    rows: vec![RowWrite::Insert {
+                        user_id: &u,
+                        role: &inv.role,
+                    }],
+                    revoke_invitations_to: None,
+                    records: vec![
+                        Record::Grant {
+                            kind: GrantKind::Invitation,
+                            role: &inv.role,
+                            detail: grant_detail.clone(),
+                        },
+                        Record::Event {
+                            kind: EventType::MembershipCreated,
+                            metadata: json!({ "role": inv.role, "source": "invitation", "invitation_id": inv.id, "inviter": inv.inviter_name }),
+                        },
+                    ],
+                },
             )
             .await?;
             (u, m, inv.role.clone())

@@ -11,12 +11,13 @@ use serde_json::{json, Value};
 
 use crate::domain::ids::{is_valid_id, IdKind};
 use crate::domain::FieldError;
-use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
+use crate::server::audit::{Actor, AuditedTx, RequestContext};
 use crate::server::db::members::{self as q, MemberFilter, MemberRow};
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
+use super::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
 use super::roles::{self, Role};
 
 /// One step of a membership's history.
@@ -348,30 +349,6 @@ pub fn check_grant(acting: &Option<(Role, MemberRow)>, target: &Role) -> Result<
     }
 }
 
-/// Records a grant in the caller's transaction.
-#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
-pub async fn record_grant(
-    tx: &mut AuditedTx,
-    organization_id: &str,
-    membership_id: &str,
-    kind: GrantKind,
-    role: &str,
-    detail: Value,
-) -> Result<(), sqlx::Error> {
-    let now = tx.now();
-    db::sso::insert_grant(
-        tx.conn(),
-        &db::new_id(IdKind::Grant),
-        membership_id,
-        organization_id,
-        kind.as_str(),
-        role,
-        &detail.to_string(),
-        now,
-    )
-    .await
-}
-
 /// Changes a member's role or state.
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn update(
@@ -425,8 +402,6 @@ pub async fn update(
         }
     }
     let by = json!({ "actor_type": actor.kind, "actor_id": actor.id, "actor_name": actor.name });
-    let label = m.email.clone();
-    let target = || vec![Target::new("membership", &m.id, Some(&label))];
     let mut changed = false;
     if let Some(role) = input.role.as_deref().filter(|r| *r != m.role) {
         if m.state == MembershipState::Removed {
@@ -445,23 +420,28 @@ pub async fn update(
         }
         let target_role = roles::check(tx.conn(), "role", role).await?;
         check_grant(&acting, &target_role)?;
-        q::set_role(tx.conn(), organization_id, &m.id, &target_role.slug, now).await?;
         let mut d = by.clone();
         d["from"] = json!(m.role);
-        record_grant(
+        lifecycle::apply(
             &mut tx,
-            organization_id,
-            &m.id,
-            GrantKind::ManualRole,
-            &target_role.slug,
-            d,
-        )
-        .await?;
-        tx.record(
-            Some(organization_id),
-            EventType::MembershipRoleChanged,
-            target(),
-            json!({ "from": m.role, "to": target_role.slug, "source": "manual" }),
+            Change {
+                organization_id,
+                membership_id: &m.id,
+                label: &m.email,
+                rows: vec![RowWrite::Role(&target_role.slug)],
+                revoke_invitations_to: None,
+                records: vec![
+                    Record::Grant {
+                        kind: GrantKind::ManualRole,
+                        role: &target_role.slug,
+                        detail: d,
+                    },
+                    Record::Event {
+                        kind: EventType::MembershipRoleChanged,
+                        metadata: json!({ "from": m.role, "to": target_role.slug, "source": "manual" }),
+                    },
+                ],
+            },
         )
         .await?;
         changed = true;
@@ -485,49 +465,57 @@ pub async fn update(
                         field: Some("state"),
                     });
                 }
-                db::sso::set_membership_state(
-                    tx.conn(),
-                    organization_id,
-                    &m.id,
-                    MembershipState::Active.as_str(),
-                    now,
-                )
-                .await?;
-                record_grant(
+                lifecycle::apply(
                     &mut tx,
-                    organization_id,
-                    &m.id,
-                    GrantKind::ManualReactivated,
-                    &role,
-                    by.clone(),
-                )
-                .await?;
-                tx.record(
-                    Some(organization_id),
-                    EventType::MembershipReactivated,
-                    target(),
-                    json!({ "source": "manual" }),
+                    Change {
+                        organization_id,
+                        membership_id: &m.id,
+                        label: &m.email,
+                        rows: vec![RowWrite::State(MembershipState::Active)],
+                        revoke_invitations_to: None,
+                        records: vec![
+                            Record::Grant {
+                                kind: GrantKind::ManualReactivated,
+                                role: &role,
+                                detail: by.clone(),
+                            },
+                            Record::Event {
+                                kind: EventType::MembershipReactivated,
+                                metadata: json!({ "source": "manual" }),
+                            },
+                        ],
+                    },
                 )
                 .await?;
             }
             _ => {
-                db::sso::set_membership_state(tx.conn(), organization_id, &m.id, st, now).await?;
+                let (state, action) = if st == MembershipState::Suspended {
+                    (MembershipState::Suspended, EventType::MembershipSuspended)
+                } else {
+                    (MembershipState::Removed, EventType::MembershipRemoved)
+                };
                 // Sign-ins in flight end with the membership, and so do invitations sent to the
                 // address before (an old link must not undo this).
-                let voided = db::directories::void_codes(tx.conn(), &m.id, now).await?;
-                super::invitations::revoke_pending_for(&mut tx, organization_id, &m.email, st)
-                    .await?;
-                let (kind, action) = if st == MembershipState::Suspended {
-                    (GrantKind::ManualSuspended, EventType::MembershipSuspended)
-                } else {
-                    (GrantKind::ManualRemoved, EventType::MembershipRemoved)
-                };
-                record_grant(&mut tx, organization_id, &m.id, kind, &role, by.clone()).await?;
-                tx.record(
-                    Some(organization_id),
-                    action,
-                    target(),
-                    json!({ "source": "manual", "from": m.state, "sign_in_codes_voided": voided }),
+                lifecycle::apply(
+                    &mut tx,
+                    Change {
+                        organization_id,
+                        membership_id: &m.id,
+                        label: &m.email,
+                        rows: vec![RowWrite::State(state)],
+                        revoke_invitations_to: Some(&m.email),
+                        records: vec![
+                            Record::Grant {
+                                kind: GrantKind::manual_for(state),
+                                role: &role,
+                                detail: by.clone(),
+                            },
+                            Record::EventCountingVoided {
+                                kind: action,
+                                metadata: json!({ "source": "manual", "from": m.state }),
+                            },
+                        ],
+                    },
                 )
                 .await?;
             }

@@ -10,6 +10,7 @@ pub mod events;
 pub mod health;
 pub mod invitations;
 pub mod members;
+pub mod membership_lifecycle;
 pub mod organizations;
 pub mod policy;
 pub mod roles;

@@ -6,6 +6,7 @@ use crate::domain::event_type::EventType;
 use crate::domain::membership::{GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 
+use super::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
 use super::policy::Trace;
 use crate::domain::domain_name::email_domain;
 use crate::domain::ids::IdKind;
@@ -766,10 +767,7 @@ async fn admit(
         }
         Ok(a) => a,
     };
-    let grant = |domain: &str| {
-        serde_json::json!({ "connection_id": row.id, "connection_name": row.name, "connection_kind": row.kind, "domain": domain })
-            .to_string()
-    };
+    let grant = |domain: &str| serde_json::json!({ "connection_id": row.id, "connection_name": row.name, "connection_kind": row.kind, "domain": domain });
     let (user_id, membership_id, role) = match admitted {
         Admit::Returning {
             user_id,
@@ -797,15 +795,20 @@ async fn admit(
                 now,
             )
             .await?;
-            db::sso::insert_grant(
-                tx.conn(),
-                &db::new_id(IdKind::Grant),
-                &membership_id,
-                org,
-                GrantKind::JitLink.as_str(),
-                &role,
-                &grant(&domain),
-                now,
+            lifecycle::apply(
+                &mut tx,
+                Change {
+                    organization_id: org,
+                    membership_id: &membership_id,
+                    label: &email,
+                    rows: vec![],
+                    revoke_invitations_to: None,
+                    records: vec![Record::Grant {
+                        kind: GrantKind::JitLink,
+                        role: &role,
+                        detail: grant(&domain),
+                    }],
+                },
             )
             .await?;
             (user_id, membership_id, role)
@@ -825,23 +828,29 @@ async fn admit(
             .await?;
             db::sso::insert_identity(tx.conn(), &row.id, &id.subject, org, &u, &email, &raw, now)
                 .await?;
-            db::sso::insert_membership(tx.conn(), &m, org, &u, &role, now).await?;
-            db::sso::insert_grant(
-                tx.conn(),
-                &db::new_id(IdKind::Grant),
-                &m,
-                org,
-                GrantKind::Jit.as_str(),
-                &role,
-                &grant(&domain),
-                now,
-            )
-            .await?;
-            tx.record(
-                Some(org),
-                EventType::MembershipCreated,
-                vec![Target::new("membership", &m, Some(&email))],
-                serde_json::json!({ "role": role, "source": "jit", "connection_id": row.id, "domain": domain }),
+            lifecycle::apply(
+                &mut tx,
+                Change {
+                    organization_id: org,
+                    membership_id: &m,
+                    label: &email,
+                    rows: vec![RowWrite::Insert {
+                        user_id: &u,
+                        role: &role,
+                    }],
+                    revoke_invitations_to: None,
+                    records: vec![
+                        Record::Grant {
+                            kind: GrantKind::Jit,
+                            role: &role,
+                            detail: grant(&domain),
+                        },
+                        Record::Event {
+                            kind: EventType::MembershipCreated,
+                            metadata: serde_json::json!({ "role": role, "source": "jit", "connection_id": row.id, "domain": domain }),
+                        },
+                    ],
+                },
             )
             .await?;
             (u, m, role)

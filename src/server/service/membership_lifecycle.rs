@@ -1,0 +1,175 @@
+//! The one way a membership is created or its state or role changes, whoever changes it (a
+//! sign-in's JIT provisioning or linking, an invitation's acceptance, a directory, an admin):
+//! the membership row, the grant rows that record how it came to be, the audit events, and —
+//! whenever the membership is left without access — its live sign-in codes voided (and, where
+//! the caller says so, pending invitations to the address revoked), all in the caller's
+//! transaction.
+
+use serde_json::{json, Value};
+
+use crate::domain::event_type::EventType;
+use crate::domain::ids::IdKind;
+use crate::domain::membership::{GrantKind, MembershipState};
+use crate::server::audit::{AuditedTx, Target};
+use crate::server::db;
+use crate::server::error::AppError;
+
+/// A write to the membership row.
+#[derive(Debug, Clone, Copy)]
+pub enum RowWrite<'a> {
+    /// A new active membership of the organization user `user_id`.
+    Insert { user_id: &'a str, role: &'a str },
+    /// The state alone (an admin, an invitation, a directory's removal); cancels a scheduled
+    /// removal.
+    State(MembershipState),
+    /// The role, set by hand (the granting directory group is cleared).
+    Role(&'a str),
+    /// State, role, granting group and managing directory together (a directory's write);
+    /// cancels a scheduled removal.
+    Managed {
+        state: MembershipState,
+        role: &'a str,
+        group_id: Option<&'a str>,
+        directory_id: &'a str,
+    },
+}
+
+impl RowWrite<'_> {
+    /// The state the write leaves the membership in, when it sets one.
+    fn state(&self) -> Option<MembershipState> {
+        match self {
+            RowWrite::Insert { .. } => Some(MembershipState::Active),
+            RowWrite::State(s) | RowWrite::Managed { state: s, .. } => Some(*s),
+            RowWrite::Role(_) => None,
+        }
+    }
+}
+
+/// A history row or an audit event, written in the order given.
+#[derive(Debug, Clone)]
+pub enum Record<'a> {
+    /// A grant: how the membership's current state or role came to be (never overwritten).
+    Grant {
+        kind: GrantKind,
+        role: &'a str,
+        detail: Value,
+    },
+    /// An audit event targeting the membership.
+    Event { kind: EventType, metadata: Value },
+    /// An audit event whose metadata also says how many live sign-in codes the change voided
+    /// (`sign_in_codes_voided`).
+    EventCountingVoided { kind: EventType, metadata: Value },
+}
+
+/// One change of one membership.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    pub organization_id: &'a str,
+    pub membership_id: &'a str,
+    /// How events name the membership (the person's address, or the directory user's name).
+    pub label: &'a str,
+    /// Row writes, applied first and in order (none: the change only records provenance, e.g.
+    /// a sign-in linking a second connection).
+    pub rows: Vec<RowWrite<'a>>,
+    /// When the change leaves the membership without access, also revoke the pending
+    /// invitations sent to this address (an old link must not undo the change). `None` where
+    /// they stay: a directory's removal of a member it suspended earlier (that suspension
+    /// revoked them).
+    pub revoke_invitations_to: Option<&'a str>,
+    pub records: Vec<Record<'a>>,
+}
+
+/// Applies `c` in the caller's transaction: the row writes; then, when they leave the
+/// membership suspended or removed, its unredeemed sign-in codes are voided and (see
+/// [`Change::revoke_invitations_to`]) pending invitations revoked; then the grants and events in
+/// order. Answers how many sign-in codes were voided.
+pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
+    let now = tx.now();
+    let (org, m) = (c.organization_id, c.membership_id);
+    for w in &c.rows {
+        match *w {
+            RowWrite::Insert { user_id, role } => {
+                db::sso::insert_membership(tx.conn(), m, org, user_id, role, now).await?
+            }
+            RowWrite::State(state) => {
+                db::sso::set_membership_state(tx.conn(), org, m, state.as_str(), now).await?;
+            }
+            RowWrite::Role(role) => db::members::set_role(tx.conn(), org, m, role, now).await?,
+            RowWrite::Managed {
+                state,
+                role,
+                group_id,
+                directory_id,
+            } => {
+                db::directories::set_managed_membership(
+                    tx.conn(),
+                    org,
+                    m,
+                    role,
+                    state.as_str(),
+                    group_id,
+                    directory_id,
+                    now,
+                )
+                .await?
+            }
+        }
+    }
+    let mut voided = 0;
+    if let Some(ended) = c
+        .rows
+        .iter()
+        .filter_map(RowWrite::state)
+        .next_back()
+        .filter(|s| *s != MembershipState::Active)
+    {
+        // Sign-ins in flight end with the access.
+        voided = db::directories::void_codes(tx.conn(), m, now).await?;
+        if let Some(email) = c.revoke_invitations_to {
+            super::invitations::revoke_pending_for(tx, org, email, ended.as_str()).await?;
+        }
+    }
+    for r in c.records {
+        match r {
+            Record::Grant { kind, role, detail } => {
+                db::sso::insert_grant(
+                    tx.conn(),
+                    &db::new_id(IdKind::Grant),
+                    m,
+                    org,
+                    kind.as_str(),
+                    role,
+                    &detail.to_string(),
+                    now,
+                )
+                .await?
+            }
+            Record::Event { kind, metadata } => {
+                event(tx, org, m, c.label, kind, metadata).await?;
+            }
+            Record::EventCountingVoided { kind, mut metadata } => {
+                metadata["sign_in_codes_voided"] = json!(voided);
+                event(tx, org, m, c.label, kind, metadata).await?;
+            }
+        }
+    }
+    Ok(voided)
+}
+
+async fn event(
+    tx: &mut AuditedTx,
+    org: &str,
+    m: &str,
+    label: &str,
+    kind: EventType,
+    metadata: Value,
+) -> Result<(), AppError> {
+    tx.record(
+        Some(org),
+        kind,
+        vec![Target::new("membership", m, Some(label))],
+        metadata,
+    )
+    .await?;
+    Ok(())
+}
