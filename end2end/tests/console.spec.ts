@@ -1,22 +1,22 @@
-import { test, expect, APIRequestContext } from '@playwright/test';
+import { APIRequestContext } from '@playwright/test';
 import * as OTPAuth from 'otpauth';
+import { test, expect, env, Vendor } from './fixtures';
 
 // The support console: a staff member enrols (password + TOTP, without JavaScript) from the
 // setup link `lanyard staff create` printed (.ci/e2e exports it), signs in, finds the
 // organization whose directory deactivated someone who is still active here, and sees the drift
 // finding and why that person has access. TOTP codes come from npm `otpauth`.
-const apiKey = process.env.E2E_API_KEY ?? '';
-const staffLink = process.env.E2E_STAFF_LINK ?? '';
-const baseURL = process.env.E2E_URL ?? 'http://127.0.0.1:3100';
+const staffLink = env.staffLink;
+const baseURL = env.baseURL;
 const password = 'support-console-passphrase';
 const email = 'support@vendor.test';
 
 // The scenario, through the vendor API and the directory's SCIM endpoint: Dave was pushed
 // deactivated, joined by invitation while the directory was not authoritative, then the
 // directory became authoritative.
-async function driftScenario(request: APIRequestContext, name: string) {
-  const headers = { Authorization: `Bearer ${apiKey}` };
-  const org = (await (await request.post('/api/v1/organizations', { headers, data: { name } })).json()).id as string;
+async function driftScenario(request: APIRequestContext, vendor: Vendor, name: string) {
+  const headers = vendor.headers;
+  const org = await vendor.createOrg(name);
   const dirResp = await request.post(`/api/v1/organizations/${org}/directories`, {
     headers,
     data: { type: 'okta', name: 'Okta', authoritative: false },
@@ -49,10 +49,10 @@ function totp(secret: string, offsetSeconds = 0) {
   return t.generate({ timestamp: Date.now() + offsetSeconds * 1000 });
 }
 
-test('a staff member enrols, signs in, finds the drifting organization and sees why', async ({ browser, request }) => {
+test('a staff member enrols, signs in, finds the drifting organization and sees why', async ({ browser, request, vendor }) => {
   expect(staffLink, 'E2E_STAFF_LINK from .ci/e2e').toContain('/console/setup/');
   const name = `Drifting ${Date.now()}`;
-  const { org, dave } = await driftScenario(request, name);
+  const { org, dave } = await driftScenario(request, vendor, name);
 
   // Enrolment works without JavaScript: the secret is text and an otpauth:// URI.
   const nojs = await browser.newContext({ javaScriptEnabled: false });

@@ -1,4 +1,5 @@
-import { test, expect, APIRequestContext, Page } from '@playwright/test';
+import { Page } from '@playwright/test';
+import { test, expect, OpenPortal } from './fixtures';
 import * as dns2 from 'dns2';
 
 // A real DNS server on loopback that Lanyard queries (.ci/e2e sets LANYARD_DNS_SERVERS to it).
@@ -30,24 +31,8 @@ test.afterAll(async () => {
   await server.close();
 });
 
-const apiKey = process.env.E2E_API_KEY ?? '';
-
-async function openPortal(page: Page, request: APIRequestContext, name: string) {
-  const headers = { Authorization: `Bearer ${apiKey}` };
-  const org = await request.post('/api/v1/organizations', { headers, data: { name } });
-  const orgId = (await org.json()).id;
-  const link = await request.post('/api/v1/portal/links', {
-    headers,
-    data: { organization_id: orgId, intents: ['domain_verification', 'audit_logs'] },
-  });
-  await page.goto((await link.json()).link);
-  await page.getByTestId('redeem').click();
-  await expect(page).toHaveURL(/\/portal$/);
-}
-
-async function verifyJourney(page: Page, request: APIRequestContext, js: boolean, domain: string) {
-  await openPortal(page, request, `Domains ${domain}`);
-  if (js) await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+async function verifyJourney(page: Page, openPortal: OpenPortal, domain: string) {
+  await openPortal({ name: `Domains ${domain}`, intents: ['domain_verification', 'audit_logs'] });
   await page.getByRole('link', { name: 'Verify your domains' }).click();
   await expect(page.getByRole('heading', { name: 'Verify your domains' })).toBeVisible();
   await expect(page.getByTestId('domains-empty')).toBeVisible();
@@ -83,13 +68,13 @@ async function verifyJourney(page: Page, request: APIRequestContext, js: boolean
   await expect(page.getByText('1 verified, 0 waiting')).toBeVisible();
 }
 
-test('with JavaScript: add a domain, publish the record, Check now, Verified', async ({ page, request }) => {
-  await verifyJourney(page, request, true, 'e2e-js.test');
+test('with JavaScript: add a domain, publish the record, Check now, Verified', async ({ page, openPortal }) => {
+  await verifyJourney(page, openPortal, 'e2e-js.test');
 });
 
 test.describe('without JavaScript', () => {
   test.use({ javaScriptEnabled: false });
-  test('the same with plain form posts', async ({ page, request }) => {
-    await verifyJourney(page, request, false, 'e2e-nojs.test');
+  test('the same with plain form posts', async ({ page, openPortal }) => {
+    await verifyJourney(page, openPortal, 'e2e-nojs.test');
   });
 });

@@ -1,26 +1,12 @@
-import { test, expect, APIRequestContext, Page } from '@playwright/test';
+import { APIRequestContext, Page } from '@playwright/test';
+import { test, expect, OpenPortal } from './fixtures';
 
 // Directory sync: the admin creates a SCIM directory in the portal and copies its URL and token;
 // the test then plays the IdP (Okta-shaped requests) and the page shows what arrived.
-const apiKey = process.env.E2E_API_KEY ?? '';
 const scimJson = 'application/scim+json';
 
-async function openPortal(page: Page, request: APIRequestContext, name: string) {
-  const headers = { Authorization: `Bearer ${apiKey}` };
-  const org = await request.post('/api/v1/organizations', { headers, data: { name } });
-  const orgId = (await org.json()).id;
-  const link = await request.post('/api/v1/portal/links', {
-    headers,
-    data: { organization_id: orgId, intents: ['dsync', 'audit_logs'] },
-  });
-  await page.goto((await link.json()).link);
-  await page.getByTestId('redeem').click();
-  await expect(page).toHaveURL(/\/portal$/);
-}
-
-async function journey(page: Page, request: APIRequestContext, js: boolean, who: string) {
-  await openPortal(page, request, `Dsync ${who}`);
-  if (js) await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+async function journey(page: Page, request: APIRequestContext, openPortal: OpenPortal, who: string) {
+  await openPortal({ name: `Dsync ${who}`, intents: ['dsync', 'audit_logs'] });
   await page.getByRole('link', { name: 'Directory sync' }).click();
   await expect(page.getByRole('heading', { name: 'Directory sync' })).toBeVisible();
   await expect(page.getByTestId('directories-empty')).toBeVisible();
@@ -88,13 +74,13 @@ async function journey(page: Page, request: APIRequestContext, js: boolean, who:
   await expect(page.getByTestId('log-line')).toContainText('invalidFilter');
 }
 
-test('with JavaScript: create a directory, the IdP pushes, map a group, deactivate', async ({ page, request }) => {
-  await journey(page, request, true, 'dana-js');
+test('with JavaScript: create a directory, the IdP pushes, map a group, deactivate', async ({ page, request, openPortal }) => {
+  await journey(page, request, openPortal, 'dana-js');
 });
 
 test.describe('without JavaScript', () => {
   test.use({ javaScriptEnabled: false });
-  test('the same with plain form posts', async ({ page, request }) => {
-    await journey(page, request, false, 'dana-nojs');
+  test('the same with plain form posts', async ({ page, request, openPortal }) => {
+    await journey(page, request, openPortal, 'dana-nojs');
   });
 });

@@ -1,26 +1,11 @@
-import { test, expect, APIRequestContext, Page, Browser } from '@playwright/test';
+import { APIRequestContext, Browser } from '@playwright/test';
+import { test, expect, env, Journey } from './fixtures';
 
 // Members and invitations: the admin invites someone in the browser, the mail arrives at a real
 // SMTP server on loopback (tests/support/smtp_sink.mjs, started by .ci/e2e), the invitee opens
 // the emailed link, accepts, lands in the vendor's product with a code, and shows on the Members
 // page as "invited by" the admin.
-const apiKey = process.env.E2E_API_KEY ?? '';
-const smtpHttp = process.env.E2E_SMTP_HTTP ?? '';
-
-async function openPortal(page: Page, request: APIRequestContext, name: string, adminEmail: string) {
-  const headers = { Authorization: `Bearer ${apiKey}` };
-  const org = await request.post('/api/v1/organizations', { headers, data: { name } });
-  const orgId = (await org.json()).id;
-  const link = await request.post('/api/v1/portal/links', {
-    headers,
-    data: { organization_id: orgId, intents: ['invitations', 'audit_logs'], admin_email: adminEmail },
-  });
-  expect(link.status()).toBe(201);
-  await page.goto((await link.json()).link);
-  await page.getByTestId('redeem').click();
-  await expect(page).toHaveURL(/\/portal$/);
-  return orgId as string;
-}
+const smtpHttp = env.smtpHttp;
 
 async function mailTo(request: APIRequestContext, to: string): Promise<{ subject: string; text: string; html: string }> {
   for (let i = 0; i < 60; i++) {
@@ -32,10 +17,9 @@ async function mailTo(request: APIRequestContext, to: string): Promise<{ subject
   throw new Error(`no mail to ${to} arrived at the SMTP server`);
 }
 
-async function journey(browser: Browser, page: Page, request: APIRequestContext, js: boolean, who: string) {
+async function journey({ browser, page, request, vendor, openPortal }: Journey & { browser: Browser }, js: boolean, who: string) {
   const admin = `admin-${who}@acme.test`;
-  await openPortal(page, request, `Members ${who}`, admin);
-  if (js) await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  await openPortal({ name: `Members ${who}`, intents: ['invitations', 'audit_logs'], link: { admin_email: admin } });
   await page.getByRole('link', { name: 'Members and invitations' }).click();
   await expect(page.getByRole('heading', { name: 'Members', exact: true })).toBeVisible();
   await expect(page.getByTestId('members-empty')).toBeVisible();
@@ -71,7 +55,7 @@ async function journey(browser: Browser, page: Page, request: APIRequestContext,
   await p2.getByTestId('accept').click();
   await expect(p2).toHaveURL(/\/e2e\/vendor-callback\?code=/);
   const code = new URL(p2.url()).searchParams.get('code');
-  const token = await request.post('/api/v1/sso/token', { headers: { Authorization: `Bearer ${apiKey}` }, data: { code } });
+  const token = await vendor.exchange(code);
   expect(token.status()).toBe(200);
   expect((await token.json()).profile.email).toBe(invitee);
   // The link is single use.
@@ -96,13 +80,13 @@ async function journey(browser: Browser, page: Page, request: APIRequestContext,
   await expect(page.getByTestId('grant').last()).toContainText(`suspended by ${admin}`);
 }
 
-test('admin invites, the mail arrives, the invitee accepts and shows as invited (JavaScript on)', async ({ browser, page, request }) => {
-  await journey(browser, page, request, true, 'js');
+test('admin invites, the mail arrives, the invitee accepts and shows as invited (JavaScript on)', async ({ browser, page, request, vendor, openPortal }) => {
+  await journey({ browser, page, request, vendor, openPortal }, true, 'js');
 });
 
 test.describe('without JavaScript', () => {
   test.use({ javaScriptEnabled: false });
-  test('admin invites, the mail arrives, the invitee accepts and shows as invited (JavaScript off)', async ({ browser, page, request }) => {
-    await journey(browser, page, request, false, 'nojs');
+  test('admin invites, the mail arrives, the invitee accepts and shows as invited (JavaScript off)', async ({ browser, page, request, vendor, openPortal }) => {
+    await journey({ browser, page, request, vendor, openPortal }, false, 'nojs');
   });
 });

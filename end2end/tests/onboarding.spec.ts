@@ -1,21 +1,9 @@
-import { test, expect, APIRequestContext, Page } from '@playwright/test';
+import { Page } from '@playwright/test';
+import { test, expect, Vendor } from './fixtures';
 
-const apiKey = process.env.E2E_API_KEY ?? '';
-
-async function vendorCreatesOrgAndLink(request: APIRequestContext, name: string) {
-  expect(apiKey, 'E2E_API_KEY is set by .ci/e2e').toMatch(/^lanyard_sk_/);
-  const headers = { Authorization: `Bearer ${apiKey}` };
-  const org = await request.post('/api/v1/organizations', { headers, data: { name } });
-  expect(org.status()).toBe(201);
-  const orgId = (await org.json()).id as string;
-  expect(orgId).toMatch(/^org_/);
-  const link = await request.post('/api/v1/portal/links', {
-    headers,
-    data: { organization_id: orgId, intents: ['domain_verification', 'sso', 'audit_logs'] },
-  });
-  expect(link.status()).toBe(201);
-  const url = (await link.json()).link as string;
-  expect(url).toContain('/portal/link/lanyard_setup_');
+async function vendorCreatesOrgAndLink(vendor: Vendor, name: string) {
+  const orgId = await vendor.createOrg(name);
+  const url = await vendor.setupLink(orgId, ['domain_verification', 'sso', 'audit_logs']);
   return { orgId, url };
 }
 
@@ -32,8 +20,8 @@ function watchForErrors(page: Page): string[] {
   return errors;
 }
 
-async function adminJourney(page: Page, request: APIRequestContext, name: string, js: boolean) {
-  const { url } = await vendorCreatesOrgAndLink(request, name);
+async function adminJourney(page: Page, vendor: Vendor, name: string, js: boolean) {
+  const { url } = await vendorCreatesOrgAndLink(vendor, name);
 
   // Opening the link shows a page and consumes nothing: opening it twice still works.
   await page.goto(url);
@@ -73,17 +61,17 @@ async function adminJourney(page: Page, request: APIRequestContext, name: string
 }
 
 test.describe('with JavaScript', () => {
-  test('vendor creates an org and link; admin redeems it and sees overview and activity', async ({ page, request }) => {
+  test('vendor creates an org and link; admin redeems it and sees overview and activity', async ({ page, vendor }) => {
     const errors = watchForErrors(page);
-    await adminJourney(page, request, 'Acme Hydrated', true);
+    await adminJourney(page, vendor, 'Acme Hydrated', true);
     expect(errors).toEqual([]);
   });
 });
 
 test.describe('without JavaScript', () => {
   test.use({ javaScriptEnabled: false });
-  test('the same journey works with plain forms and links', async ({ page, request }) => {
-    await adminJourney(page, request, 'Acme Static', false);
+  test('the same journey works with plain forms and links', async ({ page, vendor }) => {
+    await adminJourney(page, vendor, 'Acme Static', false);
     await expect(page.locator('body')).not.toHaveAttribute('data-hydrated', 'true');
   });
 });

@@ -1,27 +1,17 @@
-import { test, expect, APIRequestContext, Page } from '@playwright/test';
+import { APIRequestContext, Page } from '@playwright/test';
+import { test, expect, Vendor } from './fixtures';
 
 // The access policy page: the admin turns on "SSO required" for the organization's domain; the
 // simulator then shows that accepting an invitation for an address there goes through SSO, and
 // the control points say so in words. The organization has a verified domain and an active OIDC
 // connection to the real OpenID Provider .ci/e2e starts; the vendor turned SSO-required off first.
-const apiKey = process.env.E2E_API_KEY ?? '';
-const opUrl = process.env.E2E_OP_URL ?? '';
-
-async function orgWithSso(request: APIRequestContext, domain: string) {
-  const headers = { Authorization: `Bearer ${apiKey}` };
-  const org = (await (await request.post('/api/v1/organizations', { headers, data: { name: `Policy ${domain}` } })).json()).id as string;
-  expect((await request.post(`/api/v1/organizations/${org}/domains`, { headers, data: { domain, verified: true } })).status()).toBe(201);
-  const conn = await request.post(`/api/v1/organizations/${org}/connections`, {
-    headers,
-    data: { type: 'oidc', name: 'Test IdP', oidc: { issuer: opUrl, client_id: 'lanyard-test', client_secret: 'lanyard-test-secret-0123456789abcdef0123456789' } },
-  });
-  expect(conn.status()).toBe(201);
-  const connId = (await conn.json()).id;
-  expect((await request.patch(`/api/v1/connections/${connId}`, { headers, data: { state: 'active' } })).status()).toBe(200);
-  const off = await request.patch(`/api/v1/organizations/${org}/policy`, { headers, data: { sso_required_domains: [] } });
+async function orgWithSso(request: APIRequestContext, vendor: Vendor, domain: string) {
+  const org = await vendor.createOrg(`Policy ${domain}`);
+  await vendor.verifiedDomain(org, domain);
+  await vendor.activeOidcConnection(org);
+  const off = await request.patch(`/api/v1/organizations/${org}/policy`, { headers: vendor.headers, data: { sso_required_domains: [] } });
   expect(off.status()).toBe(200);
-  const link = await request.post('/api/v1/portal/links', { headers, data: { organization_id: org, intents: ['sso', 'invitations'] } });
-  return (await link.json()).link as string;
+  return vendor.setupLink(org, ['sso', 'invitations']);
 }
 
 async function simulateInvitation(page: Page, email: string) {
@@ -31,12 +21,11 @@ async function simulateInvitation(page: Page, email: string) {
   await expect(page.getByTestId('sim-result')).toContainText(email);
 }
 
-async function journey(page: Page, request: APIRequestContext, js: boolean) {
+type Journey = { page: Page; request: APIRequestContext; vendor: Vendor; redeem: (link: string) => Promise<void> };
+
+async function journey({ page, request, vendor, redeem }: Journey, js: boolean) {
   const domain = `policy-${js ? 'js' : 'nojs'}-${Date.now()}.test`;
-  await page.goto(await orgWithSso(request, domain));
-  await page.getByTestId('redeem').click();
-  await expect(page).toHaveURL(/\/portal$/);
-  if (js) await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  await redeem(await orgWithSso(request, vendor, domain));
   await page.getByTestId('policy-link').click();
   await expect(page.getByRole('heading', { name: 'Access policy' })).toBeVisible();
   const invitationPoint = page.locator('[data-testid="control-point"][data-key="invitation"]');
@@ -72,13 +61,13 @@ async function journey(page: Page, request: APIRequestContext, js: boolean) {
   await expect(page.getByTestId('sim-result')).toHaveAttribute('data-decision', 'allow');
 }
 
-test('an admin requires SSO for the domain; the simulator and the control points say so (JavaScript on)', async ({ page, request }) => {
-  await journey(page, request, true);
+test('an admin requires SSO for the domain; the simulator and the control points say so (JavaScript on)', async ({ page, request, vendor, redeem }) => {
+  await journey({ page, request, vendor, redeem }, true);
 });
 
 test.describe('without JavaScript', () => {
   test.use({ javaScriptEnabled: false });
-  test('the same with plain form posts (JavaScript off)', async ({ page, request }) => {
-    await journey(page, request, false);
+  test('the same with plain form posts (JavaScript off)', async ({ page, request, vendor, redeem }) => {
+    await journey({ page, request, vendor, redeem }, false);
   });
 });

@@ -1,23 +1,15 @@
-import { test, expect, APIRequestContext, Page } from '@playwright/test';
+import { test, expect, env, Journey } from './fixtures';
 
-const apiKey = process.env.E2E_API_KEY ?? '';
-const idpUrl = process.env.E2E_SAML_IDP_URL ?? '';
+const idpUrl = env.samlIdpUrl;
 
 // The admin uploads the IdP's metadata in the browser (or pastes it without JavaScript), runs
 // Test sign-in against a real SAML IdP on loopback — first signed with a key Lanyard does not
 // trust, then correctly — sees the failure evidence and then the attributes, activates, and an
 // end user signs in to the vendor's product.
-async function journey(page: Page, request: APIRequestContext, baseURL: string, js: boolean, domain: string) {
+async function journey({ page, request, vendor, openPortal }: Journey, baseURL: string, js: boolean, domain: string) {
   expect(idpUrl, 'E2E_SAML_IDP_URL is set by .ci/e2e').toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-  const headers = { Authorization: `Bearer ${apiKey}` };
-  const orgId = (await (await request.post('/api/v1/organizations', { headers, data: { name: `SAML ${domain}` } })).json()).id;
-  expect((await request.post(`/api/v1/organizations/${orgId}/domains`, { headers, data: { domain, verified: true } })).status()).toBe(201);
-  const link = (await (await request.post('/api/v1/portal/links', { headers, data: { organization_id: orgId, intents: ['sso'] } })).json()).link;
   const metadata = await (await request.get(`${idpUrl}/metadata`)).text();
-
-  await page.goto(link);
-  await page.getByTestId('redeem').click();
-  if (js) await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  const { orgId } = await openPortal({ name: `SAML ${domain}`, domain, intents: ['sso'] });
   await page.getByRole('link', { name: 'Single sign-on' }).click();
   const form = page.getByTestId('add-saml');
   await expect(form.getByTestId('saml-steps')).toContainText('Okta Admin Console');
@@ -73,7 +65,7 @@ async function journey(page: Page, request: APIRequestContext, baseURL: string, 
   await expect(page).toHaveURL(/\/e2e\/vendor-callback\?code=/);
   const back = new URL(page.url());
   expect(back.searchParams.get('state')).toBe('vendor-state');
-  const token = await request.post('/api/v1/sso/token', { headers, data: { code: back.searchParams.get('code') } });
+  const token = await vendor.exchange(back.searchParams.get('code'));
   expect(token.status()).toBe(200);
   const body = await token.json();
   expect(body.profile.email).toBe(`dana@${domain}`);
@@ -81,13 +73,13 @@ async function journey(page: Page, request: APIRequestContext, baseURL: string, 
   expect(body.membership.role).toBe('member');
 }
 
-test('with JavaScript: upload IdP metadata, Test sign-in shows the failure and then the attributes, an end user signs in', async ({ page, request, baseURL }) => {
-  await journey(page, request, baseURL!, true, 'saml-js.test');
+test('with JavaScript: upload IdP metadata, Test sign-in shows the failure and then the attributes, an end user signs in', async ({ page, request, baseURL, vendor, openPortal }) => {
+  await journey({ page, request, vendor, openPortal }, baseURL!, true, 'saml-js.test');
 });
 
 test.describe('without JavaScript', () => {
   test.use({ javaScriptEnabled: false });
-  test('the same with pasted metadata and plain forms', async ({ page, request, baseURL }) => {
-    await journey(page, request, baseURL!, false, 'saml-nojs.test');
+  test('the same with pasted metadata and plain forms', async ({ page, request, baseURL, vendor, openPortal }) => {
+    await journey({ page, request, vendor, openPortal }, baseURL!, false, 'saml-nojs.test');
   });
 });

@@ -1,20 +1,12 @@
-import { test, expect, APIRequestContext, Page } from '@playwright/test';
+import { test, expect, env, oidcClient, Journey } from './fixtures';
 
-const apiKey = process.env.E2E_API_KEY ?? '';
-const opUrl = process.env.E2E_OP_URL ?? '';
-const clientId = 'lanyard-test';
-const clientSecret = 'lanyard-test-secret-0123456789abcdef0123456789';
+const opUrl = env.opUrl;
+const clientId = oidcClient.id;
+const clientSecret = oidcClient.secret;
 
-async function journey(page: Page, request: APIRequestContext, baseURL: string, js: boolean, domain: string) {
+async function journey({ page, request, vendor, openPortal }: Journey, baseURL: string, domain: string) {
   expect(opUrl, 'E2E_OP_URL is set by .ci/e2e').toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-  const headers = { Authorization: `Bearer ${apiKey}` };
-  const orgId = (await (await request.post('/api/v1/organizations', { headers, data: { name: `SSO ${domain}` } })).json()).id;
-  expect((await request.post(`/api/v1/organizations/${orgId}/domains`, { headers, data: { domain, verified: true } })).status()).toBe(201);
-  const link = (await (await request.post('/api/v1/portal/links', { headers, data: { organization_id: orgId, intents: ['sso'] } })).json()).link;
-
-  await page.goto(link);
-  await page.getByTestId('redeem').click();
-  if (js) await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  const { orgId } = await openPortal({ name: `SSO ${domain}`, domain, intents: ['sso'] });
   await page.getByRole('link', { name: 'Single sign-on' }).click();
   await expect(page.getByRole('heading', { name: 'Single sign-on' })).toBeVisible();
   await expect(page.getByTestId('redirect-uri')).toHaveValue(`${baseURL}/sso/oidc/callback`);
@@ -51,20 +43,20 @@ async function journey(page: Page, request: APIRequestContext, baseURL: string, 
   await expect(page).toHaveURL(/\/e2e\/vendor-callback\?code=/);
   const back = new URL(page.url());
   expect(back.searchParams.get('state')).toBe('vendor-state');
-  const token = await request.post('/api/v1/sso/token', { headers, data: { code: back.searchParams.get('code') } });
+  const token = await vendor.exchange(back.searchParams.get('code'));
   expect(token.status()).toBe(200);
   const profile = (await token.json()).profile;
   expect(profile.email).toBe(`dana@${domain}`);
   expect(profile.organization_id).toBe(orgId);
 }
 
-test('with JavaScript: connect an IdP, Test sign-in, activate, an end user signs in', async ({ page, request, baseURL }) => {
-  await journey(page, request, baseURL!, true, 'sso-js.test');
+test('with JavaScript: connect an IdP, Test sign-in, activate, an end user signs in', async ({ page, request, baseURL, vendor, openPortal }) => {
+  await journey({ page, request, vendor, openPortal }, baseURL!, 'sso-js.test');
 });
 
 test.describe('without JavaScript', () => {
   test.use({ javaScriptEnabled: false });
-  test('the same with plain forms', async ({ page, request, baseURL }) => {
-    await journey(page, request, baseURL!, false, 'sso-nojs.test');
+  test('the same with plain forms', async ({ page, request, baseURL, vendor, openPortal }) => {
+    await journey({ page, request, vendor, openPortal }, baseURL!, 'sso-nojs.test');
   });
 });

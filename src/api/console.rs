@@ -417,7 +417,7 @@ pub async fn console_tenant(id: String) -> Result<TenantPage, PortalError> {
             serde_json::from_str(&r.targets).unwrap_or_default();
         Line {
             at: view::when(r.occurred_at),
-            title: crate::app::describe_action(&r.action),
+            title: crate::domain::event_type::describe_action(&r.action),
             detail: format!(
                 "by {} ({}){}",
                 r.actor_name,

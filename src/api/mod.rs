@@ -161,7 +161,7 @@ pub(crate) mod ctx {
     impl Caller {
         pub fn actor(&self) -> Actor {
             Actor {
-                kind: "portal_admin",
+                kind: crate::domain::actor::ActorKind::PortalAdmin,
                 id: self.grant.link_id.clone(),
                 name: self
                     .grant

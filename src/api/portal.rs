@@ -261,7 +261,7 @@ pub async fn portal_activity(
             ActivityItem {
                 id: e.id,
                 sequence: e.sequence,
-                summary: crate::app::describe_action(&e.action),
+                summary: crate::domain::event_type::describe_action(&e.action),
                 action: e.action,
                 actor,
                 occurred_at: e.occurred_at,

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::event_type::EventType;
+
 /// Where a claim stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -93,7 +95,7 @@ pub struct Step {
     /// When to look again (`None`: the job no longer polls it).
     pub next_check_at: Option<i64>,
     /// The audit/event action for a state transition, if one happened.
-    pub event: Option<&'static str>,
+    pub event: Option<EventType>,
     /// True when this observation proved the record (sets `last_proved_at`).
     pub proved: bool,
 }
@@ -125,7 +127,7 @@ pub fn transition(c: Claim, obs: Observation, now: i64, p: &Policy) -> Step {
         proved: true,
     };
     match (c.state, obs) {
-        (Pending | Lapsed | Failed, Matched) => verified(Some("domain.verified")),
+        (Pending | Lapsed | Failed, Matched) => verified(Some(EventType::DomainVerified)),
         (Verified, Matched) => verified(None),
         (Pending, Missing | Inconclusive) => {
             if now - c.created_at >= p.pending_lifetime_ms {
@@ -136,7 +138,7 @@ pub fn transition(c: Claim, obs: Observation, now: i64, p: &Policy) -> Step {
                         ..c
                     },
                     next_check_at: None,
-                    event: Some("domain.verification_failed"),
+                    event: Some(EventType::DomainVerificationFailed),
                     proved: false,
                 }
             } else {
@@ -167,7 +169,7 @@ pub fn transition(c: Claim, obs: Observation, now: i64, p: &Policy) -> Step {
                         ..c
                     },
                     next_check_at: Some(now + p.reproof_interval_ms),
-                    event: Some("domain.lapsed"),
+                    event: Some(EventType::DomainLapsed),
                     proved: false,
                 }
             } else {
@@ -219,7 +221,7 @@ mod tests {
     fn pending_becomes_verified_on_match() {
         let s = transition(claim(Pending), Matched, 10, &Policy::default());
         assert_eq!(s.claim.state, Verified);
-        assert_eq!(s.event, Some("domain.verified"));
+        assert_eq!(s.event, Some(EventType::DomainVerified));
         assert!(s.proved);
         assert_eq!(s.next_check_at, Some(10 + 24 * HOUR));
     }
@@ -243,7 +245,7 @@ mod tests {
         );
         let s = transition(c, Inconclusive, 30 * 24 * HOUR, &p);
         assert_eq!(s.claim.state, Failed);
-        assert_eq!(s.event, Some("domain.verification_failed"));
+        assert_eq!(s.event, Some(EventType::DomainVerificationFailed));
         assert_eq!(s.next_check_at, None);
     }
 
@@ -263,7 +265,7 @@ mod tests {
         );
         let s3 = transition(s2.claim, Missing, 3 * 24 * HOUR, &p);
         assert_eq!(s3.claim.state, Lapsed);
-        assert_eq!(s3.event, Some("domain.lapsed"));
+        assert_eq!(s3.event, Some(EventType::DomainLapsed));
     }
 
     #[test]
@@ -287,6 +289,6 @@ mod tests {
         assert_eq!(transition(c, Matched, 6, &p).claim.missing_since, None);
         let s = transition(claim(Lapsed), Matched, 6, &p);
         assert_eq!(s.claim.state, Verified);
-        assert_eq!(s.event, Some("domain.verified"));
+        assert_eq!(s.event, Some(EventType::DomainVerified));
     }
 }

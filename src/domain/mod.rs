@@ -83,6 +83,12 @@ macro_rules! vocabulary {
                 self == other.as_str()
             }
         }
+
+        impl PartialEq<$name> for &String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.as_str()
+            }
+        }
     };
 }
 
@@ -127,7 +133,9 @@ pub mod membership;
 pub mod organization;
 pub mod policy;
 pub mod sign_in;
+pub mod staff;
 pub mod text;
+pub mod webhook;
 
 /// A validation failure that names the offending field and says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

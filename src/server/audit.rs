@@ -5,6 +5,8 @@ use serde::Serialize;
 use sqlx::{Any, Transaction};
 
 use super::db::{new_id, Conn, Db};
+use crate::domain::actor::ActorKind;
+use crate::domain::event_type::EventType;
 use crate::domain::ids::IdKind;
 
 /// Chain key of events that belong to no organization (API keys, operator actions).
@@ -13,9 +15,8 @@ pub const GLOBAL_CHAIN: &str = "global";
 /// Who did something.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Actor {
-    /// `api_key`, `portal_admin`, `operator`, `system`, `staff`.
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: ActorKind,
     pub id: String,
     pub name: String,
 }
@@ -25,7 +26,7 @@ impl Actor {
     pub fn operator() -> Actor {
         let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
         Actor {
-            kind: "operator",
+            kind: ActorKind::Operator,
             id: format!("cli:{user}"),
             name: user,
         }
@@ -34,7 +35,7 @@ impl Actor {
     /// Lanyard itself (background jobs).
     pub fn system() -> Actor {
         Actor {
-            kind: "system",
+            kind: ActorKind::System,
             id: "system".into(),
             name: "Lanyard".into(),
         }
@@ -199,7 +200,7 @@ impl AuditedTx {
     pub async fn record(
         &mut self,
         organization_id: Option<&str>,
-        action: &str,
+        action: EventType,
         targets: Vec<Target>,
         metadata: serde_json::Value,
     ) -> Result<String, sqlx::Error> {
@@ -208,8 +209,8 @@ impl AuditedTx {
             chain_key: organization_id.unwrap_or(GLOBAL_CHAIN).to_owned(),
             chain_seq: 0,
             organization_id: organization_id.map(str::to_owned),
-            action: action.to_owned(),
-            actor_type: self.actor.kind.to_owned(),
+            action: action.as_str().to_owned(),
+            actor_type: self.actor.kind.as_str().to_owned(),
             actor_id: self.actor.id.clone(),
             actor_name: self.actor.name.clone(),
             targets: serde_json::to_string(&targets).unwrap_or_else(|_| "[]".into()),

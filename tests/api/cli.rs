@@ -1,17 +1,6 @@
 //! The binary's runtime contract.
 
-use std::process::Command;
-
-fn lanyard(dir: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lanyard"));
-    c.current_dir(dir);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LANYARD_") || k == "DATABASE_URL" {
-            c.env_remove(k);
-        }
-    }
-    c
-}
+use crate::helpers::lanyard_cli as lanyard;
 
 #[test]
 fn api_key_create_prints_the_key_alone_on_the_last_line_and_it_works() {

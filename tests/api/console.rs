@@ -4,7 +4,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::health::staff_cookie;
+use crate::helpers::staff::staff_cookie;
 use crate::helpers::{Dialect, TestApp};
 
 /// The text of the first element carrying `data-testid="{testid}"`.

@@ -7,9 +7,13 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{Dialect, TestApp};
-use crate::scim::{create_dir, scim, Dir, PATCH, USER};
-use crate::sso::{exchange, org_with_connection, param, setup, sign_in, VENDOR_CB};
+use crate::helpers::oidc::{org_with_connection, setup, sign_in};
+use crate::helpers::scim::{
+    create_dir, create_group, create_user, map_groups, push_inactive, scim, set_authoritative,
+    PATCH, USER,
+};
+use crate::helpers::staff::staff_cookie;
+use crate::helpers::{exchange, join_by_invitation, param, Dialect, TestApp, VENDOR_CB};
 
 const DAY: i64 = 24 * 3600 * 1000;
 
@@ -49,45 +53,6 @@ async fn health(app: &TestApp, org: &str) -> Value {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     r.json()
-}
-
-/// Invites and accepts by link; returns the membership id.
-pub(crate) async fn join_by_invitation(app: &TestApp, org: &str, email: &str) -> String {
-    let r = app
-        .api(
-            Method::POST,
-            "/api/v1/invitations",
-            Some(json!({"organization_id": org, "email": email})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let url = r.json()["accept_url"].as_str().unwrap().to_owned();
-    let path = &url["http://127.0.0.1:3000".len()..];
-    let r = app.browser_post(path, "", None).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    let to = url::Url::parse(&r.header("location").unwrap()).unwrap();
-    let code = param(&to, "code").unwrap();
-    exchange(app, &code).await.json()["membership"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-pub(crate) async fn set_authoritative(app: &TestApp, dir: &Dir, on: bool) {
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/directories/{}", dir.id),
-            Some(json!({"authoritative": on})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-}
-
-/// A directory user pushed inactive from the start (so no membership is made for them).
-pub(crate) async fn push_inactive(app: &TestApp, dir: &Dir, email: &str) {
-    let r = scim(app, dir, Method::POST, "/Users", Some(json!({"schemas": [USER], "userName": email, "emails": [{"value": email, "primary": true}], "active": false}))).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
 }
 
 async fn exec(app: &TestApp, sql: &str, binds: &[&str]) {
@@ -238,17 +203,15 @@ async fn group_domain_inactivity_and_invitation_drift(d: Dialect) {
     // Grace holds admin through the directory group Admins.
     let dir = create_dir(&app, &org, "okta").await;
     set_authoritative(&app, &dir, false).await;
-    let grace = crate::scim::create_user(&app, &dir, "grace@acme.test").await;
-    let r = scim(&app, &dir, Method::POST, "/Groups", Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Admins", "members": [{"value": grace}]}))).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let group = r.json()["id"].as_str().unwrap().to_owned();
-    let r = app
-        .api(
-            Method::PUT,
-            &format!("/api/v1/directories/{}/role_mappings", dir.id),
-            Some(json!({"mappings": [{"group_id": group, "role": "admin", "priority": 1}]})),
-        )
-        .await;
+    let grace = create_user(&app, &dir, "grace@acme.test").await;
+    let group = create_group(&app, &dir, "Admins", &[&grace]).await;
+    let r = map_groups(
+        &app,
+        &dir,
+        json!([{"group_id": group, "role": "admin", "priority": 1}]),
+        false,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(kinds_for(&drift(&app, &org, "").await, "grace@acme.test").is_empty());
     // A removal from the group that never reached Lanyard's role (a missed push): the role is
@@ -437,39 +400,6 @@ async fn health_reports_what_needs_attention(d: Dialect) {
 }
 
 // --- the support console ------------------------------------------------------------------
-
-const STAFF_PASSWORD: &str = "correct-horse-battery-staple";
-
-/// A TOTP code from an independent implementation (npm `otpauth`).
-pub(crate) fn otp(secret: &str, at_ms: i64) -> String {
-    crate::staff::node_totp(&["code", secret, &at_ms.to_string()])
-}
-
-/// Creates a staff account, completes its setup in the browser and returns the session cookie.
-pub(crate) async fn staff_cookie(app: &TestApp, email: &str, role: &str) -> String {
-    use lanyard::server::audit::{Actor, RequestContext};
-    use lanyard::server::service::staff::{self, SetupStatus};
-    let (_, link) = staff::create(
-        &app.state,
-        &Actor::operator(),
-        &RequestContext::default(),
-        email,
-        role,
-    )
-    .await
-    .unwrap();
-    let path = link[link.find("/console/setup/").unwrap()..].to_owned();
-    let token = &path["/console/setup/".len()..];
-    let SetupStatus::Valid { totp_secret, .. } = staff::inspect(&app.state, token).await.unwrap()
-    else {
-        panic!("fresh link")
-    };
-    let code = otp(&totp_secret, app.state.clock.now());
-    let form = format!("password={STAFF_PASSWORD}&password_confirm={STAFF_PASSWORD}&code={code}");
-    let r = app.browser_post(&path, &form, None).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    r.session_cookie().expect("staff session")
-}
 
 async fn links_of(app: &TestApp, org: &str) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM setup_links WHERE organization_id = $1")

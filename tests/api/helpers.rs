@@ -378,8 +378,8 @@ pub async fn invite(
         .await
 }
 
-/// Adds `domain` to the organization as verified (the vendor vouches for it).
-pub async fn verified_domain(app: &TestApp, org: &str, domain: &str) {
+/// Adds `domain` to the organization as verified (the vendor vouches for it); answers its id.
+pub async fn verified_domain(app: &TestApp, org: &str, domain: &str) -> String {
     let r = app
         .api(
             axum::http::Method::POST,
@@ -388,6 +388,7 @@ pub async fn verified_domain(app: &TestApp, org: &str, domain: &str) {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.json()["id"].as_str().unwrap().to_owned()
 }
 
 /// Resends an invitation once its resend cool-down has passed (the clock moves forward).
@@ -401,4 +402,511 @@ pub async fn resend_after_cooldown(app: &TestApp, invitation: &str) -> TestRespo
         None,
     )
     .await
+}
+
+/// The vendor callback every sign-in test returns to (on the app's `LANYARD_REDIRECT_URIS`).
+pub const VENDOR_CB: &str = "https://vendor.example/callback";
+
+/// An app that may call an IdP on loopback and return to [`VENDOR_CB`].
+pub async fn sign_in_app(d: Dialect) -> TestApp {
+    TestApp::spawn_with(
+        d,
+        &[
+            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
+            ("LANYARD_REDIRECT_URIS", VENDOR_CB),
+        ],
+    )
+    .await
+}
+
+/// A query parameter of a URL.
+pub fn param(u: &url::Url, k: &str) -> Option<String> {
+    u.query_pairs()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The vendor exchanges a sign-in code for the profile (`POST /api/v1/sso/token`).
+pub async fn exchange(app: &TestApp, code: &str) -> TestResponse {
+    app.api(
+        Method::POST,
+        "/api/v1/sso/token",
+        Some(serde_json::json!({"code": code})),
+    )
+    .await
+}
+
+/// Invites and accepts by link; returns the membership id.
+pub async fn join_by_invitation(app: &TestApp, org: &str, email: &str) -> String {
+    let r = invite(app, org, email, serde_json::json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let url = r.json()["accept_url"].as_str().unwrap().to_owned();
+    let path = &url[ORIGIN.len()..];
+    let r = app.browser_post(path, "", None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let to = url::Url::parse(&r.header("location").unwrap()).unwrap();
+    let code = param(&to, "code").unwrap();
+    exchange(app, &code).await.json()["membership"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A file of `tests/support/saml_idp/` (the test IdP's certificates).
+pub fn saml_idp_file(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/support/saml_idp/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// A draft SAML connection of the organization pinning the test IdP's certificate `idp.crt`
+/// (no IdP needs to run); returns its id.
+pub async fn saml_connection_with_certificate(app: &TestApp, org: &str) -> String {
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/connections"),
+            Some(
+                serde_json::json!({"type": "saml", "name": "Okta SAML", "idp": "okta", "saml": {
+                    "idp_entity_id": "https://idp.acme.test",
+                    "idp_sso_url": "https://idp.acme.test/sso",
+                    "idp_certificates": [saml_idp_file("idp.crt")],
+                }}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// Activates a connection through the vendor API; answers the connection.
+pub async fn activate_connection(app: &TestApp, id: &str) -> Value {
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(serde_json::json!({"state": "active"})),
+        )
+        .await;
+    assert_eq!(r.json()["state"], "active", "{}", r.text());
+    r.json()
+}
+
+/// Creates a log stream through the portal session; answers its id.
+pub async fn log_stream(app: &TestApp, cookie: &str, url: &str) -> String {
+    let form = format!("kind=json&name=SIEM&url={}&credential=", portal::enc(url));
+    let r = app
+        .browser_post("/portal/api/create_log_stream", &form, Some(cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = app
+        .browser_post("/portal/api/log_streams", "", Some(cookie))
+        .await;
+    r.json()["streams"][0]["id"].as_str().unwrap().to_owned()
+}
+
+/// The `lanyard` binary with no `LANYARD_*`/`DATABASE_URL` of the test run's environment.
+pub fn lanyard_cli(dir: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lanyard"));
+    c.current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LANYARD_") || k == "DATABASE_URL" {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// OIDC sign-in against the real OpenID Provider (`crate::op`).
+pub mod oidc {
+    use super::{activate_connection, sign_in_app, verified_domain, Dialect, TestApp, VENDOR_CB};
+    use crate::op::{TestOp, CLIENT_ID, CLIENT_SECRET};
+    use axum::http::{Method, StatusCode};
+    use serde_json::json;
+
+    /// An app for sign-in tests and the certified OP.
+    pub async fn setup(d: Dialect) -> (TestApp, TestOp) {
+        setup_with(d, TestOp::start()).await
+    }
+
+    /// An app for sign-in tests and the given OP.
+    pub async fn setup_with(d: Dialect, op: TestOp) -> (TestApp, TestOp) {
+        (sign_in_app(d).await, op)
+    }
+
+    /// An organization with a vendor-verified domain and an active OIDC connection.
+    pub async fn org_with_connection(
+        app: &TestApp,
+        op: &TestOp,
+        name: &str,
+        domain: Option<&str>,
+    ) -> (String, String) {
+        let org = app.create_org(name).await;
+        if let Some(domain) = domain {
+            verified_domain(app, &org, domain).await;
+        }
+        let id = active_connection(app, op, &org).await;
+        (org, id)
+    }
+
+    /// An active OIDC connection of the organization to the OP; answers its id.
+    pub async fn active_connection(app: &TestApp, op: &TestOp, org: &str) -> String {
+        let r = app
+            .api(
+                Method::POST,
+                &format!("/api/v1/organizations/{org}/connections"),
+                Some(json!({"type": "oidc", "name": "Test IdP", "oidc": {"issuer": op.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let c = r.json();
+        assert_eq!(c["state"], "draft");
+        assert_eq!(c["redirect_uri"], "http://127.0.0.1:3000/sso/oidc/callback");
+        assert!(
+            !r.text().contains(CLIENT_SECRET),
+            "the secret is never shown"
+        );
+        let id = c["id"].as_str().unwrap().to_owned();
+        activate_connection(app, &id).await;
+        id
+    }
+
+    /// Runs a sign-in; returns Lanyard's final redirect (to the vendor) as a URL. Checks that
+    /// the authorize redirect carries PKCE `S256` and a nonce.
+    pub async fn sign_in(app: &TestApp, op: &TestOp, query: &str) -> url::Url {
+        let r = app
+            .browser_get(
+                &format!("/sso/authorize?{query}&redirect_uri={VENDOR_CB}&state=vendor-state"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        let to_op = r.header("location").unwrap();
+        assert!(to_op.starts_with(&op.issuer), "{to_op}");
+        assert!(to_op.contains("code_challenge_method=S256") && to_op.contains("nonce="));
+        let callback = op.browse_to_callback(&to_op).await;
+        let r = app.browser_get(&callback, None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        url::Url::parse(&r.header("location").unwrap()).unwrap()
+    }
+}
+
+/// A SCIM client for a directory (`/scim/v2/{directory}` with its bearer token).
+pub mod scim {
+    use super::{TestApp, TestResponse};
+    use axum::body::Body;
+    use axum::http::{header, Method, Request, StatusCode};
+    use serde_json::{json, Value};
+
+    pub const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+    pub const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+    pub const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+    pub struct Dir {
+        pub id: String,
+        pub token: String,
+    }
+
+    /// Creates a directory of `kind` through the vendor API; answers its id and SCIM token.
+    pub async fn create_dir(app: &TestApp, org: &str, kind: &str) -> Dir {
+        let r = app
+            .api(
+                Method::POST,
+                &format!("/api/v1/organizations/{org}/directories"),
+                Some(json!({"type": kind, "name": format!("{kind} directory")})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let j = r.json();
+        let id = j["id"].as_str().unwrap().to_owned();
+        assert!(id.starts_with("dir_"));
+        assert_eq!(
+            j["scim_base_url"],
+            format!("http://127.0.0.1:3000/scim/v2/{id}")
+        );
+        let token = j["bearer_token"].as_str().unwrap().to_owned();
+        assert!(token.starts_with("lanyard_scim_"));
+        Dir { id, token }
+    }
+
+    /// A SCIM request to directory `dir` with `token` and a raw body.
+    pub async fn scim_raw(
+        app: &TestApp,
+        dir: &str,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> TestResponse {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("/scim/v2/{dir}{path}"))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if body.is_some() {
+            b = b.header(header::CONTENT_TYPE, "application/scim+json");
+        }
+        let req = b
+            .body(
+                body.map(|b| Body::from(b.to_vec()))
+                    .unwrap_or_else(Body::empty),
+            )
+            .unwrap();
+        app.send(req).await
+    }
+
+    /// A SCIM request to the directory with its own token.
+    pub async fn scim(
+        app: &TestApp,
+        d: &Dir,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let text = body.map(|b| b.to_string());
+        scim_raw(
+            app,
+            &d.id,
+            &d.token,
+            method,
+            path,
+            text.as_deref().map(str::as_bytes),
+        )
+        .await
+    }
+
+    /// Pushes an active user whose userName is their primary email; answers its id.
+    pub async fn create_user(app: &TestApp, d: &Dir, user_name: &str) -> String {
+        let r = scim(app, d, Method::POST, "/Users", Some(json!({"schemas": [USER], "userName": user_name, "emails": [{"value": user_name, "primary": true}], "active": true}))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Pushes a group with these member ids; answers its id.
+    pub async fn create_group(app: &TestApp, d: &Dir, name: &str, members: &[&str]) -> String {
+        let m: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+        let r = scim(
+            app,
+            d,
+            Method::POST,
+            "/Groups",
+            Some(json!({"schemas": [GROUP], "displayName": name, "members": m})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Replaces the directory's group → role mappings (or previews the change).
+    pub async fn map_groups(
+        app: &TestApp,
+        d: &Dir,
+        mappings: Value,
+        dry_run: bool,
+    ) -> TestResponse {
+        app.api(
+            Method::PUT,
+            &format!("/api/v1/directories/{}/role_mappings", d.id),
+            Some(json!({"mappings": mappings, "dry_run": dry_run})),
+        )
+        .await
+    }
+
+    /// Makes the directory authoritative (or not) through the vendor API.
+    pub async fn set_authoritative(app: &TestApp, dir: &Dir, on: bool) {
+        let r = app
+            .api(
+                Method::PATCH,
+                &format!("/api/v1/directories/{}", dir.id),
+                Some(json!({"authoritative": on})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+
+    /// A directory user pushed inactive from the start (so no membership is made for them).
+    pub async fn push_inactive(app: &TestApp, dir: &Dir, email: &str) {
+        let r = scim(app, dir, Method::POST, "/Users", Some(json!({"schemas": [USER], "userName": email, "emails": [{"value": email, "primary": true}], "active": false}))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
+}
+
+/// Staff accounts: TOTP codes from an independent implementation and a signed-in console.
+pub mod staff {
+    use super::TestApp;
+    use axum::http::StatusCode;
+    use lanyard::server::service::staff;
+
+    pub const STAFF_PASSWORD: &str = "correct-horse-battery-staple";
+
+    /// Runs `tests/support/totp.mjs` (npm `otpauth`) with these arguments; answers its output.
+    pub fn node_totp(args: &[&str]) -> String {
+        let out = std::process::Command::new("node")
+            .arg(format!(
+                "{}/tests/support/totp.mjs",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("node must be installed (see README)");
+        assert!(
+            out.status.success(),
+            "totp.mjs: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// A TOTP code from an independent implementation (npm `otpauth`).
+    pub fn otp(secret: &str, at_ms: i64) -> String {
+        node_totp(&["code", secret, &at_ms.to_string()])
+    }
+
+    /// Creates an account through the service, as the CLI does; returns its setup link's path.
+    pub async fn create_account(app: &TestApp, email: &str, role: &str) -> String {
+        use lanyard::server::audit::{Actor, RequestContext};
+        let (_, link) = staff::create(
+            &app.state,
+            &Actor::operator(),
+            &RequestContext::default(),
+            email,
+            role,
+        )
+        .await
+        .expect("create staff");
+        link.strip_prefix(super::ORIGIN)
+            .expect("link on the public URL")
+            .to_owned()
+    }
+
+    /// Creates a staff account, completes its setup in the browser and returns the session
+    /// cookie.
+    pub async fn staff_cookie(app: &TestApp, email: &str, role: &str) -> String {
+        use lanyard::server::service::staff::SetupStatus;
+        let path = create_account(app, email, role).await;
+        let token = &path["/console/setup/".len()..];
+        let SetupStatus::Valid { totp_secret, .. } =
+            staff::inspect(&app.state, token).await.unwrap()
+        else {
+            panic!("fresh link")
+        };
+        let code = otp(&totp_secret, app.state.clock.now());
+        let form =
+            format!("password={STAFF_PASSWORD}&password_confirm={STAFF_PASSWORD}&code={code}");
+        let r = app.browser_post(&path, &form, None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        r.session_cookie().expect("staff session")
+    }
+}
+
+/// The portal seen whole: every server function, every intent, every row.
+pub mod portal {
+    use super::TestApp;
+    use std::collections::BTreeMap;
+
+    /// Every intent a setup link can grant.
+    pub const ALL_INTENTS: [&str; 6] = [
+        "sso",
+        "domain_verification",
+        "dsync",
+        "invitations",
+        "audit_logs",
+        "log_streams",
+    ];
+
+    /// `s` form-urlencoded.
+    pub fn enc(s: &str) -> String {
+        url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    }
+
+    /// Every `#[server]` function under `/portal/api` (its endpoint name), read from the source,
+    /// so that a test's table of them cannot leave a new one out.
+    pub fn server_functions() -> Vec<String> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/api");
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let src = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for line in src.lines() {
+                let line = line.trim();
+                if let Some(rest) =
+                    line.strip_prefix(r#"#[server(prefix = "/portal/api", endpoint = ""#)
+                {
+                    out.push(rest.split('"').next().unwrap().to_owned());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Every row of every table but `sessions`, as text (sorted per table): what a refused call
+    /// must leave alone.
+    pub async fn snapshot(app: &TestApp) -> BTreeMap<String, Vec<String>> {
+        use lanyard::server::db::Dialect as Db;
+        use sqlx::Row as _;
+        let list = match app.state.db.dialect {
+            Db::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            }
+            Db::Postgres => {
+                "SELECT CAST(tablename AS TEXT) FROM pg_tables WHERE schemaname = 'public'"
+            }
+        };
+        let tables: Vec<String> = sqlx::query_scalar(list)
+            .fetch_all(&app.state.db.pool)
+            .await
+            .unwrap();
+        let mut out = BTreeMap::new();
+        for t in tables {
+            if t == "sessions" || t.starts_with("_sqlx") {
+                continue;
+            }
+            let rows = sqlx::query(&format!("SELECT * FROM {t}"))
+                .fetch_all(&app.state.db.pool)
+                .await
+                .unwrap();
+            let mut lines: Vec<String> = rows
+                .iter()
+                .map(|row| {
+                    (0..row.len())
+                        .map(|i| {
+                            if let Ok(v) = row.try_get::<Option<String>, _>(i) {
+                                format!("{v:?}")
+                            } else if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
+                                format!("{v:?}")
+                            } else if let Ok(v) = row.try_get::<Option<f64>, _>(i) {
+                                format!("{v:?}")
+                            } else if let Ok(v) = row.try_get::<Option<bool>, _>(i) {
+                                format!("{v:?}")
+                            } else {
+                                "<undecodable>".to_owned()
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join("|")
+                })
+                .collect();
+            lines.sort();
+            out.insert(t, lines);
+        }
+        out
+    }
+
+    /// Asserts that no table changed between two snapshots.
+    pub fn assert_unchanged(
+        before: &BTreeMap<String, Vec<String>>,
+        after: &BTreeMap<String, Vec<String>>,
+        what: &str,
+    ) {
+        for (table, rows) in before {
+            assert_eq!(
+                Some(rows),
+                after.get(table),
+                "{what}: table {table} changed"
+            );
+        }
+        assert_eq!(before.len(), after.len(), "{what}: a table appeared");
+    }
 }

@@ -7,9 +7,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::health::join_by_invitation;
-use crate::helpers::{invite, patch_policy, Dialect, TestApp};
-use crate::sso::VENDOR_CB;
+use crate::helpers::{invite, join_by_invitation, patch_policy, Dialect, TestApp, VENDOR_CB};
 
 use lanyard::server::service::invitations::{
     ORG_MAILS_PER_HOUR, RECIPIENT_MAILS_PER_HOUR, RESEND_COOLDOWN_MS,

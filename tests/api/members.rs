@@ -6,9 +6,9 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{Dialect, TestApp};
-use crate::scim::{create_dir, create_user, scim, PATCH};
-use crate::sso::{exchange, org_with_connection, param, setup, sign_in, VENDOR_CB};
+use crate::helpers::oidc::{org_with_connection, setup, sign_in};
+use crate::helpers::scim::{create_dir, create_user, scim, PATCH};
+use crate::helpers::{exchange, param, Dialect, TestApp, VENDOR_CB};
 use lanyard::server::service::invitations::RESEND_COOLDOWN_MS;
 
 const DAY: i64 = 24 * 3600 * 1000;

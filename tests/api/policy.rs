@@ -5,10 +5,13 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::health::{join_by_invitation, set_authoritative};
-use crate::helpers::{invite, patch_policy, Dialect, TestApp};
-use crate::scim::{create_dir, create_user, scim, Dir, PATCH};
-use crate::sso::{exchange, org_with_connection, param, setup, sign_in, VENDOR_CB};
+use crate::helpers::oidc::{org_with_connection, setup, sign_in};
+use crate::helpers::scim::{
+    create_dir, create_user, push_inactive, scim, set_authoritative, Dir, PATCH,
+};
+use crate::helpers::{
+    exchange, invite, join_by_invitation, param, patch_policy, Dialect, TestApp, VENDOR_CB,
+};
 
 const DAY: i64 = 24 * 3600 * 1000;
 
@@ -518,7 +521,7 @@ async fn impact_preview_counts_and_audit(d: Dialect) {
     let org = app.create_org("Impact").await;
     let dir = create_dir(&app, &org, "okta").await;
     set_authoritative(&app, &dir, false).await;
-    crate::health::push_inactive(&app, &dir, "dave@impact.test").await;
+    push_inactive(&app, &dir, "dave@impact.test").await;
     join_by_invitation(&app, &org, "dave@impact.test").await;
     join_by_invitation(&app, &org, "erin@impact.test").await;
     create_user(&app, &dir, "frank@impact.test").await;

@@ -286,102 +286,9 @@ mod domain_server_functions {
 /// organization or written back afterwards by a request that was in flight.
 mod deleted_organization {
     use super::*;
-    use crate::health::join_by_invitation;
-    use crate::scim::{create_dir, scim};
-    use std::collections::BTreeMap;
-
-    const ALL_INTENTS: [&str; 6] = [
-        "sso",
-        "domain_verification",
-        "dsync",
-        "invitations",
-        "audit_logs",
-        "log_streams",
-    ];
-
-    fn enc(s: &str) -> String {
-        url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-    }
-
-    fn cert(name: &str) -> String {
-        std::fs::read_to_string(format!(
-            "{}/tests/support/saml_idp/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
-
-    /// Every `#[server]` function under `/portal/api`, read from the source, so that a new one
-    /// cannot be left out of the table below.
-    fn portal_endpoints() -> Vec<String> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/api");
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let src = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-            for line in src.lines() {
-                let line = line.trim();
-                if let Some(rest) =
-                    line.strip_prefix(r#"#[server(prefix = "/portal/api", endpoint = ""#)
-                {
-                    out.push(rest.split('"').next().unwrap().to_owned());
-                }
-            }
-        }
-        out.sort();
-        out
-    }
-
-    /// Every row of every table but `sessions`, as text: what a refused call must leave alone.
-    async fn snapshot(app: &TestApp) -> BTreeMap<String, Vec<String>> {
-        use lanyard::server::db::Dialect as Db;
-        use sqlx::Row as _;
-        let list = match app.state.db.dialect {
-            Db::Sqlite => {
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            }
-            Db::Postgres => {
-                "SELECT CAST(tablename AS TEXT) FROM pg_tables WHERE schemaname = 'public'"
-            }
-        };
-        let tables: Vec<String> = sqlx::query_scalar(list)
-            .fetch_all(&app.state.db.pool)
-            .await
-            .unwrap();
-        let mut out = BTreeMap::new();
-        for t in tables {
-            if t == "sessions" || t.starts_with("_sqlx") {
-                continue;
-            }
-            let rows = sqlx::query(&format!("SELECT * FROM {t}"))
-                .fetch_all(&app.state.db.pool)
-                .await
-                .unwrap();
-            let mut lines: Vec<String> = rows
-                .iter()
-                .map(|row| {
-                    (0..row.len())
-                        .map(|i| {
-                            if let Ok(v) = row.try_get::<Option<String>, _>(i) {
-                                format!("{v:?}")
-                            } else if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
-                                format!("{v:?}")
-                            } else if let Ok(v) = row.try_get::<Option<f64>, _>(i) {
-                                format!("{v:?}")
-                            } else if let Ok(v) = row.try_get::<Option<bool>, _>(i) {
-                                format!("{v:?}")
-                            } else {
-                                "<undecodable>".to_owned()
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                        .join("|")
-                })
-                .collect();
-            lines.sort();
-            out.insert(t, lines);
-        }
-        out
-    }
+    use crate::helpers::portal::{assert_unchanged, enc, server_functions, snapshot, ALL_INTENTS};
+    use crate::helpers::scim::{create_dir, create_group};
+    use crate::helpers::{join_by_invitation, saml_connection_with_certificate, saml_idp_file};
 
     /// Writes a session row back, as the store does at the end of a request.
     async fn write_back(app: &TestApp, (id, data, expires_at, org): (&str, &str, i64, &str)) {
@@ -409,69 +316,22 @@ mod deleted_organization {
     }
 
     async fn every_portal_entry_point_refuses_a_deleted_organization(d: Dialect) {
-        let app = TestApp::spawn_with(d, &[("LANYARD_REDIRECT_URIS", crate::sso::VENDOR_CB)]).await;
+        let app =
+            TestApp::spawn_with(d, &[("LANYARD_REDIRECT_URIS", crate::helpers::VENDOR_CB)]).await;
         let org = app.create_org("Acme").await;
         // What the session could reach: a domain, a member, a pending invitation, a directory with
         // a group (after the member: a new directory is authoritative), a SAML connection with a
         // certificate, a log stream.
-        let r = app
-            .api(
-                Method::POST,
-                &format!("/api/v1/organizations/{org}/domains"),
-                Some(json!({"domain": "acme.test", "verified": true})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-        let domain = r.json()["id"].as_str().unwrap().to_owned();
+        let domain = crate::helpers::verified_domain(&app, &org, "acme.test").await;
         let member = join_by_invitation(&app, &org, "ann@acme.test").await;
-        let r = app
-            .api(
-                Method::POST,
-                "/api/v1/invitations",
-                Some(json!({"organization_id": org, "email": "pat@acme.test"})),
-            )
-            .await;
+        let r = crate::helpers::invite(&app, &org, "pat@acme.test", json!({})).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         let invitation = r.json()["id"].as_str().unwrap().to_owned();
         let dir = create_dir(&app, &org, "okta").await;
-        let r = scim(
-            &app,
-            &dir,
-            Method::POST,
-            "/Groups",
-            Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Engineering", "members": []})),
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-        let group = r.json()["id"].as_str().unwrap().to_owned();
-        let r = app
-            .api(
-                Method::POST,
-                &format!("/api/v1/organizations/{org}/connections"),
-                Some(
-                    json!({"type": "saml", "name": "Okta SAML", "idp": "okta", "saml": {
-                        "idp_entity_id": "https://idp.acme.test",
-                        "idp_sso_url": "https://idp.acme.test/sso",
-                        "idp_certificates": [cert("idp.crt")],
-                    }}),
-                ),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-        let conn = r.json()["id"].as_str().unwrap().to_owned();
+        let group = create_group(&app, &dir, "Engineering", &[]).await;
+        let conn = saml_connection_with_certificate(&app, &org).await;
         let cookie = app.redeem(&app.create_link(&org, &ALL_INTENTS).await).await;
-        let r = app
-            .browser_post(
-                "/portal/api/create_log_stream",
-                "kind=json&name=SIEM&url=https%3A%2F%2Fsiem.acme.test%2Fhook&credential=",
-                Some(&cookie),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-        let r = app
-            .browser_post("/portal/api/log_streams", "", Some(&cookie))
-            .await;
-        let stream = r.json()["streams"][0]["id"].as_str().unwrap().to_owned();
+        let stream = crate::helpers::log_stream(&app, &cookie, "https://siem.acme.test/hook").await;
         // The session works, for every part of the portal.
         for path in [
             "/portal/api/overview",
@@ -562,7 +422,7 @@ mod deleted_organization {
                 "create_saml_connection",
                 format!(
                     "idp=okta&name=Evil&entity_id=https%3A%2F%2Fevil.example&sso_url=https%3A%2F%2Fevil.example%2Fsso&certificate={}",
-                    enc(&cert("other.crt"))
+                    enc(&saml_idp_file("other.crt"))
                 ),
             ),
             (
@@ -572,14 +432,14 @@ mod deleted_organization {
             ("save_attribute_mapping", format!("id={conn}&map_email=evil")),
             (
                 "saml_certificate",
-                format!("id={conn}&add={}", enc(&cert("other.crt"))),
+                format!("id={conn}&add={}", enc(&saml_idp_file("other.crt"))),
             ),
         ];
         let mut covered: Vec<String> = attacks.iter().map(|(e, _)| (*e).to_owned()).collect();
         covered.sort();
         assert_eq!(
             covered,
-            portal_endpoints(),
+            server_functions(),
             "every portal server function is tried"
         );
 
@@ -631,11 +491,7 @@ mod deleted_organization {
 
         // Nothing changed: not a row of any table (no token rotated, no role changed, no log
         // stream created, no invitation mail queued, no certificate pinned, no audit event).
-        let after = snapshot(&app).await;
-        for (table, rows) in &before {
-            assert_eq!(Some(rows), after.get(table), "table {table} changed");
-        }
-        assert_eq!(before.len(), after.len());
+        assert_unchanged(&before, &snapshot(&app).await, "refused calls");
         let role: (String, String) =
             sqlx::query_as("SELECT role, state FROM memberships WHERE id = $1")
                 .bind(&member)

@@ -11,26 +11,11 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use serde_json::{json, Value};
 
+use crate::helpers::scim::{create_dir, create_group, create_user, scim, Dir, GROUP, PATCH, USER};
+use crate::helpers::VENDOR_CB;
 use crate::helpers::{patch_policy, verified_domain, Dialect, TestApp};
-use crate::scim::{create_dir, create_user, scim, Dir, PATCH};
-use crate::sso::VENDOR_CB;
 
 const HOUR: i64 = 3600 * 1000;
-const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-
-async fn create_group(app: &TestApp, d: &Dir, name: &str) -> String {
-    let r = scim(
-        app,
-        d,
-        Method::POST,
-        "/Groups",
-        Some(json!({"schemas": [GROUP], "displayName": name, "members": []})),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    r.json()["id"].as_str().unwrap().to_owned()
-}
-
 /// What happened while a directory's request ran and another tenant wrote meanwhile.
 struct Contended {
     status: StatusCode,
@@ -103,7 +88,7 @@ async fn a_huge_group_patch_is_refused_before_any_work(d: Dialect) {
     let app = Arc::new(TestApp::spawn(d).await);
     let org = app.create_org("Acme").await;
     let dir = create_dir(&app, &org, "okta").await;
-    let g = create_group(&app, &dir, "Everyone").await;
+    let g = create_group(&app, &dir, "Everyone", &[]).await;
     let members: Vec<Value> = (0..40_000)
         .map(|i| json!({"value": format!("01JUNKNOWN{i:016}")}))
         .collect();
@@ -208,7 +193,7 @@ async fn a_large_group_push_is_applied_in_steps_while_other_tenants_write(d: Dia
     let app = Arc::new(TestApp::spawn(d).await);
     let org = app.create_org("Acme").await;
     let dir = create_dir(&app, &org, "entra").await;
-    let g = create_group(&app, &dir, "Everyone").await;
+    let g = create_group(&app, &dir, "Everyone", &[]).await;
     let users = seed_users(&app, &org, &dir, 3000).await;
     let members: Vec<Value> = users.iter().map(|u| json!({"value": u})).collect();
     let body = json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": members}]})
@@ -484,7 +469,7 @@ async fn a_directory_restores_only_what_it_suspended(d: Dialect) {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     set_active(&app, &dir, &erin, true).await;
-    let r = scim(&app, &dir, Method::PUT, &format!("/Users/{erin}"), Some(json!({"schemas": [crate::scim::USER], "userName": "erin@acme.test", "active": true, "displayName": "Erin"}))).await;
+    let r = scim(&app, &dir, Method::PUT, &format!("/Users/{erin}"), Some(json!({"schemas": [USER], "userName": "erin@acme.test", "active": true, "displayName": "Erin"}))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(
         member(&app, &org, "erin@acme.test").await.unwrap().2,
@@ -594,14 +579,14 @@ async fn a_removal_held_for_the_last_admin_happens_once_another_admin_exists(d: 
 }
 
 async fn a_sign_in_racing_a_suspension_is_refused(d: Dialect) {
-    use crate::sso::{org_with_connection, setup, sign_in};
+    use crate::helpers::oidc::{org_with_connection, setup, sign_in};
     let (app, op) = setup(d).await;
     let app = Arc::new(app);
     let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
     op.next_account(json!({"sub": "kim-1", "email": "kim@acme.test", "email_verified": true}))
         .await;
     let first = sign_in(&app, &op, &format!("organization={org}")).await;
-    assert!(crate::sso::param(&first, "code").is_some(), "{first}");
+    assert!(crate::helpers::param(&first, "code").is_some(), "{first}");
     let (m, _, _) = member(&app, &org, "kim@acme.test").await.unwrap();
     // Kim signs in again; her callback reaches Lanyard while a suspension of her membership is
     // being written (and commits half a second later).
@@ -630,11 +615,11 @@ async fn a_sign_in_racing_a_suspension_is_refused(d: Dialect) {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     let to = url::Url::parse(&r.header("location").unwrap()).unwrap();
     assert!(
-        crate::sso::param(&to, "code").is_none(),
+        crate::helpers::param(&to, "code").is_none(),
         "no code for a suspended member: {to}"
     );
     assert_eq!(
-        crate::sso::param(&to, "error").as_deref(),
+        crate::helpers::param(&to, "error").as_deref(),
         Some("access_denied"),
         "{to}"
     );
@@ -654,7 +639,7 @@ async fn crafted_patches_and_filters_are_bounded(d: Dialect) {
     let app = Arc::new(TestApp::spawn(d).await);
     let org = app.create_org("Acme").await;
     let dir = create_dir(&app, &org, "okta").await;
-    let g = create_group(&app, &dir, "Everyone").await;
+    let g = create_group(&app, &dir, "Everyone", &[]).await;
     let users = seed_users(&app, &org, &dir, 3000).await;
     let mut tx = app.state.db.pool.begin().await.unwrap();
     for u in &users {

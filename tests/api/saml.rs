@@ -5,35 +5,18 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{Dialect, TestApp, ORIGIN};
+use crate::helpers::{param, sign_in_app, verified_domain, Dialect, TestApp, ORIGIN, VENDOR_CB};
 use crate::saml_idp::TestIdp;
 
-const VENDOR_CB: &str = "https://vendor.example/callback";
-
 async fn setup(d: Dialect) -> (TestApp, TestIdp) {
-    let app = TestApp::spawn_with(
-        d,
-        &[
-            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
-            ("LANYARD_REDIRECT_URIS", VENDOR_CB),
-        ],
-    )
-    .await;
-    (app, TestIdp::start())
+    (sign_in_app(d).await, TestIdp::start())
 }
 
 /// An organization with the vendor-verified domain acme.test and an active SAML connection
 /// created from the IdP's metadata URL; returns (org, connection JSON).
 async fn org_with_saml(app: &TestApp, idp: &TestIdp, extra: Value) -> (String, Value) {
     let org = app.create_org("Acme").await;
-    let r = app
-        .api(
-            Method::POST,
-            &format!("/api/v1/organizations/{org}/domains"),
-            Some(json!({"domain": "acme.test", "verified": true})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    verified_domain(app, &org, "acme.test").await;
     let mut saml = json!({"idp_metadata_url": idp.entity_id()});
     if let Some(o) = extra.as_object() {
         for (k, v) in o {
@@ -50,21 +33,7 @@ async fn org_with_saml(app: &TestApp, idp: &TestIdp, extra: Value) -> (String, V
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let c = r.json();
     let id = c["id"].as_str().unwrap().to_owned();
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/connections/{id}"),
-            Some(json!({"state": "active"})),
-        )
-        .await;
-    assert_eq!(r.json()["state"], "active", "{}", r.text());
-    (org, r.json())
-}
-
-fn param(u: &url::Url, k: &str) -> Option<String> {
-    u.query_pairs()
-        .find(|(n, _)| n == k)
-        .map(|(_, v)| v.into_owned())
+    (org, crate::helpers::activate_connection(app, &id).await)
 }
 
 /// Starts an SP-initiated sign-in and returns the IdP's form for it.
@@ -92,13 +61,7 @@ fn location(r: &crate::helpers::TestResponse) -> url::Url {
 }
 
 async fn exchange(app: &TestApp, code: &str) -> Value {
-    let r = app
-        .api(
-            Method::POST,
-            "/api/v1/sso/token",
-            Some(json!({"code": code})),
-        )
-        .await;
+    let r = crate::helpers::exchange(app, code).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     r.json()
 }

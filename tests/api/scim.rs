@@ -7,93 +7,11 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{Dialect, TestApp, TestResponse};
-use crate::sso::{exchange, org_with_connection, param, setup, sign_in};
-
-pub(crate) const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-pub(crate) const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-
-pub(crate) struct Dir {
-    pub(crate) id: String,
-    pub(crate) token: String,
-}
-
-pub(crate) async fn create_dir(app: &TestApp, org: &str, kind: &str) -> Dir {
-    let r = app
-        .api(
-            Method::POST,
-            &format!("/api/v1/organizations/{org}/directories"),
-            Some(json!({"type": kind, "name": format!("{kind} directory")})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let j = r.json();
-    let id = j["id"].as_str().unwrap().to_owned();
-    assert!(id.starts_with("dir_"));
-    assert_eq!(
-        j["scim_base_url"],
-        format!("http://127.0.0.1:3000/scim/v2/{id}")
-    );
-    let token = j["bearer_token"].as_str().unwrap().to_owned();
-    assert!(token.starts_with("lanyard_scim_"));
-    Dir { id, token }
-}
-
-async fn scim_raw(
-    app: &TestApp,
-    dir: &str,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<&[u8]>,
-) -> TestResponse {
-    let mut b = Request::builder()
-        .method(method)
-        .uri(format!("/scim/v2/{dir}{path}"))
-        .header(header::AUTHORIZATION, format!("Bearer {token}"));
-    if body.is_some() {
-        b = b.header(header::CONTENT_TYPE, "application/scim+json");
-    }
-    let req = b
-        .body(
-            body.map(|b| Body::from(b.to_vec()))
-                .unwrap_or_else(Body::empty),
-        )
-        .unwrap();
-    app.send(req).await
-}
-
-pub(crate) async fn scim(
-    app: &TestApp,
-    d: &Dir,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> TestResponse {
-    let text = body.map(|b| b.to_string());
-    scim_raw(
-        app,
-        &d.id,
-        &d.token,
-        method,
-        path,
-        text.as_deref().map(str::as_bytes),
-    )
-    .await
-}
-
-pub(crate) async fn create_user(app: &TestApp, d: &Dir, user_name: &str) -> String {
-    let r = scim(app, d, Method::POST, "/Users", Some(json!({"schemas": [USER], "userName": user_name, "emails": [{"value": user_name, "primary": true}], "active": true}))).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    r.json()["id"].as_str().unwrap().to_owned()
-}
-
-async fn create_group(app: &TestApp, d: &Dir, name: &str, members: &[&str]) -> String {
-    let m: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
-    let r = scim(app, d, Method::POST, "/Groups", Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name, "members": m}))).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    r.json()["id"].as_str().unwrap().to_owned()
-}
+use crate::helpers::oidc::{org_with_connection, setup, sign_in};
+use crate::helpers::scim::{
+    create_dir, create_group, create_user, map_groups, scim, scim_raw, Dir, PATCH, USER,
+};
+use crate::helpers::{exchange, param, Dialect, TestApp};
 
 /// (role, state) of the organization membership of the directory user with this userName.
 async fn membership(app: &TestApp, org: &str, email: &str) -> Option<(String, String)> {
@@ -204,15 +122,6 @@ async fn replay(
 
 async fn role_of(app: &TestApp, org: &str, email: &str) -> String {
     membership(app, org, email).await.unwrap().0
-}
-
-async fn map_groups(app: &TestApp, d: &Dir, mappings: Value, dry_run: bool) -> TestResponse {
-    app.api(
-        Method::PUT,
-        &format!("/api/v1/directories/{}/role_mappings", d.id),
-        Some(json!({"mappings": mappings, "dry_run": dry_run})),
-    )
-    .await
 }
 
 async fn okta_sequence_from_the_docs_drives_memberships_and_roles(d: Dialect) {

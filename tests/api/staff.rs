@@ -8,6 +8,7 @@ use lanyard::server::audit::{Actor, RequestContext};
 use lanyard::server::service::staff::{self, SetupStatus, StaffGrant, SIGN_IN_FAILED, STAFF_KEY};
 use serde_json::Value;
 
+use crate::helpers::staff::{create_account as create, node_totp};
 use crate::helpers::{Dialect, TestApp, ORIGIN};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -17,42 +18,8 @@ fn code_at(secret: &str, unix_ms: i64) -> String {
     node_totp(&["code", secret, &unix_ms.to_string()])
 }
 
-pub(crate) fn node_totp(args: &[&str]) -> String {
-    let out = std::process::Command::new("node")
-        .arg(format!(
-            "{}/tests/support/totp.mjs",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("node must be installed (see README)");
-    assert!(
-        out.status.success(),
-        "totp.mjs: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 fn form(pairs: &[(&str, &str)]) -> String {
     serde_urlencoded::to_string(pairs).unwrap()
-}
-
-/// Creates an account through the service, as the CLI does; returns the link's path.
-async fn create(app: &TestApp, email: &str, role: &str) -> String {
-    let (_, link) = staff::create(
-        &app.state,
-        &Actor::operator(),
-        &RequestContext::default(),
-        email,
-        role,
-    )
-    .await
-    .expect("create staff");
-    link.strip_prefix(ORIGIN)
-        .expect("link on the public URL")
-        .to_owned()
 }
 
 fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
@@ -1090,18 +1057,7 @@ crate::both_databases!(
 );
 
 mod cli {
-    use std::process::Command;
-
-    fn lanyard(dir: &std::path::Path) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_lanyard"));
-        c.current_dir(dir);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("LANYARD_") || k == "DATABASE_URL" {
-                c.env_remove(k);
-            }
-        }
-        c
-    }
+    use crate::helpers::lanyard_cli as lanyard;
 
     fn run(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
         let out = lanyard(dir).args(args).output().unwrap();

@@ -493,7 +493,7 @@ crate::both_databases!(
 /// same database: every event still reaches the receiver (duplicates allowed, none lost).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_delivery_loses_no_event() {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -501,13 +501,8 @@ async fn kill_9_during_delivery_loses_no_event() {
     };
     let base = format!("http://127.0.0.1:{port}");
     let lanyard = |args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_lanyard"));
-        c.current_dir(dir.path()).args(args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("LANYARD_") || k == "DATABASE_URL" {
-                c.env_remove(k);
-            }
-        }
+        let mut c = crate::helpers::lanyard_cli(dir.path());
+        c.args(args);
         c.env("LANYARD_LISTEN", format!("127.0.0.1:{port}"))
             .env("LANYARD_PUBLIC_URL", &base)
             .env("LANYARD_ALLOW_PRIVATE_NETWORK", "true")

@@ -3,6 +3,13 @@
 //! exactly one organization) or the organization id.
 
 use super::{Conn, Dialect};
+use crate::domain::membership::GrantKind;
+
+// State names in SQL text: interpolated from the vocabulary as constants, so each query's
+// text stays what it was (partial indexes on these states still apply).
+const GRANT_DIRECTORY_SUSPENDED: &str = GrantKind::DirectorySuspended.as_str();
+const MEMBER_ACTIVE: &str = crate::domain::membership::MembershipState::Active.as_str();
+const MEMBER_SUSPENDED: &str = crate::domain::membership::MembershipState::Suspended.as_str();
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DirectoryRow {
@@ -992,10 +999,10 @@ pub async fn due_removals(
     // Only members whose newest grant is still the directory's suspension: an admin's later
     // change (reactivation, a manual suspension) leaves them alone.
     sqlx::query_as(
-        "SELECT m.organization_id, m.id, u.email FROM memberships m JOIN users u ON u.id = m.user_id \
-         WHERE m.state = 'suspended' AND m.remove_after IS NOT NULL AND m.remove_after <= $1 \
-         AND (SELECT g.kind FROM membership_grants g WHERE g.membership_id = m.id ORDER BY g.created_at DESC, g.id DESC LIMIT 1) = 'directory_suspended' \
-         ORDER BY m.remove_after LIMIT 500",
+        &format!("SELECT m.organization_id, m.id, u.email FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.state = '{MEMBER_SUSPENDED}' AND m.remove_after IS NOT NULL AND m.remove_after <= $1 \
+         AND (SELECT g.kind FROM membership_grants g WHERE g.membership_id = m.id ORDER BY g.created_at DESC, g.id DESC LIMIT 1) = '{GRANT_DIRECTORY_SUSPENDED}' \
+         ORDER BY m.remove_after LIMIT 500"),
     )
     .bind(now)
     .fetch_all(conn)
@@ -1013,7 +1020,7 @@ pub async fn other_active_admins(
             .fetch_all(&mut *conn)
             .await?;
     let mut n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND state = 'active' AND role = 'admin' AND id <> $2",
+        &format!("SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND state = '{MEMBER_ACTIVE}' AND role = 'admin' AND id <> $2"),
     )
     .bind(organization_id)
     .bind(except)
@@ -1021,7 +1028,7 @@ pub async fn other_active_admins(
     .await?;
     for r in roles {
         n += sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND state = 'active' AND role = $2 AND id <> $3",
+            &format!("SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND state = '{MEMBER_ACTIVE}' AND role = $2 AND id <> $3"),
         )
         .bind(organization_id)
         .bind(&r)
@@ -1055,8 +1062,8 @@ pub async fn claim_removal(
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
-        "UPDATE memberships SET remove_after = NULL WHERE id = $1 AND organization_id = $2 AND state = 'suspended' \
-         AND remove_after IS NOT NULL AND remove_after <= $3",
+        &format!("UPDATE memberships SET remove_after = NULL WHERE id = $1 AND organization_id = $2 AND state = '{MEMBER_SUSPENDED}' \
+         AND remove_after IS NOT NULL AND remove_after <= $3"),
     )
     .bind(id)
     .bind(organization_id)

@@ -1,6 +1,16 @@
 //! `domains` table. Every query that reads or changes one organization's claims takes its id.
 
 use super::Conn;
+use crate::domain::domain_state::DomainState;
+use crate::domain::membership::GrantKind;
+use crate::domain::membership::MembershipState;
+
+// State names in SQL text: interpolated from the vocabulary as constants, so each query's
+// text stays what it was (partial indexes on these states still apply).
+const DOMAIN_VERIFIED: &str = DomainState::Verified.as_str();
+const GRANT_JIT: &str = GrantKind::Jit.as_str();
+const GRANT_JIT_LINK: &str = GrantKind::JitLink.as_str();
+const MEMBER_REMOVED: &str = MembershipState::Removed.as_str();
 
 /// One stored claim.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -132,12 +142,12 @@ pub async fn verified_holders(
     {
         // A parent counts only when its owner opted in to cover subdomains.
         let sql = if i == 0 {
-            "SELECT organization_id FROM domains WHERE domain = $1 AND state = 'verified' AND deleted_at IS NULL"
+            format!("SELECT organization_id FROM domains WHERE domain = $1 AND state = '{DOMAIN_VERIFIED}' AND deleted_at IS NULL")
         } else {
-            "SELECT organization_id FROM domains WHERE domain = $1 AND state = 'verified' AND deleted_at IS NULL \
-             AND include_subdomains = 1"
+            format!("SELECT organization_id FROM domains WHERE domain = $1 AND state = '{DOMAIN_VERIFIED}' AND deleted_at IS NULL \
+             AND include_subdomains = 1")
         };
-        let found: Vec<String> = sqlx::query_scalar(sql)
+        let found: Vec<String> = sqlx::query_scalar(&sql)
             .bind(name)
             .fetch_all(&mut *conn)
             .await?;
@@ -208,8 +218,8 @@ pub async fn members_provisioned(
 ) -> Result<i64, sqlx::Error> {
     // `detail` is JSON written by serde_json (no spaces), so the domain field has one spelling.
     sqlx::query_scalar(
-        "SELECT COUNT(DISTINCT g.membership_id) FROM membership_grants g JOIN memberships m ON m.id = g.membership_id \
-         WHERE g.organization_id = $1 AND g.kind IN ('jit', 'jit_link') AND g.detail LIKE $2 AND m.state <> 'removed'",
+        &format!("SELECT COUNT(DISTINCT g.membership_id) FROM membership_grants g JOIN memberships m ON m.id = g.membership_id \
+         WHERE g.organization_id = $1 AND g.kind IN ('{GRANT_JIT}', '{GRANT_JIT_LINK}') AND g.detail LIKE $2 AND m.state <> '{MEMBER_REMOVED}'"),
     )
     .bind(organization_id)
     .bind(format!("%\"domain\":\"{domain}\"%"))

@@ -2,6 +2,21 @@
 //! inventory; and the `health_snapshots` the scheduled job keeps.
 
 use super::Conn;
+use crate::domain::event_type::EventType;
+use crate::domain::invitation::InvitationState;
+use crate::domain::membership::GrantKind;
+use crate::domain::membership::MembershipState;
+use crate::domain::sign_in::SignInOutcome;
+use crate::domain::sign_in::SignInPurpose;
+
+// State names in SQL text: interpolated from the vocabulary as constants, so each query's
+// text stays what it was (partial indexes on these states still apply).
+const ATTEMPT_FAILED: &str = SignInOutcome::Failed.as_str();
+const GRANT_DIRECTORY_SUSPENDED: &str = GrantKind::DirectorySuspended.as_str();
+const INVITATION_PENDING: &str = InvitationState::Pending.as_str();
+const MEMBER_ACTIVE: &str = MembershipState::Active.as_str();
+const MEMBER_SUSPENDED: &str = MembershipState::Suspended.as_str();
+const PURPOSE_TEST: &str = SignInPurpose::Test.as_str();
 
 /// An organization's connection with its sign-in record:
 /// (id, name, kind, state, last success, last failure, last failure reason, failures in window).
@@ -23,12 +38,12 @@ pub async fn connections(
     since: i64,
 ) -> Result<Vec<ConnectionStats>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT c.id, c.name, c.kind, c.state, \
+        &format!("SELECT c.id, c.name, c.kind, c.state, \
            (SELECT MAX(i.last_login_at) FROM user_identities i WHERE i.connection_id = c.id), \
-           (SELECT MAX(a.created_at) FROM login_attempts a WHERE a.connection_id = c.id AND a.outcome = 'failed' AND a.purpose <> 'test'), \
-           (SELECT a.reason FROM login_attempts a WHERE a.connection_id = c.id AND a.outcome = 'failed' AND a.purpose <> 'test' ORDER BY a.created_at DESC, a.id DESC LIMIT 1), \
-           (SELECT COUNT(*) FROM login_attempts a WHERE a.connection_id = c.id AND a.outcome = 'failed' AND a.purpose <> 'test' AND a.created_at >= $2) \
-         FROM connections c WHERE c.organization_id = $1 AND c.deleted_at IS NULL ORDER BY c.created_at, c.id",
+           (SELECT MAX(a.created_at) FROM login_attempts a WHERE a.connection_id = c.id AND a.outcome = '{ATTEMPT_FAILED}' AND a.purpose <> '{PURPOSE_TEST}'), \
+           (SELECT a.reason FROM login_attempts a WHERE a.connection_id = c.id AND a.outcome = '{ATTEMPT_FAILED}' AND a.purpose <> '{PURPOSE_TEST}' ORDER BY a.created_at DESC, a.id DESC LIMIT 1), \
+           (SELECT COUNT(*) FROM login_attempts a WHERE a.connection_id = c.id AND a.outcome = '{ATTEMPT_FAILED}' AND a.purpose <> '{PURPOSE_TEST}' AND a.created_at >= $2) \
+         FROM connections c WHERE c.organization_id = $1 AND c.deleted_at IS NULL ORDER BY c.created_at, c.id"),
     )
     .bind(organization_id)
     .bind(since)
@@ -75,13 +90,13 @@ pub async fn invitation_counts(
     now: i64,
 ) -> Result<(i64, i64, i64), sqlx::Error> {
     sqlx::query_as(
-        "SELECT \
+        &format!("SELECT \
            COALESCE(SUM(CASE WHEN i.expires_at > $2 THEN 1 ELSE 0 END), 0), \
            COALESCE(SUM(CASE WHEN i.expires_at <= $2 THEN 1 ELSE 0 END), 0), \
            COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM mail_outbox m WHERE m.invitation_id = i.id \
                AND m.created_at = (SELECT MAX(m2.created_at) FROM mail_outbox m2 WHERE m2.invitation_id = i.id) \
                AND (m.failed_at IS NOT NULL OR (m.sent_at IS NULL AND m.last_error IS NOT NULL))) THEN 1 ELSE 0 END), 0) \
-         FROM invitations i WHERE i.organization_id = $1 AND i.state = 'pending'",
+         FROM invitations i WHERE i.organization_id = $1 AND i.state = '{INVITATION_PENDING}'"),
     )
     .bind(organization_id)
     .bind(now)
@@ -122,9 +137,9 @@ pub async fn active_members(
     organization_id: &str,
 ) -> Result<Vec<ActiveMember>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT m.id, m.user_id, u.email, m.role, m.directory_id, m.role_group_id, m.last_sign_in_at, m.created_at \
+        &format!("SELECT m.id, m.user_id, u.email, m.role, m.directory_id, m.role_group_id, m.last_sign_in_at, m.created_at \
          FROM memberships m JOIN users u ON u.id = m.user_id \
-         WHERE m.organization_id = $1 AND m.state = 'active' ORDER BY m.created_at, m.id",
+         WHERE m.organization_id = $1 AND m.state = '{MEMBER_ACTIVE}' ORDER BY m.created_at, m.id"),
     )
     .bind(organization_id)
     .fetch_all(conn)
@@ -166,11 +181,11 @@ pub async fn departed_group_roles(
     organization_id: &str,
 ) -> Result<Vec<(String, String, Option<String>)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT m.id, m.role_group_id, (SELECT g.display_name FROM directory_groups g WHERE g.id = m.role_group_id) \
-         FROM memberships m WHERE m.organization_id = $1 AND m.state = 'active' AND m.role_group_id IS NOT NULL \
+        &format!("SELECT m.id, m.role_group_id, (SELECT g.display_name FROM directory_groups g WHERE g.id = m.role_group_id) \
+         FROM memberships m WHERE m.organization_id = $1 AND m.state = '{MEMBER_ACTIVE}' AND m.role_group_id IS NOT NULL \
          AND NOT EXISTS (SELECT 1 FROM directory_group_members gm JOIN directory_users du ON du.id = gm.user_id \
            JOIN directories d ON d.id = du.directory_id \
-           WHERE gm.group_id = m.role_group_id AND du.user_id = m.user_id AND d.deleted_at IS NULL)",
+           WHERE gm.group_id = m.role_group_id AND du.user_id = m.user_id AND d.deleted_at IS NULL)"),
     )
     .bind(organization_id)
     .fetch_all(conn)
@@ -222,7 +237,7 @@ pub async fn overdue_invitations(
     now: i64,
 ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, email, expires_at FROM invitations WHERE organization_id = $1 AND state = 'pending' AND expires_at <= $2 ORDER BY expires_at",
+        &format!("SELECT id, email, expires_at FROM invitations WHERE organization_id = $1 AND state = '{INVITATION_PENDING}' AND expires_at <= $2 ORDER BY expires_at"),
     )
     .bind(organization_id)
     .bind(now)
@@ -328,7 +343,7 @@ pub async fn endpoint_credentials(
 pub async fn creator(
     conn: &mut Conn,
     organization_id: Option<&str>,
-    actions: &[&str],
+    actions: &[EventType],
     target_id: &str,
     at: i64,
 ) -> Result<Option<String>, sqlx::Error> {
@@ -348,7 +363,7 @@ pub async fn creator(
         .bind(at)
         .bind(format!("%\"{target_id}\"%"));
     for a in actions {
-        q = q.bind(*a);
+        q = q.bind(a.as_str());
     }
     q.fetch_optional(conn).await
 }
@@ -394,8 +409,8 @@ pub async fn failed_sign_ins(
     limit: i64,
 ) -> Result<Vec<(i64, String, String, Option<String>, String)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT a.created_at, c.name, a.purpose, a.reason, a.evidence FROM login_attempts a JOIN connections c ON c.id = a.connection_id \
-         WHERE a.organization_id = $1 AND a.outcome = 'failed' ORDER BY a.created_at DESC, a.id DESC LIMIT $2",
+        &format!("SELECT a.created_at, c.name, a.purpose, a.reason, a.evidence FROM login_attempts a JOIN connections c ON c.id = a.connection_id \
+         WHERE a.organization_id = $1 AND a.outcome = '{ATTEMPT_FAILED}' ORDER BY a.created_at DESC, a.id DESC LIMIT $2"),
     )
     .bind(organization_id)
     .bind(limit)
@@ -469,10 +484,10 @@ pub async fn directory_suspended(
     organization_id: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id \
-         WHERE m.organization_id = $1 AND m.state = 'suspended' AND m.directory_id IS NOT NULL \
-         AND (SELECT g.kind FROM membership_grants g WHERE g.membership_id = m.id ORDER BY g.created_at DESC, g.id DESC LIMIT 1) = 'directory_suspended' \
-         ORDER BY u.email",
+        &format!("SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.organization_id = $1 AND m.state = '{MEMBER_SUSPENDED}' AND m.directory_id IS NOT NULL \
+         AND (SELECT g.kind FROM membership_grants g WHERE g.membership_id = m.id ORDER BY g.created_at DESC, g.id DESC LIMIT 1) = '{GRANT_DIRECTORY_SUSPENDED}' \
+         ORDER BY u.email"),
     )
     .bind(organization_id)
     .fetch_all(conn)
@@ -482,8 +497,8 @@ pub async fn directory_suspended(
 /// True when the organization has had an admin but has no active one now.
 pub async fn admin_gap(conn: &mut Conn, organization_id: &str) -> Result<bool, sqlx::Error> {
     let (active, any): (i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(SUM(CASE WHEN state = 'active' THEN 1 ELSE 0 END), 0), COUNT(*) FROM memberships \
-         WHERE organization_id = $1 AND (role = 'admin' OR role IN (SELECT slug FROM roles WHERE permissions LIKE '%\"*\"%'))",
+        &format!("SELECT COALESCE(SUM(CASE WHEN state = '{MEMBER_ACTIVE}' THEN 1 ELSE 0 END), 0), COUNT(*) FROM memberships \
+         WHERE organization_id = $1 AND (role = 'admin' OR role IN (SELECT slug FROM roles WHERE permissions LIKE '%\"*\"%'))"),
     )
     .bind(organization_id)
     .fetch_one(conn)

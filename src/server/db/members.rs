@@ -3,6 +3,12 @@
 
 use super::directories::lock_suffix;
 use super::{Conn, Dialect};
+use crate::domain::invitation::InvitationState;
+
+// State names in SQL text: interpolated from the vocabulary as constants, so each query's
+// text stays what it was (partial indexes on these states still apply).
+const INVITATION_ACCEPTED: &str = InvitationState::Accepted.as_str();
+const INVITATION_PENDING: &str = InvitationState::Pending.as_str();
 
 // --- roles ----------------------------------------------------------------------------------
 
@@ -49,12 +55,12 @@ pub async fn delete_role(conn: &mut Conn, slug: &str) -> Result<bool, sqlx::Erro
 
 /// How many memberships, pending invitations, organization defaults and group mappings use a role.
 pub async fn role_uses(conn: &mut Conn, slug: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar(&format!(
         "SELECT (SELECT COUNT(*) FROM memberships WHERE role = $1) \
-         + (SELECT COUNT(*) FROM invitations WHERE role = $1 AND state = 'pending') \
+         + (SELECT COUNT(*) FROM invitations WHERE role = $1 AND state = '{INVITATION_PENDING}') \
          + (SELECT COUNT(*) FROM organizations WHERE default_role = $1 AND deleted_at IS NULL) \
-         + (SELECT COUNT(*) FROM group_role_mappings WHERE role = $1)",
-    )
+         + (SELECT COUNT(*) FROM group_role_mappings WHERE role = $1)"
+    ))
     .bind(slug)
     .fetch_one(conn)
     .await
@@ -376,10 +382,10 @@ pub async fn finish_invitation(
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
-        "UPDATE invitations SET state = $2, membership_id = COALESCE($3, membership_id), updated_at = $4, \
-         accepted_at = CASE WHEN $2 = 'accepted' THEN $4 ELSE accepted_at END, \
+        &format!("UPDATE invitations SET state = $2, membership_id = COALESCE($3, membership_id), updated_at = $4, \
+         accepted_at = CASE WHEN $2 = '{INVITATION_ACCEPTED}' THEN $4 ELSE accepted_at END, \
          revoked_at = CASE WHEN $2 = 'revoked' THEN $4 ELSE revoked_at END \
-         WHERE id = $1 AND state = 'pending'",
+         WHERE id = $1 AND state = '{INVITATION_PENDING}'"),
     )
     .bind(id)
     .bind(to)
@@ -397,7 +403,7 @@ pub async fn extend_invitation(
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
-        "UPDATE invitations SET expires_at = $2, updated_at = $3 WHERE id = $1 AND state = 'pending'",
+        &format!("UPDATE invitations SET expires_at = $2, updated_at = $3 WHERE id = $1 AND state = '{INVITATION_PENDING}'"),
     )
     .bind(id)
     .bind(expires_at)
@@ -414,7 +420,7 @@ pub async fn due_expiries(
     only: Option<(&str, &str)>,
 ) -> Result<Vec<InvitationRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {INV_COLUMNS} FROM invitations WHERE state = 'pending' AND expires_at <= $1 \
+        "SELECT {INV_COLUMNS} FROM invitations WHERE state = '{INVITATION_PENDING}' AND expires_at <= $1 \
          AND ($2 IS NULL OR organization_id = $2) AND ($3 IS NULL OR email = $3) ORDER BY id LIMIT 500"
     ))
     .bind(now)
@@ -616,9 +622,9 @@ pub async fn claim_acceptance(
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
-        "UPDATE invitations SET state = 'accepted', accepted_at = $2, updated_at = $2 \
-         WHERE id = $1 AND state = 'pending' AND expires_at > $2 \
-         AND ($3 IS NULL OR EXISTS (SELECT 1 FROM invitation_tokens t WHERE t.token_hash = $3 AND t.invitation_id = $1 AND t.replaced_at IS NULL))",
+        &format!("UPDATE invitations SET state = '{INVITATION_ACCEPTED}', accepted_at = $2, updated_at = $2 \
+         WHERE id = $1 AND state = '{INVITATION_PENDING}' AND expires_at > $2 \
+         AND ($3 IS NULL OR EXISTS (SELECT 1 FROM invitation_tokens t WHERE t.token_hash = $3 AND t.invitation_id = $1 AND t.replaced_at IS NULL))"),
     )
     .bind(id)
     .bind(now)
@@ -679,7 +685,7 @@ pub async fn pending_for(
     email: &str,
 ) -> Result<Vec<InvitationRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {INV_COLUMNS} FROM invitations WHERE organization_id = $1 AND email = $2 AND state = 'pending'"
+        "SELECT {INV_COLUMNS} FROM invitations WHERE organization_id = $1 AND email = $2 AND state = '{INVITATION_PENDING}'"
     ))
     .bind(organization_id)
     .bind(email)

@@ -1,6 +1,11 @@
 //! Connections, users, identities, memberships, pending sign-ins and one-time codes.
 
 use super::Conn;
+use crate::domain::connection::ConnectionState;
+
+// State names in SQL text: interpolated from the vocabulary as constants, so each query's
+// text stays what it was (partial indexes on these states still apply).
+const CONNECTION_INACTIVE: &str = ConnectionState::Inactive.as_str();
 
 /// A stored connection.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -131,7 +136,7 @@ pub async fn delete_connection(
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
-        "UPDATE connections SET deleted_at = $3, state = 'inactive', updated_at = $3 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
+        &format!("UPDATE connections SET deleted_at = $3, state = '{CONNECTION_INACTIVE}', updated_at = $3 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL"),
     )
     .bind(id)
     .bind(organization_id)

@@ -1,6 +1,12 @@
 //! `staff` and `staff_setup_tokens` tables (support console accounts; tokens as SHA-256 hashes).
 
 use super::Conn;
+use crate::domain::staff::StaffState;
+
+// State names in SQL text: interpolated from the vocabulary as constants, so each query's
+// text stays what it was (partial indexes on these states still apply).
+const STAFF_ACTIVE: &str = StaffState::Active.as_str();
+const STAFF_PENDING: &str = StaffState::Pending.as_str();
 
 /// One staff account. The password only as an Argon2id PHC string, the TOTP secret sealed.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -82,10 +88,10 @@ pub async fn reset(
     totp_secret_enc: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE staff SET state = 'pending', password_hash = NULL, totp_secret_enc = $2, \
-         totp_last_step = NULL, updated_at = $3 WHERE id = $1",
-    )
+    sqlx::query(&format!(
+        "UPDATE staff SET state = '{STAFF_PENDING}', password_hash = NULL, totp_secret_enc = $2, \
+         totp_last_step = NULL, updated_at = $3 WHERE id = $1"
+    ))
     .bind(id)
     .bind(totp_secret_enc)
     .bind(now)
@@ -120,8 +126,8 @@ pub async fn activate(
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
-        "UPDATE staff SET state = 'active', password_hash = $2, totp_last_step = $3, updated_at = $4, \
-         last_sign_in_at = $4 WHERE id = $1 AND state = 'pending'",
+        &format!("UPDATE staff SET state = '{STAFF_ACTIVE}', password_hash = $2, totp_last_step = $3, updated_at = $4, \
+         last_sign_in_at = $4 WHERE id = $1 AND state = '{STAFF_PENDING}'"),
     )
     .bind(id)
     .bind(password_hash)
@@ -142,8 +148,8 @@ pub async fn accept_step(
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
-        "UPDATE staff SET totp_last_step = $2, last_sign_in_at = $3 \
-         WHERE id = $1 AND state = 'active' AND (totp_last_step IS NULL OR totp_last_step < $2)",
+        &format!("UPDATE staff SET totp_last_step = $2, last_sign_in_at = $3 \
+         WHERE id = $1 AND state = '{STAFF_ACTIVE}' AND (totp_last_step IS NULL OR totp_last_step < $2)"),
     )
     .bind(id)
     .bind(step)

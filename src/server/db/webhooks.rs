@@ -1,6 +1,12 @@
 //! `webhook_endpoints`, `webhook_deliveries`, `webhook_attempts`.
 
 use super::Conn;
+use crate::domain::webhook::DeliveryState;
+
+// State names in SQL text: interpolated from the vocabulary as constants, so each query's
+// text stays what it was (partial indexes on these states still apply).
+const DELIVERY_DISCARDED: &str = DeliveryState::Discarded.as_str();
+const DELIVERY_PENDING: &str = DeliveryState::Pending.as_str();
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EndpointRow {
@@ -102,7 +108,7 @@ pub async fn delete_endpoint(conn: &mut Conn, id: &str, now: i64) -> Result<bool
         .bind(now)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("UPDATE webhook_deliveries SET state = 'discarded' WHERE endpoint_id = $1 AND state = 'pending'")
+    sqlx::query(&format!("UPDATE webhook_deliveries SET state = '{DELIVERY_DISCARDED}' WHERE endpoint_id = $1 AND state = '{DELIVERY_PENDING}'"))
         .bind(id)
         .execute(conn)
         .await?;
@@ -212,9 +218,9 @@ pub async fn due_deliveries(
 ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {D_COLUMNS} FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-         WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND e.enabled = 1 AND e.deleted_at IS NULL \
+         WHERE d.state = '{DELIVERY_PENDING}' AND d.next_attempt_at <= $1 AND e.enabled = 1 AND e.deleted_at IS NULL \
          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.entity_key = d.entity_key \
-                         AND p.state = 'pending' AND p.event_cursor < d.event_cursor) \
+                         AND p.state = '{DELIVERY_PENDING}' AND p.event_cursor < d.event_cursor) \
          ORDER BY d.event_cursor LIMIT $2"
     ))
     .bind(now)
@@ -230,7 +236,7 @@ pub async fn claim_delivery(
     seen: i64,
     lease_until: i64,
 ) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = $3 WHERE id = $1 AND state = 'pending' AND next_attempt_at = $2")
+    let r = sqlx::query(&format!("UPDATE webhook_deliveries SET next_attempt_at = $3 WHERE id = $1 AND state = '{DELIVERY_PENDING}' AND next_attempt_at = $2"))
         .bind(id)
         .bind(seen)
         .bind(lease_until)
@@ -316,7 +322,7 @@ pub async fn attempts(conn: &mut Conn, delivery_id: &str) -> Result<Vec<AttemptR
 }
 
 pub async fn requeue(conn: &mut Conn, id: &str, now: i64) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query("UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $2 WHERE id = $1 AND state <> 'discarded'")
+    let r = sqlx::query(&format!("UPDATE webhook_deliveries SET state = '{DELIVERY_PENDING}', next_attempt_at = $2 WHERE id = $1 AND state <> '{DELIVERY_DISCARDED}'"))
         .bind(id)
         .bind(now)
         .execute(conn)

@@ -1,5 +1,6 @@
 //! Vendor API keys: 256-bit secrets shown once, stored as hashes, revocable.
 
+use crate::domain::event_type::EventType;
 use serde::Serialize;
 
 use crate::domain::ids::IdKind;
@@ -44,7 +45,7 @@ impl ApiPrincipal {
     /// The audit actor for this key.
     pub fn actor(&self) -> Actor {
         Actor {
-            kind: "api_key",
+            kind: crate::domain::actor::ActorKind::ApiKey,
             id: self.key_id.clone(),
             name: self.name.clone(),
         }
@@ -79,7 +80,7 @@ pub async fn create(
     db::api_keys::insert(tx.conn(), &row).await?;
     tx.record(
         None,
-        "api_key.created",
+        EventType::ApiKeyCreated,
         vec![Target::new("api_key", &row.id, Some(&row.name))],
         serde_json::json!({ "hint": row.hint }),
     )
@@ -102,7 +103,7 @@ pub async fn revoke(
     }
     tx.record(
         None,
-        "api_key.revoked",
+        EventType::ApiKeyRevoked,
         vec![Target::new("api_key", id, None)],
         serde_json::json!({}),
     )

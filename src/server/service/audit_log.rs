@@ -1,5 +1,6 @@
 //! Reading the audit trail.
 
+use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 
 use crate::server::audit::{self, AuditFilter, AuditRow};
@@ -313,7 +314,7 @@ pub async fn purge_expired(state: &AppState) -> Result<u64, AppError> {
         let n = audit::purge_through(tx.conn(), &org, seq, &hash, now).await?;
         tx.record(
             Some(&org),
-            "audit.purged",
+            EventType::AuditPurged,
             vec![Target::new("organization", &org, None)],
             serde_json::json!({ "through_sequence": seq, "checkpoint_hash": hash, "events": n, "retention_days": days }),
         )

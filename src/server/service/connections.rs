@@ -1,5 +1,7 @@
 //! SSO connections of an organization: OIDC and SAML.
 
+use crate::domain::connection::{ConnectionKind, ConnectionState};
+use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{is_valid_id, IdKind};
@@ -225,7 +227,7 @@ pub(crate) fn mapping_of(r: &ConnectionRow) -> AttributeMapping {
 }
 
 fn view(state: &AppState, r: ConnectionRow, certs: &[CertificateRow]) -> Connection {
-    let saml = r.kind == "saml";
+    let saml = r.kind == ConnectionKind::Saml;
     let now = state.clock.now();
     Connection {
         redirect_uri: (!saml).then(|| callback_url(state)),
@@ -411,7 +413,7 @@ pub(crate) async fn pinned_certificates(
 }
 
 async fn certs_of(state: &AppState, r: &ConnectionRow) -> Result<Vec<CertificateRow>, AppError> {
-    if r.kind != "saml" {
+    if r.kind != ConnectionKind::Saml {
         return Ok(Vec::new());
     }
     let mut conn = state.db.pool.acquire().await?;
@@ -510,7 +512,7 @@ pub async fn create(
         organization_id: organization_id.to_owned(),
         kind: input.kind.clone(),
         name,
-        state: "draft".into(),
+        state: ConnectionState::Draft.as_str().into(),
         idp,
         oidc_issuer: None,
         oidc_client_id: None,
@@ -526,14 +528,14 @@ pub async fn create(
         attribute_mapping,
     };
     let mut certs = Vec::new();
-    match (input.kind.as_str(), input.oidc, input.saml) {
-        ("oidc", Some(o), None) => {
+    match (ConnectionKind::parse(&input.kind), input.oidc, input.saml) {
+        (Some(ConnectionKind::Oidc), Some(o), None) => {
             let issuer = check_oidc(state, &o.issuer, &o.client_id, &o.client_secret).await?;
             row.oidc_issuer = Some(issuer);
             row.oidc_client_id = Some(o.client_id.trim().to_owned());
             row.oidc_client_secret_enc = Some(state.secrets.seal(&o.client_secret, &secret_context(&id)));
         }
-        ("saml", None, Some(m)) => {
+        (Some(ConnectionKind::Saml), None, Some(m)) => {
             let src = resolve_saml(
                 state,
                 m.idp_metadata_xml.as_deref(),
@@ -551,14 +553,14 @@ pub async fn create(
                 certs.push(cert_row(organization_id, &id, der, now)?);
             }
         }
-        ("oidc", _, _) => {
+        (Some(ConnectionKind::Oidc), _, _) => {
             return Err(FieldError::new(
                 "oidc",
                 "type oidc needs oidc: {issuer, client_id, client_secret} (and no saml)",
             )
             .into())
         }
-        ("saml", _, _) => {
+        (Some(ConnectionKind::Saml), _, _) => {
             return Err(FieldError::new(
                 "saml",
                 "type saml needs saml: {idp_metadata_xml | idp_metadata_url | idp_entity_id, idp_sso_url, idp_certificates} (and no oidc)",
@@ -577,7 +579,7 @@ pub async fn create(
     }
     tx.record(
         Some(organization_id),
-        "connection.created",
+        EventType::ConnectionCreated,
         vec![Target::new("connection", &row.id, Some(&row.name))],
         serde_json::json!({
             "type": row.kind,
@@ -663,12 +665,12 @@ pub async fn update(
 ) -> Result<Connection, AppError> {
     let mut row = get_row(state, organization_id, id).await?;
     let mut changed: Vec<&str> = Vec::new();
-    let mut events: Vec<&str> = Vec::new();
+    let mut events: Vec<EventType> = Vec::new();
     if let Some(n) = &input.name {
         row.name = check_name(n)?;
         changed.push("name");
     }
-    if input.oidc.is_some() && row.kind != "oidc" {
+    if input.oidc.is_some() && row.kind != ConnectionKind::Oidc {
         return Err(FieldError::new(
             "oidc",
             "this is a SAML connection; change its saml settings",
@@ -701,7 +703,7 @@ pub async fn update(
     let mut add_cert: Option<CertificateRow> = None;
     let mut remove_cert: Option<String> = None;
     if let Some(m) = &input.saml {
-        if row.kind != "saml" {
+        if row.kind != ConnectionKind::Saml {
             return Err(FieldError::new(
                 "saml",
                 "this is an OIDC connection; change its oidc settings",
@@ -760,8 +762,8 @@ pub async fn update(
         changed.push("attribute_mapping");
     }
     if let Some(s) = &input.state {
-        match s.as_str() {
-            "active" if row.state != "active" => {
+        match ConnectionState::parse(s) {
+            Some(ConnectionState::Active) if row.state != ConnectionState::Active => {
                 if require_test && row.last_test_ok != Some(1) {
                     return Err(AppError::Conflict {
                         code: "test_required",
@@ -769,14 +771,14 @@ pub async fn update(
                         field: Some("state"),
                     });
                 }
-                row.state = "active".into();
-                events.push("connection.activated");
+                row.state = ConnectionState::Active.as_str().into();
+                events.push(EventType::ConnectionActivated);
             }
-            "inactive" if row.state != "inactive" => {
-                row.state = "inactive".into();
-                events.push("connection.deactivated");
+            Some(ConnectionState::Inactive) if row.state != ConnectionState::Inactive => {
+                row.state = ConnectionState::Inactive.as_str().into();
+                events.push(EventType::ConnectionDeactivated);
             }
-            "active" | "inactive" => {}
+            Some(ConnectionState::Active | ConnectionState::Inactive) => {}
             _ => return Err(FieldError::new("state", "state must be active or inactive").into()),
         }
     }
@@ -827,7 +829,7 @@ pub async fn update(
     if !changed.is_empty() {
         tx.record(
             Some(organization_id),
-            "connection.updated",
+            EventType::ConnectionUpdated,
             target.clone(),
             serde_json::json!({ "changed": changed, "certificates_added": certs_added, "certificates_removed": certs_removed }),
         )
@@ -864,7 +866,7 @@ pub async fn delete(
     db::sso::delete_connection(tx.conn(), organization_id, id, now).await?;
     tx.record(
         Some(organization_id),
-        "connection.deleted",
+        EventType::ConnectionDeleted,
         vec![Target::new("connection", id, Some(&row.name))],
         serde_json::json!({}),
     )
@@ -907,7 +909,7 @@ pub async fn warn_expiring_certificates(state: &AppState) -> Result<usize, AppEr
         }
         tx.record(
             Some(&c.organization_id),
-            "connection.certificate_expiring",
+            EventType::ConnectionCertificateExpiring,
             vec![Target::new("connection", &c.connection_id, None)],
             serde_json::json!({
                 "certificate_id": c.id,

@@ -3,6 +3,8 @@
 //! role mappings with a dry-run preview, the SCIM request log and the directory's health.
 
 use super::policy::Trace;
+use crate::domain::event_type::EventType;
+use crate::domain::membership::{GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -113,7 +115,7 @@ fn check_name(raw: &str) -> Result<String, FieldError> {
 /// The audit actor for changes a directory pushes.
 pub fn directory_actor(id: &str, name: &str) -> Actor {
     Actor {
-        kind: "directory",
+        kind: crate::domain::actor::ActorKind::Directory,
         id: id.to_owned(),
         name: name.to_owned(),
     }
@@ -206,7 +208,7 @@ pub async fn create(
     .await?;
     tx.record(
         Some(organization_id),
-        "directory.created",
+        EventType::DirectoryCreated,
         vec![Target::new("directory", &row.id, Some(&row.name))],
         json!({ "type": row.kind, "authoritative": row.authoritative != 0 }),
     )
@@ -299,7 +301,7 @@ pub async fn update(
         .await?;
         tx.record(
             Some(organization_id),
-            "directory.updated",
+            EventType::DirectoryUpdated,
             vec![Target::new("directory", id, Some(&row.name))],
             serde_json::Value::Object(changes),
         )
@@ -342,7 +344,7 @@ pub async fn rotate_token(
     .await?;
     tx.record(
         Some(organization_id),
-        "directory.token_rotated",
+        EventType::DirectoryTokenRotated,
         vec![Target::new("directory", id, Some(&row.name))],
         json!({ "previous_tokens_expire_at": now + overlap }),
     )
@@ -387,7 +389,7 @@ pub async fn delete(
     q::delete_directory(tx.conn(), organization_id, id, now).await?;
     tx.record(
         Some(organization_id),
-        "directory.deleted",
+        EventType::DirectoryDeleted,
         vec![Target::new("directory", id, Some(&row.name))],
         json!({ "users": users.len() }),
     )
@@ -457,7 +459,7 @@ async fn grant(
     tx: &mut AuditedTx,
     organization_id: &str,
     membership_id: &str,
-    kind: &str,
+    kind: GrantKind,
     role: &str,
     detail: &str,
 ) -> Result<(), sqlx::Error> {
@@ -468,7 +470,7 @@ async fn grant(
         &id,
         membership_id,
         organization_id,
-        kind,
+        kind.as_str(),
         role,
         detail,
         now,
@@ -495,7 +497,9 @@ async fn suspend(
     else {
         return Ok(());
     };
-    if st != "active" || (only_managed && managed_by.as_deref() != Some(&dir.directory_id)) {
+    if st != MembershipState::Active
+        || (only_managed && managed_by.as_deref() != Some(&dir.directory_id))
+    {
         return Ok(());
     }
     q::set_managed_membership(
@@ -503,7 +507,7 @@ async fn suspend(
         &org,
         &m,
         &role,
-        "suspended",
+        MembershipState::Suspended.as_str(),
         group.as_deref(),
         &dir.directory_id,
         now,
@@ -512,13 +516,19 @@ async fn suspend(
     let voided = q::void_codes(tx.conn(), &m, now).await?;
     // An invitation sent to the address before must not undo the deprovisioning.
     if let Some(email) = q::user_email(tx.conn(), &org, user_id).await? {
-        super::invitations::revoke_pending_for(tx, &org, &email, "suspended").await?;
+        super::invitations::revoke_pending_for(
+            tx,
+            &org,
+            &email,
+            MembershipState::Suspended.as_str(),
+        )
+        .await?;
     }
     grant(
         tx,
         &org,
         &m,
-        "directory_suspended",
+        GrantKind::DirectorySuspended,
         &role,
         &json!({ "directory_id": dir.directory_id, "directory_name": dir.name, "reason": reason })
             .to_string(),
@@ -526,7 +536,7 @@ async fn suspend(
     .await?;
     tx.record(
         Some(&org),
-        "membership.suspended",
+        EventType::MembershipSuspended,
         vec![Target::new("membership", &m, Some(label))],
         json!({ "reason": reason, "directory_id": dir.directory_id, "sign_in_codes_voided": voided }),
     )
@@ -548,7 +558,7 @@ async fn suspend(
     if plan.last_admin {
         tx.record(
             Some(&org),
-            "membership.last_admin_deprovisioned",
+            EventType::MembershipLastAdminDeprovisioned,
             vec![Target::new("membership", &m, Some(label))],
             json!({ "directory_id": dir.directory_id, "protected": plan.protected, "warning": "the organization has no active admin left" }),
         )
@@ -580,19 +590,20 @@ async fn remove(
     directory_name: &str,
 ) -> Result<(), AppError> {
     let now = tx.now();
-    db::sso::set_membership_state(tx.conn(), org, m, "removed", now).await?;
+    db::sso::set_membership_state(tx.conn(), org, m, MembershipState::Removed.as_str(), now)
+        .await?;
     grant(
         tx,
         org,
         m,
-        "directory_removed",
+        GrantKind::DirectoryRemoved,
         role,
         &json!({ "directory_id": directory_id, "directory_name": directory_name }).to_string(),
     )
     .await?;
     tx.record(
         Some(org),
-        "membership.removed",
+        EventType::MembershipRemoved,
         vec![Target::new("membership", m, Some(label))],
         json!({ "reason": "directory_deactivated", "directory_id": directory_id, "policy": "remove" }),
     )
@@ -678,7 +689,7 @@ pub(crate) async fn deactivation_plan(
     t: &mut Trace,
 ) -> Result<Option<DeactivationPlan>, AppError> {
     match db::sso::member_by_email(conn, org, email).await? {
-        Some((_, m, role, st)) if st == "active" => {
+        Some((_, m, role, st)) if st == MembershipState::Active => {
             t.info(
                 "directory",
                 format!("{} deactivates {email} (role {role})", dir.name),
@@ -713,7 +724,7 @@ async fn held_elsewhere(
     email: &str,
     t: &mut Trace,
 ) -> Result<bool, AppError> {
-    if super::invitations::normalize_email(email, "email").is_err() {
+    if crate::domain::email::EmailAddress::parse(email, "email").is_err() {
         t.deny(
             "email",
             format!("{email} is not an email address whose domain can be checked: {} keeps them as a directory user but gives them no access here", dir.name),
@@ -758,7 +769,7 @@ pub(crate) async fn creation_plan(
     let membership = q::membership_of_user(conn, &org.id, &user_id, None).await?;
     if membership
         .as_ref()
-        .is_none_or(|(_, _, st, _, _)| st != "active")
+        .is_none_or(|(_, _, st, _, _)| st != MembershipState::Active)
         && held_elsewhere(conn, &org.id, dir, email, t).await?
     {
         return Ok((false, org.default_role.clone()));
@@ -773,7 +784,7 @@ pub(crate) async fn creation_plan(
         );
         return Ok((true, org.default_role.clone()));
     };
-    if st != "active"
+    if st != MembershipState::Active
         && !may_restore(
             &st,
             q::newest_grant(conn, &org.id, &m).await?.as_ref(),
@@ -799,7 +810,7 @@ pub(crate) async fn creation_plan(
     };
     t.allow(
         "directory",
-        if st == "active" {
+        if st == MembershipState::Active {
             format!(
                 "{email} is already a member: {} links to the membership and manages it; {how}",
                 dir.name
@@ -854,7 +865,7 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
             // Protected (or the policy changed back to suspend): nothing to remove.
             tx.record(
                 Some(&org),
-                "membership.removal_skipped",
+                EventType::MembershipRemovalSkipped,
                 vec![Target::new("membership", &m, Some(&email))],
                 json!({ "reason": if plan.protected { "last_admin_protected" } else { "policy_suspend" } }),
             )
@@ -893,7 +904,7 @@ pub(crate) fn may_restore(
     newest_grant: Option<&(String, String)>,
     directory_id: &str,
 ) -> bool {
-    if state != "suspended" {
+    if state != MembershipState::Suspended {
         return false;
     }
     let Some((kind, detail)) = newest_grant else {
@@ -906,7 +917,7 @@ pub(crate) fn may_restore(
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
         });
-    kind == "directory_suspended" && by.as_deref() == Some(directory_id)
+    kind == GrantKind::DirectorySuspended && by.as_deref() == Some(directory_id)
 }
 
 /// Brings a directory user's membership in line with the directory: links or creates the
@@ -939,7 +950,7 @@ pub async fn reconcile(
     // An address whose domain cannot be read cannot be checked against that rule: it gets no
     // access either (fail closed).
     let held = wants_access
-        && (super::invitations::normalize_email(&email, "email").is_err()
+        && (crate::domain::email::EmailAddress::parse(&email, "email").is_err()
             || domain_owned_elsewhere(tx.conn(), &org, &email).await?);
     if u.user_id.is_none() {
         // The same person may already be a member (JIT, an invitation, another directory).
@@ -994,21 +1005,21 @@ pub async fn reconcile(
                 &org,
                 &m,
                 &role,
-                "active",
+                MembershipState::Active.as_str(),
                 group.as_ref().map(|g| g.0.as_str()),
                 &dir.directory_id,
                 now,
             )
             .await?;
             let kind = if group.is_some() {
-                "directory_group"
+                GrantKind::DirectoryGroup
             } else {
-                "directory"
+                GrantKind::Directory
             };
             grant(tx, &org, &m, kind, &role, &detail.to_string()).await?;
             tx.record(
                 Some(&org),
-                "membership.created",
+                EventType::MembershipCreated,
                 vec![Target::new("membership", &m, Some(&label))],
                 json!({ "role": role, "source": "directory", "directory_id": dir.directory_id, "group_id": group.as_ref().map(|g| &g.0) }),
             )
@@ -1018,7 +1029,7 @@ pub async fn reconcile(
             // A directory restores only what it suspended itself: a membership suspended by an
             // admin, removed, or suspended by another directory stays as it is; nor does it
             // bring back anyone on another organization's verified domain.
-            if st != "active" {
+            if st != MembershipState::Active {
                 let newest = q::newest_grant(tx.conn(), &org, &m).await?;
                 if held || !may_restore(&st, newest.as_ref(), &dir.directory_id) {
                     return Ok(());
@@ -1032,7 +1043,7 @@ pub async fn reconcile(
                 (role, group)
             };
             let detail = grant_detail(dir, &group);
-            let reactivated = st != "active";
+            let reactivated = st != MembershipState::Active;
             let role_changed = old_role != role;
             let group_id = group.as_ref().map(|g| g.0.clone());
             if !reactivated
@@ -1047,7 +1058,7 @@ pub async fn reconcile(
                 &org,
                 &m,
                 &role,
-                "active",
+                MembershipState::Active.as_str(),
                 group_id.as_deref(),
                 &dir.directory_id,
                 now,
@@ -1058,14 +1069,14 @@ pub async fn reconcile(
                     tx,
                     &org,
                     &m,
-                    "directory_reactivated",
+                    GrantKind::DirectoryReactivated,
                     &role,
                     &detail.to_string(),
                 )
                 .await?;
                 tx.record(
                     Some(&org),
-                    "membership.reactivated",
+                    EventType::MembershipReactivated,
                     vec![Target::new("membership", &m, Some(&label))],
                     json!({ "role": role, "directory_id": dir.directory_id }),
                 )
@@ -1073,16 +1084,16 @@ pub async fn reconcile(
             }
             if role_changed || (old_group != group_id && !reactivated) {
                 let kind = if group.is_some() {
-                    "directory_group"
+                    GrantKind::DirectoryGroup
                 } else {
-                    "directory"
+                    GrantKind::Directory
                 };
                 grant(tx, &org, &m, kind, &role, &detail.to_string()).await?;
             }
             if role_changed {
                 tx.record(
                     Some(&org),
-                    "membership.role_changed",
+                    EventType::MembershipRoleChanged,
                     vec![Target::new("membership", &m, Some(&label))],
                     json!({ "from": old_role, "to": role, "source": "directory", "directory_id": dir.directory_id, "group_id": group_id, "group_name": group.as_ref().map(|g| &g.1) }),
                 )
@@ -1092,7 +1103,7 @@ pub async fn reconcile(
                 // same role: recorded as a grant and an event so the history stays complete.
                 tx.record(
                     Some(&org),
-                    "membership.updated",
+                    EventType::MembershipUpdated,
                     vec![Target::new("membership", &m, Some(&label))],
                     json!({ "role": role, "directory_id": dir.directory_id, "group_id": group_id }),
                 )
@@ -1208,7 +1219,7 @@ async fn role_changes(
         let membership = match &u.user_id {
             Some(uid) => q::membership_of_user(conn, &dir.organization_id, uid, None)
                 .await?
-                .filter(|m| m.2 == "active"),
+                .filter(|m| m.2 == MembershipState::Active),
             None => None,
         };
         let (mut to, group) = desired_role(conn, dir, &u.id, Some(proposed)).await?;
@@ -1286,7 +1297,7 @@ pub async fn save_mappings(
     q::replace_mappings(tx.conn(), id, organization_id, &proposed, now).await?;
     tx.record(
         Some(organization_id),
-        "directory.role_mappings_updated",
+        EventType::DirectoryRoleMappingsUpdated,
         vec![Target::new("directory", id, Some(&dir.name))],
         json!({ "mappings": input, "role_changes": changes.len() }),
     )
@@ -1473,6 +1484,7 @@ pub fn gate_verdict(flags: &[i64]) -> Option<(&'static str, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::may_restore;
+    use crate::domain::membership::{GrantKind, MembershipState};
 
     #[test]
     fn a_directory_restores_only_what_it_suspended_itself() {
@@ -1485,39 +1497,44 @@ mod tests {
         let cases = [
             (
                 "its own suspension",
-                "suspended",
-                Some(grant("directory_suspended", "dir_a")),
+                MembershipState::Suspended.as_str(),
+                Some(grant(GrantKind::DirectorySuspended.as_str(), "dir_a")),
                 true,
             ),
             (
                 "another directory's suspension",
-                "suspended",
-                Some(grant("directory_suspended", "dir_b")),
+                MembershipState::Suspended.as_str(),
+                Some(grant(GrantKind::DirectorySuspended.as_str(), "dir_b")),
                 false,
             ),
             (
                 "an admin's suspension",
-                "suspended",
-                Some(grant("manual_suspended", "dir_a")),
+                MembershipState::Suspended.as_str(),
+                Some(grant(GrantKind::ManualSuspended.as_str(), "dir_a")),
                 false,
             ),
             (
                 "removed by the directory's policy",
-                "removed",
-                Some(grant("directory_removed", "dir_a")),
+                MembershipState::Removed.as_str(),
+                Some(grant(GrantKind::DirectoryRemoved.as_str(), "dir_a")),
                 false,
             ),
             (
                 "removed although the newest grant is its suspension",
-                "removed",
-                Some(grant("directory_suspended", "dir_a")),
+                MembershipState::Removed.as_str(),
+                Some(grant(GrantKind::DirectorySuspended.as_str(), "dir_a")),
                 false,
             ),
-            ("no history", "suspended", None, false),
+            (
+                "no history",
+                MembershipState::Suspended.as_str(),
+                None,
+                false,
+            ),
             (
                 "already active",
-                "active",
-                Some(grant("directory_suspended", "dir_a")),
+                MembershipState::Active.as_str(),
+                Some(grant(GrantKind::DirectorySuspended.as_str(), "dir_a")),
                 false,
             ),
         ];

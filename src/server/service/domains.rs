@@ -1,6 +1,7 @@
 //! Domain verification: claims proved by a DNS TXT record, at most one verified owner per domain,
 //! periodic re-proof with a grace period before a domain lapses.
 
+use crate::domain::event_type::EventType;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
@@ -200,7 +201,7 @@ pub async fn add(
     let target = vec![Target::new("domain", &row.id, Some(&row.domain))];
     tx.record(
         Some(organization_id),
-        "domain.created",
+        EventType::DomainCreated,
         target.clone(),
         serde_json::json!({ "domain": row.domain, "include_subdomains": row.include_subdomains != 0 }),
     )
@@ -208,7 +209,7 @@ pub async fn add(
     if vendor_verified {
         tx.record(
             Some(organization_id),
-            "domain.verified",
+            EventType::DomainVerified,
             target,
             serde_json::json!({ "domain": row.domain, "verified_by": "vendor" }),
         )
@@ -329,7 +330,7 @@ async fn apply(
     {
         step.claim.state = DomainState::Failed;
         step.next_check_at = None;
-        step.event = Some("domain.verification_failed");
+        step.event = Some(EventType::DomainVerificationFailed);
         step.proved = false;
         outcome = "claimed_elsewhere";
         message = CLAIMED_ELSEWHERE.to_owned();
@@ -342,7 +343,7 @@ async fn apply(
     row.updated_at = now;
     if step.proved {
         row.last_proved_at = Some(now);
-        if step.event == Some("domain.verified") {
+        if step.event == Some(EventType::DomainVerified) {
             row.verified_by = Some("dns".into());
             row.verified_at = Some(now);
         }
@@ -426,7 +427,7 @@ pub async fn remove(
     db::domains::soft_delete(tx.conn(), organization_id, id, now).await?;
     tx.record(
         Some(organization_id),
-        "domain.deleted",
+        EventType::DomainDeleted,
         vec![Target::new("domain", id, Some(&row.domain))],
         serde_json::json!({ "domain": row.domain, "state": row.state }),
     )

@@ -4,6 +4,7 @@
 //! on-demand check) keeps so the tenants list can sort by "needs attention" without recomputing
 //! every organization.
 
+use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 
 use crate::server::db::{self, health as q, Conn};
@@ -222,7 +223,7 @@ async fn creator(
     conn: &mut Conn,
     wanted: bool,
     organization_id: Option<&str>,
-    actions: &[&str],
+    actions: &[EventType],
     target_id: &str,
     at: i64,
 ) -> Result<Option<String>, AppError> {
@@ -247,7 +248,10 @@ async fn organization_credentials(
             conn,
             with_creators,
             org,
-            &["directory.created", "directory.token_rotated"],
+            &[
+                EventType::DirectoryCreated,
+                EventType::DirectoryTokenRotated,
+            ],
             &dir_id,
             created_at,
         )
@@ -269,7 +273,7 @@ async fn organization_credentials(
             conn,
             with_creators,
             org,
-            &["connection.created", "connection.updated"],
+            &[EventType::ConnectionCreated, EventType::ConnectionUpdated],
             &id,
             updated_at.max(created_at),
         )
@@ -301,7 +305,7 @@ async fn organization_credentials(
                 conn,
                 with_creators,
                 org,
-                &["connection.created", "connection.updated"],
+                &[EventType::ConnectionCreated, EventType::ConnectionUpdated],
                 &conn_id,
                 created_at,
             )
@@ -337,9 +341,9 @@ async fn endpoint_credentials(
             with_creators,
             organization_id,
             &[
-                "webhook_endpoint.created",
-                "webhook_endpoint.secret_rotated",
-                "log_stream.created",
+                EventType::WebhookEndpointCreated,
+                EventType::WebhookEndpointSecretRotated,
+                EventType::LogStreamCreated,
             ],
             &id,
             secret_at,
@@ -388,7 +392,7 @@ pub async fn vendor_credentials(state: &AppState) -> Result<Vec<Credential>, App
             &mut conn,
             true,
             None,
-            &["api_key.created"],
+            &[EventType::ApiKeyCreated],
             &k.id,
             k.created_at,
         )

@@ -3,6 +3,9 @@
 //! suspend, remove or reactivate members; a suspension or removal voids the member's
 //! unredeemed sign-in codes in the same transaction.
 
+use crate::domain::connection::ConnectionKind;
+use crate::domain::event_type::EventType;
+use crate::domain::membership::{GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -81,11 +84,7 @@ fn s<'a>(d: &'a Value, k: &str) -> &'a str {
 }
 
 fn kind_label(k: &str) -> &str {
-    match k {
-        "saml" => "SAML",
-        "oidc" => "OIDC",
-        _ => "SSO",
-    }
+    ConnectionKind::parse(k).map_or("SSO", ConnectionKind::label)
 }
 
 /// A grant in words.
@@ -98,43 +97,49 @@ pub fn describe(kind: &str, role: &str, detail: &Value) -> String {
             n.to_owned()
         }
     };
+    // A kind this version does not know (written by another version) is spelt out.
+    let Some(kind) = GrantKind::parse(kind) else {
+        return kind.replace('_', " ");
+    };
     match kind {
-        "jit" => format!(
+        GrantKind::Jit => format!(
             "JIT through {} connection {} on {}",
             kind_label(s(detail, "connection_kind")),
             or(s(detail, "connection_name"), s(detail, "connection_id")),
             s(detail, "domain")
         ),
-        "jit_link" => format!(
+        GrantKind::JitLink => format!(
             "signed in through {} connection {} on {} (linked by verified email)",
             kind_label(s(detail, "connection_kind")),
             or(s(detail, "connection_name"), s(detail, "connection_id")),
             s(detail, "domain")
         ),
-        "invitation" => format!("invited by {}", or(s(detail, "inviter_name"), "an admin")),
-        "directory_group" => format!(
+        GrantKind::Invitation => {
+            format!("invited by {}", or(s(detail, "inviter_name"), "an admin"))
+        }
+        GrantKind::DirectoryGroup => format!(
             "via directory group {} in {}",
             or(s(detail, "group_name"), s(detail, "group_id")),
             or(s(detail, "directory_name"), s(detail, "directory_id"))
         ),
-        "directory" => format!(
+        GrantKind::Directory => format!(
             "via directory {}",
             or(s(detail, "directory_name"), s(detail, "directory_id"))
         ),
-        "directory_suspended" => format!(
+        GrantKind::DirectorySuspended => format!(
             "suspended by directory {} ({})",
             or(s(detail, "directory_name"), s(detail, "directory_id")),
             or(s(detail, "reason"), "deactivated")
         ),
-        "directory_reactivated" => format!(
+        GrantKind::DirectoryReactivated => format!(
             "reactivated by directory {}",
             or(s(detail, "directory_name"), s(detail, "directory_id"))
         ),
-        "manual_role" => format!("role set to {role} by {}", by()),
-        "manual_suspended" => format!("suspended by {}", by()),
-        "manual_removed" => format!("removed by {}", by()),
-        "manual_reactivated" => format!("reactivated by {}", by()),
-        other => other.replace('_', " "),
+        GrantKind::DirectoryRemoved => kind.as_str().replace('_', " "),
+        GrantKind::ManualRole => format!("role set to {role} by {}", by()),
+        GrantKind::ManualSuspended => format!("suspended by {}", by()),
+        GrantKind::ManualRemoved => format!("removed by {}", by()),
+        GrantKind::ManualReactivated => format!("reactivated by {}", by()),
     }
 }
 
@@ -146,15 +151,6 @@ fn or<'a>(a: &'a str, b: &'a str) -> &'a str {
     }
 }
 
-/// Kinds of grant that give a role.
-const ROLE_GIVING: [&str; 5] = [
-    "jit",
-    "invitation",
-    "directory",
-    "directory_group",
-    "manual_role",
-];
-
 fn to_view(r: MemberRow, grants: Vec<Grant>, with_grants: bool) -> Membership {
     let source = grants
         .first()
@@ -163,7 +159,7 @@ fn to_view(r: MemberRow, grants: Vec<Grant>, with_grants: bool) -> Membership {
     let role_source = grants
         .iter()
         .rev()
-        .find(|g| ROLE_GIVING.contains(&g.kind.as_str()))
+        .find(|g| GrantKind::parse(&g.kind).is_some_and(GrantKind::gives_role))
         .map(|g| g.description.clone())
         .unwrap_or_else(|| source.clone());
     let managed_by = match (&r.directory_id, &r.directory_name) {
@@ -225,7 +221,7 @@ pub async fn list(
     p: &ListMembers,
 ) -> Result<(Vec<Membership>, Option<String>), AppError> {
     if let Some(st) = p.state.as_deref().filter(|s| !s.is_empty()) {
-        if !matches!(st, "active" | "suspended" | "removed") {
+        if MembershipState::parse(st).is_none() {
             return Err(
                 FieldError::new("state", "state must be active, suspended or removed").into(),
             );
@@ -328,7 +324,7 @@ pub async fn acting_role(
     }
     let m = q::get_member(conn, organization_id, id, None)
         .await?
-        .filter(|m| m.state == "active")
+        .filter(|m| m.state == MembershipState::Active)
         .ok_or_else(bad)?;
     let role = roles::resolve(conn, &m.role).await?.ok_or_else(bad)?;
     Ok(Some((role, m)))
@@ -351,7 +347,7 @@ pub async fn record_grant(
     tx: &mut AuditedTx,
     organization_id: &str,
     membership_id: &str,
-    kind: &str,
+    kind: GrantKind,
     role: &str,
     detail: Value,
 ) -> Result<(), sqlx::Error> {
@@ -361,7 +357,7 @@ pub async fn record_grant(
         &db::new_id(IdKind::Grant),
         membership_id,
         organization_id,
-        kind,
+        kind.as_str(),
         role,
         &detail.to_string(),
         now,
@@ -383,7 +379,7 @@ pub async fn update(
         return Err(AppError::NotFound("membership"));
     }
     if let Some(st) = input.state.as_deref() {
-        if !matches!(st, "active" | "suspended" | "removed") {
+        if MembershipState::parse(st).is_none() {
             return Err(
                 FieldError::new("state", "state must be active, suspended or removed").into(),
             );
@@ -426,7 +422,7 @@ pub async fn update(
     let target = || vec![Target::new("membership", &m.id, Some(&label))];
     let mut changed = false;
     if let Some(role) = input.role.as_deref().filter(|r| *r != m.role) {
-        if m.state == "removed" {
+        if m.state == MembershipState::Removed {
             return Err(AppError::Conflict {
                 code: "membership_removed",
                 message: "this member was removed; reactivate them (state active) before changing the role".into(),
@@ -449,14 +445,14 @@ pub async fn update(
             &mut tx,
             organization_id,
             &m.id,
-            "manual_role",
+            GrantKind::ManualRole,
             &target_role.slug,
             d,
         )
         .await?;
         tx.record(
             Some(organization_id),
-            "membership.role_changed",
+            EventType::MembershipRoleChanged,
             target(),
             json!({ "from": m.role, "to": target_role.slug, "source": "manual" }),
         )
@@ -466,7 +462,7 @@ pub async fn update(
     if let Some(st) = input.state.as_deref().filter(|s| *s != m.state) {
         let role = input.role.clone().unwrap_or_else(|| m.role.clone());
         match st {
-            "active" => {
+            _ if st == MembershipState::Active => {
                 if let Some((_, msg)) =
                     super::directories::gate(tx.conn(), organization_id, Some(&m.user_id), &m.email)
                         .await?
@@ -482,20 +478,26 @@ pub async fn update(
                         field: Some("state"),
                     });
                 }
-                db::sso::set_membership_state(tx.conn(), organization_id, &m.id, "active", now)
-                    .await?;
+                db::sso::set_membership_state(
+                    tx.conn(),
+                    organization_id,
+                    &m.id,
+                    MembershipState::Active.as_str(),
+                    now,
+                )
+                .await?;
                 record_grant(
                     &mut tx,
                     organization_id,
                     &m.id,
-                    "manual_reactivated",
+                    GrantKind::ManualReactivated,
                     &role,
                     by.clone(),
                 )
                 .await?;
                 tx.record(
                     Some(organization_id),
-                    "membership.reactivated",
+                    EventType::MembershipReactivated,
                     target(),
                     json!({ "source": "manual" }),
                 )
@@ -508,10 +510,10 @@ pub async fn update(
                 let voided = db::directories::void_codes(tx.conn(), &m.id, now).await?;
                 super::invitations::revoke_pending_for(&mut tx, organization_id, &m.email, st)
                     .await?;
-                let (kind, action) = if st == "suspended" {
-                    ("manual_suspended", "membership.suspended")
+                let (kind, action) = if st == MembershipState::Suspended {
+                    (GrantKind::ManualSuspended, EventType::MembershipSuspended)
                 } else {
-                    ("manual_removed", "membership.removed")
+                    (GrantKind::ManualRemoved, EventType::MembershipRemoved)
                 };
                 record_grant(&mut tx, organization_id, &m.id, kind, &role, by.clone()).await?;
                 tx.record(

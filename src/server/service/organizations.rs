@@ -1,5 +1,6 @@
 //! Organizations: the tenants of the vendor's product.
 
+use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{is_valid_id, IdKind};
@@ -138,7 +139,7 @@ pub async fn create(
     }
     tx.record(
         Some(&row.id),
-        "organization.created",
+        EventType::OrganizationCreated,
         vec![Target::new("organization", &row.id, Some(&row.name))],
         serde_json::json!({ "name": row.name, "external_id": row.external_id }),
     )
@@ -255,7 +256,7 @@ pub async fn update(
     };
     tx.record(
         Some(&row.id),
-        "organization.updated",
+        EventType::OrganizationUpdated,
         vec![Target::new("organization", &row.id, Some(&row.name))],
         serde_json::json!({ "changed": changed }),
     )
@@ -285,7 +286,7 @@ pub async fn delete(
     let sessions = db::organizations::delete_sessions(tx.conn(), id).await?;
     tx.record(
         Some(id),
-        "organization.deleted",
+        EventType::OrganizationDeleted,
         vec![Target::new("organization", id, Some(&row.name))],
         serde_json::json!({ "portal_sessions_ended": sessions }),
     )

@@ -5,6 +5,10 @@
 //! [`Trace`]. Enforcement ignores the trace; the simulator returns it — so the simulator's answer
 //! is, by construction, the enforcement's.
 
+use crate::domain::connection::ConnectionState;
+use crate::domain::event_type::EventType;
+use crate::domain::invitation::InvitationState;
+use crate::domain::policy::{DeactivationAction, Inviters};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -27,10 +31,10 @@ fn all_verified() -> Vec<String> {
     vec![ALL_VERIFIED.to_owned()]
 }
 fn members() -> String {
-    "members".into()
+    Inviters::default().as_str().into()
 }
 fn suspend() -> String {
-    "suspend".into()
+    DeactivationAction::default().as_str().into()
 }
 
 /// The stored policy (`organizations.policy`, JSON; absent fields take their defaults).
@@ -321,7 +325,7 @@ async fn patched(
         next.default_role = super::roles::check(conn, "default_role", r).await?.slug;
     }
     if let Some(v) = &p.inviters {
-        if !matches!(v.as_str(), "members" | "admins") {
+        if Inviters::parse(v).is_none() {
             return Err(invalid(
                 "inviters",
                 "inviters must be \"members\" (any active member, up to their own role) or \"admins\"",
@@ -343,7 +347,7 @@ async fn patched(
         next.directory_authoritative = v;
     }
     if let Some(v) = &p.directory_deactivation {
-        if !matches!(v.as_str(), "suspend" | "remove") {
+        if DeactivationAction::parse(v).is_none() {
             return Err(invalid(
                 "directory_deactivation",
                 "directory_deactivation must be \"suspend\" or \"remove\"",
@@ -446,10 +450,15 @@ async fn impact(
         || before.policy.inviters != after.policy.inviters
         || before.policy.invitable_roles != after.policy.invitable_roles
     {
-        for inv in db::members::list_invitations(conn, organization_id, Some("pending"), 1000)
-            .await?
-            .into_iter()
-            .filter(|i| i.expires_at > now)
+        for inv in db::members::list_invitations(
+            conn,
+            organization_id,
+            Some(InvitationState::Pending.as_str()),
+            1000,
+        )
+        .await?
+        .into_iter()
+        .filter(|i| i.expires_at > now)
         {
             let a = route_words(conn, organization_id, &before.policy, &inv).await?;
             let b = route_words(conn, organization_id, &after.policy, &inv).await?;
@@ -599,7 +608,7 @@ pub async fn update(
         .await?;
         tx.record(
             Some(organization_id),
-            "directory.updated",
+            EventType::DirectoryUpdated,
             vec![Target::new("directory", id, Some(name))],
             json!({ "authoritative": after.directory_authoritative, "via": "policy" }),
         )
@@ -621,7 +630,7 @@ pub async fn update(
     }
     tx.record(
         Some(organization_id),
-        "policy.updated",
+        EventType::PolicyUpdated,
         vec![Target::new("organization", organization_id, None)],
         json!({ "before": changed_before, "after": changed_after, "impact": impact.summary }),
     )
@@ -685,7 +694,7 @@ pub async fn simulate(
     organization_id: &str,
     input: SimulateInput,
 ) -> Result<Simulation, AppError> {
-    let email = super::invitations::normalize_email(&input.email, "email")?;
+    let email = crate::domain::email::EmailAddress::parse(&input.email, "email")?.into_string();
     let mut conn = state.db.pool.acquire().await?;
     let org = db::organizations::get(&mut conn, organization_id)
         .await?
@@ -844,7 +853,7 @@ pub async fn control_points(
     let connections = db::sso::list_connections(&mut conn, organization_id).await?;
     let active: Vec<String> = connections
         .iter()
-        .filter(|c| c.state == "active")
+        .filter(|c| c.state == ConnectionState::Active)
         .map(|c| format!("{} {}", c.name, c.kind.to_uppercase()))
         .collect();
     let domains = db::domains::list(&mut conn, organization_id).await?;
@@ -880,7 +889,10 @@ pub async fn control_points(
             or_list(&active)
         ));
     }
-    for c in connections.iter().filter(|c| c.state != "active") {
+    for c in connections
+        .iter()
+        .filter(|c| c.state != ConnectionState::Active)
+    {
         sso.push(format!(
             "{} ({}) is {}: sign-ins through it are refused.",
             c.name,
@@ -943,7 +955,7 @@ pub async fn control_points(
     } else {
         format!("Invitations to {outside} are not allowed.")
     });
-    inv.push(if p.inviters == "admins" {
+    inv.push(if p.inviters == Inviters::Admins {
         "Only admins (and the vendor) may invite.".to_owned()
     } else {
         "Any active member may invite, up to their own role (and the vendor and the organization's admin).".to_owned()
@@ -981,7 +993,7 @@ pub async fn control_points(
         } else {
             format!("{} is not authoritative: people it does not know may still join by JIT or invitation.", d.name)
         });
-        let then = if p.directory_deactivation == "remove" {
+        let then = if p.directory_deactivation == DeactivationAction::Remove {
             if p.removal_grace_days == 0 {
                 ", and removes them at once".to_owned()
             } else {

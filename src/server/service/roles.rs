@@ -1,6 +1,7 @@
 //! Roles: the built-in `admin` and `member` and the custom roles the vendor defines (slug, name,
 //! permissions). A role may be granted only by someone whose role covers all its permissions.
 
+use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::FieldError;
@@ -171,7 +172,7 @@ pub async fn create(
     q::insert_role(tx.conn(), &slug, &name, &perms, now).await?;
     tx.record(
         None,
-        "role.created",
+        EventType::RoleCreated,
         vec![Target::new("role", &slug, Some(&name))],
         serde_json::json!({ "permissions": permissions }),
     )
@@ -215,7 +216,7 @@ pub async fn delete(
     q::delete_role(tx.conn(), slug).await?;
     tx.record(
         None,
-        "role.deleted",
+        EventType::RoleDeleted,
         vec![Target::new("role", slug, None)],
         serde_json::json!({}),
     )

@@ -1,6 +1,7 @@
 //! The SCIM 2.0 operations a directory's IdP drives: Users and Groups, each change committed with
 //! its audit event and the membership change it causes (see [`super::directories::reconcile`]).
 
+use crate::domain::event_type::EventType;
 use std::collections::HashSet;
 
 use serde_json::{json, Value};
@@ -564,7 +565,7 @@ pub async fn create_user(
     }
     tx.record(
         Some(&dir.organization_id),
-        "dsync.user.created",
+        EventType::DsyncUserCreated,
         vec![
             Target::new("directory_user", &row.id, Some(&row.user_name)),
             Target::new("directory", &dir.directory_id, Some(&dir.name)),
@@ -655,9 +656,9 @@ pub async fn update_user(
         r => r?,
     }
     let action = match (was_active, f.active) {
-        (true, false) => "dsync.user.deactivated",
-        (false, true) => "dsync.user.reactivated",
-        _ => "dsync.user.updated",
+        (true, false) => EventType::DsyncUserDeactivated,
+        (false, true) => EventType::DsyncUserReactivated,
+        _ => EventType::DsyncUserUpdated,
     };
     tx.record(
         Some(&dir.organization_id),
@@ -704,7 +705,7 @@ pub async fn delete_user(
         .ok_or_else(|| not_found("User", id))?;
     tx.record(
         Some(&dir.organization_id),
-        "dsync.user.deleted",
+        EventType::DsyncUserDeleted,
         vec![
             Target::new("directory_user", &row.id, Some(&row.user_name)),
             Target::new("directory", &dir.directory_id, Some(&dir.name)),
@@ -837,11 +838,11 @@ async fn apply_members(
     let now = tx.now();
     let mut touched: Vec<&String> = Vec::new();
     for (list, action) in [
-        (&diff.added, "dsync.group.user_added"),
-        (&diff.removed, "dsync.group.user_removed"),
+        (&diff.added, EventType::DsyncGroupUserAdded),
+        (&diff.removed, EventType::DsyncGroupUserRemoved),
     ] {
         for m in list.iter() {
-            let changed = if action.ends_with("added") {
+            let changed = if action == EventType::DsyncGroupUserAdded {
                 q::add_member(tx.conn(), &dir.directory_id, &group.id, m, now).await?
             } else {
                 q::remove_member(tx.conn(), &dir.directory_id, &group.id, m).await?
@@ -945,7 +946,7 @@ pub async fn create_group(
     q::insert_group(tx.conn(), &row).await?;
     tx.record(
         Some(&dir.organization_id),
-        "dsync.group.created",
+        EventType::DsyncGroupCreated,
         vec![
             Target::new("directory_group", &row.id, Some(&row.display_name)),
             Target::new("directory", &dir.directory_id, Some(&dir.name)),
@@ -1032,7 +1033,7 @@ pub async fn update_group(
         q::update_group(tx.conn(), &row).await?;
         tx.record(
             Some(&dir.organization_id),
-            "dsync.group.updated",
+            EventType::DsyncGroupUpdated,
             vec![
                 Target::new("directory_group", &row.id, Some(&row.display_name)),
                 Target::new("directory", &dir.directory_id, Some(&dir.name)),
@@ -1079,7 +1080,7 @@ pub async fn delete_group(
     q::delete_group(tx.conn(), &dir.directory_id, id).await?;
     tx.record(
         Some(&dir.organization_id),
-        "dsync.group.deleted",
+        EventType::DsyncGroupDeleted,
         vec![
             Target::new("directory_group", &row.id, Some(&row.display_name)),
             Target::new("directory", &dir.directory_id, Some(&dir.name)),

@@ -1,5 +1,6 @@
 //! Setup links: the vendor's way in to the admin portal for a customer's IT admin.
 
+use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{is_valid_id, IdKind};
@@ -125,7 +126,7 @@ pub async fn create(
     }
     let admin_email = match input.admin_email.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(e) => Some(super::invitations::normalize_email(e, "admin_email")?),
+        Some(e) => Some(crate::domain::email::EmailAddress::parse(e, "admin_email")?.into_string()),
     };
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
@@ -149,7 +150,7 @@ pub async fn create(
     db::setup_links::insert(tx.conn(), &row).await?;
     tx.record(
         Some(&org.id),
-        "portal.link_created",
+        EventType::PortalLinkCreated,
         vec![Target::new("setup_link", &row.id, None)],
         serde_json::json!({ "intents": intents.to_csv(), "expires_at": rfc3339(row.expires_at) }),
     )
@@ -208,7 +209,7 @@ pub async fn redeem(
         .ok_or_else(unknown)?;
     drop(conn);
     let actor = Actor {
-        kind: "portal_admin",
+        kind: crate::domain::actor::ActorKind::PortalAdmin,
         id: link.id.clone(),
         name: link
             .admin_email
@@ -224,7 +225,7 @@ pub async fn redeem(
     }
     tx.record(
         Some(&link.organization_id),
-        "portal.link_redeemed",
+        EventType::PortalLinkRedeemed,
         vec![Target::new("setup_link", &link.id, None)],
         serde_json::json!({ "intents": link.intents }),
     )

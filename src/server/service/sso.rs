@@ -1,6 +1,9 @@
 //! The sign-in flow for the vendor's product and the admin's test sign-in: authorize → IdP →
 //! callback → JIT policy → one-time code → `POST /api/v1/sso/token`.
 
+use crate::domain::connection::{ConnectionKind, ConnectionState};
+use crate::domain::event_type::EventType;
+use crate::domain::membership::{GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 
 use super::policy::Trace;
@@ -110,7 +113,7 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, App
         Some(r) => r,
         None => return Ok(fail("invalid_request", "no active SSO connection matches this sign-in; check the organization, connection or email")),
     };
-    if conn_row.state != "active" {
+    if conn_row.state != ConnectionState::Active {
         return Ok(fail("access_denied", "this SSO connection is not active"));
     }
     begin(
@@ -148,7 +151,7 @@ async fn resolve_connection(
     Ok(db::sso::list_connections(&mut conn, &org)
         .await?
         .into_iter()
-        .find(|c| c.state == "active"))
+        .find(|c| c.state == ConnectionState::Active))
 }
 
 /// Starts the admin's test sign-in of a connection (any state).
@@ -208,7 +211,7 @@ async fn begin_for(
     client_state: Option<String>,
     invitation: Option<(String, String)>,
 ) -> Result<Next, AppError> {
-    if row.kind == "saml" {
+    if row.kind == ConnectionKind::Saml {
         return begin_saml(state, row, purpose, redirect_uri, client_state, invitation).await;
     }
     let cfg = rp(state, &row)?;
@@ -303,7 +306,7 @@ async fn record_failure_with(
     }
     tx.record(
         Some(&row.organization_id),
-        "authentication.failed",
+        EventType::AuthenticationFailed,
         vec![Target::new("connection", &row.id, Some(&row.name))],
         serde_json::json!({ "purpose": purpose, "reason": f.reason, "detail": f.message }),
     )
@@ -404,7 +407,7 @@ async fn conclude(
         db::sso::update_connection(tx.conn(), &row.organization_id, &r).await?;
         tx.record(
             Some(&row.organization_id),
-            "connection.tested",
+            EventType::ConnectionTested,
             vec![Target::new("connection", &row.id, Some(&row.name))],
             serde_json::json!({ "subject": identity.subject, "email": identity.email }),
         )
@@ -590,7 +593,7 @@ pub(crate) async fn admission(
             message,
         }))
     };
-    if row.state != "active" {
+    if row.state != ConnectionState::Active {
         return refuse(
             t,
             "connection",
@@ -624,7 +627,7 @@ pub(crate) async fn admission(
         None => t.info("directory", "no directory is authoritative"),
     }
     if let Some((u, m, r, st)) = existing {
-        if st != "active" {
+        if st != MembershipState::Active {
             return refuse(
                 t,
                 "membership",
@@ -657,7 +660,7 @@ pub(crate) async fn admission(
         format!("{domain} is verified by this organization"),
     );
     match by_email {
-        Some((_, _, _, st)) if st != "active" => refuse(
+        Some((_, _, _, st)) if st != MembershipState::Active => refuse(
             t,
             "membership",
             "membership_suspended",
@@ -709,7 +712,7 @@ async fn admit(
         .unwrap_or_default();
     let raw = id.raw.to_string();
     let actor = Actor {
-        kind: "user",
+        kind: crate::domain::actor::ActorKind::User,
         id: format!("{}:{}", row.id, id.subject),
         name: email.clone(),
     };
@@ -783,7 +786,7 @@ async fn admit(
                 &db::new_id(IdKind::Grant),
                 &membership_id,
                 org,
-                "jit_link",
+                GrantKind::JitLink.as_str(),
                 &role,
                 &grant(&domain),
                 now,
@@ -812,7 +815,7 @@ async fn admit(
                 &db::new_id(IdKind::Grant),
                 &m,
                 org,
-                "jit",
+                GrantKind::Jit.as_str(),
                 &role,
                 &grant(&domain),
                 now,
@@ -820,7 +823,7 @@ async fn admit(
             .await?;
             tx.record(
                 Some(org),
-                "membership.created",
+                EventType::MembershipCreated,
                 vec![Target::new("membership", &m, Some(&email))],
                 serde_json::json!({ "role": role, "source": "jit", "connection_id": row.id, "domain": domain }),
             )
@@ -831,7 +834,7 @@ async fn admit(
     db::members::touch_sign_in(tx.conn(), &membership_id, now).await?;
     tx.record(
         Some(org),
-        "authentication.succeeded",
+        EventType::AuthenticationSucceeded,
         vec![
             Target::new("connection", &row.id, Some(&row.name)),
             Target::new("user", &user_id, Some(&email)),
@@ -904,7 +907,7 @@ pub async fn exchange_code(
     if db::sso::membership_state(&mut conn, org, membership)
         .await?
         .as_deref()
-        != Some("active")
+        != Some(MembershipState::Active.as_str())
     {
         return Err(AppError::Invalid(crate::domain::FieldError::new(
             "code",
@@ -972,7 +975,7 @@ pub async fn add_redirect_uri(
     if db::sso::add_redirect_uri(tx.conn(), &uri, now).await? {
         tx.record(
             None,
-            "redirect_uri.added",
+            EventType::RedirectUriAdded,
             vec![Target::new("redirect_uri", &uri, None)],
             serde_json::json!({}),
         )
@@ -1028,7 +1031,7 @@ pub async fn remove_redirect_uri(
     }
     tx.record(
         None,
-        "redirect_uri.removed",
+        EventType::RedirectUriRemoved,
         vec![Target::new("redirect_uri", uri, None)],
         serde_json::json!({}),
     )
@@ -1255,7 +1258,7 @@ async fn saml_connection(
     };
     Ok(db::sso::get_connection(&mut conn, &org, connection_id)
         .await?
-        .filter(|r| r.kind == "saml"))
+        .filter(|r| r.kind == ConnectionKind::Saml))
 }
 
 /// Lanyard's SP metadata for a SAML connection (public: IdPs fetch it).

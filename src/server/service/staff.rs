@@ -3,6 +3,7 @@
 //! then sign-in with email, password and a fresh code. `viewer` reads; `admin` may also act.
 //! Staff sessions live under their own session key, apart from portal sessions.
 
+use crate::domain::event_type::EventType;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::Argon2;
 use serde::{Deserialize, Serialize};
@@ -67,7 +68,7 @@ impl Actor {
 
 fn staff_actor(id: &str, email: &str) -> Actor {
     Actor {
-        kind: "staff",
+        kind: crate::domain::actor::ActorKind::Staff,
         id: id.to_owned(),
         name: email.to_owned(),
     }
@@ -147,7 +148,7 @@ async fn find(conn: &mut db::Conn, who: &str) -> Result<StaffRow, AppError> {
         }
         db::staff::get(conn, who).await?
     } else {
-        let email = super::invitations::normalize_email(who, "email")?;
+        let email = crate::domain::email::EmailAddress::parse(who, "email")?.into_string();
         db::staff::find_by_email(conn, &email).await?
     };
     row.ok_or(AppError::NotFound("staff account"))
@@ -185,7 +186,7 @@ pub async fn create(
     email: &str,
     role: &str,
 ) -> Result<(StaffMember, String), AppError> {
-    let email = super::invitations::normalize_email(email, "email")?;
+    let email = crate::domain::email::EmailAddress::parse(email, "email")?.into_string();
     let role = parse_role(role)?;
     let now = state.clock.now();
     let id = db::new_id(IdKind::Staff);
@@ -223,7 +224,7 @@ pub async fn create(
     let (link, expires_at) = issue_token(state, &mut tx, &id).await?;
     tx.record(
         None,
-        "staff.created",
+        EventType::StaffCreated,
         vec![Target::new("staff", &id, Some(&email))],
         serde_json::json!({ "role": role, "setup_expires_at": rfc3339(expires_at) }),
     )
@@ -250,7 +251,7 @@ pub async fn reset(
     let (link, expires_at) = issue_token(state, &mut tx, &row.id).await?;
     tx.record(
         None,
-        "staff.reset",
+        EventType::StaffReset,
         vec![Target::new("staff", &row.id, Some(&row.email))],
         serde_json::json!({
             "previous_state": row.state,
@@ -281,7 +282,7 @@ pub async fn disable(
     let revoked = db::staff::revoke_tokens(tx.conn(), &row.id, now).await?;
     tx.record(
         None,
-        "staff.disabled",
+        EventType::StaffDisabled,
         vec![Target::new("staff", &row.id, Some(&row.email))],
         serde_json::json!({ "previous_state": row.state, "links_revoked": revoked }),
     )
@@ -475,7 +476,7 @@ pub async fn complete_setup(
     }
     tx.record(
         None,
-        "staff.setup_completed",
+        EventType::StaffSetupCompleted,
         vec![Target::new("staff", &staff.id, Some(&staff.email))],
         serde_json::json!({ "role": staff.role, "second_factor": "totp" }),
     )
@@ -502,7 +503,7 @@ async fn record_failure(
     let (actor, targets) = match staff {
         Some(s) => (
             Actor {
-                kind: "anonymous",
+                kind: crate::domain::actor::ActorKind::Anonymous,
                 id: "anonymous".into(),
                 name: s.email.clone(),
             },
@@ -510,7 +511,7 @@ async fn record_failure(
         ),
         None => (
             Actor {
-                kind: "anonymous",
+                kind: crate::domain::actor::ActorKind::Anonymous,
                 id: "anonymous".into(),
                 // Only a well-formed address is kept: people type passwords into the wrong field.
                 name: email.unwrap_or("unknown").to_owned(),
@@ -521,7 +522,7 @@ async fn record_failure(
     let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
     tx.record(
         None,
-        "staff.sign_in_failed",
+        EventType::StaffSignInFailed,
         targets,
         serde_json::json!({ "reason": reason }),
     )
@@ -540,7 +541,9 @@ pub async fn sign_in(
     password: &str,
     code: &str,
 ) -> Result<StaffGrant, AppError> {
-    let email = super::invitations::normalize_email(email, "email").ok();
+    let email = crate::domain::email::EmailAddress::parse(email, "email")
+        .ok()
+        .map(crate::domain::email::EmailAddress::into_string);
     let staff = match &email {
         Some(e) => {
             let mut conn = state.db.pool.acquire().await?;
@@ -577,7 +580,7 @@ pub async fn sign_in(
                     if db::staff::accept_step(tx.conn(), &s.id, step, now).await? {
                         tx.record(
                             None,
-                            "staff.signed_in",
+                            EventType::StaffSignedIn,
                             vec![Target::new("staff", &s.id, Some(&s.email))],
                             serde_json::json!({ "role": s.role }),
                         )
@@ -614,7 +617,9 @@ pub async fn alert_failed_sign_ins(
     failures: u32,
     window_ms: i64,
 ) -> Result<bool, AppError> {
-    let Ok(email) = super::invitations::normalize_email(email, "email") else {
+    let Ok(email) = crate::domain::email::EmailAddress::parse(email, "email")
+        .map(crate::domain::email::EmailAddress::into_string)
+    else {
         return Ok(false);
     };
     let now = state.clock.now();
@@ -625,14 +630,14 @@ pub async fn alert_failed_sign_ins(
     drop(conn);
     let minutes = window_ms / 60_000;
     let actor = Actor {
-        kind: "anonymous",
+        kind: crate::domain::actor::ActorKind::Anonymous,
         id: "anonymous".into(),
         name: staff.email.clone(),
     };
     let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
     tx.record(
         None,
-        "staff.sign_in_failures_alert",
+        EventType::StaffSignInFailuresAlert,
         vec![Target::new("staff", &staff.id, Some(&staff.email))],
         serde_json::json!({ "failures": failures, "window_minutes": minutes }),
     )

@@ -4,6 +4,7 @@
 //! once, one entity's events in order, retrying with exponential back-off and jitter for up to
 //! three days. A 410 disables the endpoint; 3xx counts as a failure.
 
+use crate::domain::event_type::EventType;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -245,7 +246,7 @@ pub async fn create(
     q::insert_endpoint(tx.conn(), &row).await?;
     tx.record(
         None,
-        "webhook_endpoint.created",
+        EventType::WebhookEndpointCreated,
         vec![Target::new("webhook_endpoint", &id, Some(&row.url))],
         json!({ "url": row.url, "events": row.events }),
     )
@@ -300,7 +301,7 @@ pub async fn update(
     q::update_endpoint(tx.conn(), &row, now).await?;
     tx.record(
         None,
-        "webhook_endpoint.updated",
+        EventType::WebhookEndpointUpdated,
         vec![Target::new("webhook_endpoint", id, Some(&row.url))],
         json!({ "url": row.url, "events": row.events, "enabled": row.enabled == 1 }),
     )
@@ -322,7 +323,7 @@ pub async fn delete(
     q::delete_endpoint(tx.conn(), id, now).await?;
     tx.record(
         None,
-        "webhook_endpoint.deleted",
+        EventType::WebhookEndpointDeleted,
         vec![Target::new("webhook_endpoint", id, Some(&row.url))],
         json!({}),
     )
@@ -348,7 +349,7 @@ pub async fn rotate_secret(
     q::update_endpoint(tx.conn(), &row, now).await?;
     tx.record(
         None,
-        "webhook_endpoint.secret_rotated",
+        EventType::WebhookEndpointSecretRotated,
         vec![Target::new("webhook_endpoint", id, Some(&row.url))],
         json!({ "previous_secret_expires_at": row.prev_secret_expires_at }),
     )
@@ -417,7 +418,7 @@ pub async fn redeliver(
     }
     tx.record(
         None,
-        "webhook_endpoint.redelivery_requested",
+        EventType::WebhookEndpointRedeliveryRequested,
         vec![Target::new("webhook_delivery", id, None)],
         json!({}),
     )
@@ -683,7 +684,7 @@ async fn finish(state: &AppState, d: DeliveryRow) -> Result<(), AppError> {
         if q::disable_endpoint(tx.conn(), &ep.id, "the receiver answered 410 Gone", done).await? {
             tx.record(
                 None,
-                "webhook_endpoint.disabled",
+                EventType::WebhookEndpointDisabled,
                 vec![Target::new("webhook_endpoint", &ep.id, Some(&ep.url))],
                 json!({ "reason": "410 Gone", "delivery_id": d.id }),
             )
@@ -734,9 +735,9 @@ mod tests {
     #[test]
     fn event_filters_match_exact_types_and_prefixes() {
         let f = Some(r#"["dsync.*","membership.role_changed"]"#);
-        assert!(wants(f, "dsync.user.created"));
-        assert!(wants(f, "membership.role_changed"));
-        assert!(!wants(f, "membership.created"));
+        assert!(wants(f, EventType::DsyncUserCreated.as_str()));
+        assert!(wants(f, EventType::MembershipRoleChanged.as_str()));
+        assert!(!wants(f, EventType::MembershipCreated.as_str()));
         assert!(!wants(f, "dsyncx.user"));
         assert!(wants(None, "anything"));
         assert!(check_events(Some(vec!["Bad Type".into()])).is_err());
@@ -894,7 +895,7 @@ pub async fn create_log_stream(
     q::insert_endpoint(tx.conn(), &row).await?;
     tx.record(
         Some(organization_id),
-        "log_stream.created",
+        EventType::LogStreamCreated,
         vec![Target::new("log_stream", &id, Some(name))],
         json!({ "kind": kind, "url": row.url }),
     )
@@ -921,7 +922,7 @@ pub async fn delete_log_stream(
     q::delete_endpoint(tx.conn(), id, now).await?;
     tx.record(
         Some(organization_id),
-        "log_stream.deleted",
+        EventType::LogStreamDeleted,
         vec![Target::new("log_stream", id, row.name.as_deref())],
         json!({}),
     )
@@ -977,7 +978,7 @@ pub async fn test_log_stream(
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     tx.record(
         Some(organization_id),
-        "log_stream.tested",
+        EventType::LogStreamTested,
         vec![Target::new("log_stream", id, row.name.as_deref())],
         json!({ "ok": ok, "status": out.status }),
     )

@@ -17,6 +17,9 @@ pub struct RestError {
     pub retry_after: Option<i64>,
 }
 
+/// What a handler answers.
+pub type ApiResult<T> = Result<T, RestError>;
+
 /// The envelope's schema (for OpenAPI).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorEnvelope {
@@ -69,6 +72,7 @@ impl RestError {
 impl From<AppError> for RestError {
     fn from(e: AppError) -> Self {
         let rid = super::super::current_request_id();
+        e.log(&rid);
         RestError {
             status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             code: e.code().to_owned(),

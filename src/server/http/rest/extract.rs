@@ -50,6 +50,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
 /// Parses JSON, turning serde's error into an envelope that names the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RestError> {
+    if let Some(field) = nul_in_strings(bytes) {
+        return Err(RestError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("{field}: text must not contain NUL characters (\\u0000)"),
+        )
+        .with_field(field));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
@@ -94,6 +102,45 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RestError> {
     })
 }
 
+/// The first field (as `a.b[0]`, `.` for the body itself) of valid JSON whose text or name
+/// holds a NUL character: PostgreSQL cannot store one, so it is refused here rather than failing
+/// as an internal error there.
+fn nul_in_strings(bytes: &[u8]) -> Option<String> {
+    if !bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return None;
+    }
+    fn find(v: &serde_json::Value, at: &str) -> Option<String> {
+        let here = || {
+            if at.is_empty() {
+                ".".to_owned()
+            } else {
+                at.to_owned()
+            }
+        };
+        match v {
+            serde_json::Value::String(s) if s.contains('\0') => Some(here()),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| find(item, &format!("{at}[{i}]"))),
+            serde_json::Value::Object(map) => map.iter().find_map(|(k, item)| {
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                if k.contains('\0') {
+                    Some(here())
+                } else {
+                    find(item, &path)
+                }
+            }),
+            _ => None,
+        }
+    }
+    find(&serde_json::from_slice(bytes).ok()?, "")
+}
+
 /// Query-string parameters with envelope errors.
 pub struct ApiQuery<T>(pub T);
 
@@ -102,6 +149,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, RestError> {
         let q = parts.uri.query().unwrap_or("");
+        // `%00` is the only way to a NUL character, which PostgreSQL cannot compare or store.
+        if q.contains("%00") {
+            return Err(RestError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "query parameters are invalid: they must not contain NUL characters (%00)",
+            ));
+        }
         serde_urlencoded::from_str(q).map(ApiQuery).map_err(|e| {
             RestError::new(
                 StatusCode::BAD_REQUEST,

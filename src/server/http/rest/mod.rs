@@ -1,18 +1,34 @@
 //! The vendor API, `/api/v1`: bearer API keys, one error envelope, cursor pagination,
 //! idempotent POSTs.
 
+pub mod audit_events;
+pub mod connections;
+pub mod directories;
+pub mod domains;
 pub mod error;
+pub mod events;
 pub mod extract;
-pub mod handlers;
+pub mod health;
 pub mod idempotency;
+pub mod invitations;
+pub mod memberships;
 pub mod openapi;
+pub mod organizations;
+pub mod policy;
+pub mod redirect_uris;
+pub mod refusals;
+pub mod roles;
+pub mod setup_links;
+pub mod sso;
+pub mod webhooks;
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Extension, Router};
+use utoipa_axum::router::OpenApiRouter;
 
 use self::error::{code_for_status, RestError};
 use super::ratelimit::limits;
@@ -20,141 +36,32 @@ use crate::server::audit::RequestContext;
 use crate::server::service::api_keys;
 use crate::server::state::AppState;
 
+/// Every operation, each route registered together with its OpenAPI entry (paths relative to
+/// `/api/v1`). [`openapi::spec`] builds the document from the same routers.
+pub fn operations() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .merge(organizations::routes())
+        .merge(setup_links::routes())
+        .merge(audit_events::routes())
+        .merge(domains::routes())
+        .merge(connections::routes())
+        .merge(sso::routes())
+        .merge(redirect_uris::routes())
+        .merge(directories::routes())
+        .merge(roles::routes())
+        .merge(memberships::routes())
+        .merge(invitations::routes())
+        .merge(events::routes())
+        .merge(webhooks::routes())
+        .merge(health::routes())
+        .merge(policy::routes())
+}
+
 /// Routes under `/api/v1`.
 pub fn router(state: AppState) -> Router<AppState> {
-    let authed = Router::new()
-        .route(
-            "/organizations",
-            post(handlers::create_organization).get(handlers::list_organizations),
-        )
-        .route(
-            "/organizations/{id}",
-            get(handlers::get_organization)
-                .patch(handlers::update_organization)
-                .delete(handlers::delete_organization),
-        )
-        .route(
-            "/organizations/{id}/domains",
-            post(handlers::create_domain).get(handlers::list_domains),
-        )
-        .route(
-            "/domains/{id}",
-            get(handlers::get_domain).delete(handlers::delete_domain),
-        )
-        .route("/domains/{id}/verify", post(handlers::verify_domain))
-        .route(
-            "/organizations/{id}/connections",
-            post(handlers::create_connection).get(handlers::list_connections),
-        )
-        .route(
-            "/connections/{id}",
-            get(handlers::get_connection)
-                .patch(handlers::update_connection)
-                .delete(handlers::delete_connection),
-        )
-        .route(
-            "/organizations/{id}/directories",
-            post(handlers::create_directory).get(handlers::list_directories),
-        )
-        .route(
-            "/directories/{id}",
-            get(handlers::get_directory)
-                .patch(handlers::update_directory)
-                .delete(handlers::delete_directory),
-        )
-        .route(
-            "/directories/{id}/token",
-            post(handlers::rotate_directory_token),
-        )
-        .route(
-            "/directories/{id}/users",
-            get(handlers::list_directory_users),
-        )
-        .route(
-            "/directories/{id}/groups",
-            get(handlers::list_directory_groups),
-        )
-        .route(
-            "/directories/{id}/role_mappings",
-            axum::routing::put(handlers::put_role_mappings),
-        )
-        .route(
-            "/roles",
-            get(handlers::list_roles).post(handlers::create_role),
-        )
-        .route(
-            "/roles/{slug}",
-            axum::routing::delete(handlers::delete_role),
-        )
-        .route(
-            "/organizations/{id}/memberships",
-            get(handlers::list_memberships),
-        )
-        .route(
-            "/organizations/{id}/health",
-            get(handlers::organization_health),
-        )
-        .route(
-            "/organizations/{id}/drift",
-            get(handlers::organization_drift),
-        )
-        .route(
-            "/organizations/{id}/policy",
-            get(handlers::get_policy).patch(handlers::update_policy),
-        )
-        .route(
-            "/organizations/{id}/policy/simulate",
-            post(handlers::simulate_policy),
-        )
-        .route(
-            "/memberships/{id}",
-            get(handlers::get_membership).patch(handlers::update_membership),
-        )
-        .route(
-            "/invitations",
-            post(handlers::create_invitation).get(handlers::list_invitations),
-        )
-        .route(
-            "/invitations/{id}",
-            get(handlers::get_invitation).delete(handlers::revoke_invitation),
-        )
-        .route(
-            "/invitations/{id}/resend",
-            post(handlers::resend_invitation),
-        )
-        .route("/sso/token", post(handlers::sso_token))
-        .route(
-            "/redirect_uris",
-            post(handlers::add_redirect_uri)
-                .get(handlers::list_redirect_uris)
-                .delete(handlers::remove_redirect_uri),
-        )
-        .route("/portal/links", post(handlers::create_setup_link))
-        .route("/audit_events", get(handlers::list_audit_events))
-        .route("/audit_events/export", get(handlers::export_audit_events))
-        .route("/events", get(handlers::list_events))
-        .route(
-            "/webhook_endpoints",
-            post(handlers::create_webhook_endpoint).get(handlers::list_webhook_endpoints),
-        )
-        .route(
-            "/webhook_endpoints/{id}",
-            get(handlers::get_webhook_endpoint)
-                .patch(handlers::update_webhook_endpoint)
-                .delete(handlers::delete_webhook_endpoint),
-        )
-        .route(
-            "/webhook_endpoints/{id}/secret",
-            post(handlers::rotate_webhook_secret),
-        )
-        .route(
-            "/webhook_endpoints/{id}/deliveries",
-            get(handlers::list_webhook_deliveries),
-        )
-        .route(
-            "/webhook_deliveries/{id}/redeliver",
-            post(handlers::redeliver_webhook),
-        )
+    let (authed, _) = operations().split_for_parts();
+    let authed = authed
+        .route_layer(middleware::from_fn(refuse_nul_in_path))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotency,
@@ -228,6 +135,20 @@ async fn authenticate(
             RestError::from(e).into_response()
         }
     }
+}
+
+/// Refuses a path parameter holding a NUL character (`%00`, the only way to one), which
+/// PostgreSQL cannot compare or store, before any handler looks it up.
+async fn refuse_nul_in_path(req: Request, next: Next) -> Response {
+    if req.uri().path().contains("%00") {
+        return RestError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "a path parameter must not contain NUL characters (%00)",
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Gives every error response without a JSON body (405 from the router, and the like) the envelope.
