@@ -88,174 +88,38 @@ impl Config {
     }
 
     /// Reads configuration from a map of variables (the process environment, or a test's).
+    ///
+    /// Variables are read in a fixed order, so the first problem reported is always the same.
     pub fn from_vars(vars: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
-        let unknown: Vec<&str> = vars
-            .keys()
-            .filter(|k| k.starts_with("LANYARD_") && !KNOWN_VARS.contains(&k.as_str()))
-            .map(String::as_str)
-            .collect();
-        if !unknown.is_empty() {
-            return Err(ConfigError(format!(
-                "unknown variable(s) {}; known ones are {}",
-                unknown.join(", "),
-                KNOWN_VARS.join(", ")
-            )));
-        }
-        let get = |k: &str| vars.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
-
-        let env = match get("LANYARD_ENV").unwrap_or("development") {
-            "development" => Environment::Development,
-            "production" => Environment::Production,
-            other => {
-                return Err(ConfigError(format!(
-                    "LANYARD_ENV is '{other}'; use 'development' or 'production'"
-                )))
-            }
-        };
-        let listen: SocketAddr = get("LANYARD_LISTEN")
-            .unwrap_or("127.0.0.1:3000")
-            .parse()
-            .map_err(|_| ConfigError("LANYARD_LISTEN must look like 127.0.0.1:3000".into()))?;
-        let public_url_raw = get("LANYARD_PUBLIC_URL").unwrap_or("http://127.0.0.1:3000");
-        let public_url = url::Url::parse(public_url_raw.trim_end_matches('/')).map_err(|_| {
-            ConfigError(format!(
-                "LANYARD_PUBLIC_URL '{public_url_raw}' is not an absolute URL such as https://lanyard.example.com"
-            ))
-        })?;
-        if !matches!(public_url.scheme(), "http" | "https") || public_url.host().is_none() {
-            return Err(ConfigError(
-                "LANYARD_PUBLIC_URL must be an http(s) URL with a host".into(),
-            ));
-        }
-        if env == Environment::Production && public_url.scheme() != "https" {
-            return Err(ConfigError(
-                "LANYARD_PUBLIC_URL must use https when LANYARD_ENV=production".into(),
-            ));
-        }
-        let data_dir = PathBuf::from(get("LANYARD_DATA_DIR").unwrap_or("data"));
-        let database_url = match vars
-            .get("DATABASE_URL")
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-        {
-            Some(u) => u.to_owned(),
-            None => {
-                let abs = std::path::absolute(data_dir.join("lanyard.db"))
-                    .map_err(|e| ConfigError(format!("cannot resolve the data directory: {e}")))?;
-                format!("sqlite://{}", abs.display())
-            }
-        };
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            return Err(ConfigError(
-                "DATABASE_URL must start with sqlite: or postgres://".into(),
-            ));
-        }
+        refuse_unknown_vars(vars)?;
+        let v = Vars(vars);
+        let env = environment(&v)?;
+        let listen = listen_address(&v)?;
+        let public_url = public_url(&v, env)?;
+        let data_dir = PathBuf::from(v.get("LANYARD_DATA_DIR").unwrap_or("data"));
+        let database_url = database_url(&v, &data_dir)?;
         let site_root = vars
             .get("LEPTOS_SITE_ROOT")
             .cloned()
             .unwrap_or_else(|| "target/site".into());
-
-        let secret_key = match get("LANYARD_SECRET_KEY") {
-            Some(k) => parse_key(k)?,
-            None if env == Environment::Production => {
-                return Err(ConfigError(
-                    "LANYARD_SECRET_KEY is required when LANYARD_ENV=production (64 hex characters; generate with `openssl rand -hex 32`)".into(),
-                ))
-            }
-            None => dev_key(&data_dir)?,
-        };
-        let flag = |k: &str, default: bool| -> Result<bool, ConfigError> {
-            match get(k) {
-                None => Ok(default),
-                Some("1" | "true" | "on" | "yes") => Ok(true),
-                Some("0" | "false" | "off" | "no") => Ok(false),
-                Some(other) => Err(ConfigError(format!("{k} is '{other}'; use true or false"))),
-            }
-        };
-        let allow_private_network = flag("LANYARD_ALLOW_PRIVATE_NETWORK", false)?;
-        let rate_limits = flag("LANYARD_RATE_LIMITS", true)?;
-        let redirect_uris = get("LANYARD_REDIRECT_URIS")
-            .map(|s| {
-                s.split(',')
-                    .map(|x| x.trim().to_owned())
-                    .filter(|x| !x.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let color = get("LANYARD_VENDOR_COLOR").unwrap_or("#4f46e5").to_owned();
-        if !(color.len() == 7
-            && color.starts_with('#')
-            && color[1..].bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            return Err(ConfigError(format!(
-                "LANYARD_VENDOR_COLOR is '{color}'; use a colour like #4f46e5"
-            )));
-        }
-        let branding = Branding {
-            vendor_name: get("LANYARD_VENDOR_NAME").unwrap_or("Lanyard").to_owned(),
-            logo_url: get("LANYARD_VENDOR_LOGO_URL").map(str::to_owned),
-            color,
-        };
-        let dns_servers = match get("LANYARD_DNS_SERVERS") {
-            None => Vec::new(),
-            Some(list) => list
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    s.parse::<SocketAddr>()
-                        .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-                        .map_err(|_| {
-                            ConfigError(format!(
-                                "LANYARD_DNS_SERVERS entry '{s}' must be an IP address with optional port, e.g. 10.0.0.2:53"
-                            ))
-                        })
-                })
-                .collect::<Result<_, _>>()?,
-        };
-        let mut domain_policy = crate::domain::domain_state::Policy::default();
-        if let Some(v) = get("LANYARD_DOMAIN_REPROOF_INTERVAL") {
-            domain_policy.reproof_interval_ms =
-                parse_duration_ms("LANYARD_DOMAIN_REPROOF_INTERVAL", v)?;
-        }
-        if let Some(v) = get("LANYARD_DOMAIN_LAPSE_GRACE") {
-            domain_policy.lapse_grace_ms = parse_duration_ms("LANYARD_DOMAIN_LAPSE_GRACE", v)?;
-        }
-        let saml_clock_skew_ms = match get("LANYARD_SAML_CLOCK_SKEW") {
+        let secret_key = secret_key(&v, env, &data_dir)?;
+        let allow_private_network = v.flag("LANYARD_ALLOW_PRIVATE_NETWORK", false)?;
+        let rate_limits = v.flag("LANYARD_RATE_LIMITS", true)?;
+        let redirect_uris = redirect_uris(&v);
+        let branding = branding(&v)?;
+        let dns_servers = dns_servers(&v)?;
+        let domain_policy = domain_policy(&v)?;
+        let saml_clock_skew_ms = match v.get("LANYARD_SAML_CLOCK_SKEW") {
             None => 120_000,
-            Some(v) => parse_skew(v)?,
+            Some(raw) => parse_skew(raw)?,
         };
-        let scim_token_overlap_ms = match get("LANYARD_SCIM_TOKEN_OVERLAP") {
+        let scim_token_overlap_ms = match v.get("LANYARD_SCIM_TOKEN_OVERLAP") {
             None => 3_600_000,
-            Some(v) => parse_duration_ms("LANYARD_SCIM_TOKEN_OVERLAP", v)?,
+            Some(raw) => parse_duration_ms("LANYARD_SCIM_TOKEN_OVERLAP", raw)?,
         };
-        let event_retention_ms = match get("LANYARD_EVENT_RETENTION") {
-            None => crate::server::events::DEFAULT_RETENTION_MS,
-            Some(v) => {
-                let ms = parse_duration_ms("LANYARD_EVENT_RETENTION", v)?;
-                if ms < 3600 * 1000 {
-                    return Err(ConfigError(format!(
-                        "LANYARD_EVENT_RETENTION is '{v}'; keep events at least 1h (e.g. 90d)"
-                    )));
-                }
-                ms
-            }
-        };
-        let smtp_url = get("LANYARD_SMTP_URL")
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
-        let trusted_proxies = match get("LANYARD_TRUSTED_PROXIES") {
-            None => Default::default(),
-            Some(v) => crate::server::forwarded::TrustedProxies::parse(v).map_err(|e| {
-                ConfigError(format!(
-                    "LANYARD_TRUSTED_PROXIES: {e}; list the reverse proxies in front of Lanyard, comma-separated, e.g. 10.0.0.5,10.1.0.0/16"
-                ))
-            })?,
-        };
+        let event_retention_ms = event_retention_ms(&v)?;
+        let smtp_url = v.get("LANYARD_SMTP_URL").map(str::to_owned);
+        let trusted_proxies = trusted_proxies(&v)?;
         Ok(Config {
             trusted_proxies,
             saml_clock_skew_ms,
@@ -296,6 +160,214 @@ impl Config {
                 Some("127.0.0.1" | "localhost" | "[::1]")
             ))
     }
+}
+
+/// The variables being read: a blank value counts as unset.
+struct Vars<'a>(&'a BTreeMap<String, String>);
+
+impl Vars<'_> {
+    /// The trimmed value of `k`, `None` when unset or blank.
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+
+    /// A yes/no variable (`true`/`1`/`on`/`yes` or `false`/`0`/`off`/`no`).
+    fn flag(&self, k: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(k) {
+            None => Ok(default),
+            Some("1" | "true" | "on" | "yes") => Ok(true),
+            Some("0" | "false" | "off" | "no") => Ok(false),
+            Some(other) => Err(ConfigError(format!("{k} is '{other}'; use true or false"))),
+        }
+    }
+}
+
+/// Any `LANYARD_*` variable not in [`KNOWN_VARS`] is refused (a typo must not pass silently).
+fn refuse_unknown_vars(vars: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    let unknown: Vec<&str> = vars
+        .keys()
+        .filter(|k| k.starts_with("LANYARD_") && !KNOWN_VARS.contains(&k.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ConfigError(format!(
+            "unknown variable(s) {}; known ones are {}",
+            unknown.join(", "),
+            KNOWN_VARS.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// `LANYARD_ENV`: development (default) or production.
+fn environment(v: &Vars) -> Result<Environment, ConfigError> {
+    match v.get("LANYARD_ENV").unwrap_or("development") {
+        "development" => Ok(Environment::Development),
+        "production" => Ok(Environment::Production),
+        other => Err(ConfigError(format!(
+            "LANYARD_ENV is '{other}'; use 'development' or 'production'"
+        ))),
+    }
+}
+
+/// `LANYARD_LISTEN`: the socket address to bind (default 127.0.0.1:3000).
+fn listen_address(v: &Vars) -> Result<SocketAddr, ConfigError> {
+    v.get("LANYARD_LISTEN")
+        .unwrap_or("127.0.0.1:3000")
+        .parse()
+        .map_err(|_| ConfigError("LANYARD_LISTEN must look like 127.0.0.1:3000".into()))
+}
+
+/// `LANYARD_PUBLIC_URL`: an absolute http(s) URL with a host; https in production.
+fn public_url(v: &Vars, env: Environment) -> Result<url::Url, ConfigError> {
+    let public_url_raw = v
+        .get("LANYARD_PUBLIC_URL")
+        .unwrap_or("http://127.0.0.1:3000");
+    let public_url = url::Url::parse(public_url_raw.trim_end_matches('/')).map_err(|_| {
+        ConfigError(format!(
+            "LANYARD_PUBLIC_URL '{public_url_raw}' is not an absolute URL such as https://lanyard.example.com"
+        ))
+    })?;
+    if !matches!(public_url.scheme(), "http" | "https") || public_url.host().is_none() {
+        return Err(ConfigError(
+            "LANYARD_PUBLIC_URL must be an http(s) URL with a host".into(),
+        ));
+    }
+    if env == Environment::Production && public_url.scheme() != "https" {
+        return Err(ConfigError(
+            "LANYARD_PUBLIC_URL must use https when LANYARD_ENV=production".into(),
+        ));
+    }
+    Ok(public_url)
+}
+
+/// `DATABASE_URL`, or a SQLite file in the data directory; only SQLite and PostgreSQL.
+fn database_url(v: &Vars, data_dir: &std::path::Path) -> Result<String, ConfigError> {
+    let database_url = match v.get("DATABASE_URL") {
+        Some(u) => u.to_owned(),
+        None => {
+            let abs = std::path::absolute(data_dir.join("lanyard.db"))
+                .map_err(|e| ConfigError(format!("cannot resolve the data directory: {e}")))?;
+            format!("sqlite://{}", abs.display())
+        }
+    };
+    if !(database_url.starts_with("sqlite:")
+        || database_url.starts_with("postgres://")
+        || database_url.starts_with("postgresql://"))
+    {
+        return Err(ConfigError(
+            "DATABASE_URL must start with sqlite: or postgres://".into(),
+        ));
+    }
+    Ok(database_url)
+}
+
+/// `LANYARD_SECRET_KEY`: required in production; in development generated once into the data
+/// directory when unset.
+fn secret_key(
+    v: &Vars,
+    env: Environment,
+    data_dir: &std::path::Path,
+) -> Result<[u8; 32], ConfigError> {
+    match v.get("LANYARD_SECRET_KEY") {
+        Some(k) => parse_key(k),
+        None if env == Environment::Production => Err(ConfigError(
+            "LANYARD_SECRET_KEY is required when LANYARD_ENV=production (64 hex characters; generate with `openssl rand -hex 32`)".into(),
+        )),
+        None => dev_key(data_dir),
+    }
+}
+
+/// `LANYARD_REDIRECT_URIS`: a comma-separated list (blank entries dropped).
+fn redirect_uris(v: &Vars) -> Vec<String> {
+    v.get("LANYARD_REDIRECT_URIS")
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().to_owned())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `LANYARD_VENDOR_NAME`, `LANYARD_VENDOR_LOGO_URL` and `LANYARD_VENDOR_COLOR` (`#rrggbb`).
+fn branding(v: &Vars) -> Result<Branding, ConfigError> {
+    let color = v
+        .get("LANYARD_VENDOR_COLOR")
+        .unwrap_or("#4f46e5")
+        .to_owned();
+    if !(color.len() == 7
+        && color.starts_with('#')
+        && color[1..].bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(ConfigError(format!(
+            "LANYARD_VENDOR_COLOR is '{color}'; use a colour like #4f46e5"
+        )));
+    }
+    Ok(Branding {
+        vendor_name: v.get("LANYARD_VENDOR_NAME").unwrap_or("Lanyard").to_owned(),
+        logo_url: v.get("LANYARD_VENDOR_LOGO_URL").map(str::to_owned),
+        color,
+    })
+}
+
+/// `LANYARD_DNS_SERVERS`: comma-separated IP addresses, port 53 unless given.
+fn dns_servers(v: &Vars) -> Result<Vec<SocketAddr>, ConfigError> {
+    let Some(list) = v.get("LANYARD_DNS_SERVERS") else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<SocketAddr>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                .map_err(|_| {
+                    ConfigError(format!(
+                        "LANYARD_DNS_SERVERS entry '{s}' must be an IP address with optional port, e.g. 10.0.0.2:53"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// `LANYARD_DOMAIN_REPROOF_INTERVAL` and `LANYARD_DOMAIN_LAPSE_GRACE` over the defaults.
+fn domain_policy(v: &Vars) -> Result<crate::domain::domain_state::Policy, ConfigError> {
+    let mut domain_policy = crate::domain::domain_state::Policy::default();
+    if let Some(raw) = v.get("LANYARD_DOMAIN_REPROOF_INTERVAL") {
+        domain_policy.reproof_interval_ms =
+            parse_duration_ms("LANYARD_DOMAIN_REPROOF_INTERVAL", raw)?;
+    }
+    if let Some(raw) = v.get("LANYARD_DOMAIN_LAPSE_GRACE") {
+        domain_policy.lapse_grace_ms = parse_duration_ms("LANYARD_DOMAIN_LAPSE_GRACE", raw)?;
+    }
+    Ok(domain_policy)
+}
+
+/// `LANYARD_EVENT_RETENTION`: at least one hour (default 90 days).
+fn event_retention_ms(v: &Vars) -> Result<i64, ConfigError> {
+    let Some(raw) = v.get("LANYARD_EVENT_RETENTION") else {
+        return Ok(crate::server::events::DEFAULT_RETENTION_MS);
+    };
+    let ms = parse_duration_ms("LANYARD_EVENT_RETENTION", raw)?;
+    if ms < 3600 * 1000 {
+        return Err(ConfigError(format!(
+            "LANYARD_EVENT_RETENTION is '{raw}'; keep events at least 1h (e.g. 90d)"
+        )));
+    }
+    Ok(ms)
+}
+
+/// `LANYARD_TRUSTED_PROXIES`: the reverse proxies whose `X-Forwarded-For` is believed.
+fn trusted_proxies(v: &Vars) -> Result<crate::server::forwarded::TrustedProxies, ConfigError> {
+    let Some(raw) = v.get("LANYARD_TRUSTED_PROXIES") else {
+        return Ok(Default::default());
+    };
+    crate::server::forwarded::TrustedProxies::parse(raw).map_err(|e| {
+        ConfigError(format!(
+            "LANYARD_TRUSTED_PROXIES: {e}; list the reverse proxies in front of Lanyard, comma-separated, e.g. 10.0.0.5,10.1.0.0/16"
+        ))
+    })
 }
 
 /// Parses `90s`, `30m`, `24h` or `3d` into milliseconds (at least one minute).

@@ -11,8 +11,9 @@ use super::action_error;
 use crate::api::console::{
     console_credentials, console_member, console_tenant, console_tenants, ConsoleCreateLink,
     ConsoleRefresh, ConsoleResendInvitation, ConsoleRevokeApiKey, ConsoleSimulate, CredentialLine,
-    DriftLine, Line, StaffInfo,
+    DriftLine, InvitationLine, Line, SignalLine, StaffInfo, TenantPage,
 };
+use crate::api::policy::{PointLine, SimLine};
 use crate::api::PortalError;
 use crate::domain::text::neutralize as shown;
 
@@ -282,171 +283,291 @@ pub fn Tenant() -> impl IntoView {
         },
         |(id, _, _, _, _)| console_tenant(id),
     );
-    let errors = move || {
-        console_error(refresh.value().get())
-            .or_else(|| console_error(link.value().get()))
-            .or_else(|| console_error(resend.value().get()))
-            .or_else(|| console_error(simulate.value().get()))
-    };
     view! {
         <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
             {move || data.get().map(|d| match d {
-                Ok(p) => {
-                    let (label, class) = status_badge(&p.status);
-                    let admin = p.me.role == "admin";
-                    let org = p.id.clone();
-                    let org2 = p.id.clone();
-                    let org3 = p.id.clone();
-                    let org4 = p.id.clone();
-                    view! {
-                        <ConsoleFrame me=p.me.clone()>
-                            <A href="/console" attr:class="text-sm text-indigo-700 underline">"← All tenants"</A>
-                            <div class="mt-2 flex flex-wrap items-center gap-3">
-                                <h1 class="text-2xl font-semibold" data-testid="tenant-name">{shown(&p.name)}</h1>
-                                <span class=format!("rounded-full px-2 py-0.5 text-xs font-medium {class}") data-testid="tenant-status">{label}</span>
-                            </div>
-                            <p class="font-mono text-xs text-slate-500">{p.id.clone()}{p.external_id.clone().map(|e| format!(" · external id {e}"))}" · checked "{p.computed_at.clone()}</p>
-                            {move || errors().map(|e| view! { <p class="mt-3 rounded-lg bg-rose-50 p-3 text-rose-900" role="alert" data-testid="form-error">{e}</p> })}
-                            <ActionForm action=refresh attr:class="mt-3">
-                                <input type="hidden" name="organization_id" value=org.clone() />
-                                <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1 text-sm" data-testid="refresh">"Check again now"</button>
-                            </ActionForm>
-
-                            {section("What needs attention")}
-                            {if p.signals.is_empty() {
-                                view! { <p class="text-sm text-emerald-800" data-testid="signals-empty">"Nothing: SSO, directory, domains and invitations look healthy."</p> }.into_any()
-                            } else {
-                                view! {
-                                    <ul class="space-y-1 text-sm" data-testid="signals">
-                                        {p.signals.clone().into_iter().map(|s| view! {
-                                            <li class=if s.severity == "error" { "rounded bg-rose-50 p-2 text-rose-900" } else { "rounded bg-amber-50 p-2 text-amber-900" } data-testid="signal" data-area=s.area.clone()>
-                                                {shown(&format!("{} · {}", s.area, s.message))}
-                                            </li>
-                                        }).collect_view()}
-                                    </ul>
-                                }.into_any()
-                            }}
-
-                            <dl class="mt-6 grid grid-cols-2 gap-2 text-sm md:grid-cols-4" data-testid="summary">
-                                {p.summary.clone().into_iter().map(|(k, v)| view! {
-                                    <div class="rounded-lg border border-slate-200 bg-white p-3"><dt class="text-xs text-slate-500">{k}</dt><dd>{shown(&v)}</dd></div>
-                                }).collect_view()}
-                            </dl>
-
-                            {section("SSO connections")}
-                            {if p.sso.is_empty() {
-                                view! { <p class="text-sm text-slate-500" data-testid="sso-empty">"No SSO connection. Send the customer a setup link with SSO."</p> }.into_any()
-                            } else {
-                                view! { <ul class="list-disc pl-5 text-sm" data-testid="sso">{p.sso.clone().into_iter().map(|l| view! { <li>{shown(&l)}</li> }).collect_view()}</ul> }.into_any()
-                            }}
-                            {section("Directories")}
-                            {if p.directories.is_empty() {
-                                view! { <p class="text-sm text-slate-500" data-testid="directories-empty">"No directory. Send the customer a setup link with directory sync."</p> }.into_any()
-                            } else {
-                                view! { <ul class="list-disc pl-5 text-sm" data-testid="directories">{p.directories.clone().into_iter().map(|l| view! { <li>{shown(&l)}</li> }).collect_view()}</ul> }.into_any()
-                            }}
-
-                            {section("Drift")}
-                            <p class="mb-2 text-sm"><a href=format!("/console/organizations/{}/drift.csv", p.id) class="text-indigo-700 underline" data-testid="drift-export">"Export the drift report (CSV)"</a></p>
-                            <DriftList org=org2 drift=p.drift.clone() />
-
-                            {section("Credentials")}
-                            <Credentials creds=p.credentials.clone() revoke=None />
-
-                            {section("Last failed sign-ins")}
-                            <Lines lines=p.failed_sign_ins.clone() empty="No failed sign-ins recorded." testid="failed-sign-ins" />
-
-                            {section("Pending invitations")}
-                            {if p.invitations.is_empty() {
-                                view! { <p class="text-sm text-slate-500" data-testid="invitations-empty">"No pending invitation."</p> }.into_any()
-                            } else {
-                                view! {
-                                    <ul class="divide-y divide-slate-100 text-sm" data-testid="invitations">
-                                        {p.invitations.clone().into_iter().map(|i| {
-                                            let org = org3.clone();
-                                            view! {
-                                                <li class="flex flex-wrap items-center justify-between gap-2 py-2" data-testid="invitation">
-                                                    <span>{shown(&format!("{} · {} · expires {} · {}", i.email, i.role, i.expires, i.delivery))}</span>
-                                                    {admin.then(|| view! {
-                                                        <ActionForm action=resend>
-                                                            <input type="hidden" name="organization_id" value=org.clone() />
-                                                            <input type="hidden" name="invitation_id" value=i.id.clone() />
-                                                            <button type="submit" class="rounded border border-slate-300 px-2 text-xs" data-testid="resend">"Send again"</button>
-                                                        </ActionForm>
-                                                    })}
-                                                </li>
-                                            }
-                                        }).collect_view()}
-                                    </ul>
-                                }.into_any()
-                            }}
-
-                            {section("Setup link for the customer's admin")}
-                            {p.new_link.clone().map(|l| view! {
-                                <div class="mb-3 rounded-lg bg-emerald-50 p-3 text-sm" data-testid="new-link">
-                                    <p class="mb-1">"Send this link to the customer's admin. It is shown once, works once and expires in 24 hours."</p>
-                                    <crate::app::components::CopyField label="Setup link" value=l testid="new-link-value" />
-                                </div>
-                            })}
-                            {if admin {
-                                view! {
-                                    <ActionForm action=link attr:class="rounded-xl border border-slate-200 bg-white p-4 text-sm" attr:data-testid="create-link">
-                                        <input type="hidden" name="link[organization_id]" value=org4.clone() />
-                                        <fieldset class="flex flex-wrap gap-3">
-                                            <legend class="mb-1 font-medium">"The link opens"</legend>
-                                            {[("sso", "SSO"), ("domain_verification", "Domains"), ("dsync", "Directory sync"), ("invitations", "Members"), ("audit_logs", "Activity"), ("log_streams", "Log streams")].into_iter().map(|(n, l)| view! {
-                                                <label><input type="checkbox" name=format!("link[{n}]") value="on" /> " " {l}</label>
-                                            }).collect_view()}
-                                        </fieldset>
-                                        <label class="mt-2 block">"Admin's email (optional) "
-                                            <input name="link[admin_email]" type="email" class="rounded border border-slate-300 px-2 py-1" />
-                                        </label>
-                                        <button type="submit" class="mt-2 rounded-lg bg-slate-900 px-3 py-1 text-white" data-testid="create-link-submit">"Create setup link"</button>
-                                    </ActionForm>
-                                }.into_any()
-                            } else {
-                                view! { <p class="text-sm text-slate-500" data-testid="viewer-note">"Your staff role is viewer: ask a console admin to create setup links or resend invitations."</p> }.into_any()
-                            }}
-
-                            {section("Access policy")}
-                            <ol class="space-y-2 text-sm" data-testid="control-points">
-                                {p.points.clone().into_iter().map(|cp| view! {
-                                    <li data-testid="control-point" data-key=cp.key.clone()>
-                                        <span class="font-medium">{cp.title}</span>
-                                        <ul class="list-disc pl-5 text-slate-700">{cp.decisions.into_iter().map(|d| view! { <li>{d}</li> }).collect_view()}</ul>
-                                    </li>
-                                }).collect_view()}
-                            </ol>
-                            <ActionForm action=simulate attr:class="mt-3 flex flex-wrap items-end gap-2 text-sm" attr:data-testid="simulator">
-                                <input type="hidden" name="organization_id" value=p.id.clone() />
-                                <label>"Email "<input name="email" type="email" required class="rounded border border-slate-300 px-2 py-1" data-testid="sim-email" /></label>
-                                <select name="path" class="rounded border border-slate-300 px-2 py-1" data-testid="sim-path">
-                                    {p.paths.clone().into_iter().map(|(v, l)| view! { <option value=v>{l}</option> }).collect_view()}
-                                </select>
-                                <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1" data-testid="sim-submit">"Simulate"</button>
-                            </ActionForm>
-                            {p.simulation.clone().map(|sim| view! {
-                                <div class="mt-2 rounded-lg bg-slate-100 p-3 text-sm" data-testid="sim-result" data-decision=sim.decision.clone()>
-                                    <p class="font-medium">{shown(&format!("{}: {}{}", sim.email, sim.decision, sim.role.map(|r| format!(" as {r}")).unwrap_or_default()))}</p>
-                                    <ol class="list-decimal pl-5">{sim.reasons.into_iter().map(|(rule, outcome, detail)| view! {
-                                        <li data-testid="sim-reason" data-rule=rule.clone() data-outcome=outcome.clone()>{shown(&format!("{rule} · {outcome}: {detail}"))}</li>
-                                    }).collect_view()}</ol>
-                                </div>
-                            })}
-
-                            {section("Timeline")}
-                            <Lines lines=p.timeline.clone() empty="No activity yet." testid="timeline" />
-                            {section("SCIM requests")}
-                            <Lines lines=p.scim_log.clone() empty="No SCIM request yet." testid="scim-log" />
-                            {section("Webhook and log stream deliveries")}
-                            <Lines lines=p.deliveries.clone() empty="No delivery of this organization's events yet." testid="deliveries" />
-                        </ConsoleFrame>
-                    }.into_any()
-                }
+                Ok(p) => view! { <TenantDetail p refresh link resend simulate /> }.into_any(),
                 Err(e) => view! { <ConsoleProblem err=e /> }.into_any(),
             })}
         </Suspense>
     }
+}
+
+/// The first failure of the tenant page's actions, worded for staff.
+fn tenant_action_error(
+    refresh: ServerAction<ConsoleRefresh>,
+    link: ServerAction<ConsoleCreateLink>,
+    resend: ServerAction<ConsoleResendInvitation>,
+    simulate: ServerAction<ConsoleSimulate>,
+) -> Option<String> {
+    console_error(refresh.value().get())
+        .or_else(|| console_error(link.value().get()))
+        .or_else(|| console_error(resend.value().get()))
+        .or_else(|| console_error(simulate.value().get()))
+}
+
+/// One organization's page, section by section.
+#[component]
+fn TenantDetail(
+    p: TenantPage,
+    refresh: ServerAction<ConsoleRefresh>,
+    link: ServerAction<ConsoleCreateLink>,
+    resend: ServerAction<ConsoleResendInvitation>,
+    simulate: ServerAction<ConsoleSimulate>,
+) -> impl IntoView {
+    let TenantPage {
+        me,
+        id,
+        name,
+        external_id,
+        status,
+        computed_at,
+        signals,
+        sso,
+        directories,
+        summary,
+        drift,
+        credentials,
+        timeline,
+        failed_sign_ins,
+        scim_log,
+        deliveries,
+        invitations,
+        new_link,
+        points,
+        paths,
+        simulation,
+    } = p;
+    let admin = me.role == "admin";
+    let drift_csv = format!("/console/organizations/{id}/drift.csv");
+    let refresh_org = id.clone();
+    view! {
+        <ConsoleFrame me>
+            <TenantHeading id=id.clone() name external_id status computed_at />
+            {move || tenant_action_error(refresh, link, resend, simulate).map(|e| view! { <p class="mt-3 rounded-lg bg-rose-50 p-3 text-rose-900" role="alert" data-testid="form-error">{e}</p> })}
+            <ActionForm action=refresh attr:class="mt-3">
+                <input type="hidden" name="organization_id" value=refresh_org />
+                <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1 text-sm" data-testid="refresh">"Check again now"</button>
+            </ActionForm>
+
+            {section("What needs attention")}
+            <Signals signals />
+            <Summary summary />
+
+            {section("SSO connections")}
+            <Bullets items=sso testid="sso" empty="No SSO connection. Send the customer a setup link with SSO." />
+            {section("Directories")}
+            <Bullets items=directories testid="directories" empty="No directory. Send the customer a setup link with directory sync." />
+
+            {section("Drift")}
+            <p class="mb-2 text-sm"><a href=drift_csv class="text-indigo-700 underline" data-testid="drift-export">"Export the drift report (CSV)"</a></p>
+            <DriftList org=id.clone() drift />
+
+            {section("Credentials")}
+            <Credentials creds=credentials revoke=None />
+
+            {section("Last failed sign-ins")}
+            <Lines lines=failed_sign_ins empty="No failed sign-ins recorded." testid="failed-sign-ins" />
+
+            {section("Pending invitations")}
+            <PendingInvitations org=id.clone() invitations admin resend />
+
+            {section("Setup link for the customer's admin")}
+            <NewSetupLink new_link />
+            <CreateLinkForm org=id.clone() admin link />
+
+            {section("Access policy")}
+            <ControlPoints points />
+            <Simulator org=id.clone() paths simulate />
+            <SimulationResult simulation />
+
+            {section("Timeline")}
+            <Lines lines=timeline empty="No activity yet." testid="timeline" />
+            {section("SCIM requests")}
+            <Lines lines=scim_log empty="No SCIM request yet." testid="scim-log" />
+            {section("Webhook and log stream deliveries")}
+            <Lines lines=deliveries empty="No delivery of this organization's events yet." testid="deliveries" />
+        </ConsoleFrame>
+    }
+}
+
+/// Back link, name with its health badge, ids and when the health was computed.
+#[component]
+fn TenantHeading(
+    id: String,
+    name: String,
+    external_id: Option<String>,
+    status: String,
+    computed_at: String,
+) -> impl IntoView {
+    let (label, class) = status_badge(&status);
+    view! {
+        <A href="/console" attr:class="text-sm text-indigo-700 underline">"← All tenants"</A>
+        <div class="mt-2 flex flex-wrap items-center gap-3">
+            <h1 class="text-2xl font-semibold" data-testid="tenant-name">{shown(&name)}</h1>
+            <span class=format!("rounded-full px-2 py-0.5 text-xs font-medium {class}") data-testid="tenant-status">{label}</span>
+        </div>
+        <p class="font-mono text-xs text-slate-500">{id}{external_id.map(|e| format!(" · external id {e}"))}" · checked "{computed_at}</p>
+    }
+}
+
+/// The health signals, or a word that there are none.
+#[component]
+fn Signals(signals: Vec<SignalLine>) -> impl IntoView {
+    if signals.is_empty() {
+        view! { <p class="text-sm text-emerald-800" data-testid="signals-empty">"Nothing: SSO, directory, domains and invitations look healthy."</p> }.into_any()
+    } else {
+        view! {
+            <ul class="space-y-1 text-sm" data-testid="signals">
+                {signals.into_iter().map(|s| view! {
+                    <li class=if s.severity == "error" { "rounded bg-rose-50 p-2 text-rose-900" } else { "rounded bg-amber-50 p-2 text-amber-900" } data-testid="signal" data-area=s.area.clone()>
+                        {shown(&format!("{} · {}", s.area, s.message))}
+                    </li>
+                }).collect_view()}
+            </ul>
+        }.into_any()
+    }
+}
+
+/// The summary tiles: (label, value).
+#[component]
+fn Summary(summary: Vec<(String, String)>) -> impl IntoView {
+    view! {
+        <dl class="mt-6 grid grid-cols-2 gap-2 text-sm md:grid-cols-4" data-testid="summary">
+            {summary.into_iter().map(|(k, v)| view! {
+                <div class="rounded-lg border border-slate-200 bg-white p-3"><dt class="text-xs text-slate-500">{k}</dt><dd>{shown(&v)}</dd></div>
+            }).collect_view()}
+        </dl>
+    }
+}
+
+/// A bulleted list of one-line descriptions, or `empty` when there are none.
+#[component]
+fn Bullets(items: Vec<String>, testid: &'static str, empty: &'static str) -> impl IntoView {
+    if items.is_empty() {
+        view! { <p class="text-sm text-slate-500" data-testid=format!("{testid}-empty")>{empty}</p> }.into_any()
+    } else {
+        view! { <ul class="list-disc pl-5 text-sm" data-testid=testid>{items.into_iter().map(|l| view! { <li>{shown(&l)}</li> }).collect_view()}</ul> }.into_any()
+    }
+}
+
+/// Pending invitations; admins may send one again.
+#[component]
+fn PendingInvitations(
+    org: String,
+    invitations: Vec<InvitationLine>,
+    admin: bool,
+    resend: ServerAction<ConsoleResendInvitation>,
+) -> impl IntoView {
+    if invitations.is_empty() {
+        return view! { <p class="text-sm text-slate-500" data-testid="invitations-empty">"No pending invitation."</p> }.into_any();
+    }
+    view! {
+        <ul class="divide-y divide-slate-100 text-sm" data-testid="invitations">
+            {invitations.into_iter().map(|i| {
+                let org = org.clone();
+                view! {
+                    <li class="flex flex-wrap items-center justify-between gap-2 py-2" data-testid="invitation">
+                        <span>{shown(&format!("{} · {} · expires {} · {}", i.email, i.role, i.expires, i.delivery))}</span>
+                        {admin.then(|| view! {
+                            <ActionForm action=resend>
+                                <input type="hidden" name="organization_id" value=org.clone() />
+                                <input type="hidden" name="invitation_id" value=i.id.clone() />
+                                <button type="submit" class="rounded border border-slate-300 px-2 text-xs" data-testid="resend">"Send again"</button>
+                            </ActionForm>
+                        })}
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+    }
+    .into_any()
+}
+
+/// A setup link this staff member just created, shown once.
+#[component]
+fn NewSetupLink(new_link: Option<String>) -> impl IntoView {
+    new_link.map(|l| view! {
+        <div class="mb-3 rounded-lg bg-emerald-50 p-3 text-sm" data-testid="new-link">
+            <p class="mb-1">"Send this link to the customer's admin. It is shown once, works once and expires in 24 hours."</p>
+            <crate::app::components::CopyField label="Setup link" value=l testid="new-link-value" />
+        </div>
+    })
+}
+
+/// Admins create a setup link (choosing what it opens); viewers are told whom to ask.
+#[component]
+fn CreateLinkForm(
+    org: String,
+    admin: bool,
+    link: ServerAction<ConsoleCreateLink>,
+) -> impl IntoView {
+    if !admin {
+        return view! { <p class="text-sm text-slate-500" data-testid="viewer-note">"Your staff role is viewer: ask a console admin to create setup links or resend invitations."</p> }.into_any();
+    }
+    view! {
+        <ActionForm action=link attr:class="rounded-xl border border-slate-200 bg-white p-4 text-sm" attr:data-testid="create-link">
+            <input type="hidden" name="link[organization_id]" value=org />
+            <fieldset class="flex flex-wrap gap-3">
+                <legend class="mb-1 font-medium">"The link opens"</legend>
+                {[("sso", "SSO"), ("domain_verification", "Domains"), ("dsync", "Directory sync"), ("invitations", "Members"), ("audit_logs", "Activity"), ("log_streams", "Log streams")].into_iter().map(|(n, l)| view! {
+                    <label><input type="checkbox" name=format!("link[{n}]") value="on" /> " " {l}</label>
+                }).collect_view()}
+            </fieldset>
+            <label class="mt-2 block">"Admin's email (optional) "
+                <input name="link[admin_email]" type="email" class="rounded border border-slate-300 px-2 py-1" />
+            </label>
+            <button type="submit" class="mt-2 rounded-lg bg-slate-900 px-3 py-1 text-white" data-testid="create-link-submit">"Create setup link"</button>
+        </ActionForm>
+    }
+    .into_any()
+}
+
+/// The organization's control points, each with its decisions in words.
+#[component]
+fn ControlPoints(points: Vec<PointLine>) -> impl IntoView {
+    view! {
+        <ol class="space-y-2 text-sm" data-testid="control-points">
+            {points.into_iter().map(|cp| view! {
+                <li data-testid="control-point" data-key=cp.key.clone()>
+                    <span class="font-medium">{cp.title}</span>
+                    <ul class="list-disc pl-5 text-slate-700">{cp.decisions.into_iter().map(|d| view! { <li>{d}</li> }).collect_view()}</ul>
+                </li>
+            }).collect_view()}
+        </ol>
+    }
+}
+
+/// The access simulator: an email and a sign-in path.
+#[component]
+fn Simulator(
+    org: String,
+    paths: Vec<(String, String)>,
+    simulate: ServerAction<ConsoleSimulate>,
+) -> impl IntoView {
+    view! {
+        <ActionForm action=simulate attr:class="mt-3 flex flex-wrap items-end gap-2 text-sm" attr:data-testid="simulator">
+            <input type="hidden" name="organization_id" value=org />
+            <label>"Email "<input name="email" type="email" required class="rounded border border-slate-300 px-2 py-1" data-testid="sim-email" /></label>
+            <select name="path" class="rounded border border-slate-300 px-2 py-1" data-testid="sim-path">
+                {paths.into_iter().map(|(v, l)| view! { <option value=v>{l}</option> }).collect_view()}
+            </select>
+            <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1" data-testid="sim-submit">"Simulate"</button>
+        </ActionForm>
+    }
+}
+
+/// The last simulation's decision and the rules that led to it.
+#[component]
+fn SimulationResult(simulation: Option<SimLine>) -> impl IntoView {
+    simulation.map(|sim| view! {
+        <div class="mt-2 rounded-lg bg-slate-100 p-3 text-sm" data-testid="sim-result" data-decision=sim.decision.clone()>
+            <p class="font-medium">{shown(&format!("{}: {}{}", sim.email, sim.decision, sim.role.map(|r| format!(" as {r}")).unwrap_or_default()))}</p>
+            <ol class="list-decimal pl-5">{sim.reasons.into_iter().map(|(rule, outcome, detail)| view! {
+                <li data-testid="sim-reason" data-rule=rule.clone() data-outcome=outcome.clone()>{shown(&format!("{rule} · {outcome}: {detail}"))}</li>
+            }).collect_view()}</ol>
+        </div>
+    })
 }
 
 /// `/console/organizations/:id/members/:member`: why this person has access.

@@ -10,8 +10,8 @@ use leptos_router::hooks::use_query_map;
 use super::action_error;
 use super::portal::{PortalFrame, PortalProblem};
 use crate::api::directories::{
-    portal_directories, CreateDirectory, DeleteDirectory, DirGroup, DirInfo, MapGroup,
-    RotateDirectoryToken, SetDirectoryAuthoritative,
+    portal_directories, CreateDirectory, DeleteDirectory, DirGroup, DirInfo, DirUser, LogLine,
+    MapGroup, Preview, RotateDirectoryToken, SetDirectoryAuthoritative,
 };
 use crate::api::portal::portal_overview;
 use crate::app::components::CopyField;
@@ -93,6 +93,32 @@ fn GroupRow(dir_id: String, g: DirGroup, map: ServerAction<MapGroup>) -> impl In
     }
 }
 
+/// The health line: when the IdP last called and how many of its calls failed.
+fn directory_health(d: &DirInfo) -> String {
+    match (&d.last_request_at, d.errors_24h) {
+        (None, _) => "No request from your identity provider yet. Paste the base URL and token into it, then run its connection test.".to_owned(),
+        (Some(at), 0) => format!("Last request {at} · {} requests in the last 24 hours, no errors.", d.requests_24h),
+        (Some(at), e) => format!("Last request {at} · {} requests in the last 24 hours, {e} failed.", d.requests_24h),
+    }
+}
+
+/// The page's address with the request-log filters (`log=errors`, `method=`).
+fn log_filter_href(errors: bool, method: &str) -> String {
+    let mut q = Vec::new();
+    if errors {
+        q.push("log=errors".to_owned());
+    }
+    if !method.is_empty() {
+        q.push(format!("method={method}"));
+    }
+    if q.is_empty() {
+        "/portal/directories".to_owned()
+    } else {
+        format!("/portal/directories?{}", q.join("&"))
+    }
+}
+
+/// One directory: health, credentials, setup steps, groups, people, request log.
 #[component]
 fn DirectoryCard(
     d: DirInfo,
@@ -106,13 +132,114 @@ fn DirectoryCard(
     let label = DirectoryKind::parse(&d.kind)
         .map(|k| k.label())
         .unwrap_or("SCIM directory");
-    let health = match (&d.last_request_at, d.errors_24h) {
-        (None, _) => "No request from your identity provider yet. Paste the base URL and token into it, then run its connection test.".to_owned(),
-        (Some(at), 0) => format!("Last request {at} · {} requests in the last 24 hours, no errors.", d.requests_24h),
-        (Some(at), e) => format!("Last request {at} · {} requests in the last 24 hours, {e} failed.", d.requests_24h),
-    };
-    let (id1, id2, id3, id4) = (d.id.clone(), d.id.clone(), d.id.clone(), d.id.clone());
-    let preview = d.preview.clone().map(|p| {
+    let health = directory_health(&d);
+    view! {
+        <li class="rounded-xl border border-slate-200 bg-white p-5" data-testid="directory" data-directory=d.id.clone()>
+            <div class="flex flex-wrap items-center justify-between gap-2">
+                <h2 class="text-lg font-medium">{d.name.clone()}</h2>
+                <span class="rounded-full bg-slate-100 px-3 py-1 text-xs font-medium">{label}</span>
+            </div>
+            <p class="mt-2 text-sm text-slate-700" data-testid="health">{health}</p>
+            {d.last_error.clone().map(|e| view! { <p class="mt-1 rounded-lg bg-rose-50 p-2 text-sm text-rose-900" data-testid="last-error">{format!("Last error: {e}")}</p> })}
+
+            <TokenPanel id=d.id.clone() scim_base_url=d.scim_base_url.clone() fresh_token=d.fresh_token.clone() tokens=d.tokens.clone() rotate />
+
+            <SetupSteps kind=d.kind.clone() label open=d.last_request_at.is_none() />
+
+            <AuthoritativeForm id=d.id.clone() authoritative=d.authoritative set_auth />
+
+            <h3 class="mt-6 font-medium">"Groups and roles"</h3>
+            <p class="text-sm text-slate-600">"Map directory groups to roles. A person in several mapped groups gets the role of the group with the highest priority; people in no mapped group get the organization's default role. Preview shows who would change before you save."</p>
+            <MappingPreview preview=d.preview.clone() />
+            <GroupList dir_id=d.id.clone() groups=d.groups map />
+
+            <h3 class="mt-6 font-medium">{format!("People ({})", d.user_count)}</h3>
+            <PeopleTable users=d.users />
+
+            <div class="mt-6 flex flex-wrap items-baseline justify-between gap-2">
+                <h3 class="font-medium">"Requests from your identity provider"</h3>
+                <LogFilter errors_only method />
+            </div>
+            <RequestLog log=d.log errors_only />
+
+            <DeleteDirectoryForm id=d.id.clone() delete />
+        </li>
+    }
+}
+
+/// The SCIM base URL and the token: in full once right after it is made, else its hints; and
+/// the rotate button.
+#[component]
+fn TokenPanel(
+    id: String,
+    scim_base_url: String,
+    fresh_token: Option<String>,
+    tokens: Vec<String>,
+    rotate: ServerAction<RotateDirectoryToken>,
+) -> impl IntoView {
+    view! {
+        <div class="mt-4 space-y-3">
+            <CopyField label="SCIM base URL" value=scim_base_url testid="scim-base-url" />
+            {match fresh_token {
+                Some(t) => view! {
+                    <div class="rounded-lg border border-amber-300 bg-amber-50 p-3">
+                        <CopyField label="Bearer token (shown once: copy it now)" value=t testid="scim-token" />
+                        <p class="mt-1 text-xs text-amber-900">"We keep only a fingerprint of it. If it is lost, issue a new one."</p>
+                    </div>
+                }.into_any(),
+                None => view! {
+                    <p class="text-sm text-slate-600" data-testid="token-hints">
+                        {format!("Tokens: {}", tokens.join("; "))}
+                    </p>
+                }.into_any(),
+            }}
+            <ActionForm action=rotate>
+                <input type="hidden" name="id" value=id />
+                <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1.5 text-sm" data-testid="rotate">
+                    "Issue a new token"
+                </button>
+                <span class="ml-2 text-xs text-slate-500">"The current token keeps working for an hour so you can update your identity provider."</span>
+            </ActionForm>
+        </div>
+    }
+}
+
+/// The IdP's setup steps, open until the first request arrives.
+#[component]
+fn SetupSteps(kind: String, label: &'static str, open: bool) -> impl IntoView {
+    view! {
+        <details class="mt-4" open=open>
+            <summary class="cursor-pointer font-medium">{format!("Set up {label}")}</summary>
+            <ol class="mt-2 list-decimal space-y-1 pl-5 text-sm text-slate-700">
+                {steps(&kind).into_iter().map(|s| view! { <li>{s}</li> }).collect_view()}
+            </ol>
+        </details>
+    }
+}
+
+/// Whether the directory decides who has access.
+#[component]
+fn AuthoritativeForm(
+    id: String,
+    authoritative: bool,
+    set_auth: ServerAction<SetDirectoryAuthoritative>,
+) -> impl IntoView {
+    view! {
+        <ActionForm action=set_auth attr:class="mt-4 flex flex-wrap items-center gap-2 text-sm">
+            <input type="hidden" name="id" value=id />
+            <label class="flex items-center gap-2">
+                <input type="checkbox" name="authoritative" value="on" checked=authoritative data-testid="authoritative" />
+                "This directory decides who has access: people it has not provisioned, or has deactivated, cannot sign in or join by other means."
+            </label>
+            <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1">"Save"</button>
+        </ActionForm>
+    }
+}
+
+/// The result of a mapping preview, when one was asked for: whose role would change.
+#[component]
+fn MappingPreview(preview: Option<Preview>) -> impl IntoView {
+    preview.map(|p| {
         let rows = if p.changes.is_empty() {
             view! { <p class="text-sm" data-testid="preview-empty">"Nobody's role would change."</p> }.into_any()
         } else {
@@ -142,27 +269,71 @@ fn DirectoryCard(
                 {rows}
             </div>
         }
-    });
-    let href = |errors: bool, m: &str| {
-        let mut q = Vec::new();
-        if errors {
-            q.push("log=errors".to_owned());
-        }
-        if !m.is_empty() {
-            q.push(format!("method={m}"));
-        }
-        if q.is_empty() {
-            "/portal/directories".to_owned()
-        } else {
-            format!("/portal/directories?{}", q.join("&"))
-        }
-    };
-    let log_filter = view! {
+    })
+}
+
+/// The directory's groups, each with its role mapping form.
+#[component]
+fn GroupList(dir_id: String, groups: Vec<DirGroup>, map: ServerAction<MapGroup>) -> impl IntoView {
+    if groups.is_empty() {
+        view! { <p class="mt-2 rounded-lg border border-dashed border-slate-300 p-4 text-sm text-slate-600" data-testid="groups-empty">"No groups yet. Push groups from your identity provider (in Okta: Push Groups; in Entra: assign groups to the app)."</p> }.into_any()
+    } else {
+        view! {
+            <ul class="mt-2 space-y-2">
+                {groups.into_iter().map(|g| view! { <GroupRow dir_id=dir_id.clone() g map /> }).collect_view()}
+            </ul>
+        }.into_any()
+    }
+}
+
+/// What a synced person may do here: their role when active, else their membership state.
+fn user_access(u: &DirUser) -> String {
+    match (u.membership_state.as_deref(), &u.role) {
+        (Some("active"), Some(r)) => r.clone(),
+        (Some(s), _) => s.to_owned(),
+        (None, _) => "no access".to_owned(),
+    }
+}
+
+/// The synced people with their groups and access.
+#[component]
+fn PeopleTable(users: Vec<DirUser>) -> impl IntoView {
+    if users.is_empty() {
+        view! { <p class="mt-2 rounded-lg border border-dashed border-slate-300 p-4 text-sm text-slate-600" data-testid="users-empty">"Nobody synced yet. Assign people to the application in your identity provider."</p> }.into_any()
+    } else {
+        view! {
+            <table class="mt-2 w-full text-left text-sm">
+                <thead class="text-xs uppercase text-slate-500">
+                    <tr><th class="py-1">"User"</th><th>"Directory"</th><th>"Groups"</th><th>"Access"</th></tr>
+                </thead>
+                <tbody>
+                    {users.into_iter().map(|u| {
+                        let access = user_access(&u);
+                        let who = u.user_name.clone();
+                        view! {
+                            <tr class="border-t border-slate-100" data-testid="user-row" data-user=who>
+                                <td class="py-1">{u.user_name}</td>
+                                <td>{if u.active { "active" } else { "deactivated" }}</td>
+                                <td>{u.groups.join(", ")}</td>
+                                <td data-testid="user-access">{access}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        }.into_any()
+    }
+}
+
+/// The request-log filters: failed only or all, and the HTTP method.
+#[component]
+fn LogFilter(errors_only: bool, method: String) -> impl IntoView {
+    view! {
         <nav class="flex flex-wrap items-center gap-3 text-sm" aria-label="Filter requests">
             {if errors_only {
-                view! { <A href=href(false, &method) attr:class="text-indigo-700 underline">"Show all requests"</A> }.into_any()
+                view! { <A href=log_filter_href(false, &method) attr:class="text-indigo-700 underline">"Show all requests"</A> }.into_any()
             } else {
-                view! { <A href=href(true, &method) attr:class="text-indigo-700 underline" attr:data-testid="errors-only">"Show only failed requests"</A> }.into_any()
+                view! { <A href=log_filter_href(true, &method) attr:class="text-indigo-700 underline" attr:data-testid="errors-only">"Show only failed requests"</A> }.into_any()
             }}
             <span class="text-slate-400">"|"</span>
             {["", "GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -171,151 +342,60 @@ fn DirectoryCard(
                     let label = if m.is_empty() { "any method" } else { m };
                     let current = m == method;
                     view! {
-                        <A href=href(errors_only, m) attr:class=if current { "font-semibold text-slate-900" } else { "text-indigo-700 underline" } attr:data-testid=format!("method-{}", if m.is_empty() { "any" } else { m })>
+                        <A href=log_filter_href(errors_only, m) attr:class=if current { "font-semibold text-slate-900" } else { "text-indigo-700 underline" } attr:data-testid=format!("method-{}", if m.is_empty() { "any" } else { m })>
                             {label}
                         </A>
                     }
                 })
                 .collect_view()}
         </nav>
-    };
-    let groups_empty = d.groups.is_empty();
-    let users_empty = d.users.is_empty();
-    let log_empty = d.log.is_empty();
-    view! {
-        <li class="rounded-xl border border-slate-200 bg-white p-5" data-testid="directory" data-directory=d.id.clone()>
-            <div class="flex flex-wrap items-center justify-between gap-2">
-                <h2 class="text-lg font-medium">{d.name.clone()}</h2>
-                <span class="rounded-full bg-slate-100 px-3 py-1 text-xs font-medium">{label}</span>
-            </div>
-            <p class="mt-2 text-sm text-slate-700" data-testid="health">{health}</p>
-            {d.last_error.clone().map(|e| view! { <p class="mt-1 rounded-lg bg-rose-50 p-2 text-sm text-rose-900" data-testid="last-error">{format!("Last error: {e}")}</p> })}
+    }
+}
 
-            <div class="mt-4 space-y-3">
-                <CopyField label="SCIM base URL" value=d.scim_base_url.clone() testid="scim-base-url" />
-                {match d.fresh_token.clone() {
-                    Some(t) => view! {
-                        <div class="rounded-lg border border-amber-300 bg-amber-50 p-3">
-                            <CopyField label="Bearer token (shown once: copy it now)" value=t testid="scim-token" />
-                            <p class="mt-1 text-xs text-amber-900">"We keep only a fingerprint of it. If it is lost, issue a new one."</p>
-                        </div>
-                    }.into_any(),
-                    None => view! {
-                        <p class="text-sm text-slate-600" data-testid="token-hints">
-                            {format!("Tokens: {}", d.tokens.join("; "))}
-                        </p>
-                    }.into_any(),
-                }}
-                <ActionForm action=rotate>
-                    <input type="hidden" name="id" value=id1 />
-                    <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1.5 text-sm" data-testid="rotate">
-                        "Issue a new token"
-                    </button>
-                    <span class="ml-2 text-xs text-slate-500">"The current token keeps working for an hour so you can update your identity provider."</span>
+/// The IdP's SCIM requests, each with its request and response bodies.
+#[component]
+fn RequestLog(log: Vec<LogLine>, errors_only: bool) -> impl IntoView {
+    if log.is_empty() {
+        view! { <p class="mt-2 text-sm text-slate-600" data-testid="log-empty">{if errors_only { "No failed requests." } else { "No requests yet." }}</p> }.into_any()
+    } else {
+        view! {
+            <ul class="mt-2 space-y-1">
+                {log.into_iter().map(|l| view! {
+                    <li data-testid="log-line">
+                        <details class="rounded-lg border border-slate-100 px-2 py-1 text-sm">
+                            <summary class="cursor-pointer">
+                                <span class=format!("mr-2 rounded px-1.5 text-xs font-medium {}", status_class(l.status))>{l.status}</span>
+                                <code class="text-xs">{format!("{} {}", l.method, l.path)}</code>
+                                <span class="ml-2 text-xs text-slate-500">{format!("{} · {} ms", l.at, l.duration_ms)}</span>
+                                {l.scim_type.map(|t| view! { <span class="ml-2 text-xs text-rose-700">{t}</span> })}
+                            </summary>
+                            <p class="mt-1 text-xs font-medium">"Request"</p>
+                            <pre class="overflow-x-auto whitespace-pre-wrap break-all bg-slate-50 p-2 text-xs">{l.request_body.unwrap_or_else(|| "(no body)".into())}</pre>
+                            <p class="mt-1 text-xs font-medium">"Response"</p>
+                            <pre class="overflow-x-auto whitespace-pre-wrap break-all bg-slate-50 p-2 text-xs">{l.response_body.unwrap_or_else(|| "(no body)".into())}</pre>
+                        </details>
+                    </li>
+                }).collect_view()}
+            </ul>
+        }.into_any()
+    }
+}
+
+/// Deleting the directory, behind a disclosure.
+#[component]
+fn DeleteDirectoryForm(id: String, delete: ServerAction<DeleteDirectory>) -> impl IntoView {
+    let data_id = id.clone();
+    view! {
+        <details class="mt-6 text-sm">
+            <summary class="cursor-pointer text-slate-600 underline">"Delete this directory"</summary>
+            <div class="mt-2 rounded-lg border border-slate-200 p-3">
+                <p>"Its token stops working at once and everyone it manages loses access (their membership is suspended)."</p>
+                <ActionForm action=delete>
+                    <input type="hidden" name="id" value=id />
+                    <button type="submit" class="mt-2 rounded-lg bg-rose-600 px-3 py-1.5 text-white" data-testid="delete-directory" data-id=data_id>"Delete directory"</button>
                 </ActionForm>
             </div>
-
-            <details class="mt-4" open=d.last_request_at.is_none()>
-                <summary class="cursor-pointer font-medium">{format!("Set up {label}")}</summary>
-                <ol class="mt-2 list-decimal space-y-1 pl-5 text-sm text-slate-700">
-                    {steps(&d.kind).into_iter().map(|s| view! { <li>{s}</li> }).collect_view()}
-                </ol>
-            </details>
-
-            <ActionForm action=set_auth attr:class="mt-4 flex flex-wrap items-center gap-2 text-sm">
-                <input type="hidden" name="id" value=id2 />
-                <label class="flex items-center gap-2">
-                    <input type="checkbox" name="authoritative" value="on" checked=d.authoritative data-testid="authoritative" />
-                    "This directory decides who has access: people it has not provisioned, or has deactivated, cannot sign in or join by other means."
-                </label>
-                <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1">"Save"</button>
-            </ActionForm>
-
-            <h3 class="mt-6 font-medium">"Groups and roles"</h3>
-            <p class="text-sm text-slate-600">"Map directory groups to roles. A person in several mapped groups gets the role of the group with the highest priority; people in no mapped group get the organization's default role. Preview shows who would change before you save."</p>
-            {preview}
-            {if groups_empty {
-                view! { <p class="mt-2 rounded-lg border border-dashed border-slate-300 p-4 text-sm text-slate-600" data-testid="groups-empty">"No groups yet. Push groups from your identity provider (in Okta: Push Groups; in Entra: assign groups to the app)."</p> }.into_any()
-            } else {
-                let dir_id = d.id.clone();
-                view! {
-                    <ul class="mt-2 space-y-2">
-                        {d.groups.into_iter().map(|g| view! { <GroupRow dir_id=dir_id.clone() g map /> }).collect_view()}
-                    </ul>
-                }.into_any()
-            }}
-
-            <h3 class="mt-6 font-medium">{format!("People ({})", d.user_count)}</h3>
-            {if users_empty {
-                view! { <p class="mt-2 rounded-lg border border-dashed border-slate-300 p-4 text-sm text-slate-600" data-testid="users-empty">"Nobody synced yet. Assign people to the application in your identity provider."</p> }.into_any()
-            } else {
-                view! {
-                    <table class="mt-2 w-full text-left text-sm">
-                        <thead class="text-xs uppercase text-slate-500">
-                            <tr><th class="py-1">"User"</th><th>"Directory"</th><th>"Groups"</th><th>"Access"</th></tr>
-                        </thead>
-                        <tbody>
-                            {d.users.into_iter().map(|u| {
-                                let access = match (u.membership_state.as_deref(), u.role) {
-                                    (Some("active"), Some(r)) => r,
-                                    (Some(s), _) => s.to_owned(),
-                                    (None, _) => "no access".to_owned(),
-                                };
-                                let who = u.user_name.clone();
-                                view! {
-                                    <tr class="border-t border-slate-100" data-testid="user-row" data-user=who>
-                                        <td class="py-1">{u.user_name}</td>
-                                        <td>{if u.active { "active" } else { "deactivated" }}</td>
-                                        <td>{u.groups.join(", ")}</td>
-                                        <td data-testid="user-access">{access}</td>
-                                    </tr>
-                                }
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any()
-            }}
-
-            <div class="mt-6 flex flex-wrap items-baseline justify-between gap-2">
-                <h3 class="font-medium">"Requests from your identity provider"</h3>
-                {log_filter}
-            </div>
-            {if log_empty {
-                view! { <p class="mt-2 text-sm text-slate-600" data-testid="log-empty">{if errors_only { "No failed requests." } else { "No requests yet." }}</p> }.into_any()
-            } else {
-                view! {
-                    <ul class="mt-2 space-y-1">
-                        {d.log.into_iter().map(|l| view! {
-                            <li data-testid="log-line">
-                                <details class="rounded-lg border border-slate-100 px-2 py-1 text-sm">
-                                    <summary class="cursor-pointer">
-                                        <span class=format!("mr-2 rounded px-1.5 text-xs font-medium {}", status_class(l.status))>{l.status}</span>
-                                        <code class="text-xs">{format!("{} {}", l.method, l.path)}</code>
-                                        <span class="ml-2 text-xs text-slate-500">{format!("{} · {} ms", l.at, l.duration_ms)}</span>
-                                        {l.scim_type.map(|t| view! { <span class="ml-2 text-xs text-rose-700">{t}</span> })}
-                                    </summary>
-                                    <p class="mt-1 text-xs font-medium">"Request"</p>
-                                    <pre class="overflow-x-auto whitespace-pre-wrap break-all bg-slate-50 p-2 text-xs">{l.request_body.unwrap_or_else(|| "(no body)".into())}</pre>
-                                    <p class="mt-1 text-xs font-medium">"Response"</p>
-                                    <pre class="overflow-x-auto whitespace-pre-wrap break-all bg-slate-50 p-2 text-xs">{l.response_body.unwrap_or_else(|| "(no body)".into())}</pre>
-                                </details>
-                            </li>
-                        }).collect_view()}
-                    </ul>
-                }.into_any()
-            }}
-
-            <details class="mt-6 text-sm">
-                <summary class="cursor-pointer text-slate-600 underline">"Delete this directory"</summary>
-                <div class="mt-2 rounded-lg border border-slate-200 p-3">
-                    <p>"Its token stops working at once and everyone it manages loses access (their membership is suspended)."</p>
-                    <ActionForm action=delete>
-                        <input type="hidden" name="id" value=id3 />
-                        <button type="submit" class="mt-2 rounded-lg bg-rose-600 px-3 py-1.5 text-white" data-testid="delete-directory" data-id=id4>"Delete directory"</button>
-                    </ActionForm>
-                </div>
-            </details>
-        </li>
+        </details>
     }
 }
 

@@ -314,6 +314,8 @@ fn check_algorithms(sig: roxmltree::Node) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Checks the signed assertion `a` of the Response `root` (Issuer → Destination → Audience →
+/// time window → bearer confirmation → InResponseTo) and reads the identity from it.
 fn read_assertion(
     root: roxmltree::Node,
     a: roxmltree::Node,
@@ -321,8 +323,104 @@ fn read_assertion(
     signed_by: &str,
 ) -> Result<Assertion, Failure> {
     let t = v.trust;
-    let skew = t.skew_ms;
-    let now = v.now_ms;
+    let clock = Clock {
+        now: v.now_ms,
+        skew: t.skew_ms,
+    };
+    let issuer = check_issuers(root, a, t)?;
+    check_destination(root, t)?;
+    let conditions = child(a, A, "Conditions");
+    check_audience(conditions, t)?;
+    let not_after = check_conditions_window(conditions, &clock)?;
+    let subject = child(a, A, "Subject")
+        .ok_or_else(|| fail("subject_confirmation", "the assertion has no Subject"))?;
+    let bearer = confirm_bearer(subject, t, &clock)?;
+    check_in_response_to(root, v, bearer.in_response_to.as_deref())?;
+    let name_id_node = child(subject, A, "NameID")
+        .ok_or_else(|| fail("no_name_id", "the Subject has no NameID"))?;
+    let name_id = full_text(name_id_node);
+    if name_id.is_empty() {
+        return Err(fail("no_name_id", "the NameID is empty"));
+    }
+    let id = a.attribute("ID").unwrap_or("").to_owned();
+    if id.is_empty() {
+        return Err(fail("malformed", "the assertion has no ID"));
+    }
+    let session_index = child(a, A, "AuthnStatement")
+        .and_then(|s| s.attribute("SessionIndex"))
+        .map(str::to_owned);
+    let until = [not_after, bearer.until]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(clock.now + 10 * 60 * 1000);
+    Ok(Assertion {
+        id,
+        issuer,
+        name_id,
+        name_id_format: name_id_node.attribute("Format").map(str::to_owned),
+        session_index,
+        in_response_to: bearer.in_response_to,
+        attributes: read_attributes(a),
+        replay_until_ms: until + clock.skew,
+        signed: signed_by.to_owned(),
+    })
+}
+
+/// Lanyard's clock and the difference allowed with the IdP's, for the time-window checks.
+struct Clock {
+    now: i64,
+    skew: i64,
+}
+
+impl Clock {
+    fn skew_seconds(&self) -> i64 {
+        self.skew / 1000
+    }
+
+    /// `NotBefore` still in the future, even allowing for the skew.
+    fn refuse_not_yet_valid(&self, not_before: i64) -> Result<(), Failure> {
+        if self.now + self.skew < not_before {
+            let now_s = super::format_instant(self.now);
+            return Err(Failure {
+                code: "not_yet_valid",
+                message: format!("the assertion is not valid before {} (NotBefore) and Lanyard's clock says {now_s}; check the IdP's clock", super::format_instant(not_before)),
+                evidence: json!({ "not_before": super::format_instant(not_before), "now": now_s, "skew_seconds": self.skew_seconds() }),
+            });
+        }
+        Ok(())
+    }
+
+    /// `limit` (a `NotOnOrAfter`, named by `what`) already past, even allowing for the skew.
+    fn refuse_expired(&self, limit: i64, what: &str) -> Result<(), Failure> {
+        if self.now - self.skew >= limit {
+            let now_s = super::format_instant(self.now);
+            return Err(Failure {
+                code: "expired",
+                message: format!(
+                    "the assertion expired at {} ({what}); Lanyard's clock says {now_s}",
+                    super::format_instant(limit)
+                ),
+                evidence: json!({ "not_on_or_after": super::format_instant(limit), "now": now_s, "skew_seconds": self.skew_seconds() }),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The time attribute `name` of `n`, if present; a malformed time is refused.
+fn time_attr(n: Option<roxmltree::Node>, name: &str) -> Result<Option<i64>, Failure> {
+    match n.and_then(|n| n.attribute(name)) {
+        None => Ok(None),
+        Some(s) => parse_instant(s)
+            .map(Some)
+            .ok_or_else(|| fail("malformed", format!("{name} is not a valid time: {s}"))),
+    }
+}
+
+/// The assertion's Issuer (and the Response's, when present) must be the pinned IdP entity id.
+/// Returns the assertion's Issuer.
+fn check_issuers(root: roxmltree::Node, a: roxmltree::Node, t: &Trust) -> Result<String, Failure> {
     let issuer = child(a, A, "Issuer").map(full_text).unwrap_or_default();
     if issuer != t.idp_entity_id {
         return Err(mismatch(
@@ -342,6 +440,11 @@ fn read_assertion(
             ));
         }
     }
+    Ok(issuer)
+}
+
+/// A Destination, when the Response names one, must be this connection's ACS URL.
+fn check_destination(root: roxmltree::Node, t: &Trust) -> Result<(), Failure> {
     if let Some(dest) = root.attribute("Destination") {
         if dest != t.acs_url {
             return Err(mismatch(
@@ -352,7 +455,11 @@ fn read_assertion(
             ));
         }
     }
-    let conditions = child(a, A, "Conditions");
+    Ok(())
+}
+
+/// There is at least one AudienceRestriction, and every one names this SP.
+fn check_audience(conditions: Option<roxmltree::Node>, t: &Trust) -> Result<(), Failure> {
     let restrictions: Vec<_> = conditions
         .into_iter()
         .flat_map(|c| children(c, A, "AudienceRestriction"))
@@ -376,43 +483,38 @@ fn read_assertion(
             ));
         }
     }
-    let time_attr = |n: Option<roxmltree::Node>, name: &str| -> Result<Option<i64>, Failure> {
-        match n.and_then(|n| n.attribute(name)) {
-            None => Ok(None),
-            Some(s) => parse_instant(s)
-                .map(Some)
-                .ok_or_else(|| fail("malformed", format!("{name} is not a valid time: {s}"))),
-        }
-    };
+    Ok(())
+}
+
+/// The Conditions' NotBefore / NotOnOrAfter window holds now (within the skew). Returns the
+/// Conditions' NotOnOrAfter, if any.
+fn check_conditions_window(
+    conditions: Option<roxmltree::Node>,
+    clock: &Clock,
+) -> Result<Option<i64>, Failure> {
     let not_before = time_attr(conditions, "NotBefore")?;
     let not_after = time_attr(conditions, "NotOnOrAfter")?;
-    let now_s = super::format_instant(now);
-    {
-        if let Some(nb) = not_before {
-            if now + skew < nb {
-                return Err(Failure {
-                    code: "not_yet_valid",
-                    message: format!("the assertion is not valid before {} (NotBefore) and Lanyard's clock says {now_s}; check the IdP's clock", super::format_instant(nb)),
-                    evidence: json!({ "not_before": super::format_instant(nb), "now": now_s, "skew_seconds": skew / 1000 }),
-                });
-            }
-        }
+    if let Some(nb) = not_before {
+        clock.refuse_not_yet_valid(nb)?;
     }
-    let expired = |limit: i64, what: &str| Failure {
-        code: "expired",
-        message: format!(
-            "the assertion expired at {} ({what}); Lanyard's clock says {now_s}",
-            super::format_instant(limit)
-        ),
-        evidence: json!({ "not_on_or_after": super::format_instant(limit), "now": now_s, "skew_seconds": skew / 1000 }),
-    };
     if let Some(na) = not_after {
-        if now - skew >= na {
-            return Err(expired(na, "Conditions NotOnOrAfter"));
-        }
+        clock.refuse_expired(na, "Conditions NotOnOrAfter")?;
     }
-    let subject = child(a, A, "Subject")
-        .ok_or_else(|| fail("subject_confirmation", "the assertion has no Subject"))?;
+    Ok(not_after)
+}
+
+/// The bearer SubjectConfirmation that confirmed the subject.
+struct Bearer {
+    /// Its SubjectConfirmationData InResponseTo.
+    in_response_to: Option<String>,
+    /// Its SubjectConfirmationData NotOnOrAfter.
+    until: Option<i64>,
+}
+
+/// Finds the first bearer SubjectConfirmation whose data has an unexpired NotOnOrAfter and this
+/// connection's ACS URL as Recipient. An expired one refuses at once; with none confirming, the
+/// last Recipient mismatch (or a missing-data failure) is the answer.
+fn confirm_bearer(subject: roxmltree::Node, t: &Trust, clock: &Clock) -> Result<Bearer, Failure> {
     let bearers: Vec<_> = children(subject, A, "SubjectConfirmation")
         .filter(|c| c.attribute("Method") == Some(BEARER))
         .collect();
@@ -422,21 +524,15 @@ fn read_assertion(
             "the assertion has no bearer SubjectConfirmation",
         ));
     }
-    let mut scd_irt: Option<String> = None;
-    let mut scd_until: Option<i64> = None;
     let mut recipient_error: Option<Failure> = None;
-    let mut confirmed = false;
     for b in &bearers {
         let Some(data) = child(*b, A, "SubjectConfirmationData") else {
             continue;
         };
         let until = time_attr(Some(data), "NotOnOrAfter")?;
         match until {
-            Some(u) if now - skew >= u => {
-                return Err(expired(u, "SubjectConfirmationData NotOnOrAfter"))
-            }
+            Some(u) => clock.refuse_expired(u, "SubjectConfirmationData NotOnOrAfter")?,
             None => continue,
-            _ => {}
         }
         let recipient = data.attribute("Recipient").unwrap_or("");
         if recipient != t.acs_url {
@@ -452,23 +548,30 @@ fn read_assertion(
             ));
             continue;
         }
-        scd_irt = data.attribute("InResponseTo").map(str::to_owned);
-        scd_until = until;
-        confirmed = true;
-        break;
+        return Ok(Bearer {
+            in_response_to: data.attribute("InResponseTo").map(str::to_owned),
+            until,
+        });
     }
-    if !confirmed {
-        return Err(recipient_error.unwrap_or_else(|| {
-            fail(
-                "subject_confirmation",
-                "the bearer SubjectConfirmation has no NotOnOrAfter or Recipient",
-            )
-        }));
-    }
-    let resp_irt = root.attribute("InResponseTo").map(str::to_owned);
+    Err(recipient_error.unwrap_or_else(|| {
+        fail(
+            "subject_confirmation",
+            "the bearer SubjectConfirmation has no NotOnOrAfter or Recipient",
+        )
+    }))
+}
+
+/// SP-initiated: the confirmed InResponseTo (and the Response's, if any) is the pending request.
+/// IdP-initiated: no InResponseTo at all, and the connection must accept unsolicited sign-ins.
+fn check_in_response_to(
+    root: roxmltree::Node,
+    v: &Validation,
+    scd_irt: Option<&str>,
+) -> Result<(), Failure> {
+    let resp_irt = root.attribute("InResponseTo");
     match v.expected_request_id {
         Some(expected) => {
-            let received = scd_irt.as_deref().unwrap_or("none");
+            let received = scd_irt.unwrap_or("none");
             if received != expected {
                 return Err(mismatch(
                     "in_response_to_mismatch",
@@ -477,7 +580,7 @@ fn read_assertion(
                     received,
                 ));
             }
-            if let Some(g) = resp_irt.as_deref().filter(|g| *g != expected) {
+            if let Some(g) = resp_irt.filter(|g| *g != expected) {
                 return Err(mismatch(
                     "in_response_to_mismatch",
                     "Response InResponseTo",
@@ -487,7 +590,7 @@ fn read_assertion(
             }
         }
         None => {
-            if let Some(g) = scd_irt.as_ref().or(resp_irt.as_ref()) {
+            if let Some(g) = scd_irt.or(resp_irt) {
                 return Err(mismatch(
                     "in_response_to_mismatch",
                     "InResponseTo",
@@ -495,21 +598,16 @@ fn read_assertion(
                     g,
                 ));
             }
-            if !t.allow_idp_initiated {
+            if !v.trust.allow_idp_initiated {
                 return Err(fail("unsolicited", "this is an IdP-initiated sign-in and the connection accepts only sign-ins started from the application; enable IdP-initiated sign-in on the connection or start from the application"));
             }
         }
     }
-    let name_id_node = child(subject, A, "NameID")
-        .ok_or_else(|| fail("no_name_id", "the Subject has no NameID"))?;
-    let name_id = full_text(name_id_node);
-    if name_id.is_empty() {
-        return Err(fail("no_name_id", "the NameID is empty"));
-    }
-    let id = a.attribute("ID").unwrap_or("").to_owned();
-    if id.is_empty() {
-        return Err(fail("malformed", "the assertion has no ID"));
-    }
+    Ok(())
+}
+
+/// Attribute name → values, in document order of values, over every AttributeStatement.
+fn read_attributes(a: roxmltree::Node) -> BTreeMap<String, Vec<String>> {
     let mut attributes: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for st in children(a, A, "AttributeStatement") {
         for at in children(st, A, "Attribute") {
@@ -518,23 +616,5 @@ fn read_assertion(
             values.extend(children(at, A, "AttributeValue").map(full_text));
         }
     }
-    let session_index = child(a, A, "AuthnStatement")
-        .and_then(|s| s.attribute("SessionIndex"))
-        .map(str::to_owned);
-    let until = [not_after, scd_until]
-        .into_iter()
-        .flatten()
-        .max()
-        .unwrap_or(now + 10 * 60 * 1000);
-    Ok(Assertion {
-        id,
-        issuer,
-        name_id,
-        name_id_format: name_id_node.attribute("Format").map(str::to_owned),
-        session_index,
-        in_response_to: scd_irt,
-        attributes,
-        replay_until_ms: until + skew,
-        signed: signed_by.to_owned(),
-    })
+    attributes
 }
