@@ -286,6 +286,205 @@ mod view {
             flags: c.flags,
         }
     }
+
+    /// An audit event: what happened, by whom, to what.
+    pub fn timeline_line(r: crate::server::audit::AuditRow) -> Line {
+        let targets: Vec<crate::server::audit::Target> =
+            serde_json::from_str(&r.targets).unwrap_or_default();
+        Line {
+            at: when(r.occurred_at),
+            title: crate::domain::event_type::describe_action(&r.action),
+            detail: format!(
+                "by {} ({}){}",
+                r.actor_name,
+                r.actor_type,
+                targets
+                    .iter()
+                    .map(|t| format!(
+                        " · {} {}",
+                        t.kind,
+                        t.name.clone().unwrap_or_else(|| t.id.clone())
+                    ))
+                    .collect::<String>()
+            ),
+            bad: r.action.ends_with("failed"),
+        }
+    }
+
+    /// A failed sign-in with its evidence pretty-printed.
+    pub fn failed_sign_in_line(
+        crate::server::service::console::FailedSignIn {
+            created_at: at,
+            connection_name: conn_name,
+            purpose,
+            reason,
+            evidence,
+        }: crate::server::service::console::FailedSignIn,
+    ) -> Line {
+        let pretty = serde_json::from_str::<serde_json::Value>(&evidence)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or(evidence);
+        Line {
+            at: when(at),
+            title: format!(
+                "{conn_name} ({purpose}): {}",
+                reason.unwrap_or_else(|| "failed".into())
+            ),
+            detail: pretty,
+            bad: true,
+        }
+    }
+
+    /// A SCIM request, its path redacted.
+    pub fn scim_line(
+        crate::server::service::console::ScimRequest {
+            created_at: at,
+            directory_name: dir,
+            method,
+            path,
+            status,
+            scim_type,
+            duration_ms: ms,
+        }: crate::server::service::console::ScimRequest,
+    ) -> Line {
+        Line {
+            at: when(at),
+            title: format!(
+                "{status} {method} {}",
+                crate::server::service::scim::redact_path(&path)
+            ),
+            detail: format!(
+                "{dir}{} · {ms} ms",
+                scim_type.map(|t| format!(" · {t}")).unwrap_or_default()
+            ),
+            bad: status >= 400,
+        }
+    }
+
+    /// A webhook or log stream delivery, its URL redacted.
+    pub fn delivery_line(
+        crate::server::db::health::OrgDeliveryRow {
+            endpoint,
+            event_type: event,
+            event_created_at: at,
+            state: st,
+            attempts,
+            last_status: status,
+            last_error: err,
+        }: crate::server::db::health::OrgDeliveryRow,
+    ) -> Line {
+        Line {
+            at: when(at),
+            title: format!(
+                "{event} → {}",
+                crate::server::outbound::redact_url(&endpoint)
+            ),
+            detail: format!(
+                "{st}, {attempts} attempt(s){}{}",
+                status
+                    .map(|c| format!(", last HTTP {c}"))
+                    .unwrap_or_default(),
+                err.map(|e| format!(": {e}")).unwrap_or_default()
+            ),
+            bad: st == "failed" || (st == "pending" && attempts > 0),
+        }
+    }
+
+    /// A pending invitation with how its email fared.
+    pub fn invitation_line(i: crate::server::service::invitations::Invitation) -> InvitationLine {
+        InvitationLine {
+            delivery: i
+                .delivery
+                .map(|d| {
+                    format!(
+                        "{} ({} attempt(s)){}",
+                        d.state,
+                        d.attempts,
+                        d.last_error.map(|e| format!(": {e}")).unwrap_or_default()
+                    )
+                })
+                .unwrap_or_else(|| "no email".into()),
+            id: i.id,
+            email: i.email,
+            role: i.role,
+            expires: when(i.expires_at),
+        }
+    }
+
+    /// An SSO connection's health in one line.
+    pub fn sso_line(c: &crate::server::service::health::ConnectionHealth) -> String {
+        format!(
+            "{} ({}, {}): last success {}, last failure {}{}; {} failure(s) in 24h{}",
+            c.name,
+            c.kind,
+            c.state,
+            maybe(c.last_success_at),
+            maybe(c.last_failure_at),
+            c.last_failure_reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
+            c.failures_24h,
+            c.certificates_expiring
+                .iter()
+                .map(|x| format!("; certificate {} expires {}", x.subject, when(x.not_after)))
+                .collect::<String>()
+        )
+    }
+
+    /// A directory's health in one line.
+    pub fn directory_line(d: &crate::server::service::health::DirectoryHealthLine) -> String {
+        format!(
+            "{} ({}{}): {} users; last call {}; {} requests, {} errors in 24h ({:.0}%){}; token {}",
+            d.name,
+            d.kind,
+            if d.authoritative {
+                ", authoritative"
+            } else {
+                ""
+            },
+            d.users,
+            maybe(d.last_request_at),
+            d.requests_24h,
+            d.errors_24h,
+            d.error_rate * 100.0,
+            d.last_error
+                .as_deref()
+                .map(|e| format!(", last error {e}"))
+                .unwrap_or_default(),
+            d.token_age_days
+                .map(|a| format!("{a} days old"))
+                .unwrap_or_else(|| "none live".into())
+        )
+    }
+
+    /// The summary tiles: domains, invitations, setup links, drift.
+    pub fn summary(
+        h: &crate::server::service::health::OrganizationHealth,
+    ) -> Vec<(String, String)> {
+        vec![
+            (
+                "Domains".to_owned(),
+                format!(
+                    "{} verified, {} pending, {} failed, {} lapsed",
+                    h.domains.verified, h.domains.pending, h.domains.failed, h.domains.lapsed
+                ),
+            ),
+            (
+                "Invitations".to_owned(),
+                format!(
+                    "{} pending, {} bouncing, {} past expiry",
+                    h.invitations.pending, h.invitations.bouncing, h.invitations.past_expiry
+                ),
+            ),
+            (
+                "Setup links outstanding".to_owned(),
+                h.setup_links_outstanding.to_string(),
+            ),
+            ("Drift findings".to_owned(), h.drift_findings.to_string()),
+        ]
+    }
 }
 
 /// The tenants list, filtered and sorted by "needs attention".
@@ -383,251 +582,32 @@ const SIM_FLASH: &str = "console.simulation";
 /// Everything about one organization (health and drift computed now).
 #[server(prefix = "/console/api", endpoint = "tenant")]
 pub async fn console_tenant(id: String) -> Result<TenantPage, PortalError> {
-    use crate::server::db::health as q;
-    use crate::server::service::{health, invitations, organizations};
     let s = staff_ctx::staff().await?;
-    let org = organizations::get(&s.state, &id).await?;
-    let (h, d) = health::refresh(&s.state, &id, None).await?;
-    let now = s.state.clock.now();
-    let credentials = health::credentials(&s.state, &id)
-        .await?
-        .into_iter()
-        .map(|c| view::credential(c, now))
-        .collect();
+    let o = crate::server::service::console::tenant_overview(&s.state, &id).await?;
     let new_link: Option<(String, String)> = super::directories::flash::take(LINK_FLASH).await;
-    let mut conn = s
-        .state
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(crate::server::error::AppError::from)?;
-    let timeline = crate::server::audit::list_filtered_recent(
-        &mut conn,
-        &id,
-        0,
-        &crate::server::audit::AuditFilter::default(),
-        30,
-    )
-    .await
-    .map_err(crate::server::error::AppError::from)?
-    .into_iter()
-    .map(|r| {
-        let targets: Vec<crate::server::audit::Target> =
-            serde_json::from_str(&r.targets).unwrap_or_default();
-        Line {
-            at: view::when(r.occurred_at),
-            title: crate::domain::event_type::describe_action(&r.action),
-            detail: format!(
-                "by {} ({}){}",
-                r.actor_name,
-                r.actor_type,
-                targets
-                    .iter()
-                    .map(|t| format!(
-                        " · {} {}",
-                        t.kind,
-                        t.name.clone().unwrap_or_else(|| t.id.clone())
-                    ))
-                    .collect::<String>()
-            ),
-            bad: r.action.ends_with("failed"),
-        }
-    })
-    .collect();
-    let failed_sign_ins = q::failed_sign_ins(&mut conn, &id, 10)
-        .await
-        .map_err(crate::server::error::AppError::from)?
-        .into_iter()
-        .map(
-            |q::FailedSignIn {
-                 created_at: at,
-                 connection_name: conn_name,
-                 purpose,
-                 reason,
-                 evidence,
-             }| {
-                let pretty = serde_json::from_str::<serde_json::Value>(&evidence)
-                    .ok()
-                    .and_then(|v| serde_json::to_string_pretty(&v).ok())
-                    .unwrap_or(evidence);
-                Line {
-                    at: view::when(at),
-                    title: format!(
-                        "{conn_name} ({purpose}): {}",
-                        reason.unwrap_or_else(|| "failed".into())
-                    ),
-                    detail: pretty,
-                    bad: true,
-                }
-            },
-        )
-        .collect();
-    let scim_log = q::scim_requests(&mut conn, &id, 20)
-        .await
-        .map_err(crate::server::error::AppError::from)?
-        .into_iter()
-        .map(
-            |q::ScimRequestLine {
-                 created_at: at,
-                 directory_name: dir,
-                 method,
-                 path,
-                 status,
-                 scim_type,
-                 duration_ms: ms,
-             }| Line {
-                at: view::when(at),
-                title: format!(
-                    "{status} {method} {}",
-                    crate::server::service::scim::redact_path(&path)
-                ),
-                detail: format!(
-                    "{dir}{} · {ms} ms",
-                    scim_type.map(|t| format!(" · {t}")).unwrap_or_default()
-                ),
-                bad: status >= 400,
-            },
-        )
-        .collect();
-    let deliveries = q::deliveries(&mut conn, &id, 20)
-        .await
-        .map_err(crate::server::error::AppError::from)?
-        .into_iter()
-        .map(
-            |q::OrgDeliveryRow {
-                 endpoint,
-                 event_type: event,
-                 event_created_at: at,
-                 state: st,
-                 attempts,
-                 last_status: status,
-                 last_error: err,
-             }| Line {
-                at: view::when(at),
-                title: format!(
-                    "{event} → {}",
-                    crate::server::outbound::redact_url(&endpoint)
-                ),
-                detail: format!(
-                    "{st}, {attempts} attempt(s){}{}",
-                    status
-                        .map(|c| format!(", last HTTP {c}"))
-                        .unwrap_or_default(),
-                    err.map(|e| format!(": {e}")).unwrap_or_default()
-                ),
-                bad: st == "failed" || (st == "pending" && attempts > 0),
-            },
-        )
-        .collect();
-    let paths = super::policy::sim_paths(&mut conn, &id).await?;
-    drop(conn);
-    let points = crate::server::service::policy::control_points(&s.state, &id)
-        .await?
-        .into_iter()
-        .map(|p| super::policy::PointLine {
-            key: p.key,
-            title: p.title,
-            decisions: p.decisions,
-        })
-        .collect();
+    let paths = {
+        let mut conn = s
+            .state
+            .db
+            .pool
+            .acquire()
+            .await
+            .map_err(crate::server::error::AppError::from)?;
+        super::policy::sim_paths(&mut conn, &id).await?
+    };
     let simulation: Option<(String, super::policy::SimLine)> =
         super::directories::flash::take(SIM_FLASH).await;
-    let invitations = invitations::list(&s.state, &id, Some("pending"))
-        .await?
-        .into_iter()
-        .map(|i| InvitationLine {
-            delivery: i
-                .delivery
-                .map(|d| {
-                    format!(
-                        "{} ({} attempt(s)){}",
-                        d.state,
-                        d.attempts,
-                        d.last_error.map(|e| format!(": {e}")).unwrap_or_default()
-                    )
-                })
-                .unwrap_or_else(|| "no email".into()),
-            id: i.id,
-            email: i.email,
-            role: i.role,
-            expires: view::when(i.expires_at),
-        })
-        .collect();
-    let sso = h
-        .connections
-        .iter()
-        .map(|c| {
-            format!(
-                "{} ({}, {}): last success {}, last failure {}{}; {} failure(s) in 24h{}",
-                c.name,
-                c.kind,
-                c.state,
-                view::maybe(c.last_success_at),
-                view::maybe(c.last_failure_at),
-                c.last_failure_reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default(),
-                c.failures_24h,
-                c.certificates_expiring
-                    .iter()
-                    .map(|x| format!(
-                        "; certificate {} expires {}",
-                        x.subject,
-                        view::when(x.not_after)
-                    ))
-                    .collect::<String>()
-            )
-        })
-        .collect();
-    let directories = h
-        .directories
-        .iter()
-        .map(|d| {
-            format!(
-                "{} ({}{}): {} users; last call {}; {} requests, {} errors in 24h ({:.0}%){}; token {}",
-                d.name,
-                d.kind,
-                if d.authoritative { ", authoritative" } else { "" },
-                d.users,
-                view::maybe(d.last_request_at),
-                d.requests_24h,
-                d.errors_24h,
-                d.error_rate * 100.0,
-                d.last_error.as_deref().map(|e| format!(", last error {e}")).unwrap_or_default(),
-                d.token_age_days.map(|a| format!("{a} days old")).unwrap_or_else(|| "none live".into())
-            )
-        })
-        .collect();
-    let summary = vec![
-        (
-            "Domains".to_owned(),
-            format!(
-                "{} verified, {} pending, {} failed, {} lapsed",
-                h.domains.verified, h.domains.pending, h.domains.failed, h.domains.lapsed
-            ),
-        ),
-        (
-            "Invitations".to_owned(),
-            format!(
-                "{} pending, {} bouncing, {} past expiry",
-                h.invitations.pending, h.invitations.bouncing, h.invitations.past_expiry
-            ),
-        ),
-        (
-            "Setup links outstanding".to_owned(),
-            h.setup_links_outstanding.to_string(),
-        ),
-        ("Drift findings".to_owned(), h.drift_findings.to_string()),
-    ];
+    let h = o.health;
     Ok(TenantPage {
         me: s.info(),
-        id: org.id,
-        name: org.name,
-        external_id: org.external_id,
-        status: h.status,
+        id: o.organization.id,
+        name: o.organization.name,
+        external_id: o.organization.external_id,
+        status: h.status.clone(),
         computed_at: view::when(h.computed_at),
+        sso: h.connections.iter().map(view::sso_line).collect(),
+        directories: h.directories.iter().map(view::directory_line).collect(),
+        summary: view::summary(&h),
         signals: h
             .signals
             .into_iter()
@@ -637,18 +617,35 @@ pub async fn console_tenant(id: String) -> Result<TenantPage, PortalError> {
                 message: x.message,
             })
             .collect(),
-        sso,
-        directories,
-        summary,
-        drift: d.data.into_iter().map(view::drift).collect(),
-        credentials,
-        timeline,
-        failed_sign_ins,
-        scim_log,
-        deliveries,
-        invitations,
+        drift: o.drift.data.into_iter().map(view::drift).collect(),
+        credentials: o
+            .credentials
+            .into_iter()
+            .map(|c| view::credential(c, o.now))
+            .collect(),
+        timeline: o.timeline.into_iter().map(view::timeline_line).collect(),
+        failed_sign_ins: o
+            .failed_sign_ins
+            .into_iter()
+            .map(view::failed_sign_in_line)
+            .collect(),
+        scim_log: o.scim_requests.into_iter().map(view::scim_line).collect(),
+        deliveries: o.deliveries.into_iter().map(view::delivery_line).collect(),
+        invitations: o
+            .pending_invitations
+            .into_iter()
+            .map(view::invitation_line)
+            .collect(),
         new_link: new_link.filter(|(o, _)| *o == id).map(|(_, l)| l),
-        points,
+        points: o
+            .control_points
+            .into_iter()
+            .map(|p| super::policy::PointLine {
+                key: p.key,
+                title: p.title,
+                decisions: p.decisions,
+            })
+            .collect(),
         paths,
         simulation: simulation.filter(|(o, _)| *o == id).map(|(_, l)| l),
     })

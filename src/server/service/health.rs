@@ -450,15 +450,105 @@ async fn compute_health(
     drift_findings: i64,
 ) -> Result<OrganizationHealth, AppError> {
     let organization_name = organization_name(conn, organization_id).await?;
-    let mut signals: Vec<Signal> = Vec::new();
-    let mut say = |severity: &str, area: &str, message: String| {
-        signals.push(Signal {
+    let mut signals = Signals::default();
+    let connections = connections_health(conn, organization_id, now, &mut signals).await?;
+    let directories = directories_health(conn, organization_id, now, &mut signals).await?;
+    let domains = domain_counts(conn, organization_id).await?;
+    domain_signals(&domains, &mut signals);
+    let q::PendingInvitationCounts {
+        unexpired: pending,
+        past_expiry,
+        bouncing,
+    } = q::invitation_counts(conn, organization_id, now).await?;
+    let invitations = InvitationCounts {
+        pending: pending + past_expiry,
+        bouncing,
+        past_expiry,
+    };
+    if bouncing > 0 {
+        signals.say(
+            "warning",
+            "invitations",
+            format!("{bouncing} invitation email(s) could not be delivered"),
+        );
+    }
+    if q::admin_gap(conn, organization_id).await? {
+        signals.say("error", "members", "No active admin: the last one was suspended or removed (see membership.last_admin_deprovisioned in the timeline); someone must be made admin".into());
+    }
+    let setup_links_outstanding = q::outstanding_links(conn, organization_id, now).await?;
+    if drift_findings > 0 {
+        signals.say(
+            "warning",
+            "drift",
+            format!("{drift_findings} drift finding(s): access and the organization's sources of truth disagree"),
+        );
+    }
+    let credentials_flagged = credentials_flagged(conn, organization_id, now).await?;
+    if credentials_flagged > 0 {
+        signals.say(
+            "warning",
+            "credentials",
+            format!(
+                "{credentials_flagged} credential(s) expiring, expired or overdue for rotation"
+            ),
+        );
+    }
+    let (status, score, signals) = signals.verdict();
+    Ok(OrganizationHealth {
+        organization_id: organization_id.to_owned(),
+        organization_name,
+        status: status.into(),
+        score,
+        computed_at: now,
+        connections,
+        directories,
+        domains,
+        invitations,
+        setup_links_outstanding,
+        drift_findings,
+        credentials_flagged,
+        signals,
+    })
+}
+
+/// The signals of one health computation, in the order they were found.
+#[derive(Default)]
+struct Signals(Vec<Signal>);
+
+impl Signals {
+    fn say(&mut self, severity: &str, area: &str, message: String) {
+        self.0.push(Signal {
             severity: severity.into(),
             area: area.into(),
             message,
         })
-    };
+    }
 
+    /// Errors first (otherwise in the order found); the status (`failing` with any error,
+    /// `attention` with only warnings, else `ok`) and the score (10 per error, 1 per warning).
+    fn verdict(self) -> (&'static str, i64, Vec<Signal>) {
+        let mut signals = self.0;
+        signals.sort_by_key(|s| if s.severity == "error" { 0 } else { 1 });
+        let errors = signals.iter().filter(|s| s.severity == "error").count() as i64;
+        let warnings = signals.len() as i64 - errors;
+        let status = if errors > 0 {
+            "failing"
+        } else if warnings > 0 {
+            "attention"
+        } else {
+            "ok"
+        };
+        (status, errors * 10 + warnings, signals)
+    }
+}
+
+/// Each SSO connection: its sign-ins in the last 24 hours and its certificates expiring soon.
+async fn connections_health(
+    conn: &mut Conn,
+    organization_id: &str,
+    now: i64,
+    signals: &mut Signals,
+) -> Result<Vec<ConnectionHealth>, AppError> {
     let certs = q::certificates(conn, organization_id).await?;
     let mut connections = Vec::new();
     for q::ConnectionStats {
@@ -481,50 +571,7 @@ async fn compute_health(
                 not_after: c.not_after,
             })
             .collect();
-        if st == "active" {
-            // One refused person (wrong domain, suspended) is not an outage: failing means
-            // several failures and no success since.
-            let failing = failures >= 3 && fail_at > ok_at;
-            if failing {
-                say(
-                    "error",
-                    "sso",
-                    format!(
-                        "Sign-ins through {name} are failing: {} ({failures} in the last 24 hours, none succeeded since)",
-                        reason.clone().unwrap_or_else(|| "unknown reason".into())
-                    ),
-                );
-            } else if failures > 0 {
-                say(
-                    "warning",
-                    "sso",
-                    format!("{failures} sign-ins through {name} failed in the last 24 hours"),
-                );
-            }
-            for c in &certificates_expiring {
-                if c.not_after <= now {
-                    say("error", "sso", format!("The SAML certificate of {name} ({}) expired on {}: sign-ins fail until the IdP's new certificate is added", c.subject, when(c.not_after)));
-                } else {
-                    say(
-                        "warning",
-                        "sso",
-                        format!(
-                            "The SAML certificate of {name} ({}) expires on {} (in {} days)",
-                            c.subject,
-                            when(c.not_after),
-                            (c.not_after - now) / DAY_MS
-                        ),
-                    );
-                }
-            }
-        } else if st == "draft" {
-            say(
-                "warning",
-                "sso",
-                format!("SSO connection {name} is still a draft: nobody can sign in through it until it is tested and activated"),
-            );
-        }
-        connections.push(ConnectionHealth {
+        let line = ConnectionHealth {
             id,
             name,
             kind,
@@ -534,9 +581,69 @@ async fn compute_health(
             last_failure_reason: reason,
             failures_24h: failures,
             certificates_expiring,
-        });
+        };
+        connection_signals(&line, now, signals);
+        connections.push(line);
     }
+    Ok(connections)
+}
 
+/// An active connection failing or with expiring certificates; a draft nobody can use yet.
+fn connection_signals(c: &ConnectionHealth, now: i64, signals: &mut Signals) {
+    let name = &c.name;
+    let failures = c.failures_24h;
+    if c.state == "active" {
+        // One refused person (wrong domain, suspended) is not an outage: failing means
+        // several failures and no success since.
+        let failing = failures >= 3 && c.last_failure_at > c.last_success_at;
+        if failing {
+            signals.say(
+                "error",
+                "sso",
+                format!(
+                    "Sign-ins through {name} are failing: {} ({failures} in the last 24 hours, none succeeded since)",
+                    c.last_failure_reason.clone().unwrap_or_else(|| "unknown reason".into())
+                ),
+            );
+        } else if failures > 0 {
+            signals.say(
+                "warning",
+                "sso",
+                format!("{failures} sign-ins through {name} failed in the last 24 hours"),
+            );
+        }
+        for cert in &c.certificates_expiring {
+            if cert.not_after <= now {
+                signals.say("error", "sso", format!("The SAML certificate of {name} ({}) expired on {}: sign-ins fail until the IdP's new certificate is added", cert.subject, when(cert.not_after)));
+            } else {
+                signals.say(
+                    "warning",
+                    "sso",
+                    format!(
+                        "The SAML certificate of {name} ({}) expires on {} (in {} days)",
+                        cert.subject,
+                        when(cert.not_after),
+                        (cert.not_after - now) / DAY_MS
+                    ),
+                );
+            }
+        }
+    } else if c.state == "draft" {
+        signals.say(
+            "warning",
+            "sso",
+            format!("SSO connection {name} is still a draft: nobody can sign in through it until it is tested and activated"),
+        );
+    }
+}
+
+/// Each directory: its SCIM traffic in the last 24 hours, last error, token age and users.
+async fn directories_health(
+    conn: &mut Conn,
+    organization_id: &str,
+    now: i64,
+    signals: &mut Signals,
+) -> Result<Vec<DirectoryHealthLine>, AppError> {
     let mut directories = Vec::new();
     for d in db::directories::list_directories(conn, organization_id).await? {
         let db::directories::RequestStats {
@@ -561,37 +668,7 @@ async fn compute_health(
         } else {
             0.0
         };
-        let name = d.name.clone();
-        if errors_24h > 0 && error_rate >= 0.5 {
-            say("error", "directory", format!("Directory {name}: {errors_24h} of {requests_24h} requests failed in the last 24 hours (last: {})", last_error.clone().unwrap_or_default()));
-        } else if errors_24h > 0 {
-            say(
-                "warning",
-                "directory",
-                format!("Directory {name}: {errors_24h} of {requests_24h} requests failed in the last 24 hours"),
-            );
-        }
-        match last_request_at {
-            None => say(
-                "warning",
-                "directory",
-                format!("Directory {name} has never called Lanyard: check the SCIM base URL and token in the IdP"),
-            ),
-            Some(t) if users > 0 && now - t > DIRECTORY_SILENT_DAYS * DAY_MS => say(
-                "warning",
-                "directory",
-                format!("Directory {name} has not called Lanyard since {}: changes in the IdP may not be arriving", when(t)),
-            ),
-            _ => {}
-        }
-        if token_age_days.is_some_and(|a| a >= ROTATION_DAYS) {
-            say(
-                "warning",
-                "credentials",
-                format!("The SCIM token of directory {name} is over {ROTATION_DAYS} days old: rotate it"),
-            );
-        }
-        directories.push(DirectoryHealthLine {
+        let line = DirectoryHealthLine {
             id: d.id,
             name: d.name,
             kind: d.kind,
@@ -603,9 +680,52 @@ async fn compute_health(
             last_error,
             token_age_days,
             users,
-        });
+        };
+        directory_signals(&line, now, signals);
+        directories.push(line);
     }
+    Ok(directories)
+}
 
+/// A directory whose requests fail, that never called or went silent, or whose token is old.
+fn directory_signals(d: &DirectoryHealthLine, now: i64, signals: &mut Signals) {
+    let name = &d.name;
+    let (errors_24h, requests_24h) = (d.errors_24h, d.requests_24h);
+    if errors_24h > 0 && d.error_rate >= 0.5 {
+        signals.say("error", "directory", format!("Directory {name}: {errors_24h} of {requests_24h} requests failed in the last 24 hours (last: {})", d.last_error.clone().unwrap_or_default()));
+    } else if errors_24h > 0 {
+        signals.say(
+            "warning",
+            "directory",
+            format!("Directory {name}: {errors_24h} of {requests_24h} requests failed in the last 24 hours"),
+        );
+    }
+    match d.last_request_at {
+        None => signals.say(
+            "warning",
+            "directory",
+            format!("Directory {name} has never called Lanyard: check the SCIM base URL and token in the IdP"),
+        ),
+        Some(t) if d.users > 0 && now - t > DIRECTORY_SILENT_DAYS * DAY_MS => signals.say(
+            "warning",
+            "directory",
+            format!("Directory {name} has not called Lanyard since {}: changes in the IdP may not be arriving", when(t)),
+        ),
+        _ => {}
+    }
+    if d.token_age_days.is_some_and(|a| a >= ROTATION_DAYS) {
+        signals.say(
+            "warning",
+            "credentials",
+            format!(
+                "The SCIM token of directory {name} is over {ROTATION_DAYS} days old: rotate it"
+            ),
+        );
+    }
+}
+
+/// The organization's domains counted by state.
+async fn domain_counts(conn: &mut Conn, organization_id: &str) -> Result<DomainCounts, AppError> {
     let mut domains = DomainCounts::default();
     for q::DomainStateCount {
         state: st,
@@ -620,11 +740,16 @@ async fn compute_health(
             _ => {}
         }
     }
+    Ok(domains)
+}
+
+/// Lapsed domains are an error; failed and pending ones a warning.
+fn domain_signals(domains: &DomainCounts, signals: &mut Signals) {
     if domains.lapsed > 0 {
-        say("error", "domains", format!("{} domain(s) lapsed: the DNS record that proved ownership is gone, so sign-ins and JIT for those addresses stop", domains.lapsed));
+        signals.say("error", "domains", format!("{} domain(s) lapsed: the DNS record that proved ownership is gone, so sign-ins and JIT for those addresses stop", domains.lapsed));
     }
     if domains.failed > 0 {
-        say(
+        signals.say(
             "warning",
             "domains",
             format!(
@@ -634,81 +759,25 @@ async fn compute_health(
         );
     }
     if domains.pending > 0 {
-        say(
+        signals.say(
             "warning",
             "domains",
             format!("{} domain(s) waiting for their TXT record", domains.pending),
         );
     }
+}
 
-    let q::PendingInvitationCounts {
-        unexpired: pending,
-        past_expiry,
-        bouncing,
-    } = q::invitation_counts(conn, organization_id, now).await?;
-    let invitations = InvitationCounts {
-        pending: pending + past_expiry,
-        bouncing,
-        past_expiry,
-    };
-    if bouncing > 0 {
-        say(
-            "warning",
-            "invitations",
-            format!("{bouncing} invitation email(s) could not be delivered"),
-        );
-    }
-    if q::admin_gap(conn, organization_id).await? {
-        say("error", "members", "No active admin: the last one was suspended or removed (see membership.last_admin_deprovisioned in the timeline); someone must be made admin".into());
-    }
-    let setup_links_outstanding = q::outstanding_links(conn, organization_id, now).await?;
-    if drift_findings > 0 {
-        say(
-            "warning",
-            "drift",
-            format!("{drift_findings} drift finding(s): access and the organization's sources of truth disagree"),
-        );
-    }
-    let credentials_flagged = organization_credentials(conn, organization_id, now, false)
+/// The organization's credentials flagged for anything but disuse.
+async fn credentials_flagged(
+    conn: &mut Conn,
+    organization_id: &str,
+    now: i64,
+) -> Result<i64, AppError> {
+    Ok(organization_credentials(conn, organization_id, now, false)
         .await?
         .iter()
         .filter(|c| c.flags.iter().any(|f| f != "unused_90_days"))
-        .count() as i64;
-    if credentials_flagged > 0 {
-        say(
-            "warning",
-            "credentials",
-            format!(
-                "{credentials_flagged} credential(s) expiring, expired or overdue for rotation"
-            ),
-        );
-    }
-
-    signals.sort_by_key(|s| if s.severity == "error" { 0 } else { 1 });
-    let errors = signals.iter().filter(|s| s.severity == "error").count() as i64;
-    let warnings = signals.len() as i64 - errors;
-    let status = if errors > 0 {
-        "failing"
-    } else if warnings > 0 {
-        "attention"
-    } else {
-        "ok"
-    };
-    Ok(OrganizationHealth {
-        organization_id: organization_id.to_owned(),
-        organization_name,
-        status: status.into(),
-        score: errors * 10 + warnings,
-        computed_at: now,
-        connections,
-        directories,
-        domains,
-        invitations,
-        setup_links_outstanding,
-        drift_findings,
-        credentials_flagged,
-        signals,
-    })
+        .count() as i64)
 }
 
 fn s<'a>(v: &'a serde_json::Value, k: &str) -> &'a str {

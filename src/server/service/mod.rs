@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod audit_log;
 pub mod connections;
+pub mod console;
 pub mod directories;
 pub mod domains;
 pub mod events;
