@@ -6,6 +6,8 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::RestError;
+use crate::domain::ids::PublicId;
+use crate::server::error::AppError;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -164,5 +166,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 format!("query parameters are invalid: {e}"),
             )
         })
+    }
+}
+
+/// One typed id from the path (`/connections/{id}`), checked once here: a malformed id answers
+/// 404 with the same envelope the service gives for an id that names nothing.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: PublicId + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = RestError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, RestError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| {
+                    // As `envelope_errors` words axum's own rejection (not UTF-8 once decoded).
+                    RestError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_request",
+                        "the request is malformed",
+                    )
+                })?;
+        T::parse(&raw)
+            .map(ApiPath)
+            .ok_or_else(|| AppError::NotFound(T::NOUN).into())
     }
 }
