@@ -21,7 +21,7 @@ use crate::server::error::AppError;
 use crate::server::state::AppState;
 
 use super::{DirCtx, desired_role, dir_ctx, not_found};
-use super::reconcile::{reconcile};
+use super::sync::{reconcile};
 
 /// One mapping as the portal edits it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]

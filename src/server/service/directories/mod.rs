@@ -28,7 +28,7 @@ use super::{domains, policy, roles, scim};
 mod manage;
 mod suspension;
 mod plans;
-mod reconcile;
+mod sync;
 mod mappings;
 mod users;
 
@@ -37,7 +37,7 @@ pub use suspension::{PROTECTED_RECHECK_MS, remove_due};
 pub(crate) use suspension::{domain_owned_elsewhere, may_restore};
 pub use plans::{DeactivationPlan};
 pub(crate) use plans::{creation_plan, deactivation_plan};
-pub use reconcile::{reconcile};
+pub use sync::{reconcile};
 pub use mappings::{GroupInfo, GroupMapping, RoleChange, groups, preview_mappings, save_mappings};
 pub use users::{AuthoritativeIndex, DirectoryUser, LOG_RETENTION_MS, ScimLogEntry, gate, gate_verdict, purge_request_log, request_log, users};
 

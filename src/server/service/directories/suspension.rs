@@ -22,7 +22,7 @@ use crate::server::state::AppState;
 
 use super::{DirCtx};
 use super::plans::{deactivation_plan_for};
-use super::reconcile::{reconcile};
+use super::sync::{reconcile};
 
 /// Suspends a member in the caller's transaction when the directory's suspension applies to
 /// the membership ([`reconcile::suspends`]: with `only_managed`, a membership this directory
