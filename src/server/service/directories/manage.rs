@@ -1,28 +1,24 @@
 //! Creating, reading, renaming and deleting directories, and rotating their SCIM token.
 
-use crate::server::service::policy::Trace;
 use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
-use crate::domain::directory::{winning_group, DirectoryKind};
+use crate::domain::directory::DirectoryKind;
 use crate::domain::ids::{is_valid_id, IdKind};
-use crate::domain::reconcile::{
-    self, Effect, Group, InDirectory, Inputs, NewestGrant, SuspendReason,
-};
+use crate::domain::reconcile::SuspendReason;
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::directories::{self as q, DirUserRow, DirectoryRow, LogFilter};
-use crate::server::db::{self, Conn};
+use crate::server::db::directories::{self as q, DirectoryRow};
+use crate::server::db::{self};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
-use super::{CreateDirectory, DirCtx, Directory, DirectoryWithToken, SCIM_TOKEN_PREFIX, UpdateDirectory, check_name, not_found, view};
-use super::suspension::{suspend};
-use super::users::{users};
+use super::suspension::suspend;
+use super::{
+    check_name, not_found, view, CreateDirectory, DirCtx, Directory, DirectoryWithToken,
+    UpdateDirectory, SCIM_TOKEN_PREFIX,
+};
 
 /// Creates a directory and its first token.
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]

@@ -2,22 +2,15 @@
 //! with overlap, the membership lifecycle a directory drives (joiner, mover, leaver), group →
 //! role mappings with a dry-run preview, the SCIM request log and the directory's health.
 
-use super::policy::Trace;
-use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
-use crate::domain::directory::{winning_group, DirectoryKind};
+use crate::domain::directory::winning_group;
 use crate::domain::ids::{is_valid_id, IdKind};
-use crate::domain::reconcile::{
-    self, Effect, Group, InDirectory, Inputs, NewestGrant, SuspendReason,
-};
+use crate::domain::reconcile::Group;
 use crate::domain::FieldError;
-use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::directories::{self as q, DirUserRow, DirectoryRow, LogFilter};
+use crate::server::audit::Actor;
+use crate::server::db::directories::{self as q, DirectoryRow};
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
@@ -26,20 +19,23 @@ use crate::server::state::AppState;
 use super::{domains, policy, roles, scim};
 
 mod manage;
-mod suspension;
-mod plans;
-mod sync;
 mod mappings;
+mod plans;
+mod suspension;
+mod sync;
 mod users;
 
 pub use manage::{create, delete, get, list, organization_of, rotate_token, update};
-pub use suspension::{PROTECTED_RECHECK_MS, remove_due};
-pub(crate) use suspension::{domain_owned_elsewhere, may_restore};
-pub use plans::{DeactivationPlan};
+pub use mappings::{groups, preview_mappings, save_mappings, GroupInfo, GroupMapping, RoleChange};
+pub use plans::DeactivationPlan;
 pub(crate) use plans::{creation_plan, deactivation_plan};
-pub use sync::{reconcile};
-pub use mappings::{GroupInfo, GroupMapping, RoleChange, groups, preview_mappings, save_mappings};
-pub use users::{AuthoritativeIndex, DirectoryUser, LOG_RETENTION_MS, ScimLogEntry, gate, gate_verdict, purge_request_log, request_log, users};
+pub(crate) use suspension::domain_owned_elsewhere;
+pub use suspension::{remove_due, PROTECTED_RECHECK_MS};
+pub use sync::reconcile;
+pub use users::{
+    gate, gate_verdict, purge_request_log, request_log, users, AuthoritativeIndex, DirectoryUser,
+    ScimLogEntry, LOG_RETENTION_MS,
+};
 
 /// Prefix of SCIM bearer tokens, so a leaked one is recognisable.
 pub const SCIM_TOKEN_PREFIX: &str = "lanyard_scim_";

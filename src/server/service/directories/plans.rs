@@ -1,26 +1,13 @@
 //! What a directory deactivation or creation does to a member under the policy (the sign-in and the policy simulator share these).
 
+use crate::domain::membership::MembershipState;
 use crate::server::service::policy::Trace;
-use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
-use crate::domain::directory::{winning_group, DirectoryKind};
-use crate::domain::ids::{is_valid_id, IdKind};
-use crate::domain::reconcile::{
-    self, Effect, Group, InDirectory, Inputs, NewestGrant, SuspendReason,
-};
-use crate::domain::FieldError;
-use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::directories::{self as q, DirUserRow, DirectoryRow, LogFilter};
+use crate::server::db::directories::{self as q, DirectoryRow};
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
-use crate::server::state::AppState;
 
-use super::suspension::{domain_owned_elsewhere, may_restore, remove, suspend};
+use super::suspension::{domain_owned_elsewhere, may_restore};
 
 /// What a directory deactivation does to a member under the policy.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -1,28 +1,20 @@
 //! Suspension and removal of the members a directory manages, and what a directory may restore.
 
-use crate::server::service::policy::Trace;
 use crate::domain::event_type::EventType;
 use crate::domain::membership::{GrantKind, MembershipState};
-use serde::{Deserialize, Serialize};
+use crate::server::service::policy::Trace;
 use serde_json::json;
 
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
-use crate::domain::directory::{winning_group, DirectoryKind};
-use crate::domain::ids::{is_valid_id, IdKind};
-use crate::domain::reconcile::{
-    self, Effect, Group, InDirectory, Inputs, NewestGrant, SuspendReason,
-};
-use crate::domain::FieldError;
+use crate::domain::reconcile::{self, NewestGrant, SuspendReason};
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::directories::{self as q, DirUserRow, DirectoryRow, LogFilter};
+use crate::server::db::directories::{self as q};
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
+use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
 use crate::server::state::AppState;
 
-use super::{DirCtx};
-use super::plans::{deactivation_plan_for};
-use super::sync::{reconcile};
+use super::plans::deactivation_plan_for;
+use super::DirCtx;
 
 /// Suspends a member in the caller's transaction when the directory's suspension applies to
 /// the membership ([`reconcile::suspends`]: with `only_managed`, a membership this directory

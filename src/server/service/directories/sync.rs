@@ -1,27 +1,21 @@
 //! Bringing a directory user's membership in line with the directory.
 
-use crate::server::service::policy::Trace;
 use crate::domain::event_type::EventType;
 use crate::domain::membership::{GrantKind, MembershipState};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
-use crate::domain::directory::{winning_group, DirectoryKind};
-use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::ids::IdKind;
 use crate::domain::reconcile::{
     self, Effect, Group, InDirectory, Inputs, NewestGrant, SuspendReason,
 };
-use crate::domain::FieldError;
-use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::directories::{self as q, DirUserRow, DirectoryRow, LogFilter};
-use crate::server::db::{self, Conn};
+use crate::server::audit::AuditedTx;
+use crate::server::db::directories::{self as q, DirUserRow};
+use crate::server::db::{self};
 use crate::server::error::AppError;
-use crate::server::state::AppState;
+use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
 
-use super::{DirCtx, desired_role, grant_detail};
 use super::suspension::{directory_named, domain_owned_elsewhere, write_suspension};
+use super::{desired_role, grant_detail, DirCtx};
 
 /// Brings a directory user's membership in line with the directory: links or creates the
 /// organization user, creates, suspends or reactivates the membership and sets the role its

@@ -1,27 +1,13 @@
 //! The directory's users, its SCIM request log and the directory gate of the sign-in policy.
 
-use crate::server::service::policy::Trace;
-use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
-use crate::domain::directory::{winning_group, DirectoryKind};
-use crate::domain::ids::{is_valid_id, IdKind};
-use crate::domain::reconcile::{
-    self, Effect, Group, InDirectory, Inputs, NewestGrant, SuspendReason,
-};
-use crate::domain::FieldError;
-use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::directories::{self as q, DirUserRow, DirectoryRow, LogFilter};
+use crate::server::db::directories::{self as q, LogFilter};
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
-use super::{dir_ctx};
-use super::mappings::{groups};
+use super::dir_ctx;
 
 /// A directory user as the portal lists it.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

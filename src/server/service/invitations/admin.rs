@@ -1,35 +1,28 @@
 //! The admin's side: reading invitations, creating, resending and revoking them, the expiry sweep and the invitation mail caps.
 
-use crate::domain::connection::ConnectionState;
 use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
-use crate::domain::policy::Inviters;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::domain::domain_name::email_domain;
 use crate::domain::email::EmailAddress;
 use crate::domain::ids::{is_valid_id, IdKind};
 use crate::domain::invitation::{InvitationState, InviterKind};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::clock::rfc3339;
-use crate::server::crypto::{hash_secret, new_secret, INVITE_TOKEN_PREFIX};
-use crate::server::db::members::{self as q, InvitationRow, MailRow};
-use crate::server::db::{self, Conn};
+use crate::server::db::members::{self as q, InvitationRow};
+use crate::server::db::{self};
 use crate::server::error::AppError;
-use crate::server::mail::Mail;
-use crate::server::oidc::{Identity, OidcFailure};
 use crate::server::state::AppState;
 
-use crate::server::service::members::{acting_role, check_grant};
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
+use crate::server::service::members::acting_role;
 use crate::server::service::policy::Trace;
-use crate::server::service::sso::{Next, SignInResult};
 
-use super::{CreateInvitation, DAY_MS, DEFAULT_DAYS, HOUR_MS, Invitation, ORG_MAILS_PER_HOUR, RECIPIENT_MAILS_PER_HOUR, RESEND_COOLDOWN_MS, view};
-use super::rules::{invite_checks};
 use super::mail::{commit_with_link, mail_new_link};
+use super::rules::invite_checks;
+use super::{
+    view, CreateInvitation, Invitation, DAY_MS, DEFAULT_DAYS, HOUR_MS, ORG_MAILS_PER_HOUR,
+    RECIPIENT_MAILS_PER_HOUR, RESEND_COOLDOWN_MS,
+};
 
 /// The organization an invitation belongs to (404 when there is none).
 pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppError> {

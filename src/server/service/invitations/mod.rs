@@ -4,47 +4,27 @@
 //! connection when SSO is required for the address's domain — and the vendor's product receives
 //! the member through the same one-time code exchange as SSO.
 
-use crate::domain::connection::ConnectionState;
-use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
-use crate::domain::policy::Inviters;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::domain::domain_name::email_domain;
-use crate::domain::email::EmailAddress;
-use crate::domain::ids::{is_valid_id, IdKind};
-use crate::domain::invitation::{InvitationState, InviterKind};
-use crate::domain::FieldError;
-use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::clock::rfc3339;
-use crate::server::crypto::{hash_secret, new_secret, INVITE_TOKEN_PREFIX};
+use crate::domain::invitation::InvitationState;
 use crate::server::db::members::{self as q, InvitationRow, MailRow};
-use crate::server::db::{self, Conn};
-use crate::server::error::AppError;
-use crate::server::mail::Mail;
-use crate::server::oidc::{Identity, OidcFailure};
+use crate::server::db::Conn;
 use crate::server::state::AppState;
-
-use super::members::{acting_role, check_grant};
-use super::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
-use super::policy::Trace;
-use super::sso::{Next, SignInResult};
 
 // The sibling services, in scope here so the submodules reach them as `super::<service>` too.
 use super::{directories, domains, policy, roles, sso};
 
 mod admin;
-mod rules;
 mod invitee;
 mod mail;
+mod rules;
 
+pub(crate) use admin::revoke_pending_for;
 pub use admin::{create, expire_due, get, list, organization_of, resend, revoke};
-pub(crate) use admin::{revoke_pending_for};
-pub use rules::{Route};
-pub(crate) use rules::{acceptance_route, guest_check, invite_checks, recheck_at_acceptance};
-pub use invitee::{LinkState, Refusal, accept_after_sso, accept_link, gone_page, inspect};
+pub use invitee::{accept_after_sso, accept_link, gone_page, inspect, LinkState, Refusal};
 pub use mail::{deliver_mail, invitation_mail};
+pub use rules::Route;
+pub(crate) use rules::{acceptance_route, guest_check, invite_checks, recheck_at_acceptance};
 
 /// Default lifetime in days.
 pub const DEFAULT_DAYS: i64 = 7;

@@ -1,32 +1,18 @@
 //! The rules an invitation must pass, at creation (and in the policy simulator) and again at acceptance, and how an invitee accepts.
 
 use crate::domain::connection::ConnectionState;
-use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
+use crate::domain::membership::MembershipState;
 use crate::domain::policy::Inviters;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::domain::domain_name::email_domain;
-use crate::domain::email::EmailAddress;
-use crate::domain::ids::{is_valid_id, IdKind};
-use crate::domain::invitation::{InvitationState, InviterKind};
+use crate::domain::invitation::InviterKind;
 use crate::domain::FieldError;
-use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::clock::rfc3339;
-use crate::server::crypto::{hash_secret, new_secret, INVITE_TOKEN_PREFIX};
-use crate::server::db::members::{self as q, InvitationRow, MailRow};
+use crate::server::db::members::{self as q, InvitationRow};
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
-use crate::server::mail::Mail;
-use crate::server::oidc::{Identity, OidcFailure};
-use crate::server::state::AppState;
 
-use crate::server::service::members::{acting_role, check_grant};
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
+use crate::server::service::members::check_grant;
 use crate::server::service::policy::Trace;
-use crate::server::service::sso::{Next, SignInResult};
-
 
 /// What the admin is told when the directory gate refuses an address.
 fn gate_refusal(reason: &str, email: &str) -> AppError {

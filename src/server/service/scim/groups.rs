@@ -7,24 +7,20 @@ use serde_json::{json, Value};
 
 use crate::domain::ids::IdKind;
 use crate::server::audit::{AuditedTx, RequestContext, Target};
-use crate::server::clock::rfc3339;
-use crate::server::crypto::hash_secret;
-use crate::server::db::directories::{
-    self as q, DirGroupRow, DirUserRow, GroupColumn, ScimRequestRow, UserColumn,
-};
+use crate::server::db::directories::{self as q, DirGroupRow};
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
-use crate::server::protocol::scim::filter::{self, CompareOp, Filter};
 use crate::server::protocol::scim::patch::{self, ScimType};
-use crate::server::protocol::scim::resource::{
-    self, list_response, normalize_group, normalize_user, project, user_name_key, Meta, ScimError,
-};
+use crate::server::protocol::scim::resource::{self, normalize_group, project, ScimError};
 use crate::server::state::AppState;
 
 use crate::server::service::directories::{directory_actor, reconcile, DirCtx};
 
-use super::{Groups, ListQuery, Projection, ScimOut, base, group_meta, list, mentions, not_found, render_group, stored};
-use super::users::{UserChange};
+use super::users::UserChange;
+use super::{
+    base, group_meta, list, mentions, not_found, render_group, stored, Groups, ListQuery,
+    Projection, ScimOut,
+};
 
 /// `GET /Groups`.
 #[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]

@@ -1,36 +1,31 @@
 //! The SCIM 2.0 operations a directory's IdP drives: Users and Groups, each change committed with
 //! its audit event and the membership change it causes (see [`super::directories::reconcile`]).
 
-use crate::domain::event_type::EventType;
-use std::collections::HashSet;
-
 use serde_json::{json, Value};
 
-use crate::domain::ids::IdKind;
-use crate::server::audit::{AuditedTx, RequestContext, Target};
 use crate::server::clock::rfc3339;
 use crate::server::crypto::hash_secret;
-use crate::server::db::directories::{
-    self as q, DirGroupRow, DirUserRow, GroupColumn, ScimRequestRow, UserColumn,
-};
-use crate::server::db::{self, Conn};
+use crate::server::db::directories::{self as q, DirGroupRow, DirUserRow, GroupColumn, UserColumn};
+use crate::server::db::Conn;
 use crate::server::error::AppError;
 use crate::server::protocol::scim::filter::{self, CompareOp, Filter};
 use crate::server::protocol::scim::patch::{self, ScimType};
 use crate::server::protocol::scim::resource::{
-    self, list_response, normalize_group, normalize_user, project, user_name_key, Meta, ScimError,
+    self, list_response, project, user_name_key, Meta, ScimError,
 };
 use crate::server::state::AppState;
 
-use super::directories::{directory_actor, reconcile, DirCtx};
+use super::directories::DirCtx;
 
-mod users;
 mod groups;
 mod request_log;
+mod users;
 
-pub use users::{UserChange, create_user, delete_user, get_user, list_users, update_user};
-pub use groups::{MEMBER_CHANGES_PER_TX, create_group, delete_group, get_group, list_groups, update_group};
-pub use request_log::{Exchange, LogSink, directory_owner, log_exchange, redact, redact_path};
+pub use groups::{
+    create_group, delete_group, get_group, list_groups, update_group, MEMBER_CHANGES_PER_TX,
+};
+pub use request_log::{directory_owner, log_exchange, redact, redact_path, Exchange, LogSink};
+pub use users::{create_user, delete_user, get_user, list_users, update_user, UserChange};
 
 /// A SCIM answer: status, body and the headers RFC 7644 asks for.
 #[derive(Debug, Clone)]

@@ -1,29 +1,11 @@
 //! The SCIM request log: redaction of bodies and paths, and the batching writer.
 
-use crate::domain::event_type::EventType;
-use std::collections::HashSet;
-
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::domain::ids::IdKind;
-use crate::server::audit::{AuditedTx, RequestContext, Target};
-use crate::server::clock::rfc3339;
-use crate::server::crypto::hash_secret;
-use crate::server::db::directories::{
-    self as q, DirGroupRow, DirUserRow, GroupColumn, ScimRequestRow, UserColumn,
-};
-use crate::server::db::{self, Conn};
-use crate::server::error::AppError;
-use crate::server::protocol::scim::filter::{self, CompareOp, Filter};
-use crate::server::protocol::scim::patch::{self, ScimType};
-use crate::server::protocol::scim::resource::{
-    self, list_response, normalize_group, normalize_user, project, user_name_key, Meta, ScimError,
-};
+use crate::server::db::directories::{self as q, ScimRequestRow};
+use crate::server::db::{self};
 use crate::server::state::AppState;
-
-use crate::server::service::directories::{directory_actor, reconcile, DirCtx};
-
-use super::{Groups, Users, mentions};
 
 /// Longest body kept in the request log.
 const LOG_BODY_MAX: usize = 16 * 1024;

@@ -1,29 +1,24 @@
 //! SCIM Users: list, get, create, replace or patch, delete.
 
 use crate::domain::event_type::EventType;
-use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
 use crate::domain::ids::IdKind;
 use crate::server::audit::{AuditedTx, RequestContext, Target};
-use crate::server::clock::rfc3339;
-use crate::server::crypto::hash_secret;
-use crate::server::db::directories::{
-    self as q, DirGroupRow, DirUserRow, GroupColumn, ScimRequestRow, UserColumn,
-};
-use crate::server::db::{self, Conn};
-use crate::server::error::AppError;
-use crate::server::protocol::scim::filter::{self, CompareOp, Filter};
-use crate::server::protocol::scim::patch::{self, ScimType};
+use crate::server::db::directories::{self as q, DirUserRow};
+use crate::server::db::{self};
+use crate::server::protocol::scim::patch::{self};
 use crate::server::protocol::scim::resource::{
-    self, list_response, normalize_group, normalize_user, project, user_name_key, Meta, ScimError,
+    self, normalize_user, project, user_name_key, ScimError,
 };
 use crate::server::state::AppState;
 
 use crate::server::service::directories::{directory_actor, reconcile, DirCtx};
 
-use super::{ListQuery, Projection, ScimOut, Users, base, list, not_found, render_user, stored, user_meta};
+use super::{
+    base, list, not_found, render_user, stored, user_meta, ListQuery, Projection, ScimOut, Users,
+};
 
 /// `GET /Users`.
 #[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]

@@ -1,23 +1,20 @@
 //! Who a sign-in admits: the JIT policy's decision and the writes it makes.
 
-use crate::domain::connection::{ConnectionKind, ConnectionState};
+use crate::domain::connection::ConnectionState;
 use crate::domain::event_type::EventType;
 use crate::domain::membership::{GrantKind, MembershipState};
-use serde::{Deserialize, Serialize};
 
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
-use crate::server::service::policy::Trace;
 use crate::domain::domain_name::email_domain;
 use crate::domain::ids::IdKind;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::{self, sso::SsoRequestRow, Conn};
+use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
-use crate::server::oidc::{self, Identity, OidcFailure, RpConfig};
-use crate::server::service::connections;
+use crate::server::oidc::{Identity, OidcFailure};
+use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
+use crate::server::service::policy::Trace;
 use crate::server::state::AppState;
 
-use super::{SignInResult};
+use super::SignInResult;
 
 /// Who a sign-in admits: an identity seen before, a member found by email (linked to this
 /// connection), or a new member by JIT.

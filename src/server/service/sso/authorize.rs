@@ -1,25 +1,17 @@
 //! Starting a sign-in: the vendor's authorize, the admin's test sign-in and an invitation acceptance through SSO.
 
 use crate::domain::connection::{ConnectionKind, ConnectionState};
-use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
-use serde::{Deserialize, Serialize};
 
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
-use crate::server::service::policy::Trace;
-use crate::domain::domain_name::email_domain;
-use crate::domain::ids::IdKind;
-use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::{self, sso::SsoRequestRow, Conn};
+use crate::server::crypto::hash_secret;
+use crate::server::db::{self, sso::SsoRequestRow};
 use crate::server::error::AppError;
-use crate::server::oidc::{self, Identity, OidcFailure, RpConfig};
+use crate::server::oidc::{self, RpConfig};
 use crate::server::service::connections;
 use crate::server::state::AppState;
 
-use super::{AuthorizeParams, Next, REQUEST_TTL_MS, page, redirect_allowed, with_query};
-use super::callback::{record_failure};
-use super::saml::{begin_saml};
+use super::callback::record_failure;
+use super::saml::begin_saml;
+use super::{page, redirect_allowed, with_query, AuthorizeParams, Next, REQUEST_TTL_MS};
 
 /// Starts a sign-in for the vendor's product.
 pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, AppError> {

@@ -1,26 +1,20 @@
 //! The IdP's answer: the OIDC callback, the conclusion shared with the SAML ACS, and the record of failed and test sign-ins.
 
-use crate::domain::connection::{ConnectionKind, ConnectionState};
 use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
-use serde::{Deserialize, Serialize};
 
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
-use crate::server::service::policy::Trace;
-use crate::domain::domain_name::email_domain;
 use crate::domain::ids::IdKind;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::{self, sso::SsoRequestRow, Conn};
+use crate::server::crypto::hash_secret;
+use crate::server::db::{self, sso::SsoRequestRow};
 use crate::server::error::AppError;
-use crate::server::oidc::{self, Identity, OidcFailure, RpConfig};
+use crate::server::oidc::{self, Identity, OidcFailure};
 use crate::server::service::connections;
 use crate::server::state::AppState;
 
-use super::{CallbackParams, Next, page, with_query};
-use super::authorize::{rp};
-use super::admit::{admit};
-use super::token::{hand_off};
+use super::admit::admit;
+use super::authorize::rp;
+use super::token::hand_off;
+use super::{page, with_query, CallbackParams, Next};
 
 pub(crate) async fn record_failure(
     state: &AppState,

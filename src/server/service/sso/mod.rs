@@ -1,42 +1,31 @@
 //! The sign-in flow for the vendor's product and the admin's test sign-in: authorize → IdP →
 //! callback → JIT policy → one-time code → `POST /api/v1/sso/token`.
 
-use crate::domain::connection::{ConnectionKind, ConnectionState};
-use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 
-use super::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
-use super::policy::Trace;
-use crate::domain::domain_name::email_domain;
-use crate::domain::ids::IdKind;
-use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::{self, sso::SsoRequestRow, Conn};
+use crate::server::db::{self};
 use crate::server::error::AppError;
-use crate::server::oidc::{self, Identity, OidcFailure, RpConfig};
-use crate::server::service::connections;
 use crate::server::state::AppState;
 
 // The sibling services, in scope here so the submodules reach them as `super::<service>` too.
 use super::{directories, domains, invitations, policy};
 
+mod admit;
 mod authorize;
 mod callback;
-mod admit;
-mod token;
 mod redirect_uris;
 mod saml;
+mod token;
 
+pub(crate) use admit::admission;
+pub use admit::Admit;
 pub use authorize::{authorize, begin_invite, begin_test};
+pub(crate) use callback::record_failure;
 pub use callback::{callback, last_test};
-pub(crate) use callback::{record_failure};
-pub use admit::{Admit};
-pub(crate) use admit::{admission};
+pub use redirect_uris::{add_redirect_uri, list_redirect_uris, remove_redirect_uri, RedirectUri};
+pub(crate) use saml::default_redirect;
+pub use saml::{saml_acs, sp_metadata, AcsForm};
 pub use token::{exchange_code, hand_off};
-pub use redirect_uris::{RedirectUri, add_redirect_uri, list_redirect_uris, remove_redirect_uri};
-pub use saml::{AcsForm, saml_acs, sp_metadata};
-pub(crate) use saml::{default_redirect};
 
 /// How long the browser has to come back from the IdP.
 pub const REQUEST_TTL_MS: i64 = 10 * 60 * 1000;

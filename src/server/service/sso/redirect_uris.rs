@@ -1,22 +1,12 @@
 //! The allow-list of vendor redirect URIs.
 
-use crate::domain::connection::{ConnectionKind, ConnectionState};
 use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
-use crate::server::service::policy::Trace;
-use crate::domain::domain_name::email_domain;
-use crate::domain::ids::IdKind;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::{self, sso::SsoRequestRow, Conn};
+use crate::server::db::{self};
 use crate::server::error::AppError;
-use crate::server::oidc::{self, Identity, OidcFailure, RpConfig};
-use crate::server::service::connections;
 use crate::server::state::AppState;
-
 
 /// A vendor redirect URI on the allow-list.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

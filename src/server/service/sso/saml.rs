@@ -1,24 +1,19 @@
 //! SAML: the AuthnRequest, the ACS and the SP metadata.
 
-use crate::domain::connection::{ConnectionKind, ConnectionState};
-use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
-use serde::{Deserialize, Serialize};
+use crate::domain::connection::ConnectionKind;
+use serde::Deserialize;
 
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
-use crate::server::service::policy::Trace;
-use crate::domain::domain_name::email_domain;
 use crate::domain::ids::IdKind;
-use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
+use crate::server::audit::RequestContext;
 use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::{self, sso::SsoRequestRow, Conn};
+use crate::server::db::{self, sso::SsoRequestRow};
 use crate::server::error::AppError;
-use crate::server::oidc::{self, Identity, OidcFailure, RpConfig};
+use crate::server::oidc::{Identity, OidcFailure};
 use crate::server::service::connections;
 use crate::server::state::AppState;
 
-use super::{Next, REQUEST_TTL_MS, page, redirect_allowed};
-use super::callback::{conclude};
+use super::callback::conclude;
+use super::{page, redirect_allowed, Next, REQUEST_TTL_MS};
 
 /// Starts a SAML sign-in: an AuthnRequest by HTTP-Redirect, remembered by RelayState (the IdP's
 /// cross-site POST back carries no SameSite=Lax cookie, so the state lives server-side).

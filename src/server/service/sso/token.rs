@@ -1,23 +1,13 @@
 //! The one-time code: handed to the vendor's product and redeemed for the profile.
 
-use crate::domain::connection::{ConnectionKind, ConnectionState};
-use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
-use serde::{Deserialize, Serialize};
+use crate::domain::membership::MembershipState;
 
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
-use crate::server::service::policy::Trace;
-use crate::domain::domain_name::email_domain;
-use crate::domain::ids::IdKind;
-use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::{self, sso::SsoRequestRow, Conn};
+use crate::server::db::{self};
 use crate::server::error::AppError;
-use crate::server::oidc::{self, Identity, OidcFailure, RpConfig};
-use crate::server::service::connections;
 use crate::server::state::AppState;
 
-use super::{CODE_TTL_MS, Next, SignInResult, with_query};
+use super::{with_query, Next, SignInResult, CODE_TTL_MS};
 
 /// Gives the vendor's product a one-time code for `result` at `redirect_uri` (SSO sign-ins and
 /// invitation acceptances end here alike).

@@ -2,20 +2,19 @@
 
 use crate::domain::event_type::EventType;
 use crate::domain::webhook::DeliveryState;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::domain::ids::{is_valid_id, IdKind};
-use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::db::webhooks::{self as q, DeliveryRow, EndpointRow};
-use crate::server::db::{self, Conn};
+use crate::server::db::{self};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
-use super::{Attempt, CreateEndpoint, Delivery, EndpointWithSecret, SECRET_OVERLAP_MS, UpdateEndpoint, WebhookEndpoint, check_events, check_url, endpoint, new_webhook_secret, seal, view};
+use super::{
+    check_events, check_url, endpoint, new_webhook_secret, seal, view, Attempt, CreateEndpoint,
+    Delivery, EndpointWithSecret, UpdateEndpoint, WebhookEndpoint, SECRET_OVERLAP_MS,
+};
 
 /// Registers an endpoint; it receives events from now on.
 pub async fn create(

@@ -1,17 +1,14 @@
 //! Log streams (the customer's SIEM).
 
 use crate::domain::event_type::EventType;
-use crate::domain::webhook::DeliveryState;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::ids::IdKind;
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::db::webhooks::{self as q, DeliveryRow, EndpointRow};
-use crate::server::db::{self, Conn};
+use crate::server::db::webhooks::{self as q, EndpointRow};
+use crate::server::db::{self};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 

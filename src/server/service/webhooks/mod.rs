@@ -4,8 +4,6 @@
 //! once, one entity's events in order, retrying with exponential back-off and jitter for up to
 //! three days. A 410 disables the endpoint; 3xx counts as a failure.
 
-use crate::domain::event_type::EventType;
-use crate::domain::webhook::DeliveryState;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -13,19 +11,21 @@ use serde_json::json;
 
 use crate::domain::ids::{is_valid_id, IdKind};
 use crate::domain::FieldError;
-use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::db::webhooks::{self as q, DeliveryRow, EndpointRow};
-use crate::server::db::{self, Conn};
+use crate::server::db::webhooks::{self as q, EndpointRow};
+use crate::server::db::Conn;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
 mod endpoints;
-mod worker;
 mod log_streams;
+mod worker;
 
 pub use endpoints::{create, delete, deliveries, get, list, redeliver, rotate_secret, update};
+pub use log_streams::{
+    create_log_stream, delete_log_stream, log_streams, test_log_stream, LogStream, NewLogStream,
+    RecentDelivery, TestResult, STREAM_KINDS,
+};
 pub use worker::{deliver, fan_out};
-pub use log_streams::{LogStream, NewLogStream, RecentDelivery, STREAM_KINDS, TestResult, create_log_stream, delete_log_stream, log_streams, test_log_stream};
 
 /// Deliveries are retried for this long after the event.
 pub const RETRY_WINDOW_MS: i64 = 3 * 24 * 3600 * 1000;
@@ -319,6 +319,7 @@ async fn send(state: &AppState, ep: &EndpointRow, ev: &crate::server::events::Ev
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::event_type::EventType;
 
     #[test]
     fn signature_matches_the_standard_webhooks_example() {

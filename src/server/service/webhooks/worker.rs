@@ -2,20 +2,16 @@
 
 use crate::domain::event_type::EventType;
 use crate::domain::webhook::DeliveryState;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::domain::ids::{is_valid_id, IdKind};
-use crate::domain::FieldError;
+use crate::domain::ids::IdKind;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::db::webhooks::{self as q, DeliveryRow, EndpointRow};
-use crate::server::db::{self, Conn};
+use crate::server::db::{self};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
-use super::{LEASE_MS, Outcome, RETRY_WINDOW_MS, endpoint, send, wants};
+use super::{send, wants, Outcome, LEASE_MS, RETRY_WINDOW_MS};
 
 /// Queues a delivery per (enabled endpoint, new event it wants). Safe on several nodes: each
 /// endpoint's position moves with a conditional update.
