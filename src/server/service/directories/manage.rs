@@ -9,8 +9,8 @@ use crate::domain::reconcile::SuspendReason;
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::crypto::{hash_secret, new_secret};
+use crate::server::db;
 use crate::server::db::directories::{self as q, DirectoryRow};
-use crate::server::db::{self};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::db::directories::{self as q};
+use crate::server::db::directories as q;
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::state::AppState;

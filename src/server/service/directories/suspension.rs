@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::domain::reconcile::{self, NewestGrant, SuspendReason};
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::db::directories::{self as q};
+use crate::server::db::directories as q;
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
@@ -137,7 +137,7 @@ pub(super) async fn write_suspension(
 pub const PROTECTED_RECHECK_MS: i64 = 3600 * 1000;
 
 /// Removes a directory-suspended member (policy `remove`), in the caller's transaction.
-pub(super) async fn remove(
+async fn remove(
     tx: &mut AuditedTx,
     org: &str,
     m: &str,

@@ -9,8 +9,8 @@ use crate::domain::reconcile::{
     self, Effect, Group, InDirectory, Inputs, NewestGrant, SuspendReason,
 };
 use crate::server::audit::AuditedTx;
+use crate::server::db;
 use crate::server::db::directories::{self as q, DirUserRow};
-use crate::server::db::{self};
 use crate::server::error::AppError;
 use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
 

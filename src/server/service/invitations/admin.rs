@@ -9,8 +9,8 @@ use crate::domain::invitation::{InvitationState, InviterKind};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::clock::rfc3339;
+use crate::server::db;
 use crate::server::db::members::{self as q, InvitationRow};
-use crate::server::db::{self};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 

@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use crate::domain::ids::IdKind;
+use crate::server::db;
 use crate::server::db::directories::{self as q, ScimRequestRow};
-use crate::server::db::{self};
 use crate::server::state::AppState;
 
 /// Longest body kept in the request log.

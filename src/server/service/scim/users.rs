@@ -6,9 +6,9 @@ use serde_json::{json, Value};
 
 use crate::domain::ids::IdKind;
 use crate::server::audit::{AuditedTx, RequestContext, Target};
+use crate::server::db;
 use crate::server::db::directories::{self as q, DirUserRow};
-use crate::server::db::{self};
-use crate::server::protocol::scim::patch::{self};
+use crate::server::protocol::scim::patch;
 use crate::server::protocol::scim::resource::{
     self, normalize_user, project, user_name_key, ScimError,
 };

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::server::db::{self};
+use crate::server::db;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 

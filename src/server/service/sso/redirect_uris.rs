@@ -4,7 +4,7 @@ use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::db::{self};
+use crate::server::db;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 

@@ -3,7 +3,7 @@
 use crate::domain::membership::MembershipState;
 
 use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::{self};
+use crate::server::db;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 

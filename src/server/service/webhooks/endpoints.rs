@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::domain::ids::{is_valid_id, IdKind};
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
+use crate::server::db;
 use crate::server::db::webhooks::{self as q, DeliveryRow, EndpointRow};
-use crate::server::db::{self};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
