@@ -1,0 +1,261 @@
+//! Creating, reading, renaming and deleting directories, and rotating their SCIM token.
+
+use crate::domain::event_type::EventType;
+use serde_json::json;
+
+use crate::domain::directory::DirectoryKind;
+use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::reconcile::SuspendReason;
+use crate::domain::FieldError;
+use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
+use crate::server::crypto::{hash_secret, new_secret};
+use crate::server::db;
+use crate::server::db::directories::{self as q, DirectoryRow};
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+
+use super::suspension::suspend;
+use super::{
+    check_name, not_found, view, CreateDirectory, DirCtx, Directory, DirectoryWithToken,
+    UpdateDirectory, SCIM_TOKEN_PREFIX,
+};
+
+/// Creates a directory and its first token.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &str,
+    input: CreateDirectory,
+) -> Result<DirectoryWithToken, AppError> {
+    let kind = DirectoryKind::parse(&input.kind).ok_or_else(|| {
+        FieldError::new(
+            "type",
+            "choose one of okta, entra, onelogin, jumpcloud, generic_scim",
+        )
+    })?;
+    let name = check_name(&input.name)?;
+    let now = state.clock.now();
+    let row = DirectoryRow {
+        id: db::new_id(IdKind::Directory),
+        organization_id: organization_id.to_owned(),
+        kind: kind.as_str().into(),
+        name,
+        authoritative: i64::from(input.authoritative.unwrap_or(true)),
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+    };
+    let token = new_secret(SCIM_TOKEN_PREFIX);
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    q::insert_directory(tx.conn(), &row).await?;
+    q::insert_token(
+        tx.conn(),
+        &db::new_id(IdKind::DirectoryToken),
+        &row.id,
+        organization_id,
+        &hash_secret(&token),
+        &token[token.len() - 4..],
+        now,
+    )
+    .await?;
+    tx.record(
+        Some(organization_id),
+        EventType::DirectoryCreated,
+        vec![Target::new("directory", &row.id, Some(&row.name))],
+        json!({ "type": row.kind, "authoritative": row.authoritative != 0 }),
+    )
+    .await?;
+    tx.commit().await?;
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(DirectoryWithToken {
+        directory: view(state, &mut conn, row).await?,
+        bearer_token: token,
+    })
+}
+
+/// The organization a directory belongs to (vendor API lookups by directory id).
+pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppError> {
+    if !is_valid_id(IdKind::Directory, id) {
+        return Err(not_found());
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    q::directory_owner(&mut conn, id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// Reads a directory of the organization.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Directory, AppError> {
+    if !is_valid_id(IdKind::Directory, id) {
+        return Err(not_found());
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    let row = q::get_directory(&mut conn, organization_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    view(state, &mut conn, row).await
+}
+
+/// The organization's directories.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Directory>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    let rows = q::list_directories(&mut conn, organization_id).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(view(state, &mut conn, r).await?);
+    }
+    Ok(out)
+}
+
+/// Renames a directory or changes whether it is authoritative.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &str,
+    id: &str,
+    input: UpdateDirectory,
+) -> Result<Directory, AppError> {
+    if !is_valid_id(IdKind::Directory, id) {
+        return Err(not_found());
+    }
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let mut row = q::get_directory(tx.conn(), organization_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let mut changes = serde_json::Map::new();
+    if let Some(n) = &input.name {
+        let n = check_name(n)?;
+        if n != row.name {
+            changes.insert("name".into(), json!({ "from": row.name, "to": n }));
+            row.name = n;
+        }
+    }
+    if let Some(a) = input.authoritative {
+        if i64::from(a) != row.authoritative {
+            changes.insert("authoritative".into(), json!({ "from": !a, "to": a }));
+            row.authoritative = i64::from(a);
+        }
+    }
+    if !changes.is_empty() {
+        q::update_directory(
+            tx.conn(),
+            organization_id,
+            id,
+            &row.name,
+            row.authoritative != 0,
+            now,
+        )
+        .await?;
+        tx.record(
+            Some(organization_id),
+            EventType::DirectoryUpdated,
+            vec![Target::new("directory", id, Some(&row.name))],
+            serde_json::Value::Object(changes),
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    get(state, organization_id, id).await
+}
+
+/// Issues a new token; the old ones keep working for `LANYARD_SCIM_TOKEN_OVERLAP` (default 1 h)
+/// so the admin can paste the new one into the IdP without a gap.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn rotate_token(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &str,
+    id: &str,
+) -> Result<DirectoryWithToken, AppError> {
+    if !is_valid_id(IdKind::Directory, id) {
+        return Err(not_found());
+    }
+    let now = state.clock.now();
+    let overlap = state.config.scim_token_overlap_ms;
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let row = q::get_directory(tx.conn(), organization_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    q::expire_tokens(tx.conn(), id, now + overlap).await?;
+    let token = new_secret(SCIM_TOKEN_PREFIX);
+    q::insert_token(
+        tx.conn(),
+        &db::new_id(IdKind::DirectoryToken),
+        id,
+        organization_id,
+        &hash_secret(&token),
+        &token[token.len() - 4..],
+        now,
+    )
+    .await?;
+    tx.record(
+        Some(organization_id),
+        EventType::DirectoryTokenRotated,
+        vec![Target::new("directory", id, Some(&row.name))],
+        json!({ "previous_tokens_expire_at": now + overlap }),
+    )
+    .await?;
+    tx.commit().await?;
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(DirectoryWithToken {
+        directory: view(state, &mut conn, row).await?,
+        bearer_token: token,
+    })
+}
+
+/// Deletes a directory: its tokens stop at once and the members it managed are suspended (the
+/// directory can no longer vouch for them).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn delete(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &str,
+    id: &str,
+) -> Result<(), AppError> {
+    if !is_valid_id(IdKind::Directory, id) {
+        return Err(not_found());
+    }
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let row = q::get_directory(tx.conn(), organization_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let users = q::all_users(tx.conn(), id).await?;
+    let dir = DirCtx {
+        directory_id: id.to_owned(),
+        organization_id: organization_id.to_owned(),
+        name: row.name.clone(),
+    };
+    for u in &users {
+        if let Some(uid) = &u.user_id {
+            suspend(
+                &mut tx,
+                &dir,
+                uid,
+                &u.user_name,
+                SuspendReason::DirectoryDeleted,
+                true,
+            )
+            .await?;
+        }
+    }
+    q::delete_directory(tx.conn(), organization_id, id, now).await?;
+    tx.record(
+        Some(organization_id),
+        EventType::DirectoryDeleted,
+        vec![Target::new("directory", id, Some(&row.name))],
+        json!({ "users": users.len() }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

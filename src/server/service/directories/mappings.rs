@@ -1,0 +1,199 @@
+//! Group → role mappings, with a dry-run preview.
+
+use crate::domain::event_type::EventType;
+use crate::domain::membership::MembershipState;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::domain::FieldError;
+use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
+use crate::server::db::directories as q;
+use crate::server::db::{self, Conn};
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+
+use super::sync::reconcile;
+use super::{desired_role, dir_ctx, not_found, DirCtx};
+
+/// One mapping as the portal edits it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct GroupMapping {
+    pub group_id: String,
+    pub role: String,
+    pub priority: i64,
+}
+
+/// A directory group with its member count and mapping.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GroupInfo {
+    pub id: String,
+    pub display_name: String,
+    pub members: i64,
+    pub role: Option<String>,
+    pub priority: Option<i64>,
+}
+
+/// Someone whose role a mapping change would change.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct RoleChange {
+    pub user_name: String,
+    pub from: Option<String>,
+    pub to: String,
+    /// The group that would give the new role; null for the organization's default role.
+    pub group: Option<String>,
+}
+
+fn check_mappings(
+    input: &[GroupMapping],
+    groups: &[q::DirGroupRow],
+) -> Result<Vec<q::GroupRoleMapping>, FieldError> {
+    let mut out: Vec<q::GroupRoleMapping> = Vec::new();
+    for m in input {
+        if !groups.iter().any(|g| g.id == m.group_id) {
+            return Err(FieldError::new(
+                "group_id",
+                format!(
+                    "{} is not a group of this directory; reload the page",
+                    m.group_id
+                ),
+            ));
+        }
+        if !(0..=1000).contains(&m.priority) {
+            return Err(FieldError::new(
+                "priority",
+                "priority must be from 0 to 1000",
+            ));
+        }
+        if out.iter().any(|o| o.group_id == m.group_id) {
+            return Err(FieldError::new("group_id", "each group can be mapped once"));
+        }
+        out.push(q::GroupRoleMapping {
+            group_id: m.group_id.clone(),
+            role: m.role.clone(),
+            priority: m.priority,
+        });
+    }
+    Ok(out)
+}
+
+/// The directory's groups with their mapping.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn groups(
+    state: &AppState,
+    organization_id: &str,
+    id: &str,
+) -> Result<Vec<GroupInfo>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    q::get_directory(&mut conn, organization_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let rows = q::all_groups(&mut conn, id).await?;
+    let counts = q::member_counts(&mut conn, id).await?;
+    let maps = q::mappings(&mut conn, id).await?;
+    Ok(rows
+        .into_iter()
+        .map(|g| {
+            let m = maps.iter().find(|m| m.group_id == g.id);
+            GroupInfo {
+                members: counts
+                    .iter()
+                    .find(|c| c.group_id == g.id)
+                    .map(|c| c.members)
+                    .unwrap_or(0),
+                role: m.map(|m| m.role.clone()),
+                priority: m.map(|m| m.priority),
+                id: g.id,
+                display_name: g.display_name,
+            }
+        })
+        .collect())
+}
+
+async fn role_changes(
+    conn: &mut Conn,
+    dir: &DirCtx,
+    proposed: &[q::GroupRoleMapping],
+) -> Result<Vec<RoleChange>, AppError> {
+    let mut out = Vec::new();
+    for u in q::all_users(conn, &dir.directory_id).await? {
+        if u.active == 0 {
+            continue;
+        }
+        let membership = match &u.user_id {
+            Some(uid) => q::membership_of_user(conn, &dir.organization_id, uid, db::Lock::Plain)
+                .await?
+                .filter(|m| m.state == MembershipState::Active),
+            None => None,
+        };
+        let (mut to, group) = desired_role(conn, dir, &u.id, Some(proposed)).await?;
+        // Same rule as `reconcile`: a role no group gave is kept until a mapped group gives one.
+        if let Some(m) = membership
+            .as_ref()
+            .filter(|m| group.is_none() && m.role_group_id.is_none())
+        {
+            to = m.role.clone();
+        }
+        let current = membership.map(|m| m.role);
+        if current.as_deref() != Some(to.as_str()) {
+            out.push(RoleChange {
+                user_name: u.user_name,
+                from: current,
+                to,
+                group: group.map(|g| g.1),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Dry run: who would gain or lose which role if these mappings were saved. Changes nothing.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn preview_mappings(
+    state: &AppState,
+    organization_id: &str,
+    id: &str,
+    input: &[GroupMapping],
+) -> Result<Vec<RoleChange>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    let dir = dir_ctx(&mut conn, organization_id, id).await?;
+    let groups = q::all_groups(&mut conn, id).await?;
+    let proposed = check_mappings(input, &groups)?;
+    for q::GroupRoleMapping { role, .. } in &proposed {
+        super::roles::check(&mut conn, "role", role).await?;
+    }
+    role_changes(&mut conn, &dir, &proposed).await
+}
+
+/// Saves the mappings and recomputes every member's role in the same transaction.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn save_mappings(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &str,
+    id: &str,
+    input: &[GroupMapping],
+) -> Result<Vec<RoleChange>, AppError> {
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let dir = dir_ctx(tx.conn(), organization_id, id).await?;
+    let groups = q::all_groups(tx.conn(), id).await?;
+    let proposed = check_mappings(input, &groups)?;
+    for q::GroupRoleMapping { role, .. } in &proposed {
+        super::roles::check(tx.conn(), "role", role).await?;
+    }
+    let changes = role_changes(tx.conn(), &dir, &proposed).await?;
+    q::replace_mappings(tx.conn(), id, organization_id, &proposed, now).await?;
+    tx.record(
+        Some(organization_id),
+        EventType::DirectoryRoleMappingsUpdated,
+        vec![Target::new("directory", id, Some(&dir.name))],
+        json!({ "mappings": input, "role_changes": changes.len() }),
+    )
+    .await?;
+    for mut u in q::all_users(tx.conn(), id).await? {
+        reconcile(&mut tx, &dir, &mut u, false, Some(&proposed)).await?;
+    }
+    tx.commit().await?;
+    Ok(changes)
+}

@@ -1,0 +1,248 @@
+//! Bringing a directory user's membership in line with the directory.
+
+use crate::domain::event_type::EventType;
+use crate::domain::membership::{GrantKind, MembershipState};
+use serde_json::json;
+
+use crate::domain::ids::IdKind;
+use crate::domain::reconcile::{
+    self, Effect, Group, InDirectory, Inputs, NewestGrant, SuspendReason,
+};
+use crate::server::audit::AuditedTx;
+use crate::server::db;
+use crate::server::db::directories::{self as q, DirUserRow};
+use crate::server::error::AppError;
+use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
+
+use super::suspension::{directory_named, domain_owned_elsewhere, write_suspension};
+use super::{desired_role, grant_detail, DirCtx};
+
+/// Brings a directory user's membership in line with the directory: links or creates the
+/// organization user, creates, suspends or reactivates the membership and sets the role its
+/// groups give. Runs inside the transaction that changed the directory user, so access never
+/// lags the directory. `gone` is true when the user was deleted from the directory.
+pub async fn reconcile(
+    tx: &mut AuditedTx,
+    dir: &DirCtx,
+    u: &mut DirUserRow,
+    gone: bool,
+    mappings: Option<&[q::GroupRoleMapping]>,
+) -> Result<(), AppError> {
+    let now = tx.now();
+    let org = dir.organization_id.clone();
+    // Work from the row as this transaction sees it, locked: a deactivation committed by a
+    // concurrent request must not be undone by a group change that read the user before it.
+    let lock = db::Lock::ForUpdate;
+    if let Some(fresh) = q::get_user(tx.conn(), &dir.directory_id, &u.id, lock).await? {
+        *u = fresh;
+    }
+    let label = u.email.clone().unwrap_or_else(|| u.user_name.clone());
+    let no_access = SuspendReason::of_user(u.active != 0, gone);
+    let wants_access = no_access.is_none();
+    let email = u
+        .email
+        .clone()
+        .unwrap_or_else(|| u.user_name.trim().to_lowercase());
+    // A directory grants no access on another organization's verified domain (the rule
+    // invitations follow): the directory user is kept, without an active membership here.
+    // An address whose domain cannot be read cannot be checked against that rule: it gets no
+    // access either (fail closed).
+    let held = wants_access
+        && (crate::domain::email::EmailAddress::parse(&email, "email").is_err()
+            || domain_owned_elsewhere(tx.conn(), &org, &email).await?);
+    if u.user_id.is_none() {
+        // The same person may already be a member (JIT, an invitation, another directory).
+        if let Some(db::sso::UserMembership { user_id: uid, .. }) =
+            db::sso::member_by_email(tx.conn(), &org, &email).await?
+        {
+            u.user_id = Some(uid);
+        } else if wants_access && !held {
+            let uid = db::new_id(IdKind::User);
+            let resource: serde_json::Value = serde_json::from_str(&u.resource).unwrap_or_default();
+            let name = |k: &str| {
+                resource
+                    .get("name")
+                    .and_then(|n| n.get(k))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            };
+            db::sso::insert_user(
+                tx.conn(),
+                &uid,
+                &org,
+                &email,
+                name("givenName").as_deref(),
+                name("familyName").as_deref(),
+                now,
+            )
+            .await?;
+            u.user_id = Some(uid);
+        } else {
+            return Ok(());
+        }
+        q::update_user(tx.conn(), u).await?;
+    }
+    let Some(uid) = u.user_id.clone() else {
+        return Ok(());
+    };
+    // Reads, then the decision (`domain::reconcile`), then its writes.
+    let desired;
+    let user = match no_access {
+        Some(reason) => InDirectory::Inactive(reason),
+        None => {
+            desired = desired_role(tx.conn(), dir, &u.id, mappings).await?;
+            InDirectory::Active {
+                role: &desired.0,
+                group: desired.1.as_ref().map(|(id, name)| Group { id, name }),
+            }
+        }
+    };
+    let current = q::membership_of_user(tx.conn(), &org, &uid, lock).await?;
+    // Whether this directory may restore a membership that is not active.
+    let newest = match &current {
+        Some(q::ManagedMembership {
+            id: m, state: st, ..
+        }) if wants_access && *st != MembershipState::Active => {
+            q::newest_grant(tx.conn(), &org, m).await?
+        }
+        _ => None,
+    };
+    let newest_by = newest.as_ref().and_then(|g| directory_named(&g.detail));
+    let membership = match &current {
+        None => None,
+        Some(q::ManagedMembership {
+            role,
+            state: st,
+            role_group_id: group,
+            directory_id: managed_by,
+            ..
+        }) => {
+            // A state this version does not know is left as it is.
+            let Some(state) = MembershipState::parse(st) else {
+                return Ok(());
+            };
+            Some(reconcile::Current {
+                state,
+                role,
+                group_id: group.as_deref(),
+                managed_by: managed_by.as_deref(),
+                newest_grant: newest.as_ref().and_then(|g| {
+                    Some(NewestGrant {
+                        kind: GrantKind::parse(&g.kind)?,
+                        directory_id: newest_by.as_deref(),
+                    })
+                }),
+            })
+        }
+    };
+    let effect = reconcile::decide(&Inputs {
+        directory_id: &dir.directory_id,
+        user,
+        held,
+        membership,
+    });
+    match effect {
+        Effect::Nothing => {}
+        Effect::Suspend { reason } => {
+            if let Some(q::ManagedMembership {
+                id: m,
+                role,
+                role_group_id: group,
+                ..
+            }) = &current
+            {
+                write_suspension(tx, dir, &uid, m, role, group.as_deref(), &label, reason).await?;
+            }
+        }
+        Effect::Create { role, group, grant } => {
+            let m = db::new_id(IdKind::Membership);
+            lifecycle::apply(
+                tx,
+                Change {
+                    organization_id: &org,
+                    membership_id: &m,
+                    label: &label,
+                    rows: vec![
+                        RowWrite::Insert { user_id: &uid, role },
+                        RowWrite::Managed {
+                            state: MembershipState::Active,
+                            role,
+                            group_id: group.map(|g| g.id),
+                            directory_id: &dir.directory_id,
+                        },
+                    ],
+                    revoke_invitations_to: None,
+                    records: vec![
+                        Record::Grant {
+                            kind: grant,
+                            role,
+                            detail: grant_detail(dir, group),
+                        },
+                        Record::Event {
+                            kind: EventType::MembershipCreated,
+                            metadata: json!({ "role": role, "source": "directory", "directory_id": dir.directory_id, "group_id": group.map(|g| g.id) }),
+                        },
+                    ],
+                },
+            )
+            .await?;
+        }
+        Effect::Update(up) => {
+            let Some(q::ManagedMembership {
+                id: m,
+                role: old_role,
+                ..
+            }) = &current
+            else {
+                return Ok(());
+            };
+            let (role, group) = (up.role, up.group);
+            let detail = grant_detail(dir, group);
+            let group_id = group.map(|g| g.id);
+            let mut records = Vec::new();
+            if up.reactivated {
+                records.push(Record::Grant {
+                    kind: GrantKind::DirectoryReactivated,
+                    role,
+                    detail: detail.clone(),
+                });
+                records.push(Record::Event {
+                    kind: EventType::MembershipReactivated,
+                    metadata: json!({ "role": role, "directory_id": dir.directory_id }),
+                });
+            }
+            if let Some(kind) = up.grant {
+                records.push(Record::Grant { kind, role, detail });
+            }
+            match up.event {
+                Some(kind @ EventType::MembershipRoleChanged) => records.push(Record::Event {
+                    kind,
+                    metadata: json!({ "from": old_role, "to": role, "source": "directory", "directory_id": dir.directory_id, "group_id": group_id, "group_name": group.map(|g| g.name) }),
+                }),
+                Some(kind) => records.push(Record::Event {
+                    kind,
+                    metadata: json!({ "role": role, "directory_id": dir.directory_id, "group_id": group_id }),
+                }),
+                None => {}
+            }
+            lifecycle::apply(
+                tx,
+                Change {
+                    organization_id: &org,
+                    membership_id: m,
+                    label: &label,
+                    rows: vec![RowWrite::Managed {
+                        state: MembershipState::Active,
+                        role,
+                        group_id,
+                        directory_id: &dir.directory_id,
+                    }],
+                    revoke_invitations_to: None,
+                    records,
+                },
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}

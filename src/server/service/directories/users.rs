@@ -1,0 +1,187 @@
+//! The directory's users, its SCIM request log and the directory gate of the sign-in policy.
+
+use serde::{Deserialize, Serialize};
+
+use crate::server::db::directories::{self as q, LogFilter};
+use crate::server::db::{self, Conn};
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+
+use super::dir_ctx;
+
+/// A directory user as the portal lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DirectoryUser {
+    pub id: String,
+    pub user_name: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub active: bool,
+    pub groups: Vec<String>,
+    /// The membership's role and state in the organization, when there is one.
+    pub role: Option<String>,
+    pub membership_state: Option<String>,
+}
+
+/// The directory's first `limit` users (oldest first) with their groups and membership.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn users(
+    state: &AppState,
+    organization_id: &str,
+    id: &str,
+    limit: i64,
+) -> Result<Vec<DirectoryUser>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    let dir = dir_ctx(&mut conn, organization_id, id).await?;
+    let mut out = Vec::new();
+    for u in q::page_users(&mut conn, id, None, 0, limit).await?.rows {
+        let groups = q::groups_of_user(&mut conn, id, &u.id).await?;
+        let m = match &u.user_id {
+            Some(uid) => {
+                q::membership_of_user(&mut conn, &dir.organization_id, uid, db::Lock::Plain).await?
+            }
+            None => None,
+        };
+        out.push(DirectoryUser {
+            id: u.id,
+            user_name: u.user_name,
+            email: u.email,
+            display_name: u.display_name,
+            active: u.active != 0,
+            groups: groups.into_iter().map(|g| g.display_name).collect(),
+            role: m.as_ref().map(|m| m.role.clone()),
+            membership_state: m.map(|m| m.state),
+        });
+    }
+    Ok(out)
+}
+
+/// One logged SCIM exchange.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ScimLogEntry {
+    pub id: String,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+    pub scim_type: Option<String>,
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+    pub duration_ms: i64,
+    pub created_at: i64,
+}
+
+/// The directory's SCIM request log, newest first.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn request_log(
+    state: &AppState,
+    organization_id: &str,
+    id: &str,
+    filter: &LogFilter,
+    limit: i64,
+) -> Result<Vec<ScimLogEntry>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    dir_ctx(&mut conn, organization_id, id).await?;
+    Ok(
+        q::list_requests(&mut conn, organization_id, id, filter, limit.clamp(1, 200))
+            .await?
+            .into_iter()
+            .map(|r| ScimLogEntry {
+                id: r.id,
+                method: r.method,
+                // Rows logged before redaction existed are redacted as they are shown.
+                path: super::scim::redact_path(&r.path),
+                status: r.status,
+                scim_type: r.scim_type,
+                request_body: r.request_body,
+                response_body: r.response_body,
+                duration_ms: r.duration_ms,
+                created_at: r.created_at,
+            })
+            .collect(),
+    )
+}
+
+/// How long SCIM request log entries are kept.
+pub const LOG_RETENTION_MS: i64 = 30 * 86_400_000;
+
+/// Deletes request log entries past retention (minute job).
+pub async fn purge_request_log(state: &AppState) -> Result<u64, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(q::purge_requests(&mut conn, state.clock.now() - LOG_RETENTION_MS).await?)
+}
+
+/// The directory gate of the sign-in policy: when a directory is authoritative for the
+/// organization, only people it provisioned and keeps active get in. `Ok(None)` allows;
+/// `Ok(Some((reason, message)))` refuses.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn gate(
+    conn: &mut Conn,
+    organization_id: &str,
+    user_id: Option<&str>,
+    email: &str,
+) -> Result<Option<(&'static str, &'static str)>, sqlx::Error> {
+    if !q::has_authoritative(conn, organization_id).await? {
+        return Ok(None);
+    }
+    let flags = q::authoritative_users(conn, organization_id, user_id, email).await?;
+    Ok(gate_verdict(&flags))
+}
+
+/// An organization's authoritative directory users indexed the way [`q::authoritative_users`]
+/// selects them, to ask [`gate_verdict`] about many people with one query.
+#[derive(Debug, Default)]
+pub struct AuthoritativeIndex {
+    by_user: std::collections::HashMap<String, Vec<bool>>,
+    by_email: std::collections::HashMap<String, Vec<bool>>,
+}
+
+impl AuthoritativeIndex {
+    /// Indexes directory users by linked user and by email.
+    pub fn new(rows: Vec<db::health::DirectoryFlag>) -> Self {
+        let mut ix = AuthoritativeIndex::default();
+        for db::health::DirectoryFlag {
+            user_id: user,
+            email,
+            active,
+        } in rows
+        {
+            if let Some(u) = user {
+                ix.by_user.entry(u).or_default().push(active);
+            }
+            if let Some(e) = email {
+                ix.by_email.entry(e).or_default().push(active);
+            }
+        }
+        ix
+    }
+
+    /// The flags standing for this person: those linked to `user_id`, or when none is linked,
+    /// those carrying `email`.
+    pub fn flags(&self, user_id: Option<&str>, email: &str) -> Vec<bool> {
+        user_id
+            .and_then(|u| self.by_user.get(u))
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.by_email.get(email))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// The gate's decision from the person's authoritative `active` flags (the organization has an
+/// authoritative directory): none → not provisioned, any deactivated → deprovisioned.
+pub fn gate_verdict(flags: &[bool]) -> Option<(&'static str, &'static str)> {
+    // Fail closed: any deactivated account among those that stand for this person keeps them out.
+    if flags.is_empty() {
+        Some((
+            "not_provisioned",
+            "your organization's directory has not given you access to this application; ask your IT admin to assign it to you",
+        ))
+    } else if flags.contains(&false) {
+        Some((
+            "deprovisioned",
+            "your account was deactivated in your organization's directory; contact your IT admin",
+        ))
+    } else {
+        None
+    }
+}

@@ -1,0 +1,563 @@
+//! The invitee's side: what a link opens and the acceptance, directly or through SSO.
+
+use crate::domain::connection::ConnectionState;
+use crate::domain::event_type::EventType;
+use crate::domain::membership::{GrantKind, MembershipState};
+use serde_json::json;
+
+use crate::domain::ids::IdKind;
+use crate::domain::invitation::InvitationState;
+use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
+use crate::server::crypto::{hash_secret, INVITE_TOKEN_PREFIX};
+use crate::server::db;
+use crate::server::db::members::{self as q, InvitationRow};
+use crate::server::error::AppError;
+use crate::server::oidc::{Identity, OidcFailure};
+use crate::server::state::AppState;
+
+use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
+use crate::server::service::policy::Trace;
+use crate::server::service::sso::{Next, SignInResult};
+
+use super::rules::{acceptance_route, guest_check, recheck_at_acceptance, Route};
+use super::state_of;
+
+/// What an invitation link currently opens.
+#[derive(Debug, Clone)]
+pub enum LinkState {
+    Valid {
+        invitation: Box<InvitationRow>,
+        organization_name: String,
+        role_name: String,
+        /// The connection the invitee must sign in through, when SSO is required for the domain.
+        sso: Option<Box<db::sso::ConnectionRow>>,
+        /// Why the policy refuses this acceptance now (guests no longer invited, SSO required
+        /// without an active connection).
+        refused: Option<String>,
+    },
+    Accepted,
+    Expired,
+    Revoked,
+    /// A resend replaced this link.
+    Replaced,
+    Unknown,
+}
+
+/// Looks a link up without consuming anything.
+pub async fn inspect(state: &AppState, token: &str) -> Result<LinkState, AppError> {
+    if !token.starts_with(INVITE_TOKEN_PREFIX) || token.len() > 200 {
+        return Ok(LinkState::Unknown);
+    }
+    let now = state.clock.now();
+    let mut conn = state.db.pool.acquire().await?;
+    let Some(q::TokenInvitation {
+        invitation: r,
+        replaced_at,
+    }) = q::invitation_by_token(&mut conn, &hash_secret(token)).await?
+    else {
+        return Ok(LinkState::Unknown);
+    };
+    Ok(
+        match (InvitationState::parse(&state_of(&r, now)), replaced_at) {
+            (Some(InvitationState::Accepted), _) => LinkState::Accepted,
+            (Some(InvitationState::Revoked), _) => LinkState::Revoked,
+            (Some(InvitationState::Expired), _) => LinkState::Expired,
+            (_, Some(_)) => LinkState::Replaced,
+            _ => {
+                let org = db::organizations::get(&mut conn, &r.organization_id).await?;
+                let Some(org) = org else {
+                    return Ok(LinkState::Revoked);
+                };
+                let role_name = super::roles::resolve(&mut conn, &r.role)
+                    .await?
+                    .map(|x| x.name)
+                    .unwrap_or_else(|| r.role.clone());
+                let policy = super::policy::load(&mut conn, &r.organization_id).await?;
+                let mut t = Trace::default();
+                let refused = guest_check(&mut conn, &r.organization_id, &policy, &r.email, &mut t)
+                    .await
+                    .err()
+                    .map(|e| e.to_string());
+                let refused = match refused {
+                    Some(why) => Some(why),
+                    None => recheck_at_acceptance(&mut conn, &policy, &r, &mut t)
+                        .await?
+                        .err(),
+                };
+                let route =
+                    acceptance_route(&mut conn, &r.organization_id, &policy, &r.email, &mut t)
+                        .await?;
+                let (sso, refused) = match route {
+                Route::Sso(c) => (Some(c), refused),
+                Route::Link => (None, refused),
+                Route::Unavailable(d) => (
+                    None,
+                    refused.or(Some(format!("{} requires single sign-on for {d}, but no SSO connection is active yet. Ask your IT admin to finish setting up SSO, then open this link again.", org.name))),
+                ),
+            };
+                LinkState::Valid {
+                    invitation: Box::new(r),
+                    organization_name: org.name,
+                    role_name,
+                    sso,
+                    refused,
+                }
+            }
+        },
+    )
+}
+
+/// Why an acceptance was refused: (HTTP status, title, message).
+pub type Refusal = (u16, String, String);
+
+fn refusal(status: u16, title: &str, message: impl Into<String>) -> Refusal {
+    (status, title.to_owned(), message.into())
+}
+
+/// The page for a link that no longer works.
+pub fn gone_page(vendor: &str, st: &LinkState) -> Next {
+    let why = match st {
+        LinkState::Accepted => {
+            "This invitation has already been accepted. Sign in to the application instead."
+        }
+        LinkState::Expired => "This invitation has expired.",
+        LinkState::Replaced => {
+            "A newer invitation email replaced this link. Use the link in the most recent email."
+        }
+        _ => "This invitation was withdrawn.",
+    };
+    Next::Page(
+        410,
+        "This invitation link no longer works".into(),
+        format!("{why} If you still need access, ask the person who invited you (or {vendor}'s support) for a new invitation."),
+    )
+}
+
+/// The invitee's POST on an emailed link: SSO first when required, otherwise the link is the
+/// proof and the acceptance happens now.
+pub async fn accept_link(
+    state: &AppState,
+    ctx: &RequestContext,
+    token: &str,
+) -> Result<Next, AppError> {
+    let vendor = state.config.branding.vendor_name.clone();
+    let st = inspect(state, token).await?;
+    let LinkState::Valid {
+        invitation,
+        sso,
+        refused,
+        ..
+    } = st
+    else {
+        return Ok(match st {
+            LinkState::Unknown => Next::Page(404, "Invitation not found".into(), "We don't recognise this invitation link. Check that you copied the whole address from the email.".into()),
+            other => gone_page(&vendor, &other),
+        });
+    };
+    if let Some(why) = refused {
+        return Ok(Next::Page(
+            403,
+            "This invitation cannot be accepted right now".into(),
+            why,
+        ));
+    }
+    let redirect = redirect_for(state, &invitation).await?;
+    let token_hash = hash_secret(token);
+    if let Some(conn_row) = sso {
+        return super::sso::begin_invite(state, *conn_row, redirect, &invitation.id, &token_hash)
+            .await;
+    }
+    match accept(state, ctx, &invitation, &token_hash, None).await? {
+        Err((status, title, message)) => Ok(Next::Page(status, title, message)),
+        Ok(result) => finish_redirect(state, &invitation, redirect, "", &result).await,
+    }
+}
+
+/// Where the invitee goes after accepting: the invitation's redirect URI while it is still
+/// allow-listed, else the first allow-listed one.
+async fn redirect_for(state: &AppState, inv: &InvitationRow) -> Result<Option<String>, AppError> {
+    if let Some(r) = &inv.redirect_uri {
+        if super::sso::redirect_allowed(state, r).await? {
+            return Ok(Some(r.clone()));
+        }
+    }
+    super::sso::default_redirect(state).await
+}
+
+async fn finish_redirect(
+    state: &AppState,
+    inv: &InvitationRow,
+    redirect: Option<String>,
+    connection_id: &str,
+    result: &SignInResult,
+) -> Result<Next, AppError> {
+    match redirect {
+        Some(r) => {
+            super::sso::hand_off(state, &inv.organization_id, connection_id, &r, None, result).await
+        }
+        None => {
+            let org = {
+                let mut conn = state.db.pool.acquire().await?;
+                db::organizations::get(&mut conn, &inv.organization_id)
+                    .await?
+                    .map(|o| o.name)
+                    .unwrap_or_default()
+            };
+            Ok(Next::Page(
+                200,
+                format!("You joined {org}"),
+                format!(
+                    "You are now a member of {org}. Open {} and sign in.",
+                    state.config.branding.vendor_name
+                ),
+            ))
+        }
+    }
+}
+
+/// The end of an SSO sign-in that accepts an invitation: the signed-in email must be the
+/// invited one.
+pub async fn accept_after_sso(
+    state: &AppState,
+    ctx: &RequestContext,
+    row: &db::sso::ConnectionRow,
+    req: &db::sso::SsoRequestRow,
+    identity: &Identity,
+) -> Result<Next, AppError> {
+    let invitation_id = req.invitation_id.clone().unwrap_or_default();
+    let token_hash = req.invitation_token_hash.clone().unwrap_or_default();
+    let inv = {
+        let mut conn = state.db.pool.acquire().await?;
+        q::get_invitation(&mut conn, &row.organization_id, &invitation_id).await?
+    };
+    if row.state != ConnectionState::Active {
+        return Ok(Next::Page(
+            403,
+            "The invitation was not accepted".into(),
+            "The organization's SSO connection was switched off while you were signing in. Ask the person who invited you for help.".into(),
+        ));
+    }
+    let Some(inv) = inv else {
+        return Ok(Next::Page(
+            404,
+            "Invitation not found".into(),
+            "The invitation this sign-in was for no longer exists.".into(),
+        ));
+    };
+    let signed_in = identity
+        .email
+        .as_deref()
+        .map(|e| e.trim().to_lowercase())
+        .unwrap_or_default();
+    if signed_in != inv.email {
+        let f = OidcFailure {
+            reason: "email_mismatch".into(),
+            message: format!(
+                "the invitation is for {}, but you signed in as {}",
+                inv.email,
+                if signed_in.is_empty() {
+                    "an account without an email address"
+                } else {
+                    &signed_in
+                }
+            ),
+        };
+        super::sso::record_failure(state, row, "signin", &f).await?;
+        return Ok(Next::Page(
+            403,
+            "Signed in with a different account".into(),
+            format!("{}. Sign out of your identity provider, then open the invitation link again and sign in as {}.", capitalize(&f.message), inv.email),
+        ));
+    }
+    match accept(state, ctx, &inv, &token_hash, Some((row, identity))).await? {
+        Err((status, title, message)) => Ok(Next::Page(status, title, message)),
+        Ok(result) => {
+            let redirect = redirect_for(state, &inv).await?;
+            finish_redirect(state, &inv, redirect, &row.id, &result).await
+        }
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Accepts: claims the invitation (exactly once), creates or restores the membership with the
+/// invited role and records the grant, all in one transaction.
+async fn accept(
+    state: &AppState,
+    ctx: &RequestContext,
+    inv: &InvitationRow,
+    token_hash: &str,
+    sso: Option<(&db::sso::ConnectionRow, &Identity)>,
+) -> Result<Result<SignInResult, Refusal>, AppError> {
+    let org = inv.organization_id.clone();
+    let email = inv.email.clone();
+    let now = state.clock.now();
+    let actor = Actor {
+        kind: crate::domain::actor::ActorKind::User,
+        id: sso
+            .map(|(c, i)| format!("{}:{}", c.id, i.subject))
+            .unwrap_or_else(|| format!("invitation:{}", inv.id)),
+        name: email.clone(),
+    };
+    let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
+    // The link is spent first (a resend racing this replaces the same row, so on PostgreSQL one
+    // of the two waits and then finds nothing to update), then the invitation is claimed.
+    let claimed = q::spend_token(tx.conn(), &inv.id, token_hash, now).await?
+        && q::claim_acceptance(tx.conn(), &inv.id, None, now).await?;
+    if !claimed {
+        drop(tx);
+        let mut conn = state.db.pool.acquire().await?;
+        let cur = q::get_invitation(&mut conn, &org, &inv.id).await?;
+        let st = match cur
+            .as_ref()
+            .and_then(|r| InvitationState::parse(&state_of(r, now)))
+        {
+            Some(InvitationState::Accepted) => LinkState::Accepted,
+            Some(InvitationState::Expired) => LinkState::Expired,
+            Some(InvitationState::Pending) => LinkState::Replaced,
+            _ => LinkState::Revoked,
+        };
+        return Ok(Err(
+            match gone_page(&state.config.branding.vendor_name, &st) {
+                Next::Page(s, t, m) => (s, t, m),
+                Next::Redirect(_) => refusal(410, "This invitation link no longer works", ""),
+            },
+        ));
+    }
+    let holders = super::domains::holders_of_email(tx.conn(), &email).await?;
+    if holders.first().is_some_and(|h| *h != org) {
+        drop(tx);
+        return Ok(Err(refusal(403, "This invitation can no longer be accepted", "Your email domain is now verified by another organization. Ask the person who invited you for help.")));
+    }
+    let user = q::user_by_email(tx.conn(), &org, &email).await?;
+    if let Some((_, message)) =
+        super::directories::gate(tx.conn(), &org, user.as_deref(), &email).await?
+    {
+        drop(tx);
+        return Ok(Err(refusal(
+            403,
+            "This invitation can no longer be accepted",
+            capitalize(message) + ".",
+        )));
+    }
+    // The policy as it is now, not as it was when the invitation was sent.
+    let policy = super::policy::load(tx.conn(), &org).await?;
+    if let Err(why) = recheck_at_acceptance(tx.conn(), &policy, inv, &mut Trace::default()).await? {
+        drop(tx);
+        return Ok(Err(refusal(
+            403,
+            "This invitation can no longer be accepted",
+            why,
+        )));
+    }
+    let grant_detail = json!({
+        "invitation_id": inv.id,
+        "inviter_type": inv.inviter_kind,
+        "inviter_id": inv.inviter_id,
+        "inviter_name": inv.inviter_name,
+        "connection_id": sso.map(|(c, _)| c.id.clone()),
+    });
+    let (user_id, membership_id, role) = match db::sso::member_by_email(tx.conn(), &org, &email)
+        .await?
+    {
+        Some(db::sso::UserMembership {
+            user_id: u,
+            membership_id: m,
+            role: r,
+            state: st,
+        }) if st == MembershipState::Active => {
+            // Already in (a directory or a sign-in got there first): keep the membership as it is.
+            let mut detail = grant_detail.clone();
+            detail["note"] = json!("already a member; role unchanged");
+            lifecycle::apply(
+                &mut tx,
+                Change {
+                    organization_id: &org,
+                    membership_id: &m,
+                    label: &email,
+                    rows: vec![],
+                    revoke_invitations_to: None,
+                    records: vec![Record::Grant {
+                        kind: GrantKind::Invitation,
+                        role: &r,
+                        detail,
+                    }],
+                },
+            )
+            .await?;
+            (u, m, r)
+        }
+        Some(db::sso::UserMembership {
+            user_id: u,
+            membership_id: m,
+            role: old_role,
+            ..
+        }) => {
+            // A directory that manages the member keeps deciding the role.
+            let managed = q::get_member(tx.conn(), &org, &m, db::Lock::Plain)
+                .await?
+                .is_some_and(|r| r.directory_name.is_some());
+            let role = if managed {
+                old_role.clone()
+            } else {
+                inv.role.clone()
+            };
+            let mut rows = vec![RowWrite::State(MembershipState::Active)];
+            let mut records = vec![];
+            if !managed && role != old_role {
+                rows.push(RowWrite::Role(&role));
+                records.push(Record::Event {
+                    kind: EventType::MembershipRoleChanged,
+                    metadata: json!({ "from": old_role, "to": role, "source": "invitation", "invitation_id": inv.id }),
+                });
+            }
+            records.push(Record::Grant {
+                kind: GrantKind::Invitation,
+                role: &role,
+                detail: grant_detail.clone(),
+            });
+            records.push(Record::Event {
+                kind: EventType::MembershipReactivated,
+                metadata: json!({ "source": "invitation", "invitation_id": inv.id, "role": role }),
+            });
+            lifecycle::apply(
+                &mut tx,
+                Change {
+                    organization_id: &org,
+                    membership_id: &m,
+                    label: &email,
+                    rows,
+                    revoke_invitations_to: None,
+                    records,
+                },
+            )
+            .await?;
+            (u, m, role)
+        }
+        None => {
+            let u = match user {
+                Some(u) => u,
+                None => {
+                    let u = db::new_id(IdKind::User);
+                    let (first, last) = sso
+                        .map(|(_, i)| (i.first_name.clone(), i.last_name.clone()))
+                        .unwrap_or_default();
+                    db::sso::insert_user(
+                        tx.conn(),
+                        &u,
+                        &org,
+                        &email,
+                        first.as_deref(),
+                        last.as_deref(),
+                        now,
+                    )
+                    .await?;
+                    u
+                }
+            };
+            let m = db::new_id(IdKind::Membership);
+            lifecycle::apply(
+                &mut tx,
+                Change {
+                    organization_id: &org,
+                    membership_id: &m,
+                    label: &email,
+                    rows: vec![RowWrite::Insert {
+                        user_id: &u,
+                        role: &inv.role,
+                    }],
+                    revoke_invitations_to: None,
+                    records: vec![
+                        Record::Grant {
+                            kind: GrantKind::Invitation,
+                            role: &inv.role,
+                            detail: grant_detail.clone(),
+                        },
+                        Record::Event {
+                            kind: EventType::MembershipCreated,
+                            metadata: json!({ "role": inv.role, "source": "invitation", "invitation_id": inv.id, "inviter": inv.inviter_name }),
+                        },
+                    ],
+                },
+            )
+            .await?;
+            (u, m, inv.role.clone())
+        }
+    };
+    if let Some((c, i)) = sso {
+        let raw = i.raw.to_string();
+        match q::identity_user(tx.conn(), &c.id, &i.subject).await? {
+            None => {
+                db::sso::insert_identity(
+                    tx.conn(),
+                    &c.id,
+                    &i.subject,
+                    &org,
+                    &user_id,
+                    &email,
+                    &raw,
+                    now,
+                )
+                .await?;
+            }
+            Some(u) if u == user_id => {
+                db::sso::touch_identity(tx.conn(), &c.id, &i.subject, &email, &raw, now).await?;
+            }
+            Some(_) => {
+                // This IdP account already stands for someone else here: never merge two people.
+                drop(tx);
+                return Ok(Err(refusal(
+                    403,
+                    "This invitation can no longer be accepted",
+                    "The account you signed in with already belongs to another member of this organization. Ask the person who invited you for help.",
+                )));
+            }
+        }
+    }
+    q::set_invitation_membership(tx.conn(), &inv.id, &membership_id).await?;
+    q::replace_tokens(tx.conn(), &inv.id, now).await?;
+    db::members::touch_sign_in(tx.conn(), &membership_id, now).await?;
+    tx.record(
+        Some(&org),
+        EventType::InvitationAccepted,
+        vec![
+            Target::new("invitation", &inv.id, Some(&email)),
+            Target::new("membership", &membership_id, Some(&email)),
+        ],
+        json!({ "email": email, "role": role, "via": if sso.is_some() { "sso" } else { "email_link" } }),
+    )
+    .await?;
+    tx.commit().await?;
+    let (first, last, subject, conn_id, groups, raw) = match sso {
+        Some((c, i)) => (
+            i.first_name.clone(),
+            i.last_name.clone(),
+            Some(i.subject.clone()),
+            Some(c.id.clone()),
+            i.groups.clone(),
+            i.raw.clone(),
+        ),
+        None => (None, None, None, None, Vec::new(), json!({})),
+    };
+    Ok(Ok(SignInResult {
+        profile: json!({
+            "id": user_id,
+            "email": email,
+            "first_name": first,
+            "last_name": last,
+            "idp_subject": subject,
+            "connection_id": conn_id,
+            "organization_id": org,
+            "groups": groups,
+            "raw_attributes": raw,
+            "invitation_id": inv.id,
+        }),
+        membership: json!({ "id": membership_id, "role": role }),
+    }))
+}

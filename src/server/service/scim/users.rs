@@ -1,0 +1,258 @@
+//! SCIM Users: list, get, create, replace or patch, delete.
+
+use crate::domain::event_type::EventType;
+
+use serde_json::{json, Value};
+
+use crate::domain::ids::IdKind;
+use crate::server::audit::{AuditedTx, RequestContext, Target};
+use crate::server::db;
+use crate::server::db::directories::{self as q, DirUserRow};
+use crate::server::protocol::scim::patch;
+use crate::server::protocol::scim::resource::{
+    self, normalize_user, project, user_name_key, ScimError,
+};
+use crate::server::state::AppState;
+
+use crate::server::service::directories::{directory_actor, reconcile, DirCtx};
+
+use super::{
+    base, list, not_found, render_user, stored, user_meta, ListQuery, Projection, ScimOut, Users,
+};
+
+/// `GET /Users`.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
+pub async fn list_users(
+    state: &AppState,
+    dir: &DirCtx,
+    lq: &ListQuery,
+) -> Result<ScimOut, ScimError> {
+    list::<Users>(state, dir, lq).await
+}
+
+/// `GET /Users/{id}`.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
+pub async fn get_user(
+    state: &AppState,
+    dir: &DirCtx,
+    id: &str,
+    p: &Projection,
+) -> Result<ScimOut, ScimError> {
+    let mut conn = state.db.pool.acquire().await?;
+    let r = q::get_user(&mut conn, &dir.directory_id, id, db::Lock::Plain)
+        .await?
+        .ok_or_else(|| not_found("User", id))?;
+    let v = render_user(&mut conn, &base(state, dir), &r, true).await?;
+    Ok(ScimOut::resource(
+        200,
+        project(v, p.attributes.as_deref(), p.excluded_attributes.as_deref()),
+    ))
+}
+
+fn uniqueness(user_name: &str) -> ScimError {
+    ScimError::new(
+        409,
+        Some("uniqueness"),
+        format!("a user with userName \"{user_name}\" already exists in this directory (userName is compared without regard to case)"),
+    )
+}
+
+/// `POST /Users`. A retried create answers 409 `uniqueness`: never a second user.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
+pub async fn create_user(
+    state: &AppState,
+    dir: &DirCtx,
+    ctx: &RequestContext,
+    body: &Value,
+) -> Result<ScimOut, ScimError> {
+    let (res, f) = normalize_user(body)?;
+    let now = state.clock.now();
+    let key = user_name_key(&f.user_name);
+    let mut tx = AuditedTx::begin(
+        &state.db,
+        &directory_actor(&dir.directory_id, &dir.name),
+        ctx,
+        now,
+    )
+    .await?;
+    if q::user_by_name_key(tx.conn(), &dir.directory_id, &key)
+        .await?
+        .is_some()
+    {
+        return Err(uniqueness(&f.user_name));
+    }
+    let mut row = DirUserRow {
+        id: db::new_id(IdKind::DirectoryUser),
+        directory_id: dir.directory_id.clone(),
+        organization_id: dir.organization_id.clone(),
+        user_name: f.user_name.clone(),
+        user_name_key: key,
+        external_id: f.external_id.clone(),
+        email: f.email.clone(),
+        display_name: f.display_name.clone(),
+        active: i64::from(f.active),
+        resource: res.to_string(),
+        user_id: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    match q::insert_user(tx.conn(), &row).await {
+        Err(e) if db::is_unique_violation(&e) => return Err(uniqueness(&f.user_name)),
+        r => r?,
+    }
+    tx.record(
+        Some(&dir.organization_id),
+        EventType::DsyncUserCreated,
+        vec![
+            Target::new("directory_user", &row.id, Some(&row.user_name)),
+            Target::new("directory", &dir.directory_id, Some(&dir.name)),
+        ],
+        json!({ "user_name": row.user_name, "email": row.email, "active": f.active, "external_id": row.external_id }),
+    )
+    .await?;
+    reconcile(&mut tx, dir, &mut row, false, None).await?;
+    tx.commit().await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let v = render_user(&mut conn, &base(state, dir), &row, true).await?;
+    Ok(ScimOut::resource(201, v))
+}
+
+/// PUT (`replace` = the new resource) or PATCH (`ops` applied to the current one) of a User.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
+pub async fn update_user(
+    state: &AppState,
+    dir: &DirCtx,
+    ctx: &RequestContext,
+    id: &str,
+    change: UserChange<'_>,
+) -> Result<ScimOut, ScimError> {
+    let ops = match &change {
+        UserChange::Patch(body) => Some(patch::parse_request(body)?),
+        UserChange::Put(_) => None,
+    };
+    let now = state.clock.now();
+    let base = base(state, dir);
+    let mut tx = AuditedTx::begin(
+        &state.db,
+        &directory_actor(&dir.directory_id, &dir.name),
+        ctx,
+        now,
+    )
+    .await?;
+    let mut row = q::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
+        .await?
+        .ok_or_else(|| not_found("User", id))?;
+    let current = resource::render(&stored(&row.resource), &row.id, &user_meta(&base, &row));
+    let next = match (&change, ops) {
+        (UserChange::Put(body), _) => {
+            let mut next = (*body).clone();
+            // Fail closed: a PUT that leaves `active` out keeps the user's current state rather
+            // than reactivating a deactivated user by default.
+            if let Some(o) = next.as_object_mut() {
+                if !o.keys().any(|k| k.eq_ignore_ascii_case("active")) {
+                    o.insert("active".into(), Value::Bool(row.active != 0));
+                }
+            }
+            next
+        }
+        (UserChange::Patch(_), Some(ops)) => {
+            let mut v = current.clone();
+            patch::apply(&mut v, &ops, &patch::Schema::USER)?;
+            v
+        }
+        (UserChange::Patch(_), None) => unreachable!("ops parsed above"),
+    };
+    let (res, f) = normalize_user(&next)?;
+    let key = user_name_key(&f.user_name);
+    if key != row.user_name_key
+        && q::user_by_name_key(tx.conn(), &dir.directory_id, &key)
+            .await?
+            .is_some()
+    {
+        return Err(uniqueness(&f.user_name));
+    }
+    let new_resource = res.to_string();
+    let was_active = row.active != 0;
+    if new_resource == row.resource && f.user_name == row.user_name {
+        drop(tx);
+        let mut conn = state.db.pool.acquire().await?;
+        let v = render_user(&mut conn, &base, &row, true).await?;
+        return Ok(ScimOut::resource(200, v));
+    }
+    row.user_name = f.user_name.clone();
+    row.user_name_key = key;
+    row.external_id = f.external_id.clone();
+    row.email = f.email.clone();
+    row.display_name = f.display_name.clone();
+    row.active = i64::from(f.active);
+    row.resource = new_resource;
+    row.version += 1;
+    row.updated_at = now;
+    match q::update_user(tx.conn(), &row).await {
+        Err(e) if db::is_unique_violation(&e) => return Err(uniqueness(&f.user_name)),
+        r => r?,
+    }
+    let action = match (was_active, f.active) {
+        (true, false) => EventType::DsyncUserDeactivated,
+        (false, true) => EventType::DsyncUserReactivated,
+        _ => EventType::DsyncUserUpdated,
+    };
+    tx.record(
+        Some(&dir.organization_id),
+        action,
+        vec![
+            Target::new("directory_user", &row.id, Some(&row.user_name)),
+            Target::new("directory", &dir.directory_id, Some(&dir.name)),
+        ],
+        json!({ "user_name": row.user_name, "email": row.email, "active": f.active }),
+    )
+    .await?;
+    reconcile(&mut tx, dir, &mut row, false, None).await?;
+    tx.commit().await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let v = render_user(&mut conn, &base, &row, true).await?;
+    Ok(ScimOut::resource(200, v))
+}
+
+/// How a User is changed.
+pub enum UserChange<'a> {
+    Put(&'a Value),
+    Patch(&'a Value),
+}
+
+/// `DELETE /Users/{id}`: the user leaves the directory and their membership is suspended in the
+/// same transaction.
+#[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
+pub async fn delete_user(
+    state: &AppState,
+    dir: &DirCtx,
+    ctx: &RequestContext,
+    id: &str,
+) -> Result<ScimOut, ScimError> {
+    let now = state.clock.now();
+    let mut tx = AuditedTx::begin(
+        &state.db,
+        &directory_actor(&dir.directory_id, &dir.name),
+        ctx,
+        now,
+    )
+    .await?;
+    let mut row = q::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
+        .await?
+        .ok_or_else(|| not_found("User", id))?;
+    tx.record(
+        Some(&dir.organization_id),
+        EventType::DsyncUserDeleted,
+        vec![
+            Target::new("directory_user", &row.id, Some(&row.user_name)),
+            Target::new("directory", &dir.directory_id, Some(&dir.name)),
+        ],
+        json!({ "user_name": row.user_name, "email": row.email }),
+    )
+    .await?;
+    reconcile(&mut tx, dir, &mut row, true, None).await?;
+    q::delete_user(tx.conn(), &dir.directory_id, id).await?;
+    tx.commit().await?;
+    Ok(ScimOut::no_content())
+}

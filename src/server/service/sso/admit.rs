@@ -1,0 +1,359 @@
+//! Who a sign-in admits: the JIT policy's decision and the writes it makes.
+
+use crate::domain::connection::ConnectionState;
+use crate::domain::event_type::EventType;
+use crate::domain::membership::{GrantKind, MembershipState};
+
+use crate::domain::domain_name::email_domain;
+use crate::domain::ids::IdKind;
+use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
+use crate::server::db::{self, Conn};
+use crate::server::error::AppError;
+use crate::server::oidc::{Identity, OidcFailure};
+use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
+use crate::server::service::policy::Trace;
+use crate::server::state::AppState;
+
+use super::SignInResult;
+
+/// Who a sign-in admits: an identity seen before, a member found by email (linked to this
+/// connection), or a new member by JIT.
+#[derive(Debug, Clone)]
+pub enum Admit {
+    Returning {
+        user_id: String,
+        membership_id: String,
+        role: String,
+    },
+    Link {
+        user_id: String,
+        membership_id: String,
+        role: String,
+        domain: String,
+    },
+    Jit {
+        role: String,
+        domain: String,
+    },
+}
+
+impl Admit {
+    /// The role the person signs in with.
+    pub fn role(&self) -> &str {
+        match self {
+            Admit::Returning { role, .. } | Admit::Link { role, .. } | Admit::Jit { role, .. } => {
+                role
+            }
+        }
+    }
+}
+
+/// The sign-in decision (the JIT policy), shared by the sign-in itself and the policy
+/// simulator; every step is written to `trace`. A returning identity signs in if its membership
+/// is active. A new one becomes a member only through an active connection of this organization,
+/// with JIT provisioning on and an email on one of its verified (not lapsed) domains. When a
+/// directory is authoritative, only people it provisioned and keeps active get in.
+pub(crate) async fn admission(
+    conn: &mut Conn,
+    row: &db::sso::ConnectionRow,
+    email: Option<&str>,
+    subject: Option<&str>,
+    t: &mut Trace,
+) -> Result<Result<Admit, OidcFailure>, AppError> {
+    let org = &row.organization_id;
+    let refuse = |t: &mut Trace, rule: &str, reason: &str, message: String| {
+        t.deny(rule, message.clone());
+        Ok(Err(OidcFailure {
+            reason: reason.into(),
+            message,
+        }))
+    };
+    if row.state != ConnectionState::Active {
+        return refuse(
+            t,
+            "connection",
+            "connection_inactive",
+            format!("the SSO connection {} is not active", row.name),
+        );
+    }
+    t.allow(
+        "connection",
+        format!(
+            "{} connection {} is active",
+            row.kind.to_uppercase(),
+            row.name
+        ),
+    );
+    let Some(email) = email.map(|e| e.trim().to_lowercase()) else {
+        return refuse(t, "email", "no_email", "your identity provider did not send an email address; ask your IT admin to release the email claim".into());
+    };
+    let existing = match subject {
+        Some(sub) => db::sso::identity_membership(conn, org, &row.id, sub).await?,
+        None => None,
+    };
+    let by_email = db::sso::member_by_email(conn, org, &email).await?;
+    let known_user = existing
+        .as_ref()
+        .or(by_email.as_ref())
+        .map(|m| m.user_id.clone());
+    match super::directories::gate(conn, org, known_user.as_deref(), &email).await? {
+        Some((reason, message)) => return refuse(t, "directory", reason, message.into()),
+        None if db::directories::has_authoritative(conn, org).await? => t.allow(
+            "directory",
+            format!("the authoritative directory provisions {email} and keeps them active"),
+        ),
+        None => t.info("directory", "no directory is authoritative"),
+    }
+    if let Some(db::sso::UserMembership {
+        user_id: u,
+        membership_id: m,
+        role: r,
+        state: st,
+    }) = existing
+    {
+        if st != MembershipState::Active {
+            return refuse(
+                t,
+                "membership",
+                "membership_suspended",
+                "your access to this organization is suspended; contact your IT admin".into(),
+            );
+        }
+        t.allow("membership", format!("returning member with role {r}"));
+        return Ok(Ok(Admit::Returning {
+            user_id: u,
+            membership_id: m,
+            role: r,
+        }));
+    }
+    let Some(domain) = email_domain(&email) else {
+        return refuse(
+            t,
+            "email",
+            "invalid_email",
+            "the email address your identity provider sent is not valid".into(),
+        );
+    };
+    let domain = domain.as_str().to_owned();
+    let holders = super::domains::holders_of_email(conn, &email).await?;
+    if holders.first().map(String::as_str) != Some(org.as_str()) {
+        return refuse(t, "domain", "domain_not_verified", format!("{domain} is not a verified domain of this organization, so you cannot join it by signing in; ask your IT admin for an invitation"));
+    }
+    t.allow(
+        "domain",
+        format!("{domain} is verified by this organization"),
+    );
+    match by_email {
+        Some(db::sso::UserMembership { state: st, .. }) if st != MembershipState::Active => refuse(
+            t,
+            "membership",
+            "membership_suspended",
+            "your access to this organization is suspended; contact your IT admin".into(),
+        ),
+        Some(db::sso::UserMembership {
+            user_id: u,
+            membership_id: m,
+            role: r,
+            ..
+        }) => {
+            t.allow(
+                "membership",
+                format!("{email} is already a member (role {r}): this sign-in is linked to them by verified email"),
+            );
+            Ok(Ok(Admit::Link {
+                user_id: u,
+                membership_id: m,
+                role: r,
+                domain,
+            }))
+        }
+        None => {
+            let policy = super::policy::load(conn, org).await?;
+            if !policy.jit_enabled {
+                return refuse(t, "jit", "jit_disabled", format!("{email} is not a member yet and this organization does not add people when they first sign in; ask your IT admin for an invitation"));
+            }
+            let role = db::organizations::get(conn, org)
+                .await?
+                .map(|o| o.default_role)
+                .unwrap_or_else(|| "member".into());
+            t.allow(
+                "jit",
+                format!("JIT provisioning is on: {email} joins with the default role {role}"),
+            );
+            Ok(Ok(Admit::Jit { role, domain }))
+        }
+    }
+}
+
+/// Runs the sign-in decision and writes what it admits.
+pub(super) async fn admit(
+    state: &AppState,
+    ctx: &RequestContext,
+    row: &db::sso::ConnectionRow,
+    id: &Identity,
+) -> Result<Result<SignInResult, OidcFailure>, AppError> {
+    let org = &row.organization_id;
+    let now = state.clock.now();
+    let email = id
+        .email
+        .clone()
+        .map(|e| e.trim().to_lowercase())
+        .unwrap_or_default();
+    let raw = id.raw.to_string();
+    let actor = Actor {
+        kind: crate::domain::actor::ActorKind::User,
+        id: format!("{}:{}", row.id, id.subject),
+        name: email.clone(),
+    };
+    let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
+    // On PostgreSQL the decision reads the membership without a lock, so a directory suspension
+    // could commit between it and the writes below. A returning or linked member's row is locked,
+    // then the decision is made again: it sees any suspension that committed first, and one that
+    // comes later waits for this sign-in and then voids its code.
+    let mut locked = false;
+    let decided = loop {
+        let decided = admission(
+            tx.conn(),
+            row,
+            id.email.as_deref(),
+            Some(&id.subject),
+            &mut Trace::default(),
+        )
+        .await?;
+        if let Ok(Admit::Returning { membership_id, .. } | Admit::Link { membership_id, .. }) =
+            &decided
+        {
+            if !locked {
+                let m = membership_id.clone();
+                // Decide again only when a lock was taken (PostgreSQL).
+                if db::directories::lock_membership(tx.conn(), org, &m).await? {
+                    locked = true;
+                    continue;
+                }
+            }
+        }
+        break decided;
+    };
+    let admitted = match decided {
+        Err(f) => {
+            drop(tx);
+            return Ok(Err(f));
+        }
+        Ok(a) => a,
+    };
+    let grant = |domain: &str| serde_json::json!({ "connection_id": row.id, "connection_name": row.name, "connection_kind": row.kind, "domain": domain });
+    let (user_id, membership_id, role) = match admitted {
+        Admit::Returning {
+            user_id,
+            membership_id,
+            role,
+        } => {
+            db::sso::touch_identity(tx.conn(), &row.id, &id.subject, &email, &raw, now).await?;
+            (user_id, membership_id, role)
+        }
+        Admit::Link {
+            user_id,
+            membership_id,
+            role,
+            domain,
+        } => {
+            // Same person through a second connection: link by verified email on a verified domain.
+            db::sso::insert_identity(
+                tx.conn(),
+                &row.id,
+                &id.subject,
+                org,
+                &user_id,
+                &email,
+                &raw,
+                now,
+            )
+            .await?;
+            lifecycle::apply(
+                &mut tx,
+                Change {
+                    organization_id: org,
+                    membership_id: &membership_id,
+                    label: &email,
+                    rows: vec![],
+                    revoke_invitations_to: None,
+                    records: vec![Record::Grant {
+                        kind: GrantKind::JitLink,
+                        role: &role,
+                        detail: grant(&domain),
+                    }],
+                },
+            )
+            .await?;
+            (user_id, membership_id, role)
+        }
+        Admit::Jit { role, domain } => {
+            let u = db::new_id(IdKind::User);
+            let m = db::new_id(IdKind::Membership);
+            db::sso::insert_user(
+                tx.conn(),
+                &u,
+                org,
+                &email,
+                id.first_name.as_deref(),
+                id.last_name.as_deref(),
+                now,
+            )
+            .await?;
+            db::sso::insert_identity(tx.conn(), &row.id, &id.subject, org, &u, &email, &raw, now)
+                .await?;
+            lifecycle::apply(
+                &mut tx,
+                Change {
+                    organization_id: org,
+                    membership_id: &m,
+                    label: &email,
+                    rows: vec![RowWrite::Insert {
+                        user_id: &u,
+                        role: &role,
+                    }],
+                    revoke_invitations_to: None,
+                    records: vec![
+                        Record::Grant {
+                            kind: GrantKind::Jit,
+                            role: &role,
+                            detail: grant(&domain),
+                        },
+                        Record::Event {
+                            kind: EventType::MembershipCreated,
+                            metadata: serde_json::json!({ "role": role, "source": "jit", "connection_id": row.id, "domain": domain }),
+                        },
+                    ],
+                },
+            )
+            .await?;
+            (u, m, role)
+        }
+    };
+    db::members::touch_sign_in(tx.conn(), &membership_id, now).await?;
+    tx.record(
+        Some(org),
+        EventType::AuthenticationSucceeded,
+        vec![
+            Target::new("connection", &row.id, Some(&row.name)),
+            Target::new("user", &user_id, Some(&email)),
+        ],
+        serde_json::json!({ "subject": id.subject }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(SignInResult {
+        profile: serde_json::json!({
+            "id": user_id,
+            "email": email,
+            "first_name": id.first_name,
+            "last_name": id.last_name,
+            "idp_subject": id.subject,
+            "connection_id": row.id,
+            "organization_id": org,
+            "groups": id.groups,
+            "raw_attributes": id.raw,
+        }),
+        membership: serde_json::json!({ "id": membership_id, "role": role }),
+    }))
+}

@@ -1,0 +1,191 @@
+//! Starting a sign-in: the vendor's authorize, the admin's test sign-in and an invitation acceptance through SSO.
+
+use crate::domain::connection::{ConnectionKind, ConnectionState};
+
+use crate::server::crypto::hash_secret;
+use crate::server::db::{self, sso::SsoRequestRow};
+use crate::server::error::AppError;
+use crate::server::oidc::{self, RpConfig};
+use crate::server::service::connections;
+use crate::server::state::AppState;
+
+use super::callback::record_failure;
+use super::saml::begin_saml;
+use super::{page, redirect_allowed, with_query, AuthorizeParams, Next, REQUEST_TTL_MS};
+
+/// Starts a sign-in for the vendor's product.
+pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, AppError> {
+    let Some(redirect_uri) = p.redirect_uri.clone() else {
+        return Ok(page(
+            400,
+            "Sign-in link is incomplete",
+            "The sign-in link has no redirect_uri. Go back to the application and start again.",
+        ));
+    };
+    if !redirect_allowed(state, &redirect_uri).await? {
+        // Never redirect to a URI that is not on the allow-list.
+        return Ok(page(400, "Sign-in link is not valid", "The application asked to return to an address Lanyard does not know. Tell the application's support."));
+    }
+    let client_state = p.state.clone().unwrap_or_default();
+    let fail = |code: &str, desc: &str| {
+        Next::Redirect(with_query(
+            &redirect_uri,
+            &[
+                ("error", code),
+                ("error_description", desc),
+                ("state", &client_state),
+            ],
+        ))
+    };
+    let conn_row = match resolve_connection(state, &p).await? {
+        Some(r) => r,
+        None => return Ok(fail("invalid_request", "no active SSO connection matches this sign-in; check the organization, connection or email")),
+    };
+    if conn_row.state != ConnectionState::Active {
+        return Ok(fail("access_denied", "this SSO connection is not active"));
+    }
+    begin(
+        state,
+        conn_row,
+        "signin",
+        Some(redirect_uri),
+        Some(client_state),
+    )
+    .await
+}
+
+async fn resolve_connection(
+    state: &AppState,
+    p: &AuthorizeParams,
+) -> Result<Option<db::sso::ConnectionRow>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    if let Some(id) = &p.connection {
+        let Some(org) = db::sso::connection_owner(&mut conn, id).await? else {
+            return Ok(None);
+        };
+        return Ok(db::sso::get_connection(&mut conn, &org, id).await?);
+    }
+    let org = match (&p.organization, &p.login_hint) {
+        (Some(o), _) => Some(o.clone()),
+        (None, Some(email)) => {
+            drop(conn);
+            let owner = super::domains::verified_owner_of_email(state, email).await?;
+            conn = state.db.pool.acquire().await?;
+            owner
+        }
+        _ => None,
+    };
+    let Some(org) = org else { return Ok(None) };
+    Ok(db::sso::list_connections(&mut conn, &org)
+        .await?
+        .into_iter()
+        .find(|c| c.state == ConnectionState::Active))
+}
+
+/// Starts the admin's test sign-in of a connection (any state).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn begin_test(
+    state: &AppState,
+    organization_id: &str,
+    connection_id: &str,
+) -> Result<Next, AppError> {
+    let row = connections::get_row(state, organization_id, connection_id).await?;
+    begin(state, row, "test", None, None).await
+}
+
+pub(super) fn rp(state: &AppState, row: &db::sso::ConnectionRow) -> Result<RpConfig, AppError> {
+    Ok(RpConfig {
+        issuer: row.oidc_issuer.clone().unwrap_or_default(),
+        client_id: row.oidc_client_id.clone().unwrap_or_default(),
+        client_secret: connections::client_secret(&state.secrets, row)?,
+        redirect_uri: connections::callback_url(state),
+    })
+}
+
+async fn begin(
+    state: &AppState,
+    row: db::sso::ConnectionRow,
+    purpose: &str,
+    redirect_uri: Option<String>,
+    client_state: Option<String>,
+) -> Result<Next, AppError> {
+    begin_for(state, row, purpose, redirect_uri, client_state, None).await
+}
+
+/// Starts an invitation acceptance that must go through the organization's SSO connection.
+pub async fn begin_invite(
+    state: &AppState,
+    row: db::sso::ConnectionRow,
+    redirect_uri: Option<String>,
+    invitation_id: &str,
+    token_hash: &str,
+) -> Result<Next, AppError> {
+    begin_for(
+        state,
+        row,
+        "invite",
+        redirect_uri,
+        None,
+        Some((invitation_id.to_owned(), token_hash.to_owned())),
+    )
+    .await
+}
+
+async fn begin_for(
+    state: &AppState,
+    row: db::sso::ConnectionRow,
+    purpose: &str,
+    redirect_uri: Option<String>,
+    client_state: Option<String>,
+    invitation: Option<(String, String)>,
+) -> Result<Next, AppError> {
+    if row.kind == ConnectionKind::Saml {
+        return begin_saml(state, row, purpose, redirect_uri, client_state, invitation).await;
+    }
+    let cfg = rp(state, &row)?;
+    let meta = state
+        .oidc_cache
+        .get(&state.outbound, &cfg.issuer, state.clock.now())
+        .await;
+    let started = match meta.and_then(|m| oidc::start(m, &cfg)) {
+        Ok(s) => s,
+        Err(f) => {
+            record_failure(state, &row, purpose, &f).await?;
+            return Ok(match (purpose, redirect_uri) {
+                ("signin", Some(r)) => Next::Redirect(with_query(
+                    &r,
+                    &[
+                        ("error", "server_error"),
+                        (
+                            "error_description",
+                            "the identity provider could not be reached",
+                        ),
+                        ("state", client_state.as_deref().unwrap_or("")),
+                    ],
+                )),
+                _ => page(502, "Could not reach the identity provider", f.message),
+            });
+        }
+    };
+    let now = state.clock.now();
+    let req = SsoRequestRow {
+        state_hash: hash_secret(&started.state),
+        organization_id: row.organization_id.clone(),
+        connection_id: row.id.clone(),
+        purpose: purpose.into(),
+        redirect_uri,
+        client_state,
+        nonce: started.nonce,
+        pkce_verifier_enc: state.secrets.seal(
+            &started.pkce_verifier,
+            &format!("sso_requests:{}", hash_secret(&started.state)),
+        ),
+        created_at: now,
+        expires_at: now + REQUEST_TTL_MS,
+        invitation_id: invitation.as_ref().map(|i| i.0.clone()),
+        invitation_token_hash: invitation.map(|i| i.1),
+    };
+    let mut conn = state.db.pool.acquire().await?;
+    db::sso::insert_request(&mut conn, &req).await?;
+    Ok(Next::Redirect(started.url))
+}

@@ -1,0 +1,292 @@
+//! The IdP's answer: the OIDC callback, the conclusion shared with the SAML ACS, and the record of failed and test sign-ins.
+
+use crate::domain::event_type::EventType;
+
+use crate::domain::ids::IdKind;
+use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
+use crate::server::crypto::hash_secret;
+use crate::server::db::{self, sso::SsoRequestRow};
+use crate::server::error::AppError;
+use crate::server::oidc::{self, Identity, OidcFailure};
+use crate::server::service::connections;
+use crate::server::state::AppState;
+
+use super::admit::admit;
+use super::authorize::rp;
+use super::token::hand_off;
+use super::{page, with_query, CallbackParams, Next};
+
+pub(crate) async fn record_failure(
+    state: &AppState,
+    row: &db::sso::ConnectionRow,
+    purpose: &str,
+    f: &OidcFailure,
+) -> Result<(), AppError> {
+    record_failure_with(state, row, purpose, f, None).await
+}
+
+/// Records a failed sign-in with its evidence (SAML: expected vs received values).
+async fn record_failure_with(
+    state: &AppState,
+    row: &db::sso::ConnectionRow,
+    purpose: &str,
+    f: &OidcFailure,
+    evidence: Option<&serde_json::Value>,
+) -> Result<(), AppError> {
+    let mut stored = serde_json::to_value(f).unwrap_or_default();
+    if let Some(e) = evidence {
+        stored["evidence"] = e.clone();
+    }
+    let now = state.clock.now();
+    let mut tx =
+        AuditedTx::begin(&state.db, &Actor::system(), &RequestContext::default(), now).await?;
+    db::sso::insert_attempt(
+        tx.conn(),
+        &db::new_id(IdKind::LoginAttempt),
+        &row.organization_id,
+        &row.id,
+        purpose,
+        "failed",
+        Some(&f.reason),
+        &stored.to_string(),
+        now,
+    )
+    .await?;
+    if purpose == "test" {
+        let mut r = row.clone();
+        r.last_test_at = Some(now);
+        r.last_test_ok = Some(0);
+        db::sso::update_connection(tx.conn(), &row.organization_id, &r).await?;
+    }
+    tx.record(
+        Some(&row.organization_id),
+        EventType::AuthenticationFailed,
+        vec![Target::new("connection", &row.id, Some(&row.name))],
+        serde_json::json!({ "purpose": purpose, "reason": f.reason, "detail": f.message }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Handles the IdP's redirect back.
+pub async fn callback(
+    state: &AppState,
+    ctx: &RequestContext,
+    p: CallbackParams,
+) -> Result<Next, AppError> {
+    let now = state.clock.now();
+    let Some(st) = p.state.clone().filter(|s| !s.is_empty() && s.len() < 512) else {
+        return Ok(page(
+            400,
+            "Sign-in could not be completed",
+            "The identity provider sent no state. Start the sign-in again from the application.",
+        ));
+    };
+    let req = {
+        let mut conn = state.db.pool.acquire().await?;
+        db::sso::take_request(&mut conn, &hash_secret(&st), now).await?
+    };
+    let Some(req) = req else {
+        return Ok(page(400, "Sign-in could not be completed", "This sign-in is unknown, expired or was already completed (state mismatch). Start the sign-in again from the application."));
+    };
+    let row = connections::get_row(state, &req.organization_id, &req.connection_id).await?;
+    let identity = finish(state, &row, &req, &p).await.map_err(|f| (f, None));
+    conclude(state, ctx, &row, &req, identity).await
+}
+
+/// After the IdP answered (OIDC callback or SAML ACS): records a test, or applies the JIT
+/// policy and hands the vendor a one-time code; failures are recorded with their evidence.
+pub(super) async fn conclude(
+    state: &AppState,
+    ctx: &RequestContext,
+    row: &db::sso::ConnectionRow,
+    req: &SsoRequestRow,
+    identity: Result<Identity, (OidcFailure, Option<serde_json::Value>)>,
+) -> Result<Next, AppError> {
+    let now = state.clock.now();
+    let fail_to = |f: &OidcFailure| -> Next {
+        match (&req.redirect_uri, req.purpose.as_str()) {
+            (Some(r), "signin") => Next::Redirect(with_query(
+                r,
+                &[
+                    ("error", "access_denied"),
+                    ("error_description", &f.message),
+                    ("state", req.client_state.as_deref().unwrap_or("")),
+                ],
+            )),
+            (None, "signin") => page(
+                403,
+                "Sign-in refused",
+                format!(
+                    "{} Start the sign-in again from the application.",
+                    f.message
+                ),
+            ),
+            (_, "invite") => page(
+                403,
+                "The invitation was not accepted",
+                format!(
+                    "{} Open the invitation link from your email again.",
+                    f.message
+                ),
+            ),
+            _ => Next::Redirect(format!("/portal/sso?connection={}", row.id)),
+        }
+    };
+    let identity = match identity {
+        Ok(i) => i,
+        Err((f, evidence)) => {
+            record_failure_with(state, row, &req.purpose, &f, evidence.as_ref()).await?;
+            return Ok(fail_to(&f));
+        }
+    };
+    if req.purpose == "test" {
+        let mut tx = AuditedTx::begin(&state.db, &Actor::system(), ctx, now).await?;
+        db::sso::insert_attempt(
+            tx.conn(),
+            &db::new_id(IdKind::LoginAttempt),
+            &row.organization_id,
+            &row.id,
+            "test",
+            "succeeded",
+            None,
+            &serde_json::to_string(&identity).unwrap_or_default(),
+            now,
+        )
+        .await?;
+        let mut r = row.clone();
+        r.last_test_at = Some(now);
+        r.last_test_ok = Some(1);
+        db::sso::update_connection(tx.conn(), &row.organization_id, &r).await?;
+        tx.record(
+            Some(&row.organization_id),
+            EventType::ConnectionTested,
+            vec![Target::new("connection", &row.id, Some(&row.name))],
+            serde_json::json!({ "subject": identity.subject, "email": identity.email }),
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Next::Redirect(format!("/portal/sso?connection={}", row.id)));
+    }
+    if req.purpose == "invite" {
+        return super::invitations::accept_after_sso(state, ctx, row, req, &identity).await;
+    }
+    if req.redirect_uri.is_none() {
+        // IdP-initiated with nowhere to go: refuse before admitting anyone.
+        let f = OidcFailure {
+            reason: "no_redirect_uri".into(),
+            message: "Lanyard does not know which application to return to: set RelayState in the IdP to an allow-listed redirect URI, or add one to LANYARD_REDIRECT_URIS".into(),
+        };
+        record_failure(state, row, "signin", &f).await?;
+        return Ok(fail_to(&f));
+    }
+    match admit(state, ctx, row, &identity).await? {
+        Err(f) => {
+            record_failure(state, row, "signin", &f).await?;
+            Ok(fail_to(&f))
+        }
+        Ok(result) => {
+            let redirect_uri = req.redirect_uri.clone().unwrap_or_default();
+            hand_off(
+                state,
+                &row.organization_id,
+                &row.id,
+                &redirect_uri,
+                req.client_state.as_deref(),
+                &result,
+            )
+            .await
+        }
+    }
+}
+
+async fn finish(
+    state: &AppState,
+    row: &db::sso::ConnectionRow,
+    req: &SsoRequestRow,
+    p: &CallbackParams,
+) -> Result<Identity, OidcFailure> {
+    if let Some(e) = &p.error {
+        return Err(OidcFailure {
+            reason: "idp_error".into(),
+            message: format!(
+                "the identity provider answered {e}{}",
+                p.error_description
+                    .as_ref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    let cfg = rp(state, row).map_err(|_| OidcFailure {
+        reason: "configuration".into(),
+        message: "the connection's client secret cannot be read; enter it again".into(),
+    })?;
+    // RFC 9207: when the IdP names itself in the response, it must be the configured issuer.
+    if let Some(iss) = &p.iss {
+        if iss.trim_end_matches('/') != cfg.issuer.trim_end_matches('/') {
+            return Err(OidcFailure {
+                reason: "issuer_mismatch".into(),
+                message: format!(
+                    "expected issuer {}, the response came from {iss}",
+                    cfg.issuer
+                ),
+            });
+        }
+    }
+    let Some(code) = &p.code else {
+        return Err(OidcFailure {
+            reason: "missing_code".into(),
+            message: "the identity provider returned no authorization code".into(),
+        });
+    };
+    let verifier = state
+        .secrets
+        .open(
+            &req.pkce_verifier_enc,
+            &format!("sso_requests:{}", req.state_hash),
+        )
+        .ok_or_else(|| OidcFailure {
+            reason: "configuration".into(),
+            message: "the pending sign-in cannot be read".into(),
+        })?;
+    oidc::finish(
+        &state.outbound,
+        &state.oidc_cache,
+        state.clock.now(),
+        &cfg,
+        code,
+        &req.nonce,
+        &verifier,
+    )
+    .await
+}
+
+/// The newest test sign-in of a connection: (succeeded, evidence JSON, when).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn last_test(
+    state: &AppState,
+    organization_id: &str,
+    connection_id: &str,
+) -> Result<Option<(bool, serde_json::Value, i64)>, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(
+        db::sso::last_attempt(&mut conn, organization_id, connection_id, "test")
+            .await?
+            .map(
+                |db::sso::AttemptResult {
+                     outcome,
+                     evidence,
+                     created_at: at,
+                     ..
+                 }| {
+                    (
+                        outcome == "succeeded",
+                        serde_json::from_str(&evidence).unwrap_or_default(),
+                        at,
+                    )
+                },
+            ),
+    )
+}

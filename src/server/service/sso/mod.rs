@@ -1,0 +1,96 @@
+//! The sign-in flow for the vendor's product and the admin's test sign-in: authorize → IdP →
+//! callback → JIT policy → one-time code → `POST /api/v1/sso/token`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::server::db;
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+
+// The sibling services, in scope here so the submodules reach them as `super::<service>` too.
+use super::{directories, domains, invitations, policy};
+
+mod admit;
+mod authorize;
+mod callback;
+mod redirect_uris;
+mod saml;
+mod token;
+
+pub(crate) use admit::admission;
+pub use admit::Admit;
+pub use authorize::{authorize, begin_invite, begin_test};
+pub(crate) use callback::record_failure;
+pub use callback::{callback, last_test};
+pub use redirect_uris::{add_redirect_uri, list_redirect_uris, remove_redirect_uri, RedirectUri};
+pub(crate) use saml::default_redirect;
+pub use saml::{saml_acs, sp_metadata, AcsForm};
+pub use token::{exchange_code, hand_off};
+
+/// How long the browser has to come back from the IdP.
+pub const REQUEST_TTL_MS: i64 = 10 * 60 * 1000;
+/// How long the vendor has to redeem a code.
+pub const CODE_TTL_MS: i64 = 60 * 1000;
+
+/// `GET /sso/authorize` parameters.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuthorizeParams {
+    pub organization: Option<String>,
+    pub connection: Option<String>,
+    pub login_hint: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub state: Option<String>,
+}
+
+/// The callback's query.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// Where the browser goes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    Redirect(String),
+    /// An error page: status, title, message.
+    Page(u16, String, String),
+}
+
+/// What `POST /api/v1/sso/token` returns.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SignInResult {
+    #[schema(value_type = Object)]
+    pub profile: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub membership: serde_json::Value,
+}
+
+pub(crate) fn page(status: u16, title: &str, message: impl Into<String>) -> Next {
+    Next::Page(status, title.into(), message.into())
+}
+
+fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
+    let mut u = match url::Url::parse(base) {
+        Ok(u) => u,
+        Err(_) => return base.to_owned(),
+    };
+    {
+        let mut q = u.query_pairs_mut();
+        for (k, v) in pairs {
+            q.append_pair(k, v);
+        }
+    }
+    u.to_string()
+}
+
+pub(crate) async fn redirect_allowed(state: &AppState, uri: &str) -> Result<bool, AppError> {
+    if state.config.redirect_uris.iter().any(|u| u == uri) {
+        return Ok(true);
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(db::sso::redirect_uri_allowed(&mut conn, uri).await?)
+}

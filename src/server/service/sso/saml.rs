@@ -1,0 +1,250 @@
+//! SAML: the AuthnRequest, the ACS and the SP metadata.
+
+use crate::domain::connection::ConnectionKind;
+use serde::Deserialize;
+
+use crate::domain::ids::IdKind;
+use crate::server::audit::RequestContext;
+use crate::server::crypto::{hash_secret, new_secret};
+use crate::server::db::{self, sso::SsoRequestRow};
+use crate::server::error::AppError;
+use crate::server::oidc::{Identity, OidcFailure};
+use crate::server::service::connections;
+use crate::server::state::AppState;
+
+use super::callback::conclude;
+use super::{page, redirect_allowed, Next, REQUEST_TTL_MS};
+
+/// Starts a SAML sign-in: an AuthnRequest by HTTP-Redirect, remembered by RelayState (the IdP's
+/// cross-site POST back carries no SameSite=Lax cookie, so the state lives server-side).
+pub(super) async fn begin_saml(
+    state: &AppState,
+    row: db::sso::ConnectionRow,
+    purpose: &str,
+    redirect_uri: Option<String>,
+    client_state: Option<String>,
+    invitation: Option<(String, String)>,
+) -> Result<Next, AppError> {
+    use crate::server::protocol::saml::request;
+    let now = state.clock.now();
+    let relay_state = new_secret("");
+    let request_id = format!(
+        "_lanyard_{}",
+        hash_secret(&new_secret("")).get(..32).unwrap_or("0")
+    );
+    let sso_url = row.saml_idp_sso_url.clone().unwrap_or_default();
+    let xml = request::authn_request(
+        &request_id,
+        now,
+        &connections::sp_entity_id(state, &row.id),
+        &connections::acs_url(state, &row.id),
+        &sso_url,
+    );
+    let url = match request::redirect_url(&sso_url, &xml, &relay_state) {
+        Ok(u) => u,
+        Err(m) => return Ok(page(502, "The identity provider's address is not valid", m)),
+    };
+    let req = SsoRequestRow {
+        state_hash: hash_secret(&relay_state),
+        organization_id: row.organization_id.clone(),
+        connection_id: row.id.clone(),
+        purpose: purpose.into(),
+        redirect_uri,
+        client_state,
+        // The AuthnRequest ID: the Response must answer exactly this request.
+        nonce: request_id,
+        pkce_verifier_enc: String::new(),
+        created_at: now,
+        expires_at: now + REQUEST_TTL_MS,
+        invitation_id: invitation.as_ref().map(|i| i.0.clone()),
+        invitation_token_hash: invitation.map(|i| i.1),
+    };
+    let mut conn = state.db.pool.acquire().await?;
+    db::sso::insert_request(&mut conn, &req).await?;
+    Ok(Next::Redirect(url))
+}
+
+/// The ACS form (HTTP-POST binding).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AcsForm {
+    #[serde(rename = "SAMLResponse")]
+    pub saml_response: Option<String>,
+    #[serde(rename = "RelayState")]
+    pub relay_state: Option<String>,
+}
+
+/// The IdP's POST to a connection's ACS. SP-initiated when RelayState names a pending request
+/// of this connection; otherwise IdP-initiated (only when the connection allows it), returning
+/// to the allow-listed URI named by RelayState or the first configured one.
+pub async fn saml_acs(
+    state: &AppState,
+    ctx: &RequestContext,
+    connection_id: &str,
+    form: AcsForm,
+) -> Result<Next, AppError> {
+    use crate::server::protocol::saml::{attributes, response};
+    let now = state.clock.now();
+    let unknown = || {
+        Ok(page(
+            404,
+            "Unknown SSO connection",
+            "This sign-in was sent to a SAML connection that does not exist (or was removed). Check the ACS URL in your IdP.",
+        ))
+    };
+    let Some(row) = saml_connection(state, connection_id).await? else {
+        return unknown();
+    };
+    let relay = form
+        .relay_state
+        .clone()
+        .filter(|s| !s.is_empty() && s.len() <= 1024);
+    let pending = match &relay {
+        Some(rs) => {
+            let mut conn = state.db.pool.acquire().await?;
+            db::sso::take_request(&mut conn, &hash_secret(rs), now)
+                .await?
+                .filter(|r| r.connection_id == row.id)
+        }
+        None => None,
+    };
+    let req = match pending {
+        Some(r) => r,
+        None => {
+            let target = match &relay {
+                Some(rs) if redirect_allowed(state, rs).await? => Some(rs.clone()),
+                _ => default_redirect(state).await?,
+            };
+            SsoRequestRow {
+                state_hash: String::new(),
+                organization_id: row.organization_id.clone(),
+                connection_id: row.id.clone(),
+                purpose: "signin".into(),
+                redirect_uri: target,
+                client_state: None,
+                nonce: String::new(),
+                pkce_verifier_enc: String::new(),
+                created_at: now,
+                expires_at: now,
+                invitation_id: None,
+                invitation_token_hash: None,
+            }
+        }
+    };
+    let sp_initiated = !req.nonce.is_empty();
+    let Some(b64) = form.saml_response.filter(|s| !s.trim().is_empty()) else {
+        return Ok(page(
+            400,
+            "Sign-in could not be completed",
+            "The identity provider posted no SAMLResponse. Start the sign-in again.",
+        ));
+    };
+    let trust = response::Trust {
+        sp_entity_id: connections::sp_entity_id(state, &row.id),
+        acs_url: connections::acs_url(state, &row.id),
+        idp_entity_id: row.saml_idp_entity_id.clone().unwrap_or_default(),
+        certificates: connections::pinned_certificates(state, &row.organization_id, &row.id)
+            .await?,
+        skew_ms: state.config.saml_clock_skew_ms,
+        allow_idp_initiated: row.saml_allow_idp_initiated != 0,
+    };
+    let expected = sp_initiated.then(|| req.nonce.clone());
+    // libxml2/xmlsec work is CPU-bound: keep it off the async workers.
+    let validated = tokio::task::spawn_blocking(move || {
+        let xml = response::decode_post(&b64)?;
+        response::validate(
+            &xml,
+            &response::Validation {
+                trust: &trust,
+                now_ms: now,
+                expected_request_id: expected.as_deref(),
+            },
+        )
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("SAML validation task: {e}")))?;
+    let identity = match validated {
+        Err(f) => Err((
+            OidcFailure {
+                reason: f.code.into(),
+                message: f.message,
+            },
+            Some(f.evidence),
+        )),
+        Ok(a) => {
+            let mut conn = state.db.pool.acquire().await?;
+            if !db::saml::remember_assertion(&mut conn, &row.id, &a.id, a.replay_until_ms, now)
+                .await?
+            {
+                Err((
+                    OidcFailure {
+                        reason: "replay".into(),
+                        message: "this assertion was already used to sign in; a SAML response is valid once. Start the sign-in again".into(),
+                    },
+                    Some(serde_json::json!({ "assertion_id": a.id })),
+                ))
+            } else {
+                let m = attributes::map(&a, &row.idp, &connections::mapping_of(&row));
+                Ok(Identity {
+                    subject: a.name_id.clone(),
+                    email: m.email,
+                    email_verified: None,
+                    first_name: m.first_name,
+                    last_name: m.last_name,
+                    groups: m.groups,
+                    raw: serde_json::json!({
+                        "name_id": a.name_id,
+                        "name_id_format": a.name_id_format,
+                        "issuer": a.issuer,
+                        "session_index": a.session_index,
+                        "signed": a.signed,
+                        "attributes": a.attributes,
+                    }),
+                })
+            }
+        }
+    };
+    conclude(state, ctx, &row, &req, identity).await
+}
+
+/// Where an IdP-initiated sign-in returns when RelayState names no allow-listed URI.
+pub(crate) async fn default_redirect(state: &AppState) -> Result<Option<String>, AppError> {
+    if let Some(first) = state.config.redirect_uris.first() {
+        return Ok(Some(first.clone()));
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(db::sso::list_redirect_uris(&mut conn)
+        .await?
+        .into_iter()
+        .next()
+        .map(|r| r.uri))
+}
+
+/// A live SAML connection by its id alone (the ACS and SP metadata URLs carry only that).
+async fn saml_connection(
+    state: &AppState,
+    connection_id: &str,
+) -> Result<Option<db::sso::ConnectionRow>, AppError> {
+    if !crate::domain::ids::is_valid_id(IdKind::Connection, connection_id) {
+        return Ok(None);
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    let Some(org) = db::sso::connection_owner(&mut conn, connection_id).await? else {
+        return Ok(None);
+    };
+    Ok(db::sso::get_connection(&mut conn, &org, connection_id)
+        .await?
+        .filter(|r| r.kind == ConnectionKind::Saml))
+}
+
+/// Lanyard's SP metadata for a SAML connection (public: IdPs fetch it).
+pub async fn sp_metadata(
+    state: &AppState,
+    connection_id: &str,
+) -> Result<Option<String>, AppError> {
+    Ok(saml_connection(state, connection_id).await?.map(|r| {
+        crate::server::protocol::saml::metadata::sp_metadata(
+            &connections::sp_entity_id(state, &r.id),
+            &connections::acs_url(state, &r.id),
+        )
+    }))
+}
