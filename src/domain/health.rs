@@ -78,6 +78,8 @@ vocabulary! {
         /// Expires within 30 days.
         ExpiringSoon = "expiring_soon",
         /// Not used for 90 days.
+        // snake_case alone would spell it `unused90_days`.
+        #[serde(rename = "unused_90_days")]
         Unused90Days = "unused_90_days",
         /// Older than a year.
         RotationOverdue = "rotation_overdue",
