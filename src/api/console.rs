@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::PortalError;
+use crate::domain::health::{CredentialKind, DriftKind};
 
 /// The signed-in staff member.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,29 +154,12 @@ pub struct CredentialsPage {
 
 /// Plain words for a drift kind.
 pub fn drift_label(kind: &str) -> &'static str {
-    match kind {
-        "deactivated_in_directory" => "Deactivated in the directory, active here",
-        "absent_from_directory" => "Not in the authoritative directory",
-        "joined_outside_directory" => "Joined outside the authoritative directory",
-        "role_from_departed_group" => "Role from a group they left",
-        "domain_lapsed" => "Provisioned through a lapsed domain",
-        "inactive" => "No recent sign-in",
-        "invitation_past_expiry" => "Invitation pending past expiry",
-        _ => "Drift",
-    }
+    DriftKind::parse(kind).map_or("Drift", DriftKind::label)
 }
 
 /// Plain words for a credential kind.
 pub fn credential_label(kind: &str) -> &'static str {
-    match kind {
-        "scim_token" => "SCIM token",
-        "api_key" => "Vendor API key",
-        "webhook_secret" => "Webhook signing secret",
-        "log_stream_credential" => "Log stream credential",
-        "idp_client_secret" => "IdP client secret",
-        "saml_certificate" => "SAML certificate",
-        _ => "Credential",
-    }
+    CredentialKind::parse(kind).map_or("Credential", CredentialKind::label)
 }
 
 #[cfg(feature = "ssr")]
@@ -307,7 +291,7 @@ mod view {
                     ))
                     .collect::<String>()
             ),
-            bad: r.action.ends_with("failed"),
+            bad: crate::domain::event_type::is_failure_action(&r.action),
         }
     }
 
@@ -387,7 +371,8 @@ mod view {
                     .unwrap_or_default(),
                 err.map(|e| format!(": {e}")).unwrap_or_default()
             ),
-            bad: st == "failed" || (st == "pending" && attempts > 0),
+            bad: st == crate::domain::webhook::DeliveryState::Failed
+                || (st == crate::domain::webhook::DeliveryState::Pending && attempts > 0),
         }
     }
 
@@ -497,7 +482,11 @@ pub async fn console_tenants(search: String, status: String) -> Result<TenantsPa
         .into_iter()
         .map(|t| {
             let h = t.health;
-            let active = h.connections.iter().filter(|c| c.state == "active").count();
+            let active = h
+                .connections
+                .iter()
+                .filter(|c| c.state == crate::domain::connection::ConnectionState::Active)
+                .count();
             let sso = if h.connections.is_empty() {
                 "not set up".to_owned()
             } else {
@@ -680,7 +669,8 @@ pub async fn console_member(
                 at: view::when(g.created_at),
                 title: g.description,
                 detail: format!("role {}", g.role),
-                bad: g.kind.ends_with("suspended") || g.kind.ends_with("removed"),
+                bad: crate::domain::membership::GrantKind::parse(&g.kind)
+                    .is_some_and(crate::domain::membership::GrantKind::takes_access),
             })
             .collect(),
         drift: d

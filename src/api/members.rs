@@ -232,11 +232,11 @@ pub async fn change_member(
     action: String,
     role: Option<String>,
 ) -> Result<(), PortalError> {
-    use crate::domain::membership::MembershipState;
+    use crate::domain::membership::MemberAction;
     use crate::server::service::members::{self, UpdateMembership};
     let c = caller().await?;
-    let input = match action.as_str() {
-        "role" => UpdateMembership {
+    let input = match MemberAction::parse(&action) {
+        Some(MemberAction::Role) => UpdateMembership {
             role: Some(
                 role.filter(|r| !r.is_empty())
                     .ok_or_else(|| PortalError::Invalid {
@@ -246,19 +246,11 @@ pub async fn change_member(
             ),
             ..Default::default()
         },
-        "suspend" => UpdateMembership {
-            state: Some(MembershipState::Suspended.as_str().into()),
+        Some(a) => UpdateMembership {
+            state: a.target_state().map(|s| s.as_str().into()),
             ..Default::default()
         },
-        "remove" => UpdateMembership {
-            state: Some(MembershipState::Removed.as_str().into()),
-            ..Default::default()
-        },
-        "reactivate" => UpdateMembership {
-            state: Some(MembershipState::Active.as_str().into()),
-            ..Default::default()
-        },
-        _ => {
+        None => {
             return Err(PortalError::Invalid {
                 field: "action".into(),
                 message: "choose change role, suspend, remove or reactivate".into(),

@@ -151,9 +151,10 @@ pub(crate) async fn sim_paths(
     conn: &mut crate::server::db::Conn,
     org: &str,
 ) -> Result<Vec<(String, String)>, PortalError> {
+    use crate::domain::policy::{SimulatedDirectoryEvent, SimulatedPath};
     use crate::server::error::AppError;
     let mut paths = vec![(
-        "invitation".to_owned(),
+        SimulatedPath::Invitation.as_str().to_owned(),
         "Invitation and its acceptance".to_owned(),
     )];
     for k in crate::server::db::sso::list_connections(conn, org)
@@ -161,7 +162,7 @@ pub(crate) async fn sim_paths(
         .map_err(AppError::from)?
     {
         paths.push((
-            format!("sso:{}", k.id),
+            format!("{}:{}", SimulatedPath::Sso, k.id),
             format!("Sign-in through {} ({})", k.name, k.state),
         ));
     }
@@ -170,11 +171,21 @@ pub(crate) async fn sim_paths(
         .map_err(AppError::from)?
     {
         paths.push((
-            format!("directory:{}:create", d.id),
+            format!(
+                "{}:{}:{}",
+                SimulatedPath::Directory,
+                d.id,
+                SimulatedDirectoryEvent::Create
+            ),
             format!("{} provisions them", d.name),
         ));
         paths.push((
-            format!("directory:{}:deactivate", d.id),
+            format!(
+                "{}:{}:{}",
+                SimulatedPath::Directory,
+                d.id,
+                SimulatedDirectoryEvent::Deactivate
+            ),
             format!("{} deactivates them", d.name),
         ));
     }
@@ -189,17 +200,19 @@ pub(crate) async fn run_simulation(
     email: String,
     path: String,
 ) -> Result<SimLine, PortalError> {
+    use crate::domain::policy::SimulatedPath;
     use crate::server::service::policy::{self, SimPath, SimulateInput};
     let parts: Vec<&str> = path.split(':').collect();
-    let sim_path = match parts.as_slice() {
-        ["invitation"] => SimPath::Invitation {
+    let (first, rest) = parts.split_first().map_or(("", &[][..]), |(f, r)| (*f, r));
+    let sim_path = match (SimulatedPath::parse(first), rest) {
+        (Some(SimulatedPath::Invitation), []) => SimPath::Invitation {
             role: None,
             inviter_membership_id: None,
         },
-        ["sso", id] => SimPath::Sso {
+        (Some(SimulatedPath::Sso), [id]) => SimPath::Sso {
             connection_id: (*id).to_owned(),
         },
-        ["directory", id, event] => SimPath::Directory {
+        (Some(SimulatedPath::Directory), [id, event]) => SimPath::Directory {
             directory_id: (*id).to_owned(),
             event: (*event).to_owned(),
         },

@@ -1,44 +1,29 @@
 //! The life of a domain claim: pending → verified ⇄ lapsed, pending → failed. Pure: the caller
 //! observes DNS and passes the time.
 
-use serde::{Deserialize, Serialize};
-
 use super::event_type::EventType;
 
-/// Where a claim stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DomainState {
-    /// Waiting for the TXT record.
-    Pending,
-    /// Proven; grants JIT and sign-in routing.
-    Verified,
-    /// Gave up (30 days without proof, or proven by another organization first).
-    Failed,
-    /// Was verified, but the record has been missing longer than the grace period.
-    Lapsed,
+vocabulary! {
+    /// Where a claim stands.
+    pub enum DomainState {
+        /// Waiting for the TXT record.
+        Pending = "pending",
+        /// Proven; grants JIT and sign-in routing.
+        Verified = "verified",
+        /// Gave up (30 days without proof, or proven by another organization first).
+        Failed = "failed",
+        /// Was verified, but the record has been missing longer than the grace period.
+        Lapsed = "lapsed",
+    }
 }
 
-impl DomainState {
-    /// Wire name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            DomainState::Pending => "pending",
-            DomainState::Verified => "verified",
-            DomainState::Failed => "failed",
-            DomainState::Lapsed => "lapsed",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(s: &str) -> Option<DomainState> {
-        match s {
-            "pending" => Some(DomainState::Pending),
-            "verified" => Some(DomainState::Verified),
-            "failed" => Some(DomainState::Failed),
-            "lapsed" => Some(DomainState::Lapsed),
-            _ => None,
-        }
+vocabulary! {
+    /// Who proved a claim (`domains.verified_by`).
+    pub enum DomainVerifier {
+        /// The TXT record was found.
+        Dns = "dns",
+        /// The vendor declared it verified through the API.
+        Vendor = "vendor",
     }
 }
 
@@ -215,6 +200,12 @@ mod tests {
             missing_since: None,
             failures: 0,
         }
+    }
+
+    #[test]
+    fn tables() {
+        crate::domain::check_vocabulary(DomainState::ALL, |v| v.as_str(), DomainState::parse);
+        crate::domain::check_vocabulary(DomainVerifier::ALL, |v| v.as_str(), DomainVerifier::parse);
     }
 
     #[test]

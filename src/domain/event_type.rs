@@ -493,6 +493,13 @@ impl<'de> serde::Deserialize<'de> for EventType {
     }
 }
 
+/// Whether a stored action records a failure or a refusal (`authentication.failed`,
+/// `domain.verification_failed`, …). Failure events are named so: their names end in `failed`,
+/// which also marks ones written by other versions.
+pub fn is_failure_action(action: &str) -> bool {
+    action.ends_with("failed")
+}
+
 /// Plain words for a stored action. Rows written by other versions may hold any string: one this
 /// version does not know is spelt out from its name (`a_b.c` → "A b c").
 pub fn describe_action(action: &str) -> String {
@@ -591,6 +598,22 @@ mod tests {
             "Many failed staff sign-ins: owner warned",
         ),
     ];
+
+    #[test]
+    fn failure_actions() {
+        let failures: Vec<_> = EventType::ALL
+            .iter()
+            .filter(|e| is_failure_action(e.as_str()))
+            .collect();
+        assert_eq!(
+            failures,
+            [
+                &EventType::DomainVerificationFailed,
+                &EventType::AuthenticationFailed,
+                &EventType::StaffSignInFailed
+            ]
+        );
+    }
 
     #[test]
     fn wire_names_round_trip_and_are_unique() {

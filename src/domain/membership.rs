@@ -64,6 +64,17 @@ impl GrantKind {
         )
     }
 
+    /// Grants that took access away (a suspension or a removal, by an admin or a directory).
+    pub const fn takes_access(self) -> bool {
+        matches!(
+            self,
+            GrantKind::DirectorySuspended
+                | GrantKind::DirectoryRemoved
+                | GrantKind::ManualSuspended
+                | GrantKind::ManualRemoved
+        )
+    }
+
     /// The grant an admin's state change writes (`None` for a state that is not one an admin
     /// sets this way).
     pub const fn manual_for(state: MembershipState) -> GrantKind {
@@ -71,6 +82,46 @@ impl GrantKind {
             MembershipState::Active => GrantKind::ManualReactivated,
             MembershipState::Suspended => GrantKind::ManualSuspended,
             MembershipState::Removed => GrantKind::ManualRemoved,
+        }
+    }
+}
+
+vocabulary! {
+    /// Where a role or state change recorded in an event came from (its `source` metadata).
+    pub enum ChangeSource {
+        /// An admin (portal, console or API) changed it by hand.
+        Manual = "manual",
+        /// A directory provisioned or changed it.
+        Directory = "directory",
+        /// A JIT sign-in created it.
+        Jit = "jit",
+        /// An accepted invitation gave it.
+        Invitation = "invitation",
+    }
+}
+
+vocabulary! {
+    /// What an admin asks of a membership from the portal's member page (the form's `action`).
+    pub enum MemberAction {
+        /// Give the member another role.
+        Role = "role",
+        /// Suspend: sign-ins end now, the membership stays.
+        Suspend = "suspend",
+        /// Remove from the organization.
+        Remove = "remove",
+        /// Undo a suspension.
+        Reactivate = "reactivate",
+    }
+}
+
+impl MemberAction {
+    /// The state this action sets (`None` for a role change).
+    pub const fn target_state(self) -> Option<MembershipState> {
+        match self {
+            MemberAction::Role => None,
+            MemberAction::Suspend => Some(MembershipState::Suspended),
+            MemberAction::Remove => Some(MembershipState::Removed),
+            MemberAction::Reactivate => Some(MembershipState::Active),
         }
     }
 }
@@ -87,6 +138,8 @@ mod tests {
             MembershipState::parse,
         );
         crate::domain::check_vocabulary(GrantKind::ALL, |v| v.as_str(), GrantKind::parse);
+        crate::domain::check_vocabulary(ChangeSource::ALL, |v| v.as_str(), ChangeSource::parse);
+        crate::domain::check_vocabulary(MemberAction::ALL, |v| v.as_str(), MemberAction::parse);
     }
 
     #[test]
@@ -100,6 +153,25 @@ mod tests {
         assert!(!JitLink.gives_role());
         assert!(Jit.outside_directory() && JitLink.outside_directory());
         assert!(!DirectoryGroup.outside_directory());
+        let taking: Vec<_> = GrantKind::ALL.iter().filter(|g| g.takes_access()).collect();
+        assert_eq!(
+            taking,
+            [
+                &DirectorySuspended,
+                &DirectoryRemoved,
+                &ManualSuspended,
+                &ManualRemoved
+            ]
+        );
+        // The same kinds whose names end in the state they set.
+        for g in GrantKind::ALL {
+            let s = g.as_str();
+            assert_eq!(
+                g.takes_access(),
+                s.ends_with("suspended") || s.ends_with("removed"),
+                "{s}"
+            );
+        }
         assert_eq!(
             GrantKind::manual_for(MembershipState::Suspended),
             ManualSuspended

@@ -47,7 +47,7 @@ macro_rules! vocabulary {
 
         impl TryFrom<&str> for $name {
             type Error = String;
-            fn try_from(s: &str) -> Result<Self, Self::Error> {
+            fn try_from(s: &str) -> Result<Self, String> {
                 $name::parse(s).ok_or_else(|| {
                     format!(concat!("unknown ", stringify!($name), " {:?}"), s)
                 })
@@ -126,6 +126,7 @@ pub mod domain_state;
 #[cfg(feature = "ssr")]
 pub mod email;
 pub mod event_type;
+pub mod health;
 pub mod ids;
 pub mod intent;
 pub mod invitation;
@@ -135,6 +136,7 @@ pub mod policy;
 pub mod reconcile;
 pub mod sign_in;
 pub mod staff;
+pub mod target;
 pub mod text;
 pub mod webhook;
 

@@ -12,6 +12,16 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// What a staff member may do in the console (`staff.role`).
+    pub enum StaffRole {
+        /// Reads every tenant's health, drift and history; changes nothing.
+        Viewer = "viewer",
+        /// Reads, and acts (refresh, invite, suspend, rotate).
+        Admin = "admin",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -19,5 +29,6 @@ mod tests {
     #[test]
     fn table() {
         crate::domain::check_vocabulary(StaffState::ALL, |v| v.as_str(), StaffState::parse);
+        crate::domain::check_vocabulary(StaffRole::ALL, |v| v.as_str(), StaffRole::parse);
     }
 }

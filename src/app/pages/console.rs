@@ -15,6 +15,8 @@ use crate::api::console::{
 };
 use crate::api::policy::{PointLine, SimLine};
 use crate::api::PortalError;
+use crate::domain::health::{HealthStatus, Severity};
+use crate::domain::staff::StaffRole;
 use crate::domain::text::neutralize as shown;
 
 /// Page chrome: who is signed in, navigation, sign out.
@@ -90,9 +92,9 @@ fn console_error<T: Clone + Send + Sync + 'static>(
 }
 
 fn status_badge(status: &str) -> (&'static str, &'static str) {
-    match status {
-        "failing" => ("Failing", "bg-rose-100 text-rose-800"),
-        "attention" => ("Needs attention", "bg-amber-100 text-amber-800"),
+    match HealthStatus::parse(status) {
+        Some(HealthStatus::Failing) => ("Failing", "bg-rose-100 text-rose-800"),
+        Some(HealthStatus::Attention) => ("Needs attention", "bg-amber-100 text-amber-800"),
         _ => ("OK", "bg-emerald-100 text-emerald-800"),
     }
 }
@@ -125,7 +127,7 @@ pub fn Tenants() -> impl IntoView {
                                 </label>
                                 <label class="text-sm">"Status"
                                     <select name="status" class="ml-2 rounded-lg border border-slate-300 px-2 py-1" data-testid="tenant-status">
-                                        {[("", "all"), ("failing", "failing"), ("attention", "needs attention"), ("ok", "ok")].into_iter().map(|(v, l)| {
+                                        {[("", "all"), (HealthStatus::Failing.as_str(), "failing"), (HealthStatus::Attention.as_str(), "needs attention"), (HealthStatus::Ok.as_str(), "ok")].into_iter().map(|(v, l)| {
                                             let selected = v == status;
                                             view! { <option value=v selected=selected>{l}</option> }
                                         }).collect_view()}
@@ -338,7 +340,7 @@ fn TenantDetail(
         paths,
         simulation,
     } = p;
-    let admin = me.role == "admin";
+    let admin = me.role == StaffRole::Admin;
     let drift_csv = format!("/console/organizations/{id}/drift.csv");
     let refresh_org = id.clone();
     view! {
@@ -420,7 +422,7 @@ fn Signals(signals: Vec<SignalLine>) -> impl IntoView {
         view! {
             <ul class="space-y-1 text-sm" data-testid="signals">
                 {signals.into_iter().map(|s| view! {
-                    <li class=if s.severity == "error" { "rounded bg-rose-50 p-2 text-rose-900" } else { "rounded bg-amber-50 p-2 text-amber-900" } data-testid="signal" data-area=s.area.clone()>
+                    <li class=if s.severity == Severity::Error { "rounded bg-rose-50 p-2 text-rose-900" } else { "rounded bg-amber-50 p-2 text-amber-900" } data-testid="signal" data-area=s.area.clone()>
                         {shown(&format!("{} · {}", s.area, s.message))}
                     </li>
                 }).collect_view()}
@@ -612,7 +614,7 @@ pub fn VendorCredentials() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
             {move || data.get().map(|d| match d {
                 Ok(p) => {
-                    let admin = p.me.role == "admin";
+                    let admin = p.me.role == StaffRole::Admin;
                     view! {
                         <ConsoleFrame me=p.me.clone()>
                             <h1 class="mb-1 text-2xl font-semibold">"Vendor credentials"</h1>

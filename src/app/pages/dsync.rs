@@ -16,6 +16,7 @@ use crate::api::directories::{
 use crate::api::portal::portal_overview;
 use crate::app::components::CopyField;
 use crate::domain::directory::{DirectoryKind, ROLES};
+use crate::domain::membership::MembershipState;
 
 /// Setup steps for each IdP, with the two values to paste.
 fn steps(kind: &str) -> Vec<&'static str> {
@@ -289,7 +290,7 @@ fn GroupList(dir_id: String, groups: Vec<DirGroup>, map: ServerAction<MapGroup>)
 /// What a synced person may do here: their role when active, else their membership state.
 fn user_access(u: &DirUser) -> String {
     match (u.membership_state.as_deref(), &u.role) {
-        (Some("active"), Some(r)) => r.clone(),
+        (Some(s), Some(r)) if s == MembershipState::Active => r.clone(),
         (Some(s), _) => s.to_owned(),
         (None, _) => "no access".to_owned(),
     }

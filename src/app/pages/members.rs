@@ -15,7 +15,7 @@ use crate::api::members::{
 };
 use crate::api::portal::portal_overview;
 use crate::domain::invitation::InvitationState;
-use crate::domain::membership::MembershipState;
+use crate::domain::membership::{MemberAction, MembershipState};
 
 fn member_state_class(state: &str) -> &'static str {
     match MembershipState::parse(state) {
@@ -298,7 +298,7 @@ pub fn Member() -> impl IntoView {
                                     None => view! {
                                         <ActionForm action=change attr:class="mb-4 flex flex-wrap items-end gap-3 text-sm" attr:data-testid="role-form">
                                             <input type="hidden" name="id" value=id0 />
-                                            <input type="hidden" name="action" value="role" />
+                                            <input type="hidden" name="action" value=MemberAction::Role.as_str() />
                                             <label>
                                                 <span class="block text-xs text-slate-500">"Role"</span>
                                                 <select name="role" class="rounded-lg border border-slate-300 px-2 py-1" data-testid="role-select">
@@ -317,7 +317,7 @@ pub fn Member() -> impl IntoView {
                                         view! {
                                             <ActionForm action=change>
                                                 <input type="hidden" name="id" value=id1 />
-                                                <input type="hidden" name="action" value="suspend" />
+                                                <input type="hidden" name="action" value=MemberAction::Suspend.as_str() />
                                                 <button type="submit" class="rounded-lg border border-amber-400 px-3 py-1" data-testid="suspend">"Suspend (ends their sign-ins now)"</button>
                                             </ActionForm>
                                         }.into_any()
@@ -325,7 +325,7 @@ pub fn Member() -> impl IntoView {
                                         view! {
                                             <ActionForm action=change>
                                                 <input type="hidden" name="id" value=id1 />
-                                                <input type="hidden" name="action" value="reactivate" />
+                                                <input type="hidden" name="action" value=MemberAction::Reactivate.as_str() />
                                                 <button type="submit" class="rounded-lg border border-emerald-400 px-3 py-1" data-testid="reactivate">"Reactivate"</button>
                                             </ActionForm>
                                         }.into_any()
@@ -333,7 +333,7 @@ pub fn Member() -> impl IntoView {
                                     {(!removed).then(|| view! {
                                         <ActionForm action=change>
                                             <input type="hidden" name="id" value=id2 />
-                                            <input type="hidden" name="action" value="remove" />
+                                            <input type="hidden" name="action" value=MemberAction::Remove.as_str() />
                                             <button type="submit" class="rounded-lg bg-rose-600 px-3 py-1 text-white" data-testid="remove">"Remove from organization"</button>
                                         </ActionForm>
                                     })}

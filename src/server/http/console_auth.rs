@@ -85,7 +85,7 @@ fn setup_page(
     err: Option<&FieldError>,
     code: &str,
 ) -> Response {
-    let role_text = if role == "admin" {
+    let role_text = if role == crate::domain::staff::StaffRole::Admin {
         "admin (may read and act)"
     } else {
         "viewer (read only)"

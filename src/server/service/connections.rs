@@ -2,6 +2,7 @@
 
 use crate::domain::connection::{ConnectionKind, ConnectionState};
 use crate::domain::event_type::EventType;
+use crate::domain::target::TargetKind;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{is_valid_id, IdKind};
@@ -580,7 +581,11 @@ pub async fn create(
     tx.record(
         Some(organization_id),
         EventType::ConnectionCreated,
-        vec![Target::new("connection", &row.id, Some(&row.name))],
+        vec![Target::new(
+            TargetKind::Connection.as_str(),
+            &row.id,
+            Some(&row.name),
+        )],
         serde_json::json!({
             "type": row.kind,
             "idp": row.idp,
@@ -825,7 +830,11 @@ pub async fn update(
         db::saml::delete_certificate(tx.conn(), organization_id, &row.id, cid).await?;
         certs_removed.push(victim.fingerprint.clone());
     }
-    let target = vec![Target::new("connection", &row.id, Some(&row.name))];
+    let target = vec![Target::new(
+        TargetKind::Connection.as_str(),
+        &row.id,
+        Some(&row.name),
+    )];
     if !changed.is_empty() {
         tx.record(
             Some(organization_id),
@@ -867,7 +876,11 @@ pub async fn delete(
     tx.record(
         Some(organization_id),
         EventType::ConnectionDeleted,
-        vec![Target::new("connection", id, Some(&row.name))],
+        vec![Target::new(
+            TargetKind::Connection.as_str(),
+            id,
+            Some(&row.name),
+        )],
         serde_json::json!({}),
     )
     .await?;
@@ -910,7 +923,11 @@ pub async fn warn_expiring_certificates(state: &AppState) -> Result<usize, AppEr
         tx.record(
             Some(&c.organization_id),
             EventType::ConnectionCertificateExpiring,
-            vec![Target::new("connection", &c.connection_id, None)],
+            vec![Target::new(
+                TargetKind::Connection.as_str(),
+                &c.connection_id,
+                None,
+            )],
             serde_json::json!({
                 "certificate_id": c.id,
                 "fingerprint": c.fingerprint,

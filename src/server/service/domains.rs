@@ -2,11 +2,12 @@
 //! periodic re-proof with a grace period before a domain lapses.
 
 use crate::domain::event_type::EventType;
+use crate::domain::target::TargetKind;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::domain_name::DomainName;
-use crate::domain::domain_state::{transition, Claim, DomainState, Observation};
+use crate::domain::domain_state::{transition, Claim, DomainState, DomainVerifier, Observation};
 use crate::domain::ids::{is_valid_id, IdKind};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
@@ -168,15 +169,16 @@ pub async fn add(
         organization_id: organization_id.to_owned(),
         domain: name.as_str().to_owned(),
         state: if vendor_verified {
-            "verified"
+            DomainState::Verified
         } else {
-            "pending"
+            DomainState::Pending
         }
+        .as_str()
         .into(),
         include_subdomains: i64::from(input.include_subdomains.unwrap_or(false)),
         record_name: name.challenge_name(),
         record_value: new_challenge_value(),
-        verified_by: vendor_verified.then(|| "vendor".to_owned()),
+        verified_by: vendor_verified.then(|| DomainVerifier::Vendor.as_str().to_owned()),
         verified_at: vendor_verified.then_some(now),
         last_proved_at: None,
         last_checked_at: None,
@@ -198,7 +200,11 @@ pub async fn add(
         }
         r => r?,
     }
-    let target = vec![Target::new("domain", &row.id, Some(&row.domain))];
+    let target = vec![Target::new(
+        TargetKind::Domain.as_str(),
+        &row.id,
+        Some(&row.domain),
+    )];
     tx.record(
         Some(organization_id),
         EventType::DomainCreated,
@@ -211,7 +217,7 @@ pub async fn add(
             Some(organization_id),
             EventType::DomainVerified,
             target,
-            serde_json::json!({ "domain": row.domain, "verified_by": "vendor" }),
+            serde_json::json!({ "domain": row.domain, "verified_by": DomainVerifier::Vendor }),
         )
         .await?;
     }
@@ -295,7 +301,9 @@ pub async fn check(
             .await?
             .ok_or_else(not_found)?
     };
-    if row.verified_by.as_deref() == Some("vendor") && row.state == "verified" {
+    if row.verified_by.as_deref() == Some(DomainVerifier::Vendor.as_str())
+        && row.state == DomainState::Verified
+    {
         return Ok(row.into());
     }
     // No transaction is held across the network lookup.
@@ -344,7 +352,7 @@ async fn apply(
     if step.proved {
         row.last_proved_at = Some(now);
         if step.event == Some(EventType::DomainVerified) {
-            row.verified_by = Some("dns".into());
+            row.verified_by = Some(DomainVerifier::Dns.as_str().into());
             row.verified_at = Some(now);
         }
     }
@@ -377,7 +385,7 @@ async fn apply(
             tx.record(
                 Some(&org),
                 event,
-                vec![Target::new("domain", &row.id, Some(&row.domain))],
+                vec![Target::new(TargetKind::Domain.as_str(), &row.id, Some(&row.domain))],
                 serde_json::json!({ "domain": row.domain, "from": current.as_str(), "to": row.state, "outcome": outcome, "detail": message }),
             )
             .await?;
@@ -428,7 +436,11 @@ pub async fn remove(
     tx.record(
         Some(organization_id),
         EventType::DomainDeleted,
-        vec![Target::new("domain", id, Some(&row.domain))],
+        vec![Target::new(
+            TargetKind::Domain.as_str(),
+            id,
+            Some(&row.domain),
+        )],
         serde_json::json!({ "domain": row.domain, "state": row.state }),
     )
     .await?;

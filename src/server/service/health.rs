@@ -4,7 +4,13 @@
 //! on-demand check) keeps so the tenants list can sort by "needs attention" without recomputing
 //! every organization.
 
+use crate::domain::connection::ConnectionState;
+use crate::domain::domain_state::DomainState;
 use crate::domain::event_type::EventType;
+use crate::domain::health::{
+    CredentialFlag, CredentialKind, DriftKind, HealthStatus, Severity, SignalArea,
+};
+use crate::domain::membership::GrantKind;
 use serde::{Deserialize, Serialize};
 
 use crate::server::db::{self, health as q, Conn};
@@ -183,17 +189,17 @@ pub fn credential_flags(
     let mut flags = Vec::new();
     if let Some(e) = expires_at {
         if e <= now {
-            flags.push("expired".to_owned());
+            flags.push(CredentialFlag::Expired.as_str().to_owned());
         } else if e - now <= EXPIRING_DAYS * DAY_MS {
-            flags.push("expiring_soon".to_owned());
+            flags.push(CredentialFlag::ExpiringSoon.as_str().to_owned());
         }
     }
     let idle_since = last_used_at.unwrap_or(created_at);
     if now - idle_since >= UNUSED_DAYS * DAY_MS {
-        flags.push("unused_90_days".to_owned());
+        flags.push(CredentialFlag::Unused90Days.as_str().to_owned());
     }
     if rotates && now - created_at >= ROTATION_DAYS * DAY_MS {
-        flags.push("rotation_overdue".to_owned());
+        flags.push(CredentialFlag::RotationOverdue.as_str().to_owned());
     }
     flags
 }
@@ -264,7 +270,7 @@ async fn organization_credentials(
         )
         .await?;
         out.push(Credential {
-            kind: "scim_token".into(),
+            kind: CredentialKind::ScimToken.as_str().into(),
             id,
             name: format!("SCIM token of {dir_name} ({dir_id})"),
             hint: Some(format!("…{hint}")),
@@ -293,7 +299,7 @@ async fn organization_credentials(
         )
         .await?;
         out.push(Credential {
-            kind: "idp_client_secret".into(),
+            kind: CredentialKind::IdpClientSecret.as_str().into(),
             name: format!("OIDC client secret of {name} ({id})"),
             id,
             hint: None,
@@ -317,7 +323,7 @@ async fn organization_credentials(
     {
         let last = q::connection_last_sign_in(conn, &conn_id).await?;
         out.push(Credential {
-            kind: "saml_certificate".into(),
+            kind: CredentialKind::SamlCertificate.as_str().into(),
             id,
             name: format!("SAML signing certificate of {conn_name} ({conn_id}): {subject}"),
             hint: Some(fingerprint.chars().take(23).collect()),
@@ -381,7 +387,7 @@ async fn endpoint_credentials(
         .await?;
         if org.is_none() || kind == "json" {
             out.push(Credential {
-                kind: "webhook_secret".into(),
+                kind: CredentialKind::WebhookSecret.as_str().into(),
                 id: id.clone(),
                 name: format!("Signing secret of {label} ({id})"),
                 hint: None,
@@ -394,7 +400,7 @@ async fn endpoint_credentials(
         }
         if has_credential {
             out.push(Credential {
-                kind: "log_stream_credential".into(),
+                kind: CredentialKind::LogStreamCredential.as_str().into(),
                 id: id.clone(),
                 name: format!("{kind} credential of log stream {label} ({id})"),
                 hint: None,
@@ -428,7 +434,7 @@ pub async fn vendor_credentials(state: &AppState) -> Result<Vec<Credential>, App
         )
         .await?;
         out.push(Credential {
-            kind: "api_key".into(),
+            kind: CredentialKind::ApiKey.as_str().into(),
             flags: credential_flags(now, k.created_at, k.last_used_at, None, true),
             name: format!("API key {} ({})", k.name, k.id),
             id: k.id,
@@ -467,27 +473,27 @@ async fn compute_health(
     };
     if bouncing > 0 {
         signals.say(
-            "warning",
-            "invitations",
+            Severity::Warning,
+            SignalArea::Invitations,
             format!("{bouncing} invitation email(s) could not be delivered"),
         );
     }
     if q::admin_gap(conn, organization_id).await? {
-        signals.say("error", "members", "No active admin: the last one was suspended or removed (see membership.last_admin_deprovisioned in the timeline); someone must be made admin".into());
+        signals.say(Severity::Error, SignalArea::Members, "No active admin: the last one was suspended or removed (see membership.last_admin_deprovisioned in the timeline); someone must be made admin".into());
     }
     let setup_links_outstanding = q::outstanding_links(conn, organization_id, now).await?;
     if drift_findings > 0 {
         signals.say(
-            "warning",
-            "drift",
+            Severity::Warning,
+            SignalArea::Drift,
             format!("{drift_findings} drift finding(s): access and the organization's sources of truth disagree"),
         );
     }
     let credentials_flagged = credentials_flagged(conn, organization_id, now).await?;
     if credentials_flagged > 0 {
         signals.say(
-            "warning",
-            "credentials",
+            Severity::Warning,
+            SignalArea::Credentials,
             format!(
                 "{credentials_flagged} credential(s) expiring, expired or overdue for rotation"
             ),
@@ -497,7 +503,7 @@ async fn compute_health(
     Ok(OrganizationHealth {
         organization_id: organization_id.to_owned(),
         organization_name,
-        status: status.into(),
+        status: status.as_str().into(),
         score,
         computed_at: now,
         connections,
@@ -516,27 +522,30 @@ async fn compute_health(
 struct Signals(Vec<Signal>);
 
 impl Signals {
-    fn say(&mut self, severity: &str, area: &str, message: String) {
+    fn say(&mut self, severity: Severity, area: SignalArea, message: String) {
         self.0.push(Signal {
-            severity: severity.into(),
-            area: area.into(),
+            severity: severity.as_str().into(),
+            area: area.as_str().into(),
             message,
         })
     }
 
     /// Errors first (otherwise in the order found); the status (`failing` with any error,
     /// `attention` with only warnings, else `ok`) and the score (10 per error, 1 per warning).
-    fn verdict(self) -> (&'static str, i64, Vec<Signal>) {
+    fn verdict(self) -> (HealthStatus, i64, Vec<Signal>) {
         let mut signals = self.0;
-        signals.sort_by_key(|s| if s.severity == "error" { 0 } else { 1 });
-        let errors = signals.iter().filter(|s| s.severity == "error").count() as i64;
+        signals.sort_by_key(|s| if s.severity == Severity::Error { 0 } else { 1 });
+        let errors = signals
+            .iter()
+            .filter(|s| s.severity == Severity::Error)
+            .count() as i64;
         let warnings = signals.len() as i64 - errors;
         let status = if errors > 0 {
-            "failing"
+            HealthStatus::Failing
         } else if warnings > 0 {
-            "attention"
+            HealthStatus::Attention
         } else {
-            "ok"
+            HealthStatus::Ok
         };
         (status, errors * 10 + warnings, signals)
     }
@@ -592,14 +601,14 @@ async fn connections_health(
 fn connection_signals(c: &ConnectionHealth, now: i64, signals: &mut Signals) {
     let name = &c.name;
     let failures = c.failures_24h;
-    if c.state == "active" {
+    if c.state == ConnectionState::Active {
         // One refused person (wrong domain, suspended) is not an outage: failing means
         // several failures and no success since.
         let failing = failures >= 3 && c.last_failure_at > c.last_success_at;
         if failing {
             signals.say(
-                "error",
-                "sso",
+                Severity::Error,
+                SignalArea::Sso,
                 format!(
                     "Sign-ins through {name} are failing: {} ({failures} in the last 24 hours, none succeeded since)",
                     c.last_failure_reason.clone().unwrap_or_else(|| "unknown reason".into())
@@ -607,18 +616,18 @@ fn connection_signals(c: &ConnectionHealth, now: i64, signals: &mut Signals) {
             );
         } else if failures > 0 {
             signals.say(
-                "warning",
-                "sso",
+                Severity::Warning,
+                SignalArea::Sso,
                 format!("{failures} sign-ins through {name} failed in the last 24 hours"),
             );
         }
         for cert in &c.certificates_expiring {
             if cert.not_after <= now {
-                signals.say("error", "sso", format!("The SAML certificate of {name} ({}) expired on {}: sign-ins fail until the IdP's new certificate is added", cert.subject, when(cert.not_after)));
+                signals.say(Severity::Error, SignalArea::Sso, format!("The SAML certificate of {name} ({}) expired on {}: sign-ins fail until the IdP's new certificate is added", cert.subject, when(cert.not_after)));
             } else {
                 signals.say(
-                    "warning",
-                    "sso",
+                    Severity::Warning,
+                    SignalArea::Sso,
                     format!(
                         "The SAML certificate of {name} ({}) expires on {} (in {} days)",
                         cert.subject,
@@ -628,10 +637,10 @@ fn connection_signals(c: &ConnectionHealth, now: i64, signals: &mut Signals) {
                 );
             }
         }
-    } else if c.state == "draft" {
+    } else if c.state == ConnectionState::Draft {
         signals.say(
-            "warning",
-            "sso",
+            Severity::Warning,
+            SignalArea::Sso,
             format!("SSO connection {name} is still a draft: nobody can sign in through it until it is tested and activated"),
         );
     }
@@ -692,31 +701,31 @@ fn directory_signals(d: &DirectoryHealthLine, now: i64, signals: &mut Signals) {
     let name = &d.name;
     let (errors_24h, requests_24h) = (d.errors_24h, d.requests_24h);
     if errors_24h > 0 && d.error_rate >= 0.5 {
-        signals.say("error", "directory", format!("Directory {name}: {errors_24h} of {requests_24h} requests failed in the last 24 hours (last: {})", d.last_error.clone().unwrap_or_default()));
+        signals.say(Severity::Error, SignalArea::Directory, format!("Directory {name}: {errors_24h} of {requests_24h} requests failed in the last 24 hours (last: {})", d.last_error.clone().unwrap_or_default()));
     } else if errors_24h > 0 {
         signals.say(
-            "warning",
-            "directory",
+            Severity::Warning,
+            SignalArea::Directory,
             format!("Directory {name}: {errors_24h} of {requests_24h} requests failed in the last 24 hours"),
         );
     }
     match d.last_request_at {
         None => signals.say(
-            "warning",
-            "directory",
+            Severity::Warning,
+            SignalArea::Directory,
             format!("Directory {name} has never called Lanyard: check the SCIM base URL and token in the IdP"),
         ),
         Some(t) if d.users > 0 && now - t > DIRECTORY_SILENT_DAYS * DAY_MS => signals.say(
-            "warning",
-            "directory",
+            Severity::Warning,
+            SignalArea::Directory,
             format!("Directory {name} has not called Lanyard since {}: changes in the IdP may not be arriving", when(t)),
         ),
         _ => {}
     }
     if d.token_age_days.is_some_and(|a| a >= ROTATION_DAYS) {
         signals.say(
-            "warning",
-            "credentials",
+            Severity::Warning,
+            SignalArea::Credentials,
             format!(
                 "The SCIM token of directory {name} is over {ROTATION_DAYS} days old: rotate it"
             ),
@@ -732,12 +741,12 @@ async fn domain_counts(conn: &mut Conn, organization_id: &str) -> Result<DomainC
         domains: n,
     } in q::domain_states(conn, organization_id).await?
     {
-        match st.as_str() {
-            "verified" => domains.verified = n,
-            "pending" => domains.pending = n,
-            "failed" => domains.failed = n,
-            "lapsed" => domains.lapsed = n,
-            _ => {}
+        match DomainState::parse(&st) {
+            Some(DomainState::Verified) => domains.verified = n,
+            Some(DomainState::Pending) => domains.pending = n,
+            Some(DomainState::Failed) => domains.failed = n,
+            Some(DomainState::Lapsed) => domains.lapsed = n,
+            None => {}
         }
     }
     Ok(domains)
@@ -746,12 +755,12 @@ async fn domain_counts(conn: &mut Conn, organization_id: &str) -> Result<DomainC
 /// Lapsed domains are an error; failed and pending ones a warning.
 fn domain_signals(domains: &DomainCounts, signals: &mut Signals) {
     if domains.lapsed > 0 {
-        signals.say("error", "domains", format!("{} domain(s) lapsed: the DNS record that proved ownership is gone, so sign-ins and JIT for those addresses stop", domains.lapsed));
+        signals.say(Severity::Error, SignalArea::Domains, format!("{} domain(s) lapsed: the DNS record that proved ownership is gone, so sign-ins and JIT for those addresses stop", domains.lapsed));
     }
     if domains.failed > 0 {
         signals.say(
-            "warning",
-            "domains",
+            Severity::Warning,
+            SignalArea::Domains,
             format!(
                 "{} domain(s) failed verification: the TXT record was not found",
                 domains.failed
@@ -760,8 +769,8 @@ fn domain_signals(domains: &DomainCounts, signals: &mut Signals) {
     }
     if domains.pending > 0 {
         signals.say(
-            "warning",
-            "domains",
+            Severity::Warning,
+            SignalArea::Domains,
             format!("{} domain(s) waiting for their TXT record", domains.pending),
         );
     }
@@ -776,7 +785,7 @@ async fn credentials_flagged(
     Ok(organization_credentials(conn, organization_id, now, false)
         .await?
         .iter()
-        .filter(|c| c.flags.iter().any(|f| f != "unused_90_days"))
+        .filter(|c| c.flags.iter().any(|f| *f != CredentialFlag::Unused90Days))
         .count() as i64)
 }
 
@@ -827,8 +836,8 @@ async fn compute_drift(
             .collect();
 
     for m in &members {
-        let finding = |kind: &str, detail: String| DriftFinding {
-            kind: kind.into(),
+        let finding = |kind: DriftKind, detail: String| DriftFinding {
+            kind: kind.as_str().into(),
             membership_id: Some(m.id.clone()),
             invitation_id: None,
             email: Some(m.email.clone()),
@@ -837,29 +846,29 @@ async fn compute_drift(
         if !authoritative.is_empty() {
             match super::directories::gate_verdict(&index.flags(Some(&m.user_id), &m.email)) {
                 Some(("deprovisioned", _)) => out.push(finding(
-                    "deactivated_in_directory",
+                    DriftKind::DeactivatedInDirectory,
                     format!("{} is active here with role {} but deactivated in the authoritative directory ({dir_names}): suspend or remove them, or reactivate them in the IdP", m.email, m.role),
                 )),
                 Some(_) => out.push(finding(
-                    "absent_from_directory",
+                    DriftKind::AbsentFromDirectory,
                     format!("{} is active here with role {} but the authoritative directory ({dir_names}) does not provision them: assign them in the IdP or remove them", m.email, m.role),
                 )),
                 None => {}
             }
             if let Some((kind, detail)) = origins.get(&m.id) {
-                let outside = matches!(kind.as_str(), "jit" | "jit_link" | "invitation");
+                let outside = GrantKind::parse(kind).is_some_and(GrantKind::outside_directory);
                 let since = authoritative
                     .iter()
                     .filter_map(|d| d.authoritative_since)
                     .min();
                 if outside && m.directory_id.is_none() && since.is_some_and(|t| m.created_at >= t) {
-                    let how = if kind == "invitation" {
+                    let how = if kind == GrantKind::Invitation {
                         format!("an invitation from {}", s(detail, "inviter_name"))
                     } else {
                         format!("JIT sign-in through {}", s(detail, "connection_name"))
                     };
                     out.push(finding(
-                        "joined_outside_directory",
+                        DriftKind::JoinedOutsideDirectory,
                         format!("{} joined on {} through {how} while the directory ({dir_names}) was authoritative, not through the directory", m.email, when(m.created_at)),
                     ));
                 }
@@ -877,7 +886,7 @@ async fn compute_drift(
             }
             if owner_cache.get(&d).copied().unwrap_or(false) {
                 out.push(finding(
-                    "domain_owned_elsewhere",
+                    DriftKind::DomainOwnedElsewhere,
                     format!("{} is active here with role {} but {d} is verified by another organization: check that this person belongs to this organization, then suspend or remove them", m.email, m.role),
                 ));
             }
@@ -888,12 +897,15 @@ async fn compute_drift(
                 None => format!("directory group {group}, which no longer exists"),
             };
             out.push(finding(
-                "role_from_departed_group",
+                DriftKind::RoleFromDepartedGroup,
                 format!("{} holds role {} through {what}: the next directory push should change it; if it doesn't, check the group mapping", m.email, m.role),
             ));
         }
         if let Some((kind, detail)) = origins.get(&m.id) {
-            if matches!(kind.as_str(), "jit" | "jit_link") {
+            if matches!(
+                GrantKind::parse(kind),
+                Some(GrantKind::Jit | GrantKind::JitLink)
+            ) {
                 let domain = s(detail, "domain");
                 if !domain.is_empty() {
                     if !domain_cache.contains_key(domain) {
@@ -902,7 +914,7 @@ async fn compute_drift(
                     }
                     if let Some(now_is) = domain_cache.get(domain).cloned().flatten() {
                         out.push(finding(
-                            "domain_lapsed",
+                            DriftKind::DomainLapsed,
                             format!("{} was provisioned by JIT through the domain {domain}, which is {now_is}: re-verify the domain or review their access", m.email),
                         ));
                     }
@@ -916,7 +928,7 @@ async fn compute_drift(
                 None => format!("has never signed in (member since {})", when(m.created_at)),
             };
             out.push(finding(
-                "inactive",
+                DriftKind::Inactive,
                 format!(
                     "{} {what}: no sign-in for {} days",
                     m.email,
@@ -932,7 +944,7 @@ async fn compute_drift(
     } in q::overdue_invitations(conn, organization_id, now).await?
     {
         out.push(DriftFinding {
-            kind: "invitation_past_expiry".into(),
+            kind: DriftKind::InvitationPastExpiry.as_str().into(),
             membership_id: None,
             invitation_id: Some(id),
             email: Some(email.clone()),

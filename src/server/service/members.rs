@@ -5,7 +5,7 @@
 
 use crate::domain::connection::ConnectionKind;
 use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
+use crate::domain::membership::{ChangeSource, GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -438,7 +438,7 @@ pub async fn update(
                     },
                     Record::Event {
                         kind: EventType::MembershipRoleChanged,
-                        metadata: json!({ "from": m.role, "to": target_role.slug, "source": "manual" }),
+                        metadata: json!({ "from": m.role, "to": target_role.slug, "source": ChangeSource::Manual }),
                     },
                 ],
             },
@@ -481,7 +481,7 @@ pub async fn update(
                             },
                             Record::Event {
                                 kind: EventType::MembershipReactivated,
-                                metadata: json!({ "source": "manual" }),
+                                metadata: json!({ "source": ChangeSource::Manual }),
                             },
                         ],
                     },
@@ -512,7 +512,7 @@ pub async fn update(
                             },
                             Record::EventCountingVoided {
                                 kind: action,
-                                metadata: json!({ "source": "manual", "from": m.state }),
+                                metadata: json!({ "source": ChangeSource::Manual, "from": m.state }),
                             },
                         ],
                     },

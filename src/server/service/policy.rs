@@ -6,9 +6,13 @@
 //! is, by construction, the enforcement's.
 
 use crate::domain::connection::ConnectionState;
+use crate::domain::domain_state::DomainState;
 use crate::domain::event_type::EventType;
 use crate::domain::invitation::InvitationState;
-use crate::domain::policy::{DeactivationAction, Inviters};
+use crate::domain::policy::{
+    ControlPointKey, DeactivationAction, Inviters, RuleOutcome, SimulatedDirectoryEvent, TraceRule,
+};
+use crate::domain::target::TargetKind;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -115,18 +119,18 @@ pub struct Trace(pub Vec<Reason>);
 
 impl Trace {
     pub fn allow(&mut self, rule: &str, detail: impl Into<String>) {
-        self.push(rule, "allow", detail)
+        self.push(rule, RuleOutcome::Allow, detail)
     }
     pub fn deny(&mut self, rule: &str, detail: impl Into<String>) {
-        self.push(rule, "deny", detail)
+        self.push(rule, RuleOutcome::Deny, detail)
     }
     pub fn info(&mut self, rule: &str, detail: impl Into<String>) {
-        self.push(rule, "info", detail)
+        self.push(rule, RuleOutcome::Info, detail)
     }
-    fn push(&mut self, rule: &str, outcome: &str, detail: impl Into<String>) {
+    fn push(&mut self, rule: &str, outcome: RuleOutcome, detail: impl Into<String>) {
         self.0.push(Reason {
             rule: rule.into(),
-            outcome: outcome.into(),
+            outcome: outcome.as_str().into(),
             detail: detail.into(),
         })
     }
@@ -296,7 +300,7 @@ async fn patched(
                         "sso_required_domains",
                         format!("{d} is not one of this organization's domains; add and verify it first, or use \"*\" for every verified domain"),
                     )),
-                    Some(x) if x.state != "verified" => return Err(invalid(
+                    Some(x) if x.state != DomainState::Verified => return Err(invalid(
                         "sso_required_domains",
                         format!("{d} is {}: SSO can be required only for a verified domain", x.state),
                     )),
@@ -607,7 +611,7 @@ pub async fn update(
         tx.record(
             Some(organization_id),
             EventType::DirectoryUpdated,
-            vec![Target::new("directory", id, Some(name))],
+            vec![Target::new(TargetKind::Directory.as_str(), id, Some(name))],
             json!({ "authoritative": after.directory_authoritative, "via": "policy" }),
         )
         .await?;
@@ -629,7 +633,11 @@ pub async fn update(
     tx.record(
         Some(organization_id),
         EventType::PolicyUpdated,
-        vec![Target::new("organization", organization_id, None)],
+        vec![Target::new(
+            TargetKind::Organization.as_str(),
+            organization_id,
+            None,
+        )],
         json!({ "before": changed_before, "after": changed_after, "impact": impact.summary }),
     )
     .await?;
@@ -754,8 +762,8 @@ pub async fn simulate(
                 Err(
                     e @ (AppError::Invalid(_) | AppError::Conflict { .. } | AppError::Forbidden(_)),
                 ) => {
-                    if !t.0.iter().any(|r| r.outcome == "deny") {
-                        t.deny("invitation", e.to_string());
+                    if !t.0.iter().any(|r| r.outcome == RuleOutcome::Deny) {
+                        t.deny(TraceRule::Invitation.as_str(), e.to_string());
                     }
                     (false, None)
                 }
@@ -788,14 +796,14 @@ pub async fn simulate(
                         "no directory with this id in this organization",
                     )
                 })?;
-            match event.as_str() {
-                "create" => {
+            match SimulatedDirectoryEvent::parse(&event) {
+                Some(SimulatedDirectoryEvent::Create) => {
                     let (allowed, role) =
                         super::directories::creation_plan(&mut conn, &org, &dir, &email, &mut t)
                             .await?;
                     (allowed, allowed.then_some(role))
                 }
-                "deactivate" => {
+                Some(SimulatedDirectoryEvent::Deactivate) => {
                     super::directories::deactivation_plan(
                         &mut conn, &policy, &org.id, &dir, &email, &mut t,
                     )
@@ -812,7 +820,13 @@ pub async fn simulate(
         }
     };
     Ok(Simulation {
-        decision: if allowed { "allow" } else { "deny" }.into(),
+        decision: if allowed {
+            RuleOutcome::Allow
+        } else {
+            RuleOutcome::Deny
+        }
+        .as_str()
+        .into(),
         reasons: t.0,
         membership: role.map(|role| SimMembership { role }),
     })
@@ -857,7 +871,7 @@ pub async fn control_points(
     let domains = db::domains::list(&mut conn, organization_id).await?;
     let verified: Vec<String> = domains
         .iter()
-        .filter(|d| d.state == "verified")
+        .filter(|d| d.state == DomainState::Verified)
         .map(|d| d.domain.clone())
         .collect();
     let at = |list: &[String]| {
@@ -908,7 +922,7 @@ pub async fn control_points(
             or_list(&verified)
         ));
     }
-    for d in domains.iter().filter(|d| d.state != "verified") {
+    for d in domains.iter().filter(|d| d.state != DomainState::Verified) {
         dom.push(format!(
             "{} is {}: it grants nothing until its TXT record is found.",
             d.domain, d.state
@@ -1011,31 +1025,18 @@ pub async fn control_points(
         "The last active admin is removed like anyone else (a warning event is recorded and support sees a flag).".to_owned()
     });
 
-    Ok(vec![
-        ControlPoint {
-            key: "sso_connection".into(),
-            title: "SSO connection".into(),
-            decisions: sso,
-        },
-        ControlPoint {
-            key: "domain_verification".into(),
-            title: "Domain verification".into(),
-            decisions: dom,
-        },
-        ControlPoint {
-            key: "invitation".into(),
-            title: "Invitation".into(),
-            decisions: inv,
-        },
-        ControlPoint {
-            key: "jit_provisioning".into(),
-            title: "JIT provisioning".into(),
-            decisions: jit,
-        },
-        ControlPoint {
-            key: "directory_sync".into(),
-            title: "Directory sync".into(),
-            decisions: dsync,
-        },
-    ])
+    Ok([
+        (ControlPointKey::SsoConnection, sso),
+        (ControlPointKey::DomainVerification, dom),
+        (ControlPointKey::Invitation, inv),
+        (ControlPointKey::JitProvisioning, jit),
+        (ControlPointKey::DirectorySync, dsync),
+    ]
+    .into_iter()
+    .map(|(key, decisions)| ControlPoint {
+        key: key.as_str().into(),
+        title: key.title().into(),
+        decisions,
+    })
+    .collect())
 }

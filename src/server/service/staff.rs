@@ -4,7 +4,8 @@
 //! Staff sessions live under their own session key, apart from portal sessions.
 
 use crate::domain::event_type::EventType;
-use crate::domain::staff::StaffState;
+use crate::domain::staff::{StaffRole, StaffState};
+use crate::domain::target::TargetKind;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::Argon2;
 use serde::{Deserialize, Serialize};
@@ -39,9 +40,6 @@ pub const SIGN_IN_FAILED: &str = "Email, password or code is wrong";
 /// What a used, expired or revoked setup link answers.
 pub const SETUP_GONE: &str = "This staff setup link was already used, has expired or was revoked. Ask a Lanyard operator to run `lanyard staff reset --email <your email>` for a new link.";
 
-/// The two staff roles.
-pub const ROLES: [&str; 2] = ["viewer", "admin"];
-
 /// What a signed-in staff member's session holds (under [`STAFF_KEY`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StaffGrant {
@@ -56,7 +54,7 @@ pub struct StaffGrant {
 impl StaffGrant {
     /// Whether this grant may act (change state), not only read.
     pub fn is_admin(&self) -> bool {
-        self.role == "admin"
+        self.role == StaffRole::Admin
     }
 }
 
@@ -119,11 +117,9 @@ pub enum SetupStatus {
 }
 
 fn parse_role(raw: &str) -> Result<String, FieldError> {
-    let r = raw.trim().to_ascii_lowercase();
-    if ROLES.contains(&r.as_str()) {
-        Ok(r)
-    } else {
-        Err(FieldError::new("role", "role must be viewer or admin"))
+    match StaffRole::parse(&raw.trim().to_ascii_lowercase()) {
+        Some(r) => Ok(r.as_str().to_owned()),
+        None => Err(FieldError::new("role", "role must be viewer or admin")),
     }
 }
 
@@ -226,7 +222,7 @@ pub async fn create(
     tx.record(
         None,
         EventType::StaffCreated,
-        vec![Target::new("staff", &id, Some(&email))],
+        vec![Target::new(TargetKind::Staff.as_str(), &id, Some(&email))],
         serde_json::json!({ "role": role, "setup_expires_at": rfc3339(expires_at) }),
     )
     .await?;
@@ -253,7 +249,11 @@ pub async fn reset(
     tx.record(
         None,
         EventType::StaffReset,
-        vec![Target::new("staff", &row.id, Some(&row.email))],
+        vec![Target::new(
+            TargetKind::Staff.as_str(),
+            &row.id,
+            Some(&row.email),
+        )],
         serde_json::json!({
             "previous_state": row.state,
             "links_revoked": revoked,
@@ -284,7 +284,11 @@ pub async fn disable(
     tx.record(
         None,
         EventType::StaffDisabled,
-        vec![Target::new("staff", &row.id, Some(&row.email))],
+        vec![Target::new(
+            TargetKind::Staff.as_str(),
+            &row.id,
+            Some(&row.email),
+        )],
         serde_json::json!({ "previous_state": row.state, "links_revoked": revoked }),
     )
     .await?;
@@ -478,7 +482,11 @@ pub async fn complete_setup(
     tx.record(
         None,
         EventType::StaffSetupCompleted,
-        vec![Target::new("staff", &staff.id, Some(&staff.email))],
+        vec![Target::new(
+            TargetKind::Staff.as_str(),
+            &staff.id,
+            Some(&staff.email),
+        )],
         serde_json::json!({ "role": staff.role, "second_factor": "totp" }),
     )
     .await?;
@@ -508,7 +516,11 @@ async fn record_failure(
                 id: "anonymous".into(),
                 name: s.email.clone(),
             },
-            vec![Target::new("staff", &s.id, Some(&s.email))],
+            vec![Target::new(
+                TargetKind::Staff.as_str(),
+                &s.id,
+                Some(&s.email),
+            )],
         ),
         None => (
             Actor {
@@ -582,7 +594,11 @@ pub async fn sign_in(
                         tx.record(
                             None,
                             EventType::StaffSignedIn,
-                            vec![Target::new("staff", &s.id, Some(&s.email))],
+                            vec![Target::new(
+                                TargetKind::Staff.as_str(),
+                                &s.id,
+                                Some(&s.email),
+                            )],
                             serde_json::json!({ "role": s.role }),
                         )
                         .await?;
@@ -639,7 +655,11 @@ pub async fn alert_failed_sign_ins(
     tx.record(
         None,
         EventType::StaffSignInFailuresAlert,
-        vec![Target::new("staff", &staff.id, Some(&staff.email))],
+        vec![Target::new(
+            TargetKind::Staff.as_str(),
+            &staff.id,
+            Some(&staff.email),
+        )],
         serde_json::json!({ "failures": failures, "window_minutes": minutes }),
     )
     .await?;
