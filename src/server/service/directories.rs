@@ -17,8 +17,10 @@ use crate::domain::reconcile::{
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::directories::{self as q, DirUserRow, DirectoryRow, LogFilter};
 use crate::server::db::{self, Conn};
+use crate::server::db::{
+    directories::DirectoryRow, directory_users::DirUserRow, scim_log::LogFilter,
+};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
@@ -127,11 +129,11 @@ pub fn directory_actor(id: &str, name: &str) -> Actor {
 
 async fn view(state: &AppState, conn: &mut Conn, r: DirectoryRow) -> Result<Directory, AppError> {
     let now = state.clock.now();
-    let tokens = q::live_tokens(conn, &r.id, now)
+    let tokens = db::directory_tokens::live_tokens(conn, &r.id, now)
         .await?
         .into_iter()
         .map(
-            |q::LiveToken {
+            |db::directory_tokens::LiveToken {
                  hint,
                  created_at,
                  expires_at,
@@ -142,14 +144,18 @@ async fn view(state: &AppState, conn: &mut Conn, r: DirectoryRow) -> Result<Dire
             },
         )
         .collect();
-    let q::RequestStats {
+    let db::scim_log::RequestStats {
         requests: requests_24h,
         errors: errors_24h,
         last_request_at,
-    } = q::request_stats(conn, &r.id, now - 86_400_000).await?;
-    let last = q::last_error(conn, &r.id).await?;
-    let users = q::page_users(conn, &r.id, None, 0, 0).await?.total;
-    let groups = q::page_groups(conn, &r.id, None, 0, 0).await?.total;
+    } = db::scim_log::request_stats(conn, &r.id, now - 86_400_000).await?;
+    let last = db::scim_log::last_error(conn, &r.id).await?;
+    let users = db::directory_users::page_users(conn, &r.id, None, 0, 0)
+        .await?
+        .total;
+    let groups = db::directory_groups::page_groups(conn, &r.id, None, 0, 0)
+        .await?
+        .total;
     Ok(Directory {
         scim_base_url: scim_base_url(state, &r.id),
         id: r.id,
@@ -208,8 +214,8 @@ pub async fn create(
     };
     let token = new_secret(SCIM_TOKEN_PREFIX);
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    q::insert_directory(tx.conn(), &row).await?;
-    q::insert_token(
+    db::directories::insert_directory(tx.conn(), &row).await?;
+    db::directory_tokens::insert_token(
         tx.conn(),
         &db::new_id(IdKind::DirectoryToken),
         &row.id,
@@ -240,7 +246,7 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
         return Err(not_found());
     }
     let mut conn = state.db.pool.acquire().await?;
-    q::directory_owner(&mut conn, id)
+    db::directories::directory_owner(&mut conn, id)
         .await?
         .ok_or_else(not_found)
 }
@@ -252,7 +258,7 @@ pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Di
         return Err(not_found());
     }
     let mut conn = state.db.pool.acquire().await?;
-    let row = q::get_directory(&mut conn, organization_id, id)
+    let row = db::directories::get_directory(&mut conn, organization_id, id)
         .await?
         .ok_or_else(not_found)?;
     view(state, &mut conn, row).await
@@ -262,7 +268,7 @@ pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Di
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Directory>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
-    let rows = q::list_directories(&mut conn, organization_id).await?;
+    let rows = db::directories::list_directories(&mut conn, organization_id).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         out.push(view(state, &mut conn, r).await?);
@@ -285,7 +291,7 @@ pub async fn update(
     }
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    let mut row = q::get_directory(tx.conn(), organization_id, id)
+    let mut row = db::directories::get_directory(tx.conn(), organization_id, id)
         .await?
         .ok_or_else(not_found)?;
     let mut changes = serde_json::Map::new();
@@ -303,7 +309,7 @@ pub async fn update(
         }
     }
     if !changes.is_empty() {
-        q::update_directory(
+        db::directories::update_directory(
             tx.conn(),
             organization_id,
             id,
@@ -340,12 +346,12 @@ pub async fn rotate_token(
     let now = state.clock.now();
     let overlap = state.config.scim_token_overlap_ms;
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    let row = q::get_directory(tx.conn(), organization_id, id)
+    let row = db::directories::get_directory(tx.conn(), organization_id, id)
         .await?
         .ok_or_else(not_found)?;
-    q::expire_tokens(tx.conn(), id, now + overlap).await?;
+    db::directory_tokens::expire_tokens(tx.conn(), id, now + overlap).await?;
     let token = new_secret(SCIM_TOKEN_PREFIX);
-    q::insert_token(
+    db::directory_tokens::insert_token(
         tx.conn(),
         &db::new_id(IdKind::DirectoryToken),
         id,
@@ -385,10 +391,10 @@ pub async fn delete(
     }
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    let row = q::get_directory(tx.conn(), organization_id, id)
+    let row = db::directories::get_directory(tx.conn(), organization_id, id)
         .await?
         .ok_or_else(not_found)?;
-    let users = q::all_users(tx.conn(), id).await?;
+    let users = db::directory_users::all_users(tx.conn(), id).await?;
     let dir = DirCtx {
         directory_id: id.to_owned(),
         organization_id: organization_id.to_owned(),
@@ -407,7 +413,7 @@ pub async fn delete(
             .await?;
         }
     }
-    q::delete_directory(tx.conn(), organization_id, id, now).await?;
+    db::directories::delete_directory(tx.conn(), organization_id, id, now).await?;
     tx.record(
         Some(organization_id),
         EventType::DirectoryDeleted,
@@ -434,18 +440,19 @@ async fn desired_role(
     conn: &mut Conn,
     dir: &DirCtx,
     dir_user_id: &str,
-    mappings: Option<&[q::GroupRoleMapping]>,
+    mappings: Option<&[db::group_mappings::GroupRoleMapping]>,
 ) -> Result<(String, Option<(String, String)>), sqlx::Error> {
     let owned;
     let mappings = match mappings {
         Some(m) => m,
         None => {
-            owned = q::mappings(conn, &dir.directory_id).await?;
+            owned = db::group_mappings::mappings(conn, &dir.directory_id).await?;
             &owned
         }
     };
     if !mappings.is_empty() {
-        let groups = q::groups_of_user(conn, &dir.directory_id, dir_user_id).await?;
+        let groups =
+            db::directory_groups::groups_of_user(conn, &dir.directory_id, dir_user_id).await?;
         let mapped = mappings
             .iter()
             .filter(|m| groups.iter().any(|g| g.id == m.group_id))
@@ -488,13 +495,13 @@ async fn suspend(
 ) -> Result<(), AppError> {
     let org = dir.organization_id.clone();
     let lock = db::Lock::ForUpdate;
-    let Some(q::ManagedMembership {
+    let Some(db::memberships::ManagedMembership {
         id: m,
         role,
         state: st,
         role_group_id: group,
         directory_id: managed_by,
-    }) = q::membership_of_user(tx.conn(), &org, user_id, lock).await?
+    }) = db::memberships::membership_of_user(tx.conn(), &org, user_id, lock).await?
     else {
         return Ok(());
     };
@@ -531,7 +538,7 @@ async fn write_suspension(
     let org = dir.organization_id.clone();
     let (m, role) = (m.to_owned(), role.to_owned());
     // An invitation sent to the address before must not undo the deprovisioning.
-    let email = q::user_email(tx.conn(), &org, user_id).await?;
+    let email = db::users::user_email(tx.conn(), &org, user_id).await?;
     lifecycle::apply(
         tx,
         Change {
@@ -582,10 +589,13 @@ async fn write_suspension(
     }
     match plan.remove_after_days {
         Some(0) => remove(tx, &org, &m, label, &role, &dir.directory_id, &dir.name).await?,
-        Some(days) => q::schedule_removal(tx.conn(), &org, &m, now + days * 86_400_000).await?,
+        Some(days) => {
+            db::memberships::schedule_removal(tx.conn(), &org, &m, now + days * 86_400_000).await?
+        }
         // Held by the last-admin protection: looked at again until another admin exists.
         None if plan.protected => {
-            q::schedule_removal(tx.conn(), &org, &m, now + PROTECTED_RECHECK_MS).await?
+            db::memberships::schedule_removal(tx.conn(), &org, &m, now + PROTECTED_RECHECK_MS)
+                .await?
         }
         None => {}
     }
@@ -658,7 +668,8 @@ async fn deactivation_plan_for(
     let is_admin = super::roles::resolve(conn, role)
         .await?
         .is_some_and(|r| r.permissions.iter().any(|p| p == "*"));
-    let last_admin = is_admin && q::other_active_admins(conn, org, membership_id).await? == 0;
+    let last_admin =
+        is_admin && db::memberships::other_active_admins(conn, org, membership_id).await? == 0;
     let mut plan = DeactivationPlan {
         last_admin,
         ..Default::default()
@@ -708,8 +719,8 @@ pub(crate) async fn deactivation_plan(
     email: &str,
     t: &mut Trace,
 ) -> Result<Option<DeactivationPlan>, AppError> {
-    match db::sso::member_by_email(conn, org, email).await? {
-        Some(db::sso::UserMembership {
+    match db::users::member_by_email(conn, org, email).await? {
+        Some(db::users::UserMembership {
             membership_id: m,
             role,
             state: st,
@@ -723,7 +734,7 @@ pub(crate) async fn deactivation_plan(
                 deactivation_plan_for(conn, policy, org, &m, &role, t).await?,
             ))
         }
-        Some(db::sso::UserMembership { state: st, .. }) => {
+        Some(db::users::UserMembership { state: st, .. }) => {
             t.info(
                 "directory",
                 format!("{email} is already {st}: nothing more to end"),
@@ -781,8 +792,8 @@ pub(crate) async fn creation_plan(
     email: &str,
     t: &mut Trace,
 ) -> Result<(bool, String), AppError> {
-    let Some(db::sso::UserMembership { user_id, .. }) =
-        db::sso::member_by_email(conn, &org.id, email).await?
+    let Some(db::users::UserMembership { user_id, .. }) =
+        db::users::member_by_email(conn, &org.id, email).await?
     else {
         if held_elsewhere(conn, &org.id, dir, email, t).await? {
             return Ok((false, org.default_role.clone()));
@@ -793,7 +804,8 @@ pub(crate) async fn creation_plan(
         );
         return Ok((true, org.default_role.clone()));
     };
-    let membership = q::membership_of_user(conn, &org.id, &user_id, db::Lock::Plain).await?;
+    let membership =
+        db::memberships::membership_of_user(conn, &org.id, &user_id, db::Lock::Plain).await?;
     if membership
         .as_ref()
         .is_none_or(|m| m.state != MembershipState::Active)
@@ -801,7 +813,7 @@ pub(crate) async fn creation_plan(
     {
         return Ok((false, org.default_role.clone()));
     }
-    let Some(q::ManagedMembership {
+    let Some(db::memberships::ManagedMembership {
         id: m,
         role,
         state: st,
@@ -821,7 +833,9 @@ pub(crate) async fn creation_plan(
     if st != MembershipState::Active
         && !may_restore(
             &st,
-            q::newest_grant(conn, &org.id, &m).await?.as_ref(),
+            db::memberships::newest_grant(conn, &org.id, &m)
+                .await?
+                .as_ref(),
             &dir.id,
         )
     {
@@ -865,10 +879,10 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
     let now = state.clock.now();
     let due = {
         let mut conn = state.db.pool.acquire().await?;
-        q::due_removals(&mut conn, now).await?
+        db::memberships::due_removals(&mut conn, now).await?
     };
     let mut n = 0;
-    for q::DueRemoval {
+    for db::memberships::DueRemoval {
         organization_id: org,
         membership_id: m,
         email,
@@ -877,14 +891,14 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
         let mut tx =
             AuditedTx::begin(&state.db, &Actor::system(), &RequestContext::default(), now).await?;
         // Claimed with a conditional update: on several nodes, exactly one removes.
-        if !q::claim_removal(tx.conn(), &org, &m, now).await? {
+        if !db::memberships::claim_removal(tx.conn(), &org, &m, now).await? {
             continue;
         }
-        let Some(q::ManagedMembership {
+        let Some(db::memberships::ManagedMembership {
             role,
             directory_id: dir,
             ..
-        }) = q::membership_of_id(tx.conn(), &org, &m).await?
+        }) = db::memberships::membership_of_id(tx.conn(), &org, &m).await?
         else {
             continue;
         };
@@ -897,9 +911,12 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
             // Protected: looked at again later, so that the removal happens once another admin
             // exists; the skip is recorded once, not at every look.
             if plan.protected {
-                q::schedule_removal(tx.conn(), &org, &m, now + PROTECTED_RECHECK_MS).await?;
-                let since = q::newest_grant_at(tx.conn(), &org, &m).await?.unwrap_or(0);
-                if q::removal_skipped_since(tx.conn(), &org, &m, since).await? {
+                db::memberships::schedule_removal(tx.conn(), &org, &m, now + PROTECTED_RECHECK_MS)
+                    .await?;
+                let since = db::memberships::newest_grant_at(tx.conn(), &org, &m)
+                    .await?
+                    .unwrap_or(0);
+                if db::memberships::removal_skipped_since(tx.conn(), &org, &m, since).await? {
                     tx.commit_observation().await?;
                     continue;
                 }
@@ -914,7 +931,7 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
             .await?;
         } else {
             let dir_id = dir.unwrap_or_default();
-            let dir_name = q::get_directory(tx.conn(), &org, &dir_id)
+            let dir_name = db::directories::get_directory(tx.conn(), &org, &dir_id)
                 .await?
                 .map(|d| d.name)
                 .unwrap_or_else(|| dir_id.clone());
@@ -940,7 +957,7 @@ pub(crate) async fn domain_owned_elsewhere(
 /// [`reconcile::may_restore`] for a stored state and newest grant `(kind, detail JSON)`.
 pub(crate) fn may_restore(
     state: &str,
-    newest_grant: Option<&q::GrantKindDetail>,
+    newest_grant: Option<&db::memberships::GrantKindDetail>,
     directory_id: &str,
 ) -> bool {
     let by = newest_grant.and_then(|g| directory_named(&g.detail));
@@ -974,14 +991,16 @@ pub async fn reconcile(
     dir: &DirCtx,
     u: &mut DirUserRow,
     gone: bool,
-    mappings: Option<&[q::GroupRoleMapping]>,
+    mappings: Option<&[db::group_mappings::GroupRoleMapping]>,
 ) -> Result<(), AppError> {
     let now = tx.now();
     let org = dir.organization_id.clone();
     // Work from the row as this transaction sees it, locked: a deactivation committed by a
     // concurrent request must not be undone by a group change that read the user before it.
     let lock = db::Lock::ForUpdate;
-    if let Some(fresh) = q::get_user(tx.conn(), &dir.directory_id, &u.id, lock).await? {
+    if let Some(fresh) =
+        db::directory_users::get_user(tx.conn(), &dir.directory_id, &u.id, lock).await?
+    {
         *u = fresh;
     }
     let label = u.email.clone().unwrap_or_else(|| u.user_name.clone());
@@ -1000,8 +1019,8 @@ pub async fn reconcile(
             || domain_owned_elsewhere(tx.conn(), &org, &email).await?);
     if u.user_id.is_none() {
         // The same person may already be a member (JIT, an invitation, another directory).
-        if let Some(db::sso::UserMembership { user_id: uid, .. }) =
-            db::sso::member_by_email(tx.conn(), &org, &email).await?
+        if let Some(db::users::UserMembership { user_id: uid, .. }) =
+            db::users::member_by_email(tx.conn(), &org, &email).await?
         {
             u.user_id = Some(uid);
         } else if wants_access && !held {
@@ -1014,7 +1033,7 @@ pub async fn reconcile(
                     .and_then(|v| v.as_str())
                     .map(str::to_owned)
             };
-            db::sso::insert_user(
+            db::users::insert_user(
                 tx.conn(),
                 &uid,
                 &org,
@@ -1028,7 +1047,7 @@ pub async fn reconcile(
         } else {
             return Ok(());
         }
-        q::update_user(tx.conn(), u).await?;
+        db::directory_users::update_user(tx.conn(), u).await?;
     }
     let Some(uid) = u.user_id.clone() else {
         return Ok(());
@@ -1045,20 +1064,20 @@ pub async fn reconcile(
             }
         }
     };
-    let current = q::membership_of_user(tx.conn(), &org, &uid, lock).await?;
+    let current = db::memberships::membership_of_user(tx.conn(), &org, &uid, lock).await?;
     // Whether this directory may restore a membership that is not active.
     let newest = match &current {
-        Some(q::ManagedMembership {
+        Some(db::memberships::ManagedMembership {
             id: m, state: st, ..
         }) if wants_access && *st != MembershipState::Active => {
-            q::newest_grant(tx.conn(), &org, m).await?
+            db::memberships::newest_grant(tx.conn(), &org, m).await?
         }
         _ => None,
     };
     let newest_by = newest.as_ref().and_then(|g| directory_named(&g.detail));
     let membership = match &current {
         None => None,
-        Some(q::ManagedMembership {
+        Some(db::memberships::ManagedMembership {
             role,
             state: st,
             role_group_id: group,
@@ -1092,7 +1111,7 @@ pub async fn reconcile(
     match effect {
         Effect::Nothing => {}
         Effect::Suspend { reason } => {
-            if let Some(q::ManagedMembership {
+            if let Some(db::memberships::ManagedMembership {
                 id: m,
                 role,
                 role_group_id: group,
@@ -1136,7 +1155,7 @@ pub async fn reconcile(
             .await?;
         }
         Effect::Update(up) => {
-            let Some(q::ManagedMembership {
+            let Some(db::memberships::ManagedMembership {
                 id: m,
                 role: old_role,
                 ..
@@ -1227,9 +1246,9 @@ pub struct RoleChange {
 
 fn check_mappings(
     input: &[GroupMapping],
-    groups: &[q::DirGroupRow],
-) -> Result<Vec<q::GroupRoleMapping>, FieldError> {
-    let mut out: Vec<q::GroupRoleMapping> = Vec::new();
+    groups: &[db::directory_groups::DirGroupRow],
+) -> Result<Vec<db::group_mappings::GroupRoleMapping>, FieldError> {
+    let mut out: Vec<db::group_mappings::GroupRoleMapping> = Vec::new();
     for m in input {
         if !groups.iter().any(|g| g.id == m.group_id) {
             return Err(FieldError::new(
@@ -1249,7 +1268,7 @@ fn check_mappings(
         if out.iter().any(|o| o.group_id == m.group_id) {
             return Err(FieldError::new("group_id", "each group can be mapped once"));
         }
-        out.push(q::GroupRoleMapping {
+        out.push(db::group_mappings::GroupRoleMapping {
             group_id: m.group_id.clone(),
             role: m.role.clone(),
             priority: m.priority,
@@ -1266,12 +1285,12 @@ pub async fn groups(
     id: &str,
 ) -> Result<Vec<GroupInfo>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
-    q::get_directory(&mut conn, organization_id, id)
+    db::directories::get_directory(&mut conn, organization_id, id)
         .await?
         .ok_or_else(not_found)?;
-    let rows = q::all_groups(&mut conn, id).await?;
-    let counts = q::member_counts(&mut conn, id).await?;
-    let maps = q::mappings(&mut conn, id).await?;
+    let rows = db::directory_groups::all_groups(&mut conn, id).await?;
+    let counts = db::directory_groups::member_counts(&mut conn, id).await?;
+    let maps = db::group_mappings::mappings(&mut conn, id).await?;
     Ok(rows
         .into_iter()
         .map(|g| {
@@ -1294,17 +1313,22 @@ pub async fn groups(
 async fn role_changes(
     conn: &mut Conn,
     dir: &DirCtx,
-    proposed: &[q::GroupRoleMapping],
+    proposed: &[db::group_mappings::GroupRoleMapping],
 ) -> Result<Vec<RoleChange>, AppError> {
     let mut out = Vec::new();
-    for u in q::all_users(conn, &dir.directory_id).await? {
+    for u in db::directory_users::all_users(conn, &dir.directory_id).await? {
         if u.active == 0 {
             continue;
         }
         let membership = match &u.user_id {
-            Some(uid) => q::membership_of_user(conn, &dir.organization_id, uid, db::Lock::Plain)
-                .await?
-                .filter(|m| m.state == MembershipState::Active),
+            Some(uid) => db::memberships::membership_of_user(
+                conn,
+                &dir.organization_id,
+                uid,
+                db::Lock::Plain,
+            )
+            .await?
+            .filter(|m| m.state == MembershipState::Active),
             None => None,
         };
         let (mut to, group) = desired_role(conn, dir, &u.id, Some(proposed)).await?;
@@ -1332,7 +1356,7 @@ async fn dir_ctx(conn: &mut Conn, organization_id: &str, id: &str) -> Result<Dir
     if !is_valid_id(IdKind::Directory, id) {
         return Err(not_found());
     }
-    let row = q::get_directory(conn, organization_id, id)
+    let row = db::directories::get_directory(conn, organization_id, id)
         .await?
         .ok_or_else(not_found)?;
     Ok(DirCtx {
@@ -1352,9 +1376,9 @@ pub async fn preview_mappings(
 ) -> Result<Vec<RoleChange>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     let dir = dir_ctx(&mut conn, organization_id, id).await?;
-    let groups = q::all_groups(&mut conn, id).await?;
+    let groups = db::directory_groups::all_groups(&mut conn, id).await?;
     let proposed = check_mappings(input, &groups)?;
-    for q::GroupRoleMapping { role, .. } in &proposed {
+    for db::group_mappings::GroupRoleMapping { role, .. } in &proposed {
         super::roles::check(&mut conn, "role", role).await?;
     }
     role_changes(&mut conn, &dir, &proposed).await
@@ -1373,13 +1397,13 @@ pub async fn save_mappings(
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     let dir = dir_ctx(tx.conn(), organization_id, id).await?;
-    let groups = q::all_groups(tx.conn(), id).await?;
+    let groups = db::directory_groups::all_groups(tx.conn(), id).await?;
     let proposed = check_mappings(input, &groups)?;
-    for q::GroupRoleMapping { role, .. } in &proposed {
+    for db::group_mappings::GroupRoleMapping { role, .. } in &proposed {
         super::roles::check(tx.conn(), "role", role).await?;
     }
     let changes = role_changes(tx.conn(), &dir, &proposed).await?;
-    q::replace_mappings(tx.conn(), id, organization_id, &proposed, now).await?;
+    db::group_mappings::replace_mappings(tx.conn(), id, organization_id, &proposed, now).await?;
     tx.record(
         Some(organization_id),
         EventType::DirectoryRoleMappingsUpdated,
@@ -1387,7 +1411,7 @@ pub async fn save_mappings(
         json!({ "mappings": input, "role_changes": changes.len() }),
     )
     .await?;
-    for mut u in q::all_users(tx.conn(), id).await? {
+    for mut u in db::directory_users::all_users(tx.conn(), id).await? {
         reconcile(&mut tx, &dir, &mut u, false, Some(&proposed)).await?;
     }
     tx.commit().await?;
@@ -1421,11 +1445,20 @@ pub async fn users(
     let mut conn = state.db.pool.acquire().await?;
     let dir = dir_ctx(&mut conn, organization_id, id).await?;
     let mut out = Vec::new();
-    for u in q::page_users(&mut conn, id, None, 0, limit).await?.rows {
-        let groups = q::groups_of_user(&mut conn, id, &u.id).await?;
+    for u in db::directory_users::page_users(&mut conn, id, None, 0, limit)
+        .await?
+        .rows
+    {
+        let groups = db::directory_groups::groups_of_user(&mut conn, id, &u.id).await?;
         let m = match &u.user_id {
             Some(uid) => {
-                q::membership_of_user(&mut conn, &dir.organization_id, uid, db::Lock::Plain).await?
+                db::memberships::membership_of_user(
+                    &mut conn,
+                    &dir.organization_id,
+                    uid,
+                    db::Lock::Plain,
+                )
+                .await?
             }
             None => None,
         };
@@ -1469,7 +1502,7 @@ pub async fn request_log(
     let mut conn = state.db.pool.acquire().await?;
     dir_ctx(&mut conn, organization_id, id).await?;
     Ok(
-        q::list_requests(&mut conn, organization_id, id, filter, limit.clamp(1, 200))
+        db::scim_log::list_requests(&mut conn, organization_id, id, filter, limit.clamp(1, 200))
             .await?
             .into_iter()
             .map(|r| ScimLogEntry {
@@ -1494,7 +1527,7 @@ pub const LOG_RETENTION_MS: i64 = 30 * 86_400_000;
 /// Deletes request log entries past retention (minute job).
 pub async fn purge_request_log(state: &AppState) -> Result<u64, AppError> {
     let mut conn = state.db.pool.acquire().await?;
-    Ok(q::purge_requests(&mut conn, state.clock.now() - LOG_RETENTION_MS).await?)
+    Ok(db::scim_log::purge_requests(&mut conn, state.clock.now() - LOG_RETENTION_MS).await?)
 }
 
 /// The directory gate of the sign-in policy: when a directory is authoritative for the
@@ -1507,14 +1540,15 @@ pub async fn gate(
     user_id: Option<&str>,
     email: &str,
 ) -> Result<Option<(&'static str, &'static str)>, sqlx::Error> {
-    if !q::has_authoritative(conn, organization_id).await? {
+    if !db::directories::has_authoritative(conn, organization_id).await? {
         return Ok(None);
     }
-    let flags = q::authoritative_users(conn, organization_id, user_id, email).await?;
+    let flags =
+        db::directory_users::authoritative_users(conn, organization_id, user_id, email).await?;
     Ok(gate_verdict(&flags))
 }
 
-/// An organization's authoritative directory users indexed the way [`q::authoritative_users`]
+/// An organization's authoritative directory users indexed the way [`db::directory_users::authoritative_users`]
 /// selects them, to ask [`gate_verdict`] about many people with one query.
 #[derive(Debug, Default)]
 pub struct AuthoritativeIndex {
@@ -1580,7 +1614,7 @@ mod tests {
 
     #[test]
     fn a_directory_restores_only_what_it_suspended_itself() {
-        let grant = |kind: &str, dir: &str| crate::server::db::directories::GrantKindDetail {
+        let grant = |kind: &str, dir: &str| crate::server::db::memberships::GrantKindDetail {
             kind: kind.to_owned(),
             detail: serde_json::json!({ "directory_id": dir }).to_string(),
         };

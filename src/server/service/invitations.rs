@@ -19,8 +19,8 @@ use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::clock::rfc3339;
 use crate::server::crypto::{hash_secret, new_secret, INVITE_TOKEN_PREFIX};
-use crate::server::db::members::{self as q, InvitationRow, MailRow};
 use crate::server::db::{self, Conn};
+use crate::server::db::{invitations::InvitationRow, mail::MailRow};
 use crate::server::error::AppError;
 use crate::server::mail::Mail;
 use crate::server::oidc::{Identity, OidcFailure};
@@ -150,7 +150,7 @@ fn delivery_of(m: Option<MailRow>) -> Option<Delivery> {
 }
 
 async fn view(conn: &mut Conn, r: InvitationRow, now: i64) -> Result<Invitation, sqlx::Error> {
-    let delivery = delivery_of(q::latest_mail(conn, &r.id).await?);
+    let delivery = delivery_of(db::mail::latest_mail(conn, &r.id).await?);
     Ok(Invitation {
         state: state_of(&r, now),
         inviter: Inviter {
@@ -178,7 +178,7 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
         return Err(AppError::NotFound("invitation"));
     }
     let mut conn = state.db.pool.acquire().await?;
-    q::invitation_owner(&mut conn, id)
+    db::invitations::invitation_owner(&mut conn, id)
         .await?
         .ok_or(AppError::NotFound("invitation"))
 }
@@ -191,7 +191,7 @@ pub async fn get(
     id: &str,
 ) -> Result<Invitation, AppError> {
     let mut conn = state.db.pool.acquire().await?;
-    let r = q::get_invitation(&mut conn, organization_id, id)
+    let r = db::invitations::get_invitation(&mut conn, organization_id, id)
         .await?
         .ok_or(AppError::NotFound("invitation"))?;
     Ok(view(&mut conn, r, state.clock.now()).await?)
@@ -215,7 +215,7 @@ pub async fn list(
     }
     let now = state.clock.now();
     let mut conn = state.db.pool.acquire().await?;
-    let rows = q::list_invitations(&mut conn, organization_id, None, 500).await?;
+    let rows = db::invitations::list_invitations(&mut conn, organization_id, None, 500).await?;
     let mut out = Vec::new();
     for r in rows {
         let v = view(&mut conn, r, now).await?;
@@ -244,10 +244,10 @@ fn gate_refusal(reason: &str, email: &str) -> AppError {
 /// with an `invitation.expired` event each.
 async fn expire_in(tx: &mut AuditedTx, only: Option<(&str, &str)>) -> Result<usize, AppError> {
     let now = tx.now();
-    let due = q::due_expiries(tx.conn(), now, only).await?;
+    let due = db::invitations::due_expiries(tx.conn(), now, only).await?;
     let mut n = 0;
     for r in due {
-        if q::finish_invitation(
+        if db::invitations::finish_invitation(
             tx.conn(),
             &r.id,
             InvitationState::Expired.as_str(),
@@ -256,7 +256,7 @@ async fn expire_in(tx: &mut AuditedTx, only: Option<(&str, &str)>) -> Result<usi
         )
         .await?
         {
-            q::replace_tokens(tx.conn(), &r.id, now).await?;
+            db::invitations::replace_tokens(tx.conn(), &r.id, now).await?;
             tx.record(
                 Some(&r.organization_id),
                 EventType::InvitationExpired,
@@ -399,7 +399,7 @@ async fn mail_new_link(
 ) -> Result<String, AppError> {
     let token = new_secret(INVITE_TOKEN_PREFIX);
     let now = tx.now();
-    q::insert_token(tx.conn(), &hash_secret(&token), &row.id, now).await?;
+    db::invitations::insert_token(tx.conn(), &hash_secret(&token), &row.id, now).await?;
     queue_mail(state, tx, row, org_name, &token).await?;
     Ok(token)
 }
@@ -426,7 +426,7 @@ async fn commit_with_link(
 fn inviter_and_role_rules(
     policy: &super::policy::Policy,
     role: &super::roles::Role,
-    acting: Option<&(super::roles::Role, q::MemberRow)>,
+    acting: Option<&(super::roles::Role, db::memberships::MemberRow)>,
     t: &mut Trace,
 ) -> Result<(), AppError> {
     if let Some((r, m)) = acting {
@@ -487,9 +487,14 @@ pub(crate) async fn recheck_at_acceptance(
         return Ok(Err(format!("{why} {ask}")));
     };
     let acting = if InviterKind::parse(&inv.inviter_kind) == Some(InviterKind::Membership) {
-        let inviter = q::get_member(conn, &inv.organization_id, &inv.inviter_id, db::Lock::Plain)
-            .await?
-            .filter(|m| m.state == MembershipState::Active);
+        let inviter = db::memberships::get_member(
+            conn,
+            &inv.organization_id,
+            &inv.inviter_id,
+            db::Lock::Plain,
+        )
+        .await?
+        .filter(|m| m.state == MembershipState::Active);
         let inviter_role = match &inviter {
             Some(m) => super::roles::resolve(conn, &m.role).await?,
             None => None,
@@ -527,7 +532,7 @@ pub(crate) async fn invite_checks(
     policy: &super::policy::Policy,
     email: &str,
     role: &str,
-    acting: Option<&(super::roles::Role, q::MemberRow)>,
+    acting: Option<&(super::roles::Role, db::memberships::MemberRow)>,
     t: &mut Trace,
 ) -> Result<String, AppError> {
     let role = super::roles::check(conn, "role", role).await?;
@@ -549,11 +554,11 @@ pub(crate) async fn invite_checks(
         return Err(e);
     }
     guest_check(conn, org, policy, email, t).await?;
-    if let Some(db::sso::UserMembership {
+    if let Some(db::users::UserMembership {
         role: current,
         state: st,
         ..
-    }) = db::sso::member_by_email(conn, org, email).await?
+    }) = db::users::member_by_email(conn, org, email).await?
     {
         // Re-inviting a suspended or removed member gives their access back: only someone who
         // could grant the role they held may do it.
@@ -581,7 +586,7 @@ pub(crate) async fn invite_checks(
             format!("{email} was a member ({st}): accepting restores their access"),
         );
     }
-    let user = q::user_by_email(conn, org, email).await?;
+    let user = db::users::user_by_email(conn, org, email).await?;
     match super::directories::gate(conn, org, user.as_deref(), email).await? {
         Some((reason, _)) => {
             let e = gate_refusal(reason, email);
@@ -637,7 +642,7 @@ pub enum Route {
     /// The emailed link is the proof.
     Link,
     /// Through this connection, as the invited address.
-    Sso(Box<db::sso::ConnectionRow>),
+    Sso(Box<db::connections::ConnectionRow>),
     /// SSO is required for this domain but no connection is active: acceptance is refused.
     Unavailable(String),
 }
@@ -673,7 +678,7 @@ pub(crate) async fn acceptance_route(
     } else {
         rule
     };
-    match db::sso::list_connections(conn, org)
+    match db::connections::list_connections(conn, org)
         .await?
         .into_iter()
         .find(|c| c.state == ConnectionState::Active)
@@ -706,7 +711,7 @@ pub(crate) async fn acceptance_route(
 /// taken before any row lock, so it cannot join a lock cycle; SQLite has one writer), so that
 /// the counts below hold across nodes and concurrent requests.
 async fn lock_mail_decisions(tx: &mut AuditedTx, org: &str) -> Result<(), AppError> {
-    q::lock_invitation_mail(tx.conn(), org).await?;
+    db::mail::lock_invitation_mail(tx.conn(), org).await?;
     Ok(())
 }
 
@@ -718,10 +723,10 @@ fn seconds_until(ms: i64) -> i64 {
 /// the mail outbox (shared by every node). Refuses with when to retry.
 async fn check_org_mail_cap(tx: &mut AuditedTx, org: &str) -> Result<(), AppError> {
     let now = tx.now();
-    let q::MailCount {
+    let db::mail::MailCount {
         sent,
         oldest_at: oldest,
-    } = q::invitation_mails_since(tx.conn(), org, now - HOUR_MS).await?;
+    } = db::mail::invitation_mails_since(tx.conn(), org, now - HOUR_MS).await?;
     if sent < ORG_MAILS_PER_HOUR {
         return Ok(());
     }
@@ -756,10 +761,10 @@ async fn check_recipient_mail_cap(
     email: &str,
 ) -> Result<(), AppError> {
     let now = tx.now();
-    let q::MailCount {
+    let db::mail::MailCount {
         sent,
         oldest_at: oldest,
-    } = q::invitation_mails_to_since(tx.conn(), org, email, now - HOUR_MS).await?;
+    } = db::mail::invitation_mails_to_since(tx.conn(), org, email, now - HOUR_MS).await?;
     if sent < RECIPIENT_MAILS_PER_HOUR {
         return Ok(());
     }
@@ -775,7 +780,7 @@ async fn check_recipient_mail_cap(
 /// its previous mail (the first one included). Refuses with when to retry.
 async fn check_resend_cooldown(tx: &mut AuditedTx, row: &InvitationRow) -> Result<(), AppError> {
     let now = tx.now();
-    let Some(last) = q::last_invitation_mail_at(tx.conn(), &row.id).await? else {
+    let Some(last) = db::mail::last_invitation_mail_at(tx.conn(), &row.id).await? else {
         return Ok(());
     };
     let wait = last + RESEND_COOLDOWN_MS - now;
@@ -889,7 +894,7 @@ pub async fn create(
         revoked_at: None,
         membership_id: None,
     };
-    match q::insert_invitation(tx.conn(), &row).await {
+    match db::invitations::insert_invitation(tx.conn(), &row).await {
         Err(e) if db::is_unique_violation(&e) => {
             return Err(AppError::Conflict {
                 code: "invitation_pending",
@@ -922,7 +927,7 @@ pub async fn resend(
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     lock_mail_decisions(&mut tx, organization_id).await?;
-    let mut row = q::get_invitation(tx.conn(), organization_id, id)
+    let mut row = db::invitations::get_invitation(tx.conn(), organization_id, id)
         .await?
         .ok_or(AppError::NotFound("invitation"))?;
     if row.state != InvitationState::Pending {
@@ -941,15 +946,15 @@ pub async fn resend(
     row.expires_at = now + row.lifetime_ms.clamp(DAY_MS, 30 * DAY_MS);
     // Conditional (and it takes the row lock first): an acceptance or revocation that committed
     // since the read above wins.
-    if !q::extend_invitation(tx.conn(), id, row.expires_at, now).await? {
+    if !db::invitations::extend_invitation(tx.conn(), id, row.expires_at, now).await? {
         return Err(AppError::Conflict {
             code: "invitation_not_pending",
             message: "this invitation was just accepted or revoked; reload the page".into(),
             field: None,
         });
     }
-    q::replace_tokens(tx.conn(), id, now).await?;
-    q::cancel_invitation_mail(tx.conn(), id, now).await?;
+    db::invitations::replace_tokens(tx.conn(), id, now).await?;
+    db::mail::cancel_invitation_mail(tx.conn(), id, now).await?;
     let org_name = db::organizations::get(tx.conn(), organization_id)
         .await?
         .map(|o| o.name)
@@ -976,10 +981,18 @@ pub async fn revoke(
 ) -> Result<Invitation, AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    let row = q::get_invitation(tx.conn(), organization_id, id)
+    let row = db::invitations::get_invitation(tx.conn(), organization_id, id)
         .await?
         .ok_or(AppError::NotFound("invitation"))?;
-    if !q::finish_invitation(tx.conn(), id, InvitationState::Revoked.as_str(), None, now).await? {
+    if !db::invitations::finish_invitation(
+        tx.conn(),
+        id,
+        InvitationState::Revoked.as_str(),
+        None,
+        now,
+    )
+    .await?
+    {
         drop(tx);
         let current = get(state, organization_id, id).await?.state;
         return Err(AppError::Conflict {
@@ -988,8 +1001,8 @@ pub async fn revoke(
             field: None,
         });
     }
-    q::replace_tokens(tx.conn(), id, now).await?;
-    q::cancel_invitation_mail(tx.conn(), id, now).await?;
+    db::invitations::replace_tokens(tx.conn(), id, now).await?;
+    db::mail::cancel_invitation_mail(tx.conn(), id, now).await?;
     tx.record(
         Some(organization_id),
         EventType::InvitationRevoked,
@@ -997,7 +1010,7 @@ pub async fn revoke(
         json!({ "email": row.email }),
     )
     .await?;
-    let row = q::get_invitation(tx.conn(), organization_id, id)
+    let row = db::invitations::get_invitation(tx.conn(), organization_id, id)
         .await?
         .ok_or(AppError::NotFound("invitation"))?;
     let out = view(tx.conn(), row, now).await?;
@@ -1014,8 +1027,8 @@ pub(crate) async fn revoke_pending_for(
     because: &str,
 ) -> Result<(), AppError> {
     let now = tx.now();
-    for r in q::pending_for(tx.conn(), organization_id, email).await? {
-        if q::finish_invitation(
+    for r in db::invitations::pending_for(tx.conn(), organization_id, email).await? {
+        if db::invitations::finish_invitation(
             tx.conn(),
             &r.id,
             InvitationState::Revoked.as_str(),
@@ -1024,8 +1037,8 @@ pub(crate) async fn revoke_pending_for(
         )
         .await?
         {
-            q::replace_tokens(tx.conn(), &r.id, now).await?;
-            q::cancel_invitation_mail(tx.conn(), &r.id, now).await?;
+            db::invitations::replace_tokens(tx.conn(), &r.id, now).await?;
+            db::mail::cancel_invitation_mail(tx.conn(), &r.id, now).await?;
             tx.record(
                 Some(organization_id),
                 EventType::InvitationRevoked,
@@ -1048,7 +1061,7 @@ pub enum LinkState {
         organization_name: String,
         role_name: String,
         /// The connection the invitee must sign in through, when SSO is required for the domain.
-        sso: Option<Box<db::sso::ConnectionRow>>,
+        sso: Option<Box<db::connections::ConnectionRow>>,
         /// Why the policy refuses this acceptance now (guests no longer invited, SSO required
         /// without an active connection).
         refused: Option<String>,
@@ -1068,10 +1081,10 @@ pub async fn inspect(state: &AppState, token: &str) -> Result<LinkState, AppErro
     }
     let now = state.clock.now();
     let mut conn = state.db.pool.acquire().await?;
-    let Some(q::TokenInvitation {
+    let Some(db::invitations::TokenInvitation {
         invitation: r,
         replaced_at,
-    }) = q::invitation_by_token(&mut conn, &hash_secret(token)).await?
+    }) = db::invitations::invitation_by_token(&mut conn, &hash_secret(token)).await?
     else {
         return Ok(LinkState::Unknown);
     };
@@ -1238,15 +1251,15 @@ async fn finish_redirect(
 pub async fn accept_after_sso(
     state: &AppState,
     ctx: &RequestContext,
-    row: &db::sso::ConnectionRow,
-    req: &db::sso::SsoRequestRow,
+    row: &db::connections::ConnectionRow,
+    req: &db::sign_in::SsoRequestRow,
     identity: &Identity,
 ) -> Result<Next, AppError> {
     let invitation_id = req.invitation_id.clone().unwrap_or_default();
     let token_hash = req.invitation_token_hash.clone().unwrap_or_default();
     let inv = {
         let mut conn = state.db.pool.acquire().await?;
-        q::get_invitation(&mut conn, &row.organization_id, &invitation_id).await?
+        db::invitations::get_invitation(&mut conn, &row.organization_id, &invitation_id).await?
     };
     if row.state != ConnectionState::Active {
         return Ok(Next::Page(
@@ -1311,7 +1324,7 @@ async fn accept(
     ctx: &RequestContext,
     inv: &InvitationRow,
     token_hash: &str,
-    sso: Option<(&db::sso::ConnectionRow, &Identity)>,
+    sso: Option<(&db::connections::ConnectionRow, &Identity)>,
 ) -> Result<Result<SignInResult, Refusal>, AppError> {
     let org = inv.organization_id.clone();
     let email = inv.email.clone();
@@ -1326,12 +1339,12 @@ async fn accept(
     let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
     // The link is spent first (a resend racing this replaces the same row, so on PostgreSQL one
     // of the two waits and then finds nothing to update), then the invitation is claimed.
-    let claimed = q::spend_token(tx.conn(), &inv.id, token_hash, now).await?
-        && q::claim_acceptance(tx.conn(), &inv.id, None, now).await?;
+    let claimed = db::invitations::spend_token(tx.conn(), &inv.id, token_hash, now).await?
+        && db::invitations::claim_acceptance(tx.conn(), &inv.id, None, now).await?;
     if !claimed {
         drop(tx);
         let mut conn = state.db.pool.acquire().await?;
-        let cur = q::get_invitation(&mut conn, &org, &inv.id).await?;
+        let cur = db::invitations::get_invitation(&mut conn, &org, &inv.id).await?;
         let st = match cur
             .as_ref()
             .and_then(|r| InvitationState::parse(&state_of(r, now)))
@@ -1353,7 +1366,7 @@ async fn accept(
         drop(tx);
         return Ok(Err(refusal(403, "This invitation can no longer be accepted", "Your email domain is now verified by another organization. Ask the person who invited you for help.")));
     }
-    let user = q::user_by_email(tx.conn(), &org, &email).await?;
+    let user = db::users::user_by_email(tx.conn(), &org, &email).await?;
     if let Some((_, message)) =
         super::directories::gate(tx.conn(), &org, user.as_deref(), &email).await?
     {
@@ -1381,10 +1394,10 @@ async fn accept(
         "inviter_name": inv.inviter_name,
         "connection_id": sso.map(|(c, _)| c.id.clone()),
     });
-    let (user_id, membership_id, role) = match db::sso::member_by_email(tx.conn(), &org, &email)
+    let (user_id, membership_id, role) = match db::users::member_by_email(tx.conn(), &org, &email)
         .await?
     {
-        Some(db::sso::UserMembership {
+        Some(db::users::UserMembership {
             user_id: u,
             membership_id: m,
             role: r,
@@ -1411,14 +1424,14 @@ async fn accept(
             .await?;
             (u, m, r)
         }
-        Some(db::sso::UserMembership {
+        Some(db::users::UserMembership {
             user_id: u,
             membership_id: m,
             role: old_role,
             ..
         }) => {
             // A directory that manages the member keeps deciding the role.
-            let managed = q::get_member(tx.conn(), &org, &m, db::Lock::Plain)
+            let managed = db::memberships::get_member(tx.conn(), &org, &m, db::Lock::Plain)
                 .await?
                 .is_some_and(|r| r.directory_name.is_some());
             let role = if managed {
@@ -1466,7 +1479,7 @@ async fn accept(
                     let (first, last) = sso
                         .map(|(_, i)| (i.first_name.clone(), i.last_name.clone()))
                         .unwrap_or_default();
-                    db::sso::insert_user(
+                    db::users::insert_user(
                         tx.conn(),
                         &u,
                         &org,
@@ -1510,9 +1523,9 @@ async fn accept(
     };
     if let Some((c, i)) = sso {
         let raw = i.raw.to_string();
-        match q::identity_user(tx.conn(), &c.id, &i.subject).await? {
+        match db::users::identity_user(tx.conn(), &c.id, &i.subject).await? {
             None => {
-                db::sso::insert_identity(
+                db::users::insert_identity(
                     tx.conn(),
                     &c.id,
                     &i.subject,
@@ -1525,7 +1538,7 @@ async fn accept(
                 .await?;
             }
             Some(u) if u == user_id => {
-                db::sso::touch_identity(tx.conn(), &c.id, &i.subject, &email, &raw, now).await?;
+                db::users::touch_identity(tx.conn(), &c.id, &i.subject, &email, &raw, now).await?;
             }
             Some(_) => {
                 // This IdP account already stands for someone else here: never merge two people.
@@ -1538,9 +1551,9 @@ async fn accept(
             }
         }
     }
-    q::set_invitation_membership(tx.conn(), &inv.id, &membership_id).await?;
-    q::replace_tokens(tx.conn(), &inv.id, now).await?;
-    db::members::touch_sign_in(tx.conn(), &membership_id, now).await?;
+    db::invitations::set_invitation_membership(tx.conn(), &inv.id, &membership_id).await?;
+    db::invitations::replace_tokens(tx.conn(), &inv.id, now).await?;
+    db::memberships::touch_sign_in(tx.conn(), &membership_id, now).await?;
     tx.record(
         Some(&org),
         EventType::InvitationAccepted,
@@ -1595,7 +1608,7 @@ pub async fn deliver_mail(state: &AppState) -> Result<usize, AppError> {
     let now = state.clock.now();
     let due = {
         let mut conn = state.db.pool.acquire().await?;
-        q::due_mail(&mut conn, now, 20).await?
+        db::mail::due_mail(&mut conn, now, 20).await?
     };
     let from = format!(
         "no-reply@{}",
@@ -1607,7 +1620,7 @@ pub async fn deliver_mail(state: &AppState) -> Result<usize, AppError> {
             let _turn = state.db.write_turn().await?;
             let mut conn = state.db.pool.acquire().await?;
             let lease_until = state.clock.now() + 5 * 60 * 1000;
-            if !q::claim_mail(&mut conn, &m.id, m.next_attempt_at, lease_until).await? {
+            if !db::mail::claim_mail(&mut conn, &m.id, m.next_attempt_at, lease_until).await? {
                 continue;
             }
         }
@@ -1639,14 +1652,14 @@ pub async fn deliver_mail(state: &AppState) -> Result<usize, AppError> {
         match outcome {
             Ok(info) => {
                 tracing::info!(mail = %m.id, to = %m.recipient, %info, "mail sent");
-                q::mail_sent(&mut conn, &m.id, done).await?;
+                db::mail::mail_sent(&mut conn, &m.id, done).await?;
             }
             Err(e) => {
                 let e: String = e.chars().take(500).collect();
                 let next =
                     (m.attempts + 1 < MAX_MAIL_ATTEMPTS).then(|| done + backoff_ms(m.attempts));
                 tracing::warn!(mail = %m.id, to = %m.recipient, error = %e, retry_at = ?next, "mail delivery failed");
-                q::mail_failed(&mut conn, &m.id, &e, next, done).await?;
+                db::mail::mail_failed(&mut conn, &m.id, &e, next, done).await?;
             }
         }
     }

@@ -10,10 +10,12 @@ use crate::domain::ids::IdKind;
 use crate::server::audit::{AuditedTx, RequestContext, Target};
 use crate::server::clock::rfc3339;
 use crate::server::crypto::hash_secret;
-use crate::server::db::directories::{
-    self as q, DirGroupRow, DirUserRow, GroupColumn, ScimRequestRow, UserColumn,
-};
 use crate::server::db::{self, Conn};
+use crate::server::db::{
+    directory_groups::{DirGroupRow, GroupColumn},
+    directory_users::{DirUserRow, UserColumn},
+    scim_log::ScimRequestRow,
+};
 use crate::server::error::AppError;
 use crate::server::protocol::scim::filter::{self, CompareOp, Filter};
 use crate::server::protocol::scim::patch::{self, ScimType};
@@ -121,11 +123,12 @@ pub async fn authenticate(
         return Err(unauthorized());
     };
     let mut conn = state.db.pool.acquire().await?;
-    let Some(q::TokenDirectory {
+    let Some(db::directory_tokens::TokenDirectory {
         directory_id: dir,
         organization_id: org,
         token_hash: stored,
-    }) = q::token_directory(&mut conn, &hash_secret(token), state.clock.now()).await?
+    }) = db::directory_tokens::token_directory(&mut conn, &hash_secret(token), state.clock.now())
+        .await?
     else {
         return Err(unauthorized());
     };
@@ -136,7 +139,7 @@ pub async fn authenticate(
     // request's path (it waits for this node's write turn on SQLite, and must never fail or
     // slow the IdP's push).
     let now = state.clock.now();
-    if q::token_last_used(&mut conn, &stored)
+    if db::directory_tokens::token_last_used(&mut conn, &stored)
         .await?
         .is_none_or(|t| t < now - 60_000)
     {
@@ -146,14 +149,14 @@ pub async fn authenticate(
             let touched = async {
                 let _turn = db.write_turn().await?;
                 let mut c = db.pool.acquire().await?;
-                q::touch_token(&mut c, &hash, now).await
+                db::directory_tokens::touch_token(&mut c, &hash, now).await
             };
             if let Err(e) = touched.await {
                 tracing::warn!(error = %e, "SCIM token last use not recorded");
             }
         });
     }
-    let row = q::get_directory(&mut conn, &org, &dir)
+    let row = db::directories::get_directory(&mut conn, &org, &dir)
         .await?
         .ok_or_else(unauthorized)?;
     Ok(DirCtx {
@@ -270,12 +273,12 @@ async fn render_user(
 ) -> Result<Value, sqlx::Error> {
     let mut v = resource::render(&stored(&r.resource), &r.id, &user_meta(base, r));
     if with_groups {
-        let groups = q::groups_of_user(conn, &r.directory_id, &r.id).await?;
+        let groups = db::directory_groups::groups_of_user(conn, &r.directory_id, &r.id).await?;
         if !groups.is_empty() {
             v["groups"] = Value::Array(
                 groups
                     .into_iter()
-                    .map(|q::DirGroupName { id, display_name: name }| json!({ "value": id, "display": name, "$ref": format!("{base}/Groups/{id}") }))
+                    .map(|db::directory_groups::DirGroupName { id, display_name: name }| json!({ "value": id, "display": name, "$ref": format!("{base}/Groups/{id}") }))
                     .collect(),
             );
         }
@@ -291,12 +294,12 @@ async fn render_group(
 ) -> Result<Value, sqlx::Error> {
     let mut v = resource::render(&stored(&r.resource), &r.id, &group_meta(base, r));
     if with_members {
-        let members = q::group_members(conn, &r.directory_id, &r.id).await?;
+        let members = db::directory_groups::group_members(conn, &r.directory_id, &r.id).await?;
         v["members"] = Value::Array(
             members
                 .into_iter()
                 // `display` is left out: clients compare members as they sent them.
-                .map(|q::DirUserName { id, .. }| json!({ "value": id, "type": "User", "$ref": format!("{base}/Users/{id}") }))
+                .map(|db::directory_groups::DirUserName { id, .. }| json!({ "value": id, "type": "User", "$ref": format!("{base}/Users/{id}") }))
                 .collect(),
         );
     }
@@ -328,7 +331,7 @@ trait Listed {
         eq: Option<(Self::Col, &str)>,
         offset: i64,
         limit: i64,
-    ) -> Result<q::Page<Self::Row>, sqlx::Error>;
+    ) -> Result<db::directory_users::Page<Self::Row>, sqlx::Error>;
     async fn all(conn: &mut Conn, dir: &str) -> Result<Vec<Self::Row>, sqlx::Error>;
     async fn render(
         conn: &mut Conn,
@@ -360,11 +363,11 @@ impl Listed for Users {
         eq: Option<(UserColumn, &str)>,
         offset: i64,
         limit: i64,
-    ) -> Result<q::Page<DirUserRow>, sqlx::Error> {
-        q::page_users(conn, dir, eq, offset, limit).await
+    ) -> Result<db::directory_users::Page<DirUserRow>, sqlx::Error> {
+        db::directory_users::page_users(conn, dir, eq, offset, limit).await
     }
     async fn all(conn: &mut Conn, dir: &str) -> Result<Vec<DirUserRow>, sqlx::Error> {
-        q::all_users(conn, dir).await
+        db::directory_users::all_users(conn, dir).await
     }
     async fn render(
         conn: &mut Conn,
@@ -389,11 +392,11 @@ impl Listed for Groups {
         eq: Option<(GroupColumn, &str)>,
         offset: i64,
         limit: i64,
-    ) -> Result<q::Page<DirGroupRow>, sqlx::Error> {
-        q::page_groups(conn, dir, eq, offset, limit).await
+    ) -> Result<db::directory_users::Page<DirGroupRow>, sqlx::Error> {
+        db::directory_groups::page_groups(conn, dir, eq, offset, limit).await
     }
     async fn all(conn: &mut Conn, dir: &str) -> Result<Vec<DirGroupRow>, sqlx::Error> {
-        q::all_groups(conn, dir).await
+        db::directory_groups::all_groups(conn, dir).await
     }
     async fn render(
         conn: &mut Conn,
@@ -432,7 +435,7 @@ async fn list<K: Listed>(
         (Some(Filter::Compare { .. }), Some(_)) | (None, None)
     );
     let (total, page) = if exact {
-        let q::Page { total, rows } = K::page(
+        let db::directory_users::Page { total, rows } = K::page(
             &mut conn,
             &dir.directory_id,
             eq,
@@ -504,7 +507,7 @@ pub async fn get_user(
     p: &Projection,
 ) -> Result<ScimOut, ScimError> {
     let mut conn = state.db.pool.acquire().await?;
-    let r = q::get_user(&mut conn, &dir.directory_id, id, db::Lock::Plain)
+    let r = db::directory_users::get_user(&mut conn, &dir.directory_id, id, db::Lock::Plain)
         .await?
         .ok_or_else(|| not_found("User", id))?;
     let v = render_user(&mut conn, &base(state, dir), &r, true).await?;
@@ -540,7 +543,7 @@ pub async fn create_user(
         now,
     )
     .await?;
-    if q::user_by_name_key(tx.conn(), &dir.directory_id, &key)
+    if db::directory_users::user_by_name_key(tx.conn(), &dir.directory_id, &key)
         .await?
         .is_some()
     {
@@ -562,7 +565,7 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
     };
-    match q::insert_user(tx.conn(), &row).await {
+    match db::directory_users::insert_user(tx.conn(), &row).await {
         Err(e) if db::is_unique_violation(&e) => return Err(uniqueness(&f.user_name)),
         r => r?,
     }
@@ -605,9 +608,10 @@ pub async fn update_user(
         now,
     )
     .await?;
-    let mut row = q::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
-        .await?
-        .ok_or_else(|| not_found("User", id))?;
+    let mut row =
+        db::directory_users::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
+            .await?
+            .ok_or_else(|| not_found("User", id))?;
     let current = resource::render(&stored(&row.resource), &row.id, &user_meta(&base, &row));
     let next = match (&change, ops) {
         (UserChange::Put(body), _) => {
@@ -631,7 +635,7 @@ pub async fn update_user(
     let (res, f) = normalize_user(&next)?;
     let key = user_name_key(&f.user_name);
     if key != row.user_name_key
-        && q::user_by_name_key(tx.conn(), &dir.directory_id, &key)
+        && db::directory_users::user_by_name_key(tx.conn(), &dir.directory_id, &key)
             .await?
             .is_some()
     {
@@ -654,7 +658,7 @@ pub async fn update_user(
     row.resource = new_resource;
     row.version += 1;
     row.updated_at = now;
-    match q::update_user(tx.conn(), &row).await {
+    match db::directory_users::update_user(tx.conn(), &row).await {
         Err(e) if db::is_unique_violation(&e) => return Err(uniqueness(&f.user_name)),
         r => r?,
     }
@@ -703,9 +707,10 @@ pub async fn delete_user(
         now,
     )
     .await?;
-    let mut row = q::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
-        .await?
-        .ok_or_else(|| not_found("User", id))?;
+    let mut row =
+        db::directory_users::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
+            .await?
+            .ok_or_else(|| not_found("User", id))?;
     tx.record(
         Some(&dir.organization_id),
         EventType::DsyncUserDeleted,
@@ -717,7 +722,7 @@ pub async fn delete_user(
     )
     .await?;
     reconcile(&mut tx, dir, &mut row, true, None).await?;
-    q::delete_user(tx.conn(), &dir.directory_id, id).await?;
+    db::directory_users::delete_user(tx.conn(), &dir.directory_id, id).await?;
     tx.commit().await?;
     Ok(ScimOut::no_content())
 }
@@ -743,7 +748,7 @@ pub async fn get_group(
     p: &Projection,
 ) -> Result<ScimOut, ScimError> {
     let mut conn = state.db.pool.acquire().await?;
-    let r = q::get_group(&mut conn, &dir.directory_id, id, db::Lock::Plain)
+    let r = db::directory_groups::get_group(&mut conn, &dir.directory_id, id, db::Lock::Plain)
         .await?
         .ok_or_else(|| not_found("Group", id))?;
     let with_members = !mentions(p.excluded_attributes.as_deref(), "members");
@@ -755,10 +760,11 @@ pub async fn get_group(
 }
 
 async fn check_members(conn: &mut Conn, dir: &DirCtx, members: &[String]) -> Result<(), ScimError> {
-    let found: HashSet<String> = q::existing_user_ids(conn, &dir.directory_id, members)
-        .await?
-        .into_iter()
-        .collect();
+    let found: HashSet<String> =
+        db::directory_users::existing_user_ids(conn, &dir.directory_id, members)
+            .await?
+            .into_iter()
+            .collect();
     if let Some(missing) = members.iter().find(|m| !found.contains(*m)) {
         return Err(ScimError::bad(
             ScimType::InvalidValue,
@@ -846,9 +852,11 @@ async fn apply_members(
     ] {
         for m in list.iter() {
             let changed = if action == EventType::DsyncGroupUserAdded {
-                q::add_member(tx.conn(), &dir.directory_id, &group.id, m, now).await?
+                db::directory_groups::add_member(tx.conn(), &dir.directory_id, &group.id, m, now)
+                    .await?
             } else {
-                q::remove_member(tx.conn(), &dir.directory_id, &group.id, m).await?
+                db::directory_groups::remove_member(tx.conn(), &dir.directory_id, &group.id, m)
+                    .await?
             };
             if !changed {
                 continue;
@@ -867,12 +875,13 @@ async fn apply_members(
         }
     }
     if !touched.is_empty() {
-        let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
+        let mappings = db::group_mappings::mappings(tx.conn(), &dir.directory_id).await?;
         // Without mappings every member holds the organization's default role already.
         if !mappings.is_empty() {
             for m in touched.iter() {
                 if let Some(mut u) =
-                    q::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await?
+                    db::directory_users::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain)
+                        .await?
                 {
                     reconcile(tx, dir, &mut u, false, Some(&mappings)).await?;
                 }
@@ -900,9 +909,14 @@ async fn apply_remaining_members(
         )
         .await?;
         // The group may have been deleted by a concurrent request between two steps.
-        if q::get_group(tx.conn(), &dir.directory_id, &group.id, db::Lock::ForUpdate)
-            .await?
-            .is_none()
+        if db::directory_groups::get_group(
+            tx.conn(),
+            &dir.directory_id,
+            &group.id,
+            db::Lock::ForUpdate,
+        )
+        .await?
+        .is_none()
         {
             return Ok(());
         }
@@ -943,7 +957,7 @@ pub async fn create_group(
         created_at: now,
         updated_at: now,
     };
-    q::insert_group(tx.conn(), &row).await?;
+    db::directory_groups::insert_group(tx.conn(), &row).await?;
     tx.record(
         Some(&dir.organization_id),
         EventType::DsyncGroupCreated,
@@ -988,10 +1002,11 @@ pub async fn update_group(
         now,
     )
     .await?;
-    let mut row = q::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
-        .await?
-        .ok_or_else(|| not_found("Group", id))?;
-    let before: Vec<String> = q::group_members(tx.conn(), &dir.directory_id, id)
+    let mut row =
+        db::directory_groups::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
+            .await?
+            .ok_or_else(|| not_found("Group", id))?;
+    let before: Vec<String> = db::directory_groups::group_members(tx.conn(), &dir.directory_id, id)
         .await?
         .into_iter()
         .map(|m| m.id)
@@ -1030,7 +1045,7 @@ pub async fn update_group(
         row.resource = new_resource;
         row.version += 1;
         row.updated_at = now;
-        q::update_group(tx.conn(), &row).await?;
+        db::directory_groups::update_group(tx.conn(), &row).await?;
         tx.record(
             Some(&dir.organization_id),
             EventType::DsyncGroupUpdated,
@@ -1073,11 +1088,12 @@ pub async fn delete_group(
         now,
     )
     .await?;
-    let row = q::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
-        .await?
-        .ok_or_else(|| not_found("Group", id))?;
-    let members = q::group_members(tx.conn(), &dir.directory_id, id).await?;
-    q::delete_group(tx.conn(), &dir.directory_id, id).await?;
+    let row =
+        db::directory_groups::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
+            .await?
+            .ok_or_else(|| not_found("Group", id))?;
+    let members = db::directory_groups::group_members(tx.conn(), &dir.directory_id, id).await?;
+    db::directory_groups::delete_group(tx.conn(), &dir.directory_id, id).await?;
     tx.record(
         Some(&dir.organization_id),
         EventType::DsyncGroupDeleted,
@@ -1090,10 +1106,12 @@ pub async fn delete_group(
     .await?;
     // Former members' roles are recomputed in bounded steps (see [`MEMBER_CHANGES_PER_TX`]);
     // the first step commits with the deletion.
-    let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
+    let mappings = db::group_mappings::mappings(tx.conn(), &dir.directory_id).await?;
     let mut steps = members.chunks(MEMBER_CHANGES_PER_TX);
-    for q::DirUserName { id: m, .. } in steps.next().unwrap_or_default() {
-        if let Some(mut u) = q::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await? {
+    for db::directory_groups::DirUserName { id: m, .. } in steps.next().unwrap_or_default() {
+        if let Some(mut u) =
+            db::directory_users::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await?
+        {
             reconcile(&mut tx, dir, &mut u, false, Some(&mappings)).await?;
         }
     }
@@ -1106,10 +1124,11 @@ pub async fn delete_group(
             state.clock.now(),
         )
         .await?;
-        let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
-        for q::DirUserName { id: m, .. } in step {
+        let mappings = db::group_mappings::mappings(tx.conn(), &dir.directory_id).await?;
+        for db::directory_groups::DirUserName { id: m, .. } in step {
             if let Some(mut u) =
-                q::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await?
+                db::directory_users::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain)
+                    .await?
             {
                 reconcile(&mut tx, dir, &mut u, false, Some(&mappings)).await?;
             }
@@ -1355,7 +1374,7 @@ async fn write_batch(
 ) -> Result<(), sqlx::Error> {
     let (mut tx, _turn) = db.begin().await?;
     for (row, _) in batch {
-        q::insert_request(&mut tx, row).await?;
+        db::scim_log::insert_request(&mut tx, row).await?;
     }
     tx.commit().await
 }
@@ -1385,7 +1404,7 @@ pub async fn directory_owner(state: &AppState, directory_id: &str) -> Option<Str
         return None;
     }
     let mut conn = state.db.pool.acquire().await.ok()?;
-    q::directory_owner(&mut conn, directory_id)
+    db::directories::directory_owner(&mut conn, directory_id)
         .await
         .ok()
         .flatten()

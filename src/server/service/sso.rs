@@ -12,7 +12,7 @@ use crate::domain::domain_name::email_domain;
 use crate::domain::ids::IdKind;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::{self, sso::SsoRequestRow, Conn};
+use crate::server::db::{self, sign_in::SsoRequestRow, Conn};
 use crate::server::error::AppError;
 use crate::server::oidc::{self, Identity, OidcFailure, RpConfig};
 use crate::server::service::connections;
@@ -83,7 +83,7 @@ pub(crate) async fn redirect_allowed(state: &AppState, uri: &str) -> Result<bool
         return Ok(true);
     }
     let mut conn = state.db.pool.acquire().await?;
-    Ok(db::sso::redirect_uri_allowed(&mut conn, uri).await?)
+    Ok(db::redirect_uris::redirect_uri_allowed(&mut conn, uri).await?)
 }
 
 /// Starts a sign-in for the vendor's product.
@@ -130,13 +130,13 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, App
 async fn resolve_connection(
     state: &AppState,
     p: &AuthorizeParams,
-) -> Result<Option<db::sso::ConnectionRow>, AppError> {
+) -> Result<Option<db::connections::ConnectionRow>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     if let Some(id) = &p.connection {
-        let Some(org) = db::sso::connection_owner(&mut conn, id).await? else {
+        let Some(org) = db::connections::connection_owner(&mut conn, id).await? else {
             return Ok(None);
         };
-        return Ok(db::sso::get_connection(&mut conn, &org, id).await?);
+        return Ok(db::connections::get_connection(&mut conn, &org, id).await?);
     }
     let org = match (&p.organization, &p.login_hint) {
         (Some(o), _) => Some(o.clone()),
@@ -149,7 +149,7 @@ async fn resolve_connection(
         _ => None,
     };
     let Some(org) = org else { return Ok(None) };
-    Ok(db::sso::list_connections(&mut conn, &org)
+    Ok(db::connections::list_connections(&mut conn, &org)
         .await?
         .into_iter()
         .find(|c| c.state == ConnectionState::Active))
@@ -166,7 +166,7 @@ pub async fn begin_test(
     begin(state, row, "test", None, None).await
 }
 
-fn rp(state: &AppState, row: &db::sso::ConnectionRow) -> Result<RpConfig, AppError> {
+fn rp(state: &AppState, row: &db::connections::ConnectionRow) -> Result<RpConfig, AppError> {
     Ok(RpConfig {
         issuer: row.oidc_issuer.clone().unwrap_or_default(),
         client_id: row.oidc_client_id.clone().unwrap_or_default(),
@@ -177,7 +177,7 @@ fn rp(state: &AppState, row: &db::sso::ConnectionRow) -> Result<RpConfig, AppErr
 
 async fn begin(
     state: &AppState,
-    row: db::sso::ConnectionRow,
+    row: db::connections::ConnectionRow,
     purpose: &str,
     redirect_uri: Option<String>,
     client_state: Option<String>,
@@ -188,7 +188,7 @@ async fn begin(
 /// Starts an invitation acceptance that must go through the organization's SSO connection.
 pub async fn begin_invite(
     state: &AppState,
-    row: db::sso::ConnectionRow,
+    row: db::connections::ConnectionRow,
     redirect_uri: Option<String>,
     invitation_id: &str,
     token_hash: &str,
@@ -206,7 +206,7 @@ pub async fn begin_invite(
 
 async fn begin_for(
     state: &AppState,
-    row: db::sso::ConnectionRow,
+    row: db::connections::ConnectionRow,
     purpose: &str,
     redirect_uri: Option<String>,
     client_state: Option<String>,
@@ -259,13 +259,13 @@ async fn begin_for(
         invitation_token_hash: invitation.map(|i| i.1),
     };
     let mut conn = state.db.pool.acquire().await?;
-    db::sso::insert_request(&mut conn, &req).await?;
+    db::sign_in::insert_request(&mut conn, &req).await?;
     Ok(Next::Redirect(started.url))
 }
 
 pub(crate) async fn record_failure(
     state: &AppState,
-    row: &db::sso::ConnectionRow,
+    row: &db::connections::ConnectionRow,
     purpose: &str,
     f: &OidcFailure,
 ) -> Result<(), AppError> {
@@ -275,7 +275,7 @@ pub(crate) async fn record_failure(
 /// Records a failed sign-in with its evidence (SAML: expected vs received values).
 async fn record_failure_with(
     state: &AppState,
-    row: &db::sso::ConnectionRow,
+    row: &db::connections::ConnectionRow,
     purpose: &str,
     f: &OidcFailure,
     evidence: Option<&serde_json::Value>,
@@ -287,7 +287,7 @@ async fn record_failure_with(
     let now = state.clock.now();
     let mut tx =
         AuditedTx::begin(&state.db, &Actor::system(), &RequestContext::default(), now).await?;
-    db::sso::insert_attempt(
+    db::sign_in::insert_attempt(
         tx.conn(),
         &db::new_id(IdKind::LoginAttempt),
         &row.organization_id,
@@ -303,7 +303,7 @@ async fn record_failure_with(
         let mut r = row.clone();
         r.last_test_at = Some(now);
         r.last_test_ok = Some(0);
-        db::sso::update_connection(tx.conn(), &row.organization_id, &r).await?;
+        db::connections::update_connection(tx.conn(), &row.organization_id, &r).await?;
     }
     tx.record(
         Some(&row.organization_id),
@@ -332,7 +332,7 @@ pub async fn callback(
     };
     let req = {
         let mut conn = state.db.pool.acquire().await?;
-        db::sso::take_request(&mut conn, &hash_secret(&st), now).await?
+        db::sign_in::take_request(&mut conn, &hash_secret(&st), now).await?
     };
     let Some(req) = req else {
         return Ok(page(400, "Sign-in could not be completed", "This sign-in is unknown, expired or was already completed (state mismatch). Start the sign-in again from the application."));
@@ -347,7 +347,7 @@ pub async fn callback(
 async fn conclude(
     state: &AppState,
     ctx: &RequestContext,
-    row: &db::sso::ConnectionRow,
+    row: &db::connections::ConnectionRow,
     req: &SsoRequestRow,
     identity: Result<Identity, (OidcFailure, Option<serde_json::Value>)>,
 ) -> Result<Next, AppError> {
@@ -390,7 +390,7 @@ async fn conclude(
     };
     if req.purpose == "test" {
         let mut tx = AuditedTx::begin(&state.db, &Actor::system(), ctx, now).await?;
-        db::sso::insert_attempt(
+        db::sign_in::insert_attempt(
             tx.conn(),
             &db::new_id(IdKind::LoginAttempt),
             &row.organization_id,
@@ -405,7 +405,7 @@ async fn conclude(
         let mut r = row.clone();
         r.last_test_at = Some(now);
         r.last_test_ok = Some(1);
-        db::sso::update_connection(tx.conn(), &row.organization_id, &r).await?;
+        db::connections::update_connection(tx.conn(), &row.organization_id, &r).await?;
         tx.record(
             Some(&row.organization_id),
             EventType::ConnectionTested,
@@ -462,7 +462,7 @@ pub async fn hand_off(
     let now = state.clock.now();
     let code = new_secret("lanyard_code_");
     let mut conn = state.db.pool.acquire().await?;
-    db::sso::insert_code(
+    db::sign_in::insert_code(
         &mut conn,
         &hash_secret(&code),
         organization_id,
@@ -482,7 +482,7 @@ pub async fn hand_off(
 
 async fn finish(
     state: &AppState,
-    row: &db::sso::ConnectionRow,
+    row: &db::connections::ConnectionRow,
     req: &SsoRequestRow,
     p: &CallbackParams,
 ) -> Result<Identity, OidcFailure> {
@@ -581,7 +581,7 @@ impl Admit {
 /// directory is authoritative, only people it provisioned and keeps active get in.
 pub(crate) async fn admission(
     conn: &mut Conn,
-    row: &db::sso::ConnectionRow,
+    row: &db::connections::ConnectionRow,
     email: Option<&str>,
     subject: Option<&str>,
     t: &mut Trace,
@@ -614,10 +614,10 @@ pub(crate) async fn admission(
         return refuse(t, "email", "no_email", "your identity provider did not send an email address; ask your IT admin to release the email claim".into());
     };
     let existing = match subject {
-        Some(sub) => db::sso::identity_membership(conn, org, &row.id, sub).await?,
+        Some(sub) => db::users::identity_membership(conn, org, &row.id, sub).await?,
         None => None,
     };
-    let by_email = db::sso::member_by_email(conn, org, &email).await?;
+    let by_email = db::users::member_by_email(conn, org, &email).await?;
     let known_user = existing
         .as_ref()
         .or(by_email.as_ref())
@@ -630,7 +630,7 @@ pub(crate) async fn admission(
         ),
         None => t.info("directory", "no directory is authoritative"),
     }
-    if let Some(db::sso::UserMembership {
+    if let Some(db::users::UserMembership {
         user_id: u,
         membership_id: m,
         role: r,
@@ -670,13 +670,15 @@ pub(crate) async fn admission(
         format!("{domain} is verified by this organization"),
     );
     match by_email {
-        Some(db::sso::UserMembership { state: st, .. }) if st != MembershipState::Active => refuse(
-            t,
-            "membership",
-            "membership_suspended",
-            "your access to this organization is suspended; contact your IT admin".into(),
-        ),
-        Some(db::sso::UserMembership {
+        Some(db::users::UserMembership { state: st, .. }) if st != MembershipState::Active => {
+            refuse(
+                t,
+                "membership",
+                "membership_suspended",
+                "your access to this organization is suspended; contact your IT admin".into(),
+            )
+        }
+        Some(db::users::UserMembership {
             user_id: u,
             membership_id: m,
             role: r,
@@ -715,7 +717,7 @@ pub(crate) async fn admission(
 async fn admit(
     state: &AppState,
     ctx: &RequestContext,
-    row: &db::sso::ConnectionRow,
+    row: &db::connections::ConnectionRow,
     id: &Identity,
 ) -> Result<Result<SignInResult, OidcFailure>, AppError> {
     let org = &row.organization_id;
@@ -752,7 +754,7 @@ async fn admit(
             if !locked {
                 let m = membership_id.clone();
                 // Decide again only when a lock was taken (PostgreSQL).
-                if db::directories::lock_membership(tx.conn(), org, &m).await? {
+                if db::memberships::lock_membership(tx.conn(), org, &m).await? {
                     locked = true;
                     continue;
                 }
@@ -774,7 +776,7 @@ async fn admit(
             membership_id,
             role,
         } => {
-            db::sso::touch_identity(tx.conn(), &row.id, &id.subject, &email, &raw, now).await?;
+            db::users::touch_identity(tx.conn(), &row.id, &id.subject, &email, &raw, now).await?;
             (user_id, membership_id, role)
         }
         Admit::Link {
@@ -784,7 +786,7 @@ async fn admit(
             domain,
         } => {
             // Same person through a second connection: link by verified email on a verified domain.
-            db::sso::insert_identity(
+            db::users::insert_identity(
                 tx.conn(),
                 &row.id,
                 &id.subject,
@@ -816,7 +818,7 @@ async fn admit(
         Admit::Jit { role, domain } => {
             let u = db::new_id(IdKind::User);
             let m = db::new_id(IdKind::Membership);
-            db::sso::insert_user(
+            db::users::insert_user(
                 tx.conn(),
                 &u,
                 org,
@@ -826,7 +828,7 @@ async fn admit(
                 now,
             )
             .await?;
-            db::sso::insert_identity(tx.conn(), &row.id, &id.subject, org, &u, &email, &raw, now)
+            db::users::insert_identity(tx.conn(), &row.id, &id.subject, org, &u, &email, &raw, now)
                 .await?;
             lifecycle::apply(
                 &mut tx,
@@ -856,7 +858,7 @@ async fn admit(
             (u, m, role)
         }
     };
-    db::members::touch_sign_in(tx.conn(), &membership_id, now).await?;
+    db::memberships::touch_sign_in(tx.conn(), &membership_id, now).await?;
     tx.record(
         Some(org),
         EventType::AuthenticationSucceeded,
@@ -905,10 +907,10 @@ pub async fn exchange_code(
     // A code issued for one vendor redirect is not valid for another. The mismatch leaves the
     // code unspent (the redirect is part of the redemption's condition), so a misconfigured or
     // hostile caller cannot burn a code the right redirect is about to redeem.
-    let Some(db::sso::RedeemedCode { result, .. }) =
-        db::sso::take_code(&mut conn, &code_hash, redirect_uri, now).await?
+    let Some(db::sign_in::RedeemedCode { result, .. }) =
+        db::sign_in::take_code(&mut conn, &code_hash, redirect_uri, now).await?
     else {
-        if redirect_uri.is_some() && db::sso::code_is_live(&mut conn, &code_hash, now).await? {
+        if redirect_uri.is_some() && db::sign_in::code_is_live(&mut conn, &code_hash, now).await? {
             return Err(AppError::Invalid(crate::domain::FieldError::new(
                 "redirect_uri",
                 "the code was issued for a different redirect_uri (the code was not used up)",
@@ -930,7 +932,7 @@ pub async fn exchange_code(
         .get("id")
         .and_then(|v| v.as_str())
         .unwrap_or("");
-    if db::sso::membership_state(&mut conn, org, membership)
+    if db::memberships::membership_state(&mut conn, org, membership)
         .await?
         .as_deref()
         != Some(MembershipState::Active.as_str())
@@ -952,10 +954,10 @@ pub async fn last_test(
 ) -> Result<Option<(bool, serde_json::Value, i64)>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     Ok(
-        db::sso::last_attempt(&mut conn, organization_id, connection_id, "test")
+        db::sign_in::last_attempt(&mut conn, organization_id, connection_id, "test")
             .await?
             .map(
-                |db::sso::AttemptResult {
+                |db::sign_in::AttemptResult {
                      outcome,
                      evidence,
                      created_at: at,
@@ -1005,7 +1007,7 @@ pub async fn add_redirect_uri(
     let uri = check_redirect_uri(uri)?;
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    if db::sso::add_redirect_uri(tx.conn(), &uri, now).await? {
+    if db::redirect_uris::add_redirect_uri(tx.conn(), &uri, now).await? {
         tx.record(
             None,
             EventType::RedirectUriAdded,
@@ -1036,11 +1038,11 @@ pub async fn list_redirect_uris(state: &AppState) -> Result<Vec<RedirectUri>, Ap
         .collect();
     let mut conn = state.db.pool.acquire().await?;
     out.extend(
-        db::sso::list_redirect_uris(&mut conn)
+        db::redirect_uris::list_redirect_uris(&mut conn)
             .await?
             .into_iter()
             .map(
-                |db::sso::RedirectUriRow {
+                |db::redirect_uris::RedirectUriRow {
                      uri,
                      created_at: at,
                  }| RedirectUri {
@@ -1062,7 +1064,7 @@ pub async fn remove_redirect_uri(
 ) -> Result<(), AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    if !db::sso::remove_redirect_uri(tx.conn(), uri).await? {
+    if !db::redirect_uris::remove_redirect_uri(tx.conn(), uri).await? {
         return Err(AppError::NotFound(
             "redirect URI (environment entries are changed in LANYARD_REDIRECT_URIS)",
         ));
@@ -1082,7 +1084,7 @@ pub async fn remove_redirect_uri(
 /// cross-site POST back carries no SameSite=Lax cookie, so the state lives server-side).
 async fn begin_saml(
     state: &AppState,
-    row: db::sso::ConnectionRow,
+    row: db::connections::ConnectionRow,
     purpose: &str,
     redirect_uri: Option<String>,
     client_state: Option<String>,
@@ -1123,7 +1125,7 @@ async fn begin_saml(
         invitation_token_hash: invitation.map(|i| i.1),
     };
     let mut conn = state.db.pool.acquire().await?;
-    db::sso::insert_request(&mut conn, &req).await?;
+    db::sign_in::insert_request(&mut conn, &req).await?;
     Ok(Next::Redirect(url))
 }
 
@@ -1164,7 +1166,7 @@ pub async fn saml_acs(
     let pending = match &relay {
         Some(rs) => {
             let mut conn = state.db.pool.acquire().await?;
-            db::sso::take_request(&mut conn, &hash_secret(rs), now)
+            db::sign_in::take_request(&mut conn, &hash_secret(rs), now)
                 .await?
                 .filter(|r| r.connection_id == row.id)
         }
@@ -1275,7 +1277,7 @@ pub(crate) async fn default_redirect(state: &AppState) -> Result<Option<String>,
         return Ok(Some(first.clone()));
     }
     let mut conn = state.db.pool.acquire().await?;
-    Ok(db::sso::list_redirect_uris(&mut conn)
+    Ok(db::redirect_uris::list_redirect_uris(&mut conn)
         .await?
         .into_iter()
         .next()
@@ -1286,17 +1288,19 @@ pub(crate) async fn default_redirect(state: &AppState) -> Result<Option<String>,
 async fn saml_connection(
     state: &AppState,
     connection_id: &str,
-) -> Result<Option<db::sso::ConnectionRow>, AppError> {
+) -> Result<Option<db::connections::ConnectionRow>, AppError> {
     if !crate::domain::ids::is_valid_id(IdKind::Connection, connection_id) {
         return Ok(None);
     }
     let mut conn = state.db.pool.acquire().await?;
-    let Some(org) = db::sso::connection_owner(&mut conn, connection_id).await? else {
+    let Some(org) = db::connections::connection_owner(&mut conn, connection_id).await? else {
         return Ok(None);
     };
-    Ok(db::sso::get_connection(&mut conn, &org, connection_id)
-        .await?
-        .filter(|r| r.kind == ConnectionKind::Saml))
+    Ok(
+        db::connections::get_connection(&mut conn, &org, connection_id)
+            .await?
+            .filter(|r| r.kind == ConnectionKind::Saml),
+    )
 }
 
 /// Lanyard's SP metadata for a SAML connection (public: IdPs fetch it).
