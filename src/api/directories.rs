@@ -135,7 +135,7 @@ pub async fn portal_directories(
     errors_only: bool,
     method: String,
 ) -> Result<DsyncPage, PortalError> {
-    use crate::server::db::directories::LogFilter;
+    use crate::server::db::scim_log::LogFilter;
     use crate::server::service::directories as dirs;
     let c = caller().await?;
     let org = &c.grant.organization_id;

@@ -157,7 +157,7 @@ pub(crate) async fn sim_paths(
         SimulatedPath::Invitation.as_str().to_owned(),
         "Invitation and its acceptance".to_owned(),
     )];
-    for k in crate::server::db::sso::list_connections(conn, org)
+    for k in crate::server::db::connections::list_connections(conn, org)
         .await
         .map_err(AppError::from)?
     {

@@ -498,9 +498,9 @@ pub async fn queue(
     let now = tx.now();
     let id = super::db::new_id(crate::domain::ids::IdKind::Mail);
     let body = serde_json::json!({ "text": text, "html": html }).to_string();
-    super::db::members::insert_mail(
+    super::db::mail::insert_mail(
         tx.conn(),
-        &super::db::members::MailRow {
+        &super::db::mail::MailRow {
             id: id.clone(),
             organization_id: about.organization_id.map(str::to_owned),
             invitation_id: about.invitation_id.map(str::to_owned),

@@ -1,17 +1,41 @@
 //! SQL only. Both dialects share query text through sqlx's `Any` driver: plain scalar types
 //! (TEXT, BIGINT), `$n` placeholders, timestamps as epoch milliseconds.
+//!
+//! One module per table group, named after what it stores; a query lives with the table whose
+//! rows it is about:
+//!
+//! - tenants and their setup: [`organizations`], [`domains`], [`setup_links`];
+//! - sign-in: [`connections`], [`saml`] (pinned certificates, replay cache), [`sign_in`]
+//!   (pending requests, one-time codes, attempts), [`redirect_uris`];
+//! - people: [`users`] (users and their IdP identities), [`memberships`] (with grants and
+//!   scheduled removals), [`roles`], [`invitations`] (with their tokens), [`mail`] (the outbox);
+//! - directory sync: [`directories`], [`directory_tokens`], [`directory_users`],
+//!   [`directory_groups`] (with their members), [`group_mappings`], [`scim_log`];
+//! - vendor and operations: [`api_keys`], [`idempotency`], [`webhooks`], [`staff`], [`health`]
+//!   (support console reads and snapshots).
 
 pub mod api_keys;
+pub mod connections;
 pub mod directories;
+pub mod directory_groups;
+pub mod directory_tokens;
+pub mod directory_users;
 pub mod domains;
+pub mod group_mappings;
 pub mod health;
 pub mod idempotency;
-pub mod members;
+pub mod invitations;
+pub mod mail;
+pub mod memberships;
 pub mod organizations;
+pub mod redirect_uris;
+pub mod roles;
 pub mod saml;
+pub mod scim_log;
 pub mod setup_links;
-pub mod sso;
+pub mod sign_in;
 pub mod staff;
+pub mod users;
 pub mod webhooks;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -10,7 +10,7 @@ use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::clock::rfc3339;
 use crate::server::crypto::SecretBox;
-use crate::server::db::{self, saml::CertificateRow, sso::ConnectionRow};
+use crate::server::db::{self, connections::ConnectionRow, saml::CertificateRow};
 use crate::server::error::AppError;
 use crate::server::oidc;
 use crate::server::protocol::saml::attributes::AttributeMapping;
@@ -574,7 +574,7 @@ pub async fn create(
     db::organizations::get(tx.conn(), organization_id)
         .await?
         .ok_or(AppError::NotFound("organization"))?;
-    db::sso::insert_connection(tx.conn(), &row).await?;
+    db::connections::insert_connection(tx.conn(), &row).await?;
     for c in &certs {
         db::saml::insert_certificate(tx.conn(), c).await?;
     }
@@ -605,7 +605,7 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
         return Err(not_found());
     }
     let mut conn = state.db.pool.acquire().await?;
-    db::sso::connection_owner(&mut conn, id)
+    db::connections::connection_owner(&mut conn, id)
         .await?
         .ok_or_else(not_found)
 }
@@ -628,7 +628,7 @@ pub(crate) async fn get_row(
     id: &str,
 ) -> Result<ConnectionRow, AppError> {
     let mut conn = state.db.pool.acquire().await?;
-    db::sso::get_connection(&mut conn, organization_id, id)
+    db::connections::get_connection(&mut conn, organization_id, id)
         .await?
         .ok_or_else(not_found)
 }
@@ -638,7 +638,7 @@ pub(crate) async fn get_row(
 pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Connection>, AppError> {
     let rows = {
         let mut conn = state.db.pool.acquire().await?;
-        db::sso::list_connections(&mut conn, organization_id).await?
+        db::connections::list_connections(&mut conn, organization_id).await?
     };
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
@@ -794,7 +794,7 @@ pub async fn update(
     let now = state.clock.now();
     row.updated_at = now;
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    if !db::sso::update_connection(tx.conn(), organization_id, &row).await? {
+    if !db::connections::update_connection(tx.conn(), organization_id, &row).await? {
         return Err(not_found());
     }
     let mut certs_added: Vec<String> = Vec::new();
@@ -869,10 +869,10 @@ pub async fn delete(
 ) -> Result<(), AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    let row = db::sso::get_connection(tx.conn(), organization_id, id)
+    let row = db::connections::get_connection(tx.conn(), organization_id, id)
         .await?
         .ok_or_else(not_found)?;
-    db::sso::delete_connection(tx.conn(), organization_id, id, now).await?;
+    db::connections::delete_connection(tx.conn(), organization_id, id, now).await?;
     tx.record(
         Some(organization_id),
         EventType::ConnectionDeleted,

@@ -655,21 +655,21 @@ async fn directories_health(
 ) -> Result<Vec<DirectoryHealthLine>, AppError> {
     let mut directories = Vec::new();
     for d in db::directories::list_directories(conn, organization_id).await? {
-        let db::directories::RequestStats {
+        let db::scim_log::RequestStats {
             requests: requests_24h,
             errors: errors_24h,
             last_request_at,
-        } = db::directories::request_stats(conn, &d.id, now - DAY_MS).await?;
-        let last_error = db::directories::last_error(conn, &d.id)
+        } = db::scim_log::request_stats(conn, &d.id, now - DAY_MS).await?;
+        let last_error = db::scim_log::last_error(conn, &d.id)
             .await?
             .map(|l| format!("{} {} {}", l.status, l.method, l.path));
-        let token_age_days = db::directories::live_tokens(conn, &d.id, now)
+        let token_age_days = db::directory_tokens::live_tokens(conn, &d.id, now)
             .await?
             .iter()
             .map(|t| t.created_at)
             .max()
             .map(|c| days_ago(now, c));
-        let users = db::directories::page_users(conn, &d.id, None, 0, 0)
+        let users = db::directory_users::page_users(conn, &d.id, None, 0, 0)
             .await?
             .total;
         let error_rate = if requests_24h > 0 {

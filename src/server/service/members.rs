@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::domain::ids::{is_valid_id, IdKind};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext};
-use crate::server::db::members::{self as q, MemberFilter, MemberRow};
+use crate::server::db::memberships::{MemberFilter, MemberRow};
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
@@ -230,7 +230,7 @@ pub async fn list(
     }
     let limit = super::page_limit(p.limit, 50, 200)?;
     let mut conn = state.db.pool.acquire().await?;
-    let rows = q::list_members(
+    let rows = db::memberships::list_members(
         &mut conn,
         organization_id,
         &MemberFilter {
@@ -249,7 +249,7 @@ pub async fn list(
     let more = rows.len() as i64 > limit;
     let rows: Vec<MemberRow> = rows.into_iter().take(limit as usize).collect();
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut grants = q::grants_of(&mut conn, organization_id, &ids).await?;
+    let mut grants = db::memberships::grants_of(&mut conn, organization_id, &ids).await?;
     let next = if more { ids.last().cloned() } else { None };
     let out = rows
         .into_iter()
@@ -279,16 +279,16 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
         return Err(AppError::NotFound("membership"));
     }
     let mut conn = state.db.pool.acquire().await?;
-    q::membership_owner(&mut conn, id)
+    db::memberships::membership_owner(&mut conn, id)
         .await?
         .ok_or(AppError::NotFound("membership"))
 }
 
 async fn read(conn: &mut Conn, organization_id: &str, id: &str) -> Result<Membership, AppError> {
-    let row = q::get_member(conn, organization_id, id, db::Lock::Plain)
+    let row = db::memberships::get_member(conn, organization_id, id, db::Lock::Plain)
         .await?
         .ok_or(AppError::NotFound("membership"))?;
-    let grants = q::grants(conn, organization_id, id)
+    let grants = db::memberships::grants(conn, organization_id, id)
         .await?
         .into_iter()
         .map(|g| grant_of(g.kind, g.role, g.detail, g.created_at))
@@ -330,7 +330,7 @@ pub async fn acting_role(
     if !is_valid_id(IdKind::Membership, id) {
         return Err(bad());
     }
-    let m = q::get_member(conn, organization_id, id, db::Lock::Plain)
+    let m = db::memberships::get_member(conn, organization_id, id, db::Lock::Plain)
         .await?
         .filter(|m| m.state == MembershipState::Active)
         .ok_or_else(bad)?;
@@ -372,7 +372,7 @@ pub async fn update(
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     let lock = db::Lock::ForUpdate;
-    let m = q::get_member(tx.conn(), organization_id, id, lock)
+    let m = db::memberships::get_member(tx.conn(), organization_id, id, lock)
         .await?
         .ok_or(AppError::NotFound("membership"))?;
     let acting = acting_role(

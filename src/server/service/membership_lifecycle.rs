@@ -89,19 +89,20 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
     for w in &c.rows {
         match *w {
             RowWrite::Insert { user_id, role } => {
-                db::sso::insert_membership(tx.conn(), m, org, user_id, role, now).await?
+                db::memberships::insert_membership(tx.conn(), m, org, user_id, role, now).await?
             }
             RowWrite::State(state) => {
-                db::sso::set_membership_state(tx.conn(), org, m, state.as_str(), now).await?;
+                db::memberships::set_membership_state(tx.conn(), org, m, state.as_str(), now)
+                    .await?;
             }
-            RowWrite::Role(role) => db::members::set_role(tx.conn(), org, m, role, now).await?,
+            RowWrite::Role(role) => db::memberships::set_role(tx.conn(), org, m, role, now).await?,
             RowWrite::Managed {
                 state,
                 role,
                 group_id,
                 directory_id,
             } => {
-                db::directories::set_managed_membership(
+                db::memberships::set_managed_membership(
                     tx.conn(),
                     org,
                     m,
@@ -124,7 +125,7 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
         .filter(|s| *s != MembershipState::Active)
     {
         // Sign-ins in flight end with the access.
-        voided = db::directories::void_codes(tx.conn(), m, now).await?;
+        voided = db::sign_in::void_codes(tx.conn(), m, now).await?;
         if let Some(email) = c.revoke_invitations_to {
             super::invitations::revoke_pending_for(tx, org, email, ended.as_str()).await?;
         }
@@ -132,7 +133,7 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
     for r in c.records {
         match r {
             Record::Grant { kind, role, detail } => {
-                db::sso::insert_grant(
+                db::memberships::insert_grant(
                     tx.conn(),
                     &db::new_id(IdKind::Grant),
                     m,

@@ -399,7 +399,7 @@ async fn route_words(
     conn: &mut Conn,
     organization_id: &str,
     policy: &Policy,
-    inv: &db::members::InvitationRow,
+    inv: &db::invitations::InvitationRow,
 ) -> Result<String, AppError> {
     let email = inv.email.as_str();
     let mut t = Trace::default();
@@ -454,7 +454,7 @@ async fn impact(
         || before.policy.inviters != after.policy.inviters
         || before.policy.invitable_roles != after.policy.invitable_roles
     {
-        for inv in db::members::list_invitations(
+        for inv in db::invitations::list_invitations(
             conn,
             organization_id,
             Some(InvitationState::Pending.as_str()),
@@ -709,7 +709,7 @@ pub async fn simulate(
     let mut t = Trace::default();
     let (allowed, role) = match input.path {
         SimPath::Sso { connection_id } => {
-            let row = db::sso::get_connection(&mut conn, organization_id, &connection_id)
+            let row = db::connections::get_connection(&mut conn, organization_id, &connection_id)
                 .await?
                 .ok_or_else(|| {
                     invalid(
@@ -862,7 +862,7 @@ pub async fn control_points(
     let mut conn = state.db.pool.acquire().await?;
     let v = view(&mut conn, organization_id).await?;
     let p = &v.policy;
-    let connections = db::sso::list_connections(&mut conn, organization_id).await?;
+    let connections = db::connections::list_connections(&mut conn, organization_id).await?;
     let active: Vec<String> = connections
         .iter()
         .filter(|c| c.state == ConnectionState::Active)

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::db::{members as q, Conn};
+use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
@@ -54,12 +54,12 @@ fn built_in(slug: &str) -> Option<Role> {
 }
 
 fn from_row(
-    q::RoleRow {
+    db::roles::RoleRow {
         slug,
         name,
         permissions,
         ..
-    }: q::RoleRow,
+    }: db::roles::RoleRow,
 ) -> Role {
     Role {
         slug,
@@ -87,7 +87,7 @@ pub async fn resolve(conn: &mut Conn, slug: &str) -> Result<Option<Role>, sqlx::
     if let Some(r) = built_in(slug) {
         return Ok(Some(r));
     }
-    Ok(q::get_role(conn, slug).await?.map(from_row))
+    Ok(db::roles::get_role(conn, slug).await?.map(from_row))
 }
 
 /// Every role, built-in first.
@@ -96,7 +96,7 @@ pub async fn all(conn: &mut Conn) -> Result<Vec<Role>, sqlx::Error> {
         .into_iter()
         .filter_map(built_in)
         .collect();
-    out.extend(q::list_roles(conn).await?.into_iter().map(from_row));
+    out.extend(db::roles::list_roles(conn).await?.into_iter().map(from_row));
     Ok(out)
 }
 
@@ -168,7 +168,7 @@ pub async fn create(
     }
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    if q::get_role(tx.conn(), &slug).await?.is_some() {
+    if db::roles::get_role(tx.conn(), &slug).await?.is_some() {
         return Err(AppError::Conflict {
             code: "role_exists",
             message: format!("a role '{slug}' already exists"),
@@ -176,7 +176,7 @@ pub async fn create(
         });
     }
     let perms = serde_json::to_string(&permissions).unwrap_or_else(|_| "[]".into());
-    q::insert_role(tx.conn(), &slug, &name, &perms, now).await?;
+    db::roles::insert_role(tx.conn(), &slug, &name, &perms, now).await?;
     tx.record(
         None,
         EventType::RoleCreated,
@@ -209,10 +209,10 @@ pub async fn delete(
     }
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    if q::get_role(tx.conn(), slug).await?.is_none() {
+    if db::roles::get_role(tx.conn(), slug).await?.is_none() {
         return Err(AppError::NotFound("role"));
     }
-    let uses = q::role_uses(tx.conn(), slug).await?;
+    let uses = db::roles::role_uses(tx.conn(), slug).await?;
     if uses > 0 {
         return Err(AppError::Conflict {
             code: "role_in_use",
@@ -220,7 +220,7 @@ pub async fn delete(
             field: Some("slug"),
         });
     }
-    q::delete_role(tx.conn(), slug).await?;
+    db::roles::delete_role(tx.conn(), slug).await?;
     tx.record(
         None,
         EventType::RoleDeleted,

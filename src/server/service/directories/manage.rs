@@ -10,7 +10,7 @@ use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::crypto::{hash_secret, new_secret};
 use crate::server::db;
-use crate::server::db::directories::{self as q, DirectoryRow};
+use crate::server::db::directories::DirectoryRow;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
@@ -49,8 +49,8 @@ pub async fn create(
     };
     let token = new_secret(SCIM_TOKEN_PREFIX);
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    q::insert_directory(tx.conn(), &row).await?;
-    q::insert_token(
+    db::directories::insert_directory(tx.conn(), &row).await?;
+    db::directory_tokens::insert_token(
         tx.conn(),
         &db::new_id(IdKind::DirectoryToken),
         &row.id,
@@ -81,7 +81,7 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
         return Err(not_found());
     }
     let mut conn = state.db.pool.acquire().await?;
-    q::directory_owner(&mut conn, id)
+    db::directories::directory_owner(&mut conn, id)
         .await?
         .ok_or_else(not_found)
 }
@@ -93,7 +93,7 @@ pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Di
         return Err(not_found());
     }
     let mut conn = state.db.pool.acquire().await?;
-    let row = q::get_directory(&mut conn, organization_id, id)
+    let row = db::directories::get_directory(&mut conn, organization_id, id)
         .await?
         .ok_or_else(not_found)?;
     view(state, &mut conn, row).await
@@ -103,7 +103,7 @@ pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Di
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Directory>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
-    let rows = q::list_directories(&mut conn, organization_id).await?;
+    let rows = db::directories::list_directories(&mut conn, organization_id).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         out.push(view(state, &mut conn, r).await?);
@@ -126,7 +126,7 @@ pub async fn update(
     }
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    let mut row = q::get_directory(tx.conn(), organization_id, id)
+    let mut row = db::directories::get_directory(tx.conn(), organization_id, id)
         .await?
         .ok_or_else(not_found)?;
     let mut changes = serde_json::Map::new();
@@ -144,7 +144,7 @@ pub async fn update(
         }
     }
     if !changes.is_empty() {
-        q::update_directory(
+        db::directories::update_directory(
             tx.conn(),
             organization_id,
             id,
@@ -181,12 +181,12 @@ pub async fn rotate_token(
     let now = state.clock.now();
     let overlap = state.config.scim_token_overlap_ms;
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    let row = q::get_directory(tx.conn(), organization_id, id)
+    let row = db::directories::get_directory(tx.conn(), organization_id, id)
         .await?
         .ok_or_else(not_found)?;
-    q::expire_tokens(tx.conn(), id, now + overlap).await?;
+    db::directory_tokens::expire_tokens(tx.conn(), id, now + overlap).await?;
     let token = new_secret(SCIM_TOKEN_PREFIX);
-    q::insert_token(
+    db::directory_tokens::insert_token(
         tx.conn(),
         &db::new_id(IdKind::DirectoryToken),
         id,
@@ -226,10 +226,10 @@ pub async fn delete(
     }
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    let row = q::get_directory(tx.conn(), organization_id, id)
+    let row = db::directories::get_directory(tx.conn(), organization_id, id)
         .await?
         .ok_or_else(not_found)?;
-    let users = q::all_users(tx.conn(), id).await?;
+    let users = db::directory_users::all_users(tx.conn(), id).await?;
     let dir = DirCtx {
         directory_id: id.to_owned(),
         organization_id: organization_id.to_owned(),
@@ -248,7 +248,7 @@ pub async fn delete(
             .await?;
         }
     }
-    q::delete_directory(tx.conn(), organization_id, id, now).await?;
+    db::directories::delete_directory(tx.conn(), organization_id, id, now).await?;
     tx.record(
         Some(organization_id),
         EventType::DirectoryDeleted,

@@ -7,7 +7,6 @@ use serde_json::json;
 
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::db::directories as q;
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
@@ -45,9 +44,9 @@ pub struct RoleChange {
 
 fn check_mappings(
     input: &[GroupMapping],
-    groups: &[q::DirGroupRow],
-) -> Result<Vec<q::GroupRoleMapping>, FieldError> {
-    let mut out: Vec<q::GroupRoleMapping> = Vec::new();
+    groups: &[db::directory_groups::DirGroupRow],
+) -> Result<Vec<db::group_mappings::GroupRoleMapping>, FieldError> {
+    let mut out: Vec<db::group_mappings::GroupRoleMapping> = Vec::new();
     for m in input {
         if !groups.iter().any(|g| g.id == m.group_id) {
             return Err(FieldError::new(
@@ -67,7 +66,7 @@ fn check_mappings(
         if out.iter().any(|o| o.group_id == m.group_id) {
             return Err(FieldError::new("group_id", "each group can be mapped once"));
         }
-        out.push(q::GroupRoleMapping {
+        out.push(db::group_mappings::GroupRoleMapping {
             group_id: m.group_id.clone(),
             role: m.role.clone(),
             priority: m.priority,
@@ -84,12 +83,12 @@ pub async fn groups(
     id: &str,
 ) -> Result<Vec<GroupInfo>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
-    q::get_directory(&mut conn, organization_id, id)
+    db::directories::get_directory(&mut conn, organization_id, id)
         .await?
         .ok_or_else(not_found)?;
-    let rows = q::all_groups(&mut conn, id).await?;
-    let counts = q::member_counts(&mut conn, id).await?;
-    let maps = q::mappings(&mut conn, id).await?;
+    let rows = db::directory_groups::all_groups(&mut conn, id).await?;
+    let counts = db::directory_groups::member_counts(&mut conn, id).await?;
+    let maps = db::group_mappings::mappings(&mut conn, id).await?;
     Ok(rows
         .into_iter()
         .map(|g| {
@@ -112,17 +111,22 @@ pub async fn groups(
 async fn role_changes(
     conn: &mut Conn,
     dir: &DirCtx,
-    proposed: &[q::GroupRoleMapping],
+    proposed: &[db::group_mappings::GroupRoleMapping],
 ) -> Result<Vec<RoleChange>, AppError> {
     let mut out = Vec::new();
-    for u in q::all_users(conn, &dir.directory_id).await? {
+    for u in db::directory_users::all_users(conn, &dir.directory_id).await? {
         if u.active == 0 {
             continue;
         }
         let membership = match &u.user_id {
-            Some(uid) => q::membership_of_user(conn, &dir.organization_id, uid, db::Lock::Plain)
-                .await?
-                .filter(|m| m.state == MembershipState::Active),
+            Some(uid) => db::memberships::membership_of_user(
+                conn,
+                &dir.organization_id,
+                uid,
+                db::Lock::Plain,
+            )
+            .await?
+            .filter(|m| m.state == MembershipState::Active),
             None => None,
         };
         let (mut to, group) = desired_role(conn, dir, &u.id, Some(proposed)).await?;
@@ -156,9 +160,9 @@ pub async fn preview_mappings(
 ) -> Result<Vec<RoleChange>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     let dir = dir_ctx(&mut conn, organization_id, id).await?;
-    let groups = q::all_groups(&mut conn, id).await?;
+    let groups = db::directory_groups::all_groups(&mut conn, id).await?;
     let proposed = check_mappings(input, &groups)?;
-    for q::GroupRoleMapping { role, .. } in &proposed {
+    for db::group_mappings::GroupRoleMapping { role, .. } in &proposed {
         super::roles::check(&mut conn, "role", role).await?;
     }
     role_changes(&mut conn, &dir, &proposed).await
@@ -177,13 +181,13 @@ pub async fn save_mappings(
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     let dir = dir_ctx(tx.conn(), organization_id, id).await?;
-    let groups = q::all_groups(tx.conn(), id).await?;
+    let groups = db::directory_groups::all_groups(tx.conn(), id).await?;
     let proposed = check_mappings(input, &groups)?;
-    for q::GroupRoleMapping { role, .. } in &proposed {
+    for db::group_mappings::GroupRoleMapping { role, .. } in &proposed {
         super::roles::check(tx.conn(), "role", role).await?;
     }
     let changes = role_changes(tx.conn(), &dir, &proposed).await?;
-    q::replace_mappings(tx.conn(), id, organization_id, &proposed, now).await?;
+    db::group_mappings::replace_mappings(tx.conn(), id, organization_id, &proposed, now).await?;
     tx.record(
         Some(organization_id),
         EventType::DirectoryRoleMappingsUpdated,
@@ -191,7 +195,7 @@ pub async fn save_mappings(
         json!({ "mappings": input, "role_changes": changes.len() }),
     )
     .await?;
-    for mut u in q::all_users(tx.conn(), id).await? {
+    for mut u in db::directory_users::all_users(tx.conn(), id).await? {
         reconcile(&mut tx, &dir, &mut u, false, Some(&proposed)).await?;
     }
     tx.commit().await?;

@@ -10,7 +10,7 @@ use crate::domain::ids::{is_valid_id, IdKind};
 use crate::domain::reconcile::Group;
 use crate::domain::FieldError;
 use crate::server::audit::Actor;
-use crate::server::db::directories::{self as q, DirectoryRow};
+use crate::server::db::directories::DirectoryRow;
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
@@ -142,11 +142,11 @@ pub fn directory_actor(id: &str, name: &str) -> Actor {
 
 async fn view(state: &AppState, conn: &mut Conn, r: DirectoryRow) -> Result<Directory, AppError> {
     let now = state.clock.now();
-    let tokens = q::live_tokens(conn, &r.id, now)
+    let tokens = db::directory_tokens::live_tokens(conn, &r.id, now)
         .await?
         .into_iter()
         .map(
-            |q::LiveToken {
+            |db::directory_tokens::LiveToken {
                  hint,
                  created_at,
                  expires_at,
@@ -157,14 +157,18 @@ async fn view(state: &AppState, conn: &mut Conn, r: DirectoryRow) -> Result<Dire
             },
         )
         .collect();
-    let q::RequestStats {
+    let db::scim_log::RequestStats {
         requests: requests_24h,
         errors: errors_24h,
         last_request_at,
-    } = q::request_stats(conn, &r.id, now - 86_400_000).await?;
-    let last = q::last_error(conn, &r.id).await?;
-    let users = q::page_users(conn, &r.id, None, 0, 0).await?.total;
-    let groups = q::page_groups(conn, &r.id, None, 0, 0).await?.total;
+    } = db::scim_log::request_stats(conn, &r.id, now - 86_400_000).await?;
+    let last = db::scim_log::last_error(conn, &r.id).await?;
+    let users = db::directory_users::page_users(conn, &r.id, None, 0, 0)
+        .await?
+        .total;
+    let groups = db::directory_groups::page_groups(conn, &r.id, None, 0, 0)
+        .await?
+        .total;
     Ok(Directory {
         scim_base_url: scim_base_url(state, &r.id),
         id: r.id,
@@ -207,18 +211,19 @@ async fn desired_role(
     conn: &mut Conn,
     dir: &DirCtx,
     dir_user_id: &str,
-    mappings: Option<&[q::GroupRoleMapping]>,
+    mappings: Option<&[db::group_mappings::GroupRoleMapping]>,
 ) -> Result<(String, Option<(String, String)>), sqlx::Error> {
     let owned;
     let mappings = match mappings {
         Some(m) => m,
         None => {
-            owned = q::mappings(conn, &dir.directory_id).await?;
+            owned = db::group_mappings::mappings(conn, &dir.directory_id).await?;
             &owned
         }
     };
     if !mappings.is_empty() {
-        let groups = q::groups_of_user(conn, &dir.directory_id, dir_user_id).await?;
+        let groups =
+            db::directory_groups::groups_of_user(conn, &dir.directory_id, dir_user_id).await?;
         let mapped = mappings
             .iter()
             .filter(|m| groups.iter().any(|g| g.id == m.group_id))
@@ -252,7 +257,7 @@ async fn dir_ctx(conn: &mut Conn, organization_id: &str, id: &str) -> Result<Dir
     if !is_valid_id(IdKind::Directory, id) {
         return Err(not_found());
     }
-    let row = q::get_directory(conn, organization_id, id)
+    let row = db::directories::get_directory(conn, organization_id, id)
         .await?
         .ok_or_else(not_found)?;
     Ok(DirCtx {

@@ -3,7 +3,7 @@
 use crate::domain::membership::MembershipState;
 use crate::server::service::policy::Trace;
 
-use crate::server::db::directories::{self as q, DirectoryRow};
+use crate::server::db::directories::DirectoryRow;
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 
@@ -36,7 +36,8 @@ pub(super) async fn deactivation_plan_for(
     let is_admin = super::roles::resolve(conn, role)
         .await?
         .is_some_and(|r| r.permissions.iter().any(|p| p == "*"));
-    let last_admin = is_admin && q::other_active_admins(conn, org, membership_id).await? == 0;
+    let last_admin =
+        is_admin && db::memberships::other_active_admins(conn, org, membership_id).await? == 0;
     let mut plan = DeactivationPlan {
         last_admin,
         ..Default::default()
@@ -86,8 +87,8 @@ pub(crate) async fn deactivation_plan(
     email: &str,
     t: &mut Trace,
 ) -> Result<Option<DeactivationPlan>, AppError> {
-    match db::sso::member_by_email(conn, org, email).await? {
-        Some(db::sso::UserMembership {
+    match db::users::member_by_email(conn, org, email).await? {
+        Some(db::users::UserMembership {
             membership_id: m,
             role,
             state: st,
@@ -101,7 +102,7 @@ pub(crate) async fn deactivation_plan(
                 deactivation_plan_for(conn, policy, org, &m, &role, t).await?,
             ))
         }
-        Some(db::sso::UserMembership { state: st, .. }) => {
+        Some(db::users::UserMembership { state: st, .. }) => {
             t.info(
                 "directory",
                 format!("{email} is already {st}: nothing more to end"),
@@ -159,8 +160,8 @@ pub(crate) async fn creation_plan(
     email: &str,
     t: &mut Trace,
 ) -> Result<(bool, String), AppError> {
-    let Some(db::sso::UserMembership { user_id, .. }) =
-        db::sso::member_by_email(conn, &org.id, email).await?
+    let Some(db::users::UserMembership { user_id, .. }) =
+        db::users::member_by_email(conn, &org.id, email).await?
     else {
         if held_elsewhere(conn, &org.id, dir, email, t).await? {
             return Ok((false, org.default_role.clone()));
@@ -171,7 +172,8 @@ pub(crate) async fn creation_plan(
         );
         return Ok((true, org.default_role.clone()));
     };
-    let membership = q::membership_of_user(conn, &org.id, &user_id, db::Lock::Plain).await?;
+    let membership =
+        db::memberships::membership_of_user(conn, &org.id, &user_id, db::Lock::Plain).await?;
     if membership
         .as_ref()
         .is_none_or(|m| m.state != MembershipState::Active)
@@ -179,7 +181,7 @@ pub(crate) async fn creation_plan(
     {
         return Ok((false, org.default_role.clone()));
     }
-    let Some(q::ManagedMembership {
+    let Some(db::memberships::ManagedMembership {
         id: m,
         role,
         state: st,
@@ -199,7 +201,9 @@ pub(crate) async fn creation_plan(
     if st != MembershipState::Active
         && !may_restore(
             &st,
-            q::newest_grant(conn, &org.id, &m).await?.as_ref(),
+            db::memberships::newest_grant(conn, &org.id, &m)
+                .await?
+                .as_ref(),
             &dir.id,
         )
     {

@@ -7,7 +7,6 @@ use serde_json::json;
 
 use crate::domain::reconcile::{self, NewestGrant, SuspendReason};
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
-use crate::server::db::directories as q;
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
@@ -29,13 +28,13 @@ pub(super) async fn suspend(
 ) -> Result<(), AppError> {
     let org = dir.organization_id.clone();
     let lock = db::Lock::ForUpdate;
-    let Some(q::ManagedMembership {
+    let Some(db::memberships::ManagedMembership {
         id: m,
         role,
         state: st,
         role_group_id: group,
         directory_id: managed_by,
-    }) = q::membership_of_user(tx.conn(), &org, user_id, lock).await?
+    }) = db::memberships::membership_of_user(tx.conn(), &org, user_id, lock).await?
     else {
         return Ok(());
     };
@@ -72,7 +71,7 @@ pub(super) async fn write_suspension(
     let org = dir.organization_id.clone();
     let (m, role) = (m.to_owned(), role.to_owned());
     // An invitation sent to the address before must not undo the deprovisioning.
-    let email = q::user_email(tx.conn(), &org, user_id).await?;
+    let email = db::users::user_email(tx.conn(), &org, user_id).await?;
     lifecycle::apply(
         tx,
         Change {
@@ -123,10 +122,13 @@ pub(super) async fn write_suspension(
     }
     match plan.remove_after_days {
         Some(0) => remove(tx, &org, &m, label, &role, &dir.directory_id, &dir.name).await?,
-        Some(days) => q::schedule_removal(tx.conn(), &org, &m, now + days * 86_400_000).await?,
+        Some(days) => {
+            db::memberships::schedule_removal(tx.conn(), &org, &m, now + days * 86_400_000).await?
+        }
         // Held by the last-admin protection: looked at again until another admin exists.
         None if plan.protected => {
-            q::schedule_removal(tx.conn(), &org, &m, now + PROTECTED_RECHECK_MS).await?
+            db::memberships::schedule_removal(tx.conn(), &org, &m, now + PROTECTED_RECHECK_MS)
+                .await?
         }
         None => {}
     }
@@ -178,10 +180,10 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
     let now = state.clock.now();
     let due = {
         let mut conn = state.db.pool.acquire().await?;
-        q::due_removals(&mut conn, now).await?
+        db::memberships::due_removals(&mut conn, now).await?
     };
     let mut n = 0;
-    for q::DueRemoval {
+    for db::memberships::DueRemoval {
         organization_id: org,
         membership_id: m,
         email,
@@ -190,14 +192,14 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
         let mut tx =
             AuditedTx::begin(&state.db, &Actor::system(), &RequestContext::default(), now).await?;
         // Claimed with a conditional update: on several nodes, exactly one removes.
-        if !q::claim_removal(tx.conn(), &org, &m, now).await? {
+        if !db::memberships::claim_removal(tx.conn(), &org, &m, now).await? {
             continue;
         }
-        let Some(q::ManagedMembership {
+        let Some(db::memberships::ManagedMembership {
             role,
             directory_id: dir,
             ..
-        }) = q::membership_of_id(tx.conn(), &org, &m).await?
+        }) = db::memberships::membership_of_id(tx.conn(), &org, &m).await?
         else {
             continue;
         };
@@ -210,9 +212,12 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
             // Protected: looked at again later, so that the removal happens once another admin
             // exists; the skip is recorded once, not at every look.
             if plan.protected {
-                q::schedule_removal(tx.conn(), &org, &m, now + PROTECTED_RECHECK_MS).await?;
-                let since = q::newest_grant_at(tx.conn(), &org, &m).await?.unwrap_or(0);
-                if q::removal_skipped_since(tx.conn(), &org, &m, since).await? {
+                db::memberships::schedule_removal(tx.conn(), &org, &m, now + PROTECTED_RECHECK_MS)
+                    .await?;
+                let since = db::memberships::newest_grant_at(tx.conn(), &org, &m)
+                    .await?
+                    .unwrap_or(0);
+                if db::memberships::removal_skipped_since(tx.conn(), &org, &m, since).await? {
                     tx.commit_observation().await?;
                     continue;
                 }
@@ -227,7 +232,7 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
             .await?;
         } else {
             let dir_id = dir.unwrap_or_default();
-            let dir_name = q::get_directory(tx.conn(), &org, &dir_id)
+            let dir_name = db::directories::get_directory(tx.conn(), &org, &dir_id)
                 .await?
                 .map(|d| d.name)
                 .unwrap_or_else(|| dir_id.clone());
@@ -253,7 +258,7 @@ pub(crate) async fn domain_owned_elsewhere(
 /// [`reconcile::may_restore`] for a stored state and newest grant `(kind, detail JSON)`.
 pub(crate) fn may_restore(
     state: &str,
-    newest_grant: Option<&q::GrantKindDetail>,
+    newest_grant: Option<&db::memberships::GrantKindDetail>,
     directory_id: &str,
 ) -> bool {
     let by = newest_grant.and_then(|g| directory_named(&g.detail));
@@ -285,7 +290,7 @@ mod tests {
 
     #[test]
     fn a_directory_restores_only_what_it_suspended_itself() {
-        let grant = |kind: &str, dir: &str| crate::server::db::directories::GrantKindDetail {
+        let grant = |kind: &str, dir: &str| crate::server::db::memberships::GrantKindDetail {
             kind: kind.to_owned(),
             detail: serde_json::json!({ "directory_id": dir }).to_string(),
         };

@@ -10,7 +10,7 @@ use crate::domain::reconcile::{
 };
 use crate::server::audit::AuditedTx;
 use crate::server::db;
-use crate::server::db::directories::{self as q, DirUserRow};
+use crate::server::db::directory_users::DirUserRow;
 use crate::server::error::AppError;
 use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
 
@@ -26,14 +26,16 @@ pub async fn reconcile(
     dir: &DirCtx,
     u: &mut DirUserRow,
     gone: bool,
-    mappings: Option<&[q::GroupRoleMapping]>,
+    mappings: Option<&[db::group_mappings::GroupRoleMapping]>,
 ) -> Result<(), AppError> {
     let now = tx.now();
     let org = dir.organization_id.clone();
     // Work from the row as this transaction sees it, locked: a deactivation committed by a
     // concurrent request must not be undone by a group change that read the user before it.
     let lock = db::Lock::ForUpdate;
-    if let Some(fresh) = q::get_user(tx.conn(), &dir.directory_id, &u.id, lock).await? {
+    if let Some(fresh) =
+        db::directory_users::get_user(tx.conn(), &dir.directory_id, &u.id, lock).await?
+    {
         *u = fresh;
     }
     let label = u.email.clone().unwrap_or_else(|| u.user_name.clone());
@@ -52,8 +54,8 @@ pub async fn reconcile(
             || domain_owned_elsewhere(tx.conn(), &org, &email).await?);
     if u.user_id.is_none() {
         // The same person may already be a member (JIT, an invitation, another directory).
-        if let Some(db::sso::UserMembership { user_id: uid, .. }) =
-            db::sso::member_by_email(tx.conn(), &org, &email).await?
+        if let Some(db::users::UserMembership { user_id: uid, .. }) =
+            db::users::member_by_email(tx.conn(), &org, &email).await?
         {
             u.user_id = Some(uid);
         } else if wants_access && !held {
@@ -66,7 +68,7 @@ pub async fn reconcile(
                     .and_then(|v| v.as_str())
                     .map(str::to_owned)
             };
-            db::sso::insert_user(
+            db::users::insert_user(
                 tx.conn(),
                 &uid,
                 &org,
@@ -80,7 +82,7 @@ pub async fn reconcile(
         } else {
             return Ok(());
         }
-        q::update_user(tx.conn(), u).await?;
+        db::directory_users::update_user(tx.conn(), u).await?;
     }
     let Some(uid) = u.user_id.clone() else {
         return Ok(());
@@ -97,20 +99,20 @@ pub async fn reconcile(
             }
         }
     };
-    let current = q::membership_of_user(tx.conn(), &org, &uid, lock).await?;
+    let current = db::memberships::membership_of_user(tx.conn(), &org, &uid, lock).await?;
     // Whether this directory may restore a membership that is not active.
     let newest = match &current {
-        Some(q::ManagedMembership {
+        Some(db::memberships::ManagedMembership {
             id: m, state: st, ..
         }) if wants_access && *st != MembershipState::Active => {
-            q::newest_grant(tx.conn(), &org, m).await?
+            db::memberships::newest_grant(tx.conn(), &org, m).await?
         }
         _ => None,
     };
     let newest_by = newest.as_ref().and_then(|g| directory_named(&g.detail));
     let membership = match &current {
         None => None,
-        Some(q::ManagedMembership {
+        Some(db::memberships::ManagedMembership {
             role,
             state: st,
             role_group_id: group,
@@ -144,7 +146,7 @@ pub async fn reconcile(
     match effect {
         Effect::Nothing => {}
         Effect::Suspend { reason } => {
-            if let Some(q::ManagedMembership {
+            if let Some(db::memberships::ManagedMembership {
                 id: m,
                 role,
                 role_group_id: group,
@@ -188,7 +190,7 @@ pub async fn reconcile(
             .await?;
         }
         Effect::Update(up) => {
-            let Some(q::ManagedMembership {
+            let Some(db::memberships::ManagedMembership {
                 id: m,
                 role: old_role,
                 ..

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::server::db::directories::{self as q, LogFilter};
+use crate::server::db::scim_log::LogFilter;
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
@@ -34,11 +34,20 @@ pub async fn users(
     let mut conn = state.db.pool.acquire().await?;
     let dir = dir_ctx(&mut conn, organization_id, id).await?;
     let mut out = Vec::new();
-    for u in q::page_users(&mut conn, id, None, 0, limit).await?.rows {
-        let groups = q::groups_of_user(&mut conn, id, &u.id).await?;
+    for u in db::directory_users::page_users(&mut conn, id, None, 0, limit)
+        .await?
+        .rows
+    {
+        let groups = db::directory_groups::groups_of_user(&mut conn, id, &u.id).await?;
         let m = match &u.user_id {
             Some(uid) => {
-                q::membership_of_user(&mut conn, &dir.organization_id, uid, db::Lock::Plain).await?
+                db::memberships::membership_of_user(
+                    &mut conn,
+                    &dir.organization_id,
+                    uid,
+                    db::Lock::Plain,
+                )
+                .await?
             }
             None => None,
         };
@@ -82,7 +91,7 @@ pub async fn request_log(
     let mut conn = state.db.pool.acquire().await?;
     dir_ctx(&mut conn, organization_id, id).await?;
     Ok(
-        q::list_requests(&mut conn, organization_id, id, filter, limit.clamp(1, 200))
+        db::scim_log::list_requests(&mut conn, organization_id, id, filter, limit.clamp(1, 200))
             .await?
             .into_iter()
             .map(|r| ScimLogEntry {
@@ -107,7 +116,7 @@ pub const LOG_RETENTION_MS: i64 = 30 * 86_400_000;
 /// Deletes request log entries past retention (minute job).
 pub async fn purge_request_log(state: &AppState) -> Result<u64, AppError> {
     let mut conn = state.db.pool.acquire().await?;
-    Ok(q::purge_requests(&mut conn, state.clock.now() - LOG_RETENTION_MS).await?)
+    Ok(db::scim_log::purge_requests(&mut conn, state.clock.now() - LOG_RETENTION_MS).await?)
 }
 
 /// The directory gate of the sign-in policy: when a directory is authoritative for the
@@ -120,14 +129,15 @@ pub async fn gate(
     user_id: Option<&str>,
     email: &str,
 ) -> Result<Option<(&'static str, &'static str)>, sqlx::Error> {
-    if !q::has_authoritative(conn, organization_id).await? {
+    if !db::directories::has_authoritative(conn, organization_id).await? {
         return Ok(None);
     }
-    let flags = q::authoritative_users(conn, organization_id, user_id, email).await?;
+    let flags =
+        db::directory_users::authoritative_users(conn, organization_id, user_id, email).await?;
     Ok(gate_verdict(&flags))
 }
 
-/// An organization's authoritative directory users indexed the way [`q::authoritative_users`]
+/// An organization's authoritative directory users indexed the way [`db::directory_users::authoritative_users`]
 /// selects them, to ask [`gate_verdict`] about many people with one query.
 #[derive(Debug, Default)]
 pub struct AuthoritativeIndex {

@@ -10,7 +10,7 @@ use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::clock::rfc3339;
 use crate::server::db;
-use crate::server::db::members::{self as q, InvitationRow};
+use crate::server::db::invitations::InvitationRow;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
@@ -30,7 +30,7 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
         return Err(AppError::NotFound("invitation"));
     }
     let mut conn = state.db.pool.acquire().await?;
-    q::invitation_owner(&mut conn, id)
+    db::invitations::invitation_owner(&mut conn, id)
         .await?
         .ok_or(AppError::NotFound("invitation"))
 }
@@ -43,7 +43,7 @@ pub async fn get(
     id: &str,
 ) -> Result<Invitation, AppError> {
     let mut conn = state.db.pool.acquire().await?;
-    let r = q::get_invitation(&mut conn, organization_id, id)
+    let r = db::invitations::get_invitation(&mut conn, organization_id, id)
         .await?
         .ok_or(AppError::NotFound("invitation"))?;
     Ok(view(&mut conn, r, state.clock.now()).await?)
@@ -67,7 +67,7 @@ pub async fn list(
     }
     let now = state.clock.now();
     let mut conn = state.db.pool.acquire().await?;
-    let rows = q::list_invitations(&mut conn, organization_id, None, 500).await?;
+    let rows = db::invitations::list_invitations(&mut conn, organization_id, None, 500).await?;
     let mut out = Vec::new();
     for r in rows {
         let v = view(&mut conn, r, now).await?;
@@ -82,10 +82,10 @@ pub async fn list(
 /// with an `invitation.expired` event each.
 async fn expire_in(tx: &mut AuditedTx, only: Option<(&str, &str)>) -> Result<usize, AppError> {
     let now = tx.now();
-    let due = q::due_expiries(tx.conn(), now, only).await?;
+    let due = db::invitations::due_expiries(tx.conn(), now, only).await?;
     let mut n = 0;
     for r in due {
-        if q::finish_invitation(
+        if db::invitations::finish_invitation(
             tx.conn(),
             &r.id,
             InvitationState::Expired.as_str(),
@@ -94,7 +94,7 @@ async fn expire_in(tx: &mut AuditedTx, only: Option<(&str, &str)>) -> Result<usi
         )
         .await?
         {
-            q::replace_tokens(tx.conn(), &r.id, now).await?;
+            db::invitations::replace_tokens(tx.conn(), &r.id, now).await?;
             tx.record(
                 Some(&r.organization_id),
                 EventType::InvitationExpired,
@@ -124,7 +124,7 @@ pub async fn expire_due(state: &AppState) -> Result<usize, AppError> {
 /// taken before any row lock, so it cannot join a lock cycle; SQLite has one writer), so that
 /// the counts below hold across nodes and concurrent requests.
 async fn lock_mail_decisions(tx: &mut AuditedTx, org: &str) -> Result<(), AppError> {
-    q::lock_invitation_mail(tx.conn(), org).await?;
+    db::mail::lock_invitation_mail(tx.conn(), org).await?;
     Ok(())
 }
 
@@ -136,10 +136,10 @@ fn seconds_until(ms: i64) -> i64 {
 /// the mail outbox (shared by every node). Refuses with when to retry.
 async fn check_org_mail_cap(tx: &mut AuditedTx, org: &str) -> Result<(), AppError> {
     let now = tx.now();
-    let q::MailCount {
+    let db::mail::MailCount {
         sent,
         oldest_at: oldest,
-    } = q::invitation_mails_since(tx.conn(), org, now - HOUR_MS).await?;
+    } = db::mail::invitation_mails_since(tx.conn(), org, now - HOUR_MS).await?;
     if sent < ORG_MAILS_PER_HOUR {
         return Ok(());
     }
@@ -174,10 +174,10 @@ async fn check_recipient_mail_cap(
     email: &str,
 ) -> Result<(), AppError> {
     let now = tx.now();
-    let q::MailCount {
+    let db::mail::MailCount {
         sent,
         oldest_at: oldest,
-    } = q::invitation_mails_to_since(tx.conn(), org, email, now - HOUR_MS).await?;
+    } = db::mail::invitation_mails_to_since(tx.conn(), org, email, now - HOUR_MS).await?;
     if sent < RECIPIENT_MAILS_PER_HOUR {
         return Ok(());
     }
@@ -193,7 +193,7 @@ async fn check_recipient_mail_cap(
 /// its previous mail (the first one included). Refuses with when to retry.
 async fn check_resend_cooldown(tx: &mut AuditedTx, row: &InvitationRow) -> Result<(), AppError> {
     let now = tx.now();
-    let Some(last) = q::last_invitation_mail_at(tx.conn(), &row.id).await? else {
+    let Some(last) = db::mail::last_invitation_mail_at(tx.conn(), &row.id).await? else {
         return Ok(());
     };
     let wait = last + RESEND_COOLDOWN_MS - now;
@@ -307,7 +307,7 @@ pub async fn create(
         revoked_at: None,
         membership_id: None,
     };
-    match q::insert_invitation(tx.conn(), &row).await {
+    match db::invitations::insert_invitation(tx.conn(), &row).await {
         Err(e) if db::is_unique_violation(&e) => {
             return Err(AppError::Conflict {
                 code: "invitation_pending",
@@ -340,7 +340,7 @@ pub async fn resend(
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     lock_mail_decisions(&mut tx, organization_id).await?;
-    let mut row = q::get_invitation(tx.conn(), organization_id, id)
+    let mut row = db::invitations::get_invitation(tx.conn(), organization_id, id)
         .await?
         .ok_or(AppError::NotFound("invitation"))?;
     if row.state != InvitationState::Pending {
@@ -359,15 +359,15 @@ pub async fn resend(
     row.expires_at = now + row.lifetime_ms.clamp(DAY_MS, 30 * DAY_MS);
     // Conditional (and it takes the row lock first): an acceptance or revocation that committed
     // since the read above wins.
-    if !q::extend_invitation(tx.conn(), id, row.expires_at, now).await? {
+    if !db::invitations::extend_invitation(tx.conn(), id, row.expires_at, now).await? {
         return Err(AppError::Conflict {
             code: "invitation_not_pending",
             message: "this invitation was just accepted or revoked; reload the page".into(),
             field: None,
         });
     }
-    q::replace_tokens(tx.conn(), id, now).await?;
-    q::cancel_invitation_mail(tx.conn(), id, now).await?;
+    db::invitations::replace_tokens(tx.conn(), id, now).await?;
+    db::mail::cancel_invitation_mail(tx.conn(), id, now).await?;
     let org_name = db::organizations::get(tx.conn(), organization_id)
         .await?
         .map(|o| o.name)
@@ -394,10 +394,18 @@ pub async fn revoke(
 ) -> Result<Invitation, AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    let row = q::get_invitation(tx.conn(), organization_id, id)
+    let row = db::invitations::get_invitation(tx.conn(), organization_id, id)
         .await?
         .ok_or(AppError::NotFound("invitation"))?;
-    if !q::finish_invitation(tx.conn(), id, InvitationState::Revoked.as_str(), None, now).await? {
+    if !db::invitations::finish_invitation(
+        tx.conn(),
+        id,
+        InvitationState::Revoked.as_str(),
+        None,
+        now,
+    )
+    .await?
+    {
         drop(tx);
         let current = get(state, organization_id, id).await?.state;
         return Err(AppError::Conflict {
@@ -406,8 +414,8 @@ pub async fn revoke(
             field: None,
         });
     }
-    q::replace_tokens(tx.conn(), id, now).await?;
-    q::cancel_invitation_mail(tx.conn(), id, now).await?;
+    db::invitations::replace_tokens(tx.conn(), id, now).await?;
+    db::mail::cancel_invitation_mail(tx.conn(), id, now).await?;
     tx.record(
         Some(organization_id),
         EventType::InvitationRevoked,
@@ -415,7 +423,7 @@ pub async fn revoke(
         json!({ "email": row.email }),
     )
     .await?;
-    let row = q::get_invitation(tx.conn(), organization_id, id)
+    let row = db::invitations::get_invitation(tx.conn(), organization_id, id)
         .await?
         .ok_or(AppError::NotFound("invitation"))?;
     let out = view(tx.conn(), row, now).await?;
@@ -432,8 +440,8 @@ pub(crate) async fn revoke_pending_for(
     because: &str,
 ) -> Result<(), AppError> {
     let now = tx.now();
-    for r in q::pending_for(tx.conn(), organization_id, email).await? {
-        if q::finish_invitation(
+    for r in db::invitations::pending_for(tx.conn(), organization_id, email).await? {
+        if db::invitations::finish_invitation(
             tx.conn(),
             &r.id,
             InvitationState::Revoked.as_str(),
@@ -442,8 +450,8 @@ pub(crate) async fn revoke_pending_for(
         )
         .await?
         {
-            q::replace_tokens(tx.conn(), &r.id, now).await?;
-            q::cancel_invitation_mail(tx.conn(), &r.id, now).await?;
+            db::invitations::replace_tokens(tx.conn(), &r.id, now).await?;
+            db::mail::cancel_invitation_mail(tx.conn(), &r.id, now).await?;
             tx.record(
                 Some(organization_id),
                 EventType::InvitationRevoked,

@@ -10,7 +10,7 @@ use crate::domain::invitation::InvitationState;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::crypto::{hash_secret, INVITE_TOKEN_PREFIX};
 use crate::server::db;
-use crate::server::db::members::{self as q, InvitationRow};
+use crate::server::db::invitations::InvitationRow;
 use crate::server::error::AppError;
 use crate::server::oidc::{Identity, OidcFailure};
 use crate::server::state::AppState;
@@ -30,7 +30,7 @@ pub enum LinkState {
         organization_name: String,
         role_name: String,
         /// The connection the invitee must sign in through, when SSO is required for the domain.
-        sso: Option<Box<db::sso::ConnectionRow>>,
+        sso: Option<Box<db::connections::ConnectionRow>>,
         /// Why the policy refuses this acceptance now (guests no longer invited, SSO required
         /// without an active connection).
         refused: Option<String>,
@@ -50,10 +50,10 @@ pub async fn inspect(state: &AppState, token: &str) -> Result<LinkState, AppErro
     }
     let now = state.clock.now();
     let mut conn = state.db.pool.acquire().await?;
-    let Some(q::TokenInvitation {
+    let Some(db::invitations::TokenInvitation {
         invitation: r,
         replaced_at,
-    }) = q::invitation_by_token(&mut conn, &hash_secret(token)).await?
+    }) = db::invitations::invitation_by_token(&mut conn, &hash_secret(token)).await?
     else {
         return Ok(LinkState::Unknown);
     };
@@ -220,15 +220,15 @@ async fn finish_redirect(
 pub async fn accept_after_sso(
     state: &AppState,
     ctx: &RequestContext,
-    row: &db::sso::ConnectionRow,
-    req: &db::sso::SsoRequestRow,
+    row: &db::connections::ConnectionRow,
+    req: &db::sign_in::SsoRequestRow,
     identity: &Identity,
 ) -> Result<Next, AppError> {
     let invitation_id = req.invitation_id.clone().unwrap_or_default();
     let token_hash = req.invitation_token_hash.clone().unwrap_or_default();
     let inv = {
         let mut conn = state.db.pool.acquire().await?;
-        q::get_invitation(&mut conn, &row.organization_id, &invitation_id).await?
+        db::invitations::get_invitation(&mut conn, &row.organization_id, &invitation_id).await?
     };
     if row.state != ConnectionState::Active {
         return Ok(Next::Page(
@@ -293,7 +293,7 @@ async fn accept(
     ctx: &RequestContext,
     inv: &InvitationRow,
     token_hash: &str,
-    sso: Option<(&db::sso::ConnectionRow, &Identity)>,
+    sso: Option<(&db::connections::ConnectionRow, &Identity)>,
 ) -> Result<Result<SignInResult, Refusal>, AppError> {
     let org = inv.organization_id.clone();
     let email = inv.email.clone();
@@ -308,12 +308,12 @@ async fn accept(
     let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
     // The link is spent first (a resend racing this replaces the same row, so on PostgreSQL one
     // of the two waits and then finds nothing to update), then the invitation is claimed.
-    let claimed = q::spend_token(tx.conn(), &inv.id, token_hash, now).await?
-        && q::claim_acceptance(tx.conn(), &inv.id, None, now).await?;
+    let claimed = db::invitations::spend_token(tx.conn(), &inv.id, token_hash, now).await?
+        && db::invitations::claim_acceptance(tx.conn(), &inv.id, None, now).await?;
     if !claimed {
         drop(tx);
         let mut conn = state.db.pool.acquire().await?;
-        let cur = q::get_invitation(&mut conn, &org, &inv.id).await?;
+        let cur = db::invitations::get_invitation(&mut conn, &org, &inv.id).await?;
         let st = match cur
             .as_ref()
             .and_then(|r| InvitationState::parse(&state_of(r, now)))
@@ -335,7 +335,7 @@ async fn accept(
         drop(tx);
         return Ok(Err(refusal(403, "This invitation can no longer be accepted", "Your email domain is now verified by another organization. Ask the person who invited you for help.")));
     }
-    let user = q::user_by_email(tx.conn(), &org, &email).await?;
+    let user = db::users::user_by_email(tx.conn(), &org, &email).await?;
     if let Some((_, message)) =
         super::directories::gate(tx.conn(), &org, user.as_deref(), &email).await?
     {
@@ -363,10 +363,10 @@ async fn accept(
         "inviter_name": inv.inviter_name,
         "connection_id": sso.map(|(c, _)| c.id.clone()),
     });
-    let (user_id, membership_id, role) = match db::sso::member_by_email(tx.conn(), &org, &email)
+    let (user_id, membership_id, role) = match db::users::member_by_email(tx.conn(), &org, &email)
         .await?
     {
-        Some(db::sso::UserMembership {
+        Some(db::users::UserMembership {
             user_id: u,
             membership_id: m,
             role: r,
@@ -393,14 +393,14 @@ async fn accept(
             .await?;
             (u, m, r)
         }
-        Some(db::sso::UserMembership {
+        Some(db::users::UserMembership {
             user_id: u,
             membership_id: m,
             role: old_role,
             ..
         }) => {
             // A directory that manages the member keeps deciding the role.
-            let managed = q::get_member(tx.conn(), &org, &m, db::Lock::Plain)
+            let managed = db::memberships::get_member(tx.conn(), &org, &m, db::Lock::Plain)
                 .await?
                 .is_some_and(|r| r.directory_name.is_some());
             let role = if managed {
@@ -448,7 +448,7 @@ async fn accept(
                     let (first, last) = sso
                         .map(|(_, i)| (i.first_name.clone(), i.last_name.clone()))
                         .unwrap_or_default();
-                    db::sso::insert_user(
+                    db::users::insert_user(
                         tx.conn(),
                         &u,
                         &org,
@@ -492,9 +492,9 @@ async fn accept(
     };
     if let Some((c, i)) = sso {
         let raw = i.raw.to_string();
-        match q::identity_user(tx.conn(), &c.id, &i.subject).await? {
+        match db::users::identity_user(tx.conn(), &c.id, &i.subject).await? {
             None => {
-                db::sso::insert_identity(
+                db::users::insert_identity(
                     tx.conn(),
                     &c.id,
                     &i.subject,
@@ -507,7 +507,7 @@ async fn accept(
                 .await?;
             }
             Some(u) if u == user_id => {
-                db::sso::touch_identity(tx.conn(), &c.id, &i.subject, &email, &raw, now).await?;
+                db::users::touch_identity(tx.conn(), &c.id, &i.subject, &email, &raw, now).await?;
             }
             Some(_) => {
                 // This IdP account already stands for someone else here: never merge two people.
@@ -520,9 +520,9 @@ async fn accept(
             }
         }
     }
-    q::set_invitation_membership(tx.conn(), &inv.id, &membership_id).await?;
-    q::replace_tokens(tx.conn(), &inv.id, now).await?;
-    db::members::touch_sign_in(tx.conn(), &membership_id, now).await?;
+    db::invitations::set_invitation_membership(tx.conn(), &inv.id, &membership_id).await?;
+    db::invitations::replace_tokens(tx.conn(), &inv.id, now).await?;
+    db::memberships::touch_sign_in(tx.conn(), &membership_id, now).await?;
     tx.record(
         Some(&org),
         EventType::InvitationAccepted,

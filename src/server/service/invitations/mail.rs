@@ -3,7 +3,7 @@
 use crate::server::audit::AuditedTx;
 use crate::server::clock::rfc3339;
 use crate::server::crypto::{hash_secret, new_secret, INVITE_TOKEN_PREFIX};
-use crate::server::db::members::{self as q, InvitationRow};
+use crate::server::db::{self, invitations::InvitationRow};
 use crate::server::error::AppError;
 use crate::server::mail::Mail;
 use crate::server::state::AppState;
@@ -123,7 +123,7 @@ pub(super) async fn mail_new_link(
 ) -> Result<String, AppError> {
     let token = new_secret(INVITE_TOKEN_PREFIX);
     let now = tx.now();
-    q::insert_token(tx.conn(), &hash_secret(&token), &row.id, now).await?;
+    db::invitations::insert_token(tx.conn(), &hash_secret(&token), &row.id, now).await?;
     queue_mail(state, tx, row, org_name, &token).await?;
     Ok(token)
 }
@@ -156,7 +156,7 @@ pub async fn deliver_mail(state: &AppState) -> Result<usize, AppError> {
     let now = state.clock.now();
     let due = {
         let mut conn = state.db.pool.acquire().await?;
-        q::due_mail(&mut conn, now, 20).await?
+        db::mail::due_mail(&mut conn, now, 20).await?
     };
     let from = format!(
         "no-reply@{}",
@@ -168,7 +168,7 @@ pub async fn deliver_mail(state: &AppState) -> Result<usize, AppError> {
             let _turn = state.db.write_turn().await?;
             let mut conn = state.db.pool.acquire().await?;
             let lease_until = state.clock.now() + 5 * 60 * 1000;
-            if !q::claim_mail(&mut conn, &m.id, m.next_attempt_at, lease_until).await? {
+            if !db::mail::claim_mail(&mut conn, &m.id, m.next_attempt_at, lease_until).await? {
                 continue;
             }
         }
@@ -200,14 +200,14 @@ pub async fn deliver_mail(state: &AppState) -> Result<usize, AppError> {
         match outcome {
             Ok(info) => {
                 tracing::info!(mail = %m.id, to = %m.recipient, %info, "mail sent");
-                q::mail_sent(&mut conn, &m.id, done).await?;
+                db::mail::mail_sent(&mut conn, &m.id, done).await?;
             }
             Err(e) => {
                 let e: String = e.chars().take(500).collect();
                 let next =
                     (m.attempts + 1 < MAX_MAIL_ATTEMPTS).then(|| done + backoff_ms(m.attempts));
                 tracing::warn!(mail = %m.id, to = %m.recipient, error = %e, retry_at = ?next, "mail delivery failed");
-                q::mail_failed(&mut conn, &m.id, &e, next, done).await?;
+                db::mail::mail_failed(&mut conn, &m.id, &e, next, done).await?;
             }
         }
     }

@@ -7,8 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::invitation::InvitationState;
-use crate::server::db::members::{self as q, InvitationRow, MailRow};
 use crate::server::db::Conn;
+use crate::server::db::{self, invitations::InvitationRow, mail::MailRow};
 use crate::server::state::AppState;
 
 // The sibling services, in scope here so the submodules reach them as `super::<service>` too.
@@ -145,7 +145,7 @@ fn delivery_of(m: Option<MailRow>) -> Option<Delivery> {
 }
 
 async fn view(conn: &mut Conn, r: InvitationRow, now: i64) -> Result<Invitation, sqlx::Error> {
-    let delivery = delivery_of(q::latest_mail(conn, &r.id).await?);
+    let delivery = delivery_of(db::mail::latest_mail(conn, &r.id).await?);
     Ok(Invitation {
         state: state_of(&r, now),
         inviter: Inviter {

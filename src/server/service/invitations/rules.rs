@@ -7,7 +7,7 @@ use crate::domain::policy::Inviters;
 use crate::domain::domain_name::email_domain;
 use crate::domain::invitation::InviterKind;
 use crate::domain::FieldError;
-use crate::server::db::members::{self as q, InvitationRow};
+use crate::server::db::invitations::InvitationRow;
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 
@@ -35,7 +35,7 @@ fn gate_refusal(reason: &str, email: &str) -> AppError {
 fn inviter_and_role_rules(
     policy: &super::policy::Policy,
     role: &super::roles::Role,
-    acting: Option<&(super::roles::Role, q::MemberRow)>,
+    acting: Option<&(super::roles::Role, db::memberships::MemberRow)>,
     t: &mut Trace,
 ) -> Result<(), AppError> {
     if let Some((r, m)) = acting {
@@ -96,9 +96,14 @@ pub(crate) async fn recheck_at_acceptance(
         return Ok(Err(format!("{why} {ask}")));
     };
     let acting = if InviterKind::parse(&inv.inviter_kind) == Some(InviterKind::Membership) {
-        let inviter = q::get_member(conn, &inv.organization_id, &inv.inviter_id, db::Lock::Plain)
-            .await?
-            .filter(|m| m.state == MembershipState::Active);
+        let inviter = db::memberships::get_member(
+            conn,
+            &inv.organization_id,
+            &inv.inviter_id,
+            db::Lock::Plain,
+        )
+        .await?
+        .filter(|m| m.state == MembershipState::Active);
         let inviter_role = match &inviter {
             Some(m) => super::roles::resolve(conn, &m.role).await?,
             None => None,
@@ -136,7 +141,7 @@ pub(crate) async fn invite_checks(
     policy: &super::policy::Policy,
     email: &str,
     role: &str,
-    acting: Option<&(super::roles::Role, q::MemberRow)>,
+    acting: Option<&(super::roles::Role, db::memberships::MemberRow)>,
     t: &mut Trace,
 ) -> Result<String, AppError> {
     let role = super::roles::check(conn, "role", role).await?;
@@ -158,11 +163,11 @@ pub(crate) async fn invite_checks(
         return Err(e);
     }
     guest_check(conn, org, policy, email, t).await?;
-    if let Some(db::sso::UserMembership {
+    if let Some(db::users::UserMembership {
         role: current,
         state: st,
         ..
-    }) = db::sso::member_by_email(conn, org, email).await?
+    }) = db::users::member_by_email(conn, org, email).await?
     {
         // Re-inviting a suspended or removed member gives their access back: only someone who
         // could grant the role they held may do it.
@@ -190,7 +195,7 @@ pub(crate) async fn invite_checks(
             format!("{email} was a member ({st}): accepting restores their access"),
         );
     }
-    let user = q::user_by_email(conn, org, email).await?;
+    let user = db::users::user_by_email(conn, org, email).await?;
     match super::directories::gate(conn, org, user.as_deref(), email).await? {
         Some((reason, _)) => {
             let e = gate_refusal(reason, email);
@@ -246,7 +251,7 @@ pub enum Route {
     /// The emailed link is the proof.
     Link,
     /// Through this connection, as the invited address.
-    Sso(Box<db::sso::ConnectionRow>),
+    Sso(Box<db::connections::ConnectionRow>),
     /// SSO is required for this domain but no connection is active: acceptance is refused.
     Unavailable(String),
 }
@@ -282,7 +287,7 @@ pub(crate) async fn acceptance_route(
     } else {
         rule
     };
-    match db::sso::list_connections(conn, org)
+    match db::connections::list_connections(conn, org)
         .await?
         .into_iter()
         .find(|c| c.state == ConnectionState::Active)

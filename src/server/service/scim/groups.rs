@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::domain::ids::IdKind;
 use crate::server::audit::{AuditedTx, RequestContext, Target};
-use crate::server::db::directories::{self as q, DirGroupRow};
+use crate::server::db::directory_groups::DirGroupRow;
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::protocol::scim::patch::{self, ScimType};
@@ -41,7 +41,7 @@ pub async fn get_group(
     p: &Projection,
 ) -> Result<ScimOut, ScimError> {
     let mut conn = state.db.pool.acquire().await?;
-    let r = q::get_group(&mut conn, &dir.directory_id, id, db::Lock::Plain)
+    let r = db::directory_groups::get_group(&mut conn, &dir.directory_id, id, db::Lock::Plain)
         .await?
         .ok_or_else(|| not_found("Group", id))?;
     let with_members = !mentions(p.excluded_attributes.as_deref(), "members");
@@ -53,10 +53,11 @@ pub async fn get_group(
 }
 
 async fn check_members(conn: &mut Conn, dir: &DirCtx, members: &[String]) -> Result<(), ScimError> {
-    let found: HashSet<String> = q::existing_user_ids(conn, &dir.directory_id, members)
-        .await?
-        .into_iter()
-        .collect();
+    let found: HashSet<String> =
+        db::directory_users::existing_user_ids(conn, &dir.directory_id, members)
+            .await?
+            .into_iter()
+            .collect();
     if let Some(missing) = members.iter().find(|m| !found.contains(*m)) {
         return Err(ScimError::bad(
             ScimType::InvalidValue,
@@ -144,9 +145,11 @@ async fn apply_members(
     ] {
         for m in list.iter() {
             let changed = if action == EventType::DsyncGroupUserAdded {
-                q::add_member(tx.conn(), &dir.directory_id, &group.id, m, now).await?
+                db::directory_groups::add_member(tx.conn(), &dir.directory_id, &group.id, m, now)
+                    .await?
             } else {
-                q::remove_member(tx.conn(), &dir.directory_id, &group.id, m).await?
+                db::directory_groups::remove_member(tx.conn(), &dir.directory_id, &group.id, m)
+                    .await?
             };
             if !changed {
                 continue;
@@ -165,12 +168,13 @@ async fn apply_members(
         }
     }
     if !touched.is_empty() {
-        let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
+        let mappings = db::group_mappings::mappings(tx.conn(), &dir.directory_id).await?;
         // Without mappings every member holds the organization's default role already.
         if !mappings.is_empty() {
             for m in touched.iter() {
                 if let Some(mut u) =
-                    q::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await?
+                    db::directory_users::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain)
+                        .await?
                 {
                     reconcile(tx, dir, &mut u, false, Some(&mappings)).await?;
                 }
@@ -198,9 +202,14 @@ async fn apply_remaining_members(
         )
         .await?;
         // The group may have been deleted by a concurrent request between two steps.
-        if q::get_group(tx.conn(), &dir.directory_id, &group.id, db::Lock::ForUpdate)
-            .await?
-            .is_none()
+        if db::directory_groups::get_group(
+            tx.conn(),
+            &dir.directory_id,
+            &group.id,
+            db::Lock::ForUpdate,
+        )
+        .await?
+        .is_none()
         {
             return Ok(());
         }
@@ -241,7 +250,7 @@ pub async fn create_group(
         created_at: now,
         updated_at: now,
     };
-    q::insert_group(tx.conn(), &row).await?;
+    db::directory_groups::insert_group(tx.conn(), &row).await?;
     tx.record(
         Some(&dir.organization_id),
         EventType::DsyncGroupCreated,
@@ -286,10 +295,11 @@ pub async fn update_group(
         now,
     )
     .await?;
-    let mut row = q::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
-        .await?
-        .ok_or_else(|| not_found("Group", id))?;
-    let before: Vec<String> = q::group_members(tx.conn(), &dir.directory_id, id)
+    let mut row =
+        db::directory_groups::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
+            .await?
+            .ok_or_else(|| not_found("Group", id))?;
+    let before: Vec<String> = db::directory_groups::group_members(tx.conn(), &dir.directory_id, id)
         .await?
         .into_iter()
         .map(|m| m.id)
@@ -328,7 +338,7 @@ pub async fn update_group(
         row.resource = new_resource;
         row.version += 1;
         row.updated_at = now;
-        q::update_group(tx.conn(), &row).await?;
+        db::directory_groups::update_group(tx.conn(), &row).await?;
         tx.record(
             Some(&dir.organization_id),
             EventType::DsyncGroupUpdated,
@@ -371,11 +381,12 @@ pub async fn delete_group(
         now,
     )
     .await?;
-    let row = q::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
-        .await?
-        .ok_or_else(|| not_found("Group", id))?;
-    let members = q::group_members(tx.conn(), &dir.directory_id, id).await?;
-    q::delete_group(tx.conn(), &dir.directory_id, id).await?;
+    let row =
+        db::directory_groups::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
+            .await?
+            .ok_or_else(|| not_found("Group", id))?;
+    let members = db::directory_groups::group_members(tx.conn(), &dir.directory_id, id).await?;
+    db::directory_groups::delete_group(tx.conn(), &dir.directory_id, id).await?;
     tx.record(
         Some(&dir.organization_id),
         EventType::DsyncGroupDeleted,
@@ -388,10 +399,12 @@ pub async fn delete_group(
     .await?;
     // Former members' roles are recomputed in bounded steps (see [`MEMBER_CHANGES_PER_TX`]);
     // the first step commits with the deletion.
-    let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
+    let mappings = db::group_mappings::mappings(tx.conn(), &dir.directory_id).await?;
     let mut steps = members.chunks(MEMBER_CHANGES_PER_TX);
-    for q::DirUserName { id: m, .. } in steps.next().unwrap_or_default() {
-        if let Some(mut u) = q::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await? {
+    for db::directory_groups::DirUserName { id: m, .. } in steps.next().unwrap_or_default() {
+        if let Some(mut u) =
+            db::directory_users::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await?
+        {
             reconcile(&mut tx, dir, &mut u, false, Some(&mappings)).await?;
         }
     }
@@ -404,10 +417,11 @@ pub async fn delete_group(
             state.clock.now(),
         )
         .await?;
-        let mappings = q::mappings(tx.conn(), &dir.directory_id).await?;
-        for q::DirUserName { id: m, .. } in step {
+        let mappings = db::group_mappings::mappings(tx.conn(), &dir.directory_id).await?;
+        for db::directory_groups::DirUserName { id: m, .. } in step {
             if let Some(mut u) =
-                q::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await?
+                db::directory_users::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain)
+                    .await?
             {
                 reconcile(&mut tx, dir, &mut u, false, Some(&mappings)).await?;
             }

@@ -5,8 +5,12 @@ use serde_json::{json, Value};
 
 use crate::server::clock::rfc3339;
 use crate::server::crypto::hash_secret;
-use crate::server::db::directories::{self as q, DirGroupRow, DirUserRow, GroupColumn, UserColumn};
 use crate::server::db::Conn;
+use crate::server::db::{
+    self,
+    directory_groups::{DirGroupRow, GroupColumn},
+    directory_users::{DirUserRow, UserColumn},
+};
 use crate::server::error::AppError;
 use crate::server::protocol::scim::filter::{self, CompareOp, Filter};
 use crate::server::protocol::scim::patch::{self, ScimType};
@@ -124,11 +128,12 @@ pub async fn authenticate(
         return Err(unauthorized());
     };
     let mut conn = state.db.pool.acquire().await?;
-    let Some(q::TokenDirectory {
+    let Some(db::directory_tokens::TokenDirectory {
         directory_id: dir,
         organization_id: org,
         token_hash: stored,
-    }) = q::token_directory(&mut conn, &hash_secret(token), state.clock.now()).await?
+    }) = db::directory_tokens::token_directory(&mut conn, &hash_secret(token), state.clock.now())
+        .await?
     else {
         return Err(unauthorized());
     };
@@ -139,7 +144,7 @@ pub async fn authenticate(
     // request's path (it waits for this node's write turn on SQLite, and must never fail or
     // slow the IdP's push).
     let now = state.clock.now();
-    if q::token_last_used(&mut conn, &stored)
+    if db::directory_tokens::token_last_used(&mut conn, &stored)
         .await?
         .is_none_or(|t| t < now - 60_000)
     {
@@ -149,14 +154,14 @@ pub async fn authenticate(
             let touched = async {
                 let _turn = db.write_turn().await?;
                 let mut c = db.pool.acquire().await?;
-                q::touch_token(&mut c, &hash, now).await
+                db::directory_tokens::touch_token(&mut c, &hash, now).await
             };
             if let Err(e) = touched.await {
                 tracing::warn!(error = %e, "SCIM token last use not recorded");
             }
         });
     }
-    let row = q::get_directory(&mut conn, &org, &dir)
+    let row = db::directories::get_directory(&mut conn, &org, &dir)
         .await?
         .ok_or_else(unauthorized)?;
     Ok(DirCtx {
@@ -273,12 +278,12 @@ async fn render_user(
 ) -> Result<Value, sqlx::Error> {
     let mut v = resource::render(&stored(&r.resource), &r.id, &user_meta(base, r));
     if with_groups {
-        let groups = q::groups_of_user(conn, &r.directory_id, &r.id).await?;
+        let groups = db::directory_groups::groups_of_user(conn, &r.directory_id, &r.id).await?;
         if !groups.is_empty() {
             v["groups"] = Value::Array(
                 groups
                     .into_iter()
-                    .map(|q::DirGroupName { id, display_name: name }| json!({ "value": id, "display": name, "$ref": format!("{base}/Groups/{id}") }))
+                    .map(|db::directory_groups::DirGroupName { id, display_name: name }| json!({ "value": id, "display": name, "$ref": format!("{base}/Groups/{id}") }))
                     .collect(),
             );
         }
@@ -294,12 +299,12 @@ async fn render_group(
 ) -> Result<Value, sqlx::Error> {
     let mut v = resource::render(&stored(&r.resource), &r.id, &group_meta(base, r));
     if with_members {
-        let members = q::group_members(conn, &r.directory_id, &r.id).await?;
+        let members = db::directory_groups::group_members(conn, &r.directory_id, &r.id).await?;
         v["members"] = Value::Array(
             members
                 .into_iter()
                 // `display` is left out: clients compare members as they sent them.
-                .map(|q::DirUserName { id, .. }| json!({ "value": id, "type": "User", "$ref": format!("{base}/Users/{id}") }))
+                .map(|db::directory_groups::DirUserName { id, .. }| json!({ "value": id, "type": "User", "$ref": format!("{base}/Users/{id}") }))
                 .collect(),
         );
     }
@@ -331,7 +336,7 @@ trait Listed {
         eq: Option<(Self::Col, &str)>,
         offset: i64,
         limit: i64,
-    ) -> Result<q::Page<Self::Row>, sqlx::Error>;
+    ) -> Result<db::directory_users::Page<Self::Row>, sqlx::Error>;
     async fn all(conn: &mut Conn, dir: &str) -> Result<Vec<Self::Row>, sqlx::Error>;
     async fn render(
         conn: &mut Conn,
@@ -363,11 +368,11 @@ impl Listed for Users {
         eq: Option<(UserColumn, &str)>,
         offset: i64,
         limit: i64,
-    ) -> Result<q::Page<DirUserRow>, sqlx::Error> {
-        q::page_users(conn, dir, eq, offset, limit).await
+    ) -> Result<db::directory_users::Page<DirUserRow>, sqlx::Error> {
+        db::directory_users::page_users(conn, dir, eq, offset, limit).await
     }
     async fn all(conn: &mut Conn, dir: &str) -> Result<Vec<DirUserRow>, sqlx::Error> {
-        q::all_users(conn, dir).await
+        db::directory_users::all_users(conn, dir).await
     }
     async fn render(
         conn: &mut Conn,
@@ -392,11 +397,11 @@ impl Listed for Groups {
         eq: Option<(GroupColumn, &str)>,
         offset: i64,
         limit: i64,
-    ) -> Result<q::Page<DirGroupRow>, sqlx::Error> {
-        q::page_groups(conn, dir, eq, offset, limit).await
+    ) -> Result<db::directory_users::Page<DirGroupRow>, sqlx::Error> {
+        db::directory_groups::page_groups(conn, dir, eq, offset, limit).await
     }
     async fn all(conn: &mut Conn, dir: &str) -> Result<Vec<DirGroupRow>, sqlx::Error> {
-        q::all_groups(conn, dir).await
+        db::directory_groups::all_groups(conn, dir).await
     }
     async fn render(
         conn: &mut Conn,
@@ -435,7 +440,7 @@ async fn list<K: Listed>(
         (Some(Filter::Compare { .. }), Some(_)) | (None, None)
     );
     let (total, page) = if exact {
-        let q::Page { total, rows } = K::page(
+        let db::directory_users::Page { total, rows } = K::page(
             &mut conn,
             &dir.directory_id,
             eq,

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::domain::ids::IdKind;
 use crate::server::db;
-use crate::server::db::directories::{self as q, ScimRequestRow};
+use crate::server::db::scim_log::ScimRequestRow;
 use crate::server::state::AppState;
 
 /// Longest body kept in the request log.
@@ -239,7 +239,7 @@ async fn write_batch(
 ) -> Result<(), sqlx::Error> {
     let (mut tx, _turn) = db.begin().await?;
     for (row, _) in batch {
-        q::insert_request(&mut tx, row).await?;
+        db::scim_log::insert_request(&mut tx, row).await?;
     }
     tx.commit().await
 }
@@ -269,7 +269,7 @@ pub async fn directory_owner(state: &AppState, directory_id: &str) -> Option<Str
         return None;
     }
     let mut conn = state.db.pool.acquire().await.ok()?;
-    q::directory_owner(&mut conn, directory_id)
+    db::directories::directory_owner(&mut conn, directory_id)
         .await
         .ok()
         .flatten()

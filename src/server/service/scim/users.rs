@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::domain::ids::IdKind;
 use crate::server::audit::{AuditedTx, RequestContext, Target};
 use crate::server::db;
-use crate::server::db::directories::{self as q, DirUserRow};
+use crate::server::db::directory_users::DirUserRow;
 use crate::server::protocol::scim::patch;
 use crate::server::protocol::scim::resource::{
     self, normalize_user, project, user_name_key, ScimError,
@@ -39,7 +39,7 @@ pub async fn get_user(
     p: &Projection,
 ) -> Result<ScimOut, ScimError> {
     let mut conn = state.db.pool.acquire().await?;
-    let r = q::get_user(&mut conn, &dir.directory_id, id, db::Lock::Plain)
+    let r = db::directory_users::get_user(&mut conn, &dir.directory_id, id, db::Lock::Plain)
         .await?
         .ok_or_else(|| not_found("User", id))?;
     let v = render_user(&mut conn, &base(state, dir), &r, true).await?;
@@ -75,7 +75,7 @@ pub async fn create_user(
         now,
     )
     .await?;
-    if q::user_by_name_key(tx.conn(), &dir.directory_id, &key)
+    if db::directory_users::user_by_name_key(tx.conn(), &dir.directory_id, &key)
         .await?
         .is_some()
     {
@@ -97,7 +97,7 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
     };
-    match q::insert_user(tx.conn(), &row).await {
+    match db::directory_users::insert_user(tx.conn(), &row).await {
         Err(e) if db::is_unique_violation(&e) => return Err(uniqueness(&f.user_name)),
         r => r?,
     }
@@ -140,9 +140,10 @@ pub async fn update_user(
         now,
     )
     .await?;
-    let mut row = q::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
-        .await?
-        .ok_or_else(|| not_found("User", id))?;
+    let mut row =
+        db::directory_users::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
+            .await?
+            .ok_or_else(|| not_found("User", id))?;
     let current = resource::render(&stored(&row.resource), &row.id, &user_meta(&base, &row));
     let next = match (&change, ops) {
         (UserChange::Put(body), _) => {
@@ -166,7 +167,7 @@ pub async fn update_user(
     let (res, f) = normalize_user(&next)?;
     let key = user_name_key(&f.user_name);
     if key != row.user_name_key
-        && q::user_by_name_key(tx.conn(), &dir.directory_id, &key)
+        && db::directory_users::user_by_name_key(tx.conn(), &dir.directory_id, &key)
             .await?
             .is_some()
     {
@@ -189,7 +190,7 @@ pub async fn update_user(
     row.resource = new_resource;
     row.version += 1;
     row.updated_at = now;
-    match q::update_user(tx.conn(), &row).await {
+    match db::directory_users::update_user(tx.conn(), &row).await {
         Err(e) if db::is_unique_violation(&e) => return Err(uniqueness(&f.user_name)),
         r => r?,
     }
@@ -238,9 +239,10 @@ pub async fn delete_user(
         now,
     )
     .await?;
-    let mut row = q::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
-        .await?
-        .ok_or_else(|| not_found("User", id))?;
+    let mut row =
+        db::directory_users::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
+            .await?
+            .ok_or_else(|| not_found("User", id))?;
     tx.record(
         Some(&dir.organization_id),
         EventType::DsyncUserDeleted,
@@ -252,7 +254,7 @@ pub async fn delete_user(
     )
     .await?;
     reconcile(&mut tx, dir, &mut row, true, None).await?;
-    q::delete_user(tx.conn(), &dir.directory_id, id).await?;
+    db::directory_users::delete_user(tx.conn(), &dir.directory_id, id).await?;
     tx.commit().await?;
     Ok(ScimOut::no_content())
 }

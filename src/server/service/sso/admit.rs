@@ -55,7 +55,7 @@ impl Admit {
 /// directory is authoritative, only people it provisioned and keeps active get in.
 pub(crate) async fn admission(
     conn: &mut Conn,
-    row: &db::sso::ConnectionRow,
+    row: &db::connections::ConnectionRow,
     email: Option<&str>,
     subject: Option<&str>,
     t: &mut Trace,
@@ -88,10 +88,10 @@ pub(crate) async fn admission(
         return refuse(t, "email", "no_email", "your identity provider did not send an email address; ask your IT admin to release the email claim".into());
     };
     let existing = match subject {
-        Some(sub) => db::sso::identity_membership(conn, org, &row.id, sub).await?,
+        Some(sub) => db::users::identity_membership(conn, org, &row.id, sub).await?,
         None => None,
     };
-    let by_email = db::sso::member_by_email(conn, org, &email).await?;
+    let by_email = db::users::member_by_email(conn, org, &email).await?;
     let known_user = existing
         .as_ref()
         .or(by_email.as_ref())
@@ -104,7 +104,7 @@ pub(crate) async fn admission(
         ),
         None => t.info("directory", "no directory is authoritative"),
     }
-    if let Some(db::sso::UserMembership {
+    if let Some(db::users::UserMembership {
         user_id: u,
         membership_id: m,
         role: r,
@@ -144,13 +144,15 @@ pub(crate) async fn admission(
         format!("{domain} is verified by this organization"),
     );
     match by_email {
-        Some(db::sso::UserMembership { state: st, .. }) if st != MembershipState::Active => refuse(
-            t,
-            "membership",
-            "membership_suspended",
-            "your access to this organization is suspended; contact your IT admin".into(),
-        ),
-        Some(db::sso::UserMembership {
+        Some(db::users::UserMembership { state: st, .. }) if st != MembershipState::Active => {
+            refuse(
+                t,
+                "membership",
+                "membership_suspended",
+                "your access to this organization is suspended; contact your IT admin".into(),
+            )
+        }
+        Some(db::users::UserMembership {
             user_id: u,
             membership_id: m,
             role: r,
@@ -189,7 +191,7 @@ pub(crate) async fn admission(
 pub(super) async fn admit(
     state: &AppState,
     ctx: &RequestContext,
-    row: &db::sso::ConnectionRow,
+    row: &db::connections::ConnectionRow,
     id: &Identity,
 ) -> Result<Result<SignInResult, OidcFailure>, AppError> {
     let org = &row.organization_id;
@@ -226,7 +228,7 @@ pub(super) async fn admit(
             if !locked {
                 let m = membership_id.clone();
                 // Decide again only when a lock was taken (PostgreSQL).
-                if db::directories::lock_membership(tx.conn(), org, &m).await? {
+                if db::memberships::lock_membership(tx.conn(), org, &m).await? {
                     locked = true;
                     continue;
                 }
@@ -248,7 +250,7 @@ pub(super) async fn admit(
             membership_id,
             role,
         } => {
-            db::sso::touch_identity(tx.conn(), &row.id, &id.subject, &email, &raw, now).await?;
+            db::users::touch_identity(tx.conn(), &row.id, &id.subject, &email, &raw, now).await?;
             (user_id, membership_id, role)
         }
         Admit::Link {
@@ -258,7 +260,7 @@ pub(super) async fn admit(
             domain,
         } => {
             // Same person through a second connection: link by verified email on a verified domain.
-            db::sso::insert_identity(
+            db::users::insert_identity(
                 tx.conn(),
                 &row.id,
                 &id.subject,
@@ -290,7 +292,7 @@ pub(super) async fn admit(
         Admit::Jit { role, domain } => {
             let u = db::new_id(IdKind::User);
             let m = db::new_id(IdKind::Membership);
-            db::sso::insert_user(
+            db::users::insert_user(
                 tx.conn(),
                 &u,
                 org,
@@ -300,7 +302,7 @@ pub(super) async fn admit(
                 now,
             )
             .await?;
-            db::sso::insert_identity(tx.conn(), &row.id, &id.subject, org, &u, &email, &raw, now)
+            db::users::insert_identity(tx.conn(), &row.id, &id.subject, org, &u, &email, &raw, now)
                 .await?;
             lifecycle::apply(
                 &mut tx,
@@ -330,7 +332,7 @@ pub(super) async fn admit(
             (u, m, role)
         }
     };
-    db::members::touch_sign_in(tx.conn(), &membership_id, now).await?;
+    db::memberships::touch_sign_in(tx.conn(), &membership_id, now).await?;
     tx.record(
         Some(org),
         EventType::AuthenticationSucceeded,

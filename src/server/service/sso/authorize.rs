@@ -3,7 +3,7 @@
 use crate::domain::connection::{ConnectionKind, ConnectionState};
 
 use crate::server::crypto::hash_secret;
-use crate::server::db::{self, sso::SsoRequestRow};
+use crate::server::db::{self, sign_in::SsoRequestRow};
 use crate::server::error::AppError;
 use crate::server::oidc::{self, RpConfig};
 use crate::server::service::connections;
@@ -57,13 +57,13 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, App
 async fn resolve_connection(
     state: &AppState,
     p: &AuthorizeParams,
-) -> Result<Option<db::sso::ConnectionRow>, AppError> {
+) -> Result<Option<db::connections::ConnectionRow>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     if let Some(id) = &p.connection {
-        let Some(org) = db::sso::connection_owner(&mut conn, id).await? else {
+        let Some(org) = db::connections::connection_owner(&mut conn, id).await? else {
             return Ok(None);
         };
-        return Ok(db::sso::get_connection(&mut conn, &org, id).await?);
+        return Ok(db::connections::get_connection(&mut conn, &org, id).await?);
     }
     let org = match (&p.organization, &p.login_hint) {
         (Some(o), _) => Some(o.clone()),
@@ -76,7 +76,7 @@ async fn resolve_connection(
         _ => None,
     };
     let Some(org) = org else { return Ok(None) };
-    Ok(db::sso::list_connections(&mut conn, &org)
+    Ok(db::connections::list_connections(&mut conn, &org)
         .await?
         .into_iter()
         .find(|c| c.state == ConnectionState::Active))
@@ -93,7 +93,10 @@ pub async fn begin_test(
     begin(state, row, "test", None, None).await
 }
 
-pub(super) fn rp(state: &AppState, row: &db::sso::ConnectionRow) -> Result<RpConfig, AppError> {
+pub(super) fn rp(
+    state: &AppState,
+    row: &db::connections::ConnectionRow,
+) -> Result<RpConfig, AppError> {
     Ok(RpConfig {
         issuer: row.oidc_issuer.clone().unwrap_or_default(),
         client_id: row.oidc_client_id.clone().unwrap_or_default(),
@@ -104,7 +107,7 @@ pub(super) fn rp(state: &AppState, row: &db::sso::ConnectionRow) -> Result<RpCon
 
 async fn begin(
     state: &AppState,
-    row: db::sso::ConnectionRow,
+    row: db::connections::ConnectionRow,
     purpose: &str,
     redirect_uri: Option<String>,
     client_state: Option<String>,
@@ -115,7 +118,7 @@ async fn begin(
 /// Starts an invitation acceptance that must go through the organization's SSO connection.
 pub async fn begin_invite(
     state: &AppState,
-    row: db::sso::ConnectionRow,
+    row: db::connections::ConnectionRow,
     redirect_uri: Option<String>,
     invitation_id: &str,
     token_hash: &str,
@@ -133,7 +136,7 @@ pub async fn begin_invite(
 
 async fn begin_for(
     state: &AppState,
-    row: db::sso::ConnectionRow,
+    row: db::connections::ConnectionRow,
     purpose: &str,
     redirect_uri: Option<String>,
     client_state: Option<String>,
@@ -186,6 +189,6 @@ async fn begin_for(
         invitation_token_hash: invitation.map(|i| i.1),
     };
     let mut conn = state.db.pool.acquire().await?;
-    db::sso::insert_request(&mut conn, &req).await?;
+    db::sign_in::insert_request(&mut conn, &req).await?;
     Ok(Next::Redirect(started.url))
 }

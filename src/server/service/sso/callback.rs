@@ -5,7 +5,7 @@ use crate::domain::event_type::EventType;
 use crate::domain::ids::IdKind;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::crypto::hash_secret;
-use crate::server::db::{self, sso::SsoRequestRow};
+use crate::server::db::{self, sign_in::SsoRequestRow};
 use crate::server::error::AppError;
 use crate::server::oidc::{self, Identity, OidcFailure};
 use crate::server::service::connections;
@@ -18,7 +18,7 @@ use super::{page, with_query, CallbackParams, Next};
 
 pub(crate) async fn record_failure(
     state: &AppState,
-    row: &db::sso::ConnectionRow,
+    row: &db::connections::ConnectionRow,
     purpose: &str,
     f: &OidcFailure,
 ) -> Result<(), AppError> {
@@ -28,7 +28,7 @@ pub(crate) async fn record_failure(
 /// Records a failed sign-in with its evidence (SAML: expected vs received values).
 async fn record_failure_with(
     state: &AppState,
-    row: &db::sso::ConnectionRow,
+    row: &db::connections::ConnectionRow,
     purpose: &str,
     f: &OidcFailure,
     evidence: Option<&serde_json::Value>,
@@ -40,7 +40,7 @@ async fn record_failure_with(
     let now = state.clock.now();
     let mut tx =
         AuditedTx::begin(&state.db, &Actor::system(), &RequestContext::default(), now).await?;
-    db::sso::insert_attempt(
+    db::sign_in::insert_attempt(
         tx.conn(),
         &db::new_id(IdKind::LoginAttempt),
         &row.organization_id,
@@ -56,7 +56,7 @@ async fn record_failure_with(
         let mut r = row.clone();
         r.last_test_at = Some(now);
         r.last_test_ok = Some(0);
-        db::sso::update_connection(tx.conn(), &row.organization_id, &r).await?;
+        db::connections::update_connection(tx.conn(), &row.organization_id, &r).await?;
     }
     tx.record(
         Some(&row.organization_id),
@@ -85,7 +85,7 @@ pub async fn callback(
     };
     let req = {
         let mut conn = state.db.pool.acquire().await?;
-        db::sso::take_request(&mut conn, &hash_secret(&st), now).await?
+        db::sign_in::take_request(&mut conn, &hash_secret(&st), now).await?
     };
     let Some(req) = req else {
         return Ok(page(400, "Sign-in could not be completed", "This sign-in is unknown, expired or was already completed (state mismatch). Start the sign-in again from the application."));
@@ -100,7 +100,7 @@ pub async fn callback(
 pub(super) async fn conclude(
     state: &AppState,
     ctx: &RequestContext,
-    row: &db::sso::ConnectionRow,
+    row: &db::connections::ConnectionRow,
     req: &SsoRequestRow,
     identity: Result<Identity, (OidcFailure, Option<serde_json::Value>)>,
 ) -> Result<Next, AppError> {
@@ -143,7 +143,7 @@ pub(super) async fn conclude(
     };
     if req.purpose == "test" {
         let mut tx = AuditedTx::begin(&state.db, &Actor::system(), ctx, now).await?;
-        db::sso::insert_attempt(
+        db::sign_in::insert_attempt(
             tx.conn(),
             &db::new_id(IdKind::LoginAttempt),
             &row.organization_id,
@@ -158,7 +158,7 @@ pub(super) async fn conclude(
         let mut r = row.clone();
         r.last_test_at = Some(now);
         r.last_test_ok = Some(1);
-        db::sso::update_connection(tx.conn(), &row.organization_id, &r).await?;
+        db::connections::update_connection(tx.conn(), &row.organization_id, &r).await?;
         tx.record(
             Some(&row.organization_id),
             EventType::ConnectionTested,
@@ -203,7 +203,7 @@ pub(super) async fn conclude(
 
 async fn finish(
     state: &AppState,
-    row: &db::sso::ConnectionRow,
+    row: &db::connections::ConnectionRow,
     req: &SsoRequestRow,
     p: &CallbackParams,
 ) -> Result<Identity, OidcFailure> {
@@ -272,10 +272,10 @@ pub async fn last_test(
 ) -> Result<Option<(bool, serde_json::Value, i64)>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     Ok(
-        db::sso::last_attempt(&mut conn, organization_id, connection_id, "test")
+        db::sign_in::last_attempt(&mut conn, organization_id, connection_id, "test")
             .await?
             .map(
-                |db::sso::AttemptResult {
+                |db::sign_in::AttemptResult {
                      outcome,
                      evidence,
                      created_at: at,

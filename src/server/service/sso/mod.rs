@@ -92,5 +92,5 @@ pub(crate) async fn redirect_allowed(state: &AppState, uri: &str) -> Result<bool
         return Ok(true);
     }
     let mut conn = state.db.pool.acquire().await?;
-    Ok(db::sso::redirect_uri_allowed(&mut conn, uri).await?)
+    Ok(db::redirect_uris::redirect_uri_allowed(&mut conn, uri).await?)
 }

@@ -42,7 +42,7 @@ pub async fn add_redirect_uri(
     let uri = check_redirect_uri(uri)?;
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    if db::sso::add_redirect_uri(tx.conn(), &uri, now).await? {
+    if db::redirect_uris::add_redirect_uri(tx.conn(), &uri, now).await? {
         tx.record(
             None,
             EventType::RedirectUriAdded,
@@ -73,11 +73,11 @@ pub async fn list_redirect_uris(state: &AppState) -> Result<Vec<RedirectUri>, Ap
         .collect();
     let mut conn = state.db.pool.acquire().await?;
     out.extend(
-        db::sso::list_redirect_uris(&mut conn)
+        db::redirect_uris::list_redirect_uris(&mut conn)
             .await?
             .into_iter()
             .map(
-                |db::sso::RedirectUriRow {
+                |db::redirect_uris::RedirectUriRow {
                      uri,
                      created_at: at,
                  }| RedirectUri {
@@ -99,7 +99,7 @@ pub async fn remove_redirect_uri(
 ) -> Result<(), AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    if !db::sso::remove_redirect_uri(tx.conn(), uri).await? {
+    if !db::redirect_uris::remove_redirect_uri(tx.conn(), uri).await? {
         return Err(AppError::NotFound(
             "redirect URI (environment entries are changed in LANYARD_REDIRECT_URIS)",
         ));

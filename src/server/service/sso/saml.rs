@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::domain::ids::IdKind;
 use crate::server::audit::RequestContext;
 use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::{self, sso::SsoRequestRow};
+use crate::server::db::{self, sign_in::SsoRequestRow};
 use crate::server::error::AppError;
 use crate::server::oidc::{Identity, OidcFailure};
 use crate::server::service::connections;
@@ -19,7 +19,7 @@ use super::{page, redirect_allowed, Next, REQUEST_TTL_MS};
 /// cross-site POST back carries no SameSite=Lax cookie, so the state lives server-side).
 pub(super) async fn begin_saml(
     state: &AppState,
-    row: db::sso::ConnectionRow,
+    row: db::connections::ConnectionRow,
     purpose: &str,
     redirect_uri: Option<String>,
     client_state: Option<String>,
@@ -60,7 +60,7 @@ pub(super) async fn begin_saml(
         invitation_token_hash: invitation.map(|i| i.1),
     };
     let mut conn = state.db.pool.acquire().await?;
-    db::sso::insert_request(&mut conn, &req).await?;
+    db::sign_in::insert_request(&mut conn, &req).await?;
     Ok(Next::Redirect(url))
 }
 
@@ -101,7 +101,7 @@ pub async fn saml_acs(
     let pending = match &relay {
         Some(rs) => {
             let mut conn = state.db.pool.acquire().await?;
-            db::sso::take_request(&mut conn, &hash_secret(rs), now)
+            db::sign_in::take_request(&mut conn, &hash_secret(rs), now)
                 .await?
                 .filter(|r| r.connection_id == row.id)
         }
@@ -212,7 +212,7 @@ pub(crate) async fn default_redirect(state: &AppState) -> Result<Option<String>,
         return Ok(Some(first.clone()));
     }
     let mut conn = state.db.pool.acquire().await?;
-    Ok(db::sso::list_redirect_uris(&mut conn)
+    Ok(db::redirect_uris::list_redirect_uris(&mut conn)
         .await?
         .into_iter()
         .next()
@@ -223,17 +223,19 @@ pub(crate) async fn default_redirect(state: &AppState) -> Result<Option<String>,
 async fn saml_connection(
     state: &AppState,
     connection_id: &str,
-) -> Result<Option<db::sso::ConnectionRow>, AppError> {
+) -> Result<Option<db::connections::ConnectionRow>, AppError> {
     if !crate::domain::ids::is_valid_id(IdKind::Connection, connection_id) {
         return Ok(None);
     }
     let mut conn = state.db.pool.acquire().await?;
-    let Some(org) = db::sso::connection_owner(&mut conn, connection_id).await? else {
+    let Some(org) = db::connections::connection_owner(&mut conn, connection_id).await? else {
         return Ok(None);
     };
-    Ok(db::sso::get_connection(&mut conn, &org, connection_id)
-        .await?
-        .filter(|r| r.kind == ConnectionKind::Saml))
+    Ok(
+        db::connections::get_connection(&mut conn, &org, connection_id)
+            .await?
+            .filter(|r| r.kind == ConnectionKind::Saml),
+    )
 }
 
 /// Lanyard's SP metadata for a SAML connection (public: IdPs fetch it).

@@ -23,7 +23,7 @@ pub async fn hand_off(
     let now = state.clock.now();
     let code = new_secret("lanyard_code_");
     let mut conn = state.db.pool.acquire().await?;
-    db::sso::insert_code(
+    db::sign_in::insert_code(
         &mut conn,
         &hash_secret(&code),
         organization_id,
@@ -62,10 +62,10 @@ pub async fn exchange_code(
     // A code issued for one vendor redirect is not valid for another. The mismatch leaves the
     // code unspent (the redirect is part of the redemption's condition), so a misconfigured or
     // hostile caller cannot burn a code the right redirect is about to redeem.
-    let Some(db::sso::RedeemedCode { result, .. }) =
-        db::sso::take_code(&mut conn, &code_hash, redirect_uri, now).await?
+    let Some(db::sign_in::RedeemedCode { result, .. }) =
+        db::sign_in::take_code(&mut conn, &code_hash, redirect_uri, now).await?
     else {
-        if redirect_uri.is_some() && db::sso::code_is_live(&mut conn, &code_hash, now).await? {
+        if redirect_uri.is_some() && db::sign_in::code_is_live(&mut conn, &code_hash, now).await? {
             return Err(AppError::Invalid(crate::domain::FieldError::new(
                 "redirect_uri",
                 "the code was issued for a different redirect_uri (the code was not used up)",
@@ -87,7 +87,7 @@ pub async fn exchange_code(
         .get("id")
         .and_then(|v| v.as_str())
         .unwrap_or("");
-    if db::sso::membership_state(&mut conn, org, membership)
+    if db::memberships::membership_state(&mut conn, org, membership)
         .await?
         .as_deref()
         != Some(MembershipState::Active.as_str())

@@ -1,0 +1,231 @@
+//! `directory_users` table: the users a directory pushes.
+
+use super::{for_update, Conn, Flag, Lock};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DirUserRow {
+    pub id: String,
+    pub directory_id: String,
+    pub organization_id: String,
+    pub user_name: String,
+    pub user_name_key: String,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub active: i64,
+    pub resource: String,
+    pub user_id: Option<String>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const USER_COLS: &str = "id, directory_id, organization_id, user_name, user_name_key, external_id, email, display_name, active, resource, user_id, version, created_at, updated_at";
+
+pub async fn insert_user(conn: &mut Conn, r: &DirUserRow) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("INSERT INTO directory_users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
+        .bind(&r.id)
+        .bind(&r.directory_id)
+        .bind(&r.organization_id)
+        .bind(&r.user_name)
+        .bind(&r.user_name_key)
+        .bind(&r.external_id)
+        .bind(&r.email)
+        .bind(&r.display_name)
+        .bind(r.active)
+        .bind(&r.resource)
+        .bind(&r.user_id)
+        .bind(r.version)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Writes a user's changed attributes (the row must already be locked by the transaction).
+pub async fn update_user(conn: &mut Conn, r: &DirUserRow) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE directory_users SET user_name = $3, user_name_key = $4, external_id = $5, email = $6, display_name = $7, active = $8, resource = $9, user_id = $10, version = $11, updated_at = $12 WHERE id = $1 AND directory_id = $2")
+        .bind(&r.id)
+        .bind(&r.directory_id)
+        .bind(&r.user_name)
+        .bind(&r.user_name_key)
+        .bind(&r.external_id)
+        .bind(&r.email)
+        .bind(&r.display_name)
+        .bind(r.active)
+        .bind(&r.resource)
+        .bind(&r.user_id)
+        .bind(r.version)
+        .bind(r.updated_at)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// A directory user; with `lock`, the row stays locked until the transaction ends.
+pub async fn get_user(
+    conn: &mut Conn,
+    directory_id: &str,
+    id: &str,
+    lock: Lock,
+) -> Result<Option<DirUserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLS} FROM directory_users WHERE id = $1 AND directory_id = $2{}",
+        for_update(conn, lock)
+    ))
+    .bind(id)
+    .bind(directory_id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn user_by_name_key(
+    conn: &mut Conn,
+    directory_id: &str,
+    key: &str,
+) -> Result<Option<DirUserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLS} FROM directory_users WHERE directory_id = $1 AND user_name_key = $2"
+    ))
+    .bind(directory_id)
+    .bind(key)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn delete_user(conn: &mut Conn, directory_id: &str, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM directory_group_members WHERE user_id = $1 AND directory_id = $2")
+        .bind(id)
+        .bind(directory_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM directory_users WHERE id = $1 AND directory_id = $2")
+        .bind(id)
+        .bind(directory_id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Indexed columns a SCIM `eq` filter can be answered from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserColumn {
+    Id,
+    UserNameKey,
+    ExternalId,
+    Email,
+}
+
+impl UserColumn {
+    fn sql(self) -> &'static str {
+        match self {
+            UserColumn::Id => "id",
+            UserColumn::UserNameKey => "user_name_key",
+            UserColumn::ExternalId => "external_id",
+            UserColumn::Email => "email",
+        }
+    }
+}
+
+/// One page of rows and how many rows match in all.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub total: i64,
+    pub rows: Vec<T>,
+}
+
+/// One page of users, optionally narrowed by an indexed equality.
+pub async fn page_users(
+    conn: &mut Conn,
+    directory_id: &str,
+    eq: Option<(UserColumn, &str)>,
+    offset: i64,
+    limit: i64,
+) -> Result<Page<DirUserRow>, sqlx::Error> {
+    let (cond, value) = match eq {
+        Some((c, v)) => (format!(" AND {} = $2", c.sql()), v),
+        None => (" AND $2 = $2".to_owned(), ""),
+    };
+    let total: i64 = sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM directory_users WHERE directory_id = $1{cond}"
+    ))
+    .bind(directory_id)
+    .bind(value)
+    .fetch_one(&mut *conn)
+    .await?;
+    let rows = sqlx::query_as(&format!(
+        "SELECT {USER_COLS} FROM directory_users WHERE directory_id = $1{cond} ORDER BY id LIMIT $3 OFFSET $4"
+    ))
+    .bind(directory_id)
+    .bind(value)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await?;
+    Ok(Page { total, rows })
+}
+
+/// Every user of the directory, for filters that cannot be answered from an index.
+pub async fn all_users(
+    conn: &mut Conn,
+    directory_id: &str,
+) -> Result<Vec<DirUserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLS} FROM directory_users WHERE directory_id = $1 ORDER BY id"
+    ))
+    .bind(directory_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Which of `ids` are users of the directory.
+pub async fn existing_user_ids(
+    conn: &mut Conn,
+    directory_id: &str,
+    ids: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut found = Vec::new();
+    for chunk in ids.chunks(200) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT id FROM directory_users WHERE directory_id = $1 AND id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query_scalar::<_, String>(&sql).bind(directory_id);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        found.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(found)
+}
+
+/// The `active` flags of the organization's authoritative directory users linked to `user_id`
+/// or, when none is linked, carrying `email`.
+pub async fn authoritative_users(
+    conn: &mut Conn,
+    organization_id: &str,
+    user_id: Option<&str>,
+    email: &str,
+) -> Result<Vec<bool>, sqlx::Error> {
+    let base =
+        "SELECT u.active FROM directory_users u JOIN directories d ON d.id = u.directory_id \
+         WHERE d.organization_id = $1 AND d.deleted_at IS NULL AND d.authoritative = 1";
+    if let Some(uid) = user_id {
+        let linked: Vec<Flag> = sqlx::query_scalar(&format!("{base} AND u.user_id = $2"))
+            .bind(organization_id)
+            .bind(uid)
+            .fetch_all(&mut *conn)
+            .await?;
+        if !linked.is_empty() {
+            return Ok(linked.into_iter().map(bool::from).collect());
+        }
+    }
+    let flags: Vec<Flag> = sqlx::query_scalar(&format!("{base} AND u.email = $2"))
+        .bind(organization_id)
+        .bind(email)
+        .fetch_all(conn)
+        .await?;
+    Ok(flags.into_iter().map(bool::from).collect())
+}

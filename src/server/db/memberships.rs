@@ -1,0 +1,508 @@
+//! `memberships` and `membership_grants` tables: memberships with their grant history, the
+//! memberships a directory manages and the removals it schedules.
+
+use super::{for_update, locks_rows, Conn, Lock};
+use crate::domain::membership::GrantKind;
+
+// State names in SQL text: interpolated from the vocabulary as constants, so each query's
+// text stays what it was (partial indexes on these states still apply).
+const GRANT_DIRECTORY_SUSPENDED: &str = GrantKind::DirectorySuspended.as_str();
+const MEMBER_ACTIVE: &str = crate::domain::membership::MembershipState::Active.as_str();
+const MEMBER_SUSPENDED: &str = crate::domain::membership::MembershipState::Suspended.as_str();
+
+/// A membership with its user.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MemberRow {
+    pub id: String,
+    pub organization_id: String,
+    pub user_id: String,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub role: String,
+    pub state: String,
+    pub directory_id: Option<String>,
+    pub directory_name: Option<String>,
+    pub role_group_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_sign_in_at: Option<i64>,
+}
+
+const MEMBER_SELECT: &str = "SELECT m.id, m.organization_id, m.user_id, u.email, u.first_name, u.last_name, m.role, m.state, \
+     m.directory_id, d.name AS directory_name, m.role_group_id, m.created_at, m.updated_at, m.last_sign_in_at \
+     FROM memberships m JOIN users u ON u.id = m.user_id \
+     LEFT JOIN directories d ON d.id = m.directory_id AND d.deleted_at IS NULL";
+
+/// Filters of the member list.
+#[derive(Debug, Clone, Default)]
+pub struct MemberFilter {
+    /// Part of the email or name, case-insensitive.
+    pub search: Option<String>,
+    pub state: Option<String>,
+    pub role: Option<String>,
+    /// Only members whose id sorts after this one.
+    pub after: Option<String>,
+}
+
+pub async fn list_members(
+    conn: &mut Conn,
+    organization_id: &str,
+    f: &MemberFilter,
+    limit: i64,
+) -> Result<Vec<MemberRow>, sqlx::Error> {
+    let like = f.search.as_deref().map(|s| {
+        let escaped = s
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    });
+    sqlx::query_as(&format!(
+        "{MEMBER_SELECT} WHERE m.organization_id = $1 \
+         AND ($2 IS NULL OR LOWER(u.email) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(u.first_name, '') || ' ' || COALESCE(u.last_name, '')) LIKE $2 ESCAPE '\\') \
+         AND ($3 IS NULL OR m.state = $3) AND ($4 IS NULL OR m.role = $4) AND ($5 IS NULL OR m.id > $5) \
+         ORDER BY m.id LIMIT $6"
+    ))
+    .bind(organization_id)
+    .bind(like)
+    .bind(f.state.as_deref())
+    .bind(f.role.as_deref())
+    .bind(f.after.as_deref())
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// One membership; with `lock`, the row stays locked until the transaction ends.
+pub async fn get_member(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+    lock: Lock,
+) -> Result<Option<MemberRow>, sqlx::Error> {
+    if lock == Lock::ForUpdate {
+        // Lock the membership row alone (FOR UPDATE cannot apply to the nullable side of a join).
+        sqlx::query(&format!(
+            "SELECT id FROM memberships WHERE id = $1 AND organization_id = $2{}",
+            for_update(conn, lock)
+        ))
+        .bind(id)
+        .bind(organization_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    }
+    sqlx::query_as(&format!(
+        "{MEMBER_SELECT} WHERE m.id = $1 AND m.organization_id = $2"
+    ))
+    .bind(id)
+    .bind(organization_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The organization of a membership.
+pub async fn membership_owner(conn: &mut Conn, id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT organization_id FROM memberships WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn set_role(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+    role: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE memberships SET role = $3, role_group_id = NULL, updated_at = $4 WHERE id = $1 AND organization_id = $2")
+        .bind(id)
+        .bind(organization_id)
+        .bind(role)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn touch_sign_in(conn: &mut Conn, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE memberships SET last_sign_in_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// The state of a membership (`active`, `suspended`, …).
+pub async fn membership_state(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT state FROM memberships WHERE id = $1 AND organization_id = $2")
+        .bind(id)
+        .bind(organization_id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn insert_membership(
+    conn: &mut Conn,
+    id: &str,
+    organization_id: &str,
+    user_id: &str,
+    role: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO memberships (id, organization_id, user_id, role, state, created_at, updated_at) VALUES ($1, $2, $3, $4, 'active', $5, $5)")
+        .bind(id)
+        .bind(organization_id)
+        .bind(user_id)
+        .bind(role)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn set_membership_state(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+    state: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        // Any change of state by hand or by invitation cancels a removal the directory scheduled.
+        "UPDATE memberships SET state = $3, updated_at = $4, remove_after = NULL WHERE id = $1 AND organization_id = $2",
+    )
+    .bind(id)
+    .bind(organization_id)
+    .bind(state)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Active members holding a role with every permission (`*`), other than `except`.
+pub async fn other_active_admins(
+    conn: &mut Conn,
+    organization_id: &str,
+    except: &str,
+) -> Result<i64, sqlx::Error> {
+    let roles: Vec<String> =
+        sqlx::query_scalar("SELECT slug FROM roles WHERE permissions LIKE '%\"*\"%'")
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut n: i64 = sqlx::query_scalar(
+        &format!("SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND state = '{MEMBER_ACTIVE}' AND role = 'admin' AND id <> $2"),
+    )
+    .bind(organization_id)
+    .bind(except)
+    .fetch_one(&mut *conn)
+    .await?;
+    for r in roles {
+        n += sqlx::query_scalar::<_, i64>(
+            &format!("SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND state = '{MEMBER_ACTIVE}' AND role = $2 AND id <> $3"),
+        )
+        .bind(organization_id)
+        .bind(&r)
+        .bind(except)
+        .fetch_one(&mut *conn)
+        .await?;
+    }
+    Ok(n)
+}
+
+// --- grants (the membership's history) ------------------------------------------------------
+
+/// One entry of a membership's history.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GrantRow {
+    pub membership_id: String,
+    pub kind: String,
+    pub role: String,
+    /// JSON.
+    pub detail: String,
+    pub created_at: i64,
+}
+
+pub async fn grants(
+    conn: &mut Conn,
+    organization_id: &str,
+    membership_id: &str,
+) -> Result<Vec<GrantRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT membership_id, kind, role, detail, created_at FROM membership_grants WHERE membership_id = $1 AND organization_id = $2 ORDER BY created_at, id",
+    )
+    .bind(membership_id)
+    .bind(organization_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The grants of several memberships, oldest first.
+pub async fn grants_of(
+    conn: &mut Conn,
+    organization_id: &str,
+    membership_ids: &[String],
+) -> Result<Vec<GrantRow>, sqlx::Error> {
+    if membership_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (0..membership_ids.len())
+        .map(|i| format!("${}", i + 2))
+        .collect();
+    let sql = format!(
+        "SELECT membership_id, kind, role, detail, created_at FROM membership_grants WHERE organization_id = $1 AND membership_id IN ({}) ORDER BY created_at, id",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query_as(&sql).bind(organization_id);
+    for id in membership_ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(conn).await
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per column; a struct would only rename them"
+)]
+pub async fn insert_grant(
+    conn: &mut Conn,
+    id: &str,
+    membership_id: &str,
+    organization_id: &str,
+    kind: &str,
+    role: &str,
+    detail: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO membership_grants (id, membership_id, organization_id, kind, role, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(id)
+        .bind(membership_id)
+        .bind(organization_id)
+        .bind(kind)
+        .bind(role)
+        .bind(detail)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// When a membership's newest grant was made.
+pub async fn newest_grant_at(
+    conn: &mut Conn,
+    organization_id: &str,
+    membership_id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT MAX(created_at) FROM membership_grants WHERE membership_id = $1 AND organization_id = $2",
+    )
+    .bind(membership_id)
+    .bind(organization_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// A grant's kind and detail.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GrantKindDetail {
+    pub kind: String,
+    /// JSON.
+    pub detail: String,
+}
+
+/// A membership's newest grant.
+pub async fn newest_grant(
+    conn: &mut Conn,
+    organization_id: &str,
+    membership_id: &str,
+) -> Result<Option<GrantKindDetail>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT kind, detail FROM membership_grants WHERE membership_id = $1 AND organization_id = $2 \
+         ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(membership_id)
+    .bind(organization_id)
+    .fetch_optional(conn)
+    .await
+}
+
+// --- memberships managed by a directory -----------------------------------------------------
+
+/// A membership as a directory manages it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ManagedMembership {
+    pub id: String,
+    pub role: String,
+    pub state: String,
+    /// The directory group the role came from.
+    pub role_group_id: Option<String>,
+    /// The directory managing the membership.
+    pub directory_id: Option<String>,
+}
+
+/// A user's membership; with `lock`, the row stays locked until the transaction ends.
+pub async fn membership_of_user(
+    conn: &mut Conn,
+    organization_id: &str,
+    user_id: &str,
+    lock: Lock,
+) -> Result<Option<ManagedMembership>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT id, role, state, role_group_id, directory_id FROM memberships WHERE organization_id = $1 AND user_id = $2{}",
+        for_update(conn, lock)
+    ))
+    .bind(organization_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A membership by id.
+pub async fn membership_of_id(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+) -> Result<Option<ManagedMembership>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, role, state, role_group_id, directory_id FROM memberships WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(organization_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Locks a membership's row until the transaction ends. True when a lock was taken: on
+/// PostgreSQL; SQLite's write transaction already holds the whole database, so nothing is done
+/// there and the answer is false.
+pub async fn lock_membership(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+) -> Result<bool, sqlx::Error> {
+    if !locks_rows(conn) {
+        return Ok(false);
+    }
+    sqlx::query("SELECT id FROM memberships WHERE id = $1 AND organization_id = $2 FOR UPDATE")
+        .bind(id)
+        .bind(organization_id)
+        .fetch_optional(conn)
+        .await
+        .map(|_| true)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per column; a struct would only rename them"
+)]
+pub async fn set_managed_membership(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+    role: &str,
+    state: &str,
+    role_group_id: Option<&str>,
+    directory_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    // Any state change through the directory clears a pending removal (re-set after a suspension
+    // by `schedule_removal`).
+    sqlx::query("UPDATE memberships SET role = $3, state = $4, role_group_id = $5, directory_id = $6, updated_at = $7, remove_after = NULL WHERE id = $1 AND organization_id = $2")
+        .bind(id)
+        .bind(organization_id)
+        .bind(role)
+        .bind(state)
+        .bind(role_group_id)
+        .bind(directory_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+// --- removals a directory scheduled ---------------------------------------------------------
+
+/// Schedules a directory-suspended membership's removal.
+pub async fn schedule_removal(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE memberships SET remove_after = $3 WHERE id = $1 AND organization_id = $2")
+        .bind(id)
+        .bind(organization_id)
+        .bind(at)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// A suspended membership whose scheduled removal is due.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueRemoval {
+    pub organization_id: String,
+    pub membership_id: String,
+    pub email: String,
+}
+
+/// Suspended memberships whose scheduled removal is due.
+pub async fn due_removals(conn: &mut Conn, now: i64) -> Result<Vec<DueRemoval>, sqlx::Error> {
+    // Only members whose newest grant is still the directory's suspension: an admin's later
+    // change (reactivation, a manual suspension) leaves them alone.
+    sqlx::query_as(
+        &format!("SELECT m.organization_id, m.id AS membership_id, u.email FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.state = '{MEMBER_SUSPENDED}' AND m.remove_after IS NOT NULL AND m.remove_after <= $1 \
+         AND (SELECT g.kind FROM membership_grants g WHERE g.membership_id = m.id ORDER BY g.created_at DESC, g.id DESC LIMIT 1) = '{GRANT_DIRECTORY_SUSPENDED}' \
+         ORDER BY m.remove_after LIMIT 500"),
+    )
+    .bind(now)
+    .fetch_all(conn)
+    .await
+}
+
+/// Takes a due removal for this node: true for exactly one caller.
+pub async fn claim_removal(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        &format!("UPDATE memberships SET remove_after = NULL WHERE id = $1 AND organization_id = $2 AND state = '{MEMBER_SUSPENDED}' \
+         AND remove_after IS NOT NULL AND remove_after <= $3"),
+    )
+    .bind(id)
+    .bind(organization_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Whether a `membership.removal_skipped` event names the membership since `since`.
+pub async fn removal_skipped_since(
+    conn: &mut Conn,
+    organization_id: &str,
+    membership_id: &str,
+    since: i64,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE organization_id = $1 AND action = 'membership.removal_skipped' \
+         AND occurred_at >= $2 AND targets LIKE $3",
+    )
+    .bind(organization_id)
+    .bind(since)
+    .bind(format!("%\"{membership_id}\"%"))
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
+}

@@ -1,0 +1,130 @@
+//! `scim_requests` table: the SCIM request log, its traffic stats and purging.
+
+use super::Conn;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ScimRequestRow {
+    pub id: String,
+    pub directory_id: String,
+    pub organization_id: String,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+    pub scim_type: Option<String>,
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+    pub duration_ms: i64,
+    pub created_at: i64,
+}
+
+const LOG_COLS: &str = "id, directory_id, organization_id, method, path, status, scim_type, request_body, response_body, duration_ms, created_at";
+
+pub async fn insert_request(conn: &mut Conn, r: &ScimRequestRow) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO scim_requests ({LOG_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ))
+    .bind(&r.id)
+    .bind(&r.directory_id)
+    .bind(&r.organization_id)
+    .bind(&r.method)
+    .bind(&r.path)
+    .bind(r.status)
+    .bind(&r.scim_type)
+    .bind(&r.request_body)
+    .bind(&r.response_body)
+    .bind(r.duration_ms)
+    .bind(r.created_at)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Filters of the request log.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    /// Only responses with status ≥ 400.
+    pub errors_only: bool,
+    pub method: Option<String>,
+    /// Entries older than this id (paging backwards).
+    pub before: Option<String>,
+}
+
+/// Newest first.
+pub async fn list_requests(
+    conn: &mut Conn,
+    organization_id: &str,
+    directory_id: &str,
+    f: &LogFilter,
+    limit: i64,
+) -> Result<Vec<ScimRequestRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {LOG_COLS} FROM scim_requests WHERE organization_id = $1 AND directory_id = $2 \
+         AND ($3 = 0 OR status >= 400) AND ($4 = '' OR method = $4) AND ($5 = '' OR id < $5) \
+         ORDER BY id DESC LIMIT $6"
+    ))
+    .bind(organization_id)
+    .bind(directory_id)
+    .bind(i64::from(f.errors_only))
+    .bind(f.method.clone().unwrap_or_default())
+    .bind(f.before.clone().unwrap_or_default())
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// A directory's SCIM traffic.
+#[derive(Debug, Clone)]
+pub struct RequestStats {
+    /// Requests since the window start.
+    pub requests: i64,
+    /// Of those, answered with status ≥ 400.
+    pub errors: i64,
+    pub last_request_at: Option<i64>,
+}
+
+/// Requests and errors since `since`, and the last request's time.
+pub async fn request_stats(
+    conn: &mut Conn,
+    directory_id: &str,
+    since: i64,
+) -> Result<RequestStats, sqlx::Error> {
+    let (n, e): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), 0) FROM scim_requests WHERE directory_id = $1 AND created_at >= $2",
+    )
+    .bind(directory_id)
+    .bind(since)
+    .fetch_one(&mut *conn)
+    .await?;
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(created_at) FROM scim_requests WHERE directory_id = $1")
+            .bind(directory_id)
+            .fetch_one(conn)
+            .await?;
+    Ok(RequestStats {
+        requests: n,
+        errors: e,
+        last_request_at: last,
+    })
+}
+
+/// The last failed request: (created_at, status, method, path, detail).
+pub async fn last_error(
+    conn: &mut Conn,
+    directory_id: &str,
+) -> Result<Option<ScimRequestRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {LOG_COLS} FROM scim_requests WHERE directory_id = $1 AND status >= 400 ORDER BY id DESC LIMIT 1"
+    ))
+    .bind(directory_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Deletes log entries older than `before`.
+pub async fn purge_requests(conn: &mut Conn, before: i64) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query("DELETE FROM scim_requests WHERE created_at < $1")
+        .bind(before)
+        .execute(conn)
+        .await?;
+    Ok(r.rows_affected())
+}

@@ -1,0 +1,221 @@
+//! Sign-ins in flight: `sso_requests` (pending sign-ins, kept between the redirect to the IdP
+//! and its callback), `sso_codes` (the one-time codes a finished sign-in is redeemed with) and
+//! `login_attempts`.
+
+use super::Conn;
+
+/// A pending sign-in, remembered between the redirect to the IdP and its callback.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SsoRequestRow {
+    pub state_hash: String,
+    pub organization_id: String,
+    pub connection_id: String,
+    pub purpose: String,
+    pub redirect_uri: Option<String>,
+    pub client_state: Option<String>,
+    pub nonce: String,
+    pub pkce_verifier_enc: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Set when the sign-in accepts an invitation that requires SSO.
+    pub invitation_id: Option<String>,
+    /// The hash of the invitation link that started it.
+    pub invitation_token_hash: Option<String>,
+}
+
+pub async fn insert_request(conn: &mut Conn, r: &SsoRequestRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sso_requests (state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at, invitation_id, invitation_token_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&r.state_hash)
+    .bind(&r.organization_id)
+    .bind(&r.connection_id)
+    .bind(&r.purpose)
+    .bind(&r.redirect_uri)
+    .bind(&r.client_state)
+    .bind(&r.nonce)
+    .bind(&r.pkce_verifier_enc)
+    .bind(r.created_at)
+    .bind(r.expires_at)
+    .bind(&r.invitation_id)
+    .bind(&r.invitation_token_hash)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Takes a pending sign-in exactly once, if unexpired.
+pub async fn take_request(
+    conn: &mut Conn,
+    state_hash: &str,
+    now: i64,
+) -> Result<Option<SsoRequestRow>, sqlx::Error> {
+    let r = sqlx::query("UPDATE sso_requests SET used_at = $2 WHERE state_hash = $1 AND used_at IS NULL AND expires_at > $2")
+        .bind(state_hash)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    if r.rows_affected() != 1 {
+        return Ok(None);
+    }
+    sqlx::query_as(
+        "SELECT state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at, invitation_id, invitation_token_hash \
+         FROM sso_requests WHERE state_hash = $1",
+    )
+    .bind(state_hash)
+    .fetch_optional(conn)
+    .await
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per column; a struct would only rename them"
+)]
+pub async fn insert_code(
+    conn: &mut Conn,
+    code_hash: &str,
+    organization_id: &str,
+    connection_id: &str,
+    redirect_uri: &str,
+    result: &str,
+    membership_id: Option<&str>,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sso_codes (code_hash, organization_id, connection_id, redirect_uri, result, created_at, expires_at, membership_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(code_hash)
+    .bind(organization_id)
+    .bind(connection_id)
+    .bind(redirect_uri)
+    .bind(result)
+    .bind(now)
+    .bind(expires_at)
+    .bind(membership_id)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// A redeemed sign-in code.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RedeemedCode {
+    pub redirect_uri: String,
+    /// JSON.
+    pub result: String,
+}
+
+/// Redeems a code exactly once. With `redirect_uri`, only a code issued for that redirect is
+/// redeemed; a code issued for another stays unspent.
+pub async fn take_code(
+    conn: &mut Conn,
+    code_hash: &str,
+    redirect_uri: Option<&str>,
+    now: i64,
+) -> Result<Option<RedeemedCode>, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE sso_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+         AND ($3 IS NULL OR redirect_uri = $3)",
+    )
+    .bind(code_hash)
+    .bind(now)
+    .bind(redirect_uri)
+    .execute(&mut *conn)
+    .await?;
+    if r.rows_affected() != 1 {
+        return Ok(None);
+    }
+    sqlx::query_as("SELECT redirect_uri, result FROM sso_codes WHERE code_hash = $1")
+        .bind(code_hash)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Whether a code is still redeemable (unused, unexpired); reads only.
+pub async fn code_is_live(conn: &mut Conn, code_hash: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sso_codes WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
+    )
+    .bind(code_hash)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Voids a member's unredeemed sign-in codes; returns how many.
+pub async fn void_codes(
+    conn: &mut Conn,
+    membership_id: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE sso_codes SET used_at = $2 WHERE membership_id = $1 AND used_at IS NULL",
+    )
+    .bind(membership_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per column; a struct would only rename them"
+)]
+pub async fn insert_attempt(
+    conn: &mut Conn,
+    id: &str,
+    organization_id: &str,
+    connection_id: &str,
+    purpose: &str,
+    outcome: &str,
+    reason: Option<&str>,
+    evidence: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO login_attempts (id, organization_id, connection_id, purpose, outcome, reason, evidence, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(organization_id)
+    .bind(connection_id)
+    .bind(purpose)
+    .bind(outcome)
+    .bind(reason)
+    .bind(evidence)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// A sign-in attempt's result.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttemptResult {
+    pub outcome: String,
+    pub reason: Option<String>,
+    /// JSON.
+    pub evidence: String,
+    pub created_at: i64,
+}
+
+/// The newest attempt of a connection for a purpose.
+pub async fn last_attempt(
+    conn: &mut Conn,
+    organization_id: &str,
+    connection_id: &str,
+    purpose: &str,
+) -> Result<Option<AttemptResult>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT outcome, reason, evidence, created_at FROM login_attempts WHERE organization_id = $1 AND connection_id = $2 AND purpose = $3 \
+         ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(organization_id)
+    .bind(connection_id)
+    .bind(purpose)
+    .fetch_optional(conn)
+    .await
+}
