@@ -17,7 +17,7 @@ use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
-use super::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
+use super::membership_lifecycle::Change;
 use super::roles::{self, Role};
 
 /// One step of a membership's history.
@@ -404,122 +404,12 @@ pub async fn update(
     let by = json!({ "actor_type": actor.kind, "actor_id": actor.id, "actor_name": actor.name });
     let mut changed = false;
     if let Some(role) = input.role.as_deref().filter(|r| *r != m.role) {
-        if m.state == MembershipState::Removed {
-            return Err(AppError::Conflict {
-                code: "membership_removed",
-                message: "this member was removed; reactivate them (state active) before changing the role".into(),
-                field: Some("state"),
-            });
-        }
-        if let Some(name) = &m.directory_name {
-            return Err(AppError::Conflict {
-                code: "managed_by_directory",
-                message: format!("{}'s role comes from the directory {name}; change it in the directory or in its group-to-role mapping", m.email),
-                field: Some("role"),
-            });
-        }
-        let target_role = roles::check(tx.conn(), "role", role).await?;
-        check_grant(&acting, &target_role)?;
-        let mut d = by.clone();
-        d["from"] = json!(m.role);
-        lifecycle::apply(
-            &mut tx,
-            Change {
-                organization_id,
-                membership_id: &m.id,
-                label: &m.email,
-                rows: vec![RowWrite::Role(&target_role.slug)],
-                revoke_invitations_to: None,
-                records: vec![
-                    Record::Grant {
-                        kind: GrantKind::ManualRole,
-                        role: &target_role.slug,
-                        detail: d,
-                    },
-                    Record::Event {
-                        kind: EventType::MembershipRoleChanged,
-                        metadata: json!({ "from": m.role, "to": target_role.slug, "source": ChangeSource::Manual }),
-                    },
-                ],
-            },
-        )
-        .await?;
+        change_role(&mut tx, organization_id, &m, &acting, role, &by).await?;
         changed = true;
     }
     if let Some(st) = input.state.as_deref().filter(|s| *s != m.state) {
         let role = input.role.clone().unwrap_or_else(|| m.role.clone());
-        match st {
-            _ if st == MembershipState::Active => {
-                if let Some((_, msg)) =
-                    super::directories::gate(tx.conn(), organization_id, Some(&m.user_id), &m.email)
-                        .await?
-                {
-                    return Err(AppError::Conflict {
-                        code: "directory_refuses",
-                        message: format!("{} cannot be reactivated here: {msg}", m.email)
-                            .replace(
-                                "your organization's directory",
-                                "the authoritative directory",
-                            )
-                            .replace("your account", "the account"),
-                        field: Some("state"),
-                    });
-                }
-                lifecycle::apply(
-                    &mut tx,
-                    Change {
-                        organization_id,
-                        membership_id: &m.id,
-                        label: &m.email,
-                        rows: vec![RowWrite::State(MembershipState::Active)],
-                        revoke_invitations_to: None,
-                        records: vec![
-                            Record::Grant {
-                                kind: GrantKind::ManualReactivated,
-                                role: &role,
-                                detail: by.clone(),
-                            },
-                            Record::Event {
-                                kind: EventType::MembershipReactivated,
-                                metadata: json!({ "source": ChangeSource::Manual }),
-                            },
-                        ],
-                    },
-                )
-                .await?;
-            }
-            _ => {
-                let (state, action) = if st == MembershipState::Suspended {
-                    (MembershipState::Suspended, EventType::MembershipSuspended)
-                } else {
-                    (MembershipState::Removed, EventType::MembershipRemoved)
-                };
-                // Sign-ins in flight end with the membership, and so do invitations sent to the
-                // address before (an old link must not undo this).
-                lifecycle::apply(
-                    &mut tx,
-                    Change {
-                        organization_id,
-                        membership_id: &m.id,
-                        label: &m.email,
-                        rows: vec![RowWrite::State(state)],
-                        revoke_invitations_to: Some(&m.email),
-                        records: vec![
-                            Record::Grant {
-                                kind: GrantKind::manual_for(state),
-                                role: &role,
-                                detail: by.clone(),
-                            },
-                            Record::EventCountingVoided {
-                                kind: action,
-                                metadata: json!({ "source": ChangeSource::Manual, "from": m.state }),
-                            },
-                        ],
-                    },
-                )
-                .await?;
-            }
-        }
+        change_state(&mut tx, organization_id, &m, st, &role, &by).await?;
         changed = true;
     }
     if changed {
@@ -530,4 +420,98 @@ pub async fn update(
         drop(tx);
         get(state, organization_id, id).await
     }
+}
+
+/// Gives `m` the role `role` by hand (refused for a removed member or one whose role a
+/// directory sets, and beyond what `acting` may grant).
+async fn change_role(
+    tx: &mut AuditedTx,
+    organization_id: &str,
+    m: &MemberRow,
+    acting: &Option<(Role, MemberRow)>,
+    role: &str,
+    by: &serde_json::Value,
+) -> Result<(), AppError> {
+    if m.state == MembershipState::Removed {
+        return Err(AppError::Conflict {
+            code: "membership_removed",
+            message: "this member was removed; reactivate them (state active) before changing the role".into(),
+            field: Some("state"),
+        });
+    }
+    if let Some(name) = &m.directory_name {
+        return Err(AppError::Conflict {
+            code: "managed_by_directory",
+            message: format!("{}'s role comes from the directory {name}; change it in the directory or in its group-to-role mapping", m.email),
+            field: Some("role"),
+        });
+    }
+    let target_role = roles::check(tx.conn(), "role", role).await?;
+    check_grant(acting, &target_role)?;
+    let mut d = by.clone();
+    d["from"] = json!(m.role);
+    Change::new(organization_id, &m.id, &m.email)
+        .role(&target_role.slug)
+        .grant(GrantKind::ManualRole, &target_role.slug, d)
+        .event(
+            EventType::MembershipRoleChanged,
+            json!({ "from": m.role, "to": target_role.slug, "source": ChangeSource::Manual }),
+        )
+        .apply(tx)
+        .await?;
+    Ok(())
+}
+
+/// Moves `m` to the state `st` by hand; `role` is the role the grant records.
+async fn change_state(
+    tx: &mut AuditedTx,
+    organization_id: &str,
+    m: &MemberRow,
+    st: &str,
+    role: &str,
+    by: &serde_json::Value,
+) -> Result<(), AppError> {
+    let change = Change::new(organization_id, &m.id, &m.email);
+    if st == MembershipState::Active {
+        if let Some((_, msg)) =
+            super::directories::gate(tx.conn(), organization_id, Some(&m.user_id), &m.email)
+                .await?
+        {
+            return Err(AppError::Conflict {
+                code: "directory_refuses",
+                message: format!("{} cannot be reactivated here: {msg}", m.email)
+                    .replace("your organization's directory", "the authoritative directory")
+                    .replace("your account", "the account"),
+                field: Some("state"),
+            });
+        }
+        change
+            .state(MembershipState::Active)
+            .grant(GrantKind::ManualReactivated, role, by.clone())
+            .event(
+                EventType::MembershipReactivated,
+                json!({ "source": ChangeSource::Manual }),
+            )
+            .apply(tx)
+            .await?;
+    } else {
+        let (state, action) = if st == MembershipState::Suspended {
+            (MembershipState::Suspended, EventType::MembershipSuspended)
+        } else {
+            (MembershipState::Removed, EventType::MembershipRemoved)
+        };
+        // Sign-ins in flight end with the membership, and so do invitations sent to the
+        // address before (an old link must not undo this).
+        change
+            .state(state)
+            .revoking_invitations_to(m.email.as_str())
+            .grant(GrantKind::manual_for(state), role, by.clone())
+            .event_counting_voided(
+                action,
+                json!({ "source": ChangeSource::Manual, "from": m.state }),
+            )
+            .apply(tx)
+            .await?;
+    }
+    Ok(())
 }

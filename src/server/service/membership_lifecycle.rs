@@ -79,6 +79,87 @@ pub struct Change<'a> {
     pub records: Vec<Record<'a>>,
 }
 
+impl<'a> Change<'a> {
+    /// A change of `membership_id` in `organization_id` that writes nothing yet; events name the
+    /// membership `label`.
+    pub fn new(organization_id: &'a str, membership_id: &'a str, label: &'a str) -> Self {
+        Change {
+            organization_id,
+            membership_id,
+            label,
+            rows: Vec::new(),
+            revoke_invitations_to: None,
+            records: Vec::new(),
+        }
+    }
+
+    /// Creates the membership: active, of the organization user `user_id`, with `role`.
+    pub fn insert(mut self, user_id: &'a str, role: &'a str) -> Self {
+        self.rows.push(RowWrite::Insert { user_id, role });
+        self
+    }
+
+    /// Sets the state alone.
+    pub fn state(mut self, state: MembershipState) -> Self {
+        self.rows.push(RowWrite::State(state));
+        self
+    }
+
+    /// Sets the role by hand.
+    pub fn role(mut self, role: &'a str) -> Self {
+        self.rows.push(RowWrite::Role(role));
+        self
+    }
+
+    /// Sets state, role, granting group and managing directory together (a directory's write).
+    pub fn managed(
+        mut self,
+        state: MembershipState,
+        role: &'a str,
+        group_id: Option<&'a str>,
+        directory_id: &'a str,
+    ) -> Self {
+        self.rows.push(RowWrite::Managed {
+            state,
+            role,
+            group_id,
+            directory_id,
+        });
+        self
+    }
+
+    /// Also revokes the pending invitations sent to `email` (when there is one) when the change
+    /// ends the access.
+    pub fn revoking_invitations_to(mut self, email: impl Into<Option<&'a str>>) -> Self {
+        self.revoke_invitations_to = email.into();
+        self
+    }
+
+    /// Records a grant.
+    pub fn grant(mut self, kind: GrantKind, role: &'a str, detail: Value) -> Self {
+        self.records.push(Record::Grant { kind, role, detail });
+        self
+    }
+
+    /// Records an audit event targeting the membership.
+    pub fn event(mut self, kind: EventType, metadata: Value) -> Self {
+        self.records.push(Record::Event { kind, metadata });
+        self
+    }
+
+    /// Records an audit event whose metadata also counts the sign-in codes the change voided.
+    pub fn event_counting_voided(mut self, kind: EventType, metadata: Value) -> Self {
+        self.records
+            .push(Record::EventCountingVoided { kind, metadata });
+        self
+    }
+
+    /// Applies the change in the caller's transaction (see [`apply`]).
+    pub async fn apply(self, tx: &mut AuditedTx) -> Result<u64, AppError> {
+        apply(tx, self).await
+    }
+}
+
 /// Applies `c` in the caller's transaction: the row writes; then, when they leave the
 /// membership suspended or removed, its unredeemed sign-in codes are voided and (see
 /// [`Change::revoke_invitations_to`]) pending invitations revoked; then the grants and events in

@@ -9,7 +9,7 @@ use crate::domain::reconcile::{self, NewestGrant, SuspendReason};
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
+use crate::server::service::membership_lifecycle::Change;
 use crate::server::state::AppState;
 
 use super::plans::deactivation_plan_for;
@@ -72,33 +72,20 @@ pub(super) async fn write_suspension(
     let (m, role) = (m.to_owned(), role.to_owned());
     // An invitation sent to the address before must not undo the deprovisioning.
     let email = db::users::user_email(tx.conn(), &org, user_id).await?;
-    lifecycle::apply(
-        tx,
-        Change {
-            organization_id: &org,
-            membership_id: &m,
-            label,
-            rows: vec![RowWrite::Managed {
-                state: MembershipState::Suspended,
-                role: &role,
-                group_id,
-                directory_id: &dir.directory_id,
-            }],
-            revoke_invitations_to: email.as_deref(),
-            records: vec![
-                Record::Grant {
-                    kind: GrantKind::DirectorySuspended,
-                    role: &role,
-                    detail: json!({ "directory_id": dir.directory_id, "directory_name": dir.name, "reason": reason.as_str() }),
-                },
-                Record::EventCountingVoided {
-                    kind: EventType::MembershipSuspended,
-                    metadata: json!({ "reason": reason.as_str(), "directory_id": dir.directory_id }),
-                },
-            ],
-        },
-    )
-    .await?;
+    Change::new(&org, &m, label)
+        .managed(MembershipState::Suspended, &role, group_id, &dir.directory_id)
+        .revoking_invitations_to(email.as_deref())
+        .grant(
+            GrantKind::DirectorySuspended,
+            &role,
+            json!({ "directory_id": dir.directory_id, "directory_name": dir.name, "reason": reason.as_str() }),
+        )
+        .event_counting_voided(
+            EventType::MembershipSuspended,
+            json!({ "reason": reason.as_str(), "directory_id": dir.directory_id }),
+        )
+        .apply(tx)
+        .await?;
     // What the policy does next (remove, at once or after a grace period), and the last-admin
     // protection — decided by the same function the policy simulator runs.
     // Only a person's deactivation (or deletion) in the directory follows the deactivation
@@ -149,28 +136,19 @@ async fn remove(
     directory_name: &str,
 ) -> Result<(), AppError> {
     // The suspension before voided the sign-in codes and revoked the invitations.
-    lifecycle::apply(
-        tx,
-        Change {
-            organization_id: org,
-            membership_id: m,
-            label,
-            rows: vec![RowWrite::State(MembershipState::Removed)],
-            revoke_invitations_to: None,
-            records: vec![
-                Record::Grant {
-                    kind: GrantKind::DirectoryRemoved,
-                    role,
-                    detail: json!({ "directory_id": directory_id, "directory_name": directory_name }),
-                },
-                Record::Event {
-                    kind: EventType::MembershipRemoved,
-                    metadata: json!({ "reason": SuspendReason::DirectoryDeactivated.as_str(), "directory_id": directory_id, "policy": "remove" }),
-                },
-            ],
-        },
-    )
-    .await?;
+    Change::new(org, m, label)
+        .state(MembershipState::Removed)
+        .grant(
+            GrantKind::DirectoryRemoved,
+            role,
+            json!({ "directory_id": directory_id, "directory_name": directory_name }),
+        )
+        .event(
+            EventType::MembershipRemoved,
+            json!({ "reason": SuspendReason::DirectoryDeactivated.as_str(), "directory_id": directory_id, "policy": "remove" }),
+        )
+        .apply(tx)
+        .await?;
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! Bringing a directory user's membership in line with the directory.
 
 use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
+use crate::domain::membership::{ChangeSource, GrantKind, MembershipState};
 use serde_json::json;
 
 use crate::domain::ids::IdKind;
@@ -12,7 +12,7 @@ use crate::server::audit::AuditedTx;
 use crate::server::db;
 use crate::server::db::directory_users::DirUserRow;
 use crate::server::error::AppError;
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
+use crate::server::service::membership_lifecycle::Change;
 
 use super::suspension::{directory_named, domain_owned_elsewhere, write_suspension};
 use super::{desired_role, grant_detail, DirCtx};
@@ -28,7 +28,6 @@ pub async fn reconcile(
     gone: bool,
     mappings: Option<&[db::group_mappings::GroupRoleMapping]>,
 ) -> Result<(), AppError> {
-    let now = tx.now();
     let org = dir.organization_id.clone();
     // Work from the row as this transaction sees it, locked: a deactivation committed by a
     // concurrent request must not be undone by a group change that read the user before it.
@@ -52,39 +51,7 @@ pub async fn reconcile(
     let held = wants_access
         && (crate::domain::email::EmailAddress::parse(&email, "email").is_err()
             || domain_owned_elsewhere(tx.conn(), &org, &email).await?);
-    if u.user_id.is_none() {
-        // The same person may already be a member (JIT, an invitation, another directory).
-        if let Some(db::users::UserMembership { user_id: uid, .. }) =
-            db::users::member_by_email(tx.conn(), &org, &email).await?
-        {
-            u.user_id = Some(uid);
-        } else if wants_access && !held {
-            let uid = db::new_id(IdKind::User);
-            let resource: serde_json::Value = serde_json::from_str(&u.resource).unwrap_or_default();
-            let name = |k: &str| {
-                resource
-                    .get("name")
-                    .and_then(|n| n.get(k))
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            };
-            db::users::insert_user(
-                tx.conn(),
-                &uid,
-                &org,
-                &email,
-                name("givenName").as_deref(),
-                name("familyName").as_deref(),
-                now,
-            )
-            .await?;
-            u.user_id = Some(uid);
-        } else {
-            return Ok(());
-        }
-        db::directory_users::update_user(tx.conn(), u).await?;
-    }
-    let Some(uid) = u.user_id.clone() else {
+    let Some(uid) = link_user(tx, &org, u, &email, wants_access && !held).await? else {
         return Ok(());
     };
     // Reads, then the decision (`domain::reconcile`), then its writes.
@@ -143,6 +110,65 @@ pub async fn reconcile(
         held,
         membership,
     });
+    write_effect(tx, dir, &uid, &label, current.as_ref(), effect).await
+}
+
+/// Links the directory user to the organization user with its address, or creates that user
+/// when the directory grants access (`creates`). Answers the linked user, `None` when there is
+/// none.
+async fn link_user(
+    tx: &mut AuditedTx,
+    org: &str,
+    u: &mut DirUserRow,
+    email: &str,
+    creates: bool,
+) -> Result<Option<String>, AppError> {
+    if u.user_id.is_none() {
+        // The same person may already be a member (JIT, an invitation, another directory).
+        if let Some(db::users::UserMembership { user_id: uid, .. }) =
+            db::users::member_by_email(tx.conn(), org, email).await?
+        {
+            u.user_id = Some(uid);
+        } else if creates {
+            let uid = db::new_id(IdKind::User);
+            let resource: serde_json::Value = serde_json::from_str(&u.resource).unwrap_or_default();
+            let name = |k: &str| {
+                resource
+                    .get("name")
+                    .and_then(|n| n.get(k))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            };
+            let now = tx.now();
+            db::users::insert_user(
+                tx.conn(),
+                &uid,
+                org,
+                email,
+                name("givenName").as_deref(),
+                name("familyName").as_deref(),
+                now,
+            )
+            .await?;
+            u.user_id = Some(uid);
+        } else {
+            return Ok(None);
+        }
+        db::directory_users::update_user(tx.conn(), u).await?;
+    }
+    Ok(u.user_id.clone())
+}
+
+/// Writes the decision about the membership `current` of the organization user `uid`.
+async fn write_effect(
+    tx: &mut AuditedTx,
+    dir: &DirCtx,
+    uid: &str,
+    label: &str,
+    current: Option<&db::memberships::ManagedMembership>,
+    effect: Effect<'_>,
+) -> Result<(), AppError> {
+    let org = &dir.organization_id;
     match effect {
         Effect::Nothing => {}
         Effect::Suspend { reason } => {
@@ -151,99 +177,70 @@ pub async fn reconcile(
                 role,
                 role_group_id: group,
                 ..
-            }) = &current
+            }) = current
             {
-                write_suspension(tx, dir, &uid, m, role, group.as_deref(), &label, reason).await?;
+                write_suspension(tx, dir, uid, m, role, group.as_deref(), label, reason).await?;
             }
         }
         Effect::Create { role, group, grant } => {
             let m = db::new_id(IdKind::Membership);
-            lifecycle::apply(
-                tx,
-                Change {
-                    organization_id: &org,
-                    membership_id: &m,
-                    label: &label,
-                    rows: vec![
-                        RowWrite::Insert { user_id: &uid, role },
-                        RowWrite::Managed {
-                            state: MembershipState::Active,
-                            role,
-                            group_id: group.map(|g| g.id),
-                            directory_id: &dir.directory_id,
-                        },
-                    ],
-                    revoke_invitations_to: None,
-                    records: vec![
-                        Record::Grant {
-                            kind: grant,
-                            role,
-                            detail: grant_detail(dir, group),
-                        },
-                        Record::Event {
-                            kind: EventType::MembershipCreated,
-                            metadata: json!({ "role": role, "source": "directory", "directory_id": dir.directory_id, "group_id": group.map(|g| g.id) }),
-                        },
-                    ],
-                },
-            )
-            .await?;
+            Change::new(org, &m, label)
+                .insert(uid, role)
+                .managed(
+                    MembershipState::Active,
+                    role,
+                    group.map(|g| g.id),
+                    &dir.directory_id,
+                )
+                .grant(grant, role, grant_detail(dir, group))
+                .event(
+                    EventType::MembershipCreated,
+                    json!({ "role": role, "source": ChangeSource::Directory, "directory_id": dir.directory_id, "group_id": group.map(|g| g.id) }),
+                )
+                .apply(tx)
+                .await?;
         }
         Effect::Update(up) => {
             let Some(db::memberships::ManagedMembership {
                 id: m,
                 role: old_role,
                 ..
-            }) = &current
+            }) = current
             else {
                 return Ok(());
             };
             let (role, group) = (up.role, up.group);
             let detail = grant_detail(dir, group);
             let group_id = group.map(|g| g.id);
-            let mut records = Vec::new();
+            let mut change = Change::new(org, m, label).managed(
+                MembershipState::Active,
+                role,
+                group_id,
+                &dir.directory_id,
+            );
             if up.reactivated {
-                records.push(Record::Grant {
-                    kind: GrantKind::DirectoryReactivated,
-                    role,
-                    detail: detail.clone(),
-                });
-                records.push(Record::Event {
-                    kind: EventType::MembershipReactivated,
-                    metadata: json!({ "role": role, "directory_id": dir.directory_id }),
-                });
+                change = change
+                    .grant(GrantKind::DirectoryReactivated, role, detail.clone())
+                    .event(
+                        EventType::MembershipReactivated,
+                        json!({ "role": role, "directory_id": dir.directory_id }),
+                    );
             }
             if let Some(kind) = up.grant {
-                records.push(Record::Grant { kind, role, detail });
+                change = change.grant(kind, role, detail);
             }
-            match up.event {
-                Some(kind @ EventType::MembershipRoleChanged) => records.push(Record::Event {
+            change = match up.event {
+                Some(kind @ EventType::MembershipRoleChanged) => change.event(
                     kind,
-                    metadata: json!({ "from": old_role, "to": role, "source": "directory", "directory_id": dir.directory_id, "group_id": group_id, "group_name": group.map(|g| g.name) }),
-                }),
-                Some(kind) => records.push(Record::Event {
+                    json!({ "from": old_role, "to": role, "source": ChangeSource::Directory, "directory_id": dir.directory_id, "group_id": group_id, "group_name": group.map(|g| g.name) }),
+                ),
+                Some(kind) => change.event(
                     kind,
-                    metadata: json!({ "role": role, "directory_id": dir.directory_id, "group_id": group_id }),
-                }),
-                None => {}
-            }
-            lifecycle::apply(
-                tx,
-                Change {
-                    organization_id: &org,
-                    membership_id: m,
-                    label: &label,
-                    rows: vec![RowWrite::Managed {
-                        state: MembershipState::Active,
-                        role,
-                        group_id,
-                        directory_id: &dir.directory_id,
-                    }],
-                    revoke_invitations_to: None,
-                    records,
-                },
-            )
-            .await?;
+                    json!({ "role": role, "directory_id": dir.directory_id, "group_id": group_id }),
+                ),
+                None => change,
+            };
+            change.apply(tx).await?;
         }
     }
     Ok(())

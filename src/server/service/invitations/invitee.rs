@@ -2,7 +2,7 @@
 
 use crate::domain::connection::ConnectionState;
 use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
+use crate::domain::membership::{ChangeSource, GrantKind, MembershipState};
 use serde_json::json;
 
 use crate::domain::ids::IdKind;
@@ -15,7 +15,7 @@ use crate::server::error::AppError;
 use crate::server::oidc::{Identity, OidcFailure};
 use crate::server::state::AppState;
 
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
+use crate::server::service::membership_lifecycle::Change;
 use crate::server::service::policy::Trace;
 use crate::server::service::sso::{Next, SignInResult};
 
@@ -312,212 +312,22 @@ async fn accept(
         && db::invitations::claim_acceptance(tx.conn(), &inv.id, None, now).await?;
     if !claimed {
         drop(tx);
-        let mut conn = state.db.pool.acquire().await?;
-        let cur = db::invitations::get_invitation(&mut conn, &org, &inv.id).await?;
-        let st = match cur
-            .as_ref()
-            .and_then(|r| InvitationState::parse(&state_of(r, now)))
-        {
-            Some(InvitationState::Accepted) => LinkState::Accepted,
-            Some(InvitationState::Expired) => LinkState::Expired,
-            Some(InvitationState::Pending) => LinkState::Replaced,
-            _ => LinkState::Revoked,
-        };
-        return Ok(Err(
-            match gone_page(&state.config.branding.vendor_name, &st) {
-                Next::Page(s, t, m) => (s, t, m),
-                Next::Redirect(_) => refusal(410, "This invitation link no longer works", ""),
-            },
-        ));
+        return Ok(Err(not_claimed(state, inv, now).await?));
     }
-    let holders = super::domains::holders_of_email(tx.conn(), &email).await?;
-    if holders.first().is_some_and(|h| *h != org) {
+    if let Some(why) = still_refused(&mut tx, inv).await? {
         drop(tx);
-        return Ok(Err(refusal(403, "This invitation can no longer be accepted", "Your email domain is now verified by another organization. Ask the person who invited you for help.")));
+        return Ok(Err(why));
     }
-    let user = db::users::user_by_email(tx.conn(), &org, &email).await?;
-    if let Some((_, message)) =
-        super::directories::gate(tx.conn(), &org, user.as_deref(), &email).await?
-    {
-        drop(tx);
-        return Ok(Err(refusal(
-            403,
-            "This invitation can no longer be accepted",
-            capitalize(message) + ".",
-        )));
-    }
-    // The policy as it is now, not as it was when the invitation was sent.
-    let policy = super::policy::load(tx.conn(), &org).await?;
-    if let Err(why) = recheck_at_acceptance(tx.conn(), &policy, inv, &mut Trace::default()).await? {
-        drop(tx);
-        return Ok(Err(refusal(
-            403,
-            "This invitation can no longer be accepted",
-            why,
-        )));
-    }
-    let grant_detail = json!({
-        "invitation_id": inv.id,
-        "inviter_type": inv.inviter_kind,
-        "inviter_id": inv.inviter_id,
-        "inviter_name": inv.inviter_name,
-        "connection_id": sso.map(|(c, _)| c.id.clone()),
-    });
-    let (user_id, membership_id, role) = match db::users::member_by_email(tx.conn(), &org, &email)
-        .await?
-    {
-        Some(db::users::UserMembership {
-            user_id: u,
-            membership_id: m,
-            role: r,
-            state: st,
-        }) if st == MembershipState::Active => {
-            // Already in (a directory or a sign-in got there first): keep the membership as it is.
-            let mut detail = grant_detail.clone();
-            detail["note"] = json!("already a member; role unchanged");
-            lifecycle::apply(
-                &mut tx,
-                Change {
-                    organization_id: &org,
-                    membership_id: &m,
-                    label: &email,
-                    rows: vec![],
-                    revoke_invitations_to: None,
-                    records: vec![Record::Grant {
-                        kind: GrantKind::Invitation,
-                        role: &r,
-                        detail,
-                    }],
-                },
-            )
-            .await?;
-            (u, m, r)
-        }
-        Some(db::users::UserMembership {
-            user_id: u,
-            membership_id: m,
-            role: old_role,
-            ..
-        }) => {
-            // A directory that manages the member keeps deciding the role.
-            let managed = db::memberships::get_member(tx.conn(), &org, &m, db::Lock::Plain)
-                .await?
-                .is_some_and(|r| r.directory_name.is_some());
-            let role = if managed {
-                old_role.clone()
-            } else {
-                inv.role.clone()
-            };
-            let mut rows = vec![RowWrite::State(MembershipState::Active)];
-            let mut records = vec![];
-            if !managed && role != old_role {
-                rows.push(RowWrite::Role(&role));
-                records.push(Record::Event {
-                    kind: EventType::MembershipRoleChanged,
-                    metadata: json!({ "from": old_role, "to": role, "source": "invitation", "invitation_id": inv.id }),
-                });
-            }
-            records.push(Record::Grant {
-                kind: GrantKind::Invitation,
-                role: &role,
-                detail: grant_detail.clone(),
-            });
-            records.push(Record::Event {
-                kind: EventType::MembershipReactivated,
-                metadata: json!({ "source": "invitation", "invitation_id": inv.id, "role": role }),
-            });
-            lifecycle::apply(
-                &mut tx,
-                Change {
-                    organization_id: &org,
-                    membership_id: &m,
-                    label: &email,
-                    rows,
-                    revoke_invitations_to: None,
-                    records,
-                },
-            )
-            .await?;
-            (u, m, role)
-        }
-        None => {
-            let u = match user {
-                Some(u) => u,
-                None => {
-                    let u = db::new_id(IdKind::User);
-                    let (first, last) = sso
-                        .map(|(_, i)| (i.first_name.clone(), i.last_name.clone()))
-                        .unwrap_or_default();
-                    db::users::insert_user(
-                        tx.conn(),
-                        &u,
-                        &org,
-                        &email,
-                        first.as_deref(),
-                        last.as_deref(),
-                        now,
-                    )
-                    .await?;
-                    u
-                }
-            };
-            let m = db::new_id(IdKind::Membership);
-            lifecycle::apply(
-                &mut tx,
-                Change {
-                    organization_id: &org,
-                    membership_id: &m,
-                    label: &email,
-                    rows: vec![RowWrite::Insert {
-                        user_id: &u,
-                        role: &inv.role,
-                    }],
-                    revoke_invitations_to: None,
-                    records: vec![
-                        Record::Grant {
-                            kind: GrantKind::Invitation,
-                            role: &inv.role,
-                            detail: grant_detail.clone(),
-                        },
-                        Record::Event {
-                            kind: EventType::MembershipCreated,
-                            metadata: json!({ "role": inv.role, "source": "invitation", "invitation_id": inv.id, "inviter": inv.inviter_name }),
-                        },
-                    ],
-                },
-            )
-            .await?;
-            (u, m, inv.role.clone())
-        }
-    };
+    let (user_id, membership_id, role) = join(&mut tx, inv, sso).await?;
     if let Some((c, i)) = sso {
-        let raw = i.raw.to_string();
-        match db::users::identity_user(tx.conn(), &c.id, &i.subject).await? {
-            None => {
-                db::users::insert_identity(
-                    tx.conn(),
-                    &c.id,
-                    &i.subject,
-                    &org,
-                    &user_id,
-                    &email,
-                    &raw,
-                    now,
-                )
-                .await?;
-            }
-            Some(u) if u == user_id => {
-                db::users::touch_identity(tx.conn(), &c.id, &i.subject, &email, &raw, now).await?;
-            }
-            Some(_) => {
-                // This IdP account already stands for someone else here: never merge two people.
-                drop(tx);
-                return Ok(Err(refusal(
-                    403,
-                    "This invitation can no longer be accepted",
-                    "The account you signed in with already belongs to another member of this organization. Ask the person who invited you for help.",
-                )));
-            }
+        if !link_identity(&mut tx, &org, &user_id, &email, c, i).await? {
+            // This IdP account already stands for someone else here: never merge two people.
+            drop(tx);
+            return Ok(Err(refusal(
+                403,
+                "This invitation can no longer be accepted",
+                "The account you signed in with already belongs to another member of this organization. Ask the person who invited you for help.",
+            )));
         }
     }
     db::invitations::set_invitation_membership(tx.conn(), &inv.id, &membership_id).await?;
@@ -560,4 +370,181 @@ async fn accept(
         }),
         membership: json!({ "id": membership_id, "role": role }),
     }))
+}
+
+/// Why a link that could not be claimed no longer works (accepted, expired, replaced, revoked).
+async fn not_claimed(state: &AppState, inv: &InvitationRow, now: i64) -> Result<Refusal, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    let cur = db::invitations::get_invitation(&mut conn, &inv.organization_id, &inv.id).await?;
+    let st = match cur
+        .as_ref()
+        .and_then(|r| InvitationState::parse(&state_of(r, now)))
+    {
+        Some(InvitationState::Accepted) => LinkState::Accepted,
+        Some(InvitationState::Expired) => LinkState::Expired,
+        Some(InvitationState::Pending) => LinkState::Replaced,
+        _ => LinkState::Revoked,
+    };
+    Ok(match gone_page(&state.config.branding.vendor_name, &st) {
+        Next::Page(s, t, m) => (s, t, m),
+        Next::Redirect(_) => refusal(410, "This invitation link no longer works", ""),
+    })
+}
+
+/// Why the invitation can no longer be accepted, checked now rather than when it was sent:
+/// another organization verified the domain, the authoritative directory keeps the person
+/// out, or the policy refuses it.
+async fn still_refused(tx: &mut AuditedTx, inv: &InvitationRow) -> Result<Option<Refusal>, AppError> {
+    let (org, email) = (&inv.organization_id, &inv.email);
+    let holders = super::domains::holders_of_email(tx.conn(), email).await?;
+    if holders.first().is_some_and(|h| h != org) {
+        return Ok(Some(refusal(403, "This invitation can no longer be accepted", "Your email domain is now verified by another organization. Ask the person who invited you for help.")));
+    }
+    let user = db::users::user_by_email(tx.conn(), org, email).await?;
+    if let Some((_, message)) =
+        super::directories::gate(tx.conn(), org, user.as_deref(), email).await?
+    {
+        return Ok(Some(refusal(
+            403,
+            "This invitation can no longer be accepted",
+            capitalize(message) + ".",
+        )));
+    }
+    // The policy as it is now, not as it was when the invitation was sent.
+    let policy = super::policy::load(tx.conn(), org).await?;
+    if let Err(why) = recheck_at_acceptance(tx.conn(), &policy, inv, &mut Trace::default()).await? {
+        return Ok(Some(refusal(
+            403,
+            "This invitation can no longer be accepted",
+            why,
+        )));
+    }
+    Ok(None)
+}
+
+/// Makes the invitee a member with the invited role: an active member stays as they are, an
+/// inactive one is reactivated (with the invited role unless a directory manages it), anyone
+/// else joins (as a new organization user when there is none). Answers the user, the
+/// membership and the role.
+async fn join(
+    tx: &mut AuditedTx,
+    inv: &InvitationRow,
+    sso: Option<(&db::connections::ConnectionRow, &Identity)>,
+) -> Result<(String, String, String), AppError> {
+    let (org, email) = (inv.organization_id.as_str(), inv.email.as_str());
+    let grant_detail = json!({
+        "invitation_id": inv.id,
+        "inviter_type": inv.inviter_kind,
+        "inviter_id": inv.inviter_id,
+        "inviter_name": inv.inviter_name,
+        "connection_id": sso.map(|(c, _)| c.id.clone()),
+    });
+    Ok(match db::users::member_by_email(tx.conn(), org, email).await? {
+        Some(db::users::UserMembership {
+            user_id: u,
+            membership_id: m,
+            role: r,
+            state: st,
+        }) if st == MembershipState::Active => {
+            // Already in (a directory or a sign-in got there first): keep the membership as it is.
+            let mut detail = grant_detail;
+            detail["note"] = json!("already a member; role unchanged");
+            Change::new(org, &m, email)
+                .grant(GrantKind::Invitation, &r, detail)
+                .apply(tx)
+                .await?;
+            (u, m, r)
+        }
+        Some(db::users::UserMembership {
+            user_id: u,
+            membership_id: m,
+            role: old_role,
+            ..
+        }) => {
+            // A directory that manages the member keeps deciding the role.
+            let managed = db::memberships::get_member(tx.conn(), org, &m, db::Lock::Plain)
+                .await?
+                .is_some_and(|r| r.directory_name.is_some());
+            let role = if managed {
+                old_role.clone()
+            } else {
+                inv.role.clone()
+            };
+            let mut change = Change::new(org, &m, email).state(MembershipState::Active);
+            if !managed && role != old_role {
+                change = change.role(&role).event(
+                    EventType::MembershipRoleChanged,
+                    json!({ "from": old_role, "to": role, "source": ChangeSource::Invitation, "invitation_id": inv.id }),
+                );
+            }
+            change
+                .grant(GrantKind::Invitation, &role, grant_detail)
+                .event(
+                    EventType::MembershipReactivated,
+                    json!({ "source": ChangeSource::Invitation, "invitation_id": inv.id, "role": role }),
+                )
+                .apply(tx)
+                .await?;
+            (u, m, role)
+        }
+        None => {
+            let u = match db::users::user_by_email(tx.conn(), org, email).await? {
+                Some(u) => u,
+                None => {
+                    let u = db::new_id(IdKind::User);
+                    let (first, last) = sso
+                        .map(|(_, i)| (i.first_name.clone(), i.last_name.clone()))
+                        .unwrap_or_default();
+                    let now = tx.now();
+                    db::users::insert_user(
+                        tx.conn(),
+                        &u,
+                        org,
+                        email,
+                        first.as_deref(),
+                        last.as_deref(),
+                        now,
+                    )
+                    .await?;
+                    u
+                }
+            };
+            let m = db::new_id(IdKind::Membership);
+            Change::new(org, &m, email)
+                .insert(&u, &inv.role)
+                .grant(GrantKind::Invitation, &inv.role, grant_detail)
+                .event(
+                    EventType::MembershipCreated,
+                    json!({ "role": inv.role, "source": ChangeSource::Invitation, "invitation_id": inv.id, "inviter": inv.inviter_name }),
+                )
+                .apply(tx)
+                .await?;
+            (u, m, inv.role.clone())
+        }
+    })
+}
+
+/// Links the identity the invitee signed in with to `user_id`; false when it already stands
+/// for someone else here.
+async fn link_identity(
+    tx: &mut AuditedTx,
+    org: &str,
+    user_id: &str,
+    email: &str,
+    c: &db::connections::ConnectionRow,
+    i: &Identity,
+) -> Result<bool, AppError> {
+    let now = tx.now();
+    let raw = i.raw.to_string();
+    match db::users::identity_user(tx.conn(), &c.id, &i.subject).await? {
+        None => {
+            db::users::insert_identity(tx.conn(), &c.id, &i.subject, org, user_id, email, &raw, now)
+                .await?;
+        }
+        Some(u) if u == user_id => {
+            db::users::touch_identity(tx.conn(), &c.id, &i.subject, email, &raw, now).await?;
+        }
+        Some(_) => return Ok(false),
+    }
+    Ok(true)
 }

@@ -2,7 +2,7 @@
 
 use crate::domain::connection::ConnectionState;
 use crate::domain::event_type::EventType;
-use crate::domain::membership::{GrantKind, MembershipState};
+use crate::domain::membership::{ChangeSource, GrantKind, MembershipState};
 
 use crate::domain::domain_name::email_domain;
 use crate::domain::ids::IdKind;
@@ -10,7 +10,7 @@ use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::oidc::{Identity, OidcFailure};
-use crate::server::service::membership_lifecycle::{self as lifecycle, Change, Record, RowWrite};
+use crate::server::service::membership_lifecycle::Change;
 use crate::server::service::policy::Trace;
 use crate::server::state::AppState;
 
@@ -208,130 +208,15 @@ pub(super) async fn admit(
         name: email.clone(),
     };
     let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
-    // On PostgreSQL the decision reads the membership without a lock, so a directory suspension
-    // could commit between it and the writes below. A returning or linked member's row is locked,
-    // then the decision is made again: it sees any suspension that committed first, and one that
-    // comes later waits for this sign-in and then voids its code.
-    let mut locked = false;
-    let decided = loop {
-        let decided = admission(
-            tx.conn(),
-            row,
-            id.email.as_deref(),
-            Some(&id.subject),
-            &mut Trace::default(),
-        )
-        .await?;
-        if let Ok(Admit::Returning { membership_id, .. } | Admit::Link { membership_id, .. }) =
-            &decided
-        {
-            if !locked {
-                let m = membership_id.clone();
-                // Decide again only when a lock was taken (PostgreSQL).
-                if db::memberships::lock_membership(tx.conn(), org, &m).await? {
-                    locked = true;
-                    continue;
-                }
-            }
-        }
-        break decided;
-    };
-    let admitted = match decided {
+    let admitted = match decide_locked(&mut tx, row, id).await? {
         Err(f) => {
             drop(tx);
             return Ok(Err(f));
         }
         Ok(a) => a,
     };
-    let grant = |domain: &str| serde_json::json!({ "connection_id": row.id, "connection_name": row.name, "connection_kind": row.kind, "domain": domain });
-    let (user_id, membership_id, role) = match admitted {
-        Admit::Returning {
-            user_id,
-            membership_id,
-            role,
-        } => {
-            db::users::touch_identity(tx.conn(), &row.id, &id.subject, &email, &raw, now).await?;
-            (user_id, membership_id, role)
-        }
-        Admit::Link {
-            user_id,
-            membership_id,
-            role,
-            domain,
-        } => {
-            // Same person through a second connection: link by verified email on a verified domain.
-            db::users::insert_identity(
-                tx.conn(),
-                &row.id,
-                &id.subject,
-                org,
-                &user_id,
-                &email,
-                &raw,
-                now,
-            )
-            .await?;
-            lifecycle::apply(
-                &mut tx,
-                Change {
-                    organization_id: org,
-                    membership_id: &membership_id,
-                    label: &email,
-                    rows: vec![],
-                    revoke_invitations_to: None,
-                    records: vec![Record::Grant {
-                        kind: GrantKind::JitLink,
-                        role: &role,
-                        detail: grant(&domain),
-                    }],
-                },
-            )
-            .await?;
-            (user_id, membership_id, role)
-        }
-        Admit::Jit { role, domain } => {
-            let u = db::new_id(IdKind::User);
-            let m = db::new_id(IdKind::Membership);
-            db::users::insert_user(
-                tx.conn(),
-                &u,
-                org,
-                &email,
-                id.first_name.as_deref(),
-                id.last_name.as_deref(),
-                now,
-            )
-            .await?;
-            db::users::insert_identity(tx.conn(), &row.id, &id.subject, org, &u, &email, &raw, now)
-                .await?;
-            lifecycle::apply(
-                &mut tx,
-                Change {
-                    organization_id: org,
-                    membership_id: &m,
-                    label: &email,
-                    rows: vec![RowWrite::Insert {
-                        user_id: &u,
-                        role: &role,
-                    }],
-                    revoke_invitations_to: None,
-                    records: vec![
-                        Record::Grant {
-                            kind: GrantKind::Jit,
-                            role: &role,
-                            detail: grant(&domain),
-                        },
-                        Record::Event {
-                            kind: EventType::MembershipCreated,
-                            metadata: serde_json::json!({ "role": role, "source": "jit", "connection_id": row.id, "domain": domain }),
-                        },
-                    ],
-                },
-            )
-            .await?;
-            (u, m, role)
-        }
-    };
+    let (user_id, membership_id, role) =
+        write_admitted(&mut tx, row, id, &email, &raw, admitted).await?;
     db::memberships::touch_sign_in(tx.conn(), &membership_id, now).await?;
     tx.record(
         Some(org),
@@ -358,4 +243,115 @@ pub(super) async fn admit(
         }),
         membership: serde_json::json!({ "id": membership_id, "role": role }),
     }))
+}
+
+/// The sign-in decision, made in `tx`. On PostgreSQL the decision reads the membership without a
+/// lock, so a directory suspension could commit between it and the writes that follow. A
+/// returning or linked member's row is locked, then the decision is made again: it sees any
+/// suspension that committed first, and one that comes later waits for this sign-in and then
+/// voids its code.
+async fn decide_locked(
+    tx: &mut AuditedTx,
+    row: &db::connections::ConnectionRow,
+    id: &Identity,
+) -> Result<Result<Admit, OidcFailure>, AppError> {
+    let mut locked = false;
+    loop {
+        let decided = admission(
+            tx.conn(),
+            row,
+            id.email.as_deref(),
+            Some(&id.subject),
+            &mut Trace::default(),
+        )
+        .await?;
+        if let Ok(Admit::Returning { membership_id, .. } | Admit::Link { membership_id, .. }) =
+            &decided
+        {
+            if !locked {
+                let m = membership_id.clone();
+                // Decide again only when a lock was taken (PostgreSQL).
+                if db::memberships::lock_membership(tx.conn(), &row.organization_id, &m).await? {
+                    locked = true;
+                    continue;
+                }
+            }
+        }
+        return Ok(decided);
+    }
+}
+
+/// Writes what the decision admits: the identity touched or linked, or a new user, identity and
+/// membership (JIT). Answers the user, the membership and the role.
+async fn write_admitted(
+    tx: &mut AuditedTx,
+    row: &db::connections::ConnectionRow,
+    id: &Identity,
+    email: &str,
+    raw: &str,
+    admitted: Admit,
+) -> Result<(String, String, String), AppError> {
+    let org = &row.organization_id;
+    let now = tx.now();
+    let grant = |domain: &str| serde_json::json!({ "connection_id": row.id, "connection_name": row.name, "connection_kind": row.kind, "domain": domain });
+    Ok(match admitted {
+        Admit::Returning {
+            user_id,
+            membership_id,
+            role,
+        } => {
+            db::users::touch_identity(tx.conn(), &row.id, &id.subject, email, raw, now).await?;
+            (user_id, membership_id, role)
+        }
+        Admit::Link {
+            user_id,
+            membership_id,
+            role,
+            domain,
+        } => {
+            // Same person through a second connection: link by verified email on a verified domain.
+            db::users::insert_identity(
+                tx.conn(),
+                &row.id,
+                &id.subject,
+                org,
+                &user_id,
+                email,
+                raw,
+                now,
+            )
+            .await?;
+            Change::new(org, &membership_id, email)
+                .grant(GrantKind::JitLink, &role, grant(&domain))
+                .apply(tx)
+                .await?;
+            (user_id, membership_id, role)
+        }
+        Admit::Jit { role, domain } => {
+            let u = db::new_id(IdKind::User);
+            let m = db::new_id(IdKind::Membership);
+            db::users::insert_user(
+                tx.conn(),
+                &u,
+                org,
+                email,
+                id.first_name.as_deref(),
+                id.last_name.as_deref(),
+                now,
+            )
+            .await?;
+            db::users::insert_identity(tx.conn(), &row.id, &id.subject, org, &u, email, raw, now)
+                .await?;
+            Change::new(org, &m, email)
+                .insert(&u, &role)
+                .grant(GrantKind::Jit, &role, grant(&domain))
+                .event(
+                    EventType::MembershipCreated,
+                    serde_json::json!({ "role": role, "source": ChangeSource::Jit, "connection_id": row.id, "domain": domain }),
+                )
+                .apply(tx)
+                .await?;
+            (u, m, role)
+        }
+    })
 }
