@@ -26,7 +26,8 @@ pub struct ConnectionRow {
     pub saml_idp_entity_id: Option<String>,
     pub saml_idp_sso_url: Option<String>,
     pub saml_idp_metadata_url: Option<String>,
-    pub saml_allow_idp_initiated: i64,
+    #[sqlx(try_from = "super::Flag")]
+    pub saml_allow_idp_initiated: bool,
     /// JSON of the attribute-mapping overrides.
     pub attribute_mapping: Option<String>,
 }
@@ -53,7 +54,7 @@ pub async fn insert_connection(conn: &mut Conn, r: &ConnectionRow) -> Result<(),
     .bind(&r.saml_idp_entity_id)
     .bind(&r.saml_idp_sso_url)
     .bind(&r.saml_idp_metadata_url)
-    .bind(r.saml_allow_idp_initiated)
+    .bind(i64::from(r.saml_allow_idp_initiated))
     .bind(&r.attribute_mapping)
     .execute(conn)
     .await
@@ -85,7 +86,7 @@ pub async fn update_connection(
     .bind(&r.saml_idp_entity_id)
     .bind(&r.saml_idp_sso_url)
     .bind(&r.saml_idp_metadata_url)
-    .bind(r.saml_allow_idp_initiated)
+    .bind(i64::from(r.saml_allow_idp_initiated))
     .bind(&r.attribute_mapping)
     .execute(conn)
     .await?;

@@ -11,7 +11,8 @@ pub struct DirectoryRow {
     pub organization_id: String,
     pub kind: String,
     pub name: String,
-    pub authoritative: i64,
+    #[sqlx(try_from = "super::Flag")]
+    pub authoritative: bool,
     pub created_at: i64,
     pub updated_at: i64,
     pub deleted_at: Option<i64>,
@@ -28,7 +29,7 @@ pub async fn insert_directory(conn: &mut Conn, r: &DirectoryRow) -> Result<(), s
     .bind(&r.organization_id)
     .bind(&r.kind)
     .bind(&r.name)
-    .bind(r.authoritative)
+    .bind(i64::from(r.authoritative))
     .bind(r.created_at)
     .bind(r.updated_at)
     .bind(r.deleted_at)

@@ -12,7 +12,8 @@ pub struct DirUserRow {
     pub external_id: Option<String>,
     pub email: Option<String>,
     pub display_name: Option<String>,
-    pub active: i64,
+    #[sqlx(try_from = "super::Flag")]
+    pub active: bool,
     pub resource: String,
     pub user_id: Option<String>,
     pub version: i64,
@@ -32,7 +33,7 @@ pub async fn insert_user(conn: &mut Conn, r: &DirUserRow) -> Result<(), sqlx::Er
         .bind(&r.external_id)
         .bind(&r.email)
         .bind(&r.display_name)
-        .bind(r.active)
+        .bind(i64::from(r.active))
         .bind(&r.resource)
         .bind(&r.user_id)
         .bind(r.version)
@@ -53,7 +54,7 @@ pub async fn update_user(conn: &mut Conn, r: &DirUserRow) -> Result<(), sqlx::Er
         .bind(&r.external_id)
         .bind(&r.email)
         .bind(&r.display_name)
-        .bind(r.active)
+        .bind(i64::from(r.active))
         .bind(&r.resource)
         .bind(&r.user_id)
         .bind(r.version)

@@ -19,7 +19,8 @@ pub struct DomainRow {
     pub organization_id: String,
     pub domain: String,
     pub state: String,
-    pub include_subdomains: i64,
+    #[sqlx(try_from = "super::Flag")]
+    pub include_subdomains: bool,
     pub record_name: String,
     pub record_value: String,
     pub verified_by: Option<String>,
@@ -45,7 +46,7 @@ pub async fn insert(conn: &mut Conn, r: &DomainRow) -> Result<(), sqlx::Error> {
     .bind(&r.organization_id)
     .bind(&r.domain)
     .bind(&r.state)
-    .bind(r.include_subdomains)
+    .bind(i64::from(r.include_subdomains))
     .bind(&r.record_name)
     .bind(&r.record_value)
     .bind(&r.verified_by)

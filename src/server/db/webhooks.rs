@@ -20,7 +20,8 @@ pub struct EndpointRow {
     pub secret_enc: String,
     pub prev_secret_enc: Option<String>,
     pub prev_secret_expires_at: Option<i64>,
-    pub enabled: i64,
+    #[sqlx(try_from = "super::Flag")]
+    pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub fanout_cursor: i64,
     pub created_at: i64,
@@ -94,7 +95,7 @@ pub async fn update_endpoint(
     .bind(&r.secret_enc)
     .bind(&r.prev_secret_enc)
     .bind(r.prev_secret_expires_at)
-    .bind(r.enabled)
+    .bind(i64::from(r.enabled))
     .bind(&r.disabled_reason)
     .bind(now)
     .execute(conn)

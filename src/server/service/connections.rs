@@ -246,7 +246,7 @@ fn view(state: &AppState, r: ConnectionRow, certs: &[CertificateRow]) -> Connect
             idp_entity_id: r.saml_idp_entity_id.clone().unwrap_or_default(),
             idp_sso_url: r.saml_idp_sso_url.clone().unwrap_or_default(),
             idp_metadata_url: r.saml_idp_metadata_url.clone(),
-            allow_idp_initiated: r.saml_allow_idp_initiated != 0,
+            allow_idp_initiated: r.saml_allow_idp_initiated,
             certificates: certs.iter().map(|c| cert_view(c, now)).collect(),
         }),
         attribute_mapping: mapping_of(&r),
@@ -525,7 +525,7 @@ pub async fn create(
         saml_idp_entity_id: None,
         saml_idp_sso_url: None,
         saml_idp_metadata_url: None,
-        saml_allow_idp_initiated: 0,
+        saml_allow_idp_initiated: false,
         attribute_mapping,
     };
     let mut certs = Vec::new();
@@ -549,7 +549,7 @@ pub async fn create(
             row.saml_idp_entity_id = Some(src.entity_id);
             row.saml_idp_sso_url = Some(src.sso_url);
             row.saml_idp_metadata_url = src.metadata_url;
-            row.saml_allow_idp_initiated = i64::from(m.allow_idp_initiated.unwrap_or(false));
+            row.saml_allow_idp_initiated = m.allow_idp_initiated.unwrap_or(false);
             for der in &src.certificates {
                 certs.push(cert_row(organization_id, &id, der, now)?);
             }
@@ -744,7 +744,7 @@ pub async fn update(
             changed.push("saml");
         }
         if let Some(b) = m.allow_idp_initiated {
-            row.saml_allow_idp_initiated = i64::from(b);
+            row.saml_allow_idp_initiated = b;
             changed.push("allow_idp_initiated");
         }
         if let Some(pem) = m

@@ -73,7 +73,7 @@ impl From<DomainRow> for Domain {
             organization_id: r.organization_id,
             domain: r.domain,
             state: r.state,
-            include_subdomains: r.include_subdomains != 0,
+            include_subdomains: r.include_subdomains,
             verification: Verification {
                 record_type: "TXT".into(),
                 record_name: r.record_name,
@@ -175,7 +175,7 @@ pub async fn add(
         }
         .as_str()
         .into(),
-        include_subdomains: i64::from(input.include_subdomains.unwrap_or(false)),
+        include_subdomains: input.include_subdomains.unwrap_or(false),
         record_name: name.challenge_name(),
         record_value: new_challenge_value(),
         verified_by: vendor_verified.then(|| DomainVerifier::Vendor.as_str().to_owned()),
@@ -209,7 +209,7 @@ pub async fn add(
         Some(organization_id),
         EventType::DomainCreated,
         target.clone(),
-        serde_json::json!({ "domain": row.domain, "include_subdomains": row.include_subdomains != 0 }),
+        serde_json::json!({ "domain": row.domain, "include_subdomains": row.include_subdomains }),
     )
     .await?;
     if vendor_verified {

@@ -681,7 +681,7 @@ async fn directories_health(
             id: d.id,
             name: d.name,
             kind: d.kind,
-            authoritative: d.authoritative != 0,
+            authoritative: d.authoritative,
             last_request_at,
             requests_24h,
             errors_24h,

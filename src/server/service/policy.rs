@@ -576,7 +576,7 @@ pub async fn update(
         }
         Some(v) => directories
             .iter()
-            .filter(|d| (d.authoritative != 0) != v)
+            .filter(|d| d.authoritative != v)
             .map(|d| (d.id.clone(), d.name.clone()))
             .collect(),
         None => Vec::new(),
@@ -1000,7 +1000,7 @@ pub async fn control_points(
         );
     }
     for d in &dirs {
-        dsync.push(if d.authoritative != 0 {
+        dsync.push(if d.authoritative {
             format!("{} is authoritative: only people it provisions and keeps active can sign in or accept invitations.", d.name)
         } else {
             format!("{} is not authoritative: people it does not know may still join by JIT or invitation.", d.name)

@@ -42,7 +42,7 @@ pub async fn create(
         organization_id: organization_id.to_owned(),
         kind: kind.as_str().into(),
         name,
-        authoritative: i64::from(input.authoritative.unwrap_or(true)),
+        authoritative: input.authoritative.unwrap_or(true),
         created_at: now,
         updated_at: now,
         deleted_at: None,
@@ -64,7 +64,7 @@ pub async fn create(
         Some(organization_id),
         EventType::DirectoryCreated,
         vec![Target::new("directory", &row.id, Some(&row.name))],
-        json!({ "type": row.kind, "authoritative": row.authoritative != 0 }),
+        json!({ "type": row.kind, "authoritative": row.authoritative }),
     )
     .await?;
     tx.commit().await?;
@@ -138,9 +138,9 @@ pub async fn update(
         }
     }
     if let Some(a) = input.authoritative {
-        if i64::from(a) != row.authoritative {
+        if a != row.authoritative {
             changes.insert("authoritative".into(), json!({ "from": !a, "to": a }));
-            row.authoritative = i64::from(a);
+            row.authoritative = a;
         }
     }
     if !changes.is_empty() {
@@ -149,7 +149,7 @@ pub async fn update(
             organization_id,
             id,
             &row.name,
-            row.authoritative != 0,
+            row.authoritative,
             now,
         )
         .await?;

@@ -115,7 +115,7 @@ async fn role_changes(
 ) -> Result<Vec<RoleChange>, AppError> {
     let mut out = Vec::new();
     for u in db::directory_users::all_users(conn, &dir.directory_id).await? {
-        if u.active == 0 {
+        if !u.active {
             continue;
         }
         let membership = match &u.user_id {

@@ -175,7 +175,7 @@ async fn view(state: &AppState, conn: &mut Conn, r: DirectoryRow) -> Result<Dire
         organization_id: r.organization_id,
         kind: r.kind,
         name: r.name,
-        authoritative: r.authoritative != 0,
+        authoritative: r.authoritative,
         tokens,
         health: DirectoryHealth {
             last_request_at,

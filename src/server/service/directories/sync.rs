@@ -38,7 +38,7 @@ pub async fn reconcile(
         *u = fresh;
     }
     let label = u.email.clone().unwrap_or_else(|| u.user_name.clone());
-    let no_access = SuspendReason::of_user(u.active != 0, gone);
+    let no_access = SuspendReason::of_user(u.active, gone);
     let wants_access = no_access.is_none();
     let email = u
         .email

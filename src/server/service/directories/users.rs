@@ -56,7 +56,7 @@ pub async fn users(
             user_name: u.user_name,
             email: u.email,
             display_name: u.display_name,
-            active: u.active != 0,
+            active: u.active,
             groups: groups.into_iter().map(|g| g.display_name).collect(),
             role: m.as_ref().map(|m| m.role.clone()),
             membership_state: m.map(|m| m.state),

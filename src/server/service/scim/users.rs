@@ -90,7 +90,7 @@ pub async fn create_user(
         external_id: f.external_id.clone(),
         email: f.email.clone(),
         display_name: f.display_name.clone(),
-        active: i64::from(f.active),
+        active: f.active,
         resource: res.to_string(),
         user_id: None,
         version: 1,
@@ -152,7 +152,7 @@ pub async fn update_user(
             // than reactivating a deactivated user by default.
             if let Some(o) = next.as_object_mut() {
                 if !o.keys().any(|k| k.eq_ignore_ascii_case("active")) {
-                    o.insert("active".into(), Value::Bool(row.active != 0));
+                    o.insert("active".into(), Value::Bool(row.active));
                 }
             }
             next
@@ -174,7 +174,7 @@ pub async fn update_user(
         return Err(uniqueness(&f.user_name));
     }
     let new_resource = res.to_string();
-    let was_active = row.active != 0;
+    let was_active = row.active;
     if new_resource == row.resource && f.user_name == row.user_name {
         drop(tx);
         let mut conn = state.db.pool.acquire().await?;
@@ -186,7 +186,7 @@ pub async fn update_user(
     row.external_id = f.external_id.clone();
     row.email = f.email.clone();
     row.display_name = f.display_name.clone();
-    row.active = i64::from(f.active);
+    row.active = f.active;
     row.resource = new_resource;
     row.version += 1;
     row.updated_at = now;

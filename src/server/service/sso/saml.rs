@@ -145,7 +145,7 @@ pub async fn saml_acs(
         certificates: connections::pinned_certificates(state, &row.organization_id, &row.id)
             .await?,
         skew_ms: state.config.saml_clock_skew_ms,
-        allow_idp_initiated: row.saml_allow_idp_initiated != 0,
+        allow_idp_initiated: row.saml_allow_idp_initiated,
     };
     let expected = sp_initiated.then(|| req.nonce.clone());
     // libxml2/xmlsec work is CPU-bound: keep it off the async workers.

@@ -41,7 +41,7 @@ pub async fn create(
         secret_enc: seal(state, &id, &secret),
         prev_secret_enc: None,
         prev_secret_expires_at: None,
-        enabled: 1,
+        enabled: true,
         disabled_reason: None,
         fanout_cursor: head,
         created_at: now,
@@ -97,7 +97,7 @@ pub async fn update(
         row.events = check_events(e)?;
     }
     if let Some(en) = input.enabled {
-        row.enabled = i64::from(en);
+        row.enabled = en;
         if en {
             row.disabled_reason = None;
         }
@@ -107,7 +107,7 @@ pub async fn update(
         None,
         EventType::WebhookEndpointUpdated,
         vec![Target::new("webhook_endpoint", id, Some(&row.url))],
-        json!({ "url": row.url, "events": row.events, "enabled": row.enabled == 1 }),
+        json!({ "url": row.url, "events": row.events, "enabled": row.enabled }),
     )
     .await?;
     tx.commit().await?;

@@ -81,7 +81,7 @@ pub async fn log_streams(
             name: r.name.unwrap_or_default(),
             kind: r.kind,
             url: r.url,
-            enabled: r.enabled == 1,
+            enabled: r.enabled,
             disabled_reason: r.disabled_reason,
             recent,
         });
@@ -146,7 +146,7 @@ pub async fn create_log_stream(
         secret_enc: seal(state, &id, &new_webhook_secret()),
         prev_secret_enc: None,
         prev_secret_expires_at: None,
-        enabled: 1,
+        enabled: true,
         disabled_reason: None,
         fanout_cursor: head,
         created_at: now,

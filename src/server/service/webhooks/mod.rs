@@ -119,7 +119,7 @@ fn view(r: &EndpointRow, now: i64) -> WebhookEndpoint {
             .events
             .as_deref()
             .and_then(|e| serde_json::from_str(e).ok()),
-        enabled: r.enabled == 1,
+        enabled: r.enabled,
         disabled_reason: r.disabled_reason.clone(),
         previous_secret_expires_at: r.prev_secret_expires_at.filter(|t| *t > now),
         created_at: r.created_at,
