@@ -845,7 +845,7 @@ async fn compute_drift(
         };
         if !authoritative.is_empty() {
             match super::directories::gate_verdict(&index.flags(Some(&m.user_id), &m.email)) {
-                Some(("deprovisioned", _)) => out.push(finding(
+                Some(crate::domain::sign_in::GateRefusal::Deprovisioned) => out.push(finding(
                     DriftKind::DeactivatedInDirectory,
                     format!("{} is active here with role {} but deactivated in the authoritative directory ({dir_names}): suspend or remove them, or reactivate them in the IdP", m.email, m.role),
                 )),

@@ -473,10 +473,11 @@ async fn change_state(
 ) -> Result<(), AppError> {
     let change = Change::new(organization_id, &m.id, &m.email);
     if st == MembershipState::Active {
-        if let Some((_, msg)) =
+        if let Some(why) =
             super::directories::gate(tx.conn(), organization_id, Some(&m.user_id), &m.email)
                 .await?
         {
+            let msg = why.message();
             return Err(AppError::Conflict {
                 code: "directory_refuses",
                 message: format!("{} cannot be reactivated here: {msg}", m.email)

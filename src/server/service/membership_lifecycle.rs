@@ -5,6 +5,7 @@
 //! the caller says so, pending invitations to the address revoked), all in the caller's
 //! transaction.
 
+use crate::domain::target::TargetKind;
 use serde_json::{json, Value};
 
 use crate::domain::event_type::EventType;
@@ -249,7 +250,7 @@ async fn event(
     tx.record(
         Some(org),
         kind,
-        vec![Target::new("membership", m, Some(label))],
+        vec![Target::new(TargetKind::Membership.as_str(), m, Some(label))],
         metadata,
     )
     .await?;

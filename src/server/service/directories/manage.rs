@@ -1,5 +1,6 @@
 //! Creating, reading, renaming and deleting directories, and rotating their SCIM token.
 
+use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 use serde_json::json;
 
@@ -63,7 +64,7 @@ pub async fn create(
     tx.record(
         Some(organization_id),
         EventType::DirectoryCreated,
-        vec![Target::new("directory", &row.id, Some(&row.name))],
+        vec![Target::new(TargetKind::Directory.as_str(), &row.id, Some(&row.name))],
         json!({ "type": row.kind, "authoritative": row.authoritative }),
     )
     .await?;
@@ -156,7 +157,7 @@ pub async fn update(
         tx.record(
             Some(organization_id),
             EventType::DirectoryUpdated,
-            vec![Target::new("directory", id, Some(&row.name))],
+            vec![Target::new(TargetKind::Directory.as_str(), id, Some(&row.name))],
             serde_json::Value::Object(changes),
         )
         .await?;
@@ -199,7 +200,7 @@ pub async fn rotate_token(
     tx.record(
         Some(organization_id),
         EventType::DirectoryTokenRotated,
-        vec![Target::new("directory", id, Some(&row.name))],
+        vec![Target::new(TargetKind::Directory.as_str(), id, Some(&row.name))],
         json!({ "previous_tokens_expire_at": now + overlap }),
     )
     .await?;
@@ -252,7 +253,7 @@ pub async fn delete(
     tx.record(
         Some(organization_id),
         EventType::DirectoryDeleted,
-        vec![Target::new("directory", id, Some(&row.name))],
+        vec![Target::new(TargetKind::Directory.as_str(), id, Some(&row.name))],
         json!({ "users": users.len() }),
     )
     .await?;

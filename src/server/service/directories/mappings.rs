@@ -1,5 +1,6 @@
 //! Group → role mappings, with a dry-run preview.
 
+use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 use crate::domain::membership::MembershipState;
 use serde::{Deserialize, Serialize};
@@ -191,7 +192,7 @@ pub async fn save_mappings(
     tx.record(
         Some(organization_id),
         EventType::DirectoryRoleMappingsUpdated,
-        vec![Target::new("directory", id, Some(&dir.name))],
+        vec![Target::new(TargetKind::Directory.as_str(), id, Some(&dir.name))],
         json!({ "mappings": input, "role_changes": changes.len() }),
     )
     .await?;

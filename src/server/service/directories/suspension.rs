@@ -1,5 +1,6 @@
 //! Suspension and removal of the members a directory manages, and what a directory may restore.
 
+use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 use crate::domain::membership::{GrantKind, MembershipState};
 use crate::server::service::policy::Trace;
@@ -102,7 +103,7 @@ pub(super) async fn write_suspension(
         tx.record(
             Some(&org),
             EventType::MembershipLastAdminDeprovisioned,
-            vec![Target::new("membership", &m, Some(label))],
+            vec![Target::new(TargetKind::Membership.as_str(), &m, Some(label))],
             json!({ "directory_id": dir.directory_id, "protected": plan.protected, "warning": "the organization has no active admin left" }),
         )
         .await?;
@@ -204,7 +205,7 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
             tx.record(
                 Some(&org),
                 EventType::MembershipRemovalSkipped,
-                vec![Target::new("membership", &m, Some(&email))],
+                vec![Target::new(TargetKind::Membership.as_str(), &m, Some(&email))],
                 json!({ "reason": if plan.protected { "last_admin_protected" } else { "policy_suspend" } }),
             )
             .await?;

@@ -1,5 +1,6 @@
 //! The directory's users, its SCIM request log and the directory gate of the sign-in policy.
 
+use crate::domain::sign_in::GateRefusal;
 use serde::{Deserialize, Serialize};
 
 use crate::server::db::scim_log::LogFilter;
@@ -121,14 +122,14 @@ pub async fn purge_request_log(state: &AppState) -> Result<u64, AppError> {
 
 /// The directory gate of the sign-in policy: when a directory is authoritative for the
 /// organization, only people it provisioned and keeps active get in. `Ok(None)` allows;
-/// `Ok(Some((reason, message)))` refuses.
+/// `Ok(Some(refusal))` refuses.
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn gate(
     conn: &mut Conn,
     organization_id: &str,
     user_id: Option<&str>,
     email: &str,
-) -> Result<Option<(&'static str, &'static str)>, sqlx::Error> {
+) -> Result<Option<GateRefusal>, sqlx::Error> {
     if !db::directories::has_authoritative(conn, organization_id).await? {
         return Ok(None);
     }
@@ -179,18 +180,12 @@ impl AuthoritativeIndex {
 
 /// The gate's decision from the person's authoritative `active` flags (the organization has an
 /// authoritative directory): none → not provisioned, any deactivated → deprovisioned.
-pub fn gate_verdict(flags: &[bool]) -> Option<(&'static str, &'static str)> {
+pub fn gate_verdict(flags: &[bool]) -> Option<GateRefusal> {
     // Fail closed: any deactivated account among those that stand for this person keeps them out.
     if flags.is_empty() {
-        Some((
-            "not_provisioned",
-            "your organization's directory has not given you access to this application; ask your IT admin to assign it to you",
-        ))
+        Some(GateRefusal::NotProvisioned)
     } else if flags.contains(&false) {
-        Some((
-            "deprovisioned",
-            "your account was deactivated in your organization's directory; contact your IT admin",
-        ))
+        Some(GateRefusal::Deprovisioned)
     } else {
         None
     }

@@ -1,5 +1,6 @@
 //! The admin's side: reading invitations, creating, resending and revoking them, the expiry sweep and the invitation mail caps.
 
+use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 use serde_json::json;
 
@@ -98,7 +99,7 @@ async fn expire_in(tx: &mut AuditedTx, only: Option<(&str, &str)>) -> Result<usi
             tx.record(
                 Some(&r.organization_id),
                 EventType::InvitationExpired,
-                vec![Target::new("invitation", &r.id, Some(&r.email))],
+                vec![Target::new(TargetKind::Invitation.as_str(), &r.id, Some(&r.email))],
                 json!({ "email": r.email, "role": r.role, "expired_at": r.expires_at }),
             )
             .await?;
@@ -321,7 +322,7 @@ pub async fn create(
     tx.record(
         Some(&org),
         EventType::InvitationCreated,
-        vec![Target::new("invitation", &row.id, Some(&email))],
+        vec![Target::new(TargetKind::Invitation.as_str(), &row.id, Some(&email))],
         json!({ "email": email, "role": row.role, "expires_at": row.expires_at, "inviter": row.inviter_name }),
     )
     .await?;
@@ -376,7 +377,7 @@ pub async fn resend(
     tx.record(
         Some(organization_id),
         EventType::InvitationResent,
-        vec![Target::new("invitation", id, Some(&row.email))],
+        vec![Target::new(TargetKind::Invitation.as_str(), id, Some(&row.email))],
         json!({ "email": row.email, "expires_at": row.expires_at }),
     )
     .await?;
@@ -419,7 +420,7 @@ pub async fn revoke(
     tx.record(
         Some(organization_id),
         EventType::InvitationRevoked,
-        vec![Target::new("invitation", id, Some(&row.email))],
+        vec![Target::new(TargetKind::Invitation.as_str(), id, Some(&row.email))],
         json!({ "email": row.email }),
     )
     .await?;
@@ -455,7 +456,7 @@ pub(crate) async fn revoke_pending_for(
             tx.record(
                 Some(organization_id),
                 EventType::InvitationRevoked,
-                vec![Target::new("invitation", &r.id, Some(&r.email))],
+                vec![Target::new(TargetKind::Invitation.as_str(), &r.id, Some(&r.email))],
                 json!({ "email": r.email, "reason": format!("member {because}") }),
             )
             .await?;

@@ -1,5 +1,6 @@
 //! The invitee's side: what a link opens and the acceptance, directly or through SSO.
 
+use crate::domain::target::TargetKind;
 use crate::domain::connection::ConnectionState;
 use crate::domain::event_type::EventType;
 use crate::domain::membership::{ChangeSource, GrantKind, MembershipState};
@@ -337,8 +338,8 @@ async fn accept(
         Some(&org),
         EventType::InvitationAccepted,
         vec![
-            Target::new("invitation", &inv.id, Some(&email)),
-            Target::new("membership", &membership_id, Some(&email)),
+            Target::new(TargetKind::Invitation.as_str(), &inv.id, Some(&email)),
+            Target::new(TargetKind::Membership.as_str(), &membership_id, Some(&email)),
         ],
         json!({ "email": email, "role": role, "via": if sso.is_some() { "sso" } else { "email_link" } }),
     )
@@ -401,13 +402,11 @@ async fn still_refused(tx: &mut AuditedTx, inv: &InvitationRow) -> Result<Option
         return Ok(Some(refusal(403, "This invitation can no longer be accepted", "Your email domain is now verified by another organization. Ask the person who invited you for help.")));
     }
     let user = db::users::user_by_email(tx.conn(), org, email).await?;
-    if let Some((_, message)) =
-        super::directories::gate(tx.conn(), org, user.as_deref(), email).await?
-    {
+    if let Some(why) = super::directories::gate(tx.conn(), org, user.as_deref(), email).await? {
         return Ok(Some(refusal(
             403,
             "This invitation can no longer be accepted",
-            capitalize(message) + ".",
+            capitalize(why.message()) + ".",
         )));
     }
     // The policy as it is now, not as it was when the invitation was sent.

@@ -1,5 +1,7 @@
 //! The rules an invitation must pass, at creation (and in the policy simulator) and again at acceptance, and how an invitee accepts.
 
+use crate::domain::policy::TraceRule;
+use crate::domain::sign_in::GateRefusal;
 use crate::domain::connection::ConnectionState;
 use crate::domain::membership::MembershipState;
 use crate::domain::policy::Inviters;
@@ -15,8 +17,8 @@ use crate::server::service::members::check_grant;
 use crate::server::service::policy::Trace;
 
 /// What the admin is told when the directory gate refuses an address.
-fn gate_refusal(reason: &str, email: &str) -> AppError {
-    let message = if reason == "deprovisioned" {
+fn gate_refusal(reason: GateRefusal, email: &str) -> AppError {
+    let message = if reason == GateRefusal::Deprovisioned {
         format!("{email} was deactivated in this organization's authoritative directory; reactivate them in the directory instead of inviting them")
     } else {
         format!("this organization's directory is authoritative and has not provisioned {email}; assign them to the application in the identity provider instead")
@@ -197,16 +199,19 @@ pub(crate) async fn invite_checks(
     }
     let user = db::users::user_by_email(conn, org, email).await?;
     match super::directories::gate(conn, org, user.as_deref(), email).await? {
-        Some((reason, _)) => {
+        Some(reason) => {
             let e = gate_refusal(reason, email);
-            t.deny("directory", e.to_string());
+            t.deny(TraceRule::Directory.as_str(), e.to_string());
             return Err(e);
         }
         None if db::directories::has_authoritative(conn, org).await? => t.allow(
-            "directory",
+            TraceRule::Directory.as_str(),
             format!("the authoritative directory provisions {email}"),
         ),
-        None => t.info("directory", "no directory is authoritative"),
+        None => t.info(
+            TraceRule::Directory.as_str(),
+            "no directory is authoritative",
+        ),
     }
     Ok(role.slug)
 }

@@ -1,5 +1,6 @@
 //! SCIM Groups: list, get, create, replace or patch (members applied in bounded steps), delete.
 
+use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 use std::collections::HashSet;
 
@@ -159,8 +160,8 @@ async fn apply_members(
                 Some(&dir.organization_id),
                 action,
                 vec![
-                    Target::new("directory_group", &group.id, Some(&group.display_name)),
-                    Target::new("directory_user", m, None),
+                    Target::new(TargetKind::DirectoryGroup.as_str(), &group.id, Some(&group.display_name)),
+                    Target::new(TargetKind::DirectoryUser.as_str(), m, None),
                 ],
                 json!({ "directory_id": dir.directory_id }),
             )
@@ -255,8 +256,8 @@ pub async fn create_group(
         Some(&dir.organization_id),
         EventType::DsyncGroupCreated,
         vec![
-            Target::new("directory_group", &row.id, Some(&row.display_name)),
-            Target::new("directory", &dir.directory_id, Some(&dir.name)),
+            Target::new(TargetKind::DirectoryGroup.as_str(), &row.id, Some(&row.display_name)),
+            Target::new(TargetKind::Directory.as_str(), &dir.directory_id, Some(&dir.name)),
         ],
         json!({ "display_name": row.display_name, "members": f.members.len() }),
     )
@@ -343,8 +344,8 @@ pub async fn update_group(
             Some(&dir.organization_id),
             EventType::DsyncGroupUpdated,
             vec![
-                Target::new("directory_group", &row.id, Some(&row.display_name)),
-                Target::new("directory", &dir.directory_id, Some(&dir.name)),
+                Target::new(TargetKind::DirectoryGroup.as_str(), &row.id, Some(&row.display_name)),
+                Target::new(TargetKind::Directory.as_str(), &dir.directory_id, Some(&dir.name)),
             ],
             json!({ "display_name": { "from": old_name, "to": row.display_name } }),
         )
@@ -391,8 +392,8 @@ pub async fn delete_group(
         Some(&dir.organization_id),
         EventType::DsyncGroupDeleted,
         vec![
-            Target::new("directory_group", &row.id, Some(&row.display_name)),
-            Target::new("directory", &dir.directory_id, Some(&dir.name)),
+            Target::new(TargetKind::DirectoryGroup.as_str(), &row.id, Some(&row.display_name)),
+            Target::new(TargetKind::Directory.as_str(), &dir.directory_id, Some(&dir.name)),
         ],
         json!({ "display_name": row.display_name, "members": members.len() }),
     )

@@ -1,5 +1,6 @@
 //! SCIM Users: list, get, create, replace or patch, delete.
 
+use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 
 use serde_json::{json, Value};
@@ -105,8 +106,8 @@ pub async fn create_user(
         Some(&dir.organization_id),
         EventType::DsyncUserCreated,
         vec![
-            Target::new("directory_user", &row.id, Some(&row.user_name)),
-            Target::new("directory", &dir.directory_id, Some(&dir.name)),
+            Target::new(TargetKind::DirectoryUser.as_str(), &row.id, Some(&row.user_name)),
+            Target::new(TargetKind::Directory.as_str(), &dir.directory_id, Some(&dir.name)),
         ],
         json!({ "user_name": row.user_name, "email": row.email, "active": f.active, "external_id": row.external_id }),
     )
@@ -203,8 +204,8 @@ pub async fn update_user(
         Some(&dir.organization_id),
         action,
         vec![
-            Target::new("directory_user", &row.id, Some(&row.user_name)),
-            Target::new("directory", &dir.directory_id, Some(&dir.name)),
+            Target::new(TargetKind::DirectoryUser.as_str(), &row.id, Some(&row.user_name)),
+            Target::new(TargetKind::Directory.as_str(), &dir.directory_id, Some(&dir.name)),
         ],
         json!({ "user_name": row.user_name, "email": row.email, "active": f.active }),
     )
@@ -247,8 +248,8 @@ pub async fn delete_user(
         Some(&dir.organization_id),
         EventType::DsyncUserDeleted,
         vec![
-            Target::new("directory_user", &row.id, Some(&row.user_name)),
-            Target::new("directory", &dir.directory_id, Some(&dir.name)),
+            Target::new(TargetKind::DirectoryUser.as_str(), &row.id, Some(&row.user_name)),
+            Target::new(TargetKind::Directory.as_str(), &dir.directory_id, Some(&dir.name)),
         ],
         json!({ "user_name": row.user_name, "email": row.email }),
     )

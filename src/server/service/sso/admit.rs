@@ -1,10 +1,13 @@
 //! Who a sign-in admits: the JIT policy's decision and the writes it makes.
 
+use crate::domain::target::TargetKind;
 use crate::domain::connection::ConnectionState;
 use crate::domain::event_type::EventType;
 use crate::domain::membership::{ChangeSource, GrantKind, MembershipState};
 
 use crate::domain::domain_name::email_domain;
+use crate::domain::policy::TraceRule;
+use crate::domain::sign_in::AdmissionRefusal;
 use crate::domain::ids::IdKind;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::db::{self, Conn};
@@ -61,23 +64,23 @@ pub(crate) async fn admission(
     t: &mut Trace,
 ) -> Result<Result<Admit, OidcFailure>, AppError> {
     let org = &row.organization_id;
-    let refuse = |t: &mut Trace, rule: &str, reason: &str, message: String| {
-        t.deny(rule, message.clone());
+    let refuse = |t: &mut Trace, rule: TraceRule, reason: AdmissionRefusal, message: String| {
+        t.deny(rule.as_str(), message.clone());
         Ok(Err(OidcFailure {
-            reason: reason.into(),
+            reason: reason.as_str().into(),
             message,
         }))
     };
     if row.state != ConnectionState::Active {
         return refuse(
             t,
-            "connection",
-            "connection_inactive",
+            TraceRule::Connection,
+            AdmissionRefusal::ConnectionInactive,
             format!("the SSO connection {} is not active", row.name),
         );
     }
     t.allow(
-        "connection",
+        TraceRule::Connection.as_str(),
         format!(
             "{} connection {} is active",
             row.kind.to_uppercase(),
@@ -85,7 +88,7 @@ pub(crate) async fn admission(
         ),
     );
     let Some(email) = email.map(|e| e.trim().to_lowercase()) else {
-        return refuse(t, "email", "no_email", "your identity provider did not send an email address; ask your IT admin to release the email claim".into());
+        return refuse(t, TraceRule::Email, AdmissionRefusal::NoEmail, "your identity provider did not send an email address; ask your IT admin to release the email claim".into());
     };
     let existing = match subject {
         Some(sub) => db::users::identity_membership(conn, org, &row.id, sub).await?,
@@ -97,12 +100,17 @@ pub(crate) async fn admission(
         .or(by_email.as_ref())
         .map(|m| m.user_id.clone());
     match super::directories::gate(conn, org, known_user.as_deref(), &email).await? {
-        Some((reason, message)) => return refuse(t, "directory", reason, message.into()),
+        Some(why) => {
+            return refuse(t, TraceRule::Directory, why.into(), why.message().into());
+        }
         None if db::directories::has_authoritative(conn, org).await? => t.allow(
-            "directory",
+            TraceRule::Directory.as_str(),
             format!("the authoritative directory provisions {email} and keeps them active"),
         ),
-        None => t.info("directory", "no directory is authoritative"),
+        None => t.info(
+            TraceRule::Directory.as_str(),
+            "no directory is authoritative",
+        ),
     }
     if let Some(db::users::UserMembership {
         user_id: u,
@@ -114,12 +122,15 @@ pub(crate) async fn admission(
         if st != MembershipState::Active {
             return refuse(
                 t,
-                "membership",
-                "membership_suspended",
+                TraceRule::Membership,
+                AdmissionRefusal::MembershipSuspended,
                 "your access to this organization is suspended; contact your IT admin".into(),
             );
         }
-        t.allow("membership", format!("returning member with role {r}"));
+        t.allow(
+            TraceRule::Membership.as_str(),
+            format!("returning member with role {r}"),
+        );
         return Ok(Ok(Admit::Returning {
             user_id: u,
             membership_id: m,
@@ -129,26 +140,26 @@ pub(crate) async fn admission(
     let Some(domain) = email_domain(&email) else {
         return refuse(
             t,
-            "email",
-            "invalid_email",
+            TraceRule::Email,
+            AdmissionRefusal::InvalidEmail,
             "the email address your identity provider sent is not valid".into(),
         );
     };
     let domain = domain.as_str().to_owned();
     let holders = super::domains::holders_of_email(conn, &email).await?;
     if holders.first().map(String::as_str) != Some(org.as_str()) {
-        return refuse(t, "domain", "domain_not_verified", format!("{domain} is not a verified domain of this organization, so you cannot join it by signing in; ask your IT admin for an invitation"));
+        return refuse(t, TraceRule::Domain, AdmissionRefusal::DomainNotVerified, format!("{domain} is not a verified domain of this organization, so you cannot join it by signing in; ask your IT admin for an invitation"));
     }
     t.allow(
-        "domain",
+        TraceRule::Domain.as_str(),
         format!("{domain} is verified by this organization"),
     );
     match by_email {
         Some(db::users::UserMembership { state: st, .. }) if st != MembershipState::Active => {
             refuse(
                 t,
-                "membership",
-                "membership_suspended",
+                TraceRule::Membership,
+                AdmissionRefusal::MembershipSuspended,
                 "your access to this organization is suspended; contact your IT admin".into(),
             )
         }
@@ -159,7 +170,7 @@ pub(crate) async fn admission(
             ..
         }) => {
             t.allow(
-                "membership",
+                TraceRule::Membership.as_str(),
                 format!("{email} is already a member (role {r}): this sign-in is linked to them by verified email"),
             );
             Ok(Ok(Admit::Link {
@@ -172,14 +183,14 @@ pub(crate) async fn admission(
         None => {
             let policy = super::policy::load(conn, org).await?;
             if !policy.jit_enabled {
-                return refuse(t, "jit", "jit_disabled", format!("{email} is not a member yet and this organization does not add people when they first sign in; ask your IT admin for an invitation"));
+                return refuse(t, TraceRule::Jit, AdmissionRefusal::JitDisabled, format!("{email} is not a member yet and this organization does not add people when they first sign in; ask your IT admin for an invitation"));
             }
             let role = db::organizations::get(conn, org)
                 .await?
                 .map(|o| o.default_role)
                 .unwrap_or_else(|| "member".into());
             t.allow(
-                "jit",
+                TraceRule::Jit.as_str(),
                 format!("JIT provisioning is on: {email} joins with the default role {role}"),
             );
             Ok(Ok(Admit::Jit { role, domain }))
@@ -222,8 +233,8 @@ pub(super) async fn admit(
         Some(org),
         EventType::AuthenticationSucceeded,
         vec![
-            Target::new("connection", &row.id, Some(&row.name)),
-            Target::new("user", &user_id, Some(&email)),
+            Target::new(TargetKind::Connection.as_str(), &row.id, Some(&row.name)),
+            Target::new(TargetKind::User.as_str(), &user_id, Some(&email)),
         ],
         serde_json::json!({ "subject": id.subject }),
     )

@@ -1,5 +1,6 @@
 //! The IdP's answer: the OIDC callback, the conclusion shared with the SAML ACS, and the record of failed and test sign-ins.
 
+use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 
 use crate::domain::ids::IdKind;
@@ -61,7 +62,7 @@ async fn record_failure_with(
     tx.record(
         Some(&row.organization_id),
         EventType::AuthenticationFailed,
-        vec![Target::new("connection", &row.id, Some(&row.name))],
+        vec![Target::new(TargetKind::Connection.as_str(), &row.id, Some(&row.name))],
         serde_json::json!({ "purpose": purpose, "reason": f.reason, "detail": f.message }),
     )
     .await?;
@@ -162,7 +163,7 @@ pub(super) async fn conclude(
         tx.record(
             Some(&row.organization_id),
             EventType::ConnectionTested,
-            vec![Target::new("connection", &row.id, Some(&row.name))],
+            vec![Target::new(TargetKind::Connection.as_str(), &row.id, Some(&row.name))],
             serde_json::json!({ "subject": identity.subject, "email": identity.email }),
         )
         .await?;

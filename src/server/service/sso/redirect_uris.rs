@@ -1,5 +1,6 @@
 //! The allow-list of vendor redirect URIs.
 
+use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +47,7 @@ pub async fn add_redirect_uri(
         tx.record(
             None,
             EventType::RedirectUriAdded,
-            vec![Target::new("redirect_uri", &uri, None)],
+            vec![Target::new(TargetKind::RedirectUri.as_str(), &uri, None)],
             serde_json::json!({}),
         )
         .await?;
@@ -107,7 +108,7 @@ pub async fn remove_redirect_uri(
     tx.record(
         None,
         EventType::RedirectUriRemoved,
-        vec![Target::new("redirect_uri", uri, None)],
+        vec![Target::new(TargetKind::RedirectUri.as_str(), uri, None)],
         serde_json::json!({}),
     )
     .await?;

@@ -1,5 +1,6 @@
 //! The vendor's webhook endpoints and their deliveries.
 
+use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 use crate::domain::webhook::DeliveryState;
 use serde_json::json;
@@ -51,7 +52,7 @@ pub async fn create(
     tx.record(
         None,
         EventType::WebhookEndpointCreated,
-        vec![Target::new("webhook_endpoint", &id, Some(&row.url))],
+        vec![Target::new(TargetKind::WebhookEndpoint.as_str(), &id, Some(&row.url))],
         json!({ "url": row.url, "events": row.events }),
     )
     .await?;
@@ -106,7 +107,7 @@ pub async fn update(
     tx.record(
         None,
         EventType::WebhookEndpointUpdated,
-        vec![Target::new("webhook_endpoint", id, Some(&row.url))],
+        vec![Target::new(TargetKind::WebhookEndpoint.as_str(), id, Some(&row.url))],
         json!({ "url": row.url, "events": row.events, "enabled": row.enabled }),
     )
     .await?;
@@ -128,7 +129,7 @@ pub async fn delete(
     tx.record(
         None,
         EventType::WebhookEndpointDeleted,
-        vec![Target::new("webhook_endpoint", id, Some(&row.url))],
+        vec![Target::new(TargetKind::WebhookEndpoint.as_str(), id, Some(&row.url))],
         json!({}),
     )
     .await?;
@@ -154,7 +155,7 @@ pub async fn rotate_secret(
     tx.record(
         None,
         EventType::WebhookEndpointSecretRotated,
-        vec![Target::new("webhook_endpoint", id, Some(&row.url))],
+        vec![Target::new(TargetKind::WebhookEndpoint.as_str(), id, Some(&row.url))],
         json!({ "previous_secret_expires_at": row.prev_secret_expires_at }),
     )
     .await?;
@@ -229,7 +230,7 @@ pub async fn redeliver(
     tx.record(
         None,
         EventType::WebhookEndpointRedeliveryRequested,
-        vec![Target::new("webhook_delivery", id, None)],
+        vec![Target::new(TargetKind::WebhookDelivery.as_str(), id, None)],
         json!({}),
     )
     .await?;

@@ -1,5 +1,6 @@
 //! Log streams (the customer's SIEM).
 
+use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -156,7 +157,7 @@ pub async fn create_log_stream(
     tx.record(
         Some(organization_id),
         EventType::LogStreamCreated,
-        vec![Target::new("log_stream", &id, Some(name))],
+        vec![Target::new(TargetKind::LogStream.as_str(), &id, Some(name))],
         json!({ "kind": kind, "url": row.url }),
     )
     .await?;
@@ -183,7 +184,7 @@ pub async fn delete_log_stream(
     tx.record(
         Some(organization_id),
         EventType::LogStreamDeleted,
-        vec![Target::new("log_stream", id, row.name.as_deref())],
+        vec![Target::new(TargetKind::LogStream.as_str(), id, row.name.as_deref())],
         json!({}),
     )
     .await?;
@@ -239,7 +240,7 @@ pub async fn test_log_stream(
     tx.record(
         Some(organization_id),
         EventType::LogStreamTested,
-        vec![Target::new("log_stream", id, row.name.as_deref())],
+        vec![Target::new(TargetKind::LogStream.as_str(), id, row.name.as_deref())],
         json!({ "ok": ok, "status": out.status }),
     )
     .await?;

@@ -1,5 +1,6 @@
 //! The worker: fans events out into deliveries and sends what is due.
 
+use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 use crate::domain::webhook::DeliveryState;
 use serde_json::json;
@@ -177,7 +178,7 @@ async fn finish(state: &AppState, d: DeliveryRow) -> Result<(), AppError> {
             tx.record(
                 None,
                 EventType::WebhookEndpointDisabled,
-                vec![Target::new("webhook_endpoint", &ep.id, Some(&ep.url))],
+                vec![Target::new(TargetKind::WebhookEndpoint.as_str(), &ep.id, Some(&ep.url))],
                 json!({ "reason": "410 Gone", "delivery_id": d.id }),
             )
             .await?;
