@@ -2,6 +2,7 @@
 //! and its callback), `sso_codes` (the one-time codes a finished sign-in is redeemed with) and
 //! `login_attempts`.
 
+use crate::domain::sign_in::{SignInOutcome, SignInPurpose};
 use super::Conn;
 
 /// A pending sign-in, remembered between the redirect to the IdP and its callback.
@@ -171,7 +172,7 @@ pub async fn insert_attempt(
     organization_id: &str,
     connection_id: &str,
     purpose: &str,
-    outcome: &str,
+    outcome: SignInOutcome,
     reason: Option<&str>,
     evidence: &str,
     now: i64,
@@ -183,7 +184,7 @@ pub async fn insert_attempt(
     .bind(organization_id)
     .bind(connection_id)
     .bind(purpose)
-    .bind(outcome)
+    .bind(outcome.as_str())
     .bind(reason)
     .bind(evidence)
     .bind(now)
@@ -207,7 +208,7 @@ pub async fn last_attempt(
     conn: &mut Conn,
     organization_id: &str,
     connection_id: &str,
-    purpose: &str,
+    purpose: SignInPurpose,
 ) -> Result<Option<AttemptResult>, sqlx::Error> {
     sqlx::query_as(
         "SELECT outcome, reason, evidence, created_at FROM login_attempts WHERE organization_id = $1 AND connection_id = $2 AND purpose = $3 \
@@ -215,7 +216,7 @@ pub async fn last_attempt(
     )
     .bind(organization_id)
     .bind(connection_id)
-    .bind(purpose)
+    .bind(purpose.as_str())
     .fetch_optional(conn)
     .await
 }

@@ -1,5 +1,6 @@
 //! The invitee's side: what a link opens and the acceptance, directly or through SSO.
 
+use crate::domain::sign_in::SignInPurpose;
 use crate::domain::target::TargetKind;
 use crate::domain::connection::ConnectionState;
 use crate::domain::event_type::EventType;
@@ -263,7 +264,7 @@ pub async fn accept_after_sso(
                 }
             ),
         };
-        super::sso::record_failure(state, row, "signin", &f).await?;
+        super::sso::record_failure(state, row, SignInPurpose::Signin, &f).await?;
         return Ok(Next::Page(
             403,
             "Signed in with a different account".into(),

@@ -1,5 +1,6 @@
 //! Starting a sign-in: the vendor's authorize, the admin's test sign-in and an invitation acceptance through SSO.
 
+use crate::domain::sign_in::SignInPurpose;
 use crate::domain::connection::{ConnectionKind, ConnectionState};
 
 use crate::server::crypto::hash_secret;
@@ -47,7 +48,7 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, App
     begin(
         state,
         conn_row,
-        "signin",
+        SignInPurpose::Signin,
         Some(redirect_uri),
         Some(client_state),
     )
@@ -90,7 +91,7 @@ pub async fn begin_test(
     connection_id: &str,
 ) -> Result<Next, AppError> {
     let row = connections::get_row(state, organization_id, connection_id).await?;
-    begin(state, row, "test", None, None).await
+    begin(state, row, SignInPurpose::Test, None, None).await
 }
 
 pub(super) fn rp(
@@ -108,7 +109,7 @@ pub(super) fn rp(
 async fn begin(
     state: &AppState,
     row: db::connections::ConnectionRow,
-    purpose: &str,
+    purpose: SignInPurpose,
     redirect_uri: Option<String>,
     client_state: Option<String>,
 ) -> Result<Next, AppError> {
@@ -126,7 +127,7 @@ pub async fn begin_invite(
     begin_for(
         state,
         row,
-        "invite",
+        SignInPurpose::Invite,
         redirect_uri,
         None,
         Some((invitation_id.to_owned(), token_hash.to_owned())),
@@ -137,7 +138,7 @@ pub async fn begin_invite(
 async fn begin_for(
     state: &AppState,
     row: db::connections::ConnectionRow,
-    purpose: &str,
+    purpose: SignInPurpose,
     redirect_uri: Option<String>,
     client_state: Option<String>,
     invitation: Option<(String, String)>,
@@ -155,7 +156,7 @@ async fn begin_for(
         Err(f) => {
             record_failure(state, &row, purpose, &f).await?;
             return Ok(match (purpose, redirect_uri) {
-                ("signin", Some(r)) => Next::Redirect(with_query(
+                (SignInPurpose::Signin, Some(r)) => Next::Redirect(with_query(
                     &r,
                     &[
                         ("error", "server_error"),
@@ -175,7 +176,7 @@ async fn begin_for(
         state_hash: hash_secret(&started.state),
         organization_id: row.organization_id.clone(),
         connection_id: row.id.clone(),
-        purpose: purpose.into(),
+        purpose: purpose.as_str().into(),
         redirect_uri,
         client_state,
         nonce: started.nonce,

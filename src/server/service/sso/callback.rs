@@ -1,5 +1,6 @@
 //! The IdP's answer: the OIDC callback, the conclusion shared with the SAML ACS, and the record of failed and test sign-ins.
 
+use crate::domain::sign_in::{SignInOutcome, SignInPurpose};
 use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 
@@ -20,13 +21,14 @@ use super::{page, with_query, CallbackParams, Next};
 pub(crate) async fn record_failure(
     state: &AppState,
     row: &db::connections::ConnectionRow,
-    purpose: &str,
+    purpose: SignInPurpose,
     f: &OidcFailure,
 ) -> Result<(), AppError> {
-    record_failure_with(state, row, purpose, f, None).await
+    record_failure_with(state, row, purpose.as_str(), f, None).await
 }
 
-/// Records a failed sign-in with its evidence (SAML: expected vs received values).
+/// Records a failed sign-in with its evidence (SAML: expected vs received values); `purpose` is
+/// the pending sign-in's, as stored.
 async fn record_failure_with(
     state: &AppState,
     row: &db::connections::ConnectionRow,
@@ -47,13 +49,13 @@ async fn record_failure_with(
         &row.organization_id,
         &row.id,
         purpose,
-        "failed",
+        SignInOutcome::Failed,
         Some(&f.reason),
         &stored.to_string(),
         now,
     )
     .await?;
-    if purpose == "test" {
+    if purpose == SignInPurpose::Test {
         let mut r = row.clone();
         r.last_test_at = Some(now);
         r.last_test_ok = Some(0);
@@ -107,8 +109,8 @@ pub(super) async fn conclude(
 ) -> Result<Next, AppError> {
     let now = state.clock.now();
     let fail_to = |f: &OidcFailure| -> Next {
-        match (&req.redirect_uri, req.purpose.as_str()) {
-            (Some(r), "signin") => Next::Redirect(with_query(
+        match (&req.redirect_uri, SignInPurpose::parse(&req.purpose)) {
+            (Some(r), Some(SignInPurpose::Signin)) => Next::Redirect(with_query(
                 r,
                 &[
                     ("error", "access_denied"),
@@ -116,7 +118,7 @@ pub(super) async fn conclude(
                     ("state", req.client_state.as_deref().unwrap_or("")),
                 ],
             )),
-            (None, "signin") => page(
+            (None, Some(SignInPurpose::Signin)) => page(
                 403,
                 "Sign-in refused",
                 format!(
@@ -124,7 +126,7 @@ pub(super) async fn conclude(
                     f.message
                 ),
             ),
-            (_, "invite") => page(
+            (_, Some(SignInPurpose::Invite)) => page(
                 403,
                 "The invitation was not accepted",
                 format!(
@@ -142,15 +144,15 @@ pub(super) async fn conclude(
             return Ok(fail_to(&f));
         }
     };
-    if req.purpose == "test" {
+    if req.purpose == SignInPurpose::Test {
         let mut tx = AuditedTx::begin(&state.db, &Actor::system(), ctx, now).await?;
         db::sign_in::insert_attempt(
             tx.conn(),
             &db::new_id(IdKind::LoginAttempt),
             &row.organization_id,
             &row.id,
-            "test",
-            "succeeded",
+            SignInPurpose::Test.as_str(),
+            SignInOutcome::Succeeded,
             None,
             &serde_json::to_string(&identity).unwrap_or_default(),
             now,
@@ -170,7 +172,7 @@ pub(super) async fn conclude(
         tx.commit().await?;
         return Ok(Next::Redirect(format!("/portal/sso?connection={}", row.id)));
     }
-    if req.purpose == "invite" {
+    if req.purpose == SignInPurpose::Invite {
         return super::invitations::accept_after_sso(state, ctx, row, req, &identity).await;
     }
     if req.redirect_uri.is_none() {
@@ -179,12 +181,12 @@ pub(super) async fn conclude(
             reason: "no_redirect_uri".into(),
             message: "Lanyard does not know which application to return to: set RelayState in the IdP to an allow-listed redirect URI, or add one to LANYARD_REDIRECT_URIS".into(),
         };
-        record_failure(state, row, "signin", &f).await?;
+        record_failure(state, row, SignInPurpose::Signin, &f).await?;
         return Ok(fail_to(&f));
     }
     match admit(state, ctx, row, &identity).await? {
         Err(f) => {
-            record_failure(state, row, "signin", &f).await?;
+            record_failure(state, row, SignInPurpose::Signin, &f).await?;
             Ok(fail_to(&f))
         }
         Ok(result) => {
@@ -273,7 +275,7 @@ pub async fn last_test(
 ) -> Result<Option<(bool, serde_json::Value, i64)>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     Ok(
-        db::sign_in::last_attempt(&mut conn, organization_id, connection_id, "test")
+        db::sign_in::last_attempt(&mut conn, organization_id, connection_id, SignInPurpose::Test)
             .await?
             .map(
                 |db::sign_in::AttemptResult {
@@ -283,7 +285,7 @@ pub async fn last_test(
                      ..
                  }| {
                     (
-                        outcome == "succeeded",
+                        outcome == SignInOutcome::Succeeded,
                         serde_json::from_str(&evidence).unwrap_or_default(),
                         at,
                     )

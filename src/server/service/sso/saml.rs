@@ -1,5 +1,6 @@
 //! SAML: the AuthnRequest, the ACS and the SP metadata.
 
+use crate::domain::sign_in::SignInPurpose;
 use crate::domain::connection::ConnectionKind;
 use serde::Deserialize;
 
@@ -20,7 +21,7 @@ use super::{page, redirect_allowed, Next, REQUEST_TTL_MS};
 pub(super) async fn begin_saml(
     state: &AppState,
     row: db::connections::ConnectionRow,
-    purpose: &str,
+    purpose: SignInPurpose,
     redirect_uri: Option<String>,
     client_state: Option<String>,
     invitation: Option<(String, String)>,
@@ -48,7 +49,7 @@ pub(super) async fn begin_saml(
         state_hash: hash_secret(&relay_state),
         organization_id: row.organization_id.clone(),
         connection_id: row.id.clone(),
-        purpose: purpose.into(),
+        purpose: purpose.as_str().into(),
         redirect_uri,
         client_state,
         // The AuthnRequest ID: the Response must answer exactly this request.
@@ -118,7 +119,7 @@ pub async fn saml_acs(
                 state_hash: String::new(),
                 organization_id: row.organization_id.clone(),
                 connection_id: row.id.clone(),
-                purpose: "signin".into(),
+                purpose: SignInPurpose::Signin.as_str().into(),
                 redirect_uri: target,
                 client_state: None,
                 nonce: String::new(),
