@@ -1,5 +1,7 @@
 //! What a directory deactivation or creation does to a member under the policy (the sign-in and the policy simulator share these).
 
+use crate::domain::policy::DeactivationAction;
+use crate::domain::policy::TraceRule;
 use crate::domain::membership::MembershipState;
 use crate::server::service::policy::Trace;
 
@@ -30,7 +32,7 @@ pub(super) async fn deactivation_plan_for(
     t: &mut Trace,
 ) -> Result<DeactivationPlan, AppError> {
     t.deny(
-        "deactivation",
+        TraceRule::Deactivation.as_str(),
         "suspended at once: sessions end and unredeemed sign-in codes are void; the vendor is told (membership.suspended)",
     );
     let is_admin = super::roles::resolve(conn, role)
@@ -42,14 +44,14 @@ pub(super) async fn deactivation_plan_for(
         last_admin,
         ..Default::default()
     };
-    if policy.directory_deactivation == "remove" {
+    if policy.directory_deactivation == DeactivationAction::Remove {
         if last_admin && policy.protect_last_admin {
             plan.protected = true;
-            t.info("last_admin", "the last active admin: kept suspended, not removed (protection on); a warning event is recorded and support sees a flag");
+            t.info(TraceRule::LastAdmin.as_str(), "the last active admin: kept suspended, not removed (protection on); a warning event is recorded and support sees a flag");
         } else {
             plan.remove_after_days = Some(policy.removal_grace_days);
             t.deny(
-                "deactivation",
+                TraceRule::Deactivation.as_str(),
                 if policy.removal_grace_days == 0 {
                     "then removed at once (policy: remove)".to_owned()
                 } else {
@@ -60,17 +62,17 @@ pub(super) async fn deactivation_plan_for(
                 },
             );
             if last_admin {
-                t.info("last_admin", "the last active admin: removed anyway (protection off); a warning event is recorded and support sees a flag");
+                t.info(TraceRule::LastAdmin.as_str(), "the last active admin: removed anyway (protection off); a warning event is recorded and support sees a flag");
             }
         }
     } else {
         t.info(
-            "deactivation",
+            TraceRule::Deactivation.as_str(),
             "stays suspended until the directory reactivates them (policy: suspend)",
         );
         if last_admin {
             t.info(
-                "last_admin",
+                TraceRule::LastAdmin.as_str(),
                 "the last active admin: a warning event is recorded and support sees a flag",
             );
         }
@@ -95,7 +97,7 @@ pub(crate) async fn deactivation_plan(
             ..
         }) if st == MembershipState::Active => {
             t.info(
-                "directory",
+                TraceRule::Directory.as_str(),
                 format!("{} deactivates {email} (role {role})", dir.name),
             );
             Ok(Some(
@@ -104,14 +106,14 @@ pub(crate) async fn deactivation_plan(
         }
         Some(db::users::UserMembership { state: st, .. }) => {
             t.info(
-                "directory",
+                TraceRule::Directory.as_str(),
                 format!("{email} is already {st}: nothing more to end"),
             );
             Ok(None)
         }
         None => {
             t.info(
-                "directory",
+                TraceRule::Directory.as_str(),
                 format!("{email} is not a member: the directory keeps them out while it is authoritative"),
             );
             Ok(None)
@@ -130,7 +132,7 @@ async fn held_elsewhere(
 ) -> Result<bool, AppError> {
     if crate::domain::email::EmailAddress::parse(email, "email").is_err() {
         t.deny(
-            "email",
+            TraceRule::Email.as_str(),
             format!("{email} is not an email address whose domain can be checked: {} keeps them as a directory user but gives them no access here", dir.name),
         );
         return Ok(true);
@@ -142,7 +144,7 @@ async fn held_elsewhere(
         .map(|d| d.as_str().to_owned())
         .unwrap_or_default();
     t.deny(
-        "domain",
+        TraceRule::Domain.as_str(),
         format!("{d} is verified by another organization: {} keeps {email} as a directory user but gives them no access here", dir.name),
     );
     Ok(true)
@@ -167,7 +169,7 @@ pub(crate) async fn creation_plan(
             return Ok((false, org.default_role.clone()));
         }
         t.allow(
-            "directory",
+            TraceRule::Directory.as_str(),
             format!("{} provisions {email}: a membership is created at once with the default role {} (a mapped group's role wins)", dir.name, org.default_role),
         );
         return Ok((true, org.default_role.clone()));
@@ -190,7 +192,7 @@ pub(crate) async fn creation_plan(
     }) = membership
     else {
         t.allow(
-            "directory",
+            TraceRule::Directory.as_str(),
             format!(
                 "{} provisions {email}: a membership is created with the default role {}",
                 dir.name, org.default_role
@@ -208,7 +210,7 @@ pub(crate) async fn creation_plan(
         )
     {
         t.deny(
-            "directory",
+            TraceRule::Directory.as_str(),
             format!("{email} is {st}, not by {}: a directory restores only a membership it suspended itself", dir.name),
         );
         return Ok((false, role));
@@ -225,7 +227,7 @@ pub(crate) async fn creation_plan(
         )
     };
     t.allow(
-        "directory",
+        TraceRule::Directory.as_str(),
         if st == MembershipState::Active {
             format!(
                 "{email} is already a member: {} links to the membership and manages it; {how}",

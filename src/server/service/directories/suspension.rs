@@ -1,5 +1,6 @@
 //! Suspension and removal of the members a directory manages, and what a directory may restore.
 
+use crate::domain::policy::DeactivationAction;
 use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 use crate::domain::membership::{GrantKind, MembershipState};
@@ -146,7 +147,7 @@ async fn remove(
         )
         .event(
             EventType::MembershipRemoved,
-            json!({ "reason": SuspendReason::DirectoryDeactivated.as_str(), "directory_id": directory_id, "policy": "remove" }),
+            json!({ "reason": SuspendReason::DirectoryDeactivated.as_str(), "directory_id": directory_id, "policy": DeactivationAction::Remove }),
         )
         .apply(tx)
         .await?;

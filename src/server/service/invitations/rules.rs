@@ -46,16 +46,16 @@ fn inviter_and_role_rules(
                 "{} holds the role {}: in this organization only admins may invite",
                 m.email, r.slug
             ));
-            t.deny("inviter", e.to_string());
+            t.deny(TraceRule::Inviter.as_str(), e.to_string());
             return Err(e);
         }
         t.allow(
-            "inviter",
+            TraceRule::Inviter.as_str(),
             format!("{} may invite ({} may invite)", m.email, policy.inviters),
         );
     } else {
         t.info(
-            "inviter",
+            TraceRule::Inviter.as_str(),
             "invited by the vendor or the organization's admin (always allowed)",
         );
     }
@@ -67,14 +67,14 @@ fn inviter_and_role_rules(
                 policy.invitable_roles.join(", ")
             ),
         ));
-        t.deny("role", e.to_string());
+        t.deny(TraceRule::Role.as_str(), e.to_string());
         return Err(e);
     }
     if let Err(e) = check_grant(&acting.cloned(), role) {
-        t.deny("role", e.to_string());
+        t.deny(TraceRule::Role.as_str(), e.to_string());
         return Err(e);
     }
-    t.allow("role", format!("the invitation grants {}", role.slug));
+    t.allow(TraceRule::Role.as_str(), format!("the invitation grants {}", role.slug));
     Ok(())
 }
 
@@ -94,7 +94,7 @@ pub(crate) async fn recheck_at_acceptance(
             "The role this invitation grants ({}) no longer exists.",
             inv.role
         );
-        t.deny("role", why.clone());
+        t.deny(TraceRule::Role.as_str(), why.clone());
         return Ok(Err(format!("{why} {ask}")));
     };
     let acting = if InviterKind::parse(&inv.inviter_kind) == Some(InviterKind::Membership) {
@@ -117,7 +117,7 @@ pub(crate) async fn recheck_at_acceptance(
                     "{} is no longer an active member of the organization, so their invitations no longer grant access.",
                     inv.inviter_name
                 );
-                t.deny("inviter", why.clone());
+                t.deny(TraceRule::Inviter.as_str(), why.clone());
                 return Ok(Err(format!("{why} {ask}")));
             }
         }
@@ -161,7 +161,7 @@ pub(crate) async fn invite_checks(
             ),
             field: Some("email"),
         };
-        t.deny("domain", e.to_string());
+        t.deny(TraceRule::Domain.as_str(), e.to_string());
         return Err(e);
     }
     guest_check(conn, org, policy, email, t).await?;
@@ -189,11 +189,11 @@ pub(crate) async fn invite_checks(
                 message: format!("{email} is already an active member of this organization"),
                 field: Some("email"),
             };
-            t.deny("membership", e.to_string());
+            t.deny(TraceRule::Membership.as_str(), e.to_string());
             return Err(e);
         }
         t.info(
-            "membership",
+            TraceRule::Membership.as_str(),
             format!("{email} was a member ({st}): accepting restores their access"),
         );
     }
@@ -228,14 +228,14 @@ pub(crate) async fn guest_check(
     let holders = super::domains::holders_of_email(conn, email).await?;
     if holders.first().map(String::as_str) == Some(org) {
         t.info(
-            "guest_invitations",
+            TraceRule::GuestInvitations.as_str(),
             "the address is on one of the organization's verified domains",
         );
         return Ok(());
     }
     if policy.guest_invitations {
         t.allow(
-            "guest_invitations",
+            TraceRule::GuestInvitations.as_str(),
             "the address is outside the organization's verified domains; guest invitations are allowed",
         );
         Ok(())
@@ -245,7 +245,7 @@ pub(crate) async fn guest_check(
             message: format!("{email} is outside this organization's verified domains, and it invites only people on its own domains"),
             field: Some("email"),
         };
-        t.deny("guest_invitations", e.to_string());
+        t.deny(TraceRule::GuestInvitations.as_str(), e.to_string());
         Err(e)
     }
 }
@@ -282,7 +282,7 @@ pub(crate) async fn acceptance_route(
     };
     let Some(rule) = listed else {
         t.info(
-            "sso_required",
+            TraceRule::SsoRequired.as_str(),
             format!("SSO is not required for {domain}: the emailed link is enough"),
         );
         return Ok(Route::Link);
@@ -299,21 +299,21 @@ pub(crate) async fn acceptance_route(
     {
         Some(c) => {
             t.allow(
-                "sso_required",
+                TraceRule::SsoRequired.as_str(),
                 format!("SSO is required for {domain} ({why}): accepting goes through {} and the signed-in address must be {email}", c.name),
             );
             Ok(Route::Sso(Box::new(c)))
         }
         None if why == "every verified domain" => {
             t.info(
-                "sso_required",
+                TraceRule::SsoRequired.as_str(),
                 format!("SSO will be required for {domain} (every verified domain) once a connection is active; until then the emailed link is enough"),
             );
             Ok(Route::Link)
         }
         None => {
             t.deny(
-                "sso_required",
+                TraceRule::SsoRequired.as_str(),
                 format!("SSO is required for {domain} ({why}) but the organization has no active SSO connection"),
             );
             Ok(Route::Unavailable(domain))
