@@ -16,6 +16,22 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// Where the invitation mail's delivery stands (an invitation's `delivery.state`).
+    pub enum MailDeliveryState {
+        /// Waiting for its first attempt.
+        Queued = "queued",
+        /// An attempt failed; it is tried again.
+        Retrying = "retrying",
+        /// Handed to the mail server.
+        Sent = "sent",
+        /// Given up after the last attempt.
+        Failed = "failed",
+        /// Dropped before it was sent: the link was replaced or revoked.
+        Cancelled = "cancelled",
+    }
+}
+
 /// Who sent an invitation (`invitations.inviter_kind`): a member of the organization, acting
 /// within their own role, or another party (the vendor's API key, a portal admin, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,6 +70,11 @@ mod tests {
             InvitationState::ALL,
             |v| v.as_str(),
             InvitationState::parse,
+        );
+        crate::domain::check_vocabulary(
+            MailDeliveryState::ALL,
+            |v| v.as_str(),
+            MailDeliveryState::parse,
         );
         assert_eq!(
             InviterKind::parse("membership"),

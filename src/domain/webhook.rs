@@ -1,4 +1,19 @@
-//! A webhook or log stream delivery's state.
+//! Webhook and log stream endpoints: what they send, and where a delivery stands.
+
+vocabulary! {
+    /// What an endpoint sends (`webhook_endpoints.kind`): a vendor's webhook, or one of the
+    /// formats an organization's log stream can send.
+    pub enum EndpointKind {
+        /// The vendor's webhook (Standard Webhooks).
+        Webhook = "webhook",
+        /// Generic JSON (HTTPS POST, signed).
+        Json = "json",
+        /// Splunk HTTP Event Collector.
+        SplunkHec = "splunk_hec",
+        /// Datadog Logs.
+        Datadog = "datadog",
+    }
+}
 
 vocabulary! {
     /// Where one delivery of an event to an endpoint stands (`webhook_deliveries.state`).
@@ -21,5 +36,6 @@ mod tests {
     #[test]
     fn table() {
         crate::domain::check_vocabulary(DeliveryState::ALL, |v| v.as_str(), DeliveryState::parse);
+        crate::domain::check_vocabulary(EndpointKind::ALL, |v| v.as_str(), EndpointKind::parse);
     }
 }

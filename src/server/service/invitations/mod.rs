@@ -4,6 +4,7 @@
 //! connection when SSO is required for the address's domain — and the vendor's product receives
 //! the member through the same one-time code exchange as SSO.
 
+use crate::domain::invitation::MailDeliveryState;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::invitation::InvitationState;
@@ -117,24 +118,24 @@ fn state_of(r: &InvitationRow, now: i64) -> String {
 fn delivery_of(m: Option<MailRow>) -> Option<Delivery> {
     m.map(|m| {
         let state = if m.sent_at.is_some() {
-            "sent"
+            MailDeliveryState::Sent
         } else if m.failed_at.is_some() {
             if m.last_error
                 .as_deref()
                 .unwrap_or("")
                 .starts_with("cancelled")
             {
-                "cancelled"
+                MailDeliveryState::Cancelled
             } else {
-                "failed"
+                MailDeliveryState::Failed
             }
         } else if m.attempts > 0 {
-            "retrying"
+            MailDeliveryState::Retrying
         } else {
-            "queued"
+            MailDeliveryState::Queued
         };
         Delivery {
-            state: state.into(),
+            state: state.as_str().into(),
             attempts: m.attempts,
             last_error: m.last_error,
             sent_at: m.sent_at,

@@ -1,5 +1,6 @@
 //! The vendor's webhook endpoints and their deliveries.
 
+use crate::domain::webhook::EndpointKind;
 use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 use crate::domain::webhook::DeliveryState;
@@ -34,7 +35,7 @@ pub async fn create(
     let row = EndpointRow {
         id: id.clone(),
         organization_id: None,
-        kind: "webhook".into(),
+        kind: EndpointKind::Webhook.as_str().into(),
         name: None,
         credential_enc: None,
         url,

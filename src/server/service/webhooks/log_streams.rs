@@ -1,5 +1,6 @@
 //! Log streams (the customer's SIEM).
 
+use crate::domain::webhook::EndpointKind;
 use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
@@ -17,9 +18,15 @@ use super::{check_url, new_webhook_secret, scoped_endpoint, seal, send};
 
 /// Formats a log stream can send.
 pub const STREAM_KINDS: [(&str, &str); 3] = [
-    ("json", "Generic JSON (HTTPS POST, signed)"),
-    ("splunk_hec", "Splunk HTTP Event Collector"),
-    ("datadog", "Datadog Logs"),
+    (
+        EndpointKind::Json.as_str(),
+        "Generic JSON (HTTPS POST, signed)",
+    ),
+    (
+        EndpointKind::SplunkHec.as_str(),
+        "Splunk HTTP Event Collector",
+    ),
+    (EndpointKind::Datadog.as_str(), "Datadog Logs"),
 ];
 
 /// A log stream as the portal shows it.
@@ -121,10 +128,10 @@ pub async fn create_log_stream(
     }
     let url = check_url(state, url)?;
     let credential = credential.trim();
-    if kind != "json" && credential.is_empty() {
+    if kind != EndpointKind::Json && credential.is_empty() {
         return Err(FieldError::new(
             "credential",
-            if kind == "splunk_hec" {
+            if kind == EndpointKind::SplunkHec {
                 "paste the HEC token"
             } else {
                 "paste a Datadog API key"
@@ -212,7 +219,7 @@ pub async fn test_log_stream(
         organization_id: Some(organization_id.to_owned()),
         cursor: "0".into(),
         entity: crate::server::events::Entity {
-            kind: "log_stream".into(),
+            kind: TargetKind::LogStream.as_str().into(),
             id: id.to_owned(),
             sequence: 0,
         },

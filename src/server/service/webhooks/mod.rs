@@ -4,6 +4,7 @@
 //! once, one entity's events in order, retrying with exponential back-off and jitter for up to
 //! three days. A 410 disables the endpoint; 3xx counts as a failure.
 
+use crate::domain::webhook::EndpointKind;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -259,12 +260,12 @@ async fn send(state: &AppState, ep: &EndpointRow, ev: &crate::server::events::Ev
         .credential_enc
         .as_deref()
         .and_then(|c| open(state, &ep.id, c));
-    let (body, auth) = match ep.kind.as_str() {
-        "splunk_hec" => (
+    let (body, auth) = match EndpointKind::parse(&ep.kind) {
+        Some(EndpointKind::SplunkHec) => (
             json!({ "time": ts, "source": "lanyard", "sourcetype": "lanyard:audit", "event": serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default() }).to_string(),
             credential.map(|c| ("authorization", format!("Splunk {c}"))),
         ),
-        "datadog" => (
+        Some(EndpointKind::Datadog) => (
             json!([{ "ddsource": "lanyard", "service": "lanyard", "ddtags": format!("event_type:{}", ev.kind), "message": body }]).to_string(),
             credential.map(|c| ("dd-api-key", c)),
         ),
