@@ -2,8 +2,8 @@
 //! and its callback), `sso_codes` (the one-time codes a finished sign-in is redeemed with) and
 //! `login_attempts`.
 
-use crate::domain::sign_in::{SignInOutcome, SignInPurpose};
 use super::Conn;
+use crate::domain::sign_in::{SignInOutcome, SignInPurpose};
 
 /// A pending sign-in, remembered between the redirect to the IdP and its callback.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -435,7 +435,9 @@ async fn change_role(
     if m.state == MembershipState::Removed {
         return Err(AppError::Conflict {
             code: "membership_removed",
-            message: "this member was removed; reactivate them (state active) before changing the role".into(),
+            message:
+                "this member was removed; reactivate them (state active) before changing the role"
+                    .into(),
             field: Some("state"),
         });
     }
@@ -474,14 +476,16 @@ async fn change_state(
     let change = Change::new(organization_id, &m.id, &m.email);
     if st == MembershipState::Active {
         if let Some(why) =
-            super::directories::gate(tx.conn(), organization_id, Some(&m.user_id), &m.email)
-                .await?
+            super::directories::gate(tx.conn(), organization_id, Some(&m.user_id), &m.email).await?
         {
             let msg = why.message();
             return Err(AppError::Conflict {
                 code: "directory_refuses",
                 message: format!("{} cannot be reactivated here: {msg}", m.email)
-                    .replace("your organization's directory", "the authoritative directory")
+                    .replace(
+                        "your organization's directory",
+                        "the authoritative directory",
+                    )
                     .replace("your account", "the account"),
                 field: Some("state"),
             });

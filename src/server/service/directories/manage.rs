@@ -1,7 +1,7 @@
 //! Creating, reading, renaming and deleting directories, and rotating their SCIM token.
 
-use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
+use crate::domain::target::TargetKind;
 use serde_json::json;
 
 use crate::domain::directory::DirectoryKind;
@@ -64,7 +64,11 @@ pub async fn create(
     tx.record(
         Some(organization_id),
         EventType::DirectoryCreated,
-        vec![Target::new(TargetKind::Directory.as_str(), &row.id, Some(&row.name))],
+        vec![Target::new(
+            TargetKind::Directory.as_str(),
+            &row.id,
+            Some(&row.name),
+        )],
         json!({ "type": row.kind, "authoritative": row.authoritative }),
     )
     .await?;
@@ -157,7 +161,11 @@ pub async fn update(
         tx.record(
             Some(organization_id),
             EventType::DirectoryUpdated,
-            vec![Target::new(TargetKind::Directory.as_str(), id, Some(&row.name))],
+            vec![Target::new(
+                TargetKind::Directory.as_str(),
+                id,
+                Some(&row.name),
+            )],
             serde_json::Value::Object(changes),
         )
         .await?;
@@ -200,7 +208,11 @@ pub async fn rotate_token(
     tx.record(
         Some(organization_id),
         EventType::DirectoryTokenRotated,
-        vec![Target::new(TargetKind::Directory.as_str(), id, Some(&row.name))],
+        vec![Target::new(
+            TargetKind::Directory.as_str(),
+            id,
+            Some(&row.name),
+        )],
         json!({ "previous_tokens_expire_at": now + overlap }),
     )
     .await?;
@@ -253,7 +265,11 @@ pub async fn delete(
     tx.record(
         Some(organization_id),
         EventType::DirectoryDeleted,
-        vec![Target::new(TargetKind::Directory.as_str(), id, Some(&row.name))],
+        vec![Target::new(
+            TargetKind::Directory.as_str(),
+            id,
+            Some(&row.name),
+        )],
         json!({ "users": users.len() }),
     )
     .await?;

@@ -1,8 +1,8 @@
 //! Group → role mappings, with a dry-run preview.
 
-use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 use crate::domain::membership::MembershipState;
+use crate::domain::target::TargetKind;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -192,7 +192,11 @@ pub async fn save_mappings(
     tx.record(
         Some(organization_id),
         EventType::DirectoryRoleMappingsUpdated,
-        vec![Target::new(TargetKind::Directory.as_str(), id, Some(&dir.name))],
+        vec![Target::new(
+            TargetKind::Directory.as_str(),
+            id,
+            Some(&dir.name),
+        )],
         json!({ "mappings": input, "role_changes": changes.len() }),
     )
     .await?;

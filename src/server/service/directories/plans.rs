@@ -1,8 +1,8 @@
 //! What a directory deactivation or creation does to a member under the policy (the sign-in and the policy simulator share these).
 
+use crate::domain::membership::MembershipState;
 use crate::domain::policy::DeactivationAction;
 use crate::domain::policy::TraceRule;
-use crate::domain::membership::MembershipState;
 use crate::server::service::policy::Trace;
 
 use crate::server::db::directories::DirectoryRow;

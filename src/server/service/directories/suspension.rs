@@ -1,9 +1,9 @@
 //! Suspension and removal of the members a directory manages, and what a directory may restore.
 
-use crate::domain::policy::DeactivationAction;
-use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
 use crate::domain::membership::{GrantKind, MembershipState};
+use crate::domain::policy::DeactivationAction;
+use crate::domain::target::TargetKind;
 use crate::server::service::policy::Trace;
 use serde_json::json;
 

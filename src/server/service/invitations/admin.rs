@@ -1,7 +1,7 @@
 //! The admin's side: reading invitations, creating, resending and revoking them, the expiry sweep and the invitation mail caps.
 
-use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
+use crate::domain::target::TargetKind;
 use serde_json::json;
 
 use crate::domain::email::EmailAddress;
@@ -99,7 +99,11 @@ async fn expire_in(tx: &mut AuditedTx, only: Option<(&str, &str)>) -> Result<usi
             tx.record(
                 Some(&r.organization_id),
                 EventType::InvitationExpired,
-                vec![Target::new(TargetKind::Invitation.as_str(), &r.id, Some(&r.email))],
+                vec![Target::new(
+                    TargetKind::Invitation.as_str(),
+                    &r.id,
+                    Some(&r.email),
+                )],
                 json!({ "email": r.email, "role": r.role, "expired_at": r.expires_at }),
             )
             .await?;
@@ -377,7 +381,11 @@ pub async fn resend(
     tx.record(
         Some(organization_id),
         EventType::InvitationResent,
-        vec![Target::new(TargetKind::Invitation.as_str(), id, Some(&row.email))],
+        vec![Target::new(
+            TargetKind::Invitation.as_str(),
+            id,
+            Some(&row.email),
+        )],
         json!({ "email": row.email, "expires_at": row.expires_at }),
     )
     .await?;
@@ -420,7 +428,11 @@ pub async fn revoke(
     tx.record(
         Some(organization_id),
         EventType::InvitationRevoked,
-        vec![Target::new(TargetKind::Invitation.as_str(), id, Some(&row.email))],
+        vec![Target::new(
+            TargetKind::Invitation.as_str(),
+            id,
+            Some(&row.email),
+        )],
         json!({ "email": row.email }),
     )
     .await?;
@@ -456,7 +468,11 @@ pub(crate) async fn revoke_pending_for(
             tx.record(
                 Some(organization_id),
                 EventType::InvitationRevoked,
-                vec![Target::new(TargetKind::Invitation.as_str(), &r.id, Some(&r.email))],
+                vec![Target::new(
+                    TargetKind::Invitation.as_str(),
+                    &r.id,
+                    Some(&r.email),
+                )],
                 json!({ "email": r.email, "reason": format!("member {because}") }),
             )
             .await?;

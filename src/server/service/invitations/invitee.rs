@@ -1,10 +1,10 @@
 //! The invitee's side: what a link opens and the acceptance, directly or through SSO.
 
-use crate::domain::sign_in::SignInPurpose;
-use crate::domain::target::TargetKind;
 use crate::domain::connection::ConnectionState;
 use crate::domain::event_type::EventType;
 use crate::domain::membership::{ChangeSource, GrantKind, MembershipState};
+use crate::domain::sign_in::SignInPurpose;
+use crate::domain::target::TargetKind;
 use serde_json::json;
 
 use crate::domain::ids::IdKind;
@@ -396,7 +396,10 @@ async fn not_claimed(state: &AppState, inv: &InvitationRow, now: i64) -> Result<
 /// Why the invitation can no longer be accepted, checked now rather than when it was sent:
 /// another organization verified the domain, the authoritative directory keeps the person
 /// out, or the policy refuses it.
-async fn still_refused(tx: &mut AuditedTx, inv: &InvitationRow) -> Result<Option<Refusal>, AppError> {
+async fn still_refused(
+    tx: &mut AuditedTx,
+    inv: &InvitationRow,
+) -> Result<Option<Refusal>, AppError> {
     let (org, email) = (&inv.organization_id, &inv.email);
     let holders = super::domains::holders_of_email(tx.conn(), email).await?;
     if holders.first().is_some_and(|h| h != org) {
@@ -439,45 +442,46 @@ async fn join(
         "inviter_name": inv.inviter_name,
         "connection_id": sso.map(|(c, _)| c.id.clone()),
     });
-    Ok(match db::users::member_by_email(tx.conn(), org, email).await? {
-        Some(db::users::UserMembership {
-            user_id: u,
-            membership_id: m,
-            role: r,
-            state: st,
-        }) if st == MembershipState::Active => {
-            // Already in (a directory or a sign-in got there first): keep the membership as it is.
-            let mut detail = grant_detail;
-            detail["note"] = json!("already a member; role unchanged");
-            Change::new(org, &m, email)
-                .grant(GrantKind::Invitation, &r, detail)
-                .apply(tx)
-                .await?;
-            (u, m, r)
-        }
-        Some(db::users::UserMembership {
-            user_id: u,
-            membership_id: m,
-            role: old_role,
-            ..
-        }) => {
-            // A directory that manages the member keeps deciding the role.
-            let managed = db::memberships::get_member(tx.conn(), org, &m, db::Lock::Plain)
-                .await?
-                .is_some_and(|r| r.directory_name.is_some());
-            let role = if managed {
-                old_role.clone()
-            } else {
-                inv.role.clone()
-            };
-            let mut change = Change::new(org, &m, email).state(MembershipState::Active);
-            if !managed && role != old_role {
-                change = change.role(&role).event(
+    Ok(
+        match db::users::member_by_email(tx.conn(), org, email).await? {
+            Some(db::users::UserMembership {
+                user_id: u,
+                membership_id: m,
+                role: r,
+                state: st,
+            }) if st == MembershipState::Active => {
+                // Already in (a directory or a sign-in got there first): keep the membership as it is.
+                let mut detail = grant_detail;
+                detail["note"] = json!("already a member; role unchanged");
+                Change::new(org, &m, email)
+                    .grant(GrantKind::Invitation, &r, detail)
+                    .apply(tx)
+                    .await?;
+                (u, m, r)
+            }
+            Some(db::users::UserMembership {
+                user_id: u,
+                membership_id: m,
+                role: old_role,
+                ..
+            }) => {
+                // A directory that manages the member keeps deciding the role.
+                let managed = db::memberships::get_member(tx.conn(), org, &m, db::Lock::Plain)
+                    .await?
+                    .is_some_and(|r| r.directory_name.is_some());
+                let role = if managed {
+                    old_role.clone()
+                } else {
+                    inv.role.clone()
+                };
+                let mut change = Change::new(org, &m, email).state(MembershipState::Active);
+                if !managed && role != old_role {
+                    change = change.role(&role).event(
                     EventType::MembershipRoleChanged,
                     json!({ "from": old_role, "to": role, "source": ChangeSource::Invitation, "invitation_id": inv.id }),
                 );
-            }
-            change
+                }
+                change
                 .grant(GrantKind::Invitation, &role, grant_detail)
                 .event(
                     EventType::MembershipReactivated,
@@ -485,32 +489,32 @@ async fn join(
                 )
                 .apply(tx)
                 .await?;
-            (u, m, role)
-        }
-        None => {
-            let u = match db::users::user_by_email(tx.conn(), org, email).await? {
-                Some(u) => u,
-                None => {
-                    let u = db::new_id(IdKind::User);
-                    let (first, last) = sso
-                        .map(|(_, i)| (i.first_name.clone(), i.last_name.clone()))
-                        .unwrap_or_default();
-                    let now = tx.now();
-                    db::users::insert_user(
-                        tx.conn(),
-                        &u,
-                        org,
-                        email,
-                        first.as_deref(),
-                        last.as_deref(),
-                        now,
-                    )
-                    .await?;
-                    u
-                }
-            };
-            let m = db::new_id(IdKind::Membership);
-            Change::new(org, &m, email)
+                (u, m, role)
+            }
+            None => {
+                let u = match db::users::user_by_email(tx.conn(), org, email).await? {
+                    Some(u) => u,
+                    None => {
+                        let u = db::new_id(IdKind::User);
+                        let (first, last) = sso
+                            .map(|(_, i)| (i.first_name.clone(), i.last_name.clone()))
+                            .unwrap_or_default();
+                        let now = tx.now();
+                        db::users::insert_user(
+                            tx.conn(),
+                            &u,
+                            org,
+                            email,
+                            first.as_deref(),
+                            last.as_deref(),
+                            now,
+                        )
+                        .await?;
+                        u
+                    }
+                };
+                let m = db::new_id(IdKind::Membership);
+                Change::new(org, &m, email)
                 .insert(&u, &inv.role)
                 .grant(GrantKind::Invitation, &inv.role, grant_detail)
                 .event(
@@ -519,9 +523,10 @@ async fn join(
                 )
                 .apply(tx)
                 .await?;
-            (u, m, inv.role.clone())
-        }
-    })
+                (u, m, inv.role.clone())
+            }
+        },
+    )
 }
 
 /// Links the identity the invitee signed in with to `user_id`; false when it already stands
@@ -538,8 +543,17 @@ async fn link_identity(
     let raw = i.raw.to_string();
     match db::users::identity_user(tx.conn(), &c.id, &i.subject).await? {
         None => {
-            db::users::insert_identity(tx.conn(), &c.id, &i.subject, org, user_id, email, &raw, now)
-                .await?;
+            db::users::insert_identity(
+                tx.conn(),
+                &c.id,
+                &i.subject,
+                org,
+                user_id,
+                email,
+                &raw,
+                now,
+            )
+            .await?;
         }
         Some(u) if u == user_id => {
             db::users::touch_identity(tx.conn(), &c.id, &i.subject, email, &raw, now).await?;

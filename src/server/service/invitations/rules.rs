@@ -1,10 +1,10 @@
 //! The rules an invitation must pass, at creation (and in the policy simulator) and again at acceptance, and how an invitee accepts.
 
-use crate::domain::policy::TraceRule;
-use crate::domain::sign_in::GateRefusal;
 use crate::domain::connection::ConnectionState;
 use crate::domain::membership::MembershipState;
 use crate::domain::policy::Inviters;
+use crate::domain::policy::TraceRule;
+use crate::domain::sign_in::GateRefusal;
 
 use crate::domain::domain_name::email_domain;
 use crate::domain::invitation::InviterKind;
@@ -74,7 +74,10 @@ fn inviter_and_role_rules(
         t.deny(TraceRule::Role.as_str(), e.to_string());
         return Err(e);
     }
-    t.allow(TraceRule::Role.as_str(), format!("the invitation grants {}", role.slug));
+    t.allow(
+        TraceRule::Role.as_str(),
+        format!("the invitation grants {}", role.slug),
+    );
     Ok(())
 }
 

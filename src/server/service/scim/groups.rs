@@ -1,7 +1,7 @@
 //! SCIM Groups: list, get, create, replace or patch (members applied in bounded steps), delete.
 
-use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
+use crate::domain::target::TargetKind;
 use std::collections::HashSet;
 
 use serde_json::{json, Value};
@@ -160,7 +160,11 @@ async fn apply_members(
                 Some(&dir.organization_id),
                 action,
                 vec![
-                    Target::new(TargetKind::DirectoryGroup.as_str(), &group.id, Some(&group.display_name)),
+                    Target::new(
+                        TargetKind::DirectoryGroup.as_str(),
+                        &group.id,
+                        Some(&group.display_name),
+                    ),
                     Target::new(TargetKind::DirectoryUser.as_str(), m, None),
                 ],
                 json!({ "directory_id": dir.directory_id }),
@@ -256,8 +260,16 @@ pub async fn create_group(
         Some(&dir.organization_id),
         EventType::DsyncGroupCreated,
         vec![
-            Target::new(TargetKind::DirectoryGroup.as_str(), &row.id, Some(&row.display_name)),
-            Target::new(TargetKind::Directory.as_str(), &dir.directory_id, Some(&dir.name)),
+            Target::new(
+                TargetKind::DirectoryGroup.as_str(),
+                &row.id,
+                Some(&row.display_name),
+            ),
+            Target::new(
+                TargetKind::Directory.as_str(),
+                &dir.directory_id,
+                Some(&dir.name),
+            ),
         ],
         json!({ "display_name": row.display_name, "members": f.members.len() }),
     )
@@ -344,8 +356,16 @@ pub async fn update_group(
             Some(&dir.organization_id),
             EventType::DsyncGroupUpdated,
             vec![
-                Target::new(TargetKind::DirectoryGroup.as_str(), &row.id, Some(&row.display_name)),
-                Target::new(TargetKind::Directory.as_str(), &dir.directory_id, Some(&dir.name)),
+                Target::new(
+                    TargetKind::DirectoryGroup.as_str(),
+                    &row.id,
+                    Some(&row.display_name),
+                ),
+                Target::new(
+                    TargetKind::Directory.as_str(),
+                    &dir.directory_id,
+                    Some(&dir.name),
+                ),
             ],
             json!({ "display_name": { "from": old_name, "to": row.display_name } }),
         )
@@ -392,8 +412,16 @@ pub async fn delete_group(
         Some(&dir.organization_id),
         EventType::DsyncGroupDeleted,
         vec![
-            Target::new(TargetKind::DirectoryGroup.as_str(), &row.id, Some(&row.display_name)),
-            Target::new(TargetKind::Directory.as_str(), &dir.directory_id, Some(&dir.name)),
+            Target::new(
+                TargetKind::DirectoryGroup.as_str(),
+                &row.id,
+                Some(&row.display_name),
+            ),
+            Target::new(
+                TargetKind::Directory.as_str(),
+                &dir.directory_id,
+                Some(&dir.name),
+            ),
         ],
         json!({ "display_name": row.display_name, "members": members.len() }),
     )

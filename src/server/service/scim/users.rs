@@ -1,7 +1,7 @@
 //! SCIM Users: list, get, create, replace or patch, delete.
 
-use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
+use crate::domain::target::TargetKind;
 
 use serde_json::{json, Value};
 
@@ -204,8 +204,16 @@ pub async fn update_user(
         Some(&dir.organization_id),
         action,
         vec![
-            Target::new(TargetKind::DirectoryUser.as_str(), &row.id, Some(&row.user_name)),
-            Target::new(TargetKind::Directory.as_str(), &dir.directory_id, Some(&dir.name)),
+            Target::new(
+                TargetKind::DirectoryUser.as_str(),
+                &row.id,
+                Some(&row.user_name),
+            ),
+            Target::new(
+                TargetKind::Directory.as_str(),
+                &dir.directory_id,
+                Some(&dir.name),
+            ),
         ],
         json!({ "user_name": row.user_name, "email": row.email, "active": f.active }),
     )
@@ -248,8 +256,16 @@ pub async fn delete_user(
         Some(&dir.organization_id),
         EventType::DsyncUserDeleted,
         vec![
-            Target::new(TargetKind::DirectoryUser.as_str(), &row.id, Some(&row.user_name)),
-            Target::new(TargetKind::Directory.as_str(), &dir.directory_id, Some(&dir.name)),
+            Target::new(
+                TargetKind::DirectoryUser.as_str(),
+                &row.id,
+                Some(&row.user_name),
+            ),
+            Target::new(
+                TargetKind::Directory.as_str(),
+                &dir.directory_id,
+                Some(&dir.name),
+            ),
         ],
         json!({ "user_name": row.user_name, "email": row.email }),
     )

@@ -1,14 +1,14 @@
 //! Who a sign-in admits: the JIT policy's decision and the writes it makes.
 
-use crate::domain::target::TargetKind;
 use crate::domain::connection::ConnectionState;
 use crate::domain::event_type::EventType;
 use crate::domain::membership::{ChangeSource, GrantKind, MembershipState};
+use crate::domain::target::TargetKind;
 
 use crate::domain::domain_name::email_domain;
+use crate::domain::ids::IdKind;
 use crate::domain::policy::TraceRule;
 use crate::domain::sign_in::AdmissionRefusal;
-use crate::domain::ids::IdKind;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;

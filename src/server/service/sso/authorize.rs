@@ -1,7 +1,7 @@
 //! Starting a sign-in: the vendor's authorize, the admin's test sign-in and an invitation acceptance through SSO.
 
-use crate::domain::sign_in::SignInPurpose;
 use crate::domain::connection::{ConnectionKind, ConnectionState};
+use crate::domain::sign_in::SignInPurpose;
 
 use crate::server::crypto::hash_secret;
 use crate::server::db::{self, sign_in::SsoRequestRow};

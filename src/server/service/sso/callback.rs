@@ -1,8 +1,8 @@
 //! The IdP's answer: the OIDC callback, the conclusion shared with the SAML ACS, and the record of failed and test sign-ins.
 
+use crate::domain::event_type::EventType;
 use crate::domain::sign_in::{SignInOutcome, SignInPurpose};
 use crate::domain::target::TargetKind;
-use crate::domain::event_type::EventType;
 
 use crate::domain::ids::IdKind;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
@@ -64,7 +64,11 @@ async fn record_failure_with(
     tx.record(
         Some(&row.organization_id),
         EventType::AuthenticationFailed,
-        vec![Target::new(TargetKind::Connection.as_str(), &row.id, Some(&row.name))],
+        vec![Target::new(
+            TargetKind::Connection.as_str(),
+            &row.id,
+            Some(&row.name),
+        )],
         serde_json::json!({ "purpose": purpose, "reason": f.reason, "detail": f.message }),
     )
     .await?;
@@ -165,7 +169,11 @@ pub(super) async fn conclude(
         tx.record(
             Some(&row.organization_id),
             EventType::ConnectionTested,
-            vec![Target::new(TargetKind::Connection.as_str(), &row.id, Some(&row.name))],
+            vec![Target::new(
+                TargetKind::Connection.as_str(),
+                &row.id,
+                Some(&row.name),
+            )],
             serde_json::json!({ "subject": identity.subject, "email": identity.email }),
         )
         .await?;
@@ -274,22 +282,25 @@ pub async fn last_test(
     connection_id: &str,
 ) -> Result<Option<(bool, serde_json::Value, i64)>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
-    Ok(
-        db::sign_in::last_attempt(&mut conn, organization_id, connection_id, SignInPurpose::Test)
-            .await?
-            .map(
-                |db::sign_in::AttemptResult {
-                     outcome,
-                     evidence,
-                     created_at: at,
-                     ..
-                 }| {
-                    (
-                        outcome == SignInOutcome::Succeeded,
-                        serde_json::from_str(&evidence).unwrap_or_default(),
-                        at,
-                    )
-                },
-            ),
+    Ok(db::sign_in::last_attempt(
+        &mut conn,
+        organization_id,
+        connection_id,
+        SignInPurpose::Test,
     )
+    .await?
+    .map(
+        |db::sign_in::AttemptResult {
+             outcome,
+             evidence,
+             created_at: at,
+             ..
+         }| {
+            (
+                outcome == SignInOutcome::Succeeded,
+                serde_json::from_str(&evidence).unwrap_or_default(),
+                at,
+            )
+        },
+    ))
 }

@@ -1,7 +1,7 @@
 //! The allow-list of vendor redirect URIs.
 
-use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
+use crate::domain::target::TargetKind;
 use serde::{Deserialize, Serialize};
 
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};

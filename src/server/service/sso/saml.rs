@@ -1,7 +1,7 @@
 //! SAML: the AuthnRequest, the ACS and the SP metadata.
 
-use crate::domain::sign_in::SignInPurpose;
 use crate::domain::connection::ConnectionKind;
+use crate::domain::sign_in::SignInPurpose;
 use serde::Deserialize;
 
 use crate::domain::ids::IdKind;

@@ -1,9 +1,9 @@
 //! The vendor's webhook endpoints and their deliveries.
 
-use crate::domain::webhook::EndpointKind;
-use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
+use crate::domain::target::TargetKind;
 use crate::domain::webhook::DeliveryState;
+use crate::domain::webhook::EndpointKind;
 use serde_json::json;
 
 use crate::domain::ids::{is_valid_id, IdKind};
@@ -53,7 +53,11 @@ pub async fn create(
     tx.record(
         None,
         EventType::WebhookEndpointCreated,
-        vec![Target::new(TargetKind::WebhookEndpoint.as_str(), &id, Some(&row.url))],
+        vec![Target::new(
+            TargetKind::WebhookEndpoint.as_str(),
+            &id,
+            Some(&row.url),
+        )],
         json!({ "url": row.url, "events": row.events }),
     )
     .await?;
@@ -108,7 +112,11 @@ pub async fn update(
     tx.record(
         None,
         EventType::WebhookEndpointUpdated,
-        vec![Target::new(TargetKind::WebhookEndpoint.as_str(), id, Some(&row.url))],
+        vec![Target::new(
+            TargetKind::WebhookEndpoint.as_str(),
+            id,
+            Some(&row.url),
+        )],
         json!({ "url": row.url, "events": row.events, "enabled": row.enabled }),
     )
     .await?;
@@ -130,7 +138,11 @@ pub async fn delete(
     tx.record(
         None,
         EventType::WebhookEndpointDeleted,
-        vec![Target::new(TargetKind::WebhookEndpoint.as_str(), id, Some(&row.url))],
+        vec![Target::new(
+            TargetKind::WebhookEndpoint.as_str(),
+            id,
+            Some(&row.url),
+        )],
         json!({}),
     )
     .await?;
@@ -156,7 +168,11 @@ pub async fn rotate_secret(
     tx.record(
         None,
         EventType::WebhookEndpointSecretRotated,
-        vec![Target::new(TargetKind::WebhookEndpoint.as_str(), id, Some(&row.url))],
+        vec![Target::new(
+            TargetKind::WebhookEndpoint.as_str(),
+            id,
+            Some(&row.url),
+        )],
         json!({ "previous_secret_expires_at": row.prev_secret_expires_at }),
     )
     .await?;

@@ -1,8 +1,8 @@
 //! Log streams (the customer's SIEM).
 
-use crate::domain::webhook::EndpointKind;
-use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
+use crate::domain::target::TargetKind;
+use crate::domain::webhook::EndpointKind;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -191,7 +191,11 @@ pub async fn delete_log_stream(
     tx.record(
         Some(organization_id),
         EventType::LogStreamDeleted,
-        vec![Target::new(TargetKind::LogStream.as_str(), id, row.name.as_deref())],
+        vec![Target::new(
+            TargetKind::LogStream.as_str(),
+            id,
+            row.name.as_deref(),
+        )],
         json!({}),
     )
     .await?;
@@ -247,7 +251,11 @@ pub async fn test_log_stream(
     tx.record(
         Some(organization_id),
         EventType::LogStreamTested,
-        vec![Target::new(TargetKind::LogStream.as_str(), id, row.name.as_deref())],
+        vec![Target::new(
+            TargetKind::LogStream.as_str(),
+            id,
+            row.name.as_deref(),
+        )],
         json!({ "ok": ok, "status": out.status }),
     )
     .await?;

@@ -1,7 +1,7 @@
 //! The worker: fans events out into deliveries and sends what is due.
 
-use crate::domain::target::TargetKind;
 use crate::domain::event_type::EventType;
+use crate::domain::target::TargetKind;
 use crate::domain::webhook::DeliveryState;
 use serde_json::json;
 
@@ -178,7 +178,11 @@ async fn finish(state: &AppState, d: DeliveryRow) -> Result<(), AppError> {
             tx.record(
                 None,
                 EventType::WebhookEndpointDisabled,
-                vec![Target::new(TargetKind::WebhookEndpoint.as_str(), &ep.id, Some(&ep.url))],
+                vec![Target::new(
+                    TargetKind::WebhookEndpoint.as_str(),
+                    &ep.id,
+                    Some(&ep.url),
+                )],
                 json!({ "reason": "410 Gone", "delivery_id": d.id }),
             )
             .await?;
