@@ -2,6 +2,7 @@
 
 use super::Conn;
 use crate::domain::domain_state::DomainState;
+use crate::domain::ids::{DomainId, OrgId};
 use crate::domain::membership::GrantKind;
 use crate::domain::membership::MembershipState;
 
@@ -108,7 +109,7 @@ pub async fn get(
 
 /// The organization that owns a live claim id (for vendor-wide API keys, which address claims by
 /// id alone).
-pub async fn owner_of(conn: &mut Conn, id: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn owner_of(conn: &mut Conn, id: &DomainId) -> Result<Option<OrgId>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT d.organization_id FROM domains d JOIN organizations o ON o.id = d.organization_id \
          WHERE d.id = $1 AND d.deleted_at IS NULL AND o.deleted_at IS NULL",

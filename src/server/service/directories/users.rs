@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ids::{DirectoryId, OrgId};
 use crate::server::db::scim_log::LogFilter;
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
@@ -27,8 +28,8 @@ pub struct DirectoryUser {
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn users(
     state: &AppState,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DirectoryId,
     limit: i64,
 ) -> Result<Vec<DirectoryUser>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
@@ -83,8 +84,8 @@ pub struct ScimLogEntry {
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn request_log(
     state: &AppState,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DirectoryId,
     filter: &LogFilter,
     limit: i64,
 ) -> Result<Vec<ScimLogEntry>, AppError> {

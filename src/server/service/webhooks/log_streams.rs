@@ -1,6 +1,7 @@
 //! Log streams (the customer's SIEM).
 
 use crate::domain::event_type::EventType;
+use crate::domain::ids::WebhookEndpointId;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -174,7 +175,7 @@ pub async fn delete_log_stream(
     actor: &Actor,
     ctx: &RequestContext,
     organization_id: &str,
-    id: &str,
+    id: &WebhookEndpointId,
 ) -> Result<(), AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
@@ -197,7 +198,7 @@ pub async fn test_log_stream(
     actor: &Actor,
     ctx: &RequestContext,
     organization_id: &str,
-    id: &str,
+    id: &WebhookEndpointId,
 ) -> Result<TestResult, AppError> {
     let row = {
         let mut conn = state.db.pool.acquire().await?;
@@ -212,7 +213,7 @@ pub async fn test_log_stream(
         cursor: "0".into(),
         entity: crate::server::events::Entity {
             kind: "log_stream".into(),
-            id: id.to_owned(),
+            id: id.to_string(),
             sequence: 0,
         },
         data: json!({ "message": "Test event from Lanyard: if you can read this, the stream works." }),
