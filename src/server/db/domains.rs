@@ -95,8 +95,8 @@ pub async fn update(
 /// A live claim of `organization_id`.
 pub async fn get(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DomainId,
 ) -> Result<Option<DomainRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM domains WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL"
@@ -160,8 +160,8 @@ pub async fn verified_holders(
 /// A domain claim due for a check.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DueCheck {
-    pub id: String,
-    pub organization_id: String,
+    pub id: DomainId,
+    pub organization_id: OrgId,
     pub next_check_at: i64,
 }
 
@@ -180,8 +180,8 @@ pub async fn due(conn: &mut Conn, now: i64, limit: i64) -> Result<Vec<DueCheck>,
 /// Takes a due claim for `lease_ms` so that only one node checks it.
 pub async fn lease(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DomainId,
     seen_next: i64,
     until: i64,
 ) -> Result<bool, sqlx::Error> {
@@ -200,8 +200,8 @@ pub async fn lease(
 /// Soft-deletes a claim of `organization_id`.
 pub async fn soft_delete(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DomainId,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
