@@ -572,7 +572,11 @@ const SIM_FLASH: &str = "console.simulation";
 #[server(prefix = "/console/api", endpoint = "tenant")]
 pub async fn console_tenant(id: String) -> Result<TenantPage, PortalError> {
     let s = staff_ctx::staff().await?;
-    let o = crate::server::service::console::tenant_overview(&s.state, &id).await?;
+    let o = crate::server::service::console::tenant_overview(
+        &s.state,
+        &crate::server::error::parse_id(&id)?,
+    )
+    .await?;
     let new_link: Option<(String, String)> = super::directories::flash::take(LINK_FLASH).await;
     let paths = {
         let mut conn = s
@@ -648,8 +652,14 @@ pub async fn console_member(
 ) -> Result<MemberPage, PortalError> {
     use crate::server::service::{health, members, organizations};
     let s = staff_ctx::staff().await?;
+    let organization_id = crate::server::error::parse_id(&organization_id)?;
     let org = organizations::get(&s.state, &organization_id).await?;
-    let m = members::get(&s.state, &organization_id, &id).await?;
+    let m = members::get(
+        &s.state,
+        &organization_id,
+        &crate::server::error::parse_id(&id)?,
+    )
+    .await?;
     let (_, d) = health::refresh(&s.state, &organization_id, None).await?;
     Ok(MemberPage {
         me: s.info(),
@@ -701,7 +711,12 @@ pub async fn console_credentials() -> Result<CredentialsPage, PortalError> {
 #[server(prefix = "/console/api", endpoint = "refresh")]
 pub async fn console_refresh(organization_id: String) -> Result<(), PortalError> {
     let s = staff_ctx::staff().await?;
-    crate::server::service::health::refresh(&s.state, &organization_id, None).await?;
+    crate::server::service::health::refresh(
+        &s.state,
+        &crate::server::error::parse_id(&organization_id)?,
+        None,
+    )
+    .await?;
     Ok(())
 }
 
@@ -776,8 +791,10 @@ pub async fn console_resend_invitation(
         &s.state,
         &s.actor(),
         &s.ctx,
-        &organization_id,
-        &invitation_id,
+        // A malformed id names no invitation, as the lookup said before ids were typed.
+        &crate::domain::ids::OrgId::parse(&organization_id)
+            .ok_or(crate::server::error::AppError::NotFound("invitation"))?,
+        &crate::server::error::parse_id(&invitation_id)?,
     )
     .await?;
     Ok(())
@@ -807,7 +824,8 @@ pub async fn console_simulate(
     path: String,
 ) -> Result<(), PortalError> {
     let s = staff_ctx::staff().await?;
-    crate::server::service::organizations::get(&s.state, &organization_id).await?;
-    let line = super::policy::run_simulation(&s.state, &organization_id, email, path).await?;
+    let org = crate::server::error::parse_id(&organization_id)?;
+    crate::server::service::organizations::get(&s.state, &org).await?;
+    let line = super::policy::run_simulation(&s.state, &org, email, path).await?;
     super::directories::flash::put(SIM_FLASH, &(organization_id, line)).await
 }

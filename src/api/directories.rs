@@ -138,7 +138,7 @@ pub async fn portal_directories(
     use crate::server::db::scim_log::LogFilter;
     use crate::server::service::directories as dirs;
     let c = caller().await?;
-    let org = &c.grant.organization_id;
+    let org = &c.grant.org();
     let method = method.to_ascii_uppercase();
     let method = if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
         method
@@ -152,14 +152,32 @@ pub async fn portal_directories(
     let preview: Option<(String, Preview)> = flash::take(flash::PREVIEW).await;
     let mut out = Vec::new();
     for d in dirs::list(&c.state, org).await? {
-        let users = dirs::users(&c.state, org, &d.id, 200).await?;
-        let groups = dirs::groups(&c.state, org, &d.id).await?;
+        let users = dirs::users(
+            &c.state,
+            org,
+            &crate::domain::ids::DirectoryId::from_stored(d.id.as_str()),
+            200,
+        )
+        .await?;
+        let groups = dirs::groups(
+            &c.state,
+            org,
+            &crate::domain::ids::DirectoryId::from_stored(d.id.as_str()),
+        )
+        .await?;
         let filter = LogFilter {
             errors_only,
             method: (!method.is_empty()).then(|| method.clone()),
             before: None,
         };
-        let log = dirs::request_log(&c.state, org, &d.id, &filter, 25).await?;
+        let log = dirs::request_log(
+            &c.state,
+            org,
+            &crate::domain::ids::DirectoryId::from_stored(d.id.as_str()),
+            &filter,
+            25,
+        )
+        .await?;
         out.push(DirInfo {
             fresh_token: fresh
                 .as_ref()
@@ -237,7 +255,7 @@ pub async fn create_directory(kind: String, name: String) -> Result<(), PortalEr
     // When the vendor locked directory authority, a new directory follows the organization's
     // current setting instead of the portal's default.
     let authoritative = if dir_authority_locked(&c).await? {
-        crate::server::service::policy::get(&c.state, &c.grant.organization_id)
+        crate::server::service::policy::get(&c.state, &c.grant.org())
             .await?
             .directory_authoritative
     } else {
@@ -248,14 +266,7 @@ pub async fn create_directory(kind: String, name: String) -> Result<(), PortalEr
         name,
         authoritative: Some(authoritative),
     };
-    let d = dirs::create(
-        &c.state,
-        &c.actor(),
-        &c.ctx,
-        &c.grant.organization_id,
-        input,
-    )
-    .await?;
+    let d = dirs::create(&c.state, &c.actor(), &c.ctx, &c.grant.org(), input).await?;
     let sealed = c.state.secrets.seal(&d.bearer_token, flash::TOKEN);
     flash::put(flash::TOKEN, &(d.directory.id, sealed)).await
 }
@@ -265,7 +276,14 @@ pub async fn create_directory(kind: String, name: String) -> Result<(), PortalEr
 pub async fn rotate_directory_token(id: String) -> Result<(), PortalError> {
     use crate::server::service::directories as dirs;
     let c = caller().await?;
-    let d = dirs::rotate_token(&c.state, &c.actor(), &c.ctx, &c.grant.organization_id, &id).await?;
+    let d = dirs::rotate_token(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.org(),
+        &crate::server::error::parse_id(&id)?,
+    )
+    .await?;
     let sealed = c.state.secrets.seal(&d.bearer_token, flash::TOKEN);
     flash::put(flash::TOKEN, &(d.directory.id, sealed)).await
 }
@@ -291,8 +309,8 @@ pub async fn set_directory_authoritative(
         &c.state,
         &c.actor(),
         &c.ctx,
-        &c.grant.organization_id,
-        &id,
+        &c.grant.org(),
+        &crate::server::error::parse_id(&id)?,
         input,
     )
     .await?;
@@ -305,15 +323,26 @@ pub async fn delete_directory(id: String) -> Result<(), PortalError> {
     use crate::server::service::directories as dirs;
     let c = caller().await?;
     if dir_authority_locked(&c).await?
-        && dirs::get(&c.state, &c.grant.organization_id, &id)
-            .await?
-            .authoritative
+        && dirs::get(
+            &c.state,
+            &c.grant.org(),
+            &crate::server::error::parse_id(&id)?,
+        )
+        .await?
+        .authoritative
     {
         return Err(PortalError::NotInScope(
             "removing an authoritative directory: your vendor set directory authority for your organization".into(),
         ));
     }
-    dirs::delete(&c.state, &c.actor(), &c.ctx, &c.grant.organization_id, &id).await?;
+    dirs::delete(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.org(),
+        &crate::server::error::parse_id(&id)?,
+    )
+    .await?;
     Ok(())
 }
 
@@ -321,7 +350,7 @@ pub async fn delete_directory(id: String) -> Result<(), PortalError> {
 #[cfg(feature = "ssr")]
 async fn dir_authority_locked(c: &super::ctx::Caller) -> Result<bool, PortalError> {
     Ok(
-        crate::server::service::policy::get(&c.state, &c.grant.organization_id)
+        crate::server::service::policy::get(&c.state, &c.grant.org())
             .await?
             .policy
             .locked
@@ -343,7 +372,7 @@ pub async fn map_group(
     use crate::domain::FieldError;
     use crate::server::service::directories::{self as dirs, GroupMapping};
     let c = caller().await?;
-    let org = &c.grant.organization_id;
+    let org = &c.grant.org();
     let priority: i64 = if role.is_empty() {
         0
     } else {
@@ -354,7 +383,7 @@ pub async fn map_group(
             ))
         })?
     };
-    let groups = dirs::groups(&c.state, org, &id).await?;
+    let groups = dirs::groups(&c.state, org, &crate::server::error::parse_id(&id)?).await?;
     let group_name = groups
         .iter()
         .find(|g| g.id == group_id)
@@ -379,9 +408,23 @@ pub async fn map_group(
         });
     }
     let changes = if mode == "save" {
-        dirs::save_mappings(&c.state, &c.actor(), &c.ctx, org, &id, &mappings).await?
+        dirs::save_mappings(
+            &c.state,
+            &c.actor(),
+            &c.ctx,
+            org,
+            &crate::server::error::parse_id(&id)?,
+            &mappings,
+        )
+        .await?
     } else {
-        dirs::preview_mappings(&c.state, org, &id, &mappings).await?
+        dirs::preview_mappings(
+            &c.state,
+            org,
+            &crate::server::error::parse_id(&id)?,
+            &mappings,
+        )
+        .await?
     };
     let preview = Preview {
         group_name,

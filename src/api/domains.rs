@@ -64,10 +64,15 @@ async fn caller() -> Result<super::ctx::Caller, PortalError> {
 pub async fn portal_domains() -> Result<Vec<DomainInfo>, PortalError> {
     use crate::server::service::domains;
     let c = caller().await?;
-    let org = &c.grant.organization_id;
+    let org = &c.grant.org();
     let mut out = Vec::new();
     for d in domains::list(&c.state, org).await? {
-        let impact = domains::removal_impact(&c.state, org, &d.id).await?;
+        let impact = domains::removal_impact(
+            &c.state,
+            org,
+            &crate::domain::ids::DomainId::from_stored(d.id.as_str()),
+        )
+        .await?;
         let mut info = DomainInfo::from(d);
         info.members_provisioned = impact.members_provisioned;
         out.push(info);
@@ -88,16 +93,11 @@ pub async fn add_domain(
         verified: None,
         include_subdomains: Some(include_subdomains.is_some()),
     };
-    Ok(domains::add(
-        &c.state,
-        &c.actor(),
-        &c.ctx,
-        &c.grant.organization_id,
-        input,
-        false,
+    Ok(
+        domains::add(&c.state, &c.actor(), &c.ctx, &c.grant.org(), input, false)
+            .await?
+            .into(),
     )
-    .await?
-    .into())
 }
 
 /// Checks a domain's TXT record now.
@@ -105,11 +105,15 @@ pub async fn add_domain(
 pub async fn check_domain(id: String) -> Result<DomainInfo, PortalError> {
     use crate::server::service::domains;
     let c = caller().await?;
-    Ok(
-        domains::check(&c.state, &c.actor(), &c.ctx, &c.grant.organization_id, &id)
-            .await?
-            .into(),
+    Ok(domains::check(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.org(),
+        &crate::server::error::parse_id(&id)?,
     )
+    .await?
+    .into())
 }
 
 /// Removes a domain.
@@ -117,6 +121,13 @@ pub async fn check_domain(id: String) -> Result<DomainInfo, PortalError> {
 pub async fn remove_domain(id: String) -> Result<(), PortalError> {
     use crate::server::service::domains;
     let c = caller().await?;
-    domains::remove(&c.state, &c.actor(), &c.ctx, &c.grant.organization_id, &id).await?;
+    domains::remove(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.org(),
+        &crate::server::error::parse_id(&id)?,
+    )
+    .await?;
     Ok(())
 }

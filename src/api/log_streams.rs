@@ -134,7 +134,7 @@ pub async fn test_log_stream(id: String) -> Result<(), PortalError> {
         &c.actor(),
         &c.ctx,
         &c.grant.organization_id,
-        &id,
+        &crate::server::error::parse_id(&id)?,
     )
     .await?;
     super::directories::flash::put(TEST_FLASH, &(id, ok, message)).await
@@ -149,7 +149,7 @@ pub async fn delete_log_stream(id: String) -> Result<(), PortalError> {
         &c.actor(),
         &c.ctx,
         &c.grant.organization_id,
-        &id,
+        &crate::server::error::parse_id(&id)?,
     )
     .await?;
     Ok(())

@@ -125,7 +125,7 @@ pub async fn portal_members(
     use crate::domain::membership::MembershipState;
     use crate::server::service::{invitations, members, organizations};
     let c = caller().await?;
-    let org = &c.grant.organization_id;
+    let org = &c.grant.org();
     let state_f = if MembershipState::parse(&state).is_some() {
         state
     } else {
@@ -205,7 +205,12 @@ pub async fn portal_members(
 pub async fn portal_member(id: String) -> Result<MemberPage, PortalError> {
     use crate::server::service::members;
     let c = caller().await?;
-    let m = members::get(&c.state, &c.grant.organization_id, &id).await?;
+    let m = members::get(
+        &c.state,
+        &c.grant.org(),
+        &crate::server::error::parse_id(&id)?,
+    )
+    .await?;
     let grants = m
         .grants
         .clone()
@@ -261,8 +266,8 @@ pub async fn change_member(
         &c.state,
         &c.actor(),
         &c.ctx,
-        &c.grant.organization_id,
-        &id,
+        &c.grant.org(),
+        &crate::server::error::parse_id(&id)?,
         input,
     )
     .await?;
@@ -310,8 +315,8 @@ pub async fn resend_invitation(id: String) -> Result<(), PortalError> {
         &c.state,
         &c.actor(),
         &c.ctx,
-        &c.grant.organization_id,
-        &id,
+        &c.grant.org(),
+        &crate::server::error::parse_id(&id)?,
     )
     .await?;
     Ok(())
@@ -325,8 +330,8 @@ pub async fn revoke_invitation(id: String) -> Result<(), PortalError> {
         &c.state,
         &c.actor(),
         &c.ctx,
-        &c.grant.organization_id,
-        &id,
+        &c.grant.org(),
+        &crate::server::error::parse_id(&id)?,
     )
     .await?;
     Ok(())

@@ -88,7 +88,7 @@ const CHANGE_FLASH: &str = "policy.change";
 pub async fn portal_policy() -> Result<PolicyPage, PortalError> {
     use crate::server::service::policy::{self, FIELDS};
     let c = super::ctx::caller().await?;
-    let org = c.grant.organization_id.clone();
+    let org = c.grant.org();
     let v = policy::get(&c.state, &org).await?;
     let points = policy::control_points(&c.state, &org)
         .await?
@@ -196,7 +196,7 @@ pub(crate) async fn sim_paths(
 #[cfg(feature = "ssr")]
 pub(crate) async fn run_simulation(
     state: &crate::server::state::AppState,
-    org: &str,
+    org: &crate::domain::ids::OrgId,
     email: String,
     path: String,
 ) -> Result<SimLine, PortalError> {
@@ -302,7 +302,7 @@ pub async fn update_policy(policy: PolicyForm) -> Result<(), PortalError> {
         &c.state,
         &c.actor(),
         &c.ctx,
-        &c.grant.organization_id,
+        &c.grant.org(),
         Editor::Portal(&intents),
         patch,
     )
@@ -342,6 +342,6 @@ pub async fn update_policy(policy: PolicyForm) -> Result<(), PortalError> {
 #[server(prefix = "/portal/api", endpoint = "simulate")]
 pub async fn simulate_access(email: String, path: String) -> Result<(), PortalError> {
     let c = super::ctx::caller().await?;
-    let line = run_simulation(&c.state, &c.grant.organization_id, email, path).await?;
+    let line = run_simulation(&c.state, &c.grant.org(), email, path).await?;
     super::directories::flash::put(SIM_FLASH, &line).await
 }

@@ -56,13 +56,13 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
     use crate::domain::domain_state::DomainState;
     use crate::server::service::organizations;
     let c = super::ctx::caller().await?;
-    let org = match organizations::get(&c.state, &c.grant.organization_id).await {
+    let org = match organizations::get(&c.state, &c.grant.org()).await {
         Ok(o) => o,
         Err(crate::server::error::AppError::NotFound(_)) => return Err(PortalError::SignedOut),
         Err(e) => return Err(e.into()),
     };
     let domains = if c.grant.intents.contains(&Intent::DomainVerification) {
-        crate::server::service::domains::list(&c.state, &org.id).await?
+        crate::server::service::domains::list(&c.state, &c.grant.org()).await?
     } else {
         Vec::new()
     };
@@ -76,12 +76,12 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
     let waiting = domain_count(&[DomainState::Pending]);
     let attention = domain_count(&[DomainState::Lapsed, DomainState::Failed]);
     let connections = if c.grant.intents.contains(&Intent::Sso) {
-        crate::server::service::connections::list(&c.state, &org.id).await?
+        crate::server::service::connections::list(&c.state, &c.grant.org()).await?
     } else {
         Vec::new()
     };
     let directories = if c.grant.intents.contains(&Intent::Dsync) {
-        crate::server::service::directories::list(&c.state, &org.id).await?
+        crate::server::service::directories::list(&c.state, &c.grant.org()).await?
     } else {
         Vec::new()
     };
@@ -211,7 +211,7 @@ pub async fn portal_activity(
     if !c.grant.intents.contains(&Intent::AuditLogs) {
         return Err(PortalError::NotInScope("Activity".into()));
     }
-    let org = organizations::get(&c.state, &c.grant.organization_id)
+    let org = organizations::get(&c.state, &c.grant.org())
         .await
         .map_err(|_| PortalError::SignedOut)?;
     const PAGE: i64 = 50;

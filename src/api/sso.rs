@@ -84,7 +84,7 @@ pub async fn portal_sso() -> Result<SsoPage, PortalError> {
     use crate::server::service::{connections, sso};
     use crate::server::timefmt::rfc3339;
     let c = caller().await?;
-    let org = &c.grant.organization_id;
+    let org = &c.grant.org();
     let mut out = Vec::new();
     for conn in connections::list(&c.state, org).await? {
         let last_test = sso::last_test(&c.state, org, &conn.id)
@@ -216,15 +216,11 @@ pub async fn create_connection(
         saml: None,
         attribute_mapping: None,
     };
-    Ok(connections::create(
-        &c.state,
-        &c.actor(),
-        &c.ctx,
-        &c.grant.organization_id,
-        input,
+    Ok(
+        connections::create(&c.state, &c.actor(), &c.ctx, &c.grant.org(), input)
+            .await?
+            .id,
     )
-    .await?
-    .id)
 }
 
 /// Activates (after a successful test) or deactivates a connection.
@@ -269,7 +265,14 @@ pub async fn update_connection(
 pub async fn delete_connection(id: String) -> Result<(), PortalError> {
     use crate::server::service::connections;
     let c = caller().await?;
-    connections::delete(&c.state, &c.actor(), &c.ctx, &c.grant.organization_id, &id).await?;
+    connections::delete(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.org(),
+        &crate::server::error::parse_id(&id)?,
+    )
+    .await?;
     Ok(())
 }
 
@@ -289,8 +292,8 @@ async fn change(
         &c.state,
         &c.actor(),
         &c.ctx,
-        &c.grant.organization_id,
-        id,
+        &c.grant.org(),
+        &crate::server::error::parse_id(id)?,
         input,
         true,
     )
@@ -327,15 +330,11 @@ pub async fn create_saml_connection(
         }),
         attribute_mapping: None,
     };
-    Ok(connections::create(
-        &c.state,
-        &c.actor(),
-        &c.ctx,
-        &c.grant.organization_id,
-        input,
+    Ok(
+        connections::create(&c.state, &c.actor(), &c.ctx, &c.grant.org(), input)
+            .await?
+            .id,
     )
-    .await?
-    .id)
 }
 
 /// Changes a SAML connection: name, a new IdP source (replaces the certificates and needs a new

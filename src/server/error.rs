@@ -183,3 +183,9 @@ impl AppError {
         }
     }
 }
+
+/// Parses a public id that came from outside (a form, a path): a malformed one answers as an id
+/// naming nothing does, `NotFound` with the kind's noun.
+pub fn parse_id<T: crate::domain::ids::PublicId>(raw: &str) -> Result<T, AppError> {
+    T::parse(raw).ok_or(AppError::NotFound(T::NOUN))
+}

@@ -3,6 +3,7 @@
 //! checks both change); the last-admin protection; the dry-run impact; who may edit what.
 
 use axum::http::{Method, StatusCode};
+use lanyard::domain::ids::OrgId;
 use serde_json::{json, Value};
 
 use crate::helpers::oidc::{org_with_connection, setup, sign_in};
@@ -627,7 +628,7 @@ async fn portal_edits_need_the_intent_and_respect_locks(d: Dialect) {
         &app.state,
         &actor,
         &ctx,
-        &org,
+        &OrgId::parse(&org).unwrap(),
         Editor::Portal(&[Intent::Invitations]),
         patch(false),
     )
@@ -635,7 +636,7 @@ async fn portal_edits_need_the_intent_and_respect_locks(d: Dialect) {
     .unwrap_err();
     assert_eq!(e.status(), 403, "{e}");
     assert!(
-        policy::get(&app.state, &org)
+        policy::get(&app.state, &OrgId::parse(&org).unwrap())
             .await
             .unwrap()
             .policy
@@ -659,7 +660,7 @@ async fn portal_edits_need_the_intent_and_respect_locks(d: Dialect) {
         r.text()
     );
     assert!(
-        policy::get(&app.state, &org)
+        policy::get(&app.state, &OrgId::parse(&org).unwrap())
             .await
             .unwrap()
             .policy
@@ -681,7 +682,7 @@ async fn portal_edits_need_the_intent_and_respect_locks(d: Dialect) {
         r.text()
     );
     assert!(
-        !policy::get(&app.state, &org)
+        !policy::get(&app.state, &OrgId::parse(&org).unwrap())
             .await
             .unwrap()
             .policy
@@ -693,7 +694,7 @@ async fn portal_edits_need_the_intent_and_respect_locks(d: Dialect) {
         &app.state,
         &actor,
         &ctx,
-        &org,
+        &OrgId::parse(&org).unwrap(),
         Editor::Portal(&[Intent::Sso]),
         patch(true),
     )
@@ -704,7 +705,7 @@ async fn portal_edits_need_the_intent_and_respect_locks(d: Dialect) {
         &app.state,
         &actor,
         &ctx,
-        &org,
+        &OrgId::parse(&org).unwrap(),
         Editor::Portal(&[Intent::Sso]),
         PolicyPatch {
             locked: Some(vec![]),
@@ -733,7 +734,7 @@ async fn portal_edits_need_the_intent_and_respect_locks(d: Dialect) {
         r.text()
     );
     assert!(
-        policy::get(&app.state, &org)
+        policy::get(&app.state, &OrgId::parse(&org).unwrap())
             .await
             .unwrap()
             .directory_authoritative,

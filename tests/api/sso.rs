@@ -59,9 +59,13 @@ async fn happy_path_creates_one_member_and_returns_the_profile(d: Dialect) {
         .fetch_one(&app.state.db.pool)
         .await
         .unwrap();
-    let impact = lanyard::server::service::domains::removal_impact(&app.state, &org, &dom)
-        .await
-        .unwrap();
+    let impact = lanyard::server::service::domains::removal_impact(
+        &app.state,
+        &lanyard::domain::ids::OrgId::parse(&org).unwrap(),
+        &lanyard::domain::ids::DomainId::parse(&dom).unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(impact.members_provisioned, 1);
     // login_hint routes by verified domain.
     op.next_account(json!({"sub": "okta-456", "email": "sam@acme.test"}))

@@ -2,6 +2,7 @@
 
 use super::Conn;
 use crate::domain::connection::ConnectionState;
+use crate::domain::ids::{ConnectionId, OrgId};
 
 // State names in SQL text: interpolated from the vocabulary as constants, so each query's
 // text stays what it was (partial indexes on these states still apply).
@@ -108,7 +109,10 @@ pub async fn get_connection(
 }
 
 /// The organization a live connection id belongs to.
-pub async fn connection_owner(conn: &mut Conn, id: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn connection_owner(
+    conn: &mut Conn,
+    id: &ConnectionId,
+) -> Result<Option<OrgId>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT c.organization_id FROM connections c JOIN organizations o ON o.id = c.organization_id \
          WHERE c.id = $1 AND c.deleted_at IS NULL AND o.deleted_at IS NULL",

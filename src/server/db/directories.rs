@@ -4,6 +4,7 @@
 
 use super::directory_tokens::expire_tokens;
 use super::Conn;
+use crate::domain::ids::{DirectoryId, OrgId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DirectoryRow {
@@ -54,7 +55,10 @@ pub async fn get_directory(
 }
 
 /// The organization a live directory belongs to.
-pub async fn directory_owner(conn: &mut Conn, id: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn directory_owner(
+    conn: &mut Conn,
+    id: &DirectoryId,
+) -> Result<Option<OrgId>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT organization_id FROM directories WHERE id = $1 AND deleted_at IS NULL",
     )

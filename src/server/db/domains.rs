@@ -2,6 +2,7 @@
 
 use super::Conn;
 use crate::domain::domain_state::DomainState;
+use crate::domain::ids::{DomainId, OrgId};
 use crate::domain::membership::GrantKind;
 use crate::domain::membership::MembershipState;
 
@@ -95,8 +96,8 @@ pub async fn update(
 /// A live claim of `organization_id`.
 pub async fn get(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DomainId,
 ) -> Result<Option<DomainRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM domains WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL"
@@ -109,7 +110,7 @@ pub async fn get(
 
 /// The organization that owns a live claim id (for vendor-wide API keys, which address claims by
 /// id alone).
-pub async fn owner_of(conn: &mut Conn, id: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn owner_of(conn: &mut Conn, id: &DomainId) -> Result<Option<OrgId>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT d.organization_id FROM domains d JOIN organizations o ON o.id = d.organization_id \
          WHERE d.id = $1 AND d.deleted_at IS NULL AND o.deleted_at IS NULL",
@@ -160,8 +161,8 @@ pub async fn verified_holders(
 /// A domain claim due for a check.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DueCheck {
-    pub id: String,
-    pub organization_id: String,
+    pub id: DomainId,
+    pub organization_id: OrgId,
     pub next_check_at: i64,
 }
 
@@ -180,8 +181,8 @@ pub async fn due(conn: &mut Conn, now: i64, limit: i64) -> Result<Vec<DueCheck>,
 /// Takes a due claim for `lease_ms` so that only one node checks it.
 pub async fn lease(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DomainId,
     seen_next: i64,
     until: i64,
 ) -> Result<bool, sqlx::Error> {
@@ -200,8 +201,8 @@ pub async fn lease(
 /// Soft-deletes a claim of `organization_id`.
 pub async fn soft_delete(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DomainId,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(

@@ -1,6 +1,7 @@
 //! `invitations` and `invitation_tokens` tables.
 
 use super::Conn;
+use crate::domain::ids::{InvitationId, OrgId};
 use crate::domain::invitation::InvitationState;
 
 // State names in SQL text: interpolated from the vocabulary as constants, so each query's
@@ -67,7 +68,10 @@ pub async fn get_invitation(
     .await
 }
 
-pub async fn invitation_owner(conn: &mut Conn, id: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn invitation_owner(
+    conn: &mut Conn,
+    id: &InvitationId,
+) -> Result<Option<OrgId>, sqlx::Error> {
     sqlx::query_scalar("SELECT organization_id FROM invitations WHERE id = $1")
         .bind(id)
         .fetch_optional(conn)

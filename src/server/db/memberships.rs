@@ -2,6 +2,7 @@
 //! memberships a directory manages and the removals it schedules.
 
 use super::{for_update, locks_rows, Conn, Lock};
+use crate::domain::ids::{MembershipId, OrgId};
 use crate::domain::membership::GrantKind;
 
 // State names in SQL text: interpolated from the vocabulary as constants, so each query's
@@ -103,7 +104,10 @@ pub async fn get_member(
 }
 
 /// The organization of a membership.
-pub async fn membership_owner(conn: &mut Conn, id: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn membership_owner(
+    conn: &mut Conn,
+    id: &MembershipId,
+) -> Result<Option<OrgId>, sqlx::Error> {
     sqlx::query_scalar("SELECT organization_id FROM memberships WHERE id = $1")
         .bind(id)
         .fetch_optional(conn)

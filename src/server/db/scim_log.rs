@@ -1,6 +1,7 @@
 //! `scim_requests` table: the SCIM request log, its traffic stats and purging.
 
 use super::Conn;
+use crate::domain::ids::{DirectoryId, OrgId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ScimRequestRow {
@@ -52,8 +53,8 @@ pub struct LogFilter {
 /// Newest first.
 pub async fn list_requests(
     conn: &mut Conn,
-    organization_id: &str,
-    directory_id: &str,
+    organization_id: &OrgId,
+    directory_id: &DirectoryId,
     f: &LogFilter,
     limit: i64,
 ) -> Result<Vec<ScimRequestRow>, sqlx::Error> {

@@ -67,7 +67,7 @@ pub async fn portal_export(
         Ok(f) => f,
         Err(e) => return plain(StatusCode::BAD_REQUEST, &e.message),
     };
-    audit_log::export_response(state, grant.organization_id, filter, format)
+    audit_log::export_response(state, grant.org(), filter, format)
 }
 
 /// `GET /console/organizations/{id}/drift.csv`: a signed-in staff member downloads an
@@ -89,7 +89,8 @@ pub async fn console_drift_export(
             "Sign in to the support console at /console/signin first.",
         );
     }
-    match crate::server::service::health::refresh(&state, &id, None).await {
+    let org = crate::server::error::parse_id(&id);
+    match async { crate::server::service::health::refresh(&state, &org?, None).await }.await {
         Ok((_, report)) => (
             StatusCode::OK,
             [

@@ -1,6 +1,7 @@
 //! Reading the audit trail.
 
 use crate::domain::event_type::EventType;
+use crate::domain::ids::OrgId;
 use serde::{Deserialize, Serialize};
 
 use crate::server::audit::{self, AuditFilter, AuditRow};
@@ -118,7 +119,7 @@ impl FilterParams {
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(
     state: &AppState,
-    organization_id: &str,
+    organization_id: &OrgId,
     after: Option<&str>,
     limit: Option<i64>,
 ) -> Result<(Vec<AuditEvent>, Option<String>), AppError> {
@@ -136,7 +137,7 @@ pub async fn list(
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list_filtered(
     state: &AppState,
-    organization_id: &str,
+    organization_id: &OrgId,
     after: Option<&str>,
     limit: Option<i64>,
     filter: &AuditFilter,
@@ -269,7 +270,7 @@ pub fn export_stream(
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub fn export_response(
     state: AppState,
-    organization_id: String,
+    organization_id: OrgId,
     filter: AuditFilter,
     format: ExportFormat,
 ) -> axum::response::Response {
@@ -279,7 +280,12 @@ pub fn export_response(
         ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
     };
     let name = format!("audit-{organization_id}.{ext}");
-    let body = axum::body::Body::from_stream(export_stream(state, organization_id, filter, format));
+    let body = axum::body::Body::from_stream(export_stream(
+        state,
+        organization_id.into_string(),
+        filter,
+        format,
+    ));
     (
         [
             (axum::http::header::CONTENT_TYPE, ct.to_owned()),

@@ -5,7 +5,7 @@ use crate::domain::event_type::EventType;
 use crate::domain::target::TargetKind;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::ids::{ConnectionId, IdKind, OrgId};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::clock::rfc3339;
@@ -380,7 +380,7 @@ fn cert_row(
         saml_md::certificate_info(der).map_err(|e| FieldError::new("saml.idp_certificates", e))?;
     Ok(CertificateRow {
         id: db::new_id(IdKind::Certificate),
-        organization_id: organization_id.to_owned(),
+        organization_id: organization_id.to_string(),
         connection_id: connection_id.to_owned(),
         der_b64: base64::engine::general_purpose::STANDARD.encode(der),
         fingerprint: info.fingerprint,
@@ -500,7 +500,7 @@ pub async fn create(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    organization_id: &str,
+    organization_id: &OrgId,
     input: CreateConnection,
 ) -> Result<Connection, AppError> {
     let name = check_name(&input.name)?;
@@ -510,7 +510,7 @@ pub async fn create(
     let id = db::new_id(IdKind::Connection);
     let mut row = ConnectionRow {
         id: id.clone(),
-        organization_id: organization_id.to_owned(),
+        organization_id: organization_id.to_string(),
         kind: input.kind.clone(),
         name,
         state: ConnectionState::Draft.as_str().into(),
@@ -600,10 +600,7 @@ pub async fn create(
 }
 
 /// The organization a connection id belongs to.
-pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppError> {
-    if !is_valid_id(IdKind::Connection, id) {
-        return Err(not_found());
-    }
+pub async fn organization_of(state: &AppState, id: &ConnectionId) -> Result<OrgId, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     db::connections::connection_owner(&mut conn, id)
         .await?
@@ -614,8 +611,8 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn get(
     state: &AppState,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &ConnectionId,
 ) -> Result<Connection, AppError> {
     let row = get_row(state, organization_id, id).await?;
     let certs = certs_of(state, &row).await?;
@@ -635,7 +632,7 @@ pub(crate) async fn get_row(
 
 /// Lists an organization's connections.
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
-pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Connection>, AppError> {
+pub async fn list(state: &AppState, organization_id: &OrgId) -> Result<Vec<Connection>, AppError> {
     let rows = {
         let mut conn = state.db.pool.acquire().await?;
         db::connections::list_connections(&mut conn, organization_id).await?
@@ -663,8 +660,8 @@ pub async fn update(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &ConnectionId,
     input: UpdateConnection,
     require_test: bool,
 ) -> Result<Connection, AppError> {
@@ -864,8 +861,8 @@ pub async fn delete(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &ConnectionId,
 ) -> Result<(), AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;

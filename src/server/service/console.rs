@@ -3,6 +3,7 @@
 //! its credentials, recent audit events, failed sign-ins, SCIM requests, deliveries, control
 //! points and pending invitations. The console's server function words it; this reads only.
 
+use crate::domain::ids::OrgId;
 use crate::domain::invitation::InvitationState;
 use crate::server::audit::{self, AuditFilter, AuditRow};
 use crate::server::db::health::{self as q, OrgDeliveryRow};
@@ -45,7 +46,7 @@ pub struct TenantOverview {
 }
 
 /// Reads one organization for the console (404 when it does not exist).
-pub async fn tenant_overview(state: &AppState, id: &str) -> Result<TenantOverview, AppError> {
+pub async fn tenant_overview(state: &AppState, id: &OrgId) -> Result<TenantOverview, AppError> {
     let organization = organizations::get(state, id).await?;
     let (health, drift) = health::refresh(state, id, None).await?;
     let now = state.clock.now();

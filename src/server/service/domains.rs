@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::domain_name::DomainName;
 use crate::domain::domain_state::{transition, Claim, DomainState, DomainVerifier, Observation};
-use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::ids::{DomainId, IdKind, OrgId};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::clock::rfc3339;
@@ -125,10 +125,7 @@ fn not_found() -> AppError {
 }
 
 /// The organization a domain id belongs to (the vendor's key addresses claims by id alone).
-pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppError> {
-    if !is_valid_id(IdKind::Domain, id) {
-        return Err(not_found());
-    }
+pub async fn organization_of(state: &AppState, id: &DomainId) -> Result<OrgId, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     db::domains::owner_of(&mut conn, id)
         .await?
@@ -141,7 +138,7 @@ pub async fn add(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    organization_id: &str,
+    organization_id: &OrgId,
     input: CreateDomain,
     allow_vendor_verified: bool,
 ) -> Result<Domain, AppError> {
@@ -166,7 +163,7 @@ pub async fn add(
     }
     let row = DomainRow {
         id: db::new_id(IdKind::Domain),
-        organization_id: organization_id.to_owned(),
+        organization_id: organization_id.to_string(),
         domain: name.as_str().to_owned(),
         state: if vendor_verified {
             DomainState::Verified
@@ -227,7 +224,7 @@ pub async fn add(
 
 /// Lists an organization's claims.
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
-pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Domain>, AppError> {
+pub async fn list(state: &AppState, organization_id: &OrgId) -> Result<Vec<Domain>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     Ok(db::domains::list(&mut conn, organization_id)
         .await?
@@ -238,7 +235,11 @@ pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Domain>
 
 /// Reads one claim of an organization.
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
-pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Domain, AppError> {
+pub async fn get(
+    state: &AppState,
+    organization_id: &OrgId,
+    id: &DomainId,
+) -> Result<Domain, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     db::domains::get(&mut conn, organization_id, id)
         .await?
@@ -289,12 +290,9 @@ pub async fn check(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DomainId,
 ) -> Result<Domain, AppError> {
-    if !is_valid_id(IdKind::Domain, id) {
-        return Err(not_found());
-    }
     let row = {
         let mut conn = state.db.pool.acquire().await?;
         db::domains::get(&mut conn, organization_id, id)
@@ -402,8 +400,8 @@ async fn apply(
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn removal_impact(
     state: &AppState,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DomainId,
 ) -> Result<RemovalImpact, AppError> {
     let d = get(state, organization_id, id).await?;
     let mut conn = state.db.pool.acquire().await?;
@@ -421,12 +419,9 @@ pub async fn remove(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DomainId,
 ) -> Result<(), AppError> {
-    if !is_valid_id(IdKind::Domain, id) {
-        return Err(not_found());
-    }
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     let row = db::domains::get(tx.conn(), organization_id, id)

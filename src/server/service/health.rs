@@ -10,6 +10,7 @@ use crate::domain::event_type::EventType;
 use crate::domain::health::{
     CredentialFlag, CredentialKind, DriftKind, HealthStatus, Severity, SignalArea,
 };
+use crate::domain::ids::OrgId;
 use crate::domain::membership::GrantKind;
 use serde::{Deserialize, Serialize};
 
@@ -501,7 +502,7 @@ async fn compute_health(
     }
     let (status, score, signals) = signals.verdict();
     Ok(OrganizationHealth {
-        organization_id: organization_id.to_owned(),
+        organization_id: organization_id.to_string(),
         organization_name,
         status: status.as_str().into(),
         score,
@@ -1003,7 +1004,7 @@ fn check_inactive_days(inactive_days: Option<i64>) -> Result<i64, AppError> {
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn refresh(
     state: &AppState,
-    organization_id: &str,
+    organization_id: &OrgId,
     inactive_days: Option<i64>,
 ) -> Result<(OrganizationHealth, DriftReport), AppError> {
     let inactive_days = check_inactive_days(inactive_days)?;
@@ -1017,7 +1018,7 @@ pub async fn refresh(
         computed_at: now,
     };
     let row = q::SnapshotRow {
-        organization_id: organization_id.to_owned(),
+        organization_id: organization_id.to_string(),
         computed_at: now,
         status: health.status.clone(),
         score: health.score,
@@ -1028,7 +1029,7 @@ pub async fn refresh(
     // The snapshot is a cache (no audit event: nothing changed): a failure to write it must not
     // fail the read that computed it.
     if let Err(e) = save_snapshot(state, &row).await {
-        tracing::warn!(error = %e, organization_id, "health snapshot not saved");
+        tracing::warn!(error = %e, organization_id = %organization_id, "health snapshot not saved");
     }
     Ok((health, report))
 }
@@ -1055,7 +1056,7 @@ pub async fn refresh_all(state: &AppState) -> Result<usize, AppError> {
         for o in &page {
             // One organization failing (deleted meanwhile, a busy database) must not leave the
             // others' snapshots stale.
-            match refresh(state, &o.id, None).await {
+            match refresh(state, &OrgId::from_stored(o.id.clone()), None).await {
                 Ok(_) => n += 1,
                 Err(e) => {
                     tracing::warn!(error = %e, organization_id = %o.id, "health check failed")
@@ -1121,7 +1122,11 @@ pub async fn tenants(
     for o in matched {
         let health = match snaps.get(&o.id) {
             Some(h) if !fresh => h.clone(),
-            _ => refresh(state, &o.id, None).await?.0,
+            _ => {
+                refresh(state, &OrgId::from_stored(o.id.clone()), None)
+                    .await?
+                    .0
+            }
         };
         if !status.is_empty() && status != "all" && health.status != status {
             continue;

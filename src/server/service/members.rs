@@ -9,7 +9,7 @@ use crate::domain::membership::{ChangeSource, GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::ids::{is_valid_id, IdKind, MembershipId, OrgId};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext};
 use crate::server::db::memberships::{MemberFilter, MemberRow};
@@ -218,7 +218,7 @@ pub struct ListMembers {
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(
     state: &AppState,
-    organization_id: &str,
+    organization_id: &OrgId,
     p: &ListMembers,
 ) -> Result<(Vec<Membership>, Option<String>), AppError> {
     if let Some(st) = p.state.as_deref().filter(|s| !s.is_empty()) {
@@ -274,10 +274,7 @@ pub async fn list(
 }
 
 /// The organization a membership belongs to (404 when there is none).
-pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppError> {
-    if !is_valid_id(IdKind::Membership, id) {
-        return Err(AppError::NotFound("membership"));
-    }
+pub async fn organization_of(state: &AppState, id: &MembershipId) -> Result<OrgId, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     db::memberships::membership_owner(&mut conn, id)
         .await?
@@ -300,12 +297,9 @@ async fn read(conn: &mut Conn, organization_id: &str, id: &str) -> Result<Member
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn get(
     state: &AppState,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &MembershipId,
 ) -> Result<Membership, AppError> {
-    if !is_valid_id(IdKind::Membership, id) {
-        return Err(AppError::NotFound("membership"));
-    }
     let mut conn = state.db.pool.acquire().await?;
     read(&mut conn, organization_id, id).await
 }
@@ -355,13 +349,10 @@ pub async fn update(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &MembershipId,
     input: UpdateMembership,
 ) -> Result<Membership, AppError> {
-    if !is_valid_id(IdKind::Membership, id) {
-        return Err(AppError::NotFound("membership"));
-    }
     if let Some(st) = input.state.as_deref() {
         if MembershipState::parse(st).is_none() {
             return Err(

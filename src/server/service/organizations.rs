@@ -3,7 +3,7 @@
 use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::ids::{IdKind, OrgId};
 use crate::domain::organization::{validate_metadata, ExternalId, OrganizationName};
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::clock::rfc3339;
@@ -150,10 +150,7 @@ pub async fn create(
 
 /// Reads one organization.
 #[tracing::instrument(skip_all, fields(organization_id = %id))]
-pub async fn get(state: &AppState, id: &str) -> Result<Organization, AppError> {
-    if !is_valid_id(IdKind::Organization, id) {
-        return Err(AppError::NotFound("organization"));
-    }
+pub async fn get(state: &AppState, id: &OrgId) -> Result<Organization, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     db::organizations::get(&mut conn, id)
         .await?
@@ -185,12 +182,9 @@ pub async fn update(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    id: &str,
+    id: &OrgId,
     input: UpdateOrganization,
 ) -> Result<Organization, AppError> {
-    if !is_valid_id(IdKind::Organization, id) {
-        return Err(AppError::NotFound("organization"));
-    }
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     let mut row = db::organizations::get(tx.conn(), id)
@@ -271,11 +265,8 @@ pub async fn delete(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    id: &str,
+    id: &OrgId,
 ) -> Result<(), AppError> {
-    if !is_valid_id(IdKind::Organization, id) {
-        return Err(AppError::NotFound("organization"));
-    }
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     let row = db::organizations::get(tx.conn(), id)

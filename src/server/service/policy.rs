@@ -8,6 +8,7 @@
 use crate::domain::connection::ConnectionState;
 use crate::domain::domain_state::DomainState;
 use crate::domain::event_type::EventType;
+use crate::domain::ids::OrgId;
 use crate::domain::invitation::InvitationState;
 use crate::domain::policy::{
     ControlPointKey, DeactivationAction, Inviters, RuleOutcome, SimulatedDirectoryEvent, TraceRule,
@@ -180,7 +181,7 @@ async fn view(conn: &mut Conn, organization_id: &str) -> Result<PolicyView, AppE
 
 /// Reads the policy.
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
-pub async fn get(state: &AppState, organization_id: &str) -> Result<PolicyView, AppError> {
+pub async fn get(state: &AppState, organization_id: &OrgId) -> Result<PolicyView, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     view(&mut conn, organization_id).await
 }
@@ -520,7 +521,7 @@ pub async fn update(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    organization_id: &str,
+    organization_id: &OrgId,
     editor: Editor<'_>,
     patch: PolicyPatch,
 ) -> Result<PolicyUpdate, AppError> {
@@ -697,7 +698,7 @@ pub struct Simulation {
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn simulate(
     state: &AppState,
-    organization_id: &str,
+    organization_id: &OrgId,
     input: SimulateInput,
 ) -> Result<Simulation, AppError> {
     let email = crate::domain::email::EmailAddress::parse(&input.email, "email")?.into_string();

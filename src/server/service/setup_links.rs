@@ -3,7 +3,7 @@
 use crate::domain::event_type::EventType;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::ids::{is_valid_id, IdKind, OrgId};
 use crate::domain::intent::{Intent, IntentSet};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
@@ -77,6 +77,13 @@ pub struct PortalGrant {
     /// The admin the vendor sent the link to, when it said.
     #[serde(default)]
     pub admin_email: Option<String>,
+}
+
+impl PortalGrant {
+    /// The organization this grant is for (Lanyard stored it in the session itself).
+    pub fn org(&self) -> OrgId {
+        OrgId::from_stored(self.organization_id.as_str())
+    }
 }
 
 fn validate_return_url(raw: &str) -> Result<String, FieldError> {

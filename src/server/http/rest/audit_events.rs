@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::error::{ApiResult, ErrorEnvelope, RestError};
 use super::extract::ApiQuery;
 use super::refusals;
-use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::ids::OrgId;
 use crate::server::service::audit_log::{self, AuditEvent};
 use crate::server::service::organizations;
 use crate::server::state::AppState;
@@ -60,7 +60,7 @@ impl AuditParams {
         .map_err(|f| crate::server::error::AppError::Invalid(f).into())
     }
 
-    async fn organization(&self, state: &AppState) -> Result<String, RestError> {
+    async fn organization(&self, state: &AppState) -> Result<OrgId, RestError> {
         let Some(org) = self.organization_id.clone() else {
             return Err(RestError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -69,9 +69,8 @@ impl AuditParams {
             )
             .with_field("organization_id"));
         };
-        if !is_valid_id(IdKind::Organization, &org) {
-            return Err(crate::server::error::AppError::NotFound("organization").into());
-        }
+        let org =
+            OrgId::parse(&org).ok_or(crate::server::error::AppError::NotFound(OrgId::NOUN))?;
         // Existence check, so an unknown organization is a 404 rather than an empty page.
         organizations::get(state, &org).await?;
         Ok(org)

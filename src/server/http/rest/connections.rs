@@ -1,6 +1,6 @@
 //! SSO connections: `/organizations/{id}/connections`, `/connections/{id}`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -9,8 +9,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiResult, ErrorEnvelope};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use super::refusals;
+use crate::domain::ids::{ConnectionId, OrgId};
 use crate::server::audit::RequestContext;
 use crate::server::service::api_keys::ApiPrincipal;
 use crate::server::service::connections::{self, Connection, CreateConnection, UpdateConnection};
@@ -37,7 +38,7 @@ pub async fn create_connection(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<OrgId>,
     ApiJson(input): ApiJson<CreateConnection>,
 ) -> ApiResult<Response> {
     organizations::get(&state, &org).await?;
@@ -52,7 +53,7 @@ pub async fn create_connection(
 /// Lists an organization's connections.
 pub async fn list_connections(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<OrgId>,
 ) -> ApiResult<Json<ConnectionList>> {
     organizations::get(&state, &org).await?;
     Ok(Json(ConnectionList {
@@ -68,7 +69,7 @@ pub async fn list_connections(
 /// Reads a connection.
 pub async fn get_connection(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<ConnectionId>,
 ) -> ApiResult<Json<Connection>> {
     let org = connections::organization_of(&state, &id).await?;
     Ok(Json(connections::get(&state, &org, &id).await?))
@@ -86,7 +87,7 @@ pub async fn update_connection(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<ConnectionId>,
     ApiJson(input): ApiJson<UpdateConnection>,
 ) -> ApiResult<Json<Connection>> {
     let org = connections::organization_of(&state, &id).await?;
@@ -104,7 +105,7 @@ pub async fn delete_connection(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<ConnectionId>,
 ) -> ApiResult<StatusCode> {
     let org = connections::organization_of(&state, &id).await?;
     connections::delete(&state, &p.actor(), &ctx, &org, &id).await?;

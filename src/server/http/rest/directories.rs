@@ -1,6 +1,6 @@
 //! SCIM directories: `/organizations/{id}/directories`, `/directories/{id}/…`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -9,8 +9,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiResult, ErrorEnvelope};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use super::refusals;
+use crate::domain::ids::{DirectoryId, OrgId};
 use crate::server::audit::RequestContext;
 use crate::server::service::api_keys::ApiPrincipal;
 use crate::server::service::directories::{
@@ -69,7 +70,7 @@ pub async fn create_directory(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<OrgId>,
     ApiJson(input): ApiJson<CreateDirectory>,
 ) -> ApiResult<Response> {
     organizations::get(&state, &org).await?;
@@ -84,7 +85,7 @@ pub async fn create_directory(
 /// Lists an organization's directories with their health.
 pub async fn list_directories(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<OrgId>,
 ) -> ApiResult<Json<DirectoryList>> {
     organizations::get(&state, &org).await?;
     Ok(Json(DirectoryList {
@@ -100,7 +101,7 @@ pub async fn list_directories(
 /// Reads a directory.
 pub async fn get_directory(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<DirectoryId>,
 ) -> ApiResult<Json<Directory>> {
     let org = directories::organization_of(&state, &id).await?;
     Ok(Json(directories::get(&state, &org, &id).await?))
@@ -116,7 +117,7 @@ pub async fn update_directory(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<DirectoryId>,
     ApiJson(input): ApiJson<UpdateDirectory>,
 ) -> ApiResult<Json<Directory>> {
     let org = directories::organization_of(&state, &id).await?;
@@ -134,7 +135,7 @@ pub async fn delete_directory(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<DirectoryId>,
 ) -> ApiResult<StatusCode> {
     let org = directories::organization_of(&state, &id).await?;
     directories::delete(&state, &p.actor(), &ctx, &org, &id).await?;
@@ -151,7 +152,7 @@ pub async fn rotate_directory_token(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<DirectoryId>,
 ) -> ApiResult<Json<DirectoryWithToken>> {
     let org = directories::organization_of(&state, &id).await?;
     Ok(Json(
@@ -166,7 +167,7 @@ pub async fn rotate_directory_token(
 /// The directory's users (first 1000) with their groups, role and membership state.
 pub async fn list_directory_users(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<DirectoryId>,
 ) -> ApiResult<Json<DirectoryUserList>> {
     let org = directories::organization_of(&state, &id).await?;
     Ok(Json(DirectoryUserList {
@@ -182,7 +183,7 @@ pub async fn list_directory_users(
 /// The directory's groups with member counts and role mappings.
 pub async fn list_directory_groups(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<DirectoryId>,
 ) -> ApiResult<Json<DirectoryGroupList>> {
     let org = directories::organization_of(&state, &id).await?;
     Ok(Json(DirectoryGroupList {
@@ -202,7 +203,7 @@ pub async fn put_role_mappings(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<DirectoryId>,
     ApiJson(input): ApiJson<RoleMappingsInput>,
 ) -> ApiResult<Json<RoleChangeList>> {
     let org = directories::organization_of(&state, &id).await?;

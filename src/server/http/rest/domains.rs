@@ -1,6 +1,6 @@
 //! Domain claims: `/organizations/{id}/domains`, `/domains/{id}`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -9,8 +9,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiResult, ErrorEnvelope};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use super::refusals;
+use crate::domain::ids::{DomainId, OrgId};
 use crate::server::audit::RequestContext;
 use crate::server::service::api_keys::ApiPrincipal;
 use crate::server::service::domains::{self, CreateDomain, Domain};
@@ -35,7 +36,7 @@ pub async fn create_domain(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<OrgId>,
     ApiJson(input): ApiJson<CreateDomain>,
 ) -> ApiResult<Response> {
     organizations::get(&state, &org).await?;
@@ -50,7 +51,7 @@ pub async fn create_domain(
 /// Lists an organization's domains.
 pub async fn list_domains(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<OrgId>,
 ) -> ApiResult<Json<DomainList>> {
     organizations::get(&state, &org).await?;
     Ok(Json(DomainList {
@@ -66,7 +67,7 @@ pub async fn list_domains(
 /// Reads a domain.
 pub async fn get_domain(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<DomainId>,
 ) -> ApiResult<Json<Domain>> {
     let org = domains::organization_of(&state, &id).await?;
     Ok(Json(domains::get(&state, &org, &id).await?))
@@ -81,7 +82,7 @@ pub async fn verify_domain(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<DomainId>,
 ) -> ApiResult<Json<Domain>> {
     let org = domains::organization_of(&state, &id).await?;
     Ok(Json(
@@ -98,7 +99,7 @@ pub async fn delete_domain(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<DomainId>,
 ) -> ApiResult<StatusCode> {
     let org = domains::organization_of(&state, &id).await?;
     domains::remove(&state, &p.actor(), &ctx, &org, &id).await?;

@@ -1,14 +1,15 @@
 //! Organization health and drift: `/organizations/{id}/health`, `/organizations/{id}/drift`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiResult, ErrorEnvelope};
-use super::extract::ApiQuery;
+use super::extract::{ApiPath, ApiQuery};
 use super::refusals;
+use crate::domain::ids::OrgId;
 use crate::server::state::AppState;
 
 /// The query of `GET /organizations/{id}/drift`.
@@ -28,7 +29,7 @@ pub struct DriftQuery {
 /// attention in words.
 pub async fn organization_health(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<OrgId>,
 ) -> ApiResult<Json<crate::server::service::health::OrganizationHealth>> {
     let (h, _) = crate::server::service::health::refresh(&state, &org, None).await?;
     Ok(Json(h))
@@ -44,7 +45,7 @@ pub async fn organization_health(
 /// members with no recent sign-in, invitations pending past expiry.
 pub async fn organization_drift(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<OrgId>,
     ApiQuery(q): ApiQuery<DriftQuery>,
 ) -> ApiResult<Json<crate::server::service::health::DriftReport>> {
     let (_, d) = crate::server::service::health::refresh(&state, &org, q.inactive_days).await?;

@@ -1,6 +1,6 @@
 //! Invitations: `/invitations`, `/invitations/{id}/…`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -9,9 +9,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiResult, ErrorEnvelope, RestError};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::refusals;
-use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::ids::{InvitationId, OrgId};
 use crate::server::audit::RequestContext;
 use crate::server::service::api_keys::ApiPrincipal;
 use crate::server::service::invitations::{self, CreateInvitation, Invitation};
@@ -70,9 +70,7 @@ pub async fn list_invitations(
         )
         .with_field("organization_id"));
     };
-    if !is_valid_id(IdKind::Organization, &org) {
-        return Err(crate::server::error::AppError::NotFound("organization").into());
-    }
+    let org = OrgId::parse(&org).ok_or(crate::server::error::AppError::NotFound(OrgId::NOUN))?;
     organizations::get(&state, &org).await?;
     Ok(Json(InvitationList {
         data: invitations::list(&state, &org, q.state.as_deref()).await?,
@@ -87,7 +85,7 @@ pub async fn list_invitations(
 /// Reads an invitation with its mail delivery.
 pub async fn get_invitation(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<InvitationId>,
 ) -> ApiResult<Json<Invitation>> {
     let org = invitations::organization_of(&state, &id).await?;
     Ok(Json(invitations::get(&state, &org, &id).await?))
@@ -102,7 +100,7 @@ pub async fn revoke_invitation(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<InvitationId>,
 ) -> ApiResult<Json<Invitation>> {
     let org = invitations::organization_of(&state, &id).await?;
     Ok(Json(
@@ -121,7 +119,7 @@ pub async fn resend_invitation(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<InvitationId>,
 ) -> ApiResult<Json<Invitation>> {
     let org = invitations::organization_of(&state, &id).await?;
     Ok(Json(

@@ -1,14 +1,15 @@
 //! Memberships: `/organizations/{id}/memberships`, `/memberships/{id}`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiResult, ErrorEnvelope};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::refusals;
+use crate::domain::ids::{MembershipId, OrgId};
 use crate::server::audit::RequestContext;
 use crate::server::service::api_keys::ApiPrincipal;
 use crate::server::service::members::{self, ListMembers, Membership, UpdateMembership};
@@ -33,7 +34,7 @@ pub struct MembershipList {
 /// Lists an organization's memberships with their role, state and where they come from.
 pub async fn list_memberships(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<OrgId>,
     ApiQuery(q): ApiQuery<ListMembers>,
 ) -> ApiResult<Json<MembershipList>> {
     organizations::get(&state, &org).await?;
@@ -53,7 +54,7 @@ pub async fn list_memberships(
 /// Reads a membership with its chain of grants: why this person has access.
 pub async fn get_membership(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<MembershipId>,
 ) -> ApiResult<Json<Membership>> {
     let org = members::organization_of(&state, &id).await?;
     Ok(Json(members::get(&state, &org, &id).await?))
@@ -70,7 +71,7 @@ pub async fn update_membership(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<MembershipId>,
     ApiJson(input): ApiJson<UpdateMembership>,
 ) -> ApiResult<Json<Membership>> {
     let org = members::organization_of(&state, &id).await?;

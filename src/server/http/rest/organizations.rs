@@ -1,6 +1,6 @@
 //! Organizations: `/organizations`, `/organizations/{id}`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -9,8 +9,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiResult, ErrorEnvelope};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::refusals;
+use crate::domain::ids::OrgId;
 use crate::server::audit::RequestContext;
 use crate::server::service::api_keys::ApiPrincipal;
 use crate::server::service::organizations::{
@@ -72,7 +73,7 @@ pub async fn list_organizations(
 /// Reads an organization.
 pub async fn get_organization(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<OrgId>,
 ) -> ApiResult<Json<Organization>> {
     Ok(Json(organizations::get(&state, &id).await?))
 }
@@ -87,7 +88,7 @@ pub async fn update_organization(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<OrgId>,
     ApiJson(input): ApiJson<UpdateOrganization>,
 ) -> ApiResult<Json<Organization>> {
     Ok(Json(
@@ -104,7 +105,7 @@ pub async fn delete_organization(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<OrgId>,
 ) -> ApiResult<StatusCode> {
     organizations::delete(&state, &p.actor(), &ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,13 +1,14 @@
 //! The access policy: `/organizations/{id}/policy/…`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiResult, ErrorEnvelope};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use super::refusals;
+use crate::domain::ids::OrgId;
 use crate::server::audit::RequestContext;
 use crate::server::service::api_keys::ApiPrincipal;
 use crate::server::state::AppState;
@@ -19,7 +20,7 @@ use crate::server::state::AppState;
 /// The organization's access policy.
 pub async fn get_policy(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<OrgId>,
 ) -> ApiResult<Json<crate::server::service::policy::PolicyView>> {
     Ok(Json(
         crate::server::service::policy::get(&state, &org).await?,
@@ -38,7 +39,7 @@ pub async fn update_policy(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<OrgId>,
     ApiJson(input): ApiJson<crate::server::service::policy::PolicyPatch>,
 ) -> ApiResult<Json<crate::server::service::policy::PolicyUpdate>> {
     use crate::server::service::policy;
@@ -64,7 +65,7 @@ pub async fn update_policy(
 /// answers the decision with the rules that made it. Writes nothing.
 pub async fn simulate_policy(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<OrgId>,
     ApiJson(input): ApiJson<crate::server::service::policy::SimulateInput>,
 ) -> ApiResult<Json<crate::server::service::policy::Simulation>> {
     Ok(Json(

@@ -1,6 +1,6 @@
 //! Webhook endpoints and deliveries: `/webhook_endpoints/…`, `/webhook_deliveries/{id}/redeliver`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -9,8 +9,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiResult, ErrorEnvelope};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use super::refusals;
+use crate::domain::ids::{WebhookDeliveryId, WebhookEndpointId};
 use crate::server::audit::RequestContext;
 use crate::server::service::api_keys::ApiPrincipal;
 use crate::server::service::webhooks::{
@@ -68,7 +69,7 @@ pub async fn list_webhook_endpoints(
 /// Reads a webhook endpoint.
 pub async fn get_webhook_endpoint(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<WebhookEndpointId>,
 ) -> ApiResult<Json<WebhookEndpoint>> {
     Ok(Json(webhooks::get(&state, &id).await?))
 }
@@ -83,7 +84,7 @@ pub async fn update_webhook_endpoint(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<WebhookEndpointId>,
     ApiJson(input): ApiJson<UpdateEndpoint>,
 ) -> ApiResult<Json<WebhookEndpoint>> {
     Ok(Json(
@@ -100,7 +101,7 @@ pub async fn delete_webhook_endpoint(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<WebhookEndpointId>,
 ) -> ApiResult<StatusCode> {
     webhooks::delete(&state, &p.actor(), &ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -115,7 +116,7 @@ pub async fn rotate_webhook_secret(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<WebhookEndpointId>,
 ) -> ApiResult<Json<EndpointWithSecret>> {
     Ok(Json(
         webhooks::rotate_secret(&state, &p.actor(), &ctx, &id).await?,
@@ -129,7 +130,7 @@ pub async fn rotate_webhook_secret(
 /// The newest 100 deliveries with every attempt (status, latency, response excerpt).
 pub async fn list_webhook_deliveries(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<WebhookEndpointId>,
 ) -> ApiResult<Json<DeliveryList>> {
     Ok(Json(DeliveryList {
         data: webhooks::deliveries(&state, &id, 100).await?,
@@ -146,7 +147,7 @@ pub async fn redeliver_webhook(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<WebhookDeliveryId>,
 ) -> ApiResult<Json<Delivery>> {
     Ok(Json(
         webhooks::redeliver(&state, &p.actor(), &ctx, &id).await?,

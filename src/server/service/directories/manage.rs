@@ -5,7 +5,7 @@ use crate::domain::target::TargetKind;
 use serde_json::json;
 
 use crate::domain::directory::DirectoryKind;
-use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::ids::{DirectoryId, IdKind, OrgId};
 use crate::domain::reconcile::SuspendReason;
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
@@ -27,7 +27,7 @@ pub async fn create(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    organization_id: &str,
+    organization_id: &OrgId,
     input: CreateDirectory,
 ) -> Result<DirectoryWithToken, AppError> {
     let kind = DirectoryKind::parse(&input.kind).ok_or_else(|| {
@@ -40,7 +40,7 @@ pub async fn create(
     let now = state.clock.now();
     let row = DirectoryRow {
         id: db::new_id(IdKind::Directory),
-        organization_id: organization_id.to_owned(),
+        organization_id: organization_id.to_string(),
         kind: kind.as_str().into(),
         name,
         authoritative: input.authoritative.unwrap_or(true),
@@ -81,10 +81,7 @@ pub async fn create(
 }
 
 /// The organization a directory belongs to (vendor API lookups by directory id).
-pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppError> {
-    if !is_valid_id(IdKind::Directory, id) {
-        return Err(not_found());
-    }
+pub async fn organization_of(state: &AppState, id: &DirectoryId) -> Result<OrgId, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     db::directories::directory_owner(&mut conn, id)
         .await?
@@ -93,10 +90,11 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
 
 /// Reads a directory of the organization.
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
-pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Directory, AppError> {
-    if !is_valid_id(IdKind::Directory, id) {
-        return Err(not_found());
-    }
+pub async fn get(
+    state: &AppState,
+    organization_id: &OrgId,
+    id: &DirectoryId,
+) -> Result<Directory, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     let row = db::directories::get_directory(&mut conn, organization_id, id)
         .await?
@@ -106,7 +104,7 @@ pub async fn get(state: &AppState, organization_id: &str, id: &str) -> Result<Di
 
 /// The organization's directories.
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
-pub async fn list(state: &AppState, organization_id: &str) -> Result<Vec<Directory>, AppError> {
+pub async fn list(state: &AppState, organization_id: &OrgId) -> Result<Vec<Directory>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     let rows = db::directories::list_directories(&mut conn, organization_id).await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -122,13 +120,10 @@ pub async fn update(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DirectoryId,
     input: UpdateDirectory,
 ) -> Result<Directory, AppError> {
-    if !is_valid_id(IdKind::Directory, id) {
-        return Err(not_found());
-    }
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     let mut row = db::directories::get_directory(tx.conn(), organization_id, id)
@@ -181,12 +176,9 @@ pub async fn rotate_token(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DirectoryId,
 ) -> Result<DirectoryWithToken, AppError> {
-    if !is_valid_id(IdKind::Directory, id) {
-        return Err(not_found());
-    }
     let now = state.clock.now();
     let overlap = state.config.scim_token_overlap_ms;
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
@@ -231,12 +223,9 @@ pub async fn delete(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DirectoryId,
 ) -> Result<(), AppError> {
-    if !is_valid_id(IdKind::Directory, id) {
-        return Err(not_found());
-    }
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     let row = db::directories::get_directory(tx.conn(), organization_id, id)
@@ -244,8 +233,8 @@ pub async fn delete(
         .ok_or_else(not_found)?;
     let users = db::directory_users::all_users(tx.conn(), id).await?;
     let dir = DirCtx {
-        directory_id: id.to_owned(),
-        organization_id: organization_id.to_owned(),
+        directory_id: id.to_string(),
+        organization_id: organization_id.to_string(),
         name: row.name.clone(),
     };
     for u in &users {

@@ -1,6 +1,7 @@
 //! Group → role mappings, with a dry-run preview.
 
 use crate::domain::event_type::EventType;
+use crate::domain::ids::{DirectoryId, OrgId};
 use crate::domain::membership::MembershipState;
 use crate::domain::target::TargetKind;
 use serde::{Deserialize, Serialize};
@@ -80,8 +81,8 @@ fn check_mappings(
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn groups(
     state: &AppState,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DirectoryId,
 ) -> Result<Vec<GroupInfo>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     db::directories::get_directory(&mut conn, organization_id, id)
@@ -155,8 +156,8 @@ async fn role_changes(
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn preview_mappings(
     state: &AppState,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DirectoryId,
     input: &[GroupMapping],
 ) -> Result<Vec<RoleChange>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
@@ -175,8 +176,8 @@ pub async fn save_mappings(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DirectoryId,
     input: &[GroupMapping],
 ) -> Result<Vec<RoleChange>, AppError> {
     let now = state.clock.now();

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::domain::directory::winning_group;
-use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::ids::{DirectoryId, OrgId};
 use crate::domain::reconcile::Group;
 use crate::domain::FieldError;
 use crate::server::audit::Actor;
@@ -253,10 +253,11 @@ fn grant_detail(dir: &DirCtx, group: Option<Group<'_>>) -> serde_json::Value {
     })
 }
 
-async fn dir_ctx(conn: &mut Conn, organization_id: &str, id: &str) -> Result<DirCtx, AppError> {
-    if !is_valid_id(IdKind::Directory, id) {
-        return Err(not_found());
-    }
+async fn dir_ctx(
+    conn: &mut Conn,
+    organization_id: &OrgId,
+    id: &DirectoryId,
+) -> Result<DirCtx, AppError> {
     let row = db::directories::get_directory(conn, organization_id, id)
         .await?
         .ok_or_else(not_found)?;

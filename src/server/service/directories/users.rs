@@ -3,6 +3,7 @@
 use crate::domain::sign_in::GateRefusal;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ids::{DirectoryId, OrgId};
 use crate::server::db::scim_log::LogFilter;
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
@@ -28,8 +29,8 @@ pub struct DirectoryUser {
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn users(
     state: &AppState,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DirectoryId,
     limit: i64,
 ) -> Result<Vec<DirectoryUser>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
@@ -84,8 +85,8 @@ pub struct ScimLogEntry {
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn request_log(
     state: &AppState,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DirectoryId,
     filter: &LogFilter,
     limit: i64,
 ) -> Result<Vec<ScimLogEntry>, AppError> {

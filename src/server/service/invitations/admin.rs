@@ -5,7 +5,7 @@ use crate::domain::target::TargetKind;
 use serde_json::json;
 
 use crate::domain::email::EmailAddress;
-use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::ids::{is_valid_id, IdKind, InvitationId, OrgId};
 use crate::domain::invitation::{InvitationState, InviterKind};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
@@ -26,10 +26,7 @@ use super::{
 };
 
 /// The organization an invitation belongs to (404 when there is none).
-pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppError> {
-    if !is_valid_id(IdKind::Invitation, id) {
-        return Err(AppError::NotFound("invitation"));
-    }
+pub async fn organization_of(state: &AppState, id: &InvitationId) -> Result<OrgId, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     db::invitations::invitation_owner(&mut conn, id)
         .await?
@@ -40,8 +37,8 @@ pub async fn organization_of(state: &AppState, id: &str) -> Result<String, AppEr
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn get(
     state: &AppState,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &InvitationId,
 ) -> Result<Invitation, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     let r = db::invitations::get_invitation(&mut conn, organization_id, id)
@@ -54,7 +51,7 @@ pub async fn get(
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(
     state: &AppState,
-    organization_id: &str,
+    organization_id: &OrgId,
     filter_state: Option<&str>,
 ) -> Result<Vec<Invitation>, AppError> {
     if let Some(s) = filter_state {
@@ -339,8 +336,8 @@ pub async fn resend(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &InvitationId,
 ) -> Result<Invitation, AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
@@ -398,8 +395,8 @@ pub async fn revoke(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &InvitationId,
 ) -> Result<Invitation, AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;

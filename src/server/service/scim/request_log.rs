@@ -265,14 +265,13 @@ pub async fn log_exchange(state: &AppState, e: Exchange<'_>) {
 
 /// The organization of a live directory, to attribute failed authentications in its log.
 pub async fn directory_owner(state: &AppState, directory_id: &str) -> Option<String> {
-    if !crate::domain::ids::is_valid_id(IdKind::Directory, directory_id) {
-        return None;
-    }
+    let directory_id = crate::domain::ids::DirectoryId::parse(directory_id)?;
     let mut conn = state.db.pool.acquire().await.ok()?;
-    db::directories::directory_owner(&mut conn, directory_id)
+    db::directories::directory_owner(&mut conn, &directory_id)
         .await
         .ok()
         .flatten()
+        .map(String::from)
 }
 
 #[cfg(test)]

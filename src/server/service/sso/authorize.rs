@@ -61,10 +61,13 @@ async fn resolve_connection(
 ) -> Result<Option<db::connections::ConnectionRow>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     if let Some(id) = &p.connection {
-        let Some(org) = db::connections::connection_owner(&mut conn, id).await? else {
+        let Some(id) = crate::domain::ids::ConnectionId::parse(id) else {
             return Ok(None);
         };
-        return Ok(db::connections::get_connection(&mut conn, &org, id).await?);
+        let Some(org) = db::connections::connection_owner(&mut conn, &id).await? else {
+            return Ok(None);
+        };
+        return Ok(db::connections::get_connection(&mut conn, &org, &id).await?);
     }
     let org = match (&p.organization, &p.login_hint) {
         (Some(o), _) => Some(o.clone()),

@@ -4,7 +4,6 @@ use crate::domain::connection::ConnectionKind;
 use crate::domain::sign_in::SignInPurpose;
 use serde::Deserialize;
 
-use crate::domain::ids::IdKind;
 use crate::server::audit::RequestContext;
 use crate::server::crypto::{hash_secret, new_secret};
 use crate::server::db::{self, sign_in::SsoRequestRow};
@@ -225,15 +224,15 @@ async fn saml_connection(
     state: &AppState,
     connection_id: &str,
 ) -> Result<Option<db::connections::ConnectionRow>, AppError> {
-    if !crate::domain::ids::is_valid_id(IdKind::Connection, connection_id) {
+    let Some(connection_id) = crate::domain::ids::ConnectionId::parse(connection_id) else {
         return Ok(None);
-    }
+    };
     let mut conn = state.db.pool.acquire().await?;
-    let Some(org) = db::connections::connection_owner(&mut conn, connection_id).await? else {
+    let Some(org) = db::connections::connection_owner(&mut conn, &connection_id).await? else {
         return Ok(None);
     };
     Ok(
-        db::connections::get_connection(&mut conn, &org, connection_id)
+        db::connections::get_connection(&mut conn, &org, &connection_id)
             .await?
             .filter(|r| r.kind == ConnectionKind::Saml),
     )

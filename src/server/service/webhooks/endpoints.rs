@@ -6,7 +6,7 @@ use crate::domain::webhook::DeliveryState;
 use crate::domain::webhook::EndpointKind;
 use serde_json::json;
 
-use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::ids::{IdKind, WebhookDeliveryId, WebhookEndpointId};
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::db;
 use crate::server::db::webhooks::{self as q, DeliveryRow, EndpointRow};
@@ -80,7 +80,7 @@ pub async fn list(state: &AppState) -> Result<Vec<WebhookEndpoint>, AppError> {
 }
 
 /// One endpoint.
-pub async fn get(state: &AppState, id: &str) -> Result<WebhookEndpoint, AppError> {
+pub async fn get(state: &AppState, id: &WebhookEndpointId) -> Result<WebhookEndpoint, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     Ok(view(&endpoint(&mut conn, id).await?, state.clock.now()))
 }
@@ -90,7 +90,7 @@ pub async fn update(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    id: &str,
+    id: &WebhookEndpointId,
     input: UpdateEndpoint,
 ) -> Result<WebhookEndpoint, AppError> {
     let now = state.clock.now();
@@ -129,7 +129,7 @@ pub async fn delete(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    id: &str,
+    id: &WebhookEndpointId,
 ) -> Result<(), AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
@@ -155,7 +155,7 @@ pub async fn rotate_secret(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    id: &str,
+    id: &WebhookEndpointId,
 ) -> Result<EndpointWithSecret, AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
@@ -218,7 +218,11 @@ fn delivery_view(d: DeliveryRow, attempts: Vec<q::AttemptRow>) -> Delivery {
 }
 
 /// An endpoint's newest deliveries with their attempts.
-pub async fn deliveries(state: &AppState, id: &str, limit: i64) -> Result<Vec<Delivery>, AppError> {
+pub async fn deliveries(
+    state: &AppState,
+    id: &WebhookEndpointId,
+    limit: i64,
+) -> Result<Vec<Delivery>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     endpoint(&mut conn, id).await?;
     let mut out = Vec::new();
@@ -234,11 +238,8 @@ pub async fn redeliver(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
-    id: &str,
+    id: &WebhookDeliveryId,
 ) -> Result<Delivery, AppError> {
-    if !is_valid_id(IdKind::WebhookDelivery, id) {
-        return Err(AppError::NotFound("webhook delivery"));
-    }
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     if !q::requeue(tx.conn(), id, now).await? {

@@ -1,6 +1,7 @@
 //! Log streams (the customer's SIEM).
 
 use crate::domain::event_type::EventType;
+use crate::domain::ids::WebhookEndpointId;
 use crate::domain::target::TargetKind;
 use crate::domain::webhook::EndpointKind;
 use serde::{Deserialize, Serialize};
@@ -182,7 +183,7 @@ pub async fn delete_log_stream(
     actor: &Actor,
     ctx: &RequestContext,
     organization_id: &str,
-    id: &str,
+    id: &WebhookEndpointId,
 ) -> Result<(), AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
@@ -209,7 +210,7 @@ pub async fn test_log_stream(
     actor: &Actor,
     ctx: &RequestContext,
     organization_id: &str,
-    id: &str,
+    id: &WebhookEndpointId,
 ) -> Result<TestResult, AppError> {
     let row = {
         let mut conn = state.db.pool.acquire().await?;
@@ -224,7 +225,7 @@ pub async fn test_log_stream(
         cursor: "0".into(),
         entity: crate::server::events::Entity {
             kind: TargetKind::LogStream.as_str().into(),
-            id: id.to_owned(),
+            id: id.to_string(),
             sequence: 0,
         },
         data: json!({ "message": "Test event from Lanyard: if you can read this, the stream works." }),

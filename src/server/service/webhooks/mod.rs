@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::ids::WebhookEndpointId;
 use crate::domain::FieldError;
 use crate::server::db::webhooks::{self as q, EndpointRow};
 use crate::server::db::Conn;
@@ -204,18 +204,15 @@ fn check_url(state: &AppState, raw: &str) -> Result<String, FieldError> {
 }
 
 /// A vendor webhook endpoint (log streams are reached through their organization).
-async fn endpoint(conn: &mut Conn, id: &str) -> Result<EndpointRow, AppError> {
+async fn endpoint(conn: &mut Conn, id: &WebhookEndpointId) -> Result<EndpointRow, AppError> {
     scoped_endpoint(conn, id, None).await
 }
 
 async fn scoped_endpoint(
     conn: &mut Conn,
-    id: &str,
+    id: &WebhookEndpointId,
     organization_id: Option<&str>,
 ) -> Result<EndpointRow, AppError> {
-    if !is_valid_id(IdKind::WebhookEndpoint, id) {
-        return Err(AppError::NotFound("webhook endpoint"));
-    }
     q::get_endpoint(conn, id)
         .await?
         .filter(|e| e.organization_id.as_deref() == organization_id)
