@@ -52,8 +52,6 @@ pub struct ActivityPage {
 /// The organization's overview: its name and the steps the session's intents allow.
 #[server(prefix = "/portal/api", endpoint = "overview")]
 pub async fn portal_overview() -> Result<Overview, PortalError> {
-    use crate::domain::connection::ConnectionState;
-    use crate::domain::domain_state::DomainState;
     use crate::server::service::organizations;
     let c = super::ctx::caller().await?;
     let org = match organizations::get(&c.state, &c.grant.org()).await {
@@ -66,15 +64,6 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
     } else {
         Vec::new()
     };
-    let domain_count = |wanted: &[DomainState]| {
-        domains
-            .iter()
-            .filter(|d| DomainState::parse(&d.state).is_some_and(|s| wanted.contains(&s)))
-            .count()
-    };
-    let verified = domain_count(&[DomainState::Verified]);
-    let waiting = domain_count(&[DomainState::Pending]);
-    let attention = domain_count(&[DomainState::Lapsed, DomainState::Failed]);
     let connections = if c.grant.intents.contains(&Intent::Sso) {
         crate::server::service::connections::list(&c.state, &c.grant.org()).await?
     } else {
@@ -88,100 +77,7 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
     let steps = Intent::ALL
         .into_iter()
         .filter(|i| c.grant.intents.contains(i))
-        .map(|i| match i {
-            Intent::DomainVerification => Step {
-                intent: i,
-                title: i.title().into(),
-                status: if attention > 0 {
-                    "attention"
-                } else if verified > 0 {
-                    "done"
-                } else if waiting > 0 {
-                    "in_progress"
-                } else {
-                    "not_started"
-                }
-                .into(),
-                detail: match (verified, waiting, attention) {
-                    (0, 0, 0) => "Prove that your organization controls its email domains by publishing a DNS record.".into(),
-                    (v, w, a) => format!("{v} verified, {w} waiting for their DNS record, {a} needing attention."),
-                },
-                href: Some("/portal/domains".into()),
-            },
-            Intent::Sso => Step {
-                intent: i,
-                title: i.title().into(),
-                status: if connections.iter().any(|c| c.state == ConnectionState::Active) {
-                    "done"
-                } else if connections.is_empty() {
-                    "not_started"
-                } else {
-                    "in_progress"
-                }
-                .into(),
-                detail: if connections.is_empty() {
-                    "Connect your identity provider (Okta, Entra ID, Google or any OpenID Connect provider).".into()
-                } else {
-                    format!(
-                        "{} connection(s), {} active.",
-                        connections.len(),
-                        connections.iter().filter(|c| c.state == ConnectionState::Active).count()
-                    )
-                },
-                href: Some("/portal/sso".into()),
-            },
-            Intent::Dsync => {
-                let synced: i64 = directories.iter().map(|d| d.health.users).sum();
-                let failing = directories.iter().any(|d| d.health.errors_24h > 0);
-                Step {
-                    intent: i,
-                    title: i.title().into(),
-                    status: if directories.is_empty() {
-                        "not_started"
-                    } else if failing {
-                        "attention"
-                    } else if synced > 0 {
-                        "done"
-                    } else {
-                        "in_progress"
-                    }
-                    .into(),
-                    detail: if directories.is_empty() {
-                        "Connect your directory (Okta, Entra ID, OneLogin, JumpCloud or any SCIM 2.0 client) so joiners, movers and leavers update access automatically.".into()
-                    } else {
-                        format!(
-                            "{} directory(ies), {synced} people synced{}.",
-                            directories.len(),
-                            if failing { ", requests failed in the last 24 hours" } else { "" }
-                        )
-                    },
-                    href: Some("/portal/directories".into()),
-                }
-            }
-            Intent::Invitations => Step {
-                intent: i,
-                title: "Members and invitations".into(),
-                status: "available".into(),
-                detail: "See who has access and why, change roles, suspend or remove people, and invite colleagues by email.".into(),
-                href: Some("/portal/members".into()),
-            },
-            Intent::LogStreams => Step {
-                intent: i,
-                title: i.title().into(),
-                status: "available".into(),
-                detail: "Stream your organization's activity to your SIEM (Splunk, Datadog or any HTTPS endpoint).".into(),
-                href: Some("/portal/log-streams".into()),
-            },
-            Intent::AuditLogs => Step {
-                intent: i,
-                title: i.title().into(),
-                status: "available".into(),
-                detail:
-                    "See every change made to your organization's setup, with who made it and when."
-                        .into(),
-                href: Some("/portal/activity".into()),
-            },
-        })
+        .map(|i| overview_step(i, &domains, &connections, &directories))
         .collect();
     let b = &c.state.config.branding;
     Ok(Overview {
@@ -192,6 +88,147 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
         return_url: c.grant.return_url.clone(),
         steps,
     })
+}
+
+/// One overview step for intent `i`, from what the organization has configured.
+#[cfg(feature = "ssr")]
+fn overview_step(
+    i: Intent,
+    domains: &[crate::server::service::domains::Domain],
+    connections: &[crate::server::service::connections::Connection],
+    directories: &[crate::server::service::directories::Directory],
+) -> Step {
+    match i {
+        Intent::DomainVerification => domains_step(i, domains),
+        Intent::Sso => sso_step(i, connections),
+        Intent::Dsync => dsync_step(i, directories),
+        Intent::Invitations => Step {
+            intent: i,
+            title: "Members and invitations".into(),
+            status: "available".into(),
+            detail: "See who has access and why, change roles, suspend or remove people, and invite colleagues by email.".into(),
+            href: Some("/portal/members".into()),
+        },
+        Intent::LogStreams => Step {
+            intent: i,
+            title: i.title().into(),
+            status: "available".into(),
+            detail: "Stream your organization's activity to your SIEM (Splunk, Datadog or any HTTPS endpoint).".into(),
+            href: Some("/portal/log-streams".into()),
+        },
+        Intent::AuditLogs => Step {
+            intent: i,
+            title: i.title().into(),
+            status: "available".into(),
+            detail:
+                "See every change made to your organization's setup, with who made it and when."
+                    .into(),
+            href: Some("/portal/activity".into()),
+        },
+    }
+}
+
+/// The domain verification step: how many domains are verified, waiting or failing.
+#[cfg(feature = "ssr")]
+fn domains_step(i: Intent, domains: &[crate::server::service::domains::Domain]) -> Step {
+    use crate::domain::domain_state::DomainState;
+    let domain_count = |wanted: &[DomainState]| {
+        domains
+            .iter()
+            .filter(|d| DomainState::parse(&d.state).is_some_and(|s| wanted.contains(&s)))
+            .count()
+    };
+    let verified = domain_count(&[DomainState::Verified]);
+    let waiting = domain_count(&[DomainState::Pending]);
+    let attention = domain_count(&[DomainState::Lapsed, DomainState::Failed]);
+    Step {
+        intent: i,
+        title: i.title().into(),
+        status: if attention > 0 {
+            "attention"
+        } else if verified > 0 {
+            "done"
+        } else if waiting > 0 {
+            "in_progress"
+        } else {
+            "not_started"
+        }
+        .into(),
+        detail: match (verified, waiting, attention) {
+            (0, 0, 0) => "Prove that your organization controls its email domains by publishing a DNS record.".into(),
+            (v, w, a) => format!("{v} verified, {w} waiting for their DNS record, {a} needing attention."),
+        },
+        href: Some("/portal/domains".into()),
+    }
+}
+
+/// The SSO step: whether a connection is active.
+#[cfg(feature = "ssr")]
+fn sso_step(i: Intent, connections: &[crate::server::service::connections::Connection]) -> Step {
+    use crate::domain::connection::ConnectionState;
+    Step {
+        intent: i,
+        title: i.title().into(),
+        status: if connections
+            .iter()
+            .any(|c| c.state == ConnectionState::Active)
+        {
+            "done"
+        } else if connections.is_empty() {
+            "not_started"
+        } else {
+            "in_progress"
+        }
+        .into(),
+        detail: if connections.is_empty() {
+            "Connect your identity provider (Okta, Entra ID, Google or any OpenID Connect provider).".into()
+        } else {
+            format!(
+                "{} connection(s), {} active.",
+                connections.len(),
+                connections
+                    .iter()
+                    .filter(|c| c.state == ConnectionState::Active)
+                    .count()
+            )
+        },
+        href: Some("/portal/sso".into()),
+    }
+}
+
+/// The directory sync step: people synced and recent failures.
+#[cfg(feature = "ssr")]
+fn dsync_step(i: Intent, directories: &[crate::server::service::directories::Directory]) -> Step {
+    let synced: i64 = directories.iter().map(|d| d.health.users).sum();
+    let failing = directories.iter().any(|d| d.health.errors_24h > 0);
+    Step {
+        intent: i,
+        title: i.title().into(),
+        status: if directories.is_empty() {
+            "not_started"
+        } else if failing {
+            "attention"
+        } else if synced > 0 {
+            "done"
+        } else {
+            "in_progress"
+        }
+        .into(),
+        detail: if directories.is_empty() {
+            "Connect your directory (Okta, Entra ID, OneLogin, JumpCloud or any SCIM 2.0 client) so joiners, movers and leavers update access automatically.".into()
+        } else {
+            format!(
+                "{} directory(ies), {synced} people synced{}.",
+                directories.len(),
+                if failing {
+                    ", requests failed in the last 24 hours"
+                } else {
+                    ""
+                }
+            )
+        },
+        href: Some("/portal/directories".into()),
+    }
 }
 
 /// The organization's audit events, newest first; `before` pages to older ones, `q` filters by

@@ -528,8 +528,57 @@ pub async fn create(
         saml_allow_idp_initiated: false,
         attribute_mapping,
     };
+    let certs = apply_create_settings(
+        state,
+        organization_id,
+        &mut row,
+        input.oidc,
+        input.saml,
+        now,
+    )
+    .await?;
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    db::organizations::get(tx.conn(), organization_id)
+        .await?
+        .ok_or(AppError::NotFound("organization"))?;
+    db::connections::insert_connection(tx.conn(), &row).await?;
+    for c in &certs {
+        db::saml::insert_certificate(tx.conn(), c).await?;
+    }
+    tx.record(
+        Some(organization_id),
+        EventType::ConnectionCreated,
+        vec![Target::new(
+            TargetKind::Connection.as_str(),
+            &row.id,
+            Some(&row.name),
+        )],
+        serde_json::json!({
+            "type": row.kind,
+            "idp": row.idp,
+            "issuer": row.oidc_issuer,
+            "idp_entity_id": row.saml_idp_entity_id,
+            "certificates": certs.iter().map(|c| &c.fingerprint).collect::<Vec<_>>(),
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(view(state, row, &certs))
+}
+
+/// Checks the kind's settings (OIDC discovery, SAML metadata) into `row`; returns the SAML
+/// certificates to pin.
+async fn apply_create_settings(
+    state: &AppState,
+    organization_id: &str,
+    row: &mut ConnectionRow,
+    oidc: Option<OidcInput>,
+    saml: Option<SamlInput>,
+    now: i64,
+) -> Result<Vec<CertificateRow>, AppError> {
+    let id = row.id.clone();
     let mut certs = Vec::new();
-    match (ConnectionKind::parse(&input.kind), input.oidc, input.saml) {
+    match (ConnectionKind::parse(&row.kind), oidc, saml) {
         (Some(ConnectionKind::Oidc), Some(o), None) => {
             let issuer = check_oidc(state, &o.issuer, &o.client_id, &o.client_secret).await?;
             row.oidc_issuer = Some(issuer);
@@ -570,33 +619,7 @@ pub async fn create(
         }
         _ => return Err(FieldError::new("type", "type must be oidc or saml").into()),
     }
-    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    db::organizations::get(tx.conn(), organization_id)
-        .await?
-        .ok_or(AppError::NotFound("organization"))?;
-    db::connections::insert_connection(tx.conn(), &row).await?;
-    for c in &certs {
-        db::saml::insert_certificate(tx.conn(), c).await?;
-    }
-    tx.record(
-        Some(organization_id),
-        EventType::ConnectionCreated,
-        vec![Target::new(
-            TargetKind::Connection.as_str(),
-            &row.id,
-            Some(&row.name),
-        )],
-        serde_json::json!({
-            "type": row.kind,
-            "idp": row.idp,
-            "issuer": row.oidc_issuer,
-            "idp_entity_id": row.saml_idp_entity_id,
-            "certificates": certs.iter().map(|c| &c.fingerprint).collect::<Vec<_>>(),
-        }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(view(state, row, &certs))
+    Ok(certs)
 }
 
 /// The organization a connection id belongs to.
@@ -680,109 +703,19 @@ pub async fn update(
         .into());
     }
     if let Some(o) = &input.oidc {
-        let issuer = o
-            .issuer
-            .clone()
-            .or(row.oidc_issuer.clone())
-            .unwrap_or_default();
-        let client_id = o
-            .client_id
-            .clone()
-            .or(row.oidc_client_id.clone())
-            .unwrap_or_default();
-        let secret = match &o.client_secret {
-            Some(s) => s.clone(),
-            None => client_secret(&state.secrets, &row)?,
-        };
-        row.oidc_issuer = Some(check_oidc(state, &issuer, &client_id, &secret).await?);
-        row.oidc_client_id = Some(client_id.trim().to_owned());
-        row.oidc_client_secret_enc = Some(state.secrets.seal(&secret, &secret_context(&row.id)));
-        // New settings need a new successful test before the portal can activate them.
-        row.last_test_ok = None;
+        apply_oidc_patch(state, &mut row, o).await?;
         changed.push("oidc");
     }
-    let mut replace_certs: Option<Vec<CertificateRow>> = None;
-    let mut add_cert: Option<CertificateRow> = None;
-    let mut remove_cert: Option<String> = None;
+    let mut certs_change = CertificateChanges::default();
     if let Some(m) = &input.saml {
-        if row.kind != ConnectionKind::Saml {
-            return Err(FieldError::new(
-                "saml",
-                "this is an OIDC connection; change its oidc settings",
-            )
-            .into());
-        }
-        let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
-        let has_source = given(&m.idp_metadata_xml)
-            || given(&m.idp_metadata_url)
-            || given(&m.idp_entity_id)
-            || given(&m.idp_sso_url)
-            || m.idp_certificates.as_ref().is_some_and(|c| !c.is_empty());
-        let now = state.clock.now();
-        if has_source {
-            let src = resolve_saml(
-                state,
-                m.idp_metadata_xml.as_deref(),
-                m.idp_metadata_url.as_deref(),
-                m.idp_entity_id.as_deref(),
-                m.idp_sso_url.as_deref(),
-                m.idp_certificates.as_deref(),
-            )
-            .await?;
-            row.saml_idp_entity_id = Some(src.entity_id);
-            row.saml_idp_sso_url = Some(src.sso_url);
-            row.saml_idp_metadata_url = src.metadata_url;
-            let mut rows = Vec::new();
-            for der in &src.certificates {
-                rows.push(cert_row(organization_id, &row.id, der, now)?);
-            }
-            replace_certs = Some(rows);
-            row.last_test_ok = None;
-            changed.push("saml");
-        }
-        if let Some(b) = m.allow_idp_initiated {
-            row.saml_allow_idp_initiated = b;
-            changed.push("allow_idp_initiated");
-        }
-        if let Some(pem) = m
-            .add_certificate
-            .as_deref()
-            .filter(|p| !p.trim().is_empty())
-        {
-            let der = saml_md::decode_certificate(pem)
-                .map_err(|e| FieldError::new("saml.add_certificate", e))?;
-            add_cert = Some(cert_row(organization_id, &row.id, &der, now)?);
-            changed.push("certificates");
-        }
-        if let Some(c) = m.remove_certificate.as_deref().filter(|c| !c.is_empty()) {
-            remove_cert = Some(c.to_owned());
-            changed.push("certificates");
-        }
+        certs_change = apply_saml_patch(state, organization_id, &mut row, m, &mut changed).await?;
     }
     if let Some(mp) = input.attribute_mapping.clone() {
         row.attribute_mapping = check_mapping(Some(mp))?;
         changed.push("attribute_mapping");
     }
     if let Some(s) = &input.state {
-        match ConnectionState::parse(s) {
-            Some(ConnectionState::Active) if row.state != ConnectionState::Active => {
-                if require_test && row.last_test_ok != Some(1) {
-                    return Err(AppError::Conflict {
-                        code: "test_required",
-                        message: "run a successful Test sign-in with the current settings before activating this connection".into(),
-                        field: Some("state"),
-                    });
-                }
-                row.state = ConnectionState::Active.as_str().into();
-                events.push(EventType::ConnectionActivated);
-            }
-            Some(ConnectionState::Inactive) if row.state != ConnectionState::Inactive => {
-                row.state = ConnectionState::Inactive.as_str().into();
-                events.push(EventType::ConnectionDeactivated);
-            }
-            Some(ConnectionState::Active | ConnectionState::Inactive) => {}
-            _ => return Err(FieldError::new("state", "state must be active or inactive").into()),
-        }
+        apply_state_change(&mut row, s, require_test, &mut events)?;
     }
     if changed.is_empty() && events.is_empty() {
         let certs = certs_of(state, &row).await?;
@@ -794,39 +727,8 @@ pub async fn update(
     if !db::connections::update_connection(tx.conn(), organization_id, &row).await? {
         return Err(not_found());
     }
-    let mut certs_added: Vec<String> = Vec::new();
-    let mut certs_removed: Vec<String> = Vec::new();
-    if let Some(rows) = &replace_certs {
-        for old in db::saml::list_certificates(tx.conn(), organization_id, &row.id).await? {
-            db::saml::delete_certificate(tx.conn(), organization_id, &row.id, &old.id).await?;
-            certs_removed.push(old.fingerprint);
-        }
-        for c in rows {
-            if db::saml::insert_certificate(tx.conn(), c).await? {
-                certs_added.push(c.fingerprint.clone());
-            }
-        }
-    }
-    if let Some(c) = &add_cert {
-        if db::saml::insert_certificate(tx.conn(), c).await? {
-            certs_added.push(c.fingerprint.clone());
-        }
-    }
-    if let Some(cid) = &remove_cert {
-        let current = db::saml::list_certificates(tx.conn(), organization_id, &row.id).await?;
-        let Some(victim) = current.iter().find(|c| &c.id == cid) else {
-            return Err(AppError::NotFound("certificate"));
-        };
-        if current.len() == 1 {
-            return Err(AppError::Conflict {
-                code: "last_certificate",
-                message: "a SAML connection needs at least one IdP certificate; add the new one before removing the old one".into(),
-                field: Some("saml.remove_certificate"),
-            });
-        }
-        db::saml::delete_certificate(tx.conn(), organization_id, &row.id, cid).await?;
-        certs_removed.push(victim.fingerprint.clone());
-    }
+    let (certs_added, certs_removed) =
+        write_certificate_changes(&mut tx, organization_id, &row.id, &certs_change).await?;
     let target = vec![Target::new(
         TargetKind::Connection.as_str(),
         &row.id,
@@ -853,6 +755,183 @@ pub async fn update(
     tx.commit().await?;
     let certs = certs_of(state, &row).await?;
     Ok(view(state, row, &certs))
+}
+
+/// Checks and applies OIDC changes to `row` (unchanged values kept; the secret re-sealed).
+async fn apply_oidc_patch(
+    state: &AppState,
+    row: &mut ConnectionRow,
+    o: &OidcPatch,
+) -> Result<(), AppError> {
+    let issuer = o
+        .issuer
+        .clone()
+        .or(row.oidc_issuer.clone())
+        .unwrap_or_default();
+    let client_id = o
+        .client_id
+        .clone()
+        .or(row.oidc_client_id.clone())
+        .unwrap_or_default();
+    let secret = match &o.client_secret {
+        Some(s) => s.clone(),
+        None => client_secret(&state.secrets, row)?,
+    };
+    row.oidc_issuer = Some(check_oidc(state, &issuer, &client_id, &secret).await?);
+    row.oidc_client_id = Some(client_id.trim().to_owned());
+    row.oidc_client_secret_enc = Some(state.secrets.seal(&secret, &secret_context(&row.id)));
+    // New settings need a new successful test before the portal can activate them.
+    row.last_test_ok = None;
+    Ok(())
+}
+
+/// The certificate changes a SAML patch asks for, written in the update's transaction.
+#[derive(Default)]
+struct CertificateChanges {
+    replace: Option<Vec<CertificateRow>>,
+    add: Option<CertificateRow>,
+    remove: Option<String>,
+}
+
+/// Checks and applies SAML changes to `row`, naming each changed part in `changed`; returns the
+/// certificate changes to write.
+async fn apply_saml_patch(
+    state: &AppState,
+    organization_id: &str,
+    row: &mut ConnectionRow,
+    m: &SamlPatch,
+    changed: &mut Vec<&str>,
+) -> Result<CertificateChanges, AppError> {
+    let mut out = CertificateChanges::default();
+    if row.kind != ConnectionKind::Saml {
+        return Err(FieldError::new(
+            "saml",
+            "this is an OIDC connection; change its oidc settings",
+        )
+        .into());
+    }
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+    let has_source = given(&m.idp_metadata_xml)
+        || given(&m.idp_metadata_url)
+        || given(&m.idp_entity_id)
+        || given(&m.idp_sso_url)
+        || m.idp_certificates.as_ref().is_some_and(|c| !c.is_empty());
+    let now = state.clock.now();
+    if has_source {
+        let src = resolve_saml(
+            state,
+            m.idp_metadata_xml.as_deref(),
+            m.idp_metadata_url.as_deref(),
+            m.idp_entity_id.as_deref(),
+            m.idp_sso_url.as_deref(),
+            m.idp_certificates.as_deref(),
+        )
+        .await?;
+        row.saml_idp_entity_id = Some(src.entity_id);
+        row.saml_idp_sso_url = Some(src.sso_url);
+        row.saml_idp_metadata_url = src.metadata_url;
+        let mut rows = Vec::new();
+        for der in &src.certificates {
+            rows.push(cert_row(organization_id, &row.id, der, now)?);
+        }
+        out.replace = Some(rows);
+        row.last_test_ok = None;
+        changed.push("saml");
+    }
+    if let Some(b) = m.allow_idp_initiated {
+        row.saml_allow_idp_initiated = b;
+        changed.push("allow_idp_initiated");
+    }
+    if let Some(pem) = m
+        .add_certificate
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+    {
+        let der = saml_md::decode_certificate(pem)
+            .map_err(|e| FieldError::new("saml.add_certificate", e))?;
+        out.add = Some(cert_row(organization_id, &row.id, &der, now)?);
+        changed.push("certificates");
+    }
+    if let Some(c) = m.remove_certificate.as_deref().filter(|c| !c.is_empty()) {
+        out.remove = Some(c.to_owned());
+        changed.push("certificates");
+    }
+    Ok(out)
+}
+
+/// Applies a requested state (`active` needs a passed test when `require_test`), naming the
+/// event it causes in `events`.
+fn apply_state_change(
+    row: &mut ConnectionRow,
+    s: &str,
+    require_test: bool,
+    events: &mut Vec<EventType>,
+) -> Result<(), AppError> {
+    match ConnectionState::parse(s) {
+        Some(ConnectionState::Active) if row.state != ConnectionState::Active => {
+            if require_test && row.last_test_ok != Some(1) {
+                return Err(AppError::Conflict {
+                    code: "test_required",
+                    message: "run a successful Test sign-in with the current settings before activating this connection".into(),
+                    field: Some("state"),
+                });
+            }
+            row.state = ConnectionState::Active.as_str().into();
+            events.push(EventType::ConnectionActivated);
+        }
+        Some(ConnectionState::Inactive) if row.state != ConnectionState::Inactive => {
+            row.state = ConnectionState::Inactive.as_str().into();
+            events.push(EventType::ConnectionDeactivated);
+        }
+        Some(ConnectionState::Active | ConnectionState::Inactive) => {}
+        _ => return Err(FieldError::new("state", "state must be active or inactive").into()),
+    }
+    Ok(())
+}
+
+/// Writes the certificate changes; returns the fingerprints added and removed.
+async fn write_certificate_changes(
+    tx: &mut AuditedTx,
+    organization_id: &str,
+    connection_id: &str,
+    change: &CertificateChanges,
+) -> Result<(Vec<String>, Vec<String>), AppError> {
+    let mut certs_added: Vec<String> = Vec::new();
+    let mut certs_removed: Vec<String> = Vec::new();
+    if let Some(rows) = &change.replace {
+        for old in db::saml::list_certificates(tx.conn(), organization_id, connection_id).await? {
+            db::saml::delete_certificate(tx.conn(), organization_id, connection_id, &old.id)
+                .await?;
+            certs_removed.push(old.fingerprint);
+        }
+        for c in rows {
+            if db::saml::insert_certificate(tx.conn(), c).await? {
+                certs_added.push(c.fingerprint.clone());
+            }
+        }
+    }
+    if let Some(c) = &change.add {
+        if db::saml::insert_certificate(tx.conn(), c).await? {
+            certs_added.push(c.fingerprint.clone());
+        }
+    }
+    if let Some(cid) = &change.remove {
+        let current =
+            db::saml::list_certificates(tx.conn(), organization_id, connection_id).await?;
+        let Some(victim) = current.iter().find(|c| &c.id == cid) else {
+            return Err(AppError::NotFound("certificate"));
+        };
+        if current.len() == 1 {
+            return Err(AppError::Conflict {
+                code: "last_certificate",
+                message: "a SAML connection needs at least one IdP certificate; add the new one before removing the old one".into(),
+                field: Some("saml.remove_certificate"),
+            });
+        }
+        db::saml::delete_certificate(tx.conn(), organization_id, connection_id, cid).await?;
+        certs_removed.push(victim.fingerprint.clone());
+    }
+    Ok((certs_added, certs_removed))
 }
 
 /// Deletes a connection.

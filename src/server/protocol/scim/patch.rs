@@ -818,125 +818,157 @@ fn apply_attr(
     let key = key_for(map, &t.attr);
 
     match (&t.filter, &t.sub) {
-        (None, None) => {
-            let existing = map.get_mut(&key);
-            let is_multi = known_multi || matches!(existing, Some(Value::Array(_)));
-            if value.is_null() {
-                map.remove(&key);
-                return Ok(());
+        (None, None) => set_whole(map, key, t, kind, value, known_multi),
+        (None, Some(sub)) => set_sub(map, key, t, sub, value, known_multi),
+        (Some(f), sub) => set_filtered(map, key, t, f, sub, path, value),
+    }
+}
+
+/// Add or replace of a whole attribute: multi-valued ones append (add) or swap (replace) their
+/// list, objects merge, anything else is set.
+fn set_whole(
+    map: &mut Map<String, Value>,
+    key: String,
+    t: &AttrTarget,
+    kind: OpKind,
+    value: Value,
+    known_multi: bool,
+) -> Result<(), PatchError> {
+    let existing = map.get_mut(&key);
+    let is_multi = known_multi || matches!(existing, Some(Value::Array(_)));
+    if value.is_null() {
+        map.remove(&key);
+        return Ok(());
+    }
+    if is_multi {
+        let Value::Array(items) = value else {
+            return Err(err(
+                ScimType::InvalidValue,
+                format!("\"{}\" is multi-valued; 'value' must be an array", t.attr),
+            ));
+        };
+        match (kind, existing) {
+            // RFC 7644 §3.5.2.1: add to a multi-valued attribute appends.
+            (OpKind::Add, Some(Value::Array(list))) => append_unique(list, items)?,
+            // Replace swaps the whole list (§3.5.2.3), as Okta's member sync
+            // expects [okta].
+            _ => {
+                let mut list = Vec::new();
+                append_unique(&mut list, items)?;
+                map.insert(key, Value::Array(list));
             }
-            if is_multi {
-                let Value::Array(items) = value else {
-                    return Err(err(
-                        ScimType::InvalidValue,
-                        format!("\"{}\" is multi-valued; 'value' must be an array", t.attr),
-                    ));
-                };
-                match (kind, existing) {
-                    // RFC 7644 §3.5.2.1: add to a multi-valued attribute appends.
-                    (OpKind::Add, Some(Value::Array(list))) => append_unique(list, items)?,
-                    // Replace swaps the whole list (§3.5.2.3), as Okta's member sync
-                    // expects [okta].
-                    _ => {
-                        let mut list = Vec::new();
-                        append_unique(&mut list, items)?;
-                        map.insert(key, Value::Array(list));
-                    }
-                }
-                return Ok(());
-            }
-            match (existing, value) {
-                (Some(Value::Object(dst)), Value::Object(src)) => merge_into(dst, &src),
-                (_, v) => {
-                    map.insert(key, v);
-                }
-            }
-            Ok(())
         }
-        (None, Some(sub)) => {
-            let slot = map.entry(key).or_insert(Value::Null);
-            match slot {
-                Value::Null if known_multi => {
-                    let mut elem = Map::new();
-                    set_ci(&mut elem, sub, value);
-                    *slot = Value::Array(vec![Value::Object(elem)]);
-                }
-                Value::Null => {
-                    let mut elem = Map::new();
-                    set_ci(&mut elem, sub, value);
-                    *slot = Value::Object(elem);
-                }
-                Value::Object(m) => set_ci(m, sub, value),
-                // No filter on a multi-valued attribute addresses every element, by
-                // analogy with §3.5.2.3 "all values are replaced".
-                Value::Array(items) => {
-                    if items.is_empty() {
-                        let mut elem = Map::new();
-                        set_ci(&mut elem, sub, value.clone());
-                        items.push(Value::Object(elem));
-                    }
-                    for item in items.iter_mut() {
-                        if let Value::Object(m) = item {
-                            set_ci(m, sub, value.clone());
-                        }
-                    }
-                }
-                _ => {
-                    return Err(err(
-                        ScimType::InvalidPath,
-                        format!("\"{}\" has no sub-attributes", t.attr),
-                    ))
-                }
-            }
-            Ok(())
-        }
-        (Some(f), sub) => {
-            if sub.is_none() && !value.is_object() {
-                return Err(err(
-                    ScimType::InvalidValue,
-                    format!("value for \"{path}\" must be an object"),
-                ));
-            }
-            let slot = map.entry(key).or_insert(Value::Null);
-            if slot.is_null() {
-                *slot = Value::Array(Vec::new());
-            }
-            let Value::Array(items) = slot else {
-                return Err(err(
-                    ScimType::InvalidPath,
-                    format!(
-                        "\"{}\" is not multi-valued; it cannot take a filter",
-                        t.attr
-                    ),
-                ));
-            };
-            charge(items.len() as u64 * filter::size(f))?;
-            let mut matched = false;
-            for item in items.iter_mut() {
-                charge(0)?;
-                if !filter::matches(f, item) {
-                    continue;
-                }
-                matched = true;
-                update_element(item, sub.as_deref(), &value);
-            }
-            if !matched {
-                let mut seed = Map::new();
-                if !seed_from_filter(f, &mut seed) {
-                    return Err(err(
-                        ScimType::NoTarget,
-                        format!(
-                            "no value matches \"{path}\" and its filter cannot describe a new one"
-                        ),
-                    ));
-                }
-                let mut elem = Value::Object(seed);
-                update_element(&mut elem, sub.as_deref(), &value);
-                items.push(elem);
-            }
-            Ok(())
+        return Ok(());
+    }
+    match (existing, value) {
+        (Some(Value::Object(dst)), Value::Object(src)) => merge_into(dst, &src),
+        (_, v) => {
+            map.insert(key, v);
         }
     }
+    Ok(())
+}
+
+/// Add or replace of one sub-attribute (`name.givenName`), on every element of a multi-valued
+/// attribute.
+fn set_sub(
+    map: &mut Map<String, Value>,
+    key: String,
+    t: &AttrTarget,
+    sub: &str,
+    value: Value,
+    known_multi: bool,
+) -> Result<(), PatchError> {
+    let slot = map.entry(key).or_insert(Value::Null);
+    match slot {
+        Value::Null if known_multi => {
+            let mut elem = Map::new();
+            set_ci(&mut elem, sub, value);
+            *slot = Value::Array(vec![Value::Object(elem)]);
+        }
+        Value::Null => {
+            let mut elem = Map::new();
+            set_ci(&mut elem, sub, value);
+            *slot = Value::Object(elem);
+        }
+        Value::Object(m) => set_ci(m, sub, value),
+        // No filter on a multi-valued attribute addresses every element, by
+        // analogy with §3.5.2.3 "all values are replaced".
+        Value::Array(items) => {
+            if items.is_empty() {
+                let mut elem = Map::new();
+                set_ci(&mut elem, sub, value.clone());
+                items.push(Value::Object(elem));
+            }
+            for item in items.iter_mut() {
+                if let Value::Object(m) = item {
+                    set_ci(m, sub, value.clone());
+                }
+            }
+        }
+        _ => {
+            return Err(err(
+                ScimType::InvalidPath,
+                format!("\"{}\" has no sub-attributes", t.attr),
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// Add or replace on the elements a filter selects (`emails[type eq "work"].value`); when none
+/// matches, a new element is seeded from the filter.
+fn set_filtered(
+    map: &mut Map<String, Value>,
+    key: String,
+    t: &AttrTarget,
+    f: &Filter,
+    sub: &Option<String>,
+    path: &str,
+    value: Value,
+) -> Result<(), PatchError> {
+    if sub.is_none() && !value.is_object() {
+        return Err(err(
+            ScimType::InvalidValue,
+            format!("value for \"{path}\" must be an object"),
+        ));
+    }
+    let slot = map.entry(key).or_insert(Value::Null);
+    if slot.is_null() {
+        *slot = Value::Array(Vec::new());
+    }
+    let Value::Array(items) = slot else {
+        return Err(err(
+            ScimType::InvalidPath,
+            format!(
+                "\"{}\" is not multi-valued; it cannot take a filter",
+                t.attr
+            ),
+        ));
+    };
+    charge(items.len() as u64 * filter::size(f))?;
+    let mut matched = false;
+    for item in items.iter_mut() {
+        charge(0)?;
+        if !filter::matches(f, item) {
+            continue;
+        }
+        matched = true;
+        update_element(item, sub.as_deref(), &value);
+    }
+    if !matched {
+        let mut seed = Map::new();
+        if !seed_from_filter(f, &mut seed) {
+            return Err(err(
+                ScimType::NoTarget,
+                format!("no value matches \"{path}\" and its filter cannot describe a new one"),
+            ));
+        }
+        let mut elem = Value::Object(seed);
+        update_element(&mut elem, sub.as_deref(), &value);
+        items.push(elem);
+    }
+    Ok(())
 }
 
 /// Writes the operand into one selected element: a single sub-attribute, or a merge of
@@ -977,102 +1009,128 @@ fn remove_attr(
     };
 
     match (&t.filter, &t.sub) {
-        (None, None) => {
-            let value = value.filter(|v| !v.is_null());
-            let is_multi = known_multi || matches!(map.get(&key), Some(Value::Array(_)));
-            match value {
-                // Entra removes members as {"op":"Remove","path":"members","value":
-                // [{"value":"id"}]} [entra-dev]; only the listed elements go. Unknown
-                // ones are ignored so that IdP retries stay idempotent.
-                Some(v) if is_multi => {
-                    let wanted: Vec<&Value> = match v {
-                        Value::Array(items) => items.iter().collect(),
-                        Value::Object(_) => vec![v],
-                        _ => {
-                            return Err(err(
-                                ScimType::InvalidValue,
-                                format!("value to remove from \"{}\" must be an array", t.attr),
-                            ))
-                        }
-                    };
-                    if let Some(Value::Array(list)) = map.get_mut(&key) {
-                        charge((list.len() + wanted.len()) as u64)?;
-                        let wanted: std::collections::HashSet<String> =
-                            wanted.into_iter().map(element_key).collect();
-                        list.retain(|e| !wanted.contains(&element_key(e)));
-                        if list.is_empty() {
-                            map.remove(&key);
-                        }
-                    }
-                }
-                // RFC 7644 §3.5.2.2: without a filter the attribute and all its values go.
+        (None, None) => remove_whole(map, key, t, value, known_multi),
+        (None, Some(sub)) => remove_sub(map, key, t, sub),
+        (Some(f), sub) => remove_filtered(map, key, f, sub, no_target),
+    }
+}
+
+/// Remove of a whole attribute, or of the listed elements of a multi-valued one.
+fn remove_whole(
+    map: &mut Map<String, Value>,
+    key: String,
+    t: &AttrTarget,
+    value: Option<&Value>,
+    known_multi: bool,
+) -> Result<(), PatchError> {
+    let value = value.filter(|v| !v.is_null());
+    let is_multi = known_multi || matches!(map.get(&key), Some(Value::Array(_)));
+    match value {
+        // Entra removes members as {"op":"Remove","path":"members","value":
+        // [{"value":"id"}]} [entra-dev]; only the listed elements go. Unknown
+        // ones are ignored so that IdP retries stay idempotent.
+        Some(v) if is_multi => {
+            let wanted: Vec<&Value> = match v {
+                Value::Array(items) => items.iter().collect(),
+                Value::Object(_) => vec![v],
                 _ => {
+                    return Err(err(
+                        ScimType::InvalidValue,
+                        format!("value to remove from \"{}\" must be an array", t.attr),
+                    ))
+                }
+            };
+            if let Some(Value::Array(list)) = map.get_mut(&key) {
+                charge((list.len() + wanted.len()) as u64)?;
+                let wanted: std::collections::HashSet<String> =
+                    wanted.into_iter().map(element_key).collect();
+                list.retain(|e| !wanted.contains(&element_key(e)));
+                if list.is_empty() {
                     map.remove(&key);
                 }
             }
-            Ok(())
         }
-        (None, Some(sub)) => {
-            match map.get_mut(&key) {
-                Some(Value::Object(m)) => {
-                    remove_ci(m, sub);
-                    if m.is_empty() {
-                        map.remove(&key);
-                    }
-                }
-                Some(Value::Array(items)) => {
-                    for item in items.iter_mut() {
-                        if let Value::Object(m) = item {
-                            remove_ci(m, sub);
-                        }
-                    }
-                }
-                Some(Value::Null) | None => {}
-                Some(_) => {
-                    return Err(err(
-                        ScimType::InvalidPath,
-                        format!("\"{}\" has no sub-attributes", t.attr),
-                    ))
-                }
-            }
-            Ok(())
-        }
-        (Some(f), sub) => {
-            let Some(Value::Array(items)) = map.get_mut(&key) else {
-                return Err(no_target());
-            };
-            // Okta removes a member as path `members[value eq "id"]` [okta].
-            charge(2 * items.len() as u64 * filter::size(f))?;
-            let mut late = false;
-            let found = items.iter().any(|e| {
-                late |= charge(0).is_err();
-                !late && filter::matches(f, e)
-            });
-            if late {
-                return Err(too_much());
-            }
-            if !found {
-                return Err(no_target());
-            }
-            match sub {
-                None => items.retain(|e| !filter::matches(f, e)),
-                Some(s) => {
-                    for item in items.iter_mut() {
-                        if filter::matches(f, item) {
-                            if let Value::Object(m) = item {
-                                remove_ci(m, s);
-                            }
-                        }
-                    }
-                }
-            }
-            if items.is_empty() {
-                // §3.5.2.2: no values left means the attribute is unassigned.
-                map.remove(&key);
-            }
-            Ok(())
+        // RFC 7644 §3.5.2.2: without a filter the attribute and all its values go.
+        _ => {
+            map.remove(&key);
         }
     }
+    Ok(())
+}
+
+/// Remove of one sub-attribute, from every element of a multi-valued attribute.
+fn remove_sub(
+    map: &mut Map<String, Value>,
+    key: String,
+    t: &AttrTarget,
+    sub: &str,
+) -> Result<(), PatchError> {
+    match map.get_mut(&key) {
+        Some(Value::Object(m)) => {
+            remove_ci(m, sub);
+            if m.is_empty() {
+                map.remove(&key);
+            }
+        }
+        Some(Value::Array(items)) => {
+            for item in items.iter_mut() {
+                if let Value::Object(m) = item {
+                    remove_ci(m, sub);
+                }
+            }
+        }
+        Some(Value::Null) | None => {}
+        Some(_) => {
+            return Err(err(
+                ScimType::InvalidPath,
+                format!("\"{}\" has no sub-attributes", t.attr),
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// Remove of the elements a filter selects, or of a sub-attribute of each.
+fn remove_filtered(
+    map: &mut Map<String, Value>,
+    key: String,
+    f: &Filter,
+    sub: &Option<String>,
+    no_target: impl Fn() -> PatchError,
+) -> Result<(), PatchError> {
+    let Some(Value::Array(items)) = map.get_mut(&key) else {
+        return Err(no_target());
+    };
+    // Okta removes a member as path `members[value eq "id"]` [okta].
+    charge(2 * items.len() as u64 * filter::size(f))?;
+    let mut late = false;
+    let found = items.iter().any(|e| {
+        late |= charge(0).is_err();
+        !late && filter::matches(f, e)
+    });
+    if late {
+        return Err(too_much());
+    }
+    if !found {
+        return Err(no_target());
+    }
+    match sub {
+        None => items.retain(|e| !filter::matches(f, e)),
+        Some(s) => {
+            for item in items.iter_mut() {
+                if filter::matches(f, item) {
+                    if let Value::Object(m) = item {
+                        remove_ci(m, s);
+                    }
+                }
+            }
+        }
+    }
+    if items.is_empty() {
+        // §3.5.2.2: no values left means the attribute is unassigned.
+        map.remove(&key);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -249,16 +249,7 @@ pub fn normalize_user(input: &Value) -> Result<(Value, UserFields), ScimError> {
     let obj = input
         .as_object()
         .ok_or_else(|| ScimError::bad(ScimType::InvalidSyntax, "the body must be a JSON object"))?;
-    let declared: Vec<String> = obj
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("schemas"))
-        .and_then(|(_, v)| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let declared = declared_schemas(obj);
     let mut out = Map::new();
     let mut schemas = vec![Value::String(USER_SCHEMA.into())];
     for (key, value) in obj {
@@ -266,42 +257,11 @@ pub fn normalize_user(input: &Value) -> Result<(Value, UserFields), ScimError> {
             continue;
         }
         if key.eq_ignore_ascii_case(ENTERPRISE_SCHEMA) {
-            let ext = normalize_enterprise(value)?;
-            if let Value::Object(ext) = ext {
-                if !ext.is_empty() {
-                    let slot = out
-                        .entry(ENTERPRISE_SCHEMA.to_owned())
-                        .or_insert_with(|| json!({}));
-                    if let Some(e) = slot.as_object_mut() {
-                        e.extend(ext);
-                    }
-                    if !schemas.iter().any(|s| s == ENTERPRISE_SCHEMA) {
-                        schemas.push(Value::String(ENTERPRISE_SCHEMA.into()));
-                    }
-                }
-            }
+            merge_enterprise(&mut out, &mut schemas, value)?;
             continue;
         }
-        // Entra's older mapping sends the manager as a core-level "manager" (a list of
-        // {"$ref", "value"}); it belongs to the enterprise extension.
         if key.eq_ignore_ascii_case("manager") {
-            let id = match value {
-                Value::Array(items) => items.first().and_then(|m| m.get("value")).cloned(),
-                Value::Object(o) => o.get("value").cloned(),
-                Value::String(_) => Some(value.clone()),
-                _ => None,
-            };
-            if let Some(id) = id.filter(|v| v.is_string()) {
-                let ext = out
-                    .entry(ENTERPRISE_SCHEMA.to_owned())
-                    .or_insert_with(|| json!({}));
-                if let Some(e) = ext.as_object_mut() {
-                    e.insert("manager".into(), json!({ "value": id }));
-                }
-                if !schemas.iter().any(|s| s == ENTERPRISE_SCHEMA) {
-                    schemas.push(Value::String(ENTERPRISE_SCHEMA.into()));
-                }
-            }
+            move_core_manager(&mut out, &mut schemas, value);
             continue;
         }
         if key.starts_with("urn:") {
@@ -319,23 +279,106 @@ pub fn normalize_user(input: &Value) -> Result<(Value, UserFields), ScimError> {
                 "unknown attribute '{key}'; see /Schemas for the attributes a User has"
             )));
         };
-        let v = match name {
-            _ if value.is_null() => continue,
-            "active" => Value::Bool(as_bool(value, name)?),
-            "userName" | "displayName" | "externalId" | "nickName" | "title" | "userType"
-            | "preferredLanguage" | "locale" | "timezone" | "profileUrl" => {
-                Value::String(short_string(value, name)?)
-            }
-            "name" => {
-                if !value.is_object() {
-                    return Err(invalid("'name' must be an object such as {\"givenName\": \"Dana\", \"familyName\": \"Lee\"}"));
-                }
-                value.clone()
-            }
-            _ => normalize_multi(name, value)?,
+        let Some(v) = normalize_user_attr(name, value)? else {
+            continue;
         };
         out.insert(name.into(), v);
     }
+    let fields = user_fields(&out)?;
+    out.insert("schemas".into(), Value::Array(schemas));
+    let out = Value::Object(out);
+    // A User is a few KB; the bound keeps one from growing push after push (unknown
+    // sub-attributes of `name` or of an email are kept, so the size is what bounds them).
+    let size = out.to_string().len();
+    if size > MAX_USER_BYTES {
+        return Err(ScimError::new(
+            413,
+            None,
+            format!("the User would take {size} bytes; at most {MAX_USER_BYTES} are kept — send fewer or shorter attributes"),
+        ));
+    }
+    Ok((out, fields))
+}
+
+/// The schema URNs a User's `schemas` attribute declares.
+fn declared_schemas(obj: &Map<String, Value>) -> Vec<String> {
+    obj.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("schemas"))
+        .and_then(|(_, v)| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Adds the enterprise extension's attributes (normalized) to the stored User.
+fn merge_enterprise(
+    out: &mut Map<String, Value>,
+    schemas: &mut Vec<Value>,
+    value: &Value,
+) -> Result<(), ScimError> {
+    let ext = normalize_enterprise(value)?;
+    if let Value::Object(ext) = ext {
+        if !ext.is_empty() {
+            let slot = out
+                .entry(ENTERPRISE_SCHEMA.to_owned())
+                .or_insert_with(|| json!({}));
+            if let Some(e) = slot.as_object_mut() {
+                e.extend(ext);
+            }
+            if !schemas.iter().any(|s| s == ENTERPRISE_SCHEMA) {
+                schemas.push(Value::String(ENTERPRISE_SCHEMA.into()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Entra's older mapping sends the manager as a core-level "manager" (a list of
+/// {"$ref", "value"}); it belongs to the enterprise extension.
+fn move_core_manager(out: &mut Map<String, Value>, schemas: &mut Vec<Value>, value: &Value) {
+    let id = match value {
+        Value::Array(items) => items.first().and_then(|m| m.get("value")).cloned(),
+        Value::Object(o) => o.get("value").cloned(),
+        Value::String(_) => Some(value.clone()),
+        _ => None,
+    };
+    if let Some(id) = id.filter(|v| v.is_string()) {
+        let ext = out
+            .entry(ENTERPRISE_SCHEMA.to_owned())
+            .or_insert_with(|| json!({}));
+        if let Some(e) = ext.as_object_mut() {
+            e.insert("manager".into(), json!({ "value": id }));
+        }
+        if !schemas.iter().any(|s| s == ENTERPRISE_SCHEMA) {
+            schemas.push(Value::String(ENTERPRISE_SCHEMA.into()));
+        }
+    }
+}
+
+/// The stored form of one core attribute; `None` for a null (the attribute is left out).
+fn normalize_user_attr(name: &str, value: &Value) -> Result<Option<Value>, ScimError> {
+    Ok(Some(match name {
+        _ if value.is_null() => return Ok(None),
+        "active" => Value::Bool(as_bool(value, name)?),
+        "userName" | "displayName" | "externalId" | "nickName" | "title" | "userType"
+        | "preferredLanguage" | "locale" | "timezone" | "profileUrl" => {
+            Value::String(short_string(value, name)?)
+        }
+        "name" => {
+            if !value.is_object() {
+                return Err(invalid("'name' must be an object such as {\"givenName\": \"Dana\", \"familyName\": \"Lee\"}"));
+            }
+            value.clone()
+        }
+        _ => normalize_multi(name, value)?,
+    }))
+}
+
+/// What Lanyard indexes of a normalized User.
+fn user_fields(out: &Map<String, Value>) -> Result<UserFields, ScimError> {
     let user_name = out
         .get("userName")
         .and_then(Value::as_str)
@@ -375,19 +418,7 @@ pub fn normalize_user(input: &Value) -> Result<(Value, UserFields), ScimError> {
         given_name: sub("givenName"),
         family_name: sub("familyName"),
     };
-    out.insert("schemas".into(), Value::Array(schemas));
-    let out = Value::Object(out);
-    // A User is a few KB; the bound keeps one from growing push after push (unknown
-    // sub-attributes of `name` or of an email are kept, so the size is what bounds them).
-    let size = out.to_string().len();
-    if size > MAX_USER_BYTES {
-        return Err(ScimError::new(
-            413,
-            None,
-            format!("the User would take {size} bytes; at most {MAX_USER_BYTES} are kept — send fewer or shorter attributes"),
-        ));
-    }
-    Ok((out, fields))
+    Ok(fields)
 }
 
 /// Largest stored User resource.
@@ -827,7 +858,27 @@ fn multi(name: &str, subs: &[&str]) -> Value {
 
 /// `/Schemas` (RFC 7643 §7): User, the enterprise extension and Group, as Lanyard accepts them.
 pub fn schemas(base: &str) -> Vec<Value> {
-    let user_attrs = vec![
+    let user_attrs = user_attrs();
+    let enterprise_attrs = enterprise_attrs();
+    let group_attrs = group_attrs();
+    let schema = |id: &str, name: &str, attrs: Vec<Value>| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+            "id": id, "name": name, "description": name,
+            "attributes": attrs,
+            "meta": { "resourceType": "Schema", "location": format!("{base}/Schemas/{id}") },
+        })
+    };
+    vec![
+        schema(USER_SCHEMA, "User", user_attrs),
+        schema(ENTERPRISE_SCHEMA, "EnterpriseUser", enterprise_attrs),
+        schema(GROUP_SCHEMA, "Group", group_attrs),
+    ]
+}
+
+/// The User schema's attributes.
+fn user_attrs() -> Vec<Value> {
+    vec![
         attr(
             "userName",
             "string",
@@ -894,8 +945,12 @@ pub fn schemas(base: &str) -> Vec<Value> {
         multi("entitlements", &["value", "display", "type"]),
         multi("roles", &["value", "display", "type"]),
         multi("x509Certificates", &["value", "display", "type"]),
-    ];
-    let enterprise_attrs = vec![
+    ]
+}
+
+/// The enterprise User extension's attributes.
+fn enterprise_attrs() -> Vec<Value> {
+    vec![
         attr("employeeNumber", "string", false, false, json!({})),
         attr("costCenter", "string", false, false, json!({})),
         attr("organization", "string", false, false, json!({})),
@@ -912,8 +967,12 @@ pub fn schemas(base: &str) -> Vec<Value> {
             attr("displayName", "string", false, false, json!({ "mutability": "readOnly" })),
         ] }),
         ),
-    ];
-    let group_attrs = vec![
+    ]
+}
+
+/// The Group schema's attributes.
+fn group_attrs() -> Vec<Value> {
+    vec![
         attr("displayName", "string", false, true, json!({})),
         attr(
             "members",
@@ -927,19 +986,6 @@ pub fn schemas(base: &str) -> Vec<Value> {
             attr("type", "string", false, false, json!({ "mutability": "immutable", "canonicalValues": ["User"] })),
         ] }),
         ),
-    ];
-    let schema = |id: &str, name: &str, attrs: Vec<Value>| {
-        json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
-            "id": id, "name": name, "description": name,
-            "attributes": attrs,
-            "meta": { "resourceType": "Schema", "location": format!("{base}/Schemas/{id}") },
-        })
-    };
-    vec![
-        schema(USER_SCHEMA, "User", user_attrs),
-        schema(ENTERPRISE_SCHEMA, "EnterpriseUser", enterprise_attrs),
-        schema(GROUP_SCHEMA, "Group", group_attrs),
     ]
 }
 
