@@ -165,7 +165,7 @@ pub async fn preview_mappings(
     let groups = db::directory_groups::all_groups(&mut conn, id).await?;
     let proposed = check_mappings(input, &groups)?;
     for db::group_mappings::GroupRoleMapping { role, .. } in &proposed {
-        super::roles::check(&mut conn, "role", role).await?;
+        crate::server::service::roles::check(&mut conn, "role", role).await?;
     }
     role_changes(&mut conn, &dir, &proposed).await
 }
@@ -186,7 +186,7 @@ pub async fn save_mappings(
     let groups = db::directory_groups::all_groups(tx.conn(), id).await?;
     let proposed = check_mappings(input, &groups)?;
     for db::group_mappings::GroupRoleMapping { role, .. } in &proposed {
-        super::roles::check(tx.conn(), "role", role).await?;
+        crate::server::service::roles::check(tx.conn(), "role", role).await?;
     }
     let changes = role_changes(tx.conn(), &dir, &proposed).await?;
     db::group_mappings::replace_mappings(tx.conn(), id, organization_id, &proposed, now).await?;

@@ -15,9 +15,6 @@ use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
-// The sibling services, in scope here so the submodules reach them as `super::<service>` too.
-use super::{domains, policy, roles, scim};
-
 mod manage;
 mod mappings;
 mod plans;

@@ -25,7 +25,7 @@ pub struct DeactivationPlan {
 /// The policy's deactivation rules for one active membership (role `role`).
 pub(super) async fn deactivation_plan_for(
     conn: &mut Conn,
-    policy: &super::policy::Policy,
+    policy: &crate::server::service::policy::Policy,
     org: &str,
     membership_id: &str,
     role: &str,
@@ -35,7 +35,7 @@ pub(super) async fn deactivation_plan_for(
         TraceRule::Deactivation.as_str(),
         "suspended at once: sessions end and unredeemed sign-in codes are void; the vendor is told (membership.suspended)",
     );
-    let is_admin = super::roles::resolve(conn, role)
+    let is_admin = crate::server::service::roles::resolve(conn, role)
         .await?
         .is_some_and(|r| r.permissions.iter().any(|p| p == "*"));
     let last_admin =
@@ -83,7 +83,7 @@ pub(super) async fn deactivation_plan_for(
 /// The simulator's directory deactivation: what happens to the member with this address.
 pub(crate) async fn deactivation_plan(
     conn: &mut Conn,
-    policy: &super::policy::Policy,
+    policy: &crate::server::service::policy::Policy,
     org: &str,
     dir: &DirectoryRow,
     email: &str,

@@ -97,7 +97,7 @@ pub(super) async fn write_suspension(
     }
     // Two concurrent deactivations must not both count the other as the remaining admin.
     db::organizations::lock(tx.conn(), &org).await?;
-    let policy = super::policy::load(tx.conn(), &org).await?;
+    let policy = crate::server::service::policy::load(tx.conn(), &org).await?;
     let plan =
         deactivation_plan_for(tx.conn(), &policy, &org, &m, &role, &mut Trace::default()).await?;
     if plan.last_admin {
@@ -184,7 +184,7 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
             continue;
         };
         db::organizations::lock(tx.conn(), &org).await?;
-        let policy = super::policy::load(tx.conn(), &org).await?;
+        let policy = crate::server::service::policy::load(tx.conn(), &org).await?;
         let plan =
             deactivation_plan_for(tx.conn(), &policy, &org, &m, &role, &mut Trace::default())
                 .await?;
@@ -231,7 +231,7 @@ pub(crate) async fn domain_owned_elsewhere(
     org: &str,
     email: &str,
 ) -> Result<bool, AppError> {
-    let holders = super::domains::holders_of_email(conn, email).await?;
+    let holders = crate::server::service::domains::holders_of_email(conn, email).await?;
     Ok(holders.first().is_some_and(|h| h != org))
 }
 

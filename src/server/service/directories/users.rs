@@ -100,7 +100,7 @@ pub async fn request_log(
                 id: r.id,
                 method: r.method,
                 // Rows logged before redaction existed are redacted as they are shown.
-                path: super::scim::redact_path(&r.path),
+                path: crate::server::service::scim::redact_path(&r.path),
                 status: r.status,
                 scim_type: r.scim_type,
                 request_body: r.request_body,

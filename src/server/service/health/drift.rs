@@ -107,7 +107,7 @@ struct DriftFacts {
     /// The authoritative directories' names, for the findings' words.
     dir_names: String,
     /// The rows the sign-in gate reads.
-    index: super::directories::AuthoritativeIndex,
+    index: crate::server::service::directories::AuthoritativeIndex,
     /// Membership id → the departed group (id, name) their role still comes from.
     departed: std::collections::HashMap<String, (String, Option<String>)>,
 }
@@ -130,11 +130,13 @@ impl DriftFacts {
             .collect::<Vec<_>>()
             .join(", ");
         // The rows the sign-in gate reads, loaded once; the verdict is the gate's own function.
-        let index = super::directories::AuthoritativeIndex::new(if authoritative.is_empty() {
-            Vec::new()
-        } else {
-            q::authoritative_flags(conn, organization_id).await?
-        });
+        let index = crate::server::service::directories::AuthoritativeIndex::new(
+            if authoritative.is_empty() {
+                Vec::new()
+            } else {
+                q::authoritative_flags(conn, organization_id).await?
+            },
+        );
         let departed: std::collections::HashMap<String, (String, Option<String>)> =
             q::departed_group_roles(conn, organization_id)
                 .await?
@@ -166,7 +168,7 @@ fn member_finding(m: &q::ActiveMember, kind: DriftKind, detail: String) -> Drift
 /// joined around the directory since it became authoritative.
 fn directory_findings(facts: &DriftFacts, m: &q::ActiveMember, out: &mut Vec<DriftFinding>) {
     let dir_names = &facts.dir_names;
-    match super::directories::gate_verdict(&facts.index.flags(Some(&m.user_id), &m.email)) {
+    match crate::server::service::directories::gate_verdict(&facts.index.flags(Some(&m.user_id), &m.email)) {
         Some(crate::domain::sign_in::GateRefusal::Deprovisioned) => out.push(member_finding(
             m,
             DriftKind::DeactivatedInDirectory,
@@ -213,8 +215,12 @@ async fn domain_owned_elsewhere_finding(
     if let Some(d) = crate::domain::domain_name::email_domain(&m.email) {
         let d = d.as_str().to_owned();
         if !owner_cache.contains_key(&d) {
-            let elsewhere =
-                super::directories::domain_owned_elsewhere(conn, organization_id, &m.email).await?;
+            let elsewhere = crate::server::service::directories::domain_owned_elsewhere(
+                conn,
+                organization_id,
+                &m.email,
+            )
+            .await?;
             owner_cache.insert(d.clone(), elsewhere);
         }
         if owner_cache.get(&d).copied().unwrap_or(false) {
@@ -296,7 +302,9 @@ async fn lapsed_state(
     let Some(name) = crate::domain::domain_name::DomainName::parse(domain).ok() else {
         return Ok(Some("no longer a valid domain".into()));
     };
-    let holders = super::domains::holders_of_email(conn, &format!("x@{}", name.as_str())).await?;
+    let holders =
+        crate::server::service::domains::holders_of_email(conn, &format!("x@{}", name.as_str()))
+            .await?;
     if holders.first().map(String::as_str) == Some(organization_id) {
         return Ok(None);
     }

@@ -14,9 +14,6 @@ use crate::server::db::{self, health as q, Conn};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
-// The sibling services, in scope here so the submodules reach them as `super::<service>` too.
-use super::{directories, domains};
-
 mod credentials;
 mod drift;
 

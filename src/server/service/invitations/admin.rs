@@ -239,7 +239,7 @@ pub async fn create(
         );
     }
     if let Some(r) = &input.redirect_uri {
-        if !super::sso::redirect_allowed(state, r).await? {
+        if !crate::server::service::sso::redirect_allowed(state, r).await? {
             return Err(FieldError::new(
                 "redirect_uri",
                 "redirect_uri is not on the allow-list; add it with POST /api/v1/redirect_uris",
@@ -260,7 +260,7 @@ pub async fn create(
         input.inviter_membership_id.as_deref(),
     )
     .await?;
-    let policy = super::policy::load(tx.conn(), &org).await?;
+    let policy = crate::server::service::policy::load(tx.conn(), &org).await?;
     let wanted = input
         .role
         .clone()

@@ -70,11 +70,12 @@ pub async fn inspect(state: &AppState, token: &str) -> Result<LinkState, AppErro
                 let Some(org) = org else {
                     return Ok(LinkState::Revoked);
                 };
-                let role_name = super::roles::resolve(&mut conn, &r.role)
+                let role_name = crate::server::service::roles::resolve(&mut conn, &r.role)
                     .await?
                     .map(|x| x.name)
                     .unwrap_or_else(|| r.role.clone());
-                let policy = super::policy::load(&mut conn, &r.organization_id).await?;
+                let policy =
+                    crate::server::service::policy::load(&mut conn, &r.organization_id).await?;
                 let mut t = Trace::default();
                 let refused = guest_check(&mut conn, &r.organization_id, &policy, &r.email, &mut t)
                     .await
@@ -166,8 +167,14 @@ pub async fn accept_link(
     let redirect = redirect_for(state, &invitation).await?;
     let token_hash = hash_secret(token);
     if let Some(conn_row) = sso {
-        return super::sso::begin_invite(state, *conn_row, redirect, &invitation.id, &token_hash)
-            .await;
+        return crate::server::service::sso::begin_invite(
+            state,
+            *conn_row,
+            redirect,
+            &invitation.id,
+            &token_hash,
+        )
+        .await;
     }
     match accept(state, ctx, &invitation, &token_hash, None).await? {
         Err((status, title, message)) => Ok(Next::Page(status, title, message)),
@@ -179,11 +186,11 @@ pub async fn accept_link(
 /// allow-listed, else the first allow-listed one.
 async fn redirect_for(state: &AppState, inv: &InvitationRow) -> Result<Option<String>, AppError> {
     if let Some(r) = &inv.redirect_uri {
-        if super::sso::redirect_allowed(state, r).await? {
+        if crate::server::service::sso::redirect_allowed(state, r).await? {
             return Ok(Some(r.clone()));
         }
     }
-    super::sso::default_redirect(state).await
+    crate::server::service::sso::default_redirect(state).await
 }
 
 async fn finish_redirect(
@@ -195,7 +202,15 @@ async fn finish_redirect(
 ) -> Result<Next, AppError> {
     match redirect {
         Some(r) => {
-            super::sso::hand_off(state, &inv.organization_id, connection_id, &r, None, result).await
+            crate::server::service::sso::hand_off(
+                state,
+                &inv.organization_id,
+                connection_id,
+                &r,
+                None,
+                result,
+            )
+            .await
         }
         None => {
             let org = {
@@ -264,7 +279,7 @@ pub async fn accept_after_sso(
                 }
             ),
         };
-        super::sso::record_failure(state, row, SignInPurpose::Signin, &f).await?;
+        crate::server::service::sso::record_failure(state, row, SignInPurpose::Signin, &f).await?;
         return Ok(Next::Page(
             403,
             "Signed in with a different account".into(),
@@ -401,12 +416,14 @@ async fn still_refused(
     inv: &InvitationRow,
 ) -> Result<Option<Refusal>, AppError> {
     let (org, email) = (&inv.organization_id, &inv.email);
-    let holders = super::domains::holders_of_email(tx.conn(), email).await?;
+    let holders = crate::server::service::domains::holders_of_email(tx.conn(), email).await?;
     if holders.first().is_some_and(|h| h != org) {
         return Ok(Some(refusal(403, "This invitation can no longer be accepted", "Your email domain is now verified by another organization. Ask the person who invited you for help.")));
     }
     let user = db::users::user_by_email(tx.conn(), org, email).await?;
-    if let Some(why) = super::directories::gate(tx.conn(), org, user.as_deref(), email).await? {
+    if let Some(why) =
+        crate::server::service::directories::gate(tx.conn(), org, user.as_deref(), email).await?
+    {
         return Ok(Some(refusal(
             403,
             "This invitation can no longer be accepted",
@@ -414,7 +431,7 @@ async fn still_refused(
         )));
     }
     // The policy as it is now, not as it was when the invitation was sent.
-    let policy = super::policy::load(tx.conn(), org).await?;
+    let policy = crate::server::service::policy::load(tx.conn(), org).await?;
     if let Err(why) = recheck_at_acceptance(tx.conn(), &policy, inv, &mut Trace::default()).await? {
         return Ok(Some(refusal(
             403,

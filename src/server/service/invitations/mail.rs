@@ -20,7 +20,7 @@ async fn queue_mail(
 ) -> Result<(), AppError> {
     let link = accept_url(state, token);
     let conn = tx.conn();
-    let role_name = super::roles::resolve(conn, &r.role)
+    let role_name = crate::server::service::roles::resolve(conn, &r.role)
         .await?
         .map(|x| x.name)
         .unwrap_or_else(|| r.role.clone());

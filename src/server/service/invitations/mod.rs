@@ -12,9 +12,6 @@ use crate::server::db::Conn;
 use crate::server::db::{self, invitations::InvitationRow, mail::MailRow};
 use crate::server::state::AppState;
 
-// The sibling services, in scope here so the submodules reach them as `super::<service>` too.
-use super::{directories, domains, policy, roles, sso};
-
 mod admin;
 mod invitee;
 mod mail;

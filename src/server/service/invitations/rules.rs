@@ -35,9 +35,12 @@ fn gate_refusal(reason: GateRefusal, email: &str) -> AppError {
 /// organization's admin). Shared by `invite_checks` (creation and the simulator) and by the
 /// acceptance, which re-runs them under the policy of the moment (`recheck_at_acceptance`).
 fn inviter_and_role_rules(
-    policy: &super::policy::Policy,
-    role: &super::roles::Role,
-    acting: Option<&(super::roles::Role, db::memberships::MemberRow)>,
+    policy: &crate::server::service::policy::Policy,
+    role: &crate::server::service::roles::Role,
+    acting: Option<&(
+        crate::server::service::roles::Role,
+        db::memberships::MemberRow,
+    )>,
     t: &mut Trace,
 ) -> Result<(), AppError> {
     if let Some((r, m)) = acting {
@@ -87,12 +90,12 @@ fn inviter_and_role_rules(
 /// out therefore holds at acceptance. Answers the refusal in the invitee's words.
 pub(crate) async fn recheck_at_acceptance(
     conn: &mut Conn,
-    policy: &super::policy::Policy,
+    policy: &crate::server::service::policy::Policy,
     inv: &InvitationRow,
     t: &mut Trace,
 ) -> Result<Result<(), String>, AppError> {
     let ask = "Ask the person who invited you for a new invitation.";
-    let Some(role) = super::roles::resolve(conn, &inv.role).await? else {
+    let Some(role) = crate::server::service::roles::resolve(conn, &inv.role).await? else {
         let why = format!(
             "The role this invitation grants ({}) no longer exists.",
             inv.role
@@ -110,7 +113,7 @@ pub(crate) async fn recheck_at_acceptance(
         .await?
         .filter(|m| m.state == MembershipState::Active);
         let inviter_role = match &inviter {
-            Some(m) => super::roles::resolve(conn, &m.role).await?,
+            Some(m) => crate::server::service::roles::resolve(conn, &m.role).await?,
             None => None,
         };
         match (inviter, inviter_role) {
@@ -143,16 +146,19 @@ pub(crate) async fn recheck_at_acceptance(
 pub(crate) async fn invite_checks(
     conn: &mut Conn,
     org: &str,
-    policy: &super::policy::Policy,
+    policy: &crate::server::service::policy::Policy,
     email: &str,
     role: &str,
-    acting: Option<&(super::roles::Role, db::memberships::MemberRow)>,
+    acting: Option<&(
+        crate::server::service::roles::Role,
+        db::memberships::MemberRow,
+    )>,
     t: &mut Trace,
 ) -> Result<String, AppError> {
-    let role = super::roles::check(conn, "role", role).await?;
+    let role = crate::server::service::roles::check(conn, "role", role).await?;
     inviter_and_role_rules(policy, &role, acting, t)?;
     let acting_owned = acting.cloned();
-    let holders = super::domains::holders_of_email(conn, email).await?;
+    let holders = crate::server::service::domains::holders_of_email(conn, email).await?;
     if holders.first().is_some_and(|h| h != org) {
         let d = email_domain(email)
             .map(|d| d.as_str().to_owned())
@@ -177,7 +183,7 @@ pub(crate) async fn invite_checks(
         // Re-inviting a suspended or removed member gives their access back: only someone who
         // could grant the role they held may do it.
         if acting.is_some() {
-            match super::roles::resolve(conn, &current).await? {
+            match crate::server::service::roles::resolve(conn, &current).await? {
                 Some(r) => check_grant(&acting_owned, &r)?,
                 None => {
                     return Err(AppError::Forbidden(format!(
@@ -201,7 +207,7 @@ pub(crate) async fn invite_checks(
         );
     }
     let user = db::users::user_by_email(conn, org, email).await?;
-    match super::directories::gate(conn, org, user.as_deref(), email).await? {
+    match crate::server::service::directories::gate(conn, org, user.as_deref(), email).await? {
         Some(reason) => {
             let e = gate_refusal(reason, email);
             t.deny(TraceRule::Directory.as_str(), e.to_string());
@@ -224,11 +230,11 @@ pub(crate) async fn invite_checks(
 pub(crate) async fn guest_check(
     conn: &mut Conn,
     org: &str,
-    policy: &super::policy::Policy,
+    policy: &crate::server::service::policy::Policy,
     email: &str,
     t: &mut Trace,
 ) -> Result<(), AppError> {
-    let holders = super::domains::holders_of_email(conn, email).await?;
+    let holders = crate::server::service::domains::holders_of_email(conn, email).await?;
     if holders.first().map(String::as_str) == Some(org) {
         t.info(
             TraceRule::GuestInvitations.as_str(),
@@ -270,11 +276,11 @@ pub enum Route {
 pub(crate) async fn acceptance_route(
     conn: &mut Conn,
     org: &str,
-    policy: &super::policy::Policy,
+    policy: &crate::server::service::policy::Policy,
     email: &str,
     t: &mut Trace,
 ) -> Result<Route, AppError> {
-    let holders = super::domains::holders_of_email(conn, email).await?;
+    let holders = crate::server::service::domains::holders_of_email(conn, email).await?;
     let domain = email_domain(email)
         .map(|d| d.as_str().to_owned())
         .unwrap_or_default();
@@ -290,7 +296,7 @@ pub(crate) async fn acceptance_route(
         );
         return Ok(Route::Link);
     };
-    let why = if rule == super::policy::ALL_VERIFIED {
+    let why = if rule == crate::server::service::policy::ALL_VERIFIED {
         "every verified domain".to_owned()
     } else {
         rule

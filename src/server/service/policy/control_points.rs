@@ -52,7 +52,7 @@ pub async fn control_points(
         .filter(|d| d.state == DomainState::Verified)
         .map(|d| d.domain.clone())
         .collect();
-    let role_name = super::roles::resolve(&mut conn, &v.default_role)
+    let role_name = crate::server::service::roles::resolve(&mut conn, &v.default_role)
         .await?
         .map(|r| r.name)
         .unwrap_or_else(|| v.default_role.clone());

@@ -14,9 +14,6 @@ use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
-// The sibling services, in scope here so the submodules reach them as `super::<service>` too.
-use super::{directories, invitations, members, roles, sso};
-
 mod control_points;
 mod simulator;
 mod update;

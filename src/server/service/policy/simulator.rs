@@ -143,7 +143,9 @@ async fn simulate_sso(
     .fetch_optional(&mut *conn)
     .await?;
     Ok(
-        match super::sso::admission(conn, &row, Some(email), subject.as_deref(), t).await? {
+        match crate::server::service::sso::admission(conn, &row, Some(email), subject.as_deref(), t)
+            .await?
+        {
             Ok(a) => (true, Some(a.role().to_owned())),
             Err(_) => (false, None),
         },
@@ -160,7 +162,7 @@ async fn simulate_invitation(
     inviter_membership_id: Option<&str>,
     t: &mut Trace,
 ) -> Result<(bool, Option<String>), AppError> {
-    let acting = super::members::acting_role(
+    let acting = crate::server::service::members::acting_role(
         conn,
         organization_id,
         "path.inviter_membership_id",
@@ -168,7 +170,7 @@ async fn simulate_invitation(
     )
     .await?;
     Ok(
-        match super::invitations::invite_checks(
+        match crate::server::service::invitations::invite_checks(
             conn,
             organization_id,
             policy,
@@ -191,10 +193,16 @@ async fn simulate_invitation(
             }
             Err(e) => return Err(e),
             Ok(role) => {
-                match super::invitations::acceptance_route(conn, organization_id, policy, email, t)
-                    .await?
+                match crate::server::service::invitations::acceptance_route(
+                    conn,
+                    organization_id,
+                    policy,
+                    email,
+                    t,
+                )
+                .await?
                 {
-                    super::invitations::Route::Unavailable(_) => (false, None),
+                    crate::server::service::invitations::Route::Unavailable(_) => (false, None),
                     _ => (true, Some(role)),
                 }
             }
@@ -228,11 +236,15 @@ async fn simulate_directory(
     Ok(match SimulatedDirectoryEvent::parse(event) {
         Some(SimulatedDirectoryEvent::Create) => {
             let (allowed, role) =
-                super::directories::creation_plan(conn, org, &dir, email, t).await?;
+                crate::server::service::directories::creation_plan(conn, org, &dir, email, t)
+                    .await?;
             (allowed, allowed.then_some(role))
         }
         Some(SimulatedDirectoryEvent::Deactivate) => {
-            super::directories::deactivation_plan(conn, policy, &org.id, &dir, email, t).await?;
+            crate::server::service::directories::deactivation_plan(
+                conn, policy, &org.id, &dir, email, t,
+            )
+            .await?;
             (false, None)
         }
         _ => {

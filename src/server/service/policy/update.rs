@@ -129,7 +129,9 @@ async fn patched(
         next.policy.jit_enabled = v;
     }
     if let Some(r) = &p.default_role {
-        next.default_role = super::roles::check(conn, "default_role", r).await?.slug;
+        next.default_role = crate::server::service::roles::check(conn, "default_role", r)
+            .await?
+            .slug;
     }
     if let Some(v) = &p.inviters {
         if Inviters::parse(v).is_none() {
@@ -222,7 +224,7 @@ async fn clean_sso_required_domains(
 async fn clean_invitable_roles(conn: &mut Conn, list: &[String]) -> Result<Vec<String>, AppError> {
     let mut clean = Vec::new();
     for r in list {
-        let role = super::roles::check(conn, "invitable_roles", r).await?;
+        let role = crate::server::service::roles::check(conn, "invitable_roles", r).await?;
         if !clean.contains(&role.slug) {
             clean.push(role.slug);
         }
@@ -248,21 +250,38 @@ async fn route_words(
 ) -> Result<String, AppError> {
     let email = inv.email.as_str();
     let mut t = Trace::default();
-    if let Err(e) =
-        super::invitations::guest_check(conn, organization_id, policy, email, &mut t).await
+    if let Err(e) = crate::server::service::invitations::guest_check(
+        conn,
+        organization_id,
+        policy,
+        email,
+        &mut t,
+    )
+    .await
     {
         return Ok(format!("refused ({e})"));
     }
-    if let Err(why) = super::invitations::recheck_at_acceptance(conn, policy, inv, &mut t).await? {
+    if let Err(why) =
+        crate::server::service::invitations::recheck_at_acceptance(conn, policy, inv, &mut t)
+            .await?
+    {
         return Ok(format!("refused ({why})"));
     }
     Ok(
-        match super::invitations::acceptance_route(conn, organization_id, policy, email, &mut t)
-            .await?
+        match crate::server::service::invitations::acceptance_route(
+            conn,
+            organization_id,
+            policy,
+            email,
+            &mut t,
+        )
+        .await?
         {
-            super::invitations::Route::Link => "by emailed link".into(),
-            super::invitations::Route::Sso(c) => format!("through SSO ({})", c.name),
-            super::invitations::Route::Unavailable(d) => {
+            crate::server::service::invitations::Route::Link => "by emailed link".into(),
+            crate::server::service::invitations::Route::Sso(c) => {
+                format!("through SSO ({})", c.name)
+            }
+            crate::server::service::invitations::Route::Unavailable(d) => {
                 format!("refused (SSO required for {d}, no active connection)")
             }
         },
@@ -282,11 +301,12 @@ async fn impact(
         // The gate's own verdict over the directories' users, as if they were (or were not)
         // authoritative.
         let rows = crate::server::db::health::directory_flags(conn, organization_id).await?;
-        let index = super::directories::AuthoritativeIndex::new(rows);
+        let index = crate::server::service::directories::AuthoritativeIndex::new(rows);
         for m in crate::server::db::health::active_members(conn, organization_id).await? {
-            let refused =
-                super::directories::gate_verdict(&index.flags(Some(&m.user_id), &m.email))
-                    .is_some();
+            let refused = crate::server::service::directories::gate_verdict(
+                &index.flags(Some(&m.user_id), &m.email),
+            )
+            .is_some();
             if refused && after.directory_authoritative {
                 out.lose_access.push(m.email);
             } else if refused && before.directory_authoritative {

@@ -99,7 +99,9 @@ pub(crate) async fn admission(
         .as_ref()
         .or(by_email.as_ref())
         .map(|m| m.user_id.clone());
-    match super::directories::gate(conn, org, known_user.as_deref(), &email).await? {
+    match crate::server::service::directories::gate(conn, org, known_user.as_deref(), &email)
+        .await?
+    {
         Some(why) => {
             return refuse(t, TraceRule::Directory, why.into(), why.message().into());
         }
@@ -146,7 +148,7 @@ pub(crate) async fn admission(
         );
     };
     let domain = domain.as_str().to_owned();
-    let holders = super::domains::holders_of_email(conn, &email).await?;
+    let holders = crate::server::service::domains::holders_of_email(conn, &email).await?;
     if holders.first().map(String::as_str) != Some(org.as_str()) {
         return refuse(t, TraceRule::Domain, AdmissionRefusal::DomainNotVerified, format!("{domain} is not a verified domain of this organization, so you cannot join it by signing in; ask your IT admin for an invitation"));
     }
@@ -181,7 +183,7 @@ pub(crate) async fn admission(
             }))
         }
         None => {
-            let policy = super::policy::load(conn, org).await?;
+            let policy = crate::server::service::policy::load(conn, org).await?;
             if !policy.jit_enabled {
                 return refuse(t, TraceRule::Jit, AdmissionRefusal::JitDisabled, format!("{email} is not a member yet and this organization does not add people when they first sign in; ask your IT admin for an invitation"));
             }

@@ -73,7 +73,8 @@ async fn resolve_connection(
         (Some(o), _) => Some(o.clone()),
         (None, Some(email)) => {
             drop(conn);
-            let owner = super::domains::verified_owner_of_email(state, email).await?;
+            let owner =
+                crate::server::service::domains::verified_owner_of_email(state, email).await?;
             conn = state.db.pool.acquire().await?;
             owner
         }

@@ -181,7 +181,10 @@ pub(super) async fn conclude(
         return Ok(Next::Redirect(format!("/portal/sso?connection={}", row.id)));
     }
     if req.purpose == SignInPurpose::Invite {
-        return super::invitations::accept_after_sso(state, ctx, row, req, &identity).await;
+        return crate::server::service::invitations::accept_after_sso(
+            state, ctx, row, req, &identity,
+        )
+        .await;
     }
     if req.redirect_uri.is_none() {
         // IdP-initiated with nowhere to go: refuse before admitting anyone.

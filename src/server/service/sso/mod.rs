@@ -7,9 +7,6 @@ use crate::server::db;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
-// The sibling services, in scope here so the submodules reach them as `super::<service>` too.
-use super::{directories, domains, invitations, policy};
-
 mod admit;
 mod authorize;
 mod callback;
