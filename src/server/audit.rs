@@ -1,6 +1,7 @@
 //! The audit trail: every state change writes an event in the same transaction, events of one
 //! organization form a hash chain, and an outbox row per event waits for delivery.
 
+use crate::domain::target::TargetKind;
 use serde::Serialize;
 use sqlx::{Any, Transaction};
 
@@ -62,9 +63,9 @@ pub struct Target {
 
 impl Target {
     /// A target with a display name.
-    pub fn new(kind: &str, id: &str, name: Option<&str>) -> Target {
+    pub fn new(kind: TargetKind, id: &str, name: Option<&str>) -> Target {
         Target {
-            kind: kind.into(),
+            kind: kind.as_str().into(),
             id: id.into(),
             name: name.map(Into::into),
         }

@@ -1,6 +1,7 @@
 //! Vendor API keys: 256-bit secrets shown once, stored as hashes, revocable.
 
 use crate::domain::event_type::EventType;
+use crate::domain::target::TargetKind;
 use serde::Serialize;
 
 use crate::domain::ids::IdKind;
@@ -81,7 +82,7 @@ pub async fn create(
     tx.record(
         None,
         EventType::ApiKeyCreated,
-        vec![Target::new("api_key", &row.id, Some(&row.name))],
+        vec![Target::new(TargetKind::ApiKey, &row.id, Some(&row.name))],
         serde_json::json!({ "hint": row.hint }),
     )
     .await?;
@@ -104,7 +105,7 @@ pub async fn revoke(
     tx.record(
         None,
         EventType::ApiKeyRevoked,
-        vec![Target::new("api_key", id, None)],
+        vec![Target::new(TargetKind::ApiKey, id, None)],
         serde_json::json!({}),
     )
     .await?;

@@ -2,6 +2,7 @@
 
 use crate::domain::event_type::EventType;
 use crate::domain::ids::OrgId;
+use crate::domain::target::TargetKind;
 use serde::{Deserialize, Serialize};
 
 use crate::server::audit::{self, AuditFilter, AuditRow};
@@ -325,7 +326,7 @@ pub async fn purge_expired(state: &AppState) -> Result<u64, AppError> {
         tx.record(
             Some(&org),
             EventType::AuditPurged,
-            vec![Target::new("organization", &org, None)],
+            vec![Target::new(TargetKind::Organization, &org, None)],
             serde_json::json!({ "through_sequence": seq, "checkpoint_hash": hash, "events": n, "retention_days": days }),
         )
         .await?;

@@ -549,7 +549,7 @@ pub async fn create(
         Some(organization_id),
         EventType::ConnectionCreated,
         vec![Target::new(
-            TargetKind::Connection.as_str(),
+            TargetKind::Connection,
             &row.id,
             Some(&row.name),
         )],
@@ -730,7 +730,7 @@ pub async fn update(
     let (certs_added, certs_removed) =
         write_certificate_changes(&mut tx, organization_id, &row.id, &certs_change).await?;
     let target = vec![Target::new(
-        TargetKind::Connection.as_str(),
+        TargetKind::Connection,
         &row.id,
         Some(&row.name),
     )];
@@ -952,11 +952,7 @@ pub async fn delete(
     tx.record(
         Some(organization_id),
         EventType::ConnectionDeleted,
-        vec![Target::new(
-            TargetKind::Connection.as_str(),
-            id,
-            Some(&row.name),
-        )],
+        vec![Target::new(TargetKind::Connection, id, Some(&row.name))],
         serde_json::json!({}),
     )
     .await?;
@@ -999,11 +995,7 @@ pub async fn warn_expiring_certificates(state: &AppState) -> Result<usize, AppEr
         tx.record(
             Some(&c.organization_id),
             EventType::ConnectionCertificateExpiring,
-            vec![Target::new(
-                TargetKind::Connection.as_str(),
-                &c.connection_id,
-                None,
-            )],
+            vec![Target::new(TargetKind::Connection, &c.connection_id, None)],
             serde_json::json!({
                 "certificate_id": c.id,
                 "fingerprint": c.fingerprint,

@@ -197,11 +197,7 @@ pub async fn add(
         }
         r => r?,
     }
-    let target = vec![Target::new(
-        TargetKind::Domain.as_str(),
-        &row.id,
-        Some(&row.domain),
-    )];
+    let target = vec![Target::new(TargetKind::Domain, &row.id, Some(&row.domain))];
     tx.record(
         Some(organization_id),
         EventType::DomainCreated,
@@ -383,7 +379,7 @@ async fn apply(
             tx.record(
                 Some(&org),
                 event,
-                vec![Target::new(TargetKind::Domain.as_str(), &row.id, Some(&row.domain))],
+                vec![Target::new(TargetKind::Domain, &row.id, Some(&row.domain))],
                 serde_json::json!({ "domain": row.domain, "from": current.as_str(), "to": row.state, "outcome": outcome, "detail": message }),
             )
             .await?;
@@ -431,11 +427,7 @@ pub async fn remove(
     tx.record(
         Some(organization_id),
         EventType::DomainDeleted,
-        vec![Target::new(
-            TargetKind::Domain.as_str(),
-            id,
-            Some(&row.domain),
-        )],
+        vec![Target::new(TargetKind::Domain, id, Some(&row.domain))],
         serde_json::json!({ "domain": row.domain, "state": row.state }),
     )
     .await?;

@@ -250,7 +250,7 @@ async fn event(
     tx.record(
         Some(org),
         kind,
-        vec![Target::new(TargetKind::Membership.as_str(), m, Some(label))],
+        vec![Target::new(TargetKind::Membership, m, Some(label))],
         metadata,
     )
     .await?;

@@ -1,6 +1,7 @@
 //! Organizations: the tenants of the vendor's product.
 
 use crate::domain::event_type::EventType;
+use crate::domain::target::TargetKind;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{IdKind, OrgId};
@@ -140,7 +141,11 @@ pub async fn create(
     tx.record(
         Some(&row.id),
         EventType::OrganizationCreated,
-        vec![Target::new("organization", &row.id, Some(&row.name))],
+        vec![Target::new(
+            TargetKind::Organization,
+            &row.id,
+            Some(&row.name),
+        )],
         serde_json::json!({ "name": row.name, "external_id": row.external_id }),
     )
     .await?;
@@ -251,7 +256,11 @@ pub async fn update(
     tx.record(
         Some(&row.id),
         EventType::OrganizationUpdated,
-        vec![Target::new("organization", &row.id, Some(&row.name))],
+        vec![Target::new(
+            TargetKind::Organization,
+            &row.id,
+            Some(&row.name),
+        )],
         serde_json::json!({ "changed": changed }),
     )
     .await?;
@@ -278,7 +287,7 @@ pub async fn delete(
     tx.record(
         Some(id),
         EventType::OrganizationDeleted,
-        vec![Target::new("organization", id, Some(&row.name))],
+        vec![Target::new(TargetKind::Organization, id, Some(&row.name))],
         serde_json::json!({ "portal_sessions_ended": sessions }),
     )
     .await?;

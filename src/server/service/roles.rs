@@ -2,6 +2,7 @@
 //! permissions). A role may be granted only by someone whose role covers all its permissions.
 
 use crate::domain::event_type::EventType;
+use crate::domain::target::TargetKind;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::FieldError;
@@ -180,7 +181,7 @@ pub async fn create(
     tx.record(
         None,
         EventType::RoleCreated,
-        vec![Target::new("role", &slug, Some(&name))],
+        vec![Target::new(TargetKind::Role, &slug, Some(&name))],
         serde_json::json!({ "permissions": permissions }),
     )
     .await?;
@@ -224,7 +225,7 @@ pub async fn delete(
     tx.record(
         None,
         EventType::RoleDeleted,
-        vec![Target::new("role", slug, None)],
+        vec![Target::new(TargetKind::Role, slug, None)],
         serde_json::json!({}),
     )
     .await?;

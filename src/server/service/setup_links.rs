@@ -1,6 +1,7 @@
 //! Setup links: the vendor's way in to the admin portal for a customer's IT admin.
 
 use crate::domain::event_type::EventType;
+use crate::domain::target::TargetKind;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{is_valid_id, IdKind, OrgId};
@@ -158,7 +159,7 @@ pub async fn create(
     tx.record(
         Some(&org.id),
         EventType::PortalLinkCreated,
-        vec![Target::new("setup_link", &row.id, None)],
+        vec![Target::new(TargetKind::SetupLink, &row.id, None)],
         serde_json::json!({ "intents": intents.to_csv(), "expires_at": rfc3339(row.expires_at) }),
     )
     .await?;
@@ -233,7 +234,7 @@ pub async fn redeem(
     tx.record(
         Some(&link.organization_id),
         EventType::PortalLinkRedeemed,
-        vec![Target::new("setup_link", &link.id, None)],
+        vec![Target::new(TargetKind::SetupLink, &link.id, None)],
         serde_json::json!({ "intents": link.intents }),
     )
     .await?;

@@ -222,7 +222,7 @@ pub async fn create(
     tx.record(
         None,
         EventType::StaffCreated,
-        vec![Target::new(TargetKind::Staff.as_str(), &id, Some(&email))],
+        vec![Target::new(TargetKind::Staff, &id, Some(&email))],
         serde_json::json!({ "role": role, "setup_expires_at": rfc3339(expires_at) }),
     )
     .await?;
@@ -249,11 +249,7 @@ pub async fn reset(
     tx.record(
         None,
         EventType::StaffReset,
-        vec![Target::new(
-            TargetKind::Staff.as_str(),
-            &row.id,
-            Some(&row.email),
-        )],
+        vec![Target::new(TargetKind::Staff, &row.id, Some(&row.email))],
         serde_json::json!({
             "previous_state": row.state,
             "links_revoked": revoked,
@@ -284,11 +280,7 @@ pub async fn disable(
     tx.record(
         None,
         EventType::StaffDisabled,
-        vec![Target::new(
-            TargetKind::Staff.as_str(),
-            &row.id,
-            Some(&row.email),
-        )],
+        vec![Target::new(TargetKind::Staff, &row.id, Some(&row.email))],
         serde_json::json!({ "previous_state": row.state, "links_revoked": revoked }),
     )
     .await?;
@@ -483,7 +475,7 @@ pub async fn complete_setup(
         None,
         EventType::StaffSetupCompleted,
         vec![Target::new(
-            TargetKind::Staff.as_str(),
+            TargetKind::Staff,
             &staff.id,
             Some(&staff.email),
         )],
@@ -516,11 +508,7 @@ async fn record_failure(
                 id: "anonymous".into(),
                 name: s.email.clone(),
             },
-            vec![Target::new(
-                TargetKind::Staff.as_str(),
-                &s.id,
-                Some(&s.email),
-            )],
+            vec![Target::new(TargetKind::Staff, &s.id, Some(&s.email))],
         ),
         None => (
             Actor {
@@ -594,11 +582,7 @@ pub async fn sign_in(
                         tx.record(
                             None,
                             EventType::StaffSignedIn,
-                            vec![Target::new(
-                                TargetKind::Staff.as_str(),
-                                &s.id,
-                                Some(&s.email),
-                            )],
+                            vec![Target::new(TargetKind::Staff, &s.id, Some(&s.email))],
                             serde_json::json!({ "role": s.role }),
                         )
                         .await?;
@@ -656,7 +640,7 @@ pub async fn alert_failed_sign_ins(
         None,
         EventType::StaffSignInFailuresAlert,
         vec![Target::new(
-            TargetKind::Staff.as_str(),
+            TargetKind::Staff,
             &staff.id,
             Some(&staff.email),
         )],

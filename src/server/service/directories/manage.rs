@@ -64,11 +64,7 @@ pub async fn create(
     tx.record(
         Some(organization_id),
         EventType::DirectoryCreated,
-        vec![Target::new(
-            TargetKind::Directory.as_str(),
-            &row.id,
-            Some(&row.name),
-        )],
+        vec![Target::new(TargetKind::Directory, &row.id, Some(&row.name))],
         json!({ "type": row.kind, "authoritative": row.authoritative }),
     )
     .await?;
@@ -156,11 +152,7 @@ pub async fn update(
         tx.record(
             Some(organization_id),
             EventType::DirectoryUpdated,
-            vec![Target::new(
-                TargetKind::Directory.as_str(),
-                id,
-                Some(&row.name),
-            )],
+            vec![Target::new(TargetKind::Directory, id, Some(&row.name))],
             serde_json::Value::Object(changes),
         )
         .await?;
@@ -200,11 +192,7 @@ pub async fn rotate_token(
     tx.record(
         Some(organization_id),
         EventType::DirectoryTokenRotated,
-        vec![Target::new(
-            TargetKind::Directory.as_str(),
-            id,
-            Some(&row.name),
-        )],
+        vec![Target::new(TargetKind::Directory, id, Some(&row.name))],
         json!({ "previous_tokens_expire_at": now + overlap }),
     )
     .await?;
@@ -254,11 +242,7 @@ pub async fn delete(
     tx.record(
         Some(organization_id),
         EventType::DirectoryDeleted,
-        vec![Target::new(
-            TargetKind::Directory.as_str(),
-            id,
-            Some(&row.name),
-        )],
+        vec![Target::new(TargetKind::Directory, id, Some(&row.name))],
         json!({ "users": users.len() }),
     )
     .await?;

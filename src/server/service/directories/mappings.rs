@@ -193,11 +193,7 @@ pub async fn save_mappings(
     tx.record(
         Some(organization_id),
         EventType::DirectoryRoleMappingsUpdated,
-        vec![Target::new(
-            TargetKind::Directory.as_str(),
-            id,
-            Some(&dir.name),
-        )],
+        vec![Target::new(TargetKind::Directory, id, Some(&dir.name))],
         json!({ "mappings": input, "role_changes": changes.len() }),
     )
     .await?;

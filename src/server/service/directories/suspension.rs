@@ -104,7 +104,7 @@ pub(super) async fn write_suspension(
         tx.record(
             Some(&org),
             EventType::MembershipLastAdminDeprovisioned,
-            vec![Target::new(TargetKind::Membership.as_str(), &m, Some(label))],
+            vec![Target::new(TargetKind::Membership, &m, Some(label))],
             json!({ "directory_id": dir.directory_id, "protected": plan.protected, "warning": "the organization has no active admin left" }),
         )
         .await?;
@@ -206,7 +206,7 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
             tx.record(
                 Some(&org),
                 EventType::MembershipRemovalSkipped,
-                vec![Target::new(TargetKind::Membership.as_str(), &m, Some(&email))],
+                vec![Target::new(TargetKind::Membership, &m, Some(&email))],
                 json!({ "reason": if plan.protected { "last_admin_protected" } else { "policy_suspend" } }),
             )
             .await?;

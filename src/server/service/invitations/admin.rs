@@ -96,11 +96,7 @@ async fn expire_in(tx: &mut AuditedTx, only: Option<(&str, &str)>) -> Result<usi
             tx.record(
                 Some(&r.organization_id),
                 EventType::InvitationExpired,
-                vec![Target::new(
-                    TargetKind::Invitation.as_str(),
-                    &r.id,
-                    Some(&r.email),
-                )],
+                vec![Target::new(TargetKind::Invitation, &r.id, Some(&r.email))],
                 json!({ "email": r.email, "role": r.role, "expired_at": r.expires_at }),
             )
             .await?;
@@ -323,7 +319,7 @@ pub async fn create(
     tx.record(
         Some(&org),
         EventType::InvitationCreated,
-        vec![Target::new(TargetKind::Invitation.as_str(), &row.id, Some(&email))],
+        vec![Target::new(TargetKind::Invitation, &row.id, Some(&email))],
         json!({ "email": email, "role": row.role, "expires_at": row.expires_at, "inviter": row.inviter_name }),
     )
     .await?;
@@ -378,11 +374,7 @@ pub async fn resend(
     tx.record(
         Some(organization_id),
         EventType::InvitationResent,
-        vec![Target::new(
-            TargetKind::Invitation.as_str(),
-            id,
-            Some(&row.email),
-        )],
+        vec![Target::new(TargetKind::Invitation, id, Some(&row.email))],
         json!({ "email": row.email, "expires_at": row.expires_at }),
     )
     .await?;
@@ -425,11 +417,7 @@ pub async fn revoke(
     tx.record(
         Some(organization_id),
         EventType::InvitationRevoked,
-        vec![Target::new(
-            TargetKind::Invitation.as_str(),
-            id,
-            Some(&row.email),
-        )],
+        vec![Target::new(TargetKind::Invitation, id, Some(&row.email))],
         json!({ "email": row.email }),
     )
     .await?;
@@ -465,11 +453,7 @@ pub(crate) async fn revoke_pending_for(
             tx.record(
                 Some(organization_id),
                 EventType::InvitationRevoked,
-                vec![Target::new(
-                    TargetKind::Invitation.as_str(),
-                    &r.id,
-                    Some(&r.email),
-                )],
+                vec![Target::new(TargetKind::Invitation, &r.id, Some(&r.email))],
                 json!({ "email": r.email, "reason": format!("member {because}") }),
             )
             .await?;

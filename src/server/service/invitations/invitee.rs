@@ -354,8 +354,8 @@ async fn accept(
         Some(&org),
         EventType::InvitationAccepted,
         vec![
-            Target::new(TargetKind::Invitation.as_str(), &inv.id, Some(&email)),
-            Target::new(TargetKind::Membership.as_str(), &membership_id, Some(&email)),
+            Target::new(TargetKind::Invitation, &inv.id, Some(&email)),
+            Target::new(TargetKind::Membership, &membership_id, Some(&email)),
         ],
         json!({ "email": email, "role": role, "via": if sso.is_some() { "sso" } else { "email_link" } }),
     )

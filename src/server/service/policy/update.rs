@@ -441,11 +441,7 @@ pub async fn update(
     tx.record(
         Some(organization_id),
         EventType::PolicyUpdated,
-        vec![Target::new(
-            TargetKind::Organization.as_str(),
-            organization_id,
-            None,
-        )],
+        vec![Target::new(TargetKind::Organization, organization_id, None)],
         json!({ "before": changed_before, "after": changed_after, "impact": impact.summary }),
     )
     .await?;
@@ -527,7 +523,7 @@ async fn set_directories_authority(
         tx.record(
             Some(organization_id),
             EventType::DirectoryUpdated,
-            vec![Target::new(TargetKind::Directory.as_str(), id, Some(name))],
+            vec![Target::new(TargetKind::Directory, id, Some(name))],
             json!({ "authoritative": authoritative, "via": "policy" }),
         )
         .await?;

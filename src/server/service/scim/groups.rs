@@ -161,11 +161,11 @@ async fn apply_members(
                 action,
                 vec![
                     Target::new(
-                        TargetKind::DirectoryGroup.as_str(),
+                        TargetKind::DirectoryGroup,
                         &group.id,
                         Some(&group.display_name),
                     ),
-                    Target::new(TargetKind::DirectoryUser.as_str(), m, None),
+                    Target::new(TargetKind::DirectoryUser, m, None),
                 ],
                 json!({ "directory_id": dir.directory_id }),
             )
@@ -260,16 +260,8 @@ pub async fn create_group(
         Some(&dir.organization_id),
         EventType::DsyncGroupCreated,
         vec![
-            Target::new(
-                TargetKind::DirectoryGroup.as_str(),
-                &row.id,
-                Some(&row.display_name),
-            ),
-            Target::new(
-                TargetKind::Directory.as_str(),
-                &dir.directory_id,
-                Some(&dir.name),
-            ),
+            Target::new(TargetKind::DirectoryGroup, &row.id, Some(&row.display_name)),
+            Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
         ],
         json!({ "display_name": row.display_name, "members": f.members.len() }),
     )
@@ -356,16 +348,8 @@ pub async fn update_group(
             Some(&dir.organization_id),
             EventType::DsyncGroupUpdated,
             vec![
-                Target::new(
-                    TargetKind::DirectoryGroup.as_str(),
-                    &row.id,
-                    Some(&row.display_name),
-                ),
-                Target::new(
-                    TargetKind::Directory.as_str(),
-                    &dir.directory_id,
-                    Some(&dir.name),
-                ),
+                Target::new(TargetKind::DirectoryGroup, &row.id, Some(&row.display_name)),
+                Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
             ],
             json!({ "display_name": { "from": old_name, "to": row.display_name } }),
         )
@@ -412,16 +396,8 @@ pub async fn delete_group(
         Some(&dir.organization_id),
         EventType::DsyncGroupDeleted,
         vec![
-            Target::new(
-                TargetKind::DirectoryGroup.as_str(),
-                &row.id,
-                Some(&row.display_name),
-            ),
-            Target::new(
-                TargetKind::Directory.as_str(),
-                &dir.directory_id,
-                Some(&dir.name),
-            ),
+            Target::new(TargetKind::DirectoryGroup, &row.id, Some(&row.display_name)),
+            Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
         ],
         json!({ "display_name": row.display_name, "members": members.len() }),
     )

@@ -106,8 +106,8 @@ pub async fn create_user(
         Some(&dir.organization_id),
         EventType::DsyncUserCreated,
         vec![
-            Target::new(TargetKind::DirectoryUser.as_str(), &row.id, Some(&row.user_name)),
-            Target::new(TargetKind::Directory.as_str(), &dir.directory_id, Some(&dir.name)),
+            Target::new(TargetKind::DirectoryUser, &row.id, Some(&row.user_name)),
+            Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
         ],
         json!({ "user_name": row.user_name, "email": row.email, "active": f.active, "external_id": row.external_id }),
     )
@@ -204,16 +204,8 @@ pub async fn update_user(
         Some(&dir.organization_id),
         action,
         vec![
-            Target::new(
-                TargetKind::DirectoryUser.as_str(),
-                &row.id,
-                Some(&row.user_name),
-            ),
-            Target::new(
-                TargetKind::Directory.as_str(),
-                &dir.directory_id,
-                Some(&dir.name),
-            ),
+            Target::new(TargetKind::DirectoryUser, &row.id, Some(&row.user_name)),
+            Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
         ],
         json!({ "user_name": row.user_name, "email": row.email, "active": f.active }),
     )
@@ -256,16 +248,8 @@ pub async fn delete_user(
         Some(&dir.organization_id),
         EventType::DsyncUserDeleted,
         vec![
-            Target::new(
-                TargetKind::DirectoryUser.as_str(),
-                &row.id,
-                Some(&row.user_name),
-            ),
-            Target::new(
-                TargetKind::Directory.as_str(),
-                &dir.directory_id,
-                Some(&dir.name),
-            ),
+            Target::new(TargetKind::DirectoryUser, &row.id, Some(&row.user_name)),
+            Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
         ],
         json!({ "user_name": row.user_name, "email": row.email }),
     )

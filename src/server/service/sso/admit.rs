@@ -235,8 +235,8 @@ pub(super) async fn admit(
         Some(org),
         EventType::AuthenticationSucceeded,
         vec![
-            Target::new(TargetKind::Connection.as_str(), &row.id, Some(&row.name)),
-            Target::new(TargetKind::User.as_str(), &user_id, Some(&email)),
+            Target::new(TargetKind::Connection, &row.id, Some(&row.name)),
+            Target::new(TargetKind::User, &user_id, Some(&email)),
         ],
         serde_json::json!({ "subject": id.subject }),
     )

@@ -65,7 +65,7 @@ async fn record_failure_with(
         Some(&row.organization_id),
         EventType::AuthenticationFailed,
         vec![Target::new(
-            TargetKind::Connection.as_str(),
+            TargetKind::Connection,
             &row.id,
             Some(&row.name),
         )],
@@ -170,7 +170,7 @@ pub(super) async fn conclude(
             Some(&row.organization_id),
             EventType::ConnectionTested,
             vec![Target::new(
-                TargetKind::Connection.as_str(),
+                TargetKind::Connection,
                 &row.id,
                 Some(&row.name),
             )],

@@ -47,7 +47,7 @@ pub async fn add_redirect_uri(
         tx.record(
             None,
             EventType::RedirectUriAdded,
-            vec![Target::new(TargetKind::RedirectUri.as_str(), &uri, None)],
+            vec![Target::new(TargetKind::RedirectUri, &uri, None)],
             serde_json::json!({}),
         )
         .await?;
@@ -108,7 +108,7 @@ pub async fn remove_redirect_uri(
     tx.record(
         None,
         EventType::RedirectUriRemoved,
-        vec![Target::new(TargetKind::RedirectUri.as_str(), uri, None)],
+        vec![Target::new(TargetKind::RedirectUri, uri, None)],
         serde_json::json!({}),
     )
     .await?;

@@ -54,7 +54,7 @@ pub async fn create(
         None,
         EventType::WebhookEndpointCreated,
         vec![Target::new(
-            TargetKind::WebhookEndpoint.as_str(),
+            TargetKind::WebhookEndpoint,
             &id,
             Some(&row.url),
         )],
@@ -112,11 +112,7 @@ pub async fn update(
     tx.record(
         None,
         EventType::WebhookEndpointUpdated,
-        vec![Target::new(
-            TargetKind::WebhookEndpoint.as_str(),
-            id,
-            Some(&row.url),
-        )],
+        vec![Target::new(TargetKind::WebhookEndpoint, id, Some(&row.url))],
         json!({ "url": row.url, "events": row.events, "enabled": row.enabled }),
     )
     .await?;
@@ -138,11 +134,7 @@ pub async fn delete(
     tx.record(
         None,
         EventType::WebhookEndpointDeleted,
-        vec![Target::new(
-            TargetKind::WebhookEndpoint.as_str(),
-            id,
-            Some(&row.url),
-        )],
+        vec![Target::new(TargetKind::WebhookEndpoint, id, Some(&row.url))],
         json!({}),
     )
     .await?;
@@ -168,11 +160,7 @@ pub async fn rotate_secret(
     tx.record(
         None,
         EventType::WebhookEndpointSecretRotated,
-        vec![Target::new(
-            TargetKind::WebhookEndpoint.as_str(),
-            id,
-            Some(&row.url),
-        )],
+        vec![Target::new(TargetKind::WebhookEndpoint, id, Some(&row.url))],
         json!({ "previous_secret_expires_at": row.prev_secret_expires_at }),
     )
     .await?;
@@ -248,7 +236,7 @@ pub async fn redeliver(
     tx.record(
         None,
         EventType::WebhookEndpointRedeliveryRequested,
-        vec![Target::new(TargetKind::WebhookDelivery.as_str(), id, None)],
+        vec![Target::new(TargetKind::WebhookDelivery, id, None)],
         json!({}),
     )
     .await?;

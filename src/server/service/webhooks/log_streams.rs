@@ -165,7 +165,7 @@ pub async fn create_log_stream(
     tx.record(
         Some(organization_id),
         EventType::LogStreamCreated,
-        vec![Target::new(TargetKind::LogStream.as_str(), &id, Some(name))],
+        vec![Target::new(TargetKind::LogStream, &id, Some(name))],
         json!({ "kind": kind, "url": row.url }),
     )
     .await?;
@@ -192,11 +192,7 @@ pub async fn delete_log_stream(
     tx.record(
         Some(organization_id),
         EventType::LogStreamDeleted,
-        vec![Target::new(
-            TargetKind::LogStream.as_str(),
-            id,
-            row.name.as_deref(),
-        )],
+        vec![Target::new(TargetKind::LogStream, id, row.name.as_deref())],
         json!({}),
     )
     .await?;
@@ -252,11 +248,7 @@ pub async fn test_log_stream(
     tx.record(
         Some(organization_id),
         EventType::LogStreamTested,
-        vec![Target::new(
-            TargetKind::LogStream.as_str(),
-            id,
-            row.name.as_deref(),
-        )],
+        vec![Target::new(TargetKind::LogStream, id, row.name.as_deref())],
         json!({ "ok": ok, "status": out.status }),
     )
     .await?;

@@ -179,7 +179,7 @@ async fn finish(state: &AppState, d: DeliveryRow) -> Result<(), AppError> {
                 None,
                 EventType::WebhookEndpointDisabled,
                 vec![Target::new(
-                    TargetKind::WebhookEndpoint.as_str(),
+                    TargetKind::WebhookEndpoint,
                     &ep.id,
                     Some(&ep.url),
                 )],
