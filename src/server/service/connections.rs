@@ -644,8 +644,8 @@ pub async fn get(
 
 pub(crate) async fn get_row(
     state: &AppState,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &ConnectionId,
 ) -> Result<ConnectionRow, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     db::connections::get_connection(&mut conn, organization_id, id)

@@ -6,7 +6,7 @@ use crate::domain::membership::{ChangeSource, GrantKind, MembershipState};
 use crate::domain::target::TargetKind;
 
 use crate::domain::domain_name::email_domain;
-use crate::domain::ids::IdKind;
+use crate::domain::ids::{IdKind, MembershipId, OrgId};
 use crate::domain::policy::TraceRule;
 use crate::domain::sign_in::AdmissionRefusal;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
@@ -284,7 +284,13 @@ async fn decide_locked(
             if !locked {
                 let m = membership_id.clone();
                 // Decide again only when a lock was taken (PostgreSQL).
-                if db::memberships::lock_membership(tx.conn(), &row.organization_id, &m).await? {
+                if db::memberships::lock_membership(
+                    tx.conn(),
+                    &OrgId::from_stored(row.organization_id.as_str()),
+                    &MembershipId::from_stored(m),
+                )
+                .await?
+                {
                     locked = true;
                     continue;
                 }
