@@ -1,7 +1,7 @@
 //! Suspension and removal of the members a directory manages, and what a directory may restore.
 
 use crate::domain::event_type::EventType;
-use crate::domain::ids::{DirectoryId, MembershipId, OrgId};
+use crate::domain::ids::{DirectoryId, MembershipId, OrgId, UserId};
 use crate::domain::membership::{GrantKind, MembershipState};
 use crate::domain::policy::DeactivationAction;
 use crate::domain::target::TargetKind;
@@ -78,7 +78,7 @@ pub(super) async fn write_suspension(
         MembershipId::from_stored(m.as_str()),
     );
     // An invitation sent to the address before must not undo the deprovisioning.
-    let email = db::users::user_email(tx.conn(), &org, user_id).await?;
+    let email = db::users::user_email(tx.conn(), &org_id, &UserId::from_stored(user_id)).await?;
     Change::new(&org, &m, label)
         .managed(MembershipState::Suspended, &role, group_id, &dir.directory_id)
         .revoking_invitations_to(email.as_deref())

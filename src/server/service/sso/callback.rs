@@ -292,8 +292,8 @@ pub async fn last_test(
     let mut conn = state.db.pool.acquire().await?;
     Ok(db::sign_in::last_attempt(
         &mut conn,
-        organization_id,
-        connection_id,
+        &OrgId::from_stored(organization_id),
+        &ConnectionId::from_stored(connection_id),
         SignInPurpose::Test,
     )
     .await?
