@@ -96,8 +96,8 @@ pub async fn update_connection(
 
 pub async fn get_connection(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &ConnectionId,
 ) -> Result<Option<ConnectionRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {CONN_COLUMNS} FROM connections WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL"
@@ -136,8 +136,8 @@ pub async fn list_connections(
 
 pub async fn delete_connection(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &ConnectionId,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(

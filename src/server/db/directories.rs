@@ -42,8 +42,8 @@ pub async fn insert_directory(conn: &mut Conn, r: &DirectoryRow) -> Result<(), s
 /// A live directory of the organization.
 pub async fn get_directory(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DirectoryId,
 ) -> Result<Option<DirectoryRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {DIR_COLS} FROM directories WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL"
@@ -81,8 +81,8 @@ pub async fn list_directories(
 
 pub async fn update_directory(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DirectoryId,
     name: &str,
     authoritative: bool,
     now: i64,
@@ -103,8 +103,8 @@ pub async fn update_directory(
 /// Soft-deletes a directory and ends its tokens at once.
 pub async fn delete_directory(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &DirectoryId,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query("UPDATE directories SET deleted_at = $3, updated_at = $3 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL")

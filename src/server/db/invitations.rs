@@ -56,8 +56,8 @@ pub async fn insert_invitation(conn: &mut Conn, r: &InvitationRow) -> Result<(),
 
 pub async fn get_invitation(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &InvitationId,
 ) -> Result<Option<InvitationRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {INV_COLUMNS} FROM invitations WHERE id = $1 AND organization_id = $2"

@@ -79,8 +79,8 @@ pub async fn list_members(
 /// One membership; with `lock`, the row stays locked until the transaction ends.
 pub async fn get_member(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &MembershipId,
     lock: Lock,
 ) -> Result<Option<MemberRow>, sqlx::Error> {
     if lock == Lock::ForUpdate {
@@ -116,8 +116,8 @@ pub async fn membership_owner(
 
 pub async fn set_role(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &MembershipId,
     role: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
@@ -143,8 +143,8 @@ pub async fn touch_sign_in(conn: &mut Conn, id: &str, now: i64) -> Result<(), sq
 /// The state of a membership (`active`, `suspended`, …).
 pub async fn membership_state(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &MembershipId,
 ) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT state FROM memberships WHERE id = $1 AND organization_id = $2")
         .bind(id)
@@ -174,8 +174,8 @@ pub async fn insert_membership(
 
 pub async fn set_membership_state(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &MembershipId,
     state: &str,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
@@ -195,8 +195,8 @@ pub async fn set_membership_state(
 /// Active members holding a role with every permission (`*`), other than `except`.
 pub async fn other_active_admins(
     conn: &mut Conn,
-    organization_id: &str,
-    except: &str,
+    organization_id: &OrgId,
+    except: &MembershipId,
 ) -> Result<i64, sqlx::Error> {
     let roles: Vec<String> =
         sqlx::query_scalar("SELECT slug FROM roles WHERE permissions LIKE '%\"*\"%'")
@@ -237,8 +237,8 @@ pub struct GrantRow {
 
 pub async fn grants(
     conn: &mut Conn,
-    organization_id: &str,
-    membership_id: &str,
+    organization_id: &OrgId,
+    membership_id: &MembershipId,
 ) -> Result<Vec<GrantRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT membership_id, kind, role, detail, created_at FROM membership_grants WHERE membership_id = $1 AND organization_id = $2 ORDER BY created_at, id",
@@ -302,8 +302,8 @@ pub async fn insert_grant(
 /// When a membership's newest grant was made.
 pub async fn newest_grant_at(
     conn: &mut Conn,
-    organization_id: &str,
-    membership_id: &str,
+    organization_id: &OrgId,
+    membership_id: &MembershipId,
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT MAX(created_at) FROM membership_grants WHERE membership_id = $1 AND organization_id = $2",
@@ -325,8 +325,8 @@ pub struct GrantKindDetail {
 /// A membership's newest grant.
 pub async fn newest_grant(
     conn: &mut Conn,
-    organization_id: &str,
-    membership_id: &str,
+    organization_id: &OrgId,
+    membership_id: &MembershipId,
 ) -> Result<Option<GrantKindDetail>, sqlx::Error> {
     sqlx::query_as(
         "SELECT kind, detail FROM membership_grants WHERE membership_id = $1 AND organization_id = $2 \
@@ -372,8 +372,8 @@ pub async fn membership_of_user(
 /// A membership by id.
 pub async fn membership_of_id(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &MembershipId,
 ) -> Result<Option<ManagedMembership>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, role, state, role_group_id, directory_id FROM memberships WHERE organization_id = $1 AND id = $2",
@@ -389,8 +389,8 @@ pub async fn membership_of_id(
 /// there and the answer is false.
 pub async fn lock_membership(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &MembershipId,
 ) -> Result<bool, sqlx::Error> {
     if !locks_rows(conn) {
         return Ok(false);
@@ -409,8 +409,8 @@ pub async fn lock_membership(
 )]
 pub async fn set_managed_membership(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &MembershipId,
     role: &str,
     state: &str,
     role_group_id: Option<&str>,
@@ -437,8 +437,8 @@ pub async fn set_managed_membership(
 /// Schedules a directory-suspended membership's removal.
 pub async fn schedule_removal(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &MembershipId,
     at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE memberships SET remove_after = $3 WHERE id = $1 AND organization_id = $2")
@@ -453,8 +453,8 @@ pub async fn schedule_removal(
 /// A suspended membership whose scheduled removal is due.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DueRemoval {
-    pub organization_id: String,
-    pub membership_id: String,
+    pub organization_id: OrgId,
+    pub membership_id: MembershipId,
     pub email: String,
 }
 
@@ -476,8 +476,8 @@ pub async fn due_removals(conn: &mut Conn, now: i64) -> Result<Vec<DueRemoval>, 
 /// Takes a due removal for this node: true for exactly one caller.
 pub async fn claim_removal(
     conn: &mut Conn,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &MembershipId,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
@@ -495,8 +495,8 @@ pub async fn claim_removal(
 /// Whether a `membership.removal_skipped` event names the membership since `since`.
 pub async fn removal_skipped_since(
     conn: &mut Conn,
-    organization_id: &str,
-    membership_id: &str,
+    organization_id: &OrgId,
+    membership_id: &MembershipId,
     since: i64,
 ) -> Result<bool, sqlx::Error> {
     let n: i64 = sqlx::query_scalar(

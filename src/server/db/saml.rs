@@ -1,6 +1,7 @@
 //! Pinned IdP certificates of SAML connections and the assertion replay cache.
 
 use super::Conn;
+use crate::domain::ids::{CertificateId, ConnectionId, OrgId};
 
 /// A pinned IdP signing certificate.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -43,8 +44,8 @@ pub async fn insert_certificate(conn: &mut Conn, r: &CertificateRow) -> Result<b
 /// The certificates of one connection of one organization, oldest first.
 pub async fn list_certificates(
     conn: &mut Conn,
-    organization_id: &str,
-    connection_id: &str,
+    organization_id: &OrgId,
+    connection_id: &ConnectionId,
 ) -> Result<Vec<CertificateRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {CERT_COLUMNS} FROM saml_certificates WHERE organization_id = $1 AND connection_id = $2 ORDER BY id"
@@ -57,9 +58,9 @@ pub async fn list_certificates(
 
 pub async fn delete_certificate(
     conn: &mut Conn,
-    organization_id: &str,
-    connection_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    connection_id: &ConnectionId,
+    id: &CertificateId,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
         "DELETE FROM saml_certificates WHERE organization_id = $1 AND connection_id = $2 AND id = $3",

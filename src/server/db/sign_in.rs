@@ -3,6 +3,7 @@
 //! `login_attempts`.
 
 use super::Conn;
+use crate::domain::ids::{ConnectionId, OrgId};
 use crate::domain::sign_in::{SignInOutcome, SignInPurpose};
 
 /// A pending sign-in, remembered between the redirect to the IdP and its callback.
@@ -206,8 +207,8 @@ pub struct AttemptResult {
 /// The newest attempt of a connection for a purpose.
 pub async fn last_attempt(
     conn: &mut Conn,
-    organization_id: &str,
-    connection_id: &str,
+    organization_id: &OrgId,
+    connection_id: &ConnectionId,
     purpose: SignInPurpose,
 ) -> Result<Option<AttemptResult>, sqlx::Error> {
     sqlx::query_as(

@@ -2,6 +2,7 @@
 //! them, with the lookups that find a user (by email or identity) and their membership.
 
 use super::Conn;
+use crate::domain::ids::{ConnectionId, OrgId, UserId};
 
 pub async fn insert_user(
     conn: &mut Conn,
@@ -88,8 +89,8 @@ pub async fn user_by_email(
 /// An organization user's email address.
 pub async fn user_email(
     conn: &mut Conn,
-    organization_id: &str,
-    user_id: &str,
+    organization_id: &OrgId,
+    user_id: &UserId,
 ) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT email FROM users WHERE id = $1 AND organization_id = $2")
         .bind(user_id)
@@ -125,8 +126,8 @@ pub struct UserMembership {
 /// The user an IdP identity is linked to, with their membership.
 pub async fn identity_membership(
     conn: &mut Conn,
-    organization_id: &str,
-    connection_id: &str,
+    organization_id: &OrgId,
+    connection_id: &ConnectionId,
     subject: &str,
 ) -> Result<Option<UserMembership>, sqlx::Error> {
     sqlx::query_as(

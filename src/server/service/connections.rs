@@ -5,7 +5,7 @@ use crate::domain::event_type::EventType;
 use crate::domain::target::TargetKind;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ids::{ConnectionId, IdKind, OrgId};
+use crate::domain::ids::{CertificateId, ConnectionId, IdKind, OrgId};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::clock::rfc3339;
@@ -400,17 +400,19 @@ pub(crate) async fn pinned_certificates(
 ) -> Result<Vec<Vec<u8>>, AppError> {
     use base64::Engine as _;
     let mut conn = state.db.pool.acquire().await?;
-    Ok(
-        db::saml::list_certificates(&mut conn, organization_id, connection_id)
-            .await?
-            .into_iter()
-            .filter_map(|c| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(c.der_b64)
-                    .ok()
-            })
-            .collect(),
+    Ok(db::saml::list_certificates(
+        &mut conn,
+        &OrgId::from_stored(organization_id),
+        &ConnectionId::from_stored(connection_id),
     )
+    .await?
+    .into_iter()
+    .filter_map(|c| {
+        base64::engine::general_purpose::STANDARD
+            .decode(c.der_b64)
+            .ok()
+    })
+    .collect())
 }
 
 async fn certs_of(state: &AppState, r: &ConnectionRow) -> Result<Vec<CertificateRow>, AppError> {
@@ -418,7 +420,12 @@ async fn certs_of(state: &AppState, r: &ConnectionRow) -> Result<Vec<Certificate
         return Ok(Vec::new());
     }
     let mut conn = state.db.pool.acquire().await?;
-    Ok(db::saml::list_certificates(&mut conn, &r.organization_id, &r.id).await?)
+    Ok(db::saml::list_certificates(
+        &mut conn,
+        &OrgId::from_stored(r.organization_id.as_str()),
+        &ConnectionId::from_stored(r.id.as_str()),
+    )
+    .await?)
 }
 
 fn check_mapping(m: Option<AttributeMapping>) -> Result<Option<String>, FieldError> {
@@ -644,8 +651,8 @@ pub async fn get(
 
 pub(crate) async fn get_row(
     state: &AppState,
-    organization_id: &str,
-    id: &str,
+    organization_id: &OrgId,
+    id: &ConnectionId,
 ) -> Result<ConnectionRow, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     db::connections::get_connection(&mut conn, organization_id, id)
@@ -727,8 +734,13 @@ pub async fn update(
     if !db::connections::update_connection(tx.conn(), organization_id, &row).await? {
         return Err(not_found());
     }
-    let (certs_added, certs_removed) =
-        write_certificate_changes(&mut tx, organization_id, &row.id, &certs_change).await?;
+    let (certs_added, certs_removed) = write_certificate_changes(
+        &mut tx,
+        organization_id,
+        &ConnectionId::from_stored(row.id.as_str()),
+        &certs_change,
+    )
+    .await?;
     let target = vec![Target::new(
         TargetKind::Connection,
         &row.id,
@@ -892,16 +904,21 @@ fn apply_state_change(
 /// Writes the certificate changes; returns the fingerprints added and removed.
 async fn write_certificate_changes(
     tx: &mut AuditedTx,
-    organization_id: &str,
-    connection_id: &str,
+    organization_id: &OrgId,
+    connection_id: &ConnectionId,
     change: &CertificateChanges,
 ) -> Result<(Vec<String>, Vec<String>), AppError> {
     let mut certs_added: Vec<String> = Vec::new();
     let mut certs_removed: Vec<String> = Vec::new();
     if let Some(rows) = &change.replace {
         for old in db::saml::list_certificates(tx.conn(), organization_id, connection_id).await? {
-            db::saml::delete_certificate(tx.conn(), organization_id, connection_id, &old.id)
-                .await?;
+            db::saml::delete_certificate(
+                tx.conn(),
+                organization_id,
+                connection_id,
+                &CertificateId::from_stored(old.id.as_str()),
+            )
+            .await?;
             certs_removed.push(old.fingerprint);
         }
         for c in rows {
@@ -928,7 +945,13 @@ async fn write_certificate_changes(
                 field: Some("saml.remove_certificate"),
             });
         }
-        db::saml::delete_certificate(tx.conn(), organization_id, connection_id, cid).await?;
+        db::saml::delete_certificate(
+            tx.conn(),
+            organization_id,
+            connection_id,
+            &CertificateId::from_stored(cid.as_str()),
+        )
+        .await?;
         certs_removed.push(victim.fingerprint.clone());
     }
     Ok((certs_added, certs_removed))

@@ -281,7 +281,11 @@ pub async fn organization_of(state: &AppState, id: &MembershipId) -> Result<OrgI
         .ok_or(AppError::NotFound("membership"))
 }
 
-async fn read(conn: &mut Conn, organization_id: &str, id: &str) -> Result<Membership, AppError> {
+async fn read(
+    conn: &mut Conn,
+    organization_id: &OrgId,
+    id: &MembershipId,
+) -> Result<Membership, AppError> {
     let row = db::memberships::get_member(conn, organization_id, id, db::Lock::Plain)
         .await?
         .ok_or(AppError::NotFound("membership"))?;
@@ -324,10 +328,15 @@ pub async fn acting_role(
     if !is_valid_id(IdKind::Membership, id) {
         return Err(bad());
     }
-    let m = db::memberships::get_member(conn, organization_id, id, db::Lock::Plain)
-        .await?
-        .filter(|m| m.state == MembershipState::Active)
-        .ok_or_else(bad)?;
+    let m = db::memberships::get_member(
+        conn,
+        &OrgId::from_stored(organization_id),
+        &MembershipId::from_stored(id),
+        db::Lock::Plain,
+    )
+    .await?
+    .filter(|m| m.state == MembershipState::Active)
+    .ok_or_else(bad)?;
     let role = roles::resolve(conn, &m.role).await?.ok_or_else(bad)?;
     Ok(Some((role, m)))
 }

@@ -9,7 +9,7 @@ use crate::domain::target::TargetKind;
 use serde_json::{json, Value};
 
 use crate::domain::event_type::EventType;
-use crate::domain::ids::IdKind;
+use crate::domain::ids::{IdKind, MembershipId, OrgId};
 use crate::domain::membership::{GrantKind, MembershipState};
 use crate::server::audit::{AuditedTx, Target};
 use crate::server::db;
@@ -168,16 +168,25 @@ impl<'a> Change<'a> {
 pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
     let now = tx.now();
     let (org, m) = (c.organization_id, c.membership_id);
+    let (org_id, m_id) = (OrgId::from_stored(org), MembershipId::from_stored(m));
     for w in &c.rows {
         match *w {
             RowWrite::Insert { user_id, role } => {
                 db::memberships::insert_membership(tx.conn(), m, org, user_id, role, now).await?
             }
             RowWrite::State(state) => {
-                db::memberships::set_membership_state(tx.conn(), org, m, state.as_str(), now)
-                    .await?;
+                db::memberships::set_membership_state(
+                    tx.conn(),
+                    &org_id,
+                    &m_id,
+                    state.as_str(),
+                    now,
+                )
+                .await?;
             }
-            RowWrite::Role(role) => db::memberships::set_role(tx.conn(), org, m, role, now).await?,
+            RowWrite::Role(role) => {
+                db::memberships::set_role(tx.conn(), &org_id, &m_id, role, now).await?
+            }
             RowWrite::Managed {
                 state,
                 role,
@@ -186,8 +195,8 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
             } => {
                 db::memberships::set_managed_membership(
                     tx.conn(),
-                    org,
-                    m,
+                    &org_id,
+                    &m_id,
                     role,
                     state.as_str(),
                     group_id,

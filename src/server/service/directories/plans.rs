@@ -1,5 +1,6 @@
 //! What a directory deactivation or creation does to a member under the policy (the sign-in and the policy simulator share these).
 
+use crate::domain::ids::{MembershipId, OrgId};
 use crate::domain::membership::MembershipState;
 use crate::domain::policy::DeactivationAction;
 use crate::domain::policy::TraceRule;
@@ -38,8 +39,14 @@ pub(super) async fn deactivation_plan_for(
     let is_admin = crate::server::service::roles::resolve(conn, role)
         .await?
         .is_some_and(|r| r.permissions.iter().any(|p| p == "*"));
-    let last_admin =
-        is_admin && db::memberships::other_active_admins(conn, org, membership_id).await? == 0;
+    let last_admin = is_admin
+        && db::memberships::other_active_admins(
+            conn,
+            &OrgId::from_stored(org),
+            &MembershipId::from_stored(membership_id),
+        )
+        .await?
+            == 0;
     let mut plan = DeactivationPlan {
         last_admin,
         ..Default::default()
@@ -203,9 +210,13 @@ pub(crate) async fn creation_plan(
     if st != MembershipState::Active
         && !may_restore(
             &st,
-            db::memberships::newest_grant(conn, &org.id, &m)
-                .await?
-                .as_ref(),
+            db::memberships::newest_grant(
+                conn,
+                &OrgId::from_stored(org.id.as_str()),
+                &MembershipId::from_stored(m.as_str()),
+            )
+            .await?
+            .as_ref(),
             &dir.id,
         )
     {

@@ -1,6 +1,7 @@
 //! Suspension and removal of the members a directory manages, and what a directory may restore.
 
 use crate::domain::event_type::EventType;
+use crate::domain::ids::{DirectoryId, MembershipId, OrgId, UserId};
 use crate::domain::membership::{GrantKind, MembershipState};
 use crate::domain::policy::DeactivationAction;
 use crate::domain::target::TargetKind;
@@ -72,8 +73,12 @@ pub(super) async fn write_suspension(
     let now = tx.now();
     let org = dir.organization_id.clone();
     let (m, role) = (m.to_owned(), role.to_owned());
+    let (org_id, m_id) = (
+        OrgId::from_stored(org.as_str()),
+        MembershipId::from_stored(m.as_str()),
+    );
     // An invitation sent to the address before must not undo the deprovisioning.
-    let email = db::users::user_email(tx.conn(), &org, user_id).await?;
+    let email = db::users::user_email(tx.conn(), &org_id, &UserId::from_stored(user_id)).await?;
     Change::new(&org, &m, label)
         .managed(MembershipState::Suspended, &role, group_id, &dir.directory_id)
         .revoking_invitations_to(email.as_deref())
@@ -112,11 +117,12 @@ pub(super) async fn write_suspension(
     match plan.remove_after_days {
         Some(0) => remove(tx, &org, &m, label, &role, &dir.directory_id, &dir.name).await?,
         Some(days) => {
-            db::memberships::schedule_removal(tx.conn(), &org, &m, now + days * 86_400_000).await?
+            db::memberships::schedule_removal(tx.conn(), &org_id, &m_id, now + days * 86_400_000)
+                .await?
         }
         // Held by the last-admin protection: looked at again until another admin exists.
         None if plan.protected => {
-            db::memberships::schedule_removal(tx.conn(), &org, &m, now + PROTECTED_RECHECK_MS)
+            db::memberships::schedule_removal(tx.conn(), &org_id, &m_id, now + PROTECTED_RECHECK_MS)
                 .await?
         }
         None => {}
@@ -212,10 +218,14 @@ pub async fn remove_due(state: &AppState) -> Result<usize, AppError> {
             .await?;
         } else {
             let dir_id = dir.unwrap_or_default();
-            let dir_name = db::directories::get_directory(tx.conn(), &org, &dir_id)
-                .await?
-                .map(|d| d.name)
-                .unwrap_or_else(|| dir_id.clone());
+            let dir_name = db::directories::get_directory(
+                tx.conn(),
+                &org,
+                &DirectoryId::from_stored(dir_id.as_str()),
+            )
+            .await?
+            .map(|d| d.name)
+            .unwrap_or_else(|| dir_id.clone());
             remove(&mut tx, &org, &m, &email, &role, &dir_id, &dir_name).await?;
             n += 1;
         }

@@ -4,7 +4,7 @@ use crate::domain::event_type::EventType;
 use crate::domain::membership::{ChangeSource, GrantKind, MembershipState};
 use serde_json::json;
 
-use crate::domain::ids::IdKind;
+use crate::domain::ids::{IdKind, MembershipId, OrgId};
 use crate::domain::reconcile::{
     self, Effect, Group, InDirectory, Inputs, NewestGrant, SuspendReason,
 };
@@ -72,7 +72,12 @@ pub async fn reconcile(
         Some(db::memberships::ManagedMembership {
             id: m, state: st, ..
         }) if wants_access && *st != MembershipState::Active => {
-            db::memberships::newest_grant(tx.conn(), &org, m).await?
+            db::memberships::newest_grant(
+                tx.conn(),
+                &OrgId::from_stored(org.as_str()),
+                &MembershipId::from_stored(m.as_str()),
+            )
+            .await?
         }
         _ => None,
     };

@@ -7,7 +7,7 @@ use crate::domain::sign_in::SignInPurpose;
 use crate::domain::target::TargetKind;
 use serde_json::json;
 
-use crate::domain::ids::IdKind;
+use crate::domain::ids::{IdKind, InvitationId, MembershipId, OrgId};
 use crate::domain::invitation::InvitationState;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::crypto::{hash_secret, INVITE_TOKEN_PREFIX};
@@ -245,7 +245,12 @@ pub async fn accept_after_sso(
     let token_hash = req.invitation_token_hash.clone().unwrap_or_default();
     let inv = {
         let mut conn = state.db.pool.acquire().await?;
-        db::invitations::get_invitation(&mut conn, &row.organization_id, &invitation_id).await?
+        db::invitations::get_invitation(
+            &mut conn,
+            &OrgId::from_stored(row.organization_id.as_str()),
+            &InvitationId::from_stored(invitation_id.as_str()),
+        )
+        .await?
     };
     if row.state != ConnectionState::Active {
         return Ok(Next::Page(
@@ -392,7 +397,12 @@ async fn accept(
 /// Why a link that could not be claimed no longer works (accepted, expired, replaced, revoked).
 async fn not_claimed(state: &AppState, inv: &InvitationRow, now: i64) -> Result<Refusal, AppError> {
     let mut conn = state.db.pool.acquire().await?;
-    let cur = db::invitations::get_invitation(&mut conn, &inv.organization_id, &inv.id).await?;
+    let cur = db::invitations::get_invitation(
+        &mut conn,
+        &OrgId::from_stored(inv.organization_id.as_str()),
+        &InvitationId::from_stored(inv.id.as_str()),
+    )
+    .await?;
     let st = match cur
         .as_ref()
         .and_then(|r| InvitationState::parse(&state_of(r, now)))
@@ -483,9 +493,14 @@ async fn join(
                 ..
             }) => {
                 // A directory that manages the member keeps deciding the role.
-                let managed = db::memberships::get_member(tx.conn(), org, &m, db::Lock::Plain)
-                    .await?
-                    .is_some_and(|r| r.directory_name.is_some());
+                let managed = db::memberships::get_member(
+                    tx.conn(),
+                    &OrgId::from_stored(org),
+                    &MembershipId::from_stored(m.as_str()),
+                    db::Lock::Plain,
+                )
+                .await?
+                .is_some_and(|r| r.directory_name.is_some());
                 let role = if managed {
                     old_role.clone()
                 } else {

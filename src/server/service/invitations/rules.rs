@@ -1,6 +1,7 @@
 //! The rules an invitation must pass, at creation (and in the policy simulator) and again at acceptance, and how an invitee accepts.
 
 use crate::domain::connection::ConnectionState;
+use crate::domain::ids::{MembershipId, OrgId};
 use crate::domain::membership::MembershipState;
 use crate::domain::policy::Inviters;
 use crate::domain::policy::TraceRule;
@@ -106,8 +107,8 @@ pub(crate) async fn recheck_at_acceptance(
     let acting = if InviterKind::parse(&inv.inviter_kind) == Some(InviterKind::Membership) {
         let inviter = db::memberships::get_member(
             conn,
-            &inv.organization_id,
-            &inv.inviter_id,
+            &OrgId::from_stored(inv.organization_id.as_str()),
+            &MembershipId::from_stored(inv.inviter_id.as_str()),
             db::Lock::Plain,
         )
         .await?

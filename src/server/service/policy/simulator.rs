@@ -1,6 +1,6 @@
 //! The simulator: the enforcement functions run for a hypothetical request, writing nothing.
 
-use crate::domain::ids::OrgId;
+use crate::domain::ids::{ConnectionId, DirectoryId, OrgId};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::policy::{RuleOutcome, SimulatedDirectoryEvent, TraceRule};
@@ -126,14 +126,18 @@ async fn simulate_sso(
     email: &str,
     t: &mut Trace,
 ) -> Result<(bool, Option<String>), AppError> {
-    let row = db::connections::get_connection(conn, organization_id, connection_id)
-        .await?
-        .ok_or_else(|| {
-            invalid(
-                "path.connection_id",
-                "no SSO connection with this id in this organization",
-            )
-        })?;
+    let row = db::connections::get_connection(
+        conn,
+        &OrgId::from_stored(organization_id),
+        &ConnectionId::from_stored(connection_id),
+    )
+    .await?
+    .ok_or_else(|| {
+        invalid(
+            "path.connection_id",
+            "no SSO connection with this id in this organization",
+        )
+    })?;
     // Someone who signed in through this connection before is a returning identity.
     let subject: Option<String> = sqlx::query_scalar(
         "SELECT idp_subject FROM user_identities WHERE connection_id = $1 AND email = $2 ORDER BY last_login_at DESC LIMIT 1",
@@ -225,14 +229,18 @@ async fn simulate_directory(
     email: &str,
     t: &mut Trace,
 ) -> Result<(bool, Option<String>), AppError> {
-    let dir = db::directories::get_directory(conn, organization_id, directory_id)
-        .await?
-        .ok_or_else(|| {
-            invalid(
-                "path.directory_id",
-                "no directory with this id in this organization",
-            )
-        })?;
+    let dir = db::directories::get_directory(
+        conn,
+        &OrgId::from_stored(organization_id),
+        &DirectoryId::from_stored(directory_id),
+    )
+    .await?
+    .ok_or_else(|| {
+        invalid(
+            "path.directory_id",
+            "no directory with this id in this organization",
+        )
+    })?;
     Ok(match SimulatedDirectoryEvent::parse(event) {
         Some(SimulatedDirectoryEvent::Create) => {
             let (allowed, role) =

@@ -1,7 +1,7 @@
 //! Changing the policy: a patch checked field by field, its impact on members and pending
 //! invitations, and the audited write.
 
-use crate::domain::ids::OrgId;
+use crate::domain::ids::{DirectoryId, OrgId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -518,8 +518,15 @@ async fn set_directories_authority(
     now: i64,
 ) -> Result<(), AppError> {
     for (id, name) in directories {
-        db::directories::update_directory(tx.conn(), organization_id, id, name, authoritative, now)
-            .await?;
+        db::directories::update_directory(
+            tx.conn(),
+            &OrgId::from_stored(organization_id),
+            &DirectoryId::from_stored(id.as_str()),
+            name,
+            authoritative,
+            now,
+        )
+        .await?;
         tx.record(
             Some(organization_id),
             EventType::DirectoryUpdated,

@@ -1,6 +1,7 @@
 //! The SCIM 2.0 operations a directory's IdP drives: Users and Groups, each change committed with
 //! its audit event and the membership change it causes (see [`super::directories::reconcile`]).
 
+use crate::domain::ids::{DirectoryId, OrgId};
 use serde_json::{json, Value};
 
 use crate::server::clock::rfc3339;
@@ -161,9 +162,13 @@ pub async fn authenticate(
             }
         });
     }
-    let row = db::directories::get_directory(&mut conn, &org, &dir)
-        .await?
-        .ok_or_else(unauthorized)?;
+    let row = db::directories::get_directory(
+        &mut conn,
+        &OrgId::from_stored(org.as_str()),
+        &DirectoryId::from_stored(dir.as_str()),
+    )
+    .await?
+    .ok_or_else(unauthorized)?;
     Ok(DirCtx {
         directory_id: row.id,
         organization_id: row.organization_id,

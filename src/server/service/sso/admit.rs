@@ -6,7 +6,7 @@ use crate::domain::membership::{ChangeSource, GrantKind, MembershipState};
 use crate::domain::target::TargetKind;
 
 use crate::domain::domain_name::email_domain;
-use crate::domain::ids::IdKind;
+use crate::domain::ids::{ConnectionId, IdKind, MembershipId, OrgId};
 use crate::domain::policy::TraceRule;
 use crate::domain::sign_in::AdmissionRefusal;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
@@ -91,7 +91,15 @@ pub(crate) async fn admission(
         return refuse(t, TraceRule::Email, AdmissionRefusal::NoEmail, "your identity provider did not send an email address; ask your IT admin to release the email claim".into());
     };
     let existing = match subject {
-        Some(sub) => db::users::identity_membership(conn, org, &row.id, sub).await?,
+        Some(sub) => {
+            db::users::identity_membership(
+                conn,
+                &OrgId::from_stored(org.as_str()),
+                &ConnectionId::from_stored(row.id.as_str()),
+                sub,
+            )
+            .await?
+        }
         None => None,
     };
     let by_email = db::users::member_by_email(conn, org, &email).await?;
@@ -284,7 +292,13 @@ async fn decide_locked(
             if !locked {
                 let m = membership_id.clone();
                 // Decide again only when a lock was taken (PostgreSQL).
-                if db::memberships::lock_membership(tx.conn(), &row.organization_id, &m).await? {
+                if db::memberships::lock_membership(
+                    tx.conn(),
+                    &OrgId::from_stored(row.organization_id.as_str()),
+                    &MembershipId::from_stored(m),
+                )
+                .await?
+                {
                     locked = true;
                     continue;
                 }

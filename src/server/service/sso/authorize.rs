@@ -1,6 +1,7 @@
 //! Starting a sign-in: the vendor's authorize, the admin's test sign-in and an invitation acceptance through SSO.
 
 use crate::domain::connection::{ConnectionKind, ConnectionState};
+use crate::domain::ids::{ConnectionId, OrgId};
 use crate::domain::sign_in::SignInPurpose;
 
 use crate::server::crypto::hash_secret;
@@ -94,7 +95,12 @@ pub async fn begin_test(
     organization_id: &str,
     connection_id: &str,
 ) -> Result<Next, AppError> {
-    let row = connections::get_row(state, organization_id, connection_id).await?;
+    let row = connections::get_row(
+        state,
+        &OrgId::from_stored(organization_id),
+        &ConnectionId::from_stored(connection_id),
+    )
+    .await?;
     begin(state, row, SignInPurpose::Test, None, None).await
 }
 

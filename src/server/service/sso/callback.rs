@@ -4,7 +4,7 @@ use crate::domain::event_type::EventType;
 use crate::domain::sign_in::{SignInOutcome, SignInPurpose};
 use crate::domain::target::TargetKind;
 
-use crate::domain::ids::IdKind;
+use crate::domain::ids::{ConnectionId, IdKind, OrgId};
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::crypto::hash_secret;
 use crate::server::db::{self, sign_in::SsoRequestRow};
@@ -97,7 +97,12 @@ pub async fn callback(
     let Some(req) = req else {
         return Ok(page(400, "Sign-in could not be completed", "This sign-in is unknown, expired or was already completed (state mismatch). Start the sign-in again from the application."));
     };
-    let row = connections::get_row(state, &req.organization_id, &req.connection_id).await?;
+    let row = connections::get_row(
+        state,
+        &OrgId::from_stored(req.organization_id.as_str()),
+        &ConnectionId::from_stored(req.connection_id.as_str()),
+    )
+    .await?;
     let identity = finish(state, &row, &req, &p).await.map_err(|f| (f, None));
     conclude(state, ctx, &row, &req, identity).await
 }
@@ -287,8 +292,8 @@ pub async fn last_test(
     let mut conn = state.db.pool.acquire().await?;
     Ok(db::sign_in::last_attempt(
         &mut conn,
-        organization_id,
-        connection_id,
+        &OrgId::from_stored(organization_id),
+        &ConnectionId::from_stored(connection_id),
         SignInPurpose::Test,
     )
     .await?

@@ -1,5 +1,6 @@
 //! The one-time code: handed to the vendor's product and redeemed for the profile.
 
+use crate::domain::ids::{MembershipId, OrgId};
 use crate::domain::membership::MembershipState;
 
 use crate::server::crypto::{hash_secret, new_secret};
@@ -87,9 +88,13 @@ pub async fn exchange_code(
         .get("id")
         .and_then(|v| v.as_str())
         .unwrap_or("");
-    if db::memberships::membership_state(&mut conn, org, membership)
-        .await?
-        .as_deref()
+    if db::memberships::membership_state(
+        &mut conn,
+        &OrgId::from_stored(org),
+        &MembershipId::from_stored(membership),
+    )
+    .await?
+    .as_deref()
         != Some(MembershipState::Active.as_str())
     {
         return Err(AppError::Invalid(crate::domain::FieldError::new(
