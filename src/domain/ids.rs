@@ -104,6 +104,12 @@ macro_rules! typed_ids {
                 is_valid_id(IdKind::$kind, raw).then(|| Self(raw.to_owned()))
             }
 
+            /// A new id of this kind (strictly increasing within one process).
+            #[cfg(feature = "ssr")]
+            pub fn generate() -> Self {
+                Self(crate::server::db::new_id(IdKind::$kind))
+            }
+
             /// An id Lanyard itself wrote (a row it read, a session it issued): not re-checked.
             pub fn from_stored(raw: impl Into<String>) -> Self {
                 Self(raw.into())

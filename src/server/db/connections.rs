@@ -33,6 +33,18 @@ pub struct ConnectionRow {
     pub attribute_mapping: Option<String>,
 }
 
+impl ConnectionRow {
+    /// The organization the connection belongs to, as the typed id it was stored as.
+    pub fn org_id(&self) -> OrgId {
+        OrgId::from_stored(self.organization_id.as_str())
+    }
+
+    /// The connection's id, typed.
+    pub fn connection_id(&self) -> ConnectionId {
+        ConnectionId::from_stored(self.id.as_str())
+    }
+}
+
 const CONN_COLUMNS: &str = "id, organization_id, kind, name, state, idp, oidc_issuer, oidc_client_id, oidc_client_secret_enc, last_test_at, last_test_ok, created_at, updated_at, saml_idp_entity_id, saml_idp_sso_url, saml_idp_metadata_url, saml_allow_idp_initiated, attribute_mapping";
 
 pub async fn insert_connection(conn: &mut Conn, r: &ConnectionRow) -> Result<(), sqlx::Error> {

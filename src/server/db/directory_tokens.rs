@@ -2,12 +2,13 @@
 //! hashes).
 
 use super::Conn;
+use crate::domain::ids::{DirectoryId, OrgId};
 
 pub async fn insert_token(
     conn: &mut Conn,
     id: &str,
-    directory_id: &str,
-    organization_id: &str,
+    directory_id: &DirectoryId,
+    organization_id: &OrgId,
     token_hash: &str,
     hint: &str,
     now: i64,

@@ -1,6 +1,7 @@
 //! `directory_users` table: the users a directory pushes.
 
 use super::{for_update, Conn, Flag, Lock};
+use crate::domain::ids::UserId;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DirUserRow {
@@ -15,7 +16,7 @@ pub struct DirUserRow {
     #[sqlx(try_from = "super::Flag")]
     pub active: bool,
     pub resource: String,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,

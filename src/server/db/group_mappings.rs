@@ -1,6 +1,7 @@
 //! `group_role_mappings` table: the role a directory group gives.
 
 use super::Conn;
+use crate::domain::ids::{DirectoryId, OrgId};
 
 /// The role a directory group gives; of several, the highest priority wins.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -24,8 +25,8 @@ pub async fn mappings(
 /// Replaces the directory's mappings.
 pub async fn replace_mappings(
     conn: &mut Conn,
-    directory_id: &str,
-    organization_id: &str,
+    directory_id: &DirectoryId,
+    organization_id: &OrgId,
     rows: &[GroupRoleMapping],
     now: i64,
 ) -> Result<(), sqlx::Error> {

@@ -30,6 +30,13 @@ pub struct InvitationRow {
     pub membership_id: Option<String>,
 }
 
+impl InvitationRow {
+    /// The inviting organization, as the typed id it was stored as.
+    pub fn org_id(&self) -> OrgId {
+        OrgId::from_stored(self.organization_id.as_str())
+    }
+}
+
 const INV_COLUMNS: &str = "id, organization_id, email, role, state, inviter_kind, inviter_id, inviter_name, redirect_uri, expires_at, lifetime_ms, created_at, updated_at, accepted_at, revoked_at, membership_id";
 
 pub async fn insert_invitation(conn: &mut Conn, r: &InvitationRow) -> Result<(), sqlx::Error> {

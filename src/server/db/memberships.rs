@@ -2,7 +2,7 @@
 //! memberships a directory manages and the removals it schedules.
 
 use super::{for_update, locks_rows, Conn, Lock};
-use crate::domain::ids::{MembershipId, OrgId};
+use crate::domain::ids::{MembershipId, OrgId, UserId};
 use crate::domain::membership::GrantKind;
 
 // State names in SQL text: interpolated from the vocabulary as constants, so each query's
@@ -14,9 +14,9 @@ const MEMBER_SUSPENDED: &str = crate::domain::membership::MembershipState::Suspe
 /// A membership with its user.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MemberRow {
-    pub id: String,
+    pub id: MembershipId,
     pub organization_id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -156,8 +156,8 @@ pub async fn membership_state(
 pub async fn insert_membership(
     conn: &mut Conn,
     id: &str,
-    organization_id: &str,
-    user_id: &str,
+    organization_id: &OrgId,
+    user_id: &UserId,
     role: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
@@ -279,8 +279,8 @@ pub async fn grants_of(
 pub async fn insert_grant(
     conn: &mut Conn,
     id: &str,
-    membership_id: &str,
-    organization_id: &str,
+    membership_id: &MembershipId,
+    organization_id: &OrgId,
     kind: &str,
     role: &str,
     detail: &str,
@@ -343,7 +343,7 @@ pub async fn newest_grant(
 /// A membership as a directory manages it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ManagedMembership {
-    pub id: String,
+    pub id: MembershipId,
     pub role: String,
     pub state: String,
     /// The directory group the role came from.
@@ -355,8 +355,8 @@ pub struct ManagedMembership {
 /// A user's membership; with `lock`, the row stays locked until the transaction ends.
 pub async fn membership_of_user(
     conn: &mut Conn,
-    organization_id: &str,
-    user_id: &str,
+    organization_id: &OrgId,
+    user_id: &UserId,
     lock: Lock,
 ) -> Result<Option<ManagedMembership>, sqlx::Error> {
     sqlx::query_as(&format!(

@@ -77,8 +77,8 @@ pub async fn take_request(
 pub async fn insert_code(
     conn: &mut Conn,
     code_hash: &str,
-    organization_id: &str,
-    connection_id: &str,
+    organization_id: &OrgId,
+    connection_id: &ConnectionId,
     redirect_uri: &str,
     result: &str,
     membership_id: Option<&str>,
@@ -170,8 +170,8 @@ pub async fn void_codes(
 pub async fn insert_attempt(
     conn: &mut Conn,
     id: &str,
-    organization_id: &str,
-    connection_id: &str,
+    organization_id: &OrgId,
+    connection_id: &ConnectionId,
     purpose: &str,
     outcome: SignInOutcome,
     reason: Option<&str>,

@@ -2,12 +2,12 @@
 //! them, with the lookups that find a user (by email or identity) and their membership.
 
 use super::Conn;
-use crate::domain::ids::{ConnectionId, OrgId, UserId};
+use crate::domain::ids::{ConnectionId, MembershipId, OrgId, UserId};
 
 pub async fn insert_user(
     conn: &mut Conn,
     id: &str,
-    organization_id: &str,
+    organization_id: &OrgId,
     email: &str,
     first: Option<&str>,
     last: Option<&str>,
@@ -31,10 +31,10 @@ pub async fn insert_user(
 )]
 pub async fn insert_identity(
     conn: &mut Conn,
-    connection_id: &str,
+    connection_id: &ConnectionId,
     subject: &str,
-    organization_id: &str,
-    user_id: &str,
+    organization_id: &OrgId,
+    user_id: &UserId,
     email: &str,
     raw: &str,
     now: i64,
@@ -76,9 +76,9 @@ pub async fn touch_identity(
 /// An organization user with this email (with or without a membership).
 pub async fn user_by_email(
     conn: &mut Conn,
-    organization_id: &str,
+    organization_id: &OrgId,
     email: &str,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<UserId>, sqlx::Error> {
     sqlx::query_scalar("SELECT id FROM users WHERE organization_id = $1 AND email = $2")
         .bind(organization_id)
         .bind(email)
@@ -104,7 +104,7 @@ pub async fn identity_user(
     conn: &mut Conn,
     connection_id: &str,
     subject: &str,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<UserId>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT user_id FROM user_identities WHERE connection_id = $1 AND idp_subject = $2",
     )
@@ -117,8 +117,8 @@ pub async fn identity_user(
 /// An organization user with their membership.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserMembership {
-    pub user_id: String,
-    pub membership_id: String,
+    pub user_id: UserId,
+    pub membership_id: MembershipId,
     pub role: String,
     pub state: String,
 }
@@ -145,7 +145,7 @@ pub async fn identity_membership(
 /// A member of the organization with this email.
 pub async fn member_by_email(
     conn: &mut Conn,
-    organization_id: &str,
+    organization_id: &OrgId,
     email: &str,
 ) -> Result<Option<UserMembership>, sqlx::Error> {
     sqlx::query_as(

@@ -420,12 +420,7 @@ async fn certs_of(state: &AppState, r: &ConnectionRow) -> Result<Vec<Certificate
         return Ok(Vec::new());
     }
     let mut conn = state.db.pool.acquire().await?;
-    Ok(db::saml::list_certificates(
-        &mut conn,
-        &OrgId::from_stored(r.organization_id.as_str()),
-        &ConnectionId::from_stored(r.id.as_str()),
-    )
-    .await?)
+    Ok(db::saml::list_certificates(&mut conn, &r.org_id(), &r.connection_id()).await?)
 }
 
 fn check_mapping(m: Option<AttributeMapping>) -> Result<Option<String>, FieldError> {
@@ -737,7 +732,7 @@ pub async fn update(
     let (certs_added, certs_removed) = write_certificate_changes(
         &mut tx,
         organization_id,
-        &ConnectionId::from_stored(row.id.as_str()),
+        &row.connection_id(),
         &certs_change,
     )
     .await?;

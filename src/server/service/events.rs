@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::ids::OrgId;
 use crate::domain::FieldError;
 use crate::server::error::AppError;
 use crate::server::events::{self, Event};
@@ -54,15 +54,18 @@ pub async fn list(state: &AppState, p: &EventParams) -> Result<FeedPage, AppErro
             FieldError::new("types", "types takes up to 50 event types, comma-separated").into(),
         );
     }
-    if let Some(o) = p.organization_id.as_deref() {
-        if !is_valid_id(IdKind::Organization, o) {
-            return Err(FieldError::new(
-                "organization_id",
-                "organization_id is not an organization id (org_…)",
-            )
-            .into());
-        }
-    }
+    let organization_id = p
+        .organization_id
+        .as_deref()
+        .map(|o| {
+            OrgId::parse(o).ok_or_else(|| {
+                FieldError::new(
+                    "organization_id",
+                    "organization_id is not an organization id (org_…)",
+                )
+            })
+        })
+        .transpose()?;
     let limit = p.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(FieldError::new("limit", "limit must be from 1 to 500").into());
@@ -81,14 +84,7 @@ pub async fn list(state: &AppState, p: &EventParams) -> Result<FeedPage, AppErro
             }
         }
     }
-    let data = events::list(
-        &mut conn,
-        after,
-        &types,
-        p.organization_id.as_deref(),
-        limit,
-    )
-    .await?;
+    let data = events::list(&mut conn, after, &types, organization_id.as_deref(), limit).await?;
     let next_cursor = data
         .last()
         .map(|e| e.cursor.clone())

@@ -9,7 +9,7 @@ use crate::domain::membership::{ChangeSource, GrantKind, MembershipState};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::domain::ids::{is_valid_id, IdKind, MembershipId, OrgId};
+use crate::domain::ids::{MembershipId, OrgId};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext};
 use crate::server::db::memberships::{MemberFilter, MemberRow};
@@ -171,9 +171,9 @@ fn to_view(r: MemberRow, grants: Vec<Grant>, with_grants: bool) -> Membership {
         _ => None,
     };
     Membership {
-        id: r.id,
+        id: r.id.into_string(),
         organization_id: r.organization_id,
-        user_id: r.user_id,
+        user_id: r.user_id.into_string(),
         email: r.email,
         first_name: r.first_name,
         last_name: r.last_name,
@@ -248,7 +248,7 @@ pub async fn list(
     .await?;
     let more = rows.len() as i64 > limit;
     let rows: Vec<MemberRow> = rows.into_iter().take(limit as usize).collect();
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
     let mut grants = db::memberships::grants_of(&mut conn, organization_id, &ids).await?;
     let next = if more { ids.last().cloned() } else { None };
     let out = rows
@@ -256,7 +256,7 @@ pub async fn list(
         .map(|r| {
             let mine: Vec<Grant> = grants
                 .iter()
-                .filter(|g| g.membership_id == r.id)
+                .filter(|g| r.id == g.membership_id)
                 .map(|g| {
                     grant_of(
                         g.kind.clone(),
@@ -312,7 +312,7 @@ pub async fn get(
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn acting_role(
     conn: &mut Conn,
-    organization_id: &str,
+    organization_id: &OrgId,
     field: &'static str,
     acting_membership_id: Option<&str>,
 ) -> Result<Option<(Role, MemberRow)>, AppError> {
@@ -325,18 +325,11 @@ pub async fn acting_role(
             format!("{field} must be an active member of this organization"),
         ))
     };
-    if !is_valid_id(IdKind::Membership, id) {
-        return Err(bad());
-    }
-    let m = db::memberships::get_member(
-        conn,
-        &OrgId::from_stored(organization_id),
-        &MembershipId::from_stored(id),
-        db::Lock::Plain,
-    )
-    .await?
-    .filter(|m| m.state == MembershipState::Active)
-    .ok_or_else(bad)?;
+    let id = MembershipId::parse(id).ok_or_else(bad)?;
+    let m = db::memberships::get_member(conn, organization_id, &id, db::Lock::Plain)
+        .await?
+        .filter(|m| m.state == MembershipState::Active)
+        .ok_or_else(bad)?;
     let role = roles::resolve(conn, &m.role).await?.ok_or_else(bad)?;
     Ok(Some((role, m)))
 }
@@ -426,7 +419,7 @@ pub async fn update(
 /// directory sets, and beyond what `acting` may grant).
 async fn change_role(
     tx: &mut AuditedTx,
-    organization_id: &str,
+    organization_id: &OrgId,
     m: &MemberRow,
     acting: &Option<(Role, MemberRow)>,
     role: &str,
@@ -467,7 +460,7 @@ async fn change_role(
 /// Moves `m` to the state `st` by hand; `role` is the role the grant records.
 async fn change_state(
     tx: &mut AuditedTx,
-    organization_id: &str,
+    organization_id: &OrgId,
     m: &MemberRow,
     st: &str,
     role: &str,

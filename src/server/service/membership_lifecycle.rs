@@ -9,7 +9,7 @@ use crate::domain::target::TargetKind;
 use serde_json::{json, Value};
 
 use crate::domain::event_type::EventType;
-use crate::domain::ids::{IdKind, MembershipId, OrgId};
+use crate::domain::ids::{IdKind, MembershipId, OrgId, UserId};
 use crate::domain::membership::{GrantKind, MembershipState};
 use crate::server::audit::{AuditedTx, Target};
 use crate::server::db;
@@ -19,7 +19,7 @@ use crate::server::error::AppError;
 #[derive(Debug, Clone, Copy)]
 pub enum RowWrite<'a> {
     /// A new active membership of the organization user `user_id`.
-    Insert { user_id: &'a str, role: &'a str },
+    Insert { user_id: &'a UserId, role: &'a str },
     /// The state alone (an admin, an invitation, a directory's removal); cancels a scheduled
     /// removal.
     State(MembershipState),
@@ -65,8 +65,8 @@ pub enum Record<'a> {
 /// One change of one membership.
 #[derive(Debug, Clone)]
 pub struct Change<'a> {
-    pub organization_id: &'a str,
-    pub membership_id: &'a str,
+    pub organization_id: &'a OrgId,
+    pub membership_id: &'a MembershipId,
     /// How events name the membership (the person's address, or the directory user's name).
     pub label: &'a str,
     /// Row writes, applied first and in order (none: the change only records provenance, e.g.
@@ -83,7 +83,11 @@ pub struct Change<'a> {
 impl<'a> Change<'a> {
     /// A change of `membership_id` in `organization_id` that writes nothing yet; events name the
     /// membership `label`.
-    pub fn new(organization_id: &'a str, membership_id: &'a str, label: &'a str) -> Self {
+    pub fn new(
+        organization_id: &'a OrgId,
+        membership_id: &'a MembershipId,
+        label: &'a str,
+    ) -> Self {
         Change {
             organization_id,
             membership_id,
@@ -95,7 +99,7 @@ impl<'a> Change<'a> {
     }
 
     /// Creates the membership: active, of the organization user `user_id`, with `role`.
-    pub fn insert(mut self, user_id: &'a str, role: &'a str) -> Self {
+    pub fn insert(mut self, user_id: &'a UserId, role: &'a str) -> Self {
         self.rows.push(RowWrite::Insert { user_id, role });
         self
     }
@@ -168,25 +172,16 @@ impl<'a> Change<'a> {
 pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
     let now = tx.now();
     let (org, m) = (c.organization_id, c.membership_id);
-    let (org_id, m_id) = (OrgId::from_stored(org), MembershipId::from_stored(m));
     for w in &c.rows {
         match *w {
             RowWrite::Insert { user_id, role } => {
                 db::memberships::insert_membership(tx.conn(), m, org, user_id, role, now).await?
             }
             RowWrite::State(state) => {
-                db::memberships::set_membership_state(
-                    tx.conn(),
-                    &org_id,
-                    &m_id,
-                    state.as_str(),
-                    now,
-                )
-                .await?;
+                db::memberships::set_membership_state(tx.conn(), org, m, state.as_str(), now)
+                    .await?;
             }
-            RowWrite::Role(role) => {
-                db::memberships::set_role(tx.conn(), &org_id, &m_id, role, now).await?
-            }
+            RowWrite::Role(role) => db::memberships::set_role(tx.conn(), org, m, role, now).await?,
             RowWrite::Managed {
                 state,
                 role,
@@ -195,8 +190,8 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
             } => {
                 db::memberships::set_managed_membership(
                     tx.conn(),
-                    &org_id,
-                    &m_id,
+                    org,
+                    m,
                     role,
                     state.as_str(),
                     group_id,

@@ -4,7 +4,7 @@ use crate::domain::event_type::EventType;
 use crate::domain::target::TargetKind;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ids::{is_valid_id, IdKind, OrgId};
+use crate::domain::ids::{IdKind, OrgId};
 use crate::domain::intent::{Intent, IntentSet};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
@@ -125,20 +125,19 @@ pub async fn create(
         .as_deref()
         .map(validate_return_url)
         .transpose()?;
-    if !is_valid_id(IdKind::Organization, &input.organization_id) {
-        return Err(FieldError::new(
+    let organization_id = OrgId::parse(&input.organization_id).ok_or_else(|| {
+        FieldError::new(
             "organization_id",
             "organization_id is not an organization id (org_…)",
         )
-        .into());
-    }
+    })?;
     let admin_email = match input.admin_email.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(e) => Some(crate::domain::email::EmailAddress::parse(e, "admin_email")?.into_string()),
     };
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    let org = db::organizations::get(tx.conn(), &input.organization_id)
+    let org = db::organizations::get(tx.conn(), &organization_id)
         .await?
         .ok_or_else(|| FieldError::new("organization_id", "no organization with this id"))?;
     let token = new_secret(SETUP_TOKEN_PREFIX);

@@ -11,7 +11,7 @@ use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
-use crate::domain::ids::{is_valid_id, IdKind};
+use crate::domain::ids::{IdKind, StaffId};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::clock::rfc3339;
@@ -140,10 +140,9 @@ fn setup_link(state: &AppState, token: &str) -> String {
 async fn find(conn: &mut db::Conn, who: &str) -> Result<StaffRow, AppError> {
     let who = who.trim();
     let row = if who.starts_with(IdKind::Staff.prefix()) {
-        if !is_valid_id(IdKind::Staff, who) {
-            return Err(FieldError::new("email", "not a staff id (stf_…)").into());
-        }
-        db::staff::get(conn, who).await?
+        let id = StaffId::parse(who)
+            .ok_or_else(|| FieldError::new("email", "not a staff id (stf_…)"))?;
+        db::staff::get(conn, &id).await?
     } else {
         let email = crate::domain::email::EmailAddress::parse(who, "email")?.into_string();
         db::staff::find_by_email(conn, &email).await?

@@ -38,8 +38,9 @@ pub async fn create(
     })?;
     let name = check_name(&input.name)?;
     let now = state.clock.now();
+    let directory_id = DirectoryId::generate();
     let row = DirectoryRow {
-        id: db::new_id(IdKind::Directory),
+        id: directory_id.to_string(),
         organization_id: organization_id.to_string(),
         kind: kind.as_str().into(),
         name,
@@ -54,7 +55,7 @@ pub async fn create(
     db::directory_tokens::insert_token(
         tx.conn(),
         &db::new_id(IdKind::DirectoryToken),
-        &row.id,
+        &directory_id,
         organization_id,
         &hash_secret(&token),
         &token[token.len() - 4..],
@@ -221,8 +222,8 @@ pub async fn delete(
         .ok_or_else(not_found)?;
     let users = db::directory_users::all_users(tx.conn(), id).await?;
     let dir = DirCtx {
-        directory_id: id.to_string(),
-        organization_id: organization_id.to_string(),
+        directory_id: id.clone(),
+        organization_id: organization_id.clone(),
         name: row.name.clone(),
     };
     for u in &users {

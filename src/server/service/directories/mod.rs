@@ -198,8 +198,8 @@ async fn view(state: &AppState, conn: &mut Conn, r: DirectoryRow) -> Result<Dire
 /// The directory a SCIM request acts in.
 #[derive(Debug, Clone)]
 pub struct DirCtx {
-    pub directory_id: String,
-    pub organization_id: String,
+    pub directory_id: DirectoryId,
+    pub organization_id: OrgId,
     pub name: String,
 }
 
@@ -259,8 +259,8 @@ async fn dir_ctx(
         .await?
         .ok_or_else(not_found)?;
     Ok(DirCtx {
-        directory_id: row.id,
-        organization_id: row.organization_id,
+        directory_id: DirectoryId::from_stored(row.id),
+        organization_id: OrgId::from_stored(row.organization_id),
         name: row.name,
     })
 }

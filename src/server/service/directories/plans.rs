@@ -91,7 +91,7 @@ pub(super) async fn deactivation_plan_for(
 pub(crate) async fn deactivation_plan(
     conn: &mut Conn,
     policy: &crate::server::service::policy::Policy,
-    org: &str,
+    org: &OrgId,
     dir: &DirectoryRow,
     email: &str,
     t: &mut Trace,
@@ -169,8 +169,9 @@ pub(crate) async fn creation_plan(
     email: &str,
     t: &mut Trace,
 ) -> Result<(bool, String), AppError> {
+    let org_id = OrgId::from_stored(org.id.as_str());
     let Some(db::users::UserMembership { user_id, .. }) =
-        db::users::member_by_email(conn, &org.id, email).await?
+        db::users::member_by_email(conn, &org_id, email).await?
     else {
         if held_elsewhere(conn, &org.id, dir, email, t).await? {
             return Ok((false, org.default_role.clone()));
@@ -182,7 +183,7 @@ pub(crate) async fn creation_plan(
         return Ok((true, org.default_role.clone()));
     };
     let membership =
-        db::memberships::membership_of_user(conn, &org.id, &user_id, db::Lock::Plain).await?;
+        db::memberships::membership_of_user(conn, &org_id, &user_id, db::Lock::Plain).await?;
     if membership
         .as_ref()
         .is_none_or(|m| m.state != MembershipState::Active)

@@ -24,7 +24,7 @@ use super::DirCtx;
 pub(super) async fn suspend(
     tx: &mut AuditedTx,
     dir: &DirCtx,
-    user_id: &str,
+    user_id: &UserId,
     label: &str,
     reason: SuspendReason,
     only_managed: bool,
@@ -63,8 +63,8 @@ pub(super) async fn suspend(
 pub(super) async fn write_suspension(
     tx: &mut AuditedTx,
     dir: &DirCtx,
-    user_id: &str,
-    m: &str,
+    user_id: &UserId,
+    m: &MembershipId,
     role: &str,
     group_id: Option<&str>,
     label: &str,
@@ -72,13 +72,9 @@ pub(super) async fn write_suspension(
 ) -> Result<(), AppError> {
     let now = tx.now();
     let org = dir.organization_id.clone();
-    let (m, role) = (m.to_owned(), role.to_owned());
-    let (org_id, m_id) = (
-        OrgId::from_stored(org.as_str()),
-        MembershipId::from_stored(m.as_str()),
-    );
+    let (m, role) = (m.clone(), role.to_owned());
     // An invitation sent to the address before must not undo the deprovisioning.
-    let email = db::users::user_email(tx.conn(), &org_id, &UserId::from_stored(user_id)).await?;
+    let email = db::users::user_email(tx.conn(), &org, user_id).await?;
     Change::new(&org, &m, label)
         .managed(MembershipState::Suspended, &role, group_id, &dir.directory_id)
         .revoking_invitations_to(email.as_deref())
@@ -117,12 +113,11 @@ pub(super) async fn write_suspension(
     match plan.remove_after_days {
         Some(0) => remove(tx, &org, &m, label, &role, &dir.directory_id, &dir.name).await?,
         Some(days) => {
-            db::memberships::schedule_removal(tx.conn(), &org_id, &m_id, now + days * 86_400_000)
-                .await?
+            db::memberships::schedule_removal(tx.conn(), &org, &m, now + days * 86_400_000).await?
         }
         // Held by the last-admin protection: looked at again until another admin exists.
         None if plan.protected => {
-            db::memberships::schedule_removal(tx.conn(), &org_id, &m_id, now + PROTECTED_RECHECK_MS)
+            db::memberships::schedule_removal(tx.conn(), &org, &m, now + PROTECTED_RECHECK_MS)
                 .await?
         }
         None => {}
@@ -136,8 +131,8 @@ pub const PROTECTED_RECHECK_MS: i64 = 3600 * 1000;
 /// Removes a directory-suspended member (policy `remove`), in the caller's transaction.
 async fn remove(
     tx: &mut AuditedTx,
-    org: &str,
-    m: &str,
+    org: &OrgId,
+    m: &MembershipId,
     label: &str,
     role: &str,
     directory_id: &str,

@@ -4,7 +4,7 @@ use crate::domain::event_type::EventType;
 use crate::domain::membership::{ChangeSource, GrantKind, MembershipState};
 use serde_json::json;
 
-use crate::domain::ids::{IdKind, MembershipId, OrgId};
+use crate::domain::ids::{MembershipId, OrgId, UserId};
 use crate::domain::reconcile::{
     self, Effect, Group, InDirectory, Inputs, NewestGrant, SuspendReason,
 };
@@ -72,12 +72,7 @@ pub async fn reconcile(
         Some(db::memberships::ManagedMembership {
             id: m, state: st, ..
         }) if wants_access && *st != MembershipState::Active => {
-            db::memberships::newest_grant(
-                tx.conn(),
-                &OrgId::from_stored(org.as_str()),
-                &MembershipId::from_stored(m.as_str()),
-            )
-            .await?
+            db::memberships::newest_grant(tx.conn(), &org, m).await?
         }
         _ => None,
     };
@@ -123,11 +118,11 @@ pub async fn reconcile(
 /// none.
 async fn link_user(
     tx: &mut AuditedTx,
-    org: &str,
+    org: &OrgId,
     u: &mut DirUserRow,
     email: &str,
     creates: bool,
-) -> Result<Option<String>, AppError> {
+) -> Result<Option<UserId>, AppError> {
     if u.user_id.is_none() {
         // The same person may already be a member (JIT, an invitation, another directory).
         if let Some(db::users::UserMembership { user_id: uid, .. }) =
@@ -135,7 +130,7 @@ async fn link_user(
         {
             u.user_id = Some(uid);
         } else if creates {
-            let uid = db::new_id(IdKind::User);
+            let uid = UserId::generate();
             let resource: serde_json::Value = serde_json::from_str(&u.resource).unwrap_or_default();
             let name = |k: &str| {
                 resource
@@ -168,7 +163,7 @@ async fn link_user(
 async fn write_effect(
     tx: &mut AuditedTx,
     dir: &DirCtx,
-    uid: &str,
+    uid: &UserId,
     label: &str,
     current: Option<&db::memberships::ManagedMembership>,
     effect: Effect<'_>,
@@ -188,7 +183,7 @@ async fn write_effect(
             }
         }
         Effect::Create { role, group, grant } => {
-            let m = db::new_id(IdKind::Membership);
+            let m = MembershipId::generate();
             Change::new(org, &m, label)
                 .insert(uid, role)
                 .managed(

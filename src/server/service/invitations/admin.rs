@@ -5,7 +5,7 @@ use crate::domain::target::TargetKind;
 use serde_json::json;
 
 use crate::domain::email::EmailAddress;
-use crate::domain::ids::{is_valid_id, IdKind, InvitationId, OrgId};
+use crate::domain::ids::{IdKind, InvitationId, OrgId};
 use crate::domain::invitation::{InvitationState, InviterKind};
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
@@ -219,14 +219,12 @@ pub async fn create(
     ctx: &RequestContext,
     input: CreateInvitation,
 ) -> Result<Invitation, AppError> {
-    if !is_valid_id(IdKind::Organization, &input.organization_id) {
-        return Err(FieldError::new(
+    let org = OrgId::parse(&input.organization_id).ok_or_else(|| {
+        FieldError::new(
             "organization_id",
             "organization_id is not an organization id (org_…)",
         )
-        .into());
-    }
-    let org = input.organization_id.clone();
+    })?;
     let email = EmailAddress::parse(&input.email, "email")?.into_string();
     let days = input.expires_in_days.unwrap_or(DEFAULT_DAYS);
     if !(1..=30).contains(&days) {
@@ -278,7 +276,7 @@ pub async fn create(
     let (inviter_kind, inviter_id, inviter_name) = match &acting {
         Some((_, m)) => (
             InviterKind::Membership.as_str().to_owned(),
-            m.id.clone(),
+            m.id.to_string(),
             m.email.clone(),
         ),
         None => (
@@ -289,7 +287,7 @@ pub async fn create(
     };
     let row = InvitationRow {
         id: db::new_id(IdKind::Invitation),
-        organization_id: org.clone(),
+        organization_id: org.to_string(),
         email: email.clone(),
         role: role.clone(),
         state: InvitationState::Pending.as_str().into(),

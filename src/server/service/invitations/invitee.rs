@@ -7,7 +7,7 @@ use crate::domain::sign_in::SignInPurpose;
 use crate::domain::target::TargetKind;
 use serde_json::json;
 
-use crate::domain::ids::{IdKind, InvitationId, MembershipId, OrgId};
+use crate::domain::ids::{ConnectionId, InvitationId, MembershipId, OrgId, UserId};
 use crate::domain::invitation::InvitationState;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::crypto::{hash_secret, INVITE_TOKEN_PREFIX};
@@ -197,6 +197,7 @@ async fn finish_redirect(
     state: &AppState,
     inv: &InvitationRow,
     redirect: Option<String>,
+    // Empty when the invitee accepted through the email link (no connection).
     connection_id: &str,
     result: &SignInResult,
 ) -> Result<Next, AppError> {
@@ -204,8 +205,8 @@ async fn finish_redirect(
         Some(r) => {
             crate::server::service::sso::hand_off(
                 state,
-                &inv.organization_id,
-                connection_id,
+                &inv.org_id(),
+                &ConnectionId::from_stored(connection_id),
                 &r,
                 None,
                 result,
@@ -317,7 +318,7 @@ async fn accept(
     token_hash: &str,
     sso: Option<(&db::connections::ConnectionRow, &Identity)>,
 ) -> Result<Result<SignInResult, Refusal>, AppError> {
-    let org = inv.organization_id.clone();
+    let org = inv.org_id();
     let email = inv.email.clone();
     let now = state.clock.now();
     let actor = Actor {
@@ -399,7 +400,7 @@ async fn not_claimed(state: &AppState, inv: &InvitationRow, now: i64) -> Result<
     let mut conn = state.db.pool.acquire().await?;
     let cur = db::invitations::get_invitation(
         &mut conn,
-        &OrgId::from_stored(inv.organization_id.as_str()),
+        &inv.org_id(),
         &InvitationId::from_stored(inv.id.as_str()),
     )
     .await?;
@@ -425,9 +426,10 @@ async fn still_refused(
     tx: &mut AuditedTx,
     inv: &InvitationRow,
 ) -> Result<Option<Refusal>, AppError> {
-    let (org, email) = (&inv.organization_id, &inv.email);
+    let org_id = inv.org_id();
+    let (org, email) = (&org_id, &inv.email);
     let holders = crate::server::service::domains::holders_of_email(tx.conn(), email).await?;
-    if holders.first().is_some_and(|h| h != org) {
+    if holders.first().is_some_and(|h| h.as_str() != org.as_str()) {
         return Ok(Some(refusal(403, "This invitation can no longer be accepted", "Your email domain is now verified by another organization. Ask the person who invited you for help.")));
     }
     let user = db::users::user_by_email(tx.conn(), org, email).await?;
@@ -460,8 +462,9 @@ async fn join(
     tx: &mut AuditedTx,
     inv: &InvitationRow,
     sso: Option<(&db::connections::ConnectionRow, &Identity)>,
-) -> Result<(String, String, String), AppError> {
-    let (org, email) = (inv.organization_id.as_str(), inv.email.as_str());
+) -> Result<(UserId, MembershipId, String), AppError> {
+    let org_id = inv.org_id();
+    let (org, email) = (&org_id, inv.email.as_str());
     let grant_detail = json!({
         "invitation_id": inv.id,
         "inviter_type": inv.inviter_kind,
@@ -493,14 +496,9 @@ async fn join(
                 ..
             }) => {
                 // A directory that manages the member keeps deciding the role.
-                let managed = db::memberships::get_member(
-                    tx.conn(),
-                    &OrgId::from_stored(org),
-                    &MembershipId::from_stored(m.as_str()),
-                    db::Lock::Plain,
-                )
-                .await?
-                .is_some_and(|r| r.directory_name.is_some());
+                let managed = db::memberships::get_member(tx.conn(), org, &m, db::Lock::Plain)
+                    .await?
+                    .is_some_and(|r| r.directory_name.is_some());
                 let role = if managed {
                     old_role.clone()
                 } else {
@@ -527,7 +525,7 @@ async fn join(
                 let u = match db::users::user_by_email(tx.conn(), org, email).await? {
                     Some(u) => u,
                     None => {
-                        let u = db::new_id(IdKind::User);
+                        let u = UserId::generate();
                         let (first, last) = sso
                             .map(|(_, i)| (i.first_name.clone(), i.last_name.clone()))
                             .unwrap_or_default();
@@ -545,7 +543,7 @@ async fn join(
                         u
                     }
                 };
-                let m = db::new_id(IdKind::Membership);
+                let m = MembershipId::generate();
                 Change::new(org, &m, email)
                 .insert(&u, &inv.role)
                 .grant(GrantKind::Invitation, &inv.role, grant_detail)
@@ -565,8 +563,8 @@ async fn join(
 /// for someone else here.
 async fn link_identity(
     tx: &mut AuditedTx,
-    org: &str,
-    user_id: &str,
+    org: &OrgId,
+    user_id: &UserId,
     email: &str,
     c: &db::connections::ConnectionRow,
     i: &Identity,
@@ -577,7 +575,7 @@ async fn link_identity(
         None => {
             db::users::insert_identity(
                 tx.conn(),
-                &c.id,
+                &c.connection_id(),
                 &i.subject,
                 org,
                 user_id,
@@ -587,7 +585,7 @@ async fn link_identity(
             )
             .await?;
         }
-        Some(u) if u == user_id => {
+        Some(u) if u == *user_id => {
             db::users::touch_identity(tx.conn(), &c.id, &i.subject, email, &raw, now).await?;
         }
         Some(_) => return Ok(false),

@@ -146,7 +146,7 @@ pub(crate) async fn recheck_at_acceptance(
 /// `create` and the policy simulator; every step is written to `t`. Answers the role's slug.
 pub(crate) async fn invite_checks(
     conn: &mut Conn,
-    org: &str,
+    org: &OrgId,
     policy: &crate::server::service::policy::Policy,
     email: &str,
     role: &str,
@@ -160,7 +160,7 @@ pub(crate) async fn invite_checks(
     inviter_and_role_rules(policy, &role, acting, t)?;
     let acting_owned = acting.cloned();
     let holders = crate::server::service::domains::holders_of_email(conn, email).await?;
-    if holders.first().is_some_and(|h| h != org) {
+    if holders.first().is_some_and(|h| h.as_str() != org.as_str()) {
         let d = email_domain(email)
             .map(|d| d.as_str().to_owned())
             .unwrap_or_default();

@@ -121,23 +121,22 @@ pub async fn simulate(
 /// A sign-in through the connection: the admission JIT and returning identities go through.
 async fn simulate_sso(
     conn: &mut Conn,
-    organization_id: &str,
+    organization_id: &OrgId,
     connection_id: &str,
     email: &str,
     t: &mut Trace,
 ) -> Result<(bool, Option<String>), AppError> {
-    let row = db::connections::get_connection(
-        conn,
-        &OrgId::from_stored(organization_id),
-        &ConnectionId::from_stored(connection_id),
-    )
-    .await?
-    .ok_or_else(|| {
+    let unknown = || {
         invalid(
             "path.connection_id",
             "no SSO connection with this id in this organization",
         )
-    })?;
+    };
+    // A malformed id names no connection: the same answer as an unknown one.
+    let connection_id = ConnectionId::parse(connection_id).ok_or_else(unknown)?;
+    let row = db::connections::get_connection(conn, organization_id, &connection_id)
+        .await?
+        .ok_or_else(unknown)?;
     // Someone who signed in through this connection before is a returning identity.
     let subject: Option<String> = sqlx::query_scalar(
         "SELECT idp_subject FROM user_identities WHERE connection_id = $1 AND email = $2 ORDER BY last_login_at DESC LIMIT 1",
@@ -159,7 +158,7 @@ async fn simulate_sso(
 /// An invitation with the role `wanted` from the inviter, and its acceptance route.
 async fn simulate_invitation(
     conn: &mut Conn,
-    organization_id: &str,
+    organization_id: &OrgId,
     policy: &Policy,
     email: &str,
     wanted: &str,
@@ -221,7 +220,7 @@ async fn simulate_invitation(
 )]
 async fn simulate_directory(
     conn: &mut Conn,
-    organization_id: &str,
+    organization_id: &OrgId,
     org: &db::organizations::OrganizationRow,
     policy: &Policy,
     directory_id: &str,
@@ -229,18 +228,17 @@ async fn simulate_directory(
     email: &str,
     t: &mut Trace,
 ) -> Result<(bool, Option<String>), AppError> {
-    let dir = db::directories::get_directory(
-        conn,
-        &OrgId::from_stored(organization_id),
-        &DirectoryId::from_stored(directory_id),
-    )
-    .await?
-    .ok_or_else(|| {
+    let unknown = || {
         invalid(
             "path.directory_id",
             "no directory with this id in this organization",
         )
-    })?;
+    };
+    // A malformed id names no directory: the same answer as an unknown one.
+    let directory_id = DirectoryId::parse(directory_id).ok_or_else(unknown)?;
+    let dir = db::directories::get_directory(conn, organization_id, &directory_id)
+        .await?
+        .ok_or_else(unknown)?;
     Ok(match SimulatedDirectoryEvent::parse(event) {
         Some(SimulatedDirectoryEvent::Create) => {
             let (allowed, role) =
@@ -250,7 +248,12 @@ async fn simulate_directory(
         }
         Some(SimulatedDirectoryEvent::Deactivate) => {
             crate::server::service::directories::deactivation_plan(
-                conn, policy, &org.id, &dir, email, t,
+                conn,
+                policy,
+                organization_id,
+                &dir,
+                email,
+                t,
             )
             .await?;
             (false, None)

@@ -246,8 +246,8 @@ pub async fn create_group(
     check_members(tx.conn(), dir, &f.members).await?;
     let row = DirGroupRow {
         id: db::new_id(IdKind::DirectoryGroup),
-        directory_id: dir.directory_id.clone(),
-        organization_id: dir.organization_id.clone(),
+        directory_id: dir.directory_id.to_string(),
+        organization_id: dir.organization_id.to_string(),
         display_name: f.display_name.clone(),
         external_id: f.external_id.clone(),
         resource: res.to_string(),

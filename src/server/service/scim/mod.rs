@@ -170,8 +170,8 @@ pub async fn authenticate(
     .await?
     .ok_or_else(unauthorized)?;
     Ok(DirCtx {
-        directory_id: row.id,
-        organization_id: row.organization_id,
+        directory_id: DirectoryId::from_stored(row.id),
+        organization_id: OrgId::from_stored(row.organization_id),
         name: row.name,
     })
 }

@@ -84,8 +84,8 @@ pub async fn create_user(
     }
     let mut row = DirUserRow {
         id: db::new_id(IdKind::DirectoryUser),
-        directory_id: dir.directory_id.clone(),
-        organization_id: dir.organization_id.clone(),
+        directory_id: dir.directory_id.to_string(),
+        organization_id: dir.organization_id.to_string(),
         user_name: f.user_name.clone(),
         user_name_key: key,
         external_id: f.external_id.clone(),

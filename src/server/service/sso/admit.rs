@@ -6,7 +6,7 @@ use crate::domain::membership::{ChangeSource, GrantKind, MembershipState};
 use crate::domain::target::TargetKind;
 
 use crate::domain::domain_name::email_domain;
-use crate::domain::ids::{ConnectionId, IdKind, MembershipId, OrgId};
+use crate::domain::ids::{MembershipId, UserId};
 use crate::domain::policy::TraceRule;
 use crate::domain::sign_in::AdmissionRefusal;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
@@ -24,13 +24,13 @@ use super::SignInResult;
 #[derive(Debug, Clone)]
 pub enum Admit {
     Returning {
-        user_id: String,
-        membership_id: String,
+        user_id: UserId,
+        membership_id: MembershipId,
         role: String,
     },
     Link {
-        user_id: String,
-        membership_id: String,
+        user_id: UserId,
+        membership_id: MembershipId,
         role: String,
         domain: String,
     },
@@ -63,7 +63,8 @@ pub(crate) async fn admission(
     subject: Option<&str>,
     t: &mut Trace,
 ) -> Result<Result<Admit, OidcFailure>, AppError> {
-    let org = &row.organization_id;
+    let org_id = row.org_id();
+    let org = &org_id;
     let refuse = |t: &mut Trace, rule: TraceRule, reason: AdmissionRefusal, message: String| {
         t.deny(rule.as_str(), message.clone());
         Ok(Err(OidcFailure {
@@ -90,16 +91,9 @@ pub(crate) async fn admission(
     let Some(email) = email.map(|e| e.trim().to_lowercase()) else {
         return refuse(t, TraceRule::Email, AdmissionRefusal::NoEmail, "your identity provider did not send an email address; ask your IT admin to release the email claim".into());
     };
+    let connection_id = row.connection_id();
     let existing = match subject {
-        Some(sub) => {
-            db::users::identity_membership(
-                conn,
-                &OrgId::from_stored(org.as_str()),
-                &ConnectionId::from_stored(row.id.as_str()),
-                sub,
-            )
-            .await?
-        }
+        Some(sub) => db::users::identity_membership(conn, org, &connection_id, sub).await?,
         None => None,
     };
     let by_email = db::users::member_by_email(conn, org, &email).await?;
@@ -294,7 +288,7 @@ async fn decide_locked(
                 // Decide again only when a lock was taken (PostgreSQL).
                 if db::memberships::lock_membership(
                     tx.conn(),
-                    &OrgId::from_stored(row.organization_id.as_str()),
+                    &row.org_id(),
                     &MembershipId::from_stored(m),
                 )
                 .await?
@@ -317,8 +311,8 @@ async fn write_admitted(
     email: &str,
     raw: &str,
     admitted: Admit,
-) -> Result<(String, String, String), AppError> {
-    let org = &row.organization_id;
+) -> Result<(UserId, MembershipId, String), AppError> {
+    let (org, connection_id) = (&row.org_id(), &row.connection_id());
     let now = tx.now();
     let grant = |domain: &str| serde_json::json!({ "connection_id": row.id, "connection_name": row.name, "connection_kind": row.kind, "domain": domain });
     Ok(match admitted {
@@ -339,7 +333,7 @@ async fn write_admitted(
             // Same person through a second connection: link by verified email on a verified domain.
             db::users::insert_identity(
                 tx.conn(),
-                &row.id,
+                connection_id,
                 &id.subject,
                 org,
                 &user_id,
@@ -355,8 +349,8 @@ async fn write_admitted(
             (user_id, membership_id, role)
         }
         Admit::Jit { role, domain } => {
-            let u = db::new_id(IdKind::User);
-            let m = db::new_id(IdKind::Membership);
+            let u = UserId::generate();
+            let m = MembershipId::generate();
             db::users::insert_user(
                 tx.conn(),
                 &u,
@@ -367,8 +361,17 @@ async fn write_admitted(
                 now,
             )
             .await?;
-            db::users::insert_identity(tx.conn(), &row.id, &id.subject, org, &u, email, raw, now)
-                .await?;
+            db::users::insert_identity(
+                tx.conn(),
+                connection_id,
+                &id.subject,
+                org,
+                &u,
+                email,
+                raw,
+                now,
+            )
+            .await?;
             Change::new(org, &m, email)
                 .insert(&u, &role)
                 .grant(GrantKind::Jit, &role, grant(&domain))

@@ -46,8 +46,8 @@ async fn record_failure_with(
     db::sign_in::insert_attempt(
         tx.conn(),
         &db::new_id(IdKind::LoginAttempt),
-        &row.organization_id,
-        &row.id,
+        &row.org_id(),
+        &row.connection_id(),
         purpose,
         SignInOutcome::Failed,
         Some(&f.reason),
@@ -158,8 +158,8 @@ pub(super) async fn conclude(
         db::sign_in::insert_attempt(
             tx.conn(),
             &db::new_id(IdKind::LoginAttempt),
-            &row.organization_id,
-            &row.id,
+            &row.org_id(),
+            &row.connection_id(),
             SignInPurpose::Test.as_str(),
             SignInOutcome::Succeeded,
             None,
@@ -209,8 +209,8 @@ pub(super) async fn conclude(
             let redirect_uri = req.redirect_uri.clone().unwrap_or_default();
             hand_off(
                 state,
-                &row.organization_id,
-                &row.id,
+                &row.org_id(),
+                &row.connection_id(),
                 &redirect_uri,
                 req.client_state.as_deref(),
                 &result,

@@ -1,6 +1,6 @@
 //! The one-time code: handed to the vendor's product and redeemed for the profile.
 
-use crate::domain::ids::{MembershipId, OrgId};
+use crate::domain::ids::{ConnectionId, MembershipId, OrgId};
 use crate::domain::membership::MembershipState;
 
 use crate::server::crypto::{hash_secret, new_secret};
@@ -15,8 +15,8 @@ use super::{with_query, Next, SignInResult, CODE_TTL_MS};
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn hand_off(
     state: &AppState,
-    organization_id: &str,
-    connection_id: &str,
+    organization_id: &OrgId,
+    connection_id: &ConnectionId,
     redirect_uri: &str,
     client_state: Option<&str>,
     result: &SignInResult,
