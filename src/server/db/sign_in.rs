@@ -78,7 +78,8 @@ pub async fn insert_code(
     conn: &mut Conn,
     code_hash: &str,
     organization_id: &OrgId,
-    connection_id: &ConnectionId,
+    // `None` for an invitation accepted through its email link (stored as the empty string).
+    connection_id: Option<&ConnectionId>,
     redirect_uri: &str,
     result: &str,
     membership_id: Option<&str>,
@@ -90,7 +91,7 @@ pub async fn insert_code(
     )
     .bind(code_hash)
     .bind(organization_id)
-    .bind(connection_id)
+    .bind(connection_id.map_or("", |c| c.as_str()))
     .bind(redirect_uri)
     .bind(result)
     .bind(now)

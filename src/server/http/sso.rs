@@ -125,6 +125,13 @@ pub async fn portal_test(
             )),
         );
     };
-    let next = sso::begin_test(&state, &grant.organization_id, &connection).await;
+    // A malformed id names no connection: the same answer as an unknown one.
+    let Some(connection) = crate::domain::ids::ConnectionId::parse(&connection) else {
+        return render(
+            &state,
+            Err(crate::server::error::AppError::NotFound("connection")),
+        );
+    };
+    let next = sso::begin_test(&state, &grant.org(), &connection).await;
     render(&state, next)
 }

@@ -944,7 +944,7 @@ async fn write_certificate_changes(
             tx.conn(),
             organization_id,
             connection_id,
-            &CertificateId::from_stored(cid.as_str()),
+            &CertificateId::from_stored(victim.id.as_str()),
         )
         .await?;
         certs_removed.push(victim.fingerprint.clone());

@@ -178,7 +178,7 @@ pub async fn accept_link(
     }
     match accept(state, ctx, &invitation, &token_hash, None).await? {
         Err((status, title, message)) => Ok(Next::Page(status, title, message)),
-        Ok(result) => finish_redirect(state, &invitation, redirect, "", &result).await,
+        Ok(result) => finish_redirect(state, &invitation, redirect, None, &result).await,
     }
 }
 
@@ -197,8 +197,8 @@ async fn finish_redirect(
     state: &AppState,
     inv: &InvitationRow,
     redirect: Option<String>,
-    // Empty when the invitee accepted through the email link (no connection).
-    connection_id: &str,
+    // `None` when the invitee accepted through the email link.
+    connection_id: Option<&ConnectionId>,
     result: &SignInResult,
 ) -> Result<Next, AppError> {
     match redirect {
@@ -206,7 +206,7 @@ async fn finish_redirect(
             crate::server::service::sso::hand_off(
                 state,
                 &inv.org_id(),
-                &ConnectionId::from_stored(connection_id),
+                connection_id,
                 &r,
                 None,
                 result,
@@ -296,7 +296,7 @@ pub async fn accept_after_sso(
         Err((status, title, message)) => Ok(Next::Page(status, title, message)),
         Ok(result) => {
             let redirect = redirect_for(state, &inv).await?;
-            finish_redirect(state, &inv, redirect, &row.id, &result).await
+            finish_redirect(state, &inv, redirect, Some(&row.connection_id()), &result).await
         }
     }
 }

@@ -92,15 +92,10 @@ async fn resolve_connection(
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn begin_test(
     state: &AppState,
-    organization_id: &str,
-    connection_id: &str,
+    organization_id: &OrgId,
+    connection_id: &ConnectionId,
 ) -> Result<Next, AppError> {
-    let row = connections::get_row(
-        state,
-        &OrgId::from_stored(organization_id),
-        &ConnectionId::from_stored(connection_id),
-    )
-    .await?;
+    let row = connections::get_row(state, organization_id, connection_id).await?;
     begin(state, row, SignInPurpose::Test, None, None).await
 }
 

@@ -210,7 +210,7 @@ pub(super) async fn conclude(
             hand_off(
                 state,
                 &row.org_id(),
-                &row.connection_id(),
+                Some(&row.connection_id()),
                 &redirect_uri,
                 req.client_state.as_deref(),
                 &result,

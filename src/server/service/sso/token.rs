@@ -16,7 +16,8 @@ use super::{with_query, Next, SignInResult, CODE_TTL_MS};
 pub async fn hand_off(
     state: &AppState,
     organization_id: &OrgId,
-    connection_id: &ConnectionId,
+    // `None` for an invitation accepted through its email link.
+    connection_id: Option<&ConnectionId>,
     redirect_uri: &str,
     client_state: Option<&str>,
     result: &SignInResult,
