@@ -87,53 +87,57 @@ pub async fn portal_sso() -> Result<SsoPage, PortalError> {
     let org = &c.grant.org();
     let mut out = Vec::new();
     for conn in connections::list(&c.state, org).await? {
-        let last_test = sso::last_test(&c.state, org, &conn.id)
-            .await?
-            .map(|(ok, ev, at)| {
-                let s = |k: &str| ev.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-                TestResult {
-                    ok,
-                    at: rfc3339(at),
-                    reason: if ok { None } else { s("reason") },
-                    message: if ok { None } else { s("message") },
-                    evidence: if ok {
-                        None
-                    } else {
-                        ev.get("evidence")
-                            .and_then(|e| serde_json::to_string_pretty(e).ok())
-                    },
-                    subject: if ok { s("subject") } else { None },
-                    email: if ok { s("email") } else { None },
-                    name: if ok {
-                        Some(
-                            format!(
-                                "{} {}",
-                                s("first_name").unwrap_or_default(),
-                                s("last_name").unwrap_or_default()
-                            )
-                            .trim()
-                            .to_owned(),
+        let last_test = sso::last_test(
+            &c.state,
+            org,
+            &crate::domain::ids::ConnectionId::from_stored(conn.id.as_str()),
+        )
+        .await?
+        .map(|(ok, ev, at)| {
+            let s = |k: &str| ev.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+            TestResult {
+                ok,
+                at: rfc3339(at),
+                reason: if ok { None } else { s("reason") },
+                message: if ok { None } else { s("message") },
+                evidence: if ok {
+                    None
+                } else {
+                    ev.get("evidence")
+                        .and_then(|e| serde_json::to_string_pretty(e).ok())
+                },
+                subject: if ok { s("subject") } else { None },
+                email: if ok { s("email") } else { None },
+                name: if ok {
+                    Some(
+                        format!(
+                            "{} {}",
+                            s("first_name").unwrap_or_default(),
+                            s("last_name").unwrap_or_default()
                         )
-                    } else {
-                        None
-                    },
-                    groups: ev
-                        .get("groups")
-                        .and_then(|g| g.as_array())
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|v| v.as_str().map(str::to_owned))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    raw_claims: if ok {
-                        ev.get("raw")
-                            .and_then(|r| serde_json::to_string_pretty(r).ok())
-                    } else {
-                        None
-                    },
-                }
-            });
+                        .trim()
+                        .to_owned(),
+                    )
+                } else {
+                    None
+                },
+                groups: ev
+                    .get("groups")
+                    .and_then(|g| g.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                raw_claims: if ok {
+                    ev.get("raw")
+                        .and_then(|r| serde_json::to_string_pretty(r).ok())
+                } else {
+                    None
+                },
+            }
+        });
         out.push(ConnectionInfo {
             issuer: conn
                 .oidc

@@ -1,7 +1,7 @@
 //! `directory_users` table: the users a directory pushes.
 
 use super::{for_update, Conn, Flag, Lock};
-use crate::domain::ids::UserId;
+use crate::domain::ids::{OrgId, UserId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DirUserRow {
@@ -207,8 +207,8 @@ pub async fn existing_user_ids(
 /// or, when none is linked, carrying `email`.
 pub async fn authoritative_users(
     conn: &mut Conn,
-    organization_id: &str,
-    user_id: Option<&str>,
+    organization_id: &OrgId,
+    user_id: Option<&UserId>,
     email: &str,
 ) -> Result<Vec<bool>, sqlx::Error> {
     let base =

@@ -27,8 +27,8 @@ pub struct DeactivationPlan {
 pub(super) async fn deactivation_plan_for(
     conn: &mut Conn,
     policy: &crate::server::service::policy::Policy,
-    org: &str,
-    membership_id: &str,
+    org: &OrgId,
+    membership_id: &MembershipId,
     role: &str,
     t: &mut Trace,
 ) -> Result<DeactivationPlan, AppError> {
@@ -39,14 +39,8 @@ pub(super) async fn deactivation_plan_for(
     let is_admin = crate::server::service::roles::resolve(conn, role)
         .await?
         .is_some_and(|r| r.permissions.iter().any(|p| p == "*"));
-    let last_admin = is_admin
-        && db::memberships::other_active_admins(
-            conn,
-            &OrgId::from_stored(org),
-            &MembershipId::from_stored(membership_id),
-        )
-        .await?
-            == 0;
+    let last_admin =
+        is_admin && db::memberships::other_active_admins(conn, org, membership_id).await? == 0;
     let mut plan = DeactivationPlan {
         last_admin,
         ..Default::default()

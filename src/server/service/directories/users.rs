@@ -3,7 +3,7 @@
 use crate::domain::sign_in::GateRefusal;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ids::{DirectoryId, OrgId};
+use crate::domain::ids::{DirectoryId, OrgId, UserId};
 use crate::server::db::scim_log::LogFilter;
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
@@ -127,8 +127,8 @@ pub async fn purge_request_log(state: &AppState) -> Result<u64, AppError> {
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn gate(
     conn: &mut Conn,
-    organization_id: &str,
-    user_id: Option<&str>,
+    organization_id: &OrgId,
+    user_id: Option<&UserId>,
     email: &str,
 ) -> Result<Option<GateRefusal>, sqlx::Error> {
     if !db::directories::has_authoritative(conn, organization_id).await? {

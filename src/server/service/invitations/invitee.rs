@@ -434,7 +434,7 @@ async fn still_refused(
     }
     let user = db::users::user_by_email(tx.conn(), org, email).await?;
     if let Some(why) =
-        crate::server::service::directories::gate(tx.conn(), org, user.as_deref(), email).await?
+        crate::server::service::directories::gate(tx.conn(), org, user.as_ref(), email).await?
     {
         return Ok(Some(refusal(
             403,

@@ -208,7 +208,7 @@ pub(crate) async fn invite_checks(
         );
     }
     let user = db::users::user_by_email(conn, org, email).await?;
-    match crate::server::service::directories::gate(conn, org, user.as_deref(), email).await? {
+    match crate::server::service::directories::gate(conn, org, user.as_ref(), email).await? {
         Some(reason) => {
             let e = gate_refusal(reason, email);
             t.deny(TraceRule::Directory.as_str(), e.to_string());

@@ -101,9 +101,7 @@ pub(crate) async fn admission(
         .as_ref()
         .or(by_email.as_ref())
         .map(|m| m.user_id.clone());
-    match crate::server::service::directories::gate(conn, org, known_user.as_deref(), &email)
-        .await?
-    {
+    match crate::server::service::directories::gate(conn, org, known_user.as_ref(), &email).await? {
         Some(why) => {
             return refuse(t, TraceRule::Directory, why.into(), why.message().into());
         }

@@ -286,14 +286,14 @@ async fn finish(
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn last_test(
     state: &AppState,
-    organization_id: &str,
-    connection_id: &str,
+    organization_id: &OrgId,
+    connection_id: &ConnectionId,
 ) -> Result<Option<(bool, serde_json::Value, i64)>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     Ok(db::sign_in::last_attempt(
         &mut conn,
-        &OrgId::from_stored(organization_id),
-        &ConnectionId::from_stored(connection_id),
+        organization_id,
+        connection_id,
         SignInPurpose::Test,
     )
     .await?
