@@ -4,9 +4,13 @@
 // concurrent clients. Prints throughput, latency percentiles and the server's resident memory.
 //
 //   node benches/scim_sync.mjs --base URL --token TOKEN [--users 10000] [--groups 100]
-//        [--max-members 1000] [--concurrency 8] [--pid SERVER_PID]
-// Run through benches/scim_sync.sh, which starts Lanyard on SQLite or PostgreSQL.
-import { readFileSync } from 'node:fs';
+//        [--max-members 1000] [--concurrency 8] [--pid SERVER_PID] [--lookup yes|no]
+//        [--wal FILE] [--every SECONDS] [--prefix user] [--result NAME]
+// --wal prints the size of that file (SQLite's WAL) with the RSS every --every seconds (0: never);
+// --result prints one machine-readable line `RESULT NAME key=value …` for the wrapper scripts.
+// Run through benches/scim_sync.sh, which starts Lanyard on SQLite or PostgreSQL; the same load
+// runs against another SCIM server in benches/scim_side_by_side.sh.
+import { readFileSync, statSync } from 'node:fs';
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
@@ -20,6 +24,10 @@ const concurrency = Number(args.concurrency ?? 8);
 const pid = args.pid;
 // Okta looks each user up by userName before creating it; --lookup no sends the POSTs alone.
 const lookup = (args.lookup ?? 'yes') !== 'no';
+const wal = args.wal;
+const every = Number(args.every ?? 0);
+const prefix = args.prefix ?? 'user';
+const resultName = args.result;
 if (!base || !token) {
   console.error('usage: node benches/scim_sync.mjs --base URL --token TOKEN [...]');
   process.exit(2);
@@ -44,11 +52,33 @@ function cpu() {
     return null;
   }
 }
+function walMiB() {
+  if (!wal) return null;
+  try {
+    return statSync(wal).size / 1048576;
+  } catch {
+    return 0;
+  }
+}
 const memory = [];
+const walSizes = [];
+let done = 0;
 const sampler = setInterval(() => {
   const m = rss();
   if (m !== null) memory.push(m);
+  const w = walMiB();
+  if (w !== null) walSizes.push(w);
 }, 250);
+const t0 = performance.now();
+const reporter =
+  every > 0
+    ? setInterval(() => {
+        const w = walMiB();
+        console.log(
+          `  ${((performance.now() - t0) / 1000).toFixed(0).padStart(5)} s  users ${String(done).padStart(7)}  RSS ${rss()?.toFixed(0) ?? '?'} MiB${w !== null ? `  WAL ${w.toFixed(1)} MiB` : ''}`,
+        );
+      }, every * 1000)
+    : null;
 
 async function call(method, path, body) {
   const t0 = performance.now();
@@ -83,6 +113,7 @@ async function pool(n, work) {
 }
 
 function line(name, lat, n, seconds) {
+  if (!lat.length) return;
   const rate = n / seconds;
   console.log(
     `${name.padEnd(34)} n=${String(n).padStart(6)}  ${rate.toFixed(0).padStart(6)}/s  p50 ${pct(lat, 50).toFixed(1).padStart(6)} ms  p99 ${pct(lat, 99).toFixed(1).padStart(6)} ms  max ${Math.max(...lat).toFixed(1)} ms`,
@@ -96,7 +127,7 @@ const memStart = rss();
 const cpuStart = cpu();
 let t = performance.now();
 await pool(users, async (i) => {
-  const userName = `user${i}@acme.test`;
+  const userName = `${prefix}${i}@acme.test`;
   if (lookup) {
     const q = await call('GET', `/Users?filter=${encodeURIComponent(`userName eq "${userName}"`)}&startIndex=1&count=100`);
     if (q.status !== 200 || q.json.totalResults !== 0) throw new Error(`lookup ${q.status}`);
@@ -116,6 +147,7 @@ await pool(users, async (i) => {
   if (c.status !== 201) throw new Error(`create ${c.status} ${JSON.stringify(c.json)}`);
   createLat.push(c.ms);
   ids[i] = c.json.id;
+  done++;
 });
 const userSeconds = (performance.now() - t) / 1000;
 const memAfterUsers = rss();
@@ -144,13 +176,14 @@ await pool(groups, async (g) => {
         schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
         Operations: [{ op: 'Add', path: 'members', value: unique.slice(k, k + 100) }],
       });
-      if (p.status !== 200) throw new Error(`patch ${p.status} ${JSON.stringify(p.json)}`);
+      if (p.status !== 200 && p.status !== 204) throw new Error(`patch ${p.status} ${JSON.stringify(p.json)}`);
       patchLat.push(p.ms);
     }
   }
 });
 const groupSeconds = (performance.now() - t) / 1000;
 clearInterval(sampler);
+if (reporter) clearInterval(reporter);
 const memEnd = rss();
 
 console.log(`SCIM initial sync: ${users} users, ${groups} groups (${memberships} memberships), ${concurrency} concurrent clients`);
@@ -159,14 +192,24 @@ if (lookup) line('GET /Users?filter=userName eq', lookupLat, users, userSeconds)
 console.log(`users created per second (${lookup ? 'lookup + create' : 'create only'} per user): ${(users / userSeconds).toFixed(0)}`);
 line('POST /Groups (Okta: members inside)', groupLat, groups, groupSeconds);
 line('PATCH /Groups add 100 members', patchLat, patchLat.length, groupSeconds);
-console.log(`group phase: ${groupSeconds.toFixed(1)} s, ${(memberships / groupSeconds).toFixed(0)} memberships/s`);
+if (groups) console.log(`group phase: ${groupSeconds.toFixed(1)} s, ${(memberships / groupSeconds).toFixed(0)} memberships/s`);
 if (cpuStart !== null) {
   console.log(
-    `server CPU: user phase ${(cpuAfterUsers - cpuStart).toFixed(1)} s over ${userSeconds.toFixed(1)} s wall (${((cpuAfterUsers - cpuStart) / userSeconds * 100).toFixed(0)}% of one core), group phase ${(cpu() - cpuAfterUsers).toFixed(1)} s over ${groupSeconds.toFixed(1)} s`,
+    `server CPU: user phase ${(cpuAfterUsers - cpuStart).toFixed(1)} s over ${userSeconds.toFixed(1)} s wall (${((cpuAfterUsers - cpuStart) / userSeconds * 100).toFixed(0)}% of one core, ${(((cpuAfterUsers - cpuStart) / users) * 1000).toFixed(3)} ms per user), group phase ${(cpu() - cpuAfterUsers).toFixed(1)} s over ${groupSeconds.toFixed(1)} s`,
   );
 }
 if (memory.length) {
   console.log(
     `server RSS MiB: start ${memStart?.toFixed(0)}, after users ${memAfterUsers?.toFixed(0)}, end ${memEnd?.toFixed(0)}, peak ${Math.max(...memory).toFixed(0)}`,
+  );
+}
+if (walSizes.length) console.log(`WAL file MiB: end ${walMiB().toFixed(1)}, peak ${Math.max(...walSizes).toFixed(1)}`);
+if (resultName) {
+  const cpuUsers = cpuStart !== null ? cpuAfterUsers - cpuStart : NaN;
+  console.log(
+    `RESULT ${resultName} users_per_s=${(users / userSeconds).toFixed(0)} create_p50=${pct(createLat, 50).toFixed(1)} create_p99=${pct(createLat, 99).toFixed(1)}` +
+      ` lookup_p99=${lookup ? pct(lookupLat, 99).toFixed(1) : 'NaN'} cpu_ms_per_user=${((cpuUsers / users) * 1000).toFixed(3)}` +
+      ` patch_p50=${pct(patchLat, 50).toFixed(1)} patch_p99=${pct(patchLat, 99).toFixed(1)} memberships_per_s=${groups ? (memberships / groupSeconds).toFixed(0) : 'NaN'}` +
+      ` rss_peak=${memory.length ? Math.max(...memory).toFixed(0) : 'NaN'} wal_peak=${walSizes.length ? Math.max(...walSizes).toFixed(1) : 'NaN'}`,
   );
 }
