@@ -1,11 +1,17 @@
-//! The audit trail: every state change writes an event in the same transaction, events of one
-//! organization form a hash chain, and an outbox row per event waits for delivery.
+//! The audit trail: every state change writes an event in the same transaction, and the events
+//! of one organization form a hash chain.
+//!
+//! Where the chain position is given: on SQLite (one writer) in the transaction itself; on
+//! PostgreSQL by the sequencer once the transaction has committed ([`sequence`]), so that
+//! concurrent writers never wait for each other's commit on a chain head. The event is written
+//! in the transaction either way: a change is never committed without it.
 
 use crate::domain::target::TargetKind;
 use serde::Serialize;
-use sqlx::{Any, Transaction};
 
-use super::db::{new_id, Conn, Db};
+use super::db::{
+    locks_rows, new_id, values_list, values_template, Conn, Db, WriteTx, ROWS_PER_INSERT,
+};
 use crate::domain::actor::ActorKind;
 use crate::domain::event_type::EventType;
 use crate::domain::ids::IdKind;
@@ -128,9 +134,8 @@ impl AuditRow {
 /// A transaction that refuses to commit unless it recorded at least one audit event: a state
 /// change without its audit event cannot be written through it.
 pub struct AuditedTx {
-    tx: Transaction<'static, Any>,
-    /// Released after `tx` (fields drop in order), i.e. once the transaction has ended.
-    _turn: super::db::WriteGuard,
+    tx: WriteTx,
+    db: Db,
     actor: Actor,
     ctx: RequestContext,
     now: i64,
@@ -156,10 +161,10 @@ impl AuditedTx {
         ctx: &RequestContext,
         now: i64,
     ) -> Result<AuditedTx, sqlx::Error> {
-        let (tx, turn) = db.begin().await?;
+        let tx = db.write().await?;
         Ok(AuditedTx {
             tx,
-            _turn: turn,
+            db: db.clone(),
             actor: actor.clone(),
             ctx: ctx.clone(),
             now,
@@ -170,7 +175,7 @@ impl AuditedTx {
 
     /// The connection for state changes inside this transaction.
     pub fn conn(&mut self) -> &mut Conn {
-        &mut self.tx
+        self.tx.conn()
     }
 
     /// The time this transaction acts at.
@@ -188,9 +193,8 @@ impl AuditedTx {
         &self.actor
     }
 
-    /// Adds an event to the organization's chain (or the global one), with its outbox row. Events
-    /// are written, in the order recorded, when the transaction commits: the chain head is then
-    /// locked only for the end of the transaction, not for all of it.
+    /// Adds an event to the organization's chain (or the global one). Events are written, in the
+    /// order recorded, when the transaction commits.
     pub async fn record(
         &mut self,
         organization_id: Option<&str>,
@@ -221,15 +225,23 @@ impl AuditedTx {
         Ok(self.recorded.last().cloned().unwrap_or_default())
     }
 
-    /// Appends the recorded events to their chains. Chains are locked in key order, so two
-    /// transactions touching the same chains cannot deadlock.
-    async fn write_events(
-        conn: &mut Conn,
-        pending: Vec<AuditRow>,
-        now: i64,
-    ) -> Result<(), sqlx::Error> {
-        let mut chains: Vec<String> = pending.iter().map(|r| r.chain_key.clone()).collect();
-        chains.sort();
+    /// Appends the recorded events to their chains (SQLite) or writes them unlinked for the
+    /// sequencer (PostgreSQL), with their feed rows. Returns true when a sequencer pass must link
+    /// them after the commit.
+    async fn write_events(conn: &mut Conn, pending: Vec<AuditRow>) -> Result<bool, sqlx::Error> {
+        if pending.is_empty() {
+            return Ok(false);
+        }
+        if locks_rows(conn) {
+            // PostgreSQL: no chain head or feed head is locked until the commit (and its
+            // fsync); the sequencer links and numbers committed rows in commit order.
+            insert_rows(conn, &pending, false).await?;
+            super::events::append(conn, &pending, false).await?;
+            return Ok(true);
+        }
+        // SQLite has one writer: link the events now, with one upsert and one update per chain.
+        let mut chains: Vec<&str> = pending.iter().map(|r| r.chain_key.as_str()).collect();
+        chains.sort_unstable();
         chains.dedup();
         let mut written: Vec<AuditRow> = Vec::with_capacity(pending.len());
         for chain_key in chains {
@@ -237,72 +249,43 @@ impl AuditedTx {
                 .iter()
                 .filter(|r| r.chain_key == chain_key)
                 .collect();
-            sqlx::query(
-                "INSERT INTO audit_chain_heads (chain_key, seq, hash) VALUES ($1, 0, '') ON CONFLICT DO NOTHING",
-            )
-            .bind(&chain_key)
-            .execute(&mut *conn)
-            .await?;
-            // The UPDATE takes the row lock, so concurrent writers to one chain queue here;
-            // RETURNING gives the new last sequence number and the previous hash.
+            let n = rows.len() as i64;
             let (last, mut prev_hash): (i64, String) = sqlx::query_as(
-                "UPDATE audit_chain_heads SET seq = seq + $2 WHERE chain_key = $1 RETURNING seq, hash",
+                "INSERT INTO audit_chain_heads (chain_key, seq, hash) VALUES ($1, $2, '') \
+                 ON CONFLICT (chain_key) DO UPDATE SET seq = audit_chain_heads.seq + excluded.seq \
+                 RETURNING seq, hash",
             )
-            .bind(&chain_key)
-            .bind(rows.len() as i64)
+            .bind(chain_key)
+            .bind(n)
             .fetch_one(&mut *conn)
             .await?;
-            let mut seq = last - rows.len() as i64;
-            for r in rows {
-                seq += 1;
+            let first = written.len();
+            for (i, r) in rows.into_iter().enumerate() {
                 let mut row = r.clone();
-                row.chain_seq = seq;
+                row.chain_seq = last - n + 1 + i as i64;
                 row.prev_hash = prev_hash;
                 row.hash = row.compute_hash();
-                sqlx::query(&format!(
-                    "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-                ))
-                .bind(&row.id)
-                .bind(&row.chain_key)
-                .bind(row.chain_seq)
-                .bind(&row.organization_id)
-                .bind(&row.action)
-                .bind(&row.actor_type)
-                .bind(&row.actor_id)
-                .bind(&row.actor_name)
-                .bind(&row.targets)
-                .bind(&row.ip)
-                .bind(&row.user_agent)
-                .bind(&row.request_id)
-                .bind(row.occurred_at)
-                .bind(&row.metadata)
-                .bind(&row.prev_hash)
-                .bind(&row.hash)
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO outbox (id, audit_event_id, organization_id, created_at) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(new_id(IdKind::AuditEvent).replacen("audit_", "outbox_", 1))
-                .bind(&row.id)
-                .bind(&row.organization_id)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
                 prev_hash = row.hash.clone();
                 written.push(row);
             }
+            insert_rows(conn, &written[first..], true).await?;
             sqlx::query("UPDATE audit_chain_heads SET hash = $2 WHERE chain_key = $1")
-                .bind(&chain_key)
+                .bind(chain_key)
                 .bind(&prev_hash)
                 .execute(&mut *conn)
                 .await?;
         }
-        // The vendor's feed, in the order the events were recorded; last, so the feed's head is
-        // locked only while the transaction commits.
-        written.sort_by_key(|w| pending.iter().position(|p| p.id == w.id));
-        super::events::append(conn, &written).await?;
-        Ok(())
+        // The vendor's feed, in the order the events were recorded.
+        if written.len() > 1 {
+            let order: std::collections::HashMap<&str, usize> = pending
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.id.as_str(), i))
+                .collect();
+            written.sort_by_key(|w| order.get(w.id.as_str()).copied());
+        }
+        super::events::append(conn, &written, true).await?;
+        Ok(false)
     }
 
     /// Commits a write that only records an observation (when a check last ran and what it saw),
@@ -315,19 +298,175 @@ impl AuditedTx {
     /// Commits, unless no audit event was recorded.
     pub async fn commit(self) -> Result<Vec<String>, AuditError> {
         if self.recorded.is_empty() {
-            self.tx.rollback().await?;
+            // Dropping the transaction rolls it back.
             return Err(AuditError::NoEvent);
         }
         self.finish().await
     }
 
-    /// Writes the recorded events, then commits.
+    /// Writes the recorded events, then commits; on PostgreSQL, then waits until the sequencer
+    /// has linked and numbered them (so that whoever is answered next reads them in the audit
+    /// log and the events feed).
     async fn finish(self) -> Result<Vec<String>, AuditError> {
         let mut tx = self.tx;
-        AuditedTx::write_events(&mut tx, self.pending, self.now).await?;
+        let sequence = AuditedTx::write_events(tx.conn(), self.pending).await?;
         tx.commit().await?;
+        if sequence {
+            self.db.sequenced().await;
+        }
         Ok(self.recorded)
     }
+}
+
+/// Inserts audit rows, several per statement. Rows not `linked` yet (PostgreSQL, before the
+/// sequencer) wait with minus their place in the write order as their chain position and no
+/// hashes.
+async fn insert_rows(conn: &mut Conn, rows: &[AuditRow], linked: bool) -> Result<(), sqlx::Error> {
+    let mut columns: [Option<&str>; 16] = [None; 16];
+    if !linked {
+        columns[2] = Some("-nextval('audit_events_pending')");
+    }
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO audit_events ({COLUMNS}) VALUES {}",
+            values_template(chunk.len(), &columns)
+        );
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            q = q.bind(&row.id).bind(&row.chain_key);
+            if linked {
+                q = q.bind(row.chain_seq);
+            }
+            q = q
+                .bind(&row.organization_id)
+                .bind(&row.action)
+                .bind(&row.actor_type)
+                .bind(&row.actor_id)
+                .bind(&row.actor_name)
+                .bind(&row.targets)
+                .bind(&row.ip)
+                .bind(&row.user_agent)
+                .bind(&row.request_id)
+                .bind(row.occurred_at)
+                .bind(&row.metadata)
+                .bind(&row.prev_hash)
+                .bind(&row.hash);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Most rows a sequencer pass links or numbers in one transaction.
+const PASS_ROWS: i64 = 2000;
+
+/// One sequencer pass on PostgreSQL: links committed audit events that wait for their chain
+/// position (`chain_seq < 0`) into their chains, and gives committed feed events that wait for
+/// their cursor (`cursor < 0`) the next cursors, each in the order they were written. Repeats
+/// until nothing waits; returns how many rows it handled.
+///
+/// Passes of every node queue on the `events_head` row (`FOR UPDATE`), so chain positions and
+/// cursors are handed out by one pass at a time and become visible at its commit: all at once,
+/// and after every lower one. Requests never hold that row, nor a chain head, so concurrent
+/// audited writes do not wait for each other's commit.
+pub async fn sequence(pool: &sqlx::AnyPool) -> Result<u64, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let head: i64 =
+            sqlx::query_scalar("SELECT cursor FROM events_head WHERE k = 'global' FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await?;
+        let linked = link_pending(&mut tx).await?;
+        let numbered = super::events::number_pending(&mut tx, head, PASS_ROWS).await?;
+        tx.commit().await?;
+        total += (linked + numbered) as u64;
+        if linked < PASS_ROWS && numbered < PASS_ROWS {
+            return Ok(total);
+        }
+    }
+}
+
+/// Links up to [`PASS_ROWS`] waiting audit events into their chains (see [`sequence`]).
+async fn link_pending(conn: &mut Conn) -> Result<i64, sqlx::Error> {
+    // A waiting row's chain_seq is minus its place in the write order.
+    let rows: Vec<AuditRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE chain_seq < 0 ORDER BY chain_seq DESC LIMIT $1"
+    ))
+    .bind(PASS_ROWS)
+    .fetch_all(&mut *conn)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut chains: Vec<&str> = rows.iter().map(|r| r.chain_key.as_str()).collect();
+    chains.sort_unstable();
+    chains.dedup();
+    let heads: Vec<(String, i64, String)> = {
+        let sql = format!(
+            "SELECT chain_key, seq, hash FROM audit_chain_heads WHERE chain_key IN ({}) ORDER BY chain_key FOR UPDATE",
+            (1..=chains.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut q = sqlx::query_as(&sql);
+        for c in &chains {
+            q = q.bind(*c);
+        }
+        q.fetch_all(&mut *conn).await?
+    };
+    let mut tips: std::collections::BTreeMap<String, (i64, String)> = heads
+        .into_iter()
+        .map(|(k, seq, hash)| (k, (seq, hash)))
+        .collect();
+    let mut linked: Vec<AuditRow> = Vec::with_capacity(rows.len());
+    for mut row in rows {
+        let tip = tips
+            .entry(row.chain_key.clone())
+            .or_insert((0, String::new()));
+        row.chain_seq = tip.0 + 1;
+        row.prev_hash = std::mem::take(&mut tip.1);
+        row.hash = row.compute_hash();
+        *tip = (row.chain_seq, row.hash.clone());
+        linked.push(row);
+    }
+    for chunk in linked.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "UPDATE audit_events SET chain_seq = v.seq, prev_hash = v.prev_hash, hash = v.hash \
+             FROM (VALUES {}) AS v (id, seq, prev_hash, hash) WHERE audit_events.id = v.id",
+            (0..chunk.len())
+                .map(|i| format!(
+                    "(${}, ${}::BIGINT, ${}, ${})",
+                    4 * i + 1,
+                    4 * i + 2,
+                    4 * i + 3,
+                    4 * i + 4
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(&r.id)
+                .bind(r.chain_seq)
+                .bind(&r.prev_hash)
+                .bind(&r.hash);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    let sql = format!(
+        "INSERT INTO audit_chain_heads (chain_key, seq, hash) VALUES {} \
+         ON CONFLICT (chain_key) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        values_list(tips.len(), 3)
+    );
+    let mut q = sqlx::query(&sql);
+    for (k, (seq, hash)) in &tips {
+        q = q.bind(k).bind(*seq).bind(hash);
+    }
+    q.execute(&mut *conn).await?;
+    Ok(linked.len() as i64)
 }
 
 /// Lists an organization's events after a chain position, oldest first.
@@ -338,7 +477,7 @@ pub async fn list_for_organization(
     limit: i64,
 ) -> Result<Vec<AuditRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM audit_events WHERE chain_key = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3"
+        "SELECT {COLUMNS} FROM audit_events WHERE chain_key = $1 AND chain_seq > 0 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3"
     ))
     .bind(organization_id)
     .bind(after_seq)
@@ -356,10 +495,12 @@ pub struct ChainReport {
     pub first_broken: Option<(i64, String, String)>,
 }
 
-/// Recomputes a chain from its first event and reports the first link that does not hold.
+/// Recomputes a chain from its first event and reports the first link that does not hold. Events
+/// still waiting for the sequencer (PostgreSQL, between their commit and its next pass) are not
+/// in the chain yet and are not checked.
 pub async fn verify_chain(conn: &mut Conn, chain_key: &str) -> Result<ChainReport, sqlx::Error> {
     let rows: Vec<AuditRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM audit_events WHERE chain_key = $1 ORDER BY chain_seq"
+        "SELECT {COLUMNS} FROM audit_events WHERE chain_key = $1 AND chain_seq > 0 ORDER BY chain_seq"
     ))
     .bind(chain_key)
     .fetch_all(&mut *conn)
@@ -496,7 +637,7 @@ async fn filtered(
         .as_deref()
         .map(|t| format!("%\"id\":\"{}\"%", like_escape(t)));
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM audit_events WHERE chain_key = $1 AND chain_seq {} $2 \
+        "SELECT {COLUMNS} FROM audit_events WHERE chain_key = $1 AND chain_seq > 0 AND chain_seq {} $2 \
          AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR action LIKE $4 ESCAPE '\\') \
          AND ($5 IS NULL OR actor_id = $5 OR LOWER(actor_name) = LOWER($5)) \
          AND ($6 IS NULL OR targets LIKE $6 ESCAPE '\\') \
@@ -518,8 +659,9 @@ async fn filtered(
     .await
 }
 
-/// Deletes a chain's events up to `through_seq` (and their outbox rows), keeping a checkpoint of
-/// the last one so the rest of the chain stays verifiable. Returns how many were deleted.
+/// Deletes a chain's events up to `through_seq` (and the outbox rows older releases wrote for
+/// them), keeping a checkpoint of the last one so the rest of the chain stays verifiable. Returns
+/// how many were deleted.
 pub async fn purge_through(
     conn: &mut Conn,
     chain_key: &str,
@@ -528,17 +670,19 @@ pub async fn purge_through(
     now: i64,
 ) -> Result<u64, sqlx::Error> {
     sqlx::query(
-        "DELETE FROM outbox WHERE audit_event_id IN (SELECT id FROM audit_events WHERE chain_key = $1 AND chain_seq <= $2)",
+        "DELETE FROM outbox WHERE audit_event_id IN (SELECT id FROM audit_events WHERE chain_key = $1 AND chain_seq > 0 AND chain_seq <= $2)",
     )
     .bind(chain_key)
     .bind(through_seq)
     .execute(&mut *conn)
     .await?;
-    let r = sqlx::query("DELETE FROM audit_events WHERE chain_key = $1 AND chain_seq <= $2")
-        .bind(chain_key)
-        .bind(through_seq)
-        .execute(&mut *conn)
-        .await?;
+    let r = sqlx::query(
+        "DELETE FROM audit_events WHERE chain_key = $1 AND chain_seq > 0 AND chain_seq <= $2",
+    )
+    .bind(chain_key)
+    .bind(through_seq)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "INSERT INTO audit_checkpoints (chain_key, seq, hash, purged_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (chain_key) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, purged_at = excluded.purged_at",
@@ -559,7 +703,7 @@ pub async fn last_before(
     before: i64,
 ) -> Result<Option<(i64, String)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT chain_seq, hash FROM audit_events WHERE chain_key = $1 AND occurred_at < $2 ORDER BY chain_seq DESC LIMIT 1",
+        "SELECT chain_seq, hash FROM audit_events WHERE chain_key = $1 AND chain_seq > 0 AND occurred_at < $2 ORDER BY chain_seq DESC LIMIT 1",
     )
     .bind(chain_key)
     .bind(before)

@@ -1,16 +1,26 @@
 //! The vendor's events feed. Every audit event that concerns the vendor becomes an event with a
 //! global cursor and a per-entity sequence number, written in the audit event's transaction.
 //!
-//! Cursors are assigned in commit order: the `events_head` row is updated (and so locked on
-//! PostgreSQL; SQLite has one writer) as the last write before the commit. A transaction that
-//! gets cursor N therefore commits before any transaction can get N + 1, so a consumer that has
-//! seen N has seen everything below it: reading `after=N` never skips an event that commits
-//! later.
+//! Cursors are dense and in commit order, so a consumer that has seen N has seen everything
+//! below it: reading `after=N` never skips an event that commits later.
+//! - SQLite has one writer: a transaction takes its cursors from the `events_head` row and
+//!   commits before the next writer can take the following ones.
+//! - PostgreSQL: a transaction writes its events without a cursor (`cursor` holds minus their
+//!   place in the write order, and readers only look at positive cursors); once it has
+//!   committed, the sequencer numbers every waiting event it can see, after the last cursor
+//!   handed out, and commits them all at once ([`number_pending`], run by
+//!   [`super::audit::sequence`]). No writer holds the feed's head until its commit.
+//!
+//! An entity's events are in its sequence order on both: the per-entity counter row is locked
+//! by the writing transaction until it commits, so the entity's next event is written (and gets
+//! its place in the write order) after it.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::audit::AuditRow;
-use super::db::{new_id, Conn};
+use super::db::{new_id, values_template, Conn, ROWS_PER_INSERT};
 use crate::domain::ids::IdKind;
 
 /// How long events are kept by default: 90 days.
@@ -53,75 +63,157 @@ pub struct Event {
     pub data: serde_json::Value,
 }
 
-/// Writes the events for audit rows just appended to their chains. Called last in the
-/// transaction (see the module comment).
-pub(crate) async fn append(conn: &mut Conn, rows: &[AuditRow]) -> Result<(), sqlx::Error> {
+/// The entity an audit row is about: its first target, else its organization.
+fn entity_of(r: &AuditRow, targets: &serde_json::Value) -> (String, String) {
+    targets
+        .get(0)
+        .map(|t| {
+            (
+                t["type"].as_str().unwrap_or("").to_owned(),
+                t["id"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .filter(|(t, i)| !t.is_empty() && !i.is_empty())
+        .unwrap_or_else(|| {
+            (
+                "organization".to_owned(),
+                r.organization_id.clone().unwrap_or_else(|| "global".into()),
+            )
+        })
+}
+
+/// Writes the events for audit rows of this transaction, in their order. With `number_now`
+/// (SQLite, one writer) they take their cursors here; otherwise (PostgreSQL) they are written
+/// without one and the sequencer numbers them once committed ([`number_pending`]).
+pub(crate) async fn append(
+    conn: &mut Conn,
+    rows: &[AuditRow],
+    number_now: bool,
+) -> Result<(), sqlx::Error> {
     let rows: Vec<&AuditRow> = rows.iter().filter(|r| concerns_vendor(&r.action)).collect();
     if rows.is_empty() {
         return Ok(());
     }
-    let last: i64 = sqlx::query_scalar(
-        "UPDATE events_head SET cursor = cursor + $1 WHERE k = 'global' RETURNING cursor",
-    )
-    .bind(rows.len() as i64)
-    .fetch_one(&mut *conn)
-    .await?;
-    let mut cursor = last - rows.len() as i64;
-    for r in rows {
-        cursor += 1;
-        let targets: serde_json::Value = serde_json::from_str(&r.targets).unwrap_or_default();
-        let (etype, eid) = targets
-            .get(0)
-            .map(|t| {
-                (
-                    t["type"].as_str().unwrap_or("").to_owned(),
-                    t["id"].as_str().unwrap_or("").to_owned(),
-                )
-            })
-            .filter(|(t, i)| !t.is_empty() && !i.is_empty())
-            .unwrap_or_else(|| {
-                (
-                    "organization".to_owned(),
-                    r.organization_id.clone().unwrap_or_else(|| "global".into()),
-                )
-            });
-        let key = format!("{etype}:{eid}");
-        sqlx::query(
-            "INSERT INTO event_entity_seqs (entity_key, seq) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+    let targets: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| serde_json::from_str(&r.targets).unwrap_or_default())
+        .collect();
+    let entities: Vec<(String, String)> = rows
+        .iter()
+        .zip(&targets)
+        .map(|(r, t)| entity_of(r, t))
+        .collect();
+    // Per-entity sequence numbers: one upsert per entity, in key order so that two transactions
+    // about the same entities lock them in the same order.
+    let keys: Vec<String> = entities.iter().map(|(t, i)| format!("{t}:{i}")).collect();
+    let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+    for k in &keys {
+        *counts.entry(k.as_str()).or_default() += 1;
+    }
+    let mut next: BTreeMap<&str, i64> = BTreeMap::new();
+    for (key, n) in counts {
+        let last: i64 = sqlx::query_scalar(
+            "INSERT INTO event_entity_seqs (entity_key, seq) VALUES ($1, $2) \
+             ON CONFLICT (entity_key) DO UPDATE SET seq = event_entity_seqs.seq + excluded.seq \
+             RETURNING seq",
         )
-        .bind(&key)
-        .execute(&mut *conn)
-        .await?;
-        let seq: i64 = sqlx::query_scalar(
-            "UPDATE event_entity_seqs SET seq = seq + 1 WHERE entity_key = $1 RETURNING seq",
-        )
-        .bind(&key)
+        .bind(key)
+        .bind(n)
         .fetch_one(&mut *conn)
         .await?;
+        next.insert(key, last - n + 1);
+    }
+    let first_cursor = if number_now {
+        let n = rows.len() as i64;
+        let last: i64 = sqlx::query_scalar(
+            "UPDATE events_head SET cursor = cursor + $1 WHERE k = 'global' RETURNING cursor",
+        )
+        .bind(n)
+        .fetch_one(&mut *conn)
+        .await?;
+        Some(last - n + 1)
+    } else {
+        None
+    };
+    let mut values = Vec::with_capacity(rows.len());
+    for (i, ((r, t), (etype, eid))) in rows.iter().zip(targets).zip(&entities).enumerate() {
+        let seq = next.get_mut(keys[i].as_str()).map_or(1, |s| {
+            *s += 1;
+            *s - 1
+        });
         let data = serde_json::json!({
             "audit_event_id": r.id,
             "actor": { "type": r.actor_type, "id": r.actor_id, "name": r.actor_name },
-            "targets": targets,
+            "targets": t,
             "metadata": serde_json::from_str::<serde_json::Value>(&r.metadata).unwrap_or_default(),
         });
-        sqlx::query(
-            "INSERT INTO events (cursor, id, audit_event_id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(cursor)
-        .bind(new_id(IdKind::Event))
-        .bind(&r.id)
-        .bind(&r.action)
-        .bind(&r.organization_id)
-        .bind(&etype)
-        .bind(&eid)
-        .bind(seq)
-        .bind(r.occurred_at)
-        .bind(data.to_string())
-        .execute(&mut *conn)
-        .await?;
+        values.push((
+            first_cursor.map(|c| c + i as i64),
+            new_id(IdKind::Event),
+            *r,
+            etype,
+            eid,
+            seq,
+            data.to_string(),
+        ));
+    }
+    let mut columns: [Option<&str>; 10] = [None; 10];
+    if !number_now {
+        columns[0] = Some("-nextval('events_pending')");
+    }
+    for chunk in values.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO events (cursor, id, audit_event_id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data) VALUES {}",
+            values_template(chunk.len(), &columns)
+        );
+        let mut q = sqlx::query(&sql);
+        for (cursor, id, r, etype, eid, seq, data) in chunk {
+            if let Some(c) = cursor {
+                q = q.bind(*c);
+            }
+            q = q
+                .bind(id)
+                .bind(&r.id)
+                .bind(&r.action)
+                .bind(&r.organization_id)
+                .bind(*etype)
+                .bind(*eid)
+                .bind(*seq)
+                .bind(r.occurred_at)
+                .bind(data);
+        }
+        q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Gives cursors to committed events that wait for one (`cursor < 0`, minus their place in the
+/// write order), in the order they were written, after `head`, the last cursor handed out. Run by the sequencer pass only, which holds the `events_head` row: a
+/// pass's cursors become visible at its commit, all at once and after every lower one, so a
+/// consumer that has read cursor N never later sees a new event at or below N. Returns how many
+/// were numbered.
+pub(crate) async fn number_pending(
+    conn: &mut Conn,
+    head: i64,
+    limit: i64,
+) -> Result<i64, sqlx::Error> {
+    let n = sqlx::query(
+        "WITH todo AS (SELECT id, row_number() OVER (ORDER BY cursor DESC) AS rn FROM events \
+         WHERE cursor < 0 ORDER BY cursor DESC LIMIT $2) \
+         UPDATE events SET cursor = $1 + todo.rn FROM todo WHERE events.id = todo.id",
+    )
+    .bind(head)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected() as i64;
+    if n > 0 {
+        sqlx::query("UPDATE events_head SET cursor = $1 WHERE k = 'global'")
+            .bind(head + n)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(n)
 }
 
 use super::db::webhooks::EventRow;
@@ -170,6 +262,7 @@ pub async fn list(
         sql.push_str(&format!(" AND type IN ({})", ph.join(", ")));
     }
     sql.push_str(" ORDER BY cursor LIMIT $3");
+    debug_assert!(after >= 0, "waiting events have negative cursors");
     let mut q = sqlx::query_as::<_, EventRow>(&sql)
         .bind(after)
         .bind(organization_id)
@@ -182,7 +275,7 @@ pub async fn list(
 
 /// The oldest cursor still kept (0 when none was purged and none exists).
 pub async fn oldest_kept(conn: &mut Conn) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT MIN(cursor) FROM events")
+    sqlx::query_scalar("SELECT MIN(cursor) FROM events WHERE cursor > 0")
         .fetch_one(conn)
         .await
 }
@@ -194,9 +287,9 @@ pub async fn head(conn: &mut Conn) -> Result<i64, sqlx::Error> {
         .await
 }
 
-/// Deletes events older than `before`; returns how many.
+/// Deletes numbered events older than `before`; returns how many.
 pub async fn purge(conn: &mut Conn, before: i64) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query("DELETE FROM events WHERE created_at < $1")
+    let r = sqlx::query("DELETE FROM events WHERE created_at < $1 AND cursor > 0")
         .bind(before)
         .execute(conn)
         .await?;

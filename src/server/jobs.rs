@@ -17,6 +17,18 @@
 //! | webhook fan-out (`webhooks::fan_out`) | continuous: 0.5 s when idle, 1 s after an error | per endpoint, the `fanout_cursor` compare-and-set commits in the same transaction as the deliveries it queues |
 //! | webhook delivery (`webhooks::deliver`) | same loop as the fan-out | row lease: `next_attempt_at` compare-and-set per delivery (`claim_delivery`) |
 //!
+//! Database tasks, per node, started by [`spawn_all`] through `Db::start_background` (and at the
+//! first write otherwise):
+//! - SQLite, the committer (`db::spawn_committer`): commits the batch of writes that queued on the
+//!   writer connection and answers them; this node's writes only (SQLite has one writer);
+//! - SQLite, the checkpointer (`db::spawn_checkpointer`): every 0.25 s a passive WAL checkpoint
+//!   off the request path; past 4,096 WAL frames it finishes one holding the write turn, so the
+//!   WAL starts over;
+//! - PostgreSQL, the sequencer (`db::spawn_sequencer` running `audit::sequence`): links committed
+//!   audit events into their chains and numbers committed feed events, whenever a write of this
+//!   node waits for it and every 2 s; several nodes queue on the `events_head` row
+//!   (`FOR UPDATE`), so one pass runs at a time and hands out positions in commit order.
+//!
 //! Started elsewhere, per node and not periodic:
 //! - the SCIM request log writer (`scim::LogSink::start`, from `AppState::new`): a channel
 //!   consumer batching this node's log rows into one commit;
@@ -34,6 +46,7 @@ use super::state::AppState;
 /// Starts every periodic task of a serving node (`lanyard serve`; the tests run the bodies by
 /// hand).
 pub fn spawn_all(state: &AppState) {
+    state.db.start_background();
     spawn_every_minute(state.clone());
     spawn_every_ten_minutes(state.clone());
     spawn_mail_worker(state.clone());

@@ -227,19 +227,29 @@ async fn concurrent_writers_keep_one_unbroken_chain(d: Dialect) {
     assert_eq!(r.events_checked, 13);
 }
 
-async fn outbox_row_per_event(d: Dialect) {
+async fn a_feed_event_per_audit_event_linked_before_the_answer(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
-    app.create_link(&org, &["sso"]).await;
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/organizations/{org}"),
+            Some(json!({"name": "Acme 2"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
     let mut conn = app.state.db.pool.acquire().await.unwrap();
-    let (events, outbox): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM audit_events WHERE organization_id = $1), (SELECT COUNT(*) FROM outbox WHERE organization_id = $1)",
+    // Positive positions: linked into the chain and numbered in the feed by the time the
+    // request was answered (on PostgreSQL by the sequencer, after the commit).
+    let (events, feed): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM audit_events WHERE organization_id = $1 AND chain_seq > 0), \
+         (SELECT COUNT(*) FROM events WHERE organization_id = $1 AND cursor > 0)",
     )
     .bind(&org)
     .fetch_one(&mut *conn)
     .await
     .unwrap();
-    assert_eq!((events, outbox), (2, 2));
+    assert_eq!((events, feed), (2, 2));
 }
 
 crate::both_databases!(
@@ -249,5 +259,5 @@ crate::both_databases!(
     the_chain_detects_an_edited_row,
     the_chain_detects_removed_events,
     concurrent_writers_keep_one_unbroken_chain,
-    outbox_row_per_event,
+    a_feed_event_per_audit_event_linked_before_the_answer,
 );

@@ -12,6 +12,7 @@ mod cli;
 mod console;
 mod cross_tenant;
 mod domains;
+mod durability;
 mod events;
 mod health;
 mod idempotency;

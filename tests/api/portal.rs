@@ -576,7 +576,7 @@ mod error_statuses {
         assert!(to.contains("__err="), "{to}");
 
         // A failure on the server side is still a 500, with a request id and no cause.
-        sqlx::query("DROP TABLE outbox")
+        sqlx::query("DROP TABLE event_entity_seqs")
             .execute(&app.state.db.pool)
             .await
             .unwrap();
@@ -585,7 +585,11 @@ mod error_statuses {
             .await;
         assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
         assert!(r.text().contains("Internal"), "{}", r.text());
-        assert!(!r.text().to_lowercase().contains("outbox"), "{}", r.text());
+        assert!(
+            !r.text().to_lowercase().contains("event_entity_seqs"),
+            "{}",
+            r.text()
+        );
     }
 
     crate::both_databases!(portal_server_functions_answer_client_errors_with_4xx);

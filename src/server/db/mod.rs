@@ -38,10 +38,15 @@ pub mod staff;
 pub mod users;
 pub mod webhooks;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor as _, Transaction};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyTransactionManager};
+use sqlx::{
+    Any, AnyConnection, AnyPool, Connection as _, Executor as _, Transaction,
+    TransactionManager as _,
+};
 use std::str::FromStr as _;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+use tokio::sync::{oneshot, Notify, OwnedMutexGuard};
 
 use crate::domain::ids::IdKind;
 
@@ -60,21 +65,372 @@ pub enum Dialect {
 pub struct Db {
     pub pool: AnyPool,
     pub dialect: Dialect,
-    /// SQLite admits one writer at a time; writers of this process queue here (fair, no sleeping)
-    /// instead of in SQLite's busy handler, whose back-off sleeps up to 100 ms per retry.
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// SQLite: this process's one writer (see [`Writer`]).
+    writer: Arc<Writer>,
+    /// PostgreSQL: links audit events into their chains and numbers the events feed after
+    /// commit (see [`Sequencer`]).
+    sequencer: Arc<Sequencer>,
 }
 
-/// Held by a write on SQLite until it commits or rolls back.
-pub type WriteGuard = Option<tokio::sync::OwnedMutexGuard<()>>;
+/// How long a write waits for its turn before failing (SQLite's busy timeout is the same).
+const TURN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// SQLite admits one writer at a time. This process writes through one dedicated connection
+/// (its page cache and prepared statements stay warm) that requests take turns on, in arrival
+/// order, instead of polling SQLite's busy handler (whose back-off sleeps up to 100 ms).
+///
+/// Group commit: a request's writes run in a savepoint of a transaction shared with the requests
+/// that queued behind it. A request that fails rolls back to its savepoint, which leaves the
+/// others untouched; one that succeeds releases its savepoint and waits. The committer takes its
+/// turn after the requests already queued, commits them all at once and only then answers each
+/// one; a failed commit fails every request of the batch. One commit then writes each page the
+/// batch touched once (the chain heads, the feed's head, the tails of the indexes) instead of
+/// once per request.
+struct Writer {
+    slot: Arc<tokio::sync::Mutex<Slot>>,
+    /// Wakes the committer.
+    kick: Arc<Notify>,
+    /// How to open the dedicated connection (`None` on PostgreSQL).
+    opts: Option<AnyConnectOptions>,
+    /// The committer and the checkpointer run.
+    started: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
+}
+
+/// The writer's state, owned by whoever holds the turn.
+#[derive(Default)]
+struct Slot {
+    /// The dedicated connection, opened on first use and again after a failed batch.
+    conn: Option<AnyConnection>,
+    /// A batch transaction is open on `conn`.
+    open: bool,
+    /// A savepoint could not be opened, released or rolled back: the batch must not commit.
+    poisoned: bool,
+    /// A write was dropped without committing: its savepoint is to be rolled back before the
+    /// connection is used again.
+    abandoned: bool,
+    /// Requests whose savepoint was released into the open batch, waiting for its commit.
+    waiting: Vec<oneshot::Sender<Result<(), String>>>,
+}
+
+/// Held by a write on SQLite until it commits or rolls back: this process's turn to write.
+pub struct WriteTurn {
+    _guard: OwnedMutexGuard<Slot>,
+}
+
+impl std::fmt::Debug for WriteTurn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteTurn")
+    }
+}
+
+/// Held by a write on SQLite until it commits or rolls back (`None` on PostgreSQL).
+pub type WriteGuard = Option<WriteTurn>;
+
+/// A write transaction: on PostgreSQL a pooled transaction; on SQLite a savepoint on the
+/// dedicated writer connection, committed with the other writes of its batch. Dropping it
+/// without [`WriteTx::commit`] rolls back its writes (and only them).
+pub struct WriteTx {
+    inner: Option<Inner>,
+}
+
+enum Inner {
+    Pool(Transaction<'static, Any>),
+    Shared {
+        turn: OwnedMutexGuard<Slot>,
+        kick: Arc<Notify>,
+    },
+}
+
+impl WriteTx {
+    /// The connection for the transaction's statements.
+    pub fn conn(&mut self) -> &mut Conn {
+        match self.inner.as_mut() {
+            Some(Inner::Pool(tx)) => tx,
+            Some(Inner::Shared { turn, .. }) => turn
+                .conn
+                .as_mut()
+                .expect("the writer connection is open while a write holds the turn"),
+            None => unreachable!("a WriteTx is only emptied by commit, which consumes it"),
+        }
+    }
+
+    /// Commits. On SQLite: releases the savepoint, then waits until the batch it joined has
+    /// committed (an error if that commit failed: then none of the batch was written).
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        match self.inner.take() {
+            Some(Inner::Pool(tx)) => tx.commit().await,
+            Some(Inner::Shared { mut turn, kick }) => {
+                let released = match turn.conn.as_mut() {
+                    Some(conn) => AnyTransactionManager::commit(conn).await,
+                    None => Err(sqlx::Error::PoolClosed),
+                };
+                if let Err(e) = released {
+                    turn.poisoned = true;
+                    drop(turn);
+                    kick.notify_one();
+                    return Err(e);
+                }
+                let (done, committed) = oneshot::channel();
+                turn.waiting.push(done);
+                drop(turn);
+                kick.notify_one();
+                match committed.await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(cause)) => Err(sqlx::Error::Protocol(cause)),
+                    Err(_) => Err(sqlx::Error::Protocol(
+                        "the SQLite writer stopped before committing".into(),
+                    )),
+                }
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if let Some(Inner::Shared { mut turn, kick }) = self.inner.take() {
+            // Rolled back by whoever takes the turn next ([`settle`]), before anything else. (Not
+            // sqlx's `start_rollback`: after a commit whose answer was lost to a cancelled
+            // future, sqlx skips the next one.)
+            turn.abandoned = true;
+            drop(turn);
+            // The batch may hold other requests' released writes: have it committed.
+            kick.notify_one();
+        }
+    }
+}
+
+/// Rolls back the savepoint of a write that was dropped without committing. A savepoint that
+/// cannot be rolled back poisons the batch.
+async fn settle(slot: &mut Slot) {
+    if !slot.abandoned {
+        return;
+    }
+    slot.abandoned = false;
+    if let Some(conn) = slot.conn.as_mut() {
+        if let Err(e) = AnyTransactionManager::rollback(conn).await {
+            tracing::error!(error = %e, "could not roll back an abandoned write");
+            slot.poisoned = true;
+        }
+    }
+}
+
+/// Opens the dedicated writer connection with the pool's settings.
+async fn connect_writer(opts: &AnyConnectOptions) -> Result<AnyConnection, sqlx::Error> {
+    let mut conn = AnyConnection::connect_with(opts).await?;
+    sqlite_pragmas(&mut conn).await?;
+    // The batch marker: a row inserted when a batch begins and deleted just before its commit.
+    // A temporary table is part of the transaction, so a batch that SQLite rolled back on its
+    // own (disk full, I/O error) is seen as such and never reported committed.
+    conn.execute("PRAGMA temp_store = MEMORY").await?;
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS lanyard_batch (open INTEGER NOT NULL)")
+        .await?;
+    Ok(conn)
+}
+
+/// Settings of every SQLite connection. Checkpoints run in the background (see
+/// [`spawn_checkpointer`]), never inside a request's commit.
+async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    conn.execute("PRAGMA busy_timeout = 10000").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA synchronous = NORMAL").await?;
+    conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+    conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+    Ok(())
+}
+
+/// Begins a batch, or joins the open one, and opens this write's savepoint.
+async fn open_savepoint(slot: &mut Slot, opts: &AnyConnectOptions) -> Result<(), sqlx::Error> {
+    if slot.conn.is_none() {
+        slot.conn = Some(connect_writer(opts).await?);
+    }
+    let Some(conn) = slot.conn.as_mut() else {
+        return Err(sqlx::Error::PoolClosed);
+    };
+    if !slot.open {
+        if let Err(e) = AnyTransactionManager::begin(conn, Some("BEGIN IMMEDIATE".into())).await {
+            // Closing the connection ends whatever was begun.
+            slot.conn = None;
+            return Err(e);
+        }
+        slot.open = true;
+        if let Err(e) = sqlx::query("INSERT INTO temp.lanyard_batch (open) VALUES (1)")
+            .execute(&mut *conn)
+            .await
+        {
+            slot.poisoned = true;
+            return Err(e);
+        }
+    }
+    if let Err(e) = AnyTransactionManager::begin(conn, None).await {
+        slot.poisoned = true;
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Commits the open batch, if any, and answers every request waiting in it.
+async fn flush(slot: &mut Slot) {
+    settle(slot).await;
+    if !slot.open {
+        return;
+    }
+    let result = commit_batch(slot).await;
+    slot.open = false;
+    slot.poisoned = false;
+    if let Err(e) = &result {
+        tracing::error!(error = %e, requests = slot.waiting.len(), "SQLite batch commit failed");
+        // Closing the connection rolls back whatever is left; the next write opens a new one.
+        slot.conn = None;
+    }
+    for done in slot.waiting.drain(..) {
+        let _ = done.send(result.clone());
+    }
+}
+
+async fn commit_batch(slot: &mut Slot) -> Result<(), String> {
+    if slot.poisoned {
+        return Err("a write of this batch could not open or release its savepoint".into());
+    }
+    let conn = slot
+        .conn
+        .as_mut()
+        .ok_or_else(|| "the writer connection is gone".to_owned())?;
+    let marker = sqlx::query("DELETE FROM temp.lanyard_batch")
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| e.to_string())?
+        .rows_affected();
+    if marker != 1 || AnyTransactionManager::get_transaction_depth(conn) != 1 {
+        return Err("SQLite rolled the batch transaction back".into());
+    }
+    AnyTransactionManager::commit(conn)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The committer: takes its turn after the writes queued when it was woken, and commits them.
+/// Ends when the database handle is gone.
+fn spawn_committer(slot: Weak<tokio::sync::Mutex<Slot>>, kick: Arc<Notify>) {
+    tokio::spawn(async move {
+        loop {
+            kick.notified().await;
+            let Some(slot) = slot.upgrade() else { return };
+            let mut turn = slot.lock_owned().await;
+            flush(&mut turn).await;
+        }
+    });
+}
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How often the checkpointer looks at the WAL.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// WAL frames (~4 KiB each) above which the checkpointer finishes a checkpoint with the writers
+/// paused, so that the next write starts the WAL over: it stays near 16 MiB instead of growing
+/// while writes never pause.
+const WAL_RESTART_FRAMES: i64 = 4096;
+
+/// The checkpointer: copies the WAL into the database in the background (a passive checkpoint
+/// does not stop writers), and when the WAL has grown past [`WAL_RESTART_FRAMES`] finishes it
+/// holding the write turn (only the frames written meanwhile are left to copy). Ends when the
+/// database handle or its pool is gone.
+fn spawn_checkpointer(pool: AnyPool, writer: Weak<Writer>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+            if pool.is_closed() {
+                return;
+            }
+            let Some(writer) = writer.upgrade() else {
+                return;
+            };
+            if let Err(e) = checkpoint(&pool, &writer).await {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+        }
+    });
+}
+
+async fn checkpoint(pool: &AnyPool, writer: &Writer) -> Result<(), sqlx::Error> {
+    let passive = "PRAGMA wal_checkpoint(PASSIVE)";
+    let (_, frames, _): (i64, i64, i64) = sqlx::query_as(passive).fetch_one(pool).await?;
+    if frames < WAL_RESTART_FRAMES {
+        return Ok(());
+    }
+    let Ok(mut turn) = tokio::time::timeout(TURN_TIMEOUT, writer.slot.clone().lock_owned()).await
+    else {
+        return Ok(());
+    };
+    flush(&mut turn).await;
+    sqlx::query_as::<_, (i64, i64, i64)>(passive)
+        .fetch_one(pool)
+        .await?;
+    Ok(())
+}
+
+/// PostgreSQL: after commit, audited writes wait for a pass of the sequencer, which links their
+/// audit events into the chains and numbers their feed events ([`crate::server::audit::sequence`]).
+/// One task per process runs passes back to back while writes wait, so one pass serves every
+/// write that committed before it began; and every few seconds when idle, for rows a process
+/// left behind when it died between its commit and a pass.
+struct Sequencer {
+    waiting: Mutex<Vec<oneshot::Sender<()>>>,
+    kick: Arc<Notify>,
+    started: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for Sequencer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sequencer").finish_non_exhaustive()
+    }
+}
+
+/// How long the sequencer sleeps when no write waits for it.
+const SEQUENCER_IDLE: Duration = Duration::from_secs(2);
+
+fn spawn_sequencer(pool: AnyPool, sequencer: Weak<Sequencer>, kick: Arc<Notify>) {
+    tokio::spawn(async move {
+        loop {
+            let _ = tokio::time::timeout(SEQUENCER_IDLE, kick.notified()).await;
+            if pool.is_closed() {
+                return;
+            }
+            let Some(s) = sequencer.upgrade() else {
+                return;
+            };
+            // Taken before the pass begins: each of these committed before it.
+            let waiting = std::mem::take(&mut *s.waiting.lock().unwrap_or_else(|p| p.into_inner()));
+            drop(s);
+            if let Err(e) = crate::server::audit::sequence(&pool).await {
+                // The rows stay committed and waiting; the next pass links them.
+                tracing::warn!(error = %e, "sequencer pass failed");
+            }
+            for done in waiting {
+                let _ = done.send(());
+            }
+        }
+    });
+}
 
 impl Db {
     /// Connects to `sqlite:…` (file created with its directory if missing) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
         sqlx::any::install_default_drivers();
+        let sequencer = Arc::new(Sequencer {
+            waiting: Mutex::default(),
+            kick: Arc::default(),
+            started: Default::default(),
+        });
         if url.starts_with("sqlite:") {
             let path = url
                 .trim_start_matches("sqlite://")
@@ -96,15 +452,8 @@ impl Db {
             let opts = AnyConnectOptions::from_str(&url)?;
             let pool = AnyPoolOptions::new()
                 .max_connections(8)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        Ok(())
-                    })
-                })
-                .connect_with(opts)
+                .after_connect(|conn, _| Box::pin(sqlite_pragmas(conn)))
+                .connect_with(opts.clone())
                 .await?;
             sqlx::query("PRAGMA journal_mode = WAL")
                 .execute(&pool)
@@ -112,7 +461,13 @@ impl Db {
             Ok(Db {
                 pool,
                 dialect: Dialect::Sqlite,
-                writer: Default::default(),
+                writer: Arc::new(Writer {
+                    slot: Default::default(),
+                    kick: Default::default(),
+                    opts: Some(opts),
+                    started: Default::default(),
+                }),
+                sequencer,
             })
         } else {
             let pool = AnyPoolOptions::new()
@@ -122,7 +477,13 @@ impl Db {
             Ok(Db {
                 pool,
                 dialect: Dialect::Postgres,
-                writer: Default::default(),
+                writer: Arc::new(Writer {
+                    slot: Default::default(),
+                    kick: Default::default(),
+                    opts: None,
+                    started: Default::default(),
+                }),
+                sequencer,
             })
         }
     }
@@ -135,9 +496,96 @@ impl Db {
         }
     }
 
-    /// Starts a transaction. On SQLite it first waits its turn among this process's writers,
-    /// then takes the database's write lock at once (`BEGIN IMMEDIATE`) so that two writers
-    /// queue instead of failing with a stale snapshot. Keep the guard until the transaction ends.
+    /// Starts this process's database tasks now rather than at the first write: on SQLite the
+    /// committer and the checkpointer, on PostgreSQL the sequencer, whose first pass links what
+    /// a process that died left waiting. `lanyard serve` calls it once migrated.
+    pub fn start_background(&self) {
+        match self.dialect {
+            Dialect::Sqlite => self.start_writer_tasks(),
+            Dialect::Postgres => {
+                self.start_sequencer();
+                self.sequencer.kick.notify_one();
+            }
+        }
+    }
+
+    fn start_writer_tasks(&self) {
+        use std::sync::atomic::Ordering;
+        if self
+            .writer
+            .started
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            spawn_committer(Arc::downgrade(&self.writer.slot), self.writer.kick.clone());
+            spawn_checkpointer(self.pool.clone(), Arc::downgrade(&self.writer));
+        }
+    }
+
+    fn start_sequencer(&self) {
+        use std::sync::atomic::Ordering;
+        if self
+            .sequencer
+            .started
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            spawn_sequencer(
+                self.pool.clone(),
+                Arc::downgrade(&self.sequencer),
+                self.sequencer.kick.clone(),
+            );
+        }
+    }
+
+    /// Waits for a sequencer pass that begins after this call (PostgreSQL; see [`Sequencer`]):
+    /// once it returns, the audit events and feed events this process committed before calling
+    /// are linked and numbered.
+    pub(crate) async fn sequenced(&self) {
+        self.start_sequencer();
+        let (done, passed) = oneshot::channel();
+        self.sequencer
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(done);
+        self.sequencer.kick.notify_one();
+        let _ = passed.await;
+    }
+
+    /// Begins a write transaction (see [`WriteTx`]). On SQLite it waits its turn among this
+    /// process's writers first, in arrival order.
+    pub async fn write(&self) -> Result<WriteTx, sqlx::Error> {
+        match (&self.dialect, &self.writer.opts) {
+            (Dialect::Sqlite, Some(opts)) => {
+                self.start_writer_tasks();
+                let mut turn = self.turn().await?;
+                settle(&mut turn).await;
+                if turn.poisoned {
+                    flush(&mut turn).await;
+                }
+                if let Err(e) = open_savepoint(&mut turn, opts).await {
+                    drop(turn);
+                    self.writer.kick.notify_one();
+                    return Err(e);
+                }
+                Ok(WriteTx {
+                    inner: Some(Inner::Shared {
+                        turn,
+                        kick: self.writer.kick.clone(),
+                    }),
+                })
+            }
+            _ => Ok(WriteTx {
+                inner: Some(Inner::Pool(self.pool.begin().await?)),
+            }),
+        }
+    }
+
+    /// Starts a transaction on a pooled connection. On SQLite it first takes this process's
+    /// write turn ([`Db::write_turn`]), then the database's write lock at once
+    /// (`BEGIN IMMEDIATE`). Keep the guard until the transaction ends. [`Db::write`] is cheaper
+    /// on SQLite: its writes share the writer connection and its commits.
     pub async fn begin(&self) -> Result<(Transaction<'static, Any>, WriteGuard), sqlx::Error> {
         match self.dialect {
             Dialect::Sqlite => {
@@ -148,22 +596,37 @@ impl Db {
         }
     }
 
-    /// This process's turn to write on SQLite (`None` on PostgreSQL, where rows lock, not files).
-    /// Gives up after the same 10 s SQLite's busy timeout allows, so a write that waits on itself
-    /// fails instead of hanging.
+    /// This process's turn to write on SQLite through a pooled connection (`None` on
+    /// PostgreSQL, where rows lock, not files): the writes batched on the writer connection are
+    /// committed first, so the database's write lock is free. Gives up after the same 10 s
+    /// SQLite's busy timeout allows, so a write that waits on itself fails instead of hanging.
     pub async fn write_turn(&self) -> Result<WriteGuard, sqlx::Error> {
         match self.dialect {
             Dialect::Sqlite => {
-                let turn = self.writer.clone().lock_owned();
-                match tokio::time::timeout(std::time::Duration::from_secs(10), turn).await {
-                    Ok(guard) => Ok(Some(guard)),
-                    Err(_) => {
-                        tracing::error!("waited 10 s for the SQLite write turn");
-                        Err(sqlx::Error::PoolTimedOut)
-                    }
-                }
+                let mut turn = self.turn().await?;
+                // On a task of its own: a caller that gives up cannot cut a commit in half.
+                let turn = tokio::spawn(async move {
+                    flush(&mut turn).await;
+                    turn
+                })
+                .await
+                .map_err(|e| {
+                    sqlx::Error::Protocol(format!("the SQLite commit task failed: {e}"))
+                })?;
+                Ok(Some(WriteTurn { _guard: turn }))
             }
             Dialect::Postgres => Ok(None),
+        }
+    }
+
+    async fn turn(&self) -> Result<OwnedMutexGuard<Slot>, sqlx::Error> {
+        let turn = self.writer.slot.clone().lock_owned();
+        match tokio::time::timeout(TURN_TIMEOUT, turn).await {
+            Ok(guard) => Ok(guard),
+            Err(_) => {
+                tracing::error!("waited 10 s for the SQLite write turn");
+                Err(sqlx::Error::PoolTimedOut)
+            }
         }
     }
 
@@ -248,5 +711,53 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
                 || db.message().contains("UNIQUE constraint failed")
         }
         _ => false,
+    }
+}
+
+/// Rows per multi-row `INSERT`: the widest row (16 columns) stays far under SQLite's 32,766 and
+/// PostgreSQL's 65,535 bind parameters.
+pub(crate) const ROWS_PER_INSERT: usize = 500;
+
+/// `($1, $2), ($3, $4)`: the `VALUES` of `rows` rows of `columns` placeholders each.
+pub(crate) fn values_list(rows: usize, columns: usize) -> String {
+    values_template(rows, &vec![None; columns])
+}
+
+/// Like [`values_list`], with a column given as `Some(sql)` written as that SQL expression in
+/// every row instead of a placeholder.
+pub(crate) fn values_template(rows: usize, columns: &[Option<&str>]) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for (c, fixed) in columns.iter().enumerate() {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            match fixed {
+                Some(sql) => out.push_str(sql),
+                None => {
+                    n += 1;
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                }
+            }
+        }
+        out.push(')');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_lists_number_placeholders_across_rows() {
+        assert_eq!(values_list(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(
+            values_template(2, &[None, Some("-nextval('s')"), None]),
+            "($1, -nextval('s'), $2), ($3, -nextval('s'), $4)"
+        );
     }
 }

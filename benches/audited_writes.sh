@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Audited writes: SCIM creates into one organization's directory, then into eight organizations'
+# directories at once (each its own IdP with the same number of clients), printed side by side;
+# before that, what one create costs the database, measured one at a time (load-insensitive):
+# SQL statements per create (the request-log row included) and, on SQLite, WAL pages per create.
+#
+#   bash benches/audited_writes.sh sqlite|postgres [--users N] [--concurrency C] [--orgs K]
+#   bash benches/audited_writes.sh sqlite|postgres --cost-only     (the cost part alone)
+# N users per directory (default 2000), C clients per directory (default 8), K organizations
+# (default 8). Uses target/release/lanyard when built (see benches/common.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+db=${1:-sqlite}
+shift || true
+users=2000 conc=8 orgs=8 cost_only=no
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --users) users=$2; shift 2 ;;
+    --concurrency) conc=$2; shift 2 ;;
+    --orgs) orgs=$2; shift 2 ;;
+    --cost-only) cost_only=yes; shift ;;
+    *) echo "unknown option $1"; exit 2 ;;
+  esac
+done
+
+if [ "$cost_only" = no ]; then
+  bash "$0" "$db" --cost-only
+fi
+
+if [ "$cost_only" = yes ]; then
+  # Every statement logged (slow, so never during the rate runs).
+  extra_env="LANYARD_LOG=warn,sqlx::query=debug"
+fi
+pin=""
+stop_pin() { if [ -n "$pin" ]; then kill "$pin" 2>/dev/null || true; fi; }
+before_exit=stop_pin
+if [ "$cost_only" = yes ]; then
+  # The setup commands log every statement too: keep that out of the output.
+  . benches/common.sh 2>/dev/null
+else
+  . benches/common.sh
+fi
+
+directory() { # org name -> "scim_base_url,bearer_token"
+  local org
+  org=$(api -d "{\"name\":\"$1\"}" "$base/api/v1/organizations" | python3 -c 'import sys,json;print(json.load(sys.stdin)["id"])')
+  api -d '{"type":"okta","name":"Bench"}' "$base/api/v1/organizations/$org/directories" \
+    | python3 -c 'import sys,json;d=json.load(sys.stdin);print(d["scim_base_url"]+","+d["bearer_token"])'
+}
+wal_file=""
+[ "$db" = sqlite ] && wal_file="$work/bench.db-wal"
+
+if [ "$cost_only" = yes ]; then
+  k=100
+  one=$(directory "Cost")
+  node benches/audited_writes.mjs --dirs "$one" --users 5 --concurrency 1 --prefix warm >/dev/null
+  sleep 1
+  if [ "$db" = sqlite ]; then
+    # A reader pinned at an old snapshot: no checkpoint can restart the WAL, so it grows by
+    # exactly the pages the creates write.
+    python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN")
+c.execute("SELECT COUNT(*) FROM organizations").fetchall()
+time.sleep(120)' "$work/bench.db" &
+    pin=$!
+    sleep 0.5
+  fi
+  wal0=$( [ -n "$wal_file" ] && stat -c %s "$wal_file" || echo 0)
+  lines0=$(grep -c 'sqlx::query' "$work/server.log" || true)
+  node benches/audited_writes.mjs --dirs "$one" --users $k --concurrency 1 --prefix cost >/dev/null
+  sleep 1.5
+  lines1=$(grep -c 'sqlx::query' "$work/server.log" || true)
+  wal1=$( [ -n "$wal_file" ] && stat -c %s "$wal_file" || echo 0)
+  stmts=$(python3 -c "print(f'{($lines1 - $lines0) / $k:.1f}')")
+  echo "lanyard: $bin ($bin_kind), database: $db"
+  echo "cost of one SCIM create, $k creates one at a time: $stmts SQL statements per create (request log and token checks included)"
+  if [ "$db" = sqlite ]; then
+    python3 -c "print(f'  WAL pages written per create: {($wal1 - $wal0) / 4120 / $k:.1f} ({($wal1 - $wal0) / $k / 1024:.0f} KiB)')"
+  fi
+  exit 0
+fi
+
+single=$(directory "Single")
+many=""
+for i in $(seq 1 "$orgs"); do many="$many$(directory "Org $i");"; done
+echo "lanyard: $bin ($bin_kind), database: $db, $(nproc) cores, load: $(uptime | sed 's/.*load average: //')"
+echo "SCIM creates (creates only), $users users per directory, $conc clients per directory:"
+one=$(node benches/audited_writes.mjs --dirs "$single" --users "$users" --concurrency "$conc" --pid "$server" ${wal_file:+--wal "$wal_file"} --label "1 organization")
+echo "$one" | grep -v '^RATE'
+all=$(node benches/audited_writes.mjs --dirs "$many" --users "$users" --concurrency "$conc" --pid "$server" ${wal_file:+--wal "$wal_file"} --label "$orgs organizations at once")
+echo "$all" | grep -v '^RATE'
+r1=$(echo "$one" | sed -n 's/^RATE //p')
+rk=$(echo "$all" | sed -n 's/^RATE //p')
+python3 -c "print(f'$orgs organizations / 1 organization: {$rk / $r1:.2f}x')"
+echo "load after: $(uptime | sed 's/.*load average: //')"
