@@ -1,12 +1,18 @@
 # Sourced by the benchmark scripts: starts a real Lanyard on a fresh SQLite file or PostgreSQL
 # database and cleans up on exit. Before sourcing set `db` (sqlite|postgres); optionally `extra_env`
 # (more VAR=value words to export) and `before_exit` (a command run first on exit).
-# Sets: root, bin (target/release/lanyard when built, else target/debug/lanyard), work, port,
-# base (http://127.0.0.1:port), key (an API key), server (the pid), bin_kind (release|debug).
+# Sets: root, bin (target/release/lanyard when built, else target/debug/lanyard; BENCH_BIN
+# names another binary, e.g. one built from an older commit to compare), work, port,
+# base (http://127.0.0.1:port), key (an API key), server (the pid), bin_kind (release|debug|given).
 root=$(pwd)
-bin=$root/target/release/lanyard
-[ -x "$bin" ] || bin=$root/target/debug/lanyard
-bin_kind=$( [ "$bin" = "$root/target/release/lanyard" ] && echo release || echo debug )
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin=$BENCH_BIN
+  bin_kind=given
+else
+  bin=$root/target/release/lanyard
+  [ -x "$bin" ] || bin=$root/target/debug/lanyard
+  bin_kind=$( [ "$bin" = "$root/target/release/lanyard" ] && echo release || echo debug )
+fi
 work=$(mktemp -d)
 port=$(( 37000 + RANDOM % 2000 ))
 case "$db" in
@@ -21,8 +27,8 @@ export LANYARD_LISTEN=127.0.0.1:$port LANYARD_PUBLIC_URL=http://127.0.0.1:$port 
   LANYARD_DATA_DIR=$work LANYARD_RATE_LIMITS=off LEPTOS_SITE_ROOT=$root/target/site LANYARD_LOG=warn
 for kv in ${extra_env:-}; do export "${kv?}"; done
 base="http://127.0.0.1:$port"
-"$bin" migrate >/dev/null
-key=$("$bin" api-key create --name bench | tail -1)
+"$bin" migrate >/dev/null 2>"$work/cli.log" || { cat "$work/cli.log"; exit 1; }
+key=$("$bin" api-key create --name bench 2>>"$work/cli.log" | tail -1)
 "$bin" serve >"$work/server.log" 2>&1 &
 server=$!
 cleanup() {

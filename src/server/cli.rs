@@ -152,6 +152,7 @@ async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
         }
     };
     super::jobs::spawn_all(&state);
+    let scim_log = state.scim_log.clone();
     let app = build_router(state);
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
@@ -169,6 +170,8 @@ async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;
+    // The SCIM request log rows of the last exchanges answered.
+    scim_log.flush().await;
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

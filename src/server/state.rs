@@ -27,6 +27,8 @@ pub struct AppState {
     pub oidc_cache: Arc<super::oidc::MetadataCache>,
     /// Writes the SCIM request log in batches (one commit for many requests).
     pub scim_log: super::service::scim::LogSink,
+    /// SCIM bearer tokens verified a moment ago (see `service::scim::TokenCache`).
+    pub scim_tokens: Arc<super::service::scim::TokenCache>,
     /// Sends mail (SMTP, or `.eml` files when `LANYARD_SMTP_URL` is unset).
     pub mailer: super::mail::Mailer,
     /// Wakes the mail worker when mail is queued.
@@ -51,6 +53,7 @@ impl AppState {
         let mailer = super::mail::Mailer::new(config.smtp_url.as_deref(), &config.data_dir)?;
         Ok(AppState {
             scim_log,
+            scim_tokens: Arc::default(),
             mailer,
             mail_kick: Arc::default(),
             db,

@@ -846,6 +846,8 @@ pub mod portal {
     pub async fn snapshot(app: &TestApp) -> BTreeMap<String, Vec<String>> {
         use lanyard::server::db::Dialect as Db;
         use sqlx::Row as _;
+        // The SCIM request log is written behind the answers; the snapshot includes it.
+        app.state.scim_log.flush().await;
         let list = match app.state.db.dialect {
             Db::Sqlite => {
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"

@@ -287,6 +287,7 @@ async fn a_token_in_a_scim_query_string_never_reaches_the_log_or_a_page(d: Diale
             );
         }
     }
+    app.state.scim_log.flush().await;
     let paths: Vec<String> = sqlx::query_scalar("SELECT path FROM scim_requests")
         .fetch_all(&app.state.db.pool)
         .await
@@ -858,6 +859,7 @@ async fn secrets_outside_json_values_never_reach_the_scim_log(d: Dialect) {
             .unwrap();
         app.send(req).await;
     }
+    app.state.scim_log.flush().await;
     let all: Vec<String> = sqlx::query_scalar(
         "SELECT path || COALESCE(request_body, '') || COALESCE(response_body, '') FROM scim_requests",
     )

@@ -957,6 +957,8 @@ async fn the_request_log_keeps_redacted_exchanges_and_health(d: Dialect) {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = scim(&app, &dir, Method::GET, "/Users?filter=bogus", None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // The log is written behind the answers: readers on this node flush it first.
+    app.state.scim_log.flush().await;
     let log: Vec<(String, String, i64, Option<String>)> =
         sqlx::query_as("SELECT method, path, status, request_body FROM scim_requests ORDER BY id")
             .fetch_all(&app.state.db.pool)
@@ -1260,6 +1262,294 @@ async fn the_portal_sets_up_a_directory_and_previews_mappings(d: Dialect) {
     assert!(!r.text().contains("dana@alpha.test"), "{}", r.text());
 }
 
+/// The users a group's member events name, by action, in the order they were recorded.
+async fn member_events(app: &TestApp, group: &str) -> Vec<(String, String)> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT action, targets FROM audit_events WHERE action LIKE 'dsync.group.user_%' ORDER BY chain_seq",
+    )
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .filter_map(|(action, targets)| {
+            let t: Value = serde_json::from_str(&targets).unwrap();
+            (t[0]["id"] == group).then(|| (action, t[1]["id"].as_str().unwrap().to_owned()))
+        })
+        .collect()
+}
+
+async fn member_ids(app: &TestApp, d: &Dir, group: &str) -> Vec<String> {
+    let r = scim(app, d, Method::GET, &format!("/Groups/{group}"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let mut ids: Vec<String> = r.json()["members"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| m["value"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+async fn member_patches_change_each_member_once_with_one_event_each(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "entra").await;
+    let other_org = app.create_org("Other").await;
+    let other = create_dir(&app, &other_org, "entra").await;
+    let outsider = create_user(&app, &other, "x@other.test").await;
+    let mut u = Vec::new();
+    for i in 0..5 {
+        u.push(create_user(&app, &dir, &format!("u{i}@acme.test")).await);
+    }
+    let g = create_group(&app, &dir, "Engineering", &[]).await;
+    let patch = |op: &str, ids: &[&String]| {
+        let value: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+        json!({"schemas": [PATCH], "Operations": [{"op": op, "path": "members", "value": value}]})
+    };
+    let added = |ids: &[&String]| -> Vec<(String, String)> {
+        ids.iter()
+            .map(|id| ("dsync.group.user_added".to_owned(), (*id).clone()))
+            .collect()
+    };
+    let removed = |ids: &[&String]| -> Vec<(String, String)> {
+        ids.iter()
+            .map(|id| ("dsync.group.user_removed".to_owned(), (*id).clone()))
+            .collect()
+    };
+    let path = format!("/Groups/{g}");
+
+    // Entra's shape: a repeated id and members already there change nothing twice.
+    let r = scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &path,
+        Some(patch("Add", &[&u[0], &u[1], &u[1], &u[2]])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["members"].as_array().unwrap().len(), 3);
+    let r = scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &path,
+        Some(patch("add", &[&u[1], &u[3]])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let mut want = added(&[&u[0], &u[1], &u[2]]);
+    want.extend(added(&[&u[3]]));
+    assert_eq!(member_events(&app, &g).await, want);
+
+    // Another directory's user is refused and nothing changes.
+    let r = scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &path,
+        Some(patch("Add", &[&u[4], &outsider])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert_eq!(r.json()["scimType"], "invalidValue");
+    assert_eq!(member_ids(&app, &dir, &g).await.len(), 4);
+
+    // Removing listed members: one who is not a member is ignored (retries stay idempotent);
+    // the events follow the members' ids.
+    let r = scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &path,
+        Some(patch("Remove", &[&u[2], &u[4], &u[0]])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    want.extend(removed(&[&u[0], &u[2]]));
+    assert_eq!(member_events(&app, &g).await, want);
+    let mut left = vec![u[1].clone(), u[3].clone()];
+    left.sort();
+    assert_eq!(member_ids(&app, &dir, &g).await, left);
+
+    // A request mixing shapes (an add and a filtered remove) is applied as a whole diff.
+    let body = json!({"schemas": [PATCH], "Operations": [
+        {"op": "add", "path": "members", "value": [{"value": u[4]}]},
+        {"op": "remove", "path": format!("members[value eq \"{}\"]", u[1])},
+    ]});
+    let r = scim(&app, &dir, Method::PATCH, &path, Some(body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    want.extend(added(&[&u[4]]));
+    want.extend(removed(&[&u[1]]));
+    assert_eq!(member_events(&app, &g).await, want);
+    let mut left = vec![u[3].clone(), u[4].clone()];
+    left.sort();
+    assert_eq!(member_ids(&app, &dir, &g).await, left);
+
+    // An unknown group is 404 before its members are looked at.
+    let r = scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        "/Groups/dgrp_nope",
+        Some(patch("Add", &[&outsider])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    // Another directory cannot change the group.
+    let r = scim(
+        &app,
+        &other,
+        Method::PATCH,
+        &path,
+        Some(patch("Remove", &[&u[3]])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    assert_eq!(member_ids(&app, &dir, &g).await.len(), 2);
+}
+
+async fn a_push_larger_than_one_step_lands_whole_with_an_event_and_a_role_per_member(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    // More members than one write transaction applies (they are applied in steps).
+    let n = lanyard::server::service::scim::MEMBER_CHANGES_PER_TX * 2 + 17;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(create_user(&app, &dir, &format!("p{i}@acme.test")).await);
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    // Okta: the group with every member inside.
+    let all = create_group(&app, &dir, "All", &refs).await;
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(member_ids(&app, &dir, &all).await, sorted);
+    let events = member_events(&app, &all).await;
+    assert_eq!(events.len(), n);
+    assert!(events
+        .iter()
+        .zip(&ids)
+        .all(|((a, u), id)| a == "dsync.group.user_added" && u == id));
+
+    // Entra: one PATCH adding them all to a group mapped to a role; every member's role follows.
+    let admins = create_group(&app, &dir, "Admins", &[]).await;
+    let r = map_groups(
+        &app,
+        &dir,
+        json!([{"group_id": admins, "role": "admin", "priority": 1}]),
+        false,
+    )
+    .await;
+    assert!(r.status.is_success(), "{}", r.text());
+    let value: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    let r = scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &format!("/Groups/{admins}"),
+        Some(json!({"schemas": [PATCH], "Operations": [{"op": "Add", "path": "members", "value": value}]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["members"].as_array().unwrap().len(), n);
+    assert_eq!(member_events(&app, &admins).await.len(), n);
+    let q = format!("SELECT COUNT(*) FROM memberships WHERE organization_id = '{org}' AND role = 'admin' AND state = 'active'");
+    assert_eq!(count(&app, &q).await, n as i64);
+    // Deleting the group takes the role back from every former member, in steps too.
+    let r = scim(
+        &app,
+        &dir,
+        Method::DELETE,
+        &format!("/Groups/{admins}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(count(&app, &q).await, 0);
+}
+
+async fn a_token_revoked_elsewhere_stops_within_the_trust_window(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    assert_eq!(
+        scim(&app, &dir, Method::GET, "/Users", None).await.status,
+        StatusCode::OK
+    );
+    // Another node (or the command line) deletes the directory: this node's memory of the token
+    // lasts at most TOKEN_TRUST.
+    sqlx::query("UPDATE directories SET deleted_at = $1 WHERE id = $2")
+        .bind(app.state.clock.now())
+        .bind(&dir.id)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    app.state
+        .clock
+        .advance(lanyard::server::service::scim::TOKEN_TRUST.as_millis() as i64);
+    assert_eq!(
+        scim(&app, &dir, Method::GET, "/Users", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // A rotation on this node with no overlap left stops the old token at the next request.
+    let live = create_dir(&app, &org, "entra").await;
+    assert_eq!(
+        scim(&app, &live, Method::GET, "/Users", None).await.status,
+        StatusCode::OK
+    );
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/directories/{}/token", live.id),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    sqlx::query("UPDATE directory_tokens SET expires_at = $1 WHERE directory_id = $2 AND expires_at IS NOT NULL")
+        .bind(app.state.clock.now())
+        .bind(&live.id)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        scim(&app, &live, Method::GET, "/Users", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn the_log_and_health_show_every_answered_exchange_at_once(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    for i in 0..5 {
+        create_user(&app, &dir, &format!("l{i}@acme.test")).await;
+    }
+    let r = scim(&app, &dir, Method::GET, "/Users/nope", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Read through the API straight after the answers (the rows are written behind them).
+    let j = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/directories/{}", dir.id),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(j["health"]["requests_24h"], 6, "{j}");
+    assert_eq!(j["health"]["errors_24h"], 1, "{j}");
+    assert!(
+        j["health"]["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("404 GET"),
+        "{j}"
+    );
+}
+
 crate::both_databases!(
     okta_sequence_from_the_docs_drives_memberships_and_roles,
     entra_sequence_from_the_docs_drives_memberships_and_roles,
@@ -1273,4 +1563,8 @@ crate::both_databases!(
     the_request_log_keeps_redacted_exchanges_and_health,
     the_portal_sets_up_a_directory_and_previews_mappings,
     a_directory_never_undoes_what_it_did_not_do,
+    member_patches_change_each_member_once_with_one_event_each,
+    a_push_larger_than_one_step_lands_whole_with_an_event_and_a_role_per_member,
+    a_token_revoked_elsewhere_stops_within_the_trust_window,
+    the_log_and_health_show_every_answered_exchange_at_once,
 );

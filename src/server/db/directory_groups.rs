@@ -1,7 +1,7 @@
 //! `directory_groups` and `directory_group_members` tables: the groups a directory pushes and
 //! their members.
 
-use super::directory_users::Page;
+use super::directory_users::{total_from_page, Page};
 use super::{for_update, Conn, Lock};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -111,22 +111,29 @@ pub async fn page_groups(
         Some((GroupColumn::ExternalId, v)) => (" AND external_id = $2", v),
         None => (" AND $2 = $2", ""),
     };
-    let total: i64 = sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM directory_groups WHERE directory_id = $1{cond}"
-    ))
-    .bind(directory_id)
-    .bind(value)
-    .fetch_one(&mut *conn)
-    .await?;
-    let rows = sqlx::query_as(&format!(
+    let rows: Vec<_> = sqlx::query_as(&format!(
         "SELECT {GROUP_COLS} FROM directory_groups WHERE directory_id = $1{cond} ORDER BY id LIMIT $3 OFFSET $4"
     ))
     .bind(directory_id)
     .bind(value)
     .bind(limit)
     .bind(offset)
-    .fetch_all(conn)
+    .fetch_all(&mut *conn)
     .await?;
+    // A page that is not full ends the list: its rows are all that is left (a lookup by
+    // userName, the commonest request, is answered with one statement).
+    let total = match total_from_page(offset, limit, rows.len()) {
+        Some(total) => total,
+        None => {
+            sqlx::query_scalar(&format!(
+                "SELECT COUNT(*) FROM directory_groups WHERE directory_id = $1{cond}"
+            ))
+            .bind(directory_id)
+            .bind(value)
+            .fetch_one(conn)
+            .await?
+        }
+    };
     Ok(Page { total, rows })
 }
 
@@ -142,22 +149,14 @@ pub async fn all_groups(
     .await
 }
 
-/// A directory user by id and userName.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct DirUserName {
-    pub id: String,
-    pub user_name: String,
-}
-
-/// Members of a group.
-pub async fn group_members(
+/// The ids of a group's members, in id order (the primary key's order: no join, no sort).
+pub async fn member_ids(
     conn: &mut Conn,
     directory_id: &str,
     group_id: &str,
-) -> Result<Vec<DirUserName>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT u.id, u.user_name FROM directory_group_members m JOIN directory_users u ON u.id = m.user_id \
-         WHERE m.group_id = $1 AND m.directory_id = $2 ORDER BY u.id",
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT user_id FROM directory_group_members WHERE group_id = $1 AND directory_id = $2 ORDER BY user_id",
     )
     .bind(group_id)
     .bind(directory_id)
@@ -165,38 +164,86 @@ pub async fn group_members(
     .await
 }
 
-/// Adds a group member; true when they were not one already.
-pub async fn add_member(
-    conn: &mut Conn,
-    directory_id: &str,
-    group_id: &str,
-    user_id: &str,
-    now: i64,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query("INSERT INTO directory_group_members (group_id, user_id, directory_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-        .bind(group_id)
-        .bind(user_id)
-        .bind(directory_id)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected() == 1)
+/// Most ids bound in one member statement (well under both databases' parameter limits).
+const IDS_PER_STATEMENT: usize = 500;
+
+/// `$first, $first+1, …` for `n` parameters.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-/// Removes a group member; true when they were one.
-pub async fn remove_member(
+/// Adds to the group those of `user_ids` that are users of the directory and not members yet,
+/// with one statement per [`IDS_PER_STATEMENT`] ids; answers the ones added (in no particular
+/// order). Ids of no user of this directory are skipped.
+pub async fn add_members(
     conn: &mut Conn,
     directory_id: &str,
     group_id: &str,
-    user_id: &str,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query("DELETE FROM directory_group_members WHERE group_id = $1 AND user_id = $2 AND directory_id = $3")
-        .bind(group_id)
-        .bind(user_id)
-        .bind(directory_id)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected() == 1)
+    user_ids: &[String],
+    now: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut added = Vec::new();
+    for chunk in user_ids.chunks(IDS_PER_STATEMENT) {
+        // The WHERE clause also keeps SQLite from reading ON CONFLICT as part of the SELECT.
+        let sql = format!(
+            "INSERT INTO directory_group_members (group_id, user_id, directory_id, created_at) \
+             SELECT $1, id, directory_id, $3 FROM directory_users WHERE directory_id = $2 AND id IN ({}) \
+             ON CONFLICT DO NOTHING RETURNING user_id",
+            placeholders(4, chunk.len())
+        );
+        let mut q = sqlx::query_scalar::<_, String>(&sql)
+            .bind(group_id)
+            .bind(directory_id)
+            .bind(now);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        added.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(added)
+}
+
+/// Removes those of `user_ids` that are members of the group, with one statement per
+/// [`IDS_PER_STATEMENT`] ids; answers the ones removed (in no particular order).
+pub async fn remove_members(
+    conn: &mut Conn,
+    directory_id: &str,
+    group_id: &str,
+    user_ids: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut removed = Vec::new();
+    for chunk in user_ids.chunks(IDS_PER_STATEMENT) {
+        let sql = format!(
+            "DELETE FROM directory_group_members WHERE group_id = $1 AND directory_id = $2 AND user_id IN ({}) RETURNING user_id",
+            placeholders(3, chunk.len())
+        );
+        let mut q = sqlx::query_scalar::<_, String>(&sql)
+            .bind(group_id)
+            .bind(directory_id);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        removed.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(removed)
+}
+
+/// How many members the group has.
+pub async fn count_members(
+    conn: &mut Conn,
+    directory_id: &str,
+    group_id: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM directory_group_members WHERE group_id = $1 AND directory_id = $2",
+    )
+    .bind(group_id)
+    .bind(directory_id)
+    .fetch_one(conn)
+    .await
 }
 
 /// A directory group by id and displayName.

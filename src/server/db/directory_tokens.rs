@@ -45,6 +45,9 @@ pub struct TokenDirectory {
     pub directory_id: String,
     pub organization_id: String,
     pub token_hash: String,
+    /// Set once the token was rotated out.
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
 }
 
 /// The directory a presented token's hash belongs to, when the token is still valid and its
@@ -55,7 +58,7 @@ pub async fn token_directory(
     now: i64,
 ) -> Result<Option<TokenDirectory>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT t.directory_id, t.organization_id, t.token_hash FROM directory_tokens t JOIN directories d ON d.id = t.directory_id \
+        "SELECT t.directory_id, t.organization_id, t.token_hash, t.expires_at, t.last_used_at FROM directory_tokens t JOIN directories d ON d.id = t.directory_id \
          JOIN organizations o ON o.id = d.organization_id \
          WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2) AND d.deleted_at IS NULL AND o.deleted_at IS NULL",
     )

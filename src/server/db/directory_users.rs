@@ -82,6 +82,35 @@ pub async fn get_user(
     .await
 }
 
+/// The directory's users among `ids`, in id order; with `lock`, the rows stay locked until the
+/// transaction ends (taken in id order, so two transactions locking overlapping sets queue
+/// instead of deadlocking).
+pub async fn get_users(
+    conn: &mut Conn,
+    directory_id: &str,
+    ids: &[String],
+    lock: Lock,
+) -> Result<Vec<DirUserRow>, sqlx::Error> {
+    let mut rows = Vec::with_capacity(ids.len());
+    let mut sorted: Vec<&String> = ids.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    for chunk in sorted.chunks(500) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT {USER_COLS} FROM directory_users WHERE directory_id = $1 AND id IN ({}) ORDER BY id{}",
+            placeholders.join(", "),
+            for_update(conn, lock)
+        );
+        let mut q = sqlx::query_as::<_, DirUserRow>(&sql).bind(directory_id);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        rows.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
 pub async fn user_by_name_key(
     conn: &mut Conn,
     directory_id: &str,
@@ -137,6 +166,14 @@ pub struct Page<T> {
     pub rows: Vec<T>,
 }
 
+/// The number of matching rows when a page of `got` rows read at `offset` with `limit` tells
+/// it: a page that is not full is the last one (unless it is empty past the start, when rows
+/// before it may or may not exist). `None`: count them.
+pub(crate) fn total_from_page(offset: i64, limit: i64, got: usize) -> Option<i64> {
+    let got = got as i64;
+    (got < limit && (got > 0 || offset == 0)).then_some(offset + got)
+}
+
 /// One page of users, optionally narrowed by an indexed equality.
 pub async fn page_users(
     conn: &mut Conn,
@@ -149,22 +186,29 @@ pub async fn page_users(
         Some((c, v)) => (format!(" AND {} = $2", c.sql()), v),
         None => (" AND $2 = $2".to_owned(), ""),
     };
-    let total: i64 = sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM directory_users WHERE directory_id = $1{cond}"
-    ))
-    .bind(directory_id)
-    .bind(value)
-    .fetch_one(&mut *conn)
-    .await?;
-    let rows = sqlx::query_as(&format!(
+    let rows: Vec<_> = sqlx::query_as(&format!(
         "SELECT {USER_COLS} FROM directory_users WHERE directory_id = $1{cond} ORDER BY id LIMIT $3 OFFSET $4"
     ))
     .bind(directory_id)
     .bind(value)
     .bind(limit)
     .bind(offset)
-    .fetch_all(conn)
+    .fetch_all(&mut *conn)
     .await?;
+    // A page that is not full ends the list: its rows are all that is left (a lookup by
+    // userName, the commonest request, is answered with one statement).
+    let total = match total_from_page(offset, limit, rows.len()) {
+        Some(total) => total,
+        None => {
+            sqlx::query_scalar(&format!(
+                "SELECT COUNT(*) FROM directory_users WHERE directory_id = $1{cond}"
+            ))
+            .bind(directory_id)
+            .bind(value)
+            .fetch_one(conn)
+            .await?
+        }
+    };
     Ok(Page { total, rows })
 }
 
@@ -188,7 +232,7 @@ pub async fn existing_user_ids(
     ids: &[String],
 ) -> Result<Vec<String>, sqlx::Error> {
     let mut found = Vec::new();
-    for chunk in ids.chunks(200) {
+    for chunk in ids.chunks(500) {
         let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
             "SELECT id FROM directory_users WHERE directory_id = $1 AND id IN ({})",
@@ -230,4 +274,29 @@ pub async fn authoritative_users(
         .fetch_all(conn)
         .await?;
     Ok(flags.into_iter().map(bool::from).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::total_from_page;
+
+    #[test]
+    fn a_page_that_is_not_full_gives_the_total() {
+        // (offset, limit, rows read) → total, or None when it must be counted.
+        let cases = [
+            ((0, 100, 0), Some(0)),
+            ((0, 100, 1), Some(1)),
+            ((20, 10, 3), Some(23)),
+            ((0, 10, 10), None),
+            ((50, 10, 0), None),
+            ((0, 0, 0), None),
+        ];
+        for ((offset, limit, got), want) in cases {
+            assert_eq!(
+                total_from_page(offset, limit, got),
+                want,
+                "{offset} {limit} {got}"
+            );
+        }
+    }
 }

@@ -172,6 +172,37 @@ pub async fn insert_membership(
         .map(|_| ())
 }
 
+/// A new membership a directory manages, written at once with its managed columns (what
+/// [`insert_membership`] followed by [`set_managed_membership`] writes, in one statement).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per column; a struct would only rename them"
+)]
+pub async fn insert_managed_membership(
+    conn: &mut Conn,
+    id: &str,
+    organization_id: &OrgId,
+    user_id: &UserId,
+    role: &str,
+    state: &str,
+    role_group_id: Option<&str>,
+    directory_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO memberships (id, organization_id, user_id, role, state, role_group_id, directory_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)")
+        .bind(id)
+        .bind(organization_id)
+        .bind(user_id)
+        .bind(role)
+        .bind(state)
+        .bind(role_group_id)
+        .bind(directory_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
 pub async fn set_membership_state(
     conn: &mut Conn,
     organization_id: &OrgId,

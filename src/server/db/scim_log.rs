@@ -20,24 +20,40 @@ pub struct ScimRequestRow {
 
 const LOG_COLS: &str = "id, directory_id, organization_id, method, path, status, scim_type, request_body, response_body, duration_ms, created_at";
 
-pub async fn insert_request(conn: &mut Conn, r: &ScimRequestRow) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "INSERT INTO scim_requests ({LOG_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-    ))
-    .bind(&r.id)
-    .bind(&r.directory_id)
-    .bind(&r.organization_id)
-    .bind(&r.method)
-    .bind(&r.path)
-    .bind(r.status)
-    .bind(&r.scim_type)
-    .bind(&r.request_body)
-    .bind(&r.response_body)
-    .bind(r.duration_ms)
-    .bind(r.created_at)
-    .execute(conn)
-    .await
-    .map(|_| ())
+/// Most rows in one multi-row insert (11 parameters each).
+const ROWS_PER_INSERT: usize = 64;
+
+/// Inserts log rows, [`ROWS_PER_INSERT`] to a statement.
+pub async fn insert_requests(conn: &mut Conn, rows: &[ScimRequestRow]) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p: Vec<String> = (1..=11).map(|k| format!("${}", i * 11 + k)).collect();
+                format!("({})", p.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO scim_requests ({LOG_COLS}) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(&r.id)
+                .bind(&r.directory_id)
+                .bind(&r.organization_id)
+                .bind(&r.method)
+                .bind(&r.path)
+                .bind(r.status)
+                .bind(&r.scim_type)
+                .bind(&r.request_body)
+                .bind(&r.response_body)
+                .bind(r.duration_ms)
+                .bind(r.created_at);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Filters of the request log.

@@ -172,7 +172,34 @@ impl<'a> Change<'a> {
 pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
     let now = tx.now();
     let (org, m) = (c.organization_id, c.membership_id);
-    for w in &c.rows {
+    let mut rows = c.rows.iter().peekable();
+    while let Some(w) = rows.next() {
+        // A new membership a directory manages is written with its managed columns at once.
+        if let (
+            RowWrite::Insert { user_id, .. },
+            Some(RowWrite::Managed {
+                state,
+                role,
+                group_id,
+                directory_id,
+            }),
+        ) = (w, rows.peek())
+        {
+            db::memberships::insert_managed_membership(
+                tx.conn(),
+                m,
+                org,
+                user_id,
+                role,
+                state.as_str(),
+                *group_id,
+                directory_id,
+                now,
+            )
+            .await?;
+            rows.next();
+            continue;
+        }
         match *w {
             RowWrite::Insert { user_id, role } => {
                 db::memberships::insert_membership(tx.conn(), m, org, user_id, role, now).await?

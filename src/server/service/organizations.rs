@@ -292,5 +292,7 @@ pub async fn delete(
     )
     .await?;
     tx.commit().await?;
+    // Its directories' SCIM tokens stop at once on this node.
+    state.scim_tokens.forget_all();
     Ok(())
 }

@@ -158,6 +158,8 @@ pub async fn update(
         )
         .await?;
         tx.commit().await?;
+        // SCIM requests act under the directory's name: they see the new one at once.
+        state.scim_tokens.forget_all();
     }
     get(state, organization_id, id).await
 }
@@ -198,6 +200,8 @@ pub async fn rotate_token(
     )
     .await?;
     tx.commit().await?;
+    // The old tokens now expire: this node stops trusting what it remembered of them.
+    state.scim_tokens.forget_all();
     let mut conn = state.db.pool.acquire().await?;
     Ok(DirectoryWithToken {
         directory: view(state, &mut conn, row).await?,
@@ -248,5 +252,7 @@ pub async fn delete(
     )
     .await?;
     tx.commit().await?;
+    // Its tokens stop at once on this node (within `TOKEN_TRUST` on others).
+    state.scim_tokens.forget_all();
     Ok(())
 }

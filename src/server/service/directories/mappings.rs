@@ -14,7 +14,7 @@ use crate::server::error::AppError;
 use crate::server::state::AppState;
 
 use super::sync::reconcile;
-use super::{desired_role, dir_ctx, not_found, DirCtx};
+use super::{desired_role, dir_ctx, not_found, DirCtx, Known};
 
 /// One mapping as the portal edits it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -131,7 +131,16 @@ async fn role_changes(
             .filter(|m| m.state == MembershipState::Active),
             None => None,
         };
-        let (mut to, group) = desired_role(conn, dir, &u.id, Some(proposed)).await?;
+        let (mut to, group) = desired_role(
+            conn,
+            dir,
+            &u.id,
+            Known {
+                mappings: Some(proposed),
+                ..Known::default()
+            },
+        )
+        .await?;
         // Same rule as `reconcile`: a role no group gave is kept until a mapped group gives one.
         if let Some(m) = membership
             .as_ref()

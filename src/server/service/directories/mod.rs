@@ -28,7 +28,7 @@ pub use plans::DeactivationPlan;
 pub(crate) use plans::{creation_plan, deactivation_plan};
 pub(crate) use suspension::domain_owned_elsewhere;
 pub use suspension::{remove_due, PROTECTED_RECHECK_MS};
-pub use sync::reconcile;
+pub use sync::{reconcile, reconcile_with, Known};
 pub use users::{
     gate, gate_verdict, purge_request_log, request_log, users, AuthoritativeIndex, DirectoryUser,
     ScimLogEntry, LOG_RETENTION_MS,
@@ -138,6 +138,8 @@ pub fn directory_actor(id: &str, name: &str) -> Actor {
 }
 
 async fn view(state: &AppState, conn: &mut Conn, r: DirectoryRow) -> Result<Directory, AppError> {
+    // The health below counts every exchange answered so far.
+    state.scim_log.flush().await;
     let now = state.clock.now();
     let tokens = db::directory_tokens::live_tokens(conn, &r.id, now)
         .await?
@@ -203,42 +205,53 @@ pub struct DirCtx {
     pub name: String,
 }
 
-/// The role a directory user should hold: (role, group that gave it).
+/// The role a directory user should hold: (role, group that gave it). Reads what `known` does
+/// not carry; a user not stored yet is in no group.
 async fn desired_role(
     conn: &mut Conn,
     dir: &DirCtx,
     dir_user_id: &str,
-    mappings: Option<&[db::group_mappings::GroupRoleMapping]>,
+    known: Known<'_>,
 ) -> Result<(String, Option<(String, String)>), sqlx::Error> {
-    let owned;
-    let mappings = match mappings {
-        Some(m) => m,
-        None => {
-            owned = db::group_mappings::mappings(conn, &dir.directory_id).await?;
-            &owned
-        }
-    };
-    if !mappings.is_empty() {
-        let groups =
-            db::directory_groups::groups_of_user(conn, &dir.directory_id, dir_user_id).await?;
-        let mapped = mappings
-            .iter()
-            .filter(|m| groups.iter().any(|g| g.id == m.group_id))
-            .map(|m| (m.group_id.as_str(), m.role.as_str(), m.priority));
-        if let Some((g, r)) = winning_group(mapped) {
-            let name = groups
+    if !known.unsaved {
+        let owned;
+        let mappings = match known.mappings {
+            Some(m) => m,
+            None => {
+                owned = db::group_mappings::mappings(conn, &dir.directory_id).await?;
+                &owned
+            }
+        };
+        if !mappings.is_empty() {
+            let groups =
+                db::directory_groups::groups_of_user(conn, &dir.directory_id, dir_user_id).await?;
+            let mapped = mappings
                 .iter()
-                .find(|x| x.id == g)
-                .map(|x| x.display_name.clone())
-                .unwrap_or_default();
-            return Ok((r.to_owned(), Some((g.to_owned(), name))));
+                .filter(|m| groups.iter().any(|g| g.id == m.group_id))
+                .map(|m| (m.group_id.as_str(), m.role.as_str(), m.priority));
+            if let Some((g, r)) = winning_group(mapped) {
+                let name = groups
+                    .iter()
+                    .find(|x| x.id == g)
+                    .map(|x| x.display_name.clone())
+                    .unwrap_or_default();
+                return Ok((r.to_owned(), Some((g.to_owned(), name))));
+            }
         }
     }
-    let role = db::organizations::get(conn, &dir.organization_id)
+    let role = match known.default_role {
+        Some(r) => r.to_owned(),
+        None => default_role(conn, &dir.organization_id).await?,
+    };
+    Ok((role, None))
+}
+
+/// The organization's default role: what a directory gives when no mapped group applies.
+pub async fn default_role(conn: &mut Conn, organization_id: &OrgId) -> Result<String, sqlx::Error> {
+    Ok(db::organizations::get(conn, organization_id)
         .await?
         .map(|o| o.default_role)
-        .unwrap_or_else(|| "member".into());
-    Ok((role, None))
+        .unwrap_or_else(|| "member".into()))
 }
 
 fn grant_detail(dir: &DirCtx, group: Option<Group<'_>>) -> serde_json::Value {

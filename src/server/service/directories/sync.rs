@@ -17,6 +17,21 @@ use crate::server::service::membership_lifecycle::Change;
 use super::suspension::{directory_named, domain_owned_elsewhere, write_suspension};
 use super::{desired_role, grant_detail, DirCtx};
 
+/// What the caller of [`reconcile_with`] already has, so that it is not read again.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known<'a> {
+    /// The directory's group → role mappings (read once for many users).
+    pub mappings: Option<&'a [db::group_mappings::GroupRoleMapping]>,
+    /// The organization's default role (read once for many users).
+    pub default_role: Option<&'a str>,
+    /// The directory user was read with a lock, or written, by this transaction: it is current.
+    pub current: bool,
+    /// The directory user is being created by this transaction and is not stored yet: it is in
+    /// no group, and its link to the organization user is set on the row, which the caller
+    /// then inserts.
+    pub unsaved: bool,
+}
+
 /// Brings a directory user's membership in line with the directory: links or creates the
 /// organization user, creates, suspends or reactivates the membership and sets the role its
 /// groups give. Runs inside the transaction that changed the directory user, so access never
@@ -28,14 +43,31 @@ pub async fn reconcile(
     gone: bool,
     mappings: Option<&[db::group_mappings::GroupRoleMapping]>,
 ) -> Result<(), AppError> {
+    let known = Known {
+        mappings,
+        ..Known::default()
+    };
+    reconcile_with(tx, dir, u, gone, known).await
+}
+
+/// [`reconcile`], told what the caller already has (see [`Known`]).
+pub async fn reconcile_with(
+    tx: &mut AuditedTx,
+    dir: &DirCtx,
+    u: &mut DirUserRow,
+    gone: bool,
+    known: Known<'_>,
+) -> Result<(), AppError> {
     let org = dir.organization_id.clone();
     // Work from the row as this transaction sees it, locked: a deactivation committed by a
     // concurrent request must not be undone by a group change that read the user before it.
     let lock = db::Lock::ForUpdate;
-    if let Some(fresh) =
-        db::directory_users::get_user(tx.conn(), &dir.directory_id, &u.id, lock).await?
-    {
-        *u = fresh;
+    if !(known.current || known.unsaved) {
+        if let Some(fresh) =
+            db::directory_users::get_user(tx.conn(), &dir.directory_id, &u.id, lock).await?
+        {
+            *u = fresh;
+        }
     }
     let label = u.email.clone().unwrap_or_else(|| u.user_name.clone());
     let no_access = SuspendReason::of_user(u.active, gone);
@@ -51,7 +83,9 @@ pub async fn reconcile(
     let held = wants_access
         && (crate::domain::email::EmailAddress::parse(&email, "email").is_err()
             || domain_owned_elsewhere(tx.conn(), &org, &email).await?);
-    let Some(uid) = link_user(tx, &org, u, &email, wants_access && !held).await? else {
+    let Some((uid, new_user)) =
+        link_user(tx, &org, u, &email, wants_access && !held, !known.unsaved).await?
+    else {
         return Ok(());
     };
     // Reads, then the decision (`domain::reconcile`), then its writes.
@@ -59,14 +93,19 @@ pub async fn reconcile(
     let user = match no_access {
         Some(reason) => InDirectory::Inactive(reason),
         None => {
-            desired = desired_role(tx.conn(), dir, &u.id, mappings).await?;
+            desired = desired_role(tx.conn(), dir, &u.id, known).await?;
             InDirectory::Active {
                 role: &desired.0,
                 group: desired.1.as_ref().map(|(id, name)| Group { id, name }),
             }
         }
     };
-    let current = db::memberships::membership_of_user(tx.conn(), &org, &uid, lock).await?;
+    // An organization user created just now has no membership yet.
+    let current = if new_user {
+        None
+    } else {
+        db::memberships::membership_of_user(tx.conn(), &org, &uid, lock).await?
+    };
     // Whether this directory may restore a membership that is not active.
     let newest = match &current {
         Some(db::memberships::ManagedMembership {
@@ -114,15 +153,17 @@ pub async fn reconcile(
 }
 
 /// Links the directory user to the organization user with its address, or creates that user
-/// when the directory grants access (`creates`). Answers the linked user, `None` when there is
-/// none.
+/// when the directory grants access (`creates`); with `store`, writes the link to the stored
+/// row. Answers the linked user and whether it was created just now, `None` when there is none.
 async fn link_user(
     tx: &mut AuditedTx,
     org: &OrgId,
     u: &mut DirUserRow,
     email: &str,
     creates: bool,
-) -> Result<Option<UserId>, AppError> {
+    store: bool,
+) -> Result<Option<(UserId, bool)>, AppError> {
+    let mut created = false;
     if u.user_id.is_none() {
         // The same person may already be a member (JIT, an invitation, another directory).
         if let Some(db::users::UserMembership { user_id: uid, .. }) =
@@ -151,12 +192,15 @@ async fn link_user(
             )
             .await?;
             u.user_id = Some(uid);
+            created = true;
         } else {
             return Ok(None);
         }
-        db::directory_users::update_user(tx.conn(), u).await?;
+        if store {
+            db::directory_users::update_user(tx.conn(), u).await?;
+        }
     }
-    Ok(u.user_id.clone())
+    Ok(u.user_id.clone().map(|uid| (uid, created)))
 }
 
 /// Writes the decision about the membership `current` of the organization user `uid`.

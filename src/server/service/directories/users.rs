@@ -90,6 +90,8 @@ pub async fn request_log(
     filter: &LogFilter,
     limit: i64,
 ) -> Result<Vec<ScimLogEntry>, AppError> {
+    // Every exchange answered so far is in the log.
+    state.scim_log.flush().await;
     let mut conn = state.db.pool.acquire().await?;
     dir_ctx(&mut conn, organization_id, id).await?;
     Ok(

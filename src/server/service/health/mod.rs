@@ -493,6 +493,8 @@ pub async fn refresh(
     inactive_days: Option<i64>,
 ) -> Result<(OrganizationHealth, DriftReport), AppError> {
     let inactive_days = check_inactive_days(inactive_days)?;
+    // The SCIM traffic counted below includes every exchange answered so far.
+    state.scim_log.flush().await;
     let now = state.clock.now();
     let mut conn = state.db.pool.acquire().await?;
     organization_name(&mut conn, organization_id).await?;

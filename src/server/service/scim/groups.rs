@@ -2,20 +2,23 @@
 
 use crate::domain::event_type::EventType;
 use crate::domain::target::TargetKind;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Value};
 
 use crate::domain::ids::IdKind;
 use crate::server::audit::{AuditedTx, RequestContext, Target};
 use crate::server::db::directory_groups::DirGroupRow;
+use crate::server::db::directory_users::DirUserRow;
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::protocol::scim::patch::{self, ScimType};
 use crate::server::protocol::scim::resource::{self, normalize_group, project, ScimError};
 use crate::server::state::AppState;
 
-use crate::server::service::directories::{directory_actor, reconcile, DirCtx};
+use crate::server::service::directories::{
+    default_role, directory_actor, reconcile_with, DirCtx, Known,
+};
 
 use super::users::UserChange;
 use super::{
@@ -130,8 +133,77 @@ fn check_request_members(body: &Value) -> Result<(), ScimError> {
     Ok(())
 }
 
-/// Applies one step of a member diff with one event per user actually added or removed, then
-/// recomputes the roles of those users. Answers whether anything changed.
+/// What a directory's role mappings decide, read once per transaction that needs it.
+struct RoleRules {
+    mappings: Vec<db::group_mappings::GroupRoleMapping>,
+    default_role: String,
+}
+
+impl RoleRules {
+    /// The directory's mappings and the organization's default role.
+    async fn load(conn: &mut Conn, dir: &DirCtx) -> Result<RoleRules, sqlx::Error> {
+        let mappings = db::group_mappings::mappings(conn, &dir.directory_id).await?;
+        let default_role = default_role(conn, &dir.organization_id).await?;
+        Ok(RoleRules {
+            mappings,
+            default_role,
+        })
+    }
+
+    /// [`RoleRules::load`], or `None` when the directory maps no group: a change of groups then
+    /// changes no role (every member holds the default role already).
+    async fn load_if_mapped(
+        conn: &mut Conn,
+        dir: &DirCtx,
+    ) -> Result<Option<RoleRules>, sqlx::Error> {
+        let mappings = db::group_mappings::mappings(conn, &dir.directory_id).await?;
+        if mappings.is_empty() {
+            return Ok(None);
+        }
+        let default_role = default_role(conn, &dir.organization_id).await?;
+        Ok(Some(RoleRules {
+            mappings,
+            default_role,
+        }))
+    }
+
+    fn known(&self) -> Known<'_> {
+        Known {
+            mappings: Some(&self.mappings),
+            default_role: Some(&self.default_role),
+            // The rows are read locked just before (see [`recompute_roles`]).
+            current: true,
+            unsaved: false,
+        }
+    }
+}
+
+/// Recomputes the roles of the directory users `ids` (in that order) after their groups
+/// changed, reading them in one statement.
+async fn recompute_roles(
+    tx: &mut AuditedTx,
+    dir: &DirCtx,
+    rules: &RoleRules,
+    ids: &[&String],
+) -> Result<(), AppError> {
+    let owned: Vec<String> = ids.iter().map(|s| (*s).clone()).collect();
+    let mut rows: HashMap<String, DirUserRow> =
+        db::directory_users::get_users(tx.conn(), &dir.directory_id, &owned, db::Lock::ForUpdate)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+    for id in ids {
+        if let Some(mut u) = rows.remove(id.as_str()) {
+            reconcile_with(tx, dir, &mut u, false, rules.known()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies one step of a member diff with one event per user actually added or removed (one
+/// statement adds them all, one removes them all), then recomputes the roles of those users.
+/// Answers whether anything changed.
 async fn apply_members(
     tx: &mut AuditedTx,
     dir: &DirCtx,
@@ -139,22 +211,32 @@ async fn apply_members(
     diff: &MemberDiff,
 ) -> Result<bool, AppError> {
     let now = tx.now();
-    let mut touched: Vec<&String> = Vec::new();
-    for (list, action) in [
-        (&diff.added, EventType::DsyncGroupUserAdded),
-        (&diff.removed, EventType::DsyncGroupUserRemoved),
+    let added: HashSet<String> = db::directory_groups::add_members(
+        tx.conn(),
+        &dir.directory_id,
+        &group.id,
+        &diff.added,
+        now,
+    )
+    .await?
+    .into_iter()
+    .collect();
+    let removed: HashSet<String> = db::directory_groups::remove_members(
+        tx.conn(),
+        &dir.directory_id,
+        &group.id,
+        &diff.removed,
+    )
+    .await?
+    .into_iter()
+    .collect();
+    let mut touched: Vec<&String> = Vec::with_capacity(added.len() + removed.len());
+    for (list, done, action) in [
+        (&diff.added, &added, EventType::DsyncGroupUserAdded),
+        (&diff.removed, &removed, EventType::DsyncGroupUserRemoved),
     ] {
-        for m in list.iter() {
-            let changed = if action == EventType::DsyncGroupUserAdded {
-                db::directory_groups::add_member(tx.conn(), &dir.directory_id, &group.id, m, now)
-                    .await?
-            } else {
-                db::directory_groups::remove_member(tx.conn(), &dir.directory_id, &group.id, m)
-                    .await?
-            };
-            if !changed {
-                continue;
-            }
+        // Events in the order the request listed the members.
+        for m in list.iter().filter(|m| done.contains(m.as_str())) {
             touched.push(m);
             tx.record(
                 Some(&dir.organization_id),
@@ -173,17 +255,8 @@ async fn apply_members(
         }
     }
     if !touched.is_empty() {
-        let mappings = db::group_mappings::mappings(tx.conn(), &dir.directory_id).await?;
-        // Without mappings every member holds the organization's default role already.
-        if !mappings.is_empty() {
-            for m in touched.iter() {
-                if let Some(mut u) =
-                    db::directory_users::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain)
-                        .await?
-                {
-                    reconcile(tx, dir, &mut u, false, Some(&mappings)).await?;
-                }
-            }
+        if let Some(rules) = RoleRules::load_if_mapped(tx.conn(), dir).await? {
+            recompute_roles(tx, dir, &rules, &touched).await?;
         }
     }
     Ok(!touched.is_empty())
@@ -225,6 +298,132 @@ async fn apply_remaining_members(
     Ok(())
 }
 
+/// A PATCH that only adds members, or only removes listed members (`path` `members`, each
+/// value `{"value": id}`): the shape Entra sends in batches of 100. It is applied without
+/// reading the group's current members; anything else goes through [`patch::apply`].
+#[derive(Debug, PartialEq, Eq)]
+struct MemberPatch {
+    /// Adds the members (else removes them).
+    add: bool,
+    /// The member ids, each once, in request order.
+    ids: Vec<String>,
+    /// How many values each operation lists.
+    per_op: Vec<usize>,
+}
+
+impl MemberPatch {
+    fn of(ops: &[patch::PatchOp]) -> Option<MemberPatch> {
+        let on_members = |p: &str| {
+            let p = p.trim();
+            let urn = resource::GROUP_SCHEMA;
+            let attr = if p.len() > urn.len()
+                && p[..urn.len()].eq_ignore_ascii_case(urn)
+                && p.as_bytes()[urn.len()] == b':'
+            {
+                &p[urn.len() + 1..]
+            } else {
+                p
+            };
+            attr.eq_ignore_ascii_case("members")
+        };
+        let kind = ops.first()?.op;
+        if !matches!(kind, patch::OpKind::Add | patch::OpKind::Remove) {
+            return None;
+        }
+        let mut ids = Vec::new();
+        let mut per_op = Vec::with_capacity(ops.len());
+        let mut seen = HashSet::new();
+        for op in ops {
+            if op.op != kind || !op.path.as_deref().is_some_and(on_members) {
+                return None;
+            }
+            let values = op.value.as_ref()?.as_array()?;
+            for m in values {
+                let id = m.as_object()?.get("value")?.as_str()?;
+                if seen.insert(id) {
+                    ids.push(id.to_owned());
+                }
+            }
+            per_op.push(values.len());
+        }
+        Some(MemberPatch {
+            add: kind == patch::OpKind::Add,
+            ids,
+            per_op,
+        })
+    }
+
+    /// At least what [`patch::apply`] would count against [`patch::MAX_WORK`] for this request
+    /// on a group of `members` (each operation: one, plus the list as it stands, plus its
+    /// values). A request over the budget goes through the general path, which refuses it as
+    /// before.
+    fn work(&self, members: usize) -> u64 {
+        let mut list = members as u64;
+        let mut total = 0u64;
+        for &n in &self.per_op {
+            total = total.saturating_add(1 + list + n as u64);
+            if self.add {
+                list += n as u64;
+            }
+        }
+        total
+    }
+}
+
+/// Applies a [`MemberPatch`]. `None` when the general path must decide: the group is near its
+/// size limit (where the members a request adds are counted exactly) or the request is over
+/// the PATCH work budget.
+async fn patch_members(
+    state: &AppState,
+    dir: &DirCtx,
+    ctx: &RequestContext,
+    id: &str,
+    change: MemberPatch,
+) -> Result<Option<ScimOut>, ScimError> {
+    let mut tx = AuditedTx::begin(
+        &state.db,
+        &directory_actor(&dir.directory_id, &dir.name),
+        ctx,
+        state.clock.now(),
+    )
+    .await?;
+    let row =
+        db::directory_groups::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
+            .await?
+            .ok_or_else(|| not_found("Group", id))?;
+    let members = db::directory_groups::count_members(tx.conn(), &dir.directory_id, id).await?;
+    let members = usize::try_from(members).unwrap_or(usize::MAX);
+    if change.work(members) > patch::MAX_WORK
+        || (change.add && members.saturating_add(change.ids.len()) > resource::MAX_GROUP_MEMBERS)
+    {
+        return Ok(None);
+    }
+    let mut diff = if change.add {
+        check_members(tx.conn(), dir, &change.ids).await?;
+        MemberDiff {
+            added: change.ids,
+            removed: Vec::new(),
+        }
+    } else {
+        // In id order, the order the general path removes members in.
+        let mut ids = change.ids;
+        ids.sort();
+        MemberDiff {
+            added: Vec::new(),
+            removed: ids,
+        }
+    };
+    if apply_members(&mut tx, dir, &row, &diff.take(MEMBER_CHANGES_PER_TX)).await? {
+        tx.commit().await?;
+    } else {
+        drop(tx);
+    }
+    apply_remaining_members(state, dir, ctx, &row, diff).await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let v = render_group(&mut conn, &base(state, dir), &row, true).await?;
+    Ok(Some(ScimOut::resource(200, v)))
+}
+
 /// `POST /Groups`, members inside the body included (Okta pushes them that way).
 #[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn create_group(
@@ -235,6 +434,12 @@ pub async fn create_group(
 ) -> Result<ScimOut, ScimError> {
     check_request_members(body)?;
     let (res, f) = normalize_group(body)?;
+    // Checked before the write begins, so a large push does not hold the writer for it; a user
+    // deleted meanwhile is skipped when the members are added.
+    if !f.members.is_empty() {
+        let mut conn = state.db.pool.acquire().await?;
+        check_members(&mut conn, dir, &f.members).await?;
+    }
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(
         &state.db,
@@ -243,7 +448,6 @@ pub async fn create_group(
         now,
     )
     .await?;
-    check_members(tx.conn(), dir, &f.members).await?;
     let row = DirGroupRow {
         id: db::new_id(IdKind::DirectoryGroup),
         directory_id: dir.directory_id.to_string(),
@@ -291,6 +495,11 @@ pub async fn update_group(
         UserChange::Patch(body) => Some(patch::parse_request(body)?),
         UserChange::Put(_) => None,
     };
+    if let Some(members) = ops.as_deref().and_then(MemberPatch::of) {
+        if let Some(out) = patch_members(state, dir, ctx, id, members).await? {
+            return Ok(out);
+        }
+    }
     let now = state.clock.now();
     let base = base(state, dir);
     let mut tx = AuditedTx::begin(
@@ -304,11 +513,7 @@ pub async fn update_group(
         db::directory_groups::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
             .await?
             .ok_or_else(|| not_found("Group", id))?;
-    let before: Vec<String> = db::directory_groups::group_members(tx.conn(), &dir.directory_id, id)
-        .await?
-        .into_iter()
-        .map(|m| m.id)
-        .collect();
+    let before = db::directory_groups::member_ids(tx.conn(), &dir.directory_id, id).await?;
     let next = match (&change, ops) {
         (UserChange::Put(body), _) => (*body).clone(),
         (UserChange::Patch(_), Some(ops)) => {
@@ -390,7 +595,7 @@ pub async fn delete_group(
         db::directory_groups::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
             .await?
             .ok_or_else(|| not_found("Group", id))?;
-    let members = db::directory_groups::group_members(tx.conn(), &dir.directory_id, id).await?;
+    let ids = db::directory_groups::member_ids(tx.conn(), &dir.directory_id, id).await?;
     db::directory_groups::delete_group(tx.conn(), &dir.directory_id, id).await?;
     tx.record(
         Some(&dir.organization_id),
@@ -399,20 +604,17 @@ pub async fn delete_group(
             Target::new(TargetKind::DirectoryGroup, &row.id, Some(&row.display_name)),
             Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
         ],
-        json!({ "display_name": row.display_name, "members": members.len() }),
+        json!({ "display_name": row.display_name, "members": ids.len() }),
     )
     .await?;
     // Former members' roles are recomputed in bounded steps (see [`MEMBER_CHANGES_PER_TX`]);
     // the first step commits with the deletion.
-    let mappings = db::group_mappings::mappings(tx.conn(), &dir.directory_id).await?;
-    let mut steps = members.chunks(MEMBER_CHANGES_PER_TX);
-    for db::directory_groups::DirUserName { id: m, .. } in steps.next().unwrap_or_default() {
-        if let Some(mut u) =
-            db::directory_users::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain).await?
-        {
-            reconcile(&mut tx, dir, &mut u, false, Some(&mappings)).await?;
-        }
-    }
+    // The group's own mapping went with it, so its members are recomputed even when no mapping
+    // is left (a role it gave falls back to the default role).
+    let mut steps = ids.chunks(MEMBER_CHANGES_PER_TX);
+    let rules = RoleRules::load(tx.conn(), dir).await?;
+    let first: Vec<&String> = steps.next().unwrap_or_default().iter().collect();
+    recompute_roles(&mut tx, dir, &rules, &first).await?;
     tx.commit().await?;
     for step in steps {
         let mut tx = AuditedTx::begin(
@@ -422,18 +624,97 @@ pub async fn delete_group(
             state.clock.now(),
         )
         .await?;
-        let mappings = db::group_mappings::mappings(tx.conn(), &dir.directory_id).await?;
-        for db::directory_groups::DirUserName { id: m, .. } in step {
-            if let Some(mut u) =
-                db::directory_users::get_user(tx.conn(), &dir.directory_id, m, db::Lock::Plain)
-                    .await?
-            {
-                reconcile(&mut tx, dir, &mut u, false, Some(&mappings)).await?;
-            }
-        }
+        let rules = RoleRules::load(tx.conn(), dir).await?;
+        let step: Vec<&String> = step.iter().collect();
+        recompute_roles(&mut tx, dir, &rules, &step).await?;
         if tx.has_events() {
             tx.commit().await?;
         }
     }
     Ok(ScimOut::no_content())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MemberPatch;
+    use crate::server::protocol::scim::patch::parse_request;
+    use serde_json::json;
+
+    fn of(ops: serde_json::Value) -> Option<MemberPatch> {
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+        MemberPatch::of(&parse_request(&body).unwrap())
+    }
+
+    #[test]
+    fn only_plain_member_adds_or_removes_skip_the_general_path() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases = [
+            // Entra's batches, repeated ids once, the schema's URN in front, any case.
+            (
+                json!([{"op": "Add", "path": "members", "value": [{"value": "a"}, {"value": "b"}, {"value": "a"}]}]),
+                Some((true, ids(&["a", "b"]))),
+            ),
+            (
+                json!([{"op": "add", "path": "urn:ietf:params:scim:schemas:core:2.0:Group:Members", "value": [{"value": "a", "display": "A"}]},
+                       {"op": "ADD", "path": "members", "value": [{"value": "c"}]}]),
+                Some((true, ids(&["a", "c"]))),
+            ),
+            (
+                json!([{"op": "Remove", "path": "members", "value": [{"value": "b"}]}]),
+                Some((false, ids(&["b"]))),
+            ),
+            // Everything else is applied to the current members as a whole.
+            (json!([{"op": "Remove", "path": "members"}]), None),
+            (
+                json!([{"op": "remove", "path": "members[value eq \"a\"]"}]),
+                None,
+            ),
+            (
+                json!([{"op": "replace", "path": "members", "value": [{"value": "a"}]}]),
+                None,
+            ),
+            (
+                json!([{"op": "add", "path": "members", "value": [{"value": "a"}]},
+                       {"op": "remove", "path": "members", "value": [{"value": "b"}]}]),
+                None,
+            ),
+            (
+                json!([{"op": "add", "path": "members", "value": [{"Value": "a"}]}]),
+                None,
+            ),
+            (
+                json!([{"op": "add", "path": "members", "value": [{"value": 1}]}]),
+                None,
+            ),
+            (
+                json!([{"op": "add", "path": "members", "value": {"value": "a"}}]),
+                None,
+            ),
+            (
+                json!([{"op": "add", "value": {"members": [{"value": "a"}]}}]),
+                None,
+            ),
+            (
+                json!([{"op": "add", "path": "displayName", "value": "x"}]),
+                None,
+            ),
+        ];
+        for (ops, want) in cases {
+            assert_eq!(of(ops.clone()).map(|p| (p.add, p.ids)), want, "{ops}");
+        }
+    }
+
+    #[test]
+    fn the_work_counted_is_what_the_general_path_would_count() {
+        let one = |i: usize| json!({"op": "add", "path": "members", "value": [{"value": format!("y{i}")}]});
+        // One add of 100 values to a group of 1,000: 1 + 1,000 + 100.
+        let p = of(json!([{"op": "add", "path": "members", "value": (0..100).map(|i| json!({"value": format!("x{i}")})).collect::<Vec<_>>()}])).unwrap();
+        assert_eq!(p.work(1_000), 1_101);
+        // Many one-value adds each count the list as it grows: over budget on a large group.
+        let p = of(serde_json::Value::Array((0..999).map(one).collect())).unwrap();
+        assert!(p.work(22_000) > crate::server::protocol::scim::patch::MAX_WORK);
+        // Removes count the list as it stands.
+        let p = of(json!([{"op": "remove", "path": "members", "value": [{"value": "a"}]}, {"op": "remove", "path": "members", "value": [{"value": "b"}]}])).unwrap();
+        assert_eq!(p.work(10), 24);
+    }
 }

@@ -24,12 +24,14 @@ use super::directories::DirCtx;
 
 mod groups;
 mod request_log;
+mod tokens;
 mod users;
 
 pub use groups::{
     create_group, delete_group, get_group, list_groups, update_group, MEMBER_CHANGES_PER_TX,
 };
 pub use request_log::{directory_owner, log_exchange, redact, redact_path, Exchange, LogSink};
+pub use tokens::{TokenCache, TOKEN_TRUST};
 pub use users::{create_user, delete_user, get_user, list_users, update_user, UserChange};
 
 /// A SCIM answer: status, body and the headers RFC 7644 asks for.
@@ -128,39 +130,31 @@ pub async fn authenticate(
     let Some(token) = presented.filter(|t| !t.is_empty()) else {
         return Err(unauthorized());
     };
+    let hash = hash_secret(token);
+    let now = state.clock.now();
+    if let Some(tokens::Hit { dir, touch }) = state.scim_tokens.get(&hash, now) {
+        if dir.directory_id.as_str() != directory_id {
+            return Err(unauthorized());
+        }
+        if touch {
+            touch_token(state, hash, now);
+        }
+        return Ok(dir);
+    }
+    let generation = state.scim_tokens.generation();
     let mut conn = state.db.pool.acquire().await?;
     let Some(db::directory_tokens::TokenDirectory {
         directory_id: dir,
         organization_id: org,
         token_hash: stored,
-    }) = db::directory_tokens::token_directory(&mut conn, &hash_secret(token), state.clock.now())
-        .await?
+        expires_at,
+        last_used_at,
+    }) = db::directory_tokens::token_directory(&mut conn, &hash, now).await?
     else {
         return Err(unauthorized());
     };
-    if dir != directory_id || !crate::server::crypto::ct_eq(&stored, &hash_secret(token)) {
+    if dir != directory_id || !crate::server::crypto::ct_eq(&stored, &hash) {
         return Err(unauthorized());
-    }
-    // Last use, for the credentials inventory: at most once a minute, best effort and off the
-    // request's path (it waits for this node's write turn on SQLite, and must never fail or
-    // slow the IdP's push).
-    let now = state.clock.now();
-    if db::directory_tokens::token_last_used(&mut conn, &stored)
-        .await?
-        .is_none_or(|t| t < now - 60_000)
-    {
-        let db = state.db.clone();
-        let hash = stored.clone();
-        tokio::spawn(async move {
-            let touched = async {
-                let _turn = db.write_turn().await?;
-                let mut c = db.pool.acquire().await?;
-                db::directory_tokens::touch_token(&mut c, &hash, now).await
-            };
-            if let Err(e) = touched.await {
-                tracing::warn!(error = %e, "SCIM token last use not recorded");
-            }
-        });
     }
     let row = db::directories::get_directory(
         &mut conn,
@@ -169,11 +163,38 @@ pub async fn authenticate(
     )
     .await?
     .ok_or_else(unauthorized)?;
-    Ok(DirCtx {
+    drop(conn);
+    let ctx = DirCtx {
         directory_id: DirectoryId::from_stored(row.id),
         organization_id: OrgId::from_stored(row.organization_id),
         name: row.name,
-    })
+    };
+    let verified = tokens::Verified {
+        dir: ctx.clone(),
+        expires_at,
+        last_used_at,
+    };
+    if state.scim_tokens.remember(generation, &hash, verified, now) {
+        touch_token(state, stored, now);
+    }
+    Ok(ctx)
+}
+
+/// Records a token's last use, for the credentials inventory: best effort and off the request's
+/// path (it waits for this node's write turn on SQLite, and must never fail or slow the IdP's
+/// push).
+fn touch_token(state: &AppState, token_hash: String, now: i64) {
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        let touched = async {
+            let _turn = db.write_turn().await?;
+            let mut c = db.pool.acquire().await?;
+            db::directory_tokens::touch_token(&mut c, &token_hash, now).await
+        };
+        if let Err(e) = touched.await {
+            tracing::warn!(error = %e, "SCIM token last use not recorded");
+        }
+    });
 }
 
 /// List parameters of `GET /Users` and `GET /Groups`.
@@ -304,12 +325,12 @@ async fn render_group(
 ) -> Result<Value, sqlx::Error> {
     let mut v = resource::render(&stored(&r.resource), &r.id, &group_meta(base, r));
     if with_members {
-        let members = db::directory_groups::group_members(conn, &r.directory_id, &r.id).await?;
+        let members = db::directory_groups::member_ids(conn, &r.directory_id, &r.id).await?;
         v["members"] = Value::Array(
             members
                 .into_iter()
                 // `display` is left out: clients compare members as they sent them.
-                .map(|db::directory_groups::DirUserName { id, .. }| json!({ "value": id, "type": "User", "$ref": format!("{base}/Users/{id}") }))
+                .map(|id| json!({ "value": id, "type": "User", "$ref": format!("{base}/Users/{id}") }))
                 .collect(),
         );
     }

@@ -189,35 +189,57 @@ pub struct Exchange<'a> {
     pub duration_ms: i64,
 }
 
-/// The SCIM request log writer. Each request hands its row over and waits until it is stored;
-/// rows that arrive while a write is under way go into the next one, so under load many requests
-/// share one commit (and one turn of SQLite's single writer) instead of taking one each.
+/// The SCIM request log writer. A request hands its row over and is answered without waiting
+/// for it: rows are written in the background, many to one statement and one commit, so the
+/// log takes no turn of SQLite's single writer on any request's path. Readers of the log on
+/// this node call [`LogSink::flush`] first and so see every exchange answered before they
+/// read; another node sees it once written, milliseconds later. Rows still queued when the
+/// process dies are lost: the log is a diagnostic record, while the changes themselves and
+/// their audit events commit before the answer.
 #[derive(Clone, Debug)]
 pub struct LogSink {
-    tx: tokio::sync::mpsc::Sender<(ScimRequestRow, tokio::sync::oneshot::Sender<()>)>,
+    tx: tokio::sync::mpsc::Sender<LogMsg>,
+}
+
+#[derive(Debug)]
+enum LogMsg {
+    Row(Box<ScimRequestRow>),
+    /// Answered once every row queued before it is written (or failed to be).
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Most rows written in one transaction.
 const LOG_BATCH: usize = 256;
+/// Most rows waiting to be written; a request finding the queue full waits for room (rows are
+/// bounded in size, so this bounds the memory the queue takes).
+const LOG_QUEUE: usize = 1024;
 
 impl LogSink {
     /// Starts the writer task (inside the Tokio runtime).
     pub fn start(db: db::Db) -> LogSink {
-        let (tx, mut rx) =
-            tokio::sync::mpsc::channel::<(ScimRequestRow, tokio::sync::oneshot::Sender<()>)>(4096);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<LogMsg>(LOG_QUEUE);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < LOG_BATCH {
-                    match rx.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
+                let mut rows = Vec::new();
+                let mut waiting = Vec::new();
+                let mut next = Some(first);
+                while let Some(msg) = next {
+                    match msg {
+                        LogMsg::Row(row) => rows.push(*row),
+                        LogMsg::Flush(done) => waiting.push(done),
+                    }
+                    next = if rows.len() < LOG_BATCH {
+                        rx.try_recv().ok()
+                    } else {
+                        None
+                    };
+                }
+                if !rows.is_empty() {
+                    if let Err(err) = write_batch(&db, &rows).await {
+                        tracing::error!(error = %err, rows = rows.len(), "could not write the SCIM request log");
                     }
                 }
-                if let Err(err) = write_batch(&db, &batch).await {
-                    tracing::error!(error = %err, rows = batch.len(), "could not write the SCIM request log");
-                }
-                for (_, done) in batch {
+                for done in waiting {
                     let _ = done.send(());
                 }
             }
@@ -225,22 +247,25 @@ impl LogSink {
         LogSink { tx }
     }
 
+    /// Queues a row; waits only while the queue is full.
     async fn write(&self, row: ScimRequestRow) {
+        if self.tx.send(LogMsg::Row(Box::new(row))).await.is_err() {
+            tracing::error!("the SCIM request log writer has stopped; an exchange is not logged");
+        }
+    }
+
+    /// Waits until every row queued before this call is written.
+    pub async fn flush(&self) {
         let (done, wait) = tokio::sync::oneshot::channel();
-        if self.tx.send((row, done)).await.is_ok() {
+        if self.tx.send(LogMsg::Flush(done)).await.is_ok() {
             let _ = wait.await;
         }
     }
 }
 
-async fn write_batch(
-    db: &db::Db,
-    batch: &[(ScimRequestRow, tokio::sync::oneshot::Sender<()>)],
-) -> Result<(), sqlx::Error> {
+async fn write_batch(db: &db::Db, rows: &[ScimRequestRow]) -> Result<(), sqlx::Error> {
     let (mut tx, _turn) = db.begin().await?;
-    for (row, _) in batch {
-        db::scim_log::insert_request(&mut tx, row).await?;
-    }
+    db::scim_log::insert_requests(&mut tx, rows).await?;
     tx.commit().await
 }
 

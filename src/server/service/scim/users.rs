@@ -15,7 +15,7 @@ use crate::server::protocol::scim::resource::{
 };
 use crate::server::state::AppState;
 
-use crate::server::service::directories::{directory_actor, reconcile, DirCtx};
+use crate::server::service::directories::{directory_actor, reconcile_with, DirCtx, Known};
 
 use super::{
     base, list, not_found, render_user, stored, user_meta, ListQuery, Projection, ScimOut, Users,
@@ -69,19 +69,6 @@ pub async fn create_user(
     let (res, f) = normalize_user(body)?;
     let now = state.clock.now();
     let key = user_name_key(&f.user_name);
-    let mut tx = AuditedTx::begin(
-        &state.db,
-        &directory_actor(&dir.directory_id, &dir.name),
-        ctx,
-        now,
-    )
-    .await?;
-    if db::directory_users::user_by_name_key(tx.conn(), &dir.directory_id, &key)
-        .await?
-        .is_some()
-    {
-        return Err(uniqueness(&f.user_name));
-    }
     let mut row = DirUserRow {
         id: db::new_id(IdKind::DirectoryUser),
         directory_id: dir.directory_id.to_string(),
@@ -98,10 +85,13 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
     };
-    match db::directory_users::insert_user(tx.conn(), &row).await {
-        Err(e) if db::is_unique_violation(&e) => return Err(uniqueness(&f.user_name)),
-        r => r?,
-    }
+    let mut tx = AuditedTx::begin(
+        &state.db,
+        &directory_actor(&dir.directory_id, &dir.name),
+        ctx,
+        now,
+    )
+    .await?;
     tx.record(
         Some(&dir.organization_id),
         EventType::DsyncUserCreated,
@@ -112,11 +102,41 @@ pub async fn create_user(
         json!({ "user_name": row.user_name, "email": row.email, "active": f.active, "external_id": row.external_id }),
     )
     .await?;
-    reconcile(&mut tx, dir, &mut row, false, None).await?;
+    // The directory user is written last, once its link to the organization user is known:
+    // one insert instead of an insert and an update, and the userName's unique index (not an
+    // extra read) is what refuses a retried create.
+    let known = Known {
+        unsaved: true,
+        ..Known::default()
+    };
+    if let Err(e) = reconcile_with(&mut tx, dir, &mut row, false, known).await {
+        drop(tx);
+        // Two creates of one userName racing on PostgreSQL: the loser waits on the winner's
+        // organization user and fails there; it answers as a retried create does.
+        if name_taken(state, dir, &row.user_name_key).await {
+            return Err(uniqueness(&f.user_name));
+        }
+        return Err(e.into());
+    }
+    match db::directory_users::insert_user(tx.conn(), &row).await {
+        Err(e) if db::is_unique_violation(&e) => return Err(uniqueness(&f.user_name)),
+        r => r?,
+    }
     tx.commit().await?;
-    let mut conn = state.db.pool.acquire().await?;
-    let v = render_user(&mut conn, &base(state, dir), &row, true).await?;
+    // A user created just now is in no group: the answer needs no read.
+    let v = resource::render(&res, &row.id, &user_meta(&base(state, dir), &row));
     Ok(ScimOut::resource(201, v))
+}
+
+/// Whether the directory has a user with this userName (as compared: `user_name_key`).
+async fn name_taken(state: &AppState, dir: &DirCtx, key: &str) -> bool {
+    let Ok(mut conn) = state.db.pool.acquire().await else {
+        return false;
+    };
+    matches!(
+        db::directory_users::user_by_name_key(&mut conn, &dir.directory_id, key).await,
+        Ok(Some(_))
+    )
 }
 
 /// PUT (`replace` = the new resource) or PATCH (`ops` applied to the current one) of a User.
@@ -210,7 +230,12 @@ pub async fn update_user(
         json!({ "user_name": row.user_name, "email": row.email, "active": f.active }),
     )
     .await?;
-    reconcile(&mut tx, dir, &mut row, false, None).await?;
+    // The row was read locked and written by this transaction: reconcile need not read it.
+    let known = Known {
+        current: true,
+        ..Known::default()
+    };
+    reconcile_with(&mut tx, dir, &mut row, false, known).await?;
     tx.commit().await?;
     let mut conn = state.db.pool.acquire().await?;
     let v = render_user(&mut conn, &base, &row, true).await?;
@@ -254,7 +279,11 @@ pub async fn delete_user(
         json!({ "user_name": row.user_name, "email": row.email }),
     )
     .await?;
-    reconcile(&mut tx, dir, &mut row, true, None).await?;
+    let known = Known {
+        current: true,
+        ..Known::default()
+    };
+    reconcile_with(&mut tx, dir, &mut row, true, known).await?;
     db::directory_users::delete_user(tx.conn(), &dir.directory_id, id).await?;
     tx.commit().await?;
     Ok(ScimOut::no_content())
