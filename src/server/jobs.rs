@@ -14,8 +14,8 @@
 //! | audit retention purge (`audit_log::purge_expired`) | 10 min | **not fully safe**: see [`spawn_every_ten_minutes`] |
 //! | tenant health and drift snapshots (`health::refresh_all`) | 10 min | a cache: each node recomputes and upserts; duplicate work, last write wins, no audit event |
 //! | invitation mail outbox (`invitations::deliver_mail`) | 5 s, and at once when mail is queued (`AppState::mail_kick`, this node only) | row lease: `next_attempt_at` compare-and-set per message (`claim_mail`), 5 min lease |
-//! | webhook fan-out (`webhooks::fan_out`) | continuous: 0.5 s when idle, 1 s after an error | per endpoint, the `fanout_cursor` compare-and-set commits in the same transaction as the deliveries it queues |
-//! | webhook delivery (`webhooks::deliver`) | same loop as the fan-out | row lease: `next_attempt_at` compare-and-set per delivery (`claim_delivery`) |
+//! | webhook fan-out (`webhooks::work`) | continuous: 0.5 s when idle | per endpoint, the `fanout_cursor` compare-and-set commits in the same transaction as the deliveries it queues |
+//! | webhook delivery (`webhooks::work`, one task per endpoint with due deliveries) | continuous, while the endpoint has deliveries due | row lease: `next_attempt_at` set for a batch in one statement (`lease_due`), `FOR UPDATE SKIP LOCKED` on PostgreSQL |
 //!
 //! Database tasks, per node, started by [`spawn_all`] through `Db::start_background` (and at the
 //! first write otherwise):
@@ -141,22 +141,8 @@ fn spawn_mail_worker(state: AppState) {
     });
 }
 
-/// Fans events out to webhook endpoints and delivers them: at once while there is work,
-/// every 0.5 s when idle, 1 s after an error.
+/// Fans events out to webhook endpoints and delivers them, each endpoint on its own task (a
+/// receiver that hangs holds up only its own endpoint).
 fn spawn_webhook_worker(state: AppState) {
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = service::webhooks::fan_out(&state).await {
-                tracing::warn!(error = %e.cause_chain(), "webhook fan-out failed");
-            }
-            match service::webhooks::deliver(&state).await {
-                Ok(0) => tokio::time::sleep(Duration::from_millis(500)).await,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e.cause_chain(), "webhook delivery failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    });
+    tokio::spawn(service::webhooks::work(state));
 }

@@ -1,8 +1,9 @@
 //! Webhooks against a real receiver on loopback that verifies every delivery with the
 //! independent Standard Webhooks implementation from npm (`tests/support/webhook_receiver.mjs`):
 //! signatures, retries after 500, 410 disabling the endpoint, a receiver that is down and comes
-//! back (per-entity order kept), secret rotation, and two nodes on PostgreSQL never delivering
-//! one event twice at the same time.
+//! back (per-entity order kept), secret rotation, two nodes on PostgreSQL never delivering
+//! one event twice at the same time, and a receiver that never answers holding up only its own
+//! endpoint.
 
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -371,6 +372,74 @@ async fn two_nodes_on_postgres_never_deliver_an_event_twice_at_once(d: Dialect) 
     assert_eq!(rx.get("/_stats").await["maxInFlightPerId"], 1);
 }
 
+async fn a_receiver_that_hangs_delays_only_its_own_endpoint(d: Dialect) {
+    let app = app(d).await;
+    let rx = Receiver::start();
+    let stuck = Receiver::start();
+    let healthy = endpoint(&app, &rx, json!(["organization.created"])).await;
+    let slow = endpoint(&app, &stuck, json!(["invitation.created"])).await;
+    stuck.control(json!({"mode": "hang"})).await;
+    // The slow endpoint's events come first in the feed.
+    let org = app.create_org("Acme").await;
+    for who in ["a", "b", "c"] {
+        let r = app
+            .api(
+                Method::POST,
+                "/api/v1/invitations",
+                Some(json!({"organization_id": org, "email": format!("{who}@example.com")})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
+    const N: u64 = 100;
+    for i in 1..N {
+        app.create_org(&format!("Org {i}")).await;
+    }
+    fan_out(&app.state).await.unwrap();
+    let worker = tokio::spawn({
+        let state = app.state.clone();
+        async move { deliver(&state).await.unwrap() }
+    });
+    // Every event reaches the healthy receiver while the other one still holds its requests.
+    let mut got = 0;
+    for _ in 0..2400 {
+        got = rx.get("/_count").await["unique"].as_u64().unwrap();
+        if got == N {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(got, N, "the healthy endpoint got everything");
+    let slow_ds = deliveries(&app, &slow).await;
+    assert_eq!(slow_ds.len(), 3);
+    for ds in &slow_ds {
+        assert_eq!(ds["state"], "pending", "{ds}");
+        assert_eq!(ds["attempts"], 0, "its first attempt has not ended: {ds}");
+    }
+    assert_eq!(
+        stuck.get("/_count").await["hanging"],
+        3,
+        "all three are in flight"
+    );
+    let ds = deliveries(&app, &healthy).await;
+    assert_eq!(ds.len(), N as usize);
+    assert!(ds.iter().all(|d| d["state"] == "succeeded"), "recorded");
+    assert!(!worker.is_finished());
+    // The hung attempts end at the HTTP timeout and wait for their retry; none is lost.
+    worker.await.unwrap();
+    for ds in deliveries(&app, &slow).await {
+        assert_eq!(ds["state"], "pending", "{ds}");
+        assert_eq!(ds["attempts"], 1, "{ds}");
+        assert!(
+            ds["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("did not answer in time"),
+            "{ds}"
+        );
+    }
+}
+
 async fn a_customer_log_stream_gets_only_its_organization_in_its_format(d: Dialect) {
     let app = app(d).await;
     let rx = Receiver::start();
@@ -486,6 +555,7 @@ crate::both_databases!(
     a_receiver_down_then_up_gets_everything_in_entity_order,
     a_rotated_secret_signs_alongside_the_new_one,
     two_nodes_on_postgres_never_deliver_an_event_twice_at_once,
+    a_receiver_that_hangs_delays_only_its_own_endpoint,
     a_customer_log_stream_gets_only_its_organization_in_its_format,
 );
 
@@ -564,7 +634,8 @@ async fn kill_9_during_delivery_loses_no_event() {
     let j: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     rx.control(json!({"secret": j["secret"], "delayMs": 150}))
         .await;
-    const N: usize = 30;
+    // More events than one endpoint keeps in flight, so the kill lands mid-delivery.
+    const N: usize = 100;
     for i in 0..N {
         let r = post("/api/v1/organizations", json!({"name": format!("Org {i}")}))
             .await

@@ -4,9 +4,11 @@
 //   POST /hook                  a delivery (verified with the secret set through /_control)
 //   POST /_control {secret?, mode?, failFirst?, delayMs?}
 //        mode: "ok" (204) | "fail" (500) | "gone" (410) | "redirect" (302) | "down" (connection reset)
+//              | "hang" (reads the delivery, never answers: the sender's timeout must end it)
 //        failFirst: answer 500 to the next N deliveries, then follow mode
 //   GET  /_received             [{id, timestamp, verified, error?, status, body}] in arrival order
 //   GET  /_stats                {maxInFlightPerId, maxInFlight}
+//   GET  /_count                {received, unique, unverified, hanging}: cheap to poll (benches)
 //
 // Prints `READY <port>` once listening (RECEIVER_PORT=0 picks a free port).
 import http from 'node:http';
@@ -21,6 +23,9 @@ const inFlightById = new Map();
 let inFlight = 0;
 let maxInFlight = 0;
 let maxInFlightPerId = 0;
+const uniqueIds = new Set();
+let unverified = 0;
+let hanging = 0;
 
 function readBody(req) {
   return new Promise((resolve) => {
@@ -45,6 +50,12 @@ const server = http.createServer(async (req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(received));
     return;
   }
+  if (req.url === '/_count') {
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ received: received.length, unique: uniqueIds.size, unverified, hanging }));
+    return;
+  }
   if (req.url === '/_stats') {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ maxInFlight, maxInFlightPerId }));
     return;
@@ -55,6 +66,11 @@ const server = http.createServer(async (req, res) => {
   }
   if (mode === 'down') {
     req.socket.destroy();
+    return;
+  }
+  if (mode === 'hang') {
+    // Never answered; the request ends when the sender gives up and closes the connection.
+    hanging += 1;
     return;
   }
   const id = req.headers['webhook-id'];
@@ -83,6 +99,8 @@ const server = http.createServer(async (req, res) => {
   } else if (mode === 'fail') status = 500;
   else if (mode === 'gone') status = 410;
   else if (mode === 'redirect') status = 302;
+  uniqueIds.add(id);
+  if (!verified) unverified += 1;
   received.push({ id, timestamp: req.headers['webhook-timestamp'], signature: req.headers['webhook-signature'], authorization: req.headers['authorization'], ddApiKey: req.headers['dd-api-key'], verified, error, status, body: JSON.parse(body) });
   inFlight -= 1;
   inFlightById.set(id, inFlightById.get(id) - 1);

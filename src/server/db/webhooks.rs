@@ -7,6 +7,7 @@ use crate::domain::webhook::DeliveryState;
 // text stays what it was (partial indexes on these states still apply).
 const DELIVERY_DISCARDED: &str = DeliveryState::Discarded.as_str();
 const DELIVERY_PENDING: &str = DeliveryState::Pending.as_str();
+const DELIVERY_SUCCEEDED: &str = DeliveryState::Succeeded.as_str();
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EndpointRow {
@@ -178,31 +179,58 @@ pub async fn events_after(
     .await
 }
 
-#[expect(clippy::too_many_arguments, reason = "one argument per column")]
-pub async fn insert_delivery(
+/// A delivery fan-out queues.
+#[derive(Debug, Clone)]
+pub struct NewDelivery<'a> {
+    pub id: String,
+    pub endpoint_id: &'a str,
+    pub event_cursor: i64,
+    pub event_id: &'a str,
+    pub entity_key: &'a str,
+}
+
+/// Rows per multi-row statement: at 7 parameters a row this stays far below both databases'
+/// limits on bound parameters (SQLite 32,766, PostgreSQL 65,535).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Queues deliveries, due at `now`, in multi-row statements; an (endpoint, event) pair already
+/// queued is left as it is.
+pub async fn insert_deliveries(
     conn: &mut Conn,
-    id: &str,
-    endpoint_id: &str,
-    cursor: i64,
-    event_id: &str,
-    entity_key: &str,
+    rows: &[NewDelivery<'_>],
     now: i64,
-    state: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO webhook_deliveries (id, endpoint_id, event_cursor, event_id, entity_key, state, attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $7, 0, $6, $6) ON CONFLICT DO NOTHING",
-    )
-    .bind(id)
-    .bind(endpoint_id)
-    .bind(cursor)
-    .bind(event_id)
-    .bind(entity_key)
-    .bind(now)
-    .bind(state)
-    .execute(conn)
-    .await
-    .map(|_| ())
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                let p = 3 + 5 * i;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, $1, 0, $2, $2)",
+                    p,
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, event_cursor, event_id, entity_key, state, attempts, next_attempt_at, created_at) \
+             VALUES {values} ON CONFLICT DO NOTHING"
+        );
+        let mut q = sqlx::query(&sql).bind(DELIVERY_PENDING).bind(now);
+        for r in chunk {
+            q = q
+                .bind(&r.id)
+                .bind(r.endpoint_id)
+                .bind(r.event_cursor)
+                .bind(r.event_id)
+                .bind(r.entity_key);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -223,81 +251,158 @@ pub struct DeliveryRow {
 
 const D_COLUMNS: &str = "d.id, d.endpoint_id, d.event_cursor, d.event_id, d.entity_key, d.state, d.attempts, d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.delivered_at";
 
-/// Deliveries due now whose entity has no earlier undelivered event for the same endpoint (per
-/// entity order), on enabled endpoints.
-pub async fn due_deliveries(
+/// The deliveries of one endpoint that may be attempted now: pending, due, and the oldest
+/// undelivered event of their entity for this endpoint (each entity's events go out in order).
+/// Selects `what`.
+fn due(what: &str) -> String {
+    format!(
+        "SELECT {what} FROM webhook_deliveries d \
+         WHERE d.endpoint_id = $1 AND d.state = '{DELIVERY_PENDING}' AND d.next_attempt_at <= $2 \
+         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.entity_key = d.entity_key \
+                         AND p.state = '{DELIVERY_PENDING}' AND p.event_cursor < d.event_cursor)"
+    )
+}
+
+/// Whether the endpoint has a delivery to attempt now (a read: no lock, no write).
+pub async fn has_due(conn: &mut Conn, endpoint_id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let sql = format!("{} LIMIT 1", due("1"));
+    let row: Option<(i64,)> = sqlx::query_as(&sql)
+        .bind(endpoint_id)
+        .bind(now)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Leases up to `limit` of the endpoint's due deliveries, oldest first, until `lease_until`, in
+/// one statement. On PostgreSQL rows another node is leasing are skipped (`SKIP LOCKED`) and the
+/// outer conditions are checked again on the row as it is then, so exactly one node leases a
+/// delivery; on SQLite the caller holds the write lock.
+pub async fn lease_due(
     conn: &mut Conn,
+    endpoint_id: &str,
     now: i64,
+    lease_until: i64,
     limit: i64,
 ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {D_COLUMNS} FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-         WHERE d.state = '{DELIVERY_PENDING}' AND d.next_attempt_at <= $1 AND e.enabled = 1 AND e.deleted_at IS NULL \
-         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.entity_key = d.entity_key \
-                         AND p.state = '{DELIVERY_PENDING}' AND p.event_cursor < d.event_cursor) \
-         ORDER BY d.event_cursor LIMIT $2"
+    let skip_locked = if super::locks_rows(conn) {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let due = due("d.id");
+    // A CTE: PostgreSQL runs it (and takes its row locks) once.
+    let mut rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
+        "WITH leased AS ({due} ORDER BY d.event_cursor LIMIT $4{skip_locked}) \
+         UPDATE webhook_deliveries SET next_attempt_at = $3 \
+         WHERE id IN (SELECT id FROM leased) AND state = '{DELIVERY_PENDING}' AND next_attempt_at <= $2 \
+         RETURNING {RETURNED}"
     ))
+    .bind(endpoint_id)
     .bind(now)
+    .bind(lease_until)
     .bind(limit)
     .fetch_all(conn)
-    .await
+    .await?;
+    rows.sort_by_key(|r| r.event_cursor);
+    Ok(rows)
 }
 
-/// Leases one attempt (several nodes: exactly one wins).
-pub async fn claim_delivery(
-    conn: &mut Conn,
-    id: &str,
-    seen: i64,
-    lease_until: i64,
-) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query(&format!("UPDATE webhook_deliveries SET next_attempt_at = $3 WHERE id = $1 AND state = '{DELIVERY_PENDING}' AND next_attempt_at = $2"))
-        .bind(id)
-        .bind(seen)
-        .bind(lease_until)
-        .execute(conn)
-        .await?;
-    Ok(r.rows_affected() == 1)
+/// [`D_COLUMNS`] without the table alias (`RETURNING` names the updated table's columns).
+const RETURNED: &str = "id, endpoint_id, event_cursor, event_id, entity_key, state, attempts, next_attempt_at, last_status, last_error, created_at, delivered_at";
+
+/// One attempt's outcome, recorded with others by [`finish_attempts`].
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub attempt_id: String,
+    pub delivery_id: String,
+    pub attempted_at: i64,
+    /// succeeded | pending | failed
+    pub state: &'static str,
+    /// When to try again (pending); otherwise when it ended.
+    pub next: i64,
+    pub status: Option<i64>,
+    pub latency_ms: i64,
+    pub excerpt: Option<String>,
+    pub error: Option<String>,
 }
 
-/// Records an attempt's outcome: `state` succeeded|pending|failed, retried at `next`.
-#[expect(clippy::too_many_arguments, reason = "one argument per column")]
-pub async fn finish_attempt(
+/// Records attempts' outcomes (`now` is when they are recorded): their attempt rows in
+/// multi-row inserts, and one update per distinct (state, next attempt, status, error), so a
+/// batch of successes is one statement. A delivery that is no longer pending (discarded with its
+/// endpoint meanwhile) keeps its state; its attempt is still logged.
+pub async fn finish_attempts(
     conn: &mut Conn,
-    attempt_id: &str,
-    delivery_id: &str,
-    state: &str,
-    next: i64,
-    status: Option<i64>,
-    latency_ms: i64,
-    excerpt: Option<&str>,
-    error: Option<&str>,
+    done: &[Finished],
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO webhook_attempts (id, delivery_id, attempted_at, status, latency_ms, response_excerpt, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(attempt_id)
-    .bind(delivery_id)
-    .bind(now)
-    .bind(status)
-    .bind(latency_ms)
-    .bind(excerpt)
-    .bind(error)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "UPDATE webhook_deliveries SET state = $2, attempts = attempts + 1, next_attempt_at = $3, last_status = $4, last_error = $5, \
-         delivered_at = CASE WHEN $2 = 'succeeded' THEN $6 ELSE delivered_at END WHERE id = $1",
-    )
-    .bind(delivery_id)
-    .bind(state)
-    .bind(next)
-    .bind(status)
-    .bind(error)
-    .bind(now)
-    .execute(conn)
-    .await
-    .map(|_| ())
+    for chunk in done.chunks(ROWS_PER_STATEMENT) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                let p = 1 + 7 * i;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    p,
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO webhook_attempts (id, delivery_id, attempted_at, status, latency_ms, response_excerpt, error) VALUES {values}"
+        );
+        let mut q = sqlx::query(&sql);
+        for f in chunk {
+            q = q
+                .bind(&f.attempt_id)
+                .bind(&f.delivery_id)
+                .bind(f.attempted_at)
+                .bind(f.status)
+                .bind(f.latency_ms)
+                .bind(&f.excerpt)
+                .bind(&f.error);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    let mut groups: Vec<(&Finished, Vec<&str>)> = Vec::new();
+    for f in done {
+        match groups.iter_mut().find(|(g, _)| {
+            (g.state, g.next, g.status, &g.error) == (f.state, f.next, f.status, &f.error)
+        }) {
+            Some((_, ids)) => ids.push(&f.delivery_id),
+            None => groups.push((f, vec![&f.delivery_id])),
+        }
+    }
+    for (g, ids) in groups {
+        for ids in ids.chunks(ROWS_PER_STATEMENT) {
+            let list = (0..ids.len())
+                .map(|i| format!("${}", 7 + i))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2, last_status = $3, last_error = $4, \
+                 delivered_at = CASE WHEN $5 = 1 THEN $6 ELSE delivered_at END \
+                 WHERE state = '{DELIVERY_PENDING}' AND id IN ({list})"
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(g.state)
+            .bind(g.next)
+            .bind(g.status)
+            .bind(&g.error)
+            .bind(i64::from(g.state == DELIVERY_SUCCEEDED))
+            .bind(now);
+            for id in ids {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
 }
 
 pub async fn list_deliveries(
@@ -369,11 +474,21 @@ pub struct EventRow {
     pub data: String,
 }
 
-pub async fn event(conn: &mut Conn, cursor: i64) -> Result<Option<EventRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT cursor, id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data FROM events WHERE cursor = $1",
-    )
-    .bind(cursor)
-    .fetch_optional(conn)
-    .await
+/// The stored events at `cursors` (those still kept), in one query.
+pub async fn events_at(conn: &mut Conn, cursors: &[i64]) -> Result<Vec<EventRow>, sqlx::Error> {
+    if cursors.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = (1..=cursors.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT cursor, id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data FROM events WHERE cursor IN ({list})"
+    );
+    let mut q = sqlx::query_as(&sql);
+    for c in cursors {
+        q = q.bind(*c);
+    }
+    q.fetch_all(conn).await
 }

@@ -26,7 +26,7 @@ pub use log_streams::{
     create_log_stream, delete_log_stream, log_streams, test_log_stream, LogStream, NewLogStream,
     RecentDelivery, TestResult, STREAM_KINDS,
 };
-pub use worker::{deliver, fan_out};
+pub use worker::{deliver, fan_out, work};
 
 /// Deliveries are retried for this long after the event.
 pub const RETRY_WINDOW_MS: i64 = 3 * 24 * 3600 * 1000;
@@ -185,8 +185,13 @@ fn check_events(events: Option<Vec<String>>) -> Result<Option<String>, FieldErro
     Ok(Some(serde_json::to_string(&list).unwrap_or_default()))
 }
 
-fn wants(events: Option<&str>, kind: &str) -> bool {
-    let Some(list) = events.and_then(|e| serde_json::from_str::<Vec<String>>(e).ok()) else {
+/// An endpoint's event filter as stored (a JSON list; null for all events).
+fn event_filter(events: Option<&str>) -> Option<Vec<String>> {
+    events.and_then(|e| serde_json::from_str(e).ok())
+}
+
+fn wants(filter: Option<&[String]>, kind: &str) -> bool {
+    let Some(list) = filter else {
         return true;
     };
     list.iter().any(|t| match t.strip_suffix(".*") {
@@ -227,91 +232,123 @@ struct Outcome {
     error: Option<String>,
 }
 
-/// Sends one event to one endpoint in the endpoint's format.
-async fn send(state: &AppState, ep: &EndpointRow, ev: &crate::server::events::Event) -> Outcome {
-    let started = std::time::Instant::now();
-    let fail = |error: String| Outcome {
-        status: None,
-        latency_ms: started.elapsed().as_millis() as i64,
-        excerpt: None,
-        error: Some(error),
-    };
-    let body = json!({
-        "id": ev.id,
-        "type": ev.kind,
-        "created_at": ev.created_at,
-        "organization_id": ev.organization_id,
-        "cursor": ev.cursor,
-        "entity": ev.entity,
-        "data": ev.data,
-    })
-    .to_string();
-    // Receivers compare the timestamp with their own clock (replay window): real time, not the
-    // scheduling clock (which tests move forward).
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
-    let now = state.clock.now();
-    let credential = ep
-        .credential_enc
-        .as_deref()
-        .and_then(|c| open(state, &ep.id, c));
-    let (body, auth) = match EndpointKind::parse(&ep.kind) {
-        Some(EndpointKind::SplunkHec) => (
-            json!({ "time": ts, "source": "lanyard", "sourcetype": "lanyard:audit", "event": serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default() }).to_string(),
-            credential.map(|c| ("authorization", format!("Splunk {c}"))),
-        ),
-        Some(EndpointKind::Datadog) => (
-            json!([{ "ddsource": "lanyard", "service": "lanyard", "ddtags": format!("event_type:{}", ev.kind), "message": body }]).to_string(),
-            credential.map(|c| ("dd-api-key", c)),
-        ),
-        _ => (body, None),
-    };
-    let mut req = http::Request::post(&ep.url)
-        .header("content-type", "application/json")
-        .header("webhook-id", &ev.id)
-        .header("webhook-timestamp", ts.to_string());
-    // Every format is signed over the exact body sent (Standard Webhooks headers).
-    let mut sigs = Vec::new();
-    for sealed in std::iter::once(Some(&ep.secret_enc)).chain(std::iter::once(
-        ep.prev_secret_enc
+impl Outcome {
+    /// No answer: `error` says why.
+    fn failed(started: std::time::Instant, error: String) -> Outcome {
+        Outcome {
+            status: None,
+            latency_ms: started.elapsed().as_millis() as i64,
+            excerpt: None,
+            error: Some(error),
+        }
+    }
+}
+
+/// An endpoint ready to send: its secrets and credential opened once for many events.
+struct Sender {
+    ep: EndpointRow,
+    /// The current secret, then the previous one while a rotation's overlap lasts.
+    secrets: Vec<String>,
+    credential: Option<String>,
+}
+
+impl Sender {
+    fn new(state: &AppState, ep: EndpointRow) -> Sender {
+        let now = state.clock.now();
+        let previous = ep
+            .prev_secret_enc
             .as_ref()
-            .filter(|_| ep.prev_secret_expires_at.is_some_and(|t| t > now)),
-    )) {
-        if let Some(secret) = sealed.and_then(|s| open(state, &ep.id, s)) {
-            if let Some(sig) = sign(&secret, &ev.id, ts, &body) {
-                sigs.push(sig);
-            }
+            .filter(|_| ep.prev_secret_expires_at.is_some_and(|t| t > now));
+        let secrets = std::iter::once(&ep.secret_enc)
+            .chain(previous)
+            .filter_map(|sealed| open(state, &ep.id, sealed))
+            .collect();
+        let credential = ep
+            .credential_enc
+            .as_deref()
+            .and_then(|c| open(state, &ep.id, c));
+        Sender {
+            ep,
+            secrets,
+            credential,
         }
     }
-    if sigs.is_empty() {
-        return fail(
-            "the endpoint's secret cannot be read (was LANYARD_SECRET_KEY changed?); rotate it"
-                .into(),
-        );
-    }
-    req = req.header("webhook-signature", sigs.join(" "));
-    if let Some((k, v)) = auth {
-        req = req.header(k, v);
-    }
-    let req = req.body(body.into_bytes());
-    let req = match req {
-        Ok(r) => r,
-        Err(_) => return fail(format!("{} is not a valid URL", ep.url)),
-    };
-    match state.outbound.execute(req).await {
-        Ok(resp) => {
-            let text = String::from_utf8_lossy(resp.body());
-            Outcome {
-                status: Some(i64::from(resp.status().as_u16())),
-                latency_ms: started.elapsed().as_millis() as i64,
-                excerpt: Some(text.chars().take(500).collect()),
-                error: None,
-            }
+
+    /// Sends one event in the endpoint's format.
+    async fn send(&self, state: &AppState, ev: &crate::server::events::Event) -> Outcome {
+        let started = std::time::Instant::now();
+        let ep = &self.ep;
+        let body = json!({
+            "id": ev.id,
+            "type": ev.kind,
+            "created_at": ev.created_at,
+            "organization_id": ev.organization_id,
+            "cursor": ev.cursor,
+            "entity": ev.entity,
+            "data": ev.data,
+        })
+        .to_string();
+        // Receivers compare the timestamp with their own clock (replay window): real time, not
+        // the scheduling clock (which tests move forward).
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        let credential = self.credential.clone();
+        let (body, auth) = match EndpointKind::parse(&ep.kind) {
+            Some(EndpointKind::SplunkHec) => (
+                json!({ "time": ts, "source": "lanyard", "sourcetype": "lanyard:audit", "event": serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default() }).to_string(),
+                credential.map(|c| ("authorization", format!("Splunk {c}"))),
+            ),
+            Some(EndpointKind::Datadog) => (
+                json!([{ "ddsource": "lanyard", "service": "lanyard", "ddtags": format!("event_type:{}", ev.kind), "message": body }]).to_string(),
+                credential.map(|c| ("dd-api-key", c)),
+            ),
+            _ => (body, None),
+        };
+        let mut req = http::Request::post(&ep.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &ev.id)
+            .header("webhook-timestamp", ts.to_string());
+        // Every format is signed over the exact body sent (Standard Webhooks headers).
+        let sigs: Vec<String> = self
+            .secrets
+            .iter()
+            .filter_map(|secret| sign(secret, &ev.id, ts, &body))
+            .collect();
+        if sigs.is_empty() {
+            return Outcome::failed(
+                started,
+                "the endpoint's secret cannot be read (was LANYARD_SECRET_KEY changed?); rotate it"
+                    .into(),
+            );
         }
-        Err(e) => fail(e.to_string()),
+        req = req.header("webhook-signature", sigs.join(" "));
+        if let Some((k, v)) = auth {
+            req = req.header(k, v);
+        }
+        let req = match req.body(body.into_bytes()) {
+            Ok(r) => r,
+            Err(_) => return Outcome::failed(started, format!("{} is not a valid URL", ep.url)),
+        };
+        match state.outbound.execute(req).await {
+            Ok(resp) => {
+                let text = String::from_utf8_lossy(resp.body());
+                Outcome {
+                    status: Some(i64::from(resp.status().as_u16())),
+                    latency_ms: started.elapsed().as_millis() as i64,
+                    excerpt: Some(text.chars().take(500).collect()),
+                    error: None,
+                }
+            }
+            Err(e) => Outcome::failed(started, e.to_string()),
+        }
     }
+}
+
+/// Sends one event to one endpoint in the endpoint's format (a log stream's test button).
+async fn send(state: &AppState, ep: &EndpointRow, ev: &crate::server::events::Event) -> Outcome {
+    Sender::new(state, ep.clone()).send(state, ev).await
 }
 
 #[cfg(test)]
@@ -336,7 +373,9 @@ mod tests {
 
     #[test]
     fn event_filters_match_exact_types_and_prefixes() {
-        let f = Some(r#"["dsync.*","membership.role_changed"]"#);
+        let f = event_filter(Some(r#"["dsync.*","membership.role_changed"]"#));
+        let f = f.as_deref();
+        assert!(f.is_some());
         assert!(wants(f, EventType::DsyncUserCreated.as_str()));
         assert!(wants(f, EventType::MembershipRoleChanged.as_str()));
         assert!(!wants(f, EventType::MembershipCreated.as_str()));

@@ -1,65 +1,84 @@
 //! The worker: fans events out into deliveries and sends what is due.
+//!
+//! Each endpoint is driven by its own task ([`drive`]) that keeps up to [`PER_ENDPOINT`] attempts
+//! in flight, leases new deliveries as attempts finish and records outcomes in batches — one
+//! transaction records the finished attempts and leases the next ones. An endpoint whose
+//! receiver hangs holds only its own slots until the HTTP timeout; other endpoints' tasks go on.
 
-use crate::domain::event_type::EventType;
-use crate::domain::target::TargetKind;
-use crate::domain::webhook::DeliveryState;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt as _, StreamExt as _};
 use serde_json::json;
 
+use crate::domain::event_type::EventType;
 use crate::domain::ids::IdKind;
+use crate::domain::target::TargetKind;
+use crate::domain::webhook::DeliveryState;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::db;
-use crate::server::db::webhooks::{self as q, DeliveryRow, EndpointRow};
+use crate::server::db::webhooks::{self as q, DeliveryRow, EndpointRow, Finished};
 use crate::server::error::AppError;
+use crate::server::events::Event;
 use crate::server::state::AppState;
 
-use super::{send, wants, Outcome, LEASE_MS, RETRY_WINDOW_MS};
+use super::{event_filter, wants, Outcome, Sender, LEASE_MS, RETRY_WINDOW_MS};
+
+/// Attempts in flight at once per endpoint.
+const PER_ENDPOINT: usize = 32;
+/// Finished attempts recorded together at most (more wait for the next transaction).
+const RECORD_AT: usize = 64;
+/// Events fanned out per endpoint per transaction.
+const FAN_OUT_BATCH: i64 = 1000;
+/// While attempts are in flight and nothing was due, look again this often.
+const RECHECK: Duration = Duration::from_millis(250);
 
 /// Queues a delivery per (enabled endpoint, new event it wants). Safe on several nodes: each
-/// endpoint's position moves with a conditional update.
+/// endpoint's position moves with a conditional update in the transaction that queues them.
 pub async fn fan_out(state: &AppState) -> Result<usize, AppError> {
-    let now = state.clock.now();
     let endpoints = {
         let mut conn = state.db.pool.acquire().await?;
         q::list_endpoints(&mut conn, true, None).await?
     };
     let mut queued = 0;
     for ep in endpoints {
-        let (mut tx, _turn) = state.db.begin().await?;
-        let events = q::events_after(&mut tx, ep.fanout_cursor, 1000).await?;
-        let Some(last) = events.last().map(|e| e.cursor) else {
-            continue;
-        };
-        if !q::advance_fanout(&mut tx, &ep.id, ep.fanout_cursor, last).await? {
-            continue;
-        }
-        for q::EventRef {
-            cursor,
-            id: event_id,
-            kind,
-            entity_key: entity,
-            organization_id: org,
-        } in &events
-        {
-            // A log stream gets its own organization's events only.
-            let in_scope = ep.organization_id.is_none() || ep.organization_id == *org;
-            if in_scope && wants(ep.events.as_deref(), kind) {
-                q::insert_delivery(
-                    &mut tx,
-                    &db::new_id(IdKind::WebhookDelivery),
-                    &ep.id,
-                    *cursor,
-                    event_id,
-                    entity,
-                    now,
-                    DeliveryState::Pending.as_str(),
-                )
-                .await?;
-                queued += 1;
-            }
-        }
-        tx.commit().await?;
+        queued += fan_out_endpoint(state, &ep).await?;
     }
     Ok(queued)
+}
+
+async fn fan_out_endpoint(state: &AppState, ep: &EndpointRow) -> Result<usize, AppError> {
+    // Read first: an endpoint with nothing new costs no write turn.
+    let events = {
+        let mut conn = state.db.pool.acquire().await?;
+        q::events_after(&mut conn, ep.fanout_cursor, FAN_OUT_BATCH).await?
+    };
+    let Some(last) = events.last().map(|e| e.cursor) else {
+        return Ok(0);
+    };
+    let filter = event_filter(ep.events.as_deref());
+    let rows: Vec<q::NewDelivery> = events
+        .iter()
+        // A log stream gets its own organization's events only.
+        .filter(|e| ep.organization_id.is_none() || ep.organization_id == e.organization_id)
+        .filter(|e| wants(filter.as_deref(), &e.kind))
+        .map(|e| q::NewDelivery {
+            id: db::new_id(IdKind::WebhookDelivery),
+            endpoint_id: &ep.id,
+            event_cursor: e.cursor,
+            event_id: &e.id,
+            entity_key: &e.entity_key,
+        })
+        .collect();
+    let (mut tx, _turn) = state.db.begin().await?;
+    if !q::advance_fanout(&mut tx, &ep.id, ep.fanout_cursor, last).await? {
+        return Ok(0); // another node queued them
+    }
+    q::insert_deliveries(&mut tx, &rows, state.clock.now()).await?;
+    tx.commit().await?;
+    Ok(rows.len())
 }
 
 fn backoff_ms(attempts: i64) -> i64 {
@@ -70,73 +89,178 @@ fn backoff_ms(attempts: i64) -> i64 {
     base - spread + (rand::random::<u32>() as i64 % (2 * spread + 1))
 }
 
-async fn attempt(state: &AppState, ep: &EndpointRow, d: &DeliveryRow) -> Outcome {
-    let started = std::time::Instant::now();
-    let fail = |error: String| Outcome {
-        status: None,
-        latency_ms: started.elapsed().as_millis() as i64,
-        excerpt: None,
-        error: Some(error),
-    };
-    let row = {
-        let Ok(mut conn) = state.db.pool.acquire().await else {
-            return fail("database unavailable".into());
-        };
-        q::event(&mut conn, d.event_cursor).await.ok().flatten()
-    };
-    let Some(row) = row else {
-        return fail("the event is no longer kept (retention)".into());
-    };
-    send(state, ep, &crate::server::events::to_event(row)).await
+/// Sends what is due, every endpoint side by side, each until nothing more is due; returns how
+/// many attempts were made. (The serving node runs [`work`]; tests call this.)
+pub async fn deliver(state: &AppState) -> Result<usize, AppError> {
+    let due = endpoints_due(state, |_| false).await?;
+    let runs = futures::future::join_all(due.iter().map(|id| drive(state, id))).await;
+    runs.into_iter().sum()
 }
 
-/// Sends what is due; returns how many attempts were made.
-pub async fn deliver(state: &AppState) -> Result<usize, AppError> {
-    use futures::StreamExt as _;
+/// The enabled endpoints with a delivery due now, leaving out those `busy` says are being driven.
+async fn endpoints_due(
+    state: &AppState,
+    busy: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, AppError> {
     let now = state.clock.now();
-    let due = {
-        let mut conn = state.db.pool.acquire().await?;
-        q::due_deliveries(&mut conn, now, 64).await?
-    };
-    let mut claimed = Vec::new();
-    for d in due {
-        let _turn = state.db.write_turn().await?;
-        let mut conn = state.db.pool.acquire().await?;
-        if q::claim_delivery(
-            &mut conn,
-            &d.id,
-            d.next_attempt_at,
-            state.clock.now() + LEASE_MS,
-        )
-        .await?
-        {
-            claimed.push(d);
+    let mut conn = state.db.pool.acquire().await?;
+    let mut due = Vec::new();
+    for ep in q::list_endpoints(&mut conn, true, None).await? {
+        if !busy(&ep.id) && q::has_due(&mut conn, &ep.id, now).await? {
+            due.push(ep.id);
         }
     }
-    let n = claimed.len();
-    // Only the first undelivered event of each entity is due, so attempts can run side by side.
-    futures::stream::iter(claimed)
-        .map(|d| async move { finish(state, d).await })
-        .buffer_unordered(8)
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "recording a webhook attempt failed");
-            }
-        })
-        .await;
-    Ok(n)
+    Ok(due)
 }
 
-async fn finish(state: &AppState, d: DeliveryRow) -> Result<(), AppError> {
-    let ep = {
-        let mut conn = state.db.pool.acquire().await?;
-        q::get_endpoint(&mut conn, &d.endpoint_id).await?
-    };
-    let Some(ep) = ep else {
-        return Ok(());
-    };
-    let out = attempt(state, &ep, &d).await;
-    let done = state.clock.now();
+/// A serving node's webhook worker: fans out at once while there is work and every 0.5 s when
+/// idle, and keeps one [`drive`] task per endpoint with due deliveries, which ends when its
+/// endpoint has nothing left due. Never returns.
+pub async fn work(state: AppState) {
+    let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    loop {
+        let queued = match fan_out(&state).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e.cause_chain(), "webhook fan-out failed");
+                0
+            }
+        };
+        running.retain(|_, task| !task.is_finished());
+        match endpoints_due(&state, |id| running.contains_key(id)).await {
+            Ok(due) => {
+                for id in due {
+                    let state = state.clone();
+                    let endpoint = id.clone();
+                    let task = tokio::spawn(async move {
+                        if let Err(e) = drive(&state, &endpoint).await {
+                            tracing::warn!(endpoint, error = %e.cause_chain(), "webhook delivery failed");
+                            // Leased deliveries are tried again when their lease ends.
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    });
+                    running.insert(id, task);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e.cause_chain(), "webhook delivery failed"),
+        }
+        if queued == 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// One attempt that ended, waiting to be recorded.
+struct Sent {
+    delivery: DeliveryRow,
+    out: Outcome,
+    at: i64,
+}
+
+/// Delivers one endpoint's due deliveries until none is left due and none is in flight; returns
+/// how many attempts were made.
+async fn drive(state: &AppState, endpoint_id: &str) -> Result<usize, AppError> {
+    let mut in_flight = FuturesUnordered::new();
+    let mut done: Vec<Sent> = Vec::new();
+    let mut attempts = 0;
+    // The last lease found fewer deliveries than it asked for. Recorded outcomes can make more
+    // due (an entity's next event), so recording leases again; so does every RECHECK.
+    let mut drained = false;
+    loop {
+        let room = PER_ENDPOINT - in_flight.len();
+        let record = !done.is_empty() && (room >= PER_ENDPOINT / 2 || done.len() >= RECORD_AT);
+        let lease = room >= PER_ENDPOINT / 2 && (record || !drained);
+        if record || lease {
+            let finished: Vec<Sent> = std::mem::take(&mut done);
+            let want = if lease { room } else { 0 };
+            let (sender, leased) = cycle(state, endpoint_id, &finished, want).await?;
+            if lease {
+                drained = leased.len() < want;
+            }
+            attempts += leased.len();
+            if let Some(sender) = sender {
+                for (delivery, event) in leased {
+                    let sender = sender.clone();
+                    in_flight.push(async move {
+                        let out = match event {
+                            Some(ev) => sender.send(state, &ev).await,
+                            None => Outcome::failed(
+                                std::time::Instant::now(),
+                                "the event is no longer kept (retention)".into(),
+                            ),
+                        };
+                        Sent {
+                            delivery,
+                            out,
+                            at: state.clock.now(),
+                        }
+                    });
+                }
+            }
+        }
+        if in_flight.is_empty() {
+            if done.is_empty() && drained {
+                return Ok(attempts);
+            }
+            continue;
+        }
+        tokio::select! {
+            Some(sent) = in_flight.next() => done.push(sent),
+            _ = tokio::time::sleep(RECHECK) => drained = false,
+        }
+        while let Some(Some(sent)) = in_flight.next().now_or_never() {
+            done.push(sent);
+        }
+    }
+}
+
+/// One transaction: records `finished` and leases up to `want` due deliveries with their events.
+/// No sender (and nothing leased) when the endpoint is disabled or deleted.
+async fn cycle(
+    state: &AppState,
+    endpoint_id: &str,
+    finished: &[Sent],
+    want: usize,
+) -> Result<(Option<Arc<Sender>>, Vec<(DeliveryRow, Option<Event>)>), AppError> {
+    let now = state.clock.now();
+    let records: Vec<Finished> = finished.iter().map(record).collect();
+    if let Some(gone) = finished.iter().find(|s| s.out.status == Some(410)) {
+        record_gone(state, &gone.delivery, &records, now).await?;
+        return Ok((None, Vec::new()));
+    }
+    let (mut tx, _turn) = state.db.begin().await?;
+    q::finish_attempts(&mut tx, &records, now).await?;
+    let ep = q::get_endpoint(&mut tx, endpoint_id)
+        .await?
+        .filter(|e| e.enabled);
+    let mut leased = Vec::new();
+    if let Some(ep) = ep.as_ref().filter(|_| want > 0) {
+        let rows = q::lease_due(&mut tx, &ep.id, now, now + LEASE_MS, want as i64).await?;
+        let cursors: Vec<i64> = rows.iter().map(|r| r.event_cursor).collect();
+        let mut events: HashMap<i64, Event> = q::events_at(&mut tx, &cursors)
+            .await?
+            .into_iter()
+            .map(|e| (e.cursor, crate::server::events::to_event(e)))
+            .collect();
+        leased = rows
+            .into_iter()
+            .map(|r| {
+                let ev = events.remove(&r.event_cursor);
+                (r, ev)
+            })
+            .collect();
+    }
+    tx.commit().await?;
+    Ok((ep.map(|ep| Arc::new(Sender::new(state, ep))), leased))
+}
+
+/// What an attempt comes to: the delivery's next state and the attempt's log line.
+fn record(sent: &Sent) -> Finished {
+    let Sent {
+        delivery: d,
+        out,
+        at,
+    } = sent;
     let ok = out.status.is_some_and(|s| (200..300).contains(&s));
     let gone = out.status == Some(410);
     let error = out.error.clone().or_else(|| match out.status {
@@ -147,34 +271,42 @@ async fn finish(state: &AppState, d: DeliveryRow) -> Result<(), AppError> {
         _ => None,
     });
     let (st, next) = if ok {
-        (DeliveryState::Succeeded, d.next_attempt_at)
-    } else if gone || done - d.created_at > RETRY_WINDOW_MS {
-        (DeliveryState::Failed, d.next_attempt_at)
+        (DeliveryState::Succeeded, *at)
+    } else if gone || at - d.created_at > RETRY_WINDOW_MS {
+        (DeliveryState::Failed, *at)
     } else {
-        (DeliveryState::Pending, done + backoff_ms(d.attempts))
+        (DeliveryState::Pending, at + backoff_ms(d.attempts))
     };
-    if gone {
-        let mut tx = AuditedTx::begin(
-            &state.db,
-            &Actor::system(),
-            &RequestContext::default(),
-            done,
-        )
-        .await?;
-        q::finish_attempt(
-            tx.conn(),
-            &db::new_id(IdKind::WebhookAttempt),
-            &d.id,
-            st.as_str(),
-            next,
-            out.status,
-            out.latency_ms,
-            out.excerpt.as_deref(),
-            error.as_deref(),
-            done,
-        )
-        .await?;
-        if q::disable_endpoint(tx.conn(), &ep.id, "the receiver answered 410 Gone", done).await? {
+    Finished {
+        attempt_id: db::new_id(IdKind::WebhookAttempt),
+        delivery_id: d.id.clone(),
+        attempted_at: *at,
+        state: st.as_str(),
+        next,
+        status: out.status,
+        latency_ms: out.latency_ms,
+        excerpt: out.excerpt.clone(),
+        error,
+    }
+}
+
+/// A receiver answered 410 Gone: the batch's outcomes are recorded in the audited transaction
+/// that disables the endpoint (once).
+async fn record_gone(
+    state: &AppState,
+    d: &DeliveryRow,
+    records: &[Finished],
+    now: i64,
+) -> Result<(), AppError> {
+    let mut tx =
+        AuditedTx::begin(&state.db, &Actor::system(), &RequestContext::default(), now).await?;
+    q::finish_attempts(tx.conn(), records, now).await?;
+    let ep = q::get_endpoint(tx.conn(), &d.endpoint_id).await?;
+    match ep {
+        Some(ep)
+            if q::disable_endpoint(tx.conn(), &ep.id, "the receiver answered 410 Gone", now)
+                .await? =>
+        {
             tx.record(
                 None,
                 EventType::WebhookEndpointDisabled,
@@ -187,26 +319,9 @@ async fn finish(state: &AppState, d: DeliveryRow) -> Result<(), AppError> {
             )
             .await?;
             tx.commit().await?;
-        } else {
-            tx.commit_observation().await?;
         }
-        return Ok(());
+        _ => tx.commit_observation().await?,
     }
-    let (mut tx, _turn) = state.db.begin().await?;
-    q::finish_attempt(
-        &mut tx,
-        &db::new_id(IdKind::WebhookAttempt),
-        &d.id,
-        st.as_str(),
-        next,
-        out.status,
-        out.latency_ms,
-        out.excerpt.as_deref(),
-        error.as_deref(),
-        done,
-    )
-    .await?;
-    tx.commit().await?;
     Ok(())
 }
 
