@@ -111,9 +111,13 @@ pub(crate) mod flash {
         })
     }
 
-    /// Takes (and forgets) what `put` kept.
+    /// Takes (and forgets) what `put` kept. Only a flash that is there is removed: removing marks
+    /// the session changed, and a changed session is written back at the end of the request,
+    /// which no page view without a flash should cost.
     pub async fn take<T: serde::de::DeserializeOwned>(key: &str) -> Option<T> {
-        session().await.ok()?.remove(key).await.ok().flatten()
+        let session = session().await.ok()?;
+        session.get_value(key).await.ok()??;
+        session.remove(key).await.ok().flatten()
     }
 }
 

@@ -25,6 +25,7 @@ mod openapi;
 mod organizations;
 mod policy;
 mod portal;
+mod portal_queries;
 mod probe;
 mod rest_bad_input;
 mod saml;

@@ -269,6 +269,38 @@ pub async fn groups_of_user(
     .await
 }
 
+/// A group one of several directory users belongs to.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserGroupName {
+    /// The directory user.
+    pub user_id: String,
+    pub id: String,
+    pub display_name: String,
+}
+
+/// The groups of each of `user_ids` in the directory, each user's in [`groups_of_user`]'s
+/// order: one statement for a page of users.
+pub async fn groups_of_users(
+    conn: &mut Conn,
+    directory_id: &str,
+    user_ids: &[String],
+) -> Result<Vec<UserGroupName>, sqlx::Error> {
+    if user_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = (0..user_ids.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT m.user_id, g.id, g.display_name FROM directory_group_members m JOIN directory_groups g ON g.id = m.group_id \
+         WHERE m.directory_id = $1 AND m.user_id IN ({}) ORDER BY m.user_id, g.display_name, g.id",
+        list.join(", ")
+    );
+    let mut q = sqlx::query_as(&sql).bind(directory_id);
+    for id in user_ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(conn).await
+}
+
 /// How many members a group has.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct GroupMemberCount {

@@ -112,3 +112,38 @@ pub async fn live_tokens(
         .fetch_all(conn)
         .await
 }
+
+/// A still-valid token of one of several directories.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DirectoryLiveToken {
+    pub directory_id: String,
+    pub hint: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+/// The tokens of `directory_ids` still valid at `now`, each directory's newest first: one
+/// statement for any number of directories.
+pub async fn live_tokens_of(
+    conn: &mut Conn,
+    directory_ids: &[String],
+    now: i64,
+) -> Result<Vec<DirectoryLiveToken>, sqlx::Error> {
+    if directory_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = (0..directory_ids.len())
+        .map(|i| format!("${}", i + 2))
+        .collect();
+    let sql = format!(
+        "SELECT directory_id, hint, created_at, expires_at FROM directory_tokens \
+         WHERE directory_id IN ({}) AND (expires_at IS NULL OR expires_at > $1) \
+         ORDER BY directory_id, created_at DESC, id DESC",
+        list.join(", ")
+    );
+    let mut q = sqlx::query_as(&sql).bind(now);
+    for id in directory_ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(conn).await
+}

@@ -212,6 +212,21 @@ pub async fn page_users(
     Ok(Page { total, rows })
 }
 
+/// The directory's first `limit` users in [`page_users`]' order, without counting them all.
+pub async fn first_users(
+    conn: &mut Conn,
+    directory_id: &str,
+    limit: i64,
+) -> Result<Vec<DirUserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLS} FROM directory_users WHERE directory_id = $1 ORDER BY id LIMIT $2"
+    ))
+    .bind(directory_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
 /// Every user of the directory, for filters that cannot be answered from an index.
 pub async fn all_users(
     conn: &mut Conn,

@@ -400,6 +400,36 @@ pub async fn membership_of_user(
     .await
 }
 
+/// The role and state of one of several users' memberships.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserMembership {
+    pub user_id: String,
+    pub role: String,
+    pub state: String,
+}
+
+/// The memberships in the organization of each of `user_ids` that has one: one statement for a
+/// page of users (a plain read, nothing locked).
+pub async fn memberships_of_users(
+    conn: &mut Conn,
+    organization_id: &str,
+    user_ids: &[String],
+) -> Result<Vec<UserMembership>, sqlx::Error> {
+    if user_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = (0..user_ids.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT user_id, role, state FROM memberships WHERE organization_id = $1 AND user_id IN ({})",
+        list.join(", ")
+    );
+    let mut q = sqlx::query_as(&sql).bind(organization_id);
+    for id in user_ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(conn).await
+}
+
 /// A membership by id.
 pub async fn membership_of_id(
     conn: &mut Conn,

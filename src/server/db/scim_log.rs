@@ -137,6 +137,33 @@ pub async fn last_error(
     .await
 }
 
+/// The last failed request of each of `directory_ids` that has one (latest `created_at`, then
+/// highest id): one statement for any number of directories, each answered from the index of
+/// failed requests.
+pub async fn last_errors(
+    conn: &mut Conn,
+    directory_ids: &[String],
+) -> Result<Vec<ScimRequestRow>, sqlx::Error> {
+    if directory_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = (0..directory_ids.len())
+        .map(|i| format!("${}", i + 1))
+        .collect();
+    let sql = format!(
+        "SELECT {LOG_COLS} FROM scim_requests WHERE id IN (\
+         SELECT (SELECT x.id FROM scim_requests x WHERE x.directory_id = d.id AND x.status >= 400 \
+         ORDER BY x.created_at DESC, x.id DESC LIMIT 1) \
+         FROM directories d WHERE d.id IN ({}))",
+        list.join(", ")
+    );
+    let mut q = sqlx::query_as(&sql);
+    for id in directory_ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(conn).await
+}
+
 /// Deletes log entries older than `before`.
 pub async fn purge_requests(conn: &mut Conn, before: i64) -> Result<u64, sqlx::Error> {
     let r = sqlx::query("DELETE FROM scim_requests WHERE created_at < $1")

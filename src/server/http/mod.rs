@@ -49,6 +49,7 @@ pub fn build_router(state: AppState) -> Router {
     // one per app, in parallel) could leave a concurrent page render waiting forever.
     static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
         std::sync::OnceLock::new();
+    request_id::install_task_executor();
     let routes = ROUTES.get_or_init(|| generate_route_list(App)).clone();
     let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
         .with_name(SESSION_COOKIE)

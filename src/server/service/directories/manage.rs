@@ -17,7 +17,7 @@ use crate::server::state::AppState;
 
 use super::suspension::suspend;
 use super::{
-    check_name, not_found, view, CreateDirectory, DirCtx, Directory, DirectoryWithToken,
+    check_name, not_found, view, views, CreateDirectory, DirCtx, Directory, DirectoryWithToken,
     UpdateDirectory, SCIM_TOKEN_PREFIX,
 };
 
@@ -104,11 +104,7 @@ pub async fn get(
 pub async fn list(state: &AppState, organization_id: &OrgId) -> Result<Vec<Directory>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     let rows = db::directories::list_directories(&mut conn, organization_id).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        out.push(view(state, &mut conn, r).await?);
-    }
-    Ok(out)
+    views(state, &mut conn, rows).await
 }
 
 /// Renames a directory or changes whether it is authoritative.

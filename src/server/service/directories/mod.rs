@@ -138,63 +138,85 @@ pub fn directory_actor(id: &str, name: &str) -> Actor {
 }
 
 async fn view(state: &AppState, conn: &mut Conn, r: DirectoryRow) -> Result<Directory, AppError> {
+    views(state, conn, vec![r])
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::Internal("a directory without its view".into()))
+}
+
+/// The directories of `rows` as the API and the portal show them, with their tokens, traffic and
+/// size: three statements however many directories there are.
+async fn views(
+    state: &AppState,
+    conn: &mut Conn,
+    rows: Vec<DirectoryRow>,
+) -> Result<Vec<Directory>, AppError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
     // The health below counts every exchange answered so far.
     state.scim_log.flush().await;
     let now = state.clock.now();
-    let tokens = db::directory_tokens::live_tokens(conn, &r.id, now)
-        .await?
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let counts = db::directories::directory_counts(conn, &ids, now - 86_400_000).await?;
+    let mut tokens = db::directory_tokens::live_tokens_of(conn, &ids, now).await?;
+    let mut last_errors = db::scim_log::last_errors(conn, &ids).await?;
+    Ok(rows
         .into_iter()
-        .map(
-            |db::directory_tokens::LiveToken {
-                 hint,
-                 created_at,
-                 expires_at,
-             }| TokenInfo {
-                hint,
-                created_at,
-                expires_at,
-            },
-        )
-        .collect();
-    let db::scim_log::RequestStats {
-        requests: requests_24h,
-        errors: errors_24h,
-        last_request_at,
-    } = db::scim_log::request_stats(conn, &r.id, now - 86_400_000).await?;
-    let last = db::scim_log::last_error(conn, &r.id).await?;
-    let users = db::directory_users::page_users(conn, &r.id, None, 0, 0)
-        .await?
-        .total;
-    let groups = db::directory_groups::page_groups(conn, &r.id, None, 0, 0)
-        .await?
-        .total;
-    Ok(Directory {
-        scim_base_url: scim_base_url(state, &r.id),
-        id: r.id,
-        organization_id: r.organization_id,
-        kind: r.kind,
-        name: r.name,
-        authoritative: r.authoritative,
-        tokens,
-        health: DirectoryHealth {
-            last_request_at,
-            requests_24h,
-            errors_24h,
-            last_error_at: last.as_ref().map(|l| l.created_at),
-            last_error: last.map(|l| {
-                let detail = l
-                    .response_body
-                    .as_deref()
-                    .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
-                    .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
-                    .unwrap_or_default();
-                format!("{} {} {}: {detail}", l.status, l.method, l.path)
-            }),
-            users,
-            groups,
-        },
-        created_at: r.created_at,
-    })
+        .map(|r| {
+            let c = counts.iter().find(|c| c.directory_id == r.id);
+            let last = last_errors
+                .iter()
+                .position(|l| l.directory_id == r.id)
+                .map(|i| last_errors.swap_remove(i));
+            let (mine, others): (Vec<_>, Vec<_>) =
+                tokens.drain(..).partition(|t| t.directory_id == r.id);
+            tokens = others;
+            Directory {
+                scim_base_url: scim_base_url(state, &r.id),
+                tokens: mine
+                    .into_iter()
+                    .map(
+                        |db::directory_tokens::DirectoryLiveToken {
+                             hint,
+                             created_at,
+                             expires_at,
+                             ..
+                         }| TokenInfo {
+                            hint,
+                            created_at,
+                            expires_at,
+                        },
+                    )
+                    .collect(),
+                health: DirectoryHealth {
+                    last_request_at: c.and_then(|c| c.last_request_at),
+                    requests_24h: c.map_or(0, |c| c.requests),
+                    errors_24h: c.map_or(0, |c| c.errors),
+                    last_error_at: last.as_ref().map(|l| l.created_at),
+                    last_error: last.map(|l| {
+                        let detail = l
+                            .response_body
+                            .as_deref()
+                            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+                            .and_then(|v| {
+                                v.get("detail").and_then(|d| d.as_str()).map(str::to_owned)
+                            })
+                            .unwrap_or_default();
+                        format!("{} {} {}: {detail}", l.status, l.method, l.path)
+                    }),
+                    users: c.map_or(0, |c| c.user_count),
+                    groups: c.map_or(0, |c| c.group_count),
+                },
+                id: r.id,
+                organization_id: r.organization_id,
+                kind: r.kind,
+                name: r.name,
+                authoritative: r.authoritative,
+                created_at: r.created_at,
+            }
+        })
+        .collect())
 }
 
 /// The directory a SCIM request acts in.

@@ -2,6 +2,7 @@
 
 use crate::domain::sign_in::GateRefusal;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 use crate::domain::ids::{DirectoryId, OrgId, UserId};
 use crate::server::db::scim_log::LogFilter;
@@ -35,36 +36,36 @@ pub async fn users(
 ) -> Result<Vec<DirectoryUser>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     let dir = dir_ctx(&mut conn, organization_id, id).await?;
-    let mut out = Vec::new();
-    for u in db::directory_users::page_users(&mut conn, id, None, 0, limit)
-        .await?
-        .rows
-    {
-        let groups = db::directory_groups::groups_of_user(&mut conn, id, &u.id).await?;
-        let m = match &u.user_id {
-            Some(uid) => {
-                db::memberships::membership_of_user(
-                    &mut conn,
-                    &dir.organization_id,
-                    uid,
-                    db::Lock::Plain,
-                )
-                .await?
-            }
-            None => None,
-        };
-        out.push(DirectoryUser {
-            id: u.id,
-            user_name: u.user_name,
-            email: u.email,
-            display_name: u.display_name,
-            active: u.active,
-            groups: groups.into_iter().map(|g| g.display_name).collect(),
-            role: m.as_ref().map(|m| m.role.clone()),
-            membership_state: m.map(|m| m.state),
-        });
+    // Four statements for any page size: the page, then its users' groups and memberships.
+    let rows = db::directory_users::first_users(&mut conn, id, limit).await?;
+    let ids: Vec<String> = rows.iter().map(|u| u.id.clone()).collect();
+    let user_ids: Vec<String> = rows.iter().filter_map(|u| u.user_id.clone()).collect();
+    let mut groups: HashMap<String, Vec<String>> = HashMap::new();
+    for g in db::directory_groups::groups_of_users(&mut conn, id, &ids).await? {
+        groups.entry(g.user_id).or_default().push(g.display_name);
     }
-    Ok(out)
+    let mut memberships: HashMap<String, db::memberships::UserMembership> =
+        db::memberships::memberships_of_users(&mut conn, &dir.organization_id, &user_ids)
+            .await?
+            .into_iter()
+            .map(|m| (m.user_id.clone(), m))
+            .collect();
+    Ok(rows
+        .into_iter()
+        .map(|u| {
+            let m = u.user_id.as_ref().and_then(|uid| memberships.remove(uid));
+            DirectoryUser {
+                groups: groups.remove(&u.id).unwrap_or_default(),
+                id: u.id,
+                user_name: u.user_name,
+                email: u.email,
+                display_name: u.display_name,
+                active: u.active,
+                role: m.as_ref().map(|m| m.role.clone()),
+                membership_state: m.map(|m| m.state),
+            }
+        })
+        .collect())
 }
 
 /// One logged SCIM exchange.
