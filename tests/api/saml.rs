@@ -391,6 +391,75 @@ async fn certificates_rotate_without_downtime(d: Dialect) {
     assert_eq!(r.json()["error"]["code"], "last_certificate");
 }
 
+/// Two nodes on one database: node A has just verified a response with a certificate (its
+/// decoded key is cached); node B removes that certificate; A's very next response signed with
+/// it is refused, and the remaining certificate still works.
+async fn a_certificate_removed_through_another_node_stops_verifying_at_once(d: Dialect) {
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    use tower::ServiceExt as _;
+    let (app, idp) = setup(d).await;
+    let (org, conn) = org_with_saml(&app, &idp, json!({})).await;
+    let id = conn["id"].as_str().unwrap();
+    let old_cert = conn["saml"]["certificates"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let new_pem = crate::helpers::saml_idp_file("other.crt");
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"saml": {"add_certificate": new_pem}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // Node A verifies with both keys: both decoded keys are now cached.
+    for key in ["other", "idp"] {
+        idp.set_mode(json!({"key": key})).await;
+        let post = start(&app, &idp, &org).await;
+        assert!(
+            param(&location(&idp.post_to(&app, &post).await), "code").is_some(),
+            "{key}"
+        );
+    }
+    // Node B: its own pool and state on the same database.
+    let db = lanyard::server::db::Db::connect(&app.state.config.database_url)
+        .await
+        .unwrap();
+    let node_b = lanyard::server::http::build_router(
+        lanyard::server::state::AppState::new(
+            db,
+            (*app.state.config).clone(),
+            lanyard::server::clock::Clock::default(),
+        )
+        .unwrap(),
+    );
+    let req = Request::builder()
+        .method(Method::PATCH)
+        .uri(format!("/api/v1/connections/{id}"))
+        .header(header::AUTHORIZATION, format!("Bearer {}", app.key))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"saml": {"remove_certificate": old_cert}}).to_string(),
+        ))
+        .unwrap();
+    let resp = node_b.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    // Node A, still signed with the removed key: refused at once.
+    idp.set_mode(json!({"key": "idp"})).await;
+    let post = start(&app, &idp, &org).await;
+    assert!(param(&location(&idp.post_to(&app, &post).await), "code").is_none());
+    assert_eq!(
+        last_failure(&app, &org).await["metadata"]["reason"],
+        "signature_invalid"
+    );
+    // The certificate that stayed still verifies on node A.
+    idp.set_mode(json!({"key": "other"})).await;
+    let post = start(&app, &idp, &org).await;
+    assert!(param(&location(&idp.post_to(&app, &post).await), "code").is_some());
+}
+
 async fn setup_input_is_validated_field_by_field(d: Dialect) {
     let (app, idp) = setup(d).await;
     let org = app.create_org("Acme").await;
@@ -678,6 +747,7 @@ crate::both_databases!(
     jit_needs_a_verified_domain_of_the_organization,
     entra_claims_and_a_mapping_override_are_read,
     certificates_rotate_without_downtime,
+    a_certificate_removed_through_another_node_stops_verifying_at_once,
     setup_input_is_validated_field_by_field,
     metadata_urls_on_private_networks_are_refused_by_default,
     sp_metadata_is_served_for_saml_connections_only,

@@ -112,3 +112,28 @@ fn an_empty_pinned_certificate_set_never_authenticates() {
     };
     assert_eq!(validate(&c.xml, &v).unwrap_err().code, "no_certificate");
 }
+
+#[test]
+fn a_deeply_nested_response_is_refused_before_parsing() {
+    // The XML parser recurses once per level: 70,000 levels (under the ACS's 512 KiB limit)
+    // would overflow the validating thread's stack and abort the whole process.
+    let c = load(&root().join("cases/xmlsec1_sp_initiated"));
+    let depth = 70_000;
+    let xml = c.xml.replacen(
+        "</samlp:Response>",
+        &format!(
+            "{}{}</samlp:Response>",
+            "<x>".repeat(depth),
+            "</x>".repeat(depth)
+        ),
+        1,
+    );
+    let v = Validation {
+        trust: &c.trust,
+        now_ms: c.now_ms,
+        expected_request_id: c.in_response_to.as_deref(),
+    };
+    let f = validate(&xml, &v).unwrap_err();
+    assert_eq!(f.code, "malformed", "{}", f.message);
+    assert!(f.message.contains("deep"), "{}", f.message);
+}

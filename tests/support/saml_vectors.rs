@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use lanyard::server::protocol::saml::dsig::PinnedCertificate;
 use lanyard::server::protocol::saml::metadata::decode_certificate;
 use lanyard::server::protocol::saml::parse_instant;
 use lanyard::server::protocol::saml::response::Trust;
@@ -36,8 +37,8 @@ pub fn load(dir: &Path) -> Case {
         .unwrap()
         .iter()
         .map(|p| {
-            decode_certificate(&std::fs::read_to_string(root().join(p.as_str().unwrap())).unwrap())
-                .unwrap()
+            let pem = std::fs::read_to_string(root().join(p.as_str().unwrap())).unwrap();
+            PinnedCertificate::from_der(&decode_certificate(&pem).unwrap()).unwrap()
         })
         .collect();
     Case {

@@ -56,6 +56,22 @@ pub async fn list_certificates(
     .await
 }
 
+/// The stored (base64 DER) certificates pinned on one connection of one organization: only
+/// the column the ACS needs, read on every SAML response so a removal anywhere counts at once.
+pub async fn pinned_certificate_texts(
+    conn: &mut Conn,
+    organization_id: &OrgId,
+    connection_id: &ConnectionId,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT der_b64 FROM saml_certificates WHERE organization_id = $1 AND connection_id = $2 ORDER BY id",
+    )
+    .bind(organization_id)
+    .bind(connection_id)
+    .fetch_all(conn)
+    .await
+}
+
 pub async fn delete_certificate(
     conn: &mut Conn,
     organization_id: &OrgId,

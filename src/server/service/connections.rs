@@ -392,29 +392,6 @@ fn cert_row(
     })
 }
 
-/// The DER certificates pinned on a connection.
-pub(crate) async fn pinned_certificates(
-    state: &AppState,
-    organization_id: &str,
-    connection_id: &str,
-) -> Result<Vec<Vec<u8>>, AppError> {
-    use base64::Engine as _;
-    let mut conn = state.db.pool.acquire().await?;
-    Ok(db::saml::list_certificates(
-        &mut conn,
-        &OrgId::from_stored(organization_id),
-        &ConnectionId::from_stored(connection_id),
-    )
-    .await?
-    .into_iter()
-    .filter_map(|c| {
-        base64::engine::general_purpose::STANDARD
-            .decode(c.der_b64)
-            .ok()
-    })
-    .collect())
-}
-
 async fn certs_of(state: &AppState, r: &ConnectionRow) -> Result<Vec<CertificateRow>, AppError> {
     if r.kind != ConnectionKind::Saml {
         return Ok(Vec::new());

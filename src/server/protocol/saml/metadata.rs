@@ -5,7 +5,8 @@ use serde::Serialize;
 use sha2::Digest as _;
 
 use super::{
-    child, children, full_text, is, refuse_dtd, xml_escape, NS_DSIG as DS, NS_METADATA as MD,
+    child, children, full_text, is, refuse_deep_nesting, refuse_dtd, xml_escape, NS_DSIG as DS,
+    NS_METADATA as MD,
 };
 
 const REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
@@ -24,6 +25,7 @@ pub struct IdpMetadata {
 /// Parses IdP metadata XML. Errors are sentences for the admin.
 pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, String> {
     refuse_dtd(xml)?;
+    refuse_deep_nesting(xml)?;
     let doc = roxmltree::Document::parse(xml)
         .map_err(|e| format!("the metadata is not well-formed XML ({e})"))?;
     let entities: Vec<_> = doc

@@ -1,8 +1,11 @@
 //! SAML 2.0 service provider: AuthnRequests (HTTP-Redirect binding), Response validation
-//! (HTTP-POST binding), IdP metadata parsing and SP metadata. No IO; the caller passes `now`
-//! and the pinned trust configuration. See docs/flows/saml.md and docs/decisions/.
+//! (HTTP-POST binding) with its XML-DSig verification and canonicalization, IdP metadata parsing
+//! and SP metadata. No IO; the caller passes `now` and the pinned trust configuration. See
+//! docs/flows/saml.md and docs/decisions/.
 
 pub mod attributes;
+pub mod c14n;
+pub mod dsig;
 pub mod metadata;
 pub mod request;
 pub mod response;
@@ -21,9 +24,76 @@ pub const NAME_ID_EMAIL: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:email
 /// Refuses document type declarations before any parser sees the bytes: entity expansion
 /// ("billion laughs") and external entities (XXE) both need one.
 pub fn refuse_dtd(xml: &str) -> Result<(), String> {
-    let upper = xml.to_ascii_uppercase();
-    if upper.contains("<!DOCTYPE") || upper.contains("<!ENTITY") {
+    let declares = |at: usize| {
+        let rest = &xml.as_bytes()[at + 2..];
+        let starts =
+            |word: &[u8]| rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word);
+        starts(b"DOCTYPE") || starts(b"ENTITY")
+    };
+    if xml.match_indices("<!").any(|(at, _)| declares(at)) {
         return Err("the XML contains a DOCTYPE or ENTITY declaration, which SAML never needs and Lanyard refuses".into());
+    }
+    Ok(())
+}
+
+/// Deepest element nesting accepted. SAML documents nest about ten deep; the XML parser
+/// recurses once per level, so an unbounded depth would overflow the thread's stack (an abort,
+/// not an error) on a small hostile document.
+pub const MAX_DEPTH: usize = 128;
+
+/// Refuses documents nesting elements deeper than [`MAX_DEPTH`], before any parser sees them.
+/// A lexical scan that skips comments, CDATA sections, processing instructions, declarations and
+/// quoted attribute values; whatever it cannot make sense of, the parser refuses afterwards.
+pub fn refuse_deep_nesting(xml: &str) -> Result<(), String> {
+    let b = xml.as_bytes();
+    let skip_past = |from: usize, end: &str| {
+        xml[from..]
+            .find(end)
+            .map_or(b.len(), |e| from + e + end.len())
+    };
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(off) = xml[i..].find('<') {
+        let at = i + off;
+        let rest = &b[at..];
+        i = if rest.starts_with(b"<!--") {
+            skip_past(at, "-->")
+        } else if rest.starts_with(b"<![CDATA[") {
+            skip_past(at, "]]>")
+        } else if rest.starts_with(b"<?") {
+            skip_past(at, "?>")
+        } else if rest.starts_with(b"<!") {
+            skip_past(at, ">")
+        } else if rest.starts_with(b"</") {
+            depth = depth.saturating_sub(1);
+            at + 2
+        } else {
+            // A start tag: find its '>' outside quoted attribute values.
+            let mut quote = None;
+            let mut end = None;
+            for (j, &c) in rest.iter().enumerate().skip(1) {
+                match (quote, c) {
+                    (Some(q), c) if c == q => quote = None,
+                    (Some(_), _) => {}
+                    (None, b'"' | b'\'') => quote = Some(c),
+                    (None, b'>') => {
+                        end = Some(at + j);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let Some(end) = end else { break };
+            if b[end - 1] != b'/' {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(format!(
+                        "the XML nests elements more than {MAX_DEPTH} deep, which SAML never needs and Lanyard refuses"
+                    ));
+                }
+            }
+            end + 1
+        };
     }
     Ok(())
 }
@@ -96,6 +166,26 @@ mod tests {
         assert!(refuse_dtd("<?xml version=\"1.0\"?><!doctype x [<!entity a \"b\">]><x/>").is_err());
         assert!(refuse_dtd("<x><!ENTITY</x>").is_err());
         assert!(refuse_dtd("<samlp:Response/>").is_ok());
+    }
+
+    #[test]
+    fn nesting_is_bounded_before_parsing() {
+        let deep = |n: usize| format!("{}{}", "<a>".repeat(n), "</a>".repeat(n));
+        assert!(refuse_deep_nesting(&deep(MAX_DEPTH)).is_ok());
+        assert!(refuse_deep_nesting(&deep(MAX_DEPTH + 1)).is_err());
+        // Deep enough to overflow the parser's recursion: refused, no crash.
+        assert!(refuse_deep_nesting(&deep(200_000)).is_err());
+        // Siblings, empty elements and markup inside comments, CDATA, PIs and quoted values do
+        // not count.
+        let wide = format!(
+            "<r>{}<e/><e a='>'/><e b=\"<x>\"></e><!--{}--><![CDATA[{}]]><?p {}?></r>",
+            "<s></s>".repeat(1000),
+            "<c>".repeat(500),
+            "<d>".repeat(500),
+            "<p>".repeat(500)
+        );
+        assert!(refuse_deep_nesting(&wide).is_ok());
+        assert!(refuse_deep_nesting("<r><a b='x/'><c/></a></r>").is_ok());
     }
 
     #[test]

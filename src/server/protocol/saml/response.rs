@@ -2,21 +2,20 @@
 //!
 //! Order of checks (each failure has a stable code, see [`Failure`]):
 //! DTD → well-formed Response → exactly one Assertion anywhere → Status → a signature on the
-//! Response or the Assertion → signature algorithms → signatures verified by libxmlsec1 against
-//! the pinned certificates only, and the document reduced to the signed bytes → Issuer →
+//! Response or the Assertion → signature algorithms → every signature verified against the
+//! pinned certificates only ([`dsig`]), one of them covering the Assertion → Issuer →
 //! Destination → Audience → time window → bearer SubjectConfirmation and Recipient →
-//! InResponseTo / IdP-initiated. The identity is read from the reduced (signed) document only.
+//! InResponseTo / IdP-initiated. The document is parsed once; the identity is read from the very
+//! Assertion element whose digest was checked.
 
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use samael::crypto::{
-    AllowedSignatureAlgorithm as Alg, CertificateDer, CryptoProvider, ReduceMode, XmlSec,
-};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{child, children, full_text, is, parse_instant, refuse_dtd};
+use super::dsig::{self, PinnedCertificate};
+use super::{child, children, full_text, is, parse_instant, refuse_deep_nesting, refuse_dtd};
 use super::{NS_ASSERTION as A, NS_DSIG as DS, NS_PROTOCOL as P};
 
 /// Largest decoded Response accepted.
@@ -25,13 +24,13 @@ pub const MAX_RESPONSE_BYTES: usize = 512 * 1024;
 const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 
-const SIGNATURE_ALGORITHMS: [Alg; 6] = [
-    Alg::RsaSha256,
-    Alg::RsaSha384,
-    Alg::RsaSha512,
-    Alg::EcdsaSha256,
-    Alg::EcdsaSha384,
-    Alg::EcdsaSha512,
+const SIGNATURE_ALGORITHMS: [&str; 6] = [
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
 ];
 
 /// What the SP trusts about one connection, pinned at configuration time.
@@ -40,8 +39,9 @@ pub struct Trust {
     pub sp_entity_id: String,
     pub acs_url: String,
     pub idp_entity_id: String,
-    /// DER certificates; a signature must verify with one of them. Never empty at validation.
-    pub certificates: Vec<Vec<u8>>,
+    /// The pinned certificates, decoded; a signature must verify with one of them. Never empty
+    /// at validation.
+    pub certificates: Vec<PinnedCertificate>,
     /// Allowed clock difference with the IdP.
     pub skew_ms: i64,
     pub allow_idp_initiated: bool,
@@ -118,6 +118,7 @@ pub fn decode_post(value: &str) -> Result<String, Failure> {
 /// Validates a decoded Response against the pinned trust. Never authenticates on any doubt.
 pub fn validate(xml: &str, v: &Validation) -> Result<Assertion, Failure> {
     refuse_dtd(xml).map_err(|m| fail("dtd_forbidden", m))?;
+    refuse_deep_nesting(xml).map_err(|m| fail("malformed", m))?;
     let doc = roxmltree::Document::parse(xml).map_err(|e| {
         fail(
             "malformed",
@@ -184,48 +185,32 @@ pub fn validate(xml: &str, v: &Validation) -> Result<Assertion, Failure> {
             "the connection has no IdP signing certificate; add one before signing in",
         ));
     }
-    let certs: Vec<CertificateDer> = v
-        .trust
-        .certificates
-        .iter()
-        .map(|c| CertificateDer::from(c.clone()))
-        .collect();
-    // libxmlsec1 verifies every signature with the pinned keys (never a key from KeyInfo) and
-    // returns only the content the signatures cover.
-    let reduced = XmlSec::reduce_xml_to_signed_with_allowed_algorithms(
-        xml,
-        &certs,
-        ReduceMode::ValidateAndMarkNoAncestors,
-        Some(&SIGNATURE_ALGORITHMS),
-    )
-    .map_err(|e| Failure {
-        code: "signature_invalid",
-        message: "the signature does not verify with the connection's IdP certificate(s); the response was changed after signing or signed by another key".into(),
-        evidence: json!({ "detail": e.to_string(), "pinned_certificates": v.trust.certificates.len() }),
-    })?;
-    let signed_doc = roxmltree::Document::parse(&reduced).map_err(|_| {
-        fail(
-            "signature_invalid",
-            "the signed content is not well-formed XML",
-        )
-    })?;
-    let signed: Vec<_> = signed_doc
-        .descendants()
-        .filter(|n| is(n, A, "Assertion"))
-        .collect();
-    if signed.len() != 1 {
+    // Every signature in the document must verify with a pinned key (never a key from KeyInfo);
+    // each names the one element it covers, in this same tree.
+    let ids = dsig::Ids::of(&doc);
+    let mut scratch = Vec::with_capacity(xml.len());
+    let mut assertion_covered = false;
+    for sig in doc.descendants().filter(|n| is(n, DS, "Signature")) {
+        let covered = dsig::verify(sig, &ids, &v.trust.certificates, &mut scratch).map_err(|detail| Failure {
+            code: "signature_invalid",
+            message: "the signature does not verify with the connection's IdP certificate(s); the response was changed after signing or signed by another key".into(),
+            evidence: json!({ "detail": detail, "pinned_certificates": v.trust.certificates.len() }),
+        })?;
+        // `ancestors` starts at the node itself: the Assertion or an element around it.
+        assertion_covered |= assertion.ancestors().any(|n| n == covered);
+    }
+    if !assertion_covered {
         return Err(fail(
             "unsigned",
             "the signature covers neither the Response nor its Assertion",
         ));
     }
-    let a = signed[0];
     let signed_by = match (response_signed, assertion_signed) {
         (true, true) => "both",
         (true, false) => "response",
         _ => "assertion",
     };
-    read_assertion(root, a, v, signed_by)
+    read_assertion(root, assertion, v, signed_by)
 }
 
 fn status_of(root: roxmltree::Node) -> (String, Option<String>, Option<String>) {
@@ -274,10 +259,7 @@ fn check_algorithms(sig: roxmltree::Node) -> Result<(), Failure> {
         .and_then(|i| child(i, DS, "SignatureMethod"))
         .and_then(|m| m.attribute("Algorithm"))
         .unwrap_or("");
-    if !SIGNATURE_ALGORITHMS
-        .iter()
-        .any(|a| a.signature_uri() == method)
-    {
+    if !SIGNATURE_ALGORITHMS.contains(&method) {
         return Err(Failure {
             code: "signature_algorithm",
             message: format!("the IdP signed with {method}; Lanyard accepts RSA or ECDSA with SHA-256 or stronger. Choose SHA-256 in the IdP's signing settings"),

@@ -4,11 +4,13 @@ use crate::domain::connection::ConnectionKind;
 use crate::domain::sign_in::SignInPurpose;
 use serde::Deserialize;
 
+use crate::domain::ids::{ConnectionId, OrgId};
 use crate::server::audit::RequestContext;
 use crate::server::crypto::{hash_secret, new_secret};
 use crate::server::db::{self, sign_in::SsoRequestRow};
 use crate::server::error::AppError;
 use crate::server::oidc::{Identity, OidcFailure};
+use crate::server::protocol::saml::dsig::PinnedCertificate;
 use crate::server::service::connections;
 use crate::server::state::AppState;
 
@@ -142,13 +144,12 @@ pub async fn saml_acs(
         sp_entity_id: connections::sp_entity_id(state, &row.id),
         acs_url: connections::acs_url(state, &row.id),
         idp_entity_id: row.saml_idp_entity_id.clone().unwrap_or_default(),
-        certificates: connections::pinned_certificates(state, &row.organization_id, &row.id)
-            .await?,
+        certificates: pinned_certificates(state, &row.organization_id, &row.id).await?,
         skew_ms: state.config.saml_clock_skew_ms,
         allow_idp_initiated: row.saml_allow_idp_initiated,
     };
     let expected = sp_initiated.then(|| req.nonce.clone());
-    // libxml2/xmlsec work is CPU-bound: keep it off the async workers.
+    // Parsing and signature checks are CPU-bound: keep them off the async workers.
     let validated = tokio::task::spawn_blocking(move || {
         let xml = response::decode_post(&b64)?;
         response::validate(
@@ -204,6 +205,64 @@ pub async fn saml_acs(
         }
     };
     conclude(state, ctx, &row, &req, identity).await
+}
+
+/// Decoded pinned certificates by the exact stored text (base64 DER) they were decoded from.
+/// Content-addressed: an entry only says what a given certificate's key is, never that it is
+/// trusted. Trust is the list read from the database on every response, so a certificate
+/// removed on any node stops verifying at the next response on every node, with no
+/// invalidation to get wrong.
+static DECODED_CERTIFICATES: std::sync::LazyLock<
+    std::sync::RwLock<std::collections::HashMap<String, PinnedCertificate>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// Entries kept before the cache starts over (a few KiB each).
+const DECODED_CERTIFICATES_MAX: usize = 4096;
+
+/// The certificates pinned on the connection now, decoded once per certificate. A stored value
+/// that does not decode is left out, as before.
+async fn pinned_certificates(
+    state: &AppState,
+    organization_id: &str,
+    connection_id: &str,
+) -> Result<Vec<PinnedCertificate>, AppError> {
+    use base64::Engine as _;
+    let stored = {
+        let mut conn = state.db.pool.acquire().await?;
+        db::saml::pinned_certificate_texts(
+            &mut conn,
+            &OrgId::from_stored(organization_id),
+            &ConnectionId::from_stored(connection_id),
+        )
+        .await?
+    };
+    let mut pinned = Vec::with_capacity(stored.len());
+    for text in stored {
+        let cached = DECODED_CERTIFICATES
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&text)
+            .cloned();
+        if let Some(c) = cached {
+            pinned.push(c);
+            continue;
+        }
+        let Ok(der) = base64::engine::general_purpose::STANDARD.decode(&text) else {
+            continue;
+        };
+        let Ok(c) = PinnedCertificate::from_der(&der) else {
+            continue;
+        };
+        let mut cache = DECODED_CERTIFICATES
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= DECODED_CERTIFICATES_MAX {
+            cache.clear();
+        }
+        cache.insert(text, c.clone());
+        pinned.push(c);
+    }
+    Ok(pinned)
 }
 
 /// Where an IdP-initiated sign-in returns when RelayState names no allow-listed URI.
