@@ -391,11 +391,11 @@ pub async fn finish_attempts(
             );
             let mut q = sqlx::query(&sql)
                 .bind(g.state)
-            .bind(g.next)
-            .bind(g.status)
-            .bind(&g.error)
-            .bind(i64::from(g.state == DELIVERY_SUCCEEDED))
-            .bind(now);
+                .bind(g.next)
+                .bind(g.status)
+                .bind(&g.error)
+                .bind(i64::from(g.state == DELIVERY_SUCCEEDED))
+                .bind(now);
             for id in ids {
                 q = q.bind(*id);
             }

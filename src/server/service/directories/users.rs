@@ -39,7 +39,10 @@ pub async fn users(
     // Four statements for any page size: the page, then its users' groups and memberships.
     let rows = db::directory_users::first_users(&mut conn, id, limit).await?;
     let ids: Vec<String> = rows.iter().map(|u| u.id.clone()).collect();
-    let user_ids: Vec<String> = rows.iter().filter_map(|u| u.user_id.clone()).collect();
+    let user_ids: Vec<String> = rows
+        .iter()
+        .filter_map(|u| u.user_id.as_ref().map(|x| x.to_string()))
+        .collect();
     let mut groups: HashMap<String, Vec<String>> = HashMap::new();
     for g in db::directory_groups::groups_of_users(&mut conn, id, &ids).await? {
         groups.entry(g.user_id).or_default().push(g.display_name);
@@ -53,7 +56,10 @@ pub async fn users(
     Ok(rows
         .into_iter()
         .map(|u| {
-            let m = u.user_id.as_ref().and_then(|uid| memberships.remove(uid));
+            let m = u
+                .user_id
+                .as_ref()
+                .and_then(|uid| memberships.remove(uid.as_str()));
             DirectoryUser {
                 groups: groups.remove(&u.id).unwrap_or_default(),
                 id: u.id,
