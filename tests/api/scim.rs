@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::oidc::{org_with_connection, setup, sign_in};
 use crate::helpers::scim::{
-    create_dir, create_group, create_user, map_groups, scim, scim_raw, Dir, PATCH, USER,
+    create_dir, create_group, create_user, map_groups, scim, scim_raw, Dir, GROUP, PATCH, USER,
 };
 use crate::helpers::{exchange, param, Dialect, TestApp};
 
@@ -1521,6 +1521,76 @@ async fn a_token_revoked_elsewhere_stops_within_the_trust_window(d: Dialect) {
     );
 }
 
+/// The token cache may still open a deleted directory for reads on a node that did not delete
+/// it, but every write re-checks the directory and its organization in its own transaction:
+/// nothing lands in a deleted directory, not even within `TOKEN_TRUST`.
+async fn no_write_lands_in_a_directory_deleted_elsewhere(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    for what in ["directory", "organization"] {
+        let org = app.create_org(&format!("Acme {what}")).await;
+        let dir = create_dir(&app, &org, "okta").await;
+        let user = create_user(&app, &dir, &format!("first-{what}@acme.test")).await;
+        let group = create_group(&app, &dir, "Staff", &[]).await;
+        // Another node (or the command line) deletes it: this node's token cache is warm.
+        let sql = match what {
+            "directory" => "UPDATE directories SET deleted_at = $1 WHERE id = $2",
+            _ => "UPDATE organizations SET deleted_at = $1 WHERE id = $2",
+        };
+        sqlx::query(sql)
+            .bind(app.state.clock.now())
+            .bind(if what == "directory" { &dir.id } else { &org })
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        let users = format!(
+            "SELECT COUNT(*) FROM directory_users WHERE directory_id = '{}'",
+            dir.id
+        );
+        let before = count(&app, &users).await;
+        let writes = [
+            (
+                Method::POST,
+                "/Users".to_owned(),
+                json!({"schemas": [USER], "userName": format!("late-{what}@acme.test"), "active": true}),
+            ),
+            (
+                Method::PATCH,
+                format!("/Users/{user}"),
+                json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": true}]}),
+            ),
+            (
+                Method::POST,
+                "/Groups".to_owned(),
+                json!({"schemas": [GROUP], "displayName": "Late"}),
+            ),
+            (
+                Method::PATCH,
+                format!("/Groups/{group}"),
+                json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]}),
+            ),
+        ];
+        for (method, path, body) in writes {
+            let r = scim(&app, &dir, method.clone(), &path, Some(body)).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNAUTHORIZED,
+                "{what}: {method} {path}: {}",
+                r.text()
+            );
+        }
+        let r = scim(&app, &dir, Method::DELETE, &format!("/Users/{user}"), None).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "{what}: DELETE: {}",
+            r.text()
+        );
+        assert_eq!(count(&app, &users).await, before, "{what}");
+        let q = format!("SELECT COUNT(*) FROM directory_group_members WHERE group_id = '{group}'");
+        assert_eq!(count(&app, &q).await, 0, "{what}");
+    }
+}
+
 async fn the_log_and_health_show_every_answered_exchange_at_once(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
@@ -1566,5 +1636,6 @@ crate::both_databases!(
     member_patches_change_each_member_once_with_one_event_each,
     a_push_larger_than_one_step_lands_whole_with_an_event_and_a_role_per_member,
     a_token_revoked_elsewhere_stops_within_the_trust_window,
+    no_write_lands_in_a_directory_deleted_elsewhere,
     the_log_and_health_show_every_answered_exchange_at_once,
 );

@@ -395,6 +395,9 @@ impl std::fmt::Debug for Sequencer {
     }
 }
 
+/// Longest a write waits for the sequencer pass that links its events before it is answered.
+const SEQUENCED_WAIT: Duration = Duration::from_secs(10);
+
 /// How long the sequencer sleeps when no write waits for it.
 const SEQUENCER_IDLE: Duration = Duration::from_secs(2);
 
@@ -411,9 +414,18 @@ fn spawn_sequencer(pool: AnyPool, sequencer: Weak<Sequencer>, kick: Arc<Notify>)
             // Taken before the pass begins: each of these committed before it.
             let waiting = std::mem::take(&mut *s.waiting.lock().unwrap_or_else(|p| p.into_inner()));
             drop(s);
-            if let Err(e) = crate::server::audit::sequence(&pool).await {
-                // The rows stay committed and waiting; the next pass links them.
-                tracing::warn!(error = %e, "sequencer pass failed");
+            // A failed pass (a lost connection, a lock timeout) is tried again at once, twice,
+            // so that the writes waiting for it are answered linked whenever the database lets
+            // them be; after that the rows stay committed and waiting, and the next pass (any
+            // node's, every SEQUENCER_IDLE) links them.
+            for retry in 0..3u64 {
+                match crate::server::audit::sequence(&pool).await {
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry, "sequencer pass failed");
+                        tokio::time::sleep(Duration::from_millis(50 * (retry + 1))).await;
+                    }
+                }
             }
             for done in waiting {
                 let _ = done.send(());
@@ -550,7 +562,11 @@ impl Db {
             .unwrap_or_else(|p| p.into_inner())
             .push(done);
         self.sequencer.kick.notify_one();
-        let _ = passed.await;
+        // Bounded: a pass stuck behind another node's lock must not hold every answer. The write
+        // is committed either way; it is linked by a later pass.
+        if tokio::time::timeout(SEQUENCED_WAIT, passed).await.is_err() {
+            tracing::warn!("the audit sequencer did not pass within {SEQUENCED_WAIT:?}; answering with the event committed and not yet linked");
+        }
     }
 
     /// Begins a write transaction (see [`WriteTx`]). On SQLite it waits its turn among this
@@ -645,8 +661,10 @@ impl Db {
 pub enum Lock {
     /// A plain read.
     Plain,
-    /// `FOR UPDATE` on PostgreSQL; nothing on SQLite, whose write transactions begin IMMEDIATE
-    /// and so already hold the whole database.
+    /// `FOR NO KEY UPDATE` on PostgreSQL (it serializes writers of the row like `FOR UPDATE`
+    /// but, unlike it, does not wait for the key-share locks foreign-key checks take: two group
+    /// changes sharing members would otherwise deadlock); nothing on SQLite, whose write
+    /// transactions begin IMMEDIATE and so already hold the whole database.
     ForUpdate,
 }
 
@@ -658,7 +676,7 @@ pub(crate) fn locks_rows(conn: &Conn) -> bool {
 /// The clause that ends a `SELECT` reading with `lock` on this connection.
 pub(crate) fn for_update(conn: &Conn, lock: Lock) -> &'static str {
     match lock {
-        Lock::ForUpdate if locks_rows(conn) => " FOR UPDATE",
+        Lock::ForUpdate if locks_rows(conn) => " FOR NO KEY UPDATE",
         _ => "",
     }
 }

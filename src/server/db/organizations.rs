@@ -120,8 +120,24 @@ pub async fn retentions(conn: &mut Conn) -> Result<Vec<Retention>, sqlx::Error> 
 
 /// Locks the organization's row until the transaction ends (PostgreSQL only: SQLite has one
 /// writer, so nothing is done there), to serialise decisions that count across its memberships
-/// or rewrite its policy.
+/// or rewrite its policy. `FOR NO KEY UPDATE`: these decisions run inside SCIM writes, which
+/// hold a key-share lock on the row (`directories::live_for_write`); two of them upgrading to
+/// `FOR UPDATE` would deadlock.
 pub async fn lock(conn: &mut Conn, id: &str) -> Result<(), sqlx::Error> {
+    if !super::locks_rows(conn) {
+        return Ok(());
+    }
+    sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Locks the organization's row against every write in flight under it (PostgreSQL only):
+/// `FOR UPDATE` waits for the key-share locks SCIM writes hold to their commit, and writes that
+/// begin later find the organization deleted. Taken by the deletion, first.
+pub async fn lock_against_writes(conn: &mut Conn, id: &str) -> Result<(), sqlx::Error> {
     if !super::locks_rows(conn) {
         return Ok(());
     }

@@ -278,6 +278,9 @@ pub async fn delete(
 ) -> Result<(), AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    // Locked first: SCIM writes key-share-lock it (`directories::live_for_write`), so each
+    // either commits before the deletion or sees it.
+    db::organizations::lock_against_writes(tx.conn(), id).await?;
     let row = db::organizations::get(tx.conn(), id)
         .await?
         .ok_or(AppError::NotFound("organization"))?;

@@ -70,6 +70,9 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
+    // The view counts every SCIM exchange answered so far: flushed before taking a pooled
+    // connection, as the log writer itself needs one.
+    state.scim_log.flush().await;
     let mut conn = state.db.pool.acquire().await?;
     Ok(DirectoryWithToken {
         directory: view(state, &mut conn, row).await?,
@@ -92,6 +95,9 @@ pub async fn get(
     organization_id: &OrgId,
     id: &DirectoryId,
 ) -> Result<Directory, AppError> {
+    // The view counts every SCIM exchange answered so far: flushed before taking a pooled
+    // connection, as the log writer itself needs one.
+    state.scim_log.flush().await;
     let mut conn = state.db.pool.acquire().await?;
     let row = db::directories::get_directory(&mut conn, organization_id, id)
         .await?
@@ -102,6 +108,9 @@ pub async fn get(
 /// The organization's directories.
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(state: &AppState, organization_id: &OrgId) -> Result<Vec<Directory>, AppError> {
+    // The view counts every SCIM exchange answered so far: flushed before taking a pooled
+    // connection, as the log writer itself needs one.
+    state.scim_log.flush().await;
     let mut conn = state.db.pool.acquire().await?;
     let rows = db::directories::list_directories(&mut conn, organization_id).await?;
     views(state, &mut conn, rows).await
@@ -198,6 +207,9 @@ pub async fn rotate_token(
     tx.commit().await?;
     // The old tokens now expire: this node stops trusting what it remembered of them.
     state.scim_tokens.forget_all();
+    // The view counts every SCIM exchange answered so far: flushed before taking a pooled
+    // connection, as the log writer itself needs one.
+    state.scim_log.flush().await;
     let mut conn = state.db.pool.acquire().await?;
     Ok(DirectoryWithToken {
         directory: view(state, &mut conn, row).await?,
@@ -217,6 +229,9 @@ pub async fn delete(
 ) -> Result<(), AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    // Locked first: a SCIM write key-share-locks the row (`live_for_write`), so none commits a user
+    // between the read below and the deletion.
+    db::directories::lock(tx.conn(), organization_id, id).await?;
     let row = db::directories::get_directory(tx.conn(), organization_id, id)
         .await?
         .ok_or_else(not_found)?;
@@ -248,7 +263,8 @@ pub async fn delete(
     )
     .await?;
     tx.commit().await?;
-    // Its tokens stop at once on this node (within `TOKEN_TRUST` on others).
+    // Its tokens stop at once: SCIM writes re-check the directory in their transaction, and this
+    // node forgets what it remembered of the tokens (reads on other nodes: within `TOKEN_TRUST`).
     state.scim_tokens.forget_all();
     Ok(())
 }

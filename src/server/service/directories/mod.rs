@@ -154,8 +154,8 @@ async fn views(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    // The health below counts every exchange answered so far.
-    state.scim_log.flush().await;
+    // Callers flush the SCIM log first (before they take `conn`: its writer needs a pooled
+    // connection of its own).
     let now = state.clock.now();
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let counts = db::directories::directory_counts(conn, &ids, now - 86_400_000).await?;

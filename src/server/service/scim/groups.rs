@@ -16,9 +16,7 @@ use crate::server::protocol::scim::patch::{self, ScimType};
 use crate::server::protocol::scim::resource::{self, normalize_group, project, ScimError};
 use crate::server::state::AppState;
 
-use crate::server::service::directories::{
-    default_role, directory_actor, reconcile_with, DirCtx, Known,
-};
+use crate::server::service::directories::{default_role, reconcile_with, DirCtx, Known};
 
 use super::users::UserChange;
 use super::{
@@ -272,13 +270,7 @@ async fn apply_remaining_members(
 ) -> Result<(), AppError> {
     while !rest.is_empty() {
         let step = rest.take(MEMBER_CHANGES_PER_TX);
-        let mut tx = AuditedTx::begin(
-            &state.db,
-            &directory_actor(&dir.directory_id, &dir.name),
-            ctx,
-            state.clock.now(),
-        )
-        .await?;
+        let mut tx = super::begin_write(state, dir, ctx, state.clock.now()).await?;
         // The group may have been deleted by a concurrent request between two steps.
         if db::directory_groups::get_group(
             tx.conn(),
@@ -380,13 +372,7 @@ async fn patch_members(
     id: &str,
     change: MemberPatch,
 ) -> Result<Option<ScimOut>, ScimError> {
-    let mut tx = AuditedTx::begin(
-        &state.db,
-        &directory_actor(&dir.directory_id, &dir.name),
-        ctx,
-        state.clock.now(),
-    )
-    .await?;
+    let mut tx = super::begin_write(state, dir, ctx, state.clock.now()).await?;
     let row =
         db::directory_groups::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
             .await?
@@ -441,13 +427,7 @@ pub async fn create_group(
         check_members(&mut conn, dir, &f.members).await?;
     }
     let now = state.clock.now();
-    let mut tx = AuditedTx::begin(
-        &state.db,
-        &directory_actor(&dir.directory_id, &dir.name),
-        ctx,
-        now,
-    )
-    .await?;
+    let mut tx = super::begin_write(state, dir, ctx, now).await?;
     let row = DirGroupRow {
         id: db::new_id(IdKind::DirectoryGroup),
         directory_id: dir.directory_id.to_string(),
@@ -502,13 +482,7 @@ pub async fn update_group(
     }
     let now = state.clock.now();
     let base = base(state, dir);
-    let mut tx = AuditedTx::begin(
-        &state.db,
-        &directory_actor(&dir.directory_id, &dir.name),
-        ctx,
-        now,
-    )
-    .await?;
+    let mut tx = super::begin_write(state, dir, ctx, now).await?;
     let mut row =
         db::directory_groups::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
             .await?
@@ -584,13 +558,7 @@ pub async fn delete_group(
     id: &str,
 ) -> Result<ScimOut, ScimError> {
     let now = state.clock.now();
-    let mut tx = AuditedTx::begin(
-        &state.db,
-        &directory_actor(&dir.directory_id, &dir.name),
-        ctx,
-        now,
-    )
-    .await?;
+    let mut tx = super::begin_write(state, dir, ctx, now).await?;
     let row =
         db::directory_groups::get_group(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
             .await?
@@ -617,13 +585,7 @@ pub async fn delete_group(
     recompute_roles(&mut tx, dir, &rules, &first).await?;
     tx.commit().await?;
     for step in steps {
-        let mut tx = AuditedTx::begin(
-            &state.db,
-            &directory_actor(&dir.directory_id, &dir.name),
-            ctx,
-            state.clock.now(),
-        )
-        .await?;
+        let mut tx = super::begin_write(state, dir, ctx, state.clock.now()).await?;
         let rules = RoleRules::load(tx.conn(), dir).await?;
         let step: Vec<&String> = step.iter().collect();
         recompute_roles(&mut tx, dir, &rules, &step).await?;

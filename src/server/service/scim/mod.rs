@@ -4,6 +4,7 @@
 use crate::domain::ids::{DirectoryId, OrgId};
 use serde_json::{json, Value};
 
+use crate::server::audit::{AuditedTx, RequestContext};
 use crate::server::clock::rfc3339;
 use crate::server::crypto::hash_secret;
 use crate::server::db::Conn;
@@ -20,7 +21,7 @@ use crate::server::protocol::scim::resource::{
 };
 use crate::server::state::AppState;
 
-use super::directories::DirCtx;
+use super::directories::{directory_actor, DirCtx};
 
 mod groups;
 mod request_log;
@@ -110,6 +111,32 @@ impl From<patch::PatchError> for ScimError {
             t => ScimError::bad(t, e.message),
         }
     }
+}
+
+/// Begins a SCIM write for `dir` and checks, inside that transaction, that the directory and
+/// its organization are still live. The token check before it may be up to
+/// [`tokens::TOKEN_TRUST`] old (or a moment old, without the cache): a deletion committed since
+/// then — on this node, another node or the command line — refuses the write here (401), so no
+/// user, membership or restored access can land in a deleted directory.
+pub(crate) async fn begin_write(
+    state: &AppState,
+    dir: &DirCtx,
+    ctx: &RequestContext,
+    now: i64,
+) -> Result<AuditedTx, AppError> {
+    let mut tx = AuditedTx::begin(
+        &state.db,
+        &directory_actor(&dir.directory_id, &dir.name),
+        ctx,
+        now,
+    )
+    .await?;
+    if !db::directories::live_for_write(tx.conn(), &dir.organization_id, &dir.directory_id).await? {
+        return Err(AppError::Unauthorized(
+            "this directory was deleted (or its organization was); its SCIM token no longer opens it. Create a new directory and give its token to the identity provider".into(),
+        ));
+    }
+    Ok(tx)
 }
 
 /// The directory a request's bearer token opens, when it is the directory in the path.

@@ -6,7 +6,7 @@ use crate::domain::target::TargetKind;
 use serde_json::{json, Value};
 
 use crate::domain::ids::IdKind;
-use crate::server::audit::{AuditedTx, RequestContext, Target};
+use crate::server::audit::{RequestContext, Target};
 use crate::server::db;
 use crate::server::db::directory_users::DirUserRow;
 use crate::server::protocol::scim::patch;
@@ -15,7 +15,7 @@ use crate::server::protocol::scim::resource::{
 };
 use crate::server::state::AppState;
 
-use crate::server::service::directories::{directory_actor, reconcile_with, DirCtx, Known};
+use crate::server::service::directories::{reconcile_with, DirCtx, Known};
 
 use super::{
     base, list, not_found, render_user, stored, user_meta, ListQuery, Projection, ScimOut, Users,
@@ -85,13 +85,7 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = AuditedTx::begin(
-        &state.db,
-        &directory_actor(&dir.directory_id, &dir.name),
-        ctx,
-        now,
-    )
-    .await?;
+    let mut tx = super::begin_write(state, dir, ctx, now).await?;
     tx.record(
         Some(&dir.organization_id),
         EventType::DsyncUserCreated,
@@ -154,13 +148,7 @@ pub async fn update_user(
     };
     let now = state.clock.now();
     let base = base(state, dir);
-    let mut tx = AuditedTx::begin(
-        &state.db,
-        &directory_actor(&dir.directory_id, &dir.name),
-        ctx,
-        now,
-    )
-    .await?;
+    let mut tx = super::begin_write(state, dir, ctx, now).await?;
     let mut row =
         db::directory_users::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
             .await?
@@ -258,13 +246,7 @@ pub async fn delete_user(
     id: &str,
 ) -> Result<ScimOut, ScimError> {
     let now = state.clock.now();
-    let mut tx = AuditedTx::begin(
-        &state.db,
-        &directory_actor(&dir.directory_id, &dir.name),
-        ctx,
-        now,
-    )
-    .await?;
+    let mut tx = super::begin_write(state, dir, ctx, now).await?;
     let mut row =
         db::directory_users::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
             .await?

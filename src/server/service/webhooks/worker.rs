@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, StreamExt as _};
 use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::domain::event_type::EventType;
 use crate::domain::ids::IdKind;
@@ -28,6 +29,11 @@ use super::{event_filter, wants, Outcome, Sender, LEASE_MS, RETRY_WINDOW_MS};
 
 /// Attempts in flight at once per endpoint.
 const PER_ENDPOINT: usize = 32;
+/// Attempts in flight at once per owner (an organization's log streams, or the vendor's
+/// webhooks): a tenant with many endpoints whose receivers hang holds at most this many.
+const PER_OWNER: usize = 64;
+/// Attempts in flight at once on this node (sockets, memory), whatever the number of endpoints.
+const PER_NODE: usize = 256;
 /// Finished attempts recorded together at most (more wait for the next transaction).
 const RECORD_AT: usize = 64;
 /// Events fanned out per endpoint per transaction.
@@ -93,24 +99,80 @@ fn backoff_ms(attempts: i64) -> i64 {
 /// many attempts were made. (The serving node runs [`work`]; tests call this.)
 pub async fn deliver(state: &AppState) -> Result<usize, AppError> {
     let due = endpoints_due(state, |_| false).await?;
-    let runs = futures::future::join_all(due.iter().map(|id| drive(state, id))).await;
+    let slots = Slots::new();
+    let runs = futures::future::join_all(
+        due.iter()
+            .map(|(id, owner)| drive(state, id, &slots, owner)),
+    )
+    .await;
     runs.into_iter().sum()
 }
 
-/// The enabled endpoints with a delivery due now, leaving out those `busy` says are being driven.
+/// The enabled endpoints with a delivery due now, with their owners, leaving out those `busy`
+/// says are being driven.
 async fn endpoints_due(
     state: &AppState,
     busy: impl Fn(&str) -> bool,
-) -> Result<Vec<String>, AppError> {
+) -> Result<Vec<(String, Option<String>)>, AppError> {
     let now = state.clock.now();
     let mut conn = state.db.pool.acquire().await?;
     let mut due = Vec::new();
     for ep in q::list_endpoints(&mut conn, true, None).await? {
         if !busy(&ep.id) && q::has_due(&mut conn, &ep.id, now).await? {
-            due.push(ep.id);
+            due.push((ep.id, ep.organization_id));
         }
     }
     Ok(due)
+}
+
+/// Slots for attempts in flight: one per node and one per owner, both taken for each attempt.
+struct Slots {
+    node: Arc<Semaphore>,
+    owners: std::sync::Mutex<HashMap<Option<String>, Arc<Semaphore>>>,
+}
+
+/// An attempt's two slots, given back when it ends.
+struct Slot {
+    _owner: OwnedSemaphorePermit,
+    _node: OwnedSemaphorePermit,
+}
+
+impl Slots {
+    fn new() -> Slots {
+        Slots {
+            node: Arc::new(Semaphore::new(PER_NODE)),
+            owners: Default::default(),
+        }
+    }
+
+    fn owner(&self, owner: &Option<String>) -> Arc<Semaphore> {
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        // Owners no endpoint task is driving (and with nothing in flight: every slot holds the
+        // semaphore too) are forgotten, so the map stays as small as the number of owners sending.
+        owners.retain(|_, s| Arc::strong_count(s) > 1);
+        owners
+            .entry(owner.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_OWNER)))
+            .clone()
+    }
+
+    /// Up to `want` slots free now (never waits).
+    fn take(&self, owner: &Arc<Semaphore>, want: usize) -> Vec<Slot> {
+        let mut got = Vec::new();
+        while got.len() < want {
+            let Ok(o) = owner.clone().try_acquire_owned() else {
+                break;
+            };
+            let Ok(n) = self.node.clone().try_acquire_owned() else {
+                break;
+            };
+            got.push(Slot {
+                _owner: o,
+                _node: n,
+            });
+        }
+        got
+    }
 }
 
 /// A serving node's webhook worker: fans out at once while there is work and every 0.5 s when
@@ -118,6 +180,7 @@ async fn endpoints_due(
 /// endpoint has nothing left due. Never returns.
 pub async fn work(state: AppState) {
     let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    let slots = Arc::new(Slots::new());
     loop {
         let queued = match fan_out(&state).await {
             Ok(n) => n,
@@ -129,11 +192,12 @@ pub async fn work(state: AppState) {
         running.retain(|_, task| !task.is_finished());
         match endpoints_due(&state, |id| running.contains_key(id)).await {
             Ok(due) => {
-                for id in due {
+                for (id, owner) in due {
                     let state = state.clone();
                     let endpoint = id.clone();
+                    let slots = slots.clone();
                     let task = tokio::spawn(async move {
-                        if let Err(e) = drive(&state, &endpoint).await {
+                        if let Err(e) = drive(&state, &endpoint, &slots, &owner).await {
                             tracing::warn!(endpoint, error = %e.cause_chain(), "webhook delivery failed");
                             // Leased deliveries are tried again when their lease ends.
                             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -159,7 +223,13 @@ struct Sent {
 
 /// Delivers one endpoint's due deliveries until none is left due and none is in flight; returns
 /// how many attempts were made.
-async fn drive(state: &AppState, endpoint_id: &str) -> Result<usize, AppError> {
+async fn drive(
+    state: &AppState,
+    endpoint_id: &str,
+    slots: &Slots,
+    owner: &Option<String>,
+) -> Result<usize, AppError> {
+    let owner = slots.owner(owner);
     let mut in_flight = FuturesUnordered::new();
     let mut done: Vec<Sent> = Vec::new();
     let mut attempts = 0;
@@ -170,18 +240,31 @@ async fn drive(state: &AppState, endpoint_id: &str) -> Result<usize, AppError> {
         let room = PER_ENDPOINT - in_flight.len();
         let record = !done.is_empty() && (room >= PER_ENDPOINT / 2 || done.len() >= RECORD_AT);
         let lease = room >= PER_ENDPOINT / 2 && (record || !drained);
-        if record || lease {
+        // Slots are taken before leasing, so a leased delivery never waits for one.
+        let mut free = if lease {
+            slots.take(&owner, room)
+        } else {
+            Vec::new()
+        };
+        if lease && free.is_empty() && done.is_empty() && in_flight.is_empty() {
+            // The owner's or the node's slots are all in use by other endpoints.
+            tokio::time::sleep(RECHECK).await;
+            continue;
+        }
+        if record || !free.is_empty() {
             let finished: Vec<Sent> = std::mem::take(&mut done);
-            let want = if lease { room } else { 0 };
+            let want = free.len();
             let (sender, leased) = cycle(state, endpoint_id, &finished, want).await?;
-            if lease {
+            if want > 0 {
                 drained = leased.len() < want;
             }
             attempts += leased.len();
             if let Some(sender) = sender {
                 for (delivery, event) in leased {
                     let sender = sender.clone();
+                    let slot = free.pop();
                     in_flight.push(async move {
+                        let _slot = slot;
                         let out = match event {
                             Some(ev) => sender.send(state, &ev).await,
                             None => Outcome::failed(
@@ -229,6 +312,8 @@ async fn cycle(
         return Ok((None, Vec::new()));
     }
     let (mut tx, _turn) = state.db.begin().await?;
+    // The lease runs from when this transaction got its turn, not from before the wait for it.
+    let now = state.clock.now();
     q::finish_attempts(&mut tx, &records, now).await?;
     let ep = q::get_endpoint(&mut tx, endpoint_id)
         .await?
@@ -334,5 +419,31 @@ mod tests {
         assert!((4_000..=6_000).contains(&backoff_ms(0)));
         assert!((16_000..=24_000).contains(&backoff_ms(1)));
         assert!(backoff_ms(30) <= 12 * 3600 * 1000);
+    }
+
+    #[test]
+    fn an_owner_and_the_node_hold_at_most_their_slots() {
+        let slots = Slots::new();
+        let tenant = slots.owner(&Some("org_a".into()));
+        // One tenant's many endpoints (each asking for its own PER_ENDPOINT) get PER_OWNER in all.
+        let mut held = Vec::new();
+        for _ in 0..10 {
+            held.extend(slots.take(&tenant, PER_ENDPOINT));
+        }
+        assert_eq!(held.len(), PER_OWNER);
+        // Another owner still gets its own.
+        let other = slots.owner(&None);
+        let theirs = slots.take(&other, PER_ENDPOINT);
+        assert_eq!(theirs.len(), PER_ENDPOINT);
+        // The node's cap holds across owners.
+        let mut all = Vec::new();
+        for i in 0..(2 * PER_NODE / PER_OWNER) {
+            let o = slots.owner(&Some(format!("org_{i}")));
+            all.extend(slots.take(&o, PER_OWNER));
+        }
+        assert_eq!(all.len() + held.len() + theirs.len(), PER_NODE);
+        // Ended attempts give their slots back.
+        drop(held);
+        assert_eq!(slots.take(&tenant, PER_ENDPOINT).len(), PER_ENDPOINT);
     }
 }
