@@ -29,6 +29,7 @@ mod portal_queries;
 mod probe;
 mod rest_bad_input;
 mod saml;
+mod saml_attacks;
 mod saml_vectors;
 mod scim;
 mod security;

