@@ -57,13 +57,13 @@ pub fn refuse_deep_nesting(xml: &str) -> Result<(), String> {
         let at = i + off;
         let rest = &b[at..];
         i = if rest.starts_with(b"<!--") {
-            skip_past(at, "-->")
+            skip_past(at + 4, "-->")
         } else if rest.starts_with(b"<![CDATA[") {
-            skip_past(at, "]]>")
+            skip_past(at + 9, "]]>")
         } else if rest.starts_with(b"<?") {
-            skip_past(at, "?>")
+            skip_past(at + 2, "?>")
         } else if rest.starts_with(b"<!") {
-            skip_past(at, ">")
+            skip_past(at + 2, ">")
         } else if rest.starts_with(b"</") {
             depth = depth.saturating_sub(1);
             at + 2

@@ -189,26 +189,36 @@ pub fn validate(xml: &str, v: &Validation) -> Result<Assertion, Failure> {
     // each names the one element it covers, in this same tree.
     let ids = dsig::Ids::of(&doc);
     let mut scratch = Vec::with_capacity(xml.len());
-    let mut assertion_covered = false;
+    let (mut by_response, mut by_assertion) = (false, false);
     for sig in doc.descendants().filter(|n| is(n, DS, "Signature")) {
         let covered = dsig::verify(sig, &ids, &v.trust.certificates, &mut scratch).map_err(|detail| Failure {
             code: "signature_invalid",
             message: "the signature does not verify with the connection's IdP certificate(s); the response was changed after signing or signed by another key".into(),
             evidence: json!({ "detail": detail, "pinned_certificates": v.trust.certificates.len() }),
         })?;
-        // `ancestors` starts at the node itself: the Assertion or an element around it.
-        assertion_covered |= assertion.ancestors().any(|n| n == covered);
+        // A signature vouches for the Assertion only as the enveloped signature of the Response
+        // or of the Assertion itself: a direct child of the element it covers, that element being
+        // the root Response (with the Assertion its direct child) or the Assertion, and the
+        // Assertion not inside the signature (whose subtree the digest leaves out). Any other
+        // IdP-signed element (an error Response, metadata) moved into this document vouches for
+        // nothing, even when the Assertion sits inside it.
+        let enveloped = sig.parent() == Some(covered) && !assertion.ancestors().any(|n| n == sig);
+        if enveloped && covered == root && assertion.parent() == Some(root) {
+            by_response = true;
+        } else if enveloped && covered == assertion {
+            by_assertion = true;
+        }
     }
-    if !assertion_covered {
-        return Err(fail(
-            "unsigned",
-            "the signature covers neither the Response nor its Assertion",
-        ));
-    }
-    let signed_by = match (response_signed, assertion_signed) {
+    let signed_by = match (by_response, by_assertion) {
         (true, true) => "both",
         (true, false) => "response",
-        _ => "assertion",
+        (false, true) => "assertion",
+        (false, false) => {
+            return Err(fail(
+                "unsigned",
+                "the signature covers neither the Response nor its Assertion",
+            ))
+        }
     };
     read_assertion(root, assertion, v, signed_by)
 }
