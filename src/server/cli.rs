@@ -166,11 +166,9 @@ async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    .with_graceful_shutdown(stop_requested())
     .await;
-    // The SCIM request log rows of the last exchanges answered.
+    // The SCIM request log rows of the last exchanges answered (written behind the answers).
     scim_log.flush().await;
     match served {
         Ok(()) => ExitCode::SUCCESS,
@@ -179,6 +177,27 @@ async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Ctrl-C, or SIGTERM (what `docker stop`, systemd and Kubernetes send): the server stops
+/// accepting, finishes the requests in flight and writes what it wrote behind its answers.
+async fn stop_requested() {
+    let terminate = async {
+        #[cfg(unix)]
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("stopping: finishing the requests in flight");
 }
 
 async fn api_key(db: &Db, command: ApiKeyCommand, clock: &Clock) -> ExitCode {

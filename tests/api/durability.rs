@@ -1,7 +1,8 @@
 //! Acknowledged writes survive a crash: the real binary under SCIM create load is killed with
 //! SIGKILL and started again on the same database. Every create answered 201 is there with its
 //! audit event and its events-feed row; no directory user exists without its audit event nor an
-//! audit event without its user; the feed is dense; the hash chains verify.
+//! audit event without its user; the feed is dense; the hash chains verify. The restarted server
+//! is then stopped with SIGTERM, which keeps the request-log rows it writes behind its answers.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -278,8 +279,25 @@ async fn kill_9_under_scim_load_keeps_every_acknowledged_create(d: Dialect) {
         .filter(|e| e["type"] == "dsync.user.created")
         .map(|e| e["entity"]["id"].as_str().unwrap().to_owned())
         .collect();
-    let _ = server.kill();
-    let _ = server.wait();
+    // A stop by SIGTERM (docker stop, systemd, Kubernetes) keeps what the server writes behind
+    // its answers: the SCIM request log rows of exchanges it answered just before.
+    let scim_http = |i: usize| {
+        http.get(format!(
+            "{scim}/Users?filter=userName%20eq%20%22sigterm-{i}%22"
+        ))
+        .bearer_auth(&token)
+        .send()
+    };
+    for i in 0..5 {
+        assert!(scim_http(i).await.unwrap().status().is_success());
+    }
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let exit = server.wait().unwrap();
+    assert!(exit.success(), "SIGTERM is a clean stop: {exit:?}");
 
     // What the database holds.
     sqlx::any::install_default_drivers();
@@ -311,7 +329,18 @@ async fn kill_9_under_scim_load_keeps_every_acknowledged_create(d: Dialect) {
             .fetch_one(&pool)
             .await
             .unwrap();
+    let logged: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM scim_requests WHERE directory_id = $1 AND path LIKE '%sigterm-%'",
+    )
+    .bind(&directory_id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     pool.close().await;
+    assert_eq!(
+        logged, 5,
+        "the request log of the exchanges answered before SIGTERM"
+    );
 
     let missing: Vec<&String> = acknowledged.difference(&users).collect();
     assert!(missing.is_empty(), "answered 201 but gone: {missing:?}");

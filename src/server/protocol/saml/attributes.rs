@@ -113,8 +113,8 @@ fn first_value(a: &Assertion, names: &[&str]) -> Option<String> {
     names
         .iter()
         .filter_map(|n| a.attributes.get(*n))
-        .filter_map(|v| v.iter().find(|x| !x.trim().is_empty()))
-        .map(|v| v.trim().to_owned())
+        .filter_map(|v| v.iter().find(|x| !super::trim_xml_space(x).is_empty()))
+        .map(|v| super::trim_xml_space(v).to_owned())
         .next()
 }
 

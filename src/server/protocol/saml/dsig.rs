@@ -127,6 +127,24 @@ fn algorithm<'a>(n: Node<'a, '_>) -> &'a str {
     n.attribute("Algorithm").unwrap_or("")
 }
 
+/// Refuses any element child of `n` other than `allowed` names in namespace `ns`.
+fn profile_only(n: Node, ns: &str, allowed: &[&str]) -> Result<(), String> {
+    match n.children().find(|c| {
+        c.is_element()
+            && !(c.tag_name().namespace() == Some(ns) && allowed.contains(&c.tag_name().name()))
+    }) {
+        None => Ok(()),
+        Some(c) => Err(format!(
+            "the signature's {} holds a {} element, which SAML signatures never carry",
+            n.tag_name().name(),
+            c.tag_name().name()
+        )),
+    }
+}
+
+/// Most prefixes an `InclusiveNamespaces PrefixList` may name (IdPs name a few, like `xs`).
+const MAX_PREFIX_LIST: usize = 32;
+
 /// A canonicalization element (`CanonicalizationMethod` or `Transform`) read with its
 /// `ec:InclusiveNamespaces PrefixList`.
 fn canonicalization_of(n: Node) -> Option<Canonicalization> {
@@ -134,6 +152,9 @@ fn canonicalization_of(n: Node) -> Option<Canonicalization> {
         .children()
         .find(|c| is(c, EXC_C14N, "InclusiveNamespaces"))
         .and_then(|c| c.attribute("PrefixList"));
+    if prefix_list.is_some_and(|l| l.split_ascii_whitespace().count() > MAX_PREFIX_LIST) {
+        return None;
+    }
     Canonicalization::from_uri(algorithm(n), prefix_list)
 }
 
@@ -157,6 +178,28 @@ pub fn verify<'a, 'i>(
 ) -> Result<Node<'a, 'i>, String> {
     let signed_info = only_child(sig, "SignedInfo")?;
     let signature_value = only_child(sig, "SignatureValue")?;
+    // Nothing outside SAML's profile inside what is canonicalized before a key is used: extra
+    // elements there would be work an unsigned document could make us do.
+    profile_only(
+        signed_info,
+        DS,
+        &["CanonicalizationMethod", "SignatureMethod", "Reference"],
+    )?;
+    for r in signed_info.children().filter(|c| c.is_element()) {
+        match r.tag_name().name() {
+            "Reference" => {
+                profile_only(r, DS, &["Transforms", "DigestMethod", "DigestValue"])?;
+                for ts in children(r, DS, "Transforms") {
+                    profile_only(ts, DS, &["Transform"])?;
+                    for t in children(ts, DS, "Transform") {
+                        profile_only(t, EXC_C14N, &["InclusiveNamespaces"])?;
+                    }
+                }
+            }
+            "CanonicalizationMethod" => profile_only(r, EXC_C14N, &["InclusiveNamespaces"])?,
+            _ => profile_only(r, DS, &[])?,
+        }
+    }
     let c14n_method = only_child(signed_info, "CanonicalizationMethod")?;
     let signed_info_c14n = canonicalization_of(c14n_method).ok_or_else(|| {
         format!(

@@ -41,9 +41,21 @@ pub fn refuse_dtd(xml: &str) -> Result<(), String> {
 /// not an error) on a small hostile document.
 pub const MAX_DEPTH: usize = 128;
 
-/// Refuses documents nesting elements deeper than [`MAX_DEPTH`], before any parser sees them.
-/// A lexical scan that skips comments, CDATA sections, processing instructions, declarations and
-/// quoted attribute values; whatever it cannot make sense of, the parser refuses afterwards.
+/// Most namespace declarations in scope at any element (counted on the start tags of its
+/// ancestors and itself). IdPs declare a handful (Okta repeats `xmlns:xs`/`xmlns:xsi` on each
+/// AttributeValue, which stays under ten in scope); the parser and canonicalization both cost
+/// about the square of this per element, so a hostile document declaring thousands on the root
+/// would cost minutes of CPU before any key is used.
+pub const MAX_NAMESPACES_IN_SCOPE: usize = 64;
+
+/// Most attributes on one start tag (the parser's duplicate check is quadratic in them).
+pub const MAX_ATTRIBUTES: usize = 256;
+
+/// Refuses, before any parser sees them, documents nesting elements deeper than [`MAX_DEPTH`],
+/// with more than [`MAX_NAMESPACES_IN_SCOPE`] namespace declarations in scope, or more than
+/// [`MAX_ATTRIBUTES`] attributes on a tag. A lexical scan that skips comments, CDATA sections,
+/// processing instructions, declarations and quoted attribute values; whatever it cannot make
+/// sense of, the parser refuses afterwards.
 pub fn refuse_deep_nesting(xml: &str) -> Result<(), String> {
     let b = xml.as_bytes();
     let skip_past = |from: usize, end: &str| {
@@ -51,11 +63,14 @@ pub fn refuse_deep_nesting(xml: &str) -> Result<(), String> {
             .find(end)
             .map_or(b.len(), |e| from + e + end.len())
     };
-    let mut depth = 0usize;
+    // Namespace declarations made by each open element.
+    let mut open: Vec<usize> = Vec::new();
+    let mut in_scope = 0usize;
     let mut i = 0;
     while let Some(off) = xml[i..].find('<') {
         let at = i + off;
         let rest = &b[at..];
+        // Each search starts after its opener, so `<!-->` is not a whole comment.
         i = if rest.starts_with(b"<!--") {
             skip_past(at + 4, "-->")
         } else if rest.starts_with(b"<![CDATA[") {
@@ -65,12 +80,16 @@ pub fn refuse_deep_nesting(xml: &str) -> Result<(), String> {
         } else if rest.starts_with(b"<!") {
             skip_past(at + 2, ">")
         } else if rest.starts_with(b"</") {
-            depth = depth.saturating_sub(1);
+            if let Some(n) = open.pop() {
+                in_scope -= n;
+            }
             at + 2
         } else {
-            // A start tag: find its '>' outside quoted attribute values.
+            // A start tag: find its '>' outside quoted attribute values, counting its attributes
+            // (`=` outside quotes) and namespace declarations (`xmlns` after whitespace).
             let mut quote = None;
             let mut end = None;
+            let (mut attributes, mut declarations) = (0usize, 0usize);
             for (j, &c) in rest.iter().enumerate().skip(1) {
                 match (quote, c) {
                     (Some(q), c) if c == q => quote = None,
@@ -80,13 +99,30 @@ pub fn refuse_deep_nesting(xml: &str) -> Result<(), String> {
                         end = Some(at + j);
                         break;
                     }
+                    (None, b'=') => attributes += 1,
+                    (None, b'x')
+                        if rest[j - 1].is_ascii_whitespace() && rest[j..].starts_with(b"xmlns") =>
+                    {
+                        declarations += 1
+                    }
                     _ => {}
                 }
             }
             let Some(end) = end else { break };
+            if attributes > MAX_ATTRIBUTES {
+                return Err(format!(
+                    "an element of the XML carries more than {MAX_ATTRIBUTES} attributes, which SAML never needs and Lanyard refuses"
+                ));
+            }
+            if in_scope + declarations > MAX_NAMESPACES_IN_SCOPE {
+                return Err(format!(
+                    "the XML declares more than {MAX_NAMESPACES_IN_SCOPE} namespaces in scope at once, which SAML never needs and Lanyard refuses"
+                ));
+            }
             if b[end - 1] != b'/' {
-                depth += 1;
-                if depth > MAX_DEPTH {
+                open.push(declarations);
+                in_scope += declarations;
+                if open.len() > MAX_DEPTH {
                     return Err(format!(
                         "the XML nests elements more than {MAX_DEPTH} deep, which SAML never needs and Lanyard refuses"
                     ));
@@ -98,6 +134,13 @@ pub fn refuse_deep_nesting(xml: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whitespace as XML defines it (space, tab, CR, LF). Values are trimmed of this only: a
+/// NameID signed as `ceo@acme.test` followed by a no-break space is another subject than
+/// `ceo@acme.test`, never the same one.
+pub(crate) fn trim_xml_space(s: &str) -> &str {
+    s.trim_matches([' ', '\t', '\r', '\n'])
+}
+
 /// The text of an element read whole: every descendant text node joined, so a comment inside
 /// a NameID (`dana@acme.test<!---->.evil.test`) cannot shorten it.
 pub(crate) fn full_text(node: roxmltree::Node) -> String {
@@ -105,7 +148,7 @@ pub(crate) fn full_text(node: roxmltree::Node) -> String {
         .filter(|n| n.is_text())
         .filter_map(|n| n.text())
         .collect::<String>()
-        .trim()
+        .trim_matches([' ', '\t', '\r', '\n'])
         .to_owned()
 }
 
@@ -186,6 +229,52 @@ mod tests {
         );
         assert!(refuse_deep_nesting(&wide).is_ok());
         assert!(refuse_deep_nesting("<r><a b='x/'><c/></a></r>").is_ok());
+        // The depth scan starts each search after its opener: `<!-->` opens a comment.
+        let hidden = format!("<r>{}<!-->{}--></r>", "<a>".repeat(200), "</".repeat(200));
+        assert!(refuse_deep_nesting(&hidden).is_err());
+    }
+
+    #[test]
+    fn namespaces_in_scope_and_attributes_are_bounded_before_parsing() {
+        let decls = |n: usize| {
+            (0..n)
+                .map(|i| format!(" xmlns:n{i}=\"urn:n{i}\""))
+                .collect::<String>()
+        };
+        // On one element, or spread over nested ones: what counts is what is in scope.
+        let one = |n: usize| format!("<r{}><a/></r>", decls(n));
+        assert!(refuse_deep_nesting(&one(MAX_NAMESPACES_IN_SCOPE)).is_ok());
+        assert!(refuse_deep_nesting(&one(MAX_NAMESPACES_IN_SCOPE + 1)).is_err());
+        let nested = format!(
+            "{}{}",
+            (0..=MAX_NAMESPACES_IN_SCOPE)
+                .map(|i| format!("<e xmlns:p{i}=\"urn:p\">"))
+                .collect::<String>(),
+            "</e>".repeat(MAX_NAMESPACES_IN_SCOPE + 1)
+        );
+        assert!(refuse_deep_nesting(&nested).is_err());
+        // Siblings each declaring a few (Okta's AttributeValues) do not add up.
+        let siblings = format!(
+            "<r{}>{}</r>",
+            decls(4),
+            "<v xmlns:xs=\"urn:xs\" xmlns:xsi=\"urn:xsi\" xsi:type=\"xs:string\">g</v>"
+                .repeat(5_000)
+        );
+        assert!(refuse_deep_nesting(&siblings).is_ok());
+        // "xmlns" inside a value or a name is not a declaration.
+        assert!(refuse_deep_nesting(&format!(
+            "<r a=\"{}\" axmlns=\"1\"/>",
+            " xmlns:x".repeat(500)
+        ))
+        .is_ok());
+        let attrs = |n: usize| {
+            format!(
+                "<r{}/>",
+                (0..n).map(|i| format!(" a{i}=\"1\"")).collect::<String>()
+            )
+        };
+        assert!(refuse_deep_nesting(&attrs(MAX_ATTRIBUTES)).is_ok());
+        assert!(refuse_deep_nesting(&attrs(MAX_ATTRIBUTES + 1)).is_err());
     }
 
     #[test]

@@ -88,7 +88,9 @@ pub(crate) async fn admission(
             row.name
         ),
     );
-    let Some(email) = email.map(|e| e.trim().to_lowercase()) else {
+    // ASCII-only trimming and case folding: a no-break space or a Kelvin sign (which Unicode
+    // lowercases to `k`) must never turn one person's address into another's.
+    let Some(email) = email.map(|e| fold_email(&e)) else {
         return refuse(t, TraceRule::Email, AdmissionRefusal::NoEmail, "your identity provider did not send an email address; ask your IT admin to release the email claim".into());
     };
     let connection_id = row.connection_id();
@@ -209,11 +211,7 @@ pub(super) async fn admit(
 ) -> Result<Result<SignInResult, OidcFailure>, AppError> {
     let org = &row.organization_id;
     let now = state.clock.now();
-    let email = id
-        .email
-        .clone()
-        .map(|e| e.trim().to_lowercase())
-        .unwrap_or_default();
+    let email = id.email.clone().map(|e| fold_email(&e)).unwrap_or_default();
     let raw = id.raw.to_string();
     let actor = Actor {
         kind: crate::domain::actor::ActorKind::User,
@@ -382,4 +380,25 @@ async fn write_admitted(
             (u, m, role)
         }
     })
+}
+
+/// The form an IdP's email is compared in: ASCII whitespace trimmed, ASCII letters lowercased,
+/// everything else kept as sent.
+fn fold_email(e: &str) -> String {
+    e.trim_matches(|c: char| c.is_ascii_whitespace())
+        .to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::fold_email;
+
+    #[test]
+    fn only_ascii_is_trimmed_and_folded() {
+        assert_eq!(fold_email("  Kate@Acme.TEST\t"), "kate@acme.test");
+        // U+212A KELVIN SIGN lowercases to `k` in Unicode: never someone else's address.
+        assert_ne!(fold_email("\u{212a}ate@acme.test"), "kate@acme.test");
+        // A no-break space is part of the address as sent, not trimmed into the CEO's.
+        assert_ne!(fold_email("ceo@acme.test\u{a0}"), "ceo@acme.test");
+    }
 }
