@@ -253,13 +253,17 @@ const D_COLUMNS: &str = "d.id, d.endpoint_id, d.event_cursor, d.event_id, d.enti
 
 /// The deliveries of one endpoint that may be attempted now: pending, due, and the oldest
 /// undelivered event of their entity for this endpoint (each entity's events go out in order).
-/// Selects `what`.
+/// Selects `what`. The head of each entity's queue is a correlated `MIN` (one probe of the
+/// partial index `webhook_deliveries_pending_heads` per candidate) rather than `NOT EXISTS`,
+/// which PostgreSQL planned as a nested loop over every pending row when its statistics were
+/// stale (a burst of events before an ANALYZE): 2.2 s per lease at 3,500 pending deliveries.
 fn due(what: &str) -> String {
     format!(
         "SELECT {what} FROM webhook_deliveries d \
          WHERE d.endpoint_id = $1 AND d.state = '{DELIVERY_PENDING}' AND d.next_attempt_at <= $2 \
-         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.entity_key = d.entity_key \
-                         AND p.state = '{DELIVERY_PENDING}' AND p.event_cursor < d.event_cursor)"
+         AND d.event_cursor = (SELECT MIN(p.event_cursor) FROM webhook_deliveries p \
+                               WHERE p.endpoint_id = d.endpoint_id AND p.entity_key = d.entity_key \
+                               AND p.state = '{DELIVERY_PENDING}')"
     )
 }
 
