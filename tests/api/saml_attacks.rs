@@ -13,10 +13,7 @@ use std::time::{Duration, Instant};
 
 use lanyard::server::protocol::saml::response::{validate, Assertion, Failure, Validation};
 
-#[path = "../support/saml_vectors.rs"]
-#[allow(dead_code)]
-mod vectors;
-use vectors::{load, root, Case};
+use crate::saml_vectors::vectors::{load, root, Case};
 
 const DS: &str = "http://www.w3.org/2000/09/xmldsig#";
 const SAML: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
@@ -587,7 +584,7 @@ fn attacks() -> Vec<Attack> {
     let renamed = assertion
         .replacen(
             "<saml:Assertion ",
-            &format!("<x:Assertion xmlns:x=\"urn:not-saml\" "),
+            "<x:Assertion xmlns:x=\"urn:not-saml\" ",
             1,
         )
         .replacen("</saml:Assertion>", "</x:Assertion>", 1);
@@ -1199,7 +1196,7 @@ fn attacks() -> Vec<Attack> {
         bc(),
         good.replacen(
             &assertion,
-            &format!("<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc=\"http://www.w3.org/2001/04/xmlenc#\"/></saml:EncryptedAssertion>"),
+            "<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc=\"http://www.w3.org/2001/04/xmlenc#\"/></saml:EncryptedAssertion>",
             1,
         ),
         "encrypted_assertion",

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use lanyard::server::protocol::saml::response::{validate, Validation};
 
 #[path = "../support/saml_vectors.rs"]
-mod vectors;
+pub(crate) mod vectors;
 use vectors::{json, load, root};
 
 /// Runs one case folder; returns the code the validator produced (`ok` on success).

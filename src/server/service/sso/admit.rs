@@ -90,7 +90,7 @@ pub(crate) async fn admission(
     );
     // ASCII-only trimming and case folding: a no-break space or a Kelvin sign (which Unicode
     // lowercases to `k`) must never turn one person's address into another's.
-    let Some(email) = email.map(|e| fold_email(&e)) else {
+    let Some(email) = email.map(fold_email) else {
         return refuse(t, TraceRule::Email, AdmissionRefusal::NoEmail, "your identity provider did not send an email address; ask your IT admin to release the email claim".into());
     };
     let connection_id = row.connection_id();

@@ -144,7 +144,7 @@ pub async fn saml_acs(
         sp_entity_id: connections::sp_entity_id(state, &row.id),
         acs_url: connections::acs_url(state, &row.id),
         idp_entity_id: row.saml_idp_entity_id.clone().unwrap_or_default(),
-        certificates: pinned_certificates(state, &row.organization_id, &row.id).await?,
+        certificates: pinned_certificates(state, &row.org_id(), &row.connection_id()).await?,
         skew_ms: state.config.saml_clock_skew_ms,
         allow_idp_initiated: row.saml_allow_idp_initiated,
     };
@@ -223,18 +223,13 @@ const DECODED_CERTIFICATES_MAX: usize = 4096;
 /// that does not decode is left out, as before.
 async fn pinned_certificates(
     state: &AppState,
-    organization_id: &str,
-    connection_id: &str,
+    organization_id: &OrgId,
+    connection_id: &ConnectionId,
 ) -> Result<Vec<PinnedCertificate>, AppError> {
     use base64::Engine as _;
     let stored = {
         let mut conn = state.db.pool.acquire().await?;
-        db::saml::pinned_certificate_texts(
-            &mut conn,
-            &OrgId::from_stored(organization_id),
-            &ConnectionId::from_stored(connection_id),
-        )
-        .await?
+        db::saml::pinned_certificate_texts(&mut conn, organization_id, connection_id).await?
     };
     let mut pinned = Vec::with_capacity(stored.len());
     for text in stored {
