@@ -56,73 +56,20 @@ async fn drop_database(name: &str) {
 }
 
 async fn kill_9_under_scim_load_keeps_every_acknowledged_create(d: Dialect) {
-    use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
     let (url, pg_name) = database(d, dir.path()).await;
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let base = format!("http://127.0.0.1:{port}");
-    let lanyard = |args: &[&str]| {
-        let mut c = crate::helpers::lanyard_cli(dir.path());
-        c.args(args);
-        c.env("DATABASE_URL", &url)
-            .env("LANYARD_DATA_DIR", dir.path())
-            .env("LANYARD_LISTEN", format!("127.0.0.1:{port}"))
-            .env("LANYARD_PUBLIC_URL", &base)
-            .env("LANYARD_RATE_LIMITS", "off")
-            .env("LEPTOS_SITE_ROOT", dir.path());
-        c
-    };
-    let key = {
-        let out = lanyard(&["api-key", "create", "--name", "k9"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .last()
-            .unwrap()
-            .to_owned()
-    };
-    let start = || {
-        lanyard(&["serve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let http = reqwest::Client::new();
-    let wait_up = || async {
-        for _ in 0..200 {
-            if http
-                .get(format!("{base}/healthz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("lanyard did not start");
-    };
-    let api = |path: &str, body: Value| {
-        http.post(format!("{base}{path}"))
-            .bearer_auth(&key)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-    };
+    let real = crate::helpers::RealServer::new(
+        dir.path(),
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("LANYARD_DATA_DIR", &dir.path().display().to_string()),
+        ],
+    );
+    let lanyard = |args: &[&str]| real.command(args);
+    let (http, base, key) = (&real.http, &real.base, &real.key);
+    let api = |path: &str, body: Value| real.post(path, body);
 
-    let mut server = start();
-    wait_up().await;
+    let mut server = real.start().await;
     let org: String = api("/api/v1/organizations", json!({"name": "Acme"}))
         .await
         .unwrap()
@@ -228,8 +175,7 @@ async fn kill_9_under_scim_load_keeps_every_acknowledged_create(d: Dialect) {
         "every client was still sending when the server died"
     );
 
-    let mut server = start();
-    wait_up().await;
+    let mut server = real.start().await;
 
     // The events feed, read the way a consumer reads it, until it holds every acknowledged create
     // (after a crash, rows written but not yet numbered are numbered when the server starts).
@@ -240,7 +186,7 @@ async fn kill_9_under_scim_load_keeps_every_acknowledged_create(d: Dialect) {
         loop {
             let page = http
                 .get(format!("{base}/api/v1/events?after={after}&limit=500"))
-                .bearer_auth(&key)
+                .bearer_auth(key)
                 .send()
                 .await
                 .unwrap()

@@ -519,6 +519,106 @@ pub fn lanyard_cli(dir: &std::path::Path) -> std::process::Command {
     c
 }
 
+/// The real `lanyard` binary on a port of its own, for tests that kill and restart it: runs its
+/// commands in `dir` with `env`, holds an API key made with `api-key create`.
+pub struct RealServer {
+    dir: std::path::PathBuf,
+    env: Vec<(String, String)>,
+    pub base: String,
+    pub key: String,
+    pub http: reqwest::Client,
+}
+
+impl RealServer {
+    pub fn new(dir: &std::path::Path, env: &[(&str, &str)]) -> RealServer {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let base = format!("http://127.0.0.1:{port}");
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.extend([
+            ("LANYARD_LISTEN".into(), format!("127.0.0.1:{port}")),
+            ("LANYARD_PUBLIC_URL".into(), base.clone()),
+            ("LANYARD_RATE_LIMITS".into(), "off".into()),
+            ("LEPTOS_SITE_ROOT".into(), dir.display().to_string()),
+        ]);
+        let mut server = RealServer {
+            dir: dir.to_owned(),
+            env,
+            base,
+            key: String::new(),
+            http: reqwest::Client::new(),
+        };
+        let out = server
+            .command(&["api-key", "create", "--name", "real"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server.key = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned();
+        server
+    }
+
+    /// `lanyard <args>` with this server's environment.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = lanyard_cli(&self.dir);
+        c.args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
+    /// Starts `lanyard serve` (output discarded) and waits until `/healthz` answers.
+    pub async fn start(&self) -> std::process::Child {
+        use std::process::Stdio;
+        let mut child = self
+            .command(&["serve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if self
+                .http
+                .get(format!("{}/healthz", self.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return child;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("lanyard did not start");
+    }
+
+    /// A JSON POST to the vendor API with the server's key.
+    pub fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    }
+}
+
 /// OIDC sign-in against the real OpenID Provider (`crate::op`).
 pub mod oidc {
     use super::{activate_connection, sign_in_app, verified_domain, Dialect, TestApp, VENDOR_CB};

@@ -563,70 +563,11 @@ crate::both_databases!(
 /// same database: every event still reaches the receiver (duplicates allowed, none lost).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_delivery_loses_no_event() {
-    use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let base = format!("http://127.0.0.1:{port}");
-    let lanyard = |args: &[&str]| {
-        let mut c = crate::helpers::lanyard_cli(dir.path());
-        c.args(args);
-        c.env("LANYARD_LISTEN", format!("127.0.0.1:{port}"))
-            .env("LANYARD_PUBLIC_URL", &base)
-            .env("LANYARD_ALLOW_PRIVATE_NETWORK", "true")
-            .env("LANYARD_RATE_LIMITS", "off")
-            .env("LEPTOS_SITE_ROOT", dir.path());
-        c
-    };
-    let key = {
-        let out = lanyard(&["api-key", "create", "--name", "k9"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .last()
-            .unwrap()
-            .to_owned()
-    };
-    let start = || {
-        lanyard(&["serve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let http = reqwest::Client::new();
-    let wait_up = || async {
-        for _ in 0..100 {
-            if http
-                .get(format!("{base}/healthz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("lanyard did not start");
-    };
-    let post = |path: &str, body: Value| {
-        http.post(format!("{base}{path}"))
-            .bearer_auth(&key)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-    };
-    let mut server = start();
-    wait_up().await;
+    let real =
+        crate::helpers::RealServer::new(dir.path(), &[("LANYARD_ALLOW_PRIVATE_NETWORK", "true")]);
+    let post = |path: &str, body: Value| real.post(path, body);
+    let mut server = real.start().await;
     let rx = Receiver::start();
     let r = post("/api/v1/webhook_endpoints", json!({"url": rx.hook()}))
         .await
@@ -654,8 +595,7 @@ async fn kill_9_during_delivery_loses_no_event() {
     let before = rx.received().await.len();
     assert!(before < N, "killed mid-delivery ({before} of {N} arrived)");
     rx.control(json!({"delayMs": 0})).await;
-    let mut server = start();
-    wait_up().await;
+    let mut server = real.start().await;
     let mut ids: Vec<String> = Vec::new();
     for _ in 0..400 {
         ids = rx
