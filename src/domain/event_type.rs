@@ -149,6 +149,16 @@ pub enum EventType {
     StaffReset,
     /// `staff.disabled`: Staff disabled.
     StaffDisabled,
+    /// `oauth_client.created`: OAuth client created.
+    OauthClientCreated,
+    /// `oauth_client.updated`: OAuth client updated.
+    OauthClientUpdated,
+    /// `oauth_client.deleted`: OAuth client deleted.
+    OauthClientDeleted,
+    /// `oauth_client.secret_rotated`: OAuth client secret rotated.
+    OauthClientSecretRotated,
+    /// `signing_key.rotated`: Signing key rotated.
+    SigningKeyRotated,
 }
 
 impl EventType {
@@ -225,6 +235,11 @@ impl EventType {
         EventType::StaffSignInFailuresAlert,
         EventType::StaffReset,
         EventType::StaffDisabled,
+        EventType::OauthClientCreated,
+        EventType::OauthClientUpdated,
+        EventType::OauthClientDeleted,
+        EventType::OauthClientSecretRotated,
+        EventType::SigningKeyRotated,
     ];
 
     /// Wire name (stored in `audit_events.action`, sent to webhooks and log streams).
@@ -303,6 +318,11 @@ impl EventType {
             EventType::StaffSignInFailuresAlert => "staff.sign_in_failures_alert",
             EventType::StaffReset => "staff.reset",
             EventType::StaffDisabled => "staff.disabled",
+            EventType::OauthClientCreated => "oauth_client.created",
+            EventType::OauthClientUpdated => "oauth_client.updated",
+            EventType::OauthClientDeleted => "oauth_client.deleted",
+            EventType::OauthClientSecretRotated => "oauth_client.secret_rotated",
+            EventType::SigningKeyRotated => "signing_key.rotated",
         }
     }
 
@@ -382,6 +402,11 @@ impl EventType {
             "staff.sign_in_failures_alert" => EventType::StaffSignInFailuresAlert,
             "staff.reset" => EventType::StaffReset,
             "staff.disabled" => EventType::StaffDisabled,
+            "oauth_client.created" => EventType::OauthClientCreated,
+            "oauth_client.updated" => EventType::OauthClientUpdated,
+            "oauth_client.deleted" => EventType::OauthClientDeleted,
+            "oauth_client.secret_rotated" => EventType::OauthClientSecretRotated,
+            "signing_key.rotated" => EventType::SigningKeyRotated,
             _ => return None,
         })
     }
@@ -462,6 +487,11 @@ impl EventType {
             EventType::StaffSignInFailuresAlert => "Many failed staff sign-ins: owner warned",
             EventType::StaffReset => "Staff reset",
             EventType::StaffDisabled => "Staff disabled",
+            EventType::OauthClientCreated => "OAuth client created",
+            EventType::OauthClientUpdated => "OAuth client updated",
+            EventType::OauthClientDeleted => "OAuth client deleted",
+            EventType::OauthClientSecretRotated => "OAuth client secret rotated",
+            EventType::SigningKeyRotated => "Signing key rotated",
         }
     }
 }

@@ -26,6 +26,7 @@ pub enum IdKind {
     WebhookDelivery,
     WebhookAttempt,
     Staff,
+    OauthClient,
 }
 
 impl IdKind {
@@ -55,6 +56,7 @@ impl IdKind {
             IdKind::WebhookDelivery => "whd_",
             IdKind::WebhookAttempt => "wha_",
             IdKind::Staff => "stf_",
+            IdKind::OauthClient => "oc_",
         }
     }
 }
@@ -209,6 +211,8 @@ typed_ids! {
     StaffId => Staff, "staff account";
     /// `key_…`
     ApiKeyId => ApiKey, "API key";
+    /// `oc_…`
+    OauthClientId => OauthClient, "OAuth client";
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ vocabulary! {
         WebhookDelivery = "webhook_delivery",
         LogStream = "log_stream",
         Staff = "staff",
+        OauthClient = "oauth_client",
+        SigningKey = "signing_key",
     }
 }
 

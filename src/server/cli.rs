@@ -1,4 +1,5 @@
-//! Command line: `serve` (default), `migrate`, `api-key …`, `staff …`, `audit verify`.
+//! Command line: `serve` (default), `migrate`, `api-key …`, `staff …`, `audit verify`, `keys …`,
+//! `oauth-client …`.
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -46,6 +47,56 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The OpenID Provider's signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// The OpenID Provider's OAuth clients.
+    #[command(name = "oauth-client")]
+    OauthClient {
+        #[command(subcommand)]
+        command: OauthClientCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Rotate: the published next key starts signing, the current one stays published until its
+    /// tokens expire, and a new next key is published.
+    Rotate {
+        /// The current key is compromised: withdraw it (and the next key) at once; tokens it
+        /// signed stop verifying.
+        #[arg(long)]
+        revoke_current: bool,
+        /// Algorithm of the new keys: RS256 (default) or ES256.
+        #[arg(long, default_value = "RS256")]
+        alg: String,
+    },
+    /// List the published keys.
+    List,
+}
+
+#[derive(Subcommand)]
+enum OauthClientCommand {
+    /// Register a client; prints its client id, then its secret alone on the last line, once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// An exact redirect URI (repeat for several).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Where end-session may return to (repeat for several).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (no secret, PKCE required).
+        #[arg(long)]
+        public: bool,
+    },
+    /// List clients (never their secrets).
+    List,
+    /// Delete a client by id (oc_…).
+    Delete { id: String },
 }
 
 #[derive(Subcommand)]
@@ -128,6 +179,8 @@ pub async fn run() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { organization },
         } => verify(&db, organization).await,
+        Command::Keys { command } => keys(db, config, clock, command).await,
+        Command::OauthClient { command } => oauth_client(db, config, clock, command).await,
     }
 }
 
@@ -368,5 +421,152 @@ async fn verify(db: &Db, organization: Option<String>) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn cli_state(db: Db, config: Config, clock: Clock) -> Result<AppState, ExitCode> {
+    AppState::new(db, config, clock).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::FAILURE
+    })
+}
+
+fn cli_fail(e: AppError) -> ExitCode {
+    e.log("cli");
+    eprintln!("{}", e.public_message("cli"));
+    ExitCode::FAILURE
+}
+
+async fn keys(db: Db, config: Config, clock: Clock, command: KeysCommand) -> ExitCode {
+    use crate::server::service::oauth::keys;
+    let state = match cli_state(db, config, clock) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    match command {
+        KeysCommand::Rotate {
+            revoke_current,
+            alg,
+        } => {
+            let Some(alg) = keys::Alg::parse(&alg.to_ascii_uppercase()) else {
+                eprintln!("--alg must be RS256 or ES256");
+                return ExitCode::FAILURE;
+            };
+            match keys::rotate(
+                &state,
+                &Actor::operator(),
+                &RequestContext::default(),
+                revoke_current,
+                alg,
+            )
+            .await
+            {
+                Ok(r) => {
+                    println!(
+                        "Signing with {} now; {} is published as the next key.",
+                        r.active, r.next
+                    );
+                    if !r.retired.is_empty() {
+                        let until = crate::server::timefmt::rfc3339(r.retired_until);
+                        if revoke_current {
+                            println!("Withdrawn now: {}", r.retired.join(", "));
+                        } else {
+                            println!(
+                                "Retired (published until {until}): {}",
+                                r.retired.join(", ")
+                            );
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => cli_fail(e),
+            }
+        }
+        KeysCommand::List => match keys::published(&state).await {
+            Ok(all) => {
+                for k in all {
+                    println!(
+                        "{}\t{}\t{}\tcreated {}",
+                        k.kid,
+                        k.alg,
+                        k.state,
+                        crate::server::timefmt::rfc3339(k.created_at)
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => cli_fail(e),
+        },
+    }
+}
+
+async fn oauth_client(
+    db: Db,
+    config: Config,
+    clock: Clock,
+    command: OauthClientCommand,
+) -> ExitCode {
+    use crate::server::service::oauth::clients::{self, AuthMethod, CreateClient};
+    let state = match cli_state(db, config, clock) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let (actor, ctx) = (Actor::operator(), RequestContext::default());
+    match command {
+        OauthClientCommand::Create {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+        } => {
+            let input = CreateClient {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                allowed_organizations: None,
+                token_endpoint_auth_method: public.then_some(AuthMethod::None),
+            };
+            match clients::create(&state, &actor, &ctx, input).await {
+                Ok(c) => {
+                    println!("Created OAuth client {} ({}).", c.client.id, c.client.name);
+                    println!("Issuer: {}", state.config.base_url());
+                    println!("client_id: {}", c.client.client_id);
+                    if let Some(s) = c.client_secret {
+                        println!("client_secret (shown once):");
+                        println!("{s}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => cli_fail(e),
+            }
+        }
+        OauthClientCommand::List => match clients::list(&state).await {
+            Ok(all) => {
+                for c in all {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        c.id,
+                        c.client_id,
+                        c.name,
+                        c.redirect_uris.join(",")
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => cli_fail(e),
+        },
+        OauthClientCommand::Delete { id } => {
+            let Some(id) = crate::domain::ids::OauthClientId::parse(&id) else {
+                eprintln!("{id} is not an OAuth client id (oc_…)");
+                return ExitCode::FAILURE;
+            };
+            match clients::delete(&state, &actor, &ctx, &id).await {
+                Ok(()) => {
+                    println!("Deleted.");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => cli_fail(e),
+            }
+        }
     }
 }

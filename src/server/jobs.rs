@@ -11,6 +11,7 @@
 //! | expired sessions (`DbSessionStore::delete_expired`) | 10 min | idempotent `DELETE … WHERE expires_at < now` |
 //! | SCIM request log retention (`directories::purge_request_log`) | 10 min | idempotent `DELETE` by age |
 //! | events feed retention (`events::purge`) | 10 min | idempotent `DELETE` by age |
+//! | signing key rotation (`oauth::keys::rotate_if_due`) | 10 min | a rotation moves only the keys it read (conditional updates): of two at once, the second gives up |
 //! | audit retention purge (`audit_log::purge_expired`) | 10 min | **not fully safe**: see [`spawn_every_ten_minutes`] |
 //! | tenant health and drift snapshots (`health::refresh_all`) | 10 min | a cache: each node recomputes and upserts; duplicate work, last write wins, no audit event |
 //! | invitation mail outbox (`invitations::deliver_mail`) | 5 s, and at once when mail is queued (`AppState::mail_kick`, this node only) | row lease: `next_attempt_at` compare-and-set per message (`claim_mail`), 5 min lease |
@@ -117,6 +118,14 @@ fn spawn_every_ten_minutes(state: AppState) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(purged = n, "audit events past retention purged"),
                 Err(e) => failed("audit retention purge", &e),
+            }
+            // The OpenID Provider's automatic key rotation (every 90 days, with overlap).
+            match service::oauth::keys::rotate_if_due(&state).await {
+                Ok(Some(r)) => {
+                    tracing::info!(active = %r.active, "signing key rotated on schedule")
+                }
+                Ok(None) => {}
+                Err(e) => failed("signing key rotation", &e),
             }
             // Tenant health and drift for the support console's list ("needs attention").
             match service::health::refresh_all(&state).await {

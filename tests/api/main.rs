@@ -22,6 +22,7 @@ mod mail;
 mod members;
 mod migrations;
 mod openapi;
+mod openid_provider;
 mod organizations;
 mod policy;
 mod portal;

@@ -33,14 +33,20 @@ impl TestOp {
             .unwrap();
     }
 
+    /// The certified OP, for a Lanyard served at `origin`.
+    pub fn start_for(origin: &str) -> TestOp {
+        TestOp::start_at("oidc_provider.mjs", origin)
+    }
+
     fn start_script(name: &str) -> TestOp {
+        TestOp::start_at(name, crate::helpers::ORIGIN)
+    }
+
+    fn start_at(name: &str, origin: &str) -> TestOp {
         let (child, port) = crate::helpers::spawn_node(
             name,
             &[
-                (
-                    "OP_REDIRECT_URI",
-                    format!("{}/sso/oidc/callback", crate::helpers::ORIGIN),
-                ),
+                ("OP_REDIRECT_URI", format!("{origin}/sso/oidc/callback")),
                 ("OP_PORT", "0".into()),
             ],
         );

@@ -27,6 +27,7 @@ pub mod idempotency;
 pub mod invitations;
 pub mod mail;
 pub mod memberships;
+pub mod oauth;
 pub mod organizations;
 pub mod redirect_uris;
 pub mod roles;

@@ -23,12 +23,15 @@ pub struct SsoRequestRow {
     pub invitation_id: Option<String>,
     /// The hash of the invitation link that started it.
     pub invitation_token_hash: Option<String>,
+    /// Set when an OAuth client of Lanyard's OpenID Provider started it (JSON,
+    /// `service::oauth::ClientRequest`).
+    pub oauth: Option<String>,
 }
 
 pub async fn insert_request(conn: &mut Conn, r: &SsoRequestRow) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sso_requests (state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at, invitation_id, invitation_token_hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "INSERT INTO sso_requests (state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at, invitation_id, invitation_token_hash, oauth) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&r.state_hash)
     .bind(&r.organization_id)
@@ -42,6 +45,7 @@ pub async fn insert_request(conn: &mut Conn, r: &SsoRequestRow) -> Result<(), sq
     .bind(r.expires_at)
     .bind(&r.invitation_id)
     .bind(&r.invitation_token_hash)
+    .bind(&r.oauth)
     .execute(conn)
     .await
     .map(|_| ())
@@ -62,7 +66,7 @@ pub async fn take_request(
         return Ok(None);
     }
     sqlx::query_as(
-        "SELECT state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at, invitation_id, invitation_token_hash \
+        "SELECT state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at, invitation_id, invitation_token_hash, oauth \
          FROM sso_requests WHERE state_hash = $1",
     )
     .bind(state_hash)
@@ -83,11 +87,13 @@ pub async fn insert_code(
     redirect_uri: &str,
     result: &str,
     membership_id: Option<&str>,
+    // The OAuth client's request (JSON) when the code is for `/oauth2/token`.
+    oauth: Option<&str>,
     now: i64,
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sso_codes (code_hash, organization_id, connection_id, redirect_uri, result, created_at, expires_at, membership_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO sso_codes (code_hash, organization_id, connection_id, redirect_uri, result, created_at, expires_at, membership_id, oauth) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(code_hash)
     .bind(organization_id)
@@ -97,6 +103,7 @@ pub async fn insert_code(
     .bind(now)
     .bind(expires_at)
     .bind(membership_id)
+    .bind(oauth)
     .execute(conn)
     .await
     .map(|_| ())
@@ -110,8 +117,9 @@ pub struct RedeemedCode {
     pub result: String,
 }
 
-/// Redeems a code exactly once. With `redirect_uri`, only a code issued for that redirect is
-/// redeemed; a code issued for another stays unspent.
+/// Redeems a vendor-API code exactly once (never one issued to an OAuth client). With
+/// `redirect_uri`, only a code issued for that redirect is redeemed; a code issued for another
+/// stays unspent.
 pub async fn take_code(
     conn: &mut Conn,
     code_hash: &str,
@@ -120,7 +128,7 @@ pub async fn take_code(
 ) -> Result<Option<RedeemedCode>, sqlx::Error> {
     let r = sqlx::query(
         "UPDATE sso_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 \
-         AND ($3 IS NULL OR redirect_uri = $3)",
+         AND oauth IS NULL AND ($3 IS NULL OR redirect_uri = $3)",
     )
     .bind(code_hash)
     .bind(now)
@@ -136,10 +144,64 @@ pub async fn take_code(
         .await
 }
 
+/// A live OAuth code, read without spending it (the token endpoint checks the client first).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OauthCode {
+    pub redirect_uri: String,
+    /// JSON (`SignInResult`).
+    pub result: String,
+    /// JSON (`service::oauth::ClientRequest`).
+    pub oauth: String,
+    pub created_at: i64,
+}
+
+/// Reads a live OAuth code (unused, unexpired, issued to an OAuth client).
+pub async fn peek_oauth_code(
+    conn: &mut Conn,
+    code_hash: &str,
+    now: i64,
+) -> Result<Option<OauthCode>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT redirect_uri, result, oauth, created_at FROM sso_codes \
+         WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 AND oauth IS NOT NULL",
+    )
+    .bind(code_hash)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Spends an OAuth code exactly once: true for the one caller that did.
+pub async fn spend_oauth_code(
+    conn: &mut Conn,
+    code_hash: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE sso_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 AND oauth IS NOT NULL",
+    )
+    .bind(code_hash)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Whether an OAuth code was issued and already spent (a replay).
+pub async fn oauth_code_spent(conn: &mut Conn, code_hash: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sso_codes WHERE code_hash = $1 AND used_at IS NOT NULL AND oauth IS NOT NULL",
+    )
+    .bind(code_hash)
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
+}
+
 /// Whether a code is still redeemable (unused, unexpired); reads only.
 pub async fn code_is_live(conn: &mut Conn, code_hash: &str, now: i64) -> Result<bool, sqlx::Error> {
     let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM sso_codes WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        "SELECT COUNT(*) FROM sso_codes WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 AND oauth IS NULL",
     )
     .bind(code_hash)
     .bind(now)

@@ -21,8 +21,8 @@ use crate::server::state::AppState;
 use crate::server::timefmt::rfc3339;
 use crate::server::totp;
 
-const INPUT: &str = "mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2 text-slate-900 focus:border-indigo-500 focus:outline-none";
-const BUTTON: &str =
+pub(crate) const INPUT: &str = "mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2 text-slate-900 focus:border-indigo-500 focus:outline-none";
+pub(crate) const BUTTON: &str =
     "rounded-lg bg-indigo-600 px-4 py-2 font-medium text-white hover:bg-indigo-700";
 
 /// The setup form's fields.

@@ -4,6 +4,7 @@
 pub mod console_auth;
 pub mod exports;
 pub mod invite;
+pub mod oauth;
 pub mod pages;
 pub mod portal_link;
 pub mod ratelimit;
@@ -98,6 +99,15 @@ pub fn build_router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/invite/{token}", get(invite::show).post(invite::accept))
         .route("/sso/authorize", get(sso::authorize))
+        .route("/.well-known/openid-configuration", get(oauth::discovery))
+        .route("/oauth2/jwks", get(oauth::jwks))
+        .route("/oauth2/authorize", get(oauth::authorize))
+        .route("/oauth2/token", axum::routing::post(oauth::token))
+        .route(
+            "/oauth2/userinfo",
+            get(oauth::userinfo).post(oauth::userinfo),
+        )
+        .route("/oauth2/end_session", get(oauth::end_session))
         .route("/sso/oidc/callback", get(sso::oidc_callback))
         .route(
             "/sso/saml/{connection}/acs",
@@ -274,9 +284,14 @@ async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next) -> 
     // The SAML ACS receives the IdP's cross-site form POST by design; the signed assertion and
     // the server-side pending request protect it, and it reads no session.
     let saml_acs = path.starts_with("/sso/saml/") && path.ends_with("/acs");
-    // The SCIM server authenticates with the directory's bearer token, never a cookie.
-    let bearer_only =
-        path.starts_with("/api/v1/") || path == "/api/v1" || path.starts_with("/scim/");
+    // The SCIM server authenticates with the directory's bearer token, never a cookie; the
+    // OpenID Provider's token and UserInfo endpoints with the client's credentials or the
+    // access token.
+    let bearer_only = path.starts_with("/api/v1/")
+        || path == "/api/v1"
+        || path.starts_with("/scim/")
+        || path == "/oauth2/token"
+        || path == "/oauth2/userinfo";
     if safe || saml_acs || bearer_only {
         return next.run(req).await;
     }

@@ -12,6 +12,7 @@ pub mod health;
 pub mod invitations;
 pub mod members;
 pub mod membership_lifecycle;
+pub mod oauth;
 pub mod organizations;
 pub mod policy;
 pub mod roles;

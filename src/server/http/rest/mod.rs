@@ -12,6 +12,7 @@ pub mod health;
 pub mod idempotency;
 pub mod invitations;
 pub mod memberships;
+pub mod oauth_clients;
 pub mod openapi;
 pub mod organizations;
 pub mod policy;
@@ -55,6 +56,7 @@ pub fn operations() -> OpenApiRouter<AppState> {
         .merge(webhooks::routes())
         .merge(health::routes())
         .merge(policy::routes())
+        .merge(oauth_clients::routes())
 }
 
 /// Routes under `/api/v1`.

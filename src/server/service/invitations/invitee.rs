@@ -210,6 +210,7 @@ async fn finish_redirect(
                 &r,
                 None,
                 result,
+                None,
             )
             .await
         }

@@ -208,6 +208,8 @@ pub(super) async fn admit(
     ctx: &RequestContext,
     row: &db::connections::ConnectionRow,
     id: &Identity,
+    // The OpenID Provider's client the sign-in is for, if any.
+    client_id: Option<&str>,
 ) -> Result<Result<SignInResult, OidcFailure>, AppError> {
     let org = &row.organization_id;
     let now = state.clock.now();
@@ -236,7 +238,10 @@ pub(super) async fn admit(
             Target::new(TargetKind::Connection, &row.id, Some(&row.name)),
             Target::new(TargetKind::User, &user_id, Some(&email)),
         ],
-        serde_json::json!({ "subject": id.subject }),
+        match client_id {
+            Some(c) => serde_json::json!({ "subject": id.subject, "client_id": c }),
+            None => serde_json::json!({ "subject": id.subject }),
+        },
     )
     .await?;
     tx.commit().await?;

@@ -13,7 +13,7 @@ use crate::server::state::AppState;
 
 use super::callback::record_failure;
 use super::saml::begin_saml;
-use super::{page, redirect_allowed, with_query, AuthorizeParams, Next, REQUEST_TTL_MS};
+use super::{page, redirect_allowed, with_query, AuthorizeParams, Next, Origin, REQUEST_TTL_MS};
 
 /// Starts a sign-in for the vendor's product.
 pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, AppError> {
@@ -46,12 +46,15 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, App
     if conn_row.state != ConnectionState::Active {
         return Ok(fail("access_denied", "this SSO connection is not active"));
     }
-    begin(
+    begin_for(
         state,
         conn_row,
         SignInPurpose::Signin,
-        Some(redirect_uri),
-        Some(client_state),
+        Origin {
+            redirect_uri: Some(redirect_uri),
+            client_state: Some(client_state),
+            ..Origin::default()
+        },
     )
     .await
 }
@@ -96,7 +99,7 @@ pub async fn begin_test(
     connection_id: &ConnectionId,
 ) -> Result<Next, AppError> {
     let row = connections::get_row(state, organization_id, connection_id).await?;
-    begin(state, row, SignInPurpose::Test, None, None).await
+    begin_for(state, row, SignInPurpose::Test, Origin::default()).await
 }
 
 pub(super) fn rp(
@@ -111,16 +114,6 @@ pub(super) fn rp(
     })
 }
 
-async fn begin(
-    state: &AppState,
-    row: db::connections::ConnectionRow,
-    purpose: SignInPurpose,
-    redirect_uri: Option<String>,
-    client_state: Option<String>,
-) -> Result<Next, AppError> {
-    begin_for(state, row, purpose, redirect_uri, client_state, None).await
-}
-
 /// Starts an invitation acceptance that must go through the organization's SSO connection.
 pub async fn begin_invite(
     state: &AppState,
@@ -133,24 +126,31 @@ pub async fn begin_invite(
         state,
         row,
         SignInPurpose::Invite,
-        redirect_uri,
-        None,
-        Some((invitation_id.to_owned(), token_hash.to_owned())),
+        Origin {
+            redirect_uri,
+            invitation: Some((invitation_id.to_owned(), token_hash.to_owned())),
+            ..Origin::default()
+        },
     )
     .await
 }
 
-async fn begin_for(
+/// Sends the browser to the connection's IdP, remembering `origin` with the pending sign-in.
+pub(crate) async fn begin_for(
     state: &AppState,
     row: db::connections::ConnectionRow,
     purpose: SignInPurpose,
-    redirect_uri: Option<String>,
-    client_state: Option<String>,
-    invitation: Option<(String, String)>,
+    origin: Origin,
 ) -> Result<Next, AppError> {
     if row.kind == ConnectionKind::Saml {
-        return begin_saml(state, row, purpose, redirect_uri, client_state, invitation).await;
+        return begin_saml(state, row, purpose, origin).await;
     }
+    let Origin {
+        redirect_uri,
+        client_state,
+        invitation,
+        oauth,
+    } = origin;
     let cfg = rp(state, &row)?;
     let meta = state
         .oidc_cache
@@ -193,6 +193,7 @@ async fn begin_for(
         expires_at: now + REQUEST_TTL_MS,
         invitation_id: invitation.as_ref().map(|i| i.0.clone()),
         invitation_token_hash: invitation.map(|i| i.1),
+        oauth,
     };
     let mut conn = state.db.pool.acquire().await?;
     db::sign_in::insert_request(&mut conn, &req).await?;

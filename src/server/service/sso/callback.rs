@@ -24,7 +24,7 @@ pub(crate) async fn record_failure(
     purpose: SignInPurpose,
     f: &OidcFailure,
 ) -> Result<(), AppError> {
-    record_failure_with(state, row, purpose.as_str(), f, None).await
+    record_failure_with(state, row, purpose.as_str(), f, None, None).await
 }
 
 /// Records a failed sign-in with its evidence (SAML: expected vs received values); `purpose` is
@@ -35,6 +35,8 @@ async fn record_failure_with(
     purpose: &str,
     f: &OidcFailure,
     evidence: Option<&serde_json::Value>,
+    // The OpenID Provider's client that started the sign-in.
+    client_id: Option<&str>,
 ) -> Result<(), AppError> {
     let mut stored = serde_json::to_value(f).unwrap_or_default();
     if let Some(e) = evidence {
@@ -69,7 +71,10 @@ async fn record_failure_with(
             &row.id,
             Some(&row.name),
         )],
-        serde_json::json!({ "purpose": purpose, "reason": f.reason, "detail": f.message }),
+        match client_id {
+            Some(c) => serde_json::json!({ "purpose": purpose, "reason": f.reason, "detail": f.message, "client_id": c }),
+            None => serde_json::json!({ "purpose": purpose, "reason": f.reason, "detail": f.message }),
+        },
     )
     .await?;
     tx.commit().await?;
@@ -117,6 +122,7 @@ pub(super) async fn conclude(
     identity: Result<Identity, (OidcFailure, Option<serde_json::Value>)>,
 ) -> Result<Next, AppError> {
     let now = state.clock.now();
+    let client_id = crate::server::service::oauth::client_id_of(req.oauth.as_deref());
     let fail_to = |f: &OidcFailure| -> Next {
         match (&req.redirect_uri, SignInPurpose::parse(&req.purpose)) {
             (Some(r), Some(SignInPurpose::Signin)) => Next::Redirect(with_query(
@@ -149,7 +155,15 @@ pub(super) async fn conclude(
     let identity = match identity {
         Ok(i) => i,
         Err((f, evidence)) => {
-            record_failure_with(state, row, &req.purpose, &f, evidence.as_ref()).await?;
+            record_failure_with(
+                state,
+                row,
+                &req.purpose,
+                &f,
+                evidence.as_ref(),
+                client_id.as_deref(),
+            )
+            .await?;
             return Ok(fail_to(&f));
         }
     };
@@ -200,9 +214,17 @@ pub(super) async fn conclude(
         record_failure(state, row, SignInPurpose::Signin, &f).await?;
         return Ok(fail_to(&f));
     }
-    match admit(state, ctx, row, &identity).await? {
+    match admit(state, ctx, row, &identity, client_id.as_deref()).await? {
         Err(f) => {
-            record_failure(state, row, SignInPurpose::Signin, &f).await?;
+            record_failure_with(
+                state,
+                row,
+                SignInPurpose::Signin.as_str(),
+                &f,
+                None,
+                client_id.as_deref(),
+            )
+            .await?;
             Ok(fail_to(&f))
         }
         Ok(result) => {
@@ -214,6 +236,7 @@ pub(super) async fn conclude(
                 &redirect_uri,
                 req.client_state.as_deref(),
                 &result,
+                req.oauth.as_deref(),
             )
             .await
         }

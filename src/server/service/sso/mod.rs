@@ -16,9 +16,11 @@ mod token;
 
 pub(crate) use admit::admission;
 pub use admit::Admit;
+pub(crate) use authorize::begin_for;
 pub use authorize::{authorize, begin_invite, begin_test};
 pub(crate) use callback::record_failure;
 pub use callback::{callback, last_test};
+pub(crate) use redirect_uris::check_redirect_uri;
 pub use redirect_uris::{add_redirect_uri, list_redirect_uris, remove_redirect_uri, RedirectUri};
 pub(crate) use saml::default_redirect;
 pub use saml::{saml_acs, sp_metadata, AcsForm};
@@ -37,6 +39,18 @@ pub struct AuthorizeParams {
     pub login_hint: Option<String>,
     pub redirect_uri: Option<String>,
     pub state: Option<String>,
+}
+
+/// Where a sign-in returns and for whom, kept with the pending sign-in.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Origin {
+    /// The vendor's (or the OAuth client's) redirect URI.
+    pub redirect_uri: Option<String>,
+    pub client_state: Option<String>,
+    /// An invitation accepted through SSO: (invitation id, link hash).
+    pub invitation: Option<(String, String)>,
+    /// The OAuth client's request (JSON) when Lanyard's OpenID Provider started it.
+    pub oauth: Option<String>,
 }
 
 /// The callback's query.

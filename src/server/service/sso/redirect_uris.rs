@@ -18,7 +18,7 @@ pub struct RedirectUri {
     pub created_at: Option<String>,
 }
 
-fn check_redirect_uri(raw: &str) -> Result<String, crate::domain::FieldError> {
+pub(crate) fn check_redirect_uri(raw: &str) -> Result<String, crate::domain::FieldError> {
     let bad = || {
         crate::domain::FieldError::new(
             "uri",

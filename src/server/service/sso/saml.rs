@@ -23,11 +23,15 @@ pub(super) async fn begin_saml(
     state: &AppState,
     row: db::connections::ConnectionRow,
     purpose: SignInPurpose,
-    redirect_uri: Option<String>,
-    client_state: Option<String>,
-    invitation: Option<(String, String)>,
+    origin: super::Origin,
 ) -> Result<Next, AppError> {
     use crate::server::protocol::saml::request;
+    let super::Origin {
+        redirect_uri,
+        client_state,
+        invitation,
+        oauth,
+    } = origin;
     let now = state.clock.now();
     let relay_state = new_secret("");
     let request_id = format!(
@@ -60,6 +64,7 @@ pub(super) async fn begin_saml(
         expires_at: now + REQUEST_TTL_MS,
         invitation_id: invitation.as_ref().map(|i| i.0.clone()),
         invitation_token_hash: invitation.map(|i| i.1),
+        oauth,
     };
     let mut conn = state.db.pool.acquire().await?;
     db::sign_in::insert_request(&mut conn, &req).await?;
@@ -129,6 +134,7 @@ pub async fn saml_acs(
                 expires_at: now,
                 invitation_id: None,
                 invitation_token_hash: None,
+                oauth: None,
             }
         }
     };

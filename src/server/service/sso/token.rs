@@ -21,6 +21,9 @@ pub async fn hand_off(
     redirect_uri: &str,
     client_state: Option<&str>,
     result: &SignInResult,
+    // The OAuth client's request when Lanyard's OpenID Provider started the sign-in: the code
+    // is then redeemable only at `/oauth2/token`.
+    oauth: Option<&str>,
 ) -> Result<Next, AppError> {
     let now = state.clock.now();
     let code = new_secret("lanyard_code_");
@@ -33,6 +36,7 @@ pub async fn hand_off(
         redirect_uri,
         &serde_json::to_string(result).unwrap_or_default(),
         result.membership.get("id").and_then(|v| v.as_str()),
+        oauth,
         now,
         now + CODE_TTL_MS,
     )
