@@ -14,6 +14,8 @@ CREATE TABLE oauth_clients (
     token_endpoint_auth_method TEXT NOT NULL,
     secret_hash TEXT,
     secret_hint TEXT,
+    -- When the current secret was issued (creation or the last rotation).
+    secret_created_at BIGINT,
     -- The secret before the last rotation, accepted until previous_secret_expires_at.
     previous_secret_hash TEXT,
     previous_secret_expires_at BIGINT,

@@ -67,6 +67,7 @@ vocabulary! {
         LogStreamCredential = "log_stream_credential",
         IdpClientSecret = "idp_client_secret",
         SamlCertificate = "saml_certificate",
+        OauthClientSecret = "oauth_client_secret",
     }
 }
 
@@ -113,6 +114,7 @@ impl CredentialKind {
             CredentialKind::LogStreamCredential => "Log stream credential",
             CredentialKind::IdpClientSecret => "IdP client secret",
             CredentialKind::SamlCertificate => "SAML certificate",
+            CredentialKind::OauthClientSecret => "OAuth client secret",
         }
     }
 }

@@ -960,6 +960,16 @@ async fn clients_are_managed_with_secrets_shown_once_and_rotated_with_overlap(d:
     use lanyard::server::service::oauth::clients::secret_matches;
     assert!(secret_matches(&row, &a_secret, now) && secret_matches(&row, &new_secret, now));
     assert!(!secret_matches(&row, &a_secret, now + 25 * 3600 * 1000));
+    // In the support console's credentials inventory, with its age and last use.
+    let creds = lanyard::server::service::health::vendor_credentials(&app.state)
+        .await
+        .unwrap();
+    assert!(
+        creds
+            .iter()
+            .any(|c| c.kind == "oauth_client_secret" && c.id == id && c.hint.is_some()),
+        "{creds:?}"
+    );
     let r = app
         .api(
             Method::PATCH,

@@ -224,6 +224,9 @@ pub fn Sso() -> impl IntoView {
                                 <p class="mb-6 text-slate-600">
                                     "Connect your identity provider so your people sign in with their work account. Run a test sign-in, then activate the connection."
                                 </p>
+                                <p class="mb-6 text-sm text-slate-600" data-testid="sso-any-app">
+                                    "One connection serves every way the application signs your people in (its own sign-in and any standard OpenID Connect login it uses): nothing else changes for you or your identity provider."
+                                </p>
                                 {move || error().map(|e| view! { <p class="mb-4 rounded-lg bg-rose-50 p-4 text-rose-900" role="alert" data-testid="form-error">{e}</p> })}
                                 {if empty {
                                     view! { <p class="mb-6 rounded-lg border border-dashed border-slate-300 p-6 text-slate-600" data-testid="connections-empty">"No connection yet. Add one below."</p> }.into_any()

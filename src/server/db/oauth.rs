@@ -18,6 +18,7 @@ pub struct OauthClientRow {
     pub token_endpoint_auth_method: String,
     pub secret_hash: Option<String>,
     pub secret_hint: Option<String>,
+    pub secret_created_at: Option<i64>,
     pub previous_secret_hash: Option<String>,
     pub previous_secret_expires_at: Option<i64>,
     pub created_at: i64,
@@ -26,12 +27,12 @@ pub struct OauthClientRow {
 }
 
 const CLIENT_COLUMNS: &str = "id, client_id, name, redirect_uris, post_logout_redirect_uris, allowed_organizations, \
-     token_endpoint_auth_method, secret_hash, secret_hint, previous_secret_hash, previous_secret_expires_at, \
+     token_endpoint_auth_method, secret_hash, secret_hint, secret_created_at, previous_secret_hash, previous_secret_expires_at, \
      created_at, updated_at, last_used_at";
 
 pub async fn insert_client(conn: &mut Conn, r: &OauthClientRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     ))
     .bind(&r.id)
     .bind(&r.client_id)
@@ -42,6 +43,7 @@ pub async fn insert_client(conn: &mut Conn, r: &OauthClientRow) -> Result<(), sq
     .bind(&r.token_endpoint_auth_method)
     .bind(&r.secret_hash)
     .bind(&r.secret_hint)
+    .bind(r.secret_created_at)
     .bind(&r.previous_secret_hash)
     .bind(r.previous_secret_expires_at)
     .bind(r.created_at)
@@ -56,8 +58,8 @@ pub async fn insert_client(conn: &mut Conn, r: &OauthClientRow) -> Result<(), sq
 pub async fn update_client(conn: &mut Conn, r: &OauthClientRow) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE oauth_clients SET name = $2, redirect_uris = $3, post_logout_redirect_uris = $4, allowed_organizations = $5, \
-         secret_hash = $6, secret_hint = $7, previous_secret_hash = $8, previous_secret_expires_at = $9, updated_at = $10 \
-         WHERE id = $1",
+         secret_hash = $6, secret_hint = $7, previous_secret_hash = $8, previous_secret_expires_at = $9, updated_at = $10, \
+         secret_created_at = $11 WHERE id = $1",
     )
     .bind(&r.id)
     .bind(&r.name)
@@ -69,6 +71,7 @@ pub async fn update_client(conn: &mut Conn, r: &OauthClientRow) -> Result<bool, 
     .bind(&r.previous_secret_hash)
     .bind(r.previous_secret_expires_at)
     .bind(r.updated_at)
+    .bind(r.secret_created_at)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

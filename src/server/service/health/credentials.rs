@@ -16,7 +16,7 @@ use super::{organization_name, DAY_MS, EXPIRING_DAYS, ROTATION_DAYS, UNUSED_DAYS
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Credential {
     /// scim_token | api_key | webhook_secret | log_stream_credential | idp_client_secret |
-    /// saml_certificate
+    /// saml_certificate | oauth_client_secret
     pub kind: String,
     /// The credential's own id (token, key, endpoint, connection or certificate).
     pub id: String,
@@ -301,7 +301,7 @@ async fn endpoint_credentials(
     Ok(out)
 }
 
-/// Vendor-wide credentials: API keys and webhook signing secrets.
+/// Vendor-wide credentials: API keys, OAuth client secrets and webhook signing secrets.
 pub async fn vendor_credentials(state: &AppState) -> Result<Vec<Credential>, AppError> {
     let now = state.clock.now();
     let mut conn = state.db.pool.acquire().await?;
@@ -328,6 +328,22 @@ pub async fn vendor_credentials(state: &AppState) -> Result<Vec<Credential>, App
             created_at: k.created_at,
             created_by,
             last_used_at: k.last_used_at,
+            expires_at: None,
+        });
+    }
+    for c in db::oauth::list_clients(&mut conn, None, 1000).await? {
+        let Some(issued) = c.secret_created_at else {
+            continue; // a public client has no secret
+        };
+        out.push(Credential {
+            kind: CredentialKind::OauthClientSecret.as_str().into(),
+            flags: credential_flags(now, issued, c.last_used_at, None, true),
+            name: format!("OAuth client {} ({})", c.name, c.client_id),
+            id: c.id,
+            hint: c.secret_hint.map(|h| format!("…{h}")),
+            created_at: issued,
+            created_by: None,
+            last_used_at: c.last_used_at,
             expires_at: None,
         });
     }

@@ -261,6 +261,7 @@ pub async fn create(
         token_endpoint_auth_method: method.as_str().into(),
         secret_hash: secret.as_deref().map(hash_secret),
         secret_hint: secret.as_deref().map(hint),
+        secret_created_at: secret.is_some().then_some(now),
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         created_at: now,
@@ -401,6 +402,7 @@ pub async fn rotate_secret(
     row.previous_secret_expires_at = (overlap > 0).then_some(now + overlap * 1000);
     row.secret_hash = Some(hash_secret(&secret));
     row.secret_hint = Some(hint(&secret));
+    row.secret_created_at = Some(now);
     row.updated_at = now;
     db::oauth::update_client(tx.conn(), &row).await?;
     tx.record(
