@@ -776,6 +776,39 @@ async fn suspended_members_and_jit_off_are_refused_like_the_simulator_says(d: Di
     );
 }
 
+async fn a_member_the_directory_deprovisions_loses_tokens_and_sign_in(d: Dialect) {
+    use crate::helpers::scim;
+    let (app, op, org, (a, a_secret), _) = in_process(d).await;
+    let dir = scim::create_dir(&app, &org, "okta").await;
+    let user = scim::create_user(&app, &dir, "dee@acme.test").await;
+    op.next_account(json!({"sub": "u9", "email": "dee@acme.test"}))
+        .await;
+    let back = code_for(&app, &op, &a, &format!("organization={org}")).await;
+    let (st, j, _) = redeem(&app, &a, &a_secret, &param(&back, "code").unwrap()).await;
+    assert_eq!(st, StatusCode::OK, "{j}");
+    let access = j["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(userinfo(&app, &access).await, StatusCode::OK);
+    // The leaver: deactivated in the directory.
+    let r = scim::scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &format!("/Users/{user}"),
+        Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": false}}]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(userinfo(&app, &access).await, StatusCode::UNAUTHORIZED);
+    op.next_account(json!({"sub": "u9", "email": "dee@acme.test"}))
+        .await;
+    let back = code_for(&app, &op, &a, &format!("organization={org}")).await;
+    assert_eq!(
+        param(&back, "error").as_deref(),
+        Some("access_denied"),
+        "{back}"
+    );
+}
+
 /// A JWT with the given header over the given claims and signature bytes.
 fn forge(header: Value, claims: &Value, sig: &[u8]) -> String {
     use base64::Engine as _;
@@ -1034,6 +1067,7 @@ crate::both_databases!(
     unregistered_redirect_uris_get_an_error_page_not_a_redirect,
     the_discovery_page_routes_by_verified_domain_and_refuses_consumer_mail,
     suspended_members_and_jit_off_are_refused_like_the_simulator_says,
+    a_member_the_directory_deprovisions_loses_tokens_and_sign_in,
     only_the_published_algorithm_and_keys_verify,
     clients_are_managed_with_secrets_shown_once_and_rotated_with_overlap,
     end_session_returns_only_to_a_registered_address,
