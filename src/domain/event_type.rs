@@ -656,7 +656,7 @@ mod tests {
             assert_eq!(json, format!("\"{e}\""));
             assert_eq!(serde_json::from_str::<EventType>(&json).unwrap(), *e);
         }
-        assert_eq!(EventType::ALL.len(), 71);
+        assert_eq!(EventType::ALL.len(), 76);
     }
 
     #[test]
@@ -665,9 +665,24 @@ mod tests {
             assert!(EventType::parse(action).is_some(), "{action}");
             assert_eq!(describe_action(action), *words, "{action}");
         }
-        // Event types the old table did not list were spelt out from their names.
+        // Event types the old table did not list were spelt out from their names, except those
+        // whose names hide an acronym.
+        let acronyms = [
+            (EventType::OauthClientCreated, "OAuth client created"),
+            (EventType::OauthClientUpdated, "OAuth client updated"),
+            (EventType::OauthClientDeleted, "OAuth client deleted"),
+            (
+                EventType::OauthClientSecretRotated,
+                "OAuth client secret rotated",
+            ),
+        ];
+        for (e, words) in acronyms {
+            assert_eq!(e.describe(), words);
+        }
         for e in EventType::ALL {
-            if !BEFORE.iter().any(|(a, _)| *a == e.as_str()) {
+            if !BEFORE.iter().any(|(a, _)| *a == e.as_str())
+                && !acronyms.iter().any(|(a, _)| a == e)
+            {
                 assert_eq!(e.describe(), spelt_out(e.as_str()), "{e}");
             }
         }
