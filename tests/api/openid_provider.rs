@@ -809,6 +809,29 @@ async fn a_member_the_directory_deprovisions_loses_tokens_and_sign_in(d: Dialect
     );
 }
 
+async fn failed_client_authentications_are_limited_per_address(d: Dialect) {
+    let (app, _op, _org, (a, a_secret), _) = in_process(d).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", "nope"),
+        ("redirect_uri", CB),
+    ];
+    for _ in 0..60 {
+        let (st, _, _) = token(&app, &a, "lanyard_cs_wrong", &form).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+    }
+    // Past the limit even the right secret waits: guessing stops here.
+    let (st, j, _) = token(&app, &a, &a_secret, &form).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{j}");
+    app.state.clock.advance(61_000);
+    let (st, j, _) = token(&app, &a, &a_secret, &form).await;
+    assert_eq!(
+        (st, j["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{j}"
+    );
+}
+
 /// A JWT with the given header over the given claims and signature bytes.
 fn forge(header: Value, claims: &Value, sig: &[u8]) -> String {
     use base64::Engine as _;
@@ -1071,4 +1094,5 @@ crate::both_databases!(
     only_the_published_algorithm_and_keys_verify,
     clients_are_managed_with_secrets_shown_once_and_rotated_with_overlap,
     end_session_returns_only_to_a_registered_address,
+    failed_client_authentications_are_limited_per_address,
 );

@@ -7,9 +7,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use base64::Engine as _;
 
-use super::pages::{error_page, page};
+use super::pages::{client_key, error_page, page, too_many};
+use super::ratelimit::limits;
 use super::sso::render;
 use crate::domain::text::escape_html as esc;
+use crate::server::audit::RequestContext;
 use crate::server::service::oauth::{self, Authorize, EndSession};
 use crate::server::state::AppState;
 
@@ -53,8 +55,21 @@ fn error_json(e: crate::server::error::AppError) -> Response {
 /// `GET /oauth2/authorize`.
 pub async fn authorize(
     State(state): State<AppState>,
+    axum::Extension(ctx): axum::Extension<RequestContext>,
     Query(p): Query<oauth::AuthorizeParams>,
 ) -> Response {
+    // An email typed on the discovery page is a lookup of which organization holds its domain:
+    // limited per address, like the link pages.
+    if p.login_hint.is_some()
+        && !state.limiter.check(
+            "oauth_discovery",
+            &client_key(&ctx),
+            limits::OAUTH_DISCOVERY,
+            state.clock.now(),
+        )
+    {
+        return too_many(&state.config.branding, "sign-in");
+    }
     match oauth::authorize(&state, p).await {
         Ok(Authorize::Next(next)) => render(&state, Ok(next)),
         Ok(Authorize::Discover {
@@ -148,9 +163,26 @@ fn no_store(mut r: Response) -> Response {
 /// `POST /oauth2/token`.
 pub async fn token(
     State(state): State<AppState>,
+    axum::Extension(ctx): axum::Extension<RequestContext>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let key = client_key(&ctx);
+    let now = state.clock.now();
+    if state.limiter.over(
+        "oauth_client_auth_failure",
+        &key,
+        limits::OAUTH_CLIENT_AUTH_FAILURE,
+        now,
+    ) {
+        let mut r = no_store(public_json(
+            StatusCode::TOO_MANY_REQUESTS,
+            serde_json::json!({ "error": "invalid_client", "error_description": "too many failed client authentications from this address; retry in a minute" }),
+        ));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return r;
+    }
     let mut req: oauth::TokenRequest = match serde_urlencoded::from_bytes(&body) {
         Ok(r) => r,
         Err(_) => {
@@ -169,6 +201,12 @@ pub async fn token(
                 serde_json::json!({ "error": e.error, "error_description": e.description }),
             );
             if e.status == 401 {
+                state.limiter.hit(
+                    "oauth_client_auth_failure",
+                    &key,
+                    limits::OAUTH_CLIENT_AUTH_FAILURE.1,
+                    now,
+                );
                 r.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Basic realm="lanyard""#),

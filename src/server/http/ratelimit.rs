@@ -10,6 +10,10 @@ pub mod limits {
     pub const API: (u32, i64) = (6000, 60_000);
     /// Failed API authentications per client address.
     pub const API_AUTH_FAILURE: (u32, i64) = (60, 60_000);
+    /// Failed client authentications at the OpenID Provider's token endpoint per client address.
+    pub const OAUTH_CLIENT_AUTH_FAILURE: (u32, i64) = (60, 60_000);
+    /// Home-realm discovery lookups (an email typed on `/oauth2/authorize`) per client address.
+    pub const OAUTH_DISCOVERY: (u32, i64) = (60, 60_000);
     /// Setup-link redemptions per client address.
     pub const LINK_REDEEM: (u32, i64) = (20, 60_000);
     /// Setup-link page views per client address.
