@@ -47,6 +47,20 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Write a consistent copy of the SQLite database while Lanyard serves.
+    Backup {
+        /// The new file to write.
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// Replace the SQLite database with a backup (stop Lanyard first).
+    Restore {
+        #[arg(long)]
+        from: std::path::PathBuf,
+        /// Replace an existing database.
+        #[arg(long)]
+        force: bool,
+    },
     /// The OpenID Provider's signing keys.
     Keys {
         #[command(subcommand)]
@@ -149,10 +163,19 @@ enum AuditCommand {
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
     let filter = std::env::var("LANYARD_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    // `LANYARD_LOG_FORMAT=json`: one JSON object per line, with the request span's fields
+    // (request id, route) on every line logged while serving a request.
+    if std::env::var("LANYARD_LOG_FORMAT").as_deref() == Ok("json") {
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        logs.init();
+    }
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -160,6 +183,23 @@ pub async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A restore replaces the database file: it must not open (and migrate) it first.
+    if let Some(Command::Restore { from, force }) = &cli.command {
+        return match super::backup::restore(&config.database_url, from, *force).await {
+            Ok(path) => {
+                println!(
+                    "Restored {} from {}. Start Lanyard; then run `lanyard audit verify`.",
+                    path.display(),
+                    from.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let db = match connect(&config).await {
         Ok(db) => db,
         Err(e) => {
@@ -179,6 +219,17 @@ pub async fn run() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { organization },
         } => verify(&db, organization).await,
+        Command::Backup { to } => match super::backup::backup(&db, &to).await {
+            Ok(bytes) => {
+                println!("Backed up to {} ({bytes} bytes).", to.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Restore { .. } => ExitCode::FAILURE,
         Command::Keys { command } => keys(db, config, clock, command).await,
         Command::OauthClient { command } => oauth_client(db, config, clock, command).await,
     }
@@ -205,6 +256,22 @@ async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
         }
     };
     super::jobs::spawn_all(&state);
+    if let Some(addr) = state.config.metrics_listen {
+        // Metrics on their own address (e.g. only reachable from the cluster's Prometheus).
+        let metrics = axum::Router::new()
+            .route("/metrics", axum::routing::get(super::http::metrics_text))
+            .with_state(state.clone());
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                tracing::info!(%addr, "metrics are served");
+                tokio::spawn(async move { axum::serve(l, metrics).await });
+            }
+            Err(e) => {
+                eprintln!("cannot listen on {addr} (LANYARD_METRICS_LISTEN): {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let scim_log = state.scim_log.clone();
     let app = build_router(state);
     let listener = match tokio::net::TcpListener::bind(listen).await {

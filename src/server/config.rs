@@ -26,6 +26,9 @@ pub const KNOWN_VARS: &[&str] = &[
     "LANYARD_SCIM_TOKEN_OVERLAP",
     "LANYARD_EVENT_RETENTION",
     "LANYARD_TRUSTED_PROXIES",
+    "LANYARD_METRICS_LISTEN",
+    "LANYARD_METRICS_TOKEN",
+    "LANYARD_LOG_FORMAT",
 ];
 
 /// Deployment environment.
@@ -73,6 +76,10 @@ pub struct Config {
     /// `LANYARD_TRUSTED_PROXIES`: the reverse proxies whose `X-Forwarded-For` names the client
     /// (default: none, the connection's peer is the client).
     pub trusted_proxies: crate::server::forwarded::TrustedProxies,
+    /// `LANYARD_METRICS_LISTEN`: a separate address for `/metrics` (unset: the main listener).
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `LANYARD_METRICS_TOKEN`: when set, `/metrics` wants `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
 }
 
 /// A configuration problem, worded for the operator.
@@ -120,7 +127,34 @@ impl Config {
         let event_retention_ms = event_retention_ms(&v)?;
         let smtp_url = v.get("LANYARD_SMTP_URL").map(str::to_owned);
         let trusted_proxies = trusted_proxies(&v)?;
+        let metrics_listen = match v.get("LANYARD_METRICS_LISTEN") {
+            None | Some("") => None,
+            Some(raw) => Some(raw.parse().map_err(|_| {
+                ConfigError("LANYARD_METRICS_LISTEN must look like 127.0.0.1:9090".into())
+            })?),
+        };
+        let metrics_token = v
+            .get("LANYARD_METRICS_TOKEN")
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        if let Some(t) = &metrics_token {
+            if t.len() < 16 {
+                return Err(ConfigError(
+                    "LANYARD_METRICS_TOKEN must be at least 16 characters".into(),
+                ));
+            }
+        }
+        match v.get("LANYARD_LOG_FORMAT") {
+            None | Some("text" | "json") => {}
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "LANYARD_LOG_FORMAT is '{other}'; use 'text' or 'json'"
+                )))
+            }
+        }
         Ok(Config {
+            metrics_listen,
+            metrics_token,
             trusted_proxies,
             saml_clock_skew_ms,
             smtp_url,

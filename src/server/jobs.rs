@@ -64,6 +64,7 @@ fn failed(task: &str, e: &AppError) {
 fn spawn_every_minute(state: AppState) {
     tokio::spawn(async move {
         loop {
+            let started = state.clock.now();
             match service::domains::run_due_checks(&state).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(checked = n, "domain checks"),
@@ -86,6 +87,10 @@ fn spawn_every_minute(state: AppState) {
                 Ok(n) => tracing::info!(expired = n, "invitations expired"),
                 Err(e) => failed("invitation expiry", &e),
             }
+            let now = state.clock.now();
+            state
+                .workers
+                .beat("every_minute", now, now - started, 60_000);
             tokio::time::sleep(Duration::from_secs(60)).await;
         }
     });
@@ -105,6 +110,7 @@ fn spawn_every_ten_minutes(state: AppState) {
     tokio::spawn(async move {
         let store = DbSessionStore::new(state.db.clone());
         loop {
+            let started = state.clock.now();
             if let Err(e) = store.delete_expired(state.clock.now()).await {
                 failed("session clean-up", &e.into());
             }
@@ -132,6 +138,10 @@ fn spawn_every_ten_minutes(state: AppState) {
                 Ok(n) => tracing::debug!(organizations = n, "health and drift checked"),
                 Err(e) => failed("health and drift check", &e),
             }
+            let now = state.clock.now();
+            state
+                .workers
+                .beat("every_ten_minutes", now, now - started, 600_000);
             tokio::time::sleep(Duration::from_secs(600)).await;
         }
     });
@@ -142,9 +152,12 @@ fn spawn_every_ten_minutes(state: AppState) {
 fn spawn_mail_worker(state: AppState) {
     tokio::spawn(async move {
         loop {
+            let started = state.clock.now();
             if let Err(e) = service::invitations::deliver_mail(&state).await {
                 tracing::error!(error = %e.cause_chain(), "mail delivery run failed");
             }
+            let now = state.clock.now();
+            state.workers.beat("mail", now, now - started, 5_000);
             let _ = tokio::time::timeout(Duration::from_secs(5), state.mail_kick.notified()).await;
         }
     });

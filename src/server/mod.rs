@@ -1,6 +1,7 @@
 //! Everything that runs only on the server.
 
 pub mod audit;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod forwarded;
 pub mod http;
 pub mod jobs;
 pub mod mail;
+pub mod metrics;
 pub mod oidc;
 pub mod outbound;
 pub mod protocol;

@@ -33,6 +33,8 @@ pub struct AppState {
     pub mailer: super::mail::Mailer,
     /// Wakes the mail worker when mail is queued.
     pub mail_kick: Arc<tokio::sync::Notify>,
+    /// The background jobs' heartbeats (`/readyz`, `/metrics`).
+    pub workers: Arc<super::metrics::Workers>,
 }
 
 impl AppState {
@@ -45,6 +47,8 @@ impl AppState {
             .site_root(config.site_root.clone())
             .site_pkg_dir("pkg")
             .build();
+        // Counters recorded before the recorder exists would be lost.
+        super::metrics::handle();
         let limiter = Arc::new(RateLimiter::new(config.rate_limits));
         let dns = DnsChecker::new(&config.dns_servers)?;
         let outbound = Outbound::new(config.allow_private_network)?;
@@ -56,6 +60,7 @@ impl AppState {
             scim_tokens: Arc::default(),
             mailer,
             mail_kick: Arc::default(),
+            workers: Arc::default(),
             db,
             config: Arc::new(config),
             clock,

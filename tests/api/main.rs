@@ -23,6 +23,7 @@ mod members;
 mod migrations;
 mod openapi;
 mod openid_provider;
+mod ops;
 mod organizations;
 mod policy;
 mod portal;

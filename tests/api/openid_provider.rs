@@ -124,7 +124,7 @@ impl Rp {
 
     async fn authlib(env: &[(&str, &str)]) -> Rp {
         let venv = format!(
-            "{}/target/oidc-clients-venv/bin/python",
+            "{}/target/pytools-venv/bin/python",
             env!("CARGO_MANIFEST_DIR")
         );
         Rp::start(&venv, "op_client.py", env).await

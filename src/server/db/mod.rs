@@ -647,6 +647,15 @@ impl Db {
         }
     }
 
+    /// The versions of the migrations this binary carries.
+    pub fn known_migrations(&self) -> Vec<i64> {
+        let m = match self.dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATOR,
+            Dialect::Postgres => &POSTGRES_MIGRATOR,
+        };
+        m.iter().map(|m| m.version).collect()
+    }
+
     /// Answers when the database does.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1")

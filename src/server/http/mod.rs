@@ -95,8 +95,12 @@ pub fn build_router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(sessions);
 
-    Router::new()
-        .route("/healthz", get(healthz))
+    let mut top = Router::new();
+    if state.config.metrics_listen.is_none() {
+        top = top.route("/metrics", get(metrics_text));
+    }
+    top.route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/invite/{token}", get(invite::show).post(invite::accept))
         .route("/sso/authorize", get(sso::authorize))
         .route("/.well-known/openid-configuration", get(oauth::discovery))
@@ -125,6 +129,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(browser)
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(track_http))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span as fn(&Request) -> tracing::Span)
@@ -171,6 +176,68 @@ fn record_response(resp: &Response, latency: std::time::Duration, span: &tracing
     span.record("status", resp.status().as_u16());
     span.record("latency_ms", latency.as_millis() as u64);
     tracing::debug!("response");
+}
+
+/// Counts the request by route template (never the raw path), method and status, with its
+/// latency.
+async fn track_http(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
+        .to_owned();
+    let method = req.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    crate::server::metrics::http_request(
+        &route,
+        &method,
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    resp
+}
+
+/// `GET /metrics`: Prometheus text format (behind `LANYARD_METRICS_TOKEN` when set).
+pub async fn metrics_text(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Some(token) = &state.config.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !crate::server::crypto::ct_eq(given, token) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+                "metrics need the bearer token from LANYARD_METRICS_TOKEN",
+            )
+                .into_response();
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::server::metrics::render(&state).await,
+    )
+        .into_response()
+}
+
+/// `GET /readyz`: 200 when the database answers, its migrations are current and the background
+/// jobs run; 503 with what is not, otherwise.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let (ready, report) = crate::server::metrics::readiness(&state).await;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(report)).into_response()
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

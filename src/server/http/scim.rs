@@ -75,6 +75,57 @@ fn error_out(e: &ScimError) -> ScimOut {
 
 /// The handler behind `/scim/v2/{directory}` and everything under it.
 pub async fn entry(
+    state: State<AppState>,
+    ctx: Extension<RequestContext>,
+    Path(params): Path<Vec<(String, String)>>,
+    req: Request,
+) -> Response {
+    let started = std::time::Instant::now();
+    let operation = operation(req.method(), &params);
+    let resp = serve(state, ctx, Path(params), req).await;
+    metrics::counter!(
+        "lanyard_scim_requests_total",
+        "operation" => operation,
+        "status" => resp.status().as_u16().to_string(),
+    )
+    .increment(1);
+    metrics::histogram!("lanyard_scim_request_duration_seconds", "operation" => operation)
+        .record(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// The operation a SCIM request names, from a bounded set (`POST Users`, `PATCH Groups`, …).
+fn operation(method: &axum::http::Method, params: &[(String, String)]) -> &'static str {
+    use axum::http::Method;
+    let resource = params
+        .iter()
+        .find(|(k, _)| k == "rest")
+        .map(|(_, v)| v.trim_start_matches('/'))
+        .unwrap_or("");
+    let (kind, item) = match resource.split_once('/') {
+        Some((k, rest)) => (k, !rest.is_empty()),
+        None => (resource, false),
+    };
+    match (kind, item, method) {
+        ("Users", false, &Method::POST) => "create_user",
+        ("Users", false, &Method::GET) => "list_users",
+        ("Users", true, &Method::GET) => "get_user",
+        ("Users", true, &Method::PUT) => "replace_user",
+        ("Users", true, &Method::PATCH) => "patch_user",
+        ("Users", true, &Method::DELETE) => "delete_user",
+        ("Groups", false, &Method::POST) => "create_group",
+        ("Groups", false, &Method::GET) => "list_groups",
+        ("Groups", true, &Method::GET) => "get_group",
+        ("Groups", true, &Method::PUT) => "replace_group",
+        ("Groups", true, &Method::PATCH) => "patch_group",
+        ("Groups", true, &Method::DELETE) => "delete_group",
+        ("ServiceProviderConfig" | "Schemas" | "ResourceTypes", _, &Method::GET) => "discovery",
+        ("Bulk", _, _) => "bulk",
+        _ => "other",
+    }
+}
+
+async fn serve(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Path(params): Path<Vec<(String, String)>>,

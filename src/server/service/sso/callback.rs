@@ -38,6 +38,7 @@ async fn record_failure_with(
     // The OpenID Provider's client that started the sign-in.
     client_id: Option<&str>,
 ) -> Result<(), AppError> {
+    crate::server::metrics::sign_in(&row.kind, purpose, "failed", &f.reason);
     let mut stored = serde_json::to_value(f).unwrap_or_default();
     if let Some(e) = evidence {
         stored["evidence"] = e.clone();
@@ -197,6 +198,7 @@ pub(super) async fn conclude(
         )
         .await?;
         tx.commit().await?;
+        crate::server::metrics::sign_in(&row.kind, SignInPurpose::Test.as_str(), "succeeded", "");
         return Ok(Next::Redirect(format!("/portal/sso?connection={}", row.id)));
     }
     if req.purpose == SignInPurpose::Invite {
@@ -228,6 +230,12 @@ pub(super) async fn conclude(
             Ok(fail_to(&f))
         }
         Ok(result) => {
+            crate::server::metrics::sign_in(
+                &row.kind,
+                SignInPurpose::Signin.as_str(),
+                "succeeded",
+                "",
+            );
             let redirect_uri = req.redirect_uri.clone().unwrap_or_default();
             hand_off(
                 state,

@@ -208,6 +208,8 @@ pub async fn work(state: AppState) {
             }
             Err(e) => tracing::warn!(error = %e.cause_chain(), "webhook delivery failed"),
         }
+        let now = state.clock.now();
+        state.workers.beat("webhooks", now, 0, 1_000);
         if queued == 0 {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -229,6 +231,12 @@ async fn drive(
     slots: &Slots,
     owner: &Option<String>,
 ) -> Result<usize, AppError> {
+    // An organization's endpoints are its log streams; the vendor's are webhooks.
+    let counter = if owner.is_some() {
+        "lanyard_log_stream_attempts_total"
+    } else {
+        "lanyard_webhook_attempts_total"
+    };
     let owner = slots.owner(owner);
     let mut in_flight = FuturesUnordered::new();
     let mut done: Vec<Sent> = Vec::new();
@@ -272,6 +280,12 @@ async fn drive(
                                 "the event is no longer kept (retention)".into(),
                             ),
                         };
+                        let outcome = match out.status {
+                            Some(s) if (200..300).contains(&s) => "delivered",
+                            Some(410) => "gone",
+                            _ => "failed",
+                        };
+                        metrics::counter!(counter, "outcome" => outcome).increment(1);
                         Sent {
                             delivery,
                             out,

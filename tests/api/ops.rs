@@ -1,0 +1,456 @@
+//! Running Lanyard as a service: `/metrics` read by an independent parser (PyPI
+//! prometheus-client) with counters that move and labels that do not grow with tenants,
+//! `/readyz`, SIGTERM letting a slow request finish, and a backup taken under SCIM load that
+//! restores with every acknowledged write and verifiable audit chains.
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{scim, Dialect, RealServer, TestApp};
+
+/// Every sample of `/metrics`, as prometheus-client's parser reads it.
+async fn samples(app: &TestApp) -> Vec<Value> {
+    let r = app.browser_get("/metrics", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("text/plain; version=0.0.4"));
+    let mut child = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/pytools-venv/bin/python"
+    ))
+    .arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/parse_metrics.py"
+    ))
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("the Python test tools (bash .ci/setup)");
+    child.stdin.take().unwrap().write_all(&r.body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus-client could not parse /metrics: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        r.text()
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The sum of a sample's values over the series whose labels include `labels`.
+fn value(samples: &[Value], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|s| s["name"] == name)
+        .filter(|s| labels.iter().all(|(k, v)| s["labels"][k] == *v))
+        .map(|s| s["value"].as_f64().unwrap())
+        .sum()
+}
+
+async fn metrics_parse_and_move_after_refusals_and_failures(d: Dialect) {
+    let app = crate::helpers::sign_in_app(d).await;
+    let before = samples(&app).await;
+    // A SCIM 4xx.
+    let org = app.create_org("Acme").await;
+    let dir = scim::create_dir(&app, &org, "okta").await;
+    let r = scim::scim_raw(
+        &app,
+        &dir.id,
+        &dir.token,
+        Method::POST,
+        "/Users",
+        Some(b"{not json"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // A refused SAML response (a forged, unsigned one).
+    let conn = crate::helpers::saml_connection_with_certificate(&app, &org).await;
+    crate::helpers::activate_connection(&app, &conn).await;
+    let forged = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(
+            r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_x" Version="2.0" IssueInstant="2026-01-01T00:00:00Z"><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:Response>"#,
+        )
+    };
+    let r = app
+        .send(
+            axum::http::Request::builder()
+                .method(Method::POST)
+                .uri(format!("/sso/saml/{conn}/acs"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("sec-fetch-site", "cross-site")
+                .body(axum::body::Body::from(format!(
+                    "SAMLResponse={}",
+                    url::form_urlencoded::byte_serialize(forged.as_bytes()).collect::<String>()
+                )))
+                .unwrap(),
+        )
+        .await;
+    assert_ne!(r.status, StatusCode::OK);
+    // A webhook receiver answering 500.
+    let (mut rx, port) =
+        crate::helpers::spawn_node("webhook_receiver.mjs", &[("RECEIVER_PORT", "0".into())]);
+    reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/_control"))
+        .body(json!({"mode": "fail"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/webhook_endpoints",
+            Some(json!({"url": format!("http://127.0.0.1:{port}/hook")})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    app.create_org("Globex").await;
+    lanyard::server::service::webhooks::fan_out(&app.state)
+        .await
+        .unwrap();
+    lanyard::server::service::webhooks::deliver(&app.state)
+        .await
+        .unwrap();
+    let _ = rx.kill();
+
+    let after = samples(&app).await;
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        value(&after, name, labels) - value(&before, name, labels)
+    };
+    assert!(
+        moved(
+            "lanyard_scim_requests_total",
+            &[("operation", "create_user"), ("status", "400")]
+        ) >= 1.0
+    );
+    assert!(
+        moved(
+            "lanyard_sign_ins_total",
+            &[("protocol", "saml"), ("outcome", "failed")]
+        ) >= 1.0
+    );
+    assert!(moved("lanyard_webhook_attempts_total", &[("outcome", "failed")]) >= 1.0);
+    assert!(
+        moved(
+            "lanyard_http_requests_total",
+            &[("route", "/sso/saml/{connection}/acs")]
+        ) >= 1.0
+    );
+    assert!(
+        value(&after, "lanyard_webhook_backlog", &[]) >= 1.0,
+        "the failed delivery waits"
+    );
+    assert!(
+        value(
+            &after,
+            "lanyard_http_request_duration_seconds_count",
+            &[("route", "/api/v1/organizations")]
+        ) >= 1.0
+    );
+}
+
+async fn labels_do_not_grow_with_organizations(d: Dialect) {
+    // The recorder is shared by every test in this process, so the check is on label values:
+    // none names a tenant, a user or a raw path, whatever else runs beside this test.
+    let app = TestApp::spawn(d).await;
+    let mut names = Vec::new();
+    for i in 0..50 {
+        let org = app.create_org(&format!("Tenant {i}")).await;
+        let dir = scim::create_dir(&app, &org, "okta").await;
+        let user = scim::create_user(&app, &dir, &format!("u{i}@t{i}.test")).await;
+        let r = scim::scim(&app, &dir, Method::GET, &format!("/Users/{user}"), None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let r = app
+            .api(
+                Method::GET,
+                &format!("/api/v1/organizations/{org}/health"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        names.extend([org, dir.id, user]);
+    }
+    let s = samples(&app).await;
+    let ulid = |v: &str| {
+        v.split(['/', '_', '-', '@'])
+            .any(|part| part.len() == 26 && part.bytes().all(|b| b.is_ascii_alphanumeric()))
+    };
+    let mut routes = BTreeSet::new();
+    for x in s
+        .iter()
+        .filter(|x| x["name"].as_str().unwrap().starts_with("lanyard_"))
+    {
+        for (k, v) in x["labels"].as_object().unwrap() {
+            let v = v.as_str().unwrap();
+            assert!(
+                !names.iter().any(|n| v.contains(n.as_str())),
+                "{k}={v} names a tenant"
+            );
+            assert!(
+                !ulid(v) && !v.contains('@'),
+                "{k}={v} is not from a bounded set"
+            );
+            if k == "route" {
+                routes.insert(v.to_owned());
+            }
+        }
+    }
+    assert!(
+        routes.contains("/api/v1/organizations/{id}/health"),
+        "{routes:?}"
+    );
+    assert!(
+        routes.contains("/scim/v2/{directory}/{*rest}"),
+        "{routes:?}"
+    );
+    assert!(
+        routes.len() < 150,
+        "route labels are templates: {}",
+        routes.len()
+    );
+}
+
+async fn readiness_reports_each_check(d: Dialect) {
+    // In process nothing runs the background jobs: not ready, and it says why.
+    let app = TestApp::spawn(d).await;
+    let r = app.browser_get("/readyz", None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    let j = r.json();
+    assert_eq!(j["database"], "ok");
+    assert_eq!(j["migrations"], "current");
+    assert_eq!(j["workers"]["webhooks"]["alive"], false, "{j}");
+    assert_eq!(
+        app.browser_get("/healthz", None).await.status,
+        StatusCode::OK
+    );
+}
+
+/// The real binary on SQLite in `dir`.
+fn real(dir: &std::path::Path) -> RealServer {
+    RealServer::new(
+        dir,
+        &[
+            (
+                "DATABASE_URL",
+                &format!("sqlite://{}", dir.join("live.db").display()),
+            ),
+            ("LANYARD_DATA_DIR", &dir.display().to_string()),
+        ],
+    )
+}
+
+async fn org_and_directory(real: &RealServer) -> (String, String, String) {
+    let org: Value = real
+        .post("/api/v1/organizations", json!({"name": "Acme"}))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap();
+    let org = org["id"].as_str().unwrap().to_owned();
+    let dir: Value = real
+        .post(
+            &format!("/api/v1/organizations/{org}/directories"),
+            json!({"type": "okta", "name": "Okta"}),
+        )
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap();
+    (
+        org,
+        dir["scim_base_url"].as_str().unwrap().to_owned(),
+        dir["bearer_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_server_becomes_ready_and_sigterm_lets_a_slow_request_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let real = real(dir.path());
+    let mut server = real.start().await;
+    // Ready once every background job has run.
+    let mut report = Value::Null;
+    for _ in 0..100 {
+        let r = real
+            .http
+            .get(format!("{}/readyz", real.base))
+            .send()
+            .await
+            .unwrap();
+        let ok = r.status() == 200;
+        report = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        if ok {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(report["status"], "ready", "{report}");
+    let (_, scim, token) = org_and_directory(&real).await;
+    // A SCIM create whose body arrives slowly; SIGTERM comes in the middle of it.
+    let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "slow@acme.test", "active": true}).to_string();
+    let url = url::Url::parse(&scim).unwrap();
+    let mut tcp = tokio::net::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap()))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST {}/Users HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        url.path(),
+        url.authority(),
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(&body.as_bytes()[..10]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    tcp.write_all(&body.as_bytes()[10..]).await.unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let status = tokio::task::spawn_blocking(move || server.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "exit 0 after draining");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_scim_load_restores_every_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = real(dir.path());
+    let mut server = real.start().await;
+    let (_, scim, token) = org_and_directory(&real).await;
+    let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (http, scim, token, acknowledged, stop) = (real.http.clone(), scim.clone(), token.clone(), acknowledged.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    i += 1;
+                    let user = format!("u{c}-{i}@acme.test");
+                    let r = http
+                        .post(format!("{scim}/Users"))
+                        .bearer_auth(&token)
+                        .header("content-type", "application/scim+json")
+                        .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user, "active": true}).to_string())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 201);
+                    let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+                    acknowledged.lock().unwrap().push(v["id"].as_str().unwrap().to_owned());
+                }
+            })
+        })
+        .collect();
+    while acknowledged.lock().unwrap().len() < 150 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Everything acknowledged before the backup starts must be in it; creates go on meanwhile.
+    let before: Vec<String> = acknowledged.lock().unwrap().clone();
+    let backup = dir.path().join("backup.db");
+    let out = real
+        .command(&["backup", "--to", backup.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let during = acknowledged.lock().unwrap().len();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for c in clients {
+        c.await.unwrap();
+    }
+    assert!(
+        acknowledged.lock().unwrap().len() > during,
+        "the load went on during and after the backup"
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    server.wait().unwrap();
+    // A second backup to the same file is refused.
+    let out = real
+        .command(&["backup", "--to", backup.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+
+    // Restore into another data directory and check it.
+    let other = tempfile::tempdir().unwrap();
+    let restored_url = format!("sqlite://{}", other.path().join("restored.db").display());
+    let restore = |args: &[&str]| {
+        let mut c = crate::helpers::lanyard_cli(other.path());
+        c.args(args)
+            .env("DATABASE_URL", &restored_url)
+            .env("LANYARD_DATA_DIR", other.path())
+            .env("LANYARD_SECRET_KEY", "ab".repeat(32));
+        c.output().unwrap()
+    };
+    let out = restore(&["restore", "--from", backup.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = restore(&["restore", "--from", backup.to_str().unwrap()]);
+    assert!(
+        !out.status.success(),
+        "an existing database is not replaced without --force"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    let out = restore(&[
+        "restore",
+        "--from",
+        dir.path().join("nothing.db").to_str().unwrap(),
+        "--force",
+    ]);
+    assert!(!out.status.success());
+    let out = restore(&["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "audit chains verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pool = sqlx::AnyPool::connect(&restored_url).await.unwrap();
+    let ids: BTreeSet<String> = sqlx::query_scalar("SELECT id FROM directory_users")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let missing: Vec<&String> = before.iter().filter(|id| !ids.contains(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged creates missing from the backup",
+        missing.len()
+    );
+    assert!(ids.len() >= before.len());
+}
+
+crate::both_databases!(
+    metrics_parse_and_move_after_refusals_and_failures,
+    labels_do_not_grow_with_organizations,
+    readiness_reports_each_check,
+);
