@@ -273,6 +273,7 @@ async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
         }
     }
     let scim_log = state.scim_log.clone();
+    let stopping = state.clone();
     let app = build_router(state);
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
@@ -290,6 +291,14 @@ async fn serve(db: Db, config: Config, clock: Clock) -> ExitCode {
     .await;
     // The SCIM request log rows of the last exchanges answered (written behind the answers).
     scim_log.flush().await;
+    // Deliveries leased but not sent: another node (or the next start) sends them at once.
+    match super::service::webhooks::release_leases(&stopping).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(released = n, "webhook delivery leases given back"),
+        Err(e) => {
+            tracing::warn!(error = %e.cause_chain(), "webhook leases not given back; they end on their own")
+        }
+    }
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -35,6 +35,8 @@ pub struct AppState {
     pub mail_kick: Arc<tokio::sync::Notify>,
     /// The background jobs' heartbeats (`/readyz`, `/metrics`).
     pub workers: Arc<super::metrics::Workers>,
+    /// Webhook deliveries this node leased and has not recorded (given back at shutdown).
+    pub webhook_leases: Arc<super::service::webhooks::Leases>,
 }
 
 impl AppState {
@@ -61,6 +63,7 @@ impl AppState {
             mailer,
             mail_kick: Arc::default(),
             workers: Arc::default(),
+            webhook_leases: Arc::default(),
             db,
             config: Arc::new(config),
             clock,

@@ -242,6 +242,7 @@ fn real(dir: &std::path::Path) -> RealServer {
                 &format!("sqlite://{}", dir.join("live.db").display()),
             ),
             ("LANYARD_DATA_DIR", &dir.display().to_string()),
+            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
         ],
     )
 }
@@ -433,6 +434,7 @@ async fn a_backup_taken_under_scim_load_restores_every_acknowledged_write() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&restored_url).await.unwrap();
     let ids: BTreeSet<String> = sqlx::query_scalar("SELECT id FROM directory_users")
         .fetch_all(&pool)
@@ -447,6 +449,81 @@ async fn a_backup_taken_under_scim_load_restores_every_acknowledged_write() {
         missing.len()
     );
     assert!(ids.len() >= before.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_node_gives_back_its_delivery_leases() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = real(dir.path());
+    let mut server = real.start().await;
+    // A receiver that never answers: the deliveries stay leased while their attempts hang.
+    let (mut rx, port) =
+        crate::helpers::spawn_node("webhook_receiver.mjs", &[("RECEIVER_PORT", "0".into())]);
+    reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/_control"))
+        .body(json!({"mode": "hang"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let r = real
+        .post(
+            "/api/v1/webhook_endpoints",
+            json!({"url": format!("http://127.0.0.1:{port}/hook")}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    for i in 0..3 {
+        real.post("/api/v1/organizations", json!({"name": format!("Org {i}")}))
+            .await
+            .unwrap();
+    }
+    let db = dir.path().join("live.db");
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    // Wait until the node holds leases (due well in the future).
+    let mut leased = 0i64;
+    for _ in 0..100 {
+        leased = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at > $1")
+            .bind(now_ms() + 5_000)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if leased > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(leased > 0, "the node leased deliveries");
+    std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || server.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let stopped = now_ms();
+    let still: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at > $1",
+    )
+    .bind(stopped)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        still, 0,
+        "every lease was given back: another node sends them now"
+    );
+    let _ = rx.kill();
 }
 
 crate::both_databases!(

@@ -312,6 +312,24 @@ pub async fn lease_due(
     Ok(rows)
 }
 
+/// Ends a lease early: the delivery is due `now` if it is still pending under that lease.
+pub async fn release_lease(
+    conn: &mut Conn,
+    id: &str,
+    lease_until: i64,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(&format!(
+        "UPDATE webhook_deliveries SET next_attempt_at = $3 WHERE id = $1 AND next_attempt_at = $2 AND state = '{DELIVERY_PENDING}'"
+    ))
+    .bind(id)
+    .bind(lease_until)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// [`D_COLUMNS`] without the table alias (`RETURNING` names the updated table's columns).
 const RETURNED: &str = "id, endpoint_id, event_cursor, event_id, entity_key, state, attempts, next_attempt_at, last_status, last_error, created_at, delivered_at";
 

@@ -26,7 +26,7 @@ pub use log_streams::{
     create_log_stream, delete_log_stream, log_streams, test_log_stream, LogStream, NewLogStream,
     RecentDelivery, TestResult, STREAM_KINDS,
 };
-pub use worker::{deliver, fan_out, work};
+pub use worker::{deliver, fan_out, release_leases, work, Leases};
 
 /// Deliveries are retried for this long after the event.
 pub const RETRY_WINDOW_MS: i64 = 3 * 24 * 3600 * 1000;

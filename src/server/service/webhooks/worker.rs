@@ -321,6 +321,7 @@ async fn cycle(
 ) -> Result<(Option<Arc<Sender>>, Vec<(DeliveryRow, Option<Event>)>), AppError> {
     let now = state.clock.now();
     let records: Vec<Finished> = finished.iter().map(record).collect();
+    state.webhook_leases.recorded(finished);
     if let Some(gone) = finished.iter().find(|s| s.out.status == Some(410)) {
         record_gone(state, &gone.delivery, &records, now).await?;
         return Ok((None, Vec::new()));
@@ -350,7 +351,55 @@ async fn cycle(
             .collect();
     }
     tx.commit().await?;
+    state.webhook_leases.held(&leased);
     Ok((ep.map(|ep| Arc::new(Sender::new(state, ep))), leased))
+}
+
+/// The deliveries this node leased and has not recorded yet, with the lease's end: given back
+/// when the node stops ([`release_leases`]) so another node sends them at once instead of after
+/// the lease.
+#[derive(Debug, Default)]
+pub struct Leases(std::sync::Mutex<HashMap<String, i64>>);
+
+impl Leases {
+    fn held(&self, rows: &[(DeliveryRow, Option<Event>)]) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for (r, _) in rows {
+            m.insert(r.id.clone(), r.next_attempt_at);
+        }
+    }
+
+    fn recorded(&self, finished: &[Sent]) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for s in finished {
+            m.remove(&s.delivery.id);
+        }
+    }
+}
+
+/// Gives back this node's unrecorded leases (a stopping node): each delivery still pending
+/// under the same lease becomes due now. An attempt cut off mid-send may then be delivered twice;
+/// receivers deduplicate by `webhook-id`, as Standard Webhooks asks.
+pub async fn release_leases(state: &AppState) -> Result<usize, AppError> {
+    let held: Vec<(String, i64)> = {
+        let mut m = state
+            .webhook_leases
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        m.drain().collect()
+    };
+    if held.is_empty() {
+        return Ok(0);
+    }
+    let now = state.clock.now();
+    let (mut tx, _turn) = state.db.begin().await?;
+    let mut released = 0;
+    for (id, lease_until) in &held {
+        released += q::release_lease(&mut tx, id, *lease_until, now).await?;
+    }
+    tx.commit().await?;
+    Ok(released as usize)
 }
 
 /// What an attempt comes to: the delivery's next state and the attempt's log line.
