@@ -81,6 +81,10 @@ fn describe() {
     );
     describe_gauge!("lanyard_mail_outbox", "Mail in the outbox by state");
     describe_gauge!(
+        "lanyard_saml_certificates_expiring",
+        "IdP signing certificates of active SAML connections expiring within the window (7d, 30d) or expired"
+    );
+    describe_gauge!(
         "lanyard_db_pool_connections",
         "Database pool connections by state (idle, used)"
     );
@@ -251,6 +255,21 @@ async fn database_gauges(state: &AppState, now: i64) -> Result<(), sqlx::Error> 
     .fetch_one(pool)
     .await?;
     metrics::gauge!("lanyard_webhook_endpoints_disabled").set(disabled as f64);
+    let (expired, week, month): (i64, i64, i64) = sqlx::query_as(
+        "SELECT COUNT(CASE WHEN c.not_after <= $1 THEN 1 END), \
+                COUNT(CASE WHEN c.not_after > $1 AND c.not_after <= $2 THEN 1 END), \
+                COUNT(CASE WHEN c.not_after > $1 AND c.not_after <= $3 THEN 1 END) \
+         FROM saml_certificates c JOIN connections n ON n.id = c.connection_id WHERE n.state = 'active'",
+    )
+    .bind(now)
+    .bind(now + 7 * 86_400_000)
+    .bind(now + 30 * 86_400_000)
+    .fetch_one(pool)
+    .await?;
+    metrics::gauge!("lanyard_saml_certificates_expiring", "within" => "expired")
+        .set(expired as f64);
+    metrics::gauge!("lanyard_saml_certificates_expiring", "within" => "7d").set(week as f64);
+    metrics::gauge!("lanyard_saml_certificates_expiring", "within" => "30d").set(month as f64);
     // Pending and given-up mail (sent mail is history, not a state to watch).
     let (pending, failed): (i64, i64) = sqlx::query_as(
         "SELECT COUNT(CASE WHEN failed_at IS NULL THEN 1 END), COUNT(failed_at) FROM mail_outbox \

@@ -526,6 +526,45 @@ async fn a_stopping_node_gives_back_its_delivery_leases() {
     let _ = rx.kill();
 }
 
+/// Every metric the alert rules and the dashboard use is one Lanyard exports (a renamed metric
+/// would leave an alert that never fires).
+#[test]
+fn alert_rules_and_dashboard_use_exported_metrics() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let source = std::fs::read_to_string(format!("{root}/src/server/metrics.rs")).unwrap();
+    let names = |text: &str| -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut rest = text;
+        while let Some(i) = rest.find("lanyard_") {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            out.insert(tail[..end].to_owned());
+            rest = &tail[end..];
+        }
+        out
+    };
+    let exported = names(&source);
+    for file in [
+        "deploy/prometheus/lanyard-alerts.yml",
+        "deploy/grafana/lanyard-dashboard.json",
+    ] {
+        let used = names(&std::fs::read_to_string(format!("{root}/{file}")).unwrap());
+        assert!(!used.is_empty());
+        for n in used {
+            let base = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| n.strip_suffix(s))
+                .unwrap_or(&n);
+            assert!(
+                exported.contains(base),
+                "{file} uses {n}, which Lanyard does not export"
+            );
+        }
+    }
+}
+
 crate::both_databases!(
     metrics_parse_and_move_after_refusals_and_failures,
     labels_do_not_grow_with_organizations,
