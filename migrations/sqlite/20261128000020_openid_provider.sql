@@ -42,3 +42,8 @@ CREATE INDEX signing_keys_state ON signing_keys (state);
 
 ALTER TABLE sso_requests ADD COLUMN oauth TEXT;
 ALTER TABLE sso_codes ADD COLUMN oauth TEXT;
+
+-- The W3C traceparent of the request that started the sign-in, so its callback and the code's
+-- redemption continue one trace (set only when traces are exported).
+ALTER TABLE sso_requests ADD COLUMN traceparent TEXT;
+ALTER TABLE sso_codes ADD COLUMN traceparent TEXT;

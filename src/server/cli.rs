@@ -162,20 +162,13 @@ enum AuditCommand {
 /// Entry point of the binary.
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
-    let filter = std::env::var("LANYARD_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr);
-    // `LANYARD_LOG_FORMAT=json`: one JSON object per line, with the request span's fields
-    // (request id, route) on every line logged while serving a request.
-    if std::env::var("LANYARD_LOG_FORMAT").as_deref() == Ok("json") {
-        logs.json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init();
-    } else {
-        logs.init();
-    }
+    let telemetry = super::telemetry::init();
+    let code = run_command(cli).await;
+    super::telemetry::shutdown(telemetry);
+    code
+}
+
+async fn run_command(cli: Cli) -> ExitCode {
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {

@@ -22,5 +22,6 @@ pub mod request_id;
 pub mod service;
 pub mod session;
 pub mod state;
+pub mod telemetry;
 pub mod timefmt;
 pub mod totp;

@@ -156,7 +156,9 @@ impl Outbound {
         req: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, OutboundError> {
         let url = self.check_url(&req.uri().to_string())?;
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
+        // The caller's trace continues at the IdP or receiver (W3C traceparent).
+        crate::server::telemetry::inject(&mut parts.headers);
         let mut builder = self.client.request(parts.method, url.clone());
         for (k, v) in parts.headers.iter() {
             builder = builder.header(k, v);

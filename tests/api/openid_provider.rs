@@ -19,7 +19,7 @@ use crate::saml_idp::TestIdp;
 use lanyard::server::audit::{Actor, RequestContext};
 use lanyard::server::service::oauth::keys;
 
-const RP_CB: &str = "http://127.0.0.1:9/callback";
+pub(crate) const RP_CB: &str = "http://127.0.0.1:9/callback";
 
 /// Lanyard served on a real port (client libraries talk HTTP), counting JWKS fetches.
 struct Served {
@@ -185,7 +185,7 @@ impl Rp {
 
 /// A browser: follows redirects across Lanyard and the IdP (and the SAML IdP's auto-posted
 /// form) until it would return to the client's redirect URI; answers that URL.
-async fn browse(start: &str, idp: Option<&TestIdp>) -> String {
+pub(crate) async fn browse(start: &str, idp: Option<&TestIdp>) -> String {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

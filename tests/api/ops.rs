@@ -565,6 +565,202 @@ fn alert_rules_and_dashboard_use_exported_metrics() {
     }
 }
 
+/// The Python OTLP receiver (and webhook sink); answers it and its base URL.
+fn otlp_receiver() -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/pytools-venv/bin/python"
+    ))
+    .arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/otlp_receiver.py"
+    ))
+    .env("OTLP_PORT", "0")
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .expect("the Python test tools (bash .ci/setup)");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("READY ")
+        .expect("receiver ready")
+        .to_owned();
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_spans_authorize_callback_and_token_and_webhooks_carry_traceparent() {
+    use crate::openid_provider::{browse, RP_CB};
+    let (mut receiver, otlp) = otlp_receiver();
+    let dir = tempfile::tempdir().unwrap();
+    let real = RealServer::new(
+        dir.path(),
+        &[
+            (
+                "DATABASE_URL",
+                &format!("sqlite://{}", dir.path().join("live.db").display()),
+            ),
+            ("LANYARD_DATA_DIR", &dir.path().display().to_string()),
+            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    let mut server = real.start().await;
+    let op = crate::op::TestOp::start_for(&real.base);
+    let json_of = |r: reqwest::Response| async move {
+        serde_json::from_str::<Value>(&r.text().await.unwrap()).unwrap()
+    };
+    let org = json_of(
+        real.post("/api/v1/organizations", json!({"name": "Acme"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let org = org["id"].as_str().unwrap().to_owned();
+    let r = real
+        .post(
+            &format!("/api/v1/organizations/{org}/domains"),
+            json!({"domain": "acme.test", "verified": true}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let conn = json_of(
+        real.post(
+            &format!("/api/v1/organizations/{org}/connections"),
+            json!({"type": "oidc", "name": "Okta", "oidc": {"issuer": op.issuer, "client_id": crate::op::CLIENT_ID, "client_secret": crate::op::CLIENT_SECRET}}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let r = real
+        .http
+        .patch(format!(
+            "{}/api/v1/connections/{}",
+            real.base,
+            conn["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&real.key)
+        .header("content-type", "application/json")
+        .body(json!({"state": "active"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let client = json_of(
+        real.post(
+            "/api/v1/oauth_clients",
+            json!({"name": "App", "redirect_uris": [RP_CB]}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let (client_id, secret) = (
+        client["client_id"].as_str().unwrap(),
+        client["client_secret"].as_str().unwrap(),
+    );
+    let r = real
+        .post(
+            "/api/v1/webhook_endpoints",
+            json!({"url": format!("{otlp}/hook")}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // The sign-in: authorize → IdP → callback → the client redeems the code.
+    op.next_account(json!({"sub": "t-1", "email": "dana@acme.test"}))
+        .await;
+    let back = browse(
+        &format!("{}/oauth2/authorize?client_id={client_id}&redirect_uri={RP_CB}&response_type=code&scope=openid&state=s&organization={org}", real.base),
+        None,
+    )
+    .await;
+    let code = url::Url::parse(&back)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code");
+    let r = real
+        .http
+        .post(format!("{}/oauth2/token", real.base))
+        .basic_auth(client_id, Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", RP_CB),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let mut spans: Vec<Value> = Vec::new();
+    let mut hooks: Vec<Value> = Vec::new();
+    for _ in 0..100 {
+        spans = json_of(reqwest::get(format!("{otlp}/_spans")).await.unwrap())
+            .await
+            .as_array()
+            .unwrap()
+            .clone();
+        hooks = json_of(reqwest::get(format!("{otlp}/_hooks")).await.unwrap())
+            .await
+            .as_array()
+            .unwrap()
+            .clone();
+        let named = |n: &str| spans.iter().any(|s| s["name"] == n);
+        if named("sign_in.finish")
+            && named("sign_in.redeem")
+            && named("webhook.deliver")
+            && !hooks.is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let authorize = spans
+        .iter()
+        .find(|s| s["name"] == "request" && s["attributes"]["route"] == "/oauth2/authorize")
+        .unwrap_or_else(|| panic!("no authorize span: {spans:?}"));
+    let trace = authorize["trace_id"].as_str().unwrap();
+    for name in ["sign_in.finish", "sign_in.redeem"] {
+        assert!(
+            spans
+                .iter()
+                .any(|s| s["name"] == name && s["trace_id"] == trace),
+            "{name} is in the authorize request's trace {trace}: {spans:?}"
+        );
+    }
+    // The webhook delivery carried a traceparent of an exported delivery span.
+    let tp = hooks
+        .iter()
+        .find_map(|h| h["headers"]["traceparent"].as_str())
+        .unwrap_or_else(|| panic!("no traceparent on deliveries: {hooks:?}"));
+    let hook_trace = tp.split('-').nth(1).unwrap();
+    assert!(
+        spans
+            .iter()
+            .any(|s| s["name"] == "webhook.deliver" && s["trace_id"] == hook_trace),
+        "{tp}"
+    );
+    std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    tokio::task::spawn_blocking(move || server.wait().unwrap())
+        .await
+        .unwrap();
+    let _ = receiver.kill();
+}
+
 crate::both_databases!(
     metrics_parse_and_move_after_refusals_and_failures,
     labels_do_not_grow_with_organizations,

@@ -26,12 +26,14 @@ pub struct SsoRequestRow {
     /// Set when an OAuth client of Lanyard's OpenID Provider started it (JSON,
     /// `service::oauth::ClientRequest`).
     pub oauth: Option<String>,
+    /// The starting request's trace context (W3C `traceparent`), when traces are exported.
+    pub traceparent: Option<String>,
 }
 
 pub async fn insert_request(conn: &mut Conn, r: &SsoRequestRow) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sso_requests (state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at, invitation_id, invitation_token_hash, oauth) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "INSERT INTO sso_requests (state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at, invitation_id, invitation_token_hash, oauth, traceparent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&r.state_hash)
     .bind(&r.organization_id)
@@ -46,6 +48,7 @@ pub async fn insert_request(conn: &mut Conn, r: &SsoRequestRow) -> Result<(), sq
     .bind(&r.invitation_id)
     .bind(&r.invitation_token_hash)
     .bind(&r.oauth)
+    .bind(&r.traceparent)
     .execute(conn)
     .await
     .map(|_| ())
@@ -66,7 +69,7 @@ pub async fn take_request(
         return Ok(None);
     }
     sqlx::query_as(
-        "SELECT state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at, invitation_id, invitation_token_hash, oauth \
+        "SELECT state_hash, organization_id, connection_id, purpose, redirect_uri, client_state, nonce, pkce_verifier_enc, created_at, expires_at, invitation_id, invitation_token_hash, oauth, traceparent \
          FROM sso_requests WHERE state_hash = $1",
     )
     .bind(state_hash)
@@ -93,7 +96,7 @@ pub async fn insert_code(
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sso_codes (code_hash, organization_id, connection_id, redirect_uri, result, created_at, expires_at, membership_id, oauth) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO sso_codes (code_hash, organization_id, connection_id, redirect_uri, result, created_at, expires_at, membership_id, oauth, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(code_hash)
     .bind(organization_id)
@@ -104,6 +107,7 @@ pub async fn insert_code(
     .bind(expires_at)
     .bind(membership_id)
     .bind(oauth)
+    .bind(crate::server::telemetry::current_traceparent())
     .execute(conn)
     .await
     .map(|_| ())
@@ -153,6 +157,8 @@ pub struct OauthCode {
     /// JSON (`service::oauth::ClientRequest`).
     pub oauth: String,
     pub created_at: i64,
+    /// The sign-in's trace context.
+    pub traceparent: Option<String>,
 }
 
 /// Reads a live OAuth code (unused, unexpired, issued to an OAuth client).
@@ -162,7 +168,7 @@ pub async fn peek_oauth_code(
     now: i64,
 ) -> Result<Option<OauthCode>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT redirect_uri, result, oauth, created_at FROM sso_codes \
+        "SELECT redirect_uri, result, oauth, created_at, traceparent FROM sso_codes \
          WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 AND oauth IS NOT NULL",
     )
     .bind(code_hash)

@@ -160,14 +160,17 @@ fn request_span(req: &Request) -> tracing::Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
         request_id,
         method = %req.method(),
         route,
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
-    )
+        trace_id = tracing::field::Empty,
+    );
+    crate::server::telemetry::continue_request(&span, req.headers());
+    span
 }
 
 /// Records the status and the latency on the request's span (5xx answers are also logged as

@@ -2,6 +2,7 @@
 
 use base64::Engine as _;
 use serde::Deserialize;
+use tracing::Instrument as _;
 
 use crate::domain::connection::ConnectionState;
 use crate::domain::domain_name::{email_domain, DomainName};
@@ -408,6 +409,26 @@ fn s256(verifier: &str) -> String {
 
 /// Handles `POST /oauth2/token`: the authorization code grant.
 pub async fn token(
+    state: &AppState,
+    r: TokenRequest,
+) -> Result<Result<serde_json::Value, TokenError>, AppError> {
+    let code_hash = r.code.as_deref().map(hash_secret).unwrap_or_default();
+    // The sign-in's trace, when its code is known: the redemption joins it.
+    let traceparent = {
+        let mut conn = state.db.pool.acquire().await?;
+        db::sign_in::peek_oauth_code(&mut conn, &code_hash, state.clock.now())
+            .await?
+            .and_then(|c| c.traceparent)
+    };
+    token_grant(state, r)
+        .instrument(crate::server::telemetry::span_continuing(
+            "sign_in.redeem",
+            traceparent.as_deref(),
+        ))
+        .await
+}
+
+async fn token_grant(
     state: &AppState,
     r: TokenRequest,
 ) -> Result<Result<serde_json::Value, TokenError>, AppError> {

@@ -194,6 +194,7 @@ pub(crate) async fn begin_for(
         invitation_id: invitation.as_ref().map(|i| i.0.clone()),
         invitation_token_hash: invitation.map(|i| i.1),
         oauth,
+        traceparent: crate::server::telemetry::current_traceparent(),
     };
     let mut conn = state.db.pool.acquire().await?;
     db::sign_in::insert_request(&mut conn, &req).await?;

@@ -1,5 +1,7 @@
 //! The IdP's answer: the OIDC callback, the conclusion shared with the SAML ACS, and the record of failed and test sign-ins.
 
+use tracing::Instrument as _;
+
 use crate::domain::event_type::EventType;
 use crate::domain::sign_in::{SignInOutcome, SignInPurpose};
 use crate::domain::target::TargetKind;
@@ -109,8 +111,15 @@ pub async fn callback(
         &ConnectionId::from_stored(req.connection_id.as_str()),
     )
     .await?;
-    let identity = finish(state, &row, &req, &p).await.map_err(|f| (f, None));
-    conclude(state, ctx, &row, &req, identity).await
+    // The sign-in's trace continues here (the IdP's token and JWKS calls included).
+    let span =
+        crate::server::telemetry::span_continuing("sign_in.finish", req.traceparent.as_deref());
+    async {
+        let identity = finish(state, &row, &req, &p).await.map_err(|f| (f, None));
+        conclude(state, ctx, &row, &req, identity).await
+    }
+    .instrument(span)
+    .await
 }
 
 /// After the IdP answered (OIDC callback or SAML ACS): records a test, or applies the JIT

@@ -3,6 +3,7 @@
 use crate::domain::connection::ConnectionKind;
 use crate::domain::sign_in::SignInPurpose;
 use serde::Deserialize;
+use tracing::Instrument as _;
 
 use crate::domain::ids::{ConnectionId, OrgId};
 use crate::server::audit::RequestContext;
@@ -65,6 +66,7 @@ pub(super) async fn begin_saml(
         invitation_id: invitation.as_ref().map(|i| i.0.clone()),
         invitation_token_hash: invitation.map(|i| i.1),
         oauth,
+        traceparent: crate::server::telemetry::current_traceparent(),
     };
     let mut conn = state.db.pool.acquire().await?;
     db::sign_in::insert_request(&mut conn, &req).await?;
@@ -135,6 +137,7 @@ pub async fn saml_acs(
                 invitation_id: None,
                 invitation_token_hash: None,
                 oauth: None,
+                traceparent: None,
             }
         }
     };
@@ -210,7 +213,12 @@ pub async fn saml_acs(
             }
         }
     };
-    conclude(state, ctx, &row, &req, identity).await
+    conclude(state, ctx, &row, &req, identity)
+        .instrument(crate::server::telemetry::span_continuing(
+            "sign_in.finish",
+            req.traceparent.as_deref(),
+        ))
+        .await
 }
 
 /// Decoded pinned certificates by the exact stored text (base64 DER) they were decoded from.

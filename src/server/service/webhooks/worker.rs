@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, StreamExt as _};
@@ -274,7 +275,17 @@ async fn drive(
                     in_flight.push(async move {
                         let _slot = slot;
                         let out = match event {
-                            Some(ev) => sender.send(state, &ev).await,
+                            // Each delivery is a trace of its own; the receiver gets its
+                            // traceparent.
+                            Some(ev) => {
+                                sender
+                                    .send(state, &ev)
+                                    .instrument(tracing::info_span!(
+                                        "webhook.deliver",
+                                        event_type = %ev.kind,
+                                    ))
+                                    .await
+                            }
                             None => Outcome::failed(
                                 std::time::Instant::now(),
                                 "the event is no longer kept (retention)".into(),
