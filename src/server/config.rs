@@ -29,6 +29,9 @@ pub const KNOWN_VARS: &[&str] = &[
     "LANYARD_METRICS_LISTEN",
     "LANYARD_METRICS_TOKEN",
     "LANYARD_LOG_FORMAT",
+    "LANYARD_SECRET_KEY_FILE",
+    "LANYARD_SMTP_URL_FILE",
+    "LANYARD_METRICS_TOKEN_FILE",
 ];
 
 /// Deployment environment.
@@ -99,6 +102,8 @@ impl Config {
     /// Variables are read in a fixed order, so the first problem reported is always the same.
     pub fn from_vars(vars: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         refuse_unknown_vars(vars)?;
+        let with_files = read_secret_files(vars)?;
+        let vars = &with_files;
         let v = Vars(vars);
         let env = environment(&v)?;
         let listen = listen_address(&v)?;
@@ -194,6 +199,37 @@ impl Config {
                 Some("127.0.0.1" | "localhost" | "[::1]")
             ))
     }
+}
+
+/// Secrets can come from files (container secrets, Kubernetes Secret volumes): `NAME_FILE` names
+/// a file whose content (trimmed) is `NAME`. Setting both is refused.
+const FILE_VARS: &[&str] = &[
+    "LANYARD_SECRET_KEY",
+    "LANYARD_SMTP_URL",
+    "LANYARD_METRICS_TOKEN",
+    "DATABASE_URL",
+];
+
+fn read_secret_files(
+    vars: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut out = vars.clone();
+    for name in FILE_VARS {
+        let file_var = format!("{name}_FILE");
+        let Some(path) = vars.get(&file_var).filter(|p| !p.trim().is_empty()) else {
+            continue;
+        };
+        if vars.get(*name).is_some_and(|v| !v.trim().is_empty()) {
+            return Err(ConfigError(format!(
+                "{name} and {file_var} are both set; keep one"
+            )));
+        }
+        let content = std::fs::read_to_string(path.trim()).map_err(|e| {
+            ConfigError(format!("{file_var}: cannot read {}: {e}", path.trim()))
+        })?;
+        out.insert((*name).to_owned(), content.trim().to_owned());
+    }
+    Ok(out)
 }
 
 /// The variables being read: a blank value counts as unset.
@@ -493,6 +529,35 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.0.contains("LANYARD_LISTN"), "{}", err.0);
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_not_from_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, format!("{}\n", "cd".repeat(32))).unwrap();
+        let c = Config::from_vars(&vars(&[
+            ("LANYARD_ENV", "production"),
+            ("LANYARD_PUBLIC_URL", "https://x.example"),
+            ("LANYARD_SECRET_KEY_FILE", key.to_str().unwrap()),
+        ]))
+        .unwrap();
+        assert_eq!(c.secret_key, [0xcd; 32]);
+        let err = Config::from_vars(&vars(&[
+            ("LANYARD_SECRET_KEY", &"ab".repeat(32)),
+            ("LANYARD_SECRET_KEY_FILE", key.to_str().unwrap()),
+        ]))
+        .unwrap_err();
+        assert!(err.0.contains("both"), "{}", err.0);
+        let err = Config::from_vars(&vars(&[("LANYARD_SECRET_KEY_FILE", "/nonexistent/key")]))
+            .unwrap_err();
+        assert!(err.0.contains("LANYARD_SECRET_KEY_FILE"), "{}", err.0);
+        let err = Config::from_vars(&vars(&[
+            ("LANYARD_SECRET_KEY", &"ab".repeat(32)),
+            ("LANYARD_LOG_FORMAT", "xml"),
+        ]))
+        .unwrap_err();
+        assert!(err.0.contains("LANYARD_LOG_FORMAT"), "{}", err.0);
     }
 
     #[test]
