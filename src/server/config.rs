@@ -224,9 +224,8 @@ fn read_secret_files(
                 "{name} and {file_var} are both set; keep one"
             )));
         }
-        let content = std::fs::read_to_string(path.trim()).map_err(|e| {
-            ConfigError(format!("{file_var}: cannot read {}: {e}", path.trim()))
-        })?;
+        let content = std::fs::read_to_string(path.trim())
+            .map_err(|e| ConfigError(format!("{file_var}: cannot read {}: {e}", path.trim())))?;
         out.insert((*name).to_owned(), content.trim().to_owned());
     }
     Ok(out)

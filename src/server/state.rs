@@ -51,7 +51,7 @@ impl AppState {
             .build();
         // Counters recorded before the recorder exists would be lost.
         super::metrics::handle();
-        let limiter = Arc::new(RateLimiter::new(config.rate_limits));
+        let limiter = Arc::new(RateLimiter::for_db(config.rate_limits, &db));
         let dns = DnsChecker::new(&config.dns_servers)?;
         let outbound = Outbound::new(config.allow_private_network)?;
         let secrets = SecretBox::new(&config.secret_key);

@@ -766,3 +766,65 @@ crate::both_databases!(
     labels_do_not_grow_with_organizations,
     readiness_reports_each_check,
 );
+
+/// Two nodes on one PostgreSQL database: the failed-authentication limit (60 a minute per client
+/// address) holds across both, not 60 per node. SQLite runs one node and counts in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_postgres_nodes_share_a_rate_limit() {
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    use tower::ServiceExt as _;
+    let app = TestApp::spawn(Dialect::Postgres).await;
+    let db = lanyard::server::db::Db::connect(&app.state.config.database_url)
+        .await
+        .unwrap();
+    let node_b = lanyard::server::http::build_router(
+        lanyard::server::state::AppState::new(
+            db,
+            (*app.state.config).clone(),
+            lanyard::server::clock::Clock::default(),
+        )
+        .unwrap(),
+    );
+    let guess = |router: axum::Router| async move {
+        let req = Request::builder()
+            .uri("/api/v1/organizations")
+            .header(header::AUTHORIZATION, "Bearer lanyard_sk_guessing")
+            .body(Body::empty())
+            .unwrap();
+        router.oneshot(req).await.unwrap().status()
+    };
+    for i in 0..60 {
+        let router = if i % 2 == 0 {
+            app.router.clone()
+        } else {
+            node_b.clone()
+        };
+        assert_eq!(guess(router).await, StatusCode::UNAUTHORIZED, "guess {i}");
+    }
+    // 30 guesses on each node: the 61st is refused by both.
+    assert_eq!(guess(node_b.clone()).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        guess(app.router.clone()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The table keeps neither the address nor the key guessed: only hashed buckets.
+    let buckets: Vec<String> = sqlx::query_scalar("SELECT bucket FROM rate_limits")
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert!(!buckets.is_empty());
+    assert!(
+        buckets
+            .iter()
+            .all(|b| b.len() == 64 && b.chars().all(|c| c.is_ascii_hexdigit())),
+        "{buckets:?}"
+    );
+    // A key of its own keeps working on both nodes: the limit counts failures per address.
+    assert_eq!(
+        app.api(Method::GET, "/api/v1/organizations", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}

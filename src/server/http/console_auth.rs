@@ -182,12 +182,16 @@ pub async fn setup_show(
     Extension(ctx): Extension<RequestContext>,
     Path(token): Path<String>,
 ) -> Response {
-    if !state.limiter.check(
-        "staff_setup_view",
-        &client_key(&ctx),
-        limits::LINK_VIEW,
-        state.clock.now(),
-    ) {
+    if !state
+        .limiter
+        .check(
+            "staff_setup_view",
+            &client_key(&ctx),
+            limits::LINK_VIEW,
+            state.clock.now(),
+        )
+        .await
+    {
         return too_many(&state.config.branding, "setup-link");
     }
     render_setup(&state, &token, StatusCode::OK, None, "").await
@@ -233,12 +237,16 @@ pub async fn setup_complete(
     Path(token): Path<String>,
     Form(form): Form<SetupForm>,
 ) -> Response {
-    if !state.limiter.check(
-        "staff_setup",
-        &client_key(&ctx),
-        limits::LINK_REDEEM,
-        state.clock.now(),
-    ) {
+    if !state
+        .limiter
+        .check(
+            "staff_setup",
+            &client_key(&ctx),
+            limits::LINK_REDEEM,
+            state.clock.now(),
+        )
+        .await
+    {
         return too_many(&state.config.branding, "setup-link");
     }
     let result = staff::complete_setup(
@@ -322,17 +330,22 @@ pub async fn signin(
     if !state
         .limiter
         .check("staff_sign_in", &address, limits::STAFF_SIGN_IN, now)
+        .await
     {
         return too_many(&state.config.branding, "sign-in");
     }
     let email_key: String = form.email.trim().to_lowercase().chars().take(254).collect();
     let pair_key = format!("{address} {email_key}");
-    if state.limiter.over(
-        "staff_sign_in_failures",
-        &pair_key,
-        limits::STAFF_SIGN_IN_FAILURES,
-        now,
-    ) {
+    if state
+        .limiter
+        .over(
+            "staff_sign_in_failures",
+            &pair_key,
+            limits::STAFF_SIGN_IN_FAILURES,
+            now,
+        )
+        .await
+    {
         return page(
             StatusCode::TOO_MANY_REQUESTS,
             &state.config.branding,
@@ -346,14 +359,18 @@ pub async fn signin(
             let (_, window) = limits::STAFF_SIGN_IN_FAILURES;
             state
                 .limiter
-                .hit("staff_sign_in_failures", &pair_key, window, now);
+                .hit("staff_sign_in_failures", &pair_key, window, now)
+                .await;
             let (alert_at, alert_window) = limits::STAFF_SIGN_IN_FAILURES_ALERT;
-            let failures = state.limiter.hit(
-                "staff_sign_in_account_failures",
-                &email_key,
-                alert_window,
-                now,
-            );
+            let failures = state
+                .limiter
+                .hit(
+                    "staff_sign_in_account_failures",
+                    &email_key,
+                    alert_window,
+                    now,
+                )
+                .await;
             // Exactly once per window: the failure that crosses the threshold.
             if failures == alert_at + 1 {
                 if let Err(e) =

@@ -22,12 +22,16 @@ pub async fn show(
     Extension(ctx): Extension<RequestContext>,
     Path(token): Path<String>,
 ) -> Response {
-    if !state.limiter.check(
-        "invite_view",
-        &client_key(&ctx),
-        limits::LINK_VIEW,
-        state.clock.now(),
-    ) {
+    if !state
+        .limiter
+        .check(
+            "invite_view",
+            &client_key(&ctx),
+            limits::LINK_VIEW,
+            state.clock.now(),
+        )
+        .await
+    {
         return too_many(&state.config.branding, "invitation");
     }
     let st = invitations::inspect(&state, &token).await;
@@ -93,12 +97,16 @@ pub async fn accept(
     Extension(ctx): Extension<RequestContext>,
     Path(token): Path<String>,
 ) -> Response {
-    if !state.limiter.check(
-        "invite_accept",
-        &client_key(&ctx),
-        limits::LINK_REDEEM,
-        state.clock.now(),
-    ) {
+    if !state
+        .limiter
+        .check(
+            "invite_accept",
+            &client_key(&ctx),
+            limits::LINK_REDEEM,
+            state.clock.now(),
+        )
+        .await
+    {
         return too_many(&state.config.branding, "invitation");
     }
     let next = invitations::accept_link(&state, &ctx, &token).await;

@@ -61,12 +61,16 @@ pub async fn show(
     Extension(ctx): Extension<RequestContext>,
     Path(token): Path<String>,
 ) -> Response {
-    if !state.limiter.check(
-        "link_view",
-        &client_key(&ctx),
-        limits::LINK_VIEW,
-        state.clock.now(),
-    ) {
+    if !state
+        .limiter
+        .check(
+            "link_view",
+            &client_key(&ctx),
+            limits::LINK_VIEW,
+            state.clock.now(),
+        )
+        .await
+    {
         return too_many(&state.config.branding, "setup-link");
     }
     match setup_links::inspect(&state, &token).await {
@@ -111,12 +115,16 @@ pub async fn redeem(
     session: Session,
     Path(token): Path<String>,
 ) -> Response {
-    if !state.limiter.check(
-        "link_redeem",
-        &client_key(&ctx),
-        limits::LINK_REDEEM,
-        state.clock.now(),
-    ) {
+    if !state
+        .limiter
+        .check(
+            "link_redeem",
+            &client_key(&ctx),
+            limits::LINK_REDEEM,
+            state.clock.now(),
+        )
+        .await
+    {
         return too_many(&state.config.branding, "setup-link");
     }
     match setup_links::redeem(&state, &ctx, &token).await {

@@ -168,6 +168,7 @@ async fn serve(
             if !state
                 .limiter
                 .check("scim_auth_failure", &client, limits::API_AUTH_FAILURE, now)
+                .await
             {
                 let e = ScimError::new(
                     429,

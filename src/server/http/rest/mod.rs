@@ -111,6 +111,7 @@ async fn authenticate(
             if !state
                 .limiter
                 .check("api", &principal.key_id, limits::API, now)
+                .await
             {
                 return RestError::new(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -126,6 +127,7 @@ async fn authenticate(
             if !state
                 .limiter
                 .check("api_auth_failure", &client, limits::API_AUTH_FAILURE, now)
+                .await
             {
                 return RestError::new(
                     StatusCode::TOO_MANY_REQUESTS,
