@@ -49,6 +49,8 @@ vocabulary! {
         NoEmail = "no_email",
         /// The email address is not valid.
         InvalidEmail = "invalid_email",
+        /// The IdP says the email address is not verified (a new identity is not matched or added by it).
+        EmailUnverified = "email_unverified",
         /// The person's membership is suspended (or removed).
         MembershipSuspended = "membership_suspended",
         /// The address's domain is not a verified domain of the organization.

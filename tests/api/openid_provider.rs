@@ -442,14 +442,17 @@ fn challenge(v: &str) -> String {
 
 /// A sign-in up to the client's callback; answers the callback URL.
 async fn code_for(app: &TestApp, op: &TestOp, client_id: &str, hint: &str) -> url::Url {
+    code_with(app, op, &format!(
+        "client_id={client_id}&redirect_uri={CB}&response_type=code&scope=openid%20email&state=st&nonce=n1&code_challenge={}&code_challenge_method=S256&{hint}",
+        challenge(VERIFIER)
+    ))
+    .await
+}
+
+/// Runs `/oauth2/authorize?{query}` through the IdP and answers where Lanyard sends the browser.
+async fn code_with(app: &TestApp, op: &TestOp, query: &str) -> url::Url {
     let r = app
-        .browser_get(
-            &format!(
-                "/oauth2/authorize?client_id={client_id}&redirect_uri={CB}&response_type=code&scope=openid%20email&state=st&nonce=n1&code_challenge={}&code_challenge_method=S256&{hint}",
-                challenge(VERIFIER)
-            ),
-            None,
-        )
+        .browser_get(&format!("/oauth2/authorize?{query}"), None)
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     let to_op = r.header("location").unwrap();
@@ -458,6 +461,18 @@ async fn code_for(app: &TestApp, op: &TestOp, client_id: &str, hint: &str) -> ur
     let r = app.browser_get(&callback, None).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     url::Url::parse(&r.header("location").unwrap()).unwrap()
+}
+
+/// A JWT's claims (no verification: the tests that need it verify separately).
+fn claims_of(jwt: &str) -> Value {
+    use base64::Engine as _;
+    let part = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 /// `POST /oauth2/token`, Basic-authenticated when `secret` is given.
@@ -810,7 +825,7 @@ async fn a_member_the_directory_deprovisions_loses_tokens_and_sign_in(d: Dialect
 }
 
 async fn failed_client_authentications_are_limited_per_address(d: Dialect) {
-    let (app, _op, _org, (a, a_secret), _) = in_process(d).await;
+    let (app, _op, _org, (a, a_secret), (b, b_secret)) = in_process(d).await;
     let form = [
         ("grant_type", "authorization_code"),
         ("code", "nope"),
@@ -823,6 +838,13 @@ async fn failed_client_authentications_are_limited_per_address(d: Dialect) {
     // Past the limit even the right secret waits: guessing stops here.
     let (st, j, _) = token(&app, &a, &a_secret, &form).await;
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{j}");
+    // Another client from the same address is not locked out by the guesses at this one.
+    let (st, j, _) = token(&app, &b, &b_secret, &form).await;
+    assert_eq!(
+        (st, j["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{j}"
+    );
     app.state.clock.advance(61_000);
     let (st, j, _) = token(&app, &a, &a_secret, &form).await;
     assert_eq!(
@@ -1095,4 +1117,170 @@ crate::both_databases!(
     clients_are_managed_with_secrets_shown_once_and_rotated_with_overlap,
     end_session_returns_only_to_a_registered_address,
     failed_client_authentications_are_limited_per_address,
+    no_state_comes_back_when_none_was_sent_and_only_supported_scopes_are_granted,
+    userinfo_follows_the_client_and_the_current_role,
+    the_discovery_form_moves_on_with_a_page_and_domain_hints_are_limited,
 );
+
+async fn no_state_comes_back_when_none_was_sent_and_only_supported_scopes_are_granted(d: Dialect) {
+    let (app, op, org, (a, a_secret), _) = in_process(d).await;
+    op.next_account(json!({"sub": "u1", "email": "ann@acme.test"}))
+        .await;
+    // No `state`, and scopes Lanyard does not know edited into the URL.
+    let back = code_with(&app, &op, &format!(
+        "client_id={a}&redirect_uri={CB}&response_type=code&scope=openid%20admin%20email%20write%3Abilling&nonce=n1&code_challenge={}&code_challenge_method=S256&organization={org}",
+        challenge(VERIFIER)
+    ))
+    .await;
+    assert!(param(&back, "code").is_some(), "{back}");
+    // RFC 6749 §4.1.2: state comes back exactly when it was sent (an empty `state=` breaks
+    // strict clients such as openid-client).
+    assert!(back.query_pairs().all(|(k, _)| k != "state"), "{back}");
+    let (st, j, _) = redeem(&app, &a, &a_secret, &param(&back, "code").unwrap()).await;
+    assert_eq!(st, StatusCode::OK, "{j}");
+    let access = claims_of(j["access_token"].as_str().unwrap());
+    assert_eq!(access["scope"], "openid email", "{access}");
+    // An error back at the client carries no state either.
+    let r = app
+        .browser_get(
+            &format!("/oauth2/authorize?client_id={a}&redirect_uri={CB}&response_type=token&scope=openid"),
+            None,
+        )
+        .await;
+    let back = url::Url::parse(&r.header("location").unwrap()).unwrap();
+    assert!(param(&back, "error").is_some(), "{back}");
+    assert!(back.query_pairs().all(|(k, _)| k != "state"), "{back}");
+}
+
+async fn userinfo_follows_the_client_and_the_current_role(d: Dialect) {
+    let (app, op, org, (a, a_secret), _) = in_process(d).await;
+    op.next_account(json!({"sub": "u1", "email": "ann@acme.test"}))
+        .await;
+    let back = code_for(&app, &op, &a, &format!("organization={org}")).await;
+    let (st, j, _) = redeem(&app, &a, &a_secret, &param(&back, "code").unwrap()).await;
+    assert_eq!(st, StatusCode::OK, "{j}");
+    let access = j["access_token"].as_str().unwrap().to_owned();
+    let info = |access: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .send(
+                    Request::builder()
+                        .uri("/oauth2/userinfo")
+                        .header(header::AUTHORIZATION, format!("Bearer {access}"))
+                        .body(axum::body::Body::empty())
+                        .unwrap(),
+                )
+                .await;
+            (r.status, r.json())
+        }
+    };
+    let (st, j) = info(access.clone()).await;
+    assert_eq!(
+        (st, j["role"].as_str()),
+        (StatusCode::OK, Some("member")),
+        "{j}"
+    );
+    // An admin makes Ann an admin: UserInfo says so at once.
+    let m: String = sqlx::query_scalar("SELECT id FROM memberships WHERE organization_id = $1")
+        .bind(&org)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/memberships/{m}"),
+            Some(json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let (st, j) = info(access.clone()).await;
+    assert_eq!(
+        (st, j["role"].as_str()),
+        (StatusCode::OK, Some("admin")),
+        "{j}"
+    );
+    // The organization is taken off the client's list: its tokens stop working.
+    let list = app.api(Method::GET, "/api/v1/oauth_clients", None).await;
+    let id = list.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == a.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = app.create_org("Globex").await;
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/oauth_clients/{id}"),
+            Some(json!({"allowed_organizations": [other]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(info(access.clone()).await.0, StatusCode::UNAUTHORIZED);
+    // And a deleted client's tokens as well.
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/oauth_clients/{id}"),
+            Some(json!({"allowed_organizations": null})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(info(access.clone()).await.0, StatusCode::OK);
+    let r = app
+        .api(Method::DELETE, &format!("/api/v1/oauth_clients/{id}"), None)
+        .await;
+    assert!(r.status.is_success(), "{}", r.text());
+    assert_eq!(info(access).await.0, StatusCode::UNAUTHORIZED);
+}
+
+async fn the_discovery_form_moves_on_with_a_page_and_domain_hints_are_limited(d: Dialect) {
+    let (app, op, _org, (a, _), _) = in_process(d).await;
+    let base = format!("/oauth2/authorize?client_id={a}&redirect_uri={CB}&response_type=code&scope=openid&state=st&nonce=n&code_challenge={}&code_challenge_method=S256", challenge(VERIFIER));
+    // The discovery page's form marks its submissions.
+    let page = app.browser_get(&base, None).await.text();
+    assert!(page.contains(r#"name="hrd" value="1""#), "{page}");
+    // Submitted from the form: a page that moves on by itself (Chrome applies the page's CSP
+    // `form-action 'self'` to redirects after a form submission, which would stop the hop to the
+    // IdP), with a link to follow by hand.
+    let r = app
+        .browser_get(&format!("{base}&login_hint=ann%40acme.test&hrd=1"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.header("location").is_none());
+    let refresh = r.header("refresh").expect("a Refresh header");
+    let to = refresh.strip_prefix("0;url=").unwrap();
+    assert!(to.starts_with(&op.issuer), "{refresh}");
+    assert!(
+        r.text()
+            .contains(&format!(r#"href="{}""#, to.replace('&', "&amp;"))),
+        "{}",
+        r.text()
+    );
+    assert!(r
+        .header("content-security-policy")
+        .unwrap()
+        .contains("form-action 'self'"));
+    // A client that sends login_hint itself still gets a plain redirect.
+    let r = app
+        .browser_get(&format!("{base}&login_hint=ann%40acme.test"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    // Domain hints are lookups of which organization holds a domain: limited like emails (60 a
+    // minute per address, the two requests above included).
+    for i in 0..58 {
+        let r = app
+            .browser_get(&format!("{base}&domain_hint=guess{i}.test"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{i}");
+    }
+    let r = app
+        .browser_get(&format!("{base}&domain_hint=acme.test"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+}

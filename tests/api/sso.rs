@@ -345,6 +345,55 @@ async fn jit_is_refused_outside_verified_domains(d: Dialect) {
     );
 }
 
+/// An IdP that lets people sign up with any address (and says so with `email_verified: false`)
+/// must not hand a stranger a colleague's membership: an unverified address is neither linked to
+/// a member nor added by JIT. The member's own identity keeps signing in.
+async fn an_unverified_idp_email_is_neither_linked_nor_added(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    op.next_account(json!({"sub": "ceo", "email": "ceo@acme.test"}))
+        .await;
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    assert!(param(&back, "code").is_some(), "{back}");
+    for (sub, email) in [("impostor", "ceo@acme.test"), ("newcomer", "new@acme.test")] {
+        op.next_account(json!({"sub": sub, "email": email, "email_verified": false}))
+            .await;
+        let back = sign_in(&app, &op, &format!("organization={org}")).await;
+        assert_eq!(
+            param(&back, "error").as_deref(),
+            Some("access_denied"),
+            "{back}"
+        );
+        assert!(
+            param(&back, "error_description")
+                .unwrap()
+                .contains("not verified"),
+            "{back}"
+        );
+        assert!(param(&back, "code").is_none());
+    }
+    let reasons: Vec<String> = sqlx::query_scalar(
+        "SELECT reason FROM login_attempts WHERE organization_id = $1 AND reason IS NOT NULL",
+    )
+    .bind(&org)
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(reasons, ["email_unverified", "email_unverified"]);
+    let members: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE organization_id = $1")
+            .bind(&org)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(members, 1);
+    // The CEO's own identity, known by its subject, still signs in.
+    op.next_account(json!({"sub": "ceo", "email": "ceo@acme.test"}))
+        .await;
+    let back = sign_in(&app, &op, &format!("organization={org}")).await;
+    assert!(param(&back, "code").is_some(), "{back}");
+}
+
 async fn jit_is_refused_for_a_lapsed_domain(d: Dialect) {
     let (app, op) = setup(d).await;
     let (org, _) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
@@ -659,6 +708,7 @@ crate::both_databases!(
     a_forged_iss_parameter_is_refused,
     jit_is_refused_outside_verified_domains,
     jit_is_refused_for_a_lapsed_domain,
+    an_unverified_idp_email_is_neither_linked_nor_added,
     another_organizations_connection_cannot_sign_in_its_users,
     a_suspended_member_cannot_sign_in_again,
     inactive_connections_do_not_sign_in,

@@ -153,6 +153,19 @@ pub async fn membership_state(
         .await
 }
 
+/// The membership's role, if it exists in the organization.
+pub async fn role_of(
+    conn: &mut Conn,
+    organization_id: &OrgId,
+    id: &MembershipId,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT role FROM memberships WHERE id = $1 AND organization_id = $2")
+        .bind(id)
+        .bind(organization_id)
+        .fetch_optional(conn)
+        .await
+}
+
 pub async fn insert_membership(
     conn: &mut Conn,
     id: &str,

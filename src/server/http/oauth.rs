@@ -57,20 +57,34 @@ pub async fn authorize(
     State(state): State<AppState>,
     axum::Extension(ctx): axum::Extension<RequestContext>,
     Query(p): Query<oauth::AuthorizeParams>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Response {
-    // An email typed on the discovery page is a lookup of which organization holds its domain:
-    // limited per address, like the link pages.
-    if p.login_hint.is_some()
-        && !state.limiter.check(
-            "oauth_discovery",
-            &client_key(&ctx),
-            limits::OAUTH_DISCOVERY,
-            state.clock.now(),
-        )
+    // An email typed on the discovery page (or a domain hint) is a lookup of which organization
+    // holds its domain: limited per address, like the link pages.
+    if (p.login_hint.is_some() || p.domain_hint.is_some())
+        && !state
+            .limiter
+            .check(
+                "oauth_discovery",
+                &client_key(&ctx),
+                limits::OAUTH_DISCOVERY,
+                state.clock.now(),
+            )
+            .await
     {
         return too_many(&state.config.branding, "sign-in");
     }
+    // Submitted from the discovery page: Chrome applies that page's CSP `form-action 'self'` to
+    // every redirect after the form post, which would stop the hop to the IdP (and back to the
+    // client). A page that moves on by itself (Refresh header, and a link) is not a redirect of
+    // the form submission, so the CSP stays strict.
+    let from_form = raw.as_deref().is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "hrd" && v == "1")
+    });
     match oauth::authorize(&state, p).await {
+        Ok(Authorize::Next(crate::server::service::sso::Next::Redirect(to))) if from_form => {
+            continue_page(&state, &to)
+        }
         Ok(Authorize::Next(next)) => render(&state, Ok(next)),
         Ok(Authorize::Discover {
             client_name,
@@ -121,7 +135,7 @@ fn discovery_page(
         &state.config.branding,
         &format!("Sign in to {client_name}"),
         &format!(
-            r#"<form method="get" action="/oauth2/authorize" class="space-y-4" data-testid="discovery-form">{hidden}
+            r#"<form method="get" action="/oauth2/authorize" class="space-y-4" data-testid="discovery-form">{hidden}<input type="hidden" name="hrd" value="1">
 <div><label for="email" class="block text-sm font-medium text-slate-700">Work email</label>
 <input id="email" name="login_hint" type="email" required autocomplete="email" autofocus class="{INPUT}" value="{email}" placeholder="you@yourcompany.com" data-testid="email"{invalid}>
 <p id="email-help" class="mt-1 text-sm text-slate-600">We send you to your company's sign-in page.</p>{err_html}</div>
@@ -130,6 +144,25 @@ fn discovery_page(
             email = esc(email.unwrap_or("")),
         ),
     )
+}
+
+/// After the discovery form: a page that moves on to `to` at once (Refresh header), with a link
+/// for a browser that does not follow it.
+fn continue_page(state: &AppState, to: &str) -> Response {
+    let mut r = page(
+        StatusCode::OK,
+        &state.config.branding,
+        "Continuing to sign in",
+        &format!(
+            r#"<p class="text-slate-700" role="status">Taking you to your company's sign-in page…</p>
+<p class="mt-4"><a href="{href}" class="{BUTTON}" data-testid="continue-link">Continue</a></p>"#,
+            href = esc(to),
+        ),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("0;url={to}")) {
+        r.headers_mut().insert("refresh", v);
+    }
+    r
 }
 
 /// The client's credentials in an `Authorization: Basic` header (RFC 6749 §2.3.1: each part
@@ -167,22 +200,7 @@ pub async fn token(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let key = client_key(&ctx);
     let now = state.clock.now();
-    if state.limiter.over(
-        "oauth_client_auth_failure",
-        &key,
-        limits::OAUTH_CLIENT_AUTH_FAILURE,
-        now,
-    ) {
-        let mut r = no_store(public_json(
-            StatusCode::TOO_MANY_REQUESTS,
-            serde_json::json!({ "error": "invalid_client", "error_description": "too many failed client authentications from this address; retry in a minute" }),
-        ));
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-        return r;
-    }
     let mut req: oauth::TokenRequest = match serde_urlencoded::from_bytes(&body) {
         Ok(r) => r,
         Err(_) => {
@@ -193,6 +211,33 @@ pub async fn token(
         }
     };
     req.basic = basic_credentials(&headers);
+    // Failed client authentications count per (address, client): guessing one client's secret
+    // stops, while a stranger behind the same address cannot lock other clients out.
+    let claimed = req
+        .basic
+        .as_ref()
+        .map(|(id, _)| id.as_str())
+        .or(req.client_id.as_deref())
+        .unwrap_or("");
+    let key = format!("{}|{claimed}", client_key(&ctx));
+    if state
+        .limiter
+        .over(
+            "oauth_client_auth_failure",
+            &key,
+            limits::OAUTH_CLIENT_AUTH_FAILURE,
+            now,
+        )
+        .await
+    {
+        let mut r = no_store(public_json(
+            StatusCode::TOO_MANY_REQUESTS,
+            serde_json::json!({ "error": "invalid_client", "error_description": "too many failed authentications of this client from this address; retry in a minute" }),
+        ));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return r;
+    }
     match oauth::token(&state, req).await {
         Ok(Ok(t)) => no_store(public_json(StatusCode::OK, t)),
         Ok(Err(e)) => {
@@ -201,12 +246,15 @@ pub async fn token(
                 serde_json::json!({ "error": e.error, "error_description": e.description }),
             );
             if e.status == 401 {
-                state.limiter.hit(
-                    "oauth_client_auth_failure",
-                    &key,
-                    limits::OAUTH_CLIENT_AUTH_FAILURE.1,
-                    now,
-                );
+                state
+                    .limiter
+                    .hit(
+                        "oauth_client_auth_failure",
+                        &key,
+                        limits::OAUTH_CLIENT_AUTH_FAILURE.1,
+                        now,
+                    )
+                    .await;
                 r.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Basic realm="lanyard""#),

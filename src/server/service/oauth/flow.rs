@@ -151,10 +151,17 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Authorize
     if p.response_mode.as_deref().is_some_and(|m| m != "query") {
         return fail("invalid_request", "only response_mode=query is supported");
     }
-    let scope = p.scope.clone().unwrap_or_default();
-    if !scope.split(' ').any(|s| s == "openid") {
+    let asked = p.scope.clone().unwrap_or_default();
+    if !asked.split(' ').any(|s| s == "openid") {
         return fail("invalid_scope", "the scope must include openid");
     }
+    // Only the scopes Lanyard supports are granted (and echoed in the access token); others are
+    // ignored, as OpenID Connect Core §3.1.2.1 says, so a scope edited into the URL grants nothing.
+    let scope = ["openid", "email", "profile"]
+        .into_iter()
+        .filter(|s| asked.split(' ').any(|a| a == *s))
+        .collect::<Vec<_>>()
+        .join(" ");
     match (
         p.code_challenge.as_deref(),
         p.code_challenge_method.as_deref(),
@@ -657,13 +664,30 @@ pub async fn userinfo(
     {
         return Ok(Err("invalid_token"));
     }
-    let org = claims["org_id"].as_str().unwrap_or("");
-    let membership = claims["membership_id"].as_str().unwrap_or("");
+    let org = claims["org_id"].as_str().unwrap_or("").to_owned();
+    let membership = claims["membership_id"].as_str().unwrap_or("").to_owned();
+    // The client must still exist and still be enabled for the organization: deleting it, or
+    // taking the organization off its list, ends its tokens' use at once.
+    let client = claims["client_id"].as_str().unwrap_or("");
+    match clients::by_client_id(state, client).await? {
+        Some(row) if clients::allows_org(&row, &org) => {}
+        _ => return Ok(Err("invalid_token")),
+    }
     let mut conn = state.db.pool.acquire().await?;
-    if !member_active(&mut conn, org, membership).await? {
+    if !member_active(&mut conn, &org, &membership).await? {
         return Ok(Err("invalid_token"));
     }
+    // The role as it is now (a directory move or an admin's change since the sign-in).
+    let role = db::memberships::role_of(
+        &mut conn,
+        &OrgId::from_stored(&org),
+        &MembershipId::from_stored(&membership),
+    )
+    .await?;
     let mut out = claims;
+    if let (Some(role), Some(o)) = (role, out.as_object_mut()) {
+        o.insert("role".into(), role.into());
+    }
     if let Some(o) = out.as_object_mut() {
         for k in [
             "iss",

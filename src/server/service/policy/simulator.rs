@@ -146,8 +146,15 @@ async fn simulate_sso(
     .fetch_optional(&mut *conn)
     .await?;
     Ok(
-        match crate::server::service::sso::admission(conn, &row, Some(email), subject.as_deref(), t)
-            .await?
+        match crate::server::service::sso::admission(
+            conn,
+            &row,
+            Some(email),
+            None,
+            subject.as_deref(),
+            t,
+        )
+        .await?
         {
             Ok(a) => (true, Some(a.role().to_owned())),
             Err(_) => (false, None),

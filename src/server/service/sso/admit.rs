@@ -60,6 +60,8 @@ pub(crate) async fn admission(
     conn: &mut Conn,
     row: &db::connections::ConnectionRow,
     email: Option<&str>,
+    // What the IdP says of the address (OIDC `email_verified`; `None` when it does not say).
+    email_verified: Option<bool>,
     subject: Option<&str>,
     t: &mut Trace,
 ) -> Result<Result<Admit, OidcFailure>, AppError> {
@@ -140,6 +142,12 @@ pub(crate) async fn admission(
             membership_id: m,
             role: r,
         }));
+    }
+    // A new identity is matched to a member, or added, by its email: only when the IdP does not
+    // say the address is unverified (an IdP with self-service sign-up could otherwise hand a
+    // stranger a colleague's address).
+    if email_verified == Some(false) {
+        return refuse(t, TraceRule::Email, AdmissionRefusal::EmailUnverified, format!("your identity provider says {email} is not verified, so you cannot be matched to a member or added by it; verify the address with your identity provider or ask your IT admin"));
     }
     let Some(domain) = email_domain(&email) else {
         return refuse(
@@ -277,6 +285,7 @@ async fn decide_locked(
             tx.conn(),
             row,
             id.email.as_deref(),
+            id.email_verified,
             Some(&id.subject),
             &mut Trace::default(),
         )

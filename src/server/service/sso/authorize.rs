@@ -28,15 +28,12 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, App
         // Never redirect to a URI that is not on the allow-list.
         return Ok(page(400, "Sign-in link is not valid", "The application asked to return to an address Lanyard does not know. Tell the application's support."));
     }
-    let client_state = p.state.clone().unwrap_or_default();
+    let client_state = p.state.clone();
     let fail = |code: &str, desc: &str| {
         Next::Redirect(with_query(
             &redirect_uri,
-            &[
-                ("error", code),
-                ("error_description", desc),
-                ("state", &client_state),
-            ],
+            &[("error", code), ("error_description", desc)],
+            client_state.as_deref(),
         ))
     };
     let conn_row = match resolve_connection(state, &p).await? {
@@ -52,7 +49,7 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, App
         SignInPurpose::Signin,
         Origin {
             redirect_uri: Some(redirect_uri),
-            client_state: Some(client_state),
+            client_state,
             ..Origin::default()
         },
     )
@@ -169,8 +166,8 @@ pub(crate) async fn begin_for(
                             "error_description",
                             "the identity provider could not be reached",
                         ),
-                        ("state", client_state.as_deref().unwrap_or("")),
                     ],
+                    client_state.as_deref(),
                 )),
                 _ => page(502, "Could not reach the identity provider", f.message),
             });

@@ -140,8 +140,8 @@ pub(super) async fn conclude(
                 &[
                     ("error", "access_denied"),
                     ("error_description", &f.message),
-                    ("state", req.client_state.as_deref().unwrap_or("")),
                 ],
+                req.client_state.as_deref(),
             )),
             (None, Some(SignInPurpose::Signin)) => page(
                 403,

@@ -84,7 +84,9 @@ pub(crate) fn page(status: u16, title: &str, message: impl Into<String>) -> Next
     Next::Page(status, title.into(), message.into())
 }
 
-fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
+/// `base` with `pairs` added to its query, and the client's `state` when it sent one (RFC 6749
+/// §4.1.2: returned exactly when the request had it; an empty `state=` breaks strict clients).
+fn with_query(base: &str, pairs: &[(&str, &str)], client_state: Option<&str>) -> String {
     let mut u = match url::Url::parse(base) {
         Ok(u) => u,
         Err(_) => return base.to_owned(),
@@ -93,6 +95,9 @@ fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
         let mut q = u.query_pairs_mut();
         for (k, v) in pairs {
             q.append_pair(k, v);
+        }
+        if let Some(st) = client_state {
+            q.append_pair("state", st);
         }
     }
     u.to_string()

@@ -43,7 +43,8 @@ pub async fn hand_off(
     .await?;
     Ok(Next::Redirect(with_query(
         redirect_uri,
-        &[("code", &code), ("state", client_state.unwrap_or(""))],
+        &[("code", &code)],
+        client_state,
     )))
 }
 
