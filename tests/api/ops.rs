@@ -761,7 +761,30 @@ async fn one_trace_spans_authorize_callback_and_token_and_webhooks_carry_tracepa
     let _ = receiver.kill();
 }
 
+/// A rolling upgrade: release N migrated the database; a node of release N−1 (which does not know
+/// N's migration) must still start and be ready, since releases only expand the schema.
+async fn an_older_node_starts_against_a_newer_schema(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) \
+         VALUES (29991231000000, 'a later release', CURRENT_TIMESTAMP, TRUE, $1, 1)",
+    )
+    .bind(vec![0u8; 48])
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
+    let db = lanyard::server::db::Db::connect(&app.state.config.database_url)
+        .await
+        .unwrap();
+    db.migrate()
+        .await
+        .expect("an older binary migrates a newer schema");
+    let r = app.browser_get("/readyz", None).await;
+    assert_eq!(r.json()["migrations"], "current", "{}", r.text());
+}
+
 crate::both_databases!(
+    an_older_node_starts_against_a_newer_schema,
     metrics_parse_and_move_after_refusals_and_failures,
     labels_do_not_grow_with_organizations,
     readiness_reports_each_check,
@@ -827,4 +850,21 @@ async fn two_postgres_nodes_share_a_rate_limit() {
             .status,
         StatusCode::OK
     );
+}
+
+/// `sslmode=require` in DATABASE_URL gives an encrypted connection to PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_can_require_tls() {
+    let app = TestApp::spawn(Dialect::Postgres).await;
+    let db = lanyard::server::db::Db::connect(&format!(
+        "{}?sslmode=require",
+        app.state.config.database_url
+    ))
+    .await
+    .expect("connect with sslmode=require");
+    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(ssl);
 }
