@@ -118,10 +118,14 @@ macro_rules! rp_client {
 }
 
 /// Builds the authorization request (code flow, PKCE S256, random state and nonce).
-pub fn start(meta: CoreProviderMetadata, cfg: &RpConfig) -> Result<Started, OidcFailure> {
+pub fn start(
+    meta: CoreProviderMetadata,
+    cfg: &RpConfig,
+    force_authn: bool,
+) -> Result<Started, OidcFailure> {
     let client = rp_client!(meta, cfg);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, state, nonce) = client
+    let mut req = client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
             CsrfToken::new_random,
@@ -129,8 +133,11 @@ pub fn start(meta: CoreProviderMetadata, cfg: &RpConfig) -> Result<Started, Oidc
         )
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("profile".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+        .set_pkce_challenge(challenge);
+    if force_authn {
+        req = req.add_prompt(openidconnect::core::CoreAuthPrompt::Login);
+    }
+    let (url, state, nonce) = req.url();
     Ok(Started {
         url: url.to_string(),
         state: state.secret().clone(),

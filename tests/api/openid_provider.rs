@@ -1120,7 +1120,90 @@ crate::both_databases!(
     no_state_comes_back_when_none_was_sent_and_only_supported_scopes_are_granted,
     userinfo_follows_the_client_and_the_current_role,
     the_discovery_form_moves_on_with_a_page_and_domain_hints_are_limited,
+    prompt_login_and_max_age_make_the_idp_authenticate_afresh,
 );
+
+async fn prompt_login_and_max_age_make_the_idp_authenticate_afresh(d: Dialect) {
+    let (app, op, org, (a, a_secret), _) = in_process(d).await;
+    let query = |org: &str, extra: &str| {
+        format!(
+            "client_id={a}&redirect_uri={CB}&response_type=code&scope=openid%20email&state=st&nonce=n1&code_challenge={}&code_challenge_method=S256&organization={org}{extra}",
+            challenge(VERIFIER)
+        )
+    };
+    let to_idp = |q: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .browser_get(&format!("/oauth2/authorize?{q}"), None)
+                .await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+            url::Url::parse(&r.header("location").unwrap()).unwrap()
+        }
+    };
+    for (extra, forced) in [
+        ("", false),
+        ("&prompt=login", true),
+        ("&max_age=0", true),
+        ("&max_age=3600", true),
+    ] {
+        let to = to_idp(query(&org, extra)).await;
+        assert_eq!(
+            param(&to, "prompt").as_deref() == Some("login"),
+            forced,
+            "{extra}: {to}"
+        );
+    }
+    // The real IdP honours it and the sign-in completes.
+    op.next_account(json!({"sub": "u1", "email": "ann@acme.test"}))
+        .await;
+    let back = code_with(&app, &op, &query(&org, "&prompt=login")).await;
+    let (st, j, _) = redeem(&app, &a, &a_secret, &param(&back, "code").unwrap()).await;
+    assert_eq!(st, StatusCode::OK, "{j}");
+    // A max_age that is not a number goes back to the client as an error.
+    let r = app
+        .browser_get(
+            &format!("/oauth2/authorize?{}", query(&org, "&max_age=soon")),
+            None,
+        )
+        .await;
+    let back = url::Url::parse(&r.header("location").unwrap()).unwrap();
+    assert_eq!(
+        param(&back, "error").as_deref(),
+        Some("invalid_request"),
+        "{back}"
+    );
+    // SAML: the AuthnRequest says ForceAuthn.
+    let idp = TestIdp::start();
+    let globex = app.create_org("Globex").await;
+    verified_domain(&app, &globex, "globex.test").await;
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{globex}/connections"),
+            Some(json!({"type": "saml", "name": "Entra", "idp": "entra", "saml": {"idp_metadata_url": idp.entity_id()}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    crate::helpers::activate_connection(&app, r.json()["id"].as_str().unwrap()).await;
+    for (extra, forced) in [("", false), ("&prompt=login", true)] {
+        use base64::Engine as _;
+        use std::io::Read as _;
+        let to = to_idp(query(&globex, extra)).await;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(param(&to, "SAMLRequest").unwrap())
+            .unwrap();
+        let mut xml = String::new();
+        flate2::read::DeflateDecoder::new(&raw[..])
+            .read_to_string(&mut xml)
+            .unwrap();
+        assert_eq!(
+            xml.contains(r#"ForceAuthn="true""#),
+            forced,
+            "{extra}: {xml}"
+        );
+    }
+}
 
 async fn no_state_comes_back_when_none_was_sent_and_only_supported_scopes_are_granted(d: Dialect) {
     let (app, op, org, (a, a_secret), _) = in_process(d).await;

@@ -14,9 +14,15 @@ pub fn authn_request(
     sp_entity_id: &str,
     acs_url: &str,
     destination: &str,
+    force_authn: bool,
 ) -> String {
+    let force = if force_authn {
+        r#" ForceAuthn="true""#
+    } else {
+        ""
+    };
     format!(
-        r#"<samlp:AuthnRequest xmlns:samlp="{NS_PROTOCOL}" xmlns:saml="{NS_ASSERTION}" ID="{id}" Version="2.0" IssueInstant="{at}" Destination="{dest}" AssertionConsumerServiceURL="{acs}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"><saml:Issuer>{issuer}</saml:Issuer><samlp:NameIDPolicy Format="{NAME_ID_EMAIL}" AllowCreate="true"/></samlp:AuthnRequest>"#,
+        r#"<samlp:AuthnRequest xmlns:samlp="{NS_PROTOCOL}" xmlns:saml="{NS_ASSERTION}" ID="{id}" Version="2.0" IssueInstant="{at}" Destination="{dest}" AssertionConsumerServiceURL="{acs}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"{force}><saml:Issuer>{issuer}</saml:Issuer><samlp:NameIDPolicy Format="{NAME_ID_EMAIL}" AllowCreate="true"/></samlp:AuthnRequest>"#,
         id = xml_escape(id),
         at = format_instant(now_ms),
         dest = xml_escape(destination),
@@ -46,6 +52,21 @@ mod tests {
     use std::io::Read as _;
 
     #[test]
+    fn force_authn_is_asked_only_when_wanted() {
+        let args = (
+            "_r1",
+            0,
+            "https://sp/metadata",
+            "https://sp/acs",
+            "https://idp/sso",
+        );
+        let plain = authn_request(args.0, args.1, args.2, args.3, args.4, false);
+        let forced = authn_request(args.0, args.1, args.2, args.3, args.4, true);
+        assert!(!plain.contains("ForceAuthn"));
+        assert!(forced.contains(r#" ForceAuthn="true""#), "{forced}");
+    }
+
+    #[test]
     fn redirect_url_carries_a_deflated_request_and_the_relay_state() {
         let xml = authn_request(
             "_r1",
@@ -53,6 +74,7 @@ mod tests {
             "https://sp/metadata",
             "https://sp/acs",
             "https://idp/sso",
+            false,
         );
         let url =
             url::Url::parse(&redirect_url("https://idp/sso?x=1", &xml, "st").unwrap()).unwrap();

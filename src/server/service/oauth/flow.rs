@@ -47,7 +47,6 @@ pub async fn discovery(state: &AppState) -> Result<serde_json::Value, AppError> 
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
-        "service_documentation": format!("{base}/docs/openid-provider"),
     }))
 }
 
@@ -65,6 +64,7 @@ pub struct AuthorizeParams {
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
     pub prompt: Option<String>,
+    pub max_age: Option<String>,
     pub organization: Option<String>,
     pub connection: Option<String>,
     pub login_hint: Option<String>,
@@ -196,6 +196,17 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Authorize
             "Lanyard keeps no sign-in session: the person must sign in at their identity provider",
         );
     }
+    let force_authn = p
+        .prompt
+        .as_deref()
+        .is_some_and(|pr| pr.split(' ').any(|x| x == "login"))
+        || p.max_age.as_deref().is_some_and(|m| !m.trim().is_empty());
+    if p.max_age
+        .as_deref()
+        .is_some_and(|m| !m.trim().is_empty() && m.trim().parse::<u64>().is_err())
+    {
+        return fail("invalid_request", "max_age must be a number of seconds");
+    }
     let carry = carried(&p);
     let discover = |email: Option<String>, error: Option<String>| {
         Ok(Authorize::Discover {
@@ -267,6 +278,9 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Authorize
             client_state: p.state.clone(),
             invitation: None,
             oauth: Some(serde_json::to_string(&request).unwrap_or_default()),
+            // `prompt=login`, or a `max_age` (Lanyard keeps no session, so any maximum age is
+            // met by authenticating now): the IdP must not reuse its session.
+            force_authn,
         },
     )
     .await?;
@@ -285,6 +299,8 @@ fn carried(p: &AuthorizeParams) -> Vec<(&'static str, String)> {
         ("nonce", &p.nonce),
         ("code_challenge", &p.code_challenge),
         ("code_challenge_method", &p.code_challenge_method),
+        ("prompt", &p.prompt),
+        ("max_age", &p.max_age),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.clone().map(|v| (k, v)))

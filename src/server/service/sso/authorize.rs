@@ -147,13 +147,14 @@ pub(crate) async fn begin_for(
         client_state,
         invitation,
         oauth,
+        force_authn,
     } = origin;
     let cfg = rp(state, &row)?;
     let meta = state
         .oidc_cache
         .get(&state.outbound, &cfg.issuer, state.clock.now())
         .await;
-    let started = match meta.and_then(|m| oidc::start(m, &cfg)) {
+    let started = match meta.and_then(|m| oidc::start(m, &cfg, force_authn)) {
         Ok(s) => s,
         Err(f) => {
             record_failure(state, &row, purpose, &f).await?;

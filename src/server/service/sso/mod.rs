@@ -51,6 +51,9 @@ pub(crate) struct Origin {
     pub invitation: Option<(String, String)>,
     /// The OAuth client's request (JSON) when Lanyard's OpenID Provider started it.
     pub oauth: Option<String>,
+    /// The person must authenticate afresh at the IdP (an OAuth client's `prompt=login` or
+    /// `max_age`): OIDC `prompt=login`, SAML `ForceAuthn="true"`.
+    pub force_authn: bool,
 }
 
 /// The callback's query.

@@ -32,6 +32,7 @@ pub(super) async fn begin_saml(
         client_state,
         invitation,
         oauth,
+        force_authn,
     } = origin;
     let now = state.clock.now();
     let relay_state = new_secret("");
@@ -46,6 +47,7 @@ pub(super) async fn begin_saml(
         &connections::sp_entity_id(state, &row.id),
         &connections::acs_url(state, &row.id),
         &sso_url,
+        force_authn,
     );
     let url = match request::redirect_url(&sso_url, &xml, &relay_state) {
         Ok(u) => u,
