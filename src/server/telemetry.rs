@@ -15,6 +15,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::Layer as _;
 
 /// Whether spans are exported (the standard variables say where).
 fn export_configured() -> bool {
@@ -55,20 +56,30 @@ pub fn init() -> Option<SdkTracerProvider> {
     } else {
         None
     };
+    // Traces also carry each SQL statement sqlx runs (its `sqlx::query` events, with the
+    // statement and its duration) as events of the span that ran it; the logs keep their filter.
     let otel = provider.as_ref().map(|p| {
         use opentelemetry::trace::TracerProvider as _;
-        tracing_opentelemetry::layer().with_tracer(p.tracer("lanyard"))
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("lanyard"))
+            .with_filter(tracing_subscriber::EnvFilter::new(format!(
+                "{filter},sqlx::query=debug"
+            )))
     });
-    let text = (!json).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    let text = (!json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(tracing_subscriber::EnvFilter::new(&filter))
+    });
     let structured = json.then(|| {
         tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(true)
             .with_span_list(false)
             .with_writer(std::io::stderr)
+            .with_filter(tracing_subscriber::EnvFilter::new(&filter))
     });
     tracing_subscriber::registry()
-        .with(tracing_subscriber::EnvFilter::new(filter))
         .with(text)
         .with(structured)
         .with(otel)

@@ -962,7 +962,9 @@ pub mod portal {
             .unwrap();
         let mut out = BTreeMap::new();
         for t in tables {
-            if t == "sessions" || t.starts_with("_sqlx") {
+            // Sessions, and the rate-limit windows failed attempts count in (on PostgreSQL),
+            // change by design: they hold no tenant data.
+            if t == "sessions" || t == "rate_limits" || t.starts_with("_sqlx") {
                 continue;
             }
             let rows = sqlx::query(&format!("SELECT * FROM {t}"))

@@ -739,6 +739,20 @@ async fn one_trace_spans_authorize_callback_and_token_and_webhooks_carry_tracepa
             "{name} is in the authorize request's trace {trace}: {spans:?}"
         );
     }
+    // The SQL the sign-in ran is in its trace: each statement an event of the span that ran it
+    // (the pending sign-in is written during authorize, the code redeemed at the token endpoint).
+    let statements: Vec<String> = spans
+        .iter()
+        .filter(|s| s["trace_id"] == trace)
+        .flat_map(|s| s["events"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e["attributes"]["db.statement"].as_str().map(str::to_owned))
+        .collect();
+    for table in ["sso_requests", "sso_codes"] {
+        assert!(
+            statements.iter().any(|q| q.contains(table)),
+            "no statement on {table} in the trace: {statements:?}"
+        );
+    }
     // The webhook delivery carried a traceparent of an exported delivery span.
     let tp = hooks
         .iter()

@@ -3,7 +3,7 @@ sink, for tests/api/ops.rs. Prints `READY <port>` once listening (OTLP_PORT=0 pi
 
   POST /v1/traces   ExportTraceServiceRequest -> recorded spans
   POST /hook        a webhook delivery -> its headers recorded, 204
-  GET  /_spans      [{trace_id, span_id, parent_span_id, name, attributes}]
+  GET  /_spans      [{trace_id, span_id, parent_span_id, name, attributes, events}]
   GET  /_hooks      [{headers}]
 """
 import gzip
@@ -59,6 +59,10 @@ class Handler(BaseHTTPRequestHandler):
                                 "parent_span_id": sp.parent_span_id.hex(),
                                 "name": sp.name,
                                 "attributes": {a.key: value(a.value) for a in sp.attributes},
+                                "events": [
+                                    {"name": e.name, "attributes": {a.key: value(a.value) for a in e.attributes}}
+                                    for e in sp.events
+                                ],
                             })
             self._send(200, ExportTraceServiceResponse().SerializeToString(), "application/x-protobuf")
         elif self.path == "/hook":
