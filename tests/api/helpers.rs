@@ -128,6 +128,17 @@ impl TestApp {
         }
     }
 
+    /// Another node of this deployment: its own pool and state on the same database (a fresh
+    /// clock, its own in-process caches and limiter), and its router.
+    pub async fn second_node(&self) -> (AppState, Router) {
+        let db = Db::connect(&self.state.config.database_url)
+            .await
+            .expect("connect");
+        let state =
+            AppState::new(db, (*self.state.config).clone(), Clock::default()).expect("state");
+        (state.clone(), build_router(state))
+    }
+
     /// Sends a raw request.
     pub async fn send(&self, req: Request<Body>) -> TestResponse {
         let resp = self.router.clone().oneshot(req).await.expect("infallible");

@@ -463,6 +463,23 @@ async fn code_with(app: &TestApp, op: &TestOp, query: &str) -> url::Url {
     url::Url::parse(&r.header("location").unwrap()).unwrap()
 }
 
+/// PATCHes the organization's one membership through the vendor API.
+async fn patch_the_member(app: &TestApp, org: &str, body: Value) {
+    let m: String = sqlx::query_scalar("SELECT id FROM memberships WHERE organization_id = $1")
+        .bind(org)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/memberships/{m}"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
 /// A JWT's claims (no verification: the tests that need it verify separately).
 fn claims_of(jwt: &str) -> Value {
     use base64::Engine as _;
@@ -721,19 +738,7 @@ async fn suspended_members_and_jit_off_are_refused_like_the_simulator_says(d: Di
     op.next_account(json!({"sub": "u1", "email": "ann@acme.test"}))
         .await;
     let back = code_for(&app, &op, &a, &format!("organization={org}")).await;
-    let m: String = sqlx::query_scalar("SELECT id FROM memberships WHERE organization_id = $1")
-        .bind(&org)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{m}"),
-            Some(json!({"state": "suspended"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    patch_the_member(&app, &org, json!({"state": "suspended"})).await;
     let (st, j, _) = redeem(&app, &a, &a_secret, &param(&back, "code").unwrap()).await;
     assert_eq!(
         (st, j["error"].as_str()),
@@ -1265,19 +1270,7 @@ async fn userinfo_follows_the_client_and_the_current_role(d: Dialect) {
         "{j}"
     );
     // An admin makes Ann an admin: UserInfo says so at once.
-    let m: String = sqlx::query_scalar("SELECT id FROM memberships WHERE organization_id = $1")
-        .bind(&org)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
-    let r = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v1/memberships/{m}"),
-            Some(json!({"role": "admin"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    patch_the_member(&app, &org, json!({"role": "admin"})).await;
     let (st, j) = info(access.clone()).await;
     assert_eq!(
         (st, j["role"].as_str()),

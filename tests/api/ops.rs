@@ -812,17 +812,7 @@ async fn two_postgres_nodes_share_a_rate_limit() {
     use axum::http::{header, Request};
     use tower::ServiceExt as _;
     let app = TestApp::spawn(Dialect::Postgres).await;
-    let db = lanyard::server::db::Db::connect(&app.state.config.database_url)
-        .await
-        .unwrap();
-    let node_b = lanyard::server::http::build_router(
-        lanyard::server::state::AppState::new(
-            db,
-            (*app.state.config).clone(),
-            lanyard::server::clock::Clock::default(),
-        )
-        .unwrap(),
-    );
+    let (_, node_b) = app.second_node().await;
     let guess = |router: axum::Router| async move {
         let req = Request::builder()
             .uri("/api/v1/organizations")

@@ -424,17 +424,7 @@ async fn a_certificate_removed_through_another_node_stops_verifying_at_once(d: D
         );
     }
     // Node B: its own pool and state on the same database.
-    let db = lanyard::server::db::Db::connect(&app.state.config.database_url)
-        .await
-        .unwrap();
-    let node_b = lanyard::server::http::build_router(
-        lanyard::server::state::AppState::new(
-            db,
-            (*app.state.config).clone(),
-            lanyard::server::clock::Clock::default(),
-        )
-        .unwrap(),
-    );
+    let (_, node_b) = app.second_node().await;
     let req = Request::builder()
         .method(Method::PATCH)
         .uri(format!("/api/v1/connections/{id}"))
