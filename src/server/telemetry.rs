@@ -56,15 +56,22 @@ pub fn init() -> Option<SdkTracerProvider> {
     } else {
         None
     };
-    // Traces also carry each SQL statement sqlx runs (its `sqlx::query` events, with the
-    // statement and its duration) as events of the span that ran it; the logs keep their filter.
     let otel = provider.as_ref().map(|p| {
         use opentelemetry::trace::TracerProvider as _;
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer("lanyard"))
-            .with_filter(tracing_subscriber::EnvFilter::new(format!(
-                "{filter},sqlx::query=debug"
-            )))
+            .with_filter(tracing_subscriber::EnvFilter::new(&filter))
+    });
+    // Each SQL statement sqlx runs becomes a span of its own under the span that ran it.
+    let sql = provider.as_ref().map(|p| {
+        use opentelemetry::trace::TracerProvider as _;
+        SqlSpans {
+            tracer: p.tracer("lanyard.sql"),
+        }
+        .with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target("sqlx::query", tracing::Level::DEBUG),
+        )
     });
     let text = (!json).then(|| {
         tracing_subscriber::fmt::layer()
@@ -83,6 +90,7 @@ pub fn init() -> Option<SdkTracerProvider> {
         .with(text)
         .with(structured)
         .with(otel)
+        .with(sql)
         .init();
     if provider.is_some() {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
@@ -173,4 +181,91 @@ pub fn span_continuing(name: &'static str, traceparent: Option<&str>) -> tracing
         }
     }
     span
+}
+
+/// Turns each statement sqlx reports (its `sqlx::query` events: the statement, rows and time,
+/// never the bound values) into a span of its own, a child of the span that ran it, timed from
+/// the statement's start to its end.
+struct SqlSpans {
+    tracer: opentelemetry_sdk::trace::SdkTracer,
+}
+
+#[derive(Default)]
+struct SqlFields {
+    summary: String,
+    statement: String,
+    elapsed_secs: f64,
+    rows_affected: Option<u64>,
+    rows_returned: Option<u64>,
+}
+
+impl tracing::field::Visit for SqlFields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "summary" => self.summary = value.to_owned(),
+            "db.statement" => self.statement = value.trim().to_owned(),
+            _ => {}
+        }
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        if field.name() == "elapsed_secs" {
+            self.elapsed_secs = value;
+        }
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        match field.name() {
+            "rows_affected" => self.rows_affected = Some(value),
+            "rows_returned" => self.rows_returned = Some(value),
+            _ => {}
+        }
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "summary" && self.summary.is_empty() {
+            self.summary = format!("{value:?}").trim_matches('"').to_owned();
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SqlSpans {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
+        use opentelemetry::KeyValue;
+        if event.metadata().target() != "sqlx::query" {
+            return;
+        }
+        let mut f = SqlFields::default();
+        event.record(&mut f);
+        let end = std::time::SystemTime::now();
+        let start = end
+            .checked_sub(std::time::Duration::from_secs_f64(f.elapsed_secs.max(0.0)))
+            .unwrap_or(end);
+        let statement = if f.statement.is_empty() {
+            f.summary.clone()
+        } else {
+            f.statement
+        };
+        let mut attributes = vec![KeyValue::new("db.statement", statement)];
+        if let Some(n) = f.rows_affected {
+            attributes.push(KeyValue::new("db.rows_affected", n as i64));
+        }
+        if let Some(n) = f.rows_returned {
+            attributes.push(KeyValue::new("db.rows_returned", n as i64));
+        }
+        // The span that ran the statement is the active OpenTelemetry context (the layer
+        // activates each span's context while it is entered).
+        let parent = opentelemetry::Context::current();
+        let name = if f.summary.is_empty() {
+            "sql".to_owned()
+        } else {
+            f.summary.trim_end_matches(" …").to_owned()
+        };
+        let mut span = self
+            .tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Client)
+            .with_start_time(start)
+            .with_attributes(attributes)
+            .start_with_context(&self.tracer, &parent);
+        span.end_with_timestamp(end);
+    }
 }

@@ -1126,7 +1126,33 @@ crate::both_databases!(
     userinfo_follows_the_client_and_the_current_role,
     the_discovery_form_moves_on_with_a_page_and_domain_hints_are_limited,
     prompt_login_and_max_age_make_the_idp_authenticate_afresh,
+    email_verified_is_false_when_the_idp_says_so_for_a_returning_identity,
 );
+
+/// A returning identity (known by its subject) whose IdP now sends a colleague's address,
+/// unverified: it signs in, but the ID token does not vouch for the address.
+async fn email_verified_is_false_when_the_idp_says_so_for_a_returning_identity(d: Dialect) {
+    let (app, op, org, (a, a_secret), _) = in_process(d).await;
+    let id_token = |account: Value| {
+        let (app, op, a, a_secret, org) = (&app, &op, &a, &a_secret, &org);
+        async move {
+            op.next_account(account).await;
+            let back = code_for(app, op, a, &format!("organization={org}")).await;
+            let (st, j, _) = redeem(app, a, a_secret, &param(&back, "code").unwrap()).await;
+            assert_eq!(st, StatusCode::OK, "{j}");
+            claims_of(j["id_token"].as_str().unwrap())
+        }
+    };
+    let c = id_token(json!({"sub": "u1", "email": "ann@acme.test"})).await;
+    assert_eq!(
+        (c["email"].as_str(), &c["email_verified"]),
+        (Some("ann@acme.test"), &json!(true)),
+        "{c}"
+    );
+    let c =
+        id_token(json!({"sub": "u1", "email": "boss@acme.test", "email_verified": false})).await;
+    assert_eq!(c["email_verified"], json!(false), "{c}");
+}
 
 async fn prompt_login_and_max_age_make_the_idp_authenticate_afresh(d: Dialect) {
     let (app, op, org, (a, a_secret), _) = in_process(d).await;

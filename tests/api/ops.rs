@@ -739,18 +739,30 @@ async fn one_trace_spans_authorize_callback_and_token_and_webhooks_carry_tracepa
             "{name} is in the authorize request's trace {trace}: {spans:?}"
         );
     }
-    // The SQL the sign-in ran is in its trace: each statement an event of the span that ran it
+    // The SQL the sign-in ran is in its trace: each statement a span under the span that ran it
     // (the pending sign-in is written during authorize, the code redeemed at the token endpoint).
-    let statements: Vec<String> = spans
+    let ids: BTreeSet<&str> = spans
         .iter()
         .filter(|s| s["trace_id"] == trace)
-        .flat_map(|s| s["events"].as_array().cloned().unwrap_or_default())
-        .filter_map(|e| e["attributes"]["db.statement"].as_str().map(str::to_owned))
+        .filter_map(|s| s["span_id"].as_str())
+        .collect();
+    let statements: Vec<&Value> = spans
+        .iter()
+        .filter(|s| s["trace_id"] == trace && s["attributes"]["db.statement"].is_string())
         .collect();
     for table in ["sso_requests", "sso_codes"] {
+        let found = statements
+            .iter()
+            .find(|s| {
+                s["attributes"]["db.statement"]
+                    .as_str()
+                    .unwrap()
+                    .contains(table)
+            })
+            .unwrap_or_else(|| panic!("no statement on {table} in the trace: {statements:?}"));
         assert!(
-            statements.iter().any(|q| q.contains(table)),
-            "no statement on {table} in the trace: {statements:?}"
+            ids.contains(found["parent_span_id"].as_str().unwrap()),
+            "{found}"
         );
     }
     // The webhook delivery carried a traceparent of an exported delivery span.

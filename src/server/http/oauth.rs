@@ -149,6 +149,17 @@ fn discovery_page(
 /// After the discovery form: a page that moves on to `to` at once (Refresh header), with a link
 /// for a browser that does not follow it.
 fn continue_page(state: &AppState, to: &str) -> Response {
+    // Only ever a web address (an IdP's discovery document could name anything).
+    if !(to.starts_with("https://") || to.starts_with("http://")) {
+        return render(
+            state,
+            Ok(crate::server::service::sso::Next::Page(
+                502,
+                "The identity provider's address is not valid".into(),
+                "The sign-in page of your company's identity provider is not a web address. Tell your IT admin.".into(),
+            )),
+        );
+    }
     let mut r = page(
         StatusCode::OK,
         &state.config.branding,
@@ -213,13 +224,23 @@ pub async fn token(
     req.basic = basic_credentials(&headers);
     // Failed client authentications count per (address, client): guessing one client's secret
     // stops, while a stranger behind the same address cannot lock other clients out.
+    // Only a client that exists gets a count of its own: made-up client ids share the
+    // address's count (and cannot fill the shared table with rows).
     let claimed = req
         .basic
         .as_ref()
         .map(|(id, _)| id.as_str())
         .or(req.client_id.as_deref())
         .unwrap_or("");
-    let key = format!("{}|{claimed}", client_key(&ctx));
+    let known = match oauth::clients::by_client_id(&state, claimed).await {
+        Ok(c) => c.is_some(),
+        Err(e) => return no_store(error_json(e)),
+    };
+    let key = if known {
+        format!("{}|{claimed}", client_key(&ctx))
+    } else {
+        client_key(&ctx)
+    };
     if state
         .limiter
         .over(

@@ -173,13 +173,13 @@ fn fell_back(e: &sqlx::Error) {
     tracing::warn!(error = %e, "shared rate limit unavailable; counting on this node only");
 }
 
-/// Deletes shared windows that ended more than a day ago (no limit is longer than that).
+/// Deletes shared windows that started more than an hour ago (the longest limit is 15 minutes).
 pub async fn purge(db: &crate::server::db::Db, now: i64) -> Result<u64, sqlx::Error> {
     if db.dialect != crate::server::db::Dialect::Postgres {
         return Ok(0);
     }
     let done = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
-        .bind(now - 86_400_000)
+        .bind(now - 3_600_000)
         .execute(&db.pool)
         .await?;
     Ok(done.rows_affected())

@@ -627,10 +627,16 @@ async fn person_claims(
     });
     let scopes: Vec<&str> = scope.split(' ').collect();
     if scopes.contains(&"email") {
-        // Verified only when the organization holds the email's domain verified.
+        // Verified only when the organization holds the email's domain verified, and the IdP
+        // did not say the address is unverified (a returning identity may have changed its
+        // email at a self-service IdP).
         let owner = crate::server::service::domains::verified_owner_of_email(state, &email).await?;
+        let idp_unverified = matches!(
+            &profile["raw_attributes"]["email_verified"],
+            serde_json::Value::Bool(false)
+        ) || profile["raw_attributes"]["email_verified"] == "false";
         c["email"] = email.into();
-        c["email_verified"] = (owner.as_deref() == Some(org.as_str())).into();
+        c["email_verified"] = (owner.as_deref() == Some(org.as_str()) && !idp_unverified).into();
     }
     if scopes.contains(&"profile") {
         let given = profile["first_name"].as_str().unwrap_or("");
