@@ -545,6 +545,11 @@ async fn redeem(
 }
 
 async fn userinfo(app: &TestApp, access_token: &str) -> StatusCode {
+    userinfo_answer(app, access_token).await.0
+}
+
+/// `/oauth2/userinfo` with the access token: status and body.
+async fn userinfo_answer(app: &TestApp, access_token: &str) -> (StatusCode, Value) {
     let r = app
         .send(
             Request::builder()
@@ -554,7 +559,7 @@ async fn userinfo(app: &TestApp, access_token: &str) -> StatusCode {
                 .unwrap(),
         )
         .await;
-    r.status
+    (r.status, r.json())
 }
 
 async fn in_process(d: Dialect) -> (TestApp, TestOp, String, (String, String), (String, String)) {
@@ -1276,18 +1281,7 @@ async fn userinfo_follows_the_client_and_the_current_role(d: Dialect) {
     let access = j["access_token"].as_str().unwrap().to_owned();
     let info = |access: String| {
         let app = &app;
-        async move {
-            let r = app
-                .send(
-                    Request::builder()
-                        .uri("/oauth2/userinfo")
-                        .header(header::AUTHORIZATION, format!("Bearer {access}"))
-                        .body(axum::body::Body::empty())
-                        .unwrap(),
-                )
-                .await;
-            (r.status, r.json())
-        }
+        async move { userinfo_answer(app, &access).await }
     };
     let (st, j) = info(access.clone()).await;
     assert_eq!(
