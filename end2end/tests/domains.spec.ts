@@ -33,7 +33,7 @@ test.afterAll(async () => {
 
 async function verifyJourney(page: Page, openPortal: OpenPortal, domain: string) {
   await openPortal({ name: `Domains ${domain}`, intents: ['domain_verification', 'audit_logs'] });
-  await page.getByRole('link', { name: 'Verify your domains' }).click();
+  await page.getByRole('main').getByRole('link', { name: 'Verify your domains' }).click();
   await expect(page.getByRole('heading', { name: 'Verify your domains' })).toBeVisible();
   await expect(page.getByTestId('domains-empty')).toBeVisible();
 

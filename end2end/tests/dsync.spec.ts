@@ -7,7 +7,7 @@ const scimJson = 'application/scim+json';
 
 async function journey(page: Page, request: APIRequestContext, openPortal: OpenPortal, who: string) {
   await openPortal({ name: `Dsync ${who}`, intents: ['dsync', 'audit_logs'] });
-  await page.getByRole('link', { name: 'Directory sync' }).click();
+  await page.getByRole('main').getByRole('link', { name: 'Directory sync' }).click();
   await expect(page.getByRole('heading', { name: 'Directory sync' })).toBeVisible();
   await expect(page.getByTestId('directories-empty')).toBeVisible();
 

@@ -1,4 +1,5 @@
-import { test as base, expect, APIRequestContext, APIResponse, Page } from '@playwright/test';
+import { test as base, expect, APIRequestContext, APIResponse, Browser, BrowserContext, Page } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
 
 // Shared steps of the journeys, as Playwright fixtures: the vendor's backend (the REST API with
 // the key .ci/e2e created) and "the customer's admin opens the portal from a setup link".
@@ -89,7 +90,104 @@ export type OpenPortal = (o: PortalOptions) => Promise<{ orgId: string; link: st
 /** What a portal journey works with. */
 export type Journey = { page: Page; request: APIRequestContext; vendor: Vendor; openPortal: OpenPortal };
 
+/**
+ * Accessibility: every Lanyard page any journey loads, in any browser context, with JavaScript on
+ * or off, is checked by axe-core against WCAG 2 A/AA. The page's DOM is taken when it has loaded
+ * (and once more at the end for pages still open, to see states JavaScript brought), then checked
+ * in a scratch page on the same address with scripts removed, so that the journey never waits
+ * and pages without JavaScript are checked as well (axe itself needs JavaScript). When the
+ * journey moved on too fast to take the DOM, the same address is fetched with the context's
+ * cookies instead. Pages of the test IdPs and the relying-party app are not Lanyard's: skipped.
+ */
+class AxeWatch {
+  readonly violations: string[] = [];
+  readonly missed: string[] = [];
+  private readonly pending: Promise<void>[] = [];
+  private readonly snapshots = new Map<string, string>();
+  private readonly contexts: BrowserContext[] = [];
+  private readonly origin = new URL(env.baseURL).origin;
+  checked = 0;
+
+  watchContext(context: BrowserContext) {
+    this.contexts.push(context);
+    for (const p of context.pages()) this.watchPage(p);
+    context.on('page', (p) => this.watchPage(p));
+  }
+
+  private watchPage(page: Page) {
+    // Every navigation of the page: full loads and the router's client-side ones (which fire no
+    // load event). The DOM is taken once the page has loaded and its data has arrived.
+    page.on('framenavigated', (frame) => {
+      if (frame !== page.mainFrame()) return;
+      const url = frame.url();
+      this.pending.push(
+        (async () => {
+          try {
+            await page.waitForLoadState('load', { timeout: 10_000 });
+            await page.waitForFunction(() => !document.body?.innerText.includes('Loading…'), undefined, { timeout: 5_000 });
+          } catch {
+            // JavaScript off (nothing to wait for) or the journey moved on: take what is there.
+          }
+          if (page.url() === url) await this.snapshot(page, url);
+        })(),
+      );
+    });
+  }
+
+  private ours(url: string): boolean {
+    const u = new URL(url);
+    return u.origin === this.origin && !u.pathname.startsWith('/e2e/') && !u.pathname.startsWith('/api/');
+  }
+
+  private async snapshot(page: Page, url: string) {
+    if (!this.ours(url)) return;
+    try {
+      const [type, html] = await page.evaluate(() => [document.contentType, document.documentElement.outerHTML]);
+      if (type === 'text/html') this.snapshots.set(`${url}\n${html}`, url);
+      return;
+    } catch {
+      // The journey navigated on before the DOM was read.
+    }
+    try {
+      const r = await page.context().request.get(url);
+      if ((r.headers()['content-type'] ?? '').startsWith('text/html')) this.snapshots.set(`${url}\n${await r.text()}`, url);
+      return;
+    } catch {
+      this.missed.push(url);
+    }
+  }
+
+  /** Checks every page taken, in a scratch context of `browser` with JavaScript on. */
+  async finish(newContext: Browser['newContext']) {
+    for (const c of this.contexts) for (const p of c.pages()) if (!p.isClosed()) this.pending.push(this.snapshot(p, p.url()));
+    await Promise.all(this.pending);
+    if (this.snapshots.size === 0) return;
+    const scratch = await newContext({ javaScriptEnabled: true });
+    const page = await scratch.newPage();
+    for (const [key, url] of this.snapshots) {
+      const body = key.slice(url.length + 1);
+      const html = `<!DOCTYPE html>${body.startsWith('<!') ? body.replace(/^<!DOCTYPE html>/i, '') : body}`
+        .replace(/<script\b[\s\S]*?<\/script>/gi, '')
+        .replace(/<link\b[^>]*rel="modulepreload"[^>]*>/gi, '');
+      const same = (u: URL) => u.href === new URL(url).href;
+      await page.route(same, (route) => route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }));
+      await page.goto(url);
+      await page.unroute(same);
+      const r = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+      this.checked += 1;
+      for (const v of r.violations) {
+        const where = v.nodes.slice(0, 3).map((n) => n.html.slice(0, 200)).join(' | ');
+        const line = `${new URL(url).pathname}: ${v.id} (${v.impact}) ${v.help} — ${where}`;
+        if (!this.violations.includes(line)) this.violations.push(line);
+      }
+    }
+    await scratch.close();
+  }
+}
+
 type Fixtures = {
+  /** The accessibility check of every page (see AxeWatch). */
+  axe: AxeWatch;
   vendor: Vendor;
   /**
    * Redeems a setup link in the page: opens it, clicks the button, lands on /portal (hydrated
@@ -101,6 +199,26 @@ type Fixtures = {
 };
 
 export const test = base.extend<Fixtures>({
+  axe: [
+    async ({ context, browser }, use) => {
+      const watch = new AxeWatch();
+      watch.watchContext(context);
+      // Contexts a journey opens itself (a second person, JavaScript off) are watched too.
+      const b = browser as Browser & { newContext: Browser['newContext'] };
+      const original = b.newContext.bind(b);
+      b.newContext = async (options) => {
+        const c = await original(options);
+        watch.watchContext(c);
+        return c;
+      };
+      await use(watch);
+      b.newContext = original;
+      await watch.finish(original);
+      console.log(`axe-core: ${watch.checked} page states checked${watch.missed.length ? `, not read: ${watch.missed.join(' ')}` : ''}`);
+      expect(watch.violations, 'axe-core WCAG 2 A/AA violations').toEqual([]);
+    },
+    { auto: true },
+  ],
   vendor: async ({ request }, use) => {
     await use(new Vendor(request));
   },

@@ -20,7 +20,7 @@ async function mailTo(request: APIRequestContext, to: string): Promise<{ subject
 async function journey({ browser, page, request, vendor, openPortal }: Journey & { browser: Browser }, js: boolean, who: string) {
   const admin = `admin-${who}@acme.test`;
   await openPortal({ name: `Members ${who}`, intents: ['invitations', 'audit_logs'], link: { admin_email: admin } });
-  await page.getByRole('link', { name: 'Members and invitations' }).click();
+  await page.getByRole('main').getByRole('link', { name: 'Members and invitations' }).click();
   await expect(page.getByRole('heading', { name: 'Members', exact: true })).toBeVisible();
   await expect(page.getByTestId('members-empty')).toBeVisible();
   await expect(page.getByTestId('invitations-empty')).toBeVisible();

@@ -35,7 +35,7 @@ async function adminJourney(page: Page, vendor: Vendor, name: string, js: boolea
   await expect(page.getByTestId('step')).toHaveCount(3);
   await expect(page.getByRole('heading', { name: 'Verify your domains' })).toBeVisible();
 
-  await page.getByRole('link', { name: 'Activity' }).click();
+  await page.getByRole('main').getByRole('link', { name: 'Activity' }).click();
   await expect(page).toHaveURL(/\/portal\/activity$/);
   await expect(page.getByRole('heading', { name: 'Activity' })).toBeVisible();
   await expect(page.getByTestId('activity-item').filter({ hasText: 'Setup link opened' })).toHaveCount(1);

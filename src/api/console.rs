@@ -400,7 +400,7 @@ mod view {
     /// An SSO connection's health in one line.
     pub fn sso_line(c: &crate::server::service::health::ConnectionHealth) -> String {
         format!(
-            "{} ({}, {}): last success {}, last failure {}{}; {} failure(s) in 24h{}",
+            "{} ({}, {}): last success {}, last failure {}{}; {} in 24h{}",
             c.name,
             c.kind,
             c.state,
@@ -410,7 +410,7 @@ mod view {
                 .as_deref()
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default(),
-            c.failures_24h,
+            crate::domain::text::count(c.failures_24h, "failure", "failures"),
             c.certificates_expiring
                 .iter()
                 .map(|x| format!("; certificate {} expires {}", x.subject, when(x.not_after)))
@@ -507,7 +507,10 @@ pub async fn console_tenants(search: String, status: String) -> Result<TenantsPa
                     },
                     view::maybe(last_ok),
                     if expiring > 0 {
-                        format!("; {expiring} certificate(s) expiring within 30 days")
+                        format!(
+                            "; {} expiring within 30 days",
+                            crate::domain::text::count(expiring, "certificate", "certificates")
+                        )
                     } else {
                         String::new()
                     }

@@ -184,8 +184,8 @@ fn sso_step(i: Intent, connections: &[crate::server::service::connections::Conne
             "Connect your identity provider (Okta, Entra ID, Google or any OpenID Connect provider).".into()
         } else {
             format!(
-                "{} connection(s), {} active.",
-                connections.len(),
+                "{}, {} active.",
+                crate::domain::text::count(connections.len(), "connection", "connections"),
                 connections
                     .iter()
                     .filter(|c| c.state == ConnectionState::Active)
@@ -218,8 +218,9 @@ fn dsync_step(i: Intent, directories: &[crate::server::service::directories::Dir
             "Connect your directory (Okta, Entra ID, OneLogin, JumpCloud or any SCIM 2.0 client) so joiners, movers and leavers update access automatically.".into()
         } else {
             format!(
-                "{} directory(ies), {synced} people synced{}.",
-                directories.len(),
+                "{}, {} synced{}.",
+                crate::domain::text::count(directories.len(), "directory", "directories"),
+                crate::domain::text::count(synced, "person", "people"),
                 if failing {
                     ", requests failed in the last 24 hours"
                 } else {

@@ -62,6 +62,25 @@ pub struct ConnectionInfo {
     pub client_id: String,
     pub saml: Option<SamlInfo>,
     pub last_test: Option<TestResult>,
+    /// Whether the IdP's side is filled in (a guided-setup draft is not until step 2).
+    pub configured: bool,
+    /// SAML: Lanyard's values for the IdP (ACS URL, SP entity ID, SP metadata), configured or not.
+    pub sp: Option<SpValues>,
+}
+
+/// What the admin copies into the IdP for a SAML connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpValues {
+    pub acs_url: String,
+    pub entity_id: String,
+    pub metadata_url: String,
+}
+
+/// The guided setup page's data: one connection and the OIDC redirect URI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupPage {
+    pub redirect_uri: String,
+    pub connection: ConnectionInfo,
 }
 
 /// The SSO page's data.
@@ -81,119 +100,274 @@ async fn caller() -> Result<super::ctx::Caller, PortalError> {
 /// The organization's connections with their last test.
 #[server(prefix = "/portal/api", endpoint = "sso")]
 pub async fn portal_sso() -> Result<SsoPage, PortalError> {
-    use crate::server::service::{connections, sso};
-    use crate::server::timefmt::rfc3339;
+    use crate::server::service::connections;
     let c = caller().await?;
     let org = &c.grant.org();
     let mut out = Vec::new();
     for conn in connections::list(&c.state, org).await? {
-        let last_test = sso::last_test(
-            &c.state,
-            org,
-            &crate::domain::ids::ConnectionId::from_stored(conn.id.as_str()),
-        )
-        .await?
-        .map(|(ok, ev, at)| {
-            let s = |k: &str| ev.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-            TestResult {
-                ok,
-                at: rfc3339(at),
-                reason: if ok { None } else { s("reason") },
-                message: if ok { None } else { s("message") },
-                evidence: if ok {
-                    None
-                } else {
-                    ev.get("evidence")
-                        .and_then(|e| serde_json::to_string_pretty(e).ok())
-                },
-                subject: if ok { s("subject") } else { None },
-                email: if ok { s("email") } else { None },
-                name: if ok {
-                    Some(
-                        format!(
-                            "{} {}",
-                            s("first_name").unwrap_or_default(),
-                            s("last_name").unwrap_or_default()
-                        )
-                        .trim()
-                        .to_owned(),
-                    )
-                } else {
-                    None
-                },
-                groups: ev
-                    .get("groups")
-                    .and_then(|g| g.as_array())
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                raw_claims: if ok {
-                    ev.get("raw")
-                        .and_then(|r| serde_json::to_string_pretty(r).ok())
-                } else {
-                    None
-                },
-            }
-        });
-        out.push(ConnectionInfo {
-            issuer: conn
-                .oidc
-                .as_ref()
-                .map(|o| o.issuer.clone())
-                .unwrap_or_default(),
-            client_id: conn
-                .oidc
-                .as_ref()
-                .map(|o| o.client_id.clone())
-                .unwrap_or_default(),
-            saml: conn
-                .saml
-                .as_ref()
-                .zip(conn.sp.as_ref())
-                .map(|(m, sp)| SamlInfo {
-                    sp_entity_id: sp.entity_id.clone(),
-                    acs_url: sp.acs_url.clone(),
-                    metadata_url: sp.metadata_url.clone(),
-                    idp_entity_id: m.idp_entity_id.clone(),
-                    idp_sso_url: m.idp_sso_url.clone(),
-                    idp_metadata_url: m.idp_metadata_url.clone(),
-                    allow_idp_initiated: m.allow_idp_initiated,
-                    certificates: m
-                        .certificates
-                        .iter()
-                        .map(|c| CertInfo {
-                            id: c.id.clone(),
-                            fingerprint: c.fingerprint.clone(),
-                            subject: c.subject.clone(),
-                            not_after: c.not_after.clone(),
-                            expires_in_days: c.expires_in_days,
-                        })
-                        .collect(),
-                    mapping: [
-                        conn.attribute_mapping.email.clone().unwrap_or_default(),
-                        conn.attribute_mapping
-                            .first_name
-                            .clone()
-                            .unwrap_or_default(),
-                        conn.attribute_mapping.last_name.clone().unwrap_or_default(),
-                        conn.attribute_mapping.groups.clone().unwrap_or_default(),
-                    ],
-                }),
-            kind: conn.kind,
-            id: conn.id,
-            name: conn.name,
-            idp: conn.idp,
-            state: conn.state,
-            last_test,
-        });
+        out.push(info(&c.state, org, conn).await?);
     }
     Ok(SsoPage {
         redirect_uri: connections::callback_url(&c.state),
         connections: out,
     })
+}
+
+/// One connection as the portal shows it, with its newest test sign-in.
+#[cfg(feature = "ssr")]
+async fn info(
+    state: &crate::server::state::AppState,
+    org: &crate::domain::ids::OrgId,
+    conn: crate::server::service::connections::Connection,
+) -> Result<ConnectionInfo, PortalError> {
+    use crate::server::service::sso;
+    use crate::server::timefmt::rfc3339;
+    let last_test = sso::last_test(
+        state,
+        org,
+        &crate::domain::ids::ConnectionId::from_stored(conn.id.as_str()),
+    )
+    .await?
+    .map(|(ok, ev, at)| {
+        let s = |k: &str| ev.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        TestResult {
+            ok,
+            at: rfc3339(at),
+            reason: if ok { None } else { s("reason") },
+            message: if ok { None } else { s("message") },
+            evidence: if ok {
+                None
+            } else {
+                ev.get("evidence")
+                    .and_then(|e| serde_json::to_string_pretty(e).ok())
+            },
+            subject: if ok { s("subject") } else { None },
+            email: if ok { s("email") } else { None },
+            name: if ok {
+                Some(
+                    format!(
+                        "{} {}",
+                        s("first_name").unwrap_or_default(),
+                        s("last_name").unwrap_or_default()
+                    )
+                    .trim()
+                    .to_owned(),
+                )
+            } else {
+                None
+            },
+            groups: ev
+                .get("groups")
+                .and_then(|g| g.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            raw_claims: if ok {
+                ev.get("raw")
+                    .and_then(|r| serde_json::to_string_pretty(r).ok())
+            } else {
+                None
+            },
+        }
+    });
+    Ok(ConnectionInfo {
+        configured: conn.saml.is_some() || conn.oidc.as_ref().is_some_and(|o| o.client_secret_set),
+        sp: conn.sp.as_ref().map(|sp| SpValues {
+            acs_url: sp.acs_url.clone(),
+            entity_id: sp.entity_id.clone(),
+            metadata_url: sp.metadata_url.clone(),
+        }),
+        issuer: conn
+            .oidc
+            .as_ref()
+            .map(|o| o.issuer.clone())
+            .unwrap_or_default(),
+        client_id: conn
+            .oidc
+            .as_ref()
+            .map(|o| o.client_id.clone())
+            .unwrap_or_default(),
+        saml: conn
+            .saml
+            .as_ref()
+            .zip(conn.sp.as_ref())
+            .map(|(m, sp)| SamlInfo {
+                sp_entity_id: sp.entity_id.clone(),
+                acs_url: sp.acs_url.clone(),
+                metadata_url: sp.metadata_url.clone(),
+                idp_entity_id: m.idp_entity_id.clone(),
+                idp_sso_url: m.idp_sso_url.clone(),
+                idp_metadata_url: m.idp_metadata_url.clone(),
+                allow_idp_initiated: m.allow_idp_initiated,
+                certificates: m
+                    .certificates
+                    .iter()
+                    .map(|c| CertInfo {
+                        id: c.id.clone(),
+                        fingerprint: c.fingerprint.clone(),
+                        subject: c.subject.clone(),
+                        not_after: c.not_after.clone(),
+                        expires_in_days: c.expires_in_days,
+                    })
+                    .collect(),
+                mapping: [
+                    conn.attribute_mapping.email.clone().unwrap_or_default(),
+                    conn.attribute_mapping
+                        .first_name
+                        .clone()
+                        .unwrap_or_default(),
+                    conn.attribute_mapping.last_name.clone().unwrap_or_default(),
+                    conn.attribute_mapping.groups.clone().unwrap_or_default(),
+                ],
+            }),
+        kind: conn.kind,
+        id: conn.id,
+        name: conn.name,
+        idp: conn.idp,
+        state: conn.state,
+        last_test,
+    })
+}
+
+/// One connection for its guided setup page.
+#[server(prefix = "/portal/api", endpoint = "sso_setup")]
+pub async fn portal_sso_setup(id: String) -> Result<SetupPage, PortalError> {
+    use crate::server::service::connections;
+    let c = caller().await?;
+    let org = c.grant.org();
+    let conn = connections::get(&c.state, &org, &crate::server::error::parse_id(&id)?).await?;
+    Ok(SetupPage {
+        redirect_uri: connections::callback_url(&c.state),
+        connection: info(&c.state, &org, conn).await?,
+    })
+}
+
+/// Step 1 of the guided setup: the admin chose the IdP and the protocol; a draft with Lanyard's
+/// side only is made so its values exist, and the admin is taken to it.
+#[server(prefix = "/portal/api", endpoint = "start_sso_setup")]
+pub async fn start_sso_setup(protocol: String, idp: String) -> Result<String, PortalError> {
+    use crate::domain::connection::ConnectionKind;
+    use crate::server::service::connections;
+    let c = caller().await?;
+    let kind = ConnectionKind::parse(&protocol).ok_or_else(|| PortalError::Invalid {
+        field: "protocol".into(),
+        message: "choose SAML or OpenID Connect".into(),
+    })?;
+    let offered = crate::domain::connection::IDPS
+        .iter()
+        .find(|(k, ..)| *k == idp)
+        .map(|(_, _, saml, oidc)| {
+            if kind == ConnectionKind::Saml {
+                *saml
+            } else {
+                *oidc
+            }
+        });
+    match offered {
+        None => {
+            return Err(PortalError::Invalid {
+                field: "idp".into(),
+                message:
+                    "choose your identity provider from the list (or Another identity provider)"
+                        .into(),
+            })
+        }
+        Some(false) => {
+            return Err(PortalError::Invalid {
+                field: "protocol".into(),
+                message: format!(
+                    "{} connects over SAML; choose SAML 2.0",
+                    crate::domain::connection::idp_label(&idp)
+                ),
+            })
+        }
+        Some(true) => {}
+    }
+    let name = if idp == "generic" {
+        format!("{} connection", kind.label())
+    } else {
+        format!(
+            "{} {}",
+            crate::domain::connection::idp_label(&idp),
+            kind.label()
+        )
+    };
+    let conn = connections::create_unconfigured(
+        &c.state,
+        &c.actor(),
+        &c.ctx,
+        &c.grant.org(),
+        kind,
+        &idp,
+        &name,
+    )
+    .await?;
+    leptos_axum::redirect(&format!("/portal/sso/setup/{}", conn.id));
+    Ok(conn.id)
+}
+
+/// Step 2 of the guided setup for SAML: the IdP's metadata (URL or XML) or its values by hand.
+#[server(prefix = "/portal/api", endpoint = "configure_saml_connection")]
+pub async fn configure_saml_connection(
+    id: String,
+    metadata_url: Option<String>,
+    metadata_xml: Option<String>,
+    entity_id: Option<String>,
+    sso_url: Option<String>,
+    certificate: Option<String>,
+) -> Result<(), PortalError> {
+    use crate::server::service::connections::{SamlPatch, UpdateConnection};
+    let c = caller().await?;
+    let given = [&metadata_url, &metadata_xml, &entity_id, &sso_url]
+        .into_iter()
+        .any(|v| v.as_deref().is_some_and(|v| !v.trim().is_empty()));
+    if !given {
+        return Err(PortalError::Invalid {
+            field: "metadata_url".into(),
+            message: "give your identity provider's metadata URL, its metadata XML, or its entity ID, SSO URL and certificate".into(),
+        });
+    }
+    let input = UpdateConnection {
+        saml: Some(SamlPatch {
+            idp_metadata_xml: opt(metadata_xml),
+            idp_metadata_url: opt(metadata_url),
+            idp_entity_id: opt(entity_id),
+            idp_sso_url: opt(sso_url),
+            idp_certificates: opt(certificate).map(|c| vec![c]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    change(&c, &id, input).await?;
+    leptos_axum::redirect(&format!("/portal/sso/setup/{id}?step=3"));
+    Ok(())
+}
+
+/// Step 2 of the guided setup for OpenID Connect: issuer, client id and secret (checked by
+/// discovery before they are kept).
+#[server(prefix = "/portal/api", endpoint = "configure_oidc_connection")]
+pub async fn configure_oidc_connection(
+    id: String,
+    issuer: String,
+    client_id: String,
+    client_secret: Option<String>,
+) -> Result<(), PortalError> {
+    use crate::server::service::connections::{OidcPatch, UpdateConnection};
+    let c = caller().await?;
+    let input = UpdateConnection {
+        oidc: Some(OidcPatch {
+            issuer: Some(issuer),
+            client_id: Some(client_id),
+            client_secret: client_secret.filter(|s| !s.is_empty()),
+        }),
+        ..Default::default()
+    };
+    change(&c, &id, input).await?;
+    leptos_axum::redirect(&format!("/portal/sso/setup/{id}?step=3"));
+    Ok(())
 }
 
 /// Creates a draft OIDC connection.

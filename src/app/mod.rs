@@ -20,7 +20,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             }
         }
         use_context::<crate::server::state::AppState>()
-            .map(|s| format!(":root{{--brand:{};}}", s.config.branding.color))
+            .map(|s| {
+                let c = &s.config.branding.color;
+                format!(
+                    ":root{{--brand:{c};--brand-text:{};}}",
+                    crate::domain::text::readable_on(c)
+                )
+            })
             .unwrap_or_default()
     };
     #[cfg(not(feature = "ssr"))]
@@ -55,6 +61,16 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=pages::Home />
                 <Route path=path!("/portal") view=pages::portal::Overview ssr=SsrMode::Async />
                 <Route path=path!("/portal/sso") view=pages::sso::Sso ssr=SsrMode::Async />
+                <Route
+                    path=path!("/portal/sso/setup")
+                    view=pages::sso_setup::Choose
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=path!("/portal/sso/setup/:id")
+                    view=pages::sso_setup::Setup
+                    ssr=SsrMode::Async
+                />
                 <Route path=path!("/portal/domains") view=pages::domains::Domains ssr=SsrMode::Async />
                 <Route
                     path=path!("/portal/directories")

@@ -30,6 +30,26 @@ vocabulary! {
     }
 }
 
+/// The identity providers the portal guides an admin through, in the order it offers them:
+/// (wire name, label, whether it offers SAML, whether it offers OpenID Connect).
+pub const IDPS: [(&str, &str, bool, bool); 7] = [
+    ("okta", "Okta", true, true),
+    ("entra", "Microsoft Entra ID", true, true),
+    ("google", "Google Workspace", true, true),
+    ("adfs", "ADFS", true, false),
+    ("onelogin", "OneLogin", true, true),
+    ("jumpcloud", "JumpCloud", true, true),
+    ("generic", "Another identity provider", true, true),
+];
+
+/// How an IdP's wire name is written for people ("Microsoft Entra ID"); unknown ones as they are.
+pub fn idp_label(idp: &str) -> &str {
+    IDPS.iter()
+        .find(|(k, ..)| *k == idp)
+        .map(|(_, l, ..)| *l)
+        .unwrap_or(idp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +64,7 @@ mod tests {
         );
         assert_eq!(ConnectionKind::Saml.label(), "SAML");
         assert_eq!(ConnectionKind::Oidc.label(), "OIDC");
+        assert_eq!(idp_label("entra"), "Microsoft Entra ID");
+        assert_eq!(idp_label("made-up"), "made-up");
     }
 }

@@ -73,6 +73,97 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
+/// The text colour to write on a `#rrggbb` background: white or near-black, whichever contrasts
+/// more (WCAG 2 relative luminance). One of the two always reaches 4.5:1, so a vendor's brand
+/// colour never makes a button unreadable. Anything else than `#rrggbb` gets white.
+pub fn readable_on(background: &str) -> &'static str {
+    const DARK: &str = "#111827";
+    let hex = background.strip_prefix('#').unwrap_or("");
+    let channel = |i: usize| {
+        u8::from_str_radix(hex.get(i..i + 2).unwrap_or("00"), 16)
+            .map(|v| {
+                let c = f64::from(v) / 255.0;
+                if c <= 0.04045 {
+                    c / 12.92
+                } else {
+                    ((c + 0.055) / 1.055).powf(2.4)
+                }
+            })
+            .unwrap_or(0.0)
+    };
+    if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return "#ffffff";
+    }
+    let l = 0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4);
+    // #111827's luminance.
+    let dark_l = 0.2126 * 0.005_605 + 0.7152 * 0.009_134 + 0.0722 * 0.020_289;
+    let on_white = 1.05 / (l + 0.05);
+    let on_dark = (l + 0.05) / (dark_l + 0.05);
+    if on_white >= on_dark {
+        "#ffffff"
+    } else {
+        DARK
+    }
+}
+
+#[cfg(test)]
+mod readable_tests {
+    #[test]
+    fn dark_brands_get_white_text_and_light_brands_dark_text() {
+        assert_eq!(super::readable_on("#4f46e5"), "#ffffff");
+        assert_eq!(super::readable_on("#000000"), "#ffffff");
+        assert_eq!(super::readable_on("#facc15"), "#111827");
+        assert_eq!(super::readable_on("#ffffff"), "#111827");
+        assert_eq!(super::readable_on("#22c55e"), "#111827");
+        assert_eq!(super::readable_on("not a colour"), "#ffffff");
+    }
+}
+
+/// A count of things, whatever integer type it came in.
+pub trait Number: Copy {
+    fn as_i64(self) -> i64;
+}
+
+macro_rules! number {
+    ($($t:ty),*) => {$(
+        impl Number for $t {
+            fn as_i64(self) -> i64 {
+                self as i64
+            }
+        }
+    )*};
+}
+number!(i32, i64, u32, u64, usize);
+
+/// `n` and the noun in the right number: `count(1, "directory", "directories")` is
+/// "1 directory", `count(0, …)` "0 directories".
+pub fn count(n: impl Number, one: &str, many: &str) -> String {
+    let n = n.as_i64();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The noun alone in the right number for `n`.
+pub fn noun<'a>(n: impl Number, one: &'a str, many: &'a str) -> &'a str {
+    if n.as_i64() == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    #[test]
+    fn one_is_singular_and_everything_else_plural() {
+        assert_eq!(super::count(1, "directory", "directories"), "1 directory");
+        assert_eq!(super::count(0, "directory", "directories"), "0 directories");
+        assert_eq!(super::count(2_i64, "domain", "domains"), "2 domains");
+        assert_eq!(super::count(-1, "day", "days"), "-1 days");
+        assert_eq!(super::noun(1_u32, "was", "were"), "was");
+        assert_eq!(super::noun(3_u32, "was", "were"), "were");
+    }
+}
+
 #[cfg(test)]
 mod escape_html_tests {
     #[test]

@@ -142,6 +142,24 @@ pub fn grouped(secret_base32: &str) -> String {
         .join(" ")
 }
 
+/// The `otpauth://` URI as a QR code, an inline SVG element (black on white with the quiet zone
+/// scanners need), for authenticator apps to scan; `None` when the URI is too long to encode.
+pub fn qr_svg(uri: &str) -> Option<String> {
+    use qrcode::render::svg;
+    let code =
+        qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M).ok()?;
+    let svg = code
+        .render::<svg::Color<'_>>()
+        .min_dimensions(220, 220)
+        .quiet_zone(true)
+        .dark_color(svg::Color("#000000"))
+        .light_color(svg::Color("#ffffff"))
+        .build();
+    // The renderer writes a standalone document; inside HTML only the element is wanted.
+    let start = svg.find("<svg")?;
+    Some(svg[start..].to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +233,23 @@ mod tests {
         for bad in ["", "12345", "1234567", "abcdef", "+12345"] {
             assert_eq!(verify(RFC_SECRET, bad, now, None), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_qr_code_is_one_svg_element() {
+        let svg = qr_svg(&otpauth_uri(
+            "Acme Support",
+            "dana@acme.com",
+            "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+        ))
+        .expect("fits");
+        assert!(svg.starts_with("<svg"), "{svg:.60}");
+        assert!(svg.trim_end().ends_with("</svg>"));
+        assert!(!svg.contains("<?xml"));
+        assert!(
+            qr_svg(&"x".repeat(5000)).is_none(),
+            "too long for any QR version"
+        );
     }
 
     #[test]

@@ -663,7 +663,8 @@ async fn the_portal_sets_up_tests_and_scopes_saml_connections(d: Dialect) {
     let r = idp.post_to(&app, &post).await;
     assert_eq!(
         r.header("location").unwrap(),
-        format!("/portal/sso?connection={id}")
+        format!("/portal/sso/setup/{id}?step=3"),
+        "a draft's test returns to its guided setup"
     );
     let c = app
         .api(Method::GET, &format!("/api/v1/connections/{id}"), None)

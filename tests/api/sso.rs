@@ -609,7 +609,8 @@ async fn the_portal_test_sign_in_gates_activation(d: Dialect) {
     let r = app.browser_get(&callback, None).await;
     assert_eq!(
         r.header("location").unwrap(),
-        format!("/portal/sso?connection={id}")
+        format!("/portal/sso/setup/{id}?step=3"),
+        "a draft's test returns to its guided setup"
     );
     let page = app
         .browser_post("/portal/api/sso", "", Some(&cookie))

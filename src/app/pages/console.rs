@@ -4,6 +4,7 @@
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -15,20 +16,46 @@ use crate::api::console::{
 };
 use crate::api::policy::{PointLine, SimLine};
 use crate::api::PortalError;
+use crate::app::components::LocalTime;
 use crate::domain::health::{HealthStatus, Severity};
 use crate::domain::staff::StaffRole;
 use crate::domain::text::neutralize as shown;
 
-/// Page chrome: who is signed in, navigation, sign out.
+/// Page chrome: the window title, who is signed in, navigation, breadcrumbs (`crumbs`: the
+/// pages above this one, as (href, label)), sign out.
 #[component]
-fn ConsoleFrame(me: StaffInfo, children: Children) -> impl IntoView {
+fn ConsoleFrame(
+    me: StaffInfo,
+    #[prop(into)] title: String,
+    #[prop(optional)] crumbs: Vec<(String, String)>,
+    children: Children,
+) -> impl IntoView {
+    let trail = (!crumbs.is_empty()).then(|| {
+        let here = title.clone();
+        view! {
+            <nav aria-label="Breadcrumb" class="mb-3 text-sm" data-testid="breadcrumbs">
+                <ol class="flex flex-wrap items-center gap-1 text-slate-600">
+                    {crumbs.into_iter().map(|(href, label)| view! {
+                        <li><a href=href class="text-indigo-700 underline">{shown(&label)}</a><span class="px-1" aria-hidden="true">"›"</span></li>
+                    }).collect_view()}
+                    <li aria-current="page" class="text-slate-700">{shown(&here)}</li>
+                </ol>
+            </nav>
+        }
+    });
     view! {
+        <Title text=format!("{} · Lanyard support console", shown(&title)) />
+        <a href="#main" class="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:rounded focus:bg-white focus:px-3 focus:py-2 focus:text-slate-900">
+            "Skip to content"
+        </a>
         <header class="border-b border-slate-200 bg-slate-900 text-white">
             <div class="mx-auto flex max-w-6xl items-center justify-between px-6 py-4">
                 <div class="flex items-center gap-4">
                     <span class="font-semibold">"Lanyard support console"</span>
-                    <A href="/console" attr:class="text-sm underline">"Tenants"</A>
-                    <A href="/console/credentials" attr:class="text-sm underline">"Vendor credentials"</A>
+                    <nav aria-label="Console" class="flex items-center gap-4">
+                        <A href="/console" exact=true attr:class="text-sm underline">"Tenants"</A>
+                        <A href="/console/credentials" attr:class="text-sm underline">"Vendor credentials"</A>
+                    </nav>
                 </div>
                 <div class="flex items-center gap-3 text-sm">
                     <span data-testid="staff-email">{me.email}</span>
@@ -39,7 +66,7 @@ fn ConsoleFrame(me: StaffInfo, children: Children) -> impl IntoView {
                 </div>
             </div>
         </header>
-        <main class="mx-auto max-w-6xl px-6 py-8">{children()}</main>
+        <main id="main" class="mx-auto max-w-6xl px-6 py-8">{trail}{children()}</main>
     }
 }
 
@@ -118,7 +145,7 @@ pub fn Tenants() -> impl IntoView {
                     let empty = page.tenants.is_empty();
                     let total = page.total;
                     view! {
-                        <ConsoleFrame me=page.me>
+                        <ConsoleFrame me=page.me title="Tenants">
                             <h1 class="mb-1 text-2xl font-semibold">"Tenants"</h1>
                             <p class="mb-4 text-slate-600">"Every organization, the ones that need attention first. Health is checked every 10 minutes and whenever a tenant page is opened."</p>
                             <form method="get" action="/console" class="mb-4 flex flex-wrap items-end gap-3" data-testid="tenant-filters">
@@ -145,8 +172,8 @@ pub fn Tenants() -> impl IntoView {
                             } else {
                                 view! {
                                     <table class="w-full text-left text-sm" data-testid="tenants">
-                                        <thead class="text-xs uppercase text-slate-500">
-                                            <tr><th class="py-2">"Organization"</th><th>"Health"</th><th>"SSO"</th><th>"Directory"</th><th>"Domains"</th><th>"Invitations"</th><th>"Links"</th><th>"Drift"</th></tr>
+                                        <thead class="text-xs uppercase text-slate-600">
+                                            <tr><th scope="col" class="py-2 pr-3">"Organization"</th><th scope="col" class="pr-3">"Health"</th><th scope="col" class="pr-3">"SSO"</th><th scope="col" class="pr-3">"Directory"</th><th scope="col" class="pr-3">"Domains"</th><th scope="col" class="pr-3">"Invitations"</th><th scope="col" class="pr-3">"Setup links"</th><th scope="col">"Drift"</th></tr>
                                         </thead>
                                         <tbody>
                                             {page.tenants.into_iter().map(|t| {
@@ -191,7 +218,7 @@ fn Lines(lines: Vec<Line>, empty: &'static str, testid: &'static str) -> impl In
             {lines.into_iter().map(|l| view! {
                 <li class="py-2" data-testid="line">
                     <div class=if l.bad { "font-medium text-rose-800" } else { "font-medium" }>{shown(&l.title)}</div>
-                    <div class="text-xs text-slate-500">{l.at}</div>
+                    <div class="text-xs text-slate-600"><LocalTime utc=l.at /></div>
                     <pre class="mt-1 whitespace-pre-wrap break-all text-xs text-slate-600">{shown(&l.detail)}</pre>
                 </li>
             }).collect_view()}
@@ -232,7 +259,7 @@ fn Credentials(
     }
     view! {
         <table class="w-full text-left text-sm" data-testid="credentials">
-            <thead class="text-xs uppercase text-slate-500"><tr><th class="py-1">"Credential"</th><th>"Age"</th><th>"Created by"</th><th>"Last used"</th><th>"Expires"</th><th>"Flags"</th><th></th></tr></thead>
+            <thead class="text-xs uppercase text-slate-600"><tr><th scope="col" class="py-1 pr-2">"Credential"</th><th scope="col" class="pr-2">"Age"</th><th scope="col" class="pr-2">"Created by"</th><th scope="col" class="pr-2">"Last used"</th><th scope="col" class="pr-2">"Expires"</th><th scope="col" class="pr-2">"Flags"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
             <tbody>
                 {creds.into_iter().map(|c| {
                     let api_key = c.kind == "Vendor API key";
@@ -343,8 +370,9 @@ fn TenantDetail(
     let admin = me.role == StaffRole::Admin;
     let drift_csv = format!("/console/organizations/{id}/drift.csv");
     let refresh_org = id.clone();
+    let crumbs = vec![("/console".to_owned(), "Tenants".to_owned())];
     view! {
-        <ConsoleFrame me>
+        <ConsoleFrame me title=name.clone() crumbs>
             <TenantHeading id=id.clone() name external_id status computed_at />
             {move || tenant_action_error(refresh, link, resend, simulate).map(|e| view! { <p class="mt-3 rounded-lg bg-rose-50 p-3 text-rose-900" role="alert" data-testid="form-error">{e}</p> })}
             <ActionForm action=refresh attr:class="mt-3">
@@ -404,8 +432,7 @@ fn TenantHeading(
 ) -> impl IntoView {
     let (label, class) = status_badge(&status);
     view! {
-        <A href="/console" attr:class="text-sm text-indigo-700 underline">"← All tenants"</A>
-        <div class="mt-2 flex flex-wrap items-center gap-3">
+        <div class="flex flex-wrap items-center gap-3">
             <h1 class="text-2xl font-semibold" data-testid="tenant-name">{shown(&name)}</h1>
             <span class=format!("rounded-full px-2 py-0.5 text-xs font-medium {class}") data-testid="tenant-status">{label}</span>
         </div>
@@ -551,9 +578,11 @@ fn Simulator(
         <ActionForm action=simulate attr:class="mt-3 flex flex-wrap items-end gap-2 text-sm" attr:data-testid="simulator">
             <input type="hidden" name="organization_id" value=org />
             <label>"Email "<input name="email" type="email" required class="rounded border border-slate-300 px-2 py-1" data-testid="sim-email" /></label>
-            <select name="path" class="rounded border border-slate-300 px-2 py-1" data-testid="sim-path">
-                {paths.into_iter().map(|(v, l)| view! { <option value=v>{l}</option> }).collect_view()}
-            </select>
+            <label>"Sign-in path "
+                <select name="path" class="rounded border border-slate-300 px-2 py-1" data-testid="sim-path">
+                    {paths.into_iter().map(|(v, l)| view! { <option value=v>{l}</option> }).collect_view()}
+                </select>
+            </label>
             <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1" data-testid="sim-submit">"Simulate"</button>
         </ActionForm>
     }
@@ -588,9 +617,8 @@ pub fn ConsoleMember() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
             {move || data.get().map(|d| match d {
                 Ok(p) => view! {
-                    <ConsoleFrame me=p.me.clone()>
-                        <a href=format!("/console/organizations/{}", p.organization_id) class="text-sm text-indigo-700 underline">{format!("← {}", shown(&p.organization_name))}</a>
-                        <h1 class="mt-2 text-2xl font-semibold" data-testid="member-email">{shown(&p.email)}</h1>
+                    <ConsoleFrame me=p.me.clone() title=p.email.clone() crumbs=vec![("/console".to_owned(), "Tenants".to_owned()), (format!("/console/organizations/{}", p.organization_id), p.organization_name.clone())]>
+                        <h1 class="text-2xl font-semibold" data-testid="member-email">{shown(&p.email)}</h1>
                         <p class="text-slate-700" data-testid="member-summary">{format!("Role {} · {} · last sign-in {}", p.role, p.state, p.last_sign_in)}</p>
                         <p class="mt-2 text-sm text-slate-700">{shown(&format!("Joined: {}. Role: {}.", p.source, p.role_source))}</p>
                         {section("Why this person has access")}
@@ -616,7 +644,7 @@ pub fn VendorCredentials() -> impl IntoView {
                 Ok(p) => {
                     let admin = p.me.role == StaffRole::Admin;
                     view! {
-                        <ConsoleFrame me=p.me.clone()>
+                        <ConsoleFrame me=p.me.clone() title="Vendor credentials">
                             <h1 class="mb-1 text-2xl font-semibold">"Vendor credentials"</h1>
                             <p class="mb-4 text-slate-600">"The vendor's API keys and webhook signing secrets: age, last use and who created them. Secrets are never shown."</p>
                             {move || console_error(revoke.value().get()).map(|e| view! { <p class="mb-3 rounded-lg bg-rose-50 p-3 text-rose-900" role="alert" data-testid="form-error">{e}</p> })}

@@ -133,7 +133,7 @@ pub fn Domains() -> impl IntoView {
                             .map(|d| view! { <DomainCard d check remove /> })
                             .collect_view();
                         view! {
-                            <PortalFrame vendor=o.vendor_name logo=o.logo_url org=o.organization_name>
+                            <PortalFrame overview=o title="Domains" current="/portal/domains">
                                 <h1 class="mb-2 text-2xl font-semibold">"Verify your domains"</h1>
                                 <p class="mb-6 text-slate-600">
                                     "Verifying a domain proves that your organization controls it. People with an email address on a verified domain can then sign in through your identity provider. We re-check the record every day, so leave it in place."

@@ -14,7 +14,7 @@ use crate::api::directories::{
     MapGroup, Preview, RotateDirectoryToken, SetDirectoryAuthoritative,
 };
 use crate::api::portal::portal_overview;
-use crate::app::components::CopyField;
+use crate::app::components::{CopyField, LocalTime};
 use crate::domain::directory::{DirectoryKind, ROLES};
 use crate::domain::membership::MembershipState;
 
@@ -71,7 +71,7 @@ fn GroupRow(dir_id: String, g: DirGroup, map: ServerAction<MapGroup>) -> impl In
                 <input type="hidden" name="group_id" value=g.id.clone() />
                 <div class="min-w-40 grow">
                     <span class="font-medium">{g.name.clone()}</span>
-                    <span class="ml-2 text-sm text-slate-500">{format!("{} members", g.members)}</span>
+                    <span class="ml-2 text-sm text-slate-600">{crate::domain::text::count(g.members, "member", "members")}</span>
                 </div>
                 <label class="text-sm">
                     <span class="block text-xs text-slate-500">"Role"</span>
@@ -140,6 +140,7 @@ fn DirectoryCard(
                 <h2 class="text-lg font-medium">{d.name.clone()}</h2>
                 <span class="rounded-full bg-slate-100 px-3 py-1 text-xs font-medium">{label}</span>
             </div>
+            <FirstSync label last_request_at=d.last_request_at.clone() first_user=d.users.first().map(|u| u.user_name.clone()) users=d.user_count />
             <p class="mt-2 text-sm text-slate-700" data-testid="health">{health}</p>
             {d.last_error.clone().map(|e| view! { <p class="mt-1 rounded-lg bg-rose-50 p-2 text-sm text-rose-900" data-testid="last-error">{format!("Last error: {e}")}</p> })}
 
@@ -165,6 +166,47 @@ fn DirectoryCard(
 
             <DeleteDirectoryForm id=d.id.clone() delete />
         </li>
+    }
+}
+
+/// Where the directory's first sync stands, announced to screen readers as it changes (the page
+/// checks again every few seconds while it waits, when JavaScript is on): waiting for the IdP's
+/// first request, connected but nobody pushed yet, or the first person arrived and what is next.
+#[component]
+fn FirstSync(
+    label: &'static str,
+    last_request_at: Option<String>,
+    first_user: Option<String>,
+    users: i64,
+) -> impl IntoView {
+    let (class, text, next) = match (&last_request_at, users, first_user) {
+        (None, _, _) => (
+            "border-indigo-200 bg-indigo-50 text-indigo-900",
+            format!("Waiting for the first request from {label}. Paste the base URL and the token below into it and run its connection test; this page updates by itself."),
+            None,
+        ),
+        (Some(_), 0, _) => (
+            "border-indigo-200 bg-indigo-50 text-indigo-900",
+            format!("{label} is connected. Waiting for the first person: assign people or groups to the application in {label}."),
+            None,
+        ),
+        (Some(_), n, who) => (
+            "border-emerald-200 bg-emerald-50 text-emerald-900",
+            match who {
+                Some(w) if n == 1 => format!("The first person arrived: {w}."),
+                Some(w) => format!("{} synced, the first shown being {w}.", crate::domain::text::count(n, "person", "people")),
+                None => format!("{} synced.", crate::domain::text::count(n, "person", "people")),
+            },
+            Some("Next: map your groups to roles below."),
+        ),
+    };
+    let waiting = users == 0;
+    view! {
+        <div class=format!("mt-3 rounded-lg border p-3 text-sm {class}") role="status" aria-live="polite" data-testid="first-sync" data-waiting=waiting.to_string()>
+            <p>{text}</p>
+            {next.map(|n| view! { <p class="mt-1 font-medium">{n}</p> })}
+            {waiting.then(|| view! { <p class="mt-1"><a href="/portal/directories" class="underline">"Check again"</a></p> })}
+        </div>
     }
 }
 
@@ -304,8 +346,8 @@ fn PeopleTable(users: Vec<DirUser>) -> impl IntoView {
     } else {
         view! {
             <table class="mt-2 w-full text-left text-sm">
-                <thead class="text-xs uppercase text-slate-500">
-                    <tr><th class="py-1">"User"</th><th>"Directory"</th><th>"Groups"</th><th>"Access"</th></tr>
+                <thead class="text-xs uppercase text-slate-600">
+                    <tr><th scope="col" class="py-1 pr-3">"User"</th><th scope="col" class="pr-3">"Directory"</th><th scope="col" class="pr-3">"Groups"</th><th scope="col">"Access"</th></tr>
                 </thead>
                 <tbody>
                     {users.into_iter().map(|u| {
@@ -336,7 +378,7 @@ fn LogFilter(errors_only: bool, method: String) -> impl IntoView {
             } else {
                 view! { <A href=log_filter_href(true, &method) attr:class="text-indigo-700 underline" attr:data-testid="errors-only">"Show only failed requests"</A> }.into_any()
             }}
-            <span class="text-slate-400">"|"</span>
+            <span class="text-slate-500" aria-hidden="true">"|"</span>
             {["", "GET", "POST", "PUT", "PATCH", "DELETE"]
                 .into_iter()
                 .map(|m| {
@@ -367,7 +409,7 @@ fn RequestLog(log: Vec<LogLine>, errors_only: bool) -> impl IntoView {
                             <summary class="cursor-pointer">
                                 <span class=format!("mr-2 rounded px-1.5 text-xs font-medium {}", status_class(l.status))>{l.status}</span>
                                 <code class="text-xs">{format!("{} {}", l.method, l.path)}</code>
-                                <span class="ml-2 text-xs text-slate-500">{format!("{} · {} ms", l.at, l.duration_ms)}</span>
+                                <span class="ml-2 text-xs text-slate-600"><LocalTime utc=l.at />{format!(" · {} ms", l.duration_ms)}</span>
                                 {l.scim_type.map(|t| view! { <span class="ml-2 text-xs text-rose-700">{t}</span> })}
                             </summary>
                             <p class="mt-1 text-xs font-medium">"Request"</p>
@@ -426,6 +468,29 @@ pub fn Directories() -> impl IntoView {
         |(_, _, _, _, _, e, m)| portal_directories(e, m),
     );
     let overview = Resource::new(|| (), |_| portal_overview());
+    // While a directory waits for its first person, look again every 3 seconds (for 15 minutes).
+    #[cfg(feature = "hydrate")]
+    {
+        let polls = std::cell::Cell::new(0u32);
+        let handle = set_interval_with_handle(
+            move || {
+                let waiting = list
+                    .get_untracked()
+                    .and_then(|r| r.ok())
+                    .is_some_and(|p| p.directories.iter().any(|d| d.user_count == 0));
+                if waiting && polls.get() < 300 {
+                    polls.set(polls.get() + 1);
+                    list.refetch();
+                }
+            },
+            std::time::Duration::from_secs(3),
+        );
+        on_cleanup(move || {
+            if let Ok(h) = handle {
+                h.clear();
+            }
+        });
+    }
     let errors = move || {
         action_error(create.value().get())
             .or_else(|| action_error(rotate.value().get()))
@@ -434,7 +499,7 @@ pub fn Directories() -> impl IntoView {
             .or_else(|| action_error(map.value().get()))
     };
     view! {
-        <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="p-6">"Loading…"</p> }>
             {move || {
                 let (Some(l), Some(o)) = (list.get(), overview.get()) else { return None };
                 Some(match (l, o) {
@@ -448,7 +513,7 @@ pub fn Directories() -> impl IntoView {
                             .map(|d| view! { <DirectoryCard d errors_only=e method=m.clone() rotate set_auth delete map /> })
                             .collect_view();
                         view! {
-                            <PortalFrame vendor=o.vendor_name logo=o.logo_url org=o.organization_name>
+                            <PortalFrame overview=o title="Directory sync" current="/portal/directories">
                                 <h1 class="mb-2 text-2xl font-semibold">"Directory sync"</h1>
                                 <p class="mb-6 text-slate-600">
                                     "Connect your directory so that people who join, move or leave your organization get the right access here automatically. Your identity provider pushes changes to Lanyard over SCIM 2.0; a person it deactivates loses access at once."
@@ -484,6 +549,6 @@ pub fn Directories() -> impl IntoView {
                     (Err(e), _) | (_, Err(e)) => view! { <PortalProblem err=e /> }.into_any(),
                 })
             }}
-        </Suspense>
+        </Transition>
     }
 }

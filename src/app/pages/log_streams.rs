@@ -87,7 +87,7 @@ pub fn LogStreams() -> impl IntoView {
                     (Ok(page), Ok(o)) => {
                         let empty = page.streams.is_empty();
                         view! {
-                            <PortalFrame vendor=o.vendor_name logo=o.logo_url org=o.organization_name>
+                            <PortalFrame overview=o title="Log streams" current="/portal/log-streams">
                                 <h1 class="mb-2 text-2xl font-semibold">"Log streams"</h1>
                                 <p class="mb-6 text-slate-600">
                                     "Send your organization's activity — sign-ins, directory changes, members and settings — to your SIEM as it happens. Deliveries are retried for three days if your endpoint is down."

@@ -138,7 +138,7 @@ pub fn Members() -> impl IntoView {
                         let state_f = page.state.clone();
                         let invitations_empty = page.invitations.is_empty();
                         view! {
-                            <PortalFrame vendor=o.vendor_name logo=o.logo_url org=o.organization_name>
+                            <PortalFrame overview=o title="Members" current="/portal/members">
                                 <h1 class="mb-2 text-2xl font-semibold">"Members"</h1>
                                 <p class="mb-6 text-slate-600">
                                     "Everyone with access to your organization, how they got it, and when they last signed in. Open a person to see why they have access."
@@ -264,7 +264,7 @@ pub fn Member() -> impl IntoView {
                         let current_role = m.role.clone();
                         let (id0, id1, id2, id3) = (m.id.clone(), m.id.clone(), m.id.clone(), m.id.clone());
                         view! {
-                            <PortalFrame vendor=o.vendor_name logo=o.logo_url org=o.organization_name>
+                            <PortalFrame overview=o title=m.email.clone() current="/portal/members">
                                 <A href="/portal/members" attr:class="text-sm text-indigo-700 underline">"← All members"</A>
                                 <h1 class="mt-2 mb-1 text-2xl font-semibold" data-testid="member-email">{m.email.clone()}</h1>
                                 <p class="mb-4 text-slate-600">

@@ -3,12 +3,14 @@
 pub mod console;
 pub mod domains;
 pub mod dsync;
+mod guides;
 pub mod log_streams;
 pub mod members;
 pub mod policy;
 pub mod portal;
 pub mod saml;
 pub mod sso;
+pub mod sso_setup;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;

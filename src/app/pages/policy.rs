@@ -148,7 +148,7 @@ pub fn Policy() -> impl IntoView {
                         let change = page.change.clone();
                         let paths = page.paths.clone();
                         view! {
-                            <PortalFrame vendor=o.vendor_name logo=o.logo_url org=o.organization_name>
+                            <PortalFrame overview=o title="Access policy" current="/portal/policy">
                                 <h1 class="mb-2 text-2xl font-semibold">"Access policy"</h1>
                                 <p class="mb-6 text-slate-600">"Where each access decision is made for your organization, and by which rule — written from the same settings Lanyard enforces."</p>
                                 {move || errors().map(|e| view! {

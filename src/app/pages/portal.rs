@@ -1,39 +1,74 @@
 //! The admin portal: overview and activity.
 
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::components::{Form, A};
 use leptos_router::hooks::use_query_map;
 
 use crate::api::portal::{portal_activity, portal_overview, ActivityPage, Overview};
 use crate::api::PortalError;
+use crate::app::components::LocalTime;
 
-/// Frame shared by portal pages: vendor header, navigation, sign-out.
+/// Frame shared by portal pages: vendor header, the page's title, the sections the setup link
+/// opens (the current one marked), sign-out.
 #[component]
 pub fn PortalFrame(
-    vendor: String,
-    logo: Option<String>,
-    org: String,
+    overview: Overview,
+    /// What the page is about, first in the window title ("Single sign-on · Acme Corp").
+    #[prop(into)]
+    title: String,
+    /// The section the page belongs to, as its path (`/portal/sso`).
+    current: &'static str,
     children: Children,
 ) -> impl IntoView {
+    let org = overview.organization_name.clone();
+    let mut sections: Vec<(String, String)> = vec![("/portal".into(), "Overview".into())];
+    sections.extend(
+        overview
+            .steps
+            .iter()
+            .filter_map(|s| s.href.clone().map(|h| (h, s.title.clone()))),
+    );
+    sections.push(("/portal/policy".into(), "Access policy".into()));
+    let nav = sections
+        .into_iter()
+        .map(|(href, label)| {
+            let here = href == current;
+            let class = if here {
+                "block rounded-md bg-slate-100 px-3 py-1.5 font-medium text-slate-900"
+            } else {
+                "block rounded-md px-3 py-1.5 text-slate-700 hover:bg-slate-100"
+            };
+            view! {
+                <li>
+                    <A href=href exact=true attr:class=class>{label}</A>
+                </li>
+            }
+        })
+        .collect_view();
     view! {
+        <Title text=format!("{title} · {org}") />
+        <a href="#main" class="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:rounded focus:bg-white focus:px-3 focus:py-2">
+            "Skip to content"
+        </a>
         <header class="border-b border-slate-200 bg-white">
-            <div class="mx-auto flex max-w-4xl items-center justify-between px-6 py-4">
+            <div class="mx-auto flex max-w-4xl flex-wrap items-center justify-between gap-3 px-6 py-4">
                 <div class="flex items-center gap-3">
-                    {logo.map(|l| view! { <img src=l alt="" class="h-8 w-auto" /> })}
-                    <span class="font-semibold">{vendor}</span>
-                    <span class="text-slate-400">"/"</span>
+                    {overview.logo_url.map(|l| view! { <img src=l alt="" class="h-8 w-auto" /> })}
+                    <span class="font-semibold">{overview.vendor_name}</span>
+                    <span class="text-slate-500" aria-hidden="true">"/"</span>
                     <span class="text-slate-700" data-testid="org-name">{org}</span>
                 </div>
-                <nav class="flex items-center gap-4 text-sm">
-                    <A href="/portal">"Overview"</A>
-                    <form method="post" action="/portal/signout">
-                        <button type="submit" class="text-slate-600 underline">"Sign out"</button>
-                    </form>
-                </nav>
+                <form method="post" action="/portal/signout">
+                    <button type="submit" class="text-sm text-slate-700 underline">"Sign out"</button>
+                </form>
             </div>
+            <nav aria-label="Setup sections" class="mx-auto max-w-4xl px-4 pb-2" data-testid="portal-nav">
+                <ul class="flex flex-wrap gap-1 text-sm">{nav}</ul>
+            </nav>
             <div class="h-1 bg-[var(--brand)]"></div>
         </header>
-        <main class="mx-auto max-w-4xl px-6 py-10">{children()}</main>
+        <main id="main" class="mx-auto max-w-4xl px-6 py-10">{children()}</main>
     }
 }
 
@@ -61,6 +96,17 @@ pub fn PortalProblem(err: PortalError) -> impl IntoView {
     }
 }
 
+/// What the overview card invites the admin to do, by its step's status.
+fn call_to_action(status: &str) -> &'static str {
+    match status {
+        "done" => "Review",
+        "in_progress" => "Continue",
+        "attention" => "Fix it",
+        "available" => "Open",
+        _ => "Start",
+    }
+}
+
 fn status_badge(status: &str) -> (&'static str, &'static str) {
     match status {
         "done" => ("Done", "bg-emerald-100 text-emerald-800"),
@@ -75,38 +121,47 @@ fn status_badge(status: &str) -> (&'static str, &'static str) {
 fn overview_view(o: Overview) -> impl IntoView {
     let steps = o
         .steps
+        .clone()
         .into_iter()
         .enumerate()
         .map(|(n, s)| {
             let (label, class) = status_badge(&s.status);
-            let title = s.title.clone();
+            let cta = call_to_action(&s.status);
+            let body = view! {
+                <div>
+                    <p class="text-sm text-slate-600">{format!("Step {}", n + 1)}</p>
+                    <h2 class="text-lg font-medium">{s.title.clone()}</h2>
+                    <p class="mt-1 text-slate-600">{s.detail.clone()}</p>
+                </div>
+                <div class="flex shrink-0 flex-col items-end gap-3">
+                    <span class=format!("rounded-full px-3 py-1 text-xs font-medium {class}")>{label}</span>
+                    <span class="text-sm font-medium text-indigo-700" aria-hidden="true">{format!("{cta} →")}</span>
+                </div>
+            };
+            let card = "flex items-start justify-between gap-4 rounded-xl border border-slate-200 bg-white p-5";
             view! {
-                <li class="flex items-start justify-between gap-4 rounded-xl border border-slate-200 bg-white p-5" data-testid="step">
-                    <div>
-                        <p class="text-sm text-slate-500">{format!("Step {}", n + 1)}</p>
-                        <h2 class="text-lg font-medium">
-                            {match s.href {
-                                Some(h) => view! { <A href=h>{title}</A> }.into_any(),
-                                None => view! { <span>{title}</span> }.into_any(),
-                            }}
-                        </h2>
-                        <p class="mt-1 text-slate-600">{s.detail}</p>
-                    </div>
-                    <span class=format!("shrink-0 rounded-full px-3 py-1 text-xs font-medium {class}")>{label}</span>
+                <li data-testid="step">
+                    {match s.href.clone() {
+                        Some(h) => view! {
+                            <A href=h attr:class=format!("{card} hover:border-indigo-400 hover:shadow-sm focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600")>{body}</A>
+                        }.into_any(),
+                        None => view! { <div class=card>{body}</div> }.into_any(),
+                    }}
                 </li>
             }
         })
         .collect_view();
-    let back = o.return_url.map(|u| {
+    let back = o.return_url.clone().map(|u| {
         view! {
             <a href=u class="mt-8 inline-block text-indigo-700 underline">
                 "Back to the product"
             </a>
         }
     });
+    let heading = format!("Set up {}", o.organization_name);
     view! {
-        <PortalFrame vendor=o.vendor_name logo=o.logo_url org=o.organization_name.clone()>
-            <h1 class="mb-2 text-2xl font-semibold">{format!("Set up {}", o.organization_name)}</h1>
+        <PortalFrame overview=o title="Overview" current="/portal">
+            <h1 class="mb-2 text-2xl font-semibold">{heading}</h1>
             <p class="mb-6 text-slate-600">
                 "Work through the steps below. You can leave and come back with a new setup link at any time; nothing you finished is lost."
             </p>
@@ -185,7 +240,7 @@ fn activity_view(page: ActivityPage, f: Filters) -> impl IntoView {
                 <li class="rounded-lg border border-slate-200 bg-white p-4" data-testid="activity-item">
                     <div class="flex flex-wrap items-baseline justify-between gap-2">
                         <span class="font-medium">{i.summary}</span>
-                        <time class="text-sm text-slate-500">{i.occurred_at}</time>
+                        <span class="text-sm text-slate-600"><LocalTime utc=i.occurred_at /></span>
                     </div>
                     <p class="mt-1 text-sm text-slate-600">
                         <code class="text-xs">{i.action}</code>
@@ -337,7 +392,7 @@ pub fn Activity() -> impl IntoView {
                 };
                 Some(match (page, o) {
                     (Ok(p), Ok(o)) => view! {
-                        <PortalFrame vendor=o.vendor_name logo=o.logo_url org=o.organization_name>
+                        <PortalFrame overview=o title="Activity" current="/portal/activity">
                             {activity_view(p, q)}
                         </PortalFrame>
                     }

@@ -1,51 +1,13 @@
 //! The SAML parts of `/portal/sso`: the values to copy into the IdP, per-IdP steps, the IdP's
-//! certificates with their expiry, attribute mapping, and the form to add a SAML connection.
+//! certificates with their expiry and attribute mapping.
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 
-use crate::api::sso::{
-    CreateSamlConnection, SamlCertificate, SamlInfo, SaveAttributeMapping, UpdateSamlConnection,
-};
+use crate::api::sso::{SamlCertificate, SamlInfo, SaveAttributeMapping, UpdateSamlConnection};
 use crate::app::components::CopyField;
 
 const INPUT: &str = "mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2";
-
-/// Step-by-step instructions per IdP for a SAML app.
-pub fn saml_steps(idp: &str) -> &'static [&'static str] {
-    match idp {
-        "okta" => &[
-            "In the Okta Admin Console open Applications → Applications → Create App Integration and choose SAML 2.0.",
-            "Paste the ACS URL into Single sign-on URL and the SP entity ID into Audience URI (SP Entity ID). Name ID format: EmailAddress.",
-            "Under Attribute Statements add email, firstName and lastName (user.email, user.firstName, user.lastName); add a Group Attribute Statement named groups.",
-            "Finish, assign people or groups, then copy the Metadata URL from the Sign On tab (or download the metadata XML).",
-        ],
-        "entra" => &[
-            "In the Microsoft Entra admin center open Enterprise applications → New application → Create your own application (non-gallery).",
-            "Open Single sign-on → SAML. Under Basic SAML Configuration paste the SP entity ID into Identifier and the ACS URL into Reply URL.",
-            "Entra sends email, given name, surname and (when you add a group claim) groups as claim URIs; Lanyard reads them by default.",
-            "Copy the App Federation Metadata Url from SAML Certificates (or download Federation Metadata XML), and assign users or groups.",
-        ],
-        "google" => &[
-            "In the Google Admin console open Apps → Web and mobile apps → Add app → Add custom SAML app.",
-            "On the Google IdP details step download the metadata (IdP metadata XML); you upload it below.",
-            "On Service provider details paste the ACS URL and the SP entity ID (Entity ID); Name ID format EMAIL, Name ID Basic Information > Primary email.",
-            "Map attributes: Primary email → email, First name → first_name, Last name → last_name; turn the app on for the right organizational units.",
-        ],
-        "adfs" => &[
-            "In AD FS Management add a Relying Party Trust (claims aware) and enter the data manually, or import Lanyard's SP metadata URL.",
-            "Use the SP entity ID as Relying party trust identifier and the ACS URL as the SAML 2.0 WebSSO endpoint.",
-            "Add claim rules: E-Mail-Addresses → E-Mail Address, Given-Name → Given Name, Surname → Surname, Token-Groups → Group; and E-Mail → Name ID (Email).",
-            "Give Lanyard https://<your ADFS host>/FederationMetadata/2007-06/FederationMetadata.xml as the metadata URL.",
-        ],
-        _ => &[
-            "Create a SAML 2.0 application (service provider) in your identity provider.",
-            "Set the ACS / Reply / Single sign-on URL to the ACS URL and the Audience / SP entity ID to the SP entity ID. Sign the assertion with SHA-256.",
-            "Send the email as NameID (emailAddress) or as an attribute named email; add firstName, lastName and groups if you can.",
-            "Give Lanyard the IdP's metadata URL or XML, or its entity ID, SSO URL and signing certificate.",
-        ],
-    }
-}
 
 /// The SP values and the IdP's side of a SAML connection, with certificate management.
 #[component]
@@ -58,7 +20,8 @@ pub fn SamlDetails(
     certs: ServerAction<SamlCertificate>,
     mapping: ServerAction<SaveAttributeMapping>,
 ) -> impl IntoView {
-    let steps = saml_steps(&idp)
+    let steps = super::guides::guide(&idp, crate::domain::connection::ConnectionKind::Saml)
+        .create
         .iter()
         .map(|t| view! { <li>{*t}</li> })
         .collect_view();
@@ -146,7 +109,7 @@ pub fn SamlDetails(
 
 /// Reads a chosen metadata file into the XML field (JavaScript only; without it, paste).
 #[cfg(feature = "hydrate")]
-fn load_file_into(ev: leptos::ev::Event, target_id: &'static str) {
+pub(super) fn load_file_into(ev: leptos::ev::Event, target_id: &'static str) {
     use wasm_bindgen::JsCast;
     let input: web_sys::HtmlInputElement = event_target(&ev);
     let Some(file) = input.files().and_then(|f| f.get(0)) else {
@@ -171,53 +134,4 @@ fn load_file_into(ev: leptos::ev::Event, target_id: &'static str) {
 }
 
 #[cfg(not(feature = "hydrate"))]
-fn load_file_into(_ev: leptos::ev::Event, _target_id: &'static str) {}
-
-/// The form that adds a SAML connection.
-#[component]
-pub fn AddSaml(create: ServerAction<CreateSamlConnection>) -> impl IntoView {
-    let (idp, set_idp) = signal("okta".to_owned());
-    view! {
-        <section class="mt-6 rounded-xl border border-slate-200 bg-white p-5" data-testid="add-saml">
-            <h2 class="mb-3 text-lg font-medium">"Add a SAML connection"</h2>
-            <p class="mb-3 text-sm text-slate-600">"After saving, Lanyard shows the ACS URL and SP entity ID to paste into your identity provider."</p>
-            <ActionForm action=create attr:class="space-y-3 text-sm">
-                <label class="block font-medium">"Identity provider"
-                    <select name="idp" class=INPUT on:change=move |ev| set_idp.set(event_target_value(&ev))>
-                        <option value="okta">"Okta"</option>
-                        <option value="entra">"Microsoft Entra ID"</option>
-                        <option value="google">"Google Workspace"</option>
-                        <option value="adfs">"ADFS"</option>
-                        <option value="generic">"Other SAML 2.0 provider"</option>
-                    </select>
-                </label>
-                <ol class="list-decimal space-y-1 pl-6 text-slate-600" data-testid="saml-steps">
-                    {move || saml_steps(&idp.get()).iter().map(|s| view! { <li>{*s}</li> }).collect_view()}
-                </ol>
-                <label class="block font-medium">"Name"
-                    <input name="name" required placeholder="Okta SAML" class=INPUT />
-                </label>
-                <fieldset class="space-y-2 rounded-lg border border-slate-200 p-3">
-                    <legend class="px-1 font-medium">"The IdP's metadata — one of:"</legend>
-                    <label class="block">"Metadata URL"
-                        <input name="metadata_url" placeholder="https://acme.okta.com/app/…/sso/saml/metadata" class=INPUT />
-                    </label>
-                    <label class="block">"Metadata file"
-                        <input type="file" accept=".xml,application/xml,text/xml" data-testid="metadata-file"
-                            class="mt-1 block" on:change=move |ev| load_file_into(ev, "saml-metadata-xml") />
-                    </label>
-                    <label class="block">"Metadata XML (filled from the file, or paste it)"
-                        <textarea id="saml-metadata-xml" name="metadata_xml" rows="4" class=INPUT></textarea>
-                    </label>
-                    <details>
-                        <summary class="cursor-pointer text-slate-600 underline">"No metadata? Enter the values by hand"</summary>
-                        <label class="mt-2 block">"IdP entity ID (Issuer)"<input name="entity_id" class=INPUT /></label>
-                        <label class="block">"IdP SSO URL"<input name="sso_url" class=INPUT /></label>
-                        <label class="block">"Signing certificate (PEM)"<textarea name="certificate" rows="3" class=INPUT></textarea></label>
-                    </details>
-                </fieldset>
-                <button type="submit" class="rounded-lg bg-slate-800 px-4 py-2 text-white">"Save SAML connection"</button>
-            </ActionForm>
-        </section>
-    }
-}
+pub(super) fn load_file_into(_ev: leptos::ev::Event, _target_id: &'static str) {}

@@ -2,44 +2,18 @@
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos_router::components::A;
 
+use super::action_error;
 use super::portal::{PortalFrame, PortalProblem};
-use super::saml::{AddSaml, SamlDetails};
+use super::saml::SamlDetails;
 use crate::api::portal::portal_overview;
 use crate::api::sso::{
-    portal_sso, ConnectionInfo, CreateConnection, CreateSamlConnection, DeleteConnection,
-    SamlCertificate, SaveAttributeMapping, SetConnectionState, UpdateConnection,
-    UpdateSamlConnection,
+    portal_sso, ConnectionInfo, DeleteConnection, SamlCertificate, SaveAttributeMapping,
+    SetConnectionState, UpdateConnection, UpdateSamlConnection,
 };
-use crate::app::components::CopyField;
+use crate::app::components::LocalTime;
 use crate::domain::connection::{ConnectionKind, ConnectionState};
-
-fn idp_steps(idp: &str) -> &'static [&'static str] {
-    match idp {
-        "okta" => &[
-            "In the Okta Admin Console open Applications → Applications → Create App Integration.",
-            "Choose OIDC - OpenID Connect and Web Application.",
-            "Paste the redirect URI above into Sign-in redirect URIs and assign the people or groups who may sign in.",
-            "Copy the Client ID and Client secret; the issuer is your Okta URL, e.g. https://acme.okta.com.",
-        ],
-        "entra" => &[
-            "In the Microsoft Entra admin center open App registrations → New registration.",
-            "Add a Web redirect URI and paste the one above.",
-            "Under Certificates & secrets create a client secret and copy its Value.",
-            "The issuer is https://login.microsoftonline.com/<tenant id>/v2.0; the client id is the Application (client) ID.",
-        ],
-        "google" => &[
-            "In Google Cloud Console open APIs & Services → Credentials → Create credentials → OAuth client ID.",
-            "Choose Web application and add the redirect URI above under Authorized redirect URIs.",
-            "Copy the client ID and secret; the issuer is https://accounts.google.com.",
-        ],
-        _ => &[
-            "Create a confidential OpenID Connect client (authorization code flow) in your identity provider.",
-            "Register the redirect URI above and allow the openid, email and profile scopes.",
-            "Copy the issuer URL (it serves /.well-known/openid-configuration), client ID and client secret.",
-        ],
-    }
-}
 
 fn state_badge(state: &str) -> (&'static str, &'static str) {
     match ConnectionState::parse(state) {
@@ -70,10 +44,17 @@ fn ConnectionCard(
         (ConnectionState::Active.as_str(), "Activate")
     };
     let saml = c.kind == ConnectionKind::Saml;
-    let subtitle = match &c.saml {
-        Some(s) => format!("SAML 2.0 · {}", s.idp_entity_id),
-        None => format!("OpenID Connect · {} · client {}", c.issuer, c.client_id),
+    let subtitle = match (&c.saml, c.configured) {
+        (_, false) => format!(
+            "{} over {} · setup not finished",
+            crate::domain::connection::idp_label(&c.idp),
+            if saml { "SAML 2.0" } else { "OpenID Connect" }
+        ),
+        (Some(s), _) => format!("SAML 2.0 · {}", s.idp_entity_id),
+        (None, _) => format!("OpenID Connect · {} · client {}", c.issuer, c.client_id),
     };
+    let unfinished = c.state == ConnectionState::Draft;
+    let setup_href = format!("/portal/sso/setup/{}", c.id);
     let saml_details = c.saml.clone().map(|s| {
         view! { <SamlDetails id=c.id.clone() name=c.name.clone() idp=c.idp.clone() s update=update_saml certs mapping /> }
     });
@@ -81,7 +62,7 @@ fn ConnectionCard(
         if t.ok {
             view! {
                 <div class="mt-4 rounded-lg bg-emerald-50 p-4 text-sm text-emerald-900" data-testid="test-result">
-                    <p class="font-medium">{format!("Test sign-in succeeded at {}", t.at)}</p>
+                    <p class="font-medium">"Test sign-in succeeded at "<LocalTime utc=t.at.clone() /></p>
                     <dl class="mt-2 grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1">
                         <dt>"Email"</dt><dd data-testid="test-email">{t.email.clone().unwrap_or_default()}</dd>
                         <dt>"Name"</dt><dd>{t.name.clone().unwrap_or_default()}</dd>
@@ -98,7 +79,7 @@ fn ConnectionCard(
         } else {
             view! {
                 <div class="mt-4 rounded-lg bg-rose-50 p-4 text-sm text-rose-900" data-testid="test-result">
-                    <p class="font-medium">{format!("Test sign-in failed at {} ({})", t.at, t.reason.clone().unwrap_or_default())}</p>
+                    <p class="font-medium">"Test sign-in failed at "<LocalTime utc=t.at.clone() />{format!(" ({})", t.reason.clone().unwrap_or_default())}</p>
                     <p class="mt-1" data-testid="test-message">{t.message.clone().unwrap_or_default()}</p>
                     {t.evidence.clone().map(|e| view! {
                         <pre class="mt-2 overflow-x-auto rounded bg-white p-2 text-xs" data-testid="test-evidence">{e}</pre>
@@ -116,7 +97,10 @@ fn ConnectionCard(
             </div>
             <p class="text-sm text-slate-600" data-testid="connection-kind">{subtitle}</p>
             {result}
-            <div class="mt-4 flex flex-wrap items-center gap-3">
+            {unfinished.then(|| view! {
+                <p class="mt-3"><a href=setup_href class="font-medium text-indigo-700 underline" data-testid="continue-setup">"Continue setup →"</a></p>
+            })}
+            <div class="mt-4 flex flex-wrap items-center gap-3" class:hidden=!c.configured>
                 <a href=test_href rel="external" class="rounded-lg bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700">"Test sign-in"</a>
                 <ActionForm action=set_state>
                     <input type="hidden" name="id" value=id />
@@ -150,22 +134,18 @@ fn ConnectionCard(
 /// The page.
 #[component]
 pub fn Sso() -> impl IntoView {
-    let create = ServerAction::<CreateConnection>::new();
     let set_state = ServerAction::<SetConnectionState>::new();
     let update = ServerAction::<UpdateConnection>::new();
     let delete = ServerAction::<DeleteConnection>::new();
-    let create_saml = ServerAction::<CreateSamlConnection>::new();
     let update_saml = ServerAction::<UpdateSamlConnection>::new();
     let certs = ServerAction::<SamlCertificate>::new();
     let mapping = ServerAction::<SaveAttributeMapping>::new();
     let data = Resource::new(
         move || {
             (
-                create.version().get(),
                 set_state.version().get(),
                 update.version().get(),
                 delete.version().get(),
-                create_saml.version().get(),
                 update_saml.version().get(),
                 certs.version().get(),
                 mapping.version().get(),
@@ -174,40 +154,13 @@ pub fn Sso() -> impl IntoView {
         |_| portal_sso(),
     );
     let overview = Resource::new(|| (), |_| portal_overview());
-    let (idp, set_idp) = signal("okta".to_owned());
     let error = move || {
-        let e1 = match create.value().get() {
-            Some(Err(e)) => Some(e.to_string()),
-            _ => None,
-        };
-        e1.or_else(|| match set_state.value().get() {
-            Some(Err(e)) => Some(e.to_string()),
-            _ => None,
-        })
-        .or_else(|| match update.value().get() {
-            Some(Err(e)) => Some(e.to_string()),
-            _ => None,
-        })
-        .or_else(|| match delete.value().get() {
-            Some(Err(e)) => Some(e.to_string()),
-            _ => None,
-        })
-        .or_else(|| match create_saml.value().get() {
-            Some(Err(e)) => Some(e.to_string()),
-            _ => None,
-        })
-        .or_else(|| match update_saml.value().get() {
-            Some(Err(e)) => Some(e.to_string()),
-            _ => None,
-        })
-        .or_else(|| match certs.value().get() {
-            Some(Err(e)) => Some(e.to_string()),
-            _ => None,
-        })
-        .or_else(|| match mapping.value().get() {
-            Some(Err(e)) => Some(e.to_string()),
-            _ => None,
-        })
+        action_error(set_state.value().get())
+            .or_else(|| action_error(update.value().get()))
+            .or_else(|| action_error(delete.value().get()))
+            .or_else(|| action_error(update_saml.value().get()))
+            .or_else(|| action_error(certs.value().get()))
+            .or_else(|| action_error(mapping.value().get()))
     };
     view! {
         <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
@@ -217,9 +170,8 @@ pub fn Sso() -> impl IntoView {
                     (Ok(page), Ok(o)) => {
                         let empty = page.connections.is_empty();
                         let cards = page.connections.into_iter().map(|c| view! { <ConnectionCard c set_state update delete update_saml certs mapping /> }).collect_view();
-                        let redirect = page.redirect_uri.clone();
                         view! {
-                            <PortalFrame vendor=o.vendor_name logo=o.logo_url org=o.organization_name>
+                            <PortalFrame overview=o title="Single sign-on" current="/portal/sso">
                                 <h1 class="mb-2 text-2xl font-semibold">"Single sign-on"</h1>
                                 <p class="mb-6 text-slate-600">
                                     "Connect your identity provider so your people sign in with their work account. Run a test sign-in, then activate the connection."
@@ -229,43 +181,15 @@ pub fn Sso() -> impl IntoView {
                                 </p>
                                 {move || error().map(|e| view! { <p class="mb-4 rounded-lg bg-rose-50 p-4 text-rose-900" role="alert" data-testid="form-error">{e}</p> })}
                                 {if empty {
-                                    view! { <p class="mb-6 rounded-lg border border-dashed border-slate-300 p-6 text-slate-600" data-testid="connections-empty">"No connection yet. Add one below."</p> }.into_any()
+                                    view! { <p class="mb-6 rounded-lg border border-dashed border-slate-300 p-6 text-slate-600" data-testid="connections-empty">"No connection yet. Set one up below: it takes four short steps, and you can test it before anyone depends on it."</p> }.into_any()
                                 } else {
                                     view! { <ul class="mb-8 space-y-4">{cards}</ul> }.into_any()
                                 }}
-                                <section class="rounded-xl border border-slate-200 bg-white p-5" data-testid="add-oidc">
-                                    <h2 class="mb-3 text-lg font-medium">"Add an OpenID Connect connection"</h2>
-                                    <CopyField label="Redirect URI (paste into your identity provider)" value=redirect testid="redirect-uri" />
-                                    <ActionForm action=create attr:class="mt-4 space-y-3">
-                                        <label class="block text-sm font-medium">"Identity provider"
-                                            <select name="idp" class="mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2"
-                                                on:change=move |ev| set_idp.set(event_target_value(&ev))>
-                                                <option value="okta">"Okta"</option>
-                                                <option value="entra">"Microsoft Entra ID"</option>
-                                                <option value="google">"Google Workspace"</option>
-                                                <option value="generic">"Other OpenID Connect provider"</option>
-                                            </select>
-                                        </label>
-                                        <ol class="list-decimal space-y-1 pl-6 text-sm text-slate-600" data-testid="idp-steps">
-                                            {move || idp_steps(&idp.get()).iter().map(|s| view! { <li>{*s}</li> }).collect_view()}
-                                        </ol>
-                                        <label class="block text-sm font-medium">"Name"
-                                            <input name="name" required placeholder="Okta" class="mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2" />
-                                        </label>
-                                        <label class="block text-sm font-medium">"Issuer URL"
-                                            <input name="issuer" required placeholder="https://acme.okta.com" class="mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2" />
-                                        </label>
-                                        <label class="block text-sm font-medium">"Client ID"
-                                            <input name="client_id" required class="mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2" />
-                                        </label>
-                                        <label class="block text-sm font-medium">"Client secret"
-                                            <input name="client_secret" type="password" required autocomplete="off" class="mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2" />
-                                        </label>
-                                        <p class="text-xs text-slate-500">"The secret is encrypted and never shown again."</p>
-                                        <button type="submit" class="rounded-lg bg-slate-800 px-4 py-2 text-white">"Save connection"</button>
-                                    </ActionForm>
+                                <section class="rounded-xl border border-slate-200 bg-white p-5" data-testid="add-connection">
+                                    <h2 class="mb-1 text-lg font-medium">"Add a connection"</h2>
+                                    <p class="mb-3 text-slate-600">"Choose your identity provider; Lanyard then guides you step by step, showing each value you need when you need it."</p>
+                                    <A href="/portal/sso/setup" attr:class="inline-block rounded-lg bg-indigo-600 px-4 py-2 font-medium text-white hover:bg-indigo-700" attr:data-testid="new-connection">"Set up a connection"</A>
                                 </section>
-                                <AddSaml create=create_saml />
                             </PortalFrame>
                         }.into_any()
                     }

@@ -43,6 +43,18 @@ impl ConnectionRow {
     pub fn connection_id(&self) -> ConnectionId {
         ConnectionId::from_stored(self.id.as_str())
     }
+
+    /// Whether the IdP's side is filled in: SAML its entity id and SSO URL, OIDC its issuer,
+    /// client id and secret. A draft made by the portal's guided setup (so that Lanyard's values
+    /// exist before the IdP's) is not, and nobody can sign in through it, test it or activate it.
+    pub fn is_configured(&self) -> bool {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+        if self.kind == crate::domain::connection::ConnectionKind::Saml {
+            set(&self.saml_idp_entity_id) && set(&self.saml_idp_sso_url)
+        } else {
+            set(&self.oidc_issuer) && set(&self.oidc_client_id) && set(&self.oidc_client_secret_enc)
+        }
+    }
 }
 
 const CONN_COLUMNS: &str = "id, organization_id, kind, name, state, idp, oidc_issuer, oidc_client_id, oidc_client_secret_enc, last_test_at, last_test_ok, created_at, updated_at, saml_idp_entity_id, saml_idp_sso_url, saml_idp_metadata_url, saml_allow_idp_initiated, attribute_mapping";

@@ -97,7 +97,9 @@ fn setup_page(
         &format!(
             r#"<p class="text-slate-700">This sets up the support console account <strong data-testid="email">{email}</strong>, role <strong data-testid="role">{role_text}</strong>.</p>
 <h2 class="mt-6 text-lg font-semibold">1. Add the account to your authenticator app</h2>
-<p class="mt-2 text-slate-700">Add it to your authenticator app (1Password, Google Authenticator, Authy, …), then enter the 6-digit code it shows. Type this key into the app (time-based, SHA-1, 6 digits, 30 seconds):</p>
+<p class="mt-2 text-slate-700">Scan this code with your authenticator app (1Password, Google Authenticator, Authy, Microsoft Authenticator, …), then enter the 6-digit code it shows.</p>
+{qr}
+<p class="mt-3 text-slate-700">Can't scan? Type this key into the app instead (time-based, SHA-1, 6 digits, 30 seconds):</p>
 <p class="mt-3 rounded-lg bg-slate-100 px-4 py-3 font-mono text-lg tracking-wider" data-testid="totp-secret">{grouped}</p>
 <p class="mt-3 text-slate-700">Or paste this setup address into an app that accepts one:</p>
 <label class="mt-1 block text-sm text-slate-600" for="totp-uri">otpauth URI</label>
@@ -116,6 +118,9 @@ fn setup_page(
 <p class="mt-4 text-sm text-slate-500">This link works once and expires at {expires} (UTC). Keep the key private: anyone who has it and your password can sign in as you.</p>"#,
             email = esc(email),
             grouped = esc(&totp::grouped(secret)),
+            qr = totp::qr_svg(uri)
+                .map(|svg| format!(r#"<div class="mt-3 inline-block rounded-lg border border-slate-200 bg-white p-2"><div role="img" aria-label="QR code with the authenticator setup address for {email}" data-testid="totp-qr">{svg}</div></div>"#, email = esc(email)))
+                .unwrap_or_default(),
             uri = esc(uri),
             token = esc(token),
             min = staff::MIN_PASSWORD_CHARS,

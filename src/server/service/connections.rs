@@ -74,7 +74,7 @@ pub struct Connection {
     pub name: String,
     /// `draft`, `active` or `inactive`.
     pub state: String,
-    /// `okta`, `entra`, `google`, `adfs` or `generic`.
+    /// `okta`, `entra`, `google`, `adfs`, `onelogin`, `jumpcloud` or `generic`.
     pub idp: String,
     /// OIDC: the redirect URI to register with the IdP.
     pub redirect_uri: Option<String>,
@@ -242,7 +242,7 @@ fn view(state: &AppState, r: ConnectionRow, certs: &[CertificateRow]) -> Connect
             acs_url: acs_url(state, &r.id),
             metadata_url: sp_entity_id(state, &r.id),
         }),
-        saml: saml.then(|| SamlSettings {
+        saml: (saml && r.is_configured()).then(|| SamlSettings {
             idp_entity_id: r.saml_idp_entity_id.clone().unwrap_or_default(),
             idp_sso_url: r.saml_idp_sso_url.clone().unwrap_or_default(),
             idp_metadata_url: r.saml_idp_metadata_url.clone(),
@@ -437,10 +437,14 @@ fn check_name(name: &str) -> Result<String, FieldError> {
 
 fn check_idp(idp: Option<&str>) -> Result<String, FieldError> {
     match idp.unwrap_or("generic") {
-        v @ ("okta" | "entra" | "google" | "adfs" | "generic") => Ok(v.to_owned()),
+        v @ ("okta" | "entra" | "google" | "adfs" | "onelogin" | "jumpcloud" | "generic") => {
+            Ok(v.to_owned())
+        }
         other => Err(FieldError::new(
             "idp",
-            format!("unknown idp '{other}'; use okta, entra, google, adfs or generic"),
+            format!(
+                "unknown idp '{other}'; use okta, entra, google, adfs, onelogin, jumpcloud or generic"
+            ),
         )),
     }
 }
@@ -516,6 +520,58 @@ pub async fn create(
         now,
     )
     .await?;
+    insert_audited(state, actor, ctx, organization_id, row, certs, now).await
+}
+
+/// Creates a draft with Lanyard's side only (the portal's guided setup): its ACS URL, SP entity
+/// id and redirect URI exist for the admin to copy before they have the IdP's values. Nobody can
+/// sign in through it, test it or activate it until the IdP's settings are added.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn create_unconfigured(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &OrgId,
+    kind: ConnectionKind,
+    idp: &str,
+    name: &str,
+) -> Result<Connection, AppError> {
+    let name = check_name(name)?;
+    let idp = check_idp(Some(idp))?;
+    let now = state.clock.now();
+    let row = ConnectionRow {
+        id: db::new_id(IdKind::Connection),
+        organization_id: organization_id.to_string(),
+        kind: kind.as_str().into(),
+        name,
+        state: ConnectionState::Draft.as_str().into(),
+        idp,
+        oidc_issuer: None,
+        oidc_client_id: None,
+        oidc_client_secret_enc: None,
+        last_test_at: None,
+        last_test_ok: None,
+        created_at: now,
+        updated_at: now,
+        saml_idp_entity_id: None,
+        saml_idp_sso_url: None,
+        saml_idp_metadata_url: None,
+        saml_allow_idp_initiated: false,
+        attribute_mapping: None,
+    };
+    insert_audited(state, actor, ctx, organization_id, row, Vec::new(), now).await
+}
+
+/// Inserts a new connection and its pinned certificates, audited as `connection.created`.
+async fn insert_audited(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &OrgId,
+    row: ConnectionRow,
+    certs: Vec<CertificateRow>,
+    now: i64,
+) -> Result<Connection, AppError> {
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     db::organizations::get(tx.conn(), organization_id)
         .await?
@@ -538,6 +594,7 @@ pub async fn create(
             "issuer": row.oidc_issuer,
             "idp_entity_id": row.saml_idp_entity_id,
             "certificates": certs.iter().map(|c| &c.fingerprint).collect::<Vec<_>>(),
+            "configured": row.is_configured(),
         }),
     )
     .await?;
@@ -759,6 +816,13 @@ async fn apply_oidc_patch(
         .unwrap_or_default();
     let secret = match &o.client_secret {
         Some(s) => s.clone(),
+        None if row.oidc_client_secret_enc.is_none() => {
+            return Err(FieldError::new(
+                "oidc.client_secret",
+                "client_secret is required; copy it from your IdP's app settings",
+            )
+            .into())
+        }
         None => client_secret(&state.secrets, row)?,
     };
     row.oidc_issuer = Some(check_oidc(state, &issuer, &client_id, &secret).await?);
@@ -852,6 +916,13 @@ fn apply_state_change(
     events: &mut Vec<EventType>,
 ) -> Result<(), AppError> {
     match ConnectionState::parse(s) {
+        Some(ConnectionState::Active) if !row.is_configured() => {
+            return Err(AppError::Conflict {
+                code: "not_configured",
+                message: "this connection has no identity provider settings yet; add the IdP's metadata (SAML) or issuer, client id and secret (OIDC) first".into(),
+                field: Some("state"),
+            });
+        }
         Some(ConnectionState::Active) if row.state != ConnectionState::Active => {
             if require_test && row.last_test_ok != Some(1) {
                 return Err(AppError::Conflict {

@@ -8,6 +8,7 @@ use crate::domain::connection::ConnectionState;
 use crate::domain::domain_state::DomainState;
 use crate::domain::health::{HealthStatus, Severity, SignalArea};
 use crate::domain::ids::OrgId;
+use crate::domain::text::count;
 use serde::{Deserialize, Serialize};
 
 use crate::server::db::{self, health as q, Conn};
@@ -172,7 +173,10 @@ async fn compute_health(
         signals.say(
             Severity::Warning,
             SignalArea::Invitations,
-            format!("{bouncing} invitation email(s) could not be delivered"),
+            format!(
+                "{} could not be delivered",
+                count(bouncing, "invitation email", "invitation emails")
+            ),
         );
     }
     if q::admin_gap(conn, organization_id).await? {
@@ -183,7 +187,10 @@ async fn compute_health(
         signals.say(
             Severity::Warning,
             SignalArea::Drift,
-            format!("{drift_findings} drift finding(s): access and the organization's sources of truth disagree"),
+            format!(
+                "{}: access and the organization's sources of truth disagree",
+                count(drift_findings, "drift finding", "drift findings")
+            ),
         );
     }
     let credentials_flagged = credentials_flagged(conn, organization_id, now).await?;
@@ -192,7 +199,8 @@ async fn compute_health(
             Severity::Warning,
             SignalArea::Credentials,
             format!(
-                "{credentials_flagged} credential(s) expiring, expired or overdue for rotation"
+                "{} expiring, expired or overdue for rotation",
+                count(credentials_flagged, "credential", "credentials")
             ),
         );
     }
@@ -452,15 +460,15 @@ async fn domain_counts(conn: &mut Conn, organization_id: &str) -> Result<DomainC
 /// Lapsed domains are an error; failed and pending ones a warning.
 fn domain_signals(domains: &DomainCounts, signals: &mut Signals) {
     if domains.lapsed > 0 {
-        signals.say(Severity::Error, SignalArea::Domains, format!("{} domain(s) lapsed: the DNS record that proved ownership is gone, so sign-ins and JIT for those addresses stop", domains.lapsed));
+        signals.say(Severity::Error, SignalArea::Domains, format!("{} lapsed: the DNS record that proved ownership is gone, so sign-ins and JIT for those addresses stop", count(domains.lapsed, "domain", "domains")));
     }
     if domains.failed > 0 {
         signals.say(
             Severity::Warning,
             SignalArea::Domains,
             format!(
-                "{} domain(s) failed verification: the TXT record was not found",
-                domains.failed
+                "{} failed verification: the TXT record was not found",
+                count(domains.failed, "domain", "domains")
             ),
         );
     }
@@ -468,7 +476,10 @@ fn domain_signals(domains: &DomainCounts, signals: &mut Signals) {
         signals.say(
             Severity::Warning,
             SignalArea::Domains,
-            format!("{} domain(s) waiting for their TXT record", domains.pending),
+            format!(
+                "{} waiting for a TXT record",
+                count(domains.pending, "domain", "domains")
+            ),
         );
     }
 }

@@ -2,6 +2,7 @@
 //! invitations, and the audited write.
 
 use crate::domain::ids::{DirectoryId, OrgId};
+use crate::domain::text::count;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -346,7 +347,8 @@ async fn impact(
             "The deactivation rule applies to future deactivations{}.",
             if already > 0 {
                 format!(
-                    ": the {already} member(s) the directory already suspended stay as they are"
+                    ": the {} the directory already suspended stay as they are",
+                    count(already, "member", "members")
                 )
             } else {
                 String::new()
@@ -355,20 +357,24 @@ async fn impact(
     }
     if !out.lose_access.is_empty() {
         out.summary.push(format!(
-            "{} active member(s) could no longer sign in: the directory does not provision them or deactivated them",
-            out.lose_access.len()
+            "{} could no longer sign in: the directory does not provision them or deactivated them",
+            count(out.lose_access.len(), "active member", "active members")
         ));
     }
     if !out.gain_access.is_empty() {
         out.summary.push(format!(
-            "{} member(s) the directory keeps out could sign in again",
-            out.gain_access.len()
+            "{} the directory keeps out could sign in again",
+            count(out.gain_access.len(), "member", "members")
         ));
     }
     if !out.invitations.is_empty() {
         out.summary.push(format!(
-            "{} pending invitation(s) would be accepted differently",
-            out.invitations.len()
+            "{} would be accepted differently",
+            count(
+                out.invitations.len(),
+                "pending invitation",
+                "pending invitations"
+            )
         ));
     }
     if out.summary.is_empty() {

@@ -139,6 +139,13 @@ pub(crate) async fn begin_for(
     purpose: SignInPurpose,
     origin: Origin,
 ) -> Result<Next, AppError> {
+    if !row.is_configured() {
+        return Ok(page(
+            409,
+            "This connection is not set up yet",
+            "The identity provider's details have not been entered for this connection. In the setup portal, finish step 2 (the IdP's metadata or values), then run the test sign-in again.",
+        ));
+    }
     if row.kind == ConnectionKind::Saml {
         return begin_saml(state, row, purpose, origin).await;
     }

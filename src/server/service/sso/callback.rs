@@ -159,7 +159,7 @@ pub(super) async fn conclude(
                     f.message
                 ),
             ),
-            _ => Next::Redirect(format!("/portal/sso?connection={}", row.id)),
+            _ => Next::Redirect(test_return(row)),
         }
     };
     let identity = match identity {
@@ -208,7 +208,7 @@ pub(super) async fn conclude(
         .await?;
         tx.commit().await?;
         crate::server::metrics::sign_in(&row.kind, SignInPurpose::Test.as_str(), "succeeded", "");
-        return Ok(Next::Redirect(format!("/portal/sso?connection={}", row.id)));
+        return Ok(Next::Redirect(test_return(row)));
     }
     if req.purpose == SignInPurpose::Invite {
         return crate::server::service::invitations::accept_after_sso(
@@ -351,4 +351,14 @@ pub async fn last_test(
             )
         },
     ))
+}
+
+/// Where the admin's test sign-in returns: a connection still in draft goes back to its guided
+/// setup at the test step (which shows the result and the way on), any other to the SSO page.
+fn test_return(row: &db::connections::ConnectionRow) -> String {
+    if row.state == crate::domain::connection::ConnectionState::Draft {
+        format!("/portal/sso/setup/{}?step=3", row.id)
+    } else {
+        format!("/portal/sso?connection={}", row.id)
+    }
 }

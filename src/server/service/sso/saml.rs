@@ -105,6 +105,14 @@ pub async fn saml_acs(
     let Some(row) = saml_connection(state, connection_id).await? else {
         return unknown();
     };
+    if !row.is_configured() {
+        // A guided-setup draft: no IdP is trusted yet, so nothing posted here can be believed.
+        return Ok(page(
+            409,
+            "This connection is not set up yet",
+            "No identity provider has been entered for this connection. In the setup portal, add the IdP's metadata (step 2), then start the test sign-in from there.",
+        ));
+    }
     let relay = form
         .relay_state
         .clone()
