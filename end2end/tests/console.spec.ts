@@ -1,5 +1,7 @@
 import { APIRequestContext } from '@playwright/test';
 import * as OTPAuth from 'otpauth';
+import jsQR from 'jsqr';
+import { PNG } from 'pngjs';
 import { test, expect, env, Vendor } from './fixtures';
 
 // The support console: a staff member enrols (password + TOTP, without JavaScript) from the
@@ -54,14 +56,28 @@ test('a staff member enrols, signs in, finds the drifting organization and sees 
   const name = `Drifting ${Date.now()}`;
   const { org, dave } = await driftScenario(request, vendor, name);
 
-  // Enrolment works without JavaScript: the secret is text and an otpauth:// URI.
+  // Enrolment works without JavaScript: a QR code (an SVG drawn by the server), and the secret
+  // as text and as an otpauth:// URI.
   const nojs = await browser.newContext({ javaScriptEnabled: false });
   const p = await nojs.newPage();
   await p.goto(staffLink);
-  const secret = (await p.getByTestId('totp-secret').innerText()).replace(/\s+/g, '');
+  const typed = (await p.getByTestId('totp-secret').innerText()).replace(/\s+/g, '');
   const uri = (await p.getByTestId('totp-uri').innerText()) || (await p.getByTestId('totp-uri').inputValue());
   expect(uri).toMatch(/^otpauth:\/\/totp\//);
-  expect(new URL(uri).searchParams.get('secret')).toBe(secret);
+  expect(new URL(uri).searchParams.get('secret')).toBe(typed);
+  // What an authenticator app does: scan the code (npm jsqr reads the rendered pixels) and enrol
+  // from what it decodes (npm otpauth parses the URI). The codes below come from that enrolment.
+  const qr = p.getByTestId('totp-qr');
+  await expect(qr).toHaveAttribute('role', 'img');
+  const png = PNG.sync.read(await qr.screenshot());
+  const scanned = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
+  expect(scanned, 'the QR code decodes').not.toBeNull();
+  expect(scanned!.data).toBe(uri);
+  const enrolled = OTPAuth.URI.parse(scanned!.data);
+  expect(enrolled).toBeInstanceOf(OTPAuth.TOTP);
+  expect(enrolled.issuer).not.toBe('');
+  const secret = enrolled.secret.base32;
+  expect(secret).toBe(typed);
   // A wrong code is refused and says which field.
   await p.getByTestId('password').fill(password);
   await p.getByTestId('password-confirm').fill(password);

@@ -290,6 +290,20 @@ async fn every_entry_point_with_the_other_organizations_ids(d: Dialect) {
         ),
         ("save_attribute_mapping", format!("id={}&map_email=evil", b.saml), Refused(422)),
         ("saml_certificate", format!("id={}&add={other_cert}", b.saml), Refused(422)),
+        ("sso_setup", format!("id={}", b.saml), Refused(422)),
+        ("sso_setup", format!("id={}", b.oidc), Refused(422)),
+        // A's own new draft, whatever organization is forged.
+        ("start_sso_setup", format!("protocol=saml&idp=okta&{forged}"), SessionScoped(200)),
+        (
+            "configure_saml_connection",
+            format!("id={}&entity_id=https%3A%2F%2Fidp2.alpha.test&sso_url=https%3A%2F%2Fidp2.alpha.test%2Fsso&certificate={other_cert}", b.saml),
+            Refused(422),
+        ),
+        (
+            "configure_oidc_connection",
+            format!("id={}&issuer={issuer}&client_id=x&client_secret=y", b.oidc),
+            Refused(422),
+        ),
     ];
     let covered: BTreeSet<String> = functions.iter().map(|(e, _, _)| (*e).to_owned()).collect();
     assert_eq!(
@@ -591,7 +605,7 @@ async fn every_entry_point_with_the_other_organizations_ids(d: Dialect) {
         ("directories", 1),
         ("invitations", 1),
         ("webhook_endpoints", 1),
-        ("connections", 2),
+        ("connections", 3),
     ];
     let count = |table: &'static str, org: String| {
         let pool = app.state.db.pool.clone();

@@ -728,7 +728,147 @@ async fn the_portal_sets_up_tests_and_scopes_saml_connections(d: Dialect) {
     assert_eq!(after["attribute_mapping"]["email"], "mail");
 }
 
+/// The portal's guided setup makes a draft with Lanyard's values only (so the admin can copy the
+/// ACS URL before they have the IdP's). Until the IdP's settings are added, nothing can use it:
+/// no test sign-in, no response at its ACS, no activation by the portal or the vendor.
+async fn a_guided_draft_is_inert_until_the_idp_is_configured(d: Dialect) {
+    let (app, idp) = setup(d).await;
+    let org = app.create_org("Acme").await;
+    verified_domain(&app, &org, "acme.test").await;
+    let cookie = app.redeem(&app.create_link(&org, &["sso"]).await).await;
+    let r = app
+        .browser_post(
+            "/portal/api/start_sso_setup",
+            "protocol=saml&idp=okta",
+            Some(&cookie),
+        )
+        .await;
+    let to = r.header("location").unwrap_or_default();
+    assert!(to.starts_with("/portal/sso/setup/conn_"), "{} {}", r.status, r.text());
+    let id = to.trim_start_matches("/portal/sso/setup/").to_owned();
+    let c = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await
+        .json();
+    assert_eq!(c["state"], "draft");
+    assert_eq!(c["name"], "Okta SAML");
+    assert!(c["sp"]["acs_url"].as_str().unwrap().ends_with("/acs"), "{c}");
+    assert!(c["saml"].is_null(), "no IdP settings yet: {c}");
+    assert!(app
+        .audit_actions(&org)
+        .await
+        .contains(&"connection.created".to_owned()));
+
+    // No test sign-in, no response believed at the ACS, no activation by anyone.
+    let r = app
+        .browser_get(&format!("/portal/sso/test/{id}"), Some(&cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert!(r.text().contains("not set up yet"), "{}", r.text());
+    let r = app
+        .browser_post(
+            &format!("/sso/saml/{id}/acs"),
+            "SAMLResponse=PHNhbWxwOlJlc3BvbnNlLz4%3D",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"state": "active"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "not_configured", "{}", r.text());
+    let r = app
+        .browser_post(
+            "/portal/api/set_connection_state",
+            &format!("id={id}&state=active"),
+            Some(&cookie),
+        )
+        .await;
+    assert!(r.status.is_client_error(), "{} {}", r.status, r.text());
+    // An organization-wide sign-in does not pick it.
+    let r = app
+        .browser_get(
+            &format!("/sso/authorize?organization={org}&redirect_uri={VENDOR_CB}&state=s"),
+            None,
+        )
+        .await;
+    assert!(
+        !r.header("location")
+            .unwrap_or_default()
+            .contains("SAMLRequest"),
+        "{}",
+        r.text()
+    );
+
+    // Step 2 with nothing filled in says what to give; with the metadata URL it is configured
+    // and the admin is taken to the test step.
+    let r = app
+        .browser_post(
+            "/portal/api/configure_saml_connection",
+            &format!("id={id}"),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(r.text().contains("metadata"), "{}", r.text());
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let r = app
+        .browser_post(
+            "/portal/api/configure_saml_connection",
+            &format!("id={id}&metadata_url={}", enc(&idp.entity_id())),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some(format!("/portal/sso/setup/{id}?step=3").as_str()),
+        "{} {}",
+        r.status,
+        r.text()
+    );
+    let c = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await
+        .json();
+    assert_eq!(c["saml"]["idp_entity_id"], idp.entity_id(), "{c}");
+    let r = app
+        .browser_get(&format!("/portal/sso/test/{id}"), Some(&cookie))
+        .await;
+    assert!(
+        r.header("location")
+            .unwrap_or_default()
+            .contains("SAMLRequest="),
+        "{} {}",
+        r.status,
+        r.text()
+    );
+
+    // A protocol the IdP does not offer, or an IdP not on the list, is refused with a reason.
+    for (form, says) in [
+        ("protocol=oidc&idp=adfs", "ADFS connects over SAML"),
+        ("protocol=saml&idp=made-up", "choose your identity provider"),
+        ("protocol=ws-fed&idp=okta", "choose SAML or OpenID Connect"),
+    ] {
+        let r = app
+            .browser_post("/portal/api/start_sso_setup", form, Some(&cookie))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{form}: {}",
+            r.text()
+        );
+        assert!(r.text().contains(says), "{form}: {}", r.text());
+    }
+}
+
 crate::both_databases!(
+    a_guided_draft_is_inert_until_the_idp_is_configured,
     the_portal_sets_up_tests_and_scopes_saml_connections,
     certificate_expiry_warnings_fire_at_30_14_and_7_days,
     sp_initiated_sign_in_returns_the_profile_and_creates_one_member,

@@ -695,7 +695,88 @@ async fn the_portal_test_sign_in_gates_activation(d: Dialect) {
         .contains(&"connection.deleted".to_owned()));
 }
 
+/// The guided setup over OpenID Connect: a draft first, then the IdP's values, each checked and
+/// named when wrong (a missing secret is a field error, not a failure to decrypt nothing).
+async fn the_guided_oidc_setup_checks_each_value(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let org = app.create_org("Acme").await;
+    let cookie = app.redeem(&app.create_link(&org, &["sso"]).await).await;
+    let r = app
+        .browser_post(
+            "/portal/api/start_sso_setup",
+            "protocol=oidc&idp=entra",
+            Some(&cookie),
+        )
+        .await;
+    let id = r
+        .header("location")
+        .unwrap_or_default()
+        .trim_start_matches("/portal/sso/setup/")
+        .to_owned();
+    assert!(id.starts_with("conn_"), "{} {}", r.status, r.text());
+    let c = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await
+        .json();
+    assert_eq!(c["name"], "Microsoft Entra ID OIDC");
+    assert!(c["oidc"].is_null(), "{c}");
+    assert!(c["redirect_uri"].as_str().unwrap().ends_with("/sso/oidc/callback"));
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    for (form, field_says) in [
+        (
+            format!("id={id}&issuer={}&client_id={CLIENT_ID}", enc(&op.issuer)),
+            "client_secret is required",
+        ),
+        (
+            format!("id={id}&issuer={}&client_id=&client_secret=x", enc(&op.issuer)),
+            "client_id is required",
+        ),
+        (
+            format!("id={id}&issuer=http%3A%2F%2F127.0.0.1%3A9&client_id=x&client_secret=y"),
+            "issuer",
+        ),
+    ] {
+        let r = app
+            .browser_post("/portal/api/configure_oidc_connection", &form, Some(&cookie))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{form}: {}",
+            r.text()
+        );
+        assert!(r.text().contains(field_says), "{form}: {}", r.text());
+    }
+    let r = app
+        .browser_post(
+            "/portal/api/configure_oidc_connection",
+            &format!(
+                "id={id}&issuer={}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}",
+                enc(&op.issuer)
+            ),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some(format!("/portal/sso/setup/{id}?step=3").as_str()),
+        "{} {}",
+        r.status,
+        r.text()
+    );
+    let c = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await
+        .json();
+    assert_eq!(c["oidc"]["client_secret_set"], true, "{c}");
+    let r = app
+        .browser_get(&format!("/portal/sso/test/{id}"), Some(&cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+}
+
 crate::both_databases!(
+    the_guided_oidc_setup_checks_each_value,
     the_portal_test_sign_in_gates_activation,
     forged_id_tokens_are_refused,
     a_rotated_signing_key_is_picked_up,
