@@ -33,6 +33,49 @@ pub struct DirInfo {
     pub preview: Option<Preview>,
 }
 
+/// Where a directory's first sync stands: what the portal looks at again while it waits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstSyncState {
+    pub id: String,
+    pub last_request_at: Option<String>,
+    pub user_count: i64,
+    /// One person the directory pushed, once there is one.
+    pub first_user: Option<String>,
+}
+
+/// Each directory's first-sync state (cheap: no log, no groups, no flash taken), for the page to
+/// poll while a directory waits for its first person.
+#[server(prefix = "/portal/api", endpoint = "directory_progress")]
+pub async fn directory_progress() -> Result<Vec<FirstSyncState>, PortalError> {
+    use crate::server::service::directories as dirs;
+    let c = caller().await?;
+    let org = &c.grant.org();
+    let mut out = Vec::new();
+    for d in dirs::list(&c.state, org).await? {
+        let first_user = if d.health.users > 0 {
+            dirs::users(
+                &c.state,
+                org,
+                &crate::domain::ids::DirectoryId::from_stored(d.id.as_str()),
+                1,
+            )
+            .await?
+            .into_iter()
+            .next()
+            .map(|u| u.user_name)
+        } else {
+            None
+        };
+        out.push(FirstSyncState {
+            last_request_at: d.health.last_request_at.map(when),
+            user_count: d.health.users,
+            first_user,
+            id: d.id,
+        });
+    }
+    Ok(out)
+}
+
 /// One synced person.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DirUser {

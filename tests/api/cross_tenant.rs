@@ -226,6 +226,7 @@ async fn every_entry_point_with_the_other_organizations_ids(d: Dialect) {
             SessionScoped(200),
         ),
         ("directories", format!("errors_only=false&method=&{forged}"), SessionScoped(200)),
+        ("directory_progress", forged.clone(), SessionScoped(200)),
         ("create_directory", format!("kind=okta&name=Second&{forged}"), SessionScoped(200)),
         ("rotate_directory_token", format!("id={}", b.dir.id), Refused(422)),
         ("set_directory_authoritative", format!("id={}", b.dir.id), Refused(422)),

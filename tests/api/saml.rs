@@ -744,7 +744,12 @@ async fn a_guided_draft_is_inert_until_the_idp_is_configured(d: Dialect) {
         )
         .await;
     let to = r.header("location").unwrap_or_default();
-    assert!(to.starts_with("/portal/sso/setup/conn_"), "{} {}", r.status, r.text());
+    assert!(
+        to.starts_with("/portal/sso/setup/conn_"),
+        "{} {}",
+        r.status,
+        r.text()
+    );
     let id = to.trim_start_matches("/portal/sso/setup/").to_owned();
     let c = app
         .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
@@ -752,7 +757,10 @@ async fn a_guided_draft_is_inert_until_the_idp_is_configured(d: Dialect) {
         .json();
     assert_eq!(c["state"], "draft");
     assert_eq!(c["name"], "Okta SAML");
-    assert!(c["sp"]["acs_url"].as_str().unwrap().ends_with("/acs"), "{c}");
+    assert!(
+        c["sp"]["acs_url"].as_str().unwrap().ends_with("/acs"),
+        "{c}"
+    );
     assert!(c["saml"].is_null(), "no IdP settings yet: {c}");
     assert!(app
         .audit_actions(&org)

@@ -720,7 +720,10 @@ async fn the_guided_oidc_setup_checks_each_value(d: Dialect) {
         .json();
     assert_eq!(c["name"], "Microsoft Entra ID OIDC");
     assert!(c["oidc"].is_null(), "{c}");
-    assert!(c["redirect_uri"].as_str().unwrap().ends_with("/sso/oidc/callback"));
+    assert!(c["redirect_uri"]
+        .as_str()
+        .unwrap()
+        .ends_with("/sso/oidc/callback"));
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     for (form, field_says) in [
         (
@@ -728,7 +731,10 @@ async fn the_guided_oidc_setup_checks_each_value(d: Dialect) {
             "client_secret is required",
         ),
         (
-            format!("id={id}&issuer={}&client_id=&client_secret=x", enc(&op.issuer)),
+            format!(
+                "id={id}&issuer={}&client_id=&client_secret=x",
+                enc(&op.issuer)
+            ),
             "client_id is required",
         ),
         (
@@ -737,7 +743,11 @@ async fn the_guided_oidc_setup_checks_each_value(d: Dialect) {
         ),
     ] {
         let r = app
-            .browser_post("/portal/api/configure_oidc_connection", &form, Some(&cookie))
+            .browser_post(
+                "/portal/api/configure_oidc_connection",
+                &form,
+                Some(&cookie),
+            )
             .await;
         assert_eq!(
             r.status,

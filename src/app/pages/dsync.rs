@@ -9,9 +9,11 @@ use leptos_router::hooks::use_query_map;
 
 use super::action_error;
 use super::portal::{PortalFrame, PortalProblem};
+#[cfg(feature = "hydrate")]
+use crate::api::directories::directory_progress;
 use crate::api::directories::{
-    portal_directories, CreateDirectory, DeleteDirectory, DirGroup, DirInfo, DirUser, LogLine,
-    MapGroup, Preview, RotateDirectoryToken, SetDirectoryAuthoritative,
+    portal_directories, CreateDirectory, DeleteDirectory, DirGroup, DirInfo, DirUser,
+    FirstSyncState, LogLine, MapGroup, Preview, RotateDirectoryToken, SetDirectoryAuthoritative,
 };
 use crate::api::portal::portal_overview;
 use crate::app::components::{CopyField, LocalTime};
@@ -129,6 +131,7 @@ fn DirectoryCard(
     set_auth: ServerAction<SetDirectoryAuthoritative>,
     delete: ServerAction<DeleteDirectory>,
     map: ServerAction<MapGroup>,
+    progress: RwSignal<Option<Vec<FirstSyncState>>>,
 ) -> impl IntoView {
     let label = DirectoryKind::parse(&d.kind)
         .map(|k| k.label())
@@ -140,7 +143,12 @@ fn DirectoryCard(
                 <h2 class="text-lg font-medium">{d.name.clone()}</h2>
                 <span class="rounded-full bg-slate-100 px-3 py-1 text-xs font-medium">{label}</span>
             </div>
-            <FirstSync label last_request_at=d.last_request_at.clone() first_user=d.users.first().map(|u| u.user_name.clone()) users=d.user_count />
+            <FirstSync label progress initial=FirstSyncState {
+                id: d.id.clone(),
+                last_request_at: d.last_request_at.clone(),
+                user_count: d.user_count,
+                first_user: d.users.first().map(|u| u.user_name.clone()),
+            } />
             <p class="mt-2 text-sm text-slate-700" data-testid="health">{health}</p>
             {d.last_error.clone().map(|e| view! { <p class="mt-1 rounded-lg bg-rose-50 p-2 text-sm text-rose-900" data-testid="last-error">{format!("Last error: {e}")}</p> })}
 
@@ -169,44 +177,56 @@ fn DirectoryCard(
     }
 }
 
-/// Where the directory's first sync stands, announced to screen readers as it changes (the page
-/// checks again every few seconds while it waits, when JavaScript is on): waiting for the IdP's
-/// first request, connected but nobody pushed yet, or the first person arrived and what is next.
+/// Where the directory's first sync stands, announced to screen readers as it changes: waiting
+/// for the IdP's first request, connected but nobody pushed yet, or the first person arrived and
+/// what is next. With JavaScript the page looks again every few seconds while it waits
+/// (`progress`, filled by [`directory_progress`]); without, a link checks again.
 #[component]
 fn FirstSync(
     label: &'static str,
-    last_request_at: Option<String>,
-    first_user: Option<String>,
-    users: i64,
+    initial: FirstSyncState,
+    progress: RwSignal<Option<Vec<FirstSyncState>>>,
 ) -> impl IntoView {
-    let (class, text, next) = match (&last_request_at, users, first_user) {
-        (None, _, _) => (
-            "border-indigo-200 bg-indigo-50 text-indigo-900",
-            format!("Waiting for the first request from {label}. Paste the base URL and the token below into it and run its connection test; this page updates by itself."),
-            None,
-        ),
-        (Some(_), 0, _) => (
-            "border-indigo-200 bg-indigo-50 text-indigo-900",
-            format!("{label} is connected. Waiting for the first person: assign people or groups to the application in {label}."),
-            None,
-        ),
-        (Some(_), n, who) => (
-            "border-emerald-200 bg-emerald-50 text-emerald-900",
-            match who {
-                Some(w) if n == 1 => format!("The first person arrived: {w}."),
-                Some(w) => format!("{} synced, the first shown being {w}.", crate::domain::text::count(n, "person", "people")),
-                None => format!("{} synced.", crate::domain::text::count(n, "person", "people")),
-            },
-            Some("Next: map your groups to roles below."),
-        ),
+    let id = initial.id.clone();
+    let now = move || {
+        progress
+            .with(|p| {
+                p.as_ref()
+                    .and_then(|v| v.iter().find(|s| s.id == id).cloned())
+            })
+            .unwrap_or_else(|| initial.clone())
     };
-    let waiting = users == 0;
-    view! {
-        <div class=format!("mt-3 rounded-lg border p-3 text-sm {class}") role="status" aria-live="polite" data-testid="first-sync" data-waiting=waiting.to_string()>
-            <p>{text}</p>
-            {next.map(|n| view! { <p class="mt-1 font-medium">{n}</p> })}
-            {waiting.then(|| view! { <p class="mt-1"><a href="/portal/directories" class="underline">"Check again"</a></p> })}
-        </div>
+    move || {
+        let s = now();
+        let (class, text, next) = match (&s.last_request_at, s.user_count, s.first_user) {
+            (None, _, _) => (
+                "border-indigo-200 bg-indigo-50 text-indigo-900",
+                format!("Waiting for the first request from {label}. Paste the base URL and the token below into it and run its connection test; this page updates by itself."),
+                None,
+            ),
+            (Some(_), 0, _) => (
+                "border-indigo-200 bg-indigo-50 text-indigo-900",
+                format!("{label} is connected. Waiting for the first person: assign people or groups to the application in {label}."),
+                None,
+            ),
+            (Some(_), n, who) => (
+                "border-emerald-200 bg-emerald-50 text-emerald-900",
+                match who {
+                    Some(w) if n == 1 => format!("The first person arrived: {w}."),
+                    Some(w) => format!("{} synced, {w} among them.", crate::domain::text::count(n, "person", "people")),
+                    None => format!("{} synced.", crate::domain::text::count(n, "person", "people")),
+                },
+                Some("Next: map your groups to roles below."),
+            ),
+        };
+        let waiting = s.user_count == 0;
+        view! {
+            <div class=format!("mt-3 rounded-lg border p-3 text-sm {class}") role="status" aria-live="polite" data-testid="first-sync" data-waiting=waiting.to_string()>
+                <p data-testid="first-sync-text">{text}</p>
+                {next.map(|n| view! { <p class="mt-1 font-medium">{n}</p> })}
+                <p class="mt-1"><a href="/portal/directories" class="underline">{if waiting { "Check again" } else { "Show everyone who arrived" }}</a></p>
+            </div>
+        }
     }
 }
 
@@ -468,19 +488,28 @@ pub fn Directories() -> impl IntoView {
         |(_, _, _, _, _, e, m)| portal_directories(e, m),
     );
     let overview = Resource::new(|| (), |_| portal_overview());
-    // While a directory waits for its first person, look again every 3 seconds (for 15 minutes).
+    // While a directory waits for its first person, look again every 3 seconds (for 15 minutes),
+    // asking only for the first-sync state: a refetch of the page would take the once-shown token.
+    let progress = RwSignal::new(None::<Vec<FirstSyncState>>);
     #[cfg(feature = "hydrate")]
     {
         let polls = std::cell::Cell::new(0u32);
         let handle = set_interval_with_handle(
             move || {
-                let waiting = list
-                    .get_untracked()
-                    .and_then(|r| r.ok())
-                    .is_some_and(|p| p.directories.iter().any(|d| d.user_count == 0));
+                let waiting = match progress.get_untracked() {
+                    Some(p) => p.iter().any(|s| s.user_count == 0),
+                    None => list
+                        .get_untracked()
+                        .and_then(|r| r.ok())
+                        .is_some_and(|p| p.directories.iter().any(|d| d.user_count == 0)),
+                };
                 if waiting && polls.get() < 300 {
                     polls.set(polls.get() + 1);
-                    list.refetch();
+                    leptos::task::spawn_local(async move {
+                        if let Ok(p) = directory_progress().await {
+                            progress.set(Some(p));
+                        }
+                    });
                 }
             },
             std::time::Duration::from_secs(3),
@@ -491,6 +520,11 @@ pub fn Directories() -> impl IntoView {
             }
         });
     }
+    // A new directory or a change on the page starts from what the page loaded.
+    Effect::new(move |_| {
+        list.track();
+        progress.set(None);
+    });
     let errors = move || {
         action_error(create.value().get())
             .or_else(|| action_error(rotate.value().get()))
@@ -499,7 +533,7 @@ pub fn Directories() -> impl IntoView {
             .or_else(|| action_error(map.value().get()))
     };
     view! {
-        <Transition fallback=|| view! { <p class="p-6">"Loading…"</p> }>
+        <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
             {move || {
                 let (Some(l), Some(o)) = (list.get(), overview.get()) else { return None };
                 Some(match (l, o) {
@@ -510,7 +544,7 @@ pub fn Directories() -> impl IntoView {
                         let cards = page
                             .directories
                             .into_iter()
-                            .map(|d| view! { <DirectoryCard d errors_only=e method=m.clone() rotate set_auth delete map /> })
+                            .map(|d| view! { <DirectoryCard d errors_only=e method=m.clone() rotate set_auth delete map progress /> })
                             .collect_view();
                         view! {
                             <PortalFrame overview=o title="Directory sync" current="/portal/directories">
@@ -549,6 +583,6 @@ pub fn Directories() -> impl IntoView {
                     (Err(e), _) | (_, Err(e)) => view! { <PortalProblem err=e /> }.into_any(),
                 })
             }}
-        </Transition>
+        </Suspense>
     }
 }
