@@ -121,10 +121,19 @@ test('a staff member enrols, signs in, finds the drifting organization and sees 
   await expect(finding).toHaveCount(1);
   await expect(finding).toContainText(dave);
   await expect(page.getByTestId('signal').filter({ hasText: 'drift' })).toHaveCount(1);
+  // The last 14 days at a glance: the directory's one SCIM request today, answered; deliveries.
+  await expect(page).toHaveTitle(new RegExp(`^${name} · Lanyard support console$`));
+  await expect(page.getByRole('navigation', { name: 'Breadcrumb' })).toContainText('Tenants');
+  const scimChart = page.getByTestId('tenant-chart').filter({ hasText: 'SCIM requests from Okta' });
+  await expect(scimChart).toHaveAttribute('data-ok', '1');
+  await expect(scimChart).toHaveAttribute('data-bad', '0');
+  await expect(scimChart.locator('svg[role="img"]')).toHaveAttribute('aria-label', /last 14 days: 1 answered, 0 failed/);
+  await expect(page.getByTestId('tenant-chart').filter({ hasText: 'Webhook and log stream deliveries' })).toHaveCount(1);
 
   // Why does Dave have access? The grant chain says: an invitation.
   await finding.getByTestId('why-link').click();
   await expect(page.getByTestId('member-email')).toHaveText(dave);
+  await expect(page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('link', { name })).toBeVisible();
   await expect(page.getByTestId('grants')).toContainText('invited by');
   await expect(page.locator('[data-testid="drift-finding"][data-kind="deactivated_in_directory"]')).toHaveCount(1);
   await ctx.close();

@@ -56,6 +56,9 @@ async function journey(page: Page, request: APIRequestContext, openPortal: OpenP
   await expect(page.getByTestId('scim-token')).toHaveCount(0);
   await expect(page.getByTestId('token-hints')).toContainText(token.slice(-4));
   await expect(page.getByTestId('health')).toContainText('3 requests in the last 24 hours, 1 failed');
+  // Today's bar of the 14-day chart: two answered, one failed.
+  await expect(page.getByTestId('scim-chart')).toHaveAttribute('data-ok', '2');
+  await expect(page.getByTestId('scim-chart')).toHaveAttribute('data-bad', '1');
 
   // Map Engineering to admin: the preview lists the change and saves nothing; Save applies it.
   const eng = page.getByTestId('group').filter({ hasText: 'Engineering' });

@@ -126,6 +126,17 @@ pub struct TenantPage {
     pub paths: Vec<(String, String)>,
     /// The last simulation this staff member ran for this organization.
     pub simulation: Option<super::policy::SimLine>,
+    /// The last days per connection, directory and for deliveries.
+    pub charts: Vec<ChartLine>,
+}
+
+/// One chart of the tenant page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChartLine {
+    pub title: String,
+    pub ok_label: String,
+    pub bad_label: String,
+    pub days: Vec<crate::domain::chart::DayCount>,
 }
 
 /// One member's access, explained.
@@ -594,7 +605,47 @@ pub async fn console_tenant(id: String) -> Result<TenantPage, PortalError> {
     let simulation: Option<(String, super::policy::SimLine)> =
         super::directories::flash::take(SIM_FLASH).await;
     let h = o.health;
+    let charts = {
+        use crate::server::service::activity;
+        let org = crate::domain::ids::OrgId::from_stored(id.as_str());
+        let sign_ins = activity::sign_ins(&s.state, &org).await?;
+        let scim = activity::scim_requests(&s.state, &org).await?;
+        let line = |title: String, ok: &str, bad: &str, days| ChartLine {
+            title,
+            ok_label: ok.into(),
+            bad_label: bad.into(),
+            days,
+        };
+        let mut charts: Vec<ChartLine> = h
+            .connections
+            .iter()
+            .map(|c| {
+                line(
+                    format!("Sign-ins through {}", c.name),
+                    "succeeded",
+                    "failed",
+                    sign_ins.series(&c.id),
+                )
+            })
+            .collect();
+        charts.extend(h.directories.iter().map(|d| {
+            line(
+                format!("SCIM requests from {}", d.name),
+                "answered",
+                "failed",
+                scim.series(&d.id),
+            )
+        }));
+        charts.push(line(
+            "Webhook and log stream deliveries".into(),
+            "delivered",
+            "given up",
+            activity::deliveries(&s.state, &org).await?,
+        ));
+        charts
+    };
     Ok(TenantPage {
+        charts,
         me: s.info(),
         id: o.organization.id,
         name: o.organization.name,

@@ -31,6 +31,8 @@ pub struct DirInfo {
     pub log: Vec<LogLine>,
     /// The mapping preview asked for on this directory, if any.
     pub preview: Option<Preview>,
+    /// SCIM requests per day, the last days.
+    pub requests_per_day: Vec<crate::domain::chart::DayCount>,
 }
 
 /// Where a directory's first sync stands: what the portal looks at again while it waits.
@@ -197,6 +199,7 @@ pub async fn portal_directories(
         .await
         .and_then(|(id, sealed)| Some((id, c.state.secrets.open(&sealed, flash::TOKEN)?)));
     let preview: Option<(String, Preview)> = flash::take(flash::PREVIEW).await;
+    let per_day = crate::server::service::activity::scim_requests(&c.state, org).await?;
     let mut out = Vec::new();
     for d in dirs::list(&c.state, org).await? {
         let users = dirs::users(
@@ -226,6 +229,7 @@ pub async fn portal_directories(
         )
         .await?;
         out.push(DirInfo {
+            requests_per_day: per_day.series(&d.id),
             fresh_token: fresh
                 .as_ref()
                 .filter(|(id, _)| *id == d.id)

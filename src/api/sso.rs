@@ -66,6 +66,8 @@ pub struct ConnectionInfo {
     pub configured: bool,
     /// SAML: Lanyard's values for the IdP (ACS URL, SP entity ID, SP metadata), configured or not.
     pub sp: Option<SpValues>,
+    /// Sign-ins (not tests) per day, the last days.
+    pub sign_ins: Vec<crate::domain::chart::DayCount>,
 }
 
 /// What the admin copies into the IdP for a SAML connection.
@@ -103,9 +105,10 @@ pub async fn portal_sso() -> Result<SsoPage, PortalError> {
     use crate::server::service::connections;
     let c = caller().await?;
     let org = &c.grant.org();
+    let activity = crate::server::service::activity::sign_ins(&c.state, org).await?;
     let mut out = Vec::new();
     for conn in connections::list(&c.state, org).await? {
-        out.push(info(&c.state, org, conn).await?);
+        out.push(info(&c.state, org, conn, &activity).await?);
     }
     Ok(SsoPage {
         redirect_uri: connections::callback_url(&c.state),
@@ -119,6 +122,7 @@ async fn info(
     state: &crate::server::state::AppState,
     org: &crate::domain::ids::OrgId,
     conn: crate::server::service::connections::Connection,
+    activity: &crate::server::service::activity::PerKey,
 ) -> Result<ConnectionInfo, PortalError> {
     use crate::server::service::sso;
     use crate::server::timefmt::rfc3339;
@@ -174,6 +178,7 @@ async fn info(
         }
     });
     Ok(ConnectionInfo {
+        sign_ins: activity.series(&conn.id),
         configured: conn.saml.is_some() || conn.oidc.as_ref().is_some_and(|o| o.client_secret_set),
         sp: conn.sp.as_ref().map(|sp| SpValues {
             acs_url: sp.acs_url.clone(),
@@ -239,9 +244,10 @@ pub async fn portal_sso_setup(id: String) -> Result<SetupPage, PortalError> {
     let c = caller().await?;
     let org = c.grant.org();
     let conn = connections::get(&c.state, &org, &crate::server::error::parse_id(&id)?).await?;
+    let activity = crate::server::service::activity::sign_ins(&c.state, &org).await?;
     Ok(SetupPage {
         redirect_uri: connections::callback_url(&c.state),
-        connection: info(&c.state, &org, conn).await?,
+        connection: info(&c.state, &org, conn, &activity).await?,
     })
 }
 

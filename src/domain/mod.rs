@@ -118,6 +118,7 @@ pub(crate) fn check_vocabulary<T>(
 }
 
 pub mod actor;
+pub mod chart;
 pub mod connection;
 pub mod directory;
 #[cfg(feature = "ssr")]

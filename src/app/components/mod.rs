@@ -2,6 +2,9 @@
 
 use leptos::prelude::*;
 
+mod chart;
+pub use chart::DayChart;
+
 /// A read-only value with a label and a copy button. Without JavaScript the value can still be
 /// selected and copied by hand.
 #[component]

@@ -16,7 +16,7 @@ use crate::api::console::{
 };
 use crate::api::policy::{PointLine, SimLine};
 use crate::api::PortalError;
-use crate::app::components::LocalTime;
+use crate::app::components::{DayChart, LocalTime};
 use crate::domain::health::{HealthStatus, Severity};
 use crate::domain::staff::StaffRole;
 use crate::domain::text::neutralize as shown;
@@ -366,6 +366,7 @@ fn TenantDetail(
         points,
         paths,
         simulation,
+        charts,
     } = p;
     let admin = me.role == StaffRole::Admin;
     let drift_csv = format!("/console/organizations/{id}/drift.csv");
@@ -383,6 +384,13 @@ fn TenantDetail(
             {section("What needs attention")}
             <Signals signals />
             <Summary summary />
+
+            {section("Last 14 days")}
+            <div class="grid gap-x-8 md:grid-cols-2" data-testid="charts">
+                {charts.into_iter().map(|c| view! {
+                    <DayChart title=c.title ok_label=c.ok_label bad_label=c.bad_label days=c.days testid="tenant-chart" />
+                }).collect_view()}
+            </div>
 
             {section("SSO connections")}
             <Bullets items=sso testid="sso" empty="No SSO connection. Send the customer a setup link with SSO." />

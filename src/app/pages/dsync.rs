@@ -16,7 +16,7 @@ use crate::api::directories::{
     FirstSyncState, LogLine, MapGroup, Preview, RotateDirectoryToken, SetDirectoryAuthoritative,
 };
 use crate::api::portal::portal_overview;
-use crate::app::components::{CopyField, LocalTime};
+use crate::app::components::{CopyField, DayChart, LocalTime};
 use crate::domain::directory::{DirectoryKind, ROLES};
 use crate::domain::membership::MembershipState;
 
@@ -150,6 +150,7 @@ fn DirectoryCard(
                 first_user: d.users.first().map(|u| u.user_name.clone()),
             } />
             <p class="mt-2 text-sm text-slate-700" data-testid="health">{health}</p>
+            <DayChart title=format!("Requests from {label}") ok_label="answered" bad_label="failed" days=d.requests_per_day.clone() testid="scim-chart" />
             {d.last_error.clone().map(|e| view! { <p class="mt-1 rounded-lg bg-rose-50 p-2 text-sm text-rose-900" data-testid="last-error">{format!("Last error: {e}")}</p> })}
 
             <TokenPanel id=d.id.clone() scim_base_url=d.scim_base_url.clone() fresh_token=d.fresh_token.clone() tokens=d.tokens.clone() rotate />

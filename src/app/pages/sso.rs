@@ -12,7 +12,7 @@ use crate::api::sso::{
     portal_sso, ConnectionInfo, DeleteConnection, SamlCertificate, SaveAttributeMapping,
     SetConnectionState, UpdateConnection, UpdateSamlConnection,
 };
-use crate::app::components::LocalTime;
+use crate::app::components::{DayChart, LocalTime};
 use crate::domain::connection::{ConnectionKind, ConnectionState};
 
 fn state_badge(state: &str) -> (&'static str, &'static str) {
@@ -96,6 +96,9 @@ fn ConnectionCard(
                 <span class=format!("rounded-full px-3 py-1 text-xs font-medium {class}") data-testid="connection-state">{label}</span>
             </div>
             <p class="text-sm text-slate-600" data-testid="connection-kind">{subtitle}</p>
+            {c.configured.then(|| view! {
+                <DayChart title=format!("Sign-ins through {}", c.name) ok_label="succeeded" bad_label="failed" days=c.sign_ins.clone() testid="sign-in-chart" />
+            })}
             {result}
             {unfinished.then(|| view! {
                 <p class="mt-3"><a href=setup_href class="font-medium text-indigo-700 underline" data-testid="continue-setup">"Continue setup →"</a></p>

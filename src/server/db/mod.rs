@@ -14,6 +14,7 @@
 //! - vendor and operations: [`api_keys`], [`idempotency`], [`webhooks`], [`staff`], [`health`]
 //!   (support console reads and snapshots).
 
+pub mod activity;
 pub mod api_keys;
 pub mod connections;
 pub mod directories;

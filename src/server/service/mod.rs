@@ -1,6 +1,7 @@
 //! One module per capability. Each public function owns its transaction and its audit write, and
 //! is the single entry used by the REST API, the portal and the command line alike.
 
+pub mod activity;
 pub mod api_keys;
 pub mod audit_log;
 pub mod connections;
