@@ -434,6 +434,17 @@ mod deleted_organization {
                 "saml_certificate",
                 format!("id={conn}&add={}", enc(&saml_idp_file("other.crt"))),
             ),
+            ("sso_setup", format!("id={conn}")),
+            ("start_sso_setup", "protocol=saml&idp=okta".into()),
+            (
+                "configure_saml_connection",
+                format!("id={conn}&metadata_url=https%3A%2F%2Fevil.example%2Fmetadata"),
+            ),
+            (
+                "configure_oidc_connection",
+                format!("id={conn}&issuer=https%3A%2F%2Fevil.example&client_id=x&client_secret=y"),
+            ),
+            ("directory_progress", String::new()),
         ];
         let mut covered: Vec<String> = attacks.iter().map(|(e, _)| (*e).to_owned()).collect();
         covered.sort();

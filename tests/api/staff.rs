@@ -120,9 +120,10 @@ async fn setup_link_shows_the_secret_and_uri_and_consumes_nothing(d: Dialect) {
             "email stored lower-cased"
         );
         assert!(html.contains("admin"));
+        assert!(html.contains("Scan this code with your authenticator app"));
         assert!(
-            html.contains("add it to your authenticator app")
-                || html.contains("Add it to your authenticator app")
+            html.contains(r#"data-testid="totp-qr""#) && html.contains("<svg"),
+            "a QR code to scan, drawn without JavaScript"
         );
         assert!(html.contains("6-digit code"));
         for field in ["password", "password-confirm", "code", "complete-setup"] {

@@ -88,6 +88,7 @@ fn ConsoleProblem(err: PortalError) -> impl IntoView {
     let signed_out = matches!(err, PortalError::SignedOut);
     let message = console_message(&err);
     view! {
+        <Title text="Support console · Lanyard" />
         <main class="mx-auto max-w-xl px-6 py-16">
             <h1 class="mb-4 text-2xl font-semibold">"Support console"</h1>
             <p class="rounded-lg bg-amber-50 p-4 text-amber-900" data-testid="console-error">{message}</p>

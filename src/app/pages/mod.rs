@@ -56,6 +56,7 @@ pub fn NotFound() -> impl IntoView {
         }
     }
     view! {
+        <leptos_meta::Title text="Page not found · Lanyard" />
         <main class="mx-auto max-w-xl px-6 py-16">
             <h1 class="mb-4 text-2xl font-semibold">"Page not found"</h1>
             <p class="text-slate-700">

@@ -87,6 +87,7 @@ pub fn PortalProblem(err: PortalError) -> impl IntoView {
         }
     }
     view! {
+        <Title text="Setup portal · Lanyard" />
         <main class="mx-auto max-w-xl px-6 py-16">
             <h1 class="mb-4 text-2xl font-semibold">"Setup portal"</h1>
             <p class="rounded-lg bg-amber-50 p-4 text-amber-900" data-testid="portal-error">
