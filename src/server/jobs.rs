@@ -11,6 +11,7 @@
 //! | expired sessions (`DbSessionStore::delete_expired`) | 10 min | idempotent `DELETE … WHERE expires_at < now` |
 //! | SCIM request log retention (`directories::purge_request_log`) | 10 min | idempotent `DELETE` by age |
 //! | events feed retention (`events::purge`) | 10 min | idempotent `DELETE` by age |
+//! | sign-in attempt retention, 90 days (`activity::purge_attempts`) | 10 min | idempotent `DELETE` by age |
 //! | shared rate-limit windows, PostgreSQL (`ratelimit::purge`) | 10 min | idempotent `DELETE` by age |
 //! | signing key rotation (`oauth::keys::rotate_if_due`) | 10 min | a rotation moves only the keys it read (conditional updates): of two at once, the second gives up |
 //! | audit retention purge (`audit_log::purge_expired`) | 10 min | **not fully safe**: see [`spawn_every_ten_minutes`] |
@@ -120,6 +121,9 @@ fn spawn_every_ten_minutes(state: AppState) {
             }
             if let Err(e) = service::events::purge(&state).await {
                 failed("events feed clean-up", &e);
+            }
+            if let Err(e) = service::activity::purge_attempts(&state).await {
+                failed("sign-in attempt clean-up", &e);
             }
             if let Err(e) = super::http::ratelimit::purge(&state.db, state.clock.now()).await {
                 failed("rate-limit clean-up", &e.into());

@@ -785,7 +785,66 @@ async fn the_guided_oidc_setup_checks_each_value(d: Dialect) {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
 }
 
+/// The connection's sign-ins per day as the portal's SSO page gets them.
+async fn chart(app: &TestApp, cookie: &str, conn: &str) -> Vec<Value> {
+    let r = app.browser_post("/portal/api/sso", "", Some(cookie)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let page: Value = r.json();
+    let c = page["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == conn)
+        .cloned()
+        .unwrap();
+    c["sign_ins"].as_array().unwrap().clone()
+}
+
+/// The connection's chart counts what happened, per day: sign-ins that succeeded and failed
+/// (admins' tests are not sign-ins); a day later they move one bar left; attempts older than the
+/// retention are purged.
+async fn sign_ins_are_counted_per_day_for_the_chart(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let (org, conn) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    for (sub, email) in [
+        ("a", "ann@acme.test"),
+        ("b", "bob@acme.test"),
+        ("x", "mallory@other.test"),
+    ] {
+        op.next_account(json!({"sub": sub, "email": email})).await;
+        sign_in(&app, &op, &format!("organization={org}")).await;
+    }
+    let cookie = app.redeem(&app.create_link(&org, &["sso"]).await).await;
+    let days = chart(&app, &cookie, &conn).await;
+    assert_eq!(days.len(), 14);
+    let today = &days[13];
+    assert_eq!(
+        (today["ok"].as_i64(), today["bad"].as_i64()),
+        (Some(2), Some(1)),
+        "{today}"
+    );
+    assert!(days[..13].iter().all(|d| d["ok"] == 0 && d["bad"] == 0));
+    app.state.clock.advance(86_400_000);
+    let cookie = app.redeem(&app.create_link(&org, &["sso"]).await).await;
+    let days = chart(&app, &cookie, &conn).await;
+    assert_eq!(
+        (days[12]["ok"].as_i64(), days[12]["bad"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        (days[13]["ok"].as_i64(), days[13]["bad"].as_i64()),
+        (Some(0), Some(0))
+    );
+    // Past the retention the attempts are gone.
+    app.state.clock.advance(90 * 86_400_000);
+    let purged = lanyard::server::service::activity::purge_attempts(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(purged, 3);
+}
+
 crate::both_databases!(
+    sign_ins_are_counted_per_day_for_the_chart,
     the_guided_oidc_setup_checks_each_value,
     the_portal_test_sign_in_gates_activation,
     forged_id_tokens_are_refused,

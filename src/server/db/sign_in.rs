@@ -232,6 +232,15 @@ pub async fn void_codes(
     Ok(r.rows_affected())
 }
 
+/// Deletes sign-in attempts older than `before` (ms).
+pub async fn purge_attempts(conn: &mut Conn, before: i64) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query("DELETE FROM login_attempts WHERE created_at < $1")
+        .bind(before)
+        .execute(conn)
+        .await?;
+    Ok(r.rows_affected())
+}
+
 #[expect(
     clippy::too_many_arguments,
     reason = "one argument per column; a struct would only rename them"

@@ -41,6 +41,16 @@ fn window(state: &AppState) -> (i64, i64) {
     (today, (today - DAYS + 1) * DAY_MS)
 }
 
+/// How long sign-in attempts (each success and failure, with a failure's evidence) are kept.
+pub const ATTEMPT_RETENTION_DAYS: i64 = 90;
+
+/// Deletes sign-in attempts past [`ATTEMPT_RETENTION_DAYS`]; answers how many.
+pub async fn purge_attempts(state: &AppState) -> Result<u64, AppError> {
+    let before = state.clock.now() - ATTEMPT_RETENTION_DAYS * DAY_MS;
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(db::sign_in::purge_attempts(&mut conn, before).await?)
+}
+
 /// Sign-ins per connection, succeeded and failed.
 pub async fn sign_ins(state: &AppState, org: &OrgId) -> Result<PerKey, AppError> {
     let (today, since) = window(state);

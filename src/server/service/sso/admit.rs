@@ -239,6 +239,19 @@ pub(super) async fn admit(
     let (user_id, membership_id, role) =
         write_admitted(&mut tx, row, id, &email, &raw, admitted).await?;
     db::memberships::touch_sign_in(tx.conn(), &membership_id, now).await?;
+    // Counted per day for the connection's chart (failures are recorded where they happen).
+    db::sign_in::insert_attempt(
+        tx.conn(),
+        &db::new_id(crate::domain::ids::IdKind::LoginAttempt),
+        &row.org_id(),
+        &row.connection_id(),
+        crate::domain::sign_in::SignInPurpose::Signin.as_str(),
+        crate::domain::sign_in::SignInOutcome::Succeeded,
+        None,
+        "{}",
+        now,
+    )
+    .await?;
     tx.record(
         Some(org),
         EventType::AuthenticationSucceeded,
