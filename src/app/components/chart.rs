@@ -20,7 +20,7 @@ pub fn bars_svg(days: &[DayCount], label: &str, ok_label: &str, bad_label: &str)
     let bar = (slot - 4).max(2);
     let top = days.iter().map(|d| d.ok + d.bad).max().unwrap_or(0).max(1);
     let mut out = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {}" role="img" aria-label="{}" class="h-16 w-full max-w-md">"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {}" role="img" aria-label="{}" preserveAspectRatio="none" class="block h-16 w-full max-w-md">"#,
         HEIGHT + 1,
         esc(label)
     );

@@ -490,27 +490,14 @@ pub async fn create(
     let idp = check_idp(input.idp.as_deref())?;
     let attribute_mapping = check_mapping(input.attribute_mapping)?;
     let now = state.clock.now();
-    let id = db::new_id(IdKind::Connection);
-    let mut row = ConnectionRow {
-        id: id.clone(),
-        organization_id: organization_id.to_string(),
-        kind: input.kind.clone(),
+    let mut row = draft_row(
+        organization_id,
+        input.kind.clone(),
         name,
-        state: ConnectionState::Draft.as_str().into(),
         idp,
-        oidc_issuer: None,
-        oidc_client_id: None,
-        oidc_client_secret_enc: None,
-        last_test_at: None,
-        last_test_ok: None,
-        created_at: now,
-        updated_at: now,
-        saml_idp_entity_id: None,
-        saml_idp_sso_url: None,
-        saml_idp_metadata_url: None,
-        saml_allow_idp_initiated: false,
         attribute_mapping,
-    };
+        now,
+    );
     let certs = apply_create_settings(
         state,
         organization_id,
@@ -539,10 +526,23 @@ pub async fn create_unconfigured(
     let name = check_name(name)?;
     let idp = check_idp(Some(idp))?;
     let now = state.clock.now();
-    let row = ConnectionRow {
+    let row = draft_row(organization_id, kind.as_str().into(), name, idp, None, now);
+    insert_audited(state, actor, ctx, organization_id, row, Vec::new(), now).await
+}
+
+/// A new draft connection's row, with no IdP settings yet.
+fn draft_row(
+    organization_id: &OrgId,
+    kind: String,
+    name: String,
+    idp: String,
+    attribute_mapping: Option<String>,
+    now: i64,
+) -> ConnectionRow {
+    ConnectionRow {
         id: db::new_id(IdKind::Connection),
         organization_id: organization_id.to_string(),
-        kind: kind.as_str().into(),
+        kind,
         name,
         state: ConnectionState::Draft.as_str().into(),
         idp,
@@ -557,9 +557,8 @@ pub async fn create_unconfigured(
         saml_idp_sso_url: None,
         saml_idp_metadata_url: None,
         saml_allow_idp_initiated: false,
-        attribute_mapping: None,
-    };
-    insert_audited(state, actor, ctx, organization_id, row, Vec::new(), now).await
+        attribute_mapping,
+    }
 }
 
 /// Inserts a new connection and its pinned certificates, audited as `connection.created`.
