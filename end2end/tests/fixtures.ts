@@ -124,9 +124,16 @@ class AxeWatch {
         (async () => {
           try {
             await page.waitForLoadState('load', { timeout: 10_000 });
-            await page.waitForFunction(() => !document.body?.innerText.includes('Loading…'), undefined, { timeout: 5_000 });
+            // Polled with plain evaluations: no JSHandle is left behind for a page that a journey
+            // closes meanwhile (waitForFunction's handle raced a closing context once in CI).
+            for (const until = Date.now() + 5_000; Date.now() < until; ) {
+              if (page.isClosed()) break;
+              const loading = await page.evaluate(() => document.body?.innerText.includes('Loading…') ?? false);
+              if (!loading) break;
+              await new Promise((r) => setTimeout(r, 100));
+            }
           } catch {
-            // JavaScript off (nothing to wait for) or the journey moved on: take what is there.
+            // The journey moved on or closed the page: take what is there.
           }
           if (page.url() === url) await this.snapshot(page, url);
         })(),

@@ -1428,3 +1428,28 @@ async fn finding_1_end_to_end_a_forged_response_signs_in_as_another_user() {
         "the forged response signed eve in as ceo@acme.test"
     );
 }
+
+/// A connection with no pinned IdP entity id trusts nothing: an IdP-signed Response without any
+/// Issuer (so the empty pinned value and the missing Issuer would compare equal) is refused.
+#[test]
+fn an_empty_pinned_entity_id_refuses_a_response_without_issuer() {
+    let (mut c, _) = baseline();
+    let issuer = "<saml:Issuer>http://idp.vectors.test/metadata</saml:Issuer>";
+    let no_issuer = idp_sign(
+        &baseline_with(&template(&format!("#{ASSERTION_ID}"), &std_transforms(), 1))
+            .replace(issuer, ""),
+        &[],
+    );
+    // With the entity id pinned, the same document is refused for its missing Issuer ...
+    assert_eq!(code(&run(&c, &no_issuer)), "issuer_mismatch");
+    // ... and with none pinned it is refused as well, never taken as a match of two blanks.
+    c.trust.idp_entity_id = String::new();
+    assert_eq!(code(&run(&c, &no_issuer)), "issuer_mismatch");
+    // The IdP's signature on it is good: only the Issuer check stands in the way.
+    c.trust.idp_entity_id = "http://idp.vectors.test/metadata".into();
+    let signed = idp_sign(
+        &baseline_with(&template(&format!("#{ASSERTION_ID}"), &std_transforms(), 1)),
+        &[],
+    );
+    assert_eq!(code(&run(&c, &signed)), "ok:dana@acme.test");
+}

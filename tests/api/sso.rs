@@ -4,7 +4,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::oidc::{org_with_connection, setup, setup_with, sign_in};
-use crate::helpers::{exchange, param, Dialect, TestApp, VENDOR_CB};
+use crate::helpers::{exchange, param, Dialect, TestApp, TestResponse, VENDOR_CB};
 use crate::op::{TestOp, CLIENT_ID, CLIENT_SECRET};
 
 async fn happy_path_creates_one_member_and_returns_the_profile(d: Dialect) {
@@ -697,6 +697,165 @@ async fn the_portal_test_sign_in_gates_activation(d: Dialect) {
 
 /// The guided setup over OpenID Connect: a draft first, then the IdP's values, each checked and
 /// named when wrong (a missing secret is a field error, not a failure to decrypt nothing).
+/// A test sign-in's result is written only onto the settings it read: if the admin saves new
+/// settings while the IdP's answer is being checked, the result is dropped and the admin's
+/// change is never written back over (the callback records two columns, guarded by
+/// `updated_at`).
+async fn a_test_result_never_lands_on_settings_it_did_not_test(d: Dialect) {
+    use lanyard::domain::ids::{ConnectionId, OrgId};
+    use lanyard::server::db::connections as rows;
+    let (app, op) = setup(d).await;
+    let org = app.create_org("Acme").await;
+    let cookie = app.redeem(&app.create_link(&org, &["sso"]).await).await;
+    let form = format!(
+        "idp=okta&name=Okta&issuer={}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}",
+        op.issuer
+    );
+    let r = app
+        .browser_post("/portal/api/create_connection", &form, Some(&cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id: String = serde_json::from_slice(&r.body).unwrap();
+    let read = || async {
+        let mut conn = app.state.db.pool.acquire().await.unwrap();
+        rows::get_connection(
+            &mut conn,
+            &OrgId::from_stored(org.as_str()),
+            &ConnectionId::from_stored(id.as_str()),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+    };
+    // The callback has read the row when the admin saves a new name.
+    let seen = read().await;
+    app.state.clock.advance(1_000);
+    let form = format!(
+        "id={id}&name=Okta%20prod&issuer={}&client_id={CLIENT_ID}&client_secret=",
+        op.issuer
+    );
+    let r = app
+        .browser_post("/portal/api/update_connection", &form, Some(&cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let now = app.state.clock.now();
+    let mut conn = app.state.db.pool.acquire().await.unwrap();
+    assert!(!rows::record_test(&mut conn, &seen, now, true)
+        .await
+        .unwrap());
+    drop(conn);
+    let c = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await
+        .json();
+    assert_eq!(c["name"], "Okta prod", "the admin's change stands: {c}");
+    assert!(
+        c["last_test_ok"].is_null(),
+        "no result for untested settings: {c}"
+    );
+    // A real test sign-in of the current settings records its result.
+    op.next_account(json!({"sub": "admin-1", "email": "it@acme.test"}))
+        .await;
+    let r = app
+        .browser_get(&format!("/portal/sso/test/{id}"), Some(&cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let callback = op.browse_to_callback(&r.header("location").unwrap()).await;
+    app.browser_get(&callback, None).await;
+    let c = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await
+        .json();
+    assert_eq!(c["last_test_ok"], true, "{c}");
+    assert_eq!(c["name"], "Okta prod");
+}
+
+/// Starting the same guided setup again resumes its draft; unfinished drafts are capped so the
+/// chooser cannot fill an organization with rows; finishing or deleting one makes room.
+async fn unfinished_drafts_are_resumed_and_capped(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let org = app.create_org("Acme").await;
+    let cookie = app.redeem(&app.create_link(&org, &["sso"]).await).await;
+    let start = |form: String| {
+        let (app, cookie) = (&app, &cookie);
+        async move {
+            app.browser_post("/portal/api/start_sso_setup", &form, Some(cookie))
+                .await
+        }
+    };
+    let draft = |r: &TestResponse| {
+        r.header("location")
+            .unwrap_or_default()
+            .trim_start_matches("/portal/sso/setup/")
+            .to_owned()
+    };
+    let first = draft(&start("protocol=oidc&idp=entra".into()).await);
+    assert!(first.starts_with("conn_"));
+    assert_eq!(
+        draft(&start("protocol=oidc&idp=entra".into()).await),
+        first,
+        "the same choice resumes its draft"
+    );
+    let combos: Vec<(&str, &str)> = ["okta", "google", "onelogin", "jumpcloud", "generic"]
+        .into_iter()
+        .flat_map(|i| [("saml", i), ("oidc", i)])
+        .chain([("saml", "entra"), ("saml", "adfs")])
+        .collect();
+    let mut made = vec![first.clone()];
+    for (protocol, idp) in &combos {
+        let r = start(format!("protocol={protocol}&idp={idp}")).await;
+        if made.len() < 10 {
+            let id = draft(&r);
+            assert!(id.starts_with("conn_"), "{protocol} {idp}: {}", r.text());
+            assert!(!made.contains(&id));
+            made.push(id);
+        } else {
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{protocol} {idp}: {}",
+                r.text()
+            );
+            assert!(
+                r.text()
+                    .contains("10 connections whose setup is unfinished"),
+                "{}",
+                r.text()
+            );
+        }
+    }
+    let listed = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/organizations/{org}/connections"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 10, "{listed}");
+    // An existing draft can still be resumed at the cap.
+    assert_eq!(draft(&start("protocol=oidc&idp=entra".into()).await), first);
+    // Finishing one (the IdP's details) makes room for another.
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let r = app
+        .browser_post(
+            "/portal/api/configure_oidc_connection",
+            &format!(
+                "id={first}&issuer={}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}",
+                enc(&op.issuer)
+            ),
+            Some(&cookie),
+        )
+        .await;
+    assert!(
+        r.status.is_redirection() || r.status.is_success(),
+        "{}",
+        r.text()
+    );
+    let again = draft(&start("protocol=saml&idp=adfs".into()).await);
+    assert!(again.starts_with("conn_") && !made.contains(&again));
+}
+
 async fn the_guided_oidc_setup_checks_each_value(d: Dialect) {
     let (app, op) = setup(d).await;
     let org = app.create_org("Acme").await;
@@ -844,6 +1003,8 @@ async fn sign_ins_are_counted_per_day_for_the_chart(d: Dialect) {
 }
 
 crate::both_databases!(
+    unfinished_drafts_are_resumed_and_capped,
+    a_test_result_never_lands_on_settings_it_did_not_test,
     sign_ins_are_counted_per_day_for_the_chart,
     the_guided_oidc_setup_checks_each_value,
     the_portal_test_sign_in_gates_activation,

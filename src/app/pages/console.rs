@@ -389,7 +389,7 @@ fn TenantDetail(
             {section("Last 14 days")}
             <div class="grid gap-x-8 md:grid-cols-2" data-testid="charts">
                 {charts.into_iter().map(|c| view! {
-                    <DayChart title=c.title ok_label=c.ok_label bad_label=c.bad_label days=c.days testid="tenant-chart" />
+                    <DayChart title=shown(&c.title) ok_label=c.ok_label bad_label=c.bad_label days=c.days testid="tenant-chart" />
                 }).collect_view()}
             </div>
 

@@ -118,6 +118,29 @@ pub async fn update_connection(
     Ok(res.rows_affected() == 1)
 }
 
+/// Records a test sign-in's result, only when the connection's settings are still those the test
+/// ran against (`updated_at` unchanged): a result never lands on settings it did not test, and no
+/// other column is written back.
+pub async fn record_test(
+    conn: &mut Conn,
+    r: &ConnectionRow,
+    at: i64,
+    ok: bool,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE connections SET last_test_at = $3, last_test_ok = $4 \
+         WHERE id = $1 AND organization_id = $2 AND updated_at = $5 AND deleted_at IS NULL",
+    )
+    .bind(&r.id)
+    .bind(&r.organization_id)
+    .bind(at)
+    .bind(i64::from(ok))
+    .bind(r.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
 pub async fn get_connection(
     conn: &mut Conn,
     organization_id: &OrgId,

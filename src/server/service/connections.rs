@@ -525,10 +525,39 @@ pub async fn create_unconfigured(
 ) -> Result<Connection, AppError> {
     let name = check_name(name)?;
     let idp = check_idp(Some(idp))?;
+    // Starting the same setup again resumes the unfinished draft, and unfinished drafts are
+    // capped, so that the chooser cannot be used to fill the organization with rows.
+    let unfinished: Vec<ConnectionRow> = {
+        let mut conn = state.db.pool.acquire().await?;
+        db::connections::list_connections(&mut conn, organization_id.as_str())
+            .await?
+            .into_iter()
+            .filter(|r| !r.is_configured() && r.state == ConnectionState::Draft.as_str())
+            .collect()
+    };
+    let count = unfinished.len();
+    if let Some(same) = unfinished
+        .into_iter()
+        .find(|r| r.kind == kind && r.idp == idp)
+    {
+        return Ok(view(state, same, &[]));
+    }
+    if count >= MAX_UNFINISHED_DRAFTS {
+        return Err(AppError::Conflict {
+            code: "too_many_drafts",
+            message: format!(
+                "this organization already has {MAX_UNFINISHED_DRAFTS} connections whose setup is unfinished; continue or delete one of them on the Single sign-on page"
+            ),
+            field: Some("idp"),
+        });
+    }
     let now = state.clock.now();
     let row = draft_row(organization_id, kind.as_str().into(), name, idp, None, now);
     insert_audited(state, actor, ctx, organization_id, row, Vec::new(), now).await
 }
+
+/// How many connections without IdP settings an organization may hold at once.
+pub const MAX_UNFINISHED_DRAFTS: usize = 10;
 
 /// A new draft connection's row, with no IdP settings yet.
 fn draft_row(

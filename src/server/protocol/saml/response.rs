@@ -413,6 +413,13 @@ fn time_attr(n: Option<roxmltree::Node>, name: &str) -> Result<Option<i64>, Fail
 /// The assertion's Issuer (and the Response's, when present) must be the pinned IdP entity id.
 /// Returns the assertion's Issuer.
 fn check_issuers(root: roxmltree::Node, a: roxmltree::Node, t: &Trust) -> Result<String, Failure> {
+    if t.idp_entity_id.trim().is_empty() {
+        // Fail closed: a blank pinned value would equal a missing Issuer.
+        return Err(fail(
+            "issuer_mismatch",
+            "this connection has no IdP entity id pinned, so no Issuer can be trusted; add the IdP's metadata first",
+        ));
+    }
     let issuer = child(a, A, "Issuer").map(full_text).unwrap_or_default();
     if issuer != t.idp_entity_id {
         return Err(mismatch(

@@ -61,10 +61,7 @@ async fn record_failure_with(
     )
     .await?;
     if purpose == SignInPurpose::Test {
-        let mut r = row.clone();
-        r.last_test_at = Some(now);
-        r.last_test_ok = Some(0);
-        db::connections::update_connection(tx.conn(), &row.organization_id, &r).await?;
+        db::connections::record_test(tx.conn(), row, now, false).await?;
     }
     tx.record(
         Some(&row.organization_id),
@@ -191,10 +188,7 @@ pub(super) async fn conclude(
             now,
         )
         .await?;
-        let mut r = row.clone();
-        r.last_test_at = Some(now);
-        r.last_test_ok = Some(1);
-        db::connections::update_connection(tx.conn(), &row.organization_id, &r).await?;
+        db::connections::record_test(tx.conn(), row, now, true).await?;
         tx.record(
             Some(&row.organization_id),
             EventType::ConnectionTested,
