@@ -6,7 +6,8 @@ const idpUrl = env.samlIdpUrl;
 // entity ID before anything is asked of them, uploads the IdP's metadata in the browser (or pastes
 // it without JavaScript), runs Test sign-in against a real SAML IdP on loopback — first signed with
 // a key Lanyard does not trust, then correctly — sees the failure evidence and then the
-// attributes, leaves and resumes, activates, and an end user signs in to the vendor's product.
+// attributes, leaves and resumes, activates, turns on signed AuthnRequests (Lanyard's signing
+// certificate appears, and in the SP metadata), and an end user signs in to the vendor's product.
 async function journey({ page, request, vendor, openPortal }: Journey, baseURL: string, js: boolean, domain: string) {
   expect(idpUrl, 'E2E_SAML_IDP_URL is set by .ci/e2e').toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   const metadata = await (await request.get(`${idpUrl}/metadata`)).text();
@@ -85,6 +86,18 @@ async function journey({ page, request, vendor, openPortal }: Journey, baseURL: 
   await expect(card.getByTestId('idp-entity-id')).toHaveText(`${idpUrl}/metadata`);
   await expect(card.getByTestId('saml-certificate')).toHaveCount(1);
   await expect(card.getByTestId('certificate-expiry')).toContainText('expires');
+
+  // The IdP wants signed requests: one tick makes Lanyard's signing certificate, shown to copy.
+  await expect(card.getByTestId('sign-requests')).toHaveText('off');
+  await expect(card.getByTestId('sp-certificate')).toHaveCount(0);
+  await card.getByText('Edit SAML settings and attribute mapping').click();
+  await card.getByLabel(/Sign AuthnRequests/).check();
+  await card.getByRole('button', { name: 'Save SAML settings' }).click();
+  await expect(card.getByTestId('sign-requests')).toContainText('on: Lanyard signs');
+  await expect(card.getByTestId('sp-certificate-pem')).toHaveValue(/^-----BEGIN CERTIFICATE-----/);
+  const signedMd = await (await request.get(await card.getByTestId('saml-entity-id').inputValue())).text();
+  expect(signedMd).toContain('AuthnRequestsSigned="true"');
+  expect(signedMd).toContain('<md:KeyDescriptor use="signing">');
 
   await page.context().clearCookies();
   await request.post(`${idpUrl}/_test/user`, { data: { name_id: `dana@${domain}`, email: `dana@${domain}`, first_name: 'Dana' } });

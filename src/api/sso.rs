@@ -44,6 +44,10 @@ pub struct SamlInfo {
     pub idp_sso_url: String,
     pub idp_metadata_url: Option<String>,
     pub allow_idp_initiated: bool,
+    /// Whether Lanyard signs its AuthnRequests.
+    pub sign_authn_requests: bool,
+    /// Lanyard's SP signing certificate (PEM) and its expiry, once one was made.
+    pub sp_certificate: Option<(String, String)>,
     pub certificates: Vec<CertInfo>,
     /// Overrides: email, first name, last name, groups (empty = the IdP's defaults).
     pub mapping: [String; 4],
@@ -207,6 +211,12 @@ async fn info(
                 idp_sso_url: m.idp_sso_url.clone(),
                 idp_metadata_url: m.idp_metadata_url.clone(),
                 allow_idp_initiated: m.allow_idp_initiated,
+                sign_authn_requests: m.sign_authn_requests,
+                sp_certificate: sp
+                    .certificates
+                    .iter()
+                    .find(|k| k.state == "active")
+                    .map(|k| (k.pem.clone(), k.not_after.clone())),
                 certificates: m
                     .certificates
                     .iter()
@@ -511,6 +521,7 @@ pub async fn create_saml_connection(
             idp_sso_url: opt(sso_url),
             idp_certificates: opt(certificate).map(|c| vec![c]),
             allow_idp_initiated: None,
+            sign_authn_requests: None,
         }),
         attribute_mapping: None,
     };
@@ -530,6 +541,7 @@ pub async fn update_saml_connection(
     metadata_url: Option<String>,
     metadata_xml: Option<String>,
     allow_idp_initiated: Option<String>,
+    sign_authn_requests: Option<String>,
 ) -> Result<(), PortalError> {
     use crate::server::service::connections::{SamlPatch, UpdateConnection};
     let c = caller().await?;
@@ -539,6 +551,7 @@ pub async fn update_saml_connection(
             idp_metadata_xml: opt(metadata_xml),
             idp_metadata_url: opt(metadata_url),
             allow_idp_initiated: Some(allow_idp_initiated.is_some()),
+            sign_authn_requests: Some(sign_authn_requests.is_some()),
             ..Default::default()
         }),
         ..Default::default()

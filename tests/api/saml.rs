@@ -577,6 +577,151 @@ async fn sp_metadata_is_served_for_saml_connections_only(d: Dialect) {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
+/// Lanyard's SP metadata of a connection, as an IdP downloads it.
+async fn sp_md(app: &TestApp, id: &str) -> String {
+    let r = app
+        .browser_get(&format!("/sso/saml/{id}/metadata"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    r.text()
+}
+
+/// An IdP that wants signed AuthnRequests (samlify with WantAuthnRequestsSigned, given Lanyard's
+/// SP metadata as an admin uploads it) accepts Lanyard's requests once the connection signs
+/// them, and refuses them unsigned or altered: the signature is checked by samlify over the raw
+/// query, with the certificate Lanyard publishes.
+async fn signed_authn_requests_are_verified_by_an_idp_that_wants_them(d: Dialect) {
+    let (app, idp) = setup(d).await;
+    let (org, conn) = org_with_saml(&app, &idp, json!({})).await;
+    let id = conn["id"].as_str().unwrap().to_owned();
+    assert_eq!(conn["saml"]["sign_authn_requests"], false);
+    assert_eq!(conn["sp"]["certificates"], json!([]));
+    // Without a key the metadata names none, and the IdP has nothing to verify with.
+    let unsigned_md = sp_md(&app, &id).await;
+    assert!(
+        unsigned_md.contains(r#"AuthnRequestsSigned="false""#),
+        "{unsigned_md}"
+    );
+    assert!(!unsigned_md.contains("KeyDescriptor"));
+    assert_eq!(idp.register_sp(Some(&unsigned_md)).await, 400);
+
+    // The vendor turns signing on: a key is made, sealed, published and audited.
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"saml": {"sign_authn_requests": true}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let c = r.json();
+    assert_eq!(c["saml"]["sign_authn_requests"], true);
+    assert_eq!(c["state"], "active");
+    let certs = c["sp"]["certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 1, "{c}");
+    assert_eq!(certs[0]["use"], "signing");
+    assert_eq!(certs[0]["state"], "active");
+    assert!(certs[0]["id"].as_str().unwrap().starts_with("spkey_"));
+    let days = certs[0]["expires_in_days"].as_i64().unwrap();
+    assert!((1820..=1825).contains(&days), "{days}");
+    let pem = certs[0]["pem"].as_str().unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let signed_md = sp_md(&app, &id).await;
+    assert!(signed_md.contains(r#"AuthnRequestsSigned="true""#));
+    assert!(signed_md.contains(r#"<md:KeyDescriptor use="signing">"#));
+    assert!(
+        signed_md.contains(&body),
+        "the published certificate is the one shown"
+    );
+    let updated = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/audit_events?organization_id={org}&limit=100"),
+            None,
+        )
+        .await
+        .json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["action"] == "connection.updated")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        updated["metadata"]["sp_signing_key_created"], certs[0]["fingerprint"],
+        "{updated}"
+    );
+    {
+        let mut db = app.state.db.pool.acquire().await.unwrap();
+        let sealed: String = sqlx::query_scalar("SELECT private_key_enc FROM saml_sp_keys")
+            .fetch_one(&mut *db)
+            .await
+            .unwrap();
+        assert!(
+            sealed.starts_with("v1.") && !sealed.contains("PRIVATE KEY"),
+            "sealed at rest"
+        );
+    }
+
+    // The admin uploads the SP metadata into the IdP, which now wants signed requests.
+    assert_eq!(idp.register_sp(Some(&signed_md)).await, 204);
+    let r = app
+        .browser_get(
+            &format!("/sso/authorize?organization={org}&redirect_uri={VENDOR_CB}&state=s1"),
+            None,
+        )
+        .await;
+    let to_idp = location(&r);
+    let q: std::collections::HashMap<String, String> = to_idp.query_pairs().into_owned().collect();
+    assert_eq!(
+        q["SigAlg"],
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+    );
+    assert!(!q["Signature"].is_empty());
+    // Altered on the way (another RelayState), or stripped of its signature: refused by the IdP.
+    let raw = to_idp.as_str().to_owned();
+    let relay =
+        url::form_urlencoded::byte_serialize(q["RelayState"].as_bytes()).collect::<String>();
+    let altered = raw.replacen(&format!("RelayState={relay}"), "RelayState=someone-else", 1);
+    assert_ne!(altered, raw);
+    let (status, text) = idp.try_login(&altered).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(
+        text.contains("ERR_FAILED_MESSAGE_SIGNATURE_VERIFICATION"),
+        "{text}"
+    );
+    let stripped = &raw[..raw.find("&SigAlg=").unwrap()];
+    let (status, text) = idp.try_login(stripped).await;
+    assert_eq!(status, 403, "{text}");
+    // As sent, it verifies: the person signs in.
+    let post = idp.login(&raw).await;
+    let back = location(&idp.post_to(&app, &post).await);
+    assert_eq!(param(&back, "state").as_deref(), Some("s1"));
+    let j = exchange(&app, &param(&back, "code").expect("code")).await;
+    assert_eq!(j["profile"]["connection_id"], id.as_str());
+
+    // Signing off again: Lanyard's requests are unsigned and this IdP refuses them.
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"saml": {"sign_authn_requests": false}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = app
+        .browser_get(
+            &format!("/sso/authorize?organization={org}&redirect_uri={VENDOR_CB}&state=s2"),
+            None,
+        )
+        .await;
+    let to_idp = location(&r);
+    assert!(!to_idp.as_str().contains("Signature="));
+    let (status, text) = idp.try_login(to_idp.as_str()).await;
+    assert_eq!(status, 403, "{text}");
+}
+
 async fn certificate_expiry_warnings_fire_at_30_14_and_7_days(d: Dialect) {
     use lanyard::server::service::connections::warn_expiring_certificates;
     let (app, idp) = setup(d).await;
@@ -876,6 +1021,7 @@ async fn a_guided_draft_is_inert_until_the_idp_is_configured(d: Dialect) {
 }
 
 crate::both_databases!(
+    signed_authn_requests_are_verified_by_an_idp_that_wants_them,
     a_guided_draft_is_inert_until_the_idp_is_configured,
     the_portal_sets_up_tests_and_scopes_saml_connections,
     certificate_expiry_warnings_fire_at_30_14_and_7_days,

@@ -97,6 +97,27 @@ impl TestIdp {
         self.post_json("/_test/mode", mode).await
     }
 
+    /// Uploads the SP's metadata into the IdP (or clears it with `None`): from then on the IdP
+    /// wants AuthnRequests signed with that metadata's signing certificate. Answers the IdP's
+    /// status (400 when the metadata has no signing certificate).
+    pub async fn register_sp(&self, metadata: Option<&str>) -> u16 {
+        reqwest::Client::new()
+            .post(format!("{}/_test/sp", self.base))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "metadata": metadata }).to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// The IdP's status and body for a sign-in request URL (without following its form).
+    pub async fn try_login(&self, redirect: &str) -> (u16, String) {
+        let r = reqwest::get(redirect).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
     /// Opens the IdP URL Lanyard redirected to and returns the form the IdP answers with.
     pub async fn login(&self, redirect: &str) -> Post {
         assert!(redirect.starts_with(&self.base), "{redirect}");

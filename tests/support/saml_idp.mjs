@@ -13,6 +13,11 @@
 //   POST /_test/user {name_id, email, first_name, last_name, groups, style?, attributes?, name_id_format?} → 204
 //   POST /_test/mode {sign: assertion|response|both|none, key: idp|other, algorithm: sha256|sha1} → 204
 //   GET  /_test/last → {acs, relay_state, saml_response} of the last response issued (404 before any)
+//   POST /_test/sp {metadata: <SP metadata XML> | null} → 204: as an admin uploading the SP's
+//        metadata into the IdP. While one is registered the IdP wants signed AuthnRequests
+//        (WantAuthnRequestsSigned): an HTTP-Redirect request must carry SigAlg and Signature that
+//        samlify verifies with the signing certificate of that metadata, over the raw query bytes
+//        (SAMLRequest=…&RelayState=…&SigAlg=… exactly as sent); anything else is answered 403.
 import crypto from 'node:crypto';
 import http from 'node:http';
 import fs from 'node:fs';
@@ -85,6 +90,9 @@ const DEFAULT_USER = {
 const DEFAULT_MODE = { sign: 'assertion', key: 'idp', algorithm: 'sha256' };
 
 let user = { ...DEFAULT_USER };
+// The SP whose metadata was uploaded (samlify ServiceProvider), or null: then requests are not
+// checked for a signature.
+let registeredSp = null;
 let mode = { ...DEFAULT_MODE };
 let last = null;
 let baseUrl = '';
@@ -99,18 +107,18 @@ const htmlEscape = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', 
 // One IdP per (key, algorithm), built once the port is known. (samlify warns on stderr, once
 // each, that there is no SingleLogoutService: this IdP has none.)
 const idps = new Map();
-function makeIdp(keyName = 'idp', algorithm = 'sha256') {
-  const cacheKey = `${keyName}/${algorithm}`;
-  if (!idps.has(cacheKey)) idps.set(cacheKey, buildIdp(keyName, algorithm));
+function makeIdp(keyName = 'idp', algorithm = 'sha256', wantSigned = false) {
+  const cacheKey = `${keyName}/${algorithm}/${wantSigned}`;
+  if (!idps.has(cacheKey)) idps.set(cacheKey, buildIdp(keyName, algorithm, wantSigned));
   return idps.get(cacheKey);
 }
-function buildIdp(keyName, algorithm) {
+function buildIdp(keyName, algorithm, wantSigned) {
   const k = KEYS[keyName];
   return IdentityProvider({
     entityID: `${baseUrl}/metadata`,
     signingCert: k.cert,
     privateKey: k.key,
-    wantAuthnRequestsSigned: false,
+    wantAuthnRequestsSigned: wantSigned,
     nameIDFormat: [NAMEID_EMAIL],
     requestSignatureAlgorithm: ALGORITHMS[algorithm],
     singleSignOnService: [
@@ -220,9 +228,46 @@ function postPage(res, { acs, relayState, samlResponse }) {
   res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(html);
 }
 
-async function handleSso(res, binding, params) {
+// The signed part of an HTTP-Redirect query (SAML bindings 3.4.4.1), from the raw query string:
+// SAMLRequest, RelayState and SigAlg, in that order, still URL-encoded as sent.
+function octetString(rawQuery) {
+  const parts = rawQuery.split('&');
+  return ['SAMLRequest', 'RelayState', 'SigAlg']
+    .map((name) => parts.find((p) => p.startsWith(`${name}=`)))
+    .filter((p) => p !== undefined)
+    .join('&');
+}
+
+async function handleSignedSso(res, params, rawQuery) {
+  const query = {
+    SAMLRequest: params.get('SAMLRequest'),
+    RelayState: params.get('RelayState') ?? undefined,
+    SigAlg: params.get('SigAlg') ?? undefined,
+    Signature: params.get('Signature') ?? undefined,
+  };
+  let parsed;
+  try {
+    parsed = await makeIdp('idp', 'sha256', true).parseLoginRequest(registeredSp, 'redirect', { query, octetString: octetString(rawQuery) });
+  } catch (e) {
+    throw new HttpError(403, `AuthnRequest refused: this IdP wants signed requests (${e?.message ?? e})`);
+  }
+  const request = parsed.extract?.request;
+  const issuer = typeof parsed.extract?.issuer === 'string' ? parsed.extract.issuer.trim() : '';
+  if (!request || Array.isArray(request) || !request.id) throw new HttpError(400, 'SAMLRequest is not a samlp:AuthnRequest');
+  if (issuer !== registeredSp.entityMeta.getEntityID()) throw new HttpError(403, `AuthnRequest from ${issuer}, not from the registered SP`);
+  const acs = request.assertionConsumerServiceUrl;
+  const samlResponse = await buildResponse({ acs, audience: issuer, inResponseTo: request.id });
+  postPage(res, { acs, relayState: query.RelayState, samlResponse });
+}
+
+async function handleSso(res, binding, params, rawQuery = '') {
   const samlRequest = params.get('SAMLRequest');
   if (!samlRequest) throw new HttpError(400, 'missing SAMLRequest parameter');
+  if (registeredSp) {
+    if (binding !== 'redirect') throw new HttpError(403, 'this IdP wants signed requests over HTTP-Redirect');
+    await handleSignedSso(res, params, rawQuery);
+    return;
+  }
   const relayState = params.has('RelayState') ? params.get('RelayState') : undefined;
   // The request's signature is not checked (WantAuthnRequestsSigned=false), and samlify does not
   // compare an AuthnRequest's Issuer with the SP's, so a placeholder SP serves for parsing.
@@ -287,7 +332,7 @@ async function route(req, res) {
     return;
   }
   if (p === '/sso' && req.method === 'GET') {
-    await handleSso(res, 'redirect', url.searchParams);
+    await handleSso(res, 'redirect', url.searchParams, url.search.slice(1));
     return;
   }
   if (p === '/sso' && req.method === 'POST') {
@@ -322,6 +367,19 @@ async function route(req, res) {
     oneOf('key', next.key, Object.keys(KEYS));
     oneOf('algorithm', next.algorithm, Object.keys(ALGORITHMS));
     mode = { sign: next.sign, key: next.key, algorithm: next.algorithm };
+    res.writeHead(204).end();
+    return;
+  }
+  if (p === '/_test/sp' && req.method === 'POST') {
+    const body = await readJson(req);
+    if (body.metadata === null || body.metadata === undefined) {
+      registeredSp = null;
+    } else {
+      if (typeof body.metadata !== 'string') throw new HttpError(400, 'metadata must be the SP metadata XML');
+      const sp = ServiceProvider({ metadata: body.metadata });
+      if (!sp.entityMeta.getX509Certificate('signing')) throw new HttpError(400, 'the SP metadata has no signing certificate (KeyDescriptor use="signing")');
+      registeredSp = sp;
+    }
     res.writeHead(204).end();
     return;
   }

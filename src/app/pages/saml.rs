@@ -5,7 +5,7 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 
 use crate::api::sso::{SamlCertificate, SamlInfo, SaveAttributeMapping, UpdateSamlConnection};
-use crate::app::components::CopyField;
+use crate::app::components::{CopyField, LocalTime};
 
 const INPUT: &str = "mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2";
 
@@ -69,7 +69,18 @@ pub fn SamlDetails(
                 <dt>"SSO URL"</dt><dd class="break-all">{s.idp_sso_url.clone()}</dd>
                 <dt>"Metadata URL"</dt><dd class="break-all">{s.idp_metadata_url.clone().unwrap_or_else(|| "— (uploaded or entered by hand)".into())}</dd>
                 <dt>"IdP-initiated sign-in"</dt><dd>{if s.allow_idp_initiated { "allowed" } else { "off (sign-ins start from the application)" }}</dd>
+                <dt>"Signed requests"</dt><dd data-testid="sign-requests">{if s.sign_authn_requests { "on: Lanyard signs its AuthnRequests (RSA-SHA256)" } else { "off" }}</dd>
             </dl>
+            {s.sp_certificate.clone().map(|(pem, until)| view! {
+                <div data-testid="sp-certificate">
+                    <label class="block">
+                        <span class="block text-xs font-medium uppercase tracking-wide text-slate-600">"Lanyard's signing certificate (PEM)"</span>
+                        <span class="block text-slate-600">"Upload it where your IdP asks for the SP's request-signing certificate; it is also in the SP metadata."</span>
+                        <textarea readonly rows="6" class="mt-1 w-full rounded-lg border border-slate-300 bg-slate-50 px-3 py-2 font-mono text-xs" data-testid="sp-certificate-pem">{pem}</textarea>
+                    </label>
+                    <p class="text-xs text-slate-600">"Valid until "<LocalTime utc=until /></p>
+                </div>
+            })}
             <h3 class="pt-2 font-medium">"Signing certificates"</h3>
             <p class="text-slate-600">"Lanyard accepts a response signed by any certificate below. To rotate without downtime, add the new certificate first, switch the IdP, then remove the old one."</p>
             <ul class="space-y-2">{cert_rows}</ul>
@@ -90,6 +101,10 @@ pub fn SamlDetails(
                     <label class="flex items-center gap-2">
                         <input type="checkbox" name="allow_idp_initiated" value="on" checked=s.allow_idp_initiated />
                         "Allow IdP-initiated sign-in (from the IdP's app dashboard)"
+                    </label>
+                    <label class="flex items-center gap-2">
+                        <input type="checkbox" name="sign_authn_requests" value="on" checked=s.sign_authn_requests />
+                        "Sign AuthnRequests (when your IdP requires signed requests; Lanyard makes its signing certificate and publishes it in the SP metadata)"
                     </label>
                     <button type="submit" class="rounded-lg bg-slate-800 px-3 py-1.5 text-white">"Save SAML settings"</button>
                 </ActionForm>

@@ -147,3 +147,65 @@ pub async fn remember_assertion(
     .await?;
     Ok(r.rows_affected() == 1)
 }
+
+/// One of Lanyard's own SP keys of a SAML connection (the private half sealed).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SpKeyRow {
+    pub id: String,
+    pub organization_id: String,
+    pub connection_id: String,
+    /// `signing` (later also `encryption`).
+    pub key_use: String,
+    /// `next`, `active` or `retired`.
+    pub state: String,
+    pub private_key_enc: String,
+    pub certificate_pem: String,
+    pub fingerprint: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub created_at: i64,
+    pub activated_at: Option<i64>,
+    pub retired_at: Option<i64>,
+}
+
+const SP_KEY_COLUMNS: &str = "id, organization_id, connection_id, key_use, state, private_key_enc, certificate_pem, fingerprint, not_before, not_after, created_at, activated_at, retired_at";
+
+pub async fn insert_sp_key(conn: &mut Conn, r: &SpKeyRow) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO saml_sp_keys ({SP_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    ))
+    .bind(&r.id)
+    .bind(&r.organization_id)
+    .bind(&r.connection_id)
+    .bind(&r.key_use)
+    .bind(&r.state)
+    .bind(&r.private_key_enc)
+    .bind(&r.certificate_pem)
+    .bind(&r.fingerprint)
+    .bind(r.not_before)
+    .bind(r.not_after)
+    .bind(r.created_at)
+    .bind(r.activated_at)
+    .bind(r.retired_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The published (`next` and `active`) SP keys of one connection for one use, oldest first.
+pub async fn published_sp_keys(
+    conn: &mut Conn,
+    organization_id: &str,
+    connection_id: &str,
+    key_use: &str,
+) -> Result<Vec<SpKeyRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {SP_KEY_COLUMNS} FROM saml_sp_keys WHERE organization_id = $1 AND connection_id = $2 \
+         AND key_use = $3 AND state IN ('next', 'active') ORDER BY id"
+    ))
+    .bind(organization_id)
+    .bind(connection_id)
+    .bind(key_use)
+    .fetch_all(conn)
+    .await
+}

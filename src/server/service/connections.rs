@@ -10,7 +10,11 @@ use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::clock::rfc3339;
 use crate::server::crypto::SecretBox;
-use crate::server::db::{self, connections::ConnectionRow, saml::CertificateRow};
+use crate::server::db::{
+    self,
+    connections::ConnectionRow,
+    saml::{CertificateRow, SpKeyRow},
+};
 use crate::server::error::AppError;
 use crate::server::oidc;
 use crate::server::protocol::saml::attributes::AttributeMapping;
@@ -33,6 +37,28 @@ pub struct SpInfo {
     pub acs_url: String,
     /// SP metadata XML to download or give to the IdP.
     pub metadata_url: String,
+    /// Lanyard's own SP certificates for this connection (published in its metadata), for IdPs
+    /// that verify signed AuthnRequests. Empty until the connection first needs a key.
+    pub certificates: Vec<SpCertificate>,
+}
+
+/// One of Lanyard's SP certificates of a connection (its private key never leaves Lanyard).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SpCertificate {
+    /// `spkey_…`
+    pub id: String,
+    /// `signing`.
+    #[serde(rename = "use")]
+    pub key_use: String,
+    /// `next` (published ahead of use) or `active`.
+    pub state: String,
+    /// SHA-256 fingerprint.
+    pub fingerprint: String,
+    pub not_after: String,
+    /// Whole days until expiry.
+    pub expires_in_days: i64,
+    /// The certificate, PEM, to upload where an IdP asks for the SP's signing certificate.
+    pub pem: String,
 }
 
 /// A pinned IdP signing certificate (never its private half; Lanyard has none).
@@ -57,6 +83,8 @@ pub struct SamlSettings {
     /// Where the metadata was fetched from, when it was given by URL.
     pub idp_metadata_url: Option<String>,
     pub allow_idp_initiated: bool,
+    /// Whether Lanyard signs its AuthnRequests (HTTP-Redirect, RSA-SHA256) with its SP key.
+    pub sign_authn_requests: bool,
     /// Several may be active at once so that a rotation has no downtime.
     pub certificates: Vec<SamlCertificate>,
 }
@@ -116,6 +144,9 @@ pub struct SamlInput {
     pub idp_certificates: Option<Vec<String>>,
     #[serde(default)]
     pub allow_idp_initiated: Option<bool>,
+    /// Sign AuthnRequests with Lanyard's SP key (made on first use).
+    #[serde(default)]
+    pub sign_authn_requests: Option<bool>,
 }
 
 /// SAML changes: a new source replaces the IdP values and the certificate set; single
@@ -135,6 +166,9 @@ pub struct SamlPatch {
     pub idp_certificates: Option<Vec<String>>,
     #[serde(default)]
     pub allow_idp_initiated: Option<bool>,
+    /// Sign AuthnRequests with Lanyard's SP key (made on first use).
+    #[serde(default)]
+    pub sign_authn_requests: Option<bool>,
     /// A PEM certificate to pin beside the current ones.
     #[serde(default)]
     pub add_certificate: Option<String>,
@@ -227,7 +261,12 @@ pub(crate) fn mapping_of(r: &ConnectionRow) -> AttributeMapping {
         .unwrap_or_default()
 }
 
-fn view(state: &AppState, r: ConnectionRow, certs: &[CertificateRow]) -> Connection {
+fn view(
+    state: &AppState,
+    r: ConnectionRow,
+    certs: &[CertificateRow],
+    sp_keys: &[SpKeyRow],
+) -> Connection {
     let saml = r.kind == ConnectionKind::Saml;
     let now = state.clock.now();
     Connection {
@@ -241,12 +280,14 @@ fn view(state: &AppState, r: ConnectionRow, certs: &[CertificateRow]) -> Connect
             entity_id: sp_entity_id(state, &r.id),
             acs_url: acs_url(state, &r.id),
             metadata_url: sp_entity_id(state, &r.id),
+            certificates: sp_keys.iter().map(|k| sp_cert_view(k, now)).collect(),
         }),
         saml: (saml && r.is_configured()).then(|| SamlSettings {
             idp_entity_id: r.saml_idp_entity_id.clone().unwrap_or_default(),
             idp_sso_url: r.saml_idp_sso_url.clone().unwrap_or_default(),
             idp_metadata_url: r.saml_idp_metadata_url.clone(),
             allow_idp_initiated: r.saml_allow_idp_initiated,
+            sign_authn_requests: r.saml_sign_authn_requests,
             certificates: certs.iter().map(|c| cert_view(c, now)).collect(),
         }),
         attribute_mapping: mapping_of(&r),
@@ -260,6 +301,18 @@ fn view(state: &AppState, r: ConnectionRow, certs: &[CertificateRow]) -> Connect
         last_test_at: r.last_test_at.map(rfc3339),
         last_test_ok: r.last_test_ok.map(|v| v != 0),
         created_at: rfc3339(r.created_at),
+    }
+}
+
+fn sp_cert_view(k: &SpKeyRow, now: i64) -> SpCertificate {
+    SpCertificate {
+        id: k.id.clone(),
+        key_use: k.key_use.clone(),
+        state: k.state.clone(),
+        fingerprint: k.fingerprint.clone(),
+        not_after: rfc3339(k.not_after),
+        expires_in_days: (k.not_after - now).div_euclid(86_400_000),
+        pem: k.certificate_pem.clone(),
     }
 }
 
@@ -392,12 +445,19 @@ fn cert_row(
     })
 }
 
-async fn certs_of(state: &AppState, r: &ConnectionRow) -> Result<Vec<CertificateRow>, AppError> {
+/// The pinned IdP certificates and Lanyard's published SP keys of a connection.
+async fn certs_of(
+    state: &AppState,
+    r: &ConnectionRow,
+) -> Result<(Vec<CertificateRow>, Vec<SpKeyRow>), AppError> {
     if r.kind != ConnectionKind::Saml {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
-    let mut conn = state.db.pool.acquire().await?;
-    Ok(db::saml::list_certificates(&mut conn, &r.org_id(), &r.connection_id()).await?)
+    let idp = {
+        let mut conn = state.db.pool.acquire().await?;
+        db::saml::list_certificates(&mut conn, &r.org_id(), &r.connection_id()).await?
+    };
+    Ok((idp, super::sp_keys::published(state, r).await?))
 }
 
 fn check_mapping(m: Option<AttributeMapping>) -> Result<Option<String>, FieldError> {
@@ -540,7 +600,7 @@ pub async fn create_unconfigured(
         .into_iter()
         .find(|r| r.kind == kind && r.idp == idp)
     {
-        return Ok(view(state, same, &[]));
+        return Ok(view(state, same, &[], &[]));
     }
     if count >= MAX_UNFINISHED_DRAFTS {
         return Err(AppError::Conflict {
@@ -587,6 +647,7 @@ fn draft_row(
         saml_idp_metadata_url: None,
         saml_allow_idp_initiated: false,
         attribute_mapping,
+        saml_sign_authn_requests: false,
     }
 }
 
@@ -608,6 +669,11 @@ async fn insert_audited(
     for c in &certs {
         db::saml::insert_certificate(tx.conn(), c).await?;
     }
+    let sp_key = if row.saml_sign_authn_requests {
+        super::sp_keys::ensure_signing_key(tx.conn(), state, &row, now).await?
+    } else {
+        None
+    };
     tx.record(
         Some(organization_id),
         EventType::ConnectionCreated,
@@ -623,11 +689,13 @@ async fn insert_audited(
             "idp_entity_id": row.saml_idp_entity_id,
             "certificates": certs.iter().map(|c| &c.fingerprint).collect::<Vec<_>>(),
             "configured": row.is_configured(),
+            "sp_signing_key": sp_key,
         }),
     )
     .await?;
     tx.commit().await?;
-    Ok(view(state, row, &certs))
+    let sp = super::sp_keys::published(state, &row).await?;
+    Ok(view(state, row, &certs, &sp))
 }
 
 /// Checks the kind's settings (OIDC discovery, SAML metadata) into `row`; returns the SAML
@@ -663,6 +731,7 @@ async fn apply_create_settings(
             row.saml_idp_sso_url = Some(src.sso_url);
             row.saml_idp_metadata_url = src.metadata_url;
             row.saml_allow_idp_initiated = m.allow_idp_initiated.unwrap_or(false);
+            row.saml_sign_authn_requests = m.sign_authn_requests.unwrap_or(false);
             for der in &src.certificates {
                 certs.push(cert_row(organization_id, &id, der, now)?);
             }
@@ -702,8 +771,8 @@ pub async fn get(
     id: &ConnectionId,
 ) -> Result<Connection, AppError> {
     let row = get_row(state, organization_id, id).await?;
-    let certs = certs_of(state, &row).await?;
-    Ok(view(state, row, &certs))
+    let (certs, sp) = certs_of(state, &row).await?;
+    Ok(view(state, row, &certs, &sp))
 }
 
 pub(crate) async fn get_row(
@@ -726,8 +795,8 @@ pub async fn list(state: &AppState, organization_id: &OrgId) -> Result<Vec<Conne
     };
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let certs = certs_of(state, &r).await?;
-        out.push(view(state, r, &certs));
+        let (certs, sp) = certs_of(state, &r).await?;
+        out.push(view(state, r, &certs, &sp));
     }
     Ok(out)
 }
@@ -782,8 +851,8 @@ pub async fn update(
         apply_state_change(&mut row, s, require_test, &mut events)?;
     }
     if changed.is_empty() && events.is_empty() {
-        let certs = certs_of(state, &row).await?;
-        return Ok(view(state, row, &certs));
+        let (certs, sp) = certs_of(state, &row).await?;
+        return Ok(view(state, row, &certs, &sp));
     }
     let now = state.clock.now();
     row.updated_at = now;
@@ -798,6 +867,11 @@ pub async fn update(
         &certs_change,
     )
     .await?;
+    let sp_key = if row.saml_sign_authn_requests && row.kind == ConnectionKind::Saml {
+        super::sp_keys::ensure_signing_key(tx.conn(), state, &row, now).await?
+    } else {
+        None
+    };
     let target = vec![Target::new(
         TargetKind::Connection,
         &row.id,
@@ -808,7 +882,7 @@ pub async fn update(
             Some(organization_id),
             EventType::ConnectionUpdated,
             target.clone(),
-            serde_json::json!({ "changed": changed, "certificates_added": certs_added, "certificates_removed": certs_removed }),
+            serde_json::json!({ "changed": changed, "certificates_added": certs_added, "certificates_removed": certs_removed, "sp_signing_key_created": sp_key }),
         )
         .await?;
     }
@@ -822,8 +896,8 @@ pub async fn update(
         .await?;
     }
     tx.commit().await?;
-    let certs = certs_of(state, &row).await?;
-    Ok(view(state, row, &certs))
+    let (certs, sp) = certs_of(state, &row).await?;
+    Ok(view(state, row, &certs, &sp))
 }
 
 /// Checks and applies OIDC changes to `row` (unchanged values kept; the secret re-sealed).
@@ -917,6 +991,15 @@ async fn apply_saml_patch(
     if let Some(b) = m.allow_idp_initiated {
         row.saml_allow_idp_initiated = b;
         changed.push("allow_idp_initiated");
+    }
+    if let Some(b) = m
+        .sign_authn_requests
+        .filter(|b| *b != row.saml_sign_authn_requests)
+    {
+        row.saml_sign_authn_requests = b;
+        // The IdP sees different requests: they need a new successful test.
+        row.last_test_ok = None;
+        changed.push("sign_authn_requests");
     }
     if let Some(pem) = m
         .add_certificate

@@ -19,6 +19,7 @@ pub mod policy;
 pub mod roles;
 pub mod scim;
 pub mod setup_links;
+pub mod sp_keys;
 pub mod sso;
 pub mod staff;
 pub mod webhooks;

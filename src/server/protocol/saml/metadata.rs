@@ -149,12 +149,31 @@ pub fn to_pem(der: &[u8]) -> String {
     )
 }
 
-/// Lanyard's SP metadata for one connection.
-pub fn sp_metadata(entity_id: &str, acs_url: &str) -> String {
+/// Lanyard's SP metadata for one connection: its ACS, and its published SP signing
+/// certificates (base64 DER) with whether it signs its AuthnRequests.
+pub fn sp_metadata(
+    entity_id: &str,
+    acs_url: &str,
+    signing_certificates: &[String],
+    authn_requests_signed: bool,
+) -> String {
+    let keys: String = signing_certificates
+        .iter()
+        .map(|der_b64| {
+            format!(
+                r#"
+    <md:KeyDescriptor use="signing">
+      <ds:KeyInfo xmlns:ds="{ds}"><ds:X509Data><ds:X509Certificate>{c}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>
+    </md:KeyDescriptor>"#,
+                ds = super::NS_DSIG,
+                c = xml_escape(der_b64),
+            )
+        })
+        .collect();
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="{MD}" entityID="{eid}">
-  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+  <md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{keys}
     <md:NameIDFormat>{fmt}</md:NameIDFormat>
     <md:AssertionConsumerService Binding="{POST}" Location="{acs}" index="0" isDefault="true"/>
   </md:SPSSODescriptor>
@@ -163,6 +182,7 @@ pub fn sp_metadata(entity_id: &str, acs_url: &str) -> String {
         eid = xml_escape(entity_id),
         acs = xml_escape(acs_url),
         fmt = super::NAME_ID_EMAIL,
+        signed = authn_requests_signed,
     )
 }
 
@@ -175,6 +195,8 @@ mod tests {
         let xml = sp_metadata(
             "https://l.test/sso/saml/conn_1/metadata",
             "https://l.test/sso/saml/conn_1/acs?a=1&b=2",
+            &[],
+            false,
         );
         let doc = roxmltree::Document::parse(&xml).unwrap();
         assert_eq!(
@@ -195,7 +217,7 @@ mod tests {
 
     #[test]
     fn sp_metadata_is_not_mistaken_for_idp_metadata() {
-        let e = parse_idp_metadata(&sp_metadata("a", "b")).unwrap_err();
+        let e = parse_idp_metadata(&sp_metadata("a", "b", &["MIIB".into()], true)).unwrap_err();
         assert!(e.contains("IDPSSODescriptor"), "{e}");
     }
 }

@@ -9,6 +9,7 @@ pub mod dsig;
 pub mod metadata;
 pub mod request;
 pub mod response;
+pub mod sp_key;
 
 /// SAML protocol namespace.
 pub const NS_PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";

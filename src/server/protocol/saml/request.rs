@@ -1,5 +1,7 @@
-//! The AuthnRequest Lanyard sends (HTTP-Redirect binding, unsigned: the ACS is pinned in the
-//! IdP's app and the response is checked against the pending request id).
+//! The AuthnRequest Lanyard sends (HTTP-Redirect binding). Unsigned by default (the ACS is pinned
+//! in the IdP's app and the response is checked against the pending request id); signed with the
+//! connection's SP key when the IdP wants signed requests (SAML bindings §3.4.4.1: the signature
+//! covers `SAMLRequest=…&RelayState=…&SigAlg=…` exactly as the query string carries them).
 
 use std::io::Write as _;
 
@@ -31,18 +33,64 @@ pub fn authn_request(
     )
 }
 
+/// RSA-SHA256, the one signature algorithm Lanyard signs requests with.
+pub const SIG_ALG_RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+
 /// The IdP URL with `SAMLRequest` (raw DEFLATE, base64) and `RelayState`.
 pub fn redirect_url(sso_url: &str, request_xml: &str, relay_state: &str) -> Result<String, String> {
+    let query = request_query(request_xml, relay_state)?;
+    append_query(sso_url, &query)
+}
+
+/// The same, signed with `key` (RSA-SHA256): `SigAlg` and `Signature` follow `RelayState`.
+pub fn signed_redirect_url(
+    sso_url: &str,
+    request_xml: &str,
+    relay_state: &str,
+    key: &openssl::pkey::PKeyRef<openssl::pkey::Private>,
+) -> Result<String, String> {
+    let mut query = request_query(request_xml, relay_state)?;
+    query.push_str("&SigAlg=");
+    query.push_str(&encode(SIG_ALG_RSA_SHA256));
+    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), key)
+        .map_err(|e| format!("cannot sign the AuthnRequest: {e}"))?;
+    let signature = signer
+        .sign_oneshot_to_vec(query.as_bytes())
+        .map_err(|e| format!("cannot sign the AuthnRequest: {e}"))?;
+    query.push_str("&Signature=");
+    query.push_str(&encode(
+        &base64::engine::general_purpose::STANDARD.encode(signature),
+    ));
+    append_query(sso_url, &query)
+}
+
+fn encode(v: &str) -> String {
+    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
+/// `SAMLRequest=…&RelayState=…`, each value form-encoded: the exact bytes a signature covers.
+fn request_query(request_xml: &str, relay_state: &str) -> Result<String, String> {
     let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(request_xml.as_bytes())
         .map_err(|e| e.to_string())?;
     let deflated = enc.finish().map_err(|e| e.to_string())?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(deflated);
+    Ok(format!(
+        "SAMLRequest={}&RelayState={}",
+        encode(&b64),
+        encode(relay_state)
+    ))
+}
+
+/// `sso_url` with `query` after any query it already has.
+fn append_query(sso_url: &str, query: &str) -> Result<String, String> {
     let mut url =
         url::Url::parse(sso_url).map_err(|_| format!("the IdP SSO URL {sso_url} is not a URL"))?;
-    url.query_pairs_mut()
-        .append_pair("SAMLRequest", &b64)
-        .append_pair("RelayState", relay_state);
+    let joined = match url.query() {
+        Some(q) if !q.is_empty() => format!("{q}&{query}"),
+        _ => query.to_owned(),
+    };
+    url.set_query(Some(&joined));
     Ok(url.to_string())
 }
 
@@ -90,5 +138,43 @@ mod tests {
             .unwrap();
         assert_eq!(out, xml);
         assert!(roxmltree::Document::parse(&out).is_ok());
+    }
+
+    #[test]
+    fn a_signed_request_verifies_over_the_exact_query_bytes() {
+        use openssl::{hash::MessageDigest, pkey::PKey, rsa::Rsa, sign::Verifier};
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let xml = authn_request(
+            "_r1",
+            0,
+            "https://sp/m",
+            "https://sp/acs",
+            "https://idp/sso",
+            false,
+        );
+        let url = signed_redirect_url("https://idp/sso?tenant=a b", &xml, "st+/=", &key).unwrap();
+        let query = url::Url::parse(&url).unwrap().query().unwrap().to_owned();
+        // The IdP's own parameter stays first and untouched by the signature.
+        assert!(query.starts_with("tenant=a%20b&SAMLRequest="), "{query}");
+        let signed =
+            &query[query.find("SAMLRequest=").unwrap()..query.find("&Signature=").unwrap()];
+        assert!(signed.contains("&RelayState=st%2B%2F%3D&SigAlg=http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256"), "{signed}");
+        let sig = url::Url::parse(&url)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "Signature")
+            .unwrap()
+            .1
+            .into_owned();
+        let sig = base64::engine::general_purpose::STANDARD
+            .decode(sig)
+            .unwrap();
+        let verify = |bytes: &[u8]| {
+            let mut v = Verifier::new(MessageDigest::sha256(), &key).unwrap();
+            v.verify_oneshot(&sig, bytes).unwrap()
+        };
+        assert!(verify(signed.as_bytes()));
+        // Any other RelayState (or order) does not verify.
+        assert!(!verify(signed.replace("st%2B", "su%2B").as_bytes()));
     }
 }

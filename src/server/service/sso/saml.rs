@@ -49,7 +49,20 @@ pub(super) async fn begin_saml(
         &sso_url,
         force_authn,
     );
-    let url = match request::redirect_url(&sso_url, &xml, &relay_state) {
+    let url = if row.saml_sign_authn_requests {
+        // Fail closed: a connection that signs never sends an unsigned request.
+        let Some(key) = crate::server::service::sp_keys::active_signing_key(state, &row).await?
+        else {
+            return Err(AppError::Internal(format!(
+                "connection {} signs AuthnRequests but has no active SP key",
+                row.id
+            )));
+        };
+        request::signed_redirect_url(&sso_url, &xml, &relay_state, &key)
+    } else {
+        request::redirect_url(&sso_url, &xml, &relay_state)
+    };
+    let url = match url {
         Ok(u) => u,
         Err(m) => return Ok(page(502, "The identity provider's address is not valid", m)),
     };
@@ -321,10 +334,18 @@ pub async fn sp_metadata(
     state: &AppState,
     connection_id: &str,
 ) -> Result<Option<String>, AppError> {
-    Ok(saml_connection(state, connection_id).await?.map(|r| {
-        crate::server::protocol::saml::metadata::sp_metadata(
-            &connections::sp_entity_id(state, &r.id),
-            &connections::acs_url(state, &r.id),
-        )
-    }))
+    let Some(r) = saml_connection(state, connection_id).await? else {
+        return Ok(None);
+    };
+    let certificates: Vec<String> = crate::server::service::sp_keys::published(state, &r)
+        .await?
+        .iter()
+        .map(crate::server::service::sp_keys::certificate_b64)
+        .collect();
+    Ok(Some(crate::server::protocol::saml::metadata::sp_metadata(
+        &connections::sp_entity_id(state, &r.id),
+        &connections::acs_url(state, &r.id),
+        &certificates,
+        r.saml_sign_authn_requests,
+    )))
 }
