@@ -23,8 +23,12 @@ mod vectors;
 /// signed (RSA-SHA256, exclusive c14n), SP-initiated.
 const ONE_ASSERTION: &str = "xmlsec1_sp_initiated";
 
-const CASES: [&str; 6] = [
+const CASES: [&str; 8] = [
     ONE_ASSERTION,
+    // The same assertion encrypted to the SP (RSA-OAEP 2048 + AES-256-GCM, signature inside),
+    // and encrypted with AES-256-CBC under a Response signature.
+    "encrypted_oaep_gcm_xmlsec1",
+    "encrypted_signature_outside",
     "xmlcrypto_both_signed",
     "okta_shape",
     "entra_shape",

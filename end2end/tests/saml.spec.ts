@@ -7,7 +7,9 @@ const idpUrl = env.samlIdpUrl;
 // it without JavaScript), runs Test sign-in against a real SAML IdP on loopback — first signed with
 // a key Lanyard does not trust, then correctly — sees the failure evidence and then the
 // attributes, leaves and resumes, activates, turns on signed AuthnRequests (Lanyard's signing
-// certificate appears, and in the SP metadata), and an end user signs in to the vendor's product.
+// certificate appears, and in the SP metadata) and required assertion encryption (the IdP then
+// verifies requests and encrypts to Lanyard's certificates), and an end user signs in to the
+// vendor's product.
 async function journey({ page, request, vendor, openPortal }: Journey, baseURL: string, js: boolean, domain: string) {
   expect(idpUrl, 'E2E_SAML_IDP_URL is set by .ci/e2e').toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   const metadata = await (await request.get(`${idpUrl}/metadata`)).text();
@@ -99,6 +101,29 @@ async function journey({ page, request, vendor, openPortal }: Journey, baseURL: 
   expect(signedMd).toContain('AuthnRequestsSigned="true"');
   expect(signedMd).toContain('<md:KeyDescriptor use="signing">');
 
+  // The customer's IdP encrypts assertions: one more tick makes Lanyard's encryption
+  // certificate, shown to copy and published; the admin uploads the SP metadata into the IdP
+  // (which then also wants signed requests) and the test sign-in says which key decrypted.
+  await expect(card.getByTestId('sp-encryption-certificate')).toHaveCount(0);
+  // (With JavaScript the details may still be open from the save before.)
+  if (!(await card.getByLabel(/Require encrypted assertions/).isVisible())) {
+    await card.getByText('Edit SAML settings and attribute mapping').click();
+  }
+  await card.getByLabel(/Require encrypted assertions/).check();
+  await card.getByRole('button', { name: 'Save SAML settings' }).click();
+  await expect(card.getByTestId('require-encryption')).toContainText('required');
+  await expect(card.getByTestId('sp-encryption-certificate-pem')).toHaveValue(/^-----BEGIN CERTIFICATE-----/);
+  await expect(card.getByTestId('sp-certificate-pem')).toHaveValue(/^-----BEGIN CERTIFICATE-----/);
+  const encMd = await (await request.get(await card.getByTestId('saml-entity-id').inputValue())).text();
+  expect(encMd).toContain('<md:KeyDescriptor use="encryption">');
+  expect((await request.post(`${idpUrl}/_test/sp`, { data: { metadata: encMd } })).status()).toBe(204);
+  await request.post(`${idpUrl}/_test/mode`, { data: { encrypt: { data: 'aes256-gcm' } } });
+  await card.getByRole('link', { name: 'Test sign-in' }).click();
+  if (!js) await page.getByRole('button', { name: 'Continue to the application' }).click();
+  await expect(page).toHaveURL(/\/portal\/sso/);
+  await expect(page.getByTestId('test-result')).toContainText('Test sign-in succeeded');
+  await expect(page.getByTestId('test-encryption')).toContainText("encrypted; decrypted with Lanyard's key spkey_");
+
   await page.context().clearCookies();
   await request.post(`${idpUrl}/_test/user`, { data: { name_id: `dana@${domain}`, email: `dana@${domain}`, first_name: 'Dana' } });
   await page.goto(`/sso/authorize?organization=${orgId}&redirect_uri=${encodeURIComponent(`${baseURL}/e2e/vendor-callback`)}&state=vendor-state`);
@@ -112,6 +137,10 @@ async function journey({ page, request, vendor, openPortal }: Journey, baseURL: 
   expect(body.profile.email).toBe(`dana@${domain}`);
   expect(body.profile.first_name).toBe('Dana');
   expect(body.membership.role).toBe('member');
+  expect(body.profile.raw_attributes.encrypted).toBe(true);
+  // The IdP is shared by the journeys: back to plain responses and unsigned requests.
+  await request.post(`${idpUrl}/_test/sp`, { data: { metadata: null } });
+  await request.post(`${idpUrl}/_test/mode`, { data: {} });
 }
 
 test('with JavaScript: upload IdP metadata, Test sign-in shows the failure and then the attributes, an end user signs in', async ({ page, request, baseURL, vendor, openPortal }) => {

@@ -22,6 +22,9 @@ pub struct TestResult {
     pub groups: Vec<String>,
     /// On success: every claim the IdP sent, pretty-printed.
     pub raw_claims: Option<String>,
+    /// On a SAML success: the id of Lanyard's SP key that decrypted the assertion, or `None`
+    /// when the IdP sent it unencrypted.
+    pub decrypted_with: Option<String>,
 }
 
 /// A pinned IdP certificate as the portal shows it.
@@ -32,6 +35,15 @@ pub struct CertInfo {
     pub subject: String,
     pub not_after: String,
     pub expires_in_days: i64,
+}
+
+/// One of Lanyard's own SP certificates of a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpCertificate {
+    /// `signing` or `encryption`.
+    pub key_use: String,
+    pub pem: String,
+    pub not_after: String,
 }
 
 /// SAML values of a connection.
@@ -46,8 +58,10 @@ pub struct SamlInfo {
     pub allow_idp_initiated: bool,
     /// Whether Lanyard signs its AuthnRequests.
     pub sign_authn_requests: bool,
-    /// Lanyard's SP signing certificate (PEM) and its expiry, once one was made.
-    pub sp_certificate: Option<(String, String)>,
+    /// Whether plain assertions are refused (the IdP encrypts to Lanyard's certificate).
+    pub require_encrypted_assertions: bool,
+    /// Lanyard's active SP certificates (signing, encryption), once made.
+    pub sp_certificates: Vec<SpCertificate>,
     pub certificates: Vec<CertInfo>,
     /// Overrides: email, first name, last name, groups (empty = the IdP's defaults).
     pub mapping: [String; 4],
@@ -179,6 +193,11 @@ async fn info(
             } else {
                 None
             },
+            decrypted_with: ev
+                .pointer("/raw/decryption_key")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+                .filter(|_| ok),
         }
     });
     Ok(ConnectionInfo {
@@ -212,11 +231,17 @@ async fn info(
                 idp_metadata_url: m.idp_metadata_url.clone(),
                 allow_idp_initiated: m.allow_idp_initiated,
                 sign_authn_requests: m.sign_authn_requests,
-                sp_certificate: sp
+                require_encrypted_assertions: m.require_encrypted_assertions,
+                sp_certificates: sp
                     .certificates
                     .iter()
-                    .find(|k| k.state == "active")
-                    .map(|k| (k.pem.clone(), k.not_after.clone())),
+                    .filter(|k| k.state == "active")
+                    .map(|k| SpCertificate {
+                        key_use: k.key_use.clone(),
+                        pem: k.pem.clone(),
+                        not_after: k.not_after.clone(),
+                    })
+                    .collect(),
                 certificates: m
                     .certificates
                     .iter()
@@ -522,6 +547,7 @@ pub async fn create_saml_connection(
             idp_certificates: opt(certificate).map(|c| vec![c]),
             allow_idp_initiated: None,
             sign_authn_requests: None,
+            require_encrypted_assertions: None,
         }),
         attribute_mapping: None,
     };
@@ -542,6 +568,7 @@ pub async fn update_saml_connection(
     metadata_xml: Option<String>,
     allow_idp_initiated: Option<String>,
     sign_authn_requests: Option<String>,
+    require_encrypted_assertions: Option<String>,
 ) -> Result<(), PortalError> {
     use crate::server::service::connections::{SamlPatch, UpdateConnection};
     let c = caller().await?;
@@ -552,6 +579,7 @@ pub async fn update_saml_connection(
             idp_metadata_url: opt(metadata_url),
             allow_idp_initiated: Some(allow_idp_initiated.is_some()),
             sign_authn_requests: Some(sign_authn_requests.is_some()),
+            require_encrypted_assertions: Some(require_encrypted_assertions.is_some()),
             ..Default::default()
         }),
         ..Default::default()

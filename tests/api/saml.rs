@@ -603,7 +603,6 @@ async fn signed_authn_requests_are_verified_by_an_idp_that_wants_them(d: Dialect
         "{unsigned_md}"
     );
     assert!(!unsigned_md.contains("KeyDescriptor"));
-    assert_eq!(idp.register_sp(Some(&unsigned_md)).await, 400);
 
     // The vendor turns signing on: a key is made, sealed, published and audited.
     let r = app
@@ -649,7 +648,7 @@ async fn signed_authn_requests_are_verified_by_an_idp_that_wants_them(d: Dialect
         .cloned()
         .unwrap();
     assert_eq!(
-        updated["metadata"]["sp_signing_key_created"], certs[0]["fingerprint"],
+        updated["metadata"]["sp_keys_created"]["signing"], certs[0]["fingerprint"],
         "{updated}"
     );
     {
@@ -720,6 +719,225 @@ async fn signed_authn_requests_are_verified_by_an_idp_that_wants_them(d: Dialect
     assert!(!to_idp.as_str().contains("Signature="));
     let (status, text) = idp.try_login(to_idp.as_str()).await;
     assert_eq!(status, 403, "{text}");
+}
+
+/// SP metadata of some other SP whose encryption certificate is not any of Lanyard's keys (the
+/// test IdP's "other" certificate), as an admin might upload the wrong file.
+fn foreign_sp_md() -> String {
+    let pem = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/saml_idp/other.crt"
+    ))
+    .unwrap();
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    format!(
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="urn:someone-else"><md:SPSSODescriptor AuthnRequestsSigned="false" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="encryption"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="http://127.0.0.1/acs" index="0"/></md:SPSSODescriptor></md:EntityDescriptor>"#
+    )
+}
+
+/// XORs byte `at` of the last CipherValue (the EncryptedData's, after the EncryptedKey's) with
+/// `mask`. For AES-CBC the value starts with the 16-byte IV, so a change there changes the same
+/// byte of the first plaintext block and nothing else.
+fn tamper_ciphertext(post: &mut crate::saml_idp::Post, at: usize, mask: u8) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let xml = String::from_utf8(b64.decode(&post.saml_response).unwrap()).unwrap();
+    let close = xml.rfind("CipherValue>").unwrap();
+    // The last "CipherValue>" closes the value; the one before it opens it.
+    let start = xml[..close].rfind("CipherValue>").unwrap() + "CipherValue>".len();
+    let end = xml[..close].rfind("</").unwrap();
+    let mut data = b64.decode(xml[start..end].trim()).unwrap();
+    data[at] ^= mask;
+    let changed = format!("{}{}{}", &xml[..start], b64.encode(&data), &xml[end..]);
+    post.saml_response = b64.encode(changed);
+}
+
+/// Encrypted assertions (samlify with @authenio/xml-encryption as the IdP): a connection that
+/// requires them gets an SP encryption key published in its metadata, refuses plain assertions,
+/// and accepts assertions encrypted with RSA-OAEP and AES-GCM or AES-CBC, signed inside or
+/// outside the encryption; RSA 1.5 is refused; a tampered ciphertext and a ciphertext for
+/// another key give the same answer.
+async fn encrypted_assertions_are_decrypted_and_can_be_required(d: Dialect) {
+    let (app, idp) = setup(d).await;
+    let (org, conn) = org_with_saml(&app, &idp, json!({})).await;
+    let id = conn["id"].as_str().unwrap().to_owned();
+    assert_eq!(conn["saml"]["require_encrypted_assertions"], false);
+    let refused = |back: &url::Url| {
+        assert!(param(back, "code").is_none(), "{back}");
+        assert_eq!(param(back, "error").as_deref(), Some("access_denied"));
+    };
+
+    // The IdP encrypts, but the connection has no encryption key: told what to do.
+    assert_eq!(idp.register_sp(Some(&foreign_sp_md())).await, 204);
+    idp.set_mode(json!({"encrypt": {"data": "aes256-gcm"}}))
+        .await;
+    let back = location(&idp.post_to(&app, &start(&app, &idp, &org).await).await);
+    refused(&back);
+    assert_eq!(
+        last_failure(&app, &org).await["metadata"]["reason"],
+        "encrypted_assertion"
+    );
+
+    // Encryption required: an encryption key is made, sealed, published and shown.
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"saml": {"require_encrypted_assertions": true}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let c = r.json();
+    assert_eq!(c["saml"]["require_encrypted_assertions"], true);
+    let certs = c["sp"]["certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 1, "{c}");
+    assert_eq!(certs[0]["use"], "encryption");
+    assert_eq!(certs[0]["state"], "active");
+    let key_id = certs[0]["id"].as_str().unwrap().to_owned();
+    let md = sp_md(&app, &id).await;
+    assert!(
+        md.contains(r#"<md:KeyDescriptor use="encryption">"#),
+        "{md}"
+    );
+    assert!(!md.contains(r#"use="signing""#), "{md}");
+    assert!(
+        md.contains("http://www.w3.org/2009/xmlenc11#aes256-gcm"),
+        "{md}"
+    );
+    let body: String = certs[0]["pem"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    assert!(md.contains(&body));
+    let updated = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/audit_events?organization_id={org}&limit=100"),
+            None,
+        )
+        .await
+        .json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["action"] == "connection.updated")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        updated["metadata"]["sp_keys_created"]["encryption"], certs[0]["fingerprint"],
+        "{updated}"
+    );
+
+    // Still encrypted to a certificate that is not Lanyard's: the same answer as tampering.
+    let back = location(&idp.post_to(&app, &start(&app, &idp, &org).await).await);
+    refused(&back);
+    assert_eq!(
+        last_failure(&app, &org).await["metadata"]["reason"],
+        "decryption_failed"
+    );
+
+    // The admin uploads Lanyard's SP metadata into the IdP. A plain assertion is refused now.
+    assert_eq!(idp.register_sp(Some(&md)).await, 204);
+    idp.set_mode(json!({})).await;
+    let back = location(&idp.post_to(&app, &start(&app, &idp, &org).await).await);
+    refused(&back);
+    assert_eq!(
+        last_failure(&app, &org).await["metadata"]["reason"],
+        "unencrypted"
+    );
+
+    // Encrypted: every content algorithm, with the signature inside (assertion), outside
+    // (response) or both.
+    for (data, sign) in [
+        ("aes256-gcm", "assertion"),
+        ("aes128-gcm", "response"),
+        ("aes256-cbc", "assertion"),
+        ("aes128-cbc", "both"),
+    ] {
+        idp.set_mode(json!({"sign": sign, "encrypt": {"data": data, "key": "oaep"}}))
+            .await;
+        let post = start(&app, &idp, &org).await;
+        {
+            use base64::Engine as _;
+            let xml = base64::engine::general_purpose::STANDARD
+                .decode(&post.saml_response)
+                .unwrap();
+            let xml = String::from_utf8(xml).unwrap();
+            assert!(xml.contains("EncryptedAssertion") && !xml.contains("dana@acme.test"));
+        }
+        let back = location(&idp.post_to(&app, &post).await);
+        let code = param(&back, "code").unwrap_or_else(|| panic!("{data}/{sign}: {back}"));
+        let j = exchange(&app, &code).await;
+        assert_eq!(j["profile"]["email"], "dana@acme.test", "{data}/{sign}");
+        assert_eq!(j["profile"]["raw_attributes"]["encrypted"], true);
+        assert_eq!(
+            j["profile"]["raw_attributes"]["decryption_key"],
+            key_id.as_str()
+        );
+        let signed = j["profile"]["raw_attributes"]["signed"].as_str().unwrap();
+        assert_eq!(signed, sign, "{data}");
+    }
+
+    // RSA 1.5 key transport (Bleichenbacher) is refused before any decryption.
+    idp.set_mode(json!({"encrypt": {"data": "aes256-gcm", "key": "rsa15"}}))
+        .await;
+    let back = location(&idp.post_to(&app, &start(&app, &idp, &org).await).await);
+    refused(&back);
+    assert_eq!(
+        last_failure(&app, &org).await["metadata"]["reason"],
+        "encryption_algorithm"
+    );
+
+    // A changed ciphertext, authenticated (GCM) or not (CBC, signature inside): one answer,
+    // whatever the decrypted bytes turned into. Byte 1 of a CBC IV turns "<saml:Assertion" into
+    // "<raml:Assertion": well-formed text, malformed XML, and still only "decryption_failed"
+    // (no oracle telling padding, parsing and signature failures apart).
+    for (data, at) in [("aes256-gcm", 40), ("aes128-cbc", 1), ("aes256-cbc", 60)] {
+        idp.set_mode(json!({"encrypt": {"data": data}})).await;
+        let mut post = start(&app, &idp, &org).await;
+        tamper_ciphertext(&mut post, at, 0x01);
+        let back = location(&idp.post_to(&app, &post).await);
+        refused(&back);
+        assert_eq!(
+            last_failure(&app, &org).await["metadata"]["reason"],
+            "decryption_failed",
+            "{data}@{at}"
+        );
+    }
+    // With a Response signature over the ciphertext, the change is caught before decrypting.
+    idp.set_mode(json!({"sign": "response", "encrypt": {"data": "aes128-cbc"}}))
+        .await;
+    let mut post = start(&app, &idp, &org).await;
+    tamper_ciphertext(&mut post, 30, 0x01);
+    let back = location(&idp.post_to(&app, &post).await);
+    refused(&back);
+    assert_eq!(
+        last_failure(&app, &org).await["metadata"]["reason"],
+        "signature_invalid"
+    );
+
+    // Encryption no longer required: plain assertions are accepted again, encrypted ones too.
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"saml": {"require_encrypted_assertions": false}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    for mode in [json!({}), json!({"encrypt": {"data": "aes256-gcm"}})] {
+        idp.set_mode(mode.clone()).await;
+        let back = location(&idp.post_to(&app, &start(&app, &idp, &org).await).await);
+        let code = param(&back, "code").unwrap_or_else(|| panic!("{mode}: {back}"));
+        let j = exchange(&app, &code).await;
+        assert_eq!(
+            j["profile"]["raw_attributes"]["encrypted"],
+            mode.get("encrypt").is_some(),
+            "{mode}"
+        );
+    }
 }
 
 async fn certificate_expiry_warnings_fire_at_30_14_and_7_days(d: Dialect) {
@@ -1022,6 +1240,7 @@ async fn a_guided_draft_is_inert_until_the_idp_is_configured(d: Dialect) {
 
 crate::both_databases!(
     signed_authn_requests_are_verified_by_an_idp_that_wants_them,
+    encrypted_assertions_are_decrypted_and_can_be_required,
     a_guided_draft_is_inert_until_the_idp_is_configured,
     the_portal_sets_up_tests_and_scopes_saml_connections,
     certificate_expiry_warnings_fire_at_30_14_and_7_days,

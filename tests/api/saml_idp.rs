@@ -92,14 +92,15 @@ impl TestIdp {
         self.post_json("/_test/user", user).await
     }
 
-    /// `{sign, key, algorithm}`.
+    /// `{sign, key, algorithm, encrypt}` (see the script).
     pub async fn set_mode(&self, mode: serde_json::Value) {
         self.post_json("/_test/mode", mode).await
     }
 
     /// Uploads the SP's metadata into the IdP (or clears it with `None`): from then on the IdP
-    /// wants AuthnRequests signed with that metadata's signing certificate. Answers the IdP's
-    /// status (400 when the metadata has no signing certificate).
+    /// wants AuthnRequests signed with that metadata's signing certificate when it says
+    /// AuthnRequestsSigned="true", and encrypts to its encryption certificate in an `encrypt`
+    /// mode. Answers the IdP's status.
     pub async fn register_sp(&self, metadata: Option<&str>) -> u16 {
         reqwest::Client::new()
             .post(format!("{}/_test/sp", self.base))

@@ -20,6 +20,12 @@ fn run_case(dir: &Path) -> (String, serde_json::Value) {
     };
     match validate(&c.xml, &v) {
         Ok(a) => {
+            assert_eq!(
+                a.decrypted_with.as_deref(),
+                c.spec["decrypted_with"].as_str(),
+                "{}: the key that decrypted",
+                dir.display()
+            );
             if let Some(n) = c.spec["name_id"].as_str() {
                 assert_eq!(a.name_id, n, "{}: NameID read", dir.display());
             }

@@ -11,11 +11,15 @@
 //   auto-submits when JavaScript is on, and has a visible button for when it is off.
 // Test hooks (JSON bodies; fields left out take their defaults, not their previous value):
 //   POST /_test/user {name_id, email, first_name, last_name, groups, style?, attributes?, name_id_format?} → 204
-//   POST /_test/mode {sign: assertion|response|both|none, key: idp|other, algorithm: sha256|sha1} → 204
+//   POST /_test/mode {sign: assertion|response|both|none, key: idp|other, algorithm: sha256|sha1,
+//        encrypt?: null | {data: aes256-gcm|aes128-gcm|aes256-cbc|aes128-cbc, key: oaep|rsa15}} → 204
+//        With encrypt, the assertion is encrypted (npm @authenio/xml-encryption, via samlify) to the
+//        encryption certificate of the registered SP metadata (see /_test/sp): an assertion
+//        signature is made before encrypting (inside), a Response signature after (outside).
 //   GET  /_test/last → {acs, relay_state, saml_response} of the last response issued (404 before any)
 //   POST /_test/sp {metadata: <SP metadata XML> | null} → 204: as an admin uploading the SP's
-//        metadata into the IdP. While one is registered the IdP wants signed AuthnRequests
-//        (WantAuthnRequestsSigned): an HTTP-Redirect request must carry SigAlg and Signature that
+//        metadata into the IdP. While one that says AuthnRequestsSigned="true" is registered the
+//        IdP wants signed AuthnRequests (WantAuthnRequestsSigned): an HTTP-Redirect request must carry SigAlg and Signature that
 //        samlify verifies with the signing certificate of that metadata, over the raw query bytes
 //        (SAMLRequest=…&RelayState=…&SigAlg=… exactly as sent); anything else is answered 403.
 import crypto from 'node:crypto';
@@ -48,6 +52,16 @@ const KEYS = {
 const ALGORITHMS = {
   sha256: Constants.algorithms.signature.RSA_SHA256,
   sha1: Constants.algorithms.signature.RSA_SHA1,
+};
+const DATA_ALGORITHMS = {
+  'aes256-gcm': 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+  'aes128-gcm': 'http://www.w3.org/2009/xmlenc11#aes128-gcm',
+  'aes256-cbc': 'http://www.w3.org/2001/04/xmlenc#aes256-cbc',
+  'aes128-cbc': 'http://www.w3.org/2001/04/xmlenc#aes128-cbc',
+};
+const KEY_ALGORITHMS = {
+  oaep: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
+  rsa15: 'http://www.w3.org/2001/04/xmlenc#rsa-1_5',
 };
 const NAMEID_EMAIL = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
 const BINDING_POST = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST';
@@ -87,7 +101,7 @@ const DEFAULT_USER = {
   style: 'okta',
   attributes: {},
 };
-const DEFAULT_MODE = { sign: 'assertion', key: 'idp', algorithm: 'sha256' };
+const DEFAULT_MODE = { sign: 'assertion', key: 'idp', algorithm: 'sha256', encrypt: null };
 
 let user = { ...DEFAULT_USER };
 // The SP whose metadata was uploaded (samlify ServiceProvider), or null: then requests are not
@@ -107,14 +121,18 @@ const htmlEscape = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', 
 // One IdP per (key, algorithm), built once the port is known. (samlify warns on stderr, once
 // each, that there is no SingleLogoutService: this IdP has none.)
 const idps = new Map();
-function makeIdp(keyName = 'idp', algorithm = 'sha256', wantSigned = false) {
-  const cacheKey = `${keyName}/${algorithm}/${wantSigned}`;
-  if (!idps.has(cacheKey)) idps.set(cacheKey, buildIdp(keyName, algorithm, wantSigned));
+function makeIdp(keyName = 'idp', algorithm = 'sha256', wantSigned = false, encrypt = null) {
+  const cacheKey = `${keyName}/${algorithm}/${wantSigned}/${encrypt?.data}/${encrypt?.key}`;
+  if (!idps.has(cacheKey)) idps.set(cacheKey, buildIdp(keyName, algorithm, wantSigned, encrypt));
   return idps.get(cacheKey);
 }
-function buildIdp(keyName, algorithm, wantSigned) {
+function buildIdp(keyName, algorithm, wantSigned, encrypt) {
   const k = KEYS[keyName];
+  const encryption = encrypt
+    ? { isAssertionEncrypted: true, dataEncryptionAlgorithm: DATA_ALGORITHMS[encrypt.data], keyEncryptionAlgorithm: KEY_ALGORITHMS[encrypt.key] }
+    : {};
   return IdentityProvider({
+    ...encryption,
     entityID: `${baseUrl}/metadata`,
     signingCert: k.cert,
     privateKey: k.key,
@@ -130,9 +148,11 @@ function buildIdp(keyName, algorithm, wantSigned) {
 
 // The SP is whoever sent the request: built on the fly from its Issuer and ACS URL. Its
 // wantAssertionsSigned / wantMessageSigned flags are how samlify is told what to sign.
-function makeSp(entityID, acs, sign = 'assertion') {
+// `encryptCert` (PEM) is where an encrypted assertion goes.
+function makeSp(entityID, acs, sign = 'assertion', encryptCert = undefined) {
   return ServiceProvider({
     entityID,
+    encryptCert,
     assertionConsumerService: [{ Binding: BINDING_POST, Location: acs }],
     wantAssertionsSigned: sign === 'assertion' || sign === 'both',
     wantMessageSigned: sign === 'response' || sign === 'both',
@@ -200,11 +220,21 @@ async function buildResponse({ acs, audience, inResponseTo }) {
     const { context } = fillTemplate(SamlLib.defaultLoginResponseTemplate.context, info);
     return Buffer.from(context, 'utf8').toString('base64');
   }
-  const idp = makeIdp(m.key, m.algorithm);
-  const sp = makeSp(audience, acs, m.sign);
+  let encryptCert;
+  if (m.encrypt) {
+    const cert = registeredSp?.entityMeta.getX509Certificate('encryption');
+    if (!cert) throw new HttpError(409, 'encrypt mode needs SP metadata with an encryption certificate: POST /_test/sp first');
+    // Several published (a rotation): the first, as the metadata lists them.
+    const b64 = (Array.isArray(cert) ? cert[0] : cert).replace(/\s+/g, '');
+    encryptCert = `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g).join('\n')}\n-----END CERTIFICATE-----\n`;
+  }
+  const idp = makeIdp(m.key, m.algorithm, false, m.encrypt);
+  const sp = makeSp(audience, acs, m.sign, encryptCert);
   const requestInfo = inResponseTo ? { extract: { request: { id: inResponseTo } } } : {};
   const { context } = await idp.createLoginResponse(sp, requestInfo, 'post', { email: u.email }, {
     customTagReplacement: (template) => fillTemplate(template, info),
+    // A Response signature covers what is sent (the EncryptedAssertion), as IdPs do.
+    encryptThenSign: true,
   });
   return context;
 }
@@ -263,7 +293,7 @@ async function handleSignedSso(res, params, rawQuery) {
 async function handleSso(res, binding, params, rawQuery = '') {
   const samlRequest = params.get('SAMLRequest');
   if (!samlRequest) throw new HttpError(400, 'missing SAMLRequest parameter');
-  if (registeredSp) {
+  if (registeredSp?.entityMeta.isAuthnRequestSigned()) {
     if (binding !== 'redirect') throw new HttpError(403, 'this IdP wants signed requests over HTTP-Redirect');
     await handleSignedSso(res, params, rawQuery);
     return;
@@ -366,7 +396,14 @@ async function route(req, res) {
     oneOf('sign', next.sign, ['assertion', 'response', 'both', 'none']);
     oneOf('key', next.key, Object.keys(KEYS));
     oneOf('algorithm', next.algorithm, Object.keys(ALGORITHMS));
-    mode = { sign: next.sign, key: next.key, algorithm: next.algorithm };
+    if (next.encrypt !== null) {
+      if (typeof next.encrypt !== 'object') throw new HttpError(400, 'encrypt must be null or {data, key}');
+      next.encrypt = { data: 'aes256-gcm', key: 'oaep', ...next.encrypt };
+      oneOf('encrypt.data', next.encrypt.data, Object.keys(DATA_ALGORITHMS));
+      oneOf('encrypt.key', next.encrypt.key, Object.keys(KEY_ALGORITHMS));
+      if (next.sign === 'none') throw new HttpError(400, 'encrypt needs a signed response (sign: assertion|response|both)');
+    }
+    mode = { sign: next.sign, key: next.key, algorithm: next.algorithm, encrypt: next.encrypt };
     res.writeHead(204).end();
     return;
   }
@@ -377,7 +414,9 @@ async function route(req, res) {
     } else {
       if (typeof body.metadata !== 'string') throw new HttpError(400, 'metadata must be the SP metadata XML');
       const sp = ServiceProvider({ metadata: body.metadata });
-      if (!sp.entityMeta.getX509Certificate('signing')) throw new HttpError(400, 'the SP metadata has no signing certificate (KeyDescriptor use="signing")');
+      if (sp.entityMeta.isAuthnRequestSigned() && !sp.entityMeta.getX509Certificate('signing')) {
+        throw new HttpError(400, 'the SP metadata says AuthnRequestsSigned but has no signing certificate (KeyDescriptor use="signing")');
+      }
       registeredSp = sp;
     }
     res.writeHead(204).end();

@@ -8,6 +8,7 @@ use lanyard::server::protocol::saml::dsig::PinnedCertificate;
 use lanyard::server::protocol::saml::metadata::decode_certificate;
 use lanyard::server::protocol::saml::parse_instant;
 use lanyard::server::protocol::saml::response::Trust;
+use lanyard::server::protocol::saml::xmlenc::DecryptionKey;
 
 /// `tests/vectors/saml`.
 pub fn root() -> PathBuf {
@@ -50,6 +51,22 @@ pub fn load(dir: &Path) -> Case {
             certificates,
             skew_ms: sp["skew_seconds"].as_i64().unwrap() * 1000,
             allow_idp_initiated: spec["allow_idp_initiated"].as_bool().unwrap_or(false),
+            decryption_keys: spec["decryption_keys"]
+                .as_array()
+                .map(|keys| {
+                    keys.iter()
+                        .map(|p| {
+                            let p = p.as_str().unwrap();
+                            let pem = std::fs::read(root().join(p)).unwrap();
+                            DecryptionKey {
+                                id: p.to_owned(),
+                                key: openssl::pkey::PKey::private_key_from_pem(&pem).unwrap(),
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            require_encrypted: spec["require_encrypted"].as_bool().unwrap_or(false),
         },
         now_ms: parse_instant(spec["now"].as_str().unwrap()).unwrap(),
         in_response_to: spec["in_response_to"].as_str().map(str::to_owned),

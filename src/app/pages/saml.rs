@@ -70,17 +70,25 @@ pub fn SamlDetails(
                 <dt>"Metadata URL"</dt><dd class="break-all">{s.idp_metadata_url.clone().unwrap_or_else(|| "— (uploaded or entered by hand)".into())}</dd>
                 <dt>"IdP-initiated sign-in"</dt><dd>{if s.allow_idp_initiated { "allowed" } else { "off (sign-ins start from the application)" }}</dd>
                 <dt>"Signed requests"</dt><dd data-testid="sign-requests">{if s.sign_authn_requests { "on: Lanyard signs its AuthnRequests (RSA-SHA256)" } else { "off" }}</dd>
+                <dt>"Encrypted assertions"</dt><dd data-testid="require-encryption">{if s.require_encrypted_assertions { "required: plain assertions are refused" } else { "accepted when the IdP encrypts to Lanyard's certificate, not required" }}</dd>
             </dl>
-            {s.sp_certificate.clone().map(|(pem, until)| view! {
-                <div data-testid="sp-certificate">
-                    <label class="block">
-                        <span class="block text-xs font-medium uppercase tracking-wide text-slate-600">"Lanyard's signing certificate (PEM)"</span>
-                        <span class="block text-slate-600">"Upload it where your IdP asks for the SP's request-signing certificate; it is also in the SP metadata."</span>
-                        <textarea readonly rows="6" class="mt-1 w-full rounded-lg border border-slate-300 bg-slate-50 px-3 py-2 font-mono text-xs" data-testid="sp-certificate-pem">{pem}</textarea>
-                    </label>
-                    <p class="text-xs text-slate-600">"Valid until "<LocalTime utc=until /></p>
-                </div>
-            })}
+            {s.sp_certificates.clone().into_iter().map(|c| {
+                let (testid, title, hint) = if c.key_use == "encryption" {
+                    ("sp-encryption-certificate", "Lanyard's encryption certificate (PEM)", "Upload it where your IdP asks for the encryption certificate (Entra: Token encryption; ADFS: Encryption tab; Okta: Assertion Encryption); it is also in the SP metadata.")
+                } else {
+                    ("sp-certificate", "Lanyard's signing certificate (PEM)", "Upload it where your IdP asks for the SP's request-signing certificate; it is also in the SP metadata.")
+                };
+                view! {
+                    <div data-testid=testid>
+                        <label class="block">
+                            <span class="block text-xs font-medium uppercase tracking-wide text-slate-600">{title}</span>
+                            <span class="block text-slate-600">{hint}</span>
+                            <textarea readonly rows="6" class="mt-1 w-full rounded-lg border border-slate-300 bg-slate-50 px-3 py-2 font-mono text-xs" data-testid=format!("{testid}-pem")>{c.pem}</textarea>
+                        </label>
+                        <p class="text-xs text-slate-600">"Valid until "<LocalTime utc=c.not_after /></p>
+                    </div>
+                }
+            }).collect_view()}
             <h3 class="pt-2 font-medium">"Signing certificates"</h3>
             <p class="text-slate-600">"Lanyard accepts a response signed by any certificate below. To rotate without downtime, add the new certificate first, switch the IdP, then remove the old one."</p>
             <ul class="space-y-2">{cert_rows}</ul>
@@ -105,6 +113,10 @@ pub fn SamlDetails(
                     <label class="flex items-center gap-2">
                         <input type="checkbox" name="sign_authn_requests" value="on" checked=s.sign_authn_requests />
                         "Sign AuthnRequests (when your IdP requires signed requests; Lanyard makes its signing certificate and publishes it in the SP metadata)"
+                    </label>
+                    <label class="flex items-center gap-2">
+                        <input type="checkbox" name="require_encrypted_assertions" value="on" checked=s.require_encrypted_assertions />
+                        "Require encrypted assertions (Lanyard makes its encryption certificate and publishes it in the SP metadata; from then on plain assertions are refused, so give the certificate to your IdP right after saving and run the test sign-in)"
                     </label>
                     <button type="submit" class="rounded-lg bg-slate-800 px-3 py-1.5 text-white">"Save SAML settings"</button>
                 </ActionForm>

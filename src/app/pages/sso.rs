@@ -12,7 +12,7 @@ use crate::api::sso::{
     portal_sso, ConnectionInfo, DeleteConnection, SamlCertificate, SaveAttributeMapping,
     SetConnectionState, UpdateConnection, UpdateSamlConnection,
 };
-use crate::app::components::{DayChart, LocalTime};
+use crate::app::components::DayChart;
 use crate::domain::connection::{ConnectionKind, ConnectionState};
 
 fn state_badge(state: &str) -> (&'static str, &'static str) {
@@ -58,37 +58,10 @@ fn ConnectionCard(
     let saml_details = c.saml.clone().map(|s| {
         view! { <SamlDetails id=c.id.clone() name=c.name.clone() idp=c.idp.clone() s update=update_saml certs mapping /> }
     });
-    let result = c.last_test.clone().map(|t| {
-        if t.ok {
-            view! {
-                <div class="mt-4 rounded-lg bg-emerald-50 p-4 text-sm text-emerald-900" data-testid="test-result">
-                    <p class="font-medium">"Test sign-in succeeded at "<LocalTime utc=t.at.clone() /></p>
-                    <dl class="mt-2 grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1">
-                        <dt>"Email"</dt><dd data-testid="test-email">{t.email.clone().unwrap_or_default()}</dd>
-                        <dt>"Name"</dt><dd>{t.name.clone().unwrap_or_default()}</dd>
-                        <dt>"IdP subject"</dt><dd>{t.subject.clone().unwrap_or_default()}</dd>
-                        <dt>"Groups"</dt><dd>{t.groups.join(", ")}</dd>
-                    </dl>
-                    <details class="mt-2">
-                        <summary class="cursor-pointer underline">{if saml { "Attributes the IdP sent" } else { "Raw claims" }}</summary>
-                        <pre class="mt-2 overflow-x-auto rounded bg-white p-2 text-xs">{t.raw_claims.clone().unwrap_or_default()}</pre>
-                    </details>
-                </div>
-            }
-            .into_any()
-        } else {
-            view! {
-                <div class="mt-4 rounded-lg bg-rose-50 p-4 text-sm text-rose-900" data-testid="test-result">
-                    <p class="font-medium">"Test sign-in failed at "<LocalTime utc=t.at.clone() />{format!(" ({})", t.reason.clone().unwrap_or_default())}</p>
-                    <p class="mt-1" data-testid="test-message">{t.message.clone().unwrap_or_default()}</p>
-                    {t.evidence.clone().map(|e| view! {
-                        <pre class="mt-2 overflow-x-auto rounded bg-white p-2 text-xs" data-testid="test-evidence">{e}</pre>
-                    })}
-                </div>
-            }
-            .into_any()
-        }
-    });
+    let result = c
+        .last_test
+        .clone()
+        .map(|t| view! { <super::sso_setup::TestOutcome t saml /> });
     view! {
         <li class="rounded-xl border border-slate-200 bg-white p-5" data-testid="connection">
             <div class="flex flex-wrap items-center justify-between gap-2">

@@ -350,7 +350,7 @@ fn StepDetails(
 
 /// The newest test's outcome, with what the IdP sent or the evidence of what went wrong.
 #[component]
-fn TestOutcome(t: TestResult, saml: bool) -> impl IntoView {
+pub(super) fn TestOutcome(t: TestResult, saml: bool) -> impl IntoView {
     if t.ok {
         view! {
             <div class="mt-4 rounded-lg bg-emerald-50 p-4 text-sm text-emerald-900" data-testid="test-result" data-ok="true">
@@ -360,6 +360,13 @@ fn TestOutcome(t: TestResult, saml: bool) -> impl IntoView {
                     <dt>"Name"</dt><dd>{t.name.clone().unwrap_or_default()}</dd>
                     <dt>"IdP subject"</dt><dd>{t.subject.clone().unwrap_or_default()}</dd>
                     <dt>"Groups"</dt><dd>{if t.groups.is_empty() { "none sent".to_owned() } else { t.groups.join(", ") }}</dd>
+                    {saml.then(|| view! {
+                        <dt>"Assertion"</dt>
+                        <dd data-testid="test-encryption">{match t.decrypted_with.clone() {
+                            Some(k) => format!("encrypted; decrypted with Lanyard's key {k}"),
+                            None => "not encrypted".to_owned(),
+                        }}</dd>
+                    })}
                 </dl>
                 <details class="mt-2">
                     <summary class="cursor-pointer underline">{if saml { "Attributes the IdP sent" } else { "Claims the IdP sent" }}</summary>

@@ -34,6 +34,9 @@ pub struct ConnectionRow {
     /// Whether AuthnRequests are signed with the connection's SP key.
     #[sqlx(try_from = "super::Flag")]
     pub saml_sign_authn_requests: bool,
+    /// Whether a plain (unencrypted) assertion is refused.
+    #[sqlx(try_from = "super::Flag")]
+    pub saml_require_encrypted_assertions: bool,
 }
 
 impl ConnectionRow {
@@ -60,11 +63,11 @@ impl ConnectionRow {
     }
 }
 
-const CONN_COLUMNS: &str = "id, organization_id, kind, name, state, idp, oidc_issuer, oidc_client_id, oidc_client_secret_enc, last_test_at, last_test_ok, created_at, updated_at, saml_idp_entity_id, saml_idp_sso_url, saml_idp_metadata_url, saml_allow_idp_initiated, attribute_mapping, saml_sign_authn_requests";
+const CONN_COLUMNS: &str = "id, organization_id, kind, name, state, idp, oidc_issuer, oidc_client_id, oidc_client_secret_enc, last_test_at, last_test_ok, created_at, updated_at, saml_idp_entity_id, saml_idp_sso_url, saml_idp_metadata_url, saml_allow_idp_initiated, attribute_mapping, saml_sign_authn_requests, saml_require_encrypted_assertions";
 
 pub async fn insert_connection(conn: &mut Conn, r: &ConnectionRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO connections ({CONN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        "INSERT INTO connections ({CONN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
     ))
     .bind(&r.id)
     .bind(&r.organization_id)
@@ -85,6 +88,7 @@ pub async fn insert_connection(conn: &mut Conn, r: &ConnectionRow) -> Result<(),
     .bind(i64::from(r.saml_allow_idp_initiated))
     .bind(&r.attribute_mapping)
     .bind(i64::from(r.saml_sign_authn_requests))
+    .bind(i64::from(r.saml_require_encrypted_assertions))
     .execute(conn)
     .await
     .map(|_| ())
@@ -99,7 +103,7 @@ pub async fn update_connection(
         "UPDATE connections SET name = $3, state = $4, idp = $5, oidc_issuer = $6, oidc_client_id = $7, \
          oidc_client_secret_enc = $8, last_test_at = $9, last_test_ok = $10, updated_at = $11, \
          saml_idp_entity_id = $12, saml_idp_sso_url = $13, saml_idp_metadata_url = $14, saml_allow_idp_initiated = $15, \
-         attribute_mapping = $16, saml_sign_authn_requests = $17 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
+         attribute_mapping = $16, saml_sign_authn_requests = $17, saml_require_encrypted_assertions = $18 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
     )
     .bind(&r.id)
     .bind(organization_id)
@@ -118,6 +122,7 @@ pub async fn update_connection(
     .bind(i64::from(r.saml_allow_idp_initiated))
     .bind(&r.attribute_mapping)
     .bind(i64::from(r.saml_sign_authn_requests))
+    .bind(i64::from(r.saml_require_encrypted_assertions))
     .execute(conn)
     .await?;
     Ok(res.rows_affected() == 1)

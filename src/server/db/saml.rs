@@ -154,7 +154,7 @@ pub struct SpKeyRow {
     pub id: String,
     pub organization_id: String,
     pub connection_id: String,
-    /// `signing` (later also `encryption`).
+    /// `signing` or `encryption`.
     pub key_use: String,
     /// `next`, `active` or `retired`.
     pub state: String,
@@ -192,20 +192,18 @@ pub async fn insert_sp_key(conn: &mut Conn, r: &SpKeyRow) -> Result<(), sqlx::Er
     Ok(())
 }
 
-/// The published (`next` and `active`) SP keys of one connection for one use, oldest first.
+/// The published (`next` and `active`) SP keys of one connection, oldest first.
 pub async fn published_sp_keys(
     conn: &mut Conn,
     organization_id: &str,
     connection_id: &str,
-    key_use: &str,
 ) -> Result<Vec<SpKeyRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {SP_KEY_COLUMNS} FROM saml_sp_keys WHERE organization_id = $1 AND connection_id = $2 \
-         AND key_use = $3 AND state IN ('next', 'active') ORDER BY id"
+         AND state IN ('next', 'active') ORDER BY id"
     ))
     .bind(organization_id)
     .bind(connection_id)
-    .bind(key_use)
     .fetch_all(conn)
     .await
 }

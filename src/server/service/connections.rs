@@ -85,6 +85,9 @@ pub struct SamlSettings {
     pub allow_idp_initiated: bool,
     /// Whether Lanyard signs its AuthnRequests (HTTP-Redirect, RSA-SHA256) with its SP key.
     pub sign_authn_requests: bool,
+    /// Whether a plain assertion is refused (the IdP must encrypt to Lanyard's SP encryption
+    /// certificate).
+    pub require_encrypted_assertions: bool,
     /// Several may be active at once so that a rotation has no downtime.
     pub certificates: Vec<SamlCertificate>,
 }
@@ -147,6 +150,9 @@ pub struct SamlInput {
     /// Sign AuthnRequests with Lanyard's SP key (made on first use).
     #[serde(default)]
     pub sign_authn_requests: Option<bool>,
+    /// Refuse plain assertions; Lanyard's SP encryption key is made and published on first use.
+    #[serde(default)]
+    pub require_encrypted_assertions: Option<bool>,
 }
 
 /// SAML changes: a new source replaces the IdP values and the certificate set; single
@@ -169,6 +175,9 @@ pub struct SamlPatch {
     /// Sign AuthnRequests with Lanyard's SP key (made on first use).
     #[serde(default)]
     pub sign_authn_requests: Option<bool>,
+    /// Refuse plain assertions; Lanyard's SP encryption key is made and published on first use.
+    #[serde(default)]
+    pub require_encrypted_assertions: Option<bool>,
     /// A PEM certificate to pin beside the current ones.
     #[serde(default)]
     pub add_certificate: Option<String>,
@@ -288,6 +297,7 @@ fn view(
             idp_metadata_url: r.saml_idp_metadata_url.clone(),
             allow_idp_initiated: r.saml_allow_idp_initiated,
             sign_authn_requests: r.saml_sign_authn_requests,
+            require_encrypted_assertions: r.saml_require_encrypted_assertions,
             certificates: certs.iter().map(|c| cert_view(c, now)).collect(),
         }),
         attribute_mapping: mapping_of(&r),
@@ -648,7 +658,35 @@ fn draft_row(
         saml_allow_idp_initiated: false,
         attribute_mapping,
         saml_sign_authn_requests: false,
+        saml_require_encrypted_assertions: false,
     }
+}
+
+/// Makes the SP keys a SAML connection's settings need (signing for signed requests, encryption
+/// for encrypted assertions) in the caller's transaction; answers `{use: fingerprint}` of those
+/// it made, for the audit event.
+async fn ensure_sp_keys(
+    tx: &mut AuditedTx,
+    state: &AppState,
+    row: &ConnectionRow,
+    now: i64,
+) -> Result<serde_json::Map<String, serde_json::Value>, AppError> {
+    use super::sp_keys::{ensure_key, ENCRYPTION, SIGNING};
+    let mut made = serde_json::Map::new();
+    if row.kind != ConnectionKind::Saml {
+        return Ok(made);
+    }
+    for (wanted, key_use) in [
+        (row.saml_sign_authn_requests, SIGNING),
+        (row.saml_require_encrypted_assertions, ENCRYPTION),
+    ] {
+        if wanted {
+            if let Some(fp) = ensure_key(tx.conn(), state, row, key_use, now).await? {
+                made.insert(key_use.into(), fp.into());
+            }
+        }
+    }
+    Ok(made)
 }
 
 /// Inserts a new connection and its pinned certificates, audited as `connection.created`.
@@ -669,11 +707,7 @@ async fn insert_audited(
     for c in &certs {
         db::saml::insert_certificate(tx.conn(), c).await?;
     }
-    let sp_key = if row.saml_sign_authn_requests {
-        super::sp_keys::ensure_signing_key(tx.conn(), state, &row, now).await?
-    } else {
-        None
-    };
+    let sp_keys = ensure_sp_keys(&mut tx, state, &row, now).await?;
     tx.record(
         Some(organization_id),
         EventType::ConnectionCreated,
@@ -689,7 +723,7 @@ async fn insert_audited(
             "idp_entity_id": row.saml_idp_entity_id,
             "certificates": certs.iter().map(|c| &c.fingerprint).collect::<Vec<_>>(),
             "configured": row.is_configured(),
-            "sp_signing_key": sp_key,
+            "sp_keys_created": sp_keys,
         }),
     )
     .await?;
@@ -732,6 +766,8 @@ async fn apply_create_settings(
             row.saml_idp_metadata_url = src.metadata_url;
             row.saml_allow_idp_initiated = m.allow_idp_initiated.unwrap_or(false);
             row.saml_sign_authn_requests = m.sign_authn_requests.unwrap_or(false);
+            row.saml_require_encrypted_assertions =
+                m.require_encrypted_assertions.unwrap_or(false);
             for der in &src.certificates {
                 certs.push(cert_row(organization_id, &id, der, now)?);
             }
@@ -867,11 +903,7 @@ pub async fn update(
         &certs_change,
     )
     .await?;
-    let sp_key = if row.saml_sign_authn_requests && row.kind == ConnectionKind::Saml {
-        super::sp_keys::ensure_signing_key(tx.conn(), state, &row, now).await?
-    } else {
-        None
-    };
+    let sp_keys = ensure_sp_keys(&mut tx, state, &row, now).await?;
     let target = vec![Target::new(
         TargetKind::Connection,
         &row.id,
@@ -882,7 +914,7 @@ pub async fn update(
             Some(organization_id),
             EventType::ConnectionUpdated,
             target.clone(),
-            serde_json::json!({ "changed": changed, "certificates_added": certs_added, "certificates_removed": certs_removed, "sp_signing_key_created": sp_key }),
+            serde_json::json!({ "changed": changed, "certificates_added": certs_added, "certificates_removed": certs_removed, "sp_keys_created": sp_keys }),
         )
         .await?;
     }
@@ -1000,6 +1032,14 @@ async fn apply_saml_patch(
         // The IdP sees different requests: they need a new successful test.
         row.last_test_ok = None;
         changed.push("sign_authn_requests");
+    }
+    if let Some(b) = m
+        .require_encrypted_assertions
+        .filter(|b| *b != row.saml_require_encrypted_assertions)
+    {
+        row.saml_require_encrypted_assertions = b;
+        row.last_test_ok = None;
+        changed.push("require_encrypted_assertions");
     }
     if let Some(pem) = m
         .add_certificate

@@ -1,7 +1,8 @@
 //! Lanyard's own SP keys of SAML connections: generated when a connection first needs one
-//! (signed AuthnRequests), the private half sealed under `LANYARD_SECRET_KEY` with the key's id
-//! as context, the certificate published in the SP metadata. States as for the OpenID Provider's
-//! keys: `next` (published ahead), `active` (used), `retired`.
+//! (signed AuthnRequests, encrypted assertions), the private half sealed under
+//! `LANYARD_SECRET_KEY` with the key's id as context, the certificate published in the SP
+//! metadata. States as for the OpenID Provider's keys: `next` (published ahead), `active`
+//! (used), `retired`.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -12,11 +13,13 @@ use openssl::pkey::{PKey, Private};
 use crate::domain::ids::IdKind;
 use crate::server::db::{self, connections::ConnectionRow, saml::SpKeyRow, Conn};
 use crate::server::error::AppError;
-use crate::server::protocol::saml::{metadata, sp_key};
+use crate::server::protocol::saml::{metadata, sp_key, xmlenc::DecryptionKey};
 use crate::server::state::AppState;
 
-/// The one use of SP keys today.
+/// The key that signs AuthnRequests.
 pub const SIGNING: &str = "signing";
+/// The key IdPs encrypt assertions to.
+pub const ENCRYPTION: &str = "encryption";
 /// How long a generated SP certificate is valid.
 pub const VALID_DAYS: i64 = 5 * 365;
 
@@ -24,20 +27,24 @@ fn seal_context(id: &str) -> String {
     format!("saml_sp_keys:{id}")
 }
 
-/// Makes sure `row` has an active signing key, generating one in the caller's transaction when
-/// it has none; answers the fingerprint of a key it made.
-pub async fn ensure_signing_key(
+/// Makes sure `row` has an active key for `key_use` ([`SIGNING`] or [`ENCRYPTION`]), generating
+/// one in the caller's transaction when it has none; answers the fingerprint of a key it made.
+pub async fn ensure_key(
     conn: &mut Conn,
     state: &AppState,
     row: &ConnectionRow,
+    key_use: &'static str,
     now: i64,
 ) -> Result<Option<String>, AppError> {
-    let keys = db::saml::published_sp_keys(conn, &row.organization_id, &row.id, SIGNING).await?;
-    if keys.iter().any(|k| k.state == "active") {
+    let keys = db::saml::published_sp_keys(conn, &row.organization_id, &row.id).await?;
+    if keys
+        .iter()
+        .any(|k| k.state == "active" && k.key_use == key_use)
+    {
         return Ok(None);
     }
     let id = db::new_id(IdKind::SpKey);
-    let common_name = format!("Lanyard SP {}", row.id);
+    let common_name = format!("Lanyard SP {} {key_use}", row.id);
     let made = tokio::task::spawn_blocking(move || sp_key::generate(&common_name, now, VALID_DAYS))
         .await
         .map_err(|e| AppError::Internal(format!("SP key generation: {e}")))?
@@ -48,7 +55,7 @@ pub async fn ensure_signing_key(
         id,
         organization_id: row.organization_id.clone(),
         connection_id: row.id.clone(),
-        key_use: SIGNING.into(),
+        key_use: key_use.into(),
         state: "active".into(),
         certificate_pem: metadata::to_pem(&made.certificate_der),
         fingerprint: info.fingerprint.clone(),
@@ -62,10 +69,10 @@ pub async fn ensure_signing_key(
     Ok(Some(info.fingerprint))
 }
 
-/// The published signing keys of a connection (for its metadata and its view).
+/// The published keys of a connection, both uses (for its metadata and its view).
 pub async fn published(state: &AppState, row: &ConnectionRow) -> Result<Vec<SpKeyRow>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
-    Ok(db::saml::published_sp_keys(&mut conn, &row.organization_id, &row.id, SIGNING).await?)
+    Ok(db::saml::published_sp_keys(&mut conn, &row.organization_id, &row.id).await?)
 }
 
 /// The base64 DER of a key's certificate, as metadata carries it.
@@ -75,22 +82,46 @@ pub fn certificate_b64(k: &SpKeyRow) -> String {
         .unwrap_or_default()
 }
 
-/// The private key that signs for `row` now, opened once per key and kept in memory.
+/// The private key that signs for `row` now.
 pub async fn active_signing_key(
     state: &AppState,
     row: &ConnectionRow,
 ) -> Result<Option<PKey<Private>>, AppError> {
-    let Some(k) = published(state, row)
+    match published(state, row)
         .await?
         .into_iter()
-        .find(|k| k.state == "active")
-    else {
-        return Ok(None);
-    };
+        .find(|k| k.state == "active" && k.key_use == SIGNING)
+    {
+        Some(k) => Ok(Some(open(state, &k)?)),
+        None => Ok(None),
+    }
+}
+
+/// The keys an EncryptedAssertion for `row` may be encrypted to: every published encryption key
+/// (the next one too, so that an IdP that switched early is not refused).
+pub async fn decryption_keys(
+    state: &AppState,
+    row: &ConnectionRow,
+) -> Result<Vec<DecryptionKey>, AppError> {
+    published(state, row)
+        .await?
+        .into_iter()
+        .filter(|k| k.key_use == ENCRYPTION)
+        .map(|k| {
+            Ok(DecryptionKey {
+                key: open(state, &k)?,
+                id: k.id,
+            })
+        })
+        .collect()
+}
+
+/// A key's private half, opened once per key and kept in memory.
+fn open(state: &AppState, k: &SpKeyRow) -> Result<PKey<Private>, AppError> {
     static CACHE: OnceLock<Mutex<HashMap<String, PKey<Private>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some(key) = cache.lock().ok().and_then(|c| c.get(&k.id).cloned()) {
-        return Ok(Some(key));
+        return Ok(key);
     }
     let pem = state
         .secrets
@@ -106,5 +137,5 @@ pub async fn active_signing_key(
     if let Ok(mut c) = cache.lock() {
         c.insert(k.id.clone(), key.clone());
     }
-    Ok(Some(key))
+    Ok(key)
 }

@@ -21,6 +21,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import xmlCrypto from "xml-crypto";
 import xmldom from "@xmldom/xmldom";
+// samlify's dependency (the maintained fork of npm xml-encryption): the second XML-Enc
+// implementation beside xmlsec1.
+import xmlenc from "@authenio/xml-encryption";
 
 const { SignedXml } = xmlCrypto;
 const { DOMParser, XMLSerializer } = xmldom;
@@ -41,6 +44,7 @@ const NS = {
   ds: "http://www.w3.org/2000/09/xmldsig#",
   xs: "http://www.w3.org/2001/XMLSchema",
   xsi: "http://www.w3.org/2001/XMLSchema-instance",
+  xenc: "http://www.w3.org/2001/04/xmlenc#",
 };
 const ALG = {
   excC14n: "http://www.w3.org/2001/10/xml-exc-c14n#",
@@ -140,11 +144,15 @@ const KEY_SPECS = [
   { name: "idp2", cn: "Vectors IdP 2026 rotation", serial: "1002" },
   // The attacker copies the subject name of the real IdP; only the key differs.
   { name: "attacker", cn: "Vectors IdP", serial: "1003" },
+  // Lanyard's SP encryption key of the connection (what IdPs encrypt assertions to), and another
+  // SP key the connection does not hold (as a retired key once its overlap has ended).
+  { name: "sp_enc", cn: "Vectors SP encryption", serial: "1004", usage: "keyEncipherment" },
+  { name: "sp_enc_other", cn: "Vectors SP encryption (not held)", serial: "1005", usage: "keyEncipherment" },
 ];
 
 function ensureKeys() {
   fs.mkdirSync(KEYS, { recursive: true });
-  for (const { name, cn, serial } of KEY_SPECS) {
+  for (const { name, cn, serial, usage = "digitalSignature" } of KEY_SPECS) {
     const key = path.join(KEYS, `${name}.key`);
     const crt = path.join(KEYS, `${name}.crt`);
     if (fs.existsSync(key) && fs.existsSync(crt)) continue;
@@ -178,7 +186,7 @@ function ensureKeys() {
         "commonName = supplied",
         "[ ext ]",
         "basicConstraints = critical,CA:FALSE",
-        "keyUsage = critical,digitalSignature",
+        `keyUsage = critical,${usage}`,
         "subjectKeyIdentifier = hash",
         "",
       ].join("\n"),
@@ -839,6 +847,183 @@ function wrapSignedErrorResponse(seed, detached) {
  * `xmlsec`: the expected `xmlsec1 --verify` result for each ds:Signature in document order,
  * checked against the case's pinned certificates (also `xmlsecWith` for another cert set).
  */
+// ---------------------------------------------------------------------------------------------
+// Encrypted assertions (xmlsec1 --encrypt and @authenio/xml-encryption)
+// ---------------------------------------------------------------------------------------------
+
+const ENC = {
+  aes256gcm: "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+  aes128gcm: "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+  aes256cbc: "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+  aes128cbc: "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+  oaep: "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+  rsa15: "http://www.w3.org/2001/04/xmlenc#rsa-1_5",
+};
+const SESSION_KEY = { [ENC.aes256gcm]: "aes-256", [ENC.aes128gcm]: "aes-128", [ENC.aes256cbc]: "aes-256", [ENC.aes128cbc]: "aes-128" };
+// The keys an encrypted case's connection holds (its published SP encryption keys).
+const SP_DECRYPTION_KEYS = ["keys/sp_enc.key"];
+
+/** [text before, the one top-level saml:Assertion element, text after]. */
+function splitAssertion(xml) {
+  const start = xml.indexOf("<saml:Assertion");
+  const endTag = "</saml:Assertion>";
+  const end = xml.lastIndexOf(endTag);
+  if (start < 0 || end < 0 || xml.indexOf("<saml:Assertion", start + 1) >= 0) fail("splitAssertion: not exactly one saml:Assertion");
+  return [xml.slice(0, start), xml.slice(start, end + endTag.length), xml.slice(end + endTag.length)];
+}
+
+/** The Assertion encrypted by xmlsec1 (EncryptedData of Type Element inside saml:EncryptedAssertion). */
+function xmlsecEncryptAssertion(xml, { data = ENC.aes256gcm, key = ENC.oaep, keyName = "sp_enc" } = {}) {
+  const [before, assertion, after] = splitAssertion(xml);
+  const dataFile = path.join(TMP, "enc-data.xml");
+  const tmplFile = path.join(TMP, "enc-tmpl.xml");
+  const outFile = path.join(TMP, "enc-out.xml");
+  fs.writeFileSync(dataFile, `${before}<saml:EncryptedAssertion>${assertion}</saml:EncryptedAssertion>${after}`);
+  const digest = key === ENC.oaep ? `<ds:DigestMethod Algorithm="${ALG.sha1}"/>` : "";
+  fs.writeFileSync(
+    tmplFile,
+    `<xenc:EncryptedData xmlns:xenc="${NS.xenc}" Type="${NS.xenc}Element">`
+      + `<xenc:EncryptionMethod Algorithm="${data}"/>`
+      + `<ds:KeyInfo xmlns:ds="${NS.ds}"><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="${key}">${digest}</xenc:EncryptionMethod>`
+      + `<xenc:CipherData><xenc:CipherValue/></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo>`
+      + `<xenc:CipherData><xenc:CipherValue/></xenc:CipherData></xenc:EncryptedData>\n`,
+  );
+  const r = run("xmlsec1", [
+    "--encrypt", "--pubkey-cert-pem", crtPath(keyName), "--session-key", SESSION_KEY[data],
+    "--xml-data", dataFile, "--node-xpath", `//*[local-name()='Assertion' and namespace-uri()='${NS.saml}']`,
+    "--output", outFile, tmplFile,
+  ]);
+  if (r.status !== 0) fail(`xmlsec1 --encrypt failed\n${r.stderr}`);
+  let out = fs.readFileSync(outFile, "utf8");
+  if (!xml.startsWith("<?xml")) out = out.replace(/^<\?xml[^>]*\?>\n?/, "");
+  return out;
+}
+
+/** The Assertion encrypted by @authenio/xml-encryption, as samlify-based IdPs send it. */
+async function xmlencEncryptAssertion(xml, { data = ENC.aes128cbc, key = ENC.oaep, keyName = "sp_enc" } = {}) {
+  const [before, assertion, after] = splitAssertion(xml);
+  const pem = readCrt(keyName);
+  const rsaPub = new crypto.X509Certificate(pem).publicKey.export({ type: "spki", format: "pem" });
+  const enc = await new Promise((resolve, reject) => {
+    xmlenc.encrypt(assertion, {
+      rsa_pub: Buffer.from(rsaPub), pem: Buffer.from(pem), encryptionAlgorithm: data, keyEncryptionAlgorithm: key,
+      disallowEncryptionWithInsecureAlgorithm: false, warnInsecureAlgorithm: false,
+    }, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+  return `${before}<saml:EncryptedAssertion>${enc}</saml:EncryptedAssertion>${after}`;
+}
+
+/** XORs byte `at` of the EncryptedData's CipherValue (the last one in the document) with `mask`. */
+function tamperCiphertext(xml, at, mask = 0x01) {
+  const m = [...xml.matchAll(/(<(?:[A-Za-z0-9_]+:)?CipherValue>)([^<]+)(<\/)/g)].pop();
+  if (!m) fail("tamperCiphertext: no CipherValue");
+  const bytes = Buffer.from(m[2].replace(/\s+/g, ""), "base64");
+  if (bytes.length <= at) fail(`tamperCiphertext: the ciphertext has ${bytes.length} bytes`);
+  bytes[at] ^= mask;
+  const i = m.index + m[1].length;
+  return xml.slice(0, i) + bytes.toString("base64") + xml.slice(i + m[2].length);
+}
+
+/** Does xmlsec1 decrypt the document's EncryptedData with the SP key `keyName`? */
+function xmlsecDecrypts(xml, keyName = "sp_enc") {
+  const file = path.join(TMP, "dec.xml");
+  fs.writeFileSync(file, xml);
+  return run("xmlsec1", ["--decrypt", "--privkey-pem", keyPath(keyName), file]).status === 0;
+}
+
+/** The signed plaintext `make` produced must verify (xmlsec1) before it is encrypted. */
+function verifiedFirst(xml, expect = [true]) {
+  const got = xmlsecVerifyAll(xml, SP.certificates);
+  if (!sameArray(got, expect)) fail(`signature before encryption: xmlsec1 gave ${JSON.stringify(got)}`);
+  return xml;
+}
+
+const ENCRYPTED_CASES = [
+  {
+    name: "encrypted_oaep_gcm_xmlsec1",
+    description: "Assertion signed, then encrypted by xmlsec1: RSA-OAEP (mgf1p) key transport, AES-256-GCM content; signature inside the encryption",
+    signer: "xmlsec1", expect: "ok", name_id: "dana@acme.test", attributes: OKTA_STYLE_EXPECTED,
+    decrypted_with: "keys/sp_enc.key", xmlsecDecrypt: true,
+    xml: (seed) => xmlsecEncryptAssertion(verifiedFirst(xmlsecAssertionSigned({ seed }))),
+  },
+  {
+    name: "encrypted_oaep_cbc_xmlenc",
+    description: "Assertion signed by xml-crypto, then encrypted by xml-encryption: RSA-OAEP, AES-128-CBC; signature inside the encryption",
+    signer: "xml-crypto", expect: "ok", name_id: "dana@acme.test", attributes: OKTA_STYLE_EXPECTED,
+    decrypted_with: "keys/sp_enc.key", xmlsecDecrypt: true,
+    xml: (seed) => xmlencEncryptAssertion(verifiedFirst(xcAssertionSigned({ seed }))),
+  },
+  {
+    name: "encrypted_signature_outside",
+    description: "Assertion unsigned and encrypted by xmlsec1 (RSA-OAEP, AES-256-CBC), then the Response signed over the EncryptedAssertion: signature outside the encryption",
+    signer: "xmlsec1", expect: "ok", name_id: "dana@acme.test", attributes: OKTA_STYLE_EXPECTED,
+    decrypted_with: "keys/sp_enc.key", xmlsecDecrypt: true, xmlsec: [true],
+    xml: (seed) => {
+      const respId = sid("resp", seed);
+      const encrypted = xmlsecEncryptAssertion(baseline({ seed, respId, respSig: sigTemplate(respId) }), { data: ENC.aes256cbc });
+      return xmlsecSign(encrypted, respId);
+    },
+  },
+  {
+    name: "encrypted_rsa_1_5",
+    description: "Encrypted by xml-encryption with RSA PKCS#1 v1.5 key transport (Bleichenbacher's oracle): refused before any decryption",
+    signer: "xml-crypto", expect: "encryption_algorithm", xmlsecDecrypt: true,
+    xml: (seed) => xmlencEncryptAssertion(xcAssertionSigned({ seed }), { data: ENC.aes256cbc, key: ENC.rsa15 }),
+  },
+  {
+    name: "encrypted_tampered_ciphertext",
+    description: "The GCM vector with one ciphertext byte changed: the tag fails; same code as a wrong key",
+    signer: "xmlsec1", expect: "decryption_failed", xmlsecDecrypt: false,
+    xml: (seed) => tamperCiphertext(xmlsecEncryptAssertion(xmlsecAssertionSigned({ seed })), 40),
+  },
+  {
+    name: "encrypted_tampered_cbc_iv",
+    description: "AES-CBC with the IV's byte 1 changed: decrypts to '<raml:Assertion' (malformed XML, valid padding); still only decryption_failed, so no answer tells parsing from padding failures",
+    // xmlsec1 decrypts the bytes (CBC has no integrity) but cannot put the malformed text back.
+    signer: "xml-crypto", expect: "decryption_failed", xmlsecDecrypt: false,
+    xml: async (seed) => tamperCiphertext(await xmlencEncryptAssertion(xcAssertionSigned({ seed })), 1),
+  },
+  {
+    name: "encrypted_to_key_not_held",
+    description: "Encrypted (xmlsec1, OAEP + GCM) to an SP certificate the connection does not hold, as to a retired key after its overlap: same code as a tampered ciphertext",
+    signer: "xmlsec1", expect: "decryption_failed", xmlsecDecrypt: false,
+    xml: (seed) => xmlsecEncryptAssertion(xmlsecAssertionSigned({ seed }), { keyName: "sp_enc_other" }),
+  },
+  {
+    name: "encrypted_wrapped_in_extensions",
+    description: "A good EncryptedAssertion moved into samlp:Extensions instead of being a child of the Response",
+    signer: "xmlsec1", expect: "malformed", xmlsecDecrypt: true,
+    xml: (seed) => {
+      const enc = xmlsecEncryptAssertion(xmlsecAssertionSigned({ seed }));
+      const m = enc.match(/<saml:EncryptedAssertion>[\s\S]*<\/saml:EncryptedAssertion>/);
+      const without = enc.replace(m[0], "");
+      return replaceOnce(without, "  <samlp:Status>", `  <samlp:Extensions>${m[0]}</samlp:Extensions>\n  <samlp:Status>`);
+    },
+  },
+  {
+    name: "encrypted_plus_plain_assertion",
+    description: "A good EncryptedAssertion plus an unsigned plain Assertion for the attacker beside it",
+    signer: "xmlsec1", expect: "assertion_count", xmlsecDecrypt: true,
+    xml: (seed) => {
+      const enc = xmlsecEncryptAssertion(xmlsecAssertionSigned({ seed }));
+      const evil = assertionXml({ seed, assertId: sid("assert", `${seed}-evil`), irt: REQ1, issuer: SP.idp_entity_id, nameId: EVIL_NAME_ID });
+      return replaceOnce(enc, "</samlp:Response>", `${indent(evil, 2)}\n</samlp:Response>`);
+    },
+  },
+  {
+    name: "encrypted_required_but_plain",
+    description: "The baseline plain (signed) response to a connection that requires encrypted assertions",
+    signer: "xmlsec1", expect: "unencrypted", require_encrypted: true,
+    xml: (seed) => xmlsecAssertionSigned({ seed }), xmlsec: [true],
+  },
+  {
+    name: "encrypted_without_sp_key",
+    description: "The good GCM vector to a connection with no SP encryption key: told to turn encryption on in Lanyard (or off in the IdP)",
+    signer: "xmlsec1", expect: "encrypted_assertion", decryption_keys: [], xmlsecDecrypt: true,
+    xml: (seed) => xmlsecEncryptAssertion(xmlsecAssertionSigned({ seed })),
+  },
+];
+
 const CASES_DEF = [
   // ---- good ---------------------------------------------------------------------------------
   {
@@ -1131,6 +1316,7 @@ const CASES_DEF = [
     signer: "xmlsec1", expect: "unsigned",
     xml: (seed) => wrapSignedErrorResponse(seed, true), xmlsec: [true],
   },
+  ...ENCRYPTED_CASES,
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -1141,7 +1327,7 @@ function sameArray(a, b) {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-function main() {
+async function main() {
   ensureKeys();
   fs.writeFileSync(path.join(HERE, "sp.json"), JSON.stringify(SP) + "\n");
   fs.rmSync(CASES, { recursive: true, force: true });
@@ -1152,7 +1338,8 @@ function main() {
     if (names.has(def.name)) fail(`duplicate case ${def.name}`);
     names.add(def.name);
     const c = { ...def };
-    const xml = c.build ? c.build(c) : c.xml(c.name);
+    const xml = await (c.build ? c.build(c) : c.xml(c.name));
+    const encrypted = xml.includes("EncryptedAssertion");
     const certificates = c.certificates ?? SP.certificates;
 
     // xmlsec1 checks, per signature in document order.
@@ -1167,8 +1354,11 @@ function main() {
       }
     }
     if (c.check) c.check(xml);
+    if (c.xmlsecDecrypt !== undefined && xmlsecDecrypts(xml) !== c.xmlsecDecrypt) {
+      fail(`${c.name}: xmlsec1 --decrypt with keys/sp_enc.key ${c.xmlsecDecrypt ? "failed" : "succeeded"}`);
+    }
     // Good vectors: the second implementation must agree.
-    if (c.expect === "ok") {
+    if (c.expect === "ok" && !(encrypted && !c.xmlsec)) {
       const got = xmlCryptoVerifyAll(xml, certificates);
       if (got.length === 0 || !got.every(Boolean)) fail(`${c.name}: xml-crypto does not verify every signature: ${JSON.stringify(got)}`);
     }
@@ -1181,11 +1371,14 @@ function main() {
     };
     if (c.allow_idp_initiated !== undefined) caseJson.allow_idp_initiated = c.allow_idp_initiated;
     if (c.certificates) caseJson.certificates = c.certificates;
+    if (encrypted || c.require_encrypted) caseJson.decryption_keys = c.decryption_keys ?? SP_DECRYPTION_KEYS;
+    if (c.require_encrypted) caseJson.require_encrypted = true;
     caseJson.expect = c.expect;
     if (c.expect === "ok") {
       if (!c.name_id) fail(`${c.name}: ok case without name_id`);
       caseJson.name_id = c.name_id;
       if (c.attributes) caseJson.attributes = c.attributes;
+      if (c.decrypted_with) caseJson.decrypted_with = c.decrypted_with;
     }
     const dir = path.join(CASES, c.name);
     fs.mkdirSync(dir);
@@ -1196,4 +1389,4 @@ function main() {
   console.log(`${CASES_DEF.length} cases written to ${path.relative(process.cwd(), CASES) || "."}`);
 }
 
-main();
+await main();

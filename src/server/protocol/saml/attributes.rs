@@ -172,6 +172,7 @@ mod tests {
                 .collect::<BTreeMap<_, _>>(),
             replay_until_ms: 0,
             signed: "assertion".into(),
+            decrypted_with: None,
         }
     }
 

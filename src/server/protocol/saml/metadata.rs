@@ -149,26 +149,43 @@ pub fn to_pem(der: &[u8]) -> String {
     )
 }
 
-/// Lanyard's SP metadata for one connection: its ACS, and its published SP signing
-/// certificates (base64 DER) with whether it signs its AuthnRequests.
+/// Lanyard's SP metadata for one connection: its ACS, its published SP certificates (base64
+/// DER) for signing and for encryption, and whether it signs its AuthnRequests.
 pub fn sp_metadata(
     entity_id: &str,
     acs_url: &str,
     signing_certificates: &[String],
+    encryption_certificates: &[String],
     authn_requests_signed: bool,
 ) -> String {
-    let keys: String = signing_certificates
+    let key = |key_use: &str, der_b64: &String, methods: &str| {
+        format!(
+            r#"
+    <md:KeyDescriptor use="{key_use}">
+      <ds:KeyInfo xmlns:ds="{ds}"><ds:X509Data><ds:X509Certificate>{c}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>{methods}
+    </md:KeyDescriptor>"#,
+            ds = super::NS_DSIG,
+            c = xml_escape(der_b64),
+        )
+    };
+    let methods: String = super::xmlenc::CONTENT_ALGORITHMS
         .iter()
-        .map(|der_b64| {
+        .chain(super::xmlenc::KEY_TRANSPORT_ALGORITHMS.iter())
+        .map(|a| {
             format!(
                 r#"
-    <md:KeyDescriptor use="signing">
-      <ds:KeyInfo xmlns:ds="{ds}"><ds:X509Data><ds:X509Certificate>{c}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>
-    </md:KeyDescriptor>"#,
-                ds = super::NS_DSIG,
-                c = xml_escape(der_b64),
+      <md:EncryptionMethod Algorithm="{a}"/>"#
             )
         })
+        .collect();
+    let keys: String = signing_certificates
+        .iter()
+        .map(|c| key("signing", c, ""))
+        .chain(
+            encryption_certificates
+                .iter()
+                .map(|c| key("encryption", c, &methods)),
+        )
         .collect();
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -196,6 +213,7 @@ mod tests {
             "https://l.test/sso/saml/conn_1/metadata",
             "https://l.test/sso/saml/conn_1/acs?a=1&b=2",
             &[],
+            &[],
             false,
         );
         let doc = roxmltree::Document::parse(&xml).unwrap();
@@ -217,7 +235,14 @@ mod tests {
 
     #[test]
     fn sp_metadata_is_not_mistaken_for_idp_metadata() {
-        let e = parse_idp_metadata(&sp_metadata("a", "b", &["MIIB".into()], true)).unwrap_err();
+        let e = parse_idp_metadata(&sp_metadata(
+            "a",
+            "b",
+            &["MIIB".into()],
+            &["MIIC".into()],
+            true,
+        ))
+        .unwrap_err();
         assert!(e.contains("IDPSSODescriptor"), "{e}");
     }
 }

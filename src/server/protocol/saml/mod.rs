@@ -10,6 +10,7 @@ pub mod metadata;
 pub mod request;
 pub mod response;
 pub mod sp_key;
+pub mod xmlenc;
 
 /// SAML protocol namespace.
 pub const NS_PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";

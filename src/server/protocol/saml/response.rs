@@ -45,6 +45,10 @@ pub struct Trust {
     /// Allowed clock difference with the IdP.
     pub skew_ms: i64,
     pub allow_idp_initiated: bool,
+    /// Lanyard's SP encryption keys of the connection (an EncryptedAssertion must open with one).
+    pub decryption_keys: Vec<super::xmlenc::DecryptionKey>,
+    /// Refuse a plain (unencrypted) Assertion.
+    pub require_encrypted: bool,
 }
 
 /// One validation: the trusted configuration, the clock and the pending request, if any.
@@ -71,6 +75,8 @@ pub struct Assertion {
     pub replay_until_ms: i64,
     /// `response`, `assertion` or `both`.
     pub signed: String,
+    /// The SP key (`spkey_…`) that decrypted an EncryptedAssertion; `None` when it came plain.
+    pub decrypted_with: Option<String>,
 }
 
 /// Why a Response was refused, with evidence an admin can act on.
@@ -80,7 +86,8 @@ pub struct Failure {
     /// `encrypted_assertion`, `unsigned`, `signature_algorithm`, `xml_comment`, `no_certificate`,
     /// `signature_invalid`, `issuer_mismatch`, `destination_mismatch`, `audience_mismatch`,
     /// `not_yet_valid`, `expired`, `subject_confirmation`, `recipient_mismatch`,
-    /// `in_response_to_mismatch`, `unsolicited`, `no_name_id`.
+    /// `in_response_to_mismatch`, `unsolicited`, `no_name_id`, `decryption_failed`,
+    /// `encryption_algorithm`, `unencrypted`.
     pub code: &'static str,
     pub message: String,
     /// Expected and received values where there are some.
@@ -117,23 +124,53 @@ pub fn decode_post(value: &str) -> Result<String, Failure> {
 
 /// Validates a decoded Response against the pinned trust. Never authenticates on any doubt.
 pub fn validate(xml: &str, v: &Validation) -> Result<Assertion, Failure> {
-    refuse_dtd(xml).map_err(|m| fail("dtd_forbidden", m))?;
-    refuse_deep_nesting(xml).map_err(|m| fail("malformed", m))?;
+    validate_doc(xml, v, None)
+}
+
+/// What decryption established about the Response whose EncryptedAssertion was replaced by its
+/// plaintext before the document was validated again.
+struct Opened {
+    key_id: String,
+    /// The Response's enveloped signature verified over the original document (it covered the
+    /// ciphertext; it was taken out of the rewritten one).
+    response_signed: bool,
+    /// Nothing authenticated the ciphertext (AES-CBC and no verified Response signature): every
+    /// failure until the Assertion's own signature has verified answers `decryption_failed`, so
+    /// that no answer tells about the decrypted bytes (no padding or parsing oracle).
+    uniform: bool,
+}
+
+fn decryption_failed() -> Failure {
+    fail(
+        "decryption_failed",
+        "the encrypted assertion could not be decrypted and verified with this connection's SP encryption keys; check that the IdP encrypts to the certificate in Lanyard's SP metadata",
+    )
+}
+
+fn validate_doc(xml: &str, v: &Validation, opened: Option<&Opened>) -> Result<Assertion, Failure> {
+    // Until the Assertion's signature has verified, a decrypted but unauthenticated document
+    // answers one failure whatever went wrong.
+    let u = |e: Failure| match opened {
+        Some(o) if o.uniform => decryption_failed(),
+        _ => e,
+    };
+    refuse_dtd(xml).map_err(|m| u(fail("dtd_forbidden", m)))?;
+    refuse_deep_nesting(xml).map_err(|m| u(fail("malformed", m)))?;
     let doc = roxmltree::Document::parse(xml).map_err(|e| {
-        fail(
+        u(fail(
             "malformed",
             format!("the SAMLResponse is not well-formed XML: {e}"),
-        )
+        ))
     })?;
     let root = doc.root_element();
     if !is(&root, P, "Response") {
-        return Err(fail(
+        return Err(u(fail(
             "malformed",
             format!(
                 "expected a samlp:Response, received <{}>",
                 root.tag_name().name()
             ),
-        ));
+        )));
     }
     // Signature wrapping hides a second Assertion somewhere (Extensions, ds:Object, inside
     // another Assertion). Counting every one at any depth closes all of those doors at once.
@@ -143,41 +180,55 @@ pub fn validate(xml: &str, v: &Validation) -> Result<Assertion, Failure> {
         .collect();
     let status = status_of(root);
     if assertions.is_empty() && status.0 != STATUS_SUCCESS {
-        return Err(status_failure(&status));
+        return Err(u(status_failure(&status)));
     }
     if assertions.len() != 1 {
-        return Err(Failure {
+        return Err(u(Failure {
             code: "assertion_count",
             message: format!(
                 "a Response must carry exactly one Assertion; this one has {}",
                 assertions.len()
             ),
             evidence: json!({ "expected": 1, "received": assertions.len() }),
-        });
+        }));
     }
     if status.0 != STATUS_SUCCESS {
-        return Err(status_failure(&status));
+        return Err(u(status_failure(&status)));
     }
     let assertion = assertions[0];
     if is(&assertion, A, "EncryptedAssertion") {
-        return Err(fail("encrypted_assertion", "the IdP encrypted the assertion; Lanyard does not decrypt assertions yet, so turn assertion encryption off in the IdP's app settings"));
+        if opened.is_some() {
+            // An EncryptedAssertion inside the decrypted one: never unwrapped twice.
+            return Err(u(fail(
+                "malformed",
+                "the decrypted assertion holds another encrypted assertion",
+            )));
+        }
+        return open_and_validate(xml, &doc, assertion, v);
     }
-    let response_signed = child(root, DS, "Signature").is_some();
-    let assertion_signed = child(assertion, DS, "Signature").is_some();
-    if !response_signed && !assertion_signed {
+    if v.trust.require_encrypted && opened.is_none() {
         return Err(fail(
-            "unsigned",
-            "neither the Response nor the Assertion is signed; turn on assertion signing in the IdP",
+            "unencrypted",
+            "this connection requires encrypted assertions and the IdP sent a plain one; turn on assertion encryption in the IdP with the certificate from Lanyard's SP metadata",
         ));
     }
+    let pre_signed = opened.is_some_and(|o| o.response_signed);
+    let response_signed = pre_signed || child(root, DS, "Signature").is_some();
+    let assertion_signed = child(assertion, DS, "Signature").is_some();
+    if !response_signed && !assertion_signed {
+        return Err(u(fail(
+            "unsigned",
+            "neither the Response nor the Assertion is signed; turn on assertion signing in the IdP",
+        )));
+    }
     for sig in doc.descendants().filter(|n| is(n, DS, "Signature")) {
-        check_algorithms(sig)?;
+        check_algorithms(sig).map_err(u)?;
     }
     // Canonicalization drops comments, so a comment inside signed text ("dana@acme.test<!---->
     // .evil.test") leaves the signature valid while naive readers see a shorter value. IdPs
     // never emit comments in assertions: refuse, and read text whole anyway (full_text).
     if assertion.descendants().any(|n| n.is_comment()) {
-        return Err(fail("xml_comment", "the assertion contains an XML comment; identity providers never send one, so this response was changed after signing"));
+        return Err(u(fail("xml_comment", "the assertion contains an XML comment; identity providers never send one, so this response was changed after signing")));
     }
     if v.trust.certificates.is_empty() {
         return Err(fail(
@@ -185,9 +236,37 @@ pub fn validate(xml: &str, v: &Validation) -> Result<Assertion, Failure> {
             "the connection has no IdP signing certificate; add one before signing in",
         ));
     }
-    // Every signature in the document must verify with a pinned key (never a key from KeyInfo);
-    // each names the one element it covers, in this same tree.
-    let ids = dsig::Ids::of(&doc);
+    let (by_response, by_assertion) = verify_signatures(xml, &doc, assertion, v).map_err(u)?;
+    // The Response's signature verified over the document before decryption (it covered the
+    // ciphertext of this Assertion, which sits where the EncryptedAssertion was).
+    let by_response = by_response || (pre_signed && assertion.parent() == Some(root));
+    let signed_by = match (by_response, by_assertion) {
+        (true, true) => "both",
+        (true, false) => "response",
+        (false, true) => "assertion",
+        (false, false) => {
+            return Err(u(fail(
+                "unsigned",
+                "the signature covers neither the Response nor its Assertion",
+            )))
+        }
+    };
+    let mut a = read_assertion(root, assertion, v, signed_by)?;
+    a.decrypted_with = opened.map(|o| o.key_id.clone());
+    Ok(a)
+}
+
+/// Verifies every signature of `doc` with a pinned key (never a key from KeyInfo); each names the
+/// one element it covers, in this same tree. Answers whether the Response's and the Assertion's
+/// enveloped signatures are among them.
+fn verify_signatures(
+    xml: &str,
+    doc: &roxmltree::Document,
+    assertion: roxmltree::Node,
+    v: &Validation,
+) -> Result<(bool, bool), Failure> {
+    let root = doc.root_element();
+    let ids = dsig::Ids::of(doc);
     let mut scratch = Vec::with_capacity(xml.len());
     let (mut by_response, mut by_assertion) = (false, false);
     for sig in doc.descendants().filter(|n| is(n, DS, "Signature")) {
@@ -209,18 +288,63 @@ pub fn validate(xml: &str, v: &Validation) -> Result<Assertion, Failure> {
             by_assertion = true;
         }
     }
-    let signed_by = match (by_response, by_assertion) {
-        (true, true) => "both",
-        (true, false) => "response",
-        (false, true) => "assertion",
-        (false, false) => {
-            return Err(fail(
-                "unsigned",
-                "the signature covers neither the Response nor its Assertion",
-            ))
+    Ok((by_response, by_assertion))
+}
+
+/// An EncryptedAssertion: the signatures outside it are verified over these bytes (a Response
+/// signature covers the ciphertext), it is decrypted with the connection's SP keys, and the
+/// Response is validated again with the Assertion in its place and the verified Response
+/// signature taken out, so every rule (one assertion, signature, issuer, audience, time,
+/// replay…) applies to what was decrypted.
+fn open_and_validate(
+    xml: &str,
+    doc: &roxmltree::Document,
+    enc: roxmltree::Node,
+    v: &Validation,
+) -> Result<Assertion, Failure> {
+    let root = doc.root_element();
+    if enc.parent() != Some(root) {
+        return Err(fail(
+            "malformed",
+            "the EncryptedAssertion is not a direct child of the Response, where SAML puts it",
+        ));
+    }
+    if v.trust.decryption_keys.is_empty() {
+        return Err(fail("encrypted_assertion", "the IdP encrypted the assertion, but this connection has no encryption key yet; turn on encrypted assertions for the connection in Lanyard and give the IdP the encryption certificate from Lanyard's SP metadata (or turn encryption off in the IdP)"));
+    }
+    for sig in doc.descendants().filter(|n| is(n, DS, "Signature")) {
+        check_algorithms(sig)?;
+    }
+    if v.trust.certificates.is_empty() {
+        return Err(fail(
+            "no_certificate",
+            "the connection has no IdP signing certificate; add one before signing in",
+        ));
+    }
+    let (response_signed, _) = verify_signatures(xml, doc, enc, v)?;
+    let plain = super::xmlenc::decrypt(enc, &v.trust.decryption_keys).map_err(|r| match r {
+        super::xmlenc::Refusal::Algorithm(m) => fail("encryption_algorithm", m),
+        super::xmlenc::Refusal::Failed => decryption_failed(),
+    })?;
+    // The Assertion where the EncryptedAssertion was; the Response's enveloped signature (verified
+    // above) out, since the bytes it covered are gone.
+    let mut cuts: Vec<(std::ops::Range<usize>, &str)> = vec![(enc.range(), plain.xml.as_str())];
+    if response_signed {
+        if let Some(sig) = child(root, DS, "Signature") {
+            cuts.push((sig.range(), ""));
         }
+    }
+    cuts.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+    let mut text = xml.to_owned();
+    for (r, with) in cuts {
+        text.replace_range(r, with);
+    }
+    let opened = Opened {
+        key_id: plain.key_id,
+        response_signed,
+        uniform: !(response_signed || plain.authenticated),
     };
-    read_assertion(root, assertion, v, signed_by)
+    validate_doc(&text, v, Some(&opened))
 }
 
 fn status_of(root: roxmltree::Node) -> (String, Option<String>, Option<String>) {
@@ -356,6 +480,7 @@ fn read_assertion(
         attributes: read_attributes(a),
         replay_until_ms: until + clock.skew,
         signed: signed_by.to_owned(),
+        decrypted_with: None,
     })
 }
 

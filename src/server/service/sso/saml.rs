@@ -179,6 +179,8 @@ pub async fn saml_acs(
         certificates: pinned_certificates(state, &row.org_id(), &row.connection_id()).await?,
         skew_ms: state.config.saml_clock_skew_ms,
         allow_idp_initiated: row.saml_allow_idp_initiated,
+        decryption_keys: crate::server::service::sp_keys::decryption_keys(state, &row).await?,
+        require_encrypted: row.saml_require_encrypted_assertions,
     };
     let expected = sp_initiated.then(|| req.nonce.clone());
     // Parsing and signature checks are CPU-bound: keep them off the async workers.
@@ -230,6 +232,9 @@ pub async fn saml_acs(
                         "issuer": a.issuer,
                         "session_index": a.session_index,
                         "signed": a.signed,
+                        // Which of Lanyard's SP keys opened an EncryptedAssertion (null: plain).
+                        "encrypted": a.decrypted_with.is_some(),
+                        "decryption_key": a.decrypted_with,
                         "attributes": a.attributes,
                     }),
                 })
@@ -337,15 +342,19 @@ pub async fn sp_metadata(
     let Some(r) = saml_connection(state, connection_id).await? else {
         return Ok(None);
     };
-    let certificates: Vec<String> = crate::server::service::sp_keys::published(state, &r)
-        .await?
-        .iter()
-        .map(crate::server::service::sp_keys::certificate_b64)
-        .collect();
+    use crate::server::service::sp_keys;
+    let keys = sp_keys::published(state, &r).await?;
+    let of = |key_use: &str| -> Vec<String> {
+        keys.iter()
+            .filter(|k| k.key_use == key_use)
+            .map(sp_keys::certificate_b64)
+            .collect()
+    };
     Ok(Some(crate::server::protocol::saml::metadata::sp_metadata(
         &connections::sp_entity_id(state, &r.id),
         &connections::acs_url(state, &r.id),
-        &certificates,
+        &of(sp_keys::SIGNING),
+        &of(sp_keys::ENCRYPTION),
         r.saml_sign_authn_requests,
     )))
 }
