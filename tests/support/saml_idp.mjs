@@ -12,7 +12,9 @@
 // Test hooks (JSON bodies; fields left out take their defaults, not their previous value):
 //   POST /_test/user {name_id, email, first_name, last_name, groups, style?, attributes?, name_id_format?} → 204
 //   POST /_test/mode {sign: assertion|response|both|none, key: idp|other, algorithm: sha256|sha1,
-//        encrypt?: null | {data: aes256-gcm|aes128-gcm|aes256-cbc|aes128-cbc, key: oaep|rsa15}} → 204
+//        encrypt?: null | {data: aes256-gcm|aes128-gcm|aes256-cbc|aes128-cbc, key: oaep|rsa15,
+//                          cert: first|last}} → 204  (cert: which encryption certificate of
+//        the registered metadata, when it lists several during a rotation; default first)
 //        With encrypt, the assertion is encrypted (npm @authenio/xml-encryption, via samlify) to the
 //        encryption certificate of the registered SP metadata (see /_test/sp): an assertion
 //        signature is made before encrypting (inside), a Response signature after (outside).
@@ -224,8 +226,9 @@ async function buildResponse({ acs, audience, inResponseTo }) {
   if (m.encrypt) {
     const cert = registeredSp?.entityMeta.getX509Certificate('encryption');
     if (!cert) throw new HttpError(409, 'encrypt mode needs SP metadata with an encryption certificate: POST /_test/sp first');
-    // Several published (a rotation): the first, as the metadata lists them.
-    const b64 = (Array.isArray(cert) ? cert[0] : cert).replace(/\s+/g, '');
+    // Several published (a rotation): the first or the last, as the metadata lists them.
+    const chosen = Array.isArray(cert) ? (m.encrypt.cert === 'last' ? cert[cert.length - 1] : cert[0]) : cert;
+    const b64 = chosen.replace(/\s+/g, '');
     encryptCert = `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g).join('\n')}\n-----END CERTIFICATE-----\n`;
   }
   const idp = makeIdp(m.key, m.algorithm, false, m.encrypt);
@@ -398,7 +401,8 @@ async function route(req, res) {
     oneOf('algorithm', next.algorithm, Object.keys(ALGORITHMS));
     if (next.encrypt !== null) {
       if (typeof next.encrypt !== 'object') throw new HttpError(400, 'encrypt must be null or {data, key}');
-      next.encrypt = { data: 'aes256-gcm', key: 'oaep', ...next.encrypt };
+      next.encrypt = { data: 'aes256-gcm', key: 'oaep', cert: 'first', ...next.encrypt };
+      oneOf('encrypt.cert', next.encrypt.cert, ['first', 'last']);
       oneOf('encrypt.data', next.encrypt.data, Object.keys(DATA_ALGORITHMS));
       oneOf('encrypt.key', next.encrypt.key, Object.keys(KEY_ALGORITHMS));
       if (next.sign === 'none') throw new HttpError(400, 'encrypt needs a signed response (sign: assertion|response|both)');

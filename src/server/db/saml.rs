@@ -192,6 +192,50 @@ pub async fn insert_sp_key(conn: &mut Conn, r: &SpKeyRow) -> Result<(), sqlx::Er
     Ok(())
 }
 
+/// The SP keys an EncryptedAssertion for the connection may be encrypted to: every published
+/// encryption key, and a retired one while its overlap lasts (retired after `retired_after`).
+pub async fn decryption_sp_keys(
+    conn: &mut Conn,
+    organization_id: &str,
+    connection_id: &str,
+    retired_after: i64,
+) -> Result<Vec<SpKeyRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {SP_KEY_COLUMNS} FROM saml_sp_keys WHERE organization_id = $1 AND connection_id = $2 \
+         AND key_use = 'encryption' AND (state IN ('next', 'active') OR (state = 'retired' AND retired_at > $3)) \
+         ORDER BY id"
+    ))
+    .bind(organization_id)
+    .bind(connection_id)
+    .bind(retired_after)
+    .fetch_all(conn)
+    .await
+}
+
+/// Moves one SP key of the connection to `state` (`active` stamps activated_at, `retired`
+/// retired_at); answers whether it did.
+pub async fn set_sp_key_state(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+    state: &str,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE saml_sp_keys SET state = $1, \
+         activated_at = CASE WHEN $1 = 'active' THEN $2 ELSE activated_at END, \
+         retired_at = CASE WHEN $1 = 'retired' THEN $2 ELSE retired_at END \
+         WHERE organization_id = $3 AND id = $4",
+    )
+    .bind(state)
+    .bind(at)
+    .bind(organization_id)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// The published (`next` and `active`) SP keys of one connection, oldest first.
 pub async fn published_sp_keys(
     conn: &mut Conn,

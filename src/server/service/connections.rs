@@ -178,6 +178,14 @@ pub struct SamlPatch {
     /// Refuse plain assertions; Lanyard's SP encryption key is made and published on first use.
     #[serde(default)]
     pub require_encrypted_assertions: Option<bool>,
+    /// `signing` or `encryption`: publish a `next` SP key of that use beside the active one (in
+    /// the SP metadata, so the IdP can take it before Lanyard switches).
+    #[serde(default)]
+    pub publish_next_sp_key: Option<String>,
+    /// `signing` or `encryption`: the `next` SP key becomes the active one and the active one is
+    /// retired (a retired encryption key still decrypts for 7 days).
+    #[serde(default)]
+    pub activate_next_sp_key: Option<String>,
     /// A PEM certificate to pin beside the current ones.
     #[serde(default)]
     pub add_certificate: Option<String>,
@@ -876,8 +884,25 @@ pub async fn update(
         changed.push("oidc");
     }
     let mut certs_change = CertificateChanges::default();
+    let mut rotations = Vec::new();
     if let Some(m) = &input.saml {
         certs_change = apply_saml_patch(state, organization_id, &mut row, m, &mut changed).await?;
+        use super::sp_keys::{parse_use, Rotation};
+        if let Some(u) = &m.publish_next_sp_key {
+            rotations.push(Rotation::PublishNext(parse_use(
+                u,
+                "saml.publish_next_sp_key",
+            )?));
+        }
+        if let Some(u) = &m.activate_next_sp_key {
+            rotations.push(Rotation::ActivateNext(parse_use(
+                u,
+                "saml.activate_next_sp_key",
+            )?));
+        }
+        if !rotations.is_empty() {
+            changed.push("sp_keys");
+        }
     }
     if let Some(mp) = input.attribute_mapping.clone() {
         row.attribute_mapping = check_mapping(Some(mp))?;
@@ -904,6 +929,10 @@ pub async fn update(
     )
     .await?;
     let sp_keys = ensure_sp_keys(&mut tx, state, &row, now).await?;
+    let mut rotated = Vec::new();
+    for step in rotations {
+        rotated.push(super::sp_keys::rotate(tx.conn(), state, &row, step, now).await?);
+    }
     let target = vec![Target::new(
         TargetKind::Connection,
         &row.id,
@@ -914,7 +943,7 @@ pub async fn update(
             Some(organization_id),
             EventType::ConnectionUpdated,
             target.clone(),
-            serde_json::json!({ "changed": changed, "certificates_added": certs_added, "certificates_removed": certs_removed, "sp_keys_created": sp_keys }),
+            serde_json::json!({ "changed": changed, "certificates_added": certs_added, "certificates_removed": certs_removed, "sp_keys_created": sp_keys, "sp_keys_rotated": rotated }),
         )
         .await?;
     }

@@ -43,6 +43,20 @@ pub async fn ensure_key(
     {
         return Ok(None);
     }
+    make_key(conn, state, row, key_use, "active", now)
+        .await
+        .map(Some)
+}
+
+/// Generates, seals and stores a key in `key_state` (`active` or `next`); answers its fingerprint.
+async fn make_key(
+    conn: &mut Conn,
+    state: &AppState,
+    row: &ConnectionRow,
+    key_use: &'static str,
+    key_state: &'static str,
+    now: i64,
+) -> Result<String, AppError> {
     let id = db::new_id(IdKind::SpKey);
     let common_name = format!("Lanyard SP {} {key_use}", row.id);
     let made = tokio::task::spawn_blocking(move || sp_key::generate(&common_name, now, VALID_DAYS))
@@ -56,17 +70,104 @@ pub async fn ensure_key(
         organization_id: row.organization_id.clone(),
         connection_id: row.id.clone(),
         key_use: key_use.into(),
-        state: "active".into(),
+        state: key_state.into(),
         certificate_pem: metadata::to_pem(&made.certificate_der),
         fingerprint: info.fingerprint.clone(),
         not_before: info.not_before_ms,
         not_after: info.not_after_ms,
         created_at: now,
-        activated_at: Some(now),
+        activated_at: (key_state == "active").then_some(now),
         retired_at: None,
     };
     db::saml::insert_sp_key(conn, &key).await?;
-    Ok(Some(info.fingerprint))
+    Ok(info.fingerprint)
+}
+
+/// How long a retired encryption key still decrypts (an IdP that switches late, or a sign-in in
+/// flight, is not refused).
+pub const OVERLAP_MS: i64 = 7 * 86_400_000;
+
+/// One step of an SP key rotation.
+#[derive(Debug, Clone, Copy)]
+pub enum Rotation {
+    /// Publish a `next` key of this use beside the active one (the IdP can take it first).
+    PublishNext(&'static str),
+    /// The `next` key becomes the active one; the active one is retired.
+    ActivateNext(&'static str),
+}
+
+/// Applies a rotation step in the caller's transaction; answers what it did, for the audit event.
+pub async fn rotate(
+    conn: &mut Conn,
+    state: &AppState,
+    row: &ConnectionRow,
+    step: Rotation,
+    now: i64,
+) -> Result<serde_json::Value, AppError> {
+    let keys = db::saml::published_sp_keys(conn, &row.organization_id, &row.id).await?;
+    let find = |u: &str, s: &str| keys.iter().find(|k| k.key_use == u && k.state == s);
+    match step {
+        Rotation::PublishNext(u) => {
+            if find(u, "active").is_none() {
+                return Err(AppError::Conflict {
+                    code: "no_active_sp_key",
+                    message: format!(
+                        "the connection has no {u} key to rotate; turn on {} first",
+                        setting_of(u)
+                    ),
+                    field: Some("saml.publish_next_sp_key"),
+                });
+            }
+            if let Some(n) = find(u, "next") {
+                return Err(AppError::Conflict {
+                    code: "next_sp_key_exists",
+                    message: format!("a next {u} key ({}) is already published; activate it with activate_next_sp_key first", n.id),
+                    field: Some("saml.publish_next_sp_key"),
+                });
+            }
+            let fp = make_key(conn, state, row, u, "next", now).await?;
+            Ok(serde_json::json!({ "use": u, "published_next": fp }))
+        }
+        Rotation::ActivateNext(u) => {
+            let Some(next) = find(u, "next") else {
+                return Err(AppError::Conflict {
+                    code: "no_next_sp_key",
+                    message: format!("no next {u} key is published; publish one with publish_next_sp_key, give it to the IdP, then activate it"),
+                    field: Some("saml.activate_next_sp_key"),
+                });
+            };
+            let old = find(u, "active");
+            if let Some(o) = old {
+                db::saml::set_sp_key_state(conn, &row.organization_id, &o.id, "retired", now)
+                    .await?;
+            }
+            db::saml::set_sp_key_state(conn, &row.organization_id, &next.id, "active", now).await?;
+            Ok(serde_json::json!({
+                "use": u,
+                "activated": next.fingerprint,
+                "retired": old.map(|o| &o.fingerprint),
+            }))
+        }
+    }
+}
+
+fn setting_of(key_use: &str) -> &'static str {
+    if key_use == ENCRYPTION {
+        "require_encrypted_assertions"
+    } else {
+        "sign_authn_requests"
+    }
+}
+
+/// The SP key use a request names, or the field error that says which ones exist.
+pub fn parse_use(value: &str, field: &'static str) -> Result<&'static str, AppError> {
+    match value {
+        SIGNING => Ok(SIGNING),
+        ENCRYPTION => Ok(ENCRYPTION),
+        _ => Err(
+            crate::domain::FieldError::new(field, "must be \"signing\" or \"encryption\"").into(),
+        ),
+    }
 }
 
 /// The published keys of a connection, both uses (for its metadata and its view).
@@ -98,22 +199,28 @@ pub async fn active_signing_key(
 }
 
 /// The keys an EncryptedAssertion for `row` may be encrypted to: every published encryption key
-/// (the next one too, so that an IdP that switched early is not refused).
+/// (the next one too, so that an IdP that switched early is not refused) and a retired one
+/// during its overlap ([`OVERLAP_MS`]).
 pub async fn decryption_keys(
     state: &AppState,
     row: &ConnectionRow,
 ) -> Result<Vec<DecryptionKey>, AppError> {
-    published(state, row)
-        .await?
-        .into_iter()
-        .filter(|k| k.key_use == ENCRYPTION)
-        .map(|k| {
-            Ok(DecryptionKey {
-                key: open(state, &k)?,
-                id: k.id,
-            })
+    let mut conn = state.db.pool.acquire().await?;
+    db::saml::decryption_sp_keys(
+        &mut conn,
+        &row.organization_id,
+        &row.id,
+        state.clock.now() - OVERLAP_MS,
+    )
+    .await?
+    .into_iter()
+    .map(|k| {
+        Ok(DecryptionKey {
+            key: open(state, &k)?,
+            id: k.id,
         })
-        .collect()
+    })
+    .collect()
 }
 
 /// A key's private half, opened once per key and kept in memory.
