@@ -434,6 +434,7 @@ pub async fn create_connection(
         }),
         saml: None,
         attribute_mapping: None,
+        domains: None,
     };
     Ok(
         connections::create(&c.state, &c.actor(), &c.ctx, &c.grant.org(), input)
@@ -550,6 +551,7 @@ pub async fn create_saml_connection(
             require_encrypted_assertions: None,
         }),
         attribute_mapping: None,
+        domains: None,
     };
     Ok(
         connections::create(&c.state, &c.actor(), &c.ctx, &c.grant.org(), input)

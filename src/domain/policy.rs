@@ -45,6 +45,8 @@ vocabulary! {
         Email = "email",
         /// Its domain (verified, lapsed, another organization's).
         Domain = "domain",
+        /// Which of the organization's connections serves the person's domain.
+        Routing = "routing",
         /// An authoritative directory.
         Directory = "directory",
         /// An existing membership.

@@ -55,6 +55,8 @@ vocabulary! {
         MembershipSuspended = "membership_suspended",
         /// The address's domain is not a verified domain of the organization.
         DomainNotVerified = "domain_not_verified",
+        /// The address's domain is the organization's, but the connection is limited to others.
+        DomainNotServed = "domain_not_served",
         /// The person is not a member and JIT provisioning is off.
         JitDisabled = "jit_disabled",
         /// The authoritative directory has no account for the person.

@@ -21,6 +21,7 @@ mod list_limits;
 mod mail;
 mod members;
 mod migrations;
+mod multi_idp;
 mod openapi;
 mod openid_provider;
 mod ops;

@@ -37,6 +37,8 @@ pub struct ConnectionRow {
     /// Whether a plain (unencrypted) assertion is refused.
     #[sqlx(try_from = "super::Flag")]
     pub saml_require_encrypted_assertions: bool,
+    /// JSON array of the verified domains the connection may sign people in for; `None`: all.
+    pub domains: Option<String>,
 }
 
 impl ConnectionRow {
@@ -61,13 +63,28 @@ impl ConnectionRow {
             set(&self.oidc_issuer) && set(&self.oidc_client_id) && set(&self.oidc_client_secret_enc)
         }
     }
+
+    /// The domains the connection is limited to, or `None` when it serves every verified domain
+    /// of its organization. A stored value that does not read as a list serves nothing (fail
+    /// closed).
+    pub fn served_domains(&self) -> Option<Vec<String>> {
+        self.domains
+            .as_deref()
+            .map(|d| serde_json::from_str(d).unwrap_or_default())
+    }
+
+    /// Whether the connection may sign in people of the organization's verified claim `claim`.
+    pub fn serves(&self, claim: &str) -> bool {
+        self.served_domains()
+            .is_none_or(|list| list.iter().any(|d| d == claim))
+    }
 }
 
-const CONN_COLUMNS: &str = "id, organization_id, kind, name, state, idp, oidc_issuer, oidc_client_id, oidc_client_secret_enc, last_test_at, last_test_ok, created_at, updated_at, saml_idp_entity_id, saml_idp_sso_url, saml_idp_metadata_url, saml_allow_idp_initiated, attribute_mapping, saml_sign_authn_requests, saml_require_encrypted_assertions";
+const CONN_COLUMNS: &str = "id, organization_id, kind, name, state, idp, oidc_issuer, oidc_client_id, oidc_client_secret_enc, last_test_at, last_test_ok, created_at, updated_at, saml_idp_entity_id, saml_idp_sso_url, saml_idp_metadata_url, saml_allow_idp_initiated, attribute_mapping, saml_sign_authn_requests, saml_require_encrypted_assertions, domains";
 
 pub async fn insert_connection(conn: &mut Conn, r: &ConnectionRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO connections ({CONN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+        "INSERT INTO connections ({CONN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
     ))
     .bind(&r.id)
     .bind(&r.organization_id)
@@ -89,6 +106,7 @@ pub async fn insert_connection(conn: &mut Conn, r: &ConnectionRow) -> Result<(),
     .bind(&r.attribute_mapping)
     .bind(i64::from(r.saml_sign_authn_requests))
     .bind(i64::from(r.saml_require_encrypted_assertions))
+    .bind(&r.domains)
     .execute(conn)
     .await
     .map(|_| ())
@@ -103,7 +121,7 @@ pub async fn update_connection(
         "UPDATE connections SET name = $3, state = $4, idp = $5, oidc_issuer = $6, oidc_client_id = $7, \
          oidc_client_secret_enc = $8, last_test_at = $9, last_test_ok = $10, updated_at = $11, \
          saml_idp_entity_id = $12, saml_idp_sso_url = $13, saml_idp_metadata_url = $14, saml_allow_idp_initiated = $15, \
-         attribute_mapping = $16, saml_sign_authn_requests = $17, saml_require_encrypted_assertions = $18 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
+         attribute_mapping = $16, saml_sign_authn_requests = $17, saml_require_encrypted_assertions = $18, domains = $19 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
     )
     .bind(&r.id)
     .bind(organization_id)
@@ -123,6 +141,7 @@ pub async fn update_connection(
     .bind(&r.attribute_mapping)
     .bind(i64::from(r.saml_sign_authn_requests))
     .bind(i64::from(r.saml_require_encrypted_assertions))
+    .bind(&r.domains)
     .execute(conn)
     .await?;
     Ok(res.rows_affected() == 1)

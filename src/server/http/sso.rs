@@ -23,6 +23,12 @@ pub(crate) fn render(
             &title,
             &format!(r#"<p class="text-slate-700">{}</p>"#, esc(&message)),
         ),
+        Ok(Next::Choose(c)) => page(
+            StatusCode::OK,
+            &state.config.branding,
+            "Choose how to sign in",
+            &chooser_html(&c),
+        ),
         Err(e) => {
             let rid = crate::server::request_id::current_request_id();
             e.log(&rid);
@@ -37,6 +43,27 @@ pub(crate) fn render(
             )
         }
     }
+}
+
+/// The identity-provider chooser: a list of plain links, one per connection, each naming the
+/// domains it serves (works without JavaScript, reachable by keyboard).
+fn chooser_html(c: &sso::Chooser) -> String {
+    let items: String = c
+        .options
+        .iter()
+        .map(|o| {
+            format!(
+                r#"<li><a class="block rounded-lg border border-slate-200 px-4 py-3 hover:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500" href="{href}"><span class="block font-medium text-indigo-700">Sign in with {name}</span><span class="block text-sm text-slate-600">{detail}</span></a></li>"#,
+                href = esc(&o.href),
+                name = esc(&o.name),
+                detail = esc(&o.detail),
+            )
+        })
+        .collect();
+    format!(
+        r#"<p class="text-slate-700">{org} signs in through more than one identity provider. Choose the one that manages your work email address; if you are not sure, ask your IT admin.</p><ul class="mt-6 space-y-3" aria-label="Identity providers of {org}">{items}</ul>"#,
+        org = esc(&c.organization),
+    )
 }
 
 /// `GET /sso/authorize`.

@@ -1,6 +1,7 @@
 //! SSO connections of an organization: OIDC and SAML.
 
 use crate::domain::connection::{ConnectionKind, ConnectionState};
+use crate::domain::domain_state::DomainState;
 use crate::domain::event_type::EventType;
 use crate::domain::target::TargetKind;
 use serde::{Deserialize, Serialize};
@@ -115,6 +116,9 @@ pub struct Connection {
     pub saml: Option<SamlSettings>,
     /// Overrides of the attributes (SAML) or claims read for email, names and groups.
     pub attribute_mapping: AttributeMapping,
+    /// The verified domains of the organization this connection signs people in for; `null`:
+    /// every verified domain.
+    pub domains: Option<Vec<String>>,
     pub last_test_at: Option<String>,
     pub last_test_ok: Option<bool>,
     pub created_at: String,
@@ -210,6 +214,9 @@ pub struct CreateConnection {
     pub saml: Option<SamlInput>,
     #[serde(default)]
     pub attribute_mapping: Option<AttributeMapping>,
+    /// Limits the connection to these verified domains of the organization (absent: all).
+    #[serde(default)]
+    pub domains: Option<Vec<String>>,
 }
 
 /// OIDC changes.
@@ -239,6 +246,50 @@ pub struct UpdateConnection {
     pub saml: Option<SamlPatch>,
     #[serde(default)]
     pub attribute_mapping: Option<AttributeMapping>,
+    /// A list limits the connection to those verified domains of the organization; `null` lets
+    /// it sign in people of every verified domain.
+    #[serde(default, with = "crate::server::service::double_option")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub domains: Option<Option<Vec<String>>>,
+}
+
+/// Checks a connection's `domains`: each a verified domain of the organization (normalized, no
+/// repeats, at least one). Answers the JSON stored.
+async fn check_domains(
+    state: &AppState,
+    organization_id: &str,
+    list: &[String],
+) -> Result<String, AppError> {
+    if list.is_empty() {
+        return Err(FieldError::new(
+            "domains",
+            "list at least one verified domain, or send null to let the connection sign in people of every verified domain",
+        )
+        .into());
+    }
+    let claims = {
+        let mut conn = state.db.pool.acquire().await?;
+        db::domains::list(&mut conn, organization_id).await?
+    };
+    let mut out: Vec<String> = Vec::new();
+    for raw in list {
+        let d = crate::domain::domain_name::DomainName::parse(raw)
+            .map_err(|e| FieldError::new("domains", format!("{raw:?}: {}", e.message)))?;
+        if !claims
+            .iter()
+            .any(|c| c.domain == d.as_str() && c.state == DomainState::Verified)
+        {
+            return Err(FieldError::new(
+                "domains",
+                format!("{} is not a verified domain of this organization; verify it on the Domains page (or through POST /organizations/{{id}}/domains) first", d.as_str()),
+            )
+            .into());
+        }
+        if !out.iter().any(|o| o == d.as_str()) {
+            out.push(d.as_str().to_owned());
+        }
+    }
+    Ok(serde_json::to_string(&out).unwrap_or_else(|_| "[]".into()))
 }
 
 fn secret_context(id: &str) -> String {
@@ -309,6 +360,7 @@ fn view(
             certificates: certs.iter().map(|c| cert_view(c, now)).collect(),
         }),
         attribute_mapping: mapping_of(&r),
+        domains: r.served_domains(),
         id: r.id,
         object: "connection".into(),
         organization_id: r.organization_id,
@@ -567,6 +619,10 @@ pub async fn create(
     let name = check_name(&input.name)?;
     let idp = check_idp(input.idp.as_deref())?;
     let attribute_mapping = check_mapping(input.attribute_mapping)?;
+    let domains = match &input.domains {
+        Some(list) => Some(check_domains(state, organization_id, list).await?),
+        None => None,
+    };
     let now = state.clock.now();
     let mut row = draft_row(
         organization_id,
@@ -576,6 +632,7 @@ pub async fn create(
         attribute_mapping,
         now,
     );
+    row.domains = domains;
     let certs = apply_create_settings(
         state,
         organization_id,
@@ -667,6 +724,7 @@ fn draft_row(
         attribute_mapping,
         saml_sign_authn_requests: false,
         saml_require_encrypted_assertions: false,
+        domains: None,
     }
 }
 
@@ -731,6 +789,7 @@ async fn insert_audited(
             "idp_entity_id": row.saml_idp_entity_id,
             "certificates": certs.iter().map(|c| &c.fingerprint).collect::<Vec<_>>(),
             "configured": row.is_configured(),
+            "domains": row.served_domains(),
             "sp_keys_created": sp_keys,
         }),
     )
@@ -908,6 +967,16 @@ pub async fn update(
         row.attribute_mapping = check_mapping(Some(mp))?;
         changed.push("attribute_mapping");
     }
+    if let Some(d) = &input.domains {
+        let stored = match d {
+            Some(list) => Some(check_domains(state, organization_id, list).await?),
+            None => None,
+        };
+        if stored != row.domains {
+            row.domains = stored;
+            changed.push("domains");
+        }
+    }
     if let Some(s) = &input.state {
         apply_state_change(&mut row, s, require_test, &mut events)?;
     }
@@ -943,7 +1012,7 @@ pub async fn update(
             Some(organization_id),
             EventType::ConnectionUpdated,
             target.clone(),
-            serde_json::json!({ "changed": changed, "certificates_added": certs_added, "certificates_removed": certs_removed, "sp_keys_created": sp_keys, "sp_keys_rotated": rotated }),
+            serde_json::json!({ "changed": changed, "domains": row.served_domains(), "certificates_added": certs_added, "certificates_removed": certs_removed, "sp_keys_created": sp_keys, "sp_keys_rotated": rotated }),
         )
         .await?;
     }

@@ -24,6 +24,19 @@ pub mod sso;
 pub mod staff;
 pub mod webhooks;
 
+/// `#[serde(default, with = "double_option")]` on an `Option<Option<T>>` field of a PATCH body:
+/// absent is `None` (unchanged), `null` is `Some(None)` (cleared), a value is `Some(Some(v))`.
+pub(crate) mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
 /// A list endpoint's `limit`: `default` when absent, refused (422 naming `limit`) outside
 /// `1..=max`, as docs/api.md promises, rather than silently clamped.
 pub fn page_limit(

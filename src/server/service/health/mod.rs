@@ -159,6 +159,7 @@ async fn compute_health(
     let directories = directories_health(conn, organization_id, now, &mut signals).await?;
     let domains = domain_counts(conn, organization_id).await?;
     domain_signals(&domains, &mut signals);
+    unserved_domain_signals(conn, organization_id, &mut signals).await?;
     let q::PendingInvitationCounts {
         unexpired: pending,
         past_expiry,
@@ -482,6 +483,33 @@ fn domain_signals(domains: &DomainCounts, signals: &mut Signals) {
             ),
         );
     }
+}
+
+/// A verified domain that no active connection serves (every active connection is limited to
+/// other domains): its people cannot sign in through SSO. Only when SSO is set up at all.
+async fn unserved_domain_signals(
+    conn: &mut Conn,
+    organization_id: &str,
+    signals: &mut Signals,
+) -> Result<(), AppError> {
+    let active: Vec<_> = crate::server::db::connections::list_connections(conn, organization_id)
+        .await?
+        .into_iter()
+        .filter(|c| c.state == ConnectionState::Active)
+        .collect();
+    if active.is_empty() || active.iter().all(|c| c.served_domains().is_none()) {
+        return Ok(());
+    }
+    for d in crate::server::db::domains::list(conn, organization_id).await? {
+        if d.state == DomainState::Verified && !active.iter().any(|c| c.serves(&d.domain)) {
+            signals.say(
+                Severity::Warning,
+                SignalArea::Sso,
+                format!("{} is verified but no active SSO connection serves it: its people cannot sign in through SSO; add it to a connection's domains", d.domain),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn check_inactive_days(inactive_days: Option<i64>) -> Result<i64, AppError> {

@@ -416,7 +416,9 @@ async fn not_claimed(state: &AppState, inv: &InvitationRow, now: i64) -> Result<
     };
     Ok(match gone_page(&state.config.branding.vendor_name, &st) {
         Next::Page(s, t, m) => (s, t, m),
-        Next::Redirect(_) => refusal(410, "This invitation link no longer works", ""),
+        Next::Redirect(_) | Next::Choose(_) => {
+            refusal(410, "This invitation link no longer works", "")
+        }
     })
 }
 

@@ -1,6 +1,5 @@
 //! The rules an invitation must pass, at creation (and in the policy simulator) and again at acceptance, and how an invitee accepts.
 
-use crate::domain::connection::ConnectionState;
 use crate::domain::ids::{MembershipId, OrgId};
 use crate::domain::membership::MembershipState;
 use crate::domain::policy::Inviters;
@@ -271,6 +270,8 @@ pub enum Route {
     Unavailable(String),
 }
 
+use crate::server::service::sso::route::Route as SsoRoute;
+
 /// The policy's `sso_required_domains`: an invitee whose address is on a verified domain the
 /// policy lists accepts through the organization's active connection. Shared by the acceptance
 /// and the simulator.
@@ -302,11 +303,16 @@ pub(crate) async fn acceptance_route(
     } else {
         rule
     };
-    match db::connections::list_connections(conn, org)
-        .await?
-        .into_iter()
-        .find(|c| c.state == ConnectionState::Active)
-    {
+    // The connection that serves the invitee's domain (the first by name when several do).
+    let org_id = crate::domain::ids::OrgId::from_stored(org);
+    let hint = email_domain(email);
+    let served =
+        match crate::server::service::sso::route::route(conn, &org_id, hint.as_ref()).await? {
+            SsoRoute::One(c) => Some(*c),
+            SsoRoute::Choose(mut cs) => Some(cs.remove(0)),
+            SsoRoute::Unserved(_) | SsoRoute::NoneActive => None,
+        };
+    match served {
         Some(c) => {
             t.allow(
                 TraceRule::SsoRequired.as_str(),

@@ -106,20 +106,9 @@ pub struct UpdateClient {
     pub redirect_uris: Option<Vec<String>>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
     /// `null` opens the client to every organization; a list limits it.
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "crate::server::service::double_option")]
     #[schema(value_type = Option<Vec<String>>)]
     pub allowed_organizations: Option<Option<Vec<String>>>,
-}
-
-mod double_option {
-    use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-    where
-        D: Deserializer<'de>,
-        T: Deserialize<'de>,
-    {
-        Option::<T>::deserialize(d).map(Some)
-    }
 }
 
 /// Query of `POST /oauth_clients/{id}/secret`.

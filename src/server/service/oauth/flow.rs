@@ -226,15 +226,19 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Authorize
                 .as_ref()
                 .map(|d| format!("person@{}", d.trim()))
         });
-    let row = if p.connection.is_some() || p.organization.is_some() {
+    let hint = sso::route::hint_domain(p.login_hint.as_deref(), p.domain_hint.as_deref());
+    let routed = if p.connection.is_some() {
         match resolve_named(state, &p).await? {
-            Some(r) => r,
-            None => {
-                return fail(
-                    "invalid_request",
-                    "no SSO connection matches this organization or connection",
-                )
+            Some(r) => sso::route::Route::One(Box::new(r)),
+            None => sso::route::Route::NoneActive,
+        }
+    } else if let Some(org) = &p.organization {
+        match OrgId::parse(org) {
+            Some(org) => {
+                let mut conn = state.db.pool.acquire().await?;
+                sso::route::route(&mut conn, &org, hint.as_ref()).await?
             }
+            None => sso::route::Route::NoneActive,
         }
     } else if let Some(email) = hint_email {
         let shown = p.login_hint.clone().filter(|h| !h.trim().is_empty());
@@ -253,6 +257,42 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Authorize
         }
     } else {
         return discover(None, None);
+    };
+    let row = match routed {
+        sso::route::Route::One(r) => *r,
+        sso::route::Route::Choose(rows) => {
+            let org = rows[0].org_id();
+            let link = |r: &db::connections::ConnectionRow| {
+                let mut q = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in &carry {
+                    q.append_pair(k, v);
+                }
+                q.append_pair("organization", &r.organization_id)
+                    .append_pair("connection", &r.id);
+                if let Some(h) = p.login_hint.as_deref().filter(|h| !h.trim().is_empty()) {
+                    q.append_pair("login_hint", h);
+                }
+                format!("/oauth2/authorize?{}", q.finish())
+            };
+            let mut conn = state.db.pool.acquire().await?;
+            return Ok(Authorize::Next(Next::Choose(
+                sso::chooser(&mut conn, &org, &rows, link).await?,
+            )));
+        }
+        sso::route::Route::Unserved(domain) => {
+            return fail(
+                "access_denied",
+                &format!(
+                    "no active SSO connection of this organization signs in people of {domain}"
+                ),
+            )
+        }
+        sso::route::Route::NoneActive => {
+            return fail(
+                "invalid_request",
+                "no SSO connection matches this organization or connection",
+            )
+        }
     };
     if row.state != ConnectionState::Active {
         return fail("access_denied", "this SSO connection is not active");
@@ -312,32 +352,25 @@ async fn resolve_named(
     p: &AuthorizeParams,
 ) -> Result<Option<db::connections::ConnectionRow>, AppError> {
     let mut conn = state.db.pool.acquire().await?;
-    if let Some(c) = &p.connection {
-        let Some(id) = ConnectionId::parse(c) else {
-            return Ok(None);
-        };
-        let Some(org) = db::connections::connection_owner(&mut conn, &id).await? else {
-            return Ok(None);
-        };
-        // Both named: they must agree.
-        if p.organization.as_deref().is_some_and(|o| o != org.as_str()) {
-            return Ok(None);
-        }
-        return Ok(db::connections::get_connection(&mut conn, &org, &id).await?);
-    }
-    let Some(org) = p.organization.as_deref().and_then(OrgId::parse) else {
+    let Some(id) = p.connection.as_deref().and_then(ConnectionId::parse) else {
         return Ok(None);
     };
-    Ok(db::connections::list_connections(&mut conn, &org)
-        .await?
-        .into_iter()
-        .find(|c| c.state == ConnectionState::Active))
+    let Some(org) = db::connections::connection_owner(&mut conn, &id).await? else {
+        return Ok(None);
+    };
+    // Both named: they must agree.
+    if p.organization.as_deref().is_some_and(|o| o != org.as_str()) {
+        return Ok(None);
+    }
+    Ok(db::connections::get_connection(&mut conn, &org, &id).await?)
 }
 
+/// Routes a sign-in by the person's domain: the organization that holds it verified, then the
+/// connection bound to it (or the chooser).
 async fn by_domain(
     state: &AppState,
     domain: &DomainName,
-) -> Result<Option<db::connections::ConnectionRow>, AppError> {
+) -> Result<Option<sso::route::Route>, AppError> {
     let Some(org) = crate::server::service::domains::verified_owner_of_email(
         state,
         &format!("person@{}", domain.as_str()),
@@ -347,11 +380,13 @@ async fn by_domain(
         return Ok(None);
     };
     let mut conn = state.db.pool.acquire().await?;
+    // An organization without an active connection has not set up SSO (the discovery page says
+    // so), as if nobody held the domain.
     Ok(
-        db::connections::list_connections(&mut conn, &OrgId::from_stored(org))
-            .await?
-            .into_iter()
-            .find(|c| c.state == ConnectionState::Active),
+        match sso::route::route(&mut conn, &OrgId::from_stored(org), Some(domain)).await? {
+            sso::route::Route::NoneActive => None,
+            r => Some(r),
+        },
     )
 }
 

@@ -58,7 +58,8 @@ pub async fn control_points(
         .unwrap_or_else(|| v.default_role.clone());
     let dirs = db::directories::list_directories(&mut conn, organization_id).await?;
 
-    let sso = sso_decisions(&connections, &active);
+    let mut sso = sso_decisions(&connections, &active);
+    sso.extend(routing_decisions(&connections, &verified));
     let dom = domain_decisions(&domains, &verified);
     let inv = invitation_decisions(p, &verified, &active);
     let jit = jit_decisions(p, &verified, &active, &role_name);
@@ -117,6 +118,34 @@ fn sso_decisions(connections: &[db::connections::ConnectionRow], active: &[Strin
         ));
     }
     sso
+}
+
+/// Which connection signs in which verified domain, when connections are limited to some.
+fn routing_decisions(
+    connections: &[db::connections::ConnectionRow],
+    verified: &[String],
+) -> Vec<String> {
+    let active: Vec<&db::connections::ConnectionRow> = connections
+        .iter()
+        .filter(|c| c.state == ConnectionState::Active)
+        .collect();
+    if active.iter().all(|c| c.served_domains().is_none()) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for d in verified {
+        let names: Vec<String> = active
+            .iter()
+            .filter(|c| c.serves(d))
+            .map(|c| c.name.clone())
+            .collect();
+        out.push(if names.is_empty() {
+            format!("@{d}: no active connection serves it, so its people cannot sign in through SSO or join by signing in.")
+        } else {
+            format!("@{d} signs in through {}; any other connection refuses its people.", or_list(&names))
+        });
+    }
+    out
 }
 
 /// Which domains are the organization's.

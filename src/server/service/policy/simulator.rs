@@ -137,6 +137,32 @@ async fn simulate_sso(
     let row = db::connections::get_connection(conn, organization_id, &connection_id)
         .await?
         .ok_or_else(unknown)?;
+    // Where a sign-in that names only the organization (and the person's address) would go.
+    let domain = crate::domain::domain_name::email_domain(email);
+    let rule = TraceRule::Routing.as_str();
+    use crate::server::service::sso::route::{route, Route};
+    match route(conn, organization_id, domain.as_ref()).await? {
+        Route::One(r) if r.id == row.id => t.info(
+            rule,
+            format!("a sign-in for {email} that names the organization goes through {}", r.name),
+        ),
+        Route::One(r) => t.info(
+            rule,
+            format!("a sign-in for {email} that names the organization goes through {}, not {}", r.name, row.name),
+        ),
+        Route::Choose(rs) => t.info(
+            rule,
+            format!(
+                "a sign-in for {email} that names the organization lets the person choose: {}",
+                rs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(" or ")
+            ),
+        ),
+        Route::Unserved(d) => t.info(
+            rule,
+            format!("no active connection serves {d}: a sign-in for {email} that names the organization is refused"),
+        ),
+        Route::NoneActive => t.info(rule, "the organization has no active connection"),
+    }
     // Someone who signed in through this connection before is a returning identity.
     let subject: Option<String> = sqlx::query_scalar(
         "SELECT idp_subject FROM user_identities WHERE connection_id = $1 AND email = $2 ORDER BY last_login_at DESC LIMIT 1",

@@ -95,6 +95,54 @@ pub(crate) async fn admission(
     let Some(email) = email.map(fold_email) else {
         return refuse(t, TraceRule::Email, AdmissionRefusal::NoEmail, "your identity provider did not send an email address; ask your IT admin to release the email claim".into());
     };
+    // A connection limited to some of the organization's domains signs in nobody of its other
+    // verified domains, returning or new (they belong to the connection bound to their domain).
+    // Addresses outside the organization's domains (guests, invitees) are left to the rules below.
+    if let Some(served) = row.served_domains() {
+        let claim = match email_domain(&email) {
+            Some(d) => super::route::covering_claim(conn, org.as_str(), &d).await?,
+            None => None,
+        };
+        match claim {
+            Some(c) if !served.contains(&c) => {
+                let others: Vec<String> = super::route::serving(conn, &org_id, &c)
+                    .await?
+                    .into_iter()
+                    .filter(|o| o.id != row.id)
+                    .map(|o| o.name)
+                    .collect();
+                let go = match others.as_slice() {
+                    [] => {
+                        "no active connection of this organization serves it yet; ask your IT admin"
+                            .to_owned()
+                    }
+                    names => format!("sign in through {} instead", names.join(" or ")),
+                };
+                return refuse(
+                    t,
+                    TraceRule::Routing,
+                    AdmissionRefusal::DomainNotServed,
+                    format!(
+                        "{c} is a domain of this organization, but {} signs in only people of {}: {go}",
+                        row.name,
+                        served.join(", ")
+                    ),
+                );
+            }
+            Some(c) => t.allow(
+                TraceRule::Routing.as_str(),
+                format!("{} serves {c}", row.name),
+            ),
+            None => t.info(
+                TraceRule::Routing.as_str(),
+                format!(
+                    "{} serves {}; {email} is not on a verified domain of the organization",
+                    row.name,
+                    served.join(", ")
+                ),
+            ),
+        }
+    }
     let connection_id = row.connection_id();
     let existing = match subject {
         Some(sub) => db::users::identity_membership(conn, org, &connection_id, sub).await?,
@@ -218,7 +266,7 @@ pub(super) async fn admit(
     id: &Identity,
     // The OpenID Provider's client the sign-in is for, if any.
     client_id: Option<&str>,
-) -> Result<Result<SignInResult, OidcFailure>, AppError> {
+) -> Result<Result<SignInResult, (OidcFailure, serde_json::Value)>, AppError> {
     let org = &row.organization_id;
     let now = state.clock.now();
     let email = id.email.clone().map(|e| fold_email(&e)).unwrap_or_default();
@@ -230,11 +278,12 @@ pub(super) async fn admit(
     };
     let mut tx = AuditedTx::begin(&state.db, &actor, ctx, now).await?;
     let admitted = match decide_locked(&mut tx, row, id).await? {
-        Err(f) => {
+        (Err(f), trace) => {
             drop(tx);
-            return Ok(Err(f));
+            // The decision's rules, as the policy simulator would show them: the evidence of why.
+            return Ok(Err((f, serde_json::json!({ "rules": trace.0 }))));
         }
-        Ok(a) => a,
+        (Ok(a), _) => a,
     };
     let (user_id, membership_id, role) =
         write_admitted(&mut tx, row, id, &email, &raw, admitted).await?;
@@ -291,16 +340,17 @@ async fn decide_locked(
     tx: &mut AuditedTx,
     row: &db::connections::ConnectionRow,
     id: &Identity,
-) -> Result<Result<Admit, OidcFailure>, AppError> {
+) -> Result<(Result<Admit, OidcFailure>, Trace), AppError> {
     let mut locked = false;
     loop {
+        let mut trace = Trace::default();
         let decided = admission(
             tx.conn(),
             row,
             id.email.as_deref(),
             id.email_verified,
             Some(&id.subject),
-            &mut Trace::default(),
+            &mut trace,
         )
         .await?;
         if let Ok(Admit::Returning { membership_id, .. } | Admit::Link { membership_id, .. }) =
@@ -321,7 +371,7 @@ async fn decide_locked(
                 }
             }
         }
-        return Ok(decided);
+        return Ok((decided, trace));
     }
 }
 

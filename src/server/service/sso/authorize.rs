@@ -12,6 +12,7 @@ use crate::server::service::connections;
 use crate::server::state::AppState;
 
 use super::callback::record_failure;
+use super::route::{self, Route};
 use super::saml::begin_saml;
 use super::{page, redirect_allowed, with_query, AuthorizeParams, Next, Origin, REQUEST_TTL_MS};
 
@@ -37,8 +38,33 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, App
         ))
     };
     let conn_row = match resolve_connection(state, &p).await? {
-        Some(r) => r,
-        None => return Ok(fail("invalid_request", "no active SSO connection matches this sign-in; check the organization, connection or email")),
+        Resolved::Row(r) => r,
+        Resolved::Choose(rows, org) => {
+            let mut conn = state.db.pool.acquire().await?;
+            let link = |r: &db::connections::ConnectionRow| {
+                let mut q = url::form_urlencoded::Serializer::new(String::new());
+                q.append_pair("organization", &r.organization_id)
+                    .append_pair("connection", &r.id)
+                    .append_pair("redirect_uri", &redirect_uri);
+                if let Some(st) = &p.state {
+                    q.append_pair("state", st);
+                }
+                if let Some(h) = p.login_hint.as_deref().filter(|h| !h.trim().is_empty()) {
+                    q.append_pair("login_hint", h);
+                }
+                format!("/sso/authorize?{}", q.finish())
+            };
+            return Ok(Next::Choose(
+                super::chooser(&mut conn, &org, &rows, link).await?,
+            ));
+        }
+        Resolved::Unserved(domain) => {
+            return Ok(fail(
+                "access_denied",
+                &format!("no active SSO connection of this organization signs in people of {domain}; ask the organization's IT admin to add {domain} to a connection"),
+            ))
+        }
+        Resolved::Nothing => return Ok(fail("invalid_request", "no active SSO connection matches this sign-in; check the organization, connection or email")),
     };
     if conn_row.state != ConnectionState::Active {
         return Ok(fail("access_denied", "this SSO connection is not active"));
@@ -56,36 +82,60 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, App
     .await
 }
 
-async fn resolve_connection(
-    state: &AppState,
-    p: &AuthorizeParams,
-) -> Result<Option<db::connections::ConnectionRow>, AppError> {
+/// What the authorize parameters name.
+enum Resolved {
+    Row(db::connections::ConnectionRow),
+    /// Several connections could be the person's: they choose.
+    Choose(Vec<db::connections::ConnectionRow>, OrgId),
+    /// A verified domain of the organization that no active connection serves.
+    Unserved(String),
+    Nothing,
+}
+
+async fn resolve_connection(state: &AppState, p: &AuthorizeParams) -> Result<Resolved, AppError> {
     let mut conn = state.db.pool.acquire().await?;
     if let Some(id) = &p.connection {
-        let Some(id) = crate::domain::ids::ConnectionId::parse(id) else {
-            return Ok(None);
+        let Some(id) = ConnectionId::parse(id) else {
+            return Ok(Resolved::Nothing);
         };
         let Some(org) = db::connections::connection_owner(&mut conn, &id).await? else {
-            return Ok(None);
+            return Ok(Resolved::Nothing);
         };
-        return Ok(db::connections::get_connection(&mut conn, &org, &id).await?);
+        // Both named (the chooser's links): they must agree.
+        if p.organization.as_deref().is_some_and(|o| o != org.as_str()) {
+            return Ok(Resolved::Nothing);
+        }
+        return Ok(
+            match db::connections::get_connection(&mut conn, &org, &id).await? {
+                Some(r) => Resolved::Row(r),
+                None => Resolved::Nothing,
+            },
+        );
     }
-    let org = match (&p.organization, &p.login_hint) {
-        (Some(o), _) => Some(o.clone()),
-        (None, Some(email)) => {
+    let hint = route::hint_domain(p.login_hint.as_deref(), p.domain_hint.as_deref());
+    let org = match (&p.organization, &hint) {
+        (Some(o), _) => OrgId::parse(o),
+        (None, Some(d)) => {
             drop(conn);
-            let owner =
-                crate::server::service::domains::verified_owner_of_email(state, email).await?;
+            let owner = crate::server::service::domains::verified_owner_of_email(
+                state,
+                &format!("person@{}", d.as_str()),
+            )
+            .await?;
             conn = state.db.pool.acquire().await?;
-            owner
+            owner.as_deref().and_then(OrgId::parse)
         }
         _ => None,
     };
-    let Some(org) = org else { return Ok(None) };
-    Ok(db::connections::list_connections(&mut conn, &org)
-        .await?
-        .into_iter()
-        .find(|c| c.state == ConnectionState::Active))
+    let Some(org) = org else {
+        return Ok(Resolved::Nothing);
+    };
+    Ok(match route::route(&mut conn, &org, hint.as_ref()).await? {
+        Route::One(r) => Resolved::Row(*r),
+        Route::Choose(rows) => Resolved::Choose(rows, org),
+        Route::Unserved(d) => Resolved::Unserved(d),
+        Route::NoneActive => Resolved::Nothing,
+    })
 }
 
 /// Starts the admin's test sign-in of a connection (any state).

@@ -71,9 +71,17 @@ async fn record_failure_with(
             &row.id,
             Some(&row.name),
         )],
-        match client_id {
-            Some(c) => serde_json::json!({ "purpose": purpose, "reason": f.reason, "detail": f.message, "client_id": c }),
-            None => serde_json::json!({ "purpose": purpose, "reason": f.reason, "detail": f.message }),
+        {
+            let mut data =
+                serde_json::json!({ "purpose": purpose, "reason": f.reason, "detail": f.message });
+            if let Some(c) = client_id {
+                data["client_id"] = c.into();
+            }
+            // The admission's rules (why the policy refused): the same words the simulator shows.
+            if let Some(rules) = evidence.and_then(|e| e.get("rules")) {
+                data["rules"] = rules.clone();
+            }
+            data
         },
     )
     .await?;
@@ -220,13 +228,13 @@ pub(super) async fn conclude(
         return Ok(fail_to(&f));
     }
     match admit(state, ctx, row, &identity, client_id.as_deref()).await? {
-        Err(f) => {
+        Err((f, evidence)) => {
             record_failure_with(
                 state,
                 row,
                 SignInPurpose::Signin.as_str(),
                 &f,
-                None,
+                Some(&evidence),
                 client_id.as_deref(),
             )
             .await?;

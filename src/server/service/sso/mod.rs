@@ -11,6 +11,7 @@ mod admit;
 mod authorize;
 mod callback;
 mod redirect_uris;
+pub(crate) mod route;
 mod saml;
 mod token;
 
@@ -37,6 +38,8 @@ pub struct AuthorizeParams {
     pub organization: Option<String>,
     pub connection: Option<String>,
     pub login_hint: Option<String>,
+    /// The person's domain, when the application knows it but not the address.
+    pub domain_hint: Option<String>,
     pub redirect_uri: Option<String>,
     pub state: Option<String>,
 }
@@ -72,6 +75,49 @@ pub enum Next {
     Redirect(String),
     /// An error page: status, title, message.
     Page(u16, String, String),
+    /// The organization has several identity providers and nothing says which is the person's.
+    Choose(Chooser),
+}
+
+/// The page where a person picks their identity provider: plain links (no JavaScript needed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chooser {
+    pub organization: String,
+    pub options: Vec<Choice>,
+}
+
+/// One identity provider on the chooser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub name: String,
+    /// For which domains it signs people in.
+    pub detail: String,
+    /// Where the link goes: the same sign-in, naming this connection.
+    pub href: String,
+}
+
+/// The chooser for `rows`, each linking to `href(row)`.
+pub(crate) async fn chooser(
+    conn: &mut db::Conn,
+    org: &crate::domain::ids::OrgId,
+    rows: &[db::connections::ConnectionRow],
+    href: impl Fn(&db::connections::ConnectionRow) -> String,
+) -> Result<Chooser, AppError> {
+    let organization = db::organizations::get(conn, org)
+        .await?
+        .map(|o| o.name)
+        .unwrap_or_default();
+    Ok(Chooser {
+        organization,
+        options: rows
+            .iter()
+            .map(|r| Choice {
+                name: r.name.clone(),
+                detail: route::served_phrase(r),
+                href: href(r),
+            })
+            .collect(),
+    })
 }
 
 /// What `POST /api/v1/sso/token` returns.
