@@ -86,6 +86,8 @@ pub struct ConnectionInfo {
     pub sp: Option<SpValues>,
     /// Sign-ins (not tests) per day, the last days.
     pub sign_ins: Vec<crate::domain::chart::DayCount>,
+    /// The verified domains it signs people in for; `None`: all of them.
+    pub domains: Option<Vec<String>>,
 }
 
 /// What the admin copies into the IdP for a SAML connection.
@@ -108,6 +110,8 @@ pub struct SetupPage {
 pub struct SsoPage {
     pub redirect_uri: String,
     pub connections: Vec<ConnectionInfo>,
+    /// The organization's verified domains (a connection may be limited to some of them).
+    pub verified_domains: Vec<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -128,9 +132,16 @@ pub async fn portal_sso() -> Result<SsoPage, PortalError> {
     for conn in connections::list(&c.state, org).await? {
         out.push(info(&c.state, org, conn, &activity).await?);
     }
+    let verified_domains = crate::server::service::domains::list(&c.state, org)
+        .await?
+        .into_iter()
+        .filter(|d| d.state == crate::domain::domain_state::DomainState::Verified.as_str())
+        .map(|d| d.domain)
+        .collect();
     Ok(SsoPage {
         redirect_uri: connections::callback_url(&c.state),
         connections: out,
+        verified_domains,
     })
 }
 
@@ -202,6 +213,7 @@ async fn info(
     });
     Ok(ConnectionInfo {
         sign_ins: activity.series(&conn.id),
+        domains: conn.domains.clone(),
         configured: conn.saml.is_some() || conn.oidc.as_ref().is_some_and(|o| o.client_secret_set),
         sp: conn.sp.as_ref().map(|sp| SpValues {
             acs_url: sp.acs_url.clone(),
@@ -475,6 +487,27 @@ pub async fn update_connection(
             client_id: Some(client_id),
             client_secret: client_secret.filter(|s| !s.is_empty()),
         }),
+        ..Default::default()
+    };
+    change(&c, &id, input).await
+}
+
+/// Which verified domains a connection signs people in for: `scope` `all`, or `some` with the
+/// ticked domains (`serve[i]=domain`, one per checkbox).
+#[server(prefix = "/portal/api", endpoint = "set_connection_domains")]
+pub async fn set_connection_domains(
+    id: String,
+    scope: String,
+    serve: Option<std::collections::BTreeMap<String, String>>,
+) -> Result<(), PortalError> {
+    use crate::server::service::connections::UpdateConnection;
+    let c = caller().await?;
+    let domains = match scope.as_str() {
+        "all" => None,
+        _ => Some(serve.unwrap_or_default().into_values().collect()),
+    };
+    let input = UpdateConnection {
+        domains: Some(domains),
         ..Default::default()
     };
     change(&c, &id, input).await

@@ -481,6 +481,54 @@ async fn connection_domains_are_checked_field_by_field(d: Dialect) {
         "{updated}"
     );
     assert_eq!(updated["metadata"]["domains"], json!(["a.test", "b.test"]));
+
+    // The portal's form: one checkbox per verified domain (`serve[i]`), or every domain.
+    let cookie = w
+        .app
+        .redeem(&w.app.create_link(&w.org, &["sso"]).await)
+        .await;
+    let other_cookie = w
+        .app
+        .redeem(&w.app.create_link(&other, &["sso"]).await)
+        .await;
+    let post = |form: String, cookie: String| {
+        let app = &w.app;
+        async move {
+            app.browser_post("/portal/api/set_connection_domains", &form, Some(&cookie))
+                .await
+        }
+    };
+    let domains_now =
+        || async { w.app.api(Method::GET, &path, None).await.json()["domains"].clone() };
+    let r = post(
+        format!("id={}&scope=some&serve%5B1%5D=b.test", w.a),
+        cookie.clone(),
+    )
+    .await;
+    assert!(
+        r.status.is_success() || r.status.is_redirection(),
+        "{}",
+        r.text()
+    );
+    assert_eq!(domains_now().await, json!(["b.test"]));
+    // Another organization's setup session changes nothing of it.
+    let _ = post(format!("id={}&scope=all", w.a), other_cookie).await;
+    assert_eq!(domains_now().await, json!(["b.test"]));
+    // Nothing ticked is refused with the field named, and nothing changes.
+    let r = post(format!("id={}&scope=some", w.a), cookie.clone()).await;
+    assert!(
+        r.text().contains("at least one verified domain"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(domains_now().await, json!(["b.test"]));
+    let r = post(format!("id={}&scope=all", w.a), cookie).await;
+    assert!(
+        r.status.is_success() || r.status.is_redirection(),
+        "{}",
+        r.text()
+    );
+    assert_eq!(domains_now().await, Value::Null);
 }
 
 crate::both_databases!(

@@ -10,7 +10,7 @@ use super::saml::SamlDetails;
 use crate::api::portal::portal_overview;
 use crate::api::sso::{
     portal_sso, ConnectionInfo, DeleteConnection, SamlCertificate, SaveAttributeMapping,
-    SetConnectionState, UpdateConnection, UpdateSamlConnection,
+    SetConnectionDomains, SetConnectionState, UpdateConnection, UpdateSamlConnection,
 };
 use crate::app::components::DayChart;
 use crate::domain::connection::{ConnectionKind, ConnectionState};
@@ -32,6 +32,8 @@ fn ConnectionCard(
     update_saml: ServerAction<UpdateSamlConnection>,
     certs: ServerAction<SamlCertificate>,
     mapping: ServerAction<SaveAttributeMapping>,
+    domains: ServerAction<SetConnectionDomains>,
+    verified: Vec<String>,
 ) -> impl IntoView {
     let (label, class) = state_badge(&c.state);
     let test_href = format!("/portal/sso/test/{}", c.id);
@@ -84,6 +86,7 @@ fn ConnectionCard(
                     <button type="submit" class="rounded-lg border border-slate-300 px-4 py-2 text-sm">{next_label}</button>
                 </ActionForm>
             </div>
+            {(c.configured && !verified.is_empty()).then(|| view! { <ServedDomains id=c.id.clone() name=c.name.clone() served=c.domains.clone() verified action=domains /> })}
             {saml_details}
             <details class="mt-4 text-sm">
                 <summary class="cursor-pointer text-slate-600 underline">{if saml { "Remove" } else { "Edit settings" }}</summary>
@@ -107,6 +110,51 @@ fn ConnectionCard(
     }
 }
 
+/// Which of the organization's verified domains the connection signs people in for (after an
+/// acquisition each IdP serves its own company's domains).
+#[component]
+fn ServedDomains(
+    id: String,
+    name: String,
+    served: Option<Vec<String>>,
+    verified: Vec<String>,
+    action: ServerAction<SetConnectionDomains>,
+) -> impl IntoView {
+    let summary = match &served {
+        None => "People of every verified domain sign in through this connection.".to_owned(),
+        Some(list) => format!(
+            "Only people of {} sign in through this connection; it refuses everyone of your other domains.",
+            list.iter().map(|d| format!("@{d}")).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let all = served.is_none();
+    let ticked = served.clone().unwrap_or_default();
+    let legend = format!("Domains {name} signs in");
+    view! {
+        <div class="mt-4 text-sm">
+            <p class="text-slate-700" data-testid="connection-domains">{summary}</p>
+            <details class="mt-2">
+                <summary class="cursor-pointer text-slate-600 underline">"Change domains"</summary>
+                <ActionForm action attr:class="mt-2 space-y-2" attr:data-testid="domains-form">
+                    <input type="hidden" name="id" value=id />
+                    <fieldset class="space-y-1">
+                        <legend class="font-medium">{legend}</legend>
+                        <label class="block"><input type="radio" name="scope" value="all" checked=all />" Every verified domain"</label>
+                        <label class="block"><input type="radio" name="scope" value="some" checked=!all />" Only the domains ticked below (another connection serves the rest)"</label>
+                        <ul class="ml-6 space-y-1">
+                            {verified.into_iter().enumerate().map(|(i, d)| {
+                                let on = ticked.contains(&d);
+                                view! { <li><label><input type="checkbox" name=format!("serve[{i}]") value=d.clone() checked=on />" @"{d}</label></li> }
+                            }).collect_view()}
+                        </ul>
+                    </fieldset>
+                    <button type="submit" class="rounded-lg bg-slate-800 px-3 py-1.5 text-white" data-testid="save-domains">"Save domains"</button>
+                </ActionForm>
+            </details>
+        </div>
+    }
+}
+
 /// The page.
 #[component]
 pub fn Sso() -> impl IntoView {
@@ -116,6 +164,7 @@ pub fn Sso() -> impl IntoView {
     let update_saml = ServerAction::<UpdateSamlConnection>::new();
     let certs = ServerAction::<SamlCertificate>::new();
     let mapping = ServerAction::<SaveAttributeMapping>::new();
+    let domains = ServerAction::<SetConnectionDomains>::new();
     let data = Resource::new(
         move || {
             (
@@ -125,6 +174,7 @@ pub fn Sso() -> impl IntoView {
                 update_saml.version().get(),
                 certs.version().get(),
                 mapping.version().get(),
+                domains.version().get(),
             )
         },
         |_| portal_sso(),
@@ -137,6 +187,7 @@ pub fn Sso() -> impl IntoView {
             .or_else(|| action_error(update_saml.value().get()))
             .or_else(|| action_error(certs.value().get()))
             .or_else(|| action_error(mapping.value().get()))
+            .or_else(|| action_error(domains.value().get()))
     };
     view! {
         <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
@@ -145,7 +196,8 @@ pub fn Sso() -> impl IntoView {
                 Some(match (d, o) {
                     (Ok(page), Ok(o)) => {
                         let empty = page.connections.is_empty();
-                        let cards = page.connections.into_iter().map(|c| view! { <ConnectionCard c set_state update delete update_saml certs mapping /> }).collect_view();
+                        let verified = page.verified_domains.clone();
+                        let cards = page.connections.into_iter().map(|c| view! { <ConnectionCard c set_state update delete update_saml certs mapping domains verified=verified.clone() /> }).collect_view();
                         view! {
                             <PortalFrame overview=o title="Single sign-on" current="/portal/sso">
                                 <h1 class="mb-2 text-2xl font-semibold">"Single sign-on"</h1>
