@@ -38,7 +38,7 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, App
         ))
     };
     let conn_row = match resolve_connection(state, &p).await? {
-        Resolved::Row(r) => r,
+        Resolved::Row(r) => *r,
         Resolved::Choose(rows, org) => {
             let mut conn = state.db.pool.acquire().await?;
             let link = |r: &db::connections::ConnectionRow| {
@@ -84,7 +84,7 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, App
 
 /// What the authorize parameters name.
 enum Resolved {
-    Row(db::connections::ConnectionRow),
+    Row(Box<db::connections::ConnectionRow>),
     /// Several connections could be the person's: they choose.
     Choose(Vec<db::connections::ConnectionRow>, OrgId),
     /// A verified domain of the organization that no active connection serves.
@@ -107,7 +107,7 @@ async fn resolve_connection(state: &AppState, p: &AuthorizeParams) -> Result<Res
         }
         return Ok(
             match db::connections::get_connection(&mut conn, &org, &id).await? {
-                Some(r) => Resolved::Row(r),
+                Some(r) => Resolved::Row(Box::new(r)),
                 None => Resolved::Nothing,
             },
         );
@@ -131,7 +131,7 @@ async fn resolve_connection(state: &AppState, p: &AuthorizeParams) -> Result<Res
         return Ok(Resolved::Nothing);
     };
     Ok(match route::route(&mut conn, &org, hint.as_ref()).await? {
-        Route::One(r) => Resolved::Row(*r),
+        Route::One(r) => Resolved::Row(r),
         Route::Choose(rows) => Resolved::Choose(rows, org),
         Route::Unserved(d) => Resolved::Unserved(d),
         Route::NoneActive => Resolved::Nothing,

@@ -93,7 +93,7 @@ pub(crate) async fn route(
         .into_iter()
         .filter(|c| c.state == ConnectionState::Active)
         .collect();
-    active.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    active.sort_by_key(|c| c.name.to_lowercase());
     if active.is_empty() {
         return Ok(Route::NoneActive);
     }
