@@ -5,6 +5,7 @@
 //! | task | period | on several nodes |
 //! |---|---|---|
 //! | domain re-checks (`domains::run_due_checks`) | 1 min | row lease: `next_check_at` compare-and-set per domain (`db::domains::lease`), 5 min lease |
+//! | IdP metadata refresh, daily per connection set up from a metadata URL (`saml_metadata::refresh_due`) | 1 min | row lease: `next_at` compare-and-set per connection (`db::saml::lease_refresh`), 5 min lease |
 //! | IdP certificate expiry warnings (`connections::warn_expiring_certificates`) | 1 min | conditional update of `warned_days` (`db::saml::mark_warned`) in the audit transaction: one warning per threshold |
 //! | scheduled removals of directory-suspended members, incl. the re-check of protected ones (`directories::remove_due`) | 1 min | row claim: `remove_after` cleared by a conditional update (`claim_removal`) in the audit transaction; the organization row is locked on PostgreSQL |
 //! | invitation expiry (`invitations::expire_due`) | 1 min | conditional update `state = 'pending'` → `expired` per invitation (`finish_invitation`): a row another node expired is skipped |
@@ -62,7 +63,8 @@ fn failed(task: &str, e: &AppError) {
     tracing::warn!(task, error = %e.cause_chain(), "background task failed");
 }
 
-/// Domain checks, IdP certificate expiry warnings, scheduled removals and invitation expiry.
+/// Domain checks, IdP certificate expiry warnings, scheduled removals, invitation expiry and
+/// IdP metadata refresh.
 fn spawn_every_minute(state: AppState) {
     tokio::spawn(async move {
         loop {
@@ -88,6 +90,12 @@ fn spawn_every_minute(state: AppState) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(expired = n, "invitations expired"),
                 Err(e) => failed("invitation expiry", &e),
+            }
+            // Last: it waits on IdPs over the network (each fetch has the outbound timeout).
+            match service::saml_metadata::refresh_due(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(fetched = n, "IdP metadata refreshed"),
+                Err(e) => failed("IdP metadata refresh", &e),
             }
             let now = state.clock.now();
             state

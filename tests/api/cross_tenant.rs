@@ -270,6 +270,7 @@ async fn every_entry_point_with_the_other_organizations_ids(d: Dialect) {
         ),
         ("set_connection_state", format!("id={}&state=inactive", b.oidc), Refused(422)),
         ("set_connection_state", format!("id={}&state=active", b.saml), Refused(422)),
+        ("set_connection_domains", format!("id={}&scope=all", b.saml), Refused(422)),
         (
             "update_connection",
             format!("id={}&name=Hijacked&issuer={issuer}&client_id=x", b.oidc),

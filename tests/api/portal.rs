@@ -413,6 +413,7 @@ mod deleted_organization {
                     .into(),
             ),
             ("set_connection_state", format!("id={conn}&state=active")),
+            ("set_connection_domains", format!("id={conn}&scope=all")),
             (
                 "update_connection",
                 format!("id={conn}&name=Evil&issuer=https%3A%2F%2Fevil.example&client_id=x"),

@@ -391,6 +391,196 @@ async fn certificates_rotate_without_downtime(d: Dialect) {
     assert_eq!(r.json()["error"]["code"], "last_certificate");
 }
 
+/// Whether an SP-initiated sign-in with the IdP signing with `key` gets a code.
+async fn signs_in(app: &TestApp, idp: &TestIdp, org: &str, key: &str) -> bool {
+    idp.set_mode(json!({"key": key})).await;
+    let post = start(app, idp, org).await;
+    param(&location(&idp.post_to(app, &post).await), "code").is_some()
+}
+
+/// Makes every scheduled metadata refresh due now (instead of moving the clock a day, which
+/// would make the IdP's fresh assertions look a day old).
+async fn refresh_due_now(app: &TestApp) -> usize {
+    sqlx::query("UPDATE saml_metadata_refresh SET next_at = 0")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    lanyard::server::service::saml_metadata::refresh_due(&app.state)
+        .await
+        .unwrap()
+}
+
+async fn idp_metadata_refresh_follows_a_certificate_rollover_with_no_failed_sign_in(d: Dialect) {
+    let (app, idp) = setup(d).await;
+    let (org, conn) = org_with_saml(&app, &idp, json!({})).await;
+    let id = conn["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/connections/{id}");
+    let refresh_path = format!("/api/v1/connections/{id}/refresh_metadata");
+    let refresh = || app.api(Method::POST, &refresh_path, None);
+    let fingerprints = |c: &Value| -> Vec<String> {
+        c["saml"]["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["fingerprint"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let old_fp = fingerprints(&conn)[0].clone();
+    assert!(signs_in(&app, &idp, &org, "idp").await);
+    // The scheduled refresh runs first soon after creation: nothing changed, nothing audited.
+    assert_eq!(refresh_due_now(&app).await, 1);
+    assert_eq!(refresh_due_now(&app).await, 1);
+    let c = app.api(Method::GET, &path, None).await.json();
+    assert!(
+        c["saml"]["metadata_refresh"]["refreshed_at"].is_string(),
+        "{c}"
+    );
+    assert_eq!(c["saml"]["metadata_refresh"]["error"], Value::Null);
+    // Leased and not due again: a second node (or run) does nothing.
+    assert_eq!(
+        lanyard::server::service::saml_metadata::refresh_due(&app.state)
+            .await
+            .unwrap(),
+        0
+    );
+
+    // The IdP announces its next certificate beside the current one: pinned on refresh.
+    idp.publish(json!({"keys": ["idp", "other"]})).await;
+    let r = refresh().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let fps = fingerprints(&r.json());
+    assert_eq!(fps.len(), 2, "{}", r.text());
+    let new_fp = fps.iter().find(|f| **f != old_fp).unwrap().clone();
+    let audit = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/audit_events?organization_id={org}&limit=100"),
+            None,
+        )
+        .await
+        .json();
+    let updates: Vec<&Value> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "connection.updated")
+        .collect();
+    assert_eq!(updates.len(), 1, "only the change is audited: {audit}");
+    assert_eq!(
+        updates[0]["metadata"]["metadata_refresh"]["added"],
+        json!([new_fp])
+    );
+    // The IdP switches keys: no sign-in fails, with either key.
+    assert!(signs_in(&app, &idp, &org, "other").await);
+    assert!(signs_in(&app, &idp, &org, "idp").await);
+
+    // The IdP drops the old certificate: it keeps verifying through the overlap…
+    idp.publish(json!({"keys": ["other"]})).await;
+    assert_eq!(refresh_due_now(&app).await, 1);
+    let c = app.api(Method::GET, &path, None).await.json();
+    let old = c["saml"]["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["fingerprint"] == old_fp.as_str())
+        .cloned()
+        .unwrap();
+    assert!(old["retires_at"].is_string(), "{c}");
+    assert!(signs_in(&app, &idp, &org, "idp").await);
+    assert!(signs_in(&app, &idp, &org, "other").await);
+    assert_eq!(
+        last_failure(&app, &org).await,
+        Value::Null,
+        "no sign-in failed during the rollover"
+    );
+    // …and stops once the overlap has passed, even before the next refresh removes it.
+    sqlx::query("UPDATE saml_certificates SET retire_after = 1 WHERE fingerprint = $1")
+        .bind(&old_fp)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert!(!signs_in(&app, &idp, &org, "idp").await);
+    assert!(signs_in(&app, &idp, &org, "other").await);
+    assert_eq!(refresh_due_now(&app).await, 1);
+    let c = app.api(Method::GET, &path, None).await.json();
+    assert_eq!(fingerprints(&c), vec![new_fp.clone()]);
+    let audit = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/audit_events?organization_id={org}&limit=100"),
+            None,
+        )
+        .await
+        .json();
+    let last = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["action"] == "connection.updated")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        last["metadata"]["metadata_refresh"]["removed"],
+        json!([old_fp])
+    );
+    assert_eq!(last["actor"]["type"], "system", "{last}");
+
+    // An outage, or metadata naming another IdP, changes nothing and is a health warning.
+    let health_warning = || async {
+        app.api(
+            Method::GET,
+            &format!("/api/v1/organizations/{org}/health"),
+            None,
+        )
+        .await
+        .json()["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["message"].as_str().map(str::to_owned))
+            .find(|m| m.contains("could not be refreshed"))
+    };
+    assert_eq!(health_warning().await, None);
+    for (published, says) in [
+        (json!({"status": 500}), "could not fetch the IdP metadata"),
+        (
+            json!({"keys": ["idp"], "entity_id": "https://evil.example/idp"}),
+            "now names the entity id https://evil.example/idp",
+        ),
+    ] {
+        idp.publish(published).await;
+        let r = refresh().await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+        assert_eq!(r.json()["error"]["code"], "metadata_refresh_failed");
+        assert!(r.text().contains(says), "{}", r.text());
+        let c = app.api(Method::GET, &path, None).await.json();
+        assert_eq!(fingerprints(&c), vec![new_fp.clone()], "nothing changed");
+        assert!(c["saml"]["metadata_refresh"]["error"]
+            .as_str()
+            .unwrap()
+            .contains(says));
+        let warning = health_warning().await.expect("a health warning");
+        assert!(warning.contains(says), "{warning}");
+        assert!(signs_in(&app, &idp, &org, "other").await);
+    }
+    // Back to normal: the warning clears.
+    idp.publish(json!({"keys": ["other"]})).await;
+    assert_eq!(refresh().await.status, StatusCode::OK);
+    assert_eq!(health_warning().await, None);
+    idp.publish(json!({})).await;
+    // A connection set up by hand has nothing to refresh.
+    let manual = crate::helpers::saml_connection_with_certificate(&app, &org).await;
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/connections/{manual}/refresh_metadata"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "no_metadata_url");
+}
+
 /// Two nodes on one database: node A has just verified a response with a certificate (its
 /// decoded key is cached); node B removes that certificate; A's very next response signed with
 /// it is refused, and the remaining certificate still works.
@@ -1384,6 +1574,7 @@ async fn a_guided_draft_is_inert_until_the_idp_is_configured(d: Dialect) {
 }
 
 crate::both_databases!(
+    idp_metadata_refresh_follows_a_certificate_rollover_with_no_failed_sign_in,
     signed_authn_requests_are_verified_by_an_idp_that_wants_them,
     encrypted_assertions_are_decrypted_and_can_be_required,
     sp_encryption_keys_rotate_with_an_overlap,

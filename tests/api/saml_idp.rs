@@ -97,6 +97,12 @@ impl TestIdp {
         self.post_json("/_test/mode", mode).await
     }
 
+    /// What the IdP's metadata publishes: `{keys: [idp|other…], status, entity_id}` (see the
+    /// script); `{}` restores the default.
+    pub async fn publish(&self, metadata: serde_json::Value) {
+        self.post_json("/_test/metadata", metadata).await
+    }
+
     /// Uploads the SP's metadata into the IdP (or clears it with `None`): from then on the IdP
     /// wants AuthnRequests signed with that metadata's signing certificate when it says
     /// AuthnRequestsSigned="true", and encrypts to its encryption certificate in an `encrypt`

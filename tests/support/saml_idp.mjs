@@ -18,6 +18,9 @@
 //        With encrypt, the assertion is encrypted (npm @authenio/xml-encryption, via samlify) to the
 //        encryption certificate of the registered SP metadata (see /_test/sp): an assertion
 //        signature is made before encrypting (inside), a Response signature after (outside).
+//   POST /_test/metadata {keys?: [idp|other, …], status?: 200|500, entity_id?} → 204: what
+//        GET /metadata publishes (a certificate rollover announced ahead: ["idp", "other"], then
+//        ["other"]; an outage: status 500; another IdP: entity_id); {} restores the default.
 //   GET  /_test/last → {acs, relay_state, saml_response} of the last response issued (404 before any)
 //   POST /_test/sp {metadata: <SP metadata XML> | null} → 204: as an admin uploading the SP's
 //        metadata into the IdP. While one that says AuthnRequestsSigned="true" is registered the
@@ -111,6 +114,8 @@ let user = { ...DEFAULT_USER };
 let registeredSp = null;
 let mode = { ...DEFAULT_MODE };
 let last = null;
+// What /metadata publishes (see /_test/metadata).
+let published = { keys: ['idp'], status: 200, entity_id: null };
 let baseUrl = '';
 
 class HttpError extends Error {
@@ -361,7 +366,26 @@ async function route(req, res) {
   const p = url.pathname;
 
   if (req.method === 'GET' && p === '/metadata') {
-    res.writeHead(200, { 'content-type': 'application/samlmetadata+xml; charset=utf-8' }).end(makeIdp().getMetadata());
+    if (published.status !== 200) {
+      res.writeHead(published.status, { 'content-type': 'text/plain' }).end('metadata unavailable');
+      return;
+    }
+    // One signing KeyDescriptor per published key, as samlify writes it for that key.
+    const keyDescriptor = (xml) => xml.match(/<KeyDescriptor use="signing">[\s\S]*?<\/KeyDescriptor>/)[0];
+    let xml = makeIdp(published.keys[0]).getMetadata();
+    const descriptors = published.keys.map((k) => keyDescriptor(makeIdp(k).getMetadata())).join('');
+    xml = xml.replace(keyDescriptor(xml), descriptors);
+    if (published.entity_id) xml = xml.replace(/entityID="[^"]*"/, `entityID="${published.entity_id}"`);
+    res.writeHead(200, { 'content-type': 'application/samlmetadata+xml; charset=utf-8' }).end(xml);
+    return;
+  }
+  if (p === '/_test/metadata' && req.method === 'POST') {
+    const body = await readJson(req);
+    const keys = body.keys ?? ['idp'];
+    if (!Array.isArray(keys) || keys.length === 0) throw new HttpError(400, 'keys must be a non-empty array');
+    for (const k of keys) oneOf('keys[]', k, Object.keys(KEYS));
+    published = { keys, status: body.status ?? 200, entity_id: body.entity_id ?? null };
+    res.writeHead(204).end();
     return;
   }
   if (p === '/sso' && req.method === 'GET') {

@@ -147,6 +147,27 @@ pub async fn update_connection(
     Ok(res.rows_affected() == 1)
 }
 
+/// Follows the IdP's SSO URL to where its refreshed metadata says it moved.
+pub async fn set_saml_sso_url(
+    conn: &mut Conn,
+    organization_id: &OrgId,
+    id: &ConnectionId,
+    url: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE connections SET saml_idp_sso_url = $3, updated_at = $4 \
+         WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .bind(organization_id)
+    .bind(url)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
 /// Records a test sign-in's result, only when the connection's settings are still those the test
 /// ran against (`updated_at` unchanged): a result never lands on settings it did not test, and no
 /// other column is written back.

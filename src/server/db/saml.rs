@@ -16,14 +16,16 @@ pub struct CertificateRow {
     pub not_after: i64,
     pub warned_days: Option<i64>,
     pub created_at: i64,
+    /// Set when the IdP's metadata no longer lists it: it verifies until then, then is removed.
+    pub retire_after: Option<i64>,
 }
 
-const CERT_COLUMNS: &str = "id, organization_id, connection_id, der_b64, fingerprint, subject, not_before, not_after, warned_days, created_at";
+const CERT_COLUMNS: &str = "id, organization_id, connection_id, der_b64, fingerprint, subject, not_before, not_after, warned_days, created_at, retire_after";
 
 /// Pins a certificate; `false` when the connection already has it.
 pub async fn insert_certificate(conn: &mut Conn, r: &CertificateRow) -> Result<bool, sqlx::Error> {
     let res = sqlx::query(&format!(
-        "INSERT INTO saml_certificates ({CERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+        "INSERT INTO saml_certificates ({CERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          ON CONFLICT (connection_id, fingerprint) DO NOTHING"
     ))
     .bind(&r.id)
@@ -36,6 +38,7 @@ pub async fn insert_certificate(conn: &mut Conn, r: &CertificateRow) -> Result<b
     .bind(r.not_after)
     .bind(r.warned_days)
     .bind(r.created_at)
+    .bind(r.retire_after)
     .execute(conn)
     .await?;
     Ok(res.rows_affected() == 1)
@@ -62,14 +65,130 @@ pub async fn pinned_certificate_texts(
     conn: &mut Conn,
     organization_id: &OrgId,
     connection_id: &ConnectionId,
+    now: i64,
 ) -> Result<Vec<String>, sqlx::Error> {
+    // A certificate past its retirement verifies nothing, even before the refresh removes it.
     sqlx::query_scalar(
-        "SELECT der_b64 FROM saml_certificates WHERE organization_id = $1 AND connection_id = $2 ORDER BY id",
+        "SELECT der_b64 FROM saml_certificates WHERE organization_id = $1 AND connection_id = $2 \
+         AND (retire_after IS NULL OR retire_after > $3) ORDER BY id",
     )
     .bind(organization_id)
     .bind(connection_id)
+    .bind(now)
     .fetch_all(conn)
     .await
+}
+
+/// Starts (a time) or stops (`None`) a pinned certificate's retirement.
+pub async fn set_retire_after(
+    conn: &mut Conn,
+    organization_id: &OrgId,
+    id: &str,
+    at: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE saml_certificates SET retire_after = $3 WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(organization_id)
+    .bind(id)
+    .bind(at)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// The metadata refresh state of a connection.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshRow {
+    pub connection_id: String,
+    pub organization_id: String,
+    pub refreshed_at: Option<i64>,
+    pub failed_at: Option<i64>,
+    pub error: Option<String>,
+    pub next_at: i64,
+}
+
+pub async fn refresh_state(
+    conn: &mut Conn,
+    connection_id: &str,
+) -> Result<Option<RefreshRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT connection_id, organization_id, refreshed_at, failed_at, error, next_at \
+         FROM saml_metadata_refresh WHERE connection_id = $1",
+    )
+    .bind(connection_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Live SAML connections set up from a metadata URL whose refresh is due: (organization, id).
+pub async fn due_refreshes(
+    conn: &mut Conn,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.organization_id, c.id FROM connections c \
+         LEFT JOIN saml_metadata_refresh r ON r.connection_id = c.id \
+         WHERE c.deleted_at IS NULL AND c.kind = 'saml' AND c.saml_idp_metadata_url IS NOT NULL \
+         AND (r.next_at IS NULL OR r.next_at <= $1) ORDER BY c.id LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Leases a connection's refresh until `until` (compare-and-set on `next_at`): `false` when
+/// another node holds it or it is not due.
+pub async fn lease_refresh(
+    conn: &mut Conn,
+    organization_id: &str,
+    connection_id: &str,
+    now: i64,
+    until: i64,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "INSERT INTO saml_metadata_refresh (connection_id, organization_id, next_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (connection_id) DO UPDATE SET next_at = excluded.next_at \
+         WHERE saml_metadata_refresh.next_at <= $4",
+    )
+    .bind(connection_id)
+    .bind(organization_id)
+    .bind(until)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Records a refresh's outcome: a success (`error` `None`) or a failure, and the next due time.
+pub async fn record_refresh(
+    conn: &mut Conn,
+    organization_id: &str,
+    connection_id: &str,
+    now: i64,
+    error: Option<&str>,
+    next_at: i64,
+) -> Result<(), sqlx::Error> {
+    let sql = if error.is_none() {
+        "INSERT INTO saml_metadata_refresh (connection_id, organization_id, refreshed_at, error, next_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (connection_id) DO UPDATE SET refreshed_at = excluded.refreshed_at, \
+         error = NULL, failed_at = NULL, next_at = excluded.next_at"
+    } else {
+        "INSERT INTO saml_metadata_refresh (connection_id, organization_id, failed_at, error, next_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (connection_id) DO UPDATE SET failed_at = excluded.failed_at, \
+         error = excluded.error, next_at = excluded.next_at"
+    };
+    sqlx::query(sql)
+        .bind(connection_id)
+        .bind(organization_id)
+        .bind(now)
+        .bind(error)
+        .bind(next_at)
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 pub async fn delete_certificate(
@@ -248,6 +367,23 @@ pub async fn published_sp_keys(
     ))
     .bind(organization_id)
     .bind(connection_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The organization's live connections whose last metadata fetch failed: (name, failed at,
+/// error, last success).
+pub async fn refresh_failures(
+    conn: &mut Conn,
+    organization_id: &str,
+) -> Result<Vec<(String, i64, String, Option<i64>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.name, r.failed_at, r.error, r.refreshed_at FROM saml_metadata_refresh r \
+         JOIN connections c ON c.id = r.connection_id \
+         WHERE r.organization_id = $1 AND c.deleted_at IS NULL AND r.failed_at IS NOT NULL AND r.error IS NOT NULL \
+         ORDER BY c.name",
+    )
+    .bind(organization_id)
     .fetch_all(conn)
     .await
 }

@@ -74,6 +74,20 @@ pub struct SamlCertificate {
     pub not_after: String,
     /// Whole days until expiry (negative once expired).
     pub expires_in_days: i64,
+    /// When the IdP's metadata stopped listing it: it verifies until then, then is removed.
+    pub retires_at: Option<String>,
+}
+
+/// The refresh of a connection set up from a metadata URL.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MetadataRefresh {
+    /// The last successful fetch.
+    pub refreshed_at: Option<String>,
+    /// The last failed fetch since then, and why (nothing was changed by it).
+    pub failed_at: Option<String>,
+    pub error: Option<String>,
+    /// When the next scheduled fetch is due (`null` before the first).
+    pub next_refresh_at: Option<String>,
 }
 
 /// SAML settings as shown.
@@ -91,6 +105,8 @@ pub struct SamlSettings {
     pub require_encrypted_assertions: bool,
     /// Several may be active at once so that a rotation has no downtime.
     pub certificates: Vec<SamlCertificate>,
+    /// Set up from a metadata URL: its scheduled refresh.
+    pub metadata_refresh: Option<MetadataRefresh>,
 }
 
 /// A connection as the API and the portal show it.
@@ -319,6 +335,16 @@ fn cert_view(c: &CertificateRow, now: i64) -> SamlCertificate {
         not_before: rfc3339(c.not_before),
         not_after: rfc3339(c.not_after),
         expires_in_days: (c.not_after - now).div_euclid(86_400_000),
+        retires_at: c.retire_after.map(rfc3339),
+    }
+}
+
+fn refresh_view(r: Option<&db::saml::RefreshRow>) -> MetadataRefresh {
+    MetadataRefresh {
+        refreshed_at: r.and_then(|r| r.refreshed_at).map(rfc3339),
+        failed_at: r.and_then(|r| r.failed_at).map(rfc3339),
+        error: r.and_then(|r| r.error.clone()),
+        next_refresh_at: r.map(|r| rfc3339(r.next_at)),
     }
 }
 
@@ -329,12 +355,8 @@ pub(crate) fn mapping_of(r: &ConnectionRow) -> AttributeMapping {
         .unwrap_or_default()
 }
 
-fn view(
-    state: &AppState,
-    r: ConnectionRow,
-    certs: &[CertificateRow],
-    sp_keys: &[SpKeyRow],
-) -> Connection {
+fn view(state: &AppState, r: ConnectionRow, parts: &Parts) -> Connection {
+    let (certs, sp_keys) = (&parts.certs, &parts.sp);
     let saml = r.kind == ConnectionKind::Saml;
     let now = state.clock.now();
     Connection {
@@ -358,6 +380,10 @@ fn view(
             sign_authn_requests: r.saml_sign_authn_requests,
             require_encrypted_assertions: r.saml_require_encrypted_assertions,
             certificates: certs.iter().map(|c| cert_view(c, now)).collect(),
+            metadata_refresh: r
+                .saml_idp_metadata_url
+                .as_ref()
+                .map(|_| refresh_view(parts.refresh.as_ref())),
         }),
         attribute_mapping: mapping_of(&r),
         domains: r.served_domains(),
@@ -492,7 +518,7 @@ async fn resolve_saml(
     Ok(src)
 }
 
-fn cert_row(
+pub(crate) fn cert_row(
     organization_id: &str,
     connection_id: &str,
     der: &[u8],
@@ -512,22 +538,40 @@ fn cert_row(
         not_after: info.not_after_ms,
         warned_days: None,
         created_at: now,
+        retire_after: None,
     })
 }
 
 /// The pinned IdP certificates and Lanyard's published SP keys of a connection.
-async fn certs_of(
-    state: &AppState,
-    r: &ConnectionRow,
-) -> Result<(Vec<CertificateRow>, Vec<SpKeyRow>), AppError> {
+/// What a connection's view shows beside its row (SAML only).
+#[derive(Default)]
+struct Parts {
+    /// The pinned IdP certificates.
+    certs: Vec<CertificateRow>,
+    /// Lanyard's published SP keys.
+    sp: Vec<SpKeyRow>,
+    /// The metadata refresh state (connections set up from a metadata URL).
+    refresh: Option<db::saml::RefreshRow>,
+}
+
+/// The pinned IdP certificates, Lanyard's published SP keys and the metadata refresh state of a
+/// connection.
+async fn parts_of(state: &AppState, r: &ConnectionRow) -> Result<Parts, AppError> {
     if r.kind != ConnectionKind::Saml {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Parts::default());
     }
-    let idp = {
+    let (certs, refresh) = {
         let mut conn = state.db.pool.acquire().await?;
-        db::saml::list_certificates(&mut conn, &r.org_id(), &r.connection_id()).await?
+        (
+            db::saml::list_certificates(&mut conn, &r.org_id(), &r.connection_id()).await?,
+            db::saml::refresh_state(&mut conn, &r.id).await?,
+        )
     };
-    Ok((idp, super::sp_keys::published(state, r).await?))
+    Ok(Parts {
+        certs,
+        sp: super::sp_keys::published(state, r).await?,
+        refresh,
+    })
 }
 
 fn check_mapping(m: Option<AttributeMapping>) -> Result<Option<String>, FieldError> {
@@ -675,7 +719,7 @@ pub async fn create_unconfigured(
         .into_iter()
         .find(|r| r.kind == kind && r.idp == idp)
     {
-        return Ok(view(state, same, &[], &[]));
+        return Ok(view(state, same, &Parts::default()));
     }
     if count >= MAX_UNFINISHED_DRAFTS {
         return Err(AppError::Conflict {
@@ -796,7 +840,15 @@ async fn insert_audited(
     .await?;
     tx.commit().await?;
     let sp = super::sp_keys::published(state, &row).await?;
-    Ok(view(state, row, &certs, &sp))
+    Ok(view(
+        state,
+        row,
+        &Parts {
+            certs,
+            sp,
+            refresh: None,
+        },
+    ))
 }
 
 /// Checks the kind's settings (OIDC discovery, SAML metadata) into `row`; returns the SAML
@@ -874,8 +926,8 @@ pub async fn get(
     id: &ConnectionId,
 ) -> Result<Connection, AppError> {
     let row = get_row(state, organization_id, id).await?;
-    let (certs, sp) = certs_of(state, &row).await?;
-    Ok(view(state, row, &certs, &sp))
+    let parts = parts_of(state, &row).await?;
+    Ok(view(state, row, &parts))
 }
 
 pub(crate) async fn get_row(
@@ -898,8 +950,8 @@ pub async fn list(state: &AppState, organization_id: &OrgId) -> Result<Vec<Conne
     };
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let (certs, sp) = certs_of(state, &r).await?;
-        out.push(view(state, r, &certs, &sp));
+        let parts = parts_of(state, &r).await?;
+        out.push(view(state, r, &parts));
     }
     Ok(out)
 }
@@ -981,8 +1033,8 @@ pub async fn update(
         apply_state_change(&mut row, s, require_test, &mut events)?;
     }
     if changed.is_empty() && events.is_empty() {
-        let (certs, sp) = certs_of(state, &row).await?;
-        return Ok(view(state, row, &certs, &sp));
+        let parts = parts_of(state, &row).await?;
+        return Ok(view(state, row, &parts));
     }
     let now = state.clock.now();
     row.updated_at = now;
@@ -1026,8 +1078,8 @@ pub async fn update(
         .await?;
     }
     tx.commit().await?;
-    let (certs, sp) = certs_of(state, &row).await?;
-    Ok(view(state, row, &certs, &sp))
+    let parts = parts_of(state, &row).await?;
+    Ok(view(state, row, &parts))
 }
 
 /// Checks and applies OIDC changes to `row` (unchanged values kept; the secret re-sealed).

@@ -17,6 +17,7 @@ pub mod oauth;
 pub mod organizations;
 pub mod policy;
 pub mod roles;
+pub mod saml_metadata;
 pub mod scim;
 pub mod setup_links;
 pub mod sp_keys;

@@ -112,6 +112,27 @@ pub async fn delete_connection(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/connections/{id}/refresh_metadata", tag = "connections",
+    params(("id" = String, Path, description = "conn_…"), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses(refusals::IdPost, (status = 200, body = Connection), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope, description = "`no_metadata_url`: the connection was not set up from a metadata URL; `metadata_refresh_failed`: the metadata could not be fetched or used (nothing changed)")),
+    security(("api_key" = [])))]
+/// Fetches a SAML connection's IdP metadata now (it is also fetched every day): certificates the
+/// IdP added are pinned, ones it dropped keep verifying for 24 hours and are then removed, a
+/// moved SSO URL is followed; each change is audited. Metadata naming another entity id, or one
+/// that cannot be fetched or parsed, changes nothing.
+pub async fn refresh_metadata(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiPath(id): ApiPath<ConnectionId>,
+) -> ApiResult<Json<Connection>> {
+    let org = connections::organization_of(&state, &id).await?;
+    Ok(Json(
+        crate::server::service::saml_metadata::refresh_now(&state, &p.actor(), &ctx, &org, &id)
+            .await?,
+    ))
+}
+
 /// The routes, each with its OpenAPI operation.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -121,4 +142,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
             update_connection,
             delete_connection
         ))
+        .routes(routes!(refresh_metadata))
 }

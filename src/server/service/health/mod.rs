@@ -160,6 +160,19 @@ async fn compute_health(
     let domains = domain_counts(conn, organization_id).await?;
     domain_signals(&domains, &mut signals);
     unserved_domain_signals(conn, organization_id, &mut signals).await?;
+    for (name, failed_at, error, refreshed_at) in
+        crate::server::db::saml::refresh_failures(conn, organization_id).await?
+    {
+        let since = match refreshed_at {
+            Some(t) => format!("last refreshed {}", when(t)),
+            None => "never refreshed".to_owned(),
+        };
+        signals.say(
+            Severity::Warning,
+            SignalArea::Sso,
+            format!("The IdP metadata of {name} could not be refreshed on {} ({since}): {error}. Its certificates are unchanged; certificates the IdP adds are not picked up until a refresh succeeds", when(failed_at)),
+        );
+    }
     let q::PendingInvitationCounts {
         unexpired: pending,
         past_expiry,

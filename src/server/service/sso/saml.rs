@@ -271,7 +271,13 @@ async fn pinned_certificates(
     use base64::Engine as _;
     let stored = {
         let mut conn = state.db.pool.acquire().await?;
-        db::saml::pinned_certificate_texts(&mut conn, organization_id, connection_id).await?
+        db::saml::pinned_certificate_texts(
+            &mut conn,
+            organization_id,
+            connection_id,
+            state.clock.now(),
+        )
+        .await?
     };
     let mut pinned = Vec::with_capacity(stored.len());
     for text in stored {

@@ -1,0 +1,297 @@
+//! IdP metadata refresh: a SAML connection set up from a metadata URL is fetched again every
+//! day (and on demand). A certificate the IdP adds is pinned at once, so a rollover it announces
+//! ahead never fails a sign-in; one it drops keeps verifying for an overlap, then stops and is
+//! removed; a moved SSO URL is followed. Every change is audited (`connection.updated` with
+//! `metadata_refresh`). A fetch that fails, metadata that does not parse or that names another
+//! IdP changes nothing: the failure is kept for health and the portal, and retried in an hour.
+
+use serde::Serialize;
+
+use crate::domain::event_type::EventType;
+use crate::domain::ids::{ConnectionId, OrgId};
+use crate::domain::target::TargetKind;
+use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
+use crate::server::db;
+use crate::server::error::AppError;
+use crate::server::protocol::saml::metadata as saml_md;
+use crate::server::state::AppState;
+
+use super::connections::{self, Connection};
+
+/// How often a connection's metadata is fetched.
+pub const REFRESH_INTERVAL_MS: i64 = 24 * 3_600_000;
+/// How soon a failed fetch is tried again.
+pub const RETRY_MS: i64 = 3_600_000;
+/// How long a certificate the IdP dropped from its metadata keeps verifying.
+pub const CERTIFICATE_OVERLAP_MS: i64 = 24 * 3_600_000;
+/// How long a node holds a due refresh before another may take it.
+const LEASE_MS: i64 = 5 * 60_000;
+
+/// What one refresh changed (fingerprints of certificates).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    /// Newly listed by the IdP: pinned.
+    pub added: Vec<String>,
+    /// No longer listed: verifying until their overlap ends.
+    pub retiring: Vec<String>,
+    /// Listed again while retiring: kept.
+    pub restored: Vec<String>,
+    /// Past their overlap: removed.
+    pub removed: Vec<String>,
+    /// The SSO URL the IdP moved to: `[from, to]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sso_url: Option<[String; 2]>,
+}
+
+impl Changes {
+    fn is_empty(&self) -> bool {
+        *self == Changes::default()
+    }
+}
+
+/// Refreshes one connection now (the vendor's or the admin's request). A failure changes
+/// nothing and is `409 metadata_refresh_failed` naming what went wrong.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn refresh_now(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization_id: &OrgId,
+    id: &ConnectionId,
+) -> Result<Connection, AppError> {
+    let row = connections::get_row(state, organization_id, id).await?;
+    if row.saml_idp_metadata_url.is_none() {
+        return Err(AppError::Conflict {
+            code: "no_metadata_url",
+            message: "this connection was not set up from a metadata URL, so there is nothing to refresh; change its certificates with saml.add_certificate and saml.remove_certificate".into(),
+            field: Some("saml.idp_metadata_url"),
+        });
+    }
+    if let Err(message) = refresh_one(state, actor, ctx, row).await? {
+        return Err(AppError::Conflict {
+            code: "metadata_refresh_failed",
+            message: format!("{message}; nothing was changed"),
+            field: Some("saml.idp_metadata_url"),
+        });
+    }
+    connections::get(state, organization_id, id).await
+}
+
+/// Refreshes every connection whose refresh is due (the minute job); answers how many were
+/// fetched. Safe on several nodes: each refresh is leased first.
+pub async fn refresh_due(state: &AppState) -> Result<usize, AppError> {
+    let now = state.clock.now();
+    let due = {
+        let mut conn = state.db.pool.acquire().await?;
+        db::saml::due_refreshes(&mut conn, now, 20).await?
+    };
+    let mut done = 0;
+    for (org, id) in due {
+        let leased = {
+            let mut conn = state.db.pool.acquire().await?;
+            db::saml::lease_refresh(&mut conn, &org, &id, now, now + LEASE_MS).await?
+        };
+        if !leased {
+            continue;
+        }
+        let Some(row) = ({
+            let mut conn = state.db.pool.acquire().await?;
+            db::connections::get_connection(
+                &mut conn,
+                &OrgId::from_stored(org.as_str()),
+                &ConnectionId::from_stored(id.as_str()),
+            )
+            .await?
+        }) else {
+            continue;
+        };
+        if let Err(message) =
+            refresh_one(state, &Actor::system(), &RequestContext::default(), row).await?
+        {
+            tracing::warn!(connection_id = %id, %message, "IdP metadata refresh failed");
+        }
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// Fetches the metadata and applies what changed; `Err(message)` when it could not be used
+/// (recorded, nothing changed).
+async fn refresh_one(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    row: db::connections::ConnectionRow,
+) -> Result<Result<Changes, String>, AppError> {
+    let now = state.clock.now();
+    let outcome = match read_metadata(state, &row).await {
+        Ok(md) => apply(state, actor, ctx, &row, md, now).await?,
+        Err(message) => Err(message),
+    };
+    if let Err(message) = &outcome {
+        let mut conn = state.db.pool.acquire().await?;
+        db::saml::record_refresh(
+            &mut conn,
+            &row.organization_id,
+            &row.id,
+            now,
+            Some(message),
+            now + RETRY_MS,
+        )
+        .await?;
+    }
+    Ok(outcome)
+}
+
+/// The connection's metadata, fetched through the SSRF guard and checked: same IdP (entity
+/// id), a usable SSO URL.
+async fn read_metadata(
+    state: &AppState,
+    row: &db::connections::ConnectionRow,
+) -> Result<saml_md::IdpMetadata, String> {
+    let url = row.saml_idp_metadata_url.clone().unwrap_or_default();
+    let text = state
+        .outbound
+        .get_text(&url)
+        .await
+        .map_err(|e| format!("could not fetch the IdP metadata from {url}: {e}"))?;
+    let md = saml_md::parse_idp_metadata(&text)
+        .map_err(|e| format!("the IdP metadata at {url} is not usable: {e}"))?;
+    let pinned = row.saml_idp_entity_id.clone().unwrap_or_default();
+    if md.entity_id != pinned {
+        return Err(format!(
+            "the IdP metadata now names the entity id {}, not {pinned}; Lanyard does not change a connection's IdP on its own: if the IdP really changed, set its metadata again",
+            md.entity_id
+        ));
+    }
+    state
+        .outbound
+        .check_url(&md.sso_url)
+        .map_err(|e| format!("the IdP metadata's SSO URL is not usable: {e}"))?;
+    Ok(md)
+}
+
+/// Compares the metadata with what is pinned and writes the differences, audited, with the
+/// refresh's success, in one transaction.
+async fn apply(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    row: &db::connections::ConnectionRow,
+    md: saml_md::IdpMetadata,
+    now: i64,
+) -> Result<Result<Changes, String>, AppError> {
+    let (org, id) = (row.org_id(), row.connection_id());
+    let mut listed = Vec::with_capacity(md.certificates.len());
+    for der in &md.certificates {
+        match connections::cert_row(&row.organization_id, &row.id, der, now) {
+            Ok(c) => listed.push(c),
+            Err(e) => {
+                return Ok(Err(format!(
+                    "a certificate in the IdP metadata is not usable: {e}"
+                )))
+            }
+        }
+    }
+    let mut changes = Changes::default();
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    let pinned = db::saml::list_certificates(tx.conn(), &org, &id).await?;
+    for c in &listed {
+        match pinned.iter().find(|p| p.fingerprint == c.fingerprint) {
+            None => {
+                if db::saml::insert_certificate(tx.conn(), c).await? {
+                    changes.added.push(c.fingerprint.clone());
+                }
+            }
+            Some(p) if p.retire_after.is_some() => {
+                db::saml::set_retire_after(tx.conn(), &org, &p.id, None).await?;
+                changes.restored.push(p.fingerprint.clone());
+            }
+            Some(_) => {}
+        }
+    }
+    for p in pinned
+        .iter()
+        .filter(|p| !listed.iter().any(|c| c.fingerprint == p.fingerprint))
+    {
+        match p.retire_after {
+            None => {
+                db::saml::set_retire_after(
+                    tx.conn(),
+                    &org,
+                    &p.id,
+                    Some(now + CERTIFICATE_OVERLAP_MS),
+                )
+                .await?;
+                changes.retiring.push(p.fingerprint.clone());
+            }
+            Some(at) if at <= now => {
+                db::saml::delete_certificate(
+                    tx.conn(),
+                    &org,
+                    &id,
+                    &crate::domain::ids::CertificateId::from_stored(p.id.as_str()),
+                )
+                .await?;
+                changes.removed.push(p.fingerprint.clone());
+            }
+            Some(_) => {}
+        }
+    }
+    let old_sso = row.saml_idp_sso_url.clone().unwrap_or_default();
+    if md.sso_url != old_sso {
+        db::connections::set_saml_sso_url(tx.conn(), &org, &id, &md.sso_url, now).await?;
+        changes.sso_url = Some([old_sso, md.sso_url.clone()]);
+    }
+    if changes.is_empty() {
+        // Nothing to audit (an audited transaction records an event): the success alone.
+        drop(tx);
+        let mut conn = state.db.pool.acquire().await?;
+        db::saml::record_refresh(
+            &mut conn,
+            &row.organization_id,
+            &row.id,
+            now,
+            None,
+            now + REFRESH_INTERVAL_MS,
+        )
+        .await?;
+        return Ok(Ok(changes));
+    }
+    {
+        let mut changed = Vec::new();
+        if changes
+            != (Changes {
+                sso_url: changes.sso_url.clone(),
+                ..Changes::default()
+            })
+        {
+            changed.push("certificates");
+        }
+        if changes.sso_url.is_some() {
+            changed.push("sso_url");
+        }
+        tx.record(
+            Some(&org),
+            EventType::ConnectionUpdated,
+            vec![Target::new(
+                TargetKind::Connection,
+                &row.id,
+                Some(&row.name),
+            )],
+            serde_json::json!({ "changed": changed, "metadata_refresh": changes }),
+        )
+        .await?;
+    }
+    db::saml::record_refresh(
+        tx.conn(),
+        &row.organization_id,
+        &row.id,
+        now,
+        None,
+        now + REFRESH_INTERVAL_MS,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(changes))
+}
