@@ -35,6 +35,17 @@ pub struct CertInfo {
     pub subject: String,
     pub not_after: String,
     pub expires_in_days: i64,
+    /// No longer in the IdP's metadata: trusted until then.
+    pub retires_at: Option<String>,
+}
+
+/// The scheduled refresh of a connection set up from a metadata URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataRefreshInfo {
+    pub refreshed_at: Option<String>,
+    pub failed_at: Option<String>,
+    pub error: Option<String>,
+    pub next_refresh_at: Option<String>,
 }
 
 /// One of Lanyard's own SP certificates of a connection.
@@ -63,6 +74,7 @@ pub struct SamlInfo {
     /// Lanyard's active SP certificates (signing, encryption), once made.
     pub sp_certificates: Vec<SpCertificate>,
     pub certificates: Vec<CertInfo>,
+    pub metadata_refresh: Option<MetadataRefreshInfo>,
     /// Overrides: email, first name, last name, groups (empty = the IdP's defaults).
     pub mapping: [String; 4],
 }
@@ -263,8 +275,15 @@ async fn info(
                         subject: c.subject.clone(),
                         not_after: c.not_after.clone(),
                         expires_in_days: c.expires_in_days,
+                        retires_at: c.retires_at.clone(),
                     })
                     .collect(),
+                metadata_refresh: m.metadata_refresh.as_ref().map(|r| MetadataRefreshInfo {
+                    refreshed_at: r.refreshed_at.clone(),
+                    failed_at: r.failed_at.clone(),
+                    error: r.error.clone(),
+                    next_refresh_at: r.next_refresh_at.clone(),
+                }),
                 mapping: [
                     conn.attribute_mapping.email.clone().unwrap_or_default(),
                     conn.attribute_mapping
@@ -652,9 +671,22 @@ pub async fn saml_certificate(
     id: String,
     add: Option<String>,
     remove: Option<String>,
+    // Any value: fetch the IdP's metadata now (certificates it added or dropped).
+    refresh: Option<String>,
 ) -> Result<(), PortalError> {
     use crate::server::service::connections::{SamlPatch, UpdateConnection};
     let c = caller().await?;
+    if refresh.is_some() {
+        crate::server::service::saml_metadata::refresh_now(
+            &c.state,
+            &c.actor(),
+            &c.ctx,
+            &c.grant.org(),
+            &crate::server::error::parse_id(&id)?,
+        )
+        .await?;
+        return Ok(());
+    }
     let input = UpdateConnection {
         saml: Some(SamlPatch {
             add_certificate: opt(add),

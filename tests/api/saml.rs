@@ -567,6 +567,31 @@ async fn idp_metadata_refresh_follows_a_certificate_rollover_with_no_failed_sign
     idp.publish(json!({"keys": ["other"]})).await;
     assert_eq!(refresh().await.status, StatusCode::OK);
     assert_eq!(health_warning().await, None);
+    // The portal's "Refresh now" (the organization's own setup session only).
+    idp.publish(json!({"keys": ["other", "idp"]})).await;
+    let other = app.create_org("Other").await;
+    let other_cookie = app.redeem(&app.create_link(&other, &["sso"]).await).await;
+    let form = format!("id={id}&refresh=1");
+    let _ = app
+        .browser_post("/portal/api/saml_certificate", &form, Some(&other_cookie))
+        .await;
+    let c = app.api(Method::GET, &path, None).await.json();
+    assert_eq!(
+        fingerprints(&c).len(),
+        1,
+        "another organization refreshed nothing"
+    );
+    let cookie = app.redeem(&app.create_link(&org, &["sso"]).await).await;
+    let r = app
+        .browser_post("/portal/api/saml_certificate", &form, Some(&cookie))
+        .await;
+    assert!(
+        r.status.is_success() || r.status.is_redirection(),
+        "{}",
+        r.text()
+    );
+    let c = app.api(Method::GET, &path, None).await.json();
+    assert_eq!(fingerprints(&c).len(), 2, "{c}");
     idp.publish(json!({})).await;
     // A connection set up by hand has nothing to refresh.
     let manual = crate::helpers::saml_connection_with_certificate(&app, &org).await;

@@ -42,6 +42,9 @@ pub fn SamlDetails(
                     <p class="break-all font-mono text-xs">{c.fingerprint.clone()}</p>
                     <p class="text-xs text-slate-600">{c.subject.clone()}</p>
                     <p class=format!("text-xs {cls}") data-testid="certificate-expiry">{expiry}</p>
+                    {c.retires_at.clone().map(|t| view! {
+                        <p class="text-xs font-medium text-amber-800" data-testid="certificate-retiring">"No longer in the IdP's metadata: trusted until "<LocalTime utc=t />", then removed"</p>
+                    })}
                     <ActionForm action=certs attr:class="mt-1">
                         <input type="hidden" name="id" value=cid />
                         <input type="hidden" name="remove" value=cert_id />
@@ -68,6 +71,27 @@ pub fn SamlDetails(
                 <dt>"Entity ID"</dt><dd class="break-all" data-testid="idp-entity-id">{s.idp_entity_id.clone()}</dd>
                 <dt>"SSO URL"</dt><dd class="break-all">{s.idp_sso_url.clone()}</dd>
                 <dt>"Metadata URL"</dt><dd class="break-all">{s.idp_metadata_url.clone().unwrap_or_else(|| "— (uploaded or entered by hand)".into())}</dd>
+                {s.metadata_refresh.clone().map(|r| {
+                    let id_r = id.clone();
+                    view! {
+                        <dt>"Metadata refresh"</dt>
+                        <dd data-testid="metadata-refresh">
+                            <span>"Daily: new IdP certificates are added, dropped ones removed after a day. "</span>
+                            {match r.refreshed_at.clone() {
+                                Some(t) => view! { <span>"Last refreshed "<LocalTime utc=t />"."</span> }.into_any(),
+                                None => view! { <span>"Not refreshed yet."</span> }.into_any(),
+                            }}
+                            {r.error.clone().map(|e| view! {
+                                <span class="block font-medium text-rose-800" data-testid="metadata-refresh-error">"The last refresh failed, nothing was changed: "{e}</span>
+                            })}
+                            <ActionForm action=certs attr:class="mt-1">
+                                <input type="hidden" name="id" value=id_r />
+                                <input type="hidden" name="refresh" value="1" />
+                                <button type="submit" class="text-xs text-indigo-700 underline" data-testid="refresh-metadata">"Refresh now"</button>
+                            </ActionForm>
+                        </dd>
+                    }
+                })}
                 <dt>"IdP-initiated sign-in"</dt><dd>{if s.allow_idp_initiated { "allowed" } else { "off (sign-ins start from the application)" }}</dd>
                 <dt>"Signed requests"</dt><dd data-testid="sign-requests">{if s.sign_authn_requests { "on: Lanyard signs its AuthnRequests (RSA-SHA256)" } else { "off" }}</dd>
                 <dt>"Encrypted assertions"</dt><dd data-testid="require-encryption">{if s.require_encrypted_assertions { "required: plain assertions are refused" } else { "accepted when the IdP encrypts to Lanyard's certificate, not required" }}</dd>
