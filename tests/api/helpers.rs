@@ -332,20 +332,43 @@ macro_rules! both_databases {
 /// Starts `tests/support/{script}` with node and waits for its `READY <port>` line; keeps
 /// draining its output afterwards (a closed pipe would kill it). Returns the child and port.
 pub fn spawn_node(script: &str, envs: &[(&str, String)]) -> (std::process::Child, String) {
+    spawn_support("node", "node must be installed (see README)", script, envs)
+}
+
+/// [`spawn_node`] for a Python script, run by the venv of the Python test tools
+/// (`target/pytools-venv`, made by `.ci/setup` from `tests/pytools/requirements.txt`).
+pub fn spawn_python(script: &str, envs: &[(&str, String)]) -> (std::process::Child, String) {
+    spawn_support(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/pytools-venv/bin/python"
+        ),
+        "the Python test tools (bash .ci/setup)",
+        script,
+        envs,
+    )
+}
+
+fn spawn_support(
+    program: &str,
+    missing: &str,
+    script: &str,
+    envs: &[(&str, String)],
+) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let path = format!("{}/tests/support/{script}", env!("CARGO_MANIFEST_DIR"));
-    let mut child = Command::new("node")
+    let mut child = Command::new(program)
         .arg(path)
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("node must be installed (see README)");
+        .expect(missing);
     let mut line = String::new();
     let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
-    out.read_line(&mut line).expect("node output");
+    out.read_line(&mut line).expect("script output");
     std::thread::spawn(move || {
         let mut sink = String::new();
         while out.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {

@@ -33,6 +33,7 @@ mod probe;
 mod rest_bad_input;
 mod saml;
 mod saml_attacks;
+mod saml_pysaml2;
 mod saml_vectors;
 mod scim;
 mod security;

@@ -55,19 +55,19 @@ async fn start(app: &TestApp, idp: &TestIdp, org: &str) -> crate::saml_idp::Post
     idp.login(&to_idp).await
 }
 
-fn location(r: &crate::helpers::TestResponse) -> url::Url {
+pub fn location(r: &crate::helpers::TestResponse) -> url::Url {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     url::Url::parse(&r.header("location").unwrap()).unwrap()
 }
 
-async fn exchange(app: &TestApp, code: &str) -> Value {
+pub async fn exchange(app: &TestApp, code: &str) -> Value {
     let r = crate::helpers::exchange(app, code).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     r.json()
 }
 
 /// The newest sign-in failure reason recorded for the organization's audit trail.
-async fn last_failure(app: &TestApp, org: &str) -> Value {
+pub async fn last_failure(app: &TestApp, org: &str) -> Value {
     let r = app
         .api(
             Method::GET,
@@ -793,7 +793,7 @@ async fn sp_metadata_is_served_for_saml_connections_only(d: Dialect) {
 }
 
 /// Lanyard's SP metadata of a connection, as an IdP downloads it.
-async fn sp_md(app: &TestApp, id: &str) -> String {
+pub async fn sp_md(app: &TestApp, id: &str) -> String {
     let r = app
         .browser_get(&format!("/sso/saml/{id}/metadata"), None)
         .await;
@@ -938,7 +938,7 @@ async fn signed_authn_requests_are_verified_by_an_idp_that_wants_them(d: Dialect
 
 /// SP metadata of some other SP whose encryption certificate is not any of Lanyard's keys (the
 /// test IdP's "other" certificate), as an admin might upload the wrong file.
-fn foreign_sp_md() -> String {
+pub fn foreign_sp_md() -> String {
     let pem = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/support/saml_idp/other.crt"

@@ -39,7 +39,8 @@ fn unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-fn parse_form(html: &str) -> Post {
+/// Reads an IdP's auto-posting page: the form's action, SAMLResponse and RelayState.
+pub fn parse_form(html: &str) -> Post {
     let action = html
         .split("action=\"")
         .nth(1)
@@ -147,26 +148,32 @@ impl TestIdp {
 
     /// Posts the form to Lanyard as the browser would: cross-site, no Lanyard cookie.
     pub async fn post_to(&self, app: &TestApp, post: &Post) -> TestResponse {
-        let path = post
-            .action
-            .strip_prefix(crate::helpers::ORIGIN)
-            .unwrap_or_else(|| panic!("ACS is not Lanyard's: {}", post.action))
-            .to_owned();
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("SAMLResponse", &post.saml_response);
-        if let Some(r) = &post.relay_state {
-            form.append_pair("RelayState", r);
-        }
-        let req = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .header(header::ORIGIN, &self.base)
-            .header("sec-fetch-site", "same-site")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(form.finish()))
-            .unwrap();
-        app.send(req).await
+        post_form(app, &self.base, post).await
     }
+}
+
+/// Posts an IdP's form to Lanyard as the browser would: cross-site from `idp_origin`, no
+/// Lanyard cookie.
+pub async fn post_form(app: &TestApp, idp_origin: &str, post: &Post) -> TestResponse {
+    let path = post
+        .action
+        .strip_prefix(crate::helpers::ORIGIN)
+        .unwrap_or_else(|| panic!("ACS is not Lanyard's: {}", post.action))
+        .to_owned();
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("SAMLResponse", &post.saml_response);
+    if let Some(r) = &post.relay_state {
+        form.append_pair("RelayState", r);
+    }
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::ORIGIN, idp_origin)
+        .header("sec-fetch-site", "same-site")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form.finish()))
+        .unwrap();
+    app.send(req).await
 }
 
 impl Drop for TestIdp {
