@@ -82,7 +82,7 @@ impl Content {
             "http://www.w3.org/2001/04/xmlenc#aes256-cbc" => Ok(Content::Cbc(32)),
             "http://www.w3.org/2001/04/xmlenc#aes128-cbc" => Ok(Content::Cbc(16)),
             other => Err(Refusal::Algorithm(format!(
-                "the IdP encrypted the assertion with {}; Lanyard accepts AES-256-GCM, AES-128-GCM, AES-256-CBC or AES-128-CBC. Choose one of those in the IdP's encryption settings",
+                "the IdP encrypted the assertion with {}; Lanyard accepts AES-256-GCM, AES-128-GCM, AES-256-CBC or AES-128-CBC. Choose one of those in the IdP's encryption settings; an IdP that offers only this algorithm cannot encrypt for Lanyard: turn off \"Require encrypted assertions\" and its assertion encryption until it offers AES",
                 if other.is_empty() { "no named algorithm" } else { other }
             ))),
         }
