@@ -245,8 +245,8 @@ impl TestApp {
         r.session_cookie().expect("session cookie")
     }
 
-    /// Audit actions of an organization, in chain order.
-    pub async fn audit_actions(&self, org: &str) -> Vec<String> {
+    /// Audit events of an organization (the first 100), in chain order.
+    pub async fn audit_events(&self, org: &str) -> Vec<Value> {
         let r = self
             .api(
                 Method::GET,
@@ -255,9 +255,21 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-        r.json()["data"]
-            .as_array()
-            .unwrap()
+        r.json()["data"].as_array().unwrap().clone()
+    }
+
+    /// The newest audit event of an organization with this action, if any.
+    pub async fn last_audit_event(&self, org: &str, action: &str) -> Option<Value> {
+        self.audit_events(org)
+            .await
+            .into_iter()
+            .rfind(|e| e["action"] == action)
+    }
+
+    /// Audit actions of an organization, in chain order.
+    pub async fn audit_actions(&self, org: &str) -> Vec<String> {
+        self.audit_events(org)
+            .await
             .iter()
             .map(|e| e["action"].as_str().unwrap().to_owned())
             .collect()

@@ -115,20 +115,9 @@ async fn through_b(w: &World, query: &str, email: &str) -> url::Url {
 
 /// The newest `authentication.failed` event of the organization.
 async fn last_failure(w: &World) -> Value {
-    let r = w
-        .app
-        .api(
-            Method::GET,
-            &format!("/api/v1/audit_events?organization_id={}&limit=100", w.org),
-            None,
-        )
-        .await;
-    r.json()["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rfind(|e| e["action"] == "authentication.failed")
-        .cloned()
+    w.app
+        .last_audit_event(&w.org, "authentication.failed")
+        .await
         .unwrap_or(Value::Null)
 }
 
@@ -459,21 +448,10 @@ async fn connection_domains_are_checked_field_by_field(d: Dialect) {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["domains"], json!(["a.test", "b.test"]));
-    let audit = w
+    let updated = w
         .app
-        .api(
-            Method::GET,
-            &format!("/api/v1/audit_events?organization_id={}&limit=100", w.org),
-            None,
-        )
+        .last_audit_event(&w.org, "connection.updated")
         .await
-        .json();
-    let updated = audit["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rfind(|e| e["action"] == "connection.updated")
-        .cloned()
         .unwrap();
     assert_eq!(
         updated["metadata"]["changed"],

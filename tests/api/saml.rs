@@ -451,21 +451,12 @@ async fn idp_metadata_refresh_follows_a_certificate_rollover_with_no_failed_sign
     let fps = fingerprints(&r.json());
     assert_eq!(fps.len(), 2, "{}", r.text());
     let new_fp = fps.iter().find(|f| **f != old_fp).unwrap().clone();
-    let audit = app
-        .api(
-            Method::GET,
-            &format!("/api/v1/audit_events?organization_id={org}&limit=100"),
-            None,
-        )
-        .await
-        .json();
-    let updates: Vec<&Value> = audit["data"]
-        .as_array()
-        .unwrap()
+    let audit = app.audit_events(&org).await;
+    let updates: Vec<&Value> = audit
         .iter()
         .filter(|e| e["action"] == "connection.updated")
         .collect();
-    assert_eq!(updates.len(), 1, "only the change is audited: {audit}");
+    assert_eq!(updates.len(), 1, "only the change is audited: {audit:?}");
     assert_eq!(
         updates[0]["metadata"]["metadata_refresh"]["added"],
         json!([new_fp])
@@ -504,20 +495,9 @@ async fn idp_metadata_refresh_follows_a_certificate_rollover_with_no_failed_sign
     assert_eq!(refresh_due_now(&app).await, 1);
     let c = app.api(Method::GET, &path, None).await.json();
     assert_eq!(fingerprints(&c), vec![new_fp.clone()]);
-    let audit = app
-        .api(
-            Method::GET,
-            &format!("/api/v1/audit_events?organization_id={org}&limit=100"),
-            None,
-        )
+    let last = app
+        .last_audit_event(&org, "connection.updated")
         .await
-        .json();
-    let last = audit["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rfind(|e| e["action"] == "connection.updated")
-        .cloned()
         .unwrap();
     assert_eq!(
         last["metadata"]["metadata_refresh"]["removed"],

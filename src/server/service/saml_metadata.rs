@@ -247,15 +247,7 @@ async fn apply(
         // Nothing to audit (an audited transaction records an event): the success alone.
         drop(tx);
         let mut conn = state.db.pool.acquire().await?;
-        db::saml::record_refresh(
-            &mut conn,
-            &row.organization_id,
-            &row.id,
-            now,
-            None,
-            now + REFRESH_INTERVAL_MS,
-        )
-        .await?;
+        succeeded(&mut conn, row, now).await?;
         return Ok(Ok(changes));
     }
     {
@@ -283,15 +275,24 @@ async fn apply(
         )
         .await?;
     }
+    succeeded(tx.conn(), row, now).await?;
+    tx.commit().await?;
+    Ok(Ok(changes))
+}
+
+/// Records a successful refresh; the next is due a day later.
+async fn succeeded(
+    conn: &mut db::Conn,
+    row: &db::connections::ConnectionRow,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     db::saml::record_refresh(
-        tx.conn(),
+        conn,
         &row.organization_id,
         &row.id,
         now,
         None,
         now + REFRESH_INTERVAL_MS,
     )
-    .await?;
-    tx.commit().await?;
-    Ok(Ok(changes))
+    .await
 }
