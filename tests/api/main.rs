@@ -22,6 +22,7 @@ mod mail;
 mod members;
 mod migrations;
 mod multi_idp;
+mod multi_idp_attacks;
 mod openapi;
 mod openid_provider;
 mod ops;

@@ -95,7 +95,7 @@ pub async fn inspect(state: &AppState, token: &str) -> Result<LinkState, AppErro
                 Route::Link => (None, refused),
                 Route::Unavailable(d) => (
                     None,
-                    refused.or(Some(format!("{} requires single sign-on for {d}, but no SSO connection is active yet. Ask your IT admin to finish setting up SSO, then open this link again.", org.name))),
+                    refused.or(Some(format!("{} requires single sign-on for {d}, but no active SSO connection signs in people of {d} yet. Ask your IT admin to finish setting up SSO for {d}, then open this link again.", org.name))),
                 ),
             };
                 LinkState::Valid {

@@ -306,12 +306,22 @@ pub(crate) async fn acceptance_route(
     // The connection that serves the invitee's domain (the first by name when several do).
     let org_id = crate::domain::ids::OrgId::from_stored(org);
     let hint = email_domain(email);
-    let served =
-        match crate::server::service::sso::route::route(conn, &org_id, hint.as_ref()).await? {
-            SsoRoute::One(c) => Some(*c),
-            SsoRoute::Choose(mut cs) => Some(cs.remove(0)),
-            SsoRoute::Unserved(_) | SsoRoute::NoneActive => None,
-        };
+    let served = match crate::server::service::sso::route::route(conn, &org_id, hint.as_ref())
+        .await?
+    {
+        SsoRoute::One(c) => Some(*c),
+        SsoRoute::Choose(mut cs) => Some(cs.remove(0)),
+        // Connections are active but limited to other domains: SSO is still required and
+        // nobody can give it for this domain, so acceptance waits (never the emailed link).
+        SsoRoute::Unserved(d) => {
+            t.deny(
+                    TraceRule::SsoRequired.as_str(),
+                    format!("SSO is required for {domain} ({why}) but no active connection serves {d}; add {d} to a connection's domains"),
+                );
+            return Ok(Route::Unavailable(domain));
+        }
+        SsoRoute::NoneActive => None,
+    };
     match served {
         Some(c) => {
             t.allow(

@@ -262,6 +262,13 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Authorize
         sso::route::Route::One(r) => *r,
         sso::route::Route::Choose(rows) => {
             let org = rows[0].org_id();
+            // Only for an organization the client is enabled for: the chooser names its IdPs.
+            if !clients::allows_org(&client, &org) {
+                return fail(
+                    "access_denied",
+                    "this application is not enabled for your organization",
+                );
+            }
             let link = |r: &db::connections::ConnectionRow| {
                 let mut q = url::form_urlencoded::Serializer::new(String::new());
                 for (k, v) in &carry {

@@ -140,7 +140,7 @@ fn routing_decisions(
             .map(|c| c.name.clone())
             .collect();
         out.push(if names.is_empty() {
-            format!("@{d}: no active connection serves it, so its people cannot sign in through SSO or join by signing in.")
+            format!("@{d}: no active connection serves it, so its people cannot sign in through SSO, join by signing in, or accept an invitation while SSO is required for it.")
         } else {
             format!("@{d} signs in through {}; any other connection refuses its people.", or_list(&names))
         });

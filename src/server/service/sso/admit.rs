@@ -95,54 +95,6 @@ pub(crate) async fn admission(
     let Some(email) = email.map(fold_email) else {
         return refuse(t, TraceRule::Email, AdmissionRefusal::NoEmail, "your identity provider did not send an email address; ask your IT admin to release the email claim".into());
     };
-    // A connection limited to some of the organization's domains signs in nobody of its other
-    // verified domains, returning or new (they belong to the connection bound to their domain).
-    // Addresses outside the organization's domains (guests, invitees) are left to the rules below.
-    if let Some(served) = row.served_domains() {
-        let claim = match email_domain(&email) {
-            Some(d) => super::route::covering_claim(conn, org.as_str(), &d).await?,
-            None => None,
-        };
-        match claim {
-            Some(c) if !served.contains(&c) => {
-                let others: Vec<String> = super::route::serving(conn, &org_id, &c)
-                    .await?
-                    .into_iter()
-                    .filter(|o| o.id != row.id)
-                    .map(|o| o.name)
-                    .collect();
-                let go = match others.as_slice() {
-                    [] => {
-                        "no active connection of this organization serves it yet; ask your IT admin"
-                            .to_owned()
-                    }
-                    names => format!("sign in through {} instead", names.join(" or ")),
-                };
-                return refuse(
-                    t,
-                    TraceRule::Routing,
-                    AdmissionRefusal::DomainNotServed,
-                    format!(
-                        "{c} is a domain of this organization, but {} signs in only people of {}: {go}",
-                        row.name,
-                        served.join(", ")
-                    ),
-                );
-            }
-            Some(c) => t.allow(
-                TraceRule::Routing.as_str(),
-                format!("{} serves {c}", row.name),
-            ),
-            None => t.info(
-                TraceRule::Routing.as_str(),
-                format!(
-                    "{} serves {}; {email} is not on a verified domain of the organization",
-                    row.name,
-                    served.join(", ")
-                ),
-            ),
-        }
-    }
     let connection_id = row.connection_id();
     let existing = match subject {
         Some(sub) => db::users::identity_membership(conn, org, &connection_id, sub).await?,
@@ -153,6 +105,67 @@ pub(crate) async fn admission(
         .as_ref()
         .or(by_email.as_ref())
         .map(|m| m.user_id.clone());
+    // A connection limited to some of the organization's domains signs in nobody of its other
+    // domains, new, linked or returning (they belong to the connection bound to their domain):
+    // judged by the address the IdP sends now and by the address of the person it is already
+    // linked to, against every domain the organization claims (a lapsed or pending one is still
+    // its own). Addresses outside them (guests, invitees) are left to the rules below.
+    if let Some(served) = row.served_domains() {
+        let claims = db::domains::list(conn, org.as_str()).await?;
+        let mut addresses = vec![email.clone()];
+        if let Some(u) = &known_user {
+            if let Some(e) = db::users::user_email(conn, org, u).await? {
+                addresses.push(fold_email(&e));
+            }
+        }
+        let mut served_claim = None;
+        for address in &addresses {
+            let Some(c) =
+                email_domain(address).and_then(|d| super::route::claim_for_any(&d, &claims))
+            else {
+                continue;
+            };
+            if served.contains(&c) {
+                served_claim.get_or_insert(c);
+                continue;
+            }
+            let others: Vec<String> = super::route::serving(conn, &org_id, &c)
+                .await?
+                .into_iter()
+                .filter(|o| o.id != row.id)
+                .map(|o| o.name)
+                .collect();
+            let go = match others.as_slice() {
+                [] => "no active connection of this organization serves it yet; ask your IT admin"
+                    .to_owned(),
+                names => format!("sign in through {} instead", names.join(" or ")),
+            };
+            return refuse(
+                t,
+                TraceRule::Routing,
+                AdmissionRefusal::DomainNotServed,
+                format!(
+                    "{c} is a domain of this organization, but {} signs in only people of {}: {go}",
+                    row.name,
+                    served.join(", ")
+                ),
+            );
+        }
+        match served_claim {
+            Some(c) => t.allow(
+                TraceRule::Routing.as_str(),
+                format!("{} serves {c}", row.name),
+            ),
+            None => t.info(
+                TraceRule::Routing.as_str(),
+                format!(
+                    "{} serves {}; {email} is not on a domain of the organization",
+                    row.name,
+                    served.join(", ")
+                ),
+            ),
+        }
+    }
     match crate::server::service::directories::gate(conn, org, known_user.as_ref(), &email).await? {
         Some(why) => {
             return refuse(t, TraceRule::Directory, why.into(), why.message().into());

@@ -90,7 +90,7 @@ pub struct Chooser {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choice {
     pub name: String,
-    /// For which domains it signs people in.
+    /// The kind of IdP and protocol.
     pub detail: String,
     /// Where the link goes: the same sign-in, naming this connection.
     pub href: String,
@@ -113,7 +113,7 @@ pub(crate) async fn chooser(
             .iter()
             .map(|r| Choice {
                 name: r.name.clone(),
-                detail: route::served_phrase(r),
+                detail: route::chooser_detail(r),
                 href: href(r),
             })
             .collect(),

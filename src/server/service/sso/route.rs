@@ -26,10 +26,28 @@ pub(crate) enum Route {
 /// The organization's verified claim that covers `domain`: the domain itself, or its nearest
 /// parent verified with subdomains included. Pending, failed and lapsed claims cover nothing.
 pub(crate) fn claim_for(domain: &DomainName, claims: &[db::domains::DomainRow]) -> Option<String> {
+    covering(domain, claims, true)
+}
+
+/// The organization's claim that covers `domain` in any state (pending, failed or lapsed too):
+/// a connection's domain limit counts every domain the organization claims, so that a lapsing
+/// claim makes the limit stricter, never looser.
+pub(crate) fn claim_for_any(
+    domain: &DomainName,
+    claims: &[db::domains::DomainRow],
+) -> Option<String> {
+    covering(domain, claims, false)
+}
+
+fn covering(
+    domain: &DomainName,
+    claims: &[db::domains::DomainRow],
+    only_verified: bool,
+) -> Option<String> {
     let verified = |name: &str, parent: bool| {
         claims.iter().any(|c| {
             c.domain == name
-                && c.state == DomainState::Verified
+                && (!only_verified || c.state == DomainState::Verified)
                 && (!parent || c.include_subdomains)
         })
     };
@@ -123,19 +141,19 @@ fn pick(mut candidates: Vec<ConnectionRow>) -> Route {
     }
 }
 
-/// What a chooser shows of a connection: for which domains it signs people in.
-pub(crate) fn served_phrase(c: &ConnectionRow) -> String {
-    match c.served_domains() {
-        None => "for every domain of the organization".to_owned(),
-        Some(list) if list.is_empty() => "for no domain".to_owned(),
-        Some(list) => format!(
-            "for {}",
-            list.iter()
-                .map(|d| format!("@{d}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
+/// What a chooser shows of a connection beside its name: the kind of IdP and protocol. Not the
+/// domains it serves: the chooser is public, and an organization's domains (an acquisition not
+/// yet announced) are not.
+pub(crate) fn chooser_detail(c: &ConnectionRow) -> String {
+    let protocol = if c.kind == crate::domain::connection::ConnectionKind::Saml {
+        "SAML"
+    } else {
+        "OpenID Connect"
+    };
+    format!(
+        "{} · {protocol}",
+        crate::domain::connection::idp_label(&c.idp)
+    )
 }
 
 #[cfg(test)]
@@ -179,9 +197,14 @@ mod tests {
             claim_for(&d("eu.b.test"), &claims).as_deref(),
             Some("b.test")
         );
-        // A lapsed claim covers nothing.
+        // A lapsed claim covers nothing, except for a connection's domain limit.
         assert_eq!(claim_for(&d("c.test"), &claims), None);
         assert_eq!(claim_for(&d("x.c.test"), &claims), None);
+        assert_eq!(
+            claim_for_any(&d("x.c.test"), &claims).as_deref(),
+            Some("c.test")
+        );
+        assert_eq!(claim_for_any(&d("eu.a.test"), &claims), None);
     }
 
     #[test]
