@@ -673,6 +673,8 @@ pub async fn saml_certificate(
     remove: Option<String>,
     // Any value: fetch the IdP's metadata now (certificates it added or dropped).
     refresh: Option<String>,
+    // `encryption` or `signing`: publish Lanyard's first (or next) key of that use.
+    publish: Option<String>,
 ) -> Result<(), PortalError> {
     use crate::server::service::connections::{SamlPatch, UpdateConnection};
     let c = caller().await?;
@@ -691,6 +693,7 @@ pub async fn saml_certificate(
         saml: Some(SamlPatch {
             add_certificate: opt(add),
             remove_certificate: opt(remove),
+            publish_next_sp_key: opt(publish),
             ..Default::default()
         }),
         ..Default::default()

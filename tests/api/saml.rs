@@ -1135,6 +1135,95 @@ async fn encrypted_assertions_are_decrypted_and_can_be_required(d: Dialect) {
     }
 }
 
+/// Lanyard's encryption certificate can be given to the IdP before encryption is required: the
+/// first key published on request decrypts at once, plain assertions are still accepted until
+/// the requirement is turned on, then refused. A signing key published ahead signs nothing until
+/// signed requests are turned on.
+async fn sp_keys_can_be_published_before_the_setting_that_needs_them(d: Dialect) {
+    let (app, idp) = setup(d).await;
+    let (org, conn) = org_with_saml(&app, &idp, json!({})).await;
+    let id = conn["id"].as_str().unwrap().to_owned();
+    assert_eq!(conn["sp"]["certificates"], json!([]));
+    let path = format!("/api/v1/connections/{id}");
+    let patch = |body: Value| app.api(Method::PATCH, &path, Some(json!({ "saml": body })));
+    // The portal's "Get the encryption certificate" (the organization's own session only).
+    let other = app.create_org("Other").await;
+    let other_cookie = app.redeem(&app.create_link(&other, &["sso"]).await).await;
+    let form = format!("id={id}&publish=encryption");
+    let _ = app
+        .browser_post("/portal/api/saml_certificate", &form, Some(&other_cookie))
+        .await;
+    let r = app.api(Method::GET, &path, None).await;
+    assert_eq!(
+        r.json()["sp"]["certificates"],
+        json!([]),
+        "another organization made no key"
+    );
+    let cookie = app.redeem(&app.create_link(&org, &["sso"]).await).await;
+    let p = app
+        .browser_post("/portal/api/saml_certificate", &form, Some(&cookie))
+        .await;
+    assert!(
+        p.status.is_success() || p.status.is_redirection(),
+        "{}",
+        p.text()
+    );
+    let r = app.api(Method::GET, &path, None).await;
+    let key = r.json()["sp"]["certificates"][0].clone();
+    assert_eq!(
+        (key["use"].as_str(), key["state"].as_str()),
+        (Some("encryption"), Some("active")),
+        "{key}"
+    );
+    assert_eq!(r.json()["saml"]["require_encrypted_assertions"], false);
+    let md = sp_md(&app, &id).await;
+    assert!(md.contains(r#"use="encryption""#), "{md}");
+    assert!(!md.contains(r#"AuthnRequestsSigned="true""#), "{md}");
+    // The IdP takes the certificate from the SP metadata and encrypts: Lanyard decrypts.
+    assert_eq!(idp.register_sp(Some(&md)).await, 204);
+    for (mode, encrypted) in [
+        (json!({"encrypt": {"data": "aes256-gcm"}}), true),
+        (json!({}), false),
+    ] {
+        idp.set_mode(mode).await;
+        let back = location(&idp.post_to(&app, &start(&app, &idp, &org).await).await);
+        let j = exchange(&app, &param(&back, "code").expect("code")).await;
+        assert_eq!(j["profile"]["raw_attributes"]["encrypted"], encrypted);
+    }
+    // Required now: no new key is made, and plain assertions are refused.
+    let r = patch(json!({"require_encrypted_assertions": true})).await;
+    assert_eq!(
+        r.json()["sp"]["certificates"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r.text()
+    );
+    let back = location(&idp.post_to(&app, &start(&app, &idp, &org).await).await);
+    assert!(param(&back, "code").is_none(), "{back}");
+    assert_eq!(
+        last_failure(&app, &org).await["metadata"]["reason"],
+        "unencrypted"
+    );
+    // A signing key published ahead is in the metadata, but requests stay unsigned until the
+    // setting is on.
+    let r = patch(json!({"publish_next_sp_key": "signing"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let md = sp_md(&app, &id).await;
+    assert!(
+        md.contains(r#"use="signing""#) && !md.contains(r#"AuthnRequestsSigned="true""#),
+        "{md}"
+    );
+    let r = app
+        .browser_get(
+            &format!("/sso/authorize?organization={org}&redirect_uri={VENDOR_CB}&state=s"),
+            None,
+        )
+        .await;
+    assert!(!r.header("location").unwrap().contains("Signature="));
+    idp.register_sp(None).await;
+    idp.set_mode(json!({})).await;
+}
+
 /// Rotating Lanyard's SP encryption key: the next key is published beside the active one, the
 /// IdP switches to it mid-run, Lanyard activates it, the IdP's late responses to the old key
 /// still open during the 7-day overlap, and after it they are refused; no sign-in fails on the
@@ -1185,13 +1274,6 @@ async fn sp_encryption_keys_rotate_with_an_overlap(d: Dialect) {
     let r = patch(json!({"publish_next_sp_key": "decryption"})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "saml.publish_next_sp_key");
-    let r = patch(json!({"publish_next_sp_key": "signing"})).await;
-    assert_eq!(
-        r.status,
-        StatusCode::CONFLICT,
-        "signing is off: {}",
-        r.text()
-    );
 
     // The next key is published beside the active one.
     let r = patch(json!({"publish_next_sp_key": "encryption"})).await;
@@ -1579,6 +1661,7 @@ async fn a_guided_draft_is_inert_until_the_idp_is_configured(d: Dialect) {
 }
 
 crate::both_databases!(
+    sp_keys_can_be_published_before_the_setting_that_needs_them,
     idp_metadata_refresh_follows_a_certificate_rollover_with_no_failed_sign_in,
     signed_authn_requests_are_verified_by_an_idp_that_wants_them,
     encrypted_assertions_are_decrypted_and_can_be_required,

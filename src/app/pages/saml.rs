@@ -113,6 +113,17 @@ pub fn SamlDetails(
                     </div>
                 }
             }).collect_view()}
+            {(!s.require_encrypted_assertions && !s.sp_certificates.iter().any(|c| c.key_use == "encryption")).then(|| {
+                let id_p = id.clone();
+                view! {
+                    <ActionForm action=certs attr:class="text-sm" attr:data-testid="publish-encryption-key">
+                        <input type="hidden" name="id" value=id_p />
+                        <input type="hidden" name="publish" value="encryption" />
+                        <p class="text-slate-600">"Your IdP encrypts assertions, or will? Get Lanyard's encryption certificate first and give it to the IdP; Lanyard decrypts at once, and you can require encryption once the test sign-in shows an encrypted assertion."</p>
+                        <button type="submit" class="mt-1 rounded-lg border border-slate-300 px-3 py-1.5">"Get the encryption certificate"</button>
+                    </ActionForm>
+                }
+            })}
             <h3 class="pt-2 font-medium">"Signing certificates"</h3>
             <p class="text-slate-600">"Lanyard accepts a response signed by any certificate below. To rotate without downtime, add the new certificate first, switch the IdP, then remove the old one."</p>
             <ul class="space-y-2">{cert_rows}</ul>

@@ -109,14 +109,12 @@ pub async fn rotate(
     match step {
         Rotation::PublishNext(u) => {
             if find(u, "active").is_none() {
-                return Err(AppError::Conflict {
-                    code: "no_active_sp_key",
-                    message: format!(
-                        "the connection has no {u} key to rotate; turn on {} first",
-                        setting_of(u)
-                    ),
-                    field: Some("saml.publish_next_sp_key"),
-                });
+                // The first key of this use, ahead of the setting that needs it: the admin gives
+                // its certificate to the IdP first (an encryption key decrypts at once, so the
+                // IdP may start encrypting before assertions are required to be encrypted; a
+                // signing key signs once sign_authn_requests is on).
+                let fp = make_key(conn, state, row, u, "active", now).await?;
+                return Ok(serde_json::json!({ "use": u, "published_first": fp }));
             }
             if let Some(n) = find(u, "next") {
                 return Err(AppError::Conflict {
@@ -148,14 +146,6 @@ pub async fn rotate(
                 "retired": old.map(|o| &o.fingerprint),
             }))
         }
-    }
-}
-
-fn setting_of(key_use: &str) -> &'static str {
-    if key_use == ENCRYPTION {
-        "require_encrypted_assertions"
-    } else {
-        "sign_authn_requests"
     }
 }
 
