@@ -47,7 +47,7 @@ async fn returning_identity_of_other_domain_bypasses_the_limit(d: Dialect) {
 
     // A's IdP now asserts another address for the same subject.
     let mut admitted = Vec::new();
-    for email in ["bo@personal.example", "bo", "bo@a.test"] {
+    for email in ["bo@personal.example", "bo", "bo@a.test", "bo@b.test@a.test"] {
         op.next_account(json!({"sub": "sub-bo", "email": email, "email_verified": true}))
             .await;
         let back = sign_in(&app, &op, &format!("connection={a}")).await;
@@ -63,6 +63,32 @@ async fn returning_identity_of_other_domain_bypasses_the_limit(d: Dialect) {
         admitted.is_empty(),
         "through A (limited to a.test) Bo ({bo_id}, b.test) was admitted with: {admitted:?}"
     );
+}
+
+/// An address with two `@` is refused, not judged by its last domain: `x@b.test@a.test` would
+/// join a.test's organization by JIT while a product splitting at the first `@` reads b.test.
+async fn an_address_with_two_ats_is_refused(d: Dialect) {
+    let (app, op) = setup(d).await;
+    let org = app.create_org("Globex").await;
+    verified_domain(&app, &org, "a.test").await;
+    let a = active_connection(&app, &op, &org).await;
+    op.next_account(json!({"sub": "sub-x", "email": "x@b.test@a.test", "email_verified": true}))
+        .await;
+    let back = sign_in(&app, &op, &format!("connection={a}")).await;
+    assert_eq!(
+        param(&back, "error").as_deref(),
+        Some("access_denied"),
+        "{back}"
+    );
+    let f = app
+        .last_audit_event(&org, "authentication.failed")
+        .await
+        .unwrap();
+    assert_eq!(f["metadata"]["reason"], "invalid_email", "{f}");
+    assert!(!app
+        .audit_actions(&org)
+        .await
+        .contains(&"membership.created".to_owned()));
 }
 
 /// b.test lapsing does not reopen A (limited to a.test) to the returning b.test identity: the
@@ -146,6 +172,7 @@ async fn chooser_discloses_other_domains(d: Dialect) {
 }
 
 crate::both_databases!(
+    an_address_with_two_ats_is_refused,
     returning_identity_of_other_domain_bypasses_the_limit,
     lapsed_domain_reopens_a_limited_connection,
     unserved_domain_invitee_skips_required_sso,

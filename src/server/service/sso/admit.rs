@@ -95,6 +95,17 @@ pub(crate) async fn admission(
     let Some(email) = email.map(fold_email) else {
         return refuse(t, TraceRule::Email, AdmissionRefusal::NoEmail, "your identity provider did not send an email address; ask your IT admin to release the email claim".into());
     };
+    // An address with two `@` reads as one domain here and another elsewhere (a product that
+    // splits at the first): refused before anything is judged by its domain.
+    if email.matches('@').count() > 1 {
+        return refuse(
+            t,
+            TraceRule::Email,
+            AdmissionRefusal::InvalidEmail,
+            "the email address your identity provider sent is not valid (it has more than one @)"
+                .into(),
+        );
+    }
     let connection_id = row.connection_id();
     let existing = match subject {
         Some(sub) => db::users::identity_membership(conn, org, &connection_id, sub).await?,
