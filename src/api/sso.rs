@@ -601,6 +601,8 @@ pub async fn create_saml_connection(
             allow_idp_initiated: None,
             sign_authn_requests: None,
             require_encrypted_assertions: None,
+            single_logout: None,
+            idp_slo_url: None,
         }),
         attribute_mapping: None,
         domains: None,

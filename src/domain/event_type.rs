@@ -49,6 +49,8 @@ pub enum EventType {
     AuthenticationSucceeded,
     /// `authentication.failed`: Sign-in refused.
     AuthenticationFailed,
+    /// `session.logout_requested`: Single logout.
+    SessionLogoutRequested,
     /// `membership.created`: Member joined.
     MembershipCreated,
     /// `membership.updated`: Membership updated.
@@ -185,6 +187,7 @@ impl EventType {
         EventType::RedirectUriRemoved,
         EventType::AuthenticationSucceeded,
         EventType::AuthenticationFailed,
+        EventType::SessionLogoutRequested,
         EventType::MembershipCreated,
         EventType::MembershipUpdated,
         EventType::MembershipRoleChanged,
@@ -266,6 +269,7 @@ impl EventType {
             EventType::RedirectUriRemoved => "redirect_uri.removed",
             EventType::AuthenticationSucceeded => "authentication.succeeded",
             EventType::AuthenticationFailed => "authentication.failed",
+            EventType::SessionLogoutRequested => "session.logout_requested",
             EventType::MembershipCreated => "membership.created",
             EventType::MembershipUpdated => "membership.updated",
             EventType::MembershipRoleChanged => "membership.role_changed",
@@ -350,6 +354,7 @@ impl EventType {
             "redirect_uri.removed" => EventType::RedirectUriRemoved,
             "authentication.succeeded" => EventType::AuthenticationSucceeded,
             "authentication.failed" => EventType::AuthenticationFailed,
+            "session.logout_requested" => EventType::SessionLogoutRequested,
             "membership.created" => EventType::MembershipCreated,
             "membership.updated" => EventType::MembershipUpdated,
             "membership.role_changed" => EventType::MembershipRoleChanged,
@@ -435,6 +440,7 @@ impl EventType {
             EventType::RedirectUriRemoved => "Redirect uri removed",
             EventType::AuthenticationSucceeded => "Sign-in",
             EventType::AuthenticationFailed => "Sign-in refused",
+            EventType::SessionLogoutRequested => "Single logout",
             EventType::MembershipCreated => "Member joined",
             EventType::MembershipUpdated => "Membership updated",
             EventType::MembershipRoleChanged => "Member's role changed",

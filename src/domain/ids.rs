@@ -28,6 +28,7 @@ pub enum IdKind {
     WebhookAttempt,
     Staff,
     OauthClient,
+    SsoSession,
 }
 
 impl IdKind {
@@ -59,6 +60,7 @@ impl IdKind {
             IdKind::WebhookAttempt => "wha_",
             IdKind::Staff => "stf_",
             IdKind::OauthClient => "oc_",
+            IdKind::SsoSession => "ssn_",
         }
     }
 }

@@ -13,6 +13,7 @@
 //! | SCIM request log retention (`directories::purge_request_log`) | 10 min | idempotent `DELETE` by age |
 //! | events feed retention (`events::purge`) | 10 min | idempotent `DELETE` by age |
 //! | sign-in attempt retention, 90 days (`activity::purge_attempts`) | 10 min | idempotent `DELETE` by age |
+//! | SSO sessions kept for single logout, 30 days, and unanswered logouts (`sso::purge_sessions`) | 10 min | idempotent `DELETE` by age |
 //! | shared rate-limit windows, PostgreSQL (`ratelimit::purge`) | 10 min | idempotent `DELETE` by age |
 //! | signing key rotation (`oauth::keys::rotate_if_due`) | 10 min | a rotation moves only the keys it read (conditional updates): of two at once, the second gives up |
 //! | audit retention purge (`audit_log::purge_expired`) | 10 min | **not fully safe**: see [`spawn_every_ten_minutes`] |
@@ -132,6 +133,9 @@ fn spawn_every_ten_minutes(state: AppState) {
             }
             if let Err(e) = service::activity::purge_attempts(&state).await {
                 failed("sign-in attempt clean-up", &e);
+            }
+            if let Err(e) = service::sso::purge_sessions(&state).await {
+                failed("SSO session clean-up", &e);
             }
             if let Err(e) = super::http::ratelimit::purge(&state.db, state.clock.now()).await {
                 failed("rate-limit clean-up", &e.into());

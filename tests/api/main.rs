@@ -39,6 +39,7 @@ mod saml_vectors;
 mod scim;
 mod security;
 mod setup_links;
+mod single_logout;
 mod sso;
 mod staff;
 mod webhooks;

@@ -22,6 +22,20 @@
 //        GET /metadata publishes (a certificate rollover announced ahead: ["idp", "other"], then
 //        ["other"]; an outage: status 500; another IdP: entity_id); {} restores the default.
 //   GET  /_test/last → {acs, relay_state, saml_response} of the last response issued (404 before any)
+// Single logout (needs a registered SP whose metadata has a SingleLogoutService; every logout
+// message is signed and every one received must be signed, with RSA-SHA256):
+//   GET  /slo?SAMLRequest=…&RelayState=…&SigAlg=…&Signature=…  the SP's LogoutRequest
+//        (HTTP-Redirect): samlify verifies its signature with the signing certificate of the
+//        registered SP metadata (403 otherwise), then redirects (302) to the SP's
+//        SingleLogoutService with its signed LogoutResponse (InResponseTo, RelayState echoed).
+//   GET  /slo?SAMLResponse=…  the SP's LogoutResponse to a logout this IdP started: verified the
+//        same way (403 otherwise); answers 200 "signed out".
+//   GET  /_test/logout?name_id=…[&session_index=…][&relay_state=…][&binding=redirect|post]
+//        this IdP starts a logout: a signed LogoutRequest to the SP's SingleLogoutService, as a
+//        302 (redirect) or an auto-posting form with an enveloped signature (post).
+//   GET  /_test/last_logout → {request: {id, issuer, name_id, session_index} | null,
+//        response: {in_response_to, status, issuer} | null}: what the last verified logout
+//        messages from the SP said.
 //   POST /_test/sp {metadata: <SP metadata XML> | null} → 204: as an admin uploading the SP's
 //        metadata into the IdP. While one that says AuthnRequestsSigned="true" is registered the
 //        IdP wants signed AuthnRequests (WantAuthnRequestsSigned): an HTTP-Redirect request must carry SigAlg and Signature that
@@ -117,6 +131,8 @@ let last = null;
 // What /metadata publishes (see /_test/metadata).
 let published = { keys: ['idp'], status: 200, entity_id: null };
 let baseUrl = '';
+// The last verified logout messages from the SP (see /_test/last_logout).
+let lastLogout = { request: null, response: null };
 
 class HttpError extends Error {
   constructor(status, message) { super(message); this.status = status; }
@@ -146,6 +162,12 @@ function buildIdp(keyName, algorithm, wantSigned, encrypt) {
     wantAuthnRequestsSigned: wantSigned,
     nameIDFormat: [NAMEID_EMAIL],
     requestSignatureAlgorithm: ALGORITHMS[algorithm],
+    // The SP's logout messages must be signed (samlify checks with the SP metadata's cert).
+    wantLogoutRequestSigned: true,
+    wantLogoutResponseSigned: true,
+    singleLogoutService: [
+      { Binding: BINDING_REDIRECT, Location: `${baseUrl}/slo` },
+    ],
     singleSignOnService: [
       { Binding: BINDING_REDIRECT, Location: `${baseUrl}/sso` },
       { Binding: BINDING_POST, Location: `${baseUrl}/sso` },
@@ -335,6 +357,46 @@ async function handleSso(res, binding, params, rawQuery = '') {
   postPage(res, { acs, relayState, samlResponse });
 }
 
+// A logout message from the registered SP by HTTP-Redirect: its signature is verified by samlify
+// over the raw query bytes with the SP metadata's signing certificate.
+async function handleSlo(res, params, rawQuery) {
+  if (!registeredSp) throw new HttpError(409, 'no SP registered: POST /_test/sp first');
+  const isRequest = params.has('SAMLRequest');
+  const query = {
+    SAMLRequest: params.get('SAMLRequest') ?? undefined,
+    SAMLResponse: params.get('SAMLResponse') ?? undefined,
+    RelayState: params.get('RelayState') ?? undefined,
+    SigAlg: params.get('SigAlg') ?? undefined,
+    Signature: params.get('Signature') ?? undefined,
+  };
+  const parts = rawQuery.split('&');
+  const octetString = [isRequest ? 'SAMLRequest' : 'SAMLResponse', 'RelayState', 'SigAlg']
+    .map((name) => parts.find((q) => q.startsWith(`${name}=`)))
+    .filter((q) => q !== undefined)
+    .join('&');
+  const idp = makeIdp();
+  let parsed;
+  try {
+    parsed = isRequest
+      ? await idp.parseLogoutRequest(registeredSp, 'redirect', { query, octetString })
+      : await idp.parseLogoutResponse(registeredSp, 'redirect', { query, octetString });
+  } catch (e) {
+    throw new HttpError(403, `logout message refused by samlify: ${e?.message ?? e}`);
+  }
+  const ex = parsed.extract ?? {};
+  const issuer = typeof ex.issuer === 'string' ? ex.issuer.trim() : '';
+  if (issuer !== registeredSp.entityMeta.getEntityID()) throw new HttpError(403, `logout message from ${issuer}, not from the registered SP`);
+  if (!isRequest) {
+    const status = parsed.samlContent.match(/StatusCode[^>]*Value="([^"]+)"/)?.[1] ?? null;
+    lastLogout.response = { in_response_to: ex.response?.inResponseTo ?? null, status, issuer };
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('signed out\n');
+    return;
+  }
+  lastLogout.request = { id: ex.request?.id ?? null, issuer, name_id: ex.nameID ?? null, session_index: ex.sessionIndex ?? null };
+  const { context } = idp.createLogoutResponse(registeredSp, parsed, 'redirect', { relayState: query.RelayState ?? '' });
+  res.writeHead(302, { location: context }).end();
+}
+
 async function readBody(req) {
   let body = '';
   for await (const chunk of req) {
@@ -441,13 +503,54 @@ async function route(req, res) {
       registeredSp = null;
     } else {
       if (typeof body.metadata !== 'string') throw new HttpError(400, 'metadata must be the SP metadata XML');
-      const sp = ServiceProvider({ metadata: body.metadata });
+      // Logout messages to this SP are signed (samlify signs when the target wants them signed).
+      const sp = ServiceProvider({ metadata: body.metadata, wantLogoutRequestSigned: true, wantLogoutResponseSigned: true });
       if (sp.entityMeta.isAuthnRequestSigned() && !sp.entityMeta.getX509Certificate('signing')) {
         throw new HttpError(400, 'the SP metadata says AuthnRequestsSigned but has no signing certificate (KeyDescriptor use="signing")');
       }
       registeredSp = sp;
     }
     res.writeHead(204).end();
+    return;
+  }
+  if (p === '/slo' && req.method === 'GET') {
+    await handleSlo(res, url.searchParams, url.search.slice(1));
+    return;
+  }
+  if (p === '/_test/logout' && req.method === 'GET') {
+    if (!registeredSp) throw new HttpError(409, 'no SP registered: POST /_test/sp first');
+    const nameId = url.searchParams.get('name_id');
+    if (!nameId) throw new HttpError(400, 'name_id is required');
+    const binding = url.searchParams.get('binding') ?? 'redirect';
+    oneOf('binding', binding, ['redirect', 'post']);
+    const user = { logoutNameID: nameId, sessionIndex: url.searchParams.get('session_index') ?? '' };
+    const relayState = url.searchParams.get('relay_state') ?? '';
+    const idp = makeIdp();
+    // samlify's template always has a SessionIndex element; without one, leave it out.
+    const dropEmptyIndex = (template, tags) => {
+      const t = user.sessionIndex ? template : template.replace('<samlp:SessionIndex>{SessionIndex}</samlp:SessionIndex>', '');
+      return { id: tags.ID, context: SamlLib.replaceTagsByValue(t, tags) };
+    };
+    if (binding === 'redirect') {
+      const { context } = idp.createLogoutRequest(registeredSp, 'redirect', user, { relayState, customTagReplacement: dropEmptyIndex });
+      res.writeHead(302, { location: context }).end();
+      return;
+    }
+    const out = idp.createLogoutRequest(registeredSp, 'post', user, { relayState });
+    const relay = relayState ? `\n  <input type="hidden" name="RelayState" value="${htmlEscape(relayState)}">` : '';
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(`<!doctype html>
+<html><head><meta charset="utf-8"><title>Signing out…</title></head>
+<body>
+<form method="post" action="${htmlEscape(out.entityEndpoint)}">
+  <input type="hidden" name="SAMLRequest" value="${htmlEscape(out.context)}">${relay}
+  <button type="submit">Continue</button>
+</form>
+</body></html>
+`);
+    return;
+  }
+  if (p === '/_test/last_logout' && req.method === 'GET') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(lastLogout));
     return;
   }
   if (p === '/_test/last' && req.method === 'GET') {

@@ -39,6 +39,11 @@ pub struct ConnectionRow {
     pub saml_require_encrypted_assertions: bool,
     /// JSON array of the verified domains the connection may sign people in for; `None`: all.
     pub domains: Option<String>,
+    /// Whether single logout is on (SP metadata publishes a SingleLogoutService).
+    #[sqlx(try_from = "super::Flag")]
+    pub saml_single_logout: bool,
+    /// The IdP's HTTP-Redirect SingleLogoutService.
+    pub saml_idp_slo_url: Option<String>,
 }
 
 impl ConnectionRow {
@@ -80,11 +85,11 @@ impl ConnectionRow {
     }
 }
 
-const CONN_COLUMNS: &str = "id, organization_id, kind, name, state, idp, oidc_issuer, oidc_client_id, oidc_client_secret_enc, last_test_at, last_test_ok, created_at, updated_at, saml_idp_entity_id, saml_idp_sso_url, saml_idp_metadata_url, saml_allow_idp_initiated, attribute_mapping, saml_sign_authn_requests, saml_require_encrypted_assertions, domains";
+const CONN_COLUMNS: &str = "id, organization_id, kind, name, state, idp, oidc_issuer, oidc_client_id, oidc_client_secret_enc, last_test_at, last_test_ok, created_at, updated_at, saml_idp_entity_id, saml_idp_sso_url, saml_idp_metadata_url, saml_allow_idp_initiated, attribute_mapping, saml_sign_authn_requests, saml_require_encrypted_assertions, domains, saml_single_logout, saml_idp_slo_url";
 
 pub async fn insert_connection(conn: &mut Conn, r: &ConnectionRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO connections ({CONN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+        "INSERT INTO connections ({CONN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
     ))
     .bind(&r.id)
     .bind(&r.organization_id)
@@ -107,6 +112,8 @@ pub async fn insert_connection(conn: &mut Conn, r: &ConnectionRow) -> Result<(),
     .bind(i64::from(r.saml_sign_authn_requests))
     .bind(i64::from(r.saml_require_encrypted_assertions))
     .bind(&r.domains)
+    .bind(i64::from(r.saml_single_logout))
+    .bind(&r.saml_idp_slo_url)
     .execute(conn)
     .await
     .map(|_| ())
@@ -121,7 +128,8 @@ pub async fn update_connection(
         "UPDATE connections SET name = $3, state = $4, idp = $5, oidc_issuer = $6, oidc_client_id = $7, \
          oidc_client_secret_enc = $8, last_test_at = $9, last_test_ok = $10, updated_at = $11, \
          saml_idp_entity_id = $12, saml_idp_sso_url = $13, saml_idp_metadata_url = $14, saml_allow_idp_initiated = $15, \
-         attribute_mapping = $16, saml_sign_authn_requests = $17, saml_require_encrypted_assertions = $18, domains = $19 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
+         attribute_mapping = $16, saml_sign_authn_requests = $17, saml_require_encrypted_assertions = $18, domains = $19, \
+         saml_single_logout = $20, saml_idp_slo_url = $21 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
     )
     .bind(&r.id)
     .bind(organization_id)
@@ -142,6 +150,8 @@ pub async fn update_connection(
     .bind(i64::from(r.saml_sign_authn_requests))
     .bind(i64::from(r.saml_require_encrypted_assertions))
     .bind(&r.domains)
+    .bind(i64::from(r.saml_single_logout))
+    .bind(&r.saml_idp_slo_url)
     .execute(conn)
     .await?;
     Ok(res.rows_affected() == 1)

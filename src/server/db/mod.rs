@@ -36,6 +36,7 @@ pub mod saml;
 pub mod scim_log;
 pub mod setup_links;
 pub mod sign_in;
+pub mod sso_sessions;
 pub mod staff;
 pub mod users;
 pub mod webhooks;

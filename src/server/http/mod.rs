@@ -118,6 +118,11 @@ pub fn build_router(state: AppState) -> Router {
             axum::routing::post(sso::saml_acs),
         )
         .route("/sso/saml/{connection}/metadata", get(sso::saml_metadata))
+        .route(
+            "/sso/saml/{connection}/slo",
+            get(sso::saml_slo_redirect).post(sso::saml_slo_post),
+        )
+        .route("/sso/oidc/logout", get(sso::oidc_logout))
         .route("/scim/v2", axum::routing::any(scim::no_directory))
         .route("/scim/v2/", axum::routing::any(scim::no_directory))
         .route("/scim/v2/{directory}", axum::routing::any(scim::entry))
@@ -353,7 +358,9 @@ async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next) -> 
     let path = req.uri().path();
     // The SAML ACS receives the IdP's cross-site form POST by design; the signed assertion and
     // the server-side pending request protect it, and it reads no session.
-    let saml_acs = path.starts_with("/sso/saml/") && path.ends_with("/acs");
+    // So does its SingleLogoutService (the IdP's signed LogoutRequest or LogoutResponse).
+    let saml_acs =
+        path.starts_with("/sso/saml/") && (path.ends_with("/acs") || path.ends_with("/slo"));
     // The SCIM server authenticates with the directory's bearer token, never a cookie; the
     // OpenID Provider's token and UserInfo endpoints with the client's credentials or the
     // access token.

@@ -96,6 +96,66 @@ pub async fn saml_acs(
     render(&state, next)
 }
 
+/// `GET /sso/saml/{connection}/slo`: the IdP's logout message by HTTP-Redirect (its signature
+/// covers the raw query bytes, so the query is read as sent).
+pub async fn saml_slo_redirect(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    axum::extract::Path(connection): axum::extract::Path<String>,
+    uri: axum::http::Uri,
+) -> Response {
+    let query = uri.query().unwrap_or("");
+    let next = sso::saml_slo(
+        &state,
+        &ctx,
+        &connection,
+        crate::server::protocol::saml::logout::Binding::Redirect(query),
+    )
+    .await;
+    render(&state, next)
+}
+
+/// The HTTP-POST form of a logout message.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct SloForm {
+    #[serde(rename = "SAMLRequest")]
+    saml_request: Option<String>,
+    #[serde(rename = "SAMLResponse")]
+    saml_response: Option<String>,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+/// `POST /sso/saml/{connection}/slo`: the IdP's logout message by HTTP-POST.
+pub async fn saml_slo_post(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    axum::extract::Path(connection): axum::extract::Path<String>,
+    axum::extract::Form(form): axum::extract::Form<SloForm>,
+) -> Response {
+    let next = sso::saml_slo(
+        &state,
+        &ctx,
+        &connection,
+        crate::server::protocol::saml::logout::Binding::Post {
+            request: form.saml_request.as_deref(),
+            response: form.saml_response.as_deref(),
+            relay_state: form.relay_state.as_deref(),
+        },
+    )
+    .await;
+    render(&state, next)
+}
+
+/// `GET /sso/oidc/logout?state=…`: back from an OIDC IdP's logout.
+pub async fn oidc_logout(
+    State(state): State<AppState>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let next = sso::oidc_logout_return(&state, q.get("state").map(String::as_str)).await;
+    render(&state, next)
+}
+
 /// `GET /sso/saml/{connection}/metadata`: the SP metadata XML (also the SP entity id).
 pub async fn saml_metadata(
     State(state): State<AppState>,

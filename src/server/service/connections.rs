@@ -41,6 +41,8 @@ pub struct SpInfo {
     /// Lanyard's own SP certificates for this connection (published in its metadata), for IdPs
     /// that verify signed AuthnRequests. Empty until the connection first needs a key.
     pub certificates: Vec<SpCertificate>,
+    /// Lanyard's SingleLogoutService (HTTP-Redirect and HTTP-POST), when single logout is on.
+    pub slo_url: Option<String>,
 }
 
 /// One of Lanyard's SP certificates of a connection (its private key never leaves Lanyard).
@@ -103,6 +105,11 @@ pub struct SamlSettings {
     /// Whether a plain assertion is refused (the IdP must encrypt to Lanyard's SP encryption
     /// certificate).
     pub require_encrypted_assertions: bool,
+    /// Whether single logout is on: the IdP's signed LogoutRequests end sign-in sessions, and
+    /// the vendor can start a logout at the IdP (`POST /api/v1/sso/logout`).
+    pub single_logout: bool,
+    /// The IdP's HTTP-Redirect SingleLogoutService (from its metadata, or set by hand).
+    pub idp_slo_url: Option<String>,
     /// Several may be active at once so that a rotation has no downtime.
     pub certificates: Vec<SamlCertificate>,
     /// Set up from a metadata URL: its scheduled refresh.
@@ -173,6 +180,13 @@ pub struct SamlInput {
     /// Refuse plain assertions; Lanyard's SP encryption key is made and published on first use.
     #[serde(default)]
     pub require_encrypted_assertions: Option<bool>,
+    /// Turn single logout on (Lanyard's SP signing key is made on first use: logout messages
+    /// are always signed).
+    #[serde(default)]
+    pub single_logout: Option<bool>,
+    /// The IdP's HTTP-Redirect SingleLogoutService URL (metadata fills it in; `""` clears it).
+    #[serde(default)]
+    pub idp_slo_url: Option<String>,
 }
 
 /// SAML changes: a new source replaces the IdP values and the certificate set; single
@@ -198,6 +212,13 @@ pub struct SamlPatch {
     /// Refuse plain assertions; Lanyard's SP encryption key is made and published on first use.
     #[serde(default)]
     pub require_encrypted_assertions: Option<bool>,
+    /// Turn single logout on (Lanyard's SP signing key is made on first use: logout messages
+    /// are always signed).
+    #[serde(default)]
+    pub single_logout: Option<bool>,
+    /// The IdP's HTTP-Redirect SingleLogoutService URL (metadata fills it in; `""` clears it).
+    #[serde(default)]
+    pub idp_slo_url: Option<String>,
     /// `signing` or `encryption`: publish a `next` SP key of that use beside the active one (in
     /// the SP metadata, so the IdP can take it before Lanyard switches).
     #[serde(default)]
@@ -327,6 +348,27 @@ pub fn acs_url(state: &AppState, id: &str) -> String {
     format!("{}/sso/saml/{id}/acs", state.config.base_url())
 }
 
+/// Lanyard's SingleLogoutService of a SAML connection (the Destination of the IdP's logout
+/// messages).
+pub fn slo_url(state: &AppState, id: &str) -> String {
+    format!("{}/sso/saml/{id}/slo", state.config.base_url())
+}
+
+/// The IdP's SLO URL as given: blank clears it, anything else must be a usable URL.
+fn checked_slo_url(state: &AppState, u: &str) -> Result<Option<String>, AppError> {
+    let u = u.trim();
+    if u.is_empty() {
+        return Ok(None);
+    }
+    state.outbound.check_url(u).map_err(|e| {
+        FieldError::new(
+            "saml.idp_slo_url",
+            format!("the IdP's single logout URL is not usable: {e}; copy the SingleLogoutService (HTTP-Redirect) URL from the IdP's metadata"),
+        )
+    })?;
+    Ok(Some(u.to_owned()))
+}
+
 fn cert_view(c: &CertificateRow, now: i64) -> SamlCertificate {
     SamlCertificate {
         id: c.id.clone(),
@@ -371,6 +413,7 @@ fn view(state: &AppState, r: ConnectionRow, parts: &Parts) -> Connection {
             acs_url: acs_url(state, &r.id),
             metadata_url: sp_entity_id(state, &r.id),
             certificates: sp_keys.iter().map(|k| sp_cert_view(k, now)).collect(),
+            slo_url: r.saml_single_logout.then(|| slo_url(state, &r.id)),
         }),
         saml: (saml && r.is_configured()).then(|| SamlSettings {
             idp_entity_id: r.saml_idp_entity_id.clone().unwrap_or_default(),
@@ -379,6 +422,8 @@ fn view(state: &AppState, r: ConnectionRow, parts: &Parts) -> Connection {
             allow_idp_initiated: r.saml_allow_idp_initiated,
             sign_authn_requests: r.saml_sign_authn_requests,
             require_encrypted_assertions: r.saml_require_encrypted_assertions,
+            single_logout: r.saml_single_logout,
+            idp_slo_url: r.saml_idp_slo_url.clone(),
             certificates: certs.iter().map(|c| cert_view(c, now)).collect(),
             metadata_refresh: r
                 .saml_idp_metadata_url
@@ -418,6 +463,8 @@ struct SamlSource {
     sso_url: String,
     metadata_url: Option<String>,
     certificates: Vec<Vec<u8>>,
+    /// The IdP's SingleLogoutService from its metadata.
+    slo_url: Option<String>,
 }
 
 /// Resolves exactly one source (metadata XML, metadata URL, or values by hand) into IdP values.
@@ -456,6 +503,7 @@ async fn resolve_saml(
             entity_id: m.entity_id,
             sso_url: m.sso_url,
             metadata_url: None,
+            slo_url: m.slo_url,
             certificates: m.certificates,
         }
     } else if let Some(u) = url {
@@ -471,6 +519,7 @@ async fn resolve_saml(
             entity_id: m.entity_id,
             sso_url: m.sso_url,
             metadata_url: Some(u),
+            slo_url: m.slo_url,
             certificates: m.certificates,
         }
     } else {
@@ -499,6 +548,7 @@ async fn resolve_saml(
             entity_id,
             sso_url,
             metadata_url: None,
+            slo_url: None,
             certificates,
         }
     };
@@ -769,6 +819,8 @@ fn draft_row(
         saml_sign_authn_requests: false,
         saml_require_encrypted_assertions: false,
         domains: None,
+        saml_single_logout: false,
+        saml_idp_slo_url: None,
     }
 }
 
@@ -788,6 +840,7 @@ async fn ensure_sp_keys(
     }
     for (wanted, key_use) in [
         (row.saml_sign_authn_requests, SIGNING),
+        (row.saml_single_logout, SIGNING),
         (row.saml_require_encrypted_assertions, ENCRYPTION),
     ] {
         if wanted {
@@ -887,6 +940,11 @@ async fn apply_create_settings(
             row.saml_sign_authn_requests = m.sign_authn_requests.unwrap_or(false);
             row.saml_require_encrypted_assertions =
                 m.require_encrypted_assertions.unwrap_or(false);
+            row.saml_single_logout = m.single_logout.unwrap_or(false);
+            row.saml_idp_slo_url = src.slo_url.clone();
+            if let Some(u) = &m.idp_slo_url {
+                row.saml_idp_slo_url = checked_slo_url(state, u)?;
+            }
             for der in &src.certificates {
                 certs.push(cert_row(organization_id, &id, der, now)?);
             }
@@ -1162,6 +1220,7 @@ async fn apply_saml_patch(
         row.saml_idp_entity_id = Some(src.entity_id);
         row.saml_idp_sso_url = Some(src.sso_url);
         row.saml_idp_metadata_url = src.metadata_url;
+        row.saml_idp_slo_url = src.slo_url;
         let mut rows = Vec::new();
         for der in &src.certificates {
             rows.push(cert_row(organization_id, &row.id, der, now)?);
@@ -1190,6 +1249,17 @@ async fn apply_saml_patch(
         row.saml_require_encrypted_assertions = b;
         row.last_test_ok = None;
         changed.push("require_encrypted_assertions");
+    }
+    if let Some(b) = m.single_logout.filter(|b| *b != row.saml_single_logout) {
+        row.saml_single_logout = b;
+        changed.push("single_logout");
+    }
+    if let Some(u) = &m.idp_slo_url {
+        let u = checked_slo_url(state, u)?;
+        if u != row.saml_idp_slo_url {
+            row.saml_idp_slo_url = u;
+            changed.push("idp_slo_url");
+        }
     }
     if let Some(pem) = m
         .add_certificate

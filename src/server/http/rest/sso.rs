@@ -9,8 +9,11 @@ use utoipa_axum::routes;
 use super::error::{ApiResult, ErrorEnvelope};
 use super::extract::ApiJson;
 use super::refusals;
-use crate::server::service::sso::{self, SignInResult};
+use crate::server::audit::RequestContext;
+use crate::server::service::api_keys::ApiPrincipal;
+use crate::server::service::sso::{self, LogoutRequest, LogoutStart, SignInResult};
 use crate::server::state::AppState;
+use axum::Extension;
 
 /// `POST /sso/token` body.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -37,7 +40,28 @@ pub async fn sso_token(
     ))
 }
 
+#[utoipa::path(post, path = "/sso/logout", tag = "sso",
+    request_body = LogoutRequest,
+    responses(refusals::JsonPost, (status = 200, body = LogoutStart), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+/// Ends an SSO session (the profile's `session_id`) and answers the URL to send the browser to:
+/// the IdP's logout with Lanyard's signed LogoutRequest (SAML) or its `end_session_endpoint`
+/// (OIDC), which comes back to `return_to` through Lanyard. When the IdP cannot be asked,
+/// `idp_logout` is false, `reason` says why and `url` is `return_to`.
+pub async fn sso_logout(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(input): ApiJson<LogoutRequest>,
+) -> ApiResult<Json<LogoutStart>> {
+    Ok(Json(
+        sso::start_logout(&state, &p.actor(), &ctx, input).await?,
+    ))
+}
+
 /// The routes, each with its OpenAPI operation.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(sso_token))
+    OpenApiRouter::new()
+        .routes(routes!(sso_token))
+        .routes(routes!(sso_logout))
 }

@@ -289,6 +289,29 @@ pub fn verify<'a, 'i>(
     Ok(target)
 }
 
+/// Verifies a signature carried beside the message (the HTTP-Redirect binding signs the query's
+/// bytes, SAML bindings §3.4.4.1) with one of the pinned certificates. RSA only: the binding
+/// leaves the ECDSA value's encoding open, and no IdP Lanyard meets signs redirects with EC.
+pub fn verify_detached(
+    pinned: &[PinnedCertificate],
+    sig_alg: &str,
+    data: &[u8],
+    signature: &[u8],
+) -> Result<(), String> {
+    let (md, key_type) = signature_method(sig_alg)
+        .filter(|(_, k)| *k == Id::RSA)
+        .ok_or_else(|| {
+            format!("the signature algorithm {sig_alg} is not accepted (RSA-SHA256 or stronger)")
+        })?;
+    for p in pinned.iter().filter(|p| p.key.id() == key_type) {
+        let mut v = Verifier::new(md, &p.key).map_err(|e| e.to_string())?;
+        if v.verify_oneshot(signature, data).unwrap_or(false) {
+            return Ok(());
+        }
+    }
+    Err("the signature does not verify with any pinned certificate".into())
+}
+
 /// XML-DSig writes an ECDSA signature as r‖s; OpenSSL verifies DER.
 fn ecdsa_der(raw: &[u8]) -> Result<Vec<u8>, String> {
     if raw.is_empty() || !raw.len().is_multiple_of(2) {

@@ -20,6 +20,8 @@ pub struct IdpMetadata {
     pub sso_url: String,
     /// DER signing certificates (KeyDescriptor use="signing" or without use).
     pub certificates: Vec<Vec<u8>>,
+    /// The HTTP-Redirect SingleLogoutService, when the IdP has one.
+    pub slo_url: Option<String>,
 }
 
 /// Parses IdP metadata XML. Errors are sentences for the admin.
@@ -70,10 +72,16 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, String> {
     if certificates.is_empty() {
         return Err("the metadata has no signing certificate (KeyDescriptor use=\"signing\"); Lanyard never accepts unsigned assertions".into());
     }
+    let slo_url = children(idp, MD, "SingleLogoutService")
+        .find(|s| s.attribute("Binding") == Some(REDIRECT))
+        .and_then(|s| s.attribute("Location"))
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty());
     Ok(IdpMetadata {
         entity_id,
         sso_url,
         certificates,
+        slo_url,
     })
 }
 
@@ -150,14 +158,30 @@ pub fn to_pem(der: &[u8]) -> String {
 }
 
 /// Lanyard's SP metadata for one connection: its ACS, its published SP certificates (base64
-/// DER) for signing and for encryption, and whether it signs its AuthnRequests.
+/// DER) for signing and for encryption, whether it signs its AuthnRequests, and its
+/// SingleLogoutService (HTTP-Redirect and HTTP-POST) when single logout is on.
 pub fn sp_metadata(
     entity_id: &str,
     acs_url: &str,
     signing_certificates: &[String],
     encryption_certificates: &[String],
     authn_requests_signed: bool,
+    slo_url: Option<&str>,
 ) -> String {
+    let slo: String = slo_url
+        .map(|u| {
+            [REDIRECT, POST]
+                .iter()
+                .map(|b| {
+                    format!(
+                        r#"
+    <md:SingleLogoutService Binding="{b}" Location="{}"/>"#,
+                        xml_escape(u)
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let key = |key_use: &str, der_b64: &String, methods: &str| {
         format!(
             r#"
@@ -190,7 +214,7 @@ pub fn sp_metadata(
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="{MD}" entityID="{eid}">
-  <md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{keys}
+  <md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{keys}{slo}
     <md:NameIDFormat>{fmt}</md:NameIDFormat>
     <md:AssertionConsumerService Binding="{POST}" Location="{acs}" index="0" isDefault="true"/>
   </md:SPSSODescriptor>
@@ -215,6 +239,7 @@ mod tests {
             &[],
             &[],
             false,
+            None,
         );
         let doc = roxmltree::Document::parse(&xml).unwrap();
         assert_eq!(
@@ -241,6 +266,7 @@ mod tests {
             &["MIIB".into()],
             &["MIIC".into()],
             true,
+            Some("https://l.test/slo"),
         ))
         .unwrap_err();
         assert!(e.contains("IDPSSODescriptor"), "{e}");

@@ -6,6 +6,7 @@
 pub mod attributes;
 pub mod c14n;
 pub mod dsig;
+pub mod logout;
 pub mod metadata;
 pub mod request;
 pub mod response;

@@ -38,8 +38,7 @@ pub const SIG_ALG_RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa
 
 /// The IdP URL with `SAMLRequest` (raw DEFLATE, base64) and `RelayState`.
 pub fn redirect_url(sso_url: &str, request_xml: &str, relay_state: &str) -> Result<String, String> {
-    let query = request_query(request_xml, relay_state)?;
-    append_query(sso_url, &query)
+    message_url(sso_url, SAML_REQUEST, request_xml, Some(relay_state), None)
 }
 
 /// The same, signed with `key` (RSA-SHA256): `SigAlg` and `Signature` follow `RelayState`.
@@ -49,19 +48,45 @@ pub fn signed_redirect_url(
     relay_state: &str,
     key: &openssl::pkey::PKeyRef<openssl::pkey::Private>,
 ) -> Result<String, String> {
-    let mut query = request_query(request_xml, relay_state)?;
-    query.push_str("&SigAlg=");
-    query.push_str(&encode(SIG_ALG_RSA_SHA256));
-    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), key)
-        .map_err(|e| format!("cannot sign the AuthnRequest: {e}"))?;
-    let signature = signer
-        .sign_oneshot_to_vec(query.as_bytes())
-        .map_err(|e| format!("cannot sign the AuthnRequest: {e}"))?;
-    query.push_str("&Signature=");
-    query.push_str(&encode(
-        &base64::engine::general_purpose::STANDARD.encode(signature),
-    ));
-    append_query(sso_url, &query)
+    message_url(
+        sso_url,
+        SAML_REQUEST,
+        request_xml,
+        Some(relay_state),
+        Some(key),
+    )
+}
+
+/// The query parameter of a request message.
+pub const SAML_REQUEST: &str = "SAMLRequest";
+/// The query parameter of a response message.
+pub const SAML_RESPONSE: &str = "SAMLResponse";
+
+/// Any SAML message by HTTP-Redirect (`param` is [`SAML_REQUEST`] or [`SAML_RESPONSE`]): the
+/// message deflated and base64-encoded, `RelayState` when there is one, and with `key` the
+/// RSA-SHA256 `SigAlg` and `Signature` over exactly those query bytes.
+pub fn message_url(
+    url: &str,
+    param: &str,
+    xml: &str,
+    relay_state: Option<&str>,
+    key: Option<&openssl::pkey::PKeyRef<openssl::pkey::Private>>,
+) -> Result<String, String> {
+    let mut query = message_query(param, xml, relay_state)?;
+    if let Some(key) = key {
+        query.push_str("&SigAlg=");
+        query.push_str(&encode(SIG_ALG_RSA_SHA256));
+        let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), key)
+            .map_err(|e| format!("cannot sign the SAML message: {e}"))?;
+        let signature = signer
+            .sign_oneshot_to_vec(query.as_bytes())
+            .map_err(|e| format!("cannot sign the SAML message: {e}"))?;
+        query.push_str("&Signature=");
+        query.push_str(&encode(
+            &base64::engine::general_purpose::STANDARD.encode(signature),
+        ));
+    }
+    append_query(url, &query)
 }
 
 fn encode(v: &str) -> String {
@@ -69,21 +94,21 @@ fn encode(v: &str) -> String {
 }
 
 /// `SAMLRequest=…&RelayState=…`, each value form-encoded: the exact bytes a signature covers.
-fn request_query(request_xml: &str, relay_state: &str) -> Result<String, String> {
+fn message_query(param: &str, xml: &str, relay_state: Option<&str>) -> Result<String, String> {
     let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(request_xml.as_bytes())
-        .map_err(|e| e.to_string())?;
+    enc.write_all(xml.as_bytes()).map_err(|e| e.to_string())?;
     let deflated = enc.finish().map_err(|e| e.to_string())?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(deflated);
-    Ok(format!(
-        "SAMLRequest={}&RelayState={}",
-        encode(&b64),
-        encode(relay_state)
-    ))
+    let mut q = format!("{param}={}", encode(&b64));
+    if let Some(rs) = relay_state {
+        q.push_str("&RelayState=");
+        q.push_str(&encode(rs));
+    }
+    Ok(q)
 }
 
 /// `sso_url` with `query` after any query it already has.
-fn append_query(sso_url: &str, query: &str) -> Result<String, String> {
+pub(crate) fn append_query(sso_url: &str, query: &str) -> Result<String, String> {
     let mut url =
         url::Url::parse(sso_url).map_err(|_| format!("the IdP SSO URL {sso_url} is not a URL"))?;
     let joined = match url.query() {

@@ -240,7 +240,18 @@ pub(super) async fn conclude(
             .await?;
             Ok(fail_to(&f))
         }
-        Ok(result) => {
+        Ok(mut result) => {
+            // The SSO session single logout names; the vendor keeps its id with its own session.
+            let membership = result
+                .membership
+                .get("id")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            let session_id =
+                super::logout::open_session(state, row, &identity, membership.as_deref()).await?;
+            if let Some(p) = result.profile.as_object_mut() {
+                p.insert("session_id".into(), session_id.into());
+            }
             crate::server::metrics::sign_in(
                 &row.kind,
                 SignInPurpose::Signin.as_str(),

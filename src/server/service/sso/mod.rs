@@ -10,6 +10,7 @@ use crate::server::state::AppState;
 mod admit;
 mod authorize;
 mod callback;
+pub(crate) mod logout;
 mod redirect_uris;
 pub(crate) mod route;
 mod saml;
@@ -21,6 +22,9 @@ pub(crate) use authorize::begin_for;
 pub use authorize::{authorize, begin_invite, begin_test};
 pub(crate) use callback::record_failure;
 pub use callback::{callback, last_test};
+pub use logout::{
+    oidc_logout_return, purge_sessions, saml_slo, start_logout, LogoutRequest, LogoutStart,
+};
 pub(crate) use redirect_uris::check_redirect_uri;
 pub use redirect_uris::{add_redirect_uri, list_redirect_uris, remove_redirect_uri, RedirectUri};
 pub(crate) use saml::default_redirect;

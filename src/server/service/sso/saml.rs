@@ -263,7 +263,7 @@ const DECODED_CERTIFICATES_MAX: usize = 4096;
 
 /// The certificates pinned on the connection now, decoded once per certificate. A stored value
 /// that does not decode is left out, as before.
-async fn pinned_certificates(
+pub(super) async fn pinned_certificates(
     state: &AppState,
     organization_id: &OrgId,
     connection_id: &ConnectionId,
@@ -322,7 +322,7 @@ pub(crate) async fn default_redirect(state: &AppState) -> Result<Option<String>,
 }
 
 /// A live SAML connection by its id alone (the ACS and SP metadata URLs carry only that).
-async fn saml_connection(
+pub(super) async fn saml_connection(
     state: &AppState,
     connection_id: &str,
 ) -> Result<Option<db::connections::ConnectionRow>, AppError> {
@@ -362,5 +362,8 @@ pub async fn sp_metadata(
         &of(sp_keys::SIGNING),
         &of(sp_keys::ENCRYPTION),
         r.saml_sign_authn_requests,
+        r.saml_single_logout
+            .then(|| connections::slo_url(state, &r.id))
+            .as_deref(),
     )))
 }

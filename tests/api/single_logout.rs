@@ -1,0 +1,324 @@
+//! Single logout against real IdPs: npm samlify here (tests/support/saml_idp.mjs) and PyPI
+//! pysaml2 in saml_pysaml2.rs. The IdP verifies Lanyard's signed LogoutRequest (SP-initiated,
+//! from `POST /api/v1/sso/logout`) and Lanyard's signed LogoutResponse; Lanyard verifies the IdP's
+//! signed LogoutRequests (HTTP-Redirect and HTTP-POST), ends exactly the sessions they name,
+//! tells the vendor, and refuses unsigned, tampered and replayed ones.
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    param, sign_in_app, verified_domain, Dialect, TestApp, TestResponse, ORIGIN, VENDOR_CB,
+};
+use crate::saml::{exchange, location, sp_md};
+use crate::saml_idp::TestIdp;
+
+/// A GET at an IdP, not following its redirect: (status, Location, body).
+pub async fn idp_get(url: &str) -> (u16, Option<String>, String) {
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let loc = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, loc, r.text().await.unwrap())
+}
+
+/// Opens a Lanyard URL the IdP redirected the browser to.
+pub async fn lanyard_get(app: &TestApp, url: &str) -> TestResponse {
+    let path = url
+        .strip_prefix(ORIGIN)
+        .unwrap_or_else(|| panic!("not Lanyard's URL: {url}"));
+    app.browser_get(path, None).await
+}
+
+/// Posts an IdP's logout form (SAMLRequest, RelayState) to Lanyard, cross-site as a browser.
+pub async fn post_logout_form(app: &TestApp, idp_origin: &str, html: &str) -> TestResponse {
+    let field = |name: &str| {
+        let at = html.find(&format!("name=\"{name}\""))?;
+        let v = html[at..].split("value=\"").nth(1)?.split('"').next()?;
+        Some(
+            v.replace("&#39;", "'")
+                .replace("&quot;", "\"")
+                .replace("&amp;", "&"),
+        )
+    };
+    let action = html
+        .split("action=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a form")
+        .replace("&amp;", "&");
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("SAMLRequest", &field("SAMLRequest").expect("SAMLRequest"));
+    if let Some(r) = field("RelayState") {
+        form.append_pair("RelayState", &r);
+    }
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(action.strip_prefix(ORIGIN).expect("Lanyard's SLO URL"))
+        .header(header::ORIGIN, idp_origin)
+        .header("sec-fetch-site", "cross-site")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form.finish()))
+        .unwrap();
+    app.send(req).await
+}
+
+/// The vendor asks Lanyard to log a session out.
+pub async fn vendor_logout(app: &TestApp, session_id: &str) -> Value {
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/sso/logout",
+            Some(json!({"session_id": session_id, "return_to": VENDOR_CB})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+/// The `session.logout_requested` audit events of an organization: (session id, initiator).
+pub async fn logouts(app: &TestApp, org: &str) -> Vec<(String, String)> {
+    app.audit_events(org)
+        .await
+        .iter()
+        .filter(|e| e["action"] == "session.logout_requested")
+        .map(|e| {
+            (
+                e["metadata"]["session_id"].as_str().unwrap().to_owned(),
+                e["metadata"]["initiated_by"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn org_with_slo(app: &TestApp, idp: &TestIdp) -> (String, Value) {
+    let org = app.create_org("Acme").await;
+    verified_domain(app, &org, "acme.test").await;
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/connections"),
+            Some(json!({"type": "saml", "name": "Okta SAML", "idp": "okta",
+                "saml": {"idp_metadata_url": idp.entity_id(), "single_logout": true}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    (org, crate::helpers::activate_connection(app, &id).await)
+}
+
+/// A whole SP-initiated sign-in; answers the profile.
+async fn sign_in(app: &TestApp, idp: &TestIdp, org: &str) -> Value {
+    let r = app
+        .browser_get(
+            &format!("/sso/authorize?organization={org}&redirect_uri={VENDOR_CB}&state=s"),
+            None,
+        )
+        .await;
+    let post = idp.login(location(&r).as_str()).await;
+    let back = location(&idp.post_to(app, &post).await);
+    exchange(app, &param(&back, "code").expect("code")).await["profile"].clone()
+}
+
+async fn last_logout(idp: &TestIdp) -> Value {
+    let (status, _, body) = idp_get(&format!("{}/_test/last_logout", idp.base)).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+async fn samlify_and_lanyard_log_each_other_out(d: Dialect) {
+    let app = sign_in_app(d).await;
+    let idp = TestIdp::start();
+    let (org, conn) = org_with_slo(&app, &idp).await;
+    let id = conn["id"].as_str().unwrap();
+    let slo = format!("{ORIGIN}/sso/saml/{id}/slo");
+    assert_eq!(conn["saml"]["single_logout"], true);
+    assert_eq!(
+        conn["saml"]["idp_slo_url"],
+        format!("{}/slo", idp.base),
+        "read from the IdP's metadata"
+    );
+    assert_eq!(conn["sp"]["slo_url"], slo.as_str());
+    let md = sp_md(&app, id).await;
+    assert!(md.contains(&format!(r#"Location="{slo}""#)), "{md}");
+    assert!(
+        md.contains(r#"use="signing""#),
+        "a signing key is made for logout messages: {md}"
+    );
+    assert_eq!(idp.register_sp(Some(&md)).await, 204);
+
+    // SP-initiated: the vendor ends session 1; samlify verifies Lanyard's signed LogoutRequest.
+    let p1 = sign_in(&app, &idp, &org).await;
+    let s1 = p1["session_id"]
+        .as_str()
+        .expect("the profile names its SSO session")
+        .to_owned();
+    assert!(s1.starts_with("ssn_"), "{s1}");
+    let index1 = p1["raw_attributes"]["session_index"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let start = vendor_logout(&app, &s1).await;
+    assert_eq!(start["idp_logout"], true, "{start}");
+    let url = start["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{}/slo?SAMLRequest=", idp.base)),
+        "{url}"
+    );
+    // The same request with its signature changed is refused by the IdP.
+    let sig = param(&url::Url::parse(url).unwrap(), "Signature").unwrap();
+    let forged_sig = format!(
+        "{}{}",
+        if sig.starts_with('A') { "B" } else { "A" },
+        &sig[1..]
+    );
+    let mut forged = url::Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = forged.query_pairs().into_owned().collect();
+    forged.query_pairs_mut().clear();
+    for (k, v) in pairs {
+        forged
+            .query_pairs_mut()
+            .append_pair(&k, if k == "Signature" { &forged_sig } else { &v });
+    }
+    let (status, _, body) = idp_get(forged.as_str()).await;
+    assert_eq!(
+        status, 403,
+        "samlify refuses a LogoutRequest whose signature does not verify: {body}"
+    );
+    let (status, back, body) = idp_get(url).await;
+    assert_eq!(status, 302, "{body}");
+    let req = &last_logout(&idp).await["request"];
+    assert_eq!(req["name_id"], "dana@acme.test");
+    assert_eq!(req["session_index"], index1.as_str());
+    assert_eq!(req["issuer"], conn["sp"]["entity_id"]);
+    // samlify's signed LogoutResponse brings the browser back to the vendor.
+    let back = back.unwrap();
+    assert!(back.starts_with(&format!("{slo}?SAMLResponse=")), "{back}");
+    let r = lanyard_get(&app, &back).await;
+    assert_eq!(location(&r).as_str(), VENDOR_CB);
+    // Used once.
+    assert_eq!(
+        lanyard_get(&app, &back).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        logouts(&app, &org).await,
+        vec![(s1.clone(), "vendor".to_owned())]
+    );
+    let again = vendor_logout(&app, &s1).await;
+    assert_eq!(again["idp_logout"], false);
+    assert_eq!(again["url"], VENDOR_CB);
+    assert!(
+        again["reason"].as_str().unwrap().contains("already ended"),
+        "{again}"
+    );
+
+    // IdP-initiated by HTTP-Redirect, naming session 2 by its SessionIndex: session 3 stays.
+    let p2 = sign_in(&app, &idp, &org).await;
+    let p3 = sign_in(&app, &idp, &org).await;
+    let (s2, s3) = (
+        p2["session_id"].as_str().unwrap(),
+        p3["session_id"].as_str().unwrap(),
+    );
+    let index2 = p2["raw_attributes"]["session_index"].as_str().unwrap();
+    let (status, to_lanyard, body) = idp_get(&format!(
+        "{}/_test/logout?name_id=dana%40acme.test&session_index={index2}&relay_state=idp-rs",
+        idp.base
+    ))
+    .await;
+    assert_eq!(status, 302, "{body}");
+    let to_lanyard = to_lanyard.unwrap();
+    assert!(
+        to_lanyard.starts_with(&format!("{slo}?SAMLRequest=")),
+        "{to_lanyard}"
+    );
+    // Changed in transit (RelayState) or stripped of its signature: refused, nothing ends.
+    let tampered = to_lanyard.replace("RelayState=idp-rs", "RelayState=idp-rt");
+    let r = lanyard_get(&app, &tampered).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("signature_invalid"), "{}", r.text());
+    let unsigned = &to_lanyard[..to_lanyard.find("&SigAlg=").unwrap()];
+    let r = lanyard_get(&app, unsigned).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("unsigned"), "{}", r.text());
+    assert_eq!(
+        logouts(&app, &org).await.len(),
+        1,
+        "nothing ended by a refused message"
+    );
+    // The genuine one ends session 2 and answers the IdP with a signed LogoutResponse.
+    let r = lanyard_get(&app, &to_lanyard).await;
+    let to_idp = location(&r);
+    assert!(
+        to_idp
+            .as_str()
+            .starts_with(&format!("{}/slo?SAMLResponse=", idp.base)),
+        "{to_idp}"
+    );
+    assert_eq!(param(&to_idp, "RelayState").as_deref(), Some("idp-rs"));
+    let (status, _, body) = idp_get(to_idp.as_str()).await;
+    assert_eq!(
+        status, 200,
+        "samlify verifies Lanyard's LogoutResponse: {body}"
+    );
+    let resp = &last_logout(&idp).await["response"];
+    assert_eq!(resp["status"], "urn:oasis:names:tc:SAML:2.0:status:Success");
+    assert!(
+        resp["in_response_to"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty()),
+        "{resp}"
+    );
+    // A replay of the same LogoutRequest is refused.
+    assert_eq!(
+        lanyard_get(&app, &to_lanyard).await.status,
+        StatusCode::CONFLICT
+    );
+    let ended = logouts(&app, &org).await;
+    assert_eq!(
+        ended.last().unwrap(),
+        &(s2.to_owned(), "idp".to_owned()),
+        "{ended:?}"
+    );
+    assert_eq!(ended.len(), 2, "session 3 was not named: {ended:?}");
+    let event = app
+        .last_audit_event(&org, "session.logout_requested")
+        .await
+        .unwrap();
+    assert!(
+        event["metadata"]["membership_id"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("om_")),
+        "the vendor learns whose session ended: {event}"
+    );
+
+    // IdP-initiated by HTTP-POST (enveloped signature), with no SessionIndex: every live
+    // session of the subject ends (session 3).
+    let (status, _, html) = idp_get(&format!(
+        "{}/_test/logout?name_id=dana%40acme.test&binding=post",
+        idp.base
+    ))
+    .await;
+    assert_eq!(status, 200, "{html}");
+    let r = post_logout_form(&app, &idp.base, &html).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let ended = logouts(&app, &org).await;
+    assert_eq!(
+        ended.last().unwrap(),
+        &(s3.to_owned(), "idp".to_owned()),
+        "{ended:?}"
+    );
+    assert_eq!(ended.len(), 3);
+}
+
+crate::both_databases!(samlify_and_lanyard_log_each_other_out);
