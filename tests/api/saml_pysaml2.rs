@@ -382,7 +382,136 @@ async fn lanyard_decrypts_pysaml2_encrypted_assertions(d: Dialect) {
     assert_eq!(refused(&app, &org, &back).await, "decryption_failed");
 }
 
+/// Single logout both ways with pysaml2: it verifies Lanyard's signed LogoutRequest (and refuses
+/// one whose signature was changed) and answers with its LogoutResponse; Lanyard verifies
+/// pysaml2's signed LogoutRequests (HTTP-Redirect and HTTP-POST) and answers with its signed
+/// LogoutResponse, which pysaml2 parses.
+async fn pysaml2_and_lanyard_log_each_other_out(d: Dialect) {
+    use crate::single_logout::{idp_get, lanyard_get, logouts, post_logout_form, vendor_logout};
+    let app = sign_in_app(d).await;
+    let idp = Pysaml2Idp::start();
+    let (org, conn, md) = org_with_pysaml2(
+        &app,
+        &idp,
+        json!({"single_logout": true, "sign_authn_requests": true}),
+    )
+    .await;
+    let id = conn["id"].as_str().unwrap();
+    let slo = format!("{}/sso/saml/{id}/slo", crate::helpers::ORIGIN);
+    assert_eq!(
+        conn["saml"]["idp_slo_url"],
+        format!("{}/slo", idp.base),
+        "from pysaml2's metadata"
+    );
+    // pysaml2 applies want_authn_requests_signed to logout requests too.
+    idp.register_sp(&md, true, &[]).await;
+    let last_logout = || async {
+        let (status, _, body) = idp_get(&format!("{}/_test/last_logout", idp.base)).await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    let profile = |back: url::Url| {
+        let app = &app;
+        async move { exchange(app, &param(&back, "code").expect("code")).await["profile"].clone() }
+    };
+
+    // SP-initiated.
+    let p1 = profile(sign_in(&app, &idp, &org).await).await;
+    let s1 = p1["session_id"].as_str().unwrap().to_owned();
+    let start = vendor_logout(&app, &s1).await;
+    let url = start["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{}/slo?SAMLRequest=", idp.base)),
+        "{url}"
+    );
+    let forged = url.replace("&Signature=", "&Signature=AAAA");
+    let (status, _, body) = idp_get(&forged).await;
+    assert_eq!(
+        status, 403,
+        "pysaml2 refuses a LogoutRequest whose signature does not verify: {body}"
+    );
+    let (status, back, body) = idp_get(url).await;
+    assert_eq!(status, 302, "{body}");
+    let req = last_logout().await["request"].clone();
+    assert_eq!(req["name_id"], "dana@acme.test");
+    assert_eq!(
+        req["session_index"],
+        json!([p1["raw_attributes"]["session_index"]])
+    );
+    let back = back.unwrap();
+    assert!(back.starts_with(&format!("{slo}?SAMLResponse=")), "{back}");
+    assert_eq!(
+        location(&lanyard_get(&app, &back).await).as_str(),
+        VENDOR_CB
+    );
+
+    // IdP-initiated by HTTP-Redirect, naming session 2; session 3 stays.
+    let p2 = profile(sign_in(&app, &idp, &org).await).await;
+    let p3 = profile(sign_in(&app, &idp, &org).await).await;
+    let index2 = p2["raw_attributes"]["session_index"].as_str().unwrap();
+    let (status, to_lanyard, body) = idp_get(&format!(
+        "{}/_test/logout?name_id=dana%40acme.test&session_index={index2}&relay_state=py-rs",
+        idp.base
+    ))
+    .await;
+    assert_eq!(status, 302, "{body}");
+    let to_lanyard = to_lanyard.unwrap();
+    assert!(
+        to_lanyard.starts_with(&format!("{slo}?SAMLRequest=")),
+        "{to_lanyard}"
+    );
+    let r = lanyard_get(
+        &app,
+        &to_lanyard.replace("RelayState=py-rs", "RelayState=py-rt"),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "a changed query does not verify"
+    );
+    let to_idp = location(&lanyard_get(&app, &to_lanyard).await);
+    let (status, _, body) = idp_get(to_idp.as_str()).await;
+    assert_eq!(
+        status, 200,
+        "pysaml2 takes Lanyard's LogoutResponse: {body}"
+    );
+    let resp = last_logout().await["response"].clone();
+    assert_eq!(resp["status"], "urn:oasis:names:tc:SAML:2.0:status:Success");
+    assert_eq!(resp["issuer"], conn["sp"]["entity_id"]);
+    let ended = logouts(&app, &org).await;
+    assert_eq!(
+        ended,
+        vec![
+            (s1.clone(), "vendor".to_owned()),
+            (
+                p2["session_id"].as_str().unwrap().to_owned(),
+                "idp".to_owned()
+            )
+        ]
+    );
+
+    // IdP-initiated by HTTP-POST (enveloped signature by xmlsec1), no SessionIndex.
+    let (status, _, html) = idp_get(&format!(
+        "{}/_test/logout?name_id=dana%40acme.test&binding=post",
+        idp.base
+    ))
+    .await;
+    assert_eq!(status, 200, "{html}");
+    let r = post_logout_form(&app, &idp.base, &html).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let ended = logouts(&app, &org).await;
+    assert_eq!(
+        ended.last().unwrap(),
+        &(
+            p3["session_id"].as_str().unwrap().to_owned(),
+            "idp".to_owned()
+        )
+    );
+}
+
 crate::both_databases!(
+    pysaml2_and_lanyard_log_each_other_out,
     pysaml2_verifies_lanyards_signed_authn_requests,
     lanyard_accepts_pysaml2_signed_responses_for_its_audience_only,
     lanyard_decrypts_pysaml2_encrypted_assertions,

@@ -13,6 +13,19 @@ Endpoints:
        the uploaded SP metadata; the response goes to the ACS that metadata names for the
        request. Answers pysaml2's auto-posting HTML form (SAMLResponse, RelayState), or 403 with
        pysaml2's reason when the request is refused.
+Single logout (HTTP-Redirect and, IdP-initiated, HTTP-POST; every message signed RSA-SHA256):
+  GET  /slo?SAMLRequest=...&RelayState=...&SigAlg=...&Signature=...  the SP's LogoutRequest:
+       pysaml2's Server.parse_logout_request decodes it and, while the IdP wants signed requests
+       (want_authn_requests_signed, which pysaml2 applies to logout requests too), verifies
+       SigAlg/Signature with the uploaded SP metadata's signing certificate (403 otherwise);
+       answers 302 to the SP's SingleLogoutService with pysaml2's LogoutResponse, signed.
+  GET  /slo?SAMLResponse=...  the SP's LogoutResponse to a logout this IdP started, parsed by
+       pysaml2's parse_logout_request_response; answers 200 "signed out".
+  GET  /_test/logout?name_id=...[&session_index=...][&relay_state=...][&binding=redirect|post]
+       pysaml2 starts a logout (create_logout_request) to the SP's SingleLogoutService: a
+       redirect signed over the query, or an auto-posting form with an enveloped signature.
+  GET  /_test/last_logout -> {request: {id, issuer, name_id, session_index: [...]} | null,
+       response: {in_response_to, status, issuer} | null}
 Test hooks (JSON bodies; fields left out take their defaults, not their previous value):
   POST /_test/sp {metadata: <SP metadata XML> | null, want_authn_requests_signed: bool,
        other_sps: [<SP metadata XML>]} -> 204: as an admin uploading the SP's metadata into the
@@ -47,7 +60,7 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, saml, sigver
 from saml2.config import IdPConfig
 from saml2.metadata import create_metadata_string
 from saml2.s_utils import UnknownPrincipal, UnsupportedBinding
-from saml2.saml import NAMEID_FORMAT_EMAILADDRESS
+from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NameID
 from saml2.server import Server
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
@@ -83,6 +96,7 @@ state = {
     "sp_metadata": None,
     "want_signed": False,
     "server": None,
+    "last_logout": {"request": None, "response": None},
 }
 
 
@@ -106,6 +120,10 @@ def config(base, sp_metadata, want_signed, other_sps=()):
                 "name": "Lanyard test IdP (pysaml2)",
                 "endpoints": {
                     "single_sign_on_service": [(f"{base}/sso", BINDING_HTTP_REDIRECT)],
+                    "single_logout_service": [
+                        (f"{base}/slo", BINDING_HTTP_REDIRECT),
+                        (f"{base}/slo", BINDING_HTTP_POST),
+                    ],
                 },
                 "want_authn_requests_signed": want_signed,
                 # pysaml2 reads these from the service section (the top-level ones are not
@@ -215,6 +233,101 @@ def login(query):
     return args["destination"], str(response), params.get("RelayState")
 
 
+def registered_sp(server):
+    with lock:
+        md = state["sp_metadata"]
+    if server is None or md is None:
+        raise HttpError(409, "no SP metadata: POST /_test/sp first")
+    entity_id = md.split('entityID="', 1)[1].split('"', 1)[0]
+    return entity_id
+
+
+def slo(query):
+    """A logout message from the SP by HTTP-Redirect -> (status, headers, body)."""
+    params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+    with lock:
+        server = state["server"]
+    registered_sp(server)
+    if "SAMLResponse" in params:
+        try:
+            resp = server.parse_logout_request_response(params["SAMLResponse"], BINDING_HTTP_REDIRECT)
+        except Exception as e:
+            raise HttpError(403, f"LogoutResponse refused by pysaml2: {type(e).__name__}: {e}") from e
+        if resp is None:
+            raise HttpError(403, "LogoutResponse refused by pysaml2")
+        m = resp.response
+        with lock:
+            state["last_logout"]["response"] = {
+                "in_response_to": m.in_response_to,
+                "status": m.status.status_code.value,
+                "issuer": m.issuer.text.strip() if m.issuer is not None else None,
+            }
+        return 200, [], "signed out\n"
+    if "SAMLRequest" not in params:
+        raise HttpError(400, "missing SAMLRequest or SAMLResponse")
+    try:
+        req = server.parse_logout_request(
+            params["SAMLRequest"],
+            BINDING_HTTP_REDIRECT,
+            relay_state=params.get("RelayState"),
+            sigalg=params.get("SigAlg"),
+            signature=params.get("Signature"),
+        )
+    except Exception as e:
+        raise HttpError(403, f"LogoutRequest refused by pysaml2: {type(e).__name__}: {e}") from e
+    if req is None:
+        raise HttpError(403, "LogoutRequest refused by pysaml2")
+    msg = req.message
+    with lock:
+        state["last_logout"]["request"] = {
+            "id": msg.id,
+            "issuer": msg.issuer.text.strip(),
+            "name_id": msg.name_id.text.strip() if msg.name_id is not None else None,
+            "session_index": [si.text for si in msg.session_index],
+        }
+    response = server.create_logout_response(msg, [BINDING_HTTP_REDIRECT], sign=False)
+    info = server.apply_binding(
+        BINDING_HTTP_REDIRECT,
+        str(response),
+        response.destination,
+        params.get("RelayState", ""),
+        response=True,
+        sign=True,
+        sigalg=SIG_RSA_SHA256,
+    )
+    return 302, info["headers"], ""
+
+
+def start_logout(query):
+    """pysaml2 starts a logout at the SP -> (status, headers, body)."""
+    params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+    with lock:
+        server = state["server"]
+    sp = registered_sp(server)
+    if not params.get("name_id"):
+        raise HttpError(400, "name_id is required")
+    binding = BINDING_HTTP_POST if params.get("binding") == "post" else BINDING_HTTP_REDIRECT
+    _, destination = server.pick_binding("single_logout_service", [binding], "spsso", entity_id=sp)
+    post = binding == BINDING_HTTP_POST
+    _, request = server.create_logout_request(
+        destination,
+        sp,
+        name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=params["name_id"]),
+        session_indexes=[params["session_index"]] if params.get("session_index") else None,
+        # HTTP-POST: an enveloped signature; HTTP-Redirect: signed over the query below.
+        sign=post,
+        sign_alg=SIG_RSA_SHA256,
+        digest_alg=DIGEST_SHA256,
+    )
+    info = server.apply_binding(
+        binding, str(request), destination, params.get("relay_state", ""),
+        sign=not post, sigalg=SIG_RSA_SHA256,
+    )
+    if post:
+        return 200, [], info["data"]
+    return 302, info["headers"], ""
+
+
 def checked_mode(body):
     mode = {**DEFAULT_MODE, **body}
     if mode["sign"] not in ("assertion", "response", "both"):
@@ -291,6 +404,13 @@ class Handler(BaseHTTPRequestHandler):
             # pysaml2's HTTP-POST binding: it base64-encodes the Response into its own form.
             info = server.apply_binding(BINDING_HTTP_POST, response, acs, relay_state or "", response=True)
             self._send(200, info["data"], "text/html; charset=utf-8")
+        elif url.path in ("/slo", "/_test/logout"):
+            status, headers, body = (slo if url.path == "/slo" else start_logout)(url.query)
+            self._send(status, body, "text/html; charset=utf-8", headers=[h for h in headers if h[0].lower() != "content-type"])
+        elif url.path == "/_test/last_logout":
+            with lock:
+                body = json.dumps(state["last_logout"])
+            self._send(200, body, "application/json")
         else:
             raise HttpError(404, f"no route for GET {url.path}")
 
