@@ -112,6 +112,58 @@ impl TestOp {
         }
         panic!("too many redirects at the OP");
     }
+
+    /// Plays the browser through the OP's RP-initiated logout (its confirmation form, answered
+    /// "yes"); returns the Lanyard path the OP sends the browser back to.
+    pub async fn browse_logout(&self, end_session_url: &str) -> String {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let resp = client.get(end_session_url).send().await.unwrap();
+        let cookie: String = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|c| c.to_str().unwrap().split(';').next().map(str::to_owned))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let status = resp.status();
+        let html = resp.text().await.unwrap();
+        assert_eq!(status, 200, "the OP's logout confirmation: {html}");
+        let action = html
+            .split("action=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_else(|| panic!("no logout form: {html}"))
+            .replace("&amp;", "&");
+        let xsrf = html
+            .split("name=\"xsrf\" value=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_else(|| panic!("no xsrf in the logout form: {html}"));
+        let to = url::Url::parse(end_session_url)
+            .unwrap()
+            .join(&action)
+            .unwrap();
+        let resp = client
+            .post(to)
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("xsrf={xsrf}&logout=yes"))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let loc = resp
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("the OP did not redirect after logout ({status})"));
+        loc.strip_prefix(crate::helpers::ORIGIN)
+            .unwrap_or_else(|| panic!("the OP's logout went to {loc}"))
+            .to_owned()
+    }
 }
 
 impl Drop for TestOp {

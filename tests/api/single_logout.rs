@@ -321,4 +321,75 @@ async fn samlify_and_lanyard_log_each_other_out(d: Dialect) {
     assert_eq!(ended.len(), 3);
 }
 
-crate::both_databases!(samlify_and_lanyard_log_each_other_out);
+/// OIDC: the vendor's logout goes through the OP's `end_session_endpoint` (npm oidc-provider
+/// checks the client and its registered post-logout redirect URI) and back to `return_to`
+/// through Lanyard. The API refuses a `return_to` off the allow-list and an unknown session.
+async fn oidc_logout_goes_through_the_ops_end_session_endpoint(d: Dialect) {
+    use crate::helpers::oidc;
+    let (app, op) = oidc::setup(d).await;
+    let (org, _) = oidc::org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    let back = oidc::sign_in(&app, &op, &format!("organization={org}")).await;
+    let p = exchange(&app, &param(&back, "code").unwrap()).await["profile"].clone();
+    let session = p["session_id"].as_str().unwrap().to_owned();
+
+    for (body, status, field) in [
+        (
+            json!({"session_id": session, "return_to": "https://evil.example/"}),
+            422,
+            "return_to",
+        ),
+        (
+            json!({"session_id": "ssn_01JD000000000000000000000", "return_to": VENDOR_CB}),
+            404,
+            "",
+        ),
+        (json!({"session_id": session}), 422, ""),
+    ] {
+        let r = app
+            .api(Method::POST, "/api/v1/sso/logout", Some(body.clone()))
+            .await;
+        assert_eq!(r.status.as_u16(), status, "{body}: {}", r.text());
+        if !field.is_empty() {
+            assert!(r.text().contains(field), "{}", r.text());
+        }
+    }
+    assert!(
+        logouts(&app, &org).await.is_empty(),
+        "a refused call ends nothing"
+    );
+
+    let start = vendor_logout(&app, &session).await;
+    assert_eq!(start["idp_logout"], true, "{start}");
+    let url = url::Url::parse(start["url"].as_str().unwrap()).unwrap();
+    assert!(
+        url.as_str()
+            .starts_with(&format!("{}/session/end?", op.issuer)),
+        "{url}"
+    );
+    assert_eq!(
+        param(&url, "client_id").as_deref(),
+        Some(crate::op::CLIENT_ID)
+    );
+    assert_eq!(
+        param(&url, "post_logout_redirect_uri"),
+        Some(format!("{ORIGIN}/sso/oidc/logout"))
+    );
+    let path = op.browse_logout(url.as_str()).await;
+    assert!(path.starts_with("/sso/oidc/logout?"), "{path}");
+    let r = app.browser_get(&path, None).await;
+    assert_eq!(location(&r).as_str(), VENDOR_CB);
+    assert_eq!(
+        app.browser_get(&path, None).await.status,
+        StatusCode::BAD_REQUEST,
+        "used once"
+    );
+    assert_eq!(
+        logouts(&app, &org).await,
+        vec![(session, "vendor".to_owned())]
+    );
+}
+
+crate::both_databases!(
+    samlify_and_lanyard_log_each_other_out,
+    oidc_logout_goes_through_the_ops_end_session_endpoint,
+);

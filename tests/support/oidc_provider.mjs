@@ -49,6 +49,8 @@ server.listen(Number(process.env.OP_PORT ?? 0), '127.0.0.1', () => {
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
+      // RP-initiated logout returns here (Lanyard's /sso/oidc/logout), and nowhere else.
+      post_logout_redirect_uris: [redirectUri.split(',')[0].replace(/\/sso\/oidc\/callback$/, '/sso/oidc/logout')],
     }],
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['given_name', 'family_name', 'groups'] },
     // Put the requested claims in the ID token itself, as Okta and Entra do for these scopes.
