@@ -1,10 +1,14 @@
--- Single logout. A SAML connection can turn it on (its SP metadata then publishes a
+-- Single logout and the HTTP-POST binding for AuthnRequests. A SAML connection can turn it on (its SP metadata then publishes a
 -- SingleLogoutService) and names the IdP's HTTP-Redirect SingleLogoutService. Every sign-in
 -- through a connection keeps an SSO session: the subject and SessionIndex the IdP asserted, so
 -- a logout in either direction names the same session. Expand only: an older node ignores the
 -- new columns and tables.
 ALTER TABLE connections ADD COLUMN saml_single_logout BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE connections ADD COLUMN saml_idp_slo_url TEXT;
+-- How AuthnRequests travel: redirect (HTTP-Redirect, signed over the query) or post (HTTP-POST,
+-- an enveloped signature), to the IdP's SingleSignOnService of that binding.
+ALTER TABLE connections ADD COLUMN saml_authn_request_binding TEXT NOT NULL DEFAULT 'redirect';
+ALTER TABLE connections ADD COLUMN saml_idp_sso_post_url TEXT;
 
 CREATE TABLE sso_sessions (
     id TEXT PRIMARY KEY NOT NULL,

@@ -603,6 +603,7 @@ pub async fn create_saml_connection(
             require_encrypted_assertions: None,
             single_logout: None,
             idp_slo_url: None,
+            authn_request_binding: None,
         }),
         attribute_mapping: None,
         domains: None,

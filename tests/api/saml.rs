@@ -916,6 +916,55 @@ async fn signed_authn_requests_are_verified_by_an_idp_that_wants_them(d: Dialect
     assert_eq!(status, 403, "{text}");
 }
 
+/// HTTP-POST binding: the AuthnRequest goes in an auto-submitting form with an enveloped
+/// signature (exclusive c14n, RSA-SHA256) that samlify verifies with the certificate in
+/// Lanyard's SP metadata; a request changed after signing is refused by samlify.
+async fn post_binding_requests_carry_an_enveloped_signature_samlify_verifies(d: Dialect) {
+    use crate::saml_idp::{post_binding, post_to_idp, tampered};
+    let (app, idp) = setup(d).await;
+    let (org, conn) = org_with_saml(
+        &app,
+        &idp,
+        json!({"sign_authn_requests": true, "authn_request_binding": "post"}),
+    )
+    .await;
+    assert_eq!(conn["saml"]["authn_request_binding"], "post");
+    let id = conn["id"].as_str().unwrap();
+    assert_eq!(idp.register_sp(Some(&sp_md(&app, id).await)).await, 204);
+    let r = app
+        .browser_get(
+            &format!("/sso/authorize?organization={org}&redirect_uri={VENDOR_CB}&state=st"),
+            None,
+        )
+        .await;
+    let p = post_binding(&r, &idp.base);
+    assert_eq!(p.action, format!("{}/sso", idp.base));
+    assert!(p.request_xml.contains("<ds:Signature"), "{}", p.request_xml);
+    let (status, body) = post_to_idp(&p.action, &tampered(&p)).await;
+    assert_eq!(status, 403, "samlify refuses a changed request: {body}");
+    assert!(body.contains("FAILED_TO_VERIFY_SIGNATURE"), "{body}");
+    let (status, html) = post_to_idp(&p.action, &p.fields).await;
+    assert_eq!(status, 200, "{html}");
+    let back = location(&idp.post_to(&app, &crate::saml_idp::parse_form(&html)).await);
+    assert_eq!(param(&back, "state").as_deref(), Some("st"));
+    let j = exchange(&app, &param(&back, "code").unwrap()).await;
+    assert_eq!(j["profile"]["email"], "dana@acme.test");
+    // A binding that is neither is refused with the field named.
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"saml": {"authn_request_binding": "artifact"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text().contains("saml.authn_request_binding"),
+        "{}",
+        r.text()
+    );
+}
+
 /// SP metadata of some other SP whose encryption certificate is not any of Lanyard's keys (the
 /// test IdP's "other" certificate), as an admin might upload the wrong file.
 pub fn foreign_sp_md() -> String {
@@ -1661,6 +1710,7 @@ async fn a_guided_draft_is_inert_until_the_idp_is_configured(d: Dialect) {
 }
 
 crate::both_databases!(
+    post_binding_requests_carry_an_enveloped_signature_samlify_verifies,
     sp_keys_can_be_published_before_the_setting_that_needs_them,
     idp_metadata_refresh_follows_a_certificate_rollover_with_no_failed_sign_in,
     signed_authn_requests_are_verified_by_an_idp_that_wants_them,

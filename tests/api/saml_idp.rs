@@ -182,3 +182,77 @@ impl Drop for TestIdp {
         let _ = self.child.wait();
     }
 }
+
+/// Lanyard's HTTP-POST binding page: the form's action and its fields, and the decoded
+/// AuthnRequest it carries.
+pub struct PostBinding {
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+    pub request_xml: String,
+}
+
+/// Reads Lanyard's HTTP-POST binding page (`Next::Post`): checks that the CSP lets the form go
+/// to the IdP's origin and to nowhere else.
+pub fn post_binding(r: &TestResponse, idp_origin: &str) -> PostBinding {
+    use base64::Engine as _;
+    assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text());
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains(&format!("form-action 'self' {idp_origin};")),
+        "{csp}"
+    );
+    let html = r.text();
+    let action = html
+        .split("action=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .map(unescape)
+        .expect("a form");
+    let fields: Vec<(String, String)> = ["SAMLRequest", "RelayState"]
+        .iter()
+        .map(|k| ((*k).to_owned(), attr(&html, k).expect(k)))
+        .collect();
+    let request_xml = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(&fields[0].1)
+            .unwrap(),
+    )
+    .unwrap();
+    PostBinding {
+        action,
+        fields,
+        request_xml,
+    }
+}
+
+/// Posts a form to an IdP (as the browser submits Lanyard's HTTP-POST binding page); answers
+/// the IdP's status and page.
+pub async fn post_to_idp(action: &str, fields: &[(String, String)]) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(action)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(fields)
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The same fields with the AuthnRequest changed after signing in a way only the signature
+/// notices (it now asks for a fresh authentication).
+pub fn tampered(p: &PostBinding) -> Vec<(String, String)> {
+    use base64::Engine as _;
+    let xml = p.request_xml.replacen(
+        r#" Version="2.0""#,
+        r#" Version="2.0" ForceAuthn="true""#,
+        1,
+    );
+    assert_ne!(xml, p.request_xml);
+    let mut f = p.fields.clone();
+    f[0].1 = base64::engine::general_purpose::STANDARD.encode(xml);
+    f
+}

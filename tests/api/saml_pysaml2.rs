@@ -510,7 +510,40 @@ async fn pysaml2_and_lanyard_log_each_other_out(d: Dialect) {
     );
 }
 
+/// HTTP-POST binding: pysaml2 (xmlsec1) verifies the enveloped signature of Lanyard's
+/// AuthnRequest and refuses one changed after signing.
+async fn pysaml2_verifies_lanyards_post_binding_requests(d: Dialect) {
+    use crate::saml_idp::{post_binding, post_to_idp, tampered};
+    let app = sign_in_app(d).await;
+    let idp = Pysaml2Idp::start();
+    let (org, _, md) = org_with_pysaml2(
+        &app,
+        &idp,
+        json!({"sign_authn_requests": true, "authn_request_binding": "post"}),
+    )
+    .await;
+    idp.register_sp(&md, true, &[]).await;
+    let r = app
+        .browser_get(
+            &format!("/sso/authorize?organization={org}&redirect_uri={VENDOR_CB}&state=st"),
+            None,
+        )
+        .await;
+    let p = post_binding(&r, &idp.base);
+    let (status, body) = post_to_idp(&p.action, &tampered(&p)).await;
+    assert_eq!(status, 403, "pysaml2 refuses a changed request: {body}");
+    assert!(body.contains("IncorrectlySigned"), "{body}");
+    let (status, html) = post_to_idp(&p.action, &p.fields).await;
+    assert_eq!(status, 200, "{html}");
+    let back = location(&idp.post_to(&app, &parse_form(&html)).await);
+    assert_eq!(
+        exchange(&app, &param(&back, "code").unwrap()).await["profile"]["email"],
+        "dana@acme.test"
+    );
+}
+
 crate::both_databases!(
+    pysaml2_verifies_lanyards_post_binding_requests,
     pysaml2_and_lanyard_log_each_other_out,
     pysaml2_verifies_lanyards_signed_authn_requests,
     lanyard_accepts_pysaml2_signed_responses_for_its_audience_only,

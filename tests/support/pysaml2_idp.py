@@ -7,6 +7,8 @@ Env: PYSAML2_IDP_PORT (default 0 = any free port). Base URL B = http://127.0.0.1
 
 Endpoints:
   GET  /metadata   IdP metadata made by pysaml2 (entityID = B/metadata, SSO at B/sso, signing cert)
+  POST /sso (form: SAMLRequest, RelayState)  HTTP-POST binding: the same, the signature being
+       the request's enveloped XML signature (verified by xmlsec1 through pysaml2).
   GET  /sso?SAMLRequest=...&RelayState=...[&SigAlg=...&Signature=...]
        HTTP-Redirect binding. pysaml2's Server.parse_authn_request decodes the request and, when
        the IdP wants signed requests, verifies SigAlg/Signature with the signing certificate of
@@ -119,7 +121,10 @@ def config(base, sp_metadata, want_signed, other_sps=()):
             "idp": {
                 "name": "Lanyard test IdP (pysaml2)",
                 "endpoints": {
-                    "single_sign_on_service": [(f"{base}/sso", BINDING_HTTP_REDIRECT)],
+                    "single_sign_on_service": [
+                        (f"{base}/sso", BINDING_HTTP_REDIRECT),
+                        (f"{base}/sso", BINDING_HTTP_POST),
+                    ],
                     "single_logout_service": [
                         (f"{base}/slo", BINDING_HTTP_REDIRECT),
                         (f"{base}/slo", BINDING_HTTP_POST),
@@ -176,8 +181,9 @@ def identity(user):
     return {k: v for k, v in ava.items() if v and all(x is not None for x in v)}
 
 
-def login(query):
-    """An AuthnRequest over HTTP-Redirect -> (ACS URL, base64 Response, RelayState)."""
+def login(query, binding=BINDING_HTTP_REDIRECT):
+    """An AuthnRequest over HTTP-Redirect (the query) or HTTP-POST (the form body)
+    -> (ACS URL, base64 Response, RelayState)."""
     params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
     if "SAMLRequest" not in params:
         raise HttpError(400, "missing SAMLRequest parameter")
@@ -190,7 +196,7 @@ def login(query):
     try:
         req = server.parse_authn_request(
             params["SAMLRequest"],
-            BINDING_HTTP_REDIRECT,
+            binding,
             relay_state=params.get("RelayState"),
             sigalg=params.get("SigAlg"),
             signature=params.get("Signature"),
@@ -416,6 +422,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def _post(self):
         path = urlsplit(self.path).path
+        if path == "/sso":
+            # HTTP-POST binding: pysaml2 verifies the request's enveloped signature (xmlsec1)
+            # when the IdP wants signed requests.
+            form = self.rfile.read(int(self.headers.get("content-length", "0"))).decode("utf-8")
+            with login_lock:
+                acs, response, relay_state = login(form, BINDING_HTTP_POST)
+            with lock:
+                server = state["server"]
+            info = server.apply_binding(BINDING_HTTP_POST, response, acs, relay_state or "", response=True)
+            self._send(200, info["data"], "text/html; charset=utf-8")
+            return
         body = self._json()
         if path == "/_test/sp":
             metadata = body.get("metadata")

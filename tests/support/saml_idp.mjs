@@ -40,7 +40,9 @@
 //        metadata into the IdP. While one that says AuthnRequestsSigned="true" is registered the
 //        IdP wants signed AuthnRequests (WantAuthnRequestsSigned): an HTTP-Redirect request must carry SigAlg and Signature that
 //        samlify verifies with the signing certificate of that metadata, over the raw query bytes
-//        (SAMLRequest=…&RelayState=…&SigAlg=… exactly as sent); anything else is answered 403.
+//        (SAMLRequest=…&RelayState=…&SigAlg=… exactly as sent), and an HTTP-POST request must
+//        carry an enveloped signature samlify verifies with that certificate; anything else is
+//        answered 403.
 import crypto from 'node:crypto';
 import http from 'node:http';
 import fs from 'node:fs';
@@ -298,7 +300,7 @@ function octetString(rawQuery) {
     .join('&');
 }
 
-async function handleSignedSso(res, params, rawQuery) {
+async function handleSignedSso(res, binding, params, rawQuery) {
   const query = {
     SAMLRequest: params.get('SAMLRequest'),
     RelayState: params.get('RelayState') ?? undefined,
@@ -307,7 +309,11 @@ async function handleSignedSso(res, params, rawQuery) {
   };
   let parsed;
   try {
-    parsed = await makeIdp('idp', 'sha256', true).parseLoginRequest(registeredSp, 'redirect', { query, octetString: octetString(rawQuery) });
+    // HTTP-POST: samlify verifies the request's enveloped XML signature (xml-crypto) with the
+    // signing certificate of the registered SP metadata.
+    parsed = binding === 'redirect'
+      ? await makeIdp('idp', 'sha256', true).parseLoginRequest(registeredSp, 'redirect', { query, octetString: octetString(rawQuery) })
+      : await makeIdp('idp', 'sha256', true).parseLoginRequest(registeredSp, 'post', { body: { SAMLRequest: query.SAMLRequest } });
   } catch (e) {
     throw new HttpError(403, `AuthnRequest refused: this IdP wants signed requests (${e?.message ?? e})`);
   }
@@ -324,8 +330,7 @@ async function handleSso(res, binding, params, rawQuery = '') {
   const samlRequest = params.get('SAMLRequest');
   if (!samlRequest) throw new HttpError(400, 'missing SAMLRequest parameter');
   if (registeredSp?.entityMeta.isAuthnRequestSigned()) {
-    if (binding !== 'redirect') throw new HttpError(403, 'this IdP wants signed requests over HTTP-Redirect');
-    await handleSignedSso(res, params, rawQuery);
+    await handleSignedSso(res, binding, params, rawQuery);
     return;
   }
   const relayState = params.has('RelayState') ? params.get('RelayState') : undefined;

@@ -44,6 +44,10 @@ pub struct ConnectionRow {
     pub saml_single_logout: bool,
     /// The IdP's HTTP-Redirect SingleLogoutService.
     pub saml_idp_slo_url: Option<String>,
+    /// `redirect` or `post`: how AuthnRequests are sent.
+    pub saml_authn_request_binding: String,
+    /// The IdP's HTTP-POST SingleSignOnService, when it differs from `saml_idp_sso_url`'s.
+    pub saml_idp_sso_post_url: Option<String>,
 }
 
 impl ConnectionRow {
@@ -78,6 +82,21 @@ impl ConnectionRow {
             .map(|d| serde_json::from_str(d).unwrap_or_default())
     }
 
+    /// Where and how an AuthnRequest goes: (`post`?, URL).
+    pub fn sso_endpoint(&self) -> (bool, String) {
+        let post = self.saml_authn_request_binding == "post";
+        let url = if post {
+            self.saml_idp_sso_post_url.clone()
+        } else {
+            None
+        };
+        (
+            post,
+            url.or_else(|| self.saml_idp_sso_url.clone())
+                .unwrap_or_default(),
+        )
+    }
+
     /// Whether the connection may sign in people of the organization's verified claim `claim`.
     pub fn serves(&self, claim: &str) -> bool {
         self.served_domains()
@@ -85,11 +104,11 @@ impl ConnectionRow {
     }
 }
 
-const CONN_COLUMNS: &str = "id, organization_id, kind, name, state, idp, oidc_issuer, oidc_client_id, oidc_client_secret_enc, last_test_at, last_test_ok, created_at, updated_at, saml_idp_entity_id, saml_idp_sso_url, saml_idp_metadata_url, saml_allow_idp_initiated, attribute_mapping, saml_sign_authn_requests, saml_require_encrypted_assertions, domains, saml_single_logout, saml_idp_slo_url";
+const CONN_COLUMNS: &str = "id, organization_id, kind, name, state, idp, oidc_issuer, oidc_client_id, oidc_client_secret_enc, last_test_at, last_test_ok, created_at, updated_at, saml_idp_entity_id, saml_idp_sso_url, saml_idp_metadata_url, saml_allow_idp_initiated, attribute_mapping, saml_sign_authn_requests, saml_require_encrypted_assertions, domains, saml_single_logout, saml_idp_slo_url, saml_authn_request_binding, saml_idp_sso_post_url";
 
 pub async fn insert_connection(conn: &mut Conn, r: &ConnectionRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO connections ({CONN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+        "INSERT INTO connections ({CONN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
     ))
     .bind(&r.id)
     .bind(&r.organization_id)
@@ -114,6 +133,8 @@ pub async fn insert_connection(conn: &mut Conn, r: &ConnectionRow) -> Result<(),
     .bind(&r.domains)
     .bind(i64::from(r.saml_single_logout))
     .bind(&r.saml_idp_slo_url)
+    .bind(&r.saml_authn_request_binding)
+    .bind(&r.saml_idp_sso_post_url)
     .execute(conn)
     .await
     .map(|_| ())
@@ -129,7 +150,8 @@ pub async fn update_connection(
          oidc_client_secret_enc = $8, last_test_at = $9, last_test_ok = $10, updated_at = $11, \
          saml_idp_entity_id = $12, saml_idp_sso_url = $13, saml_idp_metadata_url = $14, saml_allow_idp_initiated = $15, \
          attribute_mapping = $16, saml_sign_authn_requests = $17, saml_require_encrypted_assertions = $18, domains = $19, \
-         saml_single_logout = $20, saml_idp_slo_url = $21 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
+         saml_single_logout = $20, saml_idp_slo_url = $21, \
+         saml_authn_request_binding = $22, saml_idp_sso_post_url = $23 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
     )
     .bind(&r.id)
     .bind(organization_id)
@@ -152,6 +174,8 @@ pub async fn update_connection(
     .bind(&r.domains)
     .bind(i64::from(r.saml_single_logout))
     .bind(&r.saml_idp_slo_url)
+    .bind(&r.saml_authn_request_binding)
+    .bind(&r.saml_idp_sso_post_url)
     .execute(conn)
     .await?;
     Ok(res.rows_affected() == 1)

@@ -43,6 +43,11 @@ pub use crate::server::request_id::current_request_id;
 #[derive(Clone, Debug)]
 pub struct CspNonce(pub String);
 
+/// A response extension: an origin (besides Lanyard's own) this page's forms may post to — an
+/// HTTP-POST binding page to the IdP. Only that response's CSP `form-action` admits it.
+#[derive(Clone)]
+pub struct FormAction(pub String);
+
 /// Builds the complete router, used by `main` and by the tests.
 pub fn build_router(state: AppState) -> Router {
     // Generated once per process: `generate_route_list` suppresses resource loading process-wide
@@ -123,6 +128,7 @@ pub fn build_router(state: AppState) -> Router {
             get(sso::saml_slo_redirect).post(sso::saml_slo_post),
         )
         .route("/sso/oidc/logout", get(sso::oidc_logout))
+        .route("/sso/post.js", get(sso::post_js))
         .route("/scim/v2", axum::routing::any(scim::no_directory))
         .route("/scim/v2/", axum::routing::any(scim::no_directory))
         .route("/scim/v2/{directory}", axum::routing::any(scim::entry))
@@ -313,11 +319,17 @@ async fn security_headers(mut req: Request, next: Next) -> Response {
     let is_browser_page =
         !req.uri().path().starts_with("/api/v1/") && !req.uri().path().starts_with("/scim/");
     let mut resp = next.run(req).await;
+    let form_action = resp
+        .extensions()
+        .get::<FormAction>()
+        .map(|f| format!(" {}", f.0))
+        .filter(|o| !o.contains([';', ',', '\'', '"']))
+        .unwrap_or_default();
     let h = resp.headers_mut();
     let csp = format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self' 'nonce-{nonce}'; img-src 'self' https: data:; connect-src 'self'; \
-         font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+         font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'{form_action}; frame-ancestors 'none'"
     );
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);

@@ -29,6 +29,7 @@ pub(crate) fn render(
             "Choose how to sign in",
             &chooser_html(&c),
         ),
+        Ok(Next::Post { action, fields }) => post_page(state, &action, &fields),
         Err(e) => {
             let rid = crate::server::request_id::current_request_id();
             e.log(&rid);
@@ -43,6 +44,47 @@ pub(crate) fn render(
             )
         }
     }
+}
+
+/// An HTTP-POST binding page: the form goes to the IdP by itself (a same-origin script, so the
+/// CSP needs no inline script) or by its button. The CSP's `form-action` admits that IdP's
+/// origin for this response only.
+fn post_page(state: &AppState, action: &str, fields: &[(String, String)]) -> Response {
+    let inputs: String = fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                r#"<input type="hidden" name="{}" value="{}">"#,
+                esc(k),
+                esc(v)
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"<form method="post" action="{action}">{inputs}<p class="mb-4 text-slate-700">Taking you to your identity provider to sign in.</p><button type="submit" class="rounded-lg bg-indigo-600 px-4 py-2 font-medium text-white hover:bg-indigo-700 focus:outline-none focus:ring-2 focus:ring-indigo-500 focus:ring-offset-2">Continue to your identity provider</button></form><script src="/sso/post.js"></script>"#,
+        action = esc(action),
+    );
+    let mut resp = page(StatusCode::OK, &state.config.branding, "Signing in…", &body);
+    if let Ok(u) = url::Url::parse(action) {
+        resp.extensions_mut()
+            .insert(super::FormAction(u.origin().ascii_serialization()));
+    }
+    resp
+}
+
+/// `GET /sso/post.js`: submits an HTTP-POST binding page's form.
+pub async fn post_js() -> Response {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/javascript; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        "document.forms[0].submit();\n",
+    )
+        .into_response()
 }
 
 /// The identity-provider chooser: a list of plain links, one per connection, each naming the

@@ -105,6 +105,8 @@ pub struct SamlSettings {
     /// Whether a plain assertion is refused (the IdP must encrypt to Lanyard's SP encryption
     /// certificate).
     pub require_encrypted_assertions: bool,
+    /// `redirect` or `post`: how AuthnRequests are sent.
+    pub authn_request_binding: String,
     /// Whether single logout is on: the IdP's signed LogoutRequests end sign-in sessions, and
     /// the vendor can start a logout at the IdP (`POST /api/v1/sso/logout`).
     pub single_logout: bool,
@@ -187,6 +189,10 @@ pub struct SamlInput {
     /// The IdP's HTTP-Redirect SingleLogoutService URL (metadata fills it in; `""` clears it).
     #[serde(default)]
     pub idp_slo_url: Option<String>,
+    /// `redirect` (HTTP-Redirect; the default when the IdP offers it) or `post` (HTTP-POST, an
+    /// auto-submitted form; a signed request carries an enveloped signature).
+    #[serde(default)]
+    pub authn_request_binding: Option<String>,
 }
 
 /// SAML changes: a new source replaces the IdP values and the certificate set; single
@@ -219,6 +225,10 @@ pub struct SamlPatch {
     /// The IdP's HTTP-Redirect SingleLogoutService URL (metadata fills it in; `""` clears it).
     #[serde(default)]
     pub idp_slo_url: Option<String>,
+    /// `redirect` (HTTP-Redirect; the default when the IdP offers it) or `post` (HTTP-POST, an
+    /// auto-submitted form; a signed request carries an enveloped signature).
+    #[serde(default)]
+    pub authn_request_binding: Option<String>,
     /// `signing` or `encryption`: publish a `next` SP key of that use beside the active one (in
     /// the SP metadata, so the IdP can take it before Lanyard switches).
     #[serde(default)]
@@ -354,6 +364,18 @@ pub fn slo_url(state: &AppState, id: &str) -> String {
     format!("{}/sso/saml/{id}/slo", state.config.base_url())
 }
 
+/// `redirect` or `post`.
+fn checked_binding(b: &str) -> Result<String, AppError> {
+    match b.trim() {
+        "redirect" | "post" => Ok(b.trim().to_owned()),
+        other => Err(FieldError::new(
+            "saml.authn_request_binding",
+            format!("authn_request_binding must be redirect or post (got {other:?}); use post only when the IdP's SingleSignOnService takes HTTP-POST"),
+        )
+        .into()),
+    }
+}
+
 /// The IdP's SLO URL as given: blank clears it, anything else must be a usable URL.
 fn checked_slo_url(state: &AppState, u: &str) -> Result<Option<String>, AppError> {
     let u = u.trim();
@@ -422,6 +444,7 @@ fn view(state: &AppState, r: ConnectionRow, parts: &Parts) -> Connection {
             allow_idp_initiated: r.saml_allow_idp_initiated,
             sign_authn_requests: r.saml_sign_authn_requests,
             require_encrypted_assertions: r.saml_require_encrypted_assertions,
+            authn_request_binding: r.saml_authn_request_binding.clone(),
             single_logout: r.saml_single_logout,
             idp_slo_url: r.saml_idp_slo_url.clone(),
             certificates: certs.iter().map(|c| cert_view(c, now)).collect(),
@@ -465,6 +488,9 @@ struct SamlSource {
     certificates: Vec<Vec<u8>>,
     /// The IdP's SingleLogoutService from its metadata.
     slo_url: Option<String>,
+    /// The IdP's HTTP-POST SingleSignOnService, and whether it takes only that binding.
+    sso_post_url: Option<String>,
+    post_only: bool,
 }
 
 /// Resolves exactly one source (metadata XML, metadata URL, or values by hand) into IdP values.
@@ -504,6 +530,8 @@ async fn resolve_saml(
             sso_url: m.sso_url,
             metadata_url: None,
             slo_url: m.slo_url,
+            post_only: !m.sso_redirect,
+            sso_post_url: m.sso_post_url,
             certificates: m.certificates,
         }
     } else if let Some(u) = url {
@@ -520,6 +548,8 @@ async fn resolve_saml(
             sso_url: m.sso_url,
             metadata_url: Some(u),
             slo_url: m.slo_url,
+            post_only: !m.sso_redirect,
+            sso_post_url: m.sso_post_url,
             certificates: m.certificates,
         }
     } else {
@@ -549,6 +579,8 @@ async fn resolve_saml(
             sso_url,
             metadata_url: None,
             slo_url: None,
+            sso_post_url: None,
+            post_only: false,
             certificates,
         }
     };
@@ -821,6 +853,8 @@ fn draft_row(
         domains: None,
         saml_single_logout: false,
         saml_idp_slo_url: None,
+        saml_authn_request_binding: "redirect".into(),
+        saml_idp_sso_post_url: None,
     }
 }
 
@@ -942,6 +976,12 @@ async fn apply_create_settings(
                 m.require_encrypted_assertions.unwrap_or(false);
             row.saml_single_logout = m.single_logout.unwrap_or(false);
             row.saml_idp_slo_url = src.slo_url.clone();
+            row.saml_idp_sso_post_url = src.sso_post_url.clone();
+            row.saml_authn_request_binding = match m.authn_request_binding.as_deref() {
+                Some(b) => checked_binding(b)?,
+                None if src.post_only => "post".into(),
+                None => "redirect".into(),
+            };
             if let Some(u) = &m.idp_slo_url {
                 row.saml_idp_slo_url = checked_slo_url(state, u)?;
             }
@@ -1221,6 +1261,10 @@ async fn apply_saml_patch(
         row.saml_idp_sso_url = Some(src.sso_url);
         row.saml_idp_metadata_url = src.metadata_url;
         row.saml_idp_slo_url = src.slo_url;
+        row.saml_idp_sso_post_url = src.sso_post_url;
+        if src.post_only {
+            row.saml_authn_request_binding = "post".into();
+        }
         let mut rows = Vec::new();
         for der in &src.certificates {
             rows.push(cert_row(organization_id, &row.id, der, now)?);
@@ -1249,6 +1293,15 @@ async fn apply_saml_patch(
         row.saml_require_encrypted_assertions = b;
         row.last_test_ok = None;
         changed.push("require_encrypted_assertions");
+    }
+    if let Some(b) = m.authn_request_binding.as_deref() {
+        let b = checked_binding(b)?;
+        if b != row.saml_authn_request_binding {
+            row.saml_authn_request_binding = b;
+            // The IdP sees requests another way: they need a new successful test.
+            row.last_test_ok = None;
+            changed.push("authn_request_binding");
+        }
     }
     if let Some(b) = m.single_logout.filter(|b| *b != row.saml_single_logout) {
         row.saml_single_logout = b;

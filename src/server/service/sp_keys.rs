@@ -178,12 +178,21 @@ pub async fn active_signing_key(
     state: &AppState,
     row: &ConnectionRow,
 ) -> Result<Option<PKey<Private>>, AppError> {
+    Ok(active_signing(state, row).await?.map(|(k, _)| k))
+}
+
+/// The active signing key with its certificate (base64 DER, for an enveloped signature's
+/// KeyInfo).
+pub async fn active_signing(
+    state: &AppState,
+    row: &ConnectionRow,
+) -> Result<Option<(PKey<Private>, String)>, AppError> {
     match published(state, row)
         .await?
         .into_iter()
         .find(|k| k.state == "active" && k.key_use == SIGNING)
     {
-        Some(k) => Ok(Some(open(state, &k)?)),
+        Some(k) => Ok(Some((open(state, &k)?, certificate_b64(&k)))),
         None => Ok(None),
     }
 }

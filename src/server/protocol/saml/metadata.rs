@@ -22,6 +22,10 @@ pub struct IdpMetadata {
     pub certificates: Vec<Vec<u8>>,
     /// The HTTP-Redirect SingleLogoutService, when the IdP has one.
     pub slo_url: Option<String>,
+    /// The HTTP-POST SingleSignOnService, when the IdP has one.
+    pub sso_post_url: Option<String>,
+    /// Whether `sso_url` is an HTTP-Redirect service (otherwise the IdP takes only HTTP-POST).
+    pub sso_redirect: bool,
 }
 
 /// Parses IdP metadata XML. Errors are sentences for the admin.
@@ -77,11 +81,14 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, String> {
         .and_then(|s| s.attribute("Location"))
         .map(|l| l.trim().to_owned())
         .filter(|l| !l.is_empty());
+    let sso_post_url = by_binding(POST).map(|u| u.trim().to_owned());
     Ok(IdpMetadata {
         entity_id,
         sso_url,
         certificates,
         slo_url,
+        sso_redirect: by_binding(REDIRECT).is_some(),
+        sso_post_url,
     })
 }
 

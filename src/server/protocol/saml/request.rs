@@ -57,6 +57,67 @@ pub fn signed_redirect_url(
     )
 }
 
+/// Signs a SAML message Lanyard wrote (its root carries `ID` and a `saml:Issuer` first child)
+/// with an enveloped XML signature, for the HTTP-POST binding: exclusive canonicalization,
+/// RSA-SHA256 over SHA-256, the Signature right after the Issuer (where the schema puts it) and
+/// the signing certificate in KeyInfo (IdPs verify with the one they pinned from Lanyard's SP
+/// metadata).
+pub fn sign_enveloped(
+    xml: &str,
+    key: &openssl::pkey::PKeyRef<openssl::pkey::Private>,
+    certificate_b64: &str,
+) -> Result<String, String> {
+    use super::c14n::{canonicalize, Canonicalization, EXC_C14N};
+    use super::NS_DSIG;
+    const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+    const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let exc = Canonicalization::from_uri(EXC_C14N, None).ok_or("exclusive c14n")?;
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("cannot sign: {e}"))?;
+    let root = doc.root_element();
+    let id = root
+        .attribute("ID")
+        .ok_or("cannot sign: the message has no ID")?;
+    let mut canonical = Vec::with_capacity(xml.len());
+    canonicalize(root, None, &exc, &mut canonical)?;
+    let digest = openssl::hash::hash(openssl::hash::MessageDigest::sha256(), &canonical)
+        .map_err(|e| e.to_string())?;
+    let signed_info = format!(
+        r##"<ds:SignedInfo xmlns:ds="{NS_DSIG}"><ds:CanonicalizationMethod Algorithm="{EXC_C14N}"></ds:CanonicalizationMethod><ds:SignatureMethod Algorithm="{SIG_ALG_RSA_SHA256}"></ds:SignatureMethod><ds:Reference URI="#{id}"><ds:Transforms><ds:Transform Algorithm="{ENVELOPED}"></ds:Transform><ds:Transform Algorithm="{EXC_C14N}"></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"></ds:DigestMethod><ds:DigestValue>{digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>"##,
+        id = super::xml_escape(id),
+        digest = b64(&digest),
+    );
+    // In place, SignedInfo's exclusive canonical form is the same as on its own: `ds` is the
+    // only namespace it uses, declared on it either way.
+    let si_doc = roxmltree::Document::parse(&signed_info).map_err(|e| e.to_string())?;
+    canonical.clear();
+    canonicalize(si_doc.root_element(), None, &exc, &mut canonical)?;
+    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), key)
+        .map_err(|e| format!("cannot sign: {e}"))?;
+    let value = signer
+        .sign_oneshot_to_vec(&canonical)
+        .map_err(|e| format!("cannot sign: {e}"))?;
+    let signed_info = signed_info.replacen(&format!(r#" xmlns:ds="{NS_DSIG}""#), "", 1);
+    let signature = format!(
+        r#"<ds:Signature xmlns:ds="{NS_DSIG}">{signed_info}<ds:SignatureValue>{value}</ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{certificate_b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></ds:Signature>"#,
+        value = b64(&value),
+    );
+    let issuer_end = xml
+        .find("</saml:Issuer>")
+        .ok_or("cannot sign: the message has no saml:Issuer")?
+        + "</saml:Issuer>".len();
+    Ok(format!(
+        "{}{signature}{}",
+        &xml[..issuer_end],
+        &xml[issuer_end..]
+    ))
+}
+
+/// The HTTP-POST binding's `SAMLRequest` value: the message base64-encoded (no compression).
+pub fn post_value(xml: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(xml.as_bytes())
+}
+
 /// The query parameter of a request message.
 pub const SAML_REQUEST: &str = "SAMLRequest";
 /// The query parameter of a response message.
@@ -201,5 +262,69 @@ mod tests {
         assert!(verify(signed.as_bytes()));
         // Any other RelayState (or order) does not verify.
         assert!(!verify(signed.replace("st%2B", "su%2B").as_bytes()));
+    }
+
+    #[test]
+    fn an_enveloped_signature_verifies_and_covers_the_whole_request() {
+        use crate::server::protocol::saml::dsig::{self, PinnedCertificate};
+        let k =
+            crate::server::protocol::saml::sp_key::generate("sp", 1_700_000_000_000, 10).unwrap();
+        let key = openssl::pkey::PKey::private_key_from_pem(k.private_pem.as_bytes()).unwrap();
+        let cert_b64 = base64::engine::general_purpose::STANDARD.encode(&k.certificate_der);
+        let xml = authn_request(
+            "_r1",
+            0,
+            "https://sp/m",
+            "https://sp/acs",
+            "https://idp/sso",
+            false,
+        );
+        let signed = sign_enveloped(&xml, &key, &cert_b64).unwrap();
+        let pinned = [PinnedCertificate::from_der(&k.certificate_der).unwrap()];
+        let check = |xml: &str| {
+            let doc = roxmltree::Document::parse(xml).unwrap();
+            let sig = doc
+                .descendants()
+                .find(|n| n.tag_name().name() == "Signature")
+                .unwrap();
+            let ids = dsig::Ids::of(&doc);
+            let mut scratch = Vec::new();
+            dsig::verify(sig, &ids, &pinned, &mut scratch)
+                .map(|covered| covered == doc.root_element() && sig.parent() == Some(covered))
+        };
+        assert_eq!(check(&signed), Ok(true), "{signed}");
+        // libxmlsec1 (Debian's xmlsec1, another implementation) verifies it too.
+        let dir = std::env::temp_dir().join(format!("lanyard-sign-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("req.xml"), &signed).unwrap();
+        std::fs::write(
+            dir.join("cert.pem"),
+            crate::server::protocol::saml::metadata::to_pem(&k.certificate_der),
+        )
+        .unwrap();
+        let out = std::process::Command::new("xmlsec1")
+            .args([
+                "--verify",
+                "--enabled-reference-uris",
+                "same-doc",
+                "--id-attr:ID",
+            ])
+            .arg("urn:oasis:names:tc:SAML:2.0:protocol:AuthnRequest")
+            .arg("--pubkey-cert-pem")
+            .arg(dir.join("cert.pem"))
+            .arg(dir.join("req.xml"))
+            .output()
+            .expect("xmlsec1");
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The Signature sits right after the Issuer, as the schema wants.
+        assert!(signed.contains("</saml:Issuer><ds:Signature"), "{signed}");
+        // Any change to the signed request breaks it.
+        let changed = signed.replace("https://sp/acs", "https://evil/acs");
+        assert!(check(&changed).is_err());
     }
 }

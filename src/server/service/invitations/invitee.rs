@@ -416,7 +416,7 @@ async fn not_claimed(state: &AppState, inv: &InvitationRow, now: i64) -> Result<
     };
     Ok(match gone_page(&state.config.branding.vendor_name, &st) {
         Next::Page(s, t, m) => (s, t, m),
-        Next::Redirect(_) | Next::Choose(_) => {
+        Next::Redirect(_) | Next::Choose(_) | Next::Post { .. } => {
             refusal(410, "This invitation link no longer works", "")
         }
     })

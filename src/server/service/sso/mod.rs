@@ -81,6 +81,12 @@ pub enum Next {
     Page(u16, String, String),
     /// The organization has several identity providers and nothing says which is the person's.
     Choose(Chooser),
+    /// An HTTP-POST binding message: a form the browser posts to `action` (by itself when
+    /// JavaScript is on, by a button when it is off).
+    Post {
+        action: String,
+        fields: Vec<(String, String)>,
+    },
 }
 
 /// The page where a person picks their identity provider: plain links (no JavaScript needed).

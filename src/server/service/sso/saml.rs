@@ -40,7 +40,7 @@ pub(super) async fn begin_saml(
         "_lanyard_{}",
         hash_secret(&new_secret("")).get(..32).unwrap_or("0")
     );
-    let sso_url = row.saml_idp_sso_url.clone().unwrap_or_default();
+    let (post, sso_url) = row.sso_endpoint();
     let xml = request::authn_request(
         &request_id,
         now,
@@ -49,22 +49,48 @@ pub(super) async fn begin_saml(
         &sso_url,
         force_authn,
     );
-    let url = if row.saml_sign_authn_requests {
-        // Fail closed: a connection that signs never sends an unsigned request.
-        let Some(key) = crate::server::service::sp_keys::active_signing_key(state, &row).await?
-        else {
+    // Fail closed: a connection that signs never sends an unsigned request.
+    let signing = if row.saml_sign_authn_requests {
+        let Some(k) = crate::server::service::sp_keys::active_signing(state, &row).await? else {
             return Err(AppError::Internal(format!(
                 "connection {} signs AuthnRequests but has no active SP key",
                 row.id
             )));
         };
-        request::signed_redirect_url(&sso_url, &xml, &relay_state, &key)
+        Some(k)
     } else {
-        request::redirect_url(&sso_url, &xml, &relay_state)
+        None
     };
-    let url = match url {
-        Ok(u) => u,
-        Err(m) => return Ok(page(502, "The identity provider's address is not valid", m)),
+    let next = if post {
+        let xml = match &signing {
+            Some((key, cert)) => {
+                request::sign_enveloped(&xml, key, cert).map_err(AppError::Internal)?
+            }
+            None => xml,
+        };
+        if url::Url::parse(&sso_url).is_err() {
+            return Ok(page(
+                502,
+                "The identity provider's address is not valid",
+                format!("the IdP SSO URL {sso_url} is not a URL"),
+            ));
+        }
+        Next::Post {
+            action: sso_url,
+            fields: vec![
+                (request::SAML_REQUEST.into(), request::post_value(&xml)),
+                ("RelayState".into(), relay_state.clone()),
+            ],
+        }
+    } else {
+        let url = match &signing {
+            Some((key, _)) => request::signed_redirect_url(&sso_url, &xml, &relay_state, key),
+            None => request::redirect_url(&sso_url, &xml, &relay_state),
+        };
+        match url {
+            Ok(u) => Next::Redirect(u),
+            Err(m) => return Ok(page(502, "The identity provider's address is not valid", m)),
+        }
     };
     let req = SsoRequestRow {
         state_hash: hash_secret(&relay_state),
@@ -85,7 +111,7 @@ pub(super) async fn begin_saml(
     };
     let mut conn = state.db.pool.acquire().await?;
     db::sign_in::insert_request(&mut conn, &req).await?;
-    Ok(Next::Redirect(url))
+    Ok(next)
 }
 
 /// The ACS form (HTTP-POST binding).
