@@ -899,6 +899,53 @@ function xmlsecEncryptAssertion(xml, { data = ENC.aes256gcm, key = ENC.oaep, key
   return out;
 }
 
+/**
+ * One element of the Assertion (matched by `find`, selected for xmlsec1 by `xpath`) wrapped in
+ * `wrapper` (saml:EncryptedID or saml:EncryptedAttribute) and encrypted there by xmlsec1, before
+ * the Assertion is signed (the signature then covers the ciphertext).
+ */
+function xmlsecEncryptElement(xml, { find, xpath, wrapper, data = ENC.aes256gcm, key = ENC.oaep, keyName = "sp_enc" }) {
+  const m = xml.match(find);
+  if (!m) fail(`xmlsecEncryptElement: nothing matches ${find}`);
+  const dataFile = path.join(TMP, "enc-el-data.xml");
+  const tmplFile = path.join(TMP, "enc-el-tmpl.xml");
+  const outFile = path.join(TMP, "enc-el-out.xml");
+  fs.writeFileSync(dataFile, xml.replace(m[0], `<${wrapper}>${m[0]}</${wrapper}>`));
+  const digest = key === ENC.oaep ? `<ds:DigestMethod Algorithm="${ALG.sha1}"/>` : "";
+  fs.writeFileSync(
+    tmplFile,
+    `<xenc:EncryptedData xmlns:xenc="${NS.xenc}" Type="${NS.xenc}Element">`
+      + `<xenc:EncryptionMethod Algorithm="${data}"/>`
+      + `<ds:KeyInfo xmlns:ds="${NS.ds}"><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="${key}">${digest}</xenc:EncryptionMethod>`
+      + `<xenc:CipherData><xenc:CipherValue/></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo>`
+      + `<xenc:CipherData><xenc:CipherValue/></xenc:CipherData></xenc:EncryptedData>\n`,
+  );
+  const r = run("xmlsec1", [
+    "--encrypt", "--pubkey-cert-pem", crtPath(keyName), "--session-key", SESSION_KEY[data],
+    "--xml-data", dataFile, "--node-xpath", xpath, "--output", outFile, tmplFile,
+  ]);
+  if (r.status !== 0) fail(`xmlsec1 --encrypt failed\n${r.stderr}`);
+  let out = fs.readFileSync(outFile, "utf8");
+  if (!xml.startsWith("<?xml")) out = out.replace(/^<\?xml[^>]*\?>\n?/, "");
+  return out;
+}
+
+/** The baseline Assertion with its NameID and email Attribute encrypted, then signed by xmlsec1. */
+function encryptedIdAndAttribute(seed, nameIdKey = "sp_enc") {
+  const assertId = sid("assert", seed);
+  let x = baseline({ seed, assertId, assertSig: sigTemplate(assertId) });
+  x = xmlsecEncryptElement(x, {
+    find: /<saml:NameID[^>]*>[^<]*<\/saml:NameID>/, xpath: `//*[local-name()='NameID' and namespace-uri()='${NS.saml}']`,
+    wrapper: "saml:EncryptedID", keyName: nameIdKey,
+  });
+  x = xmlsecEncryptElement(x, {
+    find: /<saml:Attribute Name="email"[\s\S]*?<\/saml:Attribute>/,
+    xpath: `//*[local-name()='Attribute' and namespace-uri()='${NS.saml}' and @Name='email']`,
+    wrapper: "saml:EncryptedAttribute", data: ENC.aes128cbc,
+  });
+  return xmlsecSign(x, assertId);
+}
+
 /** The Assertion encrypted by @authenio/xml-encryption, as samlify-based IdPs send it. */
 async function xmlencEncryptAssertion(xml, { data = ENC.aes128cbc, key = ENC.oaep, keyName = "sp_enc" } = {}) {
   const [before, assertion, after] = splitAssertion(xml);
@@ -1015,6 +1062,19 @@ const ENCRYPTED_CASES = [
     description: "The baseline plain (signed) response to a connection that requires encrypted assertions",
     signer: "xmlsec1", expect: "unencrypted", require_encrypted: true,
     xml: (seed) => xmlsecAssertionSigned({ seed }), xmlsec: [true],
+  },
+  {
+    name: "encrypted_name_id_and_attribute",
+    description: "A plain Assertion whose NameID is a saml:EncryptedID (RSA-OAEP, AES-256-GCM) and whose email Attribute is a saml:EncryptedAttribute (AES-128-CBC), both by xmlsec1, then signed by xmlsec1 over the ciphertexts: decrypted after the signature verified",
+    signer: "xmlsec1", expect: "ok", name_id: "dana@acme.test", attributes: OKTA_STYLE_EXPECTED,
+    xmlsec: [true],
+    xml: (seed) => encryptedIdAndAttribute(seed),
+  },
+  {
+    name: "encrypted_name_id_key_not_held",
+    description: "The same, with the EncryptedID encrypted to an SP certificate the connection does not hold: decryption_failed (the signature is good)",
+    signer: "xmlsec1", expect: "decryption_failed", xmlsec: [true],
+    xml: (seed) => encryptedIdAndAttribute(seed, "sp_enc_other"),
   },
   {
     name: "encrypted_without_sp_key",
@@ -1339,7 +1399,7 @@ async function main() {
     names.add(def.name);
     const c = { ...def };
     const xml = await (c.build ? c.build(c) : c.xml(c.name));
-    const encrypted = xml.includes("EncryptedAssertion");
+    const encrypted = /Encrypted(Assertion|ID|Attribute)>/.test(xml);
     const certificates = c.certificates ?? SP.certificates;
 
     // xmlsec1 checks, per signature in document order.

@@ -78,6 +78,8 @@ pub struct Trust<'a> {
     /// Lanyard's SLO URL of the connection: the message's Destination.
     pub slo_url: &'a str,
     pub certificates: &'a [PinnedCertificate],
+    /// The connection's SP encryption keys (an IdP may encrypt the NameID: EncryptedID).
+    pub decryption_keys: &'a [super::xmlenc::DecryptionKey],
     pub skew_ms: i64,
     pub now_ms: i64,
 }
@@ -363,13 +365,28 @@ pub fn verify(binding: Binding, trust: &Trust) -> Result<Message, Refusal> {
             ));
         }
     }
-    let Some(name_id) = child(root, A, "NameID") else {
-        return Err(refuse(
-            "no_name_id",
-            "the LogoutRequest names no subject (saml:NameID); Lanyard does not take encrypted identifiers in logout requests yet",
-        ));
+    let read = |n: roxmltree::Node| {
+        (
+            trim_xml_space(&full_text(n)).to_owned(),
+            n.attribute("Format").map(str::to_owned),
+        )
     };
-    let subject = trim_xml_space(&full_text(name_id)).to_owned();
+    let (subject, name_id_format) =
+        match (child(root, A, "NameID"), child(root, A, "EncryptedID")) {
+            (Some(n), None) => read(n),
+            (None, Some(enc)) => {
+                super::response::open_element(enc, "NameID", trust.decryption_keys, read).map_err(
+                    |f| Refusal {
+                        code: f.code,
+                        message: f.message,
+                    },
+                )?
+            }
+            _ => return Err(refuse(
+                "no_name_id",
+                "the LogoutRequest must name its subject by one saml:NameID or saml:EncryptedID",
+            )),
+        };
     if subject.is_empty() {
         return Err(refuse("no_name_id", "the LogoutRequest's NameID is empty"));
     }
@@ -377,7 +394,7 @@ pub fn verify(binding: Binding, trust: &Trust) -> Result<Message, Refusal> {
         LogoutRequest {
             id,
             name_id: subject,
-            name_id_format: name_id.attribute("Format").map(str::to_owned),
+            name_id_format,
             session_indexes: children(root, P, "SessionIndex")
                 .map(|s| trim_xml_space(&full_text(s)).to_owned())
                 .filter(|s| !s.is_empty())
@@ -422,6 +439,7 @@ mod tests {
             idp_entity_id: IDP,
             slo_url: SLO,
             certificates: &certs,
+            decryption_keys: &[],
             skew_ms: 60_000,
             now_ms: now,
         };
@@ -477,6 +495,7 @@ mod tests {
             idp_entity_id: IDP,
             slo_url: SLO,
             certificates: &certs,
+            decryption_keys: &[],
             skew_ms: 60_000,
             now_ms: now,
         };
@@ -536,6 +555,7 @@ mod tests {
             idp_entity_id: IDP,
             slo_url: SLO,
             certificates: &certs,
+            decryption_keys: &[],
             skew_ms: 60_000,
             now_ms: now,
         };
@@ -550,5 +570,79 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code, "unsigned");
+    }
+
+    /// An IdP that encrypts the NameID (EncryptedID, by Debian's xmlsec1 to the vectors' SP
+    /// encryption certificate): Lanyard opens it with the connection's key; without the key
+    /// it is refused.
+    #[test]
+    fn an_encrypted_name_id_is_opened_with_the_sp_key() {
+        use crate::server::protocol::saml::xmlenc::DecryptionKey;
+        let now = 1_800_000_000_000;
+        let (key, cert) = keypair();
+        let certs = [cert];
+        let vectors =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/saml/keys");
+        let dir = std::env::temp_dir().join(format!("lanyard-slo-encid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let plain = request_xml(now).replace(
+            r#"<saml:NameID>dana@acme.test</saml:NameID>"#,
+            r#"<saml:EncryptedID><saml:NameID>dana@acme.test</saml:NameID></saml:EncryptedID>"#,
+        );
+        assert!(plain.contains("EncryptedID"));
+        std::fs::write(dir.join("data.xml"), &plain).unwrap();
+        std::fs::write(
+            dir.join("tmpl.xml"),
+            r#"<xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element"><xenc:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes256-gcm"/><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/><xenc:CipherData><xenc:CipherValue/></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo><xenc:CipherData><xenc:CipherValue/></xenc:CipherData></xenc:EncryptedData>"#,
+        )
+        .unwrap();
+        let out = std::process::Command::new("xmlsec1")
+            .arg("--encrypt")
+            .arg("--pubkey-cert-pem")
+            .arg(vectors.join("sp_enc.crt"))
+            .args(["--session-key", "aes-256", "--xml-data"])
+            .arg(dir.join("data.xml"))
+            .args(["--node-xpath", "//*[local-name()='NameID']", "--output"])
+            .arg(dir.join("out.xml"))
+            .arg(dir.join("tmpl.xml"))
+            .output()
+            .expect("xmlsec1");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let encrypted = std::fs::read_to_string(dir.join("out.xml")).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(!encrypted.contains("dana@acme.test"), "{encrypted}");
+        let q = query(&message_url(SLO, SAML_REQUEST, &encrypted, None, Some(&key)).unwrap());
+        let sp_key = DecryptionKey {
+            id: "spkey_1".into(),
+            key: openssl::pkey::PKey::private_key_from_pem(
+                &std::fs::read(vectors.join("sp_enc.key")).unwrap(),
+            )
+            .unwrap(),
+        };
+        let keys = [sp_key];
+        let trust = Trust {
+            idp_entity_id: IDP,
+            slo_url: SLO,
+            certificates: &certs,
+            decryption_keys: &keys,
+            skew_ms: 60_000,
+            now_ms: now,
+        };
+        match verify(Binding::Redirect(&q), &trust).unwrap() {
+            Message::Request(r, _) => assert_eq!(r.name_id, "dana@acme.test"),
+            m => panic!("{m:?}"),
+        }
+        let without = Trust {
+            decryption_keys: &[],
+            ..trust
+        };
+        assert_eq!(
+            verify(Binding::Redirect(&q), &without).unwrap_err().code,
+            "encrypted_assertion"
+        );
     }
 }

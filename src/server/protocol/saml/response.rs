@@ -452,9 +452,16 @@ fn read_assertion(
         .ok_or_else(|| fail("subject_confirmation", "the assertion has no Subject"))?;
     let bearer = confirm_bearer(subject, t, &clock)?;
     check_in_response_to(root, v, bearer.in_response_to.as_deref())?;
-    let name_id_node = child(subject, A, "NameID")
-        .ok_or_else(|| fail("no_name_id", "the Subject has no NameID"))?;
-    let name_id = full_text(name_id_node);
+    // The NameID, or an EncryptedID the verified signature covered (opened with the SP keys).
+    let (name_id, name_id_format) = match child(subject, A, "NameID") {
+        Some(n) => (full_text(n), n.attribute("Format").map(str::to_owned)),
+        None => match child(subject, A, "EncryptedID") {
+            Some(enc) => open_element(enc, "NameID", &t.decryption_keys, |n| {
+                (full_text(n), n.attribute("Format").map(str::to_owned))
+            })?,
+            None => return Err(fail("no_name_id", "the Subject has no NameID")),
+        },
+    };
     if name_id.is_empty() {
         return Err(fail("no_name_id", "the NameID is empty"));
     }
@@ -474,10 +481,10 @@ fn read_assertion(
         id,
         issuer,
         name_id,
-        name_id_format: name_id_node.attribute("Format").map(str::to_owned),
+        name_id_format,
         session_index,
         in_response_to: bearer.in_response_to,
-        attributes: read_attributes(a),
+        attributes: read_attributes(a, &t.decryption_keys)?,
         replay_until_ms: until + clock.skew,
         signed: signed_by.to_owned(),
         decrypted_with: None,
@@ -730,15 +737,70 @@ fn check_in_response_to(
     Ok(())
 }
 
-/// Attribute name → values, in document order of values, over every AttributeStatement.
-fn read_attributes(a: roxmltree::Node) -> BTreeMap<String, Vec<String>> {
+/// Attribute name → values, in document order of values, over every AttributeStatement;
+/// EncryptedAttributes (covered by the verified signature) are opened with the SP keys.
+fn read_attributes(
+    a: roxmltree::Node,
+    keys: &[super::xmlenc::DecryptionKey],
+) -> Result<BTreeMap<String, Vec<String>>, Failure> {
     let mut attributes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut add = |at: roxmltree::Node| {
+        let name = at.attribute("Name").unwrap_or("").to_owned();
+        let values = attributes.entry(name).or_default();
+        values.extend(children(at, A, "AttributeValue").map(full_text));
+    };
     for st in children(a, A, "AttributeStatement") {
-        for at in children(st, A, "Attribute") {
-            let name = at.attribute("Name").unwrap_or("").to_owned();
-            let values = attributes.entry(name).or_default();
-            values.extend(children(at, A, "AttributeValue").map(full_text));
+        for at in st.children().filter(|n| n.is_element()) {
+            if is(&at, A, "Attribute") {
+                add(at);
+            } else if is(&at, A, "EncryptedAttribute") {
+                open_element(at, "Attribute", keys, &mut add)?;
+            }
         }
     }
-    attributes
+    Ok(attributes)
+}
+
+/// Decrypts an EncryptedID or EncryptedAttribute (`enc`) with the SP keys and reads the one
+/// `saml:{name}` element it holds with `read`. The plaintext is parsed inside the namespaces in
+/// scope where it sits (an encrypted element leaves its ancestors' prefixes undeclared). Every
+/// failure after the algorithms were accepted is the one `decryption_failed`.
+pub(super) fn open_element<T>(
+    enc: roxmltree::Node,
+    name: &str,
+    keys: &[super::xmlenc::DecryptionKey],
+    read: impl FnOnce(roxmltree::Node) -> T,
+) -> Result<T, Failure> {
+    if keys.is_empty() {
+        return Err(fail("encrypted_assertion", format!("the IdP encrypted the {name}, but this connection has no encryption key yet; turn on encrypted assertions for the connection in Lanyard and give the IdP the encryption certificate from Lanyard's SP metadata (or turn encryption off in the IdP)")));
+    }
+    let plain = super::xmlenc::decrypt(enc, keys).map_err(|r| match r {
+        super::xmlenc::Refusal::Algorithm(m) => fail("encryption_algorithm", m),
+        super::xmlenc::Refusal::Failed => decryption_failed(),
+    })?;
+    let declarations: String = enc
+        .namespaces()
+        .filter(|ns| ns.name().is_some())
+        .map(|ns| {
+            format!(
+                r#" xmlns:{}="{}""#,
+                ns.name().unwrap_or_default(),
+                super::xml_escape(ns.uri())
+            )
+        })
+        .collect();
+    let wrapped = format!(
+        "<lanyard-decrypted{declarations}>{}</lanyard-decrypted>",
+        plain.xml
+    );
+    refuse_dtd(&wrapped).map_err(|_| decryption_failed())?;
+    refuse_deep_nesting(&wrapped).map_err(|_| decryption_failed())?;
+    let doc = roxmltree::Document::parse(&wrapped).map_err(|_| decryption_failed())?;
+    let mut elements = doc.root_element().children().filter(|n| n.is_element());
+    match (elements.next(), elements.next()) {
+        (Some(n), None) if is(&n, A, name) && !n.descendants().any(|d| d.is_comment()) => {
+            Ok(read(n))
+        }
+        _ => Err(decryption_failed()),
+    }
 }

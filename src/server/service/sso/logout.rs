@@ -326,10 +326,12 @@ pub async fn saml_slo(
     let certificates =
         super::saml::pinned_certificates(state, &row.org_id(), &row.connection_id()).await?;
     let slo_url = connections::slo_url(state, &row.id);
+    let decryption_keys = crate::server::service::sp_keys::decryption_keys(state, &row).await?;
     let trust = logout::Trust {
         idp_entity_id: row.saml_idp_entity_id.as_deref().unwrap_or(""),
         slo_url: &slo_url,
         certificates: &certificates,
+        decryption_keys: &decryption_keys,
         skew_ms: state.config.saml_clock_skew_ms,
         now_ms: now,
     };
