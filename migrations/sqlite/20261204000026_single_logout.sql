@@ -9,6 +9,9 @@ ALTER TABLE connections ADD COLUMN saml_idp_slo_url TEXT;
 -- an enveloped signature), to the IdP's SingleSignOnService of that binding.
 ALTER TABLE connections ADD COLUMN saml_authn_request_binding TEXT NOT NULL DEFAULT 'redirect';
 ALTER TABLE connections ADD COLUMN saml_idp_sso_post_url TEXT;
+-- WantAssertionsSigned: the Assertion itself must carry the IdP's signature (a signature on the
+-- Response alone is refused).
+ALTER TABLE connections ADD COLUMN saml_want_assertions_signed BIGINT NOT NULL DEFAULT 0;
 
 CREATE TABLE sso_sessions (
     id TEXT PRIMARY KEY NOT NULL,

@@ -604,6 +604,7 @@ pub async fn create_saml_connection(
             single_logout: None,
             idp_slo_url: None,
             authn_request_binding: None,
+            want_assertions_signed: None,
         }),
         attribute_mapping: None,
         domains: None,

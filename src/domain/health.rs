@@ -67,6 +67,7 @@ vocabulary! {
         LogStreamCredential = "log_stream_credential",
         IdpClientSecret = "idp_client_secret",
         SamlCertificate = "saml_certificate",
+        SamlSpKey = "saml_sp_key",
         OauthClientSecret = "oauth_client_secret",
     }
 }
@@ -114,6 +115,7 @@ impl CredentialKind {
             CredentialKind::LogStreamCredential => "Log stream credential",
             CredentialKind::IdpClientSecret => "IdP client secret",
             CredentialKind::SamlCertificate => "SAML certificate",
+            CredentialKind::SamlSpKey => "SAML SP key",
             CredentialKind::OauthClientSecret => "OAuth client secret",
         }
     }

@@ -965,6 +965,122 @@ async fn post_binding_requests_carry_an_enveloped_signature_samlify_verifies(d: 
     );
 }
 
+/// A customer brings its own SP key pair (from its CA; here the vectors' openssl-made encryption
+/// key): checked field by field, published in the SP metadata, used to decrypt samlify's
+/// encrypted assertions, listed in the credentials inventory; a second upload is published as the
+/// next key. WantAssertionsSigned refuses a response signed only on the Response.
+async fn customer_sp_keys_and_wanted_assertion_signatures(d: Dialect) {
+    let (app, idp) = setup(d).await;
+    let (org, conn) = org_with_saml(&app, &idp, json!({})).await;
+    let id = conn["id"].as_str().unwrap().to_owned();
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/saml/keys");
+    let read = |f: &str| std::fs::read_to_string(keys.join(f)).unwrap();
+    let patch = |saml: Value| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            app.api(
+                Method::PATCH,
+                &format!("/api/v1/connections/{id}"),
+                Some(json!({ "saml": saml })),
+            )
+            .await
+        }
+    };
+    // The key and someone else's certificate: refused, the field named.
+    let r = patch(json!({"upload_sp_key": {"use": "encryption", "private_key_pem": read("sp_enc.key"), "certificate_pem": read("idp.crt")}})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(
+        r.text().contains("saml.upload_sp_key.certificate_pem"),
+        "{}",
+        r.text()
+    );
+    let r = patch(json!({"upload_sp_key": {"use": "decryption", "private_key_pem": read("sp_enc.key"), "certificate_pem": read("sp_enc.crt")}})).await;
+    assert!(r.text().contains("saml.upload_sp_key.use"), "{}", r.text());
+    assert!(!r.text().contains("PRIVATE KEY"), "the key is never echoed");
+    // A good pair becomes the active encryption key (the connection had none).
+    let r = patch(json!({"upload_sp_key": {"use": "encryption", "private_key_pem": read("sp_enc.key"), "certificate_pem": read("sp_enc.crt")}})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let c = r.json();
+    let uploaded = c["sp"]["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["use"] == "encryption")
+        .cloned()
+        .expect("the uploaded key");
+    assert_eq!(uploaded["state"], "active");
+    let der =
+        lanyard::server::protocol::saml::metadata::decode_certificate(&read("sp_enc.crt")).unwrap();
+    use base64::Engine as _;
+    let md = sp_md(&app, &id).await;
+    assert!(
+        md.contains(&base64::engine::general_purpose::STANDARD.encode(&der)),
+        "published: {md}"
+    );
+    assert!(!r.text().contains("PRIVATE KEY"), "the key is never shown");
+    // samlify encrypts to it; Lanyard decrypts with it.
+    assert_eq!(idp.register_sp(Some(&md)).await, 204);
+    idp.set_mode(json!({"encrypt": {"data": "aes256-gcm", "key": "oaep"}}))
+        .await;
+    let back = location(&idp.post_to(&app, &start(&app, &idp, &org).await).await);
+    let p = exchange(&app, &param(&back, "code").expect("signed in")).await;
+    assert_eq!(
+        p["profile"]["raw_attributes"]["decryption_key"],
+        uploaded["id"]
+    );
+    // Inventoried with its expiry.
+    let creds = lanyard::server::service::health::credentials(&app.state, &org)
+        .await
+        .unwrap();
+    let listed = creds
+        .iter()
+        .find(|c| c.kind == "saml_sp_key" && c.id == uploaded["id"].as_str().unwrap())
+        .expect("the SP key in the credentials inventory");
+    assert!(
+        listed.name.contains("encryption key") && listed.expires_at.is_some(),
+        "{listed:?}"
+    );
+    // A second upload is published as the next key; a third waits for that one's activation.
+    let other = lanyard::server::protocol::saml::sp_key::generate(
+        "Customer SP 2",
+        app.state.clock.now() - 1000,
+        365,
+    )
+    .unwrap();
+    let pem = lanyard::server::protocol::saml::metadata::to_pem(&other.certificate_der);
+    let second = json!({"upload_sp_key": {"use": "encryption", "private_key_pem": other.private_pem, "certificate_pem": pem}});
+    let r = patch(second.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.json()["sp"]["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["state"] == "next"));
+    let r = patch(second).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert!(r.text().contains("next_sp_key_exists"));
+
+    // WantAssertionsSigned: in the metadata, and a Response-only signature is refused.
+    idp.set_mode(json!({"sign": "response"})).await;
+    let back = location(&idp.post_to(&app, &start(&app, &idp, &org).await).await);
+    assert!(param(&back, "code").is_some(), "accepted while not wanted");
+    let r = patch(json!({"want_assertions_signed": true})).await;
+    assert_eq!(r.json()["saml"]["want_assertions_signed"], true);
+    assert!(sp_md(&app, &id)
+        .await
+        .contains(r#"WantAssertionsSigned="true""#));
+    let back = location(&idp.post_to(&app, &start(&app, &idp, &org).await).await);
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    assert_eq!(
+        last_failure(&app, &org).await["metadata"]["reason"],
+        "unsigned"
+    );
+    idp.set_mode(json!({"sign": "assertion"})).await;
+    let back = location(&idp.post_to(&app, &start(&app, &idp, &org).await).await);
+    assert!(param(&back, "code").is_some(), "a signed assertion passes");
+}
+
 /// SP metadata of some other SP whose encryption certificate is not any of Lanyard's keys (the
 /// test IdP's "other" certificate), as an admin might upload the wrong file.
 pub fn foreign_sp_md() -> String {
@@ -1710,6 +1826,7 @@ async fn a_guided_draft_is_inert_until_the_idp_is_configured(d: Dialect) {
 }
 
 crate::both_databases!(
+    customer_sp_keys_and_wanted_assertion_signatures,
     post_binding_requests_carry_an_enveloped_signature_samlify_verifies,
     sp_keys_can_be_published_before_the_setting_that_needs_them,
     idp_metadata_refresh_follows_a_certificate_rollover_with_no_failed_sign_in,

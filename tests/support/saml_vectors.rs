@@ -67,6 +67,7 @@ pub fn load(dir: &Path) -> Case {
                 })
                 .unwrap_or_default(),
             require_encrypted: spec["require_encrypted"].as_bool().unwrap_or(false),
+            require_assertion_signed: spec["require_assertion_signed"].as_bool().unwrap_or(false),
         },
         now_ms: parse_instant(spec["now"].as_str().unwrap()).unwrap(),
         in_response_to: spec["in_response_to"].as_str().map(str::to_owned),

@@ -48,6 +48,9 @@ pub struct ConnectionRow {
     pub saml_authn_request_binding: String,
     /// The IdP's HTTP-POST SingleSignOnService, when it differs from `saml_idp_sso_url`'s.
     pub saml_idp_sso_post_url: Option<String>,
+    /// Whether the Assertion itself must be signed (WantAssertionsSigned).
+    #[sqlx(try_from = "super::Flag")]
+    pub saml_want_assertions_signed: bool,
 }
 
 impl ConnectionRow {
@@ -104,11 +107,11 @@ impl ConnectionRow {
     }
 }
 
-const CONN_COLUMNS: &str = "id, organization_id, kind, name, state, idp, oidc_issuer, oidc_client_id, oidc_client_secret_enc, last_test_at, last_test_ok, created_at, updated_at, saml_idp_entity_id, saml_idp_sso_url, saml_idp_metadata_url, saml_allow_idp_initiated, attribute_mapping, saml_sign_authn_requests, saml_require_encrypted_assertions, domains, saml_single_logout, saml_idp_slo_url, saml_authn_request_binding, saml_idp_sso_post_url";
+const CONN_COLUMNS: &str = "id, organization_id, kind, name, state, idp, oidc_issuer, oidc_client_id, oidc_client_secret_enc, last_test_at, last_test_ok, created_at, updated_at, saml_idp_entity_id, saml_idp_sso_url, saml_idp_metadata_url, saml_allow_idp_initiated, attribute_mapping, saml_sign_authn_requests, saml_require_encrypted_assertions, domains, saml_single_logout, saml_idp_slo_url, saml_authn_request_binding, saml_idp_sso_post_url, saml_want_assertions_signed";
 
 pub async fn insert_connection(conn: &mut Conn, r: &ConnectionRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO connections ({CONN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+        "INSERT INTO connections ({CONN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
     ))
     .bind(&r.id)
     .bind(&r.organization_id)
@@ -135,6 +138,7 @@ pub async fn insert_connection(conn: &mut Conn, r: &ConnectionRow) -> Result<(),
     .bind(&r.saml_idp_slo_url)
     .bind(&r.saml_authn_request_binding)
     .bind(&r.saml_idp_sso_post_url)
+    .bind(i64::from(r.saml_want_assertions_signed))
     .execute(conn)
     .await
     .map(|_| ())
@@ -151,7 +155,7 @@ pub async fn update_connection(
          saml_idp_entity_id = $12, saml_idp_sso_url = $13, saml_idp_metadata_url = $14, saml_allow_idp_initiated = $15, \
          attribute_mapping = $16, saml_sign_authn_requests = $17, saml_require_encrypted_assertions = $18, domains = $19, \
          saml_single_logout = $20, saml_idp_slo_url = $21, \
-         saml_authn_request_binding = $22, saml_idp_sso_post_url = $23 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
+         saml_authn_request_binding = $22, saml_idp_sso_post_url = $23, saml_want_assertions_signed = $24 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
     )
     .bind(&r.id)
     .bind(organization_id)
@@ -176,6 +180,7 @@ pub async fn update_connection(
     .bind(&r.saml_idp_slo_url)
     .bind(&r.saml_authn_request_binding)
     .bind(&r.saml_idp_sso_post_url)
+    .bind(i64::from(r.saml_want_assertions_signed))
     .execute(conn)
     .await?;
     Ok(res.rows_affected() == 1)

@@ -78,6 +78,33 @@ pub async fn certificates(
     .await
 }
 
+/// One of Lanyard's SP keys (signing or encryption) of a live SAML connection, published or in use.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SpKeyCredRow {
+    pub id: String,
+    pub connection_id: String,
+    pub connection_name: String,
+    pub key_use: String,
+    pub state: String,
+    pub fingerprint: String,
+    pub not_after: i64,
+    pub created_at: i64,
+}
+
+pub async fn sp_keys(
+    conn: &mut Conn,
+    organization_id: &str,
+) -> Result<Vec<SpKeyCredRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT k.id, c.id AS connection_id, c.name AS connection_name, k.key_use, k.state, k.fingerprint, k.not_after, k.created_at \
+         FROM saml_sp_keys k JOIN connections c ON c.id = k.connection_id \
+         WHERE k.organization_id = $1 AND k.state IN ('active', 'next') AND c.deleted_at IS NULL ORDER BY k.not_after",
+    )
+    .bind(organization_id)
+    .fetch_all(conn)
+    .await
+}
+
 /// How many of an organization's domains are in one state.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DomainStateCount {

@@ -107,6 +107,8 @@ pub struct SamlSettings {
     pub require_encrypted_assertions: bool,
     /// `redirect` or `post`: how AuthnRequests are sent.
     pub authn_request_binding: String,
+    /// Whether the Assertion itself must be signed (WantAssertionsSigned in the SP metadata).
+    pub want_assertions_signed: bool,
     /// Whether single logout is on: the IdP's signed LogoutRequests end sign-in sessions, and
     /// the vendor can start a logout at the IdP (`POST /api/v1/sso/logout`).
     pub single_logout: bool,
@@ -193,6 +195,10 @@ pub struct SamlInput {
     /// auto-submitted form; a signed request carries an enveloped signature).
     #[serde(default)]
     pub authn_request_binding: Option<String>,
+    /// WantAssertionsSigned: refuse a response whose Assertion itself is not signed by the IdP
+    /// (a signature on the Response alone no longer suffices); the SP metadata says so.
+    #[serde(default)]
+    pub want_assertions_signed: Option<bool>,
 }
 
 /// SAML changes: a new source replaces the IdP values and the certificate set; single
@@ -229,6 +235,10 @@ pub struct SamlPatch {
     /// auto-submitted form; a signed request carries an enveloped signature).
     #[serde(default)]
     pub authn_request_binding: Option<String>,
+    /// WantAssertionsSigned: refuse a response whose Assertion itself is not signed by the IdP
+    /// (a signature on the Response alone no longer suffices); the SP metadata says so.
+    #[serde(default)]
+    pub want_assertions_signed: Option<bool>,
     /// `signing` or `encryption`: publish a `next` SP key of that use beside the active one (in
     /// the SP metadata, so the IdP can take it before Lanyard switches).
     #[serde(default)]
@@ -237,6 +247,10 @@ pub struct SamlPatch {
     /// retired (a retired encryption key still decrypts for 7 days).
     #[serde(default)]
     pub activate_next_sp_key: Option<String>,
+    /// The customer's own SP key pair (PEM key and certificate chain from their CA): active when
+    /// the connection has no key of that use, otherwise published as the next one.
+    #[serde(default)]
+    pub upload_sp_key: Option<super::sp_keys::UploadSpKey>,
     /// A PEM certificate to pin beside the current ones.
     #[serde(default)]
     pub add_certificate: Option<String>,
@@ -445,6 +459,7 @@ fn view(state: &AppState, r: ConnectionRow, parts: &Parts) -> Connection {
             sign_authn_requests: r.saml_sign_authn_requests,
             require_encrypted_assertions: r.saml_require_encrypted_assertions,
             authn_request_binding: r.saml_authn_request_binding.clone(),
+            want_assertions_signed: r.saml_want_assertions_signed,
             single_logout: r.saml_single_logout,
             idp_slo_url: r.saml_idp_slo_url.clone(),
             certificates: certs.iter().map(|c| cert_view(c, now)).collect(),
@@ -855,6 +870,7 @@ fn draft_row(
         saml_idp_slo_url: None,
         saml_authn_request_binding: "redirect".into(),
         saml_idp_sso_post_url: None,
+        saml_want_assertions_signed: false,
     }
 }
 
@@ -975,6 +991,7 @@ async fn apply_create_settings(
             row.saml_require_encrypted_assertions =
                 m.require_encrypted_assertions.unwrap_or(false);
             row.saml_single_logout = m.single_logout.unwrap_or(false);
+            row.saml_want_assertions_signed = m.want_assertions_signed.unwrap_or(false);
             row.saml_idp_slo_url = src.slo_url.clone();
             row.saml_idp_sso_post_url = src.sso_post_url.clone();
             row.saml_authn_request_binding = match m.authn_request_binding.as_deref() {
@@ -1097,6 +1114,9 @@ pub async fn update(
     if let Some(m) = &input.saml {
         certs_change = apply_saml_patch(state, organization_id, &mut row, m, &mut changed).await?;
         use super::sp_keys::{parse_use, Rotation};
+        if let Some(u) = &m.upload_sp_key {
+            rotations.push(super::sp_keys::check_upload(u, state.clock.now())?);
+        }
         if let Some(u) = &m.publish_next_sp_key {
             rotations.push(Rotation::PublishNext(parse_use(
                 u,
@@ -1147,11 +1167,13 @@ pub async fn update(
         &certs_change,
     )
     .await?;
-    let sp_keys = ensure_sp_keys(&mut tx, state, &row, now).await?;
+    // Rotations (an uploaded key first) before the keys the settings need are made, so an
+    // uploaded key becomes the active one rather than a generated one.
     let mut rotated = Vec::new();
     for step in rotations {
         rotated.push(super::sp_keys::rotate(tx.conn(), state, &row, step, now).await?);
     }
+    let sp_keys = ensure_sp_keys(&mut tx, state, &row, now).await?;
     let target = vec![Target::new(
         TargetKind::Connection,
         &row.id,
@@ -1302,6 +1324,14 @@ async fn apply_saml_patch(
             row.last_test_ok = None;
             changed.push("authn_request_binding");
         }
+    }
+    if let Some(b) = m
+        .want_assertions_signed
+        .filter(|b| *b != row.saml_want_assertions_signed)
+    {
+        row.saml_want_assertions_signed = b;
+        row.last_test_ok = None;
+        changed.push("want_assertions_signed");
     }
     if let Some(b) = m.single_logout.filter(|b| *b != row.saml_single_logout) {
         row.saml_single_logout = b;

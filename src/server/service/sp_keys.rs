@@ -57,12 +57,29 @@ async fn make_key(
     key_state: &'static str,
     now: i64,
 ) -> Result<String, AppError> {
-    let id = db::new_id(IdKind::SpKey);
     let common_name = format!("Lanyard SP {} {key_use}", row.id);
     let made = tokio::task::spawn_blocking(move || sp_key::generate(&common_name, now, VALID_DAYS))
         .await
         .map_err(|e| AppError::Internal(format!("SP key generation: {e}")))?
         .map_err(AppError::Internal)?;
+    let made = sp_key::UploadedKey {
+        private_pem: made.private_pem,
+        certificate_der: made.certificate_der,
+    };
+    store_key(conn, state, row, key_use, key_state, made, now).await
+}
+
+/// Seals and stores a key pair in `key_state`; answers its fingerprint.
+async fn store_key(
+    conn: &mut Conn,
+    state: &AppState,
+    row: &ConnectionRow,
+    key_use: &'static str,
+    key_state: &'static str,
+    made: sp_key::UploadedKey,
+    now: i64,
+) -> Result<String, AppError> {
+    let id = db::new_id(IdKind::SpKey);
     let info = metadata::certificate_info(&made.certificate_der).map_err(AppError::Internal)?;
     let key = SpKeyRow {
         private_key_enc: state.secrets.seal(&made.private_pem, &seal_context(&id)),
@@ -88,8 +105,10 @@ async fn make_key(
 pub const OVERLAP_MS: i64 = 7 * 86_400_000;
 
 /// One step of an SP key rotation.
-#[derive(Debug, Clone, Copy)]
 pub enum Rotation {
+    /// The customer's own key (checked): active when the connection has none of that use,
+    /// otherwise published as the `next` key.
+    Upload(&'static str, sp_key::UploadedKey),
     /// Publish a `next` key of this use beside the active one (the IdP can take it first).
     PublishNext(&'static str),
     /// The `next` key becomes the active one; the active one is retired.
@@ -107,6 +126,22 @@ pub async fn rotate(
     let keys = db::saml::published_sp_keys(conn, &row.organization_id, &row.id).await?;
     let find = |u: &str, s: &str| keys.iter().find(|k| k.key_use == u && k.state == s);
     match step {
+        Rotation::Upload(u, key) => {
+            if let Some(n) = find(u, "next") {
+                return Err(AppError::Conflict {
+                    code: "next_sp_key_exists",
+                    message: format!("a next {u} key ({}) is already published; activate it with activate_next_sp_key first", n.id),
+                    field: Some("saml.upload_sp_key"),
+                });
+            }
+            let key_state = if find(u, "active").is_some() {
+                "next"
+            } else {
+                "active"
+            };
+            let fp = store_key(conn, state, row, u, key_state, key, now).await?;
+            Ok(serde_json::json!({ "use": u, "uploaded": fp, "state": key_state }))
+        }
         Rotation::PublishNext(u) => {
             if find(u, "active").is_none() {
                 // The first key of this use, ahead of the setting that needs it: the admin gives
@@ -147,6 +182,38 @@ pub async fn rotate(
             }))
         }
     }
+}
+
+/// A customer's own SP key pair (from their CA) for `PATCH …/connections/{id}`
+/// `saml.upload_sp_key`.
+#[derive(Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSpKey {
+    /// `signing` or `encryption`.
+    #[serde(rename = "use")]
+    pub key_use: String,
+    /// The private key, PEM (PKCS#8 or PKCS#1, no passphrase), RSA of 2048 bits or more. Sealed
+    /// under `LANYARD_SECRET_KEY`; never shown again.
+    pub private_key_pem: String,
+    /// The key's certificate, PEM, followed by its CA chain in order; the first is published.
+    pub certificate_pem: String,
+}
+
+impl std::fmt::Debug for UploadSpKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadSpKey")
+            .field("use", &self.key_use)
+            .field("private_key_pem", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Checks an upload into a rotation step.
+pub fn check_upload(u: &UploadSpKey, now: i64) -> Result<Rotation, AppError> {
+    let key_use = parse_use(&u.key_use, "saml.upload_sp_key.use")?;
+    let key = sp_key::check_uploaded(&u.private_key_pem, &u.certificate_pem, now)
+        .map_err(|(field, m)| crate::domain::FieldError::new(field, m))?;
+    Ok(Rotation::Upload(key_use, key))
 }
 
 /// The SP key use a request names, or the field error that says which ones exist.

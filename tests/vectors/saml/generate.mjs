@@ -1119,6 +1119,12 @@ const CASES_DEF = [
     xml: (seed) => xmlsecResponseSigned({ seed }), xmlsec: [true],
   },
   {
+    name: "response_signed_assertion_wanted",
+    description: "Only the Response is signed (xmlsec1), to a connection that wants signed assertions (WantAssertionsSigned): the Assertion carries no signature of its own",
+    signer: "xmlsec1", expect: "unsigned", require_assertion_signed: true,
+    xml: (seed) => xmlsecResponseSigned({ seed }), xmlsec: [true],
+  },
+  {
     name: "xmlcrypto_both_signed",
     description: "Assertion signed, then the Response signed over it (both by xml-crypto)",
     signer: "xml-crypto", expect: "ok", name_id: "dana@acme.test", attributes: OKTA_STYLE_EXPECTED,
@@ -1433,6 +1439,7 @@ async function main() {
     if (c.certificates) caseJson.certificates = c.certificates;
     if (encrypted || c.require_encrypted) caseJson.decryption_keys = c.decryption_keys ?? SP_DECRYPTION_KEYS;
     if (c.require_encrypted) caseJson.require_encrypted = true;
+    if (c.require_assertion_signed) caseJson.require_assertion_signed = true;
     caseJson.expect = c.expect;
     if (c.expect === "ok") {
       if (!c.name_id) fail(`${c.name}: ok case without name_id`);

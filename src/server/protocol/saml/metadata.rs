@@ -173,6 +173,7 @@ pub fn sp_metadata(
     signing_certificates: &[String],
     encryption_certificates: &[String],
     authn_requests_signed: bool,
+    want_assertions_signed: bool,
     slo_url: Option<&str>,
 ) -> String {
     let slo: String = slo_url
@@ -221,7 +222,7 @@ pub fn sp_metadata(
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="{MD}" entityID="{eid}">
-  <md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{keys}{slo}
+  <md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="{want_assertions_signed}" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{keys}{slo}
     <md:NameIDFormat>{fmt}</md:NameIDFormat>
     <md:AssertionConsumerService Binding="{POST}" Location="{acs}" index="0" isDefault="true"/>
   </md:SPSSODescriptor>
@@ -245,6 +246,7 @@ mod tests {
             "https://l.test/sso/saml/conn_1/acs?a=1&b=2",
             &[],
             &[],
+            false,
             false,
             None,
         );
@@ -272,6 +274,7 @@ mod tests {
             "b",
             &["MIIB".into()],
             &["MIIC".into()],
+            true,
             true,
             Some("https://l.test/slo"),
         ))

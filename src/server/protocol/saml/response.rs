@@ -49,6 +49,8 @@ pub struct Trust {
     pub decryption_keys: Vec<super::xmlenc::DecryptionKey>,
     /// Refuse a plain (unencrypted) Assertion.
     pub require_encrypted: bool,
+    /// Refuse an Assertion that does not carry its own signature (WantAssertionsSigned).
+    pub require_assertion_signed: bool,
 }
 
 /// One validation: the trusted configuration, the clock and the pending request, if any.
@@ -251,6 +253,12 @@ fn validate_doc(xml: &str, v: &Validation, opened: Option<&Opened>) -> Result<As
             )))
         }
     };
+    if v.trust.require_assertion_signed && !by_assertion {
+        return Err(u(fail(
+            "unsigned",
+            "this connection wants signed assertions (WantAssertionsSigned) and only the Response is signed; turn on assertion signing in the IdP (Okta: Assertion Signature: Signed; Entra: Sign SAML assertion)",
+        )));
+    }
     let mut a = read_assertion(root, assertion, v, signed_by)?;
     a.decrypted_with = opened.map(|o| o.key_id.clone());
     Ok(a)

@@ -57,6 +57,101 @@ pub fn generate(common_name: &str, now_ms: i64, valid_days: i64) -> Result<NewSp
     })
 }
 
+/// A key pair a customer brings (from their own CA), checked.
+pub struct UploadedKey {
+    /// PKCS#8 PEM of the private key (to be sealed).
+    pub private_pem: String,
+    /// The key's certificate (the chain's first), DER: what the SP metadata publishes.
+    pub certificate_der: Vec<u8>,
+}
+
+/// Checks a customer's key and certificate chain: an RSA key of at least 2048 bits, not
+/// protected by a passphrase; the chain's first certificate is that key's, valid now, and each
+/// certificate is signed by the next. Errors are (field, sentence for the admin).
+pub fn check_uploaded(
+    private_key_pem: &str,
+    certificate_pem: &str,
+    now_ms: i64,
+) -> Result<UploadedKey, (&'static str, String)> {
+    const KEY: &str = "saml.upload_sp_key.private_key_pem";
+    const CERT: &str = "saml.upload_sp_key.certificate_pem";
+    if private_key_pem.contains("ENCRYPTED") {
+        return Err((KEY, "the private key is protected by a passphrase; export it without one (openssl pkey -in key.pem -out plain.pem)".into()));
+    }
+    let key = PKey::private_key_from_pem(private_key_pem.trim().as_bytes()).map_err(|_| {
+        (
+            KEY,
+            "not a PEM private key; paste the whole -----BEGIN PRIVATE KEY----- (or RSA PRIVATE KEY) block".to_owned(),
+        )
+    })?;
+    let bits = key.rsa().map(|r| r.size() * 8).map_err(|_| {
+        (
+            KEY,
+            "the key is not an RSA key; SAML IdPs expect RSA for signing and encryption".to_owned(),
+        )
+    })?;
+    if bits < RSA_BITS {
+        return Err((
+            KEY,
+            format!("the RSA key has {bits} bits; use 2048 bits or more"),
+        ));
+    }
+    let chain = openssl::x509::X509::stack_from_pem(certificate_pem.trim().as_bytes())
+        .ok()
+        .filter(|c| !c.is_empty())
+        .ok_or((
+            CERT,
+            "not a PEM certificate chain; paste the key's certificate first, then its CA certificates, each a -----BEGIN CERTIFICATE----- block".to_owned(),
+        ))?;
+    let leaf = &chain[0];
+    let matches = leaf
+        .public_key()
+        .map(|p| p.public_eq(&key))
+        .unwrap_or(false);
+    if !matches {
+        return Err((CERT, "the first certificate is not the private key's certificate; put the key's own certificate first".into()));
+    }
+    let der = leaf.to_der().map_err(|e| (CERT, e.to_string()))?;
+    let info = super::metadata::certificate_info(&der).map_err(|e| (CERT, e))?;
+    if info.not_after_ms <= now_ms {
+        return Err((
+            CERT,
+            "the certificate has expired; ask your CA for a new one".into(),
+        ));
+    }
+    if info.not_before_ms > now_ms {
+        return Err((
+            CERT,
+            "the certificate is not valid yet (its notBefore is in the future)".into(),
+        ));
+    }
+    for (i, pair) in chain.windows(2).enumerate() {
+        let signed = pair[1]
+            .public_key()
+            .and_then(|issuer| pair[0].verify(&issuer))
+            .unwrap_or(false);
+        if !signed {
+            return Err((
+                CERT,
+                format!(
+                    "certificate {} of the chain is not signed by certificate {}; give the chain in order, the key's certificate first",
+                    i + 1,
+                    i + 2
+                ),
+            ));
+        }
+    }
+    let private_pem = String::from_utf8(
+        key.private_key_to_pem_pkcs8()
+            .map_err(|e| (KEY, e.to_string()))?,
+    )
+    .map_err(|e| (KEY, e.to_string()))?;
+    Ok(UploadedKey {
+        private_pem,
+        certificate_der: der,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +171,38 @@ mod tests {
         let key = PKey::private_key_from_pem(k.private_pem.as_bytes()).unwrap();
         assert!(cert.public_key().unwrap().public_eq(&key));
         assert!(cert.verify(&key).unwrap(), "self-signed");
+    }
+
+    #[test]
+    fn an_uploaded_key_must_match_its_certificate_and_chain() {
+        let now = 1_700_000_000_000;
+        let ca = generate("Customer CA", now - 1000, 100).unwrap();
+        let leaf = generate("Customer SP", now - 1000, 100).unwrap();
+        let pem = |der: &[u8]| super::super::metadata::to_pem(der);
+        // Self-signed leaf: fine alone.
+        let ok = check_uploaded(&leaf.private_pem, &pem(&leaf.certificate_der), now).unwrap();
+        assert_eq!(ok.certificate_der, leaf.certificate_der);
+        // Another key's certificate first.
+        let e = check_uploaded(&ca.private_pem, &pem(&leaf.certificate_der), now).unwrap_err();
+        assert_eq!(e.0, "saml.upload_sp_key.certificate_pem");
+        // A "chain" whose second certificate did not sign the first.
+        let chain = format!("{}{}", pem(&leaf.certificate_der), pem(&ca.certificate_der));
+        let e = check_uploaded(&leaf.private_pem, &chain, now).unwrap_err();
+        assert!(e.1.contains("not signed by certificate 2"), "{}", e.1);
+        // Expired, and a passphrase-protected key.
+        let e = check_uploaded(
+            &leaf.private_pem,
+            &pem(&leaf.certificate_der),
+            now + 200 * 86_400_000,
+        )
+        .unwrap_err();
+        assert!(e.1.contains("expired"), "{}", e.1);
+        let e = check_uploaded(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----",
+            "",
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(e.0, "saml.upload_sp_key.private_key_pem");
     }
 }

@@ -16,7 +16,7 @@ use super::{organization_name, DAY_MS, EXPIRING_DAYS, ROTATION_DAYS, UNUSED_DAYS
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Credential {
     /// scim_token | api_key | webhook_secret | log_stream_credential | idp_client_secret |
-    /// saml_certificate | oauth_client_secret
+    /// saml_certificate | saml_sp_key | oauth_client_secret
     pub kind: String,
     /// The credential's own id (token, key, endpoint, connection or certificate).
     pub id: String,
@@ -97,6 +97,7 @@ async fn organization_credentials(
     scim_token_credentials(conn, organization_id, now, with_creators, &mut out).await?;
     oidc_secret_credentials(conn, organization_id, now, with_creators, &mut out).await?;
     saml_certificate_credentials(conn, organization_id, now, with_creators, &mut out).await?;
+    sp_key_credentials(conn, organization_id, now, with_creators, &mut out).await?;
     out.extend(endpoint_credentials(conn, org, now, with_creators).await?);
     Ok(out)
 }
@@ -227,6 +228,51 @@ async fn saml_certificate_credentials(
             last_used_at: last,
             expires_at: Some(not_after),
             // The IdP rotates its certificate; its expiry is what matters.
+            flags: credential_flags(now, created_at, last, Some(not_after), false),
+        });
+    }
+    Ok(())
+}
+
+/// Lanyard's own SP keys (signing and encryption) of the organization's SAML connections: the
+/// IdP holds their certificates, so their expiry needs a rotation before it.
+async fn sp_key_credentials(
+    conn: &mut Conn,
+    organization_id: &str,
+    now: i64,
+    with_creators: bool,
+    out: &mut Vec<Credential>,
+) -> Result<(), AppError> {
+    let org = Some(organization_id);
+    for q::SpKeyCredRow {
+        id,
+        connection_id: conn_id,
+        connection_name: conn_name,
+        key_use,
+        state: key_state,
+        fingerprint,
+        not_after,
+        created_at,
+    } in q::sp_keys(conn, organization_id).await?
+    {
+        let last = q::connection_last_sign_in(conn, &conn_id).await?;
+        out.push(Credential {
+            kind: CredentialKind::SamlSpKey.as_str().into(),
+            id,
+            name: format!("SAML SP {key_use} key of {conn_name} ({conn_id}), {key_state}"),
+            hint: Some(fingerprint.chars().take(23).collect()),
+            created_at,
+            created_by: creator(
+                conn,
+                with_creators,
+                org,
+                &[EventType::ConnectionCreated, EventType::ConnectionUpdated],
+                &conn_id,
+                created_at,
+            )
+            .await?,
+            last_used_at: last,
+            expires_at: Some(not_after),
             flags: credential_flags(now, created_at, last, Some(not_after), false),
         });
     }

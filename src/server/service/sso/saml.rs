@@ -207,6 +207,7 @@ pub async fn saml_acs(
         allow_idp_initiated: row.saml_allow_idp_initiated,
         decryption_keys: crate::server::service::sp_keys::decryption_keys(state, &row).await?,
         require_encrypted: row.saml_require_encrypted_assertions,
+        require_assertion_signed: row.saml_want_assertions_signed,
     };
     let expected = sp_initiated.then(|| req.nonce.clone());
     // Parsing and signature checks are CPU-bound: keep them off the async workers.
@@ -388,6 +389,7 @@ pub async fn sp_metadata(
         &of(sp_keys::SIGNING),
         &of(sp_keys::ENCRYPTION),
         r.saml_sign_authn_requests,
+        r.saml_want_assertions_signed,
         r.saml_single_logout
             .then(|| connections::slo_url(state, &r.id))
             .as_deref(),
