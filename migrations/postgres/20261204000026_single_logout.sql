@@ -47,3 +47,7 @@ CREATE TABLE sso_logouts (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX sso_logouts_expiry ON sso_logouts (expires_at);
+
+-- OIDC connections' discovery and JWKS are refreshed on the same schedule as SAML metadata: the
+-- key ids last seen, so a change of the IdP's signing keys is audited.
+ALTER TABLE saml_metadata_refresh ADD COLUMN jwks_keys TEXT;

@@ -71,6 +71,14 @@ pub struct SamlInfo {
     pub sign_authn_requests: bool,
     /// Whether plain assertions are refused (the IdP encrypts to Lanyard's certificate).
     pub require_encrypted_assertions: bool,
+    /// Whether the Assertion itself must be signed.
+    pub want_assertions_signed: bool,
+    /// `redirect` or `post`.
+    pub authn_request_binding: String,
+    /// Whether single logout is on, Lanyard's logout URL then, and the IdP's.
+    pub single_logout: bool,
+    pub slo_url: Option<String>,
+    pub idp_slo_url: Option<String>,
     /// Lanyard's active SP certificates (signing, encryption), once made.
     pub sp_certificates: Vec<SpCertificate>,
     pub certificates: Vec<CertInfo>,
@@ -256,6 +264,11 @@ async fn info(
                 allow_idp_initiated: m.allow_idp_initiated,
                 sign_authn_requests: m.sign_authn_requests,
                 require_encrypted_assertions: m.require_encrypted_assertions,
+                want_assertions_signed: m.want_assertions_signed,
+                authn_request_binding: m.authn_request_binding.clone(),
+                single_logout: m.single_logout,
+                slo_url: sp.slo_url.clone(),
+                idp_slo_url: m.idp_slo_url.clone(),
                 sp_certificates: sp
                     .certificates
                     .iter()
@@ -627,6 +640,10 @@ pub async fn update_saml_connection(
     allow_idp_initiated: Option<String>,
     sign_authn_requests: Option<String>,
     require_encrypted_assertions: Option<String>,
+    want_assertions_signed: Option<String>,
+    single_logout: Option<String>,
+    idp_slo_url: Option<String>,
+    authn_request_binding: Option<String>,
 ) -> Result<(), PortalError> {
     use crate::server::service::connections::{SamlPatch, UpdateConnection};
     let c = caller().await?;
@@ -638,6 +655,11 @@ pub async fn update_saml_connection(
             allow_idp_initiated: Some(allow_idp_initiated.is_some()),
             sign_authn_requests: Some(sign_authn_requests.is_some()),
             require_encrypted_assertions: Some(require_encrypted_assertions.is_some()),
+            want_assertions_signed: Some(want_assertions_signed.is_some()),
+            single_logout: Some(single_logout.is_some()),
+            // Blank leaves the IdP's logout URL (from its metadata) as it is.
+            idp_slo_url: opt(idp_slo_url),
+            authn_request_binding: opt(authn_request_binding),
             ..Default::default()
         }),
         ..Default::default()

@@ -49,7 +49,7 @@ pub enum EventType {
     AuthenticationSucceeded,
     /// `authentication.failed`: Sign-in refused.
     AuthenticationFailed,
-    /// `session.logout_requested`: Single logout.
+    /// `session.logout_requested`: Session logout requested (single logout).
     SessionLogoutRequested,
     /// `membership.created`: Member joined.
     MembershipCreated,
@@ -440,7 +440,7 @@ impl EventType {
             EventType::RedirectUriRemoved => "Redirect uri removed",
             EventType::AuthenticationSucceeded => "Sign-in",
             EventType::AuthenticationFailed => "Sign-in refused",
-            EventType::SessionLogoutRequested => "Single logout",
+            EventType::SessionLogoutRequested => "Session logout requested",
             EventType::MembershipCreated => "Member joined",
             EventType::MembershipUpdated => "Membership updated",
             EventType::MembershipRoleChanged => "Member's role changed",
@@ -662,7 +662,7 @@ mod tests {
             assert_eq!(json, format!("\"{e}\""));
             assert_eq!(serde_json::from_str::<EventType>(&json).unwrap(), *e);
         }
-        assert_eq!(EventType::ALL.len(), 76);
+        assert_eq!(EventType::ALL.len(), 77);
     }
 
     #[test]

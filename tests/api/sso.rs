@@ -1002,7 +1002,83 @@ async fn sign_ins_are_counted_per_day_for_the_chart(d: Dialect) {
     assert_eq!(purged, 3);
 }
 
+/// An OIDC connection's discovery document and JWKS are refreshed on the metadata schedule: the
+/// first refresh records the IdP's key ids, a key rotation at the IdP is audited with the ids
+/// added and removed, and an IdP that cannot be reached changes nothing and is a health warning
+/// (the on-demand refresh says why).
+async fn oidc_discovery_and_jwks_refresh_audits_key_changes(d: Dialect) {
+    let (app, op) = setup_with(d, TestOp::forged()).await;
+    let (org, id) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    let due = || async {
+        sqlx::query("UPDATE saml_metadata_refresh SET next_at = 0")
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        lanyard::server::service::saml_metadata::refresh_due(&app.state)
+            .await
+            .unwrap()
+    };
+    let jwks_events = || async {
+        app.audit_events(&org)
+            .await
+            .into_iter()
+            .filter(|e| {
+                e["action"] == "connection.updated" && !e["metadata"]["jwks_refresh"].is_null()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(due().await, 1);
+    let c = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await
+        .json();
+    assert!(
+        c["oidc"]["discovery_refresh"]["refreshed_at"].is_string(),
+        "{c}"
+    );
+    assert!(
+        jwks_events().await.is_empty(),
+        "the first refresh only records the keys"
+    );
+    // Unchanged: nothing audited.
+    assert_eq!(due().await, 1);
+    assert!(jwks_events().await.is_empty());
+    // The IdP rotates its signing key.
+    op.set_mode("rotate").await;
+    assert_eq!(due().await, 1);
+    let events = jwks_events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let change = &events[0]["metadata"]["jwks_refresh"];
+    assert_eq!(change["added"].as_array().unwrap().len(), 1, "{change}");
+    assert_eq!(change["removed"], json!(["key-1"]), "{change}");
+    // Unreachable: 409 on demand naming the failure, the health warning, nothing audited.
+    drop(op);
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/refresh_metadata"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert!(r.text().contains("metadata_refresh_failed"), "{}", r.text());
+    let h = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/organizations/{org}/health"),
+            None,
+        )
+        .await
+        .text();
+    assert!(
+        h.contains("OIDC discovery and JWKS") && h.contains("could not be refreshed"),
+        "{h}"
+    );
+    assert_eq!(jwks_events().await.len(), 1);
+}
+
 crate::both_databases!(
+    oidc_discovery_and_jwks_refresh_audits_key_changes,
     unfinished_drafts_are_resumed_and_capped,
     a_test_result_never_lands_on_settings_it_did_not_test,
     sign_ins_are_counted_per_day_for_the_chart,

@@ -203,3 +203,81 @@ mod tests {
         }
     }
 }
+
+/// Where an IdP takes Lanyard's certificates and logout URL: (encrypted assertions, signed
+/// requests, single logout). Each is a list of steps; empty when the IdP has no such setting.
+pub struct FederationSteps {
+    pub encryption: &'static [&'static str],
+    pub signed_requests: &'static [&'static str],
+    pub single_logout: &'static [&'static str],
+}
+
+/// The federation steps of a SAML IdP (wire name).
+pub fn federation(idp: &str) -> FederationSteps {
+    match idp {
+        "okta" => FederationSteps {
+            encryption: &[
+                "In the app's General tab, SAML Settings → Edit → Show Advanced Settings.",
+                "Assertion Encryption: Encrypted. Encryption Algorithm: AES256-GCM (or AES256-CBC). Key Transport Algorithm: RSA-OAEP (not RSA-15, which Lanyard refuses).",
+                "Encryption Certificate: upload Lanyard's encryption certificate (the PEM below, saved as a .pem file).",
+            ],
+            signed_requests: &[
+                "Same Advanced Settings: Signature Certificate: upload Lanyard's signing certificate; Signed Requests: Validate SAML requests with signature certificates.",
+            ],
+            single_logout: &[
+                "Same Advanced Settings: Enable Single Logout; Single Logout URL: Lanyard's logout URL; SP Issuer: the SP entity ID; Signature Certificate: Lanyard's signing certificate.",
+            ],
+        },
+        "entra" => FederationSteps {
+            encryption: &[
+                "In the Entra admin center open Enterprise applications → your app → Security → Token encryption.",
+                "Import certificate: Lanyard's encryption certificate (save the PEM below as a .cer file), then right-click it → Activate token encryption certificate. Entra encrypts with RSA-OAEP and AES-256.",
+            ],
+            signed_requests: &[
+                "Single sign-on → SAML → Verification certificates (optional) → Edit: Require verification certificates, and upload Lanyard's signing certificate.",
+            ],
+            single_logout: &[
+                "Single sign-on → SAML → Basic SAML Configuration: Logout Url (Optional): Lanyard's logout URL.",
+            ],
+        },
+        "adfs" => FederationSteps {
+            encryption: &[
+                "AD FS Management → Relying Party Trusts → your trust → Properties → Encryption tab → Browse: Lanyard's encryption certificate (a .cer file).",
+                "AD FS encrypts with RSA-OAEP and AES-256-CBC by default; keep those.",
+            ],
+            signed_requests: &[
+                "Same Properties → Signature tab → Add: Lanyard's signing certificate. AD FS then checks every AuthnRequest's signature.",
+            ],
+            single_logout: &[
+                "Same Properties → Endpoints → Add SAML: SAML Logout, binding Redirect, Trusted URL: Lanyard's logout URL (importing Lanyard's SP metadata again adds it).",
+            ],
+        },
+        "onelogin" => FederationSteps {
+            encryption: &[
+                "In the app's SSO tab: Encrypt assertion → on; in Configuration, paste Lanyard's encryption certificate into SAML Encryption (or the certificate field).",
+            ],
+            signed_requests: &[
+                "Configuration tab: paste Lanyard's signing certificate where OneLogin asks for the SP certificate to validate requests.",
+            ],
+            single_logout: &[
+                "Configuration tab: Single Logout URL: Lanyard's logout URL.",
+            ],
+        },
+        "google" => FederationSteps {
+            encryption: &[],
+            signed_requests: &[],
+            single_logout: &[],
+        },
+        _ => FederationSteps {
+            encryption: &[
+                "Give the IdP Lanyard's encryption certificate (below, or in the SP metadata as KeyDescriptor use=\"encryption\"); choose RSA-OAEP key transport and AES-GCM or AES-CBC.",
+            ],
+            signed_requests: &[
+                "Give the IdP Lanyard's signing certificate (in the SP metadata as KeyDescriptor use=\"signing\") so it can check request signatures.",
+            ],
+            single_logout: &[
+                "Set the SP's single logout URL (SingleLogoutService, HTTP-Redirect) to Lanyard's logout URL, or import the SP metadata again.",
+            ],
+        },
+    }
+}

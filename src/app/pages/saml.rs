@@ -95,7 +95,18 @@ pub fn SamlDetails(
                 <dt>"IdP-initiated sign-in"</dt><dd>{if s.allow_idp_initiated { "allowed" } else { "off (sign-ins start from the application)" }}</dd>
                 <dt>"Signed requests"</dt><dd data-testid="sign-requests">{if s.sign_authn_requests { "on: Lanyard signs its AuthnRequests (RSA-SHA256)" } else { "off" }}</dd>
                 <dt>"Encrypted assertions"</dt><dd data-testid="require-encryption">{if s.require_encrypted_assertions { "required: plain assertions are refused" } else { "accepted when the IdP encrypts to Lanyard's certificate, not required" }}</dd>
+                <dt>"Signed assertions"</dt><dd data-testid="want-assertions-signed">{if s.want_assertions_signed { "required: the assertion itself must carry the IdP's signature" } else { "a signature on the response or the assertion is enough" }}</dd>
+                <dt>"Request binding"</dt><dd data-testid="request-binding">{if s.authn_request_binding == "post" { "HTTP-POST (an automatic form post to the IdP)" } else { "HTTP-Redirect" }}</dd>
+                <dt>"Single logout"</dt><dd data-testid="single-logout">{if s.single_logout {
+                    match s.idp_slo_url.clone() {
+                        Some(u) => format!("on: the IdP's logout requests end sign-in sessions; the application's logouts go to {u}"),
+                        None => "on: the IdP's logout requests end sign-in sessions (the IdP names no logout URL, so the application's logouts end here)".to_owned(),
+                    }
+                } else { "off".to_owned() }}</dd>
             </dl>
+            {s.slo_url.clone().map(|u| view! {
+                <CopyField label="Single logout URL (SingleLogoutService, Logout URL)" value=u testid="saml-slo-url" />
+            })}
             {s.sp_certificates.clone().into_iter().map(|c| {
                 let (testid, title, hint) = if c.key_use == "encryption" {
                     ("sp-encryption-certificate", "Lanyard's encryption certificate (PEM)", "Upload it where your IdP asks for the encryption certificate (Entra: Token encryption; ADFS: Encryption tab; Okta: Assertion Encryption); it is also in the SP metadata.")
@@ -113,6 +124,7 @@ pub fn SamlDetails(
                     </div>
                 }
             }).collect_view()}
+            {federation_steps(&idp, s.sp_certificates.iter().any(|c| c.key_use == "encryption"), s.sign_authn_requests, s.single_logout)}
             {(!s.require_encrypted_assertions && !s.sp_certificates.iter().any(|c| c.key_use == "encryption")).then(|| {
                 let id_p = id.clone();
                 view! {
@@ -153,6 +165,23 @@ pub fn SamlDetails(
                         <input type="checkbox" name="require_encrypted_assertions" value="on" checked=s.require_encrypted_assertions />
                         "Require encrypted assertions (Lanyard makes its encryption certificate and publishes it in the SP metadata; from then on plain assertions are refused, so give the certificate to your IdP right after saving and run the test sign-in)"
                     </label>
+                    <label class="flex items-center gap-2">
+                        <input type="checkbox" name="want_assertions_signed" value="on" checked=s.want_assertions_signed />
+                        "Require the assertion itself to be signed (WantAssertionsSigned; a signature on the response alone is then refused)"
+                    </label>
+                    <label class="flex items-center gap-2">
+                        <input type="checkbox" name="single_logout" value="on" checked=s.single_logout />
+                        "Single logout (the IdP's signed logout requests end sign-in sessions and the application is told; Lanyard's logout messages are always signed)"
+                    </label>
+                    <label class="block">"IdP single logout URL (filled in from the IdP's metadata; only when your IdP shows one elsewhere)"
+                        <input name="idp_slo_url" type="url" value=s.idp_slo_url.clone().unwrap_or_default() class=INPUT />
+                    </label>
+                    <label class="block">"How sign-in requests reach the IdP"
+                        <select name="authn_request_binding" class=INPUT>
+                            <option value="redirect" selected=s.authn_request_binding != "post">"HTTP-Redirect (most IdPs)"</option>
+                            <option value="post" selected=s.authn_request_binding == "post">"HTTP-POST (IdPs that take only POST)"</option>
+                        </select>
+                    </label>
                     <button type="submit" class="rounded-lg bg-slate-800 px-3 py-1.5 text-white">"Save SAML settings"</button>
                 </ActionForm>
                 <ActionForm action=mapping attr:class="mt-4 space-y-2">
@@ -166,6 +195,31 @@ pub fn SamlDetails(
                 </ActionForm>
             </details>
         </div>
+    }
+}
+
+/// What to do in this IdP for encrypted assertions (once Lanyard has an encryption
+/// certificate), signed requests and single logout, each when it applies.
+fn federation_steps(idp: &str, encryption: bool, signed: bool, slo: bool) -> impl IntoView {
+    let f = super::guides::federation(idp);
+    let name = crate::domain::connection::idp_label(idp).to_owned();
+    let section =
+        |on: bool, title: String, steps: &'static [&'static str], testid: &'static str| {
+            (on && !steps.is_empty()).then(|| {
+                view! {
+                    <details class="rounded-lg border border-slate-200 p-3" data-testid=testid>
+                        <summary class="cursor-pointer font-medium">{title}</summary>
+                        <ol class="mt-2 list-decimal space-y-1 pl-6 text-slate-600">
+                            {steps.iter().map(|t| view! { <li>{*t}</li> }).collect_view()}
+                        </ol>
+                    </details>
+                }
+            })
+        };
+    view! {
+        {section(encryption, format!("Turn on assertion encryption in {name}"), f.encryption, "guide-encryption")}
+        {section(signed, format!("Let {name} check Lanyard's signed requests"), f.signed_requests, "guide-signed-requests")}
+        {section(slo, format!("Set up single logout in {name}"), f.single_logout, "guide-single-logout")}
     }
 }
 

@@ -139,6 +139,52 @@ pub async fn due_refreshes(
     .await
 }
 
+/// Live, configured OIDC connections whose discovery and JWKS refresh is due: (organization, id).
+pub async fn due_oidc_refreshes(
+    conn: &mut Conn,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.organization_id, c.id FROM connections c \
+         LEFT JOIN saml_metadata_refresh r ON r.connection_id = c.id \
+         WHERE c.deleted_at IS NULL AND c.kind = 'oidc' AND c.oidc_issuer IS NOT NULL \
+         AND (r.next_at IS NULL OR r.next_at <= $1) ORDER BY c.id LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The JWKS key ids an OIDC connection's last refresh saw (JSON array), if any.
+pub async fn jwks_keys(
+    conn: &mut Conn,
+    connection_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    Ok(sqlx::query_scalar::<_, Option<String>>(
+        "SELECT jwks_keys FROM saml_metadata_refresh WHERE connection_id = $1",
+    )
+    .bind(connection_id)
+    .fetch_optional(conn)
+    .await?
+    .flatten())
+}
+
+/// Remembers the JWKS key ids a refresh saw.
+pub async fn set_jwks_keys(
+    conn: &mut Conn,
+    connection_id: &str,
+    keys: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE saml_metadata_refresh SET jwks_keys = $2 WHERE connection_id = $1")
+        .bind(connection_id)
+        .bind(keys)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
 /// Leases a connection's refresh until `until` (compare-and-set on `next_at`): `false` when
 /// another node holds it or it is not due.
 pub async fn lease_refresh(

@@ -29,6 +29,9 @@ pub struct OidcSettings {
     pub client_id: String,
     /// Whether a client secret is stored (it is never shown again).
     pub client_secret_set: bool,
+    /// The daily refresh of the IdP's discovery document and JWKS (a change of its signing keys
+    /// is audited; a failure is a health warning). `null` before the first.
+    pub discovery_refresh: Option<MetadataRefresh>,
 }
 
 /// What the admin copies into the IdP for a SAML connection.
@@ -443,6 +446,7 @@ fn view(state: &AppState, r: ConnectionRow, parts: &Parts) -> Connection {
             issuer,
             client_id: r.oidc_client_id.clone().unwrap_or_default(),
             client_secret_set: r.oidc_client_secret_enc.is_some(),
+            discovery_refresh: parts.refresh.as_ref().map(|x| refresh_view(Some(x))),
         }),
         sp: saml.then(|| SpInfo {
             entity_id: sp_entity_id(state, &r.id),
@@ -655,7 +659,11 @@ struct Parts {
 /// connection.
 async fn parts_of(state: &AppState, r: &ConnectionRow) -> Result<Parts, AppError> {
     if r.kind != ConnectionKind::Saml {
-        return Ok(Parts::default());
+        let mut conn = state.db.pool.acquire().await?;
+        return Ok(Parts {
+            refresh: db::saml::refresh_state(&mut conn, &r.id).await?,
+            ..Parts::default()
+        });
     }
     let (certs, refresh) = {
         let mut conn = state.db.pool.acquire().await?;

@@ -60,6 +60,16 @@ pub async fn refresh_now(
     id: &ConnectionId,
 ) -> Result<Connection, AppError> {
     let row = connections::get_row(state, organization_id, id).await?;
+    if row.kind == crate::domain::connection::ConnectionKind::Oidc && row.is_configured() {
+        if let Err(message) = refresh_oidc_one(state, actor, ctx, row).await? {
+            return Err(AppError::Conflict {
+                code: "metadata_refresh_failed",
+                message: format!("{message}; nothing was changed"),
+                field: Some("oidc.issuer"),
+            });
+        }
+        return connections::get(state, organization_id, id).await;
+    }
     if row.saml_idp_metadata_url.is_none() {
         return Err(AppError::Conflict {
             code: "no_metadata_url",
@@ -81,12 +91,17 @@ pub async fn refresh_now(
 /// fetched. Safe on several nodes: each refresh is leased first.
 pub async fn refresh_due(state: &AppState) -> Result<usize, AppError> {
     let now = state.clock.now();
-    let due = {
+    let (due, due_oidc) = {
         let mut conn = state.db.pool.acquire().await?;
-        db::saml::due_refreshes(&mut conn, now, 20).await?
+        (
+            db::saml::due_refreshes(&mut conn, now, 20).await?,
+            db::saml::due_oidc_refreshes(&mut conn, now, 20).await?,
+        )
     };
+    let oidc: std::collections::HashSet<String> =
+        due_oidc.iter().map(|(_, id)| id.clone()).collect();
     let mut done = 0;
-    for (org, id) in due {
+    for (org, id) in due.into_iter().chain(due_oidc) {
         let leased = {
             let mut conn = state.db.pool.acquire().await?;
             db::saml::lease_refresh(&mut conn, &org, &id, now, now + LEASE_MS).await?
@@ -105,9 +120,15 @@ pub async fn refresh_due(state: &AppState) -> Result<usize, AppError> {
         }) else {
             continue;
         };
-        if let Err(message) =
-            refresh_one(state, &Actor::system(), &RequestContext::default(), row).await?
-        {
+        let (actor, ctx) = (Actor::system(), RequestContext::default());
+        let outcome = if oidc.contains(&id) {
+            refresh_oidc_one(state, &actor, &ctx, row)
+                .await?
+                .map(|_| ())
+        } else {
+            refresh_one(state, &actor, &ctx, row).await?.map(|_| ())
+        };
+        if let Err(message) = outcome {
             tracing::warn!(connection_id = %id, %message, "IdP metadata refresh failed");
         }
         done += 1;
@@ -295,4 +316,102 @@ async fn succeeded(
         now + REFRESH_INTERVAL_MS,
     )
     .await
+}
+
+/// What an OIDC discovery and JWKS refresh saw change (key ids; a key without `kid` by the
+/// SHA-256 of its JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct JwksChanges {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// Fetches an OIDC connection's discovery document and JWKS (through the SSRF guard, issuer
+/// checked) and audits a change of its signing keys against the last refresh. A failure is
+/// recorded for health and retried in an hour; nothing else changes (the ID token check keeps
+/// its own short cache and refetches on an unknown `kid`).
+async fn refresh_oidc_one(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    row: db::connections::ConnectionRow,
+) -> Result<Result<JwksChanges, String>, AppError> {
+    use sha2::Digest as _;
+    let now = state.clock.now();
+    let issuer = row.oidc_issuer.clone().unwrap_or_default();
+    let meta = match crate::server::oidc::discover(&state.outbound, &issuer).await {
+        Ok(m) => m,
+        Err(f) => {
+            let mut conn = state.db.pool.acquire().await?;
+            db::saml::record_refresh(
+                &mut conn,
+                &row.organization_id,
+                &row.id,
+                now,
+                Some(&f.message),
+                now + RETRY_MS,
+            )
+            .await?;
+            return Ok(Err(f.message));
+        }
+    };
+    let mut keys: Vec<String> = meta
+        .jwks()
+        .keys()
+        .iter()
+        .map(|k| match openidconnect::JsonWebKey::key_id(k) {
+            Some(kid) => kid.to_string(),
+            None => {
+                let json = serde_json::to_string(k).unwrap_or_default();
+                format!(
+                    "sha256:{}",
+                    hex::encode(sha2::Sha256::digest(json.as_bytes()))
+                )
+            }
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let before: Option<Vec<String>> = {
+        let mut conn = state.db.pool.acquire().await?;
+        db::saml::jwks_keys(&mut conn, &row.id).await?
+    }
+    .and_then(|j| serde_json::from_str(&j).ok());
+    let changes = JwksChanges {
+        added: keys
+            .iter()
+            .filter(|k| before.as_ref().is_some_and(|b| !b.contains(k)))
+            .cloned()
+            .collect(),
+        removed: before
+            .iter()
+            .flatten()
+            .filter(|k| !keys.contains(k))
+            .cloned()
+            .collect(),
+    };
+    let seen = serde_json::to_string(&keys).unwrap_or_default();
+    if changes == JwksChanges::default() {
+        // The first refresh records what the IdP publishes; an unchanged one audits nothing.
+        let mut conn = state.db.pool.acquire().await?;
+        succeeded(&mut conn, &row, now).await?;
+        db::saml::set_jwks_keys(&mut conn, &row.id, &seen).await?;
+        return Ok(Ok(changes));
+    }
+    let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    succeeded(tx.conn(), &row, now).await?;
+    db::saml::set_jwks_keys(tx.conn(), &row.id, &seen).await?;
+    tx.record(
+        Some(&row.org_id()),
+        EventType::ConnectionUpdated,
+        vec![Target::new(
+            TargetKind::Connection,
+            &row.id,
+            Some(&row.name),
+        )],
+        serde_json::json!({ "changed": ["jwks"], "jwks_refresh": changes }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(changes))
 }

@@ -65,6 +65,12 @@ pub struct UploadedKey {
     pub certificate_der: Vec<u8>,
 }
 
+impl std::fmt::Debug for UploadedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UploadedKey { private_pem: [redacted], .. }")
+    }
+}
+
 /// Checks a customer's key and certificate chain: an RSA key of at least 2048 bits, not
 /// protected by a passphrase; the chain's first certificate is that key's, valid now, and each
 /// certificate is signed by the next. Errors are (field, sentence for the admin).

@@ -170,7 +170,7 @@ async fn compute_health(
         signals.say(
             Severity::Warning,
             SignalArea::Sso,
-            format!("The IdP metadata of {name} could not be refreshed on {} ({since}): {error}. Its certificates are unchanged; certificates the IdP adds are not picked up until a refresh succeeds", when(failed_at)),
+            format!("The IdP metadata of {name} (SAML metadata, or OIDC discovery and JWKS) could not be refreshed on {} ({since}): {error}. Nothing was changed; certificates or keys the IdP adds are not picked up until a refresh succeeds", when(failed_at)),
         );
     }
     let q::PendingInvitationCounts {
