@@ -640,10 +640,6 @@ pub async fn update_saml_connection(
     allow_idp_initiated: Option<String>,
     sign_authn_requests: Option<String>,
     require_encrypted_assertions: Option<String>,
-    want_assertions_signed: Option<String>,
-    single_logout: Option<String>,
-    idp_slo_url: Option<String>,
-    authn_request_binding: Option<String>,
 ) -> Result<(), PortalError> {
     use crate::server::service::connections::{SamlPatch, UpdateConnection};
     let c = caller().await?;
@@ -655,6 +651,27 @@ pub async fn update_saml_connection(
             allow_idp_initiated: Some(allow_idp_initiated.is_some()),
             sign_authn_requests: Some(sign_authn_requests.is_some()),
             require_encrypted_assertions: Some(require_encrypted_assertions.is_some()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    change(&c, &id, input).await
+}
+
+/// Federation settings of a SAML connection: signed assertions wanted, single logout (and the
+/// IdP's logout URL when its metadata has none) and the binding of sign-in requests.
+#[server(prefix = "/portal/api", endpoint = "saml_federation")]
+pub async fn saml_federation(
+    id: String,
+    want_assertions_signed: Option<String>,
+    single_logout: Option<String>,
+    idp_slo_url: Option<String>,
+    authn_request_binding: Option<String>,
+) -> Result<(), PortalError> {
+    use crate::server::service::connections::{SamlPatch, UpdateConnection};
+    let c = caller().await?;
+    let input = UpdateConnection {
+        saml: Some(SamlPatch {
             want_assertions_signed: Some(want_assertions_signed.is_some()),
             single_logout: Some(single_logout.is_some()),
             // Blank leaves the IdP's logout URL (from its metadata) as it is.

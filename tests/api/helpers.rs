@@ -341,6 +341,29 @@ macro_rules! both_databases {
     };
 }
 
+/// Runs `fut` on a runtime whose threads have 16 MiB of stack, as the server's do: the portal's
+/// SSO page, rendered in process by a debug build, needs more than a test thread has.
+pub fn on_big_stack<F>(fut: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let run = std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_stack_size(16 << 20)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(fut)
+        })
+        .unwrap();
+    if let Err(panic) = tokio::task::block_in_place(|| run.join()) {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 /// Starts `tests/support/{script}` with node and waits for its `READY <port>` line; keeps
 /// draining its output afterwards (a closed pipe would kill it). Returns the child and port.
 pub fn spawn_node(script: &str, envs: &[(&str, String)]) -> (std::process::Child, String) {

@@ -431,6 +431,7 @@ mod deleted_organization {
                 format!("id={conn}&name=Hijacked&allow_idp_initiated=on"),
             ),
             ("save_attribute_mapping", format!("id={conn}&map_email=evil")),
+            ("saml_federation", format!("id={conn}&single_logout=on")),
             (
                 "saml_certificate",
                 format!("id={conn}&add={}", enc(&saml_idp_file("other.crt"))),

@@ -389,7 +389,80 @@ async fn oidc_logout_goes_through_the_ops_end_session_endpoint(d: Dialect) {
     );
 }
 
+/// The admin turns single logout, signed assertions and the POST binding on in the portal (a
+/// plain form, no JavaScript needed); the SSO page then shows Lanyard's logout URL to copy and
+/// the IdP's steps for single logout.
+async fn the_portal_sets_federation_settings(d: Dialect) {
+    // The SSO page with a SAML connection needs the server's stack in a debug build.
+    crate::helpers::on_big_stack(portal_federation_settings(d));
+}
+
+async fn portal_federation_settings(d: Dialect) {
+    let app = sign_in_app(d).await;
+    let idp = TestIdp::start();
+    let org = app.create_org("Acme").await;
+    verified_domain(&app, &org, "acme.test").await;
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/connections"),
+            Some(json!({"type": "saml", "name": "Okta SAML", "idp": "okta", "saml": {"idp_metadata_url": idp.entity_id()}})),
+        )
+        .await;
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let link = app.create_link(&org, &["sso"]).await;
+    let cookie = app.redeem(&link).await;
+    let r = app
+        .browser_post(
+            "/portal/api/saml_federation",
+            &format!("id={id}&want_assertions_signed=on&single_logout=on&authn_request_binding=post&idp_slo_url="),
+            Some(&cookie),
+        )
+        .await;
+    assert!(
+        r.status.is_success() || r.status == StatusCode::SEE_OTHER,
+        "{}",
+        r.text()
+    );
+    let c = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await
+        .json();
+    assert_eq!(c["saml"]["single_logout"], true, "{c}");
+    assert_eq!(c["saml"]["want_assertions_signed"], true);
+    assert_eq!(c["saml"]["authn_request_binding"], "post");
+    assert_eq!(
+        c["saml"]["idp_slo_url"],
+        format!("{}/slo", idp.base),
+        "kept from the metadata"
+    );
+    let page = app.browser_get("/portal/sso", Some(&cookie)).await.text();
+    assert!(
+        page.contains(&format!("{ORIGIN}/sso/saml/{id}/slo")),
+        "the logout URL to copy"
+    );
+    assert!(
+        page.contains("Set up single logout in Okta"),
+        "the IdP's steps"
+    );
+    // A binding that does not exist is refused with the field named; nothing changes.
+    let r = app
+        .browser_post(
+            "/portal/api/saml_federation",
+            &format!("id={id}&single_logout=on&authn_request_binding=soap"),
+            Some(&cookie),
+        )
+        .await;
+    assert!(r.text().contains("authn_request_binding"), "{}", r.text());
+    let c = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await
+        .json();
+    assert_eq!(c["saml"]["authn_request_binding"], "post");
+}
+
 crate::both_databases!(
+    the_portal_sets_federation_settings,
     samlify_and_lanyard_log_each_other_out,
     oidc_logout_goes_through_the_ops_end_session_endpoint,
 );

@@ -168,42 +168,6 @@ fn oidc(idp: &str) -> Guide {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::connection::IDPS;
-
-    #[test]
-    fn every_offered_idp_and_protocol_has_both_halves() {
-        for (idp, _, saml, oidc) in IDPS {
-            for (offered, kind) in [(saml, ConnectionKind::Saml), (oidc, ConnectionKind::Oidc)] {
-                if offered {
-                    let g = guide(idp, kind);
-                    assert!(
-                        !g.create.is_empty() && !g.details.is_empty(),
-                        "{idp} {kind:?}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn step_one_never_asks_for_what_the_idp_gives_back() {
-        // Step 1 is done before the admin has the IdP's values: it may only ask them to paste
-        // Lanyard's, never to type in an issuer, a client secret or a metadata URL.
-        for (idp, ..) in IDPS {
-            for kind in [ConnectionKind::Saml, ConnectionKind::Oidc] {
-                for line in guide(idp, kind).create {
-                    let l = line.to_lowercase();
-                    assert!(!l.contains("metadata url"), "{idp}: {line}");
-                    assert!(!l.contains("issuer"), "{idp}: {line}");
-                }
-            }
-        }
-    }
-}
-
 /// Where an IdP takes Lanyard's certificates and logout URL: (encrypted assertions, signed
 /// requests, single logout). Each is a list of steps; empty when the IdP has no such setting.
 pub struct FederationSteps {
@@ -279,5 +243,41 @@ pub fn federation(idp: &str) -> FederationSteps {
                 "Set the SP's single logout URL (SingleLogoutService, HTTP-Redirect) to Lanyard's logout URL, or import the SP metadata again.",
             ],
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::connection::IDPS;
+
+    #[test]
+    fn every_offered_idp_and_protocol_has_both_halves() {
+        for (idp, _, saml, oidc) in IDPS {
+            for (offered, kind) in [(saml, ConnectionKind::Saml), (oidc, ConnectionKind::Oidc)] {
+                if offered {
+                    let g = guide(idp, kind);
+                    assert!(
+                        !g.create.is_empty() && !g.details.is_empty(),
+                        "{idp} {kind:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn step_one_never_asks_for_what_the_idp_gives_back() {
+        // Step 1 is done before the admin has the IdP's values: it may only ask them to paste
+        // Lanyard's, never to type in an issuer, a client secret or a metadata URL.
+        for (idp, ..) in IDPS {
+            for kind in [ConnectionKind::Saml, ConnectionKind::Oidc] {
+                for line in guide(idp, kind).create {
+                    let l = line.to_lowercase();
+                    assert!(!l.contains("metadata url"), "{idp}: {line}");
+                    assert!(!l.contains("issuer"), "{idp}: {line}");
+                }
+            }
+        }
     }
 }

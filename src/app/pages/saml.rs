@@ -4,7 +4,9 @@
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 
-use crate::api::sso::{SamlCertificate, SamlInfo, SaveAttributeMapping, UpdateSamlConnection};
+use crate::api::sso::{
+    SamlCertificate, SamlFederation, SamlInfo, SaveAttributeMapping, UpdateSamlConnection,
+};
 use crate::app::components::{CopyField, LocalTime};
 
 const INPUT: &str = "mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2";
@@ -17,6 +19,7 @@ pub fn SamlDetails(
     idp: String,
     s: SamlInfo,
     update: ServerAction<UpdateSamlConnection>,
+    federation: ServerAction<SamlFederation>,
     certs: ServerAction<SamlCertificate>,
     mapping: ServerAction<SaveAttributeMapping>,
 ) -> impl IntoView {
@@ -55,7 +58,7 @@ pub fn SamlDetails(
         })
         .collect_view();
     let [m_email, m_first, m_last, m_groups] = s.mapping.clone();
-    let (id_u, id_c, id_m) = (id.clone(), id.clone(), id.clone());
+    let (id_u, id_c, id_m, id_f) = (id.clone(), id.clone(), id.clone(), id.clone());
     let metadata_href = s.metadata_url.clone();
     view! {
         <div class="mt-4 space-y-3 text-sm" data-testid="saml-details">
@@ -165,6 +168,11 @@ pub fn SamlDetails(
                         <input type="checkbox" name="require_encrypted_assertions" value="on" checked=s.require_encrypted_assertions />
                         "Require encrypted assertions (Lanyard makes its encryption certificate and publishes it in the SP metadata; from then on plain assertions are refused, so give the certificate to your IdP right after saving and run the test sign-in)"
                     </label>
+                    <button type="submit" class="rounded-lg bg-slate-800 px-3 py-1.5 text-white">"Save SAML settings"</button>
+                </ActionForm>
+                <ActionForm action=federation attr:class="mt-4 space-y-2" attr:data-testid="saml-federation">
+                    <input type="hidden" name="id" value=id_f />
+                    <p class="text-slate-600">"Signed assertions, single logout and how requests travel:"</p>
                     <label class="flex items-center gap-2">
                         <input type="checkbox" name="want_assertions_signed" value="on" checked=s.want_assertions_signed />
                         "Require the assertion itself to be signed (WantAssertionsSigned; a signature on the response alone is then refused)"
@@ -182,7 +190,7 @@ pub fn SamlDetails(
                             <option value="post" selected=s.authn_request_binding == "post">"HTTP-POST (IdPs that take only POST)"</option>
                         </select>
                     </label>
-                    <button type="submit" class="rounded-lg bg-slate-800 px-3 py-1.5 text-white">"Save SAML settings"</button>
+                    <button type="submit" class="rounded-lg bg-slate-800 px-3 py-1.5 text-white">"Save federation settings"</button>
                 </ActionForm>
                 <ActionForm action=mapping attr:class="mt-4 space-y-2">
                     <input type="hidden" name="id" value=id_m />

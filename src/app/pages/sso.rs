@@ -9,8 +9,9 @@ use super::portal::{PortalFrame, PortalProblem};
 use super::saml::SamlDetails;
 use crate::api::portal::portal_overview;
 use crate::api::sso::{
-    portal_sso, ConnectionInfo, DeleteConnection, SamlCertificate, SaveAttributeMapping,
-    SetConnectionDomains, SetConnectionState, UpdateConnection, UpdateSamlConnection,
+    portal_sso, ConnectionInfo, DeleteConnection, SamlCertificate, SamlFederation,
+    SaveAttributeMapping, SetConnectionDomains, SetConnectionState, UpdateConnection,
+    UpdateSamlConnection,
 };
 use crate::app::components::DayChart;
 use crate::domain::connection::{ConnectionKind, ConnectionState};
@@ -30,6 +31,7 @@ fn ConnectionCard(
     update: ServerAction<UpdateConnection>,
     delete: ServerAction<DeleteConnection>,
     update_saml: ServerAction<UpdateSamlConnection>,
+    federation: ServerAction<SamlFederation>,
     certs: ServerAction<SamlCertificate>,
     mapping: ServerAction<SaveAttributeMapping>,
     domains: ServerAction<SetConnectionDomains>,
@@ -58,7 +60,7 @@ fn ConnectionCard(
     let unfinished = c.state == ConnectionState::Draft;
     let setup_href = format!("/portal/sso/setup/{}", c.id);
     let saml_details = c.saml.clone().map(|s| {
-        view! { <SamlDetails id=c.id.clone() name=c.name.clone() idp=c.idp.clone() s update=update_saml certs mapping /> }
+        view! { <SamlDetails id=c.id.clone() name=c.name.clone() idp=c.idp.clone() s update=update_saml federation certs mapping /> }
     });
     let result = c
         .last_test
@@ -162,6 +164,7 @@ pub fn Sso() -> impl IntoView {
     let update = ServerAction::<UpdateConnection>::new();
     let delete = ServerAction::<DeleteConnection>::new();
     let update_saml = ServerAction::<UpdateSamlConnection>::new();
+    let federation = ServerAction::<SamlFederation>::new();
     let certs = ServerAction::<SamlCertificate>::new();
     let mapping = ServerAction::<SaveAttributeMapping>::new();
     let domains = ServerAction::<SetConnectionDomains>::new();
@@ -172,6 +175,7 @@ pub fn Sso() -> impl IntoView {
                 update.version().get(),
                 delete.version().get(),
                 update_saml.version().get(),
+                federation.version().get(),
                 certs.version().get(),
                 mapping.version().get(),
                 domains.version().get(),
@@ -185,6 +189,7 @@ pub fn Sso() -> impl IntoView {
             .or_else(|| action_error(update.value().get()))
             .or_else(|| action_error(delete.value().get()))
             .or_else(|| action_error(update_saml.value().get()))
+            .or_else(|| action_error(federation.value().get()))
             .or_else(|| action_error(certs.value().get()))
             .or_else(|| action_error(mapping.value().get()))
             .or_else(|| action_error(domains.value().get()))
@@ -197,7 +202,7 @@ pub fn Sso() -> impl IntoView {
                     (Ok(page), Ok(o)) => {
                         let empty = page.connections.is_empty();
                         let verified = page.verified_domains.clone();
-                        let cards = page.connections.into_iter().map(|c| view! { <ConnectionCard c set_state update delete update_saml certs mapping domains verified=verified.clone() /> }).collect_view();
+                        let cards = page.connections.into_iter().map(|c| view! { <ConnectionCard c set_state update delete update_saml federation certs mapping domains verified=verified.clone() /> }).collect_view();
                         view! {
                             <PortalFrame overview=o title="Single sign-on" current="/portal/sso">
                                 <h1 class="mb-2 text-2xl font-semibold">"Single sign-on"</h1>
