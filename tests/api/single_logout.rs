@@ -291,6 +291,19 @@ async fn samlify_and_lanyard_log_each_other_out(d: Dialect) {
         "{ended:?}"
     );
     assert_eq!(ended.len(), 2, "session 3 was not named: {ended:?}");
+    // The vendor learns it from the events feed (and so from webhooks) too.
+    let feed = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/events?organization_id={org}&types=session.logout_requested"),
+            None,
+        )
+        .await
+        .json();
+    let feed = feed["data"].as_array().unwrap();
+    assert_eq!(feed.len(), 2, "{feed:?}");
+    assert_eq!(feed[1]["data"]["metadata"]["session_id"], s2, "{feed:?}");
+    assert_eq!(feed[1]["data"]["metadata"]["initiated_by"], "idp");
     let event = app
         .last_audit_event(&org, "session.logout_requested")
         .await
