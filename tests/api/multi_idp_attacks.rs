@@ -167,7 +167,61 @@ async fn the_chooser_names_no_other_domain(d: Dialect) {
     );
 }
 
+/// Lanyard's OpenID Provider shows an organization's IdP chooser only to a client enabled for
+/// that organization: another client is refused without learning the organization's IdPs.
+async fn the_oauth_chooser_is_only_for_clients_of_the_organization(d: Dialect) {
+    let (app, op, org, a) = globex(d, &["a.test"]).await;
+    active_connection(&app, &op, &org).await;
+    let other = app.create_org("Initech").await;
+    let cb = "https://app.example/callback";
+    let client = |allowed: Value| {
+        let app = &app;
+        async move {
+            let r = app
+                .api(
+                    Method::POST,
+                    "/api/v1/oauth_clients",
+                    Some(json!({"name": "App", "redirect_uris": [cb], "allowed_organizations": allowed})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+            r.json()["client_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let authorize = |client_id: String| {
+        let app = &app;
+        let org = org.clone();
+        async move {
+            app.browser_get(
+                &format!("/oauth2/authorize?client_id={client_id}&redirect_uri={cb}&response_type=code&scope=openid&state=st&nonce=n&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&organization={org}"),
+                None,
+            )
+            .await
+        }
+    };
+    let enabled = authorize(client(json!([org])).await).await;
+    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.text());
+    assert!(
+        enabled.text().contains("Choose how to sign in"),
+        "{}",
+        enabled.text()
+    );
+    let r = authorize(client(json!([other])).await).await;
+    let text = r.text();
+    assert!(
+        !text.contains("Choose how to sign in") && !text.contains(&a),
+        "{text}"
+    );
+    let to = r.header("location").unwrap_or_default();
+    assert!(
+        to.starts_with(cb) && to.contains("error=access_denied"),
+        "{} {to} {text}",
+        r.status
+    );
+}
+
 crate::both_databases!(
+    the_oauth_chooser_is_only_for_clients_of_the_organization,
     an_address_with_two_ats_is_refused,
     a_returning_identity_of_another_domain_stays_out,
     a_lapsed_domain_does_not_reopen_a_limited_connection,
