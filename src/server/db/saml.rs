@@ -121,36 +121,25 @@ pub async fn refresh_state(
     .await
 }
 
-/// Live SAML connections set up from a metadata URL whose refresh is due: (organization, id).
+/// Live connections whose refresh is due: SAML ones set up from a metadata URL (`oidc` false)
+/// or configured OIDC ones (discovery and JWKS); (organization, id).
 pub async fn due_refreshes(
     conn: &mut Conn,
     now: i64,
     limit: i64,
+    oidc: bool,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as(
+    let which = if oidc {
+        "c.kind = 'oidc' AND c.oidc_issuer IS NOT NULL"
+    } else {
+        "c.kind = 'saml' AND c.saml_idp_metadata_url IS NOT NULL"
+    };
+    sqlx::query_as(&format!(
         "SELECT c.organization_id, c.id FROM connections c \
          LEFT JOIN saml_metadata_refresh r ON r.connection_id = c.id \
-         WHERE c.deleted_at IS NULL AND c.kind = 'saml' AND c.saml_idp_metadata_url IS NOT NULL \
-         AND (r.next_at IS NULL OR r.next_at <= $1) ORDER BY c.id LIMIT $2",
-    )
-    .bind(now)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
-}
-
-/// Live, configured OIDC connections whose discovery and JWKS refresh is due: (organization, id).
-pub async fn due_oidc_refreshes(
-    conn: &mut Conn,
-    now: i64,
-    limit: i64,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT c.organization_id, c.id FROM connections c \
-         LEFT JOIN saml_metadata_refresh r ON r.connection_id = c.id \
-         WHERE c.deleted_at IS NULL AND c.kind = 'oidc' AND c.oidc_issuer IS NOT NULL \
-         AND (r.next_at IS NULL OR r.next_at <= $1) ORDER BY c.id LIMIT $2",
-    )
+         WHERE c.deleted_at IS NULL AND {which} \
+         AND (r.next_at IS NULL OR r.next_at <= $1) ORDER BY c.id LIMIT $2"
+    ))
     .bind(now)
     .bind(limit)
     .fetch_all(conn)

@@ -94,8 +94,8 @@ pub async fn refresh_due(state: &AppState) -> Result<usize, AppError> {
     let (due, due_oidc) = {
         let mut conn = state.db.pool.acquire().await?;
         (
-            db::saml::due_refreshes(&mut conn, now, 20).await?,
-            db::saml::due_oidc_refreshes(&mut conn, now, 20).await?,
+            db::saml::due_refreshes(&mut conn, now, 20, false).await?,
+            db::saml::due_refreshes(&mut conn, now, 20, true).await?,
         )
     };
     let oidc: std::collections::HashSet<String> =
@@ -150,18 +150,28 @@ async fn refresh_one(
         Err(message) => Err(message),
     };
     if let Err(message) = &outcome {
-        let mut conn = state.db.pool.acquire().await?;
-        db::saml::record_refresh(
-            &mut conn,
-            &row.organization_id,
-            &row.id,
-            now,
-            Some(message),
-            now + RETRY_MS,
-        )
-        .await?;
+        failed(state, &row, now, message).await?;
     }
     Ok(outcome)
+}
+
+/// Records a failed refresh (nothing changed); the next try is due in an hour.
+async fn failed(
+    state: &AppState,
+    row: &db::connections::ConnectionRow,
+    now: i64,
+    message: &str,
+) -> Result<(), AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(db::saml::record_refresh(
+        &mut conn,
+        &row.organization_id,
+        &row.id,
+        now,
+        Some(message),
+        now + RETRY_MS,
+    )
+    .await?)
 }
 
 /// The connection's metadata, fetched through the SSRF guard and checked: same IdP (entity
@@ -342,16 +352,7 @@ async fn refresh_oidc_one(
     let meta = match crate::server::oidc::discover(&state.outbound, &issuer).await {
         Ok(m) => m,
         Err(f) => {
-            let mut conn = state.db.pool.acquire().await?;
-            db::saml::record_refresh(
-                &mut conn,
-                &row.organization_id,
-                &row.id,
-                now,
-                Some(&f.message),
-                now + RETRY_MS,
-            )
-            .await?;
+            failed(state, &row, now, &f.message).await?;
             return Ok(Err(f.message));
         }
     };

@@ -874,29 +874,12 @@ function splitAssertion(xml) {
 
 /** The Assertion encrypted by xmlsec1 (EncryptedData of Type Element inside saml:EncryptedAssertion). */
 function xmlsecEncryptAssertion(xml, { data = ENC.aes256gcm, key = ENC.oaep, keyName = "sp_enc" } = {}) {
-  const [before, assertion, after] = splitAssertion(xml);
-  const dataFile = path.join(TMP, "enc-data.xml");
-  const tmplFile = path.join(TMP, "enc-tmpl.xml");
-  const outFile = path.join(TMP, "enc-out.xml");
-  fs.writeFileSync(dataFile, `${before}<saml:EncryptedAssertion>${assertion}</saml:EncryptedAssertion>${after}`);
-  const digest = key === ENC.oaep ? `<ds:DigestMethod Algorithm="${ALG.sha1}"/>` : "";
-  fs.writeFileSync(
-    tmplFile,
-    `<xenc:EncryptedData xmlns:xenc="${NS.xenc}" Type="${NS.xenc}Element">`
-      + `<xenc:EncryptionMethod Algorithm="${data}"/>`
-      + `<ds:KeyInfo xmlns:ds="${NS.ds}"><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="${key}">${digest}</xenc:EncryptionMethod>`
-      + `<xenc:CipherData><xenc:CipherValue/></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo>`
-      + `<xenc:CipherData><xenc:CipherValue/></xenc:CipherData></xenc:EncryptedData>\n`,
-  );
-  const r = run("xmlsec1", [
-    "--encrypt", "--pubkey-cert-pem", crtPath(keyName), "--session-key", SESSION_KEY[data],
-    "--xml-data", dataFile, "--node-xpath", `//*[local-name()='Assertion' and namespace-uri()='${NS.saml}']`,
-    "--output", outFile, tmplFile,
-  ]);
-  if (r.status !== 0) fail(`xmlsec1 --encrypt failed\n${r.stderr}`);
-  let out = fs.readFileSync(outFile, "utf8");
-  if (!xml.startsWith("<?xml")) out = out.replace(/^<\?xml[^>]*\?>\n?/, "");
-  return out;
+  splitAssertion(xml); // exactly one saml:Assertion
+  return xmlsecEncryptElement(xml, {
+    find: /<saml:Assertion[\s\S]*<\/saml:Assertion>/,
+    xpath: `//*[local-name()='Assertion' and namespace-uri()='${NS.saml}']`,
+    wrapper: "saml:EncryptedAssertion", data, key, keyName,
+  });
 }
 
 /**

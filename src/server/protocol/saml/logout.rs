@@ -430,19 +430,24 @@ mod tests {
         url::Url::parse(url).unwrap().query().unwrap().to_owned()
     }
 
+    /// The trust of the tests' connection: `certs` pinned, no SP decryption key.
+    fn trust(certs: &[PinnedCertificate], now: i64) -> Trust<'_> {
+        Trust {
+            idp_entity_id: IDP,
+            slo_url: SLO,
+            certificates: certs,
+            decryption_keys: &[],
+            skew_ms: 60_000,
+            now_ms: now,
+        }
+    }
+
     #[test]
     fn a_signed_redirect_request_verifies_and_any_change_does_not() {
         let now = 1_800_000_000_000;
         let (key, cert) = keypair();
         let certs = [cert];
-        let trust = Trust {
-            idp_entity_id: IDP,
-            slo_url: SLO,
-            certificates: &certs,
-            decryption_keys: &[],
-            skew_ms: 60_000,
-            now_ms: now,
-        };
+        let trust = trust(&certs, now);
         let url =
             message_url(SLO, SAML_REQUEST, &request_xml(now), Some("rs"), Some(&key)).unwrap();
         let q = query(&url);
@@ -491,14 +496,7 @@ mod tests {
         let now = 1_800_000_000_000;
         let (key, cert) = keypair();
         let certs = [cert];
-        let trust = Trust {
-            idp_entity_id: IDP,
-            slo_url: SLO,
-            certificates: &certs,
-            decryption_keys: &[],
-            skew_ms: 60_000,
-            now_ms: now,
-        };
+        let trust = trust(&certs, now);
         let signed =
             |xml: &str| query(&message_url(SLO, SAML_REQUEST, xml, None, Some(&key)).unwrap());
         let other_issuer =
@@ -551,14 +549,7 @@ mod tests {
         let now = 1_800_000_000_000;
         let (_, cert) = keypair();
         let certs = [cert];
-        let trust = Trust {
-            idp_entity_id: IDP,
-            slo_url: SLO,
-            certificates: &certs,
-            decryption_keys: &[],
-            skew_ms: 60_000,
-            now_ms: now,
-        };
+        let trust = trust(&certs, now);
         let b64 = base64::engine::general_purpose::STANDARD.encode(request_xml(now));
         let e = verify(
             Binding::Post {
@@ -625,12 +616,8 @@ mod tests {
         };
         let keys = [sp_key];
         let trust = Trust {
-            idp_entity_id: IDP,
-            slo_url: SLO,
-            certificates: &certs,
             decryption_keys: &keys,
-            skew_ms: 60_000,
-            now_ms: now,
+            ..trust(&certs, now)
         };
         match verify(Binding::Redirect(&q), &trust).unwrap() {
             Message::Request(r, _) => assert_eq!(r.name_id, "dana@acme.test"),
