@@ -332,6 +332,43 @@ async fn samlify_and_lanyard_log_each_other_out(d: Dialect) {
         "{ended:?}"
     );
     assert_eq!(ended.len(), 3);
+
+    // The metadata refresh follows the logout URL the IdP's metadata names.
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"saml": {"idp_slo_url": "https://old-idp.example/slo"}})),
+        )
+        .await;
+    assert_eq!(
+        r.json()["saml"]["idp_slo_url"],
+        "https://old-idp.example/slo",
+        "{}",
+        r.text()
+    );
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/refresh_metadata"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.json()["saml"]["idp_slo_url"],
+        format!("{}/slo", idp.base),
+        "{}",
+        r.text()
+    );
+    let event = app
+        .last_audit_event(&org, "connection.updated")
+        .await
+        .unwrap();
+    assert_eq!(
+        event["metadata"]["metadata_refresh"]["slo_url"],
+        json!(["https://old-idp.example/slo", format!("{}/slo", idp.base)]),
+        "{event}"
+    );
 }
 
 /// OIDC: the vendor's logout goes through the OP's `end_session_endpoint` (npm oidc-provider

@@ -186,6 +186,27 @@ pub async fn update_connection(
     Ok(res.rows_affected() == 1)
 }
 
+/// Follows the IdP's single logout URL to what its refreshed metadata says (`None`: it has none).
+pub async fn set_saml_slo_url(
+    conn: &mut Conn,
+    organization_id: &OrgId,
+    id: &ConnectionId,
+    url: Option<&str>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE connections SET saml_idp_slo_url = $3, updated_at = $4 \
+         WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .bind(organization_id)
+    .bind(url)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
 /// Follows the IdP's SSO URL to where its refreshed metadata says it moved.
 pub async fn set_saml_sso_url(
     conn: &mut Conn,

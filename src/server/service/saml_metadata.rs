@@ -41,6 +41,9 @@ pub struct Changes {
     /// The SSO URL the IdP moved to: `[from, to]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sso_url: Option<[String; 2]>,
+    /// The single logout URL the IdP's metadata names now: `[from, to]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo_url: Option<[String; 2]>,
 }
 
 impl Changes {
@@ -274,6 +277,15 @@ async fn apply(
         db::connections::set_saml_sso_url(tx.conn(), &org, &id, &md.sso_url, now).await?;
         changes.sso_url = Some([old_sso, md.sso_url.clone()]);
     }
+    // Followed when the metadata names one (a URL the admin set by hand for an IdP whose
+    // metadata has none stays).
+    if md.slo_url.is_some() && md.slo_url != row.saml_idp_slo_url {
+        db::connections::set_saml_slo_url(tx.conn(), &org, &id, md.slo_url.as_deref(), now).await?;
+        changes.slo_url = Some([
+            row.saml_idp_slo_url.clone().unwrap_or_default(),
+            md.slo_url.clone().unwrap_or_default(),
+        ]);
+    }
     if changes.is_empty() {
         // Nothing to audit (an audited transaction records an event): the success alone.
         drop(tx);
@@ -286,6 +298,7 @@ async fn apply(
         if changes
             != (Changes {
                 sso_url: changes.sso_url.clone(),
+                slo_url: changes.slo_url.clone(),
                 ..Changes::default()
             })
         {
@@ -293,6 +306,9 @@ async fn apply(
         }
         if changes.sso_url.is_some() {
             changed.push("sso_url");
+        }
+        if changes.slo_url.is_some() {
+            changed.push("idp_slo_url");
         }
         tx.record(
             Some(&org),
