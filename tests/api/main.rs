@@ -40,6 +40,7 @@ mod scim;
 mod security;
 mod setup_links;
 mod single_logout;
+mod slo_attacks;
 mod sso;
 mod staff;
 mod webhooks;

@@ -64,11 +64,22 @@ fn post_page(state: &AppState, action: &str, fields: &[(String, String)]) -> Res
         r#"<form method="post" action="{action}">{inputs}<p class="mb-4 text-slate-700">Taking you to your identity provider to sign in.</p><button type="submit" class="rounded-lg bg-indigo-600 px-4 py-2 font-medium text-white hover:bg-indigo-700 focus:outline-none focus:ring-2 focus:ring-indigo-500 focus:ring-offset-2">Continue to your identity provider</button></form><script src="/sso/post.js"></script>"#,
         action = esc(action),
     );
+    let web = url::Url::parse(action).ok().filter(|u| {
+        matches!(u.scheme(), "https" | "http") && u.host_str().is_some_and(|h| !h.contains('*'))
+    });
+    let Some(u) = web else {
+        // Never a form to a javascript:, data: or wildcard URL (stored URLs are checked; this is
+        // the last line).
+        return page(
+            StatusCode::BAD_GATEWAY,
+            &state.config.branding,
+            "The identity provider's address is not valid",
+            r#"<p class="text-slate-700">The IdP's sign-in URL is not an http(s) address. Ask your IT admin to upload the IdP's metadata again.</p>"#,
+        );
+    };
     let mut resp = page(StatusCode::OK, &state.config.branding, "Signing in…", &body);
-    if let Ok(u) = url::Url::parse(action) {
-        resp.extensions_mut()
-            .insert(super::FormAction(u.origin().ascii_serialization()));
-    }
+    resp.extensions_mut()
+        .insert(super::FormAction(u.origin().ascii_serialization()));
     resp
 }
 

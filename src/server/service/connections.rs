@@ -541,6 +541,11 @@ async fn resolve_saml(
         )
         .into());
     }
+    let field = if xml.is_some() {
+        "saml.idp_metadata_xml"
+    } else {
+        "saml.idp_metadata_url"
+    };
     let src = if let Some(x) = xml {
         let m = saml_md::parse_idp_metadata(&x)
             .map_err(|e| FieldError::new("saml.idp_metadata_xml", e))?;
@@ -609,6 +614,23 @@ async fn resolve_saml(
             format!("the IdP's SSO URL is not usable: {e}"),
         )
     })?;
+    // The other IdP URLs the metadata names go to browsers too (a form's action, the logout
+    // URL the vendor sends people to): the same check, so no javascript: or data: URL, nor
+    // plain http outside a private-network setup, is ever stored.
+
+    for (what, u) in [
+        ("single logout", &src.slo_url),
+        ("HTTP-POST SSO", &src.sso_post_url),
+    ] {
+        if let Some(u) = u {
+            state.outbound.check_url(u).map_err(|e| {
+                FieldError::new(
+                    field,
+                    format!("the IdP metadata's {what} URL is not usable: {e}"),
+                )
+            })?;
+        }
+    }
     if src.entity_id.chars().count() > 1024 {
         return Err(FieldError::new(
             "saml.idp_entity_id",

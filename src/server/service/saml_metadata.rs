@@ -202,6 +202,12 @@ async fn read_metadata(
         .outbound
         .check_url(&md.sso_url)
         .map_err(|e| format!("the IdP metadata's SSO URL is not usable: {e}"))?;
+    for u in md.slo_url.iter().chain(md.sso_post_url.iter()) {
+        state
+            .outbound
+            .check_url(u)
+            .map_err(|e| format!("the IdP metadata names a URL that is not usable: {e}"))?;
+    }
     Ok(md)
 }
 

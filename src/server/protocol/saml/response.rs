@@ -788,13 +788,9 @@ pub(super) fn open_element<T>(
     })?;
     let declarations: String = enc
         .namespaces()
-        .filter(|ns| ns.name().is_some())
-        .map(|ns| {
-            format!(
-                r#" xmlns:{}="{}""#,
-                ns.name().unwrap_or_default(),
-                super::xml_escape(ns.uri())
-            )
+        .map(|ns| match ns.name() {
+            Some(prefix) => format!(r#" xmlns:{prefix}="{}""#, super::xml_escape(ns.uri())),
+            None => format!(r#" xmlns="{}""#, super::xml_escape(ns.uri())),
         })
         .collect();
     let wrapped = format!(

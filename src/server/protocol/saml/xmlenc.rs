@@ -32,6 +32,9 @@ pub const KEY_TRANSPORT_ALGORITHMS: [&str; 2] = [
     "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
 ];
 
+/// Most EncryptedKeys accepted for one EncryptedData (IdPs send one; a few recipients at most).
+pub const MAX_ENCRYPTED_KEYS: usize = 4;
+
 /// One of the connection's SP decryption keys.
 #[derive(Clone)]
 pub struct DecryptionKey {
@@ -251,8 +254,15 @@ pub fn decrypt(enc: roxmltree::Node, keys: &[DecryptionKey]) -> Result<Decrypted
         .into_iter()
         .flat_map(|k| children(k, XENC, "EncryptedKey"));
     let beside = children(enc, XENC, "EncryptedKey");
-    let transports: Vec<Transport> = in_key_info
-        .chain(beside)
+    // Before any RSA operation: an IdP sends one EncryptedKey per recipient, and nothing has
+    // authenticated this document yet, so a pile of junk keys must not buy an RSA decryption
+    // each (times every SP key of the connection).
+    let encrypted_keys: Vec<_> = in_key_info.chain(beside).collect();
+    if encrypted_keys.len() > MAX_ENCRYPTED_KEYS {
+        return Err(Refusal::Failed);
+    }
+    let transports: Vec<Transport> = encrypted_keys
+        .into_iter()
         .map(transport)
         .collect::<Result<_, _>>()?;
     let ciphertext = cipher_value(data).ok_or(Refusal::Failed)?;

@@ -189,6 +189,11 @@ async fn saml_logout_url(
             "the IdP has no single logout URL (saml.idp_slo_url)".into()
         ));
     };
+    if let Err(e) = state.outbound.check_url(&slo) {
+        return Ok(Err(format!(
+            "the IdP's single logout URL is not usable: {e}"
+        )));
+    }
     // Fail closed: a logout request is never sent unsigned.
     let Some(key) = crate::server::service::sp_keys::active_signing_key(state, row).await? else {
         return Err(AppError::Internal(format!(
@@ -403,7 +408,11 @@ async fn idp_logout(
     let ended = end_sessions(state, &Actor::system(), ctx, &sessions, "idp").await?;
     crate::server::metrics::sign_in(&row.kind, "logout", "succeeded", "");
     tracing::info!(connection_id = %row.id, ended, "IdP-initiated logout");
-    let Some(idp_slo) = row.saml_idp_slo_url.clone() else {
+    let Some(idp_slo) = row
+        .saml_idp_slo_url
+        .clone()
+        .filter(|u| state.outbound.check_url(u).is_ok())
+    else {
         return Ok(page(
             200,
             "You are signed out",
