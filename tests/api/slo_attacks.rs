@@ -327,7 +327,44 @@ async fn a_logout_request_ends_only_its_own_connections_sessions(d: Dialect) {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
+/// The SAML endpoints that take the IdP's messages through the browser (ACS, SLO) are limited
+/// per client address: a flood of forged messages from one address is refused before any
+/// signature is checked.
+async fn saml_endpoints_are_rate_limited_per_address(d: Dialect) {
+    let app = crate::helpers::TestApp::spawn(d).await;
+    let (limit, _) = lanyard::server::http::ratelimit::limits::SAML_ENDPOINT;
+    let slo = "/sso/saml/conn_01JD00000000000000000000AA/slo?SAMLRequest=x";
+    for _ in 0..limit {
+        assert_eq!(
+            app.browser_get(slo, None).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    assert_eq!(
+        app.browser_get(slo, None).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let acs = app
+        .browser_post(
+            "/sso/saml/conn_01JD00000000000000000000AA/acs",
+            "SAMLResponse=x",
+            None,
+        )
+        .await;
+    assert_eq!(
+        acs.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the ACS shares the limit"
+    );
+    // The SP metadata is not limited.
+    let md = app
+        .browser_get("/sso/saml/conn_01JD00000000000000000000AA/metadata", None)
+        .await;
+    assert_eq!(md.status, StatusCode::NOT_FOUND);
+}
+
 crate::both_databases!(
+    saml_endpoints_are_rate_limited_per_address,
     idp_metadata_urls_that_reach_browsers_are_checked_like_the_sso_url,
     a_logout_request_ends_only_its_own_connections_sessions,
 );

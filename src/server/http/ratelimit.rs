@@ -24,6 +24,9 @@ pub mod limits {
     pub const OAUTH_CLIENT_AUTH_FAILURE: (u32, i64) = (60, 60_000);
     /// Home-realm discovery lookups (an email typed on `/oauth2/authorize`) per client address.
     pub const OAUTH_DISCOVERY: (u32, i64) = (60, 60_000);
+    /// SAML messages posted or redirected to an ACS or SLO endpoint per client address: well above
+    /// an office behind one address signing in at nine, far below a flood of forged responses.
+    pub const SAML_ENDPOINT: (u32, i64) = (600, 60_000);
     /// Setup-link redemptions per client address.
     pub const LINK_REDEEM: (u32, i64) = (20, 60_000);
     /// Setup-link page views per client address.

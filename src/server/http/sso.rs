@@ -145,8 +145,27 @@ pub async fn saml_acs(
     axum::extract::Path(connection): axum::extract::Path<String>,
     axum::extract::Form(form): axum::extract::Form<sso::AcsForm>,
 ) -> Response {
+    if let Some(refused) = saml_limit(&state, &ctx).await {
+        return refused;
+    }
     let next = sso::saml_acs(&state, &ctx, &connection, form).await;
     render(&state, next)
+}
+
+/// The per-address limit of the SAML endpoints an IdP's messages reach through the browser
+/// (each costs signature checks and maybe an RSA decryption before anything is authenticated).
+async fn saml_limit(state: &AppState, ctx: &RequestContext) -> Option<Response> {
+    use super::ratelimit::limits;
+    let ok = state
+        .limiter
+        .check(
+            "saml_endpoint",
+            &super::pages::client_key(ctx),
+            limits::SAML_ENDPOINT,
+            state.clock.now(),
+        )
+        .await;
+    (!ok).then(|| super::pages::too_many(&state.config.branding, "sign-in"))
 }
 
 /// `GET /sso/saml/{connection}/slo`: the IdP's logout message by HTTP-Redirect (its signature
@@ -157,6 +176,9 @@ pub async fn saml_slo_redirect(
     axum::extract::Path(connection): axum::extract::Path<String>,
     uri: axum::http::Uri,
 ) -> Response {
+    if let Some(refused) = saml_limit(&state, &ctx).await {
+        return refused;
+    }
     let query = uri.query().unwrap_or("");
     let next = sso::saml_slo(
         &state,
@@ -186,6 +208,9 @@ pub async fn saml_slo_post(
     axum::extract::Path(connection): axum::extract::Path<String>,
     axum::extract::Form(form): axum::extract::Form<SloForm>,
 ) -> Response {
+    if let Some(refused) = saml_limit(&state, &ctx).await {
+        return refused;
+    }
     let next = sso::saml_slo(
         &state,
         &ctx,
