@@ -708,6 +708,32 @@ pub async fn save_attribute_mapping(
     change(&c, &id, input).await
 }
 
+/// The customer's own SP key pair (PEM key and certificate chain from their CA): the first of
+/// its use becomes active, otherwise it is published as the next key.
+#[server(prefix = "/portal/api", endpoint = "upload_sp_key")]
+pub async fn upload_sp_key(
+    id: String,
+    key_use: String,
+    private_key_pem: String,
+    certificate_pem: String,
+) -> Result<(), PortalError> {
+    use crate::server::service::connections::{SamlPatch, UpdateConnection};
+    use crate::server::service::sp_keys::UploadSpKey;
+    let c = caller().await?;
+    let input = UpdateConnection {
+        saml: Some(SamlPatch {
+            upload_sp_key: Some(UploadSpKey {
+                key_use,
+                private_key_pem,
+                certificate_pem,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    change(&c, &id, input).await
+}
+
 /// Pins another IdP certificate (for a rotation) or unpins one.
 #[server(prefix = "/portal/api", endpoint = "saml_certificate")]
 pub async fn saml_certificate(

@@ -278,6 +278,7 @@ async fn every_entry_point_with_the_other_organizations_ids(d: Dialect) {
         ),
         ("save_attribute_mapping", format!("id={}&map_email=evil", b.saml), Refused(422)),
         ("saml_federation", format!("id={}&single_logout=on", b.saml), Refused(422)),
+        ("upload_sp_key", format!("id={}&key_use=encryption&private_key_pem=x&certificate_pem=y", b.saml), Refused(422)),
         ("saml_certificate", format!("id={}&add={other_cert}", b.saml), Refused(422)),
         ("sso_setup", format!("id={}", b.saml), Refused(422)),
         ("sso_setup", format!("id={}", b.oidc), Refused(422)),

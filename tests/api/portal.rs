@@ -432,6 +432,7 @@ mod deleted_organization {
             ),
             ("save_attribute_mapping", format!("id={conn}&map_email=evil")),
             ("saml_federation", format!("id={conn}&single_logout=on")),
+            ("upload_sp_key", format!("id={conn}&key_use=encryption&private_key_pem=x&certificate_pem=y")),
             (
                 "saml_certificate",
                 format!("id={conn}&add={}", enc(&saml_idp_file("other.crt"))),

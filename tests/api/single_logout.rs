@@ -509,6 +509,57 @@ async fn portal_federation_settings(d: Dialect) {
         .await
         .json();
     assert_eq!(c["saml"]["authn_request_binding"], "post");
+
+    // The customer's own encryption key pair, through the portal's form.
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/saml/keys");
+    let read = |f: &str| std::fs::read_to_string(keys.join(f)).unwrap();
+    let enc = crate::helpers::portal::enc;
+    let upload = |key: String, cert: String| {
+        let app = &app;
+        let cookie = cookie.clone();
+        let id = id.clone();
+        async move {
+            app.browser_post(
+                "/portal/api/upload_sp_key",
+                &format!(
+                    "id={id}&key_use=encryption&private_key_pem={}&certificate_pem={}",
+                    enc(&key),
+                    enc(&cert)
+                ),
+                Some(&cookie),
+            )
+            .await
+        }
+    };
+    let r = upload(read("sp_enc.key"), read("idp.crt")).await;
+    assert!(
+        r.text().contains("saml.upload_sp_key.certificate_pem"),
+        "{}",
+        r.text()
+    );
+    let r = upload(read("sp_enc.key"), read("sp_enc.crt")).await;
+    assert!(
+        r.status.is_success() || r.status == StatusCode::SEE_OTHER,
+        "{}",
+        r.text()
+    );
+    let c = app
+        .api(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await
+        .json();
+    let uploaded = c["sp"]["certificates"].as_array().unwrap().iter().any(|k| {
+        k["use"] == "encryption"
+            && k["state"] == "active"
+            && k["pem"].as_str().map(str::trim) == Some(read("sp_enc.crt").trim())
+    });
+    assert!(uploaded, "{c}");
+    let page = app.browser_get("/portal/sso", Some(&cookie)).await.text();
+    let key_line = read("sp_enc.key").lines().nth(1).unwrap().to_owned();
+    assert!(page.contains("Upload the key pair"), "the form is there");
+    assert!(
+        !page.contains(&key_line),
+        "the private key is never shown back"
+    );
 }
 
 crate::both_databases!(

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 
 use crate::api::sso::{
     SamlCertificate, SamlFederation, SamlInfo, SaveAttributeMapping, UpdateSamlConnection,
+    UploadSpKey,
 };
 use crate::app::components::{CopyField, LocalTime};
 
@@ -20,6 +21,7 @@ pub fn SamlDetails(
     s: SamlInfo,
     update: ServerAction<UpdateSamlConnection>,
     federation: ServerAction<SamlFederation>,
+    upload: ServerAction<UploadSpKey>,
     certs: ServerAction<SamlCertificate>,
     mapping: ServerAction<SaveAttributeMapping>,
 ) -> impl IntoView {
@@ -58,7 +60,8 @@ pub fn SamlDetails(
         })
         .collect_view();
     let [m_email, m_first, m_last, m_groups] = s.mapping.clone();
-    let (id_u, id_c, id_m, id_f) = (id.clone(), id.clone(), id.clone(), id.clone());
+    let (id_u, id_c, id_m, id_f, id_k) =
+        (id.clone(), id.clone(), id.clone(), id.clone(), id.clone());
     let metadata_href = s.metadata_url.clone();
     view! {
         <div class="mt-4 space-y-3 text-sm" data-testid="saml-details">
@@ -191,6 +194,23 @@ pub fn SamlDetails(
                         </select>
                     </label>
                     <button type="submit" class="rounded-lg bg-slate-800 px-3 py-1.5 text-white">"Save federation settings"</button>
+                </ActionForm>
+                <ActionForm action=upload attr:class="mt-4 space-y-2" attr:data-testid="upload-sp-key">
+                    <input type="hidden" name="id" value=id_k />
+                    <p class="text-slate-600">"Your own SP key pair instead of Lanyard's (when your policy wants keys from your CA). The first of its use is used at once; otherwise it is published as the next key for a rotation. The private key is sealed and never shown again."</p>
+                    <label class="block">"Use"
+                        <select name="key_use" class=INPUT>
+                            <option value="encryption">"Encryption (the IdP encrypts assertions to it)"</option>
+                            <option value="signing">"Signing (Lanyard signs requests and logout messages with it)"</option>
+                        </select>
+                    </label>
+                    <label class="block">"Private key (PEM, RSA 2048–4096 bits, no passphrase)"
+                        <textarea name="private_key_pem" rows="3" required placeholder="-----BEGIN PRIVATE KEY-----" class=INPUT autocomplete="off"></textarea>
+                    </label>
+                    <label class="block">"Certificate, then its CA chain (PEM)"
+                        <textarea name="certificate_pem" rows="3" required placeholder="-----BEGIN CERTIFICATE-----" class=INPUT></textarea>
+                    </label>
+                    <button type="submit" class="rounded-lg bg-slate-800 px-3 py-1.5 text-white">"Upload the key pair"</button>
                 </ActionForm>
                 <ActionForm action=mapping attr:class="mt-4 space-y-2">
                     <input type="hidden" name="id" value=id_m />

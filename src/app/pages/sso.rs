@@ -11,7 +11,7 @@ use crate::api::portal::portal_overview;
 use crate::api::sso::{
     portal_sso, ConnectionInfo, DeleteConnection, SamlCertificate, SamlFederation,
     SaveAttributeMapping, SetConnectionDomains, SetConnectionState, UpdateConnection,
-    UpdateSamlConnection,
+    UpdateSamlConnection, UploadSpKey,
 };
 use crate::app::components::DayChart;
 use crate::domain::connection::{ConnectionKind, ConnectionState};
@@ -32,6 +32,7 @@ fn ConnectionCard(
     delete: ServerAction<DeleteConnection>,
     update_saml: ServerAction<UpdateSamlConnection>,
     federation: ServerAction<SamlFederation>,
+    upload: ServerAction<UploadSpKey>,
     certs: ServerAction<SamlCertificate>,
     mapping: ServerAction<SaveAttributeMapping>,
     domains: ServerAction<SetConnectionDomains>,
@@ -60,7 +61,7 @@ fn ConnectionCard(
     let unfinished = c.state == ConnectionState::Draft;
     let setup_href = format!("/portal/sso/setup/{}", c.id);
     let saml_details = c.saml.clone().map(|s| {
-        view! { <SamlDetails id=c.id.clone() name=c.name.clone() idp=c.idp.clone() s update=update_saml federation certs mapping /> }
+        view! { <SamlDetails id=c.id.clone() name=c.name.clone() idp=c.idp.clone() s update=update_saml federation upload certs mapping /> }
     });
     let result = c
         .last_test
@@ -165,6 +166,7 @@ pub fn Sso() -> impl IntoView {
     let delete = ServerAction::<DeleteConnection>::new();
     let update_saml = ServerAction::<UpdateSamlConnection>::new();
     let federation = ServerAction::<SamlFederation>::new();
+    let upload = ServerAction::<UploadSpKey>::new();
     let certs = ServerAction::<SamlCertificate>::new();
     let mapping = ServerAction::<SaveAttributeMapping>::new();
     let domains = ServerAction::<SetConnectionDomains>::new();
@@ -176,6 +178,7 @@ pub fn Sso() -> impl IntoView {
                 delete.version().get(),
                 update_saml.version().get(),
                 federation.version().get(),
+                upload.version().get(),
                 certs.version().get(),
                 mapping.version().get(),
                 domains.version().get(),
@@ -190,6 +193,7 @@ pub fn Sso() -> impl IntoView {
             .or_else(|| action_error(delete.value().get()))
             .or_else(|| action_error(update_saml.value().get()))
             .or_else(|| action_error(federation.value().get()))
+            .or_else(|| action_error(upload.value().get()))
             .or_else(|| action_error(certs.value().get()))
             .or_else(|| action_error(mapping.value().get()))
             .or_else(|| action_error(domains.value().get()))
@@ -202,7 +206,7 @@ pub fn Sso() -> impl IntoView {
                     (Ok(page), Ok(o)) => {
                         let empty = page.connections.is_empty();
                         let verified = page.verified_domains.clone();
-                        let cards = page.connections.into_iter().map(|c| view! { <ConnectionCard c set_state update delete update_saml federation certs mapping domains verified=verified.clone() /> }).collect_view();
+                        let cards = page.connections.into_iter().map(|c| view! { <ConnectionCard c set_state update delete update_saml federation upload certs mapping domains verified=verified.clone() /> }).collect_view();
                         view! {
                             <PortalFrame overview=o title="Single sign-on" current="/portal/sso">
                                 <h1 class="mb-2 text-2xl font-semibold">"Single sign-on"</h1>
