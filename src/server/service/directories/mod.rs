@@ -245,8 +245,13 @@ async fn desired_role(
             }
         };
         if !mappings.is_empty() {
-            let groups =
-                db::directory_groups::groups_of_user(conn, &dir.directory_id, dir_user_id).await?;
+            let groups = match known.groups {
+                Some(by_user) => by_user.get(dir_user_id).cloned().unwrap_or_default(),
+                None => {
+                    db::directory_groups::groups_of_user(conn, &dir.directory_id, dir_user_id)
+                        .await?
+                }
+            };
             let mapped = mappings
                 .iter()
                 .filter(|m| groups.iter().any(|g| g.id == m.group_id))

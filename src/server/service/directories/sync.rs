@@ -30,6 +30,13 @@ pub struct Known<'a> {
     /// no group, and its link to the organization user is set on the row, which the caller
     /// then inserts.
     pub unsaved: bool,
+    /// Each directory user's groups (by directory user id), read in this transaction for many
+    /// users at once; a user the map lacks is in no group.
+    pub groups:
+        Option<&'a std::collections::HashMap<String, Vec<db::directory_groups::DirGroupName>>>,
+    /// Whether another organization holds an email domain verified, read in this transaction
+    /// once per domain; a domain the map lacks is read.
+    pub held_elsewhere: Option<&'a std::collections::HashMap<String, bool>>,
 }
 
 /// Brings a directory user's membership in line with the directory: links or creates the
@@ -82,7 +89,12 @@ pub async fn reconcile_with(
     // access either (fail closed).
     let held = wants_access
         && (crate::domain::email::EmailAddress::parse(&email, "email").is_err()
-            || domain_owned_elsewhere(tx.conn(), &org, &email).await?);
+            || match crate::domain::domain_name::email_domain(&email)
+                .and_then(|d| known.held_elsewhere?.get(d.as_str()).copied())
+            {
+                Some(known_held) => known_held,
+                None => domain_owned_elsewhere(tx.conn(), &org, &email).await?,
+            });
     let Some((uid, new_user)) =
         link_user(tx, &org, u, &email, wants_access && !held, !known.unsaved).await?
     else {

@@ -172,6 +172,8 @@ impl RoleRules {
             // The rows are read locked just before (see [`recompute_roles`]).
             current: true,
             unsaved: false,
+            groups: None,
+            held_elsewhere: None,
         }
     }
 }
@@ -191,9 +193,44 @@ async fn recompute_roles(
             .into_iter()
             .map(|r| (r.id.clone(), r))
             .collect();
+    // What each user's reconciliation reads, read once for all of them: their groups (one
+    // statement) and, per email domain, whether another organization holds it verified.
+    let mut groups: HashMap<String, Vec<db::directory_groups::DirGroupName>> = HashMap::new();
+    for g in db::directory_groups::groups_of_users(tx.conn(), &dir.directory_id, &owned).await? {
+        groups
+            .entry(g.user_id)
+            .or_default()
+            .push(db::directory_groups::DirGroupName {
+                id: g.id,
+                display_name: g.display_name,
+            });
+    }
+    let mut held_elsewhere: HashMap<String, bool> = HashMap::new();
+    for u in rows.values() {
+        let email = u
+            .email
+            .clone()
+            .unwrap_or_else(|| u.user_name.trim().to_lowercase());
+        if let Some(d) = crate::domain::domain_name::email_domain(&email) {
+            if !held_elsewhere.contains_key(d.as_str()) {
+                let held = crate::server::service::directories::domain_owned_elsewhere(
+                    tx.conn(),
+                    &dir.organization_id,
+                    &email,
+                )
+                .await?;
+                held_elsewhere.insert(d.as_str().to_owned(), held);
+            }
+        }
+    }
+    let known = Known {
+        groups: Some(&groups),
+        held_elsewhere: Some(&held_elsewhere),
+        ..rules.known()
+    };
     for id in ids {
         if let Some(mut u) = rows.remove(id.as_str()) {
-            reconcile_with(tx, dir, &mut u, false, rules.known()).await?;
+            reconcile_with(tx, dir, &mut u, false, known).await?;
         }
     }
     Ok(())
