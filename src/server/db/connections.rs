@@ -186,39 +186,32 @@ pub async fn update_connection(
     Ok(res.rows_affected() == 1)
 }
 
-/// Follows the IdP's single logout URL to what its refreshed metadata says (`None`: it has none).
-pub async fn set_saml_slo_url(
-    conn: &mut Conn,
-    organization_id: &OrgId,
-    id: &ConnectionId,
-    url: Option<&str>,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE connections SET saml_idp_slo_url = $3, updated_at = $4 \
-         WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
-    )
-    .bind(id)
-    .bind(organization_id)
-    .bind(url)
-    .bind(now)
-    .execute(conn)
-    .await
-    .map(|_| ())
+/// An IdP URL its refreshed metadata names that a connection follows.
+#[derive(Debug, Clone, Copy)]
+pub enum IdpUrl {
+    /// The SingleSignOnService.
+    Sso,
+    /// The HTTP-Redirect SingleLogoutService.
+    Slo,
 }
 
-/// Follows the IdP's SSO URL to where its refreshed metadata says it moved.
-pub async fn set_saml_sso_url(
+/// Follows one of the IdP's URLs to where its refreshed metadata says it is now.
+pub async fn set_idp_url(
     conn: &mut Conn,
     organization_id: &OrgId,
     id: &ConnectionId,
+    which: IdpUrl,
     url: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE connections SET saml_idp_sso_url = $3, updated_at = $4 \
-         WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
-    )
+    let column = match which {
+        IdpUrl::Sso => "saml_idp_sso_url",
+        IdpUrl::Slo => "saml_idp_slo_url",
+    };
+    sqlx::query(&format!(
+        "UPDATE connections SET {column} = $3, updated_at = $4 \
+         WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL"
+    ))
     .bind(id)
     .bind(organization_id)
     .bind(url)

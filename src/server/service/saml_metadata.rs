@@ -12,6 +12,7 @@ use crate::domain::ids::{ConnectionId, OrgId};
 use crate::domain::target::TargetKind;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::db;
+use crate::server::db::connections::IdpUrl;
 use crate::server::error::AppError;
 use crate::server::protocol::saml::metadata as saml_md;
 use crate::server::state::AppState;
@@ -280,16 +281,20 @@ async fn apply(
     }
     let old_sso = row.saml_idp_sso_url.clone().unwrap_or_default();
     if md.sso_url != old_sso {
-        db::connections::set_saml_sso_url(tx.conn(), &org, &id, &md.sso_url, now).await?;
+        db::connections::set_idp_url(tx.conn(), &org, &id, IdpUrl::Sso, &md.sso_url, now).await?;
         changes.sso_url = Some([old_sso, md.sso_url.clone()]);
     }
     // Followed when the metadata names one (a URL the admin set by hand for an IdP whose
     // metadata has none stays).
-    if md.slo_url.is_some() && md.slo_url != row.saml_idp_slo_url {
-        db::connections::set_saml_slo_url(tx.conn(), &org, &id, md.slo_url.as_deref(), now).await?;
+    if let Some(slo) = md
+        .slo_url
+        .as_deref()
+        .filter(|u| Some(*u) != row.saml_idp_slo_url.as_deref())
+    {
+        db::connections::set_idp_url(tx.conn(), &org, &id, IdpUrl::Slo, slo, now).await?;
         changes.slo_url = Some([
             row.saml_idp_slo_url.clone().unwrap_or_default(),
-            md.slo_url.clone().unwrap_or_default(),
+            slo.to_owned(),
         ]);
     }
     if changes.is_empty() {

@@ -25,7 +25,17 @@ fn err(e: openssl::error::ErrorStack) -> String {
 
 /// A new RSA key and a certificate for `common_name`, valid from `now_ms` for `valid_days`.
 pub fn generate(common_name: &str, now_ms: i64, valid_days: i64) -> Result<NewSpKey, String> {
-    let key = PKey::from_rsa(Rsa::generate(RSA_BITS).map_err(err)?).map_err(err)?;
+    generate_bits(common_name, now_ms, valid_days, RSA_BITS)
+}
+
+/// [`generate`] with another modulus size (tests of the upload limits).
+fn generate_bits(
+    common_name: &str,
+    now_ms: i64,
+    valid_days: i64,
+    bits: u32,
+) -> Result<NewSpKey, String> {
+    let key = PKey::from_rsa(Rsa::generate(bits).map_err(err)?).map_err(err)?;
     let mut name = X509NameBuilder::new().map_err(err)?;
     name.append_entry_by_text("CN", common_name).map_err(err)?;
     name.append_entry_by_text("O", "Lanyard").map_err(err)?;
