@@ -32,6 +32,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "LANYARD_SECRET_KEY_FILE",
     "LANYARD_SMTP_URL_FILE",
     "LANYARD_METRICS_TOKEN_FILE",
+    "LANYARD_WORKOS_COMPAT",
 ];
 
 /// Deployment environment.
@@ -83,6 +84,8 @@ pub struct Config {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `LANYARD_METRICS_TOKEN`: when set, `/metrics` wants `Authorization: Bearer <token>`.
     pub metrics_token: Option<String>,
+    /// `LANYARD_WORKOS_COMPAT`: serve the WorkOS-compatible API at the root (default off).
+    pub workos_compat: bool,
 }
 
 /// A configuration problem, worded for the operator.
@@ -117,6 +120,7 @@ impl Config {
         let secret_key = secret_key(&v, env, &data_dir)?;
         let allow_private_network = v.flag("LANYARD_ALLOW_PRIVATE_NETWORK", false)?;
         let rate_limits = v.flag("LANYARD_RATE_LIMITS", true)?;
+        let workos_compat = v.flag("LANYARD_WORKOS_COMPAT", false)?;
         let redirect_uris = redirect_uris(&v);
         let branding = branding(&v)?;
         let dns_servers = dns_servers(&v)?;
@@ -158,6 +162,7 @@ impl Config {
             }
         }
         Ok(Config {
+            workos_compat,
             metrics_listen,
             metrics_token,
             trusted_proxies,

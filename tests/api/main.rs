@@ -44,3 +44,4 @@ mod slo_attacks;
 mod sso;
 mod staff;
 mod webhooks;
+mod workos_compat;

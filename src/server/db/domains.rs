@@ -130,6 +130,28 @@ pub async fn list(conn: &mut Conn, organization_id: &str) -> Result<Vec<DomainRo
     .await
 }
 
+/// Live claims of several organizations, oldest first.
+pub async fn of_organizations(
+    conn: &mut Conn,
+    organization_ids: &[&str],
+) -> Result<Vec<DomainRow>, sqlx::Error> {
+    if organization_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = (1..=organization_ids.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM domains WHERE organization_id IN ({list}) AND deleted_at IS NULL ORDER BY id"
+    );
+    let mut q = sqlx::query_as(&sql);
+    for id in organization_ids {
+        q = q.bind(*id);
+    }
+    q.fetch_all(conn).await
+}
+
 /// Organizations holding `domain` verified: exactly, or through one of `parents` (nearest first)
 /// verified with subdomains included. Nearest first.
 pub async fn verified_holders(

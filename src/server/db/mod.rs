@@ -740,6 +740,34 @@ pub fn new_id(kind: IdKind) -> String {
     format!("{}{}", kind.prefix(), id)
 }
 
+/// A page of rows ordered by their id (ULIDs sort in creation order): those beyond `from`
+/// towards older or newer ids, at most `take`.
+#[derive(Debug, Clone)]
+pub struct Keyset {
+    pub from: Option<String>,
+    pub older: bool,
+    pub take: i64,
+}
+
+impl Keyset {
+    /// ` AND <column> < $n` (or `>`; empty without a cursor), to bind [`Keyset::from`] to.
+    pub fn condition(&self, column: &str, n: usize) -> String {
+        match self.from {
+            Some(_) => format!(" AND {column} {} ${n}", if self.older { "<" } else { ">" }),
+            None => String::new(),
+        }
+    }
+
+    /// ` ORDER BY <column> DESC|ASC LIMIT <take>`.
+    pub fn order(&self, column: &str) -> String {
+        format!(
+            " ORDER BY {column} {} LIMIT {}",
+            if self.older { "DESC" } else { "ASC" },
+            self.take.max(0)
+        )
+    }
+}
+
 /// True when the error is a unique-constraint violation.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     match err {

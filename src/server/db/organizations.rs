@@ -37,6 +37,63 @@ pub async fn insert(conn: &mut Conn, row: &OrganizationRow) -> Result<(), sqlx::
     .map(|_| ())
 }
 
+/// The live organization with this `external_id`.
+pub async fn by_external_id(
+    conn: &mut Conn,
+    external_id: &str,
+) -> Result<Option<OrganizationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM organizations WHERE external_id = $1 AND deleted_at IS NULL"
+    ))
+    .bind(external_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A page of live organizations: those holding any of `domains` (in any state) when given, whose
+/// name contains `search` (case-insensitive) when given.
+pub async fn page(
+    conn: &mut Conn,
+    keyset: &super::Keyset,
+    domains: &[String],
+    search: Option<&str>,
+) -> Result<Vec<OrganizationRow>, sqlx::Error> {
+    let mut sql = format!("SELECT {COLUMNS} FROM organizations WHERE deleted_at IS NULL");
+    let mut n = 1;
+    if !domains.is_empty() {
+        let list = (n..n + domains.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        sql.push_str(&format!(
+            " AND id IN (SELECT organization_id FROM domains WHERE deleted_at IS NULL AND domain IN ({list}))"
+        ));
+        n += domains.len();
+    }
+    if search.is_some() {
+        sql.push_str(&format!(" AND LOWER(name) LIKE ${n} ESCAPE '\\'"));
+        n += 1;
+    }
+    sql.push_str(&keyset.condition("id", n));
+    sql.push_str(&keyset.order("id"));
+    let mut q = sqlx::query_as(&sql);
+    for d in domains {
+        q = q.bind(d);
+    }
+    if let Some(s) = search {
+        let escaped = s
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        q = q.bind(format!("%{escaped}%"));
+    }
+    if let Some(from) = &keyset.from {
+        q = q.bind(from);
+    }
+    q.fetch_all(conn).await
+}
+
 /// Reads a live (not deleted) organization.
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<OrganizationRow>, sqlx::Error> {
     sqlx::query_as(&format!(

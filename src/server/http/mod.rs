@@ -11,6 +11,7 @@ pub mod ratelimit;
 pub mod rest;
 pub mod scim;
 pub mod sso;
+pub mod workos;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -104,7 +105,8 @@ pub fn build_router(state: AppState) -> Router {
     if state.config.metrics_listen.is_none() {
         top = top.route("/metrics", get(metrics_text));
     }
-    top.route("/healthz", get(healthz))
+    top = top
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/invite/{token}", get(invite::show).post(invite::accept))
         .route("/sso/authorize", get(sso::authorize))
@@ -137,8 +139,14 @@ pub fn build_router(state: AppState) -> Router {
             axum::routing::any(scim::entry),
         )
         .nest("/api/v1", rest::router(state.clone()))
-        .merge(browser)
-        .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
+        .merge(browser);
+    if state.config.workos_compat {
+        top = top.layer(middleware::from_fn_with_state(
+            workos::router(state.clone()),
+            workos::dispatch,
+        ));
+    }
+    top.layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(track_http))
         .layer(
@@ -316,8 +324,9 @@ async fn security_headers(mut req: Request, next: Next) -> Response {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     };
     req.extensions_mut().insert(CspNonce(nonce.clone()));
-    let is_browser_page =
-        !req.uri().path().starts_with("/api/v1/") && !req.uri().path().starts_with("/scim/");
+    let is_browser_page = !req.uri().path().starts_with("/api/v1/")
+        && !req.uri().path().starts_with("/scim/")
+        && !workos::owns(req.uri().path());
     let mut resp = next.run(req).await;
     let form_action = resp
         .extensions()
@@ -380,7 +389,9 @@ async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next) -> 
         || path == "/api/v1"
         || path.starts_with("/scim/")
         || path == "/oauth2/token"
-        || path == "/oauth2/userinfo";
+        || path == "/oauth2/userinfo"
+        // The WorkOS-compatible API: the vendor's server with its API key, never a cookie.
+        || (state.config.workos_compat && workos::owns(path));
     if safe || saml_acs || bearer_only {
         return next.run(req).await;
     }

@@ -154,7 +154,30 @@ pub async fn add(
     db::organizations::get(tx.conn(), organization_id)
         .await?
         .ok_or(AppError::NotFound("organization"))?;
-    if verified_elsewhere(tx.conn(), organization_id, &name).await? {
+    let row = add_in(
+        &mut tx,
+        organization_id,
+        &name,
+        vendor_verified,
+        input.include_subdomains.unwrap_or(false),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row.into())
+}
+
+/// Adds a claim inside a write that has checked its organization: refuses a domain verified by
+/// another organization (`domain_claimed`) or already listed here (`domain_exists`), and records
+/// `domain.created` (and `domain.verified` when the vendor vouches for it).
+pub(crate) async fn add_in(
+    tx: &mut AuditedTx,
+    organization_id: &OrgId,
+    name: &DomainName,
+    vendor_verified: bool,
+    include_subdomains: bool,
+) -> Result<DomainRow, AppError> {
+    let now = tx.now();
+    if verified_elsewhere(tx.conn(), organization_id, name).await? {
         return Err(AppError::Conflict {
             code: "domain_claimed",
             message: CLAIMED_ELSEWHERE.into(),
@@ -172,7 +195,7 @@ pub async fn add(
         }
         .as_str()
         .into(),
-        include_subdomains: input.include_subdomains.unwrap_or(false),
+        include_subdomains,
         record_name: name.challenge_name(),
         record_value: new_challenge_value(),
         verified_by: vendor_verified.then(|| DomainVerifier::Vendor.as_str().to_owned()),
@@ -214,8 +237,7 @@ pub async fn add(
         )
         .await?;
     }
-    tx.commit().await?;
-    Ok(row.into())
+    Ok(row)
 }
 
 /// Lists an organization's claims.
@@ -420,6 +442,18 @@ pub async fn remove(
 ) -> Result<(), AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    remove_in(&mut tx, organization_id, id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes a claim inside a write, with its `domain.deleted` event.
+pub(crate) async fn remove_in(
+    tx: &mut AuditedTx,
+    organization_id: &OrgId,
+    id: &DomainId,
+) -> Result<(), AppError> {
+    let now = tx.now();
     let row = db::domains::get(tx.conn(), organization_id, id)
         .await?
         .ok_or_else(not_found)?;
@@ -431,7 +465,6 @@ pub async fn remove(
         serde_json::json!({ "domain": row.domain, "state": row.state }),
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 

@@ -106,6 +106,25 @@ pub async fn create(
     ctx: &RequestContext,
     input: CreateOrganization,
 ) -> Result<Organization, AppError> {
+    Ok(create_with_domains(state, actor, ctx, input, &[]).await?.0)
+}
+
+/// A domain to claim with a new organization (`verified`: the vendor vouches for it).
+#[derive(Debug, Clone)]
+pub struct NewDomain {
+    pub name: crate::domain::domain_name::DomainName,
+    pub verified: bool,
+}
+
+/// Creates an organization and claims its domains in one write: a domain that cannot be claimed
+/// (verified by another organization, listed twice) creates nothing, and its error names it.
+pub async fn create_with_domains(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    input: CreateOrganization,
+    domains: &[NewDomain],
+) -> Result<(Organization, Vec<db::domains::DomainRow>), AppError> {
     let name = OrganizationName::parse(&input.name)?;
     let external_id = input
         .external_id
@@ -115,7 +134,7 @@ pub async fn create(
     let metadata = input.metadata.unwrap_or_default();
     validate_metadata(&metadata)?;
     let now = state.clock.now();
-    let row = OrganizationRow {
+    let mut row = OrganizationRow {
         id: db::new_id(IdKind::Organization),
         name: name.as_str().to_owned(),
         external_id: external_id.map(|e| e.as_str().to_owned()),
@@ -125,7 +144,6 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let mut row = row;
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     row.default_role = super::roles::check(
         tx.conn(),
@@ -149,8 +167,32 @@ pub async fn create(
         serde_json::json!({ "name": row.name, "external_id": row.external_id }),
     )
     .await?;
+    let org_id = OrgId::from_stored(row.id.clone());
+    let mut claimed = Vec::with_capacity(domains.len());
+    for d in domains {
+        let r = super::domains::add_in(&mut tx, &org_id, &d.name, d.verified, false)
+            .await
+            .map_err(|e| name_the_domain(e, d.name.as_str()))?;
+        claimed.push(r);
+    }
     tx.commit().await?;
-    Ok(row.into())
+    Ok((row.into(), claimed))
+}
+
+/// Puts the domain's name in a conflict's message (one request can claim several).
+fn name_the_domain(e: AppError, domain: &str) -> AppError {
+    match e {
+        AppError::Conflict {
+            code,
+            message,
+            field,
+        } if !message.contains(domain) => AppError::Conflict {
+            code,
+            message: format!("{domain}: {message}"),
+            field,
+        },
+        e => e,
+    }
 }
 
 /// Reads one organization.
@@ -189,6 +231,19 @@ pub async fn update(
     ctx: &RequestContext,
     id: &OrgId,
     input: UpdateOrganization,
+) -> Result<Organization, AppError> {
+    update_with_domains(state, actor, ctx, id, input, None).await
+}
+
+/// Changes name, external id or metadata and, when `domains` is given, makes the organization's
+/// claims exactly that set (claims not in it are removed, missing ones added), in one write.
+pub async fn update_with_domains(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    id: &OrgId,
+    input: UpdateOrganization,
+    domains: Option<&[NewDomain]>,
 ) -> Result<Organization, AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
@@ -244,28 +299,58 @@ pub async fn update(
             changed.push("default_role");
         }
     }
-    if changed.is_empty() {
+    if !changed.is_empty() {
+        row.updated_at = now;
+        match db::organizations::update(tx.conn(), &row).await {
+            Err(e) if db::is_unique_violation(&e) => return Err(external_id_taken()),
+            r => r?,
+        };
+        tx.record(
+            Some(&row.id),
+            EventType::OrganizationUpdated,
+            vec![Target::new(
+                TargetKind::Organization,
+                &row.id,
+                Some(&row.name),
+            )],
+            serde_json::json!({ "changed": changed }),
+        )
+        .await?;
+    }
+    if let Some(wanted) = domains {
+        let current = db::domains::list(tx.conn(), id).await?;
+        for c in &current {
+            if !wanted.iter().any(|w| w.name.as_str() == c.domain) {
+                let claim = crate::domain::ids::DomainId::from_stored(c.id.clone());
+                super::domains::remove_in(&mut tx, id, &claim).await?;
+            }
+        }
+        for w in wanted {
+            if !current.iter().any(|c| c.domain == w.name.as_str()) {
+                super::domains::add_in(&mut tx, id, &w.name, w.verified, false)
+                    .await
+                    .map_err(|e| name_the_domain(e, w.name.as_str()))?;
+            }
+        }
+    }
+    if !tx.has_events() {
         // Nothing to write, so nothing to audit.
         return Ok(row.into());
     }
-    row.updated_at = now;
-    match db::organizations::update(tx.conn(), &row).await {
-        Err(e) if db::is_unique_violation(&e) => return Err(external_id_taken()),
-        r => r?,
-    };
-    tx.record(
-        Some(&row.id),
-        EventType::OrganizationUpdated,
-        vec![Target::new(
-            TargetKind::Organization,
-            &row.id,
-            Some(&row.name),
-        )],
-        serde_json::json!({ "changed": changed }),
-    )
-    .await?;
     tx.commit().await?;
     Ok(row.into())
+}
+
+/// Reads the live organization with the vendor's `external_id`.
+pub async fn get_by_external_id(
+    state: &AppState,
+    external_id: &str,
+) -> Result<Organization, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    db::organizations::by_external_id(&mut conn, external_id)
+        .await?
+        .map(Into::into)
+        .ok_or(AppError::NotFound("organization"))
 }
 
 /// Deletes an organization (soft: its audit trail stays) and ends its portal sessions.

@@ -83,7 +83,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 }
 
 /// Resolves the bearer key; everything behind it acts as that key.
-async fn authenticate(
+pub(crate) async fn authenticate(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     mut req: Request,
@@ -143,7 +143,7 @@ async fn authenticate(
 
 /// Refuses a path parameter holding a NUL character (`%00`, the only way to one), which
 /// PostgreSQL cannot compare or store, before any handler looks it up.
-async fn refuse_nul_in_path(req: Request, next: Next) -> Response {
+pub(crate) async fn refuse_nul_in_path(req: Request, next: Next) -> Response {
     if req.uri().path().contains("%00") {
         return RestError::new(
             StatusCode::BAD_REQUEST,

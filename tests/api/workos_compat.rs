@@ -1,0 +1,338 @@
+//! The WorkOS-compatible API's cross-cutting rules (the official SDKs drive it in
+//! `.ci/workos-compat`): off unless asked for, JSON on every WorkOS path, WorkOS's error shape
+//! without a top-level `error` key, server-to-server POSTs past the browser cross-site guard,
+//! `Retry-After` on 429, WorkOS pagination, one write for an organization and its domains.
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{Dialect, TestApp};
+
+async fn compat_app(d: Dialect) -> TestApp {
+    TestApp::spawn_with(d, &[("LANYARD_WORKOS_COMPAT", "true")]).await
+}
+
+fn is_json(r: &crate::helpers::TestResponse) -> bool {
+    r.header("content-type")
+        .is_some_and(|c| c.starts_with("application/json"))
+}
+
+/// Without `LANYARD_WORKOS_COMPAT` nothing is served at WorkOS's paths.
+async fn off_by_default(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let r = app
+        .api(
+            Method::POST,
+            "/organizations",
+            Some(json!({"name": "Acme"})),
+        )
+        .await;
+    // The browser cross-site guard refuses a POST with neither Origin nor Sec-Fetch-Site.
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let r = app.api(Method::GET, "/organizations", None).await;
+    assert!(
+        !is_json(&r),
+        "the HTML page, not the compat API: {:?}",
+        r.header("content-type")
+    );
+    let list = app
+        .api(Method::GET, "/api/v1/organizations", None)
+        .await
+        .json();
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        0,
+        "nothing was created"
+    );
+}
+
+/// A server-to-server POST (no Origin, no Sec-Fetch-Site) with the API key creates; every error
+/// is JSON in WorkOS's shape.
+async fn errors_have_workos_shape(d: Dialect) {
+    let app = compat_app(d).await;
+    let r = app
+        .api(
+            Method::POST,
+            "/organizations",
+            Some(json!({"name": "Acme", "external_id": "cus_1", "some_sdk_field": 1})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let org = r.json();
+    assert_eq!(org["object"], "organization");
+    assert_eq!(org["domains"], json!([]));
+    assert!(org["created_at"].as_str().unwrap().ends_with('Z'));
+
+    let no_error_key = |v: &Value| assert!(v.get("error").is_none(), "{v}");
+    // 401 without a key.
+    let r = app
+        .send(Request::get("/organizations").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json()["code"], "unauthorized");
+    no_error_key(&r.json());
+    // 422 names the field.
+    let r = app
+        .api(Method::POST, "/organizations", Some(json!({"name": ""})))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let b = r.json();
+    assert_eq!(b["code"], "invalid_request_parameters");
+    assert_eq!(b["errors"][0]["field"], "name");
+    no_error_key(&b);
+    // A taken external id: 400 external_id_already_used, as WorkOS answers.
+    let r = app
+        .api(
+            Method::POST,
+            "/organizations",
+            Some(json!({"name": "Other", "external_id": "cus_1"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert_eq!(r.json()["code"], "external_id_already_used");
+    // 404 for an unknown id, for a product Lanyard does not provide, for an unknown path.
+    let r = app
+        .api(
+            Method::GET,
+            "/organizations/org_01HZZZZZZZZZZZZZZZZZZZZZZZ",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("entity_not_found"))
+    );
+    let r = app
+        .api(Method::POST, "/passwordless/sessions", Some(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not provide"),
+        "{}",
+        r.text()
+    );
+    let r = app
+        .api(Method::GET, "/directory_users/nope/deeper", None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(is_json(&r));
+    // 405 from the router, as JSON.
+    let r = app
+        .api(Method::PATCH, "/organizations", Some(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(is_json(&r));
+    no_error_key(&r.json());
+    // A trailing slash is not redirected.
+    let r = app.api(Method::GET, "/organizations/", None).await;
+    assert!(!r.status.is_redirection() && is_json(&r), "{}", r.status);
+    // Bad list parameters name the field.
+    let r = app.api(Method::GET, "/organizations?limit=101", None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["errors"][0]["field"], "limit");
+    // Lanyard's own API keeps its envelope.
+    let r = app
+        .api(
+            Method::GET,
+            "/api/v1/organizations/org_01HZZZZZZZZZZZZZZZZZZZZZZZ",
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["error"]["code"], "not_found");
+}
+
+/// Failed authentications are throttled per client, and the 429 says when to retry.
+async fn throttled_answers_carry_retry_after(d: Dialect) {
+    let app = compat_app(d).await;
+    let mut last = None;
+    for _ in 0..70 {
+        let r = app
+            .send(
+                Request::get("/organizations")
+                    .header(header::AUTHORIZATION, "Bearer lanyard_sk_wrong")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            last = Some(r);
+            break;
+        }
+    }
+    let r = last.expect("the failures were throttled");
+    assert_eq!(r.json()["code"], "rate_limit_exceeded");
+    assert!(r
+        .header("retry-after")
+        .is_some_and(|s| s.parse::<u64>().unwrap() >= 1));
+}
+
+/// Newest first by default, `before`/`after` by id, `list_metadata` at both ends, and the
+/// `domains` filter; an organization and its domains are written together or not at all.
+async fn pagination_and_domains(d: Dialect) {
+    let app = compat_app(d).await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let r = app
+            .api(
+                Method::POST,
+                "/organizations",
+                Some(json!({"name": format!("Org {i}")})),
+            )
+            .await;
+        ids.push(r.json()["id"].as_str().unwrap().to_owned());
+    }
+    let page = |q: &str| {
+        let app = &app;
+        let q = q.to_owned();
+        async move {
+            let r = app
+                .api(Method::GET, &format!("/organizations?{q}"), None)
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            r.json()
+        }
+    };
+    let names = |v: &Value| -> Vec<String> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let p1 = page("limit=3").await;
+    assert_eq!(
+        names(&p1),
+        vec![ids[6].clone(), ids[5].clone(), ids[4].clone()]
+    );
+    assert_eq!(
+        p1["list_metadata"],
+        json!({"before": null, "after": ids[4]})
+    );
+    let p2 = page(&format!("limit=3&after={}", ids[4])).await;
+    assert_eq!(
+        names(&p2),
+        vec![ids[3].clone(), ids[2].clone(), ids[1].clone()]
+    );
+    let p3 = page(&format!("limit=3&after={}", ids[1])).await;
+    assert_eq!(names(&p3), vec![ids[0].clone()]);
+    assert_eq!(
+        p3["list_metadata"],
+        json!({"before": ids[0], "after": null})
+    );
+    let back = page(&format!("limit=3&before={}", ids[3])).await;
+    assert_eq!(
+        names(&back),
+        vec![ids[6].clone(), ids[5].clone(), ids[4].clone()]
+    );
+    assert_eq!(back["list_metadata"]["before"], Value::Null);
+    let asc = page("limit=2&order=asc").await;
+    assert_eq!(names(&asc), vec![ids[0].clone(), ids[1].clone()]);
+    assert_eq!(
+        page("").await["data"].as_array().unwrap().len(),
+        7,
+        "default limit 10"
+    );
+
+    // Domains inline, the `domains` filter (comma-joined, as the SDKs send it).
+    let r = app
+        .api(Method::POST, "/organizations", Some(json!({"name": "With domains", "domain_data": [{"domain": "acme.example", "state": "verified"}, {"domain": "acme-eu.example", "state": "pending"}]})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let with = r.json();
+    assert_eq!(with["domains"].as_array().unwrap().len(), 2);
+    let filtered = page("domains=acme-eu.example%2Cnone.example").await;
+    assert_eq!(
+        names(&filtered),
+        vec![with["id"].as_str().unwrap().to_owned()]
+    );
+    let audit = app.audit_actions(with["id"].as_str().unwrap()).await;
+    assert!(audit.iter().any(|a| a == "domain.verified"), "{audit:?}");
+
+    // A domain verified by another organization: nothing of the create is written.
+    let before = app
+        .api(Method::GET, "/api/v1/organizations?limit=100", None)
+        .await
+        .json()["data"]
+        .as_array()
+        .unwrap()
+        .len();
+    let r = app
+        .api(Method::POST, "/organizations", Some(json!({"name": "Thief", "domain_data": [{"domain": "thief.example"}, {"domain": "acme.example", "state": "verified"}]})))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.json()["code"], "domain_claimed");
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("acme.example"));
+    let after = app
+        .api(Method::GET, "/api/v1/organizations?limit=100", None)
+        .await
+        .json()["data"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "no organization was left behind");
+    assert_eq!(
+        page("domains=thief.example").await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    // A bad domain names its place in the list.
+    let r = app
+        .api(Method::POST, "/organizations", Some(json!({"name": "Bad", "domain_data": [{"domain": "ok.example"}, {"domain": "gmail.com"}]})))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["errors"][0]["field"], "domain_data[1].domain");
+
+    // PUT with domain_data makes the set equal.
+    let id = with["id"].as_str().unwrap();
+    let r = app
+        .api(Method::PUT, &format!("/organizations/{id}"), Some(json!({"domain_data": [{"domain": "acme-eu.example", "state": "pending"}, {"domain": "acme-us.example", "state": "pending"}]})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let mut now: Vec<String> = r.json()["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["domain"].as_str().unwrap().to_owned())
+        .collect();
+    now.sort();
+    assert_eq!(now, ["acme-eu.example", "acme-us.example"]);
+    let audit = app.audit_actions(id).await;
+    assert!(audit.iter().any(|a| a == "domain.deleted"), "{audit:?}");
+    // Unsupported options are refused by name.
+    let r = app
+        .api(
+            Method::PUT,
+            &format!("/organizations/{id}"),
+            Some(json!({"stripe_customer_id": "cus_x"})),
+        )
+        .await;
+    assert_eq!(r.json()["errors"][0]["field"], "stripe_customer_id");
+    // By external id.
+    app.api(
+        Method::PUT,
+        &format!("/organizations/{id}"),
+        Some(json!({"external_id": "ext-9"})),
+    )
+    .await;
+    let r = app
+        .api(Method::GET, "/organizations/external_id/ext-9", None)
+        .await;
+    assert_eq!(r.json()["id"], id);
+}
+
+crate::both_databases!(
+    off_by_default,
+    errors_have_workos_shape,
+    throttled_answers_carry_retry_after,
+    pagination_and_domains,
+);

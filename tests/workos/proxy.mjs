@@ -1,0 +1,78 @@
+// A recording proxy between the WorkOS SDKs and Lanyard: forwards every request unchanged and
+// checks every JSON answer against the matching response schema of WorkOS's published OpenAPI
+// document (npm @workos/openapi-spec). Each exchange is appended to a JSON-lines report.
+//   node tests/workos/proxy.mjs <lanyard base URL> <port> <report.jsonl>
+import http from 'node:http';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import YAML from 'yaml';
+import Ajv2020 from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+
+const [target, port, report] = process.argv.slice(2);
+const require = createRequire(import.meta.url);
+const spec = YAML.parse(readFileSync(require.resolve('@workos/openapi-spec/spec'), 'utf8'));
+const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: true });
+addFormats(ajv);
+
+// Path templates, static segments before parameters (so /organizations/external_id/{x} wins
+// over /organizations/{id}).
+const templates = Object.keys(spec.paths)
+  .map((t) => ({ t, re: new RegExp('^' + t.replace(/\{[^}]+\}/g, '[^/]+') + '$'), params: (t.match(/\{/g) || []).length }))
+  .sort((a, b) => a.params - b.params);
+const cache = new Map();
+function validatorFor(template, method, status) {
+  const key = `${method} ${template} ${status}`;
+  if (!cache.has(key)) {
+    const op = spec.paths[template]?.[method.toLowerCase()];
+    const schema = op?.responses?.[String(status)]?.content?.['application/json']?.schema;
+    cache.set(key, schema ? ajv.compile({ ...schema, components: spec.components }) : null);
+  }
+  return cache.get(key);
+}
+
+http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', async () => {
+    const body = Buffer.concat(chunks);
+    const headers = { ...req.headers };
+    delete headers.host;
+    let status, text, outHeaders;
+    try {
+      const r = await fetch(target + req.url, { method: req.method, headers, body: body.length ? body : undefined, redirect: 'manual' });
+      status = r.status;
+      text = await r.text();
+      outHeaders = Object.fromEntries(r.headers);
+    } catch (e) {
+      res.writeHead(502).end(String(e));
+      return;
+    }
+    const path = req.url.split('?')[0];
+    const entry = { method: req.method, path, status, content_type: outHeaders['content-type'] || null };
+    const match = templates.find((x) => x.re.test(path));
+    entry.template = match?.t ?? null;
+    if (text.length) {
+      let json;
+      try { json = JSON.parse(text); } catch { entry.problem = 'the body is not JSON'; }
+      if (json !== undefined && match) {
+        const validate = validatorFor(match.t, req.method, status);
+        if (validate === null) {
+          entry.schema = 'none';
+        } else {
+          entry.schema = 'checked';
+          if (!validate(json)) entry.problem = ajv.errorsText(validate.errors, { separator: '; ' });
+        }
+      }
+      if (json && typeof json === 'object' && status >= 400 && 'error' in json && !path.startsWith('/sso/token')) {
+        entry.problem = (entry.problem ? entry.problem + '; ' : '') + 'an error body with a top-level "error" key';
+      }
+    }
+    if (status >= 300 && status < 400) entry.problem = 'a redirect (the Node SDK never follows one)';
+    appendFileSync(report, JSON.stringify(entry) + '\n');
+    delete outHeaders['content-encoding'];
+    delete outHeaders['content-length'];
+    delete outHeaders['transfer-encoding'];
+    res.writeHead(status, outHeaders).end(text);
+  });
+}).listen(Number(port), '127.0.0.1', () => console.log(`proxy on ${port} -> ${target}`));
