@@ -405,10 +405,7 @@ async fn link_pending(conn: &mut Conn) -> Result<i64, sqlx::Error> {
     let heads: Vec<(String, i64, String)> = {
         let sql = format!(
             "SELECT chain_key, seq, hash FROM audit_chain_heads WHERE chain_key IN ({}) ORDER BY chain_key FOR UPDATE",
-            (1..=chains.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            super::db::placeholders(1, chains.len())
         );
         let mut q = sqlx::query_as(&sql);
         for c in &chains {

@@ -36,6 +36,11 @@ async fn off_by_default(d: Dialect) {
         "the HTML page, not the compat API: {:?}",
         r.header("content-type")
     );
+    assert_eq!(
+        r.header("cache-control").as_deref(),
+        Some("no-store"),
+        "a page under a WorkOS prefix keeps the browser pages' headers"
+    );
     let list = app
         .api(Method::GET, "/api/v1/organizations", None)
         .await
@@ -45,6 +50,38 @@ async fn off_by_default(d: Dialect) {
         0,
         "nothing was created"
     );
+}
+
+/// One Idempotency-Key sent to `/api/v1/organizations` and then to `/organizations` (whose
+/// paths look alike inside the router) is a reused key, never a replay of the other API's answer.
+async fn idempotency_keys_do_not_cross_apis(d: Dialect) {
+    let app = compat_app(d).await;
+    let body = json!({"name": "Once"});
+    let key = [("idempotency-key", "k-1")];
+    let r = app
+        .api_with(
+            Method::POST,
+            "/api/v1/organizations",
+            Some(body.clone()),
+            &key,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = app
+        .api_with(Method::POST, "/organizations", Some(body.clone()), &key)
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(r.json().get("default_role").is_none(), "{}", r.text());
+    // The compat API replays its own answers.
+    let key = [("idempotency-key", "k-2")];
+    let a = app
+        .api_with(Method::POST, "/organizations", Some(body.clone()), &key)
+        .await;
+    let b = app
+        .api_with(Method::POST, "/organizations", Some(body), &key)
+        .await;
+    assert_eq!(a.json()["id"], b.json()["id"]);
+    assert_eq!(b.header("idempotent-replayed").as_deref(), Some("true"));
 }
 
 /// A server-to-server POST (no Origin, no Sec-Fetch-Site) with the API key creates; every error
@@ -252,6 +289,17 @@ async fn pagination_and_domains(d: Dialect) {
     );
     let audit = app.audit_actions(with["id"].as_str().unwrap()).await;
     assert!(audit.iter().any(|a| a == "domain.verified"), "{audit:?}");
+    // Each filter entry is a bound parameter: the list is bounded.
+    let many: Vec<String> = (0..101).map(|i| format!("d{i}.example")).collect();
+    let r = app
+        .api(
+            Method::GET,
+            &format!("/organizations?domains={}", many.join(",")),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(r.json()["errors"][0]["field"], "domains");
 
     // A domain verified by another organization: nothing of the create is written.
     let before = app
@@ -330,8 +378,39 @@ async fn pagination_and_domains(d: Dialect) {
     assert_eq!(r.json()["id"], id);
 }
 
+/// Organizations created at once, each vouching for the same domain: one gets it, every other
+/// is refused as claimed elsewhere (not "already listed for this organization") and leaves
+/// nothing behind.
+async fn racing_claims_of_one_domain(d: Dialect) {
+    let app = compat_app(d).await;
+    let tries = (0..8).map(|i| {
+        app.api(
+            Method::POST,
+            "/organizations",
+            Some(json!({"name": format!("Racer {i}"), "domain_data": [{"domain": "race.example", "state": "verified"}]})),
+        )
+    });
+    let answers = futures::future::join_all(tries).await;
+    let won = answers
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    assert_eq!(won, 1);
+    for r in answers.iter().filter(|r| r.status != StatusCode::CREATED) {
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+        assert_eq!(r.json()["code"], "domain_claimed", "{}", r.text());
+    }
+    let all = app
+        .api(Method::GET, "/api/v1/organizations", None)
+        .await
+        .json();
+    assert_eq!(all["data"].as_array().unwrap().len(), 1);
+}
+
 crate::both_databases!(
     off_by_default,
+    racing_claims_of_one_domain,
+    idempotency_keys_do_not_cross_apis,
     errors_have_workos_shape,
     throttled_answers_carry_retry_after,
     pagination_and_domains,

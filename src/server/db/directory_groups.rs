@@ -167,14 +167,6 @@ pub async fn member_ids(
 /// Most ids bound in one member statement (well under both databases' parameter limits).
 const IDS_PER_STATEMENT: usize = 500;
 
-/// `$first, $first+1, …` for `n` parameters.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Adds to the group those of `user_ids` that are users of the directory and not members yet,
 /// with one statement per [`IDS_PER_STATEMENT`] ids; answers the ones added (in no particular
 /// order). Ids of no user of this directory are skipped.
@@ -192,7 +184,7 @@ pub async fn add_members(
             "INSERT INTO directory_group_members (group_id, user_id, directory_id, created_at) \
              SELECT $1, id, directory_id, $3 FROM directory_users WHERE directory_id = $2 AND id IN ({}) \
              ON CONFLICT DO NOTHING RETURNING user_id",
-            placeholders(4, chunk.len())
+            super::placeholders(4, chunk.len())
         );
         let mut q = sqlx::query_scalar::<_, String>(&sql)
             .bind(group_id)
@@ -218,7 +210,7 @@ pub async fn remove_members(
     for chunk in user_ids.chunks(IDS_PER_STATEMENT) {
         let sql = format!(
             "DELETE FROM directory_group_members WHERE group_id = $1 AND directory_id = $2 AND user_id IN ({}) RETURNING user_id",
-            placeholders(3, chunk.len())
+            super::placeholders(3, chunk.len())
         );
         let mut q = sqlx::query_scalar::<_, String>(&sql)
             .bind(group_id)

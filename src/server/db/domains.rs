@@ -138,10 +138,7 @@ pub async fn of_organizations(
     if organization_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let list = (1..=organization_ids.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = super::placeholders(1, organization_ids.len());
     let sql = format!(
         "SELECT {COLUMNS} FROM domains WHERE organization_id IN ({list}) AND deleted_at IS NULL ORDER BY id"
     );

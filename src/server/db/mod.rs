@@ -785,6 +785,14 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 pub(crate) const ROWS_PER_INSERT: usize = 500;
 
 /// `($1, $2), ($3, $4)`: the `VALUES` of `rows` rows of `columns` placeholders each.
+/// `$first, $first+1, …` for `n` parameters (an `IN (…)` list).
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) fn values_list(rows: usize, columns: usize) -> String {
     values_template(rows, &vec![None; columns])
 }

@@ -61,10 +61,7 @@ pub async fn page(
     let mut sql = format!("SELECT {COLUMNS} FROM organizations WHERE deleted_at IS NULL");
     let mut n = 1;
     if !domains.is_empty() {
-        let list = (n..n + domains.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = super::placeholders(n, domains.len());
         sql.push_str(&format!(
             " AND id IN (SELECT organization_id FROM domains WHERE deleted_at IS NULL AND domain IN ({list}))"
         ));

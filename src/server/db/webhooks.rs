@@ -501,10 +501,7 @@ pub async fn events_at(conn: &mut Conn, cursors: &[i64]) -> Result<Vec<EventRow>
     if cursors.is_empty() {
         return Ok(Vec::new());
     }
-    let list = (1..=cursors.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = super::placeholders(1, cursors.len());
     let sql = format!(
         "SELECT cursor, id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data FROM events WHERE cursor IN ({list})"
     );

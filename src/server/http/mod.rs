@@ -147,7 +147,10 @@ pub fn build_router(state: AppState) -> Router {
         ));
     }
     top.layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .layer(middleware::from_fn(track_http))
         .layer(
             TraceLayer::new_for_http()
@@ -317,16 +320,16 @@ fn client_ip(state: &AppState, peer: SocketAddr, headers: &axum::http::HeaderMap
 }
 
 /// Sets the security headers, with a fresh script nonce per response.
-async fn security_headers(mut req: Request, next: Next) -> Response {
+async fn security_headers(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let nonce = {
         use base64::Engine as _;
         let bytes: [u8; 16] = rand::random();
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     };
     req.extensions_mut().insert(CspNonce(nonce.clone()));
-    let is_browser_page = !req.uri().path().starts_with("/api/v1/")
-        && !req.uri().path().starts_with("/scim/")
-        && !workos::owns(req.uri().path());
+    let path = req.uri().path();
+    let compat = state.config.workos_compat && workos::owns(path);
+    let is_browser_page = !path.starts_with("/api/v1/") && !path.starts_with("/scim/") && !compat;
     let mut resp = next.run(req).await;
     let form_action = resp
         .extensions()

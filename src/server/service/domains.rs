@@ -211,6 +211,14 @@ pub(crate) async fn add_in(
         updated_at: now,
     };
     match db::domains::insert(tx.conn(), &row).await {
+        // Another organization verified it since the check above (a concurrent claim).
+        Err(e) if db::is_unique_violation(&e) && verified_by_another(&e) => {
+            return Err(AppError::Conflict {
+                code: "domain_claimed",
+                message: CLAIMED_ELSEWHERE.into(),
+                field: Some("domain"),
+            })
+        }
         Err(e) if db::is_unique_violation(&e) => {
             return Err(AppError::Conflict {
                 code: "domain_exists",
@@ -507,6 +515,14 @@ fn parent_names(d: &DomainName) -> Vec<String> {
 
 /// True when another organization holds `name` verified, directly or through a parent that
 /// includes subdomains.
+/// Whether a unique violation on inserting a claim is the one-verified-owner index (PostgreSQL
+/// names it; SQLite names its one column), not this organization's own listing of the domain.
+fn verified_by_another(e: &sqlx::Error) -> bool {
+    let m = e.to_string();
+    m.contains("domains_one_verified_owner")
+        || (m.contains("domains.domain") && !m.contains("domains.organization_id"))
+}
+
 async fn verified_elsewhere(
     conn: &mut db::Conn,
     organization_id: &str,

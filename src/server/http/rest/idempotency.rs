@@ -63,7 +63,20 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         )
         .into_response();
     };
-    let mut fingerprint = format!("{} {}\n", parts.method, parts.uri).into_bytes();
+    // Inside `/api/v1` the URI has its prefix stripped, so `/api/v1/organizations` and the
+    // WorkOS-compatible `/organizations` would fingerprint alike and replay each other's answer
+    // (another API's shape): the compatible API's requests are marked as its own.
+    let compat = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .is_some_and(|u| crate::server::http::workos::owns(u.path()));
+    let mut fingerprint = format!(
+        "{}{} {}\n",
+        if compat { "workos " } else { "" },
+        parts.method,
+        parts.uri
+    )
+    .into_bytes();
     fingerprint.extend_from_slice(&bytes);
     let request_hash = sha256_hex(&fingerprint);
     let now = state.clock.now();

@@ -175,7 +175,9 @@ async fn workos_errors(req: Request, next: Next) -> Response {
         ),
         _ => {
             let (code, message) = rest::error::code_for_status(status);
-            (code.to_owned(), message.to_owned(), None)
+            // Lanyard's generic words point at its own API's document.
+            let message = message.replace("/api/v1/openapi.json", "docs/workos.md");
+            (code.to_owned(), message, None)
         }
     };
     // WorkOS answers a taken external id with 400 `external_id_already_used`.

@@ -25,6 +25,9 @@ use crate::server::service::organizations::{
 use crate::server::state::AppState;
 use crate::server::timefmt::rfc3339;
 
+/// Most domains one `GET /organizations?domains=…` may name (each is a bound parameter).
+const MAX_DOMAIN_FILTER: usize = 100;
+
 /// Prefixes whose bare path is a route here (the others get the JSON 404 fallback).
 pub const ROUTED_PREFIXES: &[&str] = &["/organizations", "/organization_domains"];
 
@@ -158,6 +161,12 @@ async fn list_organizations(
         .into_iter()
         .map(|d| d.to_ascii_lowercase())
         .collect();
+    if domains.len() > MAX_DOMAIN_FILTER {
+        return Err(invalid(
+            "domains",
+            format!("list at most {MAX_DOMAIN_FILTER} domains in one request"),
+        ));
+    }
     let mut conn = state.db.pool.acquire().await.map_err(AppError::from)?;
     let rows = db::organizations::page(&mut conn, &page.keyset(), &domains, search.as_deref())
         .await
