@@ -45,3 +45,4 @@ mod sso;
 mod staff;
 mod webhooks;
 mod workos_compat;
+mod workos_sdk;

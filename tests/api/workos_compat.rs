@@ -407,8 +407,166 @@ async fn racing_claims_of_one_domain(d: Dialect) {
     assert_eq!(all["data"].as_array().unwrap().len(), 1);
 }
 
+/// Connections of every organization, filtered and paged as WorkOS lists them, read and deleted.
+async fn connections_list_get_delete(d: Dialect) {
+    use crate::helpers::{activate_connection, saml_connection_with_certificate, verified_domain};
+    let app = compat_app(d).await;
+    let a = app.create_org("A").await;
+    let b = app.create_org("B").await;
+    verified_domain(&app, &a, "a.example").await;
+    let ca = saml_connection_with_certificate(&app, &a).await;
+    activate_connection(&app, &ca).await;
+    let cb = saml_connection_with_certificate(&app, &b).await;
+    let list = app.api(Method::GET, "/connections", None).await.json();
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [cb.as_str(), ca.as_str()],
+        "newest first, every organization's"
+    );
+    let one = app
+        .api(
+            Method::GET,
+            &format!("/connections?organization_id={a}"),
+            None,
+        )
+        .await
+        .json();
+    let c = &one["data"][0];
+    assert_eq!(one["data"].as_array().unwrap().len(), 1);
+    assert_eq!(c["connection_type"], "OktaSAML");
+    assert_eq!(
+        (c["state"].as_str(), c["status"].as_str()),
+        (Some("active"), Some("linked"))
+    );
+    assert_eq!(c["domains"][0]["domain"], "a.example");
+    assert_eq!(c["domains"][0]["object"], "connection_domain");
+    let by_domain = app
+        .api(Method::GET, "/connections?domain=a.example", None)
+        .await
+        .json();
+    assert_eq!(by_domain["data"].as_array().unwrap().len(), 1);
+    let none = app
+        .api(Method::GET, "/connections?connection_type=GoogleOIDC", None)
+        .await
+        .json();
+    assert_eq!(none["data"].as_array().unwrap().len(), 0);
+    let unknown = app
+        .api(Method::GET, "/connections?connection_type=NoSuch", None)
+        .await
+        .json();
+    assert_eq!(
+        unknown["data"].as_array().unwrap().len(),
+        0,
+        "an unknown type matches nothing"
+    );
+    let okta = app
+        .api(
+            Method::GET,
+            "/connections?connection_type=OktaSAML&limit=1",
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(okta["data"].as_array().unwrap().len(), 1);
+    assert_eq!(okta["list_metadata"]["after"], cb.as_str());
+    let got = app
+        .api(Method::GET, &format!("/connections/{cb}"), None)
+        .await;
+    assert_eq!(got.json()["status"], "unlinked");
+    let r = app
+        .api(Method::DELETE, &format!("/connections/{cb}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = app
+        .api(Method::GET, &format!("/connections/{cb}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(app
+        .audit_actions(&b)
+        .await
+        .iter()
+        .any(|x| x == "connection.deleted"));
+    // A deleted organization's connections are not listed.
+    app.api(Method::DELETE, &format!("/organizations/{a}"), None)
+        .await;
+    let list = app.api(Method::GET, "/connections", None).await.json();
+    assert_eq!(list["data"].as_array().unwrap().len(), 0);
+}
+
+/// `/sso/token` authenticates with the API key as `client_secret` (or the header) and answers
+/// OAuth-style errors; `/sso/profile` takes only an access token.
+async fn sso_token_and_profile_refuse_what_they_should(d: Dialect) {
+    let app = compat_app(d).await;
+    let form = |body: &str, auth: Option<&str>| {
+        let mut b = Request::post("/sso/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(a) = auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        b.body(Body::from(body.to_owned())).unwrap()
+    };
+    let r = app
+        .send(form("grant_type=authorization_code&code=x", None))
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_client"))
+    );
+    let r = app
+        .send(form(
+            "grant_type=authorization_code&code=x&client_secret=lanyard_sk_wrong",
+            None,
+        ))
+        .await;
+    assert_eq!(r.json()["error"], "invalid_client");
+    let secret = format!(
+        "grant_type=client_credentials&code=x&client_secret={}",
+        app.key
+    );
+    assert_eq!(
+        app.send(form(&secret, None)).await.json()["error"],
+        "unsupported_grant_type"
+    );
+    let secret = format!(
+        "grant_type=authorization_code&code=lanyard_code_nope&client_secret={}",
+        app.key
+    );
+    let r = app.send(form(&secret, None)).await;
+    assert_eq!(r.json()["error"], "invalid_grant", "{}", r.text());
+    assert!(r.json()["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("60 seconds"));
+    let bearer = format!("Bearer {}", app.key);
+    let r = app
+        .send(form(
+            "grant_type=authorization_code&code=lanyard_code_nope",
+            Some(&bearer),
+        ))
+        .await;
+    assert_eq!(r.json()["error"], "invalid_grant");
+    // The API key is not an access token.
+    for auth in [bearer.as_str(), "Bearer lanyard_sat_nope", ""] {
+        let mut b = Request::get("/sso/profile");
+        if !auth.is_empty() {
+            b = b.header(header::AUTHORIZATION, auth);
+        }
+        let r = app.send(b.body(Body::empty()).unwrap()).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{auth}");
+        assert_eq!(r.json()["error"], "Unauthorized");
+    }
+}
+
 crate::both_databases!(
     off_by_default,
+    connections_list_get_delete,
+    sso_token_and_profile_refuse_what_they_should,
     racing_claims_of_one_domain,
     idempotency_keys_do_not_cross_apis,
     errors_have_workos_shape,

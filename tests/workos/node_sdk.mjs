@@ -139,6 +139,11 @@ async function scenario(label, workos, { autoPagination }) {
   await domainsApi.delete(claim.id);
   await rejects(domainsApi.get(claim.id), 'NotFoundException');
 
+  // Connections (none yet in these organizations: Lanyard's own API or portal makes them).
+  const conns = await workos.sso.listConnections({ organizationId: created[0].id });
+  assert.deepEqual(conns.data, []);
+  await rejects(workos.sso.getConnection('conn_01HZZZZZZZZZZZZZZZZZZZZZZZ'), 'NotFoundException');
+
   // Delete.
   await workos.organizations.deleteOrganization(created[11].id);
   await rejects(workos.organizations.getOrganization(created[11].id), 'NotFoundException');

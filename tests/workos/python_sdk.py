@@ -73,6 +73,9 @@ assert checked.state != "verified"
 domains.delete_organization_domain(claim.id)
 expect(NotFoundError, domains.get_organization_domain, claim.id)
 
+assert list(client.sso.list_connections(organization_id=created[0].id).data) == []
+expect(NotFoundError, client.sso.get_connection, "conn_01HZZZZZZZZZZZZZZZZZZZZZZZ")
+
 orgs.delete_organization(created[6].id)
 expect(NotFoundError, orgs.get_organization, created[6].id)
 

@@ -300,3 +300,75 @@ pub async fn delete_connection(
     .await?;
     Ok(r.rows_affected() == 1)
 }
+
+/// Filters of a page of connections across organizations.
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub organization_id: Option<String>,
+    /// (protocol, IdP) pairs; an empty list matches nothing.
+    pub kinds: Option<Vec<(&'static str, &'static str)>>,
+    /// A domain the connection's organization has verified.
+    pub domain: Option<String>,
+    /// Part of the name, case-insensitive.
+    pub search: Option<String>,
+}
+
+/// A page of live connections of live organizations.
+pub async fn page(
+    conn: &mut Conn,
+    keyset: &super::Keyset,
+    f: &ListFilter,
+) -> Result<Vec<ConnectionRow>, sqlx::Error> {
+    if f.kinds.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let mut sql = format!(
+        "SELECT {CONN_COLUMNS} FROM connections WHERE deleted_at IS NULL \
+         AND organization_id IN (SELECT id FROM organizations WHERE deleted_at IS NULL)"
+    );
+    let mut binds: Vec<String> = Vec::new();
+    let next = |binds: &mut Vec<String>, v: String| {
+        binds.push(v);
+        format!("${}", binds.len())
+    };
+    if let Some(org) = &f.organization_id {
+        let p = next(&mut binds, org.clone());
+        sql.push_str(&format!(" AND organization_id = {p}"));
+    }
+    if let Some(kinds) = &f.kinds {
+        let alternatives: Vec<String> = kinds
+            .iter()
+            .map(|(kind, idp)| {
+                let k = next(&mut binds, (*kind).to_owned());
+                let i = next(&mut binds, (*idp).to_owned());
+                format!("(kind = {k} AND idp = {i})")
+            })
+            .collect();
+        sql.push_str(&format!(" AND ({})", alternatives.join(" OR ")));
+    }
+    if let Some(domain) = &f.domain {
+        let p = next(&mut binds, domain.clone());
+        sql.push_str(&format!(
+            " AND organization_id IN (SELECT organization_id FROM domains WHERE domain = {p} AND state = 'verified' AND deleted_at IS NULL)"
+        ));
+    }
+    if let Some(s) = &f.search {
+        let escaped = s
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let p = next(&mut binds, format!("%{escaped}%"));
+        sql.push_str(&format!(" AND LOWER(name) LIKE {p} ESCAPE '\\'"));
+    }
+    if let Some(from) = &keyset.from {
+        next(&mut binds, from.clone());
+    }
+    sql.push_str(&keyset.condition("id", binds.len()));
+    sql.push_str(&keyset.order("id"));
+    let mut q = sqlx::query_as(&sql);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    q.fetch_all(conn).await
+}

@@ -299,3 +299,55 @@ pub async fn last_attempt(
     .fetch_optional(conn)
     .await
 }
+
+/// Stores an access token of the WorkOS-compatible `/sso/token` (hashed) with the profile it shows.
+pub async fn insert_access_token(
+    conn: &mut Conn,
+    token_hash: &str,
+    organization_id: &str,
+    membership_id: &str,
+    profile: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sso_access_tokens (token_hash, organization_id, membership_id, profile, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(token_hash)
+    .bind(organization_id)
+    .bind(membership_id)
+    .bind(profile)
+    .bind(now)
+    .bind(expires_at)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// The profile of a live access token, while its organization is live and its member active.
+pub async fn access_token_profile(
+    conn: &mut Conn,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT t.profile FROM sso_access_tokens t JOIN organizations o ON o.id = t.organization_id \
+         JOIN memberships m ON m.id = t.membership_id AND m.organization_id = t.organization_id \
+         WHERE t.token_hash = $1 AND t.expires_at > $2 AND o.deleted_at IS NULL AND m.state = 'active'",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Deletes access tokens that expired before `now`; answers how many.
+pub async fn purge_access_tokens(conn: &mut Conn, now: i64) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM sso_access_tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
+}

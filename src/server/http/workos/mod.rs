@@ -8,6 +8,7 @@
 //! body into WorkOS's shape on the way out, so the SDKs raise their typed exceptions.
 
 pub mod organizations;
+pub mod sso;
 
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -92,6 +93,7 @@ pub fn owns(path: &str) -> bool {
 /// [`PREFIXES`].
 pub fn router(state: AppState) -> Router {
     organizations::routes()
+        .merge(sso::routes())
         .route_layer(middleware::from_fn(rest::refuse_nul_in_path))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -101,6 +103,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             rest::authenticate,
         ))
+        // The code exchange and the profile authenticate on their own.
+        .merge(sso::open_routes().route_layer(middleware::from_fn(rest::refuse_nul_in_path)))
         // Everything else under WorkOS's prefixes: a JSON 404 that says what is not there.
         .fallback(unsupported)
         .layer(middleware::from_fn(workos_errors))
@@ -153,7 +157,7 @@ const ERROR_BODY_MAX: usize = 64 * 1024;
 async fn workos_errors(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
-    if status.as_u16() < 400 {
+    if status.as_u16() < 400 || resp.extensions().get::<Verbatim>().is_some() {
         return resp;
     }
     let (mut parts, body) = resp.into_parts();
@@ -200,6 +204,11 @@ async fn workos_errors(req: Request, next: Next) -> Response {
     }
     Response::from_parts(parts, Body::from(body.to_string()))
 }
+
+/// A response extension: an error already in the shape WorkOS documents for its endpoint (the
+/// OAuth-style errors of `/sso/token`, the 401 of `/sso/profile`), left as it is.
+#[derive(Clone, Copy, Debug)]
+pub struct Verbatim;
 
 /// WorkOS's error body for a Lanyard error: `{code, message}`, plus `errors: [{field, code}]` on
 /// 422. Never a top-level `error` key: the Node SDK would raise `OauthException` for it.

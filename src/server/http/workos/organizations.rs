@@ -28,9 +28,6 @@ use crate::server::timefmt::rfc3339;
 /// Most domains one `GET /organizations?domains=…` may name (each is a bound parameter).
 const MAX_DOMAIN_FILTER: usize = 100;
 
-/// Prefixes whose bare path is a route here (the others get the JSON 404 fallback).
-pub const ROUTED_PREFIXES: &[&str] = &["/organizations", "/organization_domains"];
-
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(

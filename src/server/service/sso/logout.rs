@@ -506,8 +506,11 @@ pub async fn oidc_logout_return(
     }
 }
 
-/// Removes sessions kept past [`SESSION_KEEP_MS`] and logouts the IdP never answered.
+/// Removes sessions kept past [`SESSION_KEEP_MS`], logouts the IdP never answered and expired
+/// access tokens of the WorkOS-compatible `/sso/token`.
 pub async fn purge_sessions(state: &AppState) -> Result<u64, AppError> {
     let mut conn = state.db.pool.acquire().await?;
-    Ok(db::sso_sessions::purge(&mut conn, state.clock.now()).await?)
+    let now = state.clock.now();
+    let access_tokens = db::sign_in::purge_access_tokens(&mut conn, now).await?;
+    Ok(db::sso_sessions::purge(&mut conn, now).await? + access_tokens)
 }

@@ -1,0 +1,207 @@
+//! A whole SSO sign-in finished by the official WorkOS SDKs: the sign-in starts at
+//! `/sso/authorize` with WorkOS's parameters and goes through the certified npm `oidc-provider`;
+//! the vendor's code then calls `getProfileAndToken` and `getProfile` (npm `@workos-inc/node`
+//! 12.x and 8.x, PyPI `workos` 10.x) against Lanyard served on a real socket, through the proxy
+//! that checks every answer against WorkOS's OpenAPI document.
+
+use serde_json::{json, Value};
+
+use crate::helpers::oidc::{org_with_connection, sign_in};
+use crate::helpers::{param, spawn_node, Dialect, TestApp, VENDOR_CB};
+use crate::op::TestOp;
+
+async fn run(program: &str, args: &[&str], envs: &[(&str, String)]) -> Vec<Value> {
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .await
+        .expect("the SDK script runs");
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
+    let app = TestApp::spawn_with(
+        d,
+        &[
+            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
+            ("LANYARD_REDIRECT_URIS", VENDOR_CB),
+            ("LANYARD_WORKOS_COMPAT", "true"),
+        ],
+    )
+    .await;
+    let op = TestOp::start();
+    let (org, conn) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    // Three sign-ins as WorkOS's getAuthorizationUrl writes them (client_id, response_type).
+    let mut codes = Vec::new();
+    for i in 0..3 {
+        op.next_account(json!({"sub": format!("okta-{i}"), "email": format!("user{i}@acme.test"), "given_name": "Dana", "family_name": "Lee", "groups": ["Engineering"]}))
+            .await;
+        let back = sign_in(
+            &app,
+            &op,
+            &format!("client_id=client_123&response_type=code&organization={org}"),
+        )
+        .await;
+        codes.push(param(&back, "code").expect("code"));
+    }
+    // Lanyard on a socket, the checking proxy in front of it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let router = app.router.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("exchanges.jsonl");
+    let (mut proxy, proxy_port) = spawn_node(
+        "../workos/proxy.mjs",
+        &[
+            ("PROXY_TARGET", format!("http://127.0.0.1:{port}")),
+            ("PROXY_PORT", "0".into()),
+            ("PROXY_REPORT", report.display().to_string()),
+        ],
+    );
+
+    let node = run(
+        "node",
+        &["tests/workos/sso_sdks.mjs"],
+        &[
+            ("WORKOS_HOST", "127.0.0.1".into()),
+            ("WORKOS_PORT", proxy_port.clone()),
+            ("WORKOS_KEY", app.key.clone()),
+            ("CODES", format!("{},{}", codes[0], codes[1])),
+            ("CLIENT_ID", "client_123".into()),
+        ],
+    )
+    .await;
+    assert_eq!(node.len(), 2);
+    for (i, r) in node.iter().enumerate() {
+        let p = &r["profile"];
+        assert_eq!(p["email"], format!("user{i}@acme.test"), "{r}");
+        assert_eq!(p["organizationId"], org);
+        assert_eq!(p["connectionId"], conn);
+        assert_eq!(p["connectionType"], "GenericOIDC");
+        assert_eq!(p["idpId"], format!("okta-{i}"));
+        assert_eq!(p["firstName"], "Dana");
+        assert_eq!(p["groups"], json!(["Engineering"]));
+        assert_eq!(
+            r["again"], r["profile"],
+            "getProfile shows what the exchange showed"
+        );
+        assert!(r["accessToken"]
+            .as_str()
+            .unwrap()
+            .starts_with("lanyard_sat_"));
+        assert_eq!(r["reused"], "OauthException", "a code is single use: {r}");
+        assert_eq!(r["badToken"], "UnauthorizedException");
+    }
+
+    let py = run(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/workos-venv/bin/python"),
+        &["tests/workos/sso_python.py"],
+        &[
+            ("WORKOS_BASE_URL", format!("http://127.0.0.1:{proxy_port}")),
+            ("WORKOS_API_KEY", app.key.clone()),
+            ("WORKOS_CLIENT_ID", "client_123".into()),
+            ("CODE", codes[2].clone()),
+        ],
+    )
+    .await;
+    let r = &py[0];
+    assert_eq!(r["profile"]["email"], "user2@acme.test", "{r}");
+    assert_eq!(r["profile"]["role"]["slug"], "member");
+    assert_eq!(r["profile"]["name"], "Dana Lee");
+    assert_eq!(r["again"], r["profile"]);
+    assert_eq!(r["expires_in"], 600);
+    assert_eq!(r["reused"], "BadRequestError");
+    assert_eq!(r["bad_token"], "AuthenticationError");
+
+    // A member suspended after the sign-in: the access token reads nothing any more.
+    let members = app
+        .api(
+            axum::http::Method::GET,
+            &format!("/api/v1/organizations/{org}/memberships"),
+            None,
+        )
+        .await
+        .json();
+    let dana = members["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "user0@acme.test")
+        .expect("the member")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .api(
+            axum::http::Method::PATCH,
+            &format!("/api/v1/memberships/{dana}"),
+            Some(json!({"state": "suspended"})),
+        )
+        .await;
+    assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text());
+    let token = node[0]["accessToken"].as_str().unwrap();
+    let r = app
+        .send(
+            axum::http::Request::get("/sso/profile")
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        axum::http::StatusCode::UNAUTHORIZED,
+        "{}",
+        r.text()
+    );
+    // The others' tokens still read their profiles.
+    let token = node[1]["accessToken"].as_str().unwrap();
+    let r = app
+        .send(
+            axum::http::Request::get("/sso/profile")
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text());
+
+    let _ = proxy.kill();
+    let rows: Vec<Value> = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let problems: Vec<&Value> = rows.iter().filter(|r| r.get("problem").is_some()).collect();
+    assert!(
+        problems.is_empty(),
+        "answers outside WorkOS's schemas: {problems:?}"
+    );
+    for path in ["/sso/token", "/sso/profile"] {
+        let checked = rows
+            .iter()
+            .filter(|r| r["path"] == path && r["schema"] == "checked")
+            .count();
+        assert!(checked >= 3, "{path}: {checked} answers checked; {rows:?}");
+    }
+}
+
+crate::both_databases!(sdks_finish_an_oidc_sign_in);
