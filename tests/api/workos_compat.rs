@@ -518,6 +518,7 @@ async fn sso_token_and_profile_refuse_what_they_should(d: Dialect) {
         (r.status, r.json()["error"].clone()),
         (StatusCode::BAD_REQUEST, json!("invalid_client"))
     );
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
     let r = app
         .send(form(
             "grant_type=authorization_code&code=x&client_secret=lanyard_sk_wrong",
@@ -551,6 +552,17 @@ async fn sso_token_and_profile_refuse_what_they_should(d: Dialect) {
         ))
         .await;
     assert_eq!(r.json()["error"], "invalid_grant");
+    // Two different keys in one request, and an oversized body, are refused before anything.
+    let secret = format!(
+        "grant_type=authorization_code&code=lanyard_code_nope&client_secret={}",
+        app.key
+    );
+    let r = app
+        .send(form(&secret, Some("Bearer lanyard_sk_other")))
+        .await;
+    assert_eq!(r.json()["error"], "invalid_request", "{}", r.text());
+    let r = app.send(form(&"a".repeat(20_000), None)).await;
+    assert_eq!(r.json()["error"], "invalid_request", "{}", r.text());
     // The API key is not an access token.
     for auth in [bearer.as_str(), "Bearer lanyard_sat_nope", ""] {
         let mut b = Request::get("/sso/profile");

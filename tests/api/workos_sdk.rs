@@ -111,18 +111,30 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
         assert_eq!(r["badToken"], "UnauthorizedException");
     }
 
+    // Python redeems with a second API key, revoked further down.
+    let now = app.state.clock.now();
+    let (second, second_key) = lanyard::server::service::api_keys::create(
+        &app.state.db,
+        &lanyard::server::audit::Actor::operator(),
+        &lanyard::server::audit::RequestContext::default(),
+        "python",
+        now,
+    )
+    .await
+    .unwrap();
     let py = run(
         concat!(env!("CARGO_MANIFEST_DIR"), "/target/workos-venv/bin/python"),
         &["tests/workos/sso_python.py"],
         &[
             ("WORKOS_BASE_URL", format!("http://127.0.0.1:{proxy_port}")),
-            ("WORKOS_API_KEY", app.key.clone()),
+            ("WORKOS_API_KEY", second_key.clone()),
             ("WORKOS_CLIENT_ID", "client_123".into()),
             ("CODE", codes[2].clone()),
         ],
     )
     .await;
-    let r = &py[0];
+    let r_py = &py[0];
+    let r = r_py;
     assert_eq!(r["profile"]["email"], "user2@acme.test", "{r}");
     assert_eq!(r["profile"]["role"]["slug"], "member");
     assert_eq!(r["profile"]["name"], "Dana Lee");
@@ -157,32 +169,56 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
         )
         .await;
     assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text());
-    let token = node[0]["accessToken"].as_str().unwrap();
+    let read = |token: String| {
+        let app = &app;
+        async move {
+            app.send(
+                axum::http::Request::get("/sso/profile")
+                    .header("authorization", format!("bearer {token}"))
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .status
+        }
+    };
+    let token = |v: &Value, k: &str| v[k].as_str().unwrap().to_owned();
+    use axum::http::StatusCode as S;
+    assert_eq!(read(token(&node[0], "accessToken")).await, S::UNAUTHORIZED);
+    // Re-activated, the member does not get the old token back.
     let r = app
-        .send(
-            axum::http::Request::get("/sso/profile")
-                .header("authorization", format!("Bearer {token}"))
-                .body(axum::body::Body::empty())
-                .unwrap(),
+        .api(
+            axum::http::Method::PATCH,
+            &format!("/api/v1/memberships/{dana}"),
+            Some(json!({"state": "active"})),
         )
         .await;
-    assert_eq!(
-        r.status,
-        axum::http::StatusCode::UNAUTHORIZED,
-        "{}",
-        r.text()
-    );
-    // The others' tokens still read their profiles.
-    let token = node[1]["accessToken"].as_str().unwrap();
+    assert_eq!(r.status, S::OK, "{}", r.text());
+    assert_eq!(read(token(&node[0], "accessToken")).await, S::UNAUTHORIZED);
+    // The others' tokens still read their profiles, until the API key that redeemed the code
+    // is revoked, or the connection is switched off.
+    assert_eq!(read(token(&node[1], "accessToken")).await, S::OK);
+    assert_eq!(read(token(r_py, "access_token")).await, S::OK);
+    lanyard::server::service::api_keys::revoke(
+        &app.state.db,
+        &lanyard::server::audit::Actor::operator(),
+        &lanyard::server::audit::RequestContext::default(),
+        &second.id,
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(read(token(r_py, "access_token")).await, S::UNAUTHORIZED);
+    assert_eq!(read(token(&node[1], "accessToken")).await, S::OK);
     let r = app
-        .send(
-            axum::http::Request::get("/sso/profile")
-                .header("authorization", format!("Bearer {token}"))
-                .body(axum::body::Body::empty())
-                .unwrap(),
+        .api(
+            axum::http::Method::PATCH,
+            &format!("/api/v1/connections/{conn}"),
+            Some(json!({"state": "inactive"})),
         )
         .await;
-    assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text());
+    assert_eq!(r.status, S::OK, "{}", r.text());
+    assert_eq!(read(token(&node[1], "accessToken")).await, S::UNAUTHORIZED);
 
     let _ = proxy.kill();
     let rows: Vec<Value> = std::fs::read_to_string(&report)

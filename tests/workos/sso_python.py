@@ -25,6 +25,7 @@ print(json.dumps({
     "profile": r.profile.to_dict(),
     "again": again.to_dict(),
     "expires_in": r.expires_in,
+    "access_token": r.access_token,
     "reused": reused,
     "bad_token": bad_token,
 }))

@@ -216,7 +216,8 @@ pub async fn code_is_live(conn: &mut Conn, code_hash: &str, now: i64) -> Result<
     Ok(n > 0)
 }
 
-/// Voids a member's unredeemed sign-in codes; returns how many.
+/// Voids a member's unredeemed sign-in codes, and deletes the access tokens of its redeemed ones
+/// (a member re-activated later does not get them back); returns how many codes were voided.
 pub async fn void_codes(
     conn: &mut Conn,
     membership_id: &str,
@@ -227,8 +228,12 @@ pub async fn void_codes(
     )
     .bind(membership_id)
     .bind(now)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    sqlx::query("DELETE FROM sso_access_tokens WHERE membership_id = $1")
+        .bind(membership_id)
+        .execute(&mut *conn)
+        .await?;
     Ok(r.rows_affected())
 }
 
@@ -300,40 +305,54 @@ pub async fn last_attempt(
     .await
 }
 
-/// Stores an access token of the WorkOS-compatible `/sso/token` (hashed) with the profile it shows.
-pub async fn insert_access_token(
-    conn: &mut Conn,
-    token_hash: &str,
-    organization_id: &str,
-    membership_id: &str,
-    profile: &str,
-    now: i64,
-    expires_at: i64,
-) -> Result<(), sqlx::Error> {
+/// An access token of the WorkOS-compatible `/sso/token`, to store.
+pub struct AccessToken<'a> {
+    pub token_hash: &'a str,
+    pub organization_id: &'a str,
+    pub membership_id: &'a str,
+    pub connection_id: &'a str,
+    /// The API key that redeemed the code: revoking it ends the token.
+    pub api_key_id: &'a str,
+    /// WorkOS's `Profile`, as JSON.
+    pub profile: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Stores an access token (hashed) with the profile it shows.
+pub async fn insert_access_token(conn: &mut Conn, t: &AccessToken<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sso_access_tokens (token_hash, organization_id, membership_id, profile, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO sso_access_tokens (token_hash, organization_id, membership_id, connection_id, api_key_id, profile, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(token_hash)
-    .bind(organization_id)
-    .bind(membership_id)
-    .bind(profile)
-    .bind(now)
-    .bind(expires_at)
+    .bind(t.token_hash)
+    .bind(t.organization_id)
+    .bind(t.membership_id)
+    .bind(t.connection_id)
+    .bind(t.api_key_id)
+    .bind(t.profile)
+    .bind(t.created_at)
+    .bind(t.expires_at)
     .execute(conn)
     .await
     .map(|_| ())
 }
 
-/// The profile of a live access token, while its organization is live and its member active.
+/// The profile of a live access token: unexpired, its organization live, its member active, its
+/// connection active and the API key that redeemed it not revoked.
 pub async fn access_token_profile(
     conn: &mut Conn,
     token_hash: &str,
     now: i64,
 ) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT t.profile FROM sso_access_tokens t JOIN organizations o ON o.id = t.organization_id \
+        "SELECT t.profile FROM sso_access_tokens t \
+         JOIN organizations o ON o.id = t.organization_id \
          JOIN memberships m ON m.id = t.membership_id AND m.organization_id = t.organization_id \
-         WHERE t.token_hash = $1 AND t.expires_at > $2 AND o.deleted_at IS NULL AND m.state = 'active'",
+         JOIN connections c ON c.id = t.connection_id AND c.organization_id = t.organization_id \
+         JOIN api_keys k ON k.id = t.api_key_id \
+         WHERE t.token_hash = $1 AND t.expires_at > $2 AND o.deleted_at IS NULL \
+         AND m.state = 'active' AND c.deleted_at IS NULL AND c.state = 'active' AND k.revoked_at IS NULL",
     )
     .bind(token_hash)
     .bind(now)

@@ -2,7 +2,6 @@
 //! profile), `GET /sso/profile`, `/connections`. The sign-in itself starts at Lanyard's own
 //! `GET /sso/authorize`, which takes WorkOS's parameters.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,11 +28,23 @@ use crate::server::timefmt::rfc3339;
 const ACCESS_TOKEN_TTL_MS: i64 = 600_000;
 
 /// Routes that authenticate on their own (the code exchange with `client_secret`, the profile
-/// with an access token).
+/// with an access token). Their answers carry a token or a person's profile: never stored by a
+/// cache (RFC 6749 §5.1).
 pub fn open_routes() -> Router<AppState> {
     Router::new()
         .route("/sso/token", post(token))
         .route("/sso/profile", get(profile))
+        .layer(axum::middleware::map_response(no_store))
+}
+
+async fn no_store(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    h.insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
+    r
 }
 
 /// Routes behind the API key.
@@ -76,6 +87,19 @@ fn kinds_of(connection_type: &str) -> Vec<(&'static str, &'static str)> {
     out
 }
 
+/// Largest `/sso/token` body read.
+const TOKEN_BODY_MAX: usize = 16 * 1024;
+
+/// The credential of `Authorization: Bearer …` (the scheme in any case, RFC 7235).
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim())
+        .filter(|t| !t.is_empty())
+}
+
 /// An OAuth-style error of `/sso/token`, as WorkOS answers it (the one place a top-level
 /// `error` key belongs).
 fn oauth_error(error: &str, description: &str) -> Response {
@@ -101,12 +125,23 @@ async fn token(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    // A code and a key are a few hundred bytes: nothing larger is read before authentication.
+    let Ok(body) = axum::body::to_bytes(body, TOKEN_BODY_MAX).await else {
+        return oauth_error(
+            "invalid_request",
+            &format!("the request body is larger than {TOKEN_BODY_MAX} bytes"),
+        );
+    };
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+        .is_some_and(|c| {
+            c.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
     let parsed: Result<TokenBody, String> = if body.iter().all(u8::is_ascii_whitespace) {
         Ok(TokenBody::default())
     } else if form {
@@ -124,12 +159,15 @@ async fn token(
         }
     };
     let now = state.clock.now();
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|k| !k.is_empty());
+    let bearer = bearer_token(&headers);
+    if let (Some(b), Some(c)) = (bearer, body.client_secret.as_deref()) {
+        if b != c {
+            return oauth_error(
+                "invalid_request",
+                "send the API key once: as client_secret or as Authorization: Bearer, not two different ones",
+            );
+        }
+    }
     let Some(key) = bearer.or(body.client_secret.as_deref()) else {
         return oauth_error(
             "invalid_client",
@@ -184,14 +222,19 @@ async fn token(
         Err(AppError::Invalid(e)) => return oauth_error("invalid_grant", &e.message),
         Err(e) => return RestError::from(e).into_response(),
     };
-    match issue(&state, &result, now).await {
+    match issue(&state, &result, &principal.key_id, now).await {
         Ok(v) => Json(v).into_response(),
         Err(e) => RestError::from(e).into_response(),
     }
 }
 
 /// Renders the profile, stores an access token for it and answers both.
-async fn issue(state: &AppState, result: &sso::SignInResult, now: i64) -> Result<Value, AppError> {
+async fn issue(
+    state: &AppState,
+    result: &sso::SignInResult,
+    api_key_id: &str,
+    now: i64,
+) -> Result<Value, AppError> {
     let p = &result.profile;
     let org = p["organization_id"].as_str().unwrap_or_default().to_owned();
     let connection = p["connection_id"].as_str().unwrap_or_default();
@@ -205,17 +248,26 @@ async fn issue(state: &AppState, result: &sso::SignInResult, now: i64) -> Result
     };
     let profile = render_profile(result, kind);
     let access_token = new_secret("lanyard_sat_");
-    let membership = result.membership["id"].as_str().unwrap_or_default();
+    drop(conn);
+    let profile_text = profile.to_string();
+    let token_hash = hash_secret(&access_token);
+    // Through the write turn (SQLite's one writer), like every other write.
+    let mut tx = state.db.write().await?;
     db::sign_in::insert_access_token(
-        &mut conn,
-        &hash_secret(&access_token),
-        &org,
-        membership,
-        &profile.to_string(),
-        now,
-        now + ACCESS_TOKEN_TTL_MS,
+        tx.conn(),
+        &db::sign_in::AccessToken {
+            token_hash: &token_hash,
+            organization_id: &org,
+            membership_id: result.membership["id"].as_str().unwrap_or_default(),
+            connection_id: connection,
+            api_key_id,
+            profile: &profile_text,
+            created_at: now,
+            expires_at: now + ACCESS_TOKEN_TTL_MS,
+        },
     )
     .await?;
+    tx.commit().await?;
     Ok(json!({
         "token_type": "Bearer",
         "access_token": access_token,
@@ -278,14 +330,14 @@ async fn profile(State(state): State<AppState>, headers: HeaderMap) -> Response 
         )
             .into_response();
         r.extensions_mut().insert(Verbatim);
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"lanyard\", error=\"invalid_token\""),
+        );
         r
     };
-    let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| t.starts_with("lanyard_sat_") && t.len() <= 200)
+    let Some(token) =
+        bearer_token(&headers).filter(|t| t.starts_with("lanyard_sat_") && t.len() <= 200)
     else {
         return unauthorized();
     };
