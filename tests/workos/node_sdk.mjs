@@ -144,6 +144,16 @@ async function scenario(label, workos, { autoPagination }) {
   assert.deepEqual(conns.data, []);
   await rejects(workos.sso.getConnection('conn_01HZZZZZZZZZZZZZZZZZZZZZZZ'), 'NotFoundException');
 
+  // An Admin Portal link that opens: the link page of Lanyard's portal.
+  const portal = workos.adminPortal ?? workos.portal; // 12.x renamed it
+  const { link } = await portal.generateLink({ organization: created[2].id, intent: 'dsync', returnUrl: 'https://vendor.example/settings' });
+  const page = await fetch(link, { redirect: 'manual' });
+  assert.equal(page.status, 200, `${link} opens`);
+  assert.match(page.headers.get('content-type'), /text\/html/);
+  await page.arrayBuffer();
+  await rejects(portal.generateLink({ organization: created[2].id, intent: 'bring_your_own_key' }), 'UnprocessableEntityException');
+  await rejects(portal.generateLink({ organization: 'org_01HZZZZZZZZZZZZZZZZZZZZZZZ', intent: 'sso' }), 'NotFoundException');
+
   // Delete.
   await workos.organizations.deleteOrganization(created[11].id);
   await rejects(workos.organizations.getOrganization(created[11].id), 'NotFoundException');

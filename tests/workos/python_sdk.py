@@ -76,6 +76,9 @@ expect(NotFoundError, domains.get_organization_domain, claim.id)
 assert list(client.sso.list_connections(organization_id=created[0].id).data) == []
 expect(NotFoundError, client.sso.get_connection, "conn_01HZZZZZZZZZZZZZZZZZZZZZZZ")
 
+link = client.admin_portal.generate_link(organization=created[3].id, intent="sso").link
+assert "/portal/link/" in link, link
+
 orgs.delete_organization(created[6].id)
 expect(NotFoundError, orgs.get_organization, created[6].id)
 

@@ -8,6 +8,7 @@
 //! body into WorkOS's shape on the way out, so the SDKs raise their typed exceptions.
 
 pub mod organizations;
+pub mod portal;
 pub mod sso;
 
 use axum::body::Body;
@@ -94,6 +95,7 @@ pub fn owns(path: &str) -> bool {
 pub fn router(state: AppState) -> Router {
     organizations::routes()
         .merge(sso::routes())
+        .merge(portal::routes())
         .route_layer(middleware::from_fn(rest::refuse_nul_in_path))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

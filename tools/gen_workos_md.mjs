@@ -1,0 +1,91 @@
+// Writes docs/workos.md: what the WorkOS-compatible API covers, with a row for every endpoint of
+// WorkOS's OpenAPI document (npm @workos/openapi-spec). Edit `supported` and `planned` below as
+// endpoints land, then run from the repository root: node tools/gen_workos_md.mjs
+import { readFileSync, writeFileSync } from 'node:fs';
+import YAML from 'yaml';
+const spec = YAML.parse(readFileSync('node_modules/@workos/openapi-spec/open-api-spec.yaml', 'utf8'));
+const supported = {
+  'GET /organizations': 'newest first by default; `domains` (any state) and `search` (name, case-insensitive) filters',
+  'POST /organizations': '`domain_data` (`verified` = vouched for by the vendor, `pending` = proved by DNS) and legacy `domains` are written in the same transaction as the organization; a domain verified by another organization refuses the whole create (409 `domain_claimed`). `allow_profiles_outside_organization: true` → 422',
+  'GET /organizations/{id}': 'domains inline',
+  'PUT /organizations/{id}': 'partial; `domain_data` makes the claims exactly that set; `metadata: null` clears; `stripe_customer_id` → 422 (Lanyard keeps no billing data)',
+  'DELETE /organizations/{id}': 'soft delete: the audit trail stays',
+  'GET /organizations/external_id/{external_id}': '',
+  'POST /organization_domains': 'a pending claim, proved by a DNS TXT record',
+  'GET /organization_domains/{id}': 'a lapsed claim (record gone past the grace period) is `unverified`; `verification_prefix` is the TXT record name, `verification_token` its value',
+  'DELETE /organization_domains/{id}': '',
+  'POST /organization_domains/{id}/verify': 'checks DNS now; answers 201 (as WorkOS documents it) with the state after the check, whatever the outcome',
+  'POST /sso/token': 'form (Node) or JSON (Python); the API key as `client_secret` or `Authorization: Bearer`; the one-time code (60 s) for the profile and a 10-minute access token (`lanyard_sat_…`, stored hashed); OAuth-style errors (`invalid_client`, `invalid_grant`, `unsupported_grant_type`); no PKCE public clients',
+  'GET /sso/profile': 'the access token only (never an API key); reads nothing once the member is suspended or removed, or the organization deleted',
+  'GET /connections': 'every organization\'s, newest first; `organization_id`, `connection_type`, `domain` (verified by the organization) and `search` filters',
+  'GET /connections/{id}': '`status` is `linked` when active; `domains` are the organization\'s verified domains',
+  'DELETE /connections/{id}': '',
+  'POST /portal/generate_link': 'a Lanyard setup link valid 5 minutes for the steps of `intent` (default `sso`; `certificate_renewal` opens the SSO step); `bring_your_own_key` → 422; `success_url` is not used (the portal returns to `return_url`)',
+};
+const planned = ['/sso', '/connections', '/directories', '/directory_users', '/directory_groups', '/events', '/webhook_endpoints', '/audit_logs/events', '/audit_logs/exports', '/portal/generate_link', '/user_management/invitations', '/user_management/organization_memberships'];
+const rows = [];
+for (const [path, ops] of Object.entries(spec.paths)) {
+  for (const method of Object.keys(ops)) {
+    if (!['get', 'post', 'put', 'patch', 'delete'].includes(method)) continue;
+    const key = `${method.toUpperCase()} ${path}`;
+    let status, note;
+    if (key === 'GET /sso/authorize') { rows.push("| `GET /sso/authorize` | partial | Lanyard's own sign-in start: `organization`, `connection`, `login_hint`, `state`, `redirect_uri` (allow-listed); `client_id` and `response_type` are accepted; `domain_hint`, `provider` and PKCE not yet |"); continue; }
+    if (key in supported) { status = 'supported'; note = supported[key]; }
+    else if (planned.some((p) => path === p || path.startsWith(p + '/'))) { status = 'planned'; note = 'answers a JSON 404 until it lands'; }
+    else { status = 'not provided'; note = 'JSON 404 that names the product'; }
+    rows.push(`| \`${key}\` | ${status} | ${note} |`);
+  }
+}
+const md = `# WorkOS-compatible API
+
+With \`LANYARD_WORKOS_COMPAT=true\`, Lanyard serves WorkOS's own paths at the root of its public
+URL. A vendor whose code uses the official WorkOS SDKs points them at Lanyard by changing the API
+host (Node: \`apiHostname\`, \`port\`, \`https\`; Python: \`WORKOS_BASE_URL\`) and puts a Lanyard
+API key (\`lanyard_sk_…\`) where the WorkOS key was.
+
+## What is the same as on \`/api/v1\`
+- The same API keys, rate limits, failed-authentication throttling and idempotency
+  (\`Idempotency-Key\`, 24 hours; the SDKs add one to every POST).
+- The same checks and audit events: a change made here is audited, emitted to the events feed and
+  webhooks, exactly as the same change made through \`/api/v1\`.
+
+## What differs from \`/api/v1\`
+- **Shapes** are WorkOS's: \`object\` on every resource, timestamps as ISO 8601 strings with
+  milliseconds, lists as \`{object: "list", data, list_metadata: {before, after}}\`.
+- **Lists**: \`limit\` 1–100 (default 10), \`order\` \`desc\` (default), \`asc\` or \`normal\`,
+  \`before\`/\`after\` by object id; array filters comma-joined (\`domains=a.com,b.com\`).
+- **Errors**: \`{code, message}\`, plus \`errors: [{field, code, message}]\` on 422; never a
+  top-level \`error\` key (the Node SDK would raise \`OauthException\`). 404 \`entity_not_found\`,
+  401 \`unauthorized\`, 429 \`rate_limit_exceeded\` with \`Retry-After\`, a taken \`external_id\`
+  400 \`external_id_already_used\` (as WorkOS answers it; \`/api/v1\` says 409).
+- **Bodies**: any content type; an empty body is \`{}\`; unknown fields are ignored (the SDKs send
+  fields Lanyard has no use for), where \`/api/v1\` refuses them.
+- **Browser guard**: these paths are server-to-server; the cross-site check that protects the
+  portal's forms does not apply to them (they authenticate with the API key, never a cookie).
+- **Every path under a WorkOS prefix answers JSON**, never the portal's HTML and never a redirect,
+  also for endpoints Lanyard does not provide.
+- **Ids** are Lanyard's (\`org_…\`, \`dom_…\`); WorkOS documents ids as opaque.
+
+## How it is tested
+\`bash .ci/workos-compat\` starts the real binary (SQLite, then PostgreSQL) and drives it with the
+official SDKs, pinned: npm \`@workos-inc/node\` 12.3.0 and 8.13.0, PyPI \`workos\` 10.8.0. Every
+answer passes through a proxy that validates it against the matching response schema of WorkOS's
+published OpenAPI document (npm \`@workos/openapi-spec\` 0.1.0). Domain verification runs against a
+DNS server the test controls. \`tests/api/workos_compat.rs\` covers the error shapes, the guards and
+pagination on both databases.
+
+## Every WorkOS endpoint
+Generated from \`@workos/openapi-spec\` 0.1.0. *supported*: served as described; *planned*: part of
+the compatible API's scope, not served yet (a JSON 404); *not provided*: a WorkOS product Lanyard
+does not offer (AuthKit, MFA, FGA, Vault, …): a JSON 404 that says so. \`GET /sso/authorize\` is
+Lanyard's own sign-in start, which takes WorkOS's \`organization\`, \`connection\`, \`login_hint\`,
+\`state\` and \`redirect_uri\` today. A vendor's \`getAuthorizationUrl\` → sign-in →
+\`getProfileAndToken\` → \`getProfile\` runs end to end with both Node SDKs and the Python SDK in
+\`tests/api/workos_sdk.rs\` (the certified npm \`oidc-provider\` as the IdP).
+
+| endpoint | status | notes |
+|---|---|---|
+${rows.join('\n')}
+`;
+writeFileSync('docs/workos.md', md);
+console.log(rows.length, 'endpoints');
