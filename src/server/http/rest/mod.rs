@@ -106,37 +106,60 @@ pub(crate) async fn authenticate(
         )
         .into_response();
     };
-    match api_keys::authenticate(&state.db, &presented, now).await {
+    match check_key(&state, &client, &presented, now).await {
+        Ok(principal) => {
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
+        Err(KeyRefusal::Throttled(r)) => r.into_response(),
+        Err(KeyRefusal::Invalid(e)) => RestError::from(e).into_response(),
+    }
+}
+
+/// Why [`check_key`] refused a key.
+pub(crate) enum KeyRefusal {
+    /// Too many failed checks from this client, or too many calls with this key: a 429.
+    Throttled(RestError),
+    /// Unknown, malformed or revoked.
+    Invalid(crate::server::error::AppError),
+}
+
+/// Checks a presented API key with both rate limits: failed checks per client address
+/// (`API_AUTH_FAILURE`), calls per key (`API`).
+pub(crate) async fn check_key(
+    state: &AppState,
+    client: &str,
+    presented: &str,
+    now: i64,
+) -> Result<api_keys::ApiPrincipal, KeyRefusal> {
+    match api_keys::authenticate(&state.db, presented, now).await {
         Ok(principal) => {
             if !state
                 .limiter
                 .check("api", &principal.key_id, limits::API, now)
                 .await
             {
-                return RestError::new(
+                return Err(KeyRefusal::Throttled(RestError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "rate_limited",
                     "this API key sent too many requests; retry in a minute",
-                )
-                .into_response();
+                )));
             }
-            req.extensions_mut().insert(principal);
-            next.run(req).await
+            Ok(principal)
         }
         Err(e) => {
             if !state
                 .limiter
-                .check("api_auth_failure", &client, limits::API_AUTH_FAILURE, now)
+                .check("api_auth_failure", client, limits::API_AUTH_FAILURE, now)
                 .await
             {
-                return RestError::new(
+                return Err(KeyRefusal::Throttled(RestError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "rate_limited",
                     "too many failed authentications; retry in a minute",
-                )
-                .into_response();
+                )));
             }
-            RestError::from(e).into_response()
+            Err(KeyRefusal::Invalid(e))
         }
     }
 }

@@ -16,10 +16,10 @@ use crate::server::audit::RequestContext;
 use crate::server::crypto::{hash_secret, new_secret};
 use crate::server::db::{self, connections::ConnectionRow};
 use crate::server::error::AppError;
-use crate::server::http::ratelimit::limits;
 use crate::server::http::rest::error::{ApiResult, RestError};
 use crate::server::http::rest::extract::ApiPath;
-use crate::server::service::api_keys::{self, ApiPrincipal};
+use crate::server::http::rest::{self};
+use crate::server::service::api_keys::ApiPrincipal;
 use crate::server::service::{connections, sso};
 use crate::server::state::AppState;
 use crate::server::timefmt::rfc3339;
@@ -175,39 +175,16 @@ async fn token(
         );
     };
     let client = ctx.ip.clone().unwrap_or_else(|| "unknown".into());
-    let principal = match api_keys::authenticate(&state.db, key, now).await {
+    let principal = match rest::check_key(&state, &client, key, now).await {
         Ok(p) => p,
-        Err(_) => {
-            if !state
-                .limiter
-                .check("api_auth_failure", &client, limits::API_AUTH_FAILURE, now)
-                .await
-            {
-                return RestError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    "too many failed authentications; retry in a minute",
-                )
-                .into_response();
-            }
+        Err(rest::KeyRefusal::Throttled(r)) => return r.into_response(),
+        Err(rest::KeyRefusal::Invalid(_)) => {
             return oauth_error(
                 "invalid_client",
                 "the client_secret is not a live Lanyard API key",
-            );
+            )
         }
     };
-    if !state
-        .limiter
-        .check("api", &principal.key_id, limits::API, now)
-        .await
-    {
-        return RestError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "this API key sent too many requests; retry in a minute",
-        )
-        .into_response();
-    }
     if body.grant_type.as_deref() != Some("authorization_code") {
         return oauth_error(
             "unsupported_grant_type",
