@@ -47,7 +47,8 @@ pub fn routes() -> Router<AppState> {
         .route("/organization_domains", post(create_domain))
         .route(
             "/organization_domains/{id}",
-            get(get_domain).delete(delete_domain),
+            // The same as `/api/v1/domains/{id}`.
+            get(get_domain).delete(crate::server::http::rest::domains::delete_domain),
         )
         .route("/organization_domains/{id}/verify", post(verify_domain))
 }
@@ -431,15 +432,4 @@ async fn verify_domain(
     let org = domains::organization_of(&state, &id).await?;
     domains::check(&state, &p.actor(), &ctx, &org, &id).await?;
     Ok((StatusCode::CREATED, Json(read_domain(&state, &id).await?)).into_response())
-}
-
-async fn delete_domain(
-    State(state): State<AppState>,
-    Extension(p): Extension<ApiPrincipal>,
-    Extension(ctx): Extension<RequestContext>,
-    ApiPath(id): ApiPath<DomainId>,
-) -> ApiResult<StatusCode> {
-    let org = domains::organization_of(&state, &id).await?;
-    domains::remove(&state, &p.actor(), &ctx, &org, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

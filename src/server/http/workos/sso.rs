@@ -19,7 +19,6 @@ use crate::server::error::AppError;
 use crate::server::http::rest::error::{ApiResult, RestError};
 use crate::server::http::rest::extract::ApiPath;
 use crate::server::http::rest::{self};
-use crate::server::service::api_keys::ApiPrincipal;
 use crate::server::service::{connections, sso};
 use crate::server::state::AppState;
 use crate::server::timefmt::rfc3339;
@@ -53,7 +52,8 @@ pub fn routes() -> Router<AppState> {
         .route("/connections", get(list_connections))
         .route(
             "/connections/{id}",
-            get(get_connection).delete(delete_connection),
+            // The same as `/api/v1/connections/{id}`.
+            get(get_connection).delete(crate::server::http::rest::connections::delete_connection),
         )
 }
 
@@ -434,17 +434,6 @@ async fn get_connection(
         .ok_or(AppError::NotFound("connection"))?;
     let verified = verified_domains(&mut conn, &[org.as_str()]).await?;
     Ok(Json(render_connection(row, &verified)))
-}
-
-async fn delete_connection(
-    State(state): State<AppState>,
-    Extension(p): Extension<ApiPrincipal>,
-    Extension(ctx): Extension<RequestContext>,
-    ApiPath(id): ApiPath<ConnectionId>,
-) -> ApiResult<StatusCode> {
-    let org = connections::organization_of(&state, &id).await?;
-    connections::delete(&state, &p.actor(), &ctx, &org, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]
