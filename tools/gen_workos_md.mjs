@@ -20,9 +20,23 @@ const supported = {
   'GET /connections': 'every organization\'s, newest first; `organization_id`, `connection_type`, `domain` (verified by the organization) and `search` filters',
   'GET /connections/{id}': '`status` is `linked` when active; `domains` are the organization\'s verified domains',
   'DELETE /connections/{id}': '',
+  'GET /directories': 'every organization\'s, newest first; `organization_id`, `domain` (verified by the organization) and `search` (name) filters; `type` from the directory\'s IdP (`okta scim v2.0`, `azure scim v2.0`, …), `state` `linked`, `external_key` the directory id (the key in its SCIM URL), `metadata` counts users and groups',
+  'GET /directories/{id}': '`domain` is the organization\'s oldest verified domain',
+  'DELETE /directories/{id}': 'Lanyard\'s semantics (204): the SCIM tokens stop at once and the members the directory managed are suspended; its users and groups are no longer listed',
+  'GET /directory_users': '`directory` or `group` is required (422 names `directory`), an unknown one is 404; `idp_id` (the SCIM `externalId`, else Lanyard\'s id) and `email` (any case) filters; each user carries its groups as whole `directory_group` objects and, when it has a membership, `role`/`roles` as `{slug}`; `custom_attributes` is a fixed map from the SCIM enterprise extension (`department`, `division`, `cost_center`, `employee_number`, `organization`, `manager_id`) plus `job_title` — WorkOS\'s per-environment attribute mapping has no Lanyard equivalent; `raw_attributes` is the SCIM resource as stored (never a password)',
+  'GET /directory_users/{id}': 'with groups',
+  'GET /directory_groups': '`directory` or `user` is required; `idp_id` is the SCIM `externalId`, else Lanyard\'s id; `raw_attributes` is the SCIM resource without `members`',
+  'GET /directory_groups/{id}': '',
   'POST /portal/generate_link': 'a Lanyard setup link valid 5 minutes for the steps of `intent` (default `sso`; `certificate_renewal` opens the SSO step); `bring_your_own_key` → 422; `success_url` is not used (the portal returns to `return_url`)',
 };
 const planned = ['/sso', '/connections', '/directories', '/directory_users', '/directory_groups', '/events', '/webhook_endpoints', '/audit_logs/events', '/audit_logs/exports', '/portal/generate_link', '/user_management/invitations', '/user_management/organization_memberships'];
+// Routes @workos-inc/node 12 calls that the document does not list.
+const extra = [
+  '| `GET /directories/{id}/users` | supported | Node SDK 12 `listDirectoryUsers`: `group`, `idp_id`, `email` filters; users without `groups` (WorkOS\'s `DirectoryUser`) |',
+  '| `GET /directories/{id}/users/{user}` | supported | Node SDK 12 `getDirectoryUser`; a user of another directory is 404 |',
+  '| `GET /directories/{id}/groups` | supported | Node SDK 12 `listDirectoryGroups`: `user` filter |',
+  '| `GET /directories/{id}/groups/{group}` | supported | Node SDK 12 `getDirectoryGroup`; a group of another directory is 404 |',
+];
 const rows = [];
 for (const [path, ops] of Object.entries(spec.paths)) {
   for (const method of Object.keys(ops)) {
@@ -85,7 +99,7 @@ Lanyard's own sign-in start, which takes WorkOS's \`organization\`, \`connection
 
 | endpoint | status | notes |
 |---|---|---|
-${rows.join('\n')}
+${[...rows, ...extra].join('\n')}
 `;
 writeFileSync('docs/workos.md', md);
 console.log(rows.length, 'endpoints');

@@ -575,7 +575,313 @@ async fn sso_token_and_profile_refuse_what_they_should(d: Dialect) {
     }
 }
 
+/// Directory Sync reads: directories across organizations, users with their full group
+/// objects, groups, the filters WorkOS has, the directory-scoped routes of Node SDK 12, and
+/// nothing of a deleted directory or of another directory through a scoped route.
+async fn directory_sync_reads(d: Dialect) {
+    use crate::helpers::scim::{self, create_dir, create_group, create_user, push_inactive};
+    let app = compat_app(d).await;
+    let a = app.create_org("A").await;
+    let b = app.create_org("B").await;
+    crate::helpers::verified_domain(&app, &a, "a.example").await;
+    let da = create_dir(&app, &a, "entra").await;
+    let db = create_dir(&app, &b, "okta").await;
+    let ann = create_user(&app, &da, "ann@a.example").await;
+    let r = scim::scim(
+        &app,
+        &da,
+        Method::POST,
+        "/Users",
+        Some(json!({
+            "schemas": [scim::USER, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+            "userName": "bob@a.example", "externalId": "ext-bob", "title": "Engineer",
+            "name": {"givenName": "Bob", "familyName": "Ray"},
+            "emails": [{"value": "Bob@a.example", "primary": true}], "active": true,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "R&D"}
+        })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let bob = r.json()["id"].as_str().unwrap().to_owned();
+    push_inactive(&app, &da, "cy@a.example").await;
+    let eng = create_group(&app, &da, "Engineering", &[&ann, &bob]).await;
+    let ops = create_group(&app, &da, "Ops", &[&bob]).await;
+    let other = create_user(&app, &db, "dan@b.example").await;
+    let other_group = create_group(&app, &db, "B team", &[&other]).await;
+
+    // Directories: every organization's, newest first, or filtered.
+    let list = app.api(Method::GET, "/directories", None).await.json();
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [db.id.as_str(), da.id.as_str()]);
+    let one = app
+        .api(
+            Method::GET,
+            &format!("/directories?organization_id={a}"),
+            None,
+        )
+        .await
+        .json();
+    let dir = &one["data"][0];
+    assert_eq!(one["data"].as_array().unwrap().len(), 1);
+    assert_eq!(dir["object"], "directory");
+    assert_eq!(dir["type"], "azure scim v2.0");
+    assert_eq!(dir["state"], "linked");
+    assert_eq!(dir["domain"], "a.example");
+    assert_eq!(dir["external_key"], da.id.as_str());
+    assert_eq!(
+        dir["metadata"],
+        json!({"users": {"active": 2, "inactive": 1}, "groups": 2})
+    );
+    let by_domain = app
+        .api(Method::GET, "/directories?domain=A.example", None)
+        .await
+        .json();
+    assert_eq!(by_domain["data"].as_array().unwrap().len(), 1);
+    let search = app
+        .api(Method::GET, "/directories?search=OKTA", None)
+        .await
+        .json();
+    assert_eq!(search["data"][0]["id"], db.id.as_str());
+    assert!(app
+        .api(Method::GET, &format!("/directories/{}", db.id), None)
+        .await
+        .json()["domain"]
+        .is_null());
+
+    // Users: a directory's, newest first, with their groups as whole objects.
+    let r = app
+        .api(
+            Method::GET,
+            &format!("/directory_users?directory={}", da.id),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let users = r.json();
+    assert_eq!(users["data"].as_array().unwrap().len(), 3);
+    let u_bob = users["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == bob.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(u_bob["idp_id"], "ext-bob");
+    assert_eq!(u_bob["first_name"], "Bob");
+    assert_eq!(u_bob["organization_id"], a.as_str());
+    assert_eq!(u_bob["custom_attributes"]["department"], "R&D");
+    let groups: Vec<&str> = u_bob["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(groups, ["Engineering", "Ops"]);
+    assert_eq!(u_bob["groups"][0]["object"], "directory_group");
+    assert!(
+        u_bob["groups"][0]["raw_attributes"]
+            .get("members")
+            .is_none(),
+        "no member list in a group"
+    );
+    // Paging by two.
+    let p1 = app
+        .api(
+            Method::GET,
+            &format!("/directory_users?directory={}&limit=2", da.id),
+            None,
+        )
+        .await
+        .json();
+    let after = p1["list_metadata"]["after"].as_str().unwrap().to_owned();
+    let p2 = app
+        .api(
+            Method::GET,
+            &format!("/directory_users?directory={}&limit=2&after={after}", da.id),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(p2["data"].as_array().unwrap().len(), 1);
+    assert!(p2["list_metadata"]["after"].is_null());
+    // Filters: group, IdP id, email (any case).
+    let of_ops = app
+        .api(Method::GET, &format!("/directory_users?group={ops}"), None)
+        .await
+        .json();
+    assert_eq!(
+        of_ops["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        [bob.as_str()]
+    );
+    let by_idp = app
+        .api(
+            Method::GET,
+            &format!("/directory_users?directory={}&idp_id=ext-bob", da.id),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(by_idp["data"][0]["id"], bob.as_str());
+    let by_email = app
+        .api(
+            Method::GET,
+            &format!("/directory_users?directory={}&email=ANN@a.example", da.id),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(by_email["data"][0]["id"], ann.as_str());
+    // A group of another directory with this directory: nothing.
+    let mixed = app
+        .api(
+            Method::GET,
+            &format!("/directory_users?directory={}&group={other_group}", da.id),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(mixed["data"].as_array().unwrap().len(), 0);
+    // Without a scope: 422 naming `directory`; an unknown scope: 404.
+    let r = app.api(Method::GET, "/directory_users", None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["errors"][0]["field"], "directory");
+    let r = app
+        .api(Method::GET, "/directory_groups?limit=5", None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for path in [
+        "/directory_users?directory=dir_01HZZZZZZZZZZZZZZZZZZZZZZZ".to_owned(),
+        "/directory_users?group=nonsense".to_owned(),
+        "/directory_groups?user=diru_01HZZZZZZZZZZZZZZZZZZZZZZZ".to_owned(),
+        "/directory_users/diru_01HZZZZZZZZZZZZZZZZZZZZZZZ".to_owned(),
+        format!("/directories/{}/users/{other}", da.id),
+        format!("/directories/{}/groups/{other_group}", da.id),
+        format!("/directories/{}/users/{ann}", db.id),
+    ] {
+        let r = app.api(Method::GET, &path, None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.text());
+        assert_eq!(r.json()["code"], "entity_not_found");
+    }
+    let got = app
+        .api(Method::GET, &format!("/directory_users/{ann}"), None)
+        .await
+        .json();
+    assert_eq!(got["groups"][0]["id"], eng.as_str());
+
+    // Groups: a directory's, a user's; the scoped routes of SDK 12 (users without groups).
+    let groups = app
+        .api(
+            Method::GET,
+            &format!("/directory_groups?directory={}&order=asc", da.id),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        groups["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        [eng.as_str(), ops.as_str()]
+    );
+    let of_ann = app
+        .api(Method::GET, &format!("/directory_groups?user={ann}"), None)
+        .await
+        .json();
+    assert_eq!(of_ann["data"].as_array().unwrap().len(), 1);
+    let g = app
+        .api(Method::GET, &format!("/directory_groups/{eng}"), None)
+        .await
+        .json();
+    assert_eq!(
+        (g["name"].as_str(), g["idp_id"].as_str()),
+        (Some("Engineering"), Some(eng.as_str()))
+    );
+    let scoped = app
+        .api(
+            Method::GET,
+            &format!("/directories/{}/users?group={eng}", da.id),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(scoped["data"].as_array().unwrap().len(), 2);
+    assert!(scoped["data"][0].get("groups").is_none());
+    let r = app
+        .api(
+            Method::GET,
+            &format!("/directories/{}/users/{ann}", da.id),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = app
+        .api(
+            Method::GET,
+            &format!("/directories/{}/groups?user={bob}", da.id),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(r["data"].as_array().unwrap().len(), 2);
+    let r = app
+        .api(
+            Method::GET,
+            &format!("/directories/{}/groups/{ops}", da.id),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // Deleting the directory: 204 with Lanyard's semantics; then nothing of it is read.
+    let r = app
+        .api(Method::DELETE, &format!("/directories/{}", da.id), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert!(app
+        .audit_actions(&a)
+        .await
+        .iter()
+        .any(|x| x == "directory.deleted"));
+    for path in [
+        format!("/directories/{}", da.id),
+        format!("/directory_users/{ann}"),
+        format!("/directory_groups/{eng}"),
+        format!("/directory_users?directory={}", da.id),
+        format!("/directory_users?group={eng}"),
+    ] {
+        let r = app.api(Method::GET, &path, None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.text());
+    }
+    let list = app.api(Method::GET, "/directories", None).await.json();
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    // A deleted organization's directory is gone too.
+    app.api(Method::DELETE, &format!("/organizations/{b}"), None)
+        .await;
+    let r = app
+        .api(
+            Method::GET,
+            &format!("/directory_groups/{other_group}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
 crate::both_databases!(
+    directory_sync_reads,
     off_by_default,
     connections_list_get_delete,
     sso_token_and_profile_refuse_what_they_should,

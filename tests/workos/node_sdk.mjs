@@ -1,7 +1,8 @@
 // Drives Lanyard's WorkOS-compatible API with the official Node SDK, as a vendor's code would,
 // configured only with the API host: @workos-inc/node 12.x and the previous major (8.x, through
 // the npm alias workos-node-8). Env: WORKOS_HOST, WORKOS_PORT (the recording proxy), WORKOS_KEY
-// (a Lanyard API key), DNS_PORT (a loopback DNS server this script runs; Lanyard queries it).
+// (a Lanyard API key), DNS_PORT (a loopback DNS server this script runs; Lanyard queries it),
+// LANYARD_URL (Lanyard itself: its own API makes directories, and an IdP's SCIM client pushes).
 import assert from 'node:assert/strict';
 import { WorkOS as WorkOS12 } from '@workos-inc/node';
 import dns2 from 'dns2';
@@ -13,6 +14,7 @@ const host = process.env.WORKOS_HOST;
 const port = Number(process.env.WORKOS_PORT);
 const key = process.env.WORKOS_KEY;
 const run = `${Date.now().toString(36)}`;
+const lanyardUrl = process.env.LANYARD_URL;
 
 // The DNS server Lanyard verifies domains against.
 const txt = new Map();
@@ -39,6 +41,107 @@ async function rejects(promise, name, check) {
     return e;
   }
   assert.fail(`expected ${name}, the call succeeded`);
+}
+
+/// A request to Lanyard itself (not through the proxy): its own API, or SCIM with a directory token.
+async function lanyard(method, path, body, token = key) {
+  const scim = path.startsWith('/scim/');
+  const r = await fetch(lanyardUrl + path, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'content-type': scim ? 'application/scim+json' : 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await r.text();
+  assert.ok(r.ok, `${method} ${path}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+const SCIM_USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+const SCIM_ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+
+/// Directory Sync as a vendor reads it: users and groups an IdP pushed over SCIM, read back
+/// through the SDK, each user with its groups; the 12.x directory-scoped calls when present.
+async function directorySync(label, workos, v12) {
+  const tag = `${label}-dsync-${run}`;
+  const org = await workos.organizations.createOrganization({ name: `${tag} Org` });
+  const dir = await lanyard('POST', `/api/v1/organizations/${org.id}/directories`, { type: 'okta', name: `${tag} Okta` });
+  const push = (method, path, body) => lanyard(method, `/scim/v2/${dir.id}${path}`, body, dir.bearer_token);
+  const users = [];
+  for (let i = 0; i < 12; i++) {
+    users.push(await push('POST', '/Users', {
+      schemas: [SCIM_USER, SCIM_ENTERPRISE],
+      userName: `u${i}@${tag}.example`, externalId: `00u${i}`, active: true,
+      name: { givenName: `Given${i}`, familyName: `Family${i}` },
+      emails: [{ value: `u${i}@${tag}.example`, primary: true, type: 'work' }],
+      [SCIM_ENTERPRISE]: { department: i % 2 ? 'Sales' : 'R&D' },
+    }));
+  }
+  await push('PATCH', `/Users/${users[11].id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', value: { active: false } }] });
+  const group = (name, members) => push('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: name, externalId: `g-${name}`, members: members.map((u) => ({ value: u.id })) });
+  const eng = await group('Engineering', users.slice(0, 7));
+  const leads = await group('Leads', [users[0], users[1]]);
+
+  const dirs = await workos.directorySync.listDirectories({ organizationId: org.id });
+  assert.equal(dirs.data.length, 1);
+  const d = dirs.data[0];
+  assert.equal(d.id, dir.id);
+  assert.equal(d.type, 'okta scim v2.0');
+  assert.equal(d.organizationId, org.id);
+  const got = v12 ? await workos.directorySync.getDirectory({ id: dir.id }) : await workos.directorySync.getDirectory(dir.id);
+  assert.equal(got.name, `${tag} Okta`);
+
+  // Every user, through the SDK's pager over pages of 5, each with its groups.
+  const first = await workos.directorySync.listUsers({ directory: dir.id, limit: 5 });
+  assert.equal(first.data.length, 5);
+  const all = [...first.data];
+  let after = first.listMetadata.after;
+  while (after) {
+    const next = await workos.directorySync.listUsers({ directory: dir.id, limit: 5, after });
+    all.push(...next.data);
+    after = next.listMetadata.after;
+  }
+  assert.deepEqual(all.map((u) => u.id).sort(), users.map((u) => u.id).sort(), 'every pushed user is read back');
+  const u0 = all.find((u) => u.id === users[0].id);
+  assert.equal(u0.idpId, '00u0');
+  assert.equal(u0.firstName, 'Given0');
+  assert.equal(u0.email, `u0@${tag}.example`);
+  assert.equal(u0.customAttributes.department, 'R&D');
+  assert.deepEqual(u0.groups.map((g) => g.name), ['Engineering', 'Leads']);
+  assert.ok(!Number.isNaN(new Date(u0.groups[0].createdAt).getTime()), "a group carries its dates (8.x keeps the string, 12.x a Date)");
+  assert.equal(all.find((u) => u.id === users[11].id).state, 'inactive');
+  const ofLeads = await workos.directorySync.listUsers({ group: leads.id });
+  assert.deepEqual(ofLeads.data.map((u) => u.id).sort(), [users[0].id, users[1].id].sort());
+  const user = v12 ? await workos.directorySync.getUser({ id: users[3].id }) : await workos.directorySync.getUser(users[3].id);
+  assert.deepEqual(user.groups.map((g) => g.id), [eng.id]);
+
+  const groups = await workos.directorySync.listGroups({ directory: dir.id });
+  assert.deepEqual(groups.data.map((g) => g.name).sort(), ['Engineering', 'Leads']);
+  assert.equal(groups.data.find((g) => g.id === eng.id).idpId, 'g-Engineering');
+  const ofUser = await workos.directorySync.listGroups({ user: users[1].id });
+  assert.equal(ofUser.data.length, 2);
+  const g = v12 ? await workos.directorySync.getGroup({ id: leads.id }) : await workos.directorySync.getGroup(leads.id);
+  assert.equal(g.name, 'Leads');
+
+  if (v12) {
+    const scoped = await workos.directorySync.listDirectoryUsers({ directoryId: dir.id, group: eng.id });
+    assert.equal(scoped.data.length, 7);
+    const su = await workos.directorySync.getDirectoryUser({ directoryId: dir.id, userId: users[2].id });
+    assert.equal(su.lastName, 'Family2');
+    const sg = await workos.directorySync.listDirectoryGroups({ directoryId: dir.id, user: users[0].id });
+    assert.equal(sg.data.length, 2);
+    const one = await workos.directorySync.getDirectoryGroup({ directoryId: dir.id, groupId: eng.id });
+    assert.equal(one.name, 'Engineering');
+  }
+  await rejects(workos.directorySync.listUsers({}), 'UnprocessableEntityException');
+  await rejects(v12 ? workos.directorySync.getUser({ id: 'diru_01HZZZZZZZZZZZZZZZZZZZZZZZ' }) : workos.directorySync.getUser('diru_01HZZZZZZZZZZZZZZZZZZZZZZZ'), 'NotFoundException');
+
+  // Deleting the directory: nothing of it is read after.
+  if (v12) await workos.directorySync.deleteDirectory({ id: dir.id });
+  else await workos.directorySync.deleteDirectory(dir.id);
+  await rejects(v12 ? workos.directorySync.getDirectory({ id: dir.id }) : workos.directorySync.getDirectory(dir.id), 'NotFoundException');
+  const gone = await workos.directorySync.listDirectories({ organizationId: org.id });
+  assert.equal(gone.data.length, 0);
+  console.log(`${label}: directory sync ok (${all.length} users, ${groups.data.length} groups)`);
 }
 
 async function scenario(label, workos, { autoPagination }) {
@@ -173,6 +276,8 @@ const opts = { apiHostname: host, port, https: false };
 try {
   await scenario('node-12', new WorkOS12(key, opts), { autoPagination: true });
   await scenario('node-8', new WorkOS8(key, opts), { autoPagination: true });
+  await directorySync('node-12', new WorkOS12(key, opts), true);
+  await directorySync('node-8', new WorkOS8(key, opts), false);
   // A wrong key.
   await rejects(new WorkOS12('lanyard_sk_wrong', opts).organizations.listOrganizations(), 'UnauthorizedException');
   // Every path of WorkOS's document answers JSON (the proxy fails the run otherwise), also where

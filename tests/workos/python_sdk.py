@@ -1,8 +1,11 @@
 """Drives Lanyard's WorkOS-compatible API with the official Python SDK (PyPI workos 10.x), configured
 only through WORKOS_BASE_URL and WORKOS_API_KEY, as a vendor's code would be. Python's models are
 strict: a missing required key raises, so every answer is read in full."""
+import json
+import os
 import sys
 import time
+import urllib.request
 
 from workos import WorkOSClient
 from workos._errors import (
@@ -81,6 +84,62 @@ assert "/portal/link/" in link, link
 
 orgs.delete_organization(created[6].id)
 expect(NotFoundError, orgs.get_organization, created[6].id)
+
+# Directory Sync: users and groups pushed over SCIM (as an IdP does, straight to Lanyard), read
+# back through the SDK. The directory itself is made with Lanyard's own API.
+lanyard = os.environ["LANYARD_URL"]
+key = os.environ["WORKOS_API_KEY"]
+
+
+def call(method, path, body=None, token=key):
+    scim = path.startswith("/scim/")
+    req = urllib.request.Request(
+        lanyard + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/scim+json" if scim else "application/json",
+        },
+    )
+    with urllib.request.urlopen(req) as r:
+        text = r.read()
+        return json.loads(text) if text else None
+
+
+dsync = client.directory_sync
+d_org = orgs.create_organization(name=f"{tag} Dsync")
+d = call("POST", f"/api/v1/organizations/{d_org.id}/directories", {"type": "entra", "name": f"{tag} Entra"})
+pushed = []
+for i in range(7):
+    pushed.append(call("POST", f"/scim/v2/{d['id']}/Users", {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": f"p{i}@{tag}.example", "externalId": f"aad-{i}", "active": i != 6,
+        "name": {"givenName": f"G{i}", "familyName": f"F{i}"},
+        "emails": [{"value": f"p{i}@{tag}.example", "primary": True}],
+    }, d["bearer_token"]))
+grp = call("POST", f"/scim/v2/{d['id']}/Groups", {
+    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Admins",
+    "members": [{"value": pushed[0]["id"]}, {"value": pushed[1]["id"]}],
+}, d["bearer_token"])
+listed = dsync.list_directories(organization_id=d_org.id).data
+assert [x.id for x in listed] == [d["id"]] and listed[0].type == "azure scim v2.0", listed
+assert dsync.get_directory(d["id"]).metadata.users.inactive == 1
+read = list(dsync.list_users(directory=d["id"], limit=3).auto_paging_iter())
+assert sorted(u.id for u in read) == sorted(u["id"] for u in pushed), read
+u0 = next(u for u in read if u.id == pushed[0]["id"])
+assert u0.idp_id == "aad-0" and u0.first_name == "G0" and [g.name for g in u0.groups] == ["Admins"], u0
+assert next(u for u in read if u.id == pushed[6]["id"]).state == "inactive"
+assert sorted(u.id for u in dsync.list_users(group=grp["id"]).data) == sorted([pushed[0]["id"], pushed[1]["id"]])
+assert dsync.get_user(pushed[1]["id"]).groups[0].id == grp["id"]
+assert [g.id for g in dsync.list_groups(directory=d["id"]).data] == [grp["id"]]
+assert [g.id for g in dsync.list_groups(user=pushed[0]["id"]).data] == [grp["id"]]
+assert dsync.get_group(grp["id"]).name == "Admins"
+expect(UnprocessableEntityError, dsync.list_users)
+expect(NotFoundError, dsync.get_group, "dirg_01HZZZZZZZZZZZZZZZZZZZZZZZ")
+dsync.delete_directory(d["id"])
+expect(NotFoundError, dsync.get_directory, d["id"])
+print(f"python SDK: directory sync ok ({len(read)} users)")
 
 expect(AuthenticationError, WorkOSClient(api_key="lanyard_sk_wrong").organizations.list_organizations)
 print("python SDK: all scenarios passed")

@@ -322,53 +322,32 @@ pub async fn page(
     if f.kinds.as_ref().is_some_and(Vec::is_empty) {
         return Ok(Vec::new());
     }
-    let mut sql = format!(
+    let mut q = super::Filtered::new(format!(
         "SELECT {CONN_COLUMNS} FROM connections WHERE deleted_at IS NULL \
          AND organization_id IN (SELECT id FROM organizations WHERE deleted_at IS NULL)"
-    );
-    let mut binds: Vec<String> = Vec::new();
-    let next = |binds: &mut Vec<String>, v: String| {
-        binds.push(v);
-        format!("${}", binds.len())
-    };
+    ));
     if let Some(org) = &f.organization_id {
-        let p = next(&mut binds, org.clone());
-        sql.push_str(&format!(" AND organization_id = {p}"));
+        q.and("organization_id = {}", org);
     }
     if let Some(kinds) = &f.kinds {
         let alternatives: Vec<String> = kinds
             .iter()
             .map(|(kind, idp)| {
-                let k = next(&mut binds, (*kind).to_owned());
-                let i = next(&mut binds, (*idp).to_owned());
+                let k = q.param(*kind);
+                let i = q.param(*idp);
                 format!("(kind = {k} AND idp = {i})")
             })
             .collect();
-        sql.push_str(&format!(" AND ({})", alternatives.join(" OR ")));
+        q.raw(&format!("({})", alternatives.join(" OR ")));
     }
     if let Some(domain) = &f.domain {
-        let p = next(&mut binds, domain.clone());
-        sql.push_str(&format!(
-            " AND organization_id IN (SELECT organization_id FROM domains WHERE domain = {p} AND state = 'verified' AND deleted_at IS NULL)"
-        ));
+        q.and(
+            "organization_id IN (SELECT organization_id FROM domains WHERE domain = {} AND state = 'verified' AND deleted_at IS NULL)",
+            domain,
+        );
     }
     if let Some(s) = &f.search {
-        let escaped = s
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        let p = next(&mut binds, format!("%{escaped}%"));
-        sql.push_str(&format!(" AND LOWER(name) LIKE {p} ESCAPE '\\'"));
+        q.contains("name", s);
     }
-    if let Some(from) = &keyset.from {
-        next(&mut binds, from.clone());
-    }
-    sql.push_str(&keyset.condition("id", binds.len()));
-    sql.push_str(&keyset.order("id"));
-    let mut q = sqlx::query_as(&sql);
-    for b in &binds {
-        q = q.bind(b);
-    }
-    q.fetch_all(conn).await
+    q.fetch_page(conn, keyset).await
 }

@@ -215,3 +215,82 @@ pub async fn has_authoritative(
         .await?;
     Ok(n > 0)
 }
+
+/// `directories` rows whose directory and organization are both live (an SQL condition on `id`).
+pub(crate) const LIVE_DIRECTORY_IDS: &str = "SELECT d.id FROM directories d JOIN organizations o ON o.id = d.organization_id WHERE d.deleted_at IS NULL AND o.deleted_at IS NULL";
+
+/// Filters of a page of directories across organizations.
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub organization_id: Option<String>,
+    /// A domain the directory's organization has verified (lower case).
+    pub domain: Option<String>,
+    /// Part of the name, case-insensitive.
+    pub search: Option<String>,
+}
+
+/// A page of live directories of live organizations, in id order (see [`super::Keyset`]).
+pub async fn page(
+    conn: &mut Conn,
+    keyset: &super::Keyset,
+    f: &ListFilter,
+) -> Result<Vec<DirectoryRow>, sqlx::Error> {
+    let mut q = super::Filtered::new(format!(
+        "SELECT {DIR_COLS} FROM directories WHERE id IN ({LIVE_DIRECTORY_IDS})"
+    ));
+    if let Some(org) = &f.organization_id {
+        q.and("organization_id = {}", org);
+    }
+    if let Some(domain) = &f.domain {
+        q.and(
+            "organization_id IN (SELECT organization_id FROM domains WHERE domain = {} AND state = 'verified' AND deleted_at IS NULL)",
+            domain,
+        );
+    }
+    if let Some(s) = &f.search {
+        q.contains("name", s);
+    }
+    q.fetch_page(conn, keyset).await
+}
+
+/// A live directory of a live organization, by id alone.
+pub async fn get_live(
+    conn: &mut Conn,
+    id: &DirectoryId,
+) -> Result<Option<DirectoryRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {DIR_COLS} FROM directories WHERE id = $1 AND id IN ({LIVE_DIRECTORY_IDS})"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// How many active and inactive users and how many groups a directory holds.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DirectorySize {
+    pub directory_id: String,
+    pub active: i64,
+    pub inactive: i64,
+    pub groups: i64,
+}
+
+/// [`DirectorySize`] of each of `ids`: one statement for a page of directories.
+pub async fn sizes(conn: &mut Conn, ids: &[&str]) -> Result<Vec<DirectorySize>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT d.id AS directory_id, \
+         (SELECT COUNT(*) FROM directory_users u WHERE u.directory_id = d.id AND u.active = 1) AS active, \
+         (SELECT COUNT(*) FROM directory_users u WHERE u.directory_id = d.id AND u.active = 0) AS inactive, \
+         (SELECT COUNT(*) FROM directory_groups g WHERE g.directory_id = d.id) AS \"groups\" \
+         FROM directories d WHERE d.id IN ({})",
+        super::placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query_as(&sql);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    q.fetch_all(conn).await
+}

@@ -310,3 +310,75 @@ pub async fn member_counts(
         .fetch_all(conn)
         .await
 }
+
+/// Filters of a page of directory groups across directories.
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub directory_id: Option<String>,
+    /// Groups this directory user belongs to.
+    pub user_id: Option<String>,
+}
+
+/// A page of groups of live directories of live organizations, in id order.
+pub async fn page_live(
+    conn: &mut Conn,
+    keyset: &super::Keyset,
+    f: &ListFilter,
+) -> Result<Vec<DirGroupRow>, sqlx::Error> {
+    let mut q = super::Filtered::new(format!(
+        "SELECT {GROUP_COLS} FROM directory_groups WHERE directory_id IN ({})",
+        super::directories::LIVE_DIRECTORY_IDS
+    ));
+    if let Some(d) = &f.directory_id {
+        q.and("directory_id = {}", d);
+    }
+    if let Some(u) = &f.user_id {
+        q.and(
+            "id IN (SELECT group_id FROM directory_group_members WHERE user_id = {})",
+            u,
+        );
+    }
+    q.fetch_page(conn, keyset).await
+}
+
+/// A group of a live directory of a live organization, by id alone.
+pub async fn get_live(conn: &mut Conn, id: &str) -> Result<Option<DirGroupRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {GROUP_COLS} FROM directory_groups WHERE id = $1 AND directory_id IN ({})",
+        super::directories::LIVE_DIRECTORY_IDS
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A group of one of several directory users.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MemberGroup {
+    /// The directory user.
+    pub member_id: String,
+    #[sqlx(flatten)]
+    pub group: DirGroupRow,
+}
+
+/// The groups of each of `user_ids` (whole rows, by group name): one statement for a page.
+pub async fn groups_of_members(
+    conn: &mut Conn,
+    user_ids: &[&str],
+) -> Result<Vec<MemberGroup>, sqlx::Error> {
+    if user_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT m.user_id AS member_id, g.id, g.directory_id, g.organization_id, g.display_name, g.external_id, \
+         g.resource, g.version, g.created_at, g.updated_at \
+         FROM directory_group_members m JOIN directory_groups g ON g.id = m.group_id \
+         WHERE m.user_id IN ({}) ORDER BY m.user_id, g.display_name, g.id",
+        super::placeholders(1, user_ids.len())
+    );
+    let mut q = sqlx::query_as(&sql);
+    for id in user_ids {
+        q = q.bind(*id);
+    }
+    q.fetch_all(conn).await
+}

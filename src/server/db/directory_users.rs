@@ -315,3 +315,54 @@ mod tests {
         }
     }
 }
+
+/// Filters of a page of directory users across directories.
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub directory_id: Option<String>,
+    /// Members of this group.
+    pub group_id: Option<String>,
+    /// The IdP's id: the SCIM `externalId`, or Lanyard's id when the IdP sent none.
+    pub idp_id: Option<String>,
+    /// The primary email (compared in lower case).
+    pub email: Option<String>,
+}
+
+/// A page of users of live directories of live organizations, in id order.
+pub async fn page_live(
+    conn: &mut Conn,
+    keyset: &super::Keyset,
+    f: &ListFilter,
+) -> Result<Vec<DirUserRow>, sqlx::Error> {
+    let mut q = super::Filtered::new(format!(
+        "SELECT {USER_COLS} FROM directory_users WHERE directory_id IN ({})",
+        super::directories::LIVE_DIRECTORY_IDS
+    ));
+    if let Some(d) = &f.directory_id {
+        q.and("directory_id = {}", d);
+    }
+    if let Some(g) = &f.group_id {
+        q.and(
+            "id IN (SELECT user_id FROM directory_group_members WHERE group_id = {})",
+            g,
+        );
+    }
+    if let Some(i) = &f.idp_id {
+        q.and("COALESCE(external_id, id) = {}", i);
+    }
+    if let Some(e) = &f.email {
+        q.and("LOWER(email) = {}", &e.to_lowercase());
+    }
+    q.fetch_page(conn, keyset).await
+}
+
+/// A user of a live directory of a live organization, by id alone.
+pub async fn get_live(conn: &mut Conn, id: &str) -> Result<Option<DirUserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLS} FROM directory_users WHERE id = $1 AND directory_id IN ({})",
+        super::directories::LIVE_DIRECTORY_IDS
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}

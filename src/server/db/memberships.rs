@@ -584,3 +584,31 @@ pub async fn removal_skipped_since(
     .await?;
     Ok(n > 0)
 }
+
+/// A membership's role, keyed by its organization and user.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MemberRole {
+    pub organization_id: String,
+    pub user_id: String,
+    pub role: String,
+}
+
+/// The roles of `user_ids`' memberships in any organization: one statement for a page of
+/// directory users spanning organizations (the caller keeps the pairs it asked about).
+pub async fn roles_of_users(
+    conn: &mut Conn,
+    user_ids: &[&str],
+) -> Result<Vec<MemberRole>, sqlx::Error> {
+    if user_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT organization_id, user_id, role FROM memberships WHERE user_id IN ({})",
+        super::placeholders(1, user_ids.len())
+    );
+    let mut q = sqlx::query_as(&sql);
+    for id in user_ids {
+        q = q.bind(*id);
+    }
+    q.fetch_all(conn).await
+}

@@ -768,6 +768,73 @@ impl Keyset {
     }
 }
 
+/// A `SELECT … WHERE …` that filters add conditions to, each bound to text values, read as one
+/// [`Keyset`] page (the lists of the WorkOS-compatible API).
+pub(crate) struct Filtered {
+    sql: String,
+    binds: Vec<String>,
+}
+
+impl Filtered {
+    /// `select` ends in a `WHERE` condition that the filters are AND-ed to.
+    pub fn new(select: String) -> Self {
+        Filtered {
+            sql: select,
+            binds: Vec::new(),
+        }
+    }
+
+    /// Binds `value` and returns its placeholder.
+    pub fn param(&mut self, value: impl Into<String>) -> String {
+        self.binds.push(value.into());
+        format!("${}", self.binds.len())
+    }
+
+    /// ` AND <condition>` with its `{}` standing for `value`'s placeholder.
+    pub fn and(&mut self, condition: &str, value: &str) {
+        let p = self.param(value);
+        self.raw(&condition.replace("{}", &p));
+    }
+
+    /// ` AND <condition>`, its parameters already bound with [`Filtered::param`].
+    pub fn raw(&mut self, condition: &str) {
+        self.sql.push_str(" AND ");
+        self.sql.push_str(condition);
+    }
+
+    /// ` AND LOWER(column)` contains `needle` (lower-cased; `%`, `_` and `\` match themselves).
+    pub fn contains(&mut self, column: &str, needle: &str) {
+        let escaped = needle
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let p = self.param(format!("%{escaped}%"));
+        self.raw(&format!("LOWER({column}) LIKE {p} ESCAPE '\\'"));
+    }
+
+    /// The rows of one page by `id`.
+    pub async fn fetch_page<T>(
+        mut self,
+        conn: &mut Conn,
+        keyset: &Keyset,
+    ) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        if let Some(from) = &keyset.from {
+            self.binds.push(from.clone());
+        }
+        self.sql.push_str(&keyset.condition("id", self.binds.len()));
+        self.sql.push_str(&keyset.order("id"));
+        let mut q = sqlx::query_as(&self.sql);
+        for b in &self.binds {
+            q = q.bind(b);
+        }
+        q.fetch_all(conn).await
+    }
+}
+
 /// True when the error is a unique-constraint violation.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     match err {
@@ -784,7 +851,6 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 /// PostgreSQL's 65,535 bind parameters.
 pub(crate) const ROWS_PER_INSERT: usize = 500;
 
-/// `($1, $2), ($3, $4)`: the `VALUES` of `rows` rows of `columns` placeholders each.
 /// `$first, $first+1, …` for `n` parameters (an `IN (…)` list).
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
@@ -793,6 +859,7 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// `($1, $2), ($3, $4)`: the `VALUES` of `rows` rows of `columns` placeholders each.
 pub(crate) fn values_list(rows: usize, columns: usize) -> String {
     values_template(rows, &vec![None; columns])
 }

@@ -58,37 +58,20 @@ pub async fn page(
     domains: &[String],
     search: Option<&str>,
 ) -> Result<Vec<OrganizationRow>, sqlx::Error> {
-    let mut sql = format!("SELECT {COLUMNS} FROM organizations WHERE deleted_at IS NULL");
-    let mut n = 1;
+    let mut q = super::Filtered::new(format!(
+        "SELECT {COLUMNS} FROM organizations WHERE deleted_at IS NULL"
+    ));
     if !domains.is_empty() {
-        let list = super::placeholders(n, domains.len());
-        sql.push_str(&format!(
-            " AND id IN (SELECT organization_id FROM domains WHERE deleted_at IS NULL AND domain IN ({list}))"
+        let list: Vec<String> = domains.iter().map(|d| q.param(d.as_str())).collect();
+        q.raw(&format!(
+            "id IN (SELECT organization_id FROM domains WHERE deleted_at IS NULL AND domain IN ({}))",
+            list.join(", ")
         ));
-        n += domains.len();
-    }
-    if search.is_some() {
-        sql.push_str(&format!(" AND LOWER(name) LIKE ${n} ESCAPE '\\'"));
-        n += 1;
-    }
-    sql.push_str(&keyset.condition("id", n));
-    sql.push_str(&keyset.order("id"));
-    let mut q = sqlx::query_as(&sql);
-    for d in domains {
-        q = q.bind(d);
     }
     if let Some(s) = search {
-        let escaped = s
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        q = q.bind(format!("%{escaped}%"));
+        q.contains("name", s);
     }
-    if let Some(from) = &keyset.from {
-        q = q.bind(from);
-    }
-    q.fetch_all(conn).await
+    q.fetch_page(conn, keyset).await
 }
 
 /// Reads a live (not deleted) organization.

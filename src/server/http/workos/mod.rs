@@ -7,6 +7,7 @@
 //! Handlers answer Lanyard's own errors ([`RestError`]); [`workos_errors`] rewrites every error
 //! body into WorkOS's shape on the way out, so the SDKs raise their typed exceptions.
 
+pub mod directories;
 pub mod organizations;
 pub mod portal;
 pub mod sso;
@@ -96,6 +97,7 @@ pub fn router(state: AppState) -> Router {
     organizations::routes()
         .merge(sso::routes())
         .merge(portal::routes())
+        .merge(directories::routes())
         .route_layer(middleware::from_fn(rest::refuse_nul_in_path))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
