@@ -97,6 +97,10 @@ pub struct AuditRow {
     pub metadata: String,
     pub prev_hash: String,
     pub hash: String,
+    /// The resource as it was (JSON of an [`super::events::Snapshot`]): carried to the event's
+    /// feed row, never part of the audit row or its hash.
+    #[sqlx(skip)]
+    pub snapshot: Option<String>,
 }
 
 const COLUMNS: &str = "id, chain_key, chain_seq, organization_id, action, actor_type, actor_id, actor_name, targets, ip, user_agent, request_id, occurred_at, metadata, prev_hash, hash";
@@ -219,10 +223,19 @@ impl AuditedTx {
             metadata: metadata.to_string(),
             prev_hash: String::new(),
             hash: String::new(),
+            snapshot: None,
         };
         self.recorded.push(row.id.clone());
         self.pending.push(row);
         Ok(self.recorded.last().cloned().unwrap_or_default())
+    }
+
+    /// Stores the resource as it is now with the recorded event `event_id` (its feed row carries
+    /// it; see [`super::events::Snapshot`]).
+    pub fn snapshot(&mut self, event_id: &str, snapshot: &super::events::Snapshot) {
+        if let Some(row) = self.pending.iter_mut().find(|r| r.id == event_id) {
+            row.snapshot = serde_json::to_string(snapshot).ok();
+        }
     }
 
     /// Appends the recorded events to their chains (SQLite) or writes them unlinked for the

@@ -61,6 +61,81 @@ pub struct Event {
     /// `{actor, targets, metadata, audit_event_id}`.
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
+    /// The resource as it was when the event was recorded, for the types that keep one
+    /// (organizations, domains, connections, directories, directory users and groups):
+    /// `{kind, …}` with the stored row, and `previous` (the row before) on updates. Absent for
+    /// other types and for events recorded before Lanyard kept snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub snapshot: Option<serde_json::Value>,
+}
+
+/// The resource an event is about, as it was when the event was recorded: written with the
+/// event in its transaction (see [`super::audit::AuditedTx::snapshot`]), so that an event about
+/// a row deleted since (directory users and groups are deleted outright) still shows it, and an
+/// update shows the row before it (`previous`). Rows as Lanyard stores them, never a secret:
+/// `/api/v1/events` shows this as `snapshot`; the WorkOS-compatible `/events` renders WorkOS's
+/// shapes from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Snapshot {
+    Organization {
+        organization: super::db::organizations::OrganizationRow,
+        domains: Vec<super::db::domains::DomainRow>,
+    },
+    Domain {
+        domain: super::db::domains::DomainRow,
+    },
+    Connection {
+        connection: ConnectionSnapshot,
+    },
+    Directory {
+        directory: super::db::directories::DirectoryRow,
+    },
+    DirectoryUser {
+        user: super::db::directory_users::DirUserRow,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<Box<super::db::directory_users::DirUserRow>>,
+    },
+    DirectoryGroup {
+        group: super::db::directory_groups::DirGroupRow,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<Box<super::db::directory_groups::DirGroupRow>>,
+    },
+    /// A user added to or removed from a group.
+    GroupMember {
+        user: super::db::directory_users::DirUserRow,
+        group: super::db::directory_groups::DirGroupRow,
+    },
+}
+
+/// What a snapshot keeps of a connection: never its client secret or IdP settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionSnapshot {
+    pub id: String,
+    pub organization_id: String,
+    /// `saml` or `oidc`.
+    pub kind: String,
+    pub idp: String,
+    pub name: String,
+    pub state: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&super::db::connections::ConnectionRow> for ConnectionSnapshot {
+    fn from(c: &super::db::connections::ConnectionRow) -> Self {
+        ConnectionSnapshot {
+            id: c.id.clone(),
+            organization_id: c.organization_id.clone(),
+            kind: c.kind.clone(),
+            idp: c.idp.clone(),
+            name: c.name.clone(),
+            state: c.state.clone(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
 }
 
 /// The entity an audit row is about: its first target, else its organization.
@@ -157,13 +232,13 @@ pub(crate) async fn append(
             data.to_string(),
         ));
     }
-    let mut columns: [Option<&str>; 10] = [None; 10];
+    let mut columns: [Option<&str>; 11] = [None; 11];
     if !number_now {
         columns[0] = Some("-nextval('events_pending')");
     }
     for chunk in values.chunks(ROWS_PER_INSERT) {
         let sql = format!(
-            "INSERT INTO events (cursor, id, audit_event_id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data) VALUES {}",
+            "INSERT INTO events (cursor, id, audit_event_id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data, snapshot) VALUES {}",
             values_template(chunk.len(), &columns)
         );
         let mut q = sqlx::query(&sql);
@@ -180,7 +255,8 @@ pub(crate) async fn append(
                 .bind(*eid)
                 .bind(*seq)
                 .bind(r.occurred_at)
-                .bind(data);
+                .bind(data)
+                .bind(&r.snapshot);
         }
         q.execute(&mut *conn).await?;
     }
@@ -229,6 +305,7 @@ pub(crate) fn to_event(r: EventRow) -> Event {
         entity_seq: seq,
         created_at: at,
         data,
+        snapshot,
     } = r;
     Event {
         id,
@@ -242,6 +319,7 @@ pub(crate) fn to_event(r: EventRow) -> Event {
             sequence: seq,
         },
         data: serde_json::from_str(&data).unwrap_or_default(),
+        snapshot: snapshot.and_then(|s| serde_json::from_str(&s).ok()),
     }
 }
 
@@ -254,7 +332,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<Event>, sqlx::Error> {
     let mut sql = String::from(
-        "SELECT cursor, id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data FROM events \
+        "SELECT cursor, id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data, snapshot FROM events \
          WHERE cursor > $1 AND ($2 IS NULL OR organization_id = $2)",
     );
     if !types.is_empty() {
@@ -294,4 +372,50 @@ pub async fn purge(conn: &mut Conn, before: i64) -> Result<u64, sqlx::Error> {
         .execute(conn)
         .await?;
     Ok(r.rows_affected())
+}
+
+/// Filters of [`page_with_snapshots`].
+#[derive(Debug, Default)]
+pub struct SnapshotFilter<'a> {
+    /// Event types (at least one).
+    pub types: Vec<&'a str>,
+    pub organization_id: Option<&'a str>,
+    /// `created_at` from (inclusive) and to (inclusive), in ms.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// Numbered events after `after` that carry a snapshot, oldest first.
+pub async fn page_with_snapshots(
+    conn: &mut Conn,
+    after: i64,
+    f: &SnapshotFilter<'_>,
+    limit: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    let mut q = super::db::Filtered::new(
+        "SELECT cursor, id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data, snapshot \
+         FROM events WHERE snapshot IS NOT NULL"
+            .to_owned(),
+    );
+    let types: Vec<String> = f.types.iter().map(|t| q.param(*t)).collect();
+    q.raw(&format!("type IN ({})", types.join(", ")));
+    if let Some(o) = f.organization_id {
+        q.and("organization_id = {}", o);
+    }
+    q.raw(&format!("cursor > {}", after.max(0)));
+    if let Some(from) = f.from {
+        q.raw(&format!("created_at >= {from}"));
+    }
+    if let Some(to) = f.to {
+        q.raw(&format!("created_at <= {to}"));
+    }
+    q.fetch_ordered(conn, "cursor", limit).await
+}
+
+/// The cursor of a numbered event, by id.
+pub async fn cursor_of(conn: &mut Conn, id: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT cursor FROM events WHERE id = $1 AND cursor > 0")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }

@@ -880,7 +880,220 @@ async fn directory_sync_reads(d: Dialect) {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
+/// `GET /events`: WorkOS's names, oldest first, each resource as it was when its event was
+/// recorded (a deleted directory user is still there; updates carry `previous_attributes`);
+/// the filters; `/api/v1/events` shows the same snapshots.
+async fn events_show_resources_as_they_were(d: Dialect) {
+    use crate::helpers::scim::{self, create_dir, create_group, create_user};
+    use crate::helpers::{activate_connection, saml_connection_with_certificate, verified_domain};
+    let app = compat_app(d).await;
+    let a = app.create_org("A").await;
+    let b = app.create_org("B").await;
+    verified_domain(&app, &a, "a.example").await;
+    let conn = saml_connection_with_certificate(&app, &a).await;
+    activate_connection(&app, &conn).await;
+    let dir = create_dir(&app, &a, "okta").await;
+    let ann = create_user(&app, &dir, "ann@a.example").await;
+    let r = scim::scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &format!("/Users/{ann}"),
+        Some(json!({
+            "schemas": [scim::PATCH], "Operations": [{"op": "replace", "value": {"active": false}}]
+        })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let group = create_group(&app, &dir, "Eng", &[&ann]).await;
+    let r = scim::scim(&app, &dir, Method::PATCH, &format!("/Groups/{group}"), Some(json!({
+        "schemas": [scim::PATCH], "Operations": [{"op": "replace", "value": {"displayName": "Engineering"}}]
+    }))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = scim::scim(&app, &dir, Method::DELETE, &format!("/Users/{ann}"), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    app.api(
+        Method::PUT,
+        &format!("/organizations/{b}"),
+        Some(json!({"name": "B2"})),
+    )
+    .await;
+    app.api(Method::DELETE, &format!("/connections/{conn}"), None)
+        .await;
+    app.api(Method::DELETE, &format!("/directories/{}", dir.id), None)
+        .await;
+
+    let mut all = Vec::new();
+    let mut after = String::new();
+    loop {
+        let r = app
+            .api(Method::GET, &format!("/events?limit=3&after={after}"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let page = r.json();
+        let data = page["data"].as_array().unwrap().clone();
+        if data.is_empty() {
+            assert!(page["list_metadata"]["after"].is_null());
+            break;
+        }
+        assert_eq!(page["list_metadata"]["after"], data.last().unwrap()["id"]);
+        after = data.last().unwrap()["id"].as_str().unwrap().to_owned();
+        all.extend(data);
+    }
+    let names: Vec<&str> = all.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    for expected in [
+        "organization.created",
+        "organization_domain.created",
+        "organization_domain.verified",
+        "connection.activated",
+        "dsync.activated",
+        "dsync.user.created",
+        "dsync.user.updated",
+        "dsync.group.created",
+        "dsync.group.user_added",
+        "dsync.group.updated",
+        "dsync.user.deleted",
+        "organization.updated",
+        "connection.deleted",
+        "dsync.deleted",
+    ] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("directory.") || n.starts_with("domain.")),
+        "{names:?}"
+    );
+    let find = |name: &str| all.iter().find(|e| e["event"] == name).unwrap().clone();
+    // The deactivation: dsync.user.updated with what it was.
+    let updated = find("dsync.user.updated");
+    assert_eq!(updated["data"]["state"], "inactive");
+    assert_eq!(updated["data"]["previous_attributes"]["state"], "active");
+    assert_eq!(
+        updated["context"]["lanyard"]["type"],
+        "dsync.user.deactivated"
+    );
+    // The user deleted since: still readable in its events.
+    let deleted = find("dsync.user.deleted");
+    assert_eq!(
+        (
+            deleted["data"]["id"].as_str(),
+            deleted["data"]["email"].as_str()
+        ),
+        (Some(ann.as_str()), Some("ann@a.example"))
+    );
+    let added = find("dsync.group.user_added");
+    assert_eq!(added["data"]["user"]["id"], ann.as_str());
+    assert_eq!(
+        added["data"]["group"]["name"], "Eng",
+        "the group as it was then"
+    );
+    assert_eq!(added["data"]["directory_id"], dir.id.as_str());
+    let renamed = find("dsync.group.updated");
+    assert_eq!(renamed["data"]["name"], "Engineering");
+    assert_eq!(renamed["data"]["previous_attributes"]["name"], "Eng");
+    let org_updated = find("organization.updated");
+    assert_eq!(org_updated["data"]["name"], "B2");
+    assert_eq!(
+        find("organization.created")["data"]["object"],
+        "organization"
+    );
+    let activated = find("dsync.activated");
+    assert_eq!(activated["data"]["domains"][0]["domain"], "a.example");
+    assert_eq!(find("dsync.deleted")["data"]["state"], "deleting");
+    let conn_deleted = find("connection.deleted");
+    assert_eq!(conn_deleted["data"]["id"], conn.as_str());
+    assert_eq!(conn_deleted["data"]["connection_type"], "OktaSAML");
+    assert!(conn_deleted["data"].get("oidc_client_secret_enc").is_none());
+    // Oldest first: cursors rise.
+    let cursors: Vec<i64> = all
+        .iter()
+        .map(|e| {
+            e["context"]["lanyard"]["cursor"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(cursors.windows(2).all(|w| w[0] < w[1]), "{cursors:?}");
+
+    // Filters.
+    let only = app
+        .api(
+            Method::GET,
+            "/events?events=dsync.user.updated,dsync.user.deleted&limit=100",
+            None,
+        )
+        .await
+        .json();
+    let got: Vec<&str> = only["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ["dsync.user.updated", "dsync.user.deleted"]);
+    let of_b = app
+        .api(
+            Method::GET,
+            &format!("/events?organization_id={b}&limit=100"),
+            None,
+        )
+        .await
+        .json();
+    let got: Vec<&str> = of_b["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ["organization.created", "organization.updated"]);
+    let none = app
+        .api(Method::GET, "/events?events=user.created", None)
+        .await
+        .json();
+    assert_eq!(
+        none["data"].as_array().unwrap().len(),
+        0,
+        "a name Lanyard does not emit matches nothing"
+    );
+    let future = app
+        .api(
+            Method::GET,
+            "/events?range_start=2999-01-01T00:00:00Z",
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(future["data"].as_array().unwrap().len(), 0);
+    let past = app
+        .api(Method::GET, "/events?range_end=2000-01-01T00:00:00Z", None)
+        .await
+        .json();
+    assert_eq!(past["data"].as_array().unwrap().len(), 0);
+    for (q, field) in [
+        ("after=event_01HZZZZZZZZZZZZZZZZZZZZZZZ", "after"),
+        ("range_start=yesterday", "range_start"),
+        ("limit=0", "limit"),
+    ] {
+        let r = app.api(Method::GET, &format!("/events?{q}"), None).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{q}");
+        assert_eq!(r.json()["errors"][0]["field"], field, "{q}");
+    }
+    // Lanyard's own feed shows the snapshot too.
+    let own = app
+        .api(Method::GET, "/api/v1/events?types=dsync.user.deleted", None)
+        .await
+        .json();
+    let snap = &own["data"][0]["snapshot"];
+    assert_eq!(snap["kind"], "directory_user");
+    assert_eq!(snap["user"]["id"], ann.as_str());
+}
+
 crate::both_databases!(
+    events_show_resources_as_they_were,
     directory_sync_reads,
     off_by_default,
     connections_list_get_delete,

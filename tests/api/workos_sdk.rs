@@ -220,6 +220,64 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
     assert_eq!(r.status, S::OK, "{}", r.text());
     assert_eq!(read(token(&node[1], "accessToken")).await, S::UNAUTHORIZED);
 
+    // The connection's events as each SDK reads them (deserialized by its own event code).
+    let r = app
+        .api(
+            axum::http::Method::DELETE,
+            &format!("/api/v1/connections/{conn}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, S::NO_CONTENT, "{}", r.text());
+    let names = "connection.activated,connection.deactivated,connection.deleted";
+    let mut listed = run(
+        "node",
+        &["tests/workos/events_sdks.mjs"],
+        &[
+            ("WORKOS_HOST", "127.0.0.1".into()),
+            ("WORKOS_PORT", proxy_port.clone()),
+            ("WORKOS_KEY", app.key.clone()),
+            ("EVENTS", names.into()),
+        ],
+    )
+    .await;
+    listed.extend(
+        run(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/target/workos-venv/bin/python"),
+            &["tests/workos/events_python.py"],
+            &[
+                ("WORKOS_BASE_URL", format!("http://127.0.0.1:{proxy_port}")),
+                ("WORKOS_API_KEY", app.key.clone()),
+                ("EVENTS", names.into()),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(listed.len(), 3);
+    for l in &listed {
+        let got: Vec<&str> = l["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "connection.activated",
+                "connection.deactivated",
+                "connection.deleted"
+            ],
+            "{l}"
+        );
+        assert!(l["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["id"] == conn.as_str()));
+    }
+    assert_eq!(listed[0]["events"][1]["state"], "inactive");
+
     let _ = proxy.kill();
     let rows: Vec<Value> = std::fs::read_to_string(&report)
         .unwrap()

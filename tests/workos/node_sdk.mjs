@@ -80,6 +80,14 @@ async function directorySync(label, workos, v12) {
   const group = (name, members) => push('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: name, externalId: `g-${name}`, members: members.map((u) => ({ value: u.id })) });
   const eng = await group('Engineering', users.slice(0, 7));
   const leads = await group('Leads', [users[0], users[1]]);
+  // A group renamed, a member removed, a group and a user deleted: each is an event.
+  const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+  const temp = await group('Temp', [users[2]]);
+  await push('PATCH', `/Groups/${temp.id}`, { schemas: [PATCH], Operations: [{ op: 'replace', value: { displayName: 'Temporary' } }] });
+  await push('PATCH', `/Groups/${temp.id}`, { schemas: [PATCH], Operations: [{ op: 'remove', path: `members[value eq "${users[2].id}"]` }] });
+  await push('DELETE', `/Groups/${temp.id}`);
+  const leaver = await push('POST', '/Users', { schemas: [SCIM_USER], userName: `leaver@${tag}.example`, active: true });
+  await push('DELETE', `/Users/${leaver.id}`);
 
   const dirs = await workos.directorySync.listDirectories({ organizationId: org.id });
   assert.equal(dirs.data.length, 1);
@@ -143,6 +151,34 @@ async function directorySync(label, workos, v12) {
   assert.equal(gone.data.length, 0);
   console.log(`${label}: directory sync ok (${all.length} users, ${groups.data.length} groups)`);
 }
+
+/// Every event so far, through the SDK (which deserializes each known name with the resource's
+/// own deserializer, so a wrong shape throws), page by page.
+async function eventsScenario(label, workos) {
+  const all = [];
+  let after;
+  for (;;) {
+    const page = await workos.events.listEvents({ events: WOS_EVENTS, limit: 25, ...(after ? { after } : {}) });
+    if (page.data.length === 0) break;
+    all.push(...page.data);
+    after = page.data[page.data.length - 1].id;
+  }
+  const seen = new Set(all.map((e) => e.event));
+  for (const name of ['organization.created', 'organization.updated', 'organization.deleted', 'organization_domain.created', 'organization_domain.verified', 'organization_domain.deleted', 'dsync.activated', 'dsync.deleted', 'dsync.user.created', 'dsync.user.updated', 'dsync.group.created', 'dsync.group.updated', 'dsync.group.deleted', 'dsync.group.user_added', 'dsync.group.user_removed', 'dsync.user.deleted']) {
+    assert.ok(seen.has(name), `${label}: ${name} among ${[...seen].join(', ')}`);
+  }
+  const updated = all.find((e) => e.event === 'dsync.user.updated');
+  assert.equal(updated.data.state, 'inactive');
+  assert.equal(updated.data.previousAttributes.state, 'active');
+  const added = all.find((e) => e.event === 'dsync.group.user_added');
+  assert.ok(added.data.user.id.startsWith('diru_') && added.data.group.id.startsWith('dirg_'));
+  const org = all.find((e) => e.event === 'organization.created');
+  assert.ok(Array.isArray(org.data.domains));
+  const ids = all.map((e) => e.id);
+  assert.equal(new Set(ids).size, ids.length, 'no event twice');
+  console.log(`${label}: ${all.length} events of ${seen.size} types deserialized`);
+}
+const WOS_EVENTS = ['organization.created', 'organization.updated', 'organization.deleted', 'organization_domain.created', 'organization_domain.verified', 'organization_domain.verification_failed', 'organization_domain.updated', 'organization_domain.deleted', 'connection.activated', 'connection.deactivated', 'connection.deleted', 'dsync.activated', 'dsync.deleted', 'dsync.user.created', 'dsync.user.updated', 'dsync.user.deleted', 'dsync.group.created', 'dsync.group.updated', 'dsync.group.deleted', 'dsync.group.user_added', 'dsync.group.user_removed'];
 
 async function scenario(label, workos, { autoPagination }) {
   const tag = `${label}-${run}`;
@@ -278,6 +314,8 @@ try {
   await scenario('node-8', new WorkOS8(key, opts), { autoPagination: true });
   await directorySync('node-12', new WorkOS12(key, opts), true);
   await directorySync('node-8', new WorkOS8(key, opts), false);
+  await eventsScenario('node-12', new WorkOS12(key, opts));
+  await eventsScenario('node-8', new WorkOS8(key, opts));
   // A wrong key.
   await rejects(new WorkOS12('lanyard_sk_wrong', opts).organizations.listOrganizations(), 'UnauthorizedException');
   // Every path of WorkOS's document answers JSON (the proxy fails the run otherwise), also where

@@ -65,6 +65,25 @@ function validatorFor(template, method, status) {
   return cache.get(key);
 }
 
+// An event list fails as one `oneOf` over every event type, which says nothing useful: name
+// each failing event and what its own type's schema says about it.
+const eventVariants = new Map(
+  spec.components.schemas.EventSchema.allOf[1].oneOf.map((v) => [v.properties?.event?.const, v]),
+);
+const eventValidators = new Map();
+function explain(json) {
+  if (json?.object !== 'list' || !Array.isArray(json.data) || json.data[0]?.object !== 'event') return null;
+  const problems = [];
+  for (const e of json.data) {
+    const variant = eventVariants.get(e.event);
+    if (!variant) continue;
+    if (!eventValidators.has(e.event)) eventValidators.set(e.event, ajv.compile({ ...variant, components: spec.components }));
+    const v = eventValidators.get(e.event);
+    if (!v(e)) problems.push(`${e.event} ${e.id}: ${ajv.errorsText(v.errors, { separator: '; ' })}`);
+  }
+  return problems.length ? problems.join(' | ') : null;
+}
+
 const server = http.createServer((req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
@@ -95,7 +114,7 @@ const server = http.createServer((req, res) => {
           entry.schema = 'none';
         } else {
           entry.schema = 'checked';
-          if (!validate(json)) entry.problem = ajv.errorsText(validate.errors, { separator: '; ' });
+          if (!validate(json)) entry.problem = explain(json) ?? ajv.errorsText(validate.errors, { separator: '; ' });
         }
       }
       // A top-level `error` key turns a 4xx into OauthException in the Node SDK; WorkOS's

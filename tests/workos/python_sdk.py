@@ -141,6 +141,32 @@ dsync.delete_directory(d["id"])
 expect(NotFoundError, dsync.get_directory, d["id"])
 print(f"python SDK: directory sync ok ({len(read)} users)")
 
+# Every event so far through the SDK, which builds a typed object for each known name (a missing
+# required key raises), page by page.
+WOS_EVENTS = [
+    "organization.created", "organization.updated", "organization.deleted",
+    "organization_domain.created", "organization_domain.verified", "organization_domain.verification_failed",
+    "organization_domain.updated", "organization_domain.deleted", "connection.activated",
+    "connection.deactivated", "connection.deleted", "dsync.activated", "dsync.deleted",
+    "dsync.user.created", "dsync.user.updated", "dsync.user.deleted", "dsync.group.created",
+    "dsync.group.updated", "dsync.group.deleted", "dsync.group.user_added", "dsync.group.user_removed",
+]
+events = []
+after = None
+while True:
+    page = client.events.list_events(events=WOS_EVENTS, limit=50, after=after) if after else client.events.list_events(events=WOS_EVENTS, limit=50)
+    if not page.data:
+        break
+    events.extend(page.data)
+    after = page.data[-1].id
+seen = {e.event for e in events}
+for name in ["organization.created", "organization.updated", "organization.deleted", "organization_domain.created",
+             "organization_domain.verified", "organization_domain.deleted", "dsync.activated", "dsync.deleted",
+             "dsync.user.created", "dsync.group.created", "dsync.group.user_added"]:
+    assert name in seen, (name, seen)
+assert len({e.id for e in events}) == len(events)
+print(f"python SDK: {len(events)} events of {len(seen)} types deserialized")
+
 expect(AuthenticationError, WorkOSClient(api_key="lanyard_sk_wrong").organizations.list_organizations)
 print("python SDK: all scenarios passed")
 sys.exit(0)

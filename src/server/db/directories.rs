@@ -6,7 +6,7 @@ use super::directory_tokens::expire_tokens;
 use super::Conn;
 use crate::domain::ids::{DirectoryId, OrgId};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct DirectoryRow {
     pub id: String,
     pub organization_id: String,

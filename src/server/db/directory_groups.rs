@@ -4,7 +4,7 @@
 use super::directory_users::{total_from_page, Page};
 use super::{for_update, Conn, Lock};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct DirGroupRow {
     pub id: String,
     pub directory_id: String,

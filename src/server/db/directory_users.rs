@@ -3,7 +3,7 @@
 use super::{for_update, Conn, Flag, Lock};
 use crate::domain::ids::{OrgId, UserId};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct DirUserRow {
     pub id: String,
     pub directory_id: String,
@@ -16,6 +16,9 @@ pub struct DirUserRow {
     #[sqlx(try_from = "super::Flag")]
     pub active: bool,
     pub resource: String,
+    /// The organization user the directory user is linked to (never read back from JSON: a
+    /// snapshot's reader has no use for it).
+    #[serde(skip_deserializing)]
     pub user_id: Option<UserId>,
     pub version: i64,
     pub created_at: i64,

@@ -14,7 +14,7 @@ const GRANT_JIT_LINK: &str = GrantKind::JitLink.as_str();
 const MEMBER_REMOVED: &str = MembershipState::Removed.as_str();
 
 /// One stored claim.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct DomainRow {
     pub id: String,
     pub organization_id: String,

@@ -827,6 +827,28 @@ impl Filtered {
         }
         self.sql.push_str(&keyset.condition("id", self.binds.len()));
         self.sql.push_str(&keyset.order("id"));
+        self.fetch(conn).await
+    }
+
+    /// The first `limit` rows in ascending `column` order.
+    pub async fn fetch_ordered<T>(
+        mut self,
+        conn: &mut Conn,
+        column: &str,
+        limit: i64,
+    ) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        self.sql
+            .push_str(&format!(" ORDER BY {column} LIMIT {}", limit.max(0)));
+        self.fetch(conn).await
+    }
+
+    async fn fetch<T>(self, conn: &mut Conn) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
         let mut q = sqlx::query_as(&self.sql);
         for b in &self.binds {
             q = q.bind(b);

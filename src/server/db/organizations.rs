@@ -3,7 +3,7 @@
 use super::Conn;
 
 /// One stored organization.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct OrganizationRow {
     pub id: String,
     pub name: String,

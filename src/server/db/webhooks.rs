@@ -479,7 +479,7 @@ pub async fn requeue(conn: &mut Conn, id: &str, now: i64) -> Result<bool, sqlx::
 }
 
 /// A stored event (`SELECT cursor, id, type, organization_id, entity_type, entity_id,
-/// entity_seq, created_at, data`).
+/// entity_seq, created_at, data, snapshot`).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
     pub cursor: i64,
@@ -494,6 +494,8 @@ pub struct EventRow {
     pub created_at: i64,
     /// JSON.
     pub data: String,
+    /// JSON of the resource as it was, when the event type keeps one.
+    pub snapshot: Option<String>,
 }
 
 /// The stored events at `cursors` (those still kept), in one query.
@@ -503,7 +505,7 @@ pub async fn events_at(conn: &mut Conn, cursors: &[i64]) -> Result<Vec<EventRow>
     }
     let list = super::placeholders(1, cursors.len());
     let sql = format!(
-        "SELECT cursor, id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data FROM events WHERE cursor IN ({list})"
+        "SELECT cursor, id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data, snapshot FROM events WHERE cursor IN ({list})"
     );
     let mut q = sqlx::query_as(&sql);
     for c in cursors {

@@ -17,6 +17,7 @@ use crate::server::db::{
     saml::{CertificateRow, SpKeyRow},
 };
 use crate::server::error::AppError;
+use crate::server::events::Snapshot;
 use crate::server::oidc;
 use crate::server::protocol::saml::attributes::AttributeMapping;
 use crate::server::protocol::saml::metadata as saml_md;
@@ -1219,13 +1220,20 @@ pub async fn update(
         .await?;
     }
     for e in events {
-        tx.record(
-            Some(organization_id),
-            e,
-            target.clone(),
-            serde_json::json!({ "tested": row.last_test_ok == Some(1) }),
-        )
-        .await?;
+        let event = tx
+            .record(
+                Some(organization_id),
+                e,
+                target.clone(),
+                serde_json::json!({ "tested": row.last_test_ok == Some(1) }),
+            )
+            .await?;
+        tx.snapshot(
+            &event,
+            &Snapshot::Connection {
+                connection: (&row).into(),
+            },
+        );
     }
     tx.commit().await?;
     let parts = parts_of(state, &row).await?;
@@ -1499,13 +1507,20 @@ pub async fn delete(
         .await?
         .ok_or_else(not_found)?;
     db::connections::delete_connection(tx.conn(), organization_id, id, now).await?;
-    tx.record(
-        Some(organization_id),
-        EventType::ConnectionDeleted,
-        vec![Target::new(TargetKind::Connection, id, Some(&row.name))],
-        serde_json::json!({}),
-    )
-    .await?;
+    let event = tx
+        .record(
+            Some(organization_id),
+            EventType::ConnectionDeleted,
+            vec![Target::new(TargetKind::Connection, id, Some(&row.name))],
+            serde_json::json!({}),
+        )
+        .await?;
+    tx.snapshot(
+        &event,
+        &Snapshot::Connection {
+            connection: (&row).into(),
+        },
+    );
     tx.commit().await?;
     Ok(())
 }

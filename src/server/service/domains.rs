@@ -15,6 +15,7 @@ use crate::server::clock::rfc3339;
 use crate::server::db::{self, domains::DomainRow};
 use crate::server::dns::TxtAnswer;
 use crate::server::error::AppError;
+use crate::server::events::Snapshot;
 use crate::server::state::AppState;
 
 /// Message shown when another organization holds the domain; it never says which one.
@@ -229,21 +230,28 @@ pub(crate) async fn add_in(
         r => r?,
     }
     let target = vec![Target::new(TargetKind::Domain, &row.id, Some(&row.domain))];
-    tx.record(
-        Some(organization_id),
-        EventType::DomainCreated,
-        target.clone(),
-        serde_json::json!({ "domain": row.domain, "include_subdomains": row.include_subdomains }),
-    )
-    .await?;
-    if vendor_verified {
-        tx.record(
+    let snapshot = Snapshot::Domain {
+        domain: row.clone(),
+    };
+    let created = tx
+        .record(
             Some(organization_id),
-            EventType::DomainVerified,
-            target,
-            serde_json::json!({ "domain": row.domain, "verified_by": DomainVerifier::Vendor }),
+            EventType::DomainCreated,
+            target.clone(),
+            serde_json::json!({ "domain": row.domain, "include_subdomains": row.include_subdomains }),
         )
         .await?;
+    tx.snapshot(&created, &snapshot);
+    if vendor_verified {
+        let verified = tx
+            .record(
+                Some(organization_id),
+                EventType::DomainVerified,
+                target,
+                serde_json::json!({ "domain": row.domain, "verified_by": DomainVerifier::Vendor }),
+            )
+            .await?;
+        tx.snapshot(&verified, &snapshot);
     }
     Ok(row)
 }
@@ -406,13 +414,19 @@ async fn apply(
     }
     match step.event {
         Some(event) => {
-            tx.record(
+            let id = tx.record(
                 Some(&org),
                 event,
                 vec![Target::new(TargetKind::Domain, &row.id, Some(&row.domain))],
                 serde_json::json!({ "domain": row.domain, "from": current.as_str(), "to": row.state, "outcome": outcome, "detail": message }),
             )
             .await?;
+            tx.snapshot(
+                &id,
+                &Snapshot::Domain {
+                    domain: row.clone(),
+                },
+            );
             tx.commit().await?;
         }
         // A check that changes no state is an observation (last result, next poll time), not an
@@ -466,13 +480,15 @@ pub(crate) async fn remove_in(
         .await?
         .ok_or_else(not_found)?;
     db::domains::soft_delete(tx.conn(), organization_id, id, now).await?;
-    tx.record(
-        Some(organization_id),
-        EventType::DomainDeleted,
-        vec![Target::new(TargetKind::Domain, id, Some(&row.domain))],
-        serde_json::json!({ "domain": row.domain, "state": row.state }),
-    )
-    .await?;
+    let event = tx
+        .record(
+            Some(organization_id),
+            EventType::DomainDeleted,
+            vec![Target::new(TargetKind::Domain, id, Some(&row.domain))],
+            serde_json::json!({ "domain": row.domain, "state": row.state }),
+        )
+        .await?;
+    tx.snapshot(&event, &Snapshot::Domain { domain: row });
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
 use crate::server::clock::rfc3339;
 use crate::server::db::{self, organizations::OrganizationRow};
 use crate::server::error::AppError;
+use crate::server::events::Snapshot;
 use crate::server::state::AppState;
 
 /// An organization as the API shows it.
@@ -156,17 +157,18 @@ pub async fn create_with_domains(
         Err(e) if db::is_unique_violation(&e) => return Err(external_id_taken()),
         r => r?,
     }
-    tx.record(
-        Some(&row.id),
-        EventType::OrganizationCreated,
-        vec![Target::new(
-            TargetKind::Organization,
-            &row.id,
-            Some(&row.name),
-        )],
-        serde_json::json!({ "name": row.name, "external_id": row.external_id }),
-    )
-    .await?;
+    let event = tx
+        .record(
+            Some(&row.id),
+            EventType::OrganizationCreated,
+            vec![Target::new(
+                TargetKind::Organization,
+                &row.id,
+                Some(&row.name),
+            )],
+            serde_json::json!({ "name": row.name, "external_id": row.external_id }),
+        )
+        .await?;
     let org_id = OrgId::from_stored(row.id.clone());
     let mut claimed = Vec::with_capacity(domains.len());
     for d in domains {
@@ -175,6 +177,13 @@ pub async fn create_with_domains(
             .map_err(|e| name_the_domain(e, d.name.as_str()))?;
         claimed.push(r);
     }
+    tx.snapshot(
+        &event,
+        &Snapshot::Organization {
+            organization: row.clone(),
+            domains: claimed.clone(),
+        },
+    );
     tx.commit().await?;
     Ok((row.into(), claimed))
 }
@@ -251,6 +260,7 @@ pub async fn update_with_domains(
         .await?
         .ok_or(AppError::NotFound("organization"))?;
     let mut changed = Vec::new();
+    let mut updated = None;
     if let Some(name) = &input.name {
         let name = OrganizationName::parse(name)?;
         if name.as_str() != row.name {
@@ -305,17 +315,19 @@ pub async fn update_with_domains(
             Err(e) if db::is_unique_violation(&e) => return Err(external_id_taken()),
             r => r?,
         };
-        tx.record(
-            Some(&row.id),
-            EventType::OrganizationUpdated,
-            vec![Target::new(
-                TargetKind::Organization,
-                &row.id,
-                Some(&row.name),
-            )],
-            serde_json::json!({ "changed": changed }),
-        )
-        .await?;
+        updated = Some(
+            tx.record(
+                Some(&row.id),
+                EventType::OrganizationUpdated,
+                vec![Target::new(
+                    TargetKind::Organization,
+                    &row.id,
+                    Some(&row.name),
+                )],
+                serde_json::json!({ "changed": changed }),
+            )
+            .await?,
+        );
     }
     if let Some(wanted) = domains {
         let current = db::domains::list(tx.conn(), id).await?;
@@ -336,6 +348,17 @@ pub async fn update_with_domains(
     if !tx.has_events() {
         // Nothing to write, so nothing to audit.
         return Ok(row.into());
+    }
+    if let Some(event) = updated {
+        // As it is after the whole update, domains included.
+        let domains = db::domains::list(tx.conn(), id).await?;
+        tx.snapshot(
+            &event,
+            &Snapshot::Organization {
+                organization: row.clone(),
+                domains,
+            },
+        );
     }
     tx.commit().await?;
     Ok(row.into())
@@ -372,13 +395,22 @@ pub async fn delete(
     db::organizations::soft_delete(tx.conn(), id, now).await?;
     // Its portal sessions end with it, in the same transaction.
     let sessions = db::organizations::delete_sessions(tx.conn(), id).await?;
-    tx.record(
-        Some(id),
-        EventType::OrganizationDeleted,
-        vec![Target::new(TargetKind::Organization, id, Some(&row.name))],
-        serde_json::json!({ "portal_sessions_ended": sessions }),
-    )
-    .await?;
+    let event = tx
+        .record(
+            Some(id),
+            EventType::OrganizationDeleted,
+            vec![Target::new(TargetKind::Organization, id, Some(&row.name))],
+            serde_json::json!({ "portal_sessions_ended": sessions }),
+        )
+        .await?;
+    let domains = db::domains::list(tx.conn(), id).await?;
+    tx.snapshot(
+        &event,
+        &Snapshot::Organization {
+            organization: row,
+            domains,
+        },
+    );
     tx.commit().await?;
     // Its directories' SCIM tokens stop at once on this node.
     state.scim_tokens.forget_all();

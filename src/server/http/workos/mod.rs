@@ -8,6 +8,7 @@
 //! body into WorkOS's shape on the way out, so the SDKs raise their typed exceptions.
 
 pub mod directories;
+pub mod events;
 pub mod organizations;
 pub mod portal;
 pub mod sso;
@@ -98,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sso::routes())
         .merge(portal::routes())
         .merge(directories::routes())
+        .merge(events::routes())
         .route_layer(middleware::from_fn(rest::refuse_nul_in_path))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -115,7 +115,7 @@ pub struct WosOrganization {
     updated_at: String,
 }
 
-fn render(row: OrganizationRow, domains: Vec<DomainRow>) -> WosOrganization {
+pub(super) fn render(row: OrganizationRow, domains: Vec<DomainRow>) -> WosOrganization {
     WosOrganization {
         object: "organization",
         metadata: serde_json::from_str(&row.metadata).unwrap_or_default(),

@@ -14,7 +14,7 @@ use super::{List, ListParams, RawQuery, Verbatim};
 use crate::domain::ids::{ConnectionId, OrgId};
 use crate::server::audit::RequestContext;
 use crate::server::crypto::{hash_secret, new_secret};
-use crate::server::db::{self, connections::ConnectionRow};
+use crate::server::db;
 use crate::server::error::AppError;
 use crate::server::http::rest::error::{ApiResult, RestError};
 use crate::server::http::rest::extract::ApiPath;
@@ -347,7 +347,10 @@ pub struct WosConnection {
     updated_at: String,
 }
 
-fn render_connection(c: ConnectionRow, verified: &[(String, String, String)]) -> WosConnection {
+pub(super) fn render_connection(
+    c: crate::server::events::ConnectionSnapshot,
+    verified: &[(String, String, String)],
+) -> WosConnection {
     WosConnection {
         object: "connection",
         connection_type: connection_type(&c.kind, &c.idp),
@@ -367,7 +370,7 @@ fn render_connection(c: ConnectionRow, verified: &[(String, String, String)]) ->
 }
 
 /// The verified domains of these organizations: (organization, domain id, domain).
-async fn verified_domains(
+pub(super) async fn verified_domains(
     conn: &mut db::Conn,
     orgs: &[&str],
 ) -> Result<Vec<(String, String, String)>, AppError> {
@@ -417,7 +420,7 @@ async fn list_connections(
     let verified = verified_domains(&mut conn, &orgs).await?;
     let data = rows
         .into_iter()
-        .map(|r| render_connection(r, &verified))
+        .map(|r| render_connection((&r).into(), &verified))
         .collect();
     Ok(Json(List::new(data, meta)))
 }
@@ -433,7 +436,7 @@ async fn get_connection(
         .map_err(AppError::from)?
         .ok_or(AppError::NotFound("connection"))?;
     let verified = verified_domains(&mut conn, &[org.as_str()]).await?;
-    Ok(Json(render_connection(row, &verified)))
+    Ok(Json(render_connection((&row).into(), &verified)))
 }
 
 #[cfg(test)]

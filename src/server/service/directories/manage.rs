@@ -13,6 +13,7 @@ use crate::server::crypto::{hash_secret, new_secret};
 use crate::server::db;
 use crate::server::db::directories::DirectoryRow;
 use crate::server::error::AppError;
+use crate::server::events::Snapshot;
 use crate::server::state::AppState;
 
 use super::suspension::suspend;
@@ -62,13 +63,20 @@ pub async fn create(
         now,
     )
     .await?;
-    tx.record(
-        Some(organization_id),
-        EventType::DirectoryCreated,
-        vec![Target::new(TargetKind::Directory, &row.id, Some(&row.name))],
-        json!({ "type": row.kind, "authoritative": row.authoritative }),
-    )
-    .await?;
+    let event = tx
+        .record(
+            Some(organization_id),
+            EventType::DirectoryCreated,
+            vec![Target::new(TargetKind::Directory, &row.id, Some(&row.name))],
+            json!({ "type": row.kind, "authoritative": row.authoritative }),
+        )
+        .await?;
+    tx.snapshot(
+        &event,
+        &Snapshot::Directory {
+            directory: row.clone(),
+        },
+    );
     tx.commit().await?;
     // The view counts every SCIM exchange answered so far: flushed before taking a pooled
     // connection, as the log writer itself needs one.
@@ -255,13 +263,18 @@ pub async fn delete(
         }
     }
     db::directories::delete_directory(tx.conn(), organization_id, id, now).await?;
-    tx.record(
-        Some(organization_id),
-        EventType::DirectoryDeleted,
-        vec![Target::new(TargetKind::Directory, id, Some(&row.name))],
-        json!({ "users": users.len() }),
-    )
-    .await?;
+    let event = tx
+        .record(
+            Some(organization_id),
+            EventType::DirectoryDeleted,
+            vec![Target::new(TargetKind::Directory, id, Some(&row.name))],
+            json!({ "users": users.len() }),
+        )
+        .await?;
+    let mut deleted = row;
+    deleted.deleted_at = Some(now);
+    deleted.updated_at = now;
+    tx.snapshot(&event, &Snapshot::Directory { directory: deleted });
     tx.commit().await?;
     // Its tokens stop at once: SCIM writes re-check the directory in their transaction, and this
     // node forgets what it remembered of the tokens (reads on other nodes: within `TOKEN_TRUST`).

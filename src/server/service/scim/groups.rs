@@ -12,6 +12,7 @@ use crate::server::db::directory_groups::DirGroupRow;
 use crate::server::db::directory_users::DirUserRow;
 use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
+use crate::server::events::Snapshot;
 use crate::server::protocol::scim::patch::{self, ScimType};
 use crate::server::protocol::scim::resource::{self, normalize_group, project, ScimError};
 use crate::server::state::AppState;
@@ -265,6 +266,17 @@ async fn apply_members(
     .await?
     .into_iter()
     .collect();
+    // Each event keeps the user as it is (one read for every member changed).
+    let changed: Vec<String> = added.iter().chain(&removed).cloned().collect();
+    let users: HashMap<String, DirUserRow> = if changed.is_empty() {
+        HashMap::new()
+    } else {
+        db::directory_users::get_users(tx.conn(), &dir.directory_id, &changed, db::Lock::Plain)
+            .await?
+            .into_iter()
+            .map(|u| (u.id.clone(), u))
+            .collect()
+    };
     let mut touched: Vec<&String> = Vec::with_capacity(added.len() + removed.len());
     for (list, done, action) in [
         (&diff.added, &added, EventType::DsyncGroupUserAdded),
@@ -273,20 +285,30 @@ async fn apply_members(
         // Events in the order the request listed the members.
         for m in list.iter().filter(|m| done.contains(m.as_str())) {
             touched.push(m);
-            tx.record(
-                Some(&dir.organization_id),
-                action,
-                vec![
-                    Target::new(
-                        TargetKind::DirectoryGroup,
-                        &group.id,
-                        Some(&group.display_name),
-                    ),
-                    Target::new(TargetKind::DirectoryUser, m, None),
-                ],
-                json!({ "directory_id": dir.directory_id }),
-            )
-            .await?;
+            let event = tx
+                .record(
+                    Some(&dir.organization_id),
+                    action,
+                    vec![
+                        Target::new(
+                            TargetKind::DirectoryGroup,
+                            &group.id,
+                            Some(&group.display_name),
+                        ),
+                        Target::new(TargetKind::DirectoryUser, m, None),
+                    ],
+                    json!({ "directory_id": dir.directory_id }),
+                )
+                .await?;
+            if let Some(user) = users.get(m.as_str()) {
+                tx.snapshot(
+                    &event,
+                    &Snapshot::GroupMember {
+                        user: user.clone(),
+                        group: group.clone(),
+                    },
+                );
+            }
         }
     }
     if !touched.is_empty() {
@@ -477,16 +499,24 @@ pub async fn create_group(
         updated_at: now,
     };
     db::directory_groups::insert_group(tx.conn(), &row).await?;
-    tx.record(
-        Some(&dir.organization_id),
-        EventType::DsyncGroupCreated,
-        vec![
-            Target::new(TargetKind::DirectoryGroup, &row.id, Some(&row.display_name)),
-            Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
-        ],
-        json!({ "display_name": row.display_name, "members": f.members.len() }),
-    )
-    .await?;
+    let event = tx
+        .record(
+            Some(&dir.organization_id),
+            EventType::DsyncGroupCreated,
+            vec![
+                Target::new(TargetKind::DirectoryGroup, &row.id, Some(&row.display_name)),
+                Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
+            ],
+            json!({ "display_name": row.display_name, "members": f.members.len() }),
+        )
+        .await?;
+    tx.snapshot(
+        &event,
+        &Snapshot::DirectoryGroup {
+            group: row.clone(),
+            previous: None,
+        },
+    );
     let mut diff = MemberDiff::between(&[], &f.members);
     apply_members(&mut tx, dir, &row, &diff.take(MEMBER_CHANGES_PER_TX)).await?;
     tx.commit().await?;
@@ -553,6 +583,7 @@ pub async fn update_group(
     let new_resource = res.to_string();
     let mut changed = false;
     if new_resource != row.resource {
+        let previous = Box::new(row.clone());
         let old_name = row.display_name.clone();
         row.display_name = f.display_name.clone();
         row.external_id = f.external_id.clone();
@@ -560,16 +591,24 @@ pub async fn update_group(
         row.version += 1;
         row.updated_at = now;
         db::directory_groups::update_group(tx.conn(), &row).await?;
-        tx.record(
-            Some(&dir.organization_id),
-            EventType::DsyncGroupUpdated,
-            vec![
-                Target::new(TargetKind::DirectoryGroup, &row.id, Some(&row.display_name)),
-                Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
-            ],
-            json!({ "display_name": { "from": old_name, "to": row.display_name } }),
-        )
-        .await?;
+        let event = tx
+            .record(
+                Some(&dir.organization_id),
+                EventType::DsyncGroupUpdated,
+                vec![
+                    Target::new(TargetKind::DirectoryGroup, &row.id, Some(&row.display_name)),
+                    Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
+                ],
+                json!({ "display_name": { "from": old_name, "to": row.display_name } }),
+            )
+            .await?;
+        tx.snapshot(
+            &event,
+            &Snapshot::DirectoryGroup {
+                group: row.clone(),
+                previous: Some(previous),
+            },
+        );
         changed = true;
     }
     if apply_members(&mut tx, dir, &row, &diff.take(MEMBER_CHANGES_PER_TX)).await? {
@@ -602,16 +641,24 @@ pub async fn delete_group(
             .ok_or_else(|| not_found("Group", id))?;
     let ids = db::directory_groups::member_ids(tx.conn(), &dir.directory_id, id).await?;
     db::directory_groups::delete_group(tx.conn(), &dir.directory_id, id).await?;
-    tx.record(
-        Some(&dir.organization_id),
-        EventType::DsyncGroupDeleted,
-        vec![
-            Target::new(TargetKind::DirectoryGroup, &row.id, Some(&row.display_name)),
-            Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
-        ],
-        json!({ "display_name": row.display_name, "members": ids.len() }),
-    )
-    .await?;
+    let event = tx
+        .record(
+            Some(&dir.organization_id),
+            EventType::DsyncGroupDeleted,
+            vec![
+                Target::new(TargetKind::DirectoryGroup, &row.id, Some(&row.display_name)),
+                Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
+            ],
+            json!({ "display_name": row.display_name, "members": ids.len() }),
+        )
+        .await?;
+    tx.snapshot(
+        &event,
+        &Snapshot::DirectoryGroup {
+            group: row.clone(),
+            previous: None,
+        },
+    );
     // Former members' roles are recomputed in bounded steps (see [`MEMBER_CHANGES_PER_TX`]);
     // the first step commits with the deletion.
     // The group's own mapping went with it, so its members are recomputed even when no mapping

@@ -9,6 +9,7 @@ use crate::domain::ids::IdKind;
 use crate::server::audit::{RequestContext, Target};
 use crate::server::db;
 use crate::server::db::directory_users::DirUserRow;
+use crate::server::events::Snapshot;
 use crate::server::protocol::scim::patch;
 use crate::server::protocol::scim::resource::{
     self, normalize_user, project, user_name_key, ScimError,
@@ -86,7 +87,7 @@ pub async fn create_user(
         updated_at: now,
     };
     let mut tx = super::begin_write(state, dir, ctx, now).await?;
-    tx.record(
+    let event = tx.record(
         Some(&dir.organization_id),
         EventType::DsyncUserCreated,
         vec![
@@ -116,6 +117,13 @@ pub async fn create_user(
         Err(e) if db::is_unique_violation(&e) => return Err(uniqueness(&f.user_name)),
         r => r?,
     }
+    tx.snapshot(
+        &event,
+        &Snapshot::DirectoryUser {
+            user: row.clone(),
+            previous: None,
+        },
+    );
     tx.commit().await?;
     // A user created just now is in no group: the answer needs no read.
     let v = resource::render(&res, &row.id, &user_meta(&base(state, dir), &row));
@@ -184,6 +192,7 @@ pub async fn update_user(
     }
     let new_resource = res.to_string();
     let was_active = row.active;
+    let previous = Box::new(row.clone());
     if new_resource == row.resource && f.user_name == row.user_name {
         drop(tx);
         let mut conn = state.db.pool.acquire().await?;
@@ -208,22 +217,30 @@ pub async fn update_user(
         (false, true) => EventType::DsyncUserReactivated,
         _ => EventType::DsyncUserUpdated,
     };
-    tx.record(
-        Some(&dir.organization_id),
-        action,
-        vec![
-            Target::new(TargetKind::DirectoryUser, &row.id, Some(&row.user_name)),
-            Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
-        ],
-        json!({ "user_name": row.user_name, "email": row.email, "active": f.active }),
-    )
-    .await?;
+    let event = tx
+        .record(
+            Some(&dir.organization_id),
+            action,
+            vec![
+                Target::new(TargetKind::DirectoryUser, &row.id, Some(&row.user_name)),
+                Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
+            ],
+            json!({ "user_name": row.user_name, "email": row.email, "active": f.active }),
+        )
+        .await?;
     // The row was read locked and written by this transaction: reconcile need not read it.
     let known = Known {
         current: true,
         ..Known::default()
     };
     reconcile_with(&mut tx, dir, &mut row, false, known).await?;
+    tx.snapshot(
+        &event,
+        &Snapshot::DirectoryUser {
+            user: row.clone(),
+            previous: Some(previous),
+        },
+    );
     tx.commit().await?;
     let mut conn = state.db.pool.acquire().await?;
     let v = render_user(&mut conn, &base, &row, true).await?;
@@ -251,16 +268,24 @@ pub async fn delete_user(
         db::directory_users::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
             .await?
             .ok_or_else(|| not_found("User", id))?;
-    tx.record(
-        Some(&dir.organization_id),
-        EventType::DsyncUserDeleted,
-        vec![
-            Target::new(TargetKind::DirectoryUser, &row.id, Some(&row.user_name)),
-            Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
-        ],
-        json!({ "user_name": row.user_name, "email": row.email }),
-    )
-    .await?;
+    let event = tx
+        .record(
+            Some(&dir.organization_id),
+            EventType::DsyncUserDeleted,
+            vec![
+                Target::new(TargetKind::DirectoryUser, &row.id, Some(&row.user_name)),
+                Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
+            ],
+            json!({ "user_name": row.user_name, "email": row.email }),
+        )
+        .await?;
+    tx.snapshot(
+        &event,
+        &Snapshot::DirectoryUser {
+            user: row.clone(),
+            previous: None,
+        },
+    );
     let known = Known {
         current: true,
         ..Known::default()

@@ -225,6 +225,7 @@ pub async fn test_log_stream(
             sequence: 0,
         },
         data: json!({ "message": "Test event from Lanyard: if you can read this, the stream works." }),
+        snapshot: None,
     };
     let out = send(state, &row, &ev).await;
     let ok = out.status.is_some_and(|s| (200..300).contains(&s));
