@@ -81,6 +81,16 @@ API key (\`lanyard_sk_…\`) where the WorkOS key was.
   also for endpoints Lanyard does not provide.
 - **Ids** are Lanyard's (\`org_…\`, \`dom_…\`); WorkOS documents ids as opaque.
 
+## Webhooks in WorkOS's format
+A webhook endpoint made with \`POST /api/v1/webhook_endpoints {"url": …, "format": "workos"}\`
+receives the events \`GET /events\` lists (WorkOS's names and shapes, the same ids), signed as
+WorkOS signs them: \`WorkOS-Signature: t=<ms>, v1=<hex HMAC-SHA256 of "t.body", keyed with the
+secret's text>\`, so \`webhooks.constructEvent\` (Node) and \`webhooks.verify_event\` (Python)
+verify them with the secret shown when the endpoint was made. Its \`events\` filter lists WorkOS
+names. Retries, ordering per resource and the delivery log are Lanyard's. One signature only (the
+SDKs read one \`v1\`): after a secret rotation the new secret signs at once. WorkOS's own
+\`/webhook_endpoints\` routes are planned.
+
 ## How it is tested
 \`bash .ci/workos-compat\` starts the real binary (SQLite, then PostgreSQL) and drives it with the
 official SDKs, pinned: npm \`@workos-inc/node\` 12.3.0 and 8.13.0, PyPI \`workos\` 10.8.0. Every

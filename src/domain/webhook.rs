@@ -12,6 +12,9 @@ vocabulary! {
         SplunkHec = "splunk_hec",
         /// Datadog Logs.
         Datadog = "datadog",
+        /// WorkOS's webhook format (`WorkOS-Signature`, events under WorkOS's names and shapes),
+        /// for a vendor whose code verifies webhooks with a WorkOS SDK.
+        Workos = "workos",
     }
 }
 

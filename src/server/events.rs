@@ -91,6 +91,9 @@ pub enum Snapshot {
     },
     Directory {
         directory: super::db::directories::DirectoryRow,
+        /// The organization's verified domains then.
+        #[serde(default)]
+        domains: Vec<DomainRef>,
     },
     DirectoryUser {
         user: super::db::directory_users::DirUserRow,
@@ -121,6 +124,33 @@ pub struct ConnectionSnapshot {
     pub state: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The organization's verified domains then.
+    #[serde(default)]
+    pub domains: Vec<DomainRef>,
+}
+
+/// A verified domain as a snapshot names it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DomainRef {
+    pub id: String,
+    pub domain: String,
+}
+
+/// The organization's verified domains, as snapshots keep them (read in the writing
+/// transaction).
+pub async fn verified_domains(
+    conn: &mut Conn,
+    organization_id: &str,
+) -> Result<Vec<DomainRef>, sqlx::Error> {
+    Ok(super::db::domains::list(conn, organization_id)
+        .await?
+        .into_iter()
+        .filter(|d| d.state == "verified")
+        .map(|d| DomainRef {
+            id: d.id,
+            domain: d.domain,
+        })
+        .collect())
 }
 
 impl From<&super::db::connections::ConnectionRow> for ConnectionSnapshot {
@@ -134,6 +164,7 @@ impl From<&super::db::connections::ConnectionRow> for ConnectionSnapshot {
             state: c.state.clone(),
             created_at: c.created_at,
             updated_at: c.updated_at,
+            domains: Vec::new(),
         }
     }
 }

@@ -1092,7 +1092,40 @@ async fn events_show_resources_as_they_were(d: Dialect) {
     assert_eq!(snap["user"]["id"], ann.as_str());
 }
 
+/// A webhook endpoint in WorkOS's format is asked for with `format: "workos"`; any other format
+/// is refused naming the field.
+async fn webhook_endpoint_formats(d: Dialect) {
+    let app = compat_app(d).await;
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/webhook_endpoints",
+            Some(json!({"url": "https://hooks.vendor.example/workos", "format": "workos"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["format"], "workos");
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/webhook_endpoints",
+            Some(json!({"url": "https://hooks.vendor.example/std"})),
+        )
+        .await;
+    assert_eq!(r.json()["format"], "standard");
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/webhook_endpoints",
+            Some(json!({"url": "https://hooks.vendor.example/x", "format": "svix"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["field"], "format");
+}
+
 crate::both_databases!(
+    webhook_endpoint_formats,
     events_show_resources_as_they_were,
     directory_sync_reads,
     off_by_default,

@@ -4,6 +4,8 @@
 // (a Lanyard API key), DNS_PORT (a loopback DNS server this script runs; Lanyard queries it),
 // LANYARD_URL (Lanyard itself: its own API makes directories, and an IdP's SCIM client pushes).
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import { writeFileSync } from 'node:fs';
 import { WorkOS as WorkOS12 } from '@workos-inc/node';
 import dns2 from 'dns2';
 import { createRequire } from 'node:module';
@@ -177,6 +179,48 @@ async function eventsScenario(label, workos) {
   const ids = all.map((e) => e.id);
   assert.equal(new Set(ids).size, ids.length, 'no event twice');
   console.log(`${label}: ${all.length} events of ${seen.size} types deserialized`);
+  return all;
+}
+
+/// A receiver of WorkOS-format webhooks: every delivery, its body exactly as sent.
+async function webhookReceiver() {
+  const deliveries = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      deliveries.push({ sig: req.headers['workos-signature'], body: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const endpoint = await lanyard('POST', '/api/v1/webhook_endpoints', { url: `http://127.0.0.1:${server.address().port}/workos-hook`, format: 'workos' });
+  assert.equal(endpoint.format, 'workos');
+  return { server, deliveries, secret: endpoint.secret };
+}
+
+/// Each delivery verified and deserialized by each SDK's own `constructEvent` (12.x with the raw
+/// body, 8.x with the parsed object, as an Express app hands it over); the same events as listed.
+async function verifyWebhooks(hook, listed) {
+  const deadline = Date.now() + 60_000;
+  while (hook.deliveries.length < listed.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  assert.equal(hook.deliveries.length, listed.length, 'every listed event was delivered');
+  const w12 = new WorkOS12(key, opts);
+  const w8 = new WorkOS8(key, opts);
+  const names = [];
+  for (const d of hook.deliveries) {
+    assert.match(d.sig, /^t=\d+, v1=[0-9a-f]{64}$/);
+    const e12 = await w12.webhooks.constructEvent({ payload: d.body, sigHeader: d.sig, secret: hook.secret });
+    const e8 = await w8.webhooks.constructEvent({ payload: JSON.parse(d.body), sigHeader: d.sig, secret: hook.secret });
+    assert.equal(e12.id, e8.id);
+    names.push(e12.event);
+  }
+  assert.deepEqual([...new Set(names)].sort(), [...new Set(listed.map((e) => e.event))].sort());
+  const d = hook.deliveries[0];
+  await rejects(w12.webhooks.constructEvent({ payload: d.body.replace('"event"', '"event" '), sigHeader: d.sig, secret: hook.secret }), 'SignatureVerificationException');
+  await rejects(w12.webhooks.constructEvent({ payload: d.body, sigHeader: d.sig, secret: 'whsec_wrong' }), 'SignatureVerificationException');
+  if (process.env.WEBHOOK_FILE) writeFileSync(process.env.WEBHOOK_FILE, JSON.stringify({ secret: hook.secret, deliveries: hook.deliveries }));
+  console.log(`webhooks: ${hook.deliveries.length} WorkOS-format deliveries verified by Node 12 and Node 8`);
 }
 const WOS_EVENTS = ['organization.created', 'organization.updated', 'organization.deleted', 'organization_domain.created', 'organization_domain.verified', 'organization_domain.verification_failed', 'organization_domain.updated', 'organization_domain.deleted', 'connection.activated', 'connection.deactivated', 'connection.deleted', 'dsync.activated', 'dsync.deleted', 'dsync.user.created', 'dsync.user.updated', 'dsync.user.deleted', 'dsync.group.created', 'dsync.group.updated', 'dsync.group.deleted', 'dsync.group.user_added', 'dsync.group.user_removed'];
 
@@ -309,13 +353,15 @@ async function scenario(label, workos, { autoPagination }) {
 }
 
 const opts = { apiHostname: host, port, https: false };
+const hook = await webhookReceiver();
 try {
   await scenario('node-12', new WorkOS12(key, opts), { autoPagination: true });
   await scenario('node-8', new WorkOS8(key, opts), { autoPagination: true });
   await directorySync('node-12', new WorkOS12(key, opts), true);
   await directorySync('node-8', new WorkOS8(key, opts), false);
-  await eventsScenario('node-12', new WorkOS12(key, opts));
+  const listed = await eventsScenario('node-12', new WorkOS12(key, opts));
   await eventsScenario('node-8', new WorkOS8(key, opts));
+  await verifyWebhooks(hook, listed);
   // A wrong key.
   await rejects(new WorkOS12('lanyard_sk_wrong', opts).organizations.listOrganizations(), 'UnauthorizedException');
   // Every path of WorkOS's document answers JSON (the proxy fails the run otherwise), also where
@@ -337,4 +383,5 @@ try {
   console.log('node SDKs: all scenarios passed');
 } finally {
   dns.close();
+  hook.server.close();
 }

@@ -167,6 +167,22 @@ for name in ["organization.created", "organization.updated", "organization.delet
 assert len({e.id for e in events}) == len(events)
 print(f"python SDK: {len(events)} events of {len(seen)} types deserialized")
 
+# The WorkOS-format webhook deliveries the Node run received, verified by the SDK's verify_event.
+# They were signed minutes ago, during the Node run: past the SDK's default 180 s window, so the
+# window is widened to 15 minutes (the Node SDKs checked them with the default window on arrival).
+if os.environ.get("WEBHOOK_FILE"):
+    with open(os.environ["WEBHOOK_FILE"]) as f:
+        hook = json.load(f)
+    for d in hook["deliveries"]:
+        ev = client.webhooks.verify_event(event_body=d["body"].encode(), event_signature=d["sig"], secret=hook["secret"], tolerance=900)
+        assert ev.id == json.loads(d["body"])["id"]
+    try:
+        client.webhooks.verify_event(event_body=hook["deliveries"][0]["body"] + " ", event_signature=hook["deliveries"][0]["sig"], secret=hook["secret"], tolerance=900)
+        raise AssertionError("a changed body verified")
+    except ValueError:
+        pass
+    print(f"python SDK: {len(hook['deliveries'])} WorkOS-format deliveries verified")
+
 expect(AuthenticationError, WorkOSClient(api_key="lanyard_sk_wrong").organizations.list_organizations)
 print("python SDK: all scenarios passed")
 sys.exit(0)

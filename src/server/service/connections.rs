@@ -17,7 +17,7 @@ use crate::server::db::{
     saml::{CertificateRow, SpKeyRow},
 };
 use crate::server::error::AppError;
-use crate::server::events::Snapshot;
+use crate::server::events::{ConnectionSnapshot, Snapshot};
 use crate::server::oidc;
 use crate::server::protocol::saml::attributes::AttributeMapping;
 use crate::server::protocol::saml::metadata as saml_md;
@@ -1219,6 +1219,11 @@ pub async fn update(
         )
         .await?;
     }
+    let domains = if events.is_empty() {
+        Vec::new()
+    } else {
+        crate::server::events::verified_domains(tx.conn(), organization_id).await?
+    };
     for e in events {
         let event = tx
             .record(
@@ -1231,7 +1236,10 @@ pub async fn update(
         tx.snapshot(
             &event,
             &Snapshot::Connection {
-                connection: (&row).into(),
+                connection: ConnectionSnapshot {
+                    domains: domains.clone(),
+                    ..(&row).into()
+                },
             },
         );
     }
@@ -1515,10 +1523,14 @@ pub async fn delete(
             serde_json::json!({}),
         )
         .await?;
+    let domains = crate::server::events::verified_domains(tx.conn(), organization_id).await?;
     tx.snapshot(
         &event,
         &Snapshot::Connection {
-            connection: (&row).into(),
+            connection: ConnectionSnapshot {
+                domains,
+                ..(&row).into()
+            },
         },
     );
     tx.commit().await?;

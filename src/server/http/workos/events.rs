@@ -11,9 +11,8 @@ use serde_json::{json, Map, Value};
 
 use super::directories::{directory_type, render_group, render_user};
 use super::RawQuery;
-use crate::server::db::{self, webhooks::EventRow};
 use crate::server::error::AppError;
-use crate::server::events::Snapshot;
+use crate::server::events::{DomainRef, Event, Snapshot};
 use crate::server::http::rest::error::{ApiResult, RestError};
 use crate::server::state::AppState;
 use crate::server::timefmt::rfc3339;
@@ -102,9 +101,16 @@ fn to_json<T: Serialize>(v: T) -> Value {
     serde_json::to_value(v).unwrap_or_default()
 }
 
-/// The event's `data` in WorkOS's shape, from its snapshot. `verified` holds the verified
-/// domains of the organizations of the page, as connections and directories show them.
-fn render_data(name: &str, snapshot: Snapshot, verified: &[(String, String, String)]) -> Value {
+/// The verified domains a snapshot kept, as `render_connection` takes them.
+fn verified(organization_id: &str, domains: &[DomainRef]) -> Vec<(String, String, String)> {
+    domains
+        .iter()
+        .map(|d| (organization_id.to_owned(), d.id.clone(), d.domain.clone()))
+        .collect()
+}
+
+/// The event's `data` in WorkOS's shape, from its snapshot alone.
+fn render_data(name: &str, snapshot: Snapshot) -> Value {
     match snapshot {
         Snapshot::Organization {
             organization,
@@ -132,10 +138,11 @@ fn render_data(name: &str, snapshot: Snapshot, verified: &[(String, String, Stri
         Snapshot::Connection { connection } => {
             // The event schemas add `external_key` (Python requires it): the connection's id.
             let id = connection.id.clone();
-            let c = to_json(super::sso::render_connection(connection, verified));
+            let verified = verified(&connection.organization_id, &connection.domains);
+            let c = to_json(super::sso::render_connection(connection, &verified));
             with(c, "external_key", json!(id))
         }
-        Snapshot::Directory { directory } => {
+        Snapshot::Directory { directory, domains } => {
             let deleted = name == "dsync.deleted";
             let mut d = json!({
                 "object": "directory",
@@ -150,10 +157,9 @@ fn render_data(name: &str, snapshot: Snapshot, verified: &[(String, String, Stri
                 "updated_at": rfc3339(directory.updated_at),
             });
             if !deleted {
-                let domains: Vec<Value> = verified
+                let domains: Vec<Value> = domains
                     .iter()
-                    .filter(|(org, ..)| *org == directory.organization_id)
-                    .map(|(_, id, domain)| json!({ "object": "organization_domain", "id": id, "domain": domain }))
+                    .map(|d| json!({ "object": "organization_domain", "id": d.id, "domain": d.domain }))
                     .collect();
                 d = with(d, "external_key", json!(directory.id));
                 d = with(d, "domains", Value::Array(domains));
@@ -190,35 +196,35 @@ fn render_data(name: &str, snapshot: Snapshot, verified: &[(String, String, Stri
     }
 }
 
-/// Renders stored events (each of a mapped type with a snapshot); others are skipped.
-pub async fn render(conn: &mut db::Conn, rows: Vec<EventRow>) -> Result<Vec<WosEvent>, AppError> {
-    let orgs: Vec<&str> = rows
-        .iter()
-        .filter_map(|r| r.organization_id.as_deref())
-        .collect();
-    let verified = super::sso::verified_domains(conn, &orgs).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            let name = workos_name(&r.kind)?;
-            let snapshot: Snapshot = serde_json::from_str(r.snapshot.as_deref()?).ok()?;
-            let data: Value = serde_json::from_str(&r.data).unwrap_or_default();
-            Some(WosEvent {
-                object: "event",
-                event: name,
-                data: render_data(name, snapshot, &verified),
-                created_at: rfc3339(r.created_at),
-                context: json!({ "lanyard": {
-                    "type": r.kind,
-                    "cursor": r.cursor.to_string(),
-                    "actor": data.get("actor"),
-                    "audit_event_id": data.get("audit_event_id"),
-                    "entity": { "type": r.entity_type, "id": r.entity_id, "sequence": r.entity_seq },
-                } }),
-                id: r.id,
-            })
-        })
-        .collect())
+/// Renders events (those of a mapped type with a snapshot; others are skipped). Reads nothing:
+/// a snapshot holds all its event shows.
+pub fn render(events: Vec<Event>) -> Vec<WosEvent> {
+    events.into_iter().filter_map(render_event).collect()
+}
+
+fn render_event(e: Event) -> Option<WosEvent> {
+    let name = workos_name(&e.kind)?;
+    let snapshot: Snapshot = serde_json::from_value(e.snapshot?).ok()?;
+    Some(WosEvent {
+        object: "event",
+        event: name,
+        data: render_data(name, snapshot),
+        created_at: e.created_at,
+        context: json!({ "lanyard": {
+            "type": e.kind,
+            "cursor": e.cursor,
+            "actor": e.data.get("actor"),
+            "audit_event_id": e.data.get("audit_event_id"),
+            "entity": e.entity,
+        } }),
+        id: e.id,
+    })
+}
+
+/// One event as a WorkOS webhook delivers it: the body `/events` would list, or `None` when
+/// WorkOS has no name for its type or it keeps no snapshot.
+pub fn render_one(event: &Event) -> Option<String> {
+    render_event(event.clone()).and_then(|e| serde_json::to_string(&e).ok())
 }
 
 fn invalid(field: &str, message: &str) -> RestError {
@@ -298,7 +304,11 @@ async fn list_events(State(state): State<AppState>, q: RawQuery) -> ApiResult<Js
         let rows = crate::server::events::page_with_snapshots(&mut conn, after, &filter, limit)
             .await
             .map_err(AppError::from)?;
-        render(&mut conn, rows).await?
+        render(
+            rows.into_iter()
+                .map(crate::server::events::to_event)
+                .collect(),
+        )
     };
     let last = data.last().map(|e| e.id.clone());
     Ok(Json(EventList {

@@ -71,10 +71,12 @@ pub async fn create(
             json!({ "type": row.kind, "authoritative": row.authoritative }),
         )
         .await?;
+    let domains = crate::server::events::verified_domains(tx.conn(), organization_id).await?;
     tx.snapshot(
         &event,
         &Snapshot::Directory {
             directory: row.clone(),
+            domains,
         },
     );
     tx.commit().await?;
@@ -274,7 +276,13 @@ pub async fn delete(
     let mut deleted = row;
     deleted.deleted_at = Some(now);
     deleted.updated_at = now;
-    tx.snapshot(&event, &Snapshot::Directory { directory: deleted });
+    tx.snapshot(
+        &event,
+        &Snapshot::Directory {
+            directory: deleted,
+            domains: Vec::new(),
+        },
+    );
     tx.commit().await?;
     // Its tokens stop at once: SCIM writes re-check the directory in their transaction, and this
     // node forgets what it remembered of the tokens (reads on other nodes: within `TOKEN_TRUST`).

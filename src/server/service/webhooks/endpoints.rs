@@ -27,6 +27,17 @@ pub async fn create(
 ) -> Result<EndpointWithSecret, AppError> {
     let url = check_url(state, &input.url)?;
     let events = check_events(input.events)?;
+    let kind = match input.format.as_deref() {
+        None | Some("standard") => EndpointKind::Webhook,
+        Some("workos") => EndpointKind::Workos,
+        Some(other) => {
+            return Err(crate::domain::FieldError::new(
+                "format",
+                format!("'{other}' is not a format; use standard (Standard Webhooks) or workos (WorkOS-Signature)"),
+            )
+            .into())
+        }
+    };
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     let id = db::new_id(IdKind::WebhookEndpoint);
@@ -35,7 +46,7 @@ pub async fn create(
     let row = EndpointRow {
         id: id.clone(),
         organization_id: None,
-        kind: EndpointKind::Webhook.as_str().into(),
+        kind: kind.as_str().into(),
         name: None,
         credential_enc: None,
         url,
@@ -58,7 +69,7 @@ pub async fn create(
             &id,
             Some(&row.url),
         )],
-        json!({ "url": row.url, "events": row.events }),
+        json!({ "url": row.url, "events": row.events, "format": kind.as_str() }),
     )
     .await?;
     tx.commit().await?;

@@ -47,8 +47,11 @@ pub struct WebhookEndpoint {
     pub enabled: bool,
     /// Why it was disabled (a 410 from the receiver), if it was.
     pub disabled_reason: Option<String>,
-    /// While set, deliveries carry a second signature made with the previous secret.
+    /// While set, deliveries carry a second signature made with the previous secret
+    /// (`standard` only: a `workos` endpoint is signed with the current secret alone).
     pub previous_secret_expires_at: Option<i64>,
+    /// `standard` or `workos`.
+    pub format: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -69,6 +72,11 @@ pub struct CreateEndpoint {
     pub url: String,
     #[serde(default)]
     pub events: Option<Vec<String>>,
+    /// `standard` (the default: Standard Webhooks signatures, Lanyard's event shapes) or
+    /// `workos` (WorkOS's `WorkOS-Signature` and event names and shapes, for code that
+    /// verifies webhooks with a WorkOS SDK; `events` then lists WorkOS names). Fixed once made.
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
 /// `PATCH /webhook_endpoints/{id}`.
@@ -123,6 +131,11 @@ fn view(r: &EndpointRow, now: i64) -> WebhookEndpoint {
         enabled: r.enabled,
         disabled_reason: r.disabled_reason.clone(),
         previous_secret_expires_at: r.prev_secret_expires_at.filter(|t| *t > now),
+        format: if EndpointKind::parse(&r.kind) == Some(EndpointKind::Workos) {
+            "workos".into()
+        } else {
+            "standard".into()
+        },
         created_at: r.created_at,
         updated_at: r.updated_at,
     }
@@ -278,6 +291,9 @@ impl Sender {
     async fn send(&self, state: &AppState, ev: &crate::server::events::Event) -> Outcome {
         let started = std::time::Instant::now();
         let ep = &self.ep;
+        if EndpointKind::parse(&ep.kind) == Some(EndpointKind::Workos) {
+            return self.send_workos(state, ev, started).await;
+        }
         let body = json!({
             "id": ev.id,
             "type": ev.kind,
@@ -331,22 +347,85 @@ impl Sender {
             Ok(r) => r,
             Err(_) => return Outcome::failed(started, format!("{} is not a valid URL", ep.url)),
         };
-        match state.outbound.execute(req).await {
-            Ok(resp) => {
-                let text = String::from_utf8_lossy(resp.body());
-                Outcome {
-                    status: Some(i64::from(resp.status().as_u16())),
-                    latency_ms: started.elapsed().as_millis() as i64,
-                    excerpt: Some(text.chars().take(500).collect()),
-                    error: None,
-                }
-            }
-            Err(e) => Outcome::failed(started, e.to_string()),
-        }
+        execute(state, req, started).await
     }
 }
 
 /// Sends one event to one endpoint in the endpoint's format (a log stream's test button).
+impl Sender {
+    /// Sends one event as WorkOS does: its WorkOS form, signed `WorkOS-Signature: t=<ms>,
+    /// v1=<hex HMAC-SHA256 over "t.body", keyed with the secret's text>`. One signature only
+    /// (the SDKs read one `v1`): while a rotated-out secret overlaps, the new one signs.
+    async fn send_workos(
+        &self,
+        state: &AppState,
+        ev: &crate::server::events::Event,
+        started: std::time::Instant,
+    ) -> Outcome {
+        let Some(body) = crate::server::http::workos::events::render_one(ev) else {
+            return Outcome::failed(
+                started,
+                format!(
+                    "{} has no WorkOS form; it is not sent to WorkOS-format endpoints",
+                    ev.kind
+                ),
+            );
+        };
+        let Some(secret) = self.secrets.first() else {
+            return Outcome::failed(
+                started,
+                "the endpoint's secret cannot be read (was LANYARD_SECRET_KEY changed?); rotate it"
+                    .into(),
+            );
+        };
+        // A fresh time on every attempt: the SDKs refuse a signature older than 180 s.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        let req = http::Request::post(&self.ep.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &ev.id)
+            .header("workos-signature", workos_signature(secret, t, &body))
+            .body(body.into_bytes());
+        let req = match req {
+            Ok(r) => r,
+            Err(_) => {
+                return Outcome::failed(started, format!("{} is not a valid URL", self.ep.url))
+            }
+        };
+        execute(state, req, started).await
+    }
+}
+
+/// Sends one attempt and records how it went.
+async fn execute(
+    state: &AppState,
+    req: http::Request<Vec<u8>>,
+    started: std::time::Instant,
+) -> Outcome {
+    match state.outbound.execute(req).await {
+        Ok(resp) => {
+            let text = String::from_utf8_lossy(resp.body());
+            Outcome {
+                status: Some(i64::from(resp.status().as_u16())),
+                latency_ms: started.elapsed().as_millis() as i64,
+                excerpt: Some(text.chars().take(500).collect()),
+                error: None,
+            }
+        }
+        Err(e) => Outcome::failed(started, e.to_string()),
+    }
+}
+
+/// WorkOS's webhook signature header for a body sent at `t_ms`.
+pub fn workos_signature(secret: &str, t_ms: i64, body: &str) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(format!("{t_ms}.{body}").as_bytes());
+    format!("t={t_ms}, v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 async fn send(state: &AppState, ep: &EndpointRow, ev: &crate::server::events::Event) -> Outcome {
     Sender::new(state, ep.clone()).send(state, ev).await
 }
@@ -355,6 +434,15 @@ async fn send(state: &AppState, ep: &EndpointRow, ev: &crate::server::events::Ev
 mod tests {
     use super::*;
     use crate::domain::event_type::EventType;
+
+    #[test]
+    fn workos_signature_is_hex_hmac_of_time_and_body_keyed_with_the_secret_text() {
+        // Python: hmac.new(b'whsec_test', b'1700000000000.{"a":1}', hashlib.sha256).hexdigest()
+        assert_eq!(
+            workos_signature("whsec_test", 1_700_000_000_000, r#"{"a":1}"#),
+            "t=1700000000000, v1=33284ebef248a1f463f81384bfb39351b857cb4897c654b820611536fa084f1e"
+        );
+    }
 
     #[test]
     fn signature_matches_the_standard_webhooks_example() {

@@ -66,11 +66,18 @@ async fn fan_out_endpoint(state: &AppState, ep: &EndpointRow) -> Result<usize, A
         return Ok(0);
     };
     let filter = event_filter(ep.events.as_deref());
+    let workos = crate::domain::webhook::EndpointKind::parse(&ep.kind)
+        == Some(crate::domain::webhook::EndpointKind::Workos);
     let rows: Vec<q::NewDelivery> = events
         .iter()
         // A log stream gets its own organization's events only.
         .filter(|e| ep.organization_id.is_none() || ep.organization_id == e.organization_id)
-        .filter(|e| wants(filter.as_deref(), &e.kind))
+        // A WorkOS-format endpoint gets the events WorkOS has a name for, filtered by that name.
+        .filter(|e| match workos {
+            true => crate::server::http::workos::events::workos_name(&e.kind)
+                .is_some_and(|name| wants(filter.as_deref(), name)),
+            false => wants(filter.as_deref(), &e.kind),
+        })
         .map(|e| q::NewDelivery {
             id: db::new_id(IdKind::WebhookDelivery),
             endpoint_id: &ep.id,
