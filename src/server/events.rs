@@ -416,10 +416,11 @@ pub struct SnapshotFilter<'a> {
     pub to: Option<i64>,
 }
 
-/// Numbered events after `after` that carry a snapshot, oldest first.
+/// Numbered events after `after` and at most `upto` that carry a snapshot, oldest first.
 pub async fn page_with_snapshots(
     conn: &mut Conn,
     after: i64,
+    upto: i64,
     f: &SnapshotFilter<'_>,
     limit: i64,
 ) -> Result<Vec<EventRow>, sqlx::Error> {
@@ -433,7 +434,7 @@ pub async fn page_with_snapshots(
     if let Some(o) = f.organization_id {
         q.and("organization_id = {}", o);
     }
-    q.raw(&format!("cursor > {}", after.max(0)));
+    q.raw(&format!("cursor > {} AND cursor <= {upto}", after.max(0)));
     if let Some(from) = f.from {
         q.raw(&format!("created_at >= {from}"));
     }
@@ -441,6 +442,14 @@ pub async fn page_with_snapshots(
         q.raw(&format!("created_at <= {to}"));
     }
     q.fetch_ordered(conn, "cursor", limit).await
+}
+
+/// The id of the event at a cursor, when it is kept.
+pub async fn id_at(conn: &mut Conn, cursor: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM events WHERE cursor = $1")
+        .bind(cursor)
+        .fetch_optional(conn)
+        .await
 }
 
 /// The cursor of a numbered event, by id.

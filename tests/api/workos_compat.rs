@@ -845,6 +845,27 @@ async fn directory_sync_reads(d: Dialect) {
         .await;
     assert_eq!(r.status, StatusCode::OK);
 
+    // A search longer than 256 characters is refused naming it (SQLite would fail on a long
+    // pattern); a path with a doubled slash (an SDK base URL ending in `/`) is the same path.
+    let long = "_".repeat(25_000);
+    for list in ["/directories", "/organizations", "/connections"] {
+        let r = app
+            .api(Method::GET, &format!("{list}?search={long}"), None)
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{list}: {}",
+            r.text()
+        );
+        assert_eq!(r.json()["errors"][0]["field"], "search");
+    }
+    let r = app
+        .api(Method::GET, &format!("//directories/{}", da.id), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["id"], da.id.as_str());
+
     // Deleting the directory: 204 with Lanyard's semantics; then nothing of it is read.
     let r = app
         .api(Method::DELETE, &format!("/directories/{}", da.id), None)
@@ -1124,7 +1145,134 @@ async fn webhook_endpoint_formats(d: Dialect) {
     assert_eq!(r.json()["error"]["field"], "format");
 }
 
+/// One `/events` read looks at 10,000 events of the feed at most, whatever its filters: over a
+/// long run of events its filters do not match, an empty page names where the next read starts
+/// (so a consumer moves on instead of rereading the same run on every poll).
+async fn events_reads_are_bounded(d: Dialect) {
+    let app = compat_app(d).await;
+    let org = app.create_org("A").await;
+    // 12,000 events of a type WorkOS has no name for, written as the feed stores them.
+    {
+        let mut conn = app.state.db.pool.acquire().await.unwrap();
+        let head: i64 = sqlx::query_scalar("SELECT cursor FROM events_head WHERE k = 'global'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        for chunk in 0..24 {
+            let rows: Vec<String> = (0..500)
+                .map(|i| {
+                    let c = head + chunk * 500 + i + 1;
+                    format!("({c}, 'event_filler{c:020}', 'audit_x', 'policy.updated', '{org}', 'organization', '{org}', {c}, 0, '{{}}')")
+                })
+                .collect();
+            sqlx::query(&format!(
+                "INSERT INTO events (cursor, id, audit_event_id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data) VALUES {}",
+                rows.join(", ")
+            ))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        }
+        sqlx::query("UPDATE events_head SET cursor = cursor + 12000 WHERE k = 'global'")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    // A change after them.
+    app.api(
+        Method::PUT,
+        &format!("/organizations/{org}"),
+        Some(json!({"name": "A2"})),
+    )
+    .await;
+    let first = app
+        .api(Method::GET, "/events?events=organization.updated", None)
+        .await
+        .json();
+    assert_eq!(
+        first["data"].as_array().unwrap().len(),
+        0,
+        "the first 10,000 events hold none"
+    );
+    let after = first["list_metadata"]["after"]
+        .as_str()
+        .expect("where to go on")
+        .to_owned();
+    assert!(after.starts_with("event_filler"), "{after}");
+    let next = app
+        .api(
+            Method::GET,
+            &format!("/events?events=organization.updated&after={after}"),
+            None,
+        )
+        .await
+        .json();
+    let got: Vec<&str> = next["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ["organization.updated"]);
+    assert_eq!(next["data"][0]["data"]["name"], "A2");
+    let end = app
+        .api(
+            Method::GET,
+            &format!(
+                "/events?events=organization.updated&after={}",
+                next["list_metadata"]["after"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await
+        .json();
+    assert!(
+        end["list_metadata"]["after"].is_null(),
+        "the end of the feed: {end}"
+    );
+}
+
+/// A password an IdP sends in a User, however it is wrapped (under the core schema's URN, in an
+/// extension, nested), is never stored: not in the SCIM answer, the directory user's
+/// `raw_attributes`, nor any event.
+async fn scim_passwords_never_reach_reads_or_events(d: Dialect) {
+    use crate::helpers::scim::{self, create_dir};
+    let app = compat_app(d).await;
+    let org = app.create_org("A").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    let core = scim::USER;
+    let body = json!({
+        "schemas": [core, "urn:okta:custom:1.0:User"],
+        "userName": "p1@a.example",
+        core: {"password": "hunter2-core"},
+        "urn:okta:custom:1.0:User": {"password": "hunter2-ext", "team": "a"},
+    });
+    let r = scim::scim(&app, &dir, Method::POST, "/Users", Some(body.clone())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert!(!r.text().contains("hunter2"), "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let r = scim::scim(&app, &dir, Method::PUT, &format!("/Users/{id}"), Some(body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    for path in [
+        format!("/directory_users/{id}"),
+        format!("/directory_users?directory={}", dir.id),
+        "/events?limit=100".to_owned(),
+        "/api/v1/events?limit=100".to_owned(),
+    ] {
+        let r = app.api(Method::GET, &path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert!(!r.text().contains("hunter2"), "{path}: {}", r.text());
+    }
+    let u = app
+        .api(Method::GET, &format!("/directory_users/{id}"), None)
+        .await
+        .json();
+    assert_eq!(u["raw_attributes"]["urn:okta:custom:1.0:User"]["team"], "a");
+}
+
 crate::both_databases!(
+    scim_passwords_never_reach_reads_or_events,
+    events_reads_are_bounded,
     webhook_endpoint_formats,
     events_show_resources_as_they_were,
     directory_sync_reads,

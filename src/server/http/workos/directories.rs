@@ -138,7 +138,7 @@ async fn list_directories(
     let filter = db::directories::ListFilter {
         organization_id: nonempty(f.organization_id),
         domain: nonempty(f.domain).map(|d| d.to_ascii_lowercase()),
-        search: f.search.filter(|s| !s.trim().is_empty()),
+        search: super::search_param(f.search)?,
     };
     let mut conn = state.db.pool.acquire().await.map_err(AppError::from)?;
     let rows = db::directories::page(&mut conn, &page.keyset(), &filter)

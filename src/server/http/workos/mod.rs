@@ -121,9 +121,15 @@ pub fn router(state: AppState) -> Router {
 /// compatibility routes, whatever the main router matched (its HTML fallback, say).
 pub async fn dispatch(
     axum::extract::State(compat): axum::extract::State<Router>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
+    // An SDK configured with a base URL ending in `/` asks for `//organizations`: the same path.
+    if req.uri().path().contains("//") {
+        if let Some(uri) = collapse_slashes(req.uri()).filter(|u| owns(u.path())) {
+            *req.uri_mut() = uri;
+        }
+    }
     if owns(req.uri().path()) {
         use tower::ServiceExt as _;
         match compat.oneshot(req).await {
@@ -133,6 +139,23 @@ pub async fn dispatch(
     } else {
         next.run(req).await
     }
+}
+
+/// The URI with each run of `/` in its path made one.
+fn collapse_slashes(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
+    let mut path = String::with_capacity(uri.path().len());
+    for c in uri.path().chars() {
+        if !(c == '/' && path.ends_with('/')) {
+            path.push(c);
+        }
+    }
+    let pq = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(pq.parse().ok()?);
+    axum::http::Uri::from_parts(parts).ok()
 }
 
 /// A JSON 404 for a WorkOS endpoint Lanyard does not serve.
@@ -404,6 +427,24 @@ impl<T> List<T> {
             data,
             list_metadata,
         }
+    }
+}
+
+/// Longest `search` accepted: names are at most a few hundred characters, and a long pattern
+/// is work for the database (SQLite refuses a LIKE pattern past 50,000 bytes).
+const SEARCH_MAX: usize = 256;
+
+/// A list's `search` parameter: `None` when empty or blank, 422 when longer than
+/// [`SEARCH_MAX`] characters.
+pub fn search_param(raw: Option<String>) -> Result<Option<String>, RestError> {
+    match raw.filter(|s| !s.trim().is_empty()) {
+        Some(s) if s.chars().count() > SEARCH_MAX => Err(RestError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("search may be at most {SEARCH_MAX} characters"),
+        )
+        .with_field("search")),
+        s => Ok(s),
     }
 }
 

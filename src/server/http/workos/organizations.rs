@@ -150,10 +150,7 @@ async fn list_organizations(
         search: Option<String>,
     }
     let page = q.parse::<ListParams>()?.page()?;
-    let search = q
-        .parse::<Filters>()?
-        .search
-        .filter(|s| !s.trim().is_empty());
+    let search = super::search_param(q.parse::<Filters>()?.search)?;
     let domains: Vec<String> = q
         .list("domains")
         .into_iter()

@@ -409,7 +409,7 @@ async fn list_connections(
             .domain
             .filter(|d| !d.is_empty())
             .map(|d| d.to_ascii_lowercase()),
-        search: f.search.filter(|s| !s.trim().is_empty()),
+        search: super::search_param(f.search)?,
     };
     let mut conn = state.db.pool.acquire().await.map_err(AppError::from)?;
     let rows = db::connections::page(&mut conn, &page.keyset(), &filter)

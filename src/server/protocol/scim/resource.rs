@@ -249,6 +249,32 @@ pub fn normalize_user(input: &Value) -> Result<(Value, UserFields), ScimError> {
     let obj = input
         .as_object()
         .ok_or_else(|| ScimError::bad(ScimType::InvalidSyntax, "the body must be a JSON object"))?;
+    // Core attributes sent under the core schema's URN (`{"urn:…:core:2.0:User": {…}}`) are
+    // core attributes: lifted to the top (where a top-level one wins), so every rule for them
+    // (a `password` is never kept) applies.
+    let lifted;
+    let obj = match obj
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(USER_SCHEMA))
+    {
+        None => obj,
+        Some((core_key, v)) => {
+            let inner = v.as_object().ok_or_else(|| {
+                invalid(format!(
+                    "'{USER_SCHEMA}' must be an object of User attributes"
+                ))
+            })?;
+            let mut m = obj.clone();
+            m.remove(core_key);
+            for (k, val) in inner {
+                if !m.keys().any(|x| x.eq_ignore_ascii_case(k)) {
+                    m.insert(k.clone(), val.clone());
+                }
+            }
+            lifted = m;
+            &lifted
+        }
+    };
     let declared = declared_schemas(obj);
     let mut out = Map::new();
     let mut schemas = vec![Value::String(USER_SCHEMA.into())];
@@ -266,8 +292,13 @@ pub fn normalize_user(input: &Value) -> Result<(Value, UserFields), ScimError> {
         }
         if key.starts_with("urn:") {
             if declared.iter().any(|d| d.eq_ignore_ascii_case(key)) {
-                out.insert(key.clone(), value.clone());
-                schemas.push(Value::String(key.clone()));
+                // Kept as sent, but never a password, at any depth.
+                let mut kept = value.clone();
+                strip_passwords(&mut kept);
+                out.insert(key.clone(), kept);
+                if !schemas.iter().any(|s| s.as_str() == Some(key.as_str())) {
+                    schemas.push(Value::String(key.clone()));
+                }
                 continue;
             }
             return Err(invalid(format!(
@@ -301,6 +332,18 @@ pub fn normalize_user(input: &Value) -> Result<(Value, UserFields), ScimError> {
 }
 
 /// The schema URNs a User's `schemas` attribute declares.
+/// Removes every `password` member (any case, any depth).
+fn strip_passwords(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, _| !k.eq_ignore_ascii_case("password"));
+            m.values_mut().for_each(strip_passwords);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_passwords),
+        _ => {}
+    }
+}
+
 fn declared_schemas(obj: &Map<String, Value>) -> Vec<String> {
     obj.iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("schemas"))
@@ -991,6 +1034,32 @@ fn group_attrs() -> Vec<Value> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn no_password_is_kept_however_it_is_sent() {
+        let body = json!({
+            "schemas": [USER_SCHEMA, "urn:okta:custom:1.0:User"],
+            "userName": "p@example.com",
+            USER_SCHEMA: { "password": "hunter2-core", "displayName": "P" },
+            "urn:okta:custom:1.0:User": { "Password": "hunter2-ext", "team": "a", "nested": [{ "password": "x" }] },
+        });
+        let (stored, f) = normalize_user(&body).unwrap();
+        let text = stored.to_string();
+        assert!(
+            !text.contains("hunter2") && !text.contains("\"x\""),
+            "{text}"
+        );
+        assert_eq!(
+            f.display_name.as_deref(),
+            Some("P"),
+            "core attributes under the URN are read"
+        );
+        assert!(stored.get(USER_SCHEMA).is_none());
+        let schemas = stored["schemas"].as_array().unwrap();
+        assert_eq!(schemas.len(), 2, "{schemas:?}");
+        assert_eq!(stored["urn:okta:custom:1.0:User"]["team"], "a");
+        assert!(normalize_user(&json!({ "userName": "q", USER_SCHEMA: "x" })).is_err());
+    }
+
     use super::*;
 
     #[test]
