@@ -44,7 +44,7 @@ for (const [path, ops] of Object.entries(spec.paths)) {
     if (!['get', 'post', 'put', 'patch', 'delete'].includes(method)) continue;
     const key = `${method.toUpperCase()} ${path}`;
     let status, note;
-    if (key === 'GET /sso/authorize') { rows.push("| `GET /sso/authorize` | partial | Lanyard's own sign-in start: `organization`, `connection`, `login_hint`, `state`, `redirect_uri` (allow-listed); `client_id` and `response_type` are accepted; `domain_hint`, `provider` and PKCE not yet |"); continue; }
+    if (key === 'GET /sso/authorize') { rows.push("| `GET /sso/authorize` | partial | Lanyard's own sign-in start: `organization`, `connection`, `login_hint` and `domain_hint` (the organization that verified the domain, then the connection that serves it), `state`, `redirect_uri` (allow-listed); `client_id` and `response_type` are accepted; `provider` alone (WorkOS's social sign-in) returns to the vendor with `invalid_request` saying Lanyard does not provide it; PKCE for public clients not yet |"); continue; }
     if (key in supported) { status = 'supported'; note = supported[key]; }
     else if (planned.some((p) => path === p || path.startsWith(p + '/'))) { status = 'planned'; note = 'answers a JSON 404 until it lands'; }
     else { status = 'not provided'; note = 'JSON 404 that names the product'; }
@@ -104,7 +104,7 @@ Generated from \`@workos/openapi-spec\` 0.1.0. *supported*: served as described;
 the compatible API's scope, not served yet (a JSON 404); *not provided*: a WorkOS product Lanyard
 does not offer (AuthKit, MFA, FGA, Vault, …): a JSON 404 that says so. \`GET /sso/authorize\` is
 Lanyard's own sign-in start, which takes WorkOS's \`organization\`, \`connection\`, \`login_hint\`,
-\`state\` and \`redirect_uri\` today. A vendor's \`getAuthorizationUrl\` → sign-in →
+\`domain_hint\`, \`state\` and \`redirect_uri\`. A vendor's \`getAuthorizationUrl\` → sign-in →
 \`getProfileAndToken\` → \`getProfile\` runs end to end with both Node SDKs and the Python SDK in
 \`tests/api/workos_sdk.rs\` (the certified npm \`oidc-provider\` as the IdP).
 

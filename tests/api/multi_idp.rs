@@ -157,6 +157,8 @@ async fn sign_ins_go_to_the_idp_of_the_persons_domain_or_the_person_chooses(d: D
             format!("organization={org}&domain_hint=a.test"),
             &w.idp.base,
         ),
+        // WorkOS's getAuthorizationUrl with domainHint alone.
+        ("domain_hint=b.test".to_owned(), &w.op.issuer),
     ] {
         let (status, to) = start(&w, &query).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{query}: {to}");

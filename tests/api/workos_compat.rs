@@ -1270,7 +1270,47 @@ async fn scim_passwords_never_reach_reads_or_events(d: Dialect) {
     assert_eq!(u["raw_attributes"]["urn:okta:custom:1.0:User"]["team"], "a");
 }
 
+/// `GET /sso/authorize` with WorkOS's `provider` alone (its social sign-in): back to the
+/// vendor with an error that says Lanyard does not provide it. (`domain_hint` routing is
+/// tested with the multi-IdP sign-ins.)
+async fn authorize_with_provider_or_domain_hint(d: Dialect) {
+    use crate::helpers::{param, VENDOR_CB};
+    let app = TestApp::spawn_with(
+        d,
+        &[
+            ("LANYARD_WORKOS_COMPAT", "true"),
+            ("LANYARD_REDIRECT_URIS", VENDOR_CB),
+        ],
+    )
+    .await;
+    let r = app
+        .browser_get(
+            &format!("/sso/authorize?provider=GoogleOAuth&client_id=client_1&response_type=code&redirect_uri={VENDOR_CB}&state=s1"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let to = url::Url::parse(&r.header("location").unwrap()).unwrap();
+    assert!(to.as_str().starts_with(VENDOR_CB));
+    assert_eq!(param(&to, "error").as_deref(), Some("invalid_request"));
+    assert!(param(&to, "error_description")
+        .unwrap()
+        .contains("does not provide WorkOS's GoogleOAuth"));
+    assert_eq!(param(&to, "state").as_deref(), Some("s1"));
+    // domain_hint names no organization here: the ordinary refusal, not the provider's.
+    let r = app
+        .browser_get(
+            &format!("/sso/authorize?domain_hint=nobody.example&redirect_uri={VENDOR_CB}"),
+            None,
+        )
+        .await;
+    let to = url::Url::parse(&r.header("location").unwrap()).unwrap();
+    assert_eq!(param(&to, "error").as_deref(), Some("invalid_request"));
+    assert!(!param(&to, "error_description").unwrap().contains("provide"));
+}
+
 crate::both_databases!(
+    authorize_with_provider_or_domain_hint,
     scim_passwords_never_reach_reads_or_events,
     events_reads_are_bounded,
     webhook_endpoint_formats,

@@ -37,6 +37,14 @@ pub async fn authorize(state: &AppState, p: AuthorizeParams) -> Result<Next, App
             client_state.as_deref(),
         ))
     };
+    if let Some(provider) = p.provider.as_deref().filter(|v| !v.trim().is_empty()) {
+        if p.connection.is_none() && p.organization.is_none() {
+            return Ok(fail(
+                "invalid_request",
+                &format!("Lanyard does not provide WorkOS's {provider} sign-in; start the sign-in with organization or connection (an enterprise SSO connection)"),
+            ));
+        }
+    }
     let conn_row = match resolve_connection(state, &p).await? {
         Resolved::Row(r) => *r,
         Resolved::Choose(rows, org) => {

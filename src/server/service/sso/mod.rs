@@ -46,6 +46,9 @@ pub struct AuthorizeParams {
     pub domain_hint: Option<String>,
     pub redirect_uri: Option<String>,
     pub state: Option<String>,
+    /// WorkOS's `provider` (`GoogleOAuth`, `MicrosoftOAuth`, …): WorkOS's own social sign-in,
+    /// which Lanyard does not provide. Named alone, it is refused with a message that says so.
+    pub provider: Option<String>,
 }
 
 /// Where a sign-in returns and for whom, kept with the pending sign-in.
