@@ -262,18 +262,7 @@ async fn list_events(State(state): State<AppState>, q: RawQuery) -> ApiResult<Js
         range_end: Option<String>,
     }
     let p = q.parse::<Params>()?;
-    let limit = match p.limit.as_deref().filter(|l| !l.is_empty()) {
-        None => 10,
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                return Err(invalid(
-                    "limit",
-                    "limit must be a whole number from 1 to 100",
-                ))
-            }
-        },
-    };
+    let limit = super::limit_param(p.limit.as_deref())?;
     let wanted = q.list("events");
     let types: Vec<&str> = NAMES
         .iter()

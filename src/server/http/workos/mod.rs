@@ -318,6 +318,22 @@ pub struct Page {
     pub limit: i64,
 }
 
+/// A list's `limit`: 1 to 100, 10 when absent.
+pub fn limit_param(raw: Option<&str>) -> Result<i64, RestError> {
+    match raw.filter(|l| !l.is_empty()) {
+        None => Ok(10),
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) if (1..=100).contains(&n) => Ok(n),
+            _ => Err(RestError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                "limit must be a whole number from 1 to 100",
+            )
+            .with_field("limit")),
+        },
+    }
+}
+
 impl ListParams {
     /// Checks the parameters.
     pub fn page(&self) -> Result<Page, RestError> {
@@ -325,18 +341,7 @@ impl ListParams {
             RestError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
                 .with_field(field)
         };
-        let limit = match self.limit.as_deref().filter(|l| !l.is_empty()) {
-            None => 10,
-            Some(raw) => match raw.parse::<i64>() {
-                Ok(n) if (1..=100).contains(&n) => n,
-                _ => {
-                    return Err(invalid(
-                        "limit",
-                        "limit must be a whole number from 1 to 100",
-                    ))
-                }
-            },
-        };
+        let limit = limit_param(self.limit.as_deref())?;
         let order = self
             .order
             .as_deref()

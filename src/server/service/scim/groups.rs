@@ -503,10 +503,7 @@ pub async fn create_group(
         .record(
             Some(&dir.organization_id),
             EventType::DsyncGroupCreated,
-            vec![
-                Target::new(TargetKind::DirectoryGroup, &row.id, Some(&row.display_name)),
-                Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
-            ],
+            group_targets(&row, dir),
             json!({ "display_name": row.display_name, "members": f.members.len() }),
         )
         .await?;
@@ -595,10 +592,7 @@ pub async fn update_group(
             .record(
                 Some(&dir.organization_id),
                 EventType::DsyncGroupUpdated,
-                vec![
-                    Target::new(TargetKind::DirectoryGroup, &row.id, Some(&row.display_name)),
-                    Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
-                ],
+                group_targets(&row, dir),
                 json!({ "display_name": { "from": old_name, "to": row.display_name } }),
             )
             .await?;
@@ -625,6 +619,14 @@ pub async fn update_group(
     Ok(ScimOut::resource(200, v))
 }
 
+/// The targets of an event about a group: the group, then its directory.
+fn group_targets(row: &DirGroupRow, dir: &DirCtx) -> Vec<Target> {
+    vec![
+        Target::new(TargetKind::DirectoryGroup, &row.id, Some(&row.display_name)),
+        Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
+    ]
+}
+
 /// `DELETE /Groups/{id}`: former members' roles are recomputed in the same transaction.
 #[tracing::instrument(skip_all, fields(organization_id = %dir.organization_id, directory_id = %dir.directory_id))]
 pub async fn delete_group(
@@ -645,10 +647,7 @@ pub async fn delete_group(
         .record(
             Some(&dir.organization_id),
             EventType::DsyncGroupDeleted,
-            vec![
-                Target::new(TargetKind::DirectoryGroup, &row.id, Some(&row.display_name)),
-                Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
-            ],
+            group_targets(&row, dir),
             json!({ "display_name": row.display_name, "members": ids.len() }),
         )
         .await?;
