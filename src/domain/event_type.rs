@@ -536,9 +536,17 @@ pub fn is_failure_action(action: &str) -> bool {
     action.ends_with("failed")
 }
 
+/// Prefix of the actions and actor types of audit events the vendor's product writes: no
+/// Lanyard query by action or actor type ever matches one, whatever name the vendor chose.
+pub const VENDOR_PREFIX: &str = "vendor:";
+
 /// Plain words for a stored action. Rows written by other versions may hold any string: one this
-/// version does not know is spelt out from its name (`a_b.c` → "A b c").
+/// version does not know is spelt out from its name (`a_b.c` → "A b c"). One the vendor's
+/// product reported says so.
 pub fn describe_action(action: &str) -> String {
+    if let Some(theirs) = action.strip_prefix(VENDOR_PREFIX) {
+        return format!("{} (reported by the product)", spelt_out(theirs));
+    }
     match EventType::parse(action) {
         Some(e) => e.describe().to_owned(),
         None => spelt_out(action),

@@ -19,6 +19,8 @@ use crate::domain::ids::IdKind;
 /// Chain key of events that belong to no organization (API keys, operator actions).
 pub const GLOBAL_CHAIN: &str = "global";
 
+pub use crate::domain::event_type::VENDOR_PREFIX;
+
 /// Who did something.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Actor {
@@ -76,6 +78,23 @@ impl Target {
             name: name.map(Into::into),
         }
     }
+}
+
+/// An event the vendor's product reports about one of its organizations (see
+/// [`AuditedTx::record_vendor`]). Checked by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VendorEntry {
+    /// As the vendor named it (`user.signed_in`), without [`VENDOR_PREFIX`].
+    pub action: String,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub actor_name: String,
+    pub targets: Vec<Target>,
+    /// Where the vendor says it happened (WorkOS's `context.location`).
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Everything else the vendor sent (its time, version, metadata): a JSON object.
+    pub metadata: serde_json::Value,
 }
 
 /// A stored audit event.
@@ -228,6 +247,40 @@ impl AuditedTx {
         self.recorded.push(row.id.clone());
         self.pending.push(row);
         Ok(self.recorded.last().cloned().unwrap_or_default())
+    }
+
+    /// Adds an event the vendor's product reports (WorkOS's `POST /audit_logs/events`) to the
+    /// organization's chain. Its action and actor type carry [`VENDOR_PREFIX`]; the metadata
+    /// (hashed with the rest) says `source: vendor` and which of our actors wrote it. It never
+    /// becomes an event of the vendor's feed.
+    pub fn record_vendor(&mut self, organization_id: &str, e: VendorEntry) -> String {
+        let mut metadata = e.metadata;
+        if let Some(m) = metadata.as_object_mut() {
+            m.insert("source".into(), "vendor".into());
+            m.insert("written_by".into(), self.actor.id.clone().into());
+        }
+        let row = AuditRow {
+            id: new_id(IdKind::AuditEvent),
+            chain_key: organization_id.to_owned(),
+            chain_seq: 0,
+            organization_id: Some(organization_id.to_owned()),
+            action: format!("{VENDOR_PREFIX}{}", e.action),
+            actor_type: format!("{VENDOR_PREFIX}{}", e.actor_type),
+            actor_id: e.actor_id,
+            actor_name: e.actor_name,
+            targets: serde_json::to_string(&e.targets).unwrap_or_else(|_| "[]".into()),
+            ip: e.ip,
+            user_agent: e.user_agent,
+            request_id: self.ctx.request_id.clone(),
+            occurred_at: self.now,
+            metadata: metadata.to_string(),
+            prev_hash: String::new(),
+            hash: String::new(),
+            snapshot: None,
+        };
+        self.recorded.push(row.id.clone());
+        self.pending.push(row);
+        self.recorded.last().cloned().unwrap_or_default()
     }
 
     /// Stores the resource as it is now with the recorded event `event_id` (its feed row carries
@@ -494,6 +547,36 @@ pub async fn list_for_organization(
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+/// The position of a chain's last linked event (0 for none).
+pub async fn chain_head(conn: &mut Conn, chain_key: &str) -> Result<i64, sqlx::Error> {
+    let seq: Option<i64> =
+        sqlx::query_scalar("SELECT seq FROM audit_chain_heads WHERE chain_key = $1")
+            .bind(chain_key)
+            .fetch_optional(conn)
+            .await?;
+    Ok(seq.unwrap_or(0))
+}
+
+/// A chain's events at the given positions (those still kept), in one query.
+pub async fn at_positions(
+    conn: &mut Conn,
+    chain_key: &str,
+    seqs: &[i64],
+) -> Result<Vec<AuditRow>, sqlx::Error> {
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE chain_key = $1 AND chain_seq IN ({})",
+        super::db::placeholders(2, seqs.len())
+    );
+    let mut q = sqlx::query_as(&sql).bind(chain_key);
+    for s in seqs {
+        q = q.bind(*s);
+    }
+    q.fetch_all(conn).await
 }
 
 /// The result of checking one chain.

@@ -27,9 +27,11 @@ use crate::domain::ids::IdKind;
 pub const DEFAULT_RETENTION_MS: i64 = 90 * 24 * 3600 * 1000;
 
 /// True for audit actions the vendor's product gets as events (not the operator's key
-/// management, the admin opening the portal, nor the vendor's own webhook settings).
+/// management, the admin opening the portal, the vendor's own webhook settings, nor what the
+/// vendor's product wrote into an organization's trail itself).
 pub fn concerns_vendor(action: &str) -> bool {
     !(action.starts_with("api_key.")
+        || action.starts_with(super::audit::VENDOR_PREFIX)
         || action.starts_with("portal.")
         || action.starts_with("webhook_endpoint."))
 }
@@ -186,6 +188,45 @@ fn entity_of(r: &AuditRow, targets: &serde_json::Value) -> (String, String) {
                 r.organization_id.clone().unwrap_or_else(|| "global".into()),
             )
         })
+}
+
+/// An organization's audit event as its log streams carry it: every event of its trail, the
+/// chain position as the cursor, what the vendor's product reported marked `source: vendor`
+/// (with the vendor's own action name).
+pub fn stream_event(r: &AuditRow) -> Event {
+    let targets: serde_json::Value = serde_json::from_str(&r.targets).unwrap_or_default();
+    let (etype, eid) = entity_of(r, &targets);
+    let vendor = super::audit::VENDOR_PREFIX;
+    let unprefixed = |s: &str| s.strip_prefix(vendor).unwrap_or(s).to_owned();
+    Event {
+        id: r.id.clone(),
+        kind: unprefixed(&r.action),
+        created_at: super::timefmt::rfc3339(r.occurred_at),
+        organization_id: r.organization_id.clone(),
+        cursor: r.chain_seq.to_string(),
+        entity: Entity {
+            kind: etype,
+            id: eid,
+            sequence: r.chain_seq,
+        },
+        data: serde_json::json!({
+            "audit_event_id": r.id,
+            "source": if r.action.starts_with(vendor) { "vendor" } else { "lanyard" },
+            "actor": { "type": unprefixed(&r.actor_type), "id": r.actor_id, "name": r.actor_name },
+            "targets": targets,
+            "context": { "ip": r.ip, "user_agent": r.user_agent, "request_id": r.request_id },
+            "metadata": serde_json::from_str::<serde_json::Value>(&r.metadata).unwrap_or_default(),
+            "hash": r.hash,
+        }),
+        snapshot: None,
+    }
+}
+
+/// The key deliveries of one entity's events are ordered by (`type:id`).
+pub fn stream_entity_key(r: &AuditRow) -> String {
+    let targets: serde_json::Value = serde_json::from_str(&r.targets).unwrap_or_default();
+    let (t, i) = entity_of(r, &targets);
+    format!("{t}:{i}")
 }
 
 /// Writes the events for audit rows of this transaction, in their order. With `number_now`

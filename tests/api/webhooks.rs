@@ -11,13 +11,13 @@ use serde_json::{json, Value};
 use crate::helpers::{Dialect, TestApp};
 use lanyard::server::service::webhooks::{deliver, fan_out};
 
-struct Receiver {
+pub(crate) struct Receiver {
     base: String,
     child: std::process::Child,
 }
 
 impl Receiver {
-    fn start() -> Receiver {
+    pub(crate) fn start() -> Receiver {
         let (child, port) =
             crate::helpers::spawn_node("webhook_receiver.mjs", &[("RECEIVER_PORT", "0".into())]);
         Receiver {
@@ -26,7 +26,7 @@ impl Receiver {
         }
     }
 
-    fn hook(&self) -> String {
+    pub(crate) fn hook(&self) -> String {
         format!("{}/hook", self.base)
     }
 
@@ -51,7 +51,7 @@ impl Receiver {
         serde_json::from_str(&text).unwrap()
     }
 
-    async fn received(&self) -> Vec<Value> {
+    pub(crate) async fn received(&self) -> Vec<Value> {
         self.get("/_received").await.as_array().unwrap().clone()
     }
 }
@@ -85,7 +85,7 @@ async fn endpoint(app: &TestApp, rx: &Receiver, events: Value) -> String {
 }
 
 /// Runs the worker once (fan-out, then one round of attempts).
-async fn run(app: &TestApp) -> usize {
+pub(crate) async fn run(app: &TestApp) -> usize {
     fan_out(&app.state).await.unwrap();
     deliver(&app.state).await.unwrap()
 }

@@ -1309,7 +1309,240 @@ async fn authorize_with_provider_or_domain_hint(d: Dialect) {
     assert!(!param(&to, "error_description").unwrap().contains("provide"));
 }
 
+/// `POST /audit_logs/events`: the vendor's event joins the organization's hash chain once per
+/// Idempotency-Key, marked as the vendor's, under a name no Lanyard action can share; the portal's
+/// Activity page and the organization's log stream show it; the vendor's feed, `/events` and its
+/// webhooks never do.
+async fn vendor_audit_events(d: Dialect) {
+    let app = TestApp::spawn_with(
+        d,
+        &[
+            ("LANYARD_WORKOS_COMPAT", "true"),
+            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
+        ],
+    )
+    .await;
+    let stream_rx = crate::webhooks::Receiver::start();
+    let hook_rx = crate::webhooks::Receiver::start();
+    let acme = app.create_org("Acme").await;
+    let globex = app.create_org("Globex").await;
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/webhook_endpoints",
+            Some(json!({"url": hook_rx.hook()})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let link = app.create_link(&acme, &["log_streams", "audit_logs"]).await;
+    let cookie = app.redeem(&link).await;
+    let form = format!(
+        "kind=json&name=SIEM&credential=&url={}",
+        url::form_urlencoded::byte_serialize(stream_rx.hook().as_bytes()).collect::<String>()
+    );
+    let r = app
+        .browser_post("/portal/api/create_log_stream", &form, Some(&cookie))
+        .await;
+    assert!(
+        r.status.is_success() || r.status == StatusCode::SEE_OTHER,
+        "{}",
+        r.text()
+    );
+    let feed_before = app
+        .api(Method::GET, "/api/v1/events?limit=100", None)
+        .await
+        .json();
+    let event = |action: &str| {
+        json!({
+            "organization_id": acme,
+            "event": {
+                "action": action,
+                "occurred_at": "2026-12-01T09:30:00.000Z",
+                "version": 2,
+                "actor": {"id": "user_42", "type": "user", "name": "Jane Doe", "metadata": {"role": "owner"}},
+                "targets": [{"id": "doc_7", "type": "document", "name": "Q4 plan", "metadata": {"size": 12}}],
+                "context": {"location": "203.0.113.9", "user_agent": "Mozilla/5.0"},
+                "metadata": {"mfa": true}
+            }
+        })
+    };
+    // Twice with one key: one entry, the same answer.
+    let key = [("idempotency-key", "9f6c1f3e-audit-1")];
+    for _ in 0..2 {
+        let r = app
+            .api_with(
+                Method::POST,
+                "/audit_logs/events",
+                Some(event("document.shared")),
+                &key,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json(), json!({"success": true}));
+    }
+    // A vendor action named like one of Lanyard's is still the vendor's.
+    let r = app
+        .api(
+            Method::POST,
+            "/audit_logs/events",
+            Some(event("membership.removal_skipped")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // Refusals: a missing action names the field; an unknown or deleted organization is 404.
+    let mut bad = event("x");
+    bad["event"].as_object_mut().unwrap().remove("action");
+    let r = app.api(Method::POST, "/audit_logs/events", Some(bad)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        r.json()["errors"][0]["field"],
+        "event.action",
+        "{}",
+        r.text()
+    );
+    let mut other = event("x");
+    other["organization_id"] = json!("org_01JDZQ8V6M3W9X4N5P7R2S0T1A");
+    let r = app
+        .api(Method::POST, "/audit_logs/events", Some(other))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    let r = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/organizations/{globex}"),
+            None,
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text());
+    let mut gone = event("x");
+    gone["organization_id"] = json!(globex);
+    let r = app
+        .api(Method::POST, "/audit_logs/events", Some(gone))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+
+    // The trail: one entry per key, marked, with everything the vendor sent.
+    let trail = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/audit_events?organization_id={acme}&limit=100"),
+            None,
+        )
+        .await
+        .json();
+    let vendor: Vec<&Value> = trail["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap().starts_with("vendor:"))
+        .collect();
+    assert_eq!(vendor.len(), 2, "{trail}");
+    let shared = vendor
+        .iter()
+        .find(|e| e["action"] == "vendor:document.shared")
+        .unwrap();
+    assert_eq!(shared["actor"]["type"], "vendor:user");
+    assert_eq!(shared["actor"]["id"], "user_42");
+    assert_eq!(shared["actor"]["name"], "Jane Doe");
+    assert_eq!(shared["targets"][0]["id"], "doc_7");
+    assert_eq!(shared["context"]["ip"], "203.0.113.9");
+    assert_eq!(shared["context"]["user_agent"], "Mozilla/5.0");
+    assert_eq!(shared["metadata"]["source"], "vendor");
+    assert!(
+        shared["metadata"]["written_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("key_"),
+        "{shared}"
+    );
+    assert_eq!(
+        shared["metadata"]["occurred_at"],
+        "2026-12-01T09:30:00.000Z"
+    );
+    assert_eq!(shared["metadata"]["version"], 2);
+    assert_eq!(shared["metadata"]["metadata"]["mfa"], true);
+    assert_eq!(shared["metadata"]["actor_metadata"]["role"], "owner");
+    assert_eq!(shared["metadata"]["targets_metadata"][0]["size"], 12);
+    // Lanyard's own action never matches the vendor's look-alike.
+    let own = app
+        .api(
+            Method::GET,
+            &format!(
+                "/api/v1/audit_events?organization_id={acme}&action=membership.removal_skipped"
+            ),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(own["data"], json!([]), "{own}");
+    {
+        let mut conn = app.state.db.pool.acquire().await.unwrap();
+        let report = lanyard::server::audit::verify_chain(&mut conn, &acme)
+            .await
+            .unwrap();
+        assert_eq!(report.first_broken, None);
+    }
+
+    // Never in the vendor's feed nor WorkOS's /events.
+    let feed = app
+        .api(Method::GET, "/api/v1/events?limit=100", None)
+        .await
+        .json();
+    let new_types: Vec<&str> = feed["data"].as_array().unwrap()
+        [feed_before["data"].as_array().unwrap().len()..]
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        new_types,
+        ["organization.deleted"],
+        "only Globex's deletion: {feed}"
+    );
+    let wos = app.api(Method::GET, "/events?limit=100", None).await;
+    assert!(!wos.text().contains("document.shared"), "{}", wos.text());
+
+    // The portal's Activity page shows it as the product's report.
+    let page = app
+        .browser_post("/portal/api/activity", "", Some(&cookie))
+        .await
+        .json();
+    let item = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["action"] == "vendor:document.shared")
+        .unwrap_or_else(|| panic!("{page}"));
+    assert_eq!(item["summary"], "Document shared (reported by the product)");
+
+    // The log stream carries it (with the vendor's own name); the vendor's webhook does not.
+    crate::webhooks::run(&app).await;
+    let streamed = stream_rx.received().await;
+    let got = streamed
+        .iter()
+        .find(|g| g["body"]["type"] == "document.shared")
+        .unwrap_or_else(|| panic!("{streamed:?}"));
+    assert_eq!(got["body"]["organization_id"], acme.as_str());
+    assert_eq!(got["body"]["data"]["source"], "vendor");
+    assert_eq!(got["body"]["data"]["actor"]["type"], "user");
+    assert!(streamed
+        .iter()
+        .all(|g| g["body"]["organization_id"] == acme.as_str()));
+    let hooked = hook_rx.received().await;
+    assert!(
+        !hooked.is_empty(),
+        "the vendor's webhook got Lanyard's events"
+    );
+    for h in &hooked {
+        let body = h["body"].to_string();
+        assert!(
+            !body.contains("document.shared") && !body.contains("\"vendor"),
+            "{body}"
+        );
+    }
+}
+
 crate::both_databases!(
+    vendor_audit_events,
     authorize_with_provider_or_domain_hint,
     scim_passwords_never_reach_reads_or_events,
     events_reads_are_bounded,

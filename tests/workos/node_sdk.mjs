@@ -352,6 +352,38 @@ async function scenario(label, workos, { autoPagination }) {
   console.log(`${label}: ok`);
 }
 
+/// Audit Logs as a vendor writes them: createEvent twice with one idempotency key is one entry
+/// of the organization's trail, marked as the vendor's; a bad event names its field; an
+/// unknown organization is NotFound.
+async function auditLogs(label, workos) {
+  const org = await workos.organizations.createOrganization({ name: `${label} Audit ${Date.now()}` });
+  const event = (action) => ({
+    action,
+    occurredAt: new Date('2026-12-01T09:30:00.000Z'),
+    version: 1,
+    actor: { id: 'user_42', type: 'user', name: 'Jane Doe', metadata: { role: 'owner' } },
+    targets: [{ id: 'doc_7', type: 'document', name: 'Q4 plan' }],
+    context: { location: '203.0.113.9', userAgent: 'Mozilla/5.0' },
+    metadata: { mfa: true },
+  });
+  const idempotencyKey = `audit-${label}-${Date.now()}`;
+  await workos.auditLogs.createEvent(org.id, event('document.shared'), { idempotencyKey });
+  await workos.auditLogs.createEvent(org.id, event('document.shared'), { idempotencyKey });
+  await workos.auditLogs.createEvent(org.id, event('document.deleted'));
+  await rejects(workos.auditLogs.createEvent(org.id, { ...event('x'), actor: { type: 'user' } }), 'UnprocessableEntityException');
+  await rejects(workos.auditLogs.createEvent('org_01HZZZZZZZZZZZZZZZZZZZZZZZ', event('x')), 'NotFoundException');
+  const trail = await lanyard('GET', `/api/v1/audit_events?organization_id=${org.id}&limit=100`);
+  const vendor = trail.data.filter((e) => e.action.startsWith('vendor:'));
+  assert.deepEqual(vendor.map((e) => e.action).sort(), ['vendor:document.deleted', 'vendor:document.shared'], JSON.stringify(trail.data));
+  for (const e of vendor) {
+    assert.equal(e.metadata.source, 'vendor');
+    assert.equal(e.metadata.occurred_at, '2026-12-01T09:30:00.000Z');
+    assert.equal(e.actor.id, 'user_42');
+    assert.equal(e.context.user_agent, 'Mozilla/5.0');
+  }
+  console.log(`${label}: audit log events ok`);
+}
+
 const opts = { apiHostname: host, port, https: false };
 const hook = await webhookReceiver();
 try {
@@ -362,6 +394,8 @@ try {
   const listed = await eventsScenario('node-12', new WorkOS12(key, opts));
   await eventsScenario('node-8', new WorkOS8(key, opts));
   await verifyWebhooks(hook, listed);
+  await auditLogs('node-12', new WorkOS12(key, opts));
+  await auditLogs('node-8', new WorkOS8(key, opts));
   // A wrong key.
   await rejects(new WorkOS12('lanyard_sk_wrong', opts).organizations.listOrganizations(), 'UnauthorizedException');
   // Every path of WorkOS's document answers JSON (the proxy fails the run otherwise), also where

@@ -183,6 +183,39 @@ if os.environ.get("WEBHOOK_FILE"):
         pass
     print(f"python SDK: {len(hook['deliveries'])} WorkOS-format deliveries verified")
 
+# Audit Logs: create_event twice with one idempotency key is one entry of the organization's
+# trail, marked as the vendor's; SDK answers are typed; a bad event or organization is refused.
+from datetime import datetime, timezone  # noqa: E402
+
+from workos.audit_logs.models import AuditLogEvent, AuditLogEventActor, AuditLogEventContext, AuditLogEventTarget  # noqa: E402
+
+a_org = orgs.create_organization(name=f"{tag} Audit")
+
+
+def audit_event(action, actor_id="user_42"):
+    return AuditLogEvent(
+        action=action,
+        occurred_at=datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc),
+        actor=AuditLogEventActor(id=actor_id, type="user", name="Jane Doe", metadata={"role": "owner"}),
+        targets=[AuditLogEventTarget(id="doc_7", type="document", name="Q4 plan")],
+        context=AuditLogEventContext(location="203.0.113.9", user_agent="python"),
+        metadata={"mfa": True},
+        version=1,
+    )
+
+
+for _ in range(2):
+    r = client.audit_logs.create_event(organization_id=a_org.id, event=audit_event("document.shared"), idempotency_key=f"{tag}-audit")
+    assert r.success is True, r
+client.audit_logs.create_event(organization_id=a_org.id, event=audit_event("document.deleted"))
+expect(UnprocessableEntityError, client.audit_logs.create_event, organization_id=a_org.id, event=audit_event("bad action"))
+expect(NotFoundError, client.audit_logs.create_event, organization_id="org_01HZZZZZZZZZZZZZZZZZZZZZZZ", event=audit_event("x"))
+trail = call("GET", f"/api/v1/audit_events?organization_id={a_org.id}&limit=100")["data"]
+vendor = sorted(e["action"] for e in trail if e["action"].startswith("vendor:"))
+assert vendor == ["vendor:document.deleted", "vendor:document.shared"], trail
+assert all(e["metadata"]["source"] == "vendor" and e["metadata"]["occurred_at"] == "2026-12-01T09:30:00.000Z" for e in trail if e["action"].startswith("vendor:"))
+print("python SDK: audit log events ok")
+
 expect(AuthenticationError, WorkOSClient(api_key="lanyard_sk_wrong").organizations.list_organizations)
 print("python SDK: all scenarios passed")
 sys.exit(0)

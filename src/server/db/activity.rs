@@ -57,18 +57,26 @@ pub async fn scim_requests(
 
 /// Deliveries of the organization's events (vendor webhooks and its log streams) since `since`,
 /// by the day of the event: accepted, or given up after the last retry (pending ones are not
-/// counted yet). The key is empty: one series for the organization.
+/// counted yet). The key is empty: one series for the organization. A webhook delivery's event
+/// is in the feed; a log stream's is in the organization's audit trail.
 pub async fn deliveries(
     conn: &mut Conn,
     organization_id: &str,
     since: i64,
 ) -> Result<Vec<DayRow>, sqlx::Error> {
+    let bad = format!("CAST(CASE WHEN d.state = '{GAVE_UP}' THEN 1 ELSE 0 END AS BIGINT)");
     sqlx::query_as(&format!(
-        "SELECT '' AS k, e.created_at / {DAY_MS} AS day, \
-         CAST(CASE WHEN d.state = '{GAVE_UP}' THEN 1 ELSE 0 END AS BIGINT) AS bad, COUNT(*) AS n \
+        "SELECT '' AS k, x.day, x.bad, COUNT(*) AS n FROM ( \
+         SELECT e.created_at / {DAY_MS} AS day, {bad} AS bad \
          FROM events e JOIN webhook_deliveries d ON d.event_cursor = e.cursor \
+         JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.organization_id IS NULL \
          WHERE e.organization_id = $1 AND e.created_at >= $2 AND d.state IN ('{DELIVERED}', '{GAVE_UP}') \
-         GROUP BY e.created_at / {DAY_MS}, CAST(CASE WHEN d.state = '{GAVE_UP}' THEN 1 ELSE 0 END AS BIGINT)"
+         UNION ALL \
+         SELECT a.occurred_at / {DAY_MS} AS day, {bad} AS bad \
+         FROM webhook_endpoints w JOIN webhook_deliveries d ON d.endpoint_id = w.id \
+         JOIN audit_events a ON a.chain_key = w.organization_id AND a.chain_seq = d.event_cursor \
+         WHERE w.organization_id = $1 AND a.occurred_at >= $2 AND d.state IN ('{DELIVERED}', '{GAVE_UP}') \
+         ) x GROUP BY x.day, x.bad"
     ))
     .bind(organization_id)
     .bind(since)

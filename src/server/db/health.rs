@@ -577,21 +577,36 @@ pub struct OrgDeliveryRow {
     pub last_error: Option<String>,
 }
 
-/// The newest webhook and log-stream deliveries of the organization's events.
+/// The newest webhook and log-stream deliveries of the organization's events, newest event
+/// first: a webhook delivery's event is in the feed, a log stream's in the organization's trail.
 pub async fn deliveries(
     conn: &mut Conn,
     organization_id: &str,
     limit: i64,
 ) -> Result<Vec<OrgDeliveryRow>, sqlx::Error> {
-    sqlx::query_as(
+    let mut rows: Vec<OrgDeliveryRow> = sqlx::query_as(
         "SELECT COALESCE(w.name, w.url) AS endpoint, e.type AS event_type, e.created_at AS event_created_at, d.state, d.attempts, d.last_status, d.last_error \
          FROM webhook_deliveries d JOIN events e ON e.cursor = d.event_cursor JOIN webhook_endpoints w ON w.id = d.endpoint_id \
-         WHERE e.organization_id = $1 ORDER BY d.event_cursor DESC, d.id DESC LIMIT $2",
+         WHERE e.organization_id = $1 AND w.organization_id IS NULL ORDER BY d.event_cursor DESC, d.id DESC LIMIT $2",
+    )
+    .bind(organization_id)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let streamed: Vec<OrgDeliveryRow> = sqlx::query_as(
+        "SELECT COALESCE(w.name, w.url) AS endpoint, a.action AS event_type, a.occurred_at AS event_created_at, d.state, d.attempts, d.last_status, d.last_error \
+         FROM webhook_endpoints w JOIN webhook_deliveries d ON d.endpoint_id = w.id \
+         JOIN audit_events a ON a.chain_key = w.organization_id AND a.chain_seq = d.event_cursor \
+         WHERE w.organization_id = $1 ORDER BY d.event_cursor DESC, d.id DESC LIMIT $2",
     )
     .bind(organization_id)
     .bind(limit)
     .fetch_all(conn)
-    .await
+    .await?;
+    rows.extend(streamed);
+    rows.sort_by_key(|r| std::cmp::Reverse(r.event_created_at));
+    rows.truncate(limit.max(0) as usize);
+    Ok(rows)
 }
 
 /// A SCIM request of one of the organization's directories.

@@ -116,6 +116,27 @@ impl FilterParams {
     }
 }
 
+/// Appends an event the vendor's product reports (WorkOS's `POST /audit_logs/events`) to a live
+/// organization's chain; returns its id. It is marked as the vendor's (see
+/// [`audit::AuditedTx::record_vendor`]) and never reaches the vendor's feed.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn record_vendor(
+    state: &AppState,
+    actor: &audit::Actor,
+    ctx: &audit::RequestContext,
+    organization_id: &OrgId,
+    entry: audit::VendorEntry,
+) -> Result<String, AppError> {
+    let mut tx = audit::AuditedTx::begin(&state.db, actor, ctx, state.clock.now()).await?;
+    // Read in the write: an organization deleted meanwhile takes no new event.
+    crate::server::db::organizations::get(tx.conn(), organization_id.as_str())
+        .await?
+        .ok_or(AppError::NotFound("organization"))?;
+    let id = tx.record_vendor(organization_id.as_str(), entry);
+    tx.commit().await?;
+    Ok(id)
+}
+
 /// Lists an organization's events oldest first after a cursor (the chain sequence).
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(

@@ -3,14 +3,13 @@
 //! snapshot stored with the event, see [`Snapshot`]).
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::directories::{directory_type, render_group, render_user};
-use super::RawQuery;
+use super::{invalid, RawQuery};
 use crate::server::error::AppError;
 use crate::server::events::{DomainRef, Event, Snapshot};
 use crate::server::http::rest::error::{ApiResult, RestError};
@@ -230,10 +229,6 @@ pub fn render_one(event: &Event) -> Option<String> {
     render_event(event.clone()).and_then(|e| serde_json::to_string(&e).ok())
 }
 
-fn invalid(field: &str, message: &str) -> RestError {
-    RestError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).with_field(field)
-}
-
 /// An RFC 3339 time in ms.
 fn instant(field: &str, raw: Option<String>) -> Result<Option<i64>, RestError> {
     match raw.filter(|s| !s.is_empty()) {
@@ -243,7 +238,7 @@ fn instant(field: &str, raw: Option<String>) -> Result<Option<i64>, RestError> {
             .map_err(|_| {
                 invalid(
                     field,
-                    &format!("{field} must be an ISO 8601 time such as 2026-01-15T12:00:00Z"),
+                    format!("{field} must be an ISO 8601 time such as 2026-01-15T12:00:00Z"),
                 )
             }),
     }

@@ -7,6 +7,7 @@
 //! Handlers answer Lanyard's own errors ([`RestError`]); [`workos_errors`] rewrites every error
 //! body into WorkOS's shape on the way out, so the SDKs raise their typed exceptions.
 
+pub mod audit_logs;
 pub mod directories;
 pub mod events;
 pub mod organizations;
@@ -100,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .merge(portal::routes())
         .merge(directories::routes())
         .merge(events::routes())
+        .merge(audit_logs::routes())
         .route_layer(middleware::from_fn(rest::refuse_nul_in_path))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -267,6 +269,11 @@ pub fn workos_error_body(
         return json!({ "code": code, "message": message, "errors": errors });
     }
     json!({ "code": code, "message": message })
+}
+
+/// A 422 naming the field that is wrong.
+pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> RestError {
+    RestError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).with_field(field)
 }
 
 /// A JSON body as the SDKs send it: any content type, an empty body is `{}`, unknown fields are

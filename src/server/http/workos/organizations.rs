@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::{List, ListParams, RawQuery, WosJson};
+use super::{invalid, List, ListParams, RawQuery, WosJson};
 use crate::domain::domain_name::DomainName;
 use crate::domain::domain_state::DomainVerifier;
 use crate::domain::ids::{DomainId, OrgId};
@@ -216,10 +216,6 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
-}
-
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> RestError {
-    RestError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).with_field(field)
 }
 
 impl OrganizationBody {

@@ -8,11 +8,11 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::WosJson;
+use super::{invalid, WosJson};
 use crate::domain::ids::OrgId;
 use crate::server::audit::RequestContext;
 use crate::server::error::AppError;
-use crate::server::http::rest::error::{ApiResult, RestError};
+use crate::server::http::rest::error::ApiResult;
 use crate::server::service::api_keys::ApiPrincipal;
 use crate::server::service::organizations;
 use crate::server::service::setup_links::{self, CreateSetupLink};
@@ -33,10 +33,6 @@ struct GenerateLink {
     intent: Option<String>,
     #[serde(default)]
     return_url: Option<String>,
-}
-
-fn invalid(field: &str, message: impl Into<String>) -> RestError {
-    RestError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).with_field(field)
 }
 
 /// The portal steps a WorkOS intent opens. `certificate_renewal` is the SSO step, where an

@@ -143,7 +143,8 @@ pub async fn create_log_stream(
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     let id = db::new_id(IdKind::WebhookEndpoint);
-    let head = crate::server::events::head(tx.conn()).await?;
+    // It carries the organization's trail from its next event on (its own creation first).
+    let head = crate::server::audit::chain_head(tx.conn(), organization_id).await?;
     let row = EndpointRow {
         id: id.clone(),
         organization_id: Some(organization_id.to_owned()),

@@ -57,6 +57,9 @@ pub async fn fan_out(state: &AppState) -> Result<usize, AppError> {
 }
 
 async fn fan_out_endpoint(state: &AppState, ep: &EndpointRow) -> Result<usize, AppError> {
+    if let Some(org) = ep.organization_id.as_deref() {
+        return fan_out_stream(state, ep, org).await;
+    }
     // Read first: an endpoint with nothing new costs no write turn.
     let events = {
         let mut conn = state.db.pool.acquire().await?;
@@ -70,8 +73,6 @@ async fn fan_out_endpoint(state: &AppState, ep: &EndpointRow) -> Result<usize, A
         == Some(crate::domain::webhook::EndpointKind::Workos);
     let rows: Vec<q::NewDelivery> = events
         .iter()
-        // A log stream gets its own organization's events only.
-        .filter(|e| ep.organization_id.is_none() || ep.organization_id == e.organization_id)
         // A WorkOS-format endpoint gets the events WorkOS has a name for, filtered by that name.
         .filter(|e| match workos {
             true => crate::server::http::workos::events::workos_name(&e.kind)
@@ -86,11 +87,52 @@ async fn fan_out_endpoint(state: &AppState, ep: &EndpointRow) -> Result<usize, A
             entity_key: &e.entity_key,
         })
         .collect();
+    queue(state, ep, last, &rows).await
+}
+
+/// A log stream carries its organization's audit trail (what the vendor's product reported
+/// too): its position is the chain's sequence number, dense per organization.
+async fn fan_out_stream(state: &AppState, ep: &EndpointRow, org: &str) -> Result<usize, AppError> {
+    let trail = {
+        let mut conn = state.db.pool.acquire().await?;
+        crate::server::audit::list_for_organization(&mut conn, org, ep.fanout_cursor, FAN_OUT_BATCH)
+            .await?
+    };
+    let Some(last) = trail.last().map(|r| r.chain_seq) else {
+        return Ok(0);
+    };
+    let filter = event_filter(ep.events.as_deref());
+    let keys: Vec<String> = trail
+        .iter()
+        .map(crate::server::events::stream_entity_key)
+        .collect();
+    let rows: Vec<q::NewDelivery> = trail
+        .iter()
+        .zip(&keys)
+        .filter(|(r, _)| wants(filter.as_deref(), &r.action))
+        .map(|(r, key)| q::NewDelivery {
+            id: db::new_id(IdKind::WebhookDelivery),
+            endpoint_id: &ep.id,
+            event_cursor: r.chain_seq,
+            event_id: &r.id,
+            entity_key: key,
+        })
+        .collect();
+    queue(state, ep, last, &rows).await
+}
+
+/// Moves the endpoint's position to `last` and queues `rows`, unless another node did first.
+async fn queue(
+    state: &AppState,
+    ep: &EndpointRow,
+    last: i64,
+    rows: &[q::NewDelivery<'_>],
+) -> Result<usize, AppError> {
     let (mut tx, _turn) = state.db.begin().await?;
     if !q::advance_fanout(&mut tx, &ep.id, ep.fanout_cursor, last).await? {
         return Ok(0); // another node queued them
     }
-    q::insert_deliveries(&mut tx, &rows, state.clock.now()).await?;
+    q::insert_deliveries(&mut tx, rows, state.clock.now()).await?;
     tx.commit().await?;
     Ok(rows.len())
 }
@@ -355,11 +397,19 @@ async fn cycle(
     if let Some(ep) = ep.as_ref().filter(|_| want > 0) {
         let rows = q::lease_due(&mut tx, &ep.id, now, now + LEASE_MS, want as i64).await?;
         let cursors: Vec<i64> = rows.iter().map(|r| r.event_cursor).collect();
-        let mut events: HashMap<i64, Event> = q::events_at(&mut tx, &cursors)
-            .await?
-            .into_iter()
-            .map(|e| (e.cursor, crate::server::events::to_event(e)))
-            .collect();
+        // A log stream's positions are its organization's chain positions.
+        let mut events: HashMap<i64, Event> = match ep.organization_id.as_deref() {
+            Some(org) => crate::server::audit::at_positions(&mut tx, org, &cursors)
+                .await?
+                .iter()
+                .map(|r| (r.chain_seq, crate::server::events::stream_event(r)))
+                .collect(),
+            None => q::events_at(&mut tx, &cursors)
+                .await?
+                .into_iter()
+                .map(|e| (e.cursor, crate::server::events::to_event(e)))
+                .collect(),
+        };
         leased = rows
             .into_iter()
             .map(|r| {

@@ -1,0 +1,408 @@
+//! WorkOS Audit Logs: `POST /audit_logs/events`. The vendor's product reports what happened in
+//! an organization; the event is appended to that organization's hash chain, marked as coming
+//! from the vendor, shown on the portal's Activity page and carried by its log streams. It is
+//! never an event of the vendor's own feed or webhooks.
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::post;
+use axum::{Extension, Json, Router};
+use serde_json::{json, Map, Value};
+
+use super::{invalid, WosJson};
+use crate::domain::ids::OrgId;
+use crate::server::audit::{RequestContext, Target, VendorEntry};
+use crate::server::error::AppError;
+use crate::server::http::rest::error::{ApiResult, RestError};
+use crate::server::service::api_keys::ApiPrincipal;
+use crate::server::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/audit_logs/events", post(create_event))
+}
+
+/// Most metadata keys of one object, as WorkOS allows.
+const METADATA_KEYS: usize = 50;
+/// Longest metadata key and string value.
+const METADATA_KEY_CHARS: usize = 40;
+const METADATA_VALUE_CHARS: usize = 500;
+/// Most targets of one event.
+const TARGETS: usize = 50;
+/// Longest action name, and longest id, type, name or location.
+const ACTION_CHARS: usize = 100;
+const FIELD_CHARS: usize = 256;
+const USER_AGENT_CHARS: usize = 1024;
+
+/// `POST /audit_logs/events` `{organization_id, event}` → `{success: true}`. One
+/// `Idempotency-Key` sent twice writes one entry (the idempotency layer replays the answer).
+async fn create_event(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    WosJson(body): WosJson<Value>,
+) -> ApiResult<Response> {
+    let (org, entry) = parse(&body)?;
+    crate::server::service::audit_log::record_vendor(&state, &p.actor(), &ctx, &org, entry).await?;
+    use axum::response::IntoResponse;
+    Ok(Json(json!({ "success": true })).into_response())
+}
+
+/// Reads and checks a request body, naming the first field that is wrong (`event.actor.id`).
+fn parse(body: &Value) -> Result<(OrgId, VendorEntry), RestError> {
+    let org = match body.get("organization_id") {
+        Some(Value::String(s)) if !s.is_empty() => {
+            OrgId::parse(s).ok_or(AppError::NotFound("organization"))?
+        }
+        _ => {
+            return Err(invalid(
+                "organization_id",
+                "organization_id is required (org_…)",
+            ))
+        }
+    };
+    let Some(event) = body.get("event").and_then(Value::as_object) else {
+        return Err(invalid(
+            "event",
+            "event is required: an object with action, occurred_at, actor, targets and context",
+        ));
+    };
+    let action = text(event, "event.action", "action", ACTION_CHARS)?;
+    if !action
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'))
+    {
+        return Err(invalid(
+            "event.action",
+            "event.action may hold letters, digits, '.', '_', '-' and ':' only (user.signed_in)",
+        ));
+    }
+    let occurred_at = text(event, "event.occurred_at", "occurred_at", FIELD_CHARS)?;
+    if time::OffsetDateTime::parse(&occurred_at, &time::format_description::well_known::Rfc3339)
+        .is_err()
+    {
+        return Err(invalid(
+            "event.occurred_at",
+            "event.occurred_at must be an ISO 8601 time like 2026-12-04T12:00:00.000Z",
+        ));
+    }
+    let version = match event.get("version") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_i64()
+                .ok_or_else(|| invalid("event.version", "event.version must be a whole number"))?,
+        ),
+    };
+    let Some(actor) = event.get("actor").and_then(Value::as_object) else {
+        return Err(invalid(
+            "event.actor",
+            "event.actor is required: {id, type, name?, metadata?}",
+        ));
+    };
+    let actor_id = text(actor, "event.actor.id", "id", FIELD_CHARS)?;
+    let actor_type = text(actor, "event.actor.type", "type", FIELD_CHARS)?;
+    let actor_name = optional_text(actor, "event.actor.name", "name", FIELD_CHARS)?;
+    let actor_metadata = metadata(actor, "event.actor.metadata")?;
+    let Some(raw_targets) = event.get("targets").and_then(Value::as_array) else {
+        return Err(invalid(
+            "event.targets",
+            "event.targets is required: a list of {id, type, name?, metadata?}",
+        ));
+    };
+    if raw_targets.len() > TARGETS {
+        return Err(invalid(
+            "event.targets",
+            format!("event.targets holds at most {TARGETS} targets"),
+        ));
+    }
+    let mut targets = Vec::with_capacity(raw_targets.len());
+    let mut targets_metadata = Vec::new();
+    for (i, t) in raw_targets.iter().enumerate() {
+        let field = |f: &str| format!("event.targets.{i}.{f}");
+        let Some(t) = t.as_object() else {
+            return Err(invalid(
+                format!("event.targets.{i}"),
+                "each target is an object {id, type, name?, metadata?}",
+            ));
+        };
+        targets.push(Target {
+            kind: text(t, &field("type"), "type", FIELD_CHARS)?,
+            id: text(t, &field("id"), "id", FIELD_CHARS)?,
+            name: optional_text(t, &field("name"), "name", FIELD_CHARS)?,
+        });
+        targets_metadata.push(metadata(t, &field("metadata"))?.unwrap_or(Value::Null));
+    }
+    let Some(context) = event.get("context").and_then(Value::as_object) else {
+        return Err(invalid(
+            "event.context",
+            "event.context is required: {location, user_agent?}",
+        ));
+    };
+    let location = text(context, "event.context.location", "location", FIELD_CHARS)?;
+    let user_agent = optional_text(
+        context,
+        "event.context.user_agent",
+        "user_agent",
+        USER_AGENT_CHARS,
+    )?;
+    let mut kept = Map::new();
+    kept.insert("occurred_at".into(), occurred_at.into());
+    if let Some(v) = version {
+        kept.insert("version".into(), v.into());
+    }
+    if let Some(m) = metadata(event, "event.metadata")? {
+        kept.insert("metadata".into(), m);
+    }
+    if let Some(m) = actor_metadata {
+        kept.insert("actor_metadata".into(), m);
+    }
+    if targets_metadata.iter().any(|m| !m.is_null()) {
+        kept.insert("targets_metadata".into(), Value::Array(targets_metadata));
+    }
+    Ok((
+        org,
+        VendorEntry {
+            action,
+            actor_name: actor_name.unwrap_or_else(|| actor_id.clone()),
+            actor_type,
+            actor_id,
+            targets,
+            ip: Some(location),
+            user_agent,
+            metadata: Value::Object(kept),
+        },
+    ))
+}
+
+/// A required string member of at most `max` characters, without control characters.
+fn text(obj: &Map<String, Value>, field: &str, key: &str, max: usize) -> Result<String, RestError> {
+    optional_text(obj, field, key, max)?
+        .ok_or_else(|| invalid(field, format!("{field} is required")))
+}
+
+fn optional_text(
+    obj: &Map<String, Value>,
+    field: &str,
+    key: &str,
+    max: usize,
+) -> Result<Option<String>, RestError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) if s.chars().count() > max => Err(invalid(
+            field,
+            format!("{field} is longer than {max} characters"),
+        )),
+        Some(Value::String(s)) if s.chars().any(char::is_control) => {
+            Err(invalid(field, format!("{field} holds a control character")))
+        }
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid(field, format!("{field} must be a string"))),
+    }
+}
+
+/// A metadata object as WorkOS takes it: at most 50 keys of at most 40 letters, digits, `_` or
+/// `-`, each a string of at most 500 characters, a number or a boolean.
+fn metadata(obj: &Map<String, Value>, field: &str) -> Result<Option<Value>, RestError> {
+    let m = match obj.get("metadata") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err(invalid(field, format!("{field} must be an object"))),
+    };
+    if m.len() > METADATA_KEYS {
+        return Err(invalid(
+            field,
+            format!("{field} holds at most {METADATA_KEYS} keys"),
+        ));
+    }
+    for (k, v) in m {
+        if k.is_empty()
+            || k.chars().count() > METADATA_KEY_CHARS
+            || !k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(invalid(
+                field,
+                format!(
+                    "{field} key '{k}' must be 1–{METADATA_KEY_CHARS} letters, digits, '_' or '-'"
+                ),
+            ));
+        }
+        let fine = match v {
+            Value::String(s) => s.chars().count() <= METADATA_VALUE_CHARS,
+            Value::Number(_) | Value::Bool(_) => true,
+            _ => false,
+        };
+        if !fine {
+            return Err(invalid(
+                field,
+                format!("{field}.{k} must be a string of at most {METADATA_VALUE_CHARS} characters, a number or a boolean"),
+            ));
+        }
+    }
+    Ok(Some(Value::Object(m.clone())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body() -> Value {
+        json!({
+            "organization_id": "org_01JDZZZZZZZZZZZZZZZZZZZZZZ",
+            "event": {
+                "action": "user.signed_in",
+                "occurred_at": "2026-12-04T12:00:00.000Z",
+                "version": 1,
+                "actor": { "id": "user_1", "type": "user", "name": "Jane", "metadata": { "role": "admin" } },
+                "targets": [{ "id": "team_1", "type": "team", "metadata": { "seats": 3 } }],
+                "context": { "location": "203.0.113.9", "user_agent": "Chrome" },
+                "metadata": { "mfa": true }
+            }
+        })
+    }
+
+    fn field_of(e: RestError) -> String {
+        e.field.unwrap_or_default()
+    }
+
+    #[test]
+    fn a_full_event_keeps_everything_the_vendor_sent() {
+        let (org, e) = parse(&body()).unwrap();
+        assert_eq!(org.as_str(), "org_01JDZZZZZZZZZZZZZZZZZZZZZZ");
+        assert_eq!(e.action, "user.signed_in");
+        assert_eq!(
+            (
+                e.actor_type.as_str(),
+                e.actor_id.as_str(),
+                e.actor_name.as_str()
+            ),
+            ("user", "user_1", "Jane")
+        );
+        assert_eq!(e.targets[0].kind, "team");
+        assert_eq!(e.ip.as_deref(), Some("203.0.113.9"));
+        assert_eq!(e.user_agent.as_deref(), Some("Chrome"));
+        assert_eq!(e.metadata["occurred_at"], "2026-12-04T12:00:00.000Z");
+        assert_eq!(e.metadata["version"], 1);
+        assert_eq!(e.metadata["metadata"]["mfa"], true);
+        assert_eq!(e.metadata["actor_metadata"]["role"], "admin");
+        assert_eq!(e.metadata["targets_metadata"][0]["seats"], 3);
+    }
+
+    #[test]
+    fn each_missing_or_wrong_member_is_named() {
+        type Change = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(&str, Change)> = vec![
+            (
+                "organization_id",
+                Box::new(|b| {
+                    b.as_object_mut().unwrap().remove("organization_id");
+                }),
+            ),
+            ("event", Box::new(|b| b["event"] = json!("x"))),
+            (
+                "event.action",
+                Box::new(|b| {
+                    b["event"].as_object_mut().unwrap().remove("action");
+                }),
+            ),
+            (
+                "event.action",
+                Box::new(|b| b["event"]["action"] = json!("user signed in")),
+            ),
+            (
+                "event.action",
+                Box::new(|b| b["event"]["action"] = json!("a".repeat(101))),
+            ),
+            (
+                "event.occurred_at",
+                Box::new(|b| b["event"]["occurred_at"] = json!("yesterday")),
+            ),
+            (
+                "event.version",
+                Box::new(|b| b["event"]["version"] = json!("one")),
+            ),
+            (
+                "event.actor",
+                Box::new(|b| {
+                    b["event"].as_object_mut().unwrap().remove("actor");
+                }),
+            ),
+            (
+                "event.actor.id",
+                Box::new(|b| b["event"]["actor"]["id"] = json!("")),
+            ),
+            (
+                "event.actor.type",
+                Box::new(|b| b["event"]["actor"]["type"] = json!(3)),
+            ),
+            (
+                "event.actor.name",
+                Box::new(|b| b["event"]["actor"]["name"] = json!("a\u{0}b")),
+            ),
+            (
+                "event.actor.metadata",
+                Box::new(|b| b["event"]["actor"]["metadata"] = json!({ "nested": { "a": 1 } })),
+            ),
+            (
+                "event.targets",
+                Box::new(|b| {
+                    b["event"].as_object_mut().unwrap().remove("targets");
+                }),
+            ),
+            (
+                "event.targets.0.id",
+                Box::new(|b| b["event"]["targets"][0]["id"] = Value::Null),
+            ),
+            (
+                "event.targets.0.metadata",
+                Box::new(|b| b["event"]["targets"][0]["metadata"] = json!({ "bad key": 1 })),
+            ),
+            (
+                "event.context",
+                Box::new(|b| {
+                    b["event"].as_object_mut().unwrap().remove("context");
+                }),
+            ),
+            (
+                "event.context.location",
+                Box::new(|b| b["event"]["context"] = json!({})),
+            ),
+            (
+                "event.metadata",
+                Box::new(|b| b["event"]["metadata"] = json!({ "k": "v".repeat(501) })),
+            ),
+            (
+                "event.metadata",
+                Box::new(|b| {
+                    b["event"]["metadata"] =
+                        Value::Object((0..51).map(|i| (format!("k{i}"), json!(i))).collect());
+                }),
+            ),
+        ];
+        for (want, change) in cases {
+            let mut b = body();
+            change(&mut b);
+            let err = parse(&b)
+                .err()
+                .unwrap_or_else(|| panic!("{want}: accepted {b}"));
+            assert_eq!(field_of(err), want, "{b}");
+        }
+    }
+
+    #[test]
+    fn fifty_targets_pass_and_fifty_one_do_not() {
+        let mut b = body();
+        b["event"]["targets"] = Value::Array(
+            (0..50)
+                .map(|i| json!({ "id": format!("t{i}"), "type": "team" }))
+                .collect(),
+        );
+        assert!(parse(&b).is_ok());
+        b["event"]["targets"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "id": "x", "type": "team" }));
+        assert_eq!(field_of(parse(&b).err().unwrap()), "event.targets");
+    }
+}
