@@ -548,7 +548,135 @@ async fn a_customer_log_stream_gets_only_its_organization_in_its_format(d: Diale
     assert!(!r.text().contains(&id));
 }
 
+/// Migration 29 moves log streams from the vendor's feed to their organization's trail: a
+/// stream's position and its queued deliveries, written as the previous release wrote them (feed
+/// cursors and feed event ids), become chain positions and audit event ids, and the stream goes
+/// on delivering from there.
+async fn migration_29_moves_log_streams_onto_the_trail(d: Dialect) {
+    let app = app(d).await;
+    let rx = Receiver::start();
+    let acme = app.create_org("Acme").await;
+    let link = app.create_link(&acme, &["log_streams"]).await;
+    let cookie = app.redeem(&link).await;
+    let form = format!(
+        "kind=json&name=SIEM&credential=&url={}",
+        url::form_urlencoded::byte_serialize(rx.hook().as_bytes()).collect::<String>()
+    );
+    app.browser_post("/portal/api/create_log_stream", &form, Some(&cookie))
+        .await;
+    for name in ["Acme 1", "Acme 2"] {
+        app.api(
+            Method::PATCH,
+            &format!("/api/v1/organizations/{acme}"),
+            Some(json!({ "name": name })),
+        )
+        .await;
+    }
+    fan_out(&app.state).await.unwrap();
+    let pool = &app.state.db.pool;
+    let stream: (String, i64) = sqlx::query_as(
+        "SELECT id, fanout_cursor FROM webhook_endpoints WHERE organization_id = $1",
+    )
+    .bind(&acme)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let queued = |pool: &sqlx::AnyPool| {
+        let pool = pool.clone();
+        let id = stream.0.clone();
+        async move {
+            let rows: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT event_cursor, event_id FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY event_cursor",
+            )
+            .bind(&id)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            rows
+        }
+    };
+    let now = queued(pool).await;
+    assert_eq!(now.len(), 3, "log_stream.created and two updates: {now:?}");
+    assert!(
+        now.iter().all(|(_, id)| id.starts_with("audit_")),
+        "{now:?}"
+    );
+    // As the previous release left them: feed cursors and feed event ids.
+    for (seq, audit_id) in &now {
+        let (cursor, event_id): (i64, String) =
+            sqlx::query_as("SELECT cursor, id FROM events WHERE audit_event_id = $1")
+                .bind(audit_id)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        sqlx::query(
+            "UPDATE webhook_deliveries SET event_cursor = $1, event_id = $2 WHERE endpoint_id = $3 AND event_cursor = $4",
+        )
+        .bind(cursor)
+        .bind(&event_id)
+        .bind(&stream.0)
+        .bind(*seq)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let feed_head: i64 = sqlx::query_scalar("SELECT MAX(cursor) FROM events")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE webhook_endpoints SET fanout_cursor = $1 WHERE id = $2")
+        .bind(feed_head)
+        .bind(&stream.0)
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_ne!(queued(pool).await, now, "rewritten to feed positions");
+    let folder = match d {
+        Dialect::Sqlite => "sqlite",
+        Dialect::Postgres => "postgres",
+    };
+    let sql = std::fs::read_to_string(format!(
+        "{}/migrations/{folder}/20261204000029_log_streams_carry_the_trail.sql",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    sqlx::raw_sql(&sql).execute(pool).await.unwrap();
+    assert_eq!(
+        queued(pool).await,
+        now,
+        "back at chain positions and audit ids"
+    );
+    let fanout: i64 =
+        sqlx::query_scalar("SELECT fanout_cursor FROM webhook_endpoints WHERE id = $1")
+            .bind(&stream.0)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        fanout, stream.1,
+        "the stream goes on after the last event it had queued"
+    );
+    // Nothing is queued twice, and the queued events are delivered.
+    assert_eq!(fan_out(&app.state).await.unwrap(), 0);
+    deliver(&app.state).await.unwrap();
+    let got = rx.received().await;
+    let kinds: Vec<&str> = got
+        .iter()
+        .map(|g| g["body"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "log_stream.created",
+            "organization.updated",
+            "organization.updated"
+        ],
+        "{got:?}"
+    );
+}
+
 crate::both_databases!(
+    migration_29_moves_log_streams_onto_the_trail,
     deliveries_are_signed_and_verified_independently,
     a_500_is_retried_with_back_off_and_a_302_is_a_failure,
     a_410_disables_the_endpoint_until_it_is_enabled_again,
