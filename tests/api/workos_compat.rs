@@ -1541,7 +1541,142 @@ async fn vendor_audit_events(d: Dialect) {
     }
 }
 
+/// WorkOS's `/webhook_endpoints`: WorkOS-format endpoints only; the secret once; `status` and
+/// `events` change; a URL taken is 409; a standard endpoint or a customer's log stream is 404.
+async fn workos_webhook_endpoints(d: Dialect) {
+    let app = TestApp::spawn_with(
+        d,
+        &[
+            ("LANYARD_WORKOS_COMPAT", "true"),
+            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
+        ],
+    )
+    .await;
+    let standard = app
+        .api(
+            Method::POST,
+            "/api/v1/webhook_endpoints",
+            Some(json!({"url": "https://vendor.example/std"})),
+        )
+        .await
+        .json();
+    let org = app.create_org("Acme").await;
+    let link = app.create_link(&org, &["log_streams"]).await;
+    let cookie = app.redeem(&link).await;
+    app.browser_post(
+        "/portal/api/create_log_stream",
+        "kind=json&name=SIEM&credential=&url=https%3A%2F%2Fsiem.example%2Fin",
+        Some(&cookie),
+    )
+    .await;
+    let stream = app
+        .browser_post("/portal/api/log_streams", "", Some(&cookie))
+        .await
+        .json()["streams"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .api(
+            Method::POST,
+            "/webhook_endpoints",
+            Some(json!({"endpoint_url": "https://vendor.example/wos"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["errors"][0]["field"], "events");
+    let r = app
+        .api(
+            Method::POST,
+            "/webhook_endpoints",
+            Some(json!({"endpoint_url": "https://vendor.example/wos", "events": ["dsync.user.created"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let made = r.json();
+    assert_eq!(made["object"], "webhook_endpoint");
+    assert_eq!(made["status"], "enabled");
+    assert!(made["secret"].as_str().unwrap().len() >= 32);
+    let id = made["id"].as_str().unwrap();
+    let r = app
+        .api(
+            Method::POST,
+            "/webhook_endpoints",
+            Some(json!({"endpoint_url": "https://vendor.example/wos", "events": ["dsync.user.created"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.json()["code"], "duplicate_endpoint");
+    let list = app
+        .api(Method::GET, "/webhook_endpoints", None)
+        .await
+        .json();
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id], "{list}");
+    assert_eq!(list["data"][0]["secret"], "");
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/webhook_endpoints/{id}"),
+            Some(json!({"status": "disabled", "events": ["dsync.user.deleted"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["status"], "disabled");
+    assert_eq!(r.json()["events"], json!(["dsync.user.deleted"]));
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/webhook_endpoints/{id}"),
+            Some(json!({"status": "paused"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["errors"][0]["field"], "status");
+    for other in [standard["id"].as_str().unwrap(), stream.as_str()] {
+        let r = app
+            .api(
+                Method::PATCH,
+                &format!("/webhook_endpoints/{other}"),
+                Some(json!({"status": "disabled"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{other}: {}", r.text());
+        let r = app
+            .api(Method::DELETE, &format!("/webhook_endpoints/{other}"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{other}: {}", r.text());
+    }
+    let r = app
+        .api(Method::DELETE, &format!("/webhook_endpoints/{id}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = app
+        .api(Method::DELETE, &format!("/webhook_endpoints/{id}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // The standard endpoint and the stream are untouched.
+    let std = app
+        .api(
+            Method::GET,
+            &format!(
+                "/api/v1/webhook_endpoints/{}",
+                standard["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(std["enabled"], true, "{std}");
+}
+
 crate::both_databases!(
+    workos_webhook_endpoints,
     vendor_audit_events,
     authorize_with_provider_or_domain_hint,
     scim_passwords_never_reach_reads_or_events,

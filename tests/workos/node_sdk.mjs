@@ -194,8 +194,12 @@ async function webhookReceiver() {
     });
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const endpoint = await lanyard('POST', '/api/v1/webhook_endpoints', { url: `http://127.0.0.1:${server.address().port}/workos-hook`, format: 'workos' });
-  assert.equal(endpoint.format, 'workos');
+  // Registered through SDK 12's webhooks API, as a vendor moving from WorkOS does.
+  const endpoint = await new WorkOS12(key, opts).webhooks.createWebhookEndpoint({ endpointUrl: `http://127.0.0.1:${server.address().port}/workos-hook`, events: WOS_EVENTS });
+  assert.equal(endpoint.status, 'enabled');
+  assert.ok(endpoint.secret.length >= 32, 'the secret is shown on create');
+  const mirrored = await lanyard('GET', `/api/v1/webhook_endpoints/${endpoint.id}`);
+  assert.equal(mirrored.format, 'workos');
   return { server, deliveries, secret: endpoint.secret };
 }
 
@@ -384,6 +388,36 @@ async function auditLogs(label, workos) {
   console.log(`${label}: audit log events ok`);
 }
 
+/// SDK 12's webhook endpoint API: list (auto-paginated), update, conflicts and delete. Lanyard's
+/// standard-format endpoints are not part of it.
+async function webhookEndpoints(workos) {
+  const w = workos.webhooks;
+  const standard = await lanyard('POST', '/api/v1/webhook_endpoints', { url: 'https://vendor.example/standard-hook' });
+  const made = [];
+  for (let i = 0; i < 3; i++) made.push(await w.createWebhookEndpoint({ endpointUrl: `https://vendor.example/hook-${Date.now()}-${i}`, events: ['dsync.user.created'] }));
+  const listed = await (await w.listWebhookEndpoints()).autoPagination();
+  const ids = listed.map((e) => e.id);
+  // Page by page, newest first.
+  const first = await w.listWebhookEndpoints({ limit: 2 });
+  assert.deepEqual(first.data.map((e) => e.id), [made[2].id, made[1].id]);
+  const second = await w.listWebhookEndpoints({ limit: 2, after: first.listMetadata.after });
+  assert.equal(second.data[0].id, made[0].id);
+  for (const m of made) assert.ok(ids.includes(m.id), `${m.id} is listed`);
+  assert.ok(!ids.includes(standard.id), 'a standard-format endpoint is not a WorkOS endpoint');
+  assert.ok(listed.every((e) => e.secret === ''), 'secrets are shown on create only');
+  const updated = await w.updateWebhookEndpoint({ id: made[0].id, status: 'disabled', events: ['dsync.user.created', 'dsync.user.deleted'] });
+  assert.equal(updated.status, 'disabled');
+  assert.deepEqual(updated.events, ['dsync.user.created', 'dsync.user.deleted']);
+  await rejects(w.createWebhookEndpoint({ endpointUrl: made[1].endpointUrl, events: ['dsync.user.created'] }), 'ConflictException');
+  await rejects(w.updateWebhookEndpoint({ id: made[1].id, endpointUrl: made[2].endpointUrl }), 'ConflictException');
+  await rejects(w.createWebhookEndpoint({ endpointUrl: 'https://vendor.example/no-events', events: [] }), 'UnprocessableEntityException');
+  await rejects(w.updateWebhookEndpoint({ id: standard.id, status: 'disabled' }), 'NotFoundException');
+  for (const m of made) await w.deleteWebhookEndpoint({ id: m.id });
+  await rejects(w.deleteWebhookEndpoint({ id: made[0].id }), 'NotFoundException');
+  await lanyard('DELETE', `/api/v1/webhook_endpoints/${standard.id}`);
+  console.log('node-12: webhook endpoints ok');
+}
+
 const opts = { apiHostname: host, port, https: false };
 const hook = await webhookReceiver();
 try {
@@ -395,6 +429,7 @@ try {
   await eventsScenario('node-8', new WorkOS8(key, opts));
   await verifyWebhooks(hook, listed);
   await auditLogs('node-12', new WorkOS12(key, opts));
+  await webhookEndpoints(new WorkOS12(key, opts));
   await auditLogs('node-8', new WorkOS8(key, opts));
   // A wrong key.
   await rejects(new WorkOS12('lanyard_sk_wrong', opts).organizations.listOrganizations(), 'UnauthorizedException');

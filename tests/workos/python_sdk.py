@@ -216,6 +216,20 @@ assert vendor == ["vendor:document.deleted", "vendor:document.shared"], trail
 assert all(e["metadata"]["source"] == "vendor" and e["metadata"]["occurred_at"] == "2026-12-01T09:30:00.000Z" for e in trail if e["action"].startswith("vendor:"))
 print("python SDK: audit log events ok")
 
+# Webhook endpoints: create (secret shown once), list, update, conflict, delete.
+hooks = client.webhooks
+made = [hooks.create_webhook_endpoint(endpoint_url=f"https://vendor.example/{tag}-{i}", events=["dsync.user.created"]) for i in range(2)]
+assert all(m.secret and m.status == "enabled" for m in made), made
+listed = [e.id for e in hooks.list_webhook_endpoints(limit=100).data]
+assert all(m.id in listed for m in made), listed
+changed = hooks.update_webhook_endpoint(made[0].id, status="disabled", events=["dsync.user.deleted"])
+assert changed.status == "disabled" and changed.events == ["dsync.user.deleted"] and changed.secret == "", changed
+expect(ConflictError, hooks.create_webhook_endpoint, endpoint_url=made[1].endpoint_url, events=["dsync.user.created"])
+for m in made:
+    hooks.delete_webhook_endpoint(m.id)
+expect(NotFoundError, hooks.delete_webhook_endpoint, made[0].id)
+print("python SDK: webhook endpoints ok")
+
 expect(AuthenticationError, WorkOSClient(api_key="lanyard_sk_wrong").organizations.list_organizations)
 print("python SDK: all scenarios passed")
 sys.exit(0)

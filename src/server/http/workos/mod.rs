@@ -13,6 +13,7 @@ pub mod events;
 pub mod organizations;
 pub mod portal;
 pub mod sso;
+pub mod webhooks;
 
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -102,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .merge(directories::routes())
         .merge(events::routes())
         .merge(audit_logs::routes())
+        .merge(webhooks::routes())
         .route_layer(middleware::from_fn(rest::refuse_nul_in_path))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
