@@ -1675,7 +1675,212 @@ async fn workos_webhook_endpoints(d: Dialect) {
     assert_eq!(std["enabled"], true, "{std}");
 }
 
+/// WorkOS organization memberships: one of organization_id or user_id; pages newest first;
+/// statuses; role by role_slug or one role_slugs; deactivate/reactivate; delete; a directory's
+/// member keeps its role (409); another organization's members never show.
+async fn organization_memberships(d: Dialect) {
+    use crate::helpers::{join_by_invitation, scim, VENDOR_CB};
+    let app = TestApp::spawn_with(
+        d,
+        &[
+            ("LANYARD_WORKOS_COMPAT", "true"),
+            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
+            ("LANYARD_REDIRECT_URIS", VENDOR_CB),
+        ],
+    )
+    .await;
+    let acme = app.create_org("Acme").await;
+    let globex = app.create_org("Globex").await;
+    let mut ours = Vec::new();
+    for i in 0..3 {
+        ours.push(join_by_invitation(&app, &acme, &format!("p{i}@acme.example")).await);
+    }
+    let theirs = join_by_invitation(&app, &globex, "x@globex.example").await;
+    const M: &str = "/user_management/organization_memberships";
+    let r = app.api(Method::GET, M, None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["errors"][0]["field"], "organization_id");
+    // Pages of two, newest first, Acme's only.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let q = match &after {
+            Some(a) => format!("{M}?organization_id={acme}&limit=2&after={a}"),
+            None => format!("{M}?organization_id={acme}&limit=2"),
+        };
+        let page = app.api(Method::GET, &q, None).await.json();
+        for m in page["data"].as_array().unwrap() {
+            assert_eq!(m["object"], "organization_membership");
+            assert_eq!(m["organization_id"], acme.as_str());
+            assert_eq!(m["organization_name"], "Acme");
+            assert_eq!(m["user"]["object"], "user");
+            seen.push(m["id"].as_str().unwrap().to_owned());
+        }
+        match page["list_metadata"]["after"].as_str() {
+            Some(a) => after = Some(a.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first");
+    assert!(!seen.contains(&theirs));
+    // By user.
+    let one = app
+        .api(Method::GET, &format!("{M}/{}", ours[0]), None)
+        .await
+        .json();
+    assert_eq!(one["status"], "active");
+    assert_eq!(one["directory_managed"], false);
+    assert_eq!(one["user"]["email"], "p0@acme.example");
+    let user = one["user_id"].as_str().unwrap();
+    let by_user = app
+        .api(Method::GET, &format!("{M}?user_id={user}"), None)
+        .await
+        .json();
+    assert_eq!(by_user["data"].as_array().unwrap().len(), 1);
+    assert_eq!(by_user["data"][0]["id"], ours[0].as_str());
+    // Role.
+    let r = app
+        .api(
+            Method::PUT,
+            &format!("{M}/{}", ours[0]),
+            Some(json!({"role_slug": "admin"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["role"]["slug"], "admin");
+    assert_eq!(r.json()["roles"], json!([{"slug": "admin"}]));
+    let r = app
+        .api(
+            Method::PUT,
+            &format!("{M}/{}", ours[0]),
+            Some(json!({"role_slugs": ["admin", "member"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["errors"][0]["field"], "role_slugs");
+    let r = app
+        .api(
+            Method::PUT,
+            &format!("{M}/{}", ours[1]),
+            Some(json!({"role_slugs": ["admin"]})),
+        )
+        .await;
+    assert_eq!(r.json()["role"]["slug"], "admin", "{}", r.text());
+    // Deactivate, list by status, reactivate.
+    let r = app
+        .api(Method::PUT, &format!("{M}/{}/deactivate", ours[2]), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["status"], "inactive");
+    let inactive = app
+        .api(
+            Method::GET,
+            &format!("{M}?organization_id={acme}&statuses=inactive"),
+            None,
+        )
+        .await
+        .json();
+    let ids: Vec<&str> = inactive["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [ours[2].as_str()]);
+    let r = app
+        .api(
+            Method::GET,
+            &format!("{M}?organization_id={acme}&statuses=gone"),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["errors"][0]["field"], "statuses");
+    let r = app
+        .api(Method::PUT, &format!("{M}/{}/reactivate", ours[2]), None)
+        .await;
+    assert_eq!(r.json()["status"], "active", "{}", r.text());
+    // Delete: gone from reads.
+    let r = app
+        .api(Method::DELETE, &format!("{M}/{}", ours[2]), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = app
+        .api(Method::GET, &format!("{M}/{}", ours[2]), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .api(Method::PUT, &format!("{M}/{}/reactivate", ours[2]), None)
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "a removed membership is gone: {}",
+        r.text()
+    );
+    let all = app
+        .api(
+            Method::GET,
+            &format!("{M}?organization_id={acme}&limit=100"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(all["data"].as_array().unwrap().len(), 2);
+    // A member from the directory: managed there, its role kept (409).
+    let dir = scim::create_dir(&app, &acme, "okta").await;
+    scim::create_user(&app, &dir, "dirk@acme.example").await;
+    let all = app
+        .api(
+            Method::GET,
+            &format!("{M}?organization_id={acme}&limit=100"),
+            None,
+        )
+        .await
+        .json();
+    let dir_member = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user"]["email"] == "dirk@acme.example")
+        .unwrap_or_else(|| panic!("{all}"));
+    assert_eq!(dir_member["directory_managed"], true, "{dir_member}");
+    let r = app
+        .api(
+            Method::PUT,
+            &format!("{M}/{}", dir_member["id"].as_str().unwrap()),
+            Some(json!({"role_slug": "admin"})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "a directory manages it: {}",
+        r.text()
+    );
+    // Creating one directly is AuthKit's.
+    let r = app
+        .api(
+            Method::POST,
+            M,
+            Some(json!({"organization_id": acme, "user_id": user, "role_slug": "member"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.json()["message"].as_str().unwrap().contains("AuthKit"));
+    // A deleted organization's members are gone too.
+    app.api(
+        Method::DELETE,
+        &format!("/api/v1/organizations/{globex}"),
+        None,
+    )
+    .await;
+    let r = app.api(Method::GET, &format!("{M}/{theirs}"), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
 crate::both_databases!(
+    organization_memberships,
     workos_webhook_endpoints,
     vendor_audit_events,
     authorize_with_provider_or_domain_hint,

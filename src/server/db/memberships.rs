@@ -103,6 +103,38 @@ pub async fn get_member(
     .await
 }
 
+/// Filters of the WorkOS-compatible membership list.
+#[derive(Debug, Clone, Default)]
+pub struct LiveFilter {
+    pub organization_id: Option<String>,
+    pub user_id: Option<String>,
+    /// Stored states (`active`, `suspended`); empty for both.
+    pub states: Vec<String>,
+}
+
+/// One page of memberships of live organizations (never removed ones), by id.
+pub async fn page_live(
+    conn: &mut Conn,
+    keyset: &super::Keyset,
+    f: &LiveFilter,
+) -> Result<Vec<MemberRow>, sqlx::Error> {
+    let mut q = super::Filtered::new(format!(
+        "{MEMBER_SELECT} WHERE m.state <> 'removed' \
+         AND m.organization_id IN (SELECT id FROM organizations WHERE deleted_at IS NULL)"
+    ));
+    if let Some(o) = &f.organization_id {
+        q.and("m.organization_id = {}", o);
+    }
+    if let Some(u) = &f.user_id {
+        q.and("m.user_id = {}", u);
+    }
+    if !f.states.is_empty() {
+        let ps: Vec<String> = f.states.iter().map(|s| q.param(s.as_str())).collect();
+        q.raw(&format!("m.state IN ({})", ps.join(", ")));
+    }
+    q.fetch_page_by(conn, keyset, "m.id").await
+}
+
 /// The organization of a membership.
 pub async fn membership_owner(
     conn: &mut Conn,

@@ -815,9 +815,22 @@ impl Filtered {
 
     /// The rows of one page by `id`.
     pub async fn fetch_page<T>(
+        self,
+        conn: &mut Conn,
+        keyset: &Keyset,
+    ) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        self.fetch_page_by(conn, keyset, "id").await
+    }
+
+    /// The rows of one page by the id column `column` (`m.id` in a join).
+    pub async fn fetch_page_by<T>(
         mut self,
         conn: &mut Conn,
         keyset: &Keyset,
+        column: &str,
     ) -> Result<Vec<T>, sqlx::Error>
     where
         T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
@@ -825,8 +838,9 @@ impl Filtered {
         if let Some(from) = &keyset.from {
             self.binds.push(from.clone());
         }
-        self.sql.push_str(&keyset.condition("id", self.binds.len()));
-        self.sql.push_str(&keyset.order("id"));
+        self.sql
+            .push_str(&keyset.condition(column, self.binds.len()));
+        self.sql.push_str(&keyset.order(column));
         self.fetch(conn).await
     }
 

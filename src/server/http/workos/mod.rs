@@ -10,6 +10,7 @@
 pub mod audit_logs;
 pub mod directories;
 pub mod events;
+pub mod memberships;
 pub mod organizations;
 pub mod portal;
 pub mod sso;
@@ -104,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::routes())
         .merge(audit_logs::routes())
         .merge(webhooks::routes())
+        .merge(memberships::routes())
         .route_layer(middleware::from_fn(rest::refuse_nul_in_path))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
