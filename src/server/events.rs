@@ -191,16 +191,16 @@ fn entity_of(r: &AuditRow, targets: &serde_json::Value) -> (String, String) {
 }
 
 /// An organization's audit event as its log streams carry it: every event of its trail, the
-/// chain position as the cursor, what the vendor's product reported marked `source: vendor`
-/// (with the vendor's own action name).
+/// chain position as the cursor. What the vendor's product reported keeps its `vendor:` action
+/// and actor type (a SIEM rule on `type` must never take it for one of Lanyard's) and says
+/// `source: vendor`.
 pub fn stream_event(r: &AuditRow) -> Event {
     let targets: serde_json::Value = serde_json::from_str(&r.targets).unwrap_or_default();
     let (etype, eid) = entity_of(r, &targets);
     let vendor = super::audit::VENDOR_PREFIX;
-    let unprefixed = |s: &str| s.strip_prefix(vendor).unwrap_or(s).to_owned();
     Event {
         id: r.id.clone(),
-        kind: unprefixed(&r.action),
+        kind: r.action.clone(),
         created_at: super::timefmt::rfc3339(r.occurred_at),
         organization_id: r.organization_id.clone(),
         cursor: r.chain_seq.to_string(),
@@ -212,7 +212,7 @@ pub fn stream_event(r: &AuditRow) -> Event {
         data: serde_json::json!({
             "audit_event_id": r.id,
             "source": if r.action.starts_with(vendor) { "vendor" } else { "lanyard" },
-            "actor": { "type": unprefixed(&r.actor_type), "id": r.actor_id, "name": r.actor_name },
+            "actor": { "type": r.actor_type, "id": r.actor_id, "name": r.actor_name },
             "targets": targets,
             "context": { "ip": r.ip, "user_agent": r.user_agent, "request_id": r.request_id },
             "metadata": serde_json::from_str::<serde_json::Value>(&r.metadata).unwrap_or_default(),

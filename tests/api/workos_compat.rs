@@ -1519,11 +1519,34 @@ async fn vendor_audit_events(d: Dialect) {
     let streamed = stream_rx.received().await;
     let got = streamed
         .iter()
-        .find(|g| g["body"]["type"] == "document.shared")
+        .find(|g| g["body"]["type"] == "vendor:document.shared")
         .unwrap_or_else(|| panic!("{streamed:?}"));
     assert_eq!(got["body"]["organization_id"], acme.as_str());
     assert_eq!(got["body"]["data"]["source"], "vendor");
-    assert_eq!(got["body"]["data"]["actor"]["type"], "user");
+    // A SIEM rule on the type or the actor never takes it for one of Lanyard's own.
+    assert_eq!(got["body"]["data"]["actor"]["type"], "vendor:user");
+    assert!(
+        streamed
+            .iter()
+            .all(|g| g["body"]["type"] != "membership.removal_skipped"),
+        "{streamed:?}"
+    );
+    // The vendor's API cannot requeue a delivery of a customer's stream.
+    let delivery: String = sqlx::query_scalar(
+        "SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE w.organization_id = $1 LIMIT 1",
+    )
+    .bind(&acme)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/webhook_deliveries/{delivery}/redeliver"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
     assert!(streamed
         .iter()
         .all(|g| g["body"]["organization_id"] == acme.as_str()));

@@ -85,6 +85,32 @@ pub async fn invitation_owner(
         .await
 }
 
+/// Filters of the WorkOS-compatible invitation list.
+#[derive(Debug, Clone, Default)]
+pub struct LiveFilter {
+    pub organization_id: Option<String>,
+    pub email: Option<String>,
+}
+
+/// One page of the invitations of live organizations, by id.
+pub async fn page_live(
+    conn: &mut Conn,
+    keyset: &super::Keyset,
+    f: &LiveFilter,
+) -> Result<Vec<InvitationRow>, sqlx::Error> {
+    let mut q = super::Filtered::new(format!(
+        "SELECT {INV_COLUMNS} FROM invitations \
+         WHERE organization_id IN (SELECT id FROM organizations WHERE deleted_at IS NULL)"
+    ));
+    if let Some(o) = &f.organization_id {
+        q.and("organization_id = {}", o);
+    }
+    if let Some(e) = &f.email {
+        q.and("LOWER(email) = {}", &e.to_lowercase());
+    }
+    q.fetch_page(conn, keyset).await
+}
+
 pub async fn list_invitations(
     conn: &mut Conn,
     organization_id: &str,

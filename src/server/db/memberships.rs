@@ -135,6 +135,40 @@ pub async fn page_live(
     q.fetch_page_by(conn, keyset, "m.id").await
 }
 
+/// The users of memberships: (membership id, user id) for each that exists.
+pub async fn users_of(
+    conn: &mut Conn,
+    ids: &[String],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT id, user_id FROM memberships WHERE id IN ({})",
+        super::placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query_as(&sql);
+    for id in ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(conn).await
+}
+
+/// The live membership of a user in an organization.
+pub async fn of_user(
+    conn: &mut Conn,
+    organization_id: &str,
+    user_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM memberships WHERE organization_id = $1 AND user_id = $2 AND state <> 'removed'",
+    )
+    .bind(organization_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// The organization of a membership.
 pub async fn membership_owner(
     conn: &mut Conn,

@@ -200,7 +200,9 @@ fn csv_cell(s: &str) -> String {
     } else {
         s.to_owned()
     };
-    if s.contains([',', '"', '\n', '\r']) {
+    // A spreadsheet that splits on `;` or tabs (many locales) would start a new cell, perhaps a
+    // formula, inside an unquoted one.
+    if s.contains([',', '"', '\n', '\r', ';', '\t']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s
@@ -374,4 +376,20 @@ pub async fn recent_filtered(
             .map(Into::into)
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cell;
+
+    #[test]
+    fn cells_are_quoted_wherever_a_spreadsheet_could_split_them() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("=1+1"), "'=1+1");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        // Locales that split on `;` (or tabs) would otherwise open a cell `=1+1`.
+        assert_eq!(csv_cell("Jane;=1+1;"), "\"Jane;=1+1;\"");
+        assert_eq!(csv_cell("Jane\t=1+1"), "\"Jane\t=1+1\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
 }

@@ -192,12 +192,27 @@ fn optional_text(
             field,
             format!("{field} is longer than {max} characters"),
         )),
-        Some(Value::String(s)) if s.chars().any(char::is_control) => {
-            Err(invalid(field, format!("{field} holds a control character")))
+        Some(Value::String(s)) if s.chars().any(|c| c.is_control() || invisible(c)) => {
+            Err(invalid(
+                field,
+                format!("{field} holds a control, direction-changing or invisible character"),
+            ))
         }
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(invalid(field, format!("{field} must be a string"))),
     }
+}
+
+/// Characters that change how the text around them reads without showing themselves: bidi
+/// marks, overrides and isolates, zero-width characters, line and paragraph separators, the
+/// soft hyphen and the byte-order mark. In a name they could make `(vendor:user)` read otherwise.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}'
+        | '\u{FEFF}')
 }
 
 /// A metadata object as WorkOS takes it: at most 50 keys of at most 40 letters, digits, `_` or
@@ -339,6 +354,18 @@ mod tests {
             (
                 "event.actor.name",
                 Box::new(|b| b["event"]["actor"]["name"] = json!("a\u{0}b")),
+            ),
+            (
+                "event.actor.name",
+                Box::new(|b| b["event"]["actor"]["name"] = json!("Jane\u{202E}resu:rodnev")),
+            ),
+            (
+                "event.targets.0.id",
+                Box::new(|b| b["event"]["targets"][0]["id"] = json!("doc\u{200B}7")),
+            ),
+            (
+                "event.context.location",
+                Box::new(|b| b["event"]["context"]["location"] = json!("1.2.3.4\u{2028}x")),
             ),
             (
                 "event.actor.metadata",

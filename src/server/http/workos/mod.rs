@@ -10,6 +10,7 @@
 pub mod audit_logs;
 pub mod directories;
 pub mod events;
+pub mod invitations;
 pub mod memberships;
 pub mod organizations;
 pub mod portal;
@@ -106,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit_logs::routes())
         .merge(webhooks::routes())
         .merge(memberships::routes())
+        .merge(invitations::routes())
         .route_layer(middleware::from_fn(rest::refuse_nul_in_path))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

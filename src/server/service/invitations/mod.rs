@@ -104,7 +104,8 @@ pub struct Invitation {
     pub accept_url: Option<String>,
 }
 
-fn state_of(r: &InvitationRow, now: i64) -> String {
+/// The state an invitation shows: a pending one past its expiry is expired.
+pub fn state_of(r: &InvitationRow, now: i64) -> String {
     if r.state == InvitationState::Pending && r.expires_at <= now {
         InvitationState::Expired.as_str().into()
     } else {

@@ -241,7 +241,18 @@ pub async fn redeliver(
 ) -> Result<Delivery, AppError> {
     let now = state.clock.now();
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
-    if !q::requeue(tx.conn(), id, now).await? {
+    // The vendor's endpoints only: a customer's log stream is reached through its organization.
+    let vendors = match q::get_delivery(tx.conn(), id).await? {
+        Some(d) => endpoint(
+            tx.conn(),
+            &WebhookEndpointId::parse(&d.endpoint_id)
+                .ok_or(AppError::NotFound("webhook delivery"))?,
+        )
+        .await
+        .is_ok(),
+        None => false,
+    };
+    if !vendors || !q::requeue(tx.conn(), id, now).await? {
         return Err(AppError::NotFound("webhook delivery"));
     }
     tx.record(

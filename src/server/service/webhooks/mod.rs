@@ -311,13 +311,15 @@ impl Sender {
             .map(|d| d.as_secs() as i64)
             .unwrap_or_default();
         let credential = self.credential.clone();
+        // What the vendor's product reported is told apart in the SIEM's own fields too.
+        let vendor = ev.kind.starts_with(crate::server::audit::VENDOR_PREFIX);
         let (body, auth) = match EndpointKind::parse(&ep.kind) {
             Some(EndpointKind::SplunkHec) => (
-                json!({ "time": ts, "source": "lanyard", "sourcetype": "lanyard:audit", "event": serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default() }).to_string(),
+                json!({ "time": ts, "source": "lanyard", "sourcetype": if vendor { "lanyard:vendor_audit" } else { "lanyard:audit" }, "event": serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default() }).to_string(),
                 credential.map(|c| ("authorization", format!("Splunk {c}"))),
             ),
             Some(EndpointKind::Datadog) => (
-                json!([{ "ddsource": "lanyard", "service": "lanyard", "ddtags": format!("event_type:{}", ev.kind), "message": body }]).to_string(),
+                json!([{ "ddsource": "lanyard", "service": "lanyard", "ddtags": format!("event_type:{},source:{}", ev.kind, if vendor { "vendor" } else { "lanyard" }), "message": body }]).to_string(),
                 credential.map(|c| ("dd-api-key", c)),
             ),
             _ => (body, None),
