@@ -1902,7 +1902,164 @@ async fn organization_memberships(d: Dialect) {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
+/// WorkOS invitations: send (organization required; the token and link once), get, by_token
+/// (a replaced link opens nothing), list by organization and email, resend, revoke, accept
+/// refused; inviter_user_id and accepted_user_id are the users behind the memberships.
+async fn invitations(d: Dialect) {
+    use crate::helpers::{exchange, param, ORIGIN, VENDOR_CB};
+    let app = TestApp::spawn_with(
+        d,
+        &[
+            ("LANYARD_WORKOS_COMPAT", "true"),
+            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
+            ("LANYARD_REDIRECT_URIS", VENDOR_CB),
+        ],
+    )
+    .await;
+    const I: &str = "/user_management/invitations";
+    let acme = app.create_org("Acme").await;
+    let globex = app.create_org("Globex").await;
+    let r = app
+        .api(Method::POST, I, Some(json!({"email": "a@acme.example"})))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["errors"][0]["field"], "organization_id");
+    let r = app
+        .api(Method::POST, I, Some(json!({"organization_id": acme})))
+        .await;
+    assert_eq!(r.json()["errors"][0]["field"], "email");
+    let r = app
+        .api(Method::POST, I, Some(json!({"email": "a@acme.example", "organization_id": acme, "role_slug": "admin", "expires_in_days": 3})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let sent = r.json();
+    assert_eq!(sent["object"], "invitation");
+    assert_eq!(sent["state"], "pending");
+    assert_eq!(sent["role_slug"], "admin");
+    assert_eq!(sent["inviter_user_id"], Value::Null);
+    let token = sent["token"].as_str().unwrap().to_owned();
+    let url = sent["accept_invitation_url"].as_str().unwrap().to_owned();
+    assert!(!token.is_empty() && url.ends_with(&token), "{sent}");
+    let id = sent["id"].as_str().unwrap().to_owned();
+    let got = app
+        .api(Method::GET, &format!("{I}/{id}"), None)
+        .await
+        .json();
+    assert_eq!(got["token"], "", "stored hashed: shown once");
+    assert_eq!(got["accept_invitation_url"], "");
+    let found = app
+        .api(Method::GET, &format!("{I}/by_token/{token}"), None)
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.text());
+    assert_eq!(found.json()["id"], id.as_str());
+    let r = app
+        .api(Method::GET, &format!("{I}/by_token/nonsense"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Lists: by organization and by email (any case).
+    app.api(
+        Method::POST,
+        I,
+        Some(json!({"email": "g@globex.example", "organization_id": globex})),
+    )
+    .await;
+    let mine = app
+        .api(Method::GET, &format!("{I}?organization_id={acme}"), None)
+        .await
+        .json();
+    assert_eq!(mine["data"].as_array().unwrap().len(), 1, "{mine}");
+    let by_email = app
+        .api(Method::GET, &format!("{I}?email=G@GLOBEX.example"), None)
+        .await
+        .json();
+    assert_eq!(by_email["data"].as_array().unwrap().len(), 1, "{by_email}");
+    assert_eq!(by_email["data"][0]["organization_id"], globex.as_str());
+    // Resend: a new link; the old one opens nothing.
+    app.state
+        .clock
+        .advance(lanyard::server::service::invitations::RESEND_COOLDOWN_MS);
+    let r = app
+        .api(
+            Method::POST,
+            &format!("{I}/{id}/resend"),
+            Some(json!({"locale": "en"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let new_token = r.json()["token"].as_str().unwrap().to_owned();
+    assert_ne!(new_token, token);
+    let r = app
+        .api(Method::GET, &format!("{I}/by_token/{token}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "a replaced link");
+    // Accepting is the invitee's, in the browser.
+    let r = app
+        .api(Method::POST, &format!("{I}/{id}/accept"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let new_url = format!("{ORIGIN}/invite/{new_token}");
+    let r = app.browser_post(&new_url[ORIGIN.len()..], "", None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let to = url::Url::parse(&r.header("location").unwrap()).unwrap();
+    let member = exchange(&app, &param(&to, "code").unwrap()).await.json();
+    let om = member["membership"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{member}"));
+    let m = app
+        .api(
+            Method::GET,
+            &format!("/user_management/organization_memberships/{om}"),
+            None,
+        )
+        .await
+        .json();
+    let user = m["user_id"].as_str().unwrap().to_owned();
+    let got = app
+        .api(Method::GET, &format!("{I}/{id}"), None)
+        .await
+        .json();
+    assert_eq!(got["state"], "accepted", "{got}");
+    assert_eq!(got["accepted_user_id"], user.as_str(), "{got} {member}");
+    assert!(got["accepted_at"].is_string());
+    // An invitation from that member names them; a stranger cannot invite.
+    let r = app
+        .api(Method::POST, I, Some(json!({"email": "b@acme.example", "organization_id": acme, "inviter_user_id": user})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["inviter_user_id"], user.as_str());
+    let second = r.json()["id"].as_str().unwrap().to_owned();
+    let r = app
+        .api(Method::POST, I, Some(json!({"email": "c@acme.example", "organization_id": acme, "inviter_user_id": "user_01JDZQ8V6M3W9X4N5P7R2S0T1A"})))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["errors"][0]["field"], "inviter_user_id");
+    // Revoke.
+    let r = app
+        .api(Method::POST, &format!("{I}/{second}/revoke"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["state"], "revoked");
+    assert!(r.json()["revoked_at"].is_string());
+    // A deleted organization's invitations are gone.
+    app.api(
+        Method::DELETE,
+        &format!("/api/v1/organizations/{globex}"),
+        None,
+    )
+    .await;
+    let all = app.api(Method::GET, I, None).await.json();
+    assert!(
+        all["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["organization_id"] == acme.as_str()),
+        "{all}"
+    );
+}
+
 crate::both_databases!(
+    invitations,
     organization_memberships,
     workos_webhook_endpoints,
     vendor_audit_events,
