@@ -1811,6 +1811,27 @@ async fn organization_memberships(d: Dialect) {
         .map(|m| m["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [ours[2].as_str()]);
+    let active = app
+        .api(Method::GET, &format!("{M}?organization_id={acme}"), None)
+        .await
+        .json();
+    assert!(
+        active["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["status"] == "active"),
+        "active ones unless statuses says otherwise: {active}"
+    );
+    let both = app
+        .api(
+            Method::GET,
+            &format!("{M}?organization_id={acme}&statuses=active,inactive"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(both["data"].as_array().unwrap().len(), 3, "{both}");
     let r = app
         .api(
             Method::GET,

@@ -418,6 +418,44 @@ async function webhookEndpoints(workos) {
   console.log('node-12: webhook endpoints ok');
 }
 
+/// Invitations and organization memberships as a vendor calls them (12.x and 8.x share the
+/// names). Memberships come from a directory's members pushed over SCIM.
+async function userManagement(label, workos) {
+  const um = workos.userManagement;
+  const org = await workos.organizations.createOrganization({ name: `${label} UM ${Date.now()}` });
+  const email = `${label}-${Date.now()}@um.example`;
+  const inv = await um.sendInvitation({ email, organizationId: org.id, roleSlug: 'member', expiresInDays: 3 });
+  assert.equal(inv.state, 'pending');
+  assert.ok(inv.token && inv.acceptInvitationUrl.endsWith(inv.token), JSON.stringify(inv));
+  assert.equal((await um.getInvitation(inv.id)).email, email);
+  assert.equal((await um.findInvitationByToken(inv.token)).id, inv.id);
+  const listed = await um.listInvitations({ organizationId: org.id });
+  assert.deepEqual(listed.data.map((i) => i.id), [inv.id]);
+  await rejects(um.acceptInvitation(inv.id), 'UnprocessableEntityException');
+  const revoked = await um.revokeInvitation(inv.id);
+  assert.equal(revoked.state, 'revoked');
+  await rejects(um.sendInvitation({ email: `x-${email}` }), 'UnprocessableEntityException');
+
+  const dir = await lanyard('POST', `/api/v1/organizations/${org.id}/directories`, { type: 'okta', name: `${label} UM dir` });
+  for (let i = 0; i < 3; i++) {
+    await lanyard('POST', `/scim/v2/${dir.id}/Users`, { schemas: [SCIM_USER], userName: `m${i}-${email}`, active: true, name: { givenName: `M${i}`, familyName: 'Um' }, emails: [{ value: `m${i}-${email}`, primary: true }] }, dir.bearer_token);
+  }
+  const members = await (await um.listOrganizationMemberships({ organizationId: org.id })).autoPagination();
+  assert.equal(members.length, 3, JSON.stringify(members));
+  for (const m of members) {
+    assert.equal(m.status, 'active');
+    assert.equal(m.organizationId, org.id);
+    assert.equal(m.directoryManaged, true);
+  }
+  const one = await um.getOrganizationMembership(members[0].id);
+  assert.equal(one.userId, members[0].userId);
+  const byUser = await um.listOrganizationMemberships({ userId: members[0].userId });
+  assert.deepEqual(byUser.data.map((m) => m.id), [members[0].id]);
+  await rejects(um.updateOrganizationMembership(members[0].id, { roleSlug: 'admin' }), 'ConflictException');
+  await rejects(um.getOrganizationMembership('om_01HZZZZZZZZZZZZZZZZZZZZZZZ'), 'NotFoundException');
+  console.log(`${label}: invitations and memberships ok`);
+}
+
 const opts = { apiHostname: host, port, https: false };
 const hook = await webhookReceiver();
 try {
@@ -430,6 +468,8 @@ try {
   await verifyWebhooks(hook, listed);
   await auditLogs('node-12', new WorkOS12(key, opts));
   await webhookEndpoints(new WorkOS12(key, opts));
+  await userManagement('node-12', new WorkOS12(key, opts));
+  await userManagement('node-8', new WorkOS8(key, opts));
   await auditLogs('node-8', new WorkOS8(key, opts));
   // A wrong key.
   await rejects(new WorkOS12('lanyard_sk_wrong', opts).organizations.listOrganizations(), 'UnauthorizedException');

@@ -230,6 +230,30 @@ for m in made:
 expect(NotFoundError, hooks.delete_webhook_endpoint, made[0].id)
 print("python SDK: webhook endpoints ok")
 
+# Invitations and organization memberships.
+um = client.user_management
+u_org = orgs.create_organization(name=f"{tag} UM")
+inv = um.send_invitation(email=f"{tag}@um.example", organization_id=u_org.id, role_slug="member")
+assert inv.state == "pending" and inv.token and inv.accept_invitation_url.endswith(inv.token), inv
+assert um.get_invitation(inv.id).email == f"{tag}@um.example"
+assert um.find_invitation_by_token(inv.token).id == inv.id
+assert [i.id for i in um.list_invitations(organization_id=u_org.id).data] == [inv.id]
+assert um.revoke_invitation(inv.id).state == "revoked"
+expect(UnprocessableEntityError, um.accept_invitation, inv.id)
+u_dir = call("POST", f"/api/v1/organizations/{u_org.id}/directories", {"type": "okta", "name": f"{tag} UM dir"})
+for i in range(2):
+    call("POST", f"/scim/v2/{u_dir['id']}/Users", {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"m{i}-{tag}@um.example", "active": True,
+        "emails": [{"value": f"m{i}-{tag}@um.example", "primary": True}],
+    }, u_dir["bearer_token"])
+oms = client.organization_membership
+members = oms.list_organization_memberships(organization_id=u_org.id).data
+assert len(members) == 2 and all(m.status == "active" and m.directory_managed for m in members), members
+assert oms.get_organization_membership(members[0].id).user.email == members[0].user.email
+assert [m.id for m in oms.list_organization_memberships(user_id=members[0].user_id, statuses=["active", "inactive"]).data] == [members[0].id]
+expect(NotFoundError, oms.get_organization_membership, "om_01HZZZZZZZZZZZZZZZZZZZZZZZ")
+print("python SDK: invitations and memberships ok")
+
 expect(AuthenticationError, WorkOSClient(api_key="lanyard_sk_wrong").organizations.list_organizations)
 print("python SDK: all scenarios passed")
 sys.exit(0)

@@ -103,7 +103,7 @@ struct ListQuery {
     user_id: Option<String>,
 }
 
-/// `GET …?organization_id|user_id&statuses=active,inactive` + pagination.
+/// `GET …?organization_id|user_id&statuses=active,inactive` (default: active) + pagination.
 async fn list(State(state): State<AppState>, q: RawQuery) -> ApiResult<Json<List<WosMembership>>> {
     let params: ListQuery = q.parse()?;
     let page = params.page.page()?;
@@ -115,8 +115,13 @@ async fn list(State(state): State<AppState>, q: RawQuery) -> ApiResult<Json<List
             "send organization_id or user_id",
         ));
     }
+    // As WorkOS: active ones unless `statuses` says otherwise.
+    let asked = q.list("statuses");
     let mut states = Vec::new();
-    for s in q.list("statuses") {
+    if asked.is_empty() {
+        states.push(MembershipState::Active.as_str().to_owned());
+    }
+    for s in asked {
         match s.as_str() {
             "active" => states.push(MembershipState::Active.as_str().to_owned()),
             "inactive" => states.push(MembershipState::Suspended.as_str().to_owned()),
