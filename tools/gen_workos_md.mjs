@@ -27,8 +27,27 @@ const supported = {
   'GET /directory_users/{id}': 'with groups',
   'GET /directory_groups': '`directory` or `user` is required; `idp_id` is the SCIM `externalId`, else Lanyard\'s id; `raw_attributes` is the SCIM resource without `members`',
   'GET /directory_groups/{id}': '',
-  'GET /events': 'oldest first after the event `after` (an unknown or purged id → 422 naming `after`); `events` (WorkOS names, comma-joined or repeated), `organization_id`, `range_start`/`range_end` (ISO 8601), `limit` 1–100; `before` and `order` are ignored. Each event\'s `data` is the resource as it was when the event was recorded (kept with the event in its transaction: a deleted directory user is still there; `dsync.user.updated` and `dsync.group.updated` carry `previous_attributes`). Lanyard\'s `directory.created`/`deleted` are `dsync.activated`/`dsync.deleted`, `domain.*` are `organization_domain.*`, `dsync.user.deactivated`/`reactivated` are `dsync.user.updated`. Types WorkOS has no name for (policy, invitations and memberships so far, webhook endpoints, API keys, log streams, …) and events recorded before Lanyard kept snapshots are not listed. `context.lanyard` holds Lanyard\'s type, cursor, actor, audit event and entity',
+  'GET /events': 'oldest first after the event `after` (an unknown or purged id → 422 naming `after`); `events` (WorkOS names, comma-joined or repeated), `organization_id`, `range_start`/`range_end` (ISO 8601), `limit` 1–100; `before` and `order` are ignored. Each event\'s `data` is the resource as it was when the event was recorded (kept with the event in its transaction: a deleted directory user is still there; `dsync.user.updated` and `dsync.group.updated` carry `previous_attributes`). Lanyard\'s `directory.created`/`deleted` are `dsync.activated`/`dsync.deleted`, `domain.*` are `organization_domain.*`, `dsync.user.deactivated`/`reactivated` are `dsync.user.updated`. Types WorkOS has no name for (policy, invitations and memberships so far, webhook endpoints, API keys, log streams, …) and what the vendor reported through `POST /audit_logs/events` and events recorded before Lanyard kept snapshots are not listed. `context.lanyard` holds Lanyard\'s type, cursor, actor, audit event and entity',
   'POST /portal/generate_link': 'a Lanyard setup link valid 5 minutes for the steps of `intent` (default `sso`; `certificate_renewal` opens the SSO step); `bring_your_own_key` → 422; `success_url` is not used (the portal returns to `return_url`)',
+  'POST /audit_logs/events': 'appended to the organization\'s hash chain in the order received, marked as the vendor\'s: the stored action and actor type carry `vendor:` (so no Lanyard action, count or check ever matches one), the hashed metadata says `source: vendor` and which API key wrote it, and keeps `occurred_at`, `version`, `metadata` and the actor\'s and targets\' metadata as sent; `context.location` is the IP column. Shown on the portal\'s Activity page ("… (reported by the product)") and carried by the organization\'s log streams; never an event of the vendor\'s feed, `/events` or webhooks. One `Idempotency-Key` → one entry. Checks: action 1–100 of `A-Z a-z 0-9 . _ - :`; ids, types, names and location ≤ 256 characters without control, bidi or invisible characters; ≤ 50 targets; metadata as WorkOS (≤ 50 keys of ≤ 40 `A-Z a-z 0-9 _ -`, values string ≤ 500, number or boolean); a 422 names the field (`event.actor.id`); an unknown or deleted organization is 404. WorkOS\'s action schemas are not used (Lanyard takes any action name)',
+  'GET /webhook_endpoints': 'the vendor\'s WorkOS-format endpoints (Lanyard\'s standard-format ones and customers\' log streams are not seen here); `secret` is `""` (shown once, on create)',
+  'POST /webhook_endpoints': '`endpoint_url` and `events` (WorkOS names) required; a URL already registered is 409 `duplicate_endpoint`; signed with `WorkOS-Signature`; the same endpoint is `format: workos` on `/api/v1`',
+  'PATCH /webhook_endpoints/{id}': '`endpoint_url`, `status` (`enabled`/`disabled`: missed events are delivered when enabled again), `events`',
+  'DELETE /webhook_endpoints/{id}': '204; pending deliveries are discarded',
+  'GET /user_management/invitations': '`organization_id` and `email` (any case) filters; invitations of live organizations',
+  'POST /user_management/invitations': '`organization_id` is required (Lanyard invites into an organization); `role_slug`, `expires_in_days` (1–30); `inviter_user_id` must be a member of the organization and bounds the role (as `inviter_membership_id` on `/api/v1`); Lanyard mails the invitation; `token` and `accept_invitation_url` are in this answer and the resend\'s only (stored hashed: `""` elsewhere); `locale` is ignored',
+  'GET /user_management/invitations/{id}': '`inviter_user_id`/`accepted_user_id` are the users behind the inviting and accepting memberships',
+  'GET /user_management/invitations/by_token/{token}': 'a live link only: a link replaced by a resend, or an unknown one, is 404',
+  'POST /user_management/invitations/{id}/revoke': '',
+  'POST /user_management/invitations/{id}/resend': 'a new link (the old one stops working) after the resend cool-down; mail caps apply',
+  'POST /user_management/invitations/{id}/accept': '422: Lanyard\'s invitees accept in their browser at the link (that is AuthKit\'s call at WorkOS)',
+  'GET /user_management/organization_memberships': '`organization_id` or `user_id` is required; `statuses` (`active`, `inactive`; default active); removed memberships are gone; `user` is Lanyard\'s user of that organization (`email_verified` false, no picture, no external id); `role`/`roles` one slug',
+  'POST /user_management/organization_memberships': '422: memberships come from sign-ins, invitations and directories (creating one directly is AuthKit\'s)',
+  'GET /user_management/organization_memberships/{id}': '',
+  'PUT /user_management/organization_memberships/{id}': '`role_slug`, or `role_slugs` with one slug (Lanyard gives one role); a member a directory manages keeps its role (409); the policy\'s checks apply',
+  'DELETE /user_management/organization_memberships/{id}': '204; the membership is removed and its sessions end',
+  'PUT /user_management/organization_memberships/{id}/deactivate': 'suspended: sessions end at once',
+  'PUT /user_management/organization_memberships/{id}/reactivate': 'as on `/api/v1`: an authoritative directory that has not given the person access refuses it',
 };
 const planned = ['/sso', '/connections', '/directories', '/directory_users', '/directory_groups', '/events', '/webhook_endpoints', '/audit_logs/events', '/audit_logs/exports', '/portal/generate_link', '/user_management/invitations', '/user_management/organization_memberships'];
 // Routes @workos-inc/node 12 calls that the document does not list.
@@ -89,7 +108,19 @@ secret's text>\`, so \`webhooks.constructEvent\` (Node) and \`webhooks.verify_ev
 verify them with the secret shown when the endpoint was made. Its \`events\` filter lists WorkOS
 names. Retries, ordering per resource and the delivery log are Lanyard's. One signature only (the
 SDKs read one \`v1\`): after a secret rotation the new secret signs at once. WorkOS's own
-\`/webhook_endpoints\` routes are planned.
+\`/webhook_endpoints\` routes make and manage the same endpoints (SDK 12's and Python's
+\`webhooks.*\`).
+
+## Audit Logs
+\`POST /audit_logs/events\` appends what the vendor's product reports to the organization's own
+tamper-evident hash chain (\`lanyard audit verify\` checks it with the rest). Such events are
+marked everywhere they appear: their action and actor type start with \`vendor:\` in the trail,
+its exports and the log streams (Splunk \`sourcetype\` \`lanyard:vendor_audit\`, Datadog tag
+\`source:vendor\`), and the portal's Activity page says "(reported by the product)". They never
+reach the vendor's own events feed or webhooks.
+
+Log streams carry the organization's whole audit trail in chain order (a stream's position is the
+chain's sequence number): Lanyard's events, the admin's portal actions and the vendor's reports.
 
 ## How it is tested
 \`bash .ci/workos-compat\` starts the real binary (SQLite, then PostgreSQL) and drives it with the

@@ -131,6 +131,8 @@ pub enum EventType {
     ApiKeyRevoked,
     /// `audit.purged`: Old activity purged (retention).
     AuditPurged,
+    /// `audit.exported`: Activity exported.
+    AuditExported,
     /// `role.created`: Role defined.
     RoleCreated,
     /// `role.deleted`: Role deleted.
@@ -228,6 +230,7 @@ impl EventType {
         EventType::ApiKeyCreated,
         EventType::ApiKeyRevoked,
         EventType::AuditPurged,
+        EventType::AuditExported,
         EventType::RoleCreated,
         EventType::RoleDeleted,
         EventType::PolicyUpdated,
@@ -312,6 +315,7 @@ impl EventType {
             EventType::ApiKeyCreated => "api_key.created",
             EventType::ApiKeyRevoked => "api_key.revoked",
             EventType::AuditPurged => "audit.purged",
+            EventType::AuditExported => "audit.exported",
             EventType::RoleCreated => "role.created",
             EventType::RoleDeleted => "role.deleted",
             EventType::PolicyUpdated => "policy.updated",
@@ -397,6 +401,7 @@ impl EventType {
             "api_key.created" => EventType::ApiKeyCreated,
             "api_key.revoked" => EventType::ApiKeyRevoked,
             "audit.purged" => EventType::AuditPurged,
+            "audit.exported" => EventType::AuditExported,
             "role.created" => EventType::RoleCreated,
             "role.deleted" => EventType::RoleDeleted,
             "policy.updated" => EventType::PolicyUpdated,
@@ -483,6 +488,7 @@ impl EventType {
             EventType::ApiKeyCreated => "Api key created",
             EventType::ApiKeyRevoked => "Api key revoked",
             EventType::AuditPurged => "Old activity purged (retention)",
+            EventType::AuditExported => "Activity exported",
             EventType::RoleCreated => "Role defined",
             EventType::RoleDeleted => "Role deleted",
             EventType::PolicyUpdated => "Access policy changed",

@@ -29,6 +29,7 @@ pub enum IdKind {
     Staff,
     OauthClient,
     SsoSession,
+    AuditLogExport,
 }
 
 impl IdKind {
@@ -58,6 +59,7 @@ impl IdKind {
             IdKind::WebhookEndpoint => "we_",
             IdKind::WebhookDelivery => "whd_",
             IdKind::WebhookAttempt => "wha_",
+            IdKind::AuditLogExport => "audit_log_export_",
             IdKind::Staff => "stf_",
             IdKind::OauthClient => "oc_",
             IdKind::SsoSession => "ssn_",
@@ -217,6 +219,8 @@ typed_ids! {
     ApiKeyId => ApiKey, "API key";
     /// `oc_…`
     OauthClientId => OauthClient, "OAuth client";
+    /// `audit_log_export_…` (WorkOS's prefix)
+    AuditLogExportId => AuditLogExport, "audit log export";
 }
 
 #[cfg(test)]

@@ -2079,7 +2079,143 @@ async fn invitations(d: Dialect) {
     );
 }
 
+/// WorkOS audit log exports: ready at once with a signed 10-minute link that needs no API key;
+/// the CSV holds the range and the filters asked for; a changed or expired link is refused;
+/// reading the export again gives a fresh link; the export is itself audited.
+async fn audit_log_exports(d: Dialect) {
+    use crate::helpers::ORIGIN;
+    let app = compat_app(d).await;
+    let acme = app.create_org("Acme").await;
+    let event = |action: &str, actor: &str| {
+        json!({
+            "organization_id": acme,
+            "event": {
+                "action": action,
+                "occurred_at": "2026-12-01T09:30:00.000Z",
+                "actor": {"id": actor, "type": "user", "name": format!("{actor} name")},
+                "targets": [{"id": "doc_7", "type": "document"}],
+                "context": {"location": "203.0.113.9"}
+            }
+        })
+    };
+    for (action, actor) in [
+        ("document.shared", "user_1"),
+        ("document.shared", "user_2"),
+        ("document.deleted", "user_1"),
+    ] {
+        let r = app
+            .api(
+                Method::POST,
+                "/audit_logs/events",
+                Some(event(action, actor)),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let now = app.state.clock.now();
+    let iso = |ms: i64| lanyard::server::timefmt::rfc3339(ms);
+    let r = app
+        .api(
+            Method::POST,
+            "/audit_logs/exports",
+            Some(json!({"organization_id": acme, "range_start": iso(now - 60_000)})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["errors"][0]["field"], "range_end");
+    let r = app
+        .api(Method::POST, "/audit_logs/exports", Some(json!({"organization_id": "org_01JDZQ8V6M3W9X4N5P7R2S0T1A", "range_start": iso(now - 60_000), "range_end": iso(now + 60_000)})))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .api(
+            Method::POST,
+            "/audit_logs/exports",
+            Some(json!({
+                "organization_id": acme,
+                "range_start": iso(now - 60_000),
+                "range_end": iso(now + 60_000),
+                "actions": ["document.shared"],
+                "actor_ids": ["user_1"],
+                "targets": ["document"]
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let export = r.json();
+    assert_eq!(export["object"], "audit_log_export");
+    assert_eq!(export["state"], "ready");
+    let url = export["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(ORIGIN), "{url}");
+    let path = url[ORIGIN.len()..].to_owned();
+    // No API key: the link is the credential.
+    let csv = app.browser_get(&path, None).await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.text());
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    let lines: Vec<String> = csv.text().lines().skip(1).map(str::to_owned).collect();
+    assert_eq!(lines.len(), 1, "user_1's document.shared only: {lines:?}");
+    assert!(lines[0].contains("vendor:document.shared") && lines[0].contains("user_1"));
+    // A changed signature or expiry, or a link past its 10 minutes, is refused.
+    let r = app
+        .browser_get(&path.replace("signature=", "signature=0"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let expires: i64 = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "expires")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    let r = app
+        .browser_get(
+            &path.replace(
+                &format!("expires={expires}"),
+                &format!("expires={}", expires + 3_600_000),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "a later expiry is not signed"
+    );
+    app.state.clock.advance(11 * 60 * 1000);
+    let r = app.browser_get(&path, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "expired");
+    // Reading it again: a fresh link to the same export.
+    let id = export["id"].as_str().unwrap();
+    let again = app
+        .api(Method::GET, &format!("/audit_logs/exports/{id}"), None)
+        .await
+        .json();
+    let fresh = again["url"].as_str().unwrap();
+    assert_ne!(fresh, url);
+    let r = app.browser_get(&fresh[ORIGIN.len()..], None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    // Everything in the range when nothing filters; the export is audited.
+    let r = app
+        .api(Method::POST, "/audit_logs/exports", Some(json!({"organization_id": acme, "range_start": iso(now - 60_000), "range_end": iso(now + 60_000)})))
+        .await;
+    let all = app
+        .browser_get(&r.json()["url"].as_str().unwrap()[ORIGIN.len()..], None)
+        .await;
+    assert!(
+        all.text().lines().count() >= 5,
+        "organization.created, three vendor events, an export: {}",
+        all.text()
+    );
+    assert!(app
+        .audit_actions(&acme)
+        .await
+        .iter()
+        .any(|a| a == "audit.exported"));
+}
+
 crate::both_databases!(
+    audit_log_exports,
     invitations,
     organization_memberships,
     workos_webhook_endpoints,

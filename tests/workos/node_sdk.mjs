@@ -385,7 +385,14 @@ async function auditLogs(label, workos) {
     assert.equal(e.actor.id, 'user_42');
     assert.equal(e.context.user_agent, 'Mozilla/5.0');
   }
-  console.log(`${label}: audit log events ok`);
+  // An export of the range, ready at once; its link needs no API key.
+  const exp = await workos.auditLogs.createExport({ organizationId: org.id, rangeStart: new Date(Date.now() - 3600_000), rangeEnd: new Date(Date.now() + 3600_000), actions: ['document.shared'] });
+  assert.equal(exp.state, 'ready');
+  const csv = await (await fetch(exp.url)).text();
+  assert.equal(csv.trim().split('\n').length, 2, csv);
+  assert.match(csv, /vendor:document\.shared/);
+  assert.equal((await workos.auditLogs.getExport(exp.id)).id, exp.id);
+  console.log(`${label}: audit log events and exports ok`);
 }
 
 /// SDK 12's webhook endpoint API: list (auto-paginated), update, conflicts and delete. Lanyard's

@@ -214,7 +214,13 @@ trail = call("GET", f"/api/v1/audit_events?organization_id={a_org.id}&limit=100"
 vendor = sorted(e["action"] for e in trail if e["action"].startswith("vendor:"))
 assert vendor == ["vendor:document.deleted", "vendor:document.shared"], trail
 assert all(e["metadata"]["source"] == "vendor" and e["metadata"]["occurred_at"] == "2026-12-01T09:30:00.000Z" for e in trail if e["action"].startswith("vendor:"))
-print("python SDK: audit log events ok")
+exp = client.audit_logs.create_export(organization_id=a_org.id, range_start=datetime.now(timezone.utc).replace(year=2020), range_end=datetime.now(timezone.utc).replace(year=2100), actions=["document.deleted"])
+assert exp.state == "ready" and exp.url, exp
+with urllib.request.urlopen(exp.url) as r:
+    rows = r.read().decode().strip().splitlines()
+assert len(rows) == 2 and "vendor:document.deleted" in rows[1], rows
+assert client.audit_logs.get_export(exp.id).id == exp.id
+print("python SDK: audit log events and exports ok")
 
 # Webhook endpoints: create (secret shown once), list, update, conflict, delete.
 hooks = client.webhooks

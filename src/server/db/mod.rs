@@ -16,6 +16,7 @@
 
 pub mod activity;
 pub mod api_keys;
+pub mod audit_exports;
 pub mod connections;
 pub mod directories;
 pub mod directory_groups;

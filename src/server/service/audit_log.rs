@@ -137,6 +137,51 @@ pub async fn record_vendor(
     Ok(id)
 }
 
+/// Records an export of a live organization's trail (WorkOS's `POST /audit_logs/exports`),
+/// audited as `audit.exported` in the organization's chain.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn create_export(
+    state: &AppState,
+    actor: &audit::Actor,
+    ctx: &audit::RequestContext,
+    organization_id: &OrgId,
+    range: (i64, i64),
+    keep: &Keep,
+) -> Result<crate::server::db::audit_exports::ExportRow, AppError> {
+    use crate::domain::ids::IdKind;
+    let now = state.clock.now();
+    let mut tx = audit::AuditedTx::begin(&state.db, actor, ctx, now).await?;
+    crate::server::db::organizations::get(tx.conn(), organization_id.as_str())
+        .await?
+        .ok_or(AppError::NotFound("organization"))?;
+    let row = crate::server::db::audit_exports::ExportRow {
+        id: crate::server::db::new_id(IdKind::AuditLogExport),
+        organization_id: organization_id.to_string(),
+        range_start: range.0,
+        range_end: range.1,
+        filter: serde_json::to_string(keep).unwrap_or_else(|_| "{}".into()),
+        created_at: now,
+    };
+    crate::server::db::audit_exports::insert(tx.conn(), &row).await?;
+    tx.record(
+        Some(organization_id.as_str()),
+        EventType::AuditExported,
+        vec![audit::Target {
+            kind: "audit_log_export".into(),
+            id: row.id.clone(),
+            name: None,
+        }],
+        serde_json::json!({
+            "range_start": rfc3339(range.0),
+            "range_end": rfc3339(range.1),
+            "filter": keep,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
 /// Lists an organization's events oldest first after a cursor (the chain sequence).
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(
@@ -251,6 +296,52 @@ pub fn export_stream(
     filter: AuditFilter,
     format: ExportFormat,
 ) -> impl futures::Stream<Item = Result<String, std::io::Error>> + Send + 'static {
+    export_stream_where(state, organization_id, filter, format, Keep::default())
+}
+
+/// Which events of a WorkOS audit log export are kept, beyond the time range: each list, when
+/// not empty, must match (`actions` matches Lanyard's action or the vendor's own name).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Keep {
+    #[serde(default)]
+    pub actions: Vec<String>,
+    #[serde(default)]
+    pub actor_names: Vec<String>,
+    #[serde(default)]
+    pub actor_ids: Vec<String>,
+    /// Target types.
+    #[serde(default)]
+    pub targets: Vec<String>,
+}
+
+impl Keep {
+    /// Whether `r` is kept.
+    pub fn keeps(&self, r: &AuditRow) -> bool {
+        let vendor = crate::server::audit::VENDOR_PREFIX;
+        let action_ok = self.actions.is_empty()
+            || self
+                .actions
+                .iter()
+                .any(|a| r.action == *a || r.action.strip_prefix(vendor) == Some(a.as_str()));
+        let name_ok = self.actor_names.is_empty() || self.actor_names.contains(&r.actor_name);
+        let id_ok = self.actor_ids.is_empty() || self.actor_ids.contains(&r.actor_id);
+        let target_ok = self.targets.is_empty() || {
+            let ts: Vec<crate::server::audit::Target> =
+                serde_json::from_str(&r.targets).unwrap_or_default();
+            ts.iter().any(|t| self.targets.contains(&t.kind))
+        };
+        action_ok && name_ok && id_ok && target_ok
+    }
+}
+
+/// [`export_stream`] keeping only the events `keep` keeps.
+pub fn export_stream_where(
+    state: AppState,
+    organization_id: String,
+    filter: AuditFilter,
+    format: ExportFormat,
+    keep: Keep,
+) -> impl futures::Stream<Item = Result<String, std::io::Error>> + Send + 'static {
     const PAGE: i64 = 1000;
     let header = match format {
         ExportFormat::Csv => "sequence,occurred_at,action,actor_type,actor_id,actor_name,targets,ip,metadata,id,hash\r\n".to_owned(),
@@ -260,6 +351,7 @@ pub fn export_stream(
         let state = state.clone();
         let org = organization_id.clone();
         let filter = filter.clone();
+        let keep = keep.clone();
         async move {
             if let Some(h) = header.filter(|h| !h.is_empty()) {
                 return Some((Ok(h), (None, after, done)));
@@ -283,7 +375,8 @@ pub fn export_stream(
                 Ok(rows) => {
                     let last = rows.last().map(|r| r.chain_seq).unwrap_or(after);
                     let more = rows.len() as i64 == PAGE;
-                    Some((Ok(export_lines(&rows, format)), (None, last, !more)))
+                    let kept: Vec<AuditRow> = rows.into_iter().filter(|r| keep.keeps(r)).collect();
+                    Some((Ok(export_lines(&kept, format)), (None, last, !more)))
                 }
             }
         }
@@ -298,17 +391,29 @@ pub fn export_response(
     filter: AuditFilter,
     format: ExportFormat,
 ) -> axum::response::Response {
+    export_response_where(state, organization_id, filter, format, Keep::default())
+}
+
+/// [`export_response`] keeping only the events `keep` keeps.
+pub fn export_response_where(
+    state: AppState,
+    organization_id: OrgId,
+    filter: AuditFilter,
+    format: ExportFormat,
+    keep: Keep,
+) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     let (ct, ext) = match format {
         ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
         ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
     };
     let name = format!("audit-{organization_id}.{ext}");
-    let body = axum::body::Body::from_stream(export_stream(
+    let body = axum::body::Body::from_stream(export_stream_where(
         state,
         organization_id.into_string(),
         filter,
         format,
+        keep,
     ));
     (
         [

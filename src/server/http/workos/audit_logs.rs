@@ -5,20 +5,206 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::{invalid, WosJson};
-use crate::domain::ids::OrgId;
+use super::{invalid, RawQuery, WosJson};
+use crate::domain::ids::{AuditLogExportId, OrgId};
 use crate::server::audit::{RequestContext, Target, VendorEntry};
+use crate::server::db::audit_exports::{self, ExportRow};
 use crate::server::error::AppError;
 use crate::server::http::rest::error::{ApiResult, RestError};
+use crate::server::http::rest::extract::ApiPath;
 use crate::server::service::api_keys::ApiPrincipal;
+use crate::server::service::audit_log::{self, Keep};
 use crate::server::state::AppState;
+use crate::server::timefmt::rfc3339;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/audit_logs/events", post(create_event))
+    Router::new()
+        .route("/audit_logs/events", post(create_event))
+        .route("/audit_logs/exports", post(create_export))
+        .route("/audit_logs/exports/{id}", get(get_export))
+}
+
+/// The export download: authenticated by its signed, expiring link alone (WorkOS hands out such
+/// a URL), so a browser or `curl` fetches it without the API key.
+pub fn open_routes() -> Router<AppState> {
+    Router::new().route("/audit_logs/exports/{id}/download", get(download))
+}
+
+/// How long an export's download link works.
+const LINK_MS: i64 = 10 * 60 * 1000;
+
+/// WorkOS's `AuditLogExport`: always `ready` (the CSV is streamed when the link is fetched), with
+/// a fresh link on every read.
+fn render_export(state: &AppState, r: &ExportRow) -> Value {
+    let expires = state.clock.now() + LINK_MS;
+    json!({
+        "object": "audit_log_export",
+        "id": r.id,
+        "state": "ready",
+        "url": format!(
+            "{}/audit_logs/exports/{}/download?expires={expires}&signature={}",
+            state.config.base_url(),
+            r.id,
+            link_signature(state, &r.id, expires)
+        ),
+        "created_at": rfc3339(r.created_at),
+        "updated_at": rfc3339(r.created_at),
+    })
+}
+
+/// HMAC-SHA256 of the export id and the expiry, keyed with the deployment's secret key.
+fn link_signature(state: &AppState, id: &str, expires: i64) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&state.config.secret_key)
+        .expect("HMAC takes any key length");
+    mac.update(format!("audit_log_export\n{id}\n{expires}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn time_param(field: &str, v: Option<&Value>) -> Result<i64, RestError> {
+    let raw = v
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| invalid(field, format!("{field} is required: an ISO 8601 time")))?;
+    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            invalid(
+                field,
+                format!("{field} must be an ISO 8601 time like 2026-12-01T00:00:00.000Z"),
+            )
+        })
+}
+
+fn string_list(field: &str, v: Option<&Value>) -> Result<Vec<String>, RestError> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) if items.len() <= 100 => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .filter(|s| s.chars().count() <= FIELD_CHARS)
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        invalid(
+                            field,
+                            format!("{field} lists strings of at most {FIELD_CHARS} characters"),
+                        )
+                    })
+            })
+            .collect(),
+        Some(_) => Err(invalid(
+            field,
+            format!("{field} must be a list of at most 100 strings"),
+        )),
+    }
+}
+
+/// `POST /audit_logs/exports {organization_id, range_start, range_end, actions?, actor_names?,
+/// actor_ids?, targets?}` → 201, ready at once.
+async fn create_export(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    WosJson(body): WosJson<Value>,
+) -> ApiResult<Response> {
+    use axum::response::IntoResponse;
+    let org = match body.get("organization_id").and_then(Value::as_str) {
+        Some(s) if !s.is_empty() => OrgId::parse(s).ok_or(AppError::NotFound("organization"))?,
+        _ => {
+            return Err(invalid(
+                "organization_id",
+                "organization_id is required (org_…)",
+            ))
+        }
+    };
+    let start = time_param("range_start", body.get("range_start"))?;
+    let end = time_param("range_end", body.get("range_end"))?;
+    if end <= start {
+        return Err(invalid("range_end", "range_end must be after range_start"));
+    }
+    let mut actor_names = string_list("actor_names", body.get("actor_names"))?;
+    // `actors` is WorkOS's deprecated name for `actor_names`.
+    actor_names.extend(string_list("actors", body.get("actors"))?);
+    let keep = Keep {
+        actions: string_list("actions", body.get("actions"))?,
+        actor_names,
+        actor_ids: string_list("actor_ids", body.get("actor_ids"))?,
+        targets: string_list("targets", body.get("targets"))?,
+    };
+    let row = audit_log::create_export(&state, &p.actor(), &ctx, &org, (start, end), &keep).await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(render_export(&state, &row)),
+    )
+        .into_response())
+}
+
+async fn load_export(state: &AppState, id: &AuditLogExportId) -> Result<ExportRow, RestError> {
+    let mut conn = state.db.pool.acquire().await.map_err(AppError::from)?;
+    Ok(audit_exports::get(&mut conn, id.as_str())
+        .await
+        .map_err(AppError::from)?
+        .ok_or(AppError::NotFound("audit log export"))?)
+}
+
+/// `GET /audit_logs/exports/{id}`: the export with a fresh 10-minute link.
+async fn get_export(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<AuditLogExportId>,
+) -> ApiResult<Json<Value>> {
+    let row = load_export(&state, &id).await?;
+    Ok(Json(render_export(&state, &row)))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct LinkQuery {
+    expires: Option<i64>,
+    signature: Option<String>,
+}
+
+/// The CSV of an export, streamed, when its link is genuine and has not expired.
+async fn download(
+    State(state): State<AppState>,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+    q: RawQuery,
+) -> ApiResult<Response> {
+    let refused = || {
+        RestError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "this export link is not valid or has expired (links work 10 minutes); read the export again for a fresh one",
+        )
+    };
+    let link: LinkQuery = q.parse()?;
+    let (Some(expires), Some(signature)) = (link.expires, link.signature) else {
+        return Err(refused());
+    };
+    let id = AuditLogExportId::parse(&raw).ok_or_else(refused)?;
+    if expires < state.clock.now()
+        || !crate::server::crypto::ct_eq(&signature, &link_signature(&state, id.as_str(), expires))
+    {
+        return Err(refused());
+    }
+    let row = load_export(&state, &id).await?;
+    let org = OrgId::parse(&row.organization_id).ok_or(AppError::NotFound("audit log export"))?;
+    let keep: Keep = serde_json::from_str(&row.filter).unwrap_or_default();
+    let filter = crate::server::audit::AuditFilter {
+        from: Some(row.range_start),
+        to: Some(row.range_end),
+        ..Default::default()
+    };
+    Ok(audit_log::export_response_where(
+        state,
+        org,
+        filter,
+        audit_log::ExportFormat::Csv,
+        keep,
+    ))
 }
 
 /// Most metadata keys of one object, as WorkOS allows.

@@ -119,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         ))
         // The code exchange and the profile authenticate on their own.
         .merge(sso::open_routes().route_layer(middleware::from_fn(rest::refuse_nul_in_path)))
+        .merge(audit_logs::open_routes().route_layer(middleware::from_fn(rest::refuse_nul_in_path)))
         // Everything else under WorkOS's prefixes: a JSON 404 that says what is not there.
         .fallback(unsupported)
         .layer(middleware::from_fn(workos_errors))
