@@ -48,6 +48,10 @@ const supported = {
   'DELETE /user_management/organization_memberships/{id}': '204; the membership is removed and its sessions end',
   'PUT /user_management/organization_memberships/{id}/deactivate': 'suspended: sessions end at once',
   'PUT /user_management/organization_memberships/{id}/reactivate': 'as on `/api/v1`: an authoritative directory that has not given the person access refuses it',
+  'POST /audit_logs/exports': '`range_start`/`range_end` (ISO 8601, required), `actions` (Lanyard\'s actions or the vendor\'s own names), `actor_names` (and the deprecated `actors`), `actor_ids`, `targets` (target types); `ready` at once: `url` is a signed link (HMAC of the export and its expiry with the deployment key) that works 10 minutes without the API key and streams Lanyard\'s CSV of the organization\'s trail (Lanyard\'s columns, the vendor\'s events with their `vendor:` names); creating one is audited (`audit.exported`)',
+  'GET /audit_logs/exports/{auditLogExportId}': 'the same export with a fresh 10-minute link',
+  'GET /organizations/{id}/audit_logs_retention': 'Lanyard\'s `audit_retention_days`',
+  'PUT /organizations/{id}/audit_logs_retention': '`retention_period_in_days` (or `retention_period`, as Node SDK 12 sends it), 1 to 3650 (WorkOS offers 30 or 365); older events are purged with a checkpoint, so the chain still verifies',
 };
 const planned = ['/sso', '/connections', '/directories', '/directory_users', '/directory_groups', '/events', '/webhook_endpoints', '/audit_logs/events', '/audit_logs/exports', '/portal/generate_link', '/user_management/invitations', '/user_management/organization_memberships'];
 // Routes @workos-inc/node 12 calls that the document does not list.

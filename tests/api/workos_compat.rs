@@ -2214,7 +2214,53 @@ async fn audit_log_exports(d: Dialect) {
         .any(|a| a == "audit.exported"));
 }
 
+/// `GET`/`PUT /organizations/{id}/audit_logs_retention`: Lanyard's retention in days, under
+/// WorkOS's name and Node SDK 12's.
+async fn audit_logs_retention(d: Dialect) {
+    let app = compat_app(d).await;
+    let org = app.create_org("Acme").await;
+    let path = format!("/organizations/{org}/audit_logs_retention");
+    let r = app.api(Method::GET, &path, None).await;
+    assert_eq!(r.json(), json!({"retention_period_in_days": 365}));
+    let r = app
+        .api(
+            Method::PUT,
+            &path,
+            Some(json!({"retention_period_in_days": 30})),
+        )
+        .await;
+    assert_eq!(
+        r.json(),
+        json!({"retention_period_in_days": 30}),
+        "{}",
+        r.text()
+    );
+    let r = app
+        .api(Method::PUT, &path, Some(json!({"retention_period": 90})))
+        .await;
+    assert_eq!(r.json(), json!({"retention_period_in_days": 90}));
+    let org_now = app
+        .api(Method::GET, &format!("/api/v1/organizations/{org}"), None)
+        .await
+        .json();
+    assert_eq!(org_now["audit_retention_days"], 90);
+    for bad in [json!({}), json!({"retention_period_in_days": 0})] {
+        let r = app.api(Method::PUT, &path, Some(bad)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json()["errors"][0]["field"], "retention_period_in_days");
+    }
+    let r = app
+        .api(
+            Method::GET,
+            "/organizations/org_01JDZQ8V6M3W9X4N5P7R2S0T1A/audit_logs_retention",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
 crate::both_databases!(
+    audit_logs_retention,
     audit_log_exports,
     invitations,
     organization_memberships,

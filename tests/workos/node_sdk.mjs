@@ -392,6 +392,11 @@ async function auditLogs(label, workos) {
   assert.equal(csv.trim().split('\n').length, 2, csv);
   assert.match(csv, /vendor:document\.shared/);
   assert.equal((await workos.auditLogs.getExport(exp.id)).id, exp.id);
+  if (workos.auditLogs.updateOrganizationAuditLogsRetention) {
+    const kept = await workos.auditLogs.updateOrganizationAuditLogsRetention({ id: org.id, retentionPeriod: 30 });
+    assert.equal(kept.retentionPeriodInDays, 30);
+    assert.equal((await workos.auditLogs.getOrganizationAuditLogsRetention({ id: org.id })).retentionPeriodInDays, 30);
+  }
   console.log(`${label}: audit log events and exports ok`);
 }
 

@@ -39,6 +39,10 @@ pub fn routes() -> Router<AppState> {
             get(get_by_external_id),
         )
         .route(
+            "/organizations/{id}/audit_logs_retention",
+            get(get_retention).put(put_retention),
+        )
+        .route(
             "/organizations/{id}",
             get(get_organization)
                 .put(update_organization)
@@ -425,4 +429,62 @@ async fn verify_domain(
     let org = domains::organization_of(&state, &id).await?;
     domains::check(&state, &p.actor(), &ctx, &org, &id).await?;
     Ok((StatusCode::CREATED, Json(read_domain(&state, &id).await?)).into_response())
+}
+
+/// `GET /organizations/{id}/audit_logs_retention` → `{retention_period_in_days}`.
+async fn get_retention(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<OrgId>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let org = orgs::get(&state, &id).await?;
+    Ok(Json(
+        serde_json::json!({ "retention_period_in_days": org.audit_retention_days }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct RetentionBody {
+    #[serde(default)]
+    retention_period_in_days: Option<i64>,
+    /// What Node SDK 12 sends for the same thing.
+    #[serde(default)]
+    retention_period: Option<i64>,
+}
+
+/// `PUT /organizations/{id}/audit_logs_retention {retention_period_in_days}`: Lanyard keeps
+/// 1 to 3650 days (WorkOS offers 30 or 365); older events are purged with a checkpoint, so the
+/// chain still verifies.
+async fn put_retention(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiPath(id): ApiPath<OrgId>,
+    WosJson(body): WosJson<RetentionBody>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let Some(days) = body.retention_period_in_days.or(body.retention_period) else {
+        return Err(invalid(
+            "retention_period_in_days",
+            "retention_period_in_days is required (1 to 3650)",
+        ));
+    };
+    if !(1..=3650).contains(&days) {
+        return Err(invalid(
+            "retention_period_in_days",
+            "retention_period_in_days must be from 1 to 3650",
+        ));
+    }
+    let org = orgs::update(
+        &state,
+        &p.actor(),
+        &ctx,
+        &id,
+        UpdateOrganization {
+            audit_retention_days: Some(days),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(Json(
+        serde_json::json!({ "retention_period_in_days": org.audit_retention_days }),
+    ))
 }
