@@ -14,7 +14,7 @@ async fn setup(d: Dialect) -> (TestApp, TestIdp) {
 
 /// An organization with the vendor-verified domain acme.test and an active SAML connection
 /// created from the IdP's metadata URL; returns (org, connection JSON).
-async fn org_with_saml(app: &TestApp, idp: &TestIdp, extra: Value) -> (String, Value) {
+pub(crate) async fn org_with_saml(app: &TestApp, idp: &TestIdp, extra: Value) -> (String, Value) {
     let org = app.create_org("Acme").await;
     verified_domain(app, &org, "acme.test").await;
     let mut saml = json!({"idp_metadata_url": idp.entity_id()});

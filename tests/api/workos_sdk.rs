@@ -55,27 +55,7 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
         .await;
         codes.push(param(&back, "code").expect("code"));
     }
-    // Lanyard on a socket, the checking proxy in front of it.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let router = app.router.clone();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("exchanges.jsonl");
-    let (mut proxy, proxy_port) = spawn_node(
-        "../workos/proxy.mjs",
-        &[
-            ("PROXY_TARGET", format!("http://127.0.0.1:{port}")),
-            ("PROXY_PORT", "0".into()),
-            ("PROXY_REPORT", report.display().to_string()),
-        ],
-    );
+    let (mut proxy, proxy_port, _dir, report) = serve_behind_proxy(&app).await;
 
     let node = run(
         "node",
@@ -279,7 +259,46 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
     assert_eq!(listed[0]["events"][1]["state"], "inactive");
 
     let _ = proxy.kill();
-    let rows: Vec<Value> = std::fs::read_to_string(&report)
+    assert_schemas_held(&report, 3);
+}
+
+/// Lanyard on a real socket with the proxy that checks every answer against WorkOS's OpenAPI
+/// document in front of it: (proxy, its port, the directory holding the report, the report).
+async fn serve_behind_proxy(
+    app: &TestApp,
+) -> (
+    std::process::Child,
+    String,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let router = app.router.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("exchanges.jsonl");
+    let (proxy, proxy_port) = spawn_node(
+        "../workos/proxy.mjs",
+        &[
+            ("PROXY_TARGET", format!("http://127.0.0.1:{port}")),
+            ("PROXY_PORT", "0".into()),
+            ("PROXY_REPORT", report.display().to_string()),
+        ],
+    );
+    (proxy, proxy_port, dir, report)
+}
+
+/// Every answer the proxy saw held to WorkOS's schemas, and at least `at_least` answers of each
+/// of `/sso/token` and `/sso/profile` were checked.
+fn assert_schemas_held(report: &std::path::Path, at_least: usize) {
+    let rows: Vec<Value> = std::fs::read_to_string(report)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -294,8 +313,89 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
             .iter()
             .filter(|r| r["path"] == path && r["schema"] == "checked")
             .count();
-        assert!(checked >= 3, "{path}: {checked} answers checked; {rows:?}");
+        assert!(
+            checked >= at_least,
+            "{path}: {checked} answers checked; {rows:?}"
+        );
     }
 }
 
-crate::both_databases!(sdks_finish_an_oidc_sign_in);
+/// A SAML sign-in (the samlify IdP signs the response with xml-crypto) started with
+/// `getAuthorizationUrl`'s parameters and finished by Node SDK 12 and 8 and the Python SDK.
+async fn sdks_finish_a_saml_sign_in(d: Dialect) {
+    let app = TestApp::spawn_with(
+        d,
+        &[
+            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
+            ("LANYARD_REDIRECT_URIS", VENDOR_CB),
+            ("LANYARD_WORKOS_COMPAT", "true"),
+        ],
+    )
+    .await;
+    let idp = crate::saml_idp::TestIdp::start();
+    let (org, conn) = crate::saml::org_with_saml(&app, &idp, json!({})).await;
+    let conn = conn["id"].as_str().unwrap().to_owned();
+    let mut codes = Vec::new();
+    for i in 0..3 {
+        idp.set_user(json!({"name_id": format!("saml-{i}@acme.test"), "email": format!("saml-{i}@acme.test"), "first_name": "Sam", "last_name": "Lee"}))
+            .await;
+        let r = app
+            .browser_get(
+                &format!("/sso/authorize?client_id=client_123&response_type=code&organization={org}&redirect_uri={VENDOR_CB}&state=s{i}"),
+                None,
+            )
+            .await;
+        let post = idp.login(&r.header("location").expect("to the IdP")).await;
+        let back = crate::saml::location(&idp.post_to(&app, &post).await);
+        assert_eq!(
+            param(&back, "state").as_deref(),
+            Some(format!("s{i}").as_str())
+        );
+        codes.push(param(&back, "code").expect("code"));
+    }
+    let (mut proxy, proxy_port, _dir, report) = serve_behind_proxy(&app).await;
+    let node = run(
+        "node",
+        &["tests/workos/sso_sdks.mjs"],
+        &[
+            ("WORKOS_HOST", "127.0.0.1".into()),
+            ("WORKOS_PORT", proxy_port.clone()),
+            ("WORKOS_KEY", app.key.clone()),
+            ("CODES", format!("{},{}", codes[0], codes[1])),
+            ("CLIENT_ID", "client_123".into()),
+        ],
+    )
+    .await;
+    assert_eq!(node.len(), 2);
+    for (i, r) in node.iter().enumerate() {
+        let p = &r["profile"];
+        assert_eq!(p["email"], format!("saml-{i}@acme.test"), "{r}");
+        assert_eq!(p["organizationId"], org);
+        assert_eq!(p["connectionId"], conn);
+        assert_eq!(p["firstName"], "Sam");
+        assert_eq!(r["again"], r["profile"]);
+        assert!(r["accessToken"]
+            .as_str()
+            .unwrap()
+            .starts_with("lanyard_sat_"));
+        assert_eq!(r["reused"], "OauthException");
+    }
+    let py = run(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/workos-venv/bin/python"),
+        &["tests/workos/sso_python.py"],
+        &[
+            ("WORKOS_BASE_URL", format!("http://127.0.0.1:{proxy_port}")),
+            ("WORKOS_API_KEY", app.key.clone()),
+            ("WORKOS_CLIENT_ID", "client_123".into()),
+            ("CODE", codes[2].clone()),
+        ],
+    )
+    .await;
+    assert_eq!(py[0]["profile"]["email"], "saml-2@acme.test", "{}", py[0]);
+    assert_eq!(py[0]["profile"]["connection_id"], conn.as_str());
+    assert_eq!(py[0]["again"], py[0]["profile"]);
+    let _ = proxy.kill();
+    assert_schemas_held(&report, 3);
+}
+
+crate::both_databases!(sdks_finish_an_oidc_sign_in, sdks_finish_a_saml_sign_in);
