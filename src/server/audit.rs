@@ -291,6 +291,18 @@ impl AuditedTx {
         }
     }
 
+    /// Attaches the invitation `invitation_id` as it now is to the recorded event `event_id`.
+    pub async fn snapshot_invitation(
+        &mut self,
+        event_id: &str,
+        invitation_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        if let Some(s) = super::events::invitation_snapshot(self.conn(), invitation_id).await? {
+            self.snapshot(event_id, &s);
+        }
+        Ok(())
+    }
+
     /// Appends the recorded events to their chains (SQLite) or writes them unlinked for the
     /// sequencer (PostgreSQL), with their feed rows. Returns true when a sequencer pass must link
     /// them after the commit.

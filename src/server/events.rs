@@ -112,6 +112,42 @@ pub enum Snapshot {
         user: super::db::directory_users::DirUserRow,
         group: super::db::directory_groups::DirGroupRow,
     },
+    /// An invitation after the change, with the users behind its inviting and accepting
+    /// memberships.
+    Invitation {
+        invitation: super::db::invitations::InvitationRow,
+        inviter_user_id: Option<String>,
+        accepted_user_id: Option<String>,
+    },
+}
+
+/// The invitation `id` as it is now in this transaction, for its event's snapshot.
+pub async fn invitation_snapshot(
+    conn: &mut Conn,
+    id: &str,
+) -> Result<Option<Snapshot>, sqlx::Error> {
+    let Some(invitation) = super::db::invitations::by_id(&mut *conn, id).await? else {
+        return Ok(None);
+    };
+    let inviter = (invitation.inviter_kind
+        == crate::domain::invitation::InviterKind::Membership.as_str())
+    .then(|| invitation.inviter_id.clone());
+    let ids: Vec<String> = inviter
+        .iter()
+        .chain(invitation.membership_id.iter())
+        .cloned()
+        .collect();
+    let users = super::db::memberships::users_of(conn, &ids).await?;
+    let user_of = |m: &Option<String>| {
+        m.as_ref()
+            .and_then(|m| users.iter().find(|(om, _)| om == m))
+            .map(|(_, u)| u.clone())
+    };
+    Ok(Some(Snapshot::Invitation {
+        inviter_user_id: user_of(&inviter),
+        accepted_user_id: user_of(&invitation.membership_id),
+        invitation,
+    }))
 }
 
 /// What a snapshot keeps of a connection: never its client secret or IdP settings.

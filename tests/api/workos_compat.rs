@@ -2061,6 +2061,45 @@ async fn invitations(d: Dialect) {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["state"], "revoked");
     assert!(r.json()["revoked_at"].is_string());
+    // The events show each invitation as it was then, without its link.
+    let evs = app
+        .api(
+            Method::GET,
+            &format!("/events?organization_id={acme}&events=invitation.created,invitation.resent,invitation.accepted,invitation.revoked&limit=100"),
+            None,
+        )
+        .await
+        .json();
+    let seen: Vec<(&str, &str)> = evs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap(),
+                e["data"]["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("invitation.created", "pending"),
+            ("invitation.resent", "pending"),
+            ("invitation.accepted", "accepted"),
+            ("invitation.created", "pending"),
+            ("invitation.revoked", "revoked"),
+        ],
+        "{evs}"
+    );
+    let accepted = &evs["data"][2]["data"];
+    assert_eq!(accepted["accepted_user_id"], user.as_str());
+    assert_eq!(evs["data"][3]["data"]["inviter_user_id"], user.as_str());
+    assert!(evs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["data"].get("token").is_none()));
     // A deleted organization's invitations are gone.
     app.api(
         Method::DELETE,

@@ -447,6 +447,11 @@ async function userManagement(label, workos) {
   const revoked = await um.revokeInvitation(inv.id);
   assert.equal(revoked.state, 'revoked');
   await rejects(um.sendInvitation({ email: `x-${email}` }), 'UnprocessableEntityException');
+  // Its events, deserialized by the SDK's own event code: the invitation as it was then.
+  const evs = (await workos.events.listEvents({ events: ['invitation.created', 'invitation.revoked'], organizationId: org.id })).data;
+  assert.deepEqual(evs.map((e) => e.event), ['invitation.created', 'invitation.revoked'], JSON.stringify(evs));
+  assert.deepEqual(evs.map((e) => e.data.state), ['pending', 'revoked']);
+  assert.ok(evs.every((e) => e.data.id === inv.id && !('token' in e.data)), JSON.stringify(evs));
 
   const dir = await lanyard('POST', `/api/v1/organizations/${org.id}/directories`, { type: 'okta', name: `${label} UM dir` });
   for (let i = 0; i < 3; i++) {

@@ -246,6 +246,9 @@ assert um.find_invitation_by_token(inv.token).id == inv.id
 assert [i.id for i in um.list_invitations(organization_id=u_org.id).data] == [inv.id]
 assert um.revoke_invitation(inv.id).state == "revoked"
 expect(UnprocessableEntityError, um.accept_invitation, inv.id)
+inv_events = client.events.list_events(events=["invitation.created", "invitation.revoked"], organization_id=u_org.id).data
+assert [e.event for e in inv_events] == ["invitation.created", "invitation.revoked"], inv_events
+assert [e.data.state for e in inv_events] == ["pending", "revoked"], inv_events
 u_dir = call("POST", f"/api/v1/organizations/{u_org.id}/directories", {"type": "okta", "name": f"{tag} UM dir"})
 for i in range(2):
     call("POST", f"/scim/v2/{u_dir['id']}/Users", {

@@ -9,7 +9,7 @@ use crate::domain::invitation::InvitationState;
 const INVITATION_ACCEPTED: &str = InvitationState::Accepted.as_str();
 const INVITATION_PENDING: &str = InvitationState::Pending.as_str();
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct InvitationRow {
     pub id: String,
     pub organization_id: String,
@@ -83,6 +83,16 @@ pub async fn invitation_owner(
         .bind(id)
         .fetch_optional(conn)
         .await
+}
+
+/// An invitation by id alone.
+pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<InvitationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {INV_COLUMNS} FROM invitations WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Filters of the WorkOS-compatible invitation list.

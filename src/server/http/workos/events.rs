@@ -52,6 +52,10 @@ pub const NAMES: &[(&str, &str)] = &[
     ("dsync.group.deleted", "dsync.group.deleted"),
     ("dsync.group.user_added", "dsync.group.user_added"),
     ("dsync.group.user_removed", "dsync.group.user_removed"),
+    ("invitation.created", "invitation.created"),
+    ("invitation.accepted", "invitation.accepted"),
+    ("invitation.revoked", "invitation.revoked"),
+    ("invitation.resent", "invitation.resent"),
 ];
 
 /// WorkOS's name for a Lanyard event type, when WorkOS has one.
@@ -189,6 +193,25 @@ fn render_data(name: &str, snapshot: Snapshot) -> Value {
                 }
                 _ => now,
             }
+        }
+        Snapshot::Invitation {
+            invitation,
+            inviter_user_id,
+            accepted_user_id,
+        } => {
+            let state = invitation.state.clone();
+            let mut v = to_json(super::invitations::render_row(
+                invitation,
+                state,
+                inviter_user_id,
+                accepted_user_id,
+            ));
+            // An event never carries the link's secret.
+            if let Some(o) = v.as_object_mut() {
+                o.remove("token");
+                o.remove("accept_invitation_url");
+            }
+            v
         }
         Snapshot::GroupMember { user, group } => json!({
             "directory_id": group.directory_id,

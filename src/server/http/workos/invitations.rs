@@ -40,7 +40,7 @@ pub fn routes() -> Router<AppState> {
 
 /// WorkOS's `Invitation`.
 #[derive(Debug, Serialize)]
-struct WosInvitation {
+pub(super) struct WosInvitation {
     object: &'static str,
     id: String,
     email: String,
@@ -78,26 +78,41 @@ async fn render(
     let user_of = |m: &str| users.iter().find(|(om, _)| om == m).map(|(_, u)| u.clone());
     Ok(rows
         .into_iter()
-        .map(|r| WosInvitation {
-            object: "invitation",
-            state: invitations::state_of(&r, now),
-            inviter_user_id: (r.inviter_kind == inviter)
+        .map(|r| {
+            let inviter_user = (r.inviter_kind == inviter)
                 .then(|| user_of(&r.inviter_id))
-                .flatten(),
-            accepted_user_id: r.membership_id.as_deref().and_then(user_of),
-            accepted_at: r.accepted_at.map(rfc3339),
-            revoked_at: r.revoked_at.map(rfc3339),
-            expires_at: rfc3339(r.expires_at),
-            updated_at: rfc3339(r.updated_at),
-            created_at: rfc3339(r.created_at),
-            token: String::new(),
-            accept_invitation_url: String::new(),
-            id: r.id,
-            email: r.email,
-            organization_id: r.organization_id,
-            role_slug: r.role,
+                .flatten();
+            let accepted_user = r.membership_id.as_deref().and_then(user_of);
+            let state = invitations::state_of(&r, now);
+            render_row(r, state, inviter_user, accepted_user)
         })
         .collect())
+}
+
+/// An invitation row in WorkOS's shape (without its token or link).
+pub(super) fn render_row(
+    r: InvitationRow,
+    state: String,
+    inviter_user_id: Option<String>,
+    accepted_user_id: Option<String>,
+) -> WosInvitation {
+    WosInvitation {
+        object: "invitation",
+        state,
+        inviter_user_id,
+        accepted_user_id,
+        accepted_at: r.accepted_at.map(rfc3339),
+        revoked_at: r.revoked_at.map(rfc3339),
+        expires_at: rfc3339(r.expires_at),
+        updated_at: rfc3339(r.updated_at),
+        created_at: rfc3339(r.created_at),
+        token: String::new(),
+        accept_invitation_url: String::new(),
+        id: r.id,
+        email: r.email,
+        organization_id: r.organization_id,
+        role_slug: r.role,
+    }
 }
 
 /// One invitation of a live organization.

@@ -314,13 +314,15 @@ pub async fn create(
         r => r?,
     }
     let token = mail_new_link(state, &mut tx, &row, &org_row.name).await?;
-    tx.record(
-        Some(&org),
-        EventType::InvitationCreated,
-        vec![Target::new(TargetKind::Invitation, &row.id, Some(&email))],
-        json!({ "email": email, "role": row.role, "expires_at": row.expires_at, "inviter": row.inviter_name }),
-    )
-    .await?;
+    let ev = tx
+        .record(
+            Some(&org),
+            EventType::InvitationCreated,
+            vec![Target::new(TargetKind::Invitation, &row.id, Some(&email))],
+            json!({ "email": email, "role": row.role, "expires_at": row.expires_at, "inviter": row.inviter_name }),
+        )
+        .await?;
+    tx.snapshot_invitation(&ev, &row.id).await?;
     commit_with_link(state, tx, row, &token).await
 }
 
@@ -369,13 +371,15 @@ pub async fn resend(
         .map(|o| o.name)
         .unwrap_or_default();
     let token = mail_new_link(state, &mut tx, &row, &org_name).await?;
-    tx.record(
-        Some(organization_id),
-        EventType::InvitationResent,
-        vec![Target::new(TargetKind::Invitation, id, Some(&row.email))],
-        json!({ "email": row.email, "expires_at": row.expires_at }),
-    )
-    .await?;
+    let ev = tx
+        .record(
+            Some(organization_id),
+            EventType::InvitationResent,
+            vec![Target::new(TargetKind::Invitation, id, Some(&row.email))],
+            json!({ "email": row.email, "expires_at": row.expires_at }),
+        )
+        .await?;
+    tx.snapshot_invitation(&ev, id.as_str()).await?;
     commit_with_link(state, tx, row, &token).await
 }
 
@@ -412,13 +416,15 @@ pub async fn revoke(
     }
     db::invitations::replace_tokens(tx.conn(), id, now).await?;
     db::mail::cancel_invitation_mail(tx.conn(), id, now).await?;
-    tx.record(
-        Some(organization_id),
-        EventType::InvitationRevoked,
-        vec![Target::new(TargetKind::Invitation, id, Some(&row.email))],
-        json!({ "email": row.email }),
-    )
-    .await?;
+    let ev = tx
+        .record(
+            Some(organization_id),
+            EventType::InvitationRevoked,
+            vec![Target::new(TargetKind::Invitation, id, Some(&row.email))],
+            json!({ "email": row.email }),
+        )
+        .await?;
+    tx.snapshot_invitation(&ev, id.as_str()).await?;
     let row = db::invitations::get_invitation(tx.conn(), organization_id, id)
         .await?
         .ok_or(AppError::NotFound("invitation"))?;
@@ -448,13 +454,15 @@ pub(crate) async fn revoke_pending_for(
         {
             db::invitations::replace_tokens(tx.conn(), &r.id, now).await?;
             db::mail::cancel_invitation_mail(tx.conn(), &r.id, now).await?;
-            tx.record(
-                Some(organization_id),
-                EventType::InvitationRevoked,
-                vec![Target::new(TargetKind::Invitation, &r.id, Some(&r.email))],
-                json!({ "email": r.email, "reason": format!("member {because}") }),
-            )
-            .await?;
+            let ev = tx
+                .record(
+                    Some(organization_id),
+                    EventType::InvitationRevoked,
+                    vec![Target::new(TargetKind::Invitation, &r.id, Some(&r.email))],
+                    json!({ "email": r.email, "reason": format!("member {because}") }),
+                )
+                .await?;
+            tx.snapshot_invitation(&ev, &r.id).await?;
         }
     }
     Ok(())

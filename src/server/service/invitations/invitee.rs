@@ -357,16 +357,18 @@ async fn accept(
     db::invitations::set_invitation_membership(tx.conn(), &inv.id, &membership_id).await?;
     db::invitations::replace_tokens(tx.conn(), &inv.id, now).await?;
     db::memberships::touch_sign_in(tx.conn(), &membership_id, now).await?;
-    tx.record(
-        Some(&org),
-        EventType::InvitationAccepted,
-        vec![
-            Target::new(TargetKind::Invitation, &inv.id, Some(&email)),
-            Target::new(TargetKind::Membership, &membership_id, Some(&email)),
-        ],
-        json!({ "email": email, "role": role, "via": if sso.is_some() { "sso" } else { "email_link" } }),
-    )
-    .await?;
+    let ev = tx
+        .record(
+            Some(&org),
+            EventType::InvitationAccepted,
+            vec![
+                Target::new(TargetKind::Invitation, &inv.id, Some(&email)),
+                Target::new(TargetKind::Membership, &membership_id, Some(&email)),
+            ],
+            json!({ "email": email, "role": role, "via": if sso.is_some() { "sso" } else { "email_link" } }),
+        )
+        .await?;
+    tx.snapshot_invitation(&ev, &inv.id).await?;
     tx.commit().await?;
     let (first, last, subject, conn_id, groups, raw) = match sso {
         Some((c, i)) => (
