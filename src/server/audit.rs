@@ -216,6 +216,11 @@ impl AuditedTx {
         &self.actor
     }
 
+    /// Where the request came from.
+    pub fn context(&self) -> &RequestContext {
+        &self.ctx
+    }
+
     /// Adds an event to the organization's chain (or the global one). Events are written, in the
     /// order recorded, when the transaction commits.
     pub async fn record(

@@ -112,6 +112,18 @@ pub enum Snapshot {
         user: super::db::directory_users::DirUserRow,
         group: super::db::directory_groups::DirGroupRow,
     },
+    /// A sign-in through a connection (not an admin's test).
+    SignIn {
+        succeeded: bool,
+        organization_id: String,
+        connection_id: String,
+        user_id: Option<String>,
+        email: Option<String>,
+        ip: Option<String>,
+        user_agent: Option<String>,
+        /// Why it failed: (reason code, words).
+        error: Option<(String, String)>,
+    },
     /// An invitation after the change, with the users behind its inviting and accepting
     /// memberships.
     Invitation {

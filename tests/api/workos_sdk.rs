@@ -352,6 +352,11 @@ async fn sdks_finish_a_saml_sign_in(d: Dialect) {
             Some(format!("s{i}").as_str())
         );
         codes.push(param(&back, "code").expect("code"));
+        if i == 2 {
+            // The same response again: a replay, refused and recorded as a failed sign-in.
+            let again = crate::saml::location(&idp.post_to(&app, &post).await);
+            assert!(param(&again, "code").is_none(), "{again}");
+        }
     }
     let (mut proxy, proxy_port, _dir, report) = serve_behind_proxy(&app).await;
     let node = run(
@@ -394,6 +399,68 @@ async fn sdks_finish_a_saml_sign_in(d: Dialect) {
     assert_eq!(py[0]["profile"]["email"], "saml-2@acme.test", "{}", py[0]);
     assert_eq!(py[0]["profile"]["connection_id"], conn.as_str());
     assert_eq!(py[0]["again"], py[0]["profile"]);
+    // The three sign-ins as WorkOS's authentication.sso_succeeded, read by each SDK.
+    let names = "authentication.sso_succeeded,authentication.sso_failed";
+    let mut listed = run(
+        "node",
+        &["tests/workos/events_sdks.mjs"],
+        &[
+            ("WORKOS_HOST", "127.0.0.1".into()),
+            ("WORKOS_PORT", proxy_port.clone()),
+            ("WORKOS_KEY", app.key.clone()),
+            ("EVENTS", names.into()),
+        ],
+    )
+    .await;
+    listed.extend(
+        run(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/target/workos-venv/bin/python"),
+            &["tests/workos/events_python.py"],
+            &[
+                ("WORKOS_BASE_URL", format!("http://127.0.0.1:{proxy_port}")),
+                ("WORKOS_API_KEY", app.key.clone()),
+                ("EVENTS", names.into()),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(listed.len(), 3);
+    for l in &listed {
+        let got: Vec<(&str, &str, &str)> = l["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["event"].as_str().unwrap(),
+                    e["email"].as_str().unwrap_or("-"),
+                    e["status"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "authentication.sso_succeeded",
+                    "saml-0@acme.test",
+                    "succeeded"
+                ),
+                (
+                    "authentication.sso_succeeded",
+                    "saml-1@acme.test",
+                    "succeeded"
+                ),
+                (
+                    "authentication.sso_succeeded",
+                    "saml-2@acme.test",
+                    "succeeded"
+                ),
+                ("authentication.sso_failed", "-", "failed"),
+            ],
+            "{l}"
+        );
+    }
     let _ = proxy.kill();
     assert_schemas_held(&report, 3);
 }

@@ -7,4 +7,4 @@ import os
 from workos import WorkOSClient
 
 page = WorkOSClient().events.list_events(events=os.environ["EVENTS"].split(","), limit=100)
-print(json.dumps({"sdk": "python-10", "events": [{"event": e.event, "id": e.data.id} for e in page.data]}))
+print(json.dumps({"sdk": "python-10", "events": [{"event": e.event, "id": getattr(e.data, "id", None), "email": getattr(e.data, "email", None), "status": getattr(e.data, "status", None)} for e in page.data]}))

@@ -10,5 +10,5 @@ const opts = { apiHostname: process.env.WORKOS_HOST, port: Number(process.env.WO
 const events = process.env.EVENTS.split(',');
 for (const [sdk, workos] of [['node-12', new WorkOS12(process.env.WORKOS_KEY, opts)], ['node-8', new WorkOS8(process.env.WORKOS_KEY, opts)]]) {
   const page = await workos.events.listEvents({ events, limit: 100 });
-  console.log(JSON.stringify({ sdk, events: page.data.map((e) => ({ event: e.event, id: e.data.id, state: e.data.state, type: e.data.type })) }));
+  console.log(JSON.stringify({ sdk, events: page.data.map((e) => ({ event: e.event, id: e.data.id, state: e.data.state, type: e.data.type, email: e.data.email, status: e.data.status })) }));
 }

@@ -56,6 +56,8 @@ pub const NAMES: &[(&str, &str)] = &[
     ("invitation.accepted", "invitation.accepted"),
     ("invitation.revoked", "invitation.revoked"),
     ("invitation.resent", "invitation.resent"),
+    ("authentication.succeeded", "authentication.sso_succeeded"),
+    ("authentication.failed", "authentication.sso_failed"),
 ];
 
 /// WorkOS's name for a Lanyard event type, when WorkOS has one.
@@ -193,6 +195,34 @@ fn render_data(name: &str, snapshot: Snapshot) -> Value {
                 }
                 _ => now,
             }
+        }
+        Snapshot::SignIn {
+            succeeded,
+            organization_id,
+            connection_id,
+            user_id,
+            email,
+            ip,
+            user_agent,
+            error,
+        } => {
+            let mut v = json!({
+                "type": "sso",
+                "status": if succeeded { "succeeded" } else { "failed" },
+                "ip_address": ip,
+                "user_agent": user_agent,
+                "user_id": user_id,
+                "email": email,
+                "sso": {
+                    "organization_id": organization_id,
+                    "connection_id": connection_id,
+                    "session_id": null,
+                },
+            });
+            if let Some((code, message)) = error {
+                v = with(v, "error", json!({ "code": code, "message": message }));
+            }
+            v
         }
         Snapshot::Invitation {
             invitation,

@@ -325,19 +325,31 @@ pub(super) async fn admit(
         now,
     )
     .await?;
-    tx.record(
-        Some(org),
-        EventType::AuthenticationSucceeded,
-        vec![
-            Target::new(TargetKind::Connection, &row.id, Some(&row.name)),
-            Target::new(TargetKind::User, &user_id, Some(&email)),
-        ],
-        match client_id {
-            Some(c) => serde_json::json!({ "subject": id.subject, "client_id": c }),
-            None => serde_json::json!({ "subject": id.subject }),
-        },
-    )
-    .await?;
+    let ev = tx
+        .record(
+            Some(org),
+            EventType::AuthenticationSucceeded,
+            vec![
+                Target::new(TargetKind::Connection, &row.id, Some(&row.name)),
+                Target::new(TargetKind::User, &user_id, Some(&email)),
+            ],
+            match client_id {
+                Some(c) => serde_json::json!({ "subject": id.subject, "client_id": c }),
+                None => serde_json::json!({ "subject": id.subject }),
+            },
+        )
+        .await?;
+    let snapshot = crate::server::events::Snapshot::SignIn {
+        succeeded: true,
+        organization_id: org.to_string(),
+        connection_id: row.id.clone(),
+        user_id: Some(user_id.to_string()),
+        email: Some(email.clone()),
+        ip: tx.context().ip.clone(),
+        user_agent: tx.context().user_agent.clone(),
+        error: None,
+    };
+    tx.snapshot(&ev, &snapshot);
     tx.commit().await?;
     Ok(Ok(SignInResult {
         profile: serde_json::json!({

@@ -63,7 +63,8 @@ async fn record_failure_with(
     if purpose == SignInPurpose::Test {
         db::connections::record_test(tx.conn(), row, now, false).await?;
     }
-    tx.record(
+    let ev = tx
+        .record(
         Some(&row.organization_id),
         EventType::AuthenticationFailed,
         vec![Target::new(
@@ -85,6 +86,20 @@ async fn record_failure_with(
         },
     )
     .await?;
+    // The IdP's answer reaches Lanyard without the browser's address here: none is kept.
+    if purpose == SignInPurpose::Signin.as_str() {
+        let snapshot = crate::server::events::Snapshot::SignIn {
+            succeeded: false,
+            organization_id: row.organization_id.clone(),
+            connection_id: row.id.clone(),
+            user_id: None,
+            email: None,
+            ip: None,
+            user_agent: None,
+            error: Some((f.reason.clone(), f.message.clone())),
+        };
+        tx.snapshot(&ev, &snapshot);
+    }
     tx.commit().await?;
     Ok(())
 }
