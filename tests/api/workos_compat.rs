@@ -13,6 +13,20 @@ async fn compat_app(d: Dialect) -> TestApp {
     TestApp::spawn_with(d, &[("LANYARD_WORKOS_COMPAT", "true")]).await
 }
 
+/// The compatible API with loopback receivers allowed and the vendor's callback allow-listed
+/// (log streams, webhooks and invitations accepted in the browser).
+async fn compat_app_with_receivers(d: Dialect) -> TestApp {
+    TestApp::spawn_with(
+        d,
+        &[
+            ("LANYARD_WORKOS_COMPAT", "true"),
+            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
+            ("LANYARD_REDIRECT_URIS", crate::helpers::VENDOR_CB),
+        ],
+    )
+    .await
+}
+
 fn is_json(r: &crate::helpers::TestResponse) -> bool {
     r.header("content-type")
         .is_some_and(|c| c.starts_with("application/json"))
@@ -1314,14 +1328,7 @@ async fn authorize_with_provider_or_domain_hint(d: Dialect) {
 /// Activity page and the organization's log stream show it; the vendor's feed, `/events` and its
 /// webhooks never do.
 async fn vendor_audit_events(d: Dialect) {
-    let app = TestApp::spawn_with(
-        d,
-        &[
-            ("LANYARD_WORKOS_COMPAT", "true"),
-            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
-        ],
-    )
-    .await;
+    let app = compat_app_with_receivers(d).await;
     let stream_rx = crate::webhooks::Receiver::start();
     let hook_rx = crate::webhooks::Receiver::start();
     let acme = app.create_org("Acme").await;
@@ -1336,18 +1343,7 @@ async fn vendor_audit_events(d: Dialect) {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let link = app.create_link(&acme, &["log_streams", "audit_logs"]).await;
     let cookie = app.redeem(&link).await;
-    let form = format!(
-        "kind=json&name=SIEM&credential=&url={}",
-        url::form_urlencoded::byte_serialize(stream_rx.hook().as_bytes()).collect::<String>()
-    );
-    let r = app
-        .browser_post("/portal/api/create_log_stream", &form, Some(&cookie))
-        .await;
-    assert!(
-        r.status.is_success() || r.status == StatusCode::SEE_OTHER,
-        "{}",
-        r.text()
-    );
+    crate::helpers::log_stream(&app, &cookie, &stream_rx.hook()).await;
     let feed_before = app
         .api(Method::GET, "/api/v1/events?limit=100", None)
         .await
@@ -1567,14 +1563,7 @@ async fn vendor_audit_events(d: Dialect) {
 /// WorkOS's `/webhook_endpoints`: WorkOS-format endpoints only; the secret once; `status` and
 /// `events` change; a URL taken is 409; a standard endpoint or a customer's log stream is 404.
 async fn workos_webhook_endpoints(d: Dialect) {
-    let app = TestApp::spawn_with(
-        d,
-        &[
-            ("LANYARD_WORKOS_COMPAT", "true"),
-            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
-        ],
-    )
-    .await;
+    let app = compat_app_with_receivers(d).await;
     let standard = app
         .api(
             Method::POST,
@@ -1586,19 +1575,7 @@ async fn workos_webhook_endpoints(d: Dialect) {
     let org = app.create_org("Acme").await;
     let link = app.create_link(&org, &["log_streams"]).await;
     let cookie = app.redeem(&link).await;
-    app.browser_post(
-        "/portal/api/create_log_stream",
-        "kind=json&name=SIEM&credential=&url=https%3A%2F%2Fsiem.example%2Fin",
-        Some(&cookie),
-    )
-    .await;
-    let stream = app
-        .browser_post("/portal/api/log_streams", "", Some(&cookie))
-        .await
-        .json()["streams"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let stream = crate::helpers::log_stream(&app, &cookie, "https://siem.example/in").await;
     let r = app
         .api(
             Method::POST,
@@ -1702,16 +1679,8 @@ async fn workos_webhook_endpoints(d: Dialect) {
 /// statuses; role by role_slug or one role_slugs; deactivate/reactivate; delete; a directory's
 /// member keeps its role (409); another organization's members never show.
 async fn organization_memberships(d: Dialect) {
-    use crate::helpers::{join_by_invitation, scim, VENDOR_CB};
-    let app = TestApp::spawn_with(
-        d,
-        &[
-            ("LANYARD_WORKOS_COMPAT", "true"),
-            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
-            ("LANYARD_REDIRECT_URIS", VENDOR_CB),
-        ],
-    )
-    .await;
+    use crate::helpers::{join_by_invitation, scim};
+    let app = compat_app_with_receivers(d).await;
     let acme = app.create_org("Acme").await;
     let globex = app.create_org("Globex").await;
     let mut ours = Vec::new();
@@ -1927,16 +1896,8 @@ async fn organization_memberships(d: Dialect) {
 /// (a replaced link opens nothing), list by organization and email, resend, revoke, accept
 /// refused; inviter_user_id and accepted_user_id are the users behind the memberships.
 async fn invitations(d: Dialect) {
-    use crate::helpers::{exchange, param, ORIGIN, VENDOR_CB};
-    let app = TestApp::spawn_with(
-        d,
-        &[
-            ("LANYARD_WORKOS_COMPAT", "true"),
-            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
-            ("LANYARD_REDIRECT_URIS", VENDOR_CB),
-        ],
-    )
-    .await;
+    use crate::helpers::{exchange, param, ORIGIN};
+    let app = compat_app_with_receivers(d).await;
     const I: &str = "/user_management/invitations";
     let acme = app.create_org("Acme").await;
     let globex = app.create_org("Globex").await;

@@ -57,18 +57,7 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
     }
     let (mut proxy, proxy_port, _dir, report) = serve_behind_proxy(&app).await;
 
-    let node = run(
-        "node",
-        &["tests/workos/sso_sdks.mjs"],
-        &[
-            ("WORKOS_HOST", "127.0.0.1".into()),
-            ("WORKOS_PORT", proxy_port.clone()),
-            ("WORKOS_KEY", app.key.clone()),
-            ("CODES", format!("{},{}", codes[0], codes[1])),
-            ("CLIENT_ID", "client_123".into()),
-        ],
-    )
-    .await;
+    let node = finish_with_node_sdks(&app, &proxy_port, &codes[0], &codes[1]).await;
     assert_eq!(node.len(), 2);
     for (i, r) in node.iter().enumerate() {
         let p = &r["profile"];
@@ -210,29 +199,7 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
         .await;
     assert_eq!(r.status, S::NO_CONTENT, "{}", r.text());
     let names = "connection.activated,connection.deactivated,connection.deleted";
-    let mut listed = run(
-        "node",
-        &["tests/workos/events_sdks.mjs"],
-        &[
-            ("WORKOS_HOST", "127.0.0.1".into()),
-            ("WORKOS_PORT", proxy_port.clone()),
-            ("WORKOS_KEY", app.key.clone()),
-            ("EVENTS", names.into()),
-        ],
-    )
-    .await;
-    listed.extend(
-        run(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/target/workos-venv/bin/python"),
-            &["tests/workos/events_python.py"],
-            &[
-                ("WORKOS_BASE_URL", format!("http://127.0.0.1:{proxy_port}")),
-                ("WORKOS_API_KEY", app.key.clone()),
-                ("EVENTS", names.into()),
-            ],
-        )
-        .await,
-    );
+    let listed = list_events_with_sdks(&app, &proxy_port, names).await;
     assert_eq!(listed.len(), 3);
     for l in &listed {
         let got: Vec<&str> = l["events"]
@@ -260,6 +227,52 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
 
     let _ = proxy.kill();
     assert_schemas_held(&report, 3);
+}
+
+/// Node SDK 12 and 8 each redeem one code (`getProfileAndToken`, then `getProfile`, a reuse and
+/// a bad token): one JSON line per SDK.
+async fn finish_with_node_sdks(app: &TestApp, proxy_port: &str, c12: &str, c8: &str) -> Vec<Value> {
+    run(
+        "node",
+        &["tests/workos/sso_sdks.mjs"],
+        &[
+            ("WORKOS_HOST", "127.0.0.1".into()),
+            ("WORKOS_PORT", proxy_port.to_owned()),
+            ("WORKOS_KEY", app.key.clone()),
+            ("CODES", format!("{c12},{c8}")),
+            ("CLIENT_ID", "client_123".into()),
+        ],
+    )
+    .await
+}
+
+/// The events of `names` (WorkOS names, comma-joined) as Node SDK 12 and 8 and the Python SDK
+/// read them: one JSON line per SDK.
+async fn list_events_with_sdks(app: &TestApp, proxy_port: &str, names: &str) -> Vec<Value> {
+    let mut listed = run(
+        "node",
+        &["tests/workos/events_sdks.mjs"],
+        &[
+            ("WORKOS_HOST", "127.0.0.1".into()),
+            ("WORKOS_PORT", proxy_port.to_owned()),
+            ("WORKOS_KEY", app.key.clone()),
+            ("EVENTS", names.into()),
+        ],
+    )
+    .await;
+    listed.extend(
+        run(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/target/workos-venv/bin/python"),
+            &["tests/workos/events_python.py"],
+            &[
+                ("WORKOS_BASE_URL", format!("http://127.0.0.1:{proxy_port}")),
+                ("WORKOS_API_KEY", app.key.clone()),
+                ("EVENTS", names.into()),
+            ],
+        )
+        .await,
+    );
+    listed
 }
 
 /// Lanyard on a real socket with the proxy that checks every answer against WorkOS's OpenAPI
@@ -359,18 +372,7 @@ async fn sdks_finish_a_saml_sign_in(d: Dialect) {
         }
     }
     let (mut proxy, proxy_port, _dir, report) = serve_behind_proxy(&app).await;
-    let node = run(
-        "node",
-        &["tests/workos/sso_sdks.mjs"],
-        &[
-            ("WORKOS_HOST", "127.0.0.1".into()),
-            ("WORKOS_PORT", proxy_port.clone()),
-            ("WORKOS_KEY", app.key.clone()),
-            ("CODES", format!("{},{}", codes[0], codes[1])),
-            ("CLIENT_ID", "client_123".into()),
-        ],
-    )
-    .await;
+    let node = finish_with_node_sdks(&app, &proxy_port, &codes[0], &codes[1]).await;
     assert_eq!(node.len(), 2);
     for (i, r) in node.iter().enumerate() {
         let p = &r["profile"];
@@ -401,29 +403,7 @@ async fn sdks_finish_a_saml_sign_in(d: Dialect) {
     assert_eq!(py[0]["again"], py[0]["profile"]);
     // The three sign-ins as WorkOS's authentication.sso_succeeded, read by each SDK.
     let names = "authentication.sso_succeeded,authentication.sso_failed";
-    let mut listed = run(
-        "node",
-        &["tests/workos/events_sdks.mjs"],
-        &[
-            ("WORKOS_HOST", "127.0.0.1".into()),
-            ("WORKOS_PORT", proxy_port.clone()),
-            ("WORKOS_KEY", app.key.clone()),
-            ("EVENTS", names.into()),
-        ],
-    )
-    .await;
-    listed.extend(
-        run(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/target/workos-venv/bin/python"),
-            &["tests/workos/events_python.py"],
-            &[
-                ("WORKOS_BASE_URL", format!("http://127.0.0.1:{proxy_port}")),
-                ("WORKOS_API_KEY", app.key.clone()),
-                ("EVENTS", names.into()),
-            ],
-        )
-        .await,
-    );
+    let listed = list_events_with_sdks(&app, &proxy_port, names).await;
     assert_eq!(listed.len(), 3);
     for l in &listed {
         let got: Vec<(&str, &str, &str)> = l["events"]
