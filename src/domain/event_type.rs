@@ -131,7 +131,7 @@ pub enum EventType {
     ApiKeyRevoked,
     /// `audit.purged`: Old activity purged (retention).
     AuditPurged,
-    /// `audit.exported`: Activity exported.
+    /// `audit.exported`: Audit exported.
     AuditExported,
     /// `role.created`: Role defined.
     RoleCreated,
@@ -488,7 +488,7 @@ impl EventType {
             EventType::ApiKeyCreated => "Api key created",
             EventType::ApiKeyRevoked => "Api key revoked",
             EventType::AuditPurged => "Old activity purged (retention)",
-            EventType::AuditExported => "Activity exported",
+            EventType::AuditExported => "Audit exported",
             EventType::RoleCreated => "Role defined",
             EventType::RoleDeleted => "Role deleted",
             EventType::PolicyUpdated => "Access policy changed",
@@ -676,7 +676,7 @@ mod tests {
             assert_eq!(json, format!("\"{e}\""));
             assert_eq!(serde_json::from_str::<EventType>(&json).unwrap(), *e);
         }
-        assert_eq!(EventType::ALL.len(), 77);
+        assert_eq!(EventType::ALL.len(), 78);
     }
 
     #[test]
