@@ -37,7 +37,13 @@ pub struct AppState {
     pub workers: Arc<super::metrics::Workers>,
     /// Webhook deliveries this node leased and has not recorded (given back at shutdown).
     pub webhook_leases: Arc<super::service::webhooks::Leases>,
+    /// Audit log export downloads in progress (reached by a signed link, without an API key):
+    /// at most [`EXPORT_DOWNLOADS`] at once on a node.
+    pub export_downloads: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many export downloads a node streams at once.
+pub const EXPORT_DOWNLOADS: usize = 2;
 
 impl AppState {
     /// Builds the state from a connected (and migrated) database.
@@ -64,6 +70,7 @@ impl AppState {
             mail_kick: Arc::default(),
             workers: Arc::default(),
             webhook_leases: Arc::default(),
+            export_downloads: Arc::new(tokio::sync::Semaphore::new(EXPORT_DOWNLOADS)),
             db,
             config: Arc::new(config),
             clock,

@@ -1607,6 +1607,28 @@ async fn workos_webhook_endpoints(d: Dialect) {
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
     assert_eq!(r.json()["code"], "duplicate_endpoint");
+    // The same URL written otherwise is the same URL.
+    let r = app
+        .api(
+            Method::POST,
+            "/webhook_endpoints",
+            Some(json!({"endpoint_url": "HTTPS://VENDOR.EXAMPLE:443/wos", "events": ["dsync.user.created"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    // A receiver's token in a log stream's URL never reaches the audit trail.
+    crate::helpers::log_stream(
+        &app,
+        &cookie,
+        "https://user:pw@siem2.example/in?token=SECRETQ",
+    )
+    .await;
+    let trail = app.audit_events(&org).await;
+    let text = serde_json::to_string(&trail).unwrap();
+    assert!(
+        text.contains("siem2.example") && !text.contains("SECRETQ") && !text.contains("pw@"),
+        "{text}"
+    );
     let list = app
         .api(Method::GET, "/webhook_endpoints", None)
         .await
@@ -2185,6 +2207,27 @@ async fn audit_log_exports(d: Dialect) {
     app.state.clock.advance(11 * 60 * 1000);
     let r = app.browser_get(&path, None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "expired");
+    // Downloads run a few at a time on a node: past that, 429 with Retry-After.
+    let again = app
+        .api(
+            Method::GET,
+            &format!("/audit_logs/exports/{}", export["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .json();
+    let live = again["url"].as_str().unwrap()[ORIGIN.len()..].to_owned();
+    let held = app
+        .state
+        .export_downloads
+        .clone()
+        .try_acquire_many_owned(lanyard::server::state::EXPORT_DOWNLOADS as u32)
+        .unwrap();
+    let r = app.browser_get(&live, None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    assert_eq!(r.header("retry-after").as_deref(), Some("5"));
+    drop(held);
+    assert_eq!(app.browser_get(&live, None).await.status, StatusCode::OK);
     // Reading it again: a fresh link to the same export.
     let id = export["id"].as_str().unwrap();
     let again = app

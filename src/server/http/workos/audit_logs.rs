@@ -190,6 +190,17 @@ async fn download(
     {
         return Err(refused());
     }
+    // Each download reads the whole range: a leaked link fetched many times at once must not
+    // tie up the database. Past the node's few slots, 429 with Retry-After.
+    let Ok(slot) = state.export_downloads.clone().try_acquire_owned() else {
+        let mut busy = RestError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "other export downloads are running; try again in a few seconds",
+        );
+        busy.retry_after = Some(5);
+        return Err(busy);
+    };
     let row = load_export(&state, &id).await?;
     let org = OrgId::parse(&row.organization_id).ok_or(AppError::NotFound("audit log export"))?;
     let keep: Keep = serde_json::from_str(&row.filter).unwrap_or_default();
@@ -198,12 +209,17 @@ async fn download(
         to: Some(row.range_end),
         ..Default::default()
     };
-    Ok(audit_log::export_response_where(
-        state,
-        org,
-        filter,
-        audit_log::ExportFormat::Csv,
-        keep,
+    let resp =
+        audit_log::export_response_where(state, org, filter, audit_log::ExportFormat::Csv, keep);
+    // The slot is held until the body has been sent (or the client went away).
+    let (parts, body) = resp.into_parts();
+    let stream = futures::StreamExt::map(body.into_data_stream(), move |chunk| {
+        let _held = &slot;
+        chunk
+    });
+    Ok(Response::from_parts(
+        parts,
+        axum::body::Body::from_stream(stream),
     ))
 }
 

@@ -108,6 +108,8 @@ async fn refuse_duplicate(
     url: &str,
     except: Option<&str>,
 ) -> Result<(), RestError> {
+    // Compared as stored: `HTTPS://Host:443/a` is `https://host/a`.
+    let url = webhooks::normalized_url(state, url).map_err(AppError::from)?;
     if workos_endpoints(state)
         .await?
         .iter()

@@ -167,7 +167,8 @@ pub async fn create_log_stream(
         Some(organization_id),
         EventType::LogStreamCreated,
         vec![Target::new(TargetKind::LogStream, &id, Some(name))],
-        json!({ "kind": kind, "url": row.url }),
+        // Receivers take tokens in the user-info or the query: never into the trail.
+        json!({ "kind": kind, "url": crate::server::outbound::redact_url(&row.url) }),
     )
     .await?;
     tx.commit().await?;

@@ -213,6 +213,11 @@ fn wants(filter: Option<&[String]>, kind: &str) -> bool {
     })
 }
 
+/// The URL as an endpoint would store it (checked and normalised).
+pub fn normalized_url(state: &AppState, raw: &str) -> Result<String, FieldError> {
+    check_url(state, raw)
+}
+
 fn check_url(state: &AppState, raw: &str) -> Result<String, FieldError> {
     state
         .outbound
