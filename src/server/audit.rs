@@ -230,16 +230,33 @@ impl AuditedTx {
         targets: Vec<Target>,
         metadata: serde_json::Value,
     ) -> Result<String, sqlx::Error> {
-        let row = AuditRow {
+        let row = self.new_row(
+            organization_id,
+            action.as_str().to_owned(),
+            &targets,
+            metadata,
+        );
+        Ok(self.push(row))
+    }
+
+    /// A row of this transaction's actor, request and time, not yet in its chain.
+    fn new_row(
+        &self,
+        organization_id: Option<&str>,
+        action: String,
+        targets: &[Target],
+        metadata: serde_json::Value,
+    ) -> AuditRow {
+        AuditRow {
             id: new_id(IdKind::AuditEvent),
             chain_key: organization_id.unwrap_or(GLOBAL_CHAIN).to_owned(),
             chain_seq: 0,
             organization_id: organization_id.map(str::to_owned),
-            action: action.as_str().to_owned(),
+            action,
             actor_type: self.actor.kind.as_str().to_owned(),
             actor_id: self.actor.id.clone(),
             actor_name: self.actor.name.clone(),
-            targets: serde_json::to_string(&targets).unwrap_or_else(|_| "[]".into()),
+            targets: serde_json::to_string(targets).unwrap_or_else(|_| "[]".into()),
             ip: self.ctx.ip.clone(),
             user_agent: self.ctx.user_agent.clone(),
             request_id: self.ctx.request_id.clone(),
@@ -248,10 +265,15 @@ impl AuditedTx {
             prev_hash: String::new(),
             hash: String::new(),
             snapshot: None,
-        };
-        self.recorded.push(row.id.clone());
+        }
+    }
+
+    /// Queues a row for the commit; returns its id.
+    fn push(&mut self, row: AuditRow) -> String {
+        let id = row.id.clone();
+        self.recorded.push(id.clone());
         self.pending.push(row);
-        Ok(self.recorded.last().cloned().unwrap_or_default())
+        id
     }
 
     /// Adds an event the vendor's product reports (WorkOS's `POST /audit_logs/events`) to the
@@ -264,28 +286,19 @@ impl AuditedTx {
             m.insert("source".into(), "vendor".into());
             m.insert("written_by".into(), self.actor.id.clone().into());
         }
-        let row = AuditRow {
-            id: new_id(IdKind::AuditEvent),
-            chain_key: organization_id.to_owned(),
-            chain_seq: 0,
-            organization_id: Some(organization_id.to_owned()),
-            action: format!("{VENDOR_PREFIX}{}", e.action),
-            actor_type: format!("{VENDOR_PREFIX}{}", e.actor_type),
-            actor_id: e.actor_id,
-            actor_name: e.actor_name,
-            targets: serde_json::to_string(&e.targets).unwrap_or_else(|_| "[]".into()),
-            ip: e.ip,
-            user_agent: e.user_agent,
-            request_id: self.ctx.request_id.clone(),
-            occurred_at: self.now,
-            metadata: metadata.to_string(),
-            prev_hash: String::new(),
-            hash: String::new(),
-            snapshot: None,
-        };
-        self.recorded.push(row.id.clone());
-        self.pending.push(row);
-        self.recorded.last().cloned().unwrap_or_default()
+        // The vendor's actor and context, under the prefix; the request stays ours.
+        let mut row = self.new_row(
+            Some(organization_id),
+            format!("{VENDOR_PREFIX}{}", e.action),
+            &e.targets,
+            metadata,
+        );
+        row.actor_type = format!("{VENDOR_PREFIX}{}", e.actor_type);
+        row.actor_id = e.actor_id;
+        row.actor_name = e.actor_name;
+        row.ip = e.ip;
+        row.user_agent = e.user_agent;
+        self.push(row)
     }
 
     /// Stores the resource as it is now with the recorded event `event_id` (its feed row carries

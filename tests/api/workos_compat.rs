@@ -2037,6 +2037,29 @@ async fn invitations(d: Dialect) {
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["errors"][0]["field"], "inviter_user_id");
+    // A suspended member cannot invite; the refusal names this API's field.
+    let r = app
+        .api(
+            Method::PUT,
+            &format!("/user_management/organization_memberships/{om}/deactivate"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = app
+        .api(
+            Method::POST,
+            I,
+            Some(json!({"email": "d@acme.example", "organization_id": acme, "inviter_user_id": user})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(
+        r.json()["errors"][0]["field"],
+        "inviter_user_id",
+        "{}",
+        r.text()
+    );
     // Revoke.
     let r = app
         .api(Method::POST, &format!("{I}/{second}/revoke"), None)

@@ -231,7 +231,18 @@ async fn send(
             redirect_uri: None,
         },
     )
-    .await?;
+    .await
+    .map_err(|e| {
+        // Lanyard's API names the inviter by membership; this one by user.
+        let mut e = RestError::from(e);
+        if e.field.as_deref() == Some("inviter_membership_id") {
+            e.field = Some("inviter_user_id".into());
+            e.message = e
+                .message
+                .replace("inviter_membership_id", "inviter_user_id");
+        }
+        e
+    })?;
     let id = InvitationId::parse(&made.id).ok_or(AppError::NotFound("invitation"))?;
     let inv = with_link(load(&state, &id).await?, made.accept_url);
     Ok((StatusCode::CREATED, Json(inv)).into_response())
