@@ -64,8 +64,9 @@ pub struct Event {
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
     /// The resource as it was when the event was recorded, for the types that keep one
-    /// (organizations, domains, connections, directories, directory users and groups):
-    /// `{kind, …}` with the stored row, and `previous` (the row before) on updates. Absent for
+    /// (organizations, domains, connections, directories, directory users and groups, group
+    /// memberships, memberships, invitations, sign-ins through a connection): `{kind, …}` with
+    /// the stored row, and `previous` (the row before) on directory user and group updates. Absent for
     /// other types and for events recorded before Lanyard kept snapshots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -131,6 +132,55 @@ pub enum Snapshot {
         inviter_user_id: Option<String>,
         accepted_user_id: Option<String>,
     },
+    /// A membership as the change that recorded the event left it (a removed one keeps its
+    /// row, in the state `removed`).
+    Membership {
+        membership: MembershipSnapshot,
+    },
+}
+
+/// What a snapshot keeps of a membership and its user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MembershipSnapshot {
+    pub id: String,
+    pub organization_id: String,
+    pub user_id: String,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub role: String,
+    /// `active`, `suspended` or `removed`.
+    pub state: String,
+    /// The directory that manages it, when one does.
+    pub directory_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The membership `id` of `organization_id` as it is now in this transaction, for its event's
+/// snapshot.
+pub async fn membership_snapshot(
+    conn: &mut Conn,
+    organization_id: &crate::domain::ids::OrgId,
+    id: &crate::domain::ids::MembershipId,
+) -> Result<Option<Snapshot>, sqlx::Error> {
+    let row = super::db::memberships::get_member(conn, organization_id, id, super::db::Lock::Plain)
+        .await?;
+    Ok(row.map(|m| Snapshot::Membership {
+        membership: MembershipSnapshot {
+            id: m.id.into_string(),
+            organization_id: m.organization_id,
+            user_id: m.user_id.into_string(),
+            email: m.email,
+            first_name: m.first_name,
+            last_name: m.last_name,
+            role: m.role,
+            state: m.state,
+            directory_id: m.directory_id,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        },
+    }))
 }
 
 /// The invitation `id` as it is now in this transaction, for its event's snapshot.

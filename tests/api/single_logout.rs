@@ -439,6 +439,173 @@ async fn oidc_logout_goes_through_the_ops_end_session_endpoint(d: Dialect) {
     );
 }
 
+/// WorkOS's logout (`POST /sso/logout/authorize {profile_id}`, then the browser at
+/// `GET /sso/logout?token=…`) is Lanyard's single logout: through the OP's end_session_endpoint
+/// and back to the first allow-listed URI. Refused: no profile, an unknown one, a return_to off
+/// the allow-list, a changed or expired token, a token of a revoked key; a session ends once.
+async fn workos_logout_goes_through_the_op(d: Dialect) {
+    use crate::helpers::oidc;
+    use lanyard::server::audit::{Actor, RequestContext};
+    use lanyard::server::service::api_keys;
+    let app = TestApp::spawn_with(
+        d,
+        &[
+            ("LANYARD_WORKOS_COMPAT", "true"),
+            ("LANYARD_ALLOW_PRIVATE_NETWORK", "true"),
+            ("LANYARD_REDIRECT_URIS", VENDOR_CB),
+        ],
+    )
+    .await;
+    let op = crate::op::TestOp::start();
+    let (org, _) = oidc::org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
+    let sign_in = || async {
+        let back = oidc::sign_in(&app, &op, &format!("organization={org}")).await;
+        exchange(&app, &param(&back, "code").unwrap()).await["profile"].clone()
+    };
+    let p = sign_in().await;
+    let profile_id = p["id"].as_str().unwrap().to_owned();
+    let session = p["session_id"].as_str().unwrap().to_owned();
+    const A: &str = "/sso/logout/authorize";
+    for (body, status, field) in [
+        (json!({}), 422, "profile_id"),
+        (
+            json!({"profile_id": "usr_01JD000000000000000000000"}),
+            404,
+            "",
+        ),
+        (json!({"profile_id": "nonsense"}), 404, ""),
+        (
+            json!({"profile_id": profile_id, "return_to": "https://evil.example/"}),
+            422,
+            "return_to",
+        ),
+    ] {
+        let r = app.api(Method::POST, A, Some(body.clone())).await;
+        assert_eq!(r.status.as_u16(), status, "{body}: {}", r.text());
+        assert!(r.json()["message"].is_string(), "{}", r.text());
+        if !field.is_empty() {
+            assert_eq!(r.json()["errors"][0]["field"], field, "{}", r.text());
+        }
+    }
+    assert!(
+        logouts(&app, &org).await.is_empty(),
+        "a refused call ends nothing"
+    );
+    let r = app
+        .api(Method::POST, A, Some(json!({"profile_id": profile_id})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let (logout_url, token) = (
+        r.json()["logout_url"].as_str().unwrap().to_owned(),
+        r.json()["logout_token"].as_str().unwrap().to_owned(),
+    );
+    let u = url::Url::parse(&logout_url).unwrap();
+    assert_eq!(u.path(), "/sso/logout");
+    assert_eq!(param(&u, "token").as_deref(), Some(token.as_str()));
+    assert!(
+        logouts(&app, &org).await.is_empty(),
+        "authorizing ends nothing yet"
+    );
+    // A changed token opens nothing (payload or signature).
+    let (payload, sig) = token.split_once('.').unwrap();
+    let flip = |s: &str| {
+        let c = if s.ends_with('A') { 'B' } else { 'A' };
+        format!("{}{c}", &s[..s.len() - 1])
+    };
+    for bad in [
+        format!("{}.{sig}", flip(payload)),
+        format!("{payload}.{}", flip(sig)),
+        payload.to_owned(),
+        String::new(),
+    ] {
+        let r = app
+            .browser_get(&format!("/sso/logout?token={bad}"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{bad}: {}", r.text());
+        assert!(r.json()["message"].as_str().unwrap().contains("not valid"));
+    }
+    assert!(logouts(&app, &org).await.is_empty());
+    // The real one: to the OP, back through Lanyard to the vendor.
+    let path = logout_url.strip_prefix(ORIGIN).unwrap();
+    let r = app.browser_get(path, None).await;
+    assert_eq!(r.status, StatusCode::FOUND, "WorkOS's 302: {}", r.text());
+    let end = url::Url::parse(&r.header("location").unwrap()).unwrap();
+    assert!(
+        end.as_str()
+            .starts_with(&format!("{}/session/end?", op.issuer)),
+        "{end}"
+    );
+    let back = op.browse_logout(end.as_str()).await;
+    assert!(back.starts_with("/sso/oidc/logout?"), "{back}");
+    assert_eq!(
+        location(&app.browser_get(&back, None).await).as_str(),
+        VENDOR_CB
+    );
+    assert_eq!(
+        logouts(&app, &org).await,
+        vec![(session.clone(), "vendor".to_owned())]
+    );
+    // Used again: the session already ended, the browser only returns.
+    let r = app.browser_get(path, None).await;
+    assert_eq!(r.header("location").as_deref(), Some(VENDOR_CB));
+    assert_eq!(logouts(&app, &org).await.len(), 1);
+    // No open session left for the profile.
+    let r = app
+        .api(Method::POST, A, Some(json!({"profile_id": profile_id})))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+
+    // A token expires after 5 minutes.
+    let p2 = sign_in().await;
+    let r = app
+        .api(Method::POST, A, Some(json!({"profile_id": p2["id"]})))
+        .await;
+    let url2 = r.json()["logout_url"].as_str().unwrap().to_owned();
+    app.state.clock.advance(5 * 60_000 + 1);
+    let r = app
+        .browser_get(url2.strip_prefix(ORIGIN).unwrap(), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    // A token of a key revoked since opens nothing.
+    let now = app.state.clock.now();
+    let (info, key) = api_keys::create(
+        &app.state.db,
+        &Actor::operator(),
+        &RequestContext::default(),
+        "logout",
+        now,
+    )
+    .await
+    .unwrap();
+    let r = app
+        .send(
+            axum::http::Request::builder()
+                .method(Method::POST)
+                .uri(A)
+                .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(json!({"profile_id": p2["id"]}).to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let url3 = r.json()["logout_url"].as_str().unwrap().to_owned();
+    api_keys::revoke(
+        &app.state.db,
+        &Actor::operator(),
+        &RequestContext::default(),
+        &info.id,
+        now,
+    )
+    .await
+    .unwrap();
+    let r = app
+        .browser_get(url3.strip_prefix(ORIGIN).unwrap(), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    assert_eq!(logouts(&app, &org).await.len(), 1, "session 2 still open");
+}
+
 /// The admin turns single logout, signed assertions and the POST binding on in the portal (a
 /// plain form, no JavaScript needed); the SSO page then shows Lanyard's logout URL to copy and
 /// the IdP's steps for single logout.
@@ -566,4 +733,5 @@ crate::both_databases!(
     the_portal_sets_federation_settings,
     samlify_and_lanyard_log_each_other_out,
     oidc_logout_goes_through_the_ops_end_session_endpoint,
+    workos_logout_goes_through_the_op,
 );

@@ -171,6 +171,22 @@ async fn errors_have_workos_shape(d: Dialect) {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(is_json(&r));
+    for (path, product) in [
+        ("/sso/jwks/client_123", "AuthKit session tokens"),
+        (
+            "/user_management/organization_memberships/om_1/groups",
+            "Groups",
+        ),
+        ("/organizations/org_1/groups", "Groups"),
+    ] {
+        let r = app.api(Method::GET, path, None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        let message = r.json()["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains(&format!("does not provide WorkOS {product}")),
+            "{path}: {message}"
+        );
+    }
     // 405 from the router, as JSON.
     let r = app
         .api(Method::PATCH, "/organizations", Some(json!({})))
@@ -1912,6 +1928,84 @@ async fn organization_memberships(d: Dialect) {
     .await;
     let r = app.api(Method::GET, &format!("{M}/{theirs}"), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Each change is an organization_membership event carrying the membership as it was then.
+    let evs = app
+        .api(
+            Method::GET,
+            &format!(
+                "/events?organization_id={acme}&limit=100&events=organization_membership.created,\
+                 organization_membership.updated,organization_membership.deleted"
+            ),
+            None,
+        )
+        .await
+        .json();
+    let evs = evs["data"].as_array().unwrap().clone();
+    let of = |id: &str| -> Vec<(String, Value)> {
+        evs.iter()
+            .filter(|e| e["data"]["id"] == id)
+            .map(|e| (e["event"].as_str().unwrap().to_owned(), e["data"].clone()))
+            .collect()
+    };
+    let first = of(&ours[0]);
+    let names: Vec<&str> = first.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "organization_membership.created",
+            "organization_membership.updated"
+        ],
+        "{evs:?}"
+    );
+    assert_eq!(first[0].1["role"]["slug"], "member");
+    assert_eq!(
+        first[1].1["role"]["slug"], "admin",
+        "the role after the change"
+    );
+    assert_eq!(first[1].1["object"], "organization_membership");
+    assert_eq!(first[1].1["organization_id"], acme.as_str());
+    assert_eq!(first[1].1["user_id"], user);
+    assert_eq!(first[1].1["custom_attributes"], json!({}));
+    let third = of(&ours[2]);
+    let seen: Vec<(&str, &str)> = third
+        .iter()
+        .map(|(n, d)| (n.as_str(), d["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("organization_membership.created", "active"),
+            ("organization_membership.updated", "inactive"),
+            ("organization_membership.updated", "active"),
+            ("organization_membership.deleted", "inactive"),
+        ],
+        "a removed membership is still readable in its event"
+    );
+    let dirk = of(dir_member["id"].as_str().unwrap());
+    assert_eq!(dirk[0].0, "organization_membership.created");
+    assert_eq!(dirk[0].1["directory_managed"], true);
+    // /api/v1/events shows the same snapshot.
+    let ours2 = ours[2].clone();
+    let v1 = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/events?organization_id={acme}&types=membership.removed"),
+            None,
+        )
+        .await
+        .json();
+    let removed = v1["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["snapshot"]["membership"]["id"] == ours2.as_str())
+        .unwrap_or_else(|| panic!("{v1}"));
+    assert_eq!(removed["snapshot"]["kind"], "membership");
+    assert_eq!(removed["snapshot"]["membership"]["state"], "removed");
+    assert_eq!(
+        removed["snapshot"]["membership"]["email"],
+        "p2@acme.example"
+    );
 }
 
 /// WorkOS invitations: send (organization required; the token and link once), get, by_token

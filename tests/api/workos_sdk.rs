@@ -99,12 +99,35 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
             ("WORKOS_API_KEY", second_key.clone()),
             ("WORKOS_CLIENT_ID", "client_123".into()),
             ("CODE", codes[2].clone()),
+            ("LOGOUT", "1".into()),
         ],
     )
     .await;
     let r_py = &py[0];
     let r = r_py;
     assert_eq!(r["profile"]["email"], "user2@acme.test", "{r}");
+    // The SDK's logout: its URL (built from the token) and Lanyard's are the same path; the
+    // browser goes through the OP's end_session_endpoint and back to the vendor.
+    let sdk_url = url::Url::parse(r["logout"]["sdk_url"].as_str().unwrap()).unwrap();
+    let ours = url::Url::parse(r["logout"]["url"].as_str().unwrap()).unwrap();
+    assert_eq!(sdk_url.path(), "/sso/logout", "{r}");
+    assert_eq!(
+        (sdk_url.path(), sdk_url.query()),
+        (ours.path(), ours.query()),
+        "{r}"
+    );
+    let out = app
+        .browser_get(&format!("/sso/logout?{}", ours.query().unwrap()), None)
+        .await;
+    assert_eq!(out.status, axum::http::StatusCode::FOUND, "{}", out.text());
+    let end = out.header("location").unwrap();
+    assert!(
+        end.starts_with(&format!("{}/session/end?", op.issuer)),
+        "{end}"
+    );
+    let back = op.browse_logout(&end).await;
+    let home = app.browser_get(&back, None).await;
+    assert_eq!(home.header("location").as_deref(), Some(VENDOR_CB));
     assert_eq!(r["profile"]["role"]["slug"], "member");
     assert_eq!(r["profile"]["name"], "Dana Lee");
     assert_eq!(r["again"], r["profile"]);

@@ -166,7 +166,7 @@ async function eventsScenario(label, workos) {
     after = page.data[page.data.length - 1].id;
   }
   const seen = new Set(all.map((e) => e.event));
-  for (const name of ['organization.created', 'organization.updated', 'organization.deleted', 'organization_domain.created', 'organization_domain.verified', 'organization_domain.deleted', 'dsync.activated', 'dsync.deleted', 'dsync.user.created', 'dsync.user.updated', 'dsync.group.created', 'dsync.group.updated', 'dsync.group.deleted', 'dsync.group.user_added', 'dsync.group.user_removed', 'dsync.user.deleted']) {
+  for (const name of ['organization.created', 'organization.updated', 'organization.deleted', 'organization_domain.created', 'organization_domain.verified', 'organization_domain.deleted', 'dsync.activated', 'dsync.deleted', 'dsync.user.created', 'dsync.user.updated', 'dsync.group.created', 'dsync.group.updated', 'dsync.group.deleted', 'dsync.group.user_added', 'dsync.group.user_removed', 'dsync.user.deleted', 'organization_membership.created']) {
     assert.ok(seen.has(name), `${label}: ${name} among ${[...seen].join(', ')}`);
   }
   const updated = all.find((e) => e.event === 'dsync.user.updated');
@@ -226,7 +226,7 @@ async function verifyWebhooks(hook, listed) {
   if (process.env.WEBHOOK_FILE) writeFileSync(process.env.WEBHOOK_FILE, JSON.stringify({ secret: hook.secret, deliveries: hook.deliveries }));
   console.log(`webhooks: ${hook.deliveries.length} WorkOS-format deliveries verified by Node 12 and Node 8`);
 }
-const WOS_EVENTS = ['organization.created', 'organization.updated', 'organization.deleted', 'organization_domain.created', 'organization_domain.verified', 'organization_domain.verification_failed', 'organization_domain.updated', 'organization_domain.deleted', 'connection.activated', 'connection.deactivated', 'connection.deleted', 'dsync.activated', 'dsync.deleted', 'dsync.user.created', 'dsync.user.updated', 'dsync.user.deleted', 'dsync.group.created', 'dsync.group.updated', 'dsync.group.deleted', 'dsync.group.user_added', 'dsync.group.user_removed'];
+const WOS_EVENTS = ['organization.created', 'organization.updated', 'organization.deleted', 'organization_domain.created', 'organization_domain.verified', 'organization_domain.verification_failed', 'organization_domain.updated', 'organization_domain.deleted', 'connection.activated', 'connection.deactivated', 'connection.deleted', 'dsync.activated', 'dsync.deleted', 'dsync.user.created', 'dsync.user.updated', 'dsync.user.deleted', 'dsync.group.created', 'dsync.group.updated', 'dsync.group.deleted', 'dsync.group.user_added', 'dsync.group.user_removed', 'organization_membership.created', 'organization_membership.updated', 'organization_membership.deleted'];
 
 async function scenario(label, workos, { autoPagination }) {
   const tag = `${label}-${run}`;

@@ -150,6 +150,7 @@ WOS_EVENTS = [
     "connection.deactivated", "connection.deleted", "dsync.activated", "dsync.deleted",
     "dsync.user.created", "dsync.user.updated", "dsync.user.deleted", "dsync.group.created",
     "dsync.group.updated", "dsync.group.deleted", "dsync.group.user_added", "dsync.group.user_removed",
+    "organization_membership.created", "organization_membership.updated", "organization_membership.deleted",
 ]
 events = []
 after = None
@@ -162,7 +163,8 @@ while True:
 seen = {e.event for e in events}
 for name in ["organization.created", "organization.updated", "organization.deleted", "organization_domain.created",
              "organization_domain.verified", "organization_domain.deleted", "dsync.activated", "dsync.deleted",
-             "dsync.user.created", "dsync.group.created", "dsync.group.user_added"]:
+             "dsync.user.created", "dsync.group.created", "dsync.group.user_added",
+             "organization_membership.created"]:
     assert name in seen, (name, seen)
 assert len({e.id for e in events}) == len(events)
 print(f"python SDK: {len(events)} events of {len(seen)} types deserialized")

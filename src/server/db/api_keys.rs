@@ -39,6 +39,16 @@ pub async fn find_by_hash(conn: &mut Conn, hash: &str) -> Result<Option<ApiKeyRo
     .await
 }
 
+/// A key that has not been revoked, by id.
+pub async fn live_by_id(conn: &mut Conn, id: &str) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, token_hash, hint, created_at, last_used_at, revoked_at FROM api_keys WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// Lists all keys, newest first.
 pub async fn list(conn: &mut Conn) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
     sqlx::query_as(

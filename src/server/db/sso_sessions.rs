@@ -2,7 +2,7 @@
 //! logout names the same session in either direction) and the logouts waiting for the IdP.
 
 use super::Conn;
-use crate::domain::ids::OrgId;
+use crate::domain::ids::{OrgId, UserId};
 
 /// One sign-in's session at the IdP.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -70,6 +70,24 @@ pub async fn live_for_subject(
     .bind(subject)
     .bind(now)
     .fetch_all(conn)
+    .await
+}
+
+/// The newest live session of the organization user `user_id` (through their membership).
+pub async fn newest_live_of_user(
+    conn: &mut Conn,
+    user_id: &UserId,
+    now: i64,
+) -> Result<Option<SsoSessionRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM sso_sessions WHERE membership_id = \
+         (SELECT m.id FROM memberships m JOIN users u ON u.id = m.user_id \
+          WHERE u.id = $1 AND m.organization_id = u.organization_id) \
+         AND ended_at IS NULL AND expires_at > $2 ORDER BY id DESC LIMIT 1"
+    ))
+    .bind(user_id)
+    .bind(now)
+    .fetch_optional(conn)
     .await
 }
 

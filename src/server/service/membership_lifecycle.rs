@@ -270,20 +270,26 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
     Ok(voided)
 }
 
+/// Records `kind` about the membership `m`, with the membership as this change left it (the
+/// event's snapshot: the row writes come first).
 async fn event(
     tx: &mut AuditedTx,
-    org: &str,
-    m: &str,
+    org: &OrgId,
+    m: &MembershipId,
     label: &str,
     kind: EventType,
     metadata: Value,
 ) -> Result<(), AppError> {
-    tx.record(
-        Some(org),
-        kind,
-        vec![Target::new(TargetKind::Membership, m, Some(label))],
-        metadata,
-    )
-    .await?;
+    let id = tx
+        .record(
+            Some(org),
+            kind,
+            vec![Target::new(TargetKind::Membership, m, Some(label))],
+            metadata,
+        )
+        .await?;
+    if let Some(s) = crate::server::events::membership_snapshot(tx.conn(), org, m).await? {
+        tx.snapshot(&id, &s);
+    }
     Ok(())
 }

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::directories::{directory_type, render_group, render_user};
 use super::{invalid, RawQuery};
+use crate::domain::membership::MembershipState;
 use crate::server::error::AppError;
 use crate::server::events::{DomainRef, Event, Snapshot};
 use crate::server::http::rest::error::{ApiResult, RestError};
@@ -56,6 +57,12 @@ pub const NAMES: &[(&str, &str)] = &[
     ("invitation.accepted", "invitation.accepted"),
     ("invitation.revoked", "invitation.revoked"),
     ("invitation.resent", "invitation.resent"),
+    ("membership.created", "organization_membership.created"),
+    ("membership.updated", "organization_membership.updated"),
+    ("membership.role_changed", "organization_membership.updated"),
+    ("membership.suspended", "organization_membership.updated"),
+    ("membership.reactivated", "organization_membership.updated"),
+    ("membership.removed", "organization_membership.deleted"),
     ("authentication.succeeded", "authentication.sso_succeeded"),
     ("authentication.failed", "authentication.sso_failed"),
 ];
@@ -242,6 +249,27 @@ fn render_data(name: &str, snapshot: Snapshot) -> Value {
                 o.remove("accept_invitation_url");
             }
             v
+        }
+        Snapshot::Membership { membership: m } => {
+            let status = if m.state == MembershipState::Active.as_str() {
+                "active"
+            } else {
+                // Suspended, or removed (`organization_membership.deleted`).
+                "inactive"
+            };
+            json!({
+                "object": "organization_membership",
+                "id": m.id,
+                "user_id": m.user_id,
+                "organization_id": m.organization_id,
+                "status": status,
+                "role": { "slug": m.role },
+                "roles": [{ "slug": m.role }],
+                "custom_attributes": {},
+                "directory_managed": m.directory_id.is_some(),
+                "created_at": rfc3339(m.created_at),
+                "updated_at": rfc3339(m.updated_at),
+            })
         }
         Snapshot::GroupMember { user, group } => json!({
             "directory_id": group.directory_id,

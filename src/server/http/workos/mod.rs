@@ -11,6 +11,7 @@ pub mod audit_logs;
 pub mod directories;
 pub mod events;
 pub mod invitations;
+pub mod logout;
 pub mod memberships;
 pub mod organizations;
 pub mod portal;
@@ -84,6 +85,10 @@ const NOT_PROVIDED: &[(&str, &str)] = &[
     ("/authkit", "AuthKit"),
     ("/connect", "Connect (OAuth applications)"),
     ("/data-integrations", "Pipes (data integrations)"),
+    (
+        "/sso/jwks",
+        "AuthKit session tokens (the keys of Lanyard's own OpenID Provider are at /oauth2/jwks)",
+    ),
 ];
 
 /// Whether a path belongs to this layer.
@@ -108,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::routes())
         .merge(memberships::routes())
         .merge(invitations::routes())
+        .merge(logout::routes())
         .route_layer(middleware::from_fn(rest::refuse_nul_in_path))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -120,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         // The code exchange and the profile authenticate on their own.
         .merge(sso::open_routes().route_layer(middleware::from_fn(rest::refuse_nul_in_path)))
         .merge(audit_logs::open_routes().route_layer(middleware::from_fn(rest::refuse_nul_in_path)))
+        .merge(logout::open_routes().route_layer(middleware::from_fn(rest::refuse_nul_in_path)))
         // Everything else under WorkOS's prefixes: a JSON 404 that says what is not there.
         .fallback(unsupported)
         .layer(middleware::from_fn(workos_errors))
@@ -167,16 +174,32 @@ fn collapse_slashes(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
     axum::http::Uri::from_parts(parts).ok()
 }
 
-/// A JSON 404 for a WorkOS endpoint Lanyard does not serve.
-async fn unsupported(req: Request) -> Response {
-    let path = req.uri().path();
-    let message = match NOT_PROVIDED.iter().find(|(p, _)| {
+/// The WorkOS product a path belongs to, when Lanyard does not provide it.
+fn not_provided(path: &str) -> Option<&'static str> {
+    if let Some((_, product)) = NOT_PROVIDED.iter().find(|(p, _)| {
         path == *p
             || path
                 .strip_prefix(p)
                 .is_some_and(|rest| rest.starts_with('/'))
     }) {
-        Some((_, product)) => format!(
+        return Some(product);
+    }
+    // WorkOS Groups: `/organizations/{id}/groups…`, `/user_management/organization_memberships/{id}/groups`.
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["organizations", _, "groups", ..]
+        | ["user_management", "organization_memberships", _, "groups", ..] => Some(
+            "Groups (organization groups; the groups a directory pushes are at /directory_groups)",
+        ),
+        _ => None,
+    }
+}
+
+/// A JSON 404 for a WorkOS endpoint Lanyard does not serve.
+async fn unsupported(req: Request) -> Response {
+    let path = req.uri().path();
+    let message = match not_provided(path) {
+        Some(product) => format!(
             "Lanyard does not provide WorkOS {product}; see docs/workos.md for what the compatible API covers"
         ),
         None => format!(
