@@ -931,6 +931,96 @@ async fn directory_sync_reads(d: Dialect) {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
+/// Deleting an organization deletes its connections and directories with it, each with its own
+/// event (`connection.deleted`, `dsync.deleted`) before `organization.deleted`; the directory's
+/// SCIM token stops; another organization's are untouched.
+async fn deleting_an_organization_ends_its_connections_and_directories(d: Dialect) {
+    use crate::helpers::scim::{self, create_dir, create_user};
+    use crate::helpers::{activate_connection, saml_connection_with_certificate, verified_domain};
+    let app = compat_app(d).await;
+    let a = app.create_org("A").await;
+    let b = app.create_org("B").await;
+    verified_domain(&app, &a, "a.example").await;
+    let conn = saml_connection_with_certificate(&app, &a).await;
+    activate_connection(&app, &conn).await;
+    let dir = create_dir(&app, &a, "okta").await;
+    create_user(&app, &dir, "ann@a.example").await;
+    let other_conn = saml_connection_with_certificate(&app, &b).await;
+    let other_dir = create_dir(&app, &b, "okta").await;
+    let r = app
+        .api(Method::DELETE, &format!("/organizations/{a}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let evs = app
+        .api(
+            Method::GET,
+            &format!("/events?organization_id={a}&limit=100"),
+            None,
+        )
+        .await
+        .json();
+    let tail: Vec<(String, String)> = evs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .take(3)
+        .rev()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().to_owned(),
+                e["data"]["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            ("connection.deleted".to_owned(), conn.clone()),
+            ("dsync.deleted".to_owned(), dir.id.clone()),
+            ("organization.deleted".to_owned(), a.clone()),
+        ],
+        "{evs}"
+    );
+    let last = evs["data"].as_array().unwrap().len() - 2;
+    assert_eq!(evs["data"][last]["data"]["state"], "deleting");
+    // The directory's token stops; B's connection and directory stay.
+    let r = scim::scim(&app, &dir, Method::GET, "/Users", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+    let r = scim::scim(&app, &other_dir, Method::GET, "/Users", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = app
+        .api(Method::GET, &format!("/connections/{other_conn}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = app
+        .api(Method::GET, &format!("/directories/{}", other_dir.id), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // /api/v1 says why.
+    let v1 = app
+        .api(
+            Method::GET,
+            &format!(
+                "/api/v1/events?organization_id={a}&types=directory.deleted,connection.deleted"
+            ),
+            None,
+        )
+        .await
+        .json();
+    let reasons: Vec<&str> = v1["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"]["metadata"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["organization_deleted", "organization_deleted"],
+        "{v1}"
+    );
+}
+
 /// `GET /events`: WorkOS's names, oldest first, each resource as it was when its event was
 /// recorded (a deleted directory user is still there; updates carry `previous_attributes`);
 /// the filters; `/api/v1/events` shows the same snapshots.
@@ -2421,6 +2511,7 @@ async fn audit_logs_retention(d: Dialect) {
 
 crate::both_databases!(
     audit_logs_retention,
+    deleting_an_organization_ends_its_connections_and_directories,
     audit_log_exports,
     invitations,
     organization_memberships,

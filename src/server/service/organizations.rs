@@ -376,6 +376,60 @@ pub async fn get_by_external_id(
         .ok_or(AppError::NotFound("organization"))
 }
 
+/// Deletes the organization's connections and directories with it, each with its own event
+/// (`connection.deleted`, `directory.deleted` with `reason: organization_deleted`), so that a
+/// vendor following the feed (WorkOS's `connection.deleted` and `dsync.deleted`) does not keep
+/// them; the directories' SCIM tokens expire.
+async fn end_connections_and_directories(tx: &mut AuditedTx, id: &OrgId) -> Result<(), AppError> {
+    let now = tx.now();
+    let domains = crate::server::events::verified_domains(tx.conn(), id).await?;
+    for c in db::connections::list_connections(tx.conn(), id).await? {
+        let cid = crate::domain::ids::ConnectionId::from_stored(c.id.as_str());
+        db::connections::delete_connection(tx.conn(), id, &cid, now).await?;
+        let event = tx
+            .record(
+                Some(id),
+                EventType::ConnectionDeleted,
+                vec![Target::new(TargetKind::Connection, &c.id, Some(&c.name))],
+                serde_json::json!({ "reason": "organization_deleted" }),
+            )
+            .await?;
+        // As a connection deleted alone shows it.
+        tx.snapshot(
+            &event,
+            &Snapshot::Connection {
+                connection: crate::server::events::ConnectionSnapshot {
+                    domains: domains.clone(),
+                    ..(&c).into()
+                },
+            },
+        );
+    }
+    for d in db::directories::list_directories(tx.conn(), id).await? {
+        let did = crate::domain::ids::DirectoryId::from_stored(d.id.as_str());
+        db::directories::delete_directory(tx.conn(), id, &did, now).await?;
+        let event = tx
+            .record(
+                Some(id),
+                EventType::DirectoryDeleted,
+                vec![Target::new(TargetKind::Directory, &d.id, Some(&d.name))],
+                serde_json::json!({ "reason": "organization_deleted" }),
+            )
+            .await?;
+        let mut deleted = d;
+        deleted.deleted_at = Some(now);
+        deleted.updated_at = now;
+        tx.snapshot(
+            &event,
+            &Snapshot::Directory {
+                directory: deleted,
+                domains: Vec::new(),
+            },
+        );
+    }
+    Ok(())
+}
+
 /// Deletes an organization (soft: its audit trail stays) and ends its portal sessions.
 #[tracing::instrument(skip_all, fields(organization_id = %id))]
 pub async fn delete(
@@ -395,6 +449,7 @@ pub async fn delete(
     db::organizations::soft_delete(tx.conn(), id, now).await?;
     // Its portal sessions end with it, in the same transaction.
     let sessions = db::organizations::delete_sessions(tx.conn(), id).await?;
+    end_connections_and_directories(&mut tx, id).await?;
     let event = tx
         .record(
             Some(id),
