@@ -165,6 +165,9 @@ pub struct AuditedTx {
     recorded: Vec<String>,
     /// Events recorded, written to their chains at commit.
     pending: Vec<AuditRow>,
+    /// (event id, membership id): events whose snapshot is the membership as this transaction
+    /// leaves it, read at commit.
+    membership_snapshots: Vec<(String, String)>,
 }
 
 /// Why an audited transaction failed.
@@ -193,6 +196,7 @@ impl AuditedTx {
             now,
             recorded: Vec::new(),
             pending: Vec::new(),
+            membership_snapshots: Vec::new(),
         })
     }
 
@@ -309,6 +313,13 @@ impl AuditedTx {
         }
     }
 
+    /// Attaches to the recorded event `event_id` the membership `membership_id` as this
+    /// transaction leaves it (read at commit, with the others, in one statement).
+    pub fn snapshot_membership_at_commit(&mut self, event_id: &str, membership_id: &str) {
+        self.membership_snapshots
+            .push((event_id.to_owned(), membership_id.to_owned()));
+    }
+
     /// Attaches the invitation `invitation_id` as it now is to the recorded event `event_id`.
     pub async fn snapshot_invitation(
         &mut self,
@@ -405,7 +416,33 @@ impl AuditedTx {
     /// log and the events feed).
     async fn finish(self) -> Result<Vec<String>, AuditError> {
         let mut tx = self.tx;
-        let sequence = AuditedTx::write_events(tx.conn(), self.pending).await?;
+        let mut pending = self.pending;
+        if !self.membership_snapshots.is_empty() {
+            let mut ids: Vec<String> = self
+                .membership_snapshots
+                .iter()
+                .map(|(_, m)| m.clone())
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let snapshots: std::collections::HashMap<String, String> =
+                super::events::membership_snapshots(tx.conn(), &ids)
+                    .await?
+                    .into_iter()
+                    .filter_map(|(id, s)| Some((id, serde_json::to_string(&s).ok()?)))
+                    .collect();
+            let wanted: std::collections::HashMap<&str, &str> = self
+                .membership_snapshots
+                .iter()
+                .map(|(e, m)| (e.as_str(), m.as_str()))
+                .collect();
+            for row in &mut pending {
+                if let Some(s) = wanted.get(row.id.as_str()).and_then(|m| snapshots.get(*m)) {
+                    row.snapshot = Some(s.clone());
+                }
+            }
+        }
+        let sequence = AuditedTx::write_events(tx.conn(), pending).await?;
         tx.commit().await?;
         if sequence {
             self.db.sequenced().await;

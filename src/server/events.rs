@@ -132,7 +132,7 @@ pub enum Snapshot {
         inviter_user_id: Option<String>,
         accepted_user_id: Option<String>,
     },
-    /// A membership as the change that recorded the event left it (a removed one keeps its
+    /// A membership as the transaction that recorded the event left it (a removed one keeps its
     /// row, in the state `removed`).
     Membership {
         membership: MembershipSnapshot,
@@ -157,30 +157,35 @@ pub struct MembershipSnapshot {
     pub updated_at: i64,
 }
 
-/// The membership `id` of `organization_id` as it is now in this transaction, for its event's
-/// snapshot.
-pub async fn membership_snapshot(
+/// The memberships `ids` as they are now in this transaction, for their events' snapshots.
+pub async fn membership_snapshots(
     conn: &mut Conn,
-    organization_id: &crate::domain::ids::OrgId,
-    id: &crate::domain::ids::MembershipId,
-) -> Result<Option<Snapshot>, sqlx::Error> {
-    let row = super::db::memberships::get_member(conn, organization_id, id, super::db::Lock::Plain)
-        .await?;
-    Ok(row.map(|m| Snapshot::Membership {
-        membership: MembershipSnapshot {
-            id: m.id.into_string(),
-            organization_id: m.organization_id,
-            user_id: m.user_id.into_string(),
-            email: m.email,
-            first_name: m.first_name,
-            last_name: m.last_name,
-            role: m.role,
-            state: m.state,
-            directory_id: m.directory_id,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
-        },
-    }))
+    ids: &[String],
+) -> Result<Vec<(String, Snapshot)>, sqlx::Error> {
+    Ok(super::db::memberships::by_ids(conn, ids)
+        .await?
+        .into_iter()
+        .map(|m| {
+            (
+                m.id.to_string(),
+                Snapshot::Membership {
+                    membership: MembershipSnapshot {
+                        id: m.id.into_string(),
+                        organization_id: m.organization_id,
+                        user_id: m.user_id.into_string(),
+                        email: m.email,
+                        first_name: m.first_name,
+                        last_name: m.last_name,
+                        role: m.role,
+                        state: m.state,
+                        directory_id: m.directory_id,
+                        created_at: m.created_at,
+                        updated_at: m.updated_at,
+                    },
+                },
+            )
+        })
+        .collect())
 }
 
 /// The invitation `id` as it is now in this transaction, for its event's snapshot.

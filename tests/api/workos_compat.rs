@@ -895,6 +895,21 @@ async fn directory_sync_reads(d: Dialect) {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["id"], da.id.as_str());
+    // Writes too: the browser guard sees the path as the compatible API serves it.
+    let r = app
+        .api(
+            Method::POST,
+            "//organizations",
+            Some(json!({"name": "Slashes"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["name"], "Slashes");
+    let r = app
+        .api(Method::DELETE, "//sso//jwks/x", Some(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    assert!(is_json(&r), "{}", r.text());
 
     // Deleting the directory: 204 with Lanyard's semantics; then nothing of it is read.
     let r = app

@@ -154,6 +154,23 @@ pub async fn users_of(
     q.fetch_all(conn).await
 }
 
+/// Memberships by id, with their users (any state), at most a few hundred ids per statement.
+pub async fn by_ids(conn: &mut Conn, ids: &[String]) -> Result<Vec<MemberRow>, sqlx::Error> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "{MEMBER_SELECT} WHERE m.id IN ({})",
+            super::placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query_as(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
 /// The live membership of a user in an organization.
 pub async fn of_user(
     conn: &mut Conn,

@@ -328,7 +328,7 @@ async fn security_headers(State(state): State<AppState>, mut req: Request, next:
     };
     req.extensions_mut().insert(CspNonce(nonce.clone()));
     let path = req.uri().path();
-    let compat = state.config.workos_compat && workos::owns(path);
+    let compat = state.config.workos_compat && workos::serves(path);
     let is_browser_page = !path.starts_with("/api/v1/") && !path.starts_with("/scim/") && !compat;
     let mut resp = next.run(req).await;
     let form_action = resp
@@ -394,7 +394,7 @@ async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next) -> 
         || path == "/oauth2/token"
         || path == "/oauth2/userinfo"
         // The WorkOS-compatible API: the vendor's server with its API key, never a cookie.
-        || (state.config.workos_compat && workos::owns(path));
+        || (state.config.workos_compat && workos::serves(path));
     if safe || saml_acs || bearer_only {
         return next.run(req).await;
     }

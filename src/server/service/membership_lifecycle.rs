@@ -270,8 +270,8 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
     Ok(voided)
 }
 
-/// Records `kind` about the membership `m`, with the membership as this change left it (the
-/// event's snapshot: the row writes come first).
+/// Records `kind` about the membership `m`; its snapshot is the membership as the transaction
+/// leaves it (read at commit, one statement for all the transaction's membership events).
 async fn event(
     tx: &mut AuditedTx,
     org: &OrgId,
@@ -288,8 +288,6 @@ async fn event(
             metadata,
         )
         .await?;
-    if let Some(s) = crate::server::events::membership_snapshot(tx.conn(), org, m).await? {
-        tx.snapshot(&id, &s);
-    }
+    tx.snapshot_membership_at_commit(&id, m);
     Ok(())
 }

@@ -37,7 +37,8 @@ pub fn routes() -> Router<AppState> {
 
 /// `GET /sso/logout` (the browser, no API key: the token is the authority).
 pub fn open_routes() -> Router<AppState> {
-    Router::new().route("/sso/logout", get(logout))
+    // HEAD (a link checker, a prefetch) reads nothing and ends nothing: only the browser's GET.
+    Router::new().route("/sso/logout", get(logout).head(head))
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,6 +104,12 @@ async fn authorize(
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| invalid("profile_id", "profile_id is required: the profile's id"))?;
+    if raw.len() > 64 {
+        return Err(invalid(
+            "profile_id",
+            "profile_id is too long: send the profile's id (user_…)",
+        ));
+    }
     let not_found = || {
         RestError::new(
             StatusCode::NOT_FOUND,
@@ -159,8 +166,18 @@ struct LogoutQuery {
     token: Option<String>,
 }
 
+/// `HEAD /sso/logout`: nothing happens.
+async fn head() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [(header::CACHE_CONTROL, "no-store")],
+    )
+        .into_response()
+}
+
 /// `GET /sso/logout?token=…`: ends the session and sends the browser to the IdP's logout (or
-/// straight to the return address when the IdP cannot be asked).
+/// straight to the return address when the IdP cannot be asked). While the token lasts, every
+/// use goes to the IdP: an earlier fetch of the link must not leave the person signed in there.
 async fn logout(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -192,7 +209,7 @@ async fn logout(
         id: key.id,
         name: key.name,
     };
-    let start = sso::start_logout(
+    let start = sso::logout_at_idp(
         &state,
         &actor,
         &ctx,

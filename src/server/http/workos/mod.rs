@@ -101,6 +101,22 @@ pub fn owns(path: &str) -> bool {
     })
 }
 
+/// Whether a request path is this layer's once runs of `/` are made one, as [`dispatch`]
+/// serves it (an SDK whose base URL ends in `/` asks for `//organizations`). The guards that
+/// run before [`dispatch`] decide with this.
+pub fn serves(path: &str) -> bool {
+    if !path.contains("//") {
+        return owns(path);
+    }
+    let mut collapsed = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && collapsed.ends_with('/')) {
+            collapsed.push(c);
+        }
+    }
+    owns(&collapsed)
+}
+
 /// The compatibility routes, with their state: [`dispatch`] hands them every request under
 /// [`PREFIXES`].
 pub fn router(state: AppState) -> Router {

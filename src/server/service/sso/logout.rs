@@ -92,12 +92,36 @@ pub struct LogoutStart {
     pub reason: Option<String>,
 }
 
-/// Ends an SSO session for the vendor and gives the URL that ends it at the IdP.
+/// Ends an SSO session for the vendor and gives the URL that ends it at the IdP. A session that
+/// already ended answers `return_to` (`idp_logout` false, with the reason).
 pub async fn start_logout(
     state: &AppState,
     actor: &Actor,
     ctx: &RequestContext,
     input: LogoutRequest,
+) -> Result<LogoutStart, AppError> {
+    logout_session(state, actor, ctx, input, false).await
+}
+
+/// As [`start_logout`], but a session that already ended still sends the browser to the IdP's
+/// logout (WorkOS's `GET /sso/logout`: an earlier fetch of the link, by a mail scanner or a
+/// double click, must not leave the person signed in at the IdP). Asking the IdP again is
+/// harmless; the session ends, and is reported, once.
+pub async fn logout_at_idp(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    input: LogoutRequest,
+) -> Result<LogoutStart, AppError> {
+    logout_session(state, actor, ctx, input, true).await
+}
+
+async fn logout_session(
+    state: &AppState,
+    actor: &Actor,
+    ctx: &RequestContext,
+    input: LogoutRequest,
+    idp_even_if_ended: bool,
 ) -> Result<LogoutStart, AppError> {
     let return_to = input.return_to.trim().to_owned();
     if return_to.is_empty() || !redirect_allowed(state, &return_to).await? {
@@ -121,7 +145,7 @@ pub async fn start_logout(
         url,
         reason,
     };
-    if let Some(at) = session.ended_at {
+    if let Some(at) = session.ended_at.filter(|_| !idp_even_if_ended) {
         let by = session.ended_by.as_deref().unwrap_or("vendor");
         return Ok(answer(
             return_to,
@@ -150,7 +174,9 @@ pub async fn start_logout(
         }
         Some(r) => oidc_logout_url(state, r, &relay_state).await,
     };
-    end_sessions(state, actor, ctx, std::slice::from_ref(&session), "vendor").await?;
+    if session.ended_at.is_none() {
+        end_sessions(state, actor, ctx, std::slice::from_ref(&session), "vendor").await?;
+    }
     match idp {
         Ok((url, request_id)) => {
             let pending = db::sso_sessions::PendingLogoutRow {

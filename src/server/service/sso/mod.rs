@@ -23,7 +23,8 @@ pub use authorize::{authorize, begin_invite, begin_test};
 pub(crate) use callback::record_failure;
 pub use callback::{callback, last_test};
 pub use logout::{
-    oidc_logout_return, purge_sessions, saml_slo, start_logout, LogoutRequest, LogoutStart,
+    logout_at_idp, oidc_logout_return, purge_sessions, saml_slo, start_logout, LogoutRequest,
+    LogoutStart,
 };
 pub(crate) use redirect_uris::check_redirect_uri;
 pub use redirect_uris::{add_redirect_uri, list_redirect_uris, remove_redirect_uri, RedirectUri};
