@@ -15,7 +15,7 @@ const supported = {
   'GET /organization_domains/{id}': 'a lapsed claim (record gone past the grace period) is `unverified`; `verification_prefix` is the TXT record name, `verification_token` its value',
   'DELETE /organization_domains/{id}': '',
   'POST /organization_domains/{id}/verify': 'checks DNS now; answers 201 (as WorkOS documents it) with the state after the check, whatever the outcome',
-  'POST /sso/token': 'form (Node) or JSON (Python); the API key as `client_secret` or `Authorization: Bearer`; the one-time code (60 s) for the profile and a 10-minute access token (`lanyard_sat_…`, stored hashed); OAuth-style errors (`invalid_client`, `invalid_grant`, `unsupported_grant_type`); no PKCE public clients',
+  'POST /sso/token': 'form (Node) or JSON (Python); the API key as `client_secret` or `Authorization: Bearer`; the one-time code (60 s) for the profile and a 10-minute access token (`lanyard_sat_…`, stored hashed; a code presented a second time revokes the token it gave, RFC 6749 §4.1.2); OAuth-style errors (`invalid_client`, `invalid_grant`, `unsupported_grant_type`); no PKCE public clients',
   'GET /sso/profile': 'the access token only (never an API key); reads nothing once the member is suspended or removed, or the organization deleted',
   'GET /connections': 'every organization\'s, newest first; `organization_id`, `connection_type`, `domain` (verified by the organization) and `search` filters',
   'GET /connections/{id}': '`status` is `linked` when active; `domains` are the organization\'s verified domains',

@@ -42,9 +42,10 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
     .await;
     let op = TestOp::start();
     let (org, conn) = org_with_connection(&app, &op, "Acme", Some("acme.test")).await;
-    // Three sign-ins as WorkOS's getAuthorizationUrl writes them (client_id, response_type).
+    // Three sign-ins as WorkOS's getAuthorizationUrl writes them (client_id, response_type),
+    // then the same three people again (codes 3..6, redeemed below without an SDK).
     let mut codes = Vec::new();
-    for i in 0..3 {
+    for i in [0, 1, 2, 0, 1, 2] {
         op.next_account(json!({"sub": format!("okta-{i}"), "email": format!("user{i}@acme.test"), "given_name": "Dana", "family_name": "Lee", "groups": ["Engineering"]}))
             .await;
         let back = sign_in(
@@ -135,6 +136,51 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
     assert_eq!(r["reused"], "BadRequestError");
     assert_eq!(r["bad_token"], "AuthenticationError");
 
+    // Each SDK presented its code a second time: the token that code gave is revoked
+    // (RFC 6749 §4.1.2).
+    let read = |token: String| {
+        let app = &app;
+        async move {
+            app.send(
+                axum::http::Request::get("/sso/profile")
+                    .header("authorization", format!("bearer {token}"))
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .status
+        }
+    };
+    let token = |v: &Value, k: &str| v[k].as_str().unwrap().to_owned();
+    use axum::http::StatusCode as S;
+    for t in [
+        token(&node[0], "accessToken"),
+        token(&node[1], "accessToken"),
+        token(r_py, "access_token"),
+    ] {
+        assert_eq!(read(t).await, S::UNAUTHORIZED, "revoked by the reuse");
+    }
+    // Fresh tokens for the same three people, redeemed once each (the third with the second key).
+    let redeem = |code: String, key: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .send(
+                    axum::http::Request::post("/sso/token")
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(axum::body::Body::from(format!(
+                            "grant_type=authorization_code&client_id=client_123&client_secret={key}&code={code}"
+                        )))
+                        .unwrap(),
+                )
+                .await;
+            assert_eq!(r.status, S::OK, "{}", r.text());
+            r.json()["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let t0 = redeem(codes[3].clone(), app.key.clone()).await;
+    let t1 = redeem(codes[4].clone(), app.key.clone()).await;
+    let t2 = redeem(codes[5].clone(), second_key.clone()).await;
     // A member suspended after the sign-in: the access token reads nothing any more.
     let members = app
         .api(
@@ -161,22 +207,7 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
         )
         .await;
     assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text());
-    let read = |token: String| {
-        let app = &app;
-        async move {
-            app.send(
-                axum::http::Request::get("/sso/profile")
-                    .header("authorization", format!("bearer {token}"))
-                    .body(axum::body::Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .status
-        }
-    };
-    let token = |v: &Value, k: &str| v[k].as_str().unwrap().to_owned();
-    use axum::http::StatusCode as S;
-    assert_eq!(read(token(&node[0], "accessToken")).await, S::UNAUTHORIZED);
+    assert_eq!(read(t0.clone()).await, S::UNAUTHORIZED);
     // Re-activated, the member does not get the old token back.
     let r = app
         .api(
@@ -186,11 +217,11 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
         )
         .await;
     assert_eq!(r.status, S::OK, "{}", r.text());
-    assert_eq!(read(token(&node[0], "accessToken")).await, S::UNAUTHORIZED);
+    assert_eq!(read(t0.clone()).await, S::UNAUTHORIZED);
     // The others' tokens still read their profiles, until the API key that redeemed the code
     // is revoked, or the connection is switched off.
-    assert_eq!(read(token(&node[1], "accessToken")).await, S::OK);
-    assert_eq!(read(token(r_py, "access_token")).await, S::OK);
+    assert_eq!(read(t1.clone()).await, S::OK);
+    assert_eq!(read(t2.clone()).await, S::OK);
     lanyard::server::service::api_keys::revoke(
         &app.state.db,
         &lanyard::server::audit::Actor::operator(),
@@ -200,8 +231,8 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
     )
     .await
     .unwrap();
-    assert_eq!(read(token(r_py, "access_token")).await, S::UNAUTHORIZED);
-    assert_eq!(read(token(&node[1], "accessToken")).await, S::OK);
+    assert_eq!(read(t2.clone()).await, S::UNAUTHORIZED);
+    assert_eq!(read(t1.clone()).await, S::OK);
     let r = app
         .api(
             axum::http::Method::PATCH,
@@ -210,7 +241,7 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
         )
         .await;
     assert_eq!(r.status, S::OK, "{}", r.text());
-    assert_eq!(read(token(&node[1], "accessToken")).await, S::UNAUTHORIZED);
+    assert_eq!(read(t1).await, S::UNAUTHORIZED);
 
     // The connection's events as each SDK reads them (deserialized by its own event code).
     let r = app

@@ -313,6 +313,8 @@ pub struct AccessToken<'a> {
     pub connection_id: &'a str,
     /// The API key that redeemed the code: revoking it ends the token.
     pub api_key_id: &'a str,
+    /// The hash of the code it was issued for: a second redemption of the code revokes it.
+    pub code_hash: &'a str,
     /// WorkOS's `Profile`, as JSON.
     pub profile: &'a str,
     pub created_at: i64,
@@ -322,8 +324,8 @@ pub struct AccessToken<'a> {
 /// Stores an access token (hashed) with the profile it shows.
 pub async fn insert_access_token(conn: &mut Conn, t: &AccessToken<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sso_access_tokens (token_hash, organization_id, membership_id, connection_id, api_key_id, profile, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO sso_access_tokens (token_hash, organization_id, membership_id, connection_id, api_key_id, profile, created_at, expires_at, code_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(t.token_hash)
     .bind(t.organization_id)
@@ -333,9 +335,21 @@ pub async fn insert_access_token(conn: &mut Conn, t: &AccessToken<'_>) -> Result
     .bind(t.profile)
     .bind(t.created_at)
     .bind(t.expires_at)
+    .bind(t.code_hash)
     .execute(conn)
     .await
     .map(|_| ())
+}
+
+/// Revokes (deletes) the access tokens issued for the code `code_hash`; answers how many.
+pub async fn revoke_tokens_of_code(conn: &mut Conn, code_hash: &str) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM sso_access_tokens WHERE code_hash = $1")
+            .bind(code_hash)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
 }
 
 /// The profile of a live access token: unexpired, its organization live, its member active, its

@@ -196,20 +196,43 @@ async fn token(
     };
     let result = match sso::exchange_code(&state, code, None).await {
         Ok(r) => r,
-        Err(AppError::Invalid(e)) => return oauth_error("invalid_grant", &e.message),
+        Err(AppError::Invalid(e)) => {
+            // A code presented again may have been stolen: what it gave is revoked too
+            // (RFC 6749 §4.1.2).
+            if let Err(e) = revoke_tokens_of_code(&state, code).await {
+                return RestError::from(e).into_response();
+            }
+            return oauth_error("invalid_grant", &e.message);
+        }
         Err(e) => return RestError::from(e).into_response(),
     };
-    match issue(&state, &result, &principal.key_id, now).await {
+    match issue(&state, &result, &principal.key_id, &hash_secret(code), now).await {
         Ok(v) => Json(v).into_response(),
         Err(e) => RestError::from(e).into_response(),
     }
 }
 
-/// Renders the profile, stores an access token for it and answers both.
+/// Revokes the access tokens issued for `code`.
+async fn revoke_tokens_of_code(state: &AppState, code: &str) -> Result<(), AppError> {
+    let mut tx = state.db.write().await?;
+    let revoked = db::sign_in::revoke_tokens_of_code(tx.conn(), &hash_secret(code)).await?;
+    tx.commit().await?;
+    if revoked > 0 {
+        tracing::warn!(
+            revoked,
+            "a used code was presented again: the access tokens it gave are revoked"
+        );
+    }
+    Ok(())
+}
+
+/// Renders the profile, stores an access token for it (issued for the code `code_hash`) and
+/// answers both.
 async fn issue(
     state: &AppState,
     result: &sso::SignInResult,
     api_key_id: &str,
+    code_hash: &str,
     now: i64,
 ) -> Result<Value, AppError> {
     let p = &result.profile;
@@ -238,6 +261,7 @@ async fn issue(
             membership_id: result.membership["id"].as_str().unwrap_or_default(),
             connection_id: connection,
             api_key_id,
+            code_hash,
             profile: &profile_text,
             created_at: now,
             expires_at: now + ACCESS_TOKEN_TTL_MS,
