@@ -2460,6 +2460,57 @@ async fn audit_log_exports(d: Dialect) {
     assert_ne!(fresh, url);
     let r = app.browser_get(&fresh[ORIGIN.len()..], None).await;
     assert_eq!(r.status, StatusCode::OK);
+    // A link read with a key revoked since opens nothing; naming another key breaks the seal.
+    {
+        use lanyard::server::audit::{Actor, RequestContext};
+        use lanyard::server::service::api_keys;
+        let now = app.state.clock.now();
+        let (info, key) = api_keys::create(
+            &app.state.db,
+            &Actor::operator(),
+            &RequestContext::default(),
+            "exports",
+            now,
+        )
+        .await
+        .unwrap();
+        let r = app
+            .send(
+                Request::get(format!("/audit_logs/exports/{id}"))
+                    .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        let theirs = r.json()["url"].as_str().unwrap()[ORIGIN.len()..].to_owned();
+        let other_key = crate::helpers::param(&url::Url::parse(fresh).unwrap(), "key").unwrap();
+        let swapped = theirs.replace(&format!("key={}", info.id), &format!("key={other_key}"));
+        assert_ne!(swapped, theirs);
+        assert_eq!(
+            app.browser_get(&swapped, None).await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(app.browser_get(&theirs, None).await.status, StatusCode::OK);
+        api_keys::revoke(
+            &app.state.db,
+            &Actor::operator(),
+            &RequestContext::default(),
+            &info.id,
+            now,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            app.browser_get(&theirs, None).await.status,
+            StatusCode::FORBIDDEN,
+            "the key that read it was revoked"
+        );
+        assert_eq!(
+            app.browser_get(&fresh[ORIGIN.len()..], None).await.status,
+            StatusCode::OK,
+            "other keys' links still work"
+        );
+    }
     // Everything in the range when nothing filters; the export is audited.
     let r = app
         .api(Method::POST, "/audit_logs/exports", Some(json!({"organization_id": acme, "range_start": iso(now - 60_000), "range_end": iso(now + 60_000)})))

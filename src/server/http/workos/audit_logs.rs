@@ -39,29 +39,30 @@ const LINK_MS: i64 = 10 * 60 * 1000;
 
 /// WorkOS's `AuditLogExport`: always `ready` (the CSV is streamed when the link is fetched), with
 /// a fresh link on every read.
-fn render_export(state: &AppState, r: &ExportRow) -> Value {
+fn render_export(state: &AppState, r: &ExportRow, key_id: &str) -> Value {
     let expires = state.clock.now() + LINK_MS;
     json!({
         "object": "audit_log_export",
         "id": r.id,
         "state": "ready",
         "url": format!(
-            "{}/audit_logs/exports/{}/download?expires={expires}&signature={}",
+            "{}/audit_logs/exports/{}/download?expires={expires}&key={key_id}&signature={}",
             state.config.base_url(),
             r.id,
-            link_signature(state, &r.id, expires)
+            link_signature(state, &r.id, expires, key_id)
         ),
         "created_at": rfc3339(r.created_at),
         "updated_at": rfc3339(r.created_at),
     })
 }
 
-/// HMAC-SHA256 of the export id and the expiry, keyed with the deployment's secret key.
-fn link_signature(state: &AppState, id: &str, expires: i64) -> String {
+/// HMAC-SHA256 of the export id, the expiry and the API key that read the export, keyed with
+/// the deployment's secret key (revoking the key voids its links).
+fn link_signature(state: &AppState, id: &str, expires: i64, key_id: &str) -> String {
     use hmac::{Hmac, Mac};
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&state.config.secret_key)
         .expect("HMAC takes any key length");
-    mac.update(format!("audit_log_export\n{id}\n{expires}").as_bytes());
+    mac.update(format!("audit_log_export\n{id}\n{expires}\n{key_id}").as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
 
@@ -139,7 +140,7 @@ async fn create_export(
     let row = audit_log::create_export(&state, &p.actor(), &ctx, &org, (start, end), &keep).await?;
     Ok((
         axum::http::StatusCode::CREATED,
-        Json(render_export(&state, &row)),
+        Json(render_export(&state, &row, &p.key_id)),
     )
         .into_response())
 }
@@ -155,15 +156,17 @@ async fn load_export(state: &AppState, id: &AuditLogExportId) -> Result<ExportRo
 /// `GET /audit_logs/exports/{id}`: the export with a fresh 10-minute link.
 async fn get_export(
     State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
     ApiPath(id): ApiPath<AuditLogExportId>,
 ) -> ApiResult<Json<Value>> {
     let row = load_export(&state, &id).await?;
-    Ok(Json(render_export(&state, &row)))
+    Ok(Json(render_export(&state, &row, &p.key_id)))
 }
 
 #[derive(Debug, serde::Deserialize)]
 struct LinkQuery {
     expires: Option<i64>,
+    key: Option<String>,
     signature: Option<String>,
 }
 
@@ -181,13 +184,28 @@ async fn download(
         )
     };
     let link: LinkQuery = q.parse()?;
-    let (Some(expires), Some(signature)) = (link.expires, link.signature) else {
+    let (Some(expires), Some(key), Some(signature)) = (link.expires, link.key, link.signature)
+    else {
         return Err(refused());
     };
     let id = AuditLogExportId::parse(&raw).ok_or_else(refused)?;
     if expires < state.clock.now()
-        || !crate::server::crypto::ct_eq(&signature, &link_signature(&state, id.as_str(), expires))
+        || !crate::server::crypto::ct_eq(
+            &signature,
+            &link_signature(&state, id.as_str(), expires, &key),
+        )
     {
+        return Err(refused());
+    }
+    // The key that read the export must still be live.
+    let live = {
+        let mut conn = state.db.pool.acquire().await.map_err(AppError::from)?;
+        crate::server::db::api_keys::live_by_id(&mut conn, &key)
+            .await
+            .map_err(AppError::from)?
+            .is_some()
+    };
+    if !live {
         return Err(refused());
     }
     // Each download reads the whole range: a leaked link fetched many times at once must not
