@@ -93,7 +93,9 @@ API key (\`lanyard_sk_…\`) where the WorkOS key was.
 - **Shapes** are WorkOS's: \`object\` on every resource, timestamps as ISO 8601 strings with
   milliseconds, lists as \`{object: "list", data, list_metadata: {before, after}}\`.
 - **Lists**: \`limit\` 1–100 (default 10), \`order\` \`desc\` (default), \`asc\` or \`normal\`,
-  \`before\`/\`after\` by object id; array filters comma-joined (\`domains=a.com,b.com\`).
+  \`before\`/\`after\` by object id; array filters comma-joined (\`domains=a.com,b.com\`); a filter that narrows a list to one
+  organization, directory, user or group (\`organization_id\`, \`directory\`, \`user\`, \`group\`, …)
+  sent empty or as \`organization_id[]\` is 422 naming it, never read as "all of them".
 - **Errors**: \`{code, message}\`, plus \`errors: [{field, code, message}]\` on 422; never a
   top-level \`error\` key (the Node SDK would raise \`OauthException\`). 404 \`entity_not_found\`,
   401 \`unauthorized\`, 429 \`rate_limit_exceeded\` with \`Retry-After\`, a taken \`external_id\`

@@ -201,6 +201,28 @@ async fn errors_have_workos_shape(d: Dialect) {
     let r = app.api(Method::GET, "/organizations?limit=101", None).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["errors"][0]["field"], "limit");
+    // A scoping filter sent empty or as an array is refused, never read as "every organization".
+    for (q, field) in [
+        ("/events?organization_id=", "organization_id"),
+        ("/events?organization_id=%20", "organization_id"),
+        ("/events?organization_id[]=org_1", "organization_id"),
+        ("/directories?organization_id=", "organization_id"),
+        ("/connections?organization_id=", "organization_id"),
+        ("/directory_users?directory=", "directory"),
+        (
+            "/user_management/organization_memberships?user_id=",
+            "user_id",
+        ),
+    ] {
+        let r = app.api(Method::GET, q, None).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{q}: {}",
+            r.text()
+        );
+        assert_eq!(r.json()["errors"][0]["field"], field, "{q}");
+    }
     // Lanyard's own API keeps its envelope.
     let r = app
         .api(

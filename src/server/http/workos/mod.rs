@@ -517,8 +517,22 @@ impl<S: Send + Sync> FromRequestParts<S> for RawQuery {
     }
 }
 
+/// The filters that narrow a list to one organization, directory, user or group. One sent
+/// empty, or in an array form the list does not read, would otherwise be ignored and the list
+/// would show every organization's: refused instead (fail closed).
+const SCOPES: &[&str] = &[
+    "organization_id",
+    "user_id",
+    "directory",
+    "directory_id",
+    "user",
+    "group",
+    "connection_id",
+];
+
 impl RawQuery {
-    /// Parses the query into `T`, refusing NUL characters.
+    /// Parses the query into `T`, refusing NUL characters and empty or array-form scoping
+    /// filters ([`SCOPES`]).
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, RestError> {
         if url::form_urlencoded::parse(self.0.as_bytes())
             .any(|(k, v)| k.contains('\0') || v.contains('\0'))
@@ -528,6 +542,23 @@ impl RawQuery {
                 "invalid_query",
                 "a query parameter must not contain NUL characters",
             ));
+        }
+        for (k, v) in url::form_urlencoded::parse(self.0.as_bytes()) {
+            let name = k.strip_suffix("[]").unwrap_or(&k);
+            if let Some(scope) = SCOPES.iter().find(|s| **s == name) {
+                if k.ends_with("[]") {
+                    return Err(invalid(
+                        *scope,
+                        format!("send {scope} once, as {scope}=<id>: this list reads one"),
+                    ));
+                }
+                if v.trim().is_empty() {
+                    return Err(invalid(
+                        *scope,
+                        format!("{scope} is empty: send an id, or leave it out to list everything"),
+                    ));
+                }
+            }
         }
         serde_urlencoded::from_str(&self.0).map_err(|e| {
             RestError::new(
