@@ -8,7 +8,7 @@ const supported = {
   'GET /organizations': 'newest first by default; `domains` (any state) and `search` (name, case-insensitive) filters',
   'POST /organizations': '`domain_data` (`verified` = vouched for by the vendor, `pending` = proved by DNS) and legacy `domains` are written in the same transaction as the organization; a domain verified by another organization refuses the whole create (409 `domain_claimed`). `allow_profiles_outside_organization: true` → 422',
   'GET /organizations/{id}': 'domains inline',
-  'PUT /organizations/{id}': 'partial; `domain_data` makes the claims exactly that set; `metadata: null` clears; `stripe_customer_id` → 422 (Lanyard keeps no billing data)',
+  'PUT /organizations/{id}': 'partial; `domain_data` makes the claims exactly that set (a claim listed again as `verified` that is not verified yet becomes vendor-verified, unless another organization verified the domain: 409; one listed as `pending` that is verified stays verified); `metadata: null` clears; `stripe_customer_id` → 422 (Lanyard keeps no billing data)',
   'DELETE /organizations/{id}': 'soft delete: the audit trail stays',
   'GET /organizations/external_id/{external_id}': '',
   'POST /organization_domains': 'a pending claim, proved by a DNS TXT record',

@@ -408,6 +408,49 @@ async fn pagination_and_domains(d: Dialect) {
     assert_eq!(now, ["acme-eu.example", "acme-us.example"]);
     let audit = app.audit_actions(id).await;
     assert!(audit.iter().any(|a| a == "domain.deleted"), "{audit:?}");
+    // Listed again as verified, a pending claim becomes verified by the vendor (once); listed
+    // as pending, a verified one stays verified.
+    for _ in 0..2 {
+        let r = app
+            .api(Method::PUT, &format!("/organizations/{id}"), Some(json!({"domain_data": [{"domain": "acme-eu.example", "state": "verified"}, {"domain": "acme-us.example", "state": "pending"}]})))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let states: Vec<(String, String)> = r.json()["domains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["domain"].as_str().unwrap().to_owned(),
+                    d["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert!(
+            states.contains(&("acme-eu.example".into(), "verified".into())),
+            "{states:?}"
+        );
+        assert!(states.contains(&("acme-us.example".into(), "pending".into())));
+    }
+    let verified = app
+        .audit_actions(id)
+        .await
+        .iter()
+        .filter(|a| *a == "domain.verified")
+        .count();
+    assert_eq!(
+        verified, 2,
+        "acme.example at creation, acme-eu.example once"
+    );
+    // A domain another organization verified is not vouched for here.
+    let r = app
+        .api(Method::POST, "/organizations", Some(json!({"name": "Other", "domain_data": [{"domain": "acme-us.example", "state": "verified"}]})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = app
+        .api(Method::PUT, &format!("/organizations/{id}"), Some(json!({"domain_data": [{"domain": "acme-eu.example", "state": "verified"}, {"domain": "acme-us.example", "state": "verified"}]})))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
     // Unsupported options are refused by name.
     let r = app
         .api(

@@ -256,6 +256,58 @@ pub(crate) async fn add_in(
     Ok(row)
 }
 
+/// The vendor vouches for a claim the organization already has that is not verified (pending,
+/// failed or lapsed): it becomes verified by the vendor, with `domain.verified`. Refused, as a
+/// new claim is, when another organization verified the domain.
+pub(crate) async fn vendor_verify_in(
+    tx: &mut AuditedTx,
+    organization_id: &OrgId,
+    mut row: DomainRow,
+) -> Result<DomainRow, AppError> {
+    let now = tx.now();
+    let name = DomainName::parse(&row.domain).map_err(|e| AppError::Internal(e.message))?;
+    if verified_elsewhere(tx.conn(), organization_id, &name).await? {
+        return Err(AppError::Conflict {
+            code: "domain_claimed",
+            message: CLAIMED_ELSEWHERE.into(),
+            field: Some("domain"),
+        });
+    }
+    row.state = DomainState::Verified.as_str().into();
+    row.verified_by = Some(DomainVerifier::Vendor.as_str().to_owned());
+    row.verified_at = Some(now);
+    row.missing_since = None;
+    row.check_failures = 0;
+    // Vendor-verified domains have no record to re-prove.
+    row.next_check_at = None;
+    row.updated_at = now;
+    match db::domains::update(tx.conn(), organization_id, &row).await {
+        Err(e) if db::is_unique_violation(&e) && verified_by_another(&e) => {
+            return Err(AppError::Conflict {
+                code: "domain_claimed",
+                message: CLAIMED_ELSEWHERE.into(),
+                field: Some("domain"),
+            })
+        }
+        r => r?,
+    };
+    let verified = tx
+        .record(
+            Some(organization_id),
+            EventType::DomainVerified,
+            vec![Target::new(TargetKind::Domain, &row.id, Some(&row.domain))],
+            serde_json::json!({ "domain": row.domain, "verified_by": DomainVerifier::Vendor }),
+        )
+        .await?;
+    tx.snapshot(
+        &verified,
+        &Snapshot::Domain {
+            domain: row.clone(),
+        },
+    );
+    Ok(row)
+}
+
 /// Lists an organization's claims.
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(state: &AppState, organization_id: &OrgId) -> Result<Vec<Domain>, AppError> {

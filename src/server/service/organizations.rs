@@ -1,5 +1,6 @@
 //! Organizations: the tenants of the vendor's product.
 
+use crate::domain::domain_state::DomainState;
 use crate::domain::event_type::EventType;
 use crate::domain::target::TargetKind;
 use serde::{Deserialize, Serialize};
@@ -338,10 +339,20 @@ pub async fn update_with_domains(
             }
         }
         for w in wanted {
-            if !current.iter().any(|c| c.domain == w.name.as_str()) {
-                super::domains::add_in(&mut tx, id, &w.name, w.verified, false)
-                    .await
-                    .map_err(|e| name_the_domain(e, w.name.as_str()))?;
+            match current.iter().find(|c| c.domain == w.name.as_str()) {
+                None => {
+                    super::domains::add_in(&mut tx, id, &w.name, w.verified, false)
+                        .await
+                        .map_err(|e| name_the_domain(e, w.name.as_str()))?;
+                }
+                // Listed again as verified: the vendor now vouches for a claim not verified yet.
+                Some(c) if w.verified && c.state != DomainState::Verified.as_str() => {
+                    super::domains::vendor_verify_in(&mut tx, id, c.clone())
+                        .await
+                        .map_err(|e| name_the_domain(e, w.name.as_str()))?;
+                }
+                // Listed as pending when it is verified: kept (a proof is not taken back).
+                Some(_) => {}
             }
         }
     }
