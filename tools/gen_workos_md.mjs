@@ -15,7 +15,7 @@ const supported = {
   'GET /organization_domains/{id}': 'a lapsed claim (record gone past the grace period) is `unverified`; `verification_prefix` is the TXT record name, `verification_token` its value',
   'DELETE /organization_domains/{id}': '',
   'POST /organization_domains/{id}/verify': 'checks DNS now; answers 201 (as WorkOS documents it) with the state after the check, whatever the outcome',
-  'POST /sso/token': 'form (Node) or JSON (Python); the API key as `client_secret` or `Authorization: Bearer`; the one-time code (60 s) for the profile and a 10-minute access token (`lanyard_sat_…`, stored hashed; a code presented a second time revokes the token it gave, RFC 6749 §4.1.2); OAuth-style errors (`invalid_client`, `invalid_grant`, `unsupported_grant_type`); no PKCE public clients',
+  'POST /sso/token': 'form (Node) or JSON (Python); the API key as `client_secret` or `Authorization: Bearer`; the one-time code (60 s) for the profile and a 10-minute access token (`lanyard_sat_…`, stored hashed; a code presented a second time revokes the token it gave, RFC 6749 §4.1.2, also when presented without a live key); OAuth-style errors (`invalid_client`, `invalid_grant`, `unsupported_grant_type`); no PKCE public clients',
   'GET /sso/profile': 'the access token only (never an API key); reads nothing once the member is suspended or removed, or the organization deleted',
   'GET /connections': 'every organization\'s, newest first; `organization_id`, `connection_type`, `domain` (verified by the organization) and `search` filters',
   'GET /connections/{id}': '`status` is `linked` when active; `domains` are the organization\'s verified domains',
@@ -51,7 +51,7 @@ const supported = {
   'POST /audit_logs/exports': '`range_start`/`range_end` (ISO 8601, required), `actions` (Lanyard\'s actions or the vendor\'s own names), `actor_names` (and the deprecated `actors`), `actor_ids`, `targets` (target types); `ready` at once: `url` is a signed link (HMAC of the export, its expiry and the API key that read it, with the deployment key; revoking that key voids the link) that works 10 minutes without the API key and streams Lanyard\'s CSV of the organization\'s trail (Lanyard\'s columns, the vendor\'s events with their `vendor:` names); creating one is audited (`audit.exported`)',
   'GET /audit_logs/exports/{auditLogExportId}': 'the same export with a fresh 10-minute link',
   'POST /sso/logout/authorize': '`profile_id` is the profile\'s `id`: the newest SSO session of that person still open is the one logged out (404 when none; a person signed in on two devices cannot be told apart by a profile id: the newest is named, and the IdP ends whichever browser follows the link); Lanyard adds an optional `return_to` (allow-listed; without it the first allow-listed redirect URI, as for an IdP-initiated sign-in). `logout_token` is not stored: an HMAC-sealed session, return address, API key and expiry, good for 5 minutes and void once the key is revoked. SAML connections work too (WorkOS: OIDC only)',
-  'GET /sso/logout': 'a 302 to the IdP\'s logout (SAML LogoutRequest signed by Lanyard, or the OIDC `end_session_endpoint`), or to the return address when the IdP cannot be asked; the session ends here, once; while the token lasts every use still goes to the IdP (a link scanner or a double click must not leave the person signed in there); `HEAD` does nothing (204); a changed, expired or revoked token is a JSON 404',
+  'GET /sso/logout': 'a 302 to the IdP\'s logout (SAML LogoutRequest signed by Lanyard, or the OIDC `end_session_endpoint`), or to the return address when the IdP cannot be asked; the session ends here, once; while the token lasts every use still goes to the IdP (a link scanner or a double click must not leave the person signed in there), at most five trips waiting at a time, then straight to the return address; `HEAD` does nothing (204); a changed, expired or revoked token is a JSON 404',
   'GET /organizations/{id}/audit_logs_retention': 'Lanyard\'s `audit_retention_days`',
   'PUT /organizations/{id}/audit_logs_retention': '`retention_period_in_days` (or `retention_period`, as Node SDK 12 sends it), 1 to 3650 (WorkOS offers 30 or 365); older events are purged with a checkpoint, so the chain still verifies',
 };
@@ -95,7 +95,8 @@ API key (\`lanyard_sk_…\`) where the WorkOS key was.
 - **Lists**: \`limit\` 1–100 (default 10), \`order\` \`desc\` (default), \`asc\` or \`normal\`,
   \`before\`/\`after\` by object id; array filters comma-joined (\`domains=a.com,b.com\`); a filter that narrows a list to one
   organization, directory, user or group (\`organization_id\`, \`directory\`, \`user\`, \`group\`, …)
-  sent empty or as \`organization_id[]\` is 422 naming it, never read as "all of them".
+  sent empty, in any bracket form (\`organization_id[]\`, \`organization_id[0]\`) or in another case is 422 naming it (so are an empty
+  \`domain\`/\`domains\`), never read as "all of them".
 - **Errors**: \`{code, message}\`, plus \`errors: [{field, code, message}]\` on 422; never a
   top-level \`error\` key (the Node SDK would raise \`OauthException\`). 404 \`entity_not_found\`,
   401 \`unauthorized\`, 429 \`rate_limit_exceeded\` with \`Retry-After\`, a taken \`external_id\`

@@ -577,6 +577,18 @@ async fn workos_logout_goes_through_the_op(d: Dialect) {
         "{again}"
     );
     assert_eq!(logouts(&app, &org).await.len(), 1);
+    // Used again and again: a few trips to the IdP wait at a time, then the browser only returns.
+    let mut to_idp = 0;
+    for _ in 0..10 {
+        let r = app.browser_get(path, None).await;
+        if r.header("location").as_deref() != Some(VENDOR_CB) {
+            to_idp += 1;
+        }
+    }
+    assert_eq!(
+        to_idp, 4,
+        "at most five logouts wait for the OP (one from the use above)"
+    );
     // No open session left for the profile.
     let r = app
         .api(Method::POST, A, Some(json!({"profile_id": profile_id})))

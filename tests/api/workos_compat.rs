@@ -213,6 +213,16 @@ async fn errors_have_workos_shape(d: Dialect) {
             "/user_management/organization_memberships?user_id=",
             "user_id",
         ),
+        ("/connections?organization_id[0]=org_1", "organization_id"),
+        (
+            "/directories?organization_id%5B0%5D=org_1",
+            "organization_id",
+        ),
+        ("/events?Organization_Id=org_1", "organization_id"),
+        ("/connections?domain=", "domain"),
+        ("/directories?domain=%20", "domain"),
+        ("/organizations?domains=", "domains"),
+        ("/organizations?domains=%2C", "domains"),
     ] {
         let r = app.api(Method::GET, q, None).await;
         assert_eq!(
@@ -500,6 +510,40 @@ async fn racing_claims_of_one_domain(d: Dialect) {
         .await
         .json();
     assert_eq!(all["data"].as_array().unwrap().len(), 1);
+    // One organization vouching for its own pending claim eight times at once: verified once,
+    // with one domain.verified.
+    let r = app
+        .api(Method::POST, "/organizations", Some(json!({"name": "Vouch", "domain_data": [{"domain": "vouch.example", "state": "pending"}]})))
+        .await;
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let path = format!("/organizations/{id}");
+    let tries = (0..8).map(|_| {
+        app.api(
+            Method::PUT,
+            &path,
+            Some(json!({"domain_data": [{"domain": "vouch.example", "state": "verified"}]})),
+        )
+    });
+    for r in futures::future::join_all(tries).await {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json()["domains"][0]["state"], "verified", "{}", r.text());
+    }
+    let verified = app
+        .audit_actions(&id)
+        .await
+        .iter()
+        .filter(|a| *a == "domain.verified")
+        .count();
+    assert_eq!(verified, 1, "one verification for one claim");
+    // The rule that makes it so under any interleaving: a claim verified already is not
+    // verified again (a racing request's update matches no row and records nothing).
+    let claim = r.json()["domains"][0]["id"].as_str().unwrap().to_owned();
+    let mut conn = app.state.db.pool.acquire().await.unwrap();
+    let again =
+        lanyard::server::db::domains::vendor_verify(&mut conn, &id, &claim, app.state.clock.now())
+            .await
+            .unwrap();
+    assert!(!again, "an already verified claim is not verified again");
 }
 
 /// Connections of every organization, filtered and paged as WorkOS lists them, read and deleted.

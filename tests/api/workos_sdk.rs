@@ -45,7 +45,7 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
     // Three sign-ins as WorkOS's getAuthorizationUrl writes them (client_id, response_type),
     // then the same three people again (codes 3..6, redeemed below without an SDK).
     let mut codes = Vec::new();
-    for i in [0, 1, 2, 0, 1, 2] {
+    for i in [0, 1, 2, 0, 1, 2, 0] {
         op.next_account(json!({"sub": format!("okta-{i}"), "email": format!("user{i}@acme.test"), "given_name": "Dana", "family_name": "Lee", "groups": ["Engineering"]}))
             .await;
         let back = sign_in(
@@ -181,6 +181,26 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
     let t0 = redeem(codes[3].clone(), app.key.clone()).await;
     let t1 = redeem(codes[4].clone(), app.key.clone()).await;
     let t2 = redeem(codes[5].clone(), second_key.clone()).await;
+    // A used code presented again without a live key still revokes what it gave.
+    let t3 = redeem(codes[6].clone(), app.key.clone()).await;
+    assert_eq!(read(t3.clone()).await, S::OK);
+    let r = app
+        .send(
+            axum::http::Request::post("/sso/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(format!(
+                    "grant_type=authorization_code&client_secret=lanyard_sk_wrong&code={}",
+                    codes[6]
+                )))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.json()["error"], "invalid_client", "{}", r.text());
+    assert_eq!(
+        read(t3).await,
+        S::UNAUTHORIZED,
+        "revoked by a keyless reuse"
+    );
     // A member suspended after the sign-in: the access token reads nothing any more.
     let members = app
         .api(

@@ -93,6 +93,28 @@ pub async fn update(
     Ok(res.rows_affected() == 1)
 }
 
+/// Makes a live claim of `organization_id` that is not verified yet verified by the vendor;
+/// `false` when it was verified meanwhile (a concurrent request did it) or is gone. On
+/// PostgreSQL a concurrent update of the row waits, then sees the claim verified.
+pub async fn vendor_verify(
+    conn: &mut Conn,
+    organization_id: &str,
+    id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE domains SET state = 'verified', verified_by = 'vendor', verified_at = $3, missing_since = NULL, \
+         check_failures = 0, next_check_at = NULL, updated_at = $3 \
+         WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL AND state <> 'verified'",
+    )
+    .bind(id)
+    .bind(organization_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
 /// A live claim of `organization_id`.
 pub async fn get(
     conn: &mut Conn,

@@ -143,6 +143,19 @@ pub async fn insert_logout(conn: &mut Conn, r: &PendingLogoutRow) -> Result<(), 
     Ok(())
 }
 
+/// How many logouts of the session `session_id` wait for the IdP's answer.
+pub async fn waiting_logouts(
+    conn: &mut Conn,
+    session_id: &str,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM sso_logouts WHERE session_id = $1 AND expires_at > $2")
+        .bind(session_id)
+        .bind(now)
+        .fetch_one(conn)
+        .await
+}
+
 /// Takes (deletes and returns) a live pending logout: each answer is used once.
 pub async fn take_logout(
     conn: &mut Conn,

@@ -281,7 +281,7 @@ pub(crate) async fn vendor_verify_in(
     // Vendor-verified domains have no record to re-prove.
     row.next_check_at = None;
     row.updated_at = now;
-    match db::domains::update(tx.conn(), organization_id, &row).await {
+    match db::domains::vendor_verify(tx.conn(), organization_id, &row.id, now).await {
         Err(e) if db::is_unique_violation(&e) && verified_by_another(&e) => {
             return Err(AppError::Conflict {
                 code: "domain_claimed",
@@ -289,6 +289,8 @@ pub(crate) async fn vendor_verify_in(
                 field: Some("domain"),
             })
         }
+        // Verified meanwhile by a concurrent request, which recorded the event.
+        Ok(false) => return Ok(row),
         r => r?,
     };
     let verified = tx

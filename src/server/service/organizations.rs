@@ -357,7 +357,10 @@ pub async fn update_with_domains(
         }
     }
     if !tx.has_events() {
-        // Nothing to write, so nothing to audit.
+        // Nothing to write, so nothing to audit; the write turn still ends with the others
+        // (SQLite commits concurrent writes together), so the answer, read after this, shows
+        // what a concurrent request wrote (its vouching for the same claim, say).
+        tx.commit_observation().await?;
         return Ok(row.into());
     }
     if let Some(event) = updated {

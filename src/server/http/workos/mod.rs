@@ -528,6 +528,8 @@ const SCOPES: &[&str] = &[
     "user",
     "group",
     "connection_id",
+    "domain",
+    "domains",
 ];
 
 impl RawQuery {
@@ -544,20 +546,25 @@ impl RawQuery {
             ));
         }
         for (k, v) in url::form_urlencoded::parse(self.0.as_bytes()) {
-            let name = k.strip_suffix("[]").unwrap_or(&k);
-            if let Some(scope) = SCOPES.iter().find(|s| **s == name) {
-                if k.ends_with("[]") {
-                    return Err(invalid(
-                        *scope,
-                        format!("send {scope} once, as {scope}=<id>: this list reads one"),
-                    ));
-                }
-                if v.trim().is_empty() {
-                    return Err(invalid(
-                        *scope,
-                        format!("{scope} is empty: send an id, or leave it out to list everything"),
-                    ));
-                }
+            // `organization_id[]`, `organization_id[0]`, `Organization_Id`: the same filter in a
+            // form the list does not read.
+            let base = k.split('[').next().unwrap_or_default();
+            let Some(scope) = SCOPES.iter().find(|s| s.eq_ignore_ascii_case(base)) else {
+                continue;
+            };
+            // `domains` is a list (comma-joined or repeated `domains[]`).
+            let listed = *scope == "domains" && (k == "domains" || k == "domains[]");
+            if k != *scope && !listed {
+                return Err(invalid(
+                    *scope,
+                    format!("send {scope} as {scope}=<value> (lower case, no brackets): this list reads no other form"),
+                ));
+            }
+            if v.split(',').all(|part| part.trim().is_empty()) {
+                return Err(invalid(
+                    *scope,
+                    format!("{scope} is empty: send a value, or leave it out to list everything"),
+                ));
             }
         }
         serde_urlencoded::from_str(&self.0).map_err(|e| {

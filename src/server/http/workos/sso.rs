@@ -168,7 +168,18 @@ async fn token(
             );
         }
     }
+    // A used code presented again revokes what it gave, whoever presents it (RFC 6749
+    // §4.1.2): the code is the secret; a thief without the key must not keep the token alive.
+    let reused = |state: AppState, code: Option<String>| async move {
+        match code.filter(|c| !c.is_empty() && c.len() <= 200) {
+            Some(c) => revoke_tokens_of_code(&state, &c).await,
+            None => Ok(()),
+        }
+    };
     let Some(key) = bearer.or(body.client_secret.as_deref()) else {
+        if let Err(e) = reused(state.clone(), body.code.clone()).await {
+            return RestError::from(e).into_response();
+        }
         return oauth_error(
             "invalid_client",
             "send your Lanyard API key as client_secret (or as Authorization: Bearer)",
@@ -179,10 +190,13 @@ async fn token(
         Ok(p) => p,
         Err(rest::KeyRefusal::Throttled(r)) => return r.into_response(),
         Err(rest::KeyRefusal::Invalid(_)) => {
+            if let Err(e) = reused(state.clone(), body.code.clone()).await {
+                return RestError::from(e).into_response();
+            }
             return oauth_error(
                 "invalid_client",
                 "the client_secret is not a live Lanyard API key",
-            )
+            );
         }
     };
     if body.grant_type.as_deref() != Some("authorization_code") {

@@ -30,6 +30,8 @@ use super::{page, redirect_allowed, Next};
 
 /// How long a session is kept for a logout to find it.
 pub const SESSION_KEEP_MS: i64 = 30 * 86_400_000;
+/// Most trips to the IdP that wait for its answer for one session that already ended.
+const MAX_WAITING_LOGOUTS: i64 = 5;
 /// How long the browser has to come back from the IdP's logout.
 pub const LOGOUT_TTL_MS: i64 = 10 * 60_000;
 
@@ -165,6 +167,23 @@ async fn logout_session(
         )
         .await?
     };
+    // A logout link used again and again (WorkOS's `GET /sso/logout`): a few trips to the IdP
+    // wait at a time, no more rows and IdP requests than that.
+    if session.ended_at.is_some() {
+        let waiting = {
+            let mut conn = state.db.pool.acquire().await?;
+            db::sso_sessions::waiting_logouts(&mut conn, &session.id, now).await?
+        };
+        if waiting >= MAX_WAITING_LOGOUTS {
+            return Ok(answer(
+                return_to,
+                Some(
+                    "the session already ended and its logout was sent to the IdP several times"
+                        .into(),
+                ),
+            ));
+        }
+    }
     let relay_state = new_secret("");
     // Where the IdP is asked to end its session, and the request id its answer must carry.
     let idp = match &row {
