@@ -139,6 +139,33 @@ impl TestApp {
         (state.clone(), build_router(state))
     }
 
+    /// Another API key of this deployment: (its id, the key).
+    pub async fn second_key(&self, name: &str) -> (String, String) {
+        let (info, key) = api_keys::create(
+            &self.state.db,
+            &Actor::operator(),
+            &RequestContext::default(),
+            name,
+            self.state.clock.now(),
+        )
+        .await
+        .expect("api key");
+        (info.id, key)
+    }
+
+    /// Revokes the API key `id`.
+    pub async fn revoke_key(&self, id: &str) {
+        api_keys::revoke(
+            &self.state.db,
+            &Actor::operator(),
+            &RequestContext::default(),
+            id,
+            self.state.clock.now(),
+        )
+        .await
+        .expect("revoke");
+    }
+
     /// Sends a raw request.
     pub async fn send(&self, req: Request<Body>) -> TestResponse {
         let resp = self.router.clone().oneshot(req).await.expect("infallible");

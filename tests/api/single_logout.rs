@@ -445,8 +445,6 @@ async fn oidc_logout_goes_through_the_ops_end_session_endpoint(d: Dialect) {
 /// the allow-list, a changed or expired token, a token of a revoked key; a session ends once.
 async fn workos_logout_goes_through_the_op(d: Dialect) {
     use crate::helpers::oidc;
-    use lanyard::server::audit::{Actor, RequestContext};
-    use lanyard::server::service::api_keys;
     let app = TestApp::spawn_with(
         d,
         &[
@@ -607,16 +605,7 @@ async fn workos_logout_goes_through_the_op(d: Dialect) {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
     // A token of a key revoked since opens nothing.
-    let now = app.state.clock.now();
-    let (info, key) = api_keys::create(
-        &app.state.db,
-        &Actor::operator(),
-        &RequestContext::default(),
-        "logout",
-        now,
-    )
-    .await
-    .unwrap();
+    let (key_id, key) = app.second_key("logout").await;
     let r = app
         .send(
             axum::http::Request::builder()
@@ -630,15 +619,7 @@ async fn workos_logout_goes_through_the_op(d: Dialect) {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let url3 = r.json()["logout_url"].as_str().unwrap().to_owned();
-    api_keys::revoke(
-        &app.state.db,
-        &Actor::operator(),
-        &RequestContext::default(),
-        &info.id,
-        now,
-    )
-    .await
-    .unwrap();
+    app.revoke_key(&key_id).await;
     let r = app
         .browser_get(url3.strip_prefix(ORIGIN).unwrap(), None)
         .await;

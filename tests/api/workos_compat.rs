@@ -1055,19 +1055,29 @@ async fn directory_sync_reads(d: Dialect) {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
+/// Organizations A and B; A with the verified domain a.example, an active SAML connection and
+/// an Okta directory: (a, b, connection, directory).
+async fn two_orgs_one_with_sso_and_a_directory(
+    app: &TestApp,
+) -> (String, String, String, crate::helpers::scim::Dir) {
+    use crate::helpers::{activate_connection, saml_connection_with_certificate, verified_domain};
+    let a = app.create_org("A").await;
+    let b = app.create_org("B").await;
+    verified_domain(app, &a, "a.example").await;
+    let conn = saml_connection_with_certificate(app, &a).await;
+    activate_connection(app, &conn).await;
+    let dir = crate::helpers::scim::create_dir(app, &a, "okta").await;
+    (a, b, conn, dir)
+}
+
 /// Deleting an organization deletes its connections and directories with it, each with its own
 /// event (`connection.deleted`, `dsync.deleted`) before `organization.deleted`; the directory's
 /// SCIM token stops; another organization's are untouched.
 async fn deleting_an_organization_ends_its_connections_and_directories(d: Dialect) {
+    use crate::helpers::saml_connection_with_certificate;
     use crate::helpers::scim::{self, create_dir, create_user};
-    use crate::helpers::{activate_connection, saml_connection_with_certificate, verified_domain};
     let app = compat_app(d).await;
-    let a = app.create_org("A").await;
-    let b = app.create_org("B").await;
-    verified_domain(&app, &a, "a.example").await;
-    let conn = saml_connection_with_certificate(&app, &a).await;
-    activate_connection(&app, &conn).await;
-    let dir = create_dir(&app, &a, "okta").await;
+    let (a, b, conn, dir) = two_orgs_one_with_sso_and_a_directory(&app).await;
     create_user(&app, &dir, "ann@a.example").await;
     let other_conn = saml_connection_with_certificate(&app, &b).await;
     let other_dir = create_dir(&app, &b, "okta").await;
@@ -1149,15 +1159,9 @@ async fn deleting_an_organization_ends_its_connections_and_directories(d: Dialec
 /// recorded (a deleted directory user is still there; updates carry `previous_attributes`);
 /// the filters; `/api/v1/events` shows the same snapshots.
 async fn events_show_resources_as_they_were(d: Dialect) {
-    use crate::helpers::scim::{self, create_dir, create_group, create_user};
-    use crate::helpers::{activate_connection, saml_connection_with_certificate, verified_domain};
+    use crate::helpers::scim::{self, create_group, create_user};
     let app = compat_app(d).await;
-    let a = app.create_org("A").await;
-    let b = app.create_org("B").await;
-    verified_domain(&app, &a, "a.example").await;
-    let conn = saml_connection_with_certificate(&app, &a).await;
-    activate_connection(&app, &conn).await;
-    let dir = create_dir(&app, &a, "okta").await;
+    let (_, b, conn, dir) = two_orgs_one_with_sso_and_a_directory(&app).await;
     let ann = create_user(&app, &dir, "ann@a.example").await;
     let r = scim::scim(
         &app,
@@ -2571,18 +2575,7 @@ async fn audit_log_exports(d: Dialect) {
     assert_eq!(r.status, StatusCode::OK);
     // A link read with a key revoked since opens nothing; naming another key breaks the seal.
     {
-        use lanyard::server::audit::{Actor, RequestContext};
-        use lanyard::server::service::api_keys;
-        let now = app.state.clock.now();
-        let (info, key) = api_keys::create(
-            &app.state.db,
-            &Actor::operator(),
-            &RequestContext::default(),
-            "exports",
-            now,
-        )
-        .await
-        .unwrap();
+        let (key_id, key) = app.second_key("exports").await;
         let r = app
             .send(
                 Request::get(format!("/audit_logs/exports/{id}"))
@@ -2593,22 +2586,14 @@ async fn audit_log_exports(d: Dialect) {
             .await;
         let theirs = r.json()["url"].as_str().unwrap()[ORIGIN.len()..].to_owned();
         let other_key = crate::helpers::param(&url::Url::parse(fresh).unwrap(), "key").unwrap();
-        let swapped = theirs.replace(&format!("key={}", info.id), &format!("key={other_key}"));
+        let swapped = theirs.replace(&format!("key={key_id}"), &format!("key={other_key}"));
         assert_ne!(swapped, theirs);
         assert_eq!(
             app.browser_get(&swapped, None).await.status,
             StatusCode::FORBIDDEN
         );
         assert_eq!(app.browser_get(&theirs, None).await.status, StatusCode::OK);
-        api_keys::revoke(
-            &app.state.db,
-            &Actor::operator(),
-            &RequestContext::default(),
-            &info.id,
-            now,
-        )
-        .await
-        .unwrap();
+        app.revoke_key(&key_id).await;
         assert_eq!(
             app.browser_get(&theirs, None).await.status,
             StatusCode::FORBIDDEN,

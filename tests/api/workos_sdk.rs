@@ -82,16 +82,7 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
     }
 
     // Python redeems with a second API key, revoked further down.
-    let now = app.state.clock.now();
-    let (second, second_key) = lanyard::server::service::api_keys::create(
-        &app.state.db,
-        &lanyard::server::audit::Actor::operator(),
-        &lanyard::server::audit::RequestContext::default(),
-        "python",
-        now,
-    )
-    .await
-    .unwrap();
+    let (second, second_key) = app.second_key("python").await;
     let py = run(
         concat!(env!("CARGO_MANIFEST_DIR"), "/target/workos-venv/bin/python"),
         &["tests/workos/sso_python.py"],
@@ -242,15 +233,7 @@ async fn sdks_finish_an_oidc_sign_in(d: Dialect) {
     // is revoked, or the connection is switched off.
     assert_eq!(read(t1.clone()).await, S::OK);
     assert_eq!(read(t2.clone()).await, S::OK);
-    lanyard::server::service::api_keys::revoke(
-        &app.state.db,
-        &lanyard::server::audit::Actor::operator(),
-        &lanyard::server::audit::RequestContext::default(),
-        &second.id,
-        now,
-    )
-    .await
-    .unwrap();
+    app.revoke_key(&second).await;
     assert_eq!(read(t2.clone()).await, S::UNAUTHORIZED);
     assert_eq!(read(t1.clone()).await, S::OK);
     let r = app
