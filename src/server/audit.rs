@@ -9,9 +9,7 @@
 use crate::domain::target::TargetKind;
 use serde::Serialize;
 
-use super::db::{
-    locks_rows, new_id, values_list, values_template, Conn, Db, WriteTx, ROWS_PER_INSERT,
-};
+use super::db::{locks_rows, new_id, values_list, Conn, Db, WriteTx, ROWS_PER_INSERT};
 use crate::domain::actor::ActorKind;
 use crate::domain::event_type::EventType;
 use crate::domain::ids::IdKind;
@@ -462,7 +460,7 @@ async fn insert_rows(conn: &mut Conn, rows: &[AuditRow], linked: bool) -> Result
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO audit_events ({COLUMNS}) VALUES {}",
-            values_template(chunk.len(), &columns)
+            super::db::values_template_for(conn, chunk.len(), &columns)
         );
         let mut q = sqlx::query(&sql);
         for row in chunk {

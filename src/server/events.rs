@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::audit::AuditRow;
-use super::db::{new_id, values_template, Conn, ROWS_PER_INSERT};
+use super::db::{new_id, values_template_for, Conn, ROWS_PER_INSERT};
 use crate::domain::ids::IdKind;
 
 /// How long events are kept by default: 90 days.
@@ -414,7 +414,7 @@ pub(crate) async fn append(
     for chunk in values.chunks(ROWS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO events (cursor, id, audit_event_id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data, snapshot) VALUES {}",
-            values_template(chunk.len(), &columns)
+            values_template_for(conn, chunk.len(), &columns)
         );
         let mut q = sqlx::query(&sql);
         for (cursor, id, r, etype, eid, seq, data) in chunk {

@@ -901,6 +901,31 @@ pub(crate) fn values_list(rows: usize, columns: usize) -> String {
     values_template(rows, &vec![None; columns])
 }
 
+/// [`values_template`] for `conn`: on SQLite with anonymous `?` placeholders, bound in order.
+/// SQLite looks a numbered parameter's name up with a linear scan, and the driver asks for the
+/// name of every parameter: with `$N` a multi-row insert of P parameters costs O(P²) (5 % of
+/// the server's CPU under a 100-member group PATCH). Only for statements whose parameters are
+/// all in this list.
+pub(crate) fn values_template_for(conn: &Conn, rows: usize, columns: &[Option<&str>]) -> String {
+    let numbered = values_template(rows, columns);
+    if locks_rows(conn) {
+        return numbered;
+    }
+    let mut out = String::with_capacity(numbered.len());
+    let mut chars = numbered.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Like [`values_list`], with a column given as `Some(sql)` written as that SQL expression in
 /// every row instead of a placeholder.
 pub(crate) fn values_template(rows: usize, columns: &[Option<&str>]) -> String {
