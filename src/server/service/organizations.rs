@@ -420,26 +420,13 @@ async fn end_connections_and_directories(tx: &mut AuditedTx, id: &OrgId) -> Resu
         );
     }
     for d in db::directories::list_directories(tx.conn(), id).await? {
-        let did = crate::domain::ids::DirectoryId::from_stored(d.id.as_str());
-        db::directories::delete_directory(tx.conn(), id, &did, now).await?;
-        let event = tx
-            .record(
-                Some(id),
-                EventType::DirectoryDeleted,
-                vec![Target::new(TargetKind::Directory, &d.id, Some(&d.name))],
-                serde_json::json!({ "reason": "organization_deleted" }),
-            )
-            .await?;
-        let mut deleted = d;
-        deleted.deleted_at = Some(now);
-        deleted.updated_at = now;
-        tx.snapshot(
-            &event,
-            &Snapshot::Directory {
-                directory: deleted,
-                domains: Vec::new(),
-            },
-        );
+        super::directories::delete_in(
+            tx,
+            id,
+            d,
+            serde_json::json!({ "reason": "organization_deleted" }),
+        )
+        .await?;
     }
     Ok(())
 }

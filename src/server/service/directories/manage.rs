@@ -227,6 +227,38 @@ pub async fn rotate_token(
     })
 }
 
+/// Marks the directory `row` deleted (its tokens expire) and records `directory.deleted` with
+/// `metadata` and the directory as it ends, in the caller's transaction.
+pub(crate) async fn delete_in(
+    tx: &mut AuditedTx,
+    organization_id: &OrgId,
+    row: db::directories::DirectoryRow,
+    metadata: serde_json::Value,
+) -> Result<(), AppError> {
+    let now = tx.now();
+    let id = DirectoryId::from_stored(row.id.as_str());
+    db::directories::delete_directory(tx.conn(), organization_id, &id, now).await?;
+    let event = tx
+        .record(
+            Some(organization_id),
+            EventType::DirectoryDeleted,
+            vec![Target::new(TargetKind::Directory, &id, Some(&row.name))],
+            metadata,
+        )
+        .await?;
+    let mut deleted = row;
+    deleted.deleted_at = Some(now);
+    deleted.updated_at = now;
+    tx.snapshot(
+        &event,
+        &Snapshot::Directory {
+            directory: deleted,
+            domains: Vec::new(),
+        },
+    );
+    Ok(())
+}
+
 /// Deletes a directory: its tokens stop at once and the members it managed are suspended (the
 /// directory can no longer vouch for them).
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
@@ -264,25 +296,13 @@ pub async fn delete(
             .await?;
         }
     }
-    db::directories::delete_directory(tx.conn(), organization_id, id, now).await?;
-    let event = tx
-        .record(
-            Some(organization_id),
-            EventType::DirectoryDeleted,
-            vec![Target::new(TargetKind::Directory, id, Some(&row.name))],
-            json!({ "users": users.len() }),
-        )
-        .await?;
-    let mut deleted = row;
-    deleted.deleted_at = Some(now);
-    deleted.updated_at = now;
-    tx.snapshot(
-        &event,
-        &Snapshot::Directory {
-            directory: deleted,
-            domains: Vec::new(),
-        },
-    );
+    delete_in(
+        &mut tx,
+        organization_id,
+        row,
+        json!({ "users": users.len() }),
+    )
+    .await?;
     tx.commit().await?;
     // Its tokens stop at once: SCIM writes re-check the directory in their transaction, and this
     // node forgets what it remembered of the tokens (reads on other nodes: within `TOKEN_TRUST`).

@@ -22,6 +22,7 @@ mod suspension;
 mod sync;
 mod users;
 
+pub(crate) use manage::delete_in;
 pub use manage::{create, delete, get, list, organization_of, rotate_token, update};
 pub use mappings::{groups, preview_mappings, save_mappings, GroupInfo, GroupMapping, RoleChange};
 pub use plans::DeactivationPlan;
