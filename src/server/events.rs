@@ -353,25 +353,31 @@ pub(crate) async fn append(
         .zip(&targets)
         .map(|(r, t)| entity_of(r, t))
         .collect();
-    // Per-entity sequence numbers: one upsert per entity, in key order so that two transactions
-    // about the same entities lock them in the same order.
+    // Per-entity sequence numbers: one multi-row upsert, its rows in key order (a statement
+    // writes its VALUES in order) so that two transactions about the same entities lock them
+    // in the same order.
     let keys: Vec<String> = entities.iter().map(|(t, i)| format!("{t}:{i}")).collect();
     let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
     for k in &keys {
         *counts.entry(k.as_str()).or_default() += 1;
     }
-    let mut next: BTreeMap<&str, i64> = BTreeMap::new();
-    for (key, n) in counts {
-        let last: i64 = sqlx::query_scalar(
-            "INSERT INTO event_entity_seqs (entity_key, seq) VALUES ($1, $2) \
+    let counts: Vec<(&str, i64)> = counts.into_iter().collect();
+    let mut next: BTreeMap<String, i64> = BTreeMap::new();
+    for chunk in counts.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO event_entity_seqs (entity_key, seq) VALUES {} \
              ON CONFLICT (entity_key) DO UPDATE SET seq = event_entity_seqs.seq + excluded.seq \
-             RETURNING seq",
-        )
-        .bind(key)
-        .bind(n)
-        .fetch_one(&mut *conn)
-        .await?;
-        next.insert(key, last - n + 1);
+             RETURNING entity_key, seq",
+            values_template_for(conn, chunk.len(), &[None, None])
+        );
+        let mut q = sqlx::query_as::<_, (String, i64)>(&sql);
+        for (key, n) in chunk {
+            q = q.bind(*key).bind(*n);
+        }
+        for (key, last) in q.fetch_all(&mut *conn).await? {
+            let n = chunk.iter().find(|(k, _)| *k == key).map_or(1, |(_, n)| *n);
+            next.insert(key, last - n + 1);
+        }
     }
     let first_cursor = if number_now {
         let n = rows.len() as i64;

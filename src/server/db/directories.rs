@@ -54,7 +54,8 @@ pub async fn get_directory(
     .await
 }
 
-/// True when the directory and its organization are both live, read inside a write transaction.
+/// The organization's default role when the directory and its organization are both live (`None`
+/// when either is deleted), read inside a write transaction.
 /// On PostgreSQL the two rows are key-share-locked to the commit, so a deletion (which locks the
 /// row `FOR UPDATE` first) either commits before this read (false) or waits for this write to
 /// commit. Key share, not share: it does not conflict with `organizations::lock`
@@ -64,21 +65,20 @@ pub async fn live_for_write(
     conn: &mut Conn,
     organization_id: &OrgId,
     id: &DirectoryId,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Option<String>, sqlx::Error> {
     let share = if super::locks_rows(conn) {
         " FOR KEY SHARE OF d, o"
     } else {
         ""
     };
-    let found: Option<String> = sqlx::query_scalar(&format!(
-        "SELECT d.id FROM directories d JOIN organizations o ON o.id = d.organization_id \
+    sqlx::query_scalar(&format!(
+        "SELECT o.default_role FROM directories d JOIN organizations o ON o.id = d.organization_id \
          WHERE d.id = $1 AND d.organization_id = $2 AND d.deleted_at IS NULL AND o.deleted_at IS NULL{share}"
     ))
     .bind(id)
     .bind(organization_id)
     .fetch_optional(conn)
-    .await?;
-    Ok(found.is_some())
+    .await
 }
 
 /// Locks a directory's row to the commit (PostgreSQL; nothing on SQLite): taken by a deletion

@@ -477,7 +477,7 @@ impl Db {
             let pool = AnyPoolOptions::new()
                 .max_connections(8)
                 .after_connect(|conn, _| Box::pin(sqlite_pragmas(conn)))
-                .connect_with(opts.clone())
+                .connect_with(opts)
                 .await?;
             sqlx::query("PRAGMA journal_mode = WAL")
                 .execute(&pool)
@@ -488,7 +488,11 @@ impl Db {
                 writer: Arc::new(Writer {
                     slot: Default::default(),
                     kick: Default::default(),
-                    opts: Some(opts),
+                    // The writer's statements run on the thread of the request that holds the
+                    // turn, not on a worker thread of its own: see vendor/sqlx-sqlite/LANYARD.md.
+                    opts: Some(AnyConnectOptions::from_str(&format!(
+                        "{url}&lanyard_inline=true"
+                    ))?),
                     started: Default::default(),
                 }),
                 sequencer,

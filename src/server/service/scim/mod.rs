@@ -124,6 +124,16 @@ pub(crate) async fn begin_write(
     ctx: &RequestContext,
     now: i64,
 ) -> Result<AuditedTx, AppError> {
+    Ok(begin_write_with_role(state, dir, ctx, now).await?.0)
+}
+
+/// [`begin_write`], with the organization's default role read by the same statement.
+pub(crate) async fn begin_write_with_role(
+    state: &AppState,
+    dir: &DirCtx,
+    ctx: &RequestContext,
+    now: i64,
+) -> Result<(AuditedTx, String), AppError> {
     let mut tx = AuditedTx::begin(
         &state.db,
         &directory_actor(&dir.directory_id, &dir.name),
@@ -131,12 +141,14 @@ pub(crate) async fn begin_write(
         now,
     )
     .await?;
-    if !db::directories::live_for_write(tx.conn(), &dir.organization_id, &dir.directory_id).await? {
+    let Some(default_role) =
+        db::directories::live_for_write(tx.conn(), &dir.organization_id, &dir.directory_id).await?
+    else {
         return Err(AppError::Unauthorized(
             "this directory was deleted (or its organization was); its SCIM token no longer opens it. Create a new directory and give its token to the identity provider".into(),
         ));
-    }
-    Ok(tx)
+    };
+    Ok((tx, default_role))
 }
 
 /// The directory a request's bearer token opens, when it is the directory in the path.

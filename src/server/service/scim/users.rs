@@ -86,7 +86,7 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = super::begin_write(state, dir, ctx, now).await?;
+    let (mut tx, default_role) = super::begin_write_with_role(state, dir, ctx, now).await?;
     let event = tx.record(
         Some(&dir.organization_id),
         EventType::DsyncUserCreated,
@@ -102,6 +102,7 @@ pub async fn create_user(
     // extra read) is what refuses a retried create.
     let known = Known {
         unsaved: true,
+        default_role: Some(&default_role),
         ..Known::default()
     };
     if let Err(e) = reconcile_with(&mut tx, dir, &mut row, false, known).await {
@@ -156,7 +157,7 @@ pub async fn update_user(
     };
     let now = state.clock.now();
     let base = base(state, dir);
-    let mut tx = super::begin_write(state, dir, ctx, now).await?;
+    let (mut tx, default_role) = super::begin_write_with_role(state, dir, ctx, now).await?;
     let mut row =
         db::directory_users::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
             .await?
@@ -231,6 +232,7 @@ pub async fn update_user(
     // The row was read locked and written by this transaction: reconcile need not read it.
     let known = Known {
         current: true,
+        default_role: Some(&default_role),
         ..Known::default()
     };
     reconcile_with(&mut tx, dir, &mut row, false, known).await?;
@@ -263,7 +265,7 @@ pub async fn delete_user(
     id: &str,
 ) -> Result<ScimOut, ScimError> {
     let now = state.clock.now();
-    let mut tx = super::begin_write(state, dir, ctx, now).await?;
+    let (mut tx, default_role) = super::begin_write_with_role(state, dir, ctx, now).await?;
     let mut row =
         db::directory_users::get_user(tx.conn(), &dir.directory_id, id, db::Lock::ForUpdate)
             .await?
@@ -288,6 +290,7 @@ pub async fn delete_user(
     );
     let known = Known {
         current: true,
+        default_role: Some(&default_role),
         ..Known::default()
     };
     reconcile_with(&mut tx, dir, &mut row, true, known).await?;
