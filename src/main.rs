@@ -5,6 +5,12 @@
 #[cfg(feature = "ssr")]
 const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
 
+/// mimalloc instead of glibc's allocator: under a SCIM create load glibc's malloc and free were
+/// ~15 % of the server's CPU (benches/scim_sync.sh, issue 17).
+#[cfg(feature = "ssr")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[cfg(feature = "ssr")]
 fn main() -> std::process::ExitCode {
     match tokio::runtime::Builder::new_multi_thread()
