@@ -74,19 +74,37 @@ pub async fn list_requests(
     f: &LogFilter,
     limit: i64,
 ) -> Result<Vec<ScimRequestRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {LOG_COLS} FROM scim_requests WHERE organization_id = $1 AND directory_id = $2 \
-         AND ($3 = 0 OR status >= 400) AND ($4 = '' OR method = $4) AND ($5 = '' OR id < $5) \
-         ORDER BY id DESC LIMIT $6"
-    ))
-    .bind(organization_id)
-    .bind(directory_id)
-    .bind(i64::from(f.errors_only))
-    .bind(f.method.clone().unwrap_or_default())
-    .bind(f.before.clone().unwrap_or_default())
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+    // Only the filters that are set, as plain conditions: with `($n = '' OR …)` SQLite could not
+    // walk the `(directory_id, id)` indexes and read every request's stored bodies to sort
+    // them (60 ms on a directory with 10,000 requests).
+    let mut sql = format!(
+        "SELECT {LOG_COLS} FROM scim_requests WHERE organization_id = $1 AND directory_id = $2"
+    );
+    let mut n = 2;
+    if f.errors_only {
+        sql.push_str(" AND status >= 400");
+    }
+    let method = f.method.as_deref().filter(|m| !m.is_empty());
+    if method.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND method = ${n}"));
+    }
+    let before = f.before.as_deref().filter(|b| !b.is_empty());
+    if before.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND id < ${n}"));
+    }
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", n + 1));
+    let mut q = sqlx::query_as(&sql)
+        .bind(organization_id)
+        .bind(directory_id);
+    if let Some(m) = method {
+        q = q.bind(m.to_owned());
+    }
+    if let Some(b) = before {
+        q = q.bind(b.to_owned());
+    }
+    q.bind(limit).fetch_all(conn).await
 }
 
 /// A directory's SCIM traffic.
