@@ -98,7 +98,7 @@ impl SessionStore for DbSessionStore {
         )
         .bind(session_id.to_string())
         .bind(now_ms())
-        .fetch_optional(&self.db.pool)
+        .fetch_optional(&self.db.read)
         .await
         .map_err(backend)?;
         let Some((data, expires_at)) = row else {

@@ -13,9 +13,22 @@ use super::dns::DnsChecker;
 use super::http::ratelimit::RateLimiter;
 use super::outbound::Outbound;
 
-/// Shared, cheaply cloneable state.
+/// Shared state: one allocation, so that a clone (axum and Leptos take several per request)
+/// is one reference count.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct Shared {
     pub db: Db,
     pub config: Arc<Config>,
     pub clock: Clock,
@@ -29,6 +42,9 @@ pub struct AppState {
     pub scim_log: super::service::scim::LogSink,
     /// SCIM bearer tokens verified a moment ago (see `service::scim::TokenCache`).
     pub scim_tokens: Arc<super::service::scim::TokenCache>,
+    /// Directory traffic and size counts computed a moment ago (see
+    /// `service::directories::CountsCache`).
+    pub directory_counts: Arc<super::service::directories::CountsCache>,
     /// Sends mail (SMTP, or `.eml` files when `LANYARD_SMTP_URL` is unset).
     pub mailer: super::mail::Mailer,
     /// Wakes the mail worker when mail is queued.
@@ -63,9 +79,10 @@ impl AppState {
         let secrets = SecretBox::new(&config.secret_key);
         let scim_log = super::service::scim::LogSink::start(db.clone());
         let mailer = super::mail::Mailer::new(config.smtp_url.as_deref(), &config.data_dir)?;
-        Ok(AppState {
+        Ok(AppState(Arc::new(Shared {
             scim_log,
             scim_tokens: Arc::default(),
+            directory_counts: Arc::default(),
             mailer,
             mail_kick: Arc::default(),
             workers: Arc::default(),
@@ -80,7 +97,7 @@ impl AppState {
             outbound,
             secrets,
             oidc_cache: Arc::default(),
-        })
+        })))
     }
 }
 

@@ -68,7 +68,16 @@ pub enum Dialect {
 #[derive(Debug, Clone)]
 pub struct Db {
     pub pool: AnyPool,
+    /// Short reads on hot paths (sessions, the portal's pages, SCIM lookups). On SQLite a pool
+    /// of connections that cannot write (`PRAGMA query_only`) and run their statements on the
+    /// caller's thread, with no hand-off to a connection thread (see
+    /// docs/decisions/0003-sqlite-writer-inline.md); reads that may run long (exports, big
+    /// lists, chain checks) stay on `pool`. On PostgreSQL the same pool as `pool`.
+    pub read: AnyPool,
     pub dialect: Dialect,
+    /// Counts the writes this process committed: what is computed from the database and kept
+    /// in memory is stale once it moves (see [`Db::generation`]).
+    changes: Arc<std::sync::atomic::AtomicU64>,
     /// SQLite: this process's one writer (see [`Writer`]).
     writer: Arc<Writer>,
     /// PostgreSQL: links audit events into their chains and numbers the events feed after
@@ -141,6 +150,8 @@ pub type WriteGuard = Option<WriteTurn>;
 /// without [`WriteTx::commit`] rolls back its writes (and only them).
 pub struct WriteTx {
     inner: Option<Inner>,
+    /// The database's count of committed writes, moved on commit (see [`Db::generation`]).
+    changes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 enum Inner {
@@ -168,7 +179,12 @@ impl WriteTx {
     /// committed (an error if that commit failed: then none of the batch was written).
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
         match self.inner.take() {
-            Some(Inner::Pool(tx)) => tx.commit().await,
+            Some(Inner::Pool(tx)) => {
+                let done = tx.commit().await;
+                self.changes
+                    .fetch_add(1, std::sync::atomic::Ordering::Release);
+                done
+            }
             Some(Inner::Shared { mut turn, kick }) => {
                 let released = match turn.conn.as_mut() {
                     Some(conn) => AnyTransactionManager::commit(conn).await,
@@ -184,7 +200,10 @@ impl WriteTx {
                 turn.waiting.push(done);
                 drop(turn);
                 kick.notify_one();
-                match committed.await {
+                let committed = committed.await;
+                self.changes
+                    .fetch_add(1, std::sync::atomic::Ordering::Release);
+                match committed {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(cause)) => Err(sqlx::Error::Protocol(cause)),
                     Err(_) => Err(sqlx::Error::Protocol(
@@ -247,6 +266,16 @@ async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
     conn.execute("PRAGMA synchronous = NORMAL").await?;
     conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
     conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+    Ok(())
+}
+
+/// The inline readers' settings: they cannot write, and as their statements run on a request's
+/// thread, a read that finds the database locked (another process recovering the WAL) fails
+/// after 2 s instead of holding that thread for the writers' 10 s.
+async fn sqlite_reader_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    conn.execute("PRAGMA busy_timeout = 2000").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA query_only = ON").await?;
     Ok(())
 }
 
@@ -474,16 +503,28 @@ impl Db {
                 format!("{url}?mode=rwc")
             };
             let opts = AnyConnectOptions::from_str(&url)?;
+            // A file connection does not go stale: no ping (a round trip to the connection's
+            // thread) before each use.
             let pool = AnyPoolOptions::new()
                 .max_connections(8)
+                .test_before_acquire(false)
                 .after_connect(|conn, _| Box::pin(sqlite_pragmas(conn)))
                 .connect_with(opts)
                 .await?;
             sqlx::query("PRAGMA journal_mode = WAL")
                 .execute(&pool)
                 .await?;
+            let read = AnyPoolOptions::new()
+                .max_connections(8)
+                .test_before_acquire(false)
+                .after_connect(|conn, _| Box::pin(sqlite_reader_pragmas(conn)))
+                .connect_lazy_with(AnyConnectOptions::from_str(&format!(
+                    "{url}&lanyard_inline=true"
+                ))?);
             Ok(Db {
                 pool,
+                read,
+                changes: Arc::default(),
                 dialect: Dialect::Sqlite,
                 writer: Arc::new(Writer {
                     slot: Default::default(),
@@ -503,7 +544,9 @@ impl Db {
                 .connect(url)
                 .await?;
             Ok(Db {
+                read: pool.clone(),
                 pool,
+                changes: Arc::default(),
                 dialect: Dialect::Postgres,
                 writer: Arc::new(Writer {
                     slot: Default::default(),
@@ -585,6 +628,19 @@ impl Db {
         }
     }
 
+    /// How many writes this process has committed through [`Db::write`] (and those reported
+    /// with [`Db::note_change`]): a value computed from the database while this stayed the same
+    /// has seen no change this process made since. Other processes' writes do not move it.
+    pub fn generation(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Reports a write committed outside [`Db::write`] (see [`Db::generation`]).
+    pub fn note_change(&self) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
     /// Begins a write transaction (see [`WriteTx`]). On SQLite it waits its turn among this
     /// process's writers first, in arrival order.
     pub async fn write(&self) -> Result<WriteTx, sqlx::Error> {
@@ -606,10 +662,12 @@ impl Db {
                         turn,
                         kick: self.writer.kick.clone(),
                     }),
+                    changes: self.changes.clone(),
                 })
             }
             _ => Ok(WriteTx {
                 inner: Some(Inner::Pool(self.pool.begin().await?)),
+                changes: self.changes.clone(),
             }),
         }
     }

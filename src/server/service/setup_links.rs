@@ -261,7 +261,7 @@ pub async fn active_grant(state: &AppState, grant: &PortalGrant) -> Result<bool,
     if state.clock.now() - grant.started_at > MAX_SESSION_MS {
         return Ok(false);
     }
-    let mut conn = state.db.pool.acquire().await?;
+    let mut conn = state.db.read.acquire().await?;
     Ok(db::organizations::get(&mut conn, &grant.organization_id)
         .await?
         .is_some())

@@ -121,7 +121,7 @@ pub async fn list(state: &AppState, organization_id: &OrgId) -> Result<Vec<Direc
     // The view counts every SCIM exchange answered so far: flushed before taking a pooled
     // connection, as the log writer itself needs one.
     state.scim_log.flush().await;
-    let mut conn = state.db.pool.acquire().await?;
+    let mut conn = state.db.read.acquire().await?;
     let rows = db::directories::list_directories(&mut conn, organization_id).await?;
     views(state, &mut conn, rows).await
 }

@@ -15,6 +15,7 @@ use crate::server::db::{self, Conn};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
+mod counts;
 mod manage;
 mod mappings;
 mod plans;
@@ -22,6 +23,7 @@ mod suspension;
 mod sync;
 mod users;
 
+pub use counts::CountsCache;
 pub(crate) use manage::delete_in;
 pub use manage::{create, delete, get, list, organization_of, rotate_token, update};
 pub use mappings::{groups, preview_mappings, save_mappings, GroupInfo, GroupMapping, RoleChange};
@@ -159,7 +161,10 @@ async fn views(
     // connection of its own).
     let now = state.clock.now();
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let counts = db::directories::directory_counts(conn, &ids, now - 86_400_000).await?;
+    let counts = state
+        .directory_counts
+        .get(conn, state.db.generation(), now, &ids)
+        .await?;
     let mut tokens = db::directory_tokens::live_tokens_of(conn, &ids, now).await?;
     let mut last_errors = db::scim_log::last_errors(conn, &ids).await?;
     Ok(rows

@@ -489,7 +489,6 @@ async fn list<K: Listed>(
     let f = parse_filter(lq.filter.as_deref())?;
     let (start, count) = resource::page_params(lq.start_index.as_deref(), lq.count.as_deref())?;
     let base = base(state, dir);
-    let mut conn = state.db.pool.acquire().await?;
     let with_extra = lq
         .attributes
         .as_deref()
@@ -504,6 +503,13 @@ async fn list<K: Listed>(
         (&f, &narrowed),
         (Some(Filter::Compare { .. }), Some(_)) | (None, None)
     );
+    // A page the indexes answer is a short read; evaluating a filter on candidates may read the
+    // whole directory, on a connection with a thread of its own.
+    let mut conn = if exact {
+        state.db.read.acquire().await?
+    } else {
+        state.db.pool.acquire().await?
+    };
     let (total, page) = if exact {
         let db::directory_users::Page { total, rows } = K::page(
             &mut conn,

@@ -266,7 +266,9 @@ impl LogSink {
 async fn write_batch(db: &db::Db, rows: &[ScimRequestRow]) -> Result<(), sqlx::Error> {
     let (mut tx, _turn) = db.begin().await?;
     db::scim_log::insert_requests(&mut tx, rows).await?;
-    tx.commit().await
+    tx.commit().await?;
+    db.note_change();
+    Ok(())
 }
 
 /// Records one SCIM exchange in the directory's log. A failure to log is reported, never
