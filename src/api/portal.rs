@@ -70,9 +70,9 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
         Vec::new()
     };
     let directories = if c.grant.intents.contains(&Intent::Dsync) {
-        crate::server::service::directories::list(&c.state, &c.grant.org()).await?
+        crate::server::service::directories::summary(&c.state, &c.grant.org()).await?
     } else {
-        Vec::new()
+        Default::default()
     };
     let steps = Intent::ALL
         .into_iter()
@@ -96,7 +96,7 @@ fn overview_step(
     i: Intent,
     domains: &[crate::server::service::domains::Domain],
     connections: &[crate::server::service::connections::Connection],
-    directories: &[crate::server::service::directories::Directory],
+    directories: &crate::server::service::directories::Summary,
 ) -> Step {
     match i {
         Intent::DomainVerification => domains_step(i, domains),
@@ -198,13 +198,12 @@ fn sso_step(i: Intent, connections: &[crate::server::service::connections::Conne
 
 /// The directory sync step: people synced and recent failures.
 #[cfg(feature = "ssr")]
-fn dsync_step(i: Intent, directories: &[crate::server::service::directories::Directory]) -> Step {
-    let synced: i64 = directories.iter().map(|d| d.health.users).sum();
-    let failing = directories.iter().any(|d| d.health.errors_24h > 0);
+fn dsync_step(i: Intent, directories: &crate::server::service::directories::Summary) -> Step {
+    let (synced, failing) = (directories.users, directories.failing);
     Step {
         intent: i,
         title: i.title().into(),
-        status: if directories.is_empty() {
+        status: if directories.directories == 0 {
             "not_started"
         } else if failing {
             "attention"
@@ -214,12 +213,12 @@ fn dsync_step(i: Intent, directories: &[crate::server::service::directories::Dir
             "in_progress"
         }
         .into(),
-        detail: if directories.is_empty() {
+        detail: if directories.directories == 0 {
             "Connect your directory (Okta, Entra ID, OneLogin, JumpCloud or any SCIM 2.0 client) so joiners, movers and leavers update access automatically.".into()
         } else {
             format!(
                 "{}, {} synced{}.",
-                crate::domain::text::count(directories.len(), "directory", "directories"),
+                crate::domain::text::count(directories.directories, "directory", "directories"),
                 crate::domain::text::count(synced, "person", "people"),
                 if failing {
                     ", requests failed in the last 24 hours"

@@ -126,6 +126,36 @@ pub async fn list(state: &AppState, organization_id: &OrgId) -> Result<Vec<Direc
     views(state, &mut conn, rows).await
 }
 
+/// What the portal's overview says about an organization's directories.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub directories: usize,
+    /// Users across the directories.
+    pub users: i64,
+    /// A directory answered a SCIM request with an error in the last 24 hours.
+    pub failing: bool,
+}
+
+/// The organization's directories in three figures ([`Summary`]): their ids and their counts,
+/// without the tokens and last errors [`list`] reads.
+pub async fn summary(state: &AppState, organization_id: &OrgId) -> Result<Summary, AppError> {
+    state.scim_log.flush().await;
+    let mut conn = state.db.read.acquire().await?;
+    let ids = db::directories::list_directory_ids(&mut conn, organization_id).await?;
+    if ids.is_empty() {
+        return Ok(Summary::default());
+    }
+    let counts = state
+        .directory_counts
+        .get(&mut conn, state.db.generation(), state.clock.now(), &ids)
+        .await?;
+    Ok(Summary {
+        directories: ids.len(),
+        users: counts.iter().map(|c| c.user_count).sum(),
+        failing: counts.iter().any(|c| c.errors > 0),
+    })
+}
+
 /// Renames a directory or changes whether it is authoritative.
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn update(

@@ -25,7 +25,9 @@ mod users;
 
 pub use counts::CountsCache;
 pub(crate) use manage::delete_in;
-pub use manage::{create, delete, get, list, organization_of, rotate_token, update};
+pub use manage::{
+    create, delete, get, list, organization_of, rotate_token, summary, update, Summary,
+};
 pub use mappings::{groups, preview_mappings, save_mappings, GroupInfo, GroupMapping, RoleChange};
 pub use plans::DeactivationPlan;
 pub(crate) use plans::{creation_plan, deactivation_plan};
