@@ -75,12 +75,13 @@ impl SessionStore for DbSessionStore {
         }
     }
 
+    /// Updates a session that was loaded (tower-sessions creates new ones with `create`). Never
+    /// inserts: a session deleted while a request that loaded it was still running (signed
+    /// out, ended with its organization or its user) stays deleted.
     async fn save(&self, record: &Record) -> Result<()> {
         let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO sessions (id, data, expires_at, organization_id) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at, \
-             organization_id = excluded.organization_id",
+            "UPDATE sessions SET data = $2, expires_at = $3, organization_id = $4 WHERE id = $1",
         )
         .bind(record.id.to_string())
         .bind(&data)

@@ -71,7 +71,8 @@ async fn sqlite_schema(app: &TestApp) -> Schema {
     for (name, table, sql) in idx {
         let cols: Vec<(String,)> = rows(
             app,
-            "SELECT name FROM pragma_index_info($1) ORDER BY seqno",
+            // An expression (`LOWER(display_name)`) has no column name: "(expression)".
+            "SELECT COALESCE(name, '(expression)') FROM pragma_index_info($1) ORDER BY seqno",
             Some(&name),
         )
         .await;
@@ -121,18 +122,39 @@ async fn postgres_schema(app: &TestApp) -> Schema {
         if name.ends_with("_pkey") || name.ends_with("_key") {
             continue;
         }
-        let inner = def
-            .split_once('(')
-            .and_then(|(_, rest)| rest.split_once(')'))
-            .map(|(cols, _)| cols)
-            .unwrap_or_default();
-        let cols = inner
-            .split(',')
+        // The key list: the outermost parentheses after the table, split at their own commas.
+        let (mut depth, mut cols, mut key) = (0, Vec::new(), String::new());
+        for ch in def.chars() {
+            match ch {
+                '(' if depth == 0 => depth = 1,
+                '(' => {
+                    depth += 1;
+                    key.push(ch);
+                }
+                ')' if depth == 1 => {
+                    cols.push(std::mem::take(&mut key));
+                    break;
+                }
+                ')' => {
+                    depth -= 1;
+                    key.push(ch);
+                }
+                ',' if depth == 1 => cols.push(std::mem::take(&mut key)),
+                _ if depth >= 1 => key.push(ch),
+                _ => {}
+            }
+        }
+        let cols = cols
+            .into_iter()
             .map(|c| {
-                c.replace("COLLATE \"C\"", "")
-                    .trim()
-                    .trim_matches('"')
-                    .to_owned()
+                let c = c.replace("COLLATE \"C\"", "");
+                let c = c.trim().trim_matches('"');
+                // An expression (`lower(display_name)`), as SQLite's index_info reports it.
+                if c.contains('(') {
+                    "(expression)".to_owned()
+                } else {
+                    c.to_owned()
+                }
             })
             .collect();
         indexes.insert(name, (table, cols, def.starts_with("CREATE UNIQUE")));

@@ -88,12 +88,37 @@ pub async fn delete_group(
     Ok(())
 }
 
-/// Indexed columns a SCIM `eq` filter on Groups can be answered from.
+/// Columns a SCIM `eq` filter on Groups can be answered from with SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupColumn {
     Id,
     DisplayName,
+    /// Not indexed by directory.
     ExternalId,
+}
+
+impl GroupColumn {
+    pub const ALL: [GroupColumn; 3] = [
+        GroupColumn::Id,
+        GroupColumn::DisplayName,
+        GroupColumn::ExternalId,
+    ];
+}
+
+/// [`page_groups`]' statements: a page (directory `$1`, value `$2`, limit `$3`, offset `$4`)
+/// and the count of all the rows that match.
+pub fn page_groups_sql(eq: Option<GroupColumn>) -> (String, String) {
+    let cond = match eq {
+        Some(GroupColumn::Id) => " AND id = $2",
+        // displayName is caseExact=false (RFC 7643 §4.2)
+        Some(GroupColumn::DisplayName) => " AND LOWER(display_name) = LOWER($2)",
+        Some(GroupColumn::ExternalId) => " AND external_id = $2",
+        None => " AND $2 = $2",
+    };
+    (
+        format!("SELECT {GROUP_COLS} FROM directory_groups WHERE directory_id = $1{cond} ORDER BY id LIMIT $3 OFFSET $4"),
+        format!("SELECT COUNT(*) FROM directory_groups WHERE directory_id = $1{cond}"),
+    )
 }
 
 /// One page of groups, optionally narrowed by an indexed equality.
@@ -104,34 +129,25 @@ pub async fn page_groups(
     offset: i64,
     limit: i64,
 ) -> Result<Page<DirGroupRow>, sqlx::Error> {
-    let (cond, value) = match eq {
-        Some((GroupColumn::Id, v)) => (" AND id = $2", v),
-        // displayName is caseExact=false (RFC 7643 §4.2)
-        Some((GroupColumn::DisplayName, v)) => (" AND LOWER(display_name) = LOWER($2)", v),
-        Some((GroupColumn::ExternalId, v)) => (" AND external_id = $2", v),
-        None => (" AND $2 = $2", ""),
-    };
-    let rows: Vec<_> = sqlx::query_as(&format!(
-        "SELECT {GROUP_COLS} FROM directory_groups WHERE directory_id = $1{cond} ORDER BY id LIMIT $3 OFFSET $4"
-    ))
-    .bind(directory_id)
-    .bind(value)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&mut *conn)
-    .await?;
+    let (page_sql, count_sql) = page_groups_sql(eq.map(|(c, _)| c));
+    let value = eq.map_or("", |(_, v)| v);
+    let rows: Vec<_> = sqlx::query_as(&page_sql)
+        .bind(directory_id)
+        .bind(value)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *conn)
+        .await?;
     // A page that is not full ends the list: its rows are all that is left (a lookup by
     // userName, the commonest request, is answered with one statement).
     let total = match total_from_page(offset, limit, rows.len()) {
         Some(total) => total,
         None => {
-            sqlx::query_scalar(&format!(
-                "SELECT COUNT(*) FROM directory_groups WHERE directory_id = $1{cond}"
-            ))
-            .bind(directory_id)
-            .bind(value)
-            .fetch_one(conn)
-            .await?
+            sqlx::query_scalar(&count_sql)
+                .bind(directory_id)
+                .bind(value)
+                .fetch_one(conn)
+                .await?
         }
     };
     Ok(Page { total, rows })

@@ -142,16 +142,24 @@ pub async fn delete_user(conn: &mut Conn, directory_id: &str, id: &str) -> Resul
         .map(|_| ())
 }
 
-/// Indexed columns a SCIM `eq` filter can be answered from.
+/// Columns a SCIM `eq` filter can be answered from with SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserColumn {
     Id,
     UserNameKey,
     ExternalId,
+    /// Indexed by organization, not by directory.
     Email,
 }
 
 impl UserColumn {
+    pub const ALL: [UserColumn; 4] = [
+        UserColumn::Id,
+        UserColumn::UserNameKey,
+        UserColumn::ExternalId,
+        UserColumn::Email,
+    ];
+
     fn sql(self) -> &'static str {
         match self {
             UserColumn::Id => "id",
@@ -177,6 +185,19 @@ pub(crate) fn total_from_page(offset: i64, limit: i64, got: usize) -> Option<i64
     (got < limit && (got > 0 || offset == 0)).then_some(offset + got)
 }
 
+/// [`page_users`]' statements: a page (directory `$1`, value `$2`, limit `$3`, offset `$4`) and
+/// the count of all the rows that match.
+pub fn page_users_sql(eq: Option<UserColumn>) -> (String, String) {
+    let cond = match eq {
+        Some(c) => format!(" AND {} = $2", c.sql()),
+        None => " AND $2 = $2".to_owned(),
+    };
+    (
+        format!("SELECT {USER_COLS} FROM directory_users WHERE directory_id = $1{cond} ORDER BY id LIMIT $3 OFFSET $4"),
+        format!("SELECT COUNT(*) FROM directory_users WHERE directory_id = $1{cond}"),
+    )
+}
+
 /// One page of users, optionally narrowed by an indexed equality.
 pub async fn page_users(
     conn: &mut Conn,
@@ -185,31 +206,25 @@ pub async fn page_users(
     offset: i64,
     limit: i64,
 ) -> Result<Page<DirUserRow>, sqlx::Error> {
-    let (cond, value) = match eq {
-        Some((c, v)) => (format!(" AND {} = $2", c.sql()), v),
-        None => (" AND $2 = $2".to_owned(), ""),
-    };
-    let rows: Vec<_> = sqlx::query_as(&format!(
-        "SELECT {USER_COLS} FROM directory_users WHERE directory_id = $1{cond} ORDER BY id LIMIT $3 OFFSET $4"
-    ))
-    .bind(directory_id)
-    .bind(value)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&mut *conn)
-    .await?;
+    let (page_sql, count_sql) = page_users_sql(eq.map(|(c, _)| c));
+    let value = eq.map_or("", |(_, v)| v);
+    let rows: Vec<_> = sqlx::query_as(&page_sql)
+        .bind(directory_id)
+        .bind(value)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *conn)
+        .await?;
     // A page that is not full ends the list: its rows are all that is left (a lookup by
     // userName, the commonest request, is answered with one statement).
     let total = match total_from_page(offset, limit, rows.len()) {
         Some(total) => total,
         None => {
-            sqlx::query_scalar(&format!(
-                "SELECT COUNT(*) FROM directory_users WHERE directory_id = $1{cond}"
-            ))
-            .bind(directory_id)
-            .bind(value)
-            .fetch_one(conn)
-            .await?
+            sqlx::query_scalar(&count_sql)
+                .bind(directory_id)
+                .bind(value)
+                .fetch_one(conn)
+                .await?
         }
     };
     Ok(Page { total, rows })

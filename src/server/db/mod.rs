@@ -129,6 +129,10 @@ struct Slot {
     abandoned: bool,
     /// Requests whose savepoint was released into the open batch, waiting for its commit.
     waiting: Vec<oneshot::Sender<Result<(), String>>>,
+    /// The database's count of committed writes ([`Db::generation`]): moved by the batch's
+    /// commit itself, before any request of it is answered, so that a request cancelled while
+    /// it waits still moves it.
+    changes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Held by a write on SQLite until it commits or rolls back: this process's turn to write.
@@ -139,6 +143,15 @@ pub struct WriteTurn {
 impl std::fmt::Debug for WriteTurn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("WriteTurn")
+    }
+}
+
+/// Moves the generation when dropped.
+struct MoveOnDrop<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for MoveOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -180,10 +193,10 @@ impl WriteTx {
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
         match self.inner.take() {
             Some(Inner::Pool(tx)) => {
-                let done = tx.commit().await;
-                self.changes
-                    .fetch_add(1, std::sync::atomic::Ordering::Release);
-                done
+                // Moved however the commit ends, also when this future is dropped mid-commit
+                // (the commit may still have reached the database).
+                let _moved = MoveOnDrop(&self.changes);
+                tx.commit().await
             }
             Some(Inner::Shared { mut turn, kick }) => {
                 let released = match turn.conn.as_mut() {
@@ -200,10 +213,8 @@ impl WriteTx {
                 turn.waiting.push(done);
                 drop(turn);
                 kick.notify_one();
-                let committed = committed.await;
-                self.changes
-                    .fetch_add(1, std::sync::atomic::Ordering::Release);
-                match committed {
+                // The batch's commit moved the generation (see [`Slot::changes`]).
+                match committed.await {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(cause)) => Err(sqlx::Error::Protocol(cause)),
                     Err(_) => Err(sqlx::Error::Protocol(
@@ -316,6 +327,10 @@ async fn flush(slot: &mut Slot) {
         return;
     }
     let result = commit_batch(slot).await;
+    if result.is_ok() {
+        slot.changes
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
     slot.open = false;
     slot.poisoned = false;
     if let Err(e) = &result {
@@ -521,13 +536,17 @@ impl Db {
                 .connect_lazy_with(AnyConnectOptions::from_str(&format!(
                     "{url}&lanyard_inline=true"
                 ))?);
+            let changes: Arc<std::sync::atomic::AtomicU64> = Arc::default();
             Ok(Db {
                 pool,
                 read,
-                changes: Arc::default(),
+                changes: changes.clone(),
                 dialect: Dialect::Sqlite,
                 writer: Arc::new(Writer {
-                    slot: Default::default(),
+                    slot: Arc::new(tokio::sync::Mutex::new(Slot {
+                        changes,
+                        ..Slot::default()
+                    })),
                     kick: Default::default(),
                     // The writer's statements run on the thread of the request that holds the
                     // turn, not on a worker thread of its own: see vendor/sqlx-sqlite/LANYARD.md.

@@ -400,7 +400,11 @@ pub async fn signin(
 }
 
 /// POST `/console/signout`: end the session.
-pub async fn signout(session: Session) -> Response {
-    let _ = session.flush().await;
-    Redirect::to("/console/signin?signed_out=1").into_response()
+pub async fn signout(State(state): State<AppState>, session: Session) -> Response {
+    super::pages::end_session(
+        &state.config.branding,
+        session,
+        "/console/signin?signed_out=1",
+    )
+    .await
 }

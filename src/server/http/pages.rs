@@ -56,6 +56,32 @@ pub fn too_many(branding: &Branding, what: &str) -> Response {
     )
 }
 
+/// Ends the browser session (portal or console), or, when its row could not be deleted, says
+/// so: the person is still signed in and must not be told otherwise (503, with the request id
+/// to quote). `then` is where a signed-out browser goes.
+pub async fn end_session(
+    branding: &Branding,
+    session: tower_sessions::Session,
+    then: &str,
+) -> Response {
+    match session.flush().await {
+        Ok(()) => axum::response::Redirect::to(then).into_response(),
+        Err(e) => {
+            let rid = crate::server::request_id::current_request_id();
+            crate::server::error::AppError::dependency("session", e).log(&rid);
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                branding,
+                "You are still signed in",
+                &format!(
+                    r#"<p class="text-slate-700" role="alert">Lanyard could not end your session just now, so it is still active. Go back and sign out again; if this keeps happening, close the browser and quote request id {} to support.</p>"#,
+                    esc(&rid)
+                ),
+            )
+        }
+    }
+}
+
 /// The page for an unexpected failure on a link or sign-in page: the public message with the
 /// request id to quote, never the cause.
 pub fn error_page(branding: &Branding, e: crate::server::error::AppError) -> Response {

@@ -153,9 +153,8 @@ pub async fn redeem(
 }
 
 /// POST: end the portal session.
-pub async fn sign_out(session: Session) -> Response {
-    let _ = session.flush().await;
-    Redirect::to("/?signed_out=1").into_response()
+pub async fn sign_out(State(state): State<AppState>, session: Session) -> Response {
+    super::pages::end_session(&state.config.branding, session, "/?signed_out=1").await
 }
 
 fn internal(state: &AppState, e: AppError) -> Response {

@@ -42,7 +42,7 @@ impl CountsCache {
         now: i64,
         ids: &[String],
     ) -> Result<Vec<DirectoryCounts>, sqlx::Error> {
-        if let Some(hit) = self.fresh(generation, now, ids) {
+        if let Some(hit) = self.cached(generation, now, ids) {
             return Ok(hit);
         }
         let counts = db::directories::directory_counts(conn, ids, now - 86_400_000).await?;
@@ -63,7 +63,13 @@ impl CountsCache {
         Ok(counts)
     }
 
-    fn fresh(&self, generation: u64, now: i64, ids: &[String]) -> Option<Vec<DirectoryCounts>> {
+    /// The counts of `ids` when every one is in memory and fresh.
+    pub fn cached(
+        &self,
+        generation: u64,
+        now: i64,
+        ids: &[String],
+    ) -> Option<Vec<DirectoryCounts>> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         ids.iter()
             .map(|id| {
@@ -110,16 +116,16 @@ mod tests {
     fn an_entry_serves_only_its_generation_and_a_few_seconds() {
         let c = cache_with("d1", 3, 1_000);
         let ids = ["d1".to_string()];
-        assert_eq!(c.fresh(3, 1_000, &ids).unwrap()[0].user_count, 7);
+        assert_eq!(c.cached(3, 1_000, &ids).unwrap()[0].user_count, 7);
         assert_eq!(
-            c.fresh(3, 1_000 + FRESH_MS - 1, &ids).unwrap()[0].user_count,
+            c.cached(3, 1_000 + FRESH_MS - 1, &ids).unwrap()[0].user_count,
             7
         );
         // A write committed since, too old, or a clock moved back: read again.
-        assert!(c.fresh(4, 1_000, &ids).is_none());
-        assert!(c.fresh(3, 1_000 + FRESH_MS, &ids).is_none());
-        assert!(c.fresh(3, 999, &ids).is_none());
+        assert!(c.cached(4, 1_000, &ids).is_none());
+        assert!(c.cached(3, 1_000 + FRESH_MS, &ids).is_none());
+        assert!(c.cached(3, 999, &ids).is_none());
         // One directory not cached: all are read.
-        assert!(c.fresh(3, 1_000, &["d1".into(), "d2".into()]).is_none());
+        assert!(c.cached(3, 1_000, &["d1".into(), "d2".into()]).is_none());
     }
 }

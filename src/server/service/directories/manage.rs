@@ -121,7 +121,9 @@ pub async fn list(state: &AppState, organization_id: &OrgId) -> Result<Vec<Direc
     // The view counts every SCIM exchange answered so far: flushed before taking a pooled
     // connection, as the log writer itself needs one.
     state.scim_log.flush().await;
-    let mut conn = state.db.read.acquire().await?;
+    // The pool, not the inline readers: counting a large directory (when the counts are not
+    // cached) reads every entry of its indexes.
+    let mut conn = state.db.pool.acquire().await?;
     let rows = db::directories::list_directories(&mut conn, organization_id).await?;
     views(state, &mut conn, rows).await
 }
@@ -145,10 +147,20 @@ pub async fn summary(state: &AppState, organization_id: &OrgId) -> Result<Summar
     if ids.is_empty() {
         return Ok(Summary::default());
     }
-    let counts = state
-        .directory_counts
-        .get(&mut conn, state.db.generation(), state.clock.now(), &ids)
-        .await?;
+    let (generation, now) = (state.db.generation(), state.clock.now());
+    let counts = match state.directory_counts.cached(generation, now, &ids) {
+        Some(counts) => counts,
+        None => {
+            // Counting reads every entry of a directory's indexes: on a pooled connection,
+            // whose statements run on a thread of their own, not on this request's.
+            drop(conn);
+            let mut conn = state.db.pool.acquire().await?;
+            state
+                .directory_counts
+                .get(&mut conn, generation, now, &ids)
+                .await?
+        }
+    };
     Ok(Summary {
         directories: ids.len(),
         users: counts.iter().map(|c| c.user_count).sum(),

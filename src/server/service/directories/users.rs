@@ -127,7 +127,13 @@ pub const LOG_RETENTION_MS: i64 = 30 * 86_400_000;
 /// Deletes request log entries past retention (minute job).
 pub async fn purge_request_log(state: &AppState) -> Result<u64, AppError> {
     let mut conn = state.db.pool.acquire().await?;
-    Ok(db::scim_log::purge_requests(&mut conn, state.clock.now() - LOG_RETENTION_MS).await?)
+    let purged =
+        db::scim_log::purge_requests(&mut conn, state.clock.now() - LOG_RETENTION_MS).await?;
+    if purged > 0 {
+        // A directory's last request may be among them (see `CountsCache`).
+        state.db.note_change();
+    }
+    Ok(purged)
 }
 
 /// The directory gate of the sign-in policy: when a directory is authoritative for the

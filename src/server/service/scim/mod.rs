@@ -395,6 +395,11 @@ trait Listed {
     const EXTRA: &'static str;
     /// The indexed column for an `eq` on `attr`, with the value as the column stores it.
     fn column(attr: &str, value: &str) -> Option<(Self::Col, String)>;
+    /// Whether an `eq` on `col` is answered from an index that starts with the directory
+    /// (a few rows, whatever the directory's size), and rendering with `extra` stays as
+    /// short: then the page is read on the inline readers (`Db::read`), whose statements run
+    /// on the request's own thread.
+    fn short(col: Self::Col, extra: bool) -> bool;
     async fn page(
         conn: &mut Conn,
         dir: &str,
@@ -414,6 +419,17 @@ trait Listed {
 struct Users;
 struct Groups;
 
+/// Whether a `GET /Users` filtered by an `eq` on `col` is read on the inline readers.
+pub fn short_user_lookup(col: UserColumn) -> bool {
+    Users::short(col, true)
+}
+
+/// Whether a `GET /Groups` filtered by an `eq` on `col` (and rendering `members` or not) is
+/// read on the inline readers.
+pub fn short_group_lookup(col: GroupColumn, members: bool) -> bool {
+    Groups::short(col, members)
+}
+
 impl Listed for Users {
     type Row = DirUserRow;
     type Col = UserColumn;
@@ -426,6 +442,13 @@ impl Listed for Users {
             value.to_owned()
         };
         Some((c, v))
+    }
+    fn short(col: UserColumn, _groups: bool) -> bool {
+        // emails: indexed by organization, not by directory. A user's groups are few.
+        matches!(
+            col,
+            UserColumn::Id | UserColumn::UserNameKey | UserColumn::ExternalId
+        )
     }
     async fn page(
         conn: &mut Conn,
@@ -455,6 +478,10 @@ impl Listed for Groups {
     const EXTRA: &'static str = "members";
     fn column(attr: &str, value: &str) -> Option<(GroupColumn, String)> {
         Some((group_column(attr)?, value.to_owned()))
+    }
+    fn short(col: GroupColumn, members: bool) -> bool {
+        // A group's members may be tens of thousands; externalId has no directory index.
+        !members && matches!(col, GroupColumn::Id | GroupColumn::DisplayName)
     }
     async fn page(
         conn: &mut Conn,
@@ -503,9 +530,11 @@ async fn list<K: Listed>(
         (&f, &narrowed),
         (Some(Filter::Compare { .. }), Some(_)) | (None, None)
     );
-    // A page the indexes answer is a short read; evaluating a filter on candidates may read the
-    // whole directory, on a connection with a thread of its own.
-    let mut conn = if exact {
+    // A lookup an index answers is a short read; a whole list (it counts the directory),
+    // evaluating a filter on candidates or rendering a large group may read much more, on a
+    // connection with a thread of its own.
+    let short = exact && eq.is_some_and(|(c, _)| K::short(c, with_extra));
+    let mut conn = if short {
         state.db.read.acquire().await?
     } else {
         state.db.pool.acquire().await?
