@@ -1,6 +1,8 @@
 //! The SCIM request log: redaction of bodies and paths, and the batching writer.
 
 use serde_json::Value;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::domain::ids::IdKind;
 use crate::server::db;
@@ -199,6 +201,9 @@ pub struct Exchange<'a> {
 #[derive(Clone, Debug)]
 pub struct LogSink {
     tx: tokio::sync::mpsc::Sender<LogMsg>,
+    /// Rows handed over and not yet written (or failed to be): at zero, [`LogSink::flush`] has
+    /// nothing to wait for and does not queue behind the writer.
+    pending: Arc<AtomicUsize>,
 }
 
 #[derive(Debug)]
@@ -218,6 +223,8 @@ impl LogSink {
     /// Starts the writer task (inside the Tokio runtime).
     pub fn start(db: db::Db) -> LogSink {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<LogMsg>(LOG_QUEUE);
+        let pending = Arc::new(AtomicUsize::new(0));
+        let written = pending.clone();
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut rows = Vec::new();
@@ -238,24 +245,30 @@ impl LogSink {
                     if let Err(err) = write_batch(&db, &rows).await {
                         tracing::error!(error = %err, rows = rows.len(), "could not write the SCIM request log");
                     }
+                    written.fetch_sub(rows.len(), Ordering::AcqRel);
                 }
                 for done in waiting {
                     let _ = done.send(());
                 }
             }
         });
-        LogSink { tx }
+        LogSink { tx, pending }
     }
 
     /// Queues a row; waits only while the queue is full.
     async fn write(&self, row: ScimRequestRow) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
         if self.tx.send(LogMsg::Row(Box::new(row))).await.is_err() {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
             tracing::error!("the SCIM request log writer has stopped; an exchange is not logged");
         }
     }
 
     /// Waits until every row queued before this call is written.
     pub async fn flush(&self) {
+        if self.pending.load(Ordering::Acquire) == 0 {
+            return;
+        }
         let (done, wait) = tokio::sync::oneshot::channel();
         if self.tx.send(LogMsg::Flush(done)).await.is_ok() {
             let _ = wait.await;
