@@ -35,45 +35,76 @@ fn assert_lookup(what: &str, steps: &[String]) {
     assert!(!steps.is_empty(), "{what}: no plan");
     for s in steps {
         assert!(
-            s.starts_with("SEARCH") && !s.ends_with("(directory_id=?)") && !s.contains("TEMP B-TREE"),
-            "{what} is read on a request's thread, so it must be an index search by its value: {steps:?}"
+            s.starts_with("SEARCH")
+                && !s.ends_with("(directory_id=?)")
+                && !s.contains("TEMP B-TREE"),
+            "{what} must be an index search by its value, not a walk of the directory: {steps:?}"
         );
     }
+}
+
+/// The statement finds at most one row through a unique index (SQLite names the indexes behind
+/// PRIMARY KEY and UNIQUE `sqlite_autoindex_*`).
+fn assert_unique_lookup(what: &str, steps: &[String]) {
+    assert_lookup(what, steps);
+    assert!(
+        steps.iter().all(|s| s.contains("sqlite_autoindex_")),
+        "{what} is read on a request's thread, so it must be a lookup by a unique key: {steps:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inline_scim_lookups_search_an_index_and_pages_do_not_sort_the_directory() {
     let app = TestApp::spawn(Dialect::Sqlite).await;
-    // The lookups the provisioning clients send before each create are short.
+    // The lookup the provisioning clients send before each create is short.
     assert!(short_user_lookup(UserColumn::UserNameKey));
-    assert!(short_group_lookup(GroupColumn::DisplayName, false));
     // A group's members may be tens of thousands: rendered on the pool.
     assert!(!short_group_lookup(GroupColumn::Id, true));
 
-    let mut short = 0;
-    for col in UserColumn::ALL {
-        if short_user_lookup(col) {
-            short += 1;
-            let (page, count) = page_users_sql(Some(col));
-            assert_lookup(
-                &format!("GET /Users filter {col:?} eq"),
-                &plan(&app, &page).await,
-            );
-            assert_lookup(&format!("count of {col:?} eq"), &plan(&app, &count).await);
-        }
+    let inline: Vec<(String, (String, String))> = UserColumn::ALL
+        .into_iter()
+        .filter(|c| short_user_lookup(*c))
+        .map(|c| {
+            (
+                format!("GET /Users filter {c:?} eq"),
+                page_users_sql(Some(c)),
+            )
+        })
+        .chain(
+            GroupColumn::ALL
+                .into_iter()
+                .filter(|c| short_group_lookup(*c, false))
+                .map(|c| {
+                    (
+                        format!("GET /Groups filter {c:?} eq"),
+                        page_groups_sql(Some(c)),
+                    )
+                }),
+        )
+        .collect();
+    assert!(
+        inline.len() >= 3,
+        "{} lookups are read inline",
+        inline.len()
+    );
+    for (what, (page, count)) in &inline {
+        assert_unique_lookup(what, &plan(&app, page).await);
+        assert_unique_lookup(&format!("the count of {what}"), &plan(&app, count).await);
     }
-    for col in GroupColumn::ALL {
-        if short_group_lookup(col, false) {
-            short += 1;
-            let (page, count) = page_groups_sql(Some(col));
-            assert_lookup(
-                &format!("GET /Groups filter {col:?} eq"),
-                &plan(&app, &page).await,
-            );
-            assert_lookup(&format!("count of {col:?} eq"), &plan(&app, &count).await);
-        }
+
+    // Lookups by a value that is not unique run on the pool, still by an index.
+    for (what, page) in [
+        (
+            "GET /Users filter externalId eq",
+            page_users_sql(Some(UserColumn::ExternalId)).0,
+        ),
+        (
+            "GET /Groups filter displayName eq",
+            page_groups_sql(Some(GroupColumn::DisplayName)).0,
+        ),
+    ] {
+        assert_lookup(what, &plan(&app, &page).await);
     }
-    assert!(short >= 4, "{short} lookups are read inline");
 
     for (what, page) in [
         ("GET /Users", page_users_sql(None).0),

@@ -1,7 +1,7 @@
 //! `directory_groups` and `directory_group_members` tables: the groups a directory pushes and
 //! their members.
 
-use super::directory_users::{total_from_page, Page};
+use super::directory_users::Page;
 use super::{for_update, Conn, Lock};
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
@@ -129,28 +129,16 @@ pub async fn page_groups(
     offset: i64,
     limit: i64,
 ) -> Result<Page<DirGroupRow>, sqlx::Error> {
-    let (page_sql, count_sql) = page_groups_sql(eq.map(|(c, _)| c));
     let value = eq.map_or("", |(_, v)| v);
-    let rows: Vec<_> = sqlx::query_as(&page_sql)
-        .bind(directory_id)
-        .bind(value)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&mut *conn)
-        .await?;
-    // A page that is not full ends the list: its rows are all that is left (a lookup by
-    // userName, the commonest request, is answered with one statement).
-    let total = match total_from_page(offset, limit, rows.len()) {
-        Some(total) => total,
-        None => {
-            sqlx::query_scalar(&count_sql)
-                .bind(directory_id)
-                .bind(value)
-                .fetch_one(conn)
-                .await?
-        }
-    };
-    Ok(Page { total, rows })
+    super::directory_users::fetch_page(
+        conn,
+        &page_groups_sql(eq.map(|(c, _)| c)),
+        directory_id,
+        value,
+        offset,
+        limit,
+    )
+    .await
 }
 
 pub async fn all_groups(

@@ -206,9 +206,32 @@ pub async fn page_users(
     offset: i64,
     limit: i64,
 ) -> Result<Page<DirUserRow>, sqlx::Error> {
-    let (page_sql, count_sql) = page_users_sql(eq.map(|(c, _)| c));
     let value = eq.map_or("", |(_, v)| v);
-    let rows: Vec<_> = sqlx::query_as(&page_sql)
+    fetch_page(
+        conn,
+        &page_users_sql(eq.map(|(c, _)| c)),
+        directory_id,
+        value,
+        offset,
+        limit,
+    )
+    .await
+}
+
+/// Runs a page statement and, when the page is full, its count statement (see
+/// [`page_users_sql`] for their parameters).
+pub(crate) async fn fetch_page<T>(
+    conn: &mut Conn,
+    (page_sql, count_sql): &(String, String),
+    directory_id: &str,
+    value: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<Page<T>, sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let rows: Vec<T> = sqlx::query_as(page_sql)
         .bind(directory_id)
         .bind(value)
         .bind(limit)
@@ -220,7 +243,7 @@ pub async fn page_users(
     let total = match total_from_page(offset, limit, rows.len()) {
         Some(total) => total,
         None => {
-            sqlx::query_scalar(&count_sql)
+            sqlx::query_scalar(count_sql)
                 .bind(directory_id)
                 .bind(value)
                 .fetch_one(conn)

@@ -395,10 +395,9 @@ trait Listed {
     const EXTRA: &'static str;
     /// The indexed column for an `eq` on `attr`, with the value as the column stores it.
     fn column(attr: &str, value: &str) -> Option<(Self::Col, String)>;
-    /// Whether an `eq` on `col` is answered from an index that starts with the directory
-    /// (a few rows, whatever the directory's size), and rendering with `extra` stays as
-    /// short: then the page is read on the inline readers (`Db::read`), whose statements run
-    /// on the request's own thread.
+    /// Whether an `eq` on `col` finds at most one row through a unique index, and rendering
+    /// with `extra` stays as short: then the page is read on the inline readers (`Db::read`),
+    /// whose statements run on the request's own thread.
     fn short(col: Self::Col, extra: bool) -> bool;
     async fn page(
         conn: &mut Conn,
@@ -444,11 +443,10 @@ impl Listed for Users {
         Some((c, v))
     }
     fn short(col: UserColumn, _groups: bool) -> bool {
-        // emails: indexed by organization, not by directory. A user's groups are few.
-        matches!(
-            col,
-            UserColumn::Id | UserColumn::UserNameKey | UserColumn::ExternalId
-        )
+        // Unique in the directory: one row at most. externalId is not unique (a directory could
+        // give a million users one value and count them on a request's thread); emails are
+        // indexed by organization. A user's groups are few.
+        matches!(col, UserColumn::Id | UserColumn::UserNameKey)
     }
     async fn page(
         conn: &mut Conn,
@@ -480,8 +478,9 @@ impl Listed for Groups {
         Some((group_column(attr)?, value.to_owned()))
     }
     fn short(col: GroupColumn, members: bool) -> bool {
-        // A group's members may be tens of thousands; externalId has no directory index.
-        !members && matches!(col, GroupColumn::Id | GroupColumn::DisplayName)
+        // By id only: display names are not unique, and a group's members may be tens of
+        // thousands.
+        !members && col == GroupColumn::Id
     }
     async fn page(
         conn: &mut Conn,

@@ -257,11 +257,14 @@ impl LogSink {
 
     /// Queues a row; waits only while the queue is full.
     async fn write(&self, row: ScimRequestRow) {
-        self.pending.fetch_add(1, Ordering::AcqRel);
-        if self.tx.send(LogMsg::Row(Box::new(row))).await.is_err() {
-            self.pending.fetch_sub(1, Ordering::AcqRel);
+        // Room first, then counted and sent with nothing to await between: a request dropped
+        // while it waits for room leaves the count as it was.
+        let Ok(permit) = self.tx.reserve().await else {
             tracing::error!("the SCIM request log writer has stopped; an exchange is not logged");
-        }
+            return;
+        };
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        permit.send(LogMsg::Row(Box::new(row)));
     }
 
     /// Waits until every row queued before this call is written.
