@@ -155,6 +155,8 @@ pub(crate) mod ctx {
     pub struct Caller {
         pub state: AppState,
         pub grant: PortalGrant,
+        /// The grant's organization, as read when the grant was checked on this request.
+        pub organization: crate::server::db::organizations::OrganizationRow,
         pub ctx: RequestContext,
     }
 
@@ -193,20 +195,28 @@ pub(crate) mod ctx {
             request_id: crate::server::request_id::current_request_id(),
         };
         let state = leptos::prelude::use_context::<AppState>().ok_or_else(internal)?;
-        let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|e| {
+        // One extraction: each clones the request's head.
+        let (session, ctx) = leptos_axum::extract::<(
+            tower_sessions::Session,
+            Option<axum::Extension<RequestContext>>,
+        )>()
+        .await
+        .map_err(|e| {
             tracing::error!(error = %e, "no session layer");
             internal()
         })?;
+        let ctx = ctx.map(|e| e.0).unwrap_or_default();
         // Session age and the organization's existence are checked on every call; a grant that
         // no longer holds ends the session.
-        let grant = setup_links::session_grant(&state, &session)
+        let (grant, organization) = setup_links::session_grant_with_organization(&state, &session)
             .await
             .map_err(PortalError::from)?
             .ok_or(PortalError::SignedOut)?;
-        let ctx = leptos_axum::extract::<axum::Extension<RequestContext>>()
-            .await
-            .map(|e| e.0)
-            .unwrap_or_default();
-        Ok(Caller { state, grant, ctx })
+        Ok(Caller {
+            state,
+            grant,
+            organization,
+            ctx,
+        })
     }
 }

@@ -30,10 +30,16 @@ pub fn PortalFrame(
             .filter_map(|s| s.href.clone().map(|h| (h, s.title.clone()))),
     );
     sections.push(("/portal/policy".into(), "Access policy".into()));
+    // Plain links (the router still navigates them in the browser): the section's link is
+    // marked as the current page, or as the current section on a page inside it.
+    let path = leptos_router::hooks::use_location()
+        .pathname
+        .get_untracked();
     let nav = sections
         .into_iter()
         .map(|(href, label)| {
             let here = href == current;
+            let aria = here.then_some(if path == href { "page" } else { "true" });
             let class = if here {
                 "block rounded-md bg-slate-100 px-3 py-1.5 font-medium text-slate-900"
             } else {
@@ -41,7 +47,7 @@ pub fn PortalFrame(
             };
             view! {
                 <li>
-                    <A href=href exact=true attr:class=class>{label}</A>
+                    <a href=href class=class aria-current=aria>{label}</a>
                 </li>
             }
         })
@@ -144,7 +150,7 @@ fn overview_view(o: Overview) -> impl IntoView {
                 <li data-testid="step">
                     {match s.href.clone() {
                         Some(h) => view! {
-                            <A href=h attr:class=format!("{card} hover:border-indigo-400 hover:shadow-sm focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600")>{body}</A>
+                            <a href=h class=format!("{card} hover:border-indigo-400 hover:shadow-sm focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600")>{body}</a>
                         }.into_any(),
                         None => view! { <div class=card>{body}</div> }.into_any(),
                     }}
@@ -168,7 +174,7 @@ fn overview_view(o: Overview) -> impl IntoView {
             </p>
             <ol class="space-y-3">{steps}</ol>
             <p class="mt-6 text-slate-700">
-                <A href="/portal/policy" attr:data-testid="policy-link">"Access policy"</A>
+                <a href="/portal/policy" data-testid="policy-link">"Access policy"</a>
                 " — where each access decision is made for your organization, with a simulator."
             </p>
             {back}

@@ -258,13 +258,19 @@ pub async fn outstanding(state: &AppState, organization_id: &str) -> Result<i64,
 /// Whether a portal session's grant still holds: it began less than [`MAX_SESSION_MS`] ago and
 /// its organization has not been deleted. The one decision every portal entry point applies.
 pub async fn active_grant(state: &AppState, grant: &PortalGrant) -> Result<bool, AppError> {
+    Ok(grant_organization(state, grant).await?.is_some())
+}
+
+/// [`active_grant`], giving the grant's live organization when the grant holds.
+async fn grant_organization(
+    state: &AppState,
+    grant: &PortalGrant,
+) -> Result<Option<db::organizations::OrganizationRow>, AppError> {
     if state.clock.now() - grant.started_at > MAX_SESSION_MS {
-        return Ok(false);
+        return Ok(None);
     }
     let mut conn = state.db.read.acquire().await?;
-    Ok(db::organizations::get(&mut conn, &grant.organization_id)
-        .await?
-        .is_some())
+    Ok(db::organizations::get(&mut conn, &grant.organization_id).await?)
 }
 
 /// The portal grant of a browser session, if it still holds ([`active_grant`]). A session whose
@@ -274,6 +280,17 @@ pub async fn session_grant(
     state: &AppState,
     session: &tower_sessions::Session,
 ) -> Result<Option<PortalGrant>, AppError> {
+    Ok(session_grant_with_organization(state, session)
+        .await?
+        .map(|(grant, _)| grant))
+}
+
+/// [`session_grant`] with the grant's organization as read for the check (the portal pages show
+/// it without reading it again).
+pub async fn session_grant_with_organization(
+    state: &AppState,
+    session: &tower_sessions::Session,
+) -> Result<Option<(PortalGrant, db::organizations::OrganizationRow)>, AppError> {
     let grant: Option<PortalGrant> = session
         .get(PORTAL_KEY)
         .await
@@ -281,8 +298,8 @@ pub async fn session_grant(
     let Some(grant) = grant else {
         return Ok(None);
     };
-    if active_grant(state, &grant).await? {
-        return Ok(Some(grant));
+    if let Some(org) = grant_organization(state, &grant).await? {
+        return Ok(Some((grant, org)));
     }
     session
         .flush()
