@@ -155,7 +155,9 @@ pub(crate) mod ctx {
     pub struct Caller {
         pub state: AppState,
         pub grant: PortalGrant,
-        /// The grant's organization, as read when the grant was checked on this request.
+        /// The grant's organization as read when the grant was checked on this request: for
+        /// display only. A write re-reads what it relies on inside its own transaction (the
+        /// organization may be changed or deleted meanwhile).
         pub organization: crate::server::db::organizations::OrganizationRow,
         pub ctx: RequestContext,
     }
@@ -202,7 +204,7 @@ pub(crate) mod ctx {
         )>()
         .await
         .map_err(|e| {
-            tracing::error!(error = %e, "no session layer");
+            tracing::error!(error = %e, "no session in the request (is the session layer installed?)");
             internal()
         })?;
         let ctx = ctx.map(|e| e.0).unwrap_or_default();

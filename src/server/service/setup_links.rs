@@ -255,13 +255,10 @@ pub async fn outstanding(state: &AppState, organization_id: &str) -> Result<i64,
     Ok(db::setup_links::count_outstanding(&mut conn, organization_id, state.clock.now()).await?)
 }
 
-/// Whether a portal session's grant still holds: it began less than [`MAX_SESSION_MS`] ago and
-/// its organization has not been deleted. The one decision every portal entry point applies.
-pub async fn active_grant(state: &AppState, grant: &PortalGrant) -> Result<bool, AppError> {
-    Ok(grant_organization(state, grant).await?.is_some())
-}
-
-/// [`active_grant`], giving the grant's live organization when the grant holds.
+/// The organization of a portal session's grant while the grant still holds: it began less than
+/// [`MAX_SESSION_MS`] ago and its organization has not been deleted (else `None`). The one
+/// decision every portal entry point applies, through [`session_grant`] or
+/// [`session_grant_with_organization`].
 async fn grant_organization(
     state: &AppState,
     grant: &PortalGrant,
@@ -273,7 +270,7 @@ async fn grant_organization(
     Ok(db::organizations::get(&mut conn, &grant.organization_id).await?)
 }
 
-/// The portal grant of a browser session, if it still holds ([`active_grant`]). A session whose
+/// The portal grant of a browser session, if it still holds ([`grant_organization`]). A session whose
 /// grant no longer holds is ended here (its row deleted, the cookie cleared), so the browser is
 /// signed out for every later request too. `Ok(None)`: signed out.
 pub async fn session_grant(
