@@ -1,7 +1,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{Dialect, TestApp};
+use crate::helpers::{Dialect, TestApp, TestResponse};
 
 async fn redeemed_session_sees_overview_and_activity(d: Dialect) {
     let app = TestApp::spawn(d).await;
@@ -161,7 +161,38 @@ async fn sessions_end_after_idle_time_and_absolute_lifetime(d: Dialect) {
     assert!(r.header("set-cookie").unwrap().contains("Max-Age=1800"));
 }
 
+/// The opening tag of the portal navigation's link to `href` on a rendered page.
+fn nav_link(html: &str, href: &str) -> String {
+    let nav = &html[html
+        .find("data-testid=\"portal-nav\"")
+        .expect("the page has the portal nav")..];
+    let start = nav
+        .find(&format!("<a href=\"{href}\""))
+        .unwrap_or_else(|| panic!("no nav link to {href}"));
+    nav[start..start + nav[start..].find('>').unwrap()].to_owned()
+}
+
+async fn nav_marks_the_current_page_and_section(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let cookie = app
+        .redeem(&app.create_link(&org, &["sso", "audit_logs"]).await)
+        .await;
+    let page = |r: TestResponse| {
+        assert_eq!(r.status, StatusCode::OK);
+        String::from_utf8(r.body).unwrap()
+    };
+    let overview = page(app.browser_get("/portal", Some(&cookie)).await);
+    assert!(nav_link(&overview, "/portal").contains("aria-current=\"page\""));
+    assert!(!nav_link(&overview, "/portal/sso").contains("aria-current"));
+    // A page inside a section marks the section, not a page it is not.
+    let setup = page(app.browser_get("/portal/sso/setup", Some(&cookie)).await);
+    assert!(nav_link(&setup, "/portal/sso").contains("aria-current=\"true\""));
+    assert!(!nav_link(&setup, "/portal").contains("aria-current"));
+}
+
 crate::both_databases!(
+    nav_marks_the_current_page_and_section,
     sessions_end_after_idle_time_and_absolute_lifetime,
     redeemed_session_sees_overview_and_activity,
     portal_without_session_is_refused,
