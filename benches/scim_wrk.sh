@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# SCIM ingest with wrk as the load generator: Entra-shaped user creates (benches/scim_creates.lua),
+# 8 connections, until N users are done, on a fresh SQLite file or PostgreSQL database; prints the
+# users per second, wrk's latency distribution and the server's CPU per user.
+#   bash benches/scim_wrk.sh sqlite|postgres [users, default 10000] [lookup: yes|no, default no]
+# wrk (C, one thread) uses far less CPU than the Node.js generator of benches/scim_sync.sh, which
+# takes most of the second core on this two-core machine; both print their figure in the README.
+# Uses target/release/lanyard when present, else target/debug/lanyard (BENCH_BIN overrides).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+db=${1:-sqlite}
+users=${2:-10000}
+lookup=${3:-no}
+command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 2; }
+. benches/common.sh
+org=$(api -d '{"name":"Bench"}' "$base/api/v1/organizations" | python3 -c 'import sys,json;print(json.load(sys.stdin)["id"])')
+read -r url token < <(api -d '{"type":"entra","name":"Bench"}' "$base/api/v1/organizations/$org/directories" \
+  | python3 -c 'import sys,json;d=json.load(sys.stdin);print(d["scim_base_url"], d["bearer_token"])')
+echo "lanyard: $bin ($bin_kind), database: $db, $(nproc) cores, $users users, lookup before create: $lookup"
+cpu() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+c0=$(cpu)
+wrk -t1 -c8 -d600s --latency -s benches/scim_creates.lua "$url/Users" -- "$token" "$users" "wrk$RANDOM-" "$lookup" | tee "$work/wrk.out"
+c1=$(cpu)
+python3 - "$work/wrk.out" "$c0" "$c1" "$(getconf CLK_TCK)" <<'PY'
+import sys
+line = next(l for l in open(sys.argv[1]) if l.startswith("RESULT "))
+r = dict(kv.split("=") for kv in line.split()[1:])
+cpu = (float(sys.argv[3]) - float(sys.argv[2])) / float(sys.argv[4])
+users, secs = float(r["users"]), float(r["seconds"])
+print(f"users per second: {r['users_per_s']} ({r['created']} created, {r['failed']} failed, {r['lookups']} lookups of which {r['lookup_hits']} found the user)")
+print(f"server CPU: {cpu:.1f} s over {secs:.1f} s wall ({cpu / secs * 100:.0f}% of one core), {cpu / users * 1000:.3f} ms per user")
+if int(r["failed"]) or int(r["created"]) < users:
+    sys.exit("some creates failed")
+PY
