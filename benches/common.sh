@@ -43,3 +43,10 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.2; done
 api() { curl -sf -H "Authorization: Bearer $key" -H 'content-type: application/json' "$@"; }
+# An organization named Bench with a SCIM directory of type $1 (okta|entra). Sets org (its id),
+# url (the directory's SCIM base URL) and token (its bearer token).
+scim_directory() {
+  org=$(api -d '{"name":"Bench"}' "$base/api/v1/organizations" | python3 -c 'import sys,json;print(json.load(sys.stdin)["id"])')
+  read -r url token < <(api -d "{\"type\":\"$1\",\"name\":\"Bench\"}" "$base/api/v1/organizations/$org/directories" \
+    | python3 -c 'import sys,json;d=json.load(sys.stdin);print(d["scim_base_url"], d["bearer_token"])')
+}

@@ -18,9 +18,7 @@ threads=${THREADS:-2}
 connections=${CONNECTIONS:-16}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 2; }
 . benches/common.sh
-org=$(api -d '{"name":"Bench"}' "$base/api/v1/organizations" | python3 -c 'import sys,json;print(json.load(sys.stdin)["id"])')
-read -r url token < <(api -d '{"type":"okta","name":"Bench"}' "$base/api/v1/organizations/$org/directories" \
-  | python3 -c 'import sys,json;d=json.load(sys.stdin);print(d["scim_base_url"], d["bearer_token"])')
+scim_directory okta
 echo "lanyard: $bin ($bin_kind), database: $db, $(nproc) cores"
 echo "seeding: $users users and 10 groups over SCIM …"
 node benches/scim_sync.mjs --base "$url" --token "$token" --users "$users" --groups 10 \

@@ -6,9 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 db=sqlite
 . benches/common.sh
-org=$(api -d '{"name":"Bench"}' "$base/api/v1/organizations" | python3 -c 'import sys,json;print(json.load(sys.stdin)["id"])')
-read -r url token < <(api -d '{"type":"entra","name":"Bench"}' "$base/api/v1/organizations/$org/directories" \
-  | python3 -c 'import sys,json;d=json.load(sys.stdin);print(d["scim_base_url"], d["bearer_token"])')
+scim_directory entra
 echo "lanyard: $bin ($bin_kind), SQLite, $(nproc) cores, load: $(uptime | sed 's/.*load average: //')"
 node benches/scim_sync.mjs --base "$url" --token "$token" --pid "$server" --users 100000 --groups 0 --lookup no \
   --wal "$work/bench.db-wal" --every 10 --result memory "$@"

@@ -36,9 +36,7 @@ kill "$py"; wait "$py" 2>/dev/null || true
 echo "=== Lanyard (SQLite)"
 db=sqlite
 . benches/common.sh
-org=$(api -d '{"name":"Bench"}' "$base/api/v1/organizations" | python3 -c 'import sys,json;print(json.load(sys.stdin)["id"])')
-read -r url token < <(api -d '{"type":"entra","name":"Bench"}' "$base/api/v1/organizations/$org/directories" \
-  | python3 -c 'import sys,json;d=json.load(sys.stdin);print(d["scim_base_url"], d["bearer_token"])')
+scim_directory entra
 echo "lanyard: $bin ($bin_kind)"
 run_shapes lanyard "$url" "$token" "$server"
 

@@ -9,9 +9,7 @@ db=${1:-sqlite}
 n=${2:-20}
 extra_env="LANYARD_LOG=warn,sqlx::query=debug"
 . benches/common.sh
-org=$(api -d '{"name":"Bench"}' "$base/api/v1/organizations" | python3 -c 'import sys,json;print(json.load(sys.stdin)["id"])')
-read -r url token < <(api -d '{"type":"entra","name":"Bench"}' "$base/api/v1/organizations/$org/directories" \
-  | python3 -c 'import sys,json;d=json.load(sys.stdin);print(d["scim_base_url"], d["bearer_token"])')
+scim_directory entra
 echo "lanyard: $bin ($bin_kind), database: $db"
 node - "$url" "$token" "$work/server.log" "$n" <<'JS'
 const [url, token, log, n] = process.argv.slice(2);

@@ -8,8 +8,6 @@ cd "$(dirname "$0")/.."
 db=${1:-sqlite}
 shift || true
 . benches/common.sh
-org=$(api -d '{"name":"Bench"}' "$base/api/v1/organizations" | python3 -c 'import sys,json;print(json.load(sys.stdin)["id"])')
-read -r url token < <(api -d '{"type":"okta","name":"Bench"}' "$base/api/v1/organizations/$org/directories" \
-  | python3 -c 'import sys,json;d=json.load(sys.stdin);print(d["scim_base_url"], d["bearer_token"])')
+scim_directory okta
 echo "lanyard: $bin ($bin_kind), database: $db, $(nproc) cores"
 node benches/scim_sync.mjs --base "$url" --token "$token" --pid "$server" "$@"

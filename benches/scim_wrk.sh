@@ -13,9 +13,7 @@ users=${2:-10000}
 lookup=${3:-no}
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 2; }
 . benches/common.sh
-org=$(api -d '{"name":"Bench"}' "$base/api/v1/organizations" | python3 -c 'import sys,json;print(json.load(sys.stdin)["id"])')
-read -r url token < <(api -d '{"type":"entra","name":"Bench"}' "$base/api/v1/organizations/$org/directories" \
-  | python3 -c 'import sys,json;d=json.load(sys.stdin);print(d["scim_base_url"], d["bearer_token"])')
+scim_directory entra
 echo "lanyard: $bin ($bin_kind), database: $db, $(nproc) cores, $users users, lookup before create: $lookup"
 cpu() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 c0=$(cpu)
