@@ -454,24 +454,47 @@ pub(crate) async fn number_pending(
     head: i64,
     limit: i64,
 ) -> Result<i64, sqlx::Error> {
-    let n = sqlx::query(
-        "WITH todo AS (SELECT id, row_number() OVER (ORDER BY cursor DESC) AS rn FROM events \
-         WHERE cursor < 0 ORDER BY cursor DESC LIMIT $2) \
-         UPDATE events SET cursor = $1 + todo.rn FROM todo WHERE events.id = todo.id",
+    // Two statements, each driven by the primary key: the waiting rows by a backward walk of
+    // its negative range, then each row by its key. (One `UPDATE … FROM (SELECT … LIMIT $n)`
+    // was planned as a hash join over a sequential scan of the whole feed, so every pass read
+    // every event ever written.)
+    let waiting: Vec<i64> = sqlx::query_scalar(
+        "SELECT cursor FROM events WHERE cursor < 0 ORDER BY cursor DESC LIMIT $1",
     )
-    .bind(head)
     .bind(limit)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected() as i64;
-    if n > 0 {
-        sqlx::query("UPDATE events_head SET cursor = $1 WHERE k = 'global'")
-            .bind(head + n)
-            .execute(&mut *conn)
-            .await?;
+    .fetch_all(&mut *conn)
+    .await?;
+    if waiting.is_empty() {
+        return Ok(0);
     }
+    let mut next = head;
+    for chunk in waiting.chunks(NUMBER_ROWS) {
+        let sql = format!(
+            "UPDATE events SET cursor = v.new FROM (VALUES {}) AS v (old, new) \
+             WHERE events.cursor = v.old",
+            (0..chunk.len())
+                .map(|i| format!("(${}::BIGINT, ${}::BIGINT)", 2 * i + 1, 2 * i + 2))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for old in chunk {
+            next += 1;
+            q = q.bind(*old).bind(next);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    let n = waiting.len() as i64;
+    sqlx::query("UPDATE events_head SET cursor = $1 WHERE k = 'global'")
+        .bind(head + n)
+        .execute(&mut *conn)
+        .await?;
     Ok(n)
 }
+
+/// Rows one numbering statement of [`number_pending`] updates: few enough that PostgreSQL
+/// looks each one up by its key rather than scanning the feed.
+const NUMBER_ROWS: usize = 100;
 
 use super::db::webhooks::EventRow;
 
