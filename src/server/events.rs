@@ -449,11 +449,7 @@ pub(crate) async fn append(
 /// pass's cursors become visible at its commit, all at once and after every lower one, so a
 /// consumer that has read cursor N never later sees a new event at or below N. Returns how many
 /// were numbered.
-pub(crate) async fn number_pending(
-    conn: &mut Conn,
-    head: i64,
-    limit: i64,
-) -> Result<i64, sqlx::Error> {
+pub async fn number_pending(conn: &mut Conn, head: i64, limit: i64) -> Result<i64, sqlx::Error> {
     // Two statements, each driven by the primary key: the waiting rows by a backward walk of
     // its negative range, then each row by its key. (One `UPDATE … FROM (SELECT … LIMIT $n)`
     // was planned as a hash join over a sequential scan of the whole feed, so every pass read

@@ -1,8 +1,9 @@
-//! What SQLite does for the SCIM list statements. The lookups read on the inline readers
+//! What the databases do for hot statements. SQLite, the SCIM list statements: The lookups read on the inline readers
 //! (`Db::read`, whose statements run on the request's own thread: docs/decisions/0003) must be
 //! index searches narrowed by the looked-up value, never a walk of the whole directory; the
 //! other pages (read on the pool) walk the directory's `(directory_id, id)` index in order
 //! instead of sorting the directory.
+//! On PostgreSQL the sequencer's numbering pass updates the waiting feed events by key.
 
 use lanyard::server::db::directory_groups::{page_groups_sql, GroupColumn};
 use lanyard::server::db::directory_users::{page_users_sql, UserColumn};
@@ -118,4 +119,67 @@ async fn inline_scim_lookups_search_an_index_and_pages_do_not_sort_the_directory
             "{what} unfiltered walks the directory's id index in order: {steps:?}"
         );
     }
+}
+
+/// PostgreSQL: the sequencer's numbering of waiting feed events reads the waiting rows and
+/// updates each by its key, never scanning the whole feed (a hash join over a sequential scan
+/// of `events` made every pass read every event ever written: 5.6 ms per pass at 10,000
+/// events, the first bound on SCIM creates). Counted by PostgreSQL itself in the transaction
+/// (`pg_stat_xact_user_tables`), on a feed of 20,000 numbered events and 50 waiting ones.
+/// Sequential scans of `events` and the rows they read in this transaction so far.
+async fn feed_scans(tx: &mut sqlx::AnyConnection) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT COALESCE(seq_scan, 0), COALESCE(seq_tup_read, 0) FROM pg_stat_xact_user_tables WHERE relname = 'events'",
+    )
+    .fetch_one(tx)
+    .await
+    .expect("table stats")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_numbering_pass_reads_the_feed_by_key_not_by_scan() {
+    let app = TestApp::spawn(Dialect::Postgres).await;
+    let mut tx = app.state.db.pool.begin().await.expect("begin");
+    let columns = "id, audit_event_id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data";
+    let values = "'ev_' || g, 'ae_' || g, 'user.created', 'org_x', 'user', 'u_' || g, 1, 0, repeat('x', 400)";
+    sqlx::query(&format!(
+        "INSERT INTO events (cursor, {columns}) SELECT g, {values} FROM generate_series(1, 20000) g"
+    ))
+    .execute(&mut *tx)
+    .await
+    .expect("numbered events");
+    sqlx::query(&format!(
+        "INSERT INTO events (cursor, {columns}) SELECT -g, {values} FROM generate_series(20001, 20050) g"
+    ))
+    .execute(&mut *tx)
+    .await
+    .expect("waiting events");
+    let before = feed_scans(&mut tx).await;
+    let numbered = lanyard::server::events::number_pending(&mut tx, 20000, 2000)
+        .await
+        .expect("numbering pass");
+    assert_eq!(numbered, 50, "every waiting event is numbered");
+    let after = feed_scans(&mut tx).await;
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (0, 0),
+        "the numbering pass scanned the events table (sequential scans, rows read)"
+    );
+    let (lo, hi, waiting): (i64, i64, i64) = sqlx::query_as(
+        "SELECT MIN(cursor) FILTER (WHERE cursor > 20000), MAX(cursor), COUNT(*) FILTER (WHERE cursor < 0) FROM events",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("cursors");
+    assert_eq!(
+        (lo, hi, waiting),
+        (20001, 20050, 0),
+        "numbered densely after the head"
+    );
+    let first: String = sqlx::query_scalar("SELECT id FROM events WHERE cursor = 20001")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("first");
+    assert_eq!(first, "ev_20001", "numbered in the order written");
+    tx.rollback().await.expect("rollback");
 }
