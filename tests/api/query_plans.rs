@@ -1,9 +1,9 @@
-//! What the databases do for hot statements. SQLite, the SCIM list statements: The lookups read on the inline readers
-//! (`Db::read`, whose statements run on the request's own thread: docs/decisions/0003) must be
-//! index searches narrowed by the looked-up value, never a walk of the whole directory; the
-//! other pages (read on the pool) walk the directory's `(directory_id, id)` index in order
-//! instead of sorting the directory.
-//! On PostgreSQL the sequencer's numbering pass updates the waiting feed events by key.
+//! What the databases do for hot statements. On SQLite, the SCIM list statements: the lookups
+//! read on the inline readers (`Db::read`, whose statements run on the request's own thread:
+//! docs/decisions/0003) must be index searches narrowed by the looked-up value, never a walk of
+//! the whole directory; the other pages (read on the pool) walk the directory's
+//! `(directory_id, id)` index in order instead of sorting the directory. On PostgreSQL, the
+//! sequencer's numbering pass updates the waiting feed events by key.
 
 use lanyard::server::db::directory_groups::{page_groups_sql, GroupColumn};
 use lanyard::server::db::directory_users::{page_users_sql, UserColumn};
