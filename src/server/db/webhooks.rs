@@ -260,7 +260,7 @@ const D_COLUMNS: &str = "d.id, d.endpoint_id, d.event_cursor, d.event_id, d.enti
 fn due(what: &str) -> String {
     format!(
         "SELECT {what} FROM webhook_deliveries d \
-         WHERE d.endpoint_id = $1 AND d.state = '{DELIVERY_PENDING}' AND d.next_attempt_at <= $2 \
+         WHERE d.endpoint_id = $1 AND d.state = '{DELIVERY_PENDING}' AND d.next_attempt_at + 0 <= $2 \
          AND d.event_cursor = (SELECT MIN(p.event_cursor) FROM webhook_deliveries p \
                                WHERE p.endpoint_id = d.endpoint_id AND p.entity_key = d.entity_key \
                                AND p.state = '{DELIVERY_PENDING}')"
@@ -278,6 +278,28 @@ pub async fn has_due(conn: &mut Conn, endpoint_id: &str, now: i64) -> Result<boo
     Ok(row.is_some())
 }
 
+/// The statement of [`lease_due`] ($1 endpoint, $2 now, $3 lease until, $4 limit), with
+/// PostgreSQL's row locks when `locks_rows`. A CTE: PostgreSQL runs it (and takes its row locks)
+/// once. It walks the endpoint's pending deliveries in feed order (index
+/// `webhook_deliveries_pending_order`) and stops at the limit; the update then finds the leased
+/// rows by key: its re-check reads `state || ''` and `next_attempt_at + 0` so that no index on
+/// those columns is usable for it (both databases otherwise read every due delivery through
+/// `webhook_deliveries_due`). Checked by tests/api/query_plans.rs.
+pub fn lease_sql(locks_rows: bool) -> String {
+    let skip_locked = if locks_rows {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let due = due("d.id");
+    format!(
+        "WITH leased AS ({due} ORDER BY d.event_cursor LIMIT $4{skip_locked}) \
+         UPDATE webhook_deliveries SET next_attempt_at = $3 \
+         WHERE id IN (SELECT id FROM leased) AND state || '' = '{DELIVERY_PENDING}' AND next_attempt_at + 0 <= $2 \
+         RETURNING {RETURNED}"
+    )
+}
+
 /// Leases up to `limit` of the endpoint's due deliveries, oldest first, until `lease_until`, in
 /// one statement. On PostgreSQL rows another node is leasing are skipped (`SKIP LOCKED`) and the
 /// outer conditions are checked again on the row as it is then, so exactly one node leases a
@@ -289,25 +311,14 @@ pub async fn lease_due(
     lease_until: i64,
     limit: i64,
 ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
-    let skip_locked = if super::locks_rows(conn) {
-        " FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
-    let due = due("d.id");
-    // A CTE: PostgreSQL runs it (and takes its row locks) once.
-    let mut rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
-        "WITH leased AS ({due} ORDER BY d.event_cursor LIMIT $4{skip_locked}) \
-         UPDATE webhook_deliveries SET next_attempt_at = $3 \
-         WHERE id IN (SELECT id FROM leased) AND state = '{DELIVERY_PENDING}' AND next_attempt_at <= $2 \
-         RETURNING {RETURNED}"
-    ))
-    .bind(endpoint_id)
-    .bind(now)
-    .bind(lease_until)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
+    let sql = lease_sql(super::locks_rows(conn));
+    let mut rows: Vec<DeliveryRow> = sqlx::query_as(&sql)
+        .bind(endpoint_id)
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
     rows.sort_by_key(|r| r.event_cursor);
     Ok(rows)
 }
