@@ -3,5 +3,5 @@
 -- endpoint and sorting them (15.9 ms per lease at 3,000 pending on PostgreSQL, 1.1 ms with
 -- this index). `next_attempt_at IS NOT NULL` (always true) keeps the per-entity head probe on
 -- webhook_deliveries_pending_heads: that probe has no condition on next_attempt_at, so only the
--- lease's own scan (`next_attempt_at <= $2`) can use this index.
+-- lease's own scan (`next_attempt_at + 0 <= $2`, which implies it) can use this index.
 CREATE INDEX webhook_deliveries_pending_order ON webhook_deliveries (endpoint_id, event_cursor) WHERE state = 'pending' AND next_attempt_at IS NOT NULL;
