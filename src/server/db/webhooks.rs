@@ -200,33 +200,35 @@ pub async fn insert_deliveries(
     rows: &[NewDelivery<'_>],
     now: i64,
 ) -> Result<(), sqlx::Error> {
+    // Every parameter in VALUES order (anonymous `?` on SQLite: see `values_template_for`).
+    let pending = format!("'{DELIVERY_PENDING}'");
+    let columns = [
+        None,
+        None,
+        None,
+        None,
+        None,
+        Some(pending.as_str()),
+        Some("0"),
+        None,
+        None,
+    ];
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let values = (0..chunk.len())
-            .map(|i| {
-                let p = 3 + 5 * i;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, $1, 0, $2, $2)",
-                    p,
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = super::values_template_for(conn, chunk.len(), &columns);
         let sql = format!(
             "INSERT INTO webhook_deliveries (id, endpoint_id, event_cursor, event_id, entity_key, state, attempts, next_attempt_at, created_at) \
              VALUES {values} ON CONFLICT DO NOTHING"
         );
-        let mut q = sqlx::query(&sql).bind(DELIVERY_PENDING).bind(now);
+        let mut q = sqlx::query(&sql);
         for r in chunk {
             q = q
                 .bind(&r.id)
                 .bind(r.endpoint_id)
                 .bind(r.event_cursor)
                 .bind(r.event_id)
-                .bind(r.entity_key);
+                .bind(r.entity_key)
+                .bind(now)
+                .bind(now);
         }
         q.execute(&mut *conn).await?;
     }
@@ -370,22 +372,7 @@ pub async fn finish_attempts(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     for chunk in done.chunks(ROWS_PER_STATEMENT) {
-        let values = (0..chunk.len())
-            .map(|i| {
-                let p = 1 + 7 * i;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    p,
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4,
-                    p + 5,
-                    p + 6
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = super::values_template_for(conn, chunk.len(), &[None; 7]);
         let sql = format!(
             "INSERT INTO webhook_attempts (id, delivery_id, attempted_at, status, latency_ms, response_excerpt, error) VALUES {values}"
         );
