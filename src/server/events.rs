@@ -448,7 +448,7 @@ pub(crate) async fn append(
 /// write order), in the order they were written, after `head`, the last cursor handed out. Run by the sequencer pass only, which holds the `events_head` row: a
 /// pass's cursors become visible at its commit, all at once and after every lower one, so a
 /// consumer that has read cursor N never later sees a new event at or below N. Returns how many
-/// were numbered.
+/// were numbered. Public only for tests/api/query_plans.rs, which counts the rows it reads.
 pub async fn number_pending(conn: &mut Conn, head: i64, limit: i64) -> Result<i64, sqlx::Error> {
     // Two statements, each driven by the primary key: the waiting rows by a backward walk of
     // its negative range, then each row by its key. (One `UPDATE … FROM (SELECT … LIMIT $n)`
