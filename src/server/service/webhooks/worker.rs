@@ -128,11 +128,11 @@ async fn queue(
     last: i64,
     rows: &[q::NewDelivery<'_>],
 ) -> Result<usize, AppError> {
-    let (mut tx, _turn) = state.db.begin().await?;
-    if !q::advance_fanout(&mut tx, &ep.id, ep.fanout_cursor, last).await? {
+    let mut tx = state.db.write().await?;
+    if !q::advance_fanout(tx.conn(), &ep.id, ep.fanout_cursor, last).await? {
         return Ok(0); // another node queued them
     }
-    q::insert_deliveries(&mut tx, rows, state.clock.now()).await?;
+    q::insert_deliveries(tx.conn(), rows, state.clock.now()).await?;
     tx.commit().await?;
     Ok(rows.len())
 }
@@ -386,25 +386,27 @@ async fn cycle(
         record_gone(state, &gone.delivery, &records, now).await?;
         return Ok((None, Vec::new()));
     }
-    let (mut tx, _turn) = state.db.begin().await?;
+    // On SQLite a write on the writer connection, batched with whatever else is writing: its
+    // page cache stays warm (a pooled connection starts cold after another one wrote).
+    let mut tx = state.db.write().await?;
     // The lease runs from when this transaction got its turn, not from before the wait for it.
     let now = state.clock.now();
-    q::finish_attempts(&mut tx, &records, now).await?;
-    let ep = q::get_endpoint(&mut tx, endpoint_id)
+    q::finish_attempts(tx.conn(), &records, now).await?;
+    let ep = q::get_endpoint(tx.conn(), endpoint_id)
         .await?
         .filter(|e| e.enabled);
     let mut leased = Vec::new();
     if let Some(ep) = ep.as_ref().filter(|_| want > 0) {
-        let rows = q::lease_due(&mut tx, &ep.id, now, now + LEASE_MS, want as i64).await?;
+        let rows = q::lease_due(tx.conn(), &ep.id, now, now + LEASE_MS, want as i64).await?;
         let cursors: Vec<i64> = rows.iter().map(|r| r.event_cursor).collect();
         // A log stream's positions are its organization's chain positions.
         let mut events: HashMap<i64, Event> = match ep.organization_id.as_deref() {
-            Some(org) => crate::server::audit::at_positions(&mut tx, org, &cursors)
+            Some(org) => crate::server::audit::at_positions(tx.conn(), org, &cursors)
                 .await?
                 .iter()
                 .map(|r| (r.chain_seq, crate::server::events::stream_event(r)))
                 .collect(),
-            None => q::events_at(&mut tx, &cursors)
+            None => q::events_at(tx.conn(), &cursors)
                 .await?
                 .into_iter()
                 .map(|e| (e.cursor, crate::server::events::to_event(e)))
@@ -461,10 +463,10 @@ pub async fn release_leases(state: &AppState) -> Result<usize, AppError> {
         return Ok(0);
     }
     let now = state.clock.now();
-    let (mut tx, _turn) = state.db.begin().await?;
+    let mut tx = state.db.write().await?;
     let mut released = 0;
     for (id, lease_until) in &held {
-        released += q::release_lease(&mut tx, id, *lease_until, now).await?;
+        released += q::release_lease(tx.conn(), id, *lease_until, now).await?;
     }
     tx.commit().await?;
     Ok(released as usize)
