@@ -166,6 +166,9 @@ pub struct AuditedTx {
     /// (event id, membership id): events whose snapshot is the membership as this transaction
     /// leaves it, read at commit.
     membership_snapshots: Vec<(String, String)>,
+    /// Directory writes of memberships held back to be written together, while holding is on
+    /// (see [`AuditedTx::hold_membership_writes`]).
+    held: Option<super::db::memberships::HeldWrites>,
 }
 
 /// Why an audited transaction failed.
@@ -195,7 +198,36 @@ impl AuditedTx {
             recorded: Vec::new(),
             pending: Vec::new(),
             membership_snapshots: Vec::new(),
+            held: None,
         })
+    }
+
+    /// From now on, directory writes of memberships are held back and written together (by
+    /// [`AuditedTx::write_held`], [`AuditedTx::stop_holding`] or the commit). Only for a caller
+    /// that reads none of the memberships it changes again before writing them: a statement of
+    /// this transaction does not see a held write.
+    pub fn hold_membership_writes(&mut self) {
+        self.held.get_or_insert_with(Default::default);
+    }
+
+    /// The writes being held, while holding is on.
+    pub fn held_membership_writes(&mut self) -> Option<&mut super::db::memberships::HeldWrites> {
+        self.held.as_mut()
+    }
+
+    /// Writes the held writes now (holding stays on).
+    pub async fn write_held(&mut self) -> Result<(), sqlx::Error> {
+        match self.held.as_mut() {
+            Some(h) if !h.is_empty() => h.write(self.tx.conn()).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes the held writes and stops holding.
+    pub async fn stop_holding(&mut self) -> Result<(), sqlx::Error> {
+        self.write_held().await?;
+        self.held = None;
+        Ok(())
     }
 
     /// The connection for state changes inside this transaction.
@@ -412,7 +444,8 @@ impl AuditedTx {
     /// Writes the recorded events, then commits; on PostgreSQL, then waits until the sequencer
     /// has linked and numbered them (so that whoever is answered next reads them in the audit
     /// log and the events feed).
-    async fn finish(self) -> Result<Vec<String>, AuditError> {
+    async fn finish(mut self) -> Result<Vec<String>, AuditError> {
+        self.stop_holding().await?;
         let mut tx = self.tx;
         let mut pending = self.pending;
         if !self.membership_snapshots.is_empty() {

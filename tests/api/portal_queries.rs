@@ -1,4 +1,4 @@
-//! What a portal page costs the database: every page (and every server function a page calls
+//! What a portal page (and a mapped group's PATCH, at the end) costs the database: every page (and every server function a page calls
 //! as it loads) runs the same number of SQL statements whether the organization's directory
 //! holds 10 people or 10,000, and a page view writes the session only to take a flash.
 //!
@@ -495,7 +495,83 @@ async fn viewing_a_page_writes_the_session_only_to_take_a_flash(d: Dialect) {
     );
 }
 
+/// A SCIM PATCH adding members to a group mapped to a role (each added member's role is
+/// recomputed) runs as many statements for 100 members as for 10: the members' memberships are
+/// read in one statement and their new roles and grants written in a few, not three statements
+/// per member. Every member still gets the mapped role, one grant saying so and one audit event.
+async fn a_mapped_group_patch_costs_the_same_for_10_and_100_members(d: Dialect) {
+    use crate::helpers::scim::{scim, Dir};
+    install_counter();
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir: Dir = create_dir(&app, &org, "okta").await;
+    let mut people = Vec::new();
+    for i in 0..110 {
+        people.push(create_user(&app, &dir, &format!("p{i}@acme.test")).await);
+    }
+    let group = create_group(&app, &dir, "Admins", &[]).await;
+    let r = map_groups(
+        &app,
+        &dir,
+        json!([{"group_id": group, "role": "admin", "priority": 1}]),
+        false,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let mut counts = Vec::new();
+    for members in [&people[..10], &people[10..]] {
+        let value: Vec<_> = members.iter().map(|m| json!({"value": m})).collect();
+        let r = scim(
+            &app,
+            &dir,
+            axum::http::Method::PATCH,
+            &format!("/Groups/{group}"),
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": value}],
+            })),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let id = r.header("x-request-id").expect("request id");
+        counts.push(statements_of(&id).await.len());
+    }
+    assert!(
+        counts[1] <= counts[0] + 2,
+        "10 members: {} statements, 100 members: {}",
+        counts[0],
+        counts[1]
+    );
+    let (admins,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM memberships m JOIN directory_users u ON u.user_id = m.user_id \
+         WHERE u.directory_id = $1 AND m.role = 'admin' AND m.role_group_id = $2 AND m.state = 'active'",
+    )
+    .bind(&dir.id)
+    .bind(&group)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(admins, 110);
+    let (grants,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM membership_grants WHERE organization_id = $1 AND role = 'admin'",
+    )
+    .bind(&org)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(grants, 110);
+    let (events,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM audit_events WHERE organization_id = $1 AND action = 'membership.role_changed'",
+    )
+    .bind(&org)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(events, 110);
+}
+
 crate::both_databases!(
     portal_pages_cost_the_same_for_10_and_10000_people,
     viewing_a_page_writes_the_session_only_to_take_a_flash,
+    a_mapped_group_patch_costs_the_same_for_10_and_100_members,
 );

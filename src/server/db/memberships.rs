@@ -479,6 +479,57 @@ pub struct ManagedMembership {
     pub directory_id: Option<String>,
 }
 
+/// The memberships in the organization of each of `user_ids`, by user id, every one of them
+/// in the map (`None`: no membership); with `lock`, the rows stay locked until the transaction
+/// ends, taken in id order.
+pub async fn managed_memberships_of_users(
+    conn: &mut Conn,
+    organization_id: &OrgId,
+    user_ids: &[&str],
+    lock: Lock,
+) -> Result<std::collections::HashMap<String, Option<ManagedMembership>>, sqlx::Error> {
+    let mut out: std::collections::HashMap<String, Option<ManagedMembership>> =
+        user_ids.iter().map(|u| ((*u).to_owned(), None)).collect();
+    for chunk in user_ids.chunks(500) {
+        let sql = format!(
+            "SELECT user_id, id, role, state, role_group_id, directory_id FROM memberships \
+             WHERE organization_id = $1 AND user_id IN ({}) ORDER BY id{}",
+            super::placeholders(2, chunk.len()),
+            for_update(conn, lock)
+        );
+        let mut q = sqlx::query_as::<
+            _,
+            (
+                String,
+                MembershipId,
+                String,
+                String,
+                Option<String>,
+                Option<String>,
+            ),
+        >(&sql)
+        .bind(organization_id);
+        for u in chunk {
+            q = q.bind(*u);
+        }
+        for (user_id, id, role, state, role_group_id, directory_id) in
+            q.fetch_all(&mut *conn).await?
+        {
+            out.insert(
+                user_id,
+                Some(ManagedMembership {
+                    id,
+                    role,
+                    state,
+                    role_group_id,
+                    directory_id,
+                }),
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// A user's membership; with `lock`, the row stays locked until the transaction ends.
 pub async fn membership_of_user(
     conn: &mut Conn,
@@ -587,6 +638,149 @@ pub async fn set_managed_membership(
         .execute(conn)
         .await
         .map(|_| ())
+}
+
+/// A grant held back by [`HeldWrites`].
+#[derive(Debug, Clone)]
+struct HeldGrant {
+    id: String,
+    membership_id: String,
+    organization_id: String,
+    kind: &'static str,
+    role: String,
+    detail: String,
+    created_at: i64,
+}
+
+/// The columns a directory's write sets on a membership (see [`set_managed_membership`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ManagedColumns {
+    organization_id: String,
+    role: String,
+    state: String,
+    role_group_id: Option<String>,
+    directory_id: String,
+    now: i64,
+}
+
+/// Directory writes of memberships held back to be written together, a few statements for many
+/// members instead of two per member: the managed columns ([`set_managed_membership`]), one
+/// update per distinct set of values, and the grants ([`insert_grant`]), in multi-row inserts.
+/// The holder writes them ([`HeldWrites::write`]) before any statement that could read them.
+#[derive(Debug, Default)]
+pub struct HeldWrites {
+    managed: Vec<(ManagedColumns, Vec<String>)>,
+    grants: Vec<HeldGrant>,
+}
+
+impl HeldWrites {
+    /// Nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.managed.is_empty() && self.grants.is_empty()
+    }
+
+    /// Holds [`set_managed_membership`]; a later write of the same membership replaces it.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the arguments of set_managed_membership"
+    )]
+    pub fn set_managed(
+        &mut self,
+        organization_id: &OrgId,
+        id: &MembershipId,
+        role: &str,
+        state: &str,
+        role_group_id: Option<&str>,
+        directory_id: &str,
+        now: i64,
+    ) {
+        for (_, ids) in &mut self.managed {
+            ids.retain(|m| m != id.as_str());
+        }
+        self.managed.retain(|(_, ids)| !ids.is_empty());
+        let cols = ManagedColumns {
+            organization_id: organization_id.to_string(),
+            role: role.to_owned(),
+            state: state.to_owned(),
+            role_group_id: role_group_id.map(str::to_owned),
+            directory_id: directory_id.to_owned(),
+            now,
+        };
+        match self.managed.iter_mut().find(|(c, _)| *c == cols) {
+            Some((_, ids)) => ids.push(id.to_string()),
+            None => self.managed.push((cols, vec![id.to_string()])),
+        }
+    }
+
+    /// Holds [`insert_grant`].
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per column, as insert_grant"
+    )]
+    pub fn grant(
+        &mut self,
+        id: String,
+        membership_id: &MembershipId,
+        organization_id: &OrgId,
+        kind: GrantKind,
+        role: &str,
+        detail: String,
+        now: i64,
+    ) {
+        self.grants.push(HeldGrant {
+            id,
+            membership_id: membership_id.to_string(),
+            organization_id: organization_id.to_string(),
+            kind: kind.as_str(),
+            role: role.to_owned(),
+            detail,
+            created_at: now,
+        });
+    }
+
+    /// Writes what is held (the membership rows first, then the grants) and forgets it.
+    pub async fn write(&mut self, conn: &mut Conn) -> Result<(), sqlx::Error> {
+        for (c, ids) in std::mem::take(&mut self.managed) {
+            for ids in ids.chunks(500) {
+                let sql = format!(
+                    "UPDATE memberships SET role = $2, state = $3, role_group_id = $4, directory_id = $5, updated_at = $6, remove_after = NULL \
+                     WHERE organization_id = $1 AND id IN ({})",
+                    super::placeholders(7, ids.len())
+                );
+                let mut q = sqlx::query(&sql)
+                    .bind(&c.organization_id)
+                    .bind(&c.role)
+                    .bind(&c.state)
+                    .bind(&c.role_group_id)
+                    .bind(&c.directory_id)
+                    .bind(c.now);
+                for id in ids {
+                    q = q.bind(id);
+                }
+                q.execute(&mut *conn).await?;
+            }
+        }
+        let grants = std::mem::take(&mut self.grants);
+        for chunk in grants.chunks(500) {
+            let sql = format!(
+                "INSERT INTO membership_grants (id, membership_id, organization_id, kind, role, detail, created_at) VALUES {}",
+                super::values_template_for(conn, chunk.len(), &[None; 7])
+            );
+            let mut q = sqlx::query(&sql);
+            for g in chunk {
+                q = q
+                    .bind(&g.id)
+                    .bind(&g.membership_id)
+                    .bind(&g.organization_id)
+                    .bind(g.kind)
+                    .bind(&g.role)
+                    .bind(&g.detail)
+                    .bind(g.created_at);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
 }
 
 // --- removals a directory scheduled ---------------------------------------------------------

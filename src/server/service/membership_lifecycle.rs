@@ -185,6 +185,7 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
             }),
         ) = (w, rows.peek())
         {
+            tx.write_held().await?;
             db::memberships::insert_managed_membership(
                 tx.conn(),
                 m,
@@ -200,6 +201,23 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
             rows.next();
             continue;
         }
+        // A directory's write of an existing membership may be held back to be written with
+        // others (see [`AuditedTx::hold_membership_writes`]); every other write goes out at once,
+        // after what is held.
+        if let (
+            RowWrite::Managed {
+                state,
+                role,
+                group_id,
+                directory_id,
+            },
+            Some(held),
+        ) = (*w, tx.held_membership_writes())
+        {
+            held.set_managed(org, m, role, state.as_str(), group_id, directory_id, now);
+            continue;
+        }
+        tx.write_held().await?;
         match *w {
             RowWrite::Insert { user_id, role } => {
                 db::memberships::insert_membership(tx.conn(), m, org, user_id, role, now).await?
@@ -237,6 +255,7 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
         .next_back()
         .filter(|s| *s != MembershipState::Active)
     {
+        tx.write_held().await?;
         // Sign-ins in flight end with the access.
         voided = db::sign_in::void_codes(tx.conn(), m, now).await?;
         if let Some(email) = c.revoke_invitations_to {
@@ -246,6 +265,18 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
     for r in c.records {
         match r {
             Record::Grant { kind, role, detail } => {
+                if let Some(held) = tx.held_membership_writes() {
+                    held.grant(
+                        db::new_id(IdKind::Grant),
+                        m,
+                        org,
+                        kind,
+                        role,
+                        detail.to_string(),
+                        now,
+                    );
+                    continue;
+                }
                 db::memberships::insert_grant(
                     tx.conn(),
                     &db::new_id(IdKind::Grant),

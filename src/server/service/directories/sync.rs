@@ -37,6 +37,11 @@ pub struct Known<'a> {
     /// Whether another organization holds an email domain verified, read in this transaction
     /// once per domain; a domain the map lacks is read.
     pub held_elsewhere: Option<&'a std::collections::HashMap<String, bool>>,
+    /// Each organization user's membership (`None`: none), read locked in this transaction for
+    /// many users at once, none of whom this transaction changes more than once; a user the
+    /// map lacks is read.
+    pub memberships:
+        Option<&'a std::collections::HashMap<String, Option<db::memberships::ManagedMembership>>>,
 }
 
 /// Brings a directory user's membership in line with the directory: links or creates the
@@ -115,7 +120,11 @@ pub async fn reconcile_with(
     // An organization user created just now has no membership yet.
     let current = if new_user {
         None
+    } else if let Some(read) = known.memberships.and_then(|m| m.get(uid.as_str())) {
+        read.clone()
     } else {
+        // A statement does not see held writes.
+        tx.write_held().await?;
         db::memberships::membership_of_user(tx.conn(), &org, &uid, lock).await?
     };
     // Whether this directory may restore a membership that is not active.
@@ -123,6 +132,7 @@ pub async fn reconcile_with(
         Some(db::memberships::ManagedMembership {
             id: m, state: st, ..
         }) if wants_access && *st != MembershipState::Active => {
+            tx.write_held().await?;
             db::memberships::newest_grant(tx.conn(), &org, m).await?
         }
         _ => None,

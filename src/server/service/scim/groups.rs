@@ -175,6 +175,7 @@ impl RoleRules {
             unsaved: false,
             groups: None,
             held_elsewhere: None,
+            memberships: None,
         }
     }
 }
@@ -224,16 +225,41 @@ async fn recompute_roles(
             }
         }
     }
+    // When every one of them is linked to an organization user of their own, their memberships
+    // are read (locked) in one statement, and what their reconciliations write to them is held
+    // back and written together: none of them is read again before that. (A user not linked
+    // yet may link to any member by address: then each is read and written on its own.)
+    let mut linked: Vec<&str> = rows.values().filter_map(|u| u.user_id.as_deref()).collect();
+    linked.sort_unstable();
+    linked.dedup();
+    let memberships = if !linked.is_empty() && linked.len() == rows.len() {
+        Some(
+            db::memberships::managed_memberships_of_users(
+                tx.conn(),
+                &dir.organization_id,
+                &linked,
+                db::Lock::ForUpdate,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let known = Known {
         groups: Some(&groups),
         held_elsewhere: Some(&held_elsewhere),
+        memberships: memberships.as_ref(),
         ..rules.known()
     };
+    if memberships.is_some() {
+        tx.hold_membership_writes();
+    }
     for id in ids {
         if let Some(mut u) = rows.remove(id.as_str()) {
             reconcile_with(tx, dir, &mut u, false, known).await?;
         }
     }
+    tx.stop_holding().await?;
     Ok(())
 }
 
