@@ -560,6 +560,14 @@ async fn a_mapped_group_patch_costs_the_same_for_10_and_100_members(d: Dialect) 
     .await
     .unwrap();
     assert_eq!(grants, 110);
+    let (granted,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(DISTINCT membership_id) FROM membership_grants WHERE organization_id = $1 AND role = 'admin'",
+    )
+    .bind(&org)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(granted, 110, "one grant per membership");
     let (events,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM audit_events WHERE organization_id = $1 AND action = 'membership.role_changed'",
     )
@@ -568,6 +576,17 @@ async fn a_mapped_group_patch_costs_the_same_for_10_and_100_members(d: Dialect) 
     .await
     .unwrap();
     assert_eq!(events, 110);
+    // Each event's snapshot is the membership as its transaction left it: with the new role
+    // (written before the snapshots were read at commit).
+    let (snapshots,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM events WHERE organization_id = $1 AND type = 'membership.role_changed' \
+         AND snapshot LIKE '%\"role\":\"admin\"%'",
+    )
+    .bind(&org)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(snapshots, 110, "snapshots carry the new role");
 }
 
 crate::both_databases!(

@@ -89,6 +89,9 @@ pub(super) async fn write_suspension(
         )
         .apply(tx)
         .await?;
+    // The policy's reads (the other admins) and writes (the scheduled removal) below must see,
+    // and come after, this suspension's writes, also when the caller holds directory writes.
+    tx.write_held().await?;
     // What the policy does next (remove, at once or after a grace period), and the last-admin
     // protection — decided by the same function the policy simulator runs.
     // Only a person's deactivation (or deletion) in the directory follows the deactivation
