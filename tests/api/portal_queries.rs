@@ -542,50 +542,50 @@ async fn a_mapped_group_patch_costs_the_same_for_10_and_100_members(d: Dialect) 
         counts[0],
         counts[1]
     );
-    let (admins,): (i64,) = sqlx::query_as(
+    // How many rows a query counts, with its bound values.
+    let count = |sql: &'static str, values: Vec<String>| {
+        let pool = app.state.db.pool.clone();
+        async move {
+            let mut q = sqlx::query_as::<_, (i64,)>(sql);
+            for v in values {
+                q = q.bind(v);
+            }
+            q.fetch_one(&pool).await.unwrap().0
+        }
+    };
+    let admins = count(
         "SELECT COUNT(*) FROM memberships m JOIN directory_users u ON u.user_id = m.user_id \
          WHERE u.directory_id = $1 AND m.role = 'admin' AND m.role_group_id = $2 AND m.state = 'active'",
+        vec![dir.id.clone(), group.clone()],
     )
-    .bind(&dir.id)
-    .bind(&group)
-    .fetch_one(&app.state.db.pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(admins, 110);
-    let (grants,): (i64,) = sqlx::query_as(
+    let grants = count(
         "SELECT COUNT(*) FROM membership_grants WHERE organization_id = $1 AND role = 'admin'",
+        vec![org.clone()],
     )
-    .bind(&org)
-    .fetch_one(&app.state.db.pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(grants, 110);
-    let (granted,): (i64,) = sqlx::query_as(
+    let granted = count(
         "SELECT COUNT(DISTINCT membership_id) FROM membership_grants WHERE organization_id = $1 AND role = 'admin'",
+        vec![org.clone()],
     )
-    .bind(&org)
-    .fetch_one(&app.state.db.pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(granted, 110, "one grant per membership");
-    let (events,): (i64,) = sqlx::query_as(
+    let events = count(
         "SELECT COUNT(*) FROM audit_events WHERE organization_id = $1 AND action = 'membership.role_changed'",
+        vec![org.clone()],
     )
-    .bind(&org)
-    .fetch_one(&app.state.db.pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(events, 110);
     // Each event's snapshot is the membership as its transaction left it: with the new role
     // (written before the snapshots were read at commit).
-    let (snapshots,): (i64,) = sqlx::query_as(
+    let snapshots = count(
         "SELECT COUNT(*) FROM events WHERE organization_id = $1 AND type = 'membership.role_changed' \
          AND snapshot LIKE '%\"role\":\"admin\"%'",
+        vec![org.clone()],
     )
-    .bind(&org)
-    .fetch_one(&app.state.db.pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(snapshots, 110, "snapshots carry the new role");
 }
 
