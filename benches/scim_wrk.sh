@@ -6,6 +6,7 @@
 # wrk (C, one thread) uses far less CPU than the Node.js generator of benches/scim_sync.sh, which
 # takes most of the second core on this two-core machine; both print their figure in the README.
 # Uses target/release/lanyard when present, else target/debug/lanyard (BENCH_BIN overrides).
+# WARMUP=N sends N users first (default 300; 0 for none) and prints their figures apart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 db=${1:-sqlite}
@@ -16,6 +17,14 @@ command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 
 scim_directory entra
 echo "lanyard: $bin ($bin_kind), database: $db, $(nproc) cores, $users users, lookup before create: $lookup"
 cpu() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+# The first requests after start open the database connections (on PostgreSQL each with a TLS
+# handshake unless sslmode=disable) and prepare their statements: they are measured apart, in a
+# warm-up of WARMUP users (default 300), and printed, so that the run's p99 is the steady state's.
+warmup=${WARMUP:-300}
+if [ "$warmup" -gt 0 ]; then
+  wrk -t1 -c8 -d600s -s benches/scim_creates.lua "$url/Users" -- "$token" "$warmup" "warm$RANDOM-" "$lookup" \
+    | sed -n 's/^RESULT /warm-up, the first requests after start: /p'
+fi
 c0=$(cpu)
 wrk -t1 -c8 -d600s --latency -s benches/scim_creates.lua "$url/Users" -- "$token" "$users" "wrk$RANDOM-" "$lookup" | tee "$work/wrk.out"
 c1=$(cpu)
