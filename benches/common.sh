@@ -42,6 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.2; done
+curl -sf "$base/healthz" >/dev/null || { echo "Lanyard did not answer /healthz within 20 s:"; tail -20 "$work/server.log"; exit 1; }
 api() { curl -sf -H "Authorization: Bearer $key" -H 'content-type: application/json' "$@"; }
 # An organization named Bench with a SCIM directory of type $1 (okta|entra). Sets org (its id),
 # url (the directory's SCIM base URL) and token (its bearer token).

@@ -279,12 +279,12 @@ impl LogSink {
     }
 }
 
+/// On SQLite a write on the writer connection that joins the open batch (its page cache stays
+/// warm, and the batch is not committed early to free the database for a pooled connection).
 async fn write_batch(db: &db::Db, rows: &[ScimRequestRow]) -> Result<(), sqlx::Error> {
-    let (mut tx, _turn) = db.begin().await?;
-    db::scim_log::insert_requests(&mut tx, rows).await?;
-    tx.commit().await?;
-    db.note_change();
-    Ok(())
+    let mut tx = db.write().await?;
+    db::scim_log::insert_requests(tx.conn(), rows).await?;
+    tx.commit().await
 }
 
 /// Records one SCIM exchange in the directory's log. A failure to log is reported, never
