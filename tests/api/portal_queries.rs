@@ -238,6 +238,20 @@ fn bulk_id(prefix: &str, k: usize) -> String {
     format!("{prefix}01BULK{k:020}")
 }
 
+/// Pushes a group with these members and maps it to the admin role; answers its id.
+async fn admin_group(app: &TestApp, dir: &Dir, name: &str, members: &[&str]) -> String {
+    let group = create_group(app, dir, name, members).await;
+    let r = map_groups(
+        app,
+        dir,
+        json!([{"group_id": group, "role": "admin", "priority": 1}]),
+        false,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    group
+}
+
 /// An organization with a directory of `people` synced users (three pushed over SCIM, the
 /// rest copied from the first in SQL), all in a group mapped to a role; a portal session with
 /// every intent. Answers the app, the cookie and one member's id.
@@ -250,15 +264,7 @@ async fn organization_with_directory(d: Dialect, people: usize) -> (TestApp, Str
         pushed.push(create_user(&app, &dir, &format!("{name}@acme.test")).await);
     }
     let refs: Vec<&str> = pushed.iter().map(String::as_str).collect();
-    let group = create_group(&app, &dir, "Engineering", &refs).await;
-    let r = map_groups(
-        &app,
-        &dir,
-        json!([{"group_id": group, "role": "admin", "priority": 1}]),
-        false,
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let group = admin_group(&app, &dir, "Engineering", &refs).await;
 
     let first = &pushed[0];
     let (user_id,): (String,) = sqlx::query_as("SELECT user_id FROM directory_users WHERE id = $1")
@@ -509,15 +515,7 @@ async fn a_mapped_group_patch_costs_the_same_for_10_and_100_members(d: Dialect) 
     for i in 0..110 {
         people.push(create_user(&app, &dir, &format!("p{i}@acme.test")).await);
     }
-    let group = create_group(&app, &dir, "Admins", &[]).await;
-    let r = map_groups(
-        &app,
-        &dir,
-        json!([{"group_id": group, "role": "admin", "priority": 1}]),
-        false,
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let group = admin_group(&app, &dir, "Admins", &[]).await;
     let mut counts = Vec::new();
     for members in [&people[..10], &people[10..]] {
         let value: Vec<_> = members.iter().map(|m| json!({"value": m})).collect();
