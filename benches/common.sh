@@ -20,7 +20,9 @@ case "$db" in
   postgres)
     name="lanyard_bench_$$"
     psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE $name"
-    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$name" ;;
+    # PG_URL replaces the server part (e.g. a Unix socket: 'postgres://postgres@%2Fvar%2Frun%2Fpostgresql');
+    # PG_PARAMS is appended (e.g. '?sslmode=disable').
+    export DATABASE_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432}/$name${PG_PARAMS:-}" ;;
   *) echo "usage: $0 sqlite|postgres …"; exit 2 ;;
 esac
 export LANYARD_LISTEN=127.0.0.1:$port LANYARD_PUBLIC_URL=http://127.0.0.1:$port \

@@ -48,7 +48,7 @@ rate() {
 }
 echo "wrk: $threads threads, $connections connections, ${secs} s per run; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 declare -A best
-for round in 1 2; do
+for round in ${ROUNDS:-1 2}; do
   for path in /healthz /portal /portal/directories; do
     r=$(rate "$path")
     printf '  round %s  %-22s %10s requests/s   (load %s)\n' "$round" "$path" "$r" "$(cut -d' ' -f1 /proc/loadavg)"

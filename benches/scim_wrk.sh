@@ -17,6 +17,12 @@ command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 
 scim_directory entra
 echo "lanyard: $bin ($bin_kind), database: $db, $(nproc) cores, $users users, lookup before create: $lookup"
 cpu() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+# CPU of every PostgreSQL process (backends, WAL writer, checkpointer), 0 on SQLite.
+pg_cpu() {
+  if [ "$db" = postgres ]; then
+    for p in $(pgrep -x postgres); do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'
+  else echo 0; fi
+}
 # The first requests after start open the database connections (on PostgreSQL each with a TLS
 # handshake unless sslmode=disable) and prepare their statements: they are measured apart, in a
 # warm-up of WARMUP users (default 300), and printed, so that the run's p99 is the steady state's.
@@ -25,10 +31,10 @@ if [ "$warmup" -gt 0 ]; then
   wrk -t1 -c8 -d600s -s benches/scim_creates.lua "$url/Users" -- "$token" "$warmup" "warm$RANDOM-" "$lookup" \
     | sed -n 's/^RESULT /warm-up, the first requests after start: /p'
 fi
-c0=$(cpu)
+c0=$(cpu); p0=$(pg_cpu)
 wrk -t1 -c8 -d600s --latency -s benches/scim_creates.lua "$url/Users" -- "$token" "$users" "wrk$RANDOM-" "$lookup" | tee "$work/wrk.out"
-c1=$(cpu)
-python3 - "$work/wrk.out" "$c0" "$c1" "$(getconf CLK_TCK)" <<'PY'
+c1=$(cpu); p1=$(pg_cpu)
+python3 - "$work/wrk.out" "$c0" "$c1" "$(getconf CLK_TCK)" "$p0" "$p1" <<'PY'
 import sys
 line = next(l for l in open(sys.argv[1]) if l.startswith("RESULT "))
 r = dict(kv.split("=") for kv in line.split()[1:])
@@ -36,6 +42,9 @@ cpu = (float(sys.argv[3]) - float(sys.argv[2])) / float(sys.argv[4])
 users, secs = float(r["users"]), float(r["seconds"])
 print(f"users per second: {r['users_per_s']} ({r['created']} created, {r['failed']} failed, {r['lookups']} lookups of which {r['lookup_hits']} found the user)")
 print(f"server CPU: {cpu:.1f} s over {secs:.1f} s wall ({cpu / secs * 100:.0f}% of one core), {cpu / users * 1000:.3f} ms per user")
+pg = (float(sys.argv[6]) - float(sys.argv[5])) / float(sys.argv[4])
+if pg:
+    print(f"PostgreSQL CPU (all its processes): {pg:.1f} s ({pg / secs * 100:.0f}% of one core), {pg / users * 1000:.3f} ms per user")
 if int(r["failed"]) or int(r["created"]) < users:
     sys.exit("some creates failed")
 PY

@@ -372,8 +372,20 @@ impl AuditedTx {
         if locks_rows(conn) {
             // PostgreSQL: no chain head or feed head is locked until the commit (and its
             // fsync); the sequencer links and numbers committed rows in commit order.
-            insert_rows(conn, &pending, false).await?;
-            super::events::append(conn, &pending, false).await?;
+            if pending.len() <= ROWS_PER_INSERT {
+                // Audit rows, entity counters and feed events in one statement.
+                super::events::append_with_audit(
+                    conn,
+                    &pending,
+                    COLUMNS,
+                    &insert_columns(false),
+                    |q, row| bind_row(q, row, false),
+                )
+                .await?;
+            } else {
+                insert_rows(conn, &pending, false).await?;
+                super::events::append(conn, &pending, false).await?;
+            }
             return Ok(true);
         }
         // SQLite has one writer: link the events now, with one upsert and one update per chain.
@@ -441,9 +453,11 @@ impl AuditedTx {
         self.finish().await
     }
 
-    /// Writes the recorded events, then commits; on PostgreSQL, then waits until the sequencer
-    /// has linked and numbered them (so that whoever is answered next reads them in the audit
-    /// log and the events feed).
+    /// Writes the recorded events, then commits; on PostgreSQL, then asks the sequencer to link
+    /// and number them. It does not wait for that: whoever reads the audit log or the events
+    /// feed waits first ([`super::db::Db::caught_up`]), so a reader still sees every write that
+    /// was answered before it asked, and a write is not held for a pass (a third of a mapped
+    /// group's PATCH, and of a create's latency, issue 17).
     async fn finish(mut self) -> Result<Vec<String>, AuditError> {
         self.stop_holding().await?;
         let mut tx = self.tx;
@@ -476,7 +490,7 @@ impl AuditedTx {
         let sequence = AuditedTx::write_events(tx.conn(), pending).await?;
         tx.commit().await?;
         if sequence {
-            self.db.sequenced().await;
+            self.db.kick_sequencer();
         }
         Ok(self.recorded)
     }
@@ -486,10 +500,7 @@ impl AuditedTx {
 /// sequencer) wait with minus their place in the write order as their chain position and no
 /// hashes.
 async fn insert_rows(conn: &mut Conn, rows: &[AuditRow], linked: bool) -> Result<(), sqlx::Error> {
-    let mut columns: [Option<&str>; 16] = [None; 16];
-    if !linked {
-        columns[2] = Some("-nextval('audit_events_pending')");
-    }
+    let columns = insert_columns(linked);
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO audit_events ({COLUMNS}) VALUES {}",
@@ -497,28 +508,46 @@ async fn insert_rows(conn: &mut Conn, rows: &[AuditRow], linked: bool) -> Result
         );
         let mut q = sqlx::query(&sql);
         for row in chunk {
-            q = q.bind(&row.id).bind(&row.chain_key);
-            if linked {
-                q = q.bind(row.chain_seq);
-            }
-            q = q
-                .bind(&row.organization_id)
-                .bind(&row.action)
-                .bind(&row.actor_type)
-                .bind(&row.actor_id)
-                .bind(&row.actor_name)
-                .bind(&row.targets)
-                .bind(&row.ip)
-                .bind(&row.user_agent)
-                .bind(&row.request_id)
-                .bind(row.occurred_at)
-                .bind(&row.metadata)
-                .bind(&row.prev_hash)
-                .bind(&row.hash);
+            q = bind_row(q, row, linked);
         }
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// The `VALUES` columns of an audit row insert: each bound, but for a row not `linked` yet its
+/// chain position, which is minus its place in the write order.
+fn insert_columns(linked: bool) -> [Option<&'static str>; 16] {
+    let mut columns: [Option<&str>; 16] = [None; 16];
+    if !linked {
+        columns[2] = Some("-nextval('audit_events_pending')");
+    }
+    columns
+}
+
+/// Binds one audit row's [`COLUMNS`] (all but the chain position when not `linked`).
+fn bind_row<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    row: &'q AuditRow,
+    linked: bool,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut q = q.bind(&row.id).bind(&row.chain_key);
+    if linked {
+        q = q.bind(row.chain_seq);
+    }
+    q.bind(&row.organization_id)
+        .bind(&row.action)
+        .bind(&row.actor_type)
+        .bind(&row.actor_id)
+        .bind(&row.actor_name)
+        .bind(&row.targets)
+        .bind(&row.ip)
+        .bind(&row.user_agent)
+        .bind(&row.request_id)
+        .bind(row.occurred_at)
+        .bind(&row.metadata)
+        .bind(&row.prev_hash)
+        .bind(&row.hash)
 }
 
 /// Most rows a sequencer pass links or numbers in one transaction.

@@ -453,6 +453,8 @@ async fn staff(db: Db, config: Config, clock: Clock, command: StaffCommand) -> E
 }
 
 async fn verify(db: &Db, organization: Option<String>) -> ExitCode {
+    // Events committed and not yet linked (PostgreSQL) are linked first, so every one is checked.
+    db.caught_up().await;
     let mut conn = match db.pool.acquire().await {
         Ok(c) => c,
         Err(e) => {

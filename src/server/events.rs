@@ -332,6 +332,71 @@ pub fn stream_entity_key(r: &AuditRow) -> String {
     format!("{t}:{i}")
 }
 
+/// The feed events of a transaction's audit rows, before they are written: the rows that
+/// concern the vendor, in order, each with its entity and event data, and how many events each
+/// entity gets (in key order).
+struct Prepared<'a> {
+    rows: Vec<&'a AuditRow>,
+    entities: Vec<(String, String)>,
+    /// `type:id` of each row's entity.
+    keys: Vec<String>,
+    /// Events per entity key, in key order: a statement writes its VALUES in order, so two
+    /// transactions about the same entities lock their counter rows in the same order.
+    counts: Vec<(String, i64)>,
+    /// Each event's `data`.
+    data: Vec<String>,
+}
+
+impl<'a> Prepared<'a> {
+    fn of(rows: &'a [AuditRow]) -> Prepared<'a> {
+        let rows: Vec<&AuditRow> = rows.iter().filter(|r| concerns_vendor(&r.action)).collect();
+        let mut entities = Vec::with_capacity(rows.len());
+        let mut data = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let t: serde_json::Value = serde_json::from_str(&r.targets).unwrap_or_default();
+            entities.push(entity_of(r, &t));
+            data.push(
+                serde_json::json!({
+                    "audit_event_id": r.id,
+                    "actor": { "type": r.actor_type, "id": r.actor_id, "name": r.actor_name },
+                    "targets": t,
+                    "metadata": serde_json::from_str::<serde_json::Value>(&r.metadata).unwrap_or_default(),
+                })
+                .to_string(),
+            );
+        }
+        let keys: Vec<String> = entities.iter().map(|(t, i)| format!("{t}:{i}")).collect();
+        let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+        for k in &keys {
+            *counts.entry(k.as_str()).or_default() += 1;
+        }
+        let counts = counts.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
+        Prepared {
+            rows,
+            entities,
+            keys,
+            counts,
+            data,
+        }
+    }
+
+    /// For each event, how many later events of this transaction are about the same entity:
+    /// its sequence number is the entity's counter after the upsert minus that.
+    fn later_of_same_entity(&self) -> Vec<i64> {
+        let mut seen: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+        let mut later = vec![0; self.keys.len()];
+        for (i, k) in self.keys.iter().enumerate().rev() {
+            let n = seen.entry(k.as_str()).or_default();
+            later[i] = *n;
+            *n += 1;
+        }
+        later
+    }
+}
+
+/// The columns of `events` an insert writes, in the order [`append`] binds them.
+const EVENT_COLUMNS: &str = "cursor, id, audit_event_id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data, snapshot";
+
 /// Writes the events for audit rows of this transaction, in their order. With `number_now`
 /// (SQLite, one writer) they take their cursors here; otherwise (PostgreSQL) they are written
 /// without one and the sequencer numbers them once committed ([`number_pending`]).
@@ -340,30 +405,13 @@ pub(crate) async fn append(
     rows: &[AuditRow],
     number_now: bool,
 ) -> Result<(), sqlx::Error> {
-    let rows: Vec<&AuditRow> = rows.iter().filter(|r| concerns_vendor(&r.action)).collect();
-    if rows.is_empty() {
+    let p = Prepared::of(rows);
+    if p.rows.is_empty() {
         return Ok(());
     }
-    let targets: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|r| serde_json::from_str(&r.targets).unwrap_or_default())
-        .collect();
-    let entities: Vec<(String, String)> = rows
-        .iter()
-        .zip(&targets)
-        .map(|(r, t)| entity_of(r, t))
-        .collect();
-    // Per-entity sequence numbers: one multi-row upsert, its rows in key order (a statement
-    // writes its VALUES in order) so that two transactions about the same entities lock them
-    // in the same order.
-    let keys: Vec<String> = entities.iter().map(|(t, i)| format!("{t}:{i}")).collect();
-    let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
-    for k in &keys {
-        *counts.entry(k.as_str()).or_default() += 1;
-    }
-    let counts: Vec<(&str, i64)> = counts.into_iter().collect();
-    let mut next: BTreeMap<String, i64> = BTreeMap::new();
-    for chunk in counts.chunks(ROWS_PER_INSERT) {
+    // Per-entity sequence numbers: one multi-row upsert per chunk, its rows in key order.
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    for chunk in p.counts.chunks(ROWS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO event_entity_seqs (entity_key, seq) VALUES {} \
              ON CONFLICT (entity_key) DO UPDATE SET seq = event_entity_seqs.seq + excluded.seq \
@@ -372,15 +420,12 @@ pub(crate) async fn append(
         );
         let mut q = sqlx::query_as::<_, (String, i64)>(&sql);
         for (key, n) in chunk {
-            q = q.bind(*key).bind(*n);
+            q = q.bind(key.as_str()).bind(*n);
         }
-        for (key, last) in q.fetch_all(&mut *conn).await? {
-            let n = chunk.iter().find(|(k, _)| *k == key).map_or(1, |(_, n)| *n);
-            next.insert(key, last - n + 1);
-        }
+        last.extend(q.fetch_all(&mut *conn).await?);
     }
     let first_cursor = if number_now {
-        let n = rows.len() as i64;
+        let n = p.rows.len() as i64;
         let last: i64 = sqlx::query_scalar(
             "UPDATE events_head SET cursor = cursor + $1 WHERE k = 'global' RETURNING cursor",
         )
@@ -391,56 +436,112 @@ pub(crate) async fn append(
     } else {
         None
     };
-    let mut values = Vec::with_capacity(rows.len());
-    for (i, ((r, t), (etype, eid))) in rows.iter().zip(targets).zip(&entities).enumerate() {
-        let seq = next.get_mut(keys[i].as_str()).map_or(1, |s| {
-            *s += 1;
-            *s - 1
-        });
-        let data = serde_json::json!({
-            "audit_event_id": r.id,
-            "actor": { "type": r.actor_type, "id": r.actor_id, "name": r.actor_name },
-            "targets": t,
-            "metadata": serde_json::from_str::<serde_json::Value>(&r.metadata).unwrap_or_default(),
-        });
-        values.push((
-            first_cursor.map(|c| c + i as i64),
-            new_id(IdKind::Event),
-            *r,
-            etype,
-            eid,
-            seq,
-            data.to_string(),
-        ));
-    }
+    let later = p.later_of_same_entity();
     let mut columns: [Option<&str>; 11] = [None; 11];
     if !number_now {
         columns[0] = Some("-nextval('events_pending')");
     }
-    for chunk in values.chunks(ROWS_PER_INSERT) {
+    let all: Vec<usize> = (0..p.rows.len()).collect();
+    for chunk in all.chunks(ROWS_PER_INSERT) {
         let sql = format!(
-            "INSERT INTO events (cursor, id, audit_event_id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data, snapshot) VALUES {}",
+            "INSERT INTO events ({EVENT_COLUMNS}) VALUES {}",
             values_template_for(conn, chunk.len(), &columns)
         );
+        let ids: Vec<String> = chunk.iter().map(|_| new_id(IdKind::Event)).collect();
         let mut q = sqlx::query(&sql);
-        for (cursor, id, r, etype, eid, seq, data) in chunk {
-            if let Some(c) = cursor {
-                q = q.bind(*c);
+        for (&i, id) in chunk.iter().zip(&ids) {
+            if let Some(c) = first_cursor {
+                q = q.bind(c + i as i64);
             }
+            let r = p.rows[i];
+            let (etype, eid) = &p.entities[i];
             q = q
                 .bind(id)
                 .bind(&r.id)
                 .bind(&r.action)
                 .bind(&r.organization_id)
-                .bind(*etype)
-                .bind(*eid)
-                .bind(*seq)
+                .bind(etype)
+                .bind(eid)
+                .bind(last.get(&p.keys[i]).copied().unwrap_or(1) - later[i])
                 .bind(r.occurred_at)
-                .bind(data)
+                .bind(&p.data[i])
                 .bind(&r.snapshot);
         }
         q.execute(&mut *conn).await?;
     }
+    Ok(())
+}
+
+/// PostgreSQL: writes a transaction's audit rows, waiting for the sequencer (`audit_columns`
+/// and `bind_audit` give their columns and bind one row's parameters, `audit_fixed` the columns
+/// written as SQL), and their feed events with the entities' counters, in one statement: one
+/// round trip instead of three. Up to [`ROWS_PER_INSERT`] audit rows.
+pub(crate) async fn append_with_audit<F>(
+    conn: &mut Conn,
+    rows: &[AuditRow],
+    audit_columns: &str,
+    audit_fixed: &[Option<&str>],
+    bind_audit: F,
+) -> Result<(), sqlx::Error>
+where
+    F: for<'q> Fn(
+        sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        &'q AuditRow,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+{
+    debug_assert!(rows.len() <= ROWS_PER_INSERT);
+    let p = Prepared::of(rows);
+    let audit_params = audit_fixed.iter().filter(|c| c.is_none()).count() * rows.len();
+    let audit_values = super::db::values_template_from(1, rows.len(), audit_fixed);
+    let sql = if p.rows.is_empty() {
+        // Nothing for the feed: the audit rows alone.
+        format!("INSERT INTO audit_events ({audit_columns}) VALUES {audit_values}")
+    } else {
+        let seq_first = audit_params + 1;
+        let ev_first = seq_first + 2 * p.counts.len();
+        // The events in write order (`ord`): `nextval` in the select list is evaluated after
+        // the ORDER BY sort, so their places in the write order follow it.
+        format!(
+            "WITH audit AS (INSERT INTO audit_events ({audit_columns}) VALUES {audit_values}), \
+             seqs AS (INSERT INTO event_entity_seqs (entity_key, seq) VALUES {} \
+             ON CONFLICT (entity_key) DO UPDATE SET seq = event_entity_seqs.seq + excluded.seq \
+             RETURNING entity_key, seq) \
+             INSERT INTO events ({EVENT_COLUMNS}) \
+             SELECT -nextval('events_pending'), v.id, v.audit_event_id, v.type, v.organization_id, \
+             v.entity_type, v.entity_id, seqs.seq - v.later, v.created_at, v.data, v.snapshot \
+             FROM (VALUES {}) AS v (ord, id, audit_event_id, type, organization_id, entity_type, \
+             entity_id, entity_key, later, created_at, data, snapshot) \
+             JOIN seqs ON seqs.entity_key = v.entity_key ORDER BY v.ord",
+            super::db::values_template_from(seq_first, p.counts.len(), &[None, None]),
+            super::db::values_template_from(ev_first, p.rows.len(), &[None; 12]),
+        )
+    };
+    let later = p.later_of_same_entity();
+    let ids: Vec<String> = p.rows.iter().map(|_| new_id(IdKind::Event)).collect();
+    let mut q = sqlx::query(&sql);
+    for r in rows {
+        q = bind_audit(q, r);
+    }
+    for (key, n) in &p.counts {
+        q = q.bind(key.as_str()).bind(*n);
+    }
+    for (i, r) in p.rows.iter().enumerate() {
+        let (etype, eid) = &p.entities[i];
+        q = q
+            .bind(i as i64)
+            .bind(&ids[i])
+            .bind(&r.id)
+            .bind(&r.action)
+            .bind(&r.organization_id)
+            .bind(etype)
+            .bind(eid)
+            .bind(&p.keys[i])
+            .bind(later[i])
+            .bind(r.occurred_at)
+            .bind(&p.data[i])
+            .bind(&r.snapshot);
+    }
+    q.execute(&mut *conn).await?;
     Ok(())
 }
 

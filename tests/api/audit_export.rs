@@ -79,6 +79,7 @@ async fn filters_narrow_the_audit_log(d: Dialect) {
 
 /// Appends `n` synthetic events to an organization's chain (fast, for volume tests).
 async fn bulk_events(app: &TestApp, org: &str, n: i64) {
+    app.state.db.caught_up().await;
     let mut conn = app.state.db.pool.acquire().await.unwrap();
     let start: i64 = sqlx::query_scalar("SELECT seq FROM audit_chain_heads WHERE chain_key = $1")
         .bind(org)
@@ -290,6 +291,7 @@ async fn retention_purges_old_events_and_the_chain_still_verifies(d: Dialect) {
         .collect();
     assert_eq!(actions, ["organization.updated", "audit.purged"]);
     assert_eq!(list["data"][1]["metadata"]["through_sequence"], 4);
+    app.state.db.caught_up().await;
     let mut conn = app.state.db.pool.acquire().await.unwrap();
     let report = verify_chain(&mut conn, &org).await.unwrap();
     assert_eq!(

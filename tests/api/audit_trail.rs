@@ -29,6 +29,7 @@ async fn every_state_change_writes_its_event(d: Dialect) {
         None,
     )
     .await;
+    app.state.db.caught_up().await;
     let mut conn = app.state.db.pool.acquire().await.unwrap();
     let events = audit::list_for_organization(&mut conn, &org, 0, 100)
         .await
@@ -147,6 +148,7 @@ async fn the_chain_detects_an_edited_row(d: Dialect) {
         )
         .await;
     }
+    app.state.db.caught_up().await;
     let mut conn = app.state.db.pool.acquire().await.unwrap();
     let ok = audit::verify_chain(&mut conn, &org).await.unwrap();
     assert_eq!(ok.events_checked, 4);
@@ -174,6 +176,7 @@ async fn the_chain_detects_removed_events(d: Dialect) {
         )
         .await;
     }
+    app.state.db.caught_up().await;
     let mut conn = app.state.db.pool.acquire().await.unwrap();
     sqlx::query("DELETE FROM outbox WHERE audit_event_id IN (SELECT id FROM audit_events WHERE chain_key = $1 AND chain_seq IN (2, 4))")
         .bind(&org)
@@ -221,15 +224,29 @@ async fn concurrent_writers_keep_one_unbroken_chain(d: Dialect) {
     for h in handles {
         assert_eq!(h.await.unwrap(), StatusCode::OK);
     }
+    app.state.db.caught_up().await;
     let mut conn = app.state.db.pool.acquire().await.unwrap();
     let r = audit::verify_chain(&mut conn, &org).await.unwrap();
     assert_eq!(r.first_broken, None);
     assert_eq!(r.events_checked, 13);
 }
 
-async fn a_feed_event_per_audit_event_linked_before_the_answer(d: Dialect) {
+/// A write is answered without waiting for its events to be linked (PostgreSQL: the sequencer
+/// links them after the commit), and whoever reads the feed or the audit log next still sees
+/// them: the reader waits for a pass (`Db::caught_up`). Here the sequencer is held off by a
+/// lock on the feed's head while the write is answered and while the reads start.
+async fn a_write_answered_is_in_the_feed_and_the_log_for_the_next_reader(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
+    app.state.db.caught_up().await;
+    // PostgreSQL: every sequencer pass queues on this row until the lock is let go.
+    let mut blocker = app.state.db.pool.begin().await.unwrap();
+    if d == Dialect::Postgres {
+        sqlx::query("SELECT cursor FROM events_head WHERE k = 'global' FOR UPDATE")
+            .execute(&mut *blocker)
+            .await
+            .unwrap();
+    }
     let r = app
         .api(
             Method::PATCH,
@@ -238,9 +255,46 @@ async fn a_feed_event_per_audit_event_linked_before_the_answer(d: Dialect) {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
+    if d == Dialect::Postgres {
+        // Answered, and not linked yet: the sequencer is held.
+        let linked: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_events WHERE organization_id = $1 AND chain_seq > 0",
+        )
+        .bind(&org)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(linked, 1, "only organization.created is linked");
+    }
+    let (feed_path, log_path) = (
+        format!("/api/v1/events?organization_id={org}"),
+        format!("/api/v1/audit_events?organization_id={org}"),
+    );
+    let feed = app.api(Method::GET, &feed_path, None);
+    let log = app.api(Method::GET, &log_path, None);
+    let release = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        blocker.rollback().await.unwrap();
+    };
+    let (feed, log, ()) = tokio::join!(feed, log, release);
+    let types: Vec<String> = feed.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(types, ["organization.created", "organization.updated"]);
+    let actions: Vec<String> = log.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        actions.contains(&"organization.updated".to_owned()),
+        "{actions:?}"
+    );
     let mut conn = app.state.db.pool.acquire().await.unwrap();
-    // Positive positions: linked into the chain and numbered in the feed by the time the
-    // request was answered (on PostgreSQL by the sequencer, after the commit).
     let (events, feed): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM audit_events WHERE organization_id = $1 AND chain_seq > 0), \
          (SELECT COUNT(*) FROM events WHERE organization_id = $1 AND cursor > 0)",
@@ -259,5 +313,5 @@ crate::both_databases!(
     the_chain_detects_an_edited_row,
     the_chain_detects_removed_events,
     concurrent_writers_keep_one_unbroken_chain,
-    a_feed_event_per_audit_event_linked_before_the_answer,
+    a_write_answered_is_in_the_feed_and_the_log_for_the_next_reader,
 );

@@ -214,6 +214,7 @@ async fn a_large_group_push_is_applied_in_steps_while_other_tenants_write(d: Dia
     );
     // The push did not hold the writer from start to end: other tenants' writes committed
     // between its steps (the events feed's cursor is the commit order).
+    app.state.db.caught_up().await;
     let (first, last): (i64, i64) = sqlx::query_as(
         "SELECT MIN(cursor), MAX(cursor) FROM events WHERE organization_id = $1 AND type = 'dsync.group.user_added'",
     )

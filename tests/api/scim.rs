@@ -1264,6 +1264,7 @@ async fn the_portal_sets_up_a_directory_and_previews_mappings(d: Dialect) {
 
 /// The users a group's member events name, by action, in the order they were recorded.
 async fn member_events(app: &TestApp, group: &str) -> Vec<(String, String)> {
+    app.state.db.caught_up().await;
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT action, targets FROM audit_events WHERE action LIKE 'dsync.group.user_%' ORDER BY chain_seq",
     )

@@ -953,6 +953,7 @@ async fn staff_actions_are_audited_without_secrets(d: Dialect) {
         "replay"
     );
 
+    app.state.db.caught_up().await;
     let rows: Vec<(String, String, String, String, String, String)> = sqlx::query_as(
         "SELECT action, actor_type, actor_id, actor_name, targets, metadata FROM audit_events \
          WHERE chain_key = 'global' AND action LIKE 'staff.%' ORDER BY chain_seq",
@@ -1011,6 +1012,7 @@ async fn staff_actions_are_audited_without_secrets(d: Dialect) {
             "{secret_text} leaked into the audit trail"
         );
     }
+    app.state.db.caught_up().await;
     let mut conn = app.state.db.pool.acquire().await.unwrap();
     let report = lanyard::server::audit::verify_chain(&mut conn, "global")
         .await

@@ -1401,6 +1401,7 @@ async fn events_reads_are_bounded(d: Dialect) {
     let org = app.create_org("A").await;
     // 12,000 events of a type WorkOS has no name for, written as the feed stores them.
     {
+        app.state.db.caught_up().await;
         let mut conn = app.state.db.pool.acquire().await.unwrap();
         let head: i64 = sqlx::query_scalar("SELECT cursor FROM events_head WHERE k = 'global'")
             .fetch_one(&mut *conn)
@@ -1706,6 +1707,7 @@ async fn vendor_audit_events(d: Dialect) {
         .json();
     assert_eq!(own["data"], json!([]), "{own}");
     {
+        app.state.db.caught_up().await;
         let mut conn = app.state.db.pool.acquire().await.unwrap();
         let report = lanyard::server::audit::verify_chain(&mut conn, &acme)
             .await

@@ -434,11 +434,12 @@ async fn checkpoint(pool: &AnyPool, writer: &Writer) -> Result<(), sqlx::Error> 
     Ok(())
 }
 
-/// PostgreSQL: after commit, audited writes wait for a pass of the sequencer, which links their
-/// audit events into the chains and numbers their feed events ([`crate::server::audit::sequence`]).
-/// One task per process runs passes back to back while writes wait, so one pass serves every
-/// write that committed before it began; and every few seconds when idle, for rows a process
-/// left behind when it died between its commit and a pass.
+/// PostgreSQL: after commit, audited writes ask for a pass of the sequencer, which links their
+/// audit events into the chains and numbers their feed events ([`crate::server::audit::sequence`]);
+/// readers of the audit log and the feed wait for one ([`Db::caught_up`]). One task per process
+/// runs passes back to back while asked, so one pass serves every write that committed before it
+/// began; and every few seconds when idle, for rows a process left behind when it died between
+/// its commit and a pass.
 struct Sequencer {
     waiting: Mutex<Vec<oneshot::Sender<()>>>,
     kick: Arc<Notify>,
@@ -451,7 +452,7 @@ impl std::fmt::Debug for Sequencer {
     }
 }
 
-/// Longest a write waits for the sequencer pass that links its events before it is answered.
+/// Longest a reader waits for the sequencer pass that links the events committed before it.
 const SEQUENCED_WAIT: Duration = Duration::from_secs(10);
 
 /// How long the sequencer sleeps when no write waits for it.
@@ -640,10 +641,40 @@ impl Db {
             .unwrap_or_else(|p| p.into_inner())
             .push(done);
         self.sequencer.kick.notify_one();
-        // Bounded: a pass stuck behind another node's lock must not hold every answer. The write
-        // is committed either way; it is linked by a later pass.
+        // Bounded: a pass stuck behind another node's lock must not hold every read. The events
+        // are committed either way; a later pass links them.
         if tokio::time::timeout(SEQUENCED_WAIT, passed).await.is_err() {
-            tracing::warn!("the audit sequencer did not pass within {SEQUENCED_WAIT:?}; answering with the event committed and not yet linked");
+            tracing::warn!("the audit sequencer did not pass within {SEQUENCED_WAIT:?}; reading without the events committed and not yet linked");
+        }
+    }
+
+    /// Asks for a sequencer pass soon, without waiting for it (PostgreSQL): what an audited write
+    /// does after its commit. Readers of the audit log and the feed wait instead
+    /// ([`Db::caught_up`]).
+    pub(crate) fn kick_sequencer(&self) {
+        self.start_sequencer();
+        self.sequencer.kick.notify_one();
+    }
+
+    /// Before a read of the audit log or the events feed: returns once every audit event and
+    /// feed event committed before this call (by any node) is linked and numbered, so a reader
+    /// sees every write that was answered before it asked. On PostgreSQL that is one indexed
+    /// look for waiting rows and, when there are some, a wait for a sequencer pass that begins
+    /// after this call; on SQLite events are linked in their own transaction (nothing to wait
+    /// for).
+    pub async fn caught_up(&self) {
+        if self.dialect != Dialect::Postgres {
+            return;
+        }
+        let waiting = sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM audit_events WHERE chain_seq < 0) \
+             OR EXISTS (SELECT 1 FROM events WHERE cursor < 0)",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        // Fail towards waiting: a failed look is treated as rows waiting.
+        if !matches!(waiting, Ok(false)) {
+            self.sequenced().await;
         }
     }
 
@@ -1010,8 +1041,14 @@ pub(crate) fn values_template_for(conn: &Conn, rows: usize, columns: &[Option<&s
 /// Like [`values_list`], with a column given as `Some(sql)` written as that SQL expression in
 /// every row instead of a placeholder.
 pub(crate) fn values_template(rows: usize, columns: &[Option<&str>]) -> String {
+    values_template_from(1, rows, columns)
+}
+
+/// [`values_template`] with placeholders numbered from `$first` (for a statement that binds
+/// other parameters before these).
+pub(crate) fn values_template_from(first: usize, rows: usize, columns: &[Option<&str>]) -> String {
     let mut out = String::new();
-    let mut n = 0;
+    let mut n = first - 1;
     for r in 0..rows {
         out.push_str(if r == 0 { "(" } else { ", (" });
         for (c, fixed) in columns.iter().enumerate() {

@@ -219,6 +219,7 @@ pub async fn list_filtered(
         })?,
     };
     let limit = super::check_limit(limit)?;
+    state.db.caught_up().await;
     let mut conn = state.db.pool.acquire().await?;
     let mut rows =
         audit::list_filtered(&mut conn, organization_id, after_seq, filter, limit + 1).await?;
@@ -359,6 +360,10 @@ pub fn export_stream_where(
             if done {
                 return None;
             }
+            if after == 0 {
+                // The export holds every event answered before it began.
+                state.db.caught_up().await;
+            }
             let rows = match state.db.pool.acquire().await {
                 Ok(mut conn) => audit::list_filtered(&mut conn, &org, after, &filter, PAGE).await,
                 Err(e) => Err(e),
@@ -473,6 +478,7 @@ pub async fn recent_filtered(
     filter: &AuditFilter,
     limit: i64,
 ) -> Result<Vec<AuditEvent>, AppError> {
+    state.db.caught_up().await;
     let mut conn = state.db.pool.acquire().await?;
     Ok(
         audit::list_filtered_recent(&mut conn, organization_id, before_seq, filter, limit)

@@ -51,6 +51,7 @@ pub async fn tenant_overview(state: &AppState, id: &OrgId) -> Result<TenantOverv
     let (health, drift) = health::refresh(state, id, None).await?;
     let now = state.clock.now();
     let credentials = health::credentials(state, id).await?;
+    state.db.caught_up().await;
     let mut conn = state.db.pool.acquire().await?;
     let timeline =
         audit::list_filtered_recent(&mut conn, id, 0, &AuditFilter::default(), TIMELINE).await?;

@@ -70,6 +70,7 @@ pub async fn list(state: &AppState, p: &EventParams) -> Result<FeedPage, AppErro
     if !(1..=500).contains(&limit) {
         return Err(FieldError::new("limit", "limit must be from 1 to 500").into());
     }
+    state.db.caught_up().await;
     let mut conn = state.db.pool.acquire().await?;
     // A consumer that fell behind the retention window missed events it can no longer read:
     // say so instead of silently skipping them.
@@ -106,6 +107,7 @@ pub async fn purge(state: &AppState) -> Result<u64, AppError> {
 /// The feed's newest cursor: read before a snapshot, so a consumer that reconciles from the
 /// snapshot and then reads the feed from here misses nothing (it may see a change twice).
 pub async fn current_cursor(state: &AppState) -> Result<String, AppError> {
+    state.db.caught_up().await;
     let mut conn = state.db.pool.acquire().await?;
     Ok(events::head(&mut conn).await?.to_string())
 }

@@ -347,6 +347,7 @@ async fn list_events(State(state): State<AppState>, q: RawQuery) -> ApiResult<Js
         .collect();
     let from = instant("range_start", p.range_start)?;
     let to = instant("range_end", p.range_end)?;
+    state.db.caught_up().await;
     let mut conn = state.db.pool.acquire().await.map_err(AppError::from)?;
     let after = match p.after.filter(|a| !a.is_empty()) {
         None => 0,

@@ -39,6 +39,9 @@ pub async fn create(
         }
     };
     let now = state.clock.now();
+    // It starts after the feed's head: every event answered before this request is numbered
+    // first (PostgreSQL), so none of them is delivered to the new endpoint.
+    state.db.caught_up().await;
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     let id = db::new_id(IdKind::WebhookEndpoint);
     let secret = new_webhook_secret();

@@ -141,6 +141,9 @@ pub async fn create_log_stream(
         .into());
     }
     let now = state.clock.now();
+    // Every event answered before this request is linked first (PostgreSQL), so the chain's
+    // head below is after all of them.
+    state.db.caught_up().await;
     let mut tx = AuditedTx::begin(&state.db, actor, ctx, now).await?;
     let id = db::new_id(IdKind::WebhookEndpoint);
     // It carries the organization's trail from its next event on (its own creation first).

@@ -45,6 +45,9 @@ const RECHECK: Duration = Duration::from_millis(250);
 /// Queues a delivery per (enabled endpoint, new event it wants). Safe on several nodes: each
 /// endpoint's position moves with a conditional update in the transaction that queues them.
 pub async fn fan_out(state: &AppState) -> Result<usize, AppError> {
+    // Every event committed before this call is numbered first (PostgreSQL: writes do not wait
+    // for the sequencer), so a fan-out never misses what was answered before it began.
+    state.db.caught_up().await;
     let endpoints = {
         let mut conn = state.db.pool.acquire().await?;
         q::list_endpoints(&mut conn, true, None).await?
