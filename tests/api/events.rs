@@ -205,8 +205,65 @@ async fn events_past_the_retention_are_purged_and_old_cursors_get_410(d: Dialect
     assert_eq!(feed(&app, "").await["data"][0]["cursor"], "3");
 }
 
+/// Several events about one entity written by one transaction (a PATCH adding members: each
+/// `dsync.group.user_added` is about the group) come out of the feed in the order they were
+/// recorded, with that entity's sequence numbers in the same order and without gaps. On
+/// PostgreSQL they are written by one statement whose feed rows take their place in the write
+/// order after a sort (`events::append_with_audit`).
+async fn one_transactions_events_about_one_entity_keep_their_order(d: Dialect) {
+    use crate::helpers::scim::{self, PATCH};
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = scim::create_dir(&app, &org, "okta").await;
+    let mut users = Vec::new();
+    for i in 0..6 {
+        users.push(scim::create_user(&app, &dir, &format!("u{i}@acme.test")).await);
+    }
+    let group = scim::create_group(&app, &dir, "Engineering", &[]).await;
+    // Members listed in an order that is not the order of their ids.
+    let order = [3, 0, 5, 1, 4, 2];
+    let members: Vec<Value> = order.iter().map(|&i| json!({"value": users[i]})).collect();
+    let r = scim::scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &format!("/Groups/{group}"),
+        Some(json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": members}]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let page = feed(
+        &app,
+        &format!("organization_id={org}&types=dsync.group.user_added"),
+    )
+    .await;
+    let events = page["data"].as_array().unwrap();
+    assert_eq!(events.len(), 6, "{page}");
+    let users_in_feed: Vec<&str> = events
+        .iter()
+        .map(|e| e["data"]["targets"][1]["id"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = order.iter().map(|&i| users[i].as_str()).collect();
+    assert_eq!(users_in_feed, expected, "feed order is the recorded order");
+    let cursors: Vec<i64> = events
+        .iter()
+        .map(|e| e["cursor"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(cursors.windows(2).all(|w| w[1] == w[0] + 1), "{cursors:?}");
+    let first = events[0]["entity"]["sequence"].as_i64().unwrap();
+    let sequences: Vec<i64> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e["entity"]["id"], group.as_str());
+            e["entity"]["sequence"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(sequences, (first..first + 6).collect::<Vec<_>>());
+}
+
 crate::both_databases!(
     the_feed_is_ordered_filtered_and_sequenced_per_entity,
+    one_transactions_events_about_one_entity_keep_their_order,
     a_poller_never_misses_an_event_under_concurrent_writers,
     events_past_the_retention_are_purged_and_old_cursors_get_410,
 );

@@ -1044,6 +1044,9 @@ pub mod portal {
         use sqlx::Row as _;
         // The SCIM request log is written behind the answers; the snapshot includes it.
         app.state.scim_log.flush().await;
+        // So are the audit chains and the feed's cursors on PostgreSQL (the sequencer links
+        // committed events after the answers): linked first, so a later pass changes nothing.
+        app.state.db.caught_up().await;
         let list = match app.state.db.dialect {
             Db::Sqlite => {
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
