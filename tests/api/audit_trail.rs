@@ -234,10 +234,20 @@ async fn concurrent_writers_keep_one_unbroken_chain(d: Dialect) {
 /// A write is answered without waiting for its events to be linked (PostgreSQL: the sequencer
 /// links them after the commit), and whoever reads the feed or the audit log next still sees
 /// them: the reader waits for a pass (`Db::caught_up`). Here the sequencer is held off by a
-/// lock on the feed's head while the write is answered and while the reads start.
+/// lock on the feed's head while the write is answered and while the reads (the feed, the audit
+/// log, the webhook fan-out) start.
 async fn a_write_answered_is_in_the_feed_and_the_log_for_the_next_reader(d: Dialect) {
-    let app = TestApp::spawn(d).await;
+    let app = TestApp::spawn_with(d, &[("LANYARD_ALLOW_PRIVATE_NETWORK", "true")]).await;
     let org = app.create_org("Acme").await;
+    // A webhook endpoint from here on: the fan-out is a reader of the feed too.
+    let r = app
+        .api(
+            Method::POST,
+            "/api/v1/webhook_endpoints",
+            Some(json!({"url": "http://127.0.0.1:9/hook"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     app.state.db.caught_up().await;
     // PostgreSQL: every sequencer pass queues on this row until the lock is let go.
     let mut blocker = app.state.db.pool.begin().await.unwrap();
@@ -276,7 +286,13 @@ async fn a_write_answered_is_in_the_feed_and_the_log_for_the_next_reader(d: Dial
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         blocker.rollback().await.unwrap();
     };
-    let (feed, log, ()) = tokio::join!(feed, log, release);
+    let fan_out = lanyard::server::service::webhooks::fan_out(&app.state);
+    let (feed, log, queued, ()) = tokio::join!(feed, log, fan_out, release);
+    assert_eq!(
+        queued.unwrap(),
+        1,
+        "the fan-out queues organization.updated for the endpoint"
+    );
     let types: Vec<String> = feed.json()["data"]
         .as_array()
         .unwrap()
