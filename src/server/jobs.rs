@@ -31,7 +31,7 @@
 //!   WAL starts over;
 //! - PostgreSQL, the sequencer (`db::spawn_sequencer` running `audit::sequence`): links committed
 //!   audit events into their chains and numbers committed feed events, whenever a write of this
-//!   node waits for it and every 2 s; several nodes queue on the `events_head` row
+//!   node asks for a pass or a reader waits for one (`Db::caught_up`), and every 2 s; several nodes queue on the `events_head` row
 //!   (`FOR UPDATE`), so one pass runs at a time and hands out positions in commit order.
 //!
 //! Started elsewhere, per node and not periodic:

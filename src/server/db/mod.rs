@@ -455,7 +455,7 @@ impl std::fmt::Debug for Sequencer {
 /// Longest a reader waits for the sequencer pass that links the events committed before it.
 const SEQUENCED_WAIT: Duration = Duration::from_secs(10);
 
-/// How long the sequencer sleeps when no write waits for it.
+/// How long the sequencer sleeps when no one asks for a pass.
 const SEQUENCER_IDLE: Duration = Duration::from_secs(2);
 
 fn spawn_sequencer(pool: AnyPool, sequencer: Weak<Sequencer>, kick: Arc<Notify>) {
@@ -630,8 +630,8 @@ impl Db {
     }
 
     /// Waits for a sequencer pass that begins after this call (PostgreSQL; see [`Sequencer`]):
-    /// once it returns, the audit events and feed events this process committed before calling
-    /// are linked and numbered.
+    /// once it returns, the audit events and feed events committed (by any node) before calling
+    /// are linked and numbered, unless the pass did not come within [`SEQUENCED_WAIT`].
     pub(crate) async fn sequenced(&self) {
         self.start_sequencer();
         let (done, passed) = oneshot::channel();
