@@ -2,7 +2,7 @@
 //! of one organization form a hash chain.
 //!
 //! Where the chain position is given: on SQLite (one writer) in the transaction itself; on
-//! PostgreSQL by the sequencer once the transaction has committed ([`sequence`]), so that
+//! PostgreSQL by the sequencer once the transaction has committed ([`sequence_step`]), so that
 //! concurrent writers never wait for each other's commit on a chain head. The event is written
 //! in the transaction either way: a change is never committed without it.
 
@@ -558,37 +558,78 @@ fn bind_row<'q>(
 }
 
 /// Most rows a sequencer pass links or numbers in one transaction.
-const PASS_ROWS: i64 = 2000;
+pub const PASS_ROWS: i64 = 2000;
 
-/// One sequencer pass on PostgreSQL: links committed audit events that wait for their chain
-/// position (`chain_seq < 0`) into their chains, and gives committed feed events that wait for
-/// their cursor (`cursor < 0`) the next cursors, each in the order they were written. Repeats
-/// until nothing waits; returns how many rows it handled.
-///
-/// Passes of every node queue on the `events_head` row (`FOR UPDATE`), so chain positions and
-/// cursors are handed out by one pass at a time and become visible at its commit: all at once,
-/// and after every lower one. Requests never hold that row, nor a chain head, so concurrent
-/// audited writes do not wait for each other's commit.
-pub async fn sequence(pool: &sqlx::AnyPool) -> Result<u64, sqlx::Error> {
-    let mut total = 0;
-    loop {
-        let mut tx = pool.begin().await?;
-        let head: i64 =
-            sqlx::query_scalar("SELECT cursor FROM events_head WHERE k = 'global' FOR UPDATE")
-                .fetch_one(&mut *tx)
-                .await?;
-        let linked = link_pending(&mut tx).await?;
-        let numbered = super::events::number_pending(&mut tx, head, PASS_ROWS).await?;
-        tx.commit().await?;
-        total += (linked + numbered) as u64;
-        if linked < PASS_ROWS && numbered < PASS_ROWS {
-            return Ok(total);
-        }
+/// What one transaction of a sequencer pass did ([`sequence_step`]). Waiting rows are handled
+/// in write order (their place in `audit_events_pending` / `events_pending`), so every waiting
+/// row the step could see at or below `audit_upto` (`events_upto`) is linked (numbered) when it
+/// commits; and when a kind is `*_complete`, every row of that kind it could see is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassStep {
+    /// Audit events linked.
+    pub linked: i64,
+    /// Feed events numbered.
+    pub numbered: i64,
+    /// The highest write-order place among the audit events linked (0 for none).
+    pub audit_upto: i64,
+    /// The highest write-order place among the feed events numbered (0 for none).
+    pub events_upto: i64,
+}
+
+impl PassStep {
+    /// Fewer than [`PASS_ROWS`] audit events waited when the step looked: it linked them all.
+    pub fn audit_complete(&self) -> bool {
+        self.linked < PASS_ROWS
+    }
+
+    /// Fewer than [`PASS_ROWS`] feed events waited when the step looked: it numbered them all.
+    pub fn events_complete(&self) -> bool {
+        self.numbered < PASS_ROWS
+    }
+
+    /// Nothing that waited when the step looked waits any more.
+    pub fn complete(&self) -> bool {
+        self.audit_complete() && self.events_complete()
+    }
+
+    /// Whether, once this step (begun after the rows at or below these write-order places were
+    /// committed) has committed, every one of those rows is linked and numbered.
+    pub fn covers(&self, audit_place: i64, events_place: i64) -> bool {
+        (self.audit_complete() || self.audit_upto >= audit_place)
+            && (self.events_complete() || self.events_upto >= events_place)
     }
 }
 
-/// Links up to [`PASS_ROWS`] waiting audit events into their chains (see [`sequence`]).
-async fn link_pending(conn: &mut Conn) -> Result<i64, sqlx::Error> {
+/// One transaction of a sequencer pass on PostgreSQL: links up to [`PASS_ROWS`] committed audit
+/// events that wait for their chain position (`chain_seq < 0`) into their chains, and gives up
+/// to [`PASS_ROWS`] committed feed events that wait for their cursor (`cursor < 0`) the next
+/// cursors, each in the order they were written. The sequencer (`db::spawn_sequencer`) runs
+/// steps back to back until one is complete.
+///
+/// Steps of every node queue on the `events_head` row (`FOR UPDATE`), so chain positions and
+/// cursors are handed out by one step at a time and become visible at its commit: all at once,
+/// and after every lower one. Requests never hold that row, nor a chain head, so concurrent
+/// audited writes do not wait for each other's commit.
+pub async fn sequence_step(pool: &sqlx::AnyPool) -> Result<PassStep, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let head: i64 =
+        sqlx::query_scalar("SELECT cursor FROM events_head WHERE k = 'global' FOR UPDATE")
+            .fetch_one(&mut *tx)
+            .await?;
+    let (linked, audit_upto) = link_pending(&mut tx).await?;
+    let (numbered, events_upto) = super::events::number_pending(&mut tx, head, PASS_ROWS).await?;
+    tx.commit().await?;
+    Ok(PassStep {
+        linked,
+        numbered,
+        audit_upto,
+        events_upto,
+    })
+}
+
+/// Links up to [`PASS_ROWS`] waiting audit events into their chains (see [`sequence_step`]).
+/// Returns how many, and the highest write-order place among them.
+async fn link_pending(conn: &mut Conn) -> Result<(i64, i64), sqlx::Error> {
     // A waiting row's chain_seq is minus its place in the write order.
     let rows: Vec<AuditRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM audit_events WHERE chain_seq < 0 ORDER BY chain_seq DESC LIMIT $1"
@@ -596,9 +637,10 @@ async fn link_pending(conn: &mut Conn) -> Result<i64, sqlx::Error> {
     .bind(PASS_ROWS)
     .fetch_all(&mut *conn)
     .await?;
-    if rows.is_empty() {
-        return Ok(0);
-    }
+    let Some(last) = rows.last() else {
+        return Ok((0, 0));
+    };
+    let upto = -last.chain_seq;
     let mut chains: Vec<&str> = rows.iter().map(|r| r.chain_key.as_str()).collect();
     chains.sort_unstable();
     chains.dedup();
@@ -663,7 +705,7 @@ async fn link_pending(conn: &mut Conn) -> Result<i64, sqlx::Error> {
         q = q.bind(k).bind(*seq).bind(hash);
     }
     q.execute(&mut *conn).await?;
-    Ok(linked.len() as i64)
+    Ok((linked.len() as i64, upto))
 }
 
 /// Lists an organization's events after a chain position, oldest first.

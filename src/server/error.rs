@@ -89,6 +89,28 @@ impl AppError {
         }
     }
 
+    /// Whether the database refused a duplicate in a unique index whose name or message names
+    /// `table` (PostgreSQL names the index, SQLite the table and columns), anywhere in the
+    /// failure's source chain.
+    pub fn is_unique_violation_on(&self, table: &str) -> bool {
+        let AppError::Dependency { source, .. } = self else {
+            return false;
+        };
+        let mut at: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+        while let Some(e) = at {
+            if let Some(sqlx::Error::Database(db)) = e.downcast_ref::<sqlx::Error>() {
+                let duplicate = db.is_unique_violation()
+                    || db.code().as_deref() == Some("23505")
+                    || db.message().contains("UNIQUE constraint failed");
+                return duplicate
+                    && (db.constraint().is_some_and(|c| c.contains(table))
+                        || db.message().contains(table));
+            }
+            at = e.source();
+        }
+        false
+    }
+
     /// Whether this is a failure on Lanyard's side (500), as opposed to a refusal of the request.
     pub fn is_internal(&self) -> bool {
         matches!(self, AppError::Internal(_) | AppError::Dependency { .. })

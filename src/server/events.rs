@@ -9,7 +9,7 @@
 //!   place in the write order, and readers only look at positive cursors); once it has
 //!   committed, the sequencer numbers every waiting event it can see, after the last cursor
 //!   handed out, and commits them all at once ([`number_pending`], run by
-//!   [`super::audit::sequence`]). No writer holds the feed's head until its commit.
+//!   [`super::audit::sequence_step`]). No writer holds the feed's head until its commit.
 //!
 //! An entity's events are in its sequence order on both: the per-entity counter row is locked
 //! by the writing transaction until it commits, so the entity's next event is written (and gets
@@ -549,8 +549,13 @@ where
 /// write order), in the order they were written, after `head`, the last cursor handed out. Run by the sequencer pass only, which holds the `events_head` row: a
 /// pass's cursors become visible at its commit, all at once and after every lower one, so a
 /// consumer that has read cursor N never later sees a new event at or below N. Returns how many
-/// were numbered. Public only for tests/api/query_plans.rs, which counts the rows it reads.
-pub async fn number_pending(conn: &mut Conn, head: i64, limit: i64) -> Result<i64, sqlx::Error> {
+/// were numbered and the highest write-order place among them (0 for none). Public only for
+/// tests/api/query_plans.rs, which counts the rows it reads.
+pub async fn number_pending(
+    conn: &mut Conn,
+    head: i64,
+    limit: i64,
+) -> Result<(i64, i64), sqlx::Error> {
     // Two statements, each driven by the primary key: the waiting rows by a backward walk of
     // its negative range, then each row by its key. (One `UPDATE … FROM (SELECT … LIMIT $n)`
     // was planned as a hash join over a sequential scan of the whole feed, so every pass read
@@ -561,9 +566,10 @@ pub async fn number_pending(conn: &mut Conn, head: i64, limit: i64) -> Result<i6
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    if waiting.is_empty() {
-        return Ok(0);
-    }
+    let Some(last) = waiting.last() else {
+        return Ok((0, 0));
+    };
+    let upto = -last;
     let mut next = head;
     for chunk in waiting.chunks(NUMBER_ROWS) {
         let sql = format!(
@@ -586,7 +592,7 @@ pub async fn number_pending(conn: &mut Conn, head: i64, limit: i64) -> Result<i6
         .bind(head + n)
         .execute(&mut *conn)
         .await?;
-    Ok(n)
+    Ok((n, upto))
 }
 
 /// Rows one numbering statement of [`number_pending`] updates: few enough that PostgreSQL

@@ -29,7 +29,7 @@
 //! - SQLite, the checkpointer (`db::spawn_checkpointer`): every 0.25 s a passive WAL checkpoint
 //!   off the request path; past 4,096 WAL frames it finishes one holding the write turn, so the
 //!   WAL starts over;
-//! - PostgreSQL, the sequencer (`db::spawn_sequencer` running `audit::sequence`): links committed
+//! - PostgreSQL, the sequencer (`db::spawn_sequencer` running `audit::sequence_step`): links committed
 //!   audit events into their chains and numbers committed feed events, whenever a write of this
 //!   node asks for a pass or a reader waits for one (`Db::caught_up`), and every 2 s; several nodes queue on the `events_head` row
 //!   (`FOR UPDATE`), so one pass runs at a time and hands out positions in commit order.

@@ -93,6 +93,14 @@ fn describe() {
         "When a background job last finished a run (Unix seconds)"
     );
     describe_gauge!(
+        "lanyard_audit_sequencer_waiting",
+        "PostgreSQL: committed audit events and feed events not yet linked and numbered by the sequencer"
+    );
+    describe_counter!(
+        "lanyard_audit_sequencer_wait_timeouts_total",
+        "Reads of the audit log or the feed that stopped waiting for the sequencer and read without the newest events"
+    );
+    describe_gauge!(
         "lanyard_job_duration_seconds",
         "How long a background job's last run took"
     );
@@ -279,6 +287,17 @@ async fn database_gauges(state: &AppState, now: i64) -> Result<(), sqlx::Error> 
     .await?;
     metrics::gauge!("lanyard_mail_outbox", "state" => "pending").set(pending as f64);
     metrics::gauge!("lanyard_mail_outbox", "state" => "failed").set(failed as f64);
+    if state.db.dialect == crate::server::db::Dialect::Postgres {
+        // Both counts walk only the waiting rows: a partial index and the negative end of the
+        // feed's key.
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM audit_events WHERE chain_seq < 0) \
+                  + (SELECT COUNT(*) FROM events WHERE cursor < 0)",
+        )
+        .fetch_one(pool)
+        .await?;
+        metrics::gauge!("lanyard_audit_sequencer_waiting").set(waiting as f64);
+    }
     Ok(())
 }
 

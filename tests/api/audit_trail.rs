@@ -322,6 +322,107 @@ async fn a_write_answered_is_in_the_feed_and_the_log_for_the_next_reader(d: Dial
     assert_eq!((events, feed), (2, 2));
 }
 
+/// PostgreSQL: a reader waits for the rows committed before it looked, not for the sequencer to
+/// run dry. Another organization's writes keep more rows waiting than one sequencer step takes,
+/// so every step leaves rows behind; the reader is still answered, with the write it waited for,
+/// well before the 10 s the wait gives up after.
+#[tokio::test]
+async fn a_reader_is_not_held_while_writes_keep_arriving_behind_its_own() {
+    let app = TestApp::spawn_with(Dialect::Postgres, &[]).await;
+    let org = app.create_org("Acme").await;
+    let noisy = app.create_org("Noisy").await;
+    app.state.db.caught_up().await;
+    let pool = app.state.db.pool.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Keeps 4,000 to 8,000 of the noisy organization's audit events waiting: each sequencer step
+    // links at most PASS_ROWS (2,000) of them.
+    let flood = {
+        let (pool, stop, noisy) = (pool.clone(), stop.clone(), noisy.clone());
+        tokio::spawn(async move {
+            let mut inserted = 0i64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let waiting: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE chain_seq < 0")
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                if waiting < 6000 {
+                    sqlx::query(
+                        "INSERT INTO audit_events (id, chain_key, chain_seq, organization_id, action, \
+                         actor_type, actor_id, actor_name, targets, occurred_at, metadata, prev_hash, hash) \
+                         SELECT 'flood_' || $2 || '_' || g, $1, -nextval('audit_events_pending'), $1, \
+                         'organization.updated', 'system', 'test', 'test', '[]', 0, '{}', '', '' \
+                         FROM generate_series(1, 2100) g",
+                    )
+                    .bind(&noisy)
+                    .bind(inserted)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                    inserted += 1;
+                } else {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            }
+            inserted * 2100
+        })
+    };
+    // Let the backlog build past one step.
+    loop {
+        let waiting: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE chain_seq < 0")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if waiting > 4000 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/organizations/{org}"),
+            Some(json!({"name": "Acme 2"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let started = std::time::Instant::now();
+    let log = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/audit_events?organization_id={org}"),
+            None,
+        )
+        .await;
+    let took = started.elapsed();
+    let still_waiting: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE chain_seq < 0")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let flooded = flood.await.unwrap();
+    let actions: Vec<String> = log.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        actions.contains(&"organization.updated".to_owned()),
+        "{actions:?}"
+    );
+    assert!(
+        still_waiting >= lanyard::server::audit::PASS_ROWS,
+        "the noisy organization's rows kept more than one step's worth waiting ({still_waiting})"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(8),
+        "the read waited {took:?} (the sequencer gives up after 10 s) with {flooded} rows flooded"
+    );
+}
+
 crate::both_databases!(
     every_state_change_writes_its_event,
     a_transaction_without_an_audit_event_cannot_commit,

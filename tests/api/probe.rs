@@ -409,6 +409,54 @@ async fn a_directory_gives_no_access_on_another_organizations_verified_domain(d:
     assert_eq!(state, "suspended");
 }
 
+/// A SCIM create reads the policy's inputs in one statement (issue 17): the nearest verified
+/// holder of the address's domain, a parent counting only when it includes subdomains, and a
+/// member with the address, whom the directory user is linked to rather than a second user.
+async fn a_scim_create_reads_the_nearest_holder_and_links_an_existing_member(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let beta = app.create_org("Beta").await;
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{beta}/domains"),
+            Some(json!({"domain": "beta.test", "verified": true, "include_subdomains": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let gamma = app.create_org("Gamma").await;
+    verified_domain(&app, &gamma, "gamma.test").await;
+    let m = app.create_org("Mallory").await;
+    verified_domain(&app, &m, "eu.gamma.test").await;
+    let dir = create_dir(&app, &m, "generic_scim").await;
+    let other = create_dir(&app, &m, "okta").await;
+    // Beta's parent domain covers its subdomains; Gamma's does not, and Mallory holds the
+    // nearer eu.gamma.test itself.
+    for (email, access) in [
+        ("ceo@eu.beta.test", false),
+        ("cto@eu.gamma.test", true),
+        ("cfo@us.gamma.test", true),
+        ("ops@gamma.test", false),
+    ] {
+        create_user(&app, &dir, email).await;
+        assert_eq!(
+            member(&app, &m, email).await.is_some(),
+            access,
+            "{email}: access {access}"
+        );
+    }
+    // The same person pushed by a second directory is linked, not created again.
+    create_user(&app, &other, "cto@eu.gamma.test").await;
+    let (users, linked): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM users WHERE organization_id = $1 AND email = 'cto@eu.gamma.test'), \
+         (SELECT COUNT(DISTINCT user_id) FROM directory_users WHERE organization_id = $1 AND email = 'cto@eu.gamma.test')",
+    )
+    .bind(&m)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((users, linked), (1, 1));
+}
+
 async fn member(app: &TestApp, org: &str, email: &str) -> Option<(String, String, String)> {
     sqlx::query_as(
         "SELECT m.id, m.role, m.state FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.organization_id = $1 AND u.email = $2",
@@ -881,6 +929,7 @@ crate::both_databases!(
     a_large_group_push_is_applied_in_steps_while_other_tenants_write,
     a_token_in_a_scim_query_string_never_reaches_the_log_or_a_page,
     a_directory_gives_no_access_on_another_organizations_verified_domain,
+    a_scim_create_reads_the_nearest_holder_and_links_an_existing_member,
     a_directory_restores_only_what_it_suspended,
     a_directory_suspension_revokes_pending_invitations,
     a_removal_held_for_the_last_admin_happens_once_another_admin_exists,

@@ -158,10 +158,11 @@ async fn postgres_numbering_pass_reads_the_feed_by_key_not_by_scan() {
     .await
     .expect("waiting events");
     let before = rows_read(&mut tx, "events").await;
-    let numbered = lanyard::server::events::number_pending(&mut tx, 20000, 2000)
+    let (numbered, upto) = lanyard::server::events::number_pending(&mut tx, 20000, 2000)
         .await
         .expect("numbering pass");
     assert_eq!(numbered, 50, "every waiting event is numbered");
+    assert_eq!(upto, 20050, "the highest write-order place numbered");
     let after = rows_read(&mut tx, "events").await;
     let read = after - before;
     assert!(

@@ -28,24 +28,30 @@ pub struct DirUserRow {
 const USER_COLS: &str = "id, directory_id, organization_id, user_name, user_name_key, external_id, email, display_name, active, resource, user_id, version, created_at, updated_at";
 
 pub async fn insert_user(conn: &mut Conn, r: &DirUserRow) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!("INSERT INTO directory_users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
-        .bind(&r.id)
-        .bind(&r.directory_id)
-        .bind(&r.organization_id)
-        .bind(&r.user_name)
-        .bind(&r.user_name_key)
-        .bind(&r.external_id)
-        .bind(&r.email)
-        .bind(&r.display_name)
-        .bind(i64::from(r.active))
-        .bind(&r.resource)
-        .bind(&r.user_id)
-        .bind(r.version)
-        .bind(r.created_at)
-        .bind(r.updated_at)
-        .execute(conn)
-        .await
-        .map(|_| ())
+    insert_user_held(r).execute(conn).await
+}
+
+/// [`insert_user`], to be sent later (see [`super::held`]).
+pub fn insert_user_held(r: &DirUserRow) -> super::held::Held {
+    super::held::Held::new(
+        format!("INSERT INTO directory_users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"),
+        vec![
+            r.id.clone().into(),
+            r.directory_id.clone().into(),
+            r.organization_id.clone().into(),
+            r.user_name.clone().into(),
+            r.user_name_key.clone().into(),
+            r.external_id.clone().into(),
+            r.email.clone().into(),
+            r.display_name.clone().into(),
+            i64::from(r.active).into(),
+            r.resource.clone().into(),
+            r.user_id.as_ref().map(|u| u.to_string()).into(),
+            r.version.into(),
+            r.created_at.into(),
+            r.updated_at.into(),
+        ],
+    )
 }
 
 /// Writes a user's changed attributes (the row must already be locked by the transaction).

@@ -172,31 +172,40 @@ pub async fn of_organizations(
 }
 
 /// Organizations holding `domain` verified: exactly, or through one of `parents` (nearest first)
-/// verified with subdomains included. Nearest first.
+/// verified with subdomains included. Nearest first. One statement.
 pub async fn verified_holders(
     conn: &mut Conn,
     domain: &str,
     parents: &[String],
 ) -> Result<Vec<String>, sqlx::Error> {
-    let mut holders = Vec::new();
-    for (i, name) in std::iter::once(domain)
-        .chain(parents.iter().map(String::as_str))
-        .enumerate()
-    {
-        // A parent counts only when its owner opted in to cover subdomains.
-        let sql = if i == 0 {
-            format!("SELECT organization_id FROM domains WHERE domain = $1 AND state = '{DOMAIN_VERIFIED}' AND deleted_at IS NULL")
-        } else {
-            format!("SELECT organization_id FROM domains WHERE domain = $1 AND state = '{DOMAIN_VERIFIED}' AND deleted_at IS NULL \
-             AND include_subdomains = 1")
-        };
-        let found: Vec<String> = sqlx::query_scalar(&sql)
-            .bind(name)
-            .fetch_all(&mut *conn)
-            .await?;
-        holders.extend(found);
+    let sql = format!(
+        "SELECT organization_id FROM domains WHERE {} ORDER BY length(domain) DESC, organization_id",
+        holders_condition("domains", 1, parents.len())
+    );
+    let mut q = sqlx::query_scalar(&sql).bind(domain);
+    for p in parents {
+        q = q.bind(p);
     }
-    Ok(holders)
+    q.fetch_all(conn).await
+}
+
+/// The condition on `table` (the `domains` table or an alias of it) that a row holds a domain
+/// verified for an address in `$first`'s domain: that domain exactly, or one of its `parents`
+/// (bound right after it) that includes subdomains. Order by `length(domain) DESC` for the
+/// nearest first.
+pub(crate) fn holders_condition(table: &str, first: usize, parents: usize) -> String {
+    let mut sql = format!(
+        "{table}.state = '{DOMAIN_VERIFIED}' AND {table}.deleted_at IS NULL AND ({table}.domain = ${first}"
+    );
+    if parents > 0 {
+        // A parent counts only when its owner opted in to cover subdomains.
+        sql.push_str(&format!(
+            " OR ({table}.include_subdomains = 1 AND {table}.domain IN ({}))",
+            super::placeholders(first + 1, parents)
+        ));
+    }
+    sql.push(')');
+    sql
 }
 
 /// A domain claim due for a check.

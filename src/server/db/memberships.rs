@@ -285,18 +285,48 @@ pub async fn insert_managed_membership(
     directory_id: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO memberships (id, organization_id, user_id, role, state, role_group_id, directory_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)")
-        .bind(id)
-        .bind(organization_id)
-        .bind(user_id)
-        .bind(role)
-        .bind(state)
-        .bind(role_group_id)
-        .bind(directory_id)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map(|_| ())
+    insert_managed_membership_held(
+        id,
+        organization_id,
+        user_id,
+        role,
+        state,
+        role_group_id,
+        directory_id,
+        now,
+    )
+    .execute(conn)
+    .await
+}
+
+/// [`insert_managed_membership`], to be sent later (see [`super::held`]).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per column, as insert_managed_membership"
+)]
+pub fn insert_managed_membership_held(
+    id: &str,
+    organization_id: &OrgId,
+    user_id: &UserId,
+    role: &str,
+    state: &str,
+    role_group_id: Option<&str>,
+    directory_id: &str,
+    now: i64,
+) -> super::held::Held {
+    super::held::Held::new(
+        "INSERT INTO memberships (id, organization_id, user_id, role, state, role_group_id, directory_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        vec![
+            id.into(),
+            organization_id.as_str().into(),
+            user_id.as_str().into(),
+            role.into(),
+            state.into(),
+            role_group_id.into(),
+            directory_id.into(),
+            now.into(),
+        ],
+    )
 }
 
 pub async fn set_membership_state(
@@ -663,12 +693,15 @@ struct ManagedColumns {
     now: i64,
 }
 
-/// Directory writes of memberships held back to be written together, a few statements for many
-/// members instead of two per member: the managed columns ([`set_managed_membership`]), one
-/// update per distinct set of values, and the grants ([`insert_grant`]), in multi-row inserts.
-/// The holder writes them ([`HeldWrites::write`]) before any statement that could read them.
+/// Directory writes held back to be written together, a few statements for many members
+/// instead of two per member: the managed columns ([`set_managed_membership`]), one update per
+/// distinct set of values, and the grants ([`insert_grant`]), in multi-row inserts; and any
+/// other held statement (a SCIM create's organization user, membership and directory user). On
+/// PostgreSQL they go out as one statement ([`super::held::send`]). The holder writes them
+/// ([`HeldWrites::write`]) before any statement that could read them.
 #[derive(Debug, Default)]
 pub struct HeldWrites {
+    statements: Vec<super::held::Held>,
     managed: Vec<(ManagedColumns, Vec<String>)>,
     grants: Vec<HeldGrant>,
 }
@@ -676,7 +709,13 @@ pub struct HeldWrites {
 impl HeldWrites {
     /// Nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.managed.is_empty() && self.grants.is_empty()
+        self.statements.is_empty() && self.managed.is_empty() && self.grants.is_empty()
+    }
+
+    /// Holds a statement, written before the managed columns and the grants, in the order held
+    /// (a row before the rows that refer to it).
+    pub fn hold(&mut self, statement: super::held::Held) {
+        self.statements.push(statement);
     }
 
     /// Holds [`set_managed_membership`]; a later write of the same membership replaces it.
@@ -738,8 +777,11 @@ impl HeldWrites {
         });
     }
 
-    /// Writes what is held (the membership rows first, then the grants) and forgets it.
+    /// Writes what is held (the statements held, then the membership rows, then the grants)
+    /// and forgets it.
     pub async fn write(&mut self, conn: &mut Conn) -> Result<(), sqlx::Error> {
+        use super::held::{Arg, Held};
+        let mut out = std::mem::take(&mut self.statements);
         for (c, ids) in std::mem::take(&mut self.managed) {
             for ids in ids.chunks(500) {
                 let sql = format!(
@@ -747,17 +789,16 @@ impl HeldWrites {
                      WHERE organization_id = $1 AND id IN ({})",
                     super::placeholders(7, ids.len())
                 );
-                let mut q = sqlx::query(&sql)
-                    .bind(&c.organization_id)
-                    .bind(&c.role)
-                    .bind(&c.state)
-                    .bind(&c.role_group_id)
-                    .bind(&c.directory_id)
-                    .bind(c.now);
-                for id in ids {
-                    q = q.bind(id);
-                }
-                q.execute(&mut *conn).await?;
+                let mut args: Vec<Arg> = vec![
+                    c.organization_id.clone().into(),
+                    c.role.clone().into(),
+                    c.state.clone().into(),
+                    c.role_group_id.clone().into(),
+                    c.directory_id.clone().into(),
+                    c.now.into(),
+                ];
+                args.extend(ids.iter().map(|id| Arg::Text(id.clone())));
+                out.push(Held::new(sql, args));
             }
         }
         let grants = std::mem::take(&mut self.grants);
@@ -766,20 +807,21 @@ impl HeldWrites {
                 "INSERT INTO membership_grants (id, membership_id, organization_id, kind, role, detail, created_at) VALUES {}",
                 super::values_template_for(conn, chunk.len(), &[None; 7])
             );
-            let mut q = sqlx::query(&sql);
+            let mut args: Vec<Arg> = Vec::with_capacity(chunk.len() * 7);
             for g in chunk {
-                q = q
-                    .bind(&g.id)
-                    .bind(&g.membership_id)
-                    .bind(&g.organization_id)
-                    .bind(g.kind)
-                    .bind(&g.role)
-                    .bind(&g.detail)
-                    .bind(g.created_at);
+                args.extend([
+                    g.id.clone().into(),
+                    g.membership_id.clone().into(),
+                    g.organization_id.clone().into(),
+                    g.kind.into(),
+                    g.role.clone().into(),
+                    g.detail.clone().into(),
+                    g.created_at.into(),
+                ]);
             }
-            q.execute(&mut *conn).await?;
+            out.push(Held::new(sql, args));
         }
-        Ok(())
+        super::held::send(conn, &out).await
     }
 }
 

@@ -25,6 +25,7 @@ pub mod directory_users;
 pub mod domains;
 pub mod group_mappings;
 pub mod health;
+pub mod held;
 pub mod idempotency;
 pub mod invitations;
 pub mod mail;
@@ -435,15 +436,25 @@ async fn checkpoint(pool: &AnyPool, writer: &Writer) -> Result<(), sqlx::Error> 
 }
 
 /// PostgreSQL: after commit, audited writes ask for a pass of the sequencer, which links their
-/// audit events into the chains and numbers their feed events ([`crate::server::audit::sequence`]);
+/// audit events into the chains and numbers their feed events ([`crate::server::audit::sequence_step`]);
 /// readers of the audit log and the feed wait for one ([`Db::caught_up`]). One task per process
-/// runs passes back to back while asked, so one pass serves every write that committed before it
-/// began; and every few seconds when idle, for rows a process left behind when it died between
-/// its commit and a pass.
+/// runs steps back to back while asked or while rows wait, so one step serves every write that
+/// committed before it began; and every few seconds when idle, for rows a process left behind
+/// when it died between its commit and a pass.
 struct Sequencer {
-    waiting: Mutex<Vec<oneshot::Sender<()>>>,
+    waiting: Mutex<Vec<Waiter>>,
     kick: Arc<Notify>,
     started: std::sync::atomic::AtomicBool,
+}
+
+/// A reader waiting for the rows committed before it looked: the highest write-order places
+/// handed out when it looked ([`Db::caught_up`]). A step that began after it registered and
+/// covers both places ([`crate::server::audit::PassStep::covers`]) releases it, even while more
+/// rows keep arriving behind those.
+struct Waiter {
+    audit_place: i64,
+    events_place: i64,
+    done: oneshot::Sender<()>,
 }
 
 impl std::fmt::Debug for Sequencer {
@@ -452,7 +463,7 @@ impl std::fmt::Debug for Sequencer {
     }
 }
 
-/// Longest a reader waits for the sequencer pass that links the events committed before it.
+/// Longest a reader waits for the sequencer step that links the events committed before it.
 const SEQUENCED_WAIT: Duration = Duration::from_secs(10);
 
 /// How long the sequencer sleeps when no one asks for a pass.
@@ -460,32 +471,59 @@ const SEQUENCER_IDLE: Duration = Duration::from_secs(2);
 
 fn spawn_sequencer(pool: AnyPool, sequencer: Weak<Sequencer>, kick: Arc<Notify>) {
     tokio::spawn(async move {
+        // Rows or readers were left waiting by the last step: run the next one at once.
+        let mut again = false;
+        let mut failures: u32 = 0;
         loop {
-            let _ = tokio::time::timeout(SEQUENCER_IDLE, kick.notified()).await;
+            if !again {
+                let _ = tokio::time::timeout(SEQUENCER_IDLE, kick.notified()).await;
+            }
             if pool.is_closed() {
                 return;
             }
             let Some(s) = sequencer.upgrade() else {
                 return;
             };
-            // Taken before the pass begins: each of these committed before it.
+            // Taken before the step begins: each of these looked before it.
             let waiting = std::mem::take(&mut *s.waiting.lock().unwrap_or_else(|p| p.into_inner()));
             drop(s);
-            // A failed pass (a lost connection, a lock timeout) is tried again at once, twice,
-            // so that the writes waiting for it are answered linked whenever the database lets
-            // them be; after that the rows stay committed and waiting, and the next pass (any
-            // node's, every SEQUENCER_IDLE) links them.
-            for retry in 0..3u64 {
-                match crate::server::audit::sequence(&pool).await {
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, retry, "sequencer pass failed");
-                        tokio::time::sleep(Duration::from_millis(50 * (retry + 1))).await;
+            let left = match crate::server::audit::sequence_step(&pool).await {
+                Ok(step) => {
+                    failures = 0;
+                    again = !step.complete();
+                    let mut left = Vec::new();
+                    for w in waiting {
+                        if step.covers(w.audit_place, w.events_place) {
+                            let _ = w.done.send(());
+                        } else if !w.done.is_closed() {
+                            left.push(w);
+                        }
                     }
+                    left
                 }
-            }
-            for done in waiting {
-                let _ = done.send(());
+                // A failed step (a lost connection, a lock timeout) releases no one: its readers
+                // wait for a later step, or give up after SEQUENCED_WAIT. The rows stay committed
+                // and waiting; the next step (any node's) links them.
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(error = %e, failures, "sequencer step failed");
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(failures.min(40))))
+                        .await;
+                    again = true;
+                    waiting
+                        .into_iter()
+                        .filter(|w| !w.done.is_closed())
+                        .collect()
+                }
+            };
+            if !left.is_empty() {
+                again = true;
+                if let Some(s) = sequencer.upgrade() {
+                    s.waiting
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend(left);
+                }
             }
         }
     });
@@ -629,22 +667,28 @@ impl Db {
         }
     }
 
-    /// Waits for a sequencer pass that begins after this call (PostgreSQL; see [`Sequencer`]):
-    /// once it returns, the audit events and feed events committed (by any node) before calling
-    /// are linked and numbered, unless the pass did not come within [`SEQUENCED_WAIT`].
-    pub(crate) async fn sequenced(&self) {
+    /// Waits until a sequencer step that began after this call has linked and numbered every
+    /// waiting row at or below these write-order places (PostgreSQL; see [`Sequencer`]), or
+    /// [`SEQUENCED_WAIT`] has passed.
+    async fn sequenced(&self, audit_place: i64, events_place: i64) {
         self.start_sequencer();
         let (done, passed) = oneshot::channel();
         self.sequencer
             .waiting
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(done);
+            .push(Waiter {
+                audit_place,
+                events_place,
+                done,
+            });
         self.sequencer.kick.notify_one();
-        // Bounded: a pass stuck behind another node's lock must not hold every read. The events
-        // are committed either way; a later pass links them.
+        // Bounded: a step stuck behind another node's lock, or a database that refuses every
+        // step, must not hold every read. The events are committed either way; a later step
+        // links them.
         if tokio::time::timeout(SEQUENCED_WAIT, passed).await.is_err() {
-            tracing::warn!("the audit sequencer did not pass within {SEQUENCED_WAIT:?}; reading without the events committed and not yet linked");
+            metrics::counter!("lanyard_audit_sequencer_wait_timeouts_total").increment(1);
+            tracing::warn!("the audit sequencer did not link the rows committed before this read within {SEQUENCED_WAIT:?}; reading without them");
         }
     }
 
@@ -658,23 +702,36 @@ impl Db {
 
     /// Before a read of the audit log or the events feed: returns once every audit event and
     /// feed event committed before this call (by any node) is linked and numbered, so a reader
-    /// sees every write that was answered before it asked. On PostgreSQL that is one indexed
-    /// look for waiting rows and, when there are some, a wait for a sequencer pass that begins
-    /// after this call; on SQLite events are linked in their own transaction (nothing to wait
-    /// for).
+    /// sees every write that was answered before it asked. On PostgreSQL that is one statement,
+    /// an indexed look for waiting rows together with the highest write-order places handed out
+    /// so far, and, when rows wait, a wait for a sequencer step that begins after this call and
+    /// reaches those places; on SQLite events are linked in their own transaction (nothing to
+    /// wait for).
     pub async fn caught_up(&self) {
         if self.dialect != Dialect::Postgres {
             return;
         }
-        let waiting = sqlx::query_scalar::<_, bool>(
+        // A sequence's last_value counts places handed out to transactions not committed yet
+        // too: a place too high, never too low, for what committed before this call.
+        let look = sqlx::query_as::<_, (bool, i64, i64)>(
             "SELECT EXISTS (SELECT 1 FROM audit_events WHERE chain_seq < 0) \
-             OR EXISTS (SELECT 1 FROM events WHERE cursor < 0)",
+             OR EXISTS (SELECT 1 FROM events WHERE cursor < 0), \
+             (SELECT last_value FROM audit_events_pending), \
+             (SELECT last_value FROM events_pending)",
         )
         .fetch_one(&self.pool)
         .await;
-        // Fail towards waiting: a failed look is treated as rows waiting.
-        if !matches!(waiting, Ok(false)) {
-            self.sequenced().await;
+        match look {
+            Ok((false, _, _)) => {}
+            Ok((true, audit_place, events_place)) => {
+                self.sequenced(audit_place, events_place).await;
+            }
+            // Fail towards waiting: a failed look waits for a step that handles everything it
+            // sees.
+            Err(e) => {
+                tracing::warn!(error = %e, "looking for rows waiting for the audit sequencer");
+                self.sequenced(i64::MAX, i64::MAX).await;
+            }
         }
     }
 

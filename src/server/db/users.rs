@@ -13,16 +13,31 @@ pub async fn insert_user(
     last: Option<&str>,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO users (id, organization_id, email, first_name, last_name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)")
-        .bind(id)
-        .bind(organization_id)
-        .bind(email)
-        .bind(first)
-        .bind(last)
-        .bind(now)
+    insert_user_held(id, organization_id, email, first, last, now)
         .execute(conn)
         .await
-        .map(|_| ())
+}
+
+/// [`insert_user`], to be sent later (see [`super::held`]).
+pub fn insert_user_held(
+    id: &str,
+    organization_id: &OrgId,
+    email: &str,
+    first: Option<&str>,
+    last: Option<&str>,
+    now: i64,
+) -> super::held::Held {
+    super::held::Held::new(
+        "INSERT INTO users (id, organization_id, email, first_name, last_name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        vec![
+            id.into(),
+            organization_id.as_str().into(),
+            email.into(),
+            first.into(),
+            last.into(),
+            now.into(),
+        ],
+    )
 }
 
 #[expect(

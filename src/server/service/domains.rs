@@ -576,7 +576,7 @@ pub async fn holders_of_email(
     db::domains::verified_holders(conn, d.as_str(), &parent_names(&d)).await
 }
 
-fn parent_names(d: &DomainName) -> Vec<String> {
+pub(crate) fn parent_names(d: &DomainName) -> Vec<String> {
     d.parents()
         .into_iter()
         .map(|p| p.as_str().to_owned())

@@ -185,9 +185,7 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
             }),
         ) = (w, rows.peek())
         {
-            tx.write_held().await?;
-            db::memberships::insert_managed_membership(
-                tx.conn(),
+            let insert = db::memberships::insert_managed_membership_held(
                 m,
                 org,
                 user_id,
@@ -196,8 +194,12 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
                 *group_id,
                 directory_id,
                 now,
-            )
-            .await?;
+            );
+            // Held, with the organization user it refers to, when writes are held.
+            match tx.held_membership_writes() {
+                Some(held) => held.hold(insert),
+                None => insert.execute(tx.conn()).await?,
+            }
             rows.next();
             continue;
         }

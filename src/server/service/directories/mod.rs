@@ -33,7 +33,7 @@ pub use plans::DeactivationPlan;
 pub(crate) use plans::{creation_plan, deactivation_plan};
 pub(crate) use suspension::domain_owned_elsewhere;
 pub use suspension::{remove_due, PROTECTED_RECHECK_MS};
-pub use sync::{reconcile, reconcile_with, Known};
+pub use sync::{access_email, reconcile, reconcile_with, Known};
 pub use users::{
     gate, gate_verdict, purge_request_log, request_log, users, AuthoritativeIndex, DirectoryUser,
     ScimLogEntry, LOG_RETENTION_MS,

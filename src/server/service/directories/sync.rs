@@ -42,6 +42,18 @@ pub struct Known<'a> {
     /// map lacks is read.
     pub memberships:
         Option<&'a std::collections::HashMap<String, Option<db::memberships::ManagedMembership>>>,
+    /// The organization user with the directory user's address ([`access_email`]) that is a
+    /// member here, read in this transaction (`Some(None)`: none), for a directory user not
+    /// linked yet.
+    pub member_by_email: Option<Option<&'a UserId>>,
+}
+
+/// The address a directory user is given access under: its email, or else its userName
+/// (trimmed, lower case).
+pub fn access_email(u: &DirUserRow) -> String {
+    u.email
+        .clone()
+        .unwrap_or_else(|| u.user_name.trim().to_lowercase())
 }
 
 /// Brings a directory user's membership in line with the directory: links or creates the
@@ -84,10 +96,7 @@ pub async fn reconcile_with(
     let label = u.email.clone().unwrap_or_else(|| u.user_name.clone());
     let no_access = SuspendReason::of_user(u.active, gone);
     let wants_access = no_access.is_none();
-    let email = u
-        .email
-        .clone()
-        .unwrap_or_else(|| u.user_name.trim().to_lowercase());
+    let email = access_email(u);
     // A directory grants no access on another organization's verified domain (the rule
     // invitations follow): the directory user is kept, without an active membership here.
     // An address whose domain cannot be read cannot be checked against that rule: it gets no
@@ -100,8 +109,16 @@ pub async fn reconcile_with(
                 Some(known_held) => known_held,
                 None => domain_owned_elsewhere(tx.conn(), &org, &email).await?,
             });
-    let Some((uid, new_user)) =
-        link_user(tx, &org, u, &email, wants_access && !held, !known.unsaved).await?
+    let Some((uid, new_user)) = link_user(
+        tx,
+        &org,
+        u,
+        &email,
+        wants_access && !held,
+        !known.unsaved,
+        known.member_by_email,
+    )
+    .await?
     else {
         return Ok(());
     };
@@ -177,6 +194,7 @@ pub async fn reconcile_with(
 /// Links the directory user to the organization user with its address, or creates that user
 /// when the directory grants access (`creates`); with `store`, writes the link to the stored
 /// row. Answers the linked user and whether it was created just now, `None` when there is none.
+/// `member` is the member with the address when the caller read it (see [`Known`]).
 async fn link_user(
     tx: &mut AuditedTx,
     org: &OrgId,
@@ -184,13 +202,18 @@ async fn link_user(
     email: &str,
     creates: bool,
     store: bool,
+    member: Option<Option<&UserId>>,
 ) -> Result<Option<(UserId, bool)>, AppError> {
     let mut created = false;
     if u.user_id.is_none() {
         // The same person may already be a member (JIT, an invitation, another directory).
-        if let Some(db::users::UserMembership { user_id: uid, .. }) =
-            db::users::member_by_email(tx.conn(), org, email).await?
-        {
+        let member = match member {
+            Some(m) => m.cloned(),
+            None => db::users::member_by_email(tx.conn(), org, email)
+                .await?
+                .map(|m| m.user_id),
+        };
+        if let Some(uid) = member {
             u.user_id = Some(uid);
         } else if creates {
             let uid = UserId::generate();
@@ -202,17 +225,18 @@ async fn link_user(
                     .and_then(|v| v.as_str())
                     .map(str::to_owned)
             };
-            let now = tx.now();
-            db::users::insert_user(
-                tx.conn(),
+            let insert = db::users::insert_user_held(
                 &uid,
                 org,
                 email,
                 name("givenName").as_deref(),
                 name("familyName").as_deref(),
-                now,
-            )
-            .await?;
+                tx.now(),
+            );
+            match tx.held_membership_writes() {
+                Some(held) => held.hold(insert),
+                None => insert.execute(tx.conn()).await?,
+            }
             u.user_id = Some(uid);
             created = true;
         } else {

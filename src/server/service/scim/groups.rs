@@ -176,6 +176,7 @@ impl RoleRules {
             groups: None,
             held_elsewhere: None,
             memberships: None,
+            member_by_email: None,
         }
     }
 }

@@ -134,21 +134,38 @@ pub(crate) async fn begin_write_with_role(
     ctx: &RequestContext,
     now: i64,
 ) -> Result<(AuditedTx, String), AppError> {
-    let mut tx = AuditedTx::begin(
+    let mut tx = begin_unchecked(state, dir, ctx, now).await?;
+    let Some(default_role) =
+        db::directories::live_for_write(tx.conn(), &dir.organization_id, &dir.directory_id).await?
+    else {
+        return Err(directory_gone());
+    };
+    Ok((tx, default_role))
+}
+
+/// The audited transaction of a SCIM write for `dir`, before the check that the directory is
+/// still live: the caller makes it in its first statement ([`begin_write_with_role`], or a
+/// create's `live_for_create`) and refuses with [`directory_gone`].
+pub(crate) async fn begin_unchecked(
+    state: &AppState,
+    dir: &DirCtx,
+    ctx: &RequestContext,
+    now: i64,
+) -> Result<AuditedTx, AppError> {
+    Ok(AuditedTx::begin(
         &state.db,
         &directory_actor(&dir.directory_id, &dir.name),
         ctx,
         now,
     )
-    .await?;
-    let Some(default_role) =
-        db::directories::live_for_write(tx.conn(), &dir.organization_id, &dir.directory_id).await?
-    else {
-        return Err(AppError::Unauthorized(
-            "this directory was deleted (or its organization was); its SCIM token no longer opens it. Create a new directory and give its token to the identity provider".into(),
-        ));
-    };
-    Ok((tx, default_role))
+    .await?)
+}
+
+/// The refusal of a write to a directory deleted since its token was checked (401).
+pub(crate) fn directory_gone() -> AppError {
+    AppError::Unauthorized(
+        "this directory was deleted (or its organization was); its SCIM token no longer opens it. Create a new directory and give its token to the identity provider".into(),
+    )
 }
 
 /// The directory a request's bearer token opens, when it is the directory in the path.

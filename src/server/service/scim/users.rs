@@ -16,7 +16,8 @@ use crate::server::protocol::scim::resource::{
 };
 use crate::server::state::AppState;
 
-use crate::server::service::directories::{reconcile_with, DirCtx, Known};
+use crate::server::error::AppError;
+use crate::server::service::directories::{access_email, reconcile_with, DirCtx, Known};
 
 use super::{
     base, list, not_found, render_user, stored, user_meta, ListQuery, Projection, ScimOut, Users,
@@ -86,7 +87,38 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
     };
-    let (mut tx, default_role) = super::begin_write_with_role(state, dir, ctx, now).await?;
+    let mut tx = super::begin_unchecked(state, dir, ctx, now).await?;
+    // What the policy reads before the writes, in one statement: the directory still live, the
+    // domain's verified holder and a member with the address.
+    let email = access_email(&row);
+    let domain = crate::domain::domain_name::email_domain(&email);
+    let parents = domain
+        .as_ref()
+        .map(crate::server::service::domains::parent_names)
+        .unwrap_or_default();
+    let Some(reads) = db::directories::live_for_create(
+        tx.conn(),
+        &dir.organization_id,
+        &dir.directory_id,
+        domain.as_ref().map(|d| (d.as_str(), parents.as_slice())),
+        &email,
+    )
+    .await?
+    else {
+        return Err(super::directory_gone().into());
+    };
+    let held_elsewhere: std::collections::HashMap<String, bool> = domain
+        .iter()
+        .map(|d| {
+            let held = reads
+                .nearest_holder
+                .as_deref()
+                .is_some_and(|h| h != dir.organization_id.as_str());
+            (d.as_str().to_owned(), held)
+        })
+        .collect();
+    // The writes go out together at the commit: no statement of this transaction reads them.
+    tx.hold_membership_writes();
     let event = tx.record(
         Some(&dir.organization_id),
         EventType::DsyncUserCreated,
@@ -102,30 +134,42 @@ pub async fn create_user(
     // extra read) is what refuses a retried create.
     let known = Known {
         unsaved: true,
-        default_role: Some(&default_role),
+        default_role: Some(&reads.default_role),
+        held_elsewhere: Some(&held_elsewhere),
+        member_by_email: Some(reads.member.as_ref()),
         ..Known::default()
     };
-    if let Err(e) = reconcile_with(&mut tx, dir, &mut row, false, known).await {
-        drop(tx);
-        // Two creates of one userName racing on PostgreSQL: the loser waits on the winner's
-        // organization user and fails there; it answers as a retried create does.
-        if name_taken(state, dir, &row.user_name_key).await {
+    let written = match reconcile_with(&mut tx, dir, &mut row, false, known).await {
+        Ok(()) => {
+            if let Some(held) = tx.held_membership_writes() {
+                held.hold(db::directory_users::insert_user_held(&row));
+            }
+            tx.snapshot(
+                &event,
+                &Snapshot::DirectoryUser {
+                    user: row.clone(),
+                    previous: None,
+                },
+            );
+            // The held writes go out here: the userName's unique index refuses a retried
+            // create, and of two creates of one userName racing on PostgreSQL the loser waits
+            // on the winner's rows and fails there.
+            tx.commit().await.map(|_| ()).map_err(AppError::from)
+        }
+        Err(e) => {
+            drop(tx);
+            Err(e)
+        }
+    };
+    if let Err(e) = written {
+        // The userName's index, or (the winner committed first) the name is now taken.
+        if e.is_unique_violation_on("directory_users")
+            || name_taken(state, dir, &row.user_name_key).await
+        {
             return Err(uniqueness(&f.user_name));
         }
         return Err(e.into());
     }
-    match db::directory_users::insert_user(tx.conn(), &row).await {
-        Err(e) if db::is_unique_violation(&e) => return Err(uniqueness(&f.user_name)),
-        r => r?,
-    }
-    tx.snapshot(
-        &event,
-        &Snapshot::DirectoryUser {
-            user: row.clone(),
-            previous: None,
-        },
-    );
-    tx.commit().await?;
     // A user created just now is in no group: the answer needs no read.
     let v = resource::render(&res, &row.id, &user_meta(&base(state, dir), &row));
     Ok(ScimOut::resource(201, v))
