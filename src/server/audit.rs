@@ -365,17 +365,25 @@ impl AuditedTx {
     /// Appends the recorded events to their chains (SQLite) or writes them unlinked for the
     /// sequencer (PostgreSQL), with their feed rows. Returns true when a sequencer pass must link
     /// them after the commit.
-    async fn write_events(conn: &mut Conn, pending: Vec<AuditRow>) -> Result<bool, sqlx::Error> {
+    /// `held`: writes held back to go out with them (PostgreSQL, in the one statement; see
+    /// [`AuditedTx::finish`]).
+    async fn write_events(
+        conn: &mut Conn,
+        pending: Vec<AuditRow>,
+        held: &[super::db::held::Held],
+    ) -> Result<bool, sqlx::Error> {
         if pending.is_empty() {
+            super::db::held::send(conn, held).await?;
             return Ok(false);
         }
         if locks_rows(conn) {
             // PostgreSQL: no chain head or feed head is locked until the commit (and its
             // fsync); the sequencer links and numbers committed rows in commit order.
             if pending.len() <= ONE_STATEMENT_ROWS {
-                // Audit rows, entity counters and feed events in one statement.
+                // Held writes, audit rows, entity counters and feed events in one statement.
                 super::events::append_with_audit(
                     conn,
+                    held,
                     &pending,
                     COLUMNS,
                     &insert_columns(false),
@@ -383,11 +391,13 @@ impl AuditedTx {
                 )
                 .await?;
             } else {
+                super::db::held::send(conn, held).await?;
                 insert_rows(conn, &pending, false).await?;
                 super::events::append(conn, &pending, false).await?;
             }
             return Ok(true);
         }
+        super::db::held::send(conn, held).await?;
         // SQLite has one writer: link the events now, with one upsert and one update per chain.
         let mut chains: Vec<&str> = pending.iter().map(|r| r.chain_key.as_str()).collect();
         chains.sort_unstable();
@@ -459,7 +469,28 @@ impl AuditedTx {
     /// was answered before it asked, and a write is not held for a pass (a third of a mapped
     /// group's PATCH, and of a create's latency, issue 17).
     async fn finish(mut self) -> Result<Vec<String>, AuditError> {
-        self.stop_holding().await?;
+        // On PostgreSQL held writes go out in the statement that writes the audit rows when
+        // nothing reads between them (no membership to read for a snapshot): a SCIM create's
+        // writes are one round trip. Else they go out first.
+        let with_events = locks_rows(self.tx.conn())
+            && self.membership_snapshots.is_empty()
+            && self.pending.len() <= ONE_STATEMENT_ROWS;
+        let held = match self.held.take() {
+            Some(mut h) if with_events => {
+                let held = h.take_statements(self.tx.conn());
+                if held.iter().map(|h| h.arg_count()).sum::<usize>() <= super::db::held::MAX_ARGS {
+                    held
+                } else {
+                    super::db::held::send(self.tx.conn(), &held).await?;
+                    Vec::new()
+                }
+            }
+            Some(mut h) => {
+                h.write(self.tx.conn()).await?;
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
         let mut tx = self.tx;
         let mut pending = self.pending;
         if !self.membership_snapshots.is_empty() {
@@ -487,7 +518,7 @@ impl AuditedTx {
                 }
             }
         }
-        let sequence = AuditedTx::write_events(tx.conn(), pending).await?;
+        let sequence = AuditedTx::write_events(tx.conn(), pending, &held).await?;
         tx.commit().await?;
         if sequence {
             self.db.kick_sequencer();

@@ -478,6 +478,7 @@ pub(crate) async fn append(
 /// round trip instead of three. Up to [`ROWS_PER_INSERT`] audit rows.
 pub(crate) async fn append_with_audit<F>(
     conn: &mut Conn,
+    held: &[super::db::held::Held],
     rows: &[AuditRow],
     audit_columns: &str,
     audit_fixed: &[Option<&str>],
@@ -491,18 +492,30 @@ where
 {
     debug_assert!(rows.len() <= ROWS_PER_INSERT);
     let p = Prepared::of(rows);
+    // The held writes first, as `WITH` items numbered before the rest.
+    let (held_items, held_params) = super::db::held::with_items(held);
     let audit_params = audit_fixed.iter().filter(|c| c.is_none()).count() * rows.len();
-    let audit_values = super::db::values_template_from(1, rows.len(), audit_fixed);
+    let audit_values = super::db::values_template_from(held_params + 1, rows.len(), audit_fixed);
     let sql = if p.rows.is_empty() {
         // Nothing for the feed: the audit rows alone.
-        format!("INSERT INTO audit_events ({audit_columns}) VALUES {audit_values}")
+        let with = if held.is_empty() {
+            String::new()
+        } else {
+            format!("WITH {held_items} ")
+        };
+        format!("{with}INSERT INTO audit_events ({audit_columns}) VALUES {audit_values}")
     } else {
-        let seq_first = audit_params + 1;
+        let with = if held.is_empty() {
+            String::new()
+        } else {
+            format!("{held_items}, ")
+        };
+        let seq_first = held_params + audit_params + 1;
         let ev_first = seq_first + 2 * p.counts.len();
         // The events in write order (`ord`): `nextval` in the select list is evaluated after
         // the ORDER BY sort, so their places in the write order follow it.
         format!(
-            "WITH audit AS (INSERT INTO audit_events ({audit_columns}) VALUES {audit_values}), \
+            "WITH {with}audit AS (INSERT INTO audit_events ({audit_columns}) VALUES {audit_values}), \
              seqs AS (INSERT INTO event_entity_seqs (entity_key, seq) VALUES {} \
              ON CONFLICT (entity_key) DO UPDATE SET seq = event_entity_seqs.seq + excluded.seq \
              RETURNING entity_key, seq) \
@@ -518,7 +531,7 @@ where
     };
     let later = p.later_of_same_entity();
     let ids: Vec<String> = p.rows.iter().map(|_| new_id(IdKind::Event)).collect();
-    let mut q = sqlx::query(&sql);
+    let mut q = super::db::held::bind_all_held(sqlx::query(&sql), held);
     for r in rows {
         q = bind_audit(q, r);
     }

@@ -261,8 +261,73 @@ async fn one_transactions_events_about_one_entity_keep_their_order(d: Dialect) {
     assert_eq!(sequences, (first..first + 6).collect::<Vec<_>>());
 }
 
+/// A SCIM create's membership snapshot is built from what the create wrote rather than read at
+/// its commit (issue 17): it must be the row as committed, field for field (a user with names
+/// and no email, whose address is its userName in lower case; a user with an email and no names).
+async fn a_created_memberships_snapshot_is_the_row_as_committed(d: Dialect) {
+    use crate::helpers::scim::{self, USER};
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = scim::create_dir(&app, &org, "okta").await;
+    let r = scim::scim(
+        &app,
+        &dir,
+        Method::POST,
+        "/Users",
+        Some(json!({"schemas": [USER], "userName": "Dana.Scully@Acme.test", "name": {"givenName": "Dana", "familyName": "Scully"}, "active": true})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = scim::scim(
+        &app,
+        &dir,
+        Method::POST,
+        "/Users",
+        Some(json!({"schemas": [USER], "userName": "fox@acme.test", "emails": [{"value": "fox@acme.test", "primary": true}], "active": true})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let page = feed(
+        &app,
+        &format!("organization_id={org}&types=membership.created"),
+    )
+    .await;
+    let events = page["data"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{page}");
+    app.state.db.caught_up().await;
+    let rows: Vec<(String, String, String, String, Option<String>, Option<String>, String, String, Option<String>, i64, i64)> =
+        sqlx::query_as(
+            "SELECT m.id, m.organization_id, m.user_id, u.email, u.first_name, u.last_name, m.role, m.state, \
+             m.directory_id, m.created_at, m.updated_at FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.organization_id = $1 ORDER BY u.email",
+        )
+        .bind(&org)
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    for (id, org_id, user_id, email, first, last, role, state, directory_id, created, updated) in
+        rows
+    {
+        let e = events
+            .iter()
+            .find(|e| e["snapshot"]["membership"]["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("no membership.created with a snapshot of {id}: {page}"));
+        assert_eq!(
+            e["snapshot"],
+            json!({"kind": "membership", "membership": {
+                "id": id, "organization_id": org_id, "user_id": user_id, "email": email,
+                "first_name": first, "last_name": last, "role": role, "state": state,
+                "directory_id": directory_id, "created_at": created, "updated_at": updated,
+            }}),
+            "{email}"
+        );
+    }
+}
+
 crate::both_databases!(
     the_feed_is_ordered_filtered_and_sequenced_per_entity,
+    a_created_memberships_snapshot_is_the_row_as_committed,
     one_transactions_events_about_one_entity_keep_their_order,
     a_poller_never_misses_an_event_under_concurrent_writers,
     events_past_the_retention_are_purged_and_old_cursors_get_410,

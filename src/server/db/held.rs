@@ -55,7 +55,7 @@ pub struct Held {
 }
 
 /// Most arguments one combined statement binds: PostgreSQL takes 65,535.
-const MAX_ARGS: usize = 30_000;
+pub(crate) const MAX_ARGS: usize = 30_000;
 
 impl Held {
     pub fn new(sql: impl Into<String>, args: Vec<Arg>) -> Held {
@@ -65,6 +65,11 @@ impl Held {
         }
     }
 
+    /// How many arguments it binds.
+    pub fn arg_count(&self) -> usize {
+        self.args.len()
+    }
+
     /// Runs it now, alone.
     pub async fn execute(&self, conn: &mut Conn) -> Result<(), sqlx::Error> {
         bind_all(sqlx::query(&self.sql), &self.args)
@@ -72,6 +77,16 @@ impl Held {
             .await
             .map(|_| ())
     }
+}
+
+pub(crate) fn bind_all_held<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    held: &'q [Held],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for h in held {
+        q = bind_all(q, &h.args);
+    }
+    q
 }
 
 fn bind_all<'q>(
@@ -119,6 +134,23 @@ pub async fn send(conn: &mut Conn, held: &[Held]) -> Result<(), sqlx::Error> {
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// `h0 AS (s0), h1 AS (s1)`: `held` as the first items of a `WITH` whose other placeholders
+/// come after theirs (bind them first: [`bind_all_held`]), and how many placeholders they take.
+pub(crate) fn with_items(held: &[Held]) -> (String, usize) {
+    let mut out = String::new();
+    let mut offset = 0;
+    for (i, h) in held.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&format!("h{i} AS ("));
+        renumber(&h.sql, offset, &mut out);
+        out.push(')');
+        offset += h.args.len();
+    }
+    (out, offset)
 }
 
 /// `WITH h0 AS (s0), h1 AS (s1) s2`, each statement's placeholders moved past the ones before.

@@ -780,6 +780,12 @@ impl HeldWrites {
     /// Writes what is held (the statements held, then the membership rows, then the grants)
     /// and forgets it.
     pub async fn write(&mut self, conn: &mut Conn) -> Result<(), sqlx::Error> {
+        let out = self.take_statements(conn);
+        super::held::send(conn, &out).await
+    }
+
+    /// What is held as statements for `conn` in the order [`HeldWrites::write`] sends them; forgets it.
+    pub fn take_statements(&mut self, conn: &Conn) -> Vec<super::held::Held> {
         use super::held::{Arg, Held};
         let mut out = std::mem::take(&mut self.statements);
         for (c, ids) in std::mem::take(&mut self.managed) {
@@ -821,7 +827,7 @@ impl HeldWrites {
             }
             out.push(Held::new(sql, args));
         }
-        super::held::send(conn, &out).await
+        out
     }
 }
 

@@ -78,6 +78,18 @@ pub struct Change<'a> {
     /// revoked them).
     pub revoke_invitations_to: Option<&'a str>,
     pub records: Vec<Record<'a>>,
+    /// The organization user was created by this transaction, with these fields, and nothing
+    /// else in it changes them: a membership this change inserts is snapshotted for its events
+    /// from what is known, rather than read at the commit.
+    pub created_user: Option<CreatedUser<'a>>,
+}
+
+/// An organization user's fields as the transaction that created it leaves them.
+#[derive(Debug, Clone, Copy)]
+pub struct CreatedUser<'a> {
+    pub email: &'a str,
+    pub first_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
 }
 
 impl<'a> Change<'a> {
@@ -95,7 +107,15 @@ impl<'a> Change<'a> {
             rows: Vec::new(),
             revoke_invitations_to: None,
             records: Vec::new(),
+            created_user: None,
         }
+    }
+
+    /// Says the organization user was created by this transaction (see
+    /// [`Change::created_user`]).
+    pub fn of_user_created(mut self, user: Option<CreatedUser<'a>>) -> Self {
+        self.created_user = user;
+        self
     }
 
     /// Creates the membership: active, of the organization user `user_id`, with `role`.
@@ -173,7 +193,10 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
     let now = tx.now();
     let (org, m) = (c.organization_id, c.membership_id);
     let mut rows = c.rows.iter().peekable();
+    // The membership as this change inserted it, while no later row write changed it.
+    let mut inserted: Option<crate::server::events::MembershipSnapshot> = None;
     while let Some(w) = rows.next() {
+        inserted = None;
         // A new membership a directory manages is written with its managed columns at once.
         if let (
             RowWrite::Insert { user_id, .. },
@@ -201,6 +224,21 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
                 None => insert.execute(tx.conn()).await?,
             }
             rows.next();
+            inserted = c
+                .created_user
+                .map(|u| crate::server::events::MembershipSnapshot {
+                    id: m.to_string(),
+                    organization_id: org.to_string(),
+                    user_id: user_id.to_string(),
+                    email: u.email.to_owned(),
+                    first_name: u.first_name.map(str::to_owned),
+                    last_name: u.last_name.map(str::to_owned),
+                    role: (*role).to_owned(),
+                    state: state.as_str().to_owned(),
+                    directory_id: Some((*directory_id).to_owned()),
+                    created_at: now,
+                    updated_at: now,
+                });
             continue;
         }
         // A directory's write of an existing membership may be held back to be written with
@@ -292,11 +330,11 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
                 .await?
             }
             Record::Event { kind, metadata } => {
-                event(tx, org, m, c.label, kind, metadata).await?;
+                event(tx, org, m, c.label, kind, metadata, inserted.as_ref()).await?;
             }
             Record::EventCountingVoided { kind, mut metadata } => {
                 metadata["sign_in_codes_voided"] = json!(voided);
-                event(tx, org, m, c.label, kind, metadata).await?;
+                event(tx, org, m, c.label, kind, metadata, inserted.as_ref()).await?;
             }
         }
     }
@@ -304,7 +342,8 @@ pub async fn apply(tx: &mut AuditedTx, c: Change<'_>) -> Result<u64, AppError> {
 }
 
 /// Records `kind` about the membership `m`; its snapshot is the membership as the transaction
-/// leaves it (read at commit, one statement for all the transaction's membership events).
+/// leaves it: `known` when the change inserted it for a user the transaction created, else read
+/// at commit (one statement for all the transaction's membership events).
 async fn event(
     tx: &mut AuditedTx,
     org: &OrgId,
@@ -312,6 +351,7 @@ async fn event(
     label: &str,
     kind: EventType,
     metadata: Value,
+    known: Option<&crate::server::events::MembershipSnapshot>,
 ) -> Result<(), AppError> {
     let id = tx
         .record(
@@ -321,6 +361,14 @@ async fn event(
             metadata,
         )
         .await?;
-    tx.snapshot_membership_at_commit(&id, m);
+    match known {
+        Some(membership) => tx.snapshot(
+            &id,
+            &crate::server::events::Snapshot::Membership {
+                membership: membership.clone(),
+            },
+        ),
+        None => tx.snapshot_membership_at_commit(&id, m),
+    }
     Ok(())
 }

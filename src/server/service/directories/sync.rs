@@ -12,7 +12,7 @@ use crate::server::audit::AuditedTx;
 use crate::server::db;
 use crate::server::db::directory_users::DirUserRow;
 use crate::server::error::AppError;
-use crate::server::service::membership_lifecycle::Change;
+use crate::server::service::membership_lifecycle::{Change, CreatedUser};
 
 use super::suspension::{directory_named, domain_owned_elsewhere, write_suspension};
 use super::{desired_role, grant_detail, DirCtx};
@@ -109,7 +109,7 @@ pub async fn reconcile_with(
                 Some(known_held) => known_held,
                 None => domain_owned_elsewhere(tx.conn(), &org, &email).await?,
             });
-    let Some((uid, new_user)) = link_user(
+    let Some((uid, created)) = link_user(
         tx,
         &org,
         u,
@@ -135,7 +135,7 @@ pub async fn reconcile_with(
         }
     };
     // An organization user created just now has no membership yet.
-    let current = if new_user {
+    let current = if created.is_some() {
         None
     } else if let Some(read) = known.memberships.and_then(|m| m.get(uid.as_str())) {
         read.clone()
@@ -188,13 +188,18 @@ pub async fn reconcile_with(
         held,
         membership,
     });
-    write_effect(tx, dir, &uid, &label, current.as_ref(), effect).await
+    let created = created.as_ref().map(|c| CreatedUser {
+        email: &email,
+        first_name: c.first_name.as_deref(),
+        last_name: c.last_name.as_deref(),
+    });
+    write_effect(tx, dir, &uid, &label, current.as_ref(), created, effect).await
 }
 
 /// Links the directory user to the organization user with its address, or creates that user
 /// when the directory grants access (`creates`); with `store`, writes the link to the stored
-/// row. Answers the linked user and whether it was created just now, `None` when there is none.
-/// `member` is the member with the address when the caller read it (see [`Known`]).
+/// row. Answers the linked user and, when it was created just now, its names; `None` when there
+/// is none. `member` is the member with the address when the caller read it (see [`Known`]).
 async fn link_user(
     tx: &mut AuditedTx,
     org: &OrgId,
@@ -203,8 +208,8 @@ async fn link_user(
     creates: bool,
     store: bool,
     member: Option<Option<&UserId>>,
-) -> Result<Option<(UserId, bool)>, AppError> {
-    let mut created = false;
+) -> Result<Option<(UserId, Option<Names>)>, AppError> {
+    let mut created = None;
     if u.user_id.is_none() {
         // The same person may already be a member (JIT, an invitation, another directory).
         let member = match member {
@@ -225,12 +230,16 @@ async fn link_user(
                     .and_then(|v| v.as_str())
                     .map(str::to_owned)
             };
+            let names = Names {
+                first_name: name("givenName"),
+                last_name: name("familyName"),
+            };
             let insert = db::users::insert_user_held(
                 &uid,
                 org,
                 email,
-                name("givenName").as_deref(),
-                name("familyName").as_deref(),
+                names.first_name.as_deref(),
+                names.last_name.as_deref(),
                 tx.now(),
             );
             match tx.held_membership_writes() {
@@ -238,7 +247,7 @@ async fn link_user(
                 None => insert.execute(tx.conn()).await?,
             }
             u.user_id = Some(uid);
-            created = true;
+            created = Some(names);
         } else {
             return Ok(None);
         }
@@ -249,6 +258,12 @@ async fn link_user(
     Ok(u.user_id.clone().map(|uid| (uid, created)))
 }
 
+/// The names an organization user was created with.
+struct Names {
+    first_name: Option<String>,
+    last_name: Option<String>,
+}
+
 /// Writes the decision about the membership `current` of the organization user `uid`.
 async fn write_effect(
     tx: &mut AuditedTx,
@@ -256,6 +271,7 @@ async fn write_effect(
     uid: &UserId,
     label: &str,
     current: Option<&db::memberships::ManagedMembership>,
+    created: Option<CreatedUser<'_>>,
     effect: Effect<'_>,
 ) -> Result<(), AppError> {
     let org = &dir.organization_id;
@@ -282,6 +298,7 @@ async fn write_effect(
                     group.map(|g| g.id),
                     &dir.directory_id,
                 )
+                .of_user_created(created)
                 .grant(grant, role, grant_detail(dir, group))
                 .event(
                     EventType::MembershipCreated,
