@@ -591,6 +591,9 @@ fn bind_row<'q>(
 /// Most rows a sequencer pass links or numbers in one transaction.
 pub const PASS_ROWS: i64 = 2000;
 
+/// Longest a sequencer step waits for a row lock (`events_head`, a chain head) before it fails.
+const SEQUENCER_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What one transaction of a sequencer pass did ([`sequence_step`]). Waiting rows are handled
 /// in write order (their place in `audit_events_pending` / `events_pending`), so every waiting
 /// row the step could see at or below `audit_upto` (`events_upto`) is linked (numbered) when it
@@ -642,7 +645,15 @@ impl PassStep {
 /// and after every lower one. Requests never hold that row, nor a chain head, so concurrent
 /// audited writes do not wait for each other's commit.
 pub async fn sequence_step(pool: &sqlx::AnyPool) -> Result<PassStep, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    // A session that holds `events_head` (or a chain head) and hangs must not hold every step
+    // of every node: the step fails after SEQUENCER_LOCK_WAIT, is tried again, and releases no
+    // reader meanwhile. Set with the BEGIN, in its round trip.
+    let mut tx = pool
+        .begin_with(format!(
+            "BEGIN; SET LOCAL lock_timeout = '{}ms'",
+            SEQUENCER_LOCK_WAIT.as_millis()
+        ))
+        .await?;
     let head: i64 =
         sqlx::query_scalar("SELECT cursor FROM events_head WHERE k = 'global' FOR UPDATE")
             .fetch_one(&mut *tx)
@@ -701,8 +712,10 @@ async fn link_pending(conn: &mut Conn) -> Result<(i64, i64), sqlx::Error> {
         *tip = (row.chain_seq, row.hash.clone());
         linked.push(row);
     }
-    for chunk in linked.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
+    // One statement per chunk of rows; the last one also moves the chains' heads.
+    let chunks: Vec<&[AuditRow]> = linked.chunks(ROWS_PER_INSERT).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let update = format!(
             "UPDATE audit_events SET chain_seq = v.seq, prev_hash = v.prev_hash, hash = v.hash \
              FROM (VALUES {}) AS v (id, seq, prev_hash, hash) WHERE audit_events.id = v.id",
             (0..chunk.len())
@@ -716,26 +729,31 @@ async fn link_pending(conn: &mut Conn) -> Result<(i64, i64), sqlx::Error> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        let last = i + 1 == chunks.len();
+        let sql = if last {
+            format!(
+                "WITH linked AS ({update}) INSERT INTO audit_chain_heads (chain_key, seq, hash) VALUES {} \
+                 ON CONFLICT (chain_key) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                super::db::values_template_from(4 * chunk.len() + 1, tips.len(), &[None; 3])
+            )
+        } else {
+            update
+        };
         let mut q = sqlx::query(&sql);
-        for r in chunk {
+        for r in *chunk {
             q = q
                 .bind(&r.id)
                 .bind(r.chain_seq)
                 .bind(&r.prev_hash)
                 .bind(&r.hash);
         }
+        if last {
+            for (k, (seq, hash)) in &tips {
+                q = q.bind(k).bind(*seq).bind(hash);
+            }
+        }
         q.execute(&mut *conn).await?;
     }
-    let sql = format!(
-        "INSERT INTO audit_chain_heads (chain_key, seq, hash) VALUES {} \
-         ON CONFLICT (chain_key) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        values_list(tips.len(), 3)
-    );
-    let mut q = sqlx::query(&sql);
-    for (k, (seq, hash)) in &tips {
-        q = q.bind(k).bind(*seq).bind(hash);
-    }
-    q.execute(&mut *conn).await?;
     Ok((linked.len() as i64, upto))
 }
 

@@ -583,9 +583,12 @@ pub async fn number_pending(
         return Ok((0, 0));
     };
     let upto = -last;
+    let n = waiting.len() as i64;
     let mut next = head;
-    for chunk in waiting.chunks(NUMBER_ROWS) {
-        let sql = format!(
+    // One statement per chunk; the last one also moves the feed's head.
+    let chunks: Vec<&[i64]> = waiting.chunks(NUMBER_ROWS).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let update = format!(
             "UPDATE events SET cursor = v.new FROM (VALUES {}) AS v (old, new) \
              WHERE events.cursor = v.old",
             (0..chunk.len())
@@ -593,18 +596,25 @@ pub async fn number_pending(
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        let last = i + 1 == chunks.len();
+        let sql = if last {
+            format!(
+                "WITH numbered AS ({update}) UPDATE events_head SET cursor = ${} WHERE k = 'global'",
+                2 * chunk.len() + 1
+            )
+        } else {
+            update
+        };
         let mut q = sqlx::query(&sql);
-        for old in chunk {
+        for old in *chunk {
             next += 1;
             q = q.bind(*old).bind(next);
         }
+        if last {
+            q = q.bind(head + n);
+        }
         q.execute(&mut *conn).await?;
     }
-    let n = waiting.len() as i64;
-    sqlx::query("UPDATE events_head SET cursor = $1 WHERE k = 'global'")
-        .bind(head + n)
-        .execute(&mut *conn)
-        .await?;
     Ok((n, upto))
 }
 

@@ -100,6 +100,9 @@ fn describe() {
         "lanyard_audit_sequencer_wait_timeouts_total",
         "Reads of the audit log or the feed that stopped waiting for the sequencer and read without the newest events"
     );
+    // Shown from the start at 0: `increase()` does not count a series' first sample, so a
+    // counter first shown at its first give-up would not raise the alert.
+    metrics::counter!("lanyard_audit_sequencer_wait_timeouts_total").absolute(0);
     describe_gauge!(
         "lanyard_job_duration_seconds",
         "How long a background job's last run took"

@@ -802,6 +802,43 @@ async fn a_retried_create_is_409_never_a_duplicate(d: Dialect) {
     assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, 1);
 }
 
+/// Directory users with different userNames and one address, created at the same moment: all
+/// are created (201, never 500) and linked to one organization user with one membership.
+async fn racing_creates_of_one_address_share_one_user(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (router, id, token) = (app.router.clone(), dir.id.clone(), dir.token.clone());
+            tokio::spawn(async move {
+                use tower::ServiceExt as _;
+                let req = Request::builder()
+                    .method(Method::POST)
+                    .uri(format!("/scim/v2/{id}/Users"))
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .body(Body::from(
+                        json!({"schemas": [USER], "userName": format!("dana{i}"), "emails": [{"value": "dana@acme.test", "primary": true}], "active": true}).to_string(),
+                    ))
+                    .unwrap();
+                router.oneshot(req).await.unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(statuses, vec![201; 8]);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM directory_users").await, 8);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM memberships").await, 1);
+    assert_eq!(
+        count(&app, "SELECT COUNT(DISTINCT user_id) FROM directory_users").await,
+        1
+    );
+}
+
 async fn filters_paging_and_projection(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
@@ -1630,6 +1667,7 @@ crate::both_databases!(
     group_mappings_preview_then_apply_highest_priority,
     concurrent_patches_to_one_group_lose_no_member,
     a_retried_create_is_409_never_a_duplicate,
+    racing_creates_of_one_address_share_one_user,
     filters_paging_and_projection,
     the_request_log_keeps_redacted_exchanges_and_health,
     the_portal_sets_up_a_directory_and_previews_mappings,

@@ -59,10 +59,13 @@ pub(crate) const MAX_ARGS: usize = 30_000;
 
 impl Held {
     pub fn new(sql: impl Into<String>, args: Vec<Arg>) -> Held {
-        Held {
-            sql: sql.into(),
-            args,
-        }
+        let sql = sql.into();
+        // Renumbering ([`renumber`]) reads every `$N` as a placeholder: no literal may hold one.
+        debug_assert!(
+            !sql.contains('\'') && !sql.contains("$$"),
+            "a held statement binds its values: {sql}"
+        );
+        Held { sql, args }
     }
 
     /// How many arguments it binds.

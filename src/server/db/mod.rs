@@ -673,20 +673,29 @@ impl Db {
     async fn sequenced(&self, audit_place: i64, events_place: i64) {
         self.start_sequencer();
         let (done, passed) = oneshot::channel();
-        self.sequencer
-            .waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Waiter {
+        {
+            let mut waiting = self
+                .sequencer
+                .waiting
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            // Readers that gave up are dropped here too, not only by a step: a step blocked
+            // for long must not let them pile up.
+            waiting.retain(|w| !w.done.is_closed());
+            waiting.push(Waiter {
                 audit_place,
                 events_place,
                 done,
             });
+        }
         self.sequencer.kick.notify_one();
         // Bounded: a step stuck behind another node's lock, or a database that refuses every
         // step, must not hold every read. The events are committed either way; a later step
-        // links them.
-        if tokio::time::timeout(SEQUENCED_WAIT, passed).await.is_err() {
+        // links them. A sequencer that is gone (its sender dropped) counts as a give-up too.
+        if !matches!(
+            tokio::time::timeout(SEQUENCED_WAIT, passed).await,
+            Ok(Ok(()))
+        ) {
             metrics::counter!("lanyard_audit_sequencer_wait_timeouts_total").increment(1);
             tracing::warn!("the audit sequencer did not link the rows committed before this read within {SEQUENCED_WAIT:?}; reading without them");
         }

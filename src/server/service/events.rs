@@ -95,6 +95,9 @@ pub async fn list(state: &AppState, p: &EventParams) -> Result<FeedPage, AppErro
 
 /// Deletes events older than the retention (`LANYARD_EVENT_RETENTION`).
 pub async fn purge(state: &AppState) -> Result<u64, AppError> {
+    // Events committed before the purge and still waiting for their cursor (PostgreSQL) are
+    // numbered first, so an old one is purged now rather than at a later run.
+    state.db.caught_up().await;
     let _turn = state.db.write_turn().await?;
     let mut conn = state.db.pool.acquire().await?;
     Ok(events::purge(

@@ -87,10 +87,43 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
     };
+    // Two directory users with one address created at the same moment (different userNames):
+    // the loser fails on the organization user's address; once more, it links to the winner's.
+    let mut written = write_created(state, dir, ctx, now, &mut row).await;
+    if written.as_ref().is_err_and(|e| {
+        e.is_unique_violation_on("users_org_email")
+            || e.is_unique_violation_on("users.organization_id, users.email")
+    }) {
+        row.user_id = None;
+        written = write_created(state, dir, ctx, now, &mut row).await;
+    }
+    if let Err(e) = written {
+        // The userName's index, or (the winner committed first) the name is now taken.
+        if e.is_unique_violation_on("directory_users")
+            || name_taken(state, dir, &row.user_name_key).await
+        {
+            return Err(uniqueness(&f.user_name));
+        }
+        return Err(e.into());
+    }
+    // A user created just now is in no group: the answer needs no read.
+    let v = resource::render(&res, &row.id, &user_meta(&base(state, dir), &row));
+    Ok(ScimOut::resource(201, v))
+}
+
+/// The transaction of a create: the policy's reads in one statement, then the directory user,
+/// its organization user and membership, held and written at the commit with the audit rows.
+async fn write_created(
+    state: &AppState,
+    dir: &DirCtx,
+    ctx: &RequestContext,
+    now: i64,
+    row: &mut DirUserRow,
+) -> Result<(), AppError> {
     let mut tx = super::begin_unchecked(state, dir, ctx, now).await?;
     // What the policy reads before the writes, in one statement: the directory still live, the
     // domain's verified holder and a member with the address.
-    let email = access_email(&row);
+    let email = access_email(row);
     let domain = crate::domain::domain_name::email_domain(&email);
     let parents = domain
         .as_ref()
@@ -105,7 +138,7 @@ pub async fn create_user(
     )
     .await?
     else {
-        return Err(super::directory_gone().into());
+        return Err(super::directory_gone());
     };
     let held_elsewhere: std::collections::HashMap<String, bool> = domain
         .iter()
@@ -126,7 +159,7 @@ pub async fn create_user(
             Target::new(TargetKind::DirectoryUser, &row.id, Some(&row.user_name)),
             Target::new(TargetKind::Directory, &dir.directory_id, Some(&dir.name)),
         ],
-        json!({ "user_name": row.user_name, "email": row.email, "active": f.active, "external_id": row.external_id }),
+        json!({ "user_name": row.user_name, "email": row.email, "active": row.active, "external_id": row.external_id }),
     )
     .await?;
     // The directory user is written last, once its link to the organization user is known:
@@ -139,10 +172,10 @@ pub async fn create_user(
         member_by_email: Some(reads.member.as_ref()),
         ..Known::default()
     };
-    let written = match reconcile_with(&mut tx, dir, &mut row, false, known).await {
+    match reconcile_with(&mut tx, dir, row, false, known).await {
         Ok(()) => {
             if let Some(held) = tx.held_membership_writes() {
-                held.hold(db::directory_users::insert_user_held(&row));
+                held.hold(db::directory_users::insert_user_held(row));
             }
             tx.snapshot(
                 &event,
@@ -160,19 +193,7 @@ pub async fn create_user(
             drop(tx);
             Err(e)
         }
-    };
-    if let Err(e) = written {
-        // The userName's index, or (the winner committed first) the name is now taken.
-        if e.is_unique_violation_on("directory_users")
-            || name_taken(state, dir, &row.user_name_key).await
-        {
-            return Err(uniqueness(&f.user_name));
-        }
-        return Err(e.into());
     }
-    // A user created just now is in no group: the answer needs no read.
-    let v = resource::render(&res, &row.id, &user_meta(&base(state, dir), &row));
-    Ok(ScimOut::resource(201, v))
 }
 
 /// Whether the directory has a user with this userName (as compared: `user_name_key`).
