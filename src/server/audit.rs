@@ -9,7 +9,7 @@
 use crate::domain::target::TargetKind;
 use serde::Serialize;
 
-use super::db::{locks_rows, new_id, values_list, Conn, Db, WriteTx, ROWS_PER_INSERT};
+use super::db::{locks_rows, new_id, Conn, Db, WriteTx, ROWS_PER_INSERT};
 use crate::domain::actor::ActorKind;
 use crate::domain::event_type::EventType;
 use crate::domain::ids::IdKind;

@@ -295,7 +295,20 @@ async fn a_created_memberships_snapshot_is_the_row_as_committed(d: Dialect) {
     let events = page["data"].as_array().unwrap();
     assert_eq!(events.len(), 2, "{page}");
     app.state.db.caught_up().await;
-    let rows: Vec<(String, String, String, String, Option<String>, Option<String>, String, String, Option<String>, i64, i64)> =
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        i64,
+        i64,
+    );
+    let rows: Vec<Row> =
         sqlx::query_as(
             "SELECT m.id, m.organization_id, m.user_id, u.email, u.first_name, u.last_name, m.role, m.state, \
              m.directory_id, m.created_at, m.updated_at FROM memberships m JOIN users u ON u.id = m.user_id \

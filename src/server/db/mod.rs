@@ -1074,11 +1074,6 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// `($1, $2), ($3, $4)`: the `VALUES` of `rows` rows of `columns` placeholders each.
-pub(crate) fn values_list(rows: usize, columns: usize) -> String {
-    values_template(rows, &vec![None; columns])
-}
-
 /// [`values_template`] for `conn`: on SQLite with anonymous `?` placeholders, bound in order.
 /// SQLite looks a numbered parameter's name up with a linear scan, and the driver asks for the
 /// name of every parameter: with `$N` a multi-row insert of P parameters costs O(P²) (5 % of
@@ -1104,7 +1099,7 @@ pub(crate) fn values_template_for(conn: &Conn, rows: usize, columns: &[Option<&s
     out
 }
 
-/// Like [`values_list`], with a column given as `Some(sql)` written as that SQL expression in
+/// `($1, $2), ($3, $4)`: the `VALUES` of `rows` rows, with a column given as `Some(sql)` written as that SQL expression in
 /// every row instead of a placeholder.
 pub(crate) fn values_template(rows: usize, columns: &[Option<&str>]) -> String {
     values_template_from(1, rows, columns)
@@ -1141,7 +1136,7 @@ mod tests {
 
     #[test]
     fn values_lists_number_placeholders_across_rows() {
-        assert_eq!(values_list(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(values_template(2, &[None, None]), "($1, $2), ($3, $4)");
         assert_eq!(
             values_template(2, &[None, Some("-nextval('s')"), None]),
             "($1, -nextval('s'), $2), ($3, -nextval('s'), $4)"
