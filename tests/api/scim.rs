@@ -764,38 +764,48 @@ async fn concurrent_patches_to_one_group_lose_no_member(d: Dialect) {
     );
 }
 
-async fn a_retried_create_is_409_never_a_duplicate(d: Dialect) {
-    let app = TestApp::spawn(d).await;
-    let org = app.create_org("Acme").await;
-    let dir = create_dir(&app, &org, "okta").await;
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
+/// Sends these user creates to the directory all at once; answers their statuses, sorted.
+async fn concurrent_creates(app: &TestApp, dir: &Dir, bodies: Vec<Value>) -> Vec<u16> {
+    let tasks: Vec<_> = bodies
+        .into_iter()
+        .map(|body| {
             let (router, id, token) = (app.router.clone(), dir.id.clone(), dir.token.clone());
-            // Retries differ only in the case of the userName.
-            let name = if i % 2 == 0 {
-                "Dana@Acme.test"
-            } else {
-                "dana@acme.test"
-            };
             tokio::spawn(async move {
                 use tower::ServiceExt as _;
                 let req = Request::builder()
                     .method(Method::POST)
                     .uri(format!("/scim/v2/{id}/Users"))
                     .header(header::AUTHORIZATION, format!("Bearer {token}"))
-                    .body(Body::from(
-                        json!({"schemas": [USER], "userName": name}).to_string(),
-                    ))
+                    .body(Body::from(body.to_string()))
                     .unwrap();
-                router.oneshot(req).await.unwrap().status()
+                router.oneshot(req).await.unwrap().status().as_u16()
             })
         })
         .collect();
     let mut statuses = Vec::new();
     for t in tasks {
-        statuses.push(t.await.unwrap().as_u16());
+        statuses.push(t.await.unwrap());
     }
     statuses.sort();
+    statuses
+}
+
+async fn a_retried_create_is_409_never_a_duplicate(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    // Retries differ only in the case of the userName.
+    let bodies = (0..8)
+        .map(|i| {
+            let name = if i % 2 == 0 {
+                "Dana@Acme.test"
+            } else {
+                "dana@acme.test"
+            };
+            json!({"schemas": [USER], "userName": name})
+        })
+        .collect();
+    let statuses = concurrent_creates(&app, &dir, bodies).await;
     assert_eq!(statuses, vec![201, 409, 409, 409, 409, 409, 409, 409]);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM directory_users").await, 1);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM memberships").await, 1);
@@ -808,27 +818,10 @@ async fn racing_creates_of_one_address_share_one_user(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
     let dir = create_dir(&app, &org, "okta").await;
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let (router, id, token) = (app.router.clone(), dir.id.clone(), dir.token.clone());
-            tokio::spawn(async move {
-                use tower::ServiceExt as _;
-                let req = Request::builder()
-                    .method(Method::POST)
-                    .uri(format!("/scim/v2/{id}/Users"))
-                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
-                    .body(Body::from(
-                        json!({"schemas": [USER], "userName": format!("dana{i}"), "emails": [{"value": "dana@acme.test", "primary": true}], "active": true}).to_string(),
-                    ))
-                    .unwrap();
-                router.oneshot(req).await.unwrap().status().as_u16()
-            })
-        })
+    let bodies = (0..8)
+        .map(|i| json!({"schemas": [USER], "userName": format!("dana{i}"), "emails": [{"value": "dana@acme.test", "primary": true}], "active": true}))
         .collect();
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
+    let statuses = concurrent_creates(&app, &dir, bodies).await;
     assert_eq!(statuses, vec![201; 8]);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM directory_users").await, 8);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, 1);
