@@ -645,15 +645,7 @@ impl PassStep {
 /// and after every lower one. Requests never hold that row, nor a chain head, so concurrent
 /// audited writes do not wait for each other's commit.
 pub async fn sequence_step(pool: &sqlx::AnyPool) -> Result<PassStep, sqlx::Error> {
-    // A session that holds `events_head` (or a chain head) and hangs must not hold every step
-    // of every node: the step fails after SEQUENCER_LOCK_WAIT, is tried again, and releases no
-    // reader meanwhile. Set with the BEGIN, in its round trip.
-    let mut tx = pool
-        .begin_with(format!(
-            "BEGIN; SET LOCAL lock_timeout = '{}ms'",
-            SEQUENCER_LOCK_WAIT.as_millis()
-        ))
-        .await?;
+    let mut tx = begin_step(pool).await?;
     let head: i64 =
         sqlx::query_scalar("SELECT cursor FROM events_head WHERE k = 'global' FOR UPDATE")
             .fetch_one(&mut *tx)
@@ -669,9 +661,32 @@ pub async fn sequence_step(pool: &sqlx::AnyPool) -> Result<PassStep, sqlx::Error
     })
 }
 
+/// Opens the transaction of a sequencer step (PostgreSQL), with two settings sent in the
+/// BEGIN's round trip:
+/// - a lock timeout: a session that holds `events_head` (or a chain head) and hangs must not
+///   hold every step of every node; the step fails after SEQUENCER_LOCK_WAIT, is tried again,
+///   and releases no reader meanwhile;
+/// - no hash or merge joins: every statement of a step updates rows it names by their key, and
+///   with the tables not yet analyzed PostgreSQL planned the update of 200 audit rows as a hash
+///   join over a sequential scan of every audit event ever written, costly enough to be
+///   JIT-compiled on each pass (issue 17: the mapped 100-member PATCH, 70.9 ms p50 with those
+///   passes beside it). With only nested loops left, each row is found through its primary key.
+///
+/// Public for tests/api/query_plans.rs, which counts the rows a step reads.
+pub async fn begin_step(
+    pool: &sqlx::AnyPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    pool.begin_with(format!(
+        "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off",
+        SEQUENCER_LOCK_WAIT.as_millis()
+    ))
+    .await
+}
+
 /// Links up to [`PASS_ROWS`] waiting audit events into their chains (see [`sequence_step`]).
-/// Returns how many, and the highest write-order place among them.
-async fn link_pending(conn: &mut Conn) -> Result<(i64, i64), sqlx::Error> {
+/// Returns how many, and the highest write-order place among them. Public only for
+/// tests/api/query_plans.rs, which counts the rows it reads.
+pub async fn link_pending(conn: &mut Conn) -> Result<(i64, i64), sqlx::Error> {
     // A waiting row's chain_seq is minus its place in the write order.
     let rows: Vec<AuditRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM audit_events WHERE chain_seq < 0 ORDER BY chain_seq DESC LIMIT $1"

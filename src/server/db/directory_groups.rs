@@ -186,9 +186,10 @@ pub async fn add_members(
         // The WHERE clause also keeps SQLite from reading ON CONFLICT as part of the SELECT.
         let sql = format!(
             "INSERT INTO directory_group_members (group_id, user_id, directory_id, created_at) \
-             SELECT $1, id, directory_id, $3 FROM directory_users WHERE directory_id = $2 AND id IN ({}) \
+             SELECT $1, id, directory_id, $3 FROM directory_users WHERE id IN ({}) AND {} \
              ON CONFLICT DO NOTHING RETURNING user_id",
-            super::placeholders(4, chunk.len())
+            super::placeholders(4, chunk.len()),
+            super::row_check("directory_id", 2)
         );
         let mut q = sqlx::query_scalar::<_, String>(&sql)
             .bind(group_id)

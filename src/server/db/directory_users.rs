@@ -107,8 +107,9 @@ pub async fn get_users(
     for chunk in sorted.chunks(500) {
         let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
-            "SELECT {USER_COLS} FROM directory_users WHERE directory_id = $1 AND id IN ({}) ORDER BY id{}",
+            "SELECT {USER_COLS} FROM directory_users WHERE id IN ({}) AND {} ORDER BY id{}",
             placeholders.join(", "),
+            super::row_check("directory_id", 1),
             for_update(conn, lock)
         );
         let mut q = sqlx::query_as::<_, DirUserRow>(&sql).bind(directory_id);
@@ -297,8 +298,9 @@ pub async fn existing_user_ids(
     for chunk in ids.chunks(500) {
         let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
-            "SELECT id FROM directory_users WHERE directory_id = $1 AND id IN ({})",
-            placeholders.join(", ")
+            "SELECT id FROM directory_users WHERE id IN ({}) AND {}",
+            placeholders.join(", "),
+            super::row_check("directory_id", 1)
         );
         let mut q = sqlx::query_scalar::<_, String>(&sql).bind(directory_id);
         for id in chunk {

@@ -790,10 +790,12 @@ impl HeldWrites {
         let mut out = std::mem::take(&mut self.statements);
         for (c, ids) in std::mem::take(&mut self.managed) {
             for ids in ids.chunks(500) {
+                // Found by their keys; the organization checked on each ([`super::row_check`]).
                 let sql = format!(
                     "UPDATE memberships SET role = $2, state = $3, role_group_id = $4, directory_id = $5, updated_at = $6, remove_after = NULL \
-                     WHERE organization_id = $1 AND id IN ({})",
-                    super::placeholders(7, ids.len())
+                     WHERE id IN ({}) AND {}",
+                    super::placeholders(7, ids.len()),
+                    super::row_check("organization_id", 1)
                 );
                 let mut args: Vec<Arg> = vec![
                     c.organization_id.clone().into(),
