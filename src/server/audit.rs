@@ -673,6 +673,7 @@ pub async fn sequence_step(pool: &sqlx::AnyPool) -> Result<PassStep, sqlx::Error
 ///   passes beside it). With only nested loops left, each row is found through its primary key.
 ///
 /// Public for tests/api/query_plans.rs, which counts the rows a step reads.
+#[doc(hidden)]
 pub async fn begin_step(
     pool: &sqlx::AnyPool,
 ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
@@ -686,6 +687,7 @@ pub async fn begin_step(
 /// Links up to [`PASS_ROWS`] waiting audit events into their chains (see [`sequence_step`]).
 /// Returns how many, and the highest write-order place among them. Public only for
 /// tests/api/query_plans.rs, which counts the rows it reads.
+#[doc(hidden)]
 pub async fn link_pending(conn: &mut Conn) -> Result<(i64, i64), sqlx::Error> {
     // A waiting row's chain_seq is minus its place in the write order.
     let rows: Vec<AuditRow> = sqlx::query_as(&format!(

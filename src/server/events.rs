@@ -564,6 +564,7 @@ where
 /// consumer that has read cursor N never later sees a new event at or below N. Returns how many
 /// were numbered and the highest write-order place among them (0 for none). Public only for
 /// tests/api/query_plans.rs, which counts the rows it reads.
+#[doc(hidden)]
 pub async fn number_pending(
     conn: &mut Conn,
     head: i64,

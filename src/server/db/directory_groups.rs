@@ -189,7 +189,7 @@ pub async fn add_members(
              SELECT $1, id, directory_id, $3 FROM directory_users WHERE id IN ({}) AND {} \
              ON CONFLICT DO NOTHING RETURNING user_id",
             super::placeholders(4, chunk.len()),
-            super::row_check("directory_id", 2)
+            super::row_check(conn, "directory_id", 2)
         );
         let mut q = sqlx::query_scalar::<_, String>(&sql)
             .bind(group_id)

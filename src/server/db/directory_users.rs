@@ -109,7 +109,7 @@ pub async fn get_users(
         let sql = format!(
             "SELECT {USER_COLS} FROM directory_users WHERE id IN ({}) AND {} ORDER BY id{}",
             placeholders.join(", "),
-            super::row_check("directory_id", 1),
+            super::row_check(conn, "directory_id", 1),
             for_update(conn, lock)
         );
         let mut q = sqlx::query_as::<_, DirUserRow>(&sql).bind(directory_id);
@@ -300,7 +300,7 @@ pub async fn existing_user_ids(
         let sql = format!(
             "SELECT id FROM directory_users WHERE id IN ({}) AND {}",
             placeholders.join(", "),
-            super::row_check("directory_id", 1)
+            super::row_check(conn, "directory_id", 1)
         );
         let mut q = sqlx::query_scalar::<_, String>(&sql).bind(directory_id);
         for id in chunk {

@@ -523,8 +523,9 @@ pub async fn managed_memberships_of_users(
     for chunk in user_ids.chunks(500) {
         let sql = format!(
             "SELECT user_id, id, role, state, role_group_id, directory_id FROM memberships \
-             WHERE organization_id = $1 AND user_id IN ({}) ORDER BY id{}",
+             WHERE user_id IN ({}) AND {} ORDER BY id{}",
             super::placeholders(2, chunk.len()),
+            super::row_check(conn, "organization_id", 1),
             for_update(conn, lock)
         );
         let mut q = sqlx::query_as::<
@@ -597,8 +598,9 @@ pub async fn memberships_of_users(
     }
     let list: Vec<String> = (0..user_ids.len()).map(|i| format!("${}", i + 2)).collect();
     let sql = format!(
-        "SELECT user_id, role, state FROM memberships WHERE organization_id = $1 AND user_id IN ({})",
-        list.join(", ")
+        "SELECT user_id, role, state FROM memberships WHERE user_id IN ({}) AND {}",
+        list.join(", "),
+        super::row_check(conn, "organization_id", 1)
     );
     let mut q = sqlx::query_as(&sql).bind(organization_id);
     for id in user_ids {
@@ -795,7 +797,7 @@ impl HeldWrites {
                     "UPDATE memberships SET role = $2, state = $3, role_group_id = $4, directory_id = $5, updated_at = $6, remove_after = NULL \
                      WHERE id IN ({}) AND {}",
                     super::placeholders(7, ids.len()),
-                    super::row_check("organization_id", 1)
+                    super::row_check(conn, "organization_id", 1)
                 );
                 let mut args: Vec<Arg> = vec![
                     c.organization_id.clone().into(),
