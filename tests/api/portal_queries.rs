@@ -100,7 +100,11 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for StatementCounter {
             .or(summary.value)
             .unwrap_or_default();
         let statement = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        if statement.to_ascii_uppercase().starts_with("PRAGMA") {
+        // A new connection's setup (SQLite's PRAGMAs, PostgreSQL's session settings) is the
+        // pool's, run whenever it opens one, not the page's work.
+        if statement.to_ascii_uppercase().starts_with("PRAGMA")
+            || statement == lanyard::server::db::POSTGRES_SESSION_SETUP
+        {
             return;
         }
         let Some(scope) = ctx.event_scope(event) else {

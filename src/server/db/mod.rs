@@ -607,7 +607,7 @@ impl Db {
                     Box::pin(async move {
                         // A server without the setting (or a pooler that refuses it) keeps
                         // its own: slower plans, never a connection refused.
-                        if let Err(e) = sqlx::query("SET jit = off").execute(conn).await {
+                        if let Err(e) = sqlx::query(POSTGRES_SESSION_SETUP).execute(conn).await {
                             tracing::warn!(
                                 "could not turn PostgreSQL's JIT off for this connection: {e}"
                             );
@@ -1084,6 +1084,11 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// What every new PostgreSQL connection runs first (`after_connect`): JIT compilation off for
+/// Lanyard's sessions (see where the pool is opened). Public so that tests counting a request's
+/// statements can leave a connection's setup out, as they leave out SQLite's `PRAGMA`s.
+pub const POSTGRES_SESSION_SETUP: &str = "SET jit = off";
 
 /// Rows per multi-row `INSERT`: the widest row (16 columns) stays far under SQLite's 32,766 and
 /// PostgreSQL's 65,535 bind parameters.
