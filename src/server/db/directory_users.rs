@@ -105,10 +105,9 @@ pub async fn get_users(
     sorted.sort();
     sorted.dedup();
     for chunk in sorted.chunks(500) {
-        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
             "SELECT {USER_COLS} FROM directory_users WHERE id IN ({}) AND {} ORDER BY id{}",
-            placeholders.join(", "),
+            super::placeholders(2, chunk.len()),
             super::row_check(conn, "directory_id", 1),
             for_update(conn, lock)
         );
@@ -296,10 +295,9 @@ pub async fn existing_user_ids(
 ) -> Result<Vec<String>, sqlx::Error> {
     let mut found = Vec::new();
     for chunk in ids.chunks(500) {
-        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
             "SELECT id FROM directory_users WHERE id IN ({}) AND {}",
-            placeholders.join(", "),
+            super::placeholders(2, chunk.len()),
             super::row_check(conn, "directory_id", 1)
         );
         let mut q = sqlx::query_scalar::<_, String>(&sql).bind(directory_id);

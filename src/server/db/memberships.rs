@@ -596,10 +596,9 @@ pub async fn memberships_of_users(
     if user_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let list: Vec<String> = (0..user_ids.len()).map(|i| format!("${}", i + 2)).collect();
     let sql = format!(
         "SELECT user_id, role, state FROM memberships WHERE user_id IN ({}) AND {}",
-        list.join(", "),
+        super::placeholders(2, user_ids.len()),
         super::row_check(conn, "organization_id", 1)
     );
     let mut q = sqlx::query_as(&sql).bind(organization_id);
