@@ -56,25 +56,18 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
     // The organization the grant check read on this request (it is live, or the caller would
     // be signed out).
     let org = &c.organization;
-    let domains = if c.grant.intents.contains(&Intent::DomainVerification) {
-        crate::server::service::domains::list(&c.state, &c.grant.org()).await?
-    } else {
-        Vec::new()
-    };
-    let connections = if c.grant.intents.contains(&Intent::Sso) {
-        crate::server::service::connections::list(&c.state, &c.grant.org()).await?
-    } else {
-        Vec::new()
-    };
+    // Every count the steps show, in one read.
+    let counts =
+        crate::server::service::organizations::setup_counts(&c.state, &c.grant.org()).await?;
     let directories = if c.grant.intents.contains(&Intent::Dsync) {
-        crate::server::service::directories::summary(&c.state, &c.grant.org()).await?
+        crate::server::service::directories::summary(&c.state, counts.directory_ids.clone()).await?
     } else {
         Default::default()
     };
     let steps = Intent::ALL
         .into_iter()
         .filter(|i| c.grant.intents.contains(i))
-        .map(|i| overview_step(i, &domains, &connections, &directories))
+        .map(|i| overview_step(i, &counts, &directories))
         .collect();
     let b = &c.state.config.branding;
     Ok(Overview {
@@ -91,13 +84,12 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
 #[cfg(feature = "ssr")]
 fn overview_step(
     i: Intent,
-    domains: &[crate::server::service::domains::Domain],
-    connections: &[crate::server::service::connections::Connection],
+    counts: &crate::server::db::organizations::SetupCounts,
     directories: &crate::server::service::directories::Summary,
 ) -> Step {
     match i {
-        Intent::DomainVerification => domains_step(i, domains),
-        Intent::Sso => sso_step(i, connections),
+        Intent::DomainVerification => domains_step(i, &counts.domains),
+        Intent::Sso => sso_step(i, &counts.connections),
         Intent::Dsync => dsync_step(i, directories),
         Intent::Invitations => Step {
             intent: i,
@@ -127,13 +119,14 @@ fn overview_step(
 
 /// The domain verification step: how many domains are verified, waiting or failing.
 #[cfg(feature = "ssr")]
-fn domains_step(i: Intent, domains: &[crate::server::service::domains::Domain]) -> Step {
+fn domains_step(i: Intent, domains: &[(String, i64)]) -> Step {
     use crate::domain::domain_state::DomainState;
     let domain_count = |wanted: &[DomainState]| {
         domains
             .iter()
-            .filter(|d| DomainState::parse(&d.state).is_some_and(|s| wanted.contains(&s)))
-            .count()
+            .filter(|(state, _)| DomainState::parse(state).is_some_and(|s| wanted.contains(&s)))
+            .map(|(_, n)| *n)
+            .sum::<i64>()
     };
     let verified = domain_count(&[DomainState::Verified]);
     let waiting = domain_count(&[DomainState::Pending]);
@@ -161,32 +154,31 @@ fn domains_step(i: Intent, domains: &[crate::server::service::domains::Domain]) 
 
 /// The SSO step: whether a connection is active.
 #[cfg(feature = "ssr")]
-fn sso_step(i: Intent, connections: &[crate::server::service::connections::Connection]) -> Step {
+fn sso_step(i: Intent, connections: &[(String, i64)]) -> Step {
     use crate::domain::connection::ConnectionState;
+    let total: i64 = connections.iter().map(|(_, n)| *n).sum();
+    let active: i64 = connections
+        .iter()
+        .filter(|(state, _)| ConnectionState::parse(state) == Some(ConnectionState::Active))
+        .map(|(_, n)| *n)
+        .sum();
     Step {
         intent: i,
         title: i.title().into(),
-        status: if connections
-            .iter()
-            .any(|c| c.state == ConnectionState::Active)
-        {
+        status: if active > 0 {
             "done"
-        } else if connections.is_empty() {
+        } else if total == 0 {
             "not_started"
         } else {
             "in_progress"
         }
         .into(),
-        detail: if connections.is_empty() {
+        detail: if total == 0 {
             "Connect your identity provider (Okta, Entra ID, Google or any OpenID Connect provider).".into()
         } else {
             format!(
-                "{}, {} active.",
-                crate::domain::text::count(connections.len(), "connection", "connections"),
-                connections
-                    .iter()
-                    .filter(|c| c.state == ConnectionState::Active)
-                    .count()
+                "{}, {active} active.",
+                crate::domain::text::count(total, "connection", "connections"),
             )
         },
         href: Some("/portal/sso".into()),

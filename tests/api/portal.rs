@@ -191,7 +191,111 @@ async fn nav_marks_the_current_page_and_section(d: Dialect) {
     assert!(!nav_link(&setup, "/portal").contains("aria-current"));
 }
 
+/// The overview's steps count the organization's own domain claims, connections and
+/// directories (one statement reads all three), never another organization's, nor deleted ones.
+async fn overview_counts_only_the_organizations_own_setup(d: Dialect) {
+    use crate::helpers::scim::create_dir;
+    use crate::helpers::{activate_connection, saml_connection_with_certificate, verified_domain};
+    let app = TestApp::spawn(d).await;
+    let acme = app.create_org("Acme").await;
+    let globex = app.create_org("Globex").await;
+    // Globex has more of everything than Acme, all of it settled.
+    for domain in ["globex.test", "globex-eu.test", "globex-us.test"] {
+        verified_domain(&app, &globex, domain).await;
+    }
+    for _ in 0..3 {
+        let id = saml_connection_with_certificate(&app, &globex).await;
+        activate_connection(&app, &id).await;
+    }
+    create_dir(&app, &globex, "okta").await;
+    // Acme: one verified claim, one waiting, one deleted; two connections, one active, one
+    // deleted.
+    verified_domain(&app, &acme, "acme.test").await;
+    for domain in ["acme-eu.test", "acme-gone.test"] {
+        let r = app
+            .api(
+                Method::POST,
+                &format!("/api/v1/organizations/{acme}/domains"),
+                Some(json!({"domain": domain})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        if domain == "acme-gone.test" {
+            let id = r.json()["id"].as_str().unwrap().to_owned();
+            let r = app
+                .api(Method::DELETE, &format!("/api/v1/domains/{id}"), None)
+                .await;
+            assert!(r.status.is_success(), "{}", r.text());
+        }
+    }
+    let active = saml_connection_with_certificate(&app, &acme).await;
+    activate_connection(&app, &active).await;
+    saml_connection_with_certificate(&app, &acme).await;
+    let gone = saml_connection_with_certificate(&app, &acme).await;
+    let r = app
+        .api(Method::DELETE, &format!("/api/v1/connections/{gone}"), None)
+        .await;
+    assert!(r.status.is_success(), "{}", r.text());
+
+    let cookie = app
+        .redeem(
+            &app.create_link(&acme, &["domain_verification", "sso", "dsync"])
+                .await,
+        )
+        .await;
+    let steps = |cookie: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .browser_post("/portal/api/overview", "", Some(&cookie))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            let j = r.json();
+            assert_eq!(j["organization_name"], "Acme");
+            j["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    (
+                        s["intent"].as_str().unwrap().to_owned(),
+                        (
+                            s["status"].as_str().unwrap().to_owned(),
+                            s["detail"].as_str().unwrap().to_owned(),
+                        ),
+                    )
+                })
+                .collect::<std::collections::HashMap<_, _>>()
+        }
+    };
+    let s = steps(cookie.clone()).await;
+    assert_eq!(
+        s["domain_verification"],
+        (
+            "done".to_owned(),
+            "1 verified, 1 waiting for their DNS record, 0 needing attention.".to_owned()
+        )
+    );
+    assert_eq!(
+        s["sso"],
+        ("done".to_owned(), "2 connections, 1 active.".to_owned())
+    );
+    assert_eq!(s["dsync"].0, "not_started", "{:?}", s["dsync"]);
+    assert!(s["dsync"].1.starts_with("Connect your directory"));
+    // Acme's own directory counts; Globex's still does not.
+    create_dir(&app, &acme, "entra").await;
+    let s = steps(cookie).await;
+    assert_eq!(
+        s["dsync"],
+        (
+            "in_progress".to_owned(),
+            "1 directory, 0 people synced.".to_owned()
+        )
+    );
+}
+
 crate::both_databases!(
+    overview_counts_only_the_organizations_own_setup,
     nav_marks_the_current_page_and_section,
     sessions_end_after_idle_time_and_absolute_lifetime,
     redeemed_session_sees_overview_and_activity,

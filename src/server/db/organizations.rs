@@ -84,6 +84,44 @@ pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<OrganizationRow>, s
     .await
 }
 
+/// What the portal's overview counts of an organization, read in one statement: its live
+/// domain claims by state, its live connections by state and its live directories' ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetupCounts {
+    /// (state, claims in it)
+    pub domains: Vec<(String, i64)>,
+    /// (state, connections in it)
+    pub connections: Vec<(String, i64)>,
+    /// Oldest first.
+    pub directory_ids: Vec<String>,
+}
+
+/// Reads [`SetupCounts`] for an organization (one statement: the overview used to take three,
+/// each on a connection of its own).
+pub async fn setup_counts(conn: &mut Conn, id: &str) -> Result<SetupCounts, sqlx::Error> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT 'domain', state, count(*) FROM domains \
+           WHERE organization_id = $1 AND deleted_at IS NULL GROUP BY state \
+         UNION ALL SELECT 'connection', state, count(*) FROM connections \
+           WHERE organization_id = $1 AND deleted_at IS NULL GROUP BY state \
+         UNION ALL SELECT 'directory', id, count(*) FROM directories \
+           WHERE organization_id = $1 AND deleted_at IS NULL GROUP BY id",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await?;
+    let mut out = SetupCounts::default();
+    for (kind, key, n) in rows {
+        match kind.as_str() {
+            "domain" => out.domains.push((key, n)),
+            "connection" => out.connections.push((key, n)),
+            _ => out.directory_ids.push(key),
+        }
+    }
+    out.directory_ids.sort();
+    Ok(out)
+}
+
 /// Lists live organizations after the cursor id, oldest first.
 pub async fn list(
     conn: &mut Conn,

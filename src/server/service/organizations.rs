@@ -472,3 +472,13 @@ pub async fn delete(
     state.scim_tokens.forget_all();
     Ok(())
 }
+
+/// What the portal's overview counts of an organization (its domain claims and connections by
+/// state, its directories' ids), in one read.
+pub async fn setup_counts(
+    state: &AppState,
+    organization_id: &OrgId,
+) -> Result<db::organizations::SetupCounts, AppError> {
+    let mut conn = state.db.read.acquire().await?;
+    Ok(db::organizations::setup_counts(&mut conn, organization_id).await?)
+}

@@ -138,22 +138,20 @@ pub struct Summary {
     pub failing: bool,
 }
 
-/// The organization's directories in three figures ([`Summary`]): their ids and their counts,
-/// without the tokens and last errors [`list`] reads.
-pub async fn summary(state: &AppState, organization_id: &OrgId) -> Result<Summary, AppError> {
-    state.scim_log.flush().await;
-    let mut conn = state.db.read.acquire().await?;
-    let ids = db::directories::list_directory_ids(&mut conn, organization_id).await?;
+/// The organization's directories in three figures ([`Summary`]), from their ids (read with
+/// the rest of the overview's counts, `db::organizations::setup_counts`): their counts, without
+/// the tokens and last errors [`list`] reads.
+pub async fn summary(state: &AppState, ids: Vec<String>) -> Result<Summary, AppError> {
     if ids.is_empty() {
         return Ok(Summary::default());
     }
+    state.scim_log.flush().await;
     let (generation, now) = (state.db.generation(), state.clock.now());
     let counts = match state.directory_counts.cached(generation, now, &ids) {
         Some(counts) => counts,
         None => {
             // Counting reads every entry of a directory's indexes: on a pooled connection,
             // whose statements run on a thread of their own, not on this request's.
-            drop(conn);
             let mut conn = state.db.pool.acquire().await?;
             state
                 .directory_counts
