@@ -60,7 +60,7 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
     let counts =
         crate::server::service::organizations::setup_counts(&c.state, &c.grant.org()).await?;
     let directories = if c.grant.intents.contains(&Intent::Dsync) {
-        crate::server::service::directories::summary(&c.state, counts.directory_ids.clone()).await?
+        crate::server::service::directories::summary(&c.state, &counts).await?
     } else {
         Default::default()
     };

@@ -282,8 +282,17 @@ async fn overview_counts_only_the_organizations_own_setup(d: Dialect) {
     );
     assert_eq!(s["dsync"].0, "not_started", "{:?}", s["dsync"]);
     assert!(s["dsync"].1.starts_with("Connect your directory"));
-    // Acme's own directory counts; Globex's still does not.
+    // Acme's own live directory counts; Globex's and a deleted one of Acme's do not.
     create_dir(&app, &acme, "entra").await;
+    let gone = create_dir(&app, &acme, "okta").await;
+    let r = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/directories/{}", gone.id),
+            None,
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text());
     let s = steps(cookie).await;
     assert_eq!(
         s["dsync"],

@@ -92,8 +92,16 @@ pub struct SetupCounts {
     pub domains: Vec<(String, i64)>,
     /// (state, connections in it)
     pub connections: Vec<(String, i64)>,
-    /// Oldest first.
-    pub directory_ids: Vec<String>,
+    /// Oldest first. Private: only [`setup_counts`] fills it, so whatever reads a directory's
+    /// counts through [`SetupCounts::directory_ids`] reads the organization's own.
+    directory_ids: Vec<String>,
+}
+
+impl SetupCounts {
+    /// The organization's live directories, as [`setup_counts`] read them.
+    pub fn directory_ids(&self) -> &[String] {
+        &self.directory_ids
+    }
 }
 
 /// Reads [`SetupCounts`] for an organization (one statement: the overview used to take three,

@@ -138,16 +138,21 @@ pub struct Summary {
     pub failing: bool,
 }
 
-/// The organization's directories in three figures ([`Summary`]), from their ids (read with
-/// the rest of the overview's counts, `db::organizations::setup_counts`): their counts, without
-/// the tokens and last errors [`list`] reads.
-pub async fn summary(state: &AppState, ids: Vec<String>) -> Result<Summary, AppError> {
+/// The organization's directories in three figures ([`Summary`]), from their ids as
+/// `db::organizations::setup_counts` read them with the rest of the overview's counts (only it
+/// fills them: the counts are keyed by directory id alone): their counts, without the tokens and
+/// last errors [`list`] reads.
+pub async fn summary(
+    state: &AppState,
+    setup: &db::organizations::SetupCounts,
+) -> Result<Summary, AppError> {
+    let ids = setup.directory_ids();
     if ids.is_empty() {
         return Ok(Summary::default());
     }
     state.scim_log.flush().await;
     let (generation, now) = (state.db.generation(), state.clock.now());
-    let counts = match state.directory_counts.cached(generation, now, &ids) {
+    let counts = match state.directory_counts.cached(generation, now, ids) {
         Some(counts) => counts,
         None => {
             // Counting reads every entry of a directory's indexes: on a pooled connection,
@@ -155,7 +160,7 @@ pub async fn summary(state: &AppState, ids: Vec<String>) -> Result<Summary, AppE
             let mut conn = state.db.pool.acquire().await?;
             state
                 .directory_counts
-                .get(&mut conn, generation, now, &ids)
+                .get(&mut conn, generation, now, ids)
                 .await?
         }
     };
