@@ -184,19 +184,6 @@ pub async fn list_directories(
     .await
 }
 
-/// The ids of an organization's live directories.
-pub async fn list_directory_ids(
-    conn: &mut Conn,
-    organization_id: &str,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM directories WHERE organization_id = $1 AND deleted_at IS NULL ORDER BY id",
-    )
-    .bind(organization_id)
-    .fetch_all(conn)
-    .await
-}
-
 /// A directory's traffic since a time and its size, as its health shows them.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DirectoryCounts {
