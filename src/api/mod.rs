@@ -191,13 +191,20 @@ pub(crate) mod ctx {
         }
     }
 
-    /// Resolves the caller or fails closed.
-    pub async fn caller() -> Result<Caller, PortalError> {
+    /// What a portal server function reads of its request: the application, the browser
+    /// session and where the request came from.
+    pub struct Request {
+        pub state: AppState,
+        pub session: tower_sessions::Session,
+        pub ctx: RequestContext,
+    }
+
+    /// The request's parts (one extraction: each clones the request's head).
+    pub async fn request() -> Result<Request, PortalError> {
         let internal = || PortalError::Internal {
             request_id: crate::server::request_id::current_request_id(),
         };
         let state = leptos::prelude::use_context::<AppState>().ok_or_else(internal)?;
-        // One extraction: each clones the request's head.
         let (session, ctx) = leptos_axum::extract::<(
             tower_sessions::Session,
             Option<axum::Extension<RequestContext>>,
@@ -207,7 +214,20 @@ pub(crate) mod ctx {
             tracing::error!(error = %e, "no session in the request (is the session layer installed?)");
             internal()
         })?;
-        let ctx = ctx.map(|e| e.0).unwrap_or_default();
+        Ok(Request {
+            state,
+            session,
+            ctx: ctx.map(|e| e.0).unwrap_or_default(),
+        })
+    }
+
+    /// Resolves the caller or fails closed.
+    pub async fn caller() -> Result<Caller, PortalError> {
+        let Request {
+            state,
+            session,
+            ctx,
+        } = request().await?;
         // Session age and the organization's existence are checked on every call; a grant that
         // no longer holds ends the session.
         let (grant, organization) = setup_links::session_grant_with_organization(&state, &session)

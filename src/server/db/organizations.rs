@@ -84,8 +84,9 @@ pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<OrganizationRow>, s
     .await
 }
 
-/// What the portal's overview counts of an organization, read in one statement: its live
-/// domain claims by state, its live connections by state and its live directories' ids.
+/// What the portal's overview reads of an organization, in one statement: its name while it is
+/// live, its live domain claims by state, its live connections by state and its live
+/// directories' ids.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SetupCounts {
     /// (state, claims in it)
@@ -95,6 +96,9 @@ pub struct SetupCounts {
     /// Oldest first. Private: only [`setup_counts`] fills it, so whatever reads a directory's
     /// counts through [`SetupCounts::directory_ids`] reads the organization's own.
     directory_ids: Vec<String>,
+    /// `None` when the organization is deleted (or never was): the overview then ends the
+    /// session instead of showing anything. Private for the same reason as the ids.
+    name: Option<String>,
 }
 
 impl SetupCounts {
@@ -102,10 +106,15 @@ impl SetupCounts {
     pub fn directory_ids(&self) -> &[String] {
         &self.directory_ids
     }
+
+    /// The organization's name, `None` when it is deleted.
+    pub fn live_name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
 }
 
-/// Reads [`SetupCounts`] for an organization (one statement: the overview used to take three,
-/// each on a connection of its own).
+/// Reads [`SetupCounts`] for an organization (one statement: the overview used to take four,
+/// each on a connection of its own: the organization, its domains, connections and directories).
 pub async fn setup_counts(conn: &mut Conn, id: &str) -> Result<SetupCounts, sqlx::Error> {
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT 'domain', state, count(*) FROM domains \
@@ -113,7 +122,9 @@ pub async fn setup_counts(conn: &mut Conn, id: &str) -> Result<SetupCounts, sqlx
          UNION ALL SELECT 'connection', state, count(*) FROM connections \
            WHERE organization_id = $1 AND deleted_at IS NULL GROUP BY state \
          UNION ALL SELECT 'directory', id, count(*) FROM directories \
-           WHERE organization_id = $1 AND deleted_at IS NULL GROUP BY id",
+           WHERE organization_id = $1 AND deleted_at IS NULL GROUP BY id \
+         UNION ALL SELECT 'organization', name, 0 FROM organizations \
+           WHERE id = $1 AND deleted_at IS NULL",
     )
     .bind(id)
     .fetch_all(conn)
@@ -123,7 +134,9 @@ pub async fn setup_counts(conn: &mut Conn, id: &str) -> Result<SetupCounts, sqlx
         match kind.as_str() {
             "domain" => out.domains.push((key, n)),
             "connection" => out.connections.push((key, n)),
-            _ => out.directory_ids.push(key),
+            "directory" => out.directory_ids.push(key),
+            "organization" => out.name = Some(key),
+            _ => {}
         }
     }
     out.directory_ids.sort();

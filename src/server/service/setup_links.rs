@@ -255,24 +255,42 @@ pub async fn outstanding(state: &AppState, organization_id: &str) -> Result<i64,
     Ok(db::setup_links::count_outstanding(&mut conn, organization_id, state.clock.now()).await?)
 }
 
-/// The organization of a portal session's grant while the grant still holds: it began less than
-/// [`MAX_SESSION_MS`] ago and its organization has not been deleted (else `None`). The one
-/// decision every portal entry point applies, through [`session_grant`] or
-/// [`session_grant_with_organization`].
-async fn grant_organization(
+/// The portal grant of a browser session while its first half holds: it began less than
+/// [`MAX_SESSION_MS`] ago (else the session is ended and `None`). The second half, that the
+/// grant's organization is live, is the caller's to check in its first read (see
+/// [`session_grant_with_organization`]; the portal overview reads it with its counts), ending
+/// the session with [`end_session`] when it is not. Every portal entry point applies both,
+/// through [`session_grant`], [`session_grant_with_organization`] or this.
+pub async fn fresh_session_grant(
     state: &AppState,
-    grant: &PortalGrant,
-) -> Result<Option<db::organizations::OrganizationRow>, AppError> {
+    session: &tower_sessions::Session,
+) -> Result<Option<PortalGrant>, AppError> {
+    let grant: Option<PortalGrant> = session
+        .get(PORTAL_KEY)
+        .await
+        .map_err(|e| AppError::Internal(format!("session read failed: {e}")))?;
+    let Some(grant) = grant else {
+        return Ok(None);
+    };
     if state.clock.now() - grant.started_at > MAX_SESSION_MS {
+        end_session(session).await?;
         return Ok(None);
     }
-    let mut conn = state.db.read.acquire().await?;
-    Ok(db::organizations::get(&mut conn, &grant.organization_id).await?)
+    Ok(Some(grant))
 }
 
-/// The portal grant of a browser session, if it still holds ([`grant_organization`]). A session whose
-/// grant no longer holds is ended here (its row deleted, the cookie cleared), so the browser is
-/// signed out for every later request too. `Ok(None)`: signed out.
+/// Ends a portal session whose grant no longer holds: its row is deleted and the cookie
+/// cleared, so the browser is signed out for every later request too.
+pub async fn end_session(session: &tower_sessions::Session) -> Result<(), AppError> {
+    session
+        .flush()
+        .await
+        .map_err(|e| AppError::Internal(format!("session flush failed: {e}")))
+}
+
+/// The portal grant of a browser session, if it still holds: it is fresh
+/// ([`fresh_session_grant`]) and its organization has not been deleted. A session whose grant
+/// no longer holds is ended here. `Ok(None)`: signed out.
 pub async fn session_grant(
     state: &AppState,
     session: &tower_sessions::Session,
@@ -288,19 +306,18 @@ pub async fn session_grant_with_organization(
     state: &AppState,
     session: &tower_sessions::Session,
 ) -> Result<Option<(PortalGrant, db::organizations::OrganizationRow)>, AppError> {
-    let grant: Option<PortalGrant> = session
-        .get(PORTAL_KEY)
-        .await
-        .map_err(|e| AppError::Internal(format!("session read failed: {e}")))?;
-    let Some(grant) = grant else {
+    let Some(grant) = fresh_session_grant(state, session).await? else {
         return Ok(None);
     };
-    if let Some(org) = grant_organization(state, &grant).await? {
-        return Ok(Some((grant, org)));
+    let organization = {
+        let mut conn = state.db.read.acquire().await?;
+        db::organizations::get(&mut conn, &grant.organization_id).await?
+    };
+    match organization {
+        Some(org) => Ok(Some((grant, org))),
+        None => {
+            end_session(session).await?;
+            Ok(None)
+        }
     }
-    session
-        .flush()
-        .await
-        .map_err(|e| AppError::Internal(format!("session flush failed: {e}")))?;
-    Ok(None)
 }
