@@ -57,11 +57,15 @@ pub async fn portal_overview() -> Result<Overview, PortalError> {
     // The grant check of every portal call (`ctx::caller`), in two halves: the session's age
     // here, the organization's existence in the same statement as every count the steps show
     // (one read instead of two: issue 17).
-    let grant = setup_links::fresh_session_grant(&state, &session)
+    let unconfirmed = setup_links::fresh_session_grant(&state, &session)
         .await?
         .ok_or(PortalError::SignedOut)?;
-    let counts = crate::server::service::organizations::setup_counts(&state, &grant.org()).await?;
-    let Some(organization_name) = counts.live_name().map(str::to_owned) else {
+    let counts =
+        crate::server::service::organizations::setup_counts(&state, &unconfirmed.org()).await?;
+    let (Some(grant), Some(organization_name)) = (
+        unconfirmed.confirm(counts.live_organization()),
+        counts.live_name().map(str::to_owned),
+    ) else {
         setup_links::end_session(&session).await?;
         return Err(PortalError::SignedOut);
     };

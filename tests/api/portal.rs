@@ -161,6 +161,69 @@ async fn sessions_end_after_idle_time_and_absolute_lifetime(d: Dialect) {
     assert!(r.header("set-cookie").unwrap().contains("Max-Age=1800"));
 }
 
+/// Every portal entry point refuses a session past its 12-hour lifetime (however active it was)
+/// and ends it: its row is gone, so an older clock or a retry cannot bring it back. Each entry
+/// point gets a session of its own, aged alone, so none is refused only because an earlier call
+/// ended the session.
+async fn every_portal_entry_point_ends_a_session_past_its_lifetime(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let org = app.create_org("Acme").await;
+    let intents = ["sso", "audit_logs", "invitations", "dsync"];
+    // (path, form to post (None: a GET), its answer within the lifetime: the test sign-in of
+    // an unknown connection is a 404 after the grant check)
+    let entry_points = [
+        ("/portal", None, StatusCode::OK),
+        ("/portal/api/overview", Some(""), StatusCode::OK),
+        (
+            "/portal/api/members",
+            Some("search=&state=&role="),
+            StatusCode::OK,
+        ),
+        ("/portal/api/activity", Some(""), StatusCode::OK),
+        ("/portal/activity/export?format=csv", None, StatusCode::OK),
+        (
+            "/portal/sso/test/conn_01J00000000000000000000000",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (path, form, within) in entry_points {
+        let cookie = app.redeem(&app.create_link(&org, &intents).await).await;
+        let id = cookie.strip_prefix("lanyard_session=").unwrap().to_owned();
+        let rows = || async {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sessions WHERE id = $1")
+                .bind(&id)
+                .fetch_one(&app.state.db.pool)
+                .await
+                .unwrap()
+        };
+        assert_eq!(rows().await, 1, "{path}: the session was written");
+        // Still within its lifetime: answered.
+        let call = |cookie: String| {
+            let app = &app;
+            async move {
+                match form {
+                    None => app.browser_get(path, Some(&cookie)).await,
+                    Some(form) => app.browser_post(path, form, Some(&cookie)).await,
+                }
+            }
+        };
+        app.state.clock.advance(12 * 3600 * 1000 - 60_000);
+        let r = call(cookie.clone()).await;
+        assert_eq!(r.status, within, "{path} within the lifetime: {}", r.text());
+        // Past it.
+        app.state.clock.advance(2 * 60_000);
+        let r = call(cookie.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "{path} past the lifetime: {}",
+            r.text()
+        );
+        assert_eq!(rows().await, 0, "{path} ended the session");
+    }
+}
+
 /// The opening tag of the portal navigation's link to `href` on a rendered page.
 fn nav_link(html: &str, href: &str) -> String {
     let nav = &html[html
@@ -307,6 +370,7 @@ crate::both_databases!(
     overview_counts_only_the_organizations_own_setup,
     nav_marks_the_current_page_and_section,
     sessions_end_after_idle_time_and_absolute_lifetime,
+    every_portal_entry_point_ends_a_session_past_its_lifetime,
     redeemed_session_sees_overview_and_activity,
     portal_without_session_is_refused,
     session_of_a_cannot_read_b_through_any_server_function,

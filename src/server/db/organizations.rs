@@ -96,9 +96,9 @@ pub struct SetupCounts {
     /// Oldest first. Private: only [`setup_counts`] fills it, so whatever reads a directory's
     /// counts through [`SetupCounts::directory_ids`] reads the organization's own.
     directory_ids: Vec<String>,
-    /// `None` when the organization is deleted (or never was): the overview then ends the
-    /// session instead of showing anything. Private for the same reason as the ids.
-    name: Option<String>,
+    /// (id, name); `None` when the organization is deleted (or never was): the overview then
+    /// ends the session instead of showing anything. Private for the same reason as the ids.
+    organization: Option<(String, String)>,
 }
 
 impl SetupCounts {
@@ -107,9 +107,14 @@ impl SetupCounts {
         &self.directory_ids
     }
 
+    /// The organization's id when the statement found it live, `None` when it is deleted.
+    pub fn live_organization(&self) -> Option<&str> {
+        self.organization.as_ref().map(|(id, _)| id.as_str())
+    }
+
     /// The organization's name, `None` when it is deleted.
     pub fn live_name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.organization.as_ref().map(|(_, name)| name.as_str())
     }
 }
 
@@ -135,7 +140,16 @@ pub async fn setup_counts(conn: &mut Conn, id: &str) -> Result<SetupCounts, sqlx
             "domain" => out.domains.push((key, n)),
             "connection" => out.connections.push((key, n)),
             "directory" => out.directory_ids.push(key),
-            "organization" => out.name = Some(key),
+            "organization" => {
+                // One row at most (the key): a second would mean the statement read beyond
+                // the organization asked about.
+                if out.organization.is_some() {
+                    return Err(sqlx::Error::Protocol(
+                        "setup_counts read more than one organization".into(),
+                    ));
+                }
+                out.organization = Some((id.to_owned(), key));
+            }
             _ => {}
         }
     }

@@ -473,8 +473,8 @@ pub async fn delete(
     Ok(())
 }
 
-/// What the portal's overview counts of an organization (its domain claims and connections by
-/// state, its directories' ids), in one read.
+/// What the portal's overview reads of an organization (whether it is live and its name, its
+/// domain claims and connections by state, its directories' ids), in one read.
 pub async fn setup_counts(
     state: &AppState,
     organization_id: &OrgId,

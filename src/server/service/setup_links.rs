@@ -255,16 +255,34 @@ pub async fn outstanding(state: &AppState, organization_id: &str) -> Result<i64,
     Ok(db::setup_links::count_outstanding(&mut conn, organization_id, state.clock.now()).await?)
 }
 
-/// The portal grant of a browser session while its first half holds: it began less than
-/// [`MAX_SESSION_MS`] ago (else the session is ended and `None`). The second half, that the
-/// grant's organization is live, is the caller's to check in its first read (see
-/// [`session_grant_with_organization`]; the portal overview reads it with its counts), ending
-/// the session with [`end_session`] when it is not. Every portal entry point applies both,
-/// through [`session_grant`], [`session_grant_with_organization`] or this.
+/// A portal grant whose session is fresh ([`fresh_session_grant`]) but whose organization is
+/// not yet known to be live: only its organization can be read until [`UnconfirmedGrant::confirm`]
+/// is given what a read made after the session's found of that organization.
+pub struct UnconfirmedGrant(PortalGrant);
+
+impl UnconfirmedGrant {
+    /// The organization the grant is for, to read.
+    pub fn org(&self) -> OrgId {
+        self.0.org()
+    }
+
+    /// The grant when `live_organization` (the id of the organization a read found live, `None`
+    /// when it found none) is the grant's own; `None` otherwise: the caller ends the session
+    /// ([`end_session`]) and signs the browser out.
+    pub fn confirm(self, live_organization: Option<&str>) -> Option<PortalGrant> {
+        (live_organization == Some(self.0.organization_id.as_str())).then_some(self.0)
+    }
+}
+
+/// The first half of the grant check every portal entry point makes: the browser session's
+/// portal grant, while it began less than [`MAX_SESSION_MS`] ago (else the session is ended and
+/// `None`). The second half, that the grant's organization is live, is
+/// [`UnconfirmedGrant::confirm`]'s: [`session_grant_with_organization`] reads the organization
+/// row for it; the portal overview reads the organization with its counts.
 pub async fn fresh_session_grant(
     state: &AppState,
     session: &tower_sessions::Session,
-) -> Result<Option<PortalGrant>, AppError> {
+) -> Result<Option<UnconfirmedGrant>, AppError> {
     let grant: Option<PortalGrant> = session
         .get(PORTAL_KEY)
         .await
@@ -276,7 +294,7 @@ pub async fn fresh_session_grant(
         end_session(session).await?;
         return Ok(None);
     }
-    Ok(Some(grant))
+    Ok(Some(UnconfirmedGrant(grant)))
 }
 
 /// Ends a portal session whose grant no longer holds: its row is deleted and the cookie
@@ -306,16 +324,17 @@ pub async fn session_grant_with_organization(
     state: &AppState,
     session: &tower_sessions::Session,
 ) -> Result<Option<(PortalGrant, db::organizations::OrganizationRow)>, AppError> {
-    let Some(grant) = fresh_session_grant(state, session).await? else {
+    let Some(unconfirmed) = fresh_session_grant(state, session).await? else {
         return Ok(None);
     };
     let organization = {
         let mut conn = state.db.read.acquire().await?;
-        db::organizations::get(&mut conn, &grant.organization_id).await?
+        db::organizations::get(&mut conn, &unconfirmed.org()).await?
     };
-    match organization {
-        Some(org) => Ok(Some((grant, org))),
-        None => {
+    let live = organization.as_ref().map(|o| o.id.as_str());
+    match (unconfirmed.confirm(live), organization) {
+        (Some(grant), Some(org)) => Ok(Some((grant, org))),
+        _ => {
             end_session(session).await?;
             Ok(None)
         }
