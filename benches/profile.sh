@@ -41,8 +41,8 @@ sleep "$delay"
 if [ "$target" = postgres ]; then
   pids=$(pgrep -x postgres | paste -sd, -)
 else
-  # The newest server: the one the bench started.
-  pids=$(pgrep -n -f 'lanyard serve' || true)
+  # The newest server: the one the bench started (BENCH_BIN may name a copy, lanyard-base).
+  pids=$(pgrep -n -f 'lanyard[^/ ]* serve' || true)
 fi
 if [ -z "$pids" ]; then
   echo "no $target process to record after ${delay} s; the bench said:"

@@ -94,14 +94,16 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn load(&self, session_id: &Id) -> Result<Option<Record>> {
+        let mut conn = self.db.read().await.map_err(backend)?;
         let row: Option<(String, i64)> = sqlx::query_as(
             "SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2",
         )
         .bind(session_id.to_string())
         .bind(now_ms())
-        .fetch_optional(&self.db.read)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(backend)?;
+        drop(conn);
         let Some((data, expires_at)) = row else {
             return Ok(None);
         };

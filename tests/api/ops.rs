@@ -868,6 +868,62 @@ async fn two_postgres_nodes_share_a_rate_limit() {
     );
 }
 
+/// The bundled SQLite is compiled as `.cargo/config.toml` asks (`LIBSQLITE3_FLAGS`): without
+/// SQLITE_ENABLE_MEMORY_MANAGEMENT (every connection's page cache in one group behind one
+/// process-wide mutex) and without memory statistics (another process-wide mutex on every
+/// allocation). A build that loses the setting (the variable set elsewhere, a new way of
+/// building) fails here instead of quietly serializing the readers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_is_built_without_process_wide_cache_and_memory_locks() {
+    let app = TestApp::spawn(Dialect::Sqlite).await;
+    let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert!(
+        !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+        "{options:?}"
+    );
+    assert!(
+        options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+        "{options:?}"
+    );
+}
+
+/// A pooled PostgreSQL connection the server closed while it sat idle (a restart, an idle
+/// timeout, a firewall) is found dead and replaced before a request uses it. The pool pings a
+/// connection on its way out only when it sat idle past a second since its release ping
+/// (`Db::connect`): the requests below come after such a pause, each must be answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_connection_closed_while_idle_is_replaced_before_use() {
+    use sqlx::Connection as _;
+    let app = TestApp::spawn(Dialect::Postgres).await;
+    let url = app.state.config.database_url.clone();
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    // Four connections open in the pool, all of them idle.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(app.state.db.pool.acquire().await.unwrap());
+    }
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut admin = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let closed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()) t",
+    )
+    .bind(&name)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(closed >= 4, "closed {closed} connections");
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    for i in 0..6 {
+        let r = app.api(Method::GET, "/api/v1/organizations", None).await;
+        assert_eq!(r.status, StatusCode::OK, "request {i}: {}", r.text());
+    }
+}
+
 /// `sslmode=require` in DATABASE_URL gives an encrypted connection to PostgreSQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connections_can_require_tls() {

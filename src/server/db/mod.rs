@@ -32,6 +32,7 @@ pub mod mail;
 pub mod memberships;
 pub mod oauth;
 pub mod organizations;
+mod readers;
 pub mod redirect_uris;
 pub mod roles;
 pub mod saml;
@@ -42,6 +43,8 @@ pub mod sso_sessions;
 pub mod staff;
 pub mod users;
 pub mod webhooks;
+
+pub use readers::ReadConn;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyTransactionManager};
 use sqlx::{
@@ -69,12 +72,8 @@ pub enum Dialect {
 #[derive(Debug, Clone)]
 pub struct Db {
     pub pool: AnyPool,
-    /// Short reads on hot paths (sessions, the portal's pages, SCIM lookups). On SQLite a pool
-    /// of connections that cannot write (`PRAGMA query_only`) and run their statements on the
-    /// caller's thread, with no hand-off to a connection thread (see
-    /// docs/decisions/0003-sqlite-writer-inline.md); reads that may run long (exports, big
-    /// lists, chain checks) stay on `pool`. On PostgreSQL the same pool as `pool`.
-    pub read: AnyPool,
+    /// SQLite: the connections of short reads ([`Db::read`]); `None` on PostgreSQL.
+    readers: Option<Arc<readers::Readers>>,
     pub dialect: Dialect,
     /// Counts the writes this process committed: what is computed from the database and kept
     /// in memory is stale once it moves (see [`Db::generation`]).
@@ -88,6 +87,10 @@ pub struct Db {
 
 /// How long a write waits for its turn before failing (SQLite's busy timeout is the same).
 const TURN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a PostgreSQL connection may sit in the pool after its release ping and still be
+/// handed out without another (see the pool's `before_acquire`).
+const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
 
 /// SQLite admits one writer at a time. This process writes through one dedicated connection
 /// (its page cache and prepared statements stay warm) that requests take turns on, in arrival
@@ -568,17 +571,14 @@ impl Db {
             sqlx::query("PRAGMA journal_mode = WAL")
                 .execute(&pool)
                 .await?;
-            let read = AnyPoolOptions::new()
-                .max_connections(8)
-                .test_before_acquire(false)
-                .after_connect(|conn, _| Box::pin(sqlite_reader_pragmas(conn)))
-                .connect_lazy_with(AnyConnectOptions::from_str(&format!(
-                    "{url}&lanyard_inline=true"
-                ))?);
+            let readers = readers::Readers::new(
+                AnyConnectOptions::from_str(&format!("{url}&lanyard_inline=true"))?,
+                8,
+            );
             let changes: Arc<std::sync::atomic::AtomicU64> = Arc::default();
             Ok(Db {
                 pool,
-                read,
+                readers: Some(readers),
                 changes: changes.clone(),
                 dialect: Dialect::Sqlite,
                 writer: Arc::new(Writer {
@@ -601,8 +601,22 @@ impl Db {
             // over-estimates (tables not analyzed yet) were compiled on every run: a mapped
             // 100-member PATCH measured 70.9 ms p50 with JIT, 56.5 ms without (issue 17, one
             // run each).
+            // sqlx pings a connection when it goes back to the pool and, by default, again
+            // when it is taken out: a round trip (and on TCP+TLS a record each way) before
+            // every transaction. Taken out within IDLE_PING_AFTER of its release ping, a
+            // connection is used without a second one; one idle longer (the server or a
+            // firewall may have closed it meanwhile) is pinged first, as before.
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= IDLE_PING_AFTER {
+                            conn.ping().await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         // A server without the setting (or a pooler that refuses it) keeps
@@ -618,7 +632,7 @@ impl Db {
                 .connect(url)
                 .await?;
             Ok(Db {
-                read: pool.clone(),
+                readers: None,
                 pool,
                 changes: Arc::default(),
                 dialect: Dialect::Postgres,
@@ -778,6 +792,19 @@ impl Db {
     pub fn note_change(&self) {
         self.changes
             .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// A connection for a short read on a hot path (sessions, the portal's pages, SCIM
+    /// lookups). On SQLite one of the connections that cannot write (`PRAGMA query_only`) and
+    /// run their statements on the caller's thread, with no hand-off to a connection thread (see
+    /// docs/decisions/0003-sqlite-writer-inline.md), kept by this process and given back on the
+    /// spot when dropped ([`readers`]); reads that may run long (exports, big lists, chain
+    /// checks) stay on `pool`. On PostgreSQL a connection of `pool`.
+    pub async fn read(&self) -> Result<ReadConn, sqlx::Error> {
+        match &self.readers {
+            Some(r) => r.get().await,
+            None => Ok(ReadConn::pooled(self.pool.acquire().await?)),
+        }
     }
 
     /// Begins a write transaction (see [`WriteTx`]). On SQLite it waits its turn among this

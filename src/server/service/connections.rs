@@ -1091,7 +1091,7 @@ pub(crate) async fn get_row(
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(state: &AppState, organization_id: &OrgId) -> Result<Vec<Connection>, AppError> {
     let rows = {
-        let mut conn = state.db.read.acquire().await?;
+        let mut conn = state.db.read().await?;
         db::connections::list_connections(&mut conn, organization_id).await?
     };
     let mut out = Vec::with_capacity(rows.len());

@@ -313,7 +313,7 @@ pub(crate) async fn vendor_verify_in(
 /// Lists an organization's claims.
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn list(state: &AppState, organization_id: &OrgId) -> Result<Vec<Domain>, AppError> {
-    let mut conn = state.db.read.acquire().await?;
+    let mut conn = state.db.read().await?;
     Ok(db::domains::list(&mut conn, organization_id)
         .await?
         .into_iter()

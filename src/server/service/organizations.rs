@@ -208,7 +208,7 @@ fn name_the_domain(e: AppError, domain: &str) -> AppError {
 /// Reads one organization.
 #[tracing::instrument(skip_all, fields(organization_id = %id))]
 pub async fn get(state: &AppState, id: &OrgId) -> Result<Organization, AppError> {
-    let mut conn = state.db.read.acquire().await?;
+    let mut conn = state.db.read().await?;
     db::organizations::get(&mut conn, id)
         .await?
         .map(Into::into)
@@ -479,6 +479,6 @@ pub async fn setup_counts(
     state: &AppState,
     organization_id: &OrgId,
 ) -> Result<db::organizations::SetupCounts, AppError> {
-    let mut conn = state.db.read.acquire().await?;
+    let mut conn = state.db.read().await?;
     Ok(db::organizations::setup_counts(&mut conn, organization_id).await?)
 }

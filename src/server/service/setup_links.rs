@@ -328,7 +328,7 @@ pub async fn session_grant_with_organization(
         return Ok(None);
     };
     let organization = {
-        let mut conn = state.db.read.acquire().await?;
+        let mut conn = state.db.read().await?;
         db::organizations::get(&mut conn, &unconfirmed.org()).await?
     };
     let live = organization.as_ref().map(|o| o.id.as_str());

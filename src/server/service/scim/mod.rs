@@ -551,9 +551,9 @@ async fn list<K: Listed>(
     // connection with a thread of its own.
     let short = exact && eq.is_some_and(|(c, _)| K::short(c, with_extra));
     let mut conn = if short {
-        state.db.read.acquire().await?
+        state.db.read().await?
     } else {
-        state.db.pool.acquire().await?
+        db::ReadConn::pooled(state.db.pool.acquire().await?)
     };
     let (total, page) = if exact {
         let db::directory_users::Page { total, rows } = K::page(

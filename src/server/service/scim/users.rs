@@ -41,7 +41,7 @@ pub async fn get_user(
     id: &str,
     p: &Projection,
 ) -> Result<ScimOut, ScimError> {
-    let mut conn = state.db.read.acquire().await?;
+    let mut conn = state.db.read().await?;
     let r = db::directory_users::get_user(&mut conn, &dir.directory_id, id, db::Lock::Plain)
         .await?
         .ok_or_else(|| not_found("User", id))?;

@@ -1,0 +1,191 @@
+//! SQLite's short reads (sessions, the portal's pages, SCIM lookups) on connections this process
+//! keeps itself instead of in an sqlx pool.
+//!
+//! The connections are the inline readers of docs/decisions/0003-sqlite-writer-inline.md: they
+//! cannot write (`PRAGMA query_only`) and run each statement to its end on the caller's thread.
+//! An sqlx pool hands such a connection back on a task of its own, spawned by every release,
+//! which pings the connection first and wakes a worker thread: more work than the statement it
+//! served (issue 17: a portal overview took two such round trips, a SCIM lookup one). Here a
+//! connection goes back on the spot: into the list of idle ones, then its permit is released,
+//! which wakes the next waiter if there is one. Nothing is lost by skipping the ping: a file
+//! connection does not go stale, and an inline statement never stops half-way (every row is read
+//! before the caller sees the first), so a connection always comes back between statements.
+//!
+//! On PostgreSQL reads take a connection of the one pool ([`ReadConn`] wraps it).
+
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::any::AnyConnectOptions;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, Connection as _};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::Conn;
+
+/// How long a read waits for a connection before failing (the sqlx pools' default).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// SQLite's read connections: at most `max` open, the idle ones in a list.
+pub(crate) struct Readers {
+    opts: AnyConnectOptions,
+    idle: Mutex<Vec<Conn>>,
+    permits: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readers")
+            .field("available", &self.permits.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Readers {
+    /// Up to `max` connections opened with `opts` (each set up by `super::sqlite_reader_pragmas`
+    /// when opened, on first need).
+    pub(crate) fn new(opts: AnyConnectOptions, max: usize) -> Arc<Readers> {
+        Arc::new(Readers {
+            opts,
+            idle: Mutex::default(),
+            permits: Arc::new(Semaphore::new(max)),
+        })
+    }
+
+    /// An idle connection, or a new one while fewer than `max` are open; else waits (at most
+    /// [`ACQUIRE_TIMEOUT`]) for one to come back.
+    pub(crate) async fn get(self: &Arc<Self>) -> Result<ReadConn, sqlx::Error> {
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.clone().acquire_owned())
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)?
+                .map_err(|_| sqlx::Error::PoolClosed)?,
+        };
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                // A connection that fails its setup is dropped (closed), its permit with it.
+                let mut c = Conn::connect_with(&self.opts).await?;
+                super::sqlite_reader_pragmas(&mut c).await?;
+                c
+            }
+        };
+        Ok(ReadConn(Inner::Kept {
+            conn: Some(conn),
+            readers: self.clone(),
+            _permit: permit,
+        }))
+    }
+}
+
+/// A connection for a short read ([`super::Db::read`]): dereferences to the connection, goes
+/// back when dropped.
+pub struct ReadConn(Inner);
+
+enum Inner {
+    /// PostgreSQL: a connection of the pool.
+    Pooled(PoolConnection<Any>),
+    /// SQLite: one of [`Readers`]; the permit is released after the connection is back in the
+    /// idle list (fields drop after `Drop::drop` has run).
+    Kept {
+        conn: Option<Conn>,
+        readers: Arc<Readers>,
+        _permit: OwnedSemaphorePermit,
+    },
+}
+
+impl ReadConn {
+    pub(crate) fn pooled(c: PoolConnection<Any>) -> ReadConn {
+        ReadConn(Inner::Pooled(c))
+    }
+}
+
+impl Deref for ReadConn {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        match &self.0 {
+            Inner::Pooled(c) => c,
+            Inner::Kept { conn, .. } => conn.as_ref().expect("a read connection until dropped"),
+        }
+    }
+}
+
+impl DerefMut for ReadConn {
+    fn deref_mut(&mut self) -> &mut Conn {
+        match &mut self.0 {
+            Inner::Pooled(c) => c,
+            Inner::Kept { conn, .. } => conn.as_mut().expect("a read connection until dropped"),
+        }
+    }
+}
+
+impl Drop for ReadConn {
+    fn drop(&mut self) {
+        if let Inner::Kept { conn, readers, .. } = &mut self.0 {
+            if let Some(c) = conn.take() {
+                readers
+                    .idle
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(c);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr as _;
+
+    async fn readers(dir: &tempfile::TempDir, max: usize) -> Arc<Readers> {
+        sqlx::any::install_default_drivers();
+        let url = format!(
+            "sqlite://{}?mode=rwc&lanyard_inline=true",
+            dir.path().join("r.db").display()
+        );
+        Readers::new(AnyConnectOptions::from_str(&url).unwrap(), max)
+    }
+
+    #[tokio::test]
+    async fn connections_are_reused_and_never_more_than_max_are_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = readers(&dir, 2).await;
+        let mut a = r.get().await.unwrap();
+        let one: i64 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&mut *a)
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+        let b = r.get().await.unwrap();
+        // Both out: a third waits until one comes back.
+        let waiting = tokio::spawn({
+            let r = r.clone();
+            async move { r.get().await.map(|_| ()) }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "a third connection was opened");
+        drop(a);
+        waiting.await.unwrap().unwrap();
+        drop(b);
+        // Two were opened, both idle now; the next reads reuse them.
+        assert_eq!(r.idle.lock().unwrap().len(), 2);
+        let _c = r.get().await.unwrap();
+        assert_eq!(r.idle.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn read_connections_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = readers(&dir, 1).await;
+        let mut c = r.get().await.unwrap();
+        let e = sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(&mut *c)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("readonly"), "{e}");
+    }
+}
