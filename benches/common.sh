@@ -14,7 +14,12 @@ else
   bin_kind=$( [ "$bin" = "$root/target/release/lanyard" ] && echo release || echo debug )
 fi
 work=$(mktemp -d)
-port=$(( 37000 + RANDOM % 2000 ))
+# A port no socket uses now (listening or not: outgoing connections take ports in this range too,
+# and a run once failed to listen on one a previous run's wrk connection still held).
+while :; do
+  port=$(( 37000 + RANDOM % 2000 ))
+  [ -z "$(ss -Htan "sport = :$port" 2>/dev/null)" ] && break
+done
 case "$db" in
   sqlite) export DATABASE_URL="sqlite://$work/bench.db" ;;
   postgres)
