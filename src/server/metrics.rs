@@ -89,6 +89,10 @@ fn describe() {
         "Database pool connections by state (idle, used)"
     );
     describe_gauge!(
+        "lanyard_db_read_connections",
+        "SQLite: connections of short reads (sessions, portal pages, SCIM lookups) by state (idle, used)"
+    );
+    describe_gauge!(
         "lanyard_job_last_run_timestamp_seconds",
         "When a background job last finished a run (Unix seconds)"
     );
@@ -247,6 +251,10 @@ pub async fn render(state: &AppState) -> String {
     metrics::gauge!("lanyard_db_pool_connections", "state" => "idle").set(idle);
     metrics::gauge!("lanyard_db_pool_connections", "state" => "used")
         .set((pool.size() as f64 - idle).max(0.0));
+    if let Some((idle, used)) = state.db.read_connections() {
+        metrics::gauge!("lanyard_db_read_connections", "state" => "idle").set(idle as f64);
+        metrics::gauge!("lanyard_db_read_connections", "state" => "used").set(used as f64);
+    }
     handle().render()
 }
 

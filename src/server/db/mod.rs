@@ -88,10 +88,6 @@ pub struct Db {
 /// How long a write waits for its turn before failing (SQLite's busy timeout is the same).
 const TURN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long a PostgreSQL connection may sit in the pool after its release ping and still be
-/// handed out without another (see the pool's `before_acquire`).
-const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
-
 /// SQLite admits one writer at a time. This process writes through one dedicated connection
 /// (its page cache and prepared statements stay warm) that requests take turns on, in arrival
 /// order, instead of polling SQLite's busy handler (whose back-off sleeps up to 100 ms).
@@ -271,6 +267,25 @@ async fn connect_writer(opts: &AnyConnectOptions) -> Result<AnyConnection, sqlx:
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS lanyard_batch (open INTEGER NOT NULL)")
         .await?;
     Ok(conn)
+}
+
+/// Says so when the SQLite linked in was built with the process-wide page-cache and
+/// memory-statistics mutexes `.cargo/config.toml` turns off (`LIBSQLITE3_FLAGS`, see
+/// docs/decisions/0003-sqlite-writer-inline.md): a build from elsewhere, or with the variable
+/// set differently, works, with its readers waiting on each other.
+async fn warn_on_sqlite_build(pool: &AnyPool) {
+    let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default();
+    if options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT")
+        || !options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0")
+    {
+        tracing::warn!(
+            "this build's SQLite takes process-wide locks on every page read and allocation \
+             (built without LIBSQLITE3_FLAGS from .cargo/config.toml): reads are slower"
+        );
+    }
 }
 
 /// Settings of every SQLite connection. Checkpoints run in the background (see
@@ -571,6 +586,7 @@ impl Db {
             sqlx::query("PRAGMA journal_mode = WAL")
                 .execute(&pool)
                 .await?;
+            warn_on_sqlite_build(&pool).await;
             let readers = readers::Readers::new(
                 AnyConnectOptions::from_str(&format!("{url}&lanyard_inline=true"))?,
                 8,
@@ -601,22 +617,8 @@ impl Db {
             // over-estimates (tables not analyzed yet) were compiled on every run: a mapped
             // 100-member PATCH measured 70.9 ms p50 with JIT, 56.5 ms without (issue 17, one
             // run each).
-            // sqlx pings a connection when it goes back to the pool and, by default, again
-            // when it is taken out: a round trip (and on TCP+TLS a record each way) before
-            // every transaction. Taken out within IDLE_PING_AFTER of its release ping, a
-            // connection is used without a second one; one idle longer (the server or a
-            // firewall may have closed it meanwhile) is pinged first, as before.
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
-                .test_before_acquire(false)
-                .before_acquire(|conn, meta| {
-                    Box::pin(async move {
-                        if meta.idle_for >= IDLE_PING_AFTER {
-                            conn.ping().await?;
-                        }
-                        Ok(true)
-                    })
-                })
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         // A server without the setting (or a pooler that refuses it) keeps
@@ -805,6 +807,12 @@ impl Db {
             Some(r) => r.get().await,
             None => Ok(ReadConn::pooled(self.pool.acquire().await?)),
         }
+    }
+
+    /// SQLite: the short-read connections ([`Db::read`]) open now, as (idle, in use); `None`
+    /// on PostgreSQL, whose reads use `pool`.
+    pub fn read_connections(&self) -> Option<(usize, usize)> {
+        self.readers.as_ref().map(|r| r.counts())
     }
 
     /// Begins a write transaction (see [`WriteTx`]). On SQLite it waits its turn among this

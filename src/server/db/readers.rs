@@ -14,12 +14,13 @@
 //! On PostgreSQL reads take a connection of the one pool ([`ReadConn`] wraps it).
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use sqlx::any::AnyConnectOptions;
+use sqlx::any::{AnyConnectOptions, AnyTransactionManager};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, Connection as _};
+use sqlx::{Any, Connection as _, TransactionManager as _};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Conn;
@@ -27,11 +28,20 @@ use super::Conn;
 /// How long a read waits for a connection before failing (the sqlx pools' default).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// SQLite's read connections: at most `max` open, the idle ones in a list.
+/// How long a connection is used before it is closed and another opened (the sqlx pools'
+/// default `max_lifetime`): a database file replaced under a running server (a restore done
+/// without stopping it) is not read through old connections for longer than this.
+const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// SQLite's read connections: at most `max` open, the idle ones in a list with when each was
+/// opened.
 pub(crate) struct Readers {
     opts: AnyConnectOptions,
-    idle: Mutex<Vec<Conn>>,
+    idle: Mutex<Vec<(Conn, Instant)>>,
     permits: Arc<Semaphore>,
+    max: usize,
+    /// Connections open now (idle or in use).
+    open: AtomicUsize,
 }
 
 impl std::fmt::Debug for Readers {
@@ -50,7 +60,16 @@ impl Readers {
             opts,
             idle: Mutex::default(),
             permits: Arc::new(Semaphore::new(max)),
+            max,
+            open: AtomicUsize::new(0),
         })
+    }
+
+    /// Connections open now: (idle, in use).
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let open = self.open.load(Ordering::Acquire).min(self.max);
+        (idle, open.saturating_sub(idle))
     }
 
     /// An idle connection, or a new one while fewer than `max` are open; else waits (at most
@@ -64,20 +83,30 @@ impl Readers {
                 .map_err(|_| sqlx::Error::PoolClosed)?,
         };
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match idle {
-            Some(c) => c,
-            None => {
+        let (conn, opened) = match idle {
+            Some((c, opened)) if opened.elapsed() < MAX_LIFETIME => (c, opened),
+            old => {
+                if let Some((c, _)) = old {
+                    self.discard(c);
+                }
                 // A connection that fails its setup is dropped (closed), its permit with it.
                 let mut c = Conn::connect_with(&self.opts).await?;
                 super::sqlite_reader_pragmas(&mut c).await?;
-                c
+                self.open.fetch_add(1, Ordering::AcqRel);
+                (c, Instant::now())
             }
         };
         Ok(ReadConn(Inner::Kept {
-            conn: Some(conn),
+            conn: Some((conn, opened)),
             readers: self.clone(),
             _permit: permit,
         }))
+    }
+
+    /// Closes a connection that is not given back.
+    fn discard(&self, c: Conn) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        drop(c);
     }
 }
 
@@ -91,7 +120,7 @@ enum Inner {
     /// SQLite: one of [`Readers`]; the permit is released after the connection is back in the
     /// idle list (fields drop after `Drop::drop` has run).
     Kept {
-        conn: Option<Conn>,
+        conn: Option<(Conn, Instant)>,
         readers: Arc<Readers>,
         _permit: OwnedSemaphorePermit,
     },
@@ -108,7 +137,7 @@ impl Deref for ReadConn {
     fn deref(&self) -> &Conn {
         match &self.0 {
             Inner::Pooled(c) => c,
-            Inner::Kept { conn, .. } => conn.as_ref().expect("a read connection until dropped"),
+            Inner::Kept { conn, .. } => &conn.as_ref().expect("a read connection until dropped").0,
         }
     }
 }
@@ -117,7 +146,9 @@ impl DerefMut for ReadConn {
     fn deref_mut(&mut self) -> &mut Conn {
         match &mut self.0 {
             Inner::Pooled(c) => c,
-            Inner::Kept { conn, .. } => conn.as_mut().expect("a read connection until dropped"),
+            Inner::Kept { conn, .. } => {
+                &mut conn.as_mut().expect("a read connection until dropped").0
+            }
         }
     }
 }
@@ -125,12 +156,20 @@ impl DerefMut for ReadConn {
 impl Drop for ReadConn {
     fn drop(&mut self) {
         if let Inner::Kept { conn, readers, .. } = &mut self.0 {
-            if let Some(c) = conn.take() {
+            if let Some((c, opened)) = conn.take() {
+                // A transaction left open would keep its snapshot for every later read on the
+                // connection (and hold back checkpoints): such a connection is closed instead.
+                // No read path begins one; this keeps a future one from doing harm.
+                if AnyTransactionManager::get_transaction_depth(&c) > 0 {
+                    tracing::error!("a read connection came back inside a transaction; closed");
+                    readers.discard(c);
+                    return;
+                }
                 readers
                     .idle
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .push(c);
+                    .push((c, opened));
             }
         }
     }
@@ -172,9 +211,23 @@ mod tests {
         waiting.await.unwrap().unwrap();
         drop(b);
         // Two were opened, both idle now; the next reads reuse them.
-        assert_eq!(r.idle.lock().unwrap().len(), 2);
+        assert_eq!(r.counts(), (2, 0));
         let _c = r.get().await.unwrap();
-        assert_eq!(r.idle.lock().unwrap().len(), 1);
+        assert_eq!(r.counts(), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_connection_given_back_inside_a_transaction_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = readers(&dir, 1).await;
+        let mut c = r.get().await.unwrap();
+        AnyTransactionManager::begin(&mut c, None).await.unwrap();
+        drop(c);
+        assert_eq!(r.counts(), (0, 0));
+        // The next read opens a new connection, outside any transaction.
+        let c = r.get().await.unwrap();
+        assert_eq!(AnyTransactionManager::get_transaction_depth(&c), 0);
+        assert_eq!(r.counts(), (0, 1));
     }
 
     #[tokio::test]
