@@ -274,10 +274,16 @@ async fn connect_writer(opts: &AnyConnectOptions) -> Result<AnyConnection, sqlx:
 /// docs/decisions/0003-sqlite-writer-inline.md): a build from elsewhere, or with the variable
 /// set differently, works, with its readers waiting on each other.
 async fn warn_on_sqlite_build(pool: &AnyPool) {
-    let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+    let options: Vec<String> = match sqlx::query_scalar("PRAGMA compile_options")
         .fetch_all(pool)
         .await
-        .unwrap_or_default();
+    {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read SQLite's compile options");
+            return;
+        }
+    };
     if options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT")
         || !options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0")
     {

@@ -28,9 +28,10 @@ use super::Conn;
 /// How long a read waits for a connection before failing (the sqlx pools' default).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long a connection is used before it is closed and another opened (the sqlx pools'
-/// default `max_lifetime`): a database file replaced under a running server (a restore done
-/// without stopping it) is not read through old connections for longer than this.
+/// How long a connection is used before it is closed and another opened, as the sqlx pool these
+/// connections came from did (its default `max_lifetime`). Not a way to follow a database file
+/// replaced under a running server: the writer keeps its connection, and a restore needs the
+/// server stopped (README, Backups).
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
 /// SQLite's read connections: at most `max` open, the idle ones in a list with when each was
@@ -42,6 +43,8 @@ pub(crate) struct Readers {
     max: usize,
     /// Connections open now (idle or in use).
     open: AtomicUsize,
+    /// [`MAX_LIFETIME`] (shorter in tests).
+    lifetime: Duration,
 }
 
 impl std::fmt::Debug for Readers {
@@ -62,13 +65,19 @@ impl Readers {
             permits: Arc::new(Semaphore::new(max)),
             max,
             open: AtomicUsize::new(0),
+            lifetime: MAX_LIFETIME,
         })
     }
 
     /// Connections open now: (idle, in use).
     pub(crate) fn counts(&self) -> (usize, usize) {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).len();
-        let open = self.open.load(Ordering::Acquire).min(self.max);
+        let open = self.open.load(Ordering::Acquire);
+        debug_assert!(
+            open <= self.max,
+            "{open} read connections open, at most {}",
+            self.max
+        );
         (idle, open.saturating_sub(idle))
     }
 
@@ -84,7 +93,7 @@ impl Readers {
         };
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let (conn, opened) = match idle {
-            Some((c, opened)) if opened.elapsed() < MAX_LIFETIME => (c, opened),
+            Some((c, opened)) if opened.elapsed() < self.lifetime => (c, opened),
             old => {
                 if let Some((c, _)) = old {
                     self.discard(c);
@@ -159,7 +168,9 @@ impl Drop for ReadConn {
             if let Some((c, opened)) = conn.take() {
                 // A transaction left open would keep its snapshot for every later read on the
                 // connection (and hold back checkpoints): such a connection is closed instead.
-                // No read path begins one; this keeps a future one from doing harm.
+                // No read path begins one; this keeps a future one begun through sqlx
+                // (`begin`, `Transaction`) from doing harm. A `BEGIN` sent as plain SQL is not
+                // counted by sqlx and not seen here: read paths must not send one.
                 if AnyTransactionManager::get_transaction_depth(&c) > 0 {
                     tracing::error!("a read connection came back inside a transaction; closed");
                     readers.discard(c);
@@ -228,6 +239,35 @@ mod tests {
         let c = r.get().await.unwrap();
         assert_eq!(AnyTransactionManager::get_transaction_depth(&c), 0);
         assert_eq!(r.counts(), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn a_connection_past_its_lifetime_is_replaced_when_next_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Arc::try_unwrap(readers(&dir, 2).await).unwrap();
+        r.lifetime = Duration::from_millis(100);
+        let r = Arc::new(r);
+        // A setting of the connection itself marks it.
+        let cache_size = |mut c: ReadConn| async move {
+            sqlx::query_scalar::<_, i64>("PRAGMA cache_size")
+                .fetch_one(&mut *c)
+                .await
+                .unwrap()
+        };
+        let mut first = r.get().await.unwrap();
+        sqlx::query("PRAGMA cache_size = 1234")
+            .execute(&mut *first)
+            .await
+            .unwrap();
+        drop(first);
+        // Within its lifetime the same connection comes back.
+        assert_eq!(cache_size(r.get().await.unwrap()).await, 1234);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        // Past it, the old one is closed and a new one (default settings) opened: one open.
+        let fresh = r.get().await.unwrap();
+        assert_eq!(r.counts(), (0, 1));
+        assert_ne!(cache_size(fresh).await, 1234);
+        assert_eq!(r.counts(), (1, 0));
     }
 
     #[tokio::test]
