@@ -8,7 +8,9 @@
 #   bash benches/portal.sh sqlite|postgres [users, default 10000] [seconds per run, default 10]
 # Needs wrk (`apt-get install wrk`). Uses target/release/lanyard when present (build it with
 # `cargo build --release --features ssr --bin lanyard`), else target/debug/lanyard.
-# Set THREADS and CONNECTIONS to change wrk's load (default 2 threads, 16 connections).
+# Set THREADS and CONNECTIONS to change wrk's load (default 2 threads, 16 connections), PAGES to
+# measure other paths (default "/healthz /portal /portal/directories"; the share is printed when
+# both /healthz and /portal are among them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 db=${1:-sqlite}
@@ -49,12 +51,13 @@ rate() {
 echo "wrk: $threads threads, $connections connections, ${secs} s per run; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 declare -A best
 for round in ${ROUNDS:-1 2}; do
-  for path in /healthz /portal /portal/directories; do
+  for path in ${PAGES:-/healthz /portal /portal/directories}; do
     r=$(rate "$path")
     printf '  round %s  %-22s %10s requests/s   (load %s)\n' "$round" "$path" "$r" "$(cut -d' ' -f1 /proc/loadavg)"
     best[$path]=$(python3 -c 'import sys; print(max(float(a) for a in sys.argv[1:] if a))' "$r" "${best[$path]:-}")
   done
 done
-echo "best of 2 runs, requests/s:"
-printf '  %-22s %10s\n' /healthz "${best[/healthz]}" /portal "${best[/portal]}" /portal/directories "${best[/portal/directories]}"
+echo "best of the runs, requests/s:"
+for path in ${PAGES:-/healthz /portal /portal/directories}; do printf '  %-22s %10s\n' "$path" "${best[$path]}"; done
+[ -n "${best[/healthz]:-}" ] && [ -n "${best[/portal]:-}" ] || exit 0
 python3 -c "import sys; h,o=map(float,sys.argv[1:]); print(f'overview / healthz: {100*o/h:.1f} %')" "${best[/healthz]}" "${best[/portal]}"

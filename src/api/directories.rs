@@ -98,9 +98,12 @@ pub struct DirGroup {
     pub priority: Option<i64>,
 }
 
-/// One logged SCIM exchange.
+/// One logged SCIM exchange. On the directories page each body is cut to its first
+/// [`BODY_PREVIEW_CHARS`] characters (`cut` says whether one was); the exchange's own page
+/// ([`portal_directory_request`]) has them whole.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogLine {
+    pub id: String,
     pub at: String,
     pub method: String,
     pub path: String,
@@ -109,6 +112,23 @@ pub struct LogLine {
     pub request_body: Option<String>,
     pub response_body: Option<String>,
     pub duration_ms: i64,
+    /// A body was cut for the list.
+    pub cut: bool,
+    /// The bodies' whole sizes, in bytes.
+    pub request_bytes: usize,
+    pub response_bytes: usize,
+}
+
+/// How much of each body the directories page shows: a group's exchange can carry thousands of
+/// members (16 KB each way is common), and 25 of them made the page 1.4 MB (issue 17).
+pub const BODY_PREVIEW_CHARS: usize = 600;
+
+/// One logged exchange whole, with the directory it belongs to (for the way back).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggedExchange {
+    pub directory_id: String,
+    pub directory_name: String,
+    pub line: LogLine,
 }
 
 /// A dry run of a mapping change.
@@ -273,16 +293,7 @@ pub async fn portal_directories(
                 .collect(),
             log: log
                 .into_iter()
-                .map(|l| LogLine {
-                    at: when(l.created_at),
-                    method: l.method,
-                    path: l.path,
-                    status: l.status,
-                    scim_type: l.scim_type,
-                    request_body: l.request_body,
-                    response_body: l.response_body,
-                    duration_ms: l.duration_ms,
-                })
+                .map(|l| log_line(l, Some(BODY_PREVIEW_CHARS)))
                 .collect(),
             id: d.id,
             kind: d.kind,
@@ -295,6 +306,59 @@ pub async fn portal_directories(
         directories: out,
         errors_only,
         method,
+    })
+}
+
+/// A log entry for the page, its bodies cut to `preview` characters when given.
+#[cfg(feature = "ssr")]
+fn log_line(
+    l: crate::server::service::directories::ScimLogEntry,
+    preview: Option<usize>,
+) -> LogLine {
+    let request_bytes = l.request_body.as_ref().map_or(0, String::len);
+    let response_bytes = l.response_body.as_ref().map_or(0, String::len);
+    let mut cut = false;
+    let mut shorten = |body: Option<String>| {
+        let (Some(b), Some(max)) = (body.as_deref(), preview) else {
+            return body;
+        };
+        match b.char_indices().nth(max) {
+            Some((end, _)) => {
+                cut = true;
+                Some(format!("{}…", &b[..end]))
+            }
+            None => body,
+        }
+    };
+    let request_body = shorten(l.request_body);
+    let response_body = shorten(l.response_body);
+    LogLine {
+        id: l.id,
+        at: when(l.created_at),
+        method: l.method,
+        path: l.path,
+        status: l.status,
+        scim_type: l.scim_type,
+        request_body,
+        response_body,
+        duration_ms: l.duration_ms,
+        cut,
+        request_bytes,
+        response_bytes,
+    }
+}
+
+/// One exchange of the organization's SCIM request log, with its bodies whole.
+#[server(prefix = "/portal/api", endpoint = "directory_request")]
+pub async fn portal_directory_request(id: String) -> Result<LoggedExchange, PortalError> {
+    use crate::server::service::directories as dirs;
+    let c = caller().await?;
+    let (directory_id, directory_name, entry) =
+        dirs::request_log_entry(&c.state, &c.grant.org(), &id).await?;
+    Ok(LoggedExchange {
+        directory_id: directory_id.to_string(),
+        directory_name,
+        line: log_line(entry, None),
     })
 }
 

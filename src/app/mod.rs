@@ -78,6 +78,11 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route
+                    path=path!("/portal/directories/requests/:id")
+                    view=pages::dsync::DirectoryRequest
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=path!("/portal/log-streams")
                     view=pages::log_streams::LogStreams
                     ssr=SsrMode::Async

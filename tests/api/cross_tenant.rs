@@ -38,6 +38,8 @@ struct Tenant {
     user: String,
     group: String,
     stream: String,
+    /// A logged SCIM exchange of the directory.
+    scim_request: String,
     link: String,
     cookie: String,
 }
@@ -60,6 +62,7 @@ impl Tenant {
             self.user.clone(),
             self.group.clone(),
             self.stream.clone(),
+            self.scim_request.clone(),
             self.link.clone(),
         ]
     }
@@ -87,6 +90,13 @@ async fn tenant(app: &TestApp, op: &TestOp, name: &'static str) -> Tenant {
     let cookie = app.redeem(&link).await;
     let link = link.trim_start_matches("/portal/link/").to_owned();
     let stream = log_stream(app, &cookie, &format!("https://siem.{lower}.test/hook")).await;
+    app.state.scim_log.flush().await;
+    let scim_request: String =
+        sqlx::query_scalar("SELECT MIN(id) FROM scim_requests WHERE directory_id = $1")
+            .bind(&dir.id)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
     Tenant {
         org,
         name,
@@ -99,6 +109,7 @@ async fn tenant(app: &TestApp, op: &TestOp, name: &'static str) -> Tenant {
         user,
         group,
         stream,
+        scim_request,
         link,
         cookie,
     }
@@ -217,6 +228,7 @@ async fn every_entry_point_with_the_other_organizations_ids(d: Dialect) {
         ("rotate_directory_token", format!("id={}", b.dir.id), Refused(422)),
         ("set_directory_authoritative", format!("id={}", b.dir.id), Refused(422)),
         ("delete_directory", format!("id={}", b.dir.id), Refused(422)),
+        ("directory_request", format!("id={}", b.scim_request), Refused(422)),
         (
             "map_group",
             format!("id={}&group_id={}&role=member&priority=2&mode=save", b.dir.id, b.group),
@@ -315,8 +327,13 @@ async fn every_entry_point_with_the_other_organizations_ids(d: Dialect) {
     // The portal's pages and export.
     let pages: Vec<(String, u16)> = vec![
         // 500 (sic): the member page answers an unknown member with 500 "membership not
-        // found", the same as for an id that exists nowhere (checked below); not a leak.
+        // found", the same as for an id that exists nowhere (checked below); not a leak. So does
+        // a logged SCIM exchange's page.
         (format!("/portal/members/{}", b.member), 500),
+        (
+            format!("/portal/directories/requests/{}", b.scim_request),
+            500,
+        ),
         (format!("/portal/sso/test/{}", b.oidc), 404),
         (format!("/portal/sso/test/{}", b.saml), 404),
         (format!("/portal/sso?connection={}", b.oidc), 200),

@@ -5,7 +5,8 @@
 //! `(directory_id, id)` index in order instead of sorting the directory. On PostgreSQL, the
 //! sequencer's numbering pass updates the waiting feed events by key.
 
-use lanyard::server::db::directory_groups::{page_groups_sql, GroupColumn};
+use lanyard::server::db::activity::scim_requests_sql;
+use lanyard::server::db::directory_groups::{page_groups_sql, GroupColumn, MEMBER_COUNTS_SQL};
 use lanyard::server::db::directory_users::{page_users_sql, UserColumn};
 use lanyard::server::service::scim::{short_group_lookup, short_user_lookup};
 
@@ -119,6 +120,32 @@ async fn inline_scim_lookups_search_an_index_and_pages_do_not_sort_the_directory
             "{what} unfiltered walks the directory's id index in order: {steps:?}"
         );
     }
+}
+
+/// The directories page's counts read indexes bounded by the directory: the groups' member counts
+/// walk each group's key (a filter on the members' `directory_id` read every directory's
+/// memberships) and the requests-per-day chart reads its index alone (through
+/// `(directory_id, created_at)` each request cost a read of its row, bodies and all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_page_counts_read_only_the_directorys_index_entries() {
+    let app = TestApp::spawn(Dialect::Sqlite).await;
+    let counts = plan(&app, MEMBER_COUNTS_SQL).await;
+    assert!(
+        counts.iter().any(|s| s.contains("(directory_id=?)"))
+            && counts
+                .iter()
+                .filter(|s| s.starts_with("SEARCH"))
+                .all(|s| s.contains("COVERING INDEX"))
+            && !counts.iter().any(|s| s.starts_with("SCAN")),
+        "member counts: {counts:?}"
+    );
+    let chart = plan(&app, &scim_requests_sql()).await;
+    assert!(
+        chart.iter().any(|s| s
+            .contains("COVERING INDEX scim_requests_dir_day (directory_id=? AND created_at>?)"))
+            && !chart.iter().any(|s| s.starts_with("SCAN")),
+        "requests per day: {chart:?}"
+    );
 }
 
 /// PostgreSQL: rows of `table` this transaction has read so far, by sequential scans or through

@@ -1651,6 +1651,106 @@ async fn the_log_and_health_show_every_answered_exchange_at_once(d: Dialect) {
     );
 }
 
+/// The directories page lists each logged exchange with the start of its bodies; a long one
+/// links to its own page with both bodies whole. That page shows only the session's own
+/// organization's exchanges, of a live directory, to a session with the dsync intent.
+async fn the_request_log_cuts_long_bodies_and_links_the_whole_exchange(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let a = app.create_org("Alpha").await;
+    let b = app.create_org("Bravo").await;
+    let dir = create_dir(&app, &a, "okta").await;
+    let tail = "TAIL-OF-A-LONG-BODY";
+    // serde_json writes keys in order: `userType` comes after 500 characters of `title`.
+    let r = scim(
+        &app,
+        &dir,
+        Method::POST,
+        "/Users",
+        Some(json!({
+            "schemas": [USER],
+            "userName": "long@alpha.test",
+            "title": "x".repeat(500),
+            "userType": tail,
+            "emails": [{"value": "long@alpha.test", "primary": true}],
+        })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let cookie = app.redeem(&app.create_link(&a, &["dsync"]).await).await;
+    let page = app
+        .browser_get("/portal/directories", Some(&cookie))
+        .await
+        .text();
+    assert!(
+        page.contains("long@alpha.test") && page.contains("xxxxxxxx"),
+        "{page}"
+    );
+    assert!(
+        !page.contains(tail),
+        "the list shows only the start of a long body"
+    );
+    let at = page
+        .find("/portal/directories/requests/")
+        .expect("a cut exchange links to its own page");
+    let href: String = page[at..]
+        .chars()
+        .take_while(|c| *c != '"' && *c != '\\')
+        .collect();
+    let id = href.rsplit('/').next().unwrap().to_owned();
+    let whole = app.browser_get(&href, Some(&cookie)).await;
+    assert_eq!(whole.status, StatusCode::OK);
+    let whole = whole.text();
+    assert!(
+        whole.contains("exchange-bodies") && whole.contains(tail),
+        "{whole}"
+    );
+    assert!(whole.contains("POST /scim/v2/"), "{whole}");
+    // Another organization's session, or one without the dsync intent, never sees it.
+    let _dir_b = create_dir(&app, &b, "okta").await;
+    let other_org = app.redeem(&app.create_link(&b, &["dsync"]).await).await;
+    let no_dsync = app.redeem(&app.create_link(&a, &["sso"]).await).await;
+    for (who, cookie) in [
+        ("Bravo's session", &other_org),
+        ("an sso-only session", &no_dsync),
+    ] {
+        let r = app
+            .browser_post(
+                "/portal/api/directory_request",
+                &format!("id={id}"),
+                Some(cookie),
+            )
+            .await;
+        assert!(
+            r.status.is_client_error() && !r.text().contains(tail),
+            "{who}: {} {}",
+            r.status,
+            r.text()
+        );
+        let page = app.browser_get(&href, Some(cookie)).await.text();
+        assert!(!page.contains(tail), "{who}: {page}");
+    }
+    // Once the directory is deleted its log is not shown.
+    app.browser_post(
+        "/portal/api/delete_directory",
+        &format!("id={}", dir.id),
+        Some(&cookie),
+    )
+    .await;
+    let r = app
+        .browser_post(
+            "/portal/api/directory_request",
+            &format!("id={id}"),
+            Some(&cookie),
+        )
+        .await;
+    assert!(
+        r.status.is_client_error() && !r.text().contains(tail),
+        "{} {}",
+        r.status,
+        r.text()
+    );
+}
+
 crate::both_databases!(
     okta_sequence_from_the_docs_drives_memberships_and_roles,
     entra_sequence_from_the_docs_drives_memberships_and_roles,
@@ -1664,6 +1764,7 @@ crate::both_databases!(
     filters_paging_and_projection,
     the_request_log_keeps_redacted_exchanges_and_health,
     the_portal_sets_up_a_directory_and_previews_mappings,
+    the_request_log_cuts_long_bodies_and_links_the_whole_exchange,
     a_directory_never_undoes_what_it_did_not_do,
     member_patches_change_each_member_once_with_one_event_each,
     a_push_larger_than_one_step_lands_whole_with_an_event_and_a_role_per_member,

@@ -5,15 +5,16 @@
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::components::A;
-use leptos_router::hooks::use_query_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::action_error;
 use super::portal::{PortalFrame, PortalProblem};
 #[cfg(feature = "hydrate")]
 use crate::api::directories::directory_progress;
 use crate::api::directories::{
-    portal_directories, CreateDirectory, DeleteDirectory, DirGroup, DirInfo, DirUser,
-    FirstSyncState, LogLine, MapGroup, Preview, RotateDirectoryToken, SetDirectoryAuthoritative,
+    portal_directories, portal_directory_request, CreateDirectory, DeleteDirectory, DirGroup,
+    DirInfo, DirUser, FirstSyncState, LogLine, MapGroup, Preview, RotateDirectoryToken,
+    SetDirectoryAuthoritative,
 };
 use crate::api::portal::portal_overview;
 use crate::app::components::{CopyField, DayChart, LocalTime};
@@ -416,7 +417,26 @@ fn LogFilter(errors_only: bool, method: String) -> impl IntoView {
     }
 }
 
-/// The IdP's SCIM requests, each with its request and response bodies.
+/// Size for people: "812 bytes", "16.0 KB".
+fn size(bytes: usize) -> String {
+    if bytes < 1024 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{:.1} KB", bytes as f64 / 1024.0)
+    }
+}
+
+/// A request or response body in full or as listed (cut), or a word when there was none.
+#[component]
+fn Body(label: &'static str, body: Option<String>) -> impl IntoView {
+    view! {
+        <p class="mt-1 text-xs font-medium">{label}</p>
+        <pre class="overflow-x-auto whitespace-pre-wrap break-all bg-slate-50 p-2 text-xs">{body.unwrap_or_else(|| "(no body)".into())}</pre>
+    }
+}
+
+/// The IdP's SCIM requests, each with the start of its request and response bodies and, when
+/// they were cut, a link to the whole exchange.
 #[component]
 fn RequestLog(log: Vec<LogLine>, errors_only: bool) -> impl IntoView {
     if log.is_empty() {
@@ -433,10 +453,13 @@ fn RequestLog(log: Vec<LogLine>, errors_only: bool) -> impl IntoView {
                                 <span class="ml-2 text-xs text-slate-600"><LocalTime utc=l.at />{format!(" · {} ms", l.duration_ms)}</span>
                                 {l.scim_type.map(|t| view! { <span class="ml-2 text-xs text-rose-700">{t}</span> })}
                             </summary>
-                            <p class="mt-1 text-xs font-medium">"Request"</p>
-                            <pre class="overflow-x-auto whitespace-pre-wrap break-all bg-slate-50 p-2 text-xs">{l.request_body.unwrap_or_else(|| "(no body)".into())}</pre>
-                            <p class="mt-1 text-xs font-medium">"Response"</p>
-                            <pre class="overflow-x-auto whitespace-pre-wrap break-all bg-slate-50 p-2 text-xs">{l.response_body.unwrap_or_else(|| "(no body)".into())}</pre>
+                            <Body label="Request" body=l.request_body />
+                            <Body label="Response" body=l.response_body />
+                            {l.cut.then(|| view! {
+                                <A href=format!("/portal/directories/requests/{}", l.id) attr:class="mt-1 inline-block text-xs text-indigo-700 underline" attr:data-testid="whole-exchange">
+                                    {format!("Whole request ({}) and response ({})", size(l.request_bytes), size(l.response_bytes))}
+                                </A>
+                            })}
                         </details>
                     </li>
                 }).collect_view()}
@@ -578,6 +601,49 @@ pub fn Directories() -> impl IntoView {
                                     <input id="dir-name" name="name" required placeholder="Okta production" class="mt-1 w-full rounded-lg border border-slate-300 px-3 py-2" />
                                     <button type="submit" class="mt-4 rounded-lg bg-indigo-600 px-4 py-2 text-white">"Create directory"</button>
                                 </ActionForm>
+                            </PortalFrame>
+                        }.into_any()
+                    }
+                    (Err(e), _) | (_, Err(e)) => view! { <PortalProblem err=e /> }.into_any(),
+                })
+            }}
+        </Suspense>
+    }
+}
+
+/// `/portal/directories/requests/:id`: one exchange of the request log with both bodies whole.
+#[component]
+pub fn DirectoryRequest() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let data = Resource::new(id, portal_directory_request);
+    let overview = Resource::new(|| (), |_| portal_overview());
+    view! {
+        <Suspense fallback=|| view! { <p class="p-6">"Loading…"</p> }>
+            {move || {
+                let (Some(d), Some(o)) = (data.get(), overview.get()) else { return None };
+                Some(match (d, o) {
+                    (Ok(x), Ok(o)) => {
+                        let l = x.line;
+                        let title = format!("{} {}", l.method, l.path);
+                        view! {
+                            <PortalFrame overview=o title=title.clone() current="/portal/directories">
+                                <A href="/portal/directories" attr:class="text-sm text-indigo-700 underline">
+                                    {format!("← Directory sync ({})", x.directory_name)}
+                                </A>
+                                <h1 class="mt-2 mb-1 break-all text-xl font-semibold" data-testid="exchange-title">
+                                    <span class=format!("mr-2 rounded px-1.5 text-sm font-medium {}", status_class(l.status))>{l.status}</span>
+                                    <code>{title}</code>
+                                </h1>
+                                <p class="mb-4 text-sm text-slate-600">
+                                    <LocalTime utc=l.at />
+                                    {format!(" · {} ms · request {}, response {}", l.duration_ms, size(l.request_bytes), size(l.response_bytes))}
+                                    {l.scim_type.map(|t| view! { <span class="ml-2 text-rose-700">{t}</span> })}
+                                </p>
+                                <div data-testid="exchange-bodies">
+                                    <Body label="Request" body=l.request_body />
+                                    <Body label="Response" body=l.response_body />
+                                </div>
                             </PortalFrame>
                         }.into_any()
                     }

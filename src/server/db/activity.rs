@@ -35,6 +35,18 @@ pub async fn sign_ins(
     .await
 }
 
+/// The statement of [`scim_requests`] (`$1`: the organization, `$2`: since). It reads the
+/// `(directory_id, created_at, status)` index alone, never the logged rows and their bodies.
+pub fn scim_requests_sql() -> String {
+    format!(
+        "SELECT r.directory_id, r.created_at / {DAY_MS} AS day, \
+         CAST(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END AS BIGINT) AS bad, COUNT(*) AS n \
+         FROM directories d JOIN scim_requests r ON r.directory_id = d.id AND r.created_at >= $2 \
+         WHERE d.organization_id = $1 \
+         GROUP BY r.directory_id, r.created_at / {DAY_MS}, CAST(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END AS BIGINT)"
+    )
+}
+
 /// SCIM requests per directory of the organization since `since`, split into answered and
 /// failed (HTTP 4xx/5xx).
 pub async fn scim_requests(
@@ -42,17 +54,11 @@ pub async fn scim_requests(
     organization_id: &str,
     since: i64,
 ) -> Result<Vec<DayRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT r.directory_id, r.created_at / {DAY_MS} AS day, \
-         CAST(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END AS BIGINT) AS bad, COUNT(*) AS n \
-         FROM directories d JOIN scim_requests r ON r.directory_id = d.id AND r.created_at >= $2 \
-         WHERE d.organization_id = $1 \
-         GROUP BY r.directory_id, r.created_at / {DAY_MS}, CAST(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END AS BIGINT)"
-    ))
-    .bind(organization_id)
-    .bind(since)
-    .fetch_all(conn)
-    .await
+    sqlx::query_as(&scim_requests_sql())
+        .bind(organization_id)
+        .bind(since)
+        .fetch_all(conn)
+        .await
 }
 
 /// Deliveries of the organization's events (vendor webhooks and its log streams) since `since`,

@@ -305,12 +305,19 @@ pub struct GroupMemberCount {
     pub members: i64,
 }
 
-/// Number of members of each group of the directory (groups without members are absent).
+/// The statement of [`member_counts`] (`$1`: the directory).
+pub const MEMBER_COUNTS_SQL: &str = "SELECT g.id AS group_id, \
+     (SELECT COUNT(*) FROM directory_group_members m WHERE m.group_id = g.id) AS members \
+     FROM directory_groups g WHERE g.directory_id = $1";
+
+/// Number of members of each group of the directory (0 for a group without members). Counted
+/// group by group through the members' key `(group_id, user_id)`: a filter on the members'
+/// `directory_id`, which no index leads with, read every directory's memberships (issue 17).
 pub async fn member_counts(
     conn: &mut Conn,
     directory_id: &str,
 ) -> Result<Vec<GroupMemberCount>, sqlx::Error> {
-    sqlx::query_as("SELECT group_id, COUNT(*) AS members FROM directory_group_members WHERE directory_id = $1 GROUP BY group_id")
+    sqlx::query_as(MEMBER_COUNTS_SQL)
         .bind(directory_id)
         .fetch_all(conn)
         .await

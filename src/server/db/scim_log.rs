@@ -107,6 +107,21 @@ pub async fn list_requests(
     q.bind(limit).fetch_all(conn).await
 }
 
+/// One logged exchange of the organization, by its id.
+pub async fn get_request(
+    conn: &mut Conn,
+    organization_id: &OrgId,
+    id: &str,
+) -> Result<Option<ScimRequestRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {LOG_COLS} FROM scim_requests WHERE id = $1 AND organization_id = $2"
+    ))
+    .bind(id)
+    .bind(organization_id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// A directory's SCIM traffic.
 #[derive(Debug, Clone)]
 pub struct RequestStats {

@@ -35,8 +35,8 @@ pub(crate) use suspension::domain_owned_elsewhere;
 pub use suspension::{remove_due, PROTECTED_RECHECK_MS};
 pub use sync::{access_email, reconcile, reconcile_with, Known};
 pub use users::{
-    gate, gate_verdict, purge_request_log, request_log, users, AuthoritativeIndex, DirectoryUser,
-    ScimLogEntry, LOG_RETENTION_MS,
+    gate, gate_verdict, purge_request_log, request_log, request_log_entry, users,
+    AuthoritativeIndex, DirectoryUser, ScimLogEntry, LOG_RETENTION_MS,
 };
 
 /// Prefix of SCIM bearer tokens, so a leaked one is recognisable.

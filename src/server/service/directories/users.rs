@@ -105,20 +105,47 @@ pub async fn request_log(
         db::scim_log::list_requests(&mut conn, organization_id, id, filter, limit.clamp(1, 200))
             .await?
             .into_iter()
-            .map(|r| ScimLogEntry {
-                id: r.id,
-                method: r.method,
-                // Rows logged before redaction existed are redacted as they are shown.
-                path: crate::server::service::scim::redact_path(&r.path),
-                status: r.status,
-                scim_type: r.scim_type,
-                request_body: r.request_body,
-                response_body: r.response_body,
-                duration_ms: r.duration_ms,
-                created_at: r.created_at,
-            })
+            .map(log_entry)
             .collect(),
     )
+}
+
+/// One exchange of the organization's request log, whole (the page lists the start of each
+/// body), with its directory's id and name. Not found when it is another organization's, or its
+/// directory is deleted.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
+pub async fn request_log_entry(
+    state: &AppState,
+    organization_id: &OrgId,
+    id: &str,
+) -> Result<(DirectoryId, String, ScimLogEntry), AppError> {
+    state.scim_log.flush().await;
+    let mut conn = state.db.pool.acquire().await?;
+    let row = db::scim_log::get_request(&mut conn, organization_id, id)
+        .await?
+        .ok_or(AppError::NotFound("logged request"))?;
+    let dir = dir_ctx(
+        &mut conn,
+        organization_id,
+        &DirectoryId::from_stored(row.directory_id.as_str()),
+    )
+    .await?;
+    Ok((dir.directory_id, dir.name, log_entry(row)))
+}
+
+fn log_entry(r: db::scim_log::ScimRequestRow) -> ScimLogEntry {
+    ScimLogEntry {
+        id: r.id,
+        method: r.method,
+        // Rows logged before redaction existed are redacted as they are shown.
+        path: crate::server::service::scim::redact_path(&r.path),
+        status: r.status,
+        scim_type: r.scim_type,
+        request_body: r.request_body,
+        response_body: r.response_body,
+        duration_ms: r.duration_ms,
+        created_at: r.created_at,
+    }
 }
 
 /// How long SCIM request log entries are kept.
