@@ -85,6 +85,25 @@ async function journey(page: Page, request: APIRequestContext, openPortal: OpenP
   await page.getByTestId('errors-only').click();
   await expect(page.getByTestId('log-line')).toHaveCount(1);
   await expect(page.getByTestId('log-line')).toContainText('invalidFilter');
+
+  // A long exchange: the list shows the start of its bodies and links to a page with them whole.
+  const tail = `END-OF-A-LONG-BODY-${who}`;
+  const long = await request.post(`${base}/Users`, {
+    headers: auth,
+    data: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: `long-${email}`, title: 'x'.repeat(500), userType: tail, emails: [{ primary: true, value: `long-${email}`, type: 'work' }], active: true },
+  });
+  expect(long.status()).toBe(201);
+  await page.goto('/portal/directories');
+  const line = page.getByTestId('log-line').first();
+  await expect(line).toContainText('POST');
+  await line.locator('summary').click();
+  await expect(line.getByTestId('whole-exchange')).toBeVisible();
+  await expect(line).not.toContainText(tail);
+  await line.getByTestId('whole-exchange').click();
+  await expect(page).toHaveTitle(/^POST \/scim\/v2\/dir_[0-9A-Z]{26}\/Users · /);
+  await expect(page.getByTestId('exchange-bodies')).toContainText(tail);
+  await page.getByRole('link', { name: '← Directory sync (Okta production)' }).click();
+  await expect(page.getByRole('heading', { name: 'Directory sync' })).toBeVisible();
 }
 
 test('with JavaScript: create a directory, the IdP pushes, map a group, deactivate', async ({ page, request, openPortal }) => {

@@ -3,6 +3,10 @@
 -- created_at) each counted request cost a read of its table row for `status`, and the rows carry
 -- the request and response bodies: with 2,000 requests logged, 5 ms of every page view, and more
 -- pages than a connection's cache keeps. With `status` in the index the count reads the index
--- alone. The new index leads with the same two columns, so it replaces the old one.
+-- alone.
+-- Its own release (migrations/README.md): on PostgreSQL the build blocks writes to
+-- scim_requests while it runs (the request log's writer waits; SCIM requests wait once its
+-- queue is full). scim_requests_dir (directory_id, created_at) is a prefix of this index and
+-- no longer needed: a contract release drops it (a DROP INDEX takes the table's exclusive lock,
+-- so not in the release that adds this one).
 CREATE INDEX scim_requests_dir_day ON scim_requests (directory_id, created_at, status);
-DROP INDEX scim_requests_dir;

@@ -457,7 +457,7 @@ fn RequestLog(log: Vec<LogLine>, errors_only: bool) -> impl IntoView {
                             <Body label="Response" body=l.response_body />
                             {l.cut.then(|| view! {
                                 <A href=format!("/portal/directories/requests/{}", l.id) attr:class="mt-1 inline-block text-xs text-indigo-700 underline" attr:data-testid="whole-exchange">
-                                    {format!("Whole request ({}) and response ({})", size(l.request_bytes), size(l.response_bytes))}
+                                    {format!("The logged request ({}) and response ({}) in full", size(l.request_bytes), size(l.response_bytes))}
                                 </A>
                             })}
                         </details>

@@ -87,7 +87,12 @@ pub fn PortalProblem(err: PortalError) -> impl IntoView {
             let status = match &err {
                 PortalError::SignedOut => http::StatusCode::UNAUTHORIZED,
                 PortalError::NotInScope(_) => http::StatusCode::FORBIDDEN,
-                _ => http::StatusCode::INTERNAL_SERVER_ERROR,
+                // What the page's address names is not there for this session (an id of another
+                // organization, or of nothing): a client error, as the call itself answers 422,
+                // never a 5xx anyone can cause at will.
+                PortalError::Invalid { .. } => http::StatusCode::NOT_FOUND,
+                PortalError::Transport(_) => http::StatusCode::BAD_REQUEST,
+                PortalError::Internal { .. } => http::StatusCode::INTERNAL_SERVER_ERROR,
             };
             resp.set_status(status);
         }
