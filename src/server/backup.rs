@@ -73,6 +73,41 @@ async fn check(file: &Path) -> Result<i64, String> {
     newest.ok_or_else(|| format!("{} has no applied migrations", file.display()))
 }
 
+/// Refuses while a process has the database open: a running Lanyard (its writer, its readers
+/// and its checkpointer keep connections open while it serves) would go on writing to the file
+/// being replaced, and every write after the restore would be lost. Every connection to a WAL
+/// database holds a shared lock on it; a connection in exclusive locking mode gets its exclusive
+/// lock only when no other is open. (A server started between this check and the replacement is
+/// not seen: the README says to stop Lanyard first.) A file SQLite cannot read (a damaged
+/// database, the reason for a restore) is not refused here.
+async fn ensure_unused(target: &Path) -> Result<(), String> {
+    let url = format!("sqlite://{}?mode=rw", target.display());
+    let Ok(mut conn) = sqlx::AnyConnection::connect(&url).await else {
+        return Ok(());
+    };
+    let mut locked = false;
+    for sql in [
+        "PRAGMA busy_timeout = 0",
+        "PRAGMA locking_mode = EXCLUSIVE",
+        "BEGIN EXCLUSIVE",
+        "ROLLBACK",
+    ] {
+        if let Err(e) = sqlx::query(sql).execute(&mut conn).await {
+            locked = matches!(&e, sqlx::Error::Database(d) if d.code().as_deref() == Some("5"))
+                || e.to_string().contains("database is locked");
+            break;
+        }
+    }
+    let _ = conn.close().await;
+    if locked {
+        return Err(format!(
+            "{} is in use (is Lanyard still running?): stop every process that has it open, then run restore again",
+            target.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Replaces the database at `database_url` with the backup `from`. Lanyard must be stopped
 /// (every node: on SQLite there is one). Refuses to replace an existing database without
 /// `force`. Answers the restored file.
@@ -87,6 +122,9 @@ pub async fn restore(database_url: &str, from: &Path, force: bool) -> Result<Pat
             "{} exists; stop Lanyard, then run restore again with --force to replace it",
             target.display()
         ));
+    }
+    if target.exists() {
+        ensure_unused(&target).await?;
     }
     if let Some(dir) = target.parent() {
         std::fs::create_dir_all(dir)

@@ -433,6 +433,33 @@ async fn a_backup_taken_under_scim_load_restores_every_acknowledged_write() {
         "an existing database is not replaced without --force"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    // Not while a process has the database open (a running Lanyard would go on writing to the
+    // replaced file): refused, and the file is left as it was.
+    sqlx::any::install_default_drivers();
+    // (In WAL mode, as `Db::connect` puts every database Lanyard serves.)
+    let holder = sqlx::AnyPool::connect(&restored_url).await.unwrap();
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&holder)
+        .await
+        .unwrap();
+    sqlx::query("SELECT COUNT(*) FROM directory_users")
+        .execute(&holder)
+        .await
+        .unwrap();
+    let out = restore(&["restore", "--from", backup.to_str().unwrap(), "--force"]);
+    assert!(!out.status.success(), "restored under an open connection");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in use"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    holder.close().await;
+    let out = restore(&["restore", "--from", backup.to_str().unwrap(), "--force"]);
+    assert!(
+        out.status.success(),
+        "with every connection closed, --force replaces it: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = restore(&[
         "restore",
         "--from",
