@@ -15,8 +15,8 @@ use serde_json::json;
 use crate::helpers::oidc::active_connection;
 use crate::helpers::portal::{assert_unchanged, enc, server_functions, snapshot, ALL_INTENTS};
 use crate::helpers::scim::{
-    create_dir, create_group, create_user, map_groups, scim_raw, set_authoritative, Dir, GROUP,
-    PATCH, USER,
+    create_dir, create_group, create_user, first_logged_request, map_groups, scim_raw,
+    set_authoritative, Dir, GROUP, PATCH, USER,
 };
 use crate::helpers::staff::staff_cookie;
 use crate::helpers::{
@@ -90,13 +90,7 @@ async fn tenant(app: &TestApp, op: &TestOp, name: &'static str) -> Tenant {
     let cookie = app.redeem(&link).await;
     let link = link.trim_start_matches("/portal/link/").to_owned();
     let stream = log_stream(app, &cookie, &format!("https://siem.{lower}.test/hook")).await;
-    app.state.scim_log.flush().await;
-    let scim_request: String =
-        sqlx::query_scalar("SELECT MIN(id) FROM scim_requests WHERE directory_id = $1")
-            .bind(&dir.id)
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
+    let scim_request = first_logged_request(app, &dir.id).await;
     Tenant {
         org,
         name,

@@ -872,6 +872,16 @@ pub mod scim {
         .await
     }
 
+    /// The id of the directory's first logged SCIM exchange (the log flushed first).
+    pub async fn first_logged_request(app: &TestApp, directory_id: &str) -> String {
+        app.state.scim_log.flush().await;
+        sqlx::query_scalar("SELECT MIN(id) FROM scim_requests WHERE directory_id = $1")
+            .bind(directory_id)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap()
+    }
+
     /// Pushes an active user whose userName is their primary email; answers its id.
     pub async fn create_user(app: &TestApp, d: &Dir, user_name: &str) -> String {
         let r = scim(app, d, Method::POST, "/Users", Some(json!({"schemas": [USER], "userName": user_name, "emails": [{"value": user_name, "primary": true}], "active": true}))).await;

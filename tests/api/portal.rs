@@ -537,13 +537,7 @@ mod deleted_organization {
         let invitation = r.json()["id"].as_str().unwrap().to_owned();
         let dir = create_dir(&app, &org, "okta").await;
         let group = create_group(&app, &dir, "Engineering", &[]).await;
-        app.state.scim_log.flush().await;
-        let scim_request: String =
-            sqlx::query_scalar("SELECT MIN(id) FROM scim_requests WHERE directory_id = $1")
-                .bind(&dir.id)
-                .fetch_one(&app.state.db.pool)
-                .await
-                .unwrap();
+        let scim_request = crate::helpers::scim::first_logged_request(&app, &dir.id).await;
         let conn = saml_connection_with_certificate(&app, &org).await;
         let cookie = app.redeem(&app.create_link(&org, &ALL_INTENTS).await).await;
         let stream = crate::helpers::log_stream(&app, &cookie, "https://siem.acme.test/hook").await;
