@@ -308,13 +308,18 @@ impl Drop for TestApp {
         if let Some(name) = self.pg_db.take() {
             let pool = self.state.db.pool.clone();
             // Drop runs inside the test's runtime; do the async clean-up on a thread of its own.
+            // The close is bounded: a task of the app (the sequencer mid-step, say) may hold a
+            // connection, and on a current-thread test runtime, blocked here in `join`, it never
+            // runs again to give it back (a CI run hung on this, 2026-12-06). DROP DATABASE …
+            // WITH (FORCE) ends whatever is left.
             std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .unwrap();
                 rt.block_on(async move {
-                    pool.close().await;
+                    let _ =
+                        tokio::time::timeout(std::time::Duration::from_secs(5), pool.close()).await;
                     if let Ok(admin) = sqlx::AnyPool::connect(&pg_admin_url()).await {
                         let _ =
                             sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
