@@ -123,10 +123,9 @@ pub struct LogLine {
 /// members (16 KB each way is common), and 25 of them made the page 1.4 MB (issue 17).
 pub const BODY_PREVIEW_CHARS: usize = 600;
 
-/// One logged exchange whole, with the directory it belongs to (for the way back).
+/// One logged exchange whole, with the name of the directory it belongs to (for the way back).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoggedExchange {
-    pub directory_id: String,
     pub directory_name: String,
     pub line: LogLine,
 }
@@ -353,10 +352,8 @@ fn log_line(
 pub async fn portal_directory_request(id: String) -> Result<LoggedExchange, PortalError> {
     use crate::server::service::directories as dirs;
     let c = caller().await?;
-    let (directory_id, directory_name, entry) =
-        dirs::request_log_entry(&c.state, &c.grant.org(), &id).await?;
+    let (directory_name, entry) = dirs::request_log_entry(&c.state, &c.grant.org(), &id).await?;
     Ok(LoggedExchange {
-        directory_id: directory_id.to_string(),
         directory_name,
         line: log_line(entry, None),
     })

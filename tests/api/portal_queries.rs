@@ -373,14 +373,25 @@ async fn organization_with_directory(d: Dialect, people: usize) -> (TestApp, Str
     (app, cookie, membership_id)
 }
 
+/// The id of a logged SCIM exchange of the app's (one) directory, for the exchange's page.
+async fn an_exchange(app: &TestApp) -> String {
+    app.state.scim_log.flush().await;
+    sqlx::query_scalar("SELECT MIN(id) FROM scim_requests")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+}
+
 /// Every portal page, from the router (`src/app/mod.rs`), and every server function a page
-/// calls as it loads, with its arguments: (what, request).
-fn portal_requests(member: &str) -> Vec<(String, Request)> {
+/// calls as it loads, with its arguments: (what, request). `exchange` is a logged SCIM
+/// exchange's id.
+fn portal_requests(member: &str, exchange: &str) -> Vec<(String, Request)> {
     let pages = [
         "/portal".to_owned(),
         "/portal/sso".to_owned(),
         "/portal/domains".to_owned(),
         "/portal/directories".to_owned(),
+        format!("/portal/directories/requests/{exchange}"),
         "/portal/log-streams".to_owned(),
         "/portal/members".to_owned(),
         format!("/portal/members/{member}"),
@@ -392,6 +403,7 @@ fn portal_requests(member: &str) -> Vec<(String, Request)> {
         ("sso", String::new()),
         ("domains", String::new()),
         ("directories", "errors_only=false&method=".to_owned()),
+        ("directory_request", format!("id={exchange}")),
         ("log_streams", String::new()),
         ("members", "search=&state=&role=".to_owned()),
         ("member", format!("id={member}")),
@@ -431,9 +443,10 @@ async fn portal_pages_cost_the_same_for_10_and_10000_people(d: Dialect) {
     let (large, large_cookie, large_member) = organization_with_directory(d, 10_000).await;
     let mut report = Vec::new();
     let mut failures = Vec::new();
-    for ((what, s), (_, l)) in portal_requests(&small_member)
+    let (small_exchange, large_exchange) = (an_exchange(&small).await, an_exchange(&large).await);
+    for ((what, s), (_, l)) in portal_requests(&small_member, &small_exchange)
         .into_iter()
-        .zip(portal_requests(&large_member))
+        .zip(portal_requests(&large_member, &large_exchange))
     {
         // The first view of a page may open pool connections or warm caches; count the second.
         measure(&small, &small_cookie, &s).await;
@@ -467,7 +480,8 @@ fn writes_session(summary: &str) -> bool {
 async fn viewing_a_page_writes_the_session_only_to_take_a_flash(d: Dialect) {
     install_counter();
     let (app, cookie, member) = organization_with_directory(d, 10).await;
-    for (what, r) in portal_requests(&member) {
+    let exchange = an_exchange(&app).await;
+    for (what, r) in portal_requests(&member, &exchange) {
         if let Request::Get(_) = r {
             let m = measure(&app, &cookie, &r).await;
             assert_eq!(m.status, StatusCode::OK, "{what}");

@@ -89,18 +89,26 @@ pub async fn groups(
         .await?
         .ok_or_else(not_found)?;
     let rows = db::directory_groups::all_groups(&mut conn, id).await?;
-    let counts = db::directory_groups::member_counts(&mut conn, id).await?;
-    let maps = db::group_mappings::mappings(&mut conn, id).await?;
+    // Looked up by group id: a directory with thousands of groups made a linear search per
+    // group quadratic.
+    let counts: std::collections::HashMap<String, i64> =
+        db::directory_groups::member_counts(&mut conn, id)
+            .await?
+            .into_iter()
+            .map(|c| (c.group_id, c.members))
+            .collect();
+    let maps: std::collections::HashMap<String, db::group_mappings::GroupRoleMapping> =
+        db::group_mappings::mappings(&mut conn, id)
+            .await?
+            .into_iter()
+            .map(|m| (m.group_id.clone(), m))
+            .collect();
     Ok(rows
         .into_iter()
         .map(|g| {
-            let m = maps.iter().find(|m| m.group_id == g.id);
+            let m = maps.get(&g.id);
             GroupInfo {
-                members: counts
-                    .iter()
-                    .find(|c| c.group_id == g.id)
-                    .map(|c| c.members)
-                    .unwrap_or(0),
+                members: counts.get(&g.id).copied().unwrap_or(0),
                 role: m.map(|m| m.role.clone()),
                 priority: m.map(|m| m.priority),
                 id: g.id,

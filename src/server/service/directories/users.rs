@@ -111,14 +111,14 @@ pub async fn request_log(
 }
 
 /// One exchange of the organization's request log, whole (the page lists the start of each
-/// body), with its directory's id and name. Not found when it is another organization's, or its
+/// body), with its directory's name. Not found when it is another organization's, or its
 /// directory is deleted.
 #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn request_log_entry(
     state: &AppState,
     organization_id: &OrgId,
     id: &str,
-) -> Result<(DirectoryId, String, ScimLogEntry), AppError> {
+) -> Result<(String, ScimLogEntry), AppError> {
     state.scim_log.flush().await;
     let mut conn = state.db.pool.acquire().await?;
     let row = db::scim_log::get_request(&mut conn, organization_id, id)
@@ -130,7 +130,7 @@ pub async fn request_log_entry(
         &DirectoryId::from_stored(row.directory_id.as_str()),
     )
     .await?;
-    Ok((dir.directory_id, dir.name, log_entry(row)))
+    Ok((dir.name, log_entry(row)))
 }
 
 fn log_entry(r: db::scim_log::ScimRequestRow) -> ScimLogEntry {
