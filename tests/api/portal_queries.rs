@@ -605,8 +605,74 @@ async fn a_mapped_group_patch_costs_the_same_for_10_and_100_members(d: Dialect) 
     assert_eq!(snapshots, 110, "snapshots carry the new role");
 }
 
+/// A dry run of a mapping change reads each page of directory users' groups and memberships in
+/// one statement each: its statements grow by pages of 500 users, not by users (three per user
+/// before: 30,000 for a 10,000-user directory). Every user whose role would change is listed.
+async fn a_mapping_preview_reads_users_by_the_page(d: Dialect) {
+    install_counter();
+    let mut counts = Vec::new();
+    for people in [10, 10_000] {
+        let (app, cookie, _) = organization_with_directory(d, people).await;
+        let one = |sql: &'static str| {
+            let pool = app.state.db.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, String>(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        let (org, dir, group) = (
+            one("SELECT id FROM organizations").await,
+            one("SELECT id FROM directories").await,
+            one("SELECT id FROM directory_groups").await,
+        );
+        // Engineering gives admin to everyone in the directory; the dry run maps it to member.
+        let form = format!("id={dir}&group_id={group}&role=member&priority=1&mode=preview");
+        post(&app, "/portal/api/map_group", &form, &cookie).await;
+        let m = post(&app, "/portal/api/map_group", &form, &cookie).await;
+        counts.push(m.statements.len());
+        let changes = lanyard::server::service::directories::preview_mappings(
+            &app.state,
+            &lanyard::domain::ids::OrgId::parse(&org).unwrap(),
+            &lanyard::domain::ids::DirectoryId::parse(&dir).unwrap(),
+            &[lanyard::server::service::directories::GroupMapping {
+                group_id: group.clone(),
+                role: "member".into(),
+                priority: 1,
+            }],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            changes.len(),
+            people,
+            "{d:?}: everyone goes from admin to member"
+        );
+        assert!(
+            changes
+                .iter()
+                .all(|c| c.from.as_deref() == Some("admin") && c.to == "member"),
+            "{d:?}: {:?}",
+            &changes[..3]
+        );
+    }
+    let pages = 10_000usize.div_ceil(500);
+    println!(
+        "{d:?} mapping dry run: {} statements with 10 people, {} with 10,000",
+        counts[0], counts[1]
+    );
+    assert!(
+        counts[1] <= counts[0] + 2 * (pages - 1),
+        "{d:?}: the dry run ran {} statements for 10 people and {} for 10,000",
+        counts[0],
+        counts[1]
+    );
+}
+
 crate::both_databases!(
     portal_pages_cost_the_same_for_10_and_10000_people,
     viewing_a_page_writes_the_session_only_to_take_a_flash,
     a_mapped_group_patch_costs_the_same_for_10_and_100_members,
+    a_mapping_preview_reads_users_by_the_page,
 );

@@ -6,6 +6,7 @@ use crate::domain::membership::MembershipState;
 use crate::domain::target::TargetKind;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::collections::HashMap;
 
 use crate::domain::FieldError;
 use crate::server::audit::{Actor, AuditedTx, RequestContext, Target};
@@ -14,7 +15,10 @@ use crate::server::error::AppError;
 use crate::server::state::AppState;
 
 use super::sync::reconcile;
-use super::{desired_role, dir_ctx, not_found, DirCtx, Known};
+use super::{default_role, desired_role, dir_ctx, not_found, DirCtx, Known};
+
+/// Directory users whose groups and memberships a dry run reads in one statement each.
+const ROLE_CHANGES_PAGE: usize = 500;
 
 /// One mapping as the portal edits it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -91,13 +95,12 @@ pub async fn groups(
     let rows = db::directory_groups::all_groups(&mut conn, id).await?;
     // Looked up by group id: a directory with thousands of groups made a linear search per
     // group quadratic.
-    let counts: std::collections::HashMap<String, i64> =
-        db::directory_groups::member_counts(&mut conn, id)
-            .await?
-            .into_iter()
-            .map(|c| (c.group_id, c.members))
-            .collect();
-    let maps: std::collections::HashMap<String, db::group_mappings::GroupRoleMapping> =
+    let counts: HashMap<String, i64> = db::directory_groups::member_counts(&mut conn, id)
+        .await?
+        .into_iter()
+        .map(|c| (c.group_id, c.members))
+        .collect();
+    let maps: HashMap<String, db::group_mappings::GroupRoleMapping> =
         db::group_mappings::mappings(&mut conn, id)
             .await?
             .into_iter()
@@ -123,47 +126,73 @@ async fn role_changes(
     dir: &DirCtx,
     proposed: &[db::group_mappings::GroupRoleMapping],
 ) -> Result<Vec<RoleChange>, AppError> {
+    let default_role = default_role(conn, &dir.organization_id).await?;
+    let users: Vec<_> = db::directory_users::all_users(conn, &dir.directory_id)
+        .await?
+        .into_iter()
+        .filter(|u| u.active)
+        .collect();
     let mut out = Vec::new();
-    for u in db::directory_users::all_users(conn, &dir.directory_id).await? {
-        if !u.active {
-            continue;
+    // A page of users at a time: their groups and their memberships in one statement each
+    // (three statements per user before: a dry run over 10,000 users ran 30,000, issue 17).
+    for page in users.chunks(ROLE_CHANGES_PAGE) {
+        let mut groups: HashMap<String, Vec<db::directory_groups::DirGroupName>> = HashMap::new();
+        if !proposed.is_empty() {
+            let ids: Vec<String> = page.iter().map(|u| u.id.clone()).collect();
+            for g in db::directory_groups::groups_of_users(conn, &dir.directory_id, &ids).await? {
+                groups
+                    .entry(g.user_id)
+                    .or_default()
+                    .push(db::directory_groups::DirGroupName {
+                        id: g.id,
+                        display_name: g.display_name,
+                    });
+            }
         }
-        let membership = match &u.user_id {
-            Some(uid) => db::memberships::membership_of_user(
-                conn,
-                &dir.organization_id,
-                uid,
-                db::Lock::Plain,
-            )
-            .await?
-            .filter(|m| m.state == MembershipState::Active),
-            None => None,
-        };
-        let (mut to, group) = desired_role(
+        let linked: Vec<&str> = page.iter().filter_map(|u| u.user_id.as_deref()).collect();
+        let memberships = db::memberships::managed_memberships_of_users(
             conn,
-            dir,
-            &u.id,
-            Known {
-                mappings: Some(proposed),
-                ..Known::default()
-            },
+            &dir.organization_id,
+            &linked,
+            db::Lock::Plain,
         )
         .await?;
-        // Same rule as `reconcile`: a role no group gave is kept until a mapped group gives one.
-        if let Some(m) = membership
-            .as_ref()
-            .filter(|m| group.is_none() && m.role_group_id.is_none())
-        {
-            to = m.role.clone();
-        }
-        let current = membership.map(|m| m.role);
-        if current.as_deref() != Some(to.as_str()) {
-            out.push(RoleChange {
-                user_name: u.user_name,
-                from: current,
-                to,
-                group: group.map(|g| g.1),
-            });
+        for u in page {
+            let membership = u
+                .user_id
+                .as_deref()
+                .and_then(|uid| memberships.get(uid).cloned().flatten())
+                .filter(|m| m.state == MembershipState::Active);
+            // Everything it would read is known: it runs no statement.
+            let (mut to, group) = desired_role(
+                conn,
+                dir,
+                &u.id,
+                Known {
+                    mappings: Some(proposed),
+                    groups: Some(&groups),
+                    default_role: Some(&default_role),
+                    ..Known::default()
+                },
+            )
+            .await?;
+            // Same rule as `reconcile`: a role no group gave is kept until a mapped group gives
+            // one.
+            if let Some(m) = membership
+                .as_ref()
+                .filter(|m| group.is_none() && m.role_group_id.is_none())
+            {
+                to = m.role.clone();
+            }
+            let current = membership.map(|m| m.role);
+            if current.as_deref() != Some(to.as_str()) {
+                out.push(RoleChange {
+                    user_name: u.user_name.clone(),
+                    from: current,
+                    to,
+                    group: group.map(|g| g.1),
+                });
+            }
         }
     }
     Ok(out)
