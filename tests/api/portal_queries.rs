@@ -670,9 +670,72 @@ async fn a_mapping_preview_reads_users_by_the_page(d: Dialect) {
     );
 }
 
+/// Saving a mapping change recomputes every directory user's role 500 users to a page (their
+/// rows, groups and memberships read in one statement each, their writes held and sent
+/// together), not user by user (~5 statements each before): far fewer statements than users,
+/// and every role and event as before.
+async fn a_mapping_save_recomputes_roles_by_the_page(d: Dialect) {
+    install_counter();
+    let mut counts = Vec::new();
+    for people in [10, 10_000] {
+        let (app, cookie, _) = organization_with_directory(d, people).await;
+        let one = |sql: &'static str| {
+            let pool = app.state.db.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, String>(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        let (org, dir, group) = (
+            one("SELECT id FROM organizations").await,
+            one("SELECT id FROM directories").await,
+            one("SELECT id FROM directory_groups").await,
+        );
+        let count = |sql: &'static str| {
+            let (pool, org) = (app.state.db.pool.clone(), org.clone());
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .bind(org)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        let role_changes = "SELECT COUNT(*) FROM audit_events WHERE organization_id = $1 AND action = 'membership.role_changed'";
+        let before = count(role_changes).await;
+        // Engineering gives admin to everyone in the directory; saved as member instead.
+        let form = format!("id={dir}&group_id={group}&role=member&priority=1&mode=save");
+        let m = post(&app, "/portal/api/map_group", &form, &cookie).await;
+        counts.push(m.statements.len());
+        let members = count(
+            "SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND role = 'member' AND state = 'active'",
+        )
+        .await;
+        assert_eq!(members, people as i64, "{d:?}: everyone is a member now");
+        let audited = count(role_changes).await - before;
+        assert_eq!(
+            audited, people as i64,
+            "{d:?}: one audit event per role changed"
+        );
+    }
+    println!(
+        "{d:?} mapping save: {} statements with 10 people, {} with 10,000",
+        counts[0], counts[1]
+    );
+    assert!(
+        counts[1] < 10_000 / 10,
+        "{d:?}: the save ran {} statements for 10 people and {} for 10,000",
+        counts[0],
+        counts[1]
+    );
+}
+
 crate::both_databases!(
     portal_pages_cost_the_same_for_10_and_10000_people,
     viewing_a_page_writes_the_session_only_to_take_a_flash,
     a_mapped_group_patch_costs_the_same_for_10_and_100_members,
     a_mapping_preview_reads_users_by_the_page,
+    a_mapping_save_recomputes_roles_by_the_page,
 );

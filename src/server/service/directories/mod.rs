@@ -34,6 +34,7 @@ pub(crate) use plans::{creation_plan, deactivation_plan};
 pub(crate) use suspension::domain_owned_elsewhere;
 pub use suspension::{remove_due, PROTECTED_RECHECK_MS};
 pub use sync::{access_email, reconcile, reconcile_with, Known};
+pub(crate) use sync::{recompute_roles, RoleRules};
 pub use users::{
     gate, gate_verdict, purge_request_log, request_log, request_log_entry, users,
     AuthoritativeIndex, DirectoryUser, ScimLogEntry, LOG_RETENTION_MS,

@@ -17,7 +17,7 @@ use crate::server::protocol::scim::patch::{self, ScimType};
 use crate::server::protocol::scim::resource::{self, normalize_group, project, ScimError};
 use crate::server::state::AppState;
 
-use crate::server::service::directories::{default_role, reconcile_with, DirCtx, Known};
+use crate::server::service::directories::{recompute_roles, DirCtx, RoleRules};
 
 use super::users::UserChange;
 use super::{
@@ -129,138 +129,6 @@ fn check_request_members(body: &Value) -> Result<(), ScimError> {
             ),
         ));
     }
-    Ok(())
-}
-
-/// What a directory's role mappings decide, read once per transaction that needs it.
-struct RoleRules {
-    mappings: Vec<db::group_mappings::GroupRoleMapping>,
-    default_role: String,
-}
-
-impl RoleRules {
-    /// The directory's mappings and the organization's default role.
-    async fn load(conn: &mut Conn, dir: &DirCtx) -> Result<RoleRules, sqlx::Error> {
-        let mappings = db::group_mappings::mappings(conn, &dir.directory_id).await?;
-        let default_role = default_role(conn, &dir.organization_id).await?;
-        Ok(RoleRules {
-            mappings,
-            default_role,
-        })
-    }
-
-    /// [`RoleRules::load`], or `None` when the directory maps no group: a change of groups then
-    /// changes no role (every member holds the default role already).
-    async fn load_if_mapped(
-        conn: &mut Conn,
-        dir: &DirCtx,
-    ) -> Result<Option<RoleRules>, sqlx::Error> {
-        let mappings = db::group_mappings::mappings(conn, &dir.directory_id).await?;
-        if mappings.is_empty() {
-            return Ok(None);
-        }
-        let default_role = default_role(conn, &dir.organization_id).await?;
-        Ok(Some(RoleRules {
-            mappings,
-            default_role,
-        }))
-    }
-
-    fn known(&self) -> Known<'_> {
-        Known {
-            mappings: Some(&self.mappings),
-            default_role: Some(&self.default_role),
-            // The rows are read locked just before (see [`recompute_roles`]).
-            current: true,
-            unsaved: false,
-            groups: None,
-            held_elsewhere: None,
-            memberships: None,
-            member_by_email: None,
-        }
-    }
-}
-
-/// Recomputes the roles of the directory users `ids` (in that order) after their groups
-/// changed, reading them in one statement.
-async fn recompute_roles(
-    tx: &mut AuditedTx,
-    dir: &DirCtx,
-    rules: &RoleRules,
-    ids: &[&String],
-) -> Result<(), AppError> {
-    let owned: Vec<String> = ids.iter().map(|s| (*s).clone()).collect();
-    let mut rows: HashMap<String, DirUserRow> =
-        db::directory_users::get_users(tx.conn(), &dir.directory_id, &owned, db::Lock::ForUpdate)
-            .await?
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
-    // What each user's reconciliation reads, read once for all of them: their groups (one
-    // statement) and, per email domain, whether another organization holds it verified.
-    let mut groups: HashMap<String, Vec<db::directory_groups::DirGroupName>> = HashMap::new();
-    for g in db::directory_groups::groups_of_users(tx.conn(), &dir.directory_id, &owned).await? {
-        groups
-            .entry(g.user_id)
-            .or_default()
-            .push(db::directory_groups::DirGroupName {
-                id: g.id,
-                display_name: g.display_name,
-            });
-    }
-    let mut held_elsewhere: HashMap<String, bool> = HashMap::new();
-    for u in rows.values() {
-        let email = u
-            .email
-            .clone()
-            .unwrap_or_else(|| u.user_name.trim().to_lowercase());
-        if let Some(d) = crate::domain::domain_name::email_domain(&email) {
-            if !held_elsewhere.contains_key(d.as_str()) {
-                let held = crate::server::service::directories::domain_owned_elsewhere(
-                    tx.conn(),
-                    &dir.organization_id,
-                    &email,
-                )
-                .await?;
-                held_elsewhere.insert(d.as_str().to_owned(), held);
-            }
-        }
-    }
-    // When every one of them is linked to an organization user of their own, their memberships
-    // are read (locked) in one statement, and what their reconciliations write to them is held
-    // back and written together: none of them is read again before that. (A user not linked
-    // yet may link to any member by address: then each is read and written on its own.)
-    let mut linked: Vec<&str> = rows.values().filter_map(|u| u.user_id.as_deref()).collect();
-    linked.sort_unstable();
-    linked.dedup();
-    let memberships = if !linked.is_empty() && linked.len() == rows.len() {
-        Some(
-            db::memberships::managed_memberships_of_users(
-                tx.conn(),
-                &dir.organization_id,
-                &linked,
-                db::Lock::ForUpdate,
-            )
-            .await?,
-        )
-    } else {
-        None
-    };
-    let known = Known {
-        groups: Some(&groups),
-        held_elsewhere: Some(&held_elsewhere),
-        memberships: memberships.as_ref(),
-        ..rules.known()
-    };
-    if memberships.is_some() {
-        tx.hold_membership_writes();
-    }
-    for id in ids {
-        if let Some(mut u) = rows.remove(id.as_str()) {
-            reconcile_with(tx, dir, &mut u, false, known).await?;
-        }
-    }
-    tx.stop_holding().await?;
     Ok(())
 }
 
