@@ -605,6 +605,24 @@ async fn a_mapped_group_patch_costs_the_same_for_10_and_100_members(d: Dialect) 
     assert_eq!(snapshots, 110, "snapshots carry the new role");
 }
 
+/// The (one) organization's, directory's and group's ids of [`organization_with_directory`].
+async fn the_ids(app: &TestApp) -> (String, String, String) {
+    let one = |sql: &'static str| {
+        let pool = app.state.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    (
+        one("SELECT id FROM organizations").await,
+        one("SELECT id FROM directories").await,
+        one("SELECT id FROM directory_groups").await,
+    )
+}
+
 /// A dry run of a mapping change reads each page of directory users' groups and memberships in
 /// one statement each: its statements grow by pages of 500 users, not by users (three per user
 /// before: 30,000 for a 10,000-user directory). Every user whose role would change is listed.
@@ -613,20 +631,7 @@ async fn a_mapping_preview_reads_users_by_the_page(d: Dialect) {
     let mut counts = Vec::new();
     for people in [10, 10_000] {
         let (app, cookie, _) = organization_with_directory(d, people).await;
-        let one = |sql: &'static str| {
-            let pool = app.state.db.pool.clone();
-            async move {
-                sqlx::query_scalar::<_, String>(sql)
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap()
-            }
-        };
-        let (org, dir, group) = (
-            one("SELECT id FROM organizations").await,
-            one("SELECT id FROM directories").await,
-            one("SELECT id FROM directory_groups").await,
-        );
+        let (org, dir, group) = the_ids(&app).await;
         // Engineering gives admin to everyone in the directory; the dry run maps it to member.
         let form = format!("id={dir}&group_id={group}&role=member&priority=1&mode=preview");
         post(&app, "/portal/api/map_group", &form, &cookie).await;
@@ -650,9 +655,10 @@ async fn a_mapping_preview_reads_users_by_the_page(d: Dialect) {
             "{d:?}: everyone goes from admin to member"
         );
         assert!(
-            changes
-                .iter()
-                .all(|c| c.from.as_deref() == Some("admin") && c.to == "member"),
+            changes.iter().all(|c| c.from.as_deref() == Some("admin")
+                    && c.to == "member"
+                    // From the group, not the default role (also member): its lookup counts.
+                    && c.group.as_deref() == Some("Engineering")),
             "{d:?}: {:?}",
             &changes[..3]
         );
@@ -679,20 +685,7 @@ async fn a_mapping_save_recomputes_roles_by_the_page(d: Dialect) {
     let mut counts = Vec::new();
     for people in [10, 10_000] {
         let (app, cookie, _) = organization_with_directory(d, people).await;
-        let one = |sql: &'static str| {
-            let pool = app.state.db.pool.clone();
-            async move {
-                sqlx::query_scalar::<_, String>(sql)
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap()
-            }
-        };
-        let (org, dir, group) = (
-            one("SELECT id FROM organizations").await,
-            one("SELECT id FROM directories").await,
-            one("SELECT id FROM directory_groups").await,
-        );
+        let (org, dir, group) = the_ids(&app).await;
         let count = |sql: &'static str| {
             let (pool, org) = (app.state.db.pool.clone(), org.clone());
             async move {
@@ -714,6 +707,16 @@ async fn a_mapping_save_recomputes_roles_by_the_page(d: Dialect) {
         )
         .await;
         assert_eq!(members, people as i64, "{d:?}: everyone is a member now");
+        // By the group, not by the default role (also member): the groups' lookup counts.
+        let by_group = count(
+            "SELECT COUNT(*) FROM memberships m JOIN directory_groups g ON g.id = m.role_group_id \
+             WHERE m.organization_id = $1 AND g.display_name = 'Engineering'",
+        )
+        .await;
+        assert_eq!(
+            by_group, people as i64,
+            "{d:?}: the role comes from Engineering"
+        );
         let audited = count(role_changes).await - before;
         assert_eq!(
             audited, people as i64,

@@ -298,6 +298,23 @@ pub async fn groups_of_users(
     q.fetch_all(conn).await
 }
 
+/// [`groups_of_users`] by directory user id (a user in no group is not in the map).
+pub async fn groups_by_user(
+    conn: &mut Conn,
+    directory_id: &str,
+    user_ids: &[String],
+) -> Result<std::collections::HashMap<String, Vec<DirGroupName>>, sqlx::Error> {
+    let mut out: std::collections::HashMap<String, Vec<DirGroupName>> =
+        std::collections::HashMap::new();
+    for g in groups_of_users(conn, directory_id, user_ids).await? {
+        out.entry(g.user_id).or_default().push(DirGroupName {
+            id: g.id,
+            display_name: g.display_name,
+        });
+    }
+    Ok(out)
+}
+
 /// How many members a group has.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct GroupMemberCount {

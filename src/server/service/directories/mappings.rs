@@ -138,19 +138,12 @@ async fn role_changes(
     // A page of users at a time: their groups and their memberships in one statement each
     // (three statements per user before: a dry run over 10,000 users ran 30,000, issue 17).
     for page in users.chunks(ROLE_CHANGES_PAGE) {
-        let mut groups: HashMap<String, Vec<db::directory_groups::DirGroupName>> = HashMap::new();
-        if !proposed.is_empty() {
+        let groups = if proposed.is_empty() {
+            HashMap::new()
+        } else {
             let ids: Vec<String> = page.iter().map(|u| u.id.clone()).collect();
-            for g in db::directory_groups::groups_of_users(conn, &dir.directory_id, &ids).await? {
-                groups
-                    .entry(g.user_id)
-                    .or_default()
-                    .push(db::directory_groups::DirGroupName {
-                        id: g.id,
-                        display_name: g.display_name,
-                    });
-            }
-        }
+            db::directory_groups::groups_by_user(conn, &dir.directory_id, &ids).await?
+        };
         let linked: Vec<&str> = page.iter().filter_map(|u| u.user_id.as_deref()).collect();
         let memberships = db::memberships::managed_memberships_of_users(
             conn,

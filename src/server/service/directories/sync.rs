@@ -420,16 +420,7 @@ pub(crate) async fn recompute_roles(
             .collect();
     // What each user's reconciliation reads, read once for all of them: their groups (one
     // statement) and, per email domain, whether another organization holds it verified.
-    let mut groups: HashMap<String, Vec<db::directory_groups::DirGroupName>> = HashMap::new();
-    for g in db::directory_groups::groups_of_users(tx.conn(), &dir.directory_id, &owned).await? {
-        groups
-            .entry(g.user_id)
-            .or_default()
-            .push(db::directory_groups::DirGroupName {
-                id: g.id,
-                display_name: g.display_name,
-            });
-    }
+    let groups = db::directory_groups::groups_by_user(tx.conn(), &dir.directory_id, &owned).await?;
     let mut held_elsewhere: HashMap<String, bool> = HashMap::new();
     for u in rows.values() {
         let email = u
