@@ -624,8 +624,8 @@ async fn the_ids(app: &TestApp) -> (String, String, String) {
 }
 
 /// A dry run of a mapping change reads each page of directory users' groups and memberships in
-/// one statement each: its statements grow by pages of 500 users, not by users (three per user
-/// before: 30,000 for a 10,000-user directory). Every user whose role would change is listed.
+/// one statement each: its statements grow by pages of 500 users, not by users (two per user
+/// before: 20,009 for a 10,000-user directory). Every user whose role would change is listed.
 async fn a_mapping_preview_reads_users_by_the_page(d: Dialect) {
     install_counter();
     let mut counts = Vec::new();
@@ -678,7 +678,7 @@ async fn a_mapping_preview_reads_users_by_the_page(d: Dialect) {
 
 /// Saving a mapping change recomputes every directory user's role 500 users to a page (their
 /// rows, groups and memberships read in one statement each, their writes held and sent
-/// together), not user by user (~5 statements each before): far fewer statements than users,
+/// together), not user by user (~6 statements each before): far fewer statements than users,
 /// and every role and event as before.
 async fn a_mapping_save_recomputes_roles_by_the_page(d: Dialect) {
     install_counter();
