@@ -180,6 +180,14 @@ pub enum AuditError {
     NoEvent,
 }
 
+/// What one audited write leaves to the commit of a transaction several writes share
+/// ([`AuditedTx::within`], [`commit_parts`]).
+pub struct Part {
+    pending: Vec<AuditRow>,
+    membership_snapshots: Vec<(String, String)>,
+    held: Option<super::db::memberships::HeldWrites>,
+}
+
 impl AuditedTx {
     /// Begins a write on behalf of `actor`.
     pub async fn begin(
@@ -200,6 +208,55 @@ impl AuditedTx {
             membership_snapshots: Vec::new(),
             held: None,
         })
+    }
+
+    /// An audited write inside a transaction that other writes share (PostgreSQL's batched SCIM
+    /// creates): `tx` was begun by [`Db::write`]; [`AuditedTx::into_part`] gives it back with
+    /// what this write recorded and holds, and [`commit_parts`] writes every part and commits.
+    pub(crate) fn within(
+        tx: WriteTx,
+        db: &Db,
+        actor: &Actor,
+        ctx: &RequestContext,
+        now: i64,
+    ) -> AuditedTx {
+        AuditedTx {
+            tx,
+            db: db.clone(),
+            actor: actor.clone(),
+            ctx: ctx.clone(),
+            now,
+            recorded: Vec::new(),
+            pending: Vec::new(),
+            membership_snapshots: Vec::new(),
+            held: None,
+        }
+    }
+
+    /// Ends this write's share of a shared transaction ([`AuditedTx::within`]): the transaction
+    /// to go on with, and what [`commit_parts`] is to write for it. Refuses, as
+    /// [`AuditedTx::commit`] does, a write that recorded no audit event.
+    pub(crate) fn into_part(self) -> Result<(WriteTx, Part), AuditError> {
+        if self.recorded.is_empty() {
+            return Err(AuditError::NoEvent);
+        }
+        Ok((
+            self.tx,
+            Part {
+                pending: self.pending,
+                membership_snapshots: self.membership_snapshots,
+                held: self.held,
+            },
+        ))
+    }
+
+    /// Gives back the shared transaction of a write that changed nothing (it only read, and
+    /// holds and recorded nothing); `None` otherwise, and then the transaction is to be
+    /// rolled back.
+    pub(crate) fn unchanged(self) -> Option<WriteTx> {
+        let nothing_held = self.held.as_ref().is_none_or(|h| h.is_empty());
+        (self.recorded.is_empty() && self.membership_snapshots.is_empty() && nothing_held)
+            .then_some(self.tx)
     }
 
     /// From now on, directory writes of memberships are held back and written together (by
@@ -478,12 +535,7 @@ impl AuditedTx {
         let held = match self.held.take() {
             Some(mut h) if with_events => {
                 let held = h.take_statements(self.tx.conn());
-                if held.iter().map(|h| h.arg_count()).sum::<usize>() <= super::db::held::MAX_ARGS {
-                    held
-                } else {
-                    super::db::held::send(self.tx.conn(), &held).await?;
-                    Vec::new()
-                }
+                with_the_events(self.tx.conn(), held).await?
             }
             Some(mut h) => {
                 h.write(self.tx.conn()).await?;
@@ -493,31 +545,7 @@ impl AuditedTx {
         };
         let mut tx = self.tx;
         let mut pending = self.pending;
-        if !self.membership_snapshots.is_empty() {
-            let mut ids: Vec<String> = self
-                .membership_snapshots
-                .iter()
-                .map(|(_, m)| m.clone())
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            let snapshots: std::collections::HashMap<String, String> =
-                super::events::membership_snapshots(tx.conn(), &ids)
-                    .await?
-                    .into_iter()
-                    .filter_map(|(id, s)| Some((id, serde_json::to_string(&s).ok()?)))
-                    .collect();
-            let wanted: std::collections::HashMap<&str, &str> = self
-                .membership_snapshots
-                .iter()
-                .map(|(e, m)| (e.as_str(), m.as_str()))
-                .collect();
-            for row in &mut pending {
-                if let Some(s) = wanted.get(row.id.as_str()).and_then(|m| snapshots.get(*m)) {
-                    row.snapshot = Some(s.clone());
-                }
-            }
-        }
+        attach_membership_snapshots(tx.conn(), &mut pending, &self.membership_snapshots).await?;
         let sequence = AuditedTx::write_events(tx.conn(), pending, &held).await?;
         tx.commit().await?;
         if sequence {
@@ -525,6 +553,94 @@ impl AuditedTx {
         }
         Ok(self.recorded)
     }
+}
+
+/// Attaches to each event of `wanted` (event id, membership id) the membership as the
+/// transaction leaves it, read in one statement. Held writes must be written first.
+async fn attach_membership_snapshots(
+    conn: &mut Conn,
+    pending: &mut [AuditRow],
+    wanted: &[(String, String)],
+) -> Result<(), sqlx::Error> {
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<String> = wanted.iter().map(|(_, m)| m.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let snapshots: std::collections::HashMap<String, String> =
+        super::events::membership_snapshots(conn, &ids)
+            .await?
+            .into_iter()
+            .filter_map(|(id, s)| Some((id, serde_json::to_string(&s).ok()?)))
+            .collect();
+    let wanted: std::collections::HashMap<&str, &str> = wanted
+        .iter()
+        .map(|(e, m)| (e.as_str(), m.as_str()))
+        .collect();
+    for row in pending {
+        if let Some(s) = wanted.get(row.id.as_str()).and_then(|m| snapshots.get(*m)) {
+            row.snapshot = Some(s.clone());
+        }
+    }
+    Ok(())
+}
+
+/// `held`, to go out in the statement that writes the audit rows; or sent now, and none, when
+/// they bind more arguments than one statement takes.
+async fn with_the_events(
+    conn: &mut Conn,
+    held: Vec<super::db::held::Held>,
+) -> Result<Vec<super::db::held::Held>, sqlx::Error> {
+    if held.iter().map(|h| h.arg_count()).sum::<usize>() <= super::db::held::MAX_ARGS {
+        return Ok(held);
+    }
+    super::db::held::send(conn, &held).await?;
+    Ok(Vec::new())
+}
+
+/// Writes the parts of a shared transaction ([`AuditedTx::within`]) and commits it: every
+/// part's held writes (the single-row inserts into one table made one multi-row insert), audit
+/// rows and feed events, in the parts' order, in one statement when they fit and no event waits
+/// for a membership's snapshot (PostgreSQL).
+/// Nothing of any part is written unless all are.
+pub(crate) async fn commit_parts(
+    db: &Db,
+    mut tx: WriteTx,
+    parts: Vec<Part>,
+) -> Result<(), AuditError> {
+    let mut held = Vec::new();
+    let mut pending = Vec::new();
+    let mut snapshots = Vec::new();
+    for part in parts {
+        if let Some(mut h) = part.held {
+            held.extend(h.take_statements(tx.conn()));
+        }
+        pending.extend(part.pending);
+        snapshots.extend(part.membership_snapshots);
+    }
+    if pending.is_empty() {
+        return Err(AuditError::NoEvent);
+    }
+    let held = if locks_rows(tx.conn()) {
+        super::db::held::merge_inserts(held)
+    } else {
+        held
+    };
+    // A snapshot is the membership as the transaction leaves it: the held writes go first.
+    let held = if snapshots.is_empty() {
+        with_the_events(tx.conn(), held).await?
+    } else {
+        super::db::held::send(tx.conn(), &held).await?;
+        attach_membership_snapshots(tx.conn(), &mut pending, &snapshots).await?;
+        Vec::new()
+    };
+    let sequence = AuditedTx::write_events(tx.conn(), pending, &held).await?;
+    tx.commit().await?;
+    if sequence {
+        db.kick_sequencer();
+    }
+    Ok(())
 }
 
 /// Most audit rows a PostgreSQL transaction writes with its feed events in one statement

@@ -59,6 +59,14 @@ fn describe() {
         "SCIM request latency by operation"
     );
     describe_counter!(
+        "lanyard_scim_create_batches_total",
+        "PostgreSQL: transactions writing concurrent SCIM user creates together, by outcome (committed, rolled_back: each create then written alone)"
+    );
+    describe_counter!(
+        "lanyard_scim_create_batched_total",
+        "PostgreSQL: SCIM user creates written in committed batches"
+    );
+    describe_counter!(
         "lanyard_webhook_attempts_total",
         "Webhook delivery attempts by outcome (delivered, failed, gone)"
     );

@@ -40,6 +40,8 @@ pub struct Shared {
     pub oidc_cache: Arc<super::oidc::MetadataCache>,
     /// Writes the SCIM request log in batches (one commit for many requests).
     pub scim_log: super::service::scim::LogSink,
+    /// PostgreSQL: writes concurrent SCIM user creates in one transaction (`None` on SQLite).
+    pub scim_creates: Option<super::service::scim::CreateBatcher>,
     /// SCIM bearer tokens verified a moment ago (see `service::scim::TokenCache`).
     pub scim_tokens: Arc<super::service::scim::TokenCache>,
     /// Directory traffic and size counts computed a moment ago (see
@@ -78,9 +80,11 @@ impl AppState {
         let outbound = Outbound::new(config.allow_private_network)?;
         let secrets = SecretBox::new(&config.secret_key);
         let scim_log = super::service::scim::LogSink::start(db.clone());
+        let scim_creates = super::service::scim::CreateBatcher::start(&db);
         let mailer = super::mail::Mailer::new(config.smtp_url.as_deref(), &config.data_dir)?;
         Ok(AppState(Arc::new(Shared {
             scim_log,
+            scim_creates,
             scim_tokens: Arc::default(),
             directory_counts: Arc::default(),
             mailer,

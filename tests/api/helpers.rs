@@ -805,6 +805,7 @@ pub mod scim {
     pub const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
     pub const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
+    #[derive(Clone)]
     pub struct Dir {
         pub id: String,
         pub token: String,

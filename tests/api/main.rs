@@ -38,6 +38,7 @@ mod saml_attacks;
 mod saml_pysaml2;
 mod saml_vectors;
 mod scim;
+mod scim_batches;
 mod security;
 mod sessions;
 mod setup_links;

@@ -139,6 +139,49 @@ pub async fn send(conn: &mut Conn, held: &[Held]) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// `held` with the single-row inserts of one statement text made one multi-row insert each, at
+/// the place of the first of them; the rest as they were. Only for held writes sent in one
+/// statement (PostgreSQL, [`with_items`]): there a row may refer to a row inserted by a later
+/// item, since foreign keys are checked when the statement ends.
+pub(crate) fn merge_inserts(held: Vec<Held>) -> Vec<Held> {
+    let mut out: Vec<Held> = Vec::with_capacity(held.len());
+    let mut first: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for h in held {
+        let Some(tuple) = single_row_tuple(&h.sql) else {
+            out.push(h);
+            continue;
+        };
+        match first.get(&h.sql) {
+            Some(&i) => {
+                let merged = &mut out[i];
+                merged.sql.push_str(", ");
+                renumber(&h.sql[tuple..], merged.args.len(), &mut merged.sql);
+                merged.args.extend(h.args);
+            }
+            None => {
+                first.insert(h.sql.clone(), out.len());
+                out.push(h);
+            }
+        }
+    }
+    out
+}
+
+/// Where the one row of `INSERT INTO t (…) VALUES (…)` begins, when `sql` is exactly that (no
+/// second row, no `ON CONFLICT`, no `RETURNING`, nothing but placeholders in the row).
+fn single_row_tuple(sql: &str) -> Option<usize> {
+    if !sql.starts_with("INSERT INTO ") {
+        return None;
+    }
+    let at = sql.find(" VALUES (")? + " VALUES ".len();
+    let row = &sql[at..];
+    let inner = row.strip_prefix('(')?.strip_suffix(')')?;
+    inner
+        .chars()
+        .all(|c| c == '$' || c == ',' || c == ' ' || c.is_ascii_digit())
+        .then_some(at)
+}
+
 /// `h0 AS (s0), h1 AS (s1)`: `held` as the first items of a `WITH` whose other placeholders
 /// come after theirs (bind them first: [`bind_all_held`]), and how many placeholders they take.
 pub(crate) fn with_items(held: &[Held]) -> (String, usize) {
@@ -226,6 +269,51 @@ mod tests {
             combined(&batch[..1]),
             "INSERT INTO a (x, y) VALUES ($1, $2)"
         );
+    }
+
+    #[test]
+    fn single_row_inserts_of_one_text_merge_into_one_multi_row_insert() {
+        let user = |id: &str, at: i64| {
+            Held::new(
+                "INSERT INTO users (id, created_at, updated_at) VALUES ($1, $2, $2)",
+                vec![id.into(), at.into()],
+            )
+        };
+        let grants = Held::new(
+            "INSERT INTO grants (id) VALUES ($1), ($2)",
+            vec!["g1".into(), "g2".into()],
+        );
+        let update = Held::new("UPDATE users SET x = $1", vec![1.into()]);
+        let upsert = Held::new(
+            "INSERT INTO c (k) VALUES ($1) ON CONFLICT (k) DO NOTHING",
+            vec!["k".into()],
+        );
+        let merged = merge_inserts(vec![
+            user("u1", 1),
+            grants.clone(),
+            update.clone(),
+            upsert.clone(),
+            user("u2", 2),
+            upsert.clone(),
+            user("u3", 3),
+        ]);
+        assert_eq!(
+            merged[0].sql,
+            "INSERT INTO users (id, created_at, updated_at) VALUES ($1, $2, $2), ($3, $4, $4), ($5, $6, $6)"
+        );
+        assert_eq!(
+            merged[0].args,
+            vec![
+                "u1".into(),
+                1.into(),
+                "u2".into(),
+                2.into(),
+                "u3".into(),
+                3.into()
+            ]
+        );
+        // Several rows already, an update, an upsert: left as they were, in their order.
+        assert_eq!(merged[1..], [grants, update, upsert.clone(), upsert]);
     }
 
     #[test]

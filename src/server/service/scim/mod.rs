@@ -23,11 +23,13 @@ use crate::server::state::AppState;
 
 use super::directories::{directory_actor, DirCtx};
 
+mod batch;
 mod groups;
 mod request_log;
 mod tokens;
 mod users;
 
+pub use batch::{BatchCounts, CreateBatcher};
 pub use groups::{
     create_group, delete_group, get_group, list_groups, update_group, MEMBER_CHANGES_PER_TX,
 };

@@ -6,7 +6,7 @@ use crate::domain::target::TargetKind;
 use serde_json::{json, Value};
 
 use crate::domain::ids::IdKind;
-use crate::server::audit::{RequestContext, Target};
+use crate::server::audit::{AuditedTx, RequestContext, Target};
 use crate::server::db;
 use crate::server::db::directory_users::DirUserRow;
 use crate::server::events::Snapshot;
@@ -89,7 +89,18 @@ pub async fn create_user(
     };
     // Two directory users with one address created at the same moment (different userNames):
     // the loser fails on the organization user's address; once more, it links to the winner's.
-    let mut written = write_created(state, dir, ctx, now, &mut row).await;
+    // PostgreSQL: with the creates of concurrent requests, in one transaction; a batch that
+    // fails is not written at all, and each of its creates is then written alone, here.
+    let mut written = match &state.scim_creates {
+        Some(batch) => match batch.create(dir, ctx, now, &row).await {
+            Some(stored) => {
+                row = stored;
+                Ok(())
+            }
+            None => write_created(state, dir, ctx, now, &mut row).await,
+        },
+        None => write_created(state, dir, ctx, now, &mut row).await,
+    };
     if written.as_ref().is_err_and(|e| {
         e.is_unique_violation_on("users_org_email")
             || e.is_unique_violation_on("users.organization_id, users.email")
@@ -120,26 +131,62 @@ async fn write_created(
     now: i64,
     row: &mut DirUserRow,
 ) -> Result<(), AppError> {
-    let mut tx = super::begin_unchecked(state, dir, ctx, now).await?;
-    // What the policy reads before the writes, in one statement: the directory still live, the
-    // domain's verified holder and a member with the address.
+    let tx = super::begin_unchecked(state, dir, ctx, now).await?;
+    // The held writes go out at the commit: the userName's unique index refuses a retried
+    // create, and of two creates of one userName racing on PostgreSQL the loser waits on the
+    // winner's rows and fails there.
+    create_in(tx, dir, row).await?.commit().await?;
+    Ok(())
+}
+
+/// A create's reads and decisions in `tx`, its writes held and its audit events recorded: the
+/// transaction, ready for its commit.
+async fn create_in(
+    mut tx: AuditedTx,
+    dir: &DirCtx,
+    row: &mut DirUserRow,
+) -> Result<AuditedTx, AppError> {
+    let Some(reads) = read_for_create(&mut tx, dir, row).await? else {
+        return Err(super::directory_gone());
+    };
+    create_with(tx, dir, row, reads).await
+}
+
+/// What the policy reads before a create's writes, in one statement: the directory still live
+/// (`None`: deleted), the domain's verified holder, a member with the address, the userName
+/// taken. Reads only: nothing is held or recorded.
+pub(super) async fn read_for_create(
+    tx: &mut AuditedTx,
+    dir: &DirCtx,
+    row: &DirUserRow,
+) -> Result<Option<db::directories::CreateReads>, AppError> {
     let email = access_email(row);
     let domain = crate::domain::domain_name::email_domain(&email);
     let parents = domain
         .as_ref()
         .map(crate::server::service::domains::parent_names)
         .unwrap_or_default();
-    let Some(reads) = db::directories::live_for_create(
+    Ok(db::directories::live_for_create(
         tx.conn(),
         &dir.organization_id,
         &dir.directory_id,
         domain.as_ref().map(|d| (d.as_str(), parents.as_slice())),
         &email,
+        &row.user_name_key,
     )
-    .await?
-    else {
-        return Err(super::directory_gone());
-    };
+    .await?)
+}
+
+/// The rest of a create after [`read_for_create`]: its decisions, its writes held and its audit
+/// events recorded; the transaction, ready for its commit (alone, or with a batch's others:
+/// `super::batch`).
+pub(super) async fn create_with(
+    mut tx: AuditedTx,
+    dir: &DirCtx,
+    row: &mut DirUserRow,
+    reads: db::directories::CreateReads,
+) -> Result<AuditedTx, AppError> {
+    let domain = crate::domain::domain_name::email_domain(&access_email(row));
     let held_elsewhere: std::collections::HashMap<String, bool> = domain
         .iter()
         .map(|d| {
@@ -172,28 +219,18 @@ async fn write_created(
         member_by_email: Some(reads.member.as_ref()),
         ..Known::default()
     };
-    match reconcile_with(&mut tx, dir, row, false, known).await {
-        Ok(()) => {
-            if let Some(held) = tx.held_membership_writes() {
-                held.hold(db::directory_users::insert_user_held(row));
-            }
-            tx.snapshot(
-                &event,
-                &Snapshot::DirectoryUser {
-                    user: row.clone(),
-                    previous: None,
-                },
-            );
-            // The held writes go out here: the userName's unique index refuses a retried
-            // create, and of two creates of one userName racing on PostgreSQL the loser waits
-            // on the winner's rows and fails there.
-            tx.commit().await.map(|_| ()).map_err(AppError::from)
-        }
-        Err(e) => {
-            drop(tx);
-            Err(e)
-        }
+    reconcile_with(&mut tx, dir, row, false, known).await?;
+    if let Some(held) = tx.held_membership_writes() {
+        held.hold(db::directory_users::insert_user_held(row));
     }
+    tx.snapshot(
+        &event,
+        &Snapshot::DirectoryUser {
+            user: row.clone(),
+            previous: None,
+        },
+    );
+    Ok(tx)
 }
 
 /// Whether the directory has a user with this userName (as compared: `user_name_key`).
