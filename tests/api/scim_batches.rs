@@ -19,6 +19,12 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
         .unwrap()
 }
 
+/// Batches rolled back for anything but waiting: a busy machine may hold the test's lock past
+/// the batch's lock timeout (1 s), and such a batch is rolled back and written alone, rightly.
+fn failed(c: lanyard::server::service::scim::BatchCounts) -> u64 {
+    c.rolled_back - c.gave_up_waiting
+}
+
 fn batcher(app: &TestApp) -> &lanyard::server::service::scim::CreateBatcher {
     app.state
         .scim_creates
@@ -149,9 +155,9 @@ fn user(name: &str, email: &str) -> Value {
            "emails": [{"value": email, "primary": true, "type": "work"}]})
 }
 
-/// A retried create in a batch (its userName taken) is left out of it before any write and
-/// written alone: 409. The batch's others are written, each once, with one audit event and
-/// one feed event; no batch is rolled back.
+/// A retried create in a batch fails the batch's one statement on the userName's unique index:
+/// nothing of the batch is written, and each create is then written alone. Every new user is
+/// answered 201 and written once, with one audit event and one feed event; the retry is 409.
 async fn a_batch_holding_a_retried_create_answers_each_as_alone(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let org = app.create_org("Acme").await;
@@ -171,9 +177,9 @@ async fn a_batch_holding_a_retried_create_answers_each_as_alone(d: Dialect) {
         after.largest >= 8,
         "the waiting creates were batched: {after:?}"
     );
-    assert_eq!(
-        after.rolled_back, before.rolled_back,
-        "the retried create was left out of its batch before any write: {after:?}"
+    assert!(
+        after.rolled_back > before.rolled_back,
+        "the retried create's batch was rolled back: {after:?}"
     );
     for (table, n) in [("directory_users", 16), ("users", 16), ("memberships", 16)] {
         assert_eq!(
@@ -232,10 +238,7 @@ async fn creates_of_one_address_go_to_separate_batches(d: Dialect) {
         after.largest >= 4,
         "the waiting creates were batched: {after:?}"
     );
-    assert_eq!(
-        after.rolled_back, before.rolled_back,
-        "no batch failed: {after:?}"
-    );
+    assert_eq!(failed(after), failed(before), "no batch failed: {after:?}");
     assert_eq!(
         count(&app, "SELECT COUNT(*) FROM directory_users").await,
         12
@@ -322,7 +325,7 @@ async fn a_batch_of_two_tenants_keeps_each_create_its_own(d: Dialect) {
         after.largest >= 8,
         "the waiting creates were batched: {after:?}"
     );
-    assert_eq!(after.rolled_back, before.rolled_back, "{after:?}");
+    assert_eq!(failed(after), failed(before), "{after:?}");
     for (answer, (dir, org, email, agent)) in answered.iter().zip(&expected) {
         assert_eq!(answer.status, 201, "{}", answer.body);
         let id = answer.body["id"].as_str().unwrap();
@@ -409,7 +412,7 @@ async fn a_batch_links_members_another_directory_brought(d: Dialect) {
     assert_eq!(statuses, vec![201; 10]);
     let after = batcher(&app).counts();
     assert!(after.largest >= 4, "{after:?}");
-    assert_eq!(after.rolled_back, before.rolled_back, "{after:?}");
+    assert_eq!(failed(after), failed(before), "{after:?}");
     assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, 10);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM memberships").await, 10);
     let linked = format!(

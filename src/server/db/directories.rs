@@ -92,13 +92,10 @@ pub struct CreateReads {
     /// The organization user with the address who is a member here (as
     /// [`super::users::member_by_email`]).
     pub member: Option<UserId>,
-    /// How many of the directory's users have the userName (as compared: 0 or 1).
-    pub named: i64,
 }
 
 /// [`live_for_write`], [`super::domains::verified_holders`]'s first and
-/// [`super::users::member_by_email`] and whether the userName is taken in one statement: what a
-/// SCIM create reads before its
+/// [`super::users::member_by_email`] in one statement: what a SCIM create reads before its
 /// writes (issue 17: one round trip instead of three or more). `domain` is the address's domain
 /// with its `parents`, nearest first (`None`: the address has none). `None` when the directory
 /// or its organization is deleted; the two rows are key-share-locked to the commit on
@@ -109,7 +106,6 @@ pub async fn live_for_create(
     id: &DirectoryId,
     domain: Option<(&str, &[String])>,
     email: &str,
-    user_name_key: &str,
 ) -> Result<Option<CreateReads>, sqlx::Error> {
     let share = if super::locks_rows(conn) {
         " FOR KEY SHARE OF d, o"
@@ -120,7 +116,7 @@ pub async fn live_for_create(
     let holder = if domain.is_some() {
         format!(
             "(SELECT x.organization_id FROM domains x WHERE {} ORDER BY length(x.domain) DESC, x.organization_id LIMIT 1)",
-            super::domains::holders_condition("x", 5, parents.len())
+            super::domains::holders_condition("x", 4, parents.len())
         )
     } else {
         "NULL".to_owned()
@@ -128,16 +124,14 @@ pub async fn live_for_create(
     let sql = format!(
         "SELECT o.default_role, {holder} AS nearest_holder, \
          (SELECT u.id FROM users u JOIN memberships m ON m.user_id = u.id AND m.organization_id = u.organization_id \
-          WHERE u.organization_id = $2 AND u.email = $3 ORDER BY u.id LIMIT 1) AS member, \
-         (SELECT COUNT(*) FROM directory_users du WHERE du.directory_id = $1 AND du.user_name_key = $4) AS named \
+          WHERE u.organization_id = $2 AND u.email = $3 ORDER BY u.id LIMIT 1) AS member \
          FROM directories d JOIN organizations o ON o.id = d.organization_id \
          WHERE d.id = $1 AND d.organization_id = $2 AND d.deleted_at IS NULL AND o.deleted_at IS NULL{share}"
     );
     let mut q = sqlx::query_as(&sql)
         .bind(id)
         .bind(organization_id)
-        .bind(email)
-        .bind(user_name_key);
+        .bind(email);
     if domain.is_some() {
         q = q.bind(name);
         for p in parents {

@@ -7,14 +7,14 @@
 //! a create hands its job to a worker here, which takes every job waiting (up to
 //! [`MOST_PER_BATCH`]) and writes them in one transaction: each job's policy read (the
 //! directory and organization live and key-share locked, the domain's holder, the member with
-//! the address, whether the userName is taken: [`super::users::read_for_create`]) and decisions
+//! the address: [`super::users::read_for_create`]) and decisions
 //! exactly as a create alone makes them ([`super::users::create_with`]), then every job's rows,
 //! audit events and feed events in one statement, then one commit.
 //!
-//! A job whose directory is deleted or whose userName is taken (a retried create) is left out
-//! of its batch before any write, and written alone (401, 409 `uniqueness`). Otherwise a batch
-//! is all or nothing: any error (two creates of one userName in one batch, a row lock held past
-//! 1 s by a deletion, a lost connection) rolls it back and answers every job "not written";
+//! A job whose directory is deleted is left out of its batch before any write, and written
+//! alone (401). Otherwise a batch is all or nothing: any error (a retried create refused by the
+//! userName's unique index, a row lock held past 1 s by a deletion, a lost connection) rolls it
+//! back and answers every job "not written";
 //! each request then writes its create alone, through the path a create always took. A commit
 //! that failed may have reached the database: a request told so looks for its row first.
 //! Two jobs of one address in an organization are never written at once: the second would not
@@ -68,6 +68,7 @@ struct Counts {
     submitted: AtomicU64,
     committed: AtomicU64,
     rolled_back: AtomicU64,
+    gave_up_waiting: AtomicU64,
     largest: AtomicUsize,
     /// Workers writing a batch now.
     writing: AtomicUsize,
@@ -85,6 +86,8 @@ pub struct BatchCounts {
     pub committed: u64,
     /// Batches rolled back (their jobs then written alone).
     pub rolled_back: u64,
+    /// Of those, batches that gave up waiting for a row lock or ran out of time.
+    pub gave_up_waiting: u64,
     /// Most jobs in one batch.
     pub largest: usize,
 }
@@ -162,6 +165,7 @@ impl CreateBatcher {
             submitted: self.counts.submitted.load(Ordering::Relaxed),
             committed: self.counts.committed.load(Ordering::Relaxed),
             rolled_back: self.counts.rolled_back.load(Ordering::Relaxed),
+            gave_up_waiting: self.counts.gave_up_waiting.load(Ordering::Relaxed),
             largest: self.counts.largest.load(Ordering::Relaxed),
         }
     }
@@ -243,7 +247,7 @@ fn address(job: &Job) -> (OrgId, String) {
 /// jobs left for a later batch (in their order). In one transaction, or two at once, the second
 /// would not see the first's organization user, would create another and fail its batch on the
 /// address's unique index; in a later one it links to it. (Two jobs of one userName fail either
-/// way: the second is a retried create; [`write_batch`] leaves it out.)
+/// way: the second is a retried create.)
 fn apart(jobs: Vec<Job>, counts: &Counts) -> (Vec<Job>, Vec<Job>) {
     let mut held = counts.addresses.lock().unwrap_or_else(|p| p.into_inner());
     let (mut batch, mut later) = (Vec::new(), Vec::new());
@@ -279,6 +283,9 @@ async fn write(db: &Db, counts: &Counts, mut batch: Vec<Job>) {
             metrics::counter!("lanyard_scim_create_batches_total", "outcome" => "rolled_back")
                 .increment(1);
             counts.rolled_back.fetch_add(1, Ordering::Relaxed);
+            if gave_up_waiting(e) {
+                counts.gave_up_waiting.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
     for (i, job) in batch.into_iter().enumerate() {
@@ -290,6 +297,19 @@ async fn write(db: &Db, counts: &Counts, mut batch: Vec<Job>) {
         };
         let _ = job.done.send(answer);
     }
+}
+
+/// Whether a batch failed on its lock timeout or statement timeout ([`BATCH_TIMEOUTS`]).
+fn gave_up_waiting(e: &BatchError) -> bool {
+    let mut at: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(x) = at {
+        if let Some(sqlx::Error::Database(db)) = x.downcast_ref::<sqlx::Error>() {
+            // lock_not_available, query_canceled
+            return matches!(db.code().as_deref(), Some("55P03" | "57014"));
+        }
+        at = x.source();
+    }
+    false
 }
 
 /// Counts a worker writing while it lives (also when the batch panics).
@@ -338,8 +358,8 @@ const BATCH_TIMEOUTS: &str =
     "SELECT set_config('lock_timeout', '1s', true), set_config('statement_timeout', '10s', true)";
 
 /// One transaction: each job's create as [`super::users::create_with`] makes it alone, then every
-/// job's writes together and the commit. A job whose directory is gone or whose userName is
-/// taken is left out before any write (answered "not written": alone it gets its 401 or 409).
+/// job's writes together and the commit. A job whose directory is gone is left out before any
+/// write (answered "not written": alone it gets its 401).
 /// On an error nothing is written (dropping the transaction rolls it back). Answers the places
 /// of the jobs left out.
 async fn write_batch(db: &Db, batch: &mut [Job]) -> Result<Vec<usize>, BatchError> {
@@ -351,7 +371,7 @@ async fn write_batch(db: &Db, batch: &mut [Job]) -> Result<Vec<usize>, BatchErro
         let actor = directory_actor(&job.dir.directory_id, &job.dir.name);
         let mut audited = AuditedTx::within(tx, db, &actor, &job.ctx, job.now);
         let reads = super::users::read_for_create(&mut audited, &job.dir, &job.row).await?;
-        let Some(reads) = reads.filter(|r| r.named == 0) else {
+        let Some(reads) = reads else {
             left_out.push(i);
             tx = audited
                 .unchanged()

@@ -153,8 +153,8 @@ async fn create_in(
 }
 
 /// What the policy reads before a create's writes, in one statement: the directory still live
-/// (`None`: deleted), the domain's verified holder, a member with the address, the userName
-/// taken. Reads only: nothing is held or recorded.
+/// (`None`: deleted), the domain's verified holder, a member with the address. Reads only:
+/// nothing is held or recorded.
 pub(super) async fn read_for_create(
     tx: &mut AuditedTx,
     dir: &DirCtx,
@@ -172,7 +172,6 @@ pub(super) async fn read_for_create(
         &dir.directory_id,
         domain.as_ref().map(|d| (d.as_str(), parents.as_slice())),
         &email,
-        &row.user_name_key,
     )
     .await?)
 }
