@@ -32,6 +32,9 @@ fn batcher(app: &TestApp) -> &lanyard::server::service::scim::CreateBatcher {
         .expect("PostgreSQL batches SCIM creates")
 }
 
+/// An audit row's id, chain, actor, user agent and request id.
+type AuditOf = (String, String, String, Option<String>, Option<String>);
+
 /// One create to send: its directory, its body and the user agent it is sent with.
 struct Send {
     dir: Dir,
@@ -354,7 +357,7 @@ async fn a_batch_of_two_tenants_keeps_each_create_its_own(d: Dialect) {
         .await
         .unwrap();
         assert_eq!(member, 1, "{email}");
-        let audit: Vec<(String, String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        let audit: Vec<AuditOf> = sqlx::query_as(
             "SELECT id, chain_key, actor_id, user_agent, request_id FROM audit_events \
              WHERE action = 'dsync.user.created' AND targets LIKE '%' || $1 || '%'",
         )

@@ -105,7 +105,7 @@ struct Job {
 #[derive(Debug)]
 enum Answer {
     /// Committed: the row as written.
-    Written(DirUserRow),
+    Written(Box<DirUserRow>),
     /// Not written (rolled back, or left out before any write): to be written alone.
     NotWritten,
     /// The commit failed, and may have reached the database before the connection did.
@@ -190,7 +190,7 @@ impl CreateBatcher {
         self.jobs.send(job).await.ok()?;
         self.counts.submitted.fetch_add(1, Ordering::Relaxed);
         match answer.await.ok()? {
-            Answer::Written(row) => Some(row),
+            Answer::Written(row) => Some(*row),
             Answer::NotWritten => None,
             // Written if its row is there: then it is this request's, answered 201 (a write
             // alone would find its own userName taken and answer 409).
@@ -291,7 +291,7 @@ async fn write(db: &Db, counts: &Counts, mut batch: Vec<Job>) {
     for (i, job) in batch.into_iter().enumerate() {
         let answer = match &written {
             Ok(left_out) if left_out.contains(&i) => Answer::NotWritten,
-            Ok(_) => Answer::Written(job.row),
+            Ok(_) => Answer::Written(Box::new(job.row)),
             Err(BatchError::Commit(_)) => Answer::Unknown,
             Err(_) => Answer::NotWritten,
         };
