@@ -197,17 +197,7 @@ impl AuditedTx {
         now: i64,
     ) -> Result<AuditedTx, sqlx::Error> {
         let tx = db.write().await?;
-        Ok(AuditedTx {
-            tx,
-            db: db.clone(),
-            actor: actor.clone(),
-            ctx: ctx.clone(),
-            now,
-            recorded: Vec::new(),
-            pending: Vec::new(),
-            membership_snapshots: Vec::new(),
-            held: None,
-        })
+        Ok(AuditedTx::within(tx, db, actor, ctx, now))
     }
 
     /// An audited write inside a transaction that other writes share (PostgreSQL's batched SCIM
