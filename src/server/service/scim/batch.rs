@@ -108,7 +108,8 @@ enum Answer {
     Written(Box<DirUserRow>),
     /// Not written (rolled back, or left out before any write): to be written alone.
     NotWritten,
-    /// The commit failed, and may have reached the database before the connection did.
+    /// The batch's write or commit failed; the commit may have reached the database before
+    /// the connection failed.
     Unknown,
 }
 
@@ -333,7 +334,8 @@ impl Drop for Writing<'_> {
 enum BatchError {
     #[error(transparent)]
     Write(#[from] AppError),
-    /// The commit itself failed: it may have reached the database.
+    /// The batch's write statement or its commit failed: the commit may have reached the
+    /// database (each request looks for its row before writing alone).
     #[error("commit: {0}")]
     Commit(crate::server::audit::AuditError),
 }
