@@ -337,7 +337,7 @@ enum BatchError {
     /// The batch's write statement or its commit failed: the commit may have reached the
     /// database (each request looks for its row before writing alone).
     #[error("commit: {0}")]
-    Commit(crate::server::audit::AuditError),
+    Commit(#[source] crate::server::audit::AuditError),
 }
 
 impl From<sqlx::Error> for BatchError {

@@ -91,14 +91,15 @@ pub async fn create_user(
     // the loser fails on the organization user's address; once more, it links to the winner's.
     // PostgreSQL: with the creates of concurrent requests, in one transaction; a batch that
     // fails is not written at all, and each of its creates is then written alone, here.
-    let mut written = match &state.scim_creates {
-        Some(batch) => match batch.create(dir, ctx, now, &row).await {
-            Some(stored) => {
-                row = stored;
-                Ok(())
-            }
-            None => write_created(state, dir, ctx, now, &mut row).await,
-        },
+    let batched = match &state.scim_creates {
+        Some(batch) => batch.create(dir, ctx, now, &row).await,
+        None => None,
+    };
+    let mut written = match batched {
+        Some(stored) => {
+            row = stored;
+            Ok(())
+        }
         None => write_created(state, dir, ctx, now, &mut row).await,
     };
     if written.as_ref().is_err_and(|e| {
