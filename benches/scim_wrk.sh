@@ -48,18 +48,23 @@ if pg:
 if int(r["failed"]) or int(r["created"]) < users:
     sys.exit("some creates failed")
 PY
-# PostgreSQL: how the creates were batched (concurrent creates written in one transaction).
-if [ "$db" = postgres ]; then
-  curl -sf "$base/metrics" | python3 -c '
-import sys, re
+# PostgreSQL: how the creates were batched (concurrent creates written in one transaction);
+# SQLite: how many writes (creates and the request log's) each commit of the writer carried.
+curl -sf "$base/metrics" | DB=$db python3 -c '
+import os, sys, re
 m = {}
 for l in sys.stdin:
-    r = re.match(r"(lanyard_scim_create_batch\w*)(\{[^}]*\})? ([0-9.e+]+)", l)
+    r = re.match(r"(lanyard_(?:scim_create_batch|sqlite_commit)\w*)(\{[^}]*\})? ([0-9.e+]+)", l)
     if r: m[r.group(1) + (r.group(2) or "")] = float(r.group(3))
-ok = m.get("lanyard_scim_create_batches_total{outcome=\"committed\"}", 0)
-back = m.get("lanyard_scim_create_batches_total{outcome=\"rolled_back\"}", 0)
-n = m.get("lanyard_scim_create_batched_total", 0)
-if ok:
-    print(f"batches of creates: {ok:.0f} committed, {n / ok:.2f} creates per batch on average (warm-up included), {back:.0f} rolled back")
+if os.environ["DB"] == "postgres":
+    ok = m.get("lanyard_scim_create_batches_total{outcome=\"committed\"}", 0)
+    back = m.get("lanyard_scim_create_batches_total{outcome=\"rolled_back\"}", 0)
+    n = m.get("lanyard_scim_create_batched_total", 0)
+    if ok:
+        print(f"batches of creates: {ok:.0f} committed, {n / ok:.2f} creates per batch on average (warm-up included), {back:.0f} rolled back")
+else:
+    c = m.get("lanyard_sqlite_commits_total", 0)
+    w = m.get("lanyard_sqlite_committed_writes_total", 0)
+    if c:
+        print(f"SQLite commits: {c:.0f}, {w / c:.2f} writes per commit on average (warm-up and request log included)")
 '
-fi

@@ -67,6 +67,14 @@ fn describe() {
         "PostgreSQL: SCIM user creates written in committed batches"
     );
     describe_counter!(
+        "lanyard_sqlite_commits_total",
+        "SQLite: commits of the writer connection (each commits the writes queued together)"
+    );
+    describe_counter!(
+        "lanyard_sqlite_committed_writes_total",
+        "SQLite: writes (transactions of requests and background tasks) in committed batches"
+    );
+    describe_counter!(
         "lanyard_webhook_attempts_total",
         "Webhook delivery attempts by outcome (delivered, failed, gone)"
     );

@@ -166,6 +166,10 @@ async fn metrics_parse_and_move_after_refusals_and_failures(d: Dialect) {
             read_states,
             BTreeSet::from(["idle".to_owned(), "used".to_owned()])
         );
+        // The writer's group commits: this test's writes moved both counts (other tests of
+        // this process move them too, so no ratio is checked here).
+        assert!(moved("lanyard_sqlite_commits_total", &[]) >= 1.0);
+        assert!(moved("lanyard_sqlite_committed_writes_total", &[]) >= 1.0);
     }
 }
 

@@ -355,6 +355,11 @@ async fn flush(slot: &mut Slot) {
     if result.is_ok() {
         slot.changes
             .fetch_add(1, std::sync::atomic::Ordering::Release);
+        if !slot.waiting.is_empty() {
+            metrics::counter!("lanyard_sqlite_committed_writes_total")
+                .increment(slot.waiting.len() as u64);
+            metrics::counter!("lanyard_sqlite_commits_total").increment(1);
+        }
     }
     slot.open = false;
     slot.poisoned = false;
@@ -395,6 +400,10 @@ fn spawn_committer(slot: Weak<tokio::sync::Mutex<Slot>>, kick: Arc<Notify>) {
     tokio::spawn(async move {
         loop {
             kick.notified().await;
+            // Requests that are ready to run reach their turn first and join this batch.
+            for _ in 0..COMMIT_YIELDS {
+                tokio::task::yield_now().await;
+            }
             let Some(slot) = slot.upgrade() else { return };
             let mut turn = slot.lock_owned().await;
             flush(&mut turn).await;
@@ -412,6 +421,15 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
     ignore_missing: true,
     ..sqlx::migrate!("./migrations/postgres")
 };
+
+/// Times the committer lets the other ready tasks run before it asks for its turn. The turn is
+/// handed on in arrival order, so a batch holds the writes that asked before the committer did:
+/// asking at once (as until 2026-12-07) gave 3.6 writes per commit under 8 SCIM clients, because
+/// requests still reading their body or checking their token arrived just after it. Two
+/// scheduler passes (microseconds, no timer) let them queue first: 6.0–6.3 writes per commit, a
+/// WAL page written once for twice as many writes, and 12 % less CPU per create (README,
+/// Performance). Four passes measured the same as two.
+const COMMIT_YIELDS: usize = 2;
 
 /// How often the checkpointer looks at the WAL.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
