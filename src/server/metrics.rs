@@ -68,7 +68,7 @@ fn describe() {
     );
     describe_counter!(
         "lanyard_sqlite_commits_total",
-        "SQLite: commits of the writer connection (each commits the writes queued together)"
+        "SQLite: commits of the writer connection that answered writes (each commits the writes queued together)"
     );
     describe_counter!(
         "lanyard_sqlite_committed_writes_total",
