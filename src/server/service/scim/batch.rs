@@ -54,14 +54,6 @@ const QUEUE: usize = 1024;
 const LINGER: std::time::Duration = std::time::Duration::from_micros(500);
 const LINGER_BELOW: usize = 4;
 
-/// Times a worker that has its first job lets the other ready tasks run before it takes the
-/// rest: creates whose requests are ready to run queue first and join the batch (as the SQLite
-/// writer's committer does, `db::COMMIT_YIELDS`). 8 clients: 4.1–4.3 creates per batch instead
-/// of 3.6, PostgreSQL's CPU per create −4 to −8 % (2026-12-07, two pairs; the rate within the
-/// noise). One worker instead of two gave 5.7 per batch but 1,060–1,238 creates/s against
-/// 1,347–1,386: no commit overlaps the next batch's reads.
-const GATHER_YIELDS: usize = 2;
-
 /// Hands SCIM user creates to the workers writing them in batches (PostgreSQL only).
 #[derive(Debug, Clone)]
 pub struct CreateBatcher {
@@ -224,9 +216,6 @@ impl CreateBatcher {
 async fn next_jobs(queue: &Mutex<mpsc::Receiver<Job>>, counts: &Counts) -> Option<Vec<Job>> {
     let mut queue = queue.lock().await;
     let first = queue.recv().await?;
-    for _ in 0..GATHER_YIELDS {
-        tokio::task::yield_now().await;
-    }
     let mut jobs = vec![first];
     let until = tokio::time::Instant::now() + LINGER;
     while jobs.len() < MOST_PER_BATCH {
