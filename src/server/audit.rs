@@ -240,15 +240,6 @@ impl AuditedTx {
         ))
     }
 
-    /// Gives back the shared transaction of a write that changed nothing (it only read, and
-    /// holds and recorded nothing); `None` otherwise, and then the transaction is to be
-    /// rolled back.
-    pub(crate) fn unchanged(self) -> Option<WriteTx> {
-        let nothing_held = self.held.as_ref().is_none_or(|h| h.is_empty());
-        (self.recorded.is_empty() && self.membership_snapshots.is_empty() && nothing_held)
-            .then_some(self.tx)
-    }
-
     /// From now on, directory writes of memberships are held back and written together (by
     /// [`AuditedTx::write_held`], [`AuditedTx::stop_holding`] or the commit). Only for a caller
     /// that reads none of the memberships it changes again before writing them: a statement of

@@ -94,51 +94,129 @@ pub struct CreateReads {
     pub member: Option<UserId>,
 }
 
+/// What a SCIM create reads ([`live_for_create`], [`live_for_creates`]): its directory and
+/// organization, its address, and the address's domain with its `parents`, nearest first
+/// (`None`: the address has none).
+#[derive(Debug, Clone, Copy)]
+pub struct CreateRead<'a> {
+    pub organization_id: &'a OrgId,
+    pub id: &'a DirectoryId,
+    pub domain: Option<(&'a str, &'a [String])>,
+    pub email: &'a str,
+}
+
+impl<'a> CreateRead<'a> {
+    /// The `SELECT` of this read, its placeholders numbered from `$first` (bound by
+    /// [`CreateRead::bind`]), its columns after `lead`; `share` locks the directory and
+    /// organization rows.
+    fn select(&self, lead: &str, first: usize, share: &str) -> String {
+        let holder = match self.domain {
+            Some((_, parents)) => format!(
+                "(SELECT x.organization_id FROM domains x WHERE {} ORDER BY length(x.domain) DESC, x.organization_id LIMIT 1)",
+                super::domains::holders_condition("x", first + 3, parents.len())
+            ),
+            None => "NULL".to_owned(),
+        };
+        let (id, org, email) = (first, first + 1, first + 2);
+        format!(
+            "SELECT {lead}o.default_role, {holder} AS nearest_holder, \
+             (SELECT u.id FROM users u JOIN memberships m ON m.user_id = u.id AND m.organization_id = u.organization_id \
+              WHERE u.organization_id = ${org} AND u.email = ${email} ORDER BY u.id LIMIT 1) AS member \
+             FROM directories d JOIN organizations o ON o.id = d.organization_id \
+             WHERE d.id = ${id} AND d.organization_id = ${org} AND d.deleted_at IS NULL AND o.deleted_at IS NULL{share}"
+        )
+    }
+
+    /// How many placeholders [`CreateRead::select`] numbers.
+    fn placeholders(&self) -> usize {
+        3 + self.domain.map_or(0, |(_, parents)| 1 + parents.len())
+    }
+
+    /// Binds this read's placeholders, in [`CreateRead::select`]'s order.
+    fn bind<'q, O>(
+        &self,
+        mut q: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>
+    where
+        'a: 'q,
+    {
+        q = q.bind(self.id).bind(self.organization_id).bind(self.email);
+        if let Some((name, parents)) = self.domain {
+            q = q.bind(name);
+            for p in parents {
+                q = q.bind(p);
+            }
+        }
+        q
+    }
+}
+
+/// The lock a create's read takes on its directory and organization rows: key share to the
+/// commit on PostgreSQL (as [`live_for_write`]), none on SQLite (its writer serializes writes).
+fn create_share(conn: &Conn) -> &'static str {
+    if super::locks_rows(conn) {
+        " FOR KEY SHARE OF d, o"
+    } else {
+        ""
+    }
+}
+
 /// [`live_for_write`], [`super::domains::verified_holders`]'s first and
 /// [`super::users::member_by_email`] in one statement: what a SCIM create reads before its
-/// writes (issue 17: one round trip instead of three or more). `domain` is the address's domain
-/// with its `parents`, nearest first (`None`: the address has none). `None` when the directory
+/// writes (issue 17: one round trip instead of three or more). `None` when the directory
 /// or its organization is deleted; the two rows are key-share-locked to the commit on
 /// PostgreSQL, as by [`live_for_write`].
 pub async fn live_for_create(
     conn: &mut Conn,
-    organization_id: &OrgId,
-    id: &DirectoryId,
-    domain: Option<(&str, &[String])>,
-    email: &str,
+    read: CreateRead<'_>,
 ) -> Result<Option<CreateReads>, sqlx::Error> {
-    let share = if super::locks_rows(conn) {
-        " FOR KEY SHARE OF d, o"
-    } else {
-        ""
-    };
-    let (name, parents) = domain.unwrap_or(("", &[]));
-    let holder = if domain.is_some() {
-        format!(
-            "(SELECT x.organization_id FROM domains x WHERE {} ORDER BY length(x.domain) DESC, x.organization_id LIMIT 1)",
-            super::domains::holders_condition("x", 4, parents.len())
-        )
-    } else {
-        "NULL".to_owned()
-    };
-    let sql = format!(
-        "SELECT o.default_role, {holder} AS nearest_holder, \
-         (SELECT u.id FROM users u JOIN memberships m ON m.user_id = u.id AND m.organization_id = u.organization_id \
-          WHERE u.organization_id = $2 AND u.email = $3 ORDER BY u.id LIMIT 1) AS member \
-         FROM directories d JOIN organizations o ON o.id = d.organization_id \
-         WHERE d.id = $1 AND d.organization_id = $2 AND d.deleted_at IS NULL AND o.deleted_at IS NULL{share}"
-    );
-    let mut q = sqlx::query_as(&sql)
-        .bind(id)
-        .bind(organization_id)
-        .bind(email);
-    if domain.is_some() {
-        q = q.bind(name);
-        for p in parents {
-            q = q.bind(p);
+    let sql = read.select("", 1, create_share(conn));
+    read.bind(sqlx::query_as(&sql)).fetch_optional(conn).await
+}
+
+/// A [`CreateReads`] and the place of its read in [`live_for_creates`]'s list.
+#[derive(Debug, sqlx::FromRow)]
+struct PlacedReads {
+    place: i64,
+    #[sqlx(flatten)]
+    reads: CreateReads,
+}
+
+/// [`live_for_create`] for several creates in one statement (a batch of PostgreSQL creates,
+/// `service::scim::batch`: one round trip instead of one per create). Each read's rows are
+/// locked as [`live_for_create`] locks them; the answers are in `reads`' order, `None` where the
+/// directory or its organization is deleted.
+pub async fn live_for_creates(
+    conn: &mut Conn,
+    reads: &[CreateRead<'_>],
+) -> Result<Vec<Option<CreateReads>>, sqlx::Error> {
+    let share = create_share(conn);
+    let mut first = 1;
+    // Each read in its own subquery: a locking clause is not allowed directly on a UNION.
+    let selects: Vec<String> = reads
+        .iter()
+        .enumerate()
+        .map(|(place, read)| {
+            let select = read.select(&format!("CAST({place} AS BIGINT) AS place, "), first, share);
+            first += read.placeholders();
+            format!("SELECT * FROM ({select}) AS r{place}")
+        })
+        .collect();
+    let sql = selects.join(" UNION ALL ");
+    let mut q = sqlx::query_as::<_, PlacedReads>(&sql);
+    for read in reads {
+        q = read.bind(q);
+    }
+    let mut answers: Vec<Option<CreateReads>> = vec![None; reads.len()];
+    for row in q.fetch_all(conn).await? {
+        if let Some(answer) = usize::try_from(row.place)
+            .ok()
+            .and_then(|place| answers.get_mut(place))
+        {
+            *answer = Some(row.reads);
         }
     }
-    q.fetch_optional(conn).await
+    Ok(answers)
 }
 
 /// Locks a directory's row to the commit (PostgreSQL; nothing on SQLite): taken by a deletion

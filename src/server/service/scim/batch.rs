@@ -5,11 +5,12 @@
 //! machine (`benches/pg_create_ceiling.sh`): its work per transaction and per statement (BEGIN,
 //! COMMIT and its WAL flush, each statement's start-up) is two thirds of its CPU per create. So
 //! a create hands its job to a worker here, which takes every job waiting (up to
-//! [`MOST_PER_BATCH`]) and writes them in one transaction: each job's policy read (the
+//! [`MOST_PER_BATCH`]) and writes them in one transaction: every job's policy read (the
 //! directory and organization live and key-share locked, the domain's holder, the member with
-//! the address: [`super::users::read_for_create`]) and decisions
-//! exactly as a create alone makes them ([`super::users::create_with`]), then every job's rows,
-//! audit events and feed events in one statement, then one commit.
+//! the address: what [`super::users::read_for_create`] reads for one) in one statement
+//! (`db::directories::live_for_creates`), each job's decisions exactly as a create alone makes
+//! them ([`super::users::create_with`]), then every job's rows, audit events and feed events in
+//! one statement, then one commit.
 //!
 //! A job whose directory is deleted is left out of its batch before any write, and written
 //! alone (401). Otherwise a batch is all or nothing: any error (a retried create refused by the
@@ -300,7 +301,7 @@ async fn write(db: &Db, counts: &Counts, mut batch: Vec<Job>) {
     }
 }
 
-/// Whether a batch failed on its lock timeout or statement timeout ([`BATCH_TIMEOUTS`]).
+/// Whether a batch failed on its lock timeout or statement timeout ([`BATCH_BEGIN`]).
 fn gave_up_waiting(e: &BatchError) -> bool {
     let mut at: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(x) = at {
@@ -352,34 +353,41 @@ impl From<crate::server::audit::AuditError> for BatchError {
     }
 }
 
-/// Longest a batch waits for a row lock (a directory or organization being deleted holds its
-/// row while it suspends the directory's users): past it the batch is rolled back and each job
-/// waits alone, so one tenant's deletion holds other tenants' creates 1 s at most (issue 17's
-/// bound for one directory's work delaying another's). And longest one of its statements runs.
-const BATCH_TIMEOUTS: &str =
-    "SELECT set_config('lock_timeout', '1s', true), set_config('statement_timeout', '10s', true)";
+/// How a batch's transaction opens (one round trip): it waits at most 1 s for a row lock (a
+/// directory or organization being deleted holds its row while it suspends the directory's
+/// users): past it the batch is rolled back and each job waits alone, so one tenant's deletion
+/// holds other tenants' creates 1 s at most (issue 17's bound for one directory's work delaying
+/// another's). And each of its statements runs 10 s at most.
+const BATCH_BEGIN: &str =
+    "BEGIN; SET LOCAL lock_timeout = '1s'; SET LOCAL statement_timeout = '10s'";
 
-/// One transaction: each job's create as [`super::users::create_with`] makes it alone, then every
-/// job's writes together and the commit. A job whose directory is gone is left out before any
-/// write (answered "not written": alone it gets its 401).
+/// One transaction: the reads of every job in one statement, then each job's create as
+/// [`super::users::create_with`] makes it alone, then every job's writes together and the commit.
+/// A job whose directory is gone is left out before any write (answered "not written": alone it
+/// gets its 401).
 /// On an error nothing is written (dropping the transaction rolls it back). Answers the places
 /// of the jobs left out.
 async fn write_batch(db: &Db, batch: &mut [Job]) -> Result<Vec<usize>, BatchError> {
-    let mut tx = db.write().await?;
-    sqlx::query(BATCH_TIMEOUTS).execute(tx.conn()).await?;
+    let mut tx = db.write_with(BATCH_BEGIN).await?;
+    let addresses: Vec<super::users::CreateAddress> = batch
+        .iter()
+        .map(|job| super::users::CreateAddress::of(&job.row))
+        .collect();
+    let reads: Vec<_> = batch
+        .iter()
+        .zip(&addresses)
+        .map(|(job, address)| address.read(&job.dir))
+        .collect();
+    let reads = db::directories::live_for_creates(tx.conn(), &reads).await?;
     let mut parts = Vec::with_capacity(batch.len());
     let mut left_out = Vec::new();
-    for (i, job) in batch.iter_mut().enumerate() {
-        let actor = directory_actor(&job.dir.directory_id, &job.dir.name);
-        let mut audited = AuditedTx::within(tx, db, &actor, &job.ctx, job.now);
-        let reads = super::users::read_for_create(&mut audited, &job.dir, &job.row).await?;
+    for (i, (job, reads)) in batch.iter_mut().zip(reads).enumerate() {
         let Some(reads) = reads else {
             left_out.push(i);
-            tx = audited
-                .unchanged()
-                .expect("a create's read holds and records nothing");
             continue;
         };
+        let actor = directory_actor(&job.dir.directory_id, &job.dir.name);
+        let audited = AuditedTx::within(tx, db, &actor, &job.ctx, job.now);
         let audited = super::users::create_with(audited, &job.dir, &mut job.row, reads).await?;
         let (next, part) = audited.into_part()?;
         tx = next;

@@ -161,20 +161,46 @@ pub(super) async fn read_for_create(
     dir: &DirCtx,
     row: &DirUserRow,
 ) -> Result<Option<db::directories::CreateReads>, AppError> {
-    let email = access_email(row);
-    let domain = crate::domain::domain_name::email_domain(&email);
-    let parents = domain
-        .as_ref()
-        .map(crate::server::service::domains::parent_names)
-        .unwrap_or_default();
-    Ok(db::directories::live_for_create(
-        tx.conn(),
-        &dir.organization_id,
-        &dir.directory_id,
-        domain.as_ref().map(|d| (d.as_str(), parents.as_slice())),
-        &email,
-    )
-    .await?)
+    let address = CreateAddress::of(row);
+    Ok(db::directories::live_for_create(tx.conn(), address.read(dir)).await?)
+}
+
+/// The address a create gives access under, with its domain and the domain's parents (nearest
+/// first): what its read ([`read_for_create`], `db::directories::live_for_creates`) looks up.
+#[derive(Debug)]
+pub(super) struct CreateAddress {
+    email: String,
+    domain: Option<crate::domain::domain_name::DomainName>,
+    parents: Vec<String>,
+}
+
+impl CreateAddress {
+    pub(super) fn of(row: &DirUserRow) -> CreateAddress {
+        let email = access_email(row);
+        let domain = crate::domain::domain_name::email_domain(&email);
+        let parents = domain
+            .as_ref()
+            .map(crate::server::service::domains::parent_names)
+            .unwrap_or_default();
+        CreateAddress {
+            email,
+            domain,
+            parents,
+        }
+    }
+
+    /// The read of a create of this address in `dir`.
+    pub(super) fn read<'a>(&'a self, dir: &'a DirCtx) -> db::directories::CreateRead<'a> {
+        db::directories::CreateRead {
+            organization_id: &dir.organization_id,
+            id: &dir.directory_id,
+            domain: self
+                .domain
+                .as_ref()
+                .map(|d| (d.as_str(), self.parents.as_slice())),
+            email: &self.email,
+        }
+    }
 }
 
 /// The rest of a create after [`read_for_create`]: its decisions, its writes held and its audit
