@@ -72,13 +72,19 @@ async fn creates_behind_locks(
     }
     let before = batcher(app).counts().submitted;
     let n = sends.len() as u64;
-    let tasks: Vec<_> = sends.into_iter().map(|s| spawn_create(app, s)).collect();
-    // Not answered before the lock is let go: a batch of them waits on it.
-    for _ in 0..1000 {
-        if batcher(app).counts().submitted - before >= n {
-            break;
+    // One at a time, each once the one before is with the workers: they queue in `sends`' order
+    // (the first ones are taken alone by the idle workers, which then wait on the lock; the rest
+    // make one batch when the lock is let go). Not answered before the lock is let go.
+    let mut tasks = Vec::new();
+    for s in sends {
+        let sent = before + tasks.len() as u64 + 1;
+        tasks.push(spawn_create(app, s));
+        for _ in 0..5000 {
+            if batcher(app).counts().submitted >= sent {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(
         batcher(app).counts().submitted - before,
@@ -486,6 +492,123 @@ async fn a_directory_held_by_its_deletion_holds_no_other_tenant(d: Dialect) {
         count(&app, "SELECT COUNT(*) FROM directory_users").await,
         16
     );
+}
+
+/// One batch of creates whose reads differ in shape (issue 17: the batch reads every job's
+/// directory, domain holder and member in one statement): an address on this organization's
+/// domain, one on another organization's verified domain, one on a subdomain of it (covered
+/// through its parent), one that is no address at all (fail closed: no access), and creates into
+/// a directory deleted while the batch waits. Each create is answered, and given access or not,
+/// by its own read: only the addresses on Acme's domain become active members; the deleted
+/// directory's creates are refused and write nothing.
+async fn a_batch_of_mixed_reads_answers_each_by_its_own(d: Dialect) {
+    let app = TestApp::spawn(d).await;
+    let acme = app.create_org("Acme").await;
+    let globex = app.create_org("Globex").await;
+    let initech = app.create_org("Initech").await;
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{globex}/domains"),
+            Some(json!({"domain": "globex.test", "verified": true, "include_subdomains": true})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let (a, gone) = (
+        create_dir(&app, &acme, "okta").await,
+        create_dir(&app, &initech, "okta").await,
+    );
+    let before = batcher(&app).counts();
+    let plain = json!({"schemas": [USER], "userName": "plainlogin", "active": true});
+    // The first two are each taken alone by an idle worker; the rest queue in this order and
+    // make one batch, the deleted directory's creates between the others.
+    let bodies: Vec<(&Dir, Value)> = vec![
+        (&a, user("first@acme.test", "first@acme.test")),
+        (&a, user("second@acme.test", "second@acme.test")),
+        (&a, user("p1@acme.test", "p1@acme.test")),
+        (&gone, user("q1@initech.test", "q1@initech.test")),
+        (&a, user("p2@eu.globex.test", "p2@eu.globex.test")),
+        (&a, plain),
+        (&gone, user("q2@initech.test", "q2@initech.test")),
+        (&a, user("p4@globex.test", "p4@globex.test")),
+        (&a, user("p5@acme.test", "p5@acme.test")),
+    ];
+    let sends = bodies
+        .into_iter()
+        .map(|(dir, body)| Send {
+            dir: dir.clone(),
+            body,
+            user_agent: "idp".into(),
+        })
+        .collect();
+    let answered = creates_behind_locks(
+        &app,
+        &[&gone, &a],
+        sends,
+        Some("UPDATE directories SET deleted_at = $1 WHERE id = $2"),
+    )
+    .await;
+    let statuses: Vec<u16> = answered.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, vec![201, 201, 201, 401, 201, 201, 401, 201, 201]);
+    let after = batcher(&app).counts();
+    assert!(
+        after.largest >= 4,
+        "the waiting creates were batched: {after:?}"
+    );
+    assert_eq!(failed(after), failed(before), "no batch failed: {after:?}");
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT COUNT(*) FROM directory_users WHERE directory_id = '{}'",
+                a.id
+            )
+        )
+        .await,
+        7
+    );
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT COUNT(*) FROM directory_users WHERE directory_id = '{}'",
+                gone.id
+            )
+        )
+        .await,
+        0
+    );
+    let mut members: Vec<String> = sqlx::query_scalar(
+        "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.directory_id = $1 AND m.state = 'active' ORDER BY u.email",
+    )
+    .bind(&a.id)
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap();
+    members.sort();
+    assert_eq!(
+        members,
+        [
+            "first@acme.test",
+            "p1@acme.test",
+            "p5@acme.test",
+            "second@acme.test"
+        ]
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'dsync.user.created'"
+        )
+        .await,
+        7
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_batch_of_mixed_reads_answers_each_by_its_own() {
+    a_batch_of_mixed_reads_answers_each_by_its_own(Dialect::Postgres).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
