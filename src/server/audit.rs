@@ -741,24 +741,47 @@ impl PassStep {
 /// cursors are handed out by one step at a time and become visible at its commit: all at once,
 /// and after every lower one. Requests never hold that row, nor a chain head, so concurrent
 /// audited writes do not wait for each other's commit.
-pub async fn sequence_step(pool: &sqlx::AnyPool) -> Result<PassStep, sqlx::Error> {
-    let mut tx = begin_step(pool).await?;
-    let head: i64 =
-        sqlx::query_scalar("SELECT cursor FROM events_head WHERE k = 'global' FOR UPDATE")
-            .fetch_one(&mut *tx)
-            .await?;
-    let (linked, audit_upto) = link_pending(&mut tx).await?;
-    let (numbered, events_upto) = super::events::number_pending(&mut tx, head, PASS_ROWS).await?;
-    tx.commit().await?;
-    Ok(PassStep {
-        linked,
-        numbered,
-        audit_upto,
-        events_upto,
-    })
+pub async fn sequence_step(
+    pool: &sqlx::AnyPool,
+    kept: &mut Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+) -> Result<PassStep, sqlx::Error> {
+    // The sequencer's connection is kept between steps that commit (no round trips for the
+    // pool's checks on acquire and release); one whose step failed is closed, not reused.
+    let mut conn = match kept.take() {
+        Some(conn) => conn,
+        None => pool.acquire().await?,
+    };
+    let step = async {
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, step_begin()).await?;
+        let head: i64 =
+            sqlx::query_scalar("SELECT cursor FROM events_head WHERE k = 'global' FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await?;
+        let (linked, audit_upto) = link_pending(&mut tx).await?;
+        let (numbered, events_upto) =
+            super::events::number_pending(&mut tx, head, PASS_ROWS).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(PassStep {
+            linked,
+            numbered,
+            audit_upto,
+            events_upto,
+        })
+    }
+    .await;
+    match step {
+        Ok(step) => {
+            *kept = Some(conn);
+            Ok(step)
+        }
+        Err(e) => {
+            conn.close_on_drop();
+            Err(e)
+        }
+    }
 }
 
-/// Opens the transaction of a sequencer step (PostgreSQL), with two settings sent in the
+/// How the transaction of a sequencer step opens (PostgreSQL), with two settings sent in the
 /// BEGIN's round trip:
 /// - a lock timeout: a session that holds `events_head` (or a chain head) and hangs must not
 ///   hold every step of every node; the step fails after SEQUENCER_LOCK_WAIT, is tried again,
@@ -768,17 +791,20 @@ pub async fn sequence_step(pool: &sqlx::AnyPool) -> Result<PassStep, sqlx::Error
 ///   join over a sequential scan of every audit event ever written, costly enough to be
 ///   JIT-compiled on each pass (issue 17: the mapped 100-member PATCH, 70.9 ms p50 with those
 ///   passes beside it). With only nested loops left, each row is found through its primary key.
-///
-/// Public for tests/api/query_plans.rs, which counts the rows a step reads.
+fn step_begin() -> String {
+    format!(
+        "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off",
+        SEQUENCER_LOCK_WAIT.as_millis()
+    )
+}
+
+/// A sequencer step's transaction, opened as [`sequence_step`] opens it. Public only for
+/// tests/api/query_plans.rs.
 #[doc(hidden)]
 pub async fn begin_step(
     pool: &sqlx::AnyPool,
 ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-    pool.begin_with(format!(
-        "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off",
-        SEQUENCER_LOCK_WAIT.as_millis()
-    ))
-    .await
+    pool.begin_with(step_begin()).await
 }
 
 /// Links up to [`PASS_ROWS`] waiting audit events into their chains (see [`sequence_step`]).

@@ -481,11 +481,25 @@ pub async fn invite(
 
 /// Adds `domain` to the organization as verified (the vendor vouches for it); answers its id.
 pub async fn verified_domain(app: &TestApp, org: &str, domain: &str) -> String {
+    add_verified_domain(app, org, domain, false).await
+}
+
+/// [`verified_domain`] that also covers its subdomains (`include_subdomains`).
+pub async fn verified_domain_with_subdomains(app: &TestApp, org: &str, domain: &str) -> String {
+    add_verified_domain(app, org, domain, true).await
+}
+
+async fn add_verified_domain(
+    app: &TestApp,
+    org: &str,
+    domain: &str,
+    include_subdomains: bool,
+) -> String {
     let r = app
         .api(
             axum::http::Method::POST,
             &format!("/api/v1/organizations/{org}/domains"),
-            Some(serde_json::json!({"domain": domain, "verified": true})),
+            Some(serde_json::json!({"domain": domain, "verified": true, "include_subdomains": include_subdomains})),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());

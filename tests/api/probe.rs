@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 
 use crate::helpers::scim::{create_dir, create_group, create_user, scim, Dir, GROUP, PATCH, USER};
 use crate::helpers::VENDOR_CB;
-use crate::helpers::{patch_policy, verified_domain, Dialect, TestApp};
+use crate::helpers::{
+    patch_policy, verified_domain, verified_domain_with_subdomains, Dialect, TestApp,
+};
 
 const HOUR: i64 = 3600 * 1000;
 /// What happened while a directory's request ran and another tenant wrote meanwhile.
@@ -415,14 +417,7 @@ async fn a_directory_gives_no_access_on_another_organizations_verified_domain(d:
 async fn a_scim_create_reads_the_nearest_holder_and_links_an_existing_member(d: Dialect) {
     let app = TestApp::spawn(d).await;
     let beta = app.create_org("Beta").await;
-    let r = app
-        .api(
-            Method::POST,
-            &format!("/api/v1/organizations/{beta}/domains"),
-            Some(json!({"domain": "beta.test", "verified": true, "include_subdomains": true})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    verified_domain_with_subdomains(&app, &beta, "beta.test").await;
     let gamma = app.create_org("Gamma").await;
     verified_domain(&app, &gamma, "gamma.test").await;
     let m = app.create_org("Mallory").await;

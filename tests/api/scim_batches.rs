@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use sqlx::Connection as _;
 
 use crate::helpers::scim::{create_dir, create_user, Dir, USER};
-use crate::helpers::{Dialect, TestApp};
+use crate::helpers::{verified_domain_with_subdomains, Dialect, TestApp};
 
 async fn count(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql)
@@ -506,14 +506,7 @@ async fn a_batch_of_mixed_reads_answers_each_by_its_own(d: Dialect) {
     let acme = app.create_org("Acme").await;
     let globex = app.create_org("Globex").await;
     let initech = app.create_org("Initech").await;
-    let r = app
-        .api(
-            Method::POST,
-            &format!("/api/v1/organizations/{globex}/domains"),
-            Some(json!({"domain": "globex.test", "verified": true, "include_subdomains": true})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
+    verified_domain_with_subdomains(&app, &globex, "globex.test").await;
     let (a, gone) = (
         create_dir(&app, &acme, "okta").await,
         create_dir(&app, &initech, "okta").await,
@@ -639,6 +632,62 @@ async fn postgres_creates_of_one_address_go_to_separate_batches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_directory_deleted_while_a_batch_waits_gets_none_of_it() {
     a_directory_deleted_while_a_batch_waits_gets_none_of_it(Dialect::Postgres).await
+}
+
+/// The workers and the sequencer keep their connection between transactions (no pool check per
+/// batch). A kept connection that dies between batches (here every connection of the database
+/// is terminated, as a server restart does) is closed and replaced when the next batch begins:
+/// that batch is written, none is rolled back, and the sequencer links what follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_kept_connection_that_died_is_replaced_before_its_batch() {
+    let app = TestApp::spawn(Dialect::Postgres).await;
+    let org = app.create_org("Acme").await;
+    let dir = create_dir(&app, &org, "okta").await;
+    for i in 0..3 {
+        create_user(&app, &dir, &format!("before{i}@acme.test")).await;
+    }
+    app.state.db.caught_up().await;
+    let before = batcher(&app).counts();
+    let mut killer = sqlx::AnyConnection::connect(&app.state.config.database_url)
+        .await
+        .unwrap();
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut killer)
+    .await
+    .unwrap();
+    assert!(killed >= 1, "the app's connections were terminated");
+    for i in 0..3 {
+        create_user(&app, &dir, &format!("after{i}@acme.test")).await;
+    }
+    let after = batcher(&app).counts();
+    assert_eq!(after.submitted - before.submitted, 3);
+    assert_eq!(
+        after.rolled_back, before.rolled_back,
+        "no batch failed on a dead kept connection: {after:?}"
+    );
+    assert_eq!(after.committed - before.committed, 3, "{after:?}");
+    app.state.db.caught_up().await;
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'dsync.user.created' AND chain_seq > 0"
+        )
+        .await,
+        6,
+        "every creation event is linked"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM events WHERE type = 'dsync.user.created' AND cursor > 0"
+        )
+        .await,
+        6,
+        "every feed event is numbered"
+    );
 }
 
 /// SQLite's one writer already commits concurrent requests' writes together: no batcher.

@@ -170,6 +170,8 @@ pub struct WriteTx {
 
 enum Inner {
     Pool(Transaction<'static, Any>),
+    /// PostgreSQL: a transaction on a worker's kept connection ([`Kept`]).
+    Kept(KeptConn),
     Shared {
         turn: OwnedMutexGuard<Slot>,
         kick: Arc<Notify>,
@@ -181,6 +183,7 @@ impl WriteTx {
     pub fn conn(&mut self) -> &mut Conn {
         match self.inner.as_mut() {
             Some(Inner::Pool(tx)) => tx,
+            Some(Inner::Kept(k)) => k.conn(),
             Some(Inner::Shared { turn, .. }) => turn
                 .conn
                 .as_mut()
@@ -198,6 +201,14 @@ impl WriteTx {
                 // (the commit may still have reached the database).
                 let _moved = MoveOnDrop(&self.changes);
                 tx.commit().await
+            }
+            Some(Inner::Kept(mut kept)) => {
+                let _moved = MoveOnDrop(&self.changes);
+                AnyTransactionManager::commit(kept.conn()).await?;
+                // Only a connection whose commit was answered goes back to its worker: it is
+                // out of any transaction and has nothing in flight.
+                kept.keep();
+                Ok(())
             }
             Some(Inner::Shared { mut turn, kick }) => {
                 let released = match turn.conn.as_mut() {
@@ -238,6 +249,58 @@ impl Drop for WriteTx {
             drop(turn);
             // The batch may hold other requests' released writes: have it committed.
             kick.notify_one();
+        }
+    }
+}
+
+/// A connection a background worker keeps between its PostgreSQL transactions (a batch of
+/// SCIM creates): taken from the pool once, not per transaction, so a transaction costs no
+/// round trip for the pool's check on acquire nor for its check on release (issue 17: a create
+/// batch's round trips are most of its latency). Only a connection whose commit succeeded is
+/// kept; one whose transaction failed, was rolled back or dropped is closed, never reused
+/// nor handed back to the pool, so no transaction state can outlive its transaction.
+/// [`Kept::release`] hands it back to the pool (a worker about to wait idle).
+#[derive(Debug, Clone, Default)]
+pub struct Kept(Arc<Mutex<Option<sqlx::pool::PoolConnection<Any>>>>);
+
+impl Kept {
+    /// Gives the kept connection back to the pool, if there is one.
+    pub fn release(&self) {
+        let conn = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(conn);
+    }
+
+    fn take(&self) -> Option<sqlx::pool::PoolConnection<Any>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// A kept connection in a transaction: closed when dropped unless [`KeptConn::keep`] gave it
+/// back to its [`Kept`].
+struct KeptConn {
+    conn: Option<sqlx::pool::PoolConnection<Any>>,
+    home: Kept,
+}
+
+impl KeptConn {
+    fn conn(&mut self) -> &mut Conn {
+        self.conn
+            .as_mut()
+            .expect("a kept connection is present until kept or dropped")
+    }
+
+    fn keep(mut self) {
+        if let Some(conn) = self.conn.take() {
+            *self.home.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
+        }
+    }
+}
+
+impl Drop for KeptConn {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            // Its transaction is open or its end unknown: closed, not returned.
+            conn.close_on_drop();
         }
     }
 }
@@ -536,6 +599,8 @@ fn spawn_sequencer(
         let mut failures: u32 = 0;
         // When the last step that found rows began.
         let mut last_work: Option<tokio::time::Instant> = None;
+        // The connection of the steps, kept while they find rows (see `sequence_step`).
+        let mut kept = None;
         loop {
             if !again {
                 let _ = tokio::time::timeout(SEQUENCER_IDLE, kick.notified()).await;
@@ -555,9 +620,13 @@ fn spawn_sequencer(
             let waiting = std::mem::take(&mut *s.waiting.lock().unwrap_or_else(|p| p.into_inner()));
             drop(s);
             let began = tokio::time::Instant::now();
-            let left = match crate::server::audit::sequence_step(&pool).await {
+            let left = match crate::server::audit::sequence_step(&pool, &mut kept).await {
                 Ok(step) => {
                     failures = 0;
+                    if step.linked + step.numbered == 0 {
+                        // Idle: the connection goes back to the pool.
+                        kept = None;
+                    }
                     again = !step.complete();
                     last_work = (step.linked + step.numbered > 0).then_some(began);
                     let mut left = Vec::new();
@@ -900,14 +969,45 @@ impl Db {
         }
     }
 
-    /// [`Db::write`], but on PostgreSQL the transaction opens with `begin` (a `BEGIN` with its
-    /// `SET LOCAL`s, sent in one round trip). SQLite ignores it (its settings are PostgreSQL's).
-    pub async fn write_with(&self, begin: &'static str) -> Result<WriteTx, sqlx::Error> {
+    /// [`Db::write`], but on PostgreSQL on `kept`'s connection (one taken from the pool when it
+    /// holds none), which a successful commit gives back to `kept` instead of the pool, and the
+    /// transaction opens with `begin` (a `BEGIN` with its `SET LOCAL`s, sent in one round
+    /// trip). SQLite ignores both (its settings are PostgreSQL's).
+    pub async fn write_kept(
+        &self,
+        begin: &'static str,
+        kept: &Kept,
+    ) -> Result<WriteTx, sqlx::Error> {
         match self.dialect {
-            Dialect::Postgres => Ok(WriteTx {
-                inner: Some(Inner::Pool(self.pool.begin_with(begin).await?)),
-                changes: self.changes.clone(),
-            }),
+            Dialect::Postgres => {
+                // A kept connection that died while kept (a restarted server, a terminated
+                // backend) fails its BEGIN: it is closed, and the transaction opens on a
+                // connection from the pool.
+                if let Some(conn) = kept.take() {
+                    let mut conn = KeptConn {
+                        conn: Some(conn),
+                        home: kept.clone(),
+                    };
+                    if AnyTransactionManager::begin(conn.conn(), Some(begin.into()))
+                        .await
+                        .is_ok()
+                    {
+                        return Ok(WriteTx {
+                            inner: Some(Inner::Kept(conn)),
+                            changes: self.changes.clone(),
+                        });
+                    }
+                }
+                let mut conn = KeptConn {
+                    conn: Some(self.pool.acquire().await?),
+                    home: kept.clone(),
+                };
+                AnyTransactionManager::begin(conn.conn(), Some(begin.into())).await?;
+                Ok(WriteTx {
+                    inner: Some(Inner::Kept(conn)),
+                    changes: self.changes.clone(),
+                })
+            }
             Dialect::Sqlite => self.write().await,
         }
     }

@@ -129,7 +129,8 @@ impl CreateBatcher {
             let db = db.clone();
             let counts = counts.clone();
             tokio::spawn(async move {
-                while let Some(jobs) = next_jobs(&queue, &counts).await {
+                let kept = db::Kept::default();
+                while let Some(jobs) = next_jobs(&queue, &counts, &kept).await {
                     let mut rest = jobs;
                     while !rest.is_empty() {
                         let (batch, later) = apart(rest, &counts);
@@ -140,7 +141,7 @@ impl CreateBatcher {
                             let claimed: Vec<(OrgId, String)> = batch.iter().map(address).collect();
                             // A panic in a batch drops its jobs' answers (each request then
                             // writes alone); the worker goes on.
-                            let _ = std::panic::AssertUnwindSafe(write(&db, &counts, batch))
+                            let _ = std::panic::AssertUnwindSafe(write(&db, &kept, &counts, batch))
                                 .catch_unwind()
                                 .await;
                             let mut held =
@@ -212,11 +213,32 @@ impl CreateBatcher {
     }
 }
 
+/// How long a worker keeps its connection ([`db::Kept`]) while no job comes: past it, the
+/// connection goes back to the pool until the next job.
+const KEEP_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The jobs waiting, at least one (waits for it), at most [`MOST_PER_BATCH`]; under load a
 /// little longer for a few more ([`LINGER`]). `None` once no batcher can send any more.
-async fn next_jobs(queue: &Mutex<mpsc::Receiver<Job>>, counts: &Counts) -> Option<Vec<Job>> {
-    let mut queue = queue.lock().await;
-    let first = queue.recv().await?;
+/// A worker waiting longer than [`KEEP_IDLE`] gives its kept connection back to the pool.
+async fn next_jobs(
+    queue: &Mutex<mpsc::Receiver<Job>>,
+    counts: &Counts,
+    kept: &db::Kept,
+) -> Option<Vec<Job>> {
+    let mut queue = match tokio::time::timeout(KEEP_IDLE, queue.lock()).await {
+        Ok(queue) => queue,
+        Err(_) => {
+            kept.release();
+            queue.lock().await
+        }
+    };
+    let first = match tokio::time::timeout(KEEP_IDLE, queue.recv()).await {
+        Ok(first) => first?,
+        Err(_) => {
+            kept.release();
+            queue.recv().await?
+        }
+    };
     let mut jobs = vec![first];
     let until = tokio::time::Instant::now() + LINGER;
     while jobs.len() < MOST_PER_BATCH {
@@ -264,11 +286,11 @@ fn apart(jobs: Vec<Job>, counts: &Counts) -> (Vec<Job>, Vec<Job>) {
 }
 
 /// Writes a batch and answers each of its jobs.
-async fn write(db: &Db, counts: &Counts, mut batch: Vec<Job>) {
+async fn write(db: &Db, kept: &db::Kept, counts: &Counts, mut batch: Vec<Job>) {
     counts.largest.fetch_max(batch.len(), Ordering::Relaxed);
     let written = {
         let _writing = Writing::start(&counts.writing);
-        write_batch(db, &mut batch).await
+        write_batch(db, kept, &mut batch).await
     };
     match &written {
         Ok(_) => {
@@ -367,8 +389,12 @@ const BATCH_BEGIN: &str =
 /// gets its 401).
 /// On an error nothing is written (dropping the transaction rolls it back). Answers the places
 /// of the jobs left out.
-async fn write_batch(db: &Db, batch: &mut [Job]) -> Result<Vec<usize>, BatchError> {
-    let mut tx = db.write_with(BATCH_BEGIN).await?;
+async fn write_batch(
+    db: &Db,
+    kept: &db::Kept,
+    batch: &mut [Job],
+) -> Result<Vec<usize>, BatchError> {
+    let mut tx = db.write_kept(BATCH_BEGIN, kept).await?;
     let addresses: Vec<super::users::CreateAddress> = batch
         .iter()
         .map(|job| super::users::CreateAddress::of(&job.row))

@@ -215,6 +215,8 @@ enum LogMsg {
 
 /// Most rows written in one transaction.
 const LOG_BATCH: usize = 256;
+/// How long the writer keeps its PostgreSQL connection while no row comes.
+const KEEP_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 /// Most rows waiting to be written; a request finding the queue full waits for room (rows are
 /// bounded in size, so this bounds the memory the queue takes).
 const LOG_QUEUE: usize = 1024;
@@ -226,7 +228,21 @@ impl LogSink {
         let pending = Arc::new(AtomicUsize::new(0));
         let written = pending.clone();
         tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
+            // PostgreSQL: the writer's connection, kept between its batches (`db::Kept`) and
+            // given back to the pool after a second without rows.
+            let kept = db::Kept::default();
+            loop {
+                let first = match tokio::time::timeout(KEEP_IDLE, rx.recv()).await {
+                    Ok(Some(first)) => first,
+                    Ok(None) => break,
+                    Err(_) => {
+                        kept.release();
+                        match rx.recv().await {
+                            Some(first) => first,
+                            None => break,
+                        }
+                    }
+                };
                 let mut rows = Vec::new();
                 let mut waiting = Vec::new();
                 let mut next = Some(first);
@@ -242,7 +258,7 @@ impl LogSink {
                     };
                 }
                 if !rows.is_empty() {
-                    if let Err(err) = write_batch(&db, &rows).await {
+                    if let Err(err) = write_batch(&db, &kept, &rows).await {
                         tracing::error!(error = %err, rows = rows.len(), "could not write the SCIM request log");
                     }
                     written.fetch_sub(rows.len(), Ordering::AcqRel);
@@ -280,9 +296,14 @@ impl LogSink {
 }
 
 /// On SQLite a write on the writer connection that joins the open batch (its page cache stays
-/// warm, and the batch is not committed early to free the database for a pooled connection).
-async fn write_batch(db: &db::Db, rows: &[ScimRequestRow]) -> Result<(), sqlx::Error> {
-    let mut tx = db.write().await?;
+/// warm, and the batch is not committed early to free the database for a pooled connection); on
+/// PostgreSQL a transaction on the log writer's kept connection.
+async fn write_batch(
+    db: &db::Db,
+    kept: &db::Kept,
+    rows: &[ScimRequestRow],
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.write_kept("BEGIN", kept).await?;
     db::scim_log::insert_requests(tx.conn(), rows).await?;
     tx.commit().await
 }
