@@ -743,42 +743,24 @@ impl PassStep {
 /// audited writes do not wait for each other's commit.
 pub async fn sequence_step(
     pool: &sqlx::AnyPool,
-    kept: &mut Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+    kept: &super::db::Kept,
 ) -> Result<PassStep, sqlx::Error> {
-    // The sequencer's connection is kept between steps that commit (no round trips for the
-    // pool's checks on acquire and release); one whose step failed is closed, not reused.
-    let mut conn = match kept.take() {
-        Some(conn) => conn,
-        None => pool.acquire().await?,
-    };
-    let step = async {
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, step_begin()).await?;
-        let head: i64 =
-            sqlx::query_scalar("SELECT cursor FROM events_head WHERE k = 'global' FOR UPDATE")
-                .fetch_one(&mut *tx)
-                .await?;
-        let (linked, audit_upto) = link_pending(&mut tx).await?;
-        let (numbered, events_upto) =
-            super::events::number_pending(&mut tx, head, PASS_ROWS).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(PassStep {
-            linked,
-            numbered,
-            audit_upto,
-            events_upto,
-        })
-    }
-    .await;
-    match step {
-        Ok(step) => {
-            *kept = Some(conn);
-            Ok(step)
-        }
-        Err(e) => {
-            conn.close_on_drop();
-            Err(e)
-        }
-    }
+    // On the sequencer's kept connection (no round trips for the pool's checks on acquire and
+    // release); a step that fails rolls back and its connection goes back to the pool.
+    let mut tx = super::db::begin_kept(pool, kept, step_begin().into()).await?;
+    let head: i64 =
+        sqlx::query_scalar("SELECT cursor FROM events_head WHERE k = 'global' FOR UPDATE")
+            .fetch_one(tx.conn())
+            .await?;
+    let (linked, audit_upto) = link_pending(tx.conn()).await?;
+    let (numbered, events_upto) = super::events::number_pending(tx.conn(), head, PASS_ROWS).await?;
+    tx.commit().await?;
+    Ok(PassStep {
+        linked,
+        numbered,
+        audit_upto,
+        events_upto,
+    })
 }
 
 /// How the transaction of a sequencer step opens (PostgreSQL), with two settings sent in the

@@ -171,7 +171,7 @@ pub struct WriteTx {
 enum Inner {
     Pool(Transaction<'static, Any>),
     /// PostgreSQL: a transaction on a worker's kept connection ([`Kept`]).
-    Kept(KeptConn),
+    Kept(KeptTx),
     Shared {
         turn: OwnedMutexGuard<Slot>,
         kick: Arc<Notify>,
@@ -202,13 +202,9 @@ impl WriteTx {
                 let _moved = MoveOnDrop(&self.changes);
                 tx.commit().await
             }
-            Some(Inner::Kept(mut kept)) => {
+            Some(Inner::Kept(tx)) => {
                 let _moved = MoveOnDrop(&self.changes);
-                AnyTransactionManager::commit(kept.conn()).await?;
-                // Only a connection whose commit was answered goes back to its worker: it is
-                // out of any transaction and has nothing in flight.
-                kept.keep();
-                Ok(())
+                tx.commit().await
             }
             Some(Inner::Shared { mut turn, kick }) => {
                 let released = match turn.conn.as_mut() {
@@ -253,56 +249,122 @@ impl Drop for WriteTx {
     }
 }
 
-/// A connection a background worker keeps between its PostgreSQL transactions (a batch of
-/// SCIM creates): taken from the pool once, not per transaction, so a transaction costs no
-/// round trip for the pool's check on acquire nor for its check on release (issue 17: a create
-/// batch's round trips are most of its latency). Only a connection whose commit succeeded is
-/// kept; one whose transaction failed, was rolled back or dropped is closed, never reused
-/// nor handed back to the pool, so no transaction state can outlive its transaction.
-/// [`Kept::release`] hands it back to the pool (a worker about to wait idle).
+/// A connection a background worker keeps between its PostgreSQL transactions (the batches of
+/// SCIM creates, the sequencer's steps, the SCIM request log's batches): taken from the pool
+/// once, not per transaction, so a transaction costs no round trip for the pool's check on
+/// acquire nor for its check on release (issue 17: a create batch's round trips are most of
+/// its latency).
+/// - Only a connection whose `COMMIT` was answered is kept ([`KeptTx::commit`]): it is out of
+///   any transaction, with nothing in flight.
+/// - A transaction that failed or was dropped goes back to the pool as a dropped sqlx
+///   transaction does: its rollback queued, sent by the pool's check on release (a connection
+///   that fails that check is closed). It is not kept.
+/// - A kept connection that does not answer its next `BEGIN` within [`KEPT_BEGIN_WAIT`] (it
+///   died while kept: a restarted server, a terminated backend, a lost network) is closed, and
+///   the transaction begins on a connection from the pool ([`begin_kept`]).
+///
+/// [`Kept::release`] hands the connection back to the pool (a worker about to wait idle).
 #[derive(Debug, Clone, Default)]
-pub struct Kept(Arc<Mutex<Option<sqlx::pool::PoolConnection<Any>>>>);
+pub struct Kept(Arc<KeptSlot>);
+
+#[derive(Debug, Default)]
+struct KeptSlot {
+    conn: Mutex<Option<sqlx::pool::PoolConnection<Any>>>,
+    replaced: std::sync::atomic::AtomicU64,
+}
 
 impl Kept {
     /// Gives the kept connection back to the pool, if there is one.
     pub fn release(&self) {
-        let conn = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let conn = self.take();
         drop(conn);
     }
 
+    /// How many kept connections failed their `BEGIN` and were replaced from the pool.
+    pub fn replaced(&self) -> u64 {
+        self.0.replaced.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn take(&self) -> Option<sqlx::pool::PoolConnection<Any>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.0.conn.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn put(&self, conn: sqlx::pool::PoolConnection<Any>) {
+        *self.0.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
     }
 }
 
-/// A kept connection in a transaction: closed when dropped unless [`KeptConn::keep`] gave it
-/// back to its [`Kept`].
-struct KeptConn {
+/// Longest a kept connection's `BEGIN` may take before the connection is taken for dead. The
+/// pool's own check runs within its acquire timeout; a kept connection has no such check, and
+/// one left half-open by a lost network would otherwise hold its worker until the kernel gives
+/// up on it.
+const KEPT_BEGIN_WAIT: Duration = Duration::from_secs(2);
+
+/// A transaction on a [`Kept`] connection (PostgreSQL). Dropped without [`KeptTx::commit`], it
+/// rolls back and its connection goes back to the pool, not to its [`Kept`].
+pub struct KeptTx {
     conn: Option<sqlx::pool::PoolConnection<Any>>,
     home: Kept,
 }
 
-impl KeptConn {
-    fn conn(&mut self) -> &mut Conn {
+impl KeptTx {
+    /// The connection for the transaction's statements.
+    pub fn conn(&mut self) -> &mut Conn {
         self.conn
             .as_mut()
-            .expect("a kept connection is present until kept or dropped")
+            .expect("a kept transaction holds its connection until it ends")
     }
 
-    fn keep(mut self) {
+    /// Commits; the connection is then kept for the next transaction.
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        AnyTransactionManager::commit(self.conn()).await?;
         if let Some(conn) = self.conn.take() {
-            *self.home.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
+            self.home.put(conn);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for KeptTx {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            // As sqlx's own transactions do when dropped: the rollback is queued and the pool's
+            // check on release sends it (or closes a connection that fails it).
+            AnyTransactionManager::start_rollback(&mut conn);
         }
     }
 }
 
-impl Drop for KeptConn {
-    fn drop(&mut self) {
-        if let Some(mut conn) = self.conn.take() {
-            // Its transaction is open or its end unknown: closed, not returned.
-            conn.close_on_drop();
+/// A transaction opened with `begin` on `kept`'s connection, or on one from the pool when it
+/// holds none or its connection does not answer (closed, and counted in [`Kept::replaced`]).
+pub async fn begin_kept(
+    pool: &AnyPool,
+    kept: &Kept,
+    begin: std::borrow::Cow<'static, str>,
+) -> Result<KeptTx, sqlx::Error> {
+    if let Some(mut conn) = kept.take() {
+        let began = tokio::time::timeout(
+            KEPT_BEGIN_WAIT,
+            AnyTransactionManager::begin(&mut conn, Some(begin.clone())),
+        )
+        .await;
+        if let Ok(Ok(())) = began {
+            return Ok(KeptTx {
+                conn: Some(conn),
+                home: kept.clone(),
+            });
         }
+        kept.0
+            .replaced
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        conn.close_on_drop();
     }
+    let mut conn = pool.acquire().await?;
+    AnyTransactionManager::begin(&mut conn, Some(begin)).await?;
+    Ok(KeptTx {
+        conn: Some(conn),
+        home: kept.clone(),
+    })
 }
 
 /// Rolls back the savepoint of a write that was dropped without committing. A savepoint that
@@ -600,7 +662,7 @@ fn spawn_sequencer(
         // When the last step that found rows began.
         let mut last_work: Option<tokio::time::Instant> = None;
         // The connection of the steps, kept while they find rows (see `sequence_step`).
-        let mut kept = None;
+        let kept = Kept::default();
         loop {
             if !again {
                 let _ = tokio::time::timeout(SEQUENCER_IDLE, kick.notified()).await;
@@ -620,12 +682,12 @@ fn spawn_sequencer(
             let waiting = std::mem::take(&mut *s.waiting.lock().unwrap_or_else(|p| p.into_inner()));
             drop(s);
             let began = tokio::time::Instant::now();
-            let left = match crate::server::audit::sequence_step(&pool, &mut kept).await {
+            let left = match crate::server::audit::sequence_step(&pool, &kept).await {
                 Ok(step) => {
                     failures = 0;
                     if step.linked + step.numbered == 0 {
                         // Idle: the connection goes back to the pool.
-                        kept = None;
+                        kept.release();
                     }
                     again = !step.complete();
                     last_work = (step.linked + step.numbered > 0).then_some(began);
@@ -979,35 +1041,12 @@ impl Db {
         kept: &Kept,
     ) -> Result<WriteTx, sqlx::Error> {
         match self.dialect {
-            Dialect::Postgres => {
-                // A kept connection that died while kept (a restarted server, a terminated
-                // backend) fails its BEGIN: it is closed, and the transaction opens on a
-                // connection from the pool.
-                if let Some(conn) = kept.take() {
-                    let mut conn = KeptConn {
-                        conn: Some(conn),
-                        home: kept.clone(),
-                    };
-                    if AnyTransactionManager::begin(conn.conn(), Some(begin.into()))
-                        .await
-                        .is_ok()
-                    {
-                        return Ok(WriteTx {
-                            inner: Some(Inner::Kept(conn)),
-                            changes: self.changes.clone(),
-                        });
-                    }
-                }
-                let mut conn = KeptConn {
-                    conn: Some(self.pool.acquire().await?),
-                    home: kept.clone(),
-                };
-                AnyTransactionManager::begin(conn.conn(), Some(begin.into())).await?;
-                Ok(WriteTx {
-                    inner: Some(Inner::Kept(conn)),
-                    changes: self.changes.clone(),
-                })
-            }
+            Dialect::Postgres => Ok(WriteTx {
+                inner: Some(Inner::Kept(
+                    begin_kept(&self.pool, kept, begin.into()).await?,
+                )),
+                changes: self.changes.clone(),
+            }),
             Dialect::Sqlite => self.write().await,
         }
     }

@@ -61,6 +61,8 @@ pub struct CreateBatcher {
     jobs: mpsc::Sender<Job>,
     counts: Arc<Counts>,
     db: Db,
+    /// Each worker's kept connection.
+    kept: Vec<db::Kept>,
 }
 
 /// What the workers did since they started.
@@ -91,6 +93,8 @@ pub struct BatchCounts {
     pub gave_up_waiting: u64,
     /// Most jobs in one batch.
     pub largest: usize,
+    /// Kept connections that did not answer a batch's `BEGIN` and were replaced from the pool.
+    pub replaced: u64,
 }
 
 #[derive(Debug)]
@@ -124,12 +128,13 @@ impl CreateBatcher {
         let (jobs, queue) = mpsc::channel::<Job>(QUEUE);
         let queue = Arc::new(Mutex::new(queue));
         let counts = Arc::new(Counts::default());
-        for _ in 0..WORKERS {
+        let kept: Vec<db::Kept> = (0..WORKERS).map(|_| db::Kept::default()).collect();
+        for kept in &kept {
+            let kept = kept.clone();
             let queue = queue.clone();
             let db = db.clone();
             let counts = counts.clone();
             tokio::spawn(async move {
-                let kept = db::Kept::default();
                 while let Some(jobs) = next_jobs(&queue, &counts, &kept).await {
                     let mut rest = jobs;
                     while !rest.is_empty() {
@@ -140,7 +145,8 @@ impl CreateBatcher {
                         } else {
                             let claimed: Vec<(OrgId, String)> = batch.iter().map(address).collect();
                             // A panic in a batch drops its jobs' answers (each request then
-                            // writes alone); the worker goes on.
+                            // looks for its row, and writes alone if it is not there); the
+                            // worker goes on.
                             let _ = std::panic::AssertUnwindSafe(write(&db, &kept, &counts, batch))
                                 .catch_unwind()
                                 .await;
@@ -159,6 +165,7 @@ impl CreateBatcher {
             jobs,
             counts,
             db: db.clone(),
+            kept,
         })
     }
 
@@ -170,6 +177,7 @@ impl CreateBatcher {
             rolled_back: self.counts.rolled_back.load(Ordering::Relaxed),
             gave_up_waiting: self.counts.gave_up_waiting.load(Ordering::Relaxed),
             largest: self.counts.largest.load(Ordering::Relaxed),
+            replaced: self.kept.iter().map(db::Kept::replaced).sum(),
         }
     }
 
@@ -192,7 +200,9 @@ impl CreateBatcher {
         };
         self.jobs.send(job).await.ok()?;
         self.counts.submitted.fetch_add(1, Ordering::Relaxed);
-        match answer.await.ok()? {
+        // An answer dropped unsent (a worker's panic, which may come after its batch committed)
+        // is as unknown as a failed commit.
+        match answer.await.unwrap_or(Answer::Unknown) {
             Answer::Written(row) => Some(*row),
             Answer::NotWritten => None,
             // Written if its row is there: then it is this request's, answered 201 (a write
