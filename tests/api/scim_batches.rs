@@ -636,8 +636,8 @@ async fn postgres_a_directory_deleted_while_a_batch_waits_gets_none_of_it() {
 
 /// The workers and the sequencer keep their connection between transactions (no pool check per
 /// batch). A kept connection that dies between batches (here every connection of the database
-/// is terminated, as a server restart does) is closed and replaced when the next batch begins:
-/// that batch is written, none is rolled back, and the sequencer links what follows.
+/// is terminated, as a server restart does) is closed and replaced when its worker next begins a
+/// batch: that batch is written, none is rolled back, and the sequencer links what follows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_kept_connection_that_died_is_replaced_before_its_batch() {
     let app = TestApp::spawn(Dialect::Postgres).await;

@@ -342,13 +342,10 @@ pub async fn begin_kept(
     kept: &Kept,
     begin: std::borrow::Cow<'static, str>,
 ) -> Result<KeptTx, sqlx::Error> {
-    if let Some(mut conn) = kept.take() {
-        let began = tokio::time::timeout(
-            KEPT_BEGIN_WAIT,
-            AnyTransactionManager::begin(&mut conn, Some(begin.clone())),
-        )
-        .await;
-        if let Ok(Ok(())) = began {
+    if let Some(conn) = kept.take() {
+        if let Ok(Ok(conn)) =
+            tokio::time::timeout(KEPT_BEGIN_WAIT, begin_on(conn, begin.clone())).await
+        {
             return Ok(KeptTx {
                 conn: Some(conn),
                 home: kept.clone(),
@@ -357,14 +354,38 @@ pub async fn begin_kept(
         kept.0
             .replaced
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        conn.close_on_drop();
     }
-    let mut conn = pool.acquire().await?;
-    AnyTransactionManager::begin(&mut conn, Some(begin)).await?;
+    let conn = begin_on(pool.acquire().await?, begin).await?;
     Ok(KeptTx {
         conn: Some(conn),
         home: kept.clone(),
     })
+}
+
+/// `conn` in a transaction opened with `begin`. A `BEGIN` that fails or is cut short (its future
+/// dropped, by a timeout or a cancelled caller) closes the connection: sqlx counts the
+/// transaction only once its answer is read, so the pool would take back a connection that may
+/// be inside it, with its `SET LOCAL`s.
+async fn begin_on(
+    conn: sqlx::pool::PoolConnection<Any>,
+    begin: std::borrow::Cow<'static, str>,
+) -> Result<sqlx::pool::PoolConnection<Any>, sqlx::Error> {
+    struct Beginning(Option<sqlx::pool::PoolConnection<Any>>);
+    impl Drop for Beginning {
+        fn drop(&mut self) {
+            if let Some(conn) = self.0.as_mut() {
+                conn.close_on_drop();
+            }
+        }
+    }
+    let mut beginning = Beginning(Some(conn));
+    if let Some(conn) = beginning.0.as_mut() {
+        AnyTransactionManager::begin(conn, Some(begin)).await?;
+    }
+    beginning
+        .0
+        .take()
+        .ok_or_else(|| sqlx::Error::Protocol("a connection went missing during BEGIN".into()))
 }
 
 /// Rolls back the savepoint of a write that was dropped without committing. A savepoint that
