@@ -263,7 +263,8 @@ impl Drop for WriteTx {
 ///   died while kept: a restarted server, a terminated backend, a lost network) is closed, and
 ///   the transaction begins on a connection from the pool ([`begin_kept`]).
 ///
-/// [`Kept::release`] hands the connection back to the pool (a worker about to wait idle).
+/// [`Kept::idle_wait`] hands the connection back to the pool while a worker waits idle, and
+/// [`Kept::release`] at once.
 #[derive(Debug, Clone, Default)]
 pub struct Kept(Arc<KeptSlot>);
 
@@ -280,6 +281,19 @@ impl Kept {
         drop(conn);
     }
 
+    /// `wait`'s output; when it takes longer than [`KEPT_IDLE`], the kept connection goes back to
+    /// the pool meanwhile (a worker waiting for work does not hold a connection others need).
+    pub async fn idle_wait<F: std::future::Future>(&self, wait: F) -> F::Output {
+        let mut wait = std::pin::pin!(wait);
+        match tokio::time::timeout(KEPT_IDLE, &mut wait).await {
+            Ok(out) => out,
+            Err(_) => {
+                self.release();
+                wait.await
+            }
+        }
+    }
+
     /// How many kept connections failed their `BEGIN` and were replaced from the pool.
     pub fn replaced(&self) -> u64 {
         self.0.replaced.load(std::sync::atomic::Ordering::Relaxed)
@@ -293,6 +307,9 @@ impl Kept {
         *self.0.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
     }
 }
+
+/// How long a worker keeps its connection while it waits for work ([`Kept::idle_wait`]).
+const KEPT_IDLE: Duration = Duration::from_secs(1);
 
 /// Longest a kept connection's `BEGIN` may take before the connection is taken for dead. The
 /// pool's own check runs within its acquire timeout; a kept connection has no such check, and

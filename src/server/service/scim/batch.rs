@@ -223,32 +223,16 @@ impl CreateBatcher {
     }
 }
 
-/// How long a worker keeps its connection ([`db::Kept`]) while no job comes: past it, the
-/// connection goes back to the pool until the next job.
-const KEEP_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// The jobs waiting, at least one (waits for it), at most [`MOST_PER_BATCH`]; under load a
 /// little longer for a few more ([`LINGER`]). `None` once no batcher can send any more.
-/// A worker waiting longer than [`KEEP_IDLE`] gives its kept connection back to the pool.
+/// A worker waiting idle gives its kept connection back to the pool ([`db::Kept::idle_wait`]).
 async fn next_jobs(
     queue: &Mutex<mpsc::Receiver<Job>>,
     counts: &Counts,
     kept: &db::Kept,
 ) -> Option<Vec<Job>> {
-    let mut queue = match tokio::time::timeout(KEEP_IDLE, queue.lock()).await {
-        Ok(queue) => queue,
-        Err(_) => {
-            kept.release();
-            queue.lock().await
-        }
-    };
-    let first = match tokio::time::timeout(KEEP_IDLE, queue.recv()).await {
-        Ok(first) => first?,
-        Err(_) => {
-            kept.release();
-            queue.recv().await?
-        }
-    };
+    let mut queue = kept.idle_wait(queue.lock()).await;
+    let first = kept.idle_wait(queue.recv()).await?;
     let mut jobs = vec![first];
     let until = tokio::time::Instant::now() + LINGER;
     while jobs.len() < MOST_PER_BATCH {

@@ -215,8 +215,6 @@ enum LogMsg {
 
 /// Most rows written in one transaction.
 const LOG_BATCH: usize = 256;
-/// How long the writer keeps its PostgreSQL connection while no row comes.
-const KEEP_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 /// Most rows waiting to be written; a request finding the queue full waits for room (rows are
 /// bounded in size, so this bounds the memory the queue takes).
 const LOG_QUEUE: usize = 1024;
@@ -232,16 +230,8 @@ impl LogSink {
             // given back to the pool after a second without rows.
             let kept = db::Kept::default();
             loop {
-                let first = match tokio::time::timeout(KEEP_IDLE, rx.recv()).await {
-                    Ok(Some(first)) => first,
-                    Ok(None) => break,
-                    Err(_) => {
-                        kept.release();
-                        match rx.recv().await {
-                            Some(first) => first,
-                            None => break,
-                        }
-                    }
+                let Some(first) = kept.idle_wait(rx.recv()).await else {
+                    break;
                 };
                 let mut rows = Vec::new();
                 let mut waiting = Vec::new();
