@@ -491,3 +491,21 @@ async fn postgres_outcomes_update_their_deliveries_not_the_backlog() {
     );
     tx.rollback().await.expect("rollback");
 }
+
+/// SQLite: recording outcomes updates the deliveries by key, not through an index of pending
+/// or due deliveries (with `state = 'pending'` SQLite walked `webhook_deliveries_due (state=?)`,
+/// every pending delivery, for each statement).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_outcomes_update_their_deliveries_by_key() {
+    let app = TestApp::spawn(Dialect::Sqlite).await;
+    let steps = plan(&app, &lanyard::server::db::webhooks::outcome_sql(16)).await;
+    let has = |s: &str| steps.iter().any(|x| x.contains(s));
+    assert!(
+        has("SEARCH webhook_deliveries USING INDEX sqlite_autoindex_webhook_deliveries_1 (id=?)"),
+        "by key: {steps:?}"
+    );
+    assert!(
+        !has("pending_heads") && !has("pending_order") && !has("webhook_deliveries_due"),
+        "no index of pending or due deliveries: {steps:?}"
+    );
+}

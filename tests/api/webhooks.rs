@@ -677,7 +677,82 @@ async fn migration_29_moves_log_streams_onto_the_trail(d: Dialect) {
     );
 }
 
+/// Recording an attempt's outcome changes only a delivery that is still pending: one discarded
+/// with its endpoint, or already recorded (another node's attempt), keeps its state, attempts and
+/// delivery time; every attempt is still logged.
+async fn an_outcome_leaves_a_delivery_no_longer_pending_as_it_is(d: Dialect) {
+    use lanyard::server::db::webhooks::{finish_attempts, Finished};
+    let app = TestApp::spawn(d).await;
+    let mut conn = app.state.db.pool.acquire().await.expect("connection");
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, kind, url, secret_enc, enabled, fanout_cursor, created_at, updated_at) \
+         VALUES ('we_o', 'webhook', 'https://receiver.test/', 'sealed', 1, 0, 0, 0)",
+    )
+    .execute(&mut *conn)
+    .await
+    .expect("endpoint");
+    for (i, state, attempts, delivered) in [
+        (1, "discarded", 0, None),
+        (2, "succeeded", 1, Some(5_i64)),
+        (3, "pending", 0, None),
+    ] {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, event_cursor, event_id, entity_key, state, attempts, next_attempt_at, created_at, delivered_at) \
+             VALUES ($1, 'we_o', $2, $3, 'user:x', $4, $5, 0, 0, $6)",
+        )
+        .bind(format!("wd_{i}"))
+        .bind(i64::from(i))
+        .bind(format!("ev_{i}"))
+        .bind(state)
+        .bind(attempts)
+        .bind(delivered)
+        .execute(&mut *conn)
+        .await
+        .expect("delivery");
+    }
+    let done: Vec<Finished> = (1..=3)
+        .map(|i| Finished {
+            attempt_id: format!("wa_{i}"),
+            delivery_id: format!("wd_{i}"),
+            attempted_at: 9,
+            state: "succeeded",
+            next: 9,
+            status: Some(200),
+            latency_ms: 1,
+            excerpt: None,
+            error: None,
+        })
+        .collect();
+    finish_attempts(&mut conn, &done, 9)
+        .await
+        .expect("outcomes");
+    let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT id, state, attempts, delivered_at FROM webhook_deliveries WHERE endpoint_id = 'we_o' ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .expect("rows");
+    let want = |id: &str, state: &str, attempts: i64, at: Option<i64>| {
+        (id.to_string(), state.to_string(), attempts, at)
+    };
+    assert_eq!(
+        rows,
+        vec![
+            want("wd_1", "discarded", 0, None),
+            want("wd_2", "succeeded", 1, Some(5)),
+            want("wd_3", "succeeded", 1, Some(9)),
+        ]
+    );
+    let logged: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM webhook_attempts WHERE attempted_at = 9")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("attempts");
+    assert_eq!(logged, 3, "every attempt is logged");
+}
+
 crate::both_databases!(
+    an_outcome_leaves_a_delivery_no_longer_pending_as_it_is,
     migration_29_moves_log_streams_onto_the_trail,
     deliveries_are_signed_and_verified_independently,
     a_500_is_retried_with_back_off_and_a_302_is_a_failure,

@@ -369,9 +369,10 @@ pub struct Finished {
 /// batch of successes is one statement. A delivery that is no longer pending (discarded with its
 /// endpoint meanwhile) keeps its state; its attempt is still logged.
 /// The update finds its rows by key: its state check reads `state || ''`, so that no index on
-/// pending deliveries is used for it (on a new, unanalyzed table PostgreSQL planned it as a
-/// bitmap scan of `webhook_deliveries_pending_heads`, every pending delivery of every endpoint
-/// per statement: ~110 µs per delivered event with a 20,000-event backlog, issue 17).
+/// pending or due deliveries is used for it (on a new, unanalyzed table PostgreSQL planned it as
+/// a bitmap scan of `webhook_deliveries_pending_heads`, SQLite as a search of
+/// `webhook_deliveries_due`: every pending delivery of every endpoint per statement, ~110 µs per
+/// delivered event on PostgreSQL with a 20,000-event backlog, issue 17).
 pub async fn finish_attempts(
     conn: &mut Conn,
     done: &[Finished],
@@ -406,15 +407,7 @@ pub async fn finish_attempts(
     }
     for (g, ids) in groups {
         for ids in ids.chunks(ROWS_PER_STATEMENT) {
-            let list = (0..ids.len())
-                .map(|i| format!("${}", 7 + i))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2, last_status = $3, last_error = $4, \
-                 delivered_at = CASE WHEN $5 = 1 THEN $6 ELSE delivered_at END \
-                 WHERE id IN ({list}) AND state || '' = '{DELIVERY_PENDING}'"
-            );
+            let sql = outcome_sql(ids.len());
             let mut q = sqlx::query(&sql)
                 .bind(g.state)
                 .bind(g.next)
@@ -429,6 +422,20 @@ pub async fn finish_attempts(
         }
     }
     Ok(())
+}
+
+/// The update of [`finish_attempts`] for `n` deliveries ($1 state, $2 next attempt, $3 status,
+/// $4 error, $5 1 when delivered, $6 now, then the ids). Public for tests/api/query_plans.rs.
+pub fn outcome_sql(n: usize) -> String {
+    let list = (0..n)
+        .map(|i| format!("${}", 7 + i))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2, last_status = $3, last_error = $4, \
+         delivered_at = CASE WHEN $5 = 1 THEN $6 ELSE delivered_at END \
+         WHERE id IN ({list}) AND state || '' = '{DELIVERY_PENDING}'"
+    )
 }
 
 pub async fn list_deliveries(
