@@ -1143,3 +1143,34 @@ pub mod portal {
         assert_eq!(before.len(), after.len(), "{what}: a table appeared");
     }
 }
+
+/// A webhook endpoint row `id` inserted directly (tests of the delivery tables' statements).
+pub async fn webhook_endpoint_row(conn: &mut sqlx::AnyConnection, id: &str) {
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, kind, url, secret_enc, enabled, fanout_cursor, created_at, updated_at) \
+         VALUES ($1, 'webhook', 'https://receiver.test/', 'sealed', 1, 0, 0, 0)",
+    )
+    .bind(id)
+    .execute(conn)
+    .await
+    .expect("endpoint");
+}
+
+/// Successful attempts at deliveries `wd_{i}` for each `i` in `ids`, made at `at`.
+pub fn succeeded(
+    ids: std::ops::RangeInclusive<i32>,
+    at: i64,
+) -> Vec<lanyard::server::db::webhooks::Finished> {
+    ids.map(|i| lanyard::server::db::webhooks::Finished {
+        attempt_id: format!("wa_{i}"),
+        delivery_id: format!("wd_{i}"),
+        attempted_at: at,
+        state: "succeeded",
+        next: at,
+        status: Some(200),
+        latency_ms: 1,
+        excerpt: None,
+        error: None,
+    })
+    .collect()
+}

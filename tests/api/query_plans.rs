@@ -379,13 +379,7 @@ async fn postgres_key_lists_in_a_directory_read_their_rows_not_the_directory() {
 /// PostgreSQL: endpoint `we_plan` with `n` pending deliveries `wd_1`…, each its entity's only one
 /// (each may be leased), due at once.
 async fn pending_backlog(tx: &mut sqlx::AnyConnection, n: i64) {
-    sqlx::query(
-        "INSERT INTO webhook_endpoints (id, kind, url, secret_enc, enabled, fanout_cursor, created_at, updated_at) \
-         VALUES ('we_plan', 'webhook', 'https://receiver.test/', 'sealed', 1, 0, 0, 0)",
-    )
-    .execute(&mut *tx)
-    .await
-    .expect("endpoint");
+    crate::helpers::webhook_endpoint_row(&mut *tx, "we_plan").await;
     sqlx::query(
         "INSERT INTO webhook_deliveries (id, endpoint_id, event_cursor, event_id, entity_key, state, attempts, next_attempt_at, created_at) \
          SELECT 'wd_' || g, 'we_plan', g, 'ev_' || g, 'user:' || g, 'pending', 0, 0, 0 FROM generate_series(1, $1) g",
@@ -458,23 +452,11 @@ async fn sqlite_lease_walks_pending_deliveries_in_order_and_updates_by_key() {
 /// the table through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outcomes_update_their_deliveries_not_the_backlog() {
-    use lanyard::server::db::webhooks::{finish_attempts, Finished};
+    use lanyard::server::db::webhooks::finish_attempts;
     let app = TestApp::spawn(Dialect::Postgres).await;
     let mut tx = app.state.db.pool.begin().await.expect("begin");
     pending_backlog(&mut tx, 20_000).await;
-    let done: Vec<Finished> = (1..=16)
-        .map(|i| Finished {
-            attempt_id: format!("wa_{i}"),
-            delivery_id: format!("wd_{i}"),
-            attempted_at: 1,
-            state: "succeeded",
-            next: 1,
-            status: Some(200),
-            latency_ms: 1,
-            excerpt: None,
-            error: None,
-        })
-        .collect();
+    let done = crate::helpers::succeeded(1..=16, 1);
     let before = entries_read(&mut tx, "webhook_deliveries").await;
     finish_attempts(&mut tx, &done, 2).await.expect("outcomes");
     let read = entries_read(&mut tx, "webhook_deliveries").await - before;

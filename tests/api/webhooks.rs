@@ -681,16 +681,10 @@ async fn migration_29_moves_log_streams_onto_the_trail(d: Dialect) {
 /// with its endpoint, or already recorded (another node's attempt), keeps its state, attempts and
 /// delivery time; every attempt is still logged.
 async fn an_outcome_leaves_a_delivery_no_longer_pending_as_it_is(d: Dialect) {
-    use lanyard::server::db::webhooks::{finish_attempts, Finished};
+    use lanyard::server::db::webhooks::finish_attempts;
     let app = TestApp::spawn(d).await;
     let mut conn = app.state.db.pool.acquire().await.expect("connection");
-    sqlx::query(
-        "INSERT INTO webhook_endpoints (id, kind, url, secret_enc, enabled, fanout_cursor, created_at, updated_at) \
-         VALUES ('we_o', 'webhook', 'https://receiver.test/', 'sealed', 1, 0, 0, 0)",
-    )
-    .execute(&mut *conn)
-    .await
-    .expect("endpoint");
+    crate::helpers::webhook_endpoint_row(&mut conn, "we_o").await;
     for (i, state, attempts, delivered) in [
         (1, "discarded", 0, None),
         (2, "succeeded", 1, Some(5_i64)),
@@ -710,20 +704,7 @@ async fn an_outcome_leaves_a_delivery_no_longer_pending_as_it_is(d: Dialect) {
         .await
         .expect("delivery");
     }
-    let done: Vec<Finished> = (1..=3)
-        .map(|i| Finished {
-            attempt_id: format!("wa_{i}"),
-            delivery_id: format!("wd_{i}"),
-            attempted_at: 9,
-            state: "succeeded",
-            next: 9,
-            status: Some(200),
-            latency_ms: 1,
-            excerpt: None,
-            error: None,
-        })
-        .collect();
-    finish_attempts(&mut conn, &done, 9)
+    finish_attempts(&mut conn, &crate::helpers::succeeded(1..=3, 9), 9)
         .await
         .expect("outcomes");
     let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
