@@ -274,13 +274,15 @@ pub async fn render(state: &AppState) -> String {
     handle().render()
 }
 
+/// The webhook backlog and its oldest delivery's creation, from an index of pending deliveries
+/// (checked by tests/api/query_plans.rs).
+pub const WEBHOOK_BACKLOG_SQL: &str =
+    "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE state = 'pending'";
+
 async fn database_gauges(state: &AppState, now: i64) -> Result<(), sqlx::Error> {
     let pool = &state.db.pool;
-    let (backlog, oldest): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE state = 'pending'",
-    )
-    .fetch_one(pool)
-    .await?;
+    let (backlog, oldest): (i64, Option<i64>) =
+        sqlx::query_as(WEBHOOK_BACKLOG_SQL).fetch_one(pool).await?;
     metrics::gauge!("lanyard_webhook_backlog").set(backlog as f64);
     metrics::gauge!("lanyard_webhook_oldest_pending_age_seconds")
         .set(oldest.map_or(0.0, |o| ((now - o).max(0)) as f64 / 1000.0));

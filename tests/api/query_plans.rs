@@ -391,7 +391,7 @@ async fn pending_backlog(tx: &mut sqlx::AnyConnection, n: i64) {
 }
 
 /// PostgreSQL: leasing an endpoint's next deliveries walks its pending deliveries in feed order
-/// and stops at the limit (migration 37's index), instead of reading every pending delivery of
+/// and stops at the limit (migration 37's index, migration 42's form), instead of reading every pending delivery of
 /// the endpoint and sorting them: 15.9 ms per lease at 3,000 pending, the bound on webhook
 /// throughput. Counted by PostgreSQL in the transaction (`pg_stat_xact_user_tables`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,6 +440,80 @@ async fn sqlite_lease_walks_pending_deliveries_in_order_and_updates_by_key() {
     assert!(
         !has("TEMP B-TREE") && !has("webhook_deliveries_due"),
         "no sort, no read of every due delivery: {steps:?}"
+    );
+}
+
+/// PostgreSQL: updates of `table` this transaction has made in place (heap-only tuples).
+async fn hot_updates(tx: &mut sqlx::AnyConnection, table: &str) -> i64 {
+    sqlx::query_scalar("SELECT n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = $1")
+        .bind(table)
+        .fetch_one(tx)
+        .await
+        .expect("hot updates")
+}
+
+/// PostgreSQL: a lease changes only `next_attempt_at`, which no index of the table names (key or
+/// predicate), so each leased row is updated on its own page with no new index entry (a
+/// heap-only tuple; migration 42). With `webhook_deliveries_due (state, next_attempt_at)` or
+/// migration 37's `next_attempt_at IS NOT NULL` predicate, none of them is. Counted by
+/// PostgreSQL in the transaction (`pg_stat_xact_user_tables.n_tup_hot_upd`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_lease_updates_its_rows_in_place() {
+    let app = TestApp::spawn(Dialect::Postgres).await;
+    let mut tx = app.state.db.pool.begin().await.expect("begin");
+    pending_backlog(&mut tx, 100).await;
+    let before = hot_updates(&mut tx, "webhook_deliveries").await;
+    let leased = lanyard::server::db::webhooks::lease_due(&mut tx, "we_plan", 1, 30_000, 16)
+        .await
+        .expect("lease");
+    let in_place = hot_updates(&mut tx, "webhook_deliveries").await - before;
+    assert_eq!(leased.len(), 16, "16 due deliveries leased");
+    assert_eq!(
+        in_place, 16,
+        "each leased row is a heap-only update (no index names next_attempt_at)"
+    );
+    tx.rollback().await.expect("rollback");
+}
+
+/// SQLite: no index of `webhook_deliveries` names `next_attempt_at`, so a lease (which changes
+/// only that column) rewrites its rows and no index entry (migration 42 dropped
+/// `webhook_deliveries_due (state, next_attempt_at)`); the pending count of /metrics still reads
+/// an index of pending deliveries rather than the delivery history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_lease_writes_no_index_entry() {
+    let app = TestApp::spawn(Dialect::Sqlite).await;
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT i.name, x.name FROM sqlite_master i, pragma_index_info(i.name) x \
+         WHERE i.type = 'index' AND i.tbl_name = 'webhook_deliveries'",
+    )
+    .fetch_all(&app.state.db.pool)
+    .await
+    .expect("index columns");
+    assert!(!indexes.is_empty(), "the table's indexes are listed");
+    assert!(
+        indexes
+            .iter()
+            .all(|(_, column)| column != "next_attempt_at"),
+        "no index may hold next_attempt_at: {indexes:?}"
+    );
+    let predicates: Vec<(String,)> = sqlx::query_as(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'webhook_deliveries' AND sql IS NOT NULL",
+    )
+    .fetch_all(&app.state.db.pool)
+    .await
+    .expect("index definitions");
+    assert!(
+        predicates
+            .iter()
+            .all(|(sql,)| !sql.contains("next_attempt_at")),
+        "no index predicate may name next_attempt_at: {predicates:?}"
+    );
+    let steps = plan(&app, lanyard::server::metrics::WEBHOOK_BACKLOG_SQL).await;
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.contains("webhook_deliveries_pending_")),
+        "the pending count reads an index of pending deliveries: {steps:?}"
     );
 }
 

@@ -260,11 +260,13 @@ const D_COLUMNS: &str = "d.id, d.endpoint_id, d.event_cursor, d.event_id, d.enti
 /// which PostgreSQL planned as a nested loop over every pending row when its statistics were
 /// stale (a burst of events before an ANALYZE): 2.2 s per lease at 3,500 pending deliveries.
 /// `next_attempt_at + 0`: no index on that column serves the walk, so the planners walk
-/// `webhook_deliveries_pending_order` in feed order (see [`lease_sql`]).
+/// `webhook_deliveries_pending_order` in feed order (see [`lease_sql`]). `created_at >= 0`
+/// (always true) is that index's condition on PostgreSQL (migration 42): the head probe does
+/// not state it, so the probe cannot walk that index.
 fn due(what: &str) -> String {
     format!(
         "SELECT {what} FROM webhook_deliveries d \
-         WHERE d.endpoint_id = $1 AND d.state = '{DELIVERY_PENDING}' AND d.next_attempt_at + 0 <= $2 \
+         WHERE d.endpoint_id = $1 AND d.state = '{DELIVERY_PENDING}' AND d.created_at >= 0 AND d.next_attempt_at + 0 <= $2 \
          AND d.event_cursor = (SELECT MIN(p.event_cursor) FROM webhook_deliveries p \
                                WHERE p.endpoint_id = d.endpoint_id AND p.entity_key = d.entity_key \
                                AND p.state = '{DELIVERY_PENDING}')"
@@ -287,8 +289,11 @@ pub async fn has_due(conn: &mut Conn, endpoint_id: &str, now: i64) -> Result<boo
 /// once. It walks the endpoint's pending deliveries in feed order (index
 /// `webhook_deliveries_pending_order`) and stops at the limit; the update then finds the leased
 /// rows by key: its re-check reads `state || ''` and `next_attempt_at + 0` so that no index on
-/// those columns is usable for it (both databases otherwise read every due delivery through
-/// `webhook_deliveries_due`). Checked by tests/api/query_plans.rs.
+/// those columns is usable for it (both databases read every due delivery through
+/// `webhook_deliveries_due` while it existed, and could read every pending one through the
+/// pending-only indexes). No index names `next_attempt_at` (migration 42), so on PostgreSQL the
+/// lease updates each row in place (a heap-only tuple, no new index entry). Checked by
+/// tests/api/query_plans.rs.
 pub fn lease_sql(locks_rows: bool) -> String {
     let skip_locked = if locks_rows {
         " FOR UPDATE SKIP LOCKED"
