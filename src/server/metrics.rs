@@ -275,7 +275,8 @@ pub async fn render(state: &AppState) -> String {
 }
 
 /// The webhook backlog and its oldest delivery's creation, from an index of pending deliveries
-/// (checked by tests/api/query_plans.rs).
+/// (on SQLite, with or without the indexes a later contract release drops: checked by
+/// tests/api/query_plans.rs).
 pub const WEBHOOK_BACKLOG_SQL: &str =
     "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE state = 'pending'";
 

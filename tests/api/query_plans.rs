@@ -391,9 +391,9 @@ async fn pending_backlog(tx: &mut sqlx::AnyConnection, n: i64) {
 }
 
 /// PostgreSQL: leasing an endpoint's next deliveries walks its pending deliveries in feed order
-/// and stops at the limit (migration 37's index, migration 42's form), instead of reading every pending delivery of
-/// the endpoint and sorting them: 15.9 ms per lease at 3,000 pending, the bound on webhook
-/// throughput. Counted by PostgreSQL in the transaction (`pg_stat_xact_user_tables`).
+/// and stops at the limit (migration 37's index, in migration 42's form), instead of reading
+/// every pending delivery of the endpoint and sorting them: 15.9 ms per lease at 3,000 pending,
+/// the bound on webhook throughput. Counted by PostgreSQL in the transaction (`pg_stat_xact_user_tables`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_lease_reads_the_next_deliveries_not_the_whole_backlog() {
     let app = TestApp::spawn(Dialect::Postgres).await;
@@ -418,7 +418,7 @@ async fn postgres_lease_reads_the_next_deliveries_not_the_whole_backlog() {
 }
 
 /// SQLite: the lease walks the endpoint's pending deliveries in feed order through migration
-/// 37's index (not its whole delivery history, not every due delivery, no sort), probes each
+/// 42's index (not its whole delivery history, not every due delivery, no sort), probes each
 /// entity's head through `webhook_deliveries_pending_heads`, and updates the leased rows by key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_lease_walks_pending_deliveries_in_order_and_updates_by_key() {
@@ -426,7 +426,7 @@ async fn sqlite_lease_walks_pending_deliveries_in_order_and_updates_by_key() {
     let steps = plan(&app, &lanyard::server::db::webhooks::lease_sql(false)).await;
     let has = |needle: &str| steps.iter().any(|s| s.contains(needle));
     assert!(
-        has("SEARCH d USING INDEX webhook_deliveries_pending_order (endpoint_id=?)"),
+        has("SEARCH d USING INDEX webhook_deliveries_pending_walk (endpoint_id=?)"),
         "the lease walks the pending deliveries in order: {steps:?}"
     );
     assert!(
@@ -452,68 +452,112 @@ async fn hot_updates(tx: &mut sqlx::AnyConnection, table: &str) -> i64 {
         .expect("hot updates")
 }
 
-/// PostgreSQL: a lease changes only `next_attempt_at`, which no index of the table names (key or
-/// predicate), so each leased row is updated on its own page with no new index entry (a
-/// heap-only tuple; migration 42). With `webhook_deliveries_due (state, next_attempt_at)` or
-/// migration 37's `next_attempt_at IS NOT NULL` predicate, none of them is. Counted by
-/// PostgreSQL in the transaction (`pg_stat_xact_user_tables.n_tup_hot_upd`).
+/// The indexes of `webhook_deliveries` that the contract release after migration 42 drops: two
+/// name `next_attempt_at` (so a lease rewrites their entries), and no statement of this release
+/// needs any of the three. The tests below drop them first, to show that the lease and the
+/// backlog gauge keep their index paths without them and that leases then write no index entry.
+const CONTRACTED_AFTER_42: [&str; 3] = [
+    "webhook_deliveries_due",
+    "webhook_deliveries_entity",
+    "webhook_deliveries_pending_order",
+];
+
+async fn drop_contracted_after_42(conn: &mut sqlx::AnyConnection) {
+    for index in CONTRACTED_AFTER_42 {
+        sqlx::query(&format!("DROP INDEX IF EXISTS {index}"))
+            .execute(&mut *conn)
+            .await
+            .expect("drop index");
+    }
+}
+
+/// PostgreSQL: a lease changes only `next_attempt_at`; once no index names that column (key or
+/// predicate: the contract after migration 42), each leased row is updated on its own page with
+/// no new index entry (a heap-only tuple; migration 42's fillfactor leaves the room), and the
+/// lease still walks only the next deliveries. With `webhook_deliveries_due` or migration 37's
+/// `next_attempt_at IS NOT NULL` predicate, none of them is. Counted by PostgreSQL in the
+/// transaction (`pg_stat_xact_user_tables`), whose DDL the rollback undoes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_a_lease_updates_its_rows_in_place() {
+async fn postgres_a_lease_updates_its_rows_in_place_without_the_contracted_indexes() {
     let app = TestApp::spawn(Dialect::Postgres).await;
     let mut tx = app.state.db.pool.begin().await.expect("begin");
-    pending_backlog(&mut tx, 100).await;
+    drop_contracted_after_42(&mut tx).await;
+    pending_backlog(&mut tx, 3000).await;
     let before = hot_updates(&mut tx, "webhook_deliveries").await;
+    let read_before = rows_read(&mut tx, "webhook_deliveries").await;
     let leased = lanyard::server::db::webhooks::lease_due(&mut tx, "we_plan", 1, 30_000, 16)
         .await
         .expect("lease");
     let in_place = hot_updates(&mut tx, "webhook_deliveries").await - before;
-    assert_eq!(leased.len(), 16, "16 due deliveries leased");
+    let read = rows_read(&mut tx, "webhook_deliveries").await - read_before;
+    let cursors: Vec<i64> = leased.iter().map(|d| d.event_cursor).collect();
+    assert_eq!(
+        cursors,
+        (1..=16).collect::<Vec<i64>>(),
+        "the 16 oldest, in order"
+    );
     assert_eq!(
         in_place, 16,
         "each leased row is a heap-only update (no index names next_attempt_at)"
     );
+    assert!(
+        read < 500,
+        "leasing 16 deliveries read {read} delivery rows of a 3,000-delivery backlog"
+    );
     tx.rollback().await.expect("rollback");
 }
 
-/// SQLite: no index of `webhook_deliveries` names `next_attempt_at`, so a lease (which changes
-/// only that column) rewrites its rows and no index entry (migration 42 dropped
-/// `webhook_deliveries_due (state, next_attempt_at)`); the pending count of /metrics still reads
-/// an index of pending deliveries rather than the delivery history.
+/// SQLite: without the indexes the contract after migration 42 drops, no index of
+/// `webhook_deliveries` names `next_attempt_at` (so a lease, which changes only that column,
+/// rewrites its rows and no index entry), the lease still walks the pending deliveries in order
+/// through `webhook_deliveries_pending_walk` and probes heads through `…_pending_heads`, and the
+/// backlog gauge of /metrics reads an index of pending deliveries rather than the history.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_a_lease_writes_no_index_entry() {
+async fn sqlite_leases_and_the_backlog_keep_their_indexes_without_the_contracted_ones() {
     let app = TestApp::spawn(Dialect::Sqlite).await;
-    let indexes: Vec<(String, String)> = sqlx::query_as(
+    let mut conn = app.state.db.pool.acquire().await.expect("connection");
+    drop_contracted_after_42(&mut conn).await;
+    drop(conn);
+    let columns: Vec<(String, Option<String>)> = sqlx::query_as(
         "SELECT i.name, x.name FROM sqlite_master i, pragma_index_info(i.name) x \
          WHERE i.type = 'index' AND i.tbl_name = 'webhook_deliveries'",
     )
     .fetch_all(&app.state.db.pool)
     .await
     .expect("index columns");
-    assert!(!indexes.is_empty(), "the table's indexes are listed");
+    assert!(!columns.is_empty(), "the table's indexes are listed");
     assert!(
-        indexes
+        columns
             .iter()
-            .all(|(_, column)| column != "next_attempt_at"),
-        "no index may hold next_attempt_at: {indexes:?}"
+            .all(|(_, column)| column.as_deref() != Some("next_attempt_at")),
+        "no index may hold next_attempt_at: {columns:?}"
     );
-    let predicates: Vec<(String,)> = sqlx::query_as(
+    let definitions: Vec<(String,)> = sqlx::query_as(
         "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'webhook_deliveries' AND sql IS NOT NULL",
     )
     .fetch_all(&app.state.db.pool)
     .await
     .expect("index definitions");
     assert!(
-        predicates
+        definitions
             .iter()
             .all(|(sql,)| !sql.contains("next_attempt_at")),
-        "no index predicate may name next_attempt_at: {predicates:?}"
+        "no index expression or predicate may name next_attempt_at: {definitions:?}"
     );
-    let steps = plan(&app, lanyard::server::metrics::WEBHOOK_BACKLOG_SQL).await;
+    let lease = plan(&app, &lanyard::server::db::webhooks::lease_sql(false)).await;
+    let has = |needle: &str| lease.iter().any(|s| s.contains(needle));
     assert!(
-        steps
+        has("SEARCH d USING INDEX webhook_deliveries_pending_walk (endpoint_id=?)")
+            && has("webhook_deliveries_pending_heads (endpoint_id=? AND entity_key=?)")
+            && !has("TEMP B-TREE"),
+        "the lease walks the pending deliveries in order and probes each head: {lease:?}"
+    );
+    let backlog = plan(&app, lanyard::server::metrics::WEBHOOK_BACKLOG_SQL).await;
+    assert!(
+        backlog
             .iter()
             .all(|s| s.contains("webhook_deliveries_pending_")),
-        "the pending count reads an index of pending deliveries: {steps:?}"
+        "the backlog gauge reads an index of pending deliveries: {backlog:?}"
     );
 }
 

@@ -259,10 +259,10 @@ const D_COLUMNS: &str = "d.id, d.endpoint_id, d.event_cursor, d.event_id, d.enti
 /// partial index `webhook_deliveries_pending_heads` per candidate) rather than `NOT EXISTS`,
 /// which PostgreSQL planned as a nested loop over every pending row when its statistics were
 /// stale (a burst of events before an ANALYZE): 2.2 s per lease at 3,500 pending deliveries.
-/// `next_attempt_at + 0`: no index on that column serves the walk, so the planners walk
-/// `webhook_deliveries_pending_order` in feed order (see [`lease_sql`]). `created_at >= 0`
-/// (always true) is that index's condition on PostgreSQL (migration 42): the head probe does
-/// not state it, so the probe cannot walk that index.
+/// `next_attempt_at + 0` keeps any index on that column out of the walk, and `created_at >= 0`
+/// (always true) is the condition of `webhook_deliveries_pending_walk` (migration 42), so the
+/// planners walk that index in feed order (see [`lease_sql`]); the head probe does not state
+/// it, so the probe cannot walk that index.
 fn due(what: &str) -> String {
     format!(
         "SELECT {what} FROM webhook_deliveries d \
@@ -287,13 +287,13 @@ pub async fn has_due(conn: &mut Conn, endpoint_id: &str, now: i64) -> Result<boo
 /// The statement of [`lease_due`] ($1 endpoint, $2 now, $3 lease until, $4 limit), with
 /// PostgreSQL's row locks when `locks_rows`. A CTE: PostgreSQL runs it (and takes its row locks)
 /// once. It walks the endpoint's pending deliveries in feed order (index
-/// `webhook_deliveries_pending_order`) and stops at the limit; the update then finds the leased
+/// `webhook_deliveries_pending_walk`) and stops at the limit; the update then finds the leased
 /// rows by key: its re-check reads `state || ''` and `next_attempt_at + 0` so that no index on
-/// those columns is usable for it (both databases read every due delivery through
-/// `webhook_deliveries_due` while it existed, and could read every pending one through the
-/// pending-only indexes). No index names `next_attempt_at` (migration 42), so on PostgreSQL the
-/// lease updates each row in place (a heap-only tuple, no new index entry). Checked by
-/// tests/api/query_plans.rs.
+/// those columns is usable for it (both databases otherwise read every due delivery through
+/// `webhook_deliveries_due`, or every pending one through the pending-only indexes). Neither
+/// statement needs an index that names `next_attempt_at`: once the contract release after
+/// migration 42 drops them, a lease on PostgreSQL can update its rows in place (heap-only
+/// tuples: no new index entry, when the page has room). Checked by tests/api/query_plans.rs.
 pub fn lease_sql(locks_rows: bool) -> String {
     let skip_locked = if locks_rows {
         " FOR UPDATE SKIP LOCKED"
