@@ -390,30 +390,37 @@ async fn pending_backlog(tx: &mut sqlx::AnyConnection, n: i64) {
     .expect("deliveries");
 }
 
+/// PostgreSQL: leases `n` deliveries of [`pending_backlog`]'s 3,000 and checks that they are the
+/// `n` oldest in order and that the lease read fewer than 500 delivery rows (not the backlog).
+async fn lease_the_oldest(tx: &mut sqlx::AnyConnection, n: i64) {
+    let before = rows_read(&mut *tx, "webhook_deliveries").await;
+    let leased = lanyard::server::db::webhooks::lease_due(&mut *tx, "we_plan", 1, 30_000, n)
+        .await
+        .expect("lease");
+    let read = rows_read(&mut *tx, "webhook_deliveries").await - before;
+    let cursors: Vec<i64> = leased.iter().map(|d| d.event_cursor).collect();
+    assert_eq!(
+        cursors,
+        (1..=n).collect::<Vec<i64>>(),
+        "the {n} oldest, in order"
+    );
+    assert!(
+        read < 500,
+        "leasing {n} deliveries read {read} delivery rows of a 3,000-delivery backlog"
+    );
+}
+
 /// PostgreSQL: leasing an endpoint's next deliveries walks its pending deliveries in feed order
 /// and stops at the limit (migration 37's index, in migration 42's form), instead of reading
 /// every pending delivery of the endpoint and sorting them: 15.9 ms per lease at 3,000 pending,
-/// the bound on webhook throughput. Counted by PostgreSQL in the transaction (`pg_stat_xact_user_tables`).
+/// the bound on webhook throughput. Counted by PostgreSQL in the transaction
+/// (`pg_stat_xact_user_tables`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_lease_reads_the_next_deliveries_not_the_whole_backlog() {
     let app = TestApp::spawn(Dialect::Postgres).await;
     let mut tx = app.state.db.pool.begin().await.expect("begin");
     pending_backlog(&mut tx, 3000).await;
-    let before = rows_read(&mut tx, "webhook_deliveries").await;
-    let leased = lanyard::server::db::webhooks::lease_due(&mut tx, "we_plan", 1, 30_000, 32)
-        .await
-        .expect("lease");
-    let read = rows_read(&mut tx, "webhook_deliveries").await - before;
-    let cursors: Vec<i64> = leased.iter().map(|d| d.event_cursor).collect();
-    assert_eq!(
-        cursors,
-        (1..=32).collect::<Vec<i64>>(),
-        "the 32 oldest, in order"
-    );
-    assert!(
-        read < 500,
-        "leasing 32 deliveries read {read} delivery rows of a 3,000-delivery backlog"
-    );
+    lease_the_oldest(&mut tx, 32).await;
     tx.rollback().await.expect("rollback");
 }
 
@@ -484,25 +491,11 @@ async fn postgres_a_lease_updates_its_rows_in_place_without_the_contracted_index
     drop_contracted_after_42(&mut tx).await;
     pending_backlog(&mut tx, 3000).await;
     let before = hot_updates(&mut tx, "webhook_deliveries").await;
-    let read_before = rows_read(&mut tx, "webhook_deliveries").await;
-    let leased = lanyard::server::db::webhooks::lease_due(&mut tx, "we_plan", 1, 30_000, 16)
-        .await
-        .expect("lease");
+    lease_the_oldest(&mut tx, 16).await;
     let in_place = hot_updates(&mut tx, "webhook_deliveries").await - before;
-    let read = rows_read(&mut tx, "webhook_deliveries").await - read_before;
-    let cursors: Vec<i64> = leased.iter().map(|d| d.event_cursor).collect();
-    assert_eq!(
-        cursors,
-        (1..=16).collect::<Vec<i64>>(),
-        "the 16 oldest, in order"
-    );
     assert_eq!(
         in_place, 16,
         "each leased row is a heap-only update (no index names next_attempt_at)"
-    );
-    assert!(
-        read < 500,
-        "leasing 16 deliveries read {read} delivery rows of a 3,000-delivery backlog"
     );
     tx.rollback().await.expect("rollback");
 }
