@@ -11,7 +11,9 @@
 -- per-entity head probe does not, so the probe cannot walk this index (on a new, unanalyzed
 -- table PostgreSQL would otherwise walk it for the probe, filtering by entity: 592 rows read to
 -- lease 32 of 3,000, tests/api/query_plans.rs) and stays on webhook_deliveries_pending_heads.
--- The build reads the table once and blocks its writes meanwhile; it holds pending rows only.
-CREATE INDEX webhook_deliveries_pending_walk ON webhook_deliveries (endpoint_id, event_cursor) WHERE state = 'pending' AND created_at >= 0;
+-- The build reads the table once and blocks its writes meanwhile (it holds pending rows only).
+-- On a large table an operator may build it beforehand, outside any transaction, with the same
+-- statement and CONCURRENTLY; IF NOT EXISTS then makes this step a no-op.
+CREATE INDEX IF NOT EXISTS webhook_deliveries_pending_walk ON webhook_deliveries (endpoint_id, event_cursor) WHERE state = 'pending' AND created_at >= 0;
 -- Room on each page for the leased versions of its rows (pages written from now on).
 ALTER TABLE webhook_deliveries SET (fillfactor = 70);

@@ -411,7 +411,7 @@ async fn lease_the_oldest(tx: &mut sqlx::AnyConnection, n: i64) {
 }
 
 /// PostgreSQL: leasing an endpoint's next deliveries walks its pending deliveries in feed order
-/// and stops at the limit (migration 37's index, in migration 42's form), instead of reading
+/// and stops at the limit (`webhook_deliveries_pending_walk`, migration 42), instead of reading
 /// every pending delivery of the endpoint and sorting them: 15.9 ms per lease at 3,000 pending,
 /// the bound on webhook throughput. Counted by PostgreSQL in the transaction
 /// (`pg_stat_xact_user_tables`).
