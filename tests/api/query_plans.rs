@@ -428,7 +428,7 @@ async fn postgres_lease_reads_the_next_deliveries_not_the_whole_backlog() {
 /// another endpoint's 20,000 delivered events: the planner rated the head test
 /// `event_cursor = (SELECT MIN …)` as matching almost no row, so it read every pending delivery
 /// of the endpoint, sorted, with a head probe each (6,032 rows read for 32 leased; 6.3 ms per
-/// lease at 3,000 pending against 1.0 ms for the walk). The test reads `<=`.
+/// lease at 3,000 pending against 1.0 ms for the walk). The head test now reads `<=`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_lease_on_an_analyzed_table_reads_the_next_deliveries_not_the_whole_backlog() {
     let app = TestApp::spawn(Dialect::Postgres).await;
