@@ -295,9 +295,9 @@ pub async fn has_due(conn: &mut Conn, endpoint_id: &str, now: i64) -> Result<boo
 /// `webhook_deliveries_pending_walk`) and stops at the limit; the update then finds the leased
 /// rows by key: its re-check reads `state || ''` and `next_attempt_at + 0` so that no index on
 /// those columns is usable for it (both databases otherwise read every due delivery through
-/// `webhook_deliveries_due`, or every pending one through the pending-only indexes). Neither
-/// statement needs an index that names `next_attempt_at`: once the contract release after
-/// migration 42 drops them, a lease on PostgreSQL can update its rows in place (heap-only
+/// `webhook_deliveries_due`, before migration 43 dropped it, or every pending one through the
+/// pending-only indexes). Neither statement needs an index that names `next_attempt_at`: since
+/// migration 43 dropped them, a lease on PostgreSQL can update its rows in place (heap-only
 /// tuples: no new index entry, when the page has room). Checked by tests/api/query_plans.rs.
 pub fn lease_sql(locks_rows: bool) -> String {
     let skip_locked = if locks_rows {
@@ -381,7 +381,7 @@ pub struct Finished {
 /// The update finds its rows by key: its state check reads `state || ''`, so that no index on
 /// pending or due deliveries is used for it (on a new, unanalyzed table PostgreSQL planned it as
 /// a bitmap scan of `webhook_deliveries_pending_heads`, SQLite as a search of
-/// `webhook_deliveries_due`: every pending delivery of every endpoint per statement, ~110 µs per
+/// `webhook_deliveries_due`, since dropped: every pending delivery of every endpoint per statement, ~110 µs per
 /// delivered event on PostgreSQL with a 20,000-event backlog, issue 17).
 pub async fn finish_attempts(
     conn: &mut Conn,
