@@ -33,3 +33,13 @@ echo "load: $(uptime)"
 node benches/webhooks.mjs --base "$base" --key "$key" --receiver "$rxurl" --slow-receiver "$slowurl" \
   --events "$n" --slow-events "$slow_n" --pid "$server"
 echo "load: $(uptime)"
+# PostgreSQL: how many updates of the deliveries (leases, outcomes) were heap-only (no index
+# entry written; a lease is one when no index names next_attempt_at and the page has room).
+# Backends report their counts within a few seconds of their last transaction: read until two
+# readings a second apart agree (at most 12 s).
+if [ "$db" = postgres ]; then
+  hot() { psql -h 127.0.0.1 -U postgres -d "$name" -Atc "SELECT n_tup_upd || ' updates, ' || n_tup_hot_upd || ' heap-only' FROM pg_stat_user_tables WHERE relname = 'webhook_deliveries'"; }
+  last=$(hot)
+  for _ in $(seq 1 12); do sleep 1; now=$(hot); [ "$now" = "$last" ] && break; last=$now; done
+  echo "webhook_deliveries: $now"
+fi
