@@ -67,6 +67,7 @@ impl From<FieldError> for AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
+        super::db::note_error(&e);
         AppError::dependency("database", e)
     }
 }

@@ -267,16 +267,14 @@ pub async fn render(state: &AppState) -> String {
     metrics::gauge!("lanyard_db_pool_connections", "state" => "idle").set(idle);
     metrics::gauge!("lanyard_db_pool_connections", "state" => "used")
         .set((pool.size() as f64 - idle).max(0.0));
-    if let Some((idle, used)) = state.db.read_connections() {
-        metrics::gauge!("lanyard_db_read_connections", "state" => "idle").set(idle as f64);
-        metrics::gauge!("lanyard_db_read_connections", "state" => "used").set(used as f64);
-    }
+    let (idle, used) = state.db.read_connections();
+    metrics::gauge!("lanyard_db_read_connections", "state" => "idle").set(idle as f64);
+    metrics::gauge!("lanyard_db_read_connections", "state" => "used").set(used as f64);
     handle().render()
 }
 
 /// The webhook backlog and its oldest delivery's creation, from an index of pending deliveries
-/// (on SQLite, with or without the indexes a later contract release drops: checked by
-/// tests/api/query_plans.rs).
+/// (on SQLite: checked by tests/api/query_plans.rs).
 pub const WEBHOOK_BACKLOG_SQL: &str =
     "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE state = 'pending'";
 

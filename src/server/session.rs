@@ -42,6 +42,7 @@ fn organization_of(r: &Record) -> Option<String> {
 }
 
 fn backend(e: sqlx::Error) -> Error {
+    crate::server::db::note_error(&e);
     Error::Backend(e.to_string())
 }
 

@@ -44,6 +44,7 @@ pub mod staff;
 pub mod users;
 pub mod webhooks;
 
+pub(crate) use readers::note_error;
 pub use readers::ReadConn;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyTransactionManager};
@@ -73,7 +74,7 @@ pub enum Dialect {
 pub struct Db {
     pub pool: AnyPool,
     /// SQLite: the connections of short reads ([`Db::read`]); `None` on PostgreSQL.
-    readers: Option<Arc<readers::Readers>>,
+    readers: Arc<readers::Readers>,
     pub dialect: Dialect,
     /// Counts the writes this process committed: what is computed from the database and kept
     /// in memory is stale once it moves (see [`Db::generation`]).
@@ -479,6 +480,15 @@ async fn sqlite_reader_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Err
     Ok(())
 }
 
+/// PostgreSQL's short-read connections ([`Db::read`]): no JIT (as the pool's), and read-only, as
+/// SQLite's are.
+async fn postgres_reader_setup(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    conn.execute(POSTGRES_SESSION_SETUP).await?;
+    conn.execute("SET default_transaction_read_only = on")
+        .await?;
+    Ok(())
+}
+
 /// Begins a batch, or joins the open one, and opens this write's savepoint.
 async fn open_savepoint(slot: &mut Slot, opts: &AnyConnectOptions) -> Result<(), sqlx::Error> {
     if slot.conn.is_none() {
@@ -811,11 +821,12 @@ impl Db {
             let readers = readers::Readers::new(
                 AnyConnectOptions::from_str(&format!("{url}&lanyard_inline=true"))?,
                 8,
+                false,
             );
             let changes: Arc<std::sync::atomic::AtomicU64> = Arc::default();
             Ok(Db {
                 pool,
-                readers: Some(readers),
+                readers,
                 changes: changes.clone(),
                 dialect: Dialect::Sqlite,
                 writer: Arc::new(Writer {
@@ -854,8 +865,9 @@ impl Db {
                 })
                 .connect(url)
                 .await?;
+            let readers = readers::Readers::new(AnyConnectOptions::from_str(url)?, 8, true);
             Ok(Db {
-                readers: None,
+                readers,
                 pool,
                 changes: Arc::default(),
                 dialect: Dialect::Postgres,
@@ -1024,18 +1036,15 @@ impl Db {
     /// run their statements on the caller's thread, with no hand-off to a connection thread (see
     /// docs/decisions/0003-sqlite-writer-inline.md), kept by this process and given back on the
     /// spot when dropped ([`readers`]); reads that may run long (exports, big lists, chain
-    /// checks) stay on `pool`. On PostgreSQL a connection of `pool`.
+    /// checks) stay on `pool`. On PostgreSQL one of the read-only connections kept the same way,
+    /// pinged only when it may have gone stale (see `readers`), besides the 16 of `pool`.
     pub async fn read(&self) -> Result<ReadConn, sqlx::Error> {
-        match &self.readers {
-            Some(r) => r.get().await,
-            None => Ok(ReadConn::pooled(self.pool.acquire().await?)),
-        }
+        self.readers.get().await
     }
 
-    /// SQLite: the short-read connections ([`Db::read`]) open now, as (idle, in use); `None`
-    /// on PostgreSQL, whose reads use `pool`.
-    pub fn read_connections(&self) -> Option<(usize, usize)> {
-        self.readers.as_ref().map(|r| r.counts())
+    /// The short-read connections ([`Db::read`]) open now, as (idle, in use).
+    pub fn read_connections(&self) -> (usize, usize) {
+        self.readers.counts()
     }
 
     /// Begins a write transaction (see [`WriteTx`]). On SQLite it waits its turn among this

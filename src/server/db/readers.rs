@@ -1,8 +1,9 @@
-//! SQLite's short reads (sessions, the portal's pages, SCIM lookups) on connections this process
-//! keeps itself instead of in an sqlx pool.
+//! Short reads (sessions, the portal's pages, SCIM lookups) on connections this process keeps
+//! itself instead of in an sqlx pool.
 //!
-//! The connections are the inline readers of docs/decisions/0003-sqlite-writer-inline.md: they
-//! cannot write (`PRAGMA query_only`) and run each statement to its end on the caller's thread.
+//! On SQLite the connections are the inline readers of
+//! docs/decisions/0003-sqlite-writer-inline.md: they cannot write (`PRAGMA query_only`) and run
+//! each statement to its end on the caller's thread.
 //! An sqlx pool hands such a connection back on a task of its own, spawned by every release,
 //! which pings the connection first and wakes a worker thread: more work than the statement it
 //! served (issue 17: a portal overview took two such round trips, a SCIM lookup one). Here a
@@ -11,10 +12,16 @@
 //! connection does not go stale, and an inline statement never stops half-way (every row is read
 //! before the caller sees the first), so a connection always comes back between statements.
 //!
-//! On PostgreSQL reads take a connection of the one pool ([`ReadConn`] wraps it).
+//! PostgreSQL's short reads are kept the same way (issue 17): an sqlx pool pings a PostgreSQL
+//! connection when it is taken and again when it comes back, two round trips around a lookup of
+//! one. A kept PostgreSQL connection is pinged only when it may have gone stale: when it has been
+//! idle longer than [`IDLE_CHECK`], or when a database error that may mean a lost connection was
+//! seen anywhere in the process since it was last known good ([`note_error`]); one that fails the
+//! ping is closed and another opened. A read whose future was dropped half-way leaves its
+//! connection with replies still to read; sqlx reads them off before the next statement.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,23 +35,65 @@ use super::Conn;
 /// How long a read waits for a connection before failing (the sqlx pools' default).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// PostgreSQL: a kept connection idle longer than this is pinged before it is used (a server
+/// restarted, a connection closed by the server or the network while idle). Under load
+/// connections come back within milliseconds and are never pinged.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+/// Database errors seen by the process that may mean a lost connection ([`note_error`]). A kept
+/// PostgreSQL connection remembers the count when it was taken; when the count has moved by the
+/// next time it is taken, it is pinged first.
+static TROUBLE: AtomicU64 = AtomicU64::new(0);
+
+/// Counts `e` when it may mean a lost or unusable connection (I/O, TLS, protocol, the pool's
+/// own failures, PostgreSQL's connection exceptions (08), operator intervention such as an
+/// administrator's shutdown (57) and insufficient resources (53)). Called where database errors
+/// become the application's ([`crate::server::error::AppError`], the session store).
+pub(crate) fn note_error(e: &sqlx::Error) {
+    let trouble = match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57") || c.starts_with("53")),
+        _ => false,
+    };
+    if trouble {
+        TROUBLE.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// An idle connection: when it was opened, when it came back, and [`TROUBLE`] when it was last
+/// known good (taken after a successful ping or with no trouble since).
+struct Idle {
+    conn: Conn,
+    opened: Instant,
+    back: Instant,
+    trouble: u64,
+}
+
 /// How long a connection is used before it is closed and another opened, as the sqlx pool these
 /// connections came from did (its default `max_lifetime`). Not a way to follow a database file
 /// replaced under a running server: the writer keeps its connection, and a restore needs the
 /// server stopped (README, Backups).
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
-/// SQLite's read connections: at most `max` open, the idle ones in a list with when each was
-/// opened.
+/// The read connections of one database: at most `max` open, the idle ones in a list.
 pub(crate) struct Readers {
     opts: AnyConnectOptions,
-    idle: Mutex<Vec<(Conn, Instant)>>,
+    idle: Mutex<Vec<Idle>>,
     permits: Arc<Semaphore>,
     max: usize,
     /// Connections open now (idle or in use).
     open: AtomicUsize,
     /// [`MAX_LIFETIME`] (shorter in tests).
     lifetime: Duration,
+    /// PostgreSQL connections (set up by `super::postgres_reader_setup`), else SQLite's.
+    postgres: bool,
 }
 
 impl std::fmt::Debug for Readers {
@@ -56,9 +105,9 @@ impl std::fmt::Debug for Readers {
 }
 
 impl Readers {
-    /// Up to `max` connections opened with `opts` (each set up by `super::sqlite_reader_pragmas`
-    /// when opened, on first need).
-    pub(crate) fn new(opts: AnyConnectOptions, max: usize) -> Arc<Readers> {
+    /// Up to `max` connections opened with `opts` (each set up by `super::postgres_reader_setup`
+    /// or `super::sqlite_reader_pragmas` when opened, on first need).
+    pub(crate) fn new(opts: AnyConnectOptions, max: usize, postgres: bool) -> Arc<Readers> {
         Arc::new(Readers {
             opts,
             idle: Mutex::default(),
@@ -66,6 +115,7 @@ impl Readers {
             max,
             open: AtomicUsize::new(0),
             lifetime: MAX_LIFETIME,
+            postgres,
         })
     }
 
@@ -91,25 +141,51 @@ impl Readers {
                 .map_err(|_| sqlx::Error::PoolTimedOut)?
                 .map_err(|_| sqlx::Error::PoolClosed)?,
         };
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let (conn, opened) = match idle {
-            Some((c, opened)) if opened.elapsed() < self.lifetime => (c, opened),
-            old => {
-                if let Some((c, _)) = old {
-                    self.discard(c);
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let trouble = TROUBLE.load(Ordering::Acquire);
+            let (conn, opened) = match idle {
+                Some(i) if i.opened.elapsed() < self.lifetime => {
+                    let Idle {
+                        mut conn,
+                        opened,
+                        back,
+                        trouble: known_good,
+                    } = i;
+                    if self.postgres && (back.elapsed() > IDLE_CHECK || known_good != trouble) {
+                        // Not counted as open while checked: a read given up during the ping
+                        // drops (closes) the connection.
+                        self.open.fetch_sub(1, Ordering::AcqRel);
+                        if let Err(e) = conn.ping().await {
+                            tracing::warn!("a kept read connection failed its check ({e}); closed");
+                            drop(conn);
+                            continue;
+                        }
+                        self.open.fetch_add(1, Ordering::AcqRel);
+                    }
+                    (conn, opened)
                 }
-                // A connection that fails its setup is dropped (closed), its permit with it.
-                let mut c = Conn::connect_with(&self.opts).await?;
-                super::sqlite_reader_pragmas(&mut c).await?;
-                self.open.fetch_add(1, Ordering::AcqRel);
-                (c, Instant::now())
-            }
-        };
-        Ok(ReadConn(Inner::Kept {
-            conn: Some((conn, opened)),
-            readers: self.clone(),
-            _permit: permit,
-        }))
+                old => {
+                    if let Some(i) = old {
+                        self.discard(i.conn);
+                    }
+                    // A connection that fails its setup is dropped (closed), its permit with it.
+                    let mut c = Conn::connect_with(&self.opts).await?;
+                    if self.postgres {
+                        super::postgres_reader_setup(&mut c).await?;
+                    } else {
+                        super::sqlite_reader_pragmas(&mut c).await?;
+                    }
+                    self.open.fetch_add(1, Ordering::AcqRel);
+                    (c, Instant::now())
+                }
+            };
+            return Ok(ReadConn(Inner::Kept {
+                conn: Some((conn, opened, trouble)),
+                readers: self.clone(),
+                _permit: permit,
+            }));
+        }
     }
 
     /// Closes a connection that is not given back.
@@ -126,10 +202,11 @@ pub struct ReadConn(Inner);
 enum Inner {
     /// PostgreSQL: a connection of the pool.
     Pooled(PoolConnection<Any>),
-    /// SQLite: one of [`Readers`]; the permit is released after the connection is back in the
-    /// idle list (fields drop after `Drop::drop` has run).
+    /// One of [`Readers`], with when it was opened and [`TROUBLE`] when it was taken; the permit
+    /// is released after the connection is back in the idle list (fields drop after
+    /// `Drop::drop` has run).
     Kept {
-        conn: Option<(Conn, Instant)>,
+        conn: Option<(Conn, Instant, u64)>,
         readers: Arc<Readers>,
         _permit: OwnedSemaphorePermit,
     },
@@ -165,7 +242,7 @@ impl DerefMut for ReadConn {
 impl Drop for ReadConn {
     fn drop(&mut self) {
         if let Inner::Kept { conn, readers, .. } = &mut self.0 {
-            if let Some((c, opened)) = conn.take() {
+            if let Some((c, opened, trouble)) = conn.take() {
                 // A transaction left open would keep its snapshot for every later read on the
                 // connection (and hold back checkpoints): such a connection is closed instead.
                 // No read path begins one; this keeps a future one begun through sqlx
@@ -180,7 +257,12 @@ impl Drop for ReadConn {
                     .idle
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .push((c, opened));
+                    .push(Idle {
+                        conn: c,
+                        opened,
+                        back: Instant::now(),
+                        trouble,
+                    });
             }
         }
     }
@@ -197,7 +279,7 @@ mod tests {
             "sqlite://{}?mode=rwc&lanyard_inline=true",
             dir.path().join("r.db").display()
         );
-        Readers::new(AnyConnectOptions::from_str(&url).unwrap(), max)
+        Readers::new(AnyConnectOptions::from_str(&url).unwrap(), max, false)
     }
 
     #[tokio::test]
