@@ -198,38 +198,3 @@ async fn both_migration_folders_build_the_same_schema() {
         );
     }
 }
-
-/// PostgreSQL: every foreign-key column has the collation of the column it references (ids are
-/// `COLLATE "C"`). With the default collation on one side, a join from an id to its dependants
-/// (`m.user_id = u.id`) is compared under "C", which the foreign key's index (built under the
-/// default collation) cannot serve: PostgreSQL read every membership of the organization for a
-/// SCIM create's member check (migration 44; `query_plans::postgres_a_member_is_found_by_the_foreign_keys_index`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_foreign_keys_have_the_collation_of_what_they_reference() {
-    let app = TestApp::spawn(Dialect::Postgres).await;
-    let mismatched: Vec<(String,)> = rows(
-        &app,
-        "SELECT c.conrelid::regclass::TEXT || '.' || a.attname::TEXT || ' -> ' || c.confrelid::regclass::TEXT || '.' || af.attname::TEXT \
-         FROM pg_constraint c \
-         JOIN LATERAL unnest(c.conkey, c.confkey) AS k (ak, fk) ON true \
-         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.ak \
-         JOIN pg_attribute af ON af.attrelid = c.confrelid AND af.attnum = k.fk \
-         WHERE c.contype = 'f' AND a.attcollation <> af.attcollation ORDER BY 1",
-        None,
-    )
-    .await;
-    let checked: Vec<(i64,)> = rows(
-        &app,
-        "SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f'",
-        None,
-    )
-    .await;
-    assert!(
-        checked[0].0 > 20,
-        "the foreign keys are listed: {checked:?}"
-    );
-    assert!(
-        mismatched.is_empty(),
-        "foreign-key columns whose collation differs from the id they reference: {mismatched:?}"
-    );
-}

@@ -1056,18 +1056,6 @@ async fn after_a_read_failed_on_a_dead_connection_the_kept_ones_are_checked() {
     }
 }
 
-/// PostgreSQL's kept read connections cannot write (as SQLite's, `PRAGMA query_only`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_read_connections_cannot_write() {
-    let app = TestApp::spawn(Dialect::Postgres).await;
-    let mut c = app.state.db.read().await.unwrap();
-    let e = sqlx::query("CREATE TABLE read_conn_probe (x BIGINT)")
-        .execute(&mut *c)
-        .await
-        .expect_err("a write on a read connection");
-    assert!(e.to_string().contains("read-only"), "{e}");
-}
-
 /// `sslmode=require` in DATABASE_URL gives an encrypted connection to PostgreSQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connections_can_require_tls() {

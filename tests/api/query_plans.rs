@@ -645,10 +645,11 @@ async fn sqlite_outcomes_update_their_deliveries_by_key() {
 
 /// PostgreSQL, on analyzed tables: a SCIM create's check for an organization user who is already
 /// a member (`live_for_create`'s `member`) and `member_by_email` find the membership through the
-/// index of its foreign key, not by reading the organization's memberships. Until migration 44
-/// the foreign-key columns had the default collation while ids are `COLLATE "C"`, so the join
-/// `m.user_id = u.id` (compared under "C") could not use `memberships`' indexes: 35 ms and 3,060
-/// buffers per create in a 100,000-member organization. Counted by PostgreSQL in the transaction.
+/// index of its foreign key, not by reading the organization's memberships. Ids are `COLLATE "C"`
+/// and foreign-key columns have the default collation, so the plain join `m.user_id = u.id` is
+/// compared under "C", which `memberships`' indexes cannot serve: 35 ms and 3,060 buffers per
+/// create in a 100,000-member organization, until the join was written with `db::fk_eq`.
+/// Counted by PostgreSQL in the transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_member_is_found_by_the_foreign_keys_index() {
     use lanyard::domain::ids::{DirectoryId, OrgId};

@@ -109,7 +109,8 @@ impl<'a> CreateRead<'a> {
     /// The `SELECT` of this read, its placeholders numbered from `$first` (bound by
     /// [`CreateRead::bind`]), its columns after `lead`; `share` locks the directory and
     /// organization rows.
-    fn select(&self, lead: &str, first: usize, share: &str) -> String {
+    /// `member_join` is [`super::fk_eq`] of `m.user_id` and `u.id` on the reading connection.
+    fn select(&self, lead: &str, first: usize, share: &str, member_join: &str) -> String {
         let holder = match self.domain {
             Some((_, parents)) => format!(
                 "(SELECT x.organization_id FROM domains x WHERE {} ORDER BY length(x.domain) DESC, x.organization_id LIMIT 1)",
@@ -120,7 +121,7 @@ impl<'a> CreateRead<'a> {
         let (id, org, email) = (first, first + 1, first + 2);
         format!(
             "SELECT {lead}o.default_role, {holder} AS nearest_holder, \
-             (SELECT u.id FROM users u JOIN memberships m ON m.user_id = u.id AND m.organization_id = u.organization_id \
+             (SELECT u.id FROM users u JOIN memberships m ON {member_join} AND m.organization_id = u.organization_id \
               WHERE u.organization_id = ${org} AND u.email = ${email} ORDER BY u.id LIMIT 1) AS member \
              FROM directories d JOIN organizations o ON o.id = d.organization_id \
              WHERE d.id = ${id} AND d.organization_id = ${org} AND d.deleted_at IS NULL AND o.deleted_at IS NULL{share}"
@@ -170,7 +171,12 @@ pub async fn live_for_create(
     conn: &mut Conn,
     read: CreateRead<'_>,
 ) -> Result<Option<CreateReads>, sqlx::Error> {
-    let sql = read.select("", 1, create_share(conn));
+    let sql = read.select(
+        "",
+        1,
+        create_share(conn),
+        &super::fk_eq(conn, "m.user_id", "u.id"),
+    );
     read.bind(sqlx::query_as(&sql)).fetch_optional(conn).await
 }
 
@@ -191,13 +197,19 @@ pub async fn live_for_creates(
     reads: &[CreateRead<'_>],
 ) -> Result<Vec<Option<CreateReads>>, sqlx::Error> {
     let share = create_share(conn);
+    let member_join = super::fk_eq(conn, "m.user_id", "u.id");
     let mut first = 1;
     // Each read in its own subquery: a locking clause is not allowed directly on a UNION.
     let selects: Vec<String> = reads
         .iter()
         .enumerate()
         .map(|(place, read)| {
-            let select = read.select(&format!("CAST({place} AS BIGINT) AS place, "), first, share);
+            let select = read.select(
+                &format!("CAST({place} AS BIGINT) AS place, "),
+                first,
+                share,
+                &member_join,
+            );
             first += read.placeholders();
             format!("SELECT * FROM ({select}) AS r{place}")
         })

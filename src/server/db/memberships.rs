@@ -864,10 +864,11 @@ pub struct DueRemoval {
 pub async fn due_removals(conn: &mut Conn, now: i64) -> Result<Vec<DueRemoval>, sqlx::Error> {
     // Only members whose newest grant is still the directory's suspension: an admin's later
     // change (reactivation, a manual suspension) leaves them alone.
+    let grant_of = super::fk_eq(conn, "g.membership_id", "m.id");
     sqlx::query_as(
         &format!("SELECT m.organization_id, m.id AS membership_id, u.email FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.state = '{MEMBER_SUSPENDED}' AND m.remove_after IS NOT NULL AND m.remove_after <= $1 \
-         AND (SELECT g.kind FROM membership_grants g WHERE g.membership_id = m.id ORDER BY g.created_at DESC, g.id DESC LIMIT 1) = '{GRANT_DIRECTORY_SUSPENDED}' \
+         AND (SELECT g.kind FROM membership_grants g WHERE {grant_of} ORDER BY g.created_at DESC, g.id DESC LIMIT 1) = '{GRANT_DIRECTORY_SUSPENDED}' \
          ORDER BY m.remove_after LIMIT 500"),
     )
     .bind(now)

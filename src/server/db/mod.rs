@@ -480,13 +480,14 @@ async fn sqlite_reader_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Err
     Ok(())
 }
 
-/// PostgreSQL's short-read connections ([`Db::read`]): no JIT (as the pool's), and read-only, as
-/// SQLite's are.
-async fn postgres_reader_setup(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-    conn.execute(POSTGRES_SESSION_SETUP).await?;
-    conn.execute("SET default_transaction_read_only = on")
-        .await?;
-    Ok(())
+/// PostgreSQL's short-read connections ([`Db::read`]): no JIT, as the pool's (a server that
+/// refuses the setting keeps its own). Not made read-only with a session setting: behind a
+/// pooler in transaction mode such a setting would stay on the server connection and reach
+/// other clients' writes. No read path writes (reviewed in session 43).
+async fn postgres_reader_setup(conn: &mut AnyConnection) {
+    if let Err(e) = sqlx::query(POSTGRES_SESSION_SETUP).execute(conn).await {
+        tracing::warn!("could not turn PostgreSQL's JIT off for a read connection: {e}");
+    }
 }
 
 /// Begins a batch, or joins the open one, and opens this write's savepoint.
@@ -1036,8 +1037,8 @@ impl Db {
     /// run their statements on the caller's thread, with no hand-off to a connection thread (see
     /// docs/decisions/0003-sqlite-writer-inline.md), kept by this process and given back on the
     /// spot when dropped ([`readers`]); reads that may run long (exports, big lists, chain
-    /// checks) stay on `pool`. On PostgreSQL one of the read-only connections kept the same way,
-    /// pinged only when it may have gone stale (see `readers`), besides the 16 of `pool`.
+    /// checks) stay on `pool`. On PostgreSQL one of the connections kept the same way, pinged
+    /// only when it may have gone stale (see `readers`), besides the 16 of `pool`.
     pub async fn read(&self) -> Result<ReadConn, sqlx::Error> {
         self.readers.get().await
     }
@@ -1180,6 +1181,22 @@ pub enum Lock {
 /// True when `conn` talks to PostgreSQL, the backend that locks rows (SQLite has one writer).
 pub(crate) fn locks_rows(conn: &Conn) -> bool {
     conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME
+}
+
+/// `{fk} = {id}`, the condition of a join from an id to a foreign-key column that holds it. On
+/// PostgreSQL ids are `COLLATE "C"` and foreign-key columns have the database's default
+/// collation; the plain comparison is made under the id's "C", which the foreign key's index
+/// (built under the default collation) cannot serve, so PostgreSQL read every membership of an
+/// organization to find one (issue 17, session 43's survey: 35 ms and 3,060 buffers per SCIM
+/// create in a 100,000-member organization). Here the id side takes the default collation. Same
+/// rows: both collations are deterministic, so text equality is byte equality under either.
+/// SQLite compares bytes (BINARY) on both sides already.
+pub(crate) fn fk_eq(conn: &Conn, fk: &str, id: &str) -> String {
+    if locks_rows(conn) {
+        format!("{fk} = {id} COLLATE \"default\"")
+    } else {
+        format!("{fk} = {id}")
+    }
 }
 
 /// The clause that ends a `SELECT` reading with `lock` on this connection.

@@ -17,8 +17,12 @@
 //! one. A kept PostgreSQL connection is pinged only when it may have gone stale: when it has been
 //! idle longer than [`IDLE_CHECK`], or when a database error that may mean a lost connection was
 //! seen anywhere in the process since it was last known good ([`note_error`]); one that fails the
-//! ping is closed and another opened. A read whose future was dropped half-way leaves its
-//! connection with replies still to read; sqlx reads them off before the next statement.
+//! ping is closed and another opened. A read whose future was dropped half-way (a client gone)
+//! leaves its connection with replies still to read; sqlx reads them off before the next
+//! statement, and when the abandoned statement had failed, that next statement fails with its
+//! error (an error, never another read's rows; the pool pinged on give-back instead, one more
+//! round trip on every read). The connections are not made read-only (see
+//! `super::postgres_reader_setup`); no read path writes.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -156,7 +160,8 @@ impl Readers {
                         // Not counted as open while checked: a read given up during the ping
                         // drops (closes) the connection.
                         self.open.fetch_sub(1, Ordering::AcqRel);
-                        if let Err(e) = conn.ping().await {
+                        let checked = tokio::time::timeout(ACQUIRE_TIMEOUT, conn.ping()).await;
+                        if let Err(e) = checked.unwrap_or(Err(sqlx::Error::PoolTimedOut)) {
                             tracing::warn!("a kept read connection failed its check ({e}); closed");
                             drop(conn);
                             continue;
@@ -170,9 +175,12 @@ impl Readers {
                         self.discard(i.conn);
                     }
                     // A connection that fails its setup is dropped (closed), its permit with it.
-                    let mut c = Conn::connect_with(&self.opts).await?;
+                    let mut c =
+                        tokio::time::timeout(ACQUIRE_TIMEOUT, Conn::connect_with(&self.opts))
+                            .await
+                            .map_err(|_| sqlx::Error::PoolTimedOut)??;
                     if self.postgres {
-                        super::postgres_reader_setup(&mut c).await?;
+                        super::postgres_reader_setup(&mut c).await;
                     } else {
                         super::sqlite_reader_pragmas(&mut c).await?;
                     }

@@ -145,11 +145,12 @@ pub async fn identity_membership(
     connection_id: &ConnectionId,
     subject: &str,
 ) -> Result<Option<UserMembership>, sqlx::Error> {
-    sqlx::query_as(
+    let member_join = super::fk_eq(conn, "m.user_id", "u.id");
+    sqlx::query_as(&format!(
         "SELECT u.id AS user_id, m.id AS membership_id, m.role, m.state FROM user_identities i JOIN users u ON u.id = i.user_id \
-         JOIN memberships m ON m.user_id = u.id AND m.organization_id = i.organization_id \
+         JOIN memberships m ON {member_join} AND m.organization_id = i.organization_id \
          WHERE i.organization_id = $1 AND i.connection_id = $2 AND i.idp_subject = $3",
-    )
+    ))
     .bind(organization_id)
     .bind(connection_id)
     .bind(subject)
@@ -163,10 +164,11 @@ pub async fn member_by_email(
     organization_id: &OrgId,
     email: &str,
 ) -> Result<Option<UserMembership>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT u.id AS user_id, m.id AS membership_id, m.role, m.state FROM users u JOIN memberships m ON m.user_id = u.id AND m.organization_id = u.organization_id \
+    let member_join = super::fk_eq(conn, "m.user_id", "u.id");
+    sqlx::query_as(&format!(
+        "SELECT u.id AS user_id, m.id AS membership_id, m.role, m.state FROM users u JOIN memberships m ON {member_join} AND m.organization_id = u.organization_id \
          WHERE u.organization_id = $1 AND u.email = $2 ORDER BY u.id LIMIT 1",
-    )
+    ))
     .bind(organization_id)
     .bind(email)
     .fetch_optional(conn)
