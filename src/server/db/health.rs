@@ -657,11 +657,15 @@ pub async fn directory_suspended(
     conn: &mut Conn,
     organization_id: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
+    // The grants by their foreign key's index (`super::fk_eq`); each email by the user's key (a
+    // join to `users` was planned as a scan of it per suspended member; `user_id` is a NOT NULL
+    // foreign key, so the same rows).
+    let grant_of = super::fk_eq(conn, "g.membership_id", "m.id");
     sqlx::query_scalar(
-        &format!("SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id \
+        &format!("SELECT (SELECT u.email FROM users u WHERE u.id = m.user_id) AS email FROM memberships m \
          WHERE m.organization_id = $1 AND m.state = '{MEMBER_SUSPENDED}' AND m.directory_id IS NOT NULL \
-         AND (SELECT g.kind FROM membership_grants g WHERE g.membership_id = m.id ORDER BY g.created_at DESC, g.id DESC LIMIT 1) = '{GRANT_DIRECTORY_SUSPENDED}' \
-         ORDER BY u.email"),
+         AND (SELECT g.kind FROM membership_grants g WHERE {grant_of} ORDER BY g.created_at DESC, g.id DESC LIMIT 1) = '{GRANT_DIRECTORY_SUSPENDED}' \
+         ORDER BY 1"),
     )
     .bind(organization_id)
     .fetch_all(conn)

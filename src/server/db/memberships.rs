@@ -864,9 +864,12 @@ pub struct DueRemoval {
 pub async fn due_removals(conn: &mut Conn, now: i64) -> Result<Vec<DueRemoval>, sqlx::Error> {
     // Only members whose newest grant is still the directory's suspension: an admin's later
     // change (reactivation, a manual suspension) leaves them alone.
+    // The grants by their foreign key's index (`super::fk_eq`); each email by the user's key (a
+    // join to `users` was planned as a scan of it per due member: 1.3 s for 205 due among
+    // 125,000 members; `user_id` is a NOT NULL foreign key, so the same rows).
     let grant_of = super::fk_eq(conn, "g.membership_id", "m.id");
     sqlx::query_as(
-        &format!("SELECT m.organization_id, m.id AS membership_id, u.email FROM memberships m JOIN users u ON u.id = m.user_id \
+        &format!("SELECT m.organization_id, m.id AS membership_id, (SELECT u.email FROM users u WHERE u.id = m.user_id) AS email FROM memberships m \
          WHERE m.state = '{MEMBER_SUSPENDED}' AND m.remove_after IS NOT NULL AND m.remove_after <= $1 \
          AND (SELECT g.kind FROM membership_grants g WHERE {grant_of} ORDER BY g.created_at DESC, g.id DESC LIMIT 1) = '{GRANT_DIRECTORY_SUSPENDED}' \
          ORDER BY m.remove_after LIMIT 500"),

@@ -39,6 +39,9 @@ use super::Conn;
 /// How long a read waits for a connection before failing (the sqlx pools' default).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// PostgreSQL: how long the check of a kept connection may take before it is given up as dead.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// PostgreSQL: a kept connection idle longer than this is pinged before it is used (a server
 /// restarted, a connection closed by the server or the network while idle). Under load
 /// connections come back within milliseconds and are never pinged.
@@ -138,9 +141,11 @@ impl Readers {
     /// An idle connection, or a new one while fewer than `max` are open; else waits (at most
     /// [`ACQUIRE_TIMEOUT`]) for one to come back.
     pub(crate) async fn get(self: &Arc<Self>) -> Result<ReadConn, sqlx::Error> {
+        // One deadline for the whole take: the wait for a permit, each check, the connect.
+        let deadline = tokio::time::Instant::now() + ACQUIRE_TIMEOUT;
         let permit = match self.permits.clone().try_acquire_owned() {
             Ok(p) => p,
-            Err(_) => tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.clone().acquire_owned())
+            Err(_) => tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned())
                 .await
                 .map_err(|_| sqlx::Error::PoolTimedOut)?
                 .map_err(|_| sqlx::Error::PoolClosed)?,
@@ -160,10 +165,22 @@ impl Readers {
                         // Not counted as open while checked: a read given up during the ping
                         // drops (closes) the connection.
                         self.open.fetch_sub(1, Ordering::AcqRel);
-                        let checked = tokio::time::timeout(ACQUIRE_TIMEOUT, conn.ping()).await;
-                        if let Err(e) = checked.unwrap_or(Err(sqlx::Error::PoolTimedOut)) {
-                            tracing::warn!("a kept read connection failed its check ({e}); closed");
+                        let until = deadline.min(tokio::time::Instant::now() + PING_TIMEOUT);
+                        let failed = match tokio::time::timeout_at(until, conn.ping()).await {
+                            Ok(Ok(())) => None,
+                            Ok(Err(e)) => Some(e.to_string()),
+                            Err(_) => Some(format!("no answer within {PING_TIMEOUT:?}")),
+                        };
+                        if let Some(why) = failed {
+                            tracing::warn!(
+                                "a kept read connection failed its check ({why}); closed"
+                            );
                             drop(conn);
+                            // The others may be as dead: each is checked when next taken.
+                            TROUBLE.fetch_add(1, Ordering::AcqRel);
+                            if tokio::time::Instant::now() >= deadline {
+                                return Err(sqlx::Error::PoolTimedOut);
+                            }
                             continue;
                         }
                         self.open.fetch_add(1, Ordering::AcqRel);
@@ -175,10 +192,9 @@ impl Readers {
                         self.discard(i.conn);
                     }
                     // A connection that fails its setup is dropped (closed), its permit with it.
-                    let mut c =
-                        tokio::time::timeout(ACQUIRE_TIMEOUT, Conn::connect_with(&self.opts))
-                            .await
-                            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+                    let mut c = tokio::time::timeout_at(deadline, Conn::connect_with(&self.opts))
+                        .await
+                        .map_err(|_| sqlx::Error::PoolTimedOut)??;
                     if self.postgres {
                         super::postgres_reader_setup(&mut c).await;
                     } else {

@@ -79,9 +79,10 @@ pub async fn newest_live_of_user(
     user_id: &UserId,
     now: i64,
 ) -> Result<Option<SsoSessionRow>, sqlx::Error> {
+    let member_join = super::fk_eq(conn, "m.user_id", "u.id");
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM sso_sessions WHERE membership_id = \
-         (SELECT m.id FROM memberships m JOIN users u ON u.id = m.user_id \
+         (SELECT m.id FROM memberships m JOIN users u ON {member_join} \
           WHERE u.id = $1 AND m.organization_id = u.organization_id) \
          AND ended_at IS NULL AND expires_at > $2 ORDER BY id DESC LIMIT 1"
     ))
