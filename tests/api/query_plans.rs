@@ -643,6 +643,31 @@ async fn sqlite_outcomes_update_their_deliveries_by_key() {
     );
 }
 
+/// Runs each statement in the transaction.
+async fn run_all(tx: &mut sqlx::AnyConnection, statements: &[&str]) {
+    for sql in statements {
+        sqlx::query(sql).execute(&mut *tx).await.expect(sql);
+    }
+}
+
+/// An organization (`org_01J…01`) with `users` organization users (`user_01J…<n>`, addressed
+/// `user<n>@big.example`).
+async fn big_organization(tx: &mut sqlx::AnyConnection, users: i64) {
+    run_all(
+        tx,
+        &[
+            "INSERT INTO organizations (id, name, external_id, metadata, created_at, updated_at, default_role) \
+             VALUES ('org_01J00000000000000000000001', 'Big', 'ext-big', '{}', 0, 0, 'member')",
+            &format!(
+                "INSERT INTO users (id, organization_id, email, first_name, last_name, created_at, updated_at) \
+                 SELECT 'user_01J' || lpad(g::TEXT, 23, '0'), 'org_01J00000000000000000000001', 'user' || g || '@big.example', 'F', 'L', g, g \
+                 FROM generate_series(1, {users}) g"
+            ),
+        ],
+    )
+    .await;
+}
+
 /// PostgreSQL, on analyzed tables: a SCIM create's check for an organization user who is already
 /// a member (`live_for_create`'s `member`) and `member_by_email` find the membership through the
 /// index of its foreign key, not by reading the organization's memberships. Ids are `COLLATE "C"`
@@ -658,21 +683,19 @@ async fn postgres_a_member_is_found_by_the_foreign_keys_index() {
     let org = OrgId::parse("org_01J00000000000000000000001").expect("organization id");
     let dir = DirectoryId::parse("dir_01J00000000000000000000001").expect("directory id");
     let mut tx = app.state.db.pool.begin().await.expect("begin");
-    for sql in [
-        "INSERT INTO organizations (id, name, external_id, metadata, created_at, updated_at, default_role) \
-         VALUES ('org_01J00000000000000000000001', 'Big', 'ext-big', '{}', 0, 0, 'member')",
+    big_organization(&mut tx, 20_000).await;
+    run_all(
+        &mut tx,
+        &[
         "INSERT INTO directories (id, organization_id, kind, name, authoritative, created_at, updated_at) \
          VALUES ('dir_01J00000000000000000000001', 'org_01J00000000000000000000001', 'okta', 'Big', 0, 0, 0)",
-        "INSERT INTO users (id, organization_id, email, first_name, last_name, created_at, updated_at) \
-         SELECT 'user_01J' || lpad(g::TEXT, 23, '0'), 'org_01J00000000000000000000001', 'user' || g || '@big.example', 'F', 'L', g, g \
-         FROM generate_series(1, 20000) g",
         "INSERT INTO memberships (id, organization_id, user_id, role, state, created_at, updated_at) \
          SELECT 'om_01J' || lpad(g::TEXT, 23, '0'), 'org_01J00000000000000000000001', 'user_01J' || lpad(g::TEXT, 23, '0'), 'member', 'active', g, g \
          FROM generate_series(1, 20000) g",
         "ANALYZE organizations, directories, users, memberships",
-    ] {
-        sqlx::query(sql).execute(&mut *tx).await.expect(sql);
-    }
+        ],
+    )
+    .await;
     let before = entries_read(&mut tx, "memberships").await;
     let member = lanyard::server::db::users::member_by_email(&mut tx, &org, "user777@big.example")
         .await
@@ -718,16 +741,18 @@ async fn postgres_a_member_is_found_by_the_foreign_keys_index() {
 async fn postgres_a_feed_poll_with_a_rare_filter_reads_its_matches() {
     let app = TestApp::spawn(Dialect::Postgres).await;
     let mut tx = app.state.db.pool.begin().await.expect("begin");
-    for sql in [
+    run_all(
+        &mut tx,
+        &[
         "INSERT INTO events (cursor, id, audit_event_id, type, organization_id, entity_type, entity_id, entity_seq, created_at, data) \
          SELECT g, 'evt_' || g, 'audit_' || g, \
            CASE WHEN g % 200 = 0 THEN 'organization.updated' WHEN g % 3 = 0 THEN 'membership.created' ELSE 'dsync.user.created' END, \
            CASE WHEN g % 10 < 3 THEN 'org_rare' ELSE 'org_busy' END, 'user', 'u' || g, 1, g, '{}' \
          FROM generate_series(1, 20000) g",
         "ANALYZE events",
-    ] {
-        sqlx::query(sql).execute(&mut *tx).await.expect(sql);
-    }
+        ],
+    )
+    .await;
     let types = ["organization.updated".to_owned()];
     for poll in 1..=8 {
         let before = entries_read(&mut tx, "events").await;
@@ -753,12 +778,10 @@ async fn postgres_a_feed_poll_with_a_rare_filter_reads_its_matches() {
 async fn postgres_due_removals_read_the_due_members_not_every_grant_or_user() {
     let app = TestApp::spawn(Dialect::Postgres).await;
     let mut tx = app.state.db.pool.begin().await.expect("begin");
-    for sql in [
-        "INSERT INTO organizations (id, name, external_id, metadata, created_at, updated_at, default_role) \
-         VALUES ('org_01J00000000000000000000001', 'Big', 'ext-big', '{}', 0, 0, 'member')",
-        "INSERT INTO users (id, organization_id, email, first_name, last_name, created_at, updated_at) \
-         SELECT 'user_01J' || lpad(g::TEXT, 23, '0'), 'org_01J00000000000000000000001', 'user' || g || '@big.example', 'F', 'L', g, g \
-         FROM generate_series(1, 5000) g",
+    big_organization(&mut tx, 5_000).await;
+    run_all(
+        &mut tx,
+        &[
         "INSERT INTO memberships (id, organization_id, user_id, role, state, created_at, updated_at, remove_after) \
          SELECT 'om_01J' || lpad(g::TEXT, 23, '0'), 'org_01J00000000000000000000001', 'user_01J' || lpad(g::TEXT, 23, '0'), 'member', \
            CASE WHEN g % 25 = 0 THEN 'suspended' ELSE 'active' END, g, g, CASE WHEN g % 25 = 0 THEN 1 END \
@@ -769,9 +792,9 @@ async fn postgres_due_removals_read_the_due_members_not_every_grant_or_user() {
         "INSERT INTO membership_grants (id, membership_id, organization_id, kind, role, detail, created_at) \
          SELECT 'grant_s' || g, 'om_01J' || lpad(g::TEXT, 23, '0'), 'org_01J00000000000000000000001', 'directory_suspended', 'member', '{}', 100000 + g \
          FROM generate_series(25, 5000, 25) g",
-    ] {
-        sqlx::query(sql).execute(&mut *tx).await.expect(sql);
-    }
+        ],
+    )
+    .await;
     for analyzed in [false, true] {
         if analyzed {
             sqlx::query("ANALYZE users, memberships, membership_grants")
