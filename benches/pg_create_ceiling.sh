@@ -4,7 +4,8 @@
 # loop, with 1, 4 and 8 creates per transaction, alternating, and prints creates per second and
 # PostgreSQL's CPU per create (the machine's busy time minus pgbench's own). It bounds what any
 # build of Lanyard can reach on PostgreSQL: with one create per transaction, as Lanyard writes
-# today, PostgreSQL's own CPU per create caps the rate before Lanyard's is added.
+# today, PostgreSQL's own CPU per create caps the rate before Lanyard's is added. First it
+# prints the machine's commit ceiling (one-row inserts, 1 and 8 clients).
 #   bash benches/pg_create_ceiling.sh [seconds per run, default 15] [rounds, default 2] [sizes, default "1 4 8"]
 # Needs pgbench (postgresql-client) and a built lanyard (for its migrations).
 set -euo pipefail
@@ -30,6 +31,17 @@ for n in $sizes; do python3 benches/pg_create_ceiling.py "$n" > "$work/b$n.sql";
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "pgbench: 8 clients, one thread, prepared statements, TLS on the loopback, $secs s per run"
 busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+# The commit ceiling: a one-row insert per transaction, 1 and 8 clients. Every create Lanyard
+# answers waits for one commit's WAL flush, so with 8 clients the creates per second cannot pass
+# 8 ÷ (the flush's latency + the create's own work); PostgreSQL flushes the waiting commits
+# together, so the 8-client rate is several 1-client ones.
+psql -h 127.0.0.1 -U postgres -d "$name" -qc "CREATE TABLE bench_commit (id BIGSERIAL PRIMARY KEY, v TEXT)"
+echo "INSERT INTO bench_commit (v) VALUES ('x');" > "$work/commit.sql"
+for c in 1 8; do
+  out=$(PGSSLMODE=require pgbench -h 127.0.0.1 -U postgres -n -M prepared -c "$c" -j 1 -T 5 -f "$work/commit.sql" "$name" 2>&1)
+  echo "commit ceiling, $c client(s): $(echo "$out" | sed -n 's/^tps = \([0-9]*\).*/\1/p') commits/s, $(echo "$out" | sed -n 's/^latency average = //p') per commit"
+  echo "RESULT commit_clients=$c commits_per_s=$(echo "$out" | sed -n 's/^tps = \([0-9]*\).*/\1/p')"
+done
 for round in $(seq 1 "$rounds"); do
   for n in $sizes; do
     # Warm the prepared statements and the caches; not counted.

@@ -10,9 +10,9 @@
 //! | scheduled removals of directory-suspended members, incl. the re-check of protected ones (`directories::remove_due`) | 1 min | row claim: `remove_after` cleared by a conditional update (`claim_removal`) in the audit transaction; the organization row is locked on PostgreSQL |
 //! | invitation expiry (`invitations::expire_due`) | 1 min | conditional update `state = 'pending'` → `expired` per invitation (`finish_invitation`): a row another node expired is skipped |
 //! | expired sessions (`DbSessionStore::delete_expired`) | 10 min | idempotent `DELETE … WHERE expires_at < now` |
-//! | SCIM request log retention (`directories::purge_request_log`) | 10 min | idempotent `DELETE` by age |
+//! | SCIM request log retention (`directories::purge_request_log`) | 10 min | idempotent `DELETE` by age, one statement per directory (`db::retention`) |
 //! | events feed retention (`events::purge`) | 10 min | idempotent `DELETE` by age |
-//! | sign-in attempt retention, 90 days (`activity::purge_attempts`) | 10 min | idempotent `DELETE` by age |
+//! | sign-in attempt retention, 90 days (`activity::purge_attempts`) | 10 min | idempotent `DELETE` by age, one statement per connection |
 //! | SSO sessions kept for single logout, 30 days, and unanswered logouts (`sso::purge_sessions`) | 10 min | idempotent `DELETE` by age |
 //! | shared rate-limit windows, PostgreSQL (`ratelimit::purge`) | 10 min | idempotent `DELETE` by age |
 //! | signing key rotation (`oauth::keys::rotate_if_due`) | 10 min | a rotation moves only the keys it read (conditional updates): of two at once, the second gives up |

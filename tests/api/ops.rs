@@ -853,7 +853,47 @@ async fn an_older_node_starts_against_a_newer_schema(d: Dialect) {
     assert_eq!(r.json()["migrations"], "current", "{}", r.text());
 }
 
+/// The request log's retention job deletes every directory's entries past retention and keeps
+/// the rest.
+async fn the_request_log_purge_deletes_each_directorys_old_entries_and_keeps_the_rest(d: Dialect) {
+    use lanyard::server::service::directories::{purge_request_log, LOG_RETENTION_MS};
+    let app = TestApp::spawn(d).await;
+    let now = app.state.clock.now();
+    let (old, recent) = (now - LOG_RETENTION_MS - 86_400_000, now - 86_400_000);
+    for (directory, old_entries, recent_entries) in
+        [("dir_a", 2_300, 5), ("dir_b", 3, 0), ("dir_c", 0, 4)]
+    {
+        for (n, at) in [(old_entries, old), (recent_entries, recent)] {
+            if n == 0 {
+                continue;
+            }
+            sqlx::query(
+                "WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < $1) \
+                 INSERT INTO scim_requests (id, directory_id, organization_id, method, path, status, duration_ms, created_at) \
+                 SELECT $2 || '_' || $3 || '_' || g, $2, 'org_x', 'POST', '/Users', 201, 1, $3 + g FROM s",
+            )
+            .bind(n)
+            .bind(directory)
+            .bind(at)
+            .execute(&app.state.db.pool)
+            .await
+            .expect("log entries");
+        }
+    }
+    let purged = purge_request_log(&app.state).await.expect("purge");
+    assert_eq!(purged, 2_303);
+    let left: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT directory_id, COUNT(*) FROM scim_requests GROUP BY directory_id ORDER BY directory_id",
+    )
+    .fetch_all(&app.state.db.pool)
+    .await
+    .expect("left");
+    assert_eq!(left, vec![("dir_a".to_owned(), 5), ("dir_c".to_owned(), 4)]);
+    assert_eq!(purge_request_log(&app.state).await.expect("purge"), 0);
+}
+
 crate::both_databases!(
+    the_request_log_purge_deletes_each_directorys_old_entries_and_keeps_the_rest,
     an_older_node_starts_against_a_newer_schema,
     metrics_parse_and_move_after_refusals_and_failures,
     labels_do_not_grow_with_organizations,

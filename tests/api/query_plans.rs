@@ -139,7 +139,8 @@ async fn directory_page_counts_read_only_the_directorys_index_entries() {
             && !counts.iter().any(|s| s.starts_with("SCAN")),
         "member counts: {counts:?}"
     );
-    let chart = plan(&app, &scim_requests_sql()).await;
+    let conn = app.state.db.pool.acquire().await.expect("connection");
+    let chart = plan(&app, &scim_requests_sql(&conn)).await;
     assert!(
         chart.iter().any(|s| s
             .contains("COVERING INDEX scim_requests_dir_day (directory_id=? AND created_at>?)"))
@@ -818,5 +819,278 @@ async fn postgres_due_removals_read_the_due_members_not_every_grant_or_user() {
             "analyzed: {analyzed}: 200 due removals read {users} user and {grants} grant rows and index entries"
         );
     }
+    tx.rollback().await.expect("rollback");
+}
+
+/// `CASE` of a generated row's owner: rows 1–20,000 belong to the busy `busy`, every 99th row
+/// after them to `small`, the rest to `others` (an SQL expression of `g`).
+fn owner(busy: &str, small: &str, others: &str) -> String {
+    format!("CASE WHEN g <= 20000 THEN '{busy}' WHEN g % 99 = 0 THEN '{small}' ELSE {others} END")
+}
+
+/// PostgreSQL, on analyzed tables: the portal's and the console's reads of one organization's
+/// directories, connections, invitations and log streams read that organization's rows through
+/// the foreign keys' indexes (`db::fk_eq`), not every organization's. Written as `fk = id`, each
+/// was compared under the id's "C", which those indexes cannot serve (session 44, on these
+/// tables: the pending-invitation counts 5.5 s, the connections' sign-in record 1.6 s, the
+/// streams' last attempts 1.1 s). One busy organization holds 20,000 rows of each table, the small
+/// one 10, 98 others ~990 together. Counted by PostgreSQL in the transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_organizations_health_and_directory_reads_use_the_foreign_keys_indexes() {
+    use lanyard::server::db::{activity, directories, health, scim_log};
+    const SMALL: &str = "org_01J00000000000000000000002";
+    let app = TestApp::spawn(Dialect::Postgres).await;
+    let mut tx = app.state.db.pool.begin().await.expect("begin");
+    big_organization(&mut tx, 20_000).await;
+    let org = owner(
+        "org_01J00000000000000000000001",
+        SMALL,
+        "'org_01J00000000000000000000003'",
+    );
+    let (dir, conn, ep) = (
+        owner("dir_big", "dir_small", "'dir_' || (2 + g % 98)"),
+        owner("conn_big", "conn_small", "'conn_' || (2 + g % 98)"),
+        owner("ep_big", "ep_small", "'ep_' || (2 + g % 98)"),
+    );
+    // Directories, connections and log streams 0 (busy), 1 (small), 2–99 (a third organization).
+    let entity = |prefix: &str| {
+        format!(
+            "CASE WHEN g = 0 THEN '{prefix}big' WHEN g = 1 THEN '{prefix}small' ELSE '{prefix}' || g END"
+        )
+    };
+    let entity_org = "CASE WHEN g = 0 THEN 'org_01J00000000000000000000001' WHEN g = 1 THEN 'org_01J00000000000000000000002' ELSE 'org_01J00000000000000000000003' END";
+    run_all(
+        &mut tx,
+        &[
+            "INSERT INTO organizations (id, name, external_id, metadata, created_at, updated_at, default_role) VALUES \
+             ('org_01J00000000000000000000002', 'Small', 'ext-small', '{}', 0, 0, 'member'), \
+             ('org_01J00000000000000000000003', 'Others', 'ext-others', '{}', 0, 0, 'member')",
+            &format!(
+                "INSERT INTO directories (id, organization_id, kind, name, authoritative, created_at, updated_at) \
+                 SELECT {}, {entity_org}, 'okta', 'D' || g, 1, g, g FROM generate_series(0, 99) g",
+                entity("dir_")
+            ),
+            &format!(
+                "INSERT INTO directory_users (id, directory_id, organization_id, user_name, user_name_key, email, active, resource, version, created_at, updated_at) \
+                 SELECT 'du_' || g, {dir}, {org}, 'user' || g, 'user' || g, 'user' || g || '@x.example', 1, '{{}}', 1, g, g FROM generate_series(1, 20990) g"
+            ),
+            &format!(
+                "INSERT INTO directory_groups (id, directory_id, organization_id, display_name, resource, version, created_at, updated_at) \
+                 SELECT 'dg_' || g, {dir}, {org}, 'G' || g, '{{}}', 1, g, g FROM generate_series(1, 20990) g"
+            ),
+            &format!(
+                "INSERT INTO scim_requests (id, directory_id, organization_id, method, path, status, duration_ms, created_at) \
+                 SELECT 'sr_' || lpad(g::TEXT, 8, '0'), {dir}, {org}, 'POST', '/Users', CASE WHEN g % 7 = 0 THEN 409 ELSE 201 END, 1, 1000000 + g \
+                 FROM generate_series(1, 20990) g"
+            ),
+            &format!(
+                "INSERT INTO connections (id, organization_id, kind, name, state, idp, created_at, updated_at, saml_allow_idp_initiated, \
+                   saml_sign_authn_requests, saml_require_encrypted_assertions, saml_single_logout, saml_authn_request_binding, \
+                   saml_want_assertions_signed, oidc_issuer, oidc_client_id, oidc_client_secret_enc) \
+                 SELECT {}, {entity_org}, 'oidc', 'C' || g, 'active', 'okta', g, g, 0, 0, 0, 0, 'redirect', 0, 'https://idp.example', 'client', 'sealed' \
+                 FROM generate_series(0, 99) g",
+                entity("conn_")
+            ),
+            &format!(
+                "INSERT INTO login_attempts (id, organization_id, connection_id, purpose, outcome, reason, evidence, created_at) \
+                 SELECT 'la_' || g, {org}, {conn}, 'sign_in', CASE WHEN g % 5 = 0 THEN 'failed' ELSE 'succeeded' END, 'why', '{{}}', 1000000 + g \
+                 FROM generate_series(1, 20990) g"
+            ),
+            &format!(
+                "INSERT INTO user_identities (connection_id, idp_subject, organization_id, user_id, email, raw_attributes, created_at, last_login_at) \
+                 SELECT {conn}, 's' || g, {org}, 'user_01J' || lpad(LEAST(g, 20000)::TEXT, 23, '0'), 'user' || g || '@x.example', '{{}}', g, g \
+                 FROM generate_series(1, 20990) g"
+            ),
+            &format!(
+                "INSERT INTO webhook_endpoints (id, organization_id, kind, url, secret_enc, enabled, fanout_cursor, created_at, updated_at) \
+                 SELECT {}, {entity_org}, 'log_stream', 'https://stream.example', 'sealed', 1, 0, g, g FROM generate_series(0, 99) g",
+                entity("ep_")
+            ),
+            &format!(
+                "INSERT INTO webhook_deliveries (id, endpoint_id, event_cursor, event_id, entity_key, state, attempts, next_attempt_at, created_at) \
+                 SELECT 'wd_' || g, {ep}, g, 'evt_' || g, 'k', 'succeeded', 1, 0, g FROM generate_series(1, 20990) g"
+            ),
+            "INSERT INTO webhook_attempts (id, delivery_id, attempted_at, status, latency_ms) \
+             SELECT 'wa_' || g, 'wd_' || g, 1000000 + g, 200, 1 FROM generate_series(1, 20990) g",
+            // Each stream's delivery g carries its organization's audit event g.
+            &format!(
+                "INSERT INTO audit_events (id, chain_key, chain_seq, organization_id, action, actor_type, actor_id, actor_name, targets, occurred_at, metadata, prev_hash, hash) \
+                 SELECT 'audit_' || g, {org}, g, {org}, 'user.signed_in', 'user', 'u', 'U', '[]', 1000000 + g, '{{}}', 'p', 'h' FROM generate_series(1, 20990) g"
+            ),
+            &format!(
+                "INSERT INTO invitations (id, organization_id, email, role, state, inviter_kind, inviter_id, inviter_name, expires_at, lifetime_ms, created_at, updated_at) \
+                 SELECT 'inv_' || g, {org}, 'i' || g || '@x.example', 'member', 'pending', 'staff', 'staff_1', 'Staff', 9000000000000, 1, g, g \
+                 FROM generate_series(1, 20990) g"
+            ),
+            &format!(
+                "INSERT INTO mail_outbox (id, organization_id, invitation_id, recipient, subject, body_enc, attempts, next_attempt_at, created_at) \
+                 SELECT 'mo_' || g, {org}, 'inv_' || g, 'i' || g || '@x.example', 'Invitation', 'sealed', 0, 0, g FROM generate_series(1, 20990) g"
+            ),
+            "ANALYZE",
+        ],
+    )
+    .await;
+    const TABLES: [&str; 9] = [
+        "directory_users",
+        "directory_groups",
+        "scim_requests",
+        "login_attempts",
+        "user_identities",
+        "webhook_deliveries",
+        "webhook_attempts",
+        "mail_outbox",
+        "audit_events",
+    ];
+    let mut too_many = Vec::new();
+    let mut before = [0_i64; 9];
+    macro_rules! counted {
+        ($what:expr, $call:expr) => {{
+            for (i, t) in TABLES.iter().enumerate() {
+                before[i] = entries_read(&mut tx, t).await;
+            }
+            let out = $call.await.expect($what);
+            for (i, t) in TABLES.iter().enumerate() {
+                let read = entries_read(&mut tx, t).await - before[i];
+                if read > 500 {
+                    too_many.push(format!("{}: {read} of {t}", $what));
+                }
+            }
+            out
+        }};
+    }
+    let small_dir = vec!["dir_small".to_owned()];
+    let counts = counted!(
+        "directory counts",
+        directories::directory_counts(&mut tx, &small_dir, 0)
+    );
+    assert_eq!(
+        (
+            counts[0].requests,
+            counts[0].user_count,
+            counts[0].group_count
+        ),
+        (10, 10, 10)
+    );
+    let sizes = counted!(
+        "directory sizes",
+        directories::sizes(&mut tx, &["dir_small"])
+    );
+    assert_eq!((sizes[0].active, sizes[0].groups), (10, 10));
+    let errors = counted!("last errors", scim_log::last_errors(&mut tx, &small_dir));
+    assert_eq!(errors.len(), 1, "the small directory's newest 409");
+    let stats = counted!("connections", health::connections(&mut tx, SMALL, 0));
+    assert_eq!(stats.len(), 1);
+    assert_eq!(stats[0].failures, 2);
+    assert!(stats[0].last_success_at.is_some());
+    let invitations = counted!(
+        "invitation counts",
+        health::invitation_counts(&mut tx, SMALL, 0)
+    );
+    assert_eq!(invitations.unexpired, 10);
+    let secrets = counted!("OIDC secrets", health::oidc_secrets(&mut tx, SMALL));
+    assert_eq!(secrets.len(), 1);
+    let streams = counted!(
+        "endpoint credentials",
+        health::endpoint_credentials(&mut tx, Some(SMALL))
+    );
+    assert_eq!(streams.len(), 1);
+    assert!(
+        streams[0].last_attempt_at.is_some(),
+        "the stream's newest attempt"
+    );
+    let deliveries = counted!("deliveries", health::deliveries(&mut tx, SMALL, 25));
+    assert_eq!(
+        deliveries.len(),
+        10,
+        "the small organization's stream deliveries"
+    );
+    let flags = counted!("directory flags", health::directory_flags(&mut tx, SMALL));
+    assert_eq!(flags.len(), 10);
+    let flags = counted!(
+        "authoritative flags",
+        health::authoritative_flags(&mut tx, SMALL)
+    );
+    assert_eq!(flags.len(), 10);
+    let days = counted!("sign-ins per day", activity::sign_ins(&mut tx, SMALL, 0));
+    assert_eq!(days.iter().map(|d| d.3).sum::<i64>(), 10);
+    let days = counted!(
+        "SCIM requests per day",
+        activity::scim_requests(&mut tx, SMALL, 0)
+    );
+    assert_eq!(days.iter().map(|d| d.3).sum::<i64>(), 10);
+    let days = counted!(
+        "deliveries per day",
+        activity::deliveries(&mut tx, SMALL, 0)
+    );
+    assert_eq!(days.iter().map(|d| d.3).sum::<i64>(), 10);
+    assert!(
+        too_many.is_empty(),
+        "reads of the small organization read other organizations' rows: {too_many:#?}"
+    );
+    tx.rollback().await.expect("rollback");
+}
+
+/// SQLite: the retention purges of the request log and the sign-in attempts find the owners
+/// (directories, connections) through their `(owner, created_at)` index one probe each, and
+/// each owner's old rows by a range of it, never a scan of the log (a `DELETE … WHERE created_at
+/// < ?` read every row, bodies and all, holding the write lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_retention_purges_search_each_owners_old_rows() {
+    use lanyard::server::db::retention::{owners_sql, step_sql};
+    let app = TestApp::spawn(Dialect::Sqlite).await;
+    for (table, owner, index) in [
+        ("scim_requests", "directory_id", "scim_requests_dir_day"),
+        ("login_attempts", "connection_id", "login_attempts_conn"),
+    ] {
+        let owners = plan(&app, &owners_sql(table, owner)).await;
+        let step = plan(&app, &step_sql(table, owner, "created_at")).await;
+        for (what, steps, search) in [
+            ("owners", &owners, format!("({owner}>?)")),
+            (
+                "purge step",
+                &step,
+                format!("{index} ({owner}=? AND created_at<?)"),
+            ),
+        ] {
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| s.starts_with("SEARCH") && s.contains(&search))
+                    && !steps
+                        .iter()
+                        .any(|s| s.starts_with("SCAN") && s.contains(table)),
+                "{table} {what}: {steps:?}"
+            );
+        }
+    }
+}
+
+/// PostgreSQL: the request log's purge reads the entries it deletes and one index probe per
+/// directory, not the log: 20,000 recent entries of one directory, 1,500 old ones of another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_the_request_log_purge_reads_the_entries_it_deletes() {
+    let app = TestApp::spawn(Dialect::Postgres).await;
+    let mut tx = app.state.db.pool.begin().await.expect("begin");
+    run_all(
+        &mut tx,
+        &[
+            "INSERT INTO scim_requests (id, directory_id, organization_id, method, path, status, duration_ms, created_at) \
+             SELECT 'sr_' || g, CASE WHEN g <= 20000 THEN 'dir_busy' ELSE 'dir_old' END, 'org_x', 'POST', '/Users', 201, 1, \
+               CASE WHEN g <= 20000 THEN 5000000 + g ELSE g END \
+             FROM generate_series(1, 21500) g",
+            "ANALYZE scim_requests",
+        ],
+    )
+    .await;
+    let before = entries_read(&mut tx, "scim_requests").await;
+    let purged = lanyard::server::db::scim_log::purge_requests(&mut tx, 1_000_000)
+        .await
+        .expect("purge");
+    let read = entries_read(&mut tx, "scim_requests").await - before;
+    assert_eq!(purged, 1_500);
+    assert!(
+        read < 5_000,
+        "purging 1,500 entries read {read} log rows and index entries of 21,500"
+    );
     tx.rollback().await.expect("rollback");
 }

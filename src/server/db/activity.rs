@@ -22,10 +22,11 @@ pub async fn sign_ins(
     organization_id: &str,
     since: i64,
 ) -> Result<Vec<DayRow>, sqlx::Error> {
+    let of_connection = super::fk_eq(conn, "a.connection_id", "c.id");
     sqlx::query_as(&format!(
         "SELECT a.connection_id, a.created_at / {DAY_MS} AS day, \
          CAST(CASE WHEN a.outcome = '{ATTEMPT_FAILED}' THEN 1 ELSE 0 END AS BIGINT) AS bad, COUNT(*) AS n \
-         FROM connections c JOIN login_attempts a ON a.connection_id = c.id AND a.created_at >= $2 \
+         FROM connections c JOIN login_attempts a ON {of_connection} AND a.created_at >= $2 \
          WHERE c.organization_id = $1 AND a.purpose <> '{PURPOSE_TEST}' \
          GROUP BY a.connection_id, a.created_at / {DAY_MS}, CAST(CASE WHEN a.outcome = '{ATTEMPT_FAILED}' THEN 1 ELSE 0 END AS BIGINT)"
     ))
@@ -35,13 +36,14 @@ pub async fn sign_ins(
     .await
 }
 
-/// The statement of [`scim_requests`] (`$1`: the organization, `$2`: since). It reads the
-/// `(directory_id, created_at, status)` index alone, never the logged rows and their bodies.
-pub fn scim_requests_sql() -> String {
+/// The statement of [`scim_requests`] on `conn` (`$1`: the organization, `$2`: since). It reads
+/// the `(directory_id, created_at, status)` index alone, never the logged rows and their bodies.
+pub fn scim_requests_sql(conn: &Conn) -> String {
+    let of_directory = super::fk_eq(conn, "r.directory_id", "d.id");
     format!(
         "SELECT r.directory_id, r.created_at / {DAY_MS} AS day, \
          CAST(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END AS BIGINT) AS bad, COUNT(*) AS n \
-         FROM directories d JOIN scim_requests r ON r.directory_id = d.id AND r.created_at >= $2 \
+         FROM directories d JOIN scim_requests r ON {of_directory} AND r.created_at >= $2 \
          WHERE d.organization_id = $1 \
          GROUP BY r.directory_id, r.created_at / {DAY_MS}, CAST(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END AS BIGINT)"
     )
@@ -54,7 +56,7 @@ pub async fn scim_requests(
     organization_id: &str,
     since: i64,
 ) -> Result<Vec<DayRow>, sqlx::Error> {
-    sqlx::query_as(&scim_requests_sql())
+    sqlx::query_as(&scim_requests_sql(conn))
         .bind(organization_id)
         .bind(since)
         .fetch_all(conn)
@@ -71,6 +73,7 @@ pub async fn deliveries(
     since: i64,
 ) -> Result<Vec<DayRow>, sqlx::Error> {
     let bad = format!("CAST(CASE WHEN d.state = '{GAVE_UP}' THEN 1 ELSE 0 END AS BIGINT)");
+    let of_stream = super::fk_eq(conn, "d.endpoint_id", "w.id");
     sqlx::query_as(&format!(
         "SELECT '' AS k, x.day, x.bad, COUNT(*) AS n FROM ( \
          SELECT e.created_at / {DAY_MS} AS day, {bad} AS bad \
@@ -79,7 +82,7 @@ pub async fn deliveries(
          WHERE e.organization_id = $1 AND e.created_at >= $2 AND d.state IN ('{DELIVERED}', '{GAVE_UP}') \
          UNION ALL \
          SELECT a.occurred_at / {DAY_MS} AS day, {bad} AS bad \
-         FROM webhook_endpoints w JOIN webhook_deliveries d ON d.endpoint_id = w.id \
+         FROM webhook_endpoints w JOIN webhook_deliveries d ON {of_stream} \
          JOIN audit_events a ON a.chain_key = w.organization_id AND a.chain_seq = d.event_cursor \
          WHERE w.organization_id = $1 AND a.occurred_at >= $2 AND d.state IN ('{DELIVERED}', '{GAVE_UP}') \
          ) x GROUP BY x.day, x.bad"

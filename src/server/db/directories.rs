@@ -299,13 +299,19 @@ pub async fn directory_counts(
         return Ok(Vec::new());
     }
     let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+    // Each count through its table's `directory_id` index (`super::fk_eq`).
+    let (r, u, g) = (
+        super::fk_eq(conn, "r.directory_id", "d.id"),
+        super::fk_eq(conn, "u.directory_id", "d.id"),
+        super::fk_eq(conn, "g.directory_id", "d.id"),
+    );
     let sql = format!(
         "SELECT d.id AS directory_id, \
-         (SELECT COUNT(*) FROM scim_requests r WHERE r.directory_id = d.id AND r.created_at >= $1) AS requests, \
-         (SELECT COUNT(*) FROM scim_requests r WHERE r.directory_id = d.id AND r.created_at >= $1 AND r.status >= 400) AS errors, \
-         (SELECT MAX(r.created_at) FROM scim_requests r WHERE r.directory_id = d.id) AS last_request_at, \
-         (SELECT COUNT(*) FROM directory_users u WHERE u.directory_id = d.id) AS user_count, \
-         (SELECT COUNT(*) FROM directory_groups g WHERE g.directory_id = d.id) AS group_count \
+         (SELECT COUNT(*) FROM scim_requests r WHERE {r} AND r.created_at >= $1) AS requests, \
+         (SELECT COUNT(*) FROM scim_requests r WHERE {r} AND r.created_at >= $1 AND r.status >= 400) AS errors, \
+         (SELECT MAX(r.created_at) FROM scim_requests r WHERE {r}) AS last_request_at, \
+         (SELECT COUNT(*) FROM directory_users u WHERE {u}) AS user_count, \
+         (SELECT COUNT(*) FROM directory_groups g WHERE {g}) AS group_count \
          FROM directories d WHERE d.id IN ({})",
         list.join(", ")
     );
@@ -430,11 +436,15 @@ pub async fn sizes(conn: &mut Conn, ids: &[&str]) -> Result<Vec<DirectorySize>, 
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    let (u, g) = (
+        super::fk_eq(conn, "u.directory_id", "d.id"),
+        super::fk_eq(conn, "g.directory_id", "d.id"),
+    );
     let sql = format!(
         "SELECT d.id AS directory_id, \
-         (SELECT COUNT(*) FROM directory_users u WHERE u.directory_id = d.id AND u.active = 1) AS active, \
-         (SELECT COUNT(*) FROM directory_users u WHERE u.directory_id = d.id AND u.active = 0) AS inactive, \
-         (SELECT COUNT(*) FROM directory_groups g WHERE g.directory_id = d.id) AS \"groups\" \
+         (SELECT COUNT(*) FROM directory_users u WHERE {u} AND u.active = 1) AS active, \
+         (SELECT COUNT(*) FROM directory_users u WHERE {u} AND u.active = 0) AS inactive, \
+         (SELECT COUNT(*) FROM directory_groups g WHERE {g}) AS \"groups\" \
          FROM directories d WHERE d.id IN ({})",
         super::placeholders(1, ids.len())
     );

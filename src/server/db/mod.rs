@@ -34,6 +34,7 @@ pub mod oauth;
 pub mod organizations;
 mod readers;
 pub mod redirect_uris;
+pub mod retention;
 pub mod roles;
 pub mod saml;
 pub mod scim_log;

@@ -183,9 +183,10 @@ pub async fn last_errors(
     let list: Vec<String> = (0..directory_ids.len())
         .map(|i| format!("${}", i + 1))
         .collect();
+    let of_directory = super::fk_eq(conn, "x.directory_id", "d.id");
     let sql = format!(
         "SELECT {LOG_COLS} FROM scim_requests WHERE id IN (\
-         SELECT (SELECT x.id FROM scim_requests x WHERE x.directory_id = d.id AND x.status >= 400 \
+         SELECT (SELECT x.id FROM scim_requests x WHERE {of_directory} AND x.status >= 400 \
          ORDER BY x.created_at DESC, x.id DESC LIMIT 1) \
          FROM directories d WHERE d.id IN ({}))",
         list.join(", ")
@@ -197,11 +198,9 @@ pub async fn last_errors(
     q.fetch_all(conn).await
 }
 
-/// Deletes log entries older than `before`.
+/// Deletes log entries older than `before`, directory by directory
+/// ([`super::retention::purge_by_owner`]).
 pub async fn purge_requests(conn: &mut Conn, before: i64) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query("DELETE FROM scim_requests WHERE created_at < $1")
-        .bind(before)
-        .execute(conn)
-        .await?;
-    Ok(r.rows_affected())
+    super::retention::purge_by_owner(conn, "scim_requests", "directory_id", "created_at", before)
+        .await
 }

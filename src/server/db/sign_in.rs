@@ -237,13 +237,17 @@ pub async fn void_codes(
     Ok(r.rows_affected())
 }
 
-/// Deletes sign-in attempts older than `before` (ms).
+/// Deletes sign-in attempts older than `before` (ms), connection by connection
+/// ([`super::retention::purge_by_owner`]).
 pub async fn purge_attempts(conn: &mut Conn, before: i64) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query("DELETE FROM login_attempts WHERE created_at < $1")
-        .bind(before)
-        .execute(conn)
-        .await?;
-    Ok(r.rows_affected())
+    super::retention::purge_by_owner(
+        conn,
+        "login_attempts",
+        "connection_id",
+        "created_at",
+        before,
+    )
+    .await
 }
 
 #[expect(
