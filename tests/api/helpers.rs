@@ -1156,14 +1156,16 @@ pub async fn webhook_endpoint_row(conn: &mut sqlx::AnyConnection, id: &str) {
     .expect("endpoint");
 }
 
-/// Successful attempts at deliveries `wd_{i}` for each `i` in `ids`, made at `at`.
+/// Successful attempts at deliveries `wd_{i}` of `endpoint` for each `i` in `ids`, made at `at`.
 pub fn succeeded(
+    endpoint: &str,
     ids: std::ops::RangeInclusive<i32>,
     at: i64,
 ) -> Vec<lanyard::server::db::webhooks::Finished> {
     ids.map(|i| lanyard::server::db::webhooks::Finished {
         attempt_id: format!("wa_{i}"),
         delivery_id: format!("wd_{i}"),
+        endpoint_id: endpoint.to_owned(),
         attempted_at: at,
         state: "succeeded",
         next: at,

@@ -861,7 +861,7 @@ async fn the_request_log_purge_deletes_each_directorys_old_entries_and_keeps_the
     let now = app.state.clock.now();
     let (old, recent) = (now - LOG_RETENTION_MS - 86_400_000, now - 86_400_000);
     for (directory, old_entries, recent_entries) in
-        [("dir_a", 2_300, 5), ("dir_b", 3, 0), ("dir_c", 0, 4)]
+        [("dir_a", 2_300, 5), ("Dir_b", 3, 0), ("dir_c", 0, 4)]
     {
         for (n, at) in [(old_entries, old), (recent_entries, recent)] {
             if n == 0 {

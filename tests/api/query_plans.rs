@@ -608,7 +608,7 @@ async fn postgres_outcomes_update_their_deliveries_not_the_backlog() {
     let app = TestApp::spawn(Dialect::Postgres).await;
     let mut tx = app.state.db.pool.begin().await.expect("begin");
     pending_backlog(&mut tx, 20_000).await;
-    let done = crate::helpers::succeeded(1..=16, 1);
+    let done = crate::helpers::succeeded("we_plan", 1..=16, 1);
     let before = entries_read(&mut tx, "webhook_deliveries").await;
     finish_attempts(&mut tx, &done, 2).await.expect("outcomes");
     let read = entries_read(&mut tx, "webhook_deliveries").await - before;
@@ -910,8 +910,10 @@ async fn postgres_an_organizations_health_and_directory_reads_use_the_foreign_ke
                 "INSERT INTO webhook_deliveries (id, endpoint_id, event_cursor, event_id, entity_key, state, attempts, next_attempt_at, created_at) \
                  SELECT 'wd_' || g, {ep}, g, 'evt_' || g, 'k', 'succeeded', 1, 0, g FROM generate_series(1, 20990) g"
             ),
-            "INSERT INTO webhook_attempts (id, delivery_id, attempted_at, status, latency_ms) \
-             SELECT 'wa_' || g, 'wd_' || g, 1000000 + g, 200, 1 FROM generate_series(1, 20990) g",
+            &format!(
+                "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, attempted_at, status, latency_ms) \
+                 SELECT 'wa_' || g, 'wd_' || g, {ep}, 1000000 + g, 200, 1 FROM generate_series(1, 20990) g"
+            ),
             // Each stream's delivery g carries its organization's audit event g.
             &format!(
                 "INSERT INTO audit_events (id, chain_key, chain_seq, organization_id, action, actor_type, actor_id, actor_name, targets, occurred_at, metadata, prev_hash, hash) \
@@ -998,6 +1000,15 @@ async fn postgres_an_organizations_health_and_directory_reads_use_the_foreign_ke
         streams[0].last_attempt_at.is_some(),
         "the stream's newest attempt"
     );
+    // The busy organization's stream (20,000 deliveries): its newest attempt by one probe, also
+    // once PostgreSQL plans the statement for any endpoint (after five runs).
+    for run in 1..=7 {
+        let busy = counted!(
+            "the busy stream's credentials",
+            health::endpoint_credentials(&mut tx, Some("org_01J00000000000000000000001"))
+        );
+        assert_eq!(busy[0].last_attempt_at, Some(1_020_000), "run {run}");
+    }
     let deliveries = counted!("deliveries", health::deliveries(&mut tx, SMALL, 25));
     assert_eq!(
         deliveries.len(),
@@ -1042,10 +1053,11 @@ async fn sqlite_retention_purges_search_each_owners_old_rows() {
         ("scim_requests", "directory_id", "scim_requests_dir_day"),
         ("login_attempts", "connection_id", "login_attempts_conn"),
     ] {
-        let owners = plan(&app, &owners_sql(table, owner)).await;
+        let owners = plan(&app, &owners_sql(table, owner, "created_at")).await;
         let step = plan(&app, &step_sql(table, owner, "created_at")).await;
         for (what, steps, search) in [
             ("owners", &owners, format!("({owner}>?)")),
+            ("owners' oldest", &owners, format!("({owner}=?)")),
             (
                 "purge step",
                 &step,
@@ -1065,32 +1077,44 @@ async fn sqlite_retention_purges_search_each_owners_old_rows() {
     }
 }
 
-/// PostgreSQL: the request log's purge reads the entries it deletes and one index probe per
-/// directory, not the log: 20,000 recent entries of one directory, 1,500 old ones of another.
+/// PostgreSQL: the retention purges of the request log and the sign-in attempts read the rows
+/// they delete and a few index entries per owner, not the log: 20,000 recent rows of one owner,
+/// 1,500 old ones of another, and 98 owners with a recent row each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_the_request_log_purge_reads_the_entries_it_deletes() {
+async fn postgres_retention_purges_read_the_rows_they_delete() {
     let app = TestApp::spawn(Dialect::Postgres).await;
     let mut tx = app.state.db.pool.begin().await.expect("begin");
+    let owner = "CASE WHEN g <= 20000 THEN 'busy' WHEN g <= 21500 THEN 'old' ELSE 'other' || g END";
+    let at = "CASE WHEN g > 20000 AND g <= 21500 THEN g ELSE 5000000 + g END";
     run_all(
         &mut tx,
         &[
-            "INSERT INTO scim_requests (id, directory_id, organization_id, method, path, status, duration_ms, created_at) \
-             SELECT 'sr_' || g, CASE WHEN g <= 20000 THEN 'dir_busy' ELSE 'dir_old' END, 'org_x', 'POST', '/Users', 201, 1, \
-               CASE WHEN g <= 20000 THEN 5000000 + g ELSE g END \
-             FROM generate_series(1, 21500) g",
-            "ANALYZE scim_requests",
+            &format!(
+                "INSERT INTO scim_requests (id, directory_id, organization_id, method, path, status, duration_ms, created_at) \
+                 SELECT 'sr_' || g, {owner}, 'org_x', 'POST', '/Users', 201, 1, {at} FROM generate_series(1, 21598) g"
+            ),
+            &format!(
+                "INSERT INTO login_attempts (id, organization_id, connection_id, purpose, outcome, reason, evidence, created_at) \
+                 SELECT 'la_' || g, 'org_x', {owner}, 'sign_in', 'succeeded', NULL, '{{}}', {at} FROM generate_series(1, 21598) g"
+            ),
+            "ANALYZE scim_requests, login_attempts",
         ],
     )
     .await;
-    let before = entries_read(&mut tx, "scim_requests").await;
-    let purged = lanyard::server::db::scim_log::purge_requests(&mut tx, 1_000_000)
-        .await
+    for table in ["scim_requests", "login_attempts"] {
+        let before = entries_read(&mut tx, table).await;
+        let purged = if table == "scim_requests" {
+            lanyard::server::db::scim_log::purge_requests(&mut tx, 1_000_000).await
+        } else {
+            lanyard::server::db::sign_in::purge_attempts(&mut tx, 1_000_000).await
+        }
         .expect("purge");
-    let read = entries_read(&mut tx, "scim_requests").await - before;
-    assert_eq!(purged, 1_500);
-    assert!(
-        read < 5_000,
-        "purging 1,500 entries read {read} log rows and index entries of 21,500"
-    );
+        let read = entries_read(&mut tx, table).await - before;
+        assert_eq!(purged, 1_500, "{table}");
+        assert!(
+            read < 5_000,
+            "purging 1,500 rows of {table} read {read} rows and index entries of 21,598"
+        );
+    }
     tx.rollback().await.expect("rollback");
 }

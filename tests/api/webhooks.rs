@@ -704,7 +704,7 @@ async fn an_outcome_leaves_a_delivery_no_longer_pending_as_it_is(d: Dialect) {
         .await
         .expect("delivery");
     }
-    finish_attempts(&mut conn, &crate::helpers::succeeded(1..=3, 9), 9)
+    finish_attempts(&mut conn, &crate::helpers::succeeded("we_o", 1..=3, 9), 9)
         .await
         .expect("outcomes");
     let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
@@ -732,7 +732,81 @@ async fn an_outcome_leaves_a_delivery_no_longer_pending_as_it_is(d: Dialect) {
     assert_eq!(logged, 3, "every attempt is logged");
 }
 
+/// An endpoint's newest attempt (the credentials pages' "last used"): attempts name their
+/// endpoint since migration 45 and the newest of those counts; an endpoint whose attempts all
+/// predate it is read through its deliveries; one never attempted has none.
+async fn an_endpoints_last_attempt_counts_attempts_written_before_migration_45(d: Dialect) {
+    use lanyard::server::db::health::endpoint_credentials;
+    use lanyard::server::db::webhooks::finish_attempts;
+    let app = TestApp::spawn(d).await;
+    let mut conn = app.state.db.pool.acquire().await.expect("connection");
+    for ep in ["we_new", "we_old", "we_none"] {
+        crate::helpers::webhook_endpoint_row(&mut conn, ep).await;
+    }
+    for (i, ep) in [(1, "we_old"), (2, "we_old"), (3, "we_new"), (4, "we_none")] {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, event_cursor, event_id, entity_key, state, attempts, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, 'user:x', 'pending', 0, 0, 0)",
+        )
+        .bind(format!("wd_{i}"))
+        .bind(ep)
+        .bind(i64::from(i))
+        .bind(format!("ev_{i}"))
+        .execute(&mut *conn)
+        .await
+        .expect("delivery");
+    }
+    // Written by a release before migration 45: no endpoint named.
+    for (id, delivery, at) in [
+        ("wa_old1", "wd_1", 100),
+        ("wa_old2", "wd_2", 300),
+        ("wa_old3", "wd_3", 50),
+    ] {
+        sqlx::query(
+            "INSERT INTO webhook_attempts (id, delivery_id, attempted_at, status, latency_ms) VALUES ($1, $2, $3, 500, 1)",
+        )
+        .bind(id)
+        .bind(delivery)
+        .bind(at)
+        .execute(&mut *conn)
+        .await
+        .expect("old attempt");
+    }
+    finish_attempts(
+        &mut conn,
+        &crate::helpers::succeeded("we_new", 3..=3, 200),
+        200,
+    )
+    .await
+    .expect("outcome");
+    let named: Option<String> =
+        sqlx::query_scalar("SELECT endpoint_id FROM webhook_attempts WHERE id = 'wa_3'")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("attempt");
+    assert_eq!(
+        named.as_deref(),
+        Some("we_new"),
+        "an attempt names its endpoint"
+    );
+    let last: Vec<(String, Option<i64>)> = endpoint_credentials(&mut conn, None)
+        .await
+        .expect("endpoints")
+        .into_iter()
+        .map(|e| (e.id, e.last_attempt_at))
+        .collect();
+    assert_eq!(
+        last,
+        vec![
+            ("we_new".to_owned(), Some(200)),
+            ("we_none".to_owned(), None),
+            ("we_old".to_owned(), Some(300)),
+        ]
+    );
+}
+
 crate::both_databases!(
+    an_endpoints_last_attempt_counts_attempts_written_before_migration_45,
     an_outcome_leaves_a_delivery_no_longer_pending_as_it_is,
     migration_29_moves_log_streams_onto_the_trail,
     deliveries_are_signed_and_verified_independently,

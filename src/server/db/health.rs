@@ -454,19 +454,23 @@ pub async fn endpoint_credentials(
     } else {
         "e.organization_id IS NULL AND $1 = ''"
     };
-    // The endpoint's deliveries by their `(endpoint_id, …)` index, each one's newest attempt by
-    // the attempts' `(delivery_id, attempted_at)` index (`super::fk_eq`). A join of the two was
-    // planned as a scan of every endpoint's attempts on PostgreSQL (session 44: 1.1 s for an
-    // organization's 99 log streams among 21,000 attempts). Still a probe per delivery of the
-    // endpoint: an endpoint with a long history costs its history.
-    let (d, a) = (
+    // The newest attempt naming the endpoint: one probe of `webhook_attempts_endpoint`
+    // (`super::fk_eq`). Attempts written before migration 45 name none: for an endpoint without
+    // a newer one, its deliveries by their `(endpoint_id, …)` index, each one's newest attempt
+    // by `(delivery_id, attempted_at)`. A join of deliveries and attempts was planned as a scan of
+    // every endpoint's attempts per endpoint on PostgreSQL (session 44: 1.1 s for an
+    // organization's 99 log streams among 21,000 attempts), and the probe per delivery costs an
+    // endpoint's whole history (0.7 s at 100,000 deliveries).
+    let (named, d, a) = (
+        super::fk_eq(conn, "n.endpoint_id", "e.id"),
         super::fk_eq(conn, "d.endpoint_id", "e.id"),
         super::fk_eq(conn, "a.delivery_id", "d.id"),
     );
     sqlx::query_as(&format!(
         "SELECT e.id, e.organization_id, e.kind, e.name, e.url, e.created_at, e.prev_secret_expires_at, \
            CASE WHEN e.credential_enc IS NULL THEN 0 ELSE 1 END AS has_credential, \
-           (SELECT MAX((SELECT MAX(a.attempted_at) FROM webhook_attempts a WHERE {a})) FROM webhook_deliveries d WHERE {d}) AS last_attempt_at \
+           COALESCE((SELECT MAX(n.attempted_at) FROM webhook_attempts n WHERE {named}), \
+             (SELECT MAX((SELECT MAX(a.attempted_at) FROM webhook_attempts a WHERE {a})) FROM webhook_deliveries d WHERE {d})) AS last_attempt_at \
          FROM webhook_endpoints e WHERE {scope} AND e.deleted_at IS NULL ORDER BY e.created_at, e.id"
     ))
     .bind(organization_id.unwrap_or(""))

@@ -363,6 +363,8 @@ const RETURNED: &str = "id, endpoint_id, event_cursor, event_id, entity_key, sta
 pub struct Finished {
     pub attempt_id: String,
     pub delivery_id: String,
+    /// The delivery's endpoint (the attempt row names it: `webhook_attempts_endpoint`).
+    pub endpoint_id: String,
     pub attempted_at: i64,
     /// succeeded | pending | failed
     pub state: &'static str,
@@ -389,15 +391,16 @@ pub async fn finish_attempts(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     for chunk in done.chunks(ROWS_PER_STATEMENT) {
-        let values = super::values_template_for(conn, chunk.len(), &[None; 7]);
+        let values = super::values_template_for(conn, chunk.len(), &[None; 8]);
         let sql = format!(
-            "INSERT INTO webhook_attempts (id, delivery_id, attempted_at, status, latency_ms, response_excerpt, error) VALUES {values}"
+            "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, attempted_at, status, latency_ms, response_excerpt, error) VALUES {values}"
         );
         let mut q = sqlx::query(&sql);
         for f in chunk {
             q = q
                 .bind(&f.attempt_id)
                 .bind(&f.delivery_id)
+                .bind(&f.endpoint_id)
                 .bind(f.attempted_at)
                 .bind(f.status)
                 .bind(f.latency_ms)

@@ -501,6 +501,7 @@ fn record(sent: &Sent) -> Finished {
     Finished {
         attempt_id: db::new_id(IdKind::WebhookAttempt),
         delivery_id: d.id.clone(),
+        endpoint_id: d.endpoint_id.clone(),
         attempted_at: *at,
         state: st.as_str(),
         next,
