@@ -550,7 +550,19 @@ async fn a_mapped_group_patch_costs_the_same_for_10_and_100_members(d: Dialect) 
         .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         let id = r.header("x-request-id").expect("request id");
-        counts.push(statements_of(&id).await.len());
+        // Without the reads that fill the token and directory caches: whether a request finds
+        // them filled depends on time and on the writes before it (CI, a slow machine: 17 and
+        // 21 statements, the second PATCH refilling both after the first one's write).
+        let statements = statements_of(&id).await;
+        counts.push(
+            statements
+                .iter()
+                .filter(|s| {
+                    !s.contains("FROM directory_tokens")
+                        && !s.contains("FROM directories WHERE id = $1")
+                })
+                .count(),
+        );
     }
     assert!(
         counts[1] <= counts[0] + 2,
